@@ -1,0 +1,1 @@
+//! Proc-macro shell over ghostc (see issue 4).

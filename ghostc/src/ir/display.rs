@@ -1,0 +1,1 @@
+//! Text and Graphviz DOT renderings of the graph.

@@ -1,0 +1,301 @@
+//! The closed set of operations the IR speaks, with typed attributes.
+//!
+//! Ops are in canonical form: every structural parameter that ONNX may pass as an input tensor
+//! (Slice bounds, Reshape's shape, Clip bounds, Resize scales, Pad amounts, axes) has been
+//! resolved at import time into an attribute, so a node's inputs are only data (activations and
+//! weights). Flatten, Squeeze and Unsqueeze are all `Reshape` with a static target shape.
+//! ONNX spellings live in `onnx/`; this module never sees them.
+
+use super::tensor::DType;
+
+/// Activation functions that can sit in a kernel epilogue.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Activation {
+    Relu,
+    /// `min(max(x, min), max)`; NaN propagates.
+    Clip { min: f32, max: f32 },
+    /// `clamp(alpha * x + beta, 0, 1)`.
+    HardSigmoid { alpha: f32, beta: f32 },
+    /// `x * clamp(x / 6 + 0.5, 0, 1)`.
+    HardSwish,
+    Sigmoid,
+    LeakyRelu { alpha: f32 },
+    Tanh,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BinaryOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Pow,
+    Max,
+    Min,
+    Equal,
+    Less,
+    Greater,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum UnaryOp {
+    Neg,
+    Sqrt,
+    Reciprocal,
+    Exp,
+    Abs,
+    Floor,
+    Ceil,
+    Not,
+}
+
+/// 2-D convolution, NCHW. Inputs: x, weight `[cout, cin/group, kh, kw]`, optional bias `[cout]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Conv {
+    pub kernel: [usize; 2],
+    pub strides: [usize; 2],
+    /// `[top, left, bottom, right]`, auto_pad already resolved.
+    pub pads: [usize; 4],
+    pub dilations: [usize; 2],
+    pub group: usize,
+}
+
+/// Inference-mode batch normalization over axis 1. Inputs: x, scale, bias, mean, var.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BatchNorm {
+    pub epsilon: f32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PoolKind {
+    Avg,
+    Max,
+}
+
+/// Average or max pooling over the two spatial dims of an NCHW tensor.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Pool {
+    pub kind: PoolKind,
+    pub kernel: [usize; 2],
+    pub strides: [usize; 2],
+    /// `[top, left, bottom, right]`, auto_pad and ceil_mode already resolved (ceil_mode adds
+    /// to bottom/right as needed, and `count_include_pad` only counts the original pads).
+    pub pads: [usize; 4],
+    pub dilations: [usize; 2],
+    pub ceil_mode: bool,
+    pub count_include_pad: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReduceKind {
+    Mean,
+    Sum,
+    Max,
+    Min,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Reduce {
+    pub kind: ReduceKind,
+    /// Normalized (non-negative), sorted, unique.
+    pub axes: Vec<usize>,
+    pub keepdims: bool,
+}
+
+/// `alpha * op(A) @ op(B) + beta * C`. Inputs: a, b, optional c (unidirectionally broadcast).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Gemm {
+    pub alpha: f32,
+    pub beta: f32,
+    pub trans_a: bool,
+    pub trans_b: bool,
+}
+
+/// Per-axis slice with bounds already normalized against the input shape:
+/// `0 <= start`, clamped `end`, `step != 0` (a negative step walks backwards, `end` may then be -1
+/// meaning "through index 0").
+#[derive(Clone, Debug, PartialEq)]
+pub struct Slice {
+    pub axes: Vec<usize>,
+    pub starts: Vec<i64>,
+    pub ends: Vec<i64>,
+    pub steps: Vec<i64>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResizeMode {
+    Nearest,
+    Linear,
+    Cubic,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CoordTransform {
+    HalfPixel,
+    PytorchHalfPixel,
+    AlignCorners,
+    Asymmetric,
+    TfHalfPixelForNearest,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NearestMode {
+    RoundPreferFloor,
+    RoundPreferCeil,
+    Floor,
+    Ceil,
+}
+
+/// Resize of a tensor to `sizes`. `scales` holds the per-axis scale the model gave (or
+/// out/in when it gave sizes), as ONNX uses it for coordinate transforms.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Resize {
+    pub sizes: Vec<usize>,
+    pub mode: ResizeMode,
+    pub coord: CoordTransform,
+    pub nearest: NearestMode,
+    pub scales: Vec<f32>,
+    pub cubic_coeff_a: f32,
+    pub exclude_outside: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PadMode {
+    Constant,
+    Reflect,
+    Edge,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Pad {
+    /// `[x1_begin, x2_begin, ..., x1_end, x2_end, ...]` over all axes, as ONNX orders them.
+    /// Negative values crop.
+    pub pads: Vec<i64>,
+    pub mode: PadMode,
+    pub value: f32,
+}
+
+/// An operation. Inputs and outputs are listed on the node; this holds only attributes.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Op {
+    Conv(Conv),
+    BatchNorm(BatchNorm),
+    Activation(Activation),
+    Binary(BinaryOp),
+    Unary(UnaryOp),
+    /// Inputs: any number, same rank, equal except on `axis`.
+    Concat { axis: usize },
+    Slice(Slice),
+    /// One output per entry of `sizes`.
+    Split { axis: usize, sizes: Vec<usize> },
+    GlobalAveragePool,
+    Pool(Pool),
+    Reduce(Reduce),
+    Gemm(Gemm),
+    MatMul,
+    /// Row-major reinterpretation to `shape` (Flatten, Squeeze, Unsqueeze too).
+    Reshape { shape: Vec<usize> },
+    Transpose { perm: Vec<usize> },
+    Identity,
+    Resize(Resize),
+    Softmax { axis: usize },
+    Pad(Pad),
+    /// Inputs: data, indices (any integer tensor, negative indices allowed).
+    Gather { axis: usize },
+    Cast { to: DType },
+    /// Broadcast to `shape` (already combined with the input's shape as ONNX Expand does).
+    Expand { shape: Vec<usize> },
+    /// Inputs: condition, x, y (broadcast).
+    Where,
+    /// Shape of the input as a 1-D i64 tensor, dims `[start, end)`. Always folds.
+    Shape { start: usize, end: usize },
+    /// A tensor of `shape` filled with `value`.
+    ConstantOfShape { shape: Vec<usize>, dtype: DType, value: f64 },
+    /// Inputs: start, limit, delta scalars. Always folds.
+    Range,
+}
+
+impl Op {
+    /// Short name for printing, e.g. `conv`, `relu`, `add`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Op::Conv(_) => "conv",
+            Op::BatchNorm(_) => "batch_norm",
+            Op::Activation(a) => match a {
+                Activation::Relu => "relu",
+                Activation::Clip { .. } => "clip",
+                Activation::HardSigmoid { .. } => "hard_sigmoid",
+                Activation::HardSwish => "hard_swish",
+                Activation::Sigmoid => "sigmoid",
+                Activation::LeakyRelu { .. } => "leaky_relu",
+                Activation::Tanh => "tanh",
+            },
+            Op::Binary(b) => match b {
+                BinaryOp::Add => "add",
+                BinaryOp::Sub => "sub",
+                BinaryOp::Mul => "mul",
+                BinaryOp::Div => "div",
+                BinaryOp::Pow => "pow",
+                BinaryOp::Max => "max",
+                BinaryOp::Min => "min",
+                BinaryOp::Equal => "equal",
+                BinaryOp::Less => "less",
+                BinaryOp::Greater => "greater",
+            },
+            Op::Unary(u) => match u {
+                UnaryOp::Neg => "neg",
+                UnaryOp::Sqrt => "sqrt",
+                UnaryOp::Reciprocal => "reciprocal",
+                UnaryOp::Exp => "exp",
+                UnaryOp::Abs => "abs",
+                UnaryOp::Floor => "floor",
+                UnaryOp::Ceil => "ceil",
+                UnaryOp::Not => "not",
+            },
+            Op::Concat { .. } => "concat",
+            Op::Slice(_) => "slice",
+            Op::Split { .. } => "split",
+            Op::GlobalAveragePool => "global_avg_pool",
+            Op::Pool(p) => match p.kind {
+                PoolKind::Avg => "avg_pool",
+                PoolKind::Max => "max_pool",
+            },
+            Op::Reduce(r) => match r.kind {
+                ReduceKind::Mean => "reduce_mean",
+                ReduceKind::Sum => "reduce_sum",
+                ReduceKind::Max => "reduce_max",
+                ReduceKind::Min => "reduce_min",
+            },
+            Op::Gemm(_) => "gemm",
+            Op::MatMul => "matmul",
+            Op::Reshape { .. } => "reshape",
+            Op::Transpose { .. } => "transpose",
+            Op::Identity => "identity",
+            Op::Resize(_) => "resize",
+            Op::Softmax { .. } => "softmax",
+            Op::Pad(_) => "pad",
+            Op::Gather { .. } => "gather",
+            Op::Cast { .. } => "cast",
+            Op::Expand { .. } => "expand",
+            Op::Where => "where",
+            Op::Shape { .. } => "shape",
+            Op::ConstantOfShape { .. } => "constant_of_shape",
+            Op::Range => "range",
+        }
+    }
+
+    /// Allowed number of inputs (inclusive range).
+    pub fn arity(&self) -> (usize, usize) {
+        match self {
+            Op::Conv(_) => (2, 3),
+            Op::BatchNorm(_) => (5, 5),
+            Op::Binary(_) => (2, 2),
+            Op::Concat { .. } => (1, usize::MAX),
+            Op::Gemm(_) => (2, 3),
+            Op::MatMul | Op::Gather { .. } => (2, 2),
+            Op::Where | Op::Range => (3, 3),
+            Op::ConstantOfShape { .. } => (0, 0),
+            _ => (1, 1),
+        }
+    }
+}

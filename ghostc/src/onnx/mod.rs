@@ -1,0 +1,1 @@
+//! ONNX front end: the only module that sees protobuf types.
