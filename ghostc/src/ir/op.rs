@@ -175,6 +175,39 @@ pub struct Pad {
     pub value: f32,
 }
 
+/// Conv (BatchNorm already folded into its weights and bias) with its epilogue:
+/// `y = act(conv(x, w) + b) + residual`. Inputs: x, w, b, then the residual when `residual`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FusedConv {
+    pub conv: Conv,
+    pub act: Option<Activation>,
+    pub residual: bool,
+}
+
+/// A whole Ghost module as one op:
+/// `p = act_p(conv_p(x) + b_p)`, `q = act_q(dwconv_q(p) + b_q)`,
+/// `y = concat(p, q)[:, :out_channels] + residual`.
+/// Inputs: x, w_p, b_p, w_q, b_q, then the residual when `residual`. The cheap conv is
+/// depthwise-like (`group == channels of p`) with stride 1 and "same" padding, so p and q share
+/// the spatial size.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Ghost {
+    pub primary: Conv,
+    pub primary_act: Option<Activation>,
+    pub cheap: Conv,
+    pub cheap_act: Option<Activation>,
+    pub out_channels: usize,
+    pub residual: bool,
+}
+
+/// Squeeze-and-excitation: `s = gate(W2 act(W1 mean_hw(x) + b1) + b2)`, `y = x * s` per
+/// channel. Inputs: x, w1 `[r, c]`, b1 `[r]`, w2 `[c, r]`, b2 `[c]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SqueezeExcite {
+    pub act: Activation,
+    pub gate: Activation,
+}
+
 /// An operation. Inputs and outputs are listed on the node; this holds only attributes.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Op {
@@ -213,6 +246,13 @@ pub enum Op {
     ConstantOfShape { shape: Vec<usize>, dtype: DType, value: f64 },
     /// Inputs: start, limit, delta scalars. Always folds.
     Range,
+
+    // Fused ops, produced by passes; never by the importer.
+    FusedConv(FusedConv),
+    Ghost(Ghost),
+    SqueezeExcite(SqueezeExcite),
+    /// Fully connected `y = act(x @ W^T + b)`, x `[n, k]`, W `[m, k]`. Inputs: x, w, b.
+    Linear { act: Option<Activation> },
 }
 
 impl Op {
@@ -281,6 +321,10 @@ impl Op {
             Op::Shape { .. } => "shape",
             Op::ConstantOfShape { .. } => "constant_of_shape",
             Op::Range => "range",
+            Op::FusedConv(_) => "fused_conv",
+            Op::Ghost(_) => "ghost",
+            Op::SqueezeExcite(_) => "squeeze_excite",
+            Op::Linear { .. } => "linear",
         }
     }
 
@@ -295,6 +339,10 @@ impl Op {
             Op::MatMul | Op::Gather { .. } => (2, 2),
             Op::Where | Op::Range => (3, 3),
             Op::ConstantOfShape { .. } => (0, 0),
+            Op::FusedConv(f) => (2 + f.residual as usize, 3 + f.residual as usize),
+            Op::Ghost(g) => (5 + g.residual as usize, 5 + g.residual as usize),
+            Op::SqueezeExcite(_) => (5, 5),
+            Op::Linear { .. } => (3, 3),
             _ => (1, 1),
         }
     }
