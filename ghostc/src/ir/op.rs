@@ -339,7 +339,7 @@ impl Op {
             Op::MatMul | Op::Gather { .. } => (2, 2),
             Op::Where | Op::Range => (3, 3),
             Op::ConstantOfShape { .. } => (0, 0),
-            Op::FusedConv(f) => (2 + f.residual as usize, 3 + f.residual as usize),
+            Op::FusedConv(f) => (3 + f.residual as usize, 3 + f.residual as usize),
             Op::Ghost(g) => (5 + g.residual as usize, 5 + g.residual as usize),
             Op::SqueezeExcite(_) => (5, 5),
             Op::Linear { .. } => (3, 3),
