@@ -8,4 +8,6 @@
 
 pub mod interp;
 pub mod ir;
+pub mod npy;
 pub mod onnx;
+pub mod verify;

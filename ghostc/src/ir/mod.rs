@@ -11,6 +11,7 @@
 //! of other nodes; edges mirror node inputs exactly; the graph is acyclic; every value has one
 //! definition.
 
+pub mod cost;
 pub mod display;
 pub mod infer;
 pub mod op;
