@@ -10,4 +10,5 @@ pub mod interp;
 pub mod ir;
 pub mod npy;
 pub mod onnx;
+pub mod report;
 pub mod verify;
