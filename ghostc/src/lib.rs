@@ -10,5 +10,6 @@ pub mod interp;
 pub mod ir;
 pub mod npy;
 pub mod onnx;
+pub mod plan;
 pub mod report;
 pub mod verify;

@@ -1,0 +1,2 @@
+//! Memory planning: where every intermediate tensor lives in the scratch arena.
+pub mod arena;
