@@ -1,2 +1,3 @@
 //! Memory planning: where every intermediate tensor lives in the scratch arena.
 pub mod arena;
+pub mod layout;
