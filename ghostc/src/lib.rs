@@ -6,6 +6,7 @@
 //! calls `ghost-runtime`. `interp` runs the IR directly and is the oracle every stage is
 //! checked against. See ARCHITECTURE.md for the picture.
 
+pub mod codegen;
 pub mod interp;
 pub mod ir;
 pub mod npy;

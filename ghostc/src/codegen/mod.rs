@@ -1,0 +1,3 @@
+//! Code generation: turns a lowered program into a Rust module that calls ghost-runtime.
+pub mod blob;
+pub mod output;
