@@ -1,0 +1,597 @@
+#!/usr/bin/env python3
+"""Generate ONNX fixtures + golden outputs for ghostc.
+
+Usage (from the repo root):
+    /work/pyenv/bin/python tools/make_fixtures.py            # committed fixtures in fixtures/
+    /work/pyenv/bin/python tools/make_fixtures.py --full     # additionally fixtures/full/ (gitignored)
+    /work/pyenv/bin/python tools/make_fixtures.py --only NAME [--only NAME2]
+
+Every fixture is a GhostNet-family CNN with random (seeded) weights, randomized BatchNorm
+affine parameters (gamma, beta) and *calibrated* BatchNorm running statistics (train-mode
+forward passes over random batches with cumulative averaging, momentum=None), so the running
+mean/var are non-trivial and BN folding in the compiler is really exercised, while the
+activations stay O(1).
+
+Per fixture, fixtures/<name>/ holds:
+    model.onnx (+ model.onnx.data for dynamo exports, weights as external data)
+    input.npy     float32, C order, concrete shape
+    expected.npy  ONNX Runtime output (default graph optimizations, 1 thread)
+    torch.npy     PyTorch eval-mode output
+    meta.json     description + measured ORT-vs-torch differences
+plus fixtures/manifest.json and fixtures/OPS.md (op types per fixture).
+
+Pinned versions: see tools/requirements.txt.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import os
+import shutil
+import sys
+import warnings
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+import onnx
+import onnxruntime as ort
+import timm
+from timm.layers import Linear
+from timm.models.ghostnet import GhostModule, GhostNet
+from timm.models._efficientnet_blocks import SqueezeExcite
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "fixtures"
+INPUT_NAME = "input"
+OUTPUT_NAME = "logits"
+
+torch.set_num_threads(1)  # bit-for-bit reproducibility of the torch reference
+
+
+# ----------------------------------------------------------------------------------------------
+# Reduced timm GhostNet configuration.
+#
+# Same block kinds as timm's full GhostNet (k, exp, c, se_ratio, stride): identity shortcut,
+# strided conv shortcut, stride-1 conv shortcut (channel change), SE blocks, 3x3 and 5x5
+# depthwise, four stride-2 stages (total stride 32) -- just fewer / narrower blocks.
+# ----------------------------------------------------------------------------------------------
+SMALL_CFGS = [
+    [[3, 16, 16, 0, 1]],
+    [[3, 48, 24, 0, 2]],
+    [[3, 72, 24, 0, 1]],
+    [[5, 72, 40, 0.25, 2]],
+    [[3, 96, 48, 0.25, 1]],
+    [[3, 128, 64, 0, 2]],
+    [[5, 160, 64, 0.25, 1]],
+    [[5, 144, 80, 0.25, 2],
+     [5, 160, 80, 0, 1]],
+]
+SMALL_HEAD = 128  # timm hard-codes 1280; we replace conv_head/classifier to keep files small
+
+
+def timm_small_ghostnet(version: str, width: float, num_classes: int = 10,
+                        head_hidden: int | None = SMALL_HEAD) -> nn.Module:
+    m = GhostNet(SMALL_CFGS, num_classes=num_classes, width=width, version=version)
+    if head_hidden is not None:
+        m.conv_head = nn.Conv2d(m.num_features, head_hidden, 1, 1, 0, bias=True)
+        m.head_hidden_size = head_hidden
+        m.classifier = Linear(head_hidden, num_classes)
+    return m
+
+
+# ----------------------------------------------------------------------------------------------
+# "Original Huawei code style" GhostNet, written for this project.
+# Characteristics that matter for the exporter output:
+#   * SE block with nn.Linear layers on a flattened (view) tensor, hard sigmoid written as
+#     clamp(x + 3, 0, 6) / 6 (and relu6(x+3)/6 in the head gate),
+#   * GhostModule returning torch.cat([x1, x2], dim=1)[:, :self.oup, :, :] (Concat -> Slice),
+#     with odd channel counts so that the Slice really drops a channel,
+#   * head: avg-pool -> x.view(x.size(0), -1) -> Linear -> BatchNorm1d -> ReLU -> Dropout -> Linear.
+# ----------------------------------------------------------------------------------------------
+def hsig_clamp(x):
+    return torch.clamp(x + 3.0, 0.0, 6.0) / 6.0
+
+
+class HwSqueezeExcite(nn.Module):
+    def __init__(self, chs, reduction=4):
+        super().__init__()
+        hidden = max(8, chs // reduction)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Sequential(
+            nn.Linear(chs, hidden),
+            nn.ReLU(inplace=True),
+            nn.Linear(hidden, chs),
+        )
+
+    def forward(self, x):
+        b, c, _, _ = x.size()
+        y = self.pool(x).view(b, c)
+        y = hsig_clamp(self.fc(y)).view(b, c, 1, 1)
+        return x * y
+
+
+class HwGhostModule(nn.Module):
+    def __init__(self, inp, oup, kernel_size=1, ratio=2, dw_size=3, stride=1, relu=True):
+        super().__init__()
+        self.oup = oup
+        init_channels = math.ceil(oup / ratio)
+        new_channels = init_channels * (ratio - 1)
+        act = nn.ReLU(inplace=True) if relu else nn.Identity()
+        self.primary_conv = nn.Sequential(
+            nn.Conv2d(inp, init_channels, kernel_size, stride, kernel_size // 2, bias=False),
+            nn.BatchNorm2d(init_channels),
+            act,
+        )
+        act2 = nn.ReLU(inplace=True) if relu else nn.Identity()
+        self.cheap_operation = nn.Sequential(
+            nn.Conv2d(init_channels, new_channels, dw_size, 1, dw_size // 2,
+                      groups=init_channels, bias=False),
+            nn.BatchNorm2d(new_channels),
+            act2,
+        )
+
+    def forward(self, x):
+        x1 = self.primary_conv(x)
+        x2 = self.cheap_operation(x1)
+        out = torch.cat([x1, x2], dim=1)
+        return out[:, :self.oup, :, :]
+
+
+class HwBottleneck(nn.Module):
+    def __init__(self, inp, hidden, oup, k, stride, use_se):
+        super().__init__()
+        self.stride = stride
+        self.ghost1 = HwGhostModule(inp, hidden, relu=True)
+        if stride > 1:
+            self.dw = nn.Sequential(
+                nn.Conv2d(hidden, hidden, k, stride, k // 2, groups=hidden, bias=False),
+                nn.BatchNorm2d(hidden),
+            )
+        else:
+            self.dw = None
+        self.se = HwSqueezeExcite(hidden) if use_se else None
+        self.ghost2 = HwGhostModule(hidden, oup, relu=False)
+        if stride == 1 and inp == oup:
+            self.shortcut = None
+        else:
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(inp, inp, k, stride, k // 2, groups=inp, bias=False),
+                nn.BatchNorm2d(inp),
+                nn.Conv2d(inp, oup, 1, 1, 0, bias=False),
+                nn.BatchNorm2d(oup),
+            )
+
+    def forward(self, x):
+        residual = x if self.shortcut is None else self.shortcut(x)
+        x = self.ghost1(x)
+        if self.dw is not None:
+            x = self.dw(x)
+        if self.se is not None:
+            x = self.se(x)
+        x = self.ghost2(x)
+        return x + residual
+
+
+class HwGhostNet(nn.Module):
+    # (k, hidden, out, se, stride); odd channel counts on purpose (Slice after Concat cuts 1 ch)
+    CFG = [
+        (3, 16, 16, False, 1),
+        (3, 45, 23, False, 2),
+        (3, 69, 23, False, 1),
+        (5, 71, 41, True, 2),
+        (3, 121, 47, True, 1),
+        (3, 127, 63, False, 2),
+        (5, 189, 95, True, 2),
+    ]
+
+    def __init__(self, num_classes=10, dropout=0.2, head_hidden=128):
+        super().__init__()
+        self.dropout = dropout
+        self.conv_stem = nn.Conv2d(3, 16, 3, 2, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(16)
+        self.act1 = nn.ReLU(inplace=True)
+        layers = []
+        inp = 16
+        for k, hid, out, se, s in self.CFG:
+            layers.append(HwBottleneck(inp, hid, out, k, s, se))
+            inp = out
+        self.blocks = nn.Sequential(*layers)
+        self.conv_last = nn.Sequential(
+            nn.Conv2d(inp, 189, 1, 1, 0, bias=False),
+            nn.BatchNorm2d(189),
+            nn.ReLU(inplace=True),
+        )
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+        self.fc1 = nn.Linear(189, head_hidden)
+        self.bn_head = nn.BatchNorm1d(head_hidden)
+        self.act2 = nn.ReLU(inplace=True)
+        self.classifier = nn.Linear(head_hidden, num_classes)
+
+    def forward(self, x):
+        x = self.act1(self.bn1(self.conv_stem(x)))
+        x = self.blocks(x)
+        x = self.conv_last(x)
+        x = self.avgpool(x)
+        x = x.view(x.size(0), -1)
+        x = self.act2(self.bn_head(self.fc1(x)))
+        if self.dropout > 0.0:
+            x = F.dropout(x, p=self.dropout, training=self.training)
+        return self.classifier(x)
+
+
+# ----------------------------------------------------------------------------------------------
+# Randomization / calibration
+# ----------------------------------------------------------------------------------------------
+def randomize_and_calibrate(model: nn.Module, in_shape, seed: int, n_batches: int = 6,
+                            calib_batch: int = 16) -> nn.Module:
+    """Random BN gamma/beta + BN running stats from train-mode passes (cumulative average)."""
+    g = torch.Generator().manual_seed(seed + 1000)
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    for bn in bns:
+        with torch.no_grad():
+            bn.weight.copy_(torch.empty_like(bn.weight).uniform_(0.5, 1.5, generator=g))
+            bn.bias.copy_(torch.randn(bn.bias.shape, generator=g) * 0.2)
+        bn.reset_running_stats()
+        bn.momentum = None  # cumulative moving average
+    model.train()
+    for m in model.modules():  # dropout is irrelevant for statistics; keep it off
+        if isinstance(m, nn.Dropout):
+            m.eval()
+    drop = getattr(model, "drop_rate", None)
+    if drop is not None:
+        model.drop_rate = 0.0
+    hw_drop = getattr(model, "dropout", None)
+    if isinstance(hw_drop, float):
+        model.dropout = 0.0
+    with torch.no_grad():
+        for _ in range(n_batches):
+            x = torch.randn((calib_batch,) + tuple(in_shape[1:]), generator=g)
+            model(x)
+    for bn in bns:
+        bn.momentum = 0.1
+    if drop is not None:
+        model.drop_rate = drop
+    if isinstance(hw_drop, float):
+        model.dropout = hw_drop
+    model.eval()
+    # Rescale the final Linear so the logits have std ~1 on random inputs (O(1) outputs).
+    with torch.no_grad():
+        x = torch.randn((calib_batch,) + tuple(in_shape[1:]), generator=g)
+        std = float(model(x).std())
+        model.classifier.weight.mul_(1.0 / std)
+        model.classifier.bias.mul_(1.0 / std)
+    return model
+
+
+# ----------------------------------------------------------------------------------------------
+# Exporters
+# ----------------------------------------------------------------------------------------------
+def export_torchscript(model, x, path: Path, opset: int, dynamic_batch: bool, **extra):
+    kwargs = dict(extra)
+    if dynamic_batch:
+        kwargs["dynamic_axes"] = {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (x,), str(path), dynamo=False, opset_version=opset,
+                          input_names=[INPUT_NAME], output_names=[OUTPUT_NAME], **kwargs)
+
+
+def export_dynamo(model, x, path: Path, opset: int, dynamic_batch: bool, optimize: bool = True,
+                  strip_node_metadata: bool = False):
+    kwargs = {}
+    if dynamic_batch:
+        kwargs["dynamic_shapes"] = ({0: torch.export.Dim("batch", min=1, max=1024)},)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        prog = torch.onnx.export(model, (x,), dynamo=True, opset_version=opset,
+                                 input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+                                 optimize=optimize, **kwargs)
+    # force weights into model.onnx.data (the Rust loader must handle external data)
+    prog.save(str(path), external_data=True)
+    if strip_node_metadata:
+        # The dynamo exporter attaches metadata_props (stack traces, fx nodes) to every node;
+        # drop them to keep the committed file small. Only model.onnx is rewritten; the
+        # external data file and its offsets are untouched.
+        mp = onnx.load(str(path), load_external_data=False)
+        for n in mp.graph.node:
+            del n.metadata_props[:]
+        onnx.save(mp, str(path))
+
+
+# ----------------------------------------------------------------------------------------------
+# Fixture table
+# ----------------------------------------------------------------------------------------------
+def _v1(width, head=SMALL_HEAD):
+    return lambda: timm_small_ghostnet("v1", width, head_hidden=head)
+
+
+SPECS = [
+    dict(name="ts11_v1_w050_32x32_b1", build=_v1(0.5), arch="timm-ghostnet-v1-small",
+         width=0.5, exporter="torchscript", opset=11, res=(32, 32), batch=1, dyn=False, seed=11,
+         notes="timm GhostNet class with reduced cfgs (same block kinds as ghostnet_100); "
+               "conv_head reduced to 128. TorchScript folds eval BN into Conv."),
+    dict(name="ts13_v1_w100_48x48_b2_nofold", build=_v1(1.0), arch="timm-ghostnet-v1-small",
+         width=1.0, exporter="torchscript", opset=13, res=(48, 48), batch=2, dyn=False, seed=13,
+         export_options=dict(do_constant_folding=False),
+         notes="do_constant_folding=False: BatchNormalization nodes are NOT folded into Conv by "
+               "the exporter (the compiler must fold them), Slice params come via Unsqueeze/Constant."),
+    dict(name="ts17_v1_w130_40x56_b1", build=_v1(1.3), arch="timm-ghostnet-v1-small",
+         width=1.3, exporter="torchscript", opset=17, res=(40, 56), batch=1, dyn=False, seed=17,
+         notes="non-square, non-multiple-of-32 input (40x56 -> 2x2 final map); "
+               "conv_head reduced to 128."),
+    dict(name="ts17_v1_w050_64x64_dynbatch_b3", build=_v1(0.5), arch="timm-ghostnet-v1-small",
+         width=0.5, exporter="torchscript", opset=17, res=(64, 64), batch=3, dyn=True, seed=170,
+         notes="dynamic batch via dynamic_axes (input/output dim 0 = 'batch'), run with batch 3."),
+    dict(name="ts17_v1_w050_32x32_functions_b1", build=_v1(0.5), arch="timm-ghostnet-v1-small",
+         width=0.5, exporter="torchscript", opset=17, res=(32, 32), batch=1, dyn=False, seed=171,
+         export_options=dict(export_modules_as_functions={GhostModule, SqueezeExcite}),
+         notes="export_modules_as_functions={GhostModule, SqueezeExcite}: model-local ONNX "
+               "functions (domain timm.*), weights passed as function inputs; must be inlined."),
+    dict(name="ts17_v2_w100_72x88_b1", build=lambda: timm_small_ghostnet("v2", 1.0),
+         arch="timm-ghostnetv2-small", width=1.0, exporter="torchscript", opset=17,
+         res=(72, 88), batch=1, dyn=False, seed=172,
+         notes="GhostNetV2 (DFC attention: AvgPool 2x2 + (1,5)/(5,1) depthwise + sigmoid + "
+               "nearest interpolate back to the feature size, e.g. 2x3 -> 5x6, a non-integer "
+               "scale). Reduced cfgs, conv_head 128."),
+    dict(name="ts17_v3deploy_w050_64x64_b1", build=lambda: timm_small_ghostnet("v3", 0.5),
+         arch="timm-ghostnetv3-small", width=0.5, exporter="torchscript", opset=17,
+         res=(64, 64), batch=1, dyn=False, seed=173, reparam=True,
+         notes="GhostNetV3, BN stats calibrated on the multi-branch training form, then "
+               "model.convert_to_deploy() (branches fused into single convs with bias) "
+               "before export -- the form a user would deploy."),
+    dict(name="ts11_huawei_48x48_b1", build=lambda: HwGhostNet(), arch="huawei-style-ghostnet",
+         width=1.0, exporter="torchscript", opset=11, res=(48, 48), batch=1, dyn=False, seed=111,
+         notes="own module in the original Huawei code style: Linear-SE with clamp(x+3,0,6)/6, "
+               "cat()[:, :oup] with odd channel counts (Slice really cuts), view(x.size(0),-1), "
+               "Linear -> BatchNorm1d -> ReLU -> Dropout -> Linear head."),
+    dict(name="ts13_huawei_40x40_dynbatch_b3", build=lambda: HwGhostNet(),
+         arch="huawei-style-ghostnet", width=1.0, exporter="torchscript", opset=13, res=(40, 40),
+         batch=3, dyn=True, seed=131,
+         notes="Huawei-style module, dynamic batch (dynamic_axes), run with batch 3: the "
+               "view(b, c) reshapes become Shape->Gather->Unsqueeze->Concat->Reshape chains."),
+    dict(name="dynamo18_v1_w100_64x64_b2", build=_v1(1.0), arch="timm-ghostnet-v1-small",
+         width=1.0, exporter="dynamo", opset=18, res=(64, 64), batch=2, dyn=False, seed=18,
+         notes="torch.export-based exporter (optimize=True: BN folded into Conv by onnxscript "
+               "rewriter), weights forced to external data (model.onnx.data); tiny tensors stay "
+               "inline; nodes carry bulky metadata_props (stack traces)."),
+    dict(name="dynamo18_v1_w050_32x32_noopt_b1", build=_v1(0.5), arch="timm-ghostnet-v1-small",
+         width=0.5, exporter="dynamo", opset=18, res=(32, 32), batch=1, dyn=False, seed=181,
+         export_options=dict(optimize=False, strip_node_metadata=True),
+         notes="torch.export-based exporter with optimize=False: raw graph with "
+               "BatchNormalization, CastLike, Expand, Shape, Identity nodes; external data. "
+               "Node metadata_props stripped after export (size)."),
+    dict(name="dynamo20_v1_w050_48x48_dynbatch_b3", build=_v1(0.5), arch="timm-ghostnet-v1-small",
+         width=0.5, exporter="dynamo", opset=20, res=(48, 48), batch=3, dyn=True, seed=20,
+         notes="torch.export-based exporter at its default opset (20), dynamic batch via "
+               "dynamic_shapes, run with batch 3; external data."),
+    dict(name="dynamo18_v3train_w050_64x64_b1", build=lambda: timm_small_ghostnet("v3", 0.5),
+         arch="timm-ghostnetv3-small", width=0.5, exporter="dynamo", opset=18, res=(64, 64),
+         batch=1, dyn=False, seed=183, export_options=dict(strip_node_metadata=True),
+         notes="GhostNetV3 exported WITHOUT reparameterization (eval mode, multi-branch "
+               "conv+BN sums as trained) -- what a user gets when forgetting convert_to_deploy(); "
+               "parallel branches + standalone BN (skip branch) remain. External data; node "
+               "metadata_props stripped after export (size)."),
+]
+
+FULL_SPECS = [
+    dict(name="ghostnet_100_224_op17", build=lambda: timm.create_model("ghostnet_100", pretrained=False,
+                                                                       num_classes=1000),
+         arch="timm-ghostnet_100", width=1.0, exporter="torchscript", opset=17, res=(224, 224),
+         batch=1, dyn=False, seed=224, num_classes=1000, full=True,
+         notes="full-size timm ghostnet_100, 1000 classes, random weights + calibrated BN."),
+]
+
+
+# ----------------------------------------------------------------------------------------------
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def collect_ops(model_proto: onnx.ModelProto):
+    ops = Counter()
+
+    def walk(graph):
+        for n in graph.node:
+            ops[(n.domain or "ai.onnx", n.op_type)] += 1
+            for a in n.attribute:
+                if a.type == onnx.AttributeProto.GRAPH:
+                    walk(a.g)
+                elif a.type == onnx.AttributeProto.GRAPHS:
+                    for sg in a.graphs:
+                        walk(sg)
+
+    walk(model_proto.graph)
+    fn_ops = Counter()
+    for fn in model_proto.functions:
+        for n in fn.node:
+            fn_ops[(n.domain or "ai.onnx", n.op_type)] += 1
+    return ops, fn_ops
+
+
+def run_ort(path: Path, x: np.ndarray, optimized: bool) -> np.ndarray:
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    so.inter_op_num_threads = 1
+    so.graph_optimization_level = (ort.GraphOptimizationLevel.ORT_ENABLE_ALL if optimized
+                                   else ort.GraphOptimizationLevel.ORT_DISABLE_ALL)
+    sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    return sess.run(None, {sess.get_inputs()[0].name: x})[0]
+
+
+def make_fixture(spec: dict, out_root: Path) -> dict:
+    name = spec["name"]
+    out = out_root / name
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    seed = spec["seed"]
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    model = spec["build"]()
+    h, w = spec["res"]
+    in_shape = (spec["batch"], 3, h, w)
+    randomize_and_calibrate(model, in_shape, seed)
+
+    notes = [spec["notes"]]
+    x = torch.from_numpy(np.random.default_rng(seed).standard_normal(in_shape).astype(np.float32))
+    if spec.get("reparam"):
+        with torch.no_grad():
+            before = model(x).numpy()
+        model.convert_to_deploy()
+        model.eval()
+        with torch.no_grad():
+            after = model(x).numpy()
+        d = float(np.abs(before - after).max())
+        notes.append(f"torch output change from reparameterization: max abs {d:.3g}")
+    with torch.no_grad():
+        y_torch = model(x).numpy().astype(np.float32)
+    n_params = sum(p.numel() for p in model.parameters())
+
+    onnx_path = out / "model.onnx"
+    export_options = dict(spec.get("export_options", {}))
+    if spec["exporter"] == "torchscript":
+        export_torchscript(model, x, onnx_path, spec["opset"], spec["dyn"], **export_options)
+    else:
+        export_dynamo(model, x, onnx_path, spec["opset"], spec["dyn"], **export_options)
+    export_options = {k: (sorted(f"{c.__module__}.{c.__name__}" for c in v)
+                          if isinstance(v, (set, list, tuple)) else v)
+                      for k, v in export_options.items()}
+
+    onnx.checker.check_model(str(onnx_path), full_check=True)
+    mp = onnx.load(str(onnx_path), load_external_data=False)
+    opset = {(o.domain or "ai.onnx"): o.version for o in mp.opset_import}
+    ops, fn_ops = collect_ops(mp)
+    n_ext = sum(1 for t in mp.graph.initializer
+                if t.data_location == onnx.TensorProto.EXTERNAL)
+    n_init = len(mp.graph.initializer)
+
+    xn = x.numpy()
+    y_ort = run_ort(onnx_path, xn, optimized=True).astype(np.float32)
+    y_ort_noopt = run_ort(onnx_path, xn, optimized=False).astype(np.float32)
+    np.save(out / "input.npy", np.ascontiguousarray(xn))
+    np.save(out / "expected.npy", np.ascontiguousarray(y_ort))
+    np.save(out / "torch.npy", np.ascontiguousarray(y_torch))
+
+    diff = float(np.abs(y_ort - y_torch).max())
+    scale = float(np.abs(y_torch).max())
+    diff_noopt = float(np.abs(y_ort - y_ort_noopt).max())
+
+    # dynamic batch sanity: also run a different batch size through ORT
+    if spec["dyn"]:
+        x1 = xn[:1]
+        y1 = run_ort(onnx_path, np.ascontiguousarray(x1), optimized=True)
+        notes.append(f"ORT batch-1 run vs row 0 of batch-{spec['batch']} run: "
+                     f"max abs {float(np.abs(y1 - y_ort[:1]).max()):.3g}")
+
+    files = sorted(p.name for p in out.iterdir())
+    meta = {
+        "name": name,
+        "exporter": spec["exporter"],
+        "opset": opset.get("ai.onnx"),
+        "opset_imports": opset,
+        "arch": spec["arch"],
+        "width": spec["width"],
+        "resolution": [h, w],
+        "batch": spec["batch"],
+        "dynamic_batch": spec["dyn"],
+        "export_options": export_options,
+        "input_name": mp.graph.input[0].name,
+        "input_shape": list(in_shape),
+        "output_name": mp.graph.output[0].name,
+        "output_shape": list(y_ort.shape),
+        "num_classes": spec.get("num_classes", 10),
+        "num_params": n_params,
+        "ort_vs_torch_max_abs": diff,
+        "ort_vs_torch_max_rel": diff / scale if scale > 0 else None,
+        "torch_output_max_abs": scale,
+        "torch_output_std": float(y_torch.std()),
+        "ort_opt_vs_noopt_max_abs": diff_noopt,
+        "external_data": n_ext > 0,
+        "initializers": n_init,
+        "external_initializers": n_ext,
+        "model_local_functions": [f"{f.domain}::{f.name}" for f in mp.functions],
+        "op_types": sorted({f"{d}::{o}" if d != "ai.onnx" else o for (d, o) in ops}),
+        "op_counts": {(f"{d}::{o}" if d != "ai.onnx" else o): c for (d, o), c in sorted(ops.items())},
+        "function_op_types": sorted({f"{d}::{o}" if d != "ai.onnx" else o for (d, o) in fn_ops}),
+        "versions": {"torch": torch.__version__, "timm": timm.__version__,
+                     "onnx": onnx.__version__, "onnxruntime": ort.__version__},
+        "seed": seed,
+        "files": files,
+        "sha256": {f: sha256(out / f) for f in files},
+        "notes": " ".join(notes),
+    }
+    (out / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+    size = sum((out / f).stat().st_size for f in files) + (out / "meta.json").stat().st_size
+    print(f"{name:40s} {spec['exporter']:11s} opset {meta['opset']:>2}  in {list(in_shape)} "
+          f"out {list(y_ort.shape)}  |ort-torch| {diff:.2e} (max|y| {scale:.2f})  "
+          f"ext {n_ext}/{n_init}  fns {len(mp.functions)}  {size/1e6:.2f} MB", flush=True)
+    return meta
+
+
+def write_ops_md(metas, path: Path):
+    lines = ["# ONNX op types per fixture", "",
+             "Generated by `tools/make_fixtures.py` (do not edit by hand).", "",
+             "| fixture | exporter | opset | op types (sorted) |", "|---|---|---|---|"]
+    union = Counter()
+    for m in metas:
+        ops = m["op_types"]
+        if m["function_op_types"]:
+            ops = ops + [f"(in functions: {', '.join(m['function_op_types'])})"]
+        lines.append(f"| {m['name']} | {m['exporter']} | {m['opset']} | {', '.join(ops)} |")
+        for o in m["op_types"] + m["function_op_types"]:
+            union[o] += 1
+    lines += ["", "## Union (op type: number of fixtures using it)", ""]
+    for o, c in sorted(union.items()):
+        lines.append(f"- `{o}`: {c}")
+    lines += ["", "## Node counts per fixture", ""]
+    for m in metas:
+        lines.append(f"- **{m['name']}**: " + ", ".join(f"{k}x{v}" for k, v in m["op_counts"].items()))
+    path.write_text("\n".join(lines) + "\n")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--full", action="store_true", help="also write fixtures/full/ (gitignored)")
+    ap.add_argument("--only", action="append", default=[], help="only these fixture names")
+    args = ap.parse_args()
+
+    specs = [s for s in SPECS if not args.only or s["name"] in args.only]
+    metas = []
+    for spec in specs:
+        metas.append(make_fixture(spec, FIXTURES))
+
+    if not args.only:
+        manifest = {
+            "generator": "tools/make_fixtures.py",
+            "versions": metas[0]["versions"] if metas else {},
+            "fixtures": [{k: m[k] for k in ("name", "exporter", "opset", "arch", "width",
+                                            "input_shape", "output_shape", "dynamic_batch",
+                                            "external_data")}
+                         | {"path": f"fixtures/{m['name']}"} for m in metas],
+        }
+        (FIXTURES / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+        write_ops_md(metas, FIXTURES / "OPS.md")
+
+    if args.full:
+        full_root = FIXTURES / "full"
+        full_root.mkdir(exist_ok=True)
+        full_metas = [make_fixture(s, full_root) for s in FULL_SPECS]
+        (full_root / "manifest.json").write_text(json.dumps(
+            {"fixtures": [{"name": m["name"], "path": f"fixtures/full/{m['name']}"}
+                          for m in full_metas]}, indent=2) + "\n")
+        write_ops_md(full_metas, full_root / "OPS.md")
+
+
+if __name__ == "__main__":
+    main()
