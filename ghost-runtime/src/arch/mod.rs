@@ -1,0 +1,87 @@
+//! The vector abstraction the kernels are written against.
+//!
+//! One vector `V` is one NCHW8c channel block: 8 `f32` lanes. On x86_64 that is a ymm register
+//! (`__m256`), on aarch64 a pair of q registers, in the scalar path `[f32; 8]`. Tokens are
+//! zero-sized types whose existence proves the CPU can run their instructions; kernels are
+//! generic `#[inline(always)]` bodies over a token, instantiated inside `#[target_feature]`
+//! wrappers by [`crate::isa::dispatch`].
+
+pub(crate) mod generic;
+
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod x86_64;
+
+#[cfg(target_arch = "aarch64")]
+pub(crate) mod aarch64;
+
+use crate::Activation;
+
+/// Eight-lane `f32` vector operations. Memory operations are unaligned.
+pub(crate) trait Simd: Copy {
+    /// One channel block.
+    type V: Copy;
+    fn zero(self) -> Self::V;
+    fn splat(self, x: f32) -> Self::V;
+    /// # Safety
+    /// `p` must be valid for reading 8 `f32`.
+    unsafe fn load(self, p: *const f32) -> Self::V;
+    /// # Safety
+    /// `p` must be valid for writing 8 `f32`.
+    unsafe fn store(self, p: *mut f32, v: Self::V);
+    /// Broadcast of one scalar from memory.
+    /// # Safety
+    /// `p` must be valid for reading one `f32`.
+    #[inline(always)]
+    unsafe fn bcast(self, p: *const f32) -> Self::V {
+        // SAFETY: forwarded from the caller.
+        self.splat(unsafe { *p })
+    }
+    fn add(self, a: Self::V, b: Self::V) -> Self::V;
+    fn mul(self, a: Self::V, b: Self::V) -> Self::V;
+    fn max(self, a: Self::V, b: Self::V) -> Self::V;
+    fn min(self, a: Self::V, b: Self::V) -> Self::V;
+    /// `a * b + c`, fused where the ISA has FMA.
+    fn fma(self, a: Self::V, b: Self::V, c: Self::V) -> Self::V;
+    fn to_array(self, v: Self::V) -> [f32; 8];
+}
+
+/// An [`Activation`] with its constants splatted once, applied in registers.
+#[derive(Clone, Copy)]
+pub(crate) struct ActV<V> {
+    kind: u8,
+    a: V,
+    b: V,
+    zero: V,
+    one: V,
+}
+
+impl<V: Copy> ActV<V> {
+    #[inline(always)]
+    pub(crate) fn new<S: Simd<V = V>>(s: S, act: Activation) -> Self {
+        let (kind, a, b) = match act {
+            Activation::None => (0, 0.0, 0.0),
+            Activation::Relu => (1, 0.0, 0.0),
+            Activation::Clamp { lo, hi } => (2, lo, hi),
+            Activation::HardSigmoid { alpha, beta } => (3, alpha, beta),
+            Activation::HardSwish => (4, 1.0 / 6.0, 0.5),
+        };
+        ActV {
+            kind,
+            a: s.splat(a),
+            b: s.splat(b),
+            zero: s.zero(),
+            one: s.splat(1.0),
+        }
+    }
+
+    #[inline(always)]
+    pub(crate) fn apply<S: Simd<V = V>>(&self, s: S, v: V) -> V {
+        match self.kind {
+            0 => v,
+            1 => s.max(v, self.zero),
+            2 => s.min(s.max(v, self.a), self.b),
+            3 => s.min(s.max(s.fma(v, self.a, self.b), self.zero), self.one),
+            _ => s.mul(v, s.min(s.max(s.fma(v, self.a, self.b), self.zero), self.one)),
+        }
+    }
+}

@@ -1,0 +1,171 @@
+//! Micro-benchmark: measures this core's FMA peak, then GMAC/s of each kernel on GhostNet-1.0
+//! 224x224 layer shapes, as medians over interleaved repetitions.
+//!
+//! Run pinned: `taskset -c 1 cargo run --release -p ghost-runtime --bin ghost-bench`.
+//! `GHOST_FORCE_ISA=avx2` benchmarks another path; `--quick` for fewer repetitions.
+
+use ghost_runtime::*;
+use std::hint::black_box;
+use std::time::Instant;
+
+struct Rng(u64);
+impl Rng {
+    fn f(&mut self) -> f32 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        ((self.0 >> 40) as f32 / (1u64 << 24) as f32) - 0.5
+    }
+    fn vec(&mut self, n: usize) -> Vec<f32> {
+        (0..n).map(|_| self.f()).collect()
+    }
+}
+
+/// Peak multiply-adds per second of one core: 12 independent ymm FMA chains (2 pipes x
+/// 4-cycle latency needs 8; 12 leaves slack).
+#[cfg(target_arch = "x86_64")]
+fn peak_gmacs() -> f64 {
+    use std::arch::x86_64::*;
+    #[target_feature(enable = "avx2,fma")]
+    fn chains(n: usize, x: f32) -> f32 {
+        let m = _mm256_set1_ps(0.999_9);
+        let a = _mm256_set1_ps(x);
+        let mut acc = [_mm256_set1_ps(x); 12];
+        for _ in 0..n {
+            for v in acc.iter_mut() {
+                *v = _mm256_fmadd_ps(*v, m, a);
+            }
+        }
+        let mut s = _mm256_setzero_ps();
+        for v in acc {
+            s = _mm256_add_ps(s, v);
+        }
+        let mut out = [0f32; 8];
+        // SAFETY: `out` holds 8 f32.
+        unsafe { _mm256_storeu_ps(out.as_mut_ptr(), s) };
+        out[0]
+    }
+    assert!(is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"));
+    let n = 2_000_000;
+    let t = Instant::now();
+    // SAFETY: features checked just above.
+    black_box(unsafe { chains(black_box(n), black_box(0.5)) });
+    let s = t.elapsed().as_secs_f64();
+    (n * 12 * 8) as f64 / s / 1e9
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn peak_gmacs() -> f64 {
+    f64::NAN
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+/// A benchmark case: a closure doing `macs` multiply-adds (or bytes, for GEMV) per call.
+struct Case {
+    name: String,
+    work: f64,
+    unit: &'static str,
+    run: Box<dyn FnMut()>,
+}
+
+fn pw_case(k: Kernels, rng: &mut Rng, kp: usize, np: usize, hw: usize, act: Activation) -> Case {
+    let w = rng.vec(kp * np);
+    let b = rng.vec(np);
+    let mut packed = vec![0.0; pointwise_packed_len(kp, np)];
+    pack_pointwise(&w, &b, kp, np, &mut packed).unwrap();
+    let x = rng.vec(kp * hw);
+    let mut y = vec![0.0; np * hw];
+    let shape = PointwiseShape {
+        k_blocks: kp / 8,
+        n_blocks: np / 8,
+        pixels: hw,
+    };
+    Case {
+        name: format!("pw {kp:>3}->{np:<3} @{hw}"),
+        work: (kp * np * hw) as f64,
+        unit: "MAC",
+        run: Box::new(move || {
+            k.pointwise(
+                &packed,
+                shape,
+                Src::new(&x),
+                Dst::new(&mut y),
+                Epilogue::act(act),
+            )
+            .unwrap();
+            black_box(&mut y);
+        }),
+    }
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let k = Kernels::new();
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    println!("isa: {:?}", k.isa());
+    let mut cases: Vec<Case> = Vec::new();
+    // (K_pad, N_pad, H*W) of GhostNet-1.0's primary 1x1s (ghost halves padded to 8).
+    let pw_shapes: &[(usize, usize, usize)] = &[
+        (16, 8, 12544),
+        (16, 24, 12544),
+        (48, 16, 3136),
+        (24, 40, 3136),
+        (80, 16, 3136),
+        (80, 24, 784),
+        (40, 64, 784),
+        (128, 24, 784),
+        (40, 120, 784),
+        (240, 40, 196),
+        (80, 104, 196),
+        (208, 40, 196),
+        (80, 240, 196),
+        (480, 56, 196),
+        (112, 336, 196),
+        (672, 56, 196),
+        (160, 480, 49),
+        (960, 80, 49),
+        (160, 960, 49),
+    ];
+    for &(kp, np, hw) in pw_shapes {
+        cases.push(pw_case(k, &mut rng, kp, np, hw, Activation::Relu));
+    }
+    let reps = if quick { 7 } else { 21 };
+    let target = 0.004; // seconds per timed sample
+    let mut peaks = Vec::new();
+    let mut samples: Vec<Vec<f64>> = vec![Vec::new(); cases.len()];
+    // Calibrate iteration counts.
+    let mut iters = Vec::new();
+    for c in cases.iter_mut() {
+        (c.run)();
+        let t = Instant::now();
+        (c.run)();
+        let dt = t.elapsed().as_secs_f64().max(1e-7);
+        iters.push(((target / dt) as usize).max(1));
+    }
+    for _ in 0..reps {
+        peaks.push(peak_gmacs());
+        for (i, c) in cases.iter_mut().enumerate() {
+            let t = Instant::now();
+            for _ in 0..iters[i] {
+                (c.run)();
+            }
+            let dt = t.elapsed().as_secs_f64() / iters[i] as f64;
+            samples[i].push(c.work / dt / 1e9);
+        }
+    }
+    let peak = median(&mut peaks);
+    println!("peak (12 ymm FMA chains): {peak:.1} GMAC/s (median of {reps})");
+    println!("{:<28} {:>10} {:>8}", "kernel", "G/s", "% peak");
+    for (c, s) in cases.iter().zip(samples.iter_mut()) {
+        let g = median(s);
+        if c.unit == "MAC" {
+            println!("{:<28} {:>10.1} {:>7.0}%", c.name, g, 100.0 * g / peak);
+        } else {
+            println!("{:<28} {:>8.1}GB/s", c.name, g);
+        }
+    }
+}

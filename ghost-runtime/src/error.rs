@@ -1,0 +1,68 @@
+//! The one error type of the safe API.
+
+use core::fmt;
+
+/// Why a kernel refused its arguments. Every check happens once, at the public boundary,
+/// before any memory is touched; a returned error means nothing was written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Error {
+    /// A slice is shorter than the shape requires (`actual < expected`).
+    Length {
+        /// Name of the offending argument, as spelled in the function signature.
+        arg: &'static str,
+        /// Minimum number of `f32` the shape requires.
+        expected: usize,
+        /// Number of `f32` the caller passed.
+        actual: usize,
+    },
+    /// A shape parameter is zero, inconsistent or not supported by this kernel.
+    Shape {
+        /// Name of the offending argument.
+        arg: &'static str,
+        /// What is wrong with it.
+        detail: &'static str,
+    },
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Length {
+                arg,
+                expected,
+                actual,
+            } => write!(
+                f,
+                "argument `{arg}` has {actual} elements, expected at least {expected}"
+            ),
+            Error::Shape { arg, detail } => write!(f, "argument `{arg}`: {detail}"),
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for Error {}
+
+/// `Ok` when `actual >= expected`.
+#[inline]
+pub(crate) fn check_len(arg: &'static str, actual: usize, expected: usize) -> Result<(), Error> {
+    if actual < expected {
+        Err(Error::Length {
+            arg,
+            expected,
+            actual,
+        })
+    } else {
+        Ok(())
+    }
+}
+
+/// `Ok` when `cond` holds.
+#[inline]
+pub(crate) fn check(cond: bool, arg: &'static str, detail: &'static str) -> Result<(), Error> {
+    if cond {
+        Ok(())
+    } else {
+        Err(Error::Shape { arg, detail })
+    }
+}

@@ -1,0 +1,209 @@
+//! Instruction-set selection.
+//!
+//! [`Isa`] names a code path. [`Kernels`] is the handle every kernel hangs off: it can only be
+//! built for an ISA the running CPU supports, which is what makes the `unsafe` calls into
+//! `#[target_feature]` code sound. Detection runs once and is cached in an atomic.
+//!
+//! * With `std` on x86_64: `is_x86_feature_detected!` picks AVX-512VL (32 ymm registers),
+//!   else AVX2+FMA, else scalar. `GHOST_FORCE_ISA=scalar|avx2|avx512|neon` overrides the choice
+//!   when the CPU supports the requested path (an unsupported request is ignored).
+//! * Without `std`: `cfg!(target_feature = ...)`, i.e. whatever the build enables.
+//! * aarch64: NEON is part of the baseline of every aarch64 Rust target we build for.
+//! * Under Miri: always scalar.
+
+use core::sync::atomic::{AtomicU8, Ordering};
+
+/// A code path. Which ones exist depends on the target architecture; which ones may run depends
+/// on the CPU (see [`Isa::is_supported`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Isa {
+    /// Portable Rust, the reference for all tests. Always available.
+    Scalar,
+    /// x86_64 AVX2 + FMA on ymm registers (16 architectural registers).
+    Avx2,
+    /// x86_64 AVX-512F + AVX-512VL on ymm registers (32 registers, embedded broadcasts).
+    Avx512,
+    /// aarch64 Advanced SIMD.
+    Neon,
+}
+
+impl Isa {
+    /// All code paths, fastest first.
+    pub const ALL: [Isa; 4] = [Isa::Avx512, Isa::Avx2, Isa::Neon, Isa::Scalar];
+
+    /// Lower-case name as accepted by `GHOST_FORCE_ISA`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Isa::Scalar => "scalar",
+            Isa::Avx2 => "avx2",
+            Isa::Avx512 => "avx512",
+            Isa::Neon => "neon",
+        }
+    }
+
+    /// Parses a name as printed by [`Isa::name`].
+    pub fn from_name(name: &str) -> Option<Isa> {
+        Isa::ALL.into_iter().find(|isa| isa.name() == name)
+    }
+
+    /// Whether this build has code for the path and the running CPU can execute it.
+    pub fn is_supported(self) -> bool {
+        if cfg!(miri) {
+            return self == Isa::Scalar;
+        }
+        match self {
+            Isa::Scalar => true,
+            Isa::Avx2 => x86_avx2(),
+            Isa::Avx512 => x86_avx512(),
+            Isa::Neon => cfg!(all(target_arch = "aarch64", target_feature = "neon")),
+        }
+    }
+
+    /// The fastest supported path, ignoring `GHOST_FORCE_ISA`.
+    pub fn best() -> Isa {
+        Isa::ALL
+            .into_iter()
+            .find(|isa| isa.is_supported())
+            .unwrap_or(Isa::Scalar)
+    }
+
+    /// The path [`Kernels::new`] uses: `GHOST_FORCE_ISA` if set and supported, else
+    /// [`Isa::best`]. Computed once.
+    pub fn selected() -> Isa {
+        static CACHE: AtomicU8 = AtomicU8::new(0);
+        match CACHE.load(Ordering::Relaxed) {
+            1 => return Isa::Scalar,
+            2 => return Isa::Avx2,
+            3 => return Isa::Avx512,
+            4 => return Isa::Neon,
+            _ => {}
+        }
+        let isa = forced().unwrap_or_else(Isa::best);
+        let code = match isa {
+            Isa::Scalar => 1,
+            Isa::Avx2 => 2,
+            Isa::Avx512 => 3,
+            Isa::Neon => 4,
+        };
+        CACHE.store(code, Ordering::Relaxed);
+        isa
+    }
+}
+
+#[cfg(all(feature = "std", not(miri)))]
+fn forced() -> Option<Isa> {
+    let name = std::env::var("GHOST_FORCE_ISA").ok()?;
+    Isa::from_name(name.trim()).filter(|isa| isa.is_supported())
+}
+
+#[cfg(not(all(feature = "std", not(miri))))]
+fn forced() -> Option<Isa> {
+    None
+}
+
+#[cfg(all(target_arch = "x86_64", feature = "std"))]
+fn x86_avx2() -> bool {
+    std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+}
+#[cfg(all(target_arch = "x86_64", feature = "std"))]
+fn x86_avx512() -> bool {
+    x86_avx2()
+        && std::is_x86_feature_detected!("avx512f")
+        && std::is_x86_feature_detected!("avx512vl")
+}
+#[cfg(not(all(target_arch = "x86_64", feature = "std")))]
+fn x86_avx2() -> bool {
+    cfg!(all(
+        target_arch = "x86_64",
+        target_feature = "avx2",
+        target_feature = "fma"
+    ))
+}
+#[cfg(not(all(target_arch = "x86_64", feature = "std")))]
+fn x86_avx512() -> bool {
+    x86_avx2() && cfg!(all(target_feature = "avx512f", target_feature = "avx512vl"))
+}
+
+/// Handle through which all kernels are called. Copy it freely; it is one byte.
+///
+/// Holding a `Kernels` proves that its ISA runs on this CPU, so the kernels it dispatches to
+/// are sound to call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Kernels {
+    isa: Isa,
+}
+
+impl Default for Kernels {
+    fn default() -> Self {
+        Kernels::new()
+    }
+}
+
+impl Kernels {
+    /// Kernels for [`Isa::selected`].
+    pub fn new() -> Kernels {
+        Kernels {
+            isa: Isa::selected(),
+        }
+    }
+
+    /// Kernels for a specific path, or `None` if this CPU/build cannot run it.
+    pub fn with_isa(isa: Isa) -> Option<Kernels> {
+        if isa.is_supported() {
+            Some(Kernels { isa })
+        } else {
+            None
+        }
+    }
+
+    /// The path these kernels run.
+    pub fn isa(self) -> Isa {
+        self.isa
+    }
+}
+
+/// Calls `$body::<Token, consts...>(token, args)` for the ISA of `$k: Kernels`, each
+/// instantiation inside its own `#[target_feature]` wrapper so the whole loop nest is compiled
+/// for that ISA.
+///
+/// `$body` must be an `unsafe fn(S, &Args)` that is sound to call when `args` was validated by
+/// the safe wrapper (the caller's obligation) and the token is genuine (ours, via `Kernels`).
+macro_rules! dispatch {
+    ($k:expr, $body:ident, $args:expr, $ty:ty;
+     avx512 [$($c5:tt),*]; avx2 [$($c2:tt),*]; neon [$($cn:tt),*]; scalar [$($cs:tt),*]) => {{
+        let args: &$ty = $args;
+        match $k.isa() {
+            #[cfg(all(target_arch = "x86_64", not(miri)))]
+            $crate::isa::Isa::Avx512 => {
+                #[target_feature(enable = "avx,avx2,fma,avx512f,avx512vl")]
+                unsafe fn wrapper(a: &$ty) {
+                    // SAFETY: the token is only used inside this avx512 context; args are
+                    // validated by the caller (forwarded obligation of this fn).
+                    unsafe { $body::<$crate::arch::x86_64::Avx512, $($c5),*>($crate::arch::x86_64::Avx512::new_unchecked(), a) }
+                }
+                // SAFETY: `Kernels` with `Isa::Avx512` exists only if the CPU supports it.
+                unsafe { wrapper(args) }
+            }
+            #[cfg(all(target_arch = "x86_64", not(miri)))]
+            $crate::isa::Isa::Avx2 => {
+                #[target_feature(enable = "avx,avx2,fma")]
+                unsafe fn wrapper(a: &$ty) {
+                    // SAFETY: as above, for avx2+fma.
+                    unsafe { $body::<$crate::arch::x86_64::Avx2, $($c2),*>($crate::arch::x86_64::Avx2::new_unchecked(), a) }
+                }
+                // SAFETY: `Kernels` with `Isa::Avx2` exists only if the CPU supports it.
+                unsafe { wrapper(args) }
+            }
+            #[cfg(all(target_arch = "aarch64", target_feature = "neon", not(miri)))]
+            $crate::isa::Isa::Neon => {
+                // SAFETY: NEON is baseline on this target; args validated by the caller.
+                unsafe { $body::<$crate::arch::aarch64::Neon, $($cn),*>($crate::arch::aarch64::Neon::new_unchecked(), args) }
+            }
+            _ => {
+                // SAFETY: the scalar token needs no CPU feature; args validated by the caller.
+                unsafe { $body::<$crate::arch::generic::Scalar, $($cs),*>($crate::arch::generic::Scalar, args) }
+            }
+        }
+    }};
+}
+pub(crate) use dispatch;

@@ -1,0 +1,387 @@
+//! Depthwise k x k convolution (k = 3 or 5, stride 1 or 2, any padding) on NCHW8c.
+//!
+//! Algorithm: per channel block the `k*k` weight vectors and the bias stay in registers. Each
+//! output row is split into a left border, an interior and a right border along x (the border
+//! ranges are computed from the static shape). Interior columns are produced `COLS` at a time:
+//! for each tap the kernel issues `COLS` independent FMAs, so the FMA latency is hidden and
+//! loads of overlapping input columns are shared. Border columns and rows test tap validity
+//! instead of reading a zero-padded copy (rows: a null row pointer means "outside").
+//!
+//! Packed format: per channel block `[bias: 8][k*k taps: 8 each]`, i.e. `c_pad * (k*k + 1)`
+//! floats; tap `(ky, kx)` of channel `c` is at `(c/8)*8*(k*k+1) + 8 + (ky*k + kx)*8 + c%8`.
+
+use crate::arch::{ActV, Simd};
+use crate::error::{check, check_len, Error};
+use crate::isa::{dispatch, Kernels};
+use crate::kernels::pointwise::view;
+use crate::{Dst, Epilogue, Src};
+use core::ptr;
+
+/// Number of `f32` in a packed depthwise weight.
+pub const fn depthwise_packed_len(c_pad: usize, k: usize) -> usize {
+    c_pad * (k * k + 1)
+}
+
+/// Packs `[c_pad][k][k]` weights and `bias[c_pad]` (zero-padded) into the block format.
+pub fn pack_depthwise(
+    weights: &[f32],
+    bias: &[f32],
+    c_pad: usize,
+    k: usize,
+    packed: &mut [f32],
+) -> Result<(), Error> {
+    check(c_pad % 8 == 0 && c_pad > 0, "c_pad", "must be a positive multiple of 8")?;
+    check(k > 0, "k", "must be positive")?;
+    check_len("weights", weights.len(), c_pad * k * k)?;
+    check_len("bias", bias.len(), c_pad)?;
+    check_len("packed", packed.len(), depthwise_packed_len(c_pad, k))?;
+    let kk = k * k;
+    for cb in 0..c_pad / 8 {
+        let base = cb * 8 * (kk + 1);
+        for l in 0..8 {
+            let c = cb * 8 + l;
+            packed[base + l] = bias[c];
+            for t in 0..kk {
+                packed[base + 8 + t * 8 + l] = weights[c * kk + t];
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Shape of a depthwise convolution over one image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DepthwiseShape {
+    /// Channel blocks.
+    pub blocks: usize,
+    /// Input height.
+    pub in_h: usize,
+    /// Input width.
+    pub in_w: usize,
+    /// Kernel size, 3 or 5.
+    pub k: usize,
+    /// Stride, 1 or 2.
+    pub stride: usize,
+    /// Zero padding above.
+    pub pad_top: usize,
+    /// Zero padding on the left.
+    pub pad_left: usize,
+    /// Zero padding below.
+    pub pad_bottom: usize,
+    /// Zero padding on the right.
+    pub pad_right: usize,
+}
+
+impl DepthwiseShape {
+    /// "Same" padding `k/2` on every side.
+    pub fn same(blocks: usize, in_h: usize, in_w: usize, k: usize, stride: usize) -> Self {
+        DepthwiseShape {
+            blocks,
+            in_h,
+            in_w,
+            k,
+            stride,
+            pad_top: k / 2,
+            pad_left: k / 2,
+            pad_bottom: k / 2,
+            pad_right: k / 2,
+        }
+    }
+    /// Output height.
+    pub fn out_h(&self) -> usize {
+        (self.in_h + self.pad_top + self.pad_bottom).saturating_sub(self.k) / self.stride.max(1) + 1
+    }
+    /// Output width.
+    pub fn out_w(&self) -> usize {
+        (self.in_w + self.pad_left + self.pad_right).saturating_sub(self.k) / self.stride.max(1)
+            + 1
+    }
+}
+
+pub(crate) struct DwArgs {
+    pub w: *const f32,
+    pub blocks: usize,
+    pub x: *const f32,
+    pub x_bs: usize,
+    pub ih: usize,
+    pub iw: usize,
+    pub y: *mut f32,
+    pub y_bs: usize,
+    pub oh: usize,
+    pub ow: usize,
+    pub pt: usize,
+    pub pl: usize,
+    pub r: *const f32,
+    pub r_bs: usize,
+    pub sums: *mut f32,
+    pub act: crate::Activation,
+}
+
+/// Weights of one block, in registers.
+pub(crate) struct BlockW<V, const K: usize> {
+    pub bias: V,
+    pub w: [[V; K]; K],
+}
+
+/// # Safety
+/// `p` must point at a packed block of `K*K+1` vectors.
+#[inline(always)]
+pub(crate) unsafe fn load_block<S: Simd, const K: usize>(s: S, p: *const f32) -> BlockW<S::V, K> {
+    let mut w = [[s.zero(); K]; K];
+    for (ky, row) in w.iter_mut().enumerate() {
+        for (kx, v) in row.iter_mut().enumerate() {
+            // SAFETY: tap index < K*K.
+            *v = unsafe { s.load(p.add(8 + (ky * K + kx) * 8)) };
+        }
+    }
+    BlockW {
+        // SAFETY: bias is the first vector.
+        bias: unsafe { s.load(p) },
+        w,
+    }
+}
+
+/// Where one output row goes.
+pub(crate) struct RowOut<V> {
+    pub y: *mut f32,
+    /// Residual row or null.
+    pub r: *const f32,
+    pub sum: V,
+}
+
+/// One output row of one channel block.
+///
+/// # Safety
+/// Each non-null `rows[ky]` must be valid for `iw` pixels; `out.y` (and `out.r` if non-null)
+/// for `ow` pixels; `ow` must be the output width for `iw`, `pl`, `K`, `ST` and some right pad.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn row<S: Simd, const K: usize, const ST: usize, const COLS: usize>(
+    s: S,
+    rows: &[*const f32; K],
+    bw: &BlockW<S::V, K>,
+    act: &ActV<S::V>,
+    iw: usize,
+    ow: usize,
+    pl: usize,
+    out: &mut RowOut<S::V>,
+) {
+    // Interior: every tap column inside [0, iw): ox*ST >= pl and ox*ST - pl + K <= iw.
+    let lo = pl.div_ceil(ST).min(ow);
+    let hi = if iw + pl >= K {
+        ((iw + pl - K) / ST + 1).min(ow)
+    } else {
+        0
+    }
+    .max(lo);
+    let store = |out: &mut RowOut<S::V>, ox: usize, v: S::V| {
+        let mut v = act.apply(s, v);
+        // SAFETY: ox < ow; the row pointers cover ow pixels (contract).
+        unsafe {
+            if !out.r.is_null() {
+                v = s.add(v, s.load(out.r.add(ox * 8)));
+            }
+            s.store(out.y.add(ox * 8), v);
+        }
+        out.sum = s.add(out.sum, v);
+    };
+    let border = |out: &mut RowOut<S::V>, ox: usize| {
+        let mut acc = bw.bias;
+        for ky in 0..K {
+            let rp = rows[ky];
+            if rp.is_null() {
+                continue;
+            }
+            for kx in 0..K {
+                let ix = (ox * ST + kx) as isize - pl as isize;
+                if ix >= 0 && (ix as usize) < iw {
+                    // SAFETY: 0 <= ix < iw.
+                    acc = s.fma(unsafe { s.load(rp.add(ix as usize * 8)) }, bw.w[ky][kx], acc);
+                }
+            }
+        }
+        store(out, ox, acc);
+    };
+    for ox in 0..lo {
+        border(out, ox);
+    }
+    let mut ox = lo;
+    while ox + COLS <= hi {
+        let mut acc = [bw.bias; COLS];
+        for ky in 0..K {
+            let rp = rows[ky];
+            if rp.is_null() {
+                continue;
+            }
+            // SAFETY: interior: columns ox*ST-pl .. (ox+COLS-1)*ST-pl+K-1 are inside the row.
+            let rp = unsafe { rp.add((ox * ST - pl) * 8) };
+            for kx in 0..K {
+                for (c, acc) in acc.iter_mut().enumerate() {
+                    // SAFETY: see above.
+                    *acc = s.fma(unsafe { s.load(rp.add((c * ST + kx) * 8)) }, bw.w[ky][kx], *acc);
+                }
+            }
+        }
+        for (c, acc) in acc.iter().enumerate() {
+            store(out, ox + c, *acc);
+        }
+        ox += COLS;
+    }
+    while ox < hi {
+        let mut acc = bw.bias;
+        for ky in 0..K {
+            let rp = rows[ky];
+            if rp.is_null() {
+                continue;
+            }
+            // SAFETY: interior column.
+            let rp = unsafe { rp.add((ox * ST - pl) * 8) };
+            for kx in 0..K {
+                // SAFETY: interior column.
+                acc = s.fma(unsafe { s.load(rp.add(kx * 8)) }, bw.w[ky][kx], acc);
+            }
+        }
+        store(out, ox, acc);
+        ox += 1;
+    }
+    for ox in hi..ow {
+        border(out, ox);
+    }
+}
+
+/// # Safety
+/// Pointers valid for the extents of the shape (see `Kernels::depthwise` checks); `y`
+/// overlaps nothing else.
+#[inline(always)]
+pub(crate) unsafe fn run<S: Simd, const K: usize, const ST: usize, const COLS: usize>(
+    s: S,
+    a: &DwArgs,
+) {
+    let act = ActV::new(s, a.act);
+    for cb in 0..a.blocks {
+        // SAFETY: block cb < blocks.
+        let bw = unsafe { load_block::<S, K>(s, a.w.add(cb * 8 * (K * K + 1))) };
+        let mut sum = s.zero();
+        for oy in 0..a.oh {
+            let mut rows = [ptr::null::<f32>(); K];
+            for (ky, rp) in rows.iter_mut().enumerate() {
+                let iy = (oy * ST + ky) as isize - a.pt as isize;
+                if iy >= 0 && (iy as usize) < a.ih {
+                    // SAFETY: valid row of block cb.
+                    *rp = unsafe { a.x.add(cb * a.x_bs + iy as usize * a.iw * 8) };
+                }
+            }
+            let mut out = RowOut {
+                // SAFETY: row oy of block cb.
+                y: unsafe { a.y.add(cb * a.y_bs + oy * a.ow * 8) },
+                r: if a.r.is_null() {
+                    ptr::null()
+                } else {
+                    // SAFETY: row oy of block cb of the residual.
+                    unsafe { a.r.add(cb * a.r_bs + oy * a.ow * 8) }
+                },
+                sum,
+            };
+            // SAFETY: forwarded.
+            unsafe { row::<S, K, ST, COLS>(s, &rows, &bw, &act, a.iw, a.ow, a.pl, &mut out) };
+            sum = out.sum;
+        }
+        if !a.sums.is_null() {
+            // SAFETY: sums has blocks*8 floats.
+            unsafe {
+                let q = a.sums.add(cb * 8);
+                s.store(q, s.add(s.load(q), sum));
+            }
+        }
+    }
+}
+
+impl Kernels {
+    /// Depthwise convolution of one NCHW8c image (`k` in {3, 5}, `stride` in {1, 2}):
+    /// reads blocks `[input.block_offset, +blocks)` of an `in_h x in_w` tensor, writes blocks
+    /// `[output.block_offset, +blocks)` of an `out_h x out_w` tensor. `packed` comes from
+    /// [`pack_depthwise`]. Epilogue as in [`Kernels::pointwise`].
+    pub fn depthwise(
+        self,
+        packed: &[f32],
+        shape: DepthwiseShape,
+        input: Src<'_>,
+        output: Dst<'_>,
+        epilogue: Epilogue<'_>,
+    ) -> Result<(), Error> {
+        let sh = shape;
+        check(sh.k == 3 || sh.k == 5, "shape.k", "must be 3 or 5")?;
+        check(sh.stride == 1 || sh.stride == 2, "shape.stride", "must be 1 or 2")?;
+        check(sh.blocks > 0, "shape.blocks", "must be positive")?;
+        check(sh.in_h > 0 && sh.in_w > 0, "shape.in_h", "input must be non-empty")?;
+        check(
+            sh.pad_top < sh.k && sh.pad_bottom < sh.k && sh.pad_left < sh.k && sh.pad_right < sh.k,
+            "shape.pad_top",
+            "padding must be smaller than the kernel",
+        )?;
+        check(
+            sh.in_h + sh.pad_top + sh.pad_bottom >= sh.k && sh.in_w + sh.pad_left + sh.pad_right >= sh.k,
+            "shape.in_h",
+            "padded input smaller than the kernel",
+        )?;
+        let (oh, ow) = (sh.out_h(), sh.out_w());
+        check_len(
+            "packed",
+            packed.len(),
+            depthwise_packed_len(sh.blocks * 8, sh.k),
+        )?;
+        let ihw = sh.in_h * sh.in_w;
+        let ohw = oh * ow;
+        let xo = view("input", input.data.len(), input.block_offset, sh.blocks, ihw)?;
+        let yo = view("output", output.data.len(), output.block_offset, sh.blocks, ohw)?;
+        let r = match &epilogue.residual {
+            Some(res) => {
+                let ro = view("residual", res.data.len(), res.block_offset, sh.blocks, ohw)?;
+                // SAFETY: checked just above.
+                unsafe { res.data.as_ptr().add(ro) }
+            }
+            None => ptr::null(),
+        };
+        let sums = match epilogue.channel_sums {
+            Some(sums) => {
+                check_len("channel_sums", sums.len(), sh.blocks * 8)?;
+                sums.as_mut_ptr()
+            }
+            None => ptr::null_mut(),
+        };
+        let a = DwArgs {
+            w: packed.as_ptr(),
+            blocks: sh.blocks,
+            // SAFETY: checked by `view`.
+            x: unsafe { input.data.as_ptr().add(xo) },
+            x_bs: ihw * 8,
+            ih: sh.in_h,
+            iw: sh.in_w,
+            // SAFETY: checked by `view`.
+            y: unsafe { output.data.as_mut_ptr().add(yo) },
+            y_bs: ohw * 8,
+            oh,
+            ow,
+            pt: sh.pad_top,
+            pl: sh.pad_left,
+            r,
+            r_bs: ohw * 8,
+            sums,
+            act: epilogue.activation,
+        };
+        // The dispatch is sound: extents checked above; `output` is a unique borrow.
+        {
+            match (sh.k, sh.stride) {
+                (3, 1) => dispatch!(self, run, &a, DwArgs;
+                    avx512 [3, 1, 8]; avx2 [3, 1, 4]; neon [3, 1, 4]; scalar [3, 1, 4]),
+                (3, _) => dispatch!(self, run, &a, DwArgs;
+                    avx512 [3, 2, 8]; avx2 [3, 2, 4]; neon [3, 2, 4]; scalar [3, 2, 4]),
+                (_, 1) => dispatch!(self, run, &a, DwArgs;
+                    avx512 [5, 1, 4]; avx2 [5, 1, 4]; neon [5, 1, 4]; scalar [5, 1, 4]),
+                _ => dispatch!(self, run, &a, DwArgs;
+                    avx512 [5, 2, 4]; avx2 [5, 2, 4]; neon [5, 2, 4]; scalar [5, 2, 4]),
+            }
+        }
+        Ok(())
+    }
+}

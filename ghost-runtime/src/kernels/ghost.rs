@@ -1,0 +1,265 @@
+//! The fused Ghost module: primary 1x1 (+act) -> x1 in output blocks `[0, nb)`, cheap
+//! depthwise 3x3 stride 1 pad 1 (+act) on x1 -> x2 in output blocks `[nb, 2nb)`, optionally
+//! `+ residual` on both halves and per-channel sums of the stored values.
+//!
+//! Algorithm (row streaming): the image is processed in bands of `band` rows, chosen so a band
+//! has at least ~96 pixels (one row at 112x112, the whole image at 7x7). For each band the
+//! pointwise GEMM computes x1 for the band's pixels, then the depthwise computes every output
+//! row whose three input rows are now available (the band's rows shifted up by one). x1 is
+//! therefore re-read from L1/L2 right after being written, and nothing is concatenated.
+//!
+//! With a residual the stored x1 is `x1 + shortcut`, but the depthwise must see pre-add x1:
+//! the pointwise epilogue also writes pre-add x1 into a caller-provided scratch buffer of
+//! `band + 2` rows per block (the last two rows of the previous band are moved to its front
+//! before each band). Without a residual the depthwise reads x1 back from the output and the
+//! scratch is unused.
+
+use crate::arch::{ActV, Simd};
+use crate::error::{check, check_len, Error};
+use crate::isa::{dispatch, Kernels};
+use crate::kernels::depthwise::{depthwise_packed_len, load_block, row, RowOut};
+use crate::kernels::pointwise::{self, pointwise_packed_len, view, PwArgs};
+use crate::{Activation, Dst, Src};
+use core::ptr;
+
+/// Shape of a fused Ghost module over one image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GhostShape {
+    /// Input channel blocks.
+    pub k_blocks: usize,
+    /// Blocks of each half (x1 and x2 both have `half_blocks` blocks).
+    pub half_blocks: usize,
+    /// Height.
+    pub h: usize,
+    /// Width.
+    pub w: usize,
+}
+
+/// Epilogue of the fused Ghost module.
+#[derive(Debug)]
+pub struct GhostEpilogue<'a> {
+    /// Activation of the primary 1x1 (applied to x1).
+    pub primary: Activation,
+    /// Activation of the cheap depthwise (applied to x2).
+    pub cheap: Activation,
+    /// Added to both halves after their activations (`2 * half_blocks` blocks).
+    pub residual: Option<Src<'a>>,
+    /// `2 * half_blocks * 8` floats; accumulates the sums of the stored values.
+    pub channel_sums: Option<&'a mut [f32]>,
+}
+
+/// Rows per band for a given width.
+const fn band_rows(h: usize, w: usize) -> usize {
+    let b = 96usize.div_ceil(w);
+    if b > h {
+        h
+    } else {
+        b
+    }
+}
+
+/// Scratch floats [`Kernels::ghost`] needs when it has a residual (0 is fine without one).
+pub const fn ghost_scratch_len(shape: GhostShape) -> usize {
+    shape.half_blocks * (band_rows(shape.h, shape.w) + 2) * shape.w * 8
+}
+
+pub(crate) struct GhostArgs {
+    pw: *const f32,
+    dw: *const f32,
+    kb: usize,
+    nb: usize,
+    h: usize,
+    w: usize,
+    x: *const f32,
+    y: *mut f32,
+    r: *const f32,
+    sums: *mut f32,
+    scratch: *mut f32,
+    primary: Activation,
+    cheap: Activation,
+}
+
+/// # Safety
+/// Pointers valid for the extents checked by [`Kernels::ghost`]; `y` and `scratch` overlap
+/// nothing else. Block strides of x, y and r are `h*w*8`.
+#[inline(always)]
+unsafe fn run<S: Simd, const MR: usize, const NB: usize, const COLS: usize>(s: S, a: &GhostArgs) {
+    let (h, w, nb) = (a.h, a.w, a.nb);
+    let hw = h * w;
+    let bs = hw * 8;
+    let row_len = w * 8;
+    let band = band_rows(h, w);
+    let sb = (band + 2) * row_len;
+    let has_res = !a.r.is_null();
+    let cheap = ActV::new(s, a.cheap);
+    let mut r0 = 0;
+    let mut dw_next = 0;
+    while r0 < h {
+        let r1 = (r0 + band).min(h);
+        if has_res && r0 > 0 {
+            for cb in 0..nb {
+                // SAFETY: scratch holds nb * sb floats; rows band..band+2 move to 0..2
+                // (memmove: they overlap when band == 1).
+                unsafe {
+                    let base = a.scratch.add(cb * sb);
+                    ptr::copy(base.add(band * row_len), base, 2 * row_len);
+                }
+            }
+        }
+        let off = r0 * row_len;
+        let pa = PwArgs {
+            w: a.pw,
+            kb: a.kb,
+            nb,
+            px: (r1 - r0) * w,
+            // SAFETY: rows r0..r1 exist in every block.
+            x: unsafe { a.x.add(off) },
+            x_bs: bs,
+            // SAFETY: as above.
+            y: unsafe { a.y.add(off) },
+            y_bs: bs,
+            r: if has_res {
+                // SAFETY: as above.
+                unsafe { a.r.add(off) }
+            } else {
+                ptr::null()
+            },
+            r_bs: bs,
+            pre: if has_res {
+                // SAFETY: scratch row 2 of block 0; band rows fit in band + 2.
+                unsafe { a.scratch.add(2 * row_len) }
+            } else {
+                ptr::null_mut()
+            },
+            pre_bs: sb,
+            sums: a.sums,
+            act: a.primary,
+        };
+        // SAFETY: forwarded extents.
+        unsafe { pointwise::run::<S, MR, NB>(s, &pa) };
+        let dw_end = if r1 == h { h } else { r1 - 1 };
+        for cb in 0..nb {
+            // SAFETY: block cb < nb of the packed depthwise.
+            let bw = unsafe { load_block::<S, 3>(s, a.dw.add(cb * 8 * 10)) };
+            let mut sum = s.zero();
+            for oy in dw_next..dw_end {
+                let mut rows = [ptr::null::<f32>(); 3];
+                for (ky, rp) in rows.iter_mut().enumerate() {
+                    let iy = (oy + ky) as isize - 1;
+                    if iy < 0 || iy as usize >= h {
+                        continue;
+                    }
+                    let iy = iy as usize;
+                    *rp = if has_res {
+                        // SAFETY: iy >= r0 - 2 (dw_next = r0 - 1) and iy < r1, so the row is
+                        // in the scratch window.
+                        unsafe { a.scratch.add(cb * sb + (iy + 2 - r0) * row_len) }
+                    } else {
+                        // SAFETY: x1 row iy of block cb in the output, already written.
+                        unsafe { a.y.add(cb * bs + iy * row_len) }
+                    };
+                }
+                let ob = nb + cb;
+                let mut out = RowOut {
+                    // SAFETY: row oy of block nb + cb.
+                    y: unsafe { a.y.add(ob * bs + oy * row_len) },
+                    r: if has_res {
+                        // SAFETY: as above, for the residual.
+                        unsafe { a.r.add(ob * bs + oy * row_len) }
+                    } else {
+                        ptr::null()
+                    },
+                    sum,
+                };
+                // SAFETY: rows valid for w pixels; output row for w pixels; pad 1, k 3, s 1
+                // gives ow == w.
+                unsafe { row::<S, 3, 1, COLS>(s, &rows, &bw, &cheap, w, w, 1, &mut out) };
+                sum = out.sum;
+            }
+            if !a.sums.is_null() {
+                // SAFETY: sums has 2*nb*8 floats.
+                unsafe {
+                    let q = a.sums.add((nb + cb) * 8);
+                    s.store(q, s.add(s.load(q), sum));
+                }
+            }
+        }
+        dw_next = dw_end;
+        r0 = r1;
+    }
+}
+
+impl Kernels {
+    /// Fused Ghost module over one NCHW8c image (see the module docs): writes x1 to output
+    /// blocks `[output.block_offset, +half_blocks)` and x2 to the next `half_blocks` blocks.
+    /// `pw_packed` from [`crate::pack_pointwise`] (`k_blocks*8 -> half_blocks*8`), `dw_packed`
+    /// from [`crate::pack_depthwise`] with `k = 3`. `scratch` needs
+    /// [`ghost_scratch_len`] floats if there is a residual, else may be empty.
+    pub fn ghost(
+        self,
+        pw_packed: &[f32],
+        dw_packed: &[f32],
+        shape: GhostShape,
+        input: Src<'_>,
+        output: Dst<'_>,
+        epilogue: GhostEpilogue<'_>,
+        scratch: &mut [f32],
+    ) -> Result<(), Error> {
+        let GhostShape {
+            k_blocks,
+            half_blocks: nb,
+            h,
+            w,
+        } = shape;
+        check(k_blocks > 0, "shape.k_blocks", "must be positive")?;
+        check(nb > 0, "shape.half_blocks", "must be positive")?;
+        check(h > 0 && w > 0, "shape.h", "image must be non-empty")?;
+        check_len(
+            "pw_packed",
+            pw_packed.len(),
+            pointwise_packed_len(k_blocks * 8, nb * 8),
+        )?;
+        check_len("dw_packed", dw_packed.len(), depthwise_packed_len(nb * 8, 3))?;
+        let hw = h * w;
+        let xo = view("input", input.data.len(), input.block_offset, k_blocks, hw)?;
+        let yo = view("output", output.data.len(), output.block_offset, 2 * nb, hw)?;
+        let r = match &epilogue.residual {
+            Some(res) => {
+                let ro = view("residual", res.data.len(), res.block_offset, 2 * nb, hw)?;
+                check_len("scratch", scratch.len(), ghost_scratch_len(shape))?;
+                // SAFETY: checked just above.
+                unsafe { res.data.as_ptr().add(ro) }
+            }
+            None => ptr::null(),
+        };
+        let sums = match epilogue.channel_sums {
+            Some(sums) => {
+                check_len("channel_sums", sums.len(), 2 * nb * 8)?;
+                sums.as_mut_ptr()
+            }
+            None => ptr::null_mut(),
+        };
+        let a = GhostArgs {
+            pw: pw_packed.as_ptr(),
+            dw: dw_packed.as_ptr(),
+            kb: k_blocks,
+            nb,
+            h,
+            w,
+            // SAFETY: checked by `view`.
+            x: unsafe { input.data.as_ptr().add(xo) },
+            // SAFETY: checked by `view`.
+            y: unsafe { output.data.as_mut_ptr().add(yo) },
+            r,
+            sums,
+            scratch: scratch.as_mut_ptr(),
+            primary: epilogue.primary,
+            cheap: epilogue.cheap,
+        };
+        // The dispatch is sound: extents checked above, `output` and `scratch` are unique
+        // borrows.
+        dispatch!(self, run, &a, GhostArgs;
+            avx512 [6, 4, 8]; avx2 [6, 2, 4]; neon [6, 2, 4]; scalar [4, 2, 4]);
+        Ok(())
+    }
+}

@@ -1,0 +1,382 @@
+//! Pointwise (1x1) convolution as a register-blocked GEMM, and the packing of its weights.
+//!
+//! Algorithm: out[o][p] = act(bias[o] + sum_k W[o][k] * x[k][p]) (+ residual[o][p]).
+//! Output channels are vectorized (one 8-lane block per register); a register tile holds
+//! `MR` pixels x `NB` blocks of accumulators. Per input channel `k` the tile loads `NB`
+//! weight vectors from the panel row, broadcasts `MR` input scalars and issues `MR * NB` FMAs.
+//! The panel loop is outermost so a panel (`K x 32` floats) stays in L1/L2 while the pixels
+//! stream past it. A pixel tail shorter than `MR` is handled by re-running the last full tile
+//! shifted left (overlapping) and storing only the new pixels, so there is no scalar tail code.
+//!
+//! Packed format (ISA-independent, also the format of [`Kernels::fc`]): output channels are
+//! grouped in panels of up to [`PANEL_BLOCKS`] blocks (32 channels). Panel `t` covers blocks
+//! `4t .. 4t + pw` with `pw = min(4, n_blocks - 4t)` and starts at float offset
+//! `t * 32 * (K + 1)`; it holds `pw * 8` biases followed by `K` rows of `pw * 8` weights:
+//! `panel[pw*8 + k*pw*8 + c] = W[4t*8 + c][k]`. Total length `n_pad * (k_pad + 1)`.
+
+use crate::arch::{ActV, Simd};
+use crate::error::{check, check_len, Error};
+use crate::isa::{dispatch, Kernels};
+use crate::{Dst, Epilogue, Src};
+use core::ptr;
+
+/// Output blocks per packed panel.
+pub const PANEL_BLOCKS: usize = 4;
+
+/// Number of `f32` in a packed pointwise/FC weight for `k_pad` inputs and `n_pad` outputs.
+pub const fn pointwise_packed_len(k_pad: usize, n_pad: usize) -> usize {
+    n_pad * (k_pad + 1)
+}
+
+/// Packs a row-major `[n_pad][k_pad]` weight matrix and `bias[n_pad]` (both already
+/// zero-padded to multiples of 8) into the panel format described in the module docs.
+/// Run by ghostc at compile time; the result is embedded as bytes.
+pub fn pack_pointwise(
+    weights: &[f32],
+    bias: &[f32],
+    k_pad: usize,
+    n_pad: usize,
+    packed: &mut [f32],
+) -> Result<(), Error> {
+    check(k_pad % 8 == 0 && k_pad > 0, "k_pad", "must be a positive multiple of 8")?;
+    check(n_pad % 8 == 0 && n_pad > 0, "n_pad", "must be a positive multiple of 8")?;
+    check_len("weights", weights.len(), k_pad * n_pad)?;
+    check_len("bias", bias.len(), n_pad)?;
+    check_len("packed", packed.len(), pointwise_packed_len(k_pad, n_pad))?;
+    let n_blocks = n_pad / 8;
+    let mut t0 = 0;
+    while t0 < n_blocks {
+        let pw = PANEL_BLOCKS.min(n_blocks - t0);
+        let base = t0 * 8 * (k_pad + 1);
+        let width = pw * 8;
+        let o0 = t0 * 8;
+        packed[base..base + width].copy_from_slice(&bias[o0..o0 + width]);
+        for k in 0..k_pad {
+            let row = &mut packed[base + width + k * width..base + 2 * width + k * width];
+            for (c, dst) in row.iter_mut().enumerate() {
+                *dst = weights[(o0 + c) * k_pad + k];
+            }
+        }
+        t0 += pw;
+    }
+    Ok(())
+}
+
+/// Copies a packed pointwise weight while scaling input channel `k` by `scale[k]`:
+/// `W'[o][k] = W[o][k] * scale[k]`, biases unchanged. This folds a squeeze-and-excitation gate
+/// on the 1x1's input into its weights, so the gated activation is never materialized.
+pub fn scale_packed_pointwise(
+    packed: &[f32],
+    k_pad: usize,
+    n_pad: usize,
+    scale: &[f32],
+    out: &mut [f32],
+) -> Result<(), Error> {
+    check(k_pad % 8 == 0 && k_pad > 0, "k_pad", "must be a positive multiple of 8")?;
+    check(n_pad % 8 == 0 && n_pad > 0, "n_pad", "must be a positive multiple of 8")?;
+    let len = pointwise_packed_len(k_pad, n_pad);
+    check_len("packed", packed.len(), len)?;
+    check_len("scale", scale.len(), k_pad)?;
+    check_len("out", out.len(), len)?;
+    let n_blocks = n_pad / 8;
+    let mut t0 = 0;
+    while t0 < n_blocks {
+        let pw = PANEL_BLOCKS.min(n_blocks - t0);
+        let base = t0 * 8 * (k_pad + 1);
+        let width = pw * 8;
+        out[base..base + width].copy_from_slice(&packed[base..base + width]);
+        let src = &packed[base + width..base + width * (k_pad + 1)];
+        let dst = &mut out[base + width..base + width * (k_pad + 1)];
+        for ((d, s), &f) in dst
+            .chunks_exact_mut(width)
+            .zip(src.chunks_exact(width))
+            .zip(scale)
+        {
+            for (d, s) in d.iter_mut().zip(s) {
+                *d = *s * f;
+            }
+        }
+        t0 += pw;
+    }
+    Ok(())
+}
+
+/// Shape of a pointwise convolution over one image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PointwiseShape {
+    /// Input channel blocks (`k_pad / 8`).
+    pub k_blocks: usize,
+    /// Output channel blocks (`n_pad / 8`).
+    pub n_blocks: usize,
+    /// Pixels, `H * W`.
+    pub pixels: usize,
+}
+
+/// Validated raw arguments of the pointwise loop nest. Block strides are in floats; every
+/// pointer addresses block 0, pixel 0 of its view. Null `r`/`pre`/`sums` mean "absent".
+pub(crate) struct PwArgs {
+    pub w: *const f32,
+    pub kb: usize,
+    pub nb: usize,
+    pub px: usize,
+    pub x: *const f32,
+    pub x_bs: usize,
+    pub y: *mut f32,
+    pub y_bs: usize,
+    pub r: *const f32,
+    pub r_bs: usize,
+    /// Optional second destination for the value before the residual add (fused ghost).
+    pub pre: *mut f32,
+    pub pre_bs: usize,
+    pub sums: *mut f32,
+    pub act: crate::Activation,
+}
+
+/// # Safety
+/// All pointers must be valid for the extents implied by the shape and strides: `w` for
+/// `pointwise_packed_len(kb*8, nb*8)`, `x` for `(kb-1)*x_bs + px*8`, `y`, `r`, `pre` likewise
+/// with `nb` blocks, `sums` for `nb*8`. `y` must not overlap `x`, `r`, `pre` or `w`.
+#[inline(always)]
+pub(crate) unsafe fn run<S: Simd, const MR: usize, const NB: usize>(s: S, a: &PwArgs) {
+    let k = a.kb * 8;
+    let act = ActV::new(s, a.act);
+    let mut t0 = 0;
+    while t0 < a.nb {
+        let pw = PANEL_BLOCKS.min(a.nb - t0);
+        // SAFETY: panel offsets stay within the packed length (module docs).
+        let panel = unsafe { a.w.add(t0 * 8 * (k + 1)) };
+        let mut j0 = 0;
+        while j0 < pw {
+            let nbh = NB.min(pw - j0);
+            let c = Cols {
+                // SAFETY: within the panel.
+                w: unsafe { panel.add(pw * 8 + j0 * 8) },
+                w_stride: pw * 8,
+                // SAFETY: within the panel.
+                bias: unsafe { panel.add(j0 * 8) },
+                ob0: t0 + j0,
+            };
+            // SAFETY: forwarded; `nbh` blocks starting at `ob0` exist.
+            unsafe {
+                if nbh == NB {
+                    cols::<S, MR, NB>(s, a, &act, &c)
+                } else if nbh == 3 {
+                    cols::<S, MR, 3>(s, a, &act, &c)
+                } else if nbh == 2 {
+                    cols::<S, MR, 2>(s, a, &act, &c)
+                } else {
+                    cols::<S, MR, 1>(s, a, &act, &c)
+                }
+            }
+            j0 += nbh;
+        }
+        t0 += pw;
+    }
+}
+
+struct Cols {
+    w: *const f32,
+    w_stride: usize,
+    bias: *const f32,
+    ob0: usize,
+}
+
+#[inline(always)]
+unsafe fn cols<S: Simd, const MR: usize, const NB: usize>(
+    s: S,
+    a: &PwArgs,
+    act: &ActV<S::V>,
+    c: &Cols,
+) {
+    let px = a.px;
+    if px >= MR {
+        let mut p = 0;
+        while p + MR <= px {
+            // SAFETY: pixels p..p+MR exist.
+            unsafe { tile::<S, MR, NB>(s, a, act, c, p, MR, 0) };
+            p += MR;
+        }
+        if p < px {
+            // Overlapping last tile: recompute px-MR..px, store only p..px.
+            // SAFETY: pixels px-MR..px exist.
+            unsafe { tile::<S, MR, NB>(s, a, act, c, px - MR, MR, MR - (px - p)) };
+        }
+    } else {
+        // SAFETY: pixel indices are clamped to px-1 inside.
+        unsafe { tile::<S, MR, NB>(s, a, act, c, 0, px, 0) };
+    }
+}
+
+/// One `MR x NB` register tile for pixels `p0 .. p0 + m` (`m <= MR`, rows past `m` re-read the
+/// last pixel), storing rows `lo .. m`.
+#[inline(always)]
+unsafe fn tile<S: Simd, const MR: usize, const NB: usize>(
+    s: S,
+    a: &PwArgs,
+    act: &ActV<S::V>,
+    c: &Cols,
+    p0: usize,
+    m: usize,
+    lo: usize,
+) {
+    let mut xp = [a.x; MR];
+    for (i, xp) in xp.iter_mut().enumerate() {
+        // SAFETY: pixel index < px.
+        *xp = unsafe { a.x.add((p0 + i.min(m - 1)) * 8) };
+    }
+    let mut acc = [[s.zero(); NB]; MR];
+    for j in 0..NB {
+        // SAFETY: bias row has NB blocks from here.
+        let b = unsafe { s.load(c.bias.add(j * 8)) };
+        for row in acc.iter_mut() {
+            row[j] = b;
+        }
+    }
+    let mut kk = 0;
+    for kb in 0..a.kb {
+        let off = kb * a.x_bs;
+        for l in 0..8 {
+            let wrow = kk * c.w_stride;
+            let mut wv = [s.zero(); NB];
+            for (j, wv) in wv.iter_mut().enumerate() {
+                // SAFETY: row kk < K of the panel, block j < pw.
+                *wv = unsafe { s.load(c.w.add(wrow + j * 8)) };
+            }
+            for i in 0..MR {
+                // SAFETY: block kb < kb_total of a valid pixel.
+                let xv = unsafe { s.bcast(xp[i].add(off + l)) };
+                for j in 0..NB {
+                    acc[i][j] = s.fma(xv, wv[j], acc[i][j]);
+                }
+            }
+            kk += 1;
+        }
+    }
+    let mut sum = [s.zero(); NB];
+    for (i, row) in acc.iter().enumerate() {
+        if i < lo || i >= m {
+            continue;
+        }
+        let pix = (p0 + i) * 8;
+        for j in 0..NB {
+            let ob = c.ob0 + j;
+            let mut v = act.apply(s, row[j]);
+            // SAFETY: block ob < nb, pixel < px, in each view (run's contract).
+            unsafe {
+                if !a.pre.is_null() {
+                    s.store(a.pre.add(ob * a.pre_bs + pix), v);
+                }
+                if !a.r.is_null() {
+                    v = s.add(v, s.load(a.r.add(ob * a.r_bs + pix)));
+                }
+                s.store(a.y.add(ob * a.y_bs + pix), v);
+            }
+            sum[j] = s.add(sum[j], v);
+        }
+    }
+    if !a.sums.is_null() {
+        for (j, sum) in sum.iter().enumerate() {
+            // SAFETY: sums has nb*8 floats.
+            unsafe {
+                let q = a.sums.add((c.ob0 + j) * 8);
+                s.store(q, s.add(s.load(q), *sum));
+            }
+        }
+    }
+}
+
+/// Pointwise instantiations: (MR, NB) per ISA.
+pub(crate) unsafe fn run_dispatch(k: Kernels, a: &PwArgs) {
+    dispatch!(k, run, a, PwArgs;
+        avx512 [6, 4]; avx2 [6, 2]; neon [6, 2]; scalar [4, 2]);
+}
+
+/// Checks a view of `blocks` blocks of `pixels` pixels at `offset` in a slice of length `len`
+/// and returns the float offset of its first block.
+pub(crate) fn view(
+    arg: &'static str,
+    len: usize,
+    offset: usize,
+    blocks: usize,
+    pixels: usize,
+) -> Result<usize, Error> {
+    check_len(arg, len, (offset + blocks) * pixels * 8)?;
+    Ok(offset * pixels * 8)
+}
+
+impl Kernels {
+    /// 1x1 convolution of one NCHW8c image: reads input blocks
+    /// `[input.block_offset, +k_blocks)`, writes output blocks
+    /// `[output.block_offset, +n_blocks)`; `out = act(W x + bias) + residual`, channel sums
+    /// (if requested) accumulate the final values: `sums[c] += sum_p out[c][p]`.
+    ///
+    /// `packed` comes from [`pack_pointwise`]. Residual blocks are read at
+    /// `[residual.block_offset, +n_blocks)` of a tensor with the same pixel count.
+    pub fn pointwise(
+        self,
+        packed: &[f32],
+        shape: PointwiseShape,
+        input: Src<'_>,
+        output: Dst<'_>,
+        epilogue: Epilogue<'_>,
+    ) -> Result<(), Error> {
+        let PointwiseShape {
+            k_blocks,
+            n_blocks,
+            pixels,
+        } = shape;
+        check(k_blocks > 0, "shape.k_blocks", "must be positive")?;
+        check(n_blocks > 0, "shape.n_blocks", "must be positive")?;
+        check(pixels > 0, "shape.pixels", "must be positive")?;
+        check_len(
+            "packed",
+            packed.len(),
+            pointwise_packed_len(k_blocks * 8, n_blocks * 8),
+        )?;
+        let xo = view("input", input.data.len(), input.block_offset, k_blocks, pixels)?;
+        let yo = view(
+            "output",
+            output.data.len(),
+            output.block_offset,
+            n_blocks,
+            pixels,
+        )?;
+        let (r, r_bs) = match &epilogue.residual {
+            Some(res) => {
+                let ro = view("residual", res.data.len(), res.block_offset, n_blocks, pixels)?;
+                // SAFETY: offset checked in bounds just above.
+                (unsafe { res.data.as_ptr().add(ro) }, pixels * 8)
+            }
+            None => (ptr::null(), 0),
+        };
+        let sums = match epilogue.channel_sums {
+            Some(sums) => {
+                check_len("channel_sums", sums.len(), n_blocks * 8)?;
+                sums.as_mut_ptr()
+            }
+            None => ptr::null_mut(),
+        };
+        let a = PwArgs {
+            w: packed.as_ptr(),
+            kb: k_blocks,
+            nb: n_blocks,
+            px: pixels,
+            // SAFETY: offsets checked by `view`.
+            x: unsafe { input.data.as_ptr().add(xo) },
+            x_bs: pixels * 8,
+            // SAFETY: offsets checked by `view`.
+            y: unsafe { output.data.as_mut_ptr().add(yo) },
+            y_bs: pixels * 8,
+            r,
+            r_bs,
+            pre: ptr::null_mut(),
+            pre_bs: 0,
+            sums,
+            act: epilogue.activation,
+        };
+        // SAFETY: every extent was checked above; `output` is a unique borrow, so it overlaps
+        // nothing else.
+        unsafe { run_dispatch(self, &a) };
+        Ok(())
+    }
+}

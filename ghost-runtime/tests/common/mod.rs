@@ -1,0 +1,94 @@
+//! Shared test helpers: a tiny PRNG, ISA enumeration, tolerances and NCHW8c indexing.
+#![allow(dead_code)]
+
+use ghost_runtime::{Activation, Isa, Kernels};
+
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    /// Uniform in [lo, hi] (inclusive).
+    pub fn range(&mut self, lo: usize, hi: usize) -> usize {
+        lo + (self.next() % (hi - lo + 1) as u64) as usize
+    }
+    pub fn bool(&mut self) -> bool {
+        self.next() & 1 == 1
+    }
+    /// Uniform in [-1, 1).
+    pub fn f(&mut self) -> f32 {
+        ((self.next() >> 40) as f32 / (1u64 << 23) as f32) - 1.0
+    }
+    pub fn vec(&mut self, n: usize) -> Vec<f32> {
+        (0..n).map(|_| self.f()).collect()
+    }
+    pub fn act(&mut self) -> Activation {
+        match self.range(0, 4) {
+            0 => Activation::None,
+            1 => Activation::Relu,
+            2 => Activation::Clamp { lo: -0.3, hi: 0.4 },
+            3 => Activation::HardSigmoid {
+                alpha: 0.2,
+                beta: 0.5,
+            },
+            _ => Activation::HardSwish,
+        }
+    }
+}
+
+/// Scalar reference kernels.
+pub fn scalar() -> Kernels {
+    Kernels::with_isa(Isa::Scalar).unwrap()
+}
+
+/// Every SIMD path this machine supports (the scalar path is compared against formulas).
+pub fn simd_isas() -> Vec<Kernels> {
+    [Isa::Avx512, Isa::Avx2, Isa::Neon]
+        .into_iter()
+        .filter_map(Kernels::with_isa)
+        .collect()
+}
+
+pub fn apply(act: Activation, x: f64) -> f64 {
+    match act {
+        Activation::None => x,
+        Activation::Relu => x.max(0.0),
+        Activation::Clamp { lo, hi } => x.max(lo as f64).min(hi as f64),
+        Activation::HardSigmoid { alpha, beta } => (alpha as f64 * x + beta as f64).clamp(0.0, 1.0),
+        Activation::HardSwish => x * (x / 6.0 + 0.5).clamp(0.0, 1.0),
+    }
+}
+
+/// `|a - b| <= 1e-5 * sqrt(k) * max(1, |ref|)` (k = number of accumulated terms).
+pub fn assert_close(what: &str, got: &[f32], want: &[f32], k: usize) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    let tol = 1e-5 * (k.max(1) as f32).sqrt();
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        let err = (g - w).abs();
+        assert!(
+            err <= tol * w.abs().max(1.0),
+            "{what}: index {i}: got {g}, want {w} (err {err}, tol {tol})"
+        );
+    }
+}
+
+pub fn assert_close64(what: &str, got: &[f32], want: &[f64], k: usize) {
+    let want: Vec<f32> = want.iter().map(|&v| v as f32).collect();
+    assert_close(what, got, &want, k);
+}
+
+/// Index of logical channel `c`, pixel `p` in an NCHW8c tensor of `pixels` pixels.
+pub fn at(pixels: usize, c: usize, p: usize) -> usize {
+    (c / 8) * pixels * 8 + p * 8 + c % 8
+}
+
+pub fn pad8(c: usize) -> usize {
+    c.div_ceil(8) * 8
+}
