@@ -11,6 +11,7 @@ pub mod interp;
 pub mod ir;
 pub mod npy;
 pub mod onnx;
+pub mod passes;
 pub mod plan;
 pub mod report;
 pub mod verify;
