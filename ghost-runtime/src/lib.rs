@@ -115,6 +115,12 @@ impl Epilogue<'_> {
     }
 }
 
+pub use kernels::conv::{conv_packed_len, pack_conv, ConvShape, GeneralConvShape, InputLayout};
 pub use kernels::depthwise::{depthwise_packed_len, pack_depthwise, DepthwiseShape};
+pub use kernels::eltwise::BinaryOp;
 pub use kernels::ghost::{ghost_scratch_len, GhostEpilogue, GhostShape};
 pub use kernels::layout::{nchw8c_len, nchw8c_to_nchw, nchw_to_nchw8c};
+pub use kernels::pool::{PoolKind, PoolShape};
+pub use kernels::resize::{CoordMode, NearestMode, ResizeMode, ResizeShape};
+pub use kernels::se::{Gate, SeShape};
+pub use kernels::softmax::expf;

@@ -272,8 +272,12 @@ impl DwCase {
         if rng.range(0, 2) == 0 {
             shape = DepthwiseShape::same(cp / 8, shape.in_h, shape.in_w, k, stride);
         }
-        shape.in_h = shape.in_h.max(k.saturating_sub(shape.pad_top + shape.pad_bottom));
-        shape.in_w = shape.in_w.max(k.saturating_sub(shape.pad_left + shape.pad_right));
+        shape.in_h = shape
+            .in_h
+            .max(k.saturating_sub(shape.pad_top + shape.pad_bottom));
+        shape.in_w = shape
+            .in_w
+            .max(k.saturating_sub(shape.pad_left + shape.pad_right));
         let mut w = vec![0.0; cp * k * k];
         let mut b = vec![0.0; cp];
         for ch in 0..c {
@@ -337,8 +341,7 @@ impl DwCase {
                         for kx in 0..k {
                             let iy = (oy * s.stride + ky) as isize - s.pad_top as isize;
                             let ix = (ox * s.stride + kx) as isize - s.pad_left as isize;
-                            if iy < 0 || ix < 0 || iy as usize >= s.in_h || ix as usize >= s.in_w
-                            {
+                            if iy < 0 || ix < 0 || iy as usize >= s.in_h || ix as usize >= s.in_w {
                                 continue;
                             }
                             let p = iy as usize * s.in_w + ix as usize;
@@ -377,7 +380,12 @@ fn depthwise_scalar_matches_formula() {
         let c = DwCase::random(&mut rng, 20, 13);
         let (y, sums) = c.run(scalar());
         let (want, want_sums) = c.naive();
-        assert_close64(&format!("depthwise {:?}", c.shape), &c.logical(&y), &want, 25);
+        assert_close64(
+            &format!("depthwise {:?}", c.shape),
+            &c.logical(&y),
+            &want,
+            25,
+        );
         if c.sums {
             let ohw = c.shape.out_h() * c.shape.out_w();
             assert_close64("sums", &sums[..c.c], &want_sums, 25 * ohw);
@@ -485,7 +493,9 @@ impl GhostCase {
         let (h, w) = (self.shape.h, self.shape.w);
         let hw = h * w;
         let cp = pad8(self.c1);
-        let mut pw_only = PwCase { ..clone_pw(&self.pw) };
+        let mut pw_only = PwCase {
+            ..clone_pw(&self.pw)
+        };
         pw_only.res = None;
         let (x1, _) = pw_only.naive();
         let mut out = Vec::new();

@@ -78,11 +78,4 @@ impl Simd for Neon {
         // SAFETY: the token proves NEON. vfmaq_f32(c, a, b) = c + a * b, fused.
         unsafe { Q2(vfmaq_f32(c.0, a.0, b.0), vfmaq_f32(c.1, a.1, b.1)) }
     }
-    #[inline(always)]
-    fn to_array(self, v: Q2) -> [f32; 8] {
-        let mut out = [0.0f32; 8];
-        // SAFETY: `out` has room for 8 f32.
-        unsafe { self.store(out.as_mut_ptr(), v) };
-        out
-    }
 }

@@ -48,8 +48,4 @@ impl Simd for Scalar {
         // should be the plain textbook formula.
         core::array::from_fn(|i| a[i] * b[i] + c[i])
     }
-    #[inline(always)]
-    fn to_array(self, v: [f32; 8]) -> [f32; 8] {
-        v
-    }
 }

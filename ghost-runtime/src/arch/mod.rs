@@ -42,7 +42,6 @@ pub(crate) trait Simd: Copy {
     fn min(self, a: Self::V, b: Self::V) -> Self::V;
     /// `a * b + c`, fused where the ISA has FMA.
     fn fma(self, a: Self::V, b: Self::V, c: Self::V) -> Self::V;
-    fn to_array(self, v: Self::V) -> [f32; 8];
 }
 
 /// An [`Activation`] with its constants splatted once, applied in registers.
@@ -81,7 +80,10 @@ impl<V: Copy> ActV<V> {
             1 => s.max(v, self.zero),
             2 => s.min(s.max(v, self.a), self.b),
             3 => s.min(s.max(s.fma(v, self.a, self.b), self.zero), self.one),
-            _ => s.mul(v, s.min(s.max(s.fma(v, self.a, self.b), self.zero), self.one)),
+            _ => s.mul(
+                v,
+                s.min(s.max(s.fma(v, self.a, self.b), self.zero), self.one),
+            ),
         }
     }
 }

@@ -73,11 +73,6 @@ macro_rules! ymm_token {
                 // SAFETY: the token proves FMA.
                 unsafe { _mm256_fmadd_ps(a, b, c) }
             }
-            #[inline(always)]
-            fn to_array(self, v: __m256) -> [f32; 8] {
-                // SAFETY: __m256 and [f32; 8] have the same size and no invalid bit patterns.
-                unsafe { core::mem::transmute::<__m256, [f32; 8]>(v) }
-            }
         }
     };
 }

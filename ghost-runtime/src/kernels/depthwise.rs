@@ -30,7 +30,11 @@ pub fn pack_depthwise(
     k: usize,
     packed: &mut [f32],
 ) -> Result<(), Error> {
-    check(c_pad % 8 == 0 && c_pad > 0, "c_pad", "must be a positive multiple of 8")?;
+    check(
+        c_pad % 8 == 0 && c_pad > 0,
+        "c_pad",
+        "must be a positive multiple of 8",
+    )?;
     check(k > 0, "k", "must be positive")?;
     check_len("weights", weights.len(), c_pad * k * k)?;
     check_len("bias", bias.len(), c_pad)?;
@@ -93,8 +97,7 @@ impl DepthwiseShape {
     }
     /// Output width.
     pub fn out_w(&self) -> usize {
-        (self.in_w + self.pad_left + self.pad_right).saturating_sub(self.k) / self.stride.max(1)
-            + 1
+        (self.in_w + self.pad_left + self.pad_right).saturating_sub(self.k) / self.stride.max(1) + 1
     }
 }
 
@@ -196,7 +199,11 @@ pub(crate) unsafe fn row<S: Simd, const K: usize, const ST: usize, const COLS: u
                 let ix = (ox * ST + kx) as isize - pl as isize;
                 if ix >= 0 && (ix as usize) < iw {
                     // SAFETY: 0 <= ix < iw.
-                    acc = s.fma(unsafe { s.load(rp.add(ix as usize * 8)) }, bw.w[ky][kx], acc);
+                    acc = s.fma(
+                        unsafe { s.load(rp.add(ix as usize * 8)) },
+                        bw.w[ky][kx],
+                        acc,
+                    );
                 }
             }
         }
@@ -218,7 +225,11 @@ pub(crate) unsafe fn row<S: Simd, const K: usize, const ST: usize, const COLS: u
             for kx in 0..K {
                 for (c, acc) in acc.iter_mut().enumerate() {
                     // SAFETY: see above.
-                    *acc = s.fma(unsafe { s.load(rp.add((c * ST + kx) * 8)) }, bw.w[ky][kx], *acc);
+                    *acc = s.fma(
+                        unsafe { s.load(rp.add((c * ST + kx) * 8)) },
+                        bw.w[ky][kx],
+                        *acc,
+                    );
                 }
             }
         }
@@ -311,16 +322,25 @@ impl Kernels {
     ) -> Result<(), Error> {
         let sh = shape;
         check(sh.k == 3 || sh.k == 5, "shape.k", "must be 3 or 5")?;
-        check(sh.stride == 1 || sh.stride == 2, "shape.stride", "must be 1 or 2")?;
+        check(
+            sh.stride == 1 || sh.stride == 2,
+            "shape.stride",
+            "must be 1 or 2",
+        )?;
         check(sh.blocks > 0, "shape.blocks", "must be positive")?;
-        check(sh.in_h > 0 && sh.in_w > 0, "shape.in_h", "input must be non-empty")?;
+        check(
+            sh.in_h > 0 && sh.in_w > 0,
+            "shape.in_h",
+            "input must be non-empty",
+        )?;
         check(
             sh.pad_top < sh.k && sh.pad_bottom < sh.k && sh.pad_left < sh.k && sh.pad_right < sh.k,
             "shape.pad_top",
             "padding must be smaller than the kernel",
         )?;
         check(
-            sh.in_h + sh.pad_top + sh.pad_bottom >= sh.k && sh.in_w + sh.pad_left + sh.pad_right >= sh.k,
+            sh.in_h + sh.pad_top + sh.pad_bottom >= sh.k
+                && sh.in_w + sh.pad_left + sh.pad_right >= sh.k,
             "shape.in_h",
             "padded input smaller than the kernel",
         )?;
@@ -332,8 +352,20 @@ impl Kernels {
         )?;
         let ihw = sh.in_h * sh.in_w;
         let ohw = oh * ow;
-        let xo = view("input", input.data.len(), input.block_offset, sh.blocks, ihw)?;
-        let yo = view("output", output.data.len(), output.block_offset, sh.blocks, ohw)?;
+        let xo = view(
+            "input",
+            input.data.len(),
+            input.block_offset,
+            sh.blocks,
+            ihw,
+        )?;
+        let yo = view(
+            "output",
+            output.data.len(),
+            output.block_offset,
+            sh.blocks,
+            ohw,
+        )?;
         let r = match &epilogue.residual {
             Some(res) => {
                 let ro = view("residual", res.data.len(), res.block_offset, sh.blocks, ohw)?;

@@ -219,7 +219,11 @@ impl Kernels {
             pw_packed.len(),
             pointwise_packed_len(k_blocks * 8, nb * 8),
         )?;
-        check_len("dw_packed", dw_packed.len(), depthwise_packed_len(nb * 8, 3))?;
+        check_len(
+            "dw_packed",
+            dw_packed.len(),
+            depthwise_packed_len(nb * 8, 3),
+        )?;
         let hw = h * w;
         let xo = view("input", input.data.len(), input.block_offset, k_blocks, hw)?;
         let yo = view("output", output.data.len(), output.block_offset, 2 * nb, hw)?;

@@ -22,7 +22,11 @@ pub fn nchw_to_nchw8c(
         for (p, lanes) in block.chunks_exact_mut(8).enumerate() {
             for (l, v) in lanes.iter_mut().enumerate() {
                 let c = cb * 8 + l;
-                *v = if c < channels { src[c * pixels + p] } else { 0.0 };
+                *v = if c < channels {
+                    src[c * pixels + p]
+                } else {
+                    0.0
+                };
             }
         }
     }

@@ -1,7 +1,14 @@
 //! Kernel families. Each module holds the generic loop nest, its validated raw-argument
 //! struct, and the safe `impl Kernels` entry points.
 
+pub mod conv;
 pub mod depthwise;
-pub mod layout;
+pub mod eltwise;
+pub mod fc;
 pub mod ghost;
+pub mod layout;
 pub mod pointwise;
+pub mod pool;
+pub mod resize;
+pub mod se;
+pub mod softmax;

@@ -38,8 +38,16 @@ pub fn pack_pointwise(
     n_pad: usize,
     packed: &mut [f32],
 ) -> Result<(), Error> {
-    check(k_pad % 8 == 0 && k_pad > 0, "k_pad", "must be a positive multiple of 8")?;
-    check(n_pad % 8 == 0 && n_pad > 0, "n_pad", "must be a positive multiple of 8")?;
+    check(
+        k_pad % 8 == 0 && k_pad > 0,
+        "k_pad",
+        "must be a positive multiple of 8",
+    )?;
+    check(
+        n_pad % 8 == 0 && n_pad > 0,
+        "n_pad",
+        "must be a positive multiple of 8",
+    )?;
     check_len("weights", weights.len(), k_pad * n_pad)?;
     check_len("bias", bias.len(), n_pad)?;
     check_len("packed", packed.len(), pointwise_packed_len(k_pad, n_pad))?;
@@ -72,8 +80,16 @@ pub fn scale_packed_pointwise(
     scale: &[f32],
     out: &mut [f32],
 ) -> Result<(), Error> {
-    check(k_pad % 8 == 0 && k_pad > 0, "k_pad", "must be a positive multiple of 8")?;
-    check(n_pad % 8 == 0 && n_pad > 0, "n_pad", "must be a positive multiple of 8")?;
+    check(
+        k_pad % 8 == 0 && k_pad > 0,
+        "k_pad",
+        "must be a positive multiple of 8",
+    )?;
+    check(
+        n_pad % 8 == 0 && n_pad > 0,
+        "n_pad",
+        "must be a positive multiple of 8",
+    )?;
     let len = pointwise_packed_len(k_pad, n_pad);
     check_len("packed", packed.len(), len)?;
     check_len("scale", scale.len(), k_pad)?;
@@ -333,7 +349,13 @@ impl Kernels {
             packed.len(),
             pointwise_packed_len(k_blocks * 8, n_blocks * 8),
         )?;
-        let xo = view("input", input.data.len(), input.block_offset, k_blocks, pixels)?;
+        let xo = view(
+            "input",
+            input.data.len(),
+            input.block_offset,
+            k_blocks,
+            pixels,
+        )?;
         let yo = view(
             "output",
             output.data.len(),
@@ -343,7 +365,13 @@ impl Kernels {
         )?;
         let (r, r_bs) = match &epilogue.residual {
             Some(res) => {
-                let ro = view("residual", res.data.len(), res.block_offset, n_blocks, pixels)?;
+                let ro = view(
+                    "residual",
+                    res.data.len(),
+                    res.block_offset,
+                    n_blocks,
+                    pixels,
+                )?;
                 // SAFETY: offset checked in bounds just above.
                 (unsafe { res.data.as_ptr().add(ro) }, pixels * 8)
             }

@@ -1,0 +1,521 @@
+//! Dense convolution (the stem: 3x3 stride 2 over the RGB image) and a general grouped
+//! convolution fallback.
+//!
+//! Dense conv algorithm: output channels are vectorized (8 per block, `NB` blocks at once);
+//! an interior tile of `COLS` output pixels of one row accumulates `COLS x NB` vectors, each
+//! tap loading `NB` weight vectors and broadcasting `COLS` input scalars. Pixels whose taps
+//! leave the image take a per-tap-checked path. The input may be plain NCHW (the network
+//! input, no conversion pass) or NCHW8c.
+//!
+//! Packed dense weights: per output block `[bias: 8][cin][kh][kw][8]`, i.e.
+//! `cout_pad * (cin*kh*kw + 1)` floats.
+//!
+//! The grouped fallback ([`Kernels::conv_general`]) is a direct scalar loop over logical
+//! channels (any kernel, stride, padding, dilation, groups) taking ONNX-layout weights. It is
+//! for rare layers; GhostNet itself never needs it.
+
+use crate::arch::{ActV, Simd};
+use crate::error::{check, check_len, Error};
+use crate::isa::{dispatch, Kernels};
+use crate::kernels::pointwise::view;
+use crate::{Dst, Epilogue, Src};
+use core::ptr;
+
+/// Memory layout of a convolution input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InputLayout {
+    /// Plain `[C][H][W]`.
+    Nchw,
+    /// `[ceil(C/8)][H][W][8]`.
+    Nchw8c,
+}
+
+/// Shape of a dense (groups = 1, dilation = 1) convolution over one image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvShape {
+    /// Input channels (logical; NCHW8c inputs are padded to 8).
+    pub cin: usize,
+    /// Layout of the input.
+    pub layout: InputLayout,
+    /// Input height.
+    pub in_h: usize,
+    /// Input width.
+    pub in_w: usize,
+    /// Output channel blocks.
+    pub out_blocks: usize,
+    /// Kernel height.
+    pub kh: usize,
+    /// Kernel width.
+    pub kw: usize,
+    /// Vertical stride.
+    pub stride_h: usize,
+    /// Horizontal stride.
+    pub stride_w: usize,
+    /// Padding: top, left, bottom, right.
+    pub pads: [usize; 4],
+}
+
+impl ConvShape {
+    /// Output height.
+    pub fn out_h(&self) -> usize {
+        (self.in_h + self.pads[0] + self.pads[2]).saturating_sub(self.kh) / self.stride_h.max(1) + 1
+    }
+    /// Output width.
+    pub fn out_w(&self) -> usize {
+        (self.in_w + self.pads[1] + self.pads[3]).saturating_sub(self.kw) / self.stride_w.max(1) + 1
+    }
+    fn input_len(&self) -> usize {
+        match self.layout {
+            InputLayout::Nchw => self.cin * self.in_h * self.in_w,
+            InputLayout::Nchw8c => self.cin.div_ceil(8) * 8 * self.in_h * self.in_w,
+        }
+    }
+}
+
+/// Number of `f32` of a packed dense convolution weight.
+pub const fn conv_packed_len(cin: usize, cout_pad: usize, kh: usize, kw: usize) -> usize {
+    cout_pad * (cin * kh * kw + 1)
+}
+
+/// Packs ONNX-layout `[cout_pad][cin][kh][kw]` weights and `bias[cout_pad]` (zero-padded in
+/// the output dimension) for [`Kernels::conv`].
+pub fn pack_conv(
+    weights: &[f32],
+    bias: &[f32],
+    cin: usize,
+    cout_pad: usize,
+    kh: usize,
+    kw: usize,
+    packed: &mut [f32],
+) -> Result<(), Error> {
+    check(
+        cout_pad % 8 == 0 && cout_pad > 0,
+        "cout_pad",
+        "must be a positive multiple of 8",
+    )?;
+    let taps = cin * kh * kw;
+    check_len("weights", weights.len(), cout_pad * taps)?;
+    check_len("bias", bias.len(), cout_pad)?;
+    check_len(
+        "packed",
+        packed.len(),
+        conv_packed_len(cin, cout_pad, kh, kw),
+    )?;
+    for ob in 0..cout_pad / 8 {
+        let base = ob * 8 * (taps + 1);
+        for l in 0..8 {
+            let o = ob * 8 + l;
+            packed[base + l] = bias[o];
+            for t in 0..taps {
+                packed[base + 8 + t * 8 + l] = weights[o * taps + t];
+            }
+        }
+    }
+    Ok(())
+}
+
+struct ConvArgs {
+    w: *const f32,
+    sh: ConvShape,
+    oh: usize,
+    ow: usize,
+    x: *const f32,
+    y: *mut f32,
+    r: *const f32,
+    sums: *mut f32,
+    act: crate::Activation,
+}
+
+impl ConvArgs {
+    /// Offset of channel `c` at pixel 0, and the distance between pixels.
+    #[inline(always)]
+    fn chan(&self, c: usize) -> (usize, usize) {
+        let ihw = self.sh.in_h * self.sh.in_w;
+        match self.sh.layout {
+            InputLayout::Nchw => (c * ihw, 1),
+            InputLayout::Nchw8c => ((c / 8) * ihw * 8 + c % 8, 8),
+        }
+    }
+}
+
+/// # Safety
+/// Pointers valid for the extents checked by [`Kernels::conv`].
+#[inline(always)]
+unsafe fn run<S: Simd, const COLS: usize, const NB: usize>(s: S, a: &ConvArgs) {
+    let sh = &a.sh;
+    let taps = sh.cin * sh.kh * sh.kw;
+    let act = ActV::new(s, a.act);
+    let ohw = a.oh * a.ow;
+    let (pt, pl) = (sh.pads[0], sh.pads[1]);
+    let lo = pl.div_ceil(sh.stride_w).min(a.ow);
+    let hi = if sh.in_w + pl >= sh.kw {
+        ((sh.in_w + pl - sh.kw) / sh.stride_w + 1).min(a.ow)
+    } else {
+        0
+    }
+    .max(lo);
+    let mut ob = 0;
+    while ob < sh.out_blocks {
+        let nb = NB.min(sh.out_blocks - ob);
+        let wb = |j: usize| {
+            // SAFETY: block ob + j < out_blocks.
+            unsafe { a.w.add((ob + j.min(nb - 1)) * 8 * (taps + 1)) }
+        };
+        let mut sum = [s.zero(); NB];
+        // Stores pixel `p` of every block of this group.
+        let store = |p: usize, acc: &[S::V; NB], sum: &mut [S::V; NB]| {
+            for j in 0..nb {
+                let mut v = act.apply(s, acc[j]);
+                let off = (ob + j) * ohw * 8 + p * 8;
+                // SAFETY: block < out_blocks, pixel < oh*ow.
+                unsafe {
+                    if !a.r.is_null() {
+                        v = s.add(v, s.load(a.r.add(off)));
+                    }
+                    s.store(a.y.add(off), v);
+                }
+                sum[j] = s.add(sum[j], v);
+            }
+        };
+        let init = || {
+            let mut acc = [s.zero(); NB];
+            for (j, acc) in acc.iter_mut().enumerate() {
+                // SAFETY: bias of block ob + j.
+                *acc = unsafe { s.load(wb(j)) };
+            }
+            acc
+        };
+        for oy in 0..a.oh {
+            // Border pixel: every tap checked.
+            let border = |ox: usize| {
+                let mut acc = init();
+                let mut t = 0;
+                for c in 0..sh.cin {
+                    let (cb, ps) = a.chan(c);
+                    for ky in 0..sh.kh {
+                        let iy = (oy * sh.stride_h + ky) as isize - pt as isize;
+                        for kx in 0..sh.kw {
+                            let ix = (ox * sh.stride_w + kx) as isize - pl as isize;
+                            if iy >= 0
+                                && ix >= 0
+                                && (iy as usize) < sh.in_h
+                                && (ix as usize) < sh.in_w
+                            {
+                                let p = iy as usize * sh.in_w + ix as usize;
+                                // SAFETY: in-bounds pixel of channel c.
+                                let xv = unsafe { s.bcast(a.x.add(cb + p * ps)) };
+                                for (j, acc) in acc.iter_mut().enumerate() {
+                                    // SAFETY: tap t < taps.
+                                    let wv = unsafe { s.load(wb(j).add(8 + t * 8)) };
+                                    *acc = s.fma(xv, wv, *acc);
+                                }
+                            }
+                            t += 1;
+                        }
+                    }
+                }
+                acc
+            };
+            for ox in 0..lo {
+                let acc = border(ox);
+                store(oy * a.ow + ox, &acc, &mut sum);
+            }
+            let mut ox = lo;
+            while ox + COLS <= hi {
+                let mut acc = [init(); COLS];
+                let mut t = 0;
+                for c in 0..sh.cin {
+                    let (cb, ps) = a.chan(c);
+                    for ky in 0..sh.kh {
+                        let iy = (oy * sh.stride_h + ky) as isize - pt as isize;
+                        if iy < 0 || iy as usize >= sh.in_h {
+                            t += sh.kw;
+                            continue;
+                        }
+                        let rowp = cb + (iy as usize * sh.in_w + ox * sh.stride_w - pl) * ps;
+                        for kx in 0..sh.kw {
+                            let mut wv = [s.zero(); NB];
+                            for (j, wv) in wv.iter_mut().enumerate() {
+                                // SAFETY: tap t < taps.
+                                *wv = unsafe { s.load(wb(j).add(8 + t * 8)) };
+                            }
+                            for (col, acc) in acc.iter_mut().enumerate() {
+                                // SAFETY: interior column: inside the row.
+                                let xv = unsafe {
+                                    s.bcast(a.x.add(rowp + (col * sh.stride_w + kx) * ps))
+                                };
+                                for j in 0..NB {
+                                    acc[j] = s.fma(xv, wv[j], acc[j]);
+                                }
+                            }
+                            t += 1;
+                        }
+                    }
+                }
+                for (col, acc) in acc.iter().enumerate() {
+                    store(oy * a.ow + ox + col, acc, &mut sum);
+                }
+                ox += COLS;
+            }
+            for ox in ox..a.ow {
+                let acc = border(ox);
+                store(oy * a.ow + ox, &acc, &mut sum);
+            }
+        }
+        if !a.sums.is_null() {
+            for (j, sum) in sum.iter().enumerate().take(nb) {
+                // SAFETY: sums has out_blocks*8 floats.
+                unsafe {
+                    let q = a.sums.add((ob + j) * 8);
+                    s.store(q, s.add(s.load(q), *sum));
+                }
+            }
+        }
+        ob += nb;
+    }
+}
+
+/// Shape of a general (grouped, dilated) convolution for [`Kernels::conv_general`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GeneralConvShape {
+    /// Input channels (logical).
+    pub cin: usize,
+    /// Output channels (logical).
+    pub cout: usize,
+    /// Groups; must divide `cin` and `cout`.
+    pub groups: usize,
+    /// Input height.
+    pub in_h: usize,
+    /// Input width.
+    pub in_w: usize,
+    /// Kernel height.
+    pub kh: usize,
+    /// Kernel width.
+    pub kw: usize,
+    /// Strides (h, w).
+    pub stride: [usize; 2],
+    /// Dilations (h, w).
+    pub dilation: [usize; 2],
+    /// Padding: top, left, bottom, right.
+    pub pads: [usize; 4],
+}
+
+impl GeneralConvShape {
+    /// Output height.
+    pub fn out_h(&self) -> usize {
+        let ext = self.dilation[0] * (self.kh - 1) + 1;
+        (self.in_h + self.pads[0] + self.pads[2]).saturating_sub(ext) / self.stride[0].max(1) + 1
+    }
+    /// Output width.
+    pub fn out_w(&self) -> usize {
+        let ext = self.dilation[1] * (self.kw - 1) + 1;
+        (self.in_w + self.pads[1] + self.pads[3]).saturating_sub(ext) / self.stride[1].max(1) + 1
+    }
+}
+
+impl Kernels {
+    /// Dense convolution of one image into NCHW8c output blocks
+    /// `[output.block_offset, +out_blocks)`. `packed` from [`pack_conv`]. The input view's
+    /// `block_offset` counts NCHW8c blocks, or, for NCHW input, whole channel planes.
+    pub fn conv(
+        self,
+        packed: &[f32],
+        shape: ConvShape,
+        input: Src<'_>,
+        output: Dst<'_>,
+        epilogue: Epilogue<'_>,
+    ) -> Result<(), Error> {
+        let sh = shape;
+        check(
+            sh.cin > 0 && sh.out_blocks > 0,
+            "shape.cin",
+            "channels must be positive",
+        )?;
+        check(
+            sh.kh > 0 && sh.kw > 0,
+            "shape.kh",
+            "kernel must be non-empty",
+        )?;
+        check(
+            sh.stride_h > 0 && sh.stride_w > 0,
+            "shape.stride_h",
+            "must be positive",
+        )?;
+        check(
+            sh.in_h > 0 && sh.in_w > 0,
+            "shape.in_h",
+            "input must be non-empty",
+        )?;
+        check(
+            sh.in_h + sh.pads[0] + sh.pads[2] >= sh.kh
+                && sh.in_w + sh.pads[1] + sh.pads[3] >= sh.kw,
+            "shape.pads",
+            "padded input smaller than the kernel",
+        )?;
+        check(
+            sh.pads[0] < sh.kh && sh.pads[1] < sh.kw,
+            "shape.pads",
+            "top/left padding must be smaller than the kernel",
+        )?;
+        check_len(
+            "packed",
+            packed.len(),
+            conv_packed_len(sh.cin, sh.out_blocks * 8, sh.kh, sh.kw),
+        )?;
+        let ihw = sh.in_h * sh.in_w;
+        let xo = match sh.layout {
+            InputLayout::Nchw => input.block_offset * ihw,
+            InputLayout::Nchw8c => input.block_offset * ihw * 8,
+        };
+        check_len("input", input.data.len(), xo + sh.input_len())?;
+        let (oh, ow) = (sh.out_h(), sh.out_w());
+        let yo = view(
+            "output",
+            output.data.len(),
+            output.block_offset,
+            sh.out_blocks,
+            oh * ow,
+        )?;
+        let r = match &epilogue.residual {
+            Some(res) => {
+                let ro = view(
+                    "residual",
+                    res.data.len(),
+                    res.block_offset,
+                    sh.out_blocks,
+                    oh * ow,
+                )?;
+                // SAFETY: checked just above.
+                unsafe { res.data.as_ptr().add(ro) }
+            }
+            None => ptr::null(),
+        };
+        let sums = match epilogue.channel_sums {
+            Some(sums) => {
+                check_len("channel_sums", sums.len(), sh.out_blocks * 8)?;
+                sums.as_mut_ptr()
+            }
+            None => ptr::null_mut(),
+        };
+        let a = ConvArgs {
+            w: packed.as_ptr(),
+            sh,
+            oh,
+            ow,
+            // SAFETY: checked above.
+            x: unsafe { input.data.as_ptr().add(xo) },
+            // SAFETY: checked by `view`.
+            y: unsafe { output.data.as_mut_ptr().add(yo) },
+            r,
+            sums,
+            act: epilogue.activation,
+        };
+        // The dispatch is sound: extents checked above; `output` is a unique borrow.
+        dispatch!(self, run, &a, ConvArgs;
+            avx512 [8, 2]; avx2 [4, 2]; neon [4, 2]; scalar [4, 2]);
+        Ok(())
+    }
+
+    /// General grouped/dilated convolution, NCHW8c in and out, ONNX-layout weights
+    /// `[cout][cin/groups][kh][kw]` and `bias[cout]` over logical channels. Scalar on every
+    /// ISA: a correct fallback for layers the specialized kernels do not cover. Padded output
+    /// lanes are set to zero.
+    pub fn conv_general(
+        self,
+        weights: &[f32],
+        bias: &[f32],
+        shape: GeneralConvShape,
+        input: Src<'_>,
+        output: Dst<'_>,
+        epilogue: Epilogue<'_>,
+    ) -> Result<(), Error> {
+        let sh = shape;
+        check(sh.groups > 0, "shape.groups", "must be positive")?;
+        check(
+            sh.cin % sh.groups == 0 && sh.cout % sh.groups == 0 && sh.cin > 0 && sh.cout > 0,
+            "shape.groups",
+            "must divide cin and cout",
+        )?;
+        check(
+            sh.kh > 0 && sh.kw > 0,
+            "shape.kh",
+            "kernel must be non-empty",
+        )?;
+        check(
+            sh.stride[0] > 0 && sh.stride[1] > 0 && sh.dilation[0] > 0 && sh.dilation[1] > 0,
+            "shape.stride",
+            "strides and dilations must be positive",
+        )?;
+        let cig = sh.cin / sh.groups;
+        let cog = sh.cout / sh.groups;
+        check_len("weights", weights.len(), sh.cout * cig * sh.kh * sh.kw)?;
+        check_len("bias", bias.len(), sh.cout)?;
+        let ihw = sh.in_h * sh.in_w;
+        let (oh, ow) = (sh.out_h(), sh.out_w());
+        let ohw = oh * ow;
+        let ob = sh.cout.div_ceil(8);
+        let xo = view(
+            "input",
+            input.data.len(),
+            input.block_offset,
+            sh.cin.div_ceil(8),
+            ihw,
+        )?;
+        let yo = view("output", output.data.len(), output.block_offset, ob, ohw)?;
+        let ro = match &epilogue.residual {
+            Some(res) => Some(view("residual", res.data.len(), res.block_offset, ob, ohw)?),
+            None => None,
+        };
+        if let Some(sums) = &epilogue.channel_sums {
+            check_len("channel_sums", sums.len(), ob * 8)?;
+        }
+        let x = &input.data[xo..];
+        let y = &mut output.data[yo..];
+        let mut sums = epilogue.channel_sums;
+        let at = |pixels: usize, c: usize, p: usize| (c / 8) * pixels * 8 + p * 8 + c % 8;
+        for o in 0..sh.cout {
+            let g = o / cog;
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let mut acc = bias[o];
+                    for ci in 0..cig {
+                        let c = g * cig + ci;
+                        for ky in 0..sh.kh {
+                            let iy = (oy * sh.stride[0] + ky * sh.dilation[0]) as isize
+                                - sh.pads[0] as isize;
+                            if iy < 0 || iy as usize >= sh.in_h {
+                                continue;
+                            }
+                            for kx in 0..sh.kw {
+                                let ix = (ox * sh.stride[1] + kx * sh.dilation[1]) as isize
+                                    - sh.pads[1] as isize;
+                                if ix < 0 || ix as usize >= sh.in_w {
+                                    continue;
+                                }
+                                let p = iy as usize * sh.in_w + ix as usize;
+                                acc += weights[((o * cig + ci) * sh.kh + ky) * sh.kw + kx]
+                                    * x[at(ihw, c, p)];
+                            }
+                        }
+                    }
+                    let p = oy * ow + ox;
+                    let mut v = crate::kernels::eltwise::act_scalar(epilogue.activation, acc);
+                    if let (Some(res), Some(ro)) = (&epilogue.residual, ro) {
+                        v += res.data[ro + at(ohw, o, p)];
+                    }
+                    y[at(ohw, o, p)] = v;
+                    if let Some(sums) = sums.as_deref_mut() {
+                        sums[o] += v;
+                    }
+                }
+            }
+        }
+        // Padded lanes must stay finite: consumers multiply them by zero weights.
+        for o in sh.cout..ob * 8 {
+            for p in 0..ohw {
+                y[at(ohw, o, p)] = 0.0;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,151 @@
+//! Elementwise glue on NCHW8c tensors: binary add/mul of equal shapes, per-channel broadcast
+//! (a `[C_pad]` vector against `[C/8][HW][8]`), and scalar activation helpers. Memory-bound;
+//! one vector per 8 floats.
+
+use crate::arch::{ActV, Simd};
+use crate::error::{check, check_len, Error};
+use crate::isa::{dispatch, Kernels};
+use crate::Activation;
+
+/// Binary operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BinaryOp {
+    /// `a + b`.
+    Add,
+    /// `a * b`.
+    Mul,
+}
+
+/// Scalar activation (reference semantics of [`Activation`]).
+pub(crate) fn act_scalar(act: Activation, x: f32) -> f32 {
+    let clamp = |v: f32, lo: f32, hi: f32| {
+        let v = if v > lo { v } else { lo };
+        if v < hi {
+            v
+        } else {
+            hi
+        }
+    };
+    match act {
+        Activation::None => x,
+        Activation::Relu => {
+            if x > 0.0 {
+                x
+            } else {
+                0.0
+            }
+        }
+        Activation::Clamp { lo, hi } => clamp(x, lo, hi),
+        Activation::HardSigmoid { alpha, beta } => clamp(alpha * x + beta, 0.0, 1.0),
+        Activation::HardSwish => x * clamp(x * (1.0 / 6.0) + 0.5, 0.0, 1.0),
+    }
+}
+
+struct EwArgs {
+    a: *const f32,
+    b: *const f32,
+    y: *mut f32,
+    /// Number of 8-float vectors.
+    n: usize,
+    /// Pixels per block when `b` is a per-channel vector (0: `b` has `n` vectors).
+    bcast_px: usize,
+    op: BinaryOp,
+    act: Activation,
+}
+
+/// # Safety
+/// `a`, `y` valid for `n` vectors; `b` for `n` vectors, or `n / bcast_px` if broadcasting.
+/// `y` may equal `a` (in place) but must not partially overlap.
+#[inline(always)]
+unsafe fn run<S: Simd>(s: S, e: &EwArgs) {
+    let act = ActV::new(s, e.act);
+    for i in 0..e.n {
+        let bi = if e.bcast_px == 0 { i } else { i / e.bcast_px };
+        // SAFETY: indices within the extents above; each vector is read before written.
+        unsafe {
+            let (x, z) = (s.load(e.a.add(i * 8)), s.load(e.b.add(bi * 8)));
+            let v = match e.op {
+                BinaryOp::Add => s.add(x, z),
+                BinaryOp::Mul => s.mul(x, z),
+            };
+            s.store(e.y.add(i * 8), act.apply(s, v));
+        }
+    }
+}
+
+impl Kernels {
+    /// `out = act(a op b)` elementwise; all three the same length (a multiple of 8).
+    pub fn binary(
+        self,
+        op: BinaryOp,
+        a: &[f32],
+        b: &[f32],
+        out: &mut [f32],
+        act: Activation,
+    ) -> Result<(), Error> {
+        check(a.len() % 8 == 0, "a", "length must be a multiple of 8")?;
+        check_len("b", b.len(), a.len())?;
+        check_len("out", out.len(), a.len())?;
+        let e = EwArgs {
+            a: a.as_ptr(),
+            b: b.as_ptr(),
+            y: out.as_mut_ptr(),
+            n: a.len() / 8,
+            bcast_px: 0,
+            op,
+            act,
+        };
+        dispatch!(self, run, &e, EwArgs; avx512 []; avx2 []; neon []; scalar []);
+        Ok(())
+    }
+
+    /// `acc = act(acc op b)` in place; `b` at least as long as `acc` (a multiple of 8).
+    pub fn binary_assign(
+        self,
+        op: BinaryOp,
+        acc: &mut [f32],
+        b: &[f32],
+        act: Activation,
+    ) -> Result<(), Error> {
+        check(acc.len() % 8 == 0, "acc", "length must be a multiple of 8")?;
+        check_len("b", b.len(), acc.len())?;
+        let e = EwArgs {
+            a: acc.as_ptr(),
+            b: b.as_ptr(),
+            y: acc.as_mut_ptr(),
+            n: acc.len() / 8,
+            bcast_px: 0,
+            op,
+            act,
+        };
+        dispatch!(self, run, &e, EwArgs; avx512 []; avx2 []; neon []; scalar []);
+        Ok(())
+    }
+
+    /// Per-channel broadcast in place on an NCHW8c tensor of `blocks x pixels`:
+    /// `x[c][p] = act(x[c][p] op v[c])`, `v` has `blocks * 8` floats (e.g. an SE gate).
+    pub fn channel_assign(
+        self,
+        op: BinaryOp,
+        x: &mut [f32],
+        blocks: usize,
+        pixels: usize,
+        v: &[f32],
+        act: Activation,
+    ) -> Result<(), Error> {
+        check(pixels > 0, "pixels", "must be positive")?;
+        check_len("x", x.len(), blocks * pixels * 8)?;
+        check_len("v", v.len(), blocks * 8)?;
+        let e = EwArgs {
+            a: x.as_ptr(),
+            b: v.as_ptr(),
+            y: x.as_mut_ptr(),
+            n: blocks * pixels,
+            bcast_px: pixels,
+            op,
+            act,
+        };
+        dispatch!(self, run, &e, EwArgs; avx512 []; avx2 []; neon []; scalar []);
+        Ok(())
+    }
+}

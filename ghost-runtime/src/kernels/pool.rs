@@ -1,0 +1,225 @@
+//! Pooling on NCHW8c: global average, and windowed average/max with any kernel, stride and
+//! padding. Vectorized across the 8 channels of a block; taps outside the image are skipped
+//! (average divides by the valid count unless `count_include_pad`).
+
+use crate::arch::Simd;
+use crate::error::{check, check_len, Error};
+use crate::isa::{dispatch, Kernels};
+use crate::kernels::pointwise::view;
+use crate::{Dst, Src};
+
+/// Window reduction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PoolKind {
+    /// Maximum over valid taps.
+    Max,
+    /// Mean over taps.
+    Avg {
+        /// Divide by `kh * kw` (padding counts as zeros) instead of the valid tap count.
+        count_include_pad: bool,
+    },
+}
+
+/// Shape of a windowed pooling over one image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolShape {
+    /// Channel blocks.
+    pub blocks: usize,
+    /// Input height.
+    pub in_h: usize,
+    /// Input width.
+    pub in_w: usize,
+    /// Window height.
+    pub kh: usize,
+    /// Window width.
+    pub kw: usize,
+    /// Strides (h, w).
+    pub stride: [usize; 2],
+    /// Padding: top, left, bottom, right.
+    pub pads: [usize; 4],
+}
+
+impl PoolShape {
+    /// Output height.
+    pub fn out_h(&self) -> usize {
+        (self.in_h + self.pads[0] + self.pads[2]).saturating_sub(self.kh) / self.stride[0].max(1)
+            + 1
+    }
+    /// Output width.
+    pub fn out_w(&self) -> usize {
+        (self.in_w + self.pads[1] + self.pads[3]).saturating_sub(self.kw) / self.stride[1].max(1)
+            + 1
+    }
+}
+
+struct PoolArgs {
+    sh: PoolShape,
+    kind: PoolKind,
+    x: *const f32,
+    y: *mut f32,
+}
+
+/// # Safety
+/// `x` valid for `blocks * in_h * in_w * 8`, `y` for `blocks * out_h * out_w * 8`.
+#[inline(always)]
+unsafe fn run<S: Simd>(s: S, a: &PoolArgs) {
+    let sh = &a.sh;
+    let (oh, ow) = (sh.out_h(), sh.out_w());
+    let ihw = sh.in_h * sh.in_w;
+    for cb in 0..sh.blocks {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let y0 = (oy * sh.stride[0]) as isize - sh.pads[0] as isize;
+                let x0 = (ox * sh.stride[1]) as isize - sh.pads[1] as isize;
+                let iy0 = y0.max(0) as usize;
+                let ix0 = x0.max(0) as usize;
+                let iy1 = ((y0 + sh.kh as isize).max(0) as usize).min(sh.in_h);
+                let ix1 = ((x0 + sh.kw as isize).max(0) as usize).min(sh.in_w);
+                let mut acc = match a.kind {
+                    PoolKind::Max => s.splat(f32::NEG_INFINITY),
+                    PoolKind::Avg { .. } => s.zero(),
+                };
+                for iy in iy0..iy1 {
+                    for ix in ix0..ix1 {
+                        // SAFETY: in-bounds pixel of block cb.
+                        let v = unsafe { s.load(a.x.add(cb * ihw * 8 + (iy * sh.in_w + ix) * 8)) };
+                        acc = match a.kind {
+                            PoolKind::Max => s.max(v, acc),
+                            PoolKind::Avg { .. } => s.add(acc, v),
+                        };
+                    }
+                }
+                let valid = (iy1.saturating_sub(iy0)) * (ix1.saturating_sub(ix0));
+                let out = match a.kind {
+                    PoolKind::Max if valid == 0 => s.zero(),
+                    PoolKind::Max => acc,
+                    PoolKind::Avg { count_include_pad } => {
+                        let n = if count_include_pad {
+                            sh.kh * sh.kw
+                        } else {
+                            valid
+                        };
+                        s.mul(acc, s.splat(1.0 / n.max(1) as f32))
+                    }
+                };
+                // SAFETY: output pixel of block cb.
+                unsafe { s.store(a.y.add(cb * oh * ow * 8 + (oy * ow + ox) * 8), out) };
+            }
+        }
+    }
+}
+
+struct GapArgs {
+    blocks: usize,
+    pixels: usize,
+    x: *const f32,
+    y: *mut f32,
+}
+
+/// # Safety
+/// `x` valid for `blocks * pixels * 8`, `y` for `blocks * 8`.
+#[inline(always)]
+unsafe fn gap<S: Simd>(s: S, a: &GapArgs) {
+    let inv = s.splat(1.0 / a.pixels as f32);
+    for cb in 0..a.blocks {
+        let mut acc = [s.zero(); 4];
+        let base = a.x.wrapping_add(cb * a.pixels * 8);
+        let mut p = 0;
+        while p + 4 <= a.pixels {
+            for (j, acc) in acc.iter_mut().enumerate() {
+                // SAFETY: pixel p + j < pixels.
+                *acc = s.add(*acc, unsafe { s.load(base.add((p + j) * 8)) });
+            }
+            p += 4;
+        }
+        while p < a.pixels {
+            // SAFETY: pixel p < pixels.
+            acc[0] = s.add(acc[0], unsafe { s.load(base.add(p * 8)) });
+            p += 1;
+        }
+        let sum = s.add(s.add(acc[0], acc[1]), s.add(acc[2], acc[3]));
+        // SAFETY: block cb < blocks.
+        unsafe { s.store(a.y.add(cb * 8), s.mul(sum, inv)) };
+    }
+}
+
+impl Kernels {
+    /// Global average pool: `out[c] = mean over pixels of x[c]`, `out` has `blocks * 8`.
+    pub fn global_avg_pool(
+        self,
+        input: Src<'_>,
+        blocks: usize,
+        pixels: usize,
+        out: &mut [f32],
+    ) -> Result<(), Error> {
+        check(pixels > 0, "pixels", "must be positive")?;
+        let xo = view(
+            "input",
+            input.data.len(),
+            input.block_offset,
+            blocks,
+            pixels,
+        )?;
+        check_len("out", out.len(), blocks * 8)?;
+        let a = GapArgs {
+            blocks,
+            pixels,
+            // SAFETY: checked by `view`.
+            x: unsafe { input.data.as_ptr().add(xo) },
+            y: out.as_mut_ptr(),
+        };
+        dispatch!(self, gap, &a, GapArgs; avx512 []; avx2 []; neon []; scalar []);
+        Ok(())
+    }
+
+    /// Windowed max/average pooling of one NCHW8c image.
+    pub fn pool(
+        self,
+        kind: PoolKind,
+        shape: PoolShape,
+        input: Src<'_>,
+        output: Dst<'_>,
+    ) -> Result<(), Error> {
+        let sh = shape;
+        check(
+            sh.kh > 0 && sh.kw > 0,
+            "shape.kh",
+            "window must be non-empty",
+        )?;
+        check(
+            sh.stride[0] > 0 && sh.stride[1] > 0,
+            "shape.stride",
+            "must be positive",
+        )?;
+        check(
+            sh.in_h + sh.pads[0] + sh.pads[2] >= sh.kh
+                && sh.in_w + sh.pads[1] + sh.pads[3] >= sh.kw,
+            "shape.pads",
+            "padded input smaller than the window",
+        )?;
+        let xo = view(
+            "input",
+            input.data.len(),
+            input.block_offset,
+            sh.blocks,
+            sh.in_h * sh.in_w,
+        )?;
+        let yo = view(
+            "output",
+            output.data.len(),
+            output.block_offset,
+            sh.blocks,
+            sh.out_h() * sh.out_w(),
+        )?;
+        let a = PoolArgs {
+            sh,
+            kind,
+            // SAFETY: checked by `view`.
+            x: unsafe { input.data.as_ptr().add(xo) },
+            // SAFETY: checked by `view`.
+            y: unsafe { output.data.as_mut_ptr().add(yo) },
+        };
+        dispatch!(self, run, &a, PoolArgs; avx512 []; avx2 []; neon []; scalar []);
+        Ok(())
+    }
+}

@@ -1,0 +1,84 @@
+//! Squeeze-and-excitation: global average pool, FC-ReLU-FC, gate.
+//!
+//! The pool usually comes for free from a producer's `channel_sums` epilogue; [`Kernels::se_gate`]
+//! turns those sums into per-channel gates `s[c]`. The gate is then folded into the following
+//! 1x1's weights with [`crate::scale_packed_pointwise`] (`W * diag(s)`), so the gated tensor is
+//! never written; [`Kernels::channel_assign`] is the unfused alternative.
+
+use crate::error::{check, check_len, Error};
+use crate::isa::Kernels;
+use crate::kernels::eltwise::act_scalar;
+use crate::kernels::softmax::expf;
+use crate::Activation;
+
+/// The gate nonlinearity of a squeeze-and-excitation block.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Gate {
+    /// One of the piecewise-linear activations (HardSigmoid, Clamp{0,1}, ...).
+    Act(Activation),
+    /// `1 / (1 + exp(-x))`.
+    Sigmoid,
+}
+
+/// Shape of a squeeze-and-excitation block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SeShape {
+    /// Channel blocks of the gated tensor.
+    pub c_blocks: usize,
+    /// Channel blocks of the reduced (hidden) vector.
+    pub r_blocks: usize,
+}
+
+impl Kernels {
+    /// `gate[c] = g(W2 relu(W1 (sums * inv_pixels) + b1) + b2)[c]`.
+    /// `reduce`/`expand` are pointwise-packed (`c -> r` and `r -> c`), `scratch` holds
+    /// `(c_blocks + r_blocks) * 8` floats, `gate` `c_blocks * 8`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn se_gate(
+        self,
+        sums: &[f32],
+        inv_pixels: f32,
+        reduce: &[f32],
+        expand: &[f32],
+        shape: SeShape,
+        gate_fn: Gate,
+        scratch: &mut [f32],
+        gate: &mut [f32],
+    ) -> Result<(), Error> {
+        let SeShape { c_blocks, r_blocks } = shape;
+        check(
+            c_blocks > 0 && r_blocks > 0,
+            "shape",
+            "sizes must be positive",
+        )?;
+        let (c, r) = (c_blocks * 8, r_blocks * 8);
+        check_len("sums", sums.len(), c)?;
+        check_len("scratch", scratch.len(), c + r)?;
+        check_len("gate", gate.len(), c)?;
+        let (mean, mid) = scratch.split_at_mut(c);
+        for (m, s) in mean.iter_mut().zip(sums) {
+            *m = s * inv_pixels;
+        }
+        self.fc(reduce, c_blocks, r_blocks, mean, mid, Activation::Relu)?;
+        let act = match gate_fn {
+            Gate::Act(a) => a,
+            Gate::Sigmoid => Activation::None,
+        };
+        self.fc(expand, r_blocks, c_blocks, &mid[..r], gate, act)?;
+        if gate_fn == Gate::Sigmoid {
+            for g in gate[..c].iter_mut() {
+                *g = 1.0 / (1.0 + expf(-*g));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Scalar gate for tests and references.
+#[allow(dead_code)]
+pub(crate) fn gate_scalar(g: Gate, x: f32) -> f32 {
+    match g {
+        Gate::Act(a) => act_scalar(a, x),
+        Gate::Sigmoid => 1.0 / (1.0 + expf(-x)),
+    }
+}
