@@ -30,7 +30,7 @@ fn required_isas_are_exercised() {
 #[test]
 fn layout_roundtrip() {
     let mut rng = Rng::new(1);
-    for _ in 0..20 {
+    for _ in 0..trials(20) {
         let (c, p) = (rng.range(1, 20), rng.range(1, 9));
         let x = rng.vec(c * p);
         let mut b = vec![f32::NAN; nchw8c_len(c, p)];
@@ -177,7 +177,7 @@ impl PwCase {
 #[test]
 fn pointwise_scalar_matches_formula() {
     let mut rng = Rng::new(2);
-    for _ in 0..60 {
+    for _ in 0..trials(60) {
         let c = PwCase::random(&mut rng, 40, 40, 20);
         let (y, sums) = c.run(scalar());
         let (want, want_sums) = c.naive();
@@ -198,7 +198,7 @@ fn pointwise_scalar_matches_formula() {
 #[test]
 fn pointwise_simd_matches_scalar() {
     let mut rng = Rng::new(3);
-    for _ in 0..80 {
+    for _ in 0..trials(80) {
         let c = PwCase::random(&mut rng, 70, 70, 40);
         let (y0, s0) = c.run(scalar());
         for kern in simd_isas() {
@@ -376,7 +376,7 @@ impl DwCase {
 #[test]
 fn depthwise_scalar_matches_formula() {
     let mut rng = Rng::new(4);
-    for _ in 0..80 {
+    for _ in 0..trials(80) {
         let c = DwCase::random(&mut rng, 20, 13);
         let (y, sums) = c.run(scalar());
         let (want, want_sums) = c.naive();
@@ -396,7 +396,7 @@ fn depthwise_scalar_matches_formula() {
 #[test]
 fn depthwise_simd_matches_scalar() {
     let mut rng = Rng::new(5);
-    for _ in 0..80 {
+    for _ in 0..trials(80) {
         let c = DwCase::random(&mut rng, 20, 24);
         let (y0, s0) = c.run(scalar());
         for kern in simd_isas() {
@@ -570,7 +570,7 @@ fn clone_pw(c: &PwCase) -> PwCase {
 #[test]
 fn ghost_scalar_matches_formula() {
     let mut rng = Rng::new(6);
-    for _ in 0..40 {
+    for _ in 0..trials(40) {
         let c = GhostCase::random(&mut rng, 30, 20, 14);
         let (y, sums) = c.run(scalar());
         let want = c.naive();
@@ -592,7 +592,7 @@ fn ghost_scalar_matches_formula() {
 #[test]
 fn ghost_simd_matches_scalar() {
     let mut rng = Rng::new(7);
-    for _ in 0..50 {
+    for _ in 0..trials(50) {
         let c = GhostCase::random(&mut rng, 50, 40, 30);
         let (y0, s0) = c.run(scalar());
         for kern in simd_isas() {

@@ -102,6 +102,133 @@ fn pw_case(k: Kernels, rng: &mut Rng, kp: usize, np: usize, hw: usize, act: Acti
     }
 }
 
+fn dw_case(k: Kernels, rng: &mut Rng, blocks: usize, hw: usize, ks: usize, st: usize) -> Case {
+    let cp = blocks * 8;
+    let mut packed = vec![0.0; depthwise_packed_len(cp, ks)];
+    pack_depthwise(&rng.vec(cp * ks * ks), &rng.vec(cp), cp, ks, &mut packed).unwrap();
+    let shape = DepthwiseShape::same(blocks, hw, hw, ks, st);
+    let x = rng.vec(cp * hw * hw);
+    let ohw = shape.out_h() * shape.out_w();
+    let mut y = vec![0.0; cp * ohw];
+    Case {
+        name: format!("dw{ks}x{ks} s{st} c{cp:<3} @{hw}"),
+        work: (ks * ks * cp * ohw) as f64,
+        unit: "MAC",
+        run: Box::new(move || {
+            k.depthwise(
+                &packed,
+                shape,
+                Src::new(&x),
+                Dst::new(&mut y),
+                Epilogue::act(Activation::None),
+            )
+            .unwrap();
+            black_box(&mut y);
+        }),
+    }
+}
+
+fn ghost_case(k: Kernels, rng: &mut Rng, kp: usize, nb: usize, hw: usize, res: bool) -> Case {
+    let np = nb * 8;
+    let mut pw = vec![0.0; pointwise_packed_len(kp, np)];
+    pack_pointwise(&rng.vec(kp * np), &rng.vec(np), kp, np, &mut pw).unwrap();
+    let mut dw = vec![0.0; depthwise_packed_len(np, 3)];
+    pack_depthwise(&rng.vec(np * 9), &rng.vec(np), np, 3, &mut dw).unwrap();
+    let shape = GhostShape {
+        k_blocks: kp / 8,
+        half_blocks: nb,
+        h: hw,
+        w: hw,
+    };
+    let x = rng.vec(kp * hw * hw);
+    let r = rng.vec(2 * np * hw * hw);
+    let mut y = vec![0.0; 2 * np * hw * hw];
+    let mut scratch = vec![0.0; ghost_scratch_len(shape)];
+    let (primary, cheap) = if res {
+        (Activation::None, Activation::None)
+    } else {
+        (Activation::Relu, Activation::Relu)
+    };
+    Case {
+        name: format!(
+            "ghost {kp:>3}->{np}+{np}{} @{hw}",
+            if res { " +res" } else { "" }
+        ),
+        work: ((kp + 9) * np * hw * hw) as f64,
+        unit: "MAC",
+        run: Box::new(move || {
+            k.ghost(
+                &pw,
+                &dw,
+                shape,
+                Src::new(&x),
+                Dst::new(&mut y),
+                GhostEpilogue {
+                    primary,
+                    cheap,
+                    residual: res.then(|| Src::new(&r)),
+                    channel_sums: None,
+                },
+                &mut scratch,
+            )
+            .unwrap();
+            black_box(&mut y);
+        }),
+    }
+}
+
+fn stem_case(k: Kernels, rng: &mut Rng) -> Case {
+    let mut packed = vec![0.0; conv_packed_len(3, 16, 3, 3)];
+    pack_conv(&rng.vec(16 * 27), &rng.vec(16), 3, 16, 3, 3, &mut packed).unwrap();
+    let shape = ConvShape {
+        cin: 3,
+        layout: InputLayout::Nchw,
+        in_h: 224,
+        in_w: 224,
+        out_blocks: 2,
+        kh: 3,
+        kw: 3,
+        stride_h: 2,
+        stride_w: 2,
+        pads: [1, 1, 1, 1],
+    };
+    let x = rng.vec(3 * 224 * 224);
+    let mut y = vec![0.0; 16 * 112 * 112];
+    Case {
+        name: "stem 3x3 s2 3->16 @224".into(),
+        work: (27 * 16 * 112 * 112) as f64,
+        unit: "MAC",
+        run: Box::new(move || {
+            k.conv(
+                &packed,
+                shape,
+                Src::new(&x),
+                Dst::new(&mut y),
+                Epilogue::act(Activation::Relu),
+            )
+            .unwrap();
+            black_box(&mut y);
+        }),
+    }
+}
+
+fn fc_case(k: Kernels, rng: &mut Rng, kp: usize, np: usize) -> Case {
+    let mut packed = vec![0.0; pointwise_packed_len(kp, np)];
+    pack_pointwise(&rng.vec(kp * np), &rng.vec(np), kp, np, &mut packed).unwrap();
+    let x = rng.vec(kp);
+    let mut y = vec![0.0; np];
+    Case {
+        name: format!("fc {kp}->{np}"),
+        work: (kp * np * 4) as f64,
+        unit: "B",
+        run: Box::new(move || {
+            k.fc(&packed, kp / 8, np / 8, &x, &mut y, Activation::Relu)
+                .unwrap();
+            black_box(&mut y);
+        }),
+    }
+}
+
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let k = Kernels::new();
@@ -133,6 +260,41 @@ fn main() {
     for &(kp, np, hw) in pw_shapes {
         cases.push(pw_case(k, &mut rng, kp, np, hw, Activation::Relu));
     }
+    // Fused Ghost modules: (K_pad, half blocks, H=W, residual).
+    for &(kp, nb, hw, res) in &[
+        (16, 1, 112, false),
+        (16, 1, 112, true),
+        (16, 3, 112, false),
+        (24, 5, 56, false),
+        (80, 2, 56, true),
+        (40, 8, 28, false),
+        (128, 3, 28, true),
+        (80, 13, 14, false),
+        (208, 5, 14, true),
+        (112, 42, 14, false),
+        (672, 7, 14, true),
+        (160, 60, 7, false),
+        (960, 10, 7, true),
+    ] {
+        cases.push(ghost_case(k, &mut rng, kp, nb, hw, res));
+    }
+    // Depthwise: cheap 3x3 s1 ops and the stride-2 bottleneck convs.
+    for &(blocks, hw, ks, st) in &[
+        (3, 112, 3, 1),
+        (5, 56, 3, 1),
+        (8, 28, 3, 1),
+        (30, 14, 3, 1),
+        (60, 7, 3, 1),
+        (6, 112, 3, 2),
+        (10, 56, 5, 2),
+        (30, 28, 3, 2),
+        (84, 14, 5, 2),
+    ] {
+        cases.push(dw_case(k, &mut rng, blocks, hw, ks, st));
+    }
+    cases.push(stem_case(k, &mut rng));
+    cases.push(fc_case(k, &mut rng, 960, 1280));
+    cases.push(fc_case(k, &mut rng, 1280, 1000));
     let reps = if quick { 7 } else { 21 };
     let target = 0.004; // seconds per timed sample
     let mut peaks = Vec::new();

@@ -138,6 +138,98 @@ impl ConvArgs {
     }
 }
 
+/// A group of `nb <= NB` output blocks starting at `ob`.
+#[derive(Clone, Copy)]
+struct Group {
+    ob: usize,
+    nb: usize,
+    taps: usize,
+}
+
+/// Packed weights of block `j` of the group (clamped to the last real block).
+#[inline(always)]
+fn wptr(a: &ConvArgs, g: Group, j: usize) -> *const f32 {
+    a.w.wrapping_add((g.ob + j.min(g.nb - 1)) * 8 * (g.taps + 1))
+}
+
+/// # Safety
+/// `g` within the packed weights.
+#[inline(always)]
+unsafe fn init<S: Simd, const NB: usize>(s: S, a: &ConvArgs, g: Group) -> [S::V; NB] {
+    let mut acc = [s.zero(); NB];
+    for (j, acc) in acc.iter_mut().enumerate() {
+        // SAFETY: bias of a real block.
+        *acc = unsafe { s.load(wptr(a, g, j)) };
+    }
+    acc
+}
+
+/// # Safety
+/// `p < out_h * out_w`, `g` within the output blocks.
+#[inline(always)]
+unsafe fn store_px<S: Simd, const NB: usize>(
+    s: S,
+    a: &ConvArgs,
+    act: &ActV<S::V>,
+    g: Group,
+    p: usize,
+    acc: &[S::V; NB],
+    sum: &mut [S::V; NB],
+) {
+    let ohw = a.oh * a.ow;
+    for j in 0..g.nb.min(NB) {
+        let mut v = act.apply(s, acc[j]);
+        let off = (g.ob + j) * ohw * 8 + p * 8;
+        // SAFETY: block < out_blocks, pixel < oh*ow.
+        unsafe {
+            if !a.r.is_null() {
+                v = s.add(v, s.load(a.r.add(off)));
+            }
+            s.store(a.y.add(off), v);
+        }
+        sum[j] = s.add(sum[j], v);
+    }
+}
+
+/// A pixel whose taps may leave the image: every tap checked.
+///
+/// # Safety
+/// As [`run`].
+#[inline(always)]
+unsafe fn border_px<S: Simd, const NB: usize>(
+    s: S,
+    a: &ConvArgs,
+    g: Group,
+    oy: usize,
+    ox: usize,
+) -> [S::V; NB] {
+    let sh = &a.sh;
+    // SAFETY: forwarded.
+    let mut acc = unsafe { init::<S, NB>(s, a, g) };
+    let mut t = 0;
+    for c in 0..sh.cin {
+        let (cb, ps) = a.chan(c);
+        for ky in 0..sh.kh {
+            let iy = (oy * sh.stride_h + ky) as isize - sh.pads[0] as isize;
+            for kx in 0..sh.kw {
+                let ix = (ox * sh.stride_w + kx) as isize - sh.pads[1] as isize;
+                if iy >= 0 && ix >= 0 && (iy as usize) < sh.in_h && (ix as usize) < sh.in_w {
+                    let p = iy as usize * sh.in_w + ix as usize;
+                    // SAFETY: in-bounds pixel of channel c.
+                    let xv = unsafe { s.bcast(a.x.add(cb + p * ps)) };
+                    for (j, acc) in acc.iter_mut().enumerate() {
+                        // SAFETY: tap t < taps.
+                        let wv = unsafe { s.load(wptr(a, g, j).add(8 + t * 8)) };
+                        *acc = s.fma(xv, wv, *acc);
+                    }
+                }
+                t += 1;
+            }
+        }
+    }
+    acc
+}
+
 /// # Safety
 /// Pointers valid for the extents checked by [`Kernels::conv`].
 #[inline(always)]
@@ -145,7 +237,6 @@ unsafe fn run<S: Simd, const COLS: usize, const NB: usize>(s: S, a: &ConvArgs) {
     let sh = &a.sh;
     let taps = sh.cin * sh.kh * sh.kw;
     let act = ActV::new(s, a.act);
-    let ohw = a.oh * a.ow;
     let (pt, pl) = (sh.pads[0], sh.pads[1]);
     let lo = pl.div_ceil(sh.stride_w).min(a.ow);
     let hi = if sh.in_w + pl >= sh.kw {
@@ -156,73 +247,24 @@ unsafe fn run<S: Simd, const COLS: usize, const NB: usize>(s: S, a: &ConvArgs) {
     .max(lo);
     let mut ob = 0;
     while ob < sh.out_blocks {
-        let nb = NB.min(sh.out_blocks - ob);
-        let wb = |j: usize| {
-            // SAFETY: block ob + j < out_blocks.
-            unsafe { a.w.add((ob + j.min(nb - 1)) * 8 * (taps + 1)) }
+        let g = Group {
+            ob,
+            nb: NB.min(sh.out_blocks - ob),
+            taps,
         };
         let mut sum = [s.zero(); NB];
-        // Stores pixel `p` of every block of this group.
-        let store = |p: usize, acc: &[S::V; NB], sum: &mut [S::V; NB]| {
-            for j in 0..nb {
-                let mut v = act.apply(s, acc[j]);
-                let off = (ob + j) * ohw * 8 + p * 8;
-                // SAFETY: block < out_blocks, pixel < oh*ow.
-                unsafe {
-                    if !a.r.is_null() {
-                        v = s.add(v, s.load(a.r.add(off)));
-                    }
-                    s.store(a.y.add(off), v);
-                }
-                sum[j] = s.add(sum[j], v);
-            }
-        };
-        let init = || {
-            let mut acc = [s.zero(); NB];
-            for (j, acc) in acc.iter_mut().enumerate() {
-                // SAFETY: bias of block ob + j.
-                *acc = unsafe { s.load(wb(j)) };
-            }
-            acc
-        };
         for oy in 0..a.oh {
-            // Border pixel: every tap checked.
-            let border = |ox: usize| {
-                let mut acc = init();
-                let mut t = 0;
-                for c in 0..sh.cin {
-                    let (cb, ps) = a.chan(c);
-                    for ky in 0..sh.kh {
-                        let iy = (oy * sh.stride_h + ky) as isize - pt as isize;
-                        for kx in 0..sh.kw {
-                            let ix = (ox * sh.stride_w + kx) as isize - pl as isize;
-                            if iy >= 0
-                                && ix >= 0
-                                && (iy as usize) < sh.in_h
-                                && (ix as usize) < sh.in_w
-                            {
-                                let p = iy as usize * sh.in_w + ix as usize;
-                                // SAFETY: in-bounds pixel of channel c.
-                                let xv = unsafe { s.bcast(a.x.add(cb + p * ps)) };
-                                for (j, acc) in acc.iter_mut().enumerate() {
-                                    // SAFETY: tap t < taps.
-                                    let wv = unsafe { s.load(wb(j).add(8 + t * 8)) };
-                                    *acc = s.fma(xv, wv, *acc);
-                                }
-                            }
-                            t += 1;
-                        }
-                    }
-                }
-                acc
-            };
             for ox in 0..lo {
-                let acc = border(ox);
-                store(oy * a.ow + ox, &acc, &mut sum);
+                // SAFETY: forwarded; ox < ow.
+                unsafe {
+                    let acc = border_px::<S, NB>(s, a, g, oy, ox);
+                    store_px(s, a, &act, g, oy * a.ow + ox, &acc, &mut sum);
+                }
             }
             let mut ox = lo;
             while ox + COLS <= hi {
-                let mut acc = [init(); COLS];
+                // SAFETY: forwarded.
+                let mut acc = [unsafe { init::<S, NB>(s, a, g) }; COLS];
                 let mut t = 0;
                 for c in 0..sh.cin {
                     let (cb, ps) = a.chan(c);
@@ -237,7 +279,7 @@ unsafe fn run<S: Simd, const COLS: usize, const NB: usize>(s: S, a: &ConvArgs) {
                             let mut wv = [s.zero(); NB];
                             for (j, wv) in wv.iter_mut().enumerate() {
                                 // SAFETY: tap t < taps.
-                                *wv = unsafe { s.load(wb(j).add(8 + t * 8)) };
+                                *wv = unsafe { s.load(wptr(a, g, j).add(8 + t * 8)) };
                             }
                             for (col, acc) in acc.iter_mut().enumerate() {
                                 // SAFETY: interior column: inside the row.
@@ -253,17 +295,21 @@ unsafe fn run<S: Simd, const COLS: usize, const NB: usize>(s: S, a: &ConvArgs) {
                     }
                 }
                 for (col, acc) in acc.iter().enumerate() {
-                    store(oy * a.ow + ox + col, acc, &mut sum);
+                    // SAFETY: ox + col < hi <= ow.
+                    unsafe { store_px(s, a, &act, g, oy * a.ow + ox + col, acc, &mut sum) };
                 }
                 ox += COLS;
             }
             for ox in ox..a.ow {
-                let acc = border(ox);
-                store(oy * a.ow + ox, &acc, &mut sum);
+                // SAFETY: forwarded; ox < ow.
+                unsafe {
+                    let acc = border_px::<S, NB>(s, a, g, oy, ox);
+                    store_px(s, a, &act, g, oy * a.ow + ox, &acc, &mut sum);
+                }
             }
         }
         if !a.sums.is_null() {
-            for (j, sum) in sum.iter().enumerate().take(nb) {
+            for (j, sum) in sum.iter().enumerate().take(g.nb) {
                 // SAFETY: sums has out_blocks*8 floats.
                 unsafe {
                     let q = a.sums.add((ob + j) * 8);
@@ -271,7 +317,7 @@ unsafe fn run<S: Simd, const COLS: usize, const NB: usize>(s: S, a: &ConvArgs) {
                 }
             }
         }
-        ob += nb;
+        ob += g.nb;
     }
 }
 

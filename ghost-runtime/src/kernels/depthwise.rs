@@ -152,6 +152,61 @@ pub(crate) struct RowOut<V> {
     pub sum: V,
 }
 
+/// Activation, residual, store, channel sum of one output pixel.
+///
+/// # Safety
+/// `ox` < the row's output width (see [`row`]).
+#[inline(always)]
+unsafe fn store<S: Simd>(s: S, act: &ActV<S::V>, out: &mut RowOut<S::V>, ox: usize, v: S::V) {
+    let mut v = act.apply(s, v);
+    // SAFETY: ox < ow; the row pointers cover ow pixels (contract).
+    unsafe {
+        if !out.r.is_null() {
+            v = s.add(v, s.load(out.r.add(ox * 8)));
+        }
+        s.store(out.y.add(ox * 8), v);
+    }
+    out.sum = s.add(out.sum, v);
+}
+
+/// A border pixel: every tap checked against the row extent.
+///
+/// # Safety
+/// As [`row`].
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn border<S: Simd, const K: usize, const ST: usize>(
+    s: S,
+    rows: &[*const f32; K],
+    bw: &BlockW<S::V, K>,
+    act: &ActV<S::V>,
+    iw: usize,
+    pl: usize,
+    out: &mut RowOut<S::V>,
+    ox: usize,
+) {
+    let mut acc = bw.bias;
+    for ky in 0..K {
+        let rp = rows[ky];
+        if rp.is_null() {
+            continue;
+        }
+        for kx in 0..K {
+            let ix = (ox * ST + kx) as isize - pl as isize;
+            if ix >= 0 && (ix as usize) < iw {
+                // SAFETY: 0 <= ix < iw.
+                acc = s.fma(
+                    unsafe { s.load(rp.add(ix as usize * 8)) },
+                    bw.w[ky][kx],
+                    acc,
+                );
+            }
+        }
+    }
+    // SAFETY: forwarded.
+    unsafe { store(s, act, out, ox, acc) };
+}
+
 /// One output row of one channel block.
 ///
 /// # Safety
@@ -177,40 +232,9 @@ pub(crate) unsafe fn row<S: Simd, const K: usize, const ST: usize, const COLS: u
         0
     }
     .max(lo);
-    let store = |out: &mut RowOut<S::V>, ox: usize, v: S::V| {
-        let mut v = act.apply(s, v);
-        // SAFETY: ox < ow; the row pointers cover ow pixels (contract).
-        unsafe {
-            if !out.r.is_null() {
-                v = s.add(v, s.load(out.r.add(ox * 8)));
-            }
-            s.store(out.y.add(ox * 8), v);
-        }
-        out.sum = s.add(out.sum, v);
-    };
-    let border = |out: &mut RowOut<S::V>, ox: usize| {
-        let mut acc = bw.bias;
-        for ky in 0..K {
-            let rp = rows[ky];
-            if rp.is_null() {
-                continue;
-            }
-            for kx in 0..K {
-                let ix = (ox * ST + kx) as isize - pl as isize;
-                if ix >= 0 && (ix as usize) < iw {
-                    // SAFETY: 0 <= ix < iw.
-                    acc = s.fma(
-                        unsafe { s.load(rp.add(ix as usize * 8)) },
-                        bw.w[ky][kx],
-                        acc,
-                    );
-                }
-            }
-        }
-        store(out, ox, acc);
-    };
     for ox in 0..lo {
-        border(out, ox);
+        // SAFETY: forwarded contract of `row`.
+        unsafe { border::<S, K, ST>(s, rows, bw, act, iw, pl, out, ox) };
     }
     let mut ox = lo;
     while ox + COLS <= hi {
@@ -234,7 +258,8 @@ pub(crate) unsafe fn row<S: Simd, const K: usize, const ST: usize, const COLS: u
             }
         }
         for (c, acc) in acc.iter().enumerate() {
-            store(out, ox + c, *acc);
+            // SAFETY: ox + c < hi <= ow.
+            unsafe { store(s, act, out, ox + c, *acc) };
         }
         ox += COLS;
     }
@@ -252,11 +277,13 @@ pub(crate) unsafe fn row<S: Simd, const K: usize, const ST: usize, const COLS: u
                 acc = s.fma(unsafe { s.load(rp.add(kx * 8)) }, bw.w[ky][kx], acc);
             }
         }
-        store(out, ox, acc);
+        // SAFETY: ox < hi <= ow.
+        unsafe { store(s, act, out, ox, acc) };
         ox += 1;
     }
     for ox in hi..ow {
-        border(out, ox);
+        // SAFETY: forwarded contract of `row`.
+        unsafe { border::<S, K, ST>(s, rows, bw, act, iw, pl, out, ox) };
     }
 }
 

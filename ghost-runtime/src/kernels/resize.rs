@@ -159,13 +159,18 @@ unsafe fn run<S: Simd>(s: S, a: &ResizeArgs) {
                         let (y0, y1, ty) = linear(fy, sh.in_h);
                         let (x0, x1, tx) = linear(fx, sh.in_w);
                         // SAFETY: clamped indices.
-                        let p = |iy: usize, ix: usize| unsafe {
-                            s.load(xb.add((iy * sh.in_w + ix) * 8))
+                        let (p00, p01, p10, p11) = unsafe {
+                            (
+                                s.load(xb.add((y0 * sh.in_w + x0) * 8)),
+                                s.load(xb.add((y0 * sh.in_w + x1) * 8)),
+                                s.load(xb.add((y1 * sh.in_w + x0) * 8)),
+                                s.load(xb.add((y1 * sh.in_w + x1) * 8)),
+                            )
                         };
                         let (wy0, wy1) = (s.splat(1.0 - ty), s.splat(ty));
                         let (wx0, wx1) = (s.splat(1.0 - tx), s.splat(tx));
-                        let top = s.fma(p(y0, x1), wx1, s.mul(p(y0, x0), wx0));
-                        let bot = s.fma(p(y1, x1), wx1, s.mul(p(y1, x0), wx0));
+                        let top = s.fma(p01, wx1, s.mul(p00, wx0));
+                        let bot = s.fma(p11, wx1, s.mul(p10, wx0));
                         s.fma(bot, wy1, s.mul(top, wy0))
                     }
                 };

@@ -92,3 +92,12 @@ pub fn at(pixels: usize, c: usize, p: usize) -> usize {
 pub fn pad8(c: usize) -> usize {
     c.div_ceil(8) * 8
 }
+
+/// Number of random trials: a handful under Miri (which is ~1000x slower), `n` otherwise.
+pub fn trials(n: usize) -> usize {
+    if cfg!(miri) {
+        2
+    } else {
+        n
+    }
+}
