@@ -8,7 +8,7 @@
 //!      `clamp(x + 3, 0, 6) / 6` and `relu6(x + 3) / 6` give exactly `{ alpha: 1/6, beta: 0.5 }`.
 //!    - hard-swish: `Mul(x, HardSigmoid{1/6, 0.5}(x))` and `Div(Mul(x, Clip[0, 6](Add(x, 3))), 6)`
 //!      (or `Mul(.., 1/6)`) become `HardSwish`.
-//!    `Clip[0, 6]` on its own (ReLU6) stays a Clip.
+//!    - `Clip[0, 6]` on its own (ReLU6) stays a Clip.
 //! 2. (`act`) Every `Conv` becomes a `FusedConv` (a missing bias becomes a zero constant); when
 //!    its output's only reader is an activation node, that activation moves into the epilogue.
 //! 3. (`linear`) `Gemm` with constant B (and C), `trans_a` off, and `MatMul(x, W)` /
