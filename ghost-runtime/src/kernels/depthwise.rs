@@ -144,85 +144,158 @@ pub(crate) unsafe fn load_block<S: Simd, const K: usize>(s: S, p: *const f32) ->
     }
 }
 
-/// Where one output row goes.
-pub(crate) struct RowOut<V> {
-    pub y: *mut f32,
-    /// Residual row or null.
-    pub r: *const f32,
+/// Where `R` vertically adjacent output rows go.
+pub(crate) struct RowsOut<V, const R: usize> {
+    /// Output row pointers.
+    pub y: [*mut f32; R],
+    /// Residual row pointers, or null.
+    pub r: [*const f32; R],
+    /// Running sum of stored values (for channel sums).
     pub sum: V,
 }
+
+/// Input row pointers for `R` output rows: entry `t` is input row `oy*ST - pad_top + t`
+/// (null when outside the image); output row `r` uses entries `r*ST .. r*ST + K`.
+pub(crate) type InRows = [*const f32; 8];
 
 /// Activation, residual, store, channel sum of one output pixel.
 ///
 /// # Safety
-/// `ox` < the row's output width (see [`row`]).
+/// `ox` < the rows' output width (see [`rows`]).
 #[inline(always)]
-unsafe fn store<S: Simd>(s: S, act: &ActV<S::V>, out: &mut RowOut<S::V>, ox: usize, v: S::V) {
+unsafe fn store<S: Simd, const R: usize>(
+    s: S,
+    act: &ActV<S::V>,
+    out: &mut RowsOut<S::V, R>,
+    r: usize,
+    ox: usize,
+    v: S::V,
+) {
     let mut v = act.apply(s, v);
     // SAFETY: ox < ow; the row pointers cover ow pixels (contract).
     unsafe {
-        if !out.r.is_null() {
-            v = s.add(v, s.load(out.r.add(ox * 8)));
+        if !out.r[r].is_null() {
+            v = s.add(v, s.load(out.r[r].add(ox * 8)));
         }
-        s.store(out.y.add(ox * 8), v);
+        s.store(out.y[r].add(ox * 8), v);
     }
     out.sum = s.add(out.sum, v);
 }
 
-/// A border pixel: every tap checked against the row extent.
+/// One border column of `R` rows: every tap checked against the row extent. The `R` rows are
+/// independent FMA chains.
 ///
 /// # Safety
-/// As [`row`].
+/// As [`rows`].
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-unsafe fn border<S: Simd, const K: usize, const ST: usize>(
+unsafe fn border<S: Simd, const K: usize, const ST: usize, const R: usize>(
     s: S,
-    rows: &[*const f32; K],
+    inp: &InRows,
     bw: &BlockW<S::V, K>,
     act: &ActV<S::V>,
     iw: usize,
     pl: usize,
-    out: &mut RowOut<S::V>,
+    out: &mut RowsOut<S::V, R>,
     ox: usize,
 ) {
-    let mut acc = bw.bias;
-    for ky in 0..K {
-        let rp = rows[ky];
-        if rp.is_null() {
+    let mut acc = [bw.bias; R];
+    for kx in 0..K {
+        let ix = (ox * ST + kx) as isize - pl as isize;
+        if ix < 0 || ix as usize >= iw {
             continue;
         }
-        for kx in 0..K {
-            let ix = (ox * ST + kx) as isize - pl as isize;
-            if ix >= 0 && (ix as usize) < iw {
-                // SAFETY: 0 <= ix < iw.
-                acc = s.fma(
-                    unsafe { s.load(rp.add(ix as usize * 8)) },
-                    bw.w[ky][kx],
-                    acc,
-                );
+        for ky in 0..K {
+            for (r, acc) in acc.iter_mut().enumerate() {
+                let rp = inp[r * ST + ky];
+                if !rp.is_null() {
+                    // SAFETY: 0 <= ix < iw on a valid row.
+                    *acc = s.fma(
+                        unsafe { s.load(rp.add(ix as usize * 8)) },
+                        bw.w[ky][kx],
+                        *acc,
+                    );
+                }
             }
         }
     }
-    // SAFETY: forwarded.
-    unsafe { store(s, act, out, ox, acc) };
+    for (r, acc) in acc.iter().enumerate() {
+        // SAFETY: forwarded.
+        unsafe { store(s, act, out, r, ox, *acc) };
+    }
 }
 
-/// One output row of one channel block.
+/// `C` interior columns of `R` rows starting at `ox`; `R*C` independent FMA chains, the
+/// `K*K` weights in registers, overlapping input columns loaded once per row.
 ///
 /// # Safety
-/// Each non-null `rows[ky]` must be valid for `iw` pixels; `out.y` (and `out.r` if non-null)
-/// for `ow` pixels; `ow` must be the output width for `iw`, `pl`, `K`, `ST` and some right pad.
+/// As [`rows`], and columns `ox .. ox + C` must be interior.
+#[inline(always)]
+unsafe fn chunk<S: Simd, const K: usize, const ST: usize, const R: usize, const C: usize>(
+    s: S,
+    inp: &InRows,
+    bw: &BlockW<S::V, K>,
+    act: &ActV<S::V>,
+    pl: usize,
+    out: &mut RowsOut<S::V, R>,
+    ox: usize,
+) {
+    let mut acc = [[bw.bias; C]; R];
+    let base = (ox * ST - pl) * 8;
+    for ky in 0..K {
+        // With R == 1 a row may be outside the image; with R == 2 the caller guarantees all
+        // rows exist.
+        if R == 1 && inp[ky].is_null() {
+            continue;
+        }
+        let mut rp = [ptr::null::<f32>(); R];
+        for (r, rp) in rp.iter_mut().enumerate() {
+            *rp = inp[r * ST + ky].wrapping_add(base);
+        }
+        for kx in 0..K {
+            let w = bw.w[ky][kx];
+            for r in 0..R {
+                for c in 0..C {
+                    // SAFETY: interior column of a valid row.
+                    let x = unsafe { s.load(rp[r].add((c * ST + kx) * 8)) };
+                    acc[r][c] = s.fma(x, w, acc[r][c]);
+                }
+            }
+        }
+    }
+    for (r, acc) in acc.iter().enumerate() {
+        for (c, acc) in acc.iter().enumerate() {
+            // SAFETY: ox + c < ow.
+            unsafe { store(s, act, out, r, ox + c, *acc) };
+        }
+    }
+}
+
+/// `R` adjacent output rows (1 or 2) of one channel block: left border, interior in chunks
+/// of `C1`, then `C2`, then single columns, right border.
+///
+/// # Safety
+/// With `R == 2` every `inp[t]`, `t < K + ST`, must be non-null. Each non-null `inp[t]` (`t < K + ST*(R-1)`) must be valid for `iw` pixels; `out.y[r]` (and
+/// non-null `out.r[r]`) for `ow` pixels; `ow` must be the output width for `iw`, `pl`, `K`,
+/// `ST` and some right pad.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-pub(crate) unsafe fn row<S: Simd, const K: usize, const ST: usize, const COLS: usize>(
+pub(crate) unsafe fn rows<
+    S: Simd,
+    const K: usize,
+    const ST: usize,
+    const R: usize,
+    const C1: usize,
+    const C2: usize,
+>(
     s: S,
-    rows: &[*const f32; K],
+    inp: &InRows,
     bw: &BlockW<S::V, K>,
     act: &ActV<S::V>,
     iw: usize,
     ow: usize,
     pl: usize,
-    out: &mut RowOut<S::V>,
+    out: &mut RowsOut<S::V, R>,
 ) {
     // Interior: every tap column inside [0, iw): ox*ST >= pl and ox*ST - pl + K <= iw.
     let lo = pl.div_ceil(ST).min(ow);
@@ -232,58 +305,25 @@ pub(crate) unsafe fn row<S: Simd, const K: usize, const ST: usize, const COLS: u
         0
     }
     .max(lo);
+    // SAFETY (all calls below): forwarded contract; column ranges as documented.
     for ox in 0..lo {
-        // SAFETY: forwarded contract of `row`.
-        unsafe { border::<S, K, ST>(s, rows, bw, act, iw, pl, out, ox) };
+        unsafe { border::<S, K, ST, R>(s, inp, bw, act, iw, pl, out, ox) };
     }
     let mut ox = lo;
-    while ox + COLS <= hi {
-        let mut acc = [bw.bias; COLS];
-        for ky in 0..K {
-            let rp = rows[ky];
-            if rp.is_null() {
-                continue;
-            }
-            // SAFETY: interior: columns ox*ST-pl .. (ox+COLS-1)*ST-pl+K-1 are inside the row.
-            let rp = unsafe { rp.add((ox * ST - pl) * 8) };
-            for kx in 0..K {
-                for (c, acc) in acc.iter_mut().enumerate() {
-                    // SAFETY: see above.
-                    *acc = s.fma(
-                        unsafe { s.load(rp.add((c * ST + kx) * 8)) },
-                        bw.w[ky][kx],
-                        *acc,
-                    );
-                }
-            }
-        }
-        for (c, acc) in acc.iter().enumerate() {
-            // SAFETY: ox + c < hi <= ow.
-            unsafe { store(s, act, out, ox + c, *acc) };
-        }
-        ox += COLS;
+    while ox + C1 <= hi {
+        unsafe { chunk::<S, K, ST, R, C1>(s, inp, bw, act, pl, out, ox) };
+        ox += C1;
+    }
+    while ox + C2 <= hi {
+        unsafe { chunk::<S, K, ST, R, C2>(s, inp, bw, act, pl, out, ox) };
+        ox += C2;
     }
     while ox < hi {
-        let mut acc = bw.bias;
-        for ky in 0..K {
-            let rp = rows[ky];
-            if rp.is_null() {
-                continue;
-            }
-            // SAFETY: interior column.
-            let rp = unsafe { rp.add((ox * ST - pl) * 8) };
-            for kx in 0..K {
-                // SAFETY: interior column.
-                acc = s.fma(unsafe { s.load(rp.add(kx * 8)) }, bw.w[ky][kx], acc);
-            }
-        }
-        // SAFETY: ox < hi <= ow.
-        unsafe { store(s, act, out, ox, acc) };
+        unsafe { chunk::<S, K, ST, R, 1>(s, inp, bw, act, pl, out, ox) };
         ox += 1;
     }
     for ox in hi..ow {
-        // SAFETY: forwarded contract of `row`.
-        unsafe { border::<S, K, ST>(s, rows, bw, act, iw, pl, out, ox) };
+        unsafe { border::<S, K, ST, R>(s, inp, bw, act, iw, pl, out, ox) };
     }
 }
 
@@ -291,7 +331,15 @@ pub(crate) unsafe fn row<S: Simd, const K: usize, const ST: usize, const COLS: u
 /// Pointers valid for the extents of the shape (see `Kernels::depthwise` checks); `y`
 /// overlaps nothing else.
 #[inline(always)]
-pub(crate) unsafe fn run<S: Simd, const K: usize, const ST: usize, const COLS: usize>(
+pub(crate) unsafe fn run<
+    S: Simd,
+    const K: usize,
+    const ST: usize,
+    const C1: usize,
+    const C2: usize,
+    const D1: usize,
+    const D2: usize,
+>(
     s: S,
     a: &DwArgs,
 ) {
@@ -300,29 +348,55 @@ pub(crate) unsafe fn run<S: Simd, const K: usize, const ST: usize, const COLS: u
         // SAFETY: block cb < blocks.
         let bw = unsafe { load_block::<S, K>(s, a.w.add(cb * 8 * (K * K + 1))) };
         let mut sum = s.zero();
-        for oy in 0..a.oh {
-            let mut rows = [ptr::null::<f32>(); K];
-            for (ky, rp) in rows.iter_mut().enumerate() {
-                let iy = (oy * ST + ky) as isize - a.pt as isize;
+        let mut oy = 0;
+        while oy < a.oh {
+            let mut inp: InRows = [ptr::null(); 8];
+            let mut all_valid = oy + 1 < a.oh;
+            for (t, rp) in inp.iter_mut().enumerate().take(K + ST) {
+                let iy = (oy * ST + t) as isize - a.pt as isize;
                 if iy >= 0 && (iy as usize) < a.ih {
                     // SAFETY: valid row of block cb.
                     *rp = unsafe { a.x.add(cb * a.x_bs + iy as usize * a.iw * 8) };
+                } else {
+                    all_valid = false;
                 }
             }
-            let mut out = RowOut {
-                // SAFETY: row oy of block cb.
-                y: unsafe { a.y.add(cb * a.y_bs + oy * a.ow * 8) },
-                r: if a.r.is_null() {
+            let orow = |oy: usize| {
+                let y = a.y.wrapping_add(cb * a.y_bs + oy * a.ow * 8);
+                let r = if a.r.is_null() {
                     ptr::null()
                 } else {
-                    // SAFETY: row oy of block cb of the residual.
-                    unsafe { a.r.add(cb * a.r_bs + oy * a.ow * 8) }
-                },
-                sum,
+                    a.r.wrapping_add(cb * a.r_bs + oy * a.ow * 8)
+                };
+                (y, r)
             };
-            // SAFETY: forwarded.
-            unsafe { row::<S, K, ST, COLS>(s, &rows, &bw, &act, a.iw, a.ow, a.pl, &mut out) };
-            sum = out.sum;
+            if all_valid {
+                let ((y0, r0), (y1, r1)) = (orow(oy), orow(oy + 1));
+                let mut out = RowsOut {
+                    y: [y0, y1],
+                    r: [r0, r1],
+                    sum,
+                };
+                // SAFETY: rows oy, oy+1 exist; forwarded.
+                unsafe {
+                    rows::<S, K, ST, 2, D1, D2>(s, &inp, &bw, &act, a.iw, a.ow, a.pl, &mut out)
+                };
+                sum = out.sum;
+                oy += 2;
+            } else {
+                let (y0, r0) = orow(oy);
+                let mut out = RowsOut {
+                    y: [y0],
+                    r: [r0],
+                    sum,
+                };
+                // SAFETY: row oy exists; forwarded.
+                unsafe {
+                    rows::<S, K, ST, 1, C1, C2>(s, &inp, &bw, &act, a.iw, a.ow, a.pl, &mut out)
+                };
+                sum = out.sum;
+                oy += 1;
+            }
         }
         if !a.sums.is_null() {
             // SAFETY: sums has blocks*8 floats.
@@ -432,13 +506,13 @@ impl Kernels {
         {
             match (sh.k, sh.stride) {
                 (3, 1) => dispatch!(self, run, &a, DwArgs;
-                    avx512 [3, 1, 8]; avx2 [3, 1, 4]; neon [3, 1, 4]; scalar [3, 1, 4]),
+                    avx512 [3, 1, 8, 4, 4, 2]; avx2 [3, 1, 4, 2, 2, 1]; neon [3, 1, 4, 2, 2, 1]; scalar [3, 1, 4, 2, 2, 1]),
                 (3, _) => dispatch!(self, run, &a, DwArgs;
-                    avx512 [3, 2, 8]; avx2 [3, 2, 4]; neon [3, 2, 4]; scalar [3, 2, 4]),
+                    avx512 [3, 2, 8, 4, 4, 2]; avx2 [3, 2, 4, 2, 2, 1]; neon [3, 2, 4, 2, 2, 1]; scalar [3, 2, 4, 2, 2, 1]),
                 (_, 1) => dispatch!(self, run, &a, DwArgs;
-                    avx512 [5, 1, 4]; avx2 [5, 1, 4]; neon [5, 1, 4]; scalar [5, 1, 4]),
+                    avx512 [5, 1, 4, 2, 2, 1]; avx2 [5, 1, 2, 1, 1, 1]; neon [5, 1, 4, 2, 2, 1]; scalar [5, 1, 4, 2, 2, 1]),
                 _ => dispatch!(self, run, &a, DwArgs;
-                    avx512 [5, 2, 4]; avx2 [5, 2, 4]; neon [5, 2, 4]; scalar [5, 2, 4]),
+                    avx512 [5, 2, 4, 2, 2, 1]; avx2 [5, 2, 2, 1, 1, 1]; neon [5, 2, 4, 2, 2, 1]; scalar [5, 2, 4, 2, 2, 1]),
             }
         }
         Ok(())

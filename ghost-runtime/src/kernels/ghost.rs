@@ -17,7 +17,7 @@
 use crate::arch::{ActV, Simd};
 use crate::error::{check, check_len, Error};
 use crate::isa::{dispatch, Kernels};
-use crate::kernels::depthwise::{depthwise_packed_len, load_block, row, RowOut};
+use crate::kernels::depthwise::{depthwise_packed_len, load_block, rows, InRows, RowsOut};
 use crate::kernels::pointwise::{self, pointwise_packed_len, view, PwArgs};
 use crate::{Activation, Dst, Src};
 use core::ptr;
@@ -83,7 +83,18 @@ pub(crate) struct GhostArgs {
 /// Pointers valid for the extents checked by [`Kernels::ghost`]; `y` and `scratch` overlap
 /// nothing else. Block strides of x, y and r are `h*w*8`.
 #[inline(always)]
-unsafe fn run<S: Simd, const MR: usize, const NB: usize, const COLS: usize>(s: S, a: &GhostArgs) {
+unsafe fn run<
+    S: Simd,
+    const MR: usize,
+    const NB: usize,
+    const C1: usize,
+    const C2: usize,
+    const D1: usize,
+    const D2: usize,
+>(
+    s: S,
+    a: &GhostArgs,
+) {
     let (h, w, nb) = (a.h, a.w, a.nb);
     let hw = h * w;
     let bs = hw * 8;
@@ -142,10 +153,13 @@ unsafe fn run<S: Simd, const MR: usize, const NB: usize, const COLS: usize>(s: S
             // SAFETY: block cb < nb of the packed depthwise.
             let bw = unsafe { load_block::<S, 3>(s, a.dw.add(cb * 8 * 10)) };
             let mut sum = s.zero();
-            for oy in dw_next..dw_end {
-                let mut rows = [ptr::null::<f32>(); 3];
-                for (ky, rp) in rows.iter_mut().enumerate() {
-                    let iy = (oy + ky) as isize - 1;
+            let mut oy = dw_next;
+            while oy < dw_end {
+                // Pairs of rows need all four input rows inside the image.
+                let pair = oy + 1 < dw_end && oy >= 1 && oy + 2 < h;
+                let mut inp: InRows = [ptr::null(); 8];
+                for (t, rp) in inp.iter_mut().enumerate().take(if pair { 4 } else { 3 }) {
+                    let iy = (oy + t) as isize - 1;
                     if iy < 0 || iy as usize >= h {
                         continue;
                     }
@@ -160,21 +174,38 @@ unsafe fn run<S: Simd, const MR: usize, const NB: usize, const COLS: usize>(s: S
                     };
                 }
                 let ob = nb + cb;
-                let mut out = RowOut {
-                    // SAFETY: row oy of block nb + cb.
-                    y: unsafe { a.y.add(ob * bs + oy * row_len) },
-                    r: if has_res {
-                        // SAFETY: as above, for the residual.
-                        unsafe { a.r.add(ob * bs + oy * row_len) }
+                let orow = |oy: usize| {
+                    let y = a.y.wrapping_add(ob * bs + oy * row_len);
+                    let r = if has_res {
+                        a.r.wrapping_add(ob * bs + oy * row_len)
                     } else {
                         ptr::null()
-                    },
-                    sum,
+                    };
+                    (y, r)
                 };
-                // SAFETY: rows valid for w pixels; output row for w pixels; pad 1, k 3, s 1
-                // gives ow == w.
-                unsafe { row::<S, 3, 1, COLS>(s, &rows, &bw, &cheap, w, w, 1, &mut out) };
-                sum = out.sum;
+                // SAFETY (both calls): rows valid for w pixels; output rows oy (and oy + 1
+                // when paired) of block nb + cb for w pixels; k 3, s 1, pad 1 gives ow == w.
+                if pair {
+                    let ((y0, q0), (y1, q1)) = (orow(oy), orow(oy + 1));
+                    let mut out = RowsOut {
+                        y: [y0, y1],
+                        r: [q0, q1],
+                        sum,
+                    };
+                    unsafe { rows::<S, 3, 1, 2, D1, D2>(s, &inp, &bw, &cheap, w, w, 1, &mut out) };
+                    sum = out.sum;
+                    oy += 2;
+                } else {
+                    let (y0, q0) = orow(oy);
+                    let mut out = RowsOut {
+                        y: [y0],
+                        r: [q0],
+                        sum,
+                    };
+                    unsafe { rows::<S, 3, 1, 1, C1, C2>(s, &inp, &bw, &cheap, w, w, 1, &mut out) };
+                    sum = out.sum;
+                    oy += 1;
+                }
             }
             if !a.sums.is_null() {
                 // SAFETY: sums has 2*nb*8 floats.
@@ -263,7 +294,7 @@ impl Kernels {
         // The dispatch is sound: extents checked above, `output` and `scratch` are unique
         // borrows.
         dispatch!(self, run, &a, GhostArgs;
-            avx512 [6, 4, 8]; avx2 [6, 2, 4]; neon [6, 2, 4]; scalar [4, 2, 4]);
+            avx512 [6, 4, 8, 4, 4, 2]; avx2 [6, 2, 4, 2, 2, 1]; neon [6, 2, 4, 2, 2, 1]; scalar [4, 2, 4, 2, 2, 1]);
         Ok(())
     }
 }
