@@ -8,6 +8,7 @@ extern crate std;
 mod arch;
 mod error;
 mod isa;
+pub mod glue;
 pub mod kernels;
 
 pub use error::Error;

@@ -1,0 +1,188 @@
+//! Glue the generated code needs between kernels: disjoint views into the scratch arena, the
+//! embedded weight blob as `f32`, channel permutations between blocked layouts, and a few
+//! elementwise functions with no epilogue form. None of these is hot.
+
+use crate::error::{check, check_len, Error};
+use crate::kernels::softmax::expf;
+
+/// Splits `scratch` into `N` disjoint mutable regions given as `(offset, len)` in any order,
+/// returned in the order given. Errors (never panics) if a region is out of bounds or two
+/// overlap. This is how generated code borrows several arena buffers at once without `unsafe`.
+pub fn regions<'a, const N: usize>(
+    scratch: &'a mut [f32],
+    ranges: [(usize, usize); N],
+) -> Result<[&'a mut [f32]; N], Error> {
+    let mut order = [0usize; N];
+    for (i, o) in order.iter_mut().enumerate() {
+        *o = i;
+    }
+    order.sort_unstable_by_key(|&i| ranges[i].0);
+    let mut out: [Option<&'a mut [f32]>; N] = [(); N].map(|_| None);
+    let mut rest = scratch;
+    let mut pos = 0usize;
+    for &i in &order {
+        let (offset, len) = ranges[i];
+        check(offset >= pos, "ranges", "arena regions overlap")?;
+        let end = offset.checked_add(len);
+        check_len("scratch", pos + rest.len(), end.unwrap_or(usize::MAX))?;
+        let tail = core::mem::take(&mut rest);
+        let (_, tail) = tail.split_at_mut(offset - pos);
+        let (mine, tail) = tail.split_at_mut(len);
+        out[i] = Some(mine);
+        rest = tail;
+        pos = offset + len;
+    }
+    let mut result: [&'a mut [f32]; N] = [(); N].map(|_| <&mut [f32]>::default());
+    for (slot, region) in result.iter_mut().zip(out) {
+        match region {
+            Some(r) => *slot = r,
+            None => return Err(Error::Shape { arg: "ranges", detail: "region not assigned" }),
+        }
+    }
+    Ok(result)
+}
+
+/// Views little-endian bytes as `f32` values in place. `None` when the bytes are not 4-byte
+/// aligned, not a whole number of floats, or the target is big-endian.
+pub fn f32_view(bytes: &[u8]) -> Option<&[f32]> {
+    if cfg!(target_endian = "big") || bytes.len() % 4 != 0 {
+        return None;
+    }
+    // SAFETY: every bit pattern is a valid f32 and `align_to` only yields the middle part at
+    // f32 alignment; we accept the view only when no bytes fall outside it.
+    let (head, floats, tail) = unsafe { bytes.align_to::<f32>() };
+    (head.is_empty() && tail.is_empty()).then_some(floats)
+}
+
+/// Copies channels between two NCHW8c tensors of `pixels` pixels: for each `(from, to)` lane
+/// pair, `dst[to / 8][p][to % 8] = src[from / 8][p][from % 8]`. With `clear`, the destination's
+/// first `dst_len` floats are zeroed first so unmapped (padding) lanes are zero.
+pub fn remap_channels(
+    src: &[f32],
+    pairs: &[(u32, u32)],
+    pixels: usize,
+    dst: &mut [f32],
+    dst_len: usize,
+    clear: bool,
+) -> Result<(), Error> {
+    check_len("dst", dst.len(), dst_len)?;
+    for &(from, to) in pairs {
+        let (from, to) = (from as usize, to as usize);
+        check_len("src", src.len(), (from / 8 + 1) * pixels * 8)?;
+        check_len("dst", dst_len, (to / 8 + 1) * pixels * 8)?;
+    }
+    if clear {
+        dst[..dst_len].fill(0.0);
+    }
+    for &(from, to) in pairs {
+        let (from, to) = (from as usize, to as usize);
+        let s = &src[(from / 8) * pixels * 8..][..pixels * 8];
+        let d = &mut dst[(to / 8) * pixels * 8..][..pixels * 8];
+        for p in 0..pixels {
+            d[p * 8 + to % 8] = s[p * 8 + from % 8];
+        }
+    }
+    Ok(())
+}
+
+/// Gathers logical channels out of an NCHW8c tensor into plain NCHW:
+/// `dst[c][p] = src[phys[c] / 8][p][phys[c] % 8]`.
+pub fn gather_channels(src: &[f32], phys: &[u32], pixels: usize, dst: &mut [f32]) -> Result<(), Error> {
+    check_len("dst", dst.len(), phys.len() * pixels)?;
+    for &lane in phys {
+        check_len("src", src.len(), (lane as usize / 8 + 1) * pixels * 8)?;
+    }
+    for (c, &lane) in phys.iter().enumerate() {
+        let lane = lane as usize;
+        let s = &src[(lane / 8) * pixels * 8..][..pixels * 8];
+        for (p, d) in dst[c * pixels..(c + 1) * pixels].iter_mut().enumerate() {
+            *d = s[p * 8 + lane % 8];
+        }
+    }
+    Ok(())
+}
+
+/// Elementwise functions applied in place by [`unary`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Unary {
+    /// `1 / (1 + exp(-x))`.
+    Sigmoid,
+    /// `tanh(x)`.
+    Tanh,
+    /// `x` if `x >= 0`, else `alpha * x`.
+    LeakyRelu {
+        /// Negative slope.
+        alpha: f32,
+    },
+}
+
+/// Applies `f` to every element of `x` in place.
+pub fn unary(f: Unary, x: &mut [f32]) {
+    match f {
+        Unary::Sigmoid => x.iter_mut().for_each(|v| *v = 1.0 / (1.0 + expf(-*v))),
+        Unary::Tanh => x.iter_mut().for_each(|v| {
+            // tanh(x) = 1 - 2 / (exp(2x) + 1), saturating cleanly for large |x|.
+            *v = if v.is_nan() { *v } else { 1.0 - 2.0 / (expf(2.0 * *v) + 1.0) }
+        }),
+        Unary::LeakyRelu { alpha } => x.iter_mut().for_each(|v| {
+            if *v < 0.0 {
+                *v *= alpha
+            }
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn regions_are_disjoint_in_given_order_and_checked() {
+        let mut s = [0.0f32; 20];
+        let [a, b, c] = regions(&mut s, [(10, 5), (0, 4), (4, 6)]).unwrap();
+        assert_eq!((a.len(), b.len(), c.len()), (5, 4, 6));
+        a[0] = 1.0;
+        b[0] = 2.0;
+        c[0] = 3.0;
+        assert_eq!((s[10], s[0], s[4]), (1.0, 2.0, 3.0));
+        assert!(regions(&mut s, [(0, 5), (4, 2)]).is_err());
+        assert!(regions(&mut s, [(18, 5)]).is_err());
+        assert!(regions(&mut s, [(usize::MAX, 5)]).is_err());
+    }
+
+    #[test]
+    fn remap_and_gather_move_the_right_lanes() {
+        // 2 blocks x 3 pixels; move lane 9 (block 1, lane 1) to lane 2.
+        let src: [f32; 48] = core::array::from_fn(|i| i as f32);
+        let mut dst = [7.0f32; 24];
+        remap_channels(&src, &[(9, 2)], 3, &mut dst, 24, true).unwrap();
+        assert_eq!(dst[2], src[24 + 1]);
+        assert_eq!(dst[8 + 2], src[24 + 8 + 1]);
+        assert_eq!(dst[0], 0.0);
+        let mut plain = [0.0f32; 6];
+        gather_channels(&src, &[9, 0], 3, &mut plain).unwrap();
+        assert_eq!(plain, [25.0, 33.0, 41.0, 0.0, 8.0, 16.0]);
+        assert!(gather_channels(&src, &[16], 3, &mut plain).is_err());
+    }
+
+    #[test]
+    fn weights_view_round_trips() {
+        #[repr(C, align(64))]
+        struct A([u8; 8]);
+        let a = A([0, 0, 128, 63, 0, 0, 0, 64]);
+        assert_eq!(f32_view(&a.0), Some(&[1.0f32, 2.0][..]));
+        assert_eq!(f32_view(&a.0[1..5]), None);
+    }
+
+    #[test]
+    fn unary_functions() {
+        let mut x = [0.0f32, 100.0, -100.0, f32::NAN];
+        unary(Unary::Sigmoid, &mut x);
+        assert!((x[0] - 0.5).abs() < 1e-6 && (x[1] - 1.0).abs() < 1e-6 && x[2].abs() < 1e-6 && x[3].is_nan());
+        let mut t = [0.5f32, -3.0, 30.0];
+        unary(Unary::Tanh, &mut t);
+        for (v, r) in t.iter().zip([0.5f32.tanh(), (-3.0f32).tanh(), 1.0]) {
+            assert!((v - r).abs() < 1e-5, "{v} {r}");
+        }
+    }
+}
