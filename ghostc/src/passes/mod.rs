@@ -15,6 +15,7 @@ mod fuse_activation;
 mod fuse_ghost_module;
 mod fuse_residual;
 mod fuse_squeeze_excite;
+mod merge_parallel_convs;
 mod pattern;
 mod remove_identity;
 
@@ -29,6 +30,7 @@ pub use fuse_activation::FuseActivation;
 pub use fuse_ghost_module::FuseGhostModule;
 pub use fuse_residual::FuseResidual;
 pub use fuse_squeeze_excite::FuseSqueezeExcite;
+pub use merge_parallel_convs::MergeParallelConvs;
 pub use remove_identity::RemoveIdentity;
 
 /// One graph rewrite.
@@ -73,16 +75,20 @@ pub enum Fusion {
     Se,
     /// Gemm and MatMul(+Add bias) with a constant weight into `Linear`.
     Linear,
+    /// Summed parallel convs of one input (and a standalone BN of it) merged into one conv:
+    /// GhostNetV3's training-form branches, re-parameterized at compile time.
+    Branches,
 }
 
 impl Fusion {
-    pub const ALL: [Fusion; 6] = [
+    pub const ALL: [Fusion; 7] = [
         Fusion::Bn,
         Fusion::Act,
         Fusion::Ghost,
         Fusion::Residual,
         Fusion::Se,
         Fusion::Linear,
+        Fusion::Branches,
     ];
 
     /// The spelling `--no-fuse` takes.
@@ -94,6 +100,7 @@ impl Fusion {
             Fusion::Residual => "residual",
             Fusion::Se => "se",
             Fusion::Linear => "linear",
+            Fusion::Branches => "branches",
         }
     }
 }
@@ -106,7 +113,7 @@ impl fmt::Display for Fusion {
 
 /// A fusion name that is not one of [`Fusion::ALL`]. A user error.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown fusion '{0}' (expected a comma list of: bn, act, ghost, residual, se, linear, or 'all')")]
+#[error("unknown fusion '{0}' (expected a comma list of: bn, act, ghost, residual, se, linear, branches, or 'all')")]
 pub struct ParseFusionError(pub String);
 
 impl FromStr for Fusion {
@@ -128,6 +135,7 @@ pub struct FuseOptions {
     pub residual: bool,
     pub se: bool,
     pub linear: bool,
+    pub branches: bool,
 }
 
 impl Default for FuseOptions {
@@ -145,6 +153,7 @@ impl FuseOptions {
             residual: true,
             se: true,
             linear: true,
+            branches: true,
         }
     }
 
@@ -156,6 +165,7 @@ impl FuseOptions {
             residual: false,
             se: false,
             linear: false,
+            branches: false,
         }
     }
 
@@ -167,6 +177,7 @@ impl FuseOptions {
             Fusion::Residual => self.residual,
             Fusion::Se => self.se,
             Fusion::Linear => self.linear,
+            Fusion::Branches => self.branches,
         }
     }
 
@@ -178,6 +189,7 @@ impl FuseOptions {
             Fusion::Residual => &mut self.residual,
             Fusion::Se => &mut self.se,
             Fusion::Linear => &mut self.linear,
+            Fusion::Branches => &mut self.branches,
         };
         *flag = on;
     }
@@ -253,9 +265,10 @@ pub struct PassReport {
 }
 
 /// Pass names in pipeline order, for `--stop-after` and `--emit ir-after=PASS`.
-pub const PASS_NAMES: [&str; 6] = [
+pub const PASS_NAMES: [&str; 7] = [
     "remove_identity",
     "fold_batch_norm",
+    "merge_parallel_convs",
     "fuse_activation",
     "fuse_squeeze_excite",
     "fuse_ghost_module",
@@ -268,6 +281,9 @@ pub fn pipeline(fuse: &FuseOptions) -> Vec<Box<dyn Pass>> {
     vec![
         Box::new(RemoveIdentity),
         Box::new(FoldBatchNorm { enabled: fuse.bn }),
+        Box::new(MergeParallelConvs {
+            enabled: fuse.branches,
+        }),
         Box::new(FuseActivation {
             act: fuse.act,
             linear: fuse.linear,
@@ -289,16 +305,20 @@ pub fn pipeline(fuse: &FuseOptions) -> Vec<Box<dyn Pass>> {
 /// 2. `fold_batch_norm`: needs the raw `Conv -> BatchNorm` / `Gemm -> BatchNorm` adjacency,
 ///    i.e. must run before activations are fused into the conv (a BN after an activation is
 ///    not foldable, and after fusion the conv would sit behind its activation).
-/// 3. `fuse_activation`: canonicalizes first (decomposed hard-sigmoid / hard-swish become one
+/// 3. `merge_parallel_convs`: sums of convs over one input (GhostNetV3 exported in training
+///    form) become one conv. After BN folding, so each `BN(Conv(x))` branch is one conv with
+///    bias; before activation fusion, which would otherwise turn the branches into FusedConvs
+///    and the ReLU after the sum into a separate node the Ghost matcher cannot see through.
+/// 4. `fuse_activation`: canonicalizes first (decomposed hard-sigmoid / hard-swish become one
 ///    activation node), then turns every Conv into a FusedConv with its bias and following
 ///    activation, and Gemm/MatMul(+Add) into Linear. Every later matcher then sees one
 ///    spelling of "conv + bias + activation" and of "fully connected layer".
-/// 4. `fuse_squeeze_excite`: matches pool -> FC+act -> FC+gate -> Mul, which only has a single
-///    spelling once step 3 has run (hard-sigmoid decomposed into Add/Clip/Div otherwise). It
+/// 5. `fuse_squeeze_excite`: matches pool -> FC+act -> FC+gate -> Mul, which only has a single
+///    spelling once step 4 has run (hard-sigmoid decomposed into Add/Clip/Div otherwise). It
 ///    does not interact with the Ghost pattern (its FCs act on 1x1 maps).
-/// 5. `fuse_ghost_module`: needs the primary and cheap convs with their activations absorbed
-///    (step 3), so that `p` has exactly the two consumers the pattern requires.
-/// 6. `fuse_residual`: last, so that the residual Add attaches to the whole Ghost module (its
+/// 6. `fuse_ghost_module`: needs the primary and cheap convs with their activations absorbed
+///    (step 4), so that `p` has exactly the two consumers the pattern requires.
+/// 7. `fuse_residual`: last, so that the residual Add attaches to the whole Ghost module (its
 ///    real producer) rather than to the Slice/Concat the Ghost fusion removes.
 ///
 /// Returns one report per pass that ran. With `opts.verify_each` the verifier runs on the
