@@ -198,8 +198,8 @@ fn merge_one(g: &mut Graph, add: NodeId) -> bool {
     let mut bias = vec![0.0f32; cout];
     for (i, t) in [&ta, &tb].into_iter().enumerate() {
         let [sh, sw] = shift[i];
-        for o in 0..cout {
-            bias[o] += t.b[o];
+        for (acc, &tb) in bias.iter_mut().zip(&t.b) {
+            *acc += tb;
         }
         if t.conv.is_none() {
             // Identity tap at the kernel's (shifted) origin, scaled per channel.
