@@ -36,7 +36,12 @@ pub fn regions<'a, const N: usize>(
     for (slot, region) in result.iter_mut().zip(out) {
         match region {
             Some(r) => *slot = r,
-            None => return Err(Error::Shape { arg: "ranges", detail: "region not assigned" }),
+            None => {
+                return Err(Error::Shape {
+                    arg: "ranges",
+                    detail: "region not assigned",
+                })
+            }
         }
     }
     Ok(result)
@@ -87,7 +92,12 @@ pub fn remap_channels(
 
 /// Gathers logical channels out of an NCHW8c tensor into plain NCHW:
 /// `dst[c][p] = src[phys[c] / 8][p][phys[c] % 8]`.
-pub fn gather_channels(src: &[f32], phys: &[u32], pixels: usize, dst: &mut [f32]) -> Result<(), Error> {
+pub fn gather_channels(
+    src: &[f32],
+    phys: &[u32],
+    pixels: usize,
+    dst: &mut [f32],
+) -> Result<(), Error> {
     check_len("dst", dst.len(), phys.len() * pixels)?;
     for &lane in phys {
         check_len("src", src.len(), (lane as usize / 8 + 1) * pixels * 8)?;
@@ -122,7 +132,11 @@ pub fn unary(f: Unary, x: &mut [f32]) {
         Unary::Sigmoid => x.iter_mut().for_each(|v| *v = 1.0 / (1.0 + expf(-*v))),
         Unary::Tanh => x.iter_mut().for_each(|v| {
             // tanh(x) = 1 - 2 / (exp(2x) + 1), saturating cleanly for large |x|.
-            *v = if v.is_nan() { *v } else { 1.0 - 2.0 / (expf(2.0 * *v) + 1.0) }
+            *v = if v.is_nan() {
+                *v
+            } else {
+                1.0 - 2.0 / (expf(2.0 * *v) + 1.0)
+            }
         }),
         Unary::LeakyRelu { alpha } => x.iter_mut().for_each(|v| {
             if *v < 0.0 {
@@ -178,7 +192,12 @@ mod tests {
     fn unary_functions() {
         let mut x = [0.0f32, 100.0, -100.0, f32::NAN];
         unary(Unary::Sigmoid, &mut x);
-        assert!((x[0] - 0.5).abs() < 1e-6 && (x[1] - 1.0).abs() < 1e-6 && x[2].abs() < 1e-6 && x[3].is_nan());
+        assert!(
+            (x[0] - 0.5).abs() < 1e-6
+                && (x[1] - 1.0).abs() < 1e-6
+                && x[2].abs() < 1e-6
+                && x[3].is_nan()
+        );
         let mut t = [0.5f32, -3.0, 30.0];
         unary(Unary::Tanh, &mut t);
         for (v, r) in t.iter().zip([0.5f32.tanh(), (-3.0f32).tanh(), 1.0]) {

@@ -7,8 +7,8 @@ extern crate std;
 
 mod arch;
 mod error;
-mod isa;
 pub mod glue;
+mod isa;
 pub mod kernels;
 
 pub use error::Error;
