@@ -132,7 +132,13 @@ fn merge_one(g: &mut Graph, add: NodeId) -> bool {
     let (a, b) = (g.node(add).inputs[0], g.node(add).inputs[1]);
     let sum = g.node(add).outputs[0];
     let sum_ty = g.value(sum).ty.clone();
-    if a == b || g.value(a).ty != sum_ty || g.value(b).ty != sum_ty || sum_ty.shape.len() != 4 {
+    let empty = sum_ty.shape.contains(&0);
+    if a == b
+        || g.value(a).ty != sum_ty
+        || g.value(b).ty != sum_ty
+        || sum_ty.shape.len() != 4
+        || empty
+    {
         return false;
     }
     let (Some(ta), Some(tb)) = (term(g, a, add), term(g, b, add)) else {

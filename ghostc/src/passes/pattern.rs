@@ -185,7 +185,12 @@ pub(crate) fn dense_like(g: &Graph, node: &Node) -> Option<Dense> {
             let x_shape = &g.value(c.x).ty.shape;
             let w_shape = &g.value(c.w).ty.shape;
             let one_by_one = c.conv.kernel == [1, 1] && c.conv.pads == [0; 4] && c.conv.group == 1;
-            if !one_by_one || x_shape.len() != 4 || x_shape[2..] != [1, 1] || w_shape.len() != 4 {
+            if !one_by_one
+                || x_shape.len() != 4
+                || x_shape[2..] != [1, 1]
+                || w_shape.len() != 4
+                || w_shape[2..] != [1, 1]
+            {
                 return None;
             }
             let (m, k) = (w_shape[0], w_shape[1]);
