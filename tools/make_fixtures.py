@@ -44,7 +44,7 @@ import onnx
 import onnxruntime as ort
 import timm
 from timm.layers import Linear
-from timm.models.ghostnet import GhostModule, GhostNet
+from timm.models.ghostnet import GhostBottleneck, GhostModule, GhostNet
 from timm.models._efficientnet_blocks import SqueezeExcite
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -281,6 +281,151 @@ def export_torchscript(model, x, path: Path, opset: int, dynamic_batch: bool, **
         warnings.simplefilter("ignore")
         torch.onnx.export(model, (x,), str(path), dynamo=False, opset_version=opset,
                           input_names=[INPUT_NAME], output_names=[OUTPUT_NAME], **kwargs)
+    if kwargs.get("export_modules_as_functions"):
+        canonicalize_functions(path)
+
+
+def canonicalize_functions(path: Path):
+    """Make TorchScript exports with model-local functions byte-for-byte reproducible.
+
+    With export_modules_as_functions the exporter picks the function body from whichever module
+    instance it meets first in an internal (pointer-keyed) map, so the body's internal value names
+    and the numbering of variants (GhostModule vs GhostModule.1) change from run to run. The
+    semantics do not. We rename function-internal values/nodes canonically, order the variants of
+    each base name by their canonical body, rename call sites (and the call-site output values
+    that embed the function name) accordingly, and sort the function list.
+    """
+    mp = onnx.load(str(path))
+    for fn in mp.functions:
+        ren = {}
+        for i, n in enumerate(fn.input):
+            ren[n] = f"x{i}"
+        for i, n in enumerate(fn.output):
+            ren[n] = f"y{i}"
+        k = 0
+        for node in fn.node:
+            for o in node.output:
+                if o and o not in ren:
+                    ren[o] = f"t{k}"
+                    k += 1
+        for i, node in enumerate(fn.node):
+            node.name = f"n{i}_{node.op_type}"
+            for j, v in enumerate(node.input):
+                if v:
+                    node.input[j] = ren.get(v, v)
+            for j, v in enumerate(node.output):
+                if v:
+                    node.output[j] = ren[v]
+        for j, v in enumerate(fn.input):
+            fn.input[j] = ren[v]
+        for j, v in enumerate(fn.output):
+            fn.output[j] = ren[v]
+    # attribute parameters: rename to a0, a1, ... in order of first reference in the body
+    # (their exporter names embed callee variant names and their order varies from run to run)
+    attr_maps = {}
+    for fn in mp.functions:
+        amap = {}
+        for node in fn.node:
+            for at in node.attribute:
+                if at.ref_attr_name and at.ref_attr_name not in amap:
+                    amap[at.ref_attr_name] = f"a{len(amap)}"
+        for name in sorted(fn.attribute):
+            if name not in amap:
+                amap[name] = f"a{len(amap)}"
+        attr_maps[(fn.domain, fn.name)] = amap
+    for fn in mp.functions:
+        amap = attr_maps[(fn.domain, fn.name)]
+        for node in fn.node:
+            for at in node.attribute:
+                if at.ref_attr_name:
+                    at.ref_attr_name = amap[at.ref_attr_name]
+        new_attrs = sorted(amap[n] for n in fn.attribute)
+        del fn.attribute[:]
+        fn.attribute.extend(new_attrs)
+        assert len(fn.attribute_proto) == 0
+    for nodes in [mp.graph.node] + [fn.node for fn in mp.functions]:
+        for node in nodes:
+            amap = attr_maps.get((node.domain, node.op_type))
+            if amap is None:
+                continue
+            ats = []
+            for at in node.attribute:
+                c = onnx.AttributeProto()
+                c.CopyFrom(at)
+                c.name = amap[at.name]
+                ats.append(c)
+            ats.sort(key=lambda x: x.name)
+            del node.attribute[:]
+            node.attribute.extend(ats)
+
+    # variant numbering, callees before callers so a caller's body key sees final callee names
+    local = {(f.domain, f.name): f for f in mp.functions}
+    depth_cache = {}
+
+    def depth(f):
+        key = (f.domain, f.name)
+        if key not in depth_cache:
+            callees = [local[(n.domain, n.op_type)] for n in f.node
+                       if (n.domain, n.op_type) in local]
+            depth_cache[key] = 1 + max((depth(c) for c in callees), default=-1)
+        return depth_cache[key]
+
+    groups = {}
+    for fn in mp.functions:
+        base = fn.name.split(".")[0]
+        groups.setdefault((fn.domain, base), []).append(fn)
+    for fns in groups.values():
+        for f in fns:
+            depth(f)
+
+    def body_key(f):
+        g = onnx.FunctionProto()
+        g.CopyFrom(f)
+        g.name = ""
+        return g.SerializeToString(deterministic=True)
+
+    name_map = {}  # original (domain, name) -> final name
+    for (domain, base), fns in sorted(groups.items(),
+                                      key=lambda kv: max(depth_cache[(f.domain, f.name)]
+                                                         for f in kv[1])):
+        group_map = {}
+        for i, f in enumerate(sorted(fns, key=body_key)):
+            group_map[(domain, f.name)] = base if i == 0 else f"{base}.{i}"
+        for fn in mp.functions:  # rename call sites inside bodies (each node once)
+            for node in fn.node:
+                if (node.domain, node.op_type) in group_map:
+                    node.op_type = group_map[(node.domain, node.op_type)]
+        for f in fns:
+            f.name = group_map[(domain, f.name)]
+        name_map.update(group_map)
+
+    values = {}
+    for node in mp.graph.node:
+        key = (node.domain, node.op_type)
+        if key in name_map and name_map[key] != node.op_type:
+            old, new = node.op_type, name_map[key]
+            node.op_type = new
+            if node.name.endswith("/" + old):
+                node.name = node.name[: -len(old)] + new
+            for o in node.output:
+                if f"/{old}_output_" in o:
+                    values[o] = o.replace(f"/{old}_output_", f"/{new}_output_")
+    for node in mp.graph.node:
+        for j, v in enumerate(node.input):
+            node.input[j] = values.get(v, v)
+        for j, v in enumerate(node.output):
+            node.output[j] = values.get(v, v)
+    for o in mp.graph.output:
+        o.name = values.get(o.name, o.name)
+    for vi in mp.graph.value_info:
+        vi.name = values.get(vi.name, vi.name)
+    for fn in mp.functions:  # node names last: they embed (final) op types
+        for i, node in enumerate(fn.node):
+            node.name = f"n{i}_{node.op_type}"
+    fns = sorted(mp.functions, key=lambda f: (f.domain, f.name))
+    del mp.functions[:]
+    mp.functions.extend(fns)
+    onnx.save(mp, str(path))
 
 
 def export_dynamo(model, x, path: Path, opset: int, dynamic_batch: bool, optimize: bool = True,
@@ -333,7 +478,18 @@ SPECS = [
          width=0.5, exporter="torchscript", opset=17, res=(32, 32), batch=1, dyn=False, seed=171,
          export_options=dict(export_modules_as_functions={GhostModule, SqueezeExcite}),
          notes="export_modules_as_functions={GhostModule, SqueezeExcite}: model-local ONNX "
-               "functions (domain timm.*), weights passed as function inputs; must be inlined."),
+               "functions (domains timm.models.*), weights passed as function inputs, two "
+               "GhostModule variants, call-site attributes referenced inside the bodies via "
+               "ref_attr_name (e.g. inferred::Conv_group). Function-internal names canonicalized "
+               "after export for reproducibility."),
+    dict(name="ts17_v1_w050_32x32_nestedfunctions_b1", build=_v1(0.5), arch="timm-ghostnet-v1-small",
+         width=0.5, exporter="torchscript", opset=17, res=(32, 32), batch=1, dyn=False, seed=174,
+         export_options=dict(export_modules_as_functions={GhostBottleneck, GhostModule,
+                                                          SqueezeExcite}),
+         notes="export_modules_as_functions={GhostBottleneck, GhostModule, SqueezeExcite}: "
+               "NESTED model-local functions (GhostBottleneck.* bodies call GhostModule.* and "
+               "SqueezeExcite), with ref_attr_name attributes. Function-internal names "
+               "canonicalized after export for reproducibility."),
     dict(name="ts17_v2_w100_72x88_b1", build=lambda: timm_small_ghostnet("v2", 1.0),
          arch="timm-ghostnetv2-small", width=1.0, exporter="torchscript", opset=17,
          res=(72, 88), batch=1, dyn=False, seed=172,
@@ -561,6 +717,12 @@ def write_ops_md(metas, path: Path):
 
 
 def main():
+    # The TorchScript exporter keeps export_modules_as_functions type names in a Python set of
+    # strings, so function numbering (GhostModule vs GhostModule.1) depends on string hashing.
+    # Re-exec with a fixed hash seed to make every output byte-for-byte reproducible.
+    if os.environ.get("PYTHONHASHSEED") != "0":
+        env = dict(os.environ, PYTHONHASHSEED="0")
+        os.execve(sys.executable, [sys.executable, os.path.abspath(__file__)] + sys.argv[1:], env)
     ap = argparse.ArgumentParser()
     ap.add_argument("--full", action="store_true", help="also write fixtures/full/ (gitignored)")
     ap.add_argument("--only", action="append", default=[], help="only these fixture names")
