@@ -50,7 +50,7 @@ pub fn regions<'a, const N: usize>(
 /// Views little-endian bytes as `f32` values in place. `None` when the bytes are not 4-byte
 /// aligned, not a whole number of floats, or the target is big-endian.
 pub fn f32_view(bytes: &[u8]) -> Option<&[f32]> {
-    if cfg!(target_endian = "big") || bytes.len() % 4 != 0 {
+    if cfg!(target_endian = "big") || !bytes.len().is_multiple_of(4) {
         return None;
     }
     // SAFETY: every bit pattern is a valid f32 and `align_to` only yields the middle part at

@@ -204,7 +204,7 @@ fn conv_general_matches_depthwise_and_dense() {
                         for kx in 0..2 {
                             let iy = (oy + 2 * ky) as isize - 2;
                             let ix = (2 * ox + kx) as isize;
-                            if iy < 0 || iy >= 8 || ix >= 9 {
+                            if !(0..8).contains(&iy) || ix >= 9 {
                                 continue;
                             }
                             acc += wts[((o * 5 + ci) * 3 + ky) * 2 + kx] as f64

@@ -89,7 +89,7 @@ pub fn pack_conv(
     packed: &mut [f32],
 ) -> Result<(), Error> {
     check(
-        cout_pad % 8 == 0 && cout_pad > 0,
+        cout_pad.is_multiple_of(8) && cout_pad > 0,
         "cout_pad",
         "must be a positive multiple of 8",
     )?;
@@ -478,7 +478,10 @@ impl Kernels {
         let sh = shape;
         check(sh.groups > 0, "shape.groups", "must be positive")?;
         check(
-            sh.cin % sh.groups == 0 && sh.cout % sh.groups == 0 && sh.cin > 0 && sh.cout > 0,
+            sh.cin.is_multiple_of(sh.groups)
+                && sh.cout.is_multiple_of(sh.groups)
+                && sh.cin > 0
+                && sh.cout > 0,
             "shape.groups",
             "must divide cin and cout",
         )?;

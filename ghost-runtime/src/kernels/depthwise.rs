@@ -31,7 +31,7 @@ pub fn pack_depthwise(
     packed: &mut [f32],
 ) -> Result<(), Error> {
     check(
-        c_pad % 8 == 0 && c_pad > 0,
+        c_pad.is_multiple_of(8) && c_pad > 0,
         "c_pad",
         "must be a positive multiple of 8",
     )?;
@@ -231,6 +231,7 @@ unsafe fn border<S: Simd, const K: usize, const ST: usize, const R: usize>(
 /// # Safety
 /// As [`rows`], and columns `ox .. ox + C` must be interior.
 #[inline(always)]
+#[allow(clippy::needless_range_loop)] // indices must be constants for register allocation
 unsafe fn chunk<S: Simd, const K: usize, const ST: usize, const R: usize, const C: usize>(
     s: S,
     inp: &InRows,
@@ -305,24 +306,28 @@ pub(crate) unsafe fn rows<
         0
     }
     .max(lo);
-    // SAFETY (all calls below): forwarded contract; column ranges as documented.
     for ox in 0..lo {
+        // SAFETY: forwarded contract; ox < ow.
         unsafe { border::<S, K, ST, R>(s, inp, bw, act, iw, pl, out, ox) };
     }
     let mut ox = lo;
     while ox + C1 <= hi {
+        // SAFETY: forwarded contract; the columns are interior (< hi).
         unsafe { chunk::<S, K, ST, R, C1>(s, inp, bw, act, pl, out, ox) };
         ox += C1;
     }
     while ox + C2 <= hi {
+        // SAFETY: forwarded contract; the columns are interior (< hi).
         unsafe { chunk::<S, K, ST, R, C2>(s, inp, bw, act, pl, out, ox) };
         ox += C2;
     }
     while ox < hi {
+        // SAFETY: forwarded contract; the columns are interior (< hi).
         unsafe { chunk::<S, K, ST, R, 1>(s, inp, bw, act, pl, out, ox) };
         ox += 1;
     }
     for ox in hi..ow {
+        // SAFETY: forwarded contract; ox < ow.
         unsafe { border::<S, K, ST, R>(s, inp, bw, act, iw, pl, out, ox) };
     }
 }

@@ -60,7 +60,7 @@ struct EwArgs {
 unsafe fn run<S: Simd>(s: S, e: &EwArgs) {
     let act = ActV::new(s, e.act);
     for i in 0..e.n {
-        let bi = if e.bcast_px == 0 { i } else { i / e.bcast_px };
+        let bi = i.checked_div(e.bcast_px).unwrap_or(i);
         // SAFETY: indices within the extents above; each vector is read before written.
         unsafe {
             let (x, z) = (s.load(e.a.add(i * 8)), s.load(e.b.add(bi * 8)));
@@ -83,7 +83,11 @@ impl Kernels {
         out: &mut [f32],
         act: Activation,
     ) -> Result<(), Error> {
-        check(a.len() % 8 == 0, "a", "length must be a multiple of 8")?;
+        check(
+            a.len().is_multiple_of(8),
+            "a",
+            "length must be a multiple of 8",
+        )?;
         check_len("b", b.len(), a.len())?;
         check_len("out", out.len(), a.len())?;
         let e = EwArgs {
@@ -107,7 +111,11 @@ impl Kernels {
         b: &[f32],
         act: Activation,
     ) -> Result<(), Error> {
-        check(acc.len() % 8 == 0, "acc", "length must be a multiple of 8")?;
+        check(
+            acc.len().is_multiple_of(8),
+            "acc",
+            "length must be a multiple of 8",
+        )?;
         check_len("b", b.len(), acc.len())?;
         let e = EwArgs {
             a: acc.as_ptr(),

@@ -149,6 +149,7 @@ unsafe fn dw_band<S: Simd, const C1: usize, const C2: usize, const D1: usize, co
                     r: [q0, q1],
                     sum,
                 };
+                // SAFETY: see above.
                 unsafe { rows::<S, 3, 1, 2, D1, D2>(s, &inp, &bw, &cheap, w, w, 1, &mut out) };
                 sum = out.sum;
                 oy += 2;
@@ -159,6 +160,7 @@ unsafe fn dw_band<S: Simd, const C1: usize, const C2: usize, const D1: usize, co
                     r: [q0],
                     sum,
                 };
+                // SAFETY: see above.
                 unsafe { rows::<S, 3, 1, 1, C1, C2>(s, &inp, &bw, &cheap, w, w, 1, &mut out) };
                 sum = out.sum;
                 oy += 1;
@@ -252,6 +254,7 @@ impl Kernels {
     /// `pw_packed` from [`crate::pack_pointwise`] (`k_blocks*8 -> half_blocks*8`), `dw_packed`
     /// from [`crate::pack_depthwise`] with `k = 3`. `scratch` needs
     /// [`ghost_scratch_len`] floats if there is a residual, else may be empty.
+    #[allow(clippy::too_many_arguments)]
     pub fn ghost(
         self,
         pw_packed: &[f32],

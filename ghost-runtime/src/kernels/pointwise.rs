@@ -39,12 +39,12 @@ pub fn pack_pointwise(
     packed: &mut [f32],
 ) -> Result<(), Error> {
     check(
-        k_pad % 8 == 0 && k_pad > 0,
+        k_pad.is_multiple_of(8) && k_pad > 0,
         "k_pad",
         "must be a positive multiple of 8",
     )?;
     check(
-        n_pad % 8 == 0 && n_pad > 0,
+        n_pad.is_multiple_of(8) && n_pad > 0,
         "n_pad",
         "must be a positive multiple of 8",
     )?;
@@ -81,12 +81,12 @@ pub fn scale_packed_pointwise(
     out: &mut [f32],
 ) -> Result<(), Error> {
     check(
-        k_pad % 8 == 0 && k_pad > 0,
+        k_pad.is_multiple_of(8) && k_pad > 0,
         "k_pad",
         "must be a positive multiple of 8",
     )?;
     check(
-        n_pad % 8 == 0 && n_pad > 0,
+        n_pad.is_multiple_of(8) && n_pad > 0,
         "n_pad",
         "must be a positive multiple of 8",
     )?;
