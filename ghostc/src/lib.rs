@@ -7,6 +7,7 @@
 //! checked against. See ARCHITECTURE.md for the picture.
 
 pub mod codegen;
+pub mod compare;
 pub mod interp;
 pub mod ir;
 pub mod npy;
@@ -15,3 +16,4 @@ pub mod passes;
 pub mod plan;
 pub mod report;
 pub mod verify;
+

@@ -1,3 +1,5 @@
-//! Memory planning: where every intermediate tensor lives in the scratch arena.
+//! Memory planning and lowering: where every tensor lives and which kernel computes it.
 pub mod arena;
 pub mod layout;
+pub mod lower;
+pub mod program;
