@@ -1,1 +1,146 @@
 //! ONNX front end: the only module that sees protobuf types.
+//!
+//! An ONNX file is untrusted input, so import runs in stages that each bound what the next one
+//! can cost (see `shared/design/bad-inputs.md` for the catalogue of hostile inputs):
+//!
+//! 1. [`scan`]: a wire-format pre-scan of the raw bytes that counts nodes and sub-messages and
+//!    measures graph nesting *before* prost allocates anything, so a small file declaring
+//!    millions of empty nodes fails fast instead of expanding ~80x in memory.
+//! 2. prost decodes the `ModelProto` (types generated from the vendored `onnx.proto`, see
+//!    [`proto`]); then the model header is checked (IR version, opset imports, name lengths).
+//! 3. [`function`] inlines model-local functions (the dynamo exporter emits them) into one flat
+//!    node list, renaming their internal values and resolving attribute references.
+//! 4. [`tensor`] turns initializers and `Constant` values into [`crate::ir::Tensor`]s, with exact
+//!    length checks before any allocation; [`external`] reads external data confined to the
+//!    model's folder.
+//! 5. [`import`] pins the input shapes, orders the nodes topologically (Kahn, iterative), and
+//!    converts each node through the op table in [`ops`] into a canonical [`crate::ir::Op`]
+//!    whose structural parameters (Reshape's shape, Slice bounds, axes, pads...) come from
+//!    constant inputs. Nodes whose inputs are all constant are evaluated with the reference
+//!    interpreter and become constants, which is how `Shape -> Gather -> Concat -> Reshape`
+//!    chains vanish once the input shapes are pinned.
+//!
+//! Opset differences (attributes that became inputs, changed defaults) are normalized inside
+//! each op's importer, so the IR never sees an opset number. Supported: default-domain opsets
+//! [`MIN_OPSET`] to [`MAX_OPSET`].
+//!
+//! Dynamic batch rule: when the model has exactly one input and its leading dim is symbolic
+//! (`dim_param` or missing), and the user either leaves that dim unpinned or pins it to 1, the
+//! graph is built for batch 1 and [`crate::ir::Graph::dynamic_batch`] is set. Pinning it to
+//! N > 1 builds a static batch-N graph. Every other symbolic dim must be pinned through
+//! [`ImportOptions::shapes`].
+
+mod attr;
+mod error;
+mod external;
+mod function;
+mod import;
+mod ops;
+pub mod proto;
+mod scan;
+mod tensor;
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::Path;
+
+pub use error::{ImportError, NodeError, TensorError, UnsupportedNode};
+pub use ops::supported_ops;
+
+use crate::ir;
+
+/// Lowest default-domain opset the importer accepts.
+pub const MIN_OPSET: i64 = 11;
+/// Highest default-domain opset the importer accepts (the vendored onnx.proto's release).
+pub const MAX_OPSET: i64 = 28;
+/// Highest ONNX IR version accepted (`IR_VERSION` of the vendored onnx.proto).
+pub const MAX_IR_VERSION: i64 = 14;
+
+/// Resource limits for untrusted models. Every limit error names the field it hit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Size of the .onnx file (the protobuf itself, external data excluded).
+    pub max_file_bytes: u64,
+    /// Nodes in the main graph, in all nested subgraphs and functions, and after inlining.
+    pub max_nodes: usize,
+    /// Protobuf sub-messages inside graphs and functions (nodes, attributes, tensors, value
+    /// infos): bounds the memory prost can be made to allocate from a small file.
+    pub max_messages: usize,
+    /// Nesting of messages (graph -> node -> attribute -> graph ...) and of function calls.
+    pub max_nesting_depth: usize,
+    /// Elements of any single tensor: initializer, constant, or node output.
+    pub max_tensor_elements: usize,
+    /// Total elements a single constant-folded node may produce; larger results stay nodes.
+    pub max_fold_elements: usize,
+    /// Bytes in any name (node, value, tensor, attribute, op type, domain).
+    pub max_name_len: usize,
+    /// Total bytes read from external data files.
+    pub max_external_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_file_bytes: 1 << 30,
+            max_nodes: 100_000,
+            max_messages: 1_000_000,
+            max_nesting_depth: 64,
+            max_tensor_elements: 1 << 28,
+            max_fold_elements: 1 << 20,
+            max_name_len: 4096,
+            max_external_bytes: 4 << 30,
+        }
+    }
+}
+
+/// How to import a model.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ImportOptions {
+    /// User-pinned shapes of graph inputs, by ONNX input name. Required for every dynamic dim
+    /// except a dynamic batch (see the module docs).
+    pub shapes: BTreeMap<String, Vec<usize>>,
+    pub limits: Limits,
+}
+
+/// Reads an ONNX file and imports it. External data is resolved relative to the file's folder.
+pub fn load_model(path: &Path, opts: &ImportOptions) -> Result<ir::Graph, ImportError> {
+    let io_err = |source| ImportError::Io { path: path.display().to_string(), source };
+    let file = std::fs::File::open(path).map_err(io_err)?;
+    let size = file.metadata().map_err(io_err)?.len();
+    let limit = opts.limits.max_file_bytes;
+    if size > limit {
+        return Err(ImportError::limit("max_file_bytes", size, limit, "model file size in bytes"));
+    }
+    // Read at most limit + 1 bytes, in case the file grows between stat and read.
+    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+    file.take(limit.saturating_add(1)).read_to_end(&mut bytes).map_err(io_err)?;
+    let model_dir = match path.parent() {
+        Some(p) if p.as_os_str().is_empty() => Path::new("."),
+        Some(p) => p,
+        None => Path::new("."),
+    };
+    import_bytes(&bytes, Some(model_dir), opts)
+}
+
+/// Imports an ONNX model from memory. `model_dir` is the folder external data paths are
+/// relative to; without it a model with external data is rejected.
+pub fn import_bytes(
+    bytes: &[u8],
+    model_dir: Option<&Path>,
+    opts: &ImportOptions,
+) -> Result<ir::Graph, ImportError> {
+    let limits = &opts.limits;
+    let size = bytes.len() as u64;
+    if size > limits.max_file_bytes {
+        return Err(ImportError::limit(
+            "max_file_bytes",
+            size,
+            limits.max_file_bytes,
+            "model file size in bytes",
+        ));
+    }
+    scan::prescan(bytes, limits)?;
+    let model = <proto::ModelProto as prost::Message>::decode(bytes)
+        .map_err(|e| ImportError::InvalidProtobuf(e.to_string()))?;
+    import::import_model(model, model_dir, opts)
+}

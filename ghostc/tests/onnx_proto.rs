@@ -1,0 +1,34 @@
+//! The checked-in protobuf bindings (`ghostc/src/onnx/proto/onnx.rs`) must be exactly what
+//! protox + prost-build generate from the vendored `onnx.proto`. Building ghostc never runs a
+//! code generator (cargo only, no protoc); this test catches a stale or hand-edited file.
+//!
+//! To regenerate after changing `onnx.proto` or bumping prost-build:
+//! `GHOSTC_BLESS=1 cargo test -p ghostc --test onnx_proto`.
+
+use std::path::PathBuf;
+
+#[test]
+fn generated_bindings_are_up_to_date() {
+    let proto_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src/onnx/proto");
+    let checked_in = proto_dir.join("onnx.rs");
+
+    let descriptors = protox::compile([proto_dir.join("onnx.proto")], [&proto_dir])
+        .expect("vendored onnx.proto compiles with protox");
+    let out = tempfile::tempdir().expect("temp dir");
+    prost_build::Config::new()
+        .out_dir(out.path())
+        .compile_fds(descriptors)
+        .expect("prost-build generates the bindings");
+    let generated = std::fs::read_to_string(out.path().join("onnx.rs")).expect("generated onnx.rs");
+
+    if std::env::var_os("GHOSTC_BLESS").is_some_and(|v| v == "1") {
+        std::fs::write(&checked_in, &generated).expect("write onnx.rs");
+        return;
+    }
+    let current = std::fs::read_to_string(&checked_in).unwrap_or_default();
+    assert!(
+        current == generated,
+        "{} is stale: regenerate it with `GHOSTC_BLESS=1 cargo test -p ghostc --test onnx_proto`",
+        checked_in.display()
+    );
+}
