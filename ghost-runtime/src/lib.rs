@@ -1,4 +1,67 @@
-//! ghost-runtime: the kernels ghostc-generated GhostNet code calls. (Full docs below.)
+//! ghost-runtime: the kernels that ghostc-generated GhostNet code calls.
+//!
+//! The crate has no dependencies and is `#![no_std]`; the default `std` feature only adds
+//! runtime CPU detection (and, later, threads). Kernels never allocate: callers pass every
+//! output and scratch slice, sized with the `*_len` functions.
+//!
+//! # Layout: NCHW8c
+//! One image of `C` channels and `H x W` pixels is stored as `[ceil(C/8)][H][W][8]` `f32`:
+//! channel `c` of pixel `p` lives at `(c/8)*H*W*8 + p*8 + c%8`. Padded lanes exist; the layout
+//! converters ([`nchw_to_nchw8c`], [`nchw8c_to_nchw`]) zero them, kernels keep them finite
+//! (they hold `act(0) + residual`), and consumers' packed weights are zero there, so they never
+//! leak into real channels. A kernel reads and writes whole blocks at a *block offset*
+//! ([`Src::at`], [`Dst::at`]), so a concat along channels is just an offset, and the two halves
+//! of a Ghost module are padded separately (x1 in blocks `[0, nb)`, x2 in `[nb, 2nb)`).
+//!
+//! # ISA selection
+//! Every kernel has one generic `#[inline(always)]` body written against an 8-lane vector
+//! trait, instantiated per ISA inside a `#[target_feature]` wrapper, so the whole loop nest of
+//! a layer is compiled for that ISA: scalar (the reference), AVX2+FMA and AVX-512VL on x86_64
+//! (both on 256-bit ymm registers: Zen 4 has no more FMA throughput with zmm, and AVX-512VL
+//! gives 32 registers, hence larger register tiles), NEON on aarch64. [`Kernels`] is the
+//! handle every kernel hangs off; it is built for the ISA picked once by [`Isa::selected`]
+//! (`is_x86_feature_detected!` with `std`, `cfg(target_feature)` without,
+//! `GHOST_FORCE_ISA=scalar|avx2|avx512|neon` override with `std`, always scalar under Miri),
+//! or for a given ISA with [`Kernels::with_isa`], which fails if the CPU lacks it. FMA is
+//! explicit on SIMD paths; the scalar path uses unfused `a*b+c`. Results therefore differ
+//! across ISAs by rounding only; tests bound the difference by
+//! `1e-5 * sqrt(terms) * max(1, |ref|)`.
+//!
+//! # Packed weights (ISA-independent)
+//! ghostc packs at compile time with the same functions the tests use and embeds the bytes;
+//! every ISA, scalar included, reads the same format.
+//! * Pointwise 1x1 and FC ([`pack_pointwise`]): output channels in panels of up to
+//!   [`PANEL_BLOCKS`] = 4 blocks (32 channels); panel `t` starts at `t*32*(K+1)` floats and
+//!   holds `pw*8` biases, then `K` rows of `pw*8` weights (`pw` = blocks in the panel).
+//!   Length `n_pad * (k_pad + 1)`.
+//! * Depthwise ([`pack_depthwise`]): per block `[bias 8][k*k taps x 8]`.
+//! * Dense conv ([`pack_conv`]): per output block `[bias 8][cin][kh][kw][8]`.
+//!
+//! # Epilogues
+//! Every conv-like kernel ends with, in registers: `out = act(acc + bias) + residual`, then
+//! optionally `channel_sums[c] += out` over the pixels (a free global average pool for a
+//! following squeeze-and-excitation). See [`Epilogue`], [`Activation`], [`GhostEpilogue`].
+//! The SE gate is folded into the next 1x1's weights per inference with
+//! [`scale_packed_pointwise`], so the gated tensor is never written.
+//!
+//! # Kernels
+//! [`Kernels::pointwise`] (register-blocked GEMM: AVX-512VL 6 pixels x 32 channels, AVX2 and
+//! NEON 6 x 16), [`Kernels::depthwise`] (3x3/5x5, stride 1/2, any padding, 2 rows x 8 columns
+//! register blocks, peeled borders), [`Kernels::ghost`] (fused primary 1x1 + cheap depthwise,
+//! row-band streaming, residual with a ring of pre-add rows), [`Kernels::conv`] (the stem,
+//! NCHW or NCHW8c input) and [`Kernels::conv_general`] (grouped/dilated, scalar fallback),
+//! [`Kernels::fc`] (GEMV), [`Kernels::se_gate`], [`Kernels::global_avg_pool`],
+//! [`Kernels::pool`], [`Kernels::binary`]/[`Kernels::channel_assign`] (elementwise with
+//! per-channel broadcast), [`Kernels::resize`], [`Kernels::upsample2x_nearest`],
+//! [`Kernels::softmax`].
+//!
+//! # Safety model
+//! The public API is safe. Each entry point checks every slice length and shape parameter
+//! once, returning [`Error`] (naming the argument, expected and actual length) before touching
+//! memory; then it builds a struct of raw pointers and calls the ISA body. Inside, every
+//! `unsafe` block carries a `// SAFETY:` comment tying it to those checks, and every unsafe
+//! function documents its contract under `# Safety`. Outputs are `&mut` borrows, so they
+//! cannot alias inputs. The scalar path and the safe API run under Miri (see README.md).
 #![no_std]
 #![warn(missing_docs)]
 

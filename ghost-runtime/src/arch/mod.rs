@@ -73,6 +73,50 @@ impl<V: Copy> ActV<V> {
         }
     }
 
+    /// [`ActV::apply`] with the activation known at compile time.
+    #[inline(always)]
+    pub(crate) fn apply_kind<S: Simd<V = V>, const KIND: u8>(&self, s: S, v: V) -> V {
+        match KIND {
+            0 => v,
+            1 => s.max(v, self.zero),
+            2 => s.min(s.max(v, self.a), self.b),
+            3 => s.min(s.max(s.fma(v, self.a, self.b), self.zero), self.one),
+            _ => s.mul(
+                v,
+                s.min(s.max(s.fma(v, self.a, self.b), self.zero), self.one),
+            ),
+        }
+    }
+
+    /// Applies the activation in place to a whole register tile; the dispatch on the kind
+    /// happens once, outside the (unrolled) loops.
+    #[inline(always)]
+    pub(crate) fn apply_tile<S: Simd<V = V>, const R: usize, const C: usize>(
+        &self,
+        s: S,
+        t: &mut [[V; C]; R],
+    ) {
+        match self.kind {
+            0 => {}
+            1 => t
+                .iter_mut()
+                .flatten()
+                .for_each(|v| *v = self.apply_kind::<S, 1>(s, *v)),
+            2 => t
+                .iter_mut()
+                .flatten()
+                .for_each(|v| *v = self.apply_kind::<S, 2>(s, *v)),
+            3 => t
+                .iter_mut()
+                .flatten()
+                .for_each(|v| *v = self.apply_kind::<S, 3>(s, *v)),
+            _ => t
+                .iter_mut()
+                .flatten()
+                .for_each(|v| *v = self.apply_kind::<S, 4>(s, *v)),
+        }
+    }
+
     #[inline(always)]
     pub(crate) fn apply<S: Simd<V = V>>(&self, s: S, v: V) -> V {
         match self.kind {

@@ -1,6 +1,6 @@
 //! Pointwise (1x1) convolution as a register-blocked GEMM, and the packing of its weights.
 //!
-//! Algorithm: out[o][p] = act(bias[o] + sum_k W[o][k] * x[k][p]) (+ residual[o][p]).
+//! Algorithm: `out[o][p] = act(bias[o] + sum_k W[o][k] * x[k][p]) (+ residual[o][p])`.
 //! Output channels are vectorized (one 8-lane block per register); a register tile holds
 //! `MR` pixels x `NB` blocks of accumulators. Per input channel `k` the tile loads `NB`
 //! weight vectors from the panel row, broadcasts `MR` input scalars and issues `MR * NB` FMAs.
@@ -152,8 +152,22 @@ pub(crate) struct PwArgs {
 /// All pointers must be valid for the extents implied by the shape and strides: `w` for
 /// `pointwise_packed_len(kb*8, nb*8)`, `x` for `(kb-1)*x_bs + px*8`, `y`, `r`, `pre` likewise
 /// with `nb` blocks, `sums` for `nb*8`. `y` must not overlap `x`, `r`, `pre` or `w`.
+///
+/// Register tiles: `MR x NB` blocks for full-width column groups, `M3 x 3`, `M2 x 2` and
+/// `M1 x 1` for narrower ones (taller tiles amortize the weight loads when few output blocks
+/// remain).
 #[inline(always)]
-pub(crate) unsafe fn run<S: Simd, const MR: usize, const NB: usize>(s: S, a: &PwArgs) {
+pub(crate) unsafe fn run<
+    S: Simd,
+    const MR: usize,
+    const NB: usize,
+    const M3: usize,
+    const M2: usize,
+    const M1: usize,
+>(
+    s: S,
+    a: &PwArgs,
+) {
     let k = a.kb * 8;
     let act = ActV::new(s, a.act);
     let mut t0 = 0;
@@ -177,11 +191,11 @@ pub(crate) unsafe fn run<S: Simd, const MR: usize, const NB: usize>(s: S, a: &Pw
                 if nbh == NB {
                     cols::<S, MR, NB>(s, a, &act, &c)
                 } else if nbh == 3 {
-                    cols::<S, MR, 3>(s, a, &act, &c)
+                    cols::<S, M3, 3>(s, a, &act, &c)
                 } else if nbh == 2 {
-                    cols::<S, MR, 2>(s, a, &act, &c)
+                    cols::<S, M2, 2>(s, a, &act, &c)
                 } else {
-                    cols::<S, MR, 1>(s, a, &act, &c)
+                    cols::<S, M1, 1>(s, a, &act, &c)
                 }
             }
             j0 += nbh;
@@ -268,6 +282,26 @@ unsafe fn tile<S: Simd, const MR: usize, const NB: usize>(
             kk += 1;
         }
     }
+    // The activation is dispatched once per tile, so the store loop is straight-line code.
+    act.apply_tile(s, &mut acc);
+    // SAFETY: forwarded contract of `tile`.
+    unsafe { store_tile::<S, MR, NB>(s, a, c, &acc, p0, m, lo) };
+}
+
+/// Epilogue of one (activated) tile: optional pre-residual copy, residual, store, sums.
+///
+/// # Safety
+/// As [`tile`].
+#[inline(always)]
+unsafe fn store_tile<S: Simd, const MR: usize, const NB: usize>(
+    s: S,
+    a: &PwArgs,
+    c: &Cols,
+    acc: &[[S::V; NB]; MR],
+    p0: usize,
+    m: usize,
+    lo: usize,
+) {
     let mut sum = [s.zero(); NB];
     for (i, row) in acc.iter().enumerate() {
         if i < lo || i >= m {
@@ -276,7 +310,7 @@ unsafe fn tile<S: Simd, const MR: usize, const NB: usize>(
         let pix = (p0 + i) * 8;
         for j in 0..NB {
             let ob = c.ob0 + j;
-            let mut v = act.apply(s, row[j]);
+            let mut v = row[j];
             // SAFETY: block ob < nb, pixel < px, in each view (run's contract).
             unsafe {
                 if !a.pre.is_null() {
@@ -304,7 +338,7 @@ unsafe fn tile<S: Simd, const MR: usize, const NB: usize>(
 /// Pointwise instantiations: (MR, NB) per ISA.
 pub(crate) unsafe fn run_dispatch(k: Kernels, a: &PwArgs) {
     dispatch!(k, run, a, PwArgs;
-        avx512 [6, 4]; avx2 [6, 2]; neon [6, 2]; scalar [4, 2]);
+        avx512 [6, 4, 8, 12, 12]; avx2 [6, 2, 6, 6, 12]; neon [6, 2, 6, 6, 12]; scalar [4, 2, 4, 4, 8]);
 }
 
 /// Checks a view of `blocks` blocks of `pixels` pixels at `offset` in a slice of length `len`
