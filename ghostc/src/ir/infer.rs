@@ -32,9 +32,17 @@ pub enum InferError {
     #[error("expected {expected} inputs, got {actual}")]
     Arity { expected: String, actual: usize },
     #[error("input {input}: expected rank {expected}, got shape [{actual}]")]
-    Rank { input: usize, expected: String, actual: String },
+    Rank {
+        input: usize,
+        expected: String,
+        actual: String,
+    },
     #[error("input {input}: expected dtype {expected}, got {actual}")]
-    DType { input: usize, expected: String, actual: String },
+    DType {
+        input: usize,
+        expected: String,
+        actual: String,
+    },
     #[error("shapes [{a}] and [{b}] do not broadcast")]
     Broadcast { a: String, b: String },
     #[error("{what}: {detail}")]
@@ -44,7 +52,10 @@ pub enum InferError {
 }
 
 fn invalid(what: &'static str, detail: impl Into<String>) -> InferError {
-    InferError::Invalid { what, detail: detail.into() }
+    InferError::Invalid {
+        what,
+        detail: detail.into(),
+    }
 }
 
 fn overflow(what: &'static str) -> InferError {
@@ -60,7 +71,10 @@ pub fn infer(op: &Op, inputs: &[InputFact<'_>]) -> Result<Vec<TensorType>, Infer
             (lo, usize::MAX) => format!("at least {lo}"),
             (lo, hi) => format!("{lo} to {hi}"),
         };
-        return Err(InferError::Arity { expected, actual: inputs.len() });
+        return Err(InferError::Arity {
+            expected,
+            actual: inputs.len(),
+        });
     }
     let outputs = infer_unchecked_size(op, inputs)?;
     for ty in &outputs {
@@ -116,18 +130,28 @@ fn infer_unchecked_size(op: &Op, inputs: &[InputFact<'_>]) -> Result<Vec<TensorT
         Op::Concat { axis } => {
             let first = shape(0);
             if *axis >= first.len() {
-                return Err(invalid("concat", format!("axis {axis} out of range for rank {}", first.len())));
+                return Err(invalid(
+                    "concat",
+                    format!("axis {axis} out of range for rank {}", first.len()),
+                ));
             }
             let mut out = first.to_vec();
             for i in 1..inputs.len() {
                 expect_same_dtype(inputs, 0, i)?;
                 let s = shape(i);
                 let compatible = s.len() == first.len()
-                    && s.iter().zip(first).enumerate().all(|(d, (a, b))| d == *axis || a == b);
+                    && s.iter()
+                        .zip(first)
+                        .enumerate()
+                        .all(|(d, (a, b))| d == *axis || a == b);
                 if !compatible {
                     return Err(invalid(
                         "concat",
-                        format!("input {i} [{}] does not match input 0 [{}] off axis {axis}", fmt_shape(s), fmt_shape(first)),
+                        format!(
+                            "input {i} [{}] does not match input 0 [{}] off axis {axis}",
+                            fmt_shape(s),
+                            fmt_shape(first)
+                        ),
                     ));
                 }
                 out[*axis] = out[*axis].checked_add(s[*axis]).ok_or(overflow("concat"))?;
@@ -138,13 +162,19 @@ fn infer_unchecked_size(op: &Op, inputs: &[InputFact<'_>]) -> Result<Vec<TensorT
             let x = shape(0);
             let n = slice.axes.len();
             if slice.starts.len() != n || slice.ends.len() != n || slice.steps.len() != n {
-                return Err(invalid("slice", "axes, starts, ends and steps differ in length"));
+                return Err(invalid(
+                    "slice",
+                    "axes, starts, ends and steps differ in length",
+                ));
             }
             let mut out = x.to_vec();
             let mut seen = vec![false; x.len()];
             for (k, &axis) in slice.axes.iter().enumerate() {
                 if axis >= x.len() {
-                    return Err(invalid("slice", format!("axis {axis} out of range for rank {}", x.len())));
+                    return Err(invalid(
+                        "slice",
+                        format!("axis {axis} out of range for rank {}", x.len()),
+                    ));
                 }
                 if std::mem::replace(&mut seen[axis], true) {
                     return Err(invalid("slice", format!("axis {axis} repeated")));
@@ -156,14 +186,23 @@ fn infer_unchecked_size(op: &Op, inputs: &[InputFact<'_>]) -> Result<Vec<TensorT
         Op::Split { axis, sizes } => {
             let x = shape(0);
             if *axis >= x.len() {
-                return Err(invalid("split", format!("axis {axis} out of range for rank {}", x.len())));
+                return Err(invalid(
+                    "split",
+                    format!("axis {axis} out of range for rank {}", x.len()),
+                ));
             }
             if sizes.is_empty() {
                 return Err(invalid("split", "no outputs"));
             }
-            let total = sizes.iter().try_fold(0usize, |acc, &s| acc.checked_add(s)).ok_or(overflow("split"))?;
+            let total = sizes
+                .iter()
+                .try_fold(0usize, |acc, &s| acc.checked_add(s))
+                .ok_or(overflow("split"))?;
             if total != x[*axis] {
-                return Err(invalid("split", format!("sizes sum to {total}, axis {axis} has {}", x[*axis])));
+                return Err(invalid(
+                    "split",
+                    format!("sizes sum to {total}, axis {axis} has {}", x[*axis]),
+                ));
             }
             Ok(sizes
                 .iter()
@@ -223,12 +262,24 @@ fn infer_unchecked_size(op: &Op, inputs: &[InputFact<'_>]) -> Result<Vec<TensorT
             expect_same_dtype(inputs, 0, 1)?;
             let a = expect_rank(inputs, 0, 2)?;
             let b = expect_rank(inputs, 1, 2)?;
-            let (m, k) = if gemm.trans_a { (a[1], a[0]) } else { (a[0], a[1]) };
-            let (kb, n) = if gemm.trans_b { (b[1], b[0]) } else { (b[0], b[1]) };
+            let (m, k) = if gemm.trans_a {
+                (a[1], a[0])
+            } else {
+                (a[0], a[1])
+            };
+            let (kb, n) = if gemm.trans_b {
+                (b[1], b[0])
+            } else {
+                (b[0], b[1])
+            };
             if k != kb {
                 return Err(invalid(
                     "gemm",
-                    format!("inner dims differ: A [{}] gives K={k}, B [{}] gives K={kb}", fmt_shape(a), fmt_shape(b)),
+                    format!(
+                        "inner dims differ: A [{}] gives K={k}, B [{}] gives K={kb}",
+                        fmt_shape(a),
+                        fmt_shape(b)
+                    ),
                 ));
             }
             if inputs.len() == 3 {
@@ -236,7 +287,10 @@ fn infer_unchecked_size(op: &Op, inputs: &[InputFact<'_>]) -> Result<Vec<TensorT
                 expect_same_dtype(inputs, 0, 2)?;
                 let c = shape(2);
                 if !broadcasts_to(c, &[m, n]) {
-                    return Err(InferError::Broadcast { a: fmt_shape(c), b: fmt_shape(&[m, n]) });
+                    return Err(InferError::Broadcast {
+                        a: fmt_shape(c),
+                        b: fmt_shape(&[m, n]),
+                    });
                 }
             }
             one(ty(0).dtype, vec![m, n])
@@ -252,7 +306,11 @@ fn infer_unchecked_size(op: &Op, inputs: &[InputFact<'_>]) -> Result<Vec<TensorT
             if from != to {
                 return Err(invalid(
                     "reshape",
-                    format!("[{}] has {from} elements, target [{}] has {to}", fmt_shape(shape(0)), fmt_shape(target)),
+                    format!(
+                        "[{}] has {from} elements, target [{}] has {to}",
+                        fmt_shape(shape(0)),
+                        fmt_shape(target)
+                    ),
                 ));
             }
             one(ty(0).dtype, target.clone())
@@ -260,7 +318,10 @@ fn infer_unchecked_size(op: &Op, inputs: &[InputFact<'_>]) -> Result<Vec<TensorT
         Op::Transpose { perm } => {
             let x = shape(0);
             if !is_permutation(perm, x.len()) {
-                return Err(invalid("transpose", format!("{perm:?} is not a permutation of rank {}", x.len())));
+                return Err(invalid(
+                    "transpose",
+                    format!("{perm:?} is not a permutation of rank {}", x.len()),
+                ));
             }
             one(ty(0).dtype, perm.iter().map(|&p| x[p]).collect())
         }
@@ -283,10 +344,16 @@ fn infer_unchecked_size(op: &Op, inputs: &[InputFact<'_>]) -> Result<Vec<TensorT
                 ));
             }
             if let Some(s) = resize.scales.iter().find(|s| !(s.is_finite() && **s > 0.0)) {
-                return Err(invalid("resize", format!("scale {s} is not a positive finite number")));
+                return Err(invalid(
+                    "resize",
+                    format!("scale {s} is not a positive finite number"),
+                ));
             }
             if let Some(d) = (0..x.len()).find(|&d| x[d] == 0 && resize.sizes[d] != 0) {
-                return Err(invalid("resize", format!("axis {d} is empty but the output is not")));
+                return Err(invalid(
+                    "resize",
+                    format!("axis {d} is empty but the output is not"),
+                ));
             }
             if !resize.cubic_coeff_a.is_finite() {
                 return Err(invalid("resize", "cubic_coeff_a is not finite"));
@@ -297,7 +364,10 @@ fn infer_unchecked_size(op: &Op, inputs: &[InputFact<'_>]) -> Result<Vec<TensorT
             expect_float(inputs, &[0])?;
             let x = shape(0);
             if *axis >= x.len() {
-                return Err(invalid("softmax", format!("axis {axis} out of range for rank {}", x.len())));
+                return Err(invalid(
+                    "softmax",
+                    format!("axis {axis} out of range for rank {}", x.len()),
+                ));
             }
             one(ty(0).dtype, x.to_vec())
         }
@@ -305,32 +375,37 @@ fn infer_unchecked_size(op: &Op, inputs: &[InputFact<'_>]) -> Result<Vec<TensorT
             let x = shape(0);
             let rank = x.len();
             if pad.pads.len() != 2 * rank {
-                return Err(invalid("pad", format!("{} pad amounts for rank {rank}", pad.pads.len())));
+                return Err(invalid(
+                    "pad",
+                    format!("{} pad amounts for rank {rank}", pad.pads.len()),
+                ));
             }
             let mut out = Vec::with_capacity(rank);
             for (d, &n) in x.iter().enumerate() {
                 let (begin, end) = (pad.pads[d], pad.pads[d + rank]);
                 let n_i = i64::try_from(n).map_err(|_| overflow("pad"))?;
-                let len = n_i.checked_add(begin).and_then(|v| v.checked_add(end)).ok_or(overflow("pad"))?;
+                let len = n_i
+                    .checked_add(begin)
+                    .and_then(|v| v.checked_add(end))
+                    .ok_or(overflow("pad"))?;
                 if len < 0 {
-                    return Err(invalid("pad", format!("axis {d} of size {n} cropped by {begin},{end}")));
+                    return Err(invalid(
+                        "pad",
+                        format!("axis {d} of size {n} cropped by {begin},{end}"),
+                    ));
                 }
+                // Reflect and edge padding need something to copy.
                 let limit = match pad.mode {
-                    PadMode::Constant => i64::MAX,
-                    // ONNX reflect mirrors without repeating the edge: at most n - 1 new elements.
-                    PadMode::Reflect => n_i - 1,
-                    PadMode::Edge => {
-                        if n == 0 {
-                            0
-                        } else {
-                            i64::MAX
-                        }
-                    }
+                    PadMode::Reflect | PadMode::Edge if n == 0 => 0,
+                    _ => i64::MAX,
                 };
                 if begin.max(end) > limit {
                     return Err(invalid(
                         "pad",
-                        format!("{:?} padding of {begin},{end} on axis {d} of size {n}", pad.mode),
+                        format!(
+                            "{:?} padding of {begin},{end} on axis {d} of size {n}",
+                            pad.mode
+                        ),
                     ));
                 }
                 out.push(usize::try_from(len).map_err(|_| overflow("pad"))?);
@@ -344,12 +419,21 @@ fn infer_unchecked_size(op: &Op, inputs: &[InputFact<'_>]) -> Result<Vec<TensorT
                 return Err(dtype_err(1, "an integer type", idx_dtype));
             }
             if *axis >= data.len() {
-                return Err(invalid("gather", format!("axis {axis} out of range for rank {}", data.len())));
+                return Err(invalid(
+                    "gather",
+                    format!("axis {axis} out of range for rank {}", data.len()),
+                ));
             }
             if let Some(Data::I64(indices)) = inputs[1].value.map(|t| &t.data) {
                 let n = data[*axis] as i128;
-                if let Some(i) = indices.iter().find(|&&i| (i as i128) < -n || (i as i128) >= n) {
-                    return Err(invalid("gather", format!("index {i} out of range for axis of size {n}")));
+                if let Some(i) = indices
+                    .iter()
+                    .find(|&&i| (i as i128) < -n || (i as i128) >= n)
+                {
+                    return Err(invalid(
+                        "gather",
+                        format!("index {i} out of range for axis of size {n}"),
+                    ));
                 }
             }
             let mut out = data[..*axis].to_vec();
@@ -360,7 +444,10 @@ fn infer_unchecked_size(op: &Op, inputs: &[InputFact<'_>]) -> Result<Vec<TensorT
         Op::Cast { to } => one(*to, shape(0).to_vec()),
         Op::Expand { shape: target } => {
             if !broadcasts_to(shape(0), target) {
-                return Err(InferError::Broadcast { a: fmt_shape(shape(0)), b: fmt_shape(target) });
+                return Err(InferError::Broadcast {
+                    a: fmt_shape(shape(0)),
+                    b: fmt_shape(target),
+                });
             }
             one(ty(0).dtype, target.clone())
         }
@@ -375,13 +462,23 @@ fn infer_unchecked_size(op: &Op, inputs: &[InputFact<'_>]) -> Result<Vec<TensorT
         Op::Shape { start, end } => {
             let rank = shape(0).len();
             if start > end || *end > rank {
-                return Err(invalid("shape", format!("dims [{start}, {end}) out of range for rank {rank}")));
+                return Err(invalid(
+                    "shape",
+                    format!("dims [{start}, {end}) out of range for rank {rank}"),
+                ));
             }
             one(DType::I64, vec![end - start])
         }
-        Op::ConstantOfShape { shape, dtype, value } => {
+        Op::ConstantOfShape {
+            shape,
+            dtype,
+            value,
+        } => {
             if dtype.is_int() && !(value.is_finite() && value.fract() == 0.0) {
-                return Err(invalid("constant_of_shape", format!("value {value} is not an integer")));
+                return Err(invalid(
+                    "constant_of_shape",
+                    format!("value {value} is not an integer"),
+                ));
             }
             one(*dtype, shape.clone())
         }
@@ -390,15 +487,19 @@ fn infer_unchecked_size(op: &Op, inputs: &[InputFact<'_>]) -> Result<Vec<TensorT
             if dtype == DType::Bool {
                 return Err(dtype_err(0, "a numeric type", dtype));
             }
-            let mut scalars = [0; 3].map(|_| None);
-            for (i, slot) in scalars.iter_mut().enumerate() {
+            let mut scalars = Vec::with_capacity(3);
+            for i in 0..3 {
                 expect_same_dtype(inputs, 0, i)?;
                 if checked_numel(shape(i))? != 1 || shape(i).len() > 1 {
                     return Err(rank_err(i, "0 (a scalar)", shape(i)));
                 }
-                *slot = Some(inputs[i].value.ok_or(InferError::NotConstant { input: i })?);
+                scalars.push(
+                    inputs[i]
+                        .value
+                        .ok_or(InferError::NotConstant { input: i })?,
+                );
             }
-            let [Some(start), Some(limit), Some(delta)] = scalars else { unreachable!("all three set above") };
+            let (start, limit, delta) = (scalars[0], scalars[1], scalars[2]);
             one(dtype, vec![range_len(start, limit, delta)?])
         }
         Op::FusedConv(fused) => {
@@ -420,20 +521,34 @@ fn infer_unchecked_size(op: &Op, inputs: &[InputFact<'_>]) -> Result<Vec<TensorT
             }
             let p = conv_output(&ghost.primary, inputs, 0, 1, Some(2))?;
             let p_ty = TensorType::new(ty(0).dtype, p.clone());
-            let cheap_inputs = [InputFact { ty: &p_ty, value: None }, inputs[3], inputs[4]];
+            let cheap_inputs = [
+                InputFact {
+                    ty: &p_ty,
+                    value: None,
+                },
+                inputs[3],
+                inputs[4],
+            ];
             let q = conv_output(&ghost.cheap, &cheap_inputs, 0, 1, Some(2))
                 .map_err(|e| invalid("ghost", format!("cheap conv: {e}")))?;
             if p[2..] != q[2..] {
                 return Err(invalid(
                     "ghost",
-                    format!("primary output [{}] and cheap output [{}] differ spatially", fmt_shape(&p), fmt_shape(&q)),
+                    format!(
+                        "primary output [{}] and cheap output [{}] differ spatially",
+                        fmt_shape(&p),
+                        fmt_shape(&q)
+                    ),
                 ));
             }
             let channels = p[1].checked_add(q[1]).ok_or(overflow("ghost"))?;
             if ghost.out_channels == 0 || ghost.out_channels > channels {
                 return Err(invalid(
                     "ghost",
-                    format!("out_channels {} not in 1..={channels} (primary {} + cheap {})", ghost.out_channels, p[1], q[1]),
+                    format!(
+                        "out_channels {} not in 1..={channels} (primary {} + cheap {})",
+                        ghost.out_channels, p[1], q[1]
+                    ),
                 ));
             }
             let out = vec![p[0], ghost.out_channels, p[2], p[3]];
@@ -470,7 +585,11 @@ fn infer_unchecked_size(op: &Op, inputs: &[InputFact<'_>]) -> Result<Vec<TensorT
             if w[1] != x[1] {
                 return Err(invalid(
                     "linear",
-                    format!("x [{}] and weight [{}] disagree on K", fmt_shape(x), fmt_shape(w)),
+                    format!(
+                        "x [{}] and weight [{}] disagree on K",
+                        fmt_shape(x),
+                        fmt_shape(w)
+                    ),
                 ));
             }
             expect_shape(inputs, 2, &[w[0]], "bias")?;
@@ -538,19 +657,29 @@ fn conv_output(
     if c_in % group != 0 || c_out % group != 0 {
         return Err(invalid(
             "conv",
-            format!("group {group} does not divide input channels {c_in} and output channels {c_out}"),
+            format!(
+                "group {group} does not divide input channels {c_in} and output channels {c_out}"
+            ),
         ));
     }
     if ws[1] != c_in / group {
         return Err(invalid(
             "conv",
-            format!("weight [{}] expects {} channels per group, input has {c_in}/{group}", fmt_shape(ws), ws[1]),
+            format!(
+                "weight [{}] expects {} channels per group, input has {c_in}/{group}",
+                fmt_shape(ws),
+                ws[1]
+            ),
         ));
     }
     if ws[2..] != conv.kernel {
         return Err(invalid(
             "conv",
-            format!("kernel attribute {:?} disagrees with weight [{}]", conv.kernel, fmt_shape(ws)),
+            format!(
+                "kernel attribute {:?} disagrees with weight [{}]",
+                conv.kernel,
+                fmt_shape(ws)
+            ),
         ));
     }
     if let Some(b) = bias {
@@ -559,8 +688,15 @@ fn conv_output(
     }
     let mut out = vec![xs[0], c_out, 0, 0];
     for d in 0..2 {
-        out[2 + d] =
-            window_output("conv", xs[2 + d], ws[2 + d], conv.strides[d], conv.pads[d], conv.pads[d + 2], conv.dilations[d])?;
+        out[2 + d] = window_output(
+            "conv",
+            xs[2 + d],
+            ws[2 + d],
+            conv.strides[d],
+            conv.pads[d],
+            conv.pads[d + 2],
+            conv.dilations[d],
+        )?;
     }
     Ok(out)
 }
@@ -577,10 +713,19 @@ pub fn window_output(
     dilation: usize,
 ) -> Result<usize, InferError> {
     if kernel == 0 || stride == 0 || dilation == 0 {
-        return Err(invalid(what, format!("kernel {kernel}, stride {stride}, dilation {dilation} must be positive")));
+        return Err(invalid(
+            what,
+            format!("kernel {kernel}, stride {stride}, dilation {dilation} must be positive"),
+        ));
     }
-    let span = dilation.checked_mul(kernel - 1).and_then(|v| v.checked_add(1)).ok_or(overflow(what))?;
-    let padded = input.checked_add(pad_begin).and_then(|v| v.checked_add(pad_end)).ok_or(overflow(what))?;
+    let span = dilation
+        .checked_mul(kernel - 1)
+        .and_then(|v| v.checked_add(1))
+        .ok_or(overflow(what))?;
+    let padded = input
+        .checked_add(pad_begin)
+        .and_then(|v| v.checked_add(pad_end))
+        .ok_or(overflow(what))?;
     if padded < span {
         return Err(invalid(
             what,
@@ -596,7 +741,12 @@ pub fn window_output(
 pub fn slice_len(dim: usize, start: i64, end: i64, step: i64) -> Result<usize, InferError> {
     let dim = dim as i128;
     let (start, end, step) = (start as i128, end as i128, step as i128);
-    let bad = || invalid("slice", format!("bounds {start}:{end}:{step} not normalized for axis of size {dim}"));
+    let bad = || {
+        invalid(
+            "slice",
+            format!("bounds {start}:{end}:{step} not normalized for axis of size {dim}"),
+        )
+    };
     let len = if step > 0 {
         if !(0..=dim).contains(&start) || !(0..=dim).contains(&end) {
             return Err(bad());
@@ -636,7 +786,10 @@ pub fn range_len(start: &Tensor, limit: &Tensor, delta: &Tensor) -> Result<usize
         match &t.data {
             Data::I64(v) if v.len() == 1 => Ok(Scalar::Int(v[0])),
             Data::F32(v) if v.len() == 1 => Ok(Scalar::Float(v[0])),
-            _ => Err(invalid("range", format!("operands must be numeric scalars, got {}", t.ty))),
+            _ => Err(invalid(
+                "range",
+                format!("operands must be numeric scalars, got {}", t.ty),
+            )),
         }
     };
     let len: f64 = match (first(start)?, first(limit)?, first(delta)?) {
@@ -647,12 +800,19 @@ pub fn range_len(start: &Tensor, limit: &Tensor, delta: &Tensor) -> Result<usize
             let (diff, d) = (l as i128 - s as i128, d as i128);
             // Ceiling division for any signs.
             let q = diff / d;
-            let ceil = if diff % d != 0 && ((diff < 0) == (d < 0)) { q + 1 } else { q };
+            let ceil = if diff % d != 0 && ((diff < 0) == (d < 0)) {
+                q + 1
+            } else {
+                q
+            };
             return usize::try_from(ceil.max(0)).map_err(|_| overflow("range"));
         }
         (Scalar::Float(s), Scalar::Float(l), Scalar::Float(d)) => {
             if d == 0.0 || !d.is_finite() || !s.is_finite() || !l.is_finite() {
-                return Err(invalid("range", format!("start {s}, limit {l}, delta {d} must be finite, delta non-zero")));
+                return Err(invalid(
+                    "range",
+                    format!("start {s}, limit {l}, delta {d} must be finite, delta non-zero"),
+                ));
             }
             (((l - s) as f64) / d as f64).ceil()
         }
@@ -676,7 +836,10 @@ pub fn reduce_axes(axes: &[usize], rank: usize) -> Result<Vec<usize>, InferError
         return Ok((0..rank).collect());
     }
     if axes.iter().any(|&a| a >= rank) || axes.windows(2).any(|w| w[0] >= w[1]) {
-        return Err(invalid("reduce", format!("axes {axes:?} not sorted, unique and below rank {rank}")));
+        return Err(invalid(
+            "reduce",
+            format!("axes {axes:?} not sorted, unique and below rank {rank}"),
+        ));
     }
     Ok(axes.to_vec())
 }
@@ -684,13 +847,22 @@ pub fn reduce_axes(axes: &[usize], rank: usize) -> Result<Vec<usize>, InferError
 /// ONNX multidirectional (numpy) broadcasting of two shapes.
 pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> Result<Vec<usize>, InferError> {
     let rank = a.len().max(b.len());
-    let dim = |s: &[usize], i: usize| if i < rank - s.len() { 1 } else { s[i - (rank - s.len())] };
+    let dim = |s: &[usize], i: usize| {
+        if i < rank - s.len() {
+            1
+        } else {
+            s[i - (rank - s.len())]
+        }
+    };
     (0..rank)
         .map(|i| match (dim(a, i), dim(b, i)) {
             (x, y) if x == y => Ok(x),
             (1, y) => Ok(y),
             (x, 1) => Ok(x),
-            _ => Err(InferError::Broadcast { a: fmt_shape(a), b: fmt_shape(b) }),
+            _ => Err(InferError::Broadcast {
+                a: fmt_shape(a),
+                b: fmt_shape(b),
+            }),
         })
         .collect()
 }
@@ -698,7 +870,11 @@ pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> Result<Vec<usize>, InferErr
 /// Whether `from` broadcasts unidirectionally to `to` (Gemm's C, Expand).
 pub fn broadcasts_to(from: &[usize], to: &[usize]) -> bool {
     from.len() <= to.len()
-        && from.iter().rev().zip(to.iter().rev()).all(|(&f, &t)| f == t || f == 1)
+        && from
+            .iter()
+            .rev()
+            .zip(to.iter().rev())
+            .all(|(&f, &t)| f == t || f == 1)
 }
 
 /// numpy `matmul` output shape: 1-D operands are promoted (and the added dim dropped again),
@@ -707,12 +883,23 @@ pub fn matmul_shape(a: &[usize], b: &[usize]) -> Result<Vec<usize>, InferError> 
     if a.is_empty() || b.is_empty() {
         return Err(invalid("matmul", "operands must have rank >= 1"));
     }
-    let a2: Vec<usize> = if a.len() == 1 { vec![1, a[0]] } else { a.to_vec() };
-    let b2: Vec<usize> = if b.len() == 1 { vec![b[0], 1] } else { b.to_vec() };
+    let a2: Vec<usize> = if a.len() == 1 {
+        vec![1, a[0]]
+    } else {
+        a.to_vec()
+    };
+    let b2: Vec<usize> = if b.len() == 1 {
+        vec![b[0], 1]
+    } else {
+        b.to_vec()
+    };
     let (m, k) = (a2[a2.len() - 2], a2[a2.len() - 1]);
     let (kb, n) = (b2[b2.len() - 2], b2[b2.len() - 1]);
     if k != kb {
-        return Err(invalid("matmul", format!("[{}] @ [{}]: inner dims differ", fmt_shape(a), fmt_shape(b))));
+        return Err(invalid(
+            "matmul",
+            format!("[{}] @ [{}]: inner dims differ", fmt_shape(a), fmt_shape(b)),
+        ));
     }
     let mut out = broadcast_shapes(&a2[..a2.len() - 2], &b2[..b2.len() - 2])?;
     if a.len() > 1 {
@@ -727,27 +914,48 @@ pub fn matmul_shape(a: &[usize], b: &[usize]) -> Result<Vec<usize>, InferError> 
 /// Element count of `shape`, erroring when it or its size in bytes (at 8 bytes per element, the
 /// widest storage) overflows.
 pub fn checked_numel(shape: &[usize]) -> Result<usize, InferError> {
-    let n = shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)).ok_or(overflow("shape"))?;
+    let n = shape
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .ok_or(overflow("shape"))?;
     match n.checked_mul(8) {
         Some(bytes) if bytes <= isize::MAX as usize => Ok(n),
-        _ => Err(invalid("shape", format!("[{}] is too large", fmt_shape(shape)))),
+        _ => Err(invalid(
+            "shape",
+            format!("[{}] is too large", fmt_shape(shape)),
+        )),
     }
 }
 
 fn is_permutation(perm: &[usize], rank: usize) -> bool {
     let mut seen = vec![false; rank];
-    perm.len() == rank && perm.iter().all(|&p| p < rank && !std::mem::replace(&mut seen[p], true))
+    perm.len() == rank
+        && perm
+            .iter()
+            .all(|&p| p < rank && !std::mem::replace(&mut seen[p], true))
 }
 
 fn rank_err(input: usize, expected: &str, actual: &[usize]) -> InferError {
-    InferError::Rank { input, expected: expected.into(), actual: fmt_shape(actual) }
+    InferError::Rank {
+        input,
+        expected: expected.into(),
+        actual: fmt_shape(actual),
+    }
 }
 
 fn dtype_err(input: usize, expected: &str, actual: DType) -> InferError {
-    InferError::DType { input, expected: expected.into(), actual: actual.to_string() }
+    InferError::DType {
+        input,
+        expected: expected.into(),
+        actual: actual.to_string(),
+    }
 }
 
-fn expect_rank<'a>(inputs: &[InputFact<'a>], i: usize, rank: usize) -> Result<&'a [usize], InferError> {
+fn expect_rank<'a>(
+    inputs: &[InputFact<'a>],
+    i: usize,
+    rank: usize,
+) -> Result<&'a [usize], InferError> {
     let s = &inputs[i].ty.shape;
     if s.len() != rank {
         return Err(rank_err(i, &rank.to_string(), s));
@@ -755,10 +963,22 @@ fn expect_rank<'a>(inputs: &[InputFact<'a>], i: usize, rank: usize) -> Result<&'
     Ok(s)
 }
 
-fn expect_shape(inputs: &[InputFact<'_>], i: usize, expected: &[usize], what: &'static str) -> Result<(), InferError> {
+fn expect_shape(
+    inputs: &[InputFact<'_>],
+    i: usize,
+    expected: &[usize],
+    what: &'static str,
+) -> Result<(), InferError> {
     let s = &inputs[i].ty.shape;
     if s != expected {
-        return Err(invalid(what, format!("input {i}: expected [{}], got [{}]", fmt_shape(expected), fmt_shape(s))));
+        return Err(invalid(
+            what,
+            format!(
+                "input {i}: expected [{}], got [{}]",
+                fmt_shape(expected),
+                fmt_shape(s)
+            ),
+        ));
     }
     Ok(())
 }
@@ -776,7 +996,11 @@ fn expect_float(inputs: &[InputFact<'_>], which: &[usize]) -> Result<(), InferEr
 fn expect_same_dtype(inputs: &[InputFact<'_>], i: usize, j: usize) -> Result<(), InferError> {
     let (a, b) = (inputs[i].ty.dtype, inputs[j].ty.dtype);
     if a != b {
-        return Err(InferError::DType { input: j, expected: format!("{a} (as input {i})"), actual: b.to_string() });
+        return Err(InferError::DType {
+            input: j,
+            expected: format!("{a} (as input {i})"),
+            actual: b.to_string(),
+        });
     }
     Ok(())
 }
@@ -791,7 +1015,8 @@ mod tests {
     }
 
     fn run(op: &Op, tys: &[TensorType]) -> Result<Vec<TensorType>, InferError> {
-        let facts: Vec<InputFact<'_>> = tys.iter().map(|ty| InputFact { ty, value: None }).collect();
+        let facts: Vec<InputFact<'_>> =
+            tys.iter().map(|ty| InputFact { ty, value: None }).collect();
         infer(op, &facts)
     }
 
@@ -800,53 +1025,118 @@ mod tests {
     }
 
     fn conv(k: usize, s: usize, p: usize, d: usize, g: usize) -> Conv {
-        Conv { kernel: [k, k], strides: [s, s], pads: [p; 4], dilations: [d, d], group: g }
+        Conv {
+            kernel: [k, k],
+            strides: [s, s],
+            pads: [p; 4],
+            dilations: [d, d],
+            group: g,
+        }
     }
 
     #[test]
     fn conv_output_sizes() {
         let op = Op::Conv(conv(3, 2, 1, 1, 1));
-        assert_eq!(shape_of(&op, &[f32t(&[1, 3, 224, 224]), f32t(&[16, 3, 3, 3]), f32t(&[16])]), [1, 16, 112, 112]);
+        assert_eq!(
+            shape_of(
+                &op,
+                &[f32t(&[1, 3, 224, 224]), f32t(&[16, 3, 3, 3]), f32t(&[16])]
+            ),
+            [1, 16, 112, 112]
+        );
         // Dilation 2, no pad: 10 - 5 + 1 = 6.
         let op = Op::Conv(conv(3, 1, 0, 2, 1));
-        assert_eq!(shape_of(&op, &[f32t(&[1, 2, 10, 10]), f32t(&[4, 2, 3, 3])]), [1, 4, 6, 6]);
+        assert_eq!(
+            shape_of(&op, &[f32t(&[1, 2, 10, 10]), f32t(&[4, 2, 3, 3])]),
+            [1, 4, 6, 6]
+        );
         // Depthwise.
         let op = Op::Conv(conv(3, 1, 1, 1, 8));
-        assert_eq!(shape_of(&op, &[f32t(&[2, 8, 5, 7]), f32t(&[8, 1, 3, 3])]), [2, 8, 5, 7]);
+        assert_eq!(
+            shape_of(&op, &[f32t(&[2, 8, 5, 7]), f32t(&[8, 1, 3, 3])]),
+            [2, 8, 5, 7]
+        );
         // Asymmetric pads.
-        let op = Op::Conv(Conv { kernel: [1, 1], strides: [1, 1], pads: [1, 0, 0, 2], dilations: [1, 1], group: 1 });
-        assert_eq!(shape_of(&op, &[f32t(&[1, 1, 4, 4]), f32t(&[1, 1, 1, 1])]), [1, 1, 5, 6]);
+        let op = Op::Conv(Conv {
+            kernel: [1, 1],
+            strides: [1, 1],
+            pads: [1, 0, 0, 2],
+            dilations: [1, 1],
+            group: 1,
+        });
+        assert_eq!(
+            shape_of(&op, &[f32t(&[1, 1, 4, 4]), f32t(&[1, 1, 1, 1])]),
+            [1, 1, 5, 6]
+        );
     }
 
     #[test]
     fn conv_rejects_inconsistent_weights() {
         let x = f32t(&[1, 8, 5, 5]);
         // Group does not divide.
-        assert!(run(&Op::Conv(conv(3, 1, 1, 1, 3)), &[x.clone(), f32t(&[3, 3, 3, 3])]).is_err());
+        assert!(run(
+            &Op::Conv(conv(3, 1, 1, 1, 3)),
+            &[x.clone(), f32t(&[3, 3, 3, 3])]
+        )
+        .is_err());
         // Wrong per-group channel count.
-        assert!(run(&Op::Conv(conv(3, 1, 1, 1, 2)), &[x.clone(), f32t(&[4, 8, 3, 3])]).is_err());
+        assert!(run(
+            &Op::Conv(conv(3, 1, 1, 1, 2)),
+            &[x.clone(), f32t(&[4, 8, 3, 3])]
+        )
+        .is_err());
         // Kernel attribute disagrees with weight.
-        assert!(run(&Op::Conv(conv(5, 1, 1, 1, 1)), &[x.clone(), f32t(&[4, 8, 3, 3])]).is_err());
+        assert!(run(
+            &Op::Conv(conv(5, 1, 1, 1, 1)),
+            &[x.clone(), f32t(&[4, 8, 3, 3])]
+        )
+        .is_err());
         // Bias length.
-        assert!(run(&Op::Conv(conv(3, 1, 1, 1, 1)), &[x.clone(), f32t(&[4, 8, 3, 3]), f32t(&[5])]).is_err());
+        assert!(run(
+            &Op::Conv(conv(3, 1, 1, 1, 1)),
+            &[x.clone(), f32t(&[4, 8, 3, 3]), f32t(&[5])]
+        )
+        .is_err());
         // Weight rank.
-        let e = run(&Op::Conv(conv(3, 1, 1, 1, 1)), &[x.clone(), f32t(&[4, 8, 3])]).unwrap_err();
+        let e = run(
+            &Op::Conv(conv(3, 1, 1, 1, 1)),
+            &[x.clone(), f32t(&[4, 8, 3])],
+        )
+        .unwrap_err();
         assert!(matches!(e, InferError::Rank { input: 1, .. }), "{e}");
         // Window larger than padded input.
-        assert!(run(&Op::Conv(conv(7, 1, 0, 1, 1)), &[x.clone(), f32t(&[4, 8, 7, 7])]).is_err());
+        assert!(run(
+            &Op::Conv(conv(7, 1, 0, 1, 1)),
+            &[x.clone(), f32t(&[4, 8, 7, 7])]
+        )
+        .is_err());
         // int64 input to a float op.
         let xi = TensorType::new(DType::I64, vec![1, 8, 5, 5]);
         let e = run(&Op::Conv(conv(3, 1, 1, 1, 1)), &[xi, f32t(&[4, 8, 3, 3])]).unwrap_err();
         assert!(matches!(e, InferError::DType { input: 0, .. }), "{e}");
         // Zero stride, huge pads overflow.
-        assert!(run(&Op::Conv(conv(3, 0, 1, 1, 1)), &[x.clone(), f32t(&[4, 8, 3, 3])]).is_err());
-        assert!(run(&Op::Conv(conv(3, 1, usize::MAX, 1, 1)), &[x, f32t(&[4, 8, 3, 3])]).is_err());
+        assert!(run(
+            &Op::Conv(conv(3, 0, 1, 1, 1)),
+            &[x.clone(), f32t(&[4, 8, 3, 3])]
+        )
+        .is_err());
+        assert!(run(
+            &Op::Conv(conv(3, 1, usize::MAX, 1, 1)),
+            &[x, f32t(&[4, 8, 3, 3])]
+        )
+        .is_err());
     }
 
     #[test]
     fn arity_is_checked() {
         let e = run(&Op::Binary(BinaryOp::Add), &[f32t(&[1])]).unwrap_err();
-        assert_eq!(e, InferError::Arity { expected: "2".into(), actual: 1 });
+        assert_eq!(
+            e,
+            InferError::Arity {
+                expected: "2".into(),
+                actual: 1
+            }
+        );
         assert!(run(&Op::Conv(conv(1, 1, 0, 1, 1)), &[f32t(&[1, 1, 1, 1])]).is_err());
         assert!(run(&Op::Concat { axis: 0 }, &[]).is_err());
     }
@@ -858,7 +1148,10 @@ mod tests {
         assert_eq!(broadcast_shapes(&[0], &[1]).unwrap(), [0]);
         assert!(broadcast_shapes(&[2, 3], &[3, 2]).is_err());
         let add = Op::Binary(BinaryOp::Add);
-        assert_eq!(shape_of(&add, &[f32t(&[1, 16, 8, 8]), f32t(&[1, 16, 1, 1])]), [1, 16, 8, 8]);
+        assert_eq!(
+            shape_of(&add, &[f32t(&[1, 16, 8, 8]), f32t(&[1, 16, 1, 1])]),
+            [1, 16, 8, 8]
+        );
         let i = TensorType::new(DType::I64, vec![3]);
         assert!(run(&add, &[f32t(&[3]), i.clone()]).is_err());
         let eq = run(&Op::Binary(BinaryOp::Equal), &[i.clone(), i.clone()]).unwrap();
@@ -869,17 +1162,35 @@ mod tests {
 
     #[test]
     fn gemm_and_matmul() {
-        let g = Gemm { alpha: 1.0, beta: 1.0, trans_a: false, trans_b: true };
+        let g = Gemm {
+            alpha: 1.0,
+            beta: 1.0,
+            trans_a: false,
+            trans_b: true,
+        };
         let op = Op::Gemm(g.clone());
-        assert_eq!(shape_of(&op, &[f32t(&[2, 960]), f32t(&[1000, 960]), f32t(&[1000])]), [2, 1000]);
-        assert_eq!(shape_of(&op, &[f32t(&[2, 960]), f32t(&[1000, 960]), f32t(&[2, 1])]), [2, 1000]);
+        assert_eq!(
+            shape_of(&op, &[f32t(&[2, 960]), f32t(&[1000, 960]), f32t(&[1000])]),
+            [2, 1000]
+        );
+        assert_eq!(
+            shape_of(&op, &[f32t(&[2, 960]), f32t(&[1000, 960]), f32t(&[2, 1])]),
+            [2, 1000]
+        );
         // C is broadcast only towards [M, N].
-        assert!(run(&op, &[f32t(&[2, 960]), f32t(&[1000, 960]), f32t(&[3, 1000])]).is_err());
+        assert!(run(
+            &op,
+            &[f32t(&[2, 960]), f32t(&[1000, 960]), f32t(&[3, 1000])]
+        )
+        .is_err());
         assert!(run(&op, &[f32t(&[2, 960]), f32t(&[1000, 961])]).is_err());
         assert_eq!(matmul_shape(&[3], &[3]).unwrap(), Vec::<usize>::new());
         assert_eq!(matmul_shape(&[3], &[3, 4]).unwrap(), [4]);
         assert_eq!(matmul_shape(&[2, 3], &[3]).unwrap(), [2]);
-        assert_eq!(matmul_shape(&[5, 1, 2, 3], &[4, 3, 6]).unwrap(), [5, 4, 2, 6]);
+        assert_eq!(
+            matmul_shape(&[5, 1, 2, 3], &[4, 3, 6]).unwrap(),
+            [5, 4, 2, 6]
+        );
         assert!(matmul_shape(&[2, 3], &[4, 6]).is_err());
     }
 
@@ -894,12 +1205,33 @@ mod tests {
             ceil_mode: true,
             count_include_pad: false,
         };
-        assert_eq!(shape_of(&Op::Pool(pool), &[f32t(&[1, 4, 7, 7])]), [1, 4, 4, 4]);
-        assert_eq!(shape_of(&Op::GlobalAveragePool, &[f32t(&[2, 4, 7, 9])]), [2, 4, 1, 1]);
-        let r = |axes: Vec<usize>, keepdims| Op::Reduce(Reduce { kind: ReduceKind::Mean, axes, keepdims });
-        assert_eq!(shape_of(&r(vec![2, 3], true), &[f32t(&[1, 4, 7, 7])]), [1, 4, 1, 1]);
-        assert_eq!(shape_of(&r(vec![2, 3], false), &[f32t(&[1, 4, 7, 7])]), [1, 4]);
-        assert_eq!(shape_of(&r(vec![], false), &[f32t(&[1, 4, 7, 7])]), Vec::<usize>::new());
+        assert_eq!(
+            shape_of(&Op::Pool(pool), &[f32t(&[1, 4, 7, 7])]),
+            [1, 4, 4, 4]
+        );
+        assert_eq!(
+            shape_of(&Op::GlobalAveragePool, &[f32t(&[2, 4, 7, 9])]),
+            [2, 4, 1, 1]
+        );
+        let r = |axes: Vec<usize>, keepdims| {
+            Op::Reduce(Reduce {
+                kind: ReduceKind::Mean,
+                axes,
+                keepdims,
+            })
+        };
+        assert_eq!(
+            shape_of(&r(vec![2, 3], true), &[f32t(&[1, 4, 7, 7])]),
+            [1, 4, 1, 1]
+        );
+        assert_eq!(
+            shape_of(&r(vec![2, 3], false), &[f32t(&[1, 4, 7, 7])]),
+            [1, 4]
+        );
+        assert_eq!(
+            shape_of(&r(vec![], false), &[f32t(&[1, 4, 7, 7])]),
+            Vec::<usize>::new()
+        );
         assert!(run(&r(vec![3, 2], true), &[f32t(&[1, 4, 7, 7])]).is_err());
         assert!(run(&r(vec![4], true), &[f32t(&[1, 4, 7, 7])]).is_err());
     }
@@ -915,48 +1247,160 @@ mod tests {
         assert!(slice_len(10, 11, 10, 1).is_err());
         assert!(slice_len(10, 10, 0, -1).is_err());
         assert!(slice_len(10, 0, 5, 0).is_err());
-        let op = Op::Slice(Slice { axes: vec![1], starts: vec![0], ends: vec![16], steps: vec![1] });
+        let op = Op::Slice(Slice {
+            axes: vec![1],
+            starts: vec![0],
+            ends: vec![16],
+            steps: vec![1],
+        });
         assert_eq!(shape_of(&op, &[f32t(&[1, 24, 8, 8])]), [1, 16, 8, 8]);
-        let dup = Op::Slice(Slice { axes: vec![1, 1], starts: vec![0, 0], ends: vec![1, 1], steps: vec![1, 1] });
+        let dup = Op::Slice(Slice {
+            axes: vec![1, 1],
+            starts: vec![0, 0],
+            ends: vec![1, 1],
+            steps: vec![1, 1],
+        });
         assert!(run(&dup, &[f32t(&[1, 24, 8, 8])]).is_err());
     }
 
     #[test]
     fn concat_split_gather() {
         let op = Op::Concat { axis: 1 };
-        assert_eq!(shape_of(&op, &[f32t(&[1, 8, 4, 4]), f32t(&[1, 8, 4, 4])]), [1, 16, 4, 4]);
+        assert_eq!(
+            shape_of(&op, &[f32t(&[1, 8, 4, 4]), f32t(&[1, 8, 4, 4])]),
+            [1, 16, 4, 4]
+        );
         assert!(run(&op, &[f32t(&[1, 8, 4, 4]), f32t(&[1, 8, 4, 5])]).is_err());
         assert!(run(&Op::Concat { axis: 4 }, &[f32t(&[1, 8, 4, 4])]).is_err());
-        let split = run(&Op::Split { axis: 1, sizes: vec![3, 5] }, &[f32t(&[1, 8, 2])]).unwrap();
+        let split = run(
+            &Op::Split {
+                axis: 1,
+                sizes: vec![3, 5],
+            },
+            &[f32t(&[1, 8, 2])],
+        )
+        .unwrap();
         assert_eq!(split, [f32t(&[1, 3, 2]), f32t(&[1, 5, 2])]);
-        assert!(run(&Op::Split { axis: 1, sizes: vec![3, 4] }, &[f32t(&[1, 8, 2])]).is_err());
+        assert!(run(
+            &Op::Split {
+                axis: 1,
+                sizes: vec![3, 4]
+            },
+            &[f32t(&[1, 8, 2])]
+        )
+        .is_err());
         let idx = TensorType::new(DType::I64, vec![2, 3]);
-        assert_eq!(shape_of(&Op::Gather { axis: 1 }, &[f32t(&[4, 5, 6]), idx]), [4, 2, 3, 6]);
+        assert_eq!(
+            shape_of(&Op::Gather { axis: 1 }, &[f32t(&[4, 5, 6]), idx]),
+            [4, 2, 3, 6]
+        );
         let scalar_idx = TensorType::new(DType::I64, vec![]);
         let ints = TensorType::new(DType::I64, vec![4]);
-        assert_eq!(shape_of(&Op::Gather { axis: 0 }, &[ints.clone(), scalar_idx.clone()]), Vec::<usize>::new());
+        assert_eq!(
+            shape_of(&Op::Gather { axis: 0 }, &[ints.clone(), scalar_idx.clone()]),
+            Vec::<usize>::new()
+        );
         assert!(run(&Op::Gather { axis: 0 }, &[ints.clone(), f32t(&[])]).is_err());
         let bad = Tensor::from_i64(vec![], vec![4]).unwrap();
-        let facts = [InputFact { ty: &ints, value: None }, InputFact { ty: &scalar_idx, value: Some(&bad) }];
+        let facts = [
+            InputFact {
+                ty: &ints,
+                value: None,
+            },
+            InputFact {
+                ty: &scalar_idx,
+                value: Some(&bad),
+            },
+        ];
         assert!(infer(&Op::Gather { axis: 0 }, &facts).is_err());
     }
 
     #[test]
     fn reshape_transpose_expand_pad() {
-        assert_eq!(shape_of(&Op::Reshape { shape: vec![1, 960] }, &[f32t(&[1, 960, 1, 1])]), [1, 960]);
-        assert!(run(&Op::Reshape { shape: vec![1, 961] }, &[f32t(&[1, 960, 1, 1])]).is_err());
-        assert!(run(&Op::Reshape { shape: vec![usize::MAX, 2] }, &[f32t(&[2])]).is_err());
-        assert_eq!(shape_of(&Op::Transpose { perm: vec![0, 2, 3, 1] }, &[f32t(&[1, 2, 3, 4])]), [1, 3, 4, 2]);
-        assert!(run(&Op::Transpose { perm: vec![0, 2, 2, 1] }, &[f32t(&[1, 2, 3, 4])]).is_err());
+        assert_eq!(
+            shape_of(
+                &Op::Reshape {
+                    shape: vec![1, 960]
+                },
+                &[f32t(&[1, 960, 1, 1])]
+            ),
+            [1, 960]
+        );
+        assert!(run(
+            &Op::Reshape {
+                shape: vec![1, 961]
+            },
+            &[f32t(&[1, 960, 1, 1])]
+        )
+        .is_err());
+        assert!(run(
+            &Op::Reshape {
+                shape: vec![usize::MAX, 2]
+            },
+            &[f32t(&[2])]
+        )
+        .is_err());
+        assert_eq!(
+            shape_of(
+                &Op::Transpose {
+                    perm: vec![0, 2, 3, 1]
+                },
+                &[f32t(&[1, 2, 3, 4])]
+            ),
+            [1, 3, 4, 2]
+        );
+        assert!(run(
+            &Op::Transpose {
+                perm: vec![0, 2, 2, 1]
+            },
+            &[f32t(&[1, 2, 3, 4])]
+        )
+        .is_err());
         assert!(run(&Op::Transpose { perm: vec![0, 1] }, &[f32t(&[1, 2, 3])]).is_err());
-        assert_eq!(shape_of(&Op::Expand { shape: vec![2, 3, 4] }, &[f32t(&[3, 1])]), [2, 3, 4]);
-        assert!(run(&Op::Expand { shape: vec![2, 3, 4] }, &[f32t(&[2, 4])]).is_err());
-        let pad = |pads: Vec<i64>, mode| Op::Pad(Pad { pads, mode, value: 0.0 });
-        assert_eq!(shape_of(&pad(vec![0, 1, 0, 2], PadMode::Constant), &[f32t(&[3, 3])]), [3, 6]);
-        assert_eq!(shape_of(&pad(vec![-1, 0, 0, -1], PadMode::Constant), &[f32t(&[3, 3])]), [2, 2]);
+        assert_eq!(
+            shape_of(
+                &Op::Expand {
+                    shape: vec![2, 3, 4]
+                },
+                &[f32t(&[3, 1])]
+            ),
+            [2, 3, 4]
+        );
+        assert!(run(
+            &Op::Expand {
+                shape: vec![2, 3, 4]
+            },
+            &[f32t(&[2, 4])]
+        )
+        .is_err());
+        let pad = |pads: Vec<i64>, mode| {
+            Op::Pad(Pad {
+                pads,
+                mode,
+                value: 0.0,
+            })
+        };
+        assert_eq!(
+            shape_of(&pad(vec![0, 1, 0, 2], PadMode::Constant), &[f32t(&[3, 3])]),
+            [3, 6]
+        );
+        assert_eq!(
+            shape_of(
+                &pad(vec![-1, 0, 0, -1], PadMode::Constant),
+                &[f32t(&[3, 3])]
+            ),
+            [2, 2]
+        );
         assert!(run(&pad(vec![-4, 0, 0, 0], PadMode::Constant), &[f32t(&[3, 3])]).is_err());
-        assert!(run(&pad(vec![0, 3, 0, 0], PadMode::Reflect), &[f32t(&[3, 3])]).is_err());
-        assert_eq!(shape_of(&pad(vec![0, 2, 0, 0], PadMode::Reflect), &[f32t(&[3, 3])]), [3, 5]);
+        assert!(run(&pad(vec![0, 1, 0, 0], PadMode::Reflect), &[f32t(&[3, 0])]).is_err());
+        assert_eq!(
+            shape_of(&pad(vec![0, 3, 0, 0], PadMode::Constant), &[f32t(&[3, 0])]),
+            [3, 3]
+        );
+        assert_eq!(
+            shape_of(&pad(vec![0, 2, 0, 0], PadMode::Reflect), &[f32t(&[3, 3])]),
+            [3, 5]
+        );
         assert!(run(&pad(vec![0, 0], PadMode::Constant), &[f32t(&[3, 3])]).is_err());
     }
 
@@ -966,11 +1410,24 @@ mod tests {
         let s = run(&Op::Shape { start: 2, end: 4 }, std::slice::from_ref(&x)).unwrap();
         assert_eq!(s, [TensorType::new(DType::I64, vec![2])]);
         assert!(run(&Op::Shape { start: 2, end: 5 }, std::slice::from_ref(&x)).is_err());
-        let c = Op::ConstantOfShape { shape: vec![2, 2], dtype: DType::I64, value: 1.0 };
-        assert_eq!(run(&c, &[]).unwrap(), [TensorType::new(DType::I64, vec![2, 2])]);
-        assert_eq!(shape_of(&Op::Cast { to: DType::I64 }, &[x.clone()]), [1, 3, 8, 8]);
+        let c = Op::ConstantOfShape {
+            shape: vec![2, 2],
+            dtype: DType::I64,
+            value: 1.0,
+        };
+        assert_eq!(
+            run(&c, &[]).unwrap(),
+            [TensorType::new(DType::I64, vec![2, 2])]
+        );
+        assert_eq!(
+            shape_of(&Op::Cast { to: DType::I64 }, std::slice::from_ref(&x)),
+            [1, 3, 8, 8]
+        );
         let bools = TensorType::new(DType::Bool, vec![3, 1]);
-        assert_eq!(shape_of(&Op::Where, &[bools.clone(), f32t(&[1, 4]), f32t(&[])]), [3, 4]);
+        assert_eq!(
+            shape_of(&Op::Where, &[bools.clone(), f32t(&[1, 4]), f32t(&[])]),
+            [3, 4]
+        );
         assert!(run(&Op::Where, &[f32t(&[3, 1]), f32t(&[1, 4]), f32t(&[])]).is_err());
     }
 
@@ -979,7 +1436,13 @@ mod tests {
         let i = |v: i64| Tensor::from_i64(vec![], vec![v]).unwrap();
         let f = |v: f32| Tensor::scalar_f32(v);
         let len = |a: &Tensor, b: &Tensor, c: &Tensor| {
-            let facts: Vec<InputFact<'_>> = [a, b, c].iter().map(|t| InputFact { ty: &t.ty, value: Some(t) }).collect();
+            let facts: Vec<InputFact<'_>> = [a, b, c]
+                .iter()
+                .map(|t| InputFact {
+                    ty: &t.ty,
+                    value: Some(t),
+                })
+                .collect();
             infer(&Op::Range, &facts).map(|t| t[0].shape[0])
         };
         assert_eq!(len(&i(3), &i(9), &i(3)).unwrap(), 2); // spec example: [3, 6]
@@ -991,8 +1454,14 @@ mod tests {
         assert!(len(&i(0), &i(i64::MAX), &i(1)).is_err());
         assert!(len(&f(0.0), &i(1), &i(1)).is_err());
         let ty = TensorType::new(DType::I64, vec![]);
-        let facts = [InputFact { ty: &ty, value: None }; 3];
-        assert_eq!(infer(&Op::Range, &facts).unwrap_err(), InferError::NotConstant { input: 0 });
+        let facts = [InputFact {
+            ty: &ty,
+            value: None,
+        }; 3];
+        assert_eq!(
+            infer(&Op::Range, &facts).unwrap_err(),
+            InferError::NotConstant { input: 0 }
+        );
     }
 
     #[test]
@@ -1006,24 +1475,44 @@ mod tests {
             cubic_coeff_a: -0.75,
             exclude_outside: false,
         };
-        assert_eq!(shape_of(&Op::Resize(r.clone()), &[f32t(&[1, 3, 8, 8])]), [1, 3, 16, 16]);
+        assert_eq!(
+            shape_of(&Op::Resize(r.clone()), &[f32t(&[1, 3, 8, 8])]),
+            [1, 3, 16, 16]
+        );
         let mut bad = r.clone();
         bad.scales.pop();
         assert!(run(&Op::Resize(bad), &[f32t(&[1, 3, 8, 8])]).is_err());
         let ints = TensorType::new(DType::I64, vec![1, 3, 8, 8]);
         assert!(run(&Op::Resize(r), &[ints]).is_err());
-        assert_eq!(shape_of(&Op::Softmax { axis: 1 }, &[f32t(&[2, 10])]), [2, 10]);
+        assert_eq!(
+            shape_of(&Op::Softmax { axis: 1 }, &[f32t(&[2, 10])]),
+            [2, 10]
+        );
         assert!(run(&Op::Softmax { axis: 2 }, &[f32t(&[2, 10])]).is_err());
     }
 
     #[test]
     fn fused_ops() {
-        let fused = Op::FusedConv(crate::ir::FusedConv { conv: conv(1, 1, 0, 1, 1), act: None, residual: true });
+        let fused = Op::FusedConv(crate::ir::FusedConv {
+            conv: conv(1, 1, 0, 1, 1),
+            act: None,
+            residual: true,
+        });
         let x = f32t(&[1, 8, 4, 4]);
-        let tys = [x.clone(), f32t(&[16, 8, 1, 1]), f32t(&[16]), f32t(&[1, 16, 4, 4])];
+        let tys = [
+            x.clone(),
+            f32t(&[16, 8, 1, 1]),
+            f32t(&[16]),
+            f32t(&[1, 16, 4, 4]),
+        ];
         assert_eq!(shape_of(&fused, &tys), [1, 16, 4, 4]);
         assert!(run(&fused, &tys[..3]).is_err());
-        let bad_res = [x.clone(), f32t(&[16, 8, 1, 1]), f32t(&[16]), f32t(&[1, 8, 4, 4])];
+        let bad_res = [
+            x.clone(),
+            f32t(&[16, 8, 1, 1]),
+            f32t(&[16]),
+            f32t(&[1, 8, 4, 4]),
+        ];
         assert!(run(&fused, &bad_res).is_err());
 
         let ghost = |out_channels| {
@@ -1036,30 +1525,54 @@ mod tests {
                 residual: false,
             })
         };
-        let tys = [x.clone(), f32t(&[8, 8, 1, 1]), f32t(&[8]), f32t(&[8, 1, 3, 3]), f32t(&[8])];
+        let tys = [
+            x.clone(),
+            f32t(&[8, 8, 1, 1]),
+            f32t(&[8]),
+            f32t(&[8, 1, 3, 3]),
+            f32t(&[8]),
+        ];
         assert_eq!(shape_of(&ghost(12), &tys), [1, 12, 4, 4]);
         assert!(run(&ghost(17), &tys).is_err());
         assert!(run(&ghost(0), &tys).is_err());
 
         let se = Op::SqueezeExcite(SqueezeExcite {
             act: Activation::Relu,
-            gate: Activation::HardSigmoid { alpha: 0.2, beta: 0.5 },
+            gate: Activation::HardSigmoid {
+                alpha: 0.2,
+                beta: 0.5,
+            },
         });
-        let tys = [x.clone(), f32t(&[2, 8]), f32t(&[2]), f32t(&[8, 2]), f32t(&[8])];
+        let tys = [
+            x.clone(),
+            f32t(&[2, 8]),
+            f32t(&[2]),
+            f32t(&[8, 2]),
+            f32t(&[8]),
+        ];
         assert_eq!(shape_of(&se, &tys), [1, 8, 4, 4]);
         let bad = [x, f32t(&[2, 8]), f32t(&[2]), f32t(&[2, 8]), f32t(&[8])];
         assert!(run(&se, &bad).is_err());
 
         let lin = Op::Linear { act: None };
-        assert_eq!(shape_of(&lin, &[f32t(&[2, 960]), f32t(&[10, 960]), f32t(&[10])]), [2, 10]);
+        assert_eq!(
+            shape_of(&lin, &[f32t(&[2, 960]), f32t(&[10, 960]), f32t(&[10])]),
+            [2, 10]
+        );
         assert!(run(&lin, &[f32t(&[2, 960]), f32t(&[10, 96]), f32t(&[10])]).is_err());
     }
 
     #[test]
     fn huge_outputs_are_errors() {
-        let c = Op::ConstantOfShape { shape: vec![1 << 40, 1 << 40], dtype: DType::F32, value: 0.0 };
+        let c = Op::ConstantOfShape {
+            shape: vec![1 << 40, 1 << 40],
+            dtype: DType::F32,
+            value: 0.0,
+        };
         assert!(run(&c, &[]).is_err());
-        let e = Op::Expand { shape: vec![usize::MAX / 2, 4] };
+        let e = Op::Expand {
+            shape: vec![usize::MAX / 2, 4],
+        };
         assert!(run(&e, &[f32t(&[1])]).is_err());
     }
 }
