@@ -655,9 +655,7 @@ fn declared_shape(dims: &[super::proto::tensor_shape_proto::Dimension]) -> Strin
 /// Evaluates an op on constant inputs with the reference interpreter.
 fn fold(op: &Op, inputs: &[ValueId], g: &Graph) -> Result<Vec<Tensor>, NodeError> {
     let tensors: Vec<&Tensor> = inputs.iter().filter_map(|&v| g.value(v).constant().map(|t| &**t)).collect();
-    // TODO(interp): call crate::interp::eval_op once it lands.
-    let _ = (op, tensors);
-    Err(NodeError::Fold("the reference interpreter is not available yet".into()))
+    crate::interp::eval_op(op, &tensors).map_err(|e| NodeError::Fold(e.to_string()))
 }
 
 /// The static type of a graph input: dims from the model, symbolic ones from the user's pinned

@@ -1,4 +1,5 @@
-//! Elementwise arithmetic, comparisons, unary math, reductions, Where and Cast.
+//! Elementwise arithmetic, comparisons, unary math, reductions, Where, Cast and CastLike
+//! (opset 15: a Cast to the dtype of its second input).
 //!
 //! Opset notes: ReduceSum takes `axes` as an input from opset 13, ReduceMean/Max/Min from 18
 //! (an attribute before); the input form adds `noop_with_empty_axes`. Max and Min are variadic
@@ -38,6 +39,11 @@ pub(super) fn register(reg: &mut Registry) {
         Ok(Lowered::Op { op: Op::Where, inputs: vec![ctx.input(0)?, ctx.input(1)?, ctx.input(2)?] })
     });
     reg.add("Cast", cast);
+    reg.add("CastLike", |ctx| {
+        ctx.check_inputs(2, 2)?;
+        let to = ctx.input_ty(1)?.dtype;
+        Ok(Lowered::Op { op: Op::Cast { to }, inputs: vec![ctx.input(0)?] })
+    });
 }
 
 fn binary(ctx: &NodeCtx<'_>, op: BinaryOp) -> Result<Lowered, NodeError> {

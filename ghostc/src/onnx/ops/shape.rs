@@ -106,9 +106,14 @@ fn reshape(ctx: &NodeCtx<'_>) -> Result<Lowered, NodeError> {
 fn flatten(ctx: &NodeCtx<'_>) -> Result<Lowered, NodeError> {
     ctx.check_inputs(1, 1)?;
     let shape = &ctx.input_ty(0)?.shape;
-    let a = ctx.attrs.int_or("axis", 1)?;
-    // Flatten's axis may equal the rank (everything in the first dim).
-    let a = axis("axis", a, shape.len() + 1)?;
+    let given = ctx.attrs.int_or("axis", 1)?;
+    // Flatten's axis lies in [-rank, rank]; rank puts everything in the first dim.
+    let rank = shape.len() as i64;
+    let a = if given < 0 { given.saturating_add(rank) } else { given };
+    if !(0..=rank).contains(&a) {
+        return Err(NodeError::Invalid(format!("axis {given} is out of range for Flatten of rank {rank}")));
+    }
+    let a = a as usize;
     let outer = checked_product(&shape[..a])?;
     let inner = checked_product(&shape[a..])?;
     reshape_op(ctx, vec![outer, inner])
