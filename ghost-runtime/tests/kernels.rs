@@ -574,7 +574,13 @@ fn ghost_scalar_matches_formula() {
         let c = GhostCase::random(&mut rng, 30, 20, 14);
         let (y, sums) = c.run(scalar());
         let want = c.naive();
-        let what = format!("ghost {:?}", c.shape);
+        let what = format!(
+            "ghost {:?} res={} c1={} k={}",
+            c.shape,
+            c.res.is_some(),
+            c.c1,
+            c.k
+        );
         assert_close64(&what, &c.logical(&y), &want, 9 * c.k);
         if c.sums {
             let hw = c.shape.h * c.shape.w;

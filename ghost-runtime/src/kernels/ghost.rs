@@ -3,15 +3,16 @@
 //! `+ residual` on both halves and per-channel sums of the stored values.
 //!
 //! Algorithm (row streaming): the image is processed in bands of `band` rows, chosen so a band
-//! has at least ~96 pixels (one row at 112x112, the whole image at 7x7). For each band the
+//! has at least ~224 pixels (two rows at 112x112, the whole image at 14x14). For each band the
 //! pointwise GEMM computes x1 for the band's pixels, then the depthwise computes every output
 //! row whose three input rows are now available (the band's rows shifted up by one). x1 is
 //! therefore re-read from L1/L2 right after being written, and nothing is concatenated.
 //!
 //! With a residual the stored x1 is `x1 + shortcut`, but the depthwise must see pre-add x1:
 //! the pointwise epilogue also writes pre-add x1 into a caller-provided scratch buffer of
-//! `band + 2` rows per block (the last two rows of the previous band are moved to its front
-//! before each band). Without a residual the depthwise reads x1 back from the output and the
+//! three bands per block, used as a ring: band `b` lives in slot `b % 3`, so the rows the
+//! depthwise needs (the current band and the two rows before it) are always present and
+//! nothing is copied. Without a residual the depthwise reads x1 back from the output and the
 //! scratch is unused.
 
 use crate::arch::{ActV, Simd};
@@ -50,7 +51,7 @@ pub struct GhostEpilogue<'a> {
 
 /// Rows per band for a given width.
 const fn band_rows(h: usize, w: usize) -> usize {
-    let b = 96usize.div_ceil(w);
+    let b = 224usize.div_ceil(w);
     if b > h {
         h
     } else {
@@ -60,7 +61,7 @@ const fn band_rows(h: usize, w: usize) -> usize {
 
 /// Scratch floats [`Kernels::ghost`] needs when it has a residual (0 is fine without one).
 pub const fn ghost_scratch_len(shape: GhostShape) -> usize {
-    shape.half_blocks * (band_rows(shape.h, shape.w) + 2) * shape.w * 8
+    shape.half_blocks * 3 * band_rows(shape.h, shape.w) * shape.w * 8
 }
 
 pub(crate) struct GhostArgs {
@@ -79,10 +80,9 @@ pub(crate) struct GhostArgs {
     cheap: Activation,
 }
 
-/// The depthwise rows `dw_next .. dw_end` of the band starting at x1 row `r0`.
+/// The depthwise rows `dw_next .. dw_end` of one band.
 struct DwBand<'a> {
     a: &'a GhostArgs,
-    r0: usize,
     dw_next: usize,
     dw_end: usize,
 }
@@ -102,10 +102,11 @@ unsafe fn dw_band<S: Simd, const C1: usize, const C2: usize, const D1: usize, co
     let (h, w, nb) = (a.h, a.w, a.nb);
     let bs = h * w * 8;
     let row_len = w * 8;
-    let sb = (band_rows(h, w) + 2) * row_len;
+    let band = band_rows(h, w);
+    let sb = 3 * band * row_len;
     let has_res = !a.r.is_null();
     let cheap = ActV::new(s, a.cheap);
-    let (r0, dw_next, dw_end) = (b.r0, b.dw_next, b.dw_end);
+    let (dw_next, dw_end) = (b.dw_next, b.dw_end);
     for cb in 0..nb {
         // SAFETY: block cb < nb of the packed depthwise.
         let bw = unsafe { load_block::<S, 3>(s, a.dw.add(cb * 8 * 10)) };
@@ -122,9 +123,12 @@ unsafe fn dw_band<S: Simd, const C1: usize, const C2: usize, const D1: usize, co
                 }
                 let iy = iy as usize;
                 *rp = if has_res {
-                    // SAFETY: iy >= r0 - 2 (dw_next = r0 - 1) and iy < r1, so the row is
-                    // in the scratch window.
-                    unsafe { a.scratch.add(cb * sb + (iy + 2 - r0) * row_len) }
+                    // SAFETY: iy >= r0 - 2 (dw_next = r0 - 1) and iy < r1: the row's band is
+                    // the current one or one of the two before, all still in the ring.
+                    unsafe {
+                        a.scratch
+                            .add(cb * sb + ((iy / band) % 3 * band + iy % band) * row_len)
+                    }
                 } else {
                     // SAFETY: x1 row iy of block cb in the output, already written.
                     unsafe { a.y.add(cb * bs + iy * row_len) }
@@ -186,22 +190,12 @@ unsafe fn drive(k: Kernels, a: &GhostArgs) {
     let bs = h * w * 8;
     let row_len = w * 8;
     let band = band_rows(h, w);
-    let sb = (band + 2) * row_len;
+    let sb = 3 * band * row_len;
     let has_res = !a.r.is_null();
     let mut r0 = 0;
     let mut dw_next = 0;
     while r0 < h {
         let r1 = (r0 + band).min(h);
-        if has_res && r0 > 0 {
-            for cb in 0..nb {
-                // SAFETY: scratch holds nb * sb floats; rows band..band+2 move to 0..2
-                // (memmove: they overlap when band == 1).
-                unsafe {
-                    let base = a.scratch.add(cb * sb);
-                    ptr::copy(base.add(band * row_len), base, 2 * row_len);
-                }
-            }
-        }
         let off = r0 * row_len;
         let pa = PwArgs {
             w: a.pw,
@@ -222,8 +216,8 @@ unsafe fn drive(k: Kernels, a: &GhostArgs) {
             },
             r_bs: bs,
             pre: if has_res {
-                // SAFETY: scratch row 2 of block 0; band rows fit in band + 2.
-                unsafe { a.scratch.add(2 * row_len) }
+                // SAFETY: slot (r0 / band) % 3 of block 0; a band fits in its slot.
+                unsafe { a.scratch.add((r0 / band) % 3 * band * row_len) }
             } else {
                 ptr::null_mut()
             },
@@ -234,12 +228,7 @@ unsafe fn drive(k: Kernels, a: &GhostArgs) {
         // SAFETY: forwarded extents.
         unsafe { pointwise::run_dispatch(k, &pa) };
         let dw_end = if r1 == h { h } else { r1 - 1 };
-        let db = DwBand {
-            a,
-            r0,
-            dw_next,
-            dw_end,
-        };
+        let db = DwBand { a, dw_next, dw_end };
         // The dispatch is sound: rows dw_next - 1 ..= dw_end of x1 are now computed.
         dispatch!(k, dw_band, &db, DwBand<'_>;
             avx512 [8, 4, 4, 2]; avx2 [4, 2, 2, 1]; neon [4, 2, 2, 1]; scalar [4, 2, 2, 1]);
