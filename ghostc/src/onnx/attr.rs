@@ -34,7 +34,9 @@ pub(crate) fn attr_type(a: &AttributeProto) -> Option<AttributeType> {
 }
 
 fn type_name(a: &AttributeProto) -> String {
-    attr_type(a).map(|t| t.as_str_name().to_string()).unwrap_or_else(|| "UNDEFINED".into())
+    attr_type(a)
+        .map(|t| t.as_str_name().to_string())
+        .unwrap_or_else(|| "UNDEFINED".into())
 }
 
 /// A node's attributes.
@@ -56,12 +58,24 @@ impl<'a> Attrs<'a> {
         self.get(name).is_some()
     }
 
-    fn typed(&self, name: &str, want: AttributeType) -> Result<Option<&'a AttributeProto>, NodeError> {
-        let Some(a) = self.get(name) else { return Ok(None) };
+    fn typed(
+        &self,
+        name: &str,
+        want: AttributeType,
+    ) -> Result<Option<&'a AttributeProto>, NodeError> {
+        let Some(a) = self.get(name) else {
+            return Ok(None);
+        };
         match attr_type(a) {
             Some(t) if t == want => Ok(Some(a)),
             // An empty list with no declared type fits any list type.
-            None if matches!(want, AttributeType::Ints | AttributeType::Floats | AttributeType::Strings) => Ok(Some(a)),
+            None if matches!(
+                want,
+                AttributeType::Ints | AttributeType::Floats | AttributeType::Strings
+            ) =>
+            {
+                Ok(Some(a))
+            }
             _ => Err(NodeError::AttributeType {
                 attr: shown(name),
                 expected: want.as_str_name(),
@@ -71,7 +85,9 @@ impl<'a> Attrs<'a> {
     }
 
     pub(crate) fn int(&self, name: &str) -> Result<Option<i64>, NodeError> {
-        Ok(self.typed(name, AttributeType::Int)?.map(|a| a.i.unwrap_or(0)))
+        Ok(self
+            .typed(name, AttributeType::Int)?
+            .map(|a| a.i.unwrap_or(0)))
     }
 
     pub(crate) fn int_or(&self, name: &str, default: i64) -> Result<i64, NodeError> {
@@ -84,12 +100,17 @@ impl<'a> Attrs<'a> {
             None => Ok(default),
             Some(0) => Ok(false),
             Some(1) => Ok(true),
-            Some(v) => Err(NodeError::BadAttribute { attr: name.into(), detail: format!("{v} is not 0 or 1") }),
+            Some(v) => Err(NodeError::BadAttribute {
+                attr: name.into(),
+                detail: format!("{v} is not 0 or 1"),
+            }),
         }
     }
 
     pub(crate) fn float(&self, name: &str) -> Result<Option<f32>, NodeError> {
-        Ok(self.typed(name, AttributeType::Float)?.map(|a| a.f.unwrap_or(0.0)))
+        Ok(self
+            .typed(name, AttributeType::Float)?
+            .map(|a| a.f.unwrap_or(0.0)))
     }
 
     pub(crate) fn float_or(&self, name: &str, default: f32) -> Result<f32, NodeError> {
@@ -97,11 +118,15 @@ impl<'a> Attrs<'a> {
     }
 
     pub(crate) fn ints(&self, name: &str) -> Result<Option<&'a [i64]>, NodeError> {
-        Ok(self.typed(name, AttributeType::Ints)?.map(|a| a.ints.as_slice()))
+        Ok(self
+            .typed(name, AttributeType::Ints)?
+            .map(|a| a.ints.as_slice()))
     }
 
     pub(crate) fn floats(&self, name: &str) -> Result<Option<&'a [f32]>, NodeError> {
-        Ok(self.typed(name, AttributeType::Floats)?.map(|a| a.floats.as_slice()))
+        Ok(self
+            .typed(name, AttributeType::Floats)?
+            .map(|a| a.floats.as_slice()))
     }
 
     pub(crate) fn string(&self, name: &str) -> Result<Option<String>, NodeError> {
@@ -117,11 +142,14 @@ impl<'a> Attrs<'a> {
     pub(crate) fn tensor(&self, name: &str) -> Result<Option<&'a TensorProto>, NodeError> {
         match self.typed(name, AttributeType::Tensor)? {
             None => Ok(None),
-            Some(a) => a
-                .t
-                .as_ref()
-                .map(Some)
-                .ok_or_else(|| NodeError::BadAttribute { attr: name.into(), detail: "TENSOR attribute without a tensor".into() }),
+            Some(a) => {
+                a.t.as_ref()
+                    .map(Some)
+                    .ok_or_else(|| NodeError::BadAttribute {
+                        attr: name.into(),
+                        detail: "TENSOR attribute without a tensor".into(),
+                    })
+            }
         }
     }
 
@@ -135,8 +163,10 @@ pub(crate) fn to_usizes(attr: &str, values: &[i64]) -> Result<Vec<usize>, NodeEr
     values
         .iter()
         .map(|&v| {
-            usize::try_from(v)
-                .map_err(|_| NodeError::BadAttribute { attr: attr.into(), detail: format!("negative value {v}") })
+            usize::try_from(v).map_err(|_| NodeError::BadAttribute {
+                attr: attr.into(),
+                detail: format!("negative value {v}"),
+            })
         })
         .collect()
 }

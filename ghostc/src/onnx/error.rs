@@ -44,7 +44,12 @@ pub enum ImportError {
     NoGraph,
     /// User error (or a limit to raise): a configurable resource limit was hit.
     #[error("{what}: {actual} exceeds the limit {limit} = {max}")]
-    Limit { limit: &'static str, what: String, actual: u64, max: u64 },
+    Limit {
+        limit: &'static str,
+        what: String,
+        actual: u64,
+        max: u64,
+    },
     /// User error: the model header is unusable (IR version, opset imports).
     #[error("{0}")]
     Model(String),
@@ -53,7 +58,11 @@ pub enum ImportError {
     Tensor { context: String, error: TensorError },
     /// User error: external tensor data is missing, malformed or outside the model's folder.
     #[error("{context}: external data '{location}': {detail}")]
-    ExternalData { context: String, location: String, detail: String },
+    ExternalData {
+        context: String,
+        location: String,
+        detail: String,
+    },
     /// User error: a graph input's type or shape is unusable, or the pinned shapes disagree.
     #[error("input '{input}': {detail}")]
     Input { input: String, detail: String },
@@ -62,10 +71,18 @@ pub enum ImportError {
     Output { output: String, detail: String },
     /// User error: a value is defined twice (by two nodes, or by a node and an initializer).
     #[error("value '{value}' is defined twice: {first} and {second}")]
-    DuplicateValue { value: String, first: String, second: String },
+    DuplicateValue {
+        value: String,
+        first: String,
+        second: String,
+    },
     /// User error: a node reads a value that nothing defines.
     #[error("node '{node}' ({op_type}): input '{value}' is produced by no node, initializer or graph input")]
-    UndefinedValue { node: String, op_type: String, value: String },
+    UndefinedValue {
+        node: String,
+        op_type: String,
+        value: String,
+    },
     /// User error: the graph has a cycle.
     #[error("graph has a cycle through node '{node}' ({op_type})")]
     Cycle { node: String, op_type: String },
@@ -74,7 +91,11 @@ pub enum ImportError {
     Function { function: String, detail: String },
     /// User error: a node is malformed (arity, attributes, non-constant parameters, shapes).
     #[error("node '{node}' ({op_type}): {error}")]
-    Node { node: String, op_type: String, error: NodeError },
+    Node {
+        node: String,
+        op_type: String,
+        error: NodeError,
+    },
     /// User error: ops ghostc does not support; lists every such node in the model.
     #[error("{} unsupported ONNX node{}: {}", .0.len(), if .0.len() == 1 { "" } else { "s" }, UnsupportedList(.0))]
     Unsupported(Vec<UnsupportedNode>),
@@ -84,8 +105,18 @@ pub enum ImportError {
 }
 
 impl ImportError {
-    pub(crate) fn limit(limit: &'static str, actual: u64, max: u64, what: impl Into<String>) -> Self {
-        ImportError::Limit { limit, what: what.into(), actual, max }
+    pub(crate) fn limit(
+        limit: &'static str,
+        actual: u64,
+        max: u64,
+        what: impl Into<String>,
+    ) -> Self {
+        ImportError::Limit {
+            limit,
+            what: what.into(),
+            actual,
+            max,
+        }
     }
     pub(crate) fn model(msg: impl Into<String>) -> Self {
         ImportError::Model(msg.into())
@@ -107,7 +138,11 @@ pub struct UnsupportedNode {
 
 impl fmt::Display for UnsupportedNode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "'{}' ({}, domain {}", self.node, self.op_type, self.domain)?;
+        write!(
+            f,
+            "'{}' ({}, domain {}",
+            self.node, self.op_type, self.domain
+        )?;
         if let Some(v) = self.opset {
             write!(f, " opset {v}")?;
         }
@@ -149,9 +184,16 @@ pub enum TensorError {
     #[error("raw_data {actual} bytes, expected exactly {expected} bytes")]
     RawWrongLength { actual: usize, expected: u64 },
     #[error("{field} has {actual} values, expected {expected}")]
-    TypedCount { field: &'static str, actual: usize, expected: u64 },
+    TypedCount {
+        field: &'static str,
+        actual: usize,
+        expected: u64,
+    },
     #[error("two data fields set: {first} and {second}")]
-    TwoDataFields { first: &'static str, second: &'static str },
+    TwoDataFields {
+        first: &'static str,
+        second: &'static str,
+    },
     #[error("data_type {dtype} cannot be stored in {field}")]
     WrongField { dtype: String, field: &'static str },
     #[error("no data for {expected} elements")]
@@ -174,15 +216,32 @@ pub enum NodeError {
     #[error("required attribute '{attr}' is missing")]
     MissingAttribute { attr: String },
     #[error("attribute '{attr}' has type {actual}, expected {expected}")]
-    AttributeType { attr: String, expected: &'static str, actual: String },
+    AttributeType {
+        attr: String,
+        expected: &'static str,
+        actual: String,
+    },
     #[error("attribute '{attr}': {detail}")]
     BadAttribute { attr: String, detail: String },
     #[error("input {index} ('{value}') must be a constant (after folding) to set {what}")]
-    NotConstant { index: usize, value: String, what: &'static str },
+    NotConstant {
+        index: usize,
+        value: String,
+        what: &'static str,
+    },
     #[error("input {index} ('{value}'): {detail}")]
-    BadInput { index: usize, value: String, detail: String },
+    BadInput {
+        index: usize,
+        value: String,
+        detail: String,
+    },
     #[error("{what} '{value}' has rank {actual}, expected {expected}")]
-    Rank { what: &'static str, value: String, actual: usize, expected: String },
+    Rank {
+        what: &'static str,
+        value: String,
+        actual: usize,
+        expected: String,
+    },
     #[error("{0}")]
     Invalid(String),
     #[error("{0}")]
@@ -191,8 +250,14 @@ pub enum NodeError {
     Infer(#[from] InferError),
     #[error("constant folding failed: {0}")]
     Fold(String),
-    #[error("output '{value}' has {elements} elements, over the limit max_tensor_elements = {max}")]
-    OutputTooLarge { value: String, elements: u64, max: u64 },
+    #[error(
+        "output '{value}' has {elements} elements, over the limit max_tensor_elements = {max}"
+    )]
+    OutputTooLarge {
+        value: String,
+        elements: u64,
+        max: u64,
+    },
     #[error("{0}")]
     Tensor(#[from] TensorError),
 }

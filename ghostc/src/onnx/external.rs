@@ -84,17 +84,21 @@ impl ExternalData {
         let parse = |key: &str, text: Option<&str>| -> Result<Option<u64>, ImportError> {
             match text {
                 None => Ok(None),
-                Some(t) => t
-                    .parse::<u64>()
-                    .map(Some)
-                    .map_err(|_| fail(format!("{key} '{}' is not a non-negative integer", shown(t)))),
+                Some(t) => t.parse::<u64>().map(Some).map_err(|_| {
+                    fail(format!(
+                        "{key} '{}' is not a non-negative integer",
+                        shown(t)
+                    ))
+                }),
             }
         };
         let offset = parse("offset", offset)?.unwrap_or(0);
         let length = parse("length", length)?;
         if let Some(len) = length {
             if len != expected {
-                return Err(fail(format!("length {len} does not match the tensor's {expected} bytes")));
+                return Err(fail(format!(
+                    "length {len} does not match the tensor's {expected} bytes"
+                )));
             }
         }
         let total = self.bytes_read.saturating_add(expected);
@@ -108,7 +112,10 @@ impl ExternalData {
         }
 
         let dir = self.dir.as_deref().ok_or_else(|| {
-            fail("the model was given as bytes without a folder, so external data cannot be read".into())
+            fail(
+                "the model was given as bytes without a folder, so external data cannot be read"
+                    .into(),
+            )
         })?;
         if !self.files.contains_key(location) {
             let path = confined_path(dir, location).map_err(&fail)?;
@@ -119,19 +126,26 @@ impl ExternalData {
             .files
             .get_mut(location)
             .ok_or_else(|| ImportError::Bug("external file cache lost an entry".into()))?;
-        let end = offset.checked_add(expected).ok_or_else(|| fail(format!("offset {offset} + length {expected} overflows")))?;
+        let end = offset
+            .checked_add(expected)
+            .ok_or_else(|| fail(format!("offset {offset} + length {expected} overflows")))?;
         if end > open.len {
             return Err(fail(format!(
                 "offset {offset} + length {expected} is past the end of the file ({} bytes)",
                 open.len
             )));
         }
-        let size = usize::try_from(expected).map_err(|_| fail(format!("length {expected} does not fit in memory")))?;
+        let size = usize::try_from(expected)
+            .map_err(|_| fail(format!("length {expected} does not fit in memory")))?;
         let mut buf = vec![0u8; size];
         open.file
             .seek(SeekFrom::Start(offset))
             .and_then(|_| open.file.read_exact(&mut buf))
-            .map_err(|e| fail(format!("read of {expected} bytes at offset {offset} failed: {e}")))?;
+            .map_err(|e| {
+                fail(format!(
+                    "read of {expected} bytes at offset {offset} failed: {e}"
+                ))
+            })?;
         self.bytes_read = total;
         Ok(buf)
     }
@@ -151,7 +165,9 @@ fn confined_path(dir: &Path, location: &str) -> Result<PathBuf, String> {
             Component::Normal(p) => parts.push(p),
             Component::ParentDir => return Err(format!("{ESCAPES} ('..' component)")),
             Component::CurDir => return Err(format!("{ESCAPES} ('.' component)")),
-            Component::RootDir | Component::Prefix(_) => return Err(format!("{ESCAPES} (absolute path)")),
+            Component::RootDir | Component::Prefix(_) => {
+                return Err(format!("{ESCAPES} (absolute path)"))
+            }
         }
     }
     if parts.is_empty() {
@@ -169,7 +185,10 @@ fn confined_path(dir: &Path, location: &str) -> Result<PathBuf, String> {
             Err(e) => return Err(format!("cannot stat {}: {e}", path.display())),
         };
         if meta.file_type().is_symlink() {
-            return Err(format!("{} is a symlink; external data must be a regular file inside the model directory", path.display()));
+            return Err(format!(
+                "{} is a symlink; external data must be a regular file inside the model directory",
+                path.display()
+            ));
         }
         if i < last && !meta.is_dir() {
             return Err(format!("{} is not a directory", path.display()));
@@ -180,7 +199,8 @@ fn confined_path(dir: &Path, location: &str) -> Result<PathBuf, String> {
 
 /// Opens a checked path and verifies it is a regular file with one link, the same one stat saw.
 fn open_checked(path: &Path) -> Result<OpenFile, String> {
-    let before = std::fs::symlink_metadata(path).map_err(|e| format!("cannot stat {}: {e}", path.display()))?;
+    let before = std::fs::symlink_metadata(path)
+        .map_err(|e| format!("cannot stat {}: {e}", path.display()))?;
     if !before.is_file() {
         return Err(format!("{} is not a regular file", path.display()));
     }
@@ -188,17 +208,29 @@ fn open_checked(path: &Path) -> Result<OpenFile, String> {
     {
         use std::os::unix::fs::MetadataExt;
         if before.nlink() > 1 {
-            return Err(format!("{} has {} hard links; external data must have exactly one", path.display(), before.nlink()));
+            return Err(format!(
+                "{} has {} hard links; external data must have exactly one",
+                path.display(),
+                before.nlink()
+            ));
         }
     }
     let file = File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-    let after = file.metadata().map_err(|e| format!("cannot stat {}: {e}", path.display()))?;
+    let after = file
+        .metadata()
+        .map_err(|e| format!("cannot stat {}: {e}", path.display()))?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt;
         if (after.dev(), after.ino()) != (before.dev(), before.ino()) {
-            return Err(format!("{} changed while it was being opened", path.display()));
+            return Err(format!(
+                "{} changed while it was being opened",
+                path.display()
+            ));
         }
     }
-    Ok(OpenFile { file, len: after.len() })
+    Ok(OpenFile {
+        file,
+        len: after.len(),
+    })
 }

@@ -28,7 +28,10 @@ pub(crate) fn normalize_domain(domain: Option<&str>) -> &str {
 }
 
 /// Opset imports as a map, rejecting a domain listed twice with different versions.
-pub(crate) fn opset_map(imports: &[OperatorSetIdProto], owner: &str) -> Result<Opsets, ImportError> {
+pub(crate) fn opset_map(
+    imports: &[OperatorSetIdProto],
+    owner: &str,
+) -> Result<Opsets, ImportError> {
     let mut map = Opsets::new();
     for imp in imports {
         let domain = normalize_domain(imp.domain.as_deref()).to_string();
@@ -37,7 +40,11 @@ pub(crate) fn opset_map(imports: &[OperatorSetIdProto], owner: &str) -> Result<O
             if old != version {
                 return Err(ImportError::model(format!(
                     "{owner} imports domain '{}' twice, with opsets {old} and {version}",
-                    if domain.is_empty() { "ai.onnx" } else { &domain }
+                    if domain.is_empty() {
+                        "ai.onnx"
+                    } else {
+                        &domain
+                    }
                 )));
             }
         }
@@ -71,10 +78,18 @@ struct Flattener<'a> {
 }
 
 /// The main graph's nodes with every function call inlined.
-pub(crate) fn flatten(model: &ModelProto, model_opsets: &Opsets, limits: &Limits) -> Result<Vec<FlatNode>, ImportError> {
+pub(crate) fn flatten(
+    model: &ModelProto,
+    model_opsets: &Opsets,
+    limits: &Limits,
+) -> Result<Vec<FlatNode>, ImportError> {
     let mut functions = HashMap::new();
     for f in &model.functions {
-        let k = key(f.domain.as_deref(), f.name.as_deref(), f.overload.as_deref());
+        let k = key(
+            f.domain.as_deref(),
+            f.name.as_deref(),
+            f.overload.as_deref(),
+        );
         let fname = shown(&k.1);
         // A function without opset imports of its own uses the model's.
         let opsets = if f.opset_import.is_empty() {
@@ -83,11 +98,19 @@ pub(crate) fn flatten(model: &ModelProto, model_opsets: &Opsets, limits: &Limits
             opset_map(&f.opset_import, &format!("function '{fname}'"))?
         };
         if functions.insert(k, (f, Rc::new(opsets))).is_some() {
-            return Err(ImportError::Function { function: fname, detail: "defined twice".into() });
+            return Err(ImportError::Function {
+                function: fname,
+                detail: "defined twice".into(),
+            });
         }
     }
     let graph = model.graph.as_ref().ok_or(ImportError::NoGraph)?;
-    let mut flattener = Flattener { functions, limits, out: Vec::new(), calls: 0 };
+    let mut flattener = Flattener {
+        functions,
+        limits,
+        out: Vec::new(),
+        calls: 0,
+    };
     let top = Rc::new(model_opsets.clone());
     let mut chain = Vec::new();
     for node in &graph.node {
@@ -97,8 +120,17 @@ pub(crate) fn flatten(model: &ModelProto, model_opsets: &Opsets, limits: &Limits
 }
 
 impl<'a> Flattener<'a> {
-    fn node(&mut self, node: NodeProto, opsets: &Rc<Opsets>, chain: &mut Vec<FunctionKey>) -> Result<(), ImportError> {
-        let k = key(node.domain.as_deref(), node.op_type.as_deref(), node.overload.as_deref());
+    fn node(
+        &mut self,
+        node: NodeProto,
+        opsets: &Rc<Opsets>,
+        chain: &mut Vec<FunctionKey>,
+    ) -> Result<(), ImportError> {
+        let k = key(
+            node.domain.as_deref(),
+            node.op_type.as_deref(),
+            node.overload.as_deref(),
+        );
         let Some(&(function, ref fn_opsets)) = self.functions.get(&k) else {
             if self.out.len() >= self.limits.max_nodes {
                 return Err(ImportError::limit(
@@ -108,13 +140,20 @@ impl<'a> Flattener<'a> {
                     "nodes after inlining functions",
                 ));
             }
-            self.out.push(FlatNode { proto: node, opsets: opsets.clone() });
+            self.out.push(FlatNode {
+                proto: node,
+                opsets: opsets.clone(),
+            });
             return Ok(());
         };
         let fn_opsets = fn_opsets.clone();
         let fname = shown(&k.1);
         if chain.contains(&k) {
-            let path: Vec<String> = chain.iter().chain(std::iter::once(&k)).map(|c| shown(&c.1)).collect();
+            let path: Vec<String> = chain
+                .iter()
+                .chain(std::iter::once(&k))
+                .map(|c| shown(&c.1))
+                .collect();
             return Err(ImportError::Function {
                 function: fname,
                 detail: format!("recursive call chain {}", path.join(" -> ")),
@@ -151,17 +190,28 @@ impl<'a> Flattener<'a> {
         // a fresh internal name.
         let mut rename: HashMap<&str, String> = HashMap::new();
         for (i, formal) in function.input.iter().enumerate() {
-            rename.insert(formal.as_str(), node.input.get(i).cloned().unwrap_or_default());
+            rename.insert(
+                formal.as_str(),
+                node.input.get(i).cloned().unwrap_or_default(),
+            );
         }
         for (i, formal) in function.output.iter().enumerate() {
-            let actual = node.output.get(i).filter(|s| !s.is_empty()).cloned().unwrap_or_else(|| format!("{prefix}{formal}"));
+            let actual = node
+                .output
+                .get(i)
+                .filter(|s| !s.is_empty())
+                .cloned()
+                .unwrap_or_else(|| format!("{prefix}{formal}"));
             rename.insert(formal.as_str(), actual);
         }
         let map_name = |n: &String| -> String {
             if n.is_empty() {
                 String::new()
             } else {
-                rename.get(n.as_str()).cloned().unwrap_or_else(|| format!("{prefix}{n}"))
+                rename
+                    .get(n.as_str())
+                    .cloned()
+                    .unwrap_or_else(|| format!("{prefix}{n}"))
             }
         };
         // Attribute values visible to the body: defaults, overridden by the call site.
@@ -169,8 +219,12 @@ impl<'a> Flattener<'a> {
         for a in &function.attribute_proto {
             env.insert(a.name.as_deref().unwrap_or(""), a);
         }
-        let declared: HashSet<&str> =
-            function.attribute.iter().map(String::as_str).chain(env.keys().copied()).collect();
+        let declared: HashSet<&str> = function
+            .attribute
+            .iter()
+            .map(String::as_str)
+            .chain(env.keys().copied())
+            .collect();
         for a in &node.attribute {
             let n = a.name.as_deref().unwrap_or("");
             if declared.contains(n) {

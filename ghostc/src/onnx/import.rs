@@ -2,8 +2,8 @@
 //! topological order, per-node conversion through the op table, constant folding, outputs.
 
 use std::cell::RefCell;
-use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -11,7 +11,9 @@ use super::attr::Attrs;
 use super::error::{shown, NodeError, UnsupportedNode};
 use super::external::ExternalData;
 use super::function::{self, normalize_domain, FlatNode};
-use super::proto::{type_proto, tensor_shape_proto::dimension, GraphProto, ModelProto, NodeProto, ValueInfoProto};
+use super::proto::{
+    tensor_shape_proto::dimension, type_proto, GraphProto, ModelProto, NodeProto, ValueInfoProto,
+};
 use super::tensor::{checked_shape, dtype_from_onnx, initializer_context, tensor_from_proto};
 use super::{ops, ImportError, ImportOptions, Limits, MAX_IR_VERSION, MAX_OPSET, MIN_OPSET};
 use crate::ir::infer::{infer, InputFact};
@@ -19,6 +21,7 @@ use crate::ir::{fmt_shape, Graph, Op, Tensor, TensorType, ValueId};
 
 /// What a node importer turns an ONNX node into.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // One short-lived value per node.
 pub(crate) enum Lowered {
     /// One IR op reading these values (data inputs only; parameters are in the op).
     Op { op: Op, inputs: Vec<ValueId> },
@@ -60,8 +63,15 @@ impl<'a> NodeCtx<'a> {
     pub fn check_inputs(&self, min: usize, max: usize) -> Result<(), NodeError> {
         let n = self.inputs.len();
         if n < min || n > max {
-            let expected = if min == max { min.to_string() } else { format!("{min} to {max}") };
-            return Err(NodeError::InputCount { expected, actual: n });
+            let expected = if min == max {
+                min.to_string()
+            } else {
+                format!("{min} to {max}")
+            };
+            return Err(NodeError::InputCount {
+                expected,
+                actual: n,
+            });
         }
         Ok(())
     }
@@ -93,11 +103,21 @@ impl<'a> NodeCtx<'a> {
     }
 
     /// The input's shape, with its rank checked against `expected` when given.
-    pub fn input_shape(&self, i: usize, what: &'static str, rank: Option<usize>) -> Result<&'a [usize], NodeError> {
+    pub fn input_shape(
+        &self,
+        i: usize,
+        what: &'static str,
+        rank: Option<usize>,
+    ) -> Result<&'a [usize], NodeError> {
         let shape = &self.input_ty(i)?.shape;
         if let Some(r) = rank {
             if shape.len() != r {
-                return Err(NodeError::Rank { what, value: self.input_name(i), actual: shape.len(), expected: r.to_string() });
+                return Err(NodeError::Rank {
+                    what,
+                    value: self.input_name(i),
+                    actual: shape.len(),
+                    expected: r.to_string(),
+                });
             }
         }
         Ok(shape)
@@ -105,17 +125,29 @@ impl<'a> NodeCtx<'a> {
 
     /// The constant value of optional input `i`; `None` when absent. Errors when present but
     /// not a constant; `what` says which parameter it sets.
-    pub fn const_input(&self, i: usize, what: &'static str) -> Result<Option<&'a Tensor>, NodeError> {
-        let Some(v) = self.opt_input(i) else { return Ok(None) };
+    pub fn const_input(
+        &self,
+        i: usize,
+        what: &'static str,
+    ) -> Result<Option<&'a Tensor>, NodeError> {
+        let Some(v) = self.opt_input(i) else {
+            return Ok(None);
+        };
         match self.graph.value(v).constant() {
             Some(t) => Ok(Some(t)),
-            None => Err(NodeError::NotConstant { index: i, value: self.input_name(i), what }),
+            None => Err(NodeError::NotConstant {
+                index: i,
+                value: self.input_name(i),
+                what,
+            }),
         }
     }
 
     /// An optional constant integer input as i64 values.
     pub fn const_ints(&self, i: usize, what: &'static str) -> Result<Option<Vec<i64>>, NodeError> {
-        let Some(t) = self.const_input(i, what)? else { return Ok(None) };
+        let Some(t) = self.const_input(i, what)? else {
+            return Ok(None);
+        };
         if !t.dtype().is_int() {
             return Err(NodeError::BadInput {
                 index: i,
@@ -128,26 +160,46 @@ impl<'a> NodeCtx<'a> {
 
     /// An optional constant scalar (or one-element) input as f32.
     pub fn const_scalar_f32(&self, i: usize, what: &'static str) -> Result<Option<f32>, NodeError> {
-        let Some(t) = self.const_input(i, what)? else { return Ok(None) };
+        let Some(t) = self.const_input(i, what)? else {
+            return Ok(None);
+        };
         match t.to_f32_vec().as_slice() {
             [v] => Ok(Some(*v)),
             _ => Err(NodeError::BadInput {
                 index: i,
                 value: self.input_name(i),
-                detail: format!("{what} must hold one value, got shape [{}]", fmt_shape(t.shape())),
+                detail: format!(
+                    "{what} must hold one value, got shape [{}]",
+                    fmt_shape(t.shape())
+                ),
             }),
         }
     }
 
     /// Decodes a tensor attribute (Constant's `value`, ConstantOfShape's `value`).
     pub fn attr_tensor(&self, attr: &str) -> Result<Option<Tensor>, NodeError> {
-        let Some(t) = self.attrs.tensor(attr)? else { return Ok(None) };
-        let context = format!("node '{}' ({}): attribute '{attr}'", shown(self.name), self.op_type);
-        let mut external = self.external.try_borrow_mut().map_err(|_| NodeError::Invalid("external data reader busy".into()))?;
+        let Some(t) = self.attrs.tensor(attr)? else {
+            return Ok(None);
+        };
+        let context = format!(
+            "node '{}' ({}): attribute '{attr}'",
+            shown(self.name),
+            self.op_type
+        );
+        let mut external = self
+            .external
+            .try_borrow_mut()
+            .map_err(|_| NodeError::Invalid("external data reader busy".into()))?;
         match tensor_from_proto(t, &context, self.limits, &mut external) {
             Ok(t) => Ok(Some(t)),
-            Err(ImportError::Tensor { error, .. }) => Err(NodeError::BadAttribute { attr: attr.into(), detail: error.to_string() }),
-            Err(e) => Err(NodeError::BadAttribute { attr: attr.into(), detail: e.to_string() }),
+            Err(ImportError::Tensor { error, .. }) => Err(NodeError::BadAttribute {
+                attr: attr.into(),
+                detail: error.to_string(),
+            }),
+            Err(e) => Err(NodeError::BadAttribute {
+                attr: attr.into(),
+                detail: e.to_string(),
+            }),
         }
     }
 }
@@ -159,24 +211,32 @@ enum Slot {
     /// Produced by an unsupported node, or downstream of one: its node is skipped.
     Poisoned,
     /// An optional output ghostc does not compute (BatchNorm running stats, Dropout mask).
-    Unavailable { node: String },
+    Unavailable {
+        node: String,
+    },
 }
 
 /// Validates the header and imports the model.
-pub(crate) fn import_model(model: ModelProto, model_dir: Option<&Path>, opts: &ImportOptions) -> Result<Graph, ImportError> {
+pub(crate) fn import_model(
+    model: ModelProto,
+    model_dir: Option<&Path>,
+    opts: &ImportOptions,
+) -> Result<Graph, ImportError> {
     let limits = &opts.limits;
     let graph = model.graph.as_ref().ok_or(ImportError::NoGraph)?;
     match model.ir_version {
         None | Some(..=0) => return Err(ImportError::model("ir_version is missing or 0")),
         Some(v) if v > MAX_IR_VERSION => {
-            return Err(ImportError::model(format!("ir_version {v} is newer than the newest supported ({MAX_IR_VERSION})")))
+            return Err(ImportError::model(format!(
+                "ir_version {v} is newer than the newest supported ({MAX_IR_VERSION})"
+            )))
         }
         _ => {}
     }
     let opsets = function::opset_map(&model.opset_import, "the model")?;
-    let default_opset = *opsets
-        .get("")
-        .ok_or_else(|| ImportError::model("the model has no opset import for the default domain (ai.onnx)"))?;
+    let default_opset = *opsets.get("").ok_or_else(|| {
+        ImportError::model("the model has no opset import for the default domain (ai.onnx)")
+    })?;
     if !(MIN_OPSET..=MAX_OPSET).contains(&default_opset) {
         return Err(ImportError::model(format!(
             "default-domain opset {default_opset} is out of the supported range {MIN_OPSET}..={MAX_OPSET}"
@@ -214,7 +274,12 @@ fn check_names(model: &ModelProto, limits: &Limits) -> Result<(), ImportError> {
     let max = limits.max_name_len;
     let check = |kind: &str, name: &str| -> Result<(), ImportError> {
         if name.len() > max {
-            return Err(ImportError::limit("max_name_len", name.len() as u64, max as u64, format!("{kind} name '{}'", shown(name))));
+            return Err(ImportError::limit(
+                "max_name_len",
+                name.len() as u64,
+                max as u64,
+                format!("{kind} name '{}'", shown(name)),
+            ));
         }
         Ok(())
     };
@@ -228,7 +293,10 @@ fn check_names(model: &ModelProto, limits: &Limits) -> Result<(), ImportError> {
             }
             for a in &n.attribute {
                 check("attribute", a.name.as_deref().unwrap_or(""))?;
-                check("attribute reference", a.ref_attr_name.as_deref().unwrap_or(""))?;
+                check(
+                    "attribute reference",
+                    a.ref_attr_name.as_deref().unwrap_or(""),
+                )?;
             }
         }
         Ok(())
@@ -254,7 +322,10 @@ fn check_names(model: &ModelProto, limits: &Limits) -> Result<(), ImportError> {
 
 /// Node indices in a topological order (Kahn's algorithm, ties by file order), after checking
 /// that every value has one definition and every input is defined somewhere.
-fn topo_order(nodes: &[FlatNode], known: &HashMap<String, Slot>) -> Result<Vec<usize>, ImportError> {
+fn topo_order(
+    nodes: &[FlatNode],
+    known: &HashMap<String, Slot>,
+) -> Result<Vec<usize>, ImportError> {
     let node_label = |i: usize| -> (String, String) {
         let p = nodes.get(i).map(|n| &n.proto);
         let op = p.and_then(|p| p.op_type.as_deref()).unwrap_or("");
@@ -293,11 +364,18 @@ fn topo_order(nodes: &[FlatNode], known: &HashMap<String, Slot>) -> Result<Vec<u
                 successors[p].push(i);
             } else if !known.contains_key(input.as_str()) {
                 let (node, op_type) = node_label(i);
-                return Err(ImportError::UndefinedValue { node, op_type, value: shown(input) });
+                return Err(ImportError::UndefinedValue {
+                    node,
+                    op_type,
+                    value: shown(input),
+                });
             }
         }
     }
-    let mut ready: BinaryHeap<Reverse<usize>> = (0..nodes.len()).filter(|&i| indegree[i] == 0).map(Reverse).collect();
+    let mut ready: BinaryHeap<Reverse<usize>> = (0..nodes.len())
+        .filter(|&i| indegree[i] == 0)
+        .map(Reverse)
+        .collect();
     let mut order = Vec::with_capacity(nodes.len());
     while let Some(Reverse(i)) = ready.pop() {
         order.push(i);
@@ -342,10 +420,17 @@ struct Builder<'a> {
 impl<'a> Builder<'a> {
     fn initializers(&mut self, graph: &GraphProto) -> Result<(), ImportError> {
         if let Some(s) = graph.sparse_initializer.first() {
-            let name = s.values.as_ref().and_then(|v| v.name.as_deref()).unwrap_or("");
+            let name = s
+                .values
+                .as_ref()
+                .and_then(|v| v.name.as_deref())
+                .unwrap_or("");
             return Err(ImportError::Tensor {
                 context: initializer_context(name),
-                error: super::TensorError::UnsupportedDType { code: -1, name: "sparse initializer".into() },
+                error: super::TensorError::UnsupportedDType {
+                    code: -1,
+                    name: "sparse initializer".into(),
+                },
             });
         }
         for t in &graph.initializer {
@@ -355,7 +440,11 @@ impl<'a> Builder<'a> {
                 return Err(ImportError::model("an initializer has an empty name"));
             }
             if self.values.contains_key(name) {
-                return Err(ImportError::DuplicateValue { value: shown(name), first: "an initializer".into(), second: "another initializer".into() });
+                return Err(ImportError::DuplicateValue {
+                    value: shown(name),
+                    first: "an initializer".into(),
+                    second: "another initializer".into(),
+                });
             }
             let tensor = {
                 let mut ext = self.external.borrow_mut();
@@ -369,16 +458,26 @@ impl<'a> Builder<'a> {
 
     fn inputs(&mut self, graph: &GraphProto) -> Result<(), ImportError> {
         // Inputs that are also initializers are constants with a default (IR < 4 style).
-        let real: Vec<&ValueInfoProto> =
-            graph.input.iter().filter(|v| !self.values.contains_key(v.name.as_deref().unwrap_or(""))).collect();
-        let names: Vec<&str> = real.iter().map(|v| v.name.as_deref().unwrap_or("")).collect();
+        let real: Vec<&ValueInfoProto> = graph
+            .input
+            .iter()
+            .filter(|v| !self.values.contains_key(v.name.as_deref().unwrap_or("")))
+            .collect();
+        let names: Vec<&str> = real
+            .iter()
+            .map(|v| v.name.as_deref().unwrap_or(""))
+            .collect();
         for pinned in self.opts.shapes.keys() {
             if !names.contains(&pinned.as_str()) {
                 return Err(ImportError::Input {
                     input: shown(pinned),
                     detail: format!(
                         "a shape was given for it but the model has no such input (inputs: {})",
-                        names.iter().map(|n| format!("'{}'", shown(n))).collect::<Vec<_>>().join(", ")
+                        names
+                            .iter()
+                            .map(|n| format!("'{}'", shown(n)))
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
                 });
             }
@@ -390,9 +489,14 @@ impl<'a> Builder<'a> {
                 return Err(ImportError::model("a graph input has an empty name"));
             }
             if self.values.contains_key(name) {
-                return Err(ImportError::DuplicateValue { value: shown(name), first: "a graph input".into(), second: "another graph input".into() });
+                return Err(ImportError::DuplicateValue {
+                    value: shown(name),
+                    first: "a graph input".into(),
+                    second: "another graph input".into(),
+                });
             }
-            let (ty, dynamic_batch) = input_type(info, self.opts.shapes.get(name), single, &self.opts.limits)?;
+            let (ty, dynamic_batch) =
+                input_type(info, self.opts.shapes.get(name), single, &self.opts.limits)?;
             self.g.dynamic_batch |= dynamic_batch;
             let id = self.g.add_input(name, ty);
             self.values.insert(name.to_string(), Slot::Value(id));
@@ -408,8 +512,16 @@ impl<'a> Builder<'a> {
             Some(n) if !n.is_empty() => n.to_string(),
             _ => format!("{op_type}_{index}"),
         };
-        let node_err = |error: NodeError| ImportError::Node { node: shown(&name), op_type: shown(op_type), error };
-        let importer = if domain.is_empty() { ops::lookup(op_type) } else { None };
+        let node_err = |error: NodeError| ImportError::Node {
+            node: shown(&name),
+            op_type: shown(op_type),
+            error,
+        };
+        let importer = if domain.is_empty() {
+            ops::lookup(op_type)
+        } else {
+            None
+        };
 
         let mut inputs = Vec::with_capacity(proto.input.len());
         let mut poisoned = false;
@@ -428,11 +540,18 @@ impl<'a> Builder<'a> {
                     return Err(node_err(NodeError::BadInput {
                         index: i,
                         value: shown(input),
-                        detail: format!("is an optional output of node '{}' that ghostc does not compute", shown(node)),
+                        detail: format!(
+                            "is an optional output of node '{}' that ghostc does not compute",
+                            shown(node)
+                        ),
                     }))
                 }
                 None => {
-                    return Err(ImportError::UndefinedValue { node: shown(&name), op_type: shown(op_type), value: shown(input) })
+                    return Err(ImportError::UndefinedValue {
+                        node: shown(&name),
+                        op_type: shown(op_type),
+                        value: shown(input),
+                    })
                 }
             }
         }
@@ -476,7 +595,11 @@ impl<'a> Builder<'a> {
         self.unsupported.push(UnsupportedNode {
             node: shown(name),
             op_type: shown(proto.op_type.as_deref().unwrap_or("")),
-            domain: if domain.is_empty() { "ai.onnx".into() } else { shown(domain) },
+            domain: if domain.is_empty() {
+                "ai.onnx".into()
+            } else {
+                shown(domain)
+            },
             opset: flat.opsets.get(domain).copied(),
             reason,
         });
@@ -493,13 +616,19 @@ impl<'a> Builder<'a> {
         let outputs = &proto.output;
         match lowered {
             Lowered::Alias(v) => {
-                let first = outputs.first().ok_or(NodeError::OutputCount { expected: "at least 1".into(), actual: 0 })?;
+                let first = outputs.first().ok_or(NodeError::OutputCount {
+                    expected: "at least 1".into(),
+                    actual: 0,
+                })?;
                 self.values.insert(first.clone(), Slot::Value(v));
                 self.mark_unavailable(outputs, 1, name);
             }
             Lowered::Const(tensors) => {
                 if tensors.len() > outputs.len() {
-                    return Err(NodeError::OutputCount { expected: tensors.len().to_string(), actual: outputs.len() });
+                    return Err(NodeError::OutputCount {
+                        expected: tensors.len().to_string(),
+                        actual: outputs.len(),
+                    });
                 }
                 let n = tensors.len();
                 for (t, out) in tensors.into_iter().zip(outputs) {
@@ -517,13 +646,19 @@ impl<'a> Builder<'a> {
                         .iter()
                         .map(|&v| {
                             let value = self.g.value(v);
-                            InputFact { ty: &value.ty, value: value.constant().map(|t| &**t) }
+                            InputFact {
+                                ty: &value.ty,
+                                value: value.constant().map(|t| &**t),
+                            }
                         })
                         .collect();
                     infer(&op, &facts)?
                 };
                 if types.len() > outputs.len() {
-                    return Err(NodeError::OutputCount { expected: types.len().to_string(), actual: outputs.len() });
+                    return Err(NodeError::OutputCount {
+                        expected: types.len().to_string(),
+                        actual: outputs.len(),
+                    });
                 }
                 let mut fold_elements: u64 = 0;
                 for (ty, out) in types.iter().zip(outputs) {
@@ -536,8 +671,16 @@ impl<'a> Builder<'a> {
                     if tensors.len() != n || tensors.iter().zip(&types).any(|(t, ty)| &t.ty != ty) {
                         return Err(NodeError::Fold(format!(
                             "the interpreter produced [{}], shape inference said [{}] (ghostc bug)",
-                            tensors.iter().map(|t| t.ty.to_string()).collect::<Vec<_>>().join(", "),
-                            types.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(", ")
+                            tensors
+                                .iter()
+                                .map(|t| t.ty.to_string())
+                                .collect::<Vec<_>>()
+                                .join(", "),
+                            types
+                                .iter()
+                                .map(|t| t.to_string())
+                                .collect::<Vec<_>>()
+                                .join(", ")
                         )));
                     }
                     for (t, out) in tensors.into_iter().zip(outputs) {
@@ -547,8 +690,11 @@ impl<'a> Builder<'a> {
                         }
                     }
                 } else {
-                    let outs: Vec<(String, TensorType)> =
-                        types.into_iter().zip(outputs).map(|(ty, out)| (out.clone(), ty)).collect();
+                    let outs: Vec<(String, TensorType)> = types
+                        .into_iter()
+                        .zip(outputs)
+                        .map(|(ty, out)| (out.clone(), ty))
+                        .collect();
                     let (_, ids) = self.g.add_node(name, op, inputs, outs);
                     for (id, out) in ids.into_iter().zip(outputs) {
                         if !out.is_empty() {
@@ -564,16 +710,29 @@ impl<'a> Builder<'a> {
 
     fn mark_unavailable(&mut self, outputs: &[String], from: usize, node: &str) {
         for out in outputs.iter().skip(from).filter(|o| !o.is_empty()) {
-            self.values.insert(out.clone(), Slot::Unavailable { node: node.to_string() });
+            self.values.insert(
+                out.clone(),
+                Slot::Unavailable {
+                    node: node.to_string(),
+                },
+            );
         }
     }
 
     /// Elements of a node output, checked against `max_tensor_elements`.
     fn check_size(&self, out: &str, ty: &TensorType) -> Result<u64, NodeError> {
         let max = self.opts.limits.max_tensor_elements as u64;
-        let elements = ty.shape.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d as u64)).unwrap_or(u64::MAX);
+        let elements = ty
+            .shape
+            .iter()
+            .try_fold(1u64, |acc, &d| acc.checked_mul(d as u64))
+            .unwrap_or(u64::MAX);
         if elements > max {
-            return Err(NodeError::OutputTooLarge { value: shown(out), elements, max });
+            return Err(NodeError::OutputTooLarge {
+                value: shown(out),
+                elements,
+                max,
+            });
         }
         Ok(elements)
     }
@@ -587,11 +746,17 @@ impl<'a> Builder<'a> {
                 Some(Slot::Unavailable { node }) => {
                     return Err(ImportError::Output {
                         output: shown(name),
-                        detail: format!("is an optional output of node '{}' that ghostc does not compute", shown(node)),
+                        detail: format!(
+                            "is an optional output of node '{}' that ghostc does not compute",
+                            shown(node)
+                        ),
                     })
                 }
                 None => {
-                    return Err(ImportError::Output { output: shown(name), detail: "is produced by no node, initializer or input".into() })
+                    return Err(ImportError::Output {
+                        output: shown(name),
+                        detail: "is produced by no node, initializer or input".into(),
+                    })
                 }
             };
             self.check_declared(info, v)?;
@@ -607,21 +772,30 @@ impl<'a> Builder<'a> {
     /// leading dim is not compared when the batch is dynamic).
     fn check_declared(&self, info: &ValueInfoProto, v: ValueId) -> Result<(), ImportError> {
         let name = info.name.as_deref().unwrap_or("");
-        let Some(type_proto::Value::TensorType(tt)) = info.r#type.as_ref().and_then(|t| t.value.as_ref()) else {
+        let Some(type_proto::Value::TensorType(tt)) =
+            info.r#type.as_ref().and_then(|t| t.value.as_ref())
+        else {
             return Ok(());
         };
         let ty = &self.g.value(v).ty;
         if let Some(code) = tt.elem_type.filter(|&c| c != 0) {
             if let Ok(dt) = dtype_from_onnx(code) {
                 if dt != ty.dtype {
-                    return Err(ImportError::Output { output: shown(name), detail: format!("declared dtype {dt}, computed {}", ty.dtype) });
+                    return Err(ImportError::Output {
+                        output: shown(name),
+                        detail: format!("declared dtype {dt}, computed {}", ty.dtype),
+                    });
                 }
             }
         }
         if let Some(shape) = &tt.shape {
             let mismatch = || ImportError::Output {
                 output: shown(name),
-                detail: format!("declared shape [{}], computed [{}]", declared_shape(&shape.dim), fmt_shape(&ty.shape)),
+                detail: format!(
+                    "declared shape [{}], computed [{}]",
+                    declared_shape(&shape.dim),
+                    fmt_shape(&ty.shape)
+                ),
             };
             if shape.dim.len() != ty.shape.len() {
                 return Err(mismatch());
@@ -654,7 +828,10 @@ fn declared_shape(dims: &[super::proto::tensor_shape_proto::Dimension]) -> Strin
 
 /// Evaluates an op on constant inputs with the reference interpreter.
 fn fold(op: &Op, inputs: &[ValueId], g: &Graph) -> Result<Vec<Tensor>, NodeError> {
-    let tensors: Vec<&Tensor> = inputs.iter().filter_map(|&v| g.value(v).constant().map(|t| &**t)).collect();
+    let tensors: Vec<&Tensor> = inputs
+        .iter()
+        .filter_map(|&v| g.value(v).constant().map(|t| &**t))
+        .collect();
     crate::interp::eval_op(op, &tensors).map_err(|e| NodeError::Fold(e.to_string()))
 }
 
@@ -668,9 +845,16 @@ fn input_type(
     limits: &Limits,
 ) -> Result<(TensorType, bool), ImportError> {
     let name = info.name.as_deref().unwrap_or("");
-    let fail = |detail: String| ImportError::Input { input: shown(name), detail };
-    let Some(type_proto::Value::TensorType(tt)) = info.r#type.as_ref().and_then(|t| t.value.as_ref()) else {
-        return Err(fail("is not a tensor (sequences, maps and optionals are not supported)".into()));
+    let fail = |detail: String| ImportError::Input {
+        input: shown(name),
+        detail,
+    };
+    let Some(type_proto::Value::TensorType(tt)) =
+        info.r#type.as_ref().and_then(|t| t.value.as_ref())
+    else {
+        return Err(fail(
+            "is not a tensor (sequences, maps and optionals are not supported)".into(),
+        ));
     };
     let code = tt.elem_type.unwrap_or(0);
     let dtype = dtype_from_onnx(code).map_err(|e| fail(e.to_string()))?;
@@ -681,7 +865,9 @@ fn input_type(
                 checked_shape(&dims, limits).map_err(|e| fail(e.to_string()))?;
                 Ok((TensorType::new(dtype, p.clone()), false))
             }
-            None => Err(fail("has no shape in the model; pin it with a shape option".into())),
+            None => Err(fail(
+                "has no shape in the model; pin it with a shape option".into(),
+            )),
         };
     };
     if let Some(p) = pinned {
@@ -701,10 +887,13 @@ fn input_type(
         let pinned_dim = pinned.and_then(|p| p.get(axis).copied());
         let dim = match &d.value {
             Some(dimension::Value::DimValue(v)) => {
-                let v = usize::try_from(*v).map_err(|_| fail(format!("dim {axis} is negative ({v})")))?;
+                let v = usize::try_from(*v)
+                    .map_err(|_| fail(format!("dim {axis} is negative ({v})")))?;
                 if let Some(p) = pinned_dim {
                     if p != v {
-                        return Err(fail(format!("dim {axis} is {v} in the model but pinned to {p}")));
+                        return Err(fail(format!(
+                            "dim {axis} is {v} in the model but pinned to {p}"
+                        )));
                     }
                 }
                 v
@@ -731,7 +920,10 @@ fn input_type(
         };
         dims.push(dim);
     }
-    let as_i64: Vec<i64> = dims.iter().map(|&d| i64::try_from(d).unwrap_or(i64::MAX)).collect();
+    let as_i64: Vec<i64> = dims
+        .iter()
+        .map(|&d| i64::try_from(d).unwrap_or(i64::MAX))
+        .collect();
     checked_shape(&as_i64, limits).map_err(|e| fail(e.to_string()))?;
     Ok((TensorType::new(dtype, dims), dynamic_batch))
 }

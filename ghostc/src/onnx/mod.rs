@@ -104,16 +104,26 @@ pub struct ImportOptions {
 
 /// Reads an ONNX file and imports it. External data is resolved relative to the file's folder.
 pub fn load_model(path: &Path, opts: &ImportOptions) -> Result<ir::Graph, ImportError> {
-    let io_err = |source| ImportError::Io { path: path.display().to_string(), source };
+    let io_err = |source| ImportError::Io {
+        path: path.display().to_string(),
+        source,
+    };
     let file = std::fs::File::open(path).map_err(io_err)?;
     let size = file.metadata().map_err(io_err)?.len();
     let limit = opts.limits.max_file_bytes;
     if size > limit {
-        return Err(ImportError::limit("max_file_bytes", size, limit, "model file size in bytes"));
+        return Err(ImportError::limit(
+            "max_file_bytes",
+            size,
+            limit,
+            "model file size in bytes",
+        ));
     }
     // Read at most limit + 1 bytes, in case the file grows between stat and read.
     let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
-    file.take(limit.saturating_add(1)).read_to_end(&mut bytes).map_err(io_err)?;
+    file.take(limit.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(io_err)?;
     let model_dir = match path.parent() {
         Some(p) if p.as_os_str().is_empty() => Path::new("."),
         Some(p) => p,

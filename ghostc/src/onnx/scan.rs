@@ -82,7 +82,9 @@ impl Reader<'_> {
                 return Ok(value);
             }
         }
-        Err(invalid(format!("varint longer than 10 bytes at byte {start}")))
+        Err(invalid(format!(
+            "varint longer than 10 bytes at byte {start}"
+        )))
     }
 
     fn skip(&mut self, n: u64, end: usize, what: &str) -> Result<(), ImportError> {
@@ -104,7 +106,10 @@ pub(crate) fn prescan(bytes: &[u8], limits: &Limits) -> Result<(), ImportError> 
         end: usize,
     }
     let mut reader = Reader { bytes, pos: 0 };
-    let mut stack = vec![Frame { kind: Kind::Model, end: bytes.len() }];
+    let mut stack = vec![Frame {
+        kind: Kind::Model,
+        end: bytes.len(),
+    }];
     let mut nodes: usize = 0;
     let mut messages: usize = 0;
     while let Some(top) = stack.last() {
@@ -129,7 +134,9 @@ pub(crate) fn prescan(bytes: &[u8], limits: &Limits) -> Result<(), ImportError> 
                 let len = reader.varint(end)?;
                 let body_start = reader.pos;
                 reader.skip(len, end, "length-delimited field")?;
-                let Some(what) = child(kind, field) else { continue };
+                let Some(what) = child(kind, field) else {
+                    continue;
+                };
                 messages += 1;
                 if messages > limits.max_messages {
                     return Err(ImportError::limit(
@@ -161,19 +168,35 @@ pub(crate) fn prescan(bytes: &[u8], limits: &Limits) -> Result<(), ImportError> 
                     }
                     let body_end = reader.pos;
                     reader.pos = body_start;
-                    stack.push(Frame { kind: sub, end: body_end });
+                    stack.push(Frame {
+                        kind: sub,
+                        end: body_end,
+                    });
                 }
             }
             3 => skip_group(&mut reader, field, end, limits)?,
-            4 => return Err(invalid(format!("unexpected end-group tag at byte {tag_pos}"))),
-            wire => return Err(invalid(format!("invalid wire type {wire} at byte {tag_pos}"))),
+            4 => {
+                return Err(invalid(format!(
+                    "unexpected end-group tag at byte {tag_pos}"
+                )))
+            }
+            wire => {
+                return Err(invalid(format!(
+                    "invalid wire type {wire} at byte {tag_pos}"
+                )))
+            }
         }
     }
     Ok(())
 }
 
 /// Skips a (deprecated) group whose start tag for `field` was just read, iteratively.
-fn skip_group(reader: &mut Reader<'_>, field: u64, end: usize, limits: &Limits) -> Result<(), ImportError> {
+fn skip_group(
+    reader: &mut Reader<'_>,
+    field: u64,
+    end: usize,
+    limits: &Limits,
+) -> Result<(), ImportError> {
     let mut open = vec![field];
     while let Some(&current) = open.last() {
         let tag_pos = reader.pos;
@@ -239,7 +262,10 @@ mod tests {
         }
         let mut model = Vec::new();
         len_field(7, &graph, &mut model);
-        let limits = Limits { max_nodes: 999, ..Limits::default() };
+        let limits = Limits {
+            max_nodes: 999,
+            ..Limits::default()
+        };
         let err = prescan(&model, &limits).unwrap_err();
         assert!(err.to_string().contains("max_nodes"), "{err}");
         assert!(prescan(&model, &Limits::default()).is_ok());

@@ -30,21 +30,35 @@ pub(crate) fn dtype_from_onnx(code: i32) -> Result<DType, TensorError> {
         Some(DataType::Uint32) => DType::U32,
         Some(DataType::Uint64) => DType::U64,
         Some(DataType::Bool) => DType::Bool,
-        _ => return Err(TensorError::UnsupportedDType { code, name: dtype_name(code) }),
+        _ => {
+            return Err(TensorError::UnsupportedDType {
+                code,
+                name: dtype_name(code),
+            })
+        }
     })
 }
 
 /// The ONNX spelling of a data type code, for messages.
 pub(crate) fn dtype_name(code: i32) -> String {
-    DataType::try_from(code).map(|d| d.as_str_name().to_string()).unwrap_or_else(|_| "unknown".into())
+    DataType::try_from(code)
+        .map(|d| d.as_str_name().to_string())
+        .unwrap_or_else(|_| "unknown".into())
 }
 
 /// Converts checked dims into a shape, returning it with its element count.
-pub(crate) fn checked_shape(dims: &[i64], limits: &Limits) -> Result<(Vec<usize>, u64), TensorError> {
+pub(crate) fn checked_shape(
+    dims: &[i64],
+    limits: &Limits,
+) -> Result<(Vec<usize>, u64), TensorError> {
     let mut shape = Vec::with_capacity(dims.len().min(64));
     let mut numel: u64 = 1;
     let overflow = || TensorError::ShapeOverflow {
-        shape: dims.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", "),
+        shape: dims
+            .iter()
+            .map(|d| d.to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
     };
     for (axis, &dim) in dims.iter().enumerate() {
         let d = u64::try_from(dim).map_err(|_| TensorError::NegativeDim { axis, dim })?;
@@ -52,7 +66,10 @@ pub(crate) fn checked_shape(dims: &[i64], limits: &Limits) -> Result<(Vec<usize>
         shape.push(usize::try_from(d).map_err(|_| overflow())?);
     }
     if numel > limits.max_tensor_elements as u64 {
-        return Err(TensorError::TooLarge { elements: numel, max: limits.max_tensor_elements as u64 });
+        return Err(TensorError::TooLarge {
+            elements: numel,
+            max: limits.max_tensor_elements as u64,
+        });
     }
     Ok((shape, numel))
 }
@@ -64,7 +81,10 @@ pub(crate) fn tensor_from_proto(
     limits: &Limits,
     external: &mut ExternalData,
 ) -> Result<Tensor, ImportError> {
-    let err = |error: TensorError| ImportError::Tensor { context: context.to_string(), error };
+    let err = |error: TensorError| ImportError::Tensor {
+        context: context.to_string(),
+        error,
+    };
     let code = t.data_type.unwrap_or(0);
     let dtype = dtype_from_onnx(code).map_err(err)?;
     let (shape, numel) = checked_shape(&t.dims, limits).map_err(err)?;
@@ -100,9 +120,11 @@ pub(crate) fn tensor_from_proto(
     }
     // numel * size cannot overflow: numel <= max_tensor_elements (a usize) and size <= 8, but
     // check anyway rather than rely on the default limit.
-    let expected_bytes = numel
-        .checked_mul(dtype.size() as u64)
-        .ok_or_else(|| err(TensorError::ShapeOverflow { shape: format!("{shape:?}") }))?;
+    let expected_bytes = numel.checked_mul(dtype.size() as u64).ok_or_else(|| {
+        err(TensorError::ShapeOverflow {
+            shape: format!("{shape:?}"),
+        })
+    })?;
     let data = match fields.first().copied() {
         None if numel == 0 => empty_data(dtype),
         None => return Err(err(TensorError::NoData { expected: numel })),
@@ -113,10 +135,16 @@ pub(crate) fn tensor_from_proto(
         Some("raw_data") => {
             let raw = t.raw_data.as_deref().unwrap_or_default();
             if (raw.len() as u64) < expected_bytes {
-                return Err(err(TensorError::RawTooShort { actual: raw.len(), expected: expected_bytes }));
+                return Err(err(TensorError::RawTooShort {
+                    actual: raw.len(),
+                    expected: expected_bytes,
+                }));
             }
             if raw.len() as u64 != expected_bytes {
-                return Err(err(TensorError::RawWrongLength { actual: raw.len(), expected: expected_bytes }));
+                return Err(err(TensorError::RawWrongLength {
+                    actual: raw.len(),
+                    expected: expected_bytes,
+                }));
             }
             from_raw(dtype, raw).map_err(err)?
         }
@@ -146,7 +174,11 @@ pub(crate) fn f16_to_f32(h: u16) -> f32 {
         let v = mant as f32 * (1.0 / 16_777_216.0);
         return if sign != 0 { -v } else { v };
     }
-    let bits = if exp == 31 { sign | 0x7f80_0000 | (mant << 13) } else { sign | ((exp + 112) << 23) | (mant << 13) };
+    let bits = if exp == 31 {
+        sign | 0x7f80_0000 | (mant << 13)
+    } else {
+        sign | ((exp + 112) << 23) | (mant << 13)
+    };
     f32::from_bits(bits)
 }
 
@@ -165,21 +197,52 @@ fn from_raw(dtype: DType, raw: &[u8]) -> Result<Data, TensorError> {
     }
     Ok(match dtype {
         DType::F32 => Data::F32(chunks::<4>(raw).map(f32::from_le_bytes).collect()),
-        DType::F64 => Data::F32(chunks::<8>(raw).map(|b| f64::from_le_bytes(b) as f32).collect()),
-        DType::F16 => Data::F32(chunks::<2>(raw).map(|b| f16_to_f32(u16::from_le_bytes(b))).collect()),
-        DType::BF16 => Data::F32(chunks::<2>(raw).map(|b| bf16_to_f32(u16::from_le_bytes(b))).collect()),
+        DType::F64 => Data::F32(
+            chunks::<8>(raw)
+                .map(|b| f64::from_le_bytes(b) as f32)
+                .collect(),
+        ),
+        DType::F16 => Data::F32(
+            chunks::<2>(raw)
+                .map(|b| f16_to_f32(u16::from_le_bytes(b)))
+                .collect(),
+        ),
+        DType::BF16 => Data::F32(
+            chunks::<2>(raw)
+                .map(|b| bf16_to_f32(u16::from_le_bytes(b)))
+                .collect(),
+        ),
         DType::I64 => Data::I64(chunks::<8>(raw).map(i64::from_le_bytes).collect()),
-        DType::I32 => Data::I64(chunks::<4>(raw).map(|b| i64::from(i32::from_le_bytes(b))).collect()),
-        DType::I16 => Data::I64(chunks::<2>(raw).map(|b| i64::from(i16::from_le_bytes(b))).collect()),
+        DType::I32 => Data::I64(
+            chunks::<4>(raw)
+                .map(|b| i64::from(i32::from_le_bytes(b)))
+                .collect(),
+        ),
+        DType::I16 => Data::I64(
+            chunks::<2>(raw)
+                .map(|b| i64::from(i16::from_le_bytes(b)))
+                .collect(),
+        ),
         DType::I8 => Data::I64(raw.iter().map(|&b| i64::from(b as i8)).collect()),
         DType::U8 => Data::I64(raw.iter().map(|&b| i64::from(b)).collect()),
-        DType::U16 => Data::I64(chunks::<2>(raw).map(|b| i64::from(u16::from_le_bytes(b))).collect()),
-        DType::U32 => Data::I64(chunks::<4>(raw).map(|b| i64::from(u32::from_le_bytes(b))).collect()),
+        DType::U16 => Data::I64(
+            chunks::<2>(raw)
+                .map(|b| i64::from(u16::from_le_bytes(b)))
+                .collect(),
+        ),
+        DType::U32 => Data::I64(
+            chunks::<4>(raw)
+                .map(|b| i64::from(u32::from_le_bytes(b)))
+                .collect(),
+        ),
         DType::U64 => Data::I64(
             chunks::<8>(raw)
                 .map(|b| {
                     let v = u64::from_le_bytes(b);
-                    i64::try_from(v).map_err(|_| TensorError::OutOfRange { value: v.to_string(), dtype: "u64".into() })
+                    i64::try_from(v).map_err(|_| TensorError::OutOfRange {
+                        value: v.to_string(),
+                        dtype: "u64".into(),
+                    })
                 })
                 .collect::<Result<_, _>>()?,
         ),
@@ -188,16 +251,31 @@ fn from_raw(dtype: DType, raw: &[u8]) -> Result<Data, TensorError> {
 }
 
 /// Values from the typed field `field`, which must be the one ONNX assigns to `dtype`.
-fn from_typed(t: &TensorProto, dtype: DType, field: &'static str, numel: u64) -> Result<Data, TensorError> {
-    let wrong = || TensorError::WrongField { dtype: dtype.name().to_string(), field };
+fn from_typed(
+    t: &TensorProto,
+    dtype: DType,
+    field: &'static str,
+    numel: u64,
+) -> Result<Data, TensorError> {
+    let wrong = || TensorError::WrongField {
+        dtype: dtype.name().to_string(),
+        field,
+    };
     let count = |actual: usize| -> Result<(), TensorError> {
         if actual as u64 == numel {
             Ok(())
         } else {
-            Err(TensorError::TypedCount { field, actual, expected: numel })
+            Err(TensorError::TypedCount {
+                field,
+                actual,
+                expected: numel,
+            })
         }
     };
-    let range = |v: i64| TensorError::OutOfRange { value: v.to_string(), dtype: dtype.name().to_string() };
+    let range = |v: i64| TensorError::OutOfRange {
+        value: v.to_string(),
+        dtype: dtype.name().to_string(),
+    };
     match field {
         "float_data" if dtype == DType::F32 => {
             count(t.float_data.len())?;
@@ -213,7 +291,11 @@ fn from_typed(t: &TensorProto, dtype: DType, field: &'static str, numel: u64) ->
         }
         "uint64_data" if matches!(dtype, DType::U32 | DType::U64) => {
             count(t.uint64_data.len())?;
-            let max = if dtype == DType::U32 { u64::from(u32::MAX) } else { i64::MAX as u64 };
+            let max = if dtype == DType::U32 {
+                u64::from(u32::MAX)
+            } else {
+                i64::MAX as u64
+            };
             let values = t
                 .uint64_data
                 .iter()
@@ -221,7 +303,10 @@ fn from_typed(t: &TensorProto, dtype: DType, field: &'static str, numel: u64) ->
                     if v <= max {
                         Ok(v as i64)
                     } else {
-                        Err(TensorError::OutOfRange { value: v.to_string(), dtype: dtype.name().to_string() })
+                        Err(TensorError::OutOfRange {
+                            value: v.to_string(),
+                            dtype: dtype.name().to_string(),
+                        })
                     }
                 })
                 .collect::<Result<_, _>>()?;
@@ -239,7 +324,10 @@ fn from_typed(t: &TensorProto, dtype: DType, field: &'static str, numel: u64) ->
                 DType::Bool => (0, 1),
                 _ => return Err(wrong()),
             };
-            if let Some(&bad) = ints.iter().find(|&&v| i64::from(v) < lo || i64::from(v) > hi) {
+            if let Some(&bad) = ints
+                .iter()
+                .find(|&&v| i64::from(v) < lo || i64::from(v) > hi)
+            {
                 return Err(range(bad.into()));
             }
             Ok(match dtype {

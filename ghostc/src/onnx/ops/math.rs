@@ -24,7 +24,9 @@ pub(super) fn register(reg: &mut Registry) {
     reg.add("Min", |ctx| variadic(ctx, BinaryOp::Min));
     reg.add("Neg", |ctx| unary_op(ctx, Op::Unary(UnaryOp::Neg)));
     reg.add("Sqrt", |ctx| unary_op(ctx, Op::Unary(UnaryOp::Sqrt)));
-    reg.add("Reciprocal", |ctx| unary_op(ctx, Op::Unary(UnaryOp::Reciprocal)));
+    reg.add("Reciprocal", |ctx| {
+        unary_op(ctx, Op::Unary(UnaryOp::Reciprocal))
+    });
     reg.add("Exp", |ctx| unary_op(ctx, Op::Unary(UnaryOp::Exp)));
     reg.add("Abs", |ctx| unary_op(ctx, Op::Unary(UnaryOp::Abs)));
     reg.add("Floor", |ctx| unary_op(ctx, Op::Unary(UnaryOp::Floor)));
@@ -36,37 +38,59 @@ pub(super) fn register(reg: &mut Registry) {
     reg.add("ReduceMin", |ctx| reduce(ctx, ReduceKind::Min, 18));
     reg.add("Where", |ctx| {
         ctx.check_inputs(3, 3)?;
-        Ok(Lowered::Op { op: Op::Where, inputs: vec![ctx.input(0)?, ctx.input(1)?, ctx.input(2)?] })
+        Ok(Lowered::Op {
+            op: Op::Where,
+            inputs: vec![ctx.input(0)?, ctx.input(1)?, ctx.input(2)?],
+        })
     });
     reg.add("Cast", cast);
     reg.add("CastLike", |ctx| {
         ctx.check_inputs(2, 2)?;
         let to = ctx.input_ty(1)?.dtype;
-        Ok(Lowered::Op { op: Op::Cast { to }, inputs: vec![ctx.input(0)?] })
+        Ok(Lowered::Op {
+            op: Op::Cast { to },
+            inputs: vec![ctx.input(0)?],
+        })
     });
 }
 
 fn binary(ctx: &NodeCtx<'_>, op: BinaryOp) -> Result<Lowered, NodeError> {
     ctx.check_inputs(2, 2)?;
-    Ok(Lowered::Op { op: Op::Binary(op), inputs: vec![ctx.input(0)?, ctx.input(1)?] })
+    Ok(Lowered::Op {
+        op: Op::Binary(op),
+        inputs: vec![ctx.input(0)?, ctx.input(1)?],
+    })
 }
 
 fn variadic(ctx: &NodeCtx<'_>, op: BinaryOp) -> Result<Lowered, NodeError> {
     match ctx.n_inputs() {
         1 => Ok(Lowered::Alias(ctx.input(0)?)),
         2 => binary(ctx, op),
-        0 => Err(NodeError::InputCount { expected: "1 or 2".into(), actual: 0 }),
-        n => Err(NodeError::Unsupported(format!("{} with {n} inputs (at most 2 are supported)", ctx.op_type))),
+        0 => Err(NodeError::InputCount {
+            expected: "1 or 2".into(),
+            actual: 0,
+        }),
+        n => Err(NodeError::Unsupported(format!(
+            "{} with {n} inputs (at most 2 are supported)",
+            ctx.op_type
+        ))),
     }
 }
 
-fn reduce(ctx: &NodeCtx<'_>, kind: ReduceKind, axes_input_since: i64) -> Result<Lowered, NodeError> {
+fn reduce(
+    ctx: &NodeCtx<'_>,
+    kind: ReduceKind,
+    axes_input_since: i64,
+) -> Result<Lowered, NodeError> {
     let rank = ctx.input_ty(0)?.shape.len();
     let keepdims = ctx.attrs.bool_or("keepdims", true)?;
     let given: Option<Vec<i64>> = if ctx.opset >= axes_input_since {
         ctx.check_inputs(1, 2)?;
         if ctx.attrs.has("axes") {
-            return Err(NodeError::Invalid(format!("attribute 'axes' is not allowed in opset {}, axes are an input", ctx.opset)));
+            return Err(NodeError::Invalid(format!(
+                "attribute 'axes' is not allowed in opset {}, axes are an input",
+                ctx.opset
+            )));
         }
         ctx.const_ints(1, "the reduction axes")?
     } else {
@@ -79,13 +103,29 @@ fn reduce(ctx: &NodeCtx<'_>, kind: ReduceKind, axes_input_since: i64) -> Result<
         _ if noop => return Ok(Lowered::Alias(ctx.input(0)?)),
         _ => (0..rank).collect(),
     };
-    Ok(Lowered::Op { op: Op::Reduce(Reduce { kind, axes, keepdims }), inputs: vec![ctx.input(0)?] })
+    Ok(Lowered::Op {
+        op: Op::Reduce(Reduce {
+            kind,
+            axes,
+            keepdims,
+        }),
+        inputs: vec![ctx.input(0)?],
+    })
 }
 
 fn cast(ctx: &NodeCtx<'_>) -> Result<Lowered, NodeError> {
     ctx.check_inputs(1, 1)?;
-    let to = ctx.attrs.int("to")?.ok_or(NodeError::MissingAttribute { attr: "to".into() })?;
-    let code = i32::try_from(to).map_err(|_| NodeError::BadAttribute { attr: "to".into(), detail: format!("{to} is not a data type") })?;
+    let to = ctx
+        .attrs
+        .int("to")?
+        .ok_or(NodeError::MissingAttribute { attr: "to".into() })?;
+    let code = i32::try_from(to).map_err(|_| NodeError::BadAttribute {
+        attr: "to".into(),
+        detail: format!("{to} is not a data type"),
+    })?;
     let to = dtype_from_onnx(code).map_err(|e| NodeError::Unsupported(format!("Cast to {e}")))?;
-    Ok(Lowered::Op { op: Op::Cast { to }, inputs: vec![ctx.input(0)?] })
+    Ok(Lowered::Op {
+        op: Op::Cast { to },
+        inputs: vec![ctx.input(0)?],
+    })
 }

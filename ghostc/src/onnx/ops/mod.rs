@@ -58,19 +58,30 @@ pub fn supported_ops() -> Vec<&'static str> {
 /// Resolves a possibly negative axis against `rank`.
 pub(crate) fn axis(what: &str, axis: i64, rank: usize) -> Result<usize, NodeError> {
     let r = rank as i64;
-    let a = if axis < 0 { axis.checked_add(r) } else { Some(axis) };
+    let a = if axis < 0 {
+        axis.checked_add(r)
+    } else {
+        Some(axis)
+    };
     match a {
         Some(a) if (0..r).contains(&a) => Ok(a as usize),
-        _ => Err(NodeError::Invalid(format!("{what} {axis} is out of range for rank {rank}"))),
+        _ => Err(NodeError::Invalid(format!(
+            "{what} {axis} is out of range for rank {rank}"
+        ))),
     }
 }
 
 /// Resolves axes against `rank`, sorted; duplicates are an error.
 pub(crate) fn axes(what: &str, values: &[i64], rank: usize) -> Result<Vec<usize>, NodeError> {
-    let mut out = values.iter().map(|&a| axis(what, a, rank)).collect::<Result<Vec<_>, _>>()?;
+    let mut out = values
+        .iter()
+        .map(|&a| axis(what, a, rank))
+        .collect::<Result<Vec<_>, _>>()?;
     out.sort_unstable();
     if out.windows(2).any(|w| w[0] == w[1]) {
-        return Err(NodeError::Invalid(format!("{what}s {values:?} repeat an axis")));
+        return Err(NodeError::Invalid(format!(
+            "{what}s {values:?} repeat an axis"
+        )));
     }
     Ok(out)
 }
@@ -78,5 +89,8 @@ pub(crate) fn axes(what: &str, values: &[i64], rank: usize) -> Result<Vec<usize>
 /// The node's data input `i` as a one-op lowering helper.
 pub(crate) fn unary_op(ctx: &NodeCtx<'_>, op: crate::ir::Op) -> Result<Lowered, NodeError> {
     ctx.check_inputs(1, 1)?;
-    Ok(Lowered::Op { op, inputs: vec![ctx.input(0)?] })
+    Ok(Lowered::Op {
+        op,
+        inputs: vec![ctx.input(0)?],
+    })
 }

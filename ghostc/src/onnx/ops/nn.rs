@@ -21,18 +21,35 @@ pub(super) fn register(reg: &mut Registry) {
     reg.add("BatchNormalization", batch_norm);
     reg.add("MaxPool", |ctx| pool(ctx, PoolKind::Max));
     reg.add("AveragePool", |ctx| pool(ctx, PoolKind::Avg));
-    reg.add("GlobalAveragePool", |ctx| unary_op(ctx, Op::GlobalAveragePool));
+    reg.add("GlobalAveragePool", |ctx| {
+        unary_op(ctx, Op::GlobalAveragePool)
+    });
     reg.add("GlobalMaxPool", |ctx| {
         let rank = ctx.input_ty(0)?.shape.len();
         if rank < 3 {
-            return Err(NodeError::Rank { what: "input", value: ctx.input_name(0), actual: rank, expected: ">= 3".into() });
+            return Err(NodeError::Rank {
+                what: "input",
+                value: ctx.input_name(0),
+                actual: rank,
+                expected: ">= 3".into(),
+            });
         }
-        unary_op(ctx, Op::Reduce(Reduce { kind: ReduceKind::Max, axes: (2..rank).collect(), keepdims: true }))
+        unary_op(
+            ctx,
+            Op::Reduce(Reduce {
+                kind: ReduceKind::Max,
+                axes: (2..rank).collect(),
+                keepdims: true,
+            }),
+        )
     });
     reg.add("Gemm", gemm);
     reg.add("MatMul", |ctx| {
         ctx.check_inputs(2, 2)?;
-        Ok(Lowered::Op { op: Op::MatMul, inputs: vec![ctx.input(0)?, ctx.input(1)?] })
+        Ok(Lowered::Op {
+            op: Op::MatMul,
+            inputs: vec![ctx.input(0)?, ctx.input(1)?],
+        })
     });
     reg.add("Softmax", softmax);
 }
@@ -45,7 +62,10 @@ fn pair(ctx: &NodeCtx<'_>, name: &str) -> Result<[usize; 2], NodeError> {
             let v = to_usizes(name, v)?;
             match v[..] {
                 [a, b] if a > 0 && b > 0 => Ok([a, b]),
-                _ => Err(NodeError::BadAttribute { attr: name.into(), detail: format!("{v:?} is not two positive values") }),
+                _ => Err(NodeError::BadAttribute {
+                    attr: name.into(),
+                    detail: format!("{v:?} is not two positive values"),
+                }),
             }
         }
     }
@@ -67,7 +87,10 @@ fn resolve_pads(
                 let p = to_usizes("pads", p)?;
                 match p[..] {
                     [t, l, b, r] => Ok([t, l, b, r]),
-                    _ => Err(NodeError::BadAttribute { attr: "pads".into(), detail: format!("{} values, expected 4", p.len()) }),
+                    _ => Err(NodeError::BadAttribute {
+                        attr: "pads".into(),
+                        detail: format!("{} values, expected 4", p.len()),
+                    }),
                 }
             }
         },
@@ -89,13 +112,20 @@ fn resolve_pads(
                     .ok_or_else(overflow)?;
                 let total = needed.saturating_sub(input[d]);
                 let small = total / 2;
-                let (begin, end) = if auto_pad == "SAME_UPPER" { (small, total - small) } else { (total - small, small) };
+                let (begin, end) = if auto_pad == "SAME_UPPER" {
+                    (small, total - small)
+                } else {
+                    (total - small, small)
+                };
                 pads[d] = begin;
                 pads[d + 2] = end;
             }
             Ok(pads)
         }
-        other => Err(NodeError::BadAttribute { attr: "auto_pad".into(), detail: format!("unknown value '{other}'") }),
+        other => Err(NodeError::BadAttribute {
+            attr: "auto_pad".into(),
+            detail: format!("unknown value '{other}'"),
+        }),
     }
 }
 
@@ -103,7 +133,10 @@ fn spatial_input(ctx: &NodeCtx<'_>, what: &str) -> Result<[usize; 2], NodeError>
     let x = &ctx.input_ty(0)?.shape;
     match x[..] {
         [_, _, h, w] => Ok([h, w]),
-        _ => Err(NodeError::Unsupported(format!("only 2-D {what} (rank-4 NCHW input) is supported, input has rank {}", x.len()))),
+        _ => Err(NodeError::Unsupported(format!(
+            "only 2-D {what} (rank-4 NCHW input) is supported, input has rank {}",
+            x.len()
+        ))),
     }
 }
 
@@ -119,7 +152,9 @@ fn conv(ctx: &NodeCtx<'_>) -> Result<Lowered, NodeError> {
             if k[..] != from_weight[..] {
                 return Err(NodeError::BadAttribute {
                     attr: "kernel_shape".into(),
-                    detail: format!("{k:?} disagrees with the weight's spatial dims {from_weight:?}"),
+                    detail: format!(
+                        "{k:?} disagrees with the weight's spatial dims {from_weight:?}"
+                    ),
                 });
             }
             from_weight
@@ -131,23 +166,42 @@ fn conv(ctx: &NodeCtx<'_>) -> Result<Lowered, NodeError> {
     let group = usize::try_from(group)
         .ok()
         .filter(|&g| g > 0)
-        .ok_or(NodeError::BadAttribute { attr: "group".into(), detail: format!("{group} is not positive") })?;
+        .ok_or(NodeError::BadAttribute {
+            attr: "group".into(),
+            detail: format!("{group} is not positive"),
+        })?;
     let pads = resolve_pads(ctx, hw, kernel, strides, dilations)?;
     let mut inputs = vec![ctx.input(0)?, ctx.input(1)?];
     if let Some(b) = ctx.opt_input(2) {
         inputs.push(b);
     }
-    Ok(Lowered::Op { op: Op::Conv(Conv { kernel, strides, pads, dilations, group }), inputs })
+    Ok(Lowered::Op {
+        op: Op::Conv(Conv {
+            kernel,
+            strides,
+            pads,
+            dilations,
+            group,
+        }),
+        inputs,
+    })
 }
 
 fn batch_norm(ctx: &NodeCtx<'_>) -> Result<Lowered, NodeError> {
     ctx.check_inputs(5, 5)?;
     if ctx.attrs.int_or("training_mode", 0)? != 0 {
-        return Err(NodeError::Unsupported("BatchNormalization with training_mode = 1".into()));
+        return Err(NodeError::Unsupported(
+            "BatchNormalization with training_mode = 1".into(),
+        ));
     }
     let epsilon = ctx.attrs.float_or("epsilon", 1e-5)?;
-    let inputs = (0..5).map(|i| ctx.input(i)).collect::<Result<Vec<_>, _>>()?;
-    Ok(Lowered::Op { op: Op::BatchNorm(BatchNorm { epsilon }), inputs })
+    let inputs = (0..5)
+        .map(|i| ctx.input(i))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Lowered::Op {
+        op: Op::BatchNorm(BatchNorm { epsilon }),
+        inputs,
+    })
 }
 
 fn pool(ctx: &NodeCtx<'_>, kind: PoolKind) -> Result<Lowered, NodeError> {
@@ -157,10 +211,19 @@ fn pool(ctx: &NodeCtx<'_>, kind: PoolKind) -> Result<Lowered, NodeError> {
     }
     let hw = spatial_input(ctx, "pooling")?;
     let kernel = match ctx.attrs.ints("kernel_shape")? {
-        None => return Err(NodeError::MissingAttribute { attr: "kernel_shape".into() }),
+        None => {
+            return Err(NodeError::MissingAttribute {
+                attr: "kernel_shape".into(),
+            })
+        }
         Some(k) => match to_usizes("kernel_shape", k)?[..] {
             [a, b] if a > 0 && b > 0 => [a, b],
-            _ => return Err(NodeError::BadAttribute { attr: "kernel_shape".into(), detail: format!("{k:?} is not two positive values") }),
+            _ => {
+                return Err(NodeError::BadAttribute {
+                    attr: "kernel_shape".into(),
+                    detail: format!("{k:?} is not two positive values"),
+                })
+            }
         },
     };
     let strides = pair(ctx, "strides")?;
@@ -171,10 +234,18 @@ fn pool(ctx: &NodeCtx<'_>, kind: PoolKind) -> Result<Lowered, NodeError> {
     if ceil_mode {
         for d in 0..2 {
             let overflow = || NodeError::Invalid("pooling arithmetic overflows".into());
-            let span = (kernel[d] - 1).checked_mul(dilations[d]).and_then(|v| v.checked_add(1)).ok_or_else(overflow)?;
-            let padded = hw[d].checked_add(pads[d]).and_then(|v| v.checked_add(pads[d + 2])).ok_or_else(overflow)?;
+            let span = (kernel[d] - 1)
+                .checked_mul(dilations[d])
+                .and_then(|v| v.checked_add(1))
+                .ok_or_else(overflow)?;
+            let padded = hw[d]
+                .checked_add(pads[d])
+                .and_then(|v| v.checked_add(pads[d + 2]))
+                .ok_or_else(overflow)?;
             if padded < span {
-                return Err(NodeError::Invalid(format!("pooling window {span} exceeds padded input {padded}")));
+                return Err(NodeError::Invalid(format!(
+                    "pooling window {span} exceeds padded input {padded}"
+                )));
             }
             let mut out = (padded - span).div_ceil(strides[d]) + 1;
             // The last window must start inside the input or the begin padding.
@@ -186,7 +257,15 @@ fn pool(ctx: &NodeCtx<'_>, kind: PoolKind) -> Result<Lowered, NodeError> {
         }
     }
     Ok(Lowered::Op {
-        op: Op::Pool(Pool { kind, kernel, strides, pads, dilations, ceil_mode, count_include_pad }),
+        op: Op::Pool(Pool {
+            kind,
+            kernel,
+            strides,
+            pads,
+            dilations,
+            ceil_mode,
+            count_include_pad,
+        }),
         inputs: vec![ctx.input(0)?],
     })
 }
@@ -203,7 +282,10 @@ fn gemm(ctx: &NodeCtx<'_>) -> Result<Lowered, NodeError> {
     if let Some(c) = ctx.opt_input(2) {
         inputs.push(c);
     }
-    Ok(Lowered::Op { op: Op::Gemm(op), inputs })
+    Ok(Lowered::Op {
+        op: Op::Gemm(op),
+        inputs,
+    })
 }
 
 fn softmax(ctx: &NodeCtx<'_>) -> Result<Lowered, NodeError> {
@@ -216,5 +298,8 @@ fn softmax(ctx: &NodeCtx<'_>) -> Result<Lowered, NodeError> {
             "Softmax before opset 13 flattens the input to 2-D at axis {a}; ghostc supports it only when the dims after the axis are all 1 (input shape {shape:?})"
         )));
     }
-    Ok(Lowered::Op { op: Op::Softmax { axis: a }, inputs: vec![ctx.input(0)?] })
+    Ok(Lowered::Op {
+        op: Op::Softmax { axis: a },
+        inputs: vec![ctx.input(0)?],
+    })
 }

@@ -25,24 +25,39 @@ fn mode(ctx: &NodeCtx<'_>) -> Result<ResizeMode, NodeError> {
         "nearest" => Ok(ResizeMode::Nearest),
         "linear" | "bilinear" => Ok(ResizeMode::Linear),
         "cubic" => Ok(ResizeMode::Cubic),
-        other => Err(NodeError::BadAttribute { attr: "mode".into(), detail: format!("unknown value '{other}'") }),
+        other => Err(NodeError::BadAttribute {
+            attr: "mode".into(),
+            detail: format!("unknown value '{other}'"),
+        }),
     }
 }
 
 /// Output sizes and per-axis scales from either scales or sizes over the whole rank.
-fn sizes_and_scales(input: &[usize], scales: Option<Vec<f32>>, sizes: Option<Vec<i64>>) -> Result<(Vec<usize>, Vec<f32>), NodeError> {
+fn sizes_and_scales(
+    input: &[usize],
+    scales: Option<Vec<f32>>,
+    sizes: Option<Vec<i64>>,
+) -> Result<(Vec<usize>, Vec<f32>), NodeError> {
     match (scales, sizes) {
-        (Some(_), Some(_)) => Err(NodeError::Invalid("both scales and sizes are given; exactly one is allowed".into())),
-        (None, None) => Err(NodeError::Invalid("neither scales nor sizes is given".into())),
+        (Some(_), Some(_)) => Err(NodeError::Invalid(
+            "both scales and sizes are given; exactly one is allowed".into(),
+        )),
+        (None, None) => Err(NodeError::Invalid(
+            "neither scales nor sizes is given".into(),
+        )),
         (Some(scales), None) => {
             let mut out = Vec::with_capacity(input.len());
             for (&d, &s) in input.iter().zip(&scales) {
                 if !(s.is_finite() && s > 0.0) {
-                    return Err(NodeError::Invalid(format!("scale {s} is not a positive finite number")));
+                    return Err(NodeError::Invalid(format!(
+                        "scale {s} is not a positive finite number"
+                    )));
                 }
                 let v = (s * d as f32).floor();
-                if !(v >= 0.0 && v < 1e15) {
-                    return Err(NodeError::Invalid(format!("scale {s} of a dim of {d} gives an unusable size")));
+                if !(0.0..1e15).contains(&v) {
+                    return Err(NodeError::Invalid(format!(
+                        "scale {s} of a dim of {d} gives an unusable size"
+                    )));
                 }
                 out.push(v as usize);
             }
@@ -52,7 +67,8 @@ fn sizes_and_scales(input: &[usize], scales: Option<Vec<f32>>, sizes: Option<Vec
             let mut out = Vec::with_capacity(input.len());
             let mut scales = Vec::with_capacity(input.len());
             for (&d, &s) in input.iter().zip(&sizes) {
-                let s = usize::try_from(s).map_err(|_| NodeError::Invalid(format!("negative output size {s}")))?;
+                let s = usize::try_from(s)
+                    .map_err(|_| NodeError::Invalid(format!("negative output size {s}")))?;
                 out.push(s);
                 scales.push(if d == 0 { 1.0 } else { s as f32 / d as f32 });
             }
@@ -67,11 +83,20 @@ fn resize(ctx: &NodeCtx<'_>) -> Result<Lowered, NodeError> {
     let mode = mode(ctx)?;
     let (scales_in, sizes_in) = if ctx.opset < 11 {
         ctx.check_inputs(2, 2)?;
-        (ctx.const_input(1, "the resize scales")?.map(|t| t.to_f32_vec()), None)
+        (
+            ctx.const_input(1, "the resize scales")?
+                .map(|t| t.to_f32_vec()),
+            None,
+        )
     } else {
         ctx.check_inputs(1, 4)?;
-        let scales = ctx.const_input(2, "the resize scales")?.map(|t| t.to_f32_vec()).filter(|v| !v.is_empty());
-        let sizes = ctx.const_ints(3, "the resize sizes")?.filter(|v| !v.is_empty());
+        let scales = ctx
+            .const_input(2, "the resize scales")?
+            .map(|t| t.to_f32_vec())
+            .filter(|v| !v.is_empty());
+        let sizes = ctx
+            .const_ints(3, "the resize sizes")?
+            .filter(|v| !v.is_empty());
         (scales, sizes)
     };
     if ctx.attrs.int_or("antialias", 0)? != 0 {
@@ -79,7 +104,9 @@ fn resize(ctx: &NodeCtx<'_>) -> Result<Lowered, NodeError> {
     }
     let policy = ctx.attrs.string_or("keep_aspect_ratio_policy", "stretch")?;
     if policy != "stretch" && sizes_in.is_some() {
-        return Err(NodeError::Unsupported(format!("Resize with keep_aspect_ratio_policy = '{policy}'")));
+        return Err(NodeError::Unsupported(format!(
+            "Resize with keep_aspect_ratio_policy = '{policy}'"
+        )));
     }
     // Spread per-axis values given for a subset of axes (opset 18) over the full rank.
     let axes_given = match ctx.attrs.ints("axes")? {
@@ -87,7 +114,10 @@ fn resize(ctx: &NodeCtx<'_>) -> Result<Lowered, NodeError> {
         _ => None,
     };
     let n = axes_given.as_ref().map_or(rank, Vec::len);
-    for (what, len) in [("scales", scales_in.as_ref().map(Vec::len)), ("sizes", sizes_in.as_ref().map(Vec::len))] {
+    for (what, len) in [
+        ("scales", scales_in.as_ref().map(Vec::len)),
+        ("sizes", sizes_in.as_ref().map(Vec::len)),
+    ] {
         if let Some(len) = len {
             if len != n {
                 return Err(NodeError::Invalid(format!("{len} {what} for {n} axes")));
@@ -118,24 +148,41 @@ fn resize(ctx: &NodeCtx<'_>) -> Result<Lowered, NodeError> {
     let coord = if ctx.opset < 11 {
         CoordTransform::Asymmetric
     } else {
-        match ctx.attrs.string_or("coordinate_transformation_mode", "half_pixel")?.as_str() {
+        match ctx
+            .attrs
+            .string_or("coordinate_transformation_mode", "half_pixel")?
+            .as_str()
+        {
             "half_pixel" => CoordTransform::HalfPixel,
             "pytorch_half_pixel" => CoordTransform::PytorchHalfPixel,
             "align_corners" => CoordTransform::AlignCorners,
             "asymmetric" => CoordTransform::Asymmetric,
             "tf_half_pixel_for_nearest" => CoordTransform::TfHalfPixelForNearest,
-            other => return Err(NodeError::Unsupported(format!("Resize with coordinate_transformation_mode = '{other}'"))),
+            other => {
+                return Err(NodeError::Unsupported(format!(
+                    "Resize with coordinate_transformation_mode = '{other}'"
+                )))
+            }
         }
     };
     let nearest = if ctx.opset < 11 {
         NearestMode::Floor
     } else {
-        match ctx.attrs.string_or("nearest_mode", "round_prefer_floor")?.as_str() {
+        match ctx
+            .attrs
+            .string_or("nearest_mode", "round_prefer_floor")?
+            .as_str()
+        {
             "round_prefer_floor" => NearestMode::RoundPreferFloor,
             "round_prefer_ceil" => NearestMode::RoundPreferCeil,
             "floor" => NearestMode::Floor,
             "ceil" => NearestMode::Ceil,
-            other => return Err(NodeError::BadAttribute { attr: "nearest_mode".into(), detail: format!("unknown value '{other}'") }),
+            other => {
+                return Err(NodeError::BadAttribute {
+                    attr: "nearest_mode".into(),
+                    detail: format!("unknown value '{other}'"),
+                })
+            }
         }
     };
     let op = Resize {
@@ -147,22 +194,38 @@ fn resize(ctx: &NodeCtx<'_>) -> Result<Lowered, NodeError> {
         cubic_coeff_a: ctx.attrs.float_or("cubic_coeff_a", -0.75)?,
         exclude_outside: ctx.attrs.bool_or("exclude_outside", false)?,
     };
-    Ok(Lowered::Op { op: Op::Resize(op), inputs: vec![ctx.input(0)?] })
+    Ok(Lowered::Op {
+        op: Op::Resize(op),
+        inputs: vec![ctx.input(0)?],
+    })
 }
 
 fn upsample(ctx: &NodeCtx<'_>) -> Result<Lowered, NodeError> {
     let input = &ctx.input_ty(0)?.shape;
     let mode = mode(ctx)?;
     if mode == ResizeMode::Cubic {
-        return Err(NodeError::BadAttribute { attr: "mode".into(), detail: "Upsample supports nearest and linear only".into() });
+        return Err(NodeError::BadAttribute {
+            attr: "mode".into(),
+            detail: "Upsample supports nearest and linear only".into(),
+        });
     }
     ctx.check_inputs(1, 2)?;
     let scales = match ctx.const_input(1, "the upsample scales")? {
         Some(t) => t.to_f32_vec(),
-        None => ctx.attrs.floats("scales")?.ok_or(NodeError::MissingAttribute { attr: "scales".into() })?.to_vec(),
+        None => ctx
+            .attrs
+            .floats("scales")?
+            .ok_or(NodeError::MissingAttribute {
+                attr: "scales".into(),
+            })?
+            .to_vec(),
     };
     if scales.len() != input.len() {
-        return Err(NodeError::Invalid(format!("{} scales for rank {}", scales.len(), input.len())));
+        return Err(NodeError::Invalid(format!(
+            "{} scales for rank {}",
+            scales.len(),
+            input.len()
+        )));
     }
     let (sizes, scales) = sizes_and_scales(input, Some(scales), None)?;
     let op = Resize {
@@ -174,5 +237,8 @@ fn upsample(ctx: &NodeCtx<'_>) -> Result<Lowered, NodeError> {
         cubic_coeff_a: -0.75,
         exclude_outside: false,
     };
-    Ok(Lowered::Op { op: Op::Resize(op), inputs: vec![ctx.input(0)?] })
+    Ok(Lowered::Op {
+        op: Op::Resize(op),
+        inputs: vec![ctx.input(0)?],
+    })
 }

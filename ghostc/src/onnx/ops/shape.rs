@@ -11,7 +11,7 @@
 
 use super::{axes, axis, Registry};
 use crate::ir::infer::broadcast_shapes;
-use crate::ir::{Data, DType, Op, Pad, PadMode, Slice, Tensor};
+use crate::ir::{DType, Data, Op, Pad, PadMode, Slice, Tensor};
 use crate::onnx::attr::to_usizes;
 use crate::onnx::error::NodeError;
 use crate::onnx::import::{Lowered, NodeCtx};
@@ -29,7 +29,10 @@ pub(super) fn register(reg: &mut Registry) {
         ctx.check_inputs(2, 2)?;
         let rank = ctx.input_ty(0)?.shape.len();
         let a = axis("axis", ctx.attrs.int_or("axis", 0)?, rank)?;
-        Ok(Lowered::Op { op: Op::Gather { axis: a }, inputs: vec![ctx.input(0)?, ctx.input(1)?] })
+        Ok(Lowered::Op {
+            op: Op::Gather { axis: a },
+            inputs: vec![ctx.input(0)?, ctx.input(1)?],
+        })
     });
     reg.add("Expand", expand);
     reg.add("Pad", pad);
@@ -37,7 +40,10 @@ pub(super) fn register(reg: &mut Registry) {
     reg.add("ConstantOfShape", constant_of_shape);
     reg.add("Range", |ctx| {
         ctx.check_inputs(3, 3)?;
-        Ok(Lowered::Op { op: Op::Range, inputs: vec![ctx.input(0)?, ctx.input(1)?, ctx.input(2)?] })
+        Ok(Lowered::Op {
+            op: Op::Range,
+            inputs: vec![ctx.input(0)?, ctx.input(1)?, ctx.input(2)?],
+        })
     });
     reg.add("Constant", constant);
     reg.add("Identity", |ctx| {
@@ -54,13 +60,21 @@ fn checked_product(dims: &[usize]) -> Result<usize, NodeError> {
 }
 
 fn reshape_op(ctx: &NodeCtx<'_>, shape: Vec<usize>) -> Result<Lowered, NodeError> {
-    Ok(Lowered::Op { op: Op::Reshape { shape }, inputs: vec![ctx.input(0)?] })
+    Ok(Lowered::Op {
+        op: Op::Reshape { shape },
+        inputs: vec![ctx.input(0)?],
+    })
 }
 
 /// Resolves ONNX Reshape's target: 0 copies the input dim (unless `allowzero`), one -1 is
 /// inferred from the element count.
-pub(crate) fn reshape_target(input: &[usize], spec: &[i64], allowzero: bool) -> Result<Vec<usize>, NodeError> {
-    let bad = |msg: String| NodeError::Invalid(format!("Reshape to {spec:?} from {input:?}: {msg}"));
+pub(crate) fn reshape_target(
+    input: &[usize],
+    spec: &[i64],
+    allowzero: bool,
+) -> Result<Vec<usize>, NodeError> {
+    let bad =
+        |msg: String| NodeError::Invalid(format!("Reshape to {spec:?} from {input:?}: {msg}"));
     let mut out = Vec::with_capacity(spec.len());
     let mut inferred = None;
     for (i, &d) in spec.iter().enumerate() {
@@ -71,7 +85,11 @@ pub(crate) fn reshape_target(input: &[usize], spec: &[i64], allowzero: bool) -> 
                 }
                 out.push(1);
             }
-            0 if !allowzero => out.push(*input.get(i).ok_or_else(|| bad(format!("0 at position {i} copies a dim the input does not have")))?),
+            0 if !allowzero => out.push(*input.get(i).ok_or_else(|| {
+                bad(format!(
+                    "0 at position {i} copies a dim the input does not have"
+                ))
+            })?),
             d if d < 0 => return Err(bad(format!("negative dim {d}"))),
             d => out.push(usize::try_from(d).map_err(|_| bad(format!("dim {d} does not fit")))?),
         }
@@ -83,7 +101,9 @@ pub(crate) fn reshape_target(input: &[usize], spec: &[i64], allowzero: bool) -> 
         let known = checked_product(&out)?;
         let total = checked_product(input)?;
         if known == 0 || total % known != 0 {
-            return Err(bad(format!("cannot infer -1: {total} elements do not divide by {known}")));
+            return Err(bad(format!(
+                "cannot infer -1: {total} elements do not divide by {known}"
+            )));
         }
         out[i] = total / known;
     }
@@ -93,11 +113,13 @@ pub(crate) fn reshape_target(input: &[usize], spec: &[i64], allowzero: bool) -> 
 fn reshape(ctx: &NodeCtx<'_>) -> Result<Lowered, NodeError> {
     ctx.check_inputs(2, 2)?;
     let input = &ctx.input_ty(0)?.shape;
-    let spec = ctx.const_ints(1, "the target shape")?.ok_or_else(|| NodeError::BadInput {
-        index: 1,
-        value: ctx.input_name(1),
-        detail: "the target shape is missing".into(),
-    })?;
+    let spec = ctx
+        .const_ints(1, "the target shape")?
+        .ok_or_else(|| NodeError::BadInput {
+            index: 1,
+            value: ctx.input_name(1),
+            detail: "the target shape is missing".into(),
+        })?;
     let allowzero = ctx.opset >= 14 && ctx.attrs.bool_or("allowzero", false)?;
     let target = reshape_target(input, &spec, allowzero)?;
     reshape_op(ctx, target)
@@ -109,9 +131,15 @@ fn flatten(ctx: &NodeCtx<'_>) -> Result<Lowered, NodeError> {
     let given = ctx.attrs.int_or("axis", 1)?;
     // Flatten's axis lies in [-rank, rank]; rank puts everything in the first dim.
     let rank = shape.len() as i64;
-    let a = if given < 0 { given.saturating_add(rank) } else { given };
+    let a = if given < 0 {
+        given.saturating_add(rank)
+    } else {
+        given
+    };
     if !(0..=rank).contains(&a) {
-        return Err(NodeError::Invalid(format!("axis {given} is out of range for Flatten of rank {rank}")));
+        return Err(NodeError::Invalid(format!(
+            "axis {given} is out of range for Flatten of rank {rank}"
+        )));
     }
     let a = a as usize;
     let outer = checked_product(&shape[..a])?;
@@ -138,9 +166,17 @@ fn squeeze(ctx: &NodeCtx<'_>) -> Result<Lowered, NodeError> {
         Some(a) => {
             let a = axes("axis", &a, shape.len())?;
             if let Some(&bad) = a.iter().find(|&&i| shape[i] != 1) {
-                return Err(NodeError::Invalid(format!("cannot squeeze axis {bad} of size {} (shape {shape:?})", shape[bad])));
+                return Err(NodeError::Invalid(format!(
+                    "cannot squeeze axis {bad} of size {} (shape {shape:?})",
+                    shape[bad]
+                )));
             }
-            shape.iter().enumerate().filter(|(i, _)| !a.contains(i)).map(|(_, &d)| d).collect()
+            shape
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !a.contains(i))
+                .map(|(_, &d)| d)
+                .collect()
         }
     };
     reshape_op(ctx, target)
@@ -148,11 +184,21 @@ fn squeeze(ctx: &NodeCtx<'_>) -> Result<Lowered, NodeError> {
 
 fn unsqueeze(ctx: &NodeCtx<'_>) -> Result<Lowered, NodeError> {
     let shape = &ctx.input_ty(0)?.shape;
-    let given = axes_param(ctx, 13)?.ok_or(NodeError::MissingAttribute { attr: "axes".into() })?;
+    let given = axes_param(ctx, 13)?.ok_or(NodeError::MissingAttribute {
+        attr: "axes".into(),
+    })?;
     let out_rank = shape.len() + given.len();
     let a = axes("axis", &given, out_rank)?;
     let mut dims = shape.iter().copied();
-    let target = (0..out_rank).map(|i| if a.contains(&i) { 1 } else { dims.next().unwrap_or(1) }).collect();
+    let target = (0..out_rank)
+        .map(|i| {
+            if a.contains(&i) {
+                1
+            } else {
+                dims.next().unwrap_or(1)
+            }
+        })
+        .collect();
     reshape_op(ctx, target)
 }
 
@@ -163,21 +209,34 @@ fn transpose(ctx: &NodeCtx<'_>) -> Result<Lowered, NodeError> {
         Some(p) => to_usizes("perm", p)?,
         None => (0..rank).rev().collect(),
     };
-    Ok(Lowered::Op { op: Op::Transpose { perm }, inputs: vec![ctx.input(0)?] })
+    Ok(Lowered::Op {
+        op: Op::Transpose { perm },
+        inputs: vec![ctx.input(0)?],
+    })
 }
 
 fn concat(ctx: &NodeCtx<'_>) -> Result<Lowered, NodeError> {
     if ctx.n_inputs() == 0 {
-        return Err(NodeError::InputCount { expected: "at least 1".into(), actual: 0 });
+        return Err(NodeError::InputCount {
+            expected: "at least 1".into(),
+            actual: 0,
+        });
     }
     let rank = ctx.input_ty(0)?.shape.len();
-    let a = ctx.attrs.int("axis")?.ok_or(NodeError::MissingAttribute { attr: "axis".into() })?;
+    let a = ctx.attrs.int("axis")?.ok_or(NodeError::MissingAttribute {
+        attr: "axis".into(),
+    })?;
     let a = axis("axis", a, rank)?;
-    let inputs = (0..ctx.n_inputs()).map(|i| ctx.input(i)).collect::<Result<Vec<_>, _>>()?;
+    let inputs = (0..ctx.n_inputs())
+        .map(|i| ctx.input(i))
+        .collect::<Result<Vec<_>, _>>()?;
     if inputs.len() == 1 {
         return Ok(Lowered::Alias(inputs[0]));
     }
-    Ok(Lowered::Op { op: Op::Concat { axis: a }, inputs })
+    Ok(Lowered::Op {
+        op: Op::Concat { axis: a },
+        inputs,
+    })
 }
 
 fn split(ctx: &NodeCtx<'_>) -> Result<Lowered, NodeError> {
@@ -195,24 +254,39 @@ fn split(ctx: &NodeCtx<'_>) -> Result<Lowered, NodeError> {
     let sizes: Vec<usize> = match given {
         Some(s) if !s.is_empty() => to_usizes("split", &s)?,
         _ => {
-            let num = match ctx.attrs.int("num_outputs")? {
-                Some(n) if ctx.opset >= 18 => usize::try_from(n)
-                    .ok()
-                    .filter(|&n| n > 0)
-                    .ok_or(NodeError::BadAttribute { attr: "num_outputs".into(), detail: format!("{n} is not positive") })?,
-                _ => n_outputs,
-            };
+            let num =
+                match ctx.attrs.int("num_outputs")? {
+                    Some(n) if ctx.opset >= 18 => usize::try_from(n)
+                        .ok()
+                        .filter(|&n| n > 0)
+                        .ok_or(NodeError::BadAttribute {
+                            attr: "num_outputs".into(),
+                            detail: format!("{n} is not positive"),
+                        })?,
+                    _ => n_outputs,
+                };
             if num == 0 {
-                return Err(NodeError::OutputCount { expected: "at least 1".into(), actual: 0 });
+                return Err(NodeError::OutputCount {
+                    expected: "at least 1".into(),
+                    actual: 0,
+                });
             }
-            let chunk = if ctx.attrs.has("num_outputs") { dim.div_ceil(num) } else { dim / num };
+            let chunk = if ctx.attrs.has("num_outputs") {
+                dim.div_ceil(num)
+            } else {
+                dim / num
+            };
             if !ctx.attrs.has("num_outputs") && dim % num != 0 {
-                return Err(NodeError::Invalid(format!("axis {a} of size {dim} does not split evenly into {num} outputs")));
+                return Err(NodeError::Invalid(format!(
+                    "axis {a} of size {dim} does not split evenly into {num} outputs"
+                )));
             }
             let mut sizes = vec![chunk; num];
             let used = chunk.saturating_mul(num - 1);
             if used > dim {
-                return Err(NodeError::Invalid(format!("axis {a} of size {dim} cannot be split into {num} chunks of {chunk}")));
+                return Err(NodeError::Invalid(format!(
+                    "axis {a} of size {dim} cannot be split into {num} chunks of {chunk}"
+                )));
             }
             if let Some(last) = sizes.last_mut() {
                 *last = dim - used;
@@ -221,9 +295,15 @@ fn split(ctx: &NodeCtx<'_>) -> Result<Lowered, NodeError> {
         }
     };
     if sizes.len() != n_outputs {
-        return Err(NodeError::OutputCount { expected: sizes.len().to_string(), actual: n_outputs });
+        return Err(NodeError::OutputCount {
+            expected: sizes.len().to_string(),
+            actual: n_outputs,
+        });
     }
-    Ok(Lowered::Op { op: Op::Split { axis: a, sizes }, inputs: vec![ctx.input(0)?] })
+    Ok(Lowered::Op {
+        op: Op::Split { axis: a, sizes },
+        inputs: vec![ctx.input(0)?],
+    })
 }
 
 /// Normalizes one ONNX slice range against a dim (negative indices wrap, then clamp).
@@ -243,14 +323,29 @@ fn slice(ctx: &NodeCtx<'_>) -> Result<Lowered, NodeError> {
     let (starts, ends, axes_given, steps) = if ctx.opset >= 10 {
         ctx.check_inputs(3, 5)?;
         let req = |i, what| {
-            ctx.const_ints(i, what)?.ok_or_else(|| NodeError::BadInput { index: i, value: ctx.input_name(i), detail: format!("{what} are missing") })
+            ctx.const_ints(i, what)?.ok_or_else(|| NodeError::BadInput {
+                index: i,
+                value: ctx.input_name(i),
+                detail: format!("{what} are missing"),
+            })
         };
-        (req(1, "the slice starts")?, req(2, "the slice ends")?, ctx.const_ints(3, "the slice axes")?, ctx.const_ints(4, "the slice steps")?)
+        (
+            req(1, "the slice starts")?,
+            req(2, "the slice ends")?,
+            ctx.const_ints(3, "the slice axes")?,
+            ctx.const_ints(4, "the slice steps")?,
+        )
     } else {
         ctx.check_inputs(1, 1)?;
-        let get = |n: &str| -> Result<Option<Vec<i64>>, NodeError> { Ok(ctx.attrs.ints(n)?.map(<[i64]>::to_vec)) };
-        let starts = get("starts")?.ok_or(NodeError::MissingAttribute { attr: "starts".into() })?;
-        let ends = get("ends")?.ok_or(NodeError::MissingAttribute { attr: "ends".into() })?;
+        let get = |n: &str| -> Result<Option<Vec<i64>>, NodeError> {
+            Ok(ctx.attrs.ints(n)?.map(<[i64]>::to_vec))
+        };
+        let starts = get("starts")?.ok_or(NodeError::MissingAttribute {
+            attr: "starts".into(),
+        })?;
+        let ends = get("ends")?.ok_or(NodeError::MissingAttribute {
+            attr: "ends".into(),
+        })?;
         (starts, ends, get("axes")?, None)
     };
     let n = starts.len();
@@ -265,7 +360,12 @@ fn slice(ctx: &NodeCtx<'_>) -> Result<Lowered, NodeError> {
             steps.len()
         )));
     }
-    let mut slice = Slice { axes: Vec::with_capacity(n), starts: Vec::with_capacity(n), ends: Vec::with_capacity(n), steps };
+    let mut slice = Slice {
+        axes: Vec::with_capacity(n),
+        starts: Vec::with_capacity(n),
+        ends: Vec::with_capacity(n),
+        steps,
+    };
     for k in 0..n {
         let a = axis("axis", axes_raw[k], shape.len())?;
         if slice.steps[k] == 0 {
@@ -276,16 +376,26 @@ fn slice(ctx: &NodeCtx<'_>) -> Result<Lowered, NodeError> {
         slice.starts.push(s);
         slice.ends.push(e);
     }
-    Ok(Lowered::Op { op: Op::Slice(slice), inputs: vec![ctx.input(0)?] })
+    Ok(Lowered::Op {
+        op: Op::Slice(slice),
+        inputs: vec![ctx.input(0)?],
+    })
 }
 
 fn expand(ctx: &NodeCtx<'_>) -> Result<Lowered, NodeError> {
     ctx.check_inputs(2, 2)?;
     let input = &ctx.input_ty(0)?.shape;
     let spec = ctx.const_ints(1, "the expanded shape")?.unwrap_or_default();
-    let spec = to_usizes("shape", &spec).map_err(|e| NodeError::BadInput { index: 1, value: ctx.input_name(1), detail: e.to_string() })?;
+    let spec = to_usizes("shape", &spec).map_err(|e| NodeError::BadInput {
+        index: 1,
+        value: ctx.input_name(1),
+        detail: e.to_string(),
+    })?;
     let shape = broadcast_shapes(input, &spec)?;
-    Ok(Lowered::Op { op: Op::Expand { shape }, inputs: vec![ctx.input(0)?] })
+    Ok(Lowered::Op {
+        op: Op::Expand { shape },
+        inputs: vec![ctx.input(0)?],
+    })
 }
 
 fn pad(ctx: &NodeCtx<'_>) -> Result<Lowered, NodeError> {
@@ -298,16 +408,24 @@ fn pad(ctx: &NodeCtx<'_>) -> Result<Lowered, NodeError> {
     };
     let (pads, value, axes_given) = if ctx.opset >= 11 {
         ctx.check_inputs(2, 4)?;
-        let pads = ctx.const_ints(1, "the pad amounts")?.ok_or_else(|| NodeError::BadInput {
-            index: 1,
-            value: ctx.input_name(1),
-            detail: "the pad amounts are missing".into(),
-        })?;
+        let pads = ctx
+            .const_ints(1, "the pad amounts")?
+            .ok_or_else(|| NodeError::BadInput {
+                index: 1,
+                value: ctx.input_name(1),
+                detail: "the pad amounts are missing".into(),
+            })?;
         let value = ctx.const_scalar_f32(2, "the pad value")?.unwrap_or(0.0);
         (pads, value, ctx.const_ints(3, "the pad axes")?)
     } else {
         ctx.check_inputs(1, 1)?;
-        let pads = ctx.attrs.ints("pads")?.ok_or(NodeError::MissingAttribute { attr: "pads".into() })?.to_vec();
+        let pads = ctx
+            .attrs
+            .ints("pads")?
+            .ok_or(NodeError::MissingAttribute {
+                attr: "pads".into(),
+            })?
+            .to_vec();
         (pads, ctx.attrs.float_or("value", 0.0)?, None)
     };
     let pads = match axes_given {
@@ -315,7 +433,11 @@ fn pad(ctx: &NodeCtx<'_>) -> Result<Lowered, NodeError> {
         Some(ax) => {
             let ax = axes("axis", &ax, rank)?;
             if pads.len() != 2 * ax.len() {
-                return Err(NodeError::Invalid(format!("{} pad amounts for {} axes", pads.len(), ax.len())));
+                return Err(NodeError::Invalid(format!(
+                    "{} pad amounts for {} axes",
+                    pads.len(),
+                    ax.len()
+                )));
             }
             let mut full = vec![0i64; 2 * rank];
             for (k, &a) in ax.iter().enumerate() {
@@ -325,26 +447,41 @@ fn pad(ctx: &NodeCtx<'_>) -> Result<Lowered, NodeError> {
             full
         }
     };
-    Ok(Lowered::Op { op: Op::Pad(Pad { pads, mode, value }), inputs: vec![ctx.input(0)?] })
+    Ok(Lowered::Op {
+        op: Op::Pad(Pad { pads, mode, value }),
+        inputs: vec![ctx.input(0)?],
+    })
 }
 
 fn shape_op(ctx: &NodeCtx<'_>) -> Result<Lowered, NodeError> {
     ctx.check_inputs(1, 1)?;
     let shape = &ctx.input_ty(0)?.shape;
     let rank = shape.len() as i64;
-    let clamp = |v: i64| -> usize { (if v < 0 { v.saturating_add(rank) } else { v }).clamp(0, rank) as usize };
+    let clamp = |v: i64| -> usize {
+        (if v < 0 { v.saturating_add(rank) } else { v }).clamp(0, rank) as usize
+    };
     let start = clamp(ctx.attrs.int_or("start", 0)?);
     let end = clamp(ctx.attrs.int_or("end", rank)?);
-    let dims: Vec<i64> = shape.get(start..end.max(start)).unwrap_or_default().iter().map(|&d| d as i64).collect();
+    let dims: Vec<i64> = shape
+        .get(start..end.max(start))
+        .unwrap_or_default()
+        .iter()
+        .map(|&d| d as i64)
+        .collect();
     let n = dims.len();
-    let t = Tensor::from_i64(vec![n], dims).ok_or_else(|| NodeError::Invalid("shape tensor".into()))?;
+    let t =
+        Tensor::from_i64(vec![n], dims).ok_or_else(|| NodeError::Invalid("shape tensor".into()))?;
     Ok(Lowered::Const(vec![t]))
 }
 
 fn constant_of_shape(ctx: &NodeCtx<'_>) -> Result<Lowered, NodeError> {
     ctx.check_inputs(1, 1)?;
     let spec = ctx.const_ints(0, "the output shape")?.unwrap_or_default();
-    let shape = to_usizes("shape", &spec).map_err(|e| NodeError::BadInput { index: 0, value: ctx.input_name(0), detail: e.to_string() })?;
+    let shape = to_usizes("shape", &spec).map_err(|e| NodeError::BadInput {
+        index: 0,
+        value: ctx.input_name(0),
+        detail: e.to_string(),
+    })?;
     let (dtype, value) = match ctx.attr_tensor("value")? {
         None => (DType::F32, 0.0),
         Some(t) => {
@@ -352,19 +489,33 @@ fn constant_of_shape(ctx: &NodeCtx<'_>) -> Result<Lowered, NodeError> {
                 Data::F32(v) if v.len() == 1 => f64::from(v[0]),
                 Data::I64(v) if v.len() == 1 => v[0] as f64,
                 Data::Bool(v) if v.len() == 1 => f64::from(u8::from(v[0])),
-                _ => return Err(NodeError::BadAttribute { attr: "value".into(), detail: format!("must hold one element, has type {}", t.ty) }),
+                _ => {
+                    return Err(NodeError::BadAttribute {
+                        attr: "value".into(),
+                        detail: format!("must hold one element, has type {}", t.ty),
+                    })
+                }
             };
             (t.dtype(), v)
         }
     };
-    Ok(Lowered::Op { op: Op::ConstantOfShape { shape, dtype, value }, inputs: vec![] })
+    Ok(Lowered::Op {
+        op: Op::ConstantOfShape {
+            shape,
+            dtype,
+            value,
+        },
+        inputs: vec![],
+    })
 }
 
 fn constant(ctx: &NodeCtx<'_>) -> Result<Lowered, NodeError> {
     ctx.check_inputs(0, 0)?;
     let names: Vec<&str> = ctx.attrs.names().collect();
     let [name] = names[..] else {
-        return Err(NodeError::Invalid(format!("Constant needs exactly one value attribute, has {names:?}")));
+        return Err(NodeError::Invalid(format!(
+            "Constant needs exactly one value attribute, has {names:?}"
+        )));
     };
     let bad = || NodeError::Invalid("constant value".into());
     let t = match name {
@@ -374,12 +525,17 @@ fn constant(ctx: &NodeCtx<'_>) -> Result<Lowered, NodeError> {
             let v = ctx.attrs.floats("value_floats")?.ok_or_else(bad)?.to_vec();
             Tensor::from_f32(vec![v.len()], v).ok_or_else(bad)?
         }
-        "value_int" => Tensor::from_i64(vec![], vec![ctx.attrs.int("value_int")?.ok_or_else(bad)?]).ok_or_else(bad)?,
+        "value_int" => Tensor::from_i64(vec![], vec![ctx.attrs.int("value_int")?.ok_or_else(bad)?])
+            .ok_or_else(bad)?,
         "value_ints" => {
             let v = ctx.attrs.ints("value_ints")?.ok_or_else(bad)?.to_vec();
             Tensor::from_i64(vec![v.len()], v).ok_or_else(bad)?
         }
-        other => return Err(NodeError::Unsupported(format!("Constant with attribute '{other}'"))),
+        other => {
+            return Err(NodeError::Unsupported(format!(
+                "Constant with attribute '{other}'"
+            )))
+        }
     };
     Ok(Lowered::Const(vec![t]))
 }
@@ -389,7 +545,9 @@ fn dropout(ctx: &NodeCtx<'_>) -> Result<Lowered, NodeError> {
     if ctx.opset >= 12 {
         if let Some(t) = ctx.const_input(2, "Dropout's training_mode")? {
             if t.to_f32_vec().iter().any(|&v| v != 0.0) {
-                return Err(NodeError::Unsupported("Dropout with training_mode = true".into()));
+                return Err(NodeError::Unsupported(
+                    "Dropout with training_mode = true".into(),
+                ));
             }
         }
     }
