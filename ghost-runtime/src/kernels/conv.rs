@@ -230,6 +230,57 @@ unsafe fn border_px<S: Simd, const NB: usize>(
     acc
 }
 
+/// `COLS` interior output pixels (all taps inside the row) of row `oy` from column `ox`.
+///
+/// # Safety
+/// As [`run`]; columns `ox .. ox + COLS` interior.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn interior<S: Simd, const COLS: usize, const NB: usize>(
+    s: S,
+    a: &ConvArgs,
+    act: &ActV<S::V>,
+    g: Group,
+    oy: usize,
+    ox: usize,
+    sum: &mut [S::V; NB],
+) {
+    let sh = &a.sh;
+    // SAFETY: forwarded.
+    let mut acc = [unsafe { init::<S, NB>(s, a, g) }; COLS];
+    let mut t = 0;
+    for c in 0..sh.cin {
+        let (cb, ps) = a.chan(c);
+        for ky in 0..sh.kh {
+            let iy = (oy * sh.stride_h + ky) as isize - sh.pads[0] as isize;
+            if iy < 0 || iy as usize >= sh.in_h {
+                t += sh.kw;
+                continue;
+            }
+            let rowp = cb + (iy as usize * sh.in_w + ox * sh.stride_w - sh.pads[1]) * ps;
+            for kx in 0..sh.kw {
+                let mut wv = [s.zero(); NB];
+                for (j, wv) in wv.iter_mut().enumerate() {
+                    // SAFETY: tap t < taps.
+                    *wv = unsafe { s.load(wptr(a, g, j).add(8 + t * 8)) };
+                }
+                for (col, acc) in acc.iter_mut().enumerate() {
+                    // SAFETY: interior column: inside the row.
+                    let xv = unsafe { s.bcast(a.x.add(rowp + (col * sh.stride_w + kx) * ps)) };
+                    for j in 0..NB {
+                        acc[j] = s.fma(xv, wv[j], acc[j]);
+                    }
+                }
+                t += 1;
+            }
+        }
+    }
+    for (col, acc) in acc.iter().enumerate() {
+        // SAFETY: ox + col < ow.
+        unsafe { store_px(s, a, act, g, oy * a.ow + ox + col, acc, sum) };
+    }
+}
+
 /// # Safety
 /// Pointers valid for the extents checked by [`Kernels::conv`].
 #[inline(always)]
@@ -237,7 +288,7 @@ unsafe fn run<S: Simd, const COLS: usize, const NB: usize>(s: S, a: &ConvArgs) {
     let sh = &a.sh;
     let taps = sh.cin * sh.kh * sh.kw;
     let act = ActV::new(s, a.act);
-    let (pt, pl) = (sh.pads[0], sh.pads[1]);
+    let pl = sh.pads[1];
     let lo = pl.div_ceil(sh.stride_w).min(a.ow);
     let hi = if sh.in_w + pl >= sh.kw {
         ((sh.in_w + pl - sh.kw) / sh.stride_w + 1).min(a.ow)
@@ -263,42 +314,19 @@ unsafe fn run<S: Simd, const COLS: usize, const NB: usize>(s: S, a: &ConvArgs) {
             }
             let mut ox = lo;
             while ox + COLS <= hi {
-                // SAFETY: forwarded.
-                let mut acc = [unsafe { init::<S, NB>(s, a, g) }; COLS];
-                let mut t = 0;
-                for c in 0..sh.cin {
-                    let (cb, ps) = a.chan(c);
-                    for ky in 0..sh.kh {
-                        let iy = (oy * sh.stride_h + ky) as isize - pt as isize;
-                        if iy < 0 || iy as usize >= sh.in_h {
-                            t += sh.kw;
-                            continue;
-                        }
-                        let rowp = cb + (iy as usize * sh.in_w + ox * sh.stride_w - pl) * ps;
-                        for kx in 0..sh.kw {
-                            let mut wv = [s.zero(); NB];
-                            for (j, wv) in wv.iter_mut().enumerate() {
-                                // SAFETY: tap t < taps.
-                                *wv = unsafe { s.load(wptr(a, g, j).add(8 + t * 8)) };
-                            }
-                            for (col, acc) in acc.iter_mut().enumerate() {
-                                // SAFETY: interior column: inside the row.
-                                let xv = unsafe {
-                                    s.bcast(a.x.add(rowp + (col * sh.stride_w + kx) * ps))
-                                };
-                                for j in 0..NB {
-                                    acc[j] = s.fma(xv, wv[j], acc[j]);
-                                }
-                            }
-                            t += 1;
-                        }
-                    }
-                }
-                for (col, acc) in acc.iter().enumerate() {
-                    // SAFETY: ox + col < hi <= ow.
-                    unsafe { store_px(s, a, &act, g, oy * a.ow + ox + col, acc, &mut sum) };
-                }
+                // SAFETY: columns ox .. ox + COLS are interior.
+                unsafe { interior::<S, COLS, NB>(s, a, &act, g, oy, ox, &mut sum) };
                 ox += COLS;
+            }
+            while ox + 2 <= hi {
+                // SAFETY: columns ox .. ox + 2 are interior.
+                unsafe { interior::<S, 2, NB>(s, a, &act, g, oy, ox, &mut sum) };
+                ox += 2;
+            }
+            while ox < hi {
+                // SAFETY: column ox is interior.
+                unsafe { interior::<S, 1, NB>(s, a, &act, g, oy, ox, &mut sum) };
+                ox += 1;
             }
             for ox in ox..a.ow {
                 // SAFETY: forwarded; ox < ow.
