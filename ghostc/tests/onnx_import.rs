@@ -391,6 +391,65 @@ fn deep_attribute_nesting_is_a_limit_error() {
 }
 
 #[test]
+fn deep_type_nesting_hits_the_protobuf_recursion_limit() {
+    // sequence(sequence(...(tensor))) 150 deep inside an input's type: not followed by the
+    // pre-scan, so prost's own recursion limit must stop it without overflowing the stack.
+    let mut t = TypeProto {
+        value: Some(type_proto::Value::TensorType(type_proto::Tensor::default())),
+        ..Default::default()
+    };
+    for _ in 0..150 {
+        t = TypeProto {
+            value: Some(type_proto::Value::SequenceType(Box::new(
+                type_proto::Sequence {
+                    elem_type: Some(Box::new(t)),
+                },
+            ))),
+            ..Default::default()
+        };
+    }
+    let info = ValueInfoProto {
+        name: Some("x".into()),
+        r#type: Some(t),
+        ..Default::default()
+    };
+    let bytes = Model::new(17)
+        .input_info(info)
+        .output("x")
+        .proto()
+        .encode_to_vec();
+    let text = std::thread::Builder::new()
+        .stack_size(1 << 20)
+        .spawn(move || err_text(import_bytes(&bytes, None, &ImportOptions::default())))
+        .unwrap()
+        .join()
+        .unwrap();
+    assert!(
+        text.starts_with("not a valid ONNX protobuf") && text.contains("recursion limit"),
+        "{text}"
+    );
+}
+
+#[test]
+fn message_count_limit() {
+    let mut m = Model::new(17)
+        .input("x", &[1])
+        .node(node("Relu", &["x"], &["y"], vec![]))
+        .output("y");
+    for i in 0..50 {
+        m = m.init(f32_vec(&format!("w{i}"), &[1.0]));
+    }
+    let opts = ImportOptions {
+        limits: Limits {
+            max_messages: 20,
+            ..Limits::default()
+        },
+        ..Default::default()
+    };
+    assert_err(import_proto(m.proto(), &opts), &["max_messages"]);
+}
+
+#[test]
 fn model_header_errors() {
     let mut m = Model::new(17)
         .input("x", &[1])
@@ -1030,6 +1089,17 @@ fn malformed_nodes_name_node_and_op() {
         vec![],
     );
     assert_err(r, &["node 'r' (Reshape)", "must be a constant"]);
+}
+
+#[test]
+fn int64_fed_to_a_float_op_is_named() {
+    let info = value_info("x", DataType::Int64, &[D::V(4)]);
+    let r = Model::new(17)
+        .input_info(info)
+        .node(named(node("Relu", &["x"], &["y"], vec![]), "r"))
+        .output("y")
+        .import();
+    assert_err(r, &["node 'r' (Relu)", "dtype"]);
 }
 
 #[test]
@@ -2015,6 +2085,22 @@ fn pad_and_resize_forms() {
     assert_eq!(
         (r.sizes, r.nearest),
         (vec![1, 2, 6, 2], ir::NearestMode::Floor)
+    );
+    let g = single(
+        11,
+        &[1, 2, 3, 4],
+        node("Upsample", &["x", "sc"], &["y"], vec![]),
+        vec![f32_vec("sc", &[1.0, 1.0, 2.0, 2.0])],
+    )
+    .unwrap();
+    let r = get(&g);
+    assert_eq!(
+        (r.sizes, r.coord, r.nearest),
+        (
+            vec![1, 2, 6, 8],
+            ir::CoordTransform::Asymmetric,
+            ir::NearestMode::Floor
+        )
     );
     let g = single(
         11,

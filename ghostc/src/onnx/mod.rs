@@ -83,7 +83,7 @@ impl Default for Limits {
         Limits {
             max_file_bytes: 1 << 30,
             max_nodes: 100_000,
-            max_messages: 1_000_000,
+            max_messages: 250_000,
             max_nesting_depth: 64,
             max_tensor_elements: 1 << 28,
             max_fold_elements: 1 << 20,
