@@ -117,10 +117,13 @@ impl Kernels {
             "length must be a multiple of 8",
         )?;
         check_len("b", b.len(), acc.len())?;
+        // One mutable pointer serves as both input and output (in place), so neither
+        // invalidates the other.
+        let y = acc.as_mut_ptr();
         let e = EwArgs {
-            a: acc.as_ptr(),
+            a: y.cast_const(),
             b: b.as_ptr(),
-            y: acc.as_mut_ptr(),
+            y,
             n: acc.len() / 8,
             bcast_px: 0,
             op,
@@ -144,10 +147,11 @@ impl Kernels {
         check(pixels > 0, "pixels", "must be positive")?;
         check_len("x", x.len(), blocks * pixels * 8)?;
         check_len("v", v.len(), blocks * 8)?;
+        let y = x.as_mut_ptr();
         let e = EwArgs {
-            a: x.as_ptr(),
+            a: y.cast_const(),
             b: v.as_ptr(),
-            y: x.as_mut_ptr(),
+            y,
             n: blocks * pixels,
             bcast_px: pixels,
             op,
