@@ -176,3 +176,45 @@ fn fuse_one(g: &mut Graph, concat: NodeId) -> bool {
     remove_nodes(g, &absorbed);
     true
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn slice(axes: &[usize], starts: &[i64], ends: &[i64], steps: &[i64]) -> Slice {
+        Slice {
+            axes: axes.to_vec(),
+            starts: starts.to_vec(),
+            ends: ends.to_vec(),
+            steps: steps.to_vec(),
+        }
+    }
+
+    #[test]
+    fn slice_prefix_accepts_only_channel_prefixes() {
+        let shape = [1, 24, 8, 8];
+        assert_eq!(
+            slice_prefix(&slice(&[1], &[0], &[23], &[1]), &shape),
+            Some(23)
+        );
+        assert_eq!(
+            slice_prefix(&slice(&[1], &[0], &[99], &[1]), &shape),
+            Some(24)
+        );
+        assert_eq!(slice_prefix(&slice(&[], &[], &[], &[]), &shape), Some(24));
+        // Whole other axes are fine, cut ones are not.
+        assert_eq!(
+            slice_prefix(&slice(&[2, 1], &[0, 0], &[8, 20], &[1, 1]), &shape),
+            Some(20)
+        );
+        assert_eq!(slice_prefix(&slice(&[2], &[0], &[4], &[1]), &shape), None);
+        // Not a prefix, a stride, or axis 1 twice.
+        assert_eq!(slice_prefix(&slice(&[1], &[1], &[24], &[1]), &shape), None);
+        assert_eq!(slice_prefix(&slice(&[1], &[0], &[24], &[2]), &shape), None);
+        assert_eq!(
+            slice_prefix(&slice(&[1, 1], &[0, 0], &[20, 20], &[1, 1]), &shape),
+            None
+        );
+        assert_eq!(slice_prefix(&slice(&[1], &[0], &[0], &[1]), &shape), None);
+    }
+}

@@ -276,3 +276,28 @@ pub(crate) fn is_no_op(g: &Graph, node: &Node) -> bool {
         _ => false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ir::TensorType;
+
+    #[test]
+    fn per_last_axis_broadcasts_scalars_and_rejects_other_layouts() {
+        let mut g = Graph::new();
+        let mut c = |shape: Vec<usize>, data: Vec<f32>| {
+            add_f32_const(&mut g, "c".into(), shape, data);
+        };
+        c(vec![], vec![2.0]);
+        c(vec![3], vec![1.0, 2.0, 3.0]);
+        c(vec![1, 3], vec![1.0, 2.0, 3.0]);
+        c(vec![3, 1], vec![1.0, 2.0, 3.0]);
+        let x = g.add_input("x", TensorType::f32(vec![3]));
+        assert_eq!(per_last_axis(&g, ValueId(0), 3), Some(vec![2.0; 3]));
+        assert_eq!(per_last_axis(&g, ValueId(1), 3), Some(vec![1.0, 2.0, 3.0]));
+        assert_eq!(per_last_axis(&g, ValueId(2), 3), Some(vec![1.0, 2.0, 3.0]));
+        assert_eq!(per_last_axis(&g, ValueId(3), 3), None);
+        assert_eq!(per_last_axis(&g, ValueId(1), 4), None);
+        assert_eq!(per_last_axis(&g, x, 3), None);
+    }
+}
