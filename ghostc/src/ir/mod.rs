@@ -90,6 +90,9 @@ pub struct Graph {
     /// The leading dim of every input and output is a batch that may take any size at run time;
     /// the graph's shapes are those of one image (batch 1).
     pub dynamic_batch: bool,
+    /// Opset versions the source model imported, by domain ("" is the default `ai.onnx`
+    /// domain); for reports only, empty when the graph was not imported from ONNX.
+    pub opset_imports: std::collections::BTreeMap<String, i64>,
 }
 
 impl Graph {

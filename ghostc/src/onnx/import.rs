@@ -265,6 +265,7 @@ pub(crate) fn import_model(
         return Err(ImportError::Unsupported(builder.unsupported));
     }
     let mut g = builder.g;
+    g.opset_imports = opsets.into_iter().collect();
     g.remove_dead_nodes();
     Ok(g)
 }
