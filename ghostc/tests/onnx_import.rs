@@ -2273,7 +2273,11 @@ fn every_fixture_imports() {
             Err(e) => failures.push(format!("{name}: {e}")),
             Ok(g) => {
                 assert_eq!(g.dynamic_batch, dynamic, "{name}");
-                assert_eq!(Some(&meta["opset"].as_i64().unwrap()), g.opset_imports.get(""), "{name}");
+                assert_eq!(
+                    Some(&meta["opset"].as_i64().unwrap()),
+                    g.opset_imports.get(""),
+                    "{name}"
+                );
                 let mut expected_in = shape.clone();
                 let mut expected_out = out_shape.clone();
                 if dynamic {
