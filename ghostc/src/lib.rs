@@ -8,6 +8,7 @@
 
 pub mod codegen;
 pub mod compare;
+pub mod compile;
 pub mod interp;
 pub mod ir;
 pub mod npy;
@@ -17,3 +18,4 @@ pub mod plan;
 pub mod report;
 pub mod verify;
 
+pub use compile::{build_crate, compile_file, write_crate, BuildError, Builder, CompileError, CompileOptions, Compiled, RuntimeDep};

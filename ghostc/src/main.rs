@@ -1,1 +1,361 @@
-fn main() {}
+//! The `ghostc` command line: argument parsing and printing only; the work is in the library.
+//! Errors are printed as one line with their cause chain (`{:#}`), exit code 1; usage errors
+//! exit 2 (clap).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+
+use ghostc::ir::{fmt_shape, Data, DType, Tensor};
+use ghostc::onnx::{load_model, ImportOptions};
+use ghostc::report::ModelReport;
+
+const EXIT_CODES: &str = "Exit codes: 0 success, 1 error (message on stderr), 2 usage error.";
+
+#[derive(Parser)]
+#[command(
+    name = "ghostc",
+    version,
+    about = "Compile ONNX GhostNet-family CNNs into specialized, dependency-free Rust",
+    after_help = EXIT_CODES
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Show inputs, outputs, a per-layer table (op, output shape, params, MACs) and totals.
+    #[command(after_help = "Examples:\n  ghostc inspect model.onnx\n  ghostc inspect model.onnx --shape input=1x3x224x224 --json\n  ghostc inspect model.onnx --dot graph.dot && dot -Tsvg graph.dot -o graph.svg")]
+    Inspect {
+        /// The ONNX model.
+        model: PathBuf,
+        #[command(flatten)]
+        shapes: ShapeArgs,
+        /// Print the report as JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Also write the graph as Graphviz DOT to FILE.
+        #[arg(long, value_name = "FILE")]
+        dot: Option<PathBuf>,
+        /// Print the IR as text (one line per node).
+        #[arg(long)]
+        ir: bool,
+    },
+    /// Run the model with the reference interpreter on .npy inputs and write .npy outputs.
+    #[command(after_help = "Examples:\n  ghostc run model.onnx --input x.npy --output y.npy\n  ghostc run model.onnx --input input=x.npy --output y.npy\n\nThe input's shape pins the model's dynamic dims unless --shape is given. .npy files are float32, C order, little-endian.")]
+    Run {
+        /// The ONNX model.
+        model: PathBuf,
+        /// Input tensor as FILE.npy, or NAME=FILE.npy for a model with several inputs.
+        #[arg(long = "input", value_name = "[NAME=]FILE", required = true)]
+        inputs: Vec<String>,
+        /// Where to write the output (the first output; NAME=FILE for others).
+        #[arg(long = "output", value_name = "[NAME=]FILE", required = true)]
+        outputs: Vec<String>,
+        #[command(flatten)]
+        shapes: ShapeArgs,
+    },
+    /// Compile the model into a standalone Rust crate (library + runner binary).
+    #[command(after_help = "Examples:\n  ghostc compile model.onnx --out ghostnet_rs\n  ghostc compile model.onnx --out g --name ghostnet --shape input=1x3x224x224 --no-fuse se\n  cd ghostnet_rs && cargo build --release && ./target/release/ghostnet_rs x.npy y.npy\n\nThe crate depends on ghost-runtime only; writes are atomic (a failed compile leaves any previous crate untouched).")]
+    Compile {
+        /// The ONNX model.
+        model: PathBuf,
+        /// Folder of the crate to write (replaced as a whole).
+        #[arg(long)]
+        out: PathBuf,
+        /// Crate and binary name (default: the folder's name).
+        #[arg(long)]
+        name: Option<String>,
+        /// Depend on this published ghost-runtime version instead of this workspace's copy.
+        #[arg(long, value_name = "VERSION")]
+        runtime_version: Option<String>,
+        #[command(flatten)]
+        shapes: ShapeArgs,
+        #[command(flatten)]
+        fuse: FuseArgs,
+    },
+    /// Compile, build and run the model, and compare its output with the reference interpreter
+    /// (and with --expect). Exits 1 if any output is beyond tolerance.
+    #[command(after_help = "Examples:\n  ghostc verify model.onnx\n  ghostc verify model.onnx --input x.npy --expect y.npy --no-fuse all\n\nTolerance: max |y - ref| <= 1e-4 * max |ref| + 1e-5. Without --input, a seeded random input is used.")]
+    Verify {
+        /// The ONNX model.
+        model: PathBuf,
+        /// Input .npy (default: seeded uniform [-1, 1) noise of the model's input shape).
+        #[arg(long)]
+        input: Option<PathBuf>,
+        /// Expected output .npy (e.g. from ONNX Runtime).
+        #[arg(long)]
+        expect: Option<PathBuf>,
+        /// Keep the generated crate here instead of a temporary folder.
+        #[arg(long)]
+        keep: Option<PathBuf>,
+        #[command(flatten)]
+        shapes: ShapeArgs,
+        #[command(flatten)]
+        fuse: FuseArgs,
+    },
+}
+
+#[derive(Args)]
+struct FuseArgs {
+    /// Switch fusions off for ablation or debugging: a comma list of bn, act, ghost, residual,
+    /// se, linear, branches, or all.
+    #[arg(long, value_name = "LIST")]
+    no_fuse: Option<String>,
+}
+
+impl FuseArgs {
+    fn options(&self) -> Result<ghostc::passes::FuseOptions> {
+        let mut opts = ghostc::passes::FuseOptions::all();
+        if let Some(list) = &self.no_fuse {
+            for name in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                if name == "all" {
+                    opts = ghostc::passes::FuseOptions::none();
+                } else {
+                    opts.set(name.parse::<ghostc::passes::Fusion>()?, false);
+                }
+            }
+        }
+        Ok(opts)
+    }
+}
+
+#[derive(Args)]
+struct ShapeArgs {
+    /// Pin an input's shape: NAME=DIMS (e.g. input=1x3x224x224), or DIMS alone for a
+    /// single-input model. Repeatable.
+    #[arg(long = "shape", value_name = "[NAME=]DIMS")]
+    shapes: Vec<String>,
+}
+
+/// Parses `1x3x224x224`.
+fn parse_dims(text: &str) -> Result<Vec<usize>> {
+    text.split(['x', 'X', ','])
+        .map(|d| d.trim().parse::<usize>().with_context(|| format!("bad dimension '{d}' in shape '{text}'")))
+        .collect()
+}
+
+/// Splits `NAME=VALUE`; a lone VALUE gets name "".
+fn split_named(arg: &str) -> (&str, &str) {
+    match arg.split_once('=') {
+        Some((name, value)) => (name, value),
+        None => ("", arg),
+    }
+}
+
+/// Import options from `--shape` flags. A shape given without a name (or taken from an unnamed
+/// `--input`) applies to the model's only input: its name is found by a first import, and the
+/// model is pinned to that shape when its own differs (a dynamic batch of any size fits as is).
+fn import_options(model: &std::path::Path, shapes: &ShapeArgs, unnamed: Option<Vec<usize>>) -> Result<ImportOptions> {
+    let mut pinned = BTreeMap::new();
+    let mut unnamed = unnamed;
+    for s in &shapes.shapes {
+        let (name, dims) = split_named(s);
+        if name.is_empty() {
+            unnamed = Some(parse_dims(dims)?);
+        } else {
+            pinned.insert(name.to_string(), parse_dims(dims)?);
+        }
+    }
+    let mut opts = ImportOptions { shapes: pinned, ..ImportOptions::default() };
+    if let Some(shape) = unnamed {
+        let graph = load_model(model, &opts).with_context(|| format!("cannot import {}", model.display()))?;
+        if graph.inputs.len() != 1 {
+            bail!("the model has {} inputs: name each one (--shape NAME=DIMS, --input NAME=FILE)", graph.inputs.len());
+        }
+        let input = graph.value(graph.inputs[0]);
+        let fits = input.ty.shape == shape || (graph.dynamic_batch && input.ty.shape.get(1..) == shape.get(1..));
+        if !fits {
+            opts.shapes.insert(input.name.clone(), shape);
+        }
+    }
+    Ok(opts)
+}
+
+fn inspect(model: PathBuf, shapes: ShapeArgs, json: bool, dot: Option<PathBuf>, ir: bool) -> Result<()> {
+    let opts = import_options(&model, &shapes, None)?;
+    let graph = load_model(&model, &opts).with_context(|| format!("cannot import {}", model.display()))?;
+    let report = ModelReport::new(&graph);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.to_text());
+    }
+    if ir {
+        print!("\n{graph}");
+    }
+    if let Some(path) = dot {
+        write_atomic(&path, ghostc::ir::display::to_dot(&graph).as_bytes())?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
+fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).with_context(|| format!("cannot write {}", path.display()))?;
+    tmp.write_all(bytes)?;
+    tmp.persist(path).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+fn run(model: PathBuf, inputs: Vec<String>, outputs: Vec<String>, shapes: ShapeArgs) -> Result<()> {
+    let mut arrays = Vec::new();
+    for arg in &inputs {
+        let (name, file) = split_named(arg);
+        let array = ghostc::npy::read_f32(std::path::Path::new(file))?;
+        arrays.push((name.to_string(), array));
+    }
+    let unnamed = arrays.iter().find(|(n, _)| n.is_empty()).map(|(_, a)| a.shape.clone());
+    let mut opts = import_options(&model, &shapes, unnamed)?;
+    // Each named input's .npy shape pins the model's dims unless --shape did.
+    for (name, array) in arrays.iter().filter(|(n, _)| !n.is_empty()) {
+        opts.shapes.entry(name.clone()).or_insert_with(|| array.shape.clone());
+    }
+    let graph = load_model(&model, &opts).with_context(|| format!("cannot import {}", model.display()))?;
+    let mut feed = Vec::new();
+    for (i, &v) in graph.inputs.iter().enumerate() {
+        let value = graph.value(v);
+        let found = arrays
+            .iter()
+            .find(|(n, _)| n == &value.name)
+            .or_else(|| (graph.inputs.len() == 1 && arrays.len() == 1 && arrays[0].0.is_empty()).then(|| &arrays[0]))
+            .or_else(|| arrays.get(i).filter(|(n, _)| n.is_empty()));
+        let Some((_, array)) = found else {
+            bail!("no --input given for model input {:?} ({})", value.name, value.ty);
+        };
+        let tensor = Tensor::new(DType::F32, array.shape.clone(), Data::F32(array.data.clone()))
+            .context("input .npy element count does not match its shape")?;
+        feed.push(tensor);
+    }
+    let results = ghostc::interp::run(&graph, &feed)?;
+    for (i, arg) in outputs.iter().enumerate() {
+        let (name, file) = split_named(arg);
+        let index = if name.is_empty() {
+            i
+        } else {
+            graph.outputs.iter().position(|&v| graph.value(v).name == name).with_context(|| {
+                format!("model has no output named {name:?}")
+            })?
+        };
+        let Some(t) = results.get(index) else { bail!("model has {} outputs, asked for #{}", results.len(), index + 1) };
+        let data = t.to_f32_vec();
+        ghostc::npy::write_f32(std::path::Path::new(file), t.shape(), &data)?;
+        eprintln!("wrote {} [{}]", file, fmt_shape(t.shape()));
+    }
+    Ok(())
+}
+
+fn compile(model: PathBuf, out: PathBuf, name: Option<String>, runtime_version: Option<String>, shapes: ShapeArgs, fuse: FuseArgs) -> Result<()> {
+    let name = match name {
+        Some(n) => n,
+        None => out
+            .file_name()
+            .and_then(|n| n.to_str())
+            .map(|n| n.to_string())
+            .context("cannot derive a crate name from --out; pass --name")?,
+    };
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') || name.starts_with(|c: char| c.is_ascii_digit()) {
+        bail!("crate name {name:?} must be ASCII letters, digits, '_' or '-', not starting with a digit (use --name)");
+    }
+    let opts = ghostc::CompileOptions { import: import_options(&model, &shapes, None)?, fuse: fuse.options()? };
+    let runtime = match runtime_version {
+        Some(v) => ghostc::RuntimeDep::Version(v),
+        None => ghostc::RuntimeDep::default(),
+    };
+    let t0 = std::time::Instant::now();
+    let compiled = ghostc::write_crate(&model, &out, &name, &opts, &runtime)?;
+    let p = &compiled.program;
+    eprintln!(
+        "wrote crate {name} to {} in {:.2} s: {} kernel calls, {:.1} M MACs/image, scratch {:.2} MB, weights {:.2} MB",
+        out.display(),
+        t0.elapsed().as_secs_f64(),
+        p.steps.len(),
+        p.steps.iter().map(|s| s.macs).sum::<u64>() as f64 / 1e6,
+        p.arena_len as f64 * 4.0 / 1e6,
+        compiled.weights.len() as f64 / 1e6
+    );
+    Ok(())
+}
+
+fn random_input(shape: &[usize]) -> Vec<f32> {
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    (0..shape.iter().product::<usize>())
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+        })
+        .collect()
+}
+
+fn verify(model: PathBuf, input: Option<PathBuf>, expect: Option<PathBuf>, keep: Option<PathBuf>, shapes: ShapeArgs, fuse: FuseArgs) -> Result<()> {
+    let array = match &input {
+        Some(p) => Some(ghostc::npy::read_f32(p)?),
+        None => None,
+    };
+    let import = import_options(&model, &shapes, array.as_ref().map(|a| a.shape.clone()))?;
+    let opts = ghostc::CompileOptions { import: import.clone(), fuse: fuse.options()? };
+    let reference_graph = load_model(&model, &import).with_context(|| format!("cannot import {}", model.display()))?;
+    let in_shape = reference_graph.value(reference_graph.inputs[0]).ty.shape.clone();
+    let (shape, data) = match array {
+        Some(a) => (a.shape, a.data),
+        None => (in_shape.clone(), random_input(&in_shape)),
+    };
+    let tmp = tempfile::tempdir()?;
+    let dir = keep.clone().unwrap_or_else(|| tmp.path().join("crate"));
+    eprintln!("[1/3] compiling {} ...", model.display());
+    ghostc::write_crate(&model, &dir, "ghostc_verify", &opts, &ghostc::RuntimeDep::default())?;
+    eprintln!("[2/3] building the generated crate (cargo build --release) ...");
+    let target = std::env::temp_dir().join("ghostc-verify-target");
+    let bin = ghostc::build_crate(&dir, "ghostc_verify", Some(&target))?;
+    eprintln!("[3/3] running it and the reference interpreter ...");
+    let x = tmp.path().join("x.npy");
+    let y = tmp.path().join("y.npy");
+    ghostc::npy::write_f32(&x, &shape, &data)?;
+    let status = std::process::Command::new(&bin).arg(&x).arg(&y).status()?;
+    if !status.success() {
+        bail!("the generated binary failed ({status})");
+    }
+    let got = ghostc::npy::read_f32(&y)?;
+    let reference = ghostc::interp::run(&reference_graph, &[Tensor::new(DType::F32, shape, Data::F32(data)).context("input length")?])?;
+    let mut ok = true;
+    let want = reference[0].to_f32_vec();
+    let d = ghostc::compare::compare(&got.data, &want);
+    println!("vs interpreter: {d} -> {}", if d.ok() { "ok" } else { "BEYOND TOLERANCE" });
+    ok &= d.ok();
+    if let Some(e) = expect {
+        let e = ghostc::npy::read_f32(&e)?;
+        let d = ghostc::compare::compare(&got.data, &e.data);
+        println!("vs --expect:    {d} -> {}", if d.ok() { "ok" } else { "BEYOND TOLERANCE" });
+        ok &= d.ok();
+    }
+    if !ok {
+        bail!("outputs differ beyond tolerance (max |y - ref| <= 1e-4 * max|ref| + 1e-5)");
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Inspect { model, shapes, json, dot, ir } => inspect(model, shapes, json, dot, ir),
+        Command::Run { model, inputs, outputs, shapes } => run(model, inputs, outputs, shapes),
+        Command::Compile { model, out, name, runtime_version, shapes, fuse } => compile(model, out, name, runtime_version, shapes, fuse),
+        Command::Verify { model, input, expect, keep, shapes, fuse } => verify(model, input, expect, keep, shapes, fuse),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -45,6 +45,12 @@ pub fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<(), OutputError> {
     std::fs::create_dir_all(dir).map_err(io)?;
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
     tmp.write_all(bytes).map_err(io)?;
+    // Temporary files are created owner-only; generated sources are ordinary files.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644)).map_err(io)?;
+    }
     tmp.persist(path).map_err(|e| io(e.error))?;
     Ok(())
 }
@@ -59,6 +65,11 @@ pub fn write_dir_atomically(
     let parent = dest.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).map_err(io)?;
     let staging = tempfile::Builder::new().prefix(".ghostc-staging-").tempdir_in(parent).map_err(io)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(staging.path(), std::fs::Permissions::from_mode(0o755)).map_err(io)?;
+    }
     fill(staging.path())?;
     if dest.exists() {
         // Keep the old tree until the new one is in place.

@@ -116,6 +116,7 @@ impl<'g> Lowerer<'g> {
         let pairs = have.phys.iter().zip(&want.phys).map(|(&a, &b)| (a, b)).collect();
         self.steps.push(Step {
             nodes: vec![node.to_string()],
+            node: None,
             what: format!("remap {} channels between layouts", want.channels()),
             macs: 0,
             kernel: Kernel::Remap { pairs, pixels: h * w, src: loc, dst, dst_len, clear: true },
@@ -132,10 +133,12 @@ impl<'g> Lowerer<'g> {
         loc
     }
 
+    /// Appends a step for node `n`; the node's MACs go to its first step only.
     fn push(&mut self, n: NodeId, what: String, kernel: Kernel) {
         let node = self.g.node(n);
-        let macs = ir::cost::macs(self.g, n) / self.batch as u64;
-        self.steps.push(Step { nodes: vec![node.name.clone()], what, macs, kernel });
+        let counted = self.steps.last().is_some_and(|s| s.node == Some(n));
+        let macs = if counted { 0 } else { ir::cost::macs(self.g, n) / self.batch as u64 };
+        self.steps.push(Step { nodes: vec![node.name.clone()], node: Some(n), what, macs, kernel });
     }
 
     fn unsupported(&mut self, n: NodeId, why: &str) {
@@ -845,6 +848,7 @@ pub fn lower(g: &Graph) -> Result<Program, LowerError> {
     let dst = l.out_buf(input);
     l.steps.push(Step {
         nodes: vec![],
+        node: None,
         what: format!("input NCHW -> NCHW8c, {} channels @ {h}x{w}", lin.channels()),
         macs: 0,
         kernel: Kernel::ToBlocked { channels: lin.channels(), pixels: h * w, src: Loc::Input, dst },
@@ -861,6 +865,7 @@ pub fn lower(g: &Graph) -> Result<Program, LowerError> {
     let src = l.loc[&output];
     l.steps.push(Step {
         nodes: vec![],
+        node: None,
         what: format!("output NCHW8c -> NCHW, {} channels", lout.channels()),
         macs: 0,
         kernel: Kernel::FromBlocked { phys: lout.phys.clone(), pixels: h * w, blocks: lout.blocks, src, dst: Loc::Output },

@@ -205,6 +205,8 @@ pub enum VecSrc {
 pub struct Step {
     /// ONNX node names covered, output shape and MACs (names escaped by the emitter).
     pub nodes: Vec<String>,
+    /// The graph node this step computes (part of), if any.
+    pub node: Option<crate::ir::NodeId>,
     pub what: String,
     pub macs: u64,
     pub kernel: Kernel,

@@ -1,0 +1,249 @@
+//! The whole pipeline behind every entry point (CLI, build.rs `Builder`, proc-macro): import,
+//! optimize, lower, emit.
+
+use std::path::{Path, PathBuf};
+
+use crate::codegen::emit::{emit, WeightsPath};
+use crate::codegen::output::{sha256_hex, write_dir_atomically, write_if_changed, OutputError};
+use crate::onnx::{load_model, ImportError, ImportOptions};
+use crate::passes::{optimize, FuseOptions, PassError, PassOptions};
+use crate::plan::lower::{lower, LowerError};
+use crate::plan::program::Program;
+
+/// Why a model could not be compiled.
+#[derive(Debug, thiserror::Error)]
+pub enum CompileError {
+    #[error(transparent)]
+    Import(#[from] ImportError),
+    #[error(transparent)]
+    Pass(#[from] PassError),
+    #[error(transparent)]
+    Lower(#[from] LowerError),
+    #[error(transparent)]
+    Output(#[from] OutputError),
+    /// User error: the model file cannot be read.
+    #[error("cannot read {path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    /// User error: a build script ran without OUT_DIR and no out_dir was given.
+    #[error("no output directory: call .out_dir(...) or run from a build script (OUT_DIR unset)")]
+    NoOutDir,
+}
+
+/// What to compile and how.
+#[derive(Clone, Debug, Default)]
+pub struct CompileOptions {
+    pub import: ImportOptions,
+    pub fuse: FuseOptions,
+}
+
+/// A compiled model: the Rust module's source and its weight blob.
+#[derive(Debug)]
+pub struct Compiled {
+    pub source: String,
+    pub weights: Vec<u8>,
+    pub program: Program,
+    /// The optimized graph the program was lowered from.
+    pub graph: crate::ir::Graph,
+}
+
+/// Compiles the model at `model`; the generated source includes the weights from `weights`.
+pub fn compile_file(model: &Path, opts: &CompileOptions, weights: &WeightsPath) -> Result<Compiled, CompileError> {
+    let bytes = std::fs::read(model).map_err(|source| CompileError::Io { path: model.display().to_string(), source })?;
+    let mut graph = load_model(model, &opts.import)?;
+    let pass_opts = PassOptions { fuse: opts.fuse, ..PassOptions::default() };
+    optimize(&mut graph, &pass_opts)?;
+    let program = lower(&graph)?;
+    let source = emit(&program, weights, &sha256_hex(&bytes))?;
+    let weights = program.weights.to_le_bytes();
+    Ok(Compiled { source, weights, program, graph })
+}
+
+/// Files external data may live in, for rebuild tracking: `<model>.data` and any `*.data` /
+/// `*.bin` next to the model that the model names. Cheap and conservative: the model's folder
+/// entries ending in `.data`.
+fn external_files(model: &Path) -> Vec<PathBuf> {
+    let dir = model.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "data"))
+        .collect();
+    out.sort();
+    out
+}
+
+/// Build-script entry point: compiles a model into `OUT_DIR/<name>.rs` (plus its weights) for
+/// the crate to `include!`.
+///
+/// In `build.rs`'s `main`:
+/// ```no_run
+/// ghostc::Builder::new("models/ghostnet.onnx")
+///     .shape("input", &[1, 3, 224, 224])
+///     .compile()
+///     .unwrap_or_else(|e| {
+///         eprintln!("error: {e}");
+///         std::process::exit(1)
+///     });
+/// ```
+/// and in `src/lib.rs`: `include!(concat!(env!("OUT_DIR"), "/model.rs"));`
+#[derive(Clone, Debug)]
+pub struct Builder {
+    model: PathBuf,
+    name: String,
+    out_dir: Option<PathBuf>,
+    opts: CompileOptions,
+}
+
+impl Builder {
+    pub fn new(model: impl AsRef<Path>) -> Self {
+        Builder { model: model.as_ref().to_path_buf(), name: "model".into(), out_dir: None, opts: CompileOptions::default() }
+    }
+
+    /// Pins the shape of input `name` (dynamic dims must be pinned; a dynamic batch may stay).
+    pub fn shape(mut self, name: &str, dims: &[usize]) -> Self {
+        self.opts.import.shapes.insert(name.to_string(), dims.to_vec());
+        self
+    }
+
+    /// Which fusions run (all by default).
+    pub fn fuse(mut self, fuse: FuseOptions) -> Self {
+        self.opts.fuse = fuse;
+        self
+    }
+
+    /// Output folder (default: the build script's OUT_DIR).
+    pub fn out_dir(mut self, dir: impl AsRef<Path>) -> Self {
+        self.out_dir = Some(dir.as_ref().to_path_buf());
+        self
+    }
+
+    /// File stem of the generated module (default `model`: `model.rs`, `model.weights`).
+    pub fn module_name(mut self, name: &str) -> Self {
+        self.name = name.to_string();
+        self
+    }
+
+    /// Compiles and writes the module; returns the path of the `.rs` file. Prints
+    /// `cargo:rerun-if-changed` lines for the model and its external data.
+    pub fn compile(self) -> Result<PathBuf, CompileError> {
+        let dir = match self.out_dir {
+            Some(d) => d,
+            None => std::env::var_os("OUT_DIR").map(PathBuf::from).ok_or(CompileError::NoOutDir)?,
+        };
+        println!("cargo:rerun-if-changed={}", self.model.display());
+        for f in external_files(&self.model) {
+            println!("cargo:rerun-if-changed={}", f.display());
+        }
+        let weights_file = format!("{}.weights", self.name);
+        // The module is include!d from the user's crate, so the weights path must not depend on
+        // where that crate lives: resolve it through OUT_DIR when writing there, else absolutely.
+        let wpath = if std::env::var_os("OUT_DIR").is_some_and(|o| Path::new(&o) == dir) {
+            WeightsPath::OutDir(weights_file.clone())
+        } else {
+            let abs = std::path::absolute(dir.join(&weights_file)).map_err(|source| CompileError::Io { path: dir.display().to_string(), source })?;
+            WeightsPath::Absolute(abs.display().to_string())
+        };
+        let compiled = compile_file(&self.model, &self.opts, &wpath)?;
+        write_if_changed(&dir.join(&weights_file), &compiled.weights)?;
+        let rs = dir.join(format!("{}.rs", self.name));
+        write_if_changed(&rs, compiled.source.as_bytes())?;
+        Ok(rs)
+    }
+}
+
+/// Where a standalone crate gets ghost-runtime from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RuntimeDep {
+    /// A path dependency (default: this ghostc's own workspace copy).
+    Path(PathBuf),
+    /// A published version.
+    Version(String),
+}
+
+impl Default for RuntimeDep {
+    fn default() -> Self {
+        RuntimeDep::Path(Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("ghost-runtime"))
+    }
+}
+
+const RUNNER_TEMPLATE: &str = include_str!("codegen/templates/main.rs");
+
+/// Writes a standalone crate `name` into `dir` (atomically: a failure leaves any previous crate
+/// untouched): Cargo.toml depending on ghost-runtime alone, `src/lib.rs` with the model,
+/// `src/model.weights`, and a binary `name` (`name IN.npy OUT.npy`, `name --bench [N]`).
+pub fn write_crate(model: &Path, dir: &Path, name: &str, opts: &CompileOptions, runtime: &RuntimeDep) -> Result<Compiled, CompileError> {
+    let compiled = compile_file(model, opts, &WeightsPath::Relative("model.weights".into()))?;
+    let dep = match runtime {
+        RuntimeDep::Path(p) => {
+            let p = std::path::absolute(p).unwrap_or_else(|_| p.clone());
+            format!("ghost-runtime = {{ path = {:?} }}", p.display().to_string())
+        }
+        RuntimeDep::Version(v) => format!("ghost-runtime = {v:?}"),
+    };
+    let crate_ident = name.replace('-', "_");
+    let cargo_toml = format!(
+        "[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\npublish = false\n\n\
+         [lib]\npath = \"src/lib.rs\"\n\n[[bin]]\nname = \"{name}\"\npath = \"src/main.rs\"\n\n\
+         [dependencies]\n{dep}\n\n[profile.release]\ncodegen-units = 1\nlto = true\npanic = \"abort\"\n\n\
+         # Standalone: never part of an enclosing workspace.\n[workspace]\n"
+    );
+    let lib_rs = format!(
+        "//! Generated by ghostc from a model with sha256 {}.\n//! `Model::run` is the entry point; see `model.rs`.\n#![no_std]\n\nmod model;\npub use model::Model;\npub use ghost_runtime::Error;\n",
+        crate::codegen::output::sha256_hex(&std::fs::read(model).unwrap_or_default())
+    );
+    let main_rs = RUNNER_TEMPLATE.replace("__CRATE__", &crate_ident).replace("__NAME__", name);
+    write_dir_atomically(dir, |d| {
+        write_if_changed(&d.join("Cargo.toml"), cargo_toml.as_bytes())?;
+        write_if_changed(&d.join("src/lib.rs"), lib_rs.as_bytes())?;
+        write_if_changed(&d.join("src/model.rs"), compiled.source.as_bytes())?;
+        write_if_changed(&d.join("src/model.weights"), &compiled.weights)?;
+        write_if_changed(&d.join("src/main.rs"), main_rs.as_bytes())?;
+        Ok(())
+    })?;
+    Ok(compiled)
+}
+
+/// Why building a generated crate failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("cannot run cargo: {0}")]
+    Spawn(std::io::Error),
+    /// The generated crate did not compile: a ghostc bug (or a broken toolchain).
+    #[error("cargo build failed in {dir} ({status}):\n{stderr}")]
+    Failed { dir: String, status: String, stderr: String },
+}
+
+/// Runs `cargo build --release` in a crate written by [`write_crate`] and returns the path of
+/// its binary. `target_dir` lets several generated crates share one build of ghost-runtime.
+pub fn build_crate(dir: &Path, name: &str, target_dir: Option<&Path>) -> Result<PathBuf, BuildError> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = std::process::Command::new(cargo);
+    cmd.current_dir(dir).args(["build", "--release", "--quiet", "--offline"]);
+    let target = match target_dir {
+        Some(t) => {
+            cmd.env("CARGO_TARGET_DIR", t);
+            t.to_path_buf()
+        }
+        None => {
+            cmd.env_remove("CARGO_TARGET_DIR");
+            dir.join("target")
+        }
+    };
+    // The crate is standalone: do not inherit a parent build's flags or target.
+    for var in ["CARGO_BUILD_TARGET", "RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_MANIFEST_DIR"] {
+        cmd.env_remove(var);
+    }
+    let out = cmd.output().map_err(BuildError::Spawn)?;
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let tail: Vec<&str> = stderr.lines().rev().take(40).collect();
+        return Err(BuildError::Failed {
+            dir: dir.display().to_string(),
+            status: out.status.to_string(),
+            stderr: tail.into_iter().rev().collect::<Vec<_>>().join("\n"),
+        });
+    }
+    Ok(target.join("release").join(format!("{name}{}", std::env::consts::EXE_SUFFIX)))
+}
