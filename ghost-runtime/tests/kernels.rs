@@ -426,6 +426,10 @@ struct GhostCase {
 impl GhostCase {
     fn random(rng: &mut Rng, max_k: usize, max_c: usize, max_hw: usize) -> GhostCase {
         let (h, w) = (rng.range(1, max_hw), rng.range(1, max_hw));
+        GhostCase::random_hw(rng, max_k, max_c, h, w)
+    }
+
+    fn random_hw(rng: &mut Rng, max_k: usize, max_c: usize, h: usize, w: usize) -> GhostCase {
         let mut pw = PwCase::random(rng, max_k, max_c, 1);
         pw.px = h * w;
         let (k, c1) = (pw.k, pw.n);
@@ -606,6 +610,30 @@ fn ghost_simd_matches_scalar() {
             let what = format!("{:?} ghost {:?}", kern.isa(), c.shape);
             assert_close(&what, &y, &y0, 9 * c.k);
             assert_close(&what, &s, &s0, 9 * c.k * y.len());
+        }
+    }
+}
+
+/// Wide rows make bands of 2-3 rows, so the residual ring buffer wraps several times.
+#[test]
+fn ghost_wide_rows_use_several_bands() {
+    let mut rng = Rng::new(8);
+    for _ in 0..trials(6) {
+        let (h, w) = (rng.range(5, 10), rng.range(75, 120));
+        let c = GhostCase::random_hw(&mut rng, 20, 12, h, w);
+        let (y0, s0) = c.run(scalar());
+        let want = c.naive();
+        let what = format!("ghost {:?} res={}", c.shape, c.res.is_some());
+        assert_close64(&what, &c.logical(&y0), &want, 9 * c.k);
+        for kern in simd_isas() {
+            let (y, s) = c.run(kern);
+            assert_close(&format!("{:?} {what}", kern.isa()), &y, &y0, 9 * c.k);
+            assert_close(
+                &format!("{:?} {what}", kern.isa()),
+                &s,
+                &s0,
+                9 * c.k * y.len(),
+            );
         }
     }
 }
