@@ -41,6 +41,10 @@ pub(super) fn conv(
                         // Input column of output column `ox` is `ox * sx + col_offset`.
                         let col_offset = (kx * dx) as isize - pad_left;
                         let (ox_lo, ox_hi) = valid_range(col_offset, sx, wd, ow);
+                        if ox_lo == ox_hi {
+                            // Every tap of this kernel column falls in the padding.
+                            continue;
+                        }
                         for oy in 0..oh {
                             let iy = (oy * sy + ky * dy) as isize - pad_top;
                             if iy < 0 || iy >= h as isize {
@@ -351,6 +355,32 @@ mod tests {
             }
         }
         assert_eq!(y.as_f32().unwrap(), &expected[..]);
+    }
+
+    #[test]
+    fn kernel_larger_than_input() {
+        // 5x5 kernel, pad 2, on a 1x1 plane (GhostNet's last stages at small resolutions): only
+        // the centre tap sees data. Also with stride 2 and on a 1x2 plane.
+        let mut k = [0.0; 25];
+        k[12] = 3.0;
+        k[13] = 5.0;
+        let w = t(&[1, 1, 5, 5], &k);
+        let y = eval1(conv_op(5, 1, 2, 1, 1), &[&t(&[1, 1, 1, 1], &[2.0]), &w]);
+        assert_eq!(y.as_f32().unwrap(), [6.0]);
+        let y = eval1(conv_op(5, 2, 2, 1, 1), &[&t(&[1, 1, 1, 1], &[2.0]), &w]);
+        assert_eq!(y.as_f32().unwrap(), [6.0]);
+        let y = eval1(
+            conv_op(5, 1, 2, 1, 1),
+            &[&t(&[1, 1, 1, 2], &[2.0, 10.0]), &w],
+        );
+        assert_eq!(y.as_f32().unwrap(), [56.0, 30.0]);
+        // Padding wider than the kernel reach: outputs at the rim see only padding.
+        let y = eval1(
+            conv_op(1, 1, 2, 1, 1),
+            &[&t(&[1, 1, 1, 1], &[2.0]), &t(&[1, 1, 1, 1], &[1.0])],
+        );
+        assert_eq!(y.shape(), [1, 1, 5, 5]);
+        assert_eq!(y.as_f32().unwrap().iter().sum::<f32>(), 2.0);
     }
 
     #[test]
