@@ -181,10 +181,11 @@ pub(super) fn pad(p: &Pad, x: &Tensor, out: &TensorType) -> Result<Tensor> {
     let rank = x.shape().len();
     let source: Vec<Vec<Option<usize>>> = (0..rank)
         .map(|d| {
-            let n = x.shape()[d] as i64;
-            (0..out.shape[d] as i64)
+            // i128: pads may be near the i64 limits as long as the output size is sane.
+            let n = x.shape()[d] as i128;
+            (0..out.shape[d] as i128)
                 .map(|i| {
-                    let s = i - p.pads[d];
+                    let s = i - p.pads[d] as i128;
                     if (0..n).contains(&s) {
                         return Some(s as usize);
                     }
@@ -206,7 +207,7 @@ pub(super) fn pad(p: &Pad, x: &Tensor, out: &TensorType) -> Result<Tensor> {
 
 /// Mirror index without repeating the edge, periodic like numpy's `reflect` (the ONNX reference)
 /// when the pad exceeds `n - 1`.
-fn reflect(s: i64, n: i64) -> usize {
+fn reflect(s: i128, n: i128) -> usize {
     if n == 1 {
         return 0;
     }
@@ -519,6 +520,13 @@ mod tests {
             eval1(crop, &[&x]).as_f32().unwrap(),
             [2.3, 3.4, 9.0, 4.5, 5.7, 9.0]
         );
+        // Extreme pads that cancel out are not an overflow.
+        let extreme = Op::Pad(Pad {
+            pads: vec![0, i64::MIN, 0, i64::MAX],
+            mode: PadMode::Constant,
+            value: 0.0,
+        });
+        assert_eq!(eval1(extreme, &[&x]).shape(), [3, 1]);
     }
 
     #[test]

@@ -726,6 +726,10 @@ pub fn window_output(
         .checked_add(pad_begin)
         .and_then(|v| v.checked_add(pad_end))
         .ok_or(overflow(what))?;
+    // Kernels index with isize; no real model comes anywhere near this.
+    if padded > isize::MAX as usize {
+        return Err(overflow(what));
+    }
     if padded < span {
         return Err(invalid(
             what,
