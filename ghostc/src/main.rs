@@ -74,6 +74,9 @@ enum Command {
         /// Depend on this published ghost-runtime version instead of this workspace's copy.
         #[arg(long, value_name = "VERSION")]
         runtime_version: Option<String>,
+        /// Time every step (the binary then takes `--profile [N]`); needs std.
+        #[arg(long)]
+        profile: bool,
         #[command(flatten)]
         shapes: ShapeArgs,
         #[command(flatten)]
@@ -252,7 +255,7 @@ fn run(model: PathBuf, inputs: Vec<String>, outputs: Vec<String>, shapes: ShapeA
     Ok(())
 }
 
-fn compile(model: PathBuf, out: PathBuf, name: Option<String>, runtime_version: Option<String>, shapes: ShapeArgs, fuse: FuseArgs) -> Result<()> {
+fn compile(model: PathBuf, out: PathBuf, name: Option<String>, runtime_version: Option<String>, profile: bool, shapes: ShapeArgs, fuse: FuseArgs) -> Result<()> {
     let name = match name {
         Some(n) => n,
         None => out
@@ -264,7 +267,7 @@ fn compile(model: PathBuf, out: PathBuf, name: Option<String>, runtime_version: 
     if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') || name.starts_with(|c: char| c.is_ascii_digit()) {
         bail!("crate name {name:?} must be ASCII letters, digits, '_' or '-', not starting with a digit (use --name)");
     }
-    let opts = ghostc::CompileOptions { import: import_options(&model, &shapes, None)?, fuse: fuse.options()? };
+    let opts = ghostc::CompileOptions { import: import_options(&model, &shapes, None)?, fuse: fuse.options()?, profile };
     let runtime = match runtime_version {
         Some(v) => ghostc::RuntimeDep::Version(v),
         None => ghostc::RuntimeDep::default(),
@@ -302,7 +305,7 @@ fn verify(model: PathBuf, input: Option<PathBuf>, expect: Option<PathBuf>, keep:
         None => None,
     };
     let import = import_options(&model, &shapes, array.as_ref().map(|a| a.shape.clone()))?;
-    let opts = ghostc::CompileOptions { import: import.clone(), fuse: fuse.options()? };
+    let opts = ghostc::CompileOptions { import: import.clone(), fuse: fuse.options()?, profile: false };
     let reference_graph = load_model(&model, &import).with_context(|| format!("cannot import {}", model.display()))?;
     let in_shape = reference_graph.value(reference_graph.inputs[0]).ty.shape.clone();
     let (shape, data) = match array {
@@ -348,7 +351,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Inspect { model, shapes, json, dot, ir } => inspect(model, shapes, json, dot, ir),
         Command::Run { model, inputs, outputs, shapes } => run(model, inputs, outputs, shapes),
-        Command::Compile { model, out, name, runtime_version, shapes, fuse } => compile(model, out, name, runtime_version, shapes, fuse),
+        Command::Compile { model, out, name, runtime_version, profile, shapes, fuse } => compile(model, out, name, runtime_version, profile, shapes, fuse),
         Command::Verify { model, input, expect, keep, shapes, fuse } => verify(model, input, expect, keep, shapes, fuse),
     };
     match result {

@@ -191,7 +191,8 @@ fn step_call(b: &Binds, k: &Kernel) -> TokenStream {
                 )?;
             }
         }
-        Kernel::Conv { w, cin, in_h, in_w, out_blocks, kh, kw, stride, pads, src, dst, act: a, residual } => {
+        Kernel::Conv { w, nchw, cin, in_h, in_w, out_blocks, kh, kw, stride, pads, src, dst, act: a, residual } => {
+            let layout = if *nchw { quote!(::ghost_runtime::InputLayout::Nchw) } else { quote!(::ghost_runtime::InputLayout::Nchw8c) };
             let (ci, ih, iw, ob, h, ww) = (usize_lit(*cin), usize_lit(*in_h), usize_lit(*in_w), usize_lit(*out_blocks), usize_lit(*kh), usize_lit(*kw));
             let (sh, sw, p) = (usize_lit(stride[0]), usize_lit(stride[1]), arr4(*pads));
             let (wt, s, d, a, r) = (wslice(*w), b.src(*src), b.dst(*dst), act(*a), b.residual(*residual));
@@ -199,7 +200,7 @@ fn step_call(b: &Binds, k: &Kernel) -> TokenStream {
                 k.conv(
                     #wt,
                     ::ghost_runtime::ConvShape {
-                        cin: #ci, layout: ::ghost_runtime::InputLayout::Nchw8c, in_h: #ih, in_w: #iw,
+                        cin: #ci, layout: #layout, in_h: #ih, in_w: #iw,
                         out_blocks: #ob, kh: #h, kw: #ww, stride_h: #sh, stride_w: #sw, pads: #p,
                     },
                     #s, #d,
@@ -357,8 +358,21 @@ fn marker(i: usize) -> TokenStream {
     quote!(#id!();)
 }
 
+/// Code generation switches.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EmitOptions {
+    /// Time every step into `Model::PROFILE` (needs std: `std::time::Instant`). For
+    /// `ghostc bench --profile`; never on in normal builds.
+    pub profile: bool,
+}
+
 /// The module source for `p`, formatted, with step comments.
 pub fn emit(p: &Program, weights: &WeightsPath, model_sha256: &str) -> Result<String, super::output::OutputError> {
+    emit_with(p, weights, model_sha256, EmitOptions::default())
+}
+
+/// [`emit`] with options.
+pub fn emit_with(p: &Program, weights: &WeightsPath, model_sha256: &str, opts: EmitOptions) -> Result<String, super::output::OutputError> {
     let in_shape: Vec<Literal> = p.input.shape.iter().map(|&d| usize_lit(d)).collect();
     let out_shape: Vec<Literal> = p.output.shape.iter().map(|&d| usize_lit(d)).collect();
     let (in_rank, out_rank) = (usize_lit(in_shape.len()), usize_lit(out_shape.len()));
@@ -385,7 +399,32 @@ pub fn emit(p: &Program, weights: &WeightsPath, model_sha256: &str) -> Result<St
         comments.push(comment);
         body.extend(marker(i));
         body.extend(tokens);
+        if opts.profile {
+            let idx = usize_lit(i);
+            body.extend(quote! {
+                let now = ::std::time::Instant::now();
+                PROFILE_NANOS[#idx].fetch_add((now - t).as_nanos() as u64, ::core::sync::atomic::Ordering::Relaxed);
+                #[allow(unused_assignments)]
+                {
+                    t = now;
+                }
+            });
+        }
     }
+    let profile_items = if opts.profile {
+        let n = usize_lit(p.steps.len());
+        let labels: Vec<Literal> = p.steps.iter().map(|s| Literal::string(&s.what)).collect();
+        let macs: Vec<Literal> = p.steps.iter().map(|s| Literal::u64_unsuffixed(s.macs)).collect();
+        quote! {
+            /// Nanoseconds spent in each step since start (profiling builds only).
+            pub static PROFILE_NANOS: [::core::sync::atomic::AtomicU64; #n] = [const { ::core::sync::atomic::AtomicU64::new(0) }; #n];
+            /// What each step computes and its MACs per image (profiling builds only).
+            pub static PROFILE_STEPS: [(&str, u64); #n] = [#((#labels, #macs)),*];
+        }
+    } else {
+        TokenStream::new()
+    };
+    let timer_start = if opts.profile { quote!(let mut t = ::std::time::Instant::now();) } else { TokenStream::new() };
     let macs: u64 = p.steps.iter().map(|s| s.macs).sum();
     let macs_lit = Literal::u64_unsuffixed(macs);
     let tokens = quote! {
@@ -469,6 +508,7 @@ pub fn emit(p: &Program, weights: &WeightsPath, model_sha256: &str) -> Result<St
 
             fn run_image(&self, input: &[f32], output: &mut [f32], scratch: &mut [f32], w: &[f32]) -> Result<(), ::ghost_runtime::Error> {
                 let k = self.kernels;
+                #timer_start
                 #body
                 Ok(())
             }
@@ -480,6 +520,8 @@ pub fn emit(p: &Program, weights: &WeightsPath, model_sha256: &str) -> Result<St
         /// Weights: BatchNorm folded, permuted to the blocked channel layout and packed for the
         /// kernels at compile time; little-endian f32, used in place.
         static WEIGHTS: &Aligned<[u8; #weights_bytes]> = &Aligned(*#include);
+
+        #profile_items
     };
     let mut text = super::output::format_file(tokens, model_sha256)?;
     for (i, comment) in comments.iter().enumerate() {

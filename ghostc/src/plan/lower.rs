@@ -428,6 +428,14 @@ impl Lowerer<'_> {
             let wp = Self::permute_matrix(wd, cout, cin, &ly, &lx);
             let bp = ly.scatter(bd, 0.0);
             let wr = self.pack_pointwise(&name, &wp, &bp, lx.lanes(), ly.lanes())?;
+            if in_h * in_w == 1 && residual.is_none() {
+                // One pixel: a matrix-vector product, bound by weight bandwidth; the GEMV kernel
+                // streams the same packed panels with independent accumulators.
+                let src = self.loc[&x];
+                let dst = self.out_buf(y);
+                self.push(n, format!("pointwise {cin} -> {cout} @ 1x1 (GEMV)"), Kernel::Fc { w: wr, k_blocks: lx.blocks, n_blocks: ly.blocks, src, dst, act });
+                return Ok(());
+            }
             let src = View::at(self.loc[&x], 0);
             let dst = View::at(self.out_buf(y), 0);
             self.push(
@@ -497,13 +505,15 @@ impl Lowerer<'_> {
             rt::pack_conv(&wp, &bp, cin, lanes, kh, kw, &mut packed)
                 .map_err(|e| LowerError::Pack { node: name.clone(), detail: e.to_string() })?;
             let wr = self.push_weights(&packed);
-            let src = View::at(self.read_as(x, &dense_in, &name), 0);
+            let nchw = self.loc.get(&x) == Some(&Loc::Input);
+            let src = if nchw { View::at(Loc::Input, 0) } else { View::at(self.read_as(x, &dense_in, &name), 0) };
             let dst = View::at(self.out_buf(y), 0);
             self.push(
                 n,
-                format!("conv {kh}x{kw} s{} {cin} -> {cout} @ {in_h}x{in_w}", conv.strides[0]),
+                format!("conv {kh}x{kw} s{} {cin} -> {cout} @ {in_h}x{in_w}{}", conv.strides[0], if nchw { " (reads NCHW)" } else { "" }),
                 Kernel::Conv {
                     w: wr,
+                    nchw,
                     cin,
                     in_h,
                     in_w,
@@ -843,18 +853,40 @@ pub fn lower(g: &Graph) -> Result<Program, LowerError> {
             ir::fmt_shape(&out_shape)
         )]));
     }
-    let lin = l.layout(input);
-    let (h, w) = l.hw(input);
-    let dst = l.out_buf(input);
-    l.steps.push(Step {
-        nodes: vec![],
-        node: None,
-        what: format!("input NCHW -> NCHW8c, {} channels @ {h}x{w}", lin.channels()),
-        macs: 0,
-        kernel: Kernel::ToBlocked { channels: lin.channels(), pixels: h * w, src: Loc::Input, dst },
-    });
+    // A dense conv (the stem) that is the input's only reader reads NCHW directly; anything
+    // else gets the input converted to the blocked layout first.
+    let readers = g.consumers(input);
+    let stem_reads_nchw = readers.len() == 1
+        && !g.is_output(input)
+        && g.value(input).ty.shape.len() == 4
+        && match &g.node(readers[0].0).op {
+            Op::Conv(c) | Op::FusedConv(ir::FusedConv { conv: c, .. }) => {
+                c.group == 1 && c.dilations == [1, 1] && c.kernel != [1, 1] && readers[0].1 == 0
+            }
+            _ => false,
+        };
+    if stem_reads_nchw {
+        l.loc.insert(input, Loc::Input);
+    } else {
+        let lin = l.layout(input);
+        let (h, w) = l.hw(input);
+        let dst = l.out_buf(input);
+        l.steps.push(Step {
+            nodes: vec![],
+            node: None,
+            what: format!("input NCHW -> NCHW8c, {} channels @ {h}x{w}", lin.channels()),
+            macs: 0,
+            kernel: Kernel::ToBlocked { channels: lin.channels(), pixels: h * w, src: Loc::Input, dst },
+        });
+    }
     let order = g.topo_order().map_err(|n| LowerError::Unsupported(vec![format!("cycle through '{}'", g.node(n).name)]))?;
     for n in order {
+        // Below an unsupported node there is no buffer to read: that node is already reported,
+        // so skip its dependents instead of indexing their missing input (which panicked).
+        let starved = |v: &ValueId| g.value(*v).constant().is_none() && !l.loc.contains_key(v);
+        if !l.unsupported.is_empty() && g.node(n).inputs.iter().any(starved) {
+            continue;
+        }
         l.lower_node(n)?;
     }
     if !l.unsupported.is_empty() {

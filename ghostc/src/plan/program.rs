@@ -110,9 +110,10 @@ pub enum Kernel {
         sums: Option<Loc>,
         scratch: Loc,
     },
-    /// Dense conv (`pack_conv`), NCHW8c dense-layout input.
+    /// Dense conv (`pack_conv`): NCHW8c dense-layout input, or the user's NCHW input.
     Conv {
         w: WRange,
+        nchw: bool,
         cin: usize,
         in_h: usize,
         in_w: usize,

@@ -1,7 +1,8 @@
 //! Command-line runner for a ghostc-generated model (std only, no dependencies).
 //!
 //! Usage: `__NAME__ INPUT.npy OUTPUT.npy` runs the model (the batch is the .npy's leading dim);
-//! `__NAME__ --bench [N]` times N runs (default 200) on a fixed input and prints the median.
+//! `__NAME__ --bench [N]` times N runs (default 200) on a fixed input and prints the median;
+//! `__NAME__ --profile [N]` prints per-step times (profiling builds: `ghostc compile --profile`).
 
 use std::process::ExitCode;
 
@@ -121,6 +122,14 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.as_slice() {
         [flag] if flag == "--bench" => bench(200),
+        [flag] if flag == "--profile" => profile(200),
+        [flag, n] if flag == "--profile" => match n.parse() {
+            Ok(n) => profile(n),
+            Err(_) => {
+                eprintln!("error: --profile takes a run count, got '{n}'");
+                return ExitCode::from(2);
+            }
+        },
         [flag, n] if flag == "--bench" => match n.parse() {
             Ok(n) => bench(n),
             Err(_) => {
@@ -135,7 +144,7 @@ fn main() -> ExitCode {
             }
         }
         _ => {
-            eprintln!("usage: __NAME__ INPUT.npy OUTPUT.npy | __NAME__ --bench [N]");
+            eprintln!("usage: __NAME__ INPUT.npy OUTPUT.npy | __NAME__ --bench [N] | __NAME__ --profile [N]");
             return ExitCode::from(2);
         }
     }
