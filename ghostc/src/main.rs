@@ -30,7 +30,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Show inputs, outputs, a per-layer table (op, output shape, params, MACs) and totals.
-    #[command(after_help = "Examples:\n  ghostc inspect model.onnx\n  ghostc inspect model.onnx --shape input=1x3x224x224 --json\n  ghostc inspect model.onnx --dot graph.dot && dot -Tsvg graph.dot -o graph.svg")]
+    #[command(after_help = "Examples:\n  ghostc inspect model.onnx\n  ghostc inspect model.onnx --before --ir\n  ghostc inspect model.onnx --shape input=1x3x224x224 --json\n  ghostc inspect model.onnx --dot graph.dot && dot -Tsvg graph.dot -o graph.svg")]
     Inspect {
         /// The ONNX model.
         model: PathBuf,
@@ -45,6 +45,12 @@ enum Command {
         /// Print the IR as text (one line per node).
         #[arg(long)]
         ir: bool,
+        /// Show the graph as imported, before any fusion (default: after the optimization
+        /// passes, with fused ops).
+        #[arg(long)]
+        before: bool,
+        #[command(flatten)]
+        fuse: FuseArgs,
     },
     /// Run the model with the reference interpreter on .npy inputs and write .npy outputs.
     #[command(after_help = "Examples:\n  ghostc run model.onnx --input x.npy --output y.npy\n  ghostc run model.onnx --input input=x.npy --output y.npy\n\nThe input's shape pins the model's dynamic dims unless --shape is given. .npy files are float32, C order, little-endian.")]
@@ -180,9 +186,13 @@ fn import_options(model: &std::path::Path, shapes: &ShapeArgs, unnamed: Option<V
     Ok(opts)
 }
 
-fn inspect(model: PathBuf, shapes: ShapeArgs, json: bool, dot: Option<PathBuf>, ir: bool) -> Result<()> {
+fn inspect(model: PathBuf, shapes: ShapeArgs, json: bool, dot: Option<PathBuf>, ir: bool, before: bool, fuse: FuseArgs) -> Result<()> {
     let opts = import_options(&model, &shapes, None)?;
-    let graph = load_model(&model, &opts).with_context(|| format!("cannot import {}", model.display()))?;
+    let mut graph = load_model(&model, &opts).with_context(|| format!("cannot import {}", model.display()))?;
+    if !before {
+        let pass_opts = ghostc::passes::PassOptions { fuse: fuse.options()?, ..Default::default() };
+        ghostc::passes::optimize(&mut graph, &pass_opts)?;
+    }
     let report = ModelReport::new(&graph);
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -349,7 +359,7 @@ fn verify(model: PathBuf, input: Option<PathBuf>, expect: Option<PathBuf>, keep:
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Inspect { model, shapes, json, dot, ir } => inspect(model, shapes, json, dot, ir),
+        Command::Inspect { model, shapes, json, dot, ir, before, fuse } => inspect(model, shapes, json, dot, ir, before, fuse),
         Command::Run { model, inputs, outputs, shapes } => run(model, inputs, outputs, shapes),
         Command::Compile { model, out, name, runtime_version, profile, shapes, fuse } => compile(model, out, name, runtime_version, profile, shapes, fuse),
         Command::Verify { model, input, expect, keep, shapes, fuse } => verify(model, input, expect, keep, shapes, fuse),
