@@ -41,7 +41,11 @@ impl std::fmt::Display for Diff {
             self.ref_scale,
             self.max_ulp,
             self.count,
-            if self.mismatched > 0 { format!(", {} NaN/length mismatches", self.mismatched) } else { String::new() }
+            if self.mismatched > 0 {
+                format!(", {} NaN/length mismatches", self.mismatched)
+            } else {
+                String::new()
+            }
         )
     }
 }
@@ -54,7 +58,14 @@ fn ordered(x: f32) -> i64 {
 
 /// Compares `actual` against `expected`.
 pub fn compare(actual: &[f32], expected: &[f32]) -> Diff {
-    let mut d = Diff { max_abs: 0.0, max_rel: 0.0, max_ulp: 0, ref_scale: 0.0, count: actual.len().min(expected.len()), mismatched: 0 };
+    let mut d = Diff {
+        max_abs: 0.0,
+        max_rel: 0.0,
+        max_ulp: 0,
+        ref_scale: 0.0,
+        count: actual.len().min(expected.len()),
+        mismatched: 0,
+    };
     d.mismatched += actual.len().abs_diff(expected.len());
     for (&a, &e) in actual.iter().zip(expected) {
         if e.is_finite() {
@@ -80,7 +91,11 @@ pub fn compare(actual: &[f32], expected: &[f32]) -> Diff {
         d.max_abs = d.max_abs.max(diff);
         d.max_ulp = d.max_ulp.max(ordered(a).abs_diff(ordered(e)));
     }
-    d.max_rel = if d.ref_scale > 0.0 { d.max_abs / d.ref_scale } else { d.max_abs };
+    d.max_rel = if d.ref_scale > 0.0 {
+        d.max_abs / d.ref_scale
+    } else {
+        d.max_abs
+    };
     d
 }
 
@@ -94,7 +109,10 @@ mod tests {
         assert!(d.ok(), "{d}");
         let d = compare(&[1.0, 0.0], &[1.001, 0.0]);
         assert!(!d.ok(), "{d}");
-        assert_eq!(compare(&[1.0], &[f32::from_bits(1.0f32.to_bits() + 3)]).max_ulp, 3);
+        assert_eq!(
+            compare(&[1.0], &[f32::from_bits(1.0f32.to_bits() + 3)]).max_ulp,
+            3
+        );
         assert_eq!(compare(&[-0.0], &[0.0]).max_ulp, 0);
     }
 

@@ -23,7 +23,10 @@ pub enum CompileError {
     Output(#[from] OutputError),
     /// User error: the model file cannot be read.
     #[error("cannot read {path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     /// User error: a build script ran without OUT_DIR and no out_dir was given.
     #[error("no output directory: call .out_dir(...) or run from a build script (OUT_DIR unset)")]
     NoOutDir,
@@ -49,22 +52,47 @@ pub struct Compiled {
 }
 
 /// Compiles the model at `model`; the generated source includes the weights from `weights`.
-pub fn compile_file(model: &Path, opts: &CompileOptions, weights: &WeightsPath) -> Result<Compiled, CompileError> {
-    let bytes = std::fs::read(model).map_err(|source| CompileError::Io { path: model.display().to_string(), source })?;
+pub fn compile_file(
+    model: &Path,
+    opts: &CompileOptions,
+    weights: &WeightsPath,
+) -> Result<Compiled, CompileError> {
+    let bytes = std::fs::read(model).map_err(|source| CompileError::Io {
+        path: model.display().to_string(),
+        source,
+    })?;
     let mut graph = load_model(model, &opts.import)?;
-    let pass_opts = PassOptions { fuse: opts.fuse, ..PassOptions::default() };
+    let pass_opts = PassOptions {
+        fuse: opts.fuse,
+        ..PassOptions::default()
+    };
     optimize(&mut graph, &pass_opts)?;
     let program = lower(&graph)?;
-    let source = emit_with(&program, weights, &sha256_hex(&bytes), EmitOptions { profile: opts.profile })?;
+    let source = emit_with(
+        &program,
+        weights,
+        &sha256_hex(&bytes),
+        EmitOptions {
+            profile: opts.profile,
+        },
+    )?;
     let weights = program.weights.to_le_bytes();
-    Ok(Compiled { source, weights, program, graph })
+    Ok(Compiled {
+        source,
+        weights,
+        program,
+        graph,
+    })
 }
 
 /// Files external data may live in, for rebuild tracking: `<model>.data` and any `*.data` /
 /// `*.bin` next to the model that the model names. Cheap and conservative: the model's folder
 /// entries ending in `.data`.
 fn external_files(model: &Path) -> Vec<PathBuf> {
-    let dir = model.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = model
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
         .into_iter()
         .flatten()
@@ -100,12 +128,20 @@ pub struct Builder {
 
 impl Builder {
     pub fn new(model: impl AsRef<Path>) -> Self {
-        Builder { model: model.as_ref().to_path_buf(), name: "model".into(), out_dir: None, opts: CompileOptions::default() }
+        Builder {
+            model: model.as_ref().to_path_buf(),
+            name: "model".into(),
+            out_dir: None,
+            opts: CompileOptions::default(),
+        }
     }
 
     /// Pins the shape of input `name` (dynamic dims must be pinned; a dynamic batch may stay).
     pub fn shape(mut self, name: &str, dims: &[usize]) -> Self {
-        self.opts.import.shapes.insert(name.to_string(), dims.to_vec());
+        self.opts
+            .import
+            .shapes
+            .insert(name.to_string(), dims.to_vec());
         self
     }
 
@@ -132,7 +168,9 @@ impl Builder {
     pub fn compile(self) -> Result<PathBuf, CompileError> {
         let dir = match self.out_dir {
             Some(d) => d,
-            None => std::env::var_os("OUT_DIR").map(PathBuf::from).ok_or(CompileError::NoOutDir)?,
+            None => std::env::var_os("OUT_DIR")
+                .map(PathBuf::from)
+                .ok_or(CompileError::NoOutDir)?,
         };
         println!("cargo:rerun-if-changed={}", self.model.display());
         for f in external_files(&self.model) {
@@ -144,7 +182,12 @@ impl Builder {
         let wpath = if std::env::var_os("OUT_DIR").is_some_and(|o| Path::new(&o) == dir) {
             WeightsPath::OutDir(weights_file.clone())
         } else {
-            let abs = std::path::absolute(dir.join(&weights_file)).map_err(|source| CompileError::Io { path: dir.display().to_string(), source })?;
+            let abs = std::path::absolute(dir.join(&weights_file)).map_err(|source| {
+                CompileError::Io {
+                    path: dir.display().to_string(),
+                    source,
+                }
+            })?;
             WeightsPath::Absolute(abs.display().to_string())
         };
         let compiled = compile_file(&self.model, &self.opts, &wpath)?;
@@ -166,7 +209,11 @@ pub enum RuntimeDep {
 
 impl Default for RuntimeDep {
     fn default() -> Self {
-        RuntimeDep::Path(Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("ghost-runtime"))
+        RuntimeDep::Path(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("..")
+                .join("ghost-runtime"),
+        )
     }
 }
 
@@ -177,7 +224,13 @@ const NO_PROFILE_FN: &str = "fn profile(_runs: usize) {\n    eprintln!(\"error: 
 /// Writes a standalone crate `name` into `dir` (atomically: a failure leaves any previous crate
 /// untouched): Cargo.toml depending on ghost-runtime alone, `src/lib.rs` with the model,
 /// `src/model.weights`, and a binary `name` (`name IN.npy OUT.npy`, `name --bench [N]`).
-pub fn write_crate(model: &Path, dir: &Path, name: &str, opts: &CompileOptions, runtime: &RuntimeDep) -> Result<Compiled, CompileError> {
+pub fn write_crate(
+    model: &Path,
+    dir: &Path,
+    name: &str,
+    opts: &CompileOptions,
+    runtime: &RuntimeDep,
+) -> Result<Compiled, CompileError> {
     let compiled = compile_file(model, opts, &WeightsPath::Relative("model.weights".into()))?;
     let dep = match runtime {
         RuntimeDep::Path(p) => {
@@ -199,8 +252,14 @@ pub fn write_crate(model: &Path, dir: &Path, name: &str, opts: &CompileOptions, 
         if opts.profile { "" } else { "#![no_std]\n" },
         if opts.profile { "pub use model::{PROFILE_NANOS, PROFILE_STEPS};\n" } else { "" },
     );
-    let profile_fn = if opts.profile { PROFILE_FN } else { NO_PROFILE_FN };
-    let main_rs = format!("{RUNNER_TEMPLATE}\n{profile_fn}").replace("__CRATE__", &crate_ident).replace("__NAME__", name);
+    let profile_fn = if opts.profile {
+        PROFILE_FN
+    } else {
+        NO_PROFILE_FN
+    };
+    let main_rs = format!("{RUNNER_TEMPLATE}\n{profile_fn}")
+        .replace("__CRATE__", &crate_ident)
+        .replace("__NAME__", name);
     write_dir_atomically(dir, |d| {
         write_if_changed(&d.join("Cargo.toml"), cargo_toml.as_bytes())?;
         write_if_changed(&d.join("src/lib.rs"), lib_rs.as_bytes())?;
@@ -219,15 +278,24 @@ pub enum BuildError {
     Spawn(std::io::Error),
     /// The generated crate did not compile: a ghostc bug (or a broken toolchain).
     #[error("cargo build failed in {dir} ({status}):\n{stderr}")]
-    Failed { dir: String, status: String, stderr: String },
+    Failed {
+        dir: String,
+        status: String,
+        stderr: String,
+    },
 }
 
 /// Runs `cargo build --release` in a crate written by [`write_crate`] and returns the path of
 /// its binary. `target_dir` lets several generated crates share one build of ghost-runtime.
-pub fn build_crate(dir: &Path, name: &str, target_dir: Option<&Path>) -> Result<PathBuf, BuildError> {
+pub fn build_crate(
+    dir: &Path,
+    name: &str,
+    target_dir: Option<&Path>,
+) -> Result<PathBuf, BuildError> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = std::process::Command::new(cargo);
-    cmd.current_dir(dir).args(["build", "--release", "--quiet", "--offline"]);
+    cmd.current_dir(dir)
+        .args(["build", "--release", "--quiet", "--offline"]);
     let target = match target_dir {
         Some(t) => {
             cmd.env("CARGO_TARGET_DIR", t);
@@ -239,7 +307,12 @@ pub fn build_crate(dir: &Path, name: &str, target_dir: Option<&Path>) -> Result<
         }
     };
     // The crate is standalone: do not inherit a parent build's flags or target.
-    for var in ["CARGO_BUILD_TARGET", "RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_MANIFEST_DIR"] {
+    for var in [
+        "CARGO_BUILD_TARGET",
+        "RUSTFLAGS",
+        "CARGO_ENCODED_RUSTFLAGS",
+        "CARGO_MANIFEST_DIR",
+    ] {
         cmd.env_remove(var);
     }
     let out = cmd.output().map_err(BuildError::Spawn)?;
@@ -252,5 +325,7 @@ pub fn build_crate(dir: &Path, name: &str, target_dir: Option<&Path>) -> Result<
             stderr: tail.into_iter().rev().collect::<Vec<_>>().join("\n"),
         });
     }
-    Ok(target.join("release").join(format!("{name}{}", std::env::consts::EXE_SUFFIX)))
+    Ok(target
+        .join("release")
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX)))
 }

@@ -18,4 +18,7 @@ pub mod plan;
 pub mod report;
 pub mod verify;
 
-pub use compile::{build_crate, compile_file, write_crate, BuildError, Builder, CompileError, CompileOptions, Compiled, RuntimeDep};
+pub use compile::{
+    build_crate, compile_file, write_crate, BuildError, Builder, CompileError, CompileOptions,
+    Compiled, RuntimeDep,
+};

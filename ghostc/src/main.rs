@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 
-use ghostc::ir::{fmt_shape, Data, DType, Tensor};
+use ghostc::ir::{fmt_shape, DType, Data, Tensor};
 use ghostc::onnx::{load_model, ImportOptions};
 use ghostc::report::ModelReport;
 
@@ -30,7 +30,9 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Show inputs, outputs, a per-layer table (op, output shape, params, MACs) and totals.
-    #[command(after_help = "Examples:\n  ghostc inspect model.onnx\n  ghostc inspect model.onnx --before --ir\n  ghostc inspect model.onnx --shape input=1x3x224x224 --json\n  ghostc inspect model.onnx --dot graph.dot && dot -Tsvg graph.dot -o graph.svg")]
+    #[command(
+        after_help = "Examples:\n  ghostc inspect model.onnx\n  ghostc inspect model.onnx --before --ir\n  ghostc inspect model.onnx --shape input=1x3x224x224 --json\n  ghostc inspect model.onnx --dot graph.dot && dot -Tsvg graph.dot -o graph.svg"
+    )]
     Inspect {
         /// The ONNX model.
         model: PathBuf,
@@ -53,7 +55,9 @@ enum Command {
         fuse: FuseArgs,
     },
     /// Run the model with the reference interpreter on .npy inputs and write .npy outputs.
-    #[command(after_help = "Examples:\n  ghostc run model.onnx --input x.npy --output y.npy\n  ghostc run model.onnx --input input=x.npy --output y.npy\n\nThe input's shape pins the model's dynamic dims unless --shape is given. .npy files are float32, C order, little-endian.")]
+    #[command(
+        after_help = "Examples:\n  ghostc run model.onnx --input x.npy --output y.npy\n  ghostc run model.onnx --input input=x.npy --output y.npy\n\nThe input's shape pins the model's dynamic dims unless --shape is given. .npy files are float32, C order, little-endian."
+    )]
     Run {
         /// The ONNX model.
         model: PathBuf,
@@ -67,7 +71,9 @@ enum Command {
         shapes: ShapeArgs,
     },
     /// Compile the model into a standalone Rust crate (library + runner binary).
-    #[command(after_help = "Examples:\n  ghostc compile model.onnx --out ghostnet_rs\n  ghostc compile model.onnx --out g --name ghostnet --shape input=1x3x224x224 --no-fuse se\n  cd ghostnet_rs && cargo build --release && ./target/release/ghostnet_rs x.npy y.npy\n\nThe crate depends on ghost-runtime only; writes are atomic (a failed compile leaves any previous crate untouched).")]
+    #[command(
+        after_help = "Examples:\n  ghostc compile model.onnx --out ghostnet_rs\n  ghostc compile model.onnx --out g --name ghostnet --shape input=1x3x224x224 --no-fuse se\n  cd ghostnet_rs && cargo build --release && ./target/release/ghostnet_rs x.npy y.npy\n\nThe crate depends on ghost-runtime only; writes are atomic (a failed compile leaves any previous crate untouched)."
+    )]
     Compile {
         /// The ONNX model.
         model: PathBuf,
@@ -90,7 +96,9 @@ enum Command {
     },
     /// Compile, build and run the model, and compare its output with the reference interpreter
     /// (and with --expect). Exits 1 if any output is beyond tolerance.
-    #[command(after_help = "Examples:\n  ghostc verify model.onnx\n  ghostc verify model.onnx --input x.npy --expect y.npy --no-fuse all\n\nTolerance: max |y - ref| <= 1e-4 * max |ref| + 1e-5. Without --input, a seeded random input is used.")]
+    #[command(
+        after_help = "Examples:\n  ghostc verify model.onnx\n  ghostc verify model.onnx --input x.npy --expect y.npy --no-fuse all\n\nTolerance: max |y - ref| <= 1e-4 * max |ref| + 1e-5. Without --input, a seeded random input is used."
+    )]
     Verify {
         /// The ONNX model.
         model: PathBuf,
@@ -145,7 +153,11 @@ struct ShapeArgs {
 /// Parses `1x3x224x224`.
 fn parse_dims(text: &str) -> Result<Vec<usize>> {
     text.split(['x', 'X', ','])
-        .map(|d| d.trim().parse::<usize>().with_context(|| format!("bad dimension '{d}' in shape '{text}'")))
+        .map(|d| {
+            d.trim()
+                .parse::<usize>()
+                .with_context(|| format!("bad dimension '{d}' in shape '{text}'"))
+        })
         .collect()
 }
 
@@ -160,7 +172,11 @@ fn split_named(arg: &str) -> (&str, &str) {
 /// Import options from `--shape` flags. A shape given without a name (or taken from an unnamed
 /// `--input`) applies to the model's only input: its name is found by a first import, and the
 /// model is pinned to that shape when its own differs (a dynamic batch of any size fits as is).
-fn import_options(model: &std::path::Path, shapes: &ShapeArgs, unnamed: Option<Vec<usize>>) -> Result<ImportOptions> {
+fn import_options(
+    model: &std::path::Path,
+    shapes: &ShapeArgs,
+    unnamed: Option<Vec<usize>>,
+) -> Result<ImportOptions> {
     let mut pinned = BTreeMap::new();
     let mut unnamed = unnamed;
     for s in &shapes.shapes {
@@ -171,14 +187,22 @@ fn import_options(model: &std::path::Path, shapes: &ShapeArgs, unnamed: Option<V
             pinned.insert(name.to_string(), parse_dims(dims)?);
         }
     }
-    let mut opts = ImportOptions { shapes: pinned, ..ImportOptions::default() };
+    let mut opts = ImportOptions {
+        shapes: pinned,
+        ..ImportOptions::default()
+    };
     if let Some(shape) = unnamed {
-        let graph = load_model(model, &opts).with_context(|| format!("cannot import {}", model.display()))?;
+        let graph = load_model(model, &opts)
+            .with_context(|| format!("cannot import {}", model.display()))?;
         if graph.inputs.len() != 1 {
-            bail!("the model has {} inputs: name each one (--shape NAME=DIMS, --input NAME=FILE)", graph.inputs.len());
+            bail!(
+                "the model has {} inputs: name each one (--shape NAME=DIMS, --input NAME=FILE)",
+                graph.inputs.len()
+            );
         }
         let input = graph.value(graph.inputs[0]);
-        let fits = input.ty.shape == shape || (graph.dynamic_batch && input.ty.shape.get(1..) == shape.get(1..));
+        let fits = input.ty.shape == shape
+            || (graph.dynamic_batch && input.ty.shape.get(1..) == shape.get(1..));
         if !fits {
             opts.shapes.insert(input.name.clone(), shape);
         }
@@ -186,11 +210,23 @@ fn import_options(model: &std::path::Path, shapes: &ShapeArgs, unnamed: Option<V
     Ok(opts)
 }
 
-fn inspect(model: PathBuf, shapes: ShapeArgs, json: bool, dot: Option<PathBuf>, ir: bool, before: bool, fuse: FuseArgs) -> Result<()> {
+fn inspect(
+    model: PathBuf,
+    shapes: ShapeArgs,
+    json: bool,
+    dot: Option<PathBuf>,
+    ir: bool,
+    before: bool,
+    fuse: FuseArgs,
+) -> Result<()> {
     let opts = import_options(&model, &shapes, None)?;
-    let mut graph = load_model(&model, &opts).with_context(|| format!("cannot import {}", model.display()))?;
+    let mut graph =
+        load_model(&model, &opts).with_context(|| format!("cannot import {}", model.display()))?;
     if !before {
-        let pass_opts = ghostc::passes::PassOptions { fuse: fuse.options()?, ..Default::default() };
+        let pass_opts = ghostc::passes::PassOptions {
+            fuse: fuse.options()?,
+            ..Default::default()
+        };
         ghostc::passes::optimize(&mut graph, &pass_opts)?;
     }
     let report = ModelReport::new(&graph);
@@ -211,10 +247,15 @@ fn inspect(model: PathBuf, shapes: ShapeArgs, json: bool, dot: Option<PathBuf>, 
 
 fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).with_context(|| format!("cannot write {}", path.display()))?;
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("cannot write {}", path.display()))?;
     tmp.write_all(bytes)?;
-    tmp.persist(path).with_context(|| format!("cannot write {}", path.display()))?;
+    tmp.persist(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
 }
 
@@ -225,26 +266,43 @@ fn run(model: PathBuf, inputs: Vec<String>, outputs: Vec<String>, shapes: ShapeA
         let array = ghostc::npy::read_f32(std::path::Path::new(file))?;
         arrays.push((name.to_string(), array));
     }
-    let unnamed = arrays.iter().find(|(n, _)| n.is_empty()).map(|(_, a)| a.shape.clone());
+    let unnamed = arrays
+        .iter()
+        .find(|(n, _)| n.is_empty())
+        .map(|(_, a)| a.shape.clone());
     let mut opts = import_options(&model, &shapes, unnamed)?;
     // Each named input's .npy shape pins the model's dims unless --shape did.
     for (name, array) in arrays.iter().filter(|(n, _)| !n.is_empty()) {
-        opts.shapes.entry(name.clone()).or_insert_with(|| array.shape.clone());
+        opts.shapes
+            .entry(name.clone())
+            .or_insert_with(|| array.shape.clone());
     }
-    let graph = load_model(&model, &opts).with_context(|| format!("cannot import {}", model.display()))?;
+    let graph =
+        load_model(&model, &opts).with_context(|| format!("cannot import {}", model.display()))?;
     let mut feed = Vec::new();
     for (i, &v) in graph.inputs.iter().enumerate() {
         let value = graph.value(v);
         let found = arrays
             .iter()
             .find(|(n, _)| n == &value.name)
-            .or_else(|| (graph.inputs.len() == 1 && arrays.len() == 1 && arrays[0].0.is_empty()).then(|| &arrays[0]))
+            .or_else(|| {
+                (graph.inputs.len() == 1 && arrays.len() == 1 && arrays[0].0.is_empty())
+                    .then(|| &arrays[0])
+            })
             .or_else(|| arrays.get(i).filter(|(n, _)| n.is_empty()));
         let Some((_, array)) = found else {
-            bail!("no --input given for model input {:?} ({})", value.name, value.ty);
+            bail!(
+                "no --input given for model input {:?} ({})",
+                value.name,
+                value.ty
+            );
         };
-        let tensor = Tensor::new(DType::F32, array.shape.clone(), Data::F32(array.data.clone()))
-            .context("input .npy element count does not match its shape")?;
+        let tensor = Tensor::new(
+            DType::F32,
+            array.shape.clone(),
+            Data::F32(array.data.clone()),
+        )
+        .context("input .npy element count does not match its shape")?;
         feed.push(tensor);
     }
     let results = ghostc::interp::run(&graph, &feed)?;
@@ -253,11 +311,19 @@ fn run(model: PathBuf, inputs: Vec<String>, outputs: Vec<String>, shapes: ShapeA
         let index = if name.is_empty() {
             i
         } else {
-            graph.outputs.iter().position(|&v| graph.value(v).name == name).with_context(|| {
-                format!("model has no output named {name:?}")
-            })?
+            graph
+                .outputs
+                .iter()
+                .position(|&v| graph.value(v).name == name)
+                .with_context(|| format!("model has no output named {name:?}"))?
         };
-        let Some(t) = results.get(index) else { bail!("model has {} outputs, asked for #{}", results.len(), index + 1) };
+        let Some(t) = results.get(index) else {
+            bail!(
+                "model has {} outputs, asked for #{}",
+                results.len(),
+                index + 1
+            )
+        };
         let data = t.to_f32_vec();
         ghostc::npy::write_f32(std::path::Path::new(file), t.shape(), &data)?;
         eprintln!("wrote {} [{}]", file, fmt_shape(t.shape()));
@@ -265,7 +331,15 @@ fn run(model: PathBuf, inputs: Vec<String>, outputs: Vec<String>, shapes: ShapeA
     Ok(())
 }
 
-fn compile(model: PathBuf, out: PathBuf, name: Option<String>, runtime_version: Option<String>, profile: bool, shapes: ShapeArgs, fuse: FuseArgs) -> Result<()> {
+fn compile(
+    model: PathBuf,
+    out: PathBuf,
+    name: Option<String>,
+    runtime_version: Option<String>,
+    profile: bool,
+    shapes: ShapeArgs,
+    fuse: FuseArgs,
+) -> Result<()> {
     let name = match name {
         Some(n) => n,
         None => out
@@ -274,10 +348,19 @@ fn compile(model: PathBuf, out: PathBuf, name: Option<String>, runtime_version: 
             .map(|n| n.to_string())
             .context("cannot derive a crate name from --out; pass --name")?,
     };
-    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') || name.starts_with(|c: char| c.is_ascii_digit()) {
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        || name.starts_with(|c: char| c.is_ascii_digit())
+    {
         bail!("crate name {name:?} must be ASCII letters, digits, '_' or '-', not starting with a digit (use --name)");
     }
-    let opts = ghostc::CompileOptions { import: import_options(&model, &shapes, None)?, fuse: fuse.options()?, profile };
+    let opts = ghostc::CompileOptions {
+        import: import_options(&model, &shapes, None)?,
+        fuse: fuse.options()?,
+        profile,
+    };
     let runtime = match runtime_version {
         Some(v) => ghostc::RuntimeDep::Version(v),
         None => ghostc::RuntimeDep::default(),
@@ -309,15 +392,31 @@ fn random_input(shape: &[usize]) -> Vec<f32> {
         .collect()
 }
 
-fn verify(model: PathBuf, input: Option<PathBuf>, expect: Option<PathBuf>, keep: Option<PathBuf>, shapes: ShapeArgs, fuse: FuseArgs) -> Result<()> {
+fn verify(
+    model: PathBuf,
+    input: Option<PathBuf>,
+    expect: Option<PathBuf>,
+    keep: Option<PathBuf>,
+    shapes: ShapeArgs,
+    fuse: FuseArgs,
+) -> Result<()> {
     let array = match &input {
         Some(p) => Some(ghostc::npy::read_f32(p)?),
         None => None,
     };
     let import = import_options(&model, &shapes, array.as_ref().map(|a| a.shape.clone()))?;
-    let opts = ghostc::CompileOptions { import: import.clone(), fuse: fuse.options()?, profile: false };
-    let reference_graph = load_model(&model, &import).with_context(|| format!("cannot import {}", model.display()))?;
-    let in_shape = reference_graph.value(reference_graph.inputs[0]).ty.shape.clone();
+    let opts = ghostc::CompileOptions {
+        import: import.clone(),
+        fuse: fuse.options()?,
+        profile: false,
+    };
+    let reference_graph = load_model(&model, &import)
+        .with_context(|| format!("cannot import {}", model.display()))?;
+    let in_shape = reference_graph
+        .value(reference_graph.inputs[0])
+        .ty
+        .shape
+        .clone();
     let (shape, data) = match array {
         Some(a) => (a.shape, a.data),
         None => (in_shape.clone(), random_input(&in_shape)),
@@ -325,7 +424,13 @@ fn verify(model: PathBuf, input: Option<PathBuf>, expect: Option<PathBuf>, keep:
     let tmp = tempfile::tempdir()?;
     let dir = keep.clone().unwrap_or_else(|| tmp.path().join("crate"));
     eprintln!("[1/3] compiling {} ...", model.display());
-    ghostc::write_crate(&model, &dir, "ghostc_verify", &opts, &ghostc::RuntimeDep::default())?;
+    ghostc::write_crate(
+        &model,
+        &dir,
+        "ghostc_verify",
+        &opts,
+        &ghostc::RuntimeDep::default(),
+    )?;
     eprintln!("[2/3] building the generated crate (cargo build --release) ...");
     let target = std::env::temp_dir().join("ghostc-verify-target");
     let bin = ghostc::build_crate(&dir, "ghostc_verify", Some(&target))?;
@@ -338,16 +443,25 @@ fn verify(model: PathBuf, input: Option<PathBuf>, expect: Option<PathBuf>, keep:
         bail!("the generated binary failed ({status})");
     }
     let got = ghostc::npy::read_f32(&y)?;
-    let reference = ghostc::interp::run(&reference_graph, &[Tensor::new(DType::F32, shape, Data::F32(data)).context("input length")?])?;
+    let reference = ghostc::interp::run(
+        &reference_graph,
+        &[Tensor::new(DType::F32, shape, Data::F32(data)).context("input length")?],
+    )?;
     let mut ok = true;
     let want = reference[0].to_f32_vec();
     let d = ghostc::compare::compare(&got.data, &want);
-    println!("vs interpreter: {d} -> {}", if d.ok() { "ok" } else { "BEYOND TOLERANCE" });
+    println!(
+        "vs interpreter: {d} -> {}",
+        if d.ok() { "ok" } else { "BEYOND TOLERANCE" }
+    );
     ok &= d.ok();
     if let Some(e) = expect {
         let e = ghostc::npy::read_f32(&e)?;
         let d = ghostc::compare::compare(&got.data, &e.data);
-        println!("vs --expect:    {d} -> {}", if d.ok() { "ok" } else { "BEYOND TOLERANCE" });
+        println!(
+            "vs --expect:    {d} -> {}",
+            if d.ok() { "ok" } else { "BEYOND TOLERANCE" }
+        );
         ok &= d.ok();
     }
     if !ok {
@@ -359,10 +473,38 @@ fn verify(model: PathBuf, input: Option<PathBuf>, expect: Option<PathBuf>, keep:
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Inspect { model, shapes, json, dot, ir, before, fuse } => inspect(model, shapes, json, dot, ir, before, fuse),
-        Command::Run { model, inputs, outputs, shapes } => run(model, inputs, outputs, shapes),
-        Command::Compile { model, out, name, runtime_version, profile, shapes, fuse } => compile(model, out, name, runtime_version, profile, shapes, fuse),
-        Command::Verify { model, input, expect, keep, shapes, fuse } => verify(model, input, expect, keep, shapes, fuse),
+        Command::Inspect {
+            model,
+            shapes,
+            json,
+            dot,
+            ir,
+            before,
+            fuse,
+        } => inspect(model, shapes, json, dot, ir, before, fuse),
+        Command::Run {
+            model,
+            inputs,
+            outputs,
+            shapes,
+        } => run(model, inputs, outputs, shapes),
+        Command::Compile {
+            model,
+            out,
+            name,
+            runtime_version,
+            profile,
+            shapes,
+            fuse,
+        } => compile(model, out, name, runtime_version, profile, shapes, fuse),
+        Command::Verify {
+            model,
+            input,
+            expect,
+            keep,
+            shapes,
+            fuse,
+        } => verify(model, input, expect, keep, shapes, fuse),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -9,7 +9,10 @@ use std::path::Path;
 #[derive(Debug, thiserror::Error)]
 pub enum NpyError {
     #[error("{path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("{path}: not a .npy file: {detail}")]
     Format { path: String, detail: String },
     #[error("{path}: dtype '{descr}' is not supported (expected little-endian f4, f8, i4 or i8)")]
@@ -33,18 +36,28 @@ struct Header {
 }
 
 fn parse_header(bytes: &[u8], path: &str) -> Result<Header, NpyError> {
-    let fmt_err = |d: &str| NpyError::Format { path: path.into(), detail: d.into() };
+    let fmt_err = |d: &str| NpyError::Format {
+        path: path.into(),
+        detail: d.into(),
+    };
     if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
         return Err(fmt_err("missing \\x93NUMPY magic"));
     }
     let major = bytes[6];
     let (len, start) = match major {
         1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10usize),
-        2 | 3 if bytes.len() >= 12 => (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12),
+        2 | 3 if bytes.len() >= 12 => (
+            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
+            12,
+        ),
         _ => return Err(fmt_err(&format!("unsupported version {major}"))),
     };
-    let end = start.checked_add(len).filter(|&e| e <= bytes.len()).ok_or_else(|| fmt_err("header runs past the end"))?;
-    let header = std::str::from_utf8(&bytes[start..end]).map_err(|_| fmt_err("header is not UTF-8"))?;
+    let end = start
+        .checked_add(len)
+        .filter(|&e| e <= bytes.len())
+        .ok_or_else(|| fmt_err("header runs past the end"))?;
+    let header =
+        std::str::from_utf8(&bytes[start..end]).map_err(|_| fmt_err("header is not UTF-8"))?;
     let field = |key: &str| -> Option<&str> {
         let at = header.find(&format!("'{key}'"))?;
         let rest = &header[at + key.len() + 2..];
@@ -62,14 +75,25 @@ fn parse_header(bytes: &[u8], path: &str) -> Result<Header, NpyError> {
         .split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .map(|s| s.parse::<usize>().map_err(|_| fmt_err(&format!("bad dim '{s}'"))))
+        .map(|s| {
+            s.parse::<usize>()
+                .map_err(|_| fmt_err(&format!("bad dim '{s}'")))
+        })
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(Header { descr, fortran, shape, data_start: end })
+    Ok(Header {
+        descr,
+        fortran,
+        shape,
+        data_start: end,
+    })
 }
 
 fn read_raw(path: &Path) -> Result<(Header, Vec<u8>), NpyError> {
     let p = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|source| NpyError::Io { path: p.clone(), source })?;
+    let bytes = std::fs::read(path).map_err(|source| NpyError::Io {
+        path: p.clone(),
+        source,
+    })?;
     let header = parse_header(&bytes, &p)?;
     if header.fortran {
         return Err(NpyError::FortranOrder { path: p });
@@ -77,16 +101,26 @@ fn read_raw(path: &Path) -> Result<(Header, Vec<u8>), NpyError> {
     Ok((header, bytes))
 }
 
-fn elements<const N: usize>(h: &Header, bytes: &[u8], path: &Path) -> Result<Vec<[u8; N]>, NpyError> {
+fn elements<const N: usize>(
+    h: &Header,
+    bytes: &[u8],
+    path: &Path,
+) -> Result<Vec<[u8; N]>, NpyError> {
     let count = h.shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
     let body = &bytes[h.data_start..];
     match count.and_then(|c| c.checked_mul(N)) {
-        Some(len) if len == body.len() => {
-            Ok(body.chunks_exact(N).map(|c| c.try_into().expect("chunks_exact gives N bytes")).collect())
-        }
+        Some(len) if len == body.len() => Ok(body
+            .chunks_exact(N)
+            .map(|c| c.try_into().expect("chunks_exact gives N bytes"))
+            .collect()),
         _ => Err(NpyError::Format {
             path: path.display().to_string(),
-            detail: format!("shape {:?} needs {:?} bytes of {N}-byte elements, file has {}", h.shape, count, body.len()),
+            detail: format!(
+                "shape {:?} needs {:?} bytes of {N}-byte elements, file has {}",
+                h.shape,
+                count,
+                body.len()
+            ),
         }),
     }
 }
@@ -95,24 +129,58 @@ fn elements<const N: usize>(h: &Header, bytes: &[u8], path: &Path) -> Result<Vec
 pub fn read_f32(path: &Path) -> Result<Array<f32>, NpyError> {
     let (h, bytes) = read_raw(path)?;
     let data = match h.descr.as_str() {
-        "<f4" => elements::<4>(&h, &bytes, path)?.into_iter().map(f32::from_le_bytes).collect(),
-        "<f8" => elements::<8>(&h, &bytes, path)?.into_iter().map(|b| f64::from_le_bytes(b) as f32).collect(),
-        "<i4" => elements::<4>(&h, &bytes, path)?.into_iter().map(|b| i32::from_le_bytes(b) as f32).collect(),
-        "<i8" => elements::<8>(&h, &bytes, path)?.into_iter().map(|b| i64::from_le_bytes(b) as f32).collect(),
-        _ => return Err(NpyError::DType { path: path.display().to_string(), descr: h.descr }),
+        "<f4" => elements::<4>(&h, &bytes, path)?
+            .into_iter()
+            .map(f32::from_le_bytes)
+            .collect(),
+        "<f8" => elements::<8>(&h, &bytes, path)?
+            .into_iter()
+            .map(|b| f64::from_le_bytes(b) as f32)
+            .collect(),
+        "<i4" => elements::<4>(&h, &bytes, path)?
+            .into_iter()
+            .map(|b| i32::from_le_bytes(b) as f32)
+            .collect(),
+        "<i8" => elements::<8>(&h, &bytes, path)?
+            .into_iter()
+            .map(|b| i64::from_le_bytes(b) as f32)
+            .collect(),
+        _ => {
+            return Err(NpyError::DType {
+                path: path.display().to_string(),
+                descr: h.descr,
+            })
+        }
     };
-    Ok(Array { shape: h.shape, data })
+    Ok(Array {
+        shape: h.shape,
+        data,
+    })
 }
 
 /// Reads an integer array as i64 (i8 and i4 accepted).
 pub fn read_i64(path: &Path) -> Result<Array<i64>, NpyError> {
     let (h, bytes) = read_raw(path)?;
     let data = match h.descr.as_str() {
-        "<i8" => elements::<8>(&h, &bytes, path)?.into_iter().map(i64::from_le_bytes).collect(),
-        "<i4" => elements::<4>(&h, &bytes, path)?.into_iter().map(|b| i32::from_le_bytes(b) as i64).collect(),
-        _ => return Err(NpyError::DType { path: path.display().to_string(), descr: h.descr }),
+        "<i8" => elements::<8>(&h, &bytes, path)?
+            .into_iter()
+            .map(i64::from_le_bytes)
+            .collect(),
+        "<i4" => elements::<4>(&h, &bytes, path)?
+            .into_iter()
+            .map(|b| i32::from_le_bytes(b) as i64)
+            .collect(),
+        _ => {
+            return Err(NpyError::DType {
+                path: path.display().to_string(),
+                descr: h.descr,
+            })
+        }
     };
-    Ok(Array { shape: h.shape, data })
+    Ok(Array {
+        shape: h.shape,
+        data,
+    })
 }
 
 /// Encodes an f32 array as .npy (version 1.0) bytes.
@@ -141,8 +209,14 @@ pub fn encode_f32(shape: &[usize], data: &[f32]) -> Vec<u8> {
 /// Writes an f32 array atomically (temporary file in the same folder, then rename).
 pub fn write_f32(path: &Path, shape: &[usize], data: &[f32]) -> Result<(), NpyError> {
     let p = path.display().to_string();
-    let io = |source| NpyError::Io { path: p.clone(), source };
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let io = |source| NpyError::Io {
+        path: p.clone(),
+        source,
+    };
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
     tmp.write_all(&encode_f32(shape, data)).map_err(io)?;
     tmp.persist(path).map_err(|e| io(e.error))?;

@@ -42,13 +42,20 @@ impl ModelReport {
     pub fn new(g: &Graph) -> ModelReport {
         let info = |v| {
             let value = g.value(v);
-            TensorInfo { name: value.name.clone(), dtype: value.ty.dtype.to_string(), shape: value.ty.shape.clone() }
+            TensorInfo {
+                name: value.name.clone(),
+                dtype: value.ty.dtype.to_string(),
+                shape: value.ty.shape.clone(),
+            }
         };
-        let order = g.topo_order().unwrap_or_else(|_| g.nodes.node_indices().collect());
+        let order = g
+            .topo_order()
+            .unwrap_or_else(|_| g.nodes.node_indices().collect());
         let mut layers = Vec::new();
         let mut total_bytes = 0u64;
         // Liveness over the order: a value dies after its last consumer.
-        let position: std::collections::HashMap<_, _> = order.iter().enumerate().map(|(i, &n)| (n, i)).collect();
+        let position: std::collections::HashMap<_, _> =
+            order.iter().enumerate().map(|(i, &n)| (n, i)).collect();
         let mut frees_at: Vec<u64> = vec![0; order.len() + 1];
         let mut allocs_at: Vec<u64> = vec![0; order.len() + 1];
         for (i, &n) in order.iter().enumerate() {
@@ -60,7 +67,11 @@ impl ModelReport {
                 let last_use = if g.is_output(v) {
                     order.len()
                 } else {
-                    g.consumers(v).iter().map(|(c, _)| position[c]).max().unwrap_or(i)
+                    g.consumers(v)
+                        .iter()
+                        .map(|(c, _)| position[c])
+                        .max()
+                        .unwrap_or(i)
                 };
                 frees_at[last_use] += bytes;
             }
@@ -68,7 +79,11 @@ impl ModelReport {
                 index: i,
                 name: node.name.clone(),
                 op: crate::ir::display::op_label(&node.op),
-                output_shape: node.outputs.first().map(|&v| g.value(v).ty.shape.clone()).unwrap_or_default(),
+                output_shape: node
+                    .outputs
+                    .first()
+                    .map(|&v| g.value(v).ty.shape.clone())
+                    .unwrap_or_default(),
                 params: cost::params(g, n),
                 macs: cost::macs(g, n),
             });
@@ -114,14 +129,34 @@ impl ModelReport {
     pub fn to_text(&self) -> String {
         use std::fmt::Write;
         let mut s = String::new();
-        let batch = if self.dynamic_batch { " (dynamic batch: shapes per image)" } else { "" };
+        let batch = if self.dynamic_batch {
+            " (dynamic batch: shapes per image)"
+        } else {
+            ""
+        };
         for t in &self.inputs {
-            let _ = writeln!(s, "input  {:?}: {}[{}]{batch}", t.name, t.dtype, fmt_shape(&t.shape));
+            let _ = writeln!(
+                s,
+                "input  {:?}: {}[{}]{batch}",
+                t.name,
+                t.dtype,
+                fmt_shape(&t.shape)
+            );
         }
         for t in &self.outputs {
-            let _ = writeln!(s, "output {:?}: {}[{}]", t.name, t.dtype, fmt_shape(&t.shape));
+            let _ = writeln!(
+                s,
+                "output {:?}: {}[{}]",
+                t.name,
+                t.dtype,
+                fmt_shape(&t.shape)
+            );
         }
-        let _ = writeln!(s, "\n{:>4}  {:<44} {:<18} {:>10} {:>12}  name", "#", "op", "output", "params", "MACs");
+        let _ = writeln!(
+            s,
+            "\n{:>4}  {:<44} {:<18} {:>10} {:>12}  name",
+            "#", "op", "output", "params", "MACs"
+        );
         for l in &self.layers {
             let mut op_text = l.op.clone();
             if op_text.chars().count() > 44 {
@@ -152,12 +187,18 @@ impl ModelReport {
             self.activation_bytes_total as f64 / 1e6,
             self.activation_bytes_peak as f64 / 1e6
         );
-        let _ = writeln!(s, "MACs count conv and matrix-product multiply-adds only (elementwise, pooling: 0).");
+        let _ = writeln!(
+            s,
+            "MACs count conv and matrix-product multiply-adds only (elementwise, pooling: 0)."
+        );
         s
     }
 }
 
 /// True when the op computes nothing (used to list fused ops in reports).
 pub fn is_fused(op: &op::Op) -> bool {
-    matches!(op, op::Op::FusedConv(_) | op::Op::Ghost(_) | op::Op::SqueezeExcite(_) | op::Op::Linear { .. })
+    matches!(
+        op,
+        op::Op::FusedConv(_) | op::Op::Ghost(_) | op::Op::SqueezeExcite(_) | op::Op::Linear { .. }
+    )
 }

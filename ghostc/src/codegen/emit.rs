@@ -88,7 +88,11 @@ impl Binds {
             Loc::Input => quote!(input),
             Loc::Output => quote!(output),
             Loc::Buf(_) => {
-                let i = self.locs.iter().position(|&x| x == l).expect("every location of a step is bound");
+                let i = self
+                    .locs
+                    .iter()
+                    .position(|&x| x == l)
+                    .expect("every location of a step is bound");
                 let id = format_ident!("b{}", i);
                 quote!(#id)
             }
@@ -132,22 +136,62 @@ impl Binds {
 
 fn step_call(b: &Binds, k: &Kernel) -> TokenStream {
     match k {
-        Kernel::ToBlocked { channels, pixels, src, dst } => {
-            let (c, p, s, d) = (usize_lit(*channels), usize_lit(*pixels), b.r(*src), b.m(*dst));
+        Kernel::ToBlocked {
+            channels,
+            pixels,
+            src,
+            dst,
+        } => {
+            let (c, p, s, d) = (
+                usize_lit(*channels),
+                usize_lit(*pixels),
+                b.r(*src),
+                b.m(*dst),
+            );
             quote!(::ghost_runtime::nchw_to_nchw8c(#s, #c, #p, #d)?;)
         }
-        Kernel::FromBlocked { phys, pixels, src, dst, .. } => {
+        Kernel::FromBlocked {
+            phys,
+            pixels,
+            src,
+            dst,
+            ..
+        } => {
             let (p, s, d) = (usize_lit(*pixels), b.r(*src), b.m(*dst));
-            let lanes: Vec<Literal> = phys.iter().map(|&x| Literal::u32_unsuffixed(x as u32)).collect();
+            let lanes: Vec<Literal> = phys
+                .iter()
+                .map(|&x| Literal::u32_unsuffixed(x as u32))
+                .collect();
             quote!(::ghost_runtime::glue::gather_channels(#s, &[#(#lanes),*], #p, #d)?;)
         }
-        Kernel::Pointwise { w, w_scaled, k_blocks, n_blocks, pixels, src, dst, act: a, residual, sums } => {
+        Kernel::Pointwise {
+            w,
+            w_scaled,
+            k_blocks,
+            n_blocks,
+            pixels,
+            src,
+            dst,
+            act: a,
+            residual,
+            sums,
+        } => {
             let wt = match w_scaled {
                 Some(l) => b.r(*l),
                 None => wslice(*w),
             };
-            let (kb, nb, px) = (usize_lit(*k_blocks), usize_lit(*n_blocks), usize_lit(*pixels));
-            let (s, d, a, r, su) = (b.src(*src), b.dst(*dst), act(*a), b.residual(*residual), b.sums(*sums));
+            let (kb, nb, px) = (
+                usize_lit(*k_blocks),
+                usize_lit(*n_blocks),
+                usize_lit(*pixels),
+            );
+            let (s, d, a, r, su) = (
+                b.src(*src),
+                b.dst(*dst),
+                act(*a),
+                b.residual(*residual),
+                b.sums(*sums),
+            );
             quote! {
                 k.pointwise(
                     #wt,
@@ -157,10 +201,36 @@ fn step_call(b: &Binds, k: &Kernel) -> TokenStream {
                 )?;
             }
         }
-        Kernel::Depthwise { w, blocks, in_h, in_w, k: ks, stride, pads, src, dst, act: a, residual, sums } => {
-            let (bl, ih, iw, kk, st) = (usize_lit(*blocks), usize_lit(*in_h), usize_lit(*in_w), usize_lit(*ks), usize_lit(*stride));
+        Kernel::Depthwise {
+            w,
+            blocks,
+            in_h,
+            in_w,
+            k: ks,
+            stride,
+            pads,
+            src,
+            dst,
+            act: a,
+            residual,
+            sums,
+        } => {
+            let (bl, ih, iw, kk, st) = (
+                usize_lit(*blocks),
+                usize_lit(*in_h),
+                usize_lit(*in_w),
+                usize_lit(*ks),
+                usize_lit(*stride),
+            );
             let [pt, pl, pb, pr] = pads.map(usize_lit);
-            let (wt, s, d, a, r, su) = (wslice(*w), b.src(*src), b.dst(*dst), act(*a), b.residual(*residual), b.sums(*sums));
+            let (wt, s, d, a, r, su) = (
+                wslice(*w),
+                b.src(*src),
+                b.dst(*dst),
+                act(*a),
+                b.residual(*residual),
+                b.sums(*sums),
+            );
             quote! {
                 k.depthwise(
                     #wt,
@@ -173,13 +243,39 @@ fn step_call(b: &Binds, k: &Kernel) -> TokenStream {
                 )?;
             }
         }
-        Kernel::Ghost { pw, pw_scaled, dw, k_blocks, half_blocks, h, w: wd, src, dst, primary, cheap, residual, sums, scratch } => {
+        Kernel::Ghost {
+            pw,
+            pw_scaled,
+            dw,
+            k_blocks,
+            half_blocks,
+            h,
+            w: wd,
+            src,
+            dst,
+            primary,
+            cheap,
+            residual,
+            sums,
+            scratch,
+        } => {
             let pwt = match pw_scaled {
                 Some(l) => b.r(*l),
                 None => wslice(*pw),
             };
-            let (kb, hb, hh, ww) = (usize_lit(*k_blocks), usize_lit(*half_blocks), usize_lit(*h), usize_lit(*wd));
-            let (dwt, s, d, pa, ca) = (wslice(*dw), b.src(*src), b.dst(*dst), act(*primary), act(*cheap));
+            let (kb, hb, hh, ww) = (
+                usize_lit(*k_blocks),
+                usize_lit(*half_blocks),
+                usize_lit(*h),
+                usize_lit(*wd),
+            );
+            let (dwt, s, d, pa, ca) = (
+                wslice(*dw),
+                b.src(*src),
+                b.dst(*dst),
+                act(*primary),
+                act(*cheap),
+            );
             let (r, su, sc) = (b.residual(*residual), b.sums(*sums), b.m(*scratch));
             quote! {
                 k.ghost(
@@ -191,11 +287,43 @@ fn step_call(b: &Binds, k: &Kernel) -> TokenStream {
                 )?;
             }
         }
-        Kernel::Conv { w, nchw, cin, in_h, in_w, out_blocks, kh, kw, stride, pads, src, dst, act: a, residual } => {
-            let layout = if *nchw { quote!(::ghost_runtime::InputLayout::Nchw) } else { quote!(::ghost_runtime::InputLayout::Nchw8c) };
-            let (ci, ih, iw, ob, h, ww) = (usize_lit(*cin), usize_lit(*in_h), usize_lit(*in_w), usize_lit(*out_blocks), usize_lit(*kh), usize_lit(*kw));
+        Kernel::Conv {
+            w,
+            nchw,
+            cin,
+            in_h,
+            in_w,
+            out_blocks,
+            kh,
+            kw,
+            stride,
+            pads,
+            src,
+            dst,
+            act: a,
+            residual,
+        } => {
+            let layout = if *nchw {
+                quote!(::ghost_runtime::InputLayout::Nchw)
+            } else {
+                quote!(::ghost_runtime::InputLayout::Nchw8c)
+            };
+            let (ci, ih, iw, ob, h, ww) = (
+                usize_lit(*cin),
+                usize_lit(*in_h),
+                usize_lit(*in_w),
+                usize_lit(*out_blocks),
+                usize_lit(*kh),
+                usize_lit(*kw),
+            );
             let (sh, sw, p) = (usize_lit(stride[0]), usize_lit(stride[1]), arr4(*pads));
-            let (wt, s, d, a, r) = (wslice(*w), b.src(*src), b.dst(*dst), act(*a), b.residual(*residual));
+            let (wt, s, d, a, r) = (
+                wslice(*w),
+                b.src(*src),
+                b.dst(*dst),
+                act(*a),
+                b.residual(*residual),
+            );
             quote! {
                 k.conv(
                     #wt,
@@ -208,11 +336,42 @@ fn step_call(b: &Binds, k: &Kernel) -> TokenStream {
                 )?;
             }
         }
-        Kernel::ConvGeneral { w, b: bias, cin, cout, groups, in_h, in_w, kh, kw, stride, dilation, pads, src, dst, act: a, residual } => {
-            let (ci, co, g, ih, iw, h, ww) =
-                (usize_lit(*cin), usize_lit(*cout), usize_lit(*groups), usize_lit(*in_h), usize_lit(*in_w), usize_lit(*kh), usize_lit(*kw));
+        Kernel::ConvGeneral {
+            w,
+            b: bias,
+            cin,
+            cout,
+            groups,
+            in_h,
+            in_w,
+            kh,
+            kw,
+            stride,
+            dilation,
+            pads,
+            src,
+            dst,
+            act: a,
+            residual,
+        } => {
+            let (ci, co, g, ih, iw, h, ww) = (
+                usize_lit(*cin),
+                usize_lit(*cout),
+                usize_lit(*groups),
+                usize_lit(*in_h),
+                usize_lit(*in_w),
+                usize_lit(*kh),
+                usize_lit(*kw),
+            );
             let (st, di, p) = (arr2(*stride), arr2(*dilation), arr4(*pads));
-            let (wt, bt, s, d, a, r) = (wslice(*w), wslice(*bias), b.src(*src), b.dst(*dst), act(*a), b.residual(*residual));
+            let (wt, bt, s, d, a, r) = (
+                wslice(*w),
+                wslice(*bias),
+                b.src(*src),
+                b.dst(*dst),
+                act(*a),
+                b.residual(*residual),
+            );
             quote! {
                 k.conv_general(
                     #wt, #bt,
@@ -225,16 +384,56 @@ fn step_call(b: &Binds, k: &Kernel) -> TokenStream {
                 )?;
             }
         }
-        Kernel::Fc { w, k_blocks, n_blocks, src, dst, act: a } => {
-            let (wt, kb, nb, s, d, a) = (wslice(*w), usize_lit(*k_blocks), usize_lit(*n_blocks), b.r(*src), b.m(*dst), act(*a));
+        Kernel::Fc {
+            w,
+            k_blocks,
+            n_blocks,
+            src,
+            dst,
+            act: a,
+        } => {
+            let (wt, kb, nb, s, d, a) = (
+                wslice(*w),
+                usize_lit(*k_blocks),
+                usize_lit(*n_blocks),
+                b.r(*src),
+                b.m(*dst),
+                act(*a),
+            );
             quote!(k.fc(#wt, #kb, #nb, #s, #d, #a)?;)
         }
-        Kernel::GlobalAvgPool { blocks, pixels, src, dst } => {
-            let (s, bl, px, d) = (b.src(*src), usize_lit(*blocks), usize_lit(*pixels), b.m(*dst));
+        Kernel::GlobalAvgPool {
+            blocks,
+            pixels,
+            src,
+            dst,
+        } => {
+            let (s, bl, px, d) = (
+                b.src(*src),
+                usize_lit(*blocks),
+                usize_lit(*pixels),
+                b.m(*dst),
+            );
             quote!(k.global_avg_pool(#s, #bl, #px, #d)?;)
         }
-        Kernel::SeGate { reduce, expand, c_blocks, r_blocks, inv_pixels, gate_fn, sums, scratch, gate } => {
-            let (rw, ew, cb, rb, ip) = (wslice(*reduce), wslice(*expand), usize_lit(*c_blocks), usize_lit(*r_blocks), float(*inv_pixels));
+        Kernel::SeGate {
+            reduce,
+            expand,
+            c_blocks,
+            r_blocks,
+            inv_pixels,
+            gate_fn,
+            sums,
+            scratch,
+            gate,
+        } => {
+            let (rw, ew, cb, rb, ip) = (
+                wslice(*reduce),
+                wslice(*expand),
+                usize_lit(*c_blocks),
+                usize_lit(*r_blocks),
+                float(*inv_pixels),
+            );
             let g = match gate_fn {
                 GateFn::Sigmoid => quote!(::ghost_runtime::Gate::Sigmoid),
                 GateFn::Act(a) => {
@@ -245,17 +444,49 @@ fn step_call(b: &Binds, k: &Kernel) -> TokenStream {
             let (su, sc, ga) = (b.r(*sums), b.m(*scratch), b.m(*gate));
             quote!(k.se_gate(#su, #ip, #rw, #ew, ::ghost_runtime::SeShape { c_blocks: #cb, r_blocks: #rb }, #g, #sc, #ga)?;)
         }
-        Kernel::ScalePacked { w, k_pad, n_pad, scale, dst } => {
-            let (wt, kp, np, s, d) = (wslice(*w), usize_lit(*k_pad), usize_lit(*n_pad), b.r(*scale), b.m(*dst));
+        Kernel::ScalePacked {
+            w,
+            k_pad,
+            n_pad,
+            scale,
+            dst,
+        } => {
+            let (wt, kp, np, s, d) = (
+                wslice(*w),
+                usize_lit(*k_pad),
+                usize_lit(*n_pad),
+                b.r(*scale),
+                b.m(*dst),
+            );
             quote!(::ghost_runtime::scale_packed_pointwise(#wt, #kp, #np, #s, #d)?;)
         }
-        Kernel::Binary { op, a, b: rhs, dst, len, act: ac } => {
+        Kernel::Binary {
+            op,
+            a,
+            b: rhs,
+            dst,
+            len,
+            act: ac,
+        } => {
             let (o, l) = (bin_op(*op), usize_lit(*len));
             let (x, y, d, ac) = (b.name(*a), b.name(*rhs), b.name(*dst), act(*ac));
             quote!(k.binary(#o, &#x[..#l], &#y[..#l], &mut #d[..#l], #ac)?;)
         }
-        Kernel::ChannelAssign { op, x, blocks, pixels, v, act: ac } => {
-            let (o, xx, bl, px, ac) = (bin_op(*op), b.m(*x), usize_lit(*blocks), usize_lit(*pixels), act(*ac));
+        Kernel::ChannelAssign {
+            op,
+            x,
+            blocks,
+            pixels,
+            v,
+            act: ac,
+        } => {
+            let (o, xx, bl, px, ac) = (
+                bin_op(*op),
+                b.m(*x),
+                usize_lit(*blocks),
+                usize_lit(*pixels),
+                act(*ac),
+            );
             let vv = match v {
                 VecSrc::Blob(r) => wslice(*r),
                 VecSrc::Arena(l) => b.r(*l),
@@ -274,39 +505,108 @@ fn step_call(b: &Binds, k: &Kernel) -> TokenStream {
             let (x, l) = (b.name(*x), usize_lit(*len));
             quote!(::ghost_runtime::glue::unary(#f, &mut #x[..#l]);)
         }
-        Kernel::Copy { src, src_off, dst, dst_off, len } => {
+        Kernel::Copy {
+            src,
+            src_off,
+            dst,
+            dst_off,
+            len,
+        } => {
             let (s, d) = (b.name(*src), b.name(*dst));
-            let (so, se, d0, de) = (usize_lit(*src_off), usize_lit(src_off + len), usize_lit(*dst_off), usize_lit(dst_off + len));
+            let (so, se, d0, de) = (
+                usize_lit(*src_off),
+                usize_lit(src_off + len),
+                usize_lit(*dst_off),
+                usize_lit(dst_off + len),
+            );
             quote!(#d[#d0..#de].copy_from_slice(&#s[#so..#se]);)
         }
-        Kernel::Remap { pairs, pixels, src, dst, dst_len, clear } => {
+        Kernel::Remap {
+            pairs,
+            pixels,
+            src,
+            dst,
+            dst_len,
+            clear,
+        } => {
             let lanes: Vec<TokenStream> = pairs
                 .iter()
                 .map(|&(a, c)| {
-                    let (a, c) = (Literal::u32_unsuffixed(a as u32), Literal::u32_unsuffixed(c as u32));
+                    let (a, c) = (
+                        Literal::u32_unsuffixed(a as u32),
+                        Literal::u32_unsuffixed(c as u32),
+                    );
                     quote!((#a, #c))
                 })
                 .collect();
-            let (px, s, d, dl) = (usize_lit(*pixels), b.r(*src), b.m(*dst), usize_lit(*dst_len));
+            let (px, s, d, dl) = (
+                usize_lit(*pixels),
+                b.r(*src),
+                b.m(*dst),
+                usize_lit(*dst_len),
+            );
             quote!(::ghost_runtime::glue::remap_channels(#s, &[#(#lanes),*], #px, #d, #dl, #clear)?;)
         }
-        Kernel::Pool { max, blocks, in_h, in_w, kh, kw, stride, pads, src, dst } => {
-            let kind = if *max { quote!(::ghost_runtime::PoolKind::Max) } else { quote!(::ghost_runtime::PoolKind::Avg) };
-            let (bl, ih, iw, h, ww) = (usize_lit(*blocks), usize_lit(*in_h), usize_lit(*in_w), usize_lit(*kh), usize_lit(*kw));
+        Kernel::Pool {
+            max,
+            blocks,
+            in_h,
+            in_w,
+            kh,
+            kw,
+            stride,
+            pads,
+            src,
+            dst,
+        } => {
+            let kind = if *max {
+                quote!(::ghost_runtime::PoolKind::Max)
+            } else {
+                quote!(::ghost_runtime::PoolKind::Avg)
+            };
+            let (bl, ih, iw, h, ww) = (
+                usize_lit(*blocks),
+                usize_lit(*in_h),
+                usize_lit(*in_w),
+                usize_lit(*kh),
+                usize_lit(*kw),
+            );
             let (st, p, s, d) = (arr2(*stride), arr4(*pads), b.src(*src), b.dst(*dst));
             quote! {
                 k.pool(#kind, ::ghost_runtime::PoolShape { blocks: #bl, in_h: #ih, in_w: #iw, kh: #h, kw: #ww, stride: #st, pads: #p }, #s, #d)?;
             }
         }
-        Kernel::Resize { linear, coord, blocks, in_h, in_w, out_h, out_w, src, dst } => {
-            let mode = if *linear { quote!(::ghost_runtime::ResizeMode::Linear) } else { quote!(::ghost_runtime::ResizeMode::Nearest(::ghost_runtime::NearestMode::Floor)) };
+        Kernel::Resize {
+            linear,
+            coord,
+            blocks,
+            in_h,
+            in_w,
+            out_h,
+            out_w,
+            src,
+            dst,
+        } => {
+            let mode = if *linear {
+                quote!(::ghost_runtime::ResizeMode::Linear)
+            } else {
+                quote!(::ghost_runtime::ResizeMode::Nearest(
+                    ::ghost_runtime::NearestMode::Floor
+                ))
+            };
             let coord = match coord {
                 0 | 4 => quote!(::ghost_runtime::CoordMode::Asymmetric),
                 1 => quote!(::ghost_runtime::CoordMode::HalfPixel),
                 2 => quote!(::ghost_runtime::CoordMode::PytorchHalfPixel),
                 _ => quote!(::ghost_runtime::CoordMode::AlignCorners),
             };
-            let (bl, ih, iw, oh, ow) = (usize_lit(*blocks), usize_lit(*in_h), usize_lit(*in_w), usize_lit(*out_h), usize_lit(*out_w));
+            let (bl, ih, iw, oh, ow) = (
+                usize_lit(*blocks),
+                usize_lit(*in_h),
+                usize_lit(*in_w),
+                usize_lit(*out_h),
+                usize_lit(*out_w),
+            );
             let (s, d) = (b.src(*src), b.dst(*dst));
             quote! {
                 k.resize(#mode, #coord, ::ghost_runtime::ResizeShape { blocks: #bl, in_h: #ih, in_w: #iw, out_h: #oh, out_w: #ow }, #s, #d)?;
@@ -321,8 +621,13 @@ fn step_call(b: &Binds, k: &Kernel) -> TokenStream {
 
 /// One step: bind its arena regions, then call the kernel. The comment names the nodes.
 fn step_tokens(p: &Program, step: &Step, index: usize) -> (String, TokenStream) {
-    let arena: Vec<Loc> = kernel_locs(&step.kernel).into_iter().filter(|l| matches!(l, Loc::Buf(_))).collect();
-    let binds = Binds { locs: arena.clone() };
+    let arena: Vec<Loc> = kernel_locs(&step.kernel)
+        .into_iter()
+        .filter(|l| matches!(l, Loc::Buf(_)))
+        .collect();
+    let binds = Binds {
+        locs: arena.clone(),
+    };
     let call = step_call(&binds, &step.kernel);
     let names: Vec<_> = (0..arena.len()).map(|i| format_ident!("b{}", i)).collect();
     let ranges: Vec<TokenStream> = arena
@@ -345,8 +650,16 @@ fn step_tokens(p: &Program, step: &Step, index: usize) -> (String, TokenStream) 
     let comment = format!(
         "step {index}: {}{}{}",
         step.what,
-        if step.macs > 0 { format!(", {} MACs", step.macs) } else { String::new() },
-        if nodes.is_empty() { String::new() } else { format!(" (ONNX {})", nodes.join(", ")) }
+        if step.macs > 0 {
+            format!(", {} MACs", step.macs)
+        } else {
+            String::new()
+        },
+        if nodes.is_empty() {
+            String::new()
+        } else {
+            format!(" (ONNX {})", nodes.join(", "))
+        }
     );
     (comment, body)
 }
@@ -367,12 +680,21 @@ pub struct EmitOptions {
 }
 
 /// The module source for `p`, formatted, with step comments.
-pub fn emit(p: &Program, weights: &WeightsPath, model_sha256: &str) -> Result<String, super::output::OutputError> {
+pub fn emit(
+    p: &Program,
+    weights: &WeightsPath,
+    model_sha256: &str,
+) -> Result<String, super::output::OutputError> {
     emit_with(p, weights, model_sha256, EmitOptions::default())
 }
 
 /// [`emit`] with options.
-pub fn emit_with(p: &Program, weights: &WeightsPath, model_sha256: &str, opts: EmitOptions) -> Result<String, super::output::OutputError> {
+pub fn emit_with(
+    p: &Program,
+    weights: &WeightsPath,
+    model_sha256: &str,
+    opts: EmitOptions,
+) -> Result<String, super::output::OutputError> {
     let in_shape: Vec<Literal> = p.input.shape.iter().map(|&d| usize_lit(d)).collect();
     let out_shape: Vec<Literal> = p.output.shape.iter().map(|&d| usize_lit(d)).collect();
     let (in_rank, out_rank) = (usize_lit(in_shape.len()), usize_lit(out_shape.len()));
@@ -414,7 +736,11 @@ pub fn emit_with(p: &Program, weights: &WeightsPath, model_sha256: &str, opts: E
     let profile_items = if opts.profile {
         let n = usize_lit(p.steps.len());
         let labels: Vec<Literal> = p.steps.iter().map(|s| Literal::string(&s.what)).collect();
-        let macs: Vec<Literal> = p.steps.iter().map(|s| Literal::u64_unsuffixed(s.macs)).collect();
+        let macs: Vec<Literal> = p
+            .steps
+            .iter()
+            .map(|s| Literal::u64_unsuffixed(s.macs))
+            .collect();
         quote! {
             /// Nanoseconds spent in each step since start (profiling builds only).
             pub static PROFILE_NANOS: [::core::sync::atomic::AtomicU64; #n] = [const { ::core::sync::atomic::AtomicU64::new(0) }; #n];
@@ -424,7 +750,11 @@ pub fn emit_with(p: &Program, weights: &WeightsPath, model_sha256: &str, opts: E
     } else {
         TokenStream::new()
     };
-    let timer_start = if opts.profile { quote!(let mut t = ::std::time::Instant::now();) } else { TokenStream::new() };
+    let timer_start = if opts.profile {
+        quote!(let mut t = ::std::time::Instant::now();)
+    } else {
+        TokenStream::new()
+    };
     let macs: u64 = p.steps.iter().map(|s| s.macs).sum();
     let macs_lit = Literal::u64_unsuffixed(macs);
     let tokens = quote! {

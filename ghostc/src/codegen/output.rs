@@ -13,7 +13,10 @@ pub enum OutputError {
     #[error("generated code does not parse (ghostc bug): {0}")]
     Parse(#[from] syn::Error),
     #[error("cannot write {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// Formats `tokens` as a Rust file with a provenance header naming the ghostc version and the
@@ -31,7 +34,10 @@ pub fn format_file(tokens: TokenStream, model_sha256: &str) -> Result<String, Ou
 /// Hex SHA-256 of bytes.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
-    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Writes `bytes` to `path` through a temporary file in the same folder and a rename, unless
@@ -40,8 +46,14 @@ pub fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<(), OutputError> {
     if std::fs::read(path).is_ok_and(|old| old == bytes) {
         return Ok(());
     }
-    let io = |source| OutputError::Io { path: path.to_path_buf(), source };
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let io = |source| OutputError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(io)?;
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
     tmp.write_all(bytes).map_err(io)?;
@@ -49,7 +61,9 @@ pub fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<(), OutputError> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        tmp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644)).map_err(io)?;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))
+            .map_err(io)?;
     }
     tmp.persist(path).map_err(|e| io(e.error))?;
     Ok(())
@@ -61,19 +75,32 @@ pub fn write_dir_atomically(
     dest: &Path,
     fill: impl FnOnce(&Path) -> Result<(), OutputError>,
 ) -> Result<(), OutputError> {
-    let io = |source| OutputError::Io { path: dest.to_path_buf(), source };
-    let parent = dest.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let io = |source| OutputError::Io {
+        path: dest.to_path_buf(),
+        source,
+    };
+    let parent = dest
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).map_err(io)?;
-    let staging = tempfile::Builder::new().prefix(".ghostc-staging-").tempdir_in(parent).map_err(io)?;
+    let staging = tempfile::Builder::new()
+        .prefix(".ghostc-staging-")
+        .tempdir_in(parent)
+        .map_err(io)?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(staging.path(), std::fs::Permissions::from_mode(0o755)).map_err(io)?;
+        std::fs::set_permissions(staging.path(), std::fs::Permissions::from_mode(0o755))
+            .map_err(io)?;
     }
     fill(staging.path())?;
     if dest.exists() {
         // Keep the old tree until the new one is in place.
-        let old = tempfile::Builder::new().prefix(".ghostc-old-").tempdir_in(parent).map_err(io)?;
+        let old = tempfile::Builder::new()
+            .prefix(".ghostc-old-")
+            .tempdir_in(parent)
+            .map_err(io)?;
         let old_path = old.path().join("tree");
         std::fs::rename(dest, &old_path).map_err(io)?;
         if let Err(e) = std::fs::rename(staging.path(), dest) {
@@ -100,11 +127,17 @@ mod tests {
         write_dir_atomically(&dest, |d| write_if_changed(&d.join("a.txt"), b"one")).unwrap();
         let err = write_dir_atomically(&dest, |d| {
             write_if_changed(&d.join("a.txt"), b"two")?;
-            Err(OutputError::Io { path: d.into(), source: std::io::Error::other("boom") })
+            Err(OutputError::Io {
+                path: d.into(),
+                source: std::io::Error::other("boom"),
+            })
         });
         assert!(err.is_err());
         assert_eq!(std::fs::read(dest.join("a.txt")).unwrap(), b"one");
-        let names: Vec<_> = std::fs::read_dir(root.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> = std::fs::read_dir(root.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("crate")]);
         write_dir_atomically(&dest, |d| write_if_changed(&d.join("b.txt"), b"new")).unwrap();
         assert!(!dest.join("a.txt").exists() && dest.join("b.txt").exists());

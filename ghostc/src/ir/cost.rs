@@ -11,23 +11,45 @@ use super::{Graph, NodeId, Op};
 /// Multiply-accumulates of one node, per image.
 pub fn macs(g: &Graph, n: NodeId) -> u64 {
     let node = g.node(n);
-    let shape = |i: usize| -> &[usize] { node.inputs.get(i).map(|&v| &g.value(v).ty.shape[..]).unwrap_or(&[]) };
-    let out_elems = |i: usize| -> u64 { node.outputs.get(i).map(|&v| g.value(v).ty.numel() as u64).unwrap_or(0) };
+    let shape = |i: usize| -> &[usize] {
+        node.inputs
+            .get(i)
+            .map(|&v| &g.value(v).ty.shape[..])
+            .unwrap_or(&[])
+    };
+    let out_elems = |i: usize| -> u64 {
+        node.outputs
+            .get(i)
+            .map(|&v| g.value(v).ty.numel() as u64)
+            .unwrap_or(0)
+    };
     let per_image = |total: u64| -> u64 {
-        let batch = node.outputs.first().and_then(|&v| g.value(v).ty.shape.first().copied()).unwrap_or(1).max(1);
+        let batch = node
+            .outputs
+            .first()
+            .and_then(|&v| g.value(v).ty.shape.first().copied())
+            .unwrap_or(1)
+            .max(1);
         total / batch as u64
     };
-    let conv_macs = |w: &[usize], out: u64| -> u64 { out * w.iter().skip(1).product::<usize>() as u64 };
+    let conv_macs =
+        |w: &[usize], out: u64| -> u64 { out * w.iter().skip(1).product::<usize>() as u64 };
     let total = match &node.op {
         Op::Conv(_) | Op::FusedConv(_) => conv_macs(shape(1), out_elems(0)),
         Op::Ghost(gh) => {
             // Both halves are computed in full; the slice only drops channels of the output.
-            let out = node.outputs.first().map(|&v| &g.value(v).ty.shape[..]).unwrap_or(&[]);
-            let hw: u64 = out.iter().skip(2).product::<usize>() as u64 * out.first().copied().unwrap_or(1) as u64;
+            let out = node
+                .outputs
+                .first()
+                .map(|&v| &g.value(v).ty.shape[..])
+                .unwrap_or(&[]);
+            let hw: u64 = out.iter().skip(2).product::<usize>() as u64
+                * out.first().copied().unwrap_or(1) as u64;
             let wp = shape(1);
             let wq = shape(3);
             let _ = gh;
-            conv_macs(wp, hw * wp.first().copied().unwrap_or(0) as u64) + conv_macs(wq, hw * wq.first().copied().unwrap_or(0) as u64)
+            conv_macs(wp, hw * wp.first().copied().unwrap_or(0) as u64)
+                + conv_macs(wq, hw * wq.first().copied().unwrap_or(0) as u64)
         }
         Op::SqueezeExcite(_) => {
             let n = shape(0).first().copied().unwrap_or(1) as u64;
@@ -39,7 +61,9 @@ pub fn macs(g: &Graph, n: NodeId) -> u64 {
         }
         Op::Gemm(gm) => {
             let a = shape(0);
-            let k = if gm.trans_a { a.first() } else { a.get(1) }.copied().unwrap_or(0);
+            let k = if gm.trans_a { a.first() } else { a.get(1) }
+                .copied()
+                .unwrap_or(0);
             out_elems(0) * k as u64
         }
         Op::MatMul => {

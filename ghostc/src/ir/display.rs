@@ -10,7 +10,8 @@ use std::fmt::{self, Write};
 use super::{Activation, Graph, Op, ValueDef, ValueId};
 
 fn act_suffix(act: &Option<Activation>) -> String {
-    act.map(|a| format!("+{}", Op::Activation(a).name())).unwrap_or_default()
+    act.map(|a| format!("+{}", Op::Activation(a).name()))
+        .unwrap_or_default()
 }
 
 /// The op with its attributes, e.g. `conv[k3x3 s1 p0,0,0,0 g1]`.
@@ -26,13 +27,22 @@ pub fn op_label(op: &Op) -> String {
             c.pads[2],
             c.pads[3],
             c.group,
-            if c.dilations != [1, 1] { format!(" d{}", c.dilations[0]) } else { String::new() }
+            if c.dilations != [1, 1] {
+                format!(" d{}", c.dilations[0])
+            } else {
+                String::new()
+            }
         )
     };
     match op {
         Op::Conv(c) => format!("conv[{}]", conv(c)),
         Op::FusedConv(f) => {
-            format!("fused_conv[{}{}{}]", conv(&f.conv), act_suffix(&f.act), if f.residual { "+res" } else { "" })
+            format!(
+                "fused_conv[{}{}{}]",
+                conv(&f.conv),
+                act_suffix(&f.act),
+                if f.residual { "+res" } else { "" }
+            )
         }
         Op::Ghost(g) => format!(
             "ghost[{}{} | cheap {}{} | c{}{}]",
@@ -44,15 +54,26 @@ pub fn op_label(op: &Op) -> String {
             if g.residual { " +res" } else { "" }
         ),
         Op::SqueezeExcite(s) => {
-            format!("squeeze_excite[{} {}]", Op::Activation(s.act).name(), Op::Activation(s.gate).name())
+            format!(
+                "squeeze_excite[{} {}]",
+                Op::Activation(s.act).name(),
+                Op::Activation(s.gate).name()
+            )
         }
         Op::Linear { act } => format!("linear[{}]", act_suffix(act)),
         Op::Activation(Activation::Clip { min, max }) => format!("clip[{min},{max}]"),
-        Op::Activation(Activation::HardSigmoid { alpha, beta }) => format!("hard_sigmoid[{alpha},{beta}]"),
+        Op::Activation(Activation::HardSigmoid { alpha, beta }) => {
+            format!("hard_sigmoid[{alpha},{beta}]")
+        }
         Op::Activation(Activation::LeakyRelu { alpha }) => format!("leaky_relu[{alpha}]"),
-        Op::Concat { axis } | Op::Softmax { axis } | Op::Gather { axis } => format!("{}[axis={axis}]", op.name()),
+        Op::Concat { axis } | Op::Softmax { axis } | Op::Gather { axis } => {
+            format!("{}[axis={axis}]", op.name())
+        }
         Op::Split { axis, sizes } => format!("split[axis={axis} {sizes:?}]"),
-        Op::Slice(s) => format!("slice[axes={:?} starts={:?} ends={:?} steps={:?}]", s.axes, s.starts, s.ends, s.steps),
+        Op::Slice(s) => format!(
+            "slice[axes={:?} starts={:?} ends={:?} steps={:?}]",
+            s.axes, s.starts, s.ends, s.steps
+        ),
         Op::Pool(p) => format!(
             "{}[k{}x{} s{} p{},{},{},{}]",
             op.name(),
@@ -65,7 +86,10 @@ pub fn op_label(op: &Op) -> String {
             p.pads[3]
         ),
         Op::Reduce(r) => format!("{}[axes={:?} keepdims={}]", op.name(), r.axes, r.keepdims),
-        Op::Gemm(g) => format!("gemm[alpha={} beta={} ta={} tb={}]", g.alpha, g.beta, g.trans_a as u8, g.trans_b as u8),
+        Op::Gemm(g) => format!(
+            "gemm[alpha={} beta={} ta={} tb={}]",
+            g.alpha, g.beta, g.trans_a as u8, g.trans_b as u8
+        ),
         Op::Transpose { perm } => format!("transpose[{perm:?}]"),
         Op::Cast { to } => format!("cast[{to}]"),
         Op::Resize(r) => format!("resize[{:?} {:?} {:?}]", r.mode, r.coord, r.scales),
@@ -84,14 +108,26 @@ fn value_ref(g: &Graph, v: ValueId) -> String {
 impl fmt::Display for Graph {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for &v in &self.inputs {
-            writeln!(f, "input %{} : {}  # {:?}", v.0, self.value(v).ty, self.value(v).name)?;
+            writeln!(
+                f,
+                "input %{} : {}  # {:?}",
+                v.0,
+                self.value(v).ty,
+                self.value(v).name
+            )?;
         }
-        let order = self.topo_order().unwrap_or_else(|_| self.nodes.node_indices().collect());
+        let order = self
+            .topo_order()
+            .unwrap_or_else(|_| self.nodes.node_indices().collect());
         for n in order {
             let node = self.node(n);
             let outs: Vec<String> = node.outputs.iter().map(|&v| value_ref(self, v)).collect();
             let ins: Vec<String> = node.inputs.iter().map(|&v| value_ref(self, v)).collect();
-            let tys: Vec<String> = node.outputs.iter().map(|&v| self.value(v).ty.to_string()).collect();
+            let tys: Vec<String> = node
+                .outputs
+                .iter()
+                .map(|&v| self.value(v).ty.to_string())
+                .collect();
             writeln!(
                 f,
                 "{} = {}({}) -> {}  # {:?}",
@@ -115,7 +151,10 @@ fn dot_escape(s: &str) -> String {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
             '\n' | '\r' => out.push_str("\\n"),
-            c if c.is_control() || ('\u{202a}'..='\u{202e}').contains(&c) || ('\u{2066}'..='\u{2069}').contains(&c) => {
+            c if c.is_control()
+                || ('\u{202a}'..='\u{202e}').contains(&c)
+                || ('\u{2066}'..='\u{2069}').contains(&c) =>
+            {
                 let _ = write!(out, "\\\\u{{{:x}}}", c as u32);
             }
             c => out.push(c),
@@ -137,10 +176,15 @@ pub fn to_dot(g: &Graph) -> String {
             g.value(v).ty
         );
     }
-    let order = g.topo_order().unwrap_or_else(|_| g.nodes.node_indices().collect());
+    let order = g
+        .topo_order()
+        .unwrap_or_else(|_| g.nodes.node_indices().collect());
     for n in &order {
         let node = g.node(*n);
-        let fused = matches!(node.op, Op::FusedConv(_) | Op::Ghost(_) | Op::SqueezeExcite(_) | Op::Linear { .. });
+        let fused = matches!(
+            node.op,
+            Op::FusedConv(_) | Op::Ghost(_) | Op::SqueezeExcite(_) | Op::Linear { .. }
+        );
         let style = match node.op {
             Op::Ghost(_) => ", style=filled, fillcolor=\"#b3de69\"",
             Op::SqueezeExcite(_) => ", style=filled, fillcolor=\"#fdb462\"",
@@ -161,11 +205,21 @@ pub fn to_dot(g: &Graph) -> String {
                 ValueDef::Input => format!("v{}", v.0),
                 _ => continue,
             };
-            let _ = writeln!(s, "  {src} -> n{} [label=\"{}\"];", n.index(), super::fmt_shape(&g.value(v).ty.shape));
+            let _ = writeln!(
+                s,
+                "  {src} -> n{} [label=\"{}\"];",
+                n.index(),
+                super::fmt_shape(&g.value(v).ty.shape)
+            );
         }
     }
     for (i, &v) in g.outputs.iter().enumerate() {
-        let _ = writeln!(s, "  out{i} [shape=ellipse, label=\"{}\\n{}\"];", dot_escape(&g.value(v).name), g.value(v).ty);
+        let _ = writeln!(
+            s,
+            "  out{i} [shape=ellipse, label=\"{}\\n{}\"];",
+            dot_escape(&g.value(v).name),
+            g.value(v).ty
+        );
         match g.value(v).def {
             ValueDef::Node(p, _) => {
                 let _ = writeln!(s, "  n{} -> out{i};", p.index());

@@ -144,7 +144,12 @@ impl Graph {
         inputs: Vec<ValueId>,
         outputs: Vec<(String, TensorType)>,
     ) -> (NodeId, Vec<ValueId>) {
-        let node = self.nodes.add_node(Node { name: name.into(), op, inputs: inputs.clone(), outputs: vec![] });
+        let node = self.nodes.add_node(Node {
+            name: name.into(),
+            op,
+            inputs: inputs.clone(),
+            outputs: vec![],
+        });
         let outs: Vec<ValueId> = outputs
             .into_iter()
             .enumerate()
@@ -257,13 +262,18 @@ impl Graph {
             .node_indices()
             .map(|n| (n, self.nodes.edges_directed(n, Direction::Incoming).count()))
             .collect();
-        let mut ready: BinaryHeap<Reverse<NodeId>> =
-            indegree.iter().filter(|(_, &d)| d == 0).map(|(&n, _)| Reverse(n)).collect();
+        let mut ready: BinaryHeap<Reverse<NodeId>> = indegree
+            .iter()
+            .filter(|(_, &d)| d == 0)
+            .map(|(&n, _)| Reverse(n))
+            .collect();
         let mut order = Vec::with_capacity(indegree.len());
         while let Some(Reverse(n)) = ready.pop() {
             order.push(n);
             for e in self.nodes.edges_directed(n, Direction::Outgoing) {
-                let d = indegree.get_mut(&e.target()).expect("edge target is a node");
+                let d = indegree
+                    .get_mut(&e.target())
+                    .expect("edge target is a node");
                 *d -= 1;
                 if *d == 0 {
                     ready.push(Reverse(e.target()));
@@ -273,7 +283,11 @@ impl Graph {
         if order.len() == self.nodes.node_count() {
             Ok(order)
         } else {
-            let stuck = indegree.into_iter().filter(|&(_, d)| d > 0).map(|(n, _)| n).min();
+            let stuck = indegree
+                .into_iter()
+                .filter(|&(_, d)| d > 0)
+                .map(|(n, _)| n)
+                .min();
             Err(stuck.expect("a cycle leaves a node with positive indegree"))
         }
     }
@@ -281,7 +295,11 @@ impl Graph {
     /// Removes nodes none of whose outputs reach a graph output. Returns how many were removed.
     pub fn remove_dead_nodes(&mut self) -> usize {
         let mut live = std::collections::HashSet::new();
-        let mut stack: Vec<NodeId> = self.outputs.iter().filter_map(|&v| self.producer(v)).collect();
+        let mut stack: Vec<NodeId> = self
+            .outputs
+            .iter()
+            .filter_map(|&v| self.producer(v))
+            .collect();
         while let Some(n) = stack.pop() {
             if live.insert(n) {
                 for &v in &self.nodes[n].inputs {
@@ -291,7 +309,11 @@ impl Graph {
                 }
             }
         }
-        let dead: Vec<NodeId> = self.nodes.node_indices().filter(|n| !live.contains(n)).collect();
+        let dead: Vec<NodeId> = self
+            .nodes
+            .node_indices()
+            .filter(|n| !live.contains(n))
+            .collect();
         for &n in &dead {
             self.remove_node(n);
         }

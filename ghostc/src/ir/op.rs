@@ -13,13 +13,21 @@ use super::tensor::DType;
 pub enum Activation {
     Relu,
     /// `min(max(x, min), max)`; NaN propagates.
-    Clip { min: f32, max: f32 },
+    Clip {
+        min: f32,
+        max: f32,
+    },
     /// `clamp(alpha * x + beta, 0, 1)`.
-    HardSigmoid { alpha: f32, beta: f32 },
+    HardSigmoid {
+        alpha: f32,
+        beta: f32,
+    },
     /// `x * clamp(x / 6 + 0.5, 0, 1)`.
     HardSwish,
     Sigmoid,
-    LeakyRelu { alpha: f32 },
+    LeakyRelu {
+        alpha: f32,
+    },
     Tanh,
 }
 
@@ -217,33 +225,57 @@ pub enum Op {
     Binary(BinaryOp),
     Unary(UnaryOp),
     /// Inputs: any number, same rank, equal except on `axis`.
-    Concat { axis: usize },
+    Concat {
+        axis: usize,
+    },
     Slice(Slice),
     /// One output per entry of `sizes`.
-    Split { axis: usize, sizes: Vec<usize> },
+    Split {
+        axis: usize,
+        sizes: Vec<usize>,
+    },
     GlobalAveragePool,
     Pool(Pool),
     Reduce(Reduce),
     Gemm(Gemm),
     MatMul,
     /// Row-major reinterpretation to `shape` (Flatten, Squeeze, Unsqueeze too).
-    Reshape { shape: Vec<usize> },
-    Transpose { perm: Vec<usize> },
+    Reshape {
+        shape: Vec<usize>,
+    },
+    Transpose {
+        perm: Vec<usize>,
+    },
     Identity,
     Resize(Resize),
-    Softmax { axis: usize },
+    Softmax {
+        axis: usize,
+    },
     Pad(Pad),
     /// Inputs: data, indices (any integer tensor, negative indices allowed).
-    Gather { axis: usize },
-    Cast { to: DType },
+    Gather {
+        axis: usize,
+    },
+    Cast {
+        to: DType,
+    },
     /// Broadcast to `shape` (already combined with the input's shape as ONNX Expand does).
-    Expand { shape: Vec<usize> },
+    Expand {
+        shape: Vec<usize>,
+    },
     /// Inputs: condition, x, y (broadcast).
     Where,
     /// Shape of the input as a 1-D i64 tensor, dims `[start, end)`. Always folds.
-    Shape { start: usize, end: usize },
+    Shape {
+        start: usize,
+        end: usize,
+    },
     /// A tensor of `shape` filled with `value`.
-    ConstantOfShape { shape: Vec<usize>, dtype: DType, value: f64 },
+    ConstantOfShape {
+        shape: Vec<usize>,
+        dtype: DType,
+        value: f64,
+    },
     /// Inputs: start, limit, delta scalars. Always folds.
     Range,
 
@@ -252,7 +284,9 @@ pub enum Op {
     Ghost(Ghost),
     SqueezeExcite(SqueezeExcite),
     /// Fully connected `y = act(x @ W^T + b)`, x `[n, k]`, W `[m, k]`. Inputs: x, w, b.
-    Linear { act: Option<Activation> },
+    Linear {
+        act: Option<Activation>,
+    },
 }
 
 impl Op {

@@ -97,7 +97,11 @@ impl fmt::Display for TensorType {
 
 /// `1x3x224x224` style formatting, the same spelling the CLI's `--shape` takes.
 pub fn fmt_shape(shape: &[usize]) -> String {
-    shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("x")
+    shape
+        .iter()
+        .map(|d| d.to_string())
+        .collect::<Vec<_>>()
+        .join("x")
 }
 
 /// Element storage. Floating dtypes are held as f32, integer dtypes as i64.
@@ -147,7 +151,10 @@ impl Tensor {
         Tensor::new(DType::I64, shape, Data::I64(values))
     }
     pub fn scalar_f32(v: f32) -> Tensor {
-        Tensor { ty: TensorType::f32(vec![]), data: Data::F32(vec![v]) }
+        Tensor {
+            ty: TensorType::f32(vec![]),
+            data: Data::F32(vec![v]),
+        }
     }
     pub fn shape(&self) -> &[usize] {
         &self.ty.shape

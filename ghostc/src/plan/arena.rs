@@ -61,7 +61,13 @@ pub fn place(intervals: &[Interval], align: usize) -> Placement {
 pub fn peak_live(intervals: &[Interval], align: usize) -> usize {
     let steps = intervals.iter().map(|i| i.last + 1).max().unwrap_or(0);
     (0..steps)
-        .map(|s| intervals.iter().filter(|i| i.first <= s && s <= i.last).map(|i| round_up(i.size, align.max(1))).sum())
+        .map(|s| {
+            intervals
+                .iter()
+                .filter(|i| i.first <= s && s <= i.last)
+                .map(|i| round_up(i.size, align.max(1)))
+                .sum()
+        })
         .max()
         .unwrap_or(0)
 }
@@ -79,7 +85,13 @@ mod tests {
     #[test]
     fn chain_reuses_memory() {
         // A chain a -> b -> c -> d: only two buffers are ever alive together.
-        let iv: Vec<Interval> = (0..4).map(|s| Interval { size: 100, first: s, last: s + 1 }).collect();
+        let iv: Vec<Interval> = (0..4)
+            .map(|s| Interval {
+                size: 100,
+                first: s,
+                last: s + 1,
+            })
+            .collect();
         let p = place(&iv, 16);
         assert_eq!(p.len, 2 * 112);
         assert_eq!(peak_live(&iv, 16), 224);
@@ -99,7 +111,11 @@ mod tests {
             let iv: Vec<Interval> = (0..n)
                 .map(|_| {
                     let first = (next() % 40) as usize;
-                    Interval { size: 1 + (next() % 5000) as usize, first, last: first + (next() % 6) as usize }
+                    Interval {
+                        size: 1 + (next() % 5000) as usize,
+                        first,
+                        last: first + (next() % 6) as usize,
+                    }
                 })
                 .collect();
             let p = place(&iv, 16);
@@ -107,7 +123,12 @@ mod tests {
                 assert_eq!(p.offsets[a] % 16, 0);
                 assert!(p.offsets[a] + iv[a].size <= p.len);
                 for b in a + 1..n {
-                    assert!(!overlaps(&iv[a], p.offsets[a], &iv[b], p.offsets[b]), "{:?} {:?}", iv[a], iv[b]);
+                    assert!(
+                        !overlaps(&iv[a], p.offsets[a], &iv[b], p.offsets[b]),
+                        "{:?} {:?}",
+                        iv[a],
+                        iv[b]
+                    );
                 }
             }
             assert!(p.len >= peak_live(&iv, 16));

@@ -29,14 +29,20 @@ pub struct ChannelLayout {
 impl ChannelLayout {
     /// Channels `0..c` at lanes `0..c`, padded to a whole block.
     pub fn dense(c: usize) -> Self {
-        ChannelLayout { blocks: c.div_ceil(8), phys: (0..c).collect() }
+        ChannelLayout {
+            blocks: c.div_ceil(8),
+            phys: (0..c).collect(),
+        }
     }
 
     /// A Ghost output: `c1` primary channels, then `c2` cheap channels from the next block on.
     pub fn split(c1: usize, c2: usize) -> Self {
         let b1 = c1.div_ceil(8);
         let phys = (0..c1).chain((0..c2).map(|j| b1 * 8 + j)).collect();
-        ChannelLayout { blocks: b1 + c2.div_ceil(8), phys }
+        ChannelLayout {
+            blocks: b1 + c2.div_ceil(8),
+            phys,
+        }
     }
 
     pub fn channels(&self) -> usize {
@@ -82,7 +88,9 @@ fn is_depthwise(op: &Op, g: &Graph, input: ValueId) -> bool {
 /// Chooses a layout for every activation value (ranks 2 and 4). Values absent from the map are
 /// not activations (constants, shape tensors) or have another rank, and are stored plainly.
 pub fn assign(g: &Graph) -> HashMap<ValueId, ChannelLayout> {
-    let order = g.topo_order().unwrap_or_else(|_| g.nodes.node_indices().collect());
+    let order = g
+        .topo_order()
+        .unwrap_or_else(|_| g.nodes.node_indices().collect());
     // Residual inputs of Ghost modules: their producer should adopt the Ghost's split layout.
     let mut wanted: HashMap<ValueId, ChannelLayout> = HashMap::new();
     for &n in &order {
@@ -111,10 +119,13 @@ pub fn assign(g: &Graph) -> HashMap<ValueId, ChannelLayout> {
                     let c1 = g.value(node.inputs[1]).ty.shape[0];
                     ChannelLayout::split(c1, gh.out_channels - c1)
                 }
-                Op::FusedConv(f) if f.residual => {
-                    layouts.get(node.inputs.last().expect("residual input")).cloned().unwrap_or(ChannelLayout::dense(c))
+                Op::FusedConv(f) if f.residual => layouts
+                    .get(node.inputs.last().expect("residual input"))
+                    .cloned()
+                    .unwrap_or(ChannelLayout::dense(c)),
+                op if is_depthwise(op, g, node.inputs[0]) => {
+                    first_in.clone().unwrap_or(ChannelLayout::dense(c))
                 }
-                op if is_depthwise(op, g, node.inputs[0]) => first_in.clone().unwrap_or(ChannelLayout::dense(c)),
                 Op::FusedConv(_) | Op::Conv(_) | Op::Linear { .. } | Op::Gemm(_) | Op::MatMul => {
                     wanted.get(&out).cloned().unwrap_or(ChannelLayout::dense(c))
                 }
@@ -154,6 +165,12 @@ mod tests {
         assert_eq!(l.phys[23], 27);
         assert!(!l.is_dense());
         assert!(ChannelLayout::split(8, 8).is_dense());
-        assert_eq!(l.scatter(&[1.0; 24], 0.0).iter().filter(|&&x| x == 1.0).count(), 24);
+        assert_eq!(
+            l.scatter(&[1.0; 24], 0.0)
+                .iter()
+                .filter(|&&x| x == 1.0)
+                .count(),
+            24
+        );
     }
 }

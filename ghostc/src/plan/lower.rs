@@ -87,7 +87,10 @@ impl<'g> Lowerer<'g> {
     }
 
     fn layout(&self, v: ValueId) -> ChannelLayout {
-        self.layouts.get(&v).cloned().unwrap_or_else(|| ChannelLayout::dense(self.shape(v).get(1).copied().unwrap_or(1)))
+        self.layouts
+            .get(&v)
+            .cloned()
+            .unwrap_or_else(|| ChannelLayout::dense(self.shape(v).get(1).copied().unwrap_or(1)))
     }
 
     fn blocked_len(&self, v: ValueId, layout: &ChannelLayout) -> usize {
@@ -113,13 +116,25 @@ impl<'g> Lowerer<'g> {
         let (h, w) = self.hw(v);
         let dst_len = want.lanes() * h * w;
         let dst = self.new_buf(dst_len);
-        let pairs = have.phys.iter().zip(&want.phys).map(|(&a, &b)| (a, b)).collect();
+        let pairs = have
+            .phys
+            .iter()
+            .zip(&want.phys)
+            .map(|(&a, &b)| (a, b))
+            .collect();
         self.steps.push(Step {
             nodes: vec![node.to_string()],
             node: None,
             what: format!("remap {} channels between layouts", want.channels()),
             macs: 0,
-            kernel: Kernel::Remap { pairs, pixels: h * w, src: loc, dst, dst_len, clear: true },
+            kernel: Kernel::Remap {
+                pairs,
+                pixels: h * w,
+                src: loc,
+                dst,
+                dst_len,
+                clear: true,
+            },
         });
         self.remapped.insert(key, dst);
         dst
@@ -137,28 +152,57 @@ impl<'g> Lowerer<'g> {
     fn push(&mut self, n: NodeId, what: String, kernel: Kernel) {
         let node = self.g.node(n);
         let counted = self.steps.last().is_some_and(|s| s.node == Some(n));
-        let macs = if counted { 0 } else { ir::cost::macs(self.g, n) / self.batch as u64 };
-        self.steps.push(Step { nodes: vec![node.name.clone()], node: Some(n), what, macs, kernel });
+        let macs = if counted {
+            0
+        } else {
+            ir::cost::macs(self.g, n) / self.batch as u64
+        };
+        self.steps.push(Step {
+            nodes: vec![node.name.clone()],
+            node: Some(n),
+            what,
+            macs,
+            kernel,
+        });
     }
 
     fn unsupported(&mut self, n: NodeId, why: &str) {
         let node = self.g.node(n);
-        self.unsupported.push(format!("'{}' ({}): {}", node.name, node.op.name(), why));
+        self.unsupported
+            .push(format!("'{}' ({}): {}", node.name, node.op.name(), why));
     }
 
-    fn pack_pointwise(&mut self, node: &str, w: &[f32], bias: &[f32], k_pad: usize, n_pad: usize) -> Result<WRange, LowerError> {
+    fn pack_pointwise(
+        &mut self,
+        node: &str,
+        w: &[f32],
+        bias: &[f32],
+        k_pad: usize,
+        n_pad: usize,
+    ) -> Result<WRange, LowerError> {
         let mut packed = vec![0.0; rt::pointwise_packed_len(k_pad, n_pad)];
-        rt::pack_pointwise(w, bias, k_pad, n_pad, &mut packed)
-            .map_err(|e| LowerError::Pack { node: node.into(), detail: e.to_string() })?;
+        rt::pack_pointwise(w, bias, k_pad, n_pad, &mut packed).map_err(|e| LowerError::Pack {
+            node: node.into(),
+            detail: e.to_string(),
+        })?;
         Ok(self.push_weights(&packed))
     }
 
     fn push_weights(&mut self, values: &[f32]) -> WRange {
-        WRange { offset: self.blob.push(values), len: values.len() }
+        WRange {
+            offset: self.blob.push(values),
+            len: values.len(),
+        }
     }
 
     /// `[n_out.lanes][k_in.lanes]` matrix from a logical `[n][k]` one.
-    fn permute_matrix(w: &[f32], n: usize, k: usize, rows: &ChannelLayout, cols: &ChannelLayout) -> Vec<f32> {
+    fn permute_matrix(
+        w: &[f32],
+        n: usize,
+        k: usize,
+        rows: &ChannelLayout,
+        cols: &ChannelLayout,
+    ) -> Vec<f32> {
         let (nl, kl) = (rows.lanes(), cols.lanes());
         let mut out = vec![0.0; nl * kl];
         for o in 0..n {
@@ -180,11 +224,50 @@ impl<'g> Lowerer<'g> {
             }
             Op::FusedConv(f) => {
                 let residual = f.residual.then(|| node.inputs[3]);
+                // Sigmoid/Tanh/LeakyRelu have no epilogue form: conv, then the activation in
+                // place (valid only without a residual, which is added after the activation).
+                if let (Some(f_act), None) = (f.act.and_then(unary_of), residual) {
+                    let (x, y) = (node.inputs[0], node.outputs[0]);
+                    self.lower_conv(
+                        n,
+                        &f.conv,
+                        Some(Act::None),
+                        x,
+                        node.inputs[1],
+                        Some(node.inputs[2]),
+                        None,
+                        y,
+                    )?;
+                    if let Some(&loc) = self.loc.get(&y) {
+                        let len = self.blocked_len(y, &self.layout(y));
+                        self.push(
+                            n,
+                            Op::Activation(f.act.expect("unary_of matched"))
+                                .name()
+                                .into(),
+                            Kernel::Unary {
+                                f: f_act,
+                                x: loc,
+                                len,
+                            },
+                        );
+                    }
+                    return Ok(());
+                }
                 let Some(act) = act_of(f.act) else {
                     self.unsupported(n, "activation has no epilogue form");
                     return Ok(());
                 };
-                self.lower_conv(n, &f.conv, Some(act), node.inputs[0], node.inputs[1], Some(node.inputs[2]), residual, node.outputs[0])
+                self.lower_conv(
+                    n,
+                    &f.conv,
+                    Some(act),
+                    node.inputs[0],
+                    node.inputs[1],
+                    Some(node.inputs[2]),
+                    residual,
+                    node.outputs[0],
+                )
             }
             Op::Ghost(gh) => self.lower_ghost(n, gh),
             Op::SqueezeExcite(se) => self.lower_se(n, se),
@@ -193,7 +276,12 @@ impl<'g> Lowerer<'g> {
                     self.unsupported(n, "activation has no epilogue form");
                     return Ok(());
                 };
-                let (x, w, b, y) = (node.inputs[0], node.inputs[1], node.inputs[2], node.outputs[0]);
+                let (x, w, b, y) = (
+                    node.inputs[0],
+                    node.inputs[1],
+                    node.inputs[2],
+                    node.outputs[0],
+                );
                 let (Some(wd), Some(bd)) = (self.constant(w), self.constant(b)) else {
                     self.unsupported(n, "weights are not constant");
                     return Ok(());
@@ -206,12 +294,26 @@ impl<'g> Lowerer<'g> {
                 let wr = self.pack_pointwise(&name, &wp, &bp, lx.lanes(), ly.lanes())?;
                 let src = self.loc[&x];
                 let dst = self.out_buf(y);
-                self.push(n, format!("linear {k} -> {m}"), Kernel::Fc { w: wr, k_blocks: lx.blocks, n_blocks: ly.blocks, src, dst, act });
+                self.push(
+                    n,
+                    format!("linear {k} -> {m}"),
+                    Kernel::Fc {
+                        w: wr,
+                        k_blocks: lx.blocks,
+                        n_blocks: ly.blocks,
+                        src,
+                        dst,
+                        act,
+                    },
+                );
                 Ok(())
             }
             Op::GlobalAveragePool | Op::Reduce(_) => {
                 if let Op::Reduce(r) = &node.op {
-                    if r.kind != ir::ReduceKind::Mean || r.axes != [2, 3] || self.shape(node.inputs[0]).len() != 4 {
+                    if r.kind != ir::ReduceKind::Mean
+                        || r.axes != [2, 3]
+                        || self.shape(node.inputs[0]).len() != 4
+                    {
                         self.unsupported(n, "only a mean over H and W is supported");
                         return Ok(());
                     }
@@ -221,7 +323,16 @@ impl<'g> Lowerer<'g> {
                 let blocks = self.layout(x).blocks;
                 let src = View::at(self.loc[&x], 0);
                 let dst = self.out_buf(node.outputs[0]);
-                self.push(n, "global average pool".into(), Kernel::GlobalAvgPool { blocks, pixels: h * w, src, dst });
+                self.push(
+                    n,
+                    "global average pool".into(),
+                    Kernel::GlobalAvgPool {
+                        blocks,
+                        pixels: h * w,
+                        src,
+                        dst,
+                    },
+                );
                 Ok(())
             }
             Op::Reshape { shape } => {
@@ -234,7 +345,10 @@ impl<'g> Lowerer<'g> {
                     self.loc.insert(y, loc);
                     Ok(())
                 } else {
-                    self.unsupported(n, "only reshapes between [N, C, 1, 1] and [N, C] are supported");
+                    self.unsupported(
+                        n,
+                        "only reshapes between [N, C, 1, 1] and [N, C] are supported",
+                    );
                     Ok(())
                 }
             }
@@ -249,31 +363,60 @@ impl<'g> Lowerer<'g> {
                 let src = self.loc[&x];
                 let len = self.blocked_len(x, &self.layout(x));
                 let dst = self.out_buf(y);
-                self.push(n, "copy for in-place activation".into(), Kernel::Copy { src, src_off: 0, dst, dst_off: 0, len });
+                self.push(
+                    n,
+                    "copy for in-place activation".into(),
+                    Kernel::Copy {
+                        src,
+                        src_off: 0,
+                        dst,
+                        dst_off: 0,
+                        len,
+                    },
+                );
                 if let Some(f) = unary_of(*a) {
-                    self.push(n, Op::Activation(*a).name().into(), Kernel::Unary { f, x: dst, len });
+                    self.push(
+                        n,
+                        Op::Activation(*a).name().into(),
+                        Kernel::Unary { f, x: dst, len },
+                    );
                 } else {
-                    let act = act_of(Some(*a)).expect("every non-unary activation has an epilogue form");
+                    let act =
+                        act_of(Some(*a)).expect("every non-unary activation has an epilogue form");
                     let (h, w) = self.hw(x);
                     let blocks = self.layout(x).blocks;
                     let zeros = self.push_weights(&vec![0.0; blocks * 8]);
                     self.push(
                         n,
                         Op::Activation(*a).name().into(),
-                        Kernel::ChannelAssign { op: BinOp::Add, x: dst, blocks, pixels: h * w, v: VecSrc::Blob(zeros), act },
+                        Kernel::ChannelAssign {
+                            op: BinOp::Add,
+                            x: dst,
+                            blocks,
+                            pixels: h * w,
+                            v: VecSrc::Blob(zeros),
+                            act,
+                        },
                     );
                 }
                 Ok(())
             }
             Op::BatchNorm(bn) => {
                 let x = node.inputs[0];
-                let params: Option<Vec<&[f32]>> = node.inputs[1..5].iter().map(|&v| self.constant(v)).collect();
+                let params: Option<Vec<&[f32]>> = node.inputs[1..5]
+                    .iter()
+                    .map(|&v| self.constant(v))
+                    .collect();
                 let Some(p) = params else {
                     self.unsupported(n, "parameters are not constant");
                     return Ok(());
                 };
-                let scale: Vec<f32> = (0..p[0].len()).map(|c| p[0][c] / (p[3][c] + bn.epsilon).sqrt()).collect();
-                let shift: Vec<f32> = (0..p[0].len()).map(|c| p[1][c] - p[2][c] * scale[c]).collect();
+                let scale: Vec<f32> = (0..p[0].len())
+                    .map(|c| p[0][c] / (p[3][c] + bn.epsilon).sqrt())
+                    .collect();
+                let shift: Vec<f32> = (0..p[0].len())
+                    .map(|c| p[1][c] - p[2][c] * scale[c])
+                    .collect();
                 self.lower_affine(n, x, node.outputs[0], &scale, &shift);
                 Ok(())
             }
@@ -289,18 +432,29 @@ impl<'g> Lowerer<'g> {
                 for (i, &x) in node.inputs.iter().enumerate() {
                     let lx = self.layout(x);
                     let cx = self.shape(x)[1];
-                    let pairs = (0..cx).map(|c| (lx.phys[c], ly.phys[channel + c])).collect();
+                    let pairs = (0..cx)
+                        .map(|c| (lx.phys[c], ly.phys[channel + c]))
+                        .collect();
                     let src = self.loc[&x];
                     self.push(
                         n,
                         format!("concat: channels {channel}..{}", channel + cx),
-                        Kernel::Remap { pairs, pixels: h * w, src, dst, dst_len: ly.lanes() * h * w, clear: i == 0 },
+                        Kernel::Remap {
+                            pairs,
+                            pixels: h * w,
+                            src,
+                            dst,
+                            dst_len: ly.lanes() * h * w,
+                            clear: i == 0,
+                        },
                     );
                     channel += cx;
                 }
                 Ok(())
             }
-            Op::Slice(s) if s.axes == [1] && s.steps == [1] && self.shape(node.inputs[0]).len() == 4 => {
+            Op::Slice(s)
+                if s.axes == [1] && s.steps == [1] && self.shape(node.inputs[0]).len() == 4 =>
+            {
                 let (x, y) = (node.inputs[0], node.outputs[0]);
                 let (start, end) = (s.starts[0] as usize, s.ends[0] as usize);
                 let lx = self.layout(x);
@@ -308,15 +462,28 @@ impl<'g> Lowerer<'g> {
                 let (h, w) = self.hw(x);
                 let dst = self.out_buf(y);
                 let src = self.loc[&x];
-                let pairs: Vec<(usize, usize)> = (start..end).map(|c| (lx.phys[c], ly.phys[c - start])).collect();
+                let pairs: Vec<(usize, usize)> = (start..end)
+                    .map(|c| (lx.phys[c], ly.phys[c - start]))
+                    .collect();
                 self.push(
                     n,
                     format!("slice channels {start}..{end}"),
-                    Kernel::Remap { pairs, pixels: h * w, src, dst, dst_len: ly.lanes() * h * w, clear: true },
+                    Kernel::Remap {
+                        pairs,
+                        pixels: h * w,
+                        src,
+                        dst,
+                        dst_len: ly.lanes() * h * w,
+                        clear: true,
+                    },
                 );
                 Ok(())
             }
-            Op::Pool(p) if self.shape(node.inputs[0]).len() == 4 && p.dilations == [1, 1] && !p.ceil_mode => {
+            Op::Pool(p)
+                if self.shape(node.inputs[0]).len() == 4
+                    && p.dilations == [1, 1]
+                    && !p.ceil_mode =>
+            {
                 let (x, y) = (node.inputs[0], node.outputs[0]);
                 if p.kind == ir::PoolKind::Avg && !p.count_include_pad && p.pads != [0; 4] {
                     self.unsupported(n, "average pool with padding excluded from the count");
@@ -344,10 +511,17 @@ impl<'g> Lowerer<'g> {
                 );
                 Ok(())
             }
-            Op::Resize(r) if self.shape(node.inputs[0]).len() == 4 && r.sizes[..2] == self.shape(node.inputs[0])[..2] => {
+            Op::Resize(r)
+                if self.shape(node.inputs[0]).len() == 4
+                    && r.sizes[..2] == self.shape(node.inputs[0])[..2] =>
+            {
                 let (x, y) = (node.inputs[0], node.outputs[0]);
                 let coord = match (r.mode, r.coord) {
-                    (ir::ResizeMode::Nearest, ir::CoordTransform::Asymmetric) if r.nearest == ir::NearestMode::Floor => 0,
+                    (ir::ResizeMode::Nearest, ir::CoordTransform::Asymmetric)
+                        if r.nearest == ir::NearestMode::Floor =>
+                    {
+                        0
+                    }
                     (ir::ResizeMode::Linear, ir::CoordTransform::HalfPixel) => 1,
                     (ir::ResizeMode::Linear, ir::CoordTransform::PytorchHalfPixel) => 2,
                     (ir::ResizeMode::Linear, ir::CoordTransform::AlignCorners) => 3,
@@ -365,7 +539,17 @@ impl<'g> Lowerer<'g> {
                 self.push(
                     n,
                     format!("resize {in_h}x{in_w} -> {out_h}x{out_w}"),
-                    Kernel::Resize { linear: r.mode == ir::ResizeMode::Linear, coord, blocks, in_h, in_w, out_h, out_w, src, dst },
+                    Kernel::Resize {
+                        linear: r.mode == ir::ResizeMode::Linear,
+                        coord,
+                        blocks,
+                        in_h,
+                        in_w,
+                        out_h,
+                        out_w,
+                        src,
+                        dst,
+                    },
                 );
                 Ok(())
             }
@@ -375,7 +559,15 @@ impl<'g> Lowerer<'g> {
                 let dense = ChannelLayout::dense(lx.channels());
                 let src = self.read_as(x, &dense, &name);
                 let dst = self.out_buf(y);
-                self.push(n, "softmax".into(), Kernel::Softmax { src, dst, len: dense.channels() });
+                self.push(
+                    n,
+                    "softmax".into(),
+                    Kernel::Softmax {
+                        src,
+                        dst,
+                        len: dense.channels(),
+                    },
+                );
                 Ok(())
             }
             _ => {
@@ -423,7 +615,13 @@ impl Lowerer<'_> {
         let act = act.unwrap_or(Act::None);
         let residual = residual.map(|r| View::at(self.read_as(r, &ly, &name), 0));
         let unit = conv.dilations == [1, 1];
-        if kh == 1 && kw == 1 && conv.strides == [1, 1] && conv.pads == [0; 4] && conv.group == 1 && unit {
+        if kh == 1
+            && kw == 1
+            && conv.strides == [1, 1]
+            && conv.pads == [0; 4]
+            && conv.group == 1
+            && unit
+        {
             let lx = self.layout(x);
             let wp = Self::permute_matrix(wd, cout, cin, &ly, &lx);
             let bp = ly.scatter(bd, 0.0);
@@ -433,7 +631,18 @@ impl Lowerer<'_> {
                 // streams the same packed panels with independent accumulators.
                 let src = self.loc[&x];
                 let dst = self.out_buf(y);
-                self.push(n, format!("pointwise {cin} -> {cout} @ 1x1 (GEMV)"), Kernel::Fc { w: wr, k_blocks: lx.blocks, n_blocks: ly.blocks, src, dst, act });
+                self.push(
+                    n,
+                    format!("pointwise {cin} -> {cout} @ 1x1 (GEMV)"),
+                    Kernel::Fc {
+                        w: wr,
+                        k_blocks: lx.blocks,
+                        n_blocks: ly.blocks,
+                        src,
+                        dst,
+                        act,
+                    },
+                );
                 return Ok(());
             }
             let src = View::at(self.loc[&x], 0);
@@ -456,8 +665,13 @@ impl Lowerer<'_> {
             );
             return Ok(());
         }
-        let depthwise = conv.group == cin && cout == cin && cin_g == 1 && kh == kw && matches!(kh, 3 | 5);
-        if depthwise && conv.strides[0] == conv.strides[1] && matches!(conv.strides[0], 1 | 2) && unit {
+        let depthwise =
+            conv.group == cin && cout == cin && cin_g == 1 && kh == kw && matches!(kh, 3 | 5);
+        if depthwise
+            && conv.strides[0] == conv.strides[1]
+            && matches!(conv.strides[0], 1 | 2)
+            && unit
+        {
             let k = kh;
             let mut wp = vec![0.0; ly.lanes() * k * k];
             for c in 0..cin {
@@ -466,14 +680,21 @@ impl Lowerer<'_> {
             }
             let bp = ly.scatter(bd, 0.0);
             let mut packed = vec![0.0; rt::depthwise_packed_len(ly.lanes(), k)];
-            rt::pack_depthwise(&wp, &bp, ly.lanes(), k, &mut packed)
-                .map_err(|e| LowerError::Pack { node: name.clone(), detail: e.to_string() })?;
+            rt::pack_depthwise(&wp, &bp, ly.lanes(), k, &mut packed).map_err(|e| {
+                LowerError::Pack {
+                    node: name.clone(),
+                    detail: e.to_string(),
+                }
+            })?;
             let wr = self.push_weights(&packed);
             let src = View::at(self.read_as(x, &ly, &name), 0);
             let dst = View::at(self.out_buf(y), 0);
             self.push(
                 n,
-                format!("depthwise {k}x{k} s{} {cin}ch @ {in_h}x{in_w}", conv.strides[0]),
+                format!(
+                    "depthwise {k}x{k} s{} {cin}ch @ {in_h}x{in_w}",
+                    conv.strides[0]
+                ),
                 Kernel::Depthwise {
                     w: wr,
                     blocks: ly.blocks,
@@ -498,19 +719,32 @@ impl Lowerer<'_> {
             let mut wp = vec![0.0; lanes * per_out];
             for o in 0..cout {
                 let p = ly.phys[o];
-                wp[p * per_out..(p + 1) * per_out].copy_from_slice(&wd[o * per_out..(o + 1) * per_out]);
+                wp[p * per_out..(p + 1) * per_out]
+                    .copy_from_slice(&wd[o * per_out..(o + 1) * per_out]);
             }
             let bp = ly.scatter(bd, 0.0);
             let mut packed = vec![0.0; rt::conv_packed_len(cin, lanes, kh, kw)];
-            rt::pack_conv(&wp, &bp, cin, lanes, kh, kw, &mut packed)
-                .map_err(|e| LowerError::Pack { node: name.clone(), detail: e.to_string() })?;
+            rt::pack_conv(&wp, &bp, cin, lanes, kh, kw, &mut packed).map_err(|e| {
+                LowerError::Pack {
+                    node: name.clone(),
+                    detail: e.to_string(),
+                }
+            })?;
             let wr = self.push_weights(&packed);
             let nchw = self.loc.get(&x) == Some(&Loc::Input);
-            let src = if nchw { View::at(Loc::Input, 0) } else { View::at(self.read_as(x, &dense_in, &name), 0) };
+            let src = if nchw {
+                View::at(Loc::Input, 0)
+            } else {
+                View::at(self.read_as(x, &dense_in, &name), 0)
+            };
             let dst = View::at(self.out_buf(y), 0);
             self.push(
                 n,
-                format!("conv {kh}x{kw} s{} {cin} -> {cout} @ {in_h}x{in_w}{}", conv.strides[0], if nchw { " (reads NCHW)" } else { "" }),
+                format!(
+                    "conv {kh}x{kw} s{} {cin} -> {cout} @ {in_h}x{in_w}{}",
+                    conv.strides[0],
+                    if nchw { " (reads NCHW)" } else { "" }
+                ),
                 Kernel::Conv {
                     w: wr,
                     nchw,
@@ -540,7 +774,10 @@ impl Lowerer<'_> {
         let dst = View::at(self.out_buf(y), 0);
         self.push(
             n,
-            format!("grouped conv {kh}x{kw} g{} {cin} -> {cout} @ {in_h}x{in_w}", conv.group),
+            format!(
+                "grouped conv {kh}x{kw} g{} {cin} -> {cout} @ {in_h}x{in_w}",
+                conv.group
+            ),
             Kernel::ConvGeneral {
                 w: wr,
                 b: br,
@@ -566,19 +803,39 @@ impl Lowerer<'_> {
     fn lower_ghost(&mut self, n: NodeId, gh: &ir::Ghost) -> Result<(), LowerError> {
         let node = self.g.node(n).clone();
         let name = node.name.clone();
-        let (x, wp, bp, wq, bq, y) = (node.inputs[0], node.inputs[1], node.inputs[2], node.inputs[3], node.inputs[4], node.outputs[0]);
+        let (x, wp, bp, wq, bq, y) = (
+            node.inputs[0],
+            node.inputs[1],
+            node.inputs[2],
+            node.inputs[3],
+            node.inputs[4],
+            node.outputs[0],
+        );
         let (c1, c2) = (self.shape(wp)[0], self.shape(wq)[0]);
         let p = &gh.primary;
         let q = &gh.cheap;
-        let fits = p.kernel == [1, 1] && p.strides == [1, 1] && p.pads == [0; 4] && p.group == 1 && p.dilations == [1, 1]
-            && q.kernel == [3, 3] && q.strides == [1, 1] && q.pads == [1; 4] && q.group == c1 && c2 == c1 && q.dilations == [1, 1];
+        let fits = p.kernel == [1, 1]
+            && p.strides == [1, 1]
+            && p.pads == [0; 4]
+            && p.group == 1
+            && p.dilations == [1, 1]
+            && q.kernel == [3, 3]
+            && q.strides == [1, 1]
+            && q.pads == [1; 4]
+            && q.group == c1
+            && c2 == c1
+            && q.dilations == [1, 1];
         let (Some(pa), Some(qa)) = (act_of(gh.primary_act), act_of(gh.cheap_act)) else {
             self.unsupported(n, "activation has no epilogue form");
             return Ok(());
         };
-        let consts: Option<Vec<&[f32]>> = [wp, bp, wq, bq].iter().map(|&v| self.constant(v)).collect();
+        let consts: Option<Vec<&[f32]>> =
+            [wp, bp, wq, bq].iter().map(|&v| self.constant(v)).collect();
         let (true, Some(c)) = (fits, consts) else {
-            self.unsupported(n, "ghost module other than 1x1 primary + 3x3 depthwise cheap op of ratio 2");
+            self.unsupported(
+                n,
+                "ghost module other than 1x1 primary + 3x3 depthwise cheap op of ratio 2",
+            );
             return Ok(());
         };
         let lx = self.layout(x);
@@ -587,22 +844,50 @@ impl Lowerer<'_> {
         let cin = self.shape(x)[1];
         let first_half = ChannelLayout::dense(c1);
         let pw = Self::permute_matrix(c[0], c1, cin, &first_half, &lx);
-        let pw_r = self.pack_pointwise(&name, &pw, &first_half.scatter(c[1], 0.0), lx.lanes(), half * 8)?;
+        let pw_r = self.pack_pointwise(
+            &name,
+            &pw,
+            &first_half.scatter(c[1], 0.0),
+            lx.lanes(),
+            half * 8,
+        )?;
         let mut dw = vec![0.0; half * 8 * 9];
         dw[..c1 * 9].copy_from_slice(&c[2][..c1 * 9]);
         let mut packed = vec![0.0; rt::depthwise_packed_len(half * 8, 3)];
-        rt::pack_depthwise(&dw, &first_half.scatter(c[3], 0.0), half * 8, 3, &mut packed)
-            .map_err(|e| LowerError::Pack { node: name.clone(), detail: e.to_string() })?;
+        rt::pack_depthwise(
+            &dw,
+            &first_half.scatter(c[3], 0.0),
+            half * 8,
+            3,
+            &mut packed,
+        )
+        .map_err(|e| LowerError::Pack {
+            node: name.clone(),
+            detail: e.to_string(),
+        })?;
         let dw_r = self.push_weights(&packed);
         let (h, w) = self.hw(x);
-        let residual = if gh.residual { Some(View::at(self.read_as(node.inputs[5], &ly, &name), 0)) } else { None };
-        let shape = rt::GhostShape { k_blocks: lx.blocks, half_blocks: half, h, w };
+        let residual = if gh.residual {
+            Some(View::at(self.read_as(node.inputs[5], &ly, &name), 0))
+        } else {
+            None
+        };
+        let shape = rt::GhostShape {
+            k_blocks: lx.blocks,
+            half_blocks: half,
+            h,
+            w,
+        };
         let scratch = self.new_buf(rt::ghost_scratch_len(shape));
         let src = View::at(self.loc[&x], 0);
         let dst = View::at(self.out_buf(y), 0);
         self.push(
             n,
-            format!("ghost module {cin} -> {c1}+{} @ {h}x{w}{}", gh.out_channels - c1, if gh.residual { " + residual" } else { "" }),
+            format!(
+                "ghost module {cin} -> {c1}+{} @ {h}x{w}{}",
+                gh.out_channels - c1,
+                if gh.residual { " + residual" } else { "" }
+            ),
             Kernel::Ghost {
                 pw: pw_r,
                 pw_scaled: None,
@@ -631,36 +916,90 @@ impl Lowerer<'_> {
             Activation::Sigmoid => Some(GateFn::Sigmoid),
             a => act_of(Some(a)).map(GateFn::Act),
         };
-        let consts: Option<Vec<&[f32]>> = node.inputs[1..5].iter().map(|&v| self.constant(v)).collect();
+        let consts: Option<Vec<&[f32]>> = node.inputs[1..5]
+            .iter()
+            .map(|&v| self.constant(v))
+            .collect();
         let (Activation::Relu, Some(gate_fn), Some(c)) = (se.act, gate_fn, consts) else {
-            self.unsupported(n, "squeeze-excite needs ReLU inside and a sigmoid-like gate");
+            self.unsupported(
+                n,
+                "squeeze-excite needs ReLU inside and a sigmoid-like gate",
+            );
             return Ok(());
         };
         let lx = self.layout(x);
         let (r, ch) = (self.shape(node.inputs[1])[0], self.shape(node.inputs[1])[1]);
         let lr = ChannelLayout::dense(r);
         let reduce = Self::permute_matrix(c[0], r, ch, &lr, &lx);
-        let reduce = self.pack_pointwise(&name, &reduce, &lr.scatter(c[1], 0.0), lx.lanes(), lr.lanes())?;
+        let reduce = self.pack_pointwise(
+            &name,
+            &reduce,
+            &lr.scatter(c[1], 0.0),
+            lx.lanes(),
+            lr.lanes(),
+        )?;
         let expand = Self::permute_matrix(c[2], ch, r, &lx, &lr);
-        let expand = self.pack_pointwise(&name, &expand, &lx.scatter(c[3], 0.0), lr.lanes(), lx.lanes())?;
+        let expand = self.pack_pointwise(
+            &name,
+            &expand,
+            &lx.scatter(c[3], 0.0),
+            lr.lanes(),
+            lx.lanes(),
+        )?;
         let (h, w) = self.hw(x);
         let src = self.loc[&x];
         let means = self.new_buf(lx.lanes());
-        self.push(n, "squeeze: global average pool".into(), Kernel::GlobalAvgPool { blocks: lx.blocks, pixels: h * w, src: View::at(src, 0), dst: means });
+        self.push(
+            n,
+            "squeeze: global average pool".into(),
+            Kernel::GlobalAvgPool {
+                blocks: lx.blocks,
+                pixels: h * w,
+                src: View::at(src, 0),
+                dst: means,
+            },
+        );
         let scratch = self.new_buf(lx.lanes() + lr.lanes());
         let gate = self.new_buf(lx.lanes());
         self.push(
             n,
             format!("excite: gate {ch} -> {r} -> {ch}"),
-            Kernel::SeGate { reduce, expand, c_blocks: lx.blocks, r_blocks: lr.blocks, inv_pixels: 1.0, gate_fn, sums: means, scratch, gate },
+            Kernel::SeGate {
+                reduce,
+                expand,
+                c_blocks: lx.blocks,
+                r_blocks: lr.blocks,
+                inv_pixels: 1.0,
+                gate_fn,
+                sums: means,
+                scratch,
+                gate,
+            },
         );
         let len = lx.lanes() * h * w;
         let dst = self.out_buf(y);
-        self.push(n, "copy for in-place gating".into(), Kernel::Copy { src, src_off: 0, dst, dst_off: 0, len });
+        self.push(
+            n,
+            "copy for in-place gating".into(),
+            Kernel::Copy {
+                src,
+                src_off: 0,
+                dst,
+                dst_off: 0,
+                len,
+            },
+        );
         self.push(
             n,
             "scale channels by the gate".into(),
-            Kernel::ChannelAssign { op: BinOp::Mul, x: dst, blocks: lx.blocks, pixels: h * w, v: VecSrc::Arena(gate), act: Act::None },
+            Kernel::ChannelAssign {
+                op: BinOp::Mul,
+                x: dst,
+                blocks: lx.blocks,
+                pixels: h * w,
+                v: VecSrc::Arena(gate),
+                act: Act::None,
+            },
         );
         Ok(())
     }
@@ -673,10 +1012,42 @@ impl Lowerer<'_> {
         let len = ly.lanes() * h * w;
         let s = self.push_weights(&ly.scatter(scale, 0.0));
         let t = self.push_weights(&ly.scatter(shift, 0.0));
-        self.push(n, "copy for in-place affine".into(), Kernel::Copy { src, src_off: 0, dst, dst_off: 0, len });
+        self.push(
+            n,
+            "copy for in-place affine".into(),
+            Kernel::Copy {
+                src,
+                src_off: 0,
+                dst,
+                dst_off: 0,
+                len,
+            },
+        );
         let pixels = h * w;
-        self.push(n, "per-channel scale".into(), Kernel::ChannelAssign { op: BinOp::Mul, x: dst, blocks: ly.blocks, pixels, v: VecSrc::Blob(s), act: Act::None });
-        self.push(n, "per-channel shift".into(), Kernel::ChannelAssign { op: BinOp::Add, x: dst, blocks: ly.blocks, pixels, v: VecSrc::Blob(t), act: Act::None });
+        self.push(
+            n,
+            "per-channel scale".into(),
+            Kernel::ChannelAssign {
+                op: BinOp::Mul,
+                x: dst,
+                blocks: ly.blocks,
+                pixels,
+                v: VecSrc::Blob(s),
+                act: Act::None,
+            },
+        );
+        self.push(
+            n,
+            "per-channel shift".into(),
+            Kernel::ChannelAssign {
+                op: BinOp::Add,
+                x: dst,
+                blocks: ly.blocks,
+                pixels,
+                v: VecSrc::Blob(t),
+                act: Act::None,
+            },
+        );
     }
 
     /// Per-channel values of a constant broadcast against `[N, C, ...]`: a scalar, or one value
@@ -700,7 +1071,10 @@ impl Lowerer<'_> {
         let (a, b, y) = (node.inputs[0], node.inputs[1], node.outputs[0]);
         let ys = self.shape(y).to_vec();
         if !matches!(ys.len(), 2 | 4) {
-            self.unsupported(n, "elementwise op on a tensor that is not [N, C] or [N, C, H, W]");
+            self.unsupported(
+                n,
+                "elementwise op on a tensor that is not [N, C] or [N, C, H, W]",
+            );
             return Ok(());
         }
         let ly = self.layout(y);
@@ -726,7 +1100,10 @@ impl Lowerer<'_> {
                     BinaryOp::Mul
                 }
                 _ => {
-                    self.unsupported(n, "constant on the left of a subtraction or division, or an unsupported op");
+                    self.unsupported(
+                        n,
+                        "constant on the left of a subtraction or division, or an unsupported op",
+                    );
                     return Ok(());
                 }
             };
@@ -737,9 +1114,34 @@ impl Lowerer<'_> {
             let src = self.read_as(x, &ly, &name);
             let dst = self.out_buf(y);
             let vr = self.push_weights(&ly.scatter(&v, 0.0));
-            let bop = if op == BinaryOp::Add { BinOp::Add } else { BinOp::Mul };
-            self.push(n, "copy for in-place op".into(), Kernel::Copy { src, src_off: 0, dst, dst_off: 0, len });
-            self.push(n, format!("{} per-channel constant", node.op.name()), Kernel::ChannelAssign { op: bop, x: dst, blocks: ly.blocks, pixels: h * w, v: VecSrc::Blob(vr), act: Act::None });
+            let bop = if op == BinaryOp::Add {
+                BinOp::Add
+            } else {
+                BinOp::Mul
+            };
+            self.push(
+                n,
+                "copy for in-place op".into(),
+                Kernel::Copy {
+                    src,
+                    src_off: 0,
+                    dst,
+                    dst_off: 0,
+                    len,
+                },
+            );
+            self.push(
+                n,
+                format!("{} per-channel constant", node.op.name()),
+                Kernel::ChannelAssign {
+                    op: bop,
+                    x: dst,
+                    blocks: ly.blocks,
+                    pixels: h * w,
+                    v: VecSrc::Blob(vr),
+                    act: Act::None,
+                },
+            );
             return Ok(());
         }
         if a_const && b_const {
@@ -759,11 +1161,23 @@ impl Lowerer<'_> {
             let la = self.read_as(a, &ly, &name);
             let lb = self.read_as(b, &ly, &name);
             let dst = self.out_buf(y);
-            self.push(n, node.op.name().into(), Kernel::Binary { op: bop, a: la, b: lb, dst, len, act: Act::None });
+            self.push(
+                n,
+                node.op.name().into(),
+                Kernel::Binary {
+                    op: bop,
+                    a: la,
+                    b: lb,
+                    dst,
+                    len,
+                    act: Act::None,
+                },
+            );
             return Ok(());
         }
         // One side [N, C, 1, 1]: per-channel broadcast of an activation (an unfused SE gate).
-        let small = |s: &[usize]| s.len() == ys.len() && s[1] == ys[1] && s[2..].iter().all(|&d| d == 1);
+        let small =
+            |s: &[usize]| s.len() == ys.len() && s[1] == ys[1] && s[2..].iter().all(|&d| d == 1);
         let (big, vec) = if sa == ys && small(&sb) {
             (a, b)
         } else if sb == ys && small(&sa) {
@@ -775,8 +1189,29 @@ impl Lowerer<'_> {
         let src = self.read_as(big, &ly, &name);
         let v = self.read_as(vec, &ly, &name);
         let dst = self.out_buf(y);
-        self.push(n, "copy for in-place op".into(), Kernel::Copy { src, src_off: 0, dst, dst_off: 0, len });
-        self.push(n, format!("{} per-channel", node.op.name()), Kernel::ChannelAssign { op: bop, x: dst, blocks: ly.blocks, pixels: h * w, v: VecSrc::Arena(v), act: Act::None });
+        self.push(
+            n,
+            "copy for in-place op".into(),
+            Kernel::Copy {
+                src,
+                src_off: 0,
+                dst,
+                dst_off: 0,
+                len,
+            },
+        );
+        self.push(
+            n,
+            format!("{} per-channel", node.op.name()),
+            Kernel::ChannelAssign {
+                op: bop,
+                x: dst,
+                blocks: ly.blocks,
+                pixels: h * w,
+                v: VecSrc::Arena(v),
+                act: Act::None,
+            },
+        );
         Ok(())
     }
 }
@@ -786,20 +1221,66 @@ fn locs(k: &Kernel) -> Vec<Loc> {
     let v = |x: &View| x.loc;
     let ov = |x: &Option<View>| x.map(|x| x.loc);
     let mut out: Vec<Loc> = match k {
-        Kernel::ToBlocked { src, dst, .. } | Kernel::FromBlocked { src, dst, .. } => vec![*src, *dst],
-        Kernel::Pointwise { w_scaled, src, dst, residual, sums, .. } => {
-            [Some(v(src)), Some(v(dst)), ov(residual), *sums, *w_scaled].into_iter().flatten().collect()
+        Kernel::ToBlocked { src, dst, .. } | Kernel::FromBlocked { src, dst, .. } => {
+            vec![*src, *dst]
         }
-        Kernel::Depthwise { src, dst, residual, sums, .. } => [Some(v(src)), Some(v(dst)), ov(residual), *sums].into_iter().flatten().collect(),
-        Kernel::Ghost { pw_scaled, src, dst, residual, sums, scratch, .. } => {
-            [Some(v(src)), Some(v(dst)), ov(residual), *sums, *pw_scaled, Some(*scratch)].into_iter().flatten().collect()
+        Kernel::Pointwise {
+            w_scaled,
+            src,
+            dst,
+            residual,
+            sums,
+            ..
+        } => [Some(v(src)), Some(v(dst)), ov(residual), *sums, *w_scaled]
+            .into_iter()
+            .flatten()
+            .collect(),
+        Kernel::Depthwise {
+            src,
+            dst,
+            residual,
+            sums,
+            ..
+        } => [Some(v(src)), Some(v(dst)), ov(residual), *sums]
+            .into_iter()
+            .flatten()
+            .collect(),
+        Kernel::Ghost {
+            pw_scaled,
+            src,
+            dst,
+            residual,
+            sums,
+            scratch,
+            ..
+        } => [
+            Some(v(src)),
+            Some(v(dst)),
+            ov(residual),
+            *sums,
+            *pw_scaled,
+            Some(*scratch),
+        ]
+        .into_iter()
+        .flatten()
+        .collect(),
+        Kernel::Conv {
+            src, dst, residual, ..
         }
-        Kernel::Conv { src, dst, residual, .. } | Kernel::ConvGeneral { src, dst, residual, .. } => {
-            [Some(v(src)), Some(v(dst)), ov(residual)].into_iter().flatten().collect()
-        }
+        | Kernel::ConvGeneral {
+            src, dst, residual, ..
+        } => [Some(v(src)), Some(v(dst)), ov(residual)]
+            .into_iter()
+            .flatten()
+            .collect(),
         Kernel::Fc { src, dst, .. } | Kernel::Softmax { src, dst, .. } => vec![*src, *dst],
         Kernel::GlobalAvgPool { src, dst, .. } => vec![v(src), *dst],
-        Kernel::SeGate { sums, scratch, gate, .. } => vec![*sums, *scratch, *gate],
+        Kernel::SeGate {
+            sums,
+            scratch,
+            gate,
+            ..
+        } => vec![*sums, *scratch, *gate],
         Kernel::ScalePacked { scale, dst, .. } => vec![*scale, *dst],
         Kernel::Binary { a, b, dst, .. } => vec![*a, *b, *dst],
         Kernel::ChannelAssign { x, v: vs, .. } => match vs {
@@ -829,7 +1310,10 @@ pub fn kernel_locs(k: &Kernel) -> Vec<Loc> {
 /// Lowers an optimized graph (see `passes::optimize`) to runtime calls and a memory plan.
 pub fn lower(g: &Graph) -> Result<Program, LowerError> {
     if g.inputs.len() != 1 || g.outputs.len() != 1 {
-        return Err(LowerError::Io { inputs: g.inputs.len(), outputs: g.outputs.len() });
+        return Err(LowerError::Io {
+            inputs: g.inputs.len(),
+            outputs: g.outputs.len(),
+        });
     }
     let (input, output) = (g.inputs[0], g.outputs[0]);
     let batch = g.value(input).ty.shape.first().copied().unwrap_or(1).max(1);
@@ -846,7 +1330,10 @@ pub fn lower(g: &Graph) -> Result<Program, LowerError> {
     };
     let in_shape = g.value(input).ty.shape.clone();
     let out_shape = g.value(output).ty.shape.clone();
-    if !matches!(in_shape.len(), 2 | 4) || !matches!(out_shape.len(), 2 | 4) || out_shape.first() != Some(&batch) {
+    if !matches!(in_shape.len(), 2 | 4)
+        || !matches!(out_shape.len(), 2 | 4)
+        || out_shape.first() != Some(&batch)
+    {
         return Err(LowerError::Unsupported(vec![format!(
             "model input [{}] / output [{}]: expected [N, C, H, W] or [N, C] with the same N",
             ir::fmt_shape(&in_shape),
@@ -874,12 +1361,22 @@ pub fn lower(g: &Graph) -> Result<Program, LowerError> {
         l.steps.push(Step {
             nodes: vec![],
             node: None,
-            what: format!("input NCHW -> NCHW8c, {} channels @ {h}x{w}", lin.channels()),
+            what: format!(
+                "input NCHW -> NCHW8c, {} channels @ {h}x{w}",
+                lin.channels()
+            ),
             macs: 0,
-            kernel: Kernel::ToBlocked { channels: lin.channels(), pixels: h * w, src: Loc::Input, dst },
+            kernel: Kernel::ToBlocked {
+                channels: lin.channels(),
+                pixels: h * w,
+                src: Loc::Input,
+                dst,
+            },
         });
     }
-    let order = g.topo_order().map_err(|n| LowerError::Unsupported(vec![format!("cycle through '{}'", g.node(n).name)]))?;
+    let order = g.topo_order().map_err(|n| {
+        LowerError::Unsupported(vec![format!("cycle through '{}'", g.node(n).name)])
+    })?;
     for n in order {
         // Below an unsupported node there is no buffer to read: that node is already reported,
         // so skip its dependents instead of indexing their missing input (which panicked).
@@ -900,7 +1397,13 @@ pub fn lower(g: &Graph) -> Result<Program, LowerError> {
         node: None,
         what: format!("output NCHW8c -> NCHW, {} channels", lout.channels()),
         macs: 0,
-        kernel: Kernel::FromBlocked { phys: lout.phys.clone(), pixels: h * w, blocks: lout.blocks, src, dst: Loc::Output },
+        kernel: Kernel::FromBlocked {
+            phys: lout.phys.clone(),
+            pixels: h * w,
+            blocks: lout.blocks,
+            src,
+            dst: Loc::Output,
+        },
     });
     // Liveness: a buffer lives from the first step that touches it to the last.
     let mut span: Vec<Option<(usize, usize)>> = vec![None; l.buffers.len()];
@@ -922,15 +1425,26 @@ pub fn lower(g: &Graph) -> Result<Program, LowerError> {
         })
         .collect();
     let placement = arena::place(&intervals, crate::codegen::blob::ALIGN_F32);
-    let buffers = placement.offsets.iter().zip(&l.buffers).map(|(&offset, &len)| Buffer { offset, len }).collect();
+    let buffers = placement
+        .offsets
+        .iter()
+        .zip(&l.buffers)
+        .map(|(&offset, &len)| Buffer { offset, len })
+        .collect();
     let per_image = |s: &[usize]| {
         let mut s = s.to_vec();
         s[0] = 1;
         s
     };
     Ok(Program {
-        input: Io { name: g.value(input).name.clone(), shape: in_shape.clone() },
-        output: Io { name: g.value(output).name.clone(), shape: out_shape.clone() },
+        input: Io {
+            name: g.value(input).name.clone(),
+            shape: in_shape.clone(),
+        },
+        output: Io {
+            name: g.value(output).name.clone(),
+            shape: out_shape.clone(),
+        },
         dynamic_batch: g.dynamic_batch,
         batch,
         image_input: per_image(&in_shape),

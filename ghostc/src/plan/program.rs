@@ -64,9 +64,20 @@ pub enum UnaryFn {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Kernel {
     /// `nchw_to_nchw8c` of the user input.
-    ToBlocked { channels: usize, pixels: usize, src: Loc, dst: Loc },
+    ToBlocked {
+        channels: usize,
+        pixels: usize,
+        src: Loc,
+        dst: Loc,
+    },
     /// Gather logical channels out of a blocked tensor into the user's NCHW output.
-    FromBlocked { phys: Vec<usize>, pixels: usize, blocks: usize, src: Loc, dst: Loc },
+    FromBlocked {
+        phys: Vec<usize>,
+        pixels: usize,
+        blocks: usize,
+        src: Loc,
+        dst: Loc,
+    },
     Pointwise {
         w: WRange,
         /// Use these packed weights from the arena instead of `w` (an SE gate folded in).
@@ -146,8 +157,20 @@ pub enum Kernel {
         act: Act,
         residual: Option<View>,
     },
-    Fc { w: WRange, k_blocks: usize, n_blocks: usize, src: Loc, dst: Loc, act: Act },
-    GlobalAvgPool { blocks: usize, pixels: usize, src: View, dst: Loc },
+    Fc {
+        w: WRange,
+        k_blocks: usize,
+        n_blocks: usize,
+        src: Loc,
+        dst: Loc,
+        act: Act,
+    },
+    GlobalAvgPool {
+        blocks: usize,
+        pixels: usize,
+        src: View,
+        dst: Loc,
+    },
     /// Squeeze-and-excitation gate from channel means (`inv_pixels` 1) or sums.
     SeGate {
         reduce: WRange,
@@ -161,18 +184,55 @@ pub enum Kernel {
         gate: Loc,
     },
     /// `scale_packed_pointwise`: weights `w` with input channel k scaled by `scale[k]`.
-    ScalePacked { w: WRange, k_pad: usize, n_pad: usize, scale: Loc, dst: Loc },
+    ScalePacked {
+        w: WRange,
+        k_pad: usize,
+        n_pad: usize,
+        scale: Loc,
+        dst: Loc,
+    },
     /// `out = act(a op b)` over `len` floats.
-    Binary { op: BinOp, a: Loc, b: Loc, dst: Loc, len: usize, act: Act },
+    Binary {
+        op: BinOp,
+        a: Loc,
+        b: Loc,
+        dst: Loc,
+        len: usize,
+        act: Act,
+    },
     /// In place: `x[c][p] = act(x[c][p] op v[c])`; `v` from the blob or the arena.
-    ChannelAssign { op: BinOp, x: Loc, blocks: usize, pixels: usize, v: VecSrc, act: Act },
+    ChannelAssign {
+        op: BinOp,
+        x: Loc,
+        blocks: usize,
+        pixels: usize,
+        v: VecSrc,
+        act: Act,
+    },
     /// In place elementwise nonlinearity over `len` floats.
-    Unary { f: UnaryFn, x: Loc, len: usize },
+    Unary {
+        f: UnaryFn,
+        x: Loc,
+        len: usize,
+    },
     /// `dst[dst_off..+len] = src[src_off..+len]`.
-    Copy { src: Loc, src_off: usize, dst: Loc, dst_off: usize, len: usize },
+    Copy {
+        src: Loc,
+        src_off: usize,
+        dst: Loc,
+        dst_off: usize,
+        len: usize,
+    },
     /// Copy lanes between two blocked layouts, one (from, to) lane pair per channel; `clear`
     /// zeroes the destination first so its padding lanes hold zeros.
-    Remap { pairs: Vec<(usize, usize)>, pixels: usize, src: Loc, dst: Loc, dst_len: usize, clear: bool },
+    Remap {
+        pairs: Vec<(usize, usize)>,
+        pixels: usize,
+        src: Loc,
+        dst: Loc,
+        dst_len: usize,
+        clear: bool,
+    },
     Pool {
         max: bool,
         blocks: usize,
@@ -185,8 +245,22 @@ pub enum Kernel {
         src: View,
         dst: View,
     },
-    Resize { linear: bool, coord: u8, blocks: usize, in_h: usize, in_w: usize, out_h: usize, out_w: usize, src: View, dst: View },
-    Softmax { src: Loc, dst: Loc, len: usize },
+    Resize {
+        linear: bool,
+        coord: u8,
+        blocks: usize,
+        in_h: usize,
+        in_w: usize,
+        out_h: usize,
+        out_w: usize,
+        src: View,
+        dst: View,
+    },
+    Softmax {
+        src: Loc,
+        dst: Loc,
+        len: usize,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -15,13 +15,22 @@ fn read_npy(path: &str) -> Result<(Vec<usize>, Vec<f32>), String> {
     }
     let (len, start) = match bytes[6] {
         1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10usize),
-        _ if bytes.len() >= 12 => (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12),
+        _ if bytes.len() >= 12 => (
+            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
+            12,
+        ),
         _ => return Err(format!("{path}: truncated header")),
     };
-    let end = start.checked_add(len).filter(|&e| e <= bytes.len()).ok_or(format!("{path}: truncated header"))?;
-    let header = std::str::from_utf8(&bytes[start..end]).map_err(|_| format!("{path}: bad header"))?;
+    let end = start
+        .checked_add(len)
+        .filter(|&e| e <= bytes.len())
+        .ok_or(format!("{path}: truncated header"))?;
+    let header =
+        std::str::from_utf8(&bytes[start..end]).map_err(|_| format!("{path}: bad header"))?;
     if !header.contains("'descr': '<f4'") {
-        return Err(format!("{path}: expected float32 little-endian ('<f4') data"));
+        return Err(format!(
+            "{path}: expected float32 little-endian ('<f4') data"
+        ));
     }
     if header.contains("'fortran_order': True") {
         return Err(format!("{path}: Fortran order is not supported"));
@@ -41,14 +50,27 @@ fn read_npy(path: &str) -> Result<(Vec<usize>, Vec<f32>), String> {
     let body = &bytes[end..];
     let count: usize = shape.iter().product();
     if body.len() != count * 4 {
-        return Err(format!("{path}: shape {shape:?} needs {} bytes, file has {}", count * 4, body.len()));
+        return Err(format!(
+            "{path}: shape {shape:?} needs {} bytes, file has {}",
+            count * 4,
+            body.len()
+        ));
     }
-    Ok((shape, body.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()))
+    Ok((
+        shape,
+        body.chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect(),
+    ))
 }
 
 fn write_npy(path: &str, shape: &[usize], data: &[f32]) -> Result<(), String> {
     let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
-    let shape_text = if dims.len() == 1 { format!("({},)", dims[0]) } else { format!("({})", dims.join(", ")) };
+    let shape_text = if dims.len() == 1 {
+        format!("({},)", dims[0])
+    } else {
+        format!("({})", dims.join(", "))
+    };
     let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape_text}, }}");
     while (10 + header.len() + 1) % 64 != 0 {
         header.push(' ');
@@ -61,27 +83,38 @@ fn write_npy(path: &str, shape: &[usize], data: &[f32]) -> Result<(), String> {
         out.extend_from_slice(&v.to_le_bytes());
     }
     let tmp = format!("{path}.tmp");
-    std::fs::write(&tmp, out).and_then(|_| std::fs::rename(&tmp, path)).map_err(|e| format!("{path}: {e}"))
+    std::fs::write(&tmp, out)
+        .and_then(|_| std::fs::rename(&tmp, path))
+        .map_err(|e| format!("{path}: {e}"))
 }
 
 fn run_files(input: &str, output: &str) -> Result<(), String> {
     let model = Model::new();
     let (shape, data) = read_npy(input)?;
     let per_image: usize = Model::INPUT_SHAPE[1..].iter().product();
-    let batch = if shape.len() == Model::INPUT_SHAPE.len() && shape[1..] == Model::INPUT_SHAPE[1..] {
+    let batch = if shape.len() == Model::INPUT_SHAPE.len() && shape[1..] == Model::INPUT_SHAPE[1..]
+    {
         shape[0]
     } else {
-        return Err(format!("{input}: shape {shape:?} does not match the model input {:?}", Model::INPUT_SHAPE));
+        return Err(format!(
+            "{input}: shape {shape:?} does not match the model input {:?}",
+            Model::INPUT_SHAPE
+        ));
     };
     if !Model::DYNAMIC_BATCH && batch != Model::INPUT_SHAPE[0] {
-        return Err(format!("{input}: batch {batch}, the model was compiled for {}", Model::INPUT_SHAPE[0]));
+        return Err(format!(
+            "{input}: batch {batch}, the model was compiled for {}",
+            Model::INPUT_SHAPE[0]
+        ));
     }
     let _ = per_image;
     let out_per_image: usize = Model::OUTPUT_SHAPE[1..].iter().product();
     let images = if Model::DYNAMIC_BATCH { batch } else { 1 };
     let mut out = vec![0.0f32; images * Model::OUTPUT_SHAPE[0] * out_per_image];
     let mut scratch = vec![0.0f32; Model::SCRATCH_LEN];
-    model.run(&data, &mut out, &mut scratch).map_err(|e| e.to_string())?;
+    model
+        .run(&data, &mut out, &mut scratch)
+        .map_err(|e| e.to_string())?;
     let mut out_shape = Model::OUTPUT_SHAPE.to_vec();
     out_shape[0] = batch;
     write_npy(output, &out_shape, &out)
@@ -89,19 +122,27 @@ fn run_files(input: &str, output: &str) -> Result<(), String> {
 
 fn bench(runs: usize) {
     let model = Model::new();
-    let input: Vec<f32> = (0..Model::INPUT_LEN).map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0).collect();
+    let input: Vec<f32> = (0..Model::INPUT_LEN)
+        .map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0)
+        .collect();
     let mut out = vec![0.0f32; Model::OUTPUT_LEN];
     let mut scratch = vec![0.0f32; Model::SCRATCH_LEN];
     let t0 = std::time::Instant::now();
-    model.run(&input, &mut out, &mut scratch).expect("lengths are the model's own constants");
+    model
+        .run(&input, &mut out, &mut scratch)
+        .expect("lengths are the model's own constants");
     let first = t0.elapsed();
     for _ in 0..5 {
-        model.run(&input, &mut out, &mut scratch).expect("lengths are the model's own constants");
+        model
+            .run(&input, &mut out, &mut scratch)
+            .expect("lengths are the model's own constants");
     }
     let mut times: Vec<f64> = (0..runs.max(1))
         .map(|_| {
             let t = std::time::Instant::now();
-            model.run(&input, &mut out, &mut scratch).expect("lengths are the model's own constants");
+            model
+                .run(&input, &mut out, &mut scratch)
+                .expect("lengths are the model's own constants");
             t.elapsed().as_secs_f64() * 1e3
         })
         .collect();
