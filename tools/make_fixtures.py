@@ -705,7 +705,7 @@ def write_ops_md(metas, path: Path):
         if m["function_op_types"]:
             ops = ops + [f"(in functions: {', '.join(m['function_op_types'])})"]
         lines.append(f"| {m['name']} | {m['exporter']} | {m['opset']} | {', '.join(ops)} |")
-        for o in m["op_types"] + m["function_op_types"]:
+        for o in set(m["op_types"]) | set(m["function_op_types"]):
             union[o] += 1
     lines += ["", "## Union (op type: number of fixtures using it)", ""]
     for o, c in sorted(union.items()):
