@@ -1,1 +1,366 @@
-//! Proc-macro shell over ghostc (see issue 4).
+//! `ghost_macros::model!`: compiles an ONNX GhostNet into Rust while the calling crate builds.
+//!
+//! ```ignore
+//! ghost_macros::model!("models/ghostnet.onnx");
+//! // or, pinning a dynamic input and turning fusions off:
+//! ghost_macros::model!("models/ghostnet.onnx", shape = "input=1x3x224x224", no_fuse = "se,ghost");
+//!
+//! let model = Model::new();
+//! let mut scratch = vec![0.0; Model::SCRATCH_LEN];
+//! model.run(&input, &mut output, &mut scratch)?;
+//! ```
+//!
+//! The invocation expands, in place, to exactly the items `ghostc compile` / `ghostc::Builder`
+//! generate (`Model`, its constants and `run`; see `ghostc::codegen::emit`), so the calling
+//! crate needs `ghost-runtime` as a dependency. To have several models in one crate, invoke
+//! the macro once per module. This crate is a thin shell: it parses the arguments, calls
+//! [`ghostc::compile_file`] and re-parses the returned source; it holds no codegen logic.
+//!
+//! # Arguments
+//! - the model path, a string literal relative to the calling crate's `CARGO_MANIFEST_DIR`
+//!   (or absolute). External data (`model.onnx.data`) is found next to the model.
+//! - `shape = "NAME=DIMS"` (repeatable, or comma-separated: `"a=1x3x8x8,b=1x4"`): pins an
+//!   input's shape, like `ghostc --shape`. A dynamic batch may stay dynamic.
+//! - `no_fuse = "se,ghost"`: fusions to turn off (`bn, act, ghost, residual, se, linear,
+//!   branches`, or `all`), like `ghostc --no-fuse`.
+//!
+//! # Diagnostics
+//! Every problem becomes a `compile_error!` spanned at the path literal (unreadable model,
+//! import or compile failure) or at the offending option (unknown key, bad shape, unknown
+//! fusion); several problems are reported together. Next to the errors the macro still emits
+//! a stub `Model` with the real API (constants, `new`, `run`), so the calling code does not
+//! drown in follow-on "cannot find type `Model`" errors.
+//!
+//! # Where the weights go, and why
+//! The generated `WEIGHTS` static is `include_bytes!` of an absolute path, so the macro must
+//! write the weight blob to a file before rustc evaluates that include. The file is
+//! `<dir>/ghostc-macro/<sha256 of the weight bytes>.weights`, where `<dir>` is the first of:
+//! 1. `$CARGO_TARGET_DIR`, when set (made absolute against rustc's working directory, which is
+//!    the directory cargo resolves it against too);
+//! 2. `<nearest ancestor of CARGO_MANIFEST_DIR holding a Cargo.lock>/target`: cargo's default
+//!    target directory for the workspace or package being built;
+//! 3. the system temporary directory (e.g. a crate built from a read-only registry checkout),
+//!    also used when the first choice cannot be written.
+//!
+//! Why this location: it is outside the source tree (nothing to gitignore or to be read-only),
+//! it is removed by `cargo clean`, and it survives between builds so an unchanged model does
+//! not touch the file (cargo tracks `include_bytes!` files by mtime, so rewriting it would
+//! force a rebuild every time). Naming by the hash of the *weights themselves* makes the name
+//! a content address: the same name always holds the same bytes, so concurrent builds (two
+//! crates, two option sets, two ghostc versions sharing a target dir) never overwrite each
+//! other's file with different content, and the file is written, through a temporary file and
+//! an atomic rename, only when it is missing or damaged. A deleted file is harmless: cargo
+//! sees a missing dependency, rebuilds, and the macro writes it again, because a proc-macro
+//! runs again whenever its calling crate is recompiled.
+//!
+//! # Rebuild tracking
+//! The expansion contains `const _: &[u8] = include_bytes!("<abs model path>");` (and one per
+//! `*.data` file next to the model), so cargo recompiles the calling crate, and thus reruns
+//! the macro, when the model or its external data changes.
+
+use std::path::{Path, PathBuf};
+
+use proc_macro::TokenStream;
+use proc_macro2::TokenStream as TokenStream2;
+use quote::quote;
+use syn::parse::{Parse, ParseStream};
+use syn::{Ident, LitStr, Token};
+
+use ghostc::codegen::emit::{emit, WeightsPath};
+use ghostc::codegen::output::{sha256_hex, write_if_changed};
+use ghostc::passes::FuseOptions;
+use ghostc::CompileOptions;
+
+/// Compiles an ONNX model into the `Model` items at the call site. See the [crate] docs.
+#[proc_macro]
+pub fn model(input: TokenStream) -> TokenStream {
+    match syn::parse::<Args>(input).and_then(expand) {
+        Ok(tokens) => tokens.into(),
+        Err(e) => {
+            let mut out = e.to_compile_error();
+            out.extend(stub());
+            out.into()
+        }
+    }
+}
+
+/// The macro's arguments, parsed but not yet checked against the file system.
+struct Args {
+    path: LitStr,
+    options: Vec<(Ident, LitStr)>,
+}
+
+impl Parse for Args {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        if input.is_empty() {
+            return Err(input.error(r#"expected the model path: model!("path/to/model.onnx", shape = "input=1x3x224x224", no_fuse = "se")"#));
+        }
+        let path: LitStr = input.parse()?;
+        let mut options = Vec::new();
+        while !input.is_empty() {
+            input.parse::<Token![,]>()?;
+            if input.is_empty() {
+                break;
+            }
+            let key: Ident = input.parse()?;
+            input.parse::<Token![=]>()?;
+            let value: LitStr = input.parse()?;
+            options.push((key, value));
+        }
+        Ok(Args { path, options })
+    }
+}
+
+/// Adds `e` to the accumulated errors.
+fn push(errors: &mut Option<syn::Error>, e: syn::Error) {
+    match errors {
+        Some(all) => all.combine(e),
+        None => *errors = Some(e),
+    }
+}
+
+/// Parses `1x3x224x224`.
+fn parse_dims(text: &str) -> Result<Vec<usize>, String> {
+    let dims: Result<Vec<usize>, String> = text
+        .split(['x', 'X'])
+        .map(|d| {
+            d.trim()
+                .parse::<usize>()
+                .map_err(|_| format!("bad dimension '{}' in shape '{text}'", d.trim()))
+        })
+        .collect();
+    match dims {
+        Ok(d) if d.is_empty() => Err(format!("empty shape '{text}'")),
+        other => other,
+    }
+}
+
+/// Checks the options and the path; every problem is reported, each at its own span.
+fn options(args: &Args) -> syn::Result<(PathBuf, CompileOptions)> {
+    let mut errors = None;
+    let mut opts = CompileOptions::default();
+    let mut seen_no_fuse = false;
+    for (key, value) in &args.options {
+        match key.to_string().as_str() {
+            "shape" => {
+                for item in value
+                    .value()
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                {
+                    let Some((name, dims)) = item.split_once('=') else {
+                        push(&mut errors, syn::Error::new(value.span(), format!("expected NAME=DIMS (e.g. \"input=1x3x224x224\"), found '{item}'")));
+                        continue;
+                    };
+                    match parse_dims(dims) {
+                        Ok(d) => {
+                            if opts
+                                .import
+                                .shapes
+                                .insert(name.trim().to_string(), d)
+                                .is_some()
+                            {
+                                push(
+                                    &mut errors,
+                                    syn::Error::new(
+                                        value.span(),
+                                        format!("shape of input '{}' given twice", name.trim()),
+                                    ),
+                                );
+                            }
+                        }
+                        Err(msg) => push(&mut errors, syn::Error::new(value.span(), msg)),
+                    }
+                }
+            }
+            "no_fuse" => {
+                if seen_no_fuse {
+                    push(&mut errors, syn::Error::new(key.span(), "`no_fuse` given twice: list all fusions in one string, e.g. \"se,ghost\""));
+                }
+                seen_no_fuse = true;
+                match value.value().parse::<FuseOptions>() {
+                    Ok(f) => opts.fuse = f,
+                    Err(e) => push(&mut errors, syn::Error::new(value.span(), e.to_string())),
+                }
+            }
+            other => push(
+                &mut errors,
+                syn::Error::new(
+                    key.span(),
+                    format!("unknown option `{other}` (expected `shape` or `no_fuse`)"),
+                ),
+            ),
+        }
+    }
+    let path = match std::env::var_os("CARGO_MANIFEST_DIR") {
+        Some(dir) => PathBuf::from(dir).join(args.path.value()),
+        None => PathBuf::from(args.path.value()),
+    };
+    let path = std::path::absolute(&path).unwrap_or(path);
+    if !path.is_file() {
+        push(
+            &mut errors,
+            syn::Error::new(
+                args.path.span(),
+                format!(
+                    "ghostc: no model file at {} (paths are relative to CARGO_MANIFEST_DIR)",
+                    path.display()
+                ),
+            ),
+        );
+    }
+    match errors {
+        Some(e) => Err(e),
+        None => Ok((path, opts)),
+    }
+}
+
+/// An error message with its `source()` chain, for errors from ghostc.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut msg = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        let text = s.to_string();
+        if !msg.contains(&text) {
+            msg.push_str(": ");
+            msg.push_str(&text);
+        }
+        cur = s.source();
+    }
+    msg
+}
+
+fn expand(args: Args) -> syn::Result<TokenStream2> {
+    let (path, opts) = options(&args)?;
+    let span = args.path.span();
+    let err = |msg: String| syn::Error::new(span, msg);
+    let model_bytes = std::fs::read(&path)
+        .map_err(|e| err(format!("ghostc: cannot read {}: {e}", path.display())))?;
+    // The weights file is named by its own hash, which is known only after compiling; the
+    // source is emitted again (cheap) with the final path.
+    let compiled = ghostc::compile_file(&path, &opts, &WeightsPath::Absolute(String::new()))
+        .map_err(|e| {
+            err(format!(
+                "ghostc: cannot compile {}: {}",
+                path.display(),
+                chain(&e)
+            ))
+        })?;
+    let weights_path = store_weights(&compiled.weights).map_err(err)?;
+    let source = emit(
+        &compiled.program,
+        &WeightsPath::Absolute(weights_path.display().to_string()),
+        &sha256_hex(&model_bytes),
+    )
+    .map_err(|e| {
+        err(format!(
+            "ghostc: cannot emit code for {}: {}",
+            path.display(),
+            chain(&e)
+        ))
+    })?;
+    let items: TokenStream2 = source.parse().map_err(|e| {
+        err(format!(
+            "ghostc generated unparsable code (a ghostc bug): {e}"
+        ))
+    })?;
+    let tracked = tracked_files(&path).into_iter().map(|p| {
+        let p = p.display().to_string();
+        quote!(
+            const _: &[u8] = include_bytes!(#p);
+        )
+    });
+    Ok(quote! {
+        #(#tracked)*
+        #items
+    })
+}
+
+/// The folder `ghostc-macro/` lives in: see the crate docs.
+fn cache_dirs() -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    if let Some(t) = std::env::var_os("CARGO_TARGET_DIR").filter(|t| !t.is_empty()) {
+        let t = PathBuf::from(t);
+        dirs.push(std::path::absolute(&t).unwrap_or(t));
+    } else if let Some(manifest) = std::env::var_os("CARGO_MANIFEST_DIR") {
+        if let Some(root) = Path::new(&manifest)
+            .ancestors()
+            .find(|d| d.join("Cargo.lock").is_file())
+        {
+            dirs.push(root.join("target"));
+        }
+    }
+    dirs.push(std::env::temp_dir());
+    dirs
+}
+
+/// Writes the weight blob under its content hash (unless already there) and returns its path.
+fn store_weights(weights: &[u8]) -> Result<PathBuf, String> {
+    let name = format!("{}.weights", sha256_hex(weights));
+    let mut failures = Vec::new();
+    for dir in cache_dirs() {
+        let file = dir.join("ghostc-macro").join(&name);
+        // write_if_changed: a no-op when the file already holds these bytes, else a temporary
+        // file and an atomic rename, so concurrent builds never see a partial blob.
+        match write_if_changed(&file, weights) {
+            Ok(()) => return Ok(file),
+            Err(e) => failures.push(format!("{}: {e}", file.display())),
+        }
+    }
+    Err(format!(
+        "ghostc: cannot write the weights file ({})",
+        failures.join("; ")
+    ))
+}
+
+/// The model and the external data files next to it (`*.data`), for `include_bytes!`-based
+/// rebuild tracking.
+fn tracked_files(model: &Path) -> Vec<PathBuf> {
+    let mut files = vec![model.to_path_buf()];
+    if let Some(dir) = model.parent() {
+        let mut data: Vec<PathBuf> = std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "data"))
+            .collect();
+        data.sort();
+        files.extend(data);
+    }
+    files
+}
+
+/// What the macro emits next to `compile_error!`: the `Model` API with unreachable bodies, so
+/// the only errors the user sees are the real ones.
+fn stub() -> TokenStream2 {
+    quote! {
+        /// Stub: the model failed to compile (see the error above).
+        #[derive(Clone, Copy, Debug, Default)]
+        pub struct Model;
+
+        #[allow(dead_code, unused_variables, clippy::all)]
+        impl Model {
+            pub const INPUT_NAME: &'static str = "";
+            pub const OUTPUT_NAME: &'static str = "";
+            pub const INPUT_SHAPE: [usize; 4] = [1; 4];
+            pub const OUTPUT_SHAPE: [usize; 2] = [1; 2];
+            pub const INPUT_LEN: usize = 1;
+            pub const OUTPUT_LEN: usize = 1;
+            pub const SCRATCH_LEN: usize = 1;
+            pub const DYNAMIC_BATCH: bool = false;
+            pub const MACS: u64 = 0;
+            pub const WEIGHT_BYTES: usize = 0;
+            pub fn new() -> Self {
+                Model
+            }
+            pub fn with_kernels(kernels: ::ghost_runtime::Kernels) -> Self {
+                Model
+            }
+            pub fn run(&self, input: &[f32], output: &mut [f32], scratch: &mut [f32]) -> ::core::result::Result<(), ::ghost_runtime::Error> {
+                ::core::unreachable!()
+            }
+        }
+    }
+}
