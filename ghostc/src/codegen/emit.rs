@@ -505,6 +505,10 @@ fn step_call(b: &Binds, k: &Kernel) -> TokenStream {
             let (x, l) = (b.name(*x), usize_lit(*len));
             quote!(::ghost_runtime::glue::unary(#f, &mut #x[..#l]);)
         }
+        Kernel::Zero { dst, len } => {
+            let (d, l) = (b.name(*dst), usize_lit(*len));
+            quote!(#d[..#l].fill(0.0);)
+        }
         Kernel::Copy {
             src,
             src_off,

@@ -44,6 +44,9 @@ struct Lowerer<'g> {
     blob: WeightBlob,
     steps: Vec<Step>,
     unsupported: Vec<String>,
+    /// Values that are another value gated by an SE: stored un-gated (aliasing their input),
+    /// with the gate vector their single 1x1 consumer folds into its weights.
+    gated: HashMap<ValueId, Loc>,
 }
 
 fn act_of(a: Option<Activation>) -> Option<Act> {
@@ -308,6 +311,7 @@ impl<'g> Lowerer<'g> {
                 );
                 Ok(())
             }
+            Op::Gemm(_) | Op::MatMul => self.lower_matmul(n),
             Op::GlobalAveragePool | Op::Reduce(_) => {
                 if let Op::Reduce(r) = &node.op {
                     if r.kind != ir::ReduceKind::Mean
@@ -626,7 +630,8 @@ impl Lowerer<'_> {
             let wp = Self::permute_matrix(wd, cout, cin, &ly, &lx);
             let bp = ly.scatter(bd, 0.0);
             let wr = self.pack_pointwise(&name, &wp, &bp, lx.lanes(), ly.lanes())?;
-            if in_h * in_w == 1 && residual.is_none() {
+            let w_scaled = self.scaled_weights(n, x, wr, lx.lanes(), ly.lanes());
+            if in_h * in_w == 1 && residual.is_none() && w_scaled.is_none() {
                 // One pixel: a matrix-vector product, bound by weight bandwidth; the GEMV kernel
                 // streams the same packed panels with independent accumulators.
                 let src = self.loc[&x];
@@ -652,7 +657,7 @@ impl Lowerer<'_> {
                 format!("pointwise {cin} -> {cout} @ {in_h}x{in_w}"),
                 Kernel::Pointwise {
                     w: wr,
-                    w_scaled: None,
+                    w_scaled,
                     k_blocks: lx.blocks,
                     n_blocks: ly.blocks,
                     pixels: in_h * in_w,
@@ -851,6 +856,7 @@ impl Lowerer<'_> {
             lx.lanes(),
             half * 8,
         )?;
+        let pw_scaled = self.scaled_weights(n, x, pw_r, lx.lanes(), half * 8);
         let mut dw = vec![0.0; half * 8 * 9];
         dw[..c1 * 9].copy_from_slice(&c[2][..c1 * 9]);
         let mut packed = vec![0.0; rt::depthwise_packed_len(half * 8, 3)];
@@ -890,7 +896,7 @@ impl Lowerer<'_> {
             ),
             Kernel::Ghost {
                 pw: pw_r,
-                pw_scaled: None,
+                pw_scaled,
                 dw: dw_r,
                 k_blocks: lx.blocks,
                 half_blocks: half,
@@ -949,16 +955,50 @@ impl Lowerer<'_> {
         let (h, w) = self.hw(x);
         let src = self.loc[&x];
         let means = self.new_buf(lx.lanes());
-        self.push(
-            n,
-            "squeeze: global average pool".into(),
-            Kernel::GlobalAvgPool {
-                blocks: lx.blocks,
-                pixels: h * w,
-                src: View::at(src, 0),
-                dst: means,
-            },
-        );
+        // Squeeze: the producer's epilogue can sum channels as it stores x (it must be the step
+        // just before, writing exactly x); otherwise a separate pooling pass.
+        let inv_pixels = match self.steps.last_mut().map(|s| &mut s.kernel) {
+            Some(Kernel::Ghost {
+                dst,
+                sums: sums @ None,
+                ..
+            })
+            | Some(Kernel::Depthwise {
+                dst,
+                sums: sums @ None,
+                ..
+            })
+            | Some(Kernel::Pointwise {
+                dst,
+                sums: sums @ None,
+                ..
+            }) if dst.loc == src && dst.block == 0 => {
+                *sums = Some(means);
+                let at = self.steps.len() - 1;
+                let zero = Step {
+                    nodes: vec![name.clone()],
+                    node: Some(n),
+                    what: "squeeze: clear channel sums".into(),
+                    macs: 0,
+                    kernel: Kernel::Zero {
+                        dst: means,
+                        len: lx.lanes(),
+                    },
+                };
+                self.steps.insert(at, zero);
+                1.0 / (h * w) as f32
+            }
+            _ => {
+                let pool = Kernel::GlobalAvgPool {
+                    blocks: lx.blocks,
+                    pixels: h * w,
+                    src: View::at(src, 0),
+                    dst: means,
+                };
+                self.push(n, "squeeze: global average pool".into(), pool);
+                1.0
+            }
+        };
         let scratch = self.new_buf(lx.lanes() + lr.lanes());
         let gate = self.new_buf(lx.lanes());
         self.push(
@@ -969,13 +1009,19 @@ impl Lowerer<'_> {
                 expand,
                 c_blocks: lx.blocks,
                 r_blocks: lr.blocks,
-                inv_pixels: 1.0,
+                inv_pixels,
                 gate_fn,
                 sums: means,
                 scratch,
                 gate,
             },
         );
+        if self.gate_foldable(y) {
+            // The single 1x1 consumer scales its weights by the gate (W * diag(s)) instead.
+            self.loc.insert(y, src);
+            self.gated.insert(y, gate);
+            return Ok(());
+        }
         let len = lx.lanes() * h * w;
         let dst = self.out_buf(y);
         self.push(
@@ -1002,6 +1048,127 @@ impl Lowerer<'_> {
             },
         );
         Ok(())
+    }
+
+    /// Gemm / MatMul with a constant right operand on a `[N, K]` activation: a fully connected
+    /// layer with `alpha`, `beta` and the transposes folded into the packed weights.
+    fn lower_matmul(&mut self, n: NodeId) -> Result<(), LowerError> {
+        let node = self.g.node(n).clone();
+        let name = node.name.clone();
+        let (x, b, y) = (node.inputs[0], node.inputs[1], node.outputs[0]);
+        let (alpha, beta, trans_a, trans_b) = match &node.op {
+            Op::Gemm(gm) => (gm.alpha, gm.beta, gm.trans_a, gm.trans_b),
+            _ => (1.0, 1.0, false, false),
+        };
+        let (Some(bd), 2, 2, false) = (
+            self.constant(b),
+            self.shape(x).len(),
+            self.shape(b).len(),
+            trans_a,
+        ) else {
+            self.unsupported(n, "only [N, K] activations times a constant 2-D matrix");
+            return Ok(());
+        };
+        let bs = self.shape(b).to_vec();
+        let (k, m) = if trans_b {
+            (bs[1], bs[0])
+        } else {
+            (bs[0], bs[1])
+        };
+        // W[o][i] in the [out][in] orientation the packer wants.
+        let mut w = vec![0.0; m * k];
+        for o in 0..m {
+            for i in 0..k {
+                let v = if trans_b {
+                    bd[o * k + i]
+                } else {
+                    bd[i * m + o]
+                };
+                w[o * k + i] = alpha * v;
+            }
+        }
+        let mut bias = vec![0.0; m];
+        if let Some(&c) = node.inputs.get(2) {
+            let Some(cd) = self.constant(c) else {
+                self.unsupported(n, "bias is not constant");
+                return Ok(());
+            };
+            match cd.len() {
+                1 => bias.iter_mut().for_each(|v| *v = beta * cd[0]),
+                len if len == m => bias.iter_mut().zip(cd).for_each(|(v, &c)| *v = beta * c),
+                _ => {
+                    self.unsupported(n, "bias broadcast other than per output feature");
+                    return Ok(());
+                }
+            }
+        }
+        let lx = self.layout(x);
+        let ly = self.layout(y);
+        let wp = Self::permute_matrix(&w, m, k, &ly, &lx);
+        let wr =
+            self.pack_pointwise(&name, &wp, &ly.scatter(&bias, 0.0), lx.lanes(), ly.lanes())?;
+        let src = self.loc[&x];
+        let dst = self.out_buf(y);
+        let fc = Kernel::Fc {
+            w: wr,
+            k_blocks: lx.blocks,
+            n_blocks: ly.blocks,
+            src,
+            dst,
+            act: Act::None,
+        };
+        self.push(n, format!("{} {k} -> {m}", node.op.name()), fc);
+        Ok(())
+    }
+
+    /// Whether an SE output `y` can stay un-materialized: its only reader is a 1x1 conv on more
+    /// than one pixel (a Ghost primary or a pointwise conv) taking it as the data input.
+    fn gate_foldable(&self, y: ValueId) -> bool {
+        let readers = self.g.consumers(y);
+        if readers.len() != 1 || self.g.is_output(y) || readers[0].1 != 0 {
+            return false;
+        }
+        let (h, w) = self.hw(y);
+        let pointwise = |c: &ir::Conv| {
+            c.kernel == [1, 1]
+                && c.strides == [1, 1]
+                && c.pads == [0; 4]
+                && c.group == 1
+                && c.dilations == [1, 1]
+        };
+        h * w > 1
+            && match &self.g.node(readers[0].0).op {
+                Op::Ghost(gh) => pointwise(&gh.primary),
+                Op::FusedConv(f) => pointwise(&f.conv),
+                Op::Conv(c) => pointwise(c),
+                _ => false,
+            }
+    }
+
+    /// For a 1x1 conv reading an SE-gated value: a step scaling its packed weights by the gate
+    /// into a scratch buffer, which the conv then uses.
+    fn scaled_weights(
+        &mut self,
+        n: NodeId,
+        x: ValueId,
+        w: WRange,
+        k_pad: usize,
+        n_pad: usize,
+    ) -> Option<Loc> {
+        let gate = *self.gated.get(&x)?;
+        let dst = self.new_buf(w.len);
+        self.push(
+            n,
+            "fold the SE gate into the 1x1 weights".into(),
+            Kernel::ScalePacked {
+                w,
+                k_pad,
+                n_pad,
+                scale: gate,
+                dst,
+            },
+        );
+        Some(dst)
     }
 
     fn lower_affine(&mut self, n: NodeId, x: ValueId, y: ValueId, scale: &[f32], shift: &[f32]) {
@@ -1288,6 +1455,7 @@ fn locs(k: &Kernel) -> Vec<Loc> {
             VecSrc::Blob(_) => vec![*x],
         },
         Kernel::Unary { x, .. } => vec![*x],
+        Kernel::Zero { dst, .. } => vec![*dst],
         Kernel::Copy { src, dst, .. } | Kernel::Remap { src, dst, .. } => vec![*src, *dst],
         Kernel::Pool { src, dst, .. } | Kernel::Resize { src, dst, .. } => vec![v(src), v(dst)],
     };
@@ -1327,6 +1495,7 @@ pub fn lower(g: &Graph) -> Result<Program, LowerError> {
         blob: WeightBlob::new(),
         steps: Vec::new(),
         unsupported: Vec::new(),
+        gated: HashMap::new(),
     };
     let in_shape = g.value(input).ty.shape.clone();
     let out_shape = g.value(output).ty.shape.clone();

@@ -215,6 +215,11 @@ pub enum Kernel {
         x: Loc,
         len: usize,
     },
+    /// `dst[..len] = 0` (channel sums are accumulated, so their buffer starts at zero).
+    Zero {
+        dst: Loc,
+        len: usize,
+    },
     /// `dst[dst_off..+len] = src[src_off..+len]`.
     Copy {
         src: Loc,
