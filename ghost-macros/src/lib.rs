@@ -53,6 +53,11 @@
 //! sees a missing dependency, rebuilds, and the macro writes it again, because a proc-macro
 //! runs again whenever its calling crate is recompiled.
 //!
+//! ```compile_fail
+//! // A missing model is a compile error at the path literal.
+//! ghost_macros::model!("no/such/model.onnx");
+//! ```
+//!
 //! # Rebuild tracking
 //! The expansion contains `const _: &[u8] = include_bytes!("<abs model path>");` (and one per
 //! `*.data` file next to the model), so cargo recompiles the calling crate, and thus reruns
@@ -362,5 +367,113 @@ fn stub() -> TokenStream2 {
                 ::core::unreachable!()
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn try_expand(tokens: TokenStream2) -> syn::Result<TokenStream2> {
+        syn::parse2::<Args>(tokens).and_then(expand)
+    }
+
+    fn messages(e: syn::Error) -> Vec<String> {
+        e.into_iter().map(|e| e.to_string()).collect()
+    }
+
+    #[test]
+    fn missing_model_is_an_error_at_the_path() {
+        let msgs = messages(try_expand(quote!("no/such/model.onnx")).unwrap_err());
+        assert_eq!(msgs.len(), 1, "{msgs:?}");
+        assert!(
+            msgs[0].contains("no model file at") && msgs[0].contains("no/such/model.onnx"),
+            "{msgs:?}"
+        );
+    }
+
+    #[test]
+    fn every_bad_option_is_reported_together() {
+        let e = try_expand(quote!(
+            "no/such.onnx",
+            shape = "input=1xQx8x8",
+            shape = "1x3x8x8",
+            no_fuse = "sex",
+            colour = "red",
+        ))
+        .unwrap_err();
+        let msgs = messages(e);
+        assert_eq!(msgs.len(), 5, "{msgs:?}");
+        assert!(msgs[0].contains("bad dimension 'Q'"), "{msgs:?}");
+        assert!(msgs[1].contains("expected NAME=DIMS"), "{msgs:?}");
+        assert!(msgs[2].contains("unknown fusion 'sex'"), "{msgs:?}");
+        assert!(msgs[3].contains("unknown option `colour`"), "{msgs:?}");
+        assert!(msgs[4].contains("no model file"), "{msgs:?}");
+    }
+
+    #[test]
+    fn syntax_errors_are_errors() {
+        for bad in [
+            quote!(),
+            quote!(42),
+            quote!("m.onnx" shape = "x"),
+            quote!("m.onnx", shape = 3),
+            quote!("m.onnx", shape),
+        ] {
+            assert!(syn::parse2::<Args>(bad.clone()).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_file_that_is_not_onnx_is_a_compile_error() {
+        let msgs = messages(try_expand(quote!("Cargo.toml")).unwrap_err());
+        assert_eq!(msgs.len(), 1, "{msgs:?}");
+        assert!(msgs[0].starts_with("ghostc: cannot compile"), "{msgs:?}");
+    }
+
+    #[test]
+    fn a_fixture_expands_to_the_model_with_tracked_files() {
+        let tokens = try_expand(quote!(
+            "../fixtures/ts11_huawei_48x48_b1/model.onnx",
+            no_fuse = "se"
+        ))
+        .unwrap();
+        let file: syn::File = syn::parse2(tokens).unwrap();
+        let text = quote!(#file).to_string();
+        assert!(text.contains("pub struct Model"), "{text}");
+        // The model itself is tracked, and the weights come from an existing absolute file.
+        let includes: Vec<String> = text
+            .split("include_bytes ! (")
+            .skip(1)
+            .map(|s| s.split('"').nth(1).unwrap().to_string())
+            .collect();
+        assert!(
+            includes
+                .iter()
+                .any(|p| p.ends_with("ts11_huawei_48x48_b1/model.onnx")),
+            "{includes:?}"
+        );
+        let weights = includes
+            .iter()
+            .find(|p| p.ends_with(".weights"))
+            .expect("a weights include");
+        assert!(
+            Path::new(weights).is_absolute() && Path::new(weights).is_file(),
+            "{weights}"
+        );
+        assert!(weights.contains("ghostc-macro"), "{weights}");
+    }
+
+    #[test]
+    fn stub_is_valid_rust() {
+        syn::parse2::<syn::File>(stub()).unwrap();
+    }
+
+    #[test]
+    fn dims() {
+        assert_eq!(parse_dims("1x3X224x224"), Ok(vec![1, 3, 224, 224]));
+        assert!(
+            parse_dims("").is_err() && parse_dims("1x").is_err() && parse_dims("-1x3").is_err()
+        );
     }
 }

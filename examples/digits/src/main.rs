@@ -12,27 +12,27 @@ fn main() {
     let pct = |k: usize| 100.0 * k as f64 / r.images as f64;
     let (n, macs) = (r.images, Model::MACS as f64 / 1e6);
     println!("digits: GhostNet ({macs:.1} M MACs/image) compiled to Rust by ghostc");
-    println!("  test set        {n} held-out 32x32 images");
+    println!("  test set          {n} held-out 32x32 images");
     println!(
-        "  accuracy        {:.2} %  (PyTorch {:.2} %)",
+        "  accuracy          {:.2} %  (PyTorch: {:.2} %)",
         pct(r.correct),
         pct(r.torch_correct)
     );
     println!(
-        "  agreement       {:.2} %  top-1 equal to PyTorch ({}/{n})",
+        "  top-1 agreement   {:.2} %  with PyTorch ({}/{n})",
         pct(r.agree),
         r.agree
     );
-    println!("  max |logit diff| {:.1e}  vs PyTorch", r.max_abs_diff);
+    println!("  max |logit diff|  {:.1e}  vs PyTorch", r.max_abs_diff);
     println!(
-        "  latency         {:.1} us/image  (median of {LATENCY_RUNS} single-image runs)",
+        "  latency           {:.1} us/image  (median of {LATENCY_RUNS} single-image runs)",
         t.latency * 1e6
     );
     println!(
-        "  throughput      {:.0} images/s  (batch {BATCH})",
+        "  throughput        {:.0} images/s  (batch {BATCH})",
         t.throughput
     );
-    println!("  kernels         {}", t.isa);
+    println!("  kernels           {}", t.isa);
     if r.agree != r.images || r.correct != r.torch_correct {
         fail("the compiled model disagrees with PyTorch");
     }
