@@ -151,11 +151,20 @@ impl<'g> Lowerer<'g> {
         loc
     }
 
-    /// Appends a step for node `n`; the node's MACs go to its first step only.
+    /// Appends a step for node `n`; the node's MACs go to its first compute step only.
     fn push(&mut self, n: NodeId, what: String, kernel: Kernel) {
         let node = self.g.node(n);
-        let counted = self.steps.last().is_some_and(|s| s.node == Some(n));
-        let macs = if counted {
+        let auxiliary = matches!(
+            kernel,
+            Kernel::ScalePacked { .. } | Kernel::Zero { .. } | Kernel::Copy { .. }
+        );
+        let counted = self
+            .steps
+            .iter()
+            .rev()
+            .take_while(|s| s.node == Some(n))
+            .any(|s| s.macs > 0);
+        let macs = if counted || auxiliary {
             0
         } else {
             ir::cost::macs(self.g, n) / self.batch as u64
