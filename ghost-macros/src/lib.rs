@@ -35,8 +35,9 @@
 //! The generated `WEIGHTS` static is `include_bytes!` of an absolute path, so the macro must
 //! write the weight blob to a file before rustc evaluates that include. The file is
 //! `<dir>/ghostc-macro/<sha256 of the weight bytes>.weights`, where `<dir>` is the first of:
-//! 1. `$CARGO_TARGET_DIR`, when set (made absolute against rustc's working directory, which is
-//!    the directory cargo resolves it against too);
+//! 1. `$CARGO_TARGET_DIR`, when set in the environment (a relative value is taken against
+//!    rustc's working directory, the workspace root; any writable folder would do, since the
+//!    file only has to exist while the calling crate compiles);
 //! 2. `<nearest ancestor of CARGO_MANIFEST_DIR holding a Cargo.lock>/target`: cargo's default
 //!    target directory for the workspace or package being built;
 //! 3. the system temporary directory (e.g. a crate built from a read-only registry checkout),
@@ -462,6 +463,19 @@ mod tests {
             "{weights}"
         );
         assert!(weights.contains("ghostc-macro"), "{weights}");
+    }
+
+    #[test]
+    fn external_data_is_tracked() {
+        let tokens = try_expand(quote!(
+            "../fixtures/dynamo18_v1_w050_32x32_noopt_b1/model.onnx"
+        ))
+        .unwrap();
+        let text = tokens.to_string();
+        assert!(
+            text.contains("dynamo18_v1_w050_32x32_noopt_b1/model.onnx.data\""),
+            "{text}"
+        );
     }
 
     #[test]

@@ -14,3 +14,8 @@
 //! ```
 
 include!(concat!(env!("OUT_DIR"), "/model.rs"));
+
+// The README's Rust snippets (build.rs, include!, proc-macro) compile as doctests of this crate.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
