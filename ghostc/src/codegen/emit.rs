@@ -553,6 +553,7 @@ fn step_call(b: &Binds, k: &Kernel) -> TokenStream {
         }
         Kernel::Pool {
             max,
+            count_include_pad,
             blocks,
             in_h,
             in_w,
@@ -566,7 +567,7 @@ fn step_call(b: &Binds, k: &Kernel) -> TokenStream {
             let kind = if *max {
                 quote!(::ghost_runtime::PoolKind::Max)
             } else {
-                quote!(::ghost_runtime::PoolKind::Avg)
+                quote!(::ghost_runtime::PoolKind::Avg { count_include_pad: #count_include_pad })
             };
             let (bl, ih, iw, h, ww) = (
                 usize_lit(*blocks),

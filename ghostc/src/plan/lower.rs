@@ -498,10 +498,6 @@ impl<'g> Lowerer<'g> {
                     && !p.ceil_mode =>
             {
                 let (x, y) = (node.inputs[0], node.outputs[0]);
-                if p.kind == ir::PoolKind::Avg && !p.count_include_pad && p.pads != [0; 4] {
-                    self.unsupported(n, "average pool with padding excluded from the count");
-                    return Ok(());
-                }
                 let (in_h, in_w) = self.hw(x);
                 let blocks = self.layout(x).blocks;
                 let src = View::at(self.loc[&x], 0);
@@ -511,6 +507,7 @@ impl<'g> Lowerer<'g> {
                     format!("{} {}x{}", node.op.name(), p.kernel[0], p.kernel[1]),
                     Kernel::Pool {
                         max: p.kind == ir::PoolKind::Max,
+                        count_include_pad: p.count_include_pad,
                         blocks,
                         in_h,
                         in_w,

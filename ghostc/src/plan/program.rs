@@ -240,6 +240,8 @@ pub enum Kernel {
     },
     Pool {
         max: bool,
+        /// Average pooling divides by the whole window (padding counted as zeros).
+        count_include_pad: bool,
         blocks: usize,
         in_h: usize,
         in_w: usize,
