@@ -71,10 +71,14 @@ extern crate std;
 mod arch;
 mod error;
 pub mod glue;
+mod model;
 mod isa;
 pub mod kernels;
 
 pub use error::Error;
+#[cfg(feature = "std")]
+pub use model::WithScratch;
+pub use model::CompiledModel;
 pub use isa::{Isa, Kernels};
 pub use kernels::pointwise::{
     pack_pointwise, pointwise_packed_len, scale_packed_pointwise, PointwiseShape, PANEL_BLOCKS,

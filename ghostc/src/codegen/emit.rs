@@ -849,6 +849,16 @@ pub fn emit_with(
             }
         }
 
+        impl ::ghost_runtime::CompiledModel for Model {
+            const INPUT_LEN: usize = Model::INPUT_LEN;
+            const OUTPUT_LEN: usize = Model::OUTPUT_LEN;
+            const SCRATCH_LEN: usize = Model::SCRATCH_LEN;
+            const DYNAMIC_BATCH: bool = Model::DYNAMIC_BATCH;
+            fn run(&self, input: &[f32], output: &mut [f32], scratch: &mut [f32]) -> Result<(), ::ghost_runtime::Error> {
+                Model::run(self, input, output, scratch)
+            }
+        }
+
         #[repr(C, align(64))]
         struct Aligned<T: ?Sized>(T);
 
