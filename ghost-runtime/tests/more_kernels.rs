@@ -609,3 +609,46 @@ fn softmax_and_exp() {
     let want: Vec<f64> = x.iter().map(|&v| (v as f64 - max).exp() / sum).collect();
     assert_close64("softmax", &y, &want, 1000);
 }
+
+/// NaN passes through every epilogue activation on every ISA, as ONNX Runtime's Relu, Clip and
+/// HardSigmoid do; infinities saturate.
+#[test]
+fn activations_propagate_nan_on_every_isa() {
+    let acts = [
+        Activation::Relu,
+        Activation::Clamp { lo: 0.0, hi: 6.0 },
+        Activation::HardSigmoid {
+            alpha: 0.2,
+            beta: 0.5,
+        },
+        Activation::HardSwish,
+    ];
+    let x = [
+        f32::NAN,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        1.0,
+        -1.0,
+        f32::NAN,
+        0.5,
+        -0.5,
+    ];
+    let zero = [0.0f32; 8];
+    for isa in Isa::ALL {
+        let Some(k) = Kernels::with_isa(isa) else {
+            continue;
+        };
+        for act in acts {
+            let mut out = [0.0f32; 8];
+            k.binary(BinaryOp::Add, &x, &zero, &mut out, act).unwrap();
+            assert!(
+                out[0].is_nan() && out[5].is_nan(),
+                "{isa:?} {act:?}: {out:?}"
+            );
+            assert!(
+                out[1..5].iter().all(|v| !v.is_nan()) || act == Activation::HardSwish,
+                "{isa:?} {act:?}: {out:?}"
+            );
+        }
+    }
+}

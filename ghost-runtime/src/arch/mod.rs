@@ -80,12 +80,12 @@ impl<V: Copy> ActV<V> {
     pub(crate) fn apply_kind<S: Simd<V = V>, const KIND: u8>(&self, s: S, v: V) -> V {
         match KIND {
             0 => v,
-            1 => s.max(v, self.zero),
-            2 => s.min(s.max(v, self.a), self.b),
-            3 => s.min(s.max(s.fma(v, self.a, self.b), self.zero), self.one),
+            1 => s.max(self.zero, v),
+            2 => s.min(self.b, s.max(self.a, v)),
+            3 => s.min(self.one, s.max(self.zero, s.fma(v, self.a, self.b))),
             _ => s.mul(
                 v,
-                s.min(s.max(s.fma(v, self.a, self.b), self.zero), self.one),
+                s.min(self.one, s.max(self.zero, s.fma(v, self.a, self.b))),
             ),
         }
     }
@@ -123,12 +123,12 @@ impl<V: Copy> ActV<V> {
     pub(crate) fn apply<S: Simd<V = V>>(&self, s: S, v: V) -> V {
         match self.kind {
             0 => v,
-            1 => s.max(v, self.zero),
-            2 => s.min(s.max(v, self.a), self.b),
-            3 => s.min(s.max(s.fma(v, self.a, self.b), self.zero), self.one),
+            1 => s.max(self.zero, v),
+            2 => s.min(self.b, s.max(self.a, v)),
+            3 => s.min(self.one, s.max(self.zero, s.fma(v, self.a, self.b))),
             _ => s.mul(
                 v,
-                s.min(s.max(s.fma(v, self.a, self.b), self.zero), self.one),
+                s.min(self.one, s.max(self.zero, s.fma(v, self.a, self.b))),
             ),
         }
     }

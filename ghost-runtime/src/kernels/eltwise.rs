@@ -18,21 +18,23 @@ pub enum BinaryOp {
 
 /// Scalar activation (reference semantics of [`Activation`]).
 pub(crate) fn act_scalar(act: Activation, x: f32) -> f32 {
+    // Written so that NaN passes through, as ONNX Runtime's Relu/Clip/HardSigmoid do (and as
+    // the SIMD paths' `max(lo, v)` / `min(hi, v)` operand order does).
     let clamp = |v: f32, lo: f32, hi: f32| {
-        let v = if v > lo { v } else { lo };
-        if v < hi {
-            v
-        } else {
+        let v = if v < lo { lo } else { v };
+        if v > hi {
             hi
+        } else {
+            v
         }
     };
     match act {
         Activation::None => x,
         Activation::Relu => {
-            if x > 0.0 {
-                x
-            } else {
+            if x < 0.0 {
                 0.0
+            } else {
+                x
             }
         }
         Activation::Clamp { lo, hi } => clamp(x, lo, hi),
