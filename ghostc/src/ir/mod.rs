@@ -78,6 +78,9 @@ pub struct Node {
     pub op: Op,
     pub inputs: Vec<ValueId>,
     pub outputs: Vec<ValueId>,
+    /// Names of the ONNX nodes this node computes: its own at import, plus those of every node
+    /// a fusion absorbed into it (see [`Graph::absorb`]). For comments in generated code.
+    pub covers: Vec<String>,
 }
 
 /// The model graph.
@@ -144,8 +147,10 @@ impl Graph {
         inputs: Vec<ValueId>,
         outputs: Vec<(String, TensorType)>,
     ) -> (NodeId, Vec<ValueId>) {
+        let name: String = name.into();
         let node = self.nodes.add_node(Node {
-            name: name.into(),
+            covers: vec![name.clone()],
+            name,
             op,
             inputs: inputs.clone(),
             outputs: vec![],
@@ -171,6 +176,19 @@ impl Graph {
             self.values[v.index()].def = ValueDef::Dead;
         }
         Some(node)
+    }
+
+    /// Removes node `from`, whose outputs must be unused, recording in `into` that it now also
+    /// computes what `from` did (for provenance comments).
+    pub fn absorb(&mut self, into: NodeId, from: NodeId) {
+        if let Some(node) = self.remove_node(from) {
+            let covers = &mut self.nodes[into].covers;
+            for name in node.covers {
+                if !covers.contains(&name) {
+                    covers.push(name);
+                }
+            }
+        }
     }
 
     /// The producing node of a value, if it is a node output.

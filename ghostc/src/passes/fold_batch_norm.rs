@@ -289,9 +289,9 @@ fn fold_into_matmul(
         trans_b: false,
     });
     rewrite_root(g, bn, gemm, vec![x, w_id, c_id], mm_name);
-    g.remove_node(prod);
+    g.absorb(bn, prod);
     if mm != prod {
-        g.remove_node(mm);
+        g.absorb(bn, mm);
     }
     true
 }
@@ -307,6 +307,6 @@ fn finish(
     name: String,
 ) -> bool {
     rewrite_root(g, bn, op, inputs, name);
-    g.remove_node(prod);
+    g.absorb(bn, prod);
     true
 }

@@ -31,8 +31,8 @@
 use crate::ir::{Activation, BinaryOp, FusedConv, Graph, NodeId, Op, ValueId};
 
 use super::pattern::{
-    add_f32_const, bias_or_zeros, const_f32, conv_like, gemm_as_dense, only_used_by, per_last_axis,
-    producer, remove_nodes, rewrite_root, scalar_f32, sole_use,
+    absorb_nodes, add_f32_const, bias_or_zeros, const_f32, conv_like, gemm_as_dense, only_used_by,
+    per_last_axis, producer, rewrite_root, scalar_f32, sole_use,
 };
 use super::{Pass, PassError};
 
@@ -154,7 +154,7 @@ fn replace_with_activation(
 ) {
     let name = g.node(root).name.clone();
     rewrite_root(g, root, Op::Activation(act), vec![x], name);
-    remove_nodes(g, absorbed);
+    absorb_nodes(g, root, absorbed);
 }
 
 fn recognize_decomposed(g: &mut Graph, n: NodeId) -> bool {
@@ -255,7 +255,7 @@ fn absorb_activation(
     };
     let name = g.node(n).name.clone();
     rewrite_root(g, reader, with_act(act), inputs.to_vec(), name);
-    remove_nodes(g, &[n]);
+    absorb_nodes(g, reader, &[n]);
     true
 }
 
@@ -379,7 +379,7 @@ fn to_linear(g: &mut Graph, n: NodeId, act: bool) -> bool {
         inputs.clone(),
         node.name.clone(),
     );
-    remove_nodes(g, &absorbed);
+    absorb_nodes(g, root, &absorbed);
     if act {
         absorb_activation(g, root, &inputs, |a| Op::Linear { act: Some(a) });
     }

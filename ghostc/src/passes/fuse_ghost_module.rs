@@ -32,7 +32,7 @@
 use crate::ir::{Ghost, Graph, NodeId, Op, Slice};
 
 use super::pattern::{
-    bias_or_zeros, conv_like, only_used_by, producer, remove_nodes, rewrite_root, sole_use,
+    absorb_nodes, bias_or_zeros, conv_like, only_used_by, producer, rewrite_root, sole_use,
 };
 use super::{Pass, PassError};
 
@@ -173,7 +173,7 @@ fn fuse_one(g: &mut Graph, concat: NodeId) -> bool {
         absorbed.push(concat);
     }
     absorbed.extend([q_node, p_node]);
-    remove_nodes(g, &absorbed);
+    absorb_nodes(g, root, &absorbed);
     true
 }
 

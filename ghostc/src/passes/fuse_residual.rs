@@ -23,7 +23,7 @@
 use crate::ir::{FusedConv, Graph, NodeId, Op, ValueId};
 
 use super::pattern::{
-    bias_or_zeros, conv_like, only_used_by, producer, remove_nodes, rewrite_root,
+    absorb_nodes, bias_or_zeros, conv_like, only_used_by, producer, rewrite_root,
 };
 use super::{Pass, PassError};
 
@@ -108,6 +108,6 @@ fn fuse_one(g: &mut Graph, add: NodeId) -> bool {
     };
     inputs.push(shortcut);
     rewrite_root(g, add, op, inputs, name);
-    remove_nodes(g, &[prod]);
+    absorb_nodes(g, add, &[prod]);
     true
 }

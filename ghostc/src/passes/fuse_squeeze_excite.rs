@@ -34,7 +34,7 @@
 use crate::ir::{Activation, BinaryOp, Graph, NodeId, Op, ReduceKind, SqueezeExcite, ValueId};
 
 use super::pattern::{
-    add_f32_const, dense_like, only_used_by, producer, remove_nodes, rewrite_root, Dense,
+    absorb_nodes, add_f32_const, dense_like, only_used_by, producer, rewrite_root, Dense,
 };
 use super::{Pass, PassError};
 
@@ -220,5 +220,5 @@ fn apply(g: &mut Graph, mul: NodeId, x: ValueId, m: SeMatch) {
         gate: m.gate,
     });
     rewrite_root(g, mul, op, vec![x, w1, b1, w2, b2], name);
-    remove_nodes(g, &m.absorbed);
+    absorb_nodes(g, mul, &m.absorbed);
 }

@@ -30,7 +30,7 @@
 use crate::ir::{BinaryOp, Conv, Graph, NodeId, Op, ValueId};
 
 use super::pattern::{
-    add_f32_const, const_f32, conv_like, only_used_by, producer, remove_nodes, rewrite_root,
+    absorb_nodes, add_f32_const, const_f32, conv_like, only_used_by, producer, rewrite_root,
 };
 use super::{Pass, PassError};
 
@@ -241,6 +241,6 @@ fn merge_one(g: &mut Graph, add: NodeId) -> bool {
         ..geometry
     };
     rewrite_root(g, add, Op::Conv(conv), vec![ta.x, w_id, b_id], name);
-    remove_nodes(g, &[ta.node, tb.node]);
+    absorb_nodes(g, add, &[ta.node, tb.node]);
     true
 }

@@ -69,15 +69,16 @@ pub(crate) fn add_f32_const(
     g.add_const(name, Arc::new(tensor))
 }
 
-/// Removes nodes that a rewrite has made unused. Each must no longer be read by anything.
-pub(crate) fn remove_nodes(g: &mut Graph, nodes: &[NodeId]) {
+/// Removes nodes that a rewrite of `root` has made unused, recording them in `root`'s
+/// provenance ([`Graph::absorb`]). Each must no longer be read by anything.
+pub(crate) fn absorb_nodes(g: &mut Graph, root: NodeId, nodes: &[NodeId]) {
     for &n in nodes {
         debug_assert!(
             g.node(n).outputs.iter().all(|&v| g.use_count(v) == 0),
             "removing node '{}' whose output is still used",
             g.node(n).name
         );
-        g.remove_node(n);
+        g.absorb(root, n);
     }
 }
 

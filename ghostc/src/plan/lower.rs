@@ -170,7 +170,7 @@ impl<'g> Lowerer<'g> {
             ir::cost::macs(self.g, n) / self.batch as u64
         };
         self.steps.push(Step {
-            nodes: vec![node.name.clone()],
+            nodes: node.covers.clone(),
             node: Some(n),
             what,
             macs,

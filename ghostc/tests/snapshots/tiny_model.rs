@@ -109,7 +109,7 @@ impl Model {
         w: &[f32],
     ) -> Result<(), ::ghost_runtime::Error> {
         let k = self.kernels;
-        // step 0: conv 3x3 s1 3 -> 8 @ 8x8 (reads NCHW), 13824 MACs (ONNX "Conv_c")
+        // step 0: conv 3x3 s1 3 -> 8 @ 8x8 (reads NCHW), 13824 MACs (ONNX "Relu_r", "Conv_c")
         {
             let [b0] = ::ghost_runtime::glue::regions(&mut *scratch, [(0, 512)])?;
             k.conv(
