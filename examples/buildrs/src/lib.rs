@@ -1,4 +1,4 @@
-//! Example: a GhostNet compiled by `build.rs` through [`ghostc::Builder`], then `include!`d.
+//! Example: a GhostNet compiled by `build.rs` through `ghostc::Builder`, then `include!`d.
 //!
 //! `build.rs` writes `$OUT_DIR/model.rs` and `$OUT_DIR/model.weights`; this crate depends on
 //! `ghost-runtime` alone. The model (a timm GhostNet v1, width 0.5, 3x64x64 input, 10 classes)

@@ -3,18 +3,18 @@
 //! An ONNX file is untrusted input, so import runs in stages that each bound what the next one
 //! can cost (see `shared/design/bad-inputs.md` for the catalogue of hostile inputs):
 //!
-//! 1. [`scan`]: a wire-format pre-scan of the raw bytes that counts nodes and sub-messages and
+//! 1. `scan`: a wire-format pre-scan of the raw bytes that counts nodes and sub-messages and
 //!    measures graph nesting *before* prost allocates anything, so a small file declaring
 //!    millions of empty nodes fails fast instead of expanding ~80x in memory.
 //! 2. prost decodes the `ModelProto` (types generated from the vendored `onnx.proto`, see
 //!    [`proto`]); then the model header is checked (IR version, opset imports, name lengths).
-//! 3. [`function`] inlines model-local functions (the dynamo exporter emits them) into one flat
+//! 3. `function` inlines model-local functions (the dynamo exporter emits them) into one flat
 //!    node list, renaming their internal values and resolving attribute references.
-//! 4. [`tensor`] turns initializers and `Constant` values into [`crate::ir::Tensor`]s, with exact
-//!    length checks before any allocation; [`external`] reads external data confined to the
+//! 4. `tensor` turns initializers and `Constant` values into [`crate::ir::Tensor`]s, with exact
+//!    length checks before any allocation; `external` reads external data confined to the
 //!    model's folder.
-//! 5. [`import`] pins the input shapes, orders the nodes topologically (Kahn, iterative), and
-//!    converts each node through the op table in [`ops`] into a canonical [`crate::ir::Op`]
+//! 5. `import` pins the input shapes, orders the nodes topologically (Kahn, iterative), and
+//!    converts each node through the op table in `ops` into a canonical [`crate::ir::Op`]
 //!    whose structural parameters (Reshape's shape, Slice bounds, axes, pads...) come from
 //!    constant inputs. Nodes whose inputs are all constant are evaluated with the reference
 //!    interpreter and become constants, which is how `Shape -> Gather -> Concat -> Reshape`
