@@ -22,7 +22,7 @@ pub enum CompileError {
     #[error(transparent)]
     Output(#[from] OutputError),
     /// User error: the model file cannot be read.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Io {
         path: String,
         source: std::io::Error,

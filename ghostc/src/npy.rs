@@ -8,7 +8,7 @@ use std::path::Path;
 /// Why an .npy file could not be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum NpyError {
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         path: String,
         source: std::io::Error,

@@ -12,7 +12,7 @@ pub enum OutputError {
     /// A ghostc bug: the emitters produced tokens that do not parse as a Rust file.
     #[error("generated code does not parse (ghostc bug): {0}")]
     Parse(#[from] syn::Error),
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}")]
     Io {
         path: PathBuf,
         source: std::io::Error,

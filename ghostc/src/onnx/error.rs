@@ -30,7 +30,7 @@ pub(crate) fn shown(name: &str) -> String {
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
     /// User error: the model file could not be read.
-    #[error("cannot read '{path}': {source}")]
+    #[error("cannot read '{path}'")]
     Io {
         path: String,
         #[source]

@@ -48,7 +48,7 @@ pub trait Pass {
 pub enum PassError {
     /// The verifier rejected the graph after `pass` (`"input"`: before the first pass). A bug
     /// in that pass (or, for `"input"`, in the importer).
-    #[error("IR verification failed after pass '{pass}': {source}")]
+    #[error("IR verification failed after pass '{pass}'")]
     Verify {
         pass: &'static str,
         #[source]
