@@ -653,8 +653,13 @@ fn step_tokens(p: &Program, step: &Step, index: usize) -> (String, TokenStream) 
     };
     let nodes: Vec<String> = step.nodes.iter().map(|n| format!("{n:?}")).collect();
     let comment = format!(
-        "step {index}: {}{}{}",
+        "step {index}: {}{}{}{}",
         step.what,
+        if step.out_shape.is_empty() {
+            String::new()
+        } else {
+            format!(" -> [{}]", crate::ir::fmt_shape(&step.out_shape))
+        },
         if step.macs > 0 {
             format!(", {} MACs", step.macs)
         } else {

@@ -127,6 +127,7 @@ impl<'g> Lowerer<'g> {
             .collect();
         self.steps.push(Step {
             nodes: vec![node.to_string()],
+            out_shape: vec![],
             node: None,
             what: format!("remap {} channels between layouts", want.channels()),
             macs: 0,
@@ -171,6 +172,11 @@ impl<'g> Lowerer<'g> {
         };
         self.steps.push(Step {
             nodes: node.covers.clone(),
+            out_shape: node
+                .outputs
+                .first()
+                .map(|&v| self.g.value(v).ty.shape.clone())
+                .unwrap_or_default(),
             node: Some(n),
             what,
             macs,
@@ -983,6 +989,7 @@ impl Lowerer<'_> {
                 let at = self.steps.len() - 1;
                 let zero = Step {
                     nodes: vec![name.clone()],
+                    out_shape: vec![],
                     node: Some(n),
                     what: "squeeze: clear channel sums".into(),
                     macs: 0,
@@ -1535,6 +1542,7 @@ pub fn lower(g: &Graph) -> Result<Program, LowerError> {
         let dst = l.out_buf(input);
         l.steps.push(Step {
             nodes: vec![],
+            out_shape: vec![],
             node: None,
             what: format!(
                 "input NCHW -> NCHW8c, {} channels @ {h}x{w}",
@@ -1569,6 +1577,7 @@ pub fn lower(g: &Graph) -> Result<Program, LowerError> {
     let src = l.loc[&output];
     l.steps.push(Step {
         nodes: vec![],
+        out_shape: vec![],
         node: None,
         what: format!("output NCHW8c -> NCHW, {} channels", lout.channels()),
         macs: 0,

@@ -290,6 +290,8 @@ pub struct Step {
     /// The graph node this step computes (part of), if any.
     pub node: Option<crate::ir::NodeId>,
     pub what: String,
+    /// Shape of the node output this step produces (empty for glue steps).
+    pub out_shape: Vec<usize>,
     pub macs: u64,
     pub kernel: Kernel,
 }

@@ -109,7 +109,7 @@ impl Model {
         w: &[f32],
     ) -> Result<(), ::ghost_runtime::Error> {
         let k = self.kernels;
-        // step 0: conv 3x3 s1 3 -> 8 @ 8x8 (reads NCHW), 13824 MACs (ONNX "Relu_r", "Conv_c")
+        // step 0: conv 3x3 s1 3 -> 8 @ 8x8 (reads NCHW) -> [1x8x8x8], 13824 MACs (ONNX "Relu_r", "Conv_c")
         {
             let [b0] = ::ghost_runtime::glue::regions(&mut *scratch, [(0, 512)])?;
             k.conv(
@@ -135,7 +135,7 @@ impl Model {
                 },
             )?;
         }
-        // step 1: global average pool (ONNX "GlobalAveragePool_p")
+        // step 1: global average pool -> [1x8x1x1] (ONNX "GlobalAveragePool_p")
         {
             let [b0, b1] = ::ghost_runtime::glue::regions(
                 &mut *scratch,
@@ -143,7 +143,7 @@ impl Model {
             )?;
             k.global_avg_pool(::ghost_runtime::Src::at(&*b0, 0), 1, 64, &mut *b1)?;
         }
-        // step 2: linear 8 -> 4, 32 MACs (ONNX "Gemm_y")
+        // step 2: linear 8 -> 4 -> [1x4], 32 MACs (ONNX "Gemm_y")
         {
             let [b0, b1] = ::ghost_runtime::glue::regions(
                 &mut *scratch,
