@@ -88,15 +88,17 @@ def worker(a):
         net.opt.use_bf16_storage = False
         net.opt.use_vulkan_compute = False
         assert net.load_param(a.ncnn_param) == 0 and net.load_model(a.ncnn_bin) == 0
-        if x.shape[0] != 1:
-            raise SystemExit("ncnn worker: batch 1 only")
-        mat = ncnn.Mat(np.ascontiguousarray(x[0])).clone()
+        # ncnn has no batch dimension: a batch is run as one extraction per image.
+        mats = [ncnn.Mat(np.ascontiguousarray(x[i])).clone() for i in range(x.shape[0])]
 
         def run():
-            with net.create_extractor() as ex:
-                ex.input("in0", mat)
-                _, out = ex.extract("out0")
-                return np.array(out)[None]
+            ys = []
+            for mat in mats:
+                with net.create_extractor() as ex:
+                    ex.input("in0", mat)
+                    _, out = ex.extract("out0")
+                    ys.append(np.array(out))
+            return np.stack(ys)
     else:
         raise SystemExit(f"unknown worker {a.worker}")
     y = np.asarray(run()).copy()
@@ -164,7 +166,10 @@ def main():
     ap.add_argument("--engines", default=",".join(ALL_ENGINES))
     ap.add_argument("--core", type=int, default=int(os.environ.get("CORE", 1)),
                     help="core for 1-thread runs (2-thread runs use cores 0,1)")
-    ap.add_argument("--batch", type=int, default=1, help="batch for dynamic-batch models")
+    ap.add_argument("--batch", type=int, default=None,
+                    help="run at this batch: a copy of the model with input/output dim 0 set to it "
+                         "is written to the work dir and used by every engine (needs a graph "
+                         "without a baked-in batch, e.g. Flatten rather than Reshape(1,-1))")
     ap.add_argument("--macs", type=float, default=None, help="override the MAC count")
     ap.add_argument("--workdir", default=None, help="keep build products here (default: temp)")
     ap.add_argument("--tract-bin", default=None,
@@ -183,7 +188,7 @@ def main():
         a.threads = int(a.threads)
         return worker(a)
 
-    model = os.path.abspath(a.model)
+    model = orig_model = os.path.abspath(a.model)
     engines = [e for e in a.engines.split(",") if e]
     threads_list = [int(t) for t in a.threads.split(",")]
     work = a.workdir or tempfile.mkdtemp(prefix="ghostc-compare-")
@@ -196,7 +201,18 @@ def main():
     m = onnx.load(model, load_external_data=False)
     inits = {i.name for i in m.graph.initializer}
     gin = [i for i in m.graph.input if i.name not in inits][0]
-    shape = [d.dim_value if d.HasField("dim_value") else a.batch
+    d0 = gin.type.tensor_type.shape.dim[0]
+    if a.batch is not None and not (d0.HasField("dim_value") and d0.dim_value == a.batch):
+        m = onnx.load(model)
+        for vi in [i for i in m.graph.input if i.name not in inits] + list(m.graph.output):
+            vi.type.tensor_type.shape.dim[0].Clear()
+            vi.type.tensor_type.shape.dim[0].dim_value = a.batch
+        del m.graph.value_info[:]
+        model = os.path.join(work, f"model_b{a.batch}.onnx")
+        onnx.save(m, model)
+        gin = [i for i in m.graph.input if i.name not in inits][0]
+        print(f"batch {a.batch}: rewrote input/output dim 0 -> {model}")
+    shape = [d.dim_value if d.HasField("dim_value") else (a.batch or 1)
              for d in gin.type.tensor_type.shape.dim]
     x = np.random.default_rng(0).uniform(-1, 1, shape).astype(np.float32)
     xin = os.path.join(work, "x.npy")
@@ -259,9 +275,9 @@ def main():
         d = os.path.join(work, "ncnn")
         os.makedirs(d, exist_ok=True)
         src = os.path.join(d, "model.onnx")
-        shutil.copy(model, src)
+        shutil.copy(orig_model, src)  # converted at batch 1: ncnn runs a batch image by image
         pnnx = shutil.which("pnnx", path=os.path.dirname(py) + os.pathsep + os.environ["PATH"])
-        inshape = "[" + ",".join(str(s) for s in shape) + "]"
+        inshape = "[" + ",".join(str(s) for s in [1] + shape[1:]) + "]"
         sh([pnnx, "model.onnx", f"inputshape={inshape}", "fp16=0"], cwd=d)
         ncnn_extra = ("--ncnn-param", os.path.join(d, "model.ncnn.param"),
                       "--ncnn-bin", os.path.join(d, "model.ncnn.bin"))
@@ -328,7 +344,7 @@ def main():
 
     # ---- summary ----
     load = open("/proc/loadavg").read().split()[:3]
-    print(f"\n== summary ({time.strftime('%Y-%m-%d %H:%M')}, load average at end: "
+    print(f"\n== summary (batch {shape[0]}, {time.strftime('%Y-%m-%d %H:%M')}, load average at end: "
           f"{' '.join(load)}) ==")
     rows = []
     g1 = results.get(("ghostc", 1))
@@ -347,7 +363,8 @@ def main():
             p10 = statistics.median(p for _, p in rs)
             ratio = (g1med / med) if g1med else None
             roof = (macs / (med * 1e-3) / (PEAK_MACS_PER_CORE * threads) * 100) if macs else None
-            rows.append((e, threads, med, p10, ratio, roof, agree.get(e, "-"), f"{len(rs)} rounds"))
+            rows.append((e, threads, med, p10, ratio, roof, agree.get(e, "-"),
+                         f"{len(rs)} rounds, {shape[0] / med * 1e3:.0f} img/s"))
     hdr = ["engine", "threads", "median ms", "p10 ms", "ghostc(1T)/engine", "% roofline",
            "output", "notes"]
     fmt = lambda v, f: "-" if v is None else f.format(v)

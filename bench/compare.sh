@@ -5,7 +5,8 @@
 #
 # Usage: bench/compare.sh MODEL.onnx [ROUNDS] [RUNS]
 # Needs: a Python with onnxruntime (PYTHON, default /work/pyenv/bin/python; see
-# tools/requirements.txt), taskset. The full multi-engine harness is tracked in issue 6.
+# tools/requirements.txt), taskset. The multi-engine harness (OpenVINO, ncnn, tract, 2 threads,
+# batch 8, output checks) is bench/compare.py; see bench/README.md.
 set -euo pipefail
 model=${1:?usage: bench/compare.sh MODEL.onnx [ROUNDS] [RUNS]}
 rounds=${2:-5}
