@@ -71,18 +71,18 @@ extern crate std;
 mod arch;
 mod error;
 pub mod glue;
-mod model;
 mod isa;
 pub mod kernels;
+mod model;
 
 pub use error::Error;
-#[cfg(feature = "std")]
-pub use model::WithScratch;
-pub use model::CompiledModel;
 pub use isa::{Isa, Kernels};
 pub use kernels::pointwise::{
     pack_pointwise, pointwise_packed_len, scale_packed_pointwise, PointwiseShape, PANEL_BLOCKS,
 };
+pub use model::CompiledModel;
+#[cfg(feature = "std")]
+pub use model::WithScratch;
 
 /// Activation applied in a kernel's epilogue, after the bias and before any residual add.
 #[derive(Clone, Copy, Debug, PartialEq)]
