@@ -305,26 +305,7 @@ impl<'g> Lowerer<'g> {
                     return Ok(());
                 };
                 let (m, k) = (self.shape(w)[0], self.shape(w)[1]);
-                let lx = self.layout(x);
-                let ly = self.layout(y);
-                let wp = Self::permute_matrix(wd, m, k, &ly, &lx);
-                let bp = ly.scatter(bd, 0.0);
-                let wr = self.pack_pointwise(&name, &wp, &bp, lx.lanes(), ly.lanes())?;
-                let src = self.loc[&x];
-                let dst = self.out_buf(y);
-                self.push(
-                    n,
-                    format!("linear {k} -> {m}"),
-                    Kernel::Fc {
-                        w: wr,
-                        k_blocks: lx.blocks,
-                        n_blocks: ly.blocks,
-                        src,
-                        dst,
-                        act,
-                    },
-                );
-                Ok(())
+                self.lower_fc(n, format!("linear {k} -> {m}"), wd, bd, x, y, act)
             }
             Op::Gemm(_) | Op::MatMul => self.lower_matmul(n),
             Op::GlobalAveragePool | Op::Reduce(_) => {
@@ -638,30 +619,17 @@ impl Lowerer<'_> {
             && conv.group == 1
             && unit
         {
+            if in_h * in_w == 1 && residual.is_none() && !self.gated.contains_key(&x) {
+                // One pixel: a matrix-vector product, bound by weight bandwidth; the GEMV kernel
+                // streams the same packed panels with independent accumulators.
+                let what = format!("pointwise {cin} -> {cout} @ 1x1 (GEMV)");
+                return self.lower_fc(n, what, wd, bd, x, y, act);
+            }
             let lx = self.layout(x);
             let wp = Self::permute_matrix(wd, cout, cin, &ly, &lx);
             let bp = ly.scatter(bd, 0.0);
             let wr = self.pack_pointwise(&name, &wp, &bp, lx.lanes(), ly.lanes())?;
             let w_scaled = self.scaled_weights(n, x, wr, lx.lanes(), ly.lanes());
-            if in_h * in_w == 1 && residual.is_none() && w_scaled.is_none() {
-                // One pixel: a matrix-vector product, bound by weight bandwidth; the GEMV kernel
-                // streams the same packed panels with independent accumulators.
-                let src = self.loc[&x];
-                let dst = self.out_buf(y);
-                self.push(
-                    n,
-                    format!("pointwise {cin} -> {cout} @ 1x1 (GEMV)"),
-                    Kernel::Fc {
-                        w: wr,
-                        k_blocks: lx.blocks,
-                        n_blocks: ly.blocks,
-                        src,
-                        dst,
-                        act,
-                    },
-                );
-                return Ok(());
-            }
             let src = View::at(self.loc[&x], 0);
             let dst = View::at(self.out_buf(y), 0);
             self.push(
@@ -1067,7 +1035,6 @@ impl Lowerer<'_> {
     /// layer with `alpha`, `beta` and the transposes folded into the packed weights.
     fn lower_matmul(&mut self, n: NodeId) -> Result<(), LowerError> {
         let node = self.g.node(n).clone();
-        let name = node.name.clone();
         let (x, b, y) = (node.inputs[0], node.inputs[1], node.outputs[0]);
         let (alpha, beta, trans_a, trans_b) = match &node.op {
             Op::Gemm(gm) => (gm.alpha, gm.beta, gm.trans_a, gm.trans_b),
@@ -1115,22 +1082,39 @@ impl Lowerer<'_> {
                 }
             }
         }
-        let lx = self.layout(x);
-        let ly = self.layout(y);
-        let wp = Self::permute_matrix(&w, m, k, &ly, &lx);
-        let wr =
-            self.pack_pointwise(&name, &wp, &ly.scatter(&bias, 0.0), lx.lanes(), ly.lanes())?;
+        let what = format!("{} {k} -> {m}", node.op.name());
+        self.lower_fc(n, what, &w, &bias, x, y, Act::None)
+    }
+
+    /// A fully connected layer `y = act(W x + b)` over `[N, K]` (or one-pixel) activations,
+    /// with `w` logical `[M][K]`: rows and columns permuted to the output and input lane order,
+    /// packed, and run by the GEMV kernel.
+    #[allow(clippy::too_many_arguments)]
+    fn lower_fc(
+        &mut self,
+        n: NodeId,
+        what: String,
+        w: &[f32],
+        bias: &[f32],
+        x: ValueId,
+        y: ValueId,
+        act: Act,
+    ) -> Result<(), LowerError> {
+        let name = self.g.node(n).name.clone();
+        let (lx, ly) = (self.layout(x), self.layout(y));
+        let wp = Self::permute_matrix(w, ly.channels(), lx.channels(), &ly, &lx);
+        let wr = self.pack_pointwise(&name, &wp, &ly.scatter(bias, 0.0), lx.lanes(), ly.lanes())?;
         let src = self.loc[&x];
         let dst = self.out_buf(y);
-        let fc = Kernel::Fc {
+        let kernel = Kernel::Fc {
             w: wr,
             k_blocks: lx.blocks,
             n_blocks: ly.blocks,
             src,
             dst,
-            act: Act::None,
+            act,
         };
-        self.push(n, format!("{} {k} -> {m}", node.op.name()), fc);
+        self.push(n, what, kernel);
         Ok(())
     }
 
