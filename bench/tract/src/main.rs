@@ -31,7 +31,7 @@ fn main() -> TractResult<()> {
         .into_optimized()?
         .into_runnable()?;
     let out = model.run(tvec!(input.clone().into()))?;
-    let y = out[0].to_array_view::<f32>()?;
+    let y = out[0].to_plain_array_view::<f32>()?;
     let mut ob = Vec::with_capacity(y.len() * 4);
     for v in y.iter() { ob.extend_from_slice(&v.to_le_bytes()); }
     std::fs::write(&args[3], ob)?;
