@@ -149,8 +149,8 @@ fn hostile_names_change_nothing_but_escaped_text() {
         bias: "0bias\u{0}".into(),
         conv_out: "r#type\r\n// injected".into(),
         output: "\u{202e}tuptuo".into(),
-        conv_node: "*/\n} fn evil() { /*".into(),
-        relu_node: "self".into(),
+        conv_node: "*/\n} fn evil() { /*\u{202e}\u{0}".into(),
+        relu_node: "self\u{2066}".into(),
     };
     let plain_src = compile(&model(&plain));
     let hostile_src = compile(&model(&hostile));
