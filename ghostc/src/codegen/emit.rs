@@ -509,21 +509,9 @@ fn step_call(b: &Binds, k: &Kernel) -> TokenStream {
             let (d, l) = (b.name(*dst), usize_lit(*len));
             quote!(#d[..#l].fill(0.0);)
         }
-        Kernel::Copy {
-            src,
-            src_off,
-            dst,
-            dst_off,
-            len,
-        } => {
-            let (s, d) = (b.name(*src), b.name(*dst));
-            let (so, se, d0, de) = (
-                usize_lit(*src_off),
-                usize_lit(src_off + len),
-                usize_lit(*dst_off),
-                usize_lit(dst_off + len),
-            );
-            quote!(#d[#d0..#de].copy_from_slice(&#s[#so..#se]);)
+        Kernel::Copy { src, dst, len } => {
+            let (s, d, l) = (b.name(*src), b.name(*dst), usize_lit(*len));
+            quote!(#d[..#l].copy_from_slice(&#s[..#l]);)
         }
         Kernel::Remap {
             pairs,

@@ -184,6 +184,16 @@ impl<'g> Lowerer<'g> {
         });
     }
 
+    /// Copies `len` floats of `src` into `dst`, the output buffer that in-place ops (named by
+    /// `why`) then modify.
+    fn push_copy(&mut self, n: NodeId, why: &str, src: Loc, dst: Loc, len: usize) {
+        self.push(
+            n,
+            format!("copy for in-place {why}"),
+            Kernel::Copy { src, dst, len },
+        );
+    }
+
     fn unsupported(&mut self, n: NodeId, why: &str) {
         let node = self.g.node(n);
         self.unsupported
@@ -363,17 +373,7 @@ impl<'g> Lowerer<'g> {
                 let src = self.loc[&x];
                 let len = self.blocked_len(x, &self.layout(x));
                 let dst = self.out_buf(y);
-                self.push(
-                    n,
-                    "copy for in-place activation".into(),
-                    Kernel::Copy {
-                        src,
-                        src_off: 0,
-                        dst,
-                        dst_off: 0,
-                        len,
-                    },
-                );
+                self.push_copy(n, "activation", src, dst, len);
                 if let Some(f) = unary_of(*a) {
                     self.push(
                         n,
@@ -1005,17 +1005,7 @@ impl Lowerer<'_> {
         }
         let len = lx.lanes() * h * w;
         let dst = self.out_buf(y);
-        self.push(
-            n,
-            "copy for in-place gating".into(),
-            Kernel::Copy {
-                src,
-                src_off: 0,
-                dst,
-                dst_off: 0,
-                len,
-            },
-        );
+        self.push_copy(n, "gating", src, dst, len);
         self.push(
             n,
             "scale channels by the gate".into(),
@@ -1176,17 +1166,7 @@ impl Lowerer<'_> {
         let len = ly.lanes() * h * w;
         let s = self.push_weights(&ly.scatter(scale, 0.0));
         let t = self.push_weights(&ly.scatter(shift, 0.0));
-        self.push(
-            n,
-            "copy for in-place affine".into(),
-            Kernel::Copy {
-                src,
-                src_off: 0,
-                dst,
-                dst_off: 0,
-                len,
-            },
-        );
+        self.push_copy(n, "affine", src, dst, len);
         let pixels = h * w;
         self.push(
             n,
@@ -1283,17 +1263,7 @@ impl Lowerer<'_> {
             } else {
                 BinOp::Mul
             };
-            self.push(
-                n,
-                "copy for in-place op".into(),
-                Kernel::Copy {
-                    src,
-                    src_off: 0,
-                    dst,
-                    dst_off: 0,
-                    len,
-                },
-            );
+            self.push_copy(n, "op", src, dst, len);
             self.push(
                 n,
                 format!("{} per-channel constant", node.op.name()),
@@ -1353,17 +1323,7 @@ impl Lowerer<'_> {
         let src = self.read_as(big, &ly, &name);
         let v = self.read_as(vec, &ly, &name);
         let dst = self.out_buf(y);
-        self.push(
-            n,
-            "copy for in-place op".into(),
-            Kernel::Copy {
-                src,
-                src_off: 0,
-                dst,
-                dst_off: 0,
-                len,
-            },
-        );
+        self.push_copy(n, "op", src, dst, len);
         self.push(
             n,
             format!("{} per-channel", node.op.name()),

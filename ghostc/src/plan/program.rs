@@ -220,12 +220,10 @@ pub enum Kernel {
         dst: Loc,
         len: usize,
     },
-    /// `dst[dst_off..+len] = src[src_off..+len]`.
+    /// `dst[..len] = src[..len]`.
     Copy {
         src: Loc,
-        src_off: usize,
         dst: Loc,
-        dst_off: usize,
         len: usize,
     },
     /// Copy lanes between two blocked layouts, one (from, to) lane pair per channel; `clear`
