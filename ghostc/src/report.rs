@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::ir::{cost, fmt_shape, op, Graph, ValueDef};
+use crate::ir::{cost, fmt_shape, Graph, ValueDef};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct TensorInfo {
@@ -116,15 +116,6 @@ impl ModelReport {
         }
     }
 
-    /// Histogram of op kinds, e.g. `ghost: 16`, sorted by name.
-    pub fn op_histogram(g: &Graph) -> Vec<(&'static str, usize)> {
-        let mut counts = std::collections::BTreeMap::new();
-        for n in g.nodes.node_indices() {
-            *counts.entry(g.node(n).op.name()).or_insert(0) += 1;
-        }
-        counts.into_iter().collect()
-    }
-
     /// Human-readable table.
     pub fn to_text(&self) -> String {
         use std::fmt::Write;
@@ -193,12 +184,4 @@ impl ModelReport {
         );
         s
     }
-}
-
-/// True when the op computes nothing (used to list fused ops in reports).
-pub fn is_fused(op: &op::Op) -> bool {
-    matches!(
-        op,
-        op::Op::FusedConv(_) | op::Op::Ghost(_) | op::Op::SqueezeExcite(_) | op::Op::Linear { .. }
-    )
 }

@@ -337,20 +337,4 @@ impl Graph {
         }
         dead.len()
     }
-
-    /// Total number of constant elements referenced by live nodes (parameters).
-    pub fn param_count(&self) -> usize {
-        let mut seen = std::collections::HashSet::new();
-        let mut total = 0;
-        for n in self.nodes.node_indices() {
-            for &v in &self.nodes[n].inputs {
-                if let Some(t) = self.values[v.index()].constant() {
-                    if seen.insert(v) && t.dtype().is_float() {
-                        total += t.numel();
-                    }
-                }
-            }
-        }
-        total
-    }
 }
