@@ -9,8 +9,7 @@
 //!   one side only as a mismatch).
 //!
 //! ONNX Runtime propagates NaN through Relu, Clip and HardSigmoid (checked with onnxruntime
-//! 1.31.1), and so do the interpreter and ghost-runtime's epilogues; `NAN_PROPAGATES` keeps the
-//! strict comparison on (set it to false only to document a known divergence).
+//! 1.31.1), and so do the interpreter and ghost-runtime's epilogues.
 //!
 //! Uses the harness crate of `e2e_common` (shared with `e2e_alloc`; built once per process).
 
@@ -18,9 +17,6 @@ mod e2e_common;
 
 use ghostc::ir::Tensor;
 use ghostc::onnx::{load_model, ImportOptions};
-
-/// Whether the generated code propagates NaN/Inf like the interpreter (see the module doc).
-const NAN_PROPAGATES: bool = true;
 
 #[test]
 fn wrong_lengths_are_errors_naming_the_argument() {
@@ -97,21 +93,11 @@ fn nan_and_inf_propagate_like_the_interpreter() {
             nans(&want),
             want.len()
         );
-        if NAN_PROPAGATES && !d.ok() {
+        if !d.ok() {
             failures.push(format!(
                 "{label}: {d}\n  generated {got:?}\n  interp    {want:?}"
             ));
         }
-        if !NAN_PROPAGATES {
-            // The known divergence, and nothing else: finite generated output, NaN reference.
-            let known = got.iter().all(|v| v.is_finite()) && want.iter().all(|v| v.is_nan());
-            if !known {
-                failures.push(format!("{label}: not the known ReLU-eats-NaN divergence (fixed? set NAN_PROPAGATES = true): {d}\n  generated {got:?}\n  interp    {want:?}"));
-            }
-        }
-    }
-    if !NAN_PROPAGATES {
-        println!("KNOWN DIVERGENCE: ghost-runtime ReLU maps NaN to 0; the generated output stays finite where the interpreter's is NaN");
     }
     assert!(
         failures.is_empty(),
