@@ -2,7 +2,10 @@
 //! 224x224 layer shapes, as medians over interleaved repetitions.
 //!
 //! Run pinned: `taskset -c 1 cargo run --release -p ghost-runtime --bin ghost-bench`.
-//! `GHOST_FORCE_ISA=avx2` benchmarks another path; `--quick` for fewer repetitions.
+//! `GHOST_FORCE_ISA=avx2` benchmarks another path. Options (`--help`): `--quick` (7
+//! repetitions), `--reps N`, `--filter SUBSTRING` (name or id; repeatable, any match),
+//! `--only ID[,ID..]` (exact ids), `--list` (cases without timing), `--json` (one JSON
+//! document on stdout instead of the table; read by `bench/layers.py`).
 
 use ghost_runtime::*;
 use std::hint::black_box;
@@ -91,15 +94,30 @@ fn median(v: &mut [f64]) -> f64 {
     v[v.len() / 2]
 }
 
-/// A benchmark case: a closure doing `macs` multiply-adds (or bytes, for GEMV) per call.
+/// A benchmark case: a closure doing `work` multiply-adds (or weight bytes, for GEMV) per
+/// call. `id` is a stable machine name (`--only`); `kind` and `params` (a JSON object) describe
+/// the layer for `--json` consumers such as `bench/layers.py`.
 struct Case {
+    id: String,
     name: String,
+    kind: &'static str,
+    params: String,
     work: f64,
     unit: &'static str,
     run: Box<dyn FnMut()>,
 }
 
-fn pw_case(k: Kernels, rng: &mut Rng, kp: usize, np: usize, hw: usize, act: Activation) -> Case {
+fn act_name(act: Activation) -> &'static str {
+    match act {
+        Activation::None => "none",
+        Activation::Relu => "relu",
+        _ => "other",
+    }
+}
+
+/// 1x1 conv `kp -> np` over a `side x side` image.
+fn pw_case(k: Kernels, rng: &mut Rng, kp: usize, np: usize, side: usize, act: Activation) -> Case {
+    let hw = side * side;
     let w = rng.vec(kp * np);
     let b = rng.vec(np);
     let mut packed = vec![0.0; pointwise_packed_len(kp, np)];
@@ -112,7 +130,13 @@ fn pw_case(k: Kernels, rng: &mut Rng, kp: usize, np: usize, hw: usize, act: Acti
         pixels: hw,
     };
     Case {
+        id: format!("pw-{kp}-{np}-{side}"),
         name: format!("pw {kp:>3}->{np:<3} @{hw}"),
+        kind: "pointwise",
+        params: format!(
+            r#"{{"k":{kp},"n":{np},"h":{side},"w":{side},"act":"{}"}}"#,
+            act_name(act)
+        ),
         work: (kp * np * hw) as f64,
         unit: "MAC",
         run: Box::new(move || {
@@ -138,7 +162,15 @@ fn dw_case(k: Kernels, rng: &mut Rng, blocks: usize, hw: usize, ks: usize, st: u
     let ohw = shape.out_h() * shape.out_w();
     let mut y = vec![0.0; cp * ohw];
     Case {
+        id: format!("dw{ks}-s{st}-c{cp}-{hw}"),
         name: format!("dw{ks}x{ks} s{st} c{cp:<3} @{hw}"),
+        kind: "depthwise",
+        params: format!(
+            r#"{{"c":{cp},"h":{hw},"w":{hw},"k":{ks},"stride":{st},"pad":{},"oh":{},"ow":{},"act":"none"}}"#,
+            ks / 2,
+            shape.out_h(),
+            shape.out_w()
+        ),
         work: (ks * ks * cp * ohw) as f64,
         unit: "MAC",
         run: Box::new(move || {
@@ -177,9 +209,16 @@ fn ghost_case(k: Kernels, rng: &mut Rng, kp: usize, nb: usize, hw: usize, res: b
         (Activation::Relu, Activation::Relu)
     };
     Case {
+        id: format!("ghost-{kp}-{np}-{hw}{}", if res { "-res" } else { "" }),
         name: format!(
             "ghost {kp:>3}->{np}+{np}{} @{hw}",
             if res { " +res" } else { "" }
+        ),
+        kind: "ghost",
+        params: format!(
+            r#"{{"k":{kp},"half":{np},"h":{hw},"w":{hw},"primary":"{}","cheap":"{}","residual":{res}}}"#,
+            act_name(primary),
+            act_name(cheap)
         ),
         work: ((kp + 9) * np * hw * hw) as f64,
         unit: "MAC",
@@ -222,7 +261,11 @@ fn stem_case(k: Kernels, rng: &mut Rng) -> Case {
     let x = rng.vec(3 * 224 * 224);
     let mut y = vec![0.0; 16 * 112 * 112];
     Case {
+        id: "stem-3-16-224".into(),
         name: "stem 3x3 s2 3->16 @224".into(),
+        kind: "conv",
+        params: r#"{"cin":3,"cout":16,"h":224,"w":224,"k":3,"stride":2,"pad":1,"act":"relu"}"#
+            .into(),
         work: (27 * 16 * 112 * 112) as f64,
         unit: "MAC",
         run: Box::new(move || {
@@ -245,7 +288,10 @@ fn fc_case(k: Kernels, rng: &mut Rng, kp: usize, np: usize) -> Case {
     let x = rng.vec(kp);
     let mut y = vec![0.0; np];
     Case {
+        id: format!("fc-{kp}-{np}"),
         name: format!("fc {kp}->{np}"),
+        kind: "fc",
+        params: format!(r#"{{"k":{kp},"n":{np},"act":"relu"}}"#),
         work: (kp * np * 4) as f64,
         unit: "B",
         run: Box::new(move || {
@@ -256,36 +302,143 @@ fn fc_case(k: Kernels, rng: &mut Rng, kp: usize, np: usize) -> Case {
     }
 }
 
+const USAGE: &str = "\
+usage: ghost-bench [--quick | --reps N] [--filter SUBSTRING].. [--only ID[,ID..]] [--list] [--json]
+  --quick         7 repetitions instead of 21
+  --reps N        N repetitions (medians over them)
+  --filter S      keep cases whose name or id contains S (repeatable: any match)
+  --only IDS      keep exactly these case ids (comma-separated; see --list)
+  --list          print the cases (id, name, work) without timing
+  --json          print one JSON document instead of the table";
+
+/// Command-line options.
+struct Opts {
+    reps: usize,
+    filters: Vec<String>,
+    only: Option<Vec<String>>,
+    list: bool,
+    json: bool,
+}
+
+fn parse_args() -> Result<Opts, String> {
+    let mut o = Opts {
+        reps: 21,
+        filters: Vec::new(),
+        only: None,
+        list: false,
+        json: false,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
+        match a.as_str() {
+            "--quick" => o.reps = 7,
+            "--reps" => {
+                let v = value("--reps")?;
+                o.reps = match v.parse() {
+                    Ok(n) if n > 0 => n,
+                    _ => return Err(format!("--reps: expected a positive integer, got {v:?}")),
+                };
+            }
+            "--filter" => o.filters.push(value("--filter")?),
+            "--only" => {
+                let v = value("--only")?;
+                o.only
+                    .get_or_insert_with(Vec::new)
+                    .extend(v.split(',').filter(|s| !s.is_empty()).map(String::from));
+            }
+            "--list" => o.list = true,
+            "--json" => o.json = true,
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            _ => return Err(format!("unknown argument {a:?}")),
+        }
+    }
+    Ok(o)
+}
+
+/// A JSON number, or `null` when not finite.
+fn jnum(x: f64) -> String {
+    if x.is_finite() {
+        format!("{x}")
+    } else {
+        "null".into()
+    }
+}
+
+/// A JSON string literal.
+fn jstr(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn jlist(v: &[f64]) -> String {
+    let items: Vec<String> = v.iter().map(|&x| jnum(x)).collect();
+    format!("[{}]", items.join(","))
+}
+
+/// The fields every `--json` case object starts with.
+fn jcase_head(c: &Case) -> String {
+    format!(
+        r#""id":{},"name":{},"kind":{},"params":{},"unit":{},"work":{}"#,
+        jstr(&c.id),
+        jstr(&c.name),
+        jstr(c.kind),
+        c.params,
+        jstr(c.unit),
+        jnum(c.work)
+    )
+}
+
 fn main() {
-    let quick = std::env::args().any(|a| a == "--quick");
+    let opts = match parse_args() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("ghost-bench: {e}\n{USAGE}");
+            std::process::exit(2);
+        }
+    };
     let k = Kernels::new();
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
-    println!("isa: {:?}", k.isa());
+    if !opts.json {
+        println!("isa: {:?}", k.isa());
+    }
     let mut cases: Vec<Case> = Vec::new();
-    // (K_pad, N_pad, H*W) of GhostNet-1.0's primary 1x1s (ghost halves padded to 8).
+    // (K_pad, N_pad, H = W) of GhostNet-1.0's primary 1x1s (ghost halves padded to 8).
     let pw_shapes: &[(usize, usize, usize)] = &[
-        (16, 8, 12544),
-        (16, 24, 12544),
-        (48, 16, 3136),
-        (24, 40, 3136),
-        (80, 16, 3136),
-        (80, 24, 784),
-        (40, 64, 784),
-        (128, 24, 784),
-        (40, 120, 784),
-        (240, 40, 196),
-        (80, 104, 196),
-        (208, 40, 196),
-        (80, 240, 196),
-        (480, 56, 196),
-        (112, 336, 196),
-        (672, 56, 196),
-        (160, 480, 49),
-        (960, 80, 49),
-        (160, 960, 49),
+        (16, 8, 112),
+        (16, 24, 112),
+        (48, 16, 56),
+        (24, 40, 56),
+        (80, 16, 56),
+        (80, 24, 28),
+        (40, 64, 28),
+        (128, 24, 28),
+        (40, 120, 28),
+        (240, 40, 14),
+        (80, 104, 14),
+        (208, 40, 14),
+        (80, 240, 14),
+        (480, 56, 14),
+        (112, 336, 14),
+        (672, 56, 14),
+        (160, 480, 7),
+        (960, 80, 7),
+        (160, 960, 7),
     ];
-    for &(kp, np, hw) in pw_shapes {
-        cases.push(pw_case(k, &mut rng, kp, np, hw, Activation::Relu));
+    for &(kp, np, side) in pw_shapes {
+        cases.push(pw_case(k, &mut rng, kp, np, side, Activation::Relu));
     }
     // Fused Ghost modules: (K_pad, half blocks, H=W, residual).
     for &(kp, nb, hw, res) in &[
@@ -322,15 +475,44 @@ fn main() {
     cases.push(stem_case(k, &mut rng));
     cases.push(fc_case(k, &mut rng, 960, 1280));
     cases.push(fc_case(k, &mut rng, 1280, 1000));
-    // `--filter SUBSTRING` keeps matching cases only (for profiling one kernel).
-    let args: Vec<String> = std::env::args().collect();
-    if let Some(i) = args.iter().position(|a| a == "--filter") {
-        let pat = args.get(i + 1).cloned().unwrap_or_default();
-        cases.retain(|c| c.name.contains(&pat));
+    // Selection. Every case is still constructed (same rng stream and allocations whatever
+    // is selected); `--filter` keeps substring matches of the name or id, `--only` exact ids.
+    if !opts.filters.is_empty() {
+        cases.retain(|c| {
+            opts.filters
+                .iter()
+                .any(|f| c.name.contains(f.as_str()) || c.id.contains(f.as_str()))
+        });
     }
-    let reps = if quick { 7 } else { 21 };
+    if let Some(only) = &opts.only {
+        if let Some(bad) = only.iter().find(|id| !cases.iter().any(|c| &c.id == *id)) {
+            eprintln!("ghost-bench: no case with id {bad:?} (see --list)");
+            std::process::exit(2);
+        }
+        cases.retain(|c| only.contains(&c.id));
+    }
+    if opts.list {
+        if opts.json {
+            let items: Vec<String> = cases
+                .iter()
+                .map(|c| format!("{{{}}}", jcase_head(c)))
+                .collect();
+            println!(
+                "{{\"isa\":{},\"cases\":[\n{}\n]}}",
+                jstr(&format!("{:?}", k.isa())),
+                items.join(",\n")
+            );
+        } else {
+            for c in &cases {
+                println!("{:<24} {:<28} {:>12} {}", c.id, c.name, c.work, c.unit);
+            }
+        }
+        return;
+    }
+    let reps = opts.reps;
     let target = 0.004; // seconds per timed sample
     let mut peaks = Vec::new();
+    // Seconds per call, one per repetition.
     let mut samples: Vec<Vec<f64>> = vec![Vec::new(); cases.len()];
     // Calibrate iteration counts.
     let mut iters = Vec::new();
@@ -348,17 +530,55 @@ fn main() {
             for _ in 0..iters[i] {
                 (c.run)();
             }
-            let dt = (now() - t) / iters[i] as f64;
-            samples[i].push(c.work / dt / 1e9);
+            samples[i].push((now() - t) / iters[i] as f64);
         }
     }
+    let peak_samples = peaks.clone();
     let peak = median(&mut peaks);
+    // Per case: (median seconds per call, G/s at that time). With an odd number of
+    // repetitions this is the median of the per-repetition G/s.
+    let results: Vec<(f64, f64)> = cases
+        .iter()
+        .zip(samples.iter())
+        .map(|(c, s)| {
+            let t = median(&mut s.clone());
+            (t, c.work / t / 1e9)
+        })
+        .collect();
+    if opts.json {
+        let items: Vec<String> = cases
+            .iter()
+            .zip(&results)
+            .zip(samples.iter().zip(&iters))
+            .map(|((c, &(t, g)), (s, &it))| {
+                let pct = if c.unit == "MAC" {
+                    jnum(100.0 * g / peak)
+                } else {
+                    "null".into()
+                };
+                format!(
+                    r#"{{{},"iters":{it},"median_s":{},"median_gps":{},"pct_peak":{pct},"samples_s":{}}}"#,
+                    jcase_head(c),
+                    jnum(t),
+                    jnum(g),
+                    jlist(s)
+                )
+            })
+            .collect();
+        println!(
+            "{{\"isa\":{},\"timing\":\"thread_cpu\",\"reps\":{reps},\"peak_gmacs\":{},\"peak_samples\":{},\"cases\":[\n{}\n]}}",
+            jstr(&format!("{:?}", k.isa())),
+            jnum(peak),
+            jlist(&peak_samples),
+            items.join(",\n")
+        );
+        return;
+    }
     println!(
         "timing: thread CPU time; peak (12 ymm FMA chains): {peak:.1} GMAC/s (median of {reps})"
     );
     println!("{:<28} {:>10} {:>8}", "kernel", "G/s", "% peak");
-    for (c, s) in cases.iter().zip(samples.iter_mut()) {
-        let g = median(s);
+    for (c, &(_, g)) in cases.iter().zip(&results) {
         if c.unit == "MAC" {
             println!("{:<28} {:>10.1} {:>7.0}%", c.name, g, 100.0 * g / peak);
         } else {
