@@ -74,6 +74,8 @@ pub mod glue;
 mod isa;
 pub mod kernels;
 mod model;
+#[cfg(feature = "std")]
+pub mod peak;
 
 pub use error::Error;
 pub use isa::{Isa, Kernels};

@@ -1,0 +1,133 @@
+//! The ceiling the kernels are measured against: one core's peak multiply-adds per second with
+//! the vector width the kernels use (256-bit ymm on x86_64, 128-bit q registers on aarch64),
+//! measured on the spot. Used by the generated runners' `--bench` and `--profile` output and by
+//! `ghostc bench` for "% of peak" and "% of roofline".
+//!
+//! The measurement runs independent FMA chains (enough of them to cover the FMA latency times
+//! the number of FMA pipes), a few milliseconds per repetition, and keeps the best repetition:
+//! on a shared core, time slices lost to other processes only ever make a repetition slower.
+//! Run it on the core the model runs on (`taskset -c C`).
+
+/// Multiply-adds per FMA instruction at the width the kernels use.
+#[cfg(target_arch = "x86_64")]
+const LANES: usize = 8;
+#[cfg(target_arch = "aarch64")]
+const LANES: usize = 4;
+
+/// Independent accumulator chains per repetition.
+#[cfg(target_arch = "x86_64")]
+const CHAINS: usize = 12;
+#[cfg(target_arch = "aarch64")]
+const CHAINS: usize = 16;
+
+/// This core's peak in GMAC/s (10^9 multiply-adds per second) with 256-bit FMAs on x86_64
+/// (AVX2+FMA; AVX-512VL runs at the same width) or NEON on aarch64: the best of 7 repetitions
+/// of about 2 ms each (12 M FMAs on x86_64). `None` on other targets or when the CPU lacks FMA.
+///
+/// Zen 4 gives about 2 FMA pipes x 8 lanes per cycle. Intel cores with two 512-bit FMA units
+/// reach twice this with zmm registers, which ghost-runtime does not use.
+///
+/// ```no_run
+/// if let Some(peak) = ghost_runtime::peak::peak_gmacs() {
+///     println!("one core: {peak:.1} GMAC/s");
+/// }
+/// ```
+pub fn peak_gmacs() -> Option<f64> {
+    peak_gmacs_with(7, 1_000_000)
+}
+
+/// [`peak_gmacs`] with `reps` repetitions of `iters` iterations (each iteration is one FMA per
+/// chain).
+pub fn peak_gmacs_with(reps: usize, iters: usize) -> Option<f64> {
+    if !supported() {
+        return None;
+    }
+    let iters = iters.max(1);
+    let mut best = 0.0f64;
+    for _ in 0..reps.max(1) {
+        let t = std::time::Instant::now();
+        let sink = chains(core::hint::black_box(iters), core::hint::black_box(0.5));
+        let s = t.elapsed().as_secs_f64();
+        core::hint::black_box(sink);
+        if s > 0.0 {
+            best = best.max((iters * CHAINS * LANES) as f64 / s / 1e9);
+        }
+    }
+    (best > 0.0).then_some(best)
+}
+
+#[cfg(target_arch = "x86_64")]
+fn supported() -> bool {
+    std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+}
+
+#[cfg(target_arch = "aarch64")]
+fn supported() -> bool {
+    std::arch::is_aarch64_feature_detected!("neon")
+}
+
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+fn supported() -> bool {
+    false
+}
+
+#[cfg(target_arch = "x86_64")]
+fn chains(n: usize, x: f32) -> f32 {
+    use core::arch::x86_64::*;
+    #[target_feature(enable = "avx2,fma")]
+    fn body(n: usize, x: f32) -> f32 {
+        let m = _mm256_set1_ps(0.999_9);
+        let a = _mm256_set1_ps(x);
+        let mut acc = [_mm256_set1_ps(x); CHAINS];
+        for _ in 0..n {
+            for v in acc.iter_mut() {
+                *v = _mm256_fmadd_ps(*v, m, a);
+            }
+        }
+        let mut s = _mm256_setzero_ps();
+        for v in acc {
+            s = _mm256_add_ps(s, v);
+        }
+        _mm256_cvtss_f32(s)
+    }
+    // SAFETY: only called after `supported()` found AVX2 and FMA on this CPU.
+    unsafe { body(n, x) }
+}
+
+#[cfg(target_arch = "aarch64")]
+fn chains(n: usize, x: f32) -> f32 {
+    use core::arch::aarch64::*;
+    #[target_feature(enable = "neon")]
+    fn body(n: usize, x: f32) -> f32 {
+        let m = vdupq_n_f32(0.999_9);
+        let a = vdupq_n_f32(x);
+        let mut acc = [vdupq_n_f32(x); CHAINS];
+        for _ in 0..n {
+            for v in acc.iter_mut() {
+                *v = vfmaq_f32(a, *v, m);
+            }
+        }
+        let mut s = vdupq_n_f32(0.0);
+        for v in acc {
+            s = vaddq_f32(s, v);
+        }
+        vgetq_lane_f32::<0>(s)
+    }
+    // SAFETY: only called after `supported()` found NEON on this CPU.
+    unsafe { body(n, x) }
+}
+
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+fn chains(_n: usize, x: f32) -> f32 {
+    x
+}
+
+#[cfg(all(test, not(miri)))]
+mod tests {
+    #[test]
+    fn peak_is_positive_and_finite_when_measured() {
+        if let Some(p) = super::peak_gmacs_with(2, 10_000) {
+            assert!(p.is_finite() && p > 0.0, "{p}");
+        }
+    }
+}
