@@ -145,6 +145,12 @@ impl Builder {
         self
     }
 
+    /// Import limits for untrusted models (default: [`crate::onnx::Limits::default`]).
+    pub fn limits(mut self, limits: crate::onnx::Limits) -> Self {
+        self.opts.import.limits = limits;
+        self
+    }
+
     /// Which fusions run (all by default).
     pub fn fuse(mut self, fuse: FuseOptions) -> Self {
         self.opts.fuse = fuse;

@@ -148,6 +148,11 @@ struct ShapeArgs {
     /// single-input model. Repeatable.
     #[arg(long = "shape", value_name = "[NAME=]DIMS")]
     shapes: Vec<String>,
+    /// Set an import limit for untrusted models: NAME=N, NAME one of max_file_bytes,
+    /// max_nodes, max_messages, max_nesting_depth, max_tensor_elements, max_fold_elements,
+    /// max_name_len, max_external_bytes. Repeatable.
+    #[arg(long = "limit", value_name = "NAME=N")]
+    limits: Vec<String>,
 }
 
 /// Parses `1x3x224x224`.
@@ -191,6 +196,9 @@ fn import_options(
         shapes: pinned,
         ..ImportOptions::default()
     };
+    for limit in &shapes.limits {
+        opts.limits.apply(limit)?;
+    }
     if let Some(shape) = unnamed {
         let graph = load_model(model, &opts)
             .with_context(|| format!("cannot import {}", model.display()))?;

@@ -42,8 +42,9 @@ pub enum ImportError {
     /// User error: the model decodes but has no graph (an empty file decodes this way).
     #[error("model has no graph")]
     NoGraph,
-    /// User error (or a limit to raise): a configurable resource limit was hit.
-    #[error("{what}: {actual} exceeds the limit {limit} = {max}")]
+    /// User error (or a limit to raise): a configurable resource limit was hit. `limit` is
+    /// the [`super::Limits`] field, which the message names with how to set it.
+    #[error("{what}: {actual} exceeds the limit {limit} = {max} (set with --limit {limit}=N / Limits::{limit})")]
     Limit {
         limit: &'static str,
         what: String,
@@ -177,7 +178,7 @@ pub enum TensorError {
     NegativeDim { axis: usize, dim: i64 },
     #[error("shape [{shape}] overflows")]
     ShapeOverflow { shape: String },
-    #[error("{elements} elements exceed the limit max_tensor_elements = {max}")]
+    #[error("{elements} elements exceed the limit max_tensor_elements = {max} (set with --limit max_tensor_elements=N / Limits::max_tensor_elements)")]
     TooLarge { elements: u64, max: u64 },
     #[error("raw_data {actual} bytes, expected {expected}")]
     RawTooShort { actual: usize, expected: u64 },
@@ -251,7 +252,7 @@ pub enum NodeError {
     #[error("constant folding failed: {0}")]
     Fold(String),
     #[error(
-        "output '{value}' has {elements} elements, over the limit max_tensor_elements = {max}"
+        "output '{value}' has {elements} elements, over the limit max_tensor_elements = {max} (set with --limit max_tensor_elements=N / Limits::max_tensor_elements)"
     )]
     OutputTooLarge {
         value: String,
@@ -260,4 +261,15 @@ pub enum NodeError {
     },
     #[error("{0}")]
     Tensor(#[from] TensorError),
+}
+
+/// A bad limit setting (`--limit NAME=N`, the proc-macro's `limit = "NAME=N"`).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum LimitSpecError {
+    #[error("unknown limit '{name}' (expected one of: {})", super::Limits::NAMES.join(", "))]
+    Unknown { name: String },
+    #[error("limit {name}: '{value}' is not a non-negative integer")]
+    BadValue { name: String, value: String },
+    #[error("expected NAME=N (e.g. max_nodes=1000), found '{0}'")]
+    Syntax(String),
 }

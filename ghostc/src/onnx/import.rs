@@ -225,7 +225,16 @@ pub(crate) fn import_model(
     let limits = &opts.limits;
     let graph = model.graph.as_ref().ok_or(ImportError::NoGraph)?;
     match model.ir_version {
-        None | Some(..=0) => return Err(ImportError::model("ir_version is missing or 0")),
+        None => {
+            return Err(ImportError::model(format!(
+                "ir_version is missing (expected 1 to {MAX_IR_VERSION})"
+            )))
+        }
+        Some(v @ ..=0) => {
+            return Err(ImportError::model(format!(
+                "ir_version {v} is invalid (expected 1 to {MAX_IR_VERSION})"
+            )))
+        }
         Some(v) if v > MAX_IR_VERSION => {
             return Err(ImportError::model(format!(
                 "ir_version {v} is newer than the newest supported ({MAX_IR_VERSION})"
@@ -235,7 +244,15 @@ pub(crate) fn import_model(
     }
     let opsets = function::opset_map(&model.opset_import, "the model")?;
     let default_opset = *opsets.get("").ok_or_else(|| {
-        ImportError::model("the model has no opset import for the default domain (ai.onnx)")
+        let mut imported: Vec<String> = opsets
+            .iter()
+            .map(|(d, v)| format!("{} {v}", shown(d)))
+            .collect();
+        imported.sort();
+        ImportError::model(format!(
+            "the model has no opset import for the default domain (ai.onnx); it imports: [{}]",
+            imported.join(", ")
+        ))
     })?;
     if !(MIN_OPSET..=MAX_OPSET).contains(&default_opset) {
         return Err(ImportError::model(format!(

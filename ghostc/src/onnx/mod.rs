@@ -44,7 +44,7 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
 
-pub use error::{ImportError, NodeError, TensorError, UnsupportedNode};
+pub use error::{ImportError, LimitSpecError, NodeError, TensorError, UnsupportedNode};
 pub use ops::supported_ops;
 
 use crate::ir;
@@ -56,7 +56,9 @@ pub const MAX_OPSET: i64 = 28;
 /// Highest ONNX IR version accepted (`IR_VERSION` of the vendored onnx.proto).
 pub const MAX_IR_VERSION: i64 = 14;
 
-/// Resource limits for untrusted models. Every limit error names the field it hit.
+/// Resource limits for untrusted models. Every limit error names the field it hit. Each can be
+/// set by name: `ghostc --limit max_nodes=N` on every subcommand, [`Limits::set`] /
+/// [`Limits::apply`], `ghostc::Builder::limits`, and the proc-macro's `limit = "max_nodes=N"`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Limits {
     /// Size of the .onnx file (the protobuf itself, external data excluded).
@@ -72,7 +74,8 @@ pub struct Limits {
     pub max_tensor_elements: usize,
     /// Total elements a single constant-folded node may produce; larger results stay nodes.
     pub max_fold_elements: usize,
-    /// Bytes in any name (node, value, tensor, attribute, op type, domain).
+    /// Bytes in any name (node, value, tensor, attribute, op type, domain). Names never become
+    /// identifiers, so long ones are harmless; the default (16 MiB) only stops absurd ones.
     pub max_name_len: usize,
     /// Total bytes read from external data files.
     pub max_external_bytes: u64,
@@ -87,9 +90,65 @@ impl Default for Limits {
             max_nesting_depth: 64,
             max_tensor_elements: 1 << 28,
             max_fold_elements: 1 << 20,
-            max_name_len: 4096,
+            max_name_len: 16 << 20,
             max_external_bytes: 4 << 30,
         }
+    }
+}
+
+impl Limits {
+    /// The limits' names (their field names), as `--limit NAME=N` spells them.
+    pub const NAMES: [&'static str; 8] = [
+        "max_file_bytes",
+        "max_nodes",
+        "max_messages",
+        "max_nesting_depth",
+        "max_tensor_elements",
+        "max_fold_elements",
+        "max_name_len",
+        "max_external_bytes",
+    ];
+
+    /// Sets the limit called `name` (a field name) to `value`, a non-negative integer (`_`
+    /// separators allowed, e.g. `16_777_216`).
+    pub fn set(&mut self, name: &str, value: &str) -> Result<(), LimitSpecError> {
+        let bad = || LimitSpecError::BadValue {
+            name: error::shown(name),
+            value: error::shown(value),
+        };
+        let digits: String = value.trim().chars().filter(|&c| c != '_').collect();
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad());
+        }
+        let n: u64 = digits.parse().map_err(|_| bad())?;
+        let as_usize = || usize::try_from(n).map_err(|_| bad());
+        match name.trim() {
+            "max_file_bytes" => self.max_file_bytes = n,
+            "max_nodes" => self.max_nodes = as_usize()?,
+            "max_messages" => self.max_messages = as_usize()?,
+            "max_nesting_depth" => self.max_nesting_depth = as_usize()?,
+            "max_tensor_elements" => self.max_tensor_elements = as_usize()?,
+            "max_fold_elements" => self.max_fold_elements = as_usize()?,
+            "max_name_len" => self.max_name_len = as_usize()?,
+            "max_external_bytes" => self.max_external_bytes = n,
+            _ => {
+                return Err(LimitSpecError::Unknown {
+                    name: error::shown(name),
+                })
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies a comma-separated list of `NAME=N` settings, e.g. `max_nodes=1000,max_name_len=64`.
+    pub fn apply(&mut self, spec: &str) -> Result<(), LimitSpecError> {
+        for item in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let (name, value) = item
+                .split_once('=')
+                .ok_or_else(|| LimitSpecError::Syntax(error::shown(item)))?;
+            self.set(name, value)?;
+        }
+        Ok(())
     }
 }
 
