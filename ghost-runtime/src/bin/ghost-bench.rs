@@ -5,10 +5,13 @@
 //! `GHOST_FORCE_ISA=avx2` benchmarks another path. Options (`--help`): `--quick` (7
 //! repetitions), `--reps N`, `--filter SUBSTRING` (name or id; repeatable, any match),
 //! `--only ID[,ID..]` (exact ids), `--list` (cases without timing), `--json` (one JSON
-//! document on stdout instead of the table; read by `bench/layers.py`).
+//! document on stdout instead of the table; read by `bench/layers.py`), `--misalign`.
+//! Every buffer starts on a 64-byte boundary (as generated code's weight blob); `--misalign`
+//! shifts them by 16 bytes, where glibc puts a large `Vec<f32>`.
 
 use ghost_runtime::*;
 use std::hint::black_box;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Seconds of CPU time consumed by this thread (Linux), so time slices lost to other
 /// processes on a shared core do not count; wall-clock elsewhere.
@@ -48,6 +51,38 @@ impl Rng {
     }
     fn vec(&mut self, n: usize) -> Vec<f32> {
         (0..n).map(|_| self.f()).collect()
+    }
+}
+
+/// Bytes past a 64-byte boundary at which every benchmark buffer starts: 0 by default (like
+/// generated code's weight blob, and ONNX Runtime's buffers); `--misalign` sets 16, where a
+/// plain `Vec<f32>` of 128 KiB or more lands with glibc's allocator (mmap chunk header), so
+/// every other 32-byte vector spans two cache lines.
+static SKEW_BYTES: AtomicUsize = AtomicUsize::new(0);
+
+/// `len` floats starting `SKEW_BYTES` past a 64-byte boundary.
+struct Buf {
+    v: Vec<f32>,
+    off: usize,
+    len: usize,
+}
+
+impl Buf {
+    fn zeros(len: usize) -> Buf {
+        let v = vec![0.0f32; len + 32];
+        let off = v.as_ptr().align_offset(64) + SKEW_BYTES.load(Ordering::Relaxed) / 4;
+        Buf { v, off, len }
+    }
+    fn from(data: Vec<f32>) -> Buf {
+        let mut b = Buf::zeros(data.len());
+        b.m().copy_from_slice(&data);
+        b
+    }
+    fn s(&self) -> &[f32] {
+        &self.v[self.off..self.off + self.len]
+    }
+    fn m(&mut self) -> &mut [f32] {
+        &mut self.v[self.off..self.off + self.len]
     }
 }
 
@@ -116,14 +151,15 @@ fn act_name(act: Activation) -> &'static str {
 }
 
 /// 1x1 conv `kp -> np` over a `side x side` image.
+/// 1x1 conv `kp -> np` over a `side x side` image.
 fn pw_case(k: Kernels, rng: &mut Rng, kp: usize, np: usize, side: usize, act: Activation) -> Case {
     let hw = side * side;
     let w = rng.vec(kp * np);
     let b = rng.vec(np);
-    let mut packed = vec![0.0; pointwise_packed_len(kp, np)];
-    pack_pointwise(&w, &b, kp, np, &mut packed).unwrap();
-    let x = rng.vec(kp * hw);
-    let mut y = vec![0.0; np * hw];
+    let mut packed = Buf::zeros(pointwise_packed_len(kp, np));
+    pack_pointwise(&w, &b, kp, np, packed.m()).unwrap();
+    let x = Buf::from(rng.vec(kp * hw));
+    let mut y = Buf::zeros(np * hw);
     let shape = PointwiseShape {
         k_blocks: kp / 8,
         n_blocks: np / 8,
@@ -141,10 +177,10 @@ fn pw_case(k: Kernels, rng: &mut Rng, kp: usize, np: usize, side: usize, act: Ac
         unit: "MAC",
         run: Box::new(move || {
             k.pointwise(
-                &packed,
+                packed.s(),
                 shape,
-                Src::new(&x),
-                Dst::new(&mut y),
+                Src::new(x.s()),
+                Dst::new(y.m()),
                 Epilogue::act(act),
             )
             .unwrap();
@@ -155,12 +191,12 @@ fn pw_case(k: Kernels, rng: &mut Rng, kp: usize, np: usize, side: usize, act: Ac
 
 fn dw_case(k: Kernels, rng: &mut Rng, blocks: usize, hw: usize, ks: usize, st: usize) -> Case {
     let cp = blocks * 8;
-    let mut packed = vec![0.0; depthwise_packed_len(cp, ks)];
-    pack_depthwise(&rng.vec(cp * ks * ks), &rng.vec(cp), cp, ks, &mut packed).unwrap();
+    let mut packed = Buf::zeros(depthwise_packed_len(cp, ks));
+    pack_depthwise(&rng.vec(cp * ks * ks), &rng.vec(cp), cp, ks, packed.m()).unwrap();
     let shape = DepthwiseShape::same(blocks, hw, hw, ks, st);
-    let x = rng.vec(cp * hw * hw);
+    let x = Buf::from(rng.vec(cp * hw * hw));
     let ohw = shape.out_h() * shape.out_w();
-    let mut y = vec![0.0; cp * ohw];
+    let mut y = Buf::zeros(cp * ohw);
     Case {
         id: format!("dw{ks}-s{st}-c{cp}-{hw}"),
         name: format!("dw{ks}x{ks} s{st} c{cp:<3} @{hw}"),
@@ -175,10 +211,10 @@ fn dw_case(k: Kernels, rng: &mut Rng, blocks: usize, hw: usize, ks: usize, st: u
         unit: "MAC",
         run: Box::new(move || {
             k.depthwise(
-                &packed,
+                packed.s(),
                 shape,
-                Src::new(&x),
-                Dst::new(&mut y),
+                Src::new(x.s()),
+                Dst::new(y.m()),
                 Epilogue::act(Activation::None),
             )
             .unwrap();
@@ -189,20 +225,20 @@ fn dw_case(k: Kernels, rng: &mut Rng, blocks: usize, hw: usize, ks: usize, st: u
 
 fn ghost_case(k: Kernels, rng: &mut Rng, kp: usize, nb: usize, hw: usize, res: bool) -> Case {
     let np = nb * 8;
-    let mut pw = vec![0.0; pointwise_packed_len(kp, np)];
-    pack_pointwise(&rng.vec(kp * np), &rng.vec(np), kp, np, &mut pw).unwrap();
-    let mut dw = vec![0.0; depthwise_packed_len(np, 3)];
-    pack_depthwise(&rng.vec(np * 9), &rng.vec(np), np, 3, &mut dw).unwrap();
+    let mut pw = Buf::zeros(pointwise_packed_len(kp, np));
+    pack_pointwise(&rng.vec(kp * np), &rng.vec(np), kp, np, pw.m()).unwrap();
+    let mut dw = Buf::zeros(depthwise_packed_len(np, 3));
+    pack_depthwise(&rng.vec(np * 9), &rng.vec(np), np, 3, dw.m()).unwrap();
     let shape = GhostShape {
         k_blocks: kp / 8,
         half_blocks: nb,
         h: hw,
         w: hw,
     };
-    let x = rng.vec(kp * hw * hw);
-    let r = rng.vec(2 * np * hw * hw);
-    let mut y = vec![0.0; 2 * np * hw * hw];
-    let mut scratch = vec![0.0; ghost_scratch_len(shape)];
+    let x = Buf::from(rng.vec(kp * hw * hw));
+    let r = Buf::from(rng.vec(2 * np * hw * hw));
+    let mut y = Buf::zeros(2 * np * hw * hw);
+    let mut scratch = Buf::zeros(ghost_scratch_len(shape));
     let (primary, cheap) = if res {
         (Activation::None, Activation::None)
     } else {
@@ -224,18 +260,18 @@ fn ghost_case(k: Kernels, rng: &mut Rng, kp: usize, nb: usize, hw: usize, res: b
         unit: "MAC",
         run: Box::new(move || {
             k.ghost(
-                &pw,
-                &dw,
+                pw.s(),
+                dw.s(),
                 shape,
-                Src::new(&x),
-                Dst::new(&mut y),
+                Src::new(x.s()),
+                Dst::new(y.m()),
                 GhostEpilogue {
                     primary,
                     cheap,
-                    residual: res.then(|| Src::new(&r)),
+                    residual: res.then(|| Src::new(r.s())),
                     channel_sums: None,
                 },
-                &mut scratch,
+                scratch.m(),
             )
             .unwrap();
             black_box(&mut y);
@@ -244,8 +280,8 @@ fn ghost_case(k: Kernels, rng: &mut Rng, kp: usize, nb: usize, hw: usize, res: b
 }
 
 fn stem_case(k: Kernels, rng: &mut Rng) -> Case {
-    let mut packed = vec![0.0; conv_packed_len(3, 16, 3, 3)];
-    pack_conv(&rng.vec(16 * 27), &rng.vec(16), 3, 16, 3, 3, &mut packed).unwrap();
+    let mut packed = Buf::zeros(conv_packed_len(3, 16, 3, 3));
+    pack_conv(&rng.vec(16 * 27), &rng.vec(16), 3, 16, 3, 3, packed.m()).unwrap();
     let shape = ConvShape {
         cin: 3,
         layout: InputLayout::Nchw,
@@ -258,8 +294,8 @@ fn stem_case(k: Kernels, rng: &mut Rng) -> Case {
         stride_w: 2,
         pads: [1, 1, 1, 1],
     };
-    let x = rng.vec(3 * 224 * 224);
-    let mut y = vec![0.0; 16 * 112 * 112];
+    let x = Buf::from(rng.vec(3 * 224 * 224));
+    let mut y = Buf::zeros(16 * 112 * 112);
     Case {
         id: "stem-3-16-224".into(),
         name: "stem 3x3 s2 3->16 @224".into(),
@@ -270,10 +306,10 @@ fn stem_case(k: Kernels, rng: &mut Rng) -> Case {
         unit: "MAC",
         run: Box::new(move || {
             k.conv(
-                &packed,
+                packed.s(),
                 shape,
-                Src::new(&x),
-                Dst::new(&mut y),
+                Src::new(x.s()),
+                Dst::new(y.m()),
                 Epilogue::act(Activation::Relu),
             )
             .unwrap();
@@ -283,10 +319,10 @@ fn stem_case(k: Kernels, rng: &mut Rng) -> Case {
 }
 
 fn fc_case(k: Kernels, rng: &mut Rng, kp: usize, np: usize) -> Case {
-    let mut packed = vec![0.0; pointwise_packed_len(kp, np)];
-    pack_pointwise(&rng.vec(kp * np), &rng.vec(np), kp, np, &mut packed).unwrap();
-    let x = rng.vec(kp);
-    let mut y = vec![0.0; np];
+    let mut packed = Buf::zeros(pointwise_packed_len(kp, np));
+    pack_pointwise(&rng.vec(kp * np), &rng.vec(np), kp, np, packed.m()).unwrap();
+    let x = Buf::from(rng.vec(kp));
+    let mut y = Buf::zeros(np);
     Case {
         id: format!("fc-{kp}-{np}"),
         name: format!("fc {kp}->{np}"),
@@ -295,7 +331,7 @@ fn fc_case(k: Kernels, rng: &mut Rng, kp: usize, np: usize) -> Case {
         work: (kp * np * 4) as f64,
         unit: "B",
         run: Box::new(move || {
-            k.fc(&packed, kp / 8, np / 8, &x, &mut y, Activation::Relu)
+            k.fc(packed.s(), kp / 8, np / 8, x.s(), y.m(), Activation::Relu)
                 .unwrap();
             black_box(&mut y);
         }),
@@ -303,13 +339,14 @@ fn fc_case(k: Kernels, rng: &mut Rng, kp: usize, np: usize) -> Case {
 }
 
 const USAGE: &str = "\
-usage: ghost-bench [--quick | --reps N] [--filter SUBSTRING].. [--only ID[,ID..]] [--list] [--json]
+usage: ghost-bench [--quick | --reps N] [--filter S].. [--only ID[,ID..]] [--list] [--json] [--misalign]
   --quick         7 repetitions instead of 21
   --reps N        N repetitions (medians over them)
   --filter S      keep cases whose name or id contains S (repeatable: any match)
   --only IDS      keep exactly these case ids (comma-separated; see --list)
   --list          print the cases (id, name, work) without timing
-  --json          print one JSON document instead of the table";
+  --json          print one JSON document instead of the table
+  --misalign      start every buffer 16 bytes past a 64-byte boundary (default: on it)";
 
 /// Command-line options.
 struct Opts {
@@ -318,6 +355,7 @@ struct Opts {
     only: Option<Vec<String>>,
     list: bool,
     json: bool,
+    misalign: bool,
 }
 
 fn parse_args() -> Result<Opts, String> {
@@ -327,6 +365,7 @@ fn parse_args() -> Result<Opts, String> {
         only: None,
         list: false,
         json: false,
+        misalign: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -349,6 +388,7 @@ fn parse_args() -> Result<Opts, String> {
             }
             "--list" => o.list = true,
             "--json" => o.json = true,
+            "--misalign" => o.misalign = true,
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -409,6 +449,10 @@ fn main() {
             std::process::exit(2);
         }
     };
+    if opts.misalign {
+        SKEW_BYTES.store(16, Ordering::Relaxed);
+    }
+    let skew = SKEW_BYTES.load(Ordering::Relaxed);
     let k = Kernels::new();
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     if !opts.json {
@@ -566,7 +610,7 @@ fn main() {
             })
             .collect();
         println!(
-            "{{\"isa\":{},\"timing\":\"thread_cpu\",\"reps\":{reps},\"peak_gmacs\":{},\"peak_samples\":{},\"cases\":[\n{}\n]}}",
+            "{{\"isa\":{},\"timing\":\"thread_cpu\",\"buffer_skew_bytes\":{skew},\"reps\":{reps},\"peak_gmacs\":{},\"peak_samples\":{},\"cases\":[\n{}\n]}}",
             jstr(&format!("{:?}", k.isa())),
             jnum(peak),
             jlist(&peak_samples),
@@ -575,7 +619,8 @@ fn main() {
         return;
     }
     println!(
-        "timing: thread CPU time; peak (12 ymm FMA chains): {peak:.1} GMAC/s (median of {reps})"
+        "timing: thread CPU time; buffers {skew} B past 64-byte boundaries; peak (12 ymm FMA \
+         chains): {peak:.1} GMAC/s (median of {reps})"
     );
     println!("{:<28} {:>10} {:>8}", "kernel", "G/s", "% peak");
     for (c, &(_, g)) in cases.iter().zip(&results) {
