@@ -1,7 +1,8 @@
 //! ghost-runtime: the kernels that ghostc-generated GhostNet code calls.
 //!
 //! The crate has no dependencies and is `#![no_std]`; the default `std` feature only adds
-//! runtime CPU detection (and, later, threads). Kernels never allocate: callers pass every
+//! runtime CPU detection and `Team`, the thread pool a [`Par`] splits layers over (see
+//! [`Fork`]). Kernels never allocate: callers pass every
 //! output and scratch slice, sized with the `*_len` functions.
 //!
 //! # Layout: NCHW8c
@@ -74,8 +75,11 @@ pub mod glue;
 mod isa;
 pub mod kernels;
 mod model;
+mod par;
 #[cfg(feature = "std")]
 pub mod peak;
+#[cfg(feature = "std")]
+mod team;
 
 pub use error::Error;
 pub use isa::{Isa, Kernels};
@@ -85,6 +89,9 @@ pub use kernels::pointwise::{
 pub use model::CompiledModel;
 #[cfg(feature = "std")]
 pub use model::WithScratch;
+pub use par::{par_images, part_range, Fork, ImageFn, Par, Serial};
+#[cfg(feature = "std")]
+pub use team::Team;
 
 /// Activation applied in a kernel's epilogue, after the bias and before any residual add.
 #[derive(Clone, Copy, Debug, PartialEq)]

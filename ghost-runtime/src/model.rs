@@ -1,7 +1,7 @@
 //! The interface every ghostc-generated model implements, and (with `std`) a wrapper that owns
 //! its scratch buffer for callers who do not manage memory themselves.
 
-use crate::Error;
+use crate::{Error, Fork};
 
 /// Implemented by each generated `Model`. `run` checks every length before writing anything.
 pub trait CompiledModel {
@@ -15,21 +15,32 @@ pub trait CompiledModel {
     const DYNAMIC_BATCH: bool;
     /// Runs the model; see the generated `Model::run`.
     fn run(&self, input: &[f32], output: &mut [f32], scratch: &mut [f32]) -> Result<(), Error>;
+    /// Runs the model over `fork`'s parts; see the generated `Model::run_with`.
+    fn run_with(
+        &self,
+        fork: &dyn Fork,
+        input: &[f32],
+        output: &mut [f32],
+        scratch: &mut [f32],
+    ) -> Result<(), Error>;
 }
 
-/// A model plus its scratch, allocated once in [`WithScratch::new`]; `run` then allocates
-/// nothing.
+/// A model plus its scratch, allocated once in [`WithScratch::new`], and optionally a
+/// [`crate::Team`] of threads ([`WithScratch::with_threads`]); `run` then allocates nothing.
 ///
 /// ```ignore
 /// let mut m = ghost_runtime::WithScratch::new(Model::new());
 /// let mut logits = vec![0.0; Model::OUTPUT_LEN];
 /// m.run(&image, &mut logits)?;
+/// // Two threads: each layer is split in two; a batch is split by images.
+/// let mut m2 = ghost_runtime::WithScratch::with_threads(Model::new(), 2)?;
 /// ```
 #[cfg(feature = "std")]
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct WithScratch<M> {
     model: M,
     scratch: std::vec::Vec<f32>,
+    team: Option<crate::Team>,
 }
 
 #[cfg(feature = "std")]
@@ -39,12 +50,37 @@ impl<M: CompiledModel> WithScratch<M> {
         WithScratch {
             model,
             scratch: std::vec![0.0; M::SCRATCH_LEN],
+            team: None,
         }
     }
 
-    /// Runs the model with the owned scratch.
+    /// Wraps `model` with a [`crate::Team`] of `threads` threads (the caller included) and
+    /// `threads * M::SCRATCH_LEN` floats of scratch, enough to run the images of a batch on
+    /// separate threads.
+    pub fn with_threads(model: M, threads: usize) -> std::io::Result<Self> {
+        let threads = threads.max(1);
+        Ok(WithScratch {
+            model,
+            scratch: std::vec![0.0; threads * M::SCRATCH_LEN],
+            team: if threads > 1 {
+                Some(crate::Team::new(threads)?)
+            } else {
+                None
+            },
+        })
+    }
+
+    /// Runs the model with the owned scratch (and team).
     pub fn run(&mut self, input: &[f32], output: &mut [f32]) -> Result<(), Error> {
-        self.model.run(input, output, &mut self.scratch)
+        match &self.team {
+            Some(team) => self.model.run_with(team, input, output, &mut self.scratch),
+            None => self.model.run(input, output, &mut self.scratch),
+        }
+    }
+
+    /// Threads `run` uses.
+    pub fn threads(&self) -> usize {
+        self.team.as_ref().map_or(1, |t| t.threads())
     }
 
     /// The wrapped model.
@@ -76,12 +112,26 @@ mod tests {
             }
             Ok(())
         }
+        fn run_with(
+            &self,
+            _fork: &dyn Fork,
+            input: &[f32],
+            output: &mut [f32],
+            scratch: &mut [f32],
+        ) -> Result<(), Error> {
+            self.run(input, output, scratch)
+        }
     }
 
     #[test]
     fn owns_a_scratch_of_the_declared_length() {
         let mut m = WithScratch::new(Doubler);
         let mut out = [0.0; 2];
+        m.run(&[1.0, 2.0], &mut out).unwrap();
+        assert_eq!(out, [2.0, 4.0]);
+        let mut m = WithScratch::with_threads(Doubler, 3).unwrap();
+        assert_eq!(m.threads(), 3);
+        assert_eq!(m.scratch.len(), 12);
         m.run(&[1.0, 2.0], &mut out).unwrap();
         assert_eq!(out, [2.0, 4.0]);
     }

@@ -6,6 +6,35 @@ mod common;
 use common::*;
 use ghost_runtime::*;
 
+/// The serial kernels or the same kernels split over a fork: the cases run through either.
+#[derive(Clone, Copy)]
+enum Exec<'a> {
+    Serial(Kernels),
+    Par(Par<'a>),
+}
+
+impl From<Kernels> for Exec<'_> {
+    fn from(k: Kernels) -> Self {
+        Exec::Serial(k)
+    }
+}
+
+impl<'a> From<Par<'a>> for Exec<'a> {
+    fn from(p: Par<'a>) -> Self {
+        Exec::Par(p)
+    }
+}
+
+/// `exec!(e, kernel(args..))` calls the kernel on whichever `Exec` it is.
+macro_rules! exec {
+    ($e:expr, $kernel:ident($($arg:expr),* $(,)?)) => {
+        match $e {
+            Exec::Serial(k) => k.$kernel($($arg),*),
+            Exec::Par(p) => p.$kernel($($arg),*),
+        }
+    };
+}
+
 #[test]
 fn required_isas_are_exercised() {
     // CI sets GHOST_REQUIRE_ISA=avx512 (or avx2, neon) so a missing path fails instead of
@@ -120,19 +149,23 @@ impl PwCase {
     }
 
     /// Output tensor and sums from the kernel under test.
-    fn run(&self, kern: Kernels) -> (Vec<f32>, Vec<f32>) {
+    fn run<'a>(&self, kern: impl Into<Exec<'a>>) -> (Vec<f32>, Vec<f32>) {
+        let kern = kern.into();
         let mut y = vec![7.0; self.y_blocks * self.px * 8];
         let mut sums = vec![0.0; pad8(self.n)];
-        kern.pointwise(
-            &self.packed,
-            self.shape(),
-            Src::at(&self.x, self.x_off),
-            Dst::at(&mut y, self.y_off),
-            Epilogue {
-                activation: self.act,
-                residual: self.res.as_ref().map(|(r, o)| Src::at(r, *o)),
-                channel_sums: self.sums.then_some(&mut sums[..]),
-            },
+        exec!(
+            kern,
+            pointwise(
+                &self.packed,
+                self.shape(),
+                Src::at(&self.x, self.x_off),
+                Dst::at(&mut y, self.y_off),
+                Epilogue {
+                    activation: self.act,
+                    residual: self.res.as_ref().map(|(r, o)| Src::at(r, *o)),
+                    channel_sums: self.sums.then_some(&mut sums[..]),
+                },
+            )
         )
         .unwrap();
         (y, sums)
@@ -307,20 +340,24 @@ impl DwCase {
         }
     }
 
-    fn run(&self, kern: Kernels) -> (Vec<f32>, Vec<f32>) {
+    fn run<'a>(&self, kern: impl Into<Exec<'a>>) -> (Vec<f32>, Vec<f32>) {
+        let kern = kern.into();
         let ohw = self.shape.out_h() * self.shape.out_w();
         let mut y = vec![7.0; (self.y_off + self.shape.blocks) * ohw * 8];
         let mut sums = vec![0.0; self.shape.blocks * 8];
-        kern.depthwise(
-            &self.packed,
-            self.shape,
-            Src::at(&self.x, self.x_off),
-            Dst::at(&mut y, self.y_off),
-            Epilogue {
-                activation: self.act,
-                residual: self.res.as_deref().map(Src::new),
-                channel_sums: self.sums.then_some(&mut sums[..]),
-            },
+        exec!(
+            kern,
+            depthwise(
+                &self.packed,
+                self.shape,
+                Src::at(&self.x, self.x_off),
+                Dst::at(&mut y, self.y_off),
+                Epilogue {
+                    activation: self.act,
+                    residual: self.res.as_deref().map(Src::new),
+                    channel_sums: self.sums.then_some(&mut sums[..]),
+                },
+            )
         )
         .unwrap();
         (y, sums)
@@ -467,25 +504,29 @@ impl GhostCase {
         }
     }
 
-    fn run(&self, kern: Kernels) -> (Vec<f32>, Vec<f32>) {
+    fn run<'a>(&self, kern: impl Into<Exec<'a>>) -> (Vec<f32>, Vec<f32>) {
+        let kern = kern.into();
         let hw = self.shape.h * self.shape.w;
         let nb = self.shape.half_blocks;
         let mut y = vec![7.0; (self.y_off + 2 * nb) * hw * 8];
         let mut sums = vec![0.0; 2 * nb * 8];
         let mut scratch = vec![f32::NAN; ghost_scratch_len(self.shape)];
-        kern.ghost(
-            &self.pw.packed,
-            &self.dw_packed,
-            self.shape,
-            Src::at(&self.pw.x, self.x_off),
-            Dst::at(&mut y, self.y_off),
-            GhostEpilogue {
-                primary: self.pw.act,
-                cheap: self.cheap,
-                residual: self.res.as_deref().map(Src::new),
-                channel_sums: self.sums.then_some(&mut sums[..]),
-            },
-            &mut scratch,
+        exec!(
+            kern,
+            ghost(
+                &self.pw.packed,
+                &self.dw_packed,
+                self.shape,
+                Src::at(&self.pw.x, self.x_off),
+                Dst::at(&mut y, self.y_off),
+                GhostEpilogue {
+                    primary: self.pw.act,
+                    cheap: self.cheap,
+                    residual: self.res.as_deref().map(Src::new),
+                    channel_sums: self.sums.then_some(&mut sums[..]),
+                },
+                &mut scratch,
+            )
         )
         .unwrap();
         (y, sums)
@@ -641,4 +682,143 @@ fn ghost_wide_rows_use_several_bands() {
             );
         }
     }
+}
+
+/// Runs the parts one after another, last first, on the calling thread: a fork whose
+/// scheduling is as different from the serial order as possible.
+struct Reverse(usize);
+
+impl Fork for Reverse {
+    fn parts(&self) -> usize {
+        self.0
+    }
+    fn run(&self, f: &(dyn Fn(usize) + Sync)) {
+        for i in (0..self.0).rev() {
+            f(i);
+        }
+    }
+}
+
+/// Real thread teams (not under Miri, where spinning threads are too slow) and odd part
+/// counts, including more parts than a small layer has blocks or rows.
+fn forks() -> Vec<Box<dyn Fork>> {
+    let mut f: Vec<Box<dyn Fork>> = vec![Box::new(Reverse(3)), Box::new(Reverse(7))];
+    if !cfg!(miri) {
+        f.push(Box::new(Team::new(2).unwrap()));
+        f.push(Box::new(Team::new(3).unwrap()));
+    }
+    f
+}
+
+fn all_isas() -> Vec<Kernels> {
+    let mut v = vec![scalar()];
+    v.extend(simd_isas());
+    v
+}
+
+fn bits(v: &[f32]) -> Vec<u32> {
+    v.iter().map(|x| x.to_bits()).collect()
+}
+
+/// Splitting a layer over threads changes who computes each value, never how: outputs are
+/// bit-identical to the serial kernel, for every ISA and part count. Channel sums are added
+/// per register tile, and a share that starts inside a weight panel uses narrower tiles (with
+/// more pixel rows), so sums may differ in rounding only.
+#[test]
+fn pointwise_par_is_bit_identical() {
+    let mut rng = Rng::new(31);
+    let forks = forks();
+    for _ in 0..trials(40) {
+        let c = PwCase::random(&mut rng, 70, 140, 60);
+        for kern in all_isas() {
+            let (y0, s0) = c.run(kern);
+            for f in &forks {
+                let (y, s) = c.run(Par::new(kern, f.as_ref()));
+                let what = format!(
+                    "{:?} {} parts, shape {:?}",
+                    kern.isa(),
+                    f.parts(),
+                    c.shape()
+                );
+                assert!(bits(&y) == bits(&y0), "pointwise output, {what}");
+                assert_close(&format!("pointwise sums, {what}"), &s, &s0, c.k * c.px);
+            }
+        }
+    }
+}
+
+#[test]
+fn depthwise_par_is_bit_identical() {
+    let mut rng = Rng::new(32);
+    let forks = forks();
+    for _ in 0..trials(40) {
+        let c = DwCase::random(&mut rng, 40, 24);
+        for kern in all_isas() {
+            let (y0, s0) = c.run(kern);
+            for f in &forks {
+                let (y, s) = c.run(Par::new(kern, f.as_ref()));
+                let what = format!("{:?} {} parts, {:?}", kern.isa(), f.parts(), c.shape);
+                assert!(bits(&y) == bits(&y0), "depthwise output, {what}");
+                assert!(bits(&s) == bits(&s0), "depthwise sums, {what}");
+            }
+        }
+    }
+}
+
+#[test]
+fn ghost_par_is_bit_identical() {
+    let mut rng = Rng::new(33);
+    let forks = forks();
+    for _ in 0..trials(30) {
+        let c = GhostCase::random(&mut rng, 50, 60, 30);
+        for kern in all_isas() {
+            let (y0, s0) = c.run(kern);
+            for f in &forks {
+                let (y, s) = c.run(Par::new(kern, f.as_ref()));
+                let what = format!(
+                    "{:?} {} parts, {:?} res={}",
+                    kern.isa(),
+                    f.parts(),
+                    c.shape,
+                    c.res.is_some()
+                );
+                assert!(bits(&y) == bits(&y0), "ghost output, {what}");
+                assert_close(&format!("ghost sums, {what}"), &s, &s0, 9 * c.k * y.len());
+            }
+        }
+    }
+}
+
+/// Length errors come back from the split kernels exactly as from the serial ones, before
+/// any part runs.
+#[test]
+fn par_checks_lengths_before_splitting() {
+    let k = scalar();
+    let team = Reverse(2);
+    let p = Par::new(k, &team);
+    let packed = vec![0.0; pointwise_packed_len(8, 16)];
+    let x = vec![0.0; 8 * 10];
+    let mut y = vec![5.0; 16 * 10 - 1];
+    let err = p
+        .pointwise(
+            &packed,
+            PointwiseShape {
+                k_blocks: 1,
+                n_blocks: 2,
+                pixels: 10,
+            },
+            Src::new(&x),
+            Dst::new(&mut y),
+            Epilogue::act(Activation::None),
+        )
+        .unwrap_err();
+    assert_eq!(
+        err,
+        Error::Length {
+            arg: "output",
+            expected: 160,
+            actual: 159
+        }
+    );
+    assert!(y.iter().all(|&v| v == 5.0), "nothing written");
 }

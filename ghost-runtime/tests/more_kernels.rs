@@ -15,6 +15,83 @@ fn each_isa(what: &str, k_terms: usize, f: impl Fn(Kernels) -> Vec<f32>) -> Vec<
     want
 }
 
+/// Runs the parts one after another, last first, on the calling thread.
+struct Reverse(usize);
+
+impl Fork for Reverse {
+    fn parts(&self) -> usize {
+        self.0
+    }
+    fn run(&self, f: &(dyn Fn(usize) + Sync)) {
+        for i in (0..self.0).rev() {
+            f(i);
+        }
+    }
+}
+
+fn forks() -> Vec<Box<dyn Fork>> {
+    let mut f: Vec<Box<dyn Fork>> = vec![Box::new(Reverse(5))];
+    if !cfg!(miri) {
+        f.push(Box::new(Team::new(2).unwrap()));
+    }
+    f
+}
+
+fn bits(v: &[f32]) -> Vec<u32> {
+    v.iter().map(|x| x.to_bits()).collect()
+}
+
+/// A batch split by images over a team gives the same bits as one image after another, each
+/// part using its own scratch; errors of a part come back.
+#[test]
+fn par_images_splits_a_batch() {
+    let mut rng = Rng::new(40);
+    let x = rng.vec(7 * 5);
+    let f = |xi: &[f32], yi: &mut [f32], s: &mut [f32]| -> Result<(), Error> {
+        // Uses its scratch as a temporary, so a shared scratch would corrupt results.
+        for (t, v) in s.iter_mut().zip(xi) {
+            *t = v * 2.0;
+        }
+        yi[0] = s[..5].iter().sum();
+        yi[1] = xi[0];
+        Ok(())
+    };
+    let mut want = vec![0.0; 7 * 2];
+    let mut scratch = vec![0.0; 5];
+    par_images(&Serial, &x, 5, &mut want, 2, &mut scratch, 5, &f).unwrap();
+    for fork in forks() {
+        let mut got = vec![0.0; 7 * 2];
+        let mut scratch = vec![0.0; 5 * fork.parts()];
+        par_images(fork.as_ref(), &x, 5, &mut got, 2, &mut scratch, 5, &f).unwrap();
+        assert!(bits(&got) == bits(&want), "{} parts", fork.parts());
+        let mut short = vec![0.0; 5 * fork.parts() - 1];
+        let err = par_images(fork.as_ref(), &x, 5, &mut got, 2, &mut short, 5, &f).unwrap_err();
+        assert!(
+            matches!(err, Error::Length { arg: "scratch", .. }),
+            "{err:?}"
+        );
+        let failing = |xi: &[f32], _: &mut [f32], _: &mut [f32]| -> Result<(), Error> {
+            if xi[0] == x[3 * 5] {
+                Err(Error::Shape {
+                    arg: "image 3",
+                    detail: "refused",
+                })
+            } else {
+                Ok(())
+            }
+        };
+        let err =
+            par_images(fork.as_ref(), &x, 5, &mut got, 2, &mut scratch, 5, &failing).unwrap_err();
+        assert_eq!(
+            err,
+            Error::Shape {
+                arg: "image 3",
+                detail: "refused"
+            }
+        );
+    }
+}
+
 #[test]
 fn conv_dense_all_isas_match_formula() {
     let mut rng = Rng::new(10);
@@ -105,6 +182,28 @@ fn conv_dense_all_isas_match_formula() {
             y
         };
         let y = each_isa(&format!("conv {trial} {shape:?}"), taps, run);
+        // Split by output rows over 2 threads and over 5 parts run in reverse: identical bits.
+        for kern in std::iter::once(scalar()).chain(simd_isas()) {
+            let want = run(kern);
+            for fork in forks() {
+                let mut got = vec![0.0; pad8(cout) * ohw];
+                Par::new(kern, fork.as_ref())
+                    .conv(
+                        &packed,
+                        shape,
+                        Src::new(&x),
+                        Dst::new(&mut got),
+                        Epilogue::act(act),
+                    )
+                    .unwrap();
+                assert!(
+                    bits(&got) == bits(&want),
+                    "{:?} conv split in {} {shape:?}",
+                    kern.isa(),
+                    fork.parts()
+                );
+            }
+        }
         let got: Vec<f32> = (0..cout)
             .flat_map(|o| (0..ohw).map(move |p| (o, p)))
             .map(|(o, p)| y[at(ohw, o, p)])
@@ -251,6 +350,17 @@ fn fc_matches_formula() {
             let mut y = vec![0.0; pad8(n)];
             kern.fc(&packed, pad8(k) / 8, pad8(n) / 8, &x, &mut y, act)
                 .unwrap();
+            for fork in forks() {
+                let mut got = vec![0.0; pad8(n)];
+                Par::new(kern, fork.as_ref())
+                    .fc(&packed, pad8(k) / 8, pad8(n) / 8, &x, &mut got, act)
+                    .unwrap();
+                assert!(
+                    bits(&got) == bits(&y),
+                    "fc {k}->{n} in {} parts",
+                    fork.parts()
+                );
+            }
             y
         });
         let want: Vec<f64> = (0..n)

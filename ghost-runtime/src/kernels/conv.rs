@@ -114,7 +114,8 @@ pub fn pack_conv(
     Ok(())
 }
 
-struct ConvArgs {
+#[derive(Clone, Copy)]
+pub(crate) struct ConvArgs {
     w: *const f32,
     sh: ConvShape,
     oh: usize,
@@ -124,9 +125,22 @@ struct ConvArgs {
     r: *const f32,
     sums: *mut f32,
     act: crate::Activation,
+    /// Output rows `oy0 .. oy1` are computed (a thread's share; `0 .. oh` for all).
+    oy0: usize,
+    oy1: usize,
 }
 
 impl ConvArgs {
+    pub(crate) fn out_h(&self) -> usize {
+        self.oh
+    }
+    pub(crate) fn has_sums(&self) -> bool {
+        !self.sums.is_null()
+    }
+    /// The same layer restricted to output rows `oy0 .. oy1` (needs no channel sums).
+    pub(crate) fn rows(&self, oy0: usize, oy1: usize) -> ConvArgs {
+        ConvArgs { oy0, oy1, ..*self }
+    }
     /// Offset of channel `c` at pixel 0, and the distance between pixels.
     #[inline(always)]
     fn chan(&self, c: usize) -> (usize, usize) {
@@ -304,7 +318,7 @@ unsafe fn run<S: Simd, const COLS: usize, const NB: usize>(s: S, a: &ConvArgs) {
             taps,
         };
         let mut sum = [s.zero(); NB];
-        for oy in 0..a.oh {
+        for oy in a.oy0..a.oy1 {
             for ox in 0..lo {
                 // SAFETY: forwarded; ox < ow.
                 unsafe {
@@ -399,94 +413,9 @@ impl Kernels {
         output: Dst<'_>,
         epilogue: Epilogue<'_>,
     ) -> Result<(), Error> {
-        let sh = shape;
-        check(
-            sh.cin > 0 && sh.out_blocks > 0,
-            "shape.cin",
-            "channels must be positive",
-        )?;
-        check(
-            sh.kh > 0 && sh.kw > 0,
-            "shape.kh",
-            "kernel must be non-empty",
-        )?;
-        check(
-            sh.stride_h > 0 && sh.stride_w > 0,
-            "shape.stride_h",
-            "must be positive",
-        )?;
-        check(
-            sh.in_h > 0 && sh.in_w > 0,
-            "shape.in_h",
-            "input must be non-empty",
-        )?;
-        check(
-            sh.in_h + sh.pads[0] + sh.pads[2] >= sh.kh
-                && sh.in_w + sh.pads[1] + sh.pads[3] >= sh.kw,
-            "shape.pads",
-            "padded input smaller than the kernel",
-        )?;
-        check(
-            sh.pads[0] < sh.kh && sh.pads[1] < sh.kw,
-            "shape.pads",
-            "top/left padding must be smaller than the kernel",
-        )?;
-        check_len(
-            "packed",
-            packed.len(),
-            conv_packed_len(sh.cin, sh.out_blocks * 8, sh.kh, sh.kw),
-        )?;
-        let ihw = sh.in_h * sh.in_w;
-        let xo = match sh.layout {
-            InputLayout::Nchw => input.block_offset * ihw,
-            InputLayout::Nchw8c => input.block_offset * ihw * 8,
-        };
-        check_len("input", input.data.len(), xo + sh.input_len())?;
-        let (oh, ow) = (sh.out_h(), sh.out_w());
-        let yo = view(
-            "output",
-            output.data.len(),
-            output.block_offset,
-            sh.out_blocks,
-            oh * ow,
-        )?;
-        let r = match &epilogue.residual {
-            Some(res) => {
-                let ro = view(
-                    "residual",
-                    res.data.len(),
-                    res.block_offset,
-                    sh.out_blocks,
-                    oh * ow,
-                )?;
-                // SAFETY: checked just above.
-                unsafe { res.data.as_ptr().add(ro) }
-            }
-            None => ptr::null(),
-        };
-        let sums = match epilogue.channel_sums {
-            Some(sums) => {
-                check_len("channel_sums", sums.len(), sh.out_blocks * 8)?;
-                sums.as_mut_ptr()
-            }
-            None => ptr::null_mut(),
-        };
-        let a = ConvArgs {
-            w: packed.as_ptr(),
-            sh,
-            oh,
-            ow,
-            // SAFETY: checked above.
-            x: unsafe { input.data.as_ptr().add(xo) },
-            // SAFETY: checked by `view`.
-            y: unsafe { output.data.as_mut_ptr().add(yo) },
-            r,
-            sums,
-            act: epilogue.activation,
-        };
-        // The dispatch is sound: extents checked above; `output` is a unique borrow.
-        dispatch!(self, run, &a, ConvArgs;
-            avx512 [8, 2]; avx2 [4, 2]; neon [4, 2]; scalar [4, 2]);
+        let a = conv_args(packed, shape, input, output, epilogue)?;
+        // SAFETY: `conv_args` checked every extent; `output` is a unique borrow.
+        unsafe { conv_exec(self, &a) };
         Ok(())
     }
 
@@ -595,4 +524,112 @@ impl Kernels {
         }
         Ok(())
     }
+}
+
+/// The checks of [`Kernels::conv`], returning the raw arguments of the whole layer.
+pub(crate) fn conv_args(
+    packed: &[f32],
+    shape: ConvShape,
+    input: Src<'_>,
+    output: Dst<'_>,
+    epilogue: Epilogue<'_>,
+) -> Result<ConvArgs, Error> {
+    let sh = shape;
+    check(
+        sh.cin > 0 && sh.out_blocks > 0,
+        "shape.cin",
+        "channels must be positive",
+    )?;
+    check(
+        sh.kh > 0 && sh.kw > 0,
+        "shape.kh",
+        "kernel must be non-empty",
+    )?;
+    check(
+        sh.stride_h > 0 && sh.stride_w > 0,
+        "shape.stride_h",
+        "must be positive",
+    )?;
+    check(
+        sh.in_h > 0 && sh.in_w > 0,
+        "shape.in_h",
+        "input must be non-empty",
+    )?;
+    check(
+        sh.in_h + sh.pads[0] + sh.pads[2] >= sh.kh && sh.in_w + sh.pads[1] + sh.pads[3] >= sh.kw,
+        "shape.pads",
+        "padded input smaller than the kernel",
+    )?;
+    check(
+        sh.pads[0] < sh.kh && sh.pads[1] < sh.kw,
+        "shape.pads",
+        "top/left padding must be smaller than the kernel",
+    )?;
+    check_len(
+        "packed",
+        packed.len(),
+        conv_packed_len(sh.cin, sh.out_blocks * 8, sh.kh, sh.kw),
+    )?;
+    let ihw = sh.in_h * sh.in_w;
+    let xo = match sh.layout {
+        InputLayout::Nchw => input.block_offset * ihw,
+        InputLayout::Nchw8c => input.block_offset * ihw * 8,
+    };
+    check_len("input", input.data.len(), xo + sh.input_len())?;
+    let (oh, ow) = (sh.out_h(), sh.out_w());
+    let yo = view(
+        "output",
+        output.data.len(),
+        output.block_offset,
+        sh.out_blocks,
+        oh * ow,
+    )?;
+    let r = match &epilogue.residual {
+        Some(res) => {
+            let ro = view(
+                "residual",
+                res.data.len(),
+                res.block_offset,
+                sh.out_blocks,
+                oh * ow,
+            )?;
+            // SAFETY: checked just above.
+            unsafe { res.data.as_ptr().add(ro) }
+        }
+        None => ptr::null(),
+    };
+    let sums = match epilogue.channel_sums {
+        Some(sums) => {
+            check_len("channel_sums", sums.len(), sh.out_blocks * 8)?;
+            sums.as_mut_ptr()
+        }
+        None => ptr::null_mut(),
+    };
+    let a = ConvArgs {
+        w: packed.as_ptr(),
+        sh,
+        oh,
+        ow,
+        // SAFETY: checked above.
+        x: unsafe { input.data.as_ptr().add(xo) },
+        // SAFETY: checked by `view`.
+        y: unsafe { output.data.as_mut_ptr().add(yo) },
+        r,
+        sums,
+        act: epilogue.activation,
+        oy0: 0,
+        oy1: oh,
+    };
+    Ok(a)
+}
+
+/// Runs the (share of the) layer `a` describes.
+///
+/// # Safety
+/// `a` comes from [`conv_args`] (possibly restricted by [`ConvArgs::rows`]) and the borrows
+/// it was made from are still alive.
+pub(crate) unsafe fn conv_exec(k: Kernels, a: &ConvArgs) {
+    // The dispatch is sound: the caller's contract.
+    dispatch!(k, run, a, ConvArgs;
+        avx512 [8, 2]; avx2 [4, 2]; neon [4, 2]; scalar [4, 2]);
 }

@@ -101,8 +101,13 @@ impl DepthwiseShape {
     }
 }
 
+#[derive(Clone, Copy)]
 pub(crate) struct DwArgs {
     pub w: *const f32,
+    /// Kernel size (3 or 5).
+    pub k: usize,
+    /// Stride (1 or 2).
+    pub stride: usize,
     pub blocks: usize,
     pub x: *const f32,
     pub x_bs: usize,
@@ -118,6 +123,39 @@ pub(crate) struct DwArgs {
     pub r_bs: usize,
     pub sums: *mut f32,
     pub act: crate::Activation,
+    /// Output rows `oy0 .. oy1` are computed (a thread's share; `0 .. oh` for all).
+    pub oy0: usize,
+    pub oy1: usize,
+}
+
+impl DwArgs {
+    /// The same layer restricted to blocks `b0 .. b1`.
+    pub(crate) fn blocks(&self, b0: usize, b1: usize) -> DwArgs {
+        let off = |p: *const f32, bs: usize| {
+            if p.is_null() {
+                p
+            } else {
+                p.wrapping_add(b0 * bs)
+            }
+        };
+        DwArgs {
+            w: self.w.wrapping_add(b0 * 8 * (self.k * self.k + 1)),
+            blocks: b1 - b0,
+            x: self.x.wrapping_add(b0 * self.x_bs),
+            y: self.y.wrapping_add(b0 * self.y_bs),
+            r: off(self.r, self.r_bs),
+            sums: if self.sums.is_null() {
+                self.sums
+            } else {
+                self.sums.wrapping_add(b0 * 8)
+            },
+            ..*self
+        }
+    }
+    /// The same layer restricted to output rows `oy0 .. oy1` (needs `sums` null).
+    pub(crate) fn rows(&self, oy0: usize, oy1: usize) -> DwArgs {
+        DwArgs { oy0, oy1, ..*self }
+    }
 }
 
 /// Weights of one block, in registers.
@@ -353,10 +391,10 @@ pub(crate) unsafe fn run<
         // SAFETY: block cb < blocks.
         let bw = unsafe { load_block::<S, K>(s, a.w.add(cb * 8 * (K * K + 1))) };
         let mut sum = s.zero();
-        let mut oy = 0;
-        while oy < a.oh {
+        let mut oy = a.oy0;
+        while oy < a.oy1 {
             let mut inp: InRows = [ptr::null(); 8];
-            let mut all_valid = oy + 1 < a.oh;
+            let mut all_valid = oy + 1 < a.oy1;
             for (t, rp) in inp.iter_mut().enumerate().take(K + ST) {
                 let iy = (oy * ST + t) as isize - a.pt as isize;
                 if iy >= 0 && (iy as usize) < a.ih {
@@ -426,6 +464,22 @@ impl Kernels {
         output: Dst<'_>,
         epilogue: Epilogue<'_>,
     ) -> Result<(), Error> {
+        let a = depthwise_args(packed, shape, input, output, epilogue)?;
+        // SAFETY: `depthwise_args` checked every extent; `output` is a unique borrow.
+        unsafe { depthwise_exec(self, &a) };
+        Ok(())
+    }
+}
+
+/// The checks of [`Kernels::depthwise`], returning the raw arguments of the whole layer.
+pub(crate) fn depthwise_args(
+    packed: &[f32],
+    shape: DepthwiseShape,
+    input: Src<'_>,
+    output: Dst<'_>,
+    epilogue: Epilogue<'_>,
+) -> Result<DwArgs, Error> {
+    {
         let sh = shape;
         check(sh.k == 3 || sh.k == 5, "shape.k", "must be 3 or 5")?;
         check(
@@ -489,6 +543,8 @@ impl Kernels {
         };
         let a = DwArgs {
             w: packed.as_ptr(),
+            k: sh.k,
+            stride: sh.stride,
             blocks: sh.blocks,
             // SAFETY: checked by `view`.
             x: unsafe { input.data.as_ptr().add(xo) },
@@ -506,20 +562,28 @@ impl Kernels {
             r_bs: ohw * 8,
             sums,
             act: epilogue.activation,
+            oy0: 0,
+            oy1: oh,
         };
-        // The dispatch is sound: extents checked above; `output` is a unique borrow.
-        {
-            match (sh.k, sh.stride) {
-                (3, 1) => dispatch!(self, run, &a, DwArgs;
-                    avx512 [3, 1, 8, 4, 4, 2]; avx2 [3, 1, 4, 2, 2, 1]; neon [3, 1, 4, 2, 2, 1]; scalar [3, 1, 4, 2, 2, 1]),
-                (3, _) => dispatch!(self, run, &a, DwArgs;
-                    avx512 [3, 2, 8, 4, 4, 2]; avx2 [3, 2, 4, 2, 2, 1]; neon [3, 2, 4, 2, 2, 1]; scalar [3, 2, 4, 2, 2, 1]),
-                (_, 1) => dispatch!(self, run, &a, DwArgs;
-                    avx512 [5, 1, 4, 2, 2, 1]; avx2 [5, 1, 2, 1, 1, 1]; neon [5, 1, 4, 2, 2, 1]; scalar [5, 1, 4, 2, 2, 1]),
-                _ => dispatch!(self, run, &a, DwArgs;
-                    avx512 [5, 2, 4, 2, 2, 1]; avx2 [5, 2, 2, 1, 1, 1]; neon [5, 2, 4, 2, 2, 1]; scalar [5, 2, 4, 2, 2, 1]),
-            }
-        }
-        Ok(())
+        Ok(a)
+    }
+}
+
+/// Runs the (share of the) layer `a` describes.
+///
+/// # Safety
+/// `a` comes from [`depthwise_args`] (possibly restricted by [`DwArgs::blocks`] /
+/// [`DwArgs::rows`]) and the borrows it was made from are still alive.
+pub(crate) unsafe fn depthwise_exec(k: Kernels, a: &DwArgs) {
+    // The dispatch is sound: the caller's contract.
+    match (a.k, a.stride) {
+        (3, 1) => dispatch!(k, run, a, DwArgs;
+            avx512 [3, 1, 8, 4, 4, 2]; avx2 [3, 1, 4, 2, 2, 1]; neon [3, 1, 4, 2, 2, 1]; scalar [3, 1, 4, 2, 2, 1]),
+        (3, _) => dispatch!(k, run, a, DwArgs;
+            avx512 [3, 2, 8, 4, 4, 2]; avx2 [3, 2, 4, 2, 2, 1]; neon [3, 2, 4, 2, 2, 1]; scalar [3, 2, 4, 2, 2, 1]),
+        (_, 1) => dispatch!(k, run, a, DwArgs;
+            avx512 [5, 1, 4, 2, 2, 1]; avx2 [5, 1, 2, 1, 1, 1]; neon [5, 1, 4, 2, 2, 1]; scalar [5, 1, 4, 2, 2, 1]),
+        _ => dispatch!(k, run, a, DwArgs;
+            avx512 [5, 2, 4, 2, 2, 1]; avx2 [5, 2, 2, 1, 1, 1]; neon [5, 2, 4, 2, 2, 1]; scalar [5, 2, 4, 2, 2, 1]),
     }
 }

@@ -11,6 +11,7 @@ use crate::isa::{dispatch, Kernels};
 use crate::kernels::pointwise::{pointwise_packed_len, PANEL_BLOCKS};
 use crate::Activation;
 
+#[derive(Clone, Copy)]
 pub(crate) struct FcArgs {
     pub w: *const f32,
     pub kb: usize,
@@ -18,6 +19,22 @@ pub(crate) struct FcArgs {
     pub x: *const f32,
     pub y: *mut f32,
     pub act: Activation,
+}
+
+impl FcArgs {
+    /// The same layer restricted to output blocks `b0 .. b1`; both must be multiples of
+    /// [`PANEL_BLOCKS`] (or `b1 == nb`), so the restricted weights are whole panels.
+    pub(crate) fn blocks(&self, b0: usize, b1: usize) -> FcArgs {
+        debug_assert!(
+            b0.is_multiple_of(PANEL_BLOCKS) && (b1.is_multiple_of(PANEL_BLOCKS) || b1 == self.nb)
+        );
+        FcArgs {
+            w: self.w.wrapping_add(b0 * 8 * (self.kb * 8 + 1)),
+            nb: b1 - b0,
+            y: self.y.wrapping_add(b0 * 8),
+            ..*self
+        }
+    }
 }
 
 #[inline(always)]
@@ -98,29 +115,39 @@ impl Kernels {
         y: &mut [f32],
         act: Activation,
     ) -> Result<(), Error> {
-        check(
-            k_blocks > 0 && n_blocks > 0,
-            "k_blocks",
-            "sizes must be positive",
-        )?;
-        check_len(
-            "packed",
-            packed.len(),
-            pointwise_packed_len(k_blocks * 8, n_blocks * 8),
-        )?;
-        check_len("x", x.len(), k_blocks * 8)?;
-        check_len("y", y.len(), n_blocks * 8)?;
-        fc_dispatch(
-            self,
-            &FcArgs {
-                w: packed.as_ptr(),
-                kb: k_blocks,
-                nb: n_blocks,
-                x: x.as_ptr(),
-                y: y.as_mut_ptr(),
-                act,
-            },
-        );
+        let a = fc_args(packed, k_blocks, n_blocks, x, y, act)?;
+        fc_dispatch(self, &a);
         Ok(())
     }
+}
+
+/// The checks of [`Kernels::fc`], returning the raw arguments of the whole layer.
+pub(crate) fn fc_args(
+    packed: &[f32],
+    k_blocks: usize,
+    n_blocks: usize,
+    x: &[f32],
+    y: &mut [f32],
+    act: Activation,
+) -> Result<FcArgs, Error> {
+    check(
+        k_blocks > 0 && n_blocks > 0,
+        "k_blocks",
+        "sizes must be positive",
+    )?;
+    check_len(
+        "packed",
+        packed.len(),
+        pointwise_packed_len(k_blocks * 8, n_blocks * 8),
+    )?;
+    check_len("x", x.len(), k_blocks * 8)?;
+    check_len("y", y.len(), n_blocks * 8)?;
+    Ok(FcArgs {
+        w: packed.as_ptr(),
+        kb: k_blocks,
+        nb: n_blocks,
+        x: x.as_ptr(),
+        y: y.as_mut_ptr(),
+        act,
+    })
 }

@@ -64,6 +64,7 @@ pub const fn ghost_scratch_len(shape: GhostShape) -> usize {
     shape.half_blocks * 3 * band_rows(shape.h, shape.w) * shape.w * 8
 }
 
+#[derive(Clone, Copy)]
 pub(crate) struct GhostArgs {
     pw: *const f32,
     dw: *const f32,
@@ -78,6 +79,20 @@ pub(crate) struct GhostArgs {
     scratch: *mut f32,
     primary: Activation,
     cheap: Activation,
+    /// Blocks `b0 .. b1` of each half are computed (a thread's share; `0 .. nb` for all).
+    /// Every per-block quantity (x1, x2, residual, sums, scratch ring) is disjoint across
+    /// block ranges, so shares never touch the same memory.
+    pub(crate) b0: usize,
+    pub(crate) b1: usize,
+}
+
+impl GhostArgs {
+    pub(crate) fn half_blocks(&self) -> usize {
+        self.nb
+    }
+    pub(crate) fn blocks(&self, b0: usize, b1: usize) -> GhostArgs {
+        GhostArgs { b0, b1, ..*self }
+    }
 }
 
 /// The depthwise rows `dw_next .. dw_end` of one band.
@@ -107,7 +122,7 @@ unsafe fn dw_band<S: Simd, const C1: usize, const C2: usize, const D1: usize, co
     let has_res = !a.r.is_null();
     let cheap = ActV::new(s, a.cheap);
     let (dw_next, dw_end) = (b.dw_next, b.dw_end);
-    for cb in 0..nb {
+    for cb in a.b0..a.b1 {
         // SAFETY: block cb < nb of the packed depthwise.
         let bw = unsafe { load_block::<S, 3>(s, a.dw.add(cb * 8 * 10)) };
         let mut sum = s.zero();
@@ -185,7 +200,7 @@ unsafe fn dw_band<S: Simd, const C1: usize, const C2: usize, const D1: usize, co
 /// # Safety
 /// Pointers valid for the extents checked by [`Kernels::ghost`]; `y` and `scratch` overlap
 /// nothing else. Block strides of x, y and r are `h*w*8`.
-unsafe fn drive(k: Kernels, a: &GhostArgs) {
+pub(crate) unsafe fn drive(k: Kernels, a: &GhostArgs) {
     let (h, w, nb) = (a.h, a.w, a.nb);
     let bs = h * w * 8;
     let row_len = w * 8;
@@ -224,6 +239,8 @@ unsafe fn drive(k: Kernels, a: &GhostArgs) {
             pre_bs: sb,
             sums: a.sums,
             act: a.primary,
+            blk0: a.b0,
+            blk1: a.b1,
         };
         // SAFETY: forwarded extents.
         unsafe { pointwise::run_dispatch(k, &pa) };
@@ -254,6 +271,27 @@ impl Kernels {
         epilogue: GhostEpilogue<'_>,
         scratch: &mut [f32],
     ) -> Result<(), Error> {
+        let a = ghost_args(
+            pw_packed, dw_packed, shape, input, output, epilogue, scratch,
+        )?;
+        // SAFETY: `ghost_args` checked every extent; `output` and `scratch` are unique borrows.
+        unsafe { drive(self, &a) };
+        Ok(())
+    }
+}
+
+/// The checks of [`Kernels::ghost`], returning the raw arguments of the whole module.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn ghost_args(
+    pw_packed: &[f32],
+    dw_packed: &[f32],
+    shape: GhostShape,
+    input: Src<'_>,
+    output: Dst<'_>,
+    epilogue: GhostEpilogue<'_>,
+    scratch: &mut [f32],
+) -> Result<GhostArgs, Error> {
+    {
         let GhostShape {
             k_blocks,
             half_blocks: nb,
@@ -308,11 +346,9 @@ impl Kernels {
             scratch: scratch.as_mut_ptr(),
             primary: epilogue.primary,
             cheap: epilogue.cheap,
+            b0: 0,
+            b1: nb,
         };
-        // The dispatch is sound: extents checked above, `output` and `scratch` are unique
-        // borrows.
-        // SAFETY: extents checked above, `output` and `scratch` are unique borrows.
-        unsafe { drive(self, &a) };
-        Ok(())
+        Ok(a)
     }
 }

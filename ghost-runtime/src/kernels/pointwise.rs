@@ -130,6 +130,7 @@ pub struct PointwiseShape {
 
 /// Validated raw arguments of the pointwise loop nest. Block strides are in floats; every
 /// pointer addresses block 0, pixel 0 of its view. Null `r`/`pre`/`sums` mean "absent".
+#[derive(Clone, Copy)]
 pub(crate) struct PwArgs {
     pub w: *const f32,
     pub kb: usize,
@@ -146,6 +147,36 @@ pub(crate) struct PwArgs {
     pub pre_bs: usize,
     pub sums: *mut f32,
     pub act: crate::Activation,
+    /// Output blocks `blk0 .. blk1` of the `nb` are computed (a thread's share); `0 .. nb`
+    /// for the whole layer.
+    pub blk0: usize,
+    pub blk1: usize,
+}
+
+impl PwArgs {
+    /// The same layer restricted to pixels `p0 .. p1` (a thread's share when the pixels are
+    /// split). Needs `sums` null: the shares would race on the channel sums.
+    pub(crate) fn pixels(&self, p0: usize, p1: usize) -> PwArgs {
+        let off = |p: *const f32| {
+            if p.is_null() {
+                p
+            } else {
+                p.wrapping_add(p0 * 8)
+            }
+        };
+        PwArgs {
+            px: p1 - p0,
+            x: off(self.x),
+            y: self.y.wrapping_add(p0 * 8),
+            r: off(self.r),
+            pre: if self.pre.is_null() {
+                self.pre
+            } else {
+                self.pre.wrapping_add(p0 * 8)
+            },
+            ..*self
+        }
+    }
 }
 
 /// # Safety
@@ -170,14 +201,16 @@ pub(crate) unsafe fn run<
 ) {
     let k = a.kb * 8;
     let act = ActV::new(s, a.act);
-    let mut t0 = 0;
-    while t0 < a.nb {
+    // Panels start at multiples of PANEL_BLOCKS; only those overlapping blk0..blk1 are read.
+    let mut t0 = a.blk0 - a.blk0 % PANEL_BLOCKS;
+    while t0 < a.blk1 {
         let pw = PANEL_BLOCKS.min(a.nb - t0);
         // SAFETY: panel offsets stay within the packed length (module docs).
         let panel = unsafe { a.w.add(t0 * 8 * (k + 1)) };
-        let mut j0 = 0;
-        while j0 < pw {
-            let nbh = NB.min(pw - j0);
+        let mut j0 = a.blk0.max(t0) - t0;
+        let j1 = a.blk1.min(t0 + pw) - t0;
+        while j0 < j1 {
+            let nbh = NB.min(j1 - j0);
             let c = Cols {
                 // SAFETY: within the panel.
                 w: unsafe { panel.add(pw * 8 + j0 * 8) },
@@ -370,6 +403,24 @@ impl Kernels {
         output: Dst<'_>,
         epilogue: Epilogue<'_>,
     ) -> Result<(), Error> {
+        let a = pointwise_args(packed, shape, input, output, epilogue)?;
+        // SAFETY: `pointwise_args` checked every extent; `output` is a unique borrow, so it
+        // overlaps nothing else.
+        unsafe { run_dispatch(self, &a) };
+        Ok(())
+    }
+}
+
+/// The checks of [`Kernels::pointwise`], returning the raw arguments of the whole layer.
+/// The borrows end here: callers keep them alive while the pointers are used.
+pub(crate) fn pointwise_args(
+    packed: &[f32],
+    shape: PointwiseShape,
+    input: Src<'_>,
+    output: Dst<'_>,
+    epilogue: Epilogue<'_>,
+) -> Result<PwArgs, Error> {
+    {
         let PointwiseShape {
             k_blocks,
             n_blocks,
@@ -435,10 +486,9 @@ impl Kernels {
             pre_bs: 0,
             sums,
             act: epilogue.activation,
+            blk0: 0,
+            blk1: n_blocks,
         };
-        // SAFETY: every extent was checked above; `output` is a unique borrow, so it overlaps
-        // nothing else.
-        unsafe { run_dispatch(self, &a) };
-        Ok(())
+        Ok(a)
     }
 }

@@ -193,7 +193,7 @@ fn step_call(b: &Binds, k: &Kernel) -> TokenStream {
                 b.sums(*sums),
             );
             quote! {
-                k.pointwise(
+                p.pointwise(
                     #wt,
                     ::ghost_runtime::PointwiseShape { k_blocks: #kb, n_blocks: #nb, pixels: #px },
                     #s, #d,
@@ -232,7 +232,7 @@ fn step_call(b: &Binds, k: &Kernel) -> TokenStream {
                 b.sums(*sums),
             );
             quote! {
-                k.depthwise(
+                p.depthwise(
                     #wt,
                     ::ghost_runtime::DepthwiseShape {
                         blocks: #bl, in_h: #ih, in_w: #iw, k: #kk, stride: #st,
@@ -278,7 +278,7 @@ fn step_call(b: &Binds, k: &Kernel) -> TokenStream {
             );
             let (r, su, sc) = (b.residual(*residual), b.sums(*sums), b.m(*scratch));
             quote! {
-                k.ghost(
+                p.ghost(
                     #pwt, #dwt,
                     ::ghost_runtime::GhostShape { k_blocks: #kb, half_blocks: #hb, h: #hh, w: #ww },
                     #s, #d,
@@ -325,7 +325,7 @@ fn step_call(b: &Binds, k: &Kernel) -> TokenStream {
                 b.residual(*residual),
             );
             quote! {
-                k.conv(
+                p.conv(
                     #wt,
                     ::ghost_runtime::ConvShape {
                         cin: #ci, layout: #layout, in_h: #ih, in_w: #iw,
@@ -400,7 +400,7 @@ fn step_call(b: &Binds, k: &Kernel) -> TokenStream {
                 b.m(*dst),
                 act(*a),
             );
-            quote!(k.fc(#wt, #kb, #nb, #s, #d, #a)?;)
+            quote!(p.fc(#wt, #kb, #nb, #s, #d, #a)?;)
         }
         Kernel::GlobalAvgPool {
             blocks,
@@ -804,11 +804,20 @@ pub fn emit_with(
                 Model { kernels }
             }
 
-            /// Runs the model: `input` is NCHW f32 (`INPUT_LEN` floats, or any multiple of one
-            /// image's length when `DYNAMIC_BATCH`), `output` receives the matching number of
-            /// images, `scratch` holds at least `SCRATCH_LEN` floats. Lengths are checked
-            /// before anything is written; errors name the argument.
+            /// Runs the model on the calling thread: `input` is NCHW f32 (`INPUT_LEN` floats, or
+            /// any multiple of one image's length when `DYNAMIC_BATCH`), `output` receives the
+            /// matching number of images, `scratch` holds at least `SCRATCH_LEN` floats. Lengths
+            /// are checked before anything is written; errors name the argument.
             pub fn run(&self, input: &[f32], output: &mut [f32], scratch: &mut [f32]) -> Result<(), ::ghost_runtime::Error> {
+                self.run_with(&::ghost_runtime::Serial, input, output, scratch)
+            }
+
+            /// [`Model::run`] over the parts of `fork` (e.g. a `ghost_runtime::Team`): with
+            /// several images and `parts * SCRATCH_LEN` floats of scratch, each part runs whole
+            /// images with its own scratch; otherwise every layer is split across the parts
+            /// (the split of each layer is fixed by its shape). Outputs do not depend on the
+            /// number of parts beyond float rounding of squeeze-and-excitation sums.
+            pub fn run_with(&self, fork: &dyn ::ghost_runtime::Fork, input: &[f32], output: &mut [f32], scratch: &mut [f32]) -> Result<(), ::ghost_runtime::Error> {
                 let images = if Self::DYNAMIC_BATCH {
                     if input.is_empty() || input.len() % Self::IMAGE_IN != 0 {
                         return Err(::ghost_runtime::Error::Length { arg: "input", expected: Self::IMAGE_IN, actual: input.len() });
@@ -828,14 +837,22 @@ pub fn emit_with(
                 }
                 let w = ::ghost_runtime::glue::f32_view(&WEIGHTS.0)
                     .ok_or(::ghost_runtime::Error::Shape { arg: "weights", detail: "embedded weights are misaligned or the target is big-endian" })?;
+                let parts = fork.parts();
+                if images > 1 && parts > 1 && scratch.len() >= parts * Self::SCRATCH_LEN {
+                    return ::ghost_runtime::par_images(fork, input, Self::IMAGE_IN, output, Self::IMAGE_OUT, scratch, Self::SCRATCH_LEN, &|x, y, s| {
+                        self.run_image(&::ghost_runtime::Serial, x, y, s, w)
+                    });
+                }
                 for (x, y) in input.chunks_exact(Self::IMAGE_IN).zip(output.chunks_exact_mut(Self::IMAGE_OUT)) {
-                    self.run_image(x, y, scratch, w)?;
+                    self.run_image(fork, x, y, scratch, w)?;
                 }
                 Ok(())
             }
 
-            fn run_image(&self, input: &[f32], output: &mut [f32], scratch: &mut [f32], w: &[f32]) -> Result<(), ::ghost_runtime::Error> {
+            #[allow(unused_variables)]
+            fn run_image(&self, fork: &dyn ::ghost_runtime::Fork, input: &[f32], output: &mut [f32], scratch: &mut [f32], w: &[f32]) -> Result<(), ::ghost_runtime::Error> {
                 let k = self.kernels;
+                let p = ::ghost_runtime::Par::new(k, fork);
                 #timer_start
                 #body
                 Ok(())
@@ -849,6 +866,9 @@ pub fn emit_with(
             const DYNAMIC_BATCH: bool = Model::DYNAMIC_BATCH;
             fn run(&self, input: &[f32], output: &mut [f32], scratch: &mut [f32]) -> Result<(), ::ghost_runtime::Error> {
                 Model::run(self, input, output, scratch)
+            }
+            fn run_with(&self, fork: &dyn ::ghost_runtime::Fork, input: &[f32], output: &mut [f32], scratch: &mut [f32]) -> Result<(), ::ghost_runtime::Error> {
+                Model::run_with(self, fork, input, output, scratch)
             }
         }
 

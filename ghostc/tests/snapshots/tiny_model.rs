@@ -45,12 +45,26 @@ impl Model {
     pub fn with_kernels(kernels: ::ghost_runtime::Kernels) -> Self {
         Model { kernels }
     }
-    /// Runs the model: `input` is NCHW f32 (`INPUT_LEN` floats, or any multiple of one
-    /// image's length when `DYNAMIC_BATCH`), `output` receives the matching number of
-    /// images, `scratch` holds at least `SCRATCH_LEN` floats. Lengths are checked
-    /// before anything is written; errors name the argument.
+    /// Runs the model on the calling thread: `input` is NCHW f32 (`INPUT_LEN` floats, or
+    /// any multiple of one image's length when `DYNAMIC_BATCH`), `output` receives the
+    /// matching number of images, `scratch` holds at least `SCRATCH_LEN` floats. Lengths
+    /// are checked before anything is written; errors name the argument.
     pub fn run(
         &self,
+        input: &[f32],
+        output: &mut [f32],
+        scratch: &mut [f32],
+    ) -> Result<(), ::ghost_runtime::Error> {
+        self.run_with(&::ghost_runtime::Serial, input, output, scratch)
+    }
+    /// [`Model::run`] over the parts of `fork` (e.g. a `ghost_runtime::Team`): with
+    /// several images and `parts * SCRATCH_LEN` floats of scratch, each part runs whole
+    /// images with its own scratch; otherwise every layer is split across the parts
+    /// (the split of each layer is fixed by its shape). Outputs do not depend on the
+    /// number of parts beyond float rounding of squeeze-and-excitation sums.
+    pub fn run_with(
+        &self,
+        fork: &dyn ::ghost_runtime::Fork,
         input: &[f32],
         output: &mut [f32],
         scratch: &mut [f32],
@@ -93,26 +107,42 @@ impl Model {
                 arg: "weights",
                 detail: "embedded weights are misaligned or the target is big-endian",
             })?;
+        let parts = fork.parts();
+        if images > 1 && parts > 1 && scratch.len() >= parts * Self::SCRATCH_LEN {
+            return ::ghost_runtime::par_images(
+                fork,
+                input,
+                Self::IMAGE_IN,
+                output,
+                Self::IMAGE_OUT,
+                scratch,
+                Self::SCRATCH_LEN,
+                &|x, y, s| { self.run_image(&::ghost_runtime::Serial, x, y, s, w) },
+            );
+        }
         for (x, y) in input
             .chunks_exact(Self::IMAGE_IN)
             .zip(output.chunks_exact_mut(Self::IMAGE_OUT))
         {
-            self.run_image(x, y, scratch, w)?;
+            self.run_image(fork, x, y, scratch, w)?;
         }
         Ok(())
     }
+    #[allow(unused_variables)]
     fn run_image(
         &self,
+        fork: &dyn ::ghost_runtime::Fork,
         input: &[f32],
         output: &mut [f32],
         scratch: &mut [f32],
         w: &[f32],
     ) -> Result<(), ::ghost_runtime::Error> {
         let k = self.kernels;
+        let p = ::ghost_runtime::Par::new(k, fork);
         // step 0: conv 3x3 s1 3 -> 8 @ 8x8 (reads NCHW) -> [1x8x8x8], 13824 MACs (ONNX "Relu_r", "Conv_c")
         {
             let [b0] = ::ghost_runtime::glue::regions(&mut *scratch, [(0, 512)])?;
-            k.conv(
+            p.conv(
                 &w[0..224],
                 ::ghost_runtime::ConvShape {
                     cin: 3,
@@ -149,7 +179,7 @@ impl Model {
                 &mut *scratch,
                 [(512, 8), (0, 8)],
             )?;
-            k.fc(&w[224..296], 1, 1, &*b0, &mut *b1, ::ghost_runtime::Activation::None)?;
+            p.fc(&w[224..296], 1, 1, &*b0, &mut *b1, ::ghost_runtime::Activation::None)?;
         }
         // step 3: output NCHW8c -> NCHW, 4 channels
         {
@@ -176,6 +206,15 @@ impl ::ghost_runtime::CompiledModel for Model {
         scratch: &mut [f32],
     ) -> Result<(), ::ghost_runtime::Error> {
         Model::run(self, input, output, scratch)
+    }
+    fn run_with(
+        &self,
+        fork: &dyn ::ghost_runtime::Fork,
+        input: &[f32],
+        output: &mut [f32],
+        scratch: &mut [f32],
+    ) -> Result<(), ::ghost_runtime::Error> {
+        Model::run_with(self, fork, input, output, scratch)
     }
 }
 #[repr(C, align(64))]

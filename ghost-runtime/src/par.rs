@@ -1,0 +1,339 @@
+//! Splitting one layer across threads.
+//!
+//! A [`Fork`] runs a closure once per *part* (`0 .. parts()`), the caller taking part 0, and
+//! returns when every part is done. [`Serial`] is the one-part fork (no synchronization at
+//! all); with `std`, [`crate::Team`] is a persistent pool. [`Par`] wraps [`Kernels`] and a fork
+//! and offers the layer kernels with the same arguments as [`Kernels`]: it checks the
+//! arguments once, exactly as the serial kernel does, then gives each part a disjoint share
+//! of the output.
+//!
+//! The partition is a pure function of the layer's shape and the number of parts (no work
+//! stealing, no atomics inside kernels): shapes are compile-time constants in generated code,
+//! so each layer's split is fixed when the model is compiled, and results are bit-identical
+//! for any thread count (every output value is computed by the same code on the same inputs;
+//! only who computes it changes).
+//! * pointwise: by pixels when the layer has few output blocks and no channel sums, else by
+//!   output blocks;
+//! * Ghost module: by blocks of each half (x1 block `c` and the x2 block computed from it go
+//!   to the same part, so the cheap depthwise reads only its own part's x1);
+//! * depthwise: by blocks, or by output rows when blocks are few and there are no sums;
+//! * dense conv (stem): by output rows; fully connected: by whole weight panels.
+
+use crate::error::Error;
+use crate::kernels::conv::{conv_args, conv_exec};
+use crate::kernels::depthwise::{depthwise_args, depthwise_exec};
+use crate::kernels::fc::{fc_args, fc_dispatch};
+use crate::kernels::ghost::{drive as ghost_drive, ghost_args};
+use crate::kernels::pointwise::{pointwise_args, run_dispatch as pointwise_dispatch};
+use crate::{
+    Activation, ConvShape, DepthwiseShape, Dst, Epilogue, GhostEpilogue, GhostShape, Kernels,
+    PointwiseShape, Src, PANEL_BLOCKS,
+};
+
+/// Runs a closure once per part and waits for all of them.
+pub trait Fork: Sync {
+    /// Number of parts a [`Fork::run`] executes (>= 1).
+    fn parts(&self) -> usize;
+    /// Calls `f(part)` for every part in `0 .. parts()`, on the calling thread for part 0,
+    /// and returns after all calls returned.
+    fn run(&self, f: &(dyn Fn(usize) + Sync));
+}
+
+/// The fork of one part: `run(f)` is `f(0)`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Serial;
+
+impl Fork for Serial {
+    fn parts(&self) -> usize {
+        1
+    }
+    fn run(&self, f: &(dyn Fn(usize) + Sync)) {
+        f(0)
+    }
+}
+
+/// Part `i` of `n` items split into `parts` near-equal contiguous ranges.
+pub const fn part_range(n: usize, parts: usize, i: usize) -> (usize, usize) {
+    (n * i / parts, n * (i + 1) / parts)
+}
+
+/// Raw kernel arguments shared by the parts of one call. The pointers come from borrows the
+/// `Par` method holds for the whole call, and each part writes a disjoint share.
+struct Shared<T>(T);
+// SAFETY: the wrapped arguments are only read; the memory they point to is written through
+// disjoint shares (see each `Par` method), and the borrows outlive `Fork::run`.
+unsafe impl<T> Sync for Shared<T> {}
+
+impl<T> Shared<T> {
+    /// Accessor, so closures capture the whole wrapper (edition-2021 closures would capture
+    /// the non-`Sync` field alone).
+    fn get(&self) -> &T {
+        &self.0
+    }
+}
+
+/// [`Kernels`] whose layer kernels split their work over a [`Fork`].
+#[derive(Clone, Copy)]
+pub struct Par<'f> {
+    k: Kernels,
+    fork: &'f dyn Fork,
+}
+
+impl core::fmt::Debug for Par<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Par")
+            .field("kernels", &self.k)
+            .field("parts", &self.fork.parts())
+            .finish()
+    }
+}
+
+impl<'f> Par<'f> {
+    /// Kernels `k` run over `fork`'s parts.
+    pub fn new(k: Kernels, fork: &'f dyn Fork) -> Self {
+        Par { k, fork }
+    }
+
+    /// The kernels.
+    pub fn kernels(&self) -> Kernels {
+        self.k
+    }
+
+    /// Number of parts.
+    pub fn parts(&self) -> usize {
+        self.fork.parts()
+    }
+
+    /// [`Kernels::pointwise`], split by pixels or output blocks.
+    pub fn pointwise(
+        &self,
+        packed: &[f32],
+        shape: PointwiseShape,
+        input: Src<'_>,
+        output: Dst<'_>,
+        epilogue: Epilogue<'_>,
+    ) -> Result<(), Error> {
+        let a = pointwise_args(packed, shape, input, output, epilogue)?;
+        let (k, parts) = (self.k, self.fork.parts());
+        if parts == 1 {
+            // SAFETY: checked by `pointwise_args`; the borrows live until we return.
+            unsafe { pointwise_dispatch(k, &a) };
+            return Ok(());
+        }
+        let by_pixels = a.sums.is_null() && a.nb < 4 * parts && a.px >= 8 * parts;
+        let a = Shared(a);
+        self.fork.run(&|i| {
+            let a = a.get();
+            let part = if by_pixels {
+                let (p0, p1) = part_range(a.px, parts, i);
+                a.pixels(p0, p1)
+            } else {
+                let (b0, b1) = part_range(a.nb, parts, i);
+                crate::kernels::pointwise::PwArgs {
+                    blk0: b0,
+                    blk1: b1,
+                    ..*a
+                }
+            };
+            if part.px > 0 && part.blk0 < part.blk1 {
+                // SAFETY: a share of a checked layer; shares write disjoint pixels or blocks
+                // (and disjoint channel sums), and the borrows outlive `run`.
+                unsafe { pointwise_dispatch(k, &part) };
+            }
+        });
+        Ok(())
+    }
+
+    /// [`Kernels::ghost`], split by blocks of each half.
+    #[allow(clippy::too_many_arguments)]
+    pub fn ghost(
+        &self,
+        pw_packed: &[f32],
+        dw_packed: &[f32],
+        shape: GhostShape,
+        input: Src<'_>,
+        output: Dst<'_>,
+        epilogue: GhostEpilogue<'_>,
+        scratch: &mut [f32],
+    ) -> Result<(), Error> {
+        let a = ghost_args(
+            pw_packed, dw_packed, shape, input, output, epilogue, scratch,
+        )?;
+        let (k, parts) = (self.k, self.fork.parts());
+        let nb = a.half_blocks();
+        if parts == 1 || nb == 1 {
+            // SAFETY: checked by `ghost_args`; the borrows live until we return.
+            unsafe { ghost_drive(k, &a) };
+            return Ok(());
+        }
+        let a = Shared(a);
+        self.fork.run(&|i| {
+            let (b0, b1) = part_range(nb, parts, i);
+            if b0 < b1 {
+                // SAFETY: a share of a checked module: blocks b0..b1 of x1, x2, the residual,
+                // the sums and the scratch ring are this part's alone.
+                unsafe { ghost_drive(k, &a.get().blocks(b0, b1)) };
+            }
+        });
+        Ok(())
+    }
+
+    /// [`Kernels::depthwise`], split by blocks or output rows.
+    pub fn depthwise(
+        &self,
+        packed: &[f32],
+        shape: DepthwiseShape,
+        input: Src<'_>,
+        output: Dst<'_>,
+        epilogue: Epilogue<'_>,
+    ) -> Result<(), Error> {
+        let a = depthwise_args(packed, shape, input, output, epilogue)?;
+        let (k, parts) = (self.k, self.fork.parts());
+        if parts == 1 {
+            // SAFETY: checked by `depthwise_args`; the borrows live until we return.
+            unsafe { depthwise_exec(k, &a) };
+            return Ok(());
+        }
+        let by_rows = a.sums.is_null() && a.blocks < 4 * parts && a.oh >= 2 * parts;
+        let a = Shared(a);
+        self.fork.run(&|i| {
+            let a = a.get();
+            let part = if by_rows {
+                let (r0, r1) = part_range(a.oh, parts, i);
+                a.rows(r0, r1)
+            } else {
+                let (b0, b1) = part_range(a.blocks, parts, i);
+                a.blocks(b0, b1)
+            };
+            if part.blocks > 0 && part.oy0 < part.oy1 {
+                // SAFETY: a share of a checked layer writing disjoint blocks or rows.
+                unsafe { depthwise_exec(k, &part) };
+            }
+        });
+        Ok(())
+    }
+
+    /// [`Kernels::conv`], split by output rows (whole layer on one part if it has sums).
+    pub fn conv(
+        &self,
+        packed: &[f32],
+        shape: ConvShape,
+        input: Src<'_>,
+        output: Dst<'_>,
+        epilogue: Epilogue<'_>,
+    ) -> Result<(), Error> {
+        let a = conv_args(packed, shape, input, output, epilogue)?;
+        let (k, parts) = (self.k, self.fork.parts());
+        if parts == 1 || a.has_sums() {
+            // SAFETY: checked by `conv_args`; the borrows live until we return.
+            unsafe { conv_exec(k, &a) };
+            return Ok(());
+        }
+        let a = Shared(a);
+        self.fork.run(&|i| {
+            let (r0, r1) = part_range(a.get().out_h(), parts, i);
+            if r0 < r1 {
+                // SAFETY: a share of a checked layer writing disjoint output rows.
+                unsafe { conv_exec(k, &a.get().rows(r0, r1)) };
+            }
+        });
+        Ok(())
+    }
+
+    /// [`Kernels::fc`], split by whole weight panels.
+    pub fn fc(
+        &self,
+        packed: &[f32],
+        k_blocks: usize,
+        n_blocks: usize,
+        x: &[f32],
+        y: &mut [f32],
+        act: Activation,
+    ) -> Result<(), Error> {
+        let a = fc_args(packed, k_blocks, n_blocks, x, y, act)?;
+        let (k, parts) = (self.k, self.fork.parts());
+        let panels = n_blocks.div_ceil(PANEL_BLOCKS);
+        if parts == 1 || panels == 1 {
+            fc_dispatch(k, &a);
+            return Ok(());
+        }
+        let a = Shared(a);
+        self.fork.run(&|i| {
+            let (t0, t1) = part_range(panels, parts, i);
+            if t0 < t1 {
+                let b1 = (t1 * PANEL_BLOCKS).min(n_blocks);
+                fc_dispatch(k, &a.get().blocks(t0 * PANEL_BLOCKS, b1));
+            }
+        });
+        Ok(())
+    }
+}
+
+/// What [`par_images`] runs for one image: `(input, output, scratch)`.
+pub type ImageFn<'a> = dyn Fn(&[f32], &mut [f32], &mut [f32]) -> Result<(), Error> + Sync + 'a;
+
+/// Runs `f(image_in, image_out, scratch)` for every image of a batch, the images split into
+/// contiguous runs over the fork's parts, each part with its own `scratch_len` floats of
+/// `scratch`. Checks that `input`/`output` hold whole images and that `scratch` has
+/// `parts * scratch_len` floats; returns the first error a part reported.
+#[allow(clippy::too_many_arguments)]
+pub fn par_images(
+    fork: &dyn Fork,
+    input: &[f32],
+    image_in: usize,
+    output: &mut [f32],
+    image_out: usize,
+    scratch: &mut [f32],
+    scratch_len: usize,
+    f: &ImageFn<'_>,
+) -> Result<(), Error> {
+    let parts = fork.parts();
+    crate::error::check(
+        image_in > 0 && input.len().is_multiple_of(image_in),
+        "input",
+        "must hold whole images",
+    )?;
+    let images = input.len() / image_in;
+    crate::error::check_len("output", output.len(), images * image_out)?;
+    crate::error::check_len("scratch", scratch.len(), parts * scratch_len)?;
+    let (x, y, s) = (input.as_ptr(), output.as_mut_ptr(), scratch.as_mut_ptr());
+    let shared = Shared((x, y, s));
+    // One slot per part for its error, written only by that part: no race.
+    let failed = core::sync::atomic::AtomicUsize::new(usize::MAX);
+    let first_error = Shared(core::cell::Cell::new(None::<Error>));
+    fork.run(&|i| {
+        let (x, y, s) = *shared.get();
+        let (i0, i1) = part_range(images, parts, i);
+        for img in i0..i1 {
+            // SAFETY: image `img` of the checked input/output and part `i`'s own scratch
+            // range; images and parts are disjoint, and the borrows outlive `run`.
+            let (xi, yi, si) = unsafe {
+                (
+                    core::slice::from_raw_parts(x.add(img * image_in), image_in),
+                    core::slice::from_raw_parts_mut(y.add(img * image_out), image_out),
+                    core::slice::from_raw_parts_mut(s.add(i * scratch_len), scratch_len),
+                )
+            };
+            if let Err(e) = f(xi, yi, si) {
+                // The part that wins the exchange is the only one writing the cell; it is
+                // read after `run` returned.
+                if failed
+                    .compare_exchange(
+                        usize::MAX,
+                        i,
+                        core::sync::atomic::Ordering::AcqRel,
+                        core::sync::atomic::Ordering::Acquire,
+                    )
+                    .is_ok()
+                {
+                    first_error.get().set(Some(e));
+                }
+                return;
+            }
+        }
+    });
+    match first_error.get().get() {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
