@@ -40,6 +40,7 @@
 //! # Ok::<(), ghostc::CompileError>(())
 //! ```
 
+pub mod bench;
 pub mod codegen;
 pub mod compare;
 pub mod compile;

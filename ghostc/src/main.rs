@@ -116,6 +116,63 @@ enum Command {
         #[command(flatten)]
         fuse: FuseArgs,
     },
+    /// Compile, build (cargo build --release) and run the model: build time, binary size
+    /// without the weights, weights + scratch vs peak RSS, first inference vs steady-state
+    /// median and p10, % of the roofline against this core's measured FMA peak.
+    #[command(
+        after_help = "Examples:\n  ghostc bench model.onnx\n  ghostc bench model.onnx --profile --runs 100 --core 1 --target-dir /tmp/ghostc-bench-target\n  ghostc bench model.onnx --no-fuse se --name no_se --keep /tmp/no_se --runs 0\n\nWithout --target-dir the build is cold (ghost-runtime is built too, in a temporary target dir). The last line of the output holds every number as key=value (binary= last)."
+    )]
+    Bench(BenchArgs),
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// The ONNX model.
+    model: PathBuf,
+    /// Also build an instrumented crate and print per-step times (op, output shape, MACs,
+    /// median us, share, GMAC/s, % of peak, ONNX nodes), sorted by time.
+    #[arg(long)]
+    profile: bool,
+    /// Timed runs after the first run and 5 warm-up runs (0: build and report sizes only).
+    #[arg(long, default_value_t = 200)]
+    runs: usize,
+    /// Keep the generated crate here (and the profiling one in DIR_profile).
+    #[arg(long, value_name = "DIR")]
+    keep: Option<PathBuf>,
+    /// Cargo target directory to build in and keep (re-runs are then fast; default: a fresh
+    /// temporary one, so the build time is a cold build).
+    #[arg(long, value_name = "DIR")]
+    target_dir: Option<PathBuf>,
+    /// Crate and binary name (use distinct names for variants sharing a --target-dir).
+    #[arg(long, default_value = "ghostc_bench")]
+    name: String,
+    /// Pin the runner (not the build) to this core with taskset.
+    #[arg(long, value_name = "CORE")]
+    core: Option<usize>,
+    #[command(flatten)]
+    shapes: ShapeArgs,
+    #[command(flatten)]
+    fuse: FuseArgs,
+}
+
+fn bench(a: BenchArgs) -> Result<()> {
+    let opts = ghostc::bench::BenchOptions {
+        compile: ghostc::CompileOptions {
+            import: import_options(&a.model, &a.shapes, None)?,
+            fuse: a.fuse.options()?,
+            profile: false,
+        },
+        runtime: ghostc::RuntimeDep::default(),
+        runs: a.runs,
+        profile: a.profile,
+        keep: a.keep,
+        target_dir: a.target_dir,
+        name: a.name,
+        core: a.core,
+    };
+    let report = ghostc::bench::bench(&a.model, &opts)?;
+    print!("{}", report.to_text());
+    Ok(())
 }
 
 #[derive(Args)]
@@ -513,6 +570,7 @@ fn main() -> ExitCode {
             shapes,
             fuse,
         } => verify(model, input, expect, keep, shapes, fuse),
+        Command::Bench(args) => bench(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,8 +1,10 @@
 //! Command-line runner for a ghostc-generated model (std only, no dependencies).
 //!
 //! Usage: `__NAME__ INPUT.npy OUTPUT.npy` runs the model (the batch is the .npy's leading dim);
-//! `__NAME__ --bench [N]` times N runs (default 200) on a fixed input and prints the median;
-//! `__NAME__ --profile [N]` prints per-step times (profiling builds: `ghostc compile --profile`).
+//! `__NAME__ --bench [N]` times N runs (default 200) on a fixed input and prints the median, p10,
+//! p90, the first run of the process, peak RSS (VmHWM) and % of this core's FMA peak;
+//! `__NAME__ --profile [N [--raw]]` prints per-step times (profiling builds:
+//! `ghostc compile --profile`; `--raw` prints `key=value` lines for `ghostc bench`).
 
 use std::process::ExitCode;
 
@@ -120,18 +122,42 @@ fn run_files(input: &str, output: &str) -> Result<(), String> {
     write_npy(output, &out_shape, &out)
 }
 
+/// One field of `/proc/self/status` in kB (`VmRSS`, `VmHWM`, ...); `None` off Linux.
+fn status_kb(field: &str) -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/self/status").ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// Minor and major page faults of this process so far (`/proc/self/stat`); `None` off Linux.
+fn page_faults() -> Option<(u64, u64)> {
+    let text = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesized command name: state ppid pgrp session tty_nr tpgid flags
+    // minflt cminflt majflt ...
+    let rest: Vec<&str> = text.rsplit_once(')')?.1.split_whitespace().collect();
+    Some((rest.get(7)?.parse().ok()?, rest.get(9)?.parse().ok()?))
+}
+
+/// Times `runs` runs on a fixed input after the first run of this fresh process (timed on its
+/// own: it pays the page faults of the weights and the scratch) and 5 warm-up runs. Prints one
+/// line: the human-readable part first (`runs N  median X ms  p10 ...`, parsed by
+/// bench/compare.py and bench/compare.sh), then `key=value` fields after `|`.
 fn bench(runs: usize) {
+    let rss_start = status_kb("VmRSS");
     let model = Model::new();
     let input: Vec<f32> = (0..Model::INPUT_LEN)
         .map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0)
         .collect();
     let mut out = vec![0.0f32; Model::OUTPUT_LEN];
     let mut scratch = vec![0.0f32; Model::SCRATCH_LEN];
+    let faults0 = page_faults();
     let t0 = std::time::Instant::now();
     model
         .run(&input, &mut out, &mut scratch)
         .expect("lengths are the model's own constants");
     let first = t0.elapsed();
+    let faults1 = page_faults();
     for _ in 0..5 {
         model
             .run(&input, &mut out, &mut scratch)
@@ -146,10 +172,40 @@ fn bench(runs: usize) {
             t.elapsed().as_secs_f64() * 1e3
         })
         .collect();
+    let vmhwm = status_kb("VmHWM");
     times.sort_by(f64::total_cmp);
     let pct = |p: f64| times[((times.len() - 1) as f64 * p).round() as usize];
+    let mut fields = format!(
+        "runs={} first_us={:.1} median_us={:.1} p10_us={:.1} p90_us={:.1} min_us={:.1} images={} macs={} weight_bytes={} scratch_bytes={}",
+        times.len(),
+        first.as_secs_f64() * 1e6,
+        pct(0.5) * 1e3,
+        pct(0.1) * 1e3,
+        pct(0.9) * 1e3,
+        times[0] * 1e3,
+        Model::INPUT_SHAPE[0],
+        Model::MACS * Model::INPUT_SHAPE[0] as u64,
+        Model::WEIGHT_BYTES,
+        Model::SCRATCH_LEN * 4,
+    );
+    if let (Some((min0, maj0)), Some((min1, maj1))) = (faults0, faults1) {
+        fields += &format!(" first_minflt={} first_majflt={}", min1 - min0, maj1 - maj0);
+    }
+    if let Some(kb) = rss_start {
+        fields += &format!(" rss_start_kb={kb}");
+    }
+    if let Some(kb) = vmhwm {
+        fields += &format!(" vmhwm_kb={kb}");
+    }
+    if let Some(peak) = ghost_runtime::peak::peak_gmacs() {
+        let gmacs = (Model::MACS * Model::INPUT_SHAPE[0] as u64) as f64 / pct(0.5) / 1e6;
+        fields += &format!(
+            " peak_gmacs={peak:.2} gmacs={gmacs:.2} roofline_pct={:.1}",
+            100.0 * gmacs / peak
+        );
+    }
     println!(
-        "runs {}  median {:.3} ms  p10 {:.3} ms  p90 {:.3} ms  first {:.3} ms  checksum {:.6}",
+        "runs {}  median {:.3} ms  p10 {:.3} ms  p90 {:.3} ms  first {:.3} ms  checksum {:.6}  |  {fields}",
         times.len(),
         pct(0.5),
         pct(0.1),
@@ -159,6 +215,9 @@ fn bench(runs: usize) {
     );
 }
 
+/// Set by `--profile N --raw`: print one `key=value` line per step instead of the table.
+static PROFILE_RAW: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.as_slice() {
@@ -166,6 +225,16 @@ fn main() -> ExitCode {
         [flag] if flag == "--profile" => profile(200),
         [flag, n] if flag == "--profile" => match n.parse() {
             Ok(n) => profile(n),
+            Err(_) => {
+                eprintln!("error: --profile takes a run count, got '{n}'");
+                return ExitCode::from(2);
+            }
+        },
+        [flag, n, raw] if flag == "--profile" && raw == "--raw" => match n.parse() {
+            Ok(n) => {
+                PROFILE_RAW.store(true, std::sync::atomic::Ordering::Relaxed);
+                profile(n)
+            }
             Err(_) => {
                 eprintln!("error: --profile takes a run count, got '{n}'");
                 return ExitCode::from(2);
@@ -185,7 +254,7 @@ fn main() -> ExitCode {
             }
         }
         _ => {
-            eprintln!("usage: __NAME__ INPUT.npy OUTPUT.npy | __NAME__ --bench [N] | __NAME__ --profile [N]");
+            eprintln!("usage: __NAME__ INPUT.npy OUTPUT.npy | __NAME__ --bench [N] | __NAME__ --profile [N [--raw]]");
             return ExitCode::from(2);
         }
     }

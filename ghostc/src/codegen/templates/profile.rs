@@ -1,5 +1,8 @@
-/// Per-step profile: runs the model `runs` times and prints each step's share of the time,
-/// sorted, with GMAC/s. Only in profiling builds.
+/// Per-step profile: runs the model `runs` times after 5 warm-up runs and prints each step's
+/// median time per run, sorted, with its share of the summed step medians, GMAC/s and % of this
+/// core's FMA peak (`ghost_runtime::peak`), then a total line. With `--raw`, prints `key=value`
+/// lines instead (read by `ghostc bench --profile`, which adds op kinds, shapes and ONNX
+/// names). Only in profiling builds.
 fn profile(runs: usize) {
     use std::sync::atomic::Ordering;
     let model = Model::new();
@@ -13,50 +16,94 @@ fn profile(runs: usize) {
             .run(&input, &mut out, &mut scratch)
             .expect("lengths are the model's own constants");
     }
-    for n in __CRATE__::PROFILE_NANOS.iter() {
-        n.store(0, Ordering::Relaxed);
-    }
+    let steps = __CRATE__::PROFILE_STEPS.len();
     let runs = runs.max(1);
-    let t0 = std::time::Instant::now();
-    for _ in 0..runs {
+    // Per-run step times: the counters' growth over each run, so every step gets a median.
+    let mut nanos = vec![0u64; steps * runs];
+    let mut walls = Vec::with_capacity(runs);
+    let snapshot = |into: &mut [u64]| {
+        for (v, n) in into.iter_mut().zip(__CRATE__::PROFILE_NANOS.iter()) {
+            *v = n.load(Ordering::Relaxed);
+        }
+    };
+    let mut before = vec![0u64; steps];
+    let mut after = vec![0u64; steps];
+    for r in 0..runs {
+        snapshot(&mut before);
+        let t = std::time::Instant::now();
         model
             .run(&input, &mut out, &mut scratch)
             .expect("lengths are the model's own constants");
+        walls.push(t.elapsed().as_secs_f64() * 1e6);
+        snapshot(&mut after);
+        for s in 0..steps {
+            nanos[s * runs + r] = after[s] - before[s];
+        }
     }
-    let wall = t0.elapsed().as_secs_f64() * 1e3 / runs as f64;
-    let mut rows: Vec<(usize, &str, u64, f64)> = __CRATE__::PROFILE_STEPS
+    let median = |v: &mut [f64]| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let wall = median(&mut walls);
+    let images = Model::INPUT_SHAPE[0] as u64;
+    let peak = ghost_runtime::peak::peak_gmacs();
+    // (step, what, MACs per run, median us, mean us)
+    let mut rows: Vec<(usize, &str, u64, f64, f64)> = __CRATE__::PROFILE_STEPS
         .iter()
-        .zip(__CRATE__::PROFILE_NANOS.iter())
         .enumerate()
-        .map(|(i, ((what, macs), ns))| {
-            (
-                i,
-                *what,
-                *macs,
-                ns.load(Ordering::Relaxed) as f64 / 1e6 / runs as f64,
-            )
+        .map(|(i, (what, macs))| {
+            let mut us: Vec<f64> = nanos[i * runs..(i + 1) * runs]
+                .iter()
+                .map(|&n| n as f64 / 1e3)
+                .collect();
+            let mean = us.iter().sum::<f64>() / runs as f64;
+            (i, *what, macs * images, median(&mut us), mean)
         })
         .collect();
     let total: f64 = rows.iter().map(|r| r.3).sum();
+    let macs: u64 = rows.iter().map(|r| r.2).sum();
+    if PROFILE_RAW.load(Ordering::Relaxed) {
+        for (i, _, macs, med, mean) in &rows {
+            println!("step={i} macs={macs} median_us={med:.3} mean_us={mean:.3}");
+        }
+        let mut line = format!(
+            "total runs={runs} steps={steps} macs={macs} steps_median_us={total:.3} wall_median_us={wall:.3}"
+        );
+        if let Some(p) = peak {
+            line += &format!(" peak_gmacs={p:.2}");
+        }
+        println!("{line}");
+        return;
+    }
+    let pct_peak = |gmacs: f64| match peak {
+        Some(p) => format!("{:>6.1}", 100.0 * gmacs / p),
+        None => format!("{:>6}", "-"),
+    };
     rows.sort_by(|a, b| b.3.total_cmp(&a.3));
     println!(
-        "{:>4}  {:<52} {:>10} {:>9} {:>7} {:>6}",
-        "step", "what", "MACs", "ms", "GMAC/s", "%"
+        "{:>4}  {:<52} {:>10} {:>9} {:>6} {:>7} {:>6}",
+        "step", "what", "MACs", "med us", "%", "GMAC/s", "%peak"
     );
-    for (i, what, macs, ms) in rows {
-        let gmacs = if ms > 0.0 {
-            macs as f64 / ms / 1e6
+    for (i, what, macs, us, _) in rows {
+        let gmacs = if us > 0.0 {
+            macs as f64 / us / 1e3
         } else {
             0.0
         };
         println!(
-            "{i:>4}  {what:<52} {macs:>10} {ms:>9.4} {gmacs:>7.1} {:>5.1}%",
-            100.0 * ms / total
+            "{i:>4}  {what:<52} {macs:>10} {us:>9.1} {:>5.1}% {gmacs:>7.1} {}",
+            100.0 * us / total,
+            pct_peak(gmacs)
         );
     }
-    let macs: u64 = __CRATE__::PROFILE_STEPS.iter().map(|s| s.1).sum();
+    let gmacs = macs as f64 / wall / 1e3;
     println!(
-        "total {total:.3} ms in steps, {wall:.3} ms per run, {:.1} GMAC/s overall",
-        macs as f64 / wall / 1e6
+        "total {:.3} ms in steps (sum of medians), {:.3} ms per run (median of {runs}), {gmacs:.1} GMAC/s overall, {}",
+        total / 1e3,
+        wall / 1e3,
+        match peak {
+            Some(p) => format!("{:.1} % of the {p:.1} GMAC/s peak of this core", 100.0 * gmacs / p),
+            None => "peak unknown on this CPU".to_string(),
+        }
     );
 }

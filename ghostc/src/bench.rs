@@ -1,0 +1,826 @@
+//! `ghostc bench`: compile a model into a standalone crate ([`write_crate`]), build it in
+//! release ([`build_crate`]), run its runner and report what a deployment cares about: build
+//! time, binary size without the weights, weight and scratch bytes, peak RSS, the first
+//! inference of a fresh process against the steady state, and % of the roofline (MACs / median
+//! latency against this core's FMA peak, measured on the spot by `ghost_runtime::peak` inside
+//! the runner). With `profile`, a second, instrumented build gives a per-step table (op kind,
+//! output shape, MACs, median time, share, GMAC/s, % of peak, ONNX nodes covered).
+//!
+//! Every number comes from the runner's `key=value` output (`NAME --bench N`,
+//! `NAME --profile N --raw`), so it is measured in the runner's own process, on the core it is
+//! pinned to ([`BenchOptions::core`] or the caller's `taskset`).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use crate::compile::{build_crate, write_crate, BuildError, CompileError, CompileOptions};
+use crate::plan::program::{BinOp, Kernel, Program};
+use crate::RuntimeDep;
+
+/// What to benchmark and how.
+#[derive(Clone, Debug)]
+pub struct BenchOptions {
+    /// Import and fusion options (`profile` is ignored: the profiling build is separate).
+    pub compile: CompileOptions,
+    pub runtime: RuntimeDep,
+    /// Timed runs after the first run and 5 warm-up runs; 0 builds and reports sizes only.
+    pub runs: usize,
+    /// Also build an instrumented crate and report per-step times.
+    pub profile: bool,
+    /// Write the crate(s) here (`DIR`, and `DIR_profile` with `profile`) instead of a temporary
+    /// folder.
+    pub keep: Option<PathBuf>,
+    /// Cargo target directory. `None`: a fresh temporary one, so the build time includes
+    /// ghost-runtime (a cold build). A persistent one makes re-runs fast.
+    pub target_dir: Option<PathBuf>,
+    /// Crate and binary name (distinct names let variants share one target directory).
+    pub name: String,
+    /// Run the runner under `taskset -c CORE` (the build is not pinned).
+    pub core: Option<usize>,
+}
+
+impl Default for BenchOptions {
+    fn default() -> Self {
+        BenchOptions {
+            compile: CompileOptions::default(),
+            runtime: RuntimeDep::default(),
+            runs: 200,
+            profile: false,
+            keep: None,
+            target_dir: None,
+            name: "ghostc_bench".into(),
+            core: None,
+        }
+    }
+}
+
+/// Why a benchmark could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    #[error(transparent)]
+    Compile(#[from] CompileError),
+    #[error(transparent)]
+    Build(#[from] BuildError),
+    #[error("crate name {0:?} must be ASCII letters, digits or '_', not starting with a digit")]
+    Name(String),
+    #[error("{what}")]
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
+    /// The runner failed or printed something this version of ghostc does not understand.
+    #[error("{cmd}: {detail}")]
+    Runner { cmd: String, detail: String },
+}
+
+/// The runner's `--bench` numbers (`key=value` fields of its output line).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RunStats {
+    pub runs: usize,
+    /// The first run of a fresh process: page faults of the weights and scratch included.
+    pub first_us: f64,
+    pub median_us: f64,
+    pub p10_us: f64,
+    pub p90_us: f64,
+    pub min_us: f64,
+    /// Page faults during the first run (Linux).
+    pub first_minflt: Option<u64>,
+    pub first_majflt: Option<u64>,
+    /// VmRSS before the model was touched and VmHWM after all runs (Linux).
+    pub rss_start_kb: Option<u64>,
+    pub vmhwm_kb: Option<u64>,
+    /// This core's FMA peak as measured by the runner (x86_64 with AVX2+FMA, aarch64).
+    pub peak_gmacs: Option<f64>,
+}
+
+/// One row of the per-step profile.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StepRow {
+    pub step: usize,
+    /// Kernel kind: ghost, pointwise, depthwise, conv, fc, se, ..., with `+res` (residual add in
+    /// the epilogue), `+pool` (channel sums for a following SE) and `+se` (SE gate folded into
+    /// the weights).
+    pub op: String,
+    /// The lowering's description of the step.
+    pub what: String,
+    pub out_shape: Vec<usize>,
+    /// MACs per run (per image times the compiled batch).
+    pub macs: u64,
+    pub median_us: f64,
+    pub mean_us: f64,
+    /// ONNX nodes the step computes (part of).
+    pub nodes: Vec<String>,
+}
+
+/// The per-step profile of the instrumented build.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Profile {
+    pub runs: usize,
+    /// In step order.
+    pub rows: Vec<StepRow>,
+    /// Median wall time of a whole run with the timers on.
+    pub wall_median_us: f64,
+    pub peak_gmacs: Option<f64>,
+}
+
+/// Everything `ghostc bench` reports.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BenchReport {
+    pub model: PathBuf,
+    pub binary: PathBuf,
+    pub compile_secs: f64,
+    /// `cargo build --release` of the generated crate.
+    pub build_secs: f64,
+    /// Whether ghost-runtime had to be built too (no cached build in the target directory).
+    pub cold_build: bool,
+    pub binary_bytes: u64,
+    pub weight_bytes: u64,
+    pub scratch_bytes: u64,
+    pub steps: usize,
+    /// Images per run (the compiled batch).
+    pub batch: usize,
+    /// MACs per run.
+    pub macs: u64,
+    /// `None` when no runs were asked for.
+    pub run: Option<RunStats>,
+    pub profile: Option<Profile>,
+}
+
+impl BenchReport {
+    /// Binary size minus the embedded weight blob: code, tables, std.
+    pub fn code_bytes(&self) -> u64 {
+        self.binary_bytes.saturating_sub(self.weight_bytes)
+    }
+
+    /// Achieved GMAC/s at the median latency.
+    pub fn gmacs(&self) -> Option<f64> {
+        let r = self.run.as_ref()?;
+        (r.median_us > 0.0).then(|| self.macs as f64 / r.median_us / 1e3)
+    }
+
+    /// MACs / median latency as a % of the measured peak.
+    pub fn roofline_pct(&self) -> Option<f64> {
+        Some(100.0 * self.gmacs()? / self.run.as_ref()?.peak_gmacs?)
+    }
+
+    /// One line of `key=value` fields (after `bench:`), for scripts; `binary=` comes last and
+    /// runs to the end of the line.
+    pub fn machine_line(&self) -> String {
+        let mut s = format!(
+            "bench: compile_s={:.3} build_s={:.3} cold_build={} binary_bytes={} code_bytes={} weight_bytes={} scratch_bytes={} steps={} batch={} macs={}",
+            self.compile_secs,
+            self.build_secs,
+            u8::from(self.cold_build),
+            self.binary_bytes,
+            self.code_bytes(),
+            self.weight_bytes,
+            self.scratch_bytes,
+            self.steps,
+            self.batch,
+            self.macs
+        );
+        if let Some(r) = &self.run {
+            let _ = write!(
+                s,
+                " runs={} first_us={:.1} median_us={:.1} p10_us={:.1} p90_us={:.1} min_us={:.1}",
+                r.runs, r.first_us, r.median_us, r.p10_us, r.p90_us, r.min_us
+            );
+            for (k, v) in [
+                ("first_minflt", r.first_minflt),
+                ("first_majflt", r.first_majflt),
+                ("rss_start_kb", r.rss_start_kb),
+                ("vmhwm_kb", r.vmhwm_kb),
+            ] {
+                if let Some(v) = v {
+                    let _ = write!(s, " {k}={v}");
+                }
+            }
+            if let Some(p) = r.peak_gmacs {
+                let _ = write!(s, " peak_gmacs={p:.2}");
+            }
+            if let (Some(g), Some(p)) = (self.gmacs(), self.roofline_pct()) {
+                let _ = write!(s, " gmacs={g:.2} roofline_pct={p:.1}");
+            }
+        }
+        // Last: a path may contain spaces.
+        let _ = write!(s, " binary={}", self.binary.display());
+        s
+    }
+
+    /// The human-readable report, then (with a profile) the per-step table, then
+    /// [`machine_line`](Self::machine_line).
+    pub fn to_text(&self) -> String {
+        let mb = |b: u64| b as f64 / 1e6;
+        let mut s = String::new();
+        let _ = writeln!(s, "model      {}", self.model.display());
+        let _ = writeln!(
+            s,
+            "plan       {} kernel steps, {:.2} M MACs per run (batch {})",
+            self.steps,
+            self.macs as f64 / 1e6,
+            self.batch
+        );
+        let _ = writeln!(
+            s,
+            "build      {:.1} s  cargo build --release of the generated crate ({}); ghostc compile {:.2} s",
+            self.build_secs,
+            if self.cold_build {
+                "cold: ghost-runtime built too"
+            } else {
+                "warm: ghost-runtime already built in the target dir"
+            },
+            self.compile_secs
+        );
+        let _ = writeln!(
+            s,
+            "binary     {:.2} MB; without the {:.2} MB of weights: {:.2} MB",
+            mb(self.binary_bytes),
+            mb(self.weight_bytes),
+            mb(self.code_bytes())
+        );
+        let ws = self.weight_bytes + self.scratch_bytes;
+        let mut mem = format!(
+            "memory     weights {:.2} MB + scratch {:.2} MB = {:.2} MB",
+            mb(self.weight_bytes),
+            mb(self.scratch_bytes),
+            mb(ws)
+        );
+        if let Some(r) = &self.run {
+            if let Some(h) = r.vmhwm_kb {
+                let h = h * 1024;
+                let _ = write!(
+                    mem,
+                    "; peak RSS (VmHWM) {:.2} MB = weights + scratch {} {:.2} MB",
+                    mb(h),
+                    if h >= ws { "+" } else { "-" },
+                    mb(h.abs_diff(ws))
+                );
+                if let Some(r0) = r.rss_start_kb {
+                    let _ = write!(mem, " (RSS at start {:.2} MB)", mb(r0 * 1024));
+                }
+            }
+        }
+        let _ = writeln!(s, "{mem}");
+        match &self.run {
+            None => {
+                let _ = writeln!(s, "latency    not measured (--runs 0)");
+            }
+            Some(r) => {
+                let faults = match (r.first_minflt, r.first_majflt) {
+                    (Some(mi), Some(ma)) => format!(", {mi} minor + {ma} major page faults"),
+                    _ => String::new(),
+                };
+                let _ = writeln!(
+                    s,
+                    "first run  {:.3} ms (fresh process{faults}) = {:.2} x the median",
+                    r.first_us / 1e3,
+                    if r.median_us > 0.0 {
+                        r.first_us / r.median_us
+                    } else {
+                        f64::NAN
+                    }
+                );
+                let _ = writeln!(
+                    s,
+                    "steady     median {:.3} ms, p10 {:.3} ms, p90 {:.3} ms, min {:.3} ms over {} runs (after 5 warm-up runs)",
+                    r.median_us / 1e3,
+                    r.p10_us / 1e3,
+                    r.p90_us / 1e3,
+                    r.min_us / 1e3,
+                    r.runs
+                );
+                match (self.gmacs(), r.peak_gmacs) {
+                    (Some(g), Some(p)) => {
+                        let _ = writeln!(
+                            s,
+                            "roofline   {:.2} M MACs / {:.3} ms = {g:.1} GMAC/s = {:.1} % of this core's measured peak ({p:.1} GMAC/s)",
+                            self.macs as f64 / 1e6,
+                            r.median_us / 1e3,
+                            100.0 * g / p
+                        );
+                    }
+                    (Some(g), None) => {
+                        let _ = writeln!(
+                            s,
+                            "roofline   {g:.1} GMAC/s (peak not measurable on this CPU)"
+                        );
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if let Some(p) = &self.profile {
+            s.push('\n');
+            s.push_str(&p.to_text());
+        }
+        s.push('\n');
+        s.push_str(&self.machine_line());
+        s.push('\n');
+        s
+    }
+}
+
+impl Profile {
+    /// The per-step table sorted by median time (descending), a total line, and the time per
+    /// op kind.
+    pub fn to_text(&self) -> String {
+        let total: f64 = self.rows.iter().map(|r| r.median_us).sum();
+        let gmacs = |macs: u64, us: f64| {
+            if us > 0.0 {
+                macs as f64 / us / 1e3
+            } else {
+                0.0
+            }
+        };
+        let peak = |g: f64| match self.peak_gmacs {
+            Some(p) if p > 0.0 && g > 0.0 => format!("{:.1}", 100.0 * g / p),
+            _ => "-".into(),
+        };
+        let share = |us: f64| {
+            if total > 0.0 {
+                100.0 * us / total
+            } else {
+                0.0
+            }
+        };
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "per-step profile: median of {} runs of the instrumented build, sorted by time",
+            self.runs
+        );
+        let _ = writeln!(
+            s,
+            "{:>4}  {:<20} {:<16} {:>11} {:>9} {:>6} {:>7} {:>6}  onnx nodes",
+            "step", "op", "output", "MACs", "time us", "share%", "GMAC/s", "%peak"
+        );
+        let mut rows: Vec<&StepRow> = self.rows.iter().collect();
+        rows.sort_by(|a, b| {
+            b.median_us
+                .total_cmp(&a.median_us)
+                .then(a.step.cmp(&b.step))
+        });
+        for r in rows {
+            let g = gmacs(r.macs, r.median_us);
+            let _ = writeln!(
+                s,
+                "{:>4}  {:<20} {:<16} {:>11} {:>9.1} {:>6.1} {:>7.1} {:>6}  {}",
+                r.step,
+                r.op,
+                fmt_dims(&r.out_shape),
+                r.macs,
+                r.median_us,
+                share(r.median_us),
+                g,
+                peak(g),
+                fmt_nodes(&r.nodes)
+            );
+        }
+        let macs: u64 = self.rows.iter().map(|r| r.macs).sum();
+        let g = gmacs(macs, total);
+        let _ = writeln!(
+            s,
+            "{:>4}  {:<20} {:<16} {:>11} {:>9.1} {:>6.1} {:>7.1} {:>6}  sum of step medians; a whole run (timers on): {:.1} us",
+            "",
+            "total",
+            format!("{} steps", self.rows.len()),
+            macs,
+            total,
+            100.0,
+            g,
+            peak(g),
+            self.wall_median_us
+        );
+        // Time per op kind.
+        let mut kinds: BTreeMap<&str, (usize, u64, f64)> = BTreeMap::new();
+        for r in &self.rows {
+            let k = r.op.split('+').next().unwrap_or(&r.op);
+            let e = kinds.entry(k).or_default();
+            e.0 += 1;
+            e.1 += r.macs;
+            e.2 += r.median_us;
+        }
+        let mut kinds: Vec<_> = kinds.into_iter().collect();
+        kinds.sort_by(|a, b| b.1 .2.total_cmp(&a.1 .2));
+        let _ = writeln!(
+            s,
+            "\nby op kind:\n{:<20} {:>5} {:>11} {:>9} {:>6} {:>7} {:>6}",
+            "op", "steps", "MACs", "time us", "share%", "GMAC/s", "%peak"
+        );
+        for (k, (n, macs, us)) in kinds {
+            let g = gmacs(macs, us);
+            let _ = writeln!(
+                s,
+                "{k:<20} {n:>5} {macs:>11} {us:>9.1} {:>6.1} {g:>7.1} {:>6}",
+                share(us),
+                peak(g)
+            );
+        }
+        if let Some(p) = self.peak_gmacs {
+            let _ = writeln!(
+                s,
+                "peak: {p:.1} GMAC/s on this core (measured by the runner)"
+            );
+        }
+        s
+    }
+}
+
+fn fmt_dims(d: &[usize]) -> String {
+    if d.is_empty() {
+        return "-".into();
+    }
+    d.iter()
+        .map(|x| x.to_string())
+        .collect::<Vec<_>>()
+        .join("x")
+}
+
+/// ONNX names, escaped (they come from an untrusted file), with their common `/`-prefix
+/// factored out: `/blocks.1/ghost1/{primary_conv/Conv, cheap_operation/Conv}`.
+fn fmt_nodes(nodes: &[String]) -> String {
+    let esc: Vec<String> = nodes.iter().map(|n| n.escape_debug().to_string()).collect();
+    match esc.as_slice() {
+        [] => String::new(),
+        [one] => one.clone(),
+        [first, rest @ ..] => {
+            let mut len = first.len();
+            for n in rest {
+                len = first
+                    .bytes()
+                    .zip(n.bytes())
+                    .take(len)
+                    .take_while(|(a, b)| a == b)
+                    .count();
+            }
+            // Cut after a '/' (ASCII, so a char boundary in every name).
+            let cut = first.as_bytes()[..len]
+                .iter()
+                .rposition(|&b| b == b'/')
+                .map_or(0, |i| i + 1);
+            let tails: Vec<&str> = esc.iter().map(|n| &n[cut..]).collect();
+            format!("{}{{{}}}", &first[..cut], tails.join(", "))
+        }
+    }
+}
+
+/// A short name for a step's kernel, with `+res`, `+pool` and `+se` for what its epilogue or
+/// weights absorbed.
+pub fn op_kind(k: &Kernel) -> String {
+    let suffix = |base: &str, res: bool, pool: bool, se: bool| {
+        let mut s = base.to_string();
+        if se {
+            s.push_str("+se");
+        }
+        if res {
+            s.push_str("+res");
+        }
+        if pool {
+            s.push_str("+pool");
+        }
+        s
+    };
+    let bin = |op: &BinOp| match op {
+        BinOp::Add => "add",
+        BinOp::Mul => "mul",
+    };
+    #[allow(unreachable_patterns)] // the fallback keeps new kernels working
+    match k {
+        Kernel::Ghost {
+            residual,
+            sums,
+            pw_scaled,
+            ..
+        } => suffix(
+            "ghost",
+            residual.is_some(),
+            sums.is_some(),
+            pw_scaled.is_some(),
+        ),
+        Kernel::Pointwise {
+            residual,
+            sums,
+            w_scaled,
+            pixels,
+            ..
+        } => suffix(
+            if *pixels == 1 {
+                "pointwise-1px"
+            } else {
+                "pointwise"
+            },
+            residual.is_some(),
+            sums.is_some(),
+            w_scaled.is_some(),
+        ),
+        Kernel::Depthwise { residual, sums, .. } => {
+            suffix("depthwise", residual.is_some(), sums.is_some(), false)
+        }
+        Kernel::Conv { residual, .. } => suffix("conv", residual.is_some(), false, false),
+        Kernel::ConvGeneral { residual, .. } => {
+            suffix("conv-general", residual.is_some(), false, false)
+        }
+        Kernel::Fc { .. } => "fc".into(),
+        Kernel::GlobalAvgPool { .. } => "global-avgpool".into(),
+        Kernel::SeGate { .. } => "se".into(),
+        Kernel::ScalePacked { .. } => "se-scale-weights".into(),
+        Kernel::Binary { op, .. } => bin(op).into(),
+        Kernel::ChannelAssign { op, .. } => format!("channel-{}", bin(op)),
+        Kernel::Unary { f, .. } => variant_name(&format!("{f:?}")),
+        Kernel::Zero { .. } => "zero".into(),
+        Kernel::Copy { .. } => "copy".into(),
+        Kernel::Remap { .. } => "remap".into(),
+        Kernel::Pool { max, .. } => if *max { "maxpool" } else { "avgpool" }.into(),
+        Kernel::Resize { .. } => "resize".into(),
+        Kernel::Softmax { .. } => "softmax".into(),
+        Kernel::ToBlocked { .. } => "to-nchw8c".into(),
+        Kernel::FromBlocked { .. } => "to-nchw".into(),
+        other => variant_name(&format!("{other:?}")),
+    }
+}
+
+/// `LeakyRelu { alpha: 0.1 }` -> `leakyrelu`.
+fn variant_name(debug: &str) -> String {
+    debug
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase()
+}
+
+/// Parses the `key=value` tokens of one line.
+fn fields(line: &str) -> BTreeMap<&str, &str> {
+    line.split_whitespace()
+        .filter_map(|t| t.split_once('='))
+        .collect()
+}
+
+fn num<T: std::str::FromStr>(f: &BTreeMap<&str, &str>, key: &str) -> Option<T> {
+    f.get(key)?.parse().ok()
+}
+
+/// Parses the output of `NAME --bench N`.
+pub fn parse_bench_output(stdout: &str) -> Option<RunStats> {
+    let line = stdout.lines().find(|l| l.contains("median_us="))?;
+    let f = fields(line);
+    Some(RunStats {
+        runs: num(&f, "runs")?,
+        first_us: num(&f, "first_us")?,
+        median_us: num(&f, "median_us")?,
+        p10_us: num(&f, "p10_us")?,
+        p90_us: num(&f, "p90_us")?,
+        min_us: num(&f, "min_us")?,
+        first_minflt: num(&f, "first_minflt"),
+        first_majflt: num(&f, "first_majflt"),
+        rss_start_kb: num(&f, "rss_start_kb"),
+        vmhwm_kb: num(&f, "vmhwm_kb"),
+        peak_gmacs: num(&f, "peak_gmacs"),
+    })
+}
+
+/// Parses the output of `NAME --profile N --raw` and joins it with the program's steps.
+pub fn parse_profile_output(stdout: &str, program: &Program) -> Option<Profile> {
+    let mut rows = Vec::new();
+    let mut total = None;
+    for line in stdout.lines() {
+        let f = fields(line);
+        if line.starts_with("step=") {
+            let step: usize = num(&f, "step")?;
+            let s = program.steps.get(step)?;
+            rows.push(StepRow {
+                step,
+                op: op_kind(&s.kernel),
+                what: s.what.clone(),
+                out_shape: s.out_shape.clone(),
+                macs: num(&f, "macs")?,
+                median_us: num(&f, "median_us")?,
+                mean_us: num(&f, "mean_us")?,
+                nodes: s.nodes.clone(),
+            });
+        } else if line.starts_with("total ") {
+            total = Some((
+                num::<usize>(&f, "runs")?,
+                num::<f64>(&f, "wall_median_us")?,
+                num::<f64>(&f, "peak_gmacs"),
+            ));
+        }
+    }
+    let (runs, wall_median_us, peak_gmacs) = total?;
+    (rows.len() == program.steps.len()).then_some(Profile {
+        runs,
+        rows,
+        wall_median_us,
+        peak_gmacs,
+    })
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+}
+
+/// Whether `target` already holds a release build of ghost-runtime.
+fn runtime_built(target: &Path) -> bool {
+    std::fs::read_dir(target.join("release").join("deps"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|e| {
+            let n = e.file_name();
+            let n = n.to_string_lossy();
+            n.starts_with("libghost_runtime-") && n.ends_with(".rlib")
+        })
+}
+
+/// Runs the runner with `args`, pinned when asked; returns its stdout.
+fn run_runner(bin: &Path, args: &[String], core: Option<usize>) -> Result<String, BenchError> {
+    let mut cmd = match core {
+        Some(c) => {
+            let mut cmd = Command::new("taskset");
+            cmd.arg("-c").arg(c.to_string()).arg(bin);
+            cmd
+        }
+        None => Command::new(bin),
+    };
+    cmd.args(args);
+    let shown = format!("{cmd:?}");
+    let out = cmd.output().map_err(|source| BenchError::Io {
+        what: format!("cannot run {shown}"),
+        source,
+    })?;
+    if !out.status.success() {
+        return Err(BenchError::Runner {
+            cmd: shown,
+            detail: format!(
+                "exited with {}: {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+        });
+    }
+    String::from_utf8(out.stdout).map_err(|_| BenchError::Runner {
+        cmd: shown,
+        detail: "output is not UTF-8".into(),
+    })
+}
+
+/// Compiles, builds and runs the model as described in the module docs. Progress goes to
+/// stderr.
+pub fn bench(model: &Path, opts: &BenchOptions) -> Result<BenchReport, BenchError> {
+    if !valid_name(&opts.name) {
+        return Err(BenchError::Name(opts.name.clone()));
+    }
+    let tmp = tempfile::tempdir().map_err(|source| BenchError::Io {
+        what: "cannot create a temporary folder".into(),
+        source,
+    })?;
+    let dir = opts
+        .keep
+        .clone()
+        .unwrap_or_else(|| tmp.path().join("crate"));
+    let target = opts
+        .target_dir
+        .clone()
+        .unwrap_or_else(|| tmp.path().join("target"));
+    let compile = CompileOptions {
+        profile: false,
+        ..opts.compile.clone()
+    };
+
+    eprintln!("[bench] compiling {} ...", model.display());
+    let t0 = Instant::now();
+    let compiled = write_crate(model, &dir, &opts.name, &compile, &opts.runtime)?;
+    let compile_secs = t0.elapsed().as_secs_f64();
+
+    let cold_build = !runtime_built(&target);
+    eprintln!(
+        "[bench] cargo build --release in {} (target {}, {}) ...",
+        dir.display(),
+        target.display(),
+        if cold_build { "cold" } else { "warm" }
+    );
+    let t0 = Instant::now();
+    let binary = build_crate(&dir, &opts.name, Some(&target))?;
+    let build_secs = t0.elapsed().as_secs_f64();
+    let binary_bytes = std::fs::metadata(&binary)
+        .map_err(|source| BenchError::Io {
+            what: format!("cannot stat {}", binary.display()),
+            source,
+        })?
+        .len();
+    let p = &compiled.program;
+    let batch = p.batch;
+
+    let run = if opts.runs > 0 {
+        eprintln!(
+            "[bench] {} --bench {}{} ...",
+            binary.display(),
+            opts.runs,
+            opts.core
+                .map(|c| format!(" (taskset -c {c})"))
+                .unwrap_or_default()
+        );
+        let out = run_runner(
+            &binary,
+            &["--bench".into(), opts.runs.to_string()],
+            opts.core,
+        )?;
+        Some(parse_bench_output(&out).ok_or_else(|| BenchError::Runner {
+            cmd: binary.display().to_string(),
+            detail: format!("unexpected --bench output: {}", out.trim()),
+        })?)
+    } else {
+        None
+    };
+
+    let profile = if opts.profile {
+        let name = format!("{}_profile", opts.name);
+        let pdir = match &opts.keep {
+            Some(k) => {
+                let mut s = k.clone().into_os_string();
+                s.push("_profile");
+                PathBuf::from(s)
+            }
+            None => tmp.path().join("crate_profile"),
+        };
+        let popts = CompileOptions {
+            profile: true,
+            ..opts.compile.clone()
+        };
+        eprintln!("[bench] profiling build in {} ...", pdir.display());
+        let pc = write_crate(model, &pdir, &name, &popts, &opts.runtime)?;
+        let pbin = build_crate(&pdir, &name, Some(&target))?;
+        let runs = opts.runs.max(1);
+        eprintln!("[bench] {} --profile {runs} --raw ...", pbin.display());
+        let out = run_runner(
+            &pbin,
+            &["--profile".into(), runs.to_string(), "--raw".into()],
+            opts.core,
+        )?;
+        Some(
+            parse_profile_output(&out, &pc.program).ok_or_else(|| BenchError::Runner {
+                cmd: pbin.display().to_string(),
+                detail: "unexpected --profile --raw output (step count or fields)".into(),
+            })?,
+        )
+    } else {
+        None
+    };
+
+    Ok(BenchReport {
+        model: model.to_path_buf(),
+        binary: if opts.keep.is_some() || opts.target_dir.is_some() {
+            binary
+        } else {
+            PathBuf::from("-")
+        },
+        compile_secs,
+        build_secs,
+        cold_build,
+        binary_bytes,
+        weight_bytes: compiled.weights.len() as u64,
+        scratch_bytes: p.arena_len as u64 * 4,
+        steps: p.steps.len(),
+        batch,
+        macs: p.steps.iter().map(|s| s.macs).sum::<u64>() * batch as u64,
+        run,
+        profile,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_runner_bench_line() {
+        let line = "runs 20  median 4.150 ms  p10 4.020 ms  p90 4.300 ms  first 12.000 ms  checksum 1.0  |  runs=20 first_us=12000.0 median_us=4150.0 p10_us=4020.0 p90_us=4300.0 min_us=4000.0 images=1 macs=1 weight_bytes=4 scratch_bytes=8 first_minflt=10 first_majflt=0 rss_start_kb=1000 vmhwm_kb=25000 peak_gmacs=58.00 gmacs=34.0 roofline_pct=58.6\n";
+        let r = parse_bench_output(line).unwrap();
+        assert_eq!(r.runs, 20);
+        assert_eq!(r.median_us, 4150.0);
+        assert_eq!(r.vmhwm_kb, Some(25000));
+        assert_eq!(r.peak_gmacs, Some(58.0));
+        assert!(parse_bench_output("runs 20  median 4.1 ms  p10 4.0 ms").is_none());
+    }
+
+    #[test]
+    fn nodes_share_their_prefix() {
+        let n = |v: &[&str]| fmt_nodes(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(n(&[]), "");
+        assert_eq!(n(&["/a/b/Conv"]), "/a/b/Conv");
+        assert_eq!(n(&["/a/b/c/Conv", "/a/b/d/Relu"]), "/a/b/{c/Conv, d/Relu}");
+        assert_eq!(n(&["x", "y\n"]), "{x, y\\n}");
+        assert_eq!(n(&["/é/a", "/é/b", "/éx"]), "/{é/a, é/b, éx}");
+        assert_eq!(n(&["/é", "/è"]), "/{é, è}");
+    }
+
+    #[test]
+    fn variant_names() {
+        assert_eq!(variant_name("LeakyRelu { alpha: 0.1 }"), "leakyrelu");
+        assert_eq!(variant_name("Sigmoid"), "sigmoid");
+    }
+}
