@@ -63,3 +63,53 @@ fn wrong_lengths_are_errors_not_panics() {
         )
         .is_err());
 }
+
+/// Threads: a batch split by images over a 2- and 3-thread team (each thread with its own
+/// scratch), and single images with every layer split across the team (scratch for one
+/// image only), all against ONNX Runtime and against the serial run.
+#[test]
+fn threads_match_onnx_runtime_and_serial() {
+    use ghost_runtime::{CompiledModel, Team, WithScratch};
+    let (input, expected) = (fixture("input.npy"), fixture("expected.npy"));
+    let model = Model::new();
+    let mut serial = vec![0.0; expected.data.len()];
+    let mut scratch = vec![0.0; Model::SCRATCH_LEN];
+    model.run(&input.data, &mut serial, &mut scratch).unwrap();
+    for threads in [2, 3] {
+        // Whole batch, images on separate threads.
+        let mut m = WithScratch::with_threads(Model::new(), threads).unwrap();
+        assert_eq!(m.threads(), threads);
+        let mut output = vec![f32::NAN; expected.data.len()];
+        m.run(&input.data, &mut output).unwrap();
+        let diff = ghostc::compare::compare(&output, &expected.data);
+        assert!(
+            diff.ok(),
+            "batch 3 on {threads} threads vs ONNX Runtime: {diff}"
+        );
+        assert_eq!(output, serial, "image-parallel batch differs from serial");
+
+        // One image at a time: each layer split across the team.
+        let team = Team::new(threads).unwrap();
+        for (i, (x, want)) in input
+            .data
+            .chunks(Model::INPUT_LEN)
+            .zip(expected.data.chunks(Model::OUTPUT_LEN))
+            .enumerate()
+        {
+            let mut y = vec![f32::NAN; Model::OUTPUT_LEN];
+            CompiledModel::run_with(&model, &team, x, &mut y, &mut scratch).unwrap();
+            let diff = ghostc::compare::compare(&y, want);
+            assert!(
+                diff.ok(),
+                "image {i}, layers split over {threads} threads: {diff}"
+            );
+            let row = &serial[i * Model::OUTPUT_LEN..(i + 1) * Model::OUTPUT_LEN];
+            let d = ghostc::compare::compare(&y, row);
+            // Only the squeeze-and-excitation sums may round differently (tiles differ).
+            assert!(
+                d.within(1e-5, 1e-6),
+                "image {i} on {threads} threads vs serial: {d}"
+            );
+        }
+    }
+}
