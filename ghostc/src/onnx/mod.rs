@@ -210,6 +210,27 @@ pub fn import_bytes(
     }
     scan::prescan(bytes, limits)?;
     let model = <proto::ModelProto as prost::Message>::decode(bytes)
-        .map_err(|e| ImportError::InvalidProtobuf(e.to_string()))?;
+        .map_err(|e| ImportError::InvalidProtobuf(compact_decode_error(&e)))?;
     import::import_model(model, model_dir, opts)
+}
+
+/// prost's decode error lists every enclosing field, innermost first; hostile nesting makes
+/// that thousands of characters. Keeps the three innermost and three outermost fields.
+fn compact_decode_error(e: &prost::DecodeError) -> String {
+    const PREFIX: &str = "failed to decode Protobuf message: ";
+    let text = e.to_string();
+    let Some(body) = text.strip_prefix(PREFIX) else {
+        return text;
+    };
+    let parts: Vec<&str> = body.split(": ").collect();
+    let n = parts.len();
+    if n <= 10 {
+        return text;
+    }
+    format!(
+        "{PREFIX}{}: ... {} more fields ...: {}",
+        parts[..3].join(": "),
+        n - 7,
+        parts[n - 4..].join(": ")
+    )
 }
