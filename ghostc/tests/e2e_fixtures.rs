@@ -2,7 +2,8 @@
 //! compile` CLI writes a crate, cargo builds it, the generated runner (`NAME input.npy
 //! out.npy`) runs it, and its output is compared with ONNX Runtime's `expected.npy` by
 //! `ghostc::compare::compare(..).ok()` (max |y - ref| <= 1e-4 * max |ref| + 1e-5). Twice per
-//! fixture: all fusions on, and fusions off.
+//! fixture: all fusions on, and fusions off; each build runs on 1 thread and on a 2-thread
+//! `ghost_runtime::Team` (`--threads 2`).
 //!
 //! Fusions off is `--no-fuse all` (no BN folding, activation/Ghost/residual/SE/linear/branch
 //! fusion): every op goes through its unfused lowering.
@@ -133,7 +134,7 @@ fn fixtures_match_onnx_runtime_through_generated_code() {
     }
 
     println!(
-        "{:40} {:4} {:>10} {:>10} {:>8}  result",
+        "{:40} {:8} {:>10} {:>10} {:>8}  result",
         "fixture", "fuse", "max abs", "max rel", "max ULP"
     );
     for (fx, mode, name) in built {
@@ -141,7 +142,7 @@ fn fixtures_match_onnx_runtime_through_generated_code() {
         let input = fx.dir.join("input.npy");
         if !e2e_common::workspace_bin(&name).exists() {
             println!(
-                "{:40} {:4} {:>10} {:>10} {:>8}  FAIL (crate does not build)",
+                "{:40} {:8} {:>10} {:>10} {:>8}  FAIL (crate does not build)",
                 fx.name,
                 mode.tag(),
                 "-",
@@ -155,42 +156,51 @@ fn fixtures_match_onnx_runtime_through_generated_code() {
             ));
             continue;
         }
-        let (ok, log) = e2e_common::run_bin(
-            &e2e_common::workspace_bin(&name),
-            &[input.to_str().unwrap(), out.to_str().unwrap()],
-        );
-        if !ok {
-            problems.push(format!(
-                "{} [{}]: the generated runner failed: {log}",
-                fx.name,
-                mode.tag()
-            ));
-            continue;
-        }
-        let got = ghostc::npy::read_f32(&out).unwrap();
-        let want = ghostc::npy::read_f32(&fx.dir.join("expected.npy")).unwrap();
-        let d = ghostc::compare::compare(&got.data, &want.data);
-        let pass = d.ok() && got.shape == want.shape;
-        println!(
-            "{:40} {:4} {:10.3e} {:10.3e} {:8}  {}{}",
-            fx.name,
-            mode.tag(),
-            d.max_abs,
-            d.max_rel,
-            d.max_ulp,
-            if pass { "pass" } else { "FAIL" },
-            if got.shape != want.shape {
-                format!(" (shape {:?} vs {:?})", got.shape, want.shape)
-            } else {
-                String::new()
+        // One thread, and two (a batch split by images, a single image layer by layer).
+        for threads in [1usize, 2] {
+            let tag = format!("{}/t{threads}", mode.tag());
+            let threads_arg = threads.to_string();
+            let _ = std::fs::remove_file(&out);
+            let (ok, log) = e2e_common::run_bin(
+                &e2e_common::workspace_bin(&name),
+                &[
+                    "--threads",
+                    &threads_arg,
+                    input.to_str().unwrap(),
+                    out.to_str().unwrap(),
+                ],
+            );
+            if !ok {
+                problems.push(format!(
+                    "{} [{}]: the generated runner failed: {log}",
+                    fx.name, tag
+                ));
+                continue;
             }
-        );
-        if !pass {
-            problems.push(format!(
-                "{} [{}]: output differs from ONNX Runtime: {d}",
+            let got = ghostc::npy::read_f32(&out).unwrap();
+            let want = ghostc::npy::read_f32(&fx.dir.join("expected.npy")).unwrap();
+            let d = ghostc::compare::compare(&got.data, &want.data);
+            let pass = d.ok() && got.shape == want.shape;
+            println!(
+                "{:40} {:8} {:10.3e} {:10.3e} {:8}  {}{}",
                 fx.name,
-                mode.tag()
-            ));
+                tag,
+                d.max_abs,
+                d.max_rel,
+                d.max_ulp,
+                if pass { "pass" } else { "FAIL" },
+                if got.shape != want.shape {
+                    format!(" (shape {:?} vs {:?})", got.shape, want.shape)
+                } else {
+                    String::new()
+                }
+            );
+            if !pass {
+                problems.push(format!(
+                    "{} [{}]: output differs from ONNX Runtime: {d}",
+                    fx.name, tag
+                ));
+            }
         }
     }
     assert!(

@@ -5,10 +5,39 @@
 //! p90, the first run of the process, peak RSS (VmHWM) and % of this core's FMA peak;
 //! `__NAME__ --profile [N [--raw]]` prints per-step times (profiling builds:
 //! `ghostc compile --profile`; `--raw` prints `key=value` lines for `ghostc bench`).
+//! `--threads T` (anywhere, default 1) runs on a `ghost_runtime::Team` of T threads: a batch
+//! is split by images, a single image layer by layer.
 
 use std::process::ExitCode;
 
 use __CRATE__::Model;
+
+/// Set by `--threads T`.
+static THREADS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
+
+/// The fork every run uses (a team when `--threads T > 1`) and scratch for it.
+struct Exec {
+    team: Option<ghost_runtime::Team>,
+    scratch: Vec<f32>,
+}
+
+impl Exec {
+    fn new() -> Exec {
+        let threads = THREADS.load(std::sync::atomic::Ordering::Relaxed).max(1);
+        Exec {
+            team: (threads > 1)
+                .then(|| ghost_runtime::Team::new(threads).expect("cannot start worker threads")),
+            scratch: vec![0.0f32; threads * Model::SCRATCH_LEN],
+        }
+    }
+
+    fn run(&mut self, model: &Model, input: &[f32], output: &mut [f32]) -> Result<(), ghost_runtime::Error> {
+        match &self.team {
+            Some(team) => model.run_with(team, input, output, &mut self.scratch),
+            None => model.run(input, output, &mut self.scratch),
+        }
+    }
+}
 
 fn read_npy(path: &str) -> Result<(Vec<usize>, Vec<f32>), String> {
     let bytes = std::fs::read(path).map_err(|e| format!("{path}: {e}"))?;
@@ -113,9 +142,8 @@ fn run_files(input: &str, output: &str) -> Result<(), String> {
     let out_per_image: usize = Model::OUTPUT_SHAPE[1..].iter().product();
     let images = if Model::DYNAMIC_BATCH { batch } else { 1 };
     let mut out = vec![0.0f32; images * Model::OUTPUT_SHAPE[0] * out_per_image];
-    let mut scratch = vec![0.0f32; Model::SCRATCH_LEN];
-    model
-        .run(&data, &mut out, &mut scratch)
+    Exec::new()
+        .run(&model, &data, &mut out)
         .map_err(|e| e.to_string())?;
     let mut out_shape = Model::OUTPUT_SHAPE.to_vec();
     out_shape[0] = batch;
@@ -150,24 +178,21 @@ fn bench(runs: usize) {
         .map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0)
         .collect();
     let mut out = vec![0.0f32; Model::OUTPUT_LEN];
-    let mut scratch = vec![0.0f32; Model::SCRATCH_LEN];
+    let mut exec = Exec::new();
     let faults0 = page_faults();
     let t0 = std::time::Instant::now();
-    model
-        .run(&input, &mut out, &mut scratch)
+    exec.run(&model, &input, &mut out)
         .expect("lengths are the model's own constants");
     let first = t0.elapsed();
     let faults1 = page_faults();
     for _ in 0..5 {
-        model
-            .run(&input, &mut out, &mut scratch)
+        exec.run(&model, &input, &mut out)
             .expect("lengths are the model's own constants");
     }
     let mut times: Vec<f64> = (0..runs.max(1))
         .map(|_| {
             let t = std::time::Instant::now();
-            model
-                .run(&input, &mut out, &mut scratch)
+            exec.run(&model, &input, &mut out)
                 .expect("lengths are the model's own constants");
             t.elapsed().as_secs_f64() * 1e3
         })
@@ -176,7 +201,8 @@ fn bench(runs: usize) {
     times.sort_by(f64::total_cmp);
     let pct = |p: f64| times[((times.len() - 1) as f64 * p).round() as usize];
     let mut fields = format!(
-        "runs={} first_us={:.1} median_us={:.1} p10_us={:.1} p90_us={:.1} min_us={:.1} images={} macs={} weight_bytes={} scratch_bytes={}",
+        "threads={} runs={} first_us={:.1} median_us={:.1} p10_us={:.1} p90_us={:.1} min_us={:.1} images={} macs={} weight_bytes={} scratch_bytes={}",
+        THREADS.load(std::sync::atomic::Ordering::Relaxed),
         times.len(),
         first.as_secs_f64() * 1e6,
         pct(0.5) * 1e3,
@@ -219,7 +245,17 @@ fn bench(runs: usize) {
 static PROFILE_RAW: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(i) = args.iter().position(|a| a == "--threads") {
+        match args.get(i + 1).map(|t| t.parse::<usize>()) {
+            Some(Ok(t)) if t > 0 => THREADS.store(t, std::sync::atomic::Ordering::Relaxed),
+            _ => {
+                eprintln!("error: --threads takes a positive thread count");
+                return ExitCode::from(2);
+            }
+        }
+        args.drain(i..i + 2);
+    }
     match args.as_slice() {
         [flag] if flag == "--bench" => bench(200),
         [flag] if flag == "--profile" => profile(200),
@@ -254,7 +290,7 @@ fn main() -> ExitCode {
             }
         }
         _ => {
-            eprintln!("usage: __NAME__ INPUT.npy OUTPUT.npy | __NAME__ --bench [N] | __NAME__ --profile [N [--raw]]");
+            eprintln!("usage: __NAME__ [--threads T] (INPUT.npy OUTPUT.npy | --bench [N] | --profile [N [--raw]])");
             return ExitCode::from(2);
         }
     }

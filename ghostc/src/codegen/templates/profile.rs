@@ -10,10 +10,9 @@ fn profile(runs: usize) {
         .map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0)
         .collect();
     let mut out = vec![0.0f32; Model::OUTPUT_LEN];
-    let mut scratch = vec![0.0f32; Model::SCRATCH_LEN];
+    let mut exec = Exec::new();
     for _ in 0..5 {
-        model
-            .run(&input, &mut out, &mut scratch)
+        exec.run(&model, &input, &mut out)
             .expect("lengths are the model's own constants");
     }
     let steps = __CRATE__::PROFILE_STEPS.len();
@@ -31,8 +30,8 @@ fn profile(runs: usize) {
     for r in 0..runs {
         snapshot(&mut before);
         let t = std::time::Instant::now();
-        model
-            .run(&input, &mut out, &mut scratch)
+        exec
+            .run(&model, &input, &mut out)
             .expect("lengths are the model's own constants");
         walls.push(t.elapsed().as_secs_f64() * 1e6);
         snapshot(&mut after);
