@@ -1568,20 +1568,6 @@ fn case_26_same_model_same_bytes_and_failures_keep_the_previous_crate() {
     let first = tree(&one);
     assert!(first.contains_key(Path::new("src/model.rs")));
     assert!(first == tree(&two), "two compiles of the same model differ");
-    // ghostc compiles on one thread; a different thread environment changes nothing.
-    let three = tmp.path().join("three/same");
-    let o = Command::new(env!("CARGO_BIN_EXE_ghostc"))
-        .args([
-            "compile".as_ref(),
-            model.as_os_str(),
-            "--out".as_ref(),
-            three.as_os_str(),
-        ])
-        .env("RAYON_NUM_THREADS", "7")
-        .output()
-        .unwrap();
-    assert!(o.status.success());
-    assert!(first == tree(&three));
     // A failing compile into the same folder leaves it byte-identical.
     let bytes = tiny().bytes();
     let bad = write(tmp.path(), "bad.onnx", &bytes[..bytes.len() / 2]);
@@ -1603,6 +1589,29 @@ fn case_26_same_model_same_bytes_and_failures_keep_the_previous_crate() {
     );
     assert!(tree(&one) == first, "a failed compile changed the crate");
     assert!(leftovers(&tmp.path().join("one")).is_empty());
+    // ghostc itself compiles on one thread. The generated runner's thread count does not
+    // change a bit of the output (the e2e harness binary, `--threads 1` vs `--threads 2`).
+    let h = e2e_common::harness();
+    let input = e2e_common::fixture(e2e_common::SMALL).dir.join("input.npy");
+    let mut outputs = Vec::new();
+    for threads in ["1", "2"] {
+        let y = tmp.path().join(format!("y{threads}.npy"));
+        let (ok, out) = e2e_common::run_bin(
+            &h.runner,
+            &[
+                "--threads",
+                threads,
+                input.to_str().unwrap(),
+                y.to_str().unwrap(),
+            ],
+        );
+        assert!(ok, "runner --threads {threads}: {out}");
+        outputs.push(std::fs::read(&y).unwrap());
+    }
+    assert!(
+        outputs[0] == outputs[1],
+        "--threads 1 and --threads 2 outputs differ"
+    );
 }
 
 #[test]
