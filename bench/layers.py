@@ -627,7 +627,14 @@ def main():
             f"| {r['macs'] / 1e6:.2f} M | {gps(r, r['ghost_gmacs'])} | {r['ghost_pct']:.0f} % "
             f"| {gate_s} | {met_s} | {gps(r, r['ort_gmacs'])} | {r['ort_pct']:.0f} % "
             f"| {r['ratio']:.2f} | {r['ratio_reorder']:.2f} |")
+    gated = [r for r in rows if r["met"] is not None]
+    missed = [f"{' '.join(r['name'].split())} ({r['ghost_pct']:.0f} % < {r['gate'][0]:.0f} %)"
+              if r["gate"][1] == "%" else f"{' '.join(r['name'].split())}" for r in gated
+              if not r["met"]]
     lines += [
+        "",
+        f"Gates met: {len(gated) - len(missed)} of {len(gated)}"
+        + (f"; missed: {', '.join(missed)}." if missed else "."),
         "",
         "Same MAC count for both engines (ghost-bench's, on its padded channel counts, which "
         "the ORT models use as they are); for the ghost module pointwise + 9 per cheap output; "
