@@ -89,7 +89,7 @@ pub use kernels::pointwise::{
 pub use model::CompiledModel;
 #[cfg(feature = "std")]
 pub use model::WithScratch;
-pub use par::{par_images, part_range, Fork, ImageFn, Par, Serial};
+pub use par::{par_images, part_range, Fork, ImageFn, Par, Serial, MIN_SPLIT_MACS};
 #[cfg(feature = "std")]
 pub use team::Team;
 

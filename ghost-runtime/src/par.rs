@@ -18,6 +18,9 @@
 //!   to the same part, so the cheap depthwise reads only its own part's x1);
 //! * depthwise: by blocks, or by output rows when blocks are few and there are no sums;
 //! * dense conv (stem): by output rows; fully connected: by whole weight panels.
+//!
+//! A layer smaller than [`MIN_SPLIT_MACS`] runs whole on the calling thread: splitting it
+//! would cost more in hand-offs than it saves.
 
 use crate::error::Error;
 use crate::kernels::conv::{conv_args, conv_exec};
@@ -29,6 +32,10 @@ use crate::{
     Activation, ConvShape, DepthwiseShape, Dst, Epilogue, GhostEpilogue, GhostShape, Kernels,
     PointwiseShape, Src, PANEL_BLOCKS,
 };
+
+/// Layers with fewer multiply-adds (or, for the memory-bound fully connected layer, weights)
+/// than this are not split: ~3 us of work, against ~0.5-1 us to hand a part to another core.
+pub const MIN_SPLIT_MACS: usize = 100_000;
 
 /// Runs a closure once per part and waits for all of them.
 pub trait Fork: Sync {
@@ -57,6 +64,11 @@ pub const fn part_range(n: usize, parts: usize, i: usize) -> (usize, usize) {
     (n * i / parts, n * (i + 1) / parts)
 }
 
+/// Whether the product of `factors` (a layer's multiply-adds) is below `min`.
+fn small(min: usize, factors: &[usize]) -> bool {
+    factors.iter().fold(1usize, |p, &f| p.saturating_mul(f)) < min
+}
+
 /// Raw kernel arguments shared by the parts of one call. The pointers come from borrows the
 /// `Par` method holds for the whole call, and each part writes a disjoint share.
 struct Shared<T>(T);
@@ -77,6 +89,7 @@ impl<T> Shared<T> {
 pub struct Par<'f> {
     k: Kernels,
     fork: &'f dyn Fork,
+    min_split: usize,
 }
 
 impl core::fmt::Debug for Par<'_> {
@@ -84,6 +97,7 @@ impl core::fmt::Debug for Par<'_> {
         f.debug_struct("Par")
             .field("kernels", &self.k)
             .field("parts", &self.fork.parts())
+            .field("min_split", &self.min_split)
             .finish()
     }
 }
@@ -91,7 +105,20 @@ impl core::fmt::Debug for Par<'_> {
 impl<'f> Par<'f> {
     /// Kernels `k` run over `fork`'s parts.
     pub fn new(k: Kernels, fork: &'f dyn Fork) -> Self {
-        Par { k, fork }
+        Par {
+            k,
+            fork,
+            min_split: MIN_SPLIT_MACS,
+        }
+    }
+
+    /// Splits layers of at least `macs` multiply-adds (default [`MIN_SPLIT_MACS`]; 0 splits
+    /// every layer, as the tests do).
+    pub fn min_split_macs(self, macs: usize) -> Self {
+        Par {
+            min_split: macs,
+            ..self
+        }
     }
 
     /// The kernels.
@@ -115,7 +142,7 @@ impl<'f> Par<'f> {
     ) -> Result<(), Error> {
         let a = pointwise_args(packed, shape, input, output, epilogue)?;
         let (k, parts) = (self.k, self.fork.parts());
-        if parts == 1 {
+        if parts == 1 || small(self.min_split, &[a.px, a.kb, a.nb, 64]) {
             // SAFETY: checked by `pointwise_args`; the borrows live until we return.
             unsafe { pointwise_dispatch(k, &a) };
             return Ok(());
@@ -161,7 +188,8 @@ impl<'f> Par<'f> {
         )?;
         let (k, parts) = (self.k, self.fork.parts());
         let nb = a.half_blocks();
-        if parts == 1 || nb == 1 {
+        let per_pixel = shape.k_blocks.saturating_mul(8).saturating_add(9);
+        if parts == 1 || nb == 1 || small(self.min_split, &[shape.h, shape.w, nb, 8, per_pixel]) {
             // SAFETY: checked by `ghost_args`; the borrows live until we return.
             unsafe { ghost_drive(k, &a) };
             return Ok(());
@@ -189,7 +217,7 @@ impl<'f> Par<'f> {
     ) -> Result<(), Error> {
         let a = depthwise_args(packed, shape, input, output, epilogue)?;
         let (k, parts) = (self.k, self.fork.parts());
-        if parts == 1 {
+        if parts == 1 || small(self.min_split, &[a.oh, a.ow, a.blocks, 8, a.k, a.k]) {
             // SAFETY: checked by `depthwise_args`; the borrows live until we return.
             unsafe { depthwise_exec(k, &a) };
             return Ok(());
@@ -224,7 +252,17 @@ impl<'f> Par<'f> {
     ) -> Result<(), Error> {
         let a = conv_args(packed, shape, input, output, epilogue)?;
         let (k, parts) = (self.k, self.fork.parts());
-        if parts == 1 || a.has_sums() {
+        let sh = shape;
+        let work = [
+            sh.out_h(),
+            sh.out_w(),
+            sh.out_blocks,
+            8,
+            sh.cin,
+            sh.kh,
+            sh.kw,
+        ];
+        if parts == 1 || a.has_sums() || small(self.min_split, &work) {
             // SAFETY: checked by `conv_args`; the borrows live until we return.
             unsafe { conv_exec(k, &a) };
             return Ok(());
@@ -253,7 +291,7 @@ impl<'f> Par<'f> {
         let a = fc_args(packed, k_blocks, n_blocks, x, y, act)?;
         let (k, parts) = (self.k, self.fork.parts());
         let panels = n_blocks.div_ceil(PANEL_BLOCKS);
-        if parts == 1 || panels == 1 {
+        if parts == 1 || panels == 1 || small(self.min_split, &[k_blocks, n_blocks, 64]) {
             fc_dispatch(k, &a);
             return Ok(());
         }

@@ -733,7 +733,7 @@ fn pointwise_par_is_bit_identical() {
         for kern in all_isas() {
             let (y0, s0) = c.run(kern);
             for f in &forks {
-                let (y, s) = c.run(Par::new(kern, f.as_ref()));
+                let (y, s) = c.run(Par::new(kern, f.as_ref()).min_split_macs(0));
                 let what = format!(
                     "{:?} {} parts, shape {:?}",
                     kern.isa(),
@@ -756,7 +756,7 @@ fn depthwise_par_is_bit_identical() {
         for kern in all_isas() {
             let (y0, s0) = c.run(kern);
             for f in &forks {
-                let (y, s) = c.run(Par::new(kern, f.as_ref()));
+                let (y, s) = c.run(Par::new(kern, f.as_ref()).min_split_macs(0));
                 let what = format!("{:?} {} parts, {:?}", kern.isa(), f.parts(), c.shape);
                 assert!(bits(&y) == bits(&y0), "depthwise output, {what}");
                 assert!(bits(&s) == bits(&s0), "depthwise sums, {what}");
@@ -774,7 +774,7 @@ fn ghost_par_is_bit_identical() {
         for kern in all_isas() {
             let (y0, s0) = c.run(kern);
             for f in &forks {
-                let (y, s) = c.run(Par::new(kern, f.as_ref()));
+                let (y, s) = c.run(Par::new(kern, f.as_ref()).min_split_macs(0));
                 let what = format!(
                     "{:?} {} parts, {:?} res={}",
                     kern.isa(),
@@ -821,4 +821,51 @@ fn par_checks_lengths_before_splitting() {
         }
     );
     assert!(y.iter().all(|&v| v == 5.0), "nothing written");
+}
+
+/// Layers below `MIN_SPLIT_MACS` run whole on the caller: a fork that records its calls
+/// sees none for a small layer and one for a large one.
+#[test]
+fn small_layers_are_not_split() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    struct Counting(AtomicUsize);
+    impl Fork for Counting {
+        fn parts(&self) -> usize {
+            2
+        }
+        fn run(&self, f: &(dyn Fn(usize) + Sync)) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+            f(0);
+            f(1);
+        }
+    }
+    let fork = Counting(AtomicUsize::new(0));
+    let k = scalar();
+    let run = |pixels: usize| {
+        let packed = vec![0.5; pointwise_packed_len(64, 64)];
+        let x = vec![1.0; 64 * pixels];
+        let mut y = vec![0.0; 64 * pixels];
+        Par::new(k, &fork)
+            .pointwise(
+                &packed,
+                PointwiseShape {
+                    k_blocks: 8,
+                    n_blocks: 8,
+                    pixels,
+                },
+                Src::new(&x),
+                Dst::new(&mut y),
+                Epilogue::act(Activation::None),
+            )
+            .unwrap();
+        assert!(y.iter().all(|&v| v == 32.5), "every output computed");
+    };
+    run(MIN_SPLIT_MACS / 4096 - 1);
+    assert_eq!(fork.0.load(Ordering::Relaxed), 0, "small layer was split");
+    run(MIN_SPLIT_MACS / 4096 + 1);
+    assert_eq!(
+        fork.0.load(Ordering::Relaxed),
+        1,
+        "large layer was not split"
+    );
 }

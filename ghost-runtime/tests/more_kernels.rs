@@ -188,6 +188,7 @@ fn conv_dense_all_isas_match_formula() {
             for fork in forks() {
                 let mut got = vec![0.0; pad8(cout) * ohw];
                 Par::new(kern, fork.as_ref())
+                    .min_split_macs(0)
                     .conv(
                         &packed,
                         shape,
@@ -353,6 +354,7 @@ fn fc_matches_formula() {
             for fork in forks() {
                 let mut got = vec![0.0; pad8(n)];
                 Par::new(kern, fork.as_ref())
+                    .min_split_macs(0)
                     .fc(&packed, pad8(k) / 8, pad8(n) / 8, &x, &mut got, act)
                     .unwrap();
                 assert!(
