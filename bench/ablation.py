@@ -16,7 +16,8 @@ yields the same program as the baseline: same steps and scratch, ratio about 1.
 
 Usage:
   python bench/ablation.py [MODEL.onnx] [--rounds 5] [--runs 200] [--core 1]
-                           [--variants bn,act,...] [--workdir DIR] [--markdown]
+                           [--threads 1 [--cores 0,1]] [--variants bn,act,...]
+                           [--workdir DIR] [--ghostc PATH] [--markdown]
 See bench/README.md.
 """
 import argparse
@@ -72,6 +73,10 @@ def main():
     ap.add_argument("--runs", type=int, default=200, help="timed runs per variant per round")
     ap.add_argument("--core", type=int, default=int(os.environ.get("CORE", 1)),
                     help="core every timed run is pinned to")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="runner threads (--threads T); pin to as many cores with --cores")
+    ap.add_argument("--cores", default=None,
+                    help="taskset core list for the timed runs (default: --core)")
     ap.add_argument("--variants", default=",".join(FUSIONS),
                     help="fusions to switch off one at a time (the all-on build always runs)")
     ap.add_argument("--workdir", default=None,
@@ -136,12 +141,15 @@ def main():
     # ---- timing: alternate variants, rotate the order each round ----
     times = {v: [] for v in variants}  # (median_us, p10_us) per round
     ratios = {v: [] for v in variants}
-    print(f"timing: {a.rounds} rounds x {a.runs} runs, taskset -c {a.core}", file=sys.stderr)
+    cores = a.cores or str(a.core)
+    print(f"timing: {a.rounds} rounds x {a.runs} runs, {a.threads} thread(s), taskset -c {cores}",
+          file=sys.stderr)
     for r in range(a.rounds):
         order = variants[r % len(variants):] + variants[:r % len(variants)]
         got = {}
         for v in order:
-            out = run(["taskset", "-c", str(a.core), info[v]["binary"], "--bench", str(a.runs)])
+            out = run(["taskset", "-c", cores, info[v]["binary"], "--threads", str(a.threads),
+                       "--bench", str(a.runs)])
             f = fields(out.strip().split("|", 1)[-1])
             got[v] = (float(f["median_us"]), float(f["p10_us"]))
             times[v].append(got[v])
@@ -165,7 +173,7 @@ def main():
                      f"{'OK' if i['ok'] else 'MISMATCH'} ({i['err']:.1e})"])
     if not a.markdown:
         print(f"\nmodel {os.path.relpath(model, ROOT)}, {a.rounds} rounds x {a.runs} runs, "
-              f"taskset -c {a.core}, {time.strftime('%Y-%m-%d %H:%M')}, load average at end: "
+              f"{a.threads} thread(s), taskset -c {cores}, {time.strftime('%Y-%m-%d %H:%M')}, load average at end: "
               f"{load}; output tolerance {tol:.2e} (1e-4*max|ref| + 1e-5)\n")
     print("| " + " | ".join(hdr) + " |")
     print("|" + "---|" * len(hdr))

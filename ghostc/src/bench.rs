@@ -40,6 +40,8 @@ pub struct BenchOptions {
     pub name: String,
     /// Run the runner under `taskset -c CORE` (the build is not pinned).
     pub core: Option<usize>,
+    /// Threads the runner uses (`--threads T`; 1: no team). The roofline is then T cores' peak.
+    pub threads: usize,
 }
 
 impl Default for BenchOptions {
@@ -53,6 +55,7 @@ impl Default for BenchOptions {
             target_dir: None,
             name: "ghostc_bench".into(),
             core: None,
+            threads: 1,
         }
     }
 }
@@ -79,6 +82,8 @@ pub enum BenchError {
 /// The runner's `--bench` numbers (`key=value` fields of its output line).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct RunStats {
+    /// Threads the runner used.
+    pub threads: usize,
     pub runs: usize,
     /// The first run of a fresh process: page faults of the weights and scratch included.
     pub first_us: f64,
@@ -123,7 +128,10 @@ pub struct Profile {
     pub rows: Vec<StepRow>,
     /// Median wall time of a whole run with the timers on.
     pub wall_median_us: f64,
+    /// One core's peak as measured by the runner.
     pub peak_gmacs: Option<f64>,
+    /// Threads the runner used; % of peak is against threads x one core's peak.
+    pub threads: usize,
 }
 
 /// Everything `ghostc bench` reports.
@@ -134,7 +142,8 @@ pub struct BenchReport {
     pub compile_secs: f64,
     /// `cargo build --release` of the generated crate.
     pub build_secs: f64,
-    /// Whether ghost-runtime had to be built too (no cached build in the target directory).
+    /// Whether the build compiled ghost-runtime too (none in the target directory, or out of
+    /// date); otherwise only the generated crate was compiled.
     pub cold_build: bool,
     pub binary_bytes: u64,
     pub weight_bytes: u64,
@@ -161,9 +170,10 @@ impl BenchReport {
         (r.median_us > 0.0).then(|| self.macs as f64 / r.median_us / 1e3)
     }
 
-    /// MACs / median latency as a % of the measured peak.
+    /// MACs / median latency as a % of the measured peak of one core times the threads.
     pub fn roofline_pct(&self) -> Option<f64> {
-        Some(100.0 * self.gmacs()? / self.run.as_ref()?.peak_gmacs?)
+        let r = self.run.as_ref()?;
+        Some(100.0 * self.gmacs()? / (r.peak_gmacs? * r.threads.max(1) as f64))
     }
 
     /// One line of `key=value` fields (after `bench:`), for scripts; `binary=` comes last and
@@ -185,8 +195,8 @@ impl BenchReport {
         if let Some(r) = &self.run {
             let _ = write!(
                 s,
-                " runs={} first_us={:.1} median_us={:.1} p10_us={:.1} p90_us={:.1} min_us={:.1}",
-                r.runs, r.first_us, r.median_us, r.p10_us, r.p90_us, r.min_us
+                " threads={} runs={} first_us={:.1} median_us={:.1} p10_us={:.1} p90_us={:.1} min_us={:.1}",
+                r.threads, r.runs, r.first_us, r.median_us, r.p10_us, r.p90_us, r.min_us
             );
             for (k, v) in [
                 ("first_minflt", r.first_minflt),
@@ -228,9 +238,9 @@ impl BenchReport {
             "build      {:.1} s  cargo build --release of the generated crate ({}); ghostc compile {:.2} s",
             self.build_secs,
             if self.cold_build {
-                "cold: ghost-runtime built too"
+                "cold: ghost-runtime compiled too"
             } else {
-                "warm: ghost-runtime already built in the target dir"
+                "warm: only the generated crate compiled, ghost-runtime was up to date"
             },
             self.compile_secs
         );
@@ -241,11 +251,17 @@ impl BenchReport {
             mb(self.weight_bytes),
             mb(self.code_bytes())
         );
-        let ws = self.weight_bytes + self.scratch_bytes;
+        let threads = self.run.as_ref().map_or(1, |r| r.threads.max(1));
+        let ws = self.weight_bytes + self.scratch_bytes * threads as u64;
         let mut mem = format!(
-            "memory     weights {:.2} MB + scratch {:.2} MB = {:.2} MB",
+            "memory     weights {:.2} MB + scratch {:.2} MB{} = {:.2} MB",
             mb(self.weight_bytes),
             mb(self.scratch_bytes),
+            if threads > 1 {
+                format!(" x {threads} threads")
+            } else {
+                String::new()
+            },
             mb(ws)
         );
         if let Some(r) = &self.run {
@@ -292,17 +308,21 @@ impl BenchReport {
                     r.min_us / 1e3,
                     r.runs
                 );
-                match (self.gmacs(), r.peak_gmacs) {
-                    (Some(g), Some(p)) => {
+                match (self.gmacs(), r.peak_gmacs, self.roofline_pct()) {
+                    (Some(g), Some(p), Some(pct)) => {
                         let _ = writeln!(
                             s,
-                            "roofline   {:.2} M MACs / {:.3} ms = {g:.1} GMAC/s = {:.1} % of this core's measured peak ({p:.1} GMAC/s)",
+                            "roofline   {:.2} M MACs / {:.3} ms = {g:.1} GMAC/s = {pct:.1} % of {} ({p:.1} GMAC/s per core, measured by the runner)",
                             self.macs as f64 / 1e6,
                             r.median_us / 1e3,
-                            100.0 * g / p
+                            if r.threads > 1 {
+                                format!("{} cores' peak", r.threads)
+                            } else {
+                                "this core's peak".to_string()
+                            }
                         );
                     }
-                    (Some(g), None) => {
+                    (Some(g), ..) => {
                         let _ = writeln!(
                             s,
                             "roofline   {g:.1} GMAC/s (peak not measurable on this CPU)"
@@ -336,7 +356,9 @@ impl Profile {
             }
         };
         let peak = |g: f64| match self.peak_gmacs {
-            Some(p) if p > 0.0 && g > 0.0 => format!("{:.1}", 100.0 * g / p),
+            Some(p) if p > 0.0 && g > 0.0 => {
+                format!("{:.1}", 100.0 * g / (p * self.threads.max(1) as f64))
+            }
             _ => "-".into(),
         };
         let share = |us: f64| {
@@ -349,8 +371,9 @@ impl Profile {
         let mut s = String::new();
         let _ = writeln!(
             s,
-            "per-step profile: median of {} runs of the instrumented build, sorted by time",
-            self.runs
+            "per-step profile: median of {} runs of the instrumented build on {} thread(s), sorted by time",
+            self.runs,
+            self.threads.max(1)
         );
         let _ = writeln!(
             s,
@@ -422,7 +445,8 @@ impl Profile {
         if let Some(p) = self.peak_gmacs {
             let _ = writeln!(
                 s,
-                "peak: {p:.1} GMAC/s on this core (measured by the runner)"
+                "peak: {p:.1} GMAC/s per core (measured by the runner); % of peak is against {} core(s)",
+                self.threads.max(1)
             );
         }
         s
@@ -567,6 +591,7 @@ pub fn parse_bench_output(stdout: &str) -> Option<RunStats> {
     let line = stdout.lines().find(|l| l.contains("median_us="))?;
     let f = fields(line);
     Some(RunStats {
+        threads: num(&f, "threads").unwrap_or(1),
         runs: num(&f, "runs")?,
         first_us: num(&f, "first_us")?,
         median_us: num(&f, "median_us")?,
@@ -614,6 +639,7 @@ pub fn parse_profile_output(stdout: &str, program: &Program) -> Option<Profile> 
         rows,
         wall_median_us,
         peak_gmacs,
+        threads: 1,
     })
 }
 
@@ -623,21 +649,32 @@ fn valid_name(name: &str) -> bool {
         && !name.starts_with(|c: char| c.is_ascii_digit())
 }
 
-/// Whether `target` already holds a release build of ghost-runtime.
-fn runtime_built(target: &Path) -> bool {
-    std::fs::read_dir(target.join("release").join("deps"))
+/// The release builds of ghost-runtime in `target` with their modification times: a build
+/// that compiles ghost-runtime (again) adds or touches one.
+fn runtime_builds(target: &Path) -> Vec<(std::ffi::OsString, Option<std::time::SystemTime>)> {
+    let mut v: Vec<_> = std::fs::read_dir(target.join("release").join("deps"))
         .into_iter()
         .flatten()
         .flatten()
-        .any(|e| {
+        .filter(|e| {
             let n = e.file_name();
             let n = n.to_string_lossy();
             n.starts_with("libghost_runtime-") && n.ends_with(".rlib")
         })
+        .map(|e| (e.file_name(), e.metadata().and_then(|m| m.modified()).ok()))
+        .collect();
+    v.sort();
+    v
 }
 
-/// Runs the runner with `args`, pinned when asked; returns its stdout.
-fn run_runner(bin: &Path, args: &[String], core: Option<usize>) -> Result<String, BenchError> {
+/// Runs the runner with `args` (after `--threads T` when T > 1), pinned when asked; returns its
+/// stdout.
+fn run_runner(
+    bin: &Path,
+    args: &[String],
+    core: Option<usize>,
+    threads: usize,
+) -> Result<String, BenchError> {
     let mut cmd = match core {
         Some(c) => {
             let mut cmd = Command::new("taskset");
@@ -646,6 +683,9 @@ fn run_runner(bin: &Path, args: &[String], core: Option<usize>) -> Result<String
         }
         None => Command::new(bin),
     };
+    if threads > 1 {
+        cmd.arg("--threads").arg(threads.to_string());
+    }
     cmd.args(args);
     let shown = format!("{cmd:?}");
     let out = cmd.output().map_err(|source| BenchError::Io {
@@ -696,16 +736,16 @@ pub fn bench(model: &Path, opts: &BenchOptions) -> Result<BenchReport, BenchErro
     let compiled = write_crate(model, &dir, &opts.name, &compile, &opts.runtime)?;
     let compile_secs = t0.elapsed().as_secs_f64();
 
-    let cold_build = !runtime_built(&target);
     eprintln!(
-        "[bench] cargo build --release in {} (target {}, {}) ...",
+        "[bench] cargo build --release in {} (target {}) ...",
         dir.display(),
         target.display(),
-        if cold_build { "cold" } else { "warm" }
     );
+    let before = runtime_builds(&target);
     let t0 = Instant::now();
     let binary = build_crate(&dir, &opts.name, Some(&target))?;
     let build_secs = t0.elapsed().as_secs_f64();
+    let cold_build = runtime_builds(&target) != before;
     let binary_bytes = std::fs::metadata(&binary)
         .map_err(|source| BenchError::Io {
             what: format!("cannot stat {}", binary.display()),
@@ -728,6 +768,7 @@ pub fn bench(model: &Path, opts: &BenchOptions) -> Result<BenchReport, BenchErro
             &binary,
             &["--bench".into(), opts.runs.to_string()],
             opts.core,
+            opts.threads,
         )?;
         Some(parse_bench_output(&out).ok_or_else(|| BenchError::Runner {
             cmd: binary.display().to_string(),
@@ -760,13 +801,15 @@ pub fn bench(model: &Path, opts: &BenchOptions) -> Result<BenchReport, BenchErro
             &pbin,
             &["--profile".into(), runs.to_string(), "--raw".into()],
             opts.core,
+            opts.threads,
         )?;
-        Some(
+        let mut profile =
             parse_profile_output(&out, &pc.program).ok_or_else(|| BenchError::Runner {
                 cmd: pbin.display().to_string(),
                 detail: "unexpected --profile --raw output (step count or fields)".into(),
-            })?,
-        )
+            })?;
+        profile.threads = opts.threads.max(1);
+        Some(profile)
     } else {
         None
     };

@@ -149,6 +149,9 @@ struct BenchArgs {
     /// Pin the runner (not the build) to this core with taskset.
     #[arg(long, value_name = "CORE")]
     core: Option<usize>,
+    /// Threads the runner uses (--threads T); the roofline is then T cores' peak.
+    #[arg(long, default_value_t = 1, value_name = "T")]
+    threads: usize,
     #[command(flatten)]
     shapes: ShapeArgs,
     #[command(flatten)]
@@ -169,6 +172,7 @@ fn bench(a: BenchArgs) -> Result<()> {
         target_dir: a.target_dir,
         name: a.name,
         core: a.core,
+        threads: a.threads,
     };
     let report = ghostc::bench::bench(&a.model, &opts)?;
     print!("{}", report.to_text());

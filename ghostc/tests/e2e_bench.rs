@@ -88,6 +88,7 @@ fn bench_reports_every_field() {
         "steps",
         "batch",
         "macs",
+        "threads",
         "runs",
         "first_us",
         "median_us",

@@ -212,7 +212,7 @@ fn bench(runs: usize) {
         Model::INPUT_SHAPE[0],
         Model::MACS * Model::INPUT_SHAPE[0] as u64,
         Model::WEIGHT_BYTES,
-        Model::SCRATCH_LEN * 4,
+        exec.scratch.len() * 4,
     );
     if let (Some((min0, maj0)), Some((min1, maj1))) = (faults0, faults1) {
         fields += &format!(" first_minflt={} first_majflt={}", min1 - min0, maj1 - maj0);
@@ -223,11 +223,13 @@ fn bench(runs: usize) {
     if let Some(kb) = vmhwm {
         fields += &format!(" vmhwm_kb={kb}");
     }
+    // One core's peak, measured on this thread; the roofline is threads x that.
     if let Some(peak) = ghost_runtime::peak::peak_gmacs() {
         let gmacs = (Model::MACS * Model::INPUT_SHAPE[0] as u64) as f64 / pct(0.5) / 1e6;
+        let threads = THREADS.load(std::sync::atomic::Ordering::Relaxed).max(1);
         fields += &format!(
             " peak_gmacs={peak:.2} gmacs={gmacs:.2} roofline_pct={:.1}",
-            100.0 * gmacs / peak
+            100.0 * gmacs / (peak * threads as f64)
         );
     }
     println!(
