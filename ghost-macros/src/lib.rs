@@ -23,6 +23,13 @@
 //!   input's shape, like `ghostc --shape`. A dynamic batch may stay dynamic.
 //! - `no_fuse = "se,ghost"`: fusions to turn off (`bn, act, ghost, residual, se, linear,
 //!   branches`, or `all`), like `ghostc --no-fuse`.
+//! - `limit = "max_nodes=1000"` (repeatable, or comma-separated): import limits for untrusted
+//!   models, like `ghostc --limit`; names are the fields of `ghostc::onnx::Limits`.
+//!
+//! When the environment variable `GHOST_MACROS_MANIFEST_DIR` is set, relative model paths are
+//! taken against it instead of `CARGO_MANIFEST_DIR`: compile-fail test harnesses such as
+//! trybuild build the calling code in a generated crate under `target/`, and point this at the
+//! real crate so its test models are found.
 //!
 //! # Diagnostics
 //! Every problem becomes a `compile_error!` spanned at the path literal (unreadable model,
@@ -190,16 +197,24 @@ fn options(args: &Args) -> syn::Result<(PathBuf, CompileOptions)> {
                     Err(e) => push(&mut errors, syn::Error::new(value.span(), e.to_string())),
                 }
             }
+            "limit" => {
+                if let Err(e) = opts.import.limits.apply(&value.value()) {
+                    push(&mut errors, syn::Error::new(value.span(), e.to_string()));
+                }
+            }
             other => push(
                 &mut errors,
                 syn::Error::new(
                     key.span(),
-                    format!("unknown option `{other}` (expected `shape` or `no_fuse`)"),
+                    format!("unknown option `{other}` (expected `shape`, `no_fuse` or `limit`)"),
                 ),
             ),
         }
     }
-    let path = match std::env::var_os("CARGO_MANIFEST_DIR") {
+    let base = std::env::var_os("GHOST_MACROS_MANIFEST_DIR")
+        .filter(|d| !d.is_empty())
+        .or_else(|| std::env::var_os("CARGO_MANIFEST_DIR"));
+    let path = match base {
         Some(dir) => PathBuf::from(dir).join(args.path.value()),
         None => PathBuf::from(args.path.value()),
     };
