@@ -472,6 +472,96 @@ fn limits_are_set_by_name() {
     );
 }
 
+#[test]
+fn every_limit_is_settable_and_named_in_its_error() {
+    let (_d, tiny_path) = model_file(&tiny());
+    let size = std::fs::metadata(&tiny_path).unwrap().len();
+    let set = |name: &'static str, value: &'static str| [(name, value)];
+    let cases: [(&str, &str, String); 6] = [
+        (
+            "max_file_bytes",
+            "100",
+            format!("model file size in bytes: {size} exceeds the limit max_file_bytes = 100"),
+        ),
+        (
+            "max_nodes",
+            "1",
+            "nodes in the model (pre-scan): 2 exceeds the limit max_nodes = 1".into(),
+        ),
+        (
+            "max_messages",
+            "3",
+            "protobuf messages inside graphs and functions: 4 exceeds the limit max_messages = 3"
+                .into(),
+        ),
+        (
+            "max_nesting_depth",
+            "2",
+            "message nesting depth: 3 exceeds the limit max_nesting_depth = 2".into(),
+        ),
+        (
+            "max_tensor_elements",
+            "10",
+            "initializer 'w': 15 elements exceed the limit max_tensor_elements = 10".into(),
+        ),
+        (
+            "max_name_len",
+            "2",
+            "node name 'conv': 4 exceeds the limit max_name_len = 2".into(),
+        ),
+    ];
+    for (name, value, text) in cases {
+        let hint = format!("(set with --limit {name}=N / Limits::{name})");
+        let e = rejects(&tiny_path, &set(name, value), &[&text, &hint]);
+        if name == "max_tensor_elements" {
+            assert!(
+                matches!(tensor_err(&e), TensorError::TooLarge { .. }),
+                "{e:?}"
+            );
+        } else {
+            assert_eq!(limit_name(&e), name);
+        }
+    }
+    // max_external_bytes: 16 bytes of external data against a limit of 8.
+    let dir = tempfile::tempdir().unwrap();
+    weights_file(dir.path(), "w.bin");
+    let path = external_model(dir.path(), Some("w.bin"), &[]);
+    let e = rejects(
+        &path,
+        &set("max_external_bytes", "8"),
+        &["initializer 'W': external data bytes read: 16 exceeds the limit max_external_bytes = 8 \
+           (set with --limit max_external_bytes=N / Limits::max_external_bytes)"],
+    );
+    assert_eq!(limit_name(&e), "max_external_bytes");
+    // max_fold_elements is a budget, not an error: over it a constant subgraph stays a node,
+    // which `ghostc inspect --before --ir` shows.
+    let m = Model::new()
+        .input("x", &[1, 4])
+        .init(i64_tensor("s", &[1, 4]))
+        .node(node("cos", "ConstantOfShape", &["s"], &["k"]))
+        .node(node("add", "Add", &["x", "k"], &["y"]))
+        .output("y");
+    let (_d, path) = model_file(&m);
+    let ir = |settings: &[(&str, &str)]| {
+        let o = ghostc(
+            [
+                "inspect".as_ref(),
+                path.as_os_str(),
+                "--before".as_ref(),
+                "--ir".as_ref(),
+            ]
+            .into_iter()
+            .chain(limit_args(settings).iter().map(|s| s.as_ref()))
+            .collect::<Vec<&std::ffi::OsStr>>(),
+        );
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    assert!(!ir(&[]).contains("constant_of_shape"), "{}", ir(&[]));
+    let unfolded = ir(&set("max_fold_elements", "3"));
+    assert!(unfolded.contains("constant_of_shape"), "{unfolded}");
+}
+
 // ---------------------------------------------------------------------------------------------
 // 1-5: decoding and the model header
 
