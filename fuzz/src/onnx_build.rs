@@ -1,0 +1,584 @@
+//! Building ONNX models node by node with the prost types: a small graph builder that tracks
+//! every value's full shape, so the generators can produce mostly valid GhostNet-style graphs.
+
+use ghostc::onnx::proto::tensor_proto::DataType;
+use ghostc::onnx::proto::{
+    attribute_proto::AttributeType, tensor_shape_proto::dimension, tensor_shape_proto::Dimension,
+    type_proto, AttributeProto, FunctionProto, GraphProto, ModelProto, NodeProto,
+    OperatorSetIdProto, TensorProto, TensorShapeProto, TypeProto, ValueInfoProto,
+};
+
+/// A value of the graph under construction with its full (batched) shape.
+#[derive(Clone, Debug)]
+pub struct V {
+    pub name: String,
+    pub shape: Vec<usize>,
+}
+
+impl V {
+    /// Channels of an NCHW value (1 for lower ranks).
+    pub fn c(&self) -> usize {
+        self.shape.get(1).copied().unwrap_or(1)
+    }
+    pub fn h(&self) -> usize {
+        self.shape.get(2).copied().unwrap_or(1)
+    }
+    pub fn w(&self) -> usize {
+        self.shape.get(3).copied().unwrap_or(1)
+    }
+    pub fn is_image(&self) -> bool {
+        self.shape.len() == 4
+    }
+}
+
+/// Activation spellings exporters produce.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Act {
+    None,
+    Relu,
+    Relu6,
+    Clip(f32, f32),
+    HardSigmoid(f32, f32),
+    HardSwish,
+    /// `x * Clip(x + 3, 0, 6) / 6` (the "huawei" export).
+    HardSwishDecomposed,
+    /// `Clip(x + 3, 0, 6) / 6`.
+    HardSigmoidDecomposed,
+    Sigmoid,
+    Silu,
+    LeakyRelu(f32),
+    Tanh,
+}
+
+pub fn attr_int(name: &str, v: i64) -> AttributeProto {
+    AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(AttributeType::Int as i32),
+        i: Some(v),
+        ..Default::default()
+    }
+}
+
+pub fn attr_ints(name: &str, v: &[i64]) -> AttributeProto {
+    AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(AttributeType::Ints as i32),
+        ints: v.to_vec(),
+        ..Default::default()
+    }
+}
+
+pub fn attr_float(name: &str, v: f32) -> AttributeProto {
+    AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(AttributeType::Float as i32),
+        f: Some(v),
+        ..Default::default()
+    }
+}
+
+pub fn attr_str(name: &str, v: &str) -> AttributeProto {
+    AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(AttributeType::String as i32),
+        s: Some(v.as_bytes().to_vec()),
+        ..Default::default()
+    }
+}
+
+pub fn attr_tensor(name: &str, t: TensorProto) -> AttributeProto {
+    AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(AttributeType::Tensor as i32),
+        t: Some(t),
+        ..Default::default()
+    }
+}
+
+pub fn value_info(name: &str, elem: i32, dims: Option<&[Option<i64>]>) -> ValueInfoProto {
+    let shape = dims.map(|dims| TensorShapeProto {
+        dim: dims
+            .iter()
+            .map(|d| Dimension {
+                value: Some(match d {
+                    Some(v) => dimension::Value::DimValue(*v),
+                    None => dimension::Value::DimParam("N".into()),
+                }),
+                ..Default::default()
+            })
+            .collect(),
+    });
+    ValueInfoProto {
+        name: Some(name.into()),
+        r#type: Some(TypeProto {
+            value: Some(type_proto::Value::TensorType(type_proto::Tensor {
+                elem_type: Some(elem),
+                shape,
+            })),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+pub fn opset(domain: &str, version: i64) -> OperatorSetIdProto {
+    OperatorSetIdProto {
+        domain: Some(domain.into()),
+        version: Some(version),
+    }
+}
+
+/// Graph builder.
+pub struct Builder {
+    pub opset: i64,
+    pub nodes: Vec<NodeProto>,
+    pub inits: Vec<TensorProto>,
+    pub functions: Vec<FunctionProto>,
+    pub value_infos: Vec<ValueInfoProto>,
+    next: usize,
+    rng: u64,
+    /// Weights as `raw_data` (little-endian bytes) instead of `float_data`.
+    pub raw: bool,
+    /// Small parameters (Slice bounds, Reshape targets, Clip bounds) as `Constant` nodes
+    /// instead of initializers.
+    pub const_nodes: bool,
+    /// Relu activations become calls of a model-local function.
+    pub relu_function: bool,
+    /// Record a value_info for every node output.
+    pub record_value_infos: bool,
+}
+
+impl Builder {
+    pub fn new(opset: i64, seed: u64) -> Builder {
+        Builder {
+            opset,
+            nodes: Vec::new(),
+            inits: Vec::new(),
+            functions: Vec::new(),
+            value_infos: Vec::new(),
+            next: 0,
+            rng: seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1,
+            raw: false,
+            const_nodes: false,
+            relu_function: false,
+            record_value_infos: false,
+        }
+    }
+
+    pub fn fresh(&mut self, prefix: &str) -> String {
+        self.next += 1;
+        format!("{prefix}{}", self.next)
+    }
+
+    /// Uniform in [-1, 1).
+    pub fn f(&mut self) -> f32 {
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        ((self.rng >> 40) as f32 / (1u64 << 23) as f32) - 1.0
+    }
+
+    pub fn float_tensor(&self, name: &str, dims: &[usize], data: Vec<f32>) -> TensorProto {
+        let mut t = TensorProto {
+            name: Some(name.into()),
+            dims: dims.iter().map(|&d| d as i64).collect(),
+            data_type: Some(DataType::Float as i32),
+            ..Default::default()
+        };
+        if self.raw {
+            t.raw_data = Some(data.iter().flat_map(|v| v.to_le_bytes()).collect());
+        } else {
+            t.float_data = data;
+        }
+        t
+    }
+
+    /// A random float initializer in `[lo, lo + span)`.
+    pub fn weights(&mut self, dims: &[usize], lo: f32, span: f32) -> String {
+        let n: usize = dims.iter().product();
+        let data = (0..n).map(|_| lo + (self.f() + 1.0) * 0.5 * span).collect();
+        let name = self.fresh("w");
+        let t = self.float_tensor(&name, dims, data);
+        self.inits.push(t);
+        name
+    }
+
+    /// A constant parameter: an initializer or a `Constant` node.
+    pub fn param(&mut self, t: TensorProto) -> String {
+        let name = t.name.clone().unwrap_or_default();
+        if self.const_nodes {
+            let mut t = t;
+            t.name = None;
+            self.nodes.push(NodeProto {
+                op_type: Some("Constant".into()),
+                name: Some(format!("const_{name}")),
+                output: vec![name.clone()],
+                attribute: vec![attr_tensor("value", t)],
+                ..Default::default()
+            });
+        } else {
+            self.inits.push(t);
+        }
+        name
+    }
+
+    pub fn ints(&mut self, v: &[i64]) -> String {
+        let name = self.fresh("i");
+        self.param(TensorProto {
+            name: Some(name),
+            dims: vec![v.len() as i64],
+            data_type: Some(DataType::Int64 as i32),
+            int64_data: v.to_vec(),
+            ..Default::default()
+        })
+    }
+
+    pub fn scalar(&mut self, v: f32) -> String {
+        let name = self.fresh("s");
+        let t = self.float_tensor(&name, &[], vec![v]);
+        self.param(t)
+    }
+
+    /// Appends a node with one output of the given shape.
+    pub fn node(
+        &mut self,
+        op: &str,
+        inputs: &[&str],
+        attrs: Vec<AttributeProto>,
+        shape: Vec<usize>,
+    ) -> V {
+        let out = self.fresh("v");
+        let name = self.fresh(&format!("{op}_"));
+        self.nodes.push(NodeProto {
+            op_type: Some(op.into()),
+            name: Some(name),
+            input: inputs.iter().map(|s| s.to_string()).collect(),
+            output: vec![out.clone()],
+            attribute: attrs,
+            ..Default::default()
+        });
+        if self.record_value_infos {
+            let dims: Vec<Option<i64>> = shape.iter().map(|&d| Some(d as i64)).collect();
+            self.value_infos
+                .push(value_info(&out, DataType::Float as i32, Some(&dims)));
+        }
+        V { name: out, shape }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn conv(
+        &mut self,
+        x: &V,
+        cout: usize,
+        k: usize,
+        stride: usize,
+        group: usize,
+        pad: [usize; 4],
+        dilation: usize,
+        bias: bool,
+    ) -> V {
+        let cin = x.c();
+        let w = self.weights(&[cout, cin / group.max(1), k, k], -0.5, 1.0);
+        let mut inputs = vec![x.name.clone(), w];
+        if bias {
+            inputs.push(self.weights(&[cout], -0.2, 0.4));
+        }
+        let ext = dilation * (k - 1) + 1;
+        let oh = (x.h() + pad[0] + pad[2]).saturating_sub(ext) / stride + 1;
+        let ow = (x.w() + pad[1] + pad[3]).saturating_sub(ext) / stride + 1;
+        let mut attrs = vec![
+            attr_ints("kernel_shape", &[k as i64, k as i64]),
+            attr_ints("strides", &[stride as i64, stride as i64]),
+            attr_ints(
+                "pads",
+                &[pad[0] as i64, pad[1] as i64, pad[2] as i64, pad[3] as i64],
+            ),
+        ];
+        if group != 1 {
+            attrs.push(attr_int("group", group as i64));
+        }
+        if dilation != 1 {
+            attrs.push(attr_ints("dilations", &[dilation as i64, dilation as i64]));
+        }
+        let refs: Vec<&str> = inputs.iter().map(String::as_str).collect();
+        self.node("Conv", &refs, attrs, vec![x.shape[0], cout, oh, ow])
+    }
+
+    pub fn bn(&mut self, x: &V) -> V {
+        let c = x.c();
+        let scale = self.weights(&[c], 0.5, 1.0);
+        let b = self.weights(&[c], -0.2, 0.4);
+        let mean = self.weights(&[c], -0.2, 0.4);
+        let var = self.weights(&[c], 0.5, 1.0);
+        self.node(
+            "BatchNormalization",
+            &[&x.name, &scale, &b, &mean, &var],
+            vec![attr_float("epsilon", 1e-5)],
+            x.shape.clone(),
+        )
+    }
+
+    pub fn unary(&mut self, op: &str, x: &V, attrs: Vec<AttributeProto>) -> V {
+        self.node(op, &[&x.name], attrs, x.shape.clone())
+    }
+
+    pub fn binary(&mut self, op: &str, a: &V, b: &str) -> V {
+        self.node(op, &[&a.name, b], vec![], a.shape.clone())
+    }
+
+    pub fn clip(&mut self, x: &V, lo: f32, hi: f32) -> V {
+        let lo = self.scalar(lo);
+        let hi = self.scalar(hi);
+        self.node("Clip", &[&x.name, &lo, &hi], vec![], x.shape.clone())
+    }
+
+    pub fn relu(&mut self, x: &V) -> V {
+        if !self.relu_function {
+            return self.unary("Relu", x, vec![]);
+        }
+        if self.functions.is_empty() {
+            // fz.ActFn(X) = LeakyRelu(X, alpha = @alpha) with alpha 0 by default: a Relu.
+            self.functions.push(FunctionProto {
+                name: Some("ActFn".into()),
+                domain: Some("fz".into()),
+                input: vec!["X".into()],
+                output: vec!["Y".into()],
+                attribute_proto: vec![attr_float("alpha", 0.0)],
+                node: vec![NodeProto {
+                    op_type: Some("LeakyRelu".into()),
+                    input: vec!["X".into()],
+                    output: vec!["Y".into()],
+                    attribute: vec![AttributeProto {
+                        name: Some("alpha".into()),
+                        ref_attr_name: Some("alpha".into()),
+                        r#type: Some(AttributeType::Float as i32),
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }],
+                opset_import: vec![opset("", self.opset)],
+                ..Default::default()
+            });
+        }
+        let out = self.fresh("v");
+        let name = self.fresh("call_");
+        self.nodes.push(NodeProto {
+            op_type: Some("ActFn".into()),
+            domain: Some("fz".into()),
+            name: Some(name),
+            input: vec![x.name.clone()],
+            output: vec![out.clone()],
+            ..Default::default()
+        });
+        V {
+            name: out,
+            shape: x.shape.clone(),
+        }
+    }
+
+    pub fn act(&mut self, x: &V, act: Act) -> V {
+        match act {
+            Act::None => x.clone(),
+            Act::Relu => self.relu(x),
+            Act::Relu6 => self.clip(x, 0.0, 6.0),
+            Act::Clip(lo, hi) => self.clip(x, lo, hi),
+            Act::HardSigmoid(a, b) => self.unary(
+                "HardSigmoid",
+                x,
+                vec![attr_float("alpha", a), attr_float("beta", b)],
+            ),
+            Act::HardSwish if self.opset >= 14 => self.unary("HardSwish", x, vec![]),
+            Act::HardSwish | Act::HardSwishDecomposed => {
+                let g = self.act(x, Act::HardSigmoidDecomposed);
+                self.binary("Mul", x, &g.name)
+            }
+            Act::HardSigmoidDecomposed => {
+                let three = self.scalar(3.0);
+                let s = self.binary("Add", x, &three);
+                let c = self.clip(&s, 0.0, 6.0);
+                let six = self.scalar(6.0);
+                self.binary("Div", &c, &six)
+            }
+            Act::Sigmoid => self.unary("Sigmoid", x, vec![]),
+            Act::Silu => {
+                let s = self.unary("Sigmoid", x, vec![]);
+                self.binary("Mul", x, &s.name)
+            }
+            Act::LeakyRelu(a) => self.unary("LeakyRelu", x, vec![attr_float("alpha", a)]),
+            Act::Tanh => self.unary("Tanh", x, vec![]),
+        }
+    }
+
+    pub fn concat(&mut self, parts: &[&V], axis: usize) -> V {
+        let mut shape = parts[0].shape.clone();
+        shape[axis] = parts.iter().map(|p| p.shape[axis]).sum();
+        let names: Vec<&str> = parts.iter().map(|p| p.name.as_str()).collect();
+        self.node("Concat", &names, vec![attr_int("axis", axis as i64)], shape)
+    }
+
+    /// `x[:, start..end]` along `axis`.
+    pub fn slice(&mut self, x: &V, axis: usize, start: usize, end: usize) -> V {
+        let starts = self.ints(&[start as i64]);
+        let ends = self.ints(&[end as i64]);
+        let axes = self.ints(&[axis as i64]);
+        let mut shape = x.shape.clone();
+        shape[axis] = end.min(shape[axis]).saturating_sub(start);
+        self.node("Slice", &[&x.name, &starts, &ends, &axes], vec![], shape)
+    }
+
+    /// Mean over H and W keeping dims (ReduceMean, axes by attribute or input per opset).
+    pub fn reduce_mean_hw(&mut self, x: &V) -> V {
+        let shape = vec![x.shape[0], x.c(), 1, 1];
+        if self.opset >= 18 {
+            let axes = self.ints(&[2, 3]);
+            self.node(
+                "ReduceMean",
+                &[&x.name, &axes],
+                vec![attr_int("keepdims", 1)],
+                shape,
+            )
+        } else {
+            self.node(
+                "ReduceMean",
+                &[&x.name],
+                vec![attr_ints("axes", &[2, 3]), attr_int("keepdims", 1)],
+                shape,
+            )
+        }
+    }
+
+    pub fn gap(&mut self, x: &V) -> V {
+        self.node(
+            "GlobalAveragePool",
+            &[&x.name],
+            vec![],
+            vec![x.shape[0], x.c(), 1, 1],
+        )
+    }
+
+    /// The exporters' flatten-to-[N, C*H*W].
+    pub fn flatten(&mut self, x: &V, reshape: bool) -> V {
+        let n = x.shape[0];
+        let rest: usize = x.shape[1..].iter().product();
+        if reshape {
+            let target = self.ints(&[n as i64, -1]);
+            self.node("Reshape", &[&x.name, &target], vec![], vec![n, rest])
+        } else {
+            self.node(
+                "Flatten",
+                &[&x.name],
+                vec![attr_int("axis", 1)],
+                vec![n, rest],
+            )
+        }
+    }
+
+    /// `Shape -> Gather(0) -> Unsqueeze -> Concat([n, -1]) -> Reshape`: the TorchScript
+    /// spelling of a flatten, which import must constant-fold.
+    pub fn flatten_via_shape(&mut self, x: &V) -> V {
+        let n = x.shape[0];
+        let rest: usize = x.shape[1..].iter().product();
+        let shape = self.node("Shape", &[&x.name], vec![], vec![x.shape.len()]);
+        let idx = self.fresh("i");
+        let idx = self.param(TensorProto {
+            name: Some(idx),
+            dims: vec![],
+            data_type: Some(DataType::Int64 as i32),
+            int64_data: vec![0],
+            ..Default::default()
+        });
+        let dim0 = self.node(
+            "Gather",
+            &[&shape.name, &idx],
+            vec![attr_int("axis", 0)],
+            vec![],
+        );
+        let un = if self.opset >= 13 {
+            let axes = self.ints(&[0]);
+            self.node("Unsqueeze", &[&dim0.name, &axes], vec![], vec![1])
+        } else {
+            self.node(
+                "Unsqueeze",
+                &[&dim0.name],
+                vec![attr_ints("axes", &[0])],
+                vec![1],
+            )
+        };
+        let minus1 = self.ints(&[-1]);
+        let target = self.node(
+            "Concat",
+            &[&un.name, &minus1],
+            vec![attr_int("axis", 0)],
+            vec![2],
+        );
+        self.node("Reshape", &[&x.name, &target.name], vec![], vec![n, rest])
+    }
+
+    /// Fully connected `[N, K] -> [N, out]`: Gemm (transB) or MatMul + Add.
+    pub fn fc(&mut self, x: &V, out: usize, gemm: bool) -> V {
+        let k = x.shape[1];
+        let n = x.shape[0];
+        if gemm {
+            let w = self.weights(&[out, k], -0.5, 1.0);
+            let b = self.weights(&[out], -0.2, 0.4);
+            self.node(
+                "Gemm",
+                &[&x.name, &w, &b],
+                vec![attr_int("transB", 1)],
+                vec![n, out],
+            )
+        } else {
+            let w = self.weights(&[k, out], -0.5, 1.0);
+            let m = self.node("MatMul", &[&x.name, &w], vec![], vec![n, out]);
+            let b = self.weights(&[out], -0.2, 0.4);
+            self.binary("Add", &m, &b)
+        }
+    }
+
+    /// The finished model with `input` as the graph input and `output` as the graph output.
+    pub fn finish(
+        self,
+        input: &V,
+        output: &V,
+        dynamic_batch: bool,
+        declare_output: bool,
+    ) -> ModelProto {
+        let in_dims: Vec<Option<i64>> = input
+            .shape
+            .iter()
+            .enumerate()
+            .map(|(i, &d)| (!(i == 0 && dynamic_batch)).then_some(d as i64))
+            .collect();
+        let out_dims: Vec<Option<i64>> = output
+            .shape
+            .iter()
+            .enumerate()
+            .map(|(i, &d)| (!(i == 0 && dynamic_batch)).then_some(d as i64))
+            .collect();
+        let f = DataType::Float as i32;
+        let mut imports = vec![opset("", self.opset)];
+        if !self.functions.is_empty() {
+            imports.push(opset("fz", 1));
+        }
+        ModelProto {
+            ir_version: Some(if self.opset >= 21 { 10 } else { 8 }),
+            opset_import: imports,
+            producer_name: Some("ghostc-fuzz".into()),
+            graph: Some(GraphProto {
+                name: Some("g".into()),
+                node: self.nodes,
+                initializer: self.inits,
+                input: vec![value_info(&input.name, f, Some(&in_dims))],
+                output: vec![value_info(
+                    &output.name,
+                    f,
+                    declare_output.then_some(&out_dims[..]),
+                )],
+                value_info: self.value_infos,
+                ..Default::default()
+            }),
+            functions: self.functions,
+            ..Default::default()
+        }
+    }
+}
