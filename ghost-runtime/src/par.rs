@@ -15,7 +15,10 @@
 //! * pointwise: by pixels when the layer has few output blocks and no channel sums, else by
 //!   output blocks;
 //! * Ghost module: by blocks of each half (x1 block `c` and the x2 block computed from it go
-//!   to the same part, so the cheap depthwise reads only its own part's x1);
+//!   to the same part, so the cheap depthwise reads only its own part's x1); when the blocks
+//!   do not share out evenly (1, 3 or 5 blocks on 2 threads) on a large image without channel
+//!   sums, by rows instead, as three passes (1x1, cheap depthwise, residual) with a join
+//!   between them, since a row's depthwise needs its neighbours' x1 rows;
 //! * depthwise: by blocks, or by output rows when blocks are few and there are no sums;
 //! * dense conv (stem): by output rows; fully connected: by whole weight panels.
 //!
@@ -28,9 +31,10 @@ use crate::kernels::depthwise::{depthwise_args, depthwise_exec};
 use crate::kernels::fc::{fc_args, fc_dispatch};
 use crate::kernels::ghost::{drive as ghost_drive, ghost_args};
 use crate::kernels::pointwise::{pointwise_args, run_dispatch as pointwise_dispatch};
+use crate::kernels::se::se_gate_with;
 use crate::{
-    Activation, ConvShape, DepthwiseShape, Dst, Epilogue, GhostEpilogue, GhostShape, Kernels,
-    PointwiseShape, Src, PANEL_BLOCKS,
+    Activation, ConvShape, DepthwiseShape, Dst, Epilogue, Gate, GhostEpilogue, GhostShape, Kernels,
+    PointwiseShape, SeShape, Src, PANEL_BLOCKS,
 };
 
 /// Layers with fewer multiply-adds (or, for the memory-bound fully connected layer, weights)
@@ -147,7 +151,10 @@ impl<'f> Par<'f> {
             unsafe { pointwise_dispatch(k, &a) };
             return Ok(());
         }
-        let by_pixels = a.sums.is_null() && a.nb < 4 * parts && a.px >= 8 * parts;
+        // Pixels when the activations outweigh the weights (early, large layers: each thread
+        // then keeps its own rows in its own cache) or the blocks are too few to share out.
+        let by_pixels =
+            a.sums.is_null() && a.px >= 8 * parts && (a.nb < 4 * parts || a.px >= 64 * a.nb);
         let a = Shared(a);
         self.fork.run(&|i| {
             let a = a.get();
@@ -189,9 +196,49 @@ impl<'f> Par<'f> {
         let (k, parts) = (self.k, self.fork.parts());
         let nb = a.half_blocks();
         let per_pixel = shape.k_blocks.saturating_mul(8).saturating_add(9);
-        if parts == 1 || nb == 1 || small(self.min_split, &[shape.h, shape.w, nb, 8, per_pixel]) {
+        if parts == 1 || small(self.min_split, &[shape.h, shape.w, nb, 8, per_pixel]) {
             // SAFETY: checked by `ghost_args`; the borrows live until we return.
             unsafe { ghost_drive(k, &a) };
+            return Ok(());
+        }
+        // Blocks split unevenly (1 block on 2 threads, 3 or 5 blocks, ...) on a large image:
+        // split the rows instead, in separate passes (see `Unfused`).
+        let uneven = nb.div_ceil(parts) * parts * 100 > nb * 115;
+        let by_rows = uneven && !a.has_sums() && a.h() >= 2 * parts && a.h() * a.w() >= 64 * nb;
+        if by_rows {
+            let u = Shared(a.unfused());
+            let (h, w) = (a.h(), a.w());
+            self.fork.run(&|i| {
+                let (r0, r1) = part_range(h, parts, i);
+                // SAFETY: rows r0..r1 of x1 (pass 1 writes only the x1 half).
+                unsafe { pointwise_dispatch(k, &u.get().pw.pixels(r0 * w, r1 * w)) };
+            });
+            self.fork.run(&|i| {
+                let (r0, r1) = part_range(h, parts, i);
+                // SAFETY: x2 rows r0..r1; x1 (all rows, read-only now) is complete.
+                unsafe { depthwise_exec(k, &u.get().dw.rows(r0, r1)) };
+            });
+            if !u.get().res1.is_null() {
+                self.fork.run(&|i| {
+                    let (r0, r1) = part_range(h, parts, i);
+                    let u = u.get();
+                    for cb in 0..nb {
+                        let off = cb * h * w * 8 + r0 * w * 8;
+                        let len = (r1 - r0) * w * 8;
+                        // SAFETY: rows r0..r1 of x1 block cb (this share's alone; no pass
+                        // reads x1 any more) and the same rows of the residual's x1 half.
+                        let (y, r) = unsafe {
+                            (
+                                core::slice::from_raw_parts_mut(u.y1.add(off), len),
+                                core::slice::from_raw_parts(u.res1.add(off), len),
+                            )
+                        };
+                        for (y, r) in y.iter_mut().zip(r) {
+                            *y += *r;
+                        }
+                    }
+                });
+            }
             return Ok(());
         }
         let a = Shared(a);
@@ -301,6 +348,74 @@ impl<'f> Par<'f> {
             if t0 < t1 {
                 let b1 = (t1 * PANEL_BLOCKS).min(n_blocks);
                 fc_dispatch(k, &a.get().blocks(t0 * PANEL_BLOCKS, b1));
+            }
+        });
+        Ok(())
+    }
+
+    /// [`Kernels::se_gate`], its two fully connected layers split by weight panels.
+    #[allow(clippy::too_many_arguments)]
+    pub fn se_gate(
+        &self,
+        sums: &[f32],
+        inv_pixels: f32,
+        reduce: &[f32],
+        expand: &[f32],
+        shape: SeShape,
+        gate_fn: Gate,
+        scratch: &mut [f32],
+        gate: &mut [f32],
+    ) -> Result<(), Error> {
+        se_gate_with(
+            &|w, kb, nb, x, y, act| self.fc(w, kb, nb, x, y, act),
+            sums,
+            inv_pixels,
+            reduce,
+            expand,
+            shape,
+            gate_fn,
+            scratch,
+            gate,
+        )
+    }
+
+    /// [`crate::scale_packed_pointwise`], split by whole weight panels (a panel-aligned
+    /// slice of a packed weight is the packed weight of those output channels).
+    pub fn scale_packed_pointwise(
+        &self,
+        packed: &[f32],
+        k_pad: usize,
+        n_pad: usize,
+        scale: &[f32],
+        out: &mut [f32],
+    ) -> Result<(), Error> {
+        let parts = self.fork.parts();
+        let panels = n_pad.div_ceil(8 * PANEL_BLOCKS);
+        let len = crate::pointwise_packed_len(k_pad, n_pad);
+        if parts == 1
+            || panels < 2
+            || small(self.min_split, &[k_pad, n_pad])
+            || packed.len() != len
+            || out.len() != len
+            || !k_pad.is_multiple_of(8)
+            || !n_pad.is_multiple_of(8)
+        {
+            // Also the path that reports any argument error.
+            return crate::scale_packed_pointwise(packed, k_pad, n_pad, scale, out);
+        }
+        crate::error::check_len("scale", scale.len(), k_pad)?;
+        let panel = 8 * PANEL_BLOCKS * (k_pad + 1);
+        let o = Shared(out.as_mut_ptr());
+        self.fork.run(&|i| {
+            let (t0, t1) = part_range(panels, parts, i);
+            if t0 < t1 {
+                let (f0, f1) = (t0 * panel, (t1 * panel).min(len));
+                let n = (f1 - f0) / (k_pad + 1);
+                // SAFETY: panels t0..t1 of `out` (length checked above) are this part's
+                // alone; `out` is borrowed for the whole call.
+                let out = unsafe { core::slice::from_raw_parts_mut(o.get().add(f0), f1 - f0) };
+                crate::scale_packed_pointwise(&packed[f0..f1], k_pad, n, scale, out)
+                    .expect("a panel-aligned slice of a checked packed weight is valid");
             }
         });
         Ok(())

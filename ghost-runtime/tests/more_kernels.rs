@@ -764,3 +764,79 @@ fn activations_propagate_nan_on_every_isa() {
         }
     }
 }
+
+/// The SE gate and the gate folding split across parts give the serial bits.
+#[test]
+fn se_gate_and_folding_split_match_serial() {
+    let mut rng = Rng::new(41);
+    for _ in 0..trials(10) {
+        let (c, r) = (rng.range(40, 300), rng.range(8, 80));
+        let (cb, rb) = (pad8(c) / 8, pad8(r) / 8);
+        let (_, _, reduce) = random_fc(&mut rng, c, r);
+        let (_, _, expand) = random_fc(&mut rng, r, c);
+        let sums = rng.vec(cb * 8);
+        let gate_fn = if rng.bool() {
+            Gate::Sigmoid
+        } else {
+            Gate::Act(Activation::HardSigmoid {
+                alpha: 0.2,
+                beta: 0.5,
+            })
+        };
+        let n = rng.range(1, 200);
+        let (_, _, packed) = random_fc(&mut rng, c, n);
+        for kern in std::iter::once(scalar()).chain(simd_isas()) {
+            let shape = SeShape {
+                c_blocks: cb,
+                r_blocks: rb,
+            };
+            let mut scratch = vec![0.0; (cb + rb) * 8];
+            let mut want = vec![0.0; cb * 8];
+            kern.se_gate(
+                &sums,
+                0.1,
+                &reduce,
+                &expand,
+                shape,
+                gate_fn,
+                &mut scratch,
+                &mut want,
+            )
+            .unwrap();
+            let mut folded = vec![0.0; packed.len()];
+            scale_packed_pointwise(&packed, cb * 8, pad8(n), &want, &mut folded).unwrap();
+            for fork in forks() {
+                let p = Par::new(kern, fork.as_ref()).min_split_macs(0);
+                let mut got = vec![0.0; cb * 8];
+                p.se_gate(
+                    &sums,
+                    0.1,
+                    &reduce,
+                    &expand,
+                    shape,
+                    gate_fn,
+                    &mut scratch,
+                    &mut got,
+                )
+                .unwrap();
+                assert!(
+                    bits(&got) == bits(&want),
+                    "se gate {c}->{r} in {}",
+                    fork.parts()
+                );
+                let mut f2 = vec![f32::NAN; packed.len()];
+                p.scale_packed_pointwise(&packed, cb * 8, pad8(n), &got, &mut f2)
+                    .unwrap();
+                assert!(
+                    bits(&f2) == bits(&folded),
+                    "folding {c}->{n} in {}",
+                    fork.parts()
+                );
+                let err = p
+                    .scale_packed_pointwise(&packed, cb * 8, pad8(n), &got[1..], &mut f2)
+                    .unwrap_err();
+                assert!(matches!(err, Error::Length { arg: "scale", .. }), "{err:?}");
+            }
+        }
+    }
+}

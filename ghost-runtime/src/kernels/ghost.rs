@@ -3,7 +3,7 @@
 //! `+ residual` on both halves and per-channel sums of the stored values.
 //!
 //! Algorithm (row streaming): the image is processed in bands of `band` rows, chosen so a band
-//! has at least ~224 pixels (two rows at 112x112, the whole image at 14x14). For each band the
+//! has at least ~896 pixels (eight rows at 112x112, the whole image at 28x28 and below). For each band the
 //! pointwise GEMM computes x1 for the band's pixels, then the depthwise computes every output
 //! row whose three input rows are now available (the band's rows shifted up by one). x1 is
 //! therefore re-read from L1/L2 right after being written, and nothing is concatenated.
@@ -18,7 +18,7 @@
 use crate::arch::{ActV, Simd};
 use crate::error::{check, check_len, Error};
 use crate::isa::{dispatch, Kernels};
-use crate::kernels::depthwise::{depthwise_packed_len, load_block, rows, InRows, RowsOut};
+use crate::kernels::depthwise::{depthwise_packed_len, load_block, rows, DwArgs, InRows, RowsOut};
 use crate::kernels::pointwise::{self, pointwise_packed_len, view, PwArgs};
 use crate::{Activation, Dst, Src};
 use core::ptr;
@@ -51,7 +51,7 @@ pub struct GhostEpilogue<'a> {
 
 /// Rows per band for a given width.
 const fn band_rows(h: usize, w: usize) -> usize {
-    let b = 224usize.div_ceil(w);
+    let b = 896usize.div_ceil(w);
     if b > h {
         h
     } else {
@@ -86,9 +86,88 @@ pub(crate) struct GhostArgs {
     pub(crate) b1: usize,
 }
 
+/// The Ghost module as separate passes over whole rows, for splitting an image by rows
+/// across threads (a row's cheap depthwise needs x1 rows of the neighbouring shares):
+/// 1. `pw`: x1 = act(W x + b) into the x1 half (no residual yet: the depthwise needs x1);
+/// 2. `dw`: x2 = act(dw3x3(x1)) (+ residual) into the x2 half;
+/// 3. if `res` is set: x1 half += residual x1 half.
+///
+/// Each pass is split by rows and the next starts when every share of the previous is done.
+pub(crate) struct Unfused {
+    pub pw: PwArgs,
+    pub dw: DwArgs,
+    /// x1 half of the output and of the residual (null without residual), `nb` blocks of
+    /// `h*w*8` floats each.
+    pub y1: *mut f32,
+    pub res1: *const f32,
+}
+
 impl GhostArgs {
     pub(crate) fn half_blocks(&self) -> usize {
         self.nb
+    }
+    pub(crate) fn h(&self) -> usize {
+        self.h
+    }
+    pub(crate) fn w(&self) -> usize {
+        self.w
+    }
+    pub(crate) fn has_sums(&self) -> bool {
+        !self.sums.is_null()
+    }
+    /// The passes of [`Unfused`] (only without channel sums).
+    pub(crate) fn unfused(&self) -> Unfused {
+        debug_assert!(self.sums.is_null());
+        let bs = self.h * self.w * 8;
+        let has_res = !self.r.is_null();
+        Unfused {
+            pw: PwArgs {
+                w: self.pw,
+                kb: self.kb,
+                nb: self.nb,
+                px: self.h * self.w,
+                x: self.x,
+                x_bs: bs,
+                y: self.y,
+                y_bs: bs,
+                r: ptr::null(),
+                r_bs: 0,
+                pre: ptr::null_mut(),
+                pre_bs: 0,
+                sums: ptr::null_mut(),
+                act: self.primary,
+                blk0: 0,
+                blk1: self.nb,
+            },
+            dw: DwArgs {
+                w: self.dw,
+                k: 3,
+                stride: 1,
+                blocks: self.nb,
+                x: self.y,
+                x_bs: bs,
+                ih: self.h,
+                iw: self.w,
+                y: self.y.wrapping_add(self.nb * bs),
+                y_bs: bs,
+                oh: self.h,
+                ow: self.w,
+                pt: 1,
+                pl: 1,
+                r: if has_res {
+                    self.r.wrapping_add(self.nb * bs)
+                } else {
+                    ptr::null()
+                },
+                r_bs: bs,
+                sums: ptr::null_mut(),
+                act: self.cheap,
+                oy0: 0,
+                oy1: self.h,
+            },
+            y1: self.y,
+            res1: self.r,
+        }
     }
     pub(crate) fn blocks(&self, b0: usize, b1: usize) -> GhostArgs {
         GhostArgs { b0, b1, ..*self }

@@ -7,7 +7,6 @@
 
 use crate::error::{check, check_len, Error};
 use crate::isa::Kernels;
-use crate::kernels::eltwise::act_scalar;
 use crate::kernels::softmax::expf;
 use crate::Activation;
 
@@ -45,6 +44,39 @@ impl Kernels {
         scratch: &mut [f32],
         gate: &mut [f32],
     ) -> Result<(), Error> {
+        se_gate_with(
+            &|w, kb, nb, x, y, act| self.fc(w, kb, nb, x, y, act),
+            sums,
+            inv_pixels,
+            reduce,
+            expand,
+            shape,
+            gate_fn,
+            scratch,
+            gate,
+        )
+    }
+}
+
+/// A fully connected layer: `(packed, k_blocks, n_blocks, x, y, act)`, as [`Kernels::fc`].
+pub(crate) type FcFn<'a> =
+    dyn Fn(&[f32], usize, usize, &[f32], &mut [f32], Activation) -> Result<(), Error> + 'a;
+
+/// The body of [`Kernels::se_gate`] with its two fully connected layers run by `fc` (serial,
+/// or split across threads by [`crate::Par::se_gate`]).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn se_gate_with(
+    fc: &FcFn<'_>,
+    sums: &[f32],
+    inv_pixels: f32,
+    reduce: &[f32],
+    expand: &[f32],
+    shape: SeShape,
+    gate_fn: Gate,
+    scratch: &mut [f32],
+    gate: &mut [f32],
+) -> Result<(), Error> {
+    {
         let SeShape { c_blocks, r_blocks } = shape;
         check(
             c_blocks > 0 && r_blocks > 0,
@@ -59,26 +91,17 @@ impl Kernels {
         for (m, s) in mean.iter_mut().zip(sums) {
             *m = s * inv_pixels;
         }
-        self.fc(reduce, c_blocks, r_blocks, mean, mid, Activation::Relu)?;
+        fc(reduce, c_blocks, r_blocks, mean, mid, Activation::Relu)?;
         let act = match gate_fn {
             Gate::Act(a) => a,
             Gate::Sigmoid => Activation::None,
         };
-        self.fc(expand, r_blocks, c_blocks, &mid[..r], gate, act)?;
+        fc(expand, r_blocks, c_blocks, &mid[..r], gate, act)?;
         if gate_fn == Gate::Sigmoid {
             for g in gate[..c].iter_mut() {
                 *g = 1.0 / (1.0 + expf(-*g));
             }
         }
         Ok(())
-    }
-}
-
-/// Scalar gate for tests and references.
-#[allow(dead_code)]
-pub(crate) fn gate_scalar(g: Gate, x: f32) -> f32 {
-    match g {
-        Gate::Act(a) => act_scalar(a, x),
-        Gate::Sigmoid => 1.0 / (1.0 + expf(-x)),
     }
 }

@@ -442,7 +442,7 @@ fn step_call(b: &Binds, k: &Kernel) -> TokenStream {
                 }
             };
             let (su, sc, ga) = (b.r(*sums), b.m(*scratch), b.m(*gate));
-            quote!(k.se_gate(#su, #ip, #rw, #ew, ::ghost_runtime::SeShape { c_blocks: #cb, r_blocks: #rb }, #g, #sc, #ga)?;)
+            quote!(p.se_gate(#su, #ip, #rw, #ew, ::ghost_runtime::SeShape { c_blocks: #cb, r_blocks: #rb }, #g, #sc, #ga)?;)
         }
         Kernel::ScalePacked {
             w,
@@ -458,7 +458,7 @@ fn step_call(b: &Binds, k: &Kernel) -> TokenStream {
                 b.r(*scale),
                 b.m(*dst),
             );
-            quote!(::ghost_runtime::scale_packed_pointwise(#wt, #kp, #np, #s, #d)?;)
+            quote!(p.scale_packed_pointwise(#wt, #kp, #np, #s, #d)?;)
         }
         Kernel::Binary {
             op,
