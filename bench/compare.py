@@ -256,7 +256,16 @@ def main():
         binp = os.path.join(work, "target-gen", "release", "gen")
         out = os.path.join(work, "y_ghostc.npy")
         sh([binp, xin, out])
-        runners["ghostc"] = lambda t, r: [binp, "--bench", str(r)]
+        # The multi-threaded runs must agree too (a batch is split by images, one image layer
+        # by layer): checked here, reported as the ghostc@T rows of the agreement list.
+        for t in threads_list:
+            if t > 1:
+                out_t = os.path.join(work, f"y_ghostc_t{t}.npy")
+                sh([binp, "--threads", str(t), xin, out_t])
+                ok, msg = check(f"ghostc@{t}", np.load(out_t), ref)
+                agree[f"ghostc@{t}"] = "OK" if ok else "MISMATCH"
+                print(msg)
+        runners["ghostc"] = lambda t, r: [binp, "--threads", str(t), "--bench", str(r)]
         return np.load(out)
 
     def prep_ort():
@@ -328,8 +337,8 @@ def main():
             order = live[r % len(live):] + live[:r % len(live)]
             line = []
             for e in order:
-                if threads > 1 and e in ("ghostc", "tract"):
-                    continue  # single-threaded engines: the 1-thread row stands for them
+                if threads > 1 and e == "tract":
+                    continue  # single-threaded engine: the 1-thread row stands for it
                 p = subprocess.run(["taskset", "-c", cpus] + runners[e](threads, a.runs),
                                    text=True, capture_output=True)
                 mm = LINE_RE.search(p.stdout)
@@ -347,13 +356,22 @@ def main():
     print(f"\n== summary (batch {shape[0]}, {time.strftime('%Y-%m-%d %H:%M')}, load average at end: "
           f"{' '.join(load)}) ==")
     rows = []
-    g1 = results.get(("ghostc", 1))
-    g1med = statistics.median(m for m, _ in g1) if g1 else None
+    verdicts = []
     for threads in threads_list:
+        g = results.get(("ghostc", threads))
+        g1med = statistics.median(m for m, _ in g) if g else None
+        peers = [(statistics.median(m for m, _ in results[(e, threads)]), e)
+                 for e in engines if e != "ghostc" and (e, threads) in results]
+        if g1med and peers:
+            best, be = min(peers)
+            verdicts.append(f"{threads} thread(s): ghostc {g1med:.3f} ms, best peer {be} "
+                            f"{best:.3f} ms: ghostc/best = {g1med / best:.3f}, throughput "
+                            f"{best / g1med:.2f}x ({shape[0] / g1med * 1e3:.0f} vs "
+                            f"{shape[0] / best * 1e3:.0f} img/s)")
         for e in engines:
             rs = results.get((e, threads))
             if not rs:
-                if e in live and threads > 1 and e in ("ghostc", "tract"):
+                if e in live and threads > 1 and e == "tract":
                     rows.append((e, threads, None, None, None, None, agree.get(e, "-"),
                                  "single-threaded: see 1-thread row"))
                 elif e not in live:
@@ -363,9 +381,10 @@ def main():
             p10 = statistics.median(p for _, p in rs)
             ratio = (g1med / med) if g1med else None
             roof = (macs / (med * 1e-3) / (PEAK_MACS_PER_CORE * threads) * 100) if macs else None
-            rows.append((e, threads, med, p10, ratio, roof, agree.get(e, "-"),
+            ok = agree.get(e, "-") if e != "ghostc" or threads == 1 else agree.get(f"ghostc@{threads}", "-")
+            rows.append((e, threads, med, p10, ratio, roof, ok,
                          f"{len(rs)} rounds, {shape[0] / med * 1e3:.0f} img/s"))
-    hdr = ["engine", "threads", "median ms", "p10 ms", "ghostc(1T)/engine", "% roofline",
+    hdr = ["engine", "threads", "median ms", "p10 ms", "ghostc/engine", "% roofline",
            "output", "notes"]
     fmt = lambda v, f: "-" if v is None else f.format(v)
     table = [[r[0], str(r[1]), fmt(r[2], "{:.3f}"), fmt(r[3], "{:.3f}"), fmt(r[4], "{:.3f}"),
@@ -380,7 +399,10 @@ def main():
         print("  ".join(h.ljust(w[i]) for i, h in enumerate(hdr)))
         for t in table:
             print("  ".join(c.ljust(w[i]) for i, c in enumerate(t)))
-    print("ratio < 1: ghostc faster. % roofline: MACs / latency vs 58 GMAC/s per core x threads.")
+    print("ghostc/engine: ghostc's median at the same thread count over the engine's (< 1: ghostc "
+          "faster). % roofline: MACs / latency vs 58 GMAC/s per core x threads.")
+    for v in verdicts:
+        print(v)
 
 
 if __name__ == "__main__":
