@@ -88,7 +88,7 @@ pub use kernels::pointwise::{
 };
 pub use model::CompiledModel;
 #[cfg(feature = "std")]
-pub use model::WithScratch;
+pub use model::{AlignedScratch, WithScratch};
 pub use par::{par_images, part_range, Fork, ImageFn, Par, Serial, MIN_SPLIT_MACS};
 #[cfg(feature = "std")]
 pub use team::Team;

@@ -246,6 +246,7 @@ mod tests {
     /// sharing one team (the loser of the `busy` race runs its parts itself) and far more
     /// threads than cores.
     #[test]
+    #[cfg_attr(miri, ignore = "spinning threads: too slow under Miri")]
     fn every_part_runs_once_under_contention() {
         let team = Team::new(3).unwrap();
         assert_eq!(team.parts(), 3);
@@ -268,6 +269,7 @@ mod tests {
 
     /// Workers park when idle and wake for the next job; dropping the team joins them.
     #[test]
+    #[cfg_attr(miri, ignore = "spinning threads: too slow under Miri")]
     fn parked_workers_wake_and_drop_joins() {
         let team = Team::new(2).unwrap();
         let hits = AtomicU32::new(0);

@@ -18,7 +18,7 @@ static THREADS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize:
 /// The fork every run uses (a team when `--threads T > 1`) and scratch for it.
 struct Exec {
     team: Option<ghost_runtime::Team>,
-    scratch: Vec<f32>,
+    scratch: ghost_runtime::AlignedScratch,
 }
 
 impl Exec {
@@ -27,14 +27,14 @@ impl Exec {
         Exec {
             team: (threads > 1)
                 .then(|| ghost_runtime::Team::new(threads).expect("cannot start worker threads")),
-            scratch: vec![0.0f32; threads * Model::SCRATCH_LEN],
+            scratch: ghost_runtime::AlignedScratch::new(threads * Model::SCRATCH_LEN),
         }
     }
 
     fn run(&mut self, model: &Model, input: &[f32], output: &mut [f32]) -> Result<(), ghost_runtime::Error> {
         match &self.team {
-            Some(team) => model.run_with(team, input, output, &mut self.scratch),
-            None => model.run(input, output, &mut self.scratch),
+            Some(team) => model.run_with(team, input, output, self.scratch.as_mut_slice()),
+            None => model.run(input, output, self.scratch.as_mut_slice()),
         }
     }
 }
@@ -212,7 +212,7 @@ fn bench(runs: usize) {
         Model::INPUT_SHAPE[0],
         Model::MACS * Model::INPUT_SHAPE[0] as u64,
         Model::WEIGHT_BYTES,
-        exec.scratch.len() * 4,
+        exec.scratch.as_mut_slice().len() * 4,
     );
     if let (Some((min0, maj0)), Some((min1, maj1))) = (faults0, faults1) {
         fields += &format!(" first_minflt={} first_majflt={}", min1 - min0, maj1 - maj0);
