@@ -34,7 +34,8 @@
 //! # Diagnostics
 //! Every problem becomes a `compile_error!` spanned at the path literal (unreadable model,
 //! import or compile failure) or at the offending option (unknown key, bad shape, unknown
-//! fusion); several problems are reported together. Next to the errors the macro still emits
+//! fusion, unknown limit); several problems are reported together. Malformed models get the
+//! same typed errors as the CLI and `ghostc::Builder` (see `docs/bad-inputs.md`). Next to the errors the macro still emits
 //! a stub `Model` with the real API (constants, `new`, `run`), so the calling code does not
 //! drown in follow-on "cannot find type `Model`" errors.
 //!

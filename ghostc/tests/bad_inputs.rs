@@ -1712,10 +1712,14 @@ fn case_27_wrong_input_length_at_inference() {
     let (ok, out) = e2e_common::run_bin(&h.harness, &["errors"]);
     println!("{out}");
     assert!(ok && !out.contains("FAIL"), "{out}");
-    assert!(
-        out.contains("Err(Length { arg: \"input\"") || out.contains("arg: \"input\""),
-        "{out}"
-    );
+    for arg in ["input", "output", "scratch"] {
+        for needle in [
+            format!("Err(Length {{ arg: \"{arg}\", expected: "),
+            format!("argument `{arg}` has 0 elements, expected "),
+        ] {
+            assert!(out.contains(&needle), "{needle:?} not in\n{out}");
+        }
+    }
     // The reference interpreter through the CLI: an input of the wrong shape is an error
     // naming the input and both dims.
     let tmp = tempfile::tempdir().unwrap();
