@@ -272,6 +272,8 @@ unsafe fn cols<S: Simd, const MR: usize, const NB: usize>(
 
 /// One `MR x NB` register tile for pixels `p0 .. p0 + m` (`m <= MR`, rows past `m` re-read the
 /// last pixel), storing rows `lo .. m`.
+// Index loops on purpose: see the comment inside.
+#[allow(clippy::needless_range_loop)]
 #[inline(always)]
 unsafe fn tile<S: Simd, const MR: usize, const NB: usize>(
     s: S,
@@ -282,17 +284,19 @@ unsafe fn tile<S: Simd, const MR: usize, const NB: usize>(
     m: usize,
     lo: usize,
 ) {
+    // Index loops with constant trip counts throughout (no iterator adapters): they unroll
+    // in every LLVM pipeline, so the tile stays in registers (see `ActV::apply_tile`).
     let mut xp = [a.x; MR];
-    for (i, xp) in xp.iter_mut().enumerate() {
+    for i in 0..MR {
         // SAFETY: pixel index < px.
-        *xp = unsafe { a.x.add((p0 + i.min(m - 1)) * 8) };
+        xp[i] = unsafe { a.x.add((p0 + i.min(m - 1)) * 8) };
     }
     let mut acc = [[s.zero(); NB]; MR];
     for j in 0..NB {
         // SAFETY: bias row has NB blocks from here.
         let b = unsafe { s.load(c.bias.add(j * 8)) };
-        for row in acc.iter_mut() {
-            row[j] = b;
+        for i in 0..MR {
+            acc[i][j] = b;
         }
     }
     let mut kk = 0;
@@ -301,9 +305,9 @@ unsafe fn tile<S: Simd, const MR: usize, const NB: usize>(
         for l in 0..8 {
             let wrow = kk * c.w_stride;
             let mut wv = [s.zero(); NB];
-            for (j, wv) in wv.iter_mut().enumerate() {
+            for j in 0..NB {
                 // SAFETY: row kk < K of the panel, block j < pw.
-                *wv = unsafe { s.load(c.w.add(wrow + j * 8)) };
+                wv[j] = unsafe { s.load(c.w.add(wrow + j * 8)) };
             }
             for i in 0..MR {
                 // SAFETY: block kb < kb_total of a valid pixel.
@@ -321,10 +325,42 @@ unsafe fn tile<S: Simd, const MR: usize, const NB: usize>(
     unsafe { store_tile::<S, MR, NB>(s, a, c, &acc, p0, m, lo) };
 }
 
+/// One row of a tile: optional pre-residual copy, residual, store, sums.
+///
+/// # Safety
+/// As [`tile`], for the pixel at float offset `pix`.
+#[allow(clippy::needless_range_loop)]
+#[inline(always)]
+unsafe fn store_row<S: Simd, const NB: usize>(
+    s: S,
+    a: &PwArgs,
+    c: &Cols,
+    row: &[S::V; NB],
+    pix: usize,
+    sum: &mut [S::V; NB],
+) {
+    for j in 0..NB {
+        let ob = c.ob0 + j;
+        let mut v = row[j];
+        // SAFETY: block ob < nb, pixel < px, in each view (run's contract).
+        unsafe {
+            if !a.pre.is_null() {
+                s.store(a.pre.add(ob * a.pre_bs + pix), v);
+            }
+            if !a.r.is_null() {
+                v = s.add(v, s.load(a.r.add(ob * a.r_bs + pix)));
+            }
+            s.store(a.y.add(ob * a.y_bs + pix), v);
+        }
+        sum[j] = s.add(sum[j], v);
+    }
+}
+
 /// Epilogue of one (activated) tile: optional pre-residual copy, residual, store, sums.
 ///
 /// # Safety
 /// As [`tile`].
+#[allow(clippy::needless_range_loop)]
 #[inline(always)]
 unsafe fn store_tile<S: Simd, const MR: usize, const NB: usize>(
     s: S,
@@ -336,33 +372,25 @@ unsafe fn store_tile<S: Simd, const MR: usize, const NB: usize>(
     lo: usize,
 ) {
     let mut sum = [s.zero(); NB];
-    for (i, row) in acc.iter().enumerate() {
-        if i < lo || i >= m {
-            continue;
-        }
-        let pix = (p0 + i) * 8;
-        for j in 0..NB {
-            let ob = c.ob0 + j;
-            let mut v = row[j];
-            // SAFETY: block ob < nb, pixel < px, in each view (run's contract).
-            unsafe {
-                if !a.pre.is_null() {
-                    s.store(a.pre.add(ob * a.pre_bs + pix), v);
-                }
-                if !a.r.is_null() {
-                    v = s.add(v, s.load(a.r.add(ob * a.r_bs + pix)));
-                }
-                s.store(a.y.add(ob * a.y_bs + pix), v);
+    // Rows by literal index (the `if` folds away per instantiation): a runtime-indexed loop
+    // over `acc` that LLVM does not fully unroll (it did not, with ghost-runtime built as one
+    // codegen unit) forces the whole tile into stack memory, FMAs included (3x slower).
+    macro_rules! rows {
+        ($($i:literal)*) => {$(
+            if $i < MR && $i >= lo && $i < m {
+                // SAFETY: forwarded contract of `tile`; row $i < MR exists.
+                unsafe { store_row::<S, NB>(s, a, c, &acc[$i], (p0 + $i) * 8, &mut sum) };
             }
-            sum[j] = s.add(sum[j], v);
-        }
+        )*};
     }
+    rows!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15);
+    debug_assert!(MR <= 16, "store_tile unrolls at most 16 rows");
     if !a.sums.is_null() {
-        for (j, sum) in sum.iter().enumerate() {
+        for j in 0..NB {
             // SAFETY: sums has nb*8 floats.
             unsafe {
                 let q = a.sums.add((c.ob0 + j) * 8);
-                s.store(q, s.add(s.load(q), *sum));
+                s.store(q, s.add(s.load(q), sum[j]));
             }
         }
     }
