@@ -250,9 +250,6 @@ pub fn write_crate(
         "[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\npublish = false\n\n\
          [lib]\npath = \"src/lib.rs\"\n\n[[bin]]\nname = \"{name}\"\npath = \"src/main.rs\"\n\n\
          [dependencies]\n{dep}\n\n[profile.release]\npanic = \"abort\"\n\n\
-         # ghost-runtime's register-tiled kernels run about 2x slower when compiled as one codegen\n\
-         # unit (measured on GhostNet-1.0), so keep its default even if the profile above changes.\n\
-         [profile.release.package.ghost-runtime]\ncodegen-units = 16\n\n\
          # Standalone: never part of an enclosing workspace.\n[workspace]\n"
     );
     let lib_rs = format!(

@@ -9,8 +9,8 @@
 //! fusion): every op goes through its unfused lowering.
 //!
 //! Build strategy (measured on the 2-core CI box): a standalone crate built by
-//! `ghostc::build_crate` uses the crate's own profile (fat LTO, codegen-units = 1) and costs
-//! ~10-40 s of link time per crate; 28 of them sequentially is far beyond the budget. So the
+//! `ghostc::build_crate` uses the crate's own profile and costs ~10-30 s per crate (ghost-runtime
+//! compiled each time); 28 of them sequentially is far beyond the budget. So the
 //! generated crates become members of ONE throwaway workspace (their `[profile]` and
 //! `[workspace]` tables stripped, see `e2e_common::as_workspace_member`) built by a single
 //! `cargo build --release` with opt-level 3, no LTO: ghost-runtime compiles once, members
