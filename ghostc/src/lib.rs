@@ -35,7 +35,7 @@
 //! let model = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/ts11_v1_w050_32x32_b1/model.onnx");
 //! let compiled = ghostc::compile_file(&model, &ghostc::CompileOptions::default(), &WeightsPath::Relative("model.weights".into()))?;
 //! assert!(compiled.source.contains("pub struct Model"));
-//! assert!(compiled.source.contains("k.ghost("), "Ghost modules run as one fused kernel");
+//! assert!(compiled.source.contains("p.ghost("), "Ghost modules run as one fused kernel");
 //! println!("{} kernel calls, scratch {} floats", compiled.program.steps.len(), compiled.program.arena_len);
 //! # Ok::<(), ghostc::CompileError>(())
 //! ```
