@@ -175,7 +175,8 @@ def main():
                      f"{statistics.median(ratios10[v]):.3f}", str(i["steps"]), str(i["scratch"]),
                      f"{'OK' if i['ok'] else 'MISMATCH'} ({i['err']:.1e})"])
     if not a.markdown:
-        print(f"\nmodel {os.path.relpath(model, ROOT)}, {a.rounds} rounds x {a.runs} runs, "
+        shown = os.path.relpath(model, ROOT) if model.startswith(ROOT + os.sep) else model
+        print(f"\nmodel {shown}, {a.rounds} rounds x {a.runs} runs, "
               f"{a.threads} thread(s), taskset -c {cores}, {time.strftime('%Y-%m-%d %H:%M')}, load average at end: "
               f"{load}; output tolerance {tol:.2e} (1e-4*max|ref| + 1e-5)\n")
     print("| " + " | ".join(hdr) + " |")
