@@ -236,6 +236,9 @@ pub struct PassOptions {
     pub stop_after: Option<String>,
 }
 
+// Not derivable: `verify_each` follows `debug_assertions` (clippy only sees a derivable impl
+// in release builds, where that is `false`).
+#[allow(clippy::derivable_impls)]
 impl Default for PassOptions {
     fn default() -> Self {
         PassOptions {
