@@ -57,6 +57,15 @@ pub(crate) fn check_len(arg: &'static str, actual: usize, expected: usize) -> Re
     }
 }
 
+/// Product of `factors`, saturating at `usize::MAX`. Every length a check requires is computed
+/// this way (and sums with `saturating_add`), so a shape whose size overflows `usize` needs
+/// `usize::MAX` elements and fails its [`check_len`], instead of wrapping around to a small
+/// length that a short slice would pass.
+#[inline]
+pub(crate) fn size(factors: &[usize]) -> usize {
+    factors.iter().fold(1usize, |a, &f| a.saturating_mul(f))
+}
+
 /// `Ok` when `cond` holds.
 #[inline]
 pub(crate) fn check(cond: bool, arg: &'static str, detail: &'static str) -> Result<(), Error> {

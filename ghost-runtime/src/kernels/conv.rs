@@ -15,7 +15,7 @@
 //! for rare layers; GhostNet itself never needs it.
 
 use crate::arch::{ActV, Simd};
-use crate::error::{check, check_len, Error};
+use crate::error::{check, check_len, size, Error};
 use crate::isa::{dispatch, Kernels};
 use crate::kernels::pointwise::view;
 use crate::{Dst, Epilogue, Src};
@@ -58,16 +58,24 @@ pub struct ConvShape {
 impl ConvShape {
     /// Output height.
     pub fn out_h(&self) -> usize {
-        (self.in_h + self.pads[0] + self.pads[2]).saturating_sub(self.kh) / self.stride_h.max(1) + 1
+        let padded = self
+            .in_h
+            .saturating_add(self.pads[0])
+            .saturating_add(self.pads[2]);
+        (padded.saturating_sub(self.kh) / self.stride_h.max(1)).saturating_add(1)
     }
     /// Output width.
     pub fn out_w(&self) -> usize {
-        (self.in_w + self.pads[1] + self.pads[3]).saturating_sub(self.kw) / self.stride_w.max(1) + 1
+        let padded = self
+            .in_w
+            .saturating_add(self.pads[1])
+            .saturating_add(self.pads[3]);
+        (padded.saturating_sub(self.kw) / self.stride_w.max(1)).saturating_add(1)
     }
     fn input_len(&self) -> usize {
         match self.layout {
-            InputLayout::Nchw => self.cin * self.in_h * self.in_w,
-            InputLayout::Nchw8c => self.cin.div_ceil(8) * 8 * self.in_h * self.in_w,
+            InputLayout::Nchw => size(&[self.cin, self.in_h, self.in_w]),
+            InputLayout::Nchw8c => size(&[self.cin.div_ceil(8), 8, self.in_h, self.in_w]),
         }
     }
 }
@@ -93,13 +101,13 @@ pub fn pack_conv(
         "cout_pad",
         "must be a positive multiple of 8",
     )?;
-    let taps = cin * kh * kw;
-    check_len("weights", weights.len(), cout_pad * taps)?;
+    let taps = size(&[cin, kh, kw]);
+    check_len("weights", weights.len(), size(&[cout_pad, taps]))?;
     check_len("bias", bias.len(), cout_pad)?;
     check_len(
         "packed",
         packed.len(),
-        conv_packed_len(cin, cout_pad, kh, kw),
+        size(&[cout_pad, taps.saturating_add(1)]),
     )?;
     for ob in 0..cout_pad / 8 {
         let base = ob * 8 * (taps + 1);
@@ -391,13 +399,21 @@ pub struct GeneralConvShape {
 impl GeneralConvShape {
     /// Output height.
     pub fn out_h(&self) -> usize {
-        let ext = self.dilation[0] * (self.kh - 1) + 1;
-        (self.in_h + self.pads[0] + self.pads[2]).saturating_sub(ext) / self.stride[0].max(1) + 1
+        let ext = size(&[self.dilation[0], self.kh.saturating_sub(1)]).saturating_add(1);
+        let padded = self
+            .in_h
+            .saturating_add(self.pads[0])
+            .saturating_add(self.pads[2]);
+        (padded.saturating_sub(ext) / self.stride[0].max(1)).saturating_add(1)
     }
     /// Output width.
     pub fn out_w(&self) -> usize {
-        let ext = self.dilation[1] * (self.kw - 1) + 1;
-        (self.in_w + self.pads[1] + self.pads[3]).saturating_sub(ext) / self.stride[1].max(1) + 1
+        let ext = size(&[self.dilation[1], self.kw.saturating_sub(1)]).saturating_add(1);
+        let padded = self
+            .in_w
+            .saturating_add(self.pads[1])
+            .saturating_add(self.pads[3]);
+        (padded.saturating_sub(ext) / self.stride[1].max(1)).saturating_add(1)
     }
 }
 
@@ -454,11 +470,15 @@ impl Kernels {
         )?;
         let cig = sh.cin / sh.groups;
         let cog = sh.cout / sh.groups;
-        check_len("weights", weights.len(), sh.cout * cig * sh.kh * sh.kw)?;
+        check_len(
+            "weights",
+            weights.len(),
+            size(&[sh.cout, cig, sh.kh, sh.kw]),
+        )?;
         check_len("bias", bias.len(), sh.cout)?;
-        let ihw = sh.in_h * sh.in_w;
+        let ihw = size(&[sh.in_h, sh.in_w]);
         let (oh, ow) = (sh.out_h(), sh.out_w());
-        let ohw = oh * ow;
+        let ohw = size(&[oh, ow]);
         let ob = sh.cout.div_ceil(8);
         let xo = view(
             "input",
@@ -473,7 +493,7 @@ impl Kernels {
             None => None,
         };
         if let Some(sums) = &epilogue.channel_sums {
-            check_len("channel_sums", sums.len(), ob * 8)?;
+            check_len("channel_sums", sums.len(), size(&[ob, 8]))?;
         }
         let x = &input.data[xo..];
         let y = &mut output.data[yo..];
@@ -556,7 +576,15 @@ pub(crate) fn conv_args(
         "input must be non-empty",
     )?;
     check(
-        sh.in_h + sh.pads[0] + sh.pads[2] >= sh.kh && sh.in_w + sh.pads[1] + sh.pads[3] >= sh.kw,
+        sh.in_h
+            .saturating_add(sh.pads[0])
+            .saturating_add(sh.pads[2])
+            >= sh.kh
+            && sh
+                .in_w
+                .saturating_add(sh.pads[1])
+                .saturating_add(sh.pads[3])
+                >= sh.kw,
         "shape.pads",
         "padded input smaller than the kernel",
     )?;
@@ -568,21 +596,25 @@ pub(crate) fn conv_args(
     check_len(
         "packed",
         packed.len(),
-        conv_packed_len(sh.cin, sh.out_blocks * 8, sh.kh, sh.kw),
+        size(&[
+            sh.out_blocks,
+            8,
+            size(&[sh.cin, sh.kh, sh.kw]).saturating_add(1),
+        ]),
     )?;
-    let ihw = sh.in_h * sh.in_w;
+    let ihw = size(&[sh.in_h, sh.in_w]);
     let xo = match sh.layout {
-        InputLayout::Nchw => input.block_offset * ihw,
-        InputLayout::Nchw8c => input.block_offset * ihw * 8,
+        InputLayout::Nchw => size(&[input.block_offset, ihw]),
+        InputLayout::Nchw8c => size(&[input.block_offset, ihw, 8]),
     };
-    check_len("input", input.data.len(), xo + sh.input_len())?;
+    check_len("input", input.data.len(), xo.saturating_add(sh.input_len()))?;
     let (oh, ow) = (sh.out_h(), sh.out_w());
     let yo = view(
         "output",
         output.data.len(),
         output.block_offset,
         sh.out_blocks,
-        oh * ow,
+        size(&[oh, ow]),
     )?;
     let r = match &epilogue.residual {
         Some(res) => {
@@ -591,7 +623,7 @@ pub(crate) fn conv_args(
                 res.data.len(),
                 res.block_offset,
                 sh.out_blocks,
-                oh * ow,
+                size(&[oh, ow]),
             )?;
             // SAFETY: checked just above.
             unsafe { res.data.as_ptr().add(ro) }
@@ -600,7 +632,7 @@ pub(crate) fn conv_args(
     };
     let sums = match epilogue.channel_sums {
         Some(sums) => {
-            check_len("channel_sums", sums.len(), sh.out_blocks * 8)?;
+            check_len("channel_sums", sums.len(), size(&[sh.out_blocks, 8]))?;
             sums.as_mut_ptr()
         }
         None => ptr::null_mut(),

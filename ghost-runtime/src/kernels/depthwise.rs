@@ -11,7 +11,7 @@
 //! floats; tap `(ky, kx)` of channel `c` is at `(c/8)*8*(k*k+1) + 8 + (ky*k + kx)*8 + c%8`.
 
 use crate::arch::{ActV, Simd};
-use crate::error::{check, check_len, Error};
+use crate::error::{check, check_len, size, Error};
 use crate::isa::{dispatch, Kernels};
 use crate::kernels::pointwise::view;
 use crate::{Dst, Epilogue, Src};
@@ -36,10 +36,10 @@ pub fn pack_depthwise(
         "must be a positive multiple of 8",
     )?;
     check(k > 0, "k", "must be positive")?;
-    check_len("weights", weights.len(), c_pad * k * k)?;
+    let kk = size(&[k, k]);
+    check_len("weights", weights.len(), size(&[c_pad, kk]))?;
     check_len("bias", bias.len(), c_pad)?;
-    check_len("packed", packed.len(), depthwise_packed_len(c_pad, k))?;
-    let kk = k * k;
+    check_len("packed", packed.len(), size(&[c_pad, kk.saturating_add(1)]))?;
     for cb in 0..c_pad / 8 {
         let base = cb * 8 * (kk + 1);
         for l in 0..8 {
@@ -93,11 +93,19 @@ impl DepthwiseShape {
     }
     /// Output height.
     pub fn out_h(&self) -> usize {
-        (self.in_h + self.pad_top + self.pad_bottom).saturating_sub(self.k) / self.stride.max(1) + 1
+        let padded = self
+            .in_h
+            .saturating_add(self.pad_top)
+            .saturating_add(self.pad_bottom);
+        (padded.saturating_sub(self.k) / self.stride.max(1)).saturating_add(1)
     }
     /// Output width.
     pub fn out_w(&self) -> usize {
-        (self.in_w + self.pad_left + self.pad_right).saturating_sub(self.k) / self.stride.max(1) + 1
+        let padded = self
+            .in_w
+            .saturating_add(self.pad_left)
+            .saturating_add(self.pad_right);
+        (padded.saturating_sub(self.k) / self.stride.max(1)).saturating_add(1)
     }
 }
 
@@ -499,8 +507,8 @@ pub(crate) fn depthwise_args(
             "padding must be smaller than the kernel",
         )?;
         check(
-            sh.in_h + sh.pad_top + sh.pad_bottom >= sh.k
-                && sh.in_w + sh.pad_left + sh.pad_right >= sh.k,
+            sh.in_h.saturating_add(sh.pad_top + sh.pad_bottom) >= sh.k
+                && sh.in_w.saturating_add(sh.pad_left + sh.pad_right) >= sh.k,
             "shape.in_h",
             "padded input smaller than the kernel",
         )?;
@@ -508,10 +516,10 @@ pub(crate) fn depthwise_args(
         check_len(
             "packed",
             packed.len(),
-            depthwise_packed_len(sh.blocks * 8, sh.k),
+            size(&[sh.blocks, 8, sh.k * sh.k + 1]),
         )?;
-        let ihw = sh.in_h * sh.in_w;
-        let ohw = oh * ow;
+        let ihw = size(&[sh.in_h, sh.in_w]);
+        let ohw = size(&[oh, ow]);
         let xo = view(
             "input",
             input.data.len(),
@@ -536,7 +544,7 @@ pub(crate) fn depthwise_args(
         };
         let sums = match epilogue.channel_sums {
             Some(sums) => {
-                check_len("channel_sums", sums.len(), sh.blocks * 8)?;
+                check_len("channel_sums", sums.len(), size(&[sh.blocks, 8]))?;
                 sums.as_mut_ptr()
             }
             None => ptr::null_mut(),

@@ -3,7 +3,7 @@
 //! one vector per 8 floats.
 
 use crate::arch::{ActV, Simd};
-use crate::error::{check, check_len, Error};
+use crate::error::{check, check_len, size, Error};
 use crate::isa::{dispatch, Kernels};
 use crate::Activation;
 
@@ -147,8 +147,8 @@ impl Kernels {
         act: Activation,
     ) -> Result<(), Error> {
         check(pixels > 0, "pixels", "must be positive")?;
-        check_len("x", x.len(), blocks * pixels * 8)?;
-        check_len("v", v.len(), blocks * 8)?;
+        check_len("x", x.len(), size(&[blocks, pixels, 8]))?;
+        check_len("v", v.len(), size(&[blocks, 8]))?;
         let y = x.as_mut_ptr();
         let e = EwArgs {
             a: y.cast_const(),

@@ -6,9 +6,9 @@
 //! FMA chains) so the FMA latency never limits the load stream.
 
 use crate::arch::{ActV, Simd};
-use crate::error::{check, check_len, Error};
+use crate::error::{check, check_len, size, Error};
 use crate::isa::{dispatch, Kernels};
-use crate::kernels::pointwise::{pointwise_packed_len, PANEL_BLOCKS};
+use crate::kernels::pointwise::{packed_len_blocks, PANEL_BLOCKS};
 use crate::Activation;
 
 #[derive(Clone, Copy)]
@@ -138,10 +138,10 @@ pub(crate) fn fc_args(
     check_len(
         "packed",
         packed.len(),
-        pointwise_packed_len(k_blocks * 8, n_blocks * 8),
+        packed_len_blocks(k_blocks, n_blocks),
     )?;
-    check_len("x", x.len(), k_blocks * 8)?;
-    check_len("y", y.len(), n_blocks * 8)?;
+    check_len("x", x.len(), size(&[k_blocks, 8]))?;
+    check_len("y", y.len(), size(&[n_blocks, 8]))?;
     Ok(FcArgs {
         w: packed.as_ptr(),
         kb: k_blocks,

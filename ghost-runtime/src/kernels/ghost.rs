@@ -16,10 +16,10 @@
 //! scratch is unused.
 
 use crate::arch::{ActV, Simd};
-use crate::error::{check, check_len, Error};
+use crate::error::{check, check_len, size, Error};
 use crate::isa::{dispatch, Kernels};
-use crate::kernels::depthwise::{depthwise_packed_len, load_block, rows, DwArgs, InRows, RowsOut};
-use crate::kernels::pointwise::{self, pointwise_packed_len, view, PwArgs};
+use crate::kernels::depthwise::{load_block, rows, DwArgs, InRows, RowsOut};
+use crate::kernels::pointwise::{self, packed_len_blocks, view, PwArgs};
 use crate::{Activation, Dst, Src};
 use core::ptr;
 
@@ -383,19 +383,27 @@ pub(crate) fn ghost_args(
         check_len(
             "pw_packed",
             pw_packed.len(),
-            pointwise_packed_len(k_blocks * 8, nb * 8),
+            packed_len_blocks(k_blocks, nb),
         )?;
-        check_len(
-            "dw_packed",
-            dw_packed.len(),
-            depthwise_packed_len(nb * 8, 3),
-        )?;
-        let hw = h * w;
+        check_len("dw_packed", dw_packed.len(), size(&[nb, 8, 10]))?;
+        let hw = size(&[h, w]);
         let xo = view("input", input.data.len(), input.block_offset, k_blocks, hw)?;
-        let yo = view("output", output.data.len(), output.block_offset, 2 * nb, hw)?;
+        let yo = view(
+            "output",
+            output.data.len(),
+            output.block_offset,
+            size(&[2, nb]),
+            hw,
+        )?;
         let r = match &epilogue.residual {
             Some(res) => {
-                let ro = view("residual", res.data.len(), res.block_offset, 2 * nb, hw)?;
+                let ro = view(
+                    "residual",
+                    res.data.len(),
+                    res.block_offset,
+                    size(&[2, nb]),
+                    hw,
+                )?;
                 check_len("scratch", scratch.len(), ghost_scratch_len(shape))?;
                 // SAFETY: checked just above.
                 unsafe { res.data.as_ptr().add(ro) }
@@ -404,7 +412,7 @@ pub(crate) fn ghost_args(
         };
         let sums = match epilogue.channel_sums {
             Some(sums) => {
-                check_len("channel_sums", sums.len(), 2 * nb * 8)?;
+                check_len("channel_sums", sums.len(), size(&[2, nb, 8]))?;
                 sums.as_mut_ptr()
             }
             None => ptr::null_mut(),

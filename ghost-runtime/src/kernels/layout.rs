@@ -1,7 +1,7 @@
 //! Layout conversion between plain NCHW (one image, `[C][H*W]`) and NCHW8c
 //! (`[ceil(C/8)][H*W][8]`, padded lanes zero). Memory-bound transposes; plain loops suffice.
 
-use crate::error::{check_len, Error};
+use crate::error::{check_len, size, Error};
 
 /// Number of `f32` of an NCHW8c tensor with `channels` channels and `pixels` pixels.
 pub const fn nchw8c_len(channels: usize, pixels: usize) -> usize {
@@ -15,8 +15,12 @@ pub fn nchw_to_nchw8c(
     pixels: usize,
     dst: &mut [f32],
 ) -> Result<(), Error> {
-    check_len("src", src.len(), channels * pixels)?;
-    check_len("dst", dst.len(), nchw8c_len(channels, pixels))?;
+    check_len("src", src.len(), size(&[channels, pixels]))?;
+    check_len("dst", dst.len(), size(&[channels.div_ceil(8), 8, pixels]))?;
+    if pixels == 0 {
+        // Nothing to copy; `channels` is unbounded by the slices here.
+        return Ok(());
+    }
     for cb in 0..channels.div_ceil(8) {
         let block = &mut dst[cb * pixels * 8..(cb + 1) * pixels * 8];
         for (p, lanes) in block.chunks_exact_mut(8).enumerate() {
@@ -40,8 +44,8 @@ pub fn nchw8c_to_nchw(
     pixels: usize,
     dst: &mut [f32],
 ) -> Result<(), Error> {
-    check_len("src", src.len(), nchw8c_len(channels, pixels))?;
-    check_len("dst", dst.len(), channels * pixels)?;
+    check_len("src", src.len(), size(&[channels.div_ceil(8), 8, pixels]))?;
+    check_len("dst", dst.len(), size(&[channels, pixels]))?;
     if pixels == 0 {
         return Ok(());
     }

@@ -15,7 +15,7 @@
 //! `panel[pw*8 + k*pw*8 + c] = W[4t*8 + c][k]`. Total length `n_pad * (k_pad + 1)`.
 
 use crate::arch::{ActV, Simd};
-use crate::error::{check, check_len, Error};
+use crate::error::{check, check_len, size, Error};
 use crate::isa::{dispatch, Kernels};
 use crate::{Dst, Epilogue, Src};
 use core::ptr;
@@ -26,6 +26,12 @@ pub const PANEL_BLOCKS: usize = 4;
 /// Number of `f32` in a packed pointwise/FC weight for `k_pad` inputs and `n_pad` outputs.
 pub const fn pointwise_packed_len(k_pad: usize, n_pad: usize) -> usize {
     n_pad * (k_pad + 1)
+}
+
+/// [`pointwise_packed_len`] of `k_blocks` input and `n_blocks` output blocks, saturating (for
+/// the checks, see [`size`]).
+pub(crate) fn packed_len_blocks(k_blocks: usize, n_blocks: usize) -> usize {
+    size(&[n_blocks, 8, size(&[k_blocks, 8]).saturating_add(1)])
 }
 
 /// Packs a row-major `[n_pad][k_pad]` weight matrix and `bias[n_pad]` (both already
@@ -48,9 +54,13 @@ pub fn pack_pointwise(
         "n_pad",
         "must be a positive multiple of 8",
     )?;
-    check_len("weights", weights.len(), k_pad * n_pad)?;
+    check_len("weights", weights.len(), size(&[k_pad, n_pad]))?;
     check_len("bias", bias.len(), n_pad)?;
-    check_len("packed", packed.len(), pointwise_packed_len(k_pad, n_pad))?;
+    check_len(
+        "packed",
+        packed.len(),
+        packed_len_blocks(k_pad / 8, n_pad / 8),
+    )?;
     let n_blocks = n_pad / 8;
     let mut t0 = 0;
     while t0 < n_blocks {
@@ -90,7 +100,7 @@ pub fn scale_packed_pointwise(
         "n_pad",
         "must be a positive multiple of 8",
     )?;
-    let len = pointwise_packed_len(k_pad, n_pad);
+    let len = packed_len_blocks(k_pad / 8, n_pad / 8);
     check_len("packed", packed.len(), len)?;
     check_len("scale", scale.len(), k_pad)?;
     check_len("out", out.len(), len)?;
@@ -411,7 +421,7 @@ pub(crate) fn view(
     blocks: usize,
     pixels: usize,
 ) -> Result<usize, Error> {
-    check_len(arg, len, (offset + blocks) * pixels * 8)?;
+    check_len(arg, len, size(&[offset.saturating_add(blocks), pixels, 8]))?;
     Ok(offset * pixels * 8)
 }
 
@@ -460,7 +470,7 @@ pub(crate) fn pointwise_args(
         check_len(
             "packed",
             packed.len(),
-            pointwise_packed_len(k_blocks * 8, n_blocks * 8),
+            packed_len_blocks(k_blocks, n_blocks),
         )?;
         let xo = view(
             "input",
@@ -492,7 +502,7 @@ pub(crate) fn pointwise_args(
         };
         let sums = match epilogue.channel_sums {
             Some(sums) => {
-                check_len("channel_sums", sums.len(), n_blocks * 8)?;
+                check_len("channel_sums", sums.len(), size(&[n_blocks, 8]))?;
                 sums.as_mut_ptr()
             }
             None => ptr::null_mut(),

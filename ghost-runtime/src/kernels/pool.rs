@@ -3,7 +3,7 @@
 //! (average divides by the valid count unless `count_include_pad`).
 
 use crate::arch::Simd;
-use crate::error::{check, check_len, Error};
+use crate::error::{check, check_len, size, Error};
 use crate::isa::{dispatch, Kernels};
 use crate::kernels::pointwise::view;
 use crate::{Dst, Src};
@@ -42,13 +42,19 @@ pub struct PoolShape {
 impl PoolShape {
     /// Output height.
     pub fn out_h(&self) -> usize {
-        (self.in_h + self.pads[0] + self.pads[2]).saturating_sub(self.kh) / self.stride[0].max(1)
-            + 1
+        let padded = self
+            .in_h
+            .saturating_add(self.pads[0])
+            .saturating_add(self.pads[2]);
+        (padded.saturating_sub(self.kh) / self.stride[0].max(1)).saturating_add(1)
     }
     /// Output width.
     pub fn out_w(&self) -> usize {
-        (self.in_w + self.pads[1] + self.pads[3]).saturating_sub(self.kw) / self.stride[1].max(1)
-            + 1
+        let padded = self
+            .in_w
+            .saturating_add(self.pads[1])
+            .saturating_add(self.pads[3]);
+        (padded.saturating_sub(self.kw) / self.stride[1].max(1)).saturating_add(1)
     }
 }
 
@@ -160,7 +166,7 @@ impl Kernels {
             blocks,
             pixels,
         )?;
-        check_len("out", out.len(), blocks * 8)?;
+        check_len("out", out.len(), size(&[blocks, 8]))?;
         let a = GapArgs {
             blocks,
             pixels,
@@ -192,8 +198,15 @@ impl Kernels {
             "must be positive",
         )?;
         check(
-            sh.in_h + sh.pads[0] + sh.pads[2] >= sh.kh
-                && sh.in_w + sh.pads[1] + sh.pads[3] >= sh.kw,
+            sh.in_h
+                .saturating_add(sh.pads[0])
+                .saturating_add(sh.pads[2])
+                >= sh.kh
+                && sh
+                    .in_w
+                    .saturating_add(sh.pads[1])
+                    .saturating_add(sh.pads[3])
+                    >= sh.kw,
             "shape.pads",
             "padded input smaller than the window",
         )?;
@@ -202,14 +215,14 @@ impl Kernels {
             input.data.len(),
             input.block_offset,
             sh.blocks,
-            sh.in_h * sh.in_w,
+            size(&[sh.in_h, sh.in_w]),
         )?;
         let yo = view(
             "output",
             output.data.len(),
             output.block_offset,
             sh.blocks,
-            sh.out_h() * sh.out_w(),
+            size(&[sh.out_h(), sh.out_w()]),
         )?;
         let a = PoolArgs {
             sh,

@@ -3,7 +3,7 @@
 //! on the fly (no index tables, no allocation); the blend is vectorized across 8 channels.
 
 use crate::arch::Simd;
-use crate::error::{check, Error};
+use crate::error::{check, size, Error};
 use crate::isa::{dispatch, Kernels};
 use crate::kernels::pointwise::view;
 use crate::{Dst, Src};
@@ -202,14 +202,14 @@ impl Kernels {
             input.data.len(),
             input.block_offset,
             sh.blocks,
-            sh.in_h * sh.in_w,
+            size(&[sh.in_h, sh.in_w]),
         )?;
         let yo = view(
             "output",
             output.data.len(),
             output.block_offset,
             sh.blocks,
-            sh.out_h * sh.out_w,
+            size(&[sh.out_h, sh.out_w]),
         )?;
         let a = ResizeArgs {
             sh,
@@ -233,14 +233,16 @@ impl Kernels {
         input: Src<'_>,
         output: Dst<'_>,
     ) -> Result<(), Error> {
-        let ihw = in_h * in_w;
+        // An empty image would leave `blocks` unbounded by the slices: reject it.
+        check(in_h > 0 && in_w > 0, "in_h", "input must be non-empty")?;
+        let ihw = size(&[in_h, in_w]);
         let xo = view("input", input.data.len(), input.block_offset, blocks, ihw)?;
         let yo = view(
             "output",
             output.data.len(),
             output.block_offset,
             blocks,
-            4 * ihw,
+            size(&[4, ihw]),
         )?;
         let (x, y) = (&input.data[xo..], &mut output.data[yo..]);
         let ow = 2 * in_w;

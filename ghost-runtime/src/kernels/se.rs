@@ -5,7 +5,7 @@
 //! 1x1's weights with [`crate::scale_packed_pointwise`] (`W * diag(s)`), so the gated tensor is
 //! never written; [`Kernels::channel_assign`] is the unfused alternative.
 
-use crate::error::{check, check_len, Error};
+use crate::error::{check, check_len, size, Error};
 use crate::isa::Kernels;
 use crate::kernels::softmax::expf;
 use crate::Activation;
@@ -83,9 +83,9 @@ pub(crate) fn se_gate_with(
             "shape",
             "sizes must be positive",
         )?;
-        let (c, r) = (c_blocks * 8, r_blocks * 8);
+        let (c, r) = (size(&[c_blocks, 8]), size(&[r_blocks, 8]));
         check_len("sums", sums.len(), c)?;
-        check_len("scratch", scratch.len(), c + r)?;
+        check_len("scratch", scratch.len(), c.saturating_add(r))?;
         check_len("gate", gate.len(), c)?;
         let (mean, mid) = scratch.split_at_mut(c);
         for (m, s) in mean.iter_mut().zip(sums) {

@@ -1,0 +1,241 @@
+//! One test per finding of the cargo-fuzz targets (`fuzz/README.md`), through the stable API
+//! (no fuzzing machinery): the exact input, committed under `fuzz/regressions/` or built here,
+//! and the behaviour required since the fix.
+
+use ghost_runtime::*;
+
+/// Shape parameters the `kernels` target's wild mode found overflowing the length checks of
+/// ghost-runtime's safe API (`attempt to multiply with overflow` under overflow checks; in
+/// release the product wrapped to a small length that short slices passed, after which the
+/// kernel ran far outside them). Each must now be an `Err`.
+#[test]
+fn kernels_reject_shapes_whose_size_overflows() {
+    let k = Kernels::new();
+    let x = vec![0.5f32; 256];
+    let mut y = vec![0.0f32; 256];
+    let mut s = vec![0.0f32; 64];
+    let mut scr = vec![0.0f32; 256];
+    let big = (usize::MAX >> 3) + 1; // times 8 wraps to 0
+    let huge = usize::MAX;
+    let act = Activation::Relu;
+    let epi = || Epilogue::act(Activation::None);
+
+    assert!(k
+        .pointwise(
+            &x,
+            PointwiseShape {
+                k_blocks: 1,
+                n_blocks: 1,
+                pixels: big,
+            },
+            Src::new(&x),
+            Dst::new(&mut y),
+            epi(),
+        )
+        .is_err());
+    assert!(k
+        .pointwise(
+            &x,
+            PointwiseShape {
+                k_blocks: big,
+                n_blocks: 1,
+                pixels: 1,
+            },
+            Src::new(&x),
+            Dst::new(&mut y),
+            epi(),
+        )
+        .is_err());
+    assert!(k
+        .pointwise(
+            &x,
+            PointwiseShape {
+                k_blocks: 1,
+                n_blocks: 1,
+                pixels: 1,
+            },
+            Src::at(&x, huge),
+            Dst::new(&mut y),
+            epi(),
+        )
+        .is_err());
+    assert!(k
+        .depthwise(
+            &x,
+            DepthwiseShape {
+                blocks: 1,
+                in_h: huge,
+                in_w: 3,
+                k: 3,
+                stride: 1,
+                pad_top: 1,
+                pad_left: 1,
+                pad_bottom: 1,
+                pad_right: 1,
+            },
+            Src::new(&x),
+            Dst::new(&mut y),
+            epi(),
+        )
+        .is_err());
+    assert!(k
+        .depthwise(
+            &x,
+            DepthwiseShape {
+                blocks: big,
+                in_h: 1,
+                in_w: 1,
+                k: 3,
+                stride: 1,
+                pad_top: 1,
+                pad_left: 1,
+                pad_bottom: 1,
+                pad_right: 1,
+            },
+            Src::new(&x),
+            Dst::new(&mut y),
+            epi(),
+        )
+        .is_err());
+    assert!(k
+        .ghost(
+            &x,
+            &x,
+            GhostShape {
+                k_blocks: 1,
+                half_blocks: big,
+                h: 1,
+                w: 1,
+            },
+            Src::new(&x),
+            Dst::new(&mut y),
+            GhostEpilogue {
+                primary: act,
+                cheap: act,
+                residual: None,
+                channel_sums: Some(&mut s),
+            },
+            &mut scr,
+        )
+        .is_err());
+    for (cin, in_h, kh, pads) in [
+        (big, 1, 1, [0; 4]),
+        (1, huge, 1, [0; 4]),
+        (1, 1, 2, [1, 0, huge, 0]),
+    ] {
+        for layout in [InputLayout::Nchw, InputLayout::Nchw8c] {
+            let shape = ConvShape {
+                cin,
+                layout,
+                in_h,
+                in_w: 1,
+                out_blocks: 1,
+                kh,
+                kw: 1,
+                stride_h: 1,
+                stride_w: 1,
+                pads,
+            };
+            let r = k.conv(&x, shape, Src::new(&x), Dst::new(&mut y), epi());
+            assert!(r.is_err(), "{shape:?}");
+        }
+    }
+    assert!(k
+        .conv_general(
+            &x,
+            &x,
+            GeneralConvShape {
+                cin: 1,
+                cout: 1,
+                groups: 1,
+                in_h: 1,
+                in_w: 1,
+                kh: big,
+                kw: 8,
+                stride: [1, 1],
+                dilation: [huge, 1],
+                pads: [0; 4],
+            },
+            Src::new(&x),
+            Dst::new(&mut y),
+            epi(),
+        )
+        .is_err());
+    assert!(k.fc(&x, big, 1, &x, &mut y, act).is_err());
+    assert!(k.fc(&x, 1, big, &x, &mut y, act).is_err());
+    assert!(k
+        .se_gate(
+            &x,
+            1.0,
+            &x,
+            &x,
+            SeShape {
+                c_blocks: big,
+                r_blocks: 1,
+            },
+            Gate::Sigmoid,
+            &mut scr,
+            &mut s,
+        )
+        .is_err());
+    assert!(k.global_avg_pool(Src::new(&x), big, 1, &mut s).is_err());
+    assert!(k
+        .pool(
+            PoolKind::Max,
+            PoolShape {
+                blocks: 1,
+                in_h: huge,
+                in_w: 1,
+                kh: 1,
+                kw: 1,
+                stride: [1, 1],
+                pads: [0, 0, huge, 0],
+            },
+            Src::new(&x),
+            Dst::new(&mut y),
+        )
+        .is_err());
+    assert!(k
+        .channel_assign(BinaryOp::Add, &mut y, big, 1, &x, act)
+        .is_err());
+    assert!(k
+        .resize(
+            ResizeMode::Linear,
+            CoordMode::HalfPixel,
+            ResizeShape {
+                blocks: 1,
+                in_h: 1 << 40,
+                in_w: 1 << 40,
+                out_h: 1,
+                out_w: 1,
+            },
+            Src::new(&x),
+            Dst::new(&mut y),
+        )
+        .is_err());
+    assert!(k
+        .upsample2x_nearest(1, 1 << 62, 1, Src::new(&x), Dst::new(&mut y))
+        .is_err());
+    assert!(nchw_to_nchw8c(&x, big, 8, &mut y).is_err());
+    assert!(nchw8c_to_nchw(&x, 1, big, &mut y).is_err());
+    assert!(pack_pointwise(&x, &x, usize::MAX - 7, 8, &mut y).is_err());
+    assert!(pack_depthwise(&x, &x, 8, 1 << 32, &mut y).is_err());
+    assert!(pack_conv(&x, &x, big, 8, 1, 1, &mut y).is_err());
+    assert!(scale_packed_pointwise(&x, usize::MAX - 7, 8, &x, &mut y).is_err());
+}
+
+/// Empty images left `blocks` / `channels` unbounded by the slices, so these calls looped
+/// about 2^64 times over nothing (a fuzzer timeout). They must return at once.
+#[test]
+fn kernels_with_empty_images_return_at_once() {
+    let k = Kernels::new();
+    let x = vec![0.5f32; 64];
+    let mut y = vec![0.0f32; 64];
+    let start = std::time::Instant::now();
+    assert!(k
+        .upsample2x_nearest(1 << 31, 1 << 61, 0, Src::new(&x), Dst::new(&mut y))
+        .is_err());
+    assert!(nchw_to_nchw8c(&x, usize::MAX - 7, 0, &mut y).is_ok());
+    assert!(nchw8c_to_nchw(&x, usize::MAX - 7, 0, &mut y).is_ok());
+    assert!(start.elapsed() < std::time::Duration::from_secs(5));
+}
