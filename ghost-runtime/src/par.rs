@@ -23,7 +23,8 @@
 //! * dense conv (stem): by output rows; fully connected: by whole weight panels.
 //!
 //! A layer smaller than [`MIN_SPLIT_MACS`] runs whole on the calling thread: splitting it
-//! would cost more in hand-offs than it saves.
+//! would cost more in hand-offs than it saves (`GHOST_MIN_SPLIT_MACS=N` overrides it, with
+//! `std`; the end-to-end tests use 0).
 
 use crate::error::Error;
 use crate::kernels::conv::{conv_args, conv_exec};
@@ -66,6 +67,30 @@ impl Fork for Serial {
 /// Part `i` of `n` items split into `parts` near-equal contiguous ranges.
 pub const fn part_range(n: usize, parts: usize, i: usize) -> (usize, usize) {
     (n * i / parts, n * (i + 1) / parts)
+}
+
+/// [`MIN_SPLIT_MACS`], or with `std` the value of the environment variable
+/// `GHOST_MIN_SPLIT_MACS` if set (read once; tests set 0 so every layer of a small model is
+/// split).
+fn default_min_split() -> usize {
+    #[cfg(feature = "std")]
+    {
+        use core::sync::atomic::{AtomicUsize, Ordering};
+        static CACHE: AtomicUsize = AtomicUsize::new(usize::MAX);
+        let v = CACHE.load(Ordering::Relaxed);
+        if v != usize::MAX {
+            return v;
+        }
+        let v = std::env::var("GHOST_MIN_SPLIT_MACS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(MIN_SPLIT_MACS)
+            .min(usize::MAX - 1);
+        CACHE.store(v, Ordering::Relaxed);
+        v
+    }
+    #[cfg(not(feature = "std"))]
+    MIN_SPLIT_MACS
 }
 
 /// Whether the product of `factors` (a layer's multiply-adds) is below `min`.
@@ -112,7 +137,7 @@ impl<'f> Par<'f> {
         Par {
             k,
             fork,
-            min_split: MIN_SPLIT_MACS,
+            min_split: default_min_split(),
         }
     }
 

@@ -255,6 +255,10 @@ fn input() -> Vec<f32> {
     (0..Model::INPUT_LEN).map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0).collect()
 }
 
+fn model_warm_up(team: &ghost_runtime::Team, x: &[f32], out: &mut [f32], scratch: &mut [f32]) -> Result<(), ghost_runtime::Error> {
+    Model::new().run_with(team, x, out, scratch)
+}
+
 fn alloc() -> ExitCode {
     // Positive control: the counter sees allocations at all.
     let before = ALLOCS.load(Relaxed);
@@ -263,19 +267,25 @@ fn alloc() -> ExitCode {
     let control = ALLOCS.load(Relaxed) - before;
     let x = input();
     let mut out = vec![0.0f32; Model::OUTPUT_LEN];
-    let mut scratch = vec![0.0f32; Model::SCRATCH_LEN];
+    let mut scratch = vec![0.0f32; 2 * Model::SCRATCH_LEN];
+    // The team's threads are started (and allocate) before counting, and one run on it reads
+    // GHOST_MIN_SPLIT_MACS (set to 0 by the test, so every layer is split); after that,
+    // running on it must not allocate.
+    let team = ghost_runtime::Team::new(2).expect("start a worker thread");
+    let _ = model_warm_up(&team, &x, &mut out, &mut scratch);
     let (a0, b0) = (ALLOCS.load(Relaxed), BYTES.load(Relaxed));
     let model = Model::new();
     let mut results = Ok(());
     for _ in 0..5 {
         results = results.and(model.run(&x, &mut out, &mut scratch));
+        results = results.and(model.run_with(&team, &x, &mut out, &mut scratch));
     }
     let (a1, b1) = (ALLOCS.load(Relaxed), BYTES.load(Relaxed));
     // Error paths must not allocate either.
     let err = model.run(&x[1..], &mut out, &mut scratch).is_err();
     let a2 = ALLOCS.load(Relaxed);
     println!("control allocations: {control}");
-    println!("run allocations: {} ({} bytes) over Model::new + 5 runs; error path: {}", a1 - a0, b1 - b0, a2 - a1);
+    println!("run allocations: {} ({} bytes) over Model::new + 5 runs + 5 runs on 2 threads; error path: {}", a1 - a0, b1 - b0, a2 - a1);
     println!("runs ok: {}, error returned: {err}, checksum {}", results.is_ok(), out.iter().sum::<f32>());
     if control == 0 || a1 != a0 || a2 != a1 || results.is_err() || !err {
         return ExitCode::FAILURE;
@@ -395,10 +405,12 @@ pub fn harness() -> &'static Harness {
     })
 }
 
-/// Runs a binary; returns (success, stdout + stderr).
+/// Runs a binary; returns (success, stdout + stderr). `GHOST_MIN_SPLIT_MACS=0`: a
+/// generated model on several threads splits every layer, however small (the fixtures are).
 pub fn run_bin(bin: &Path, args: &[&str]) -> (bool, String) {
     let o = Command::new(bin)
         .args(args)
+        .env("GHOST_MIN_SPLIT_MACS", "0")
         .output()
         .unwrap_or_else(|e| panic!("spawn {}: {e}", bin.display()));
     (
