@@ -239,3 +239,45 @@ fn kernels_with_empty_images_return_at_once() {
     assert!(nchw8c_to_nchw(&x, usize::MAX - 7, 0, &mut y).is_ok());
     assert!(start.elapsed() < std::time::Duration::from_secs(5));
 }
+
+/// `kernels` crash-6c3066523c5de3c523f68f27126833672a8c9498: `se_gate` with a short `reduce`
+/// (or `expand`) weight returned `Err` only after writing the pooled means into `scratch`,
+/// against the contract that an error means nothing was written.
+#[test]
+fn se_gate_rejects_short_weights_before_writing() {
+    let k = Kernels::new();
+    let (cb, rb) = (8, 4);
+    let (c, r) = (cb * 8, rb * 8);
+    let sums = vec![1.0f32; c];
+    let reduce = vec![0.1f32; pointwise_packed_len(c, r)];
+    let expand = vec![0.1f32; pointwise_packed_len(r, c)];
+    let shape = SeShape {
+        c_blocks: cb,
+        r_blocks: rb,
+    };
+    for (short_reduce, short_expand) in [(true, false), (false, true)] {
+        let red = &reduce[..reduce.len() - usize::from(short_reduce)];
+        let exp = &expand[..expand.len() - usize::from(short_expand)];
+        let mut scratch = vec![7.0f32; c + r];
+        let mut gate = vec![7.0f32; c];
+        let err = k
+            .se_gate(
+                &sums,
+                0.5,
+                red,
+                exp,
+                shape,
+                Gate::Sigmoid,
+                &mut scratch,
+                &mut gate,
+            )
+            .unwrap_err();
+        let arg = if short_reduce { "reduce" } else { "expand" };
+        assert!(
+            matches!(err, Error::Length { arg: a, .. } if a == arg),
+            "{err:?}"
+        );
+        assert!(scratch.iter().all(|&v| v == 7.0), "scratch was written");
+        assert!(gate.iter().all(|&v| v == 7.0), "gate was written");
+    }
+}

@@ -7,6 +7,7 @@
 
 use crate::error::{check, check_len, size, Error};
 use crate::isa::Kernels;
+use crate::kernels::pointwise::packed_len_blocks;
 use crate::kernels::softmax::expf;
 use crate::Activation;
 
@@ -87,6 +88,18 @@ pub(crate) fn se_gate_with(
         check_len("sums", sums.len(), c)?;
         check_len("scratch", scratch.len(), c.saturating_add(r))?;
         check_len("gate", gate.len(), c)?;
+        // The FCs check these too, but only after `scratch` is written: an error must mean
+        // nothing was written.
+        check_len(
+            "reduce",
+            reduce.len(),
+            packed_len_blocks(c_blocks, r_blocks),
+        )?;
+        check_len(
+            "expand",
+            expand.len(),
+            packed_len_blocks(r_blocks, c_blocks),
+        )?;
         let (mean, mid) = scratch.split_at_mut(c);
         for (m, s) in mean.iter_mut().zip(sums) {
             *m = s * inv_pixels;
