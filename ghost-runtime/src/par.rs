@@ -10,8 +10,8 @@
 //! The partition is a pure function of the layer's shape and the number of parts (no work
 //! stealing, no atomics inside kernels): shapes are compile-time constants in generated code,
 //! so each layer's split is fixed when the model is compiled, and results are bit-identical
-//! for any thread count (every output value is computed by the same code on the same inputs;
-//! only who computes it changes).
+//! for any thread count (every output value and channel sum is computed by the same code on
+//! the same inputs in the same order; only who computes it changes).
 //! * pointwise: by pixels when the layer has few output blocks and no channel sums, else by
 //!   output blocks;
 //! * Ghost module: by blocks of each half (x1 block `c` and the x2 block computed from it go
@@ -91,6 +91,19 @@ fn default_min_split() -> usize {
     }
     #[cfg(not(feature = "std"))]
     MIN_SPLIT_MACS
+}
+
+/// Part `i`'s output blocks. With channel sums the shares are whole weight panels: a share
+/// starting inside a panel would use narrower register tiles there, which add up a channel's
+/// pixels in other groups, and the sums (hence the squeeze-and-excitation gates) would differ
+/// in rounding from the serial run. Panel-aligned shares keep every thread count bit-identical.
+fn block_share(nb: usize, parts: usize, i: usize, sums: bool) -> (usize, usize) {
+    if sums {
+        let (t0, t1) = part_range(nb.div_ceil(PANEL_BLOCKS), parts, i);
+        ((t0 * PANEL_BLOCKS).min(nb), (t1 * PANEL_BLOCKS).min(nb))
+    } else {
+        part_range(nb, parts, i)
+    }
 }
 
 /// Whether the product of `factors` (a layer's multiply-adds) is below `min`.
@@ -187,7 +200,7 @@ impl<'f> Par<'f> {
                 let (p0, p1) = part_range(a.px, parts, i);
                 a.pixels(p0, p1)
             } else {
-                let (b0, b1) = part_range(a.nb, parts, i);
+                let (b0, b1) = block_share(a.nb, parts, i, !a.sums.is_null());
                 crate::kernels::pointwise::PwArgs {
                     blk0: b0,
                     blk1: b1,
@@ -266,9 +279,10 @@ impl<'f> Par<'f> {
             }
             return Ok(());
         }
+        let sums = a.has_sums();
         let a = Shared(a);
         self.fork.run(&|i| {
-            let (b0, b1) = part_range(nb, parts, i);
+            let (b0, b1) = block_share(nb, parts, i, sums);
             if b0 < b1 {
                 // SAFETY: a share of a checked module: blocks b0..b1 of x1, x2, the residual,
                 // the sums and the scratch ring are this part's alone.

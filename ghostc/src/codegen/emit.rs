@@ -815,8 +815,8 @@ pub fn emit_with(
             /// [`Model::run`] over the parts of `fork` (e.g. a `ghost_runtime::Team`): with
             /// several images and `parts * SCRATCH_LEN` floats of scratch, each part runs whole
             /// images with its own scratch; otherwise every layer is split across the parts
-            /// (the split of each layer is fixed by its shape). Outputs do not depend on the
-            /// number of parts beyond float rounding of squeeze-and-excitation sums.
+            /// (the split of each layer is fixed by its shape). Outputs are bit-identical for
+            /// any number of parts.
             pub fn run_with(&self, fork: &dyn ::ghost_runtime::Fork, input: &[f32], output: &mut [f32], scratch: &mut [f32]) -> Result<(), ::ghost_runtime::Error> {
                 let images = if Self::DYNAMIC_BATCH {
                     if input.is_empty() || input.len() % Self::IMAGE_IN != 0 {

@@ -60,8 +60,8 @@ impl Model {
     /// [`Model::run`] over the parts of `fork` (e.g. a `ghost_runtime::Team`): with
     /// several images and `parts * SCRATCH_LEN` floats of scratch, each part runs whole
     /// images with its own scratch; otherwise every layer is split across the parts
-    /// (the split of each layer is fixed by its shape). Outputs do not depend on the
-    /// number of parts beyond float rounding of squeeze-and-excitation sums.
+    /// (the split of each layer is fixed by its shape). Outputs are bit-identical for
+    /// any number of parts.
     pub fn run_with(
         &self,
         fork: &dyn ::ghost_runtime::Fork,
