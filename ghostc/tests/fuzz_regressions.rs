@@ -281,3 +281,146 @@ fn se_gate_rejects_short_weights_before_writing() {
         assert!(gate.iter().all(|&v| v == 7.0), "gate was written");
     }
 }
+
+/// Runs the parts one after another, last first, on the calling thread.
+struct Reverse(usize);
+
+impl Fork for Reverse {
+    fn parts(&self) -> usize {
+        self.0
+    }
+    fn run(&self, f: &(dyn Fn(usize) + Sync)) {
+        for i in (0..self.0).rev() {
+            f(i);
+        }
+    }
+}
+
+fn data(n: usize, seed: u32) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(2_654_435_761) | 1;
+    (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 17;
+            s ^= s << 5;
+            (s >> 8) as f32 / (1u32 << 24) as f32 - 0.5
+        })
+        .collect()
+}
+
+fn bits(v: &[f32]) -> Vec<u32> {
+    v.iter().map(|f| f.to_bits()).collect()
+}
+
+/// `kernels` crash-402f3468f7de8aa21f7f550374b30af64fcaf0ed: a Ghost module with channel sums
+/// (2 half blocks, 4 input blocks, 2x116 pixels, HardSwish, residual) split by `Par` into 4
+/// parts gave channel sums that differed in the last bits from the whole layer: the 1x1 summed
+/// each tile's rows in registers before adding them to memory, and the tile height depends on
+/// how many blocks a share has. `Par` promises bit-identical results for any part count.
+#[test]
+fn split_layers_with_channel_sums_are_bit_identical() {
+    let isas = [Kernels::with_isa(Isa::Scalar).unwrap(), Kernels::new()];
+    let act = Activation::HardSwish;
+    // Ghost module, as in the crash.
+    let (kb, nb, h, w) = (4, 2, 2, 116);
+    let hw = h * w;
+    let mut pw = vec![0.0; pointwise_packed_len(kb * 8, nb * 8)];
+    pack_pointwise(
+        &data(kb * nb * 64, 1),
+        &data(nb * 8, 2),
+        kb * 8,
+        nb * 8,
+        &mut pw,
+    )
+    .unwrap();
+    let mut dw = vec![0.0; depthwise_packed_len(nb * 8, 3)];
+    pack_depthwise(&data(nb * 72, 3), &data(nb * 8, 4), nb * 8, 3, &mut dw).unwrap();
+    let x = data((1 + kb) * hw * 8, 5);
+    let res = data((1 + 2 * nb) * hw * 8, 6);
+    let shape = GhostShape {
+        k_blocks: kb,
+        half_blocks: nb,
+        h,
+        w,
+    };
+    let ghost = |par: Option<Par<'_>>, k: Kernels| {
+        let mut y = vec![7.0; (1 + 2 * nb) * hw * 8];
+        let mut sums = vec![0.0; 2 * nb * 8];
+        let mut scratch = vec![0.0; ghost_scratch_len(shape)];
+        let epi = GhostEpilogue {
+            primary: act,
+            cheap: act,
+            residual: Some(Src::at(&res, 1)),
+            channel_sums: Some(&mut sums),
+        };
+        let (src, dst) = (Src::at(&x, 1), Dst::at(&mut y, 1));
+        match par {
+            Some(p) => p.ghost(&pw, &dw, shape, src, dst, epi, &mut scratch),
+            None => k.ghost(&pw, &dw, shape, src, dst, epi, &mut scratch),
+        }
+        .unwrap();
+        (y, sums)
+    };
+    // A pointwise layer with sums, split by output blocks.
+    let (pk, pn, px) = (4, 7, 200);
+    let mut pp = vec![0.0; pointwise_packed_len(pk * 8, pn * 8)];
+    pack_pointwise(
+        &data(pk * pn * 64, 7),
+        &data(pn * 8, 8),
+        pk * 8,
+        pn * 8,
+        &mut pp,
+    )
+    .unwrap();
+    let px_in = data(pk * px * 8, 9);
+    let pointwise = |par: Option<Par<'_>>, k: Kernels| {
+        let mut y = vec![7.0; pn * px * 8];
+        let mut sums = vec![0.0; pn * 8];
+        let shape = PointwiseShape {
+            k_blocks: pk,
+            n_blocks: pn,
+            pixels: px,
+        };
+        let epi = Epilogue {
+            activation: act,
+            residual: None,
+            channel_sums: Some(&mut sums),
+        };
+        let (src, dst) = (Src::new(&px_in), Dst::new(&mut y));
+        match par {
+            Some(p) => p.pointwise(&pp, shape, src, dst, epi),
+            None => k.pointwise(&pp, shape, src, dst, epi),
+        }
+        .unwrap();
+        (y, sums)
+    };
+    for k in isas {
+        let (gy, gs) = ghost(None, k);
+        let (py, ps) = pointwise(None, k);
+        for parts in 2..=7 {
+            let fork = Reverse(parts);
+            let (y, s) = ghost(Some(Par::new(k, &fork)), k);
+            assert!(
+                bits(&y) == bits(&gy),
+                "{:?} ghost output, {parts} parts",
+                k.isa()
+            );
+            assert!(
+                bits(&s) == bits(&gs),
+                "{:?} ghost sums, {parts} parts",
+                k.isa()
+            );
+            let (y, s) = pointwise(Some(Par::new(k, &fork)), k);
+            assert!(
+                bits(&y) == bits(&py),
+                "{:?} pointwise output, {parts} parts",
+                k.isa()
+            );
+            assert!(
+                bits(&s) == bits(&ps),
+                "{:?} pointwise sums, {parts} parts",
+                k.isa()
+            );
+        }
+    }
+}
