@@ -424,3 +424,33 @@ fn split_layers_with_channel_sums_are_bit_identical() {
         }
     }
 }
+
+/// `structured` crash-7a3b5eb47dd7c26bfcaec8acd7e64b303215906e
+/// (`fuzz/regressions/structured-7a3b5eb4-channel-multiplier.onnx`): a grouped conv with
+/// `group == cin == 2` and 36 outputs (a depthwise conv with channel multiplier 18) was given
+/// its input's 2-channel layout, so lowering the Ghost module it feeds indexed past the layout
+/// (`index out of bounds: the len is 2 but the index is 2` in `permute_matrix`). The model must
+/// go through import, every pass and lowering without a panic, and compile.
+#[test]
+fn conv_with_channel_multiplier_gets_its_own_layout() {
+    use ghostc::codegen::emit::{emit, WeightsPath};
+    use ghostc::onnx::{import_bytes, ImportOptions};
+    use ghostc::passes::{optimize, PassOptions};
+
+    let bytes =
+        include_bytes!("../../fuzz/regressions/structured-7a3b5eb4-channel-multiplier.onnx");
+    let mut g = import_bytes(bytes, None, &ImportOptions::default()).unwrap();
+    let opts = PassOptions {
+        verify_each: true,
+        ..PassOptions::default()
+    };
+    optimize(&mut g, &opts).unwrap();
+    let program = ghostc::plan::lower::lower(&g).unwrap();
+    let source = emit(
+        &program,
+        &WeightsPath::Relative("model.weights".into()),
+        &"0".repeat(64),
+    )
+    .unwrap();
+    syn::parse_file(&source).unwrap();
+}

@@ -123,7 +123,11 @@ pub fn assign(g: &Graph) -> HashMap<ValueId, ChannelLayout> {
                     .get(node.inputs.last().expect("residual input"))
                     .cloned()
                     .unwrap_or(ChannelLayout::dense(c)),
-                op if is_depthwise(op, g, node.inputs[0]) => {
+                // A channel multiplier > 1 (group == cin, cout = m * cin) changes the channel
+                // count: such a conv gets a dense layout like any other.
+                op if is_depthwise(op, g, node.inputs[0])
+                    && first_in.as_ref().is_none_or(|l| l.channels() == c) =>
+                {
                     first_in.clone().unwrap_or(ChannelLayout::dense(c))
                 }
                 Op::FusedConv(_) | Op::Conv(_) | Op::Linear { .. } | Op::Gemm(_) | Op::MatMul => {
