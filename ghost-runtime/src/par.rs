@@ -1,7 +1,7 @@
 //! Splitting one layer across threads.
 //!
-//! A [`Fork`] runs a closure once per *part* (`0 .. parts()`), the caller taking part 0, and
-//! returns when every part is done. [`Serial`] is the one-part fork (no synchronization at
+//! A [`Fork`] runs a closure once per *part* (`0 .. parts()`), the caller taking a share of
+//! them, and returns when every part is done. [`Serial`] is the one-part fork (no synchronization at
 //! all); with `std`, [`crate::Team`] is a persistent pool. [`Par`] wraps [`Kernels`] and a fork
 //! and offers the layer kernels with the same arguments as [`Kernels`]: it checks the
 //! arguments once, exactly as the serial kernel does, then gives each part a disjoint share
@@ -12,8 +12,8 @@
 //! so each layer's split is fixed when the model is compiled, and results are bit-identical
 //! for any thread count (every output value and channel sum is computed by the same code on
 //! the same inputs in the same order; only who computes it changes).
-//! * pointwise: by pixels when the layer has few output blocks and no channel sums, else by
-//!   output blocks;
+//! * pointwise: by pixels when there are no channel sums and the activations outweigh the
+//!   weights or the output blocks are too few to share out, else by output blocks;
 //! * Ghost module: by blocks of each half (x1 block `c` and the x2 block computed from it go
 //!   to the same part, so the cheap depthwise reads only its own part's x1); when the blocks
 //!   do not share out evenly (1, 3 or 5 blocks on 2 threads) on a large image without channel
@@ -46,8 +46,8 @@ pub const MIN_SPLIT_MACS: usize = 100_000;
 pub trait Fork: Sync {
     /// Number of parts a [`Fork::run`] executes (>= 1).
     fn parts(&self) -> usize;
-    /// Calls `f(part)` for every part in `0 .. parts()`, on the calling thread for part 0,
-    /// and returns after all calls returned.
+    /// Calls `f(part)` once for every part in `0 .. parts()`, on the calling thread or on
+    /// others, and returns after all calls returned.
     fn run(&self, f: &(dyn Fn(usize) + Sync));
 }
 
@@ -93,12 +93,13 @@ fn default_min_split() -> usize {
     MIN_SPLIT_MACS
 }
 
-/// Part `i`'s output blocks. With channel sums the shares are whole weight panels: a share
-/// starting inside a panel would use narrower register tiles there, which add up a channel's
-/// pixels in other groups, and the sums (hence the squeeze-and-excitation gates) would differ
-/// in rounding from the serial run. Panel-aligned shares keep every thread count bit-identical.
-fn block_share(nb: usize, parts: usize, i: usize, sums: bool) -> (usize, usize) {
-    if sums {
+/// Part `i`'s output blocks, as whole weight panels when `whole_panels`. A panel-aligned
+/// share of a packed weight is itself a packed weight (fully connected layers, gate folding),
+/// and with channel sums it keeps the serial register tiles: a share starting inside a panel
+/// would use narrower tiles there, which add up a channel's pixels in other groups, so the
+/// sums (hence the squeeze-and-excitation gates) would differ in rounding from the serial run.
+fn block_share(nb: usize, parts: usize, i: usize, whole_panels: bool) -> (usize, usize) {
+    if whole_panels {
         let (t0, t1) = part_range(nb.div_ceil(PANEL_BLOCKS), parts, i);
         ((t0 * PANEL_BLOCKS).min(nb), (t1 * PANEL_BLOCKS).min(nb))
     } else {
@@ -161,16 +162,6 @@ impl<'f> Par<'f> {
             min_split: macs,
             ..self
         }
-    }
-
-    /// The kernels.
-    pub fn kernels(&self) -> Kernels {
-        self.k
-    }
-
-    /// Number of parts.
-    pub fn parts(&self) -> usize {
-        self.fork.parts()
     }
 
     /// [`Kernels::pointwise`], split by pixels or output blocks.
@@ -383,10 +374,9 @@ impl<'f> Par<'f> {
         }
         let a = Shared(a);
         self.fork.run(&|i| {
-            let (t0, t1) = part_range(panels, parts, i);
-            if t0 < t1 {
-                let b1 = (t1 * PANEL_BLOCKS).min(n_blocks);
-                fc_dispatch(k, &a.get().blocks(t0 * PANEL_BLOCKS, b1));
+            let (b0, b1) = block_share(n_blocks, parts, i, true);
+            if b0 < b1 {
+                fc_dispatch(k, &a.get().blocks(b0, b1));
             }
         });
         Ok(())
@@ -443,17 +433,15 @@ impl<'f> Par<'f> {
             return crate::scale_packed_pointwise(packed, k_pad, n_pad, scale, out);
         }
         crate::error::check_len("scale", scale.len(), k_pad)?;
-        let panel = 8 * PANEL_BLOCKS * (k_pad + 1);
         let o = Shared(out.as_mut_ptr());
         self.fork.run(&|i| {
-            let (t0, t1) = part_range(panels, parts, i);
-            if t0 < t1 {
-                let (f0, f1) = (t0 * panel, (t1 * panel).min(len));
-                let n = (f1 - f0) / (k_pad + 1);
-                // SAFETY: panels t0..t1 of `out` (length checked above) are this part's
+            let (b0, b1) = block_share(n_pad / 8, parts, i, true);
+            if b0 < b1 {
+                let (f0, f1) = (b0 * 8 * (k_pad + 1), b1 * 8 * (k_pad + 1));
+                // SAFETY: blocks b0..b1 of `out` (length checked above) are this part's
                 // alone; `out` is borrowed for the whole call.
                 let out = unsafe { core::slice::from_raw_parts_mut(o.get().add(f0), f1 - f0) };
-                crate::scale_packed_pointwise(&packed[f0..f1], k_pad, n, scale, out)
+                crate::scale_packed_pointwise(&packed[f0..f1], k_pad, (b1 - b0) * 8, scale, out)
                     .expect("a panel-aligned slice of a checked packed weight is valid");
             }
         });
@@ -490,8 +478,8 @@ pub fn par_images(
     crate::error::check_len("scratch", scratch.len(), parts * scratch_len)?;
     let (x, y, s) = (input.as_ptr(), output.as_mut_ptr(), scratch.as_mut_ptr());
     let shared = Shared((x, y, s));
-    // One slot per part for its error, written only by that part: no race.
-    let failed = core::sync::atomic::AtomicUsize::new(usize::MAX);
+    // The first part to fail claims the cell; only it writes there.
+    let failed = core::sync::atomic::AtomicBool::new(false);
     let first_error = Shared(core::cell::Cell::new(None::<Error>));
     fork.run(&|i| {
         let (x, y, s) = *shared.get();
@@ -509,15 +497,7 @@ pub fn par_images(
             if let Err(e) = f(xi, yi, si) {
                 // The part that wins the exchange is the only one writing the cell; it is
                 // read after `run` returned.
-                if failed
-                    .compare_exchange(
-                        usize::MAX,
-                        i,
-                        core::sync::atomic::Ordering::AcqRel,
-                        core::sync::atomic::Ordering::Acquire,
-                    )
-                    .is_ok()
-                {
+                if !failed.swap(true, core::sync::atomic::Ordering::AcqRel) {
                     first_error.get().set(Some(e));
                 }
                 return;

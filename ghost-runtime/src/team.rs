@@ -33,17 +33,17 @@ struct Inner {
     state: Padded<AtomicU64>,
     /// Parts of the current epoch finished.
     finished: Padded<AtomicUsize>,
-    /// Parts of the current epoch.
-    parts: AtomicUsize,
+    /// Parts of every job: the team's threads, the caller included.
+    parts: usize,
     job: UnsafeCell<Option<Job>>,
     stop: AtomicBool,
     panicked: AtomicBool,
     sleeping: Box<[Padded<AtomicBool>]>,
 }
 
-// SAFETY: `job` and `parts` are written only by the thread holding `busy`, before it
-// publishes the epoch (Release), and read only by a thread that claimed a part of that epoch
-// (Acquire CAS on `state`); the publisher does not write them again until every part of the
+// SAFETY: `job` is written only by the thread holding `busy`, before it publishes the epoch
+// (Release), and read only by a thread that claimed a part of that epoch (Acquire CAS on
+// `state`); the publisher does not write it again until every part of the
 // epoch is finished, which cannot happen while a claimed part runs.
 unsafe impl Sync for Inner {}
 // SAFETY: as above; the raw job pointer is only dereferenced under that protocol.
@@ -58,9 +58,7 @@ impl Inner {
                 return;
             }
             let part = (s & 0xffff_ffff) as usize;
-            // Relaxed is enough: `parts` was written before the epoch we saw in `s`, and this
-            // thread already synchronized with that publication (Acquire load/CAS).
-            if part >= self.parts.load(Ordering::Relaxed) {
+            if part >= self.parts {
                 return;
             }
             match self
@@ -106,7 +104,7 @@ impl Team {
         let inner = Arc::new(Inner {
             state: Padded(AtomicU64::new(0)),
             finished: Padded(AtomicUsize::new(0)),
-            parts: AtomicUsize::new(0),
+            parts: n + 1,
             job: UnsafeCell::new(None),
             stop: AtomicBool::new(false),
             panicked: AtomicBool::new(false),
@@ -194,7 +192,6 @@ impl Fork for Team {
         // SAFETY: we hold `busy` and every part of the previous epoch is finished, so no
         // thread reads `job` now (see `Inner`).
         unsafe { *inner.job.get() = Some(job) };
-        inner.parts.store(n, Ordering::Relaxed);
         inner.finished.0.store(0, Ordering::Relaxed);
         let epoch = (inner.state.0.load(Ordering::Relaxed) >> 32) + 1;
         inner.state.0.store(epoch << 32, Ordering::SeqCst);
@@ -223,11 +220,8 @@ impl Fork for Team {
 
 impl Drop for Team {
     fn drop(&mut self) {
+        // No job runs (`&mut self`): spinning workers see `stop`, parked ones see it on waking.
         self.inner.stop.store(true, Ordering::SeqCst);
-        let epoch = (self.inner.state.0.load(Ordering::SeqCst) >> 32) + 1;
-        // Parts 0 of 0: a woken worker finds nothing to claim and sees `stop`.
-        self.inner.parts.store(0, Ordering::SeqCst);
-        self.inner.state.0.store(epoch << 32, Ordering::SeqCst);
         for handle in &self.workers {
             handle.thread().unpark();
         }

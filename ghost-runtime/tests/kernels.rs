@@ -685,66 +685,33 @@ fn ghost_wide_rows_use_several_bands() {
     }
 }
 
-/// Runs the parts one after another, last first, on the calling thread: a fork whose
-/// scheduling is as different from the serial order as possible.
-struct Reverse(usize);
-
-impl Fork for Reverse {
-    fn parts(&self) -> usize {
-        self.0
-    }
-    fn run(&self, f: &(dyn Fn(usize) + Sync)) {
-        for i in (0..self.0).rev() {
-            f(i);
+/// Splitting a layer over threads changes who computes each value, never how: for every ISA
+/// and every fork of `forks()`, `run` on the split kernels (every layer split, however small)
+/// gives the bits of `run` on the serial ones, outputs and channel sums alike.
+fn assert_split_bits(
+    forks: &[Box<dyn Fork>],
+    what: &str,
+    run: impl for<'a> Fn(Exec<'a>) -> (Vec<f32>, Vec<f32>),
+) {
+    for kern in all_isas() {
+        let (y0, s0) = run(kern.into());
+        for f in forks {
+            let (y, s) = run(Par::new(kern, f.as_ref()).min_split_macs(0).into());
+            let at = format!("{what}, {:?}, {} parts", kern.isa(), f.parts());
+            assert!(bits(&y) == bits(&y0), "output of {at}");
+            assert!(bits(&s) == bits(&s0), "channel sums of {at}");
         }
     }
 }
 
-/// Real thread teams (not under Miri, where spinning threads are too slow) and odd part
-/// counts, including more parts than a small layer has blocks or rows.
-fn forks() -> Vec<Box<dyn Fork>> {
-    let mut f: Vec<Box<dyn Fork>> = vec![Box::new(Reverse(3)), Box::new(Reverse(7))];
-    // `Team` needs the std feature (Miri runs the tests without it).
-    #[cfg(feature = "std")]
-    if !cfg!(miri) {
-        f.push(Box::new(Team::new(2).unwrap()));
-        f.push(Box::new(Team::new(3).unwrap()));
-    }
-    f
-}
-
-fn all_isas() -> Vec<Kernels> {
-    let mut v = vec![scalar()];
-    v.extend(simd_isas());
-    v
-}
-
-fn bits(v: &[f32]) -> Vec<u32> {
-    v.iter().map(|x| x.to_bits()).collect()
-}
-
-/// Splitting a layer over threads changes who computes each value, never how: outputs and
-/// channel sums are bit-identical to the serial kernel, for every ISA and part count.
 #[test]
 fn pointwise_par_is_bit_identical() {
     let mut rng = Rng::new(31);
     let forks = forks();
     for _ in 0..trials(40) {
         let c = PwCase::random(&mut rng, 70, 140, 60);
-        for kern in all_isas() {
-            let (y0, s0) = c.run(kern);
-            for f in &forks {
-                let (y, s) = c.run(Par::new(kern, f.as_ref()).min_split_macs(0));
-                let what = format!(
-                    "{:?} {} parts, shape {:?}",
-                    kern.isa(),
-                    f.parts(),
-                    c.shape()
-                );
-                assert!(bits(&y) == bits(&y0), "pointwise output, {what}");
-                assert!(bits(&s) == bits(&s0), "pointwise sums, {what}");
-            }
-        }
+        let what = format!("pointwise {:?}", c.shape());
+        assert_split_bits(&forks, &what, |e| c.run(e));
     }
 }
 
@@ -754,15 +721,8 @@ fn depthwise_par_is_bit_identical() {
     let forks = forks();
     for _ in 0..trials(40) {
         let c = DwCase::random(&mut rng, 40, 24);
-        for kern in all_isas() {
-            let (y0, s0) = c.run(kern);
-            for f in &forks {
-                let (y, s) = c.run(Par::new(kern, f.as_ref()).min_split_macs(0));
-                let what = format!("{:?} {} parts, {:?}", kern.isa(), f.parts(), c.shape);
-                assert!(bits(&y) == bits(&y0), "depthwise output, {what}");
-                assert!(bits(&s) == bits(&s0), "depthwise sums, {what}");
-            }
-        }
+        let what = format!("depthwise {:?}", c.shape);
+        assert_split_bits(&forks, &what, |e| c.run(e));
     }
 }
 
@@ -772,21 +732,8 @@ fn ghost_par_is_bit_identical() {
     let forks = forks();
     for _ in 0..trials(30) {
         let c = GhostCase::random(&mut rng, 50, 60, 30);
-        for kern in all_isas() {
-            let (y0, s0) = c.run(kern);
-            for f in &forks {
-                let (y, s) = c.run(Par::new(kern, f.as_ref()).min_split_macs(0));
-                let what = format!(
-                    "{:?} {} parts, {:?} res={}",
-                    kern.isa(),
-                    f.parts(),
-                    c.shape,
-                    c.res.is_some()
-                );
-                assert!(bits(&y) == bits(&y0), "ghost output, {what}");
-                assert!(bits(&s) == bits(&s0), "ghost sums, {what}");
-            }
-        }
+        let what = format!("ghost {:?} res={}", c.shape, c.res.is_some());
+        assert_split_bits(&forks, &what, |e| c.run(e));
     }
 }
 

@@ -15,34 +15,6 @@ fn each_isa(what: &str, k_terms: usize, f: impl Fn(Kernels) -> Vec<f32>) -> Vec<
     want
 }
 
-/// Runs the parts one after another, last first, on the calling thread.
-struct Reverse(usize);
-
-impl Fork for Reverse {
-    fn parts(&self) -> usize {
-        self.0
-    }
-    fn run(&self, f: &(dyn Fn(usize) + Sync)) {
-        for i in (0..self.0).rev() {
-            f(i);
-        }
-    }
-}
-
-fn forks() -> Vec<Box<dyn Fork>> {
-    let mut f: Vec<Box<dyn Fork>> = vec![Box::new(Reverse(5))];
-    // `Team` needs the std feature (Miri runs the tests without it).
-    #[cfg(feature = "std")]
-    if !cfg!(miri) {
-        f.push(Box::new(Team::new(2).unwrap()));
-    }
-    f
-}
-
-fn bits(v: &[f32]) -> Vec<u32> {
-    v.iter().map(|x| x.to_bits()).collect()
-}
-
 /// A batch split by images over a team gives the same bits as one image after another, each
 /// part using its own scratch; errors of a part come back.
 #[test]

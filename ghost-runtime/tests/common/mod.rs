@@ -1,7 +1,9 @@
 //! Shared test helpers: a tiny PRNG, ISA enumeration, tolerances and NCHW8c indexing.
 #![allow(dead_code)]
 
-use ghost_runtime::{Activation, Isa, Kernels};
+#[cfg(feature = "std")]
+use ghost_runtime::Team;
+use ghost_runtime::{Activation, Fork, Isa, Kernels};
 
 pub struct Rng(pub u64);
 
@@ -100,4 +102,42 @@ pub fn trials(n: usize) -> usize {
     } else {
         n
     }
+}
+
+/// Runs the parts one after another, last first, on the calling thread: a fork whose
+/// scheduling is as different from the serial order as possible.
+pub struct Reverse(pub usize);
+
+impl Fork for Reverse {
+    fn parts(&self) -> usize {
+        self.0
+    }
+    fn run(&self, f: &(dyn Fn(usize) + Sync)) {
+        for i in (0..self.0).rev() {
+            f(i);
+        }
+    }
+}
+
+/// Forks for the split-kernel tests. Real thread teams (not under Miri, where spinning threads are too slow) and odd part
+/// counts, including more parts than a small layer has blocks or rows.
+pub fn forks() -> Vec<Box<dyn Fork>> {
+    let mut f: Vec<Box<dyn Fork>> = vec![Box::new(Reverse(3)), Box::new(Reverse(7))];
+    // `Team` needs the std feature (Miri runs the tests without it).
+    #[cfg(feature = "std")]
+    if !cfg!(miri) {
+        f.push(Box::new(Team::new(2).unwrap()));
+        f.push(Box::new(Team::new(3).unwrap()));
+    }
+    f
+}
+
+pub fn all_isas() -> Vec<Kernels> {
+    let mut v = vec![scalar()];
+    v.extend(simd_isas());
+    v
+}
+
+pub fn bits(v: &[f32]) -> Vec<u32> {
+    v.iter().map(|x| x.to_bits()).collect()
 }
