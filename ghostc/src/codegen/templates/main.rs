@@ -15,28 +15,12 @@ use __CRATE__::Model;
 /// Set by `--threads T`.
 static THREADS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
 
-/// The fork every run uses (a team when `--threads T > 1`) and scratch for it.
-struct Exec {
-    team: Option<ghost_runtime::Team>,
-    scratch: ghost_runtime::AlignedScratch,
-}
-
-impl Exec {
-    fn new() -> Exec {
-        let threads = THREADS.load(std::sync::atomic::Ordering::Relaxed).max(1);
-        Exec {
-            team: (threads > 1)
-                .then(|| ghost_runtime::Team::new(threads).expect("cannot start worker threads")),
-            scratch: ghost_runtime::AlignedScratch::new(threads * Model::SCRATCH_LEN),
-        }
-    }
-
-    fn run(&mut self, model: &Model, input: &[f32], output: &mut [f32]) -> Result<(), ghost_runtime::Error> {
-        match &self.team {
-            Some(team) => model.run_with(team, input, output, self.scratch.as_mut_slice()),
-            None => model.run(input, output, self.scratch.as_mut_slice()),
-        }
-    }
+/// The model with 64-byte-aligned scratch for `--threads T` threads and, when T > 1, a team
+/// of T threads (`ghost_runtime::WithScratch`).
+fn model_with_threads() -> ghost_runtime::WithScratch<Model> {
+    let threads = THREADS.load(std::sync::atomic::Ordering::Relaxed).max(1);
+    ghost_runtime::WithScratch::with_threads(Model::new(), threads)
+        .expect("cannot start worker threads")
 }
 
 fn read_npy(path: &str) -> Result<(Vec<usize>, Vec<f32>), String> {
@@ -120,9 +104,7 @@ fn write_npy(path: &str, shape: &[usize], data: &[f32]) -> Result<(), String> {
 }
 
 fn run_files(input: &str, output: &str) -> Result<(), String> {
-    let model = Model::new();
     let (shape, data) = read_npy(input)?;
-    let per_image: usize = Model::INPUT_SHAPE[1..].iter().product();
     let batch = if shape.len() == Model::INPUT_SHAPE.len() && shape[1..] == Model::INPUT_SHAPE[1..]
     {
         shape[0]
@@ -138,12 +120,11 @@ fn run_files(input: &str, output: &str) -> Result<(), String> {
             Model::INPUT_SHAPE[0]
         ));
     }
-    let _ = per_image;
     let out_per_image: usize = Model::OUTPUT_SHAPE[1..].iter().product();
     let images = if Model::DYNAMIC_BATCH { batch } else { 1 };
     let mut out = vec![0.0f32; images * Model::OUTPUT_SHAPE[0] * out_per_image];
-    Exec::new()
-        .run(&model, &data, &mut out)
+    model_with_threads()
+        .run(&data, &mut out)
         .map_err(|e| e.to_string())?;
     let mut out_shape = Model::OUTPUT_SHAPE.to_vec();
     out_shape[0] = batch;
@@ -173,26 +154,28 @@ fn page_faults() -> Option<(u64, u64)> {
 /// bench/compare.py and bench/compare.sh), then `key=value` fields after `|`.
 fn bench(runs: usize) {
     let rss_start = status_kb("VmRSS");
-    let model = Model::new();
     let input: Vec<f32> = (0..Model::INPUT_LEN)
         .map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0)
         .collect();
     let mut out = vec![0.0f32; Model::OUTPUT_LEN];
-    let mut exec = Exec::new();
+    let mut model = model_with_threads();
     let faults0 = page_faults();
     let t0 = std::time::Instant::now();
-    exec.run(&model, &input, &mut out)
+    model
+        .run(&input, &mut out)
         .expect("lengths are the model's own constants");
     let first = t0.elapsed();
     let faults1 = page_faults();
     for _ in 0..5 {
-        exec.run(&model, &input, &mut out)
+        model
+            .run(&input, &mut out)
             .expect("lengths are the model's own constants");
     }
     let mut times: Vec<f64> = (0..runs.max(1))
         .map(|_| {
             let t = std::time::Instant::now();
-            exec.run(&model, &input, &mut out)
+            model
+                .run(&input, &mut out)
                 .expect("lengths are the model's own constants");
             t.elapsed().as_secs_f64() * 1e3
         })
@@ -212,7 +195,7 @@ fn bench(runs: usize) {
         Model::INPUT_SHAPE[0],
         Model::MACS * Model::INPUT_SHAPE[0] as u64,
         Model::WEIGHT_BYTES,
-        exec.scratch.as_mut_slice().len() * 4,
+        model.threads() * Model::SCRATCH_LEN * 4,
     );
     if let (Some((min0, maj0)), Some((min1, maj1))) = (faults0, faults1) {
         fields += &format!(" first_minflt={} first_majflt={}", min1 - min0, maj1 - maj0);

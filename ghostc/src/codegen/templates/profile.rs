@@ -5,14 +5,13 @@
 /// kinds, shapes and ONNX names). Only in profiling builds.
 fn profile(runs: usize) {
     use std::sync::atomic::Ordering;
-    let model = Model::new();
     let input: Vec<f32> = (0..Model::INPUT_LEN)
         .map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0)
         .collect();
     let mut out = vec![0.0f32; Model::OUTPUT_LEN];
-    let mut exec = Exec::new();
+    let mut model = model_with_threads();
     for _ in 0..5 {
-        exec.run(&model, &input, &mut out)
+        model.run(&input, &mut out)
             .expect("lengths are the model's own constants");
     }
     let steps = __CRATE__::PROFILE_STEPS.len();
@@ -30,8 +29,7 @@ fn profile(runs: usize) {
     for r in 0..runs {
         snapshot(&mut before);
         let t = std::time::Instant::now();
-        exec
-            .run(&model, &input, &mut out)
+        model.run(&input, &mut out)
             .expect("lengths are the model's own constants");
         walls.push(t.elapsed().as_secs_f64() * 1e6);
         snapshot(&mut after);
