@@ -62,17 +62,7 @@ fn kernels_reject_shapes_whose_size_overflows() {
     assert!(k
         .depthwise(
             &x,
-            DepthwiseShape {
-                blocks: 1,
-                in_h: huge,
-                in_w: 3,
-                k: 3,
-                stride: 1,
-                pad_top: 1,
-                pad_left: 1,
-                pad_bottom: 1,
-                pad_right: 1,
-            },
+            DepthwiseShape::same(1, huge, 3, 3, 1),
             Src::new(&x),
             Dst::new(&mut y),
             epi(),
@@ -81,17 +71,7 @@ fn kernels_reject_shapes_whose_size_overflows() {
     assert!(k
         .depthwise(
             &x,
-            DepthwiseShape {
-                blocks: big,
-                in_h: 1,
-                in_w: 1,
-                k: 3,
-                stride: 1,
-                pad_top: 1,
-                pad_left: 1,
-                pad_bottom: 1,
-                pad_right: 1,
-            },
+            DepthwiseShape::same(big, 1, 1, 3, 1),
             Src::new(&x),
             Dst::new(&mut y),
             epi(),
