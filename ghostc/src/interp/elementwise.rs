@@ -341,17 +341,8 @@ pub(super) fn cast(x: &Tensor, to: DType) -> Result<Tensor> {
 mod tests {
     use super::*;
     use crate::interp::eval_op;
+    use crate::interp::test_util::{eval1, t, ti};
     use crate::ir::Op;
-
-    fn t(shape: &[usize], v: &[f32]) -> Tensor {
-        Tensor::from_f32(shape.to_vec(), v.to_vec()).unwrap()
-    }
-    fn ti(shape: &[usize], v: &[i64]) -> Tensor {
-        Tensor::from_i64(shape.to_vec(), v.to_vec()).unwrap()
-    }
-    fn eval1(op: Op, inputs: &[&Tensor]) -> Tensor {
-        eval_op(&op, inputs).unwrap().remove(0)
-    }
 
     #[test]
     fn broadcast_index_cases() {

@@ -78,15 +78,9 @@ pub(super) fn linear(act: Option<&Activation>, x: &[&Tensor]) -> Result<Tensor> 
 
 #[cfg(test)]
 mod tests {
-    use crate::interp::eval_op;
-    use crate::ir::{Activation, Conv, FusedConv, Ghost, Op, SqueezeExcite, Tensor};
+    use crate::interp::test_util::{eval1, t};
+    use crate::ir::{Activation, Conv, FusedConv, Ghost, Op, SqueezeExcite};
 
-    fn t(shape: &[usize], v: &[f32]) -> Tensor {
-        Tensor::from_f32(shape.to_vec(), v.to_vec()).unwrap()
-    }
-    fn eval1(op: Op, inputs: &[&Tensor]) -> Tensor {
-        eval_op(&op, inputs).unwrap().remove(0)
-    }
     fn conv(k: usize, p: usize, g: usize) -> Conv {
         Conv {
             kernel: [k, k],

@@ -13,13 +13,18 @@
 //!
 //! Semantics follow ONNX as ONNX Runtime implements it, with one deliberate exception: every
 //! max/min (Max, Min, MaxPool, ReduceMax/Min, Relu, Clip) propagates NaN.
+//!
+//! The op files carry the family names of `ir::infer` and `onnx/ops`: `conv`, `dense`, `pool`,
+//! `softmax`, `elementwise`, `resize`, `shape` and `fused`.
 
 mod conv;
+mod dense;
 mod elementwise;
 mod fused;
 mod pool;
 mod resize;
-mod shape_ops;
+mod shape;
+mod softmax;
 
 use crate::ir::infer::{infer, InferError, InputFact};
 use crate::ir::{fmt_shape, DType, Data, Graph, Op, Tensor, TensorType, ValueDef, ValueId};
@@ -113,25 +118,25 @@ fn dispatch(op: &Op, x: &[&Tensor], types: &[TensorType]) -> Result<Vec<Tensor>>
         Op::Activation(a) => one(elementwise::activation(a, x[0])?),
         Op::Binary(b) => one(elementwise::binary(*b, x[0], x[1], out)?),
         Op::Unary(u) => one(elementwise::unary(*u, x[0])?),
-        Op::Concat { axis } => one(shape_ops::concat(*axis, x, out)?),
-        Op::Slice(s) => one(shape_ops::slice(s, x[0], out)?),
-        Op::Split { axis, sizes } => shape_ops::split(*axis, sizes, x[0], types),
+        Op::Concat { axis } => one(shape::concat(*axis, x, out)?),
+        Op::Slice(s) => one(shape::slice(s, x[0], out)?),
+        Op::Split { axis, sizes } => shape::split(*axis, sizes, x[0], types),
         Op::GlobalAveragePool => one(pool::global_average_pool(x[0], out)?),
         Op::Pool(p) => one(pool::pool(p, x[0], out)?),
         Op::Reduce(r) => one(pool::reduce(r, x[0], out)?),
-        Op::Gemm(g) => one(conv::gemm(g, x[0], x[1], x.get(2).copied(), out)?),
-        Op::MatMul => one(conv::matmul(x[0], x[1], out)?),
+        Op::Gemm(g) => one(dense::gemm(g, x[0], x[1], x.get(2).copied(), out)?),
+        Op::MatMul => one(dense::matmul(x[0], x[1], out)?),
         Op::Reshape { .. } | Op::Identity => one(Tensor {
             ty: out.clone(),
             data: x[0].data.clone(),
         }),
-        Op::Transpose { perm } => one(shape_ops::transpose(perm, x[0], out)?),
+        Op::Transpose { perm } => one(shape::transpose(perm, x[0], out)?),
         Op::Resize(r) => one(resize::resize(r, x[0], out)?),
-        Op::Softmax { axis } => one(pool::softmax(*axis, x[0])?),
-        Op::Pad(p) => one(shape_ops::pad(p, x[0], out)?),
-        Op::Gather { axis } => one(shape_ops::gather(*axis, x[0], x[1], out)?),
+        Op::Softmax { axis } => one(softmax::softmax(*axis, x[0])?),
+        Op::Pad(p) => one(shape::pad(p, x[0], out)?),
+        Op::Gather { axis } => one(shape::gather(*axis, x[0], x[1], out)?),
         Op::Cast { to } => one(elementwise::cast(x[0], *to)?),
-        Op::Expand { .. } => one(shape_ops::expand(x[0], out)?),
+        Op::Expand { .. } => one(shape::expand(x[0], out)?),
         Op::Where => one(elementwise::where_(x[0], x[1], x[2], out)?),
         Op::Shape { start, end } => {
             let dims = x[0].shape()[*start..*end]
@@ -144,9 +149,9 @@ fn dispatch(op: &Op, x: &[&Tensor], types: &[TensorType]) -> Result<Vec<Tensor>>
             })
         }
         Op::ConstantOfShape { dtype, value, .. } => {
-            one(shape_ops::constant_of_shape(*dtype, *value, out))
+            one(shape::constant_of_shape(*dtype, *value, out))
         }
-        Op::Range => one(shape_ops::range(x[0], x[1], x[2], out)?),
+        Op::Range => one(shape::range(x[0], x[1], x[2], out)?),
         Op::FusedConv(f) => one(fused::fused_conv(f, x)?),
         Op::Ghost(g) => one(fused::ghost(g, x)?),
         Op::SqueezeExcite(s) => one(fused::squeeze_excite(s, x)?),
@@ -268,17 +273,14 @@ pub fn run(graph: &Graph, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
     }
     let mut per_image: Vec<Vec<Tensor>> = Vec::with_capacity(n_images);
     for image in 0..n_images {
-        let slices = inputs
-            .iter()
-            .map(|t| shape_ops::batch_item(t, image))
-            .collect();
+        let slices = inputs.iter().map(|t| shape::batch_item(t, image)).collect();
         per_image.push(run_once(graph, slices)?);
     }
     (0..graph.outputs.len())
         .map(|k| {
             let ty = &graph.value(graph.outputs[k]).ty;
             let parts: Vec<&Tensor> = per_image.iter().map(|outs| &outs[k]).collect();
-            shape_ops::stack_batch(&parts, ty, n_images)
+            shape::stack_batch(&parts, ty, n_images)
         })
         .collect()
 }
@@ -364,5 +366,27 @@ fn lookup<'a>(graph: &'a Graph, live: &'a [Option<Tensor>], v: ValueId) -> Resul
         _ => live[v.index()].as_ref().ok_or_else(|| InterpError::Graph {
             detail: format!("value '{}' is read before it is computed", value.name),
         }),
+    }
+}
+
+/// Helpers for the op files' tests.
+#[cfg(test)]
+mod test_util {
+    use super::eval_op;
+    use crate::ir::{Op, Tensor};
+
+    /// An f32 tensor; panics when `v` does not fill `shape`.
+    pub(super) fn t(shape: &[usize], v: &[f32]) -> Tensor {
+        Tensor::from_f32(shape.to_vec(), v.to_vec()).unwrap()
+    }
+
+    /// An i64 tensor; panics when `v` does not fill `shape`.
+    pub(super) fn ti(shape: &[usize], v: &[i64]) -> Tensor {
+        Tensor::from_i64(shape.to_vec(), v.to_vec()).unwrap()
+    }
+
+    /// The first output of `op`; panics when evaluation fails.
+    pub(super) fn eval1(op: Op, inputs: &[&Tensor]) -> Tensor {
+        eval_op(&op, inputs).unwrap().remove(0)
     }
 }

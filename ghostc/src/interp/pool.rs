@@ -1,4 +1,4 @@
-//! Pooling, reductions and Softmax. Sums accumulate in f64.
+//! Pooling and reductions. Sums accumulate in f64.
 
 use super::elementwise::{max_nan, min_nan};
 use super::{float_tensor, floats, InterpError, Result};
@@ -171,38 +171,11 @@ fn reduce_target(shape: &[usize], kept: &[usize]) -> Vec<usize> {
     target
 }
 
-/// Softmax along one axis (ONNX opset 13), shifted by the maximum for stability.
-pub(super) fn softmax(axis: usize, x: &Tensor) -> Result<Tensor> {
-    let shape = x.shape();
-    let n = shape[axis];
-    let inner: usize = shape[axis + 1..].iter().product();
-    let outer: usize = shape[..axis].iter().product();
-    let xv = floats(x)?;
-    let mut y = vec![0.0f32; xv.len()];
-    for o in 0..outer {
-        for i in 0..inner {
-            let at = |k: usize| (o * n + k) * inner + i;
-            let max = (0..n).map(|k| xv[at(k)]).fold(f32::NEG_INFINITY, max_nan);
-            let sum: f64 = (0..n).map(|k| ((xv[at(k)] - max) as f64).exp()).sum();
-            for k in 0..n {
-                y[at(k)] = (((xv[at(k)] - max) as f64).exp() / sum) as f32;
-            }
-        }
-    }
-    Ok(float_tensor(x.ty.clone(), y))
-}
-
 #[cfg(test)]
 mod tests {
-    use crate::interp::eval_op;
+    use crate::interp::test_util::{eval1, t};
     use crate::ir::{Op, Pool, PoolKind, Reduce, ReduceKind, Tensor};
 
-    fn t(shape: &[usize], v: &[f32]) -> Tensor {
-        Tensor::from_f32(shape.to_vec(), v.to_vec()).unwrap()
-    }
-    fn eval1(op: Op, inputs: &[&Tensor]) -> Tensor {
-        eval_op(&op, inputs).unwrap().remove(0)
-    }
     fn pool(kind: PoolKind, k: usize, s: usize, pads: [usize; 4], count_include_pad: bool) -> Op {
         Op::Pool(Pool {
             kind,
@@ -214,7 +187,6 @@ mod tests {
             count_include_pad,
         })
     }
-
     #[test]
     fn max_and_avg_pool_by_hand() {
         let x = t(
@@ -288,21 +260,5 @@ mod tests {
                 .unwrap(),
             [3, 8]
         );
-    }
-
-    #[test]
-    fn softmax_is_stable_and_normalized() {
-        let x = t(&[2, 3], &[1.0, 2.0, 3.0, 1000.0, 1000.0, 1000.0]);
-        let y = eval1(Op::Softmax { axis: 1 }, &[&x]);
-        let v = y.as_f32().unwrap();
-        let e = [1.0f64, 1.0f64.exp(), 2.0f64.exp()];
-        let total: f64 = e.iter().sum();
-        for k in 0..3 {
-            assert!((v[k] as f64 - e[k] / total).abs() < 1e-7);
-            assert!((v[3 + k] - 1.0 / 3.0).abs() < 1e-7);
-        }
-        // Along axis 0.
-        let y = eval1(Op::Softmax { axis: 0 }, &[&t(&[2, 1], &[0.0, 0.0])]);
-        assert_eq!(y.as_f32().unwrap(), [0.5, 0.5]);
     }
 }

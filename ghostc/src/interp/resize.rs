@@ -5,7 +5,7 @@
 //! computed in f32 as ONNX Runtime does, including its shortcut that an axis with scale 1 maps
 //! output coordinate `i` to input coordinate `i`.
 
-use super::shape_ops::{gather_data, per_axis_map};
+use super::shape::{gather_data, per_axis_map};
 use super::{floats, Result};
 use crate::ir::{CoordTransform, NearestMode, Resize, ResizeMode, Tensor, TensorType};
 
@@ -159,11 +159,8 @@ fn interpolation_taps(
 #[allow(clippy::excessive_precision)]
 mod tests {
     use crate::interp::eval_op;
+    use crate::interp::test_util::t;
     use crate::ir::{CoordTransform, NearestMode, Op, Resize, ResizeMode, Tensor};
-
-    fn t(shape: &[usize], v: &[f32]) -> Tensor {
-        Tensor::from_f32(shape.to_vec(), v.to_vec()).unwrap()
-    }
 
     fn resize(
         x: &Tensor,

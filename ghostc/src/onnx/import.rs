@@ -1,9 +1,13 @@
 //! Building the IR graph from a decoded model: header checks, inputs, initializers,
-//! topological order, per-node conversion through the op table, constant folding, outputs.
+//! topological order (`topo`), per-node conversion through the op table, constant folding,
+//! outputs (their types are read and checked in `signature`).
+//!
+//! A node importer gets a [`NodeCtx`] and returns an [`ImportedNode`]: an IR op, an alias or
+//! constants. The op's output types come from `ir::infer`; an op whose inputs are all constant
+//! is folded by the interpreter right here.
 
 use std::cell::RefCell;
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -11,18 +15,18 @@ use super::attr::Attrs;
 use super::error::{shown, NodeError, UnsupportedNode};
 use super::external::ExternalData;
 use super::function::{self, normalize_domain, FlatNode};
-use super::proto::{
-    tensor_shape_proto::dimension, type_proto, GraphProto, ModelProto, NodeProto, ValueInfoProto,
-};
-use super::tensor::{checked_shape, dtype_from_onnx, initializer_context, tensor_from_proto};
+use super::proto::{GraphProto, ModelProto, NodeProto, ValueInfoProto};
+use super::signature::{check_declared, input_type};
+use super::tensor::{initializer_context, tensor_from_proto};
+use super::topo::topo_order;
 use super::{ops, ImportError, ImportOptions, Limits, MAX_IR_VERSION, MAX_OPSET, MIN_OPSET};
 use crate::ir::infer::{infer, InputFact};
 use crate::ir::{fmt_shape, Graph, Op, Tensor, TensorType, ValueId};
 
-/// What a node importer turns an ONNX node into.
+/// What a node importer turns an ONNX node into (the import stage's result for one node).
 #[derive(Debug)]
 #[allow(clippy::large_enum_variant)] // One short-lived value per node.
-pub(crate) enum Lowered {
+pub(crate) enum ImportedNode {
     /// One IR op reading these values (data inputs only; parameters are in the op).
     Op { op: Op, inputs: Vec<ValueId> },
     /// Output 0 is this existing value (Identity, inference Dropout).
@@ -206,7 +210,7 @@ impl<'a> NodeCtx<'a> {
 
 /// What an ONNX value name refers to during import.
 #[derive(Clone, Debug)]
-enum Slot {
+pub(super) enum Slot {
     Value(ValueId),
     /// Produced by an unsupported node, or downstream of one: its node is skipped.
     Poisoned,
@@ -336,95 +340,6 @@ fn check_names(model: &ModelProto, limits: &Limits) -> Result<(), ImportError> {
         }
     }
     Ok(())
-}
-
-/// Node indices in a topological order (Kahn's algorithm, ties by file order), after checking
-/// that every value has one definition and every input is defined somewhere.
-fn topo_order(
-    nodes: &[FlatNode],
-    known: &HashMap<String, Slot>,
-) -> Result<Vec<usize>, ImportError> {
-    let node_label = |i: usize| -> (String, String) {
-        let p = nodes.get(i).map(|n| &n.proto);
-        let op = p.and_then(|p| p.op_type.as_deref()).unwrap_or("");
-        let name = match p.and_then(|p| p.name.as_deref()) {
-            Some(n) if !n.is_empty() => n.to_string(),
-            _ => format!("{op}_{i}"),
-        };
-        (shown(&name), shown(op))
-    };
-    let mut producer: HashMap<&str, usize> = HashMap::new();
-    for (i, n) in nodes.iter().enumerate() {
-        for out in n.proto.output.iter().filter(|o| !o.is_empty()) {
-            if known.contains_key(out.as_str()) {
-                return Err(ImportError::DuplicateValue {
-                    value: shown(out),
-                    first: "an initializer or graph input".into(),
-                    second: format!("output of node '{}'", node_label(i).0),
-                });
-            }
-            if let Some(&first) = producer.get(out.as_str()) {
-                return Err(ImportError::DuplicateValue {
-                    value: shown(out),
-                    first: format!("output of node '{}'", node_label(first).0),
-                    second: format!("output of node '{}'", node_label(i).0),
-                });
-            }
-            producer.insert(out, i);
-        }
-    }
-    let mut indegree = vec![0usize; nodes.len()];
-    let mut successors: Vec<Vec<usize>> = vec![Vec::new(); nodes.len()];
-    for (i, n) in nodes.iter().enumerate() {
-        for input in n.proto.input.iter().filter(|s| !s.is_empty()) {
-            if let Some(&p) = producer.get(input.as_str()) {
-                indegree[i] += 1;
-                successors[p].push(i);
-            } else if !known.contains_key(input.as_str()) {
-                let (node, op_type) = node_label(i);
-                return Err(ImportError::UndefinedValue {
-                    node,
-                    op_type,
-                    value: shown(input),
-                });
-            }
-        }
-    }
-    let mut ready: BinaryHeap<Reverse<usize>> = (0..nodes.len())
-        .filter(|&i| indegree[i] == 0)
-        .map(Reverse)
-        .collect();
-    let mut order = Vec::with_capacity(nodes.len());
-    while let Some(Reverse(i)) = ready.pop() {
-        order.push(i);
-        for &s in &successors[i] {
-            indegree[s] -= 1;
-            if indegree[s] == 0 {
-                ready.push(Reverse(s));
-            }
-        }
-    }
-    if order.len() == nodes.len() {
-        return Ok(order);
-    }
-    // Walk predecessors that are still blocked until one repeats: that node is on a cycle.
-    let mut current = (0..nodes.len()).find(|&i| indegree[i] > 0).unwrap_or(0);
-    let mut seen = HashSet::new();
-    while seen.insert(current) {
-        let next = nodes.get(current).and_then(|n| {
-            n.proto
-                .input
-                .iter()
-                .filter_map(|inp| producer.get(inp.as_str()).copied())
-                .find(|&p| indegree.get(p).is_some_and(|&d| d > 0))
-        });
-        match next {
-            Some(p) => current = p,
-            None => break,
-        }
-    }
-    let (node, op_type) = node_label(current);
-    Err(ImportError::Cycle { node, op_type })
 }
 
 struct Builder<'a> {
@@ -596,7 +511,7 @@ impl<'a> Builder<'a> {
             };
             importer(&ctx)
         };
-        let lowered = match result {
+        let imported = match result {
             Ok(l) => l,
             Err(NodeError::Unsupported(reason)) => {
                 self.report_unsupported(flat, &name, Some(reason));
@@ -604,7 +519,7 @@ impl<'a> Builder<'a> {
             }
             Err(e) => return Err(node_err(e)),
         };
-        self.apply(proto, &name, lowered).map_err(node_err)
+        self.apply(proto, &name, imported).map_err(node_err)
     }
 
     fn report_unsupported(&mut self, flat: &FlatNode, name: &str, reason: Option<String>) {
@@ -630,10 +545,15 @@ impl<'a> Builder<'a> {
         }
     }
 
-    fn apply(&mut self, proto: &NodeProto, name: &str, lowered: Lowered) -> Result<(), NodeError> {
+    fn apply(
+        &mut self,
+        proto: &NodeProto,
+        name: &str,
+        imported: ImportedNode,
+    ) -> Result<(), NodeError> {
         let outputs = &proto.output;
-        match lowered {
-            Lowered::Alias(v) => {
+        match imported {
+            ImportedNode::Alias(v) => {
                 let first = outputs.first().ok_or(NodeError::OutputCount {
                     expected: "at least 1".into(),
                     actual: 0,
@@ -641,7 +561,7 @@ impl<'a> Builder<'a> {
                 self.values.insert(first.clone(), Slot::Value(v));
                 self.mark_unavailable(outputs, 1, name);
             }
-            Lowered::Const(tensors) => {
+            ImportedNode::Const(tensors) => {
                 if tensors.len() > outputs.len() {
                     return Err(NodeError::OutputCount {
                         expected: tensors.len().to_string(),
@@ -658,7 +578,7 @@ impl<'a> Builder<'a> {
                 }
                 self.mark_unavailable(outputs, n, name);
             }
-            Lowered::Op { op, inputs } => {
+            ImportedNode::Op { op, inputs } => {
                 let types = {
                     let facts: Vec<InputFact<'_>> = inputs
                         .iter()
@@ -777,7 +697,7 @@ impl<'a> Builder<'a> {
                     })
                 }
             };
-            self.check_declared(info, v)?;
+            check_declared(info, &self.g.value(v).ty, self.g.dynamic_batch)?;
             self.g.outputs.push(v);
         }
         if graph.output.is_empty() {
@@ -785,63 +705,6 @@ impl<'a> Builder<'a> {
         }
         Ok(())
     }
-
-    /// The output's declared static dims and dtype must agree with what import computed (the
-    /// leading dim is not compared when the batch is dynamic).
-    fn check_declared(&self, info: &ValueInfoProto, v: ValueId) -> Result<(), ImportError> {
-        let name = info.name.as_deref().unwrap_or("");
-        let Some(type_proto::Value::TensorType(tt)) =
-            info.r#type.as_ref().and_then(|t| t.value.as_ref())
-        else {
-            return Ok(());
-        };
-        let ty = &self.g.value(v).ty;
-        if let Some(code) = tt.elem_type.filter(|&c| c != 0) {
-            if let Ok(dt) = dtype_from_onnx(code) {
-                if dt != ty.dtype {
-                    return Err(ImportError::Output {
-                        output: shown(name),
-                        detail: format!("declared dtype {dt}, computed {}", ty.dtype),
-                    });
-                }
-            }
-        }
-        if let Some(shape) = &tt.shape {
-            let mismatch = || ImportError::Output {
-                output: shown(name),
-                detail: format!(
-                    "declared shape [{}], computed [{}]",
-                    declared_shape(&shape.dim),
-                    fmt_shape(&ty.shape)
-                ),
-            };
-            if shape.dim.len() != ty.shape.len() {
-                return Err(mismatch());
-            }
-            for (axis, (d, &actual)) in shape.dim.iter().zip(&ty.shape).enumerate() {
-                if let Some(dimension::Value::DimValue(declared)) = d.value {
-                    if axis == 0 && self.g.dynamic_batch {
-                        continue;
-                    }
-                    if declared != actual as i64 {
-                        return Err(mismatch());
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-fn declared_shape(dims: &[super::proto::tensor_shape_proto::Dimension]) -> String {
-    dims.iter()
-        .map(|d| match &d.value {
-            Some(dimension::Value::DimValue(v)) => v.to_string(),
-            Some(dimension::Value::DimParam(p)) => shown(p),
-            None => "?".into(),
-        })
-        .collect::<Vec<_>>()
-        .join("x")
 }
 
 /// Evaluates an op on constant inputs with the reference interpreter.
@@ -851,97 +714,4 @@ fn fold(op: &Op, inputs: &[ValueId], g: &Graph) -> Result<Vec<Tensor>, NodeError
         .filter_map(|&v| g.value(v).constant().map(|t| &**t))
         .collect();
     crate::interp::eval_op(op, &tensors).map_err(|e| NodeError::Fold(e.to_string()))
-}
-
-/// The static type of a graph input: dims from the model, symbolic ones from the user's pinned
-/// shape, a symbolic leading dim of a single input as a dynamic batch. Returns the type and
-/// whether the batch is dynamic.
-fn input_type(
-    info: &ValueInfoProto,
-    pinned: Option<&Vec<usize>>,
-    single_input: bool,
-    limits: &Limits,
-) -> Result<(TensorType, bool), ImportError> {
-    let name = info.name.as_deref().unwrap_or("");
-    let fail = |detail: String| ImportError::Input {
-        input: shown(name),
-        detail,
-    };
-    let Some(type_proto::Value::TensorType(tt)) =
-        info.r#type.as_ref().and_then(|t| t.value.as_ref())
-    else {
-        return Err(fail(
-            "is not a tensor (sequences, maps and optionals are not supported)".into(),
-        ));
-    };
-    let code = tt.elem_type.unwrap_or(0);
-    let dtype = dtype_from_onnx(code).map_err(|e| fail(e.to_string()))?;
-    let Some(shape) = &tt.shape else {
-        return match pinned {
-            Some(p) => {
-                let dims: Vec<i64> = p.iter().map(|&d| d as i64).collect();
-                checked_shape(&dims, limits).map_err(|e| fail(e.to_string()))?;
-                Ok((TensorType::new(dtype, p.clone()), false))
-            }
-            None => Err(fail(
-                "has no shape in the model; pin it with a shape option".into(),
-            )),
-        };
-    };
-    if let Some(p) = pinned {
-        if p.len() != shape.dim.len() {
-            return Err(fail(format!(
-                "has rank {} ([{}]) but the pinned shape [{}] has rank {}",
-                shape.dim.len(),
-                declared_shape(&shape.dim),
-                fmt_shape(p),
-                p.len()
-            )));
-        }
-    }
-    let mut dims = Vec::with_capacity(shape.dim.len());
-    let mut dynamic_batch = false;
-    for (axis, d) in shape.dim.iter().enumerate() {
-        let pinned_dim = pinned.and_then(|p| p.get(axis).copied());
-        let dim = match &d.value {
-            Some(dimension::Value::DimValue(v)) => {
-                let v = usize::try_from(*v)
-                    .map_err(|_| fail(format!("dim {axis} is negative ({v})")))?;
-                if let Some(p) = pinned_dim {
-                    if p != v {
-                        return Err(fail(format!(
-                            "dim {axis} is {v} in the model but pinned to {p}"
-                        )));
-                    }
-                }
-                v
-            }
-            symbolic => {
-                let label = match symbolic {
-                    Some(dimension::Value::DimParam(s)) => format!(" ('{}')", shown(s)),
-                    _ => String::new(),
-                };
-                match pinned_dim {
-                    Some(1) | None if axis == 0 && single_input => {
-                        dynamic_batch = true;
-                        1
-                    }
-                    Some(p) => p,
-                    None => {
-                        return Err(fail(format!(
-                            "dim {axis}{label} is dynamic; pin it with a shape for this input (model shape [{}])",
-                            declared_shape(&shape.dim)
-                        )))
-                    }
-                }
-            }
-        };
-        dims.push(dim);
-    }
-    let as_i64: Vec<i64> = dims
-        .iter()
-        .map(|&d| i64::try_from(d).unwrap_or(i64::MAX))
-        .collect();
-    checked_shape(&as_i64, limits).map_err(|e| fail(e.to_string()))?;
-    Ok((TensorType::new(dtype, dims), dynamic_batch))
 }

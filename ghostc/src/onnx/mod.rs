@@ -13,12 +13,12 @@
 //! 4. `tensor` turns initializers and `Constant` values into [`crate::ir::Tensor`]s, with exact
 //!    length checks before any allocation; `external` reads external data confined to the
 //!    model's folder.
-//! 5. `import` pins the input shapes, orders the nodes topologically (Kahn, iterative), and
-//!    converts each node through the op table in `ops` into a canonical [`crate::ir::Op`]
-//!    whose structural parameters (Reshape's shape, Slice bounds, axes, pads...) come from
-//!    constant inputs. Nodes whose inputs are all constant are evaluated with the reference
-//!    interpreter and become constants, which is how `Shape -> Gather -> Concat -> Reshape`
-//!    chains vanish once the input shapes are pinned.
+//! 5. `import` pins the input shapes (`signature`), orders the nodes topologically (`topo`:
+//!    Kahn, iterative), and converts each node through the op table in `ops` into a canonical
+//!    [`crate::ir::Op`] whose structural parameters (Reshape's shape, Slice bounds, axes,
+//!    pads...) come from constant inputs. Nodes whose inputs are all constant are evaluated with
+//!    the reference interpreter and become constants, which is how
+//!    `Shape -> Gather -> Concat -> Reshape` chains vanish once the input shapes are pinned.
 //!
 //! Opset differences (attributes that became inputs, changed defaults) are normalized inside
 //! each op's importer, so the IR never sees an opset number. Supported: default-domain opsets
@@ -38,7 +38,9 @@ mod import;
 mod ops;
 pub mod proto;
 mod scan;
+mod signature;
 mod tensor;
+mod topo;
 
 use std::collections::BTreeMap;
 use std::io::Read;

@@ -13,7 +13,7 @@
 use super::{axes, Registry};
 use crate::ir::{CoordTransform, NearestMode, Op, Resize, ResizeMode};
 use crate::onnx::error::NodeError;
-use crate::onnx::import::{Lowered, NodeCtx};
+use crate::onnx::import::{ImportedNode, NodeCtx};
 
 pub(super) fn register(reg: &mut Registry) {
     reg.add("Resize", resize);
@@ -77,7 +77,7 @@ fn sizes_and_scales(
     }
 }
 
-fn resize(ctx: &NodeCtx<'_>) -> Result<Lowered, NodeError> {
+fn resize(ctx: &NodeCtx<'_>) -> Result<ImportedNode, NodeError> {
     let input = &ctx.input_ty(0)?.shape;
     let rank = input.len();
     let mode = mode(ctx)?;
@@ -194,13 +194,13 @@ fn resize(ctx: &NodeCtx<'_>) -> Result<Lowered, NodeError> {
         cubic_coeff_a: ctx.attrs.float_or("cubic_coeff_a", -0.75)?,
         exclude_outside: ctx.attrs.bool_or("exclude_outside", false)?,
     };
-    Ok(Lowered::Op {
+    Ok(ImportedNode::Op {
         op: Op::Resize(op),
         inputs: vec![ctx.input(0)?],
     })
 }
 
-fn upsample(ctx: &NodeCtx<'_>) -> Result<Lowered, NodeError> {
+fn upsample(ctx: &NodeCtx<'_>) -> Result<ImportedNode, NodeError> {
     let input = &ctx.input_ty(0)?.shape;
     let mode = mode(ctx)?;
     if mode == ResizeMode::Cubic {
@@ -237,7 +237,7 @@ fn upsample(ctx: &NodeCtx<'_>) -> Result<Lowered, NodeError> {
         cubic_coeff_a: -0.75,
         exclude_outside: false,
     };
-    Ok(Lowered::Op {
+    Ok(ImportedNode::Op {
         op: Op::Resize(op),
         inputs: vec![ctx.input(0)?],
     })

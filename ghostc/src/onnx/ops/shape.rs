@@ -14,7 +14,7 @@ use crate::ir::infer::broadcast_shapes;
 use crate::ir::{DType, Data, Op, Pad, PadMode, Slice, Tensor};
 use crate::onnx::attr::to_usizes;
 use crate::onnx::error::NodeError;
-use crate::onnx::import::{Lowered, NodeCtx};
+use crate::onnx::import::{ImportedNode, NodeCtx};
 
 pub(super) fn register(reg: &mut Registry) {
     reg.add("Reshape", reshape);
@@ -29,7 +29,7 @@ pub(super) fn register(reg: &mut Registry) {
         ctx.check_inputs(2, 2)?;
         let rank = ctx.input_ty(0)?.shape.len();
         let a = axis("axis", ctx.attrs.int_or("axis", 0)?, rank)?;
-        Ok(Lowered::Op {
+        Ok(ImportedNode::Op {
             op: Op::Gather { axis: a },
             inputs: vec![ctx.input(0)?, ctx.input(1)?],
         })
@@ -40,7 +40,7 @@ pub(super) fn register(reg: &mut Registry) {
     reg.add("ConstantOfShape", constant_of_shape);
     reg.add("Range", |ctx| {
         ctx.check_inputs(3, 3)?;
-        Ok(Lowered::Op {
+        Ok(ImportedNode::Op {
             op: Op::Range,
             inputs: vec![ctx.input(0)?, ctx.input(1)?, ctx.input(2)?],
         })
@@ -48,7 +48,7 @@ pub(super) fn register(reg: &mut Registry) {
     reg.add("Constant", constant);
     reg.add("Identity", |ctx| {
         ctx.check_inputs(1, 1)?;
-        Ok(Lowered::Alias(ctx.input(0)?))
+        Ok(ImportedNode::Alias(ctx.input(0)?))
     });
     reg.add("Dropout", dropout);
 }
@@ -59,8 +59,8 @@ fn checked_product(dims: &[usize]) -> Result<usize, NodeError> {
         .ok_or_else(|| NodeError::Invalid(format!("shape {dims:?} overflows")))
 }
 
-fn reshape_op(ctx: &NodeCtx<'_>, shape: Vec<usize>) -> Result<Lowered, NodeError> {
-    Ok(Lowered::Op {
+fn reshape_op(ctx: &NodeCtx<'_>, shape: Vec<usize>) -> Result<ImportedNode, NodeError> {
+    Ok(ImportedNode::Op {
         op: Op::Reshape { shape },
         inputs: vec![ctx.input(0)?],
     })
@@ -110,7 +110,7 @@ pub(crate) fn reshape_target(
     Ok(out)
 }
 
-fn reshape(ctx: &NodeCtx<'_>) -> Result<Lowered, NodeError> {
+fn reshape(ctx: &NodeCtx<'_>) -> Result<ImportedNode, NodeError> {
     ctx.check_inputs(2, 2)?;
     let input = &ctx.input_ty(0)?.shape;
     let spec = ctx
@@ -125,7 +125,7 @@ fn reshape(ctx: &NodeCtx<'_>) -> Result<Lowered, NodeError> {
     reshape_op(ctx, target)
 }
 
-fn flatten(ctx: &NodeCtx<'_>) -> Result<Lowered, NodeError> {
+fn flatten(ctx: &NodeCtx<'_>) -> Result<ImportedNode, NodeError> {
     ctx.check_inputs(1, 1)?;
     let shape = &ctx.input_ty(0)?.shape;
     let given = ctx.attrs.int_or("axis", 1)?;
@@ -158,7 +158,7 @@ fn axes_param(ctx: &NodeCtx<'_>, input_since: i64) -> Result<Option<Vec<i64>>, N
     }
 }
 
-fn squeeze(ctx: &NodeCtx<'_>) -> Result<Lowered, NodeError> {
+fn squeeze(ctx: &NodeCtx<'_>) -> Result<ImportedNode, NodeError> {
     let shape = &ctx.input_ty(0)?.shape;
     let given = axes_param(ctx, 13)?;
     let target: Vec<usize> = match given {
@@ -182,7 +182,7 @@ fn squeeze(ctx: &NodeCtx<'_>) -> Result<Lowered, NodeError> {
     reshape_op(ctx, target)
 }
 
-fn unsqueeze(ctx: &NodeCtx<'_>) -> Result<Lowered, NodeError> {
+fn unsqueeze(ctx: &NodeCtx<'_>) -> Result<ImportedNode, NodeError> {
     let shape = &ctx.input_ty(0)?.shape;
     let given = axes_param(ctx, 13)?.ok_or(NodeError::MissingAttribute {
         attr: "axes".into(),
@@ -202,20 +202,20 @@ fn unsqueeze(ctx: &NodeCtx<'_>) -> Result<Lowered, NodeError> {
     reshape_op(ctx, target)
 }
 
-fn transpose(ctx: &NodeCtx<'_>) -> Result<Lowered, NodeError> {
+fn transpose(ctx: &NodeCtx<'_>) -> Result<ImportedNode, NodeError> {
     ctx.check_inputs(1, 1)?;
     let rank = ctx.input_ty(0)?.shape.len();
     let perm = match ctx.attrs.ints("perm")? {
         Some(p) => to_usizes("perm", p)?,
         None => (0..rank).rev().collect(),
     };
-    Ok(Lowered::Op {
+    Ok(ImportedNode::Op {
         op: Op::Transpose { perm },
         inputs: vec![ctx.input(0)?],
     })
 }
 
-fn concat(ctx: &NodeCtx<'_>) -> Result<Lowered, NodeError> {
+fn concat(ctx: &NodeCtx<'_>) -> Result<ImportedNode, NodeError> {
     if ctx.n_inputs() == 0 {
         return Err(NodeError::InputCount {
             expected: "at least 1".into(),
@@ -231,15 +231,15 @@ fn concat(ctx: &NodeCtx<'_>) -> Result<Lowered, NodeError> {
         .map(|i| ctx.input(i))
         .collect::<Result<Vec<_>, _>>()?;
     if inputs.len() == 1 {
-        return Ok(Lowered::Alias(inputs[0]));
+        return Ok(ImportedNode::Alias(inputs[0]));
     }
-    Ok(Lowered::Op {
+    Ok(ImportedNode::Op {
         op: Op::Concat { axis: a },
         inputs,
     })
 }
 
-fn split(ctx: &NodeCtx<'_>) -> Result<Lowered, NodeError> {
+fn split(ctx: &NodeCtx<'_>) -> Result<ImportedNode, NodeError> {
     let shape = &ctx.input_ty(0)?.shape;
     let a = axis("axis", ctx.attrs.int_or("axis", 0)?, shape.len())?;
     let dim = shape[a];
@@ -300,7 +300,7 @@ fn split(ctx: &NodeCtx<'_>) -> Result<Lowered, NodeError> {
             actual: n_outputs,
         });
     }
-    Ok(Lowered::Op {
+    Ok(ImportedNode::Op {
         op: Op::Split { axis: a, sizes },
         inputs: vec![ctx.input(0)?],
     })
@@ -318,7 +318,7 @@ pub(crate) fn normalize_slice(dim: usize, start: i64, end: i64, step: i64) -> (i
     }
 }
 
-fn slice(ctx: &NodeCtx<'_>) -> Result<Lowered, NodeError> {
+fn slice(ctx: &NodeCtx<'_>) -> Result<ImportedNode, NodeError> {
     let shape = &ctx.input_ty(0)?.shape;
     let (starts, ends, axes_given, steps) = if ctx.opset >= 10 {
         ctx.check_inputs(3, 5)?;
@@ -376,13 +376,13 @@ fn slice(ctx: &NodeCtx<'_>) -> Result<Lowered, NodeError> {
         slice.starts.push(s);
         slice.ends.push(e);
     }
-    Ok(Lowered::Op {
+    Ok(ImportedNode::Op {
         op: Op::Slice(slice),
         inputs: vec![ctx.input(0)?],
     })
 }
 
-fn expand(ctx: &NodeCtx<'_>) -> Result<Lowered, NodeError> {
+fn expand(ctx: &NodeCtx<'_>) -> Result<ImportedNode, NodeError> {
     ctx.check_inputs(2, 2)?;
     let input = &ctx.input_ty(0)?.shape;
     let spec = ctx.const_ints(1, "the expanded shape")?.unwrap_or_default();
@@ -392,13 +392,13 @@ fn expand(ctx: &NodeCtx<'_>) -> Result<Lowered, NodeError> {
         detail: e.to_string(),
     })?;
     let shape = broadcast_shapes(input, &spec)?;
-    Ok(Lowered::Op {
+    Ok(ImportedNode::Op {
         op: Op::Expand { shape },
         inputs: vec![ctx.input(0)?],
     })
 }
 
-fn pad(ctx: &NodeCtx<'_>) -> Result<Lowered, NodeError> {
+fn pad(ctx: &NodeCtx<'_>) -> Result<ImportedNode, NodeError> {
     let rank = ctx.input_ty(0)?.shape.len();
     let mode = match ctx.attrs.string_or("mode", "constant")?.as_str() {
         "constant" => PadMode::Constant,
@@ -447,13 +447,13 @@ fn pad(ctx: &NodeCtx<'_>) -> Result<Lowered, NodeError> {
             full
         }
     };
-    Ok(Lowered::Op {
+    Ok(ImportedNode::Op {
         op: Op::Pad(Pad { pads, mode, value }),
         inputs: vec![ctx.input(0)?],
     })
 }
 
-fn shape_op(ctx: &NodeCtx<'_>) -> Result<Lowered, NodeError> {
+fn shape_op(ctx: &NodeCtx<'_>) -> Result<ImportedNode, NodeError> {
     ctx.check_inputs(1, 1)?;
     let shape = &ctx.input_ty(0)?.shape;
     let rank = shape.len() as i64;
@@ -471,10 +471,10 @@ fn shape_op(ctx: &NodeCtx<'_>) -> Result<Lowered, NodeError> {
     let n = dims.len();
     let t =
         Tensor::from_i64(vec![n], dims).ok_or_else(|| NodeError::Invalid("shape tensor".into()))?;
-    Ok(Lowered::Const(vec![t]))
+    Ok(ImportedNode::Const(vec![t]))
 }
 
-fn constant_of_shape(ctx: &NodeCtx<'_>) -> Result<Lowered, NodeError> {
+fn constant_of_shape(ctx: &NodeCtx<'_>) -> Result<ImportedNode, NodeError> {
     ctx.check_inputs(1, 1)?;
     let spec = ctx.const_ints(0, "the output shape")?.unwrap_or_default();
     let shape = to_usizes("shape", &spec).map_err(|e| NodeError::BadInput {
@@ -499,7 +499,7 @@ fn constant_of_shape(ctx: &NodeCtx<'_>) -> Result<Lowered, NodeError> {
             (t.dtype(), v)
         }
     };
-    Ok(Lowered::Op {
+    Ok(ImportedNode::Op {
         op: Op::ConstantOfShape {
             shape,
             dtype,
@@ -509,7 +509,7 @@ fn constant_of_shape(ctx: &NodeCtx<'_>) -> Result<Lowered, NodeError> {
     })
 }
 
-fn constant(ctx: &NodeCtx<'_>) -> Result<Lowered, NodeError> {
+fn constant(ctx: &NodeCtx<'_>) -> Result<ImportedNode, NodeError> {
     ctx.check_inputs(0, 0)?;
     let names: Vec<&str> = ctx.attrs.names().collect();
     let [name] = names[..] else {
@@ -537,10 +537,10 @@ fn constant(ctx: &NodeCtx<'_>) -> Result<Lowered, NodeError> {
             )))
         }
     };
-    Ok(Lowered::Const(vec![t]))
+    Ok(ImportedNode::Const(vec![t]))
 }
 
-fn dropout(ctx: &NodeCtx<'_>) -> Result<Lowered, NodeError> {
+fn dropout(ctx: &NodeCtx<'_>) -> Result<ImportedNode, NodeError> {
     ctx.check_inputs(1, 3)?;
     if ctx.opset >= 12 {
         if let Some(t) = ctx.const_input(2, "Dropout's training_mode")? {
@@ -551,5 +551,5 @@ fn dropout(ctx: &NodeCtx<'_>) -> Result<Lowered, NodeError> {
             }
         }
     }
-    Ok(Lowered::Alias(ctx.input(0)?))
+    Ok(ImportedNode::Alias(ctx.input(0)?))
 }

@@ -357,17 +357,9 @@ pub(super) fn stack_batch(parts: &[&Tensor], ty: &TensorType, n: usize) -> Resul
 #[cfg(test)]
 mod tests {
     use crate::interp::eval_op;
+    use crate::interp::test_util::{eval1, t, ti};
     use crate::ir::{DType, Data, Op, Pad, PadMode, Slice, Tensor};
 
-    fn t(shape: &[usize], v: &[f32]) -> Tensor {
-        Tensor::from_f32(shape.to_vec(), v.to_vec()).unwrap()
-    }
-    fn ti(shape: &[usize], v: &[i64]) -> Tensor {
-        Tensor::from_i64(shape.to_vec(), v.to_vec()).unwrap()
-    }
-    fn eval1(op: Op, inputs: &[&Tensor]) -> Tensor {
-        eval_op(&op, inputs).unwrap().remove(0)
-    }
     fn seq(n: usize) -> Vec<f32> {
         (0..n).map(|v| v as f32).collect()
     }
