@@ -17,7 +17,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use crate::compile::{build_crate, write_crate, BuildError, CompileError, CompileOptions};
-use crate::plan::program::{BinOp, Kernel, Program};
+use crate::plan::program::Program;
 use crate::RuntimeDep;
 
 /// What to benchmark and how.
@@ -491,90 +491,6 @@ fn fmt_nodes(nodes: &[String]) -> String {
     }
 }
 
-/// A short name for a step's kernel, with `+res`, `+pool` and `+se` for what its epilogue or
-/// weights absorbed.
-pub fn op_kind(k: &Kernel) -> String {
-    let suffix = |base: &str, res: bool, pool: bool, se: bool| {
-        let mut s = base.to_string();
-        if se {
-            s.push_str("+se");
-        }
-        if res {
-            s.push_str("+res");
-        }
-        if pool {
-            s.push_str("+pool");
-        }
-        s
-    };
-    let bin = |op: &BinOp| match op {
-        BinOp::Add => "add",
-        BinOp::Mul => "mul",
-    };
-    #[allow(unreachable_patterns)] // the fallback keeps new kernels working
-    match k {
-        Kernel::Ghost {
-            residual,
-            sums,
-            pw_scaled,
-            ..
-        } => suffix(
-            "ghost",
-            residual.is_some(),
-            sums.is_some(),
-            pw_scaled.is_some(),
-        ),
-        Kernel::Pointwise {
-            residual,
-            sums,
-            w_scaled,
-            pixels,
-            ..
-        } => suffix(
-            if *pixels == 1 {
-                "pointwise-1px"
-            } else {
-                "pointwise"
-            },
-            residual.is_some(),
-            sums.is_some(),
-            w_scaled.is_some(),
-        ),
-        Kernel::Depthwise { residual, sums, .. } => {
-            suffix("depthwise", residual.is_some(), sums.is_some(), false)
-        }
-        Kernel::Conv { residual, .. } => suffix("conv", residual.is_some(), false, false),
-        Kernel::ConvGeneral { residual, .. } => {
-            suffix("conv-general", residual.is_some(), false, false)
-        }
-        Kernel::Fc { .. } => "fc".into(),
-        Kernel::GlobalAvgPool { .. } => "global-avgpool".into(),
-        Kernel::SeGate { .. } => "se".into(),
-        Kernel::ScalePacked { .. } => "se-scale-weights".into(),
-        Kernel::Binary { op, .. } => bin(op).into(),
-        Kernel::ChannelAssign { op, .. } => format!("channel-{}", bin(op)),
-        Kernel::Unary { f, .. } => variant_name(&format!("{f:?}")),
-        Kernel::Zero { .. } => "zero".into(),
-        Kernel::Copy { .. } => "copy".into(),
-        Kernel::Remap { .. } => "remap".into(),
-        Kernel::Pool { max, .. } => if *max { "maxpool" } else { "avgpool" }.into(),
-        Kernel::Resize { .. } => "resize".into(),
-        Kernel::Softmax { .. } => "softmax".into(),
-        Kernel::ToBlocked { .. } => "to-nchw8c".into(),
-        Kernel::FromBlocked { .. } => "to-nchw".into(),
-        other => variant_name(&format!("{other:?}")),
-    }
-}
-
-/// `LeakyRelu { alpha: 0.1 }` -> `leakyrelu`.
-fn variant_name(debug: &str) -> String {
-    debug
-        .split(|c: char| !c.is_ascii_alphanumeric())
-        .next()
-        .unwrap_or("")
-        .to_ascii_lowercase()
-}
-
 /// Parses the `key=value` tokens of one line.
 fn fields(line: &str) -> BTreeMap<&str, &str> {
     line.split_whitespace()
@@ -617,7 +533,7 @@ pub fn parse_profile_output(stdout: &str, program: &Program) -> Option<Profile> 
             let s = program.steps.get(step)?;
             rows.push(StepRow {
                 step,
-                op: op_kind(&s.kernel),
+                op: s.kernel.label(),
                 what: s.what.clone(),
                 out_shape: s.out_shape.clone(),
                 macs: num(&f, "macs")?,
@@ -859,11 +775,5 @@ mod tests {
         assert_eq!(n(&["x", "y\n"]), "{x, y\\n}");
         assert_eq!(n(&["/é/a", "/é/b", "/éx"]), "/{é/a, é/b, éx}");
         assert_eq!(n(&["/é", "/è"]), "/{é, è}");
-    }
-
-    #[test]
-    fn variant_names() {
-        assert_eq!(variant_name("LeakyRelu { alpha: 0.1 }"), "leakyrelu");
-        assert_eq!(variant_name("Sigmoid"), "sigmoid");
     }
 }

@@ -7,7 +7,7 @@
 use proc_macro2::{Literal, TokenStream};
 use quote::{format_ident, quote};
 
-use crate::plan::lower::kernel_locs;
+use super::tokens::RuntimeTokens;
 use crate::plan::program::*;
 
 /// How the generated module finds its weight blob.
@@ -21,54 +21,8 @@ pub enum WeightsPath {
     Absolute(String),
 }
 
-fn float(v: f32) -> TokenStream {
-    if v.is_nan() {
-        quote!(f32::NAN)
-    } else if v == f32::INFINITY {
-        quote!(f32::INFINITY)
-    } else if v == f32::NEG_INFINITY {
-        quote!(f32::NEG_INFINITY)
-    } else {
-        let lit = Literal::f32_suffixed(v);
-        quote!(#lit)
-    }
-}
-
 fn usize_lit(v: usize) -> Literal {
     Literal::usize_unsuffixed(v)
-}
-
-fn act(a: Act) -> TokenStream {
-    match a {
-        Act::None => quote!(::ghost_runtime::Activation::None),
-        Act::Relu => quote!(::ghost_runtime::Activation::Relu),
-        Act::Clamp { lo, hi } => {
-            let (lo, hi) = (float(lo), float(hi));
-            quote!(::ghost_runtime::Activation::Clamp { lo: #lo, hi: #hi })
-        }
-        Act::HardSigmoid { alpha, beta } => {
-            let (alpha, beta) = (float(alpha), float(beta));
-            quote!(::ghost_runtime::Activation::HardSigmoid { alpha: #alpha, beta: #beta })
-        }
-        Act::HardSwish => quote!(::ghost_runtime::Activation::HardSwish),
-    }
-}
-
-fn bin_op(op: BinOp) -> TokenStream {
-    match op {
-        BinOp::Add => quote!(::ghost_runtime::BinaryOp::Add),
-        BinOp::Mul => quote!(::ghost_runtime::BinaryOp::Mul),
-    }
-}
-
-fn arr4(p: [usize; 4]) -> TokenStream {
-    let p = p.map(usize_lit);
-    quote!([#(#p),*])
-}
-
-fn arr2(p: [usize; 2]) -> TokenStream {
-    let p = p.map(usize_lit);
-    quote!([#(#p),*])
 }
 
 /// A weight range as a slice expression over `w`.
@@ -132,6 +86,26 @@ impl Binds {
             None => quote!(None),
         }
     }
+    /// Packed weights: the blob range, or the arena copy an SE gate scaled.
+    fn weights(&self, w: WRange, scaled: Option<Loc>) -> TokenStream {
+        match scaled {
+            Some(l) => self.r(l),
+            None => wslice(w),
+        }
+    }
+    fn epilogue(&self, e: &Epilogue) -> TokenStream {
+        let (a, r, s) = (
+            e.activation.tokens(),
+            self.residual(e.residual),
+            self.sums(e.channel_sums),
+        );
+        quote!(::ghost_runtime::Epilogue { activation: #a, residual: #r, channel_sums: #s })
+    }
+}
+
+/// Lane lists (`gather_channels`, `remap_channels`) as `u32` literals.
+fn lane(x: usize) -> Literal {
+    Literal::u32_unsuffixed(x as u32)
 }
 
 fn step_call(b: &Binds, k: &Kernel) -> TokenStream {
@@ -142,12 +116,7 @@ fn step_call(b: &Binds, k: &Kernel) -> TokenStream {
             src,
             dst,
         } => {
-            let (c, p, s, d) = (
-                usize_lit(*channels),
-                usize_lit(*pixels),
-                b.r(*src),
-                b.m(*dst),
-            );
+            let (c, p, s, d) = (channels.tokens(), pixels.tokens(), b.r(*src), b.m(*dst));
             quote!(::ghost_runtime::nchw_to_nchw8c(#s, #c, #p, #d)?;)
         }
         Kernel::FromBlocked {
@@ -155,133 +124,74 @@ fn step_call(b: &Binds, k: &Kernel) -> TokenStream {
             pixels,
             src,
             dst,
-            ..
         } => {
-            let (p, s, d) = (usize_lit(*pixels), b.r(*src), b.m(*dst));
-            let lanes: Vec<Literal> = phys
-                .iter()
-                .map(|&x| Literal::u32_unsuffixed(x as u32))
-                .collect();
+            let (p, s, d) = (pixels.tokens(), b.r(*src), b.m(*dst));
+            let lanes = phys.iter().map(|&x| lane(x));
             quote!(::ghost_runtime::glue::gather_channels(#s, &[#(#lanes),*], #p, #d)?;)
         }
         Kernel::Pointwise {
             w,
             w_scaled,
-            k_blocks,
-            n_blocks,
-            pixels,
+            shape,
             src,
             dst,
-            act: a,
-            residual,
-            sums,
+            epilogue,
         } => {
-            let wt = match w_scaled {
-                Some(l) => b.r(*l),
-                None => wslice(*w),
-            };
-            let (kb, nb, px) = (
-                usize_lit(*k_blocks),
-                usize_lit(*n_blocks),
-                usize_lit(*pixels),
-            );
-            let (s, d, a, r, su) = (
+            let (wt, sh, s, d, e) = (
+                b.weights(*w, *w_scaled),
+                shape.tokens(),
                 b.src(*src),
                 b.dst(*dst),
-                act(*a),
-                b.residual(*residual),
-                b.sums(*sums),
+                b.epilogue(epilogue),
             );
-            quote! {
-                p.pointwise(
-                    #wt,
-                    ::ghost_runtime::PointwiseShape { k_blocks: #kb, n_blocks: #nb, pixels: #px },
-                    #s, #d,
-                    ::ghost_runtime::Epilogue { activation: #a, residual: #r, channel_sums: #su },
-                )?;
-            }
+            quote!(p.pointwise(#wt, #sh, #s, #d, #e)?;)
         }
         Kernel::Depthwise {
             w,
-            blocks,
-            in_h,
-            in_w,
-            k: ks,
-            stride,
-            pads,
+            shape,
             src,
             dst,
-            act: a,
-            residual,
-            sums,
+            epilogue,
         } => {
-            let (bl, ih, iw, kk, st) = (
-                usize_lit(*blocks),
-                usize_lit(*in_h),
-                usize_lit(*in_w),
-                usize_lit(*ks),
-                usize_lit(*stride),
-            );
-            let [pt, pl, pb, pr] = pads.map(usize_lit);
-            let (wt, s, d, a, r, su) = (
+            let (wt, sh, s, d, e) = (
                 wslice(*w),
+                shape.tokens(),
                 b.src(*src),
                 b.dst(*dst),
-                act(*a),
-                b.residual(*residual),
-                b.sums(*sums),
+                b.epilogue(epilogue),
             );
-            quote! {
-                p.depthwise(
-                    #wt,
-                    ::ghost_runtime::DepthwiseShape {
-                        blocks: #bl, in_h: #ih, in_w: #iw, k: #kk, stride: #st,
-                        pad_top: #pt, pad_left: #pl, pad_bottom: #pb, pad_right: #pr,
-                    },
-                    #s, #d,
-                    ::ghost_runtime::Epilogue { activation: #a, residual: #r, channel_sums: #su },
-                )?;
-            }
+            quote!(p.depthwise(#wt, #sh, #s, #d, #e)?;)
         }
         Kernel::Ghost {
             pw,
             pw_scaled,
             dw,
-            k_blocks,
-            half_blocks,
-            h,
-            w: wd,
+            shape,
             src,
             dst,
             primary,
             cheap,
             residual,
-            sums,
+            channel_sums,
             scratch,
         } => {
-            let pwt = match pw_scaled {
-                Some(l) => b.r(*l),
-                None => wslice(*pw),
-            };
-            let (kb, hb, hh, ww) = (
-                usize_lit(*k_blocks),
-                usize_lit(*half_blocks),
-                usize_lit(*h),
-                usize_lit(*wd),
-            );
-            let (dwt, s, d, pa, ca) = (
+            let (pwt, dwt, sh, s, d) = (
+                b.weights(*pw, *pw_scaled),
                 wslice(*dw),
+                shape.tokens(),
                 b.src(*src),
                 b.dst(*dst),
-                act(*primary),
-                act(*cheap),
             );
-            let (r, su, sc) = (b.residual(*residual), b.sums(*sums), b.m(*scratch));
+            let (pa, ca, r, su, sc) = (
+                primary.tokens(),
+                cheap.tokens(),
+                b.residual(*residual),
+                b.sums(*channel_sums),
+                b.m(*scratch),
+            );
             quote! {
                 p.ghost(
-                    #pwt, #dwt,
-                    ::ghost_runtime::GhostShape { k_blocks: #kb, half_blocks: #hb, h: #hh, w: #ww },
-                    #s, #d,
+                    #pwt, #dwt, #sh, #s, #d,
                     ::ghost_runtime::GhostEpilogue { primary: #pa, cheap: #ca, residual: #r, channel_sums: #su },
                     #sc,
                 )?;
@@ -289,100 +199,37 @@ fn step_call(b: &Binds, k: &Kernel) -> TokenStream {
         }
         Kernel::Conv {
             w,
-            nchw,
-            cin,
-            in_h,
-            in_w,
-            out_blocks,
-            kh,
-            kw,
-            stride,
-            pads,
+            shape,
             src,
             dst,
-            act: a,
-            residual,
+            epilogue,
         } => {
-            let layout = if *nchw {
-                quote!(::ghost_runtime::InputLayout::Nchw)
-            } else {
-                quote!(::ghost_runtime::InputLayout::Nchw8c)
-            };
-            let (ci, ih, iw, ob, h, ww) = (
-                usize_lit(*cin),
-                usize_lit(*in_h),
-                usize_lit(*in_w),
-                usize_lit(*out_blocks),
-                usize_lit(*kh),
-                usize_lit(*kw),
-            );
-            let (sh, sw, p) = (usize_lit(stride[0]), usize_lit(stride[1]), arr4(*pads));
-            let (wt, s, d, a, r) = (
+            let (wt, sh, s, d, e) = (
                 wslice(*w),
+                shape.tokens(),
                 b.src(*src),
                 b.dst(*dst),
-                act(*a),
-                b.residual(*residual),
+                b.epilogue(epilogue),
             );
-            quote! {
-                p.conv(
-                    #wt,
-                    ::ghost_runtime::ConvShape {
-                        cin: #ci, layout: #layout, in_h: #ih, in_w: #iw,
-                        out_blocks: #ob, kh: #h, kw: #ww, stride_h: #sh, stride_w: #sw, pads: #p,
-                    },
-                    #s, #d,
-                    ::ghost_runtime::Epilogue { activation: #a, residual: #r, channel_sums: None },
-                )?;
-            }
+            quote!(p.conv(#wt, #sh, #s, #d, #e)?;)
         }
         Kernel::ConvGeneral {
             w,
             b: bias,
-            cin,
-            cout,
-            groups,
-            in_h,
-            in_w,
-            kh,
-            kw,
-            stride,
-            dilation,
-            pads,
+            shape,
             src,
             dst,
-            act: a,
-            residual,
+            epilogue,
         } => {
-            let (ci, co, g, ih, iw, h, ww) = (
-                usize_lit(*cin),
-                usize_lit(*cout),
-                usize_lit(*groups),
-                usize_lit(*in_h),
-                usize_lit(*in_w),
-                usize_lit(*kh),
-                usize_lit(*kw),
-            );
-            let (st, di, p) = (arr2(*stride), arr2(*dilation), arr4(*pads));
-            let (wt, bt, s, d, a, r) = (
+            let (wt, bt, sh, s, d, e) = (
                 wslice(*w),
                 wslice(*bias),
+                shape.tokens(),
                 b.src(*src),
                 b.dst(*dst),
-                act(*a),
-                b.residual(*residual),
+                b.epilogue(epilogue),
             );
-            quote! {
-                k.conv_general(
-                    #wt, #bt,
-                    ::ghost_runtime::GeneralConvShape {
-                        cin: #ci, cout: #co, groups: #g, in_h: #ih, in_w: #iw, kh: #h, kw: #ww,
-                        stride: #st, dilation: #di, pads: #p,
-                    },
-                    #s, #d,
-                    ::ghost_runtime::Epilogue { activation: #a, residual: #r, channel_sums: None },
-                )?;
-            }
+            quote!(k.conv_general(#wt, #bt, #sh, #s, #d, #e)?;)
         }
         Kernel::Fc {
             w,
@@ -390,15 +237,15 @@ fn step_call(b: &Binds, k: &Kernel) -> TokenStream {
             n_blocks,
             src,
             dst,
-            act: a,
+            act,
         } => {
             let (wt, kb, nb, s, d, a) = (
                 wslice(*w),
-                usize_lit(*k_blocks),
-                usize_lit(*n_blocks),
+                k_blocks.tokens(),
+                n_blocks.tokens(),
                 b.r(*src),
                 b.m(*dst),
-                act(*a),
+                act.tokens(),
             );
             quote!(p.fc(#wt, #kb, #nb, #s, #d, #a)?;)
         }
@@ -408,41 +255,28 @@ fn step_call(b: &Binds, k: &Kernel) -> TokenStream {
             src,
             dst,
         } => {
-            let (s, bl, px, d) = (
-                b.src(*src),
-                usize_lit(*blocks),
-                usize_lit(*pixels),
-                b.m(*dst),
-            );
+            let (s, bl, px, d) = (b.src(*src), blocks.tokens(), pixels.tokens(), b.m(*dst));
             quote!(k.global_avg_pool(#s, #bl, #px, #d)?;)
         }
         Kernel::SeGate {
             reduce,
             expand,
-            c_blocks,
-            r_blocks,
+            shape,
             inv_pixels,
             gate_fn,
             sums,
             scratch,
             gate,
         } => {
-            let (rw, ew, cb, rb, ip) = (
+            let (rw, ew, sh, ip, g) = (
                 wslice(*reduce),
                 wslice(*expand),
-                usize_lit(*c_blocks),
-                usize_lit(*r_blocks),
-                float(*inv_pixels),
+                shape.tokens(),
+                inv_pixels.tokens(),
+                gate_fn.tokens(),
             );
-            let g = match gate_fn {
-                GateFn::Sigmoid => quote!(::ghost_runtime::Gate::Sigmoid),
-                GateFn::Act(a) => {
-                    let a = act(*a);
-                    quote!(::ghost_runtime::Gate::Act(#a))
-                }
-            };
             let (su, sc, ga) = (b.r(*sums), b.m(*scratch), b.m(*gate));
-            quote!(p.se_gate(#su, #ip, #rw, #ew, ::ghost_runtime::SeShape { c_blocks: #cb, r_blocks: #rb }, #g, #sc, #ga)?;)
+            quote!(p.se_gate(#su, #ip, #rw, #ew, #sh, #g, #sc, #ga)?;)
         }
         Kernel::ScalePacked {
             w,
@@ -453,8 +287,8 @@ fn step_call(b: &Binds, k: &Kernel) -> TokenStream {
         } => {
             let (wt, kp, np, s, d) = (
                 wslice(*w),
-                usize_lit(*k_pad),
-                usize_lit(*n_pad),
+                k_pad.tokens(),
+                n_pad.tokens(),
                 b.r(*scale),
                 b.m(*dst),
             );
@@ -466,10 +300,10 @@ fn step_call(b: &Binds, k: &Kernel) -> TokenStream {
             b: rhs,
             dst,
             len,
-            act: ac,
+            act,
         } => {
-            let (o, l) = (bin_op(*op), usize_lit(*len));
-            let (x, y, d, ac) = (b.name(*a), b.name(*rhs), b.name(*dst), act(*ac));
+            let (o, l) = (op.tokens(), len.tokens());
+            let (x, y, d, ac) = (b.name(*a), b.name(*rhs), b.name(*dst), act.tokens());
             quote!(k.binary(#o, &#x[..#l], &#y[..#l], &mut #d[..#l], #ac)?;)
         }
         Kernel::ChannelAssign {
@@ -478,14 +312,14 @@ fn step_call(b: &Binds, k: &Kernel) -> TokenStream {
             blocks,
             pixels,
             v,
-            act: ac,
+            act,
         } => {
             let (o, xx, bl, px, ac) = (
-                bin_op(*op),
+                op.tokens(),
                 b.m(*x),
-                usize_lit(*blocks),
-                usize_lit(*pixels),
-                act(*ac),
+                blocks.tokens(),
+                pixels.tokens(),
+                act.tokens(),
             );
             let vv = match v {
                 VecSrc::Blob(r) => wslice(*r),
@@ -494,23 +328,15 @@ fn step_call(b: &Binds, k: &Kernel) -> TokenStream {
             quote!(k.channel_assign(#o, #xx, #bl, #px, #vv, #ac)?;)
         }
         Kernel::Unary { f, x, len } => {
-            let f = match f {
-                UnaryFn::Sigmoid => quote!(::ghost_runtime::glue::Unary::Sigmoid),
-                UnaryFn::Tanh => quote!(::ghost_runtime::glue::Unary::Tanh),
-                UnaryFn::LeakyRelu { alpha } => {
-                    let a = float(*alpha);
-                    quote!(::ghost_runtime::glue::Unary::LeakyRelu { alpha: #a })
-                }
-            };
-            let (x, l) = (b.name(*x), usize_lit(*len));
+            let (f, x, l) = (f.tokens(), b.name(*x), len.tokens());
             quote!(::ghost_runtime::glue::unary(#f, &mut #x[..#l]);)
         }
         Kernel::Zero { dst, len } => {
-            let (d, l) = (b.name(*dst), usize_lit(*len));
+            let (d, l) = (b.name(*dst), len.tokens());
             quote!(#d[..#l].fill(0.0);)
         }
         Kernel::Copy { src, dst, len } => {
-            let (s, d, l) = (b.name(*src), b.name(*dst), usize_lit(*len));
+            let (s, d, l) = (b.name(*src), b.name(*dst), len.tokens());
             quote!(#d[..#l].copy_from_slice(&#s[..#l]);)
         }
         Kernel::Remap {
@@ -521,92 +347,35 @@ fn step_call(b: &Binds, k: &Kernel) -> TokenStream {
             dst_len,
             clear,
         } => {
-            let lanes: Vec<TokenStream> = pairs
-                .iter()
-                .map(|&(a, c)| {
-                    let (a, c) = (
-                        Literal::u32_unsuffixed(a as u32),
-                        Literal::u32_unsuffixed(c as u32),
-                    );
-                    quote!((#a, #c))
-                })
-                .collect();
-            let (px, s, d, dl) = (
-                usize_lit(*pixels),
-                b.r(*src),
-                b.m(*dst),
-                usize_lit(*dst_len),
-            );
+            let lanes = pairs.iter().map(|&(a, c)| {
+                let (a, c) = (lane(a), lane(c));
+                quote!((#a, #c))
+            });
+            let (px, s, d, dl) = (pixels.tokens(), b.r(*src), b.m(*dst), dst_len.tokens());
             quote!(::ghost_runtime::glue::remap_channels(#s, &[#(#lanes),*], #px, #d, #dl, #clear)?;)
         }
         Kernel::Pool {
-            max,
-            count_include_pad,
-            blocks,
-            in_h,
-            in_w,
-            kh,
-            kw,
-            stride,
-            pads,
+            kind,
+            shape,
             src,
             dst,
         } => {
-            let kind = if *max {
-                quote!(::ghost_runtime::PoolKind::Max)
-            } else {
-                quote!(::ghost_runtime::PoolKind::Avg { count_include_pad: #count_include_pad })
-            };
-            let (bl, ih, iw, h, ww) = (
-                usize_lit(*blocks),
-                usize_lit(*in_h),
-                usize_lit(*in_w),
-                usize_lit(*kh),
-                usize_lit(*kw),
-            );
-            let (st, p, s, d) = (arr2(*stride), arr4(*pads), b.src(*src), b.dst(*dst));
-            quote! {
-                k.pool(#kind, ::ghost_runtime::PoolShape { blocks: #bl, in_h: #ih, in_w: #iw, kh: #h, kw: #ww, stride: #st, pads: #p }, #s, #d)?;
-            }
+            let (kd, sh, s, d) = (kind.tokens(), shape.tokens(), b.src(*src), b.dst(*dst));
+            quote!(k.pool(#kd, #sh, #s, #d)?;)
         }
         Kernel::Resize {
-            linear,
+            mode,
             coord,
-            blocks,
-            in_h,
-            in_w,
-            out_h,
-            out_w,
+            shape,
             src,
             dst,
         } => {
-            let mode = if *linear {
-                quote!(::ghost_runtime::ResizeMode::Linear)
-            } else {
-                quote!(::ghost_runtime::ResizeMode::Nearest(
-                    ::ghost_runtime::NearestMode::Floor
-                ))
-            };
-            let coord = match coord {
-                0 | 4 => quote!(::ghost_runtime::CoordMode::Asymmetric),
-                1 => quote!(::ghost_runtime::CoordMode::HalfPixel),
-                2 => quote!(::ghost_runtime::CoordMode::PytorchHalfPixel),
-                _ => quote!(::ghost_runtime::CoordMode::AlignCorners),
-            };
-            let (bl, ih, iw, oh, ow) = (
-                usize_lit(*blocks),
-                usize_lit(*in_h),
-                usize_lit(*in_w),
-                usize_lit(*out_h),
-                usize_lit(*out_w),
-            );
+            let (m, c, sh) = (mode.tokens(), coord.tokens(), shape.tokens());
             let (s, d) = (b.src(*src), b.dst(*dst));
-            quote! {
-                k.resize(#mode, #coord, ::ghost_runtime::ResizeShape { blocks: #bl, in_h: #ih, in_w: #iw, out_h: #oh, out_w: #ow }, #s, #d)?;
-            }
+            quote!(k.resize(#m, #c, #sh, #s, #d)?;)
         }
         Kernel::Softmax { src, dst, len } => {
-            let (s, d, l) = (b.name(*src), b.name(*dst), usize_lit(*len));
+            let (s, d, l) = (b.name(*src), b.name(*dst), len.tokens());
             quote!(k.softmax(&#s[..#l], &mut #d[..#l])?;)
         }
     }
@@ -614,7 +383,9 @@ fn step_call(b: &Binds, k: &Kernel) -> TokenStream {
 
 /// One step: bind its arena regions, then call the kernel. The comment names the nodes.
 fn step_tokens(p: &Program, step: &Step, index: usize) -> (String, TokenStream) {
-    let arena: Vec<Loc> = kernel_locs(&step.kernel)
+    let arena: Vec<Loc> = step
+        .kernel
+        .locs()
         .into_iter()
         .filter(|l| matches!(l, Loc::Buf(_)))
         .collect();

@@ -1,10 +1,15 @@
 //! Arena offsets from liveness: every intermediate buffer gets an offset in one scratch arena,
 //! reusing memory after a buffer's last use.
 //!
+//! [`liveness`] turns the finished step list into one [`Interval`] per buffer (first to last
+//! step that touches it); [`place`] assigns the offsets.
+//!
 //! Greedy by size (largest first, each placed at the lowest offset that does not overlap any
 //! already-placed buffer whose live interval intersects its own), the heuristic TFLite and
 //! others use: simple, deterministic, and within a few percent of the peak-live lower bound on
 //! CNNs. Offsets and sizes are in f32 elements, aligned to `align` elements.
+
+use super::program::{Loc, Step};
 
 /// One buffer to place: live from step `first` through step `last` inclusive.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -19,6 +24,29 @@ pub struct Interval {
 pub struct Placement {
     pub offsets: Vec<usize>,
     pub len: usize,
+}
+
+/// Live intervals of buffers `0..sizes.len()` (of `sizes[i]` floats): buffer `i` lives from
+/// the first step that touches `Loc::Buf(i)` to the last. A buffer no step touches gets the
+/// interval of step 0.
+pub fn liveness(steps: &[Step], sizes: &[usize]) -> Vec<Interval> {
+    let mut span: Vec<Option<(usize, usize)>> = vec![None; sizes.len()];
+    for (i, step) in steps.iter().enumerate() {
+        for loc in step.kernel.locs() {
+            if let Loc::Buf(b) = loc {
+                let s = span[b].get_or_insert((i, i));
+                s.1 = i;
+            }
+        }
+    }
+    sizes
+        .iter()
+        .zip(&span)
+        .map(|(&size, s)| {
+            let (first, last) = s.unwrap_or((0, 0));
+            Interval { size, first, last }
+        })
+        .collect()
 }
 
 fn round_up(x: usize, align: usize) -> usize {

@@ -1,11 +1,30 @@
 //! The lowered program: a flat list of ghost-runtime calls over one scratch arena and one
 //! weight blob, with every shape, offset and length a number. Code generation prints it; nothing
 //! downstream looks at the graph again.
+//!
+//! A [`Kernel`] holds the runtime's own argument types (`ghost_runtime::Activation`,
+//! `DepthwiseShape`, `CoordMode`, ...), so a runtime change shows up here as a compile error
+//! instead of a silent mismatch; only what the runtime receives as slices is plan-specific:
+//! arena locations ([`Loc`], [`View`]) and weight ranges ([`WRange`]).
+//!
+//! [`Program`]'s `Display` is its text form: one line per step, used by the snapshot tests
+//! (`ghostc/tests/out/plan/`) so a lowering change shows as a diff.
+//!
+//! Deliberately not done here: printing Rust (codegen does that from these values) and any
+//! decision about layouts or fusions (lowering makes them).
 
-use crate::codegen::blob::WeightBlob;
+use std::fmt;
+
+use ghost_runtime::glue::Unary;
+use ghost_runtime::{
+    Activation, BinaryOp, ConvShape, CoordMode, DepthwiseShape, Gate, GeneralConvShape, GhostShape,
+    PointwiseShape, PoolKind, PoolShape, ResizeMode, ResizeShape, SeShape,
+};
+
+use super::blob::WeightBlob;
 
 /// Where a step reads or writes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Loc {
     /// The user's input slice for the current image (plain NCHW).
     Input,
@@ -16,7 +35,7 @@ pub enum Loc {
 }
 
 /// A block view: tensor location plus the first channel block the kernel touches.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct View {
     pub loc: Loc,
     pub block: usize,
@@ -29,35 +48,31 @@ impl View {
 }
 
 /// A range of the weight blob, in f32 elements.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct WRange {
     pub offset: usize,
     pub len: usize,
 }
 
-/// Epilogue activation, mirroring `ghost_runtime::Activation`.
+/// What a conv-like kernel does before storing: `ghost_runtime::Epilogue` with arena locations
+/// in place of the slices.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Act {
-    None,
-    Relu,
-    Clamp { lo: f32, hi: f32 },
-    HardSigmoid { alpha: f32, beta: f32 },
-    HardSwish,
+pub struct Epilogue {
+    pub activation: Activation,
+    pub residual: Option<View>,
+    /// Per-channel sums of the stored values (a following squeeze-excite's squeeze).
+    pub channel_sums: Option<Loc>,
 }
 
-/// SE gate nonlinearity, mirroring `ghost_runtime::Gate`.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum GateFn {
-    Act(Act),
-    Sigmoid,
-}
-
-/// Elementwise nonlinearities with no epilogue form (applied in place).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum UnaryFn {
-    Sigmoid,
-    Tanh,
-    LeakyRelu { alpha: f32 },
+impl Epilogue {
+    /// Just an activation.
+    pub fn act(activation: Activation) -> Self {
+        Epilogue {
+            activation,
+            residual: None,
+            channel_sums: None,
+        }
+    }
 }
 
 /// One runtime call. Field names follow the runtime's argument names.
@@ -70,11 +85,11 @@ pub enum Kernel {
         src: Loc,
         dst: Loc,
     },
-    /// Gather logical channels out of a blocked tensor into the user's NCHW output.
+    /// Gather logical channels (`phys[c]` is the lane of channel `c`) out of a blocked tensor
+    /// into the user's NCHW output.
     FromBlocked {
         phys: Vec<usize>,
         pixels: usize,
-        blocks: usize,
         src: Loc,
         dst: Loc,
     },
@@ -82,80 +97,49 @@ pub enum Kernel {
         w: WRange,
         /// Use these packed weights from the arena instead of `w` (an SE gate folded in).
         w_scaled: Option<Loc>,
-        k_blocks: usize,
-        n_blocks: usize,
-        pixels: usize,
+        shape: PointwiseShape,
         src: View,
         dst: View,
-        act: Act,
-        residual: Option<View>,
-        sums: Option<Loc>,
+        epilogue: Epilogue,
     },
     Depthwise {
         w: WRange,
-        blocks: usize,
-        in_h: usize,
-        in_w: usize,
-        k: usize,
-        stride: usize,
-        pads: [usize; 4],
+        shape: DepthwiseShape,
         src: View,
         dst: View,
-        act: Act,
-        residual: Option<View>,
-        sums: Option<Loc>,
+        epilogue: Epilogue,
     },
+    /// A fused Ghost module (`ghost_runtime::GhostEpilogue`'s fields inline).
     Ghost {
         pw: WRange,
         pw_scaled: Option<Loc>,
         dw: WRange,
-        k_blocks: usize,
-        half_blocks: usize,
-        h: usize,
-        w: usize,
+        shape: GhostShape,
         src: View,
         dst: View,
-        primary: Act,
-        cheap: Act,
+        primary: Activation,
+        cheap: Activation,
         residual: Option<View>,
-        sums: Option<Loc>,
+        channel_sums: Option<Loc>,
         scratch: Loc,
     },
-    /// Dense conv (`pack_conv`): NCHW8c dense-layout input, or the user's NCHW input.
+    /// Dense conv (`pack_conv`): NCHW8c dense-layout input, or the user's NCHW input
+    /// (`shape.layout`).
     Conv {
         w: WRange,
-        nchw: bool,
-        cin: usize,
-        in_h: usize,
-        in_w: usize,
-        out_blocks: usize,
-        kh: usize,
-        kw: usize,
-        stride: [usize; 2],
-        pads: [usize; 4],
+        shape: ConvShape,
         src: View,
         dst: View,
-        act: Act,
-        residual: Option<View>,
+        epilogue: Epilogue,
     },
     /// Scalar grouped/dilated conv over logical channels, dense layouts.
     ConvGeneral {
         w: WRange,
         b: WRange,
-        cin: usize,
-        cout: usize,
-        groups: usize,
-        in_h: usize,
-        in_w: usize,
-        kh: usize,
-        kw: usize,
-        stride: [usize; 2],
-        dilation: [usize; 2],
-        pads: [usize; 4],
+        shape: GeneralConvShape,
         src: View,
         dst: View,
-        act: Act,
-        residual: Option<View>,
+        epilogue: Epilogue,
     },
     Fc {
         w: WRange,
@@ -163,7 +147,7 @@ pub enum Kernel {
         n_blocks: usize,
         src: Loc,
         dst: Loc,
-        act: Act,
+        act: Activation,
     },
     GlobalAvgPool {
         blocks: usize,
@@ -175,10 +159,9 @@ pub enum Kernel {
     SeGate {
         reduce: WRange,
         expand: WRange,
-        c_blocks: usize,
-        r_blocks: usize,
+        shape: SeShape,
         inv_pixels: f32,
-        gate_fn: GateFn,
+        gate_fn: Gate,
         sums: Loc,
         scratch: Loc,
         gate: Loc,
@@ -193,25 +176,25 @@ pub enum Kernel {
     },
     /// `out = act(a op b)` over `len` floats.
     Binary {
-        op: BinOp,
+        op: BinaryOp,
         a: Loc,
         b: Loc,
         dst: Loc,
         len: usize,
-        act: Act,
+        act: Activation,
     },
     /// In place: `x[c][p] = act(x[c][p] op v[c])`; `v` from the blob or the arena.
     ChannelAssign {
-        op: BinOp,
+        op: BinaryOp,
         x: Loc,
         blocks: usize,
         pixels: usize,
         v: VecSrc,
-        act: Act,
+        act: Activation,
     },
     /// In place elementwise nonlinearity over `len` floats.
     Unary {
-        f: UnaryFn,
+        f: Unary,
         x: Loc,
         len: usize,
     },
@@ -237,27 +220,15 @@ pub enum Kernel {
         clear: bool,
     },
     Pool {
-        max: bool,
-        /// Average pooling divides by the whole window (padding counted as zeros).
-        count_include_pad: bool,
-        blocks: usize,
-        in_h: usize,
-        in_w: usize,
-        kh: usize,
-        kw: usize,
-        stride: [usize; 2],
-        pads: [usize; 4],
+        kind: PoolKind,
+        shape: PoolShape,
         src: View,
         dst: View,
     },
     Resize {
-        linear: bool,
-        coord: u8,
-        blocks: usize,
-        in_h: usize,
-        in_w: usize,
-        out_h: usize,
-        out_w: usize,
+        mode: ResizeMode,
+        coord: CoordMode,
+        shape: ResizeShape,
         src: View,
         dst: View,
     },
@@ -268,16 +239,196 @@ pub enum Kernel {
     },
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BinOp {
-    Add,
-    Mul,
-}
-
+/// Where a per-channel vector comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum VecSrc {
     Blob(WRange),
     Arena(Loc),
+}
+
+impl Kernel {
+    /// Every distinct location the kernel touches, in a fixed order (code generation binds
+    /// them in this order; liveness spans them).
+    pub fn locs(&self) -> Vec<Loc> {
+        let v = |x: &View| Some(x.loc);
+        let ov = |x: &Option<View>| x.map(|x| x.loc);
+        let all: Vec<Option<Loc>> = match self {
+            Kernel::ToBlocked { src, dst, .. }
+            | Kernel::FromBlocked { src, dst, .. }
+            | Kernel::Fc { src, dst, .. }
+            | Kernel::Softmax { src, dst, .. }
+            | Kernel::Copy { src, dst, .. }
+            | Kernel::Remap { src, dst, .. } => vec![Some(*src), Some(*dst)],
+            Kernel::Pointwise {
+                w_scaled,
+                src,
+                dst,
+                epilogue,
+                ..
+            } => vec![
+                v(src),
+                v(dst),
+                ov(&epilogue.residual),
+                epilogue.channel_sums,
+                *w_scaled,
+            ],
+            Kernel::Depthwise {
+                src, dst, epilogue, ..
+            } => vec![
+                v(src),
+                v(dst),
+                ov(&epilogue.residual),
+                epilogue.channel_sums,
+            ],
+            Kernel::Ghost {
+                pw_scaled,
+                src,
+                dst,
+                residual,
+                channel_sums,
+                scratch,
+                ..
+            } => vec![
+                v(src),
+                v(dst),
+                ov(residual),
+                *channel_sums,
+                *pw_scaled,
+                Some(*scratch),
+            ],
+            Kernel::Conv {
+                src, dst, epilogue, ..
+            }
+            | Kernel::ConvGeneral {
+                src, dst, epilogue, ..
+            } => vec![v(src), v(dst), ov(&epilogue.residual)],
+            Kernel::GlobalAvgPool { src, dst, .. } => vec![v(src), Some(*dst)],
+            Kernel::SeGate {
+                sums,
+                scratch,
+                gate,
+                ..
+            } => vec![Some(*sums), Some(*scratch), Some(*gate)],
+            Kernel::ScalePacked { scale, dst, .. } => vec![Some(*scale), Some(*dst)],
+            Kernel::Binary { a, b, dst, .. } => vec![Some(*a), Some(*b), Some(*dst)],
+            Kernel::ChannelAssign { x, v: vs, .. } => match vs {
+                VecSrc::Arena(l) => vec![Some(*x), Some(*l)],
+                VecSrc::Blob(_) => vec![Some(*x)],
+            },
+            Kernel::Unary { x, .. } => vec![Some(*x)],
+            Kernel::Zero { dst, .. } => vec![Some(*dst)],
+            Kernel::Pool { src, dst, .. } | Kernel::Resize { src, dst, .. } => {
+                vec![v(src), v(dst)]
+            }
+        };
+        let mut out: Vec<Loc> = Vec::new();
+        for l in all.into_iter().flatten() {
+            if !out.contains(&l) {
+                out.push(l);
+            }
+        }
+        out
+    }
+
+    /// Short name of the operation, with what its epilogue fuses (`ghost+se+res+pool`): the
+    /// `op` column of `ghostc bench --profile` and of the text form.
+    pub fn label(&self) -> String {
+        let suffix = |base: &str, residual: bool, sums: bool, scaled: bool| {
+            let mut s = base.to_string();
+            if scaled {
+                s.push_str("+se");
+            }
+            if residual {
+                s.push_str("+res");
+            }
+            if sums {
+                s.push_str("+pool");
+            }
+            s
+        };
+        let bin = |op: &BinaryOp| match op {
+            BinaryOp::Add => "add",
+            BinaryOp::Mul => "mul",
+        };
+        match self {
+            Kernel::Ghost {
+                residual,
+                channel_sums,
+                pw_scaled,
+                ..
+            } => suffix(
+                "ghost",
+                residual.is_some(),
+                channel_sums.is_some(),
+                pw_scaled.is_some(),
+            ),
+            Kernel::Pointwise {
+                epilogue,
+                w_scaled,
+                shape,
+                ..
+            } => suffix(
+                if shape.pixels == 1 {
+                    "pointwise-1px"
+                } else {
+                    "pointwise"
+                },
+                epilogue.residual.is_some(),
+                epilogue.channel_sums.is_some(),
+                w_scaled.is_some(),
+            ),
+            Kernel::Depthwise { epilogue, .. } => suffix(
+                "depthwise",
+                epilogue.residual.is_some(),
+                epilogue.channel_sums.is_some(),
+                false,
+            ),
+            Kernel::Conv { epilogue, .. } => {
+                suffix("conv", epilogue.residual.is_some(), false, false)
+            }
+            Kernel::ConvGeneral { epilogue, .. } => {
+                suffix("conv-general", epilogue.residual.is_some(), false, false)
+            }
+            Kernel::Fc { .. } => "fc".into(),
+            Kernel::GlobalAvgPool { .. } => "global-avgpool".into(),
+            Kernel::SeGate { .. } => "se".into(),
+            Kernel::ScalePacked { .. } => "se-scale-weights".into(),
+            Kernel::Binary { op, .. } => bin(op).into(),
+            Kernel::ChannelAssign { op, .. } => format!("channel-{}", bin(op)),
+            Kernel::Unary { f, .. } => match f {
+                Unary::Sigmoid => "sigmoid",
+                Unary::Tanh => "tanh",
+                Unary::LeakyRelu { .. } => "leakyrelu",
+            }
+            .into(),
+            Kernel::Zero { .. } => "zero".into(),
+            Kernel::Copy { .. } => "copy".into(),
+            Kernel::Remap { .. } => "remap".into(),
+            Kernel::Pool { kind, .. } => match kind {
+                PoolKind::Max => "maxpool",
+                PoolKind::Avg { .. } => "avgpool",
+            }
+            .into(),
+            Kernel::Resize { .. } => "resize".into(),
+            Kernel::Softmax { .. } => "softmax".into(),
+            Kernel::ToBlocked { .. } => "to-nchw8c".into(),
+            Kernel::FromBlocked { .. } => "to-nchw".into(),
+        }
+    }
+
+    /// The channel-sums slot of a kernel whose epilogue can accumulate them, with the view it
+    /// stores (a following squeeze-excite takes its squeeze from there).
+    pub fn channel_sums_mut(&mut self) -> Option<(View, &mut Option<Loc>)> {
+        match self {
+            Kernel::Ghost {
+                dst, channel_sums, ..
+            } => Some((*dst, channel_sums)),
+            Kernel::Depthwise { dst, epilogue, .. } | Kernel::Pointwise { dst, epilogue, .. } => {
+                Some((*dst, &mut epilogue.channel_sums))
+            }
+            _ => None,
+        }
+    }
 }
 
 /// One call with its provenance comment.
@@ -342,5 +493,80 @@ impl Program {
             Loc::Buf(b) => Some((self.buffers[b].offset, self.buffers[b].len)),
             _ => None,
         }
+    }
+}
+
+// Compact forms, so a kernel's derived `Debug` reads as one short line in the text form.
+impl fmt::Debug for Loc {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Loc::Input => f.write_str("input"),
+            Loc::Output => f.write_str("output"),
+            Loc::Buf(b) => write!(f, "buf{b}"),
+        }
+    }
+}
+
+impl fmt::Debug for View {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.block == 0 {
+            write!(f, "{:?}", self.loc)
+        } else {
+            write!(f, "{:?}@block{}", self.loc, self.block)
+        }
+    }
+}
+
+impl fmt::Debug for WRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "w[{}..{}]", self.offset, self.offset + self.len)
+    }
+}
+
+/// The text form: a header (input, output, batch, arena, weights), one line per arena buffer,
+/// then one line per step: index, label, the kernel with all its arguments, and what it
+/// computes. ONNX names are left out (they are in the generated comments); everything else
+/// lowering decided is in.
+impl fmt::Display for Program {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let shape = |s: &[usize]| crate::ir::fmt_shape(s);
+        writeln!(
+            f,
+            "input {:?} [{}] -> output {:?} [{}], batch {}{}",
+            self.input.name,
+            shape(&self.input.shape),
+            self.output.name,
+            shape(&self.output.shape),
+            self.batch,
+            if self.dynamic_batch { " (dynamic)" } else { "" }
+        )?;
+        writeln!(
+            f,
+            "arena {} floats, weights {} floats, {} steps, {} MACs",
+            self.arena_len,
+            self.weights.len(),
+            self.steps.len(),
+            self.steps.iter().map(|s| s.macs).sum::<u64>()
+        )?;
+        for (i, b) in self.buffers.iter().enumerate() {
+            writeln!(f, "buf{i} = arena[{}..{}]", b.offset, b.offset + b.len)?;
+        }
+        for (i, s) in self.steps.iter().enumerate() {
+            write!(
+                f,
+                "{i:>3} {:<18} {:?} // {}",
+                s.kernel.label(),
+                s.kernel,
+                s.what
+            )?;
+            if !s.out_shape.is_empty() {
+                write!(f, " -> [{}]", shape(&s.out_shape))?;
+            }
+            if s.macs > 0 {
+                write!(f, ", {} MACs", s.macs)?;
+            }
+            writeln!(f)?;
+        }
+        Ok(())
     }
 }

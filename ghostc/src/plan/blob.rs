@@ -1,6 +1,6 @@
-//! The weight blob: every constant the generated code reads, packed once at compile time into
-//! one little-endian byte string that the generated crate embeds with `include_bytes!` in a
-//! 64-byte-aligned static and uses in place.
+//! The weight blob: every constant the generated code reads, packed once at compile time by
+//! lowering into one little-endian byte string that the generated crate embeds with
+//! `include_bytes!` in a 64-byte-aligned static and uses in place.
 
 /// Alignment of every entry, in f32 elements (64 bytes: one cache line, any SIMD load).
 pub const ALIGN_F32: usize = 16;

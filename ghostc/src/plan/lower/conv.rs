@@ -1,0 +1,400 @@
+//! Convolutions: Conv and FusedConv pick one of four runtime kernels by shape (pointwise 1x1,
+//! depthwise 3x3/5x5, dense `pack_conv`, or the scalar general conv for groups and dilations);
+//! a fused Ghost module becomes one `ghost` call writing both halves.
+//!
+//! Weights are permuted to the output layout's lanes (and, for 1x1, the input's), zero-padded
+//! and packed with the runtime's packers; biases are scattered the same way.
+//!
+//! Deliberately not done here: deciding what is fused (the passes built FusedConv and Ghost)
+//! and the SE gate folded into a 1x1 conv's weights (`se::scaled_weights` supplies it).
+
+use ghost_runtime::{
+    self as rt, Activation, ConvShape, DepthwiseShape, GeneralConvShape, GhostShape, InputLayout,
+    PointwiseShape,
+};
+
+use super::{act_of, unary_of, ChannelLayout, LowerError, Lowerer};
+use crate::ir::{self, NodeId, Op, ValueId};
+use crate::plan::program::*;
+
+/// The values a conv reads and writes.
+struct ConvValues {
+    x: ValueId,
+    w: ValueId,
+    bias: Option<ValueId>,
+    residual: Option<ValueId>,
+    y: ValueId,
+}
+
+impl Lowerer<'_> {
+    /// An unfused Conv: no activation, no residual.
+    pub(super) fn lower_plain_conv(&mut self, n: NodeId, c: &ir::Conv) -> Result<(), LowerError> {
+        let node = self.g.node(n);
+        let io = ConvValues {
+            x: node.inputs[0],
+            w: node.inputs[1],
+            bias: node.inputs.get(2).copied(),
+            residual: None,
+            y: node.outputs[0],
+        };
+        self.lower_conv(n, c, Activation::None, io)
+    }
+
+    /// Conv + bias + activation (+ residual after the activation).
+    pub(super) fn lower_fused_conv(
+        &mut self,
+        n: NodeId,
+        f: &ir::FusedConv,
+    ) -> Result<(), LowerError> {
+        let node = self.g.node(n);
+        let io = ConvValues {
+            x: node.inputs[0],
+            w: node.inputs[1],
+            bias: Some(node.inputs[2]),
+            residual: f.residual.then(|| node.inputs[3]),
+            y: node.outputs[0],
+        };
+        // Sigmoid/Tanh/LeakyRelu have no epilogue form: conv, then the activation in place
+        // (valid only without a residual, which is added after the activation).
+        if let (Some(f_act), None) = (f.act.and_then(unary_of), io.residual) {
+            let y = io.y;
+            self.lower_conv(n, &f.conv, Activation::None, io)?;
+            if let Some(&loc) = self.loc.get(&y) {
+                let len = self.blocked_len(y, &self.layout(y));
+                self.push(
+                    n,
+                    Op::Activation(f.act.expect("unary_of matched"))
+                        .name()
+                        .into(),
+                    Kernel::Unary {
+                        f: f_act,
+                        x: loc,
+                        len,
+                    },
+                );
+            }
+            return Ok(());
+        }
+        let Some(act) = act_of(f.act) else {
+            self.unsupported(n, "activation has no epilogue form");
+            return Ok(());
+        };
+        self.lower_conv(n, &f.conv, act, io)
+    }
+
+    fn lower_conv(
+        &mut self,
+        n: NodeId,
+        conv: &ir::Conv,
+        act: Activation,
+        io: ConvValues,
+    ) -> Result<(), LowerError> {
+        let ConvValues {
+            x,
+            w,
+            bias,
+            residual,
+            y,
+        } = io;
+        let name = self.g.node(n).name.clone();
+        let Some(wd) = self.constant(w) else {
+            self.unsupported(n, "weights are not constant");
+            return Ok(());
+        };
+        let ws = self.shape(w).to_vec();
+        let (cout, cin_g, kh, kw) = (ws[0], ws[1], ws[2], ws[3]);
+        let zeros = vec![0.0; cout];
+        let bd: &[f32] = match bias {
+            Some(b) => match self.constant(b) {
+                Some(d) => d,
+                None => {
+                    self.unsupported(n, "bias is not constant");
+                    return Ok(());
+                }
+            },
+            None => &zeros,
+        };
+        let cin = self.shape(x)[1];
+        let ly = self.layout(y);
+        let (in_h, in_w) = self.hw(x);
+        let residual = residual.map(|r| View::at(self.read_as(r, &ly, &name), 0));
+        let epilogue = Epilogue {
+            activation: act,
+            residual,
+            channel_sums: None,
+        };
+        let unit = conv.dilations == [1, 1];
+        if kh == 1
+            && kw == 1
+            && conv.strides == [1, 1]
+            && conv.pads == [0; 4]
+            && conv.group == 1
+            && unit
+        {
+            if in_h * in_w == 1 && residual.is_none() && !self.gated.contains_key(&x) {
+                // One pixel: a matrix-vector product, bound by weight bandwidth; the GEMV kernel
+                // streams the same packed panels with independent accumulators.
+                let what = format!("pointwise {cin} -> {cout} @ 1x1 (GEMV)");
+                return self.lower_fc(n, what, wd, bd, x, y, act);
+            }
+            let lx = self.layout(x);
+            let wp = Self::permute_matrix(wd, cout, cin, &ly, &lx);
+            let bp = ly.scatter(bd, 0.0);
+            let wr = self.pack_pointwise(&name, &wp, &bp, lx.lanes(), ly.lanes())?;
+            let w_scaled = self.scaled_weights(n, x, wr, lx.lanes(), ly.lanes());
+            let src = View::at(self.loc[&x], 0);
+            let dst = View::at(self.out_buf(y), 0);
+            self.push(
+                n,
+                format!("pointwise {cin} -> {cout} @ {in_h}x{in_w}"),
+                Kernel::Pointwise {
+                    w: wr,
+                    w_scaled,
+                    shape: PointwiseShape {
+                        k_blocks: lx.blocks,
+                        n_blocks: ly.blocks,
+                        pixels: in_h * in_w,
+                    },
+                    src,
+                    dst,
+                    epilogue,
+                },
+            );
+            return Ok(());
+        }
+        let depthwise =
+            conv.group == cin && cout == cin && cin_g == 1 && kh == kw && matches!(kh, 3 | 5);
+        if depthwise
+            && conv.strides[0] == conv.strides[1]
+            && matches!(conv.strides[0], 1 | 2)
+            && unit
+        {
+            let k = kh;
+            let mut wp = vec![0.0; ly.lanes() * k * k];
+            for c in 0..cin {
+                let p = ly.phys[c];
+                wp[p * k * k..(p + 1) * k * k].copy_from_slice(&wd[c * k * k..(c + 1) * k * k]);
+            }
+            let bp = ly.scatter(bd, 0.0);
+            let lanes = ly.lanes();
+            let wr = self.pack(&name, rt::depthwise_packed_len(lanes, k), |out| {
+                rt::pack_depthwise(&wp, &bp, lanes, k, out)
+            })?;
+            let src = View::at(self.read_as(x, &ly, &name), 0);
+            let dst = View::at(self.out_buf(y), 0);
+            let [pad_top, pad_left, pad_bottom, pad_right] = conv.pads;
+            self.push(
+                n,
+                format!(
+                    "depthwise {k}x{k} s{} {cin}ch @ {in_h}x{in_w}",
+                    conv.strides[0]
+                ),
+                Kernel::Depthwise {
+                    w: wr,
+                    shape: DepthwiseShape {
+                        blocks: ly.blocks,
+                        in_h,
+                        in_w,
+                        k,
+                        stride: conv.strides[0],
+                        pad_top,
+                        pad_left,
+                        pad_bottom,
+                        pad_right,
+                    },
+                    src,
+                    dst,
+                    epilogue,
+                },
+            );
+            return Ok(());
+        }
+        let dense_in = ChannelLayout::dense(cin);
+        if conv.group == 1 && unit {
+            let lanes = ly.lanes();
+            let per_out = cin * kh * kw;
+            let mut wp = vec![0.0; lanes * per_out];
+            for o in 0..cout {
+                let p = ly.phys[o];
+                wp[p * per_out..(p + 1) * per_out]
+                    .copy_from_slice(&wd[o * per_out..(o + 1) * per_out]);
+            }
+            let bp = ly.scatter(bd, 0.0);
+            let wr = self.pack(&name, rt::conv_packed_len(cin, lanes, kh, kw), |out| {
+                rt::pack_conv(&wp, &bp, cin, lanes, kh, kw, out)
+            })?;
+            let nchw = self.loc.get(&x) == Some(&Loc::Input);
+            let src = if nchw {
+                View::at(Loc::Input, 0)
+            } else {
+                View::at(self.read_as(x, &dense_in, &name), 0)
+            };
+            let dst = View::at(self.out_buf(y), 0);
+            self.push(
+                n,
+                format!(
+                    "conv {kh}x{kw} s{} {cin} -> {cout} @ {in_h}x{in_w}{}",
+                    conv.strides[0],
+                    if nchw { " (reads NCHW)" } else { "" }
+                ),
+                Kernel::Conv {
+                    w: wr,
+                    shape: ConvShape {
+                        cin,
+                        layout: if nchw {
+                            InputLayout::Nchw
+                        } else {
+                            InputLayout::Nchw8c
+                        },
+                        in_h,
+                        in_w,
+                        out_blocks: ly.blocks,
+                        kh,
+                        kw,
+                        stride_h: conv.strides[0],
+                        stride_w: conv.strides[1],
+                        pads: conv.pads,
+                    },
+                    src,
+                    dst,
+                    epilogue,
+                },
+            );
+            return Ok(());
+        }
+        if !ly.is_dense() {
+            self.unsupported(n, "grouped conv writing a non-dense channel layout");
+            return Ok(());
+        }
+        let wr = self.push_weights(wd);
+        let br = self.push_weights(bd);
+        let src = View::at(self.read_as(x, &dense_in, &name), 0);
+        let dst = View::at(self.out_buf(y), 0);
+        self.push(
+            n,
+            format!(
+                "grouped conv {kh}x{kw} g{} {cin} -> {cout} @ {in_h}x{in_w}",
+                conv.group
+            ),
+            Kernel::ConvGeneral {
+                w: wr,
+                b: br,
+                shape: GeneralConvShape {
+                    cin,
+                    cout,
+                    groups: conv.group,
+                    in_h,
+                    in_w,
+                    kh,
+                    kw,
+                    stride: conv.strides,
+                    dilation: conv.dilations,
+                    pads: conv.pads,
+                },
+                src,
+                dst,
+                epilogue,
+            },
+        );
+        Ok(())
+    }
+
+    /// A Ghost module the runtime fuses: 1x1 primary conv, 3x3 depthwise cheap conv of ratio 2,
+    /// both halves written into the output's split layout, residual added in the epilogue.
+    pub(super) fn lower_ghost(&mut self, n: NodeId, gh: &ir::Ghost) -> Result<(), LowerError> {
+        let node = self.g.node(n).clone();
+        let name = node.name.clone();
+        let (x, wp, bp, wq, bq, y) = (
+            node.inputs[0],
+            node.inputs[1],
+            node.inputs[2],
+            node.inputs[3],
+            node.inputs[4],
+            node.outputs[0],
+        );
+        let (c1, c2) = (self.shape(wp)[0], self.shape(wq)[0]);
+        let p = &gh.primary;
+        let q = &gh.cheap;
+        let fits = p.kernel == [1, 1]
+            && p.strides == [1, 1]
+            && p.pads == [0; 4]
+            && p.group == 1
+            && p.dilations == [1, 1]
+            && q.kernel == [3, 3]
+            && q.strides == [1, 1]
+            && q.pads == [1; 4]
+            && q.group == c1
+            && c2 == c1
+            && q.dilations == [1, 1];
+        let (Some(pa), Some(qa)) = (act_of(gh.primary_act), act_of(gh.cheap_act)) else {
+            self.unsupported(n, "activation has no epilogue form");
+            return Ok(());
+        };
+        let consts: Option<Vec<&[f32]>> =
+            [wp, bp, wq, bq].iter().map(|&v| self.constant(v)).collect();
+        let (true, Some(c)) = (fits, consts) else {
+            self.unsupported(
+                n,
+                "ghost module other than 1x1 primary + 3x3 depthwise cheap op of ratio 2",
+            );
+            return Ok(());
+        };
+        let lx = self.layout(x);
+        let ly = self.layout(y);
+        let half = c1.div_ceil(8);
+        let cin = self.shape(x)[1];
+        let first_half = ChannelLayout::dense(c1);
+        let pw = Self::permute_matrix(c[0], c1, cin, &first_half, &lx);
+        let pw_r = self.pack_pointwise(
+            &name,
+            &pw,
+            &first_half.scatter(c[1], 0.0),
+            lx.lanes(),
+            half * 8,
+        )?;
+        let pw_scaled = self.scaled_weights(n, x, pw_r, lx.lanes(), half * 8);
+        let mut dw = vec![0.0; half * 8 * 9];
+        dw[..c1 * 9].copy_from_slice(&c[2][..c1 * 9]);
+        let dw_bias = first_half.scatter(c[3], 0.0);
+        let dw_r = self.pack(&name, rt::depthwise_packed_len(half * 8, 3), |out| {
+            rt::pack_depthwise(&dw, &dw_bias, half * 8, 3, out)
+        })?;
+        let (h, w) = self.hw(x);
+        let residual = if gh.residual {
+            Some(View::at(self.read_as(node.inputs[5], &ly, &name), 0))
+        } else {
+            None
+        };
+        let shape = GhostShape {
+            k_blocks: lx.blocks,
+            half_blocks: half,
+            h,
+            w,
+        };
+        let scratch = self.new_buf(rt::ghost_scratch_len(shape));
+        let src = View::at(self.loc[&x], 0);
+        let dst = View::at(self.out_buf(y), 0);
+        self.push(
+            n,
+            format!(
+                "ghost module {cin} -> {c1}+{} @ {h}x{w}{}",
+                gh.out_channels - c1,
+                if gh.residual { " + residual" } else { "" }
+            ),
+            Kernel::Ghost {
+                pw: pw_r,
+                pw_scaled,
+                dw: dw_r,
+                shape,
+                src,
+                dst,
+                primary: pa,
+                cheap: qa,
+                residual,
+                channel_sums: None,
+                scratch,
+            },
+        );
+        Ok(())
+    }
+}

@@ -1,0 +1,247 @@
+//! Data movement: the user's NCHW input and output converted to and from NCHW8c, copies
+//! between two channel layouts (`Remap`), and the ops that only move data: Reshape and Identity
+//! (no step: the output aliases the input), Concat and Slice on channels, Resize.
+//!
+//! Deliberately not done here: avoiding the copies. Layouts are chosen so that a Ghost module's
+//! Concat/Slice disappear before lowering sees them (`plan::layout`); what reaches this file
+//! really moves.
+
+use ghost_runtime::{CoordMode, NearestMode, ResizeMode, ResizeShape};
+
+use super::{ChannelLayout, Lowerer};
+use crate::ir::{self, NodeId, Op, ValueId};
+use crate::plan::program::*;
+
+impl Lowerer<'_> {
+    /// The graph input: read in place by a stem conv that is its only reader, otherwise
+    /// converted to NCHW8c first.
+    pub(super) fn lower_input(&mut self, input: ValueId) {
+        let g = self.g;
+        // A dense conv (the stem) that is the input's only reader reads NCHW directly; anything
+        // else gets the input converted to the blocked layout first.
+        let readers = g.consumers(input);
+        let stem_reads_nchw = readers.len() == 1
+            && !g.is_output(input)
+            && g.value(input).ty.shape.len() == 4
+            && match &g.node(readers[0].0).op {
+                Op::Conv(c) | Op::FusedConv(ir::FusedConv { conv: c, .. }) => {
+                    c.group == 1 && c.dilations == [1, 1] && c.kernel != [1, 1] && readers[0].1 == 0
+                }
+                _ => false,
+            };
+        if stem_reads_nchw {
+            self.loc.insert(input, Loc::Input);
+            return;
+        }
+        let lin = self.layout(input);
+        let (h, w) = self.hw(input);
+        let dst = self.out_buf(input);
+        self.steps.push(Step {
+            nodes: vec![],
+            out_shape: vec![],
+            node: None,
+            what: format!(
+                "input NCHW -> NCHW8c, {} channels @ {h}x{w}",
+                lin.channels()
+            ),
+            macs: 0,
+            kernel: Kernel::ToBlocked {
+                channels: lin.channels(),
+                pixels: h * w,
+                src: Loc::Input,
+                dst,
+            },
+        });
+    }
+
+    /// The graph output gathered from its blocked layout into the user's NCHW slice.
+    pub(super) fn lower_output(&mut self, output: ValueId) {
+        let lout = self.layout(output);
+        let (h, w) = self.hw(output);
+        let src = self.loc[&output];
+        self.steps.push(Step {
+            nodes: vec![],
+            out_shape: vec![],
+            node: None,
+            what: format!("output NCHW8c -> NCHW, {} channels", lout.channels()),
+            macs: 0,
+            kernel: Kernel::FromBlocked {
+                phys: lout.phys.clone(),
+                pixels: h * w,
+                src,
+                dst: Loc::Output,
+            },
+        });
+    }
+
+    /// The buffer holding `v` in layout `want`, remapping (one copy) if it is stored otherwise.
+    pub(super) fn read_as(&mut self, v: ValueId, want: &ChannelLayout, node: &str) -> Loc {
+        let have = self.layout(v);
+        let loc = self.loc[&v];
+        if &have == want {
+            return loc;
+        }
+        let key = (v, want.phys.clone());
+        if let Some(&l) = self.remapped.get(&key) {
+            return l;
+        }
+        let (h, w) = self.hw(v);
+        let dst_len = want.lanes() * h * w;
+        let dst = self.new_buf(dst_len);
+        let pairs = have
+            .phys
+            .iter()
+            .zip(&want.phys)
+            .map(|(&a, &b)| (a, b))
+            .collect();
+        self.steps.push(Step {
+            nodes: vec![node.to_string()],
+            out_shape: vec![],
+            node: None,
+            what: format!("remap {} channels between layouts", want.channels()),
+            macs: 0,
+            kernel: Kernel::Remap {
+                pairs,
+                pixels: h * w,
+                src: loc,
+                dst,
+                dst_len,
+                clear: true,
+            },
+        });
+        self.remapped.insert(key, dst);
+        dst
+    }
+
+    /// `[N, C, 1, 1] <-> [N, C]`: the same lanes, so the same buffer.
+    pub(super) fn lower_reshape(&mut self, n: NodeId, shape: &[usize]) {
+        let node = self.g.node(n);
+        let (x, y) = (node.inputs[0], node.outputs[0]);
+        let xs = self.shape(x);
+        let channels_only = |s: &[usize]| s.len() >= 2 && s[2..].iter().all(|&d| d == 1);
+        if channels_only(xs) && channels_only(shape) && xs[1] == shape[1] {
+            let loc = self.loc[&x];
+            self.loc.insert(y, loc);
+        } else {
+            self.unsupported(
+                n,
+                "only reshapes between [N, C, 1, 1] and [N, C] are supported",
+            );
+        }
+    }
+
+    /// Concat on channels: each input's lanes are scattered into the output's layout; the
+    /// first copy clears the destination so padding lanes are never stale.
+    pub(super) fn lower_concat(&mut self, n: NodeId) {
+        let node = self.g.node(n).clone();
+        let y = node.outputs[0];
+        let ly = self.layout(y);
+        let (h, w) = self.hw(y);
+        let dst = self.out_buf(y);
+        let mut channel = 0;
+        for (i, &x) in node.inputs.iter().enumerate() {
+            let lx = self.layout(x);
+            let cx = self.shape(x)[1];
+            let pairs = (0..cx)
+                .map(|c| (lx.phys[c], ly.phys[channel + c]))
+                .collect();
+            let src = self.loc[&x];
+            self.push(
+                n,
+                format!("concat: channels {channel}..{}", channel + cx),
+                Kernel::Remap {
+                    pairs,
+                    pixels: h * w,
+                    src,
+                    dst,
+                    dst_len: ly.lanes() * h * w,
+                    clear: i == 0,
+                },
+            );
+            channel += cx;
+        }
+    }
+
+    /// Slice of channels `start..end` (step 1) of a rank-4 tensor.
+    pub(super) fn lower_slice(&mut self, n: NodeId, s: &ir::Slice) {
+        let node = self.g.node(n);
+        let (x, y) = (node.inputs[0], node.outputs[0]);
+        let (start, end) = (s.starts[0] as usize, s.ends[0] as usize);
+        let lx = self.layout(x);
+        let ly = self.layout(y);
+        let (h, w) = self.hw(x);
+        let dst = self.out_buf(y);
+        let src = self.loc[&x];
+        let pairs: Vec<(usize, usize)> = (start..end)
+            .map(|c| (lx.phys[c], ly.phys[c - start]))
+            .collect();
+        self.push(
+            n,
+            format!("slice channels {start}..{end}"),
+            Kernel::Remap {
+                pairs,
+                pixels: h * w,
+                src,
+                dst,
+                dst_len: ly.lanes() * h * w,
+                clear: true,
+            },
+        );
+    }
+
+    /// Spatial resize of a rank-4 tensor (batch and channels unchanged): nearest with floor
+    /// rounding and asymmetric coordinates, or bilinear with any coordinate mode but
+    /// `tf_half_pixel_for_nearest`.
+    pub(super) fn lower_resize(&mut self, n: NodeId, r: &ir::Resize) {
+        let node = self.g.node(n);
+        let (x, y) = (node.inputs[0], node.outputs[0]);
+        let (mode, coord) = match (r.mode, r.coord) {
+            (ir::ResizeMode::Nearest, ir::CoordTransform::Asymmetric)
+                if r.nearest == ir::NearestMode::Floor =>
+            {
+                (
+                    ResizeMode::Nearest(NearestMode::Floor),
+                    CoordMode::Asymmetric,
+                )
+            }
+            (ir::ResizeMode::Linear, ir::CoordTransform::HalfPixel) => {
+                (ResizeMode::Linear, CoordMode::HalfPixel)
+            }
+            (ir::ResizeMode::Linear, ir::CoordTransform::PytorchHalfPixel) => {
+                (ResizeMode::Linear, CoordMode::PytorchHalfPixel)
+            }
+            (ir::ResizeMode::Linear, ir::CoordTransform::AlignCorners) => {
+                (ResizeMode::Linear, CoordMode::AlignCorners)
+            }
+            (ir::ResizeMode::Linear, ir::CoordTransform::Asymmetric) => {
+                (ResizeMode::Linear, CoordMode::Asymmetric)
+            }
+            _ => {
+                self.unsupported(n, "resize mode/coordinate transform combination");
+                return;
+            }
+        };
+        let (in_h, in_w) = self.hw(x);
+        let (out_h, out_w) = self.hw(y);
+        let blocks = self.layout(x).blocks;
+        let src = View::at(self.loc[&x], 0);
+        let dst = View::at(self.out_buf(y), 0);
+        self.push(
+            n,
+            format!("resize {in_h}x{in_w} -> {out_h}x{out_w}"),
+            Kernel::Resize {
+                mode,
+                coord,
+                shape: ResizeShape {
+                    blocks,
+                    in_h,
+                    in_w,
+                    out_h,
+                    out_w,
+                },
+                src,
+                dst,
+            },
+        );
+    }
+}

@@ -1,0 +1,146 @@
+//! Dense layers and the classifier head: Linear, Gemm and MatMul with a constant matrix become
+//! one `fc` (GEMV) call with alpha, beta and the transposes folded into the packed weights;
+//! Softmax over `[N, C]` runs on a dense copy of its input.
+//!
+//! Deliberately not done here: matrix products of two activations, or of activations with more
+//! than two dims (no kernel; reported as unsupported).
+
+use ghost_runtime::Activation;
+
+use super::{act_of, ChannelLayout, LowerError, Lowerer};
+use crate::ir::{self, NodeId, Op, ValueId};
+use crate::plan::program::*;
+
+impl Lowerer<'_> {
+    /// A fused Linear `act(x W^T + b)` (constant W and b).
+    pub(super) fn lower_linear(
+        &mut self,
+        n: NodeId,
+        act: Option<ir::Activation>,
+    ) -> Result<(), LowerError> {
+        let Some(act) = act_of(act) else {
+            self.unsupported(n, "activation has no epilogue form");
+            return Ok(());
+        };
+        let node = self.g.node(n);
+        let (x, w, b, y) = (
+            node.inputs[0],
+            node.inputs[1],
+            node.inputs[2],
+            node.outputs[0],
+        );
+        let (Some(wd), Some(bd)) = (self.constant(w), self.constant(b)) else {
+            self.unsupported(n, "weights are not constant");
+            return Ok(());
+        };
+        let (m, k) = (self.shape(w)[0], self.shape(w)[1]);
+        self.lower_fc(n, format!("linear {k} -> {m}"), wd, bd, x, y, act)
+    }
+
+    /// Gemm / MatMul with a constant right operand on a `[N, K]` activation: a fully connected
+    /// layer with `alpha`, `beta` and the transposes folded into the packed weights.
+    pub(super) fn lower_matmul(&mut self, n: NodeId) -> Result<(), LowerError> {
+        let node = self.g.node(n).clone();
+        let (x, b, y) = (node.inputs[0], node.inputs[1], node.outputs[0]);
+        let (alpha, beta, trans_a, trans_b) = match &node.op {
+            Op::Gemm(gm) => (gm.alpha, gm.beta, gm.trans_a, gm.trans_b),
+            _ => (1.0, 1.0, false, false),
+        };
+        let (Some(bd), 2, 2, false) = (
+            self.constant(b),
+            self.shape(x).len(),
+            self.shape(b).len(),
+            trans_a,
+        ) else {
+            self.unsupported(n, "only [N, K] activations times a constant 2-D matrix");
+            return Ok(());
+        };
+        let bs = self.shape(b).to_vec();
+        let (k, m) = if trans_b {
+            (bs[1], bs[0])
+        } else {
+            (bs[0], bs[1])
+        };
+        // W[o][i] in the [out][in] orientation the packer wants.
+        let mut w = vec![0.0; m * k];
+        for o in 0..m {
+            for i in 0..k {
+                let v = if trans_b {
+                    bd[o * k + i]
+                } else {
+                    bd[i * m + o]
+                };
+                w[o * k + i] = alpha * v;
+            }
+        }
+        let mut bias = vec![0.0; m];
+        if let Some(&c) = node.inputs.get(2) {
+            let Some(cd) = self.constant(c) else {
+                self.unsupported(n, "bias is not constant");
+                return Ok(());
+            };
+            match cd.len() {
+                1 => bias.iter_mut().for_each(|v| *v = beta * cd[0]),
+                len if len == m => bias.iter_mut().zip(cd).for_each(|(v, &c)| *v = beta * c),
+                _ => {
+                    self.unsupported(n, "bias broadcast other than per output feature");
+                    return Ok(());
+                }
+            }
+        }
+        let what = format!("{} {k} -> {m}", node.op.name());
+        self.lower_fc(n, what, &w, &bias, x, y, Activation::None)
+    }
+
+    /// A fully connected layer `y = act(W x + b)` over `[N, K]` (or one-pixel) activations,
+    /// with `w` logical `[M][K]`: rows and columns permuted to the output and input lane order,
+    /// packed, and run by the GEMV kernel.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn lower_fc(
+        &mut self,
+        n: NodeId,
+        what: String,
+        w: &[f32],
+        bias: &[f32],
+        x: ValueId,
+        y: ValueId,
+        act: Activation,
+    ) -> Result<(), LowerError> {
+        let name = self.g.node(n).name.clone();
+        let (lx, ly) = (self.layout(x), self.layout(y));
+        let wp = Self::permute_matrix(w, ly.channels(), lx.channels(), &ly, &lx);
+        let wr = self.pack_pointwise(&name, &wp, &ly.scatter(bias, 0.0), lx.lanes(), ly.lanes())?;
+        let src = self.loc[&x];
+        let dst = self.out_buf(y);
+        let kernel = Kernel::Fc {
+            w: wr,
+            k_blocks: lx.blocks,
+            n_blocks: ly.blocks,
+            src,
+            dst,
+            act,
+        };
+        self.push(n, what, kernel);
+        Ok(())
+    }
+
+    /// Softmax over the channels of `[N, C]`, on a dense copy of the input.
+    pub(super) fn lower_softmax(&mut self, n: NodeId) {
+        let node = self.g.node(n);
+        let name = node.name.clone();
+        let (x, y) = (node.inputs[0], node.outputs[0]);
+        let lx = self.layout(x);
+        let dense = ChannelLayout::dense(lx.channels());
+        let src = self.read_as(x, &dense, &name);
+        let dst = self.out_buf(y);
+        self.push(
+            n,
+            "softmax".into(),
+            Kernel::Softmax {
+                src,
+                dst,
+                len: dense.channels(),
+            },
+        );
+    }
+}

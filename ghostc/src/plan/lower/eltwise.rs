@@ -1,0 +1,251 @@
+//! Elementwise ops on activations: standalone activations (in place on a copy), an unfused
+//! BatchNorm (per-channel scale and shift), and binary ops: two activations of one shape
+//! (`binary`), an activation and a per-channel vector (`channel_assign`, the vector from the
+//! blob when constant, from the arena when it is an activation such as an unfused SE gate).
+//!
+//! Deliberately not done here: general broadcasting (only scalars and per-channel vectors
+//! against `[N, C, ...]`), and ops other than Add/Mul between two activations.
+
+use ghost_runtime::{self as rt, BinaryOp};
+
+use super::{act_of, unary_of, LowerError, Lowerer};
+use crate::ir::{self, Activation, NodeId, Op, ValueId};
+use crate::plan::program::*;
+
+impl Lowerer<'_> {
+    pub(super) fn lower_activation(&mut self, n: NodeId, a: Activation) {
+        let node = self.g.node(n);
+        let x = node.inputs[0];
+        let y = node.outputs[0];
+        let src = self.loc[&x];
+        let len = self.blocked_len(x, &self.layout(x));
+        let dst = self.out_buf(y);
+        self.push_copy(n, "activation", src, dst, len);
+        if let Some(f) = unary_of(a) {
+            self.push(
+                n,
+                Op::Activation(a).name().into(),
+                Kernel::Unary { f, x: dst, len },
+            );
+        } else {
+            let act = act_of(Some(a)).expect("every non-unary activation has an epilogue form");
+            let (h, w) = self.hw(x);
+            let blocks = self.layout(x).blocks;
+            let zeros = self.push_weights(&vec![0.0; blocks * 8]);
+            self.push(
+                n,
+                Op::Activation(a).name().into(),
+                Kernel::ChannelAssign {
+                    op: BinaryOp::Add,
+                    x: dst,
+                    blocks,
+                    pixels: h * w,
+                    v: VecSrc::Blob(zeros),
+                    act,
+                },
+            );
+        }
+    }
+
+    /// An unfused BatchNorm (constant parameters): `x * scale + shift` per channel.
+    pub(super) fn lower_batch_norm(&mut self, n: NodeId, bn: &ir::BatchNorm) {
+        let node = self.g.node(n);
+        let (x, y) = (node.inputs[0], node.outputs[0]);
+        let params: Option<Vec<&[f32]>> = node.inputs[1..5]
+            .iter()
+            .map(|&v| self.constant(v))
+            .collect();
+        let Some(p) = params else {
+            self.unsupported(n, "parameters are not constant");
+            return;
+        };
+        let scale: Vec<f32> = (0..p[0].len())
+            .map(|c| p[0][c] / (p[3][c] + bn.epsilon).sqrt())
+            .collect();
+        let shift: Vec<f32> = (0..p[0].len())
+            .map(|c| p[1][c] - p[2][c] * scale[c])
+            .collect();
+        self.lower_affine(n, x, y, &scale, &shift);
+    }
+
+    fn lower_affine(&mut self, n: NodeId, x: ValueId, y: ValueId, scale: &[f32], shift: &[f32]) {
+        let ly = self.layout(y);
+        let (h, w) = self.hw(x);
+        let src = self.read_as(x, &ly, &self.g.node(n).name.clone());
+        let dst = self.out_buf(y);
+        let len = ly.lanes() * h * w;
+        let s = self.push_weights(&ly.scatter(scale, 0.0));
+        let t = self.push_weights(&ly.scatter(shift, 0.0));
+        self.push_copy(n, "affine", src, dst, len);
+        let pixels = h * w;
+        self.push(
+            n,
+            "per-channel scale".into(),
+            Kernel::ChannelAssign {
+                op: BinaryOp::Mul,
+                x: dst,
+                blocks: ly.blocks,
+                pixels,
+                v: VecSrc::Blob(s),
+                act: rt::Activation::None,
+            },
+        );
+        self.push(
+            n,
+            "per-channel shift".into(),
+            Kernel::ChannelAssign {
+                op: BinaryOp::Add,
+                x: dst,
+                blocks: ly.blocks,
+                pixels,
+                v: VecSrc::Blob(t),
+                act: rt::Activation::None,
+            },
+        );
+    }
+
+    /// Per-channel values of a constant broadcast against `[N, C, ...]`: a scalar, or one value
+    /// per channel (`[C]` after squeezing ones, laid out on axis 1).
+    fn per_channel(&self, c: ValueId, channels: usize, out_rank: usize) -> Option<Vec<f32>> {
+        let t = self.g.value(c).constant()?;
+        let data = t.as_f32()?;
+        if data.len() == 1 {
+            return Some(vec![data[0]; channels]);
+        }
+        let s = t.shape();
+        // Right-aligned broadcasting: the channel axis is at position `rank - (out_rank - 1)`.
+        let axis = s.len().checked_sub(out_rank - 1)?;
+        let only_channels = s.iter().enumerate().all(|(i, &d)| d == 1 || i == axis);
+        (only_channels && s.get(axis) == Some(&channels)).then(|| data.to_vec())
+    }
+
+    pub(super) fn lower_binary(&mut self, n: NodeId, op: ir::BinaryOp) -> Result<(), LowerError> {
+        let node = self.g.node(n).clone();
+        let name = node.name.clone();
+        let (a, b, y) = (node.inputs[0], node.inputs[1], node.outputs[0]);
+        let ys = self.shape(y).to_vec();
+        if !matches!(ys.len(), 2 | 4) {
+            self.unsupported(
+                n,
+                "elementwise op on a tensor that is not [N, C] or [N, C, H, W]",
+            );
+            return Ok(());
+        }
+        let ly = self.layout(y);
+        let (h, w) = self.hw(y);
+        let len = ly.lanes() * h * w;
+        let a_const = self.g.value(a).constant().is_some();
+        let b_const = self.g.value(b).constant().is_some();
+        // Activation (op) constant: the constant folds into a per-channel vector.
+        if a_const != b_const {
+            let (x, c) = if b_const { (a, b) } else { (b, a) };
+            let Some(mut v) = self.per_channel(c, ys[1], ys.len()) else {
+                self.unsupported(n, "constant operand is neither a scalar nor per-channel");
+                return Ok(());
+            };
+            let op = match (op, b_const) {
+                (ir::BinaryOp::Add, _) | (ir::BinaryOp::Mul, _) => op,
+                (ir::BinaryOp::Sub, true) => {
+                    v.iter_mut().for_each(|e| *e = -*e);
+                    ir::BinaryOp::Add
+                }
+                (ir::BinaryOp::Div, true) => {
+                    v.iter_mut().for_each(|e| *e = 1.0 / *e);
+                    ir::BinaryOp::Mul
+                }
+                _ => {
+                    self.unsupported(
+                        n,
+                        "constant on the left of a subtraction or division, or an unsupported op",
+                    );
+                    return Ok(());
+                }
+            };
+            if self.shape(x) != &ys[..] {
+                self.unsupported(n, "constant operand changes the output shape");
+                return Ok(());
+            }
+            let src = self.read_as(x, &ly, &name);
+            let dst = self.out_buf(y);
+            let vr = self.push_weights(&ly.scatter(&v, 0.0));
+            let bop = if op == ir::BinaryOp::Add {
+                BinaryOp::Add
+            } else {
+                BinaryOp::Mul
+            };
+            self.push_copy(n, "op", src, dst, len);
+            self.push(
+                n,
+                format!("{} per-channel constant", node.op.name()),
+                Kernel::ChannelAssign {
+                    op: bop,
+                    x: dst,
+                    blocks: ly.blocks,
+                    pixels: h * w,
+                    v: VecSrc::Blob(vr),
+                    act: rt::Activation::None,
+                },
+            );
+            return Ok(());
+        }
+        if a_const && b_const {
+            self.unsupported(n, "both operands constant (should have been folded)");
+            return Ok(());
+        }
+        let bop = match op {
+            ir::BinaryOp::Add => BinaryOp::Add,
+            ir::BinaryOp::Mul => BinaryOp::Mul,
+            _ => {
+                self.unsupported(n, "only Add and Mul between two activations");
+                return Ok(());
+            }
+        };
+        let (sa, sb) = (self.shape(a).to_vec(), self.shape(b).to_vec());
+        if sa == ys && sb == ys {
+            let la = self.read_as(a, &ly, &name);
+            let lb = self.read_as(b, &ly, &name);
+            let dst = self.out_buf(y);
+            self.push(
+                n,
+                node.op.name().into(),
+                Kernel::Binary {
+                    op: bop,
+                    a: la,
+                    b: lb,
+                    dst,
+                    len,
+                    act: rt::Activation::None,
+                },
+            );
+            return Ok(());
+        }
+        // One side [N, C, 1, 1]: per-channel broadcast of an activation (an unfused SE gate).
+        let small =
+            |s: &[usize]| s.len() == ys.len() && s[1] == ys[1] && s[2..].iter().all(|&d| d == 1);
+        let (big, vec) = if sa == ys && small(&sb) {
+            (a, b)
+        } else if sb == ys && small(&sa) {
+            (b, a)
+        } else {
+            self.unsupported(n, "broadcast other than per-channel");
+            return Ok(());
+        };
+        let src = self.read_as(big, &ly, &name);
+        let v = self.read_as(vec, &ly, &name);
+        let dst = self.out_buf(y);
+        self.push_copy(n, "op", src, dst, len);
+        self.push(
+            n,
+            format!("{} per-channel", node.op.name()),
+            Kernel::ChannelAssign {
+                op: bop,
+                x: dst,
+                blocks: ly.blocks,
+                pixels: h * w,
+                v: VecSrc::Arena(v),
+                act: rt::Activation::None,
+            },
+        );
+        Ok(())
+    }
+}

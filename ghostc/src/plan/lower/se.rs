@@ -1,0 +1,181 @@
+//! Squeeze-and-excitation: the squeeze (channel means, taken from the producer's epilogue when
+//! it can), the gate (`se_gate`: reduce, ReLU, expand, gate nonlinearity), and its application:
+//! folded into the single 1x1 conv that reads the gated tensor (`ScalePacked` scales that
+//! conv's packed weights), or a per-channel multiply when no such conv exists.
+//!
+//! Deliberately not done here: recognizing the SE pattern (the `fuse_squeeze_excite` pass).
+
+use ghost_runtime::{self as rt, BinaryOp, Gate, SeShape};
+
+use super::{act_of, ChannelLayout, LowerError, Lowerer};
+use crate::ir::{self, Activation, NodeId, Op, ValueId};
+use crate::plan::program::*;
+
+impl Lowerer<'_> {
+    pub(super) fn lower_se(&mut self, n: NodeId, se: &ir::SqueezeExcite) -> Result<(), LowerError> {
+        let node = self.g.node(n).clone();
+        let name = node.name.clone();
+        let (x, y) = (node.inputs[0], node.outputs[0]);
+        let gate_fn = match se.gate {
+            Activation::Sigmoid => Some(Gate::Sigmoid),
+            a => act_of(Some(a)).map(Gate::Act),
+        };
+        let consts: Option<Vec<&[f32]>> = node.inputs[1..5]
+            .iter()
+            .map(|&v| self.constant(v))
+            .collect();
+        let (Activation::Relu, Some(gate_fn), Some(c)) = (se.act, gate_fn, consts) else {
+            self.unsupported(
+                n,
+                "squeeze-excite needs ReLU inside and a sigmoid-like gate",
+            );
+            return Ok(());
+        };
+        let lx = self.layout(x);
+        let (r, ch) = (self.shape(node.inputs[1])[0], self.shape(node.inputs[1])[1]);
+        let lr = ChannelLayout::dense(r);
+        let reduce = Self::permute_matrix(c[0], r, ch, &lr, &lx);
+        let reduce = self.pack_pointwise(
+            &name,
+            &reduce,
+            &lr.scatter(c[1], 0.0),
+            lx.lanes(),
+            lr.lanes(),
+        )?;
+        let expand = Self::permute_matrix(c[2], ch, r, &lx, &lr);
+        let expand = self.pack_pointwise(
+            &name,
+            &expand,
+            &lx.scatter(c[3], 0.0),
+            lr.lanes(),
+            lx.lanes(),
+        )?;
+        let (h, w) = self.hw(x);
+        let src = self.loc[&x];
+        let means = self.new_buf(lx.lanes());
+        // Squeeze: the producer's epilogue can sum channels as it stores x (it must be the step
+        // just before, writing exactly x); otherwise a separate pooling pass.
+        let slot = self
+            .steps
+            .last_mut()
+            .and_then(|s| s.kernel.channel_sums_mut())
+            .filter(|(dst, sums)| dst.loc == src && dst.block == 0 && sums.is_none());
+        let inv_pixels = if let Some((_, sums)) = slot {
+            *sums = Some(means);
+            let at = self.steps.len() - 1;
+            let zero = Step {
+                nodes: vec![name.clone()],
+                out_shape: vec![],
+                node: Some(n),
+                what: "squeeze: clear channel sums".into(),
+                macs: 0,
+                kernel: Kernel::Zero {
+                    dst: means,
+                    len: lx.lanes(),
+                },
+            };
+            self.steps.insert(at, zero);
+            1.0 / (h * w) as f32
+        } else {
+            let pool = Kernel::GlobalAvgPool {
+                blocks: lx.blocks,
+                pixels: h * w,
+                src: View::at(src, 0),
+                dst: means,
+            };
+            self.push(n, "squeeze: global average pool".into(), pool);
+            1.0
+        };
+        let scratch = self.new_buf(lx.lanes() + lr.lanes());
+        let gate = self.new_buf(lx.lanes());
+        self.push(
+            n,
+            format!("excite: gate {ch} -> {r} -> {ch}"),
+            Kernel::SeGate {
+                reduce,
+                expand,
+                shape: SeShape {
+                    c_blocks: lx.blocks,
+                    r_blocks: lr.blocks,
+                },
+                inv_pixels,
+                gate_fn,
+                sums: means,
+                scratch,
+                gate,
+            },
+        );
+        if self.gate_foldable(y) {
+            // The single 1x1 consumer scales its weights by the gate (W * diag(s)) instead.
+            self.loc.insert(y, src);
+            self.gated.insert(y, gate);
+            return Ok(());
+        }
+        let len = lx.lanes() * h * w;
+        let dst = self.out_buf(y);
+        self.push_copy(n, "gating", src, dst, len);
+        self.push(
+            n,
+            "scale channels by the gate".into(),
+            Kernel::ChannelAssign {
+                op: BinaryOp::Mul,
+                x: dst,
+                blocks: lx.blocks,
+                pixels: h * w,
+                v: VecSrc::Arena(gate),
+                act: rt::Activation::None,
+            },
+        );
+        Ok(())
+    }
+
+    /// Whether an SE output `y` can stay un-materialized: its only reader is a 1x1 conv on more
+    /// than one pixel (a Ghost primary or a pointwise conv) taking it as the data input.
+    fn gate_foldable(&self, y: ValueId) -> bool {
+        let readers = self.g.consumers(y);
+        if readers.len() != 1 || self.g.is_output(y) || readers[0].1 != 0 {
+            return false;
+        }
+        let (h, w) = self.hw(y);
+        let pointwise = |c: &ir::Conv| {
+            c.kernel == [1, 1]
+                && c.strides == [1, 1]
+                && c.pads == [0; 4]
+                && c.group == 1
+                && c.dilations == [1, 1]
+        };
+        h * w > 1
+            && match &self.g.node(readers[0].0).op {
+                Op::Ghost(gh) => pointwise(&gh.primary),
+                Op::FusedConv(f) => pointwise(&f.conv),
+                Op::Conv(c) => pointwise(c),
+                _ => false,
+            }
+    }
+
+    /// For a 1x1 conv reading an SE-gated value: a step scaling its packed weights by the gate
+    /// into a scratch buffer, which the conv then uses.
+    pub(super) fn scaled_weights(
+        &mut self,
+        n: NodeId,
+        x: ValueId,
+        w: WRange,
+        k_pad: usize,
+        n_pad: usize,
+    ) -> Option<Loc> {
+        let gate = *self.gated.get(&x)?;
+        let dst = self.new_buf(w.len);
+        self.push(
+            n,
+            "fold the SE gate into the 1x1 weights".into(),
+            Kernel::ScalePacked {
+                w,
+                k_pad,
+                n_pad,
+                scale: gate,
+                dst,
+            },
+        );
+        Some(dst)
+    }
+}

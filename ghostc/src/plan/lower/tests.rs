@@ -1,0 +1,406 @@
+//! Lowering on small hand-built graphs: which runtime calls a node becomes, what the epilogue
+//! folding does, and (for the packed weights) the runtime run on them against the reference
+//! interpreter.
+
+use std::sync::Arc;
+
+use ghost_runtime::{self as rt, Activation, BinaryOp, CoordMode, Gate, ResizeMode};
+
+use super::*;
+use crate::ir::{Conv, SqueezeExcite, Tensor, TensorType};
+
+fn conv1x1() -> Conv {
+    Conv {
+        kernel: [1, 1],
+        strides: [1, 1],
+        pads: [0; 4],
+        dilations: [1, 1],
+        group: 1,
+    }
+}
+
+/// Deterministic values in [-1, 1).
+fn values(n: usize, seed: u32) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(2654435761).max(1);
+    (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 17;
+            s ^= s << 5;
+            (s % 2000) as f32 / 1000.0 - 1.0
+        })
+        .collect()
+}
+
+fn constant(g: &mut Graph, name: &str, shape: Vec<usize>, seed: u32) -> ValueId {
+    let n = shape.iter().product();
+    let t = Tensor::from_f32(shape, values(n, seed)).expect("shape matches data");
+    g.add_const(name, Arc::new(t))
+}
+
+/// `input [1, cin, h, w]` -> 1x1 conv with bias to `cout` channels; returns the graph and the
+/// conv's output.
+fn pointwise_graph(cin: usize, cout: usize, h: usize, w: usize) -> (Graph, ValueId) {
+    let mut g = Graph::new();
+    let x = g.add_input("x", TensorType::f32(vec![1, cin, h, w]));
+    let wt = constant(&mut g, "w", vec![cout, cin, 1, 1], 1);
+    let b = constant(&mut g, "b", vec![cout], 2);
+    let (_, y) = g.add_node(
+        "pw",
+        Op::Conv(conv1x1()),
+        vec![x, wt, b],
+        vec![("y".into(), TensorType::f32(vec![1, cout, h, w]))],
+    );
+    (g, y[0])
+}
+
+fn kernels(p: &Program) -> Vec<&Kernel> {
+    p.steps.iter().map(|s| &s.kernel).collect()
+}
+
+#[test]
+fn pointwise_conv_is_one_call_whose_packed_weights_match_the_interpreter() {
+    let (cin, cout, h, w) = (3, 5, 2, 3);
+    let (mut g, y) = pointwise_graph(cin, cout, h, w);
+    g.outputs.push(y);
+    let p = lower(&g).unwrap();
+    let ks = kernels(&p);
+    assert_eq!(ks.len(), 3, "{p}");
+    assert!(matches!(
+        ks[0],
+        Kernel::ToBlocked {
+            channels: 3,
+            pixels: 6,
+            src: Loc::Input,
+            ..
+        }
+    ));
+    let Kernel::Pointwise {
+        w: wr,
+        w_scaled: None,
+        shape,
+        src,
+        dst,
+        epilogue,
+    } = ks[1]
+    else {
+        panic!("expected a pointwise call: {p}");
+    };
+    assert_eq!(
+        *shape,
+        rt::PointwiseShape {
+            k_blocks: 1,
+            n_blocks: 1,
+            pixels: 6
+        }
+    );
+    assert_eq!(*epilogue, Epilogue::act(Activation::None));
+    assert!(matches!(
+        ks[2],
+        Kernel::FromBlocked {
+            dst: Loc::Output,
+            ..
+        }
+    ));
+
+    // Run the three calls on the runtime with the program's blob and compare with the
+    // reference interpreter.
+    let input = values(cin * h * w, 3);
+    let blob = p.weights.as_f32();
+    let mut xb = vec![0.0; 8 * h * w];
+    rt::nchw_to_nchw8c(&input, cin, h * w, &mut xb).unwrap();
+    let mut yb = vec![0.0; 8 * h * w];
+    rt::Kernels::new()
+        .pointwise(
+            &blob[wr.offset..wr.offset + wr.len],
+            *shape,
+            rt::Src::at(&xb, src.block),
+            rt::Dst::at(&mut yb, dst.block),
+            rt::Epilogue::act(Activation::None),
+        )
+        .unwrap();
+    let mut got = vec![0.0; cout * h * w];
+    let Kernel::FromBlocked { phys, .. } = ks[2] else {
+        unreachable!()
+    };
+    let lanes: Vec<u32> = phys.iter().map(|&l| l as u32).collect();
+    rt::glue::gather_channels(&yb, &lanes, h * w, &mut got).unwrap();
+    let x = Tensor::from_f32(vec![1, cin, h, w], input).unwrap();
+    let want = crate::interp::run(&g, &[x]).unwrap();
+    let want = want[0].as_f32().unwrap();
+    for (a, b) in got.iter().zip(want) {
+        assert!((a - b).abs() <= 1e-5, "{got:?} vs {want:?}");
+    }
+}
+
+#[test]
+fn one_pixel_pointwise_conv_runs_as_gemv() {
+    let (mut g, y) = pointwise_graph(16, 4, 1, 1);
+    g.outputs.push(y);
+    let p = lower(&g).unwrap();
+    assert!(
+        matches!(
+            kernels(&p)[1],
+            Kernel::Fc {
+                k_blocks: 2,
+                n_blocks: 1,
+                act: Activation::None,
+                ..
+            }
+        ),
+        "{p}"
+    );
+}
+
+/// `pointwise_graph` followed by a squeeze-excite (ReLU inside, `gate`), optionally followed by
+/// another 1x1 conv reading the gated tensor.
+fn se_graph(gate: ir::Activation, then_conv: bool) -> Graph {
+    let (c, r) = (16, 4);
+    let (mut g, y) = pointwise_graph(8, c, 4, 4);
+    let params = [
+        constant(&mut g, "w1", vec![r, c], 4),
+        constant(&mut g, "b1", vec![r], 5),
+        constant(&mut g, "w2", vec![c, r], 6),
+        constant(&mut g, "b2", vec![c], 7),
+    ];
+    let (_, s) = g.add_node(
+        "se",
+        Op::SqueezeExcite(SqueezeExcite {
+            act: ir::Activation::Relu,
+            gate,
+        }),
+        [vec![y], params.to_vec()].concat(),
+        vec![("s".into(), TensorType::f32(vec![1, c, 4, 4]))],
+    );
+    let mut out = s[0];
+    if then_conv {
+        let w = constant(&mut g, "w3", vec![8, c, 1, 1], 8);
+        let (_, z) = g.add_node(
+            "pw2",
+            Op::Conv(conv1x1()),
+            vec![out, w],
+            vec![("z".into(), TensorType::f32(vec![1, 8, 4, 4]))],
+        );
+        out = z[0];
+    }
+    g.outputs.push(out);
+    g
+}
+
+#[test]
+fn se_squeeze_moves_into_the_producers_epilogue() {
+    let p = lower(&se_graph(ir::Activation::Sigmoid, false)).unwrap();
+    let ks = kernels(&p);
+    // input conversion, clear sums, conv (+ sums), gate, copy, scale, output conversion.
+    assert_eq!(ks.len(), 7, "{p}");
+    let Kernel::Zero {
+        dst: cleared,
+        len: 16,
+    } = ks[1]
+    else {
+        panic!("expected the sums cleared first: {p}");
+    };
+    let Kernel::Pointwise { epilogue, .. } = ks[2] else {
+        panic!("{p}")
+    };
+    assert_eq!(epilogue.channel_sums, Some(*cleared));
+    let Kernel::SeGate {
+        inv_pixels,
+        gate_fn,
+        sums,
+        gate,
+        ..
+    } = ks[3]
+    else {
+        panic!("{p}")
+    };
+    assert_eq!(
+        (*inv_pixels, *gate_fn, *sums),
+        (1.0 / 16.0, Gate::Sigmoid, *cleared)
+    );
+    assert!(matches!(ks[4], Kernel::Copy { .. }));
+    assert!(
+        matches!(ks[5], Kernel::ChannelAssign { op: BinaryOp::Mul, v: VecSrc::Arena(g), .. } if g == gate),
+        "{p}"
+    );
+    assert_eq!(ks[2].label(), "pointwise+pool");
+}
+
+#[test]
+fn se_gate_folds_into_the_next_1x1_convs_weights() {
+    let p = lower(&se_graph(
+        ir::Activation::HardSigmoid {
+            alpha: 0.2,
+            beta: 0.5,
+        },
+        true,
+    ))
+    .unwrap();
+    let ks = kernels(&p);
+    let Some(Kernel::SeGate { gate_fn, gate, .. }) =
+        ks.iter().find(|k| matches!(k, Kernel::SeGate { .. }))
+    else {
+        panic!("{p}")
+    };
+    assert_eq!(
+        *gate_fn,
+        Gate::Act(Activation::HardSigmoid {
+            alpha: 0.2,
+            beta: 0.5
+        })
+    );
+    // No per-channel multiply: the second conv reads scaled weights from the arena.
+    assert!(
+        !ks.iter().any(|k| matches!(k, Kernel::ChannelAssign { .. })),
+        "{p}"
+    );
+    let Some(Kernel::ScalePacked { scale, dst, .. }) =
+        ks.iter().find(|k| matches!(k, Kernel::ScalePacked { .. }))
+    else {
+        panic!("{p}")
+    };
+    assert_eq!(scale, gate);
+    let last_conv = ks
+        .iter()
+        .rev()
+        .find(|k| matches!(k, Kernel::Pointwise { .. }));
+    assert!(
+        matches!(last_conv, Some(Kernel::Pointwise { w_scaled: Some(l), .. }) if l == dst),
+        "{p}"
+    );
+    assert_eq!(last_conv.unwrap().label(), "pointwise+se");
+}
+
+#[test]
+fn sub_and_div_by_constants_become_add_and_mul_of_folded_vectors() {
+    for (op, want_op, want) in [
+        (ir::BinaryOp::Sub, BinaryOp::Add, [-2.0, 4.0]),
+        (ir::BinaryOp::Div, BinaryOp::Mul, [0.5, -0.25]),
+    ] {
+        let mut g = Graph::new();
+        let x = g.add_input("x", TensorType::f32(vec![1, 2, 3, 3]));
+        let t = Tensor::from_f32(vec![2, 1, 1], vec![2.0, -4.0]).unwrap();
+        let c = g.add_const("c", Arc::new(t));
+        let (_, y) = g.add_node(
+            "op",
+            Op::Binary(op),
+            vec![x, c],
+            vec![("y".into(), TensorType::f32(vec![1, 2, 3, 3]))],
+        );
+        g.outputs.push(y[0]);
+        let p = lower(&g).unwrap();
+        let Some(Kernel::ChannelAssign {
+            op: got_op,
+            v: VecSrc::Blob(r),
+            act: Activation::None,
+            ..
+        }) = kernels(&p)
+            .into_iter()
+            .find(|k| matches!(k, Kernel::ChannelAssign { .. }))
+        else {
+            panic!("{p}")
+        };
+        assert_eq!(*got_op, want_op);
+        let blob = p.weights.as_f32();
+        assert_eq!(blob[r.offset..r.offset + 2], want, "{op:?}");
+        // Padding lanes are zero.
+        assert!(blob[r.offset + 2..r.offset + 8].iter().all(|&v| v == 0.0));
+    }
+}
+
+fn resize_graph(mode: ir::ResizeMode, coord: ir::CoordTransform) -> Graph {
+    let mut g = Graph::new();
+    let x = g.add_input("x", TensorType::f32(vec![1, 3, 4, 4]));
+    let (_, y) = g.add_node(
+        "up",
+        Op::Resize(ir::Resize {
+            sizes: vec![1, 3, 8, 8],
+            mode,
+            coord,
+            nearest: ir::NearestMode::Floor,
+            scales: vec![1.0, 1.0, 2.0, 2.0],
+            cubic_coeff_a: -0.75,
+            exclude_outside: false,
+        }),
+        vec![x],
+        vec![("y".into(), TensorType::f32(vec![1, 3, 8, 8]))],
+    );
+    g.outputs.push(y[0]);
+    g
+}
+
+#[test]
+fn resize_modes_map_to_the_runtimes_and_others_are_reported() {
+    let p = lower(&resize_graph(
+        ir::ResizeMode::Linear,
+        ir::CoordTransform::AlignCorners,
+    ))
+    .unwrap();
+    assert!(matches!(
+        kernels(&p)[1],
+        Kernel::Resize {
+            mode: ResizeMode::Linear,
+            coord: CoordMode::AlignCorners,
+            shape: rt::ResizeShape {
+                blocks: 1,
+                in_h: 4,
+                in_w: 4,
+                out_h: 8,
+                out_w: 8
+            },
+            ..
+        }
+    ));
+    let p = lower(&resize_graph(
+        ir::ResizeMode::Nearest,
+        ir::CoordTransform::Asymmetric,
+    ))
+    .unwrap();
+    assert!(matches!(
+        kernels(&p)[1],
+        Kernel::Resize {
+            mode: ResizeMode::Nearest(rt::NearestMode::Floor),
+            coord: CoordMode::Asymmetric,
+            ..
+        }
+    ));
+    let err = lower(&resize_graph(
+        ir::ResizeMode::Nearest,
+        ir::CoordTransform::HalfPixel,
+    ))
+    .unwrap_err();
+    assert_eq!(
+        err,
+        LowerError::Unsupported(vec![
+            "'up' (resize): resize mode/coordinate transform combination".into()
+        ])
+    );
+}
+
+#[test]
+fn buffers_live_from_first_to_last_use_and_live_ones_never_share_memory() {
+    let p = lower(&se_graph(ir::Activation::Sigmoid, true)).unwrap();
+    let sizes: Vec<usize> = p.buffers.iter().map(|b| b.len).collect();
+    let live = arena::liveness(&p.steps, &sizes);
+    for (i, iv) in live.iter().enumerate() {
+        let users: Vec<usize> = (0..p.steps.len())
+            .filter(|&s| p.steps[s].kernel.locs().contains(&Loc::Buf(i)))
+            .collect();
+        assert_eq!(
+            (iv.first, iv.last),
+            (users[0], *users.last().unwrap()),
+            "buf{i}"
+        );
+    }
+    for (i, a) in live.iter().enumerate() {
+        for (j, b) in live.iter().enumerate().skip(i + 1) {
+            let (ra, rb) = (p.buffers[i], p.buffers[j]);
+            let time = a.first <= b.last && b.first <= a.last;
+            let space = ra.offset < rb.offset + rb.len && rb.offset < ra.offset + ra.len;
+            assert!(
+                !(time && space),
+                "buf{i} and buf{j} overlap while both live"
+            );
+        }
+    }
+}
