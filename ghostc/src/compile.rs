@@ -21,6 +21,9 @@ pub enum CompileError {
     Lower(#[from] LowerError),
     #[error(transparent)]
     Output(#[from] OutputError),
+    /// User error: the model exceeds the flash/RAM budget given to [`Builder`].
+    #[error(transparent)]
+    Budget(#[from] crate::budget::BudgetError),
     /// User error: the model file cannot be read.
     #[error("cannot read {path}")]
     Io {
@@ -124,6 +127,9 @@ pub struct Builder {
     name: String,
     out_dir: Option<PathBuf>,
     opts: CompileOptions,
+    /// Byte limits checked by `compile` (see [`crate::budget`]).
+    flash_budget: Option<usize>,
+    ram_budget: Option<usize>,
 }
 
 impl Builder {
@@ -133,6 +139,8 @@ impl Builder {
             name: "model".into(),
             out_dir: None,
             opts: CompileOptions::default(),
+            flash_budget: None,
+            ram_budget: None,
         }
     }
 
@@ -169,6 +177,19 @@ impl Builder {
         self
     }
 
+    /// Fails [`Builder::compile`] when the weights exceed `bytes` (the model's flash need;
+    /// code is not counted, see [`crate::budget::Budget`]).
+    pub fn flash_budget(mut self, bytes: usize) -> Self {
+        self.flash_budget = Some(bytes);
+        self
+    }
+
+    /// Fails [`Builder::compile`] when arena + input + output exceed `bytes`.
+    pub fn ram_budget(mut self, bytes: usize) -> Self {
+        self.ram_budget = Some(bytes);
+        self
+    }
+
     /// Compiles and writes the module; returns the path of the `.rs` file. Prints
     /// `cargo:rerun-if-changed` lines for the model and its external data.
     pub fn compile(self) -> Result<PathBuf, CompileError> {
@@ -197,6 +218,7 @@ impl Builder {
             WeightsPath::Absolute(abs.display().to_string())
         };
         let compiled = compile_file(&self.model, &self.opts, &wpath)?;
+        crate::budget::Budget::of(&compiled.program).check(self.flash_budget, self.ram_budget)?;
         write_if_changed(&dir.join(&weights_file), &compiled.weights)?;
         let rs = dir.join(format!("{}.rs", self.name));
         write_if_changed(&rs, compiled.source.as_bytes())?;

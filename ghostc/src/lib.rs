@@ -41,6 +41,7 @@
 //! ```
 
 pub mod bench;
+pub mod budget;
 pub mod codegen;
 pub mod compare;
 pub mod compile;

@@ -303,6 +303,12 @@ fn inspect(
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print!("{}", report.to_text());
+        if !before {
+            match ghostc::plan::lower::lower(&graph) {
+                Ok(program) => println!("{}", ghostc::budget::Budget::of(&program).to_line()),
+                Err(e) => println!("memory: not computed ({e})"),
+            }
+        }
     }
     if ir {
         print!("\n{graph}");
