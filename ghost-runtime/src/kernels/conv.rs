@@ -525,7 +525,7 @@ impl Kernels {
                         }
                     }
                     let p = oy * ow + ox;
-                    let mut v = crate::kernels::eltwise::act_scalar(epilogue.activation, acc);
+                    let mut v = crate::kernels::elementwise::act_scalar(epilogue.activation, acc);
                     if let (Some(res), Some(ro)) = (&epilogue.residual, ro) {
                         v += res.data[ro + at(ohw, o, p)];
                     }

@@ -3,7 +3,7 @@
 
 pub mod conv;
 pub mod depthwise;
-pub mod eltwise;
+pub mod elementwise;
 pub mod fc;
 pub mod ghost;
 pub mod layout;

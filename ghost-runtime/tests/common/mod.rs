@@ -1,9 +1,14 @@
-//! Shared test helpers: a tiny PRNG, ISA enumeration, tolerances and NCHW8c indexing.
+//! Shared test helpers: a tiny PRNG, ISA enumeration, tolerances and NCHW8c indexing, and
+//! (in `cases`) the randomized pointwise, depthwise and Ghost cases.
 #![allow(dead_code)]
+
+mod cases;
+#[allow(unused_imports)] // Only some test files use the cases.
+pub use cases::*;
 
 #[cfg(feature = "std")]
 use ghost_runtime::Team;
-use ghost_runtime::{Activation, Fork, Isa, Kernels};
+use ghost_runtime::{pack_pointwise, pointwise_packed_len, Activation, Fork, Isa, Kernels};
 
 pub struct Rng(pub u64);
 
@@ -122,6 +127,7 @@ impl Fork for Reverse {
 /// Forks for the split-kernel tests. Real thread teams (not under Miri, where spinning threads are too slow) and odd part
 /// counts, including more parts than a small layer has blocks or rows.
 pub fn forks() -> Vec<Box<dyn Fork>> {
+    #[cfg_attr(not(feature = "std"), allow(unused_mut))]
     let mut f: Vec<Box<dyn Fork>> = vec![Box::new(Reverse(3)), Box::new(Reverse(7))];
     // `Team` needs the std feature (Miri runs the tests without it).
     #[cfg(feature = "std")]
@@ -140,4 +146,30 @@ pub fn all_isas() -> Vec<Kernels> {
 
 pub fn bits(v: &[f32]) -> Vec<u32> {
     v.iter().map(|x| x.to_bits()).collect()
+}
+
+/// Runs `f` for the scalar path and every SIMD path, comparing outputs with the scalar one.
+pub fn each_isa(what: &str, k_terms: usize, f: impl Fn(Kernels) -> Vec<f32>) -> Vec<f32> {
+    let want = f(scalar());
+    for kern in simd_isas() {
+        let got = f(kern);
+        assert_close(&format!("{:?} {what}", kern.isa()), &got, &want, k_terms);
+    }
+    want
+}
+
+/// A random `k -> n` dense layer: logical weights `[n_pad][k_pad]`, bias, and the packed panel.
+pub fn random_fc(rng: &mut Rng, k: usize, n: usize) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let (kp, np) = (pad8(k), pad8(n));
+    let mut w = vec![0.0; kp * np];
+    let mut b = vec![0.0; np];
+    for o in 0..n {
+        for i in 0..k {
+            w[o * kp + i] = rng.f();
+        }
+        b[o] = rng.f();
+    }
+    let mut packed = vec![0.0; pointwise_packed_len(kp, np)];
+    pack_pointwise(&w, &b, kp, np, &mut packed).unwrap();
+    (w, b, packed)
 }

@@ -1,0 +1,88 @@
+//! Elementwise kernels (binary, in-place binary, per-channel broadcast) against the formula,
+//! and NaN propagation through every epilogue activation on every ISA.
+
+mod common;
+use common::*;
+use ghost_runtime::*;
+
+#[test]
+fn elementwise_matches_formula() {
+    let mut rng = Rng::new(15);
+    let (blocks, px) = (3, 7);
+    let a = rng.vec(blocks * px * 8);
+    let b = rng.vec(blocks * px * 8);
+    let v = rng.vec(blocks * 8);
+    for op in [BinaryOp::Add, BinaryOp::Mul] {
+        let f = |x: f32, y: f32| match op {
+            BinaryOp::Add => x + y,
+            BinaryOp::Mul => x * y,
+        };
+        let y = each_isa("binary", 1, |kern| {
+            let mut y = vec![0.0; a.len()];
+            kern.binary(op, &a, &b, &mut y, Activation::Relu).unwrap();
+            y
+        });
+        let want: Vec<f32> = a.iter().zip(&b).map(|(&x, &z)| f(x, z).max(0.0)).collect();
+        assert_close("binary", &y, &want, 1);
+        let y2 = each_isa("binary_assign", 1, |kern| {
+            let mut y = a.clone();
+            kern.binary_assign(op, &mut y, &b, Activation::Relu)
+                .unwrap();
+            y
+        });
+        assert_close("binary_assign", &y2, &want, 1);
+        let y3 = each_isa("channel", 1, |kern| {
+            let mut y = a.clone();
+            kern.channel_assign(op, &mut y, blocks, px, &v, Activation::None)
+                .unwrap();
+            y
+        });
+        for (i, (&got, &x)) in y3.iter().zip(&a).enumerate() {
+            let c = (i / (px * 8)) * 8 + i % 8;
+            assert_close("channel", &[got], &[f(x, v[c])], 1);
+        }
+    }
+}
+
+/// NaN passes through every epilogue activation on every ISA, as ONNX Runtime's Relu, Clip and
+/// HardSigmoid do; infinities saturate.
+#[test]
+fn activations_propagate_nan_on_every_isa() {
+    let acts = [
+        Activation::Relu,
+        Activation::Clamp { lo: 0.0, hi: 6.0 },
+        Activation::HardSigmoid {
+            alpha: 0.2,
+            beta: 0.5,
+        },
+        Activation::HardSwish,
+    ];
+    let x = [
+        f32::NAN,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        1.0,
+        -1.0,
+        f32::NAN,
+        0.5,
+        -0.5,
+    ];
+    let zero = [0.0f32; 8];
+    for isa in Isa::ALL {
+        let Some(k) = Kernels::with_isa(isa) else {
+            continue;
+        };
+        for act in acts {
+            let mut out = [0.0f32; 8];
+            k.binary(BinaryOp::Add, &x, &zero, &mut out, act).unwrap();
+            assert!(
+                out[0].is_nan() && out[5].is_nan(),
+                "{isa:?} {act:?}: {out:?}"
+            );
+            assert!(
+                out[1..5].iter().all(|v| !v.is_nan()) || act == Activation::HardSwish,
+                "{isa:?} {act:?}: {out:?}"
+            );
+        }
+    }
+}
