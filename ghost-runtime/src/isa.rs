@@ -5,10 +5,12 @@
 //! `#[target_feature]` code sound. Detection runs once and is cached in an atomic.
 //!
 //! * With `std` on x86_64: `is_x86_feature_detected!` picks AVX-512VL (32 ymm registers),
-//!   else AVX2+FMA, else scalar. `GHOST_FORCE_ISA=scalar|avx2|avx512|neon` overrides the choice
+//!   else AVX2+FMA, else scalar. `GHOST_FORCE_ISA=scalar|avx2|avx512|neon|simd128` overrides the choice
 //!   when the CPU supports the requested path (an unsupported request is ignored).
 //! * Without `std`: `cfg!(target_feature = ...)`, i.e. whatever the build enables.
 //! * aarch64: NEON is part of the baseline of every aarch64 Rust target we build for.
+//! * wasm32: SIMD128 when the module is built with `-C target-feature=+simd128` (wasm has no
+//!   runtime detection: an engine without SIMD128 rejects such a module when loading it).
 //! * Under Miri: always scalar.
 
 use core::sync::atomic::{AtomicU8, Ordering};
@@ -25,11 +27,13 @@ pub enum Isa {
     Avx512,
     /// aarch64 Advanced SIMD.
     Neon,
+    /// wasm32 SIMD128 (a channel block is two `v128`).
+    Simd128,
 }
 
 impl Isa {
     /// All code paths, fastest first.
-    pub const ALL: [Isa; 4] = [Isa::Avx512, Isa::Avx2, Isa::Neon, Isa::Scalar];
+    pub const ALL: [Isa; 5] = [Isa::Avx512, Isa::Avx2, Isa::Neon, Isa::Simd128, Isa::Scalar];
 
     /// Lower-case name as accepted by `GHOST_FORCE_ISA`.
     pub fn name(self) -> &'static str {
@@ -38,6 +42,7 @@ impl Isa {
             Isa::Avx2 => "avx2",
             Isa::Avx512 => "avx512",
             Isa::Neon => "neon",
+            Isa::Simd128 => "simd128",
         }
     }
 
@@ -56,6 +61,7 @@ impl Isa {
             Isa::Avx2 => x86_avx2(),
             Isa::Avx512 => x86_avx512(),
             Isa::Neon => cfg!(all(target_arch = "aarch64", target_feature = "neon")),
+            Isa::Simd128 => cfg!(all(target_arch = "wasm32", target_feature = "simd128")),
         }
     }
 
@@ -76,6 +82,7 @@ impl Isa {
             2 => return Isa::Avx2,
             3 => return Isa::Avx512,
             4 => return Isa::Neon,
+            5 => return Isa::Simd128,
             _ => {}
         }
         let isa = forced().unwrap_or_else(Isa::best);
@@ -84,6 +91,7 @@ impl Isa {
             Isa::Avx2 => 2,
             Isa::Avx512 => 3,
             Isa::Neon => 4,
+            Isa::Simd128 => 5,
         };
         CACHE.store(code, Ordering::Relaxed);
         isa
@@ -168,9 +176,17 @@ impl Kernels {
 ///
 /// `$body` must be an `unsafe fn(S, &Args)` that is sound to call when `args` was validated by
 /// the safe wrapper (the caller's obligation) and the token is genuine (ours, via `Kernels`).
+///
+/// Without a `wasm [...]` list, SIMD128 uses the scalar path's constants.
 macro_rules! dispatch {
     ($k:expr, $body:ident, $args:expr, $ty:ty;
-     avx512 [$($c5:tt),*]; avx2 [$($c2:tt),*]; neon [$($cn:tt),*]; scalar [$($cs:tt),*]) => {{
+     avx512 [$($c5:tt),*]; avx2 [$($c2:tt),*]; neon [$($cn:tt),*]; scalar [$($cs:tt),*]) => {
+        $crate::isa::dispatch!($k, $body, $args, $ty;
+            avx512 [$($c5),*]; avx2 [$($c2),*]; neon [$($cn),*]; scalar [$($cs),*]; wasm [$($cs),*])
+    };
+    ($k:expr, $body:ident, $args:expr, $ty:ty;
+     avx512 [$($c5:tt),*]; avx2 [$($c2:tt),*]; neon [$($cn:tt),*]; scalar [$($cs:tt),*];
+     wasm [$($cw:tt),*]) => {{
         let args: &$ty = $args;
         match $k.isa() {
             #[cfg(all(target_arch = "x86_64", not(miri)))]
@@ -198,6 +214,11 @@ macro_rules! dispatch {
             $crate::isa::Isa::Neon => {
                 // SAFETY: NEON is baseline on this target; args validated by the caller.
                 unsafe { $body::<$crate::arch::aarch64::Neon, $($cn),*>($crate::arch::aarch64::Neon::new_unchecked(), args) }
+            }
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128", not(miri)))]
+            $crate::isa::Isa::Simd128 => {
+                // SAFETY: the whole module is built with simd128; args validated by the caller.
+                unsafe { $body::<$crate::arch::wasm32::Simd128, $($cw),*>($crate::arch::wasm32::Simd128::new_unchecked(), args) }
             }
             _ => {
                 // SAFETY: the scalar token needs no CPU feature; args validated by the caller.

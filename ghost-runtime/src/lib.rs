@@ -19,7 +19,8 @@
 //! trait, instantiated per ISA inside a `#[target_feature]` wrapper, so the whole loop nest of
 //! a layer is compiled for that ISA: scalar (the reference), AVX2+FMA and AVX-512VL on x86_64
 //! (both on 256-bit ymm registers: Zen 4 has no more FMA throughput with zmm, and AVX-512VL
-//! gives 32 registers, hence larger register tiles), NEON on aarch64. [`Kernels`] is the
+//! gives 32 registers, hence larger register tiles), NEON on aarch64, SIMD128 on wasm32 built
+//! with `-C target-feature=+simd128` (two `v128` per block, no FMA). [`Kernels`] is the
 //! handle every kernel hangs off; it is built for the ISA picked once by [`Isa::selected`]
 //! (`is_x86_feature_detected!` with `std`, `cfg(target_feature)` without,
 //! `GHOST_FORCE_ISA=scalar|avx2|avx512|neon` override with `std`, always scalar under Miri),

@@ -1,7 +1,8 @@
 //! The vector abstraction the kernels are written against.
 //!
 //! One vector `V` is one NCHW8c channel block: 8 `f32` lanes. On x86_64 that is a ymm register
-//! (`__m256`), on aarch64 a pair of q registers, in the scalar path `[f32; 8]`. Tokens are
+//! (`__m256`), on aarch64 a pair of q registers, on wasm32 with SIMD128 a pair of `v128`, in
+//! the scalar path `[f32; 8]`. Tokens are
 //! zero-sized types whose existence proves the CPU can run their instructions; kernels are
 //! generic `#[inline(always)]` bodies over a token, instantiated inside `#[target_feature]`
 //! wrappers by [`crate::isa::dispatch`].
@@ -15,6 +16,9 @@ pub(crate) mod x86_64;
 
 #[cfg(target_arch = "aarch64")]
 pub(crate) mod aarch64;
+
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+pub(crate) mod wasm32;
 
 use crate::Activation;
 

@@ -663,5 +663,5 @@ pub(crate) fn conv_args(
 pub(crate) unsafe fn conv_exec(k: Kernels, a: &ConvArgs) {
     // The dispatch is sound: the caller's contract.
     dispatch!(k, run, a, ConvArgs;
-        avx512 [8, 2]; avx2 [4, 2]; neon [4, 2]; scalar [4, 2]);
+        avx512 [8, 2]; avx2 [4, 2]; neon [4, 2]; scalar [4, 2]; wasm [2, 2]);
 }

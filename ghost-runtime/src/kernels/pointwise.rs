@@ -409,7 +409,9 @@ unsafe fn store_tile<S: Simd, const MR: usize, const NB: usize>(
 /// Pointwise instantiations: (MR, NB) per ISA.
 pub(crate) unsafe fn run_dispatch(k: Kernels, a: &PwArgs) {
     dispatch!(k, run, a, PwArgs;
-        avx512 [7, 4, 8, 7, 14]; avx2 [5, 2, 5, 5, 10]; neon [6, 2, 6, 6, 12]; scalar [4, 2, 4, 4, 8]);
+        avx512 [7, 4, 8, 7, 14]; avx2 [5, 2, 5, 5, 10]; neon [6, 2, 6, 6, 12]; scalar [4, 2, 4, 4, 8];
+        // SIMD128: 16 xmm on an x86 host's JIT; a 3x2 tile is 12 v128 accumulators.
+        wasm [3, 2, 2, 3, 6]);
 }
 
 /// Checks a view of `blocks` blocks of `pixels` pixels at `offset` in a slice of length `len`

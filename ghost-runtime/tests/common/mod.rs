@@ -57,7 +57,7 @@ pub fn scalar() -> Kernels {
 
 /// Every SIMD path this machine supports (the scalar path is compared against formulas).
 pub fn simd_isas() -> Vec<Kernels> {
-    [Isa::Avx512, Isa::Avx2, Isa::Neon]
+    [Isa::Avx512, Isa::Avx2, Isa::Neon, Isa::Simd128]
         .into_iter()
         .filter_map(Kernels::with_isa)
         .collect()
