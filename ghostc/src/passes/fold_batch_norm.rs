@@ -29,7 +29,7 @@ use crate::ir::{BinaryOp, FusedConv, Gemm, Graph, NodeId, Op, ValueId};
 use super::pattern::{
     add_f32_const, const_f32, conv_like, only_used_by, per_last_axis, producer, rewrite_root,
 };
-use super::{Pass, PassError};
+use super::{sweep, Pass, PassError};
 
 /// See the module documentation. Does nothing when `enabled` is off.
 pub struct FoldBatchNorm {
@@ -45,17 +45,9 @@ impl Pass for FoldBatchNorm {
         if !self.enabled {
             return Ok(false);
         }
-        let order = g.topo_order().map_err(|n| PassError::Cycle {
-            pass: self.name(),
-            node: g.node(n).name.clone(),
-        })?;
-        let mut changed = false;
-        for bn in order {
-            if g.nodes.contains_node(bn) && matches!(g.node(bn).op, Op::BatchNorm(_)) {
-                changed |= fold_one(g, bn);
-            }
-        }
-        Ok(changed)
+        sweep(self, g, |g, bn| {
+            matches!(g.node(bn).op, Op::BatchNorm(_)) && fold_one(g, bn)
+        })
     }
 }
 

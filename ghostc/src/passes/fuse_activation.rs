@@ -34,7 +34,7 @@ use super::pattern::{
     absorb_nodes, add_f32_const, bias_or_zeros, const_f32, conv_like, gemm_as_dense, only_used_by,
     per_last_axis, producer, rewrite_root, scalar_f32, sole_use,
 };
-use super::{Pass, PassError};
+use super::{sweep, Pass, PassError};
 
 /// See the module documentation. `act` switches phases 1 and 2 (and activation absorption into
 /// Linear), `linear` switches phase 3.
@@ -60,25 +60,6 @@ impl Pass for FuseActivation {
         }
         Ok(changed)
     }
-}
-
-/// Applies `rewrite` to every node still present, in a topological order taken up front.
-fn sweep(
-    pass: &dyn Pass,
-    g: &mut Graph,
-    mut rewrite: impl FnMut(&mut Graph, NodeId) -> bool,
-) -> Result<bool, PassError> {
-    let order = g.topo_order().map_err(|n| PassError::Cycle {
-        pass: pass.name(),
-        node: g.node(n).name.clone(),
-    })?;
-    let mut changed = false;
-    for n in order {
-        if g.nodes.contains_node(n) {
-            changed |= rewrite(g, n);
-        }
-    }
-    Ok(changed)
 }
 
 const SIXTH: f32 = 1.0 / 6.0;

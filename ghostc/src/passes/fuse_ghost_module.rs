@@ -34,7 +34,7 @@ use crate::ir::{Ghost, Graph, NodeId, Op, Slice};
 use super::pattern::{
     absorb_nodes, bias_or_zeros, conv_like, only_used_by, producer, rewrite_root, sole_use,
 };
-use super::{Pass, PassError};
+use super::{sweep, Pass, PassError};
 
 /// See the module documentation. Does nothing when `enabled` is off.
 pub struct FuseGhostModule {
@@ -50,17 +50,9 @@ impl Pass for FuseGhostModule {
         if !self.enabled {
             return Ok(false);
         }
-        let order = g.topo_order().map_err(|n| PassError::Cycle {
-            pass: self.name(),
-            node: g.node(n).name.clone(),
-        })?;
-        let mut changed = false;
-        for n in order {
-            if g.nodes.contains_node(n) && matches!(g.node(n).op, Op::Concat { axis: 1 }) {
-                changed |= fuse_one(g, n);
-            }
-        }
-        Ok(changed)
+        sweep(self, g, |g, n| {
+            matches!(g.node(n).op, Op::Concat { axis: 1 }) && fuse_one(g, n)
+        })
     }
 }
 

@@ -25,7 +25,7 @@ use crate::ir::{FusedConv, Graph, NodeId, Op, ValueId};
 use super::pattern::{
     absorb_nodes, bias_or_zeros, conv_like, only_used_by, producer, rewrite_root,
 };
-use super::{Pass, PassError};
+use super::{sweep, Pass, PassError};
 
 /// See the module documentation. Does nothing when `enabled` is off.
 pub struct FuseResidual {
@@ -41,17 +41,9 @@ impl Pass for FuseResidual {
         if !self.enabled {
             return Ok(false);
         }
-        let order = g.topo_order().map_err(|n| PassError::Cycle {
-            pass: self.name(),
-            node: g.node(n).name.clone(),
-        })?;
-        let mut changed = false;
-        for n in order {
-            if g.nodes.contains_node(n) && g.node(n).op == Op::Binary(crate::ir::BinaryOp::Add) {
-                changed |= fuse_one(g, n);
-            }
-        }
-        Ok(changed)
+        sweep(self, g, |g, n| {
+            g.node(n).op == Op::Binary(crate::ir::BinaryOp::Add) && fuse_one(g, n)
+        })
     }
 }
 

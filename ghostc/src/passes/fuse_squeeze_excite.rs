@@ -36,7 +36,7 @@ use crate::ir::{Activation, BinaryOp, Graph, NodeId, Op, ReduceKind, SqueezeExci
 use super::pattern::{
     absorb_nodes, add_f32_const, dense_like, only_used_by, producer, rewrite_root, Dense,
 };
-use super::{Pass, PassError};
+use super::{sweep, Pass, PassError};
 
 /// See the module documentation. Does nothing when `enabled` is off.
 pub struct FuseSqueezeExcite {
@@ -52,25 +52,19 @@ impl Pass for FuseSqueezeExcite {
         if !self.enabled {
             return Ok(false);
         }
-        let order = g.topo_order().map_err(|n| PassError::Cycle {
-            pass: self.name(),
-            node: g.node(n).name.clone(),
-        })?;
-        let mut changed = false;
-        for n in order {
-            if !g.nodes.contains_node(n) || g.node(n).op != Op::Binary(BinaryOp::Mul) {
-                continue;
+        sweep(self, g, |g, n| {
+            if g.node(n).op != Op::Binary(BinaryOp::Mul) {
+                return false;
             }
             let (a, b) = (g.node(n).inputs[0], g.node(n).inputs[1]);
             for (x, gate) in [(a, b), (b, a)] {
                 if let Some(m) = match_se(g, n, x, gate) {
                     apply(g, n, x, m);
-                    changed = true;
-                    break;
+                    return true;
                 }
             }
-        }
-        Ok(changed)
+            false
+        })
     }
 }
 

@@ -32,7 +32,7 @@ use crate::ir::{BinaryOp, Conv, Graph, NodeId, Op, ValueId};
 use super::pattern::{
     absorb_nodes, add_f32_const, const_f32, conv_like, only_used_by, producer, rewrite_root,
 };
-use super::{Pass, PassError};
+use super::{sweep, Pass, PassError};
 
 /// See the module documentation. Does nothing when `enabled` is off.
 pub struct MergeParallelConvs {
@@ -48,17 +48,9 @@ impl Pass for MergeParallelConvs {
         if !self.enabled {
             return Ok(false);
         }
-        let order = g.topo_order().map_err(|n| PassError::Cycle {
-            pass: self.name(),
-            node: g.node(n).name.clone(),
-        })?;
-        let mut changed = false;
-        for n in order {
-            if g.nodes.contains_node(n) && g.node(n).op == Op::Binary(BinaryOp::Add) {
-                changed |= merge_one(g, n);
-            }
-        }
-        Ok(changed)
+        sweep(self, g, |g, n| {
+            g.node(n).op == Op::Binary(BinaryOp::Add) && merge_one(g, n)
+        })
     }
 }
 

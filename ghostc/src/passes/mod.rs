@@ -22,7 +22,7 @@ mod remove_identity;
 use std::fmt;
 use std::str::FromStr;
 
-use crate::ir::Graph;
+use crate::ir::{Graph, NodeId};
 use crate::verify::{verify, VerifyError};
 
 pub use fold_batch_norm::FoldBatchNorm;
@@ -365,6 +365,27 @@ pub fn run_pass(pass: &dyn Pass, g: &mut Graph, verify_after: bool) -> Result<bo
             pass: pass.name(),
             source,
         })?;
+    }
+    Ok(changed)
+}
+
+/// The loop of a rewrite pass: applies `rewrite` to every node still present, in a topological
+/// order taken up front (a rewrite may remove nodes after the current one). Returns whether any
+/// call changed the graph; a cycle is [`PassError::Cycle`] in `pass`'s name.
+fn sweep(
+    pass: &dyn Pass,
+    g: &mut Graph,
+    mut rewrite: impl FnMut(&mut Graph, NodeId) -> bool,
+) -> Result<bool, PassError> {
+    let order = g.topo_order().map_err(|n| PassError::Cycle {
+        pass: pass.name(),
+        node: g.node(n).name.clone(),
+    })?;
+    let mut changed = false;
+    for n in order {
+        if g.nodes.contains_node(n) {
+            changed |= rewrite(g, n);
+        }
     }
     Ok(changed)
 }

@@ -19,7 +19,7 @@
 use crate::ir::{Graph, ValueDef};
 
 use super::pattern::{is_no_op, only_used_by};
-use super::{Pass, PassError};
+use super::{sweep, Pass, PassError};
 
 /// See the module documentation.
 pub struct RemoveIdentity;
@@ -30,14 +30,10 @@ impl Pass for RemoveIdentity {
     }
 
     fn run(&self, g: &mut Graph) -> Result<bool, PassError> {
-        let order = g.topo_order().map_err(|n| PassError::Cycle {
-            pass: self.name(),
-            node: g.node(n).name.clone(),
-        })?;
-        let mut changed = false;
-        for n in order {
+        // Only the visited node is ever removed, so every later node is still there.
+        sweep(self, g, |g, n| {
             if !is_no_op(g, g.node(n)) {
-                continue;
+                return false;
             }
             let (x, y) = (g.node(n).inputs[0], g.node(n).outputs[0]);
             if g.is_output(y) {
@@ -45,14 +41,13 @@ impl Pass for RemoveIdentity {
                     && !g.is_output(x)
                     && only_used_by(g, x, n);
                 if !x_is_private_node_output {
-                    continue;
+                    return false;
                 }
                 g.value_mut(x).name = g.value(y).name.clone();
             }
             g.replace_all_uses(y, x);
             g.remove_node(n);
-            changed = true;
-        }
-        Ok(changed)
+            true
+        })
     }
 }
