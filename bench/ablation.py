@@ -96,7 +96,7 @@ def main():
 
     ghostc = a.ghostc
     if not ghostc:
-        subprocess.run(["cargo", "build", "--release", "-q", "-p", "ghostc", "--manifest-path",
+        subprocess.run(["cargo", "build", "--release", "-q", "-p", "ghostc-cli", "--manifest-path",
                         os.path.join(ROOT, "Cargo.toml")], check=True)
         tdir = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
         ghostc = os.path.join(tdir, "release", "ghostc")

@@ -243,7 +243,7 @@ def main():
 
     def prep_ghostc():
         env = dict(os.environ)
-        subprocess.run(["cargo", "build", "--release", "-q", "-p", "ghostc", "--manifest-path",
+        subprocess.run(["cargo", "build", "--release", "-q", "-p", "ghostc-cli", "--manifest-path",
                         os.path.join(ROOT, "Cargo.toml")], check=True)
         tdir = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
         gen = os.path.join(work, "gen")

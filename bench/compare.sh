@@ -17,7 +17,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-cargo build --release -q -p ghostc --manifest-path "$root/Cargo.toml"
+cargo build --release -q -p ghostc-cli --manifest-path "$root/Cargo.toml"
 ghostc="${CARGO_TARGET_DIR:-$root/target}/release/ghostc"
 "$ghostc" compile "$model" --out "$work/gen" --name gen
 CARGO_TARGET_DIR="$work/target" cargo build --release -q --offline --manifest-path "$work/gen/Cargo.toml"

@@ -133,22 +133,6 @@ fn push(errors: &mut Option<syn::Error>, e: syn::Error) {
     }
 }
 
-/// Parses `1x3x224x224`.
-fn parse_dims(text: &str) -> Result<Vec<usize>, String> {
-    let dims: Result<Vec<usize>, String> = text
-        .split(['x', 'X'])
-        .map(|d| {
-            d.trim()
-                .parse::<usize>()
-                .map_err(|_| format!("bad dimension '{}' in shape '{text}'", d.trim()))
-        })
-        .collect();
-    match dims {
-        Ok(d) if d.is_empty() => Err(format!("empty shape '{text}'")),
-        other => other,
-    }
-}
-
 /// Checks the options and the path; every problem is reported, each at its own span.
 fn options(args: &Args) -> syn::Result<(PathBuf, CompileOptions)> {
     let mut errors = None;
@@ -167,7 +151,7 @@ fn options(args: &Args) -> syn::Result<(PathBuf, CompileOptions)> {
                         push(&mut errors, syn::Error::new(value.span(), format!("expected NAME=DIMS (e.g. \"input=1x3x224x224\"), found '{item}'")));
                         continue;
                     };
-                    match parse_dims(dims) {
+                    match ghostc::spec::parse_dims(dims) {
                         Ok(d) => {
                             if opts
                                 .import
@@ -184,7 +168,7 @@ fn options(args: &Args) -> syn::Result<(PathBuf, CompileOptions)> {
                                 );
                             }
                         }
-                        Err(msg) => push(&mut errors, syn::Error::new(value.span(), msg)),
+                        Err(e) => push(&mut errors, syn::Error::new(value.span(), e.to_string())),
                     }
                 }
             }
@@ -497,13 +481,5 @@ mod tests {
     #[test]
     fn stub_is_valid_rust() {
         syn::parse2::<syn::File>(stub()).unwrap();
-    }
-
-    #[test]
-    fn dims() {
-        assert_eq!(parse_dims("1x3X224x224"), Ok(vec![1, 3, 224, 224]));
-        assert!(
-            parse_dims("").is_err() && parse_dims("1x").is_err() && parse_dims("-1x3").is_err()
-        );
     }
 }

@@ -1,11 +1,11 @@
 //! The malformed ONNX files the compile-fail tests read (`tests/bad_models/*.onnx`) must be
-//! exactly what `ghostc/tests/bad_inputs_common` builds with prost, the same models
-//! `ghostc/tests/bad_inputs.rs` feeds to the library, the CLI and `ghostc::Builder`. The files
+//! exactly what `ghostc-cli/tests/bad_inputs_common` builds with prost, the same models
+//! `ghostc-cli/tests/bad_inputs.rs` feeds to the library, the CLI and `ghostc::Builder`. The files
 //! are committed because the macro reads them from disk while trybuild compiles.
 //!
 //! After changing a model there: `GHOSTC_BLESS=1 cargo test -p ghost-macros --test bad_models`.
 
-#[path = "../../ghostc/tests/bad_inputs_common/mod.rs"]
+#[path = "../../ghostc-cli/tests/bad_inputs_common/mod.rs"]
 mod bad_inputs_common;
 
 use std::path::PathBuf;

@@ -9,6 +9,7 @@ use crate::onnx::{load_model, ImportError, ImportOptions};
 use crate::passes::{optimize, FuseOptions, PassError, PassOptions};
 use crate::plan::lower::{lower, LowerError};
 use crate::plan::program::Program;
+use crate::spec::{check_crate_name, SpecError};
 
 /// Why a model could not be compiled.
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +25,9 @@ pub enum CompileError {
     /// User error: the model exceeds the flash/RAM budget given to [`Builder`].
     #[error(transparent)]
     Budget(#[from] crate::budget::BudgetError),
+    /// User error: a crate name (or other user-typed spec) is not accepted.
+    #[error(transparent)]
+    Spec(#[from] SpecError),
     /// User error: the model file cannot be read.
     #[error("cannot read {path}")]
     Io {
@@ -252,6 +256,7 @@ const NO_PROFILE_FN: &str = "fn profile(_runs: usize) {\n    eprintln!(\"error: 
 /// Writes a standalone crate `name` into `dir` (atomically: a failure leaves any previous crate
 /// untouched): Cargo.toml depending on ghost-runtime alone, `src/lib.rs` with the model,
 /// `src/model.weights`, and a binary `name` (`name IN.npy OUT.npy`, `name --bench [N]`).
+/// `name` must pass [`check_crate_name`].
 pub fn write_crate(
     model: &Path,
     dir: &Path,
@@ -259,6 +264,7 @@ pub fn write_crate(
     opts: &CompileOptions,
     runtime: &RuntimeDep,
 ) -> Result<Compiled, CompileError> {
+    check_crate_name(name)?;
     let compiled = compile_file(model, opts, &WeightsPath::Relative("model.weights".into()))?;
     let dep = match runtime {
         RuntimeDep::Path(p) => {

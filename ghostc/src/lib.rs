@@ -40,7 +40,6 @@
 //! # Ok::<(), ghostc::CompileError>(())
 //! ```
 
-pub mod bench;
 pub mod budget;
 pub mod codegen;
 pub mod compare;
@@ -52,9 +51,11 @@ pub mod onnx;
 pub mod passes;
 pub mod plan;
 pub mod report;
+pub mod spec;
 pub mod verify;
 
 pub use compile::{
     build_crate, compile_file, write_crate, BuildError, Builder, CompileError, CompileOptions,
     Compiled, RuntimeDep,
 };
+pub use spec::SpecError;

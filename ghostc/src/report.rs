@@ -1,17 +1,18 @@
 //! The model summary `ghostc inspect` prints: inputs, outputs, a per-layer table and totals.
-
-use serde::Serialize;
+//! With the `serde` feature the report is `Serialize` (`ghostc inspect --json`).
 
 use crate::ir::{cost, fmt_shape, Graph, ValueDef};
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct TensorInfo {
     pub name: String,
     pub dtype: String,
     pub shape: Vec<usize>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct LayerInfo {
     pub index: usize,
     pub name: String,
@@ -22,7 +23,8 @@ pub struct LayerInfo {
 }
 
 /// Summary of a graph, per image.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct ModelReport {
     pub inputs: Vec<TensorInfo>,
     pub outputs: Vec<TensorInfo>,

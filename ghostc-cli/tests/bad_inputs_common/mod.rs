@@ -1,5 +1,5 @@
 //! Malformed ONNX models of `shared/design/bad-inputs.md`, built with the prost types (no
-//! Python). Shared by `ghostc/tests/bad_inputs.rs` (library, CLI, build.rs API) and
+//! Python). Shared by `ghostc-cli/tests/bad_inputs.rs` (library, CLI, build.rs API) and
 //! `ghost-macros/tests/bad_models.rs`, which checks that the files the proc-macro's
 //! compile-fail tests read (`ghost-macros/tests/bad_models/*.onnx`) are exactly
 //! [`macro_models`]. Depends only on ghostc and prost, so both crates can include it.

@@ -16,9 +16,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use crate::compile::{build_crate, write_crate, BuildError, CompileError, CompileOptions};
-use crate::plan::program::Program;
-use crate::RuntimeDep;
+use ghostc::plan::program::Program;
+use ghostc::spec::{check_crate_name, SpecError};
+use ghostc::{build_crate, write_crate, BuildError, CompileError, CompileOptions, RuntimeDep};
 
 /// What to benchmark and how.
 #[derive(Clone, Debug)]
@@ -67,8 +67,8 @@ pub enum BenchError {
     Compile(#[from] CompileError),
     #[error(transparent)]
     Build(#[from] BuildError),
-    #[error("crate name {0:?} must be ASCII letters, digits or '_', not starting with a digit")]
-    Name(String),
+    #[error(transparent)]
+    Name(#[from] SpecError),
     #[error("{what}")]
     Io {
         what: String,
@@ -559,12 +559,6 @@ pub fn parse_profile_output(stdout: &str, program: &Program) -> Option<Profile> 
     })
 }
 
-fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-        && !name.starts_with(|c: char| c.is_ascii_digit())
-}
-
 /// The release builds of ghost-runtime in `target` with their modification times: a build
 /// that compiles ghost-runtime (again) adds or touches one.
 fn runtime_builds(target: &Path) -> Vec<(std::ffi::OsString, Option<std::time::SystemTime>)> {
@@ -627,9 +621,7 @@ fn run_runner(
 /// Compiles, builds and runs the model as described in the module docs. Progress goes to
 /// stderr.
 pub fn bench(model: &Path, opts: &BenchOptions) -> Result<BenchReport, BenchError> {
-    if !valid_name(&opts.name) {
-        return Err(BenchError::Name(opts.name.clone()));
-    }
+    check_crate_name(&opts.name)?;
     let tmp = tempfile::tempdir().map_err(|source| BenchError::Io {
         what: "cannot create a temporary folder".into(),
         source,

@@ -10,7 +10,7 @@
 //!   neither FILE nor DIR, and leave an existing crate folder byte-identical.
 //!
 //! The proc-macro's compile-fail tests (`ghost-macros/tests/compile_fail.rs`) run a subset of
-//! the same models. `cargo test -p ghostc --release --test bad_inputs -- --nocapture
+//! the same models. `cargo test -p ghostc-cli --release --test bad_inputs -- --nocapture
 //! --test-threads=1` prints every message; `docs/bad-inputs.md` tabulates them.
 //!
 //! Memory: a counting allocator measures the peak live bytes of the calling thread, so cases

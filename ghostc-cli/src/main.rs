@@ -1,6 +1,11 @@
-//! The `ghostc` command line: argument parsing and printing only; the work is in the library.
-//! Errors are printed as one line with their cause chain (`{:#}`), exit code 1; usage errors
-//! exit 2 (clap).
+//! The `ghostc` command line: argument parsing and printing only; the work is in the `ghostc`
+//! library (and, for `ghostc bench`, in [`bench`]). Errors are printed as one line with their
+//! cause chain (`{:#}`), exit code 1; usage errors exit 2 (clap).
+//!
+//! This crate exists so that build scripts and the proc-macro, which depend on the library,
+//! never compile clap, anyhow or serde_json.
+
+mod bench;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -159,7 +164,7 @@ struct BenchArgs {
 }
 
 fn bench(a: BenchArgs) -> Result<()> {
-    let opts = ghostc::bench::BenchOptions {
+    let opts = bench::BenchOptions {
         compile: ghostc::CompileOptions {
             import: import_options(&a.model, &a.shapes, None)?,
             fuse: a.fuse.options()?,
@@ -174,7 +179,7 @@ fn bench(a: BenchArgs) -> Result<()> {
         core: a.core,
         threads: a.threads,
     };
-    let report = ghostc::bench::bench(&a.model, &opts)?;
+    let report = bench::bench(&a.model, &opts)?;
     print!("{}", report.to_text());
     Ok(())
 }
@@ -216,17 +221,6 @@ struct ShapeArgs {
     limits: Vec<String>,
 }
 
-/// Parses `1x3x224x224`.
-fn parse_dims(text: &str) -> Result<Vec<usize>> {
-    text.split(['x', 'X', ','])
-        .map(|d| {
-            d.trim()
-                .parse::<usize>()
-                .with_context(|| format!("bad dimension '{d}' in shape '{text}'"))
-        })
-        .collect()
-}
-
 /// Splits `NAME=VALUE`; a lone VALUE gets name "".
 fn split_named(arg: &str) -> (&str, &str) {
     match arg.split_once('=') {
@@ -246,11 +240,11 @@ fn import_options(
     let mut pinned = BTreeMap::new();
     let mut unnamed = unnamed;
     for s in &shapes.shapes {
-        let (name, dims) = split_named(s);
-        if name.is_empty() {
-            unnamed = Some(parse_dims(dims)?);
-        } else {
-            pinned.insert(name.to_string(), parse_dims(dims)?);
+        match ghostc::spec::parse_shape(s)? {
+            (Some(name), dims) if !name.is_empty() => {
+                pinned.insert(name.to_string(), dims);
+            }
+            (_, dims) => unnamed = Some(dims),
         }
     }
     let mut opts = ImportOptions {
@@ -423,13 +417,8 @@ fn compile(
             .map(|n| n.to_string())
             .context("cannot derive a crate name from --out; pass --name")?,
     };
-    if name.is_empty()
-        || !name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-        || name.starts_with(|c: char| c.is_ascii_digit())
-    {
-        bail!("crate name {name:?} must be ASCII letters, digits, '_' or '-', not starting with a digit (use --name)");
+    if let Err(e) = ghostc::spec::check_crate_name(&name) {
+        bail!("{e} (use --name)");
     }
     let opts = ghostc::CompileOptions {
         import: import_options(&model, &shapes, None)?,

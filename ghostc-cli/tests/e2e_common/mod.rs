@@ -209,7 +209,7 @@ pub struct Harness {
 
 pub const HARNESS_CRATE: &str = "e2e_harness";
 
-const HARNESS_MAIN: &str = r#"//! e2e test harness (written by ghostc/tests/e2e_common): checks that need the generated
+const HARNESS_MAIN: &str = r#"//! e2e test harness (written by ghostc-cli/tests/e2e_common): checks that need the generated
 //! `Model` in a real release binary.
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::process::ExitCode;

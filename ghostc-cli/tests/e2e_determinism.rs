@@ -3,9 +3,9 @@
 //!   `write_crate` into two folders gives byte-identical crates (every file);
 //! - the generated `model.rs` of a tiny hand-built ONNX model (Conv 3->8 3x3 + Relu,
 //!   GlobalAveragePool, Flatten, Gemm 8->4; built with the prost types, no fixture needed) is
-//!   compared with the snapshot `ghostc/tests/snapshots/tiny_model.rs`. After an intended
+//!   compared with the snapshot `ghostc-cli/tests/snapshots/tiny_model.rs`. After an intended
 //!   emitter change, regenerate it with
-//!   `GHOSTC_BLESS=1 cargo test --release -p ghostc --test e2e_determinism` and review the diff;
+//!   `GHOSTC_BLESS=1 cargo test --release -p ghostc-cli --test e2e_determinism` and review the diff;
 //! - a failed compile (corrupt or missing model) into an existing crate folder, through the
 //!   library and through the CLI, leaves the previous crate byte-identical and no `.ghostc-*`
 //!   temporary folder behind.
