@@ -1,5 +1,5 @@
 //! The `ghostc` command line: argument parsing and printing only; the work is in the `ghostc`
-//! library (and, for `ghostc bench`, in [`bench`]). Errors are printed as one line with their
+//! library (and, for `ghostc bench`, in [`bench`](mod@bench)). Errors are printed as one line with their
 //! cause chain (`{:#}`), exit code 1; usage errors exit 2 (clap).
 //!
 //! This crate exists so that build scripts and the proc-macro, which depend on the library,
