@@ -7,7 +7,7 @@
 //! `GHOSTC_BLESS=1 cargo test --release -p ghostc --test plan_snapshots` and review the diff.
 //! A snapshot the test does not produce any more fails the test (delete it when blessing).
 
-mod e2e_common;
+mod fixtures_common;
 
 use std::path::{Path, PathBuf};
 
@@ -69,7 +69,7 @@ fn check_snapshot(path: &Path, text: &str) -> Option<String> {
 fn every_fixtures_program_matches_its_snapshot() {
     let mut problems = Vec::new();
     let mut expected = Vec::new();
-    for fx in e2e_common::fixtures() {
+    for fx in fixtures_common::fixtures() {
         for (mode, fuse) in [
             ("fused", FuseOptions::all()),
             ("unfused", FuseOptions::none()),
@@ -101,7 +101,7 @@ fn every_fixtures_program_matches_its_snapshot() {
 
 #[test]
 fn text_form_is_one_line_per_step_after_the_header_and_buffers() {
-    let fx = e2e_common::fixture(e2e_common::SMALL);
+    let fx = fixtures_common::fixture(fixtures_common::SMALL);
     let p = program(&fx.model(), FuseOptions::all());
     let text = p.to_string();
     let lines: Vec<&str> = text.lines().collect();

@@ -11,63 +11,17 @@ use std::process::Command;
 use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
 
-pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
+// The fixture list (root, Fixture, fixtures, fixture, SMALL) is shared with the library's
+// tests (ghostc/tests/plan_snapshots.rs), which cannot include this module: it names the
+// `ghostc` binary.
+#[path = "../../../ghostc/tests/fixtures_common/mod.rs"]
+mod fixtures_common;
+pub use fixtures_common::*;
 
 /// The target directory every generated crate of every e2e suite builds into.
 pub fn target_dir() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join("e2e-target")
 }
-
-/// One entry of `fixtures/manifest.json`.
-#[derive(Clone, Debug)]
-pub struct Fixture {
-    pub name: String,
-    pub dir: PathBuf,
-    pub input_shape: Vec<usize>,
-    pub dynamic_batch: bool,
-}
-
-impl Fixture {
-    pub fn model(&self) -> PathBuf {
-        self.dir.join("model.onnx")
-    }
-}
-
-/// Every fixture in the manifest, in manifest order.
-pub fn fixtures() -> Vec<Fixture> {
-    let text = std::fs::read_to_string(root().join("fixtures/manifest.json"))
-        .expect("fixtures/manifest.json");
-    let manifest: serde_json::Value = serde_json::from_str(&text).expect("manifest is JSON");
-    manifest["fixtures"]
-        .as_array()
-        .expect("fixtures list")
-        .iter()
-        .map(|f| Fixture {
-            name: f["name"].as_str().expect("name").to_string(),
-            dir: root().join(f["path"].as_str().expect("path")),
-            input_shape: f["input_shape"]
-                .as_array()
-                .expect("input_shape")
-                .iter()
-                .map(|d| d.as_u64().unwrap() as usize)
-                .collect(),
-            dynamic_batch: f["dynamic_batch"].as_bool().unwrap_or(false),
-        })
-        .collect()
-}
-
-/// The fixture called `name`.
-pub fn fixture(name: &str) -> Fixture {
-    fixtures()
-        .into_iter()
-        .find(|f| f.name == name)
-        .unwrap_or_else(|| panic!("fixture {name} is not in the manifest"))
-}
-
-/// The smallest fixture (static batch 1, 32x32): the one the harness crate is built from.
-pub const SMALL: &str = "ts11_v1_w050_32x32_b1";
 
 /// Runs `ghostc compile MODEL --out OUT --name NAME EXTRA...`; Err(stderr) on failure.
 pub fn ghostc_compile(model: &Path, out: &Path, name: &str, extra: &[&str]) -> Result<(), String> {

@@ -1,0 +1,58 @@
+//! The fixture list of `fixtures/manifest.json`, shared by the library's tests
+//! (`ghostc/tests`) and the CLI's end-to-end tests (`ghostc-cli/tests/e2e_common`).
+#![allow(dead_code)] // each suite uses a subset
+
+use std::path::{Path, PathBuf};
+
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// One entry of `fixtures/manifest.json`.
+#[derive(Clone, Debug)]
+pub struct Fixture {
+    pub name: String,
+    pub dir: PathBuf,
+    pub input_shape: Vec<usize>,
+    pub dynamic_batch: bool,
+}
+
+impl Fixture {
+    pub fn model(&self) -> PathBuf {
+        self.dir.join("model.onnx")
+    }
+}
+
+/// Every fixture in the manifest, in manifest order.
+pub fn fixtures() -> Vec<Fixture> {
+    let text = std::fs::read_to_string(root().join("fixtures/manifest.json"))
+        .expect("fixtures/manifest.json");
+    let manifest: serde_json::Value = serde_json::from_str(&text).expect("manifest is JSON");
+    manifest["fixtures"]
+        .as_array()
+        .expect("fixtures list")
+        .iter()
+        .map(|f| Fixture {
+            name: f["name"].as_str().expect("name").to_string(),
+            dir: root().join(f["path"].as_str().expect("path")),
+            input_shape: f["input_shape"]
+                .as_array()
+                .expect("input_shape")
+                .iter()
+                .map(|d| d.as_u64().unwrap() as usize)
+                .collect(),
+            dynamic_batch: f["dynamic_batch"].as_bool().unwrap_or(false),
+        })
+        .collect()
+}
+
+/// The fixture called `name`.
+pub fn fixture(name: &str) -> Fixture {
+    fixtures()
+        .into_iter()
+        .find(|f| f.name == name)
+        .unwrap_or_else(|| panic!("fixture {name} is not in the manifest"))
+}
+
+/// The smallest fixture (static batch 1, 32x32): the one the e2e harness crate is built from.
+pub const SMALL: &str = "ts11_v1_w050_32x32_b1";
