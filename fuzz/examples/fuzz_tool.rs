@@ -11,6 +11,7 @@ use arbitrary::{Arbitrary, Unstructured};
 use ghostc::passes::FuseOptions;
 use ghostc_fuzz::gen::{self, CodegenInput, ModelDesc};
 use ghostc_fuzz::structured::{self, fuse_options, StructuredInput};
+use ghostc_testkit::Rng;
 use prost::Message;
 
 fn main() {
@@ -19,19 +20,12 @@ fn main() {
         ["seeds", dir, n] => {
             let n: usize = n.parse().expect("N");
             std::fs::create_dir_all(dir).unwrap();
-            let mut state = 0x1234_5678_9abc_def0u64;
+            let mut rng = Rng::new(0x1234_5678_9abc_def0);
             let mut written = 0;
             let mut attempt = 0;
             while written < n && attempt < 100 * n {
                 attempt += 1;
-                let bytes: Vec<u8> = (0..512)
-                    .map(|_| {
-                        state ^= state << 13;
-                        state ^= state >> 7;
-                        state ^= state << 17;
-                        (state >> 32) as u8
-                    })
-                    .collect();
+                let bytes = rng.bytes(512);
                 let Ok(desc) = ModelDesc::arbitrary(&mut Unstructured::new(&bytes)) else {
                     continue;
                 };

@@ -10,6 +10,7 @@
 
 use arbitrary::{Arbitrary, Unstructured};
 use ghost_runtime::*;
+use ghostc_testkit::Rng;
 use libfuzzer_sys::fuzz_target;
 
 #[derive(Arbitrary, Debug, Clone, Copy)]
@@ -176,20 +177,6 @@ struct Input {
     wild: Option<Vec<u8>>,
 }
 
-struct Rng(u64);
-
-impl Rng {
-    fn f(&mut self) -> f32 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        ((self.0 >> 40) as f32 / (1u64 << 23) as f32) - 1.0
-    }
-    fn vec(&mut self, n: usize) -> Vec<f32> {
-        (0..n).map(|_| self.f()).collect()
-    }
-}
-
 /// How to run a kernel: which ISA, and split over `parts` (None: the plain `Kernels` call).
 #[derive(Clone, Copy)]
 struct Exec {
@@ -264,16 +251,16 @@ fn build(case: &Case, rng: &mut Rng) -> Option<Prob> {
                 (px % 40) as usize + 1,
             );
             let (xo, yo) = ((x_off % 3) as usize, (y_off % 3) as usize);
-            let w = rng.vec(kb * 8 * nb * 8);
-            let b = rng.vec(nb * 8);
+            let w = rng.vec(kb * 8 * nb * 8, -1.0, 1.0);
+            let b = rng.vec(nb * 8, -1.0, 1.0);
             let mut packed = vec![0.0; pointwise_packed_len(kb * 8, nb * 8)];
             pack_pointwise(&w, &b, kb * 8, nb * 8, &mut packed).ok()?;
             let ro = epi.residual.map(|r| (r % 2) as usize);
             let bufs = vec![
                 packed,
-                rng.vec((xo + kb) * px * 8),
+                rng.vec((xo + kb) * px * 8, -1.0, 1.0),
                 vec![7.0; (yo + nb) * px * 8],
-                rng.vec((ro.unwrap_or(0) + nb) * px * 8),
+                rng.vec((ro.unwrap_or(0) + nb) * px * 8, -1.0, 1.0),
                 vec![0.0; nb * 8],
             ];
             let shape = PointwiseShape {
@@ -345,8 +332,8 @@ fn build(case: &Case, rng: &mut Rng) -> Option<Prob> {
             let ihw = sh.in_h * sh.in_w;
             let mut packed = vec![0.0; depthwise_packed_len(blocks * 8, k)];
             pack_depthwise(
-                &rng.vec(blocks * 8 * k * k),
-                &rng.vec(blocks * 8),
+                &rng.vec(blocks * 8 * k * k, -1.0, 1.0),
+                &rng.vec(blocks * 8, -1.0, 1.0),
                 blocks * 8,
                 k,
                 &mut packed,
@@ -355,9 +342,9 @@ fn build(case: &Case, rng: &mut Rng) -> Option<Prob> {
             let ro = epi.residual.map(|r| (r % 2) as usize);
             let bufs = vec![
                 packed,
-                rng.vec((xo + blocks) * ihw * 8),
+                rng.vec((xo + blocks) * ihw * 8, -1.0, 1.0),
                 vec![7.0; (yo + blocks) * ohw * 8],
-                rng.vec((ro.unwrap_or(0) + blocks) * ohw * 8),
+                rng.vec((ro.unwrap_or(0) + blocks) * ohw * 8, -1.0, 1.0),
                 vec![0.0; blocks * 8],
             ];
             let mut required = vec![0, 1, 2];
@@ -417,22 +404,29 @@ fn build(case: &Case, rng: &mut Rng) -> Option<Prob> {
             let (xo, yo) = ((x_off % 2) as usize, (y_off % 2) as usize);
             let mut pw = vec![0.0; pointwise_packed_len(kb * 8, nb * 8)];
             pack_pointwise(
-                &rng.vec(kb * nb * 64),
-                &rng.vec(nb * 8),
+                &rng.vec(kb * nb * 64, -1.0, 1.0),
+                &rng.vec(nb * 8, -1.0, 1.0),
                 kb * 8,
                 nb * 8,
                 &mut pw,
             )
             .ok()?;
             let mut dw = vec![0.0; depthwise_packed_len(nb * 8, 3)];
-            pack_depthwise(&rng.vec(nb * 8 * 9), &rng.vec(nb * 8), nb * 8, 3, &mut dw).ok()?;
+            pack_depthwise(
+                &rng.vec(nb * 8 * 9, -1.0, 1.0),
+                &rng.vec(nb * 8, -1.0, 1.0),
+                nb * 8,
+                3,
+                &mut dw,
+            )
+            .ok()?;
             let ro = epi.residual.map(|r| (r % 2) as usize);
             let bufs = vec![
                 pw,
                 dw,
-                rng.vec((xo + kb) * hw * 8),
+                rng.vec((xo + kb) * hw * 8, -1.0, 1.0),
                 vec![7.0; (yo + 2 * nb) * hw * 8],
-                rng.vec((ro.unwrap_or(0) + 2 * nb) * hw * 8),
+                rng.vec((ro.unwrap_or(0) + 2 * nb) * hw * 8, -1.0, 1.0),
                 vec![0.0; 2 * nb * 8],
                 vec![
                     f32::NAN;
@@ -526,8 +520,8 @@ fn build(case: &Case, rng: &mut Rng) -> Option<Prob> {
             let taps = cin * kh * kw;
             let mut packed = vec![0.0; conv_packed_len(cin, ob * 8, kh, kw)];
             pack_conv(
-                &rng.vec(ob * 8 * taps),
-                &rng.vec(ob * 8),
+                &rng.vec(ob * 8 * taps, -1.0, 1.0),
+                &rng.vec(ob * 8, -1.0, 1.0),
                 cin,
                 ob * 8,
                 kh,
@@ -544,9 +538,9 @@ fn build(case: &Case, rng: &mut Rng) -> Option<Prob> {
             let ro = epi.residual.map(|r| (r % 2) as usize);
             let bufs = vec![
                 packed,
-                rng.vec(x_len),
+                rng.vec(x_len, -1.0, 1.0),
                 vec![7.0; (yo + ob) * ohw * 8],
-                rng.vec((ro.unwrap_or(0) + ob) * ohw * 8),
+                rng.vec((ro.unwrap_or(0) + ob) * ohw * 8, -1.0, 1.0),
                 vec![0.0; ob * 8],
             ];
             let mut required = vec![0, 1, 2];
@@ -622,11 +616,11 @@ fn build(case: &Case, rng: &mut Rng) -> Option<Prob> {
             let ob = sh.cout.div_ceil(8);
             let ro = epi.residual.map(|r| (r % 2) as usize);
             let bufs = vec![
-                rng.vec(sh.cout * cig * kh * kw),
-                rng.vec(sh.cout),
-                rng.vec(sh.cin.div_ceil(8) * sh.in_h * sh.in_w * 8),
+                rng.vec(sh.cout * cig * kh * kw, -1.0, 1.0),
+                rng.vec(sh.cout, -1.0, 1.0),
+                rng.vec(sh.cin.div_ceil(8) * sh.in_h * sh.in_w * 8, -1.0, 1.0),
                 vec![7.0; ob * ohw * 8],
-                rng.vec((ro.unwrap_or(0) + ob) * ohw * 8),
+                rng.vec((ro.unwrap_or(0) + ob) * ohw * 8, -1.0, 1.0),
                 vec![0.0; ob * 8],
             ];
             Prob {
@@ -658,14 +652,14 @@ fn build(case: &Case, rng: &mut Rng) -> Option<Prob> {
             let (kb, nb) = ((k % 40) as usize + 1, (n % 40) as usize + 1);
             let mut packed = vec![0.0; pointwise_packed_len(kb * 8, nb * 8)];
             pack_pointwise(
-                &rng.vec(kb * nb * 64),
-                &rng.vec(nb * 8),
+                &rng.vec(kb * nb * 64, -1.0, 1.0),
+                &rng.vec(nb * 8, -1.0, 1.0),
                 kb * 8,
                 nb * 8,
                 &mut packed,
             )
             .ok()?;
-            let bufs = vec![packed, rng.vec(kb * 8), vec![7.0; nb * 8]];
+            let bufs = vec![packed, rng.vec(kb * 8, -1.0, 1.0), vec![7.0; nb * 8]];
             Prob {
                 bufs,
                 outputs: vec![(2, kb * 8)],
@@ -683,8 +677,8 @@ fn build(case: &Case, rng: &mut Rng) -> Option<Prob> {
             let (cb, rb) = ((c % 12) as usize + 1, (r % 4) as usize + 1);
             let mut red = vec![0.0; pointwise_packed_len(cb * 8, rb * 8)];
             pack_pointwise(
-                &rng.vec(cb * rb * 64),
-                &rng.vec(rb * 8),
+                &rng.vec(cb * rb * 64, -1.0, 1.0),
+                &rng.vec(rb * 8, -1.0, 1.0),
                 cb * 8,
                 rb * 8,
                 &mut red,
@@ -692,8 +686,8 @@ fn build(case: &Case, rng: &mut Rng) -> Option<Prob> {
             .ok()?;
             let mut exp = vec![0.0; pointwise_packed_len(rb * 8, cb * 8)];
             pack_pointwise(
-                &rng.vec(cb * rb * 64),
-                &rng.vec(cb * 8),
+                &rng.vec(cb * rb * 64, -1.0, 1.0),
+                &rng.vec(cb * 8, -1.0, 1.0),
                 rb * 8,
                 cb * 8,
                 &mut exp,
@@ -705,7 +699,7 @@ fn build(case: &Case, rng: &mut Rng) -> Option<Prob> {
                 None => Gate::Sigmoid,
             };
             let bufs = vec![
-                rng.vec(cb * 8),
+                rng.vec(cb * 8, -1.0, 1.0),
                 red,
                 exp,
                 vec![0.0; (cb + rb) * 8],
@@ -743,7 +737,7 @@ fn build(case: &Case, rng: &mut Rng) -> Option<Prob> {
                 (px as usize) + 1,
                 (x_off % 2) as usize,
             );
-            let bufs = vec![rng.vec((xo + nb) * px * 8), vec![7.0; nb * 8]];
+            let bufs = vec![rng.vec((xo + nb) * px * 8, -1.0, 1.0), vec![7.0; nb * 8]];
             Prob {
                 bufs,
                 outputs: vec![(1, px)],
@@ -792,7 +786,7 @@ fn build(case: &Case, rng: &mut Rng) -> Option<Prob> {
             };
             let ohw = sh.out_h() * sh.out_w();
             let bufs = vec![
-                rng.vec(sh.blocks * sh.in_h * sh.in_w * 8),
+                rng.vec(sh.blocks * sh.in_h * sh.in_w * 8, -1.0, 1.0),
                 vec![7.0; sh.blocks * ohw * 8],
             ];
             Prob {
@@ -819,7 +813,11 @@ fn build(case: &Case, rng: &mut Rng) -> Option<Prob> {
             let nb = (n % 16) as usize + 1;
             match mode % 3 {
                 0 => Prob {
-                    bufs: vec![rng.vec(nb * 8), rng.vec(nb * 8), vec![7.0; nb * 8]],
+                    bufs: vec![
+                        rng.vec(nb * 8, -1.0, 1.0),
+                        rng.vec(nb * 8, -1.0, 1.0),
+                        vec![7.0; nb * 8],
+                    ],
                     outputs: vec![(2, 1)],
                     required: vec![1, 2],
                     splittable: false,
@@ -831,7 +829,7 @@ fn build(case: &Case, rng: &mut Rng) -> Option<Prob> {
                     }),
                 },
                 1 => Prob {
-                    bufs: vec![rng.vec(nb * 8), rng.vec(nb * 8)],
+                    bufs: vec![rng.vec(nb * 8, -1.0, 1.0), rng.vec(nb * 8, -1.0, 1.0)],
                     outputs: vec![(0, 1)],
                     required: vec![1],
                     splittable: false,
@@ -845,7 +843,7 @@ fn build(case: &Case, rng: &mut Rng) -> Option<Prob> {
                 _ => {
                     let px = (px % 30) as usize + 1;
                     Prob {
-                        bufs: vec![rng.vec(nb * px * 8), rng.vec(nb * 8)],
+                        bufs: vec![rng.vec(nb * px * 8, -1.0, 1.0), rng.vec(nb * 8, -1.0, 1.0)],
                         outputs: vec![(0, 1)],
                         required: vec![0, 1],
                         splittable: false,
@@ -887,7 +885,7 @@ fn build(case: &Case, rng: &mut Rng) -> Option<Prob> {
                 out_w: (out_hw[1] % 33) as usize + 1,
             };
             let bufs = vec![
-                rng.vec(sh.blocks * sh.in_h * sh.in_w * 8),
+                rng.vec(sh.blocks * sh.in_h * sh.in_w * 8, -1.0, 1.0),
                 vec![7.0; sh.blocks * sh.out_h * sh.out_w * 8],
             ];
             Prob {
@@ -910,7 +908,10 @@ fn build(case: &Case, rng: &mut Rng) -> Option<Prob> {
                 (h % 16) as usize + 1,
                 (w % 16) as usize + 1,
             );
-            let bufs = vec![rng.vec(nb * h * w * 8), vec![7.0; nb * 4 * h * w * 8]];
+            let bufs = vec![
+                rng.vec(nb * h * w * 8, -1.0, 1.0),
+                vec![7.0; nb * 4 * h * w * 8],
+            ];
             Prob {
                 bufs,
                 outputs: vec![(1, 1)],
@@ -927,7 +928,7 @@ fn build(case: &Case, rng: &mut Rng) -> Option<Prob> {
         }
         Case::Softmax { n } => {
             let n = (n % 2000) as usize + 1;
-            let x: Vec<f32> = rng.vec(n).iter().map(|v| v * 20.0).collect();
+            let x: Vec<f32> = rng.vec(n, -1.0, 1.0).iter().map(|v| v * 20.0).collect();
             Prob {
                 bufs: vec![x, vec![7.0; n]],
                 outputs: vec![(1, n)],
@@ -945,7 +946,7 @@ fn build(case: &Case, rng: &mut Rng) -> Option<Prob> {
             let (c, px) = ((c % 40) as usize + 1, (px % 50) as usize + 1);
             if back {
                 Prob {
-                    bufs: vec![rng.vec(nchw8c_len(c, px)), vec![7.0; c * px]],
+                    bufs: vec![rng.vec(nchw8c_len(c, px), -1.0, 1.0), vec![7.0; c * px]],
                     outputs: vec![(1, 1)],
                     required: vec![0, 1],
                     splittable: false,
@@ -958,7 +959,7 @@ fn build(case: &Case, rng: &mut Rng) -> Option<Prob> {
                 }
             } else {
                 Prob {
-                    bufs: vec![rng.vec(c * px), vec![7.0; nchw8c_len(c, px)]],
+                    bufs: vec![rng.vec(c * px, -1.0, 1.0), vec![7.0; nchw8c_len(c, px)]],
                     outputs: vec![(1, 1)],
                     required: vec![0, 1],
                     splittable: false,
@@ -974,10 +975,17 @@ fn build(case: &Case, rng: &mut Rng) -> Option<Prob> {
         Case::ScalePacked { k, n } => {
             let (kp, np) = (((k % 10) as usize + 1) * 8, ((n % 10) as usize + 1) * 8);
             let mut packed = vec![0.0; pointwise_packed_len(kp, np)];
-            pack_pointwise(&rng.vec(kp * np), &rng.vec(np), kp, np, &mut packed).ok()?;
+            pack_pointwise(
+                &rng.vec(kp * np, -1.0, 1.0),
+                &rng.vec(np, -1.0, 1.0),
+                kp,
+                np,
+                &mut packed,
+            )
+            .ok()?;
             let len = packed.len();
             Prob {
-                bufs: vec![packed, rng.vec(kp), vec![7.0; len]],
+                bufs: vec![packed, rng.vec(kp, -1.0, 1.0), vec![7.0; len]],
                 outputs: vec![(2, 1)],
                 required: vec![0, 1, 2],
                 splittable: false,
@@ -1177,7 +1185,7 @@ fn wild(bytes: &[u8]) {
 }
 
 fuzz_target!(|input: Input| {
-    let mut rng = Rng(input.seed | 1);
+    let mut rng = Rng::new(input.seed);
     let scalar = Kernels::with_isa(Isa::Scalar).unwrap();
     let best = Kernels::new();
     if let Some(prob) = build(&input.case, &mut rng) {

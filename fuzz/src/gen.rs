@@ -378,21 +378,21 @@ impl Gen<'_> {
                 }
                 let oh = (x.h() + 2 * p - k) / s + 1;
                 let ow = (x.w() + 2 * p - k) / s + 1;
-                use crate::onnx_build::{attr_int, attr_ints};
+                use crate::onnx_build::{a_int, a_ints};
                 let mut attrs = vec![
-                    attr_ints("kernel_shape", &[k as i64, k as i64]),
-                    attr_ints("strides", &[s as i64, s as i64]),
-                    attr_ints("pads", &[p as i64; 4]),
+                    a_ints("kernel_shape", &[k as i64, k as i64]),
+                    a_ints("strides", &[s as i64, s as i64]),
+                    a_ints("pads", &[p as i64; 4]),
                 ];
                 if !max {
-                    attrs.push(attr_int("count_include_pad", 0));
+                    attrs.push(a_int("count_include_pad", 0));
                 }
                 let op = if max { "MaxPool" } else { "AveragePool" };
                 self.b
                     .node(op, &[&x.name], attrs, vec![x.shape[0], x.c(), oh, ow])
             }
             Block::Resize { linear, sizes } => {
-                use crate::onnx_build::attr_str;
+                use crate::onnx_build::a_str;
                 let (n, c, h, w) = (x.shape[0], x.c(), x.h(), x.w());
                 let roi = self.b.fresh("roi");
                 let roi = self.b.param(ghostc::onnx::proto::TensorProto {
@@ -401,9 +401,9 @@ impl Gen<'_> {
                     data_type: Some(ghostc::onnx::proto::tensor_proto::DataType::Float as i32),
                     ..Default::default()
                 });
-                let mut attrs = vec![attr_str("mode", if linear { "linear" } else { "nearest" })];
+                let mut attrs = vec![a_str("mode", if linear { "linear" } else { "nearest" })];
                 if linear {
-                    attrs.push(attr_str("coordinate_transformation_mode", "half_pixel"));
+                    attrs.push(a_str("coordinate_transformation_mode", "half_pixel"));
                 }
                 let up = if sizes {
                     let scales = "";
@@ -468,11 +468,11 @@ impl Gen<'_> {
                 self.b.fc(&f, ch(classes), gemm)
             }
             Head::Softmax { classes } => {
-                use crate::onnx_build::attr_int;
+                use crate::onnx_build::a_int;
                 let p = self.b.gap(&x);
                 let f = self.b.flatten(&p, true);
                 let y = self.b.fc(&f, ch(classes), true);
-                self.b.unary("Softmax", &y, vec![attr_int("axis", -1)])
+                self.b.unary("Softmax", &y, vec![a_int("axis", -1)])
             }
             Head::None => x,
         }

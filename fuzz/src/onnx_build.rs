@@ -1,12 +1,31 @@
-//! Building ONNX models node by node with the prost types: a small graph builder that tracks
-//! every value's full shape, so the generators can produce mostly valid GhostNet-style graphs.
+//! Building ONNX models node by node: a small graph builder that tracks every value's full
+//! shape, so the generators can produce mostly valid GhostNet-style graphs. The protobuf pieces
+//! (attributes, tensors, value infos) come from `ghostc_testkit::onnx`, shared with ghostc's
+//! test suites; its generator is `ghostc_testkit::Rng`.
 
 use ghostc::onnx::proto::tensor_proto::DataType;
 use ghostc::onnx::proto::{
-    attribute_proto::AttributeType, tensor_shape_proto::dimension, tensor_shape_proto::Dimension,
-    type_proto, AttributeProto, FunctionProto, GraphProto, ModelProto, NodeProto,
-    OperatorSetIdProto, TensorProto, TensorShapeProto, TypeProto, ValueInfoProto,
+    attribute_proto::AttributeType, AttributeProto, FunctionProto, GraphProto, ModelProto,
+    NodeProto, TensorProto, ValueInfoProto,
 };
+pub use ghostc_testkit::onnx::{a_float, a_int, a_ints, a_str, a_tensor, opset};
+use ghostc_testkit::onnx::{f32_data, f32_raw, i64_tensor, typed, Dim};
+use ghostc_testkit::Rng;
+
+/// A value info of element type `elem`: no shape for `None` dims, a `None` dim is the
+/// symbolic batch `N`.
+pub fn value_info(name: &str, elem: i32, dims: Option<&[Option<i64>]>) -> ValueInfoProto {
+    match dims {
+        None => typed(name, elem),
+        Some(dims) => {
+            let dims: Vec<Dim> = dims
+                .iter()
+                .map(|d| d.map_or(Dim::Param("N"), Dim::Value))
+                .collect();
+            ghostc_testkit::onnx::value_info(name, elem, &dims)
+        }
+    }
+}
 
 /// A value of the graph under construction with its full (batched) shape.
 #[derive(Clone, Debug)]
@@ -50,84 +69,6 @@ pub enum Act {
     Tanh,
 }
 
-pub fn attr_int(name: &str, v: i64) -> AttributeProto {
-    AttributeProto {
-        name: Some(name.into()),
-        r#type: Some(AttributeType::Int as i32),
-        i: Some(v),
-        ..Default::default()
-    }
-}
-
-pub fn attr_ints(name: &str, v: &[i64]) -> AttributeProto {
-    AttributeProto {
-        name: Some(name.into()),
-        r#type: Some(AttributeType::Ints as i32),
-        ints: v.to_vec(),
-        ..Default::default()
-    }
-}
-
-pub fn attr_float(name: &str, v: f32) -> AttributeProto {
-    AttributeProto {
-        name: Some(name.into()),
-        r#type: Some(AttributeType::Float as i32),
-        f: Some(v),
-        ..Default::default()
-    }
-}
-
-pub fn attr_str(name: &str, v: &str) -> AttributeProto {
-    AttributeProto {
-        name: Some(name.into()),
-        r#type: Some(AttributeType::String as i32),
-        s: Some(v.as_bytes().to_vec()),
-        ..Default::default()
-    }
-}
-
-pub fn attr_tensor(name: &str, t: TensorProto) -> AttributeProto {
-    AttributeProto {
-        name: Some(name.into()),
-        r#type: Some(AttributeType::Tensor as i32),
-        t: Some(t),
-        ..Default::default()
-    }
-}
-
-pub fn value_info(name: &str, elem: i32, dims: Option<&[Option<i64>]>) -> ValueInfoProto {
-    let shape = dims.map(|dims| TensorShapeProto {
-        dim: dims
-            .iter()
-            .map(|d| Dimension {
-                value: Some(match d {
-                    Some(v) => dimension::Value::DimValue(*v),
-                    None => dimension::Value::DimParam("N".into()),
-                }),
-                ..Default::default()
-            })
-            .collect(),
-    });
-    ValueInfoProto {
-        name: Some(name.into()),
-        r#type: Some(TypeProto {
-            value: Some(type_proto::Value::TensorType(type_proto::Tensor {
-                elem_type: Some(elem),
-                shape,
-            })),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
-}
-
-pub fn opset(domain: &str, version: i64) -> OperatorSetIdProto {
-    OperatorSetIdProto {
-        domain: Some(domain.into()),
-        version: Some(version),
-    }
-}
-
 /// Graph builder.
 pub struct Builder {
     pub opset: i64,
@@ -136,7 +77,7 @@ pub struct Builder {
     pub functions: Vec<FunctionProto>,
     pub value_infos: Vec<ValueInfoProto>,
     next: usize,
-    rng: u64,
+    rng: Rng,
     /// Weights as `raw_data` (little-endian bytes) instead of `float_data`.
     pub raw: bool,
     /// Small parameters (Slice bounds, Reshape targets, Clip bounds) as `Constant` nodes
@@ -157,7 +98,7 @@ impl Builder {
             functions: Vec::new(),
             value_infos: Vec::new(),
             next: 0,
-            rng: seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1,
+            rng: Rng::new(seed),
             raw: false,
             const_nodes: false,
             relu_function: false,
@@ -172,25 +113,16 @@ impl Builder {
 
     /// Uniform in [-1, 1).
     pub fn f(&mut self) -> f32 {
-        self.rng ^= self.rng << 13;
-        self.rng ^= self.rng >> 7;
-        self.rng ^= self.rng << 17;
-        ((self.rng >> 40) as f32 / (1u64 << 23) as f32) - 1.0
+        self.rng.f()
     }
 
     pub fn float_tensor(&self, name: &str, dims: &[usize], data: Vec<f32>) -> TensorProto {
-        let mut t = TensorProto {
-            name: Some(name.into()),
-            dims: dims.iter().map(|&d| d as i64).collect(),
-            data_type: Some(DataType::Float as i32),
-            ..Default::default()
-        };
+        let dims: Vec<i64> = dims.iter().map(|&d| d as i64).collect();
         if self.raw {
-            t.raw_data = Some(data.iter().flat_map(|v| v.to_le_bytes()).collect());
+            f32_raw(name, &dims, &data)
         } else {
-            t.float_data = data;
+            f32_data(name, &dims, data)
         }
-        t
     }
 
     /// A random float initializer in `[lo, lo + span)`.
@@ -213,7 +145,7 @@ impl Builder {
                 op_type: Some("Constant".into()),
                 name: Some(format!("const_{name}")),
                 output: vec![name.clone()],
-                attribute: vec![attr_tensor("value", t)],
+                attribute: vec![a_tensor("value", t)],
                 ..Default::default()
             });
         } else {
@@ -224,13 +156,7 @@ impl Builder {
 
     pub fn ints(&mut self, v: &[i64]) -> String {
         let name = self.fresh("i");
-        self.param(TensorProto {
-            name: Some(name),
-            dims: vec![v.len() as i64],
-            data_type: Some(DataType::Int64 as i32),
-            int64_data: v.to_vec(),
-            ..Default::default()
-        })
+        self.param(i64_tensor(&name, &[v.len() as i64], v))
     }
 
     pub fn scalar(&mut self, v: f32) -> String {
@@ -287,18 +213,18 @@ impl Builder {
         let oh = (x.h() + pad[0] + pad[2]).saturating_sub(ext) / stride + 1;
         let ow = (x.w() + pad[1] + pad[3]).saturating_sub(ext) / stride + 1;
         let mut attrs = vec![
-            attr_ints("kernel_shape", &[k as i64, k as i64]),
-            attr_ints("strides", &[stride as i64, stride as i64]),
-            attr_ints(
+            a_ints("kernel_shape", &[k as i64, k as i64]),
+            a_ints("strides", &[stride as i64, stride as i64]),
+            a_ints(
                 "pads",
                 &[pad[0] as i64, pad[1] as i64, pad[2] as i64, pad[3] as i64],
             ),
         ];
         if group != 1 {
-            attrs.push(attr_int("group", group as i64));
+            attrs.push(a_int("group", group as i64));
         }
         if dilation != 1 {
-            attrs.push(attr_ints("dilations", &[dilation as i64, dilation as i64]));
+            attrs.push(a_ints("dilations", &[dilation as i64, dilation as i64]));
         }
         let refs: Vec<&str> = inputs.iter().map(String::as_str).collect();
         self.node("Conv", &refs, attrs, vec![x.shape[0], cout, oh, ow])
@@ -313,7 +239,7 @@ impl Builder {
         self.node(
             "BatchNormalization",
             &[&x.name, &scale, &b, &mean, &var],
-            vec![attr_float("epsilon", 1e-5)],
+            vec![a_float("epsilon", 1e-5)],
             x.shape.clone(),
         )
     }
@@ -343,7 +269,7 @@ impl Builder {
                 domain: Some("fz".into()),
                 input: vec!["X".into()],
                 output: vec!["Y".into()],
-                attribute_proto: vec![attr_float("alpha", 0.0)],
+                attribute_proto: vec![a_float("alpha", 0.0)],
                 node: vec![NodeProto {
                     op_type: Some("LeakyRelu".into()),
                     input: vec!["X".into()],
@@ -385,7 +311,7 @@ impl Builder {
             Act::HardSigmoid(a, b) => self.unary(
                 "HardSigmoid",
                 x,
-                vec![attr_float("alpha", a), attr_float("beta", b)],
+                vec![a_float("alpha", a), a_float("beta", b)],
             ),
             Act::HardSwish if self.opset >= 14 => self.unary("HardSwish", x, vec![]),
             Act::HardSwish | Act::HardSwishDecomposed => {
@@ -404,7 +330,7 @@ impl Builder {
                 let s = self.unary("Sigmoid", x, vec![]);
                 self.binary("Mul", x, &s.name)
             }
-            Act::LeakyRelu(a) => self.unary("LeakyRelu", x, vec![attr_float("alpha", a)]),
+            Act::LeakyRelu(a) => self.unary("LeakyRelu", x, vec![a_float("alpha", a)]),
             Act::Tanh => self.unary("Tanh", x, vec![]),
         }
     }
@@ -413,7 +339,7 @@ impl Builder {
         let mut shape = parts[0].shape.clone();
         shape[axis] = parts.iter().map(|p| p.shape[axis]).sum();
         let names: Vec<&str> = parts.iter().map(|p| p.name.as_str()).collect();
-        self.node("Concat", &names, vec![attr_int("axis", axis as i64)], shape)
+        self.node("Concat", &names, vec![a_int("axis", axis as i64)], shape)
     }
 
     /// `x[:, start..end]` along `axis`.
@@ -434,14 +360,14 @@ impl Builder {
             self.node(
                 "ReduceMean",
                 &[&x.name, &axes],
-                vec![attr_int("keepdims", 1)],
+                vec![a_int("keepdims", 1)],
                 shape,
             )
         } else {
             self.node(
                 "ReduceMean",
                 &[&x.name],
-                vec![attr_ints("axes", &[2, 3]), attr_int("keepdims", 1)],
+                vec![a_ints("axes", &[2, 3]), a_int("keepdims", 1)],
                 shape,
             )
         }
@@ -464,12 +390,7 @@ impl Builder {
             let target = self.ints(&[n as i64, -1]);
             self.node("Reshape", &[&x.name, &target], vec![], vec![n, rest])
         } else {
-            self.node(
-                "Flatten",
-                &[&x.name],
-                vec![attr_int("axis", 1)],
-                vec![n, rest],
-            )
+            self.node("Flatten", &[&x.name], vec![a_int("axis", 1)], vec![n, rest])
         }
     }
 
@@ -480,17 +401,11 @@ impl Builder {
         let rest: usize = x.shape[1..].iter().product();
         let shape = self.node("Shape", &[&x.name], vec![], vec![x.shape.len()]);
         let idx = self.fresh("i");
-        let idx = self.param(TensorProto {
-            name: Some(idx),
-            dims: vec![],
-            data_type: Some(DataType::Int64 as i32),
-            int64_data: vec![0],
-            ..Default::default()
-        });
+        let idx = self.param(i64_tensor(&idx, &[], &[0]));
         let dim0 = self.node(
             "Gather",
             &[&shape.name, &idx],
-            vec![attr_int("axis", 0)],
+            vec![a_int("axis", 0)],
             vec![],
         );
         let un = if self.opset >= 13 {
@@ -500,7 +415,7 @@ impl Builder {
             self.node(
                 "Unsqueeze",
                 &[&dim0.name],
-                vec![attr_ints("axes", &[0])],
+                vec![a_ints("axes", &[0])],
                 vec![1],
             )
         };
@@ -508,7 +423,7 @@ impl Builder {
         let target = self.node(
             "Concat",
             &[&un.name, &minus1],
-            vec![attr_int("axis", 0)],
+            vec![a_int("axis", 0)],
             vec![2],
         );
         self.node("Reshape", &[&x.name, &target.name], vec![], vec![n, rest])
@@ -524,7 +439,7 @@ impl Builder {
             self.node(
                 "Gemm",
                 &[&x.name, &w, &b],
-                vec![attr_int("transB", 1)],
+                vec![a_int("transB", 1)],
                 vec![n, out],
             )
         } else {

@@ -6,13 +6,8 @@
 
 use ghostc::codegen::emit::WeightsPath;
 use ghostc::onnx::proto::tensor_proto::DataType;
-use ghostc::onnx::proto::{
-    tensor_shape_proto::dimension, tensor_shape_proto::Dimension, type_proto, GraphProto,
-    ModelProto, NodeProto, OperatorSetIdProto, TensorProto, TensorShapeProto, TypeProto,
-    ValueInfoProto,
-};
 use ghostc::{compile_file, CompileOptions};
-use prost::Message;
+use ghostc_testkit::onnx::{f32_data, named, node, tensor_info, Model};
 
 /// Value and node names used in the model, in one place so both variants share the structure.
 struct Names {
@@ -25,76 +20,29 @@ struct Names {
     relu_node: String,
 }
 
-fn io(name: &str, dims: &[i64]) -> ValueInfoProto {
-    let dim = dims
-        .iter()
-        .map(|&d| Dimension {
-            value: Some(dimension::Value::DimValue(d)),
-            ..Default::default()
-        })
-        .collect();
-    ValueInfoProto {
-        name: Some(name.into()),
-        r#type: Some(TypeProto {
-            value: Some(type_proto::Value::TensorType(type_proto::Tensor {
-                elem_type: Some(DataType::Float as i32),
-                shape: Some(TensorShapeProto { dim }),
-            })),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
-}
-
-fn tensor(name: &str, dims: &[i64], data: Vec<f32>) -> TensorProto {
-    TensorProto {
-        name: Some(name.into()),
-        dims: dims.to_vec(),
-        data_type: Some(DataType::Float as i32),
-        float_data: data,
-        ..Default::default()
-    }
-}
-
 /// 1x3x4x4 -> Conv 1x1 (3 -> 5) -> Relu.
 fn model(n: &Names) -> Vec<u8> {
     let w: Vec<f32> = (0..15).map(|i| (i as f32 - 7.0) / 8.0).collect();
-    let graph = GraphProto {
-        name: Some("hostile".into()),
-        node: vec![
-            NodeProto {
-                op_type: Some("Conv".into()),
-                name: Some(n.conv_node.clone()),
-                input: vec![n.input.clone(), n.weight.clone(), n.bias.clone()],
-                output: vec![n.conv_out.clone()],
-                ..Default::default()
-            },
-            NodeProto {
-                op_type: Some("Relu".into()),
-                name: Some(n.relu_node.clone()),
-                input: vec![n.conv_out.clone()],
-                output: vec![n.output.clone()],
-                ..Default::default()
-            },
-        ],
-        initializer: vec![
-            tensor(&n.weight, &[5, 3, 1, 1], w),
-            tensor(&n.bias, &[5], vec![0.1; 5]),
-        ],
-        input: vec![io(&n.input, &[1, 3, 4, 4])],
-        output: vec![io(&n.output, &[1, 5, 4, 4])],
-        ..Default::default()
-    };
-    ModelProto {
-        ir_version: Some(8),
-        opset_import: vec![OperatorSetIdProto {
-            domain: Some(String::new()),
-            version: Some(17),
-        }],
-        graph: Some(graph),
-        ..Default::default()
-    }
-    .encode_to_vec()
+    let mut m = Model::new(17)
+        .node(named(
+            node(
+                "Conv",
+                &[&n.input, &n.weight, &n.bias],
+                &[&n.conv_out],
+                vec![],
+            ),
+            &n.conv_node,
+        ))
+        .node(named(
+            node("Relu", &[&n.conv_out], &[&n.output], vec![]),
+            &n.relu_node,
+        ))
+        .init(f32_data(&n.weight, &[5, 3, 1, 1], w))
+        .init(f32_data(&n.bias, &[5], vec![0.1; 5]))
+        .input(&n.input, &[1, 3, 4, 4])
+        .output_info(tensor_info(&n.output, DataType::Float, &[1, 5, 4, 4]));
+    m.graph_mut().name = Some("hostile".into());
+    m.bytes()
 }
 
 fn compile(bytes: &[u8]) -> String {

@@ -276,16 +276,9 @@ impl Fork for Reverse {
     }
 }
 
-fn data(n: usize, seed: u32) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(2_654_435_761) | 1;
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 17;
-            s ^= s << 5;
-            (s >> 8) as f32 / (1u32 << 24) as f32 - 0.5
-        })
-        .collect()
+/// `n` values in `[-0.5, 0.5)`, the same for the same seed.
+fn data(n: usize, seed: u64) -> Vec<f32> {
+    ghostc_testkit::Rng::new(seed).vec(n, -0.5, 0.5)
 }
 
 fn bits(v: &[f32]) -> Vec<u32> {

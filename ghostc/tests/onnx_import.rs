@@ -7,232 +7,41 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use ghostc::ir::{self, DType, Data, Graph, Op, ValueDef};
-use ghostc::onnx::proto::tensor_proto::{DataLocation, DataType};
-use ghostc::onnx::proto::tensor_shape_proto::{dimension, Dimension};
+use ghostc::onnx::proto::tensor_proto::DataType;
 use ghostc::onnx::proto::{
     attribute_proto::AttributeType, type_proto, AttributeProto, FunctionProto, GraphProto,
-    ModelProto, NodeProto, OperatorSetIdProto, StringStringEntryProto, TensorProto,
-    TensorShapeProto, TypeProto, ValueInfoProto,
+    ModelProto, NodeProto, OperatorSetIdProto, TensorProto, TypeProto, ValueInfoProto,
 };
 use ghostc::onnx::{import_bytes, load_model, ImportError, ImportOptions, Limits};
+use ghostc_testkit::onnx::{
+    a_float, a_floats, a_int, a_ints, a_ref, a_str, a_tensor, attr, external_tensor, f32_raw,
+    i64_tensor, named, node, raw_tensor, value_info, Dim, Model,
+};
+use ghostc_testkit::Rng;
 use prost::Message;
 
 // ---------------------------------------------------------------------------------------------
-// Builder helpers
+// Builder helpers (the builders themselves are ghostc_testkit::onnx)
 
-fn node(op: &str, inputs: &[&str], outputs: &[&str], attrs: Vec<AttributeProto>) -> NodeProto {
-    NodeProto {
-        op_type: Some(op.into()),
-        input: inputs.iter().map(|s| s.to_string()).collect(),
-        output: outputs.iter().map(|s| s.to_string()).collect(),
-        name: Some(format!("{op}_{}", outputs.first().copied().unwrap_or(""))),
-        attribute: attrs,
-        ..Default::default()
-    }
-}
-
-fn named(mut n: NodeProto, name: &str) -> NodeProto {
-    n.name = Some(name.into());
-    n
-}
-
-fn attr(name: &str, ty: AttributeType) -> AttributeProto {
-    AttributeProto {
-        name: Some(name.into()),
-        r#type: Some(ty as i32),
-        ..Default::default()
-    }
-}
-fn a_int(name: &str, v: i64) -> AttributeProto {
-    AttributeProto {
-        i: Some(v),
-        ..attr(name, AttributeType::Int)
-    }
-}
-fn a_ints(name: &str, v: &[i64]) -> AttributeProto {
-    AttributeProto {
-        ints: v.to_vec(),
-        ..attr(name, AttributeType::Ints)
-    }
-}
-fn a_float(name: &str, v: f32) -> AttributeProto {
-    AttributeProto {
-        f: Some(v),
-        ..attr(name, AttributeType::Float)
-    }
-}
-fn a_floats(name: &str, v: &[f32]) -> AttributeProto {
-    AttributeProto {
-        floats: v.to_vec(),
-        ..attr(name, AttributeType::Floats)
-    }
-}
-fn a_str(name: &str, v: &str) -> AttributeProto {
-    AttributeProto {
-        s: Some(v.as_bytes().to_vec()),
-        ..attr(name, AttributeType::String)
-    }
-}
-fn a_tensor(name: &str, t: TensorProto) -> AttributeProto {
-    AttributeProto {
-        t: Some(t),
-        ..attr(name, AttributeType::Tensor)
-    }
-}
-fn a_ref(name: &str, referenced: &str, ty: AttributeType) -> AttributeProto {
-    AttributeProto {
-        ref_attr_name: Some(referenced.into()),
-        ..attr(name, ty)
-    }
-}
-
-fn raw_tensor(name: &str, dtype: DataType, dims: &[i64], raw: Vec<u8>) -> TensorProto {
-    TensorProto {
-        name: Some(name.into()),
-        data_type: Some(dtype as i32),
-        dims: dims.to_vec(),
-        raw_data: Some(raw),
-        ..Default::default()
-    }
-}
-fn f32_tensor(name: &str, dims: &[i64], values: &[f32]) -> TensorProto {
-    raw_tensor(
-        name,
-        DataType::Float,
-        dims,
-        values.iter().flat_map(|v| v.to_le_bytes()).collect(),
-    )
-}
-fn i64_tensor(name: &str, dims: &[i64], values: &[i64]) -> TensorProto {
-    TensorProto {
-        name: Some(name.into()),
-        data_type: Some(DataType::Int64 as i32),
-        dims: dims.to_vec(),
-        int64_data: values.to_vec(),
-        ..Default::default()
-    }
-}
 fn i64_vec(name: &str, values: &[i64]) -> TensorProto {
     i64_tensor(name, &[values.len() as i64], values)
 }
 fn f32_vec(name: &str, values: &[f32]) -> TensorProto {
-    f32_tensor(name, &[values.len() as i64], values)
-}
-
-enum D {
-    V(i64),
-    P(&'static str),
-    None,
-}
-
-fn value_info(name: &str, dtype: DataType, dims: &[D]) -> ValueInfoProto {
-    let dim = dims
-        .iter()
-        .map(|d| Dimension {
-            value: match d {
-                D::V(v) => Some(dimension::Value::DimValue(*v)),
-                D::P(p) => Some(dimension::Value::DimParam(p.to_string())),
-                D::None => None,
-            },
-            ..Default::default()
-        })
-        .collect();
-    ValueInfoProto {
-        name: Some(name.into()),
-        r#type: Some(TypeProto {
-            value: Some(type_proto::Value::TensorType(type_proto::Tensor {
-                elem_type: Some(dtype as i32),
-                shape: Some(TensorShapeProto { dim }),
-            })),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
+    f32_raw(name, &[values.len() as i64], values)
 }
 fn f32_input(name: &str, dims: &[usize]) -> ValueInfoProto {
-    value_info(
-        name,
-        DataType::Float,
-        &dims.iter().map(|&d| D::V(d as i64)).collect::<Vec<_>>(),
-    )
-}
-fn output(name: &str) -> ValueInfoProto {
-    ValueInfoProto {
-        name: Some(name.into()),
-        ..Default::default()
-    }
+    let dims: Vec<Dim> = dims.iter().map(|&d| Dim::Value(d as i64)).collect();
+    value_info(name, DataType::Float as i32, &dims)
 }
 
-struct Model {
-    opset: i64,
-    nodes: Vec<NodeProto>,
-    inits: Vec<TensorProto>,
-    inputs: Vec<ValueInfoProto>,
-    outputs: Vec<ValueInfoProto>,
-    functions: Vec<FunctionProto>,
-    extra_opsets: Vec<(&'static str, i64)>,
+/// Imports a built model with the default options.
+trait Import {
+    fn import(self) -> Result<Graph, ImportError>;
 }
 
-impl Model {
-    fn new(opset: i64) -> Self {
-        Model {
-            opset,
-            nodes: vec![],
-            inits: vec![],
-            inputs: vec![],
-            outputs: vec![],
-            functions: vec![],
-            extra_opsets: vec![],
-        }
-    }
-    fn input(mut self, name: &str, dims: &[usize]) -> Self {
-        self.inputs.push(f32_input(name, dims));
-        self
-    }
-    fn input_info(mut self, info: ValueInfoProto) -> Self {
-        self.inputs.push(info);
-        self
-    }
-    fn init(mut self, t: TensorProto) -> Self {
-        self.inits.push(t);
-        self
-    }
-    fn node(mut self, n: NodeProto) -> Self {
-        self.nodes.push(n);
-        self
-    }
-    fn output(mut self, name: &str) -> Self {
-        self.outputs.push(output(name));
-        self
-    }
-    fn proto(self) -> ModelProto {
-        let mut opset_import = vec![OperatorSetIdProto {
-            domain: Some(String::new()),
-            version: Some(self.opset),
-        }];
-        for (d, v) in self.extra_opsets {
-            opset_import.push(OperatorSetIdProto {
-                domain: Some(d.into()),
-                version: Some(v),
-            });
-        }
-        ModelProto {
-            ir_version: Some(8),
-            opset_import,
-            graph: Some(GraphProto {
-                name: Some("g".into()),
-                node: self.nodes,
-                initializer: self.inits,
-                input: self.inputs,
-                output: self.outputs,
-                ..Default::default()
-            }),
-            functions: self.functions,
-            ..Default::default()
-        }
-    }
+impl Import for Model {
     fn import(self) -> Result<Graph, ImportError> {
-        import_proto(self.proto(), &ImportOptions::default())
+        import_proto(self.proto, &ImportOptions::default())
     }
 }
 
@@ -292,8 +101,11 @@ fn single(
     n: NodeProto,
     inits: Vec<TensorProto>,
 ) -> Result<Graph, ImportError> {
-    let mut m = Model::new(opset).input("x", dims).node(n).output("y");
-    m.inits = inits;
+    let mut m = Model::new(opset)
+        .input_info(f32_input("x", dims))
+        .node(n)
+        .output("y");
+    m.graph_mut().initializer = inits;
     m.import()
 }
 
@@ -313,15 +125,7 @@ fn random_bytes_and_png_are_not_protobuf() {
     let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x10\0\0\0\x10\x08\x06\0\0\0";
     let text = err_text(import_bytes(png, None, &ImportOptions::default()));
     assert!(text.starts_with("not a valid ONNX protobuf: "), "{text}");
-    let mut state = 0x2545_f491_4f6c_dd1du64;
-    let random: Vec<u8> = (0..4096)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect();
+    let random = Rng::new(2).bytes(4096);
     let text = err_text(import_bytes(&random, None, &ImportOptions::default()));
     assert!(text.starts_with("not a valid ONNX protobuf: "), "{text}");
 }
@@ -416,7 +220,7 @@ fn deep_type_nesting_hits_the_protobuf_recursion_limit() {
     let bytes = Model::new(17)
         .input_info(info)
         .output("x")
-        .proto()
+        .proto
         .encode_to_vec();
     let text = std::thread::Builder::new()
         .stack_size(1 << 20)
@@ -446,7 +250,7 @@ fn message_count_limit() {
         },
         ..Default::default()
     };
-    assert_err(import_proto(m.proto(), &opts), &["max_messages"]);
+    assert_err(import_proto(m.proto, &opts), &["max_messages"]);
 }
 
 #[test]
@@ -455,7 +259,7 @@ fn model_header_errors() {
         .input("x", &[1])
         .node(node("Relu", &["x"], &["y"], vec![]))
         .output("y")
-        .proto();
+        .proto;
     m.ir_version = Some(0);
     assert_err(
         import_proto(m.clone(), &ImportOptions::default()),
@@ -504,7 +308,7 @@ fn long_names_hit_the_name_limit() {
         .input("x", &[1])
         .node(node("Relu", &["x"], &[&long], vec![]))
         .output(&long)
-        .proto();
+        .proto;
     let opts = ImportOptions {
         limits: Limits {
             max_name_len: 64,
@@ -576,7 +380,7 @@ fn unsupported_data_types() {
 fn data_field_conflicts() {
     let two = TensorProto {
         float_data: vec![1.0],
-        ..f32_tensor("W", &[1], &[1.0])
+        ..f32_raw("W", &[1], &[1.0])
     };
     assert_err(
         init_only(two),
@@ -600,7 +404,7 @@ fn data_field_conflicts() {
     assert_err(init_only(wrong), &["cannot be stored in int64_data"]);
     let none = TensorProto {
         raw_data: None,
-        ..f32_tensor("W", &[2], &[1.0, 2.0])
+        ..f32_raw("W", &[2], &[1.0, 2.0])
     };
     assert_err(init_only(none), &["no data for 2 elements"]);
 }
@@ -618,7 +422,7 @@ fn typed(dt: DataType, dims: &[i64]) -> TensorProto {
 fn initializers_of_every_dtype() {
     let cases: Vec<(TensorProto, DType, Data)> = vec![
         (
-            f32_tensor("W", &[2], &[1.5, -2.0]),
+            f32_raw("W", &[2], &[1.5, -2.0]),
             DType::F32,
             Data::F32(vec![1.5, -2.0]),
         ),
@@ -758,7 +562,7 @@ fn initializers_of_every_dtype() {
 fn constant_node_forms() {
     let cases: Vec<(AttributeProto, Vec<usize>, Data)> = vec![
         (
-            a_tensor("value", f32_tensor("", &[2], &[1.0, 2.0])),
+            a_tensor("value", f32_raw("", &[2], &[1.0, 2.0])),
             vec![2],
             Data::F32(vec![1.0, 2.0]),
         ),
@@ -813,30 +617,14 @@ fn constant_node_forms() {
 // ---------------------------------------------------------------------------------------------
 // External data (bad inputs 13-16)
 
-fn external_tensor(location: &str, extra: &[(&str, &str)], dims: &[i64]) -> TensorProto {
-    let mut entries = vec![StringStringEntryProto {
-        key: Some("location".into()),
-        value: Some(location.into()),
-    }];
-    for (k, v) in extra {
-        entries.push(StringStringEntryProto {
-            key: Some(k.to_string()),
-            value: Some(v.to_string()),
-        });
-    }
-    TensorProto {
-        name: Some("W".into()),
-        data_type: Some(DataType::Float as i32),
-        dims: dims.to_vec(),
-        data_location: Some(DataLocation::External as i32),
-        external_data: entries,
-        ..Default::default()
-    }
+/// An external-data float initializer `W` at `location`, with the `extra` entries after it.
+fn external_w(location: &str, extra: &[(&str, &str)], dims: &[i64]) -> TensorProto {
+    external_tensor("W", Some(location), extra, dims)
 }
 
 /// Writes model.onnx with the tensor as its only initializer (and output) into `dir`.
 fn load_external(dir: &Path, t: TensorProto) -> Result<Graph, ImportError> {
-    let m = Model::new(17).init(t).output("W").proto();
+    let m = Model::new(17).init(t).output("W").proto;
     let path = dir.join("model.onnx");
     std::fs::write(&path, m.encode_to_vec()).unwrap();
     load_model(&path, &ImportOptions::default())
@@ -857,17 +645,17 @@ fn external_data_reads_slices() {
     write_weights(&dir.path().join("sub"), "w.bin");
     let g = load_external(
         dir.path(),
-        external_tensor("w.bin", &[("offset", "8"), ("length", "12")], &[3]),
+        external_w("w.bin", &[("offset", "8"), ("length", "12")], &[3]),
     )
     .unwrap();
     assert_eq!(out_const(&g).data, Data::F32(vec![2.0, 3.0, 4.0]));
-    let g = load_external(dir.path(), external_tensor("sub/w.bin", &[], &[2])).unwrap();
+    let g = load_external(dir.path(), external_w("sub/w.bin", &[], &[2])).unwrap();
     assert_eq!(out_const(&g).data, Data::F32(vec![0.0, 1.0]));
     // Without a folder (import from bytes) external data is refused.
     let m = Model::new(17)
-        .init(external_tensor("w.bin", &[], &[2]))
+        .init(external_w("w.bin", &[], &[2]))
         .output("W")
-        .proto();
+        .proto;
     assert_err(
         import_proto(m, &ImportOptions::default()),
         &["without a folder"],
@@ -890,7 +678,7 @@ fn external_data_cannot_escape_the_model_folder() {
         "./x/..",
         "sub/../../secret.bin",
     ] {
-        let text = err_text(load_external(&inner, external_tensor(location, &[], &[2])));
+        let text = err_text(load_external(&inner, external_w(location, &[], &[2])));
         assert!(
             text.contains("escapes the model directory"),
             "{location:?}: {text}"
@@ -906,17 +694,17 @@ fn external_data_symlinks_and_hard_links_are_rejected() {
     let target = write_weights(outside.path(), "w.bin");
     std::os::unix::fs::symlink(&target, dir.path().join("link.bin")).unwrap();
     assert_err(
-        load_external(dir.path(), external_tensor("link.bin", &[], &[2])),
+        load_external(dir.path(), external_w("link.bin", &[], &[2])),
         &["is a symlink"],
     );
     std::os::unix::fs::symlink(outside.path(), dir.path().join("linkdir")).unwrap();
     assert_err(
-        load_external(dir.path(), external_tensor("linkdir/w.bin", &[], &[2])),
+        load_external(dir.path(), external_w("linkdir/w.bin", &[], &[2])),
         &["is a symlink"],
     );
     std::fs::hard_link(&target, dir.path().join("hard.bin")).unwrap();
     assert_err(
-        load_external(dir.path(), external_tensor("hard.bin", &[], &[2])),
+        load_external(dir.path(), external_w("hard.bin", &[], &[2])),
         &["2 hard links"],
     );
 }
@@ -951,7 +739,7 @@ fn external_offset_and_length_errors() {
     ];
     for (extra, needle) in cases {
         assert_err(
-            load_external(dir.path(), external_tensor("w.bin", extra, &[2])),
+            load_external(dir.path(), external_w("w.bin", extra, &[2])),
             &["initializer 'W'", needle],
         );
     }
@@ -961,14 +749,14 @@ fn external_offset_and_length_errors() {
 fn external_missing_file_and_location() {
     let dir = tempfile::tempdir().unwrap();
     let text = assert_err(
-        load_external(dir.path(), external_tensor("nope.bin", &[], &[2])),
+        load_external(dir.path(), external_w("nope.bin", &[], &[2])),
         &["file not found"],
     );
     assert!(
         text.contains(&dir.path().join("nope.bin").display().to_string()),
         "{text}"
     );
-    let mut t = external_tensor("x", &[], &[2]);
+    let mut t = external_w("x", &[], &[2]);
     t.external_data.clear();
     assert_err(load_external(dir.path(), t), &["no 'location'"]);
 }
@@ -1043,7 +831,7 @@ fn malformed_nodes_name_node_and_op() {
         17,
         &[1, 2, 8, 8],
         named(node("Conv", &["x", "w"], &["y"], vec![]), "Conv_12"),
-        vec![f32_tensor("w", &[4, 2, 3], &[0.0; 24])],
+        vec![f32_raw("w", &[4, 2, 3], &[0.0; 24])],
     );
     assert_eq!(
         err_text(r),
@@ -1093,7 +881,7 @@ fn malformed_nodes_name_node_and_op() {
 
 #[test]
 fn int64_fed_to_a_float_op_is_named() {
-    let info = value_info("x", DataType::Int64, &[D::V(4)]);
+    let info = value_info("x", DataType::Int64 as i32, &[Dim::Value(4)]);
     let r = Model::new(17)
         .input_info(info)
         .node(named(node("Relu", &["x"], &["y"], vec![]), "r"))
@@ -1220,9 +1008,10 @@ fn local_functions_are_inlined() {
             "call2",
         ))
         .output("out");
-    m.functions
+    m.proto
+        .functions
         .push(function("local", "Act", &["x"], &["y"], &["slope"], body));
-    m.extra_opsets.push(("local", 1));
+    m = m.opset("local", 1);
     let g = m.import().unwrap();
     let got = ops(&g);
     assert_eq!(got.len(), 4);
@@ -1273,7 +1062,7 @@ fn function_defaults_and_nesting() {
         .input("in", &[2])
         .node(call("local", "Outer", &["in"], &["out"], vec![]))
         .output("out");
-    m.functions = vec![outer, inner];
+    m.proto.functions = vec![outer, inner];
     let g = m.import().unwrap();
     assert_eq!(
         only_op(&g),
@@ -1303,7 +1092,7 @@ fn recursive_functions_are_rejected() {
         .input("in", &[2])
         .node(call("local", "A", &["in"], &["out"], vec![]))
         .output("out");
-    m.functions = vec![a, b];
+    m.proto.functions = vec![a, b];
     assert_err(m.import(), &["recursive call chain A -> B -> A"]);
     // A deep but finite chain hits the depth limit.
     let mut m = Model::new(17)
@@ -1318,7 +1107,7 @@ fn recursive_functions_are_rejected() {
             &["y"],
             vec![],
         )];
-        m.functions.push(function(
+        m.proto.functions.push(function(
             "local",
             &format!("F{i}"),
             &["x"],
@@ -1327,7 +1116,7 @@ fn recursive_functions_are_rejected() {
             body,
         ));
     }
-    m.functions.push(function(
+    m.proto.functions.push(function(
         "local",
         "F100",
         &["x"],
@@ -1345,15 +1134,20 @@ fn recursive_functions_are_rejected() {
 fn dynamic_batch_and_pinned_dims() {
     let info = value_info(
         "x",
-        DataType::Float,
-        &[D::P("N"), D::V(3), D::P("H"), D::V(8)],
+        DataType::Float as i32,
+        &[
+            Dim::Param("N"),
+            Dim::Value(3),
+            Dim::Param("H"),
+            Dim::Value(8),
+        ],
     );
     let make = || {
         Model::new(17)
             .input_info(info.clone())
             .node(node("Relu", &["x"], &["y"], vec![]))
             .output("y")
-            .proto()
+            .proto
     };
     assert_err(
         import_proto(make(), &ImportOptions::default()),
@@ -1383,7 +1177,7 @@ fn dynamic_batch_and_pinned_dims() {
         &["input 'nope'", "no such input"],
     );
     // A missing dim value counts as symbolic too.
-    let info = value_info("x", DataType::Float, &[D::None, D::V(2)]);
+    let info = value_info("x", DataType::Float as i32, &[Dim::Unknown, Dim::Value(2)]);
     let g = Model::new(17)
         .input_info(info)
         .node(node("Relu", &["x"], &["y"], vec![]))
@@ -1532,7 +1326,7 @@ fn split_forms() {
         let mut m = Model::new(opset)
             .input("x", &[2, 10])
             .node(node("Split", inputs, outs, attrs));
-        m.inits = inits;
+        m.graph_mut().initializer = inits;
         for o in outs {
             m = m.output(o);
         }
@@ -1654,7 +1448,7 @@ fn clip_forms() {
         11,
         &[4],
         node("Clip", &["x", "lo", "hi"], &["y"], vec![]),
-        vec![f32_tensor("lo", &[], &[0.0]), f32_tensor("hi", &[], &[6.0])],
+        vec![f32_raw("lo", &[], &[0.0]), f32_raw("hi", &[], &[6.0])],
     )
     .unwrap();
     assert_eq!(
@@ -1665,7 +1459,7 @@ fn clip_forms() {
         13,
         &[4],
         node("Clip", &["x", "", "hi"], &["y"], vec![]),
-        vec![f32_tensor("hi", &[], &[6.0])],
+        vec![f32_raw("hi", &[], &[6.0])],
     )
     .unwrap();
     assert_eq!(
@@ -1697,7 +1491,7 @@ fn clip_forms() {
         .input("x", &[4])
         .node(call("local", "Relu6", &["x"], &["y"], vec![]))
         .output("y");
-    m.functions.push(f);
+    m.proto.functions.push(f);
     assert_eq!(
         only_op(&m.import().unwrap()),
         Op::Activation(ir::Activation::Clip { min: 0.0, max: 6.0 })
@@ -1787,7 +1581,7 @@ fn reshape_flatten_transpose() {
 
 #[test]
 fn conv_auto_pad_and_inferred_kernel() {
-    let w = f32_tensor("w", &[4, 2, 3, 3], &[0.0; 72]);
+    let w = f32_raw("w", &[4, 2, 3, 3], &[0.0; 72]);
     let conv = |attrs| {
         single(
             17,
@@ -1814,7 +1608,7 @@ fn conv_auto_pad_and_inferred_kernel() {
         a_ints("kernel_shape", &[3, 3]),
     ]));
     assert_eq!(c.pads, [1, 1, 1, 1]);
-    let w2 = f32_tensor("w", &[4, 2, 2, 2], &[0.0; 32]);
+    let w2 = f32_raw("w", &[4, 2, 2, 2], &[0.0; 32]);
     let g = single(
         17,
         &[1, 2, 7, 7],
@@ -1925,7 +1719,7 @@ fn batch_norm_dropout_identity_softmax() {
             vec![a_float("epsilon", 1e-3)],
         ))
         .output("y");
-    m.inits = inits.clone();
+    m.graph_mut().initializer = inits.clone();
     assert_eq!(
         only_op(&m.import().unwrap()),
         Op::BatchNorm(ir::BatchNorm { epsilon: 1e-3 })
@@ -1939,7 +1733,7 @@ fn batch_norm_dropout_identity_softmax() {
             vec![],
         ))
         .output("rm");
-    m.inits = inits.clone();
+    m.graph_mut().initializer = inits.clone();
     assert_err(m.import(), &["graph output 'rm'", "does not compute"]);
     let mut m = Model::new(15)
         .input("x", &[1, 2, 3, 3])
@@ -1950,7 +1744,7 @@ fn batch_norm_dropout_identity_softmax() {
             vec![a_int("training_mode", 1)],
         ))
         .output("y");
-    m.inits = inits;
+    m.graph_mut().initializer = inits;
     assert_err(m.import(), &["unsupported", "training_mode"]);
 
     let g = Model::new(13)
@@ -2003,7 +1797,7 @@ fn pad_and_resize_forms() {
         ),
         vec![
             i64_vec("p", &[0, 0, 1, 1, 0, 0, 1, 1]),
-            f32_tensor("v", &[], &[0.0]),
+            f32_raw("v", &[], &[0.0]),
         ],
     )
     .unwrap();
@@ -2214,7 +2008,7 @@ fn constant_of_shape_over_the_fold_budget_stays_a_node() {
         .init(i64_vec("s", &[64, 64]))
         .node(node("ConstantOfShape", &["s"], &["y"], vec![]))
         .output("y")
-        .proto();
+        .proto;
     let opts = ImportOptions {
         limits: Limits {
             max_fold_elements: 100,
@@ -2381,13 +2175,8 @@ fn imported_fixtures_match_onnx_runtime() {
 fn corrupted_fixture_bytes_never_panic() {
     let path = fixtures_dir().join("ts11_huawei_48x48_b1/model.onnx");
     let original = std::fs::read(&path).unwrap();
-    let mut state = 0x9e37_79b9_7f4a_7c15u64;
-    let mut next = || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
+    let mut rng = Rng::new(1);
+    let mut next = || rng.next_u64();
     let (mut ok, mut failed) = (0, 0);
     for _ in 0..300 {
         let mut bytes = original.clone();

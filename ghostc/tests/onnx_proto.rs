@@ -21,14 +21,9 @@ fn generated_bindings_are_up_to_date() {
         .expect("prost-build generates the bindings");
     let generated = std::fs::read_to_string(out.path().join("onnx.rs")).expect("generated onnx.rs");
 
-    if std::env::var_os("GHOSTC_BLESS").is_some_and(|v| v == "1") {
-        std::fs::write(&checked_in, &generated).expect("write onnx.rs");
-        return;
-    }
-    let current = std::fs::read_to_string(&checked_in).unwrap_or_default();
-    assert!(
-        current == generated,
-        "{} is stale: regenerate it with `GHOSTC_BLESS=1 cargo test -p ghostc --test onnx_proto`",
-        checked_in.display()
+    ghostc_testkit::snapshot::assert_file(
+        &checked_in,
+        generated,
+        "cargo test -p ghostc --test onnx_proto",
     );
 }

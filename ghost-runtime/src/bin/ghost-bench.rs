@@ -41,18 +41,11 @@ fn now() -> f64 {
     T0.get_or_init(Instant::now).elapsed().as_secs_f64()
 }
 
-struct Rng(u64);
-impl Rng {
-    fn f(&mut self) -> f32 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        ((self.0 >> 40) as f32 / (1u64 << 24) as f32) - 0.5
-    }
-    fn vec(&mut self, n: usize) -> Vec<f32> {
-        (0..n).map(|_| self.f()).collect()
-    }
-}
+// The tests' generator (one copy in the runtime; it has no dependencies to share it through).
+#[allow(dead_code)]
+#[path = "../../tests/common/rng.rs"]
+mod rng;
+use rng::Rng;
 
 /// Bytes past a 64-byte boundary at which every benchmark buffer starts: 0 by default (like
 /// generated code's weight blob, and ONNX Runtime's buffers); `--misalign` sets 16, where a
@@ -454,7 +447,7 @@ fn main() {
     }
     let skew = SKEW_BYTES.load(Ordering::Relaxed);
     let k = Kernels::new();
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let mut rng = Rng::new(1);
     if !opts.json {
         println!("isa: {:?}", k.isa());
     }

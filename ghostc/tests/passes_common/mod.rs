@@ -1,4 +1,4 @@
-//! Shared helpers for the pass tests: a seeded PRNG, small graph builders over the public Graph
+//! Shared helpers for the pass tests: the seeded PRNG, small graph builders over the public Graph
 //! API (output types from `ir::infer`), and the semantic check every pass test uses: run the
 //! interpreter before and after the pass on the same random inputs and compare.
 #![allow(dead_code)]
@@ -14,29 +14,8 @@ use ghostc::ir::{
 };
 use ghostc::passes::{run_pass, Pass};
 
-/// SplitMix64: tiny, seeded, good enough for test weights.
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Self {
-        Rng(seed ^ 0x9E37_79B9_7F4A_7C15)
-    }
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    /// Uniform in `[lo, hi)`.
-    pub fn uniform(&mut self, lo: f32, hi: f32) -> f32 {
-        let unit = (self.next_u64() >> 40) as f32 / (1u64 << 24) as f32;
-        lo + (hi - lo) * unit
-    }
-    pub fn vec(&mut self, n: usize, lo: f32, hi: f32) -> Vec<f32> {
-        (0..n).map(|_| self.uniform(lo, hi)).collect()
-    }
-}
+/// The seeded generator of every ghostc test suite.
+pub use ghostc_testkit::Rng;
 
 pub fn tensor(shape: &[usize], data: Vec<f32>) -> Arc<Tensor> {
     Arc::new(Tensor::from_f32(shape.to_vec(), data).expect("data matches shape"))
