@@ -11,7 +11,9 @@ mkdir -p www/pkg
 for kernels in simd128 scalar; do
   flags=""
   [ "$kernels" = simd128 ] && flags="-C target-feature=+simd128"
-  RUSTFLAGS="$flags" CARGO_TARGET_DIR="$target/$name-$kernels" cargo build --release --quiet
-  cp "$target/$name-$kernels/wasm32-unknown-unknown/release/digits_web.wasm" "www/pkg/${name}_$kernels.wasm"
+  # One target dir: the flags only apply to the wasm target, so ghostc (a build dependency,
+  # built for the host) is compiled once; the small wasm crates are rebuilt per variant.
+  RUSTFLAGS="$flags" CARGO_TARGET_DIR="$target" cargo build --release --quiet
+  cp "$target/wasm32-unknown-unknown/release/digits_web.wasm" "www/pkg/${name}_$kernels.wasm"
 done
 ls -l www/pkg/${name}_*.wasm

@@ -6,6 +6,7 @@ import { extname, join, normalize } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = fileURLToPath(new URL("./www/", import.meta.url));
+const ort = fileURLToPath(new URL("./node_modules/onnxruntime-web/dist/", import.meta.url));
 const types = {
   ".html": "text/html; charset=utf-8",
   ".js": "text/javascript; charset=utf-8",
@@ -16,11 +17,12 @@ const types = {
   ".json": "application/json",
 };
 
-export function serve(port, extra = {}) {
+export function serve(port) {
   const server = createServer(async (req, res) => {
     const path = decodeURIComponent(new URL(req.url, "http://x").pathname);
     const rel = normalize(path === "/" ? "/index.html" : path).replace(/^(\.\.[/\\])+/, "");
-    const file = extra[rel] ?? join(root, rel);
+    // onnxruntime-web (npm) for the speed comparison of bench.html.
+    const file = rel.startsWith("/ort/") ? join(ort, rel.slice(5)) : join(root, rel);
     try {
       const body = await readFile(file);
       res.writeHead(200, {

@@ -4,13 +4,11 @@
 // reports, checks that a wrong-length input shows the runtime's Length error as text, for both
 // the SIMD128 and the scalar module. Saves a screenshot outside the repository
 // ($GHOST_WEB_SCREENSHOT, default $TMPDIR/ghostc-web.png). Needs `./build.sh` first.
-import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import puppeteer from "puppeteer-core";
 import { serve } from "../serve.mjs";
+import { launchChromium } from "./chromium.mjs";
 
-const chromium = process.env.CHROMIUM ?? "/usr/bin/chromium";
 const screenshot = process.env.GHOST_WEB_SCREENSHOT ?? join(tmpdir(), "ghostc-web.png");
 let failures = 0;
 const check = (ok, what) => {
@@ -31,16 +29,7 @@ const DIGITS = {
 
 const server = await serve(0);
 const base = `http://127.0.0.1:${server.address().port}/`;
-const profile = await mkdtemp(join(tmpdir(), "ghostc-chromium-"));
-const browser = await puppeteer.launch({
-  executablePath: chromium,
-  headless: true,
-  userDataDir: profile,
-  args: [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-  ],
-});
+const { browser, close } = await launchChromium();
 try {
   for (const kernels of (process.env.KERNELS ?? "simd128,scalar").split(",")) {
     const page = await browser.newPage();
@@ -86,9 +75,8 @@ try {
     await page.close();
   }
 } finally {
-  await browser.close();
+  await close();
   server.close();
-  await rm(profile, { recursive: true, force: true });
 }
 if (failures) {
   console.error(`${failures} check(s) failed`);
