@@ -7,6 +7,7 @@ this builds a one-layer ONNX model with the same semantics, NCHW, batch 1:
   ghost      Conv 1x1 + bias (+ Relu) -> depthwise Conv 3x3 pad 1 + bias (+ Relu) -> Concat
              (+ Add of a residual input when ghost-bench adds one; then no activations)
   depthwise  Conv group=C, k x k, stride s, pad k/2, + bias (no activation, as ghost-bench)
+  depthwise_general  Conv group=C, kh x kw, stride s, dilation d, "same" pads (issue #12)
   conv       the stem: Conv 3->16 3x3 s2 pad 1 + bias + Relu
   fc         Gemm (transB) + bias + Relu, input [1, K]
 ONNX Runtime (ORT_ENABLE_ALL) rewrites these into its NCHWc kernels with ReorderInput /
@@ -84,6 +85,23 @@ def conv_ref(x, w, b, stride, pad, groups):
     return (y + b.astype(np.float64)[:, None, None])[None]
 
 
+def dw_general_ref(x, w, b, stride, dil, pads):
+    """float64 NCHW depthwise convolution of any kernel shape, stride and dilation, batch 1."""
+    x = x.astype(np.float64)[0]
+    w = w.astype(np.float64)
+    c, _, kh, kw = w.shape
+    xp = np.pad(x, ((0, 0), (pads[0], pads[2]), (pads[1], pads[3])))
+    oh = (xp.shape[1] - (dil * (kh - 1) + 1)) // stride + 1
+    ow = (xp.shape[2] - (dil * (kw - 1) + 1)) // stride + 1
+    y = np.zeros((c, oh, ow))
+    for ky in range(kh):
+        for kx in range(kw):
+            y0, x0 = ky * dil, kx * dil
+            win = xp[:, y0:y0 + stride * (oh - 1) + 1:stride, x0:x0 + stride * (ow - 1) + 1:stride]
+            y += w[:, 0, ky, kx][:, None, None] * win
+    return (y + b.astype(np.float64)[:, None, None])[None]
+
+
 def act_ref(y, act):
     return np.maximum(y, 0) if act == "relu" else y
 
@@ -138,6 +156,16 @@ def build(case, seed=0):
         conv("x", "W", "B", "c", k, s, pad, c)
         out = act("c", p["act"], "y")
         ref = act_ref(conv_ref(x, w, b, s, pad, c), p["act"])
+    elif kind == "depthwise_general":
+        c, kh, kw, s, d = p["c"], p["kh"], p["kw"], p["stride"], p["dilation"]
+        pads = [d * (kh - 1) // 2, d * (kw - 1) // 2] * 2
+        x = inp("x", (1, c, p["h"], p["w"]))
+        w = init("W", u(c, 1, kh, kw))
+        b = init("B", u(c))
+        nodes.append(helper.make_node("Conv", ["x", "W", "B"], ["c"], kernel_shape=[kh, kw],
+                                      strides=[s, s], dilations=[d, d], pads=pads, group=c))
+        out = act("c", p["act"], "y")
+        ref = act_ref(dw_general_ref(x, w, b, s, d, pads), p["act"])
     elif kind == "ghost":
         cin, n = p["k"], p["half"]
         x = inp("x", (1, cin, p["h"], p["w"]))
@@ -445,6 +473,8 @@ def gate(case):
         return 60.0, "%"
     if kind == "depthwise" and p["k"] == 3:
         return 40.0, "%"
+    if kind == "depthwise_general":  # issue #12: any kernel shape, stride, dilation
+        return 40.0, "%"
     if kind == "fc":
         return 60.0, "GB/s"
     return None
@@ -462,6 +492,9 @@ def shape_text(case):
                 + (", + residual" if p["residual"] else ""))
     if kind == "depthwise":
         return (f"C={p['c']}, {p['k']}×{p['k']} s{p['stride']} p{p['pad']}, "
+                f"{p['h']}×{p['w']}→{p['oh']}×{p['ow']}{act[p['act']]}")
+    if kind == "depthwise_general":
+        return (f"C={p['c']}, {p['kh']}×{p['kw']} s{p['stride']} d{p['dilation']}, "
                 f"{p['h']}×{p['w']}→{p['oh']}×{p['ow']}{act[p['act']]}")
     if kind == "conv":
         return (f"{p['cin']}→{p['cout']}, {p['k']}×{p['k']} s{p['stride']} p{p['pad']}, "

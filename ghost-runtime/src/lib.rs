@@ -195,6 +195,9 @@ impl Epilogue<'_> {
 
 pub use kernels::conv::{conv_packed_len, pack_conv, ConvShape, GeneralConvShape, InputLayout};
 pub use kernels::depthwise::{depthwise_packed_len, pack_depthwise, DepthwiseShape};
+pub use kernels::depthwise_general::{
+    depthwise_general_packed_len, pack_depthwise_general, DepthwiseGeneralShape,
+};
 pub use kernels::elementwise::BinaryOp;
 pub use kernels::ghost::{ghost_scratch_len, GhostEpilogue, GhostShape};
 pub use kernels::layout::{nchw8c_len, nchw8c_to_nchw, nchw_to_nchw8c};

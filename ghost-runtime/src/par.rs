@@ -29,13 +29,14 @@
 use crate::error::Error;
 use crate::kernels::conv::{conv_args, conv_exec};
 use crate::kernels::depthwise::{depthwise_args, depthwise_exec};
+use crate::kernels::depthwise_general::{depthwise_any_args, DwAny};
 use crate::kernels::fc::{fc_args, fc_dispatch};
 use crate::kernels::ghost::{drive as ghost_drive, ghost_args};
 use crate::kernels::pointwise::{pointwise_args, run_dispatch as pointwise_dispatch};
 use crate::kernels::se::se_gate_with;
 use crate::{
-    Activation, ConvShape, DepthwiseShape, Dst, Epilogue, Gate, GhostEpilogue, GhostShape, Kernels,
-    PointwiseShape, SeShape, Src, PANEL_BLOCKS,
+    Activation, ConvShape, DepthwiseGeneralShape, DepthwiseShape, Dst, Epilogue, Gate,
+    GhostEpilogue, GhostShape, Kernels, PointwiseShape, SeShape, Src, PANEL_BLOCKS,
 };
 
 /// Layers with fewer multiply-adds (or, for the memory-bound fully connected layer, weights)
@@ -294,29 +295,49 @@ impl<'f> Par<'f> {
         epilogue: Epilogue<'_>,
     ) -> Result<(), Error> {
         let a = depthwise_args(packed, shape, input, output, epilogue)?;
+        self.split_depthwise(DwAny::Square(a));
+        Ok(())
+    }
+
+    /// [`Kernels::depthwise_general`], split as [`Par::depthwise`].
+    pub fn depthwise_general(
+        &self,
+        packed: &[f32],
+        shape: DepthwiseGeneralShape,
+        input: Src<'_>,
+        output: Dst<'_>,
+        epilogue: Epilogue<'_>,
+    ) -> Result<(), Error> {
+        let a = depthwise_any_args(self.k.isa(), packed, shape, input, output, epilogue)?;
+        self.split_depthwise(a);
+        Ok(())
+    }
+
+    /// Runs a checked depthwise layer by blocks, or by output rows when blocks are few and
+    /// there are no channel sums.
+    fn split_depthwise(&self, a: DwAny) {
         let (k, parts) = (self.k, self.fork.parts());
-        if parts == 1 || small(self.min_split, &[a.oh, a.ow, a.blocks, 8, a.k, a.k]) {
-            // SAFETY: checked by `depthwise_args`; the borrows live until we return.
-            unsafe { depthwise_exec(k, &a) };
-            return Ok(());
+        if parts == 1 || small(self.min_split, &a.macs()) {
+            // SAFETY: checked by the caller; the borrows live until it returns.
+            unsafe { a.exec(k) };
+            return;
         }
-        let by_rows = a.sums.is_null() && a.blocks < 4 * parts && a.oh >= 2 * parts;
+        let (oh, nb, sums) = a.extent();
+        let by_rows = !sums && nb < 4 * parts && oh >= 2 * parts;
         let a = Shared(a);
         self.fork.run(&|i| {
-            let a = a.get();
-            let part = if by_rows {
-                let (r0, r1) = part_range(a.oh, parts, i);
-                a.rows(r0, r1)
+            let (b0, b1, r0, r1) = if by_rows {
+                let (r0, r1) = part_range(oh, parts, i);
+                (0, nb, r0, r1)
             } else {
-                let (b0, b1) = part_range(a.blocks, parts, i);
-                a.blocks(b0, b1)
+                let (b0, b1) = part_range(nb, parts, i);
+                (b0, b1, 0, oh)
             };
-            if part.blocks > 0 && part.oy0 < part.oy1 {
+            if b0 < b1 && r0 < r1 {
                 // SAFETY: a share of a checked layer writing disjoint blocks or rows.
-                unsafe { depthwise_exec(k, &part) };
+                unsafe { a.get().share(b0, b1, r0, r1).exec(k) };
             }
         });
-        Ok(())
     }
 
     /// [`Kernels::conv`], split by output rows (whole layer on one part if it has sums).

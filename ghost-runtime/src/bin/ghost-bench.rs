@@ -216,6 +216,77 @@ fn dw_case(k: Kernels, rng: &mut Rng, blocks: usize, hw: usize, ks: usize, st: u
     }
 }
 
+/// General depthwise `kh x kw` (stride `st`, dilation `dil`, "same" padding) over a
+/// `hw x hw` image; `general_only` skips the 3x3/5x5 kernel (to compare the two).
+#[allow(clippy::too_many_arguments)]
+fn dwg_case(
+    k: Kernels,
+    rng: &mut Rng,
+    blocks: usize,
+    hw: usize,
+    (kh, kw): (usize, usize),
+    st: usize,
+    dil: usize,
+    general_only: bool,
+) -> Case {
+    let cp = blocks * 8;
+    let mut packed = Buf::zeros(depthwise_general_packed_len(cp, kh, kw));
+    pack_depthwise_general(&rng.vec(cp * kh * kw), &rng.vec(cp), cp, kh, kw, packed.m()).unwrap();
+    let (ph, pw) = (dil * (kh - 1) / 2, dil * (kw - 1) / 2);
+    let shape = DepthwiseGeneralShape {
+        stride: [st, st],
+        dilation: [dil, dil],
+        pads: [ph, pw, ph, pw],
+        ..DepthwiseGeneralShape::same(blocks, hw, hw, kh, kw)
+    };
+    let x = Buf::from(rng.vec(cp * hw * hw));
+    let ohw = shape.out_h() * shape.out_w();
+    let mut y = Buf::zeros(cp * ohw);
+    let tag = if general_only { "g" } else { "" };
+    Case {
+        id: format!("dwg{kh}x{kw}-s{st}-d{dil}-c{cp}-{hw}{tag}"),
+        name: format!(
+            "dw{kh}x{kw}{}{} c{cp:<3} @{hw}{}",
+            if st > 1 {
+                format!(" s{st}")
+            } else {
+                String::new()
+            },
+            if dil > 1 {
+                format!(" d{dil}")
+            } else {
+                String::new()
+            },
+            if general_only { " gen" } else { "" }
+        ),
+        kind: "depthwise_general",
+        params: format!(
+            r#"{{"c":{cp},"h":{hw},"w":{hw},"kh":{kh},"kw":{kw},"stride":{st},"dilation":{dil},"oh":{},"ow":{},"act":"none","general_only":{general_only}}}"#,
+            shape.out_h(),
+            shape.out_w()
+        ),
+        work: (kh * kw * cp * ohw) as f64,
+        unit: "MAC",
+        run: Box::new(move || {
+            let f = if general_only {
+                Kernels::depthwise_general_only
+            } else {
+                Kernels::depthwise_general
+            };
+            f(
+                k,
+                packed.s(),
+                shape,
+                Src::new(x.s()),
+                Dst::new(y.m()),
+                Epilogue::act(Activation::None),
+            )
+            .unwrap();
+            black_box(&mut y);
+        }),
+    }
+}
+
 fn ghost_case(k: Kernels, rng: &mut Rng, kp: usize, nb: usize, hw: usize, res: bool) -> Case {
     let np = nb * 8;
     let mut pw = Buf::zeros(pointwise_packed_len(kp, np));
@@ -508,6 +579,57 @@ fn main() {
         (84, 14, 5, 2),
     ] {
         cases.push(dw_case(k, &mut rng, blocks, hw, ks, st));
+    }
+    // General depthwise. GhostNetV2's DFC attention: 1x5 then 5x1 at the quarter-resolution
+    // sizes of ghostnetv2_100 at 224 (channels = the Ghost module's output, unpadded: all are
+    // multiples of 8).
+    for &(c, hw) in &[
+        (72, 28),
+        (120, 14),
+        (240, 14),
+        (200, 7),
+        (480, 7),
+        (672, 7),
+        (960, 3),
+    ] {
+        for ks in [(1, 5), (5, 1)] {
+            cases.push(dwg_case(k, &mut rng, c / 8, hw, ks, 1, 1, false));
+        }
+    }
+    // Large kernels and dilation.
+    for &(blocks, hw, ks, dil) in &[
+        (15, 28, (7, 7), 1),
+        (30, 14, (7, 7), 1),
+        (15, 28, (9, 9), 1),
+        (30, 14, (9, 9), 1),
+        (15, 28, (3, 3), 2),
+        (30, 14, (3, 3), 2),
+    ] {
+        cases.push(dwg_case(k, &mut rng, blocks, hw, ks, 1, dil, false));
+    }
+    // The 3x3/5x5 register kernel against the general one on the same layers.
+    for &(blocks, hw, ks, st) in &[
+        (8, 28, 3, 1),
+        (30, 14, 3, 1),
+        (60, 7, 3, 1),
+        (6, 112, 3, 2),
+        (30, 28, 3, 2),
+        (10, 28, 5, 1),
+        (10, 56, 5, 2),
+        (84, 14, 5, 2),
+    ] {
+        for general_only in [false, true] {
+            cases.push(dwg_case(
+                k,
+                &mut rng,
+                blocks,
+                hw,
+                (ks, ks),
+                st,
+                1,
+                general_only,
+            ));
+        }
     }
     cases.push(stem_case(k, &mut rng));
     cases.push(fc_case(k, &mut rng, 960, 1280));

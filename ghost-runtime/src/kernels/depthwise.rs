@@ -479,6 +479,62 @@ impl Kernels {
     }
 }
 
+/// The checked raw views of a depthwise layer's tensors (`blocks` blocks of `ihw` input and
+/// `ohw` output pixels) and its epilogue; shared with the general depthwise kernel.
+pub(crate) struct DwViews {
+    pub x: *const f32,
+    pub y: *mut f32,
+    /// Residual, or null.
+    pub r: *const f32,
+    /// Channel sums (`blocks * 8`), or null.
+    pub sums: *mut f32,
+    pub act: crate::Activation,
+}
+
+impl DwViews {
+    pub(crate) fn new(
+        blocks: usize,
+        ihw: usize,
+        ohw: usize,
+        input: Src<'_>,
+        output: Dst<'_>,
+        epilogue: Epilogue<'_>,
+    ) -> Result<DwViews, Error> {
+        let xo = view("input", input.data.len(), input.block_offset, blocks, ihw)?;
+        let yo = view(
+            "output",
+            output.data.len(),
+            output.block_offset,
+            blocks,
+            ohw,
+        )?;
+        let r = match &epilogue.residual {
+            Some(res) => {
+                let ro = view("residual", res.data.len(), res.block_offset, blocks, ohw)?;
+                // SAFETY: checked just above.
+                unsafe { res.data.as_ptr().add(ro) }
+            }
+            None => ptr::null(),
+        };
+        let sums = match epilogue.channel_sums {
+            Some(sums) => {
+                check_len("channel_sums", sums.len(), size(&[blocks, 8]))?;
+                sums.as_mut_ptr()
+            }
+            None => ptr::null_mut(),
+        };
+        Ok(DwViews {
+            // SAFETY: checked by `view`.
+            x: unsafe { input.data.as_ptr().add(xo) },
+            // SAFETY: checked by `view`.
+            y: unsafe { output.data.as_mut_ptr().add(yo) },
+            r,
+            sums,
+            act: epilogue.activation,
+        })
+    }
+}
+
 /// The checks of [`Kernels::depthwise`], returning the raw arguments of the whole layer.
 pub(crate) fn depthwise_args(
     packed: &[f32],
@@ -520,56 +576,26 @@ pub(crate) fn depthwise_args(
         )?;
         let ihw = size(&[sh.in_h, sh.in_w]);
         let ohw = size(&[oh, ow]);
-        let xo = view(
-            "input",
-            input.data.len(),
-            input.block_offset,
-            sh.blocks,
-            ihw,
-        )?;
-        let yo = view(
-            "output",
-            output.data.len(),
-            output.block_offset,
-            sh.blocks,
-            ohw,
-        )?;
-        let r = match &epilogue.residual {
-            Some(res) => {
-                let ro = view("residual", res.data.len(), res.block_offset, sh.blocks, ohw)?;
-                // SAFETY: checked just above.
-                unsafe { res.data.as_ptr().add(ro) }
-            }
-            None => ptr::null(),
-        };
-        let sums = match epilogue.channel_sums {
-            Some(sums) => {
-                check_len("channel_sums", sums.len(), size(&[sh.blocks, 8]))?;
-                sums.as_mut_ptr()
-            }
-            None => ptr::null_mut(),
-        };
+        let v = DwViews::new(sh.blocks, ihw, ohw, input, output, epilogue)?;
         let a = DwArgs {
             w: packed.as_ptr(),
             k: sh.k,
             stride: sh.stride,
             blocks: sh.blocks,
-            // SAFETY: checked by `view`.
-            x: unsafe { input.data.as_ptr().add(xo) },
+            x: v.x,
             x_bs: ihw * 8,
             ih: sh.in_h,
             iw: sh.in_w,
-            // SAFETY: checked by `view`.
-            y: unsafe { output.data.as_mut_ptr().add(yo) },
+            y: v.y,
             y_bs: ohw * 8,
             oh,
             ow,
             pt: sh.pad_top,
             pl: sh.pad_left,
-            r,
+            r: v.r,
             r_bs: ohw * 8,
-            sums,
-            act: epilogue.activation,
+            sums: v.sums,
+            act: v.act,
             oy0: 0,
             oy1: oh,
         };

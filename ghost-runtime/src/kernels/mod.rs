@@ -3,6 +3,7 @@
 
 pub mod conv;
 pub mod depthwise;
+pub mod depthwise_general;
 pub mod elementwise;
 pub mod fc;
 pub mod ghost;

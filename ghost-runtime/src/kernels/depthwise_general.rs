@@ -1,0 +1,740 @@
+//! Depthwise convolution of any kernel shape (`kh x kw`: 1xK, Kx1, KxK), any stride, any
+//! dilation and any padding, on NCHW8c.
+//!
+//! This is what GhostNetV2's DFC attention (1x5 and 5x1 at quarter resolution) and
+//! large-kernel or dilated depthwise layers need; the square 3x3/5x5 stride-1/2 layers keep the
+//! register-resident kernel of [`crate::kernels::depthwise`], which the safe entry picks when
+//! it applies.
+//!
+//! Algorithm: per channel block and output row, the valid kernel rows are the clipped range
+//! `ky0 .. ky1` (taps outside the image are never visited, so top and bottom borders cost
+//! nothing). Along x the row splits into left border columns, an interior where every tap
+//! column is inside the image, and right border columns. Columns go `C` at a time: per tap one
+//! weight vector is loaded and `C` independent FMAs read their inputs straight from memory (one
+//! load per FMA plus one per tap), so the FMA latency is hidden for any kernel size and no
+//! weights need to stay in registers (a 9x9 kernel has 81 tap vectors). Border tiles test each
+//! tap's input column (a compare and a well-predicted branch: the pattern repeats every row);
+//! interior tiles do not. Every output value adds its taps in the same order (bias, then `ky`
+//! ascending, then `kx` ascending) whichever tile computes it, so splitting the layer by rows
+//! or blocks gives identical bits.
+//!
+//! Packed format: per channel block `[bias: 8][kh*kw taps: 8 each]`, i.e. `c_pad * (kh*kw + 1)`
+//! floats; for a square kernel it is exactly [`crate::pack_depthwise`]'s format.
+//!
+//! Deliberately not done here: keeping taps in registers or reusing loaded input columns across
+//! taps (the 3x3/5x5 kernel does that; with memory operands the loads are not what limits the
+//! shapes measured in `ghost-bench`), and wide tiles for column strides other than 1 and 2
+//! (they run as single-column tiles: correct, not fast). Small images (7x7 and below) are
+//! limited by per-tile control overhead, not FMAs: tiles spanning several channel blocks would
+//! be the next step for them.
+
+use crate::arch::{ActV, Simd};
+use crate::error::{check, check_len, size, Error};
+use crate::isa::{dispatch, Isa, Kernels};
+use crate::kernels::conv::pack_conv;
+use crate::kernels::depthwise::{depthwise_args, depthwise_exec, DwViews};
+use crate::{DepthwiseShape, Dst, Epilogue, Src};
+use core::ptr;
+
+/// Number of `f32` in a packed general depthwise weight.
+pub const fn depthwise_general_packed_len(c_pad: usize, kh: usize, kw: usize) -> usize {
+    c_pad * (kh * kw + 1)
+}
+
+/// Packs `[c_pad][kh][kw]` weights and `bias[c_pad]` (zero-padded channels) into the block
+/// format.
+pub fn pack_depthwise_general(
+    weights: &[f32],
+    bias: &[f32],
+    c_pad: usize,
+    kh: usize,
+    kw: usize,
+    packed: &mut [f32],
+) -> Result<(), Error> {
+    check(kh > 0 && kw > 0, "kh", "kernel must be non-empty")?;
+    // Same layout as a dense conv's packed weight with one input channel.
+    pack_conv(weights, bias, 1, c_pad, kh, kw, packed)
+}
+
+/// Shape of a depthwise convolution of any kernel size over one image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DepthwiseGeneralShape {
+    /// Channel blocks.
+    pub blocks: usize,
+    /// Input height.
+    pub in_h: usize,
+    /// Input width.
+    pub in_w: usize,
+    /// Kernel height.
+    pub kh: usize,
+    /// Kernel width.
+    pub kw: usize,
+    /// Strides (h, w).
+    pub stride: [usize; 2],
+    /// Dilations (h, w).
+    pub dilation: [usize; 2],
+    /// Zero padding: top, left, bottom, right.
+    pub pads: [usize; 4],
+}
+
+impl DepthwiseGeneralShape {
+    /// Kernel `kh x kw`, stride and dilation 1, "same" padding (`(k-1)/2` before, the rest
+    /// after, as PyTorch's `padding=k//2` for odd `k`).
+    pub fn same(blocks: usize, in_h: usize, in_w: usize, kh: usize, kw: usize) -> Self {
+        DepthwiseGeneralShape {
+            blocks,
+            in_h,
+            in_w,
+            kh,
+            kw,
+            stride: [1, 1],
+            dilation: [1, 1],
+            pads: [kh / 2, kw / 2, (kh - 1) / 2, (kw - 1) / 2],
+        }
+    }
+
+    /// Input extent covered by the kernel along an axis.
+    fn extent(k: usize, dilation: usize) -> usize {
+        size(&[dilation, k.saturating_sub(1)]).saturating_add(1)
+    }
+
+    /// Output height.
+    pub fn out_h(&self) -> usize {
+        let padded = self
+            .in_h
+            .saturating_add(self.pads[0])
+            .saturating_add(self.pads[2]);
+        (padded.saturating_sub(Self::extent(self.kh, self.dilation[0])) / self.stride[0].max(1))
+            .saturating_add(1)
+    }
+
+    /// Output width.
+    pub fn out_w(&self) -> usize {
+        let padded = self
+            .in_w
+            .saturating_add(self.pads[1])
+            .saturating_add(self.pads[3]);
+        (padded.saturating_sub(Self::extent(self.kw, self.dilation[1])) / self.stride[1].max(1))
+            .saturating_add(1)
+    }
+
+    /// The same layer as a [`DepthwiseShape`] when the register-resident 3x3/5x5 kernel can
+    /// run it: square `k` in {3, 5}, equal strides in {1, 2}, no dilation, padding below `k`.
+    pub fn as_square(&self) -> Option<DepthwiseShape> {
+        let k = self.kh;
+        let st = self.stride[0];
+        let ok = (k == 3 || k == 5)
+            && self.kw == k
+            && (st == 1 || st == 2)
+            && self.stride[1] == st
+            && self.dilation == [1, 1]
+            && self.pads.iter().all(|&p| p < k);
+        ok.then_some(DepthwiseShape {
+            blocks: self.blocks,
+            in_h: self.in_h,
+            in_w: self.in_w,
+            k,
+            stride: st,
+            pad_top: self.pads[0],
+            pad_left: self.pads[1],
+            pad_bottom: self.pads[2],
+            pad_right: self.pads[3],
+        })
+    }
+}
+
+/// Validated raw arguments of one layer (or a share of it).
+#[derive(Clone, Copy)]
+pub(crate) struct DwgArgs {
+    pub w: *const f32,
+    pub kh: usize,
+    pub kw: usize,
+    pub sy: usize,
+    pub sx: usize,
+    pub dy: usize,
+    pub dx: usize,
+    pub blocks: usize,
+    pub x: *const f32,
+    pub x_bs: usize,
+    pub ih: usize,
+    pub iw: usize,
+    pub y: *mut f32,
+    pub y_bs: usize,
+    pub oh: usize,
+    pub ow: usize,
+    pub pt: usize,
+    pub pl: usize,
+    pub r: *const f32,
+    pub r_bs: usize,
+    pub sums: *mut f32,
+    pub act: crate::Activation,
+    /// Output rows `oy0 .. oy1` are computed (a thread's share; `0 .. oh` for all).
+    pub oy0: usize,
+    pub oy1: usize,
+}
+
+impl DwgArgs {
+    /// The same layer restricted to blocks `b0 .. b1`.
+    pub(crate) fn blocks(&self, b0: usize, b1: usize) -> DwgArgs {
+        DwgArgs {
+            w: self.w.wrapping_add(b0 * 8 * (self.kh * self.kw + 1)),
+            blocks: b1 - b0,
+            x: self.x.wrapping_add(b0 * self.x_bs),
+            y: self.y.wrapping_add(b0 * self.y_bs),
+            r: if self.r.is_null() {
+                self.r
+            } else {
+                self.r.wrapping_add(b0 * self.r_bs)
+            },
+            sums: if self.sums.is_null() {
+                self.sums
+            } else {
+                self.sums.wrapping_add(b0 * 8)
+            },
+            ..*self
+        }
+    }
+
+    /// The same layer restricted to output rows `oy0 .. oy1` (needs `sums` null).
+    pub(crate) fn rows(&self, oy0: usize, oy1: usize) -> DwgArgs {
+        DwgArgs { oy0, oy1, ..*self }
+    }
+}
+
+/// The valid tap range `k0 .. k1` of output coordinate `o` along one axis: taps `k` with
+/// `0 <= o*stride - pad + k*dil < n`.
+#[inline(always)]
+fn tap_range(
+    o: usize,
+    stride: usize,
+    pad: usize,
+    dil: usize,
+    k: usize,
+    n: usize,
+) -> (usize, usize) {
+    let start = o * stride; // input coordinate of tap 0, plus `pad`
+    if dil == 1 {
+        let k0 = pad.saturating_sub(start);
+        let k1 = (n + pad).saturating_sub(start).min(k);
+        return (k0.min(k1), k1);
+    }
+    let k0 = if start >= pad {
+        0
+    } else {
+        (pad - start).div_ceil(dil)
+    };
+    // Last valid: start + k*dil < n + pad.
+    let k1 = if start >= n + pad {
+        0
+    } else {
+        ((n + pad - start - 1) / dil + 1).min(k)
+    };
+    (k0.min(k1), k1)
+}
+
+/// `R` adjacent output rows of one block with the same valid kernel rows: where their inputs
+/// and weights are.
+struct Rows {
+    /// Input row of the first valid kernel row of the first output row, column 0.
+    x: *const f32,
+    /// Floats from one output row's input rows to the next one's (`sy * iw * 8`).
+    step: usize,
+    /// Weights of the first valid kernel row (tap `(ky0, 0)`).
+    w: *const f32,
+    /// Valid kernel rows.
+    nky: usize,
+}
+
+/// `R x C` output pixels (rows `0 .. R` of `rows`, columns `ox .. ox + C`) over every valid
+/// kernel row: accumulators after every tap, bias first, then `ky` ascending, then `kx`
+/// ascending. With `CHECK`, taps whose input column falls outside `0 .. iw` are skipped
+/// (border columns); without, every tap must be inside (interior columns).
+///
+/// # Safety
+/// `rows` describes valid input rows (for each of the `R` output rows, `nky` rows of `iw`
+/// pixels, `iw*8*dy` floats apart; weights `kw*8` apart); `ox + C <= ow`; without `CHECK`,
+/// the input column `(ox + c)*sx - pl + kx*dx` is in `0 .. iw` for every `c < C`, `kx < kw`.
+#[inline(always)]
+#[allow(clippy::needless_range_loop)] // constant-index loops keep the accumulators in registers
+unsafe fn tile<S: Simd, const SX: usize, const R: usize, const C: usize, const CHECK: bool>(
+    s: S,
+    a: &DwgArgs,
+    rows: &Rows,
+    bias: S::V,
+    ox: usize,
+    sx: usize,
+) -> [[S::V; C]; R] {
+    let mut acc = [[bias; C]; R];
+    let col_step = if SX == 0 { sx } else { SX };
+    // Input column of (ox, kx = 0), as a wrapping offset (may be "negative" with CHECK).
+    let col0 = (ox * sx).wrapping_sub(a.pl);
+    let mut xr = rows.x;
+    let mut wr = rows.w;
+    for _ in 0..rows.nky {
+        let mut wp = wr;
+        let mut col = col0;
+        for _ in 0..a.kw {
+            // SAFETY: tap (ky, kx) of this block's packed weights.
+            let w = unsafe { s.load(wp) };
+            for c in 0..C {
+                let ix = col.wrapping_add(c * col_step);
+                if !CHECK || ix < a.iw {
+                    for r in 0..R {
+                        // SAFETY: 0 <= ix < iw on a valid row (checked, or the contract).
+                        let x = unsafe { s.load(xr.add(r * rows.step + ix * 8)) };
+                        acc[r][c] = s.fma(x, w, acc[r][c]);
+                    }
+                }
+            }
+            col = col.wrapping_add(a.dx);
+            wp = wp.wrapping_add(8);
+        }
+        xr = xr.wrapping_add(a.dy * a.iw * 8);
+        wr = wr.wrapping_add(a.kw * 8);
+    }
+    acc
+}
+
+/// Where `R` adjacent output rows of one block go.
+struct Out<V, const R: usize> {
+    y: [*mut f32; R],
+    r: [*const f32; R],
+    /// Whether the layer accumulates channel sums (into `sum`).
+    sums: bool,
+    sum: V,
+}
+
+/// Activation, residual, store and channel sum of `R x C` output pixels at column `ox`. The
+/// activation kind is dispatched once per tile; the residual and the channel sum (a serial
+/// chain of adds) only cost when present.
+///
+/// # Safety
+/// `ox + C <= ow`; `out.y` (and non-null `out.r`) valid for `ow` pixels.
+#[inline(always)]
+#[allow(clippy::needless_range_loop)]
+unsafe fn store<S: Simd, const R: usize, const C: usize>(
+    s: S,
+    act: &ActV<S::V>,
+    out: &mut Out<S::V, R>,
+    ox: usize,
+    mut acc: [[S::V; C]; R],
+) {
+    act.apply_tile(s, &mut acc);
+    for r in 0..R {
+        if !out.r[r].is_null() {
+            for c in 0..C {
+                // SAFETY: ox + c < ow (contract).
+                acc[r][c] = s.add(acc[r][c], unsafe { s.load(out.r[r].add((ox + c) * 8)) });
+            }
+        }
+        for c in 0..C {
+            // SAFETY: ox + c < ow (contract).
+            unsafe { s.store(out.y[r].add((ox + c) * 8), acc[r][c]) };
+        }
+    }
+    if out.sums {
+        for r in 0..R {
+            for c in 0..C {
+                out.sum = s.add(out.sum, acc[r][c]);
+            }
+        }
+    }
+}
+
+/// Columns `lo .. hi` of `R` rows in tiles of `C1`, `C2`, `C3` columns, then 1 (`CHECK` as in
+/// [`tile`]).
+///
+/// # Safety
+/// As [`tile`] for every column in `lo .. hi`; `hi <= ow`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn columns<
+    S: Simd,
+    const SX: usize,
+    const R: usize,
+    const C1: usize,
+    const C2: usize,
+    const C3: usize,
+    const CHECK: bool,
+>(
+    s: S,
+    a: &DwgArgs,
+    rows: &Rows,
+    bias: S::V,
+    act: &ActV<S::V>,
+    out: &mut Out<S::V, R>,
+    sx: usize,
+    lo: usize,
+    hi: usize,
+) {
+    let mut ox = lo;
+    while ox + C1 <= hi {
+        // SAFETY: columns ox .. ox + C1 are in lo .. hi (contract).
+        unsafe {
+            let acc = tile::<S, SX, R, C1, CHECK>(s, a, rows, bias, ox, sx);
+            store::<S, R, C1>(s, act, out, ox, acc);
+        }
+        ox += C1;
+    }
+    while ox + C2 <= hi {
+        // SAFETY: as above.
+        unsafe {
+            let acc = tile::<S, SX, R, C2, CHECK>(s, a, rows, bias, ox, sx);
+            store::<S, R, C2>(s, act, out, ox, acc);
+        }
+        ox += C2;
+    }
+    while ox + C3 <= hi {
+        // SAFETY: as above.
+        unsafe {
+            let acc = tile::<S, SX, R, C3, CHECK>(s, a, rows, bias, ox, sx);
+            store::<S, R, C3>(s, act, out, ox, acc);
+        }
+        ox += C3;
+    }
+    while ox < hi {
+        // SAFETY: as above.
+        unsafe {
+            let acc = tile::<S, SX, R, 1, CHECK>(s, a, rows, bias, ox, sx);
+            store::<S, R, 1>(s, act, out, ox, acc);
+        }
+        ox += 1;
+    }
+}
+
+/// One band of `R` output rows starting at `oy` whose valid kernel rows are `ky0 .. ky1`:
+/// left border, interior, right border.
+///
+/// # Safety
+/// As [`run`]; rows `oy .. oy + R` are in the share and all have the valid range `ky0 .. ky1`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn band<
+    S: Simd,
+    const SX: usize,
+    const R: usize,
+    const C1: usize,
+    const C2: usize,
+    const C3: usize,
+>(
+    s: S,
+    a: &DwgArgs,
+    cb: usize,
+    (ky0, ky1): (usize, usize),
+    oy: usize,
+    (lo, hi): (usize, usize),
+    bias: S::V,
+    act: &ActV<S::V>,
+    sum: &mut S::V,
+) {
+    let sx = if SX == 0 { a.sx } else { SX };
+    let wb = a.w.wrapping_add(cb * 8 * (a.kh * a.kw + 1));
+    let rows = if ky0 < ky1 {
+        let iy = oy * a.sy + ky0 * a.dy - a.pt;
+        Rows {
+            x: a.x.wrapping_add(cb * a.x_bs + iy * a.iw * 8),
+            step: a.sy * a.iw * 8,
+            w: wb.wrapping_add(8 + ky0 * a.kw * 8),
+            nky: ky1 - ky0,
+        }
+    } else {
+        Rows {
+            x: a.x,
+            step: 0,
+            w: wb,
+            nky: 0,
+        }
+    };
+    let mut out = Out {
+        y: [ptr::null_mut(); R],
+        r: [ptr::null(); R],
+        sums: !a.sums.is_null(),
+        sum: *sum,
+    };
+    for r in 0..R {
+        out.y[r] = a.y.wrapping_add(cb * a.y_bs + (oy + r) * a.ow * 8);
+        if !a.r.is_null() {
+            out.r[r] = a.r.wrapping_add(cb * a.r_bs + (oy + r) * a.ow * 8);
+        }
+    }
+    // SAFETY: border columns are checked tap by tap, lo .. hi are interior; the rows are the
+    // valid ones of these output rows (contract).
+    unsafe {
+        columns::<S, SX, R, C1, C2, C3, true>(s, a, &rows, bias, act, &mut out, sx, 0, lo);
+        columns::<S, SX, R, C1, C2, C3, false>(s, a, &rows, bias, act, &mut out, sx, lo, hi);
+        columns::<S, SX, R, C1, C2, C3, true>(s, a, &rows, bias, act, &mut out, sx, hi, a.ow);
+    }
+    *sum = out.sum;
+}
+
+/// Runs the (share of the) layer. `SX` is the column stride when it is 1 or 2, 0 for any other
+/// stride (then every `C*` is 1). Adjacent output rows with the same valid kernel rows go in
+/// pairs (tiles of `2 x D*`), others alone (tiles of `1 x C*`).
+///
+/// # Safety
+/// `a` comes from [`depthwise_general_args`] (possibly restricted by [`DwgArgs::blocks`] /
+/// [`DwgArgs::rows`]) and the borrows it was made from are alive.
+#[inline(always)]
+unsafe fn run<
+    S: Simd,
+    const SX: usize,
+    const C1: usize,
+    const C2: usize,
+    const C3: usize,
+    const D1: usize,
+    const D2: usize,
+    const D3: usize,
+>(
+    s: S,
+    a: &DwgArgs,
+) {
+    let act = ActV::new(s, a.act);
+    let sx = if SX == 0 { a.sx } else { SX };
+    // Interior columns: every kernel column inside [0, iw).
+    let span = (a.kw - 1) * a.dx; // checked not to overflow by the safe entry
+    let lo = a.pl.div_ceil(sx).min(a.ow);
+    let hi = if a.iw + a.pl > span {
+        ((a.iw + a.pl - span - 1) / sx + 1).min(a.ow)
+    } else {
+        0
+    }
+    .max(lo);
+    for cb in 0..a.blocks {
+        // SAFETY: the block's bias vector.
+        let bias = unsafe { s.load(a.w.add(cb * 8 * (a.kh * a.kw + 1))) };
+        let mut sum = s.zero();
+        let mut oy = a.oy0;
+        while oy < a.oy1 {
+            let ky = tap_range(oy, a.sy, a.pt, a.dy, a.kh, a.ih);
+            let pair = oy + 1 < a.oy1
+                && ky.0 < ky.1
+                && tap_range(oy + 1, a.sy, a.pt, a.dy, a.kh, a.ih) == ky;
+            // SAFETY: rows oy (.. oy + 2) are in the share with the valid range `ky`.
+            unsafe {
+                if pair {
+                    band::<S, SX, 2, D1, D2, D3>(s, a, cb, ky, oy, (lo, hi), bias, &act, &mut sum);
+                    oy += 2;
+                } else {
+                    band::<S, SX, 1, C1, C2, C3>(s, a, cb, ky, oy, (lo, hi), bias, &act, &mut sum);
+                    oy += 1;
+                }
+            }
+        }
+        if !a.sums.is_null() {
+            // SAFETY: sums has blocks*8 floats.
+            unsafe {
+                let q = a.sums.add(cb * 8);
+                s.store(q, s.add(s.load(q), sum));
+            }
+        }
+    }
+}
+
+/// The checks of [`Kernels::depthwise_general`], returning the raw arguments of the layer.
+pub(crate) fn depthwise_general_args(
+    packed: &[f32],
+    shape: DepthwiseGeneralShape,
+    input: Src<'_>,
+    output: Dst<'_>,
+    epilogue: Epilogue<'_>,
+) -> Result<DwgArgs, Error> {
+    let sh = shape;
+    check(sh.blocks > 0, "shape.blocks", "must be positive")?;
+    check(
+        sh.kh > 0 && sh.kw > 0,
+        "shape.kh",
+        "kernel must be non-empty",
+    )?;
+    check(
+        sh.stride[0] > 0 && sh.stride[1] > 0 && sh.dilation[0] > 0 && sh.dilation[1] > 0,
+        "shape.stride",
+        "strides and dilations must be positive",
+    )?;
+    check(
+        sh.in_h > 0 && sh.in_w > 0,
+        "shape.in_h",
+        "input must be non-empty",
+    )?;
+    let (ext_h, ext_w) = (
+        DepthwiseGeneralShape::extent(sh.kh, sh.dilation[0]),
+        DepthwiseGeneralShape::extent(sh.kw, sh.dilation[1]),
+    );
+    let (ph, pw) = (
+        sh.in_h
+            .saturating_add(sh.pads[0])
+            .saturating_add(sh.pads[2]),
+        sh.in_w
+            .saturating_add(sh.pads[1])
+            .saturating_add(sh.pads[3]),
+    );
+    // Coordinates up to (out - 1)*stride + extent stay below the padded size, so no index
+    // arithmetic in the kernel can overflow when the padded size itself does not.
+    check(
+        ph >= ext_h && pw >= ext_w && ph < usize::MAX / 16 && pw < usize::MAX / 16,
+        "shape.in_h",
+        "padded input must cover the dilated kernel",
+    )?;
+    let (oh, ow) = (sh.out_h(), sh.out_w());
+    let taps = size(&[sh.kh, sh.kw]);
+    check_len(
+        "packed",
+        packed.len(),
+        size(&[sh.blocks, 8, taps.saturating_add(1)]),
+    )?;
+    let ihw = size(&[sh.in_h, sh.in_w]);
+    let ohw = size(&[oh, ow]);
+    let v = DwViews::new(sh.blocks, ihw, ohw, input, output, epilogue)?;
+    Ok(DwgArgs {
+        w: packed.as_ptr(),
+        kh: sh.kh,
+        kw: sh.kw,
+        sy: sh.stride[0],
+        sx: sh.stride[1],
+        dy: sh.dilation[0],
+        dx: sh.dilation[1],
+        blocks: sh.blocks,
+        x: v.x,
+        x_bs: ihw * 8,
+        ih: sh.in_h,
+        iw: sh.in_w,
+        y: v.y,
+        y_bs: ohw * 8,
+        oh,
+        ow,
+        pt: sh.pads[0],
+        pl: sh.pads[1],
+        r: v.r,
+        r_bs: ohw * 8,
+        sums: v.sums,
+        act: v.act,
+        oy0: 0,
+        oy1: oh,
+    })
+}
+
+/// Runs the (share of the) layer `a` describes.
+///
+/// # Safety
+/// As [`run`].
+pub(crate) unsafe fn depthwise_general_exec(k: Kernels, a: &DwgArgs) {
+    // The dispatch is sound: the caller's contract.
+    match a.sx {
+        1 => dispatch!(k, run, a, DwgArgs;
+            avx512 [1, 8, 4, 2, 4, 2, 1]; avx2 [1, 8, 4, 2, 4, 2, 1];
+            neon [1, 8, 4, 2, 4, 2, 1]; scalar [1, 4, 2, 1, 2, 1, 1]),
+        2 => dispatch!(k, run, a, DwgArgs;
+            avx512 [2, 8, 4, 2, 4, 2, 1]; avx2 [2, 8, 4, 2, 4, 2, 1];
+            neon [2, 8, 4, 2, 4, 2, 1]; scalar [2, 4, 2, 1, 2, 1, 1]),
+        _ => dispatch!(k, run, a, DwgArgs;
+            avx512 [0, 1, 1, 1, 1, 1, 1]; avx2 [0, 1, 1, 1, 1, 1, 1];
+            neon [0, 1, 1, 1, 1, 1, 1]; scalar [0, 1, 1, 1, 1, 1, 1]),
+    }
+}
+
+/// Either kernel for one checked layer: the 3x3/5x5 register kernel when the shape allows it,
+/// else the general one.
+pub(crate) enum DwAny {
+    /// Square 3x3/5x5, stride 1 or 2, no dilation.
+    Square(crate::kernels::depthwise::DwArgs),
+    /// Anything else.
+    General(DwgArgs),
+}
+
+/// Checks a layer once and picks its kernel for `isa`: the 3x3/5x5 register kernel where it
+/// applies, except 5x5 on AVX2, where the general kernel measured faster (ghost-bench, Zen 3,
+/// 1 thread: 5x5 s1 c80 @28 62 % vs 39 % of peak, s2 c80 @56 48 % vs 34 %, s2 c672 @14
+/// 35 % vs 33 %).
+pub(crate) fn depthwise_any_args(
+    isa: Isa,
+    packed: &[f32],
+    shape: DepthwiseGeneralShape,
+    input: Src<'_>,
+    output: Dst<'_>,
+    epilogue: Epilogue<'_>,
+) -> Result<DwAny, Error> {
+    let square = shape
+        .as_square()
+        .filter(|sq| !(isa == Isa::Avx2 && sq.k == 5));
+    match square {
+        Some(sq) => depthwise_args(packed, sq, input, output, epilogue).map(DwAny::Square),
+        None => depthwise_general_args(packed, shape, input, output, epilogue).map(DwAny::General),
+    }
+}
+
+impl DwAny {
+    /// Output rows and channel blocks of the layer, and whether it accumulates channel sums.
+    pub(crate) fn extent(&self) -> (usize, usize, bool) {
+        match self {
+            DwAny::Square(a) => (a.oh, a.blocks, !a.sums.is_null()),
+            DwAny::General(a) => (a.oh, a.blocks, !a.sums.is_null()),
+        }
+    }
+
+    /// Multiply-adds of the layer (nominal: every tap of every output).
+    pub(crate) fn macs(&self) -> [usize; 6] {
+        match self {
+            DwAny::Square(a) => [a.oh, a.ow, a.blocks, 8, a.k, a.k],
+            DwAny::General(a) => [a.oh, a.ow, a.blocks, 8, a.kh, a.kw],
+        }
+    }
+
+    /// Share: blocks `b0 .. b1`, output rows `oy0 .. oy1` (rows only without sums).
+    pub(crate) fn share(&self, b0: usize, b1: usize, oy0: usize, oy1: usize) -> DwAny {
+        match self {
+            DwAny::Square(a) => DwAny::Square(a.blocks(b0, b1).rows(oy0, oy1)),
+            DwAny::General(a) => DwAny::General(a.blocks(b0, b1).rows(oy0, oy1)),
+        }
+    }
+
+    /// Runs it.
+    ///
+    /// # Safety
+    /// As [`depthwise_general_exec`] / [`depthwise_exec`].
+    pub(crate) unsafe fn exec(&self, k: Kernels) {
+        match self {
+            // SAFETY: forwarded contract.
+            DwAny::Square(a) => unsafe { depthwise_exec(k, a) },
+            // SAFETY: forwarded contract.
+            DwAny::General(a) => unsafe { depthwise_general_exec(k, a) },
+        }
+    }
+}
+
+impl Kernels {
+    /// Depthwise convolution of any kernel shape, stride, dilation and padding on one NCHW8c
+    /// image: reads blocks `[input.block_offset, +blocks)` of an `in_h x in_w` tensor, writes
+    /// blocks `[output.block_offset, +blocks)` of an `out_h x out_w` tensor. `packed` comes
+    /// from [`pack_depthwise_general`]. Square 3x3/5x5 layers with stride 1 or 2 and no
+    /// dilation run the register-resident kernel of [`Kernels::depthwise`] (except 5x5 on
+    /// AVX2, see `depthwise_any_args`). Epilogue as in
+    /// [`Kernels::pointwise`].
+    pub fn depthwise_general(
+        self,
+        packed: &[f32],
+        shape: DepthwiseGeneralShape,
+        input: Src<'_>,
+        output: Dst<'_>,
+        epilogue: Epilogue<'_>,
+    ) -> Result<(), Error> {
+        let a = depthwise_any_args(self.isa(), packed, shape, input, output, epilogue)?;
+        // SAFETY: every extent checked; `output` is a unique borrow.
+        unsafe { a.exec(self) };
+        Ok(())
+    }
+
+    /// [`Kernels::depthwise_general`] always on the general kernel (never the 3x3/5x5 one):
+    /// for benchmarks and tests comparing the two.
+    pub fn depthwise_general_only(
+        self,
+        packed: &[f32],
+        shape: DepthwiseGeneralShape,
+        input: Src<'_>,
+        output: Dst<'_>,
+        epilogue: Epilogue<'_>,
+    ) -> Result<(), Error> {
+        let a = depthwise_general_args(packed, shape, input, output, epilogue)?;
+        // SAFETY: every extent checked; `output` is a unique borrow.
+        unsafe { depthwise_general_exec(self, &a) };
+        Ok(())
+    }
+}
