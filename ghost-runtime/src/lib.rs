@@ -198,6 +198,7 @@ pub use kernels::depthwise::{depthwise_packed_len, pack_depthwise, DepthwiseShap
 pub use kernels::depthwise_general::{
     depthwise_general_packed_len, pack_depthwise_general, DepthwiseGeneralShape,
 };
+pub use kernels::dfc::DfcShape;
 pub use kernels::elementwise::BinaryOp;
 pub use kernels::ghost::{ghost_scratch_len, GhostEpilogue, GhostShape};
 pub use kernels::layout::{nchw8c_len, nchw8c_to_nchw, nchw_to_nchw8c};

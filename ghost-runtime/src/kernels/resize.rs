@@ -67,7 +67,7 @@ fn floor(x: f32) -> f32 {
     }
 }
 
-fn src_coord(mode: CoordMode, o: usize, len_in: usize, len_out: usize) -> f32 {
+pub(crate) fn src_coord(mode: CoordMode, o: usize, len_in: usize, len_out: usize) -> f32 {
     let scale = len_out as f32 / len_in as f32;
     match mode {
         CoordMode::HalfPixel => (o as f32 + 0.5) / scale - 0.5,
@@ -89,7 +89,7 @@ fn src_coord(mode: CoordMode, o: usize, len_in: usize, len_out: usize) -> f32 {
     }
 }
 
-fn nearest(mode: NearestMode, x: f32, len: usize) -> usize {
+pub(crate) fn nearest(mode: NearestMode, x: f32, len: usize) -> usize {
     let f = floor(x);
     let i = match mode {
         NearestMode::Floor => f,
