@@ -10,7 +10,8 @@ name="${GHOST_WEB_NAME:-digits}"
 mkdir -p www/pkg
 for kernels in simd128 scalar; do
   flags=""
-  [ "$kernels" = simd128 ] && flags="-C target-feature=+simd128"
+  # SIMD128 without the scalar kernels (ghost-runtime/src/isa.rs): a third less code.
+  [ "$kernels" = simd128 ] && flags="-C target-feature=+simd128 --cfg ghost_runtime_simd_only"
   # One target dir: the flags only apply to the wasm target, so ghostc (a build dependency,
   # built for the host) is compiled once; the small wasm crates are rebuilt per variant.
   RUSTFLAGS="$flags" CARGO_TARGET_DIR="$target" cargo build --release --quiet

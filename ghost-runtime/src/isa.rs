@@ -12,6 +12,10 @@
 //! * wasm32: SIMD128 when the module is built with `-C target-feature=+simd128` (wasm has no
 //!   runtime detection: an engine without SIMD128 rejects such a module when loading it).
 //! * Under Miri: always scalar.
+//!
+//! `RUSTFLAGS="--cfg ghost_runtime_simd_only -C target-feature=+simd128"` builds a wasm module
+//! without the scalar instantiation of any kernel (`Isa::Scalar` is then unsupported): about a
+//! third less code for deployments; tests need the scalar path and do not use it.
 
 use core::sync::atomic::{AtomicU8, Ordering};
 
@@ -57,7 +61,13 @@ impl Isa {
             return self == Isa::Scalar;
         }
         match self {
-            Isa::Scalar => true,
+            // Dropped from wasm SIMD128 builds with `--cfg ghost_runtime_simd_only` (code size).
+            Isa::Scalar => !cfg!(all(
+                ghost_runtime_simd_only,
+                target_arch = "wasm32",
+                target_feature = "simd128",
+                not(miri)
+            )),
             Isa::Avx2 => x86_avx2(),
             Isa::Avx512 => x86_avx512(),
             Isa::Neon => cfg!(all(target_arch = "aarch64", target_feature = "neon")),
@@ -220,9 +230,17 @@ macro_rules! dispatch {
                 // SAFETY: the whole module is built with simd128; args validated by the caller.
                 unsafe { $body::<$crate::arch::wasm32::Simd128, $($cw),*>($crate::arch::wasm32::Simd128::new_unchecked(), args) }
             }
+            #[cfg(not(all(ghost_runtime_simd_only, target_arch = "wasm32", target_feature = "simd128", not(miri))))]
             _ => {
                 // SAFETY: the scalar token needs no CPU feature; args validated by the caller.
                 unsafe { $body::<$crate::arch::generic::Scalar, $($cs),*>($crate::arch::generic::Scalar, args) }
+            }
+            // `--cfg ghost_runtime_simd_only`: no scalar instantiation; every `Kernels` is SIMD128.
+            #[cfg(all(ghost_runtime_simd_only, target_arch = "wasm32", target_feature = "simd128", not(miri)))]
+            _ => {
+                // SAFETY: in this build only `Isa::Simd128` is supported, so `Kernels` holds it;
+                // the module is built with simd128; args validated by the caller.
+                unsafe { $body::<$crate::arch::wasm32::Simd128, $($cw),*>($crate::arch::wasm32::Simd128::new_unchecked(), args) }
             }
         }
     }};

@@ -7,6 +7,15 @@
 //! generic `#[inline(always)]` bodies over a token, instantiated inside `#[target_feature]`
 //! wrappers by [`crate::isa::dispatch`].
 
+// Unused in wasm builds with `--cfg ghost_runtime_simd_only` (see `crate::isa`).
+#[cfg_attr(
+    all(
+        ghost_runtime_simd_only,
+        target_arch = "wasm32",
+        target_feature = "simd128"
+    ),
+    allow(dead_code)
+)]
 pub(crate) mod generic;
 
 // Under Miri only the scalar path is dispatched to; the SIMD tokens still compile.
