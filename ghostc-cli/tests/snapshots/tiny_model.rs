@@ -6,11 +6,13 @@
 pub struct Model {
     kernels: ::ghost_runtime::Kernels,
 }
+
 impl Default for Model {
     fn default() -> Self {
         Self::new()
     }
 }
+
 #[allow(clippy::all, clippy::pedantic, unused_braces)]
 impl Model {
     /// ONNX name of the input (for messages).
@@ -22,9 +24,9 @@ impl Model {
     /// Output shape as compiled.
     pub const OUTPUT_SHAPE: [usize; 2] = [1, 4];
     /// Floats in one `run` input at the compiled batch.
-    pub const INPUT_LEN: usize = 192 * 1;
+    pub const INPUT_LEN: usize = 192;
     /// Floats in one `run` output at the compiled batch.
-    pub const OUTPUT_LEN: usize = 4 * 1;
+    pub const OUTPUT_LEN: usize = 4;
     /// Floats of scratch `run` needs, whatever the batch.
     pub const SCRATCH_LEN: usize = 528;
     /// Whether `run` accepts any number of images (a multiple of the per-image length).
@@ -35,16 +37,19 @@ impl Model {
     pub const WEIGHT_BYTES: usize = 1216;
     const IMAGE_IN: usize = 192;
     const IMAGE_OUT: usize = 4;
+
     /// Picks the fastest kernels this CPU supports.
     pub fn new() -> Self {
         Model {
             kernels: ::ghost_runtime::Kernels::new(),
         }
     }
+
     /// Uses the given kernels (e.g. a forced ISA).
     pub fn with_kernels(kernels: ::ghost_runtime::Kernels) -> Self {
         Model { kernels }
     }
+
     /// Runs the model on the calling thread: `input` is NCHW f32 (`INPUT_LEN` floats, or
     /// any multiple of one image's length when `DYNAMIC_BATCH`), `output` receives the
     /// matching number of images, `scratch` holds at least `SCRATCH_LEN` floats. Lengths
@@ -57,6 +62,7 @@ impl Model {
     ) -> Result<(), ::ghost_runtime::Error> {
         self.run_with(&::ghost_runtime::Serial, input, output, scratch)
     }
+
     /// [`Model::run`] over the parts of `fork` (e.g. a `ghost_runtime::Team`): with
     /// several images and `parts * SCRATCH_LEN` floats of scratch, each part runs whole
     /// images with its own scratch; otherwise every layer is split across the parts
@@ -128,6 +134,7 @@ impl Model {
         }
         Ok(())
     }
+
     #[allow(unused_variables)]
     fn run_image(
         &self,
@@ -139,9 +146,10 @@ impl Model {
     ) -> Result<(), ::ghost_runtime::Error> {
         let k = self.kernels;
         let p = ::ghost_runtime::Par::new(k, fork);
-        // step 0: conv 3x3 s1 3 -> 8 @ 8x8 (reads NCHW) -> [1x8x8x8], 13824 MACs (ONNX "Relu_r", "Conv_c")
+
+        // step 0: conv 3x3 s1 3 -> 8 @ 8x8 (reads NCHW) -> [1x8x8x8], 13824 MACs (ONNX "Conv_c", "Relu_r")
         {
-            let [b0] = ::ghost_runtime::glue::regions(&mut *scratch, [(0, 512)])?;
+            let [buf0] = ::ghost_runtime::glue::regions(&mut *scratch, [(0, 512)])?;
             p.conv(
                 &w[0..224],
                 ::ghost_runtime::ConvShape {
@@ -157,7 +165,7 @@ impl Model {
                     pads: [1, 1, 1, 1],
                 },
                 ::ghost_runtime::Src::at(&*input, 0),
-                ::ghost_runtime::Dst::at(&mut *b0, 0),
+                ::ghost_runtime::Dst::at(&mut *buf0, 0),
                 ::ghost_runtime::Epilogue {
                     activation: ::ghost_runtime::Activation::Relu,
                     residual: None,
@@ -165,27 +173,37 @@ impl Model {
                 },
             )?;
         }
+
         // step 1: global average pool -> [1x8x1x1] (ONNX "GlobalAveragePool_p")
         {
-            let [b0, b1] = ::ghost_runtime::glue::regions(
+            let [buf0, buf1] = ::ghost_runtime::glue::regions(
                 &mut *scratch,
                 [(0, 512), (512, 8)],
             )?;
-            k.global_avg_pool(::ghost_runtime::Src::at(&*b0, 0), 1, 64, &mut *b1)?;
+            k.global_avg_pool(::ghost_runtime::Src::at(&*buf0, 0), 1, 64, &mut *buf1)?;
         }
+
         // step 2: linear 8 -> 4 -> [1x4], 32 MACs (ONNX "Gemm_y")
         {
-            let [b0, b1] = ::ghost_runtime::glue::regions(
+            let [buf1, buf2] = ::ghost_runtime::glue::regions(
                 &mut *scratch,
                 [(512, 8), (0, 8)],
             )?;
-            p.fc(&w[224..296], 1, 1, &*b0, &mut *b1, ::ghost_runtime::Activation::None)?;
+            p.fc(
+                &w[224..296],
+                1,
+                1,
+                &*buf1,
+                &mut *buf2,
+                ::ghost_runtime::Activation::None,
+            )?;
         }
+
         // step 3: output NCHW8c -> NCHW, 4 channels
         {
-            let [b0] = ::ghost_runtime::glue::regions(&mut *scratch, [(0, 8)])?;
+            let [buf2] = ::ghost_runtime::glue::regions(&mut *scratch, [(0, 8)])?;
             ::ghost_runtime::glue::gather_channels(
-                &*b0,
+                &*buf2,
                 &[0, 1, 2, 3],
                 1,
                 &mut *output,
@@ -194,11 +212,13 @@ impl Model {
         Ok(())
     }
 }
+
 impl ::ghost_runtime::CompiledModel for Model {
     const INPUT_LEN: usize = Model::INPUT_LEN;
     const OUTPUT_LEN: usize = Model::OUTPUT_LEN;
     const SCRATCH_LEN: usize = Model::SCRATCH_LEN;
     const DYNAMIC_BATCH: bool = Model::DYNAMIC_BATCH;
+
     fn run(
         &self,
         input: &[f32],
@@ -207,6 +227,7 @@ impl ::ghost_runtime::CompiledModel for Model {
     ) -> Result<(), ::ghost_runtime::Error> {
         Model::run(self, input, output, scratch)
     }
+
     fn run_with(
         &self,
         fork: &dyn ::ghost_runtime::Fork,
@@ -217,8 +238,10 @@ impl ::ghost_runtime::CompiledModel for Model {
         Model::run_with(self, fork, input, output, scratch)
     }
 }
+
 #[repr(C, align(64))]
 struct Aligned<T: ?Sized>(T);
+
 /// Weights: BatchNorm folded, permuted to the blocked channel layout and packed for the
 /// kernels at compile time; little-endian f32, used in place.
 static WEIGHTS: &Aligned<[u8; 1216]> = &Aligned(*include_bytes!("model.weights"));

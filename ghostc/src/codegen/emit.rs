@@ -31,23 +31,23 @@ fn wslice(r: WRange) -> TokenStream {
     quote!(&w[#a..#b])
 }
 
-/// Names of the locations a step touches, bound once per step.
-struct Binds {
-    locs: Vec<Loc>,
+/// The identifier of arena buffer `i` in generated code: the same name in every step that
+/// uses it, and the name the program's text form uses.
+fn buf_ident(i: usize) -> proc_macro2::Ident {
+    format_ident!("buf{}", i)
 }
+
+/// How a step's call names the locations it touches (arena buffers are bound by name at the
+/// start of the step, see [`step_tokens`]).
+struct Binds;
 
 impl Binds {
     fn name(&self, l: Loc) -> TokenStream {
         match l {
             Loc::Input => quote!(input),
             Loc::Output => quote!(output),
-            Loc::Buf(_) => {
-                let i = self
-                    .locs
-                    .iter()
-                    .position(|&x| x == l)
-                    .expect("every location of a step is bound");
-                let id = format_ident!("b{}", i);
+            Loc::Buf(i) => {
+                let id = buf_ident(i);
                 quote!(#id)
             }
         }
@@ -383,25 +383,22 @@ fn step_call(b: &Binds, k: &Kernel) -> TokenStream {
 
 /// One step: bind its arena regions, then call the kernel. The comment names the nodes.
 fn step_tokens(p: &Program, step: &Step, index: usize) -> (String, TokenStream) {
-    let arena: Vec<Loc> = step
+    let arena: Vec<usize> = step
         .kernel
         .locs()
         .into_iter()
-        .filter(|l| matches!(l, Loc::Buf(_)))
-        .collect();
-    let binds = Binds {
-        locs: arena.clone(),
-    };
-    let call = step_call(&binds, &step.kernel);
-    let names: Vec<_> = (0..arena.len()).map(|i| format_ident!("b{}", i)).collect();
-    let ranges: Vec<TokenStream> = arena
-        .iter()
-        .map(|&l| {
-            let (o, n) = p.range(l).expect("arena location");
-            let (o, n) = (usize_lit(o), usize_lit(n));
-            quote!((#o, #n))
+        .filter_map(|l| match l {
+            Loc::Buf(i) => Some(i),
+            Loc::Input | Loc::Output => None,
         })
         .collect();
+    let call = step_call(&Binds, &step.kernel);
+    let names = arena.iter().map(|&i| buf_ident(i));
+    let ranges = arena.iter().map(|&i| {
+        let b = p.buffers[i];
+        let (o, n) = (usize_lit(b.offset), usize_lit(b.len));
+        quote!((#o, #n))
+    });
     let body = if arena.is_empty() {
         quote!({ #call })
     } else {
@@ -467,8 +464,13 @@ pub fn emit_with(
     let in_shape: Vec<Literal> = p.input.shape.iter().map(|&d| usize_lit(d)).collect();
     let out_shape: Vec<Literal> = p.output.shape.iter().map(|&d| usize_lit(d)).collect();
     let (in_rank, out_rank) = (usize_lit(in_shape.len()), usize_lit(out_shape.len()));
-    let image_in = usize_lit(p.image_input.iter().product());
-    let image_out = usize_lit(p.image_output.iter().product());
+    let (image_in_len, image_out_len): (usize, usize) = (
+        p.image_input.iter().product(),
+        p.image_output.iter().product(),
+    );
+    let (image_in, image_out) = (usize_lit(image_in_len), usize_lit(image_out_len));
+    let input_len = usize_lit(image_in_len * p.batch);
+    let output_len = usize_lit(image_out_len * p.batch);
     let batch = usize_lit(p.batch);
     let scratch_len = usize_lit(p.arena_len);
     let weights_bytes = usize_lit(p.weights.len() * 4);
@@ -551,9 +553,9 @@ pub fn emit_with(
             /// Output shape as compiled.
             pub const OUTPUT_SHAPE: [usize; #out_rank] = [#(#out_shape),*];
             /// Floats in one `run` input at the compiled batch.
-            pub const INPUT_LEN: usize = #image_in * #batch;
+            pub const INPUT_LEN: usize = #input_len;
             /// Floats in one `run` output at the compiled batch.
-            pub const OUTPUT_LEN: usize = #image_out * #batch;
+            pub const OUTPUT_LEN: usize = #output_len;
             /// Floats of scratch `run` needs, whatever the batch.
             pub const SCRATCH_LEN: usize = #scratch_len;
             /// Whether `run` accepts any number of images (a multiple of the per-image length).
@@ -652,11 +654,39 @@ pub fn emit_with(
 
         #profile_items
     };
-    let mut text = super::output::format_file(tokens, model_sha256)?;
-    for (i, comment) in comments.iter().enumerate() {
-        let m = format!("__ghostc_step_{i}!();");
-        let safe = comment.replace(['\n', '\r'], " ");
-        text = text.replacen(&m, &format!("// {safe}"), 1);
+    let text = super::output::format_file(tokens, model_sha256)?;
+    Ok(step_comments(&text, &comments))
+}
+
+/// Replaces each step's marker line by its comment, after a blank line (unless the step opens
+/// a block): one paragraph per step.
+fn step_comments(text: &str, comments: &[String]) -> String {
+    let mut out =
+        String::with_capacity(text.len() + comments.iter().map(String::len).sum::<usize>());
+    let mut next = 0;
+    let mut prev = "";
+    for line in text.lines() {
+        let body = line.trim_start();
+        let marker = body
+            .strip_prefix("__ghostc_step_")
+            .and_then(|rest| rest.strip_suffix("!();"))
+            .and_then(|i| i.parse::<usize>().ok());
+        match marker {
+            Some(i) if i == next => {
+                if !prev.ends_with('{') {
+                    out.push('\n');
+                }
+                let indent = &line[..line.len() - body.len()];
+                let safe = comments[i].replace(['\n', '\r'], " ");
+                out.push_str(&format!("{indent}// {safe}\n"));
+                next += 1;
+            }
+            _ => {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+        prev = line;
     }
-    Ok(text)
+    out
 }

@@ -96,6 +96,10 @@ pub struct Graph {
     /// Opset versions the source model imported, by domain ("" is the default `ai.onnx`
     /// domain); for reports only, empty when the graph was not imported from ONNX.
     pub opset_imports: std::collections::BTreeMap<String, i64>,
+    /// Position of each node name among all names ever added, in the order nodes were added.
+    /// The importer adds nodes in the model's (topological) node order, so this puts the ONNX
+    /// names a fused node covers back in graph order (see [`Graph::graph_order`]).
+    pub name_order: std::collections::BTreeMap<String, usize>,
 }
 
 impl Graph {
@@ -148,6 +152,8 @@ impl Graph {
         outputs: Vec<(String, TensorType)>,
     ) -> (NodeId, Vec<ValueId>) {
         let name: String = name.into();
+        let next = self.name_order.len();
+        self.name_order.entry(name.clone()).or_insert(next);
         let node = self.nodes.add_node(Node {
             covers: vec![name.clone()],
             name,
@@ -189,6 +195,14 @@ impl Graph {
                 }
             }
         }
+    }
+
+    /// `names` (a node's `covers`) sorted by when a node of that name was first added: graph
+    /// order for imported nodes; names never added keep their relative order, last.
+    pub fn graph_order(&self, names: &[String]) -> Vec<String> {
+        let mut sorted = names.to_vec();
+        sorted.sort_by_key(|n| self.name_order.get(n).copied().unwrap_or(usize::MAX));
+        sorted
     }
 
     /// The producing node of a value, if it is a node output.

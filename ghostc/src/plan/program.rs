@@ -486,16 +486,6 @@ pub struct Program {
     pub steps: Vec<Step>,
 }
 
-impl Program {
-    /// Offset and length of a location in the arena (`None` for the user's slices).
-    pub fn range(&self, loc: Loc) -> Option<(usize, usize)> {
-        match loc {
-            Loc::Buf(b) => Some((self.buffers[b].offset, self.buffers[b].len)),
-            _ => None,
-        }
-    }
-}
-
 // Compact forms, so a kernel's derived `Debug` reads as one short line in the text form.
 impl fmt::Debug for Loc {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

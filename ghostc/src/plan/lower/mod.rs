@@ -169,7 +169,7 @@ impl<'g> Lowerer<'g> {
             ir::cost::macs(self.g, n) / self.batch as u64
         };
         self.steps.push(Step {
-            nodes: node.covers.clone(),
+            nodes: self.g.graph_order(&node.covers),
             out_shape: node
                 .outputs
                 .first()

@@ -404,3 +404,25 @@ fn buffers_live_from_first_to_last_use_and_live_ones_never_share_memory() {
         }
     }
 }
+
+#[test]
+fn a_fused_steps_onnx_nodes_are_listed_in_graph_order() {
+    let (mut g, y) = pointwise_graph(8, 8, 4, 4);
+    let (_, z) = g.add_node(
+        "relu",
+        Op::Activation(ir::Activation::Relu),
+        vec![y],
+        vec![("z".into(), TensorType::f32(vec![1, 8, 4, 4]))],
+    );
+    g.outputs.push(z[0]);
+    crate::passes::optimize(&mut g, &crate::passes::PassOptions::default()).unwrap();
+    let p = lower(&g).unwrap();
+    let conv = p
+        .steps
+        .iter()
+        .find(|s| matches!(s.kernel, Kernel::Pointwise { .. }))
+        .expect("one pointwise step");
+    // The fused node is named after the Relu it absorbed the conv into; the list follows the
+    // graph.
+    assert_eq!(conv.nodes, ["pw", "relu"], "{p}");
+}
