@@ -10,35 +10,14 @@ mod bad_inputs_common;
 
 use std::path::PathBuf;
 
+use ghostc_testkit::snapshot::Snapshots;
+
 #[test]
 fn bad_models_match_their_generators() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/bad_models");
-    let models = bad_inputs_common::macro_models();
-    if std::env::var_os("GHOSTC_BLESS").is_some_and(|v| v == "1") {
-        std::fs::create_dir_all(&dir).unwrap();
-        for (name, bytes) in &models {
-            std::fs::write(dir.join(name), bytes).unwrap();
-        }
+    let mut snapshots = Snapshots::new(dir);
+    for (name, bytes) in bad_inputs_common::macro_models() {
+        snapshots.check(name, bytes);
     }
-    let mut stale = Vec::new();
-    for (name, bytes) in &models {
-        if std::fs::read(dir.join(name)).ok().as_ref() != Some(bytes) {
-            stale.push(*name);
-        }
-    }
-    let mut on_disk: Vec<String> = std::fs::read_dir(&dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    on_disk.sort();
-    let mut expected: Vec<String> = models.iter().map(|(n, _)| n.to_string()).collect();
-    expected.sort();
-    assert!(
-        stale.is_empty(),
-        "{} differ from their generators: {stale:?}; regenerate with \
-         `GHOSTC_BLESS=1 cargo test -p ghost-macros --test bad_models`",
-        dir.display()
-    );
-    assert_eq!(on_disk, expected, "unexpected files in {}", dir.display());
+    snapshots.finish("cargo test -p ghost-macros --test bad_models");
 }

@@ -535,7 +535,7 @@ fn every_limit_is_settable_and_named_in_its_error() {
     assert_eq!(limit_name(&e), "max_external_bytes");
     // max_fold_elements is a budget, not an error: over it a constant subgraph stays a node,
     // which `ghostc inspect --before --ir` shows.
-    let m = Model::new()
+    let m = model()
         .input("x", &[1, 4])
         .init(i64_tensor("s", &[1, 4]))
         .node(node("cos", "ConstantOfShape", &["s"], &["k"]))
@@ -828,7 +828,7 @@ fn case_08_negative_dims_and_zero_size_tensors_with_data() {
         }
     ));
     // A graph input with a negative dim.
-    let m = Model::new()
+    let m = model()
         .input("x", &[1, -3])
         .node(node("r", "Relu", &["x"], &["y"]))
         .output("y");
@@ -863,7 +863,7 @@ fn case_09_dim_products_that_overflow() {
         );
     }
     // A graph input declaring an overflowing shape.
-    let m = Model::new()
+    let m = model()
         .input("x", &[1 << 32, 1 << 32])
         .node(node("r", "Relu", &["x"], &["y"]))
         .output("y");
@@ -964,8 +964,8 @@ fn case_11_unsupported_data_types() {
         );
     }
     // A graph input of an unsupported type.
-    let m = Model::new()
-        .input_info(value_info("x", DataType::String, &[1]))
+    let m = model()
+        .input_info(tensor_info("x", DataType::String, &[1]))
         .node(node("r", "Relu", &["x"], &["y"]))
         .output("y");
     rejects_bytes(
@@ -1211,7 +1211,7 @@ fn case_17_values_produced_nowhere() {
         } => assert_eq!((&**node, &**op_type, &**value), ("add0", "Add", "ghost")),
         other => panic!("{other:?}"),
     }
-    let m = Model::new()
+    let m = model()
         .input("x", &[1, 4])
         .node(node("r", "Relu", &["x"], &["y"]))
         .output("z");
@@ -1239,7 +1239,7 @@ fn case_18_cycles_are_errors_and_out_of_order_graphs_work() {
     );
     // A 100000-node cycle on a thread with 256 KiB of stack: the algorithms are iterative.
     let n = 100_000;
-    let mut m = Model::new().input("x", &[1, 4]);
+    let mut m = model().input("x", &[1, 4]);
     for i in 0..n {
         let from = format!("v{}", (i + n - 1) % n);
         m = m.node(node(
@@ -1269,7 +1269,7 @@ fn case_18_cycles_are_errors_and_out_of_order_graphs_work() {
 
 #[test]
 fn case_19_values_defined_twice() {
-    let m = Model::new()
+    let m = model()
         .input("x", &[1, 4])
         .node(node("relu", "Relu", &["x"], &["y"]))
         .node(node("sig", "Sigmoid", &["x"], &["y"]))
@@ -1283,7 +1283,7 @@ fn case_19_values_defined_twice() {
         matches!(&e, ImportError::DuplicateValue { value, .. } if value == "y"),
         "{e:?}"
     );
-    let m = Model::new()
+    let m = model()
         .input("x", &[1, 4])
         .init(f32_tensor("w", &[1, 4]))
         .node(node("r", "Relu", &["x"], &["w"]))
@@ -1293,7 +1293,7 @@ fn case_19_values_defined_twice() {
         &[],
         &["value 'w' is defined twice: an initializer or graph input and output of node 'r'"],
     );
-    let m = Model::new()
+    let m = model()
         .input("x", &[1, 4])
         .init(f32_tensor("w", &[1, 4]))
         .init(f32_tensor("w", &[1, 4]))
@@ -1308,7 +1308,7 @@ fn case_19_values_defined_twice() {
 
 #[test]
 fn case_20_arity_and_attribute_errors_name_node_and_op() {
-    let one_node = |n| Model::new().input("x", &[2, 4]).node(n).output("y");
+    let one_node = |n| model().input("x", &[2, 4]).node(n).output("y");
     let e = rejects_bytes(
         &one_node(node("a", "Add", &["x"], &["y"])).bytes(),
         &[],
@@ -1366,7 +1366,7 @@ fn case_21_every_unsupported_op_in_one_error() {
         other => panic!("{other:?}"),
     }
     // A domain imported at an opset ghostc does not know is listed the same way.
-    let m = Model::new()
+    let m = model()
         .opset("ai.onnx.ml", 99)
         .input("x", &[1, 4])
         .node(NodeProto {
@@ -1408,7 +1408,7 @@ fn call(name: &str, function: &str, input: &str, output: &str) -> NodeProto {
 
 #[test]
 fn case_22_recursive_and_deep_functions() {
-    let m = Model::new()
+    let m = model()
         .opset("local", 1)
         .input("x", &[1, 4])
         .node(call("top", "A", "x", "y"))
@@ -1425,7 +1425,7 @@ fn case_22_recursive_and_deep_functions() {
         "{e:?}"
     );
     // A finite chain F0 -> F1 -> ... -> F100 -> Relu passes the nesting limit.
-    let mut m = Model::new()
+    let mut m = model()
         .opset("local", 1)
         .input("x", &[1, 4])
         .node(call("top", "F0", "x", "y"))
@@ -1468,7 +1468,7 @@ fn case_22_recursive_and_deep_functions() {
 #[test]
 fn case_23_semantic_errors_name_the_node() {
     // Reshape to a shape whose element count overflows.
-    let m = Model::new()
+    let m = model()
         .input("x", &[1, 4])
         .init(i64_tensor("shape", &[i64::MAX, 2]))
         .node(node("reshape", "Reshape", &["x", "shape"], &["y"]))
@@ -1480,7 +1480,7 @@ fn case_23_semantic_errors_name_the_node() {
     );
     assert!(matches!(node_err(&e).2, NodeError::Infer(_)), "{e:?}");
     // Conv weight of rank 3.
-    let m = Model::new()
+    let m = model()
         .input("x", &[1, 2, 8, 8])
         .init(f32_tensor("w", &[4, 2, 3]))
         .node(node("conv", "Conv", &["x", "w"], &["y"]))
@@ -1495,8 +1495,8 @@ fn case_23_semantic_errors_name_the_node() {
         "{e:?}"
     );
     // int64 fed to a float op.
-    let m = Model::new()
-        .input_info(value_info("x", DataType::Int64, &[4]))
+    let m = model()
+        .input_info(tensor_info("x", DataType::Int64, &[4]))
         .node(node("r", "Relu", &["x"], &["y"]))
         .output("y");
     let e = rejects_bytes(
@@ -1510,7 +1510,7 @@ fn case_23_semantic_errors_name_the_node() {
 #[test]
 fn case_24_constant_folding_is_budgeted() {
     // ConstantOfShape / Expand to 2^30 elements: refused from the shape alone.
-    let m = Model::new()
+    let m = model()
         .init(i64_tensor("s", &[1 << 15, 1 << 15]))
         .node(node("cos", "ConstantOfShape", &["s"], &["big"]))
         .output("big");
@@ -1524,7 +1524,7 @@ fn case_24_constant_folding_is_budgeted() {
         matches!(node_err(&e).2, NodeError::OutputTooLarge { .. }),
         "{e:?}"
     );
-    let m = Model::new()
+    let m = model()
         .input("x", &[1, 4])
         .init(i64_tensor("s", &[1 << 16, 1 << 16, 4]))
         .node(node("expand", "Expand", &["x", "s"], &["y"]))
@@ -1535,7 +1535,7 @@ fn case_24_constant_folding_is_budgeted() {
         &["node 'expand' (Expand): output 'y' has 17179869184 elements, over the limit max_tensor_elements"],
     );
     // Tile is not an op ghostc imports: it is reported, not evaluated.
-    let m = Model::new()
+    let m = model()
         .input("x", &[1, 4])
         .init(i64_tensor("r", &[1 << 20, 1 << 20]))
         .node(node("tile", "Tile", &["x", "r"], &["y"]))
@@ -1547,7 +1547,7 @@ fn case_24_constant_folding_is_budgeted() {
     );
     // Under the tensor limit but over the fold budget (2^27 > 2^20 elements): left unfolded,
     // so importing a 100-byte file allocates nothing like the 512 MiB the value would take.
-    let m = Model::new()
+    let m = model()
         .init(i64_tensor("s", &[1 << 14, 1 << 13]))
         .node(node("cos", "ConstantOfShape", &["s"], &["big"]))
         .output("big");
@@ -1565,7 +1565,7 @@ fn case_24_constant_folding_is_budgeted() {
     assert!(matches!(ops[..], [Op::ConstantOfShape { .. }]), "{ops:?}");
     // And a budget lowered with --limit max_fold_elements applies: [64, 64] is left as a node,
     // which code generation (one input, one output) then refuses by name.
-    let small = Model::new()
+    let small = model()
         .init(i64_tensor("s", &[64, 64]))
         .node(node("cos", "ConstantOfShape", &["s"], &["y"]))
         .output("y");
@@ -1597,7 +1597,7 @@ fn case_25_hostile_and_huge_names_compile() {
     // through the CLI and the Builder, with a 1 MiB input name, an empty node name and names
     // that collide once sanitized.
     let long = format!("\"*/\n\u{202e}{}", "a".repeat(1 << 20));
-    let mut m = Model::new()
+    let mut m = model()
         .input(&long, &[1, 3, 4, 4])
         .init(f32_tensor("r#type", &[5, 3, 1, 1]))
         .init(f32_tensor("r_type", &[5]))

@@ -17,121 +17,43 @@ use std::path::{Path, PathBuf};
 
 use ghostc::codegen::emit::WeightsPath;
 use ghostc::onnx::proto::tensor_proto::DataType;
-use ghostc::onnx::proto::{
-    attribute_proto::AttributeType, tensor_shape_proto::dimension, tensor_shape_proto::Dimension,
-    type_proto, AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto,
-    TensorShapeProto, TypeProto, ValueInfoProto,
-};
+use ghostc::onnx::proto::TensorProto;
 use ghostc::{compile_file, write_crate, CompileOptions, RuntimeDep};
-use prost::Message;
-
-fn ints(name: &str, v: &[i64]) -> AttributeProto {
-    AttributeProto {
-        name: Some(name.into()),
-        r#type: Some(AttributeType::Ints as i32),
-        ints: v.to_vec(),
-        ..Default::default()
-    }
-}
-
-fn int(name: &str, v: i64) -> AttributeProto {
-    AttributeProto {
-        name: Some(name.into()),
-        r#type: Some(AttributeType::Int as i32),
-        i: Some(v),
-        ..Default::default()
-    }
-}
-
-fn node(op: &str, inputs: &[&str], output: &str, attribute: Vec<AttributeProto>) -> NodeProto {
-    NodeProto {
-        op_type: Some(op.into()),
-        name: Some(format!("{op}_{output}")),
-        input: inputs.iter().map(|s| s.to_string()).collect(),
-        output: vec![output.into()],
-        attribute,
-        ..Default::default()
-    }
-}
+use ghostc_testkit::onnx::{a_int, a_ints, f32_data, node, tensor_info, Model};
+use ghostc_testkit::snapshot::assert_file;
+use ghostc_testkit::Rng;
 
 /// Deterministic pseudo-random weights in [-0.5, 0.5).
-fn init(name: &str, dims: &[i64], seed: u32) -> TensorProto {
-    let n: i64 = dims.iter().product();
-    let mut s = seed.wrapping_mul(2_654_435_761).max(1);
-    let float_data = (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 17;
-            s ^= s << 5;
-            (s >> 8) as f32 / (1u32 << 24) as f32 - 0.5
-        })
-        .collect();
-    TensorProto {
-        name: Some(name.into()),
-        dims: dims.to_vec(),
-        data_type: Some(DataType::Float as i32),
-        float_data,
-        ..Default::default()
-    }
-}
-
-fn io(name: &str, dims: &[i64]) -> ValueInfoProto {
-    let dim = dims
-        .iter()
-        .map(|&d| Dimension {
-            value: Some(dimension::Value::DimValue(d)),
-            ..Default::default()
-        })
-        .collect();
-    ValueInfoProto {
-        name: Some(name.into()),
-        r#type: Some(TypeProto {
-            value: Some(type_proto::Value::TensorType(type_proto::Tensor {
-                elem_type: Some(DataType::Float as i32),
-                shape: Some(TensorShapeProto { dim }),
-            })),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
+fn init(name: &str, dims: &[i64], seed: u64) -> TensorProto {
+    let n = dims.iter().product::<i64>() as usize;
+    f32_data(name, dims, Rng::new(seed).vec(n, -0.5, 0.5))
 }
 
 /// Conv 3->8 3x3 pad 1 + Relu, GlobalAveragePool, Flatten, Gemm 8->4 on a 1x3x8x8 input.
 fn tiny_model() -> Vec<u8> {
-    let graph = GraphProto {
-        name: Some("tiny".into()),
-        node: vec![
-            node(
-                "Conv",
-                &["x", "w", "b"],
-                "c",
-                vec![ints("kernel_shape", &[3, 3]), ints("pads", &[1, 1, 1, 1])],
-            ),
-            node("Relu", &["c"], "r", vec![]),
-            node("GlobalAveragePool", &["r"], "p", vec![]),
-            node("Flatten", &["p"], "f", vec![int("axis", 1)]),
-            node("Gemm", &["f", "fw", "fb"], "y", vec![int("transB", 1)]),
-        ],
-        initializer: vec![
-            init("w", &[8, 3, 3, 3], 1),
-            init("b", &[8], 2),
-            init("fw", &[4, 8], 3),
-            init("fb", &[4], 4),
-        ],
-        input: vec![io("x", &[1, 3, 8, 8])],
-        output: vec![io("y", &[1, 4])],
-        ..Default::default()
-    };
-    ModelProto {
-        ir_version: Some(8),
-        opset_import: vec![OperatorSetIdProto {
-            domain: Some(String::new()),
-            version: Some(17),
-        }],
-        graph: Some(graph),
-        ..Default::default()
-    }
-    .encode_to_vec()
+    let conv_attrs = vec![
+        a_ints("kernel_shape", &[3, 3]),
+        a_ints("pads", &[1, 1, 1, 1]),
+    ];
+    let mut m = Model::new(17)
+        .node(node("Conv", &["x", "w", "b"], &["c"], conv_attrs))
+        .node(node("Relu", &["c"], &["r"], vec![]))
+        .node(node("GlobalAveragePool", &["r"], &["p"], vec![]))
+        .node(node("Flatten", &["p"], &["f"], vec![a_int("axis", 1)]))
+        .node(node(
+            "Gemm",
+            &["f", "fw", "fb"],
+            &["y"],
+            vec![a_int("transB", 1)],
+        ))
+        .init(init("w", &[8, 3, 3, 3], 1))
+        .init(init("b", &[8], 2))
+        .init(init("fw", &[4, 8], 3))
+        .init(init("fb", &[4], 4))
+        .input("x", &[1, 3, 8, 8])
+        .output_info(tensor_info("y", DataType::Float, &[1, 4]));
+    m.graph_mut().name = Some("tiny".into());
+    m.bytes()
 }
 
 fn tiny_file(dir: &Path) -> PathBuf {
@@ -217,26 +139,11 @@ fn tiny_model_matches_snapshot() {
     )
     .unwrap();
     let snap = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots/tiny_model.rs");
-    if std::env::var_os("GHOSTC_BLESS").is_some() {
-        std::fs::write(&snap, &compiled.source).unwrap();
-        eprintln!("blessed {}", snap.display());
-        return;
-    }
-    let want = std::fs::read_to_string(&snap)
-        .unwrap_or_else(|e| panic!("{}: {e} (create it with GHOSTC_BLESS=1)", snap.display()));
-    if compiled.source != want {
-        let first = compiled
-            .source
-            .lines()
-            .zip(want.lines())
-            .position(|(a, b)| a != b);
-        panic!(
-            "generated model.rs differs from {} (first differing line {:?}); if intended, rerun with GHOSTC_BLESS=1 and review the diff\n--- generated ---\n{}",
-            snap.display(),
-            first.map(|i| i + 1),
-            compiled.source
-        );
-    }
+    assert_file(
+        &snap,
+        &compiled.source,
+        "cargo test --release -p ghostc-cli --test e2e_determinism",
+    );
 }
 
 #[test]

@@ -2,30 +2,28 @@
 //! Python). Shared by `ghostc-cli/tests/bad_inputs.rs` (library, CLI, build.rs API) and
 //! `ghost-macros/tests/bad_models.rs`, which checks that the files the proc-macro's
 //! compile-fail tests read (`ghost-macros/tests/bad_models/*.onnx`) are exactly
-//! [`macro_models`]. Depends only on ghostc and prost, so both crates can include it.
+//! [`macro_models`]. Depends only on ghostc, ghostc-testkit and prost, so both crates can
+//! include it.
 #![allow(dead_code)] // each suite uses a subset
 
-use ghostc::onnx::proto::tensor_proto::{DataLocation, DataType};
-use ghostc::onnx::proto::tensor_shape_proto::{dimension, Dimension};
+use ghostc::onnx::proto::tensor_proto::DataType;
 use ghostc::onnx::proto::{
-    attribute_proto::AttributeType, type_proto, AttributeProto, FunctionProto, GraphProto,
-    ModelProto, NodeProto, OperatorSetIdProto, StringStringEntryProto, TensorProto,
-    TensorShapeProto, TypeProto, ValueInfoProto,
+    attribute_proto::AttributeType, type_proto, AttributeProto, GraphProto, NodeProto, TensorProto,
+    TypeProto, ValueInfoProto,
 };
-use prost::Message;
+use ghostc_testkit::onnx;
 
 // ---------------------------------------------------------------------------------------------
-// Builders
+// Builders: ghostc_testkit::onnx, with this suite's node and tensor shorthands
 
-/// A node named `name`.
+#[allow(unused_imports)] // each suite uses a subset
+pub use ghostc_testkit::onnx::{
+    a_int, a_ints, a_tensor, attr, external_tensor, raw_tensor, tensor_info, untyped, Model,
+};
+
+/// A node named `name` with no attributes.
 pub fn node(name: &str, op: &str, inputs: &[&str], outputs: &[&str]) -> NodeProto {
-    NodeProto {
-        name: Some(name.into()),
-        op_type: Some(op.into()),
-        input: inputs.iter().map(|s| s.to_string()).collect(),
-        output: outputs.iter().map(|s| s.to_string()).collect(),
-        ..Default::default()
-    }
+    onnx::named(onnx::node(op, inputs, outputs, vec![]), name)
 }
 
 pub fn with_attrs(mut n: NodeProto, attrs: Vec<AttributeProto>) -> NodeProto {
@@ -33,192 +31,24 @@ pub fn with_attrs(mut n: NodeProto, attrs: Vec<AttributeProto>) -> NodeProto {
     n
 }
 
-pub fn attr(name: &str, ty: AttributeType) -> AttributeProto {
-    AttributeProto {
-        name: Some(name.into()),
-        r#type: Some(ty as i32),
-        ..Default::default()
-    }
-}
-
-pub fn a_int(name: &str, v: i64) -> AttributeProto {
-    AttributeProto {
-        i: Some(v),
-        ..attr(name, AttributeType::Int)
-    }
-}
-
-pub fn a_ints(name: &str, v: &[i64]) -> AttributeProto {
-    AttributeProto {
-        ints: v.to_vec(),
-        ..attr(name, AttributeType::Ints)
-    }
-}
-
-pub fn a_tensor(name: &str, t: TensorProto) -> AttributeProto {
-    AttributeProto {
-        t: Some(t),
-        ..attr(name, AttributeType::Tensor)
-    }
-}
-
-/// A tensor with `raw_data` of exactly the given bytes.
-pub fn raw_tensor(name: &str, dtype: DataType, dims: &[i64], raw: Vec<u8>) -> TensorProto {
-    TensorProto {
-        name: Some(name.into()),
-        data_type: Some(dtype as i32),
-        dims: dims.to_vec(),
-        raw_data: Some(raw),
-        ..Default::default()
-    }
-}
-
 /// An f32 tensor in `float_data`, filled with a deterministic ramp.
 pub fn f32_tensor(name: &str, dims: &[i64]) -> TensorProto {
     let n: i64 = dims.iter().product();
-    TensorProto {
-        name: Some(name.into()),
-        data_type: Some(DataType::Float as i32),
-        dims: dims.to_vec(),
-        float_data: (0..n).map(|i| ((i % 17) as f32 - 8.0) / 16.0).collect(),
-        ..Default::default()
-    }
+    onnx::f32_data(
+        name,
+        dims,
+        (0..n).map(|i| ((i % 17) as f32 - 8.0) / 16.0).collect(),
+    )
 }
 
+/// A 1-D i64 tensor.
 pub fn i64_tensor(name: &str, values: &[i64]) -> TensorProto {
-    TensorProto {
-        name: Some(name.into()),
-        data_type: Some(DataType::Int64 as i32),
-        dims: vec![values.len() as i64],
-        int64_data: values.to_vec(),
-        ..Default::default()
-    }
+    onnx::i64_tensor(name, &[values.len() as i64], values)
 }
 
-/// A tensor whose data lives in an external file: `location` plus extra key/value entries.
-pub fn external_tensor(
-    name: &str,
-    location: Option<&str>,
-    extra: &[(&str, &str)],
-    dims: &[i64],
-) -> TensorProto {
-    let entry = |k: &str, v: &str| StringStringEntryProto {
-        key: Some(k.into()),
-        value: Some(v.into()),
-    };
-    let mut entries: Vec<_> = location.map(|l| entry("location", l)).into_iter().collect();
-    entries.extend(extra.iter().map(|(k, v)| entry(k, v)));
-    TensorProto {
-        name: Some(name.into()),
-        data_type: Some(DataType::Float as i32),
-        dims: dims.to_vec(),
-        data_location: Some(DataLocation::External as i32),
-        external_data: entries,
-        ..Default::default()
-    }
-}
-
-/// A tensor-typed value info with static dims (negative ones allowed: they are the point of
-/// some cases).
-pub fn value_info(name: &str, dtype: DataType, dims: &[i64]) -> ValueInfoProto {
-    let dim = dims
-        .iter()
-        .map(|&d| Dimension {
-            value: Some(dimension::Value::DimValue(d)),
-            ..Default::default()
-        })
-        .collect();
-    ValueInfoProto {
-        name: Some(name.into()),
-        r#type: Some(TypeProto {
-            value: Some(type_proto::Value::TensorType(type_proto::Tensor {
-                elem_type: Some(dtype as i32),
-                shape: Some(TensorShapeProto { dim }),
-            })),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
-}
-
-/// An output declared by name only (no type).
-pub fn untyped(name: &str) -> ValueInfoProto {
-    ValueInfoProto {
-        name: Some(name.into()),
-        ..Default::default()
-    }
-}
-
-/// A model under construction: default-domain opset 17, IR version 8.
-#[derive(Clone, Debug)]
-pub struct Model {
-    pub proto: ModelProto,
-}
-
-impl Default for Model {
-    fn default() -> Self {
-        Model::new()
-    }
-}
-
-impl Model {
-    pub fn new() -> Self {
-        Model {
-            proto: ModelProto {
-                ir_version: Some(8),
-                opset_import: vec![OperatorSetIdProto {
-                    domain: Some(String::new()),
-                    version: Some(17),
-                }],
-                graph: Some(GraphProto {
-                    name: Some("g".into()),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            },
-        }
-    }
-    fn graph(&mut self) -> &mut GraphProto {
-        self.proto.graph.get_or_insert_with(GraphProto::default)
-    }
-    /// A float input of static shape.
-    pub fn input(mut self, name: &str, dims: &[i64]) -> Self {
-        self.graph()
-            .input
-            .push(value_info(name, DataType::Float, dims));
-        self
-    }
-    pub fn input_info(mut self, info: ValueInfoProto) -> Self {
-        self.graph().input.push(info);
-        self
-    }
-    pub fn init(mut self, t: TensorProto) -> Self {
-        self.graph().initializer.push(t);
-        self
-    }
-    pub fn node(mut self, n: NodeProto) -> Self {
-        self.graph().node.push(n);
-        self
-    }
-    /// An output declared by name only.
-    pub fn output(mut self, name: &str) -> Self {
-        self.graph().output.push(untyped(name));
-        self
-    }
-    pub fn function(mut self, f: FunctionProto) -> Self {
-        self.proto.functions.push(f);
-        self
-    }
-    pub fn opset(mut self, domain: &str, version: i64) -> Self {
-        self.proto.opset_import.push(OperatorSetIdProto {
-            domain: Some(domain.into()),
-            version: Some(version),
-        });
-        self
-    }
-    pub fn bytes(&self) -> Vec<u8> {
-        self.proto.encode_to_vec()
-    }
+/// A model with the default-domain opset 17 (every case here uses it).
+pub fn model() -> Model {
+    Model::new(17)
 }
 
 /// Appends a protobuf varint.
@@ -247,7 +77,7 @@ pub fn len_field(field: u64, body: &[u8], out: &mut Vec<u8>) {
 /// `x` (1x3x4x4) -> Conv 1x1 3->5 (`conv`) -> Relu (`relu`) -> `y`: the smallest model every
 /// entry point compiles. Malformed cases are variations of it.
 pub fn tiny() -> Model {
-    Model::new()
+    model()
         .input("x", &[1, 3, 4, 4])
         .init(f32_tensor("w", &[5, 3, 1, 1]))
         .init(f32_tensor("b", &[5]))
@@ -259,13 +89,13 @@ pub fn tiny() -> Model {
 /// [`tiny`] with its two nodes in reverse file order (legal: ONNX only requires a DAG).
 pub fn tiny_out_of_order() -> Model {
     let mut m = tiny();
-    m.graph().node.reverse();
+    m.graph_mut().node.reverse();
     m
 }
 
 /// `x` (1x4) -> `n` Relu nodes in a chain -> `y`.
 pub fn relu_chain(n: usize) -> Model {
-    let mut m = Model::new().input("x", &[1, 4]);
+    let mut m = model().input("x", &[1, 4]);
     for i in 0..n {
         let input = if i == 0 {
             "x".to_string()
@@ -292,15 +122,7 @@ pub fn png() -> Vec<u8> {
 
 /// Deterministic noise.
 pub fn random_bytes(n: usize) -> Vec<u8> {
-    let mut state = 0x2545_f491_4f6c_dd1du64;
-    (0..n)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 32) as u8
-        })
-        .collect()
+    ghostc_testkit::Rng::new(1).bytes(n)
 }
 
 /// `levels` If nodes, each holding the next in its `then_branch` subgraph.
@@ -321,7 +143,7 @@ pub fn nested_subgraphs(levels: usize) -> Vec<u8> {
             ..Default::default()
         };
     }
-    let mut m = Model::new();
+    let mut m = model();
     m.proto.graph = Some(g);
     m.bytes()
 }
@@ -361,7 +183,7 @@ pub fn nested_types(levels: usize) -> Vec<u8> {
         r#type: Some(t),
         ..Default::default()
     };
-    Model::new().input_info(info).output("x").bytes()
+    model().input_info(info).output("x").bytes()
 }
 
 /// A model whose graph holds `n` empty NodeProtos: 2 bytes each on the wire, a few hundred
@@ -382,7 +204,7 @@ pub fn empty_nodes(n: usize) -> Vec<u8> {
 /// A model whose only initializer (and output) is `t`.
 pub fn init_only(t: TensorProto) -> Model {
     let name = t.name.clone().unwrap_or_default();
-    Model::new().init(t).output(&name)
+    model().init(t).output(&name)
 }
 
 /// Case 6: `W` is float [2, 5, 11] (440 bytes) with 12 bytes of raw_data.
@@ -395,7 +217,7 @@ pub fn truncated_raw_data() -> Model {
 
 /// Case 17: node `add0` reads `ghost`, which nothing defines.
 pub fn dangling_input() -> Model {
-    Model::new()
+    model()
         .input("x", &[1, 4])
         .node(node("add0", "Add", &["x", "ghost"], &["y"]))
         .output("y")
@@ -403,7 +225,7 @@ pub fn dangling_input() -> Model {
 
 /// Case 18: `n_a` reads `b`, which `n_b` computes from `a`.
 pub fn cycle() -> Model {
-    Model::new()
+    model()
         .input("x", &[1, 4])
         .node(node("n_a", "Add", &["x", "b"], &["a"]))
         .node(node("n_b", "Relu", &["a"], &["b"]))
@@ -414,7 +236,7 @@ pub fn cycle() -> Model {
 /// Case 21: three unsupported nodes (unknown op, unknown domain, an op ghostc lacks) around
 /// supported ones.
 pub fn unsupported_ops() -> Model {
-    Model::new()
+    model()
         .opset("com.example", 1)
         .input("x", &[1, 4])
         .node(node("first", "Frobnicate", &["x"], &["a"]))
