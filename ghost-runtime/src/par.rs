@@ -28,7 +28,7 @@
 
 use crate::error::Error;
 use crate::kernels::conv::{conv_args, conv_exec};
-use crate::kernels::depthwise::{depthwise_args, depthwise_exec};
+use crate::kernels::depthwise::{depthwise_args, depthwise_exec, DwArgs};
 use crate::kernels::depthwise_general::{depthwise_any_args, DwAny};
 use crate::kernels::fc::{fc_args, fc_dispatch};
 use crate::kernels::ghost::{drive as ghost_drive, ghost_args};
@@ -116,6 +116,51 @@ fn small(min: usize, factors: &[usize]) -> bool {
 
 /// Raw kernel arguments shared by the parts of one call. The pointers come from borrows the
 /// `Par` method holds for the whole call, and each part writes a disjoint share.
+/// A checked depthwise layer [`Par`] can run whole or share out: the square 3x3/5x5 kernel's
+/// arguments, or either kernel's ([`DwAny`]).
+trait DwLayer: Sized {
+    /// Output rows, channel blocks, whether it accumulates channel sums.
+    fn extent(&self) -> (usize, usize, bool);
+    fn macs(&self) -> [usize; 6];
+    /// Blocks `b0 .. b1`, output rows `oy0 .. oy1`.
+    fn share(&self, b0: usize, b1: usize, oy0: usize, oy1: usize) -> Self;
+    /// # Safety
+    /// As the kernel's `exec`: a checked layer whose borrows are alive.
+    unsafe fn exec(&self, k: Kernels);
+}
+
+impl DwLayer for DwArgs {
+    fn extent(&self) -> (usize, usize, bool) {
+        (self.oh, self.blocks, !self.sums.is_null())
+    }
+    fn macs(&self) -> [usize; 6] {
+        [self.oh, self.ow, self.blocks, 8, self.k, self.k]
+    }
+    fn share(&self, b0: usize, b1: usize, oy0: usize, oy1: usize) -> Self {
+        self.blocks(b0, b1).rows(oy0, oy1)
+    }
+    unsafe fn exec(&self, k: Kernels) {
+        // SAFETY: forwarded contract.
+        unsafe { depthwise_exec(k, self) }
+    }
+}
+
+impl DwLayer for DwAny {
+    fn extent(&self) -> (usize, usize, bool) {
+        DwAny::extent(self)
+    }
+    fn macs(&self) -> [usize; 6] {
+        DwAny::macs(self)
+    }
+    fn share(&self, b0: usize, b1: usize, oy0: usize, oy1: usize) -> Self {
+        DwAny::share(self, b0, b1, oy0, oy1)
+    }
+    unsafe fn exec(&self, k: Kernels) {
+        // SAFETY: forwarded contract.
+        unsafe { DwAny::exec(self, k) }
+    }
+}
+
 struct Shared<T>(T);
 // SAFETY: the wrapped arguments are only read; the memory they point to is written through
 // disjoint shares (see each `Par` method), and the borrows outlive `Fork::run`.
@@ -294,8 +339,11 @@ impl<'f> Par<'f> {
         output: Dst<'_>,
         epilogue: Epilogue<'_>,
     ) -> Result<(), Error> {
+        // The square kernel's own arguments, not `DwAny::Square`: this instantiation of
+        // `split_depthwise` never references the general kernel, so a model without such layers
+        // does not link it (wasm and Cortex-M code size).
         let a = depthwise_args(packed, shape, input, output, epilogue)?;
-        self.split_depthwise(DwAny::Square(a));
+        self.split_depthwise(a);
         Ok(())
     }
 
@@ -315,7 +363,7 @@ impl<'f> Par<'f> {
 
     /// Runs a checked depthwise layer by blocks, or by output rows when blocks are few and
     /// there are no channel sums.
-    fn split_depthwise(&self, a: DwAny) {
+    fn split_depthwise<A: DwLayer>(&self, a: A) {
         let (k, parts) = (self.k, self.fork.parts());
         if parts == 1 || small(self.min_split, &a.macs()) {
             // SAFETY: checked by the caller; the borrows live until it returns.
