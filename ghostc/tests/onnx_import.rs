@@ -1453,7 +1453,7 @@ fn clip_forms() {
     .unwrap();
     assert_eq!(
         only_op(&g),
-        Op::Activation(ir::Activation::Clip { min: 0.0, max: 6.0 })
+        Op::Activation(ir::Activation::Clamp { lo: 0.0, hi: 6.0 })
     );
     let g = single(
         13,
@@ -1464,9 +1464,9 @@ fn clip_forms() {
     .unwrap();
     assert_eq!(
         only_op(&g),
-        Op::Activation(ir::Activation::Clip {
-            min: f32::NEG_INFINITY,
-            max: 6.0
+        Op::Activation(ir::Activation::Clamp {
+            lo: f32::NEG_INFINITY,
+            hi: 6.0
         })
     );
     // The attribute form (opset 6) inside a function that imports an old opset.
@@ -1494,7 +1494,7 @@ fn clip_forms() {
     m.proto.functions.push(f);
     assert_eq!(
         only_op(&m.import().unwrap()),
-        Op::Activation(ir::Activation::Clip { min: 0.0, max: 6.0 })
+        Op::Activation(ir::Activation::Clamp { lo: 0.0, hi: 6.0 })
     );
 }
 

@@ -38,7 +38,7 @@ fn decomposed_hsig(
     } else {
         binary(g, BinaryOp::Add, x, cst)
     };
-    let clipped = act(g, sum, Activation::Clip { min: 0.0, max: hi });
+    let clipped = act(g, sum, Activation::Clamp { lo: 0.0, hi });
     if use_mul {
         let s = scalar(g, 1.0 / k);
         if swap {
@@ -78,7 +78,7 @@ fn conv_relu_becomes_fused_conv() {
 #[test]
 fn every_activation_kind_fuses() {
     for a in [
-        Activation::Clip { min: 0.0, max: 6.0 },
+        Activation::Clamp { lo: 0.0, hi: 6.0 },
         Activation::HardSigmoid {
             alpha: 0.2,
             beta: 0.5,
@@ -146,7 +146,7 @@ fn hard_swish_forms_are_recognized() {
     let (mut g, y) = conv_input(&mut rng);
     let three = scalar(&mut g, 3.0);
     let s = binary(&mut g, BinaryOp::Add, y, three);
-    let c = act(&mut g, s, Activation::Clip { min: 0.0, max: 6.0 });
+    let c = act(&mut g, s, Activation::Clamp { lo: 0.0, hi: 6.0 });
     let p = binary(&mut g, BinaryOp::Mul, c, y);
     let six = scalar(&mut g, 6.0);
     let z = binary(&mut g, BinaryOp::Div, p, six);
@@ -166,7 +166,7 @@ fn relu6_stays_clip_and_shared_intermediates_are_not_absorbed() {
     // The Add output is read twice: the decomposition must stay as it is.
     let three = scalar(&mut g, 3.0);
     let s = binary(&mut g, BinaryOp::Add, y, three);
-    let c = act(&mut g, s, Activation::Clip { min: 0.0, max: 6.0 });
+    let c = act(&mut g, s, Activation::Clamp { lo: 0.0, hi: 6.0 });
     let six = scalar(&mut g, 6.0);
     let d = binary(&mut g, BinaryOp::Div, c, six);
     let z = binary(&mut g, BinaryOp::Add, d, s);

@@ -73,7 +73,7 @@ fn huawei_se(
         None => {
             let three = scalar(g, 3.0);
             let t = binary(g, BinaryOp::Add, s, three);
-            let t = act(g, t, Activation::Clip { min: 0.0, max: 6.0 });
+            let t = act(g, t, Activation::Clamp { lo: 0.0, hi: 6.0 });
             let six = scalar(g, 6.0);
             binary(g, BinaryOp::Div, t, six)
         }
@@ -125,7 +125,7 @@ fn huawei_form_after_activation_fusion() {
     for (n, gate) in [
         (1, None),
         (3, None),
-        (1, Some(Activation::Clip { min: 0.0, max: 1.0 })),
+        (1, Some(Activation::Clamp { lo: 0.0, hi: 1.0 })),
     ] {
         let mut rng = Rng::new(6);
         let mut g = Graph::new();

@@ -63,7 +63,7 @@ fn tiny_ghostnet(batch: usize) -> Graph {
     let s = gemm(&mut g, &mut rng, s, 23, true, 1.0, 1.0);
     let three = scalar(&mut g, 3.0);
     let s = binary(&mut g, BinaryOp::Add, s, three);
-    let s = act(&mut g, s, Activation::Clip { min: 0.0, max: 6.0 });
+    let s = act(&mut g, s, Activation::Clamp { lo: 0.0, hi: 6.0 });
     let six = scalar(&mut g, 6.0);
     let s = binary(&mut g, BinaryOp::Div, s, six);
     let s = reshape(&mut g, s, &[batch, 23, 1, 1]);

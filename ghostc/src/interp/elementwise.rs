@@ -79,7 +79,7 @@ fn clamp_nan(x: f32, lo: f32, hi: f32) -> f32 {
 pub(super) fn activate(act: &Activation, x: f32) -> f32 {
     match *act {
         Activation::Relu => max_nan(x, 0.0),
-        Activation::Clip { min, max } => clamp_nan(x, min, max),
+        Activation::Clamp { lo: min, hi: max } => clamp_nan(x, min, max),
         Activation::HardSigmoid { alpha, beta } => clamp_nan(alpha * x + beta, 0.0, 1.0),
         // ONNX Runtime computes HardSwish as x * HardSigmoid(x) with alpha = 1/6, beta = 0.5.
         Activation::HardSwish => x * clamp_nan(x * (1.0 / 6.0) + 0.5, 0.0, 1.0),
@@ -416,7 +416,7 @@ mod tests {
         assert!(r[0].is_nan());
         assert_eq!(&r[1..], [0.0, 0.5, 9.0]);
         let clip = eval1(
-            Op::Activation(Activation::Clip { min: 0.0, max: 6.0 }),
+            Op::Activation(Activation::Clamp { lo: 0.0, hi: 6.0 }),
             &[&x],
         );
         let c = clip.as_f32().unwrap();

@@ -61,7 +61,7 @@ pub fn op_label(op: &Op) -> String {
             )
         }
         Op::Linear { act } => format!("linear[{}]", act_suffix(act)),
-        Op::Activation(Activation::Clip { min, max }) => format!("clip[{min},{max}]"),
+        Op::Activation(Activation::Clamp { lo: min, hi: max }) => format!("clip[{min},{max}]"),
         Op::Activation(Activation::HardSigmoid { alpha, beta }) => {
             format!("hard_sigmoid[{alpha},{beta}]")
         }

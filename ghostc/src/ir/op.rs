@@ -12,10 +12,11 @@ use super::tensor::DType;
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Activation {
     Relu,
-    /// `min(max(x, min), max)`; NaN propagates.
-    Clip {
-        min: f32,
-        max: f32,
+    /// `min(max(x, lo), hi)` (ONNX Clip; ReLU6 is `Clamp { lo: 0, hi: 6 }`); NaN propagates.
+    /// Spelled as `ghost_runtime::Activation::Clamp`, which lowering passes it to.
+    Clamp {
+        lo: f32,
+        hi: f32,
     },
     /// `clamp(alpha * x + beta, 0, 1)`.
     HardSigmoid {
@@ -297,7 +298,7 @@ impl Op {
             Op::BatchNorm(_) => "batch_norm",
             Op::Activation(a) => match a {
                 Activation::Relu => "relu",
-                Activation::Clip { .. } => "clip",
+                Activation::Clamp { .. } => "clip",
                 Activation::HardSigmoid { .. } => "hard_sigmoid",
                 Activation::HardSwish => "hard_swish",
                 Activation::Sigmoid => "sigmoid",

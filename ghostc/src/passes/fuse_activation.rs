@@ -95,7 +95,7 @@ struct ClipOfAdd {
 
 fn clip_of_add(g: &Graph, v: ValueId, reader: NodeId) -> Option<ClipOfAdd> {
     let (clip, clip_node) = producer(g, v)?;
-    let Op::Activation(Activation::Clip { min: lo, max: hi }) = clip_node.op else {
+    let Op::Activation(Activation::Clamp { lo, hi }) = clip_node.op else {
         return None;
     };
     if !only_used_by(g, v, reader) {

@@ -80,7 +80,7 @@ pub(super) fn cast(to: DType, inputs: &[InputFact<'_>]) -> Outputs {
 /// Activation parameters every implementation can honour (also checks fused epilogues).
 pub(super) fn check_activation(act: &Activation) -> Result<(), InferError> {
     match *act {
-        Activation::Clip { min, max } if min.is_nan() || max.is_nan() => {
+        Activation::Clamp { lo: min, hi: max } if min.is_nan() || max.is_nan() => {
             Err(invalid("clip", format!("bounds {min}, {max} include NaN")))
         }
         _ => Ok(()),

@@ -98,7 +98,7 @@ fn clip(ctx: &NodeCtx<'_>) -> Result<ImportedNode, NodeError> {
         return Err(NodeError::Unsupported("Clip on integer tensors".into()));
     }
     Ok(ImportedNode::Op {
-        op: Op::Activation(Activation::Clip { min, max }),
+        op: Op::Activation(Activation::Clamp { lo: min, hi: max }),
         inputs: vec![ctx.input(0)?],
     })
 }

@@ -87,7 +87,7 @@ fn act_of(a: Option<Activation>) -> Option<rt::Activation> {
     Some(match a {
         None => rt::Activation::None,
         Some(Activation::Relu) => rt::Activation::Relu,
-        Some(Activation::Clip { min, max }) => rt::Activation::Clamp { lo: min, hi: max },
+        Some(Activation::Clamp { lo, hi }) => rt::Activation::Clamp { lo, hi },
         Some(Activation::HardSigmoid { alpha, beta }) => {
             rt::Activation::HardSigmoid { alpha, beta }
         }
