@@ -13,8 +13,9 @@
 //! The invocation expands, in place, to exactly the items `ghostc compile` / `ghostc::Builder`
 //! generate (`Model`, its constants and `run`; see `ghostc::codegen::emit`), so the calling
 //! crate needs `ghost-runtime` as a dependency. To have several models in one crate, invoke
-//! the macro once per module. This crate is a thin shell: it parses the arguments, calls
-//! [`ghostc::compile_file`] and re-parses the returned source; it holds no codegen logic.
+//! the macro once per module. This crate is a thin shell: it parses the arguments, plans the model
+//! with [`ghostc::Planned::read`] (one read of the file), emits it once and re-parses the
+//! source; it holds no codegen logic.
 //!
 //! # Arguments
 //! - the model path, a string literal relative to the calling crate's `CARGO_MANIFEST_DIR`
@@ -80,7 +81,7 @@ use quote::quote;
 use syn::parse::{Parse, ParseStream};
 use syn::{Ident, LitStr, Token};
 
-use ghostc::codegen::emit::{emit, WeightsPath};
+use ghostc::codegen::emit::WeightsPath;
 use ghostc::codegen::output::{sha256_hex, write_if_changed};
 use ghostc::passes::FuseOptions;
 use ghostc::CompileOptions;
@@ -241,31 +242,28 @@ fn expand(args: Args) -> syn::Result<TokenStream2> {
     let (path, opts) = options(&args)?;
     let span = args.path.span();
     let err = |msg: String| syn::Error::new(span, msg);
-    let model_bytes = std::fs::read(&path)
-        .map_err(|e| err(format!("ghostc: cannot read {}: {e}", path.display())))?;
-    // The weights file is named by its own hash, which is known only after compiling; the
-    // source is emitted again (cheap) with the final path.
-    let compiled = ghostc::compile_file(&path, &opts, &WeightsPath::Absolute(String::new()))
-        .map_err(|e| {
-            err(format!(
-                "ghostc: cannot compile {}: {}",
-                path.display(),
-                chain(&e)
-            ))
-        })?;
-    let weights_path = store_weights(&compiled.weights).map_err(err)?;
-    let source = emit(
-        &compiled.program,
-        &WeightsPath::Absolute(weights_path.display().to_string()),
-        &sha256_hex(&model_bytes),
-    )
-    .map_err(|e| {
+    // One read of the model; the weights file is named by the weights' own hash, known once
+    // the model is planned, and the source is emitted once with that path.
+    let planned = ghostc::Planned::read(&path, &opts).map_err(|e| {
         err(format!(
-            "ghostc: cannot emit code for {}: {}",
+            "ghostc: cannot compile {}: {}",
             path.display(),
             chain(&e)
         ))
     })?;
+    let weights_path = store_weights(&planned.weights).map_err(err)?;
+    let source = planned
+        .emit(
+            &WeightsPath::Absolute(weights_path.display().to_string()),
+            opts.profile,
+        )
+        .map_err(|e| {
+            err(format!(
+                "ghostc: cannot emit code for {}: {}",
+                path.display(),
+                chain(&e)
+            ))
+        })?;
     let items: TokenStream2 = source.parse().map_err(|e| {
         err(format!(
             "ghostc generated unparsable code (a ghostc bug): {e}"
@@ -324,17 +322,7 @@ fn store_weights(weights: &[u8]) -> Result<PathBuf, String> {
 /// rebuild tracking.
 fn tracked_files(model: &Path) -> Vec<PathBuf> {
     let mut files = vec![model.to_path_buf()];
-    if let Some(dir) = model.parent() {
-        let mut data: Vec<PathBuf> = std::fs::read_dir(dir)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "data"))
-            .collect();
-        data.sort();
-        files.extend(data);
-    }
+    files.extend(ghostc::model_file::data_files(model));
     files
 }
 
@@ -370,6 +358,10 @@ fn stub() -> TokenStream2 {
         }
     }
 }
+
+#[cfg(all(test, target_os = "linux"))]
+#[path = "../../ghostc/tests/open_count/mod.rs"]
+mod open_count;
 
 #[cfg(test)]
 mod tests {
@@ -476,6 +468,22 @@ mod tests {
             text.contains("dynamo18_v1_w050_32x32_noopt_b1/model.onnx.data\""),
             "{text}"
         );
+    }
+
+    /// One read of the model per expansion (it used to be read for its hash, then again by
+    /// the compile). Counted with inotify on a private copy, see `open_count`.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn expansion_opens_the_model_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let model = crate::open_count::private_model("ts11_huawei_48x48_b1", dir.path());
+        let opens = crate::open_count::OpenCounter::watch(&model);
+        let lit = model.display().to_string();
+        let tokens = try_expand(quote!(#lit)).unwrap();
+        assert_eq!(opens.take(), 1);
+        // The source was emitted once, with the stored weights' path.
+        let text = tokens.to_string();
+        assert_eq!(text.matches("pub struct Model").count(), 1, "{text}");
     }
 
     #[test]

@@ -1,10 +1,11 @@
-//! `ghostc bench`: compile a model into a standalone crate ([`write_crate`]), build it in
+//! `ghostc bench`: write a planned model as a standalone crate ([`write_planned_crate`]), build it in
 //! release ([`build_crate`]), run its runner and report what a deployment cares about: build
 //! time, binary size without the weights, weight and scratch bytes, peak RSS, the first
 //! inference of a fresh process against the steady state, and % of the roofline (MACs / median
 //! latency against this core's FMA peak, measured on the spot by `ghost_runtime::peak` inside
 //! the runner). With `profile`, a second, instrumented build gives a per-step table (op kind,
-//! output shape, MACs, median time, share, GMAC/s, % of peak, ONNX nodes covered).
+//! output shape, MACs, median time, share, GMAC/s, % of peak, ONNX nodes covered), emitted
+//! from the same plan (the model is read, imported and lowered once).
 //!
 //! Every number comes from the runner's `key=value` output (`NAME --bench N`,
 //! `NAME --profile N --raw`), so it is measured in the runner's own process, on the core it is
@@ -17,14 +18,11 @@ use std::process::Command;
 use std::time::Instant;
 
 use ghostc::plan::program::Program;
-use ghostc::spec::{check_crate_name, SpecError};
-use ghostc::{build_crate, write_crate, BuildError, CompileError, CompileOptions, RuntimeDep};
+use ghostc::{build_crate, write_planned_crate, BuildError, CompileError, Planned, RuntimeDep};
 
 /// What to benchmark and how.
 #[derive(Clone, Debug)]
 pub struct BenchOptions {
-    /// Import and fusion options (`profile` is ignored: the profiling build is separate).
-    pub compile: CompileOptions,
     pub runtime: RuntimeDep,
     /// Timed runs after the first run and 5 warm-up runs; 0 builds and reports sizes only.
     pub runs: usize,
@@ -47,7 +45,6 @@ pub struct BenchOptions {
 impl Default for BenchOptions {
     fn default() -> Self {
         BenchOptions {
-            compile: CompileOptions::default(),
             runtime: RuntimeDep::default(),
             runs: 200,
             profile: false,
@@ -67,8 +64,6 @@ pub enum BenchError {
     Compile(#[from] CompileError),
     #[error(transparent)]
     Build(#[from] BuildError),
-    #[error(transparent)]
-    Name(#[from] SpecError),
     #[error("{what}")]
     Io {
         what: String,
@@ -618,10 +613,15 @@ fn run_runner(
     })
 }
 
-/// Compiles, builds and runs the model as described in the module docs. Progress goes to
-/// stderr.
-pub fn bench(model: &Path, opts: &BenchOptions) -> Result<BenchReport, BenchError> {
-    check_crate_name(&opts.name)?;
+/// Writes, builds and runs the planned `model` as described in the module docs; `started` is
+/// when its compile began (the report's compile time runs from it to the crate written).
+/// Progress goes to stderr.
+pub fn bench(
+    model: &Path,
+    planned: &Planned,
+    started: Instant,
+    opts: &BenchOptions,
+) -> Result<BenchReport, BenchError> {
     let tmp = tempfile::tempdir().map_err(|source| BenchError::Io {
         what: "cannot create a temporary folder".into(),
         source,
@@ -634,15 +634,9 @@ pub fn bench(model: &Path, opts: &BenchOptions) -> Result<BenchReport, BenchErro
         .target_dir
         .clone()
         .unwrap_or_else(|| tmp.path().join("target"));
-    let compile = CompileOptions {
-        profile: false,
-        ..opts.compile.clone()
-    };
 
-    eprintln!("[bench] compiling {} ...", model.display());
-    let t0 = Instant::now();
-    let compiled = write_crate(model, &dir, &opts.name, &compile, &opts.runtime)?;
-    let compile_secs = t0.elapsed().as_secs_f64();
+    write_planned_crate(planned, &dir, &opts.name, false, &opts.runtime)?;
+    let compile_secs = started.elapsed().as_secs_f64();
 
     eprintln!(
         "[bench] cargo build --release in {} (target {}) ...",
@@ -660,7 +654,7 @@ pub fn bench(model: &Path, opts: &BenchOptions) -> Result<BenchReport, BenchErro
             source,
         })?
         .len();
-    let p = &compiled.program;
+    let p = &planned.program;
     let batch = p.batch;
 
     let run = if opts.runs > 0 {
@@ -696,12 +690,8 @@ pub fn bench(model: &Path, opts: &BenchOptions) -> Result<BenchReport, BenchErro
             }
             None => tmp.path().join("crate_profile"),
         };
-        let popts = CompileOptions {
-            profile: true,
-            ..opts.compile.clone()
-        };
         eprintln!("[bench] profiling build in {} ...", pdir.display());
-        let pc = write_crate(model, &pdir, &name, &popts, &opts.runtime)?;
+        write_planned_crate(planned, &pdir, &name, true, &opts.runtime)?;
         let pbin = build_crate(&pdir, &name, Some(&target))?;
         let runs = opts.runs.max(1);
         eprintln!("[bench] {} --profile {runs} --raw ...", pbin.display());
@@ -712,7 +702,7 @@ pub fn bench(model: &Path, opts: &BenchOptions) -> Result<BenchReport, BenchErro
             opts.threads,
         )?;
         let mut profile =
-            parse_profile_output(&out, &pc.program).ok_or_else(|| BenchError::Runner {
+            parse_profile_output(&out, &planned.program).ok_or_else(|| BenchError::Runner {
                 cmd: pbin.display().to_string(),
                 detail: "unexpected --profile --raw output (step count or fields)".into(),
             })?;
@@ -733,7 +723,7 @@ pub fn bench(model: &Path, opts: &BenchOptions) -> Result<BenchReport, BenchErro
         build_secs,
         cold_build,
         binary_bytes,
-        weight_bytes: compiled.weights.len() as u64,
+        weight_bytes: planned.weights.len() as u64,
         scratch_bytes: p.arena_len as u64 * 4,
         steps: p.steps.len(),
         batch,

@@ -14,9 +14,10 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 
-use ghostc::ir::{fmt_shape, DType, Data, Tensor};
-use ghostc::onnx::{load_model, ImportOptions};
+use ghostc::ir::{fmt_shape, DType, Data, Graph, Tensor};
+use ghostc::onnx::{ImportError, ImportOptions};
 use ghostc::report::ModelReport;
+use ghostc::{CompileError, ModelFile, Planned};
 
 const EXIT_CODES: &str = "Exit codes: 0 success, 1 error (message on stderr), 2 usage error.";
 
@@ -164,12 +165,12 @@ struct BenchArgs {
 }
 
 fn bench(a: BenchArgs) -> Result<()> {
+    ghostc::spec::check_crate_name(&a.name)?;
+    let fuse = a.fuse.options()?;
+    eprintln!("[bench] compiling {} ...", a.model.display());
+    let t0 = std::time::Instant::now();
+    let planned = plan(&a.model, &a.shapes, fuse)?;
     let opts = bench::BenchOptions {
-        compile: ghostc::CompileOptions {
-            import: import_options(&a.model, &a.shapes, None)?,
-            fuse: a.fuse.options()?,
-            profile: false,
-        },
         runtime: ghostc::RuntimeDep::default(),
         runs: a.runs,
         profile: a.profile,
@@ -179,7 +180,7 @@ fn bench(a: BenchArgs) -> Result<()> {
         core: a.core,
         threads: a.threads,
     };
-    let report = bench::bench(&a.model, &opts)?;
+    let report = bench::bench(&a.model, &planned, t0, &opts)?;
     print!("{}", report.to_text());
     Ok(())
 }
@@ -229,14 +230,26 @@ fn split_named(arg: &str) -> (&str, &str) {
     }
 }
 
-/// Import options from `--shape` flags. A shape given without a name (or taken from an unnamed
-/// `--input`) applies to the model's only input: its name is found by a first import, and the
-/// model is pinned to that shape when its own differs (a dynamic batch of any size fits as is).
-fn import_options(
+/// A model file read once and imported once with the options of the flags.
+struct Loaded {
+    file: ModelFile,
+    graph: Graph,
+}
+
+/// Reads the model (once) and imports it with `--shape`/`--limit`, plus `pins` (the shapes of
+/// named `--input` files) for inputs `--shape` does not name. A shape without a name (or taken
+/// from an unnamed `--input`) applies to the model's only input: the model is imported as is,
+/// and imported again from the same bytes with that input pinned only when its shape differs
+/// (a dynamic batch of any size fits as is).
+///
+/// The outer error is a usage error or a failed first import for an unnamed shape (worded
+/// "cannot import MODEL"); the inner one is the read or the import, for the caller to word.
+fn load(
     model: &std::path::Path,
     shapes: &ShapeArgs,
     unnamed: Option<Vec<usize>>,
-) -> Result<ImportOptions> {
+    pins: &[(String, Vec<usize>)],
+) -> Result<Result<Loaded, ImportError>> {
     let mut pinned = BTreeMap::new();
     let mut unnamed = unnamed;
     for s in &shapes.shapes {
@@ -247,6 +260,9 @@ fn import_options(
             (_, dims) => unnamed = Some(dims),
         }
     }
+    for (name, dims) in pins {
+        pinned.entry(name.clone()).or_insert_with(|| dims.clone());
+    }
     let mut opts = ImportOptions {
         shapes: pinned,
         ..ImportOptions::default()
@@ -254,23 +270,56 @@ fn import_options(
     for limit in &shapes.limits {
         opts.limits.apply(limit)?;
     }
-    if let Some(shape) = unnamed {
-        let graph = load_model(model, &opts)
-            .with_context(|| format!("cannot import {}", model.display()))?;
-        if graph.inputs.len() != 1 {
-            bail!(
-                "the model has {} inputs: name each one (--shape NAME=DIMS, --input NAME=FILE)",
-                graph.inputs.len()
-            );
-        }
-        let input = graph.value(graph.inputs[0]);
-        let fits = input.ty.shape == shape
-            || (graph.dynamic_batch && input.ty.shape.get(1..) == shape.get(1..));
-        if !fits {
-            opts.shapes.insert(input.name.clone(), shape);
-        }
+    let file = match ModelFile::read(model, &opts.limits) {
+        Ok(f) => f,
+        Err(e) => return Ok(Err(e)),
+    };
+    let Some(shape) = unnamed else {
+        return Ok(file.import(&opts).map(|graph| Loaded { file, graph }));
+    };
+    let graph = file
+        .import(&opts)
+        .with_context(|| format!("cannot import {}", model.display()))?;
+    if graph.inputs.len() != 1 {
+        bail!(
+            "the model has {} inputs: name each one (--shape NAME=DIMS, --input NAME=FILE)",
+            graph.inputs.len()
+        );
     }
-    Ok(opts)
+    let input = graph.value(graph.inputs[0]);
+    let fits = input.ty.shape == shape
+        || (graph.dynamic_batch && input.ty.shape.get(1..) == shape.get(1..));
+    if fits {
+        return Ok(Ok(Loaded { file, graph }));
+    }
+    opts.shapes.insert(input.name.clone(), shape);
+    Ok(file.import(&opts).map(|graph| Loaded { file, graph }))
+}
+
+/// [`load`] for the commands that word an import failure "cannot import MODEL: ...".
+fn load_for_import(
+    model: &std::path::Path,
+    shapes: &ShapeArgs,
+    unnamed: Option<Vec<usize>>,
+    pins: &[(String, Vec<usize>)],
+) -> Result<Loaded> {
+    load(model, shapes, unnamed, pins)?
+        .with_context(|| format!("cannot import {}", model.display()))
+}
+
+/// [`load`] then optimize and lower, for the commands that compile: errors as the library's
+/// `compile_file` gives them.
+fn plan(
+    model: &std::path::Path,
+    shapes: &ShapeArgs,
+    fuse: ghostc::passes::FuseOptions,
+) -> Result<Planned> {
+    let loaded = load(model, shapes, None, &[])?.map_err(CompileError::from_read)?;
+    Ok(Planned::from_graph(
+        loaded.graph,
+        loaded.file.sha256().to_string(),
+        fuse,
+    )?)
 }
 
 fn inspect(
@@ -282,12 +331,11 @@ fn inspect(
     before: bool,
     fuse: FuseArgs,
 ) -> Result<()> {
-    let opts = import_options(&model, &shapes, None)?;
-    let mut graph =
-        load_model(&model, &opts).with_context(|| format!("cannot import {}", model.display()))?;
+    let fuse = fuse.options()?;
+    let mut graph = load_for_import(&model, &shapes, None, &[])?.graph;
     if !before {
         let pass_opts = ghostc::passes::PassOptions {
-            fuse: fuse.options()?,
+            fuse,
             ..Default::default()
         };
         ghostc::passes::optimize(&mut graph, &pass_opts)?;
@@ -339,15 +387,13 @@ fn run(model: PathBuf, inputs: Vec<String>, outputs: Vec<String>, shapes: ShapeA
         .iter()
         .find(|(n, _)| n.is_empty())
         .map(|(_, a)| a.shape.clone());
-    let mut opts = import_options(&model, &shapes, unnamed)?;
     // Each named input's .npy shape pins the model's dims unless --shape did.
-    for (name, array) in arrays.iter().filter(|(n, _)| !n.is_empty()) {
-        opts.shapes
-            .entry(name.clone())
-            .or_insert_with(|| array.shape.clone());
-    }
-    let graph =
-        load_model(&model, &opts).with_context(|| format!("cannot import {}", model.display()))?;
+    let pins: Vec<(String, Vec<usize>)> = arrays
+        .iter()
+        .filter(|(n, _)| !n.is_empty())
+        .map(|(n, a)| (n.clone(), a.shape.clone()))
+        .collect();
+    let graph = load_for_import(&model, &shapes, unnamed, &pins)?.graph;
     let mut feed = Vec::new();
     for (i, &v) in graph.inputs.iter().enumerate() {
         let value = graph.value(v);
@@ -420,18 +466,15 @@ fn compile(
     if let Err(e) = ghostc::spec::check_crate_name(&name) {
         bail!("{e} (use --name)");
     }
-    let opts = ghostc::CompileOptions {
-        import: import_options(&model, &shapes, None)?,
-        fuse: fuse.options()?,
-        profile,
-    };
+    let fuse = fuse.options()?;
     let runtime = match runtime_version {
         Some(v) => ghostc::RuntimeDep::Version(v),
         None => ghostc::RuntimeDep::default(),
     };
     let t0 = std::time::Instant::now();
-    let compiled = ghostc::write_crate(&model, &out, &name, &opts, &runtime)?;
-    let p = &compiled.program;
+    let planned = plan(&model, &shapes, fuse)?;
+    ghostc::write_planned_crate(&planned, &out, &name, profile, &runtime)?;
+    let p = &planned.program;
     eprintln!(
         "wrote crate {name} to {} in {:.2} s: {} kernel calls, {:.1} M MACs/image, scratch {:.2} MB, weights {:.2} MB",
         out.display(),
@@ -439,7 +482,7 @@ fn compile(
         p.steps.len(),
         p.steps.iter().map(|s| s.macs).sum::<u64>() as f64 / 1e6,
         p.arena_len as f64 * 4.0 / 1e6,
-        compiled.weights.len() as f64 / 1e6
+        planned.weights.len() as f64 / 1e6
     );
     Ok(())
 }
@@ -468,14 +511,16 @@ fn verify(
         Some(p) => Some(ghostc::npy::read_f32(p)?),
         None => None,
     };
-    let import = import_options(&model, &shapes, array.as_ref().map(|a| a.shape.clone()))?;
-    let opts = ghostc::CompileOptions {
-        import: import.clone(),
-        fuse: fuse.options()?,
-        profile: false,
-    };
-    let reference_graph = load_model(&model, &import)
-        .with_context(|| format!("cannot import {}", model.display()))?;
+    let fuse = fuse.options()?;
+    // One read and one import: the imported graph is the interpreter's reference, and a copy
+    // of it is compiled.
+    let loaded = load_for_import(
+        &model,
+        &shapes,
+        array.as_ref().map(|a| a.shape.clone()),
+        &[],
+    )?;
+    let reference_graph = loaded.graph;
     let in_shape = reference_graph
         .value(reference_graph.inputs[0])
         .ty
@@ -488,11 +533,16 @@ fn verify(
     let tmp = tempfile::tempdir()?;
     let dir = keep.clone().unwrap_or_else(|| tmp.path().join("crate"));
     eprintln!("[1/3] compiling {} ...", model.display());
-    ghostc::write_crate(
-        &model,
+    let planned = Planned::from_graph(
+        reference_graph.clone(),
+        loaded.file.sha256().to_string(),
+        fuse,
+    )?;
+    ghostc::write_planned_crate(
+        &planned,
         &dir,
         "ghostc_verify",
-        &opts,
+        false,
         &ghostc::RuntimeDep::default(),
     )?;
     eprintln!("[2/3] building the generated crate (cargo build --release) ...");

@@ -4,6 +4,9 @@
 //! are positive. No timing thresholds: the machine is shared.
 
 mod e2e_common;
+#[cfg(target_os = "linux")]
+#[path = "../../ghostc/tests/open_count/mod.rs"]
+mod open_count;
 
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -43,11 +46,19 @@ fn positive(f: &BTreeMap<String, String>, key: &str) -> f64 {
 
 #[test]
 fn bench_reports_every_field() {
-    let fx = e2e_common::fixture(e2e_common::SMALL);
     let keep = tempfile::tempdir().unwrap();
+    // A private copy, so that the opens counted are this run's: two builds, one read.
+    #[cfg(target_os = "linux")]
+    let (model, opens) = {
+        let model = open_count::private_model(e2e_common::SMALL, keep.path());
+        let opens = open_count::OpenCounter::watch(&model);
+        (model, opens)
+    };
+    #[cfg(not(target_os = "linux"))]
+    let model = e2e_common::fixture(e2e_common::SMALL).model();
     let o = Command::new(env!("CARGO_BIN_EXE_ghostc"))
         .arg("bench")
-        .arg(fx.model())
+        .arg(&model)
         .args(["--runs", "5", "--profile", "--name", "e2e_bench"])
         .arg("--target-dir")
         .arg(e2e_common::target_dir())
@@ -59,6 +70,8 @@ fn bench_reports_every_field() {
     let stderr = String::from_utf8_lossy(&o.stderr);
     println!("{stdout}\n{stderr}");
     assert!(o.status.success(), "ghostc bench failed:\n{stderr}");
+    #[cfg(target_os = "linux")]
+    assert_eq!(opens.take(), 1, "bench --profile opens the model once");
 
     // The human-readable part.
     for label in [

@@ -1,11 +1,17 @@
-//! The whole pipeline behind every entry point (CLI, build.rs `Builder`, proc-macro): import,
-//! optimize, lower, emit.
+//! The whole pipeline behind every entry point (CLI, build.rs `Builder`, proc-macro): read the
+//! model file once ([`ModelFile`]), import, optimize, lower ([`Planned`]), emit ([`Compiled`]).
+//!
+//! Emitting is a separate step because two callers need the plan before the source: the
+//! proc-macro names the weights file by the weights' hash, and `ghostc bench` emits one plan
+//! with and without timers.
 
 use std::path::{Path, PathBuf};
 
 use crate::codegen::emit::{emit_with, EmitOptions, WeightsPath};
-use crate::codegen::output::{sha256_hex, write_dir_atomically, write_if_changed, OutputError};
-use crate::onnx::{load_model, ImportError, ImportOptions};
+use crate::codegen::output::{write_dir_atomically, write_if_changed, OutputError};
+use crate::ir::Graph;
+use crate::model_file::{data_files, ModelFile};
+use crate::onnx::{ImportError, ImportOptions};
 use crate::passes::{optimize, FuseOptions, PassError, PassOptions};
 use crate::plan::lower::{lower, LowerError};
 use crate::plan::program::Program;
@@ -48,6 +54,82 @@ pub struct CompileOptions {
     pub profile: bool,
 }
 
+impl CompileError {
+    /// The error for a failed [`ModelFile::read`] on a compile path: an unreadable file is
+    /// [`CompileError::Io`] ("cannot read PATH"), a file over the size limit stays an import
+    /// error naming `max_file_bytes`.
+    pub fn from_read(e: ImportError) -> CompileError {
+        match e {
+            ImportError::Io { path, source } => CompileError::Io { path, source },
+            other => CompileError::Import(other),
+        }
+    }
+}
+
+/// A model imported, optimized and lowered, before any code is emitted.
+#[derive(Debug)]
+pub struct Planned {
+    pub program: Program,
+    /// The optimized graph the program was lowered from.
+    pub graph: Graph,
+    /// The program's weight blob, little-endian (what the generated code `include_bytes!`).
+    pub weights: Vec<u8>,
+    /// SHA-256 of the model file's bytes, as read for this compile.
+    pub model_sha256: String,
+}
+
+impl Planned {
+    /// Reads the model file once and plans it.
+    pub fn read(model: &Path, opts: &CompileOptions) -> Result<Planned, CompileError> {
+        let file = ModelFile::read(model, &opts.import.limits).map_err(CompileError::from_read)?;
+        let graph = file.import(&opts.import)?;
+        Planned::from_graph(graph, file.sha256().to_string(), opts.fuse)
+    }
+
+    /// Optimizes and lowers an imported graph; `model_sha256` is the hash of the file it came
+    /// from ([`ModelFile::sha256`]).
+    pub fn from_graph(
+        mut graph: Graph,
+        model_sha256: String,
+        fuse: FuseOptions,
+    ) -> Result<Planned, CompileError> {
+        let pass_opts = PassOptions {
+            fuse,
+            ..PassOptions::default()
+        };
+        optimize(&mut graph, &pass_opts)?;
+        let program = lower(&graph)?;
+        Ok(Planned {
+            weights: program.weights.to_le_bytes(),
+            program,
+            graph,
+            model_sha256,
+        })
+    }
+
+    /// The Rust module's source, including the weights from `weights`; `profile` adds per-step
+    /// timers (see [`EmitOptions::profile`]).
+    pub fn emit(&self, weights: &WeightsPath, profile: bool) -> Result<String, CompileError> {
+        Ok(emit_with(
+            &self.program,
+            weights,
+            &self.model_sha256,
+            EmitOptions { profile },
+        )?)
+    }
+
+    /// Pairs the plan with the source emitted from it.
+    pub fn into_compiled(self, source: String) -> Compiled {
+        Compiled {
+            source,
+            weights: self.weights,
+            program: self.program,
+            graph: self.graph,
+            model_sha256: self.model_sha256,
+        }
+    }
+}
+
 /// A compiled model: the Rust module's source and its weight blob.
 #[derive(Debug)]
 pub struct Compiled {
@@ -55,60 +137,21 @@ pub struct Compiled {
     pub weights: Vec<u8>,
     pub program: Program,
     /// The optimized graph the program was lowered from.
-    pub graph: crate::ir::Graph,
+    pub graph: Graph,
+    /// SHA-256 of the model file's bytes, as read for this compile (named in the source).
+    pub model_sha256: String,
 }
 
-/// Compiles the model at `model`; the generated source includes the weights from `weights`.
+/// Compiles the model at `model` (read once); the generated source includes the weights from
+/// `weights`.
 pub fn compile_file(
     model: &Path,
     opts: &CompileOptions,
     weights: &WeightsPath,
 ) -> Result<Compiled, CompileError> {
-    let bytes = std::fs::read(model).map_err(|source| CompileError::Io {
-        path: model.display().to_string(),
-        source,
-    })?;
-    let mut graph = load_model(model, &opts.import)?;
-    let pass_opts = PassOptions {
-        fuse: opts.fuse,
-        ..PassOptions::default()
-    };
-    optimize(&mut graph, &pass_opts)?;
-    let program = lower(&graph)?;
-    let source = emit_with(
-        &program,
-        weights,
-        &sha256_hex(&bytes),
-        EmitOptions {
-            profile: opts.profile,
-        },
-    )?;
-    let weights = program.weights.to_le_bytes();
-    Ok(Compiled {
-        source,
-        weights,
-        program,
-        graph,
-    })
-}
-
-/// Files external data may live in, for rebuild tracking: `<model>.data` and any `*.data` /
-/// `*.bin` next to the model that the model names. Cheap and conservative: the model's folder
-/// entries ending in `.data`.
-fn external_files(model: &Path) -> Vec<PathBuf> {
-    let dir = model
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "data"))
-        .collect();
-    out.sort();
-    out
+    let planned = Planned::read(model, opts)?;
+    let source = planned.emit(weights, opts.profile)?;
+    Ok(planned.into_compiled(source))
 }
 
 /// Build-script entry point: compiles a model into `OUT_DIR/<name>.rs` (plus its weights) for
@@ -204,7 +247,7 @@ impl Builder {
                 .ok_or(CompileError::NoOutDir)?,
         };
         println!("cargo:rerun-if-changed={}", self.model.display());
-        for f in external_files(&self.model) {
+        for f in data_files(&self.model) {
             println!("cargo:rerun-if-changed={}", f.display());
         }
         let weights_file = format!("{}.weights", self.name);
@@ -265,7 +308,23 @@ pub fn write_crate(
     runtime: &RuntimeDep,
 ) -> Result<Compiled, CompileError> {
     check_crate_name(name)?;
-    let compiled = compile_file(model, opts, &WeightsPath::Relative("model.weights".into()))?;
+    let planned = Planned::read(model, opts)?;
+    let source = write_planned_crate(&planned, dir, name, opts.profile, runtime)?;
+    Ok(planned.into_compiled(source))
+}
+
+/// [`write_crate`] for a model already planned (read and imported once by the caller, e.g.
+/// `ghostc verify`, which also runs the imported graph); `profile` as in
+/// [`CompileOptions::profile`]. Returns the source of `src/model.rs`.
+pub fn write_planned_crate(
+    planned: &Planned,
+    dir: &Path,
+    name: &str,
+    profile: bool,
+    runtime: &RuntimeDep,
+) -> Result<String, CompileError> {
+    check_crate_name(name)?;
+    let source = planned.emit(&WeightsPath::Relative("model.weights".into()), profile)?;
     let dep = match runtime {
         RuntimeDep::Path(p) => {
             let p = std::path::absolute(p).unwrap_or_else(|_| p.clone());
@@ -282,27 +341,23 @@ pub fn write_crate(
     );
     let lib_rs = format!(
         "//! Generated by ghostc from a model with sha256 {}.\n//! `Model::run` is the entry point; see `model.rs`.\n{}\nmod model;\npub use model::Model;\n{}pub use ghost_runtime::Error;\n",
-        crate::codegen::output::sha256_hex(&std::fs::read(model).unwrap_or_default()),
-        if opts.profile { "" } else { "#![no_std]\n" },
-        if opts.profile { "pub use model::{PROFILE_NANOS, PROFILE_STEPS};\n" } else { "" },
+        planned.model_sha256,
+        if profile { "" } else { "#![no_std]\n" },
+        if profile { "pub use model::{PROFILE_NANOS, PROFILE_STEPS};\n" } else { "" },
     );
-    let profile_fn = if opts.profile {
-        PROFILE_FN
-    } else {
-        NO_PROFILE_FN
-    };
+    let profile_fn = if profile { PROFILE_FN } else { NO_PROFILE_FN };
     let main_rs = format!("{RUNNER_TEMPLATE}\n{profile_fn}")
         .replace("__CRATE__", &crate_ident)
         .replace("__NAME__", name);
     write_dir_atomically(dir, |d| {
         write_if_changed(&d.join("Cargo.toml"), cargo_toml.as_bytes())?;
         write_if_changed(&d.join("src/lib.rs"), lib_rs.as_bytes())?;
-        write_if_changed(&d.join("src/model.rs"), compiled.source.as_bytes())?;
-        write_if_changed(&d.join("src/model.weights"), &compiled.weights)?;
+        write_if_changed(&d.join("src/model.rs"), source.as_bytes())?;
+        write_if_changed(&d.join("src/model.weights"), &planned.weights)?;
         write_if_changed(&d.join("src/main.rs"), main_rs.as_bytes())?;
         Ok(())
     })?;
-    Ok(compiled)
+    Ok(source)
 }
 
 /// Why building a generated crate failed.

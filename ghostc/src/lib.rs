@@ -46,6 +46,7 @@ pub mod compare;
 pub mod compile;
 pub mod interp;
 pub mod ir;
+pub mod model_file;
 pub mod npy;
 pub mod onnx;
 pub mod passes;
@@ -55,7 +56,8 @@ pub mod spec;
 pub mod verify;
 
 pub use compile::{
-    build_crate, compile_file, write_crate, BuildError, Builder, CompileError, CompileOptions,
-    Compiled, RuntimeDep,
+    build_crate, compile_file, write_crate, write_planned_crate, BuildError, Builder, CompileError,
+    CompileOptions, Compiled, Planned, RuntimeDep,
 };
+pub use model_file::ModelFile;
 pub use spec::SpecError;

@@ -165,13 +165,20 @@ pub struct ImportOptions {
 
 /// Reads an ONNX file and imports it. External data is resolved relative to the file's folder.
 pub fn load_model(path: &Path, opts: &ImportOptions) -> Result<ir::Graph, ImportError> {
+    let bytes = read_model_file(path, &opts.limits)?;
+    import_bytes(&bytes, Some(model_dir(path)), opts)
+}
+
+/// Reads a model file, refusing one larger than `limits.max_file_bytes` before reading it (and
+/// reading at most one byte more, in case it grows meanwhile). One open of the file.
+pub fn read_model_file(path: &Path, limits: &Limits) -> Result<Vec<u8>, ImportError> {
     let io_err = |source| ImportError::Io {
         path: path.display().to_string(),
         source,
     };
     let file = std::fs::File::open(path).map_err(io_err)?;
     let size = file.metadata().map_err(io_err)?.len();
-    let limit = opts.limits.max_file_bytes;
+    let limit = limits.max_file_bytes;
     if size > limit {
         return Err(ImportError::limit(
             "max_file_bytes",
@@ -180,17 +187,20 @@ pub fn load_model(path: &Path, opts: &ImportOptions) -> Result<ir::Graph, Import
             "model file size in bytes",
         ));
     }
-    // Read at most limit + 1 bytes, in case the file grows between stat and read.
     let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
     file.take(limit.saturating_add(1))
         .read_to_end(&mut bytes)
         .map_err(io_err)?;
-    let model_dir = match path.parent() {
-        Some(p) if p.as_os_str().is_empty() => Path::new("."),
-        Some(p) => p,
-        None => Path::new("."),
-    };
-    import_bytes(&bytes, Some(model_dir), opts)
+    Ok(bytes)
+}
+
+/// The folder a model's external data paths are relative to: the file's folder (`.` for a bare
+/// file name).
+pub fn model_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
 }
 
 /// Imports an ONNX model from memory. `model_dir` is the folder external data paths are
