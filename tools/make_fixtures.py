@@ -4,7 +4,8 @@
 Usage (from the repo root):
     /work/pyenv/bin/python tools/make_fixtures.py            # committed fixtures in fixtures/
     /work/pyenv/bin/python tools/make_fixtures.py --full     # additionally fixtures/full/ (gitignored)
-    /work/pyenv/bin/python tools/make_fixtures.py --only NAME [--only NAME2]
+    /work/pyenv/bin/python tools/make_fixtures.py --only NAME [--only NAME2] [--out DIR]
+    /work/pyenv/bin/python tools/make_fixtures.py --index    # manifest.json + OPS.md only
 
 Every fixture is a GhostNet-family CNN with random (seeded) weights, randomized BatchNorm
 affine parameters (gamma, beta) and *calibrated* BatchNorm running statistics (train-mode
@@ -44,7 +45,7 @@ import onnx
 import onnxruntime as ort
 import timm
 from timm.layers import Linear
-from timm.models.ghostnet import GhostBottleneck, GhostModule, GhostNet
+from timm.models.ghostnet import GhostBottleneck, GhostModule, GhostModuleV2, GhostModuleV3, GhostNet
 from timm.models._efficientnet_blocks import SqueezeExcite
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -453,6 +454,46 @@ def export_dynamo(model, x, path: Path, opset: int, dynamic_batch: bool, optimiz
 # ----------------------------------------------------------------------------------------------
 # Fixture table
 # ----------------------------------------------------------------------------------------------
+# GhostNetV3 training form in the spelling of the original Huawei code, written for this
+# project on top of timm's GhostModuleV3 parameters. What matters for the exporter output:
+#   * sums start from Python integers: `x1 = scale_out + identity_out` with absent branches as 0,
+#     so TorchScript emits Add(branch, 0) (or folds 0 + 0 away), then `x1 += conv_i(x)`;
+#   * a BN-only identity branch on the primary conv when in == init channels (stride 1), and
+#     a scale branch (1x1 depthwise) plus a BN identity on the cheap op;
+#   * the DFC gate divides by a scale of 1.0 before the sigmoid and resizes to out.shape[-2:].
+# ----------------------------------------------------------------------------------------------
+def hw_v3_forward(self, x):
+    identity_out = 0
+    if getattr(self, "hw_primary_skip", None) is not None:
+        identity_out = self.hw_primary_skip(x)
+    scale_out = 0
+    x1 = scale_out + identity_out
+    for conv in self.primary_rpr_conv:
+        x1 += conv(x)
+    x1 = self.primary_activation(x1)
+    x2 = self.cheap_rpr_scale(x1) + self.cheap_rpr_skip(x1)
+    for conv in self.cheap_rpr_conv:
+        x2 += conv(x1)
+    x2 = self.cheap_activation(x2)
+    out = torch.cat([x1, x2], dim=1)
+    if self.mode not in ["shortcut"]:
+        return out
+    res = self.short_conv(F.avg_pool2d(x, kernel_size=2, stride=2))
+    return out[:, :self.out_chs, :, :] * F.interpolate(self.gate_fn(res / 1.0),
+                                                       size=out.shape[-2:], mode="nearest")
+
+
+def hw_style_v3(width: float) -> nn.Module:
+    m = timm_small_ghostnet("v3", width)
+    for mod in m.modules():
+        if isinstance(mod, GhostModuleV3):
+            conv0 = mod.primary_rpr_conv[0].conv
+            if conv0.in_channels == conv0.out_channels and conv0.stride == (1, 1):
+                mod.hw_primary_skip = nn.BatchNorm2d(conv0.in_channels)
+            mod.forward = hw_v3_forward.__get__(mod)
+    return m
+
+
 def _v1(width, head=SMALL_HEAD):
     return lambda: timm_small_ghostnet("v1", width, head_hidden=head)
 
@@ -502,6 +543,45 @@ SPECS = [
          notes="GhostNetV3, BN stats calibrated on the multi-branch training form, then "
                "model.convert_to_deploy() (branches fused into single convs with bias) "
                "before export -- the form a user would deploy."),
+    dict(name="ts17_v3train_w100_64x64_b1", build=lambda: timm_small_ghostnet("v3", 1.0),
+         arch="timm-ghostnetv3-small", width=1.0, exporter="torchscript", opset=17,
+         res=(64, 64), batch=1, dyn=False, seed=175,
+         notes="GhostNetV3 training form (no convert_to_deploy), TorchScript: every branch sum "
+               "starts with Add(branch, Constant 0) from timm's `x1 = 0; x1 += conv(x)`, plus "
+               "scale (1x1 depthwise) and BN-only identity branches; DFC gates."),
+    dict(name="ts13_v3train_hwstyle_w100_56x56_b1", build=lambda: hw_style_v3(1.0),
+         arch="huawei-style-ghostnetv3-small", width=1.0, exporter="torchscript", opset=13,
+         res=(56, 56), batch=1, dyn=False, seed=176,
+         notes="GhostNetV3 training form in the original Huawei code's spelling (own forward on "
+               "timm's modules): sums from `scale_out + identity_out` with integer zeros, a "
+               "BN-only primary identity branch where in == init channels, DFC gate divided by "
+               "a 1.0 scale before the sigmoid. 56x56: the last DFC maps a 1x1 gate onto 2x2."),
+    dict(name="ts11_v3deploy_w100_48x48_b1", build=lambda: timm_small_ghostnet("v3", 1.0),
+         arch="timm-ghostnetv3-small", width=1.0, exporter="torchscript", opset=11,
+         res=(48, 48), batch=1, dyn=False, seed=177, reparam=True,
+         notes="GhostNetV3 deploy form (convert_to_deploy after BN calibration), TorchScript "
+               "opset 11."),
+    dict(name="dynamo18_v3train_w100_64x64_b1", build=lambda: timm_small_ghostnet("v3", 1.0),
+         arch="timm-ghostnetv3-small", width=1.0, exporter="dynamo", opset=18, res=(64, 64),
+         batch=1, dyn=False, seed=184, export_options=dict(strip_node_metadata=True),
+         notes="GhostNetV3 training form, dynamo exporter (its optimizer drops the Add(x, 0)); "
+               "external data; node metadata stripped."),
+    dict(name="dynamo18_v3deploy_w100_64x64_b1", build=lambda: timm_small_ghostnet("v3", 1.0),
+         arch="timm-ghostnetv3-small", width=1.0, exporter="dynamo", opset=18, res=(64, 64),
+         batch=1, dyn=False, seed=185, reparam=True,
+         export_options=dict(strip_node_metadata=True),
+         notes="GhostNetV3 deploy form, dynamo exporter; external data; node metadata stripped."),
+    dict(name="dynamo18_v2_w100_72x88_b1", build=lambda: timm_small_ghostnet("v2", 1.0),
+         arch="timm-ghostnetv2-small", width=1.0, exporter="dynamo", opset=18, res=(72, 88),
+         batch=1, dyn=False, seed=186, export_options=dict(strip_node_metadata=True),
+         notes="GhostNetV2, dynamo exporter: DFC gates with Resize sizes as constants, 2x3 -> "
+               "5x6 and the other non-integer scales of 72x88; external data."),
+    dict(name="ts17_v2_w100_48x48_functions_b1", build=lambda: timm_small_ghostnet("v2", 1.0),
+         arch="timm-ghostnetv2-small", width=1.0, exporter="torchscript", opset=17,
+         res=(48, 48), batch=1, dyn=False, seed=178,
+         export_options=dict(export_modules_as_functions={GhostModuleV2}),
+         notes="GhostNetV2 with GhostModuleV2 exported as model-local functions: the DFC branch "
+               "lives inside the function bodies. Function-internal names canonicalized."),
     dict(name="ts11_huawei_48x48_b1", build=lambda: HwGhostNet(), arch="huawei-style-ghostnet",
          width=1.0, exporter="torchscript", opset=11, res=(48, 48), batch=1, dyn=False, seed=111,
          notes="own module in the original Huawei code style: Linear-SE with clamp(x+3,0,6)/6, "
@@ -726,12 +806,22 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--full", action="store_true", help="also write fixtures/full/ (gitignored)")
     ap.add_argument("--only", action="append", default=[], help="only these fixture names")
+    ap.add_argument("--out", type=Path, default=FIXTURES,
+                    help="write the fixtures here instead of fixtures/ (with --only)")
+    ap.add_argument("--index", action="store_true",
+                    help="only rewrite fixtures/manifest.json and OPS.md from the fixtures' "
+                         "meta.json files (after adding fixtures with --only)")
     args = ap.parse_args()
+    if args.out != FIXTURES and not args.only:
+        ap.error("--out needs --only (manifest.json and OPS.md describe fixtures/)")
 
     specs = [s for s in SPECS if not args.only or s["name"] in args.only]
     metas = []
-    for spec in specs:
-        metas.append(make_fixture(spec, FIXTURES))
+    if args.index:
+        metas = [json.loads((FIXTURES / s["name"] / "meta.json").read_text()) for s in SPECS]
+    else:
+        for spec in specs:
+            metas.append(make_fixture(spec, args.out))
 
     if not args.only:
         manifest = {

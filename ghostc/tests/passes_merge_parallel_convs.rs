@@ -140,3 +140,49 @@ fn disabled_changes_nothing() {
     g.outputs.push(y);
     assert_unchanged(&g, &MergeParallelConvs { enabled: false });
 }
+
+/// Planned multiply-adds of a fixture after the full pipeline (`ghostc inspect`'s total).
+fn planned_macs(name: &str) -> (u64, Graph) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fixtures")
+        .join(name);
+    let mut g = ghostc::onnx::load_model(&dir.join("model.onnx"), &Default::default())
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    optimize(&mut g, &PassOptions::default()).unwrap();
+    let macs = g
+        .nodes
+        .node_indices()
+        .map(|n| ghostc::ir::cost::macs(&g, n))
+        .sum();
+    (macs, g)
+}
+
+/// GhostNetV3 training-form exports of every form (timm through TorchScript, whose sums start
+/// with `Add(branch, 0)`, and through dynamo; the Huawei code's spelling with BN-only identity
+/// branches) re-parameterize completely: no BatchNorm and no branch Add left, and the planned
+/// MACs equal the deploy form's (same architecture and resolution) within 1 %. The outputs
+/// against ONNX Runtime are checked for every fixture by `passes_fixtures`.
+#[test]
+fn v3_training_form_plans_the_deploy_forms_macs() {
+    let (deploy, deploy_g) = planned_macs("dynamo18_v3deploy_w100_64x64_b1");
+    for train in [
+        "ts17_v3train_w100_64x64_b1",
+        "dynamo18_v3train_w100_64x64_b1",
+    ] {
+        let (macs, g) = planned_macs(train);
+        let rel = (macs as f64 - deploy as f64).abs() / deploy as f64;
+        assert!(
+            rel <= 0.01,
+            "{train}: {macs} MACs planned, deploy form {deploy} ({:.2} %)",
+            100.0 * rel
+        );
+        assert_eq!(count(&g, "batch_norm"), 0, "{train}");
+        assert_eq!(count(&g, "add"), count(&deploy_g, "add"), "{train}\n{g}");
+        assert_eq!(count(&g, "ghost"), count(&deploy_g, "ghost"), "{train}");
+    }
+    // The Huawei spelling (56x56, no deploy twin): everything merges just the same.
+    let (_, g) = planned_macs("ts13_v3train_hwstyle_w100_56x56_b1");
+    assert_eq!(count(&g, "batch_norm"), 0, "\n{g}");
+    assert_eq!(count(&g, "add"), count(&deploy_g, "add"), "\n{g}");
+    assert_eq!(count(&g, "ghost"), count(&deploy_g, "ghost"));
+}

@@ -1,7 +1,13 @@
 //! Merges parallel convolutions of the same input that are summed (structural
 //! re-parameterization, as GhostNetV3 / RepVGG do by hand with `convert_to_deploy()`).
 //!
-//! Rewrites `Add(a, b)` where `a` and `b` are each a *linear term* of the same input `x`:
+//! First drops `Add(t, 0)` with an all-zero constant: timm's `x1 = 0; x1 += branch(x)` and
+//! the Huawei code's `x1 = scale_out + identity_out` (absent branches are the integer 0)
+//! export through TorchScript as an `Add` of the first term and a constant 0, which hid every
+//! sum of a ghostnetv3_100 TorchScript export from the merge (the dynamo exporter's optimizer
+//! removes it, which is why the committed dynamo fixture merged).
+//!
+//! Then rewrites `Add(a, b)` where `a` and `b` are each a *linear term* of the same input `x`:
 //! - a `Conv(x, W, b?)`, or a `FusedConv` without activation or residual;
 //! - a standalone `BatchNorm(x)` with constant parameters, i.e. `x * slope + shift` per
 //!   channel, seen as a 1x1 identity conv scaled by `slope` (needs as many output channels as
@@ -48,10 +54,36 @@ impl Pass for MergeParallelConvs {
         if !self.enabled {
             return Ok(false);
         }
-        sweep(self, g, |g, n| {
+        let dropped = sweep(self, g, |g, n| {
+            g.node(n).op == Op::Binary(BinaryOp::Add) && drop_zero_term(g, n)
+        })?;
+        let merged = sweep(self, g, |g, n| {
             g.node(n).op == Op::Binary(BinaryOp::Add) && merge_one(g, n)
-        })
+        })?;
+        Ok(dropped || merged)
     }
+}
+
+/// Removes `Add(t, 0)` (either order, the zero an all-zero constant that does not broadcast
+/// `t` to another type): the first term of a sum written as `x1 = 0; x1 += branch(x)` (timm's
+/// GhostNetV3) or `x1 = scale_out + identity_out` with absent branches as `0` (the original
+/// Huawei code), which TorchScript exports as an `Add` with a constant 0. Its readers read `t`.
+/// Not done when the sum is a graph output (it would lose its name).
+fn drop_zero_term(g: &mut Graph, add: NodeId) -> bool {
+    let node = g.node(add);
+    let (a, b, sum) = (node.inputs[0], node.inputs[1], node.outputs[0]);
+    let is_zero = |v: ValueId| const_f32(g, v).is_some_and(|d| d.iter().all(|&x| x == 0.0));
+    let t = match (is_zero(a), is_zero(b)) {
+        (false, true) => a,
+        (true, false) => b,
+        _ => return false,
+    };
+    if g.value(t).ty != g.value(sum).ty || g.is_output(sum) {
+        return false;
+    }
+    g.replace_all_uses(sum, t);
+    g.remove_node(add);
+    true
 }
 
 /// A conv term: its geometry, dense weights `[cout, cpg, kh, kw]` and bias.
