@@ -148,6 +148,7 @@ fn each_fusion_switched_off_stays_correct() {
             Fusion::Linear => assert_eq!(h.get("linear"), None),
             Fusion::Act => assert!(h.contains_key("relu")),
             Fusion::Branches => {} // no parallel branches in this net
+            Fusion::Dfc => assert_eq!(h.get("dfc_gate"), None), // no DFC branch either
         }
     }
     let after = optimized(&g, &PassOptions::with_fuse(FuseOptions::none()));

@@ -65,6 +65,17 @@ pub(super) fn squeeze_excite(se: &crate::ir::SqueezeExcite, x: &[&Tensor]) -> Re
     single(Op::Binary(BinaryOp::Mul), &[x[0], &gate])
 }
 
+/// `a = gate(conv_n(..conv_1(pool(x))))`, `y * resize(a)`. Inputs: y, x, then w_i, b_i.
+pub(super) fn dfc_gate(d: &crate::ir::DfcGate, x: &[&Tensor]) -> Result<Tensor> {
+    let mut a = single(Op::Pool(d.pool.clone()), &[x[1]])?;
+    for (i, conv) in d.convs.iter().enumerate() {
+        a = single(Op::Conv(conv.clone()), &[&a, x[2 + 2 * i], x[3 + 2 * i]])?;
+    }
+    let a = single(Op::Activation(d.gate), &[&a])?;
+    let a = single(Op::Resize(d.resize.clone()), &[&a])?;
+    single(Op::Binary(BinaryOp::Mul), &[x[0], &a])
+}
+
 /// `act(x @ W^T + b)`. Inputs: x `[n, k]`, w `[m, k]`, b `[m]`.
 pub(super) fn linear(act: Option<&Activation>, x: &[&Tensor]) -> Result<Tensor> {
     let gemm = Gemm {

@@ -155,6 +155,7 @@ fn dispatch(op: &Op, x: &[&Tensor], types: &[TensorType]) -> Result<Vec<Tensor>>
         Op::FusedConv(f) => one(fused::fused_conv(f, x)?),
         Op::Ghost(g) => one(fused::ghost(g, x)?),
         Op::SqueezeExcite(s) => one(fused::squeeze_excite(s, x)?),
+        Op::DfcGate(d) => one(fused::dfc_gate(d, x)?),
         Op::Linear { act } => one(fused::linear(act.as_ref(), x)?),
     }
 }

@@ -55,6 +55,7 @@ pub fn macs(g: &Graph, n: NodeId) -> u64 {
             let n = shape(0).first().copied().unwrap_or(1) as u64;
             n * (shape(1).iter().product::<usize>() + shape(3).iter().product::<usize>()) as u64
         }
+        Op::DfcGate(d) => dfc_gate_macs(g, node, d),
         Op::Linear { .. } => {
             let w = shape(1);
             out_elems(0) * w.get(1).copied().unwrap_or(0) as u64
@@ -90,4 +91,41 @@ pub fn params(g: &Graph, n: NodeId) -> u64 {
         .filter(|t| t.dtype().is_float())
         .map(|t| t.numel() as u64)
         .sum()
+}
+
+/// The convs of a DFC gate, at the pooled resolution (shapes re-inferred from the node's
+/// inputs; 0 if they do not infer, which the verifier would have reported).
+fn dfc_gate_macs(g: &Graph, node: &super::Node, d: &super::DfcGate) -> u64 {
+    use super::infer::{infer, InputFact};
+    let fact = |v: super::ValueId| InputFact {
+        ty: &g.value(v).ty,
+        value: None,
+    };
+    let Some(&x) = node.inputs.get(1) else {
+        return 0;
+    };
+    let Ok(mut a) = infer(&Op::Pool(d.pool.clone()), &[fact(x)]).map(|mut t| t.remove(0)) else {
+        return 0;
+    };
+    let mut total = 0;
+    for (i, c) in d.convs.iter().enumerate() {
+        let (Some(&w), Some(&b)) = (node.inputs.get(2 + 2 * i), node.inputs.get(3 + 2 * i)) else {
+            return 0;
+        };
+        let facts = [
+            InputFact {
+                ty: &a,
+                value: None,
+            },
+            fact(w),
+            fact(b),
+        ];
+        let Ok(out) = infer(&Op::Conv(c.clone()), &facts).map(|mut t| t.remove(0)) else {
+            return 0;
+        };
+        let per_out: usize = g.value(w).ty.shape.iter().skip(1).product();
+        total += out.numel() as u64 * per_out as u64;
+        a = out;
+    }
+    total
 }

@@ -217,6 +217,19 @@ pub struct SqueezeExcite {
     pub gate: Activation,
 }
 
+/// GhostNetV2's DFC attention applied to `y`: the gate `a = gate(conv_n(..conv_1(pool(x))))`
+/// (each conv with its bias, no activation between them; in GhostNetV2 a 1x1 conv, then a
+/// depthwise 1x5 and a depthwise 5x1 at the pooled resolution), then
+/// `y * resize(a)`, the nearest resize mapping the gate onto `y`'s spatial size.
+/// Inputs: y, x, then `w_i`, `b_i` for each conv.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DfcGate {
+    pub pool: Pool,
+    pub convs: Vec<Conv>,
+    pub gate: Activation,
+    pub resize: Resize,
+}
+
 /// An operation. Inputs and outputs are listed on the node; this holds only attributes.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Op {
@@ -284,6 +297,7 @@ pub enum Op {
     FusedConv(FusedConv),
     Ghost(Ghost),
     SqueezeExcite(SqueezeExcite),
+    DfcGate(DfcGate),
     /// Fully connected `y = act(x @ W^T + b)`, x `[n, k]`, W `[m, k]`. Inputs: x, w, b.
     Linear {
         act: Option<Activation>,
@@ -359,6 +373,7 @@ impl Op {
             Op::FusedConv(_) => "fused_conv",
             Op::Ghost(_) => "ghost",
             Op::SqueezeExcite(_) => "squeeze_excite",
+            Op::DfcGate(_) => "dfc_gate",
             Op::Linear { .. } => "linear",
         }
     }
@@ -377,6 +392,10 @@ impl Op {
             Op::FusedConv(f) => (3 + f.residual as usize, 3 + f.residual as usize),
             Op::Ghost(g) => (5 + g.residual as usize, 5 + g.residual as usize),
             Op::SqueezeExcite(_) => (5, 5),
+            Op::DfcGate(d) => {
+                let n = 2 + 2 * d.convs.len();
+                (n, n)
+            }
             Op::Linear { .. } => (3, 3),
             _ => (1, 1),
         }

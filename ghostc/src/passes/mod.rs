@@ -12,6 +12,7 @@
 
 mod fold_batch_norm;
 mod fuse_activation;
+mod fuse_dfc;
 mod fuse_ghost_module;
 mod fuse_residual;
 mod fuse_squeeze_excite;
@@ -27,6 +28,7 @@ use crate::verify::{verify, VerifyError};
 
 pub use fold_batch_norm::FoldBatchNorm;
 pub use fuse_activation::FuseActivation;
+pub use fuse_dfc::FuseDfc;
 pub use fuse_ghost_module::FuseGhostModule;
 pub use fuse_residual::FuseResidual;
 pub use fuse_squeeze_excite::FuseSqueezeExcite;
@@ -78,10 +80,13 @@ pub enum Fusion {
     /// Summed parallel convs of one input (and a standalone BN of it) merged into one conv:
     /// GhostNetV3's training-form branches, re-parameterized at compile time.
     Branches,
+    /// GhostNetV2's DFC attention (pool, conv chain, gate, nearest resize, Mul) into one
+    /// `DfcGate` op.
+    Dfc,
 }
 
 impl Fusion {
-    pub const ALL: [Fusion; 7] = [
+    pub const ALL: [Fusion; 8] = [
         Fusion::Bn,
         Fusion::Act,
         Fusion::Ghost,
@@ -89,6 +94,7 @@ impl Fusion {
         Fusion::Se,
         Fusion::Linear,
         Fusion::Branches,
+        Fusion::Dfc,
     ];
 
     /// The spelling `--no-fuse` takes.
@@ -101,6 +107,7 @@ impl Fusion {
             Fusion::Se => "se",
             Fusion::Linear => "linear",
             Fusion::Branches => "branches",
+            Fusion::Dfc => "dfc",
         }
     }
 }
@@ -113,7 +120,7 @@ impl fmt::Display for Fusion {
 
 /// A fusion name that is not one of [`Fusion::ALL`]. A user error.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown fusion '{0}' (expected a comma list of: bn, act, ghost, residual, se, linear, branches, or 'all')")]
+#[error("unknown fusion '{0}' (expected a comma list of: bn, act, ghost, residual, se, linear, branches, dfc, or 'all')")]
 pub struct ParseFusionError(pub String);
 
 impl FromStr for Fusion {
@@ -136,6 +143,9 @@ pub struct FuseOptions {
     pub se: bool,
     pub linear: bool,
     pub branches: bool,
+    /// Off in [`FuseOptions::all`] until the planner lowers `DfcGate` (issue 12): a graph with
+    /// the op would not compile. The interpreter runs it.
+    pub dfc: bool,
 }
 
 impl Default for FuseOptions {
@@ -154,6 +164,7 @@ impl FuseOptions {
             se: true,
             linear: true,
             branches: true,
+            dfc: false,
         }
     }
 
@@ -166,6 +177,7 @@ impl FuseOptions {
             se: false,
             linear: false,
             branches: false,
+            dfc: false,
         }
     }
 
@@ -178,6 +190,7 @@ impl FuseOptions {
             Fusion::Se => self.se,
             Fusion::Linear => self.linear,
             Fusion::Branches => self.branches,
+            Fusion::Dfc => self.dfc,
         }
     }
 
@@ -190,6 +203,7 @@ impl FuseOptions {
             Fusion::Se => &mut self.se,
             Fusion::Linear => &mut self.linear,
             Fusion::Branches => &mut self.branches,
+            Fusion::Dfc => &mut self.dfc,
         };
         *flag = on;
     }
@@ -268,13 +282,14 @@ pub struct PassReport {
 }
 
 /// Pass names in pipeline order, for `--stop-after` and `--emit ir-after=PASS`.
-pub const PASS_NAMES: [&str; 7] = [
+pub const PASS_NAMES: [&str; 8] = [
     "remove_identity",
     "fold_batch_norm",
     "merge_parallel_convs",
     "fuse_activation",
     "fuse_squeeze_excite",
     "fuse_ghost_module",
+    "fuse_dfc",
     "fuse_residual",
 ];
 
@@ -295,6 +310,7 @@ pub fn pipeline(fuse: &FuseOptions) -> Vec<Box<dyn Pass>> {
         Box::new(FuseGhostModule {
             enabled: fuse.ghost,
         }),
+        Box::new(FuseDfc { enabled: fuse.dfc }),
         Box::new(FuseResidual {
             enabled: fuse.residual,
         }),
@@ -321,7 +337,11 @@ pub fn pipeline(fuse: &FuseOptions) -> Vec<Box<dyn Pass>> {
 ///    does not interact with the Ghost pattern (its FCs act on 1x1 maps).
 /// 6. `fuse_ghost_module`: needs the primary and cheap convs with their activations absorbed
 ///    (step 4), so that `p` has exactly the two consumers the pattern requires.
-/// 7. `fuse_residual`: last, so that the residual Add attaches to the whole Ghost module (its
+/// 7. `fuse_dfc`: after the Ghost fusion, so the gated tensor is the whole Ghost op, and
+///    after `fuse_activation`, so the gate's Sigmoid has one spelling (fused into the last
+///    conv). Independent of the residual (GhostNetV2 gates the first Ghost module, the residual
+///    joins the second).
+/// 8. `fuse_residual`: last, so that the residual Add attaches to the whole Ghost module (its
 ///    real producer) rather than to the Slice/Concat the Ghost fusion removes.
 ///
 /// Returns one report per pass that ran. With `opts.verify_each` the verifier runs on the

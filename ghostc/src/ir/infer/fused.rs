@@ -6,7 +6,7 @@ use super::elementwise::check_activation;
 use super::{
     expect_float, expect_rank, expect_shape, invalid, one, overflow, rank_err, InputFact, Outputs,
 };
-use crate::ir::{fmt_shape, Activation, FusedConv, Ghost, SqueezeExcite, TensorType};
+use crate::ir::{fmt_shape, Activation, DfcGate, FusedConv, Ghost, SqueezeExcite, TensorType};
 
 pub(super) fn fused_conv(fused: &FusedConv, inputs: &[InputFact<'_>]) -> Outputs {
     expect_float(inputs, &[0, 1, 2])?;
@@ -82,6 +82,36 @@ pub(super) fn squeeze_excite(se: &SqueezeExcite, inputs: &[InputFact<'_>]) -> Ou
     expect_shape(inputs, 3, &[c, r], "excite weight")?;
     expect_shape(inputs, 4, &[c], "excite bias")?;
     one(inputs[0].ty.dtype, x.to_vec())
+}
+
+/// The gate is inferred as the plain ops it stands for (pool, convs, activation, resize) at
+/// the pooled resolution; its resized shape must be `y`'s, channels included.
+pub(super) fn dfc_gate(dfc: &DfcGate, inputs: &[InputFact<'_>]) -> Outputs {
+    let all: Vec<usize> = (0..inputs.len()).collect();
+    expect_float(inputs, &all)?;
+    check_activation(&dfc.gate)?;
+    let dtype = inputs[1].ty.dtype;
+    let mut a = super::pool::pool(&dfc.pool, &inputs[1..2])?.remove(0);
+    for (i, conv) in dfc.convs.iter().enumerate() {
+        let conv_inputs = [
+            InputFact {
+                ty: &a,
+                value: None,
+            },
+            inputs[2 + 2 * i],
+            inputs[3 + 2 * i],
+        ];
+        let shape = conv_output(conv, &conv_inputs, 0, 1, Some(2))
+            .map_err(|e| invalid("dfc_gate", format!("conv {i}: {e}")))?;
+        a = TensorType::new(dtype, shape);
+    }
+    let gate = [InputFact {
+        ty: &a,
+        value: None,
+    }];
+    let resized = super::resize::resize(&dfc.resize, &gate)?.remove(0);
+    expect_shape(inputs, 0, &resized.shape, "gated tensor")?;
+    one(inputs[0].ty.dtype, inputs[0].ty.shape.clone())
 }
 
 pub(super) fn linear(act: Option<&Activation>, inputs: &[InputFact<'_>]) -> Outputs {

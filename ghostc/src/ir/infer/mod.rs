@@ -149,6 +149,7 @@ fn infer_unchecked_size(op: &Op, inputs: &[InputFact<'_>]) -> Outputs {
         Op::FusedConv(f) => fused::fused_conv(f, inputs),
         Op::Ghost(g) => fused::ghost(g, inputs),
         Op::SqueezeExcite(se) => fused::squeeze_excite(se, inputs),
+        Op::DfcGate(d) => fused::dfc_gate(d, inputs),
         Op::Linear { act } => fused::linear(act.as_ref(), inputs),
     }
 }
