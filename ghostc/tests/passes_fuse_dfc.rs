@@ -214,7 +214,12 @@ fn v2_and_v3_fixtures() {
         let mut opt = g.clone();
         optimize(&mut opt, &PassOptions::with_fuse(with_dfc())).unwrap();
         assert_eq!(count(&opt, "dfc_gate"), pools, "{}\n{opt}", fx.name);
-        assert_eq!(count(&opt, "avg_pool") + count(&opt, "resize"), 0, "{}", fx.name);
+        assert_eq!(
+            count(&opt, "avg_pool") + count(&opt, "resize"),
+            0,
+            "{}",
+            fx.name
+        );
         let got = run(&opt, std::slice::from_ref(&input));
         assert_close(std::slice::from_ref(&expected), &got, &fx.name);
         seen += 1;
