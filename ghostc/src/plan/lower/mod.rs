@@ -6,7 +6,7 @@
 //! the program (static batch N or a dynamic batch), so every activation must carry the batch in
 //! dim 0 and no op may mix images.
 //!
-//! One file per family of ops, each adding methods to [`Lowerer`]: `conv` (Conv, FusedConv,
+//! One file per family of ops, each adding methods to `Lowerer`: `conv` (Conv, FusedConv,
 //! Ghost), `se` (squeeze-and-excitation and its gates), `dense` (Linear, Gemm, MatMul,
 //! Softmax), `eltwise` (activations, BatchNorm, binary ops), `pool` (global and windowed
 //! pooling), `data` (layout conversions, Reshape, Identity, Concat, Slice, Resize). This file
