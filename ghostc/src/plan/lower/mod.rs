@@ -8,8 +8,8 @@
 //!
 //! One file per family of ops, each adding methods to `Lowerer`: `conv` (Conv, FusedConv,
 //! Ghost), `se` (squeeze-and-excitation and its gates), `dense` (Linear, Gemm, MatMul,
-//! Softmax), `eltwise` (activations, BatchNorm, binary ops), `pool` (global and windowed
-//! pooling), `data` (layout conversions, Reshape, Identity, Concat, Slice, Resize). This file
+//! Softmax), `elementwise` (activations, BatchNorm, binary ops), `pool` (global and windowed
+//! pooling), `shape` (layout conversions, Reshape, Identity, Concat, Slice, Resize). This file
 //! holds the shared state, the helpers every family uses and the driver [`lower`].
 //!
 //! Epilogue folding done here (the passes fuse graph nodes; these are runtime-level choices the
@@ -32,11 +32,11 @@
 //! plan runs on the finished step list, see `arena`).
 
 mod conv;
-mod data;
 mod dense;
-mod eltwise;
+mod elementwise;
 mod pool;
 mod se;
+mod shape;
 #[cfg(test)]
 mod tests;
 
