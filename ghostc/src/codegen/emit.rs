@@ -162,6 +162,26 @@ fn step_call(b: &Binds, k: &Kernel) -> TokenStream {
             );
             quote!(p.depthwise(#wt, #sh, #s, #d, #e)?;)
         }
+        Kernel::DepthwiseGeneral {
+            w,
+            shape,
+            src,
+            dst,
+            epilogue,
+        } => {
+            let (wt, sh, s, d, e) = (
+                wslice(*w),
+                shape.tokens(),
+                b.src(*src),
+                b.dst(*dst),
+                b.epilogue(epilogue),
+            );
+            quote!(p.depthwise_general(#wt, #sh, #s, #d, #e)?;)
+        }
+        Kernel::DfcGate { shape, gate, y } => {
+            let (sh, g, d) = (shape.tokens(), b.m(*gate), b.dst(*y));
+            quote!(k.dfc_gate(#g, #sh, #d)?;)
+        }
         Kernel::Ghost {
             pw,
             pw_scaled,

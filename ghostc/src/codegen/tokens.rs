@@ -9,9 +9,9 @@
 
 use ghost_runtime::glue::Unary;
 use ghost_runtime::{
-    Activation, BinaryOp, ConvShape, CoordMode, DepthwiseShape, Gate, GeneralConvShape, GhostShape,
-    InputLayout, NearestMode, PointwiseShape, PoolKind, PoolShape, ResizeMode, ResizeShape,
-    SeShape,
+    Activation, BinaryOp, ConvShape, CoordMode, DepthwiseGeneralShape, DepthwiseShape, DfcShape,
+    Gate, GeneralConvShape, GhostShape, InputLayout, NearestMode, PointwiseShape, PoolKind,
+    PoolShape, ResizeMode, ResizeShape, SeShape,
 };
 use proc_macro2::{Literal, TokenStream};
 use quote::quote;
@@ -151,6 +151,62 @@ impl RuntimeTokens for DepthwiseShape {
             ::ghost_runtime::DepthwiseShape {
                 blocks: #bl, in_h: #ih, in_w: #iw, k: #kk, stride: #st,
                 pad_top: #pt, pad_left: #pl, pad_bottom: #pb, pad_right: #pr,
+            }
+        }
+    }
+}
+
+impl RuntimeTokens for DepthwiseGeneralShape {
+    fn tokens(&self) -> TokenStream {
+        let DepthwiseGeneralShape {
+            blocks,
+            in_h,
+            in_w,
+            kh,
+            kw,
+            stride,
+            dilation,
+            pads,
+        } = self;
+        let (bl, ih, iw, h, ww) = (
+            blocks.tokens(),
+            in_h.tokens(),
+            in_w.tokens(),
+            kh.tokens(),
+            kw.tokens(),
+        );
+        let (st, di, p) = (stride.tokens(), dilation.tokens(), pads.tokens());
+        quote! {
+            ::ghost_runtime::DepthwiseGeneralShape {
+                blocks: #bl, in_h: #ih, in_w: #iw, kh: #h, kw: #ww,
+                stride: #st, dilation: #di, pads: #p,
+            }
+        }
+    }
+}
+
+impl RuntimeTokens for DfcShape {
+    fn tokens(&self) -> TokenStream {
+        let DfcShape {
+            blocks,
+            gate_h,
+            gate_w,
+            h,
+            w,
+            coord,
+            nearest,
+        } = self;
+        let (bl, gh, gw, hh, ww) = (
+            blocks.tokens(),
+            gate_h.tokens(),
+            gate_w.tokens(),
+            h.tokens(),
+            w.tokens(),
+        );
+        let (c, n) = (coord.tokens(), nearest.tokens());
+        quote! {
+            ::ghost_runtime::DfcShape {
+                blocks: #bl, gate_h: #gh, gate_w: #gw, h: #hh, w: #ww, coord: #c, nearest: #n,
             }
         }
     }

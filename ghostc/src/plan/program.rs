@@ -17,8 +17,9 @@ use std::fmt;
 
 use ghost_runtime::glue::Unary;
 use ghost_runtime::{
-    Activation, BinaryOp, ConvShape, CoordMode, DepthwiseShape, Gate, GeneralConvShape, GhostShape,
-    PointwiseShape, PoolKind, PoolShape, ResizeMode, ResizeShape, SeShape,
+    Activation, BinaryOp, ConvShape, CoordMode, DepthwiseGeneralShape, DepthwiseShape, DfcShape,
+    Gate, GeneralConvShape, GhostShape, PointwiseShape, PoolKind, PoolShape, ResizeMode,
+    ResizeShape, SeShape,
 };
 
 use super::blob::WeightBlob;
@@ -108,6 +109,22 @@ pub enum Kernel {
         src: View,
         dst: View,
         epilogue: Epilogue,
+    },
+    /// Depthwise conv of any kernel shape, stride and dilation (`depthwise_general`; weights
+    /// from `pack_depthwise_general`).
+    DepthwiseGeneral {
+        w: WRange,
+        shape: DepthwiseGeneralShape,
+        src: View,
+        dst: View,
+        epilogue: Epilogue,
+    },
+    /// A DFC attention gate applied in place (`dfc_gate`): `gate` (quarter resolution, before
+    /// its sigmoid) becomes its sigmoid, then `y *= gate` nearest-upsampled.
+    DfcGate {
+        shape: DfcShape,
+        gate: Loc,
+        y: View,
     },
     /// A fused Ghost module (`ghost_runtime::GhostEpilogue`'s fields inline).
     Ghost {
@@ -274,12 +291,16 @@ impl Kernel {
             ],
             Kernel::Depthwise {
                 src, dst, epilogue, ..
+            }
+            | Kernel::DepthwiseGeneral {
+                src, dst, epilogue, ..
             } => vec![
                 v(src),
                 v(dst),
                 ov(&epilogue.residual),
                 epilogue.channel_sums,
             ],
+            Kernel::DfcGate { gate, y, .. } => vec![Some(*gate), v(y)],
             Kernel::Ghost {
                 pw_scaled,
                 src,
@@ -383,6 +404,13 @@ impl Kernel {
                 epilogue.channel_sums.is_some(),
                 false,
             ),
+            Kernel::DepthwiseGeneral { epilogue, .. } => suffix(
+                "depthwise-general",
+                epilogue.residual.is_some(),
+                epilogue.channel_sums.is_some(),
+                false,
+            ),
+            Kernel::DfcGate { .. } => "dfc-gate".into(),
             Kernel::Conv { epilogue, .. } => {
                 suffix("conv", epilogue.residual.is_some(), false, false)
             }
@@ -423,9 +451,9 @@ impl Kernel {
             Kernel::Ghost {
                 dst, channel_sums, ..
             } => Some((*dst, channel_sums)),
-            Kernel::Depthwise { dst, epilogue, .. } | Kernel::Pointwise { dst, epilogue, .. } => {
-                Some((*dst, &mut epilogue.channel_sums))
-            }
+            Kernel::Depthwise { dst, epilogue, .. }
+            | Kernel::DepthwiseGeneral { dst, epilogue, .. }
+            | Kernel::Pointwise { dst, epilogue, .. } => Some((*dst, &mut epilogue.channel_sums)),
             _ => None,
         }
     }

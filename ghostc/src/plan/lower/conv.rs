@@ -1,6 +1,8 @@
-//! Convolutions: Conv and FusedConv pick one of four runtime kernels by shape (pointwise 1x1,
-//! depthwise 3x3/5x5, dense `pack_conv`, or the scalar general conv for groups and dilations);
-//! a fused Ghost module becomes one `ghost` call writing both halves.
+//! Convolutions: Conv and FusedConv pick one of five runtime kernels by shape (pointwise 1x1,
+//! depthwise 3x3/5x5 stride 1/2, `depthwise_general` for every other depthwise shape (1xK,
+//! Kx1, any size, stride or dilation), dense `pack_conv`, or the scalar general conv for the
+//! remaining grouped and dilated convs); a fused Ghost module becomes one `ghost` call writing
+//! both halves.
 //!
 //! Weights are permuted to the output layout's lanes (and, for 1x1, the input's), zero-padded
 //! and packed with the runtime's packers; biases are scattered the same way.
@@ -9,8 +11,8 @@
 //! and the SE gate folded into a 1x1 conv's weights (`se::scaled_weights` supplies it).
 
 use ghost_runtime::{
-    self as rt, Activation, ConvShape, DepthwiseShape, GeneralConvShape, GhostShape, InputLayout,
-    PointwiseShape,
+    self as rt, Activation, ConvShape, DepthwiseGeneralShape, DepthwiseShape, GeneralConvShape,
+    GhostShape, InputLayout, PointwiseShape,
 };
 
 use super::{act_of, unary_of, ChannelLayout, LowerError, Lowerer};
@@ -24,6 +26,16 @@ struct ConvValues {
     bias: Option<ValueId>,
     residual: Option<ValueId>,
     y: ValueId,
+}
+
+/// A depthwise conv for [`Lowerer::push_depthwise_general`]: its attributes, constant weights
+/// and bias (logical channels), the layout of its input and output, and its input size.
+pub(super) struct DwGeneral<'a> {
+    pub conv: &'a ir::Conv,
+    pub w: &'a [f32],
+    pub b: &'a [f32],
+    pub layout: &'a ChannelLayout,
+    pub in_hw: (usize, usize),
 }
 
 impl Lowerer<'_> {
@@ -209,6 +221,23 @@ impl Lowerer<'_> {
             );
             return Ok(());
         }
+        if conv.group == cin && cout == cin && cin_g == 1 {
+            // Every other depthwise shape (1xK, Kx1, other sizes, strides, dilations).
+            let src = View::at(self.read_as(x, &ly, &name), 0);
+            let dst = View::at(self.out_buf(y), 0);
+            let what = format!(
+                "depthwise {kh}x{kw} s{}x{} d{}x{} {cin}ch @ {in_h}x{in_w}",
+                conv.strides[0], conv.strides[1], conv.dilations[0], conv.dilations[1]
+            );
+            let dw = DwGeneral {
+                conv,
+                w: wd,
+                b: bd,
+                layout: &ly,
+                in_hw: (in_h, in_w),
+            };
+            return self.push_depthwise_general(n, what, dw, src, dst, epilogue);
+        }
         let dense_in = ChannelLayout::dense(cin);
         if conv.group == 1 && unit {
             let lanes = ly.lanes();
@@ -283,6 +312,61 @@ impl Lowerer<'_> {
                     cin,
                     cout,
                     groups: conv.group,
+                    in_h,
+                    in_w,
+                    kh,
+                    kw,
+                    stride: conv.strides,
+                    dilation: conv.dilations,
+                    pads: conv.pads,
+                },
+                src,
+                dst,
+                epilogue,
+            },
+        );
+        Ok(())
+    }
+
+    /// Packs a depthwise conv's weights (`[c][1][kh][kw]`, logical channels) into `dw.layout`'s
+    /// lanes with `pack_depthwise_general` and pushes its `DepthwiseGeneral` step.
+    pub(super) fn push_depthwise_general(
+        &mut self,
+        n: NodeId,
+        what: String,
+        dw: DwGeneral<'_>,
+        src: View,
+        dst: View,
+        epilogue: Epilogue,
+    ) -> Result<(), LowerError> {
+        let DwGeneral {
+            conv,
+            w,
+            b,
+            layout,
+            in_hw: (in_h, in_w),
+        } = dw;
+        let [kh, kw] = conv.kernel;
+        let taps = kh * kw;
+        let lanes = layout.lanes();
+        let mut wp = vec![0.0; lanes * taps];
+        for (c, &p) in layout.phys.iter().enumerate() {
+            wp[p * taps..(p + 1) * taps].copy_from_slice(&w[c * taps..(c + 1) * taps]);
+        }
+        let bp = layout.scatter(b, 0.0);
+        let name = self.g.node(n).name.clone();
+        let wr = self.pack(
+            &name,
+            rt::depthwise_general_packed_len(lanes, kh, kw),
+            |out| rt::pack_depthwise_general(&wp, &bp, lanes, kh, kw, out),
+        )?;
+        self.push(
+            n,
+            what,
+            Kernel::DepthwiseGeneral {
+                w: wr,
+                shape: DepthwiseGeneralShape {
+                    blocks: layout.blocks,
                     in_h,
                     in_w,
                     kh,
