@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use ghostc::onnx::{load_model, ImportOptions};
 use ghostc::passes::{optimize, FuseOptions, PassOptions};
 use ghostc::plan::lower::lower;
-use ghostc::plan::program::Program;
+use ghostc::plan::program::{Kernel, Program};
 use ghostc_testkit::snapshot::Snapshots;
 
 fn out_dir() -> PathBuf {
@@ -63,4 +63,26 @@ fn text_form_is_one_line_per_step_after_the_header_and_buffers() {
             "{line}"
         );
     }
+}
+
+/// Every fixture is a GhostNet (V1, V2, V3, Huawei's): none of its convs, fused or not, may
+/// fall back to the scalar `conv_general` (depthwise convs of any shape run `depthwise`
+/// or `depthwise_general`).
+#[test]
+fn no_ghostnet_fixture_plans_a_general_conv() {
+    let mut checked = 0;
+    for fx in fixtures_common::fixtures() {
+        for fuse in [FuseOptions::all(), FuseOptions::none()] {
+            let p = program(&fx.model(), fuse);
+            let general: Vec<String> = p
+                .steps
+                .iter()
+                .filter(|s| matches!(s.kernel, Kernel::ConvGeneral { .. }))
+                .map(|s| s.what.clone())
+                .collect();
+            assert!(general.is_empty(), "{} ({fuse:?}): {general:?}", fx.name);
+            checked += 1;
+        }
+    }
+    assert!(checked >= 2 * 21, "{checked} programs checked");
 }

@@ -108,6 +108,19 @@ fn lane(x: usize) -> Literal {
     Literal::u32_unsuffixed(x as u32)
 }
 
+/// `p.<method>(w, shape, src, dst, epilogue)?;`: the call of every conv-like kernel.
+fn conv_call(
+    b: &Binds,
+    method: TokenStream,
+    w: TokenStream,
+    shape: TokenStream,
+    (src, dst): (View, View),
+    epilogue: &Epilogue,
+) -> TokenStream {
+    let (s, d, e) = (b.src(src), b.dst(dst), b.epilogue(epilogue));
+    quote!(p.#method(#w, #shape, #s, #d, #e)?;)
+}
+
 fn step_call(b: &Binds, k: &Kernel) -> TokenStream {
     match k {
         Kernel::ToBlocked {
@@ -136,48 +149,42 @@ fn step_call(b: &Binds, k: &Kernel) -> TokenStream {
             src,
             dst,
             epilogue,
-        } => {
-            let (wt, sh, s, d, e) = (
-                b.weights(*w, *w_scaled),
-                shape.tokens(),
-                b.src(*src),
-                b.dst(*dst),
-                b.epilogue(epilogue),
-            );
-            quote!(p.pointwise(#wt, #sh, #s, #d, #e)?;)
-        }
+        } => conv_call(
+            b,
+            quote!(pointwise),
+            b.weights(*w, *w_scaled),
+            shape.tokens(),
+            (*src, *dst),
+            epilogue,
+        ),
         Kernel::Depthwise {
             w,
             shape,
             src,
             dst,
             epilogue,
-        } => {
-            let (wt, sh, s, d, e) = (
-                wslice(*w),
-                shape.tokens(),
-                b.src(*src),
-                b.dst(*dst),
-                b.epilogue(epilogue),
-            );
-            quote!(p.depthwise(#wt, #sh, #s, #d, #e)?;)
-        }
+        } => conv_call(
+            b,
+            quote!(depthwise),
+            wslice(*w),
+            shape.tokens(),
+            (*src, *dst),
+            epilogue,
+        ),
         Kernel::DepthwiseGeneral {
             w,
             shape,
             src,
             dst,
             epilogue,
-        } => {
-            let (wt, sh, s, d, e) = (
-                wslice(*w),
-                shape.tokens(),
-                b.src(*src),
-                b.dst(*dst),
-                b.epilogue(epilogue),
-            );
-            quote!(p.depthwise_general(#wt, #sh, #s, #d, #e)?;)
-        }
+        } => conv_call(
+            b,
+            quote!(depthwise_general),
+            wslice(*w),
+            shape.tokens(),
+            (*src, *dst),
+            epilogue,
+        ),
         Kernel::DfcGate { shape, gate, y } => {
             let (sh, g, d) = (shape.tokens(), b.m(*gate), b.dst(*y));
             quote!(k.dfc_gate(#g, #sh, #d)?;)
@@ -223,16 +230,14 @@ fn step_call(b: &Binds, k: &Kernel) -> TokenStream {
             src,
             dst,
             epilogue,
-        } => {
-            let (wt, sh, s, d, e) = (
-                wslice(*w),
-                shape.tokens(),
-                b.src(*src),
-                b.dst(*dst),
-                b.epilogue(epilogue),
-            );
-            quote!(p.conv(#wt, #sh, #s, #d, #e)?;)
-        }
+        } => conv_call(
+            b,
+            quote!(conv),
+            wslice(*w),
+            shape.tokens(),
+            (*src, *dst),
+            epilogue,
+        ),
         Kernel::ConvGeneral {
             w,
             b: bias,
