@@ -2,7 +2,7 @@
 """Fusion ablation: what each ghostc fusion buys, measured side by side.
 
 Builds the model with every fusion on and once per fusion switched off (`--no-fuse bn`, `act`,
-`ghost`, `residual`, `se`, `linear`, `branches`, and `all`) through `ghostc bench --runs 0`
+`ghost`, `residual`, `se`, `linear`, `branches`, `dfc`, and `all`) through `ghostc bench --runs 0`
 (one shared cargo target dir, so ghost-runtime is built once), checks each variant's output
 against ONNX Runtime on the same input (max|y-ref| <= 1e-4*max|ref| + 1e-5), then times the
 variants alternating in rounds (the order rotates every round), each run a fresh process pinned
@@ -12,7 +12,7 @@ Reported per variant: median over rounds of each round's median, the same for p1
 the all-fusions-on build (median over rounds of the per-round ratio, so both sides of a ratio
 come from the same round; above 1 = slower without that fusion), the same ratio of p10s (steadier
 on a busy machine, where preemption inflates medians), kernel steps, scratch bytes, and the
-output check. A fusion that does not apply to the model (e.g. `branches` on GhostNet v1)
+output check. A fusion that does not apply to the model (e.g. `branches` or `dfc` on GhostNet v1)
 yields the same program as the baseline: same steps and scratch, ratio about 1.
 
 Usage:
@@ -33,7 +33,7 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_MODEL = os.path.join(ROOT, "fixtures/full/ghostnet_100_224_op17/model.onnx")
-FUSIONS = ["bn", "act", "ghost", "residual", "se", "linear", "branches", "all"]
+FUSIONS = ["bn", "act", "ghost", "residual", "se", "linear", "branches", "dfc", "all"]
 BASE = "all-on"
 
 

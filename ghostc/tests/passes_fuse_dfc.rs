@@ -76,6 +76,11 @@ struct Variant {
     gate_first: bool,
     /// The pooled map also feeds a graph output.
     pooled_is_output: bool,
+    /// The gate function (GhostNetV2: Sigmoid, the only one the runtime's `dfc_gate` applies).
+    gate: Activation,
+    /// Kernel of the first conv (GhostNetV2: 1; a 3x3 dense conv is not run at the pooled
+    /// resolution by the planner).
+    first_k: usize,
 }
 
 const DFC: Variant = Variant {
@@ -83,6 +88,8 @@ const DFC: Variant = Variant {
     relu_inside: false,
     gate_first: false,
     pooled_is_output: false,
+    gate: Activation::Sigmoid,
+    first_k: 1,
 };
 
 /// GhostModuleV2 in "attn" mode: Ghost module (1x1 + dw 3x3, concat, slice) times the DFC gate
@@ -102,7 +109,7 @@ fn v2_module(g: &mut Graph, rng: &mut Rng, x: ValueId, out: usize, v: Variant) -
     if v.pooled_is_output {
         g.outputs.push(pooled);
     }
-    let a = conv(g, rng, pooled, out, 1, 1, 1, false);
+    let a = conv(g, rng, pooled, out, v.first_k, 1, 1, false);
     let a = batch_norm(g, rng, a);
     let a = dw(g, rng, a, 1, 5);
     let mut a = batch_norm(g, rng, a);
@@ -111,7 +118,7 @@ fn v2_module(g: &mut Graph, rng: &mut Rng, x: ValueId, out: usize, v: Variant) -
     }
     let a = dw(g, rng, a, 5, 1);
     let a = batch_norm(g, rng, a);
-    let a = act(g, a, Activation::Sigmoid);
+    let a = act(g, a, v.gate);
     let shape = g.value(y).ty.shape.clone();
     let r = nearest_to(g, a, &shape);
     if v.gate_first {
@@ -165,8 +172,9 @@ fn dfc_branch_becomes_one_gate_on_the_ghost_module() {
 }
 
 #[test]
-fn off_by_the_switch_and_by_default() {
+fn on_by_default_off_by_the_switch() {
     let g = graph([8, 8], DFC);
+    pipeline(&g, FuseOptions::all(), 1);
     pipeline(&g, FuseOptions::all().without(Fusion::Dfc), 0);
     pipeline(&g, "dfc".parse::<FuseOptions>().unwrap(), 0);
     // Without activation fusion the Sigmoid is a node of its own: still one gate.
@@ -188,6 +196,14 @@ fn not_dfc_is_left_alone() {
             pooled_is_output: true,
             ..DFC
         },
+        Variant {
+            gate: Activation::HardSigmoid {
+                alpha: 0.2,
+                beta: 0.5,
+            },
+            ..DFC
+        },
+        Variant { first_k: 3, ..DFC },
     ] {
         let g = graph([8, 8], v);
         pipeline(&g, with_dfc(), 0);

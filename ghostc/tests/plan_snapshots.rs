@@ -11,6 +11,7 @@ mod fixtures_common;
 
 use std::path::{Path, PathBuf};
 
+use ghostc::ir::Op;
 use ghostc::onnx::{load_model, ImportOptions};
 use ghostc::passes::{optimize, FuseOptions, PassOptions};
 use ghostc::plan::lower::lower;
@@ -85,4 +86,44 @@ fn no_ghostnet_fixture_plans_a_general_conv() {
         }
     }
     assert!(checked >= 2 * 21, "{checked} programs checked");
+}
+
+/// With every fusion on, each GhostNetV2/V3 DFC branch (one per average pool in the import) is
+/// pool, 1x1, 1x5, 5x1 at the pooled resolution and one in-place `dfc_gate`: no Sigmoid,
+/// Resize, Mul or copy step, so no full-resolution gate tensor.
+#[test]
+fn dfc_gates_are_applied_in_place() {
+    let mut seen = 0;
+    for fx in fixtures_common::fixtures() {
+        if !(fx.name.contains("_v2") || fx.name.contains("_v3")) {
+            continue;
+        }
+        let g = load_model(&fx.model(), &ImportOptions::default()).unwrap();
+        let pools = g
+            .nodes
+            .node_indices()
+            .filter(|&n| matches!(g.node(n).op, Op::Pool(_)))
+            .count();
+        let p = program(&fx.model(), FuseOptions::all());
+        let count = |f: &dyn Fn(&Kernel) -> bool| p.steps.iter().filter(|s| f(&s.kernel)).count();
+        assert!(pools > 0, "{}", fx.name);
+        assert_eq!(
+            count(&|k| matches!(k, Kernel::DfcGate { .. })),
+            pools,
+            "{}\n{p}",
+            fx.name
+        );
+        let unfused = count(&|k| {
+            matches!(
+                k,
+                Kernel::Unary { .. }
+                    | Kernel::Resize { .. }
+                    | Kernel::Binary { .. }
+                    | Kernel::Copy { .. }
+            )
+        });
+        assert_eq!(unfused, 0, "{}\n{p}", fx.name);
+        seen += 1;
+    }
+    assert!(seen >= 10, "{seen} GhostNetV2/V3 fixtures");
 }

@@ -31,6 +31,9 @@
 //! Deliberately does not:
 //! - match a gate with activations between its convs, or a non-average pool (not DFC: no
 //!   fused kernel would run it);
+//! - match what the planner could not run as a DFC gate: a gate other than Sigmoid (the
+//!   runtime's `dfc_gate` applies a sigmoid), convs other than 1x1 and depthwise, or a pool
+//!   with dilation or ceil mode;
 //! - fold anything into the Ghost op itself: the gate is its own op, so that the interpreter
 //!   checks it and the planner chooses how to apply it.
 
@@ -137,7 +140,11 @@ fn match_dfc(g: &Graph, mul: NodeId, y: ValueId, r: ValueId) -> Option<DfcMatch>
     loop {
         let (n, node) = producer(g, v)?;
         if let Op::Pool(pool) = &node.op {
-            if pool.kind != PoolKind::Avg || convs.is_empty() {
+            if pool.kind != PoolKind::Avg
+                || pool.dilations != [1, 1]
+                || pool.ceil_mode
+                || convs.is_empty()
+            {
                 return None;
             }
             nodes.push(n);
@@ -146,12 +153,15 @@ fn match_dfc(g: &Graph, mul: NodeId, y: ValueId, r: ValueId) -> Option<DfcMatch>
                 pool: pool.clone(),
                 x: node.inputs[0],
                 convs,
-                gate: gate?,
+                gate: gate.filter(|a| *a == Activation::Sigmoid)?,
                 resize: resize.clone(),
                 nodes,
             });
         }
         let c = conv_like(node)?;
+        if !pointwise_or_depthwise(g, &c) {
+            return None;
+        }
         if let Some(a) = c.act {
             // Only the last conv may carry the gate, and only when there is no gate node.
             if !convs.is_empty() || gate.is_some() {
@@ -173,6 +183,22 @@ fn match_dfc(g: &Graph, mul: NodeId, y: ValueId, r: ValueId) -> Option<DfcMatch>
             return None;
         }
     }
+}
+
+/// A 1x1 conv (stride 1, no padding, no groups) or a depthwise conv (one input channel per
+/// output channel, any kernel, stride, padding and dilation): the convs the planner runs at
+/// the pooled resolution.
+fn pointwise_or_depthwise(g: &Graph, c: &ConvLike) -> bool {
+    let ws = &g.value(c.w).ty.shape;
+    let cin = g.value(c.x).ty.shape.get(1).copied();
+    let k = &c.conv;
+    let pointwise = k.kernel == [1, 1]
+        && k.strides == [1, 1]
+        && k.pads == [0; 4]
+        && k.dilations == [1, 1]
+        && k.group == 1;
+    let depthwise = ws.len() == 4 && ws[1] == 1 && Some(k.group) == cin && ws[0] == k.group;
+    pointwise || depthwise
 }
 
 fn apply(g: &mut Graph, mul: NodeId, y: ValueId, m: DfcMatch) {

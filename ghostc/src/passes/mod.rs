@@ -143,8 +143,6 @@ pub struct FuseOptions {
     pub se: bool,
     pub linear: bool,
     pub branches: bool,
-    /// Off in [`FuseOptions::all`] until the planner lowers `DfcGate` (issue 12): a graph with
-    /// the op would not compile. The interpreter runs it.
     pub dfc: bool,
 }
 
@@ -164,7 +162,7 @@ impl FuseOptions {
             se: true,
             linear: true,
             branches: true,
-            dfc: false,
+            dfc: true,
         }
     }
 

@@ -135,6 +135,7 @@ pub fn assign(g: &Graph) -> HashMap<ValueId, ChannelLayout> {
                 }
                 // Per-channel ops keep the layout of their (first) input when channels agree.
                 Op::SqueezeExcite(_)
+                | Op::DfcGate(_)
                 | Op::Activation(_)
                 | Op::BatchNorm(_)
                 | Op::GlobalAveragePool

@@ -7,10 +7,11 @@
 //! dim 0 and no op may mix images.
 //!
 //! One file per family of ops, each adding methods to `Lowerer`: `conv` (Conv, FusedConv,
-//! Ghost), `se` (squeeze-and-excitation and its gates), `dense` (Linear, Gemm, MatMul,
-//! Softmax), `elementwise` (activations, BatchNorm, binary ops), `pool` (global and windowed
-//! pooling), `shape` (layout conversions, Reshape, Identity, Concat, Slice, Resize). This file
-//! holds the shared state, the helpers every family uses and the driver [`lower`].
+//! Ghost), `se` (squeeze-and-excitation and its gates), `dfc` (GhostNetV2's DFC attention
+//! gate), `dense` (Linear, Gemm, MatMul, Softmax), `elementwise` (activations, BatchNorm,
+//! binary ops), `pool` (global and windowed pooling), `shape` (layout conversions, Reshape,
+//! Identity, Concat, Slice, Resize). This file holds the shared state, the helpers every family
+//! uses and the driver [`lower`].
 //!
 //! Epilogue folding done here (the passes fuse graph nodes; these are runtime-level choices the
 //! graph cannot express):
@@ -33,6 +34,7 @@
 
 mod conv;
 mod dense;
+mod dfc;
 mod elementwise;
 mod pool;
 mod se;
@@ -264,6 +266,7 @@ impl<'g> Lowerer<'g> {
             Op::FusedConv(f) => self.lower_fused_conv(n, f),
             Op::Ghost(gh) => self.lower_ghost(n, gh),
             Op::SqueezeExcite(se) => self.lower_se(n, se),
+            Op::DfcGate(d) => self.lower_dfc(n, d),
             Op::Linear { act } => self.lower_linear(n, *act),
             Op::Gemm(_) | Op::MatMul => self.lower_matmul(n),
             Op::GlobalAveragePool | Op::Reduce(_) => {

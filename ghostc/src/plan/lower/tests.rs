@@ -426,3 +426,80 @@ fn a_fused_steps_onnx_nodes_are_listed_in_graph_order() {
     // graph.
     assert_eq!(conv.nodes, ["pw", "relu"], "{p}");
 }
+
+#[test]
+fn other_depthwise_shapes_run_depthwise_general_and_match_the_interpreter() {
+    // 11 channels (two blocks, padded lanes), a 3x2 kernel with stride (2, 1), dilation (2, 1)
+    // and asymmetric padding: none of it fits the 3x3/5x5 kernel.
+    let (c, h, w) = (11, 9, 7);
+    let conv = Conv {
+        kernel: [3, 2],
+        strides: [2, 1],
+        pads: [2, 1, 1, 0],
+        dilations: [2, 1],
+        group: c,
+    };
+    let (oh, ow) = ((h + 3 - 5) / 2 + 1, w + 1 - 2 + 1);
+    let mut g = Graph::new();
+    let x = g.add_input("x", TensorType::f32(vec![1, c, h, w]));
+    let wt = constant(&mut g, "w", vec![c, 1, 3, 2], 4);
+    let b = constant(&mut g, "b", vec![c], 5);
+    let (_, y) = g.add_node(
+        "dw",
+        Op::Conv(conv),
+        vec![x, wt, b],
+        vec![("y".into(), TensorType::f32(vec![1, c, oh, ow]))],
+    );
+    g.outputs.push(y[0]);
+    let p = lower(&g).unwrap();
+    let ks = kernels(&p);
+    assert_eq!(ks.len(), 3, "{p}");
+    let Kernel::DepthwiseGeneral {
+        w: wr,
+        shape,
+        epilogue,
+        ..
+    } = ks[1]
+    else {
+        panic!("expected a depthwise_general call: {p}");
+    };
+    assert_eq!(
+        *shape,
+        rt::DepthwiseGeneralShape {
+            blocks: 2,
+            in_h: h,
+            in_w: w,
+            kh: 3,
+            kw: 2,
+            stride: [2, 1],
+            dilation: [2, 1],
+            pads: [2, 1, 1, 0],
+        }
+    );
+    assert_eq!((shape.out_h(), shape.out_w()), (oh, ow));
+    assert_eq!(*epilogue, Epilogue::act(Activation::None));
+
+    let input = values(c * h * w, 6);
+    let blob = p.weights.as_f32();
+    let mut xb = vec![0.0; 16 * h * w];
+    rt::nchw_to_nchw8c(&input, c, h * w, &mut xb).unwrap();
+    let mut yb = vec![0.0; 16 * oh * ow];
+    rt::Kernels::new()
+        .depthwise_general(
+            &blob[wr.offset..wr.offset + wr.len],
+            *shape,
+            rt::Src::at(&xb, 0),
+            rt::Dst::at(&mut yb, 0),
+            rt::Epilogue::act(Activation::None),
+        )
+        .unwrap();
+    let mut got = vec![0.0; c * oh * ow];
+    let lanes: Vec<u32> = (0..c as u32).collect();
+    rt::glue::gather_channels(&yb, &lanes, oh * ow, &mut got).unwrap();
+    let x = Tensor::from_f32(vec![1, c, h, w], input).unwrap();
+    let want = crate::interp::run(&g, &[x]).unwrap();
+    let want = want[0].as_f32().unwrap();
+    for (a, b) in got.iter().zip(want) {
+        assert!((a - b).abs() <= 1e-5, "{got:?} vs {want:?}");
+    }
+}
