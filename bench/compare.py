@@ -12,6 +12,7 @@ median. Reported per engine: median of round medians, median of round p10s, rati
 Usage:
   python bench/compare.py [MODEL.onnx] [--rounds 5] [--runs 200] [--threads 1[,2]]
                           [--engines ghostc,ort,openvino,ncnn,tract] [--core 1]
+                          [--no-fuse LIST]
 See bench/README.md.
 """
 import argparse
@@ -170,6 +171,8 @@ def main():
                     help="run at this batch: a copy of the model with input/output dim 0 set to it "
                          "is written to the work dir and used by every engine (needs a graph "
                          "without a baked-in batch, e.g. Flatten rather than Reshape(1,-1))")
+    ap.add_argument("--no-fuse", default=None, metavar="LIST",
+                    help="passed to `ghostc compile --no-fuse` (e.g. dfc: ghostc before a fusion)")
     ap.add_argument("--macs", type=float, default=None, help="override the MAC count")
     ap.add_argument("--workdir", default=None, help="keep build products here (default: temp)")
     ap.add_argument("--tract-bin", default=None,
@@ -249,7 +252,9 @@ def main():
         gen = os.path.join(work, "gen")
         if os.path.exists(gen):
             shutil.rmtree(gen)
-        sh([os.path.join(tdir, "release", "ghostc"), "compile", model, "--out", gen, "--name", "gen"])
+        no_fuse = ["--no-fuse", a.no_fuse] if a.no_fuse else []
+        sh([os.path.join(tdir, "release", "ghostc"), "compile", model, "--out", gen, "--name", "gen"]
+           + no_fuse)
         env["CARGO_TARGET_DIR"] = os.path.join(work, "target-gen")
         subprocess.run(["cargo", "build", "--release", "-q", "--offline", "--manifest-path",
                         os.path.join(gen, "Cargo.toml")], check=True, env=env)
