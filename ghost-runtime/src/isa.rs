@@ -129,6 +129,21 @@ fn x86_avx512() -> bool {
         && std::is_x86_feature_detected!("avx512f")
         && std::is_x86_feature_detected!("avx512vl")
 }
+/// AVX-512 VNNI and BW on top of [`x86_avx512`]: the int8 kernels' `vpdpbusd` path.
+#[cfg(all(target_arch = "x86_64", feature = "std"))]
+pub(crate) fn x86_vnni() -> bool {
+    x86_avx512()
+        && std::is_x86_feature_detected!("avx512bw")
+        && std::is_x86_feature_detected!("avx512vnni")
+}
+#[cfg(not(all(target_arch = "x86_64", feature = "std")))]
+pub(crate) fn x86_vnni() -> bool {
+    x86_avx512()
+        && cfg!(all(
+            target_feature = "avx512bw",
+            target_feature = "avx512vnni"
+        ))
+}
 #[cfg(not(all(target_arch = "x86_64", feature = "std")))]
 fn x86_avx2() -> bool {
     cfg!(all(
@@ -178,7 +193,57 @@ impl Kernels {
     pub fn isa(self) -> Isa {
         self.isa
     }
+
+    /// The code path of the int8 kernels (`pointwise_u8`, `depthwise_u8`, ...): `"vnni"`
+    /// (AVX-512 VNNI `vpdpbusd`) for [`Isa::Avx512`] on a CPU with AVX-512 VNNI and BW, else
+    /// the AVX2 path (`"avx2"`, exact `vpmaddubsw` split) on x86, and the ISA's name elsewhere.
+    pub fn int8_path(self) -> &'static str {
+        match self.isa {
+            Isa::Avx512 if !cfg!(miri) && x86_vnni() => "vnni",
+            Isa::Avx512 => "avx2",
+            isa => isa.name(),
+        }
+    }
 }
+
+/// [`dispatch`] for the int8 kernels (tokens implementing `QSimd`): `Isa::Avx512` runs the
+/// VNNI token when the CPU has AVX-512 VNNI (else the AVX2 body, exact on any AVX-512 CPU).
+/// NEON and SIMD128 run the scalar body until they have int8 code.
+macro_rules! qdispatch {
+    ($k:expr, $body:ident, $args:expr, $ty:ty;
+     vnni [$($c5:tt),*]; avx2 [$($c2:tt),*]; scalar [$($cs:tt),*]) => {{
+        let args: &$ty = $args;
+        match $k.isa() {
+            #[cfg(all(target_arch = "x86_64", not(miri)))]
+            $crate::isa::Isa::Avx512 if $crate::isa::x86_vnni() => {
+                #[target_feature(enable = "avx,avx2,fma,avx512f,avx512vl,avx512bw,avx512vnni")]
+                unsafe fn wrapper(a: &$ty) {
+                    // SAFETY: the token is only used inside this context; args are validated
+                    // by the caller (forwarded obligation of this fn).
+                    unsafe { $body::<$crate::arch::x86_64::Vnni, $($c5),*>($crate::arch::x86_64::Vnni::new_unchecked(), a) }
+                }
+                // SAFETY: `x86_vnni()` just confirmed the features.
+                unsafe { wrapper(args) }
+            }
+            #[cfg(all(target_arch = "x86_64", not(miri)))]
+            $crate::isa::Isa::Avx512 | $crate::isa::Isa::Avx2 => {
+                #[target_feature(enable = "avx,avx2,fma")]
+                unsafe fn wrapper(a: &$ty) {
+                    // SAFETY: as above, for avx2+fma.
+                    unsafe { $body::<$crate::arch::x86_64::Avx2, $($c2),*>($crate::arch::x86_64::Avx2::new_unchecked(), a) }
+                }
+                // SAFETY: `Kernels` with `Isa::Avx2` or `Isa::Avx512` exists only if the CPU
+                // supports AVX2 and FMA.
+                unsafe { wrapper(args) }
+            }
+            _ => {
+                // SAFETY: the scalar token needs no CPU feature; args validated by the caller.
+                unsafe { $body::<$crate::arch::generic::Scalar, $($cs),*>($crate::arch::generic::Scalar, args) }
+            }
+        }
+    }};
+}
+pub(crate) use qdispatch;
 
 /// Calls `$body::<Token, consts...>(token, args)` for the ISA of `$k: Kernels`, each
 /// instantiation inside its own `#[target_feature]` wrapper so the whole loop nest is compiled

@@ -57,6 +57,15 @@
 //! per-channel broadcast), [`Kernels::resize`], [`Kernels::upsample2x_nearest`],
 //! [`Kernels::softmax`].
 //!
+//! # Int8 kernels
+//! Quantized tensors use the same NCHW8c blocking with one `u8` per element (ONNX `int8`
+//! tensors are stored offset by 128), `s8` weights with per-output-channel scales, `i32`
+//! biases and `i32` accumulators; epilogues requantize exactly as ONNX `QLinearConv` (`f32`
+//! scale multiply, round half to even, zero point, saturation to `[min, max]`, optional
+//! quantized residual): [`Kernels::pointwise_u8`] (AVX-512 VNNI `vpdpbusd`, exact AVX2
+//! `vpmaddubsw` split). Every path is bit-identical to the scalar reference. Layout, format
+//! and semantics: [`kernels::qpointwise`].
+//!
 //! # Safety model
 //! The public API is safe. Each entry point checks every slice length and shape parameter
 //! once, returning [`Error`] (naming the argument, expected and actual length) before touching
@@ -120,25 +129,26 @@ pub enum Activation {
 }
 
 /// Read-only view of an NCHW8c tensor (one image): the kernel reads its blocks starting at
-/// `block_offset`. The pixel count comes from the kernel's shape.
+/// `block_offset`. The pixel count comes from the kernel's shape. Element type `f32`, or `u8`
+/// for the int8 kernels ([`kernels::qpointwise`]).
 #[derive(Clone, Copy, Debug)]
-pub struct Src<'a> {
+pub struct Src<'a, T = f32> {
     /// The whole tensor, `[blocks][H][W][8]`.
-    pub data: &'a [f32],
+    pub data: &'a [T],
     /// First block the kernel reads.
     pub block_offset: usize,
 }
 
-impl<'a> Src<'a> {
+impl<'a, T> Src<'a, T> {
     /// View starting at block 0.
-    pub fn new(data: &'a [f32]) -> Self {
+    pub fn new(data: &'a [T]) -> Self {
         Src {
             data,
             block_offset: 0,
         }
     }
     /// View starting at block `block_offset`.
-    pub fn at(data: &'a [f32], block_offset: usize) -> Self {
+    pub fn at(data: &'a [T], block_offset: usize) -> Self {
         Src { data, block_offset }
     }
 }
@@ -146,23 +156,23 @@ impl<'a> Src<'a> {
 /// Writable view of an NCHW8c tensor (one image): the kernel writes its blocks starting at
 /// `block_offset`, so a concat along channels costs nothing.
 #[derive(Debug)]
-pub struct Dst<'a> {
+pub struct Dst<'a, T = f32> {
     /// The whole tensor, `[blocks][H][W][8]`.
-    pub data: &'a mut [f32],
+    pub data: &'a mut [T],
     /// First block the kernel writes.
     pub block_offset: usize,
 }
 
-impl<'a> Dst<'a> {
+impl<'a, T> Dst<'a, T> {
     /// View starting at block 0.
-    pub fn new(data: &'a mut [f32]) -> Self {
+    pub fn new(data: &'a mut [T]) -> Self {
         Dst {
             data,
             block_offset: 0,
         }
     }
     /// View starting at block `block_offset`.
-    pub fn at(data: &'a mut [f32], block_offset: usize) -> Self {
+    pub fn at(data: &'a mut [T], block_offset: usize) -> Self {
         Dst { data, block_offset }
     }
 }
@@ -203,6 +213,7 @@ pub use kernels::elementwise::BinaryOp;
 pub use kernels::ghost::{ghost_scratch_len, GhostEpilogue, GhostShape};
 pub use kernels::layout::{nchw8c_len, nchw8c_to_nchw, nchw_to_nchw8c};
 pub use kernels::pool::{PoolKind, PoolShape};
+pub use kernels::qpointwise::{pack_pointwise_u8, pointwise_u8_packed_len, QResidual, Requant};
 pub use kernels::resize::{CoordMode, NearestMode, ResizeMode, ResizeShape};
 pub use kernels::se::{Gate, SeShape};
 pub use kernels::softmax::expf;

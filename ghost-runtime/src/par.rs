@@ -33,6 +33,9 @@ use crate::kernels::depthwise_general::{depthwise_any_args, DwAny};
 use crate::kernels::fc::{fc_args, fc_dispatch};
 use crate::kernels::ghost::{drive as ghost_drive, ghost_args};
 use crate::kernels::pointwise::{pointwise_args, run_dispatch as pointwise_dispatch};
+use crate::kernels::qpointwise::{
+    pointwise_u8_args, run_dispatch as qpointwise_dispatch, QPwArgs, Requant,
+};
 use crate::kernels::se::se_gate_with;
 use crate::{
     Activation, ConvShape, DepthwiseGeneralShape, DepthwiseShape, Dst, Epilogue, Gate,
@@ -249,6 +252,48 @@ impl<'f> Par<'f> {
                 // SAFETY: a share of a checked layer; shares write disjoint pixels or blocks
                 // (and disjoint channel sums), and the borrows outlive `run`.
                 unsafe { pointwise_dispatch(k, &part) };
+            }
+        });
+        Ok(())
+    }
+
+    /// [`Kernels::pointwise_u8`], split by pixels (large images) or output blocks. Every
+    /// output byte is one exact integer dot product and its own epilogue, so any split is
+    /// bit-identical to the serial kernel.
+    pub fn pointwise_u8(
+        &self,
+        packed: &[u8],
+        shape: PointwiseShape,
+        input: Src<'_, u8>,
+        output: Dst<'_, u8>,
+        requant: Requant<'_>,
+    ) -> Result<(), Error> {
+        let a = pointwise_u8_args(packed, shape, input, output, &requant)?;
+        let (k, parts) = (self.k, self.fork.parts());
+        if parts == 1 || small(self.min_split, &[a.px, a.kb, a.nb, 64]) {
+            // SAFETY: checked by `pointwise_u8_args`; the borrows live until we return.
+            unsafe { qpointwise_dispatch(k, &a) };
+            return Ok(());
+        }
+        let by_pixels = a.px >= 8 * parts && (a.nb < 4 * parts || a.px >= 64 * a.nb);
+        let a = Shared(a);
+        self.fork.run(&|i| {
+            let a = a.get();
+            let part = if by_pixels {
+                let (p0, p1) = part_range(a.px, parts, i);
+                a.pixels(p0, p1)
+            } else {
+                let (b0, b1) = block_share(a.nb, parts, i, false);
+                QPwArgs {
+                    blk0: b0,
+                    blk1: b1,
+                    ..*a
+                }
+            };
+            if part.px > 0 && part.blk0 < part.blk1 {
+                // SAFETY: a share of a checked layer; shares write disjoint pixels or blocks,
+                // and the borrows outlive `run`.
+                unsafe { qpointwise_dispatch(k, &part) };
             }
         });
         Ok(())

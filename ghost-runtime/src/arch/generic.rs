@@ -49,3 +49,71 @@ impl Simd for Scalar {
         core::array::from_fn(|i| a[i] * b[i] + c[i])
     }
 }
+
+impl super::QSimd for Scalar {
+    type I = [i32; 8];
+    type W = [[i8; 4]; 8];
+    type X = [u8; 4];
+    #[inline(always)]
+    fn isplat(self, x: i32) -> [i32; 8] {
+        [x; 8]
+    }
+    #[inline(always)]
+    fn wzero(self) -> [[i8; 4]; 8] {
+        [[0; 4]; 8]
+    }
+    #[inline(always)]
+    unsafe fn iload(self, p: *const u8) -> [i32; 8] {
+        // SAFETY: the caller guarantees 32 readable bytes; read_unaligned tolerates any
+        // alignment and every bit pattern is a valid [i32; 8].
+        unsafe { p.cast::<[i32; 8]>().read_unaligned() }
+    }
+    #[inline(always)]
+    unsafe fn wload(self, p: *const u8) -> [[i8; 4]; 8] {
+        // SAFETY: as `iload`, 32 bytes.
+        unsafe { p.cast::<[[i8; 4]; 8]>().read_unaligned() }
+    }
+    #[inline(always)]
+    unsafe fn xbcast(self, p: *const u8) -> [u8; 4] {
+        // SAFETY: the caller guarantees 4 readable bytes.
+        unsafe { p.cast::<[u8; 4]>().read_unaligned() }
+    }
+    #[inline(always)]
+    fn dot(self, acc: [i32; 8], x: [u8; 4], w: [[i8; 4]; 8]) -> [i32; 8] {
+        core::array::from_fn(|j| {
+            // At most 4 * 255 * 128 in magnitude: exact; only the final add can wrap.
+            let d: i32 = (0..4).map(|t| x[t] as i32 * w[j][t] as i32).sum();
+            acc[j].wrapping_add(d)
+        })
+    }
+    #[inline(always)]
+    fn iadd(self, a: [i32; 8], b: [i32; 8]) -> [i32; 8] {
+        core::array::from_fn(|j| a[j].wrapping_add(b[j]))
+    }
+    #[inline(always)]
+    fn to_f32(self, a: [i32; 8]) -> [f32; 8] {
+        a.map(|v| v as f32)
+    }
+    #[inline(always)]
+    fn round(self, v: [f32; 8]) -> [i32; 8] {
+        v.map(round_even)
+    }
+    #[inline(always)]
+    unsafe fn load_u8(self, p: *const u8) -> [f32; 8] {
+        // SAFETY: the caller guarantees 8 readable bytes.
+        unsafe { p.cast::<[u8; 8]>().read_unaligned() }.map(|b| b as f32)
+    }
+    #[inline(always)]
+    unsafe fn store_u8(self, p: *mut u8, a: [i32; 8]) {
+        // SAFETY: the caller guarantees 8 writable bytes.
+        unsafe { p.cast::<[u8; 8]>().write_unaligned(a.map(|v| v as u8)) }
+    }
+}
+
+/// Rounds half to even for `|v| < 2^22` (adding and removing `1.5 * 2^23` leaves no fraction
+/// bits, and IEEE addition rounds to nearest even), as `cvtps2dq` and `vcvtnq` do.
+#[inline(always)]
+pub(crate) fn round_even(v: f32) -> i32 {
+    const MAGIC: f32 = 12_582_912.0;
+    ((v + MAGIC) - MAGIC) as i32
+}

@@ -153,3 +153,53 @@ impl<V: Copy> ActV<V> {
         }
     }
 }
+
+/// The integer operations of the int8 kernels, on the same tokens as [`Simd`] (whose `V`,
+/// 8 `f32` lanes, carries the requantization arithmetic). One `I` is one output channel
+/// block of `i32` accumulators; one `W` holds a k-group of 4 input channels for each of its 8
+/// output channels (32 `s8`, lane `j` = bytes `4j .. 4j+4`); one `X` is 4 consecutive `u8`
+/// activations (the same k-group of one pixel) broadcast to every lane.
+///
+/// Every operation is exact integer arithmetic (wrapping on `i32` overflow, like `vpdpbusd`)
+/// or an exactly specified IEEE operation, so all paths give bit-identical results.
+pub(crate) trait QSimd: Simd {
+    /// 8 `i32` lanes.
+    type I: Copy;
+    /// 8 lanes x 4 `s8` weights.
+    type W: Copy;
+    /// 4 `u8` activations broadcast to every lane, in the form `dot` wants.
+    type X: Copy;
+    fn isplat(self, x: i32) -> Self::I;
+    /// All-zero weights (initial value of register arrays).
+    fn wzero(self) -> Self::W;
+    /// # Safety
+    /// `p` must be valid for reading 32 bytes (8 native-endian `i32`, any alignment).
+    unsafe fn iload(self, p: *const u8) -> Self::I;
+    /// # Safety
+    /// `p` must be valid for reading 32 bytes.
+    unsafe fn wload(self, p: *const u8) -> Self::W;
+    /// # Safety
+    /// `p` must be valid for reading 4 bytes.
+    unsafe fn xbcast(self, p: *const u8) -> Self::X;
+    /// `acc[j] + sum_t x[t] * w[j][t]` (`u8 * s8`, wrapping `i32`), i.e. `vpdpbusd`.
+    fn dot(self, acc: Self::I, x: Self::X, w: Self::W) -> Self::I;
+    /// Wrapping `i32` add.
+    fn iadd(self, a: Self::I, b: Self::I) -> Self::I;
+    /// `i32 -> f32`, rounding to nearest even.
+    fn to_f32(self, a: Self::I) -> Self::V;
+    /// `f32 -> i32` rounding half to even; `|v|` must be below `2^22`.
+    fn round(self, v: Self::V) -> Self::I;
+    /// `max(v, lo)` then `min(_, hi)`; NaN gives `lo`.
+    #[inline(always)]
+    fn clamp(self, v: Self::V, lo: Self::V, hi: Self::V) -> Self::V {
+        self.min(self.max(v, lo), hi)
+    }
+    /// 8 `u8` widened to `f32`.
+    /// # Safety
+    /// `p` must be valid for reading 8 bytes.
+    unsafe fn load_u8(self, p: *const u8) -> Self::V;
+    /// Stores the 8 lanes, each in `0 ..= 255`, as bytes.
+    /// # Safety
+    /// `p` must be valid for writing 8 bytes.
+    unsafe fn store_u8(self, p: *mut u8, a: Self::I);
+}

@@ -85,3 +85,134 @@ ymm_token!(
     /// Proves AVX2 + FMA + AVX-512F + AVX-512VL.
     Avx512
 );
+ymm_token!(
+    /// Proves AVX2 + FMA + AVX-512F/VL/BW + AVX-512 VNNI (the int8 kernels' `vpdpbusd` path).
+    Vnni
+);
+
+/// The `QSimd` operations every x86 token shares; `$dot` and `$store` differ.
+macro_rules! qsimd_impl {
+    ($name:ident, $x:ty, $xbcast:expr, $dot:expr, $store:expr) => {
+        impl super::QSimd for $name {
+            type I = __m256i;
+            type W = __m256i;
+            type X = $x;
+            #[inline(always)]
+            fn isplat(self, x: i32) -> __m256i {
+                // SAFETY: the token proves AVX.
+                unsafe { _mm256_set1_epi32(x) }
+            }
+            #[inline(always)]
+            fn wzero(self) -> __m256i {
+                // SAFETY: the token proves AVX.
+                unsafe { _mm256_setzero_si256() }
+            }
+            #[inline(always)]
+            unsafe fn iload(self, p: *const u8) -> __m256i {
+                // SAFETY: AVX proven by the token; 32 readable bytes guaranteed by the caller.
+                unsafe { _mm256_loadu_si256(p.cast()) }
+            }
+            #[inline(always)]
+            unsafe fn wload(self, p: *const u8) -> __m256i {
+                // SAFETY: as `iload`.
+                unsafe { _mm256_loadu_si256(p.cast()) }
+            }
+            #[inline(always)]
+            unsafe fn xbcast(self, p: *const u8) -> $x {
+                // SAFETY: AVX2 proven by the token; 4 readable bytes guaranteed by the caller.
+                unsafe {
+                    let x = _mm256_set1_epi32(p.cast::<i32>().read_unaligned());
+                    #[allow(clippy::redundant_closure_call)]
+                    ($xbcast)(x)
+                }
+            }
+            #[inline(always)]
+            fn dot(self, acc: __m256i, x: $x, w: __m256i) -> __m256i {
+                // SAFETY: the token proves the features the closure's intrinsics need.
+                #[allow(clippy::redundant_closure_call)]
+                unsafe {
+                    ($dot)(acc, x, w)
+                }
+            }
+            #[inline(always)]
+            fn iadd(self, a: __m256i, b: __m256i) -> __m256i {
+                // SAFETY: the token proves AVX2.
+                unsafe { _mm256_add_epi32(a, b) }
+            }
+            #[inline(always)]
+            fn to_f32(self, a: __m256i) -> __m256 {
+                // SAFETY: the token proves AVX; MXCSR is at its default (round to nearest).
+                unsafe { _mm256_cvtepi32_ps(a) }
+            }
+            #[inline(always)]
+            fn round(self, v: __m256) -> __m256i {
+                // SAFETY: the token proves AVX; `cvtps2dq` rounds per MXCSR, which Rust code
+                // runs with at its default, round to nearest even.
+                unsafe { _mm256_cvtps_epi32(v) }
+            }
+            #[inline(always)]
+            unsafe fn load_u8(self, p: *const u8) -> __m256 {
+                // SAFETY: AVX2 proven by the token; 8 readable bytes guaranteed by the caller.
+                unsafe { _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(p.cast()))) }
+            }
+            #[inline(always)]
+            unsafe fn store_u8(self, p: *mut u8, a: __m256i) {
+                // SAFETY: the token proves the closure's features; 8 writable bytes
+                // guaranteed by the caller.
+                #[allow(clippy::redundant_closure_call)]
+                unsafe {
+                    _mm_storel_epi64(p.cast(), ($store)(a))
+                }
+            }
+        }
+    };
+}
+
+/// `u8 * s8` dot products without VNNI. `vpmaddubsw` adds two `u8 * s8` products into an `i16`
+/// with saturation, which `255 * -128 * 2` would hit; splitting each activation into its low
+/// 7 bits and its top bit makes both halves exact (`127 * -128 * 2` and `128 * -128 * 2` fit),
+/// then `vpmaddwd` by ones widens each half to `i32`: six instructions per 32 MACs, exact.
+#[inline(always)]
+unsafe fn split_x(x: __m256i) -> (__m256i, __m256i) {
+    // SAFETY: called from AVX2 contexts only (the tokens' `xbcast`).
+    unsafe {
+        let lo = _mm256_and_si256(x, _mm256_set1_epi8(0x7f));
+        (lo, _mm256_xor_si256(x, lo))
+    }
+}
+
+#[inline(always)]
+unsafe fn dot_split(acc: __m256i, x: (__m256i, __m256i), w: __m256i) -> __m256i {
+    // SAFETY: AVX2 contexts only (the tokens' `dot`).
+    unsafe {
+        let ones = _mm256_set1_epi16(1);
+        let lo = _mm256_madd_epi16(_mm256_maddubs_epi16(x.0, w), ones);
+        let hi = _mm256_madd_epi16(_mm256_maddubs_epi16(x.1, w), ones);
+        _mm256_add_epi32(acc, _mm256_add_epi32(lo, hi))
+    }
+}
+
+/// 8 `i32` in `0 ..= 255` to 8 bytes in the low half of an xmm (AVX2: two packs).
+#[inline(always)]
+unsafe fn pack_avx2(a: __m256i) -> __m128i {
+    // SAFETY: AVX2 contexts only.
+    unsafe {
+        let w = _mm_packus_epi32(_mm256_castsi256_si128(a), _mm256_extracti128_si256::<1>(a));
+        _mm_packus_epi16(w, w)
+    }
+}
+
+qsimd_impl!(
+    Avx2,
+    (__m256i, __m256i),
+    |x| split_x(x),
+    |a, x, w| dot_split(a, x, w),
+    |a| pack_avx2(a)
+);
+qsimd_impl!(
+    Vnni,
+    __m256i,
+    |x| x,
+    |a, x, w| _mm256_dpbusd_epi32(a, x, w),
+    |a| { _mm256_cvtepi32_epi8(a) }
+);

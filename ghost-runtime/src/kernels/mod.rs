@@ -11,6 +11,7 @@ pub mod ghost;
 pub mod layout;
 pub mod pointwise;
 pub mod pool;
+pub mod qpointwise;
 pub mod resize;
 pub mod se;
 pub mod softmax;

@@ -1,0 +1,579 @@
+//! Int8 pointwise (1x1) convolution: `u8` activations, `s8` weights, `i32` accumulators and a
+//! requantizing epilogue; the packing of its weights; the shared requantization parameters.
+//!
+//! # Int8 layout: NCHW8c bytes
+//! An int8 tensor has exactly the blocked shape of its `f32` counterpart (see the crate docs),
+//! one byte per element: `[ceil(C/8)][H][W][8]` `u8`, channel `c` of pixel `p` at byte
+//! `(c/8)*H*W*8 + p*8 + c%8`. So block offsets, per-half padding of Ghost modules and arena
+//! plans carry over unchanged, and the 8 bytes of a pixel's block are two k-groups of 4 input
+//! channels: a 32-bit broadcast of one k-group is exactly the activation operand of
+//! `vpdpbusd` (each 32-bit lane: 4 `u8` activations times 4 `s8` weights of one output
+//! channel, summed into an `i32`). Activations are always stored as `u8`: an ONNX `int8`
+//! tensor with zero point `z` is stored as `q + 128` with zero point `z + 128` (the same real
+//! values; the quantize/dequantize boundary kernels take the `u8` zero point).
+//!
+//! # Semantics (ONNX `QLinearConv`, exact)
+//! With `x` the `u8` activation (zero point `zx`), `w` the `s8` weight (zero point 0,
+//! symmetric: per-output-channel scales as `quantize_static` writes them), `b` the `i32` bias
+//! (scale `sx * sw[o]`):
+//! * `acc[o] = b[o] + sum_k (x[k] - zx) * w[o][k]` in wrapping `i32`;
+//! * `f = f32(acc[o]) * scale[o]` with `scale[o] = sx * sw[o] / sy` (an `f32` multiply, as
+//!   ONNX Runtime's MLAS requantizes), clamped to `[min - zy, max - zy]`;
+//! * `q = round_half_to_even(f) + zy`, which lies in `[min, max]`.
+//!
+//! `min`/`max` are the saturation bounds: `(0, 255)` plain, `(zy, 255)` for a fused ReLU, the
+//! quantized bounds for a clip. With a residual ([`QResidual`]) `q` is then added the way a
+//! `DequantizeLinear -> Add -> QuantizeLinear` chain does:
+//! `out = clamp(round_half_to_even((q - zy) * conv_scale + (r - zr) * scale) + zo, 0, 255)`
+//! (two `f32` multiplies and one add, never fused, clamped before rounding).
+//! Every step is integer arithmetic or one IEEE operation, so every ISA is bit-identical to
+//! the scalar reference (tests compare bits).
+//!
+//! # Packed weights ([`pack_pointwise_u8`])
+//! Output channels in panels of up to [`PANEL_BLOCKS`] blocks, as in the `f32` format. Panel
+//! `t` covers blocks `4t .. 4t + pw` (`w = pw * 8` channels) and starts at byte
+//! `t * 32 * (K + 8)`: `w` little-endian `i32` biases with `-zx * sum_k w[o][k]` folded in,
+//! `w` little-endian `f32` scales, then `K / 4` k-groups of `w * 4` bytes (channel `c`'s four
+//! weights at `4c .. 4c + 4`). Length `n_pad * (k_pad + 8)` bytes.
+//!
+//! # Paths
+//! AVX-512 VNNI: `vpdpbusd` on ymm, 6 pixels x 4 blocks tiles (24 accumulators). AVX2 (also
+//! AVX-512 CPUs without VNNI): `vpmaddubsw` would saturate `255 * -128 * 2` in its `i16` pair
+//! sums, so each activation is split into its low 7 bits and its top bit, both exact, then
+//! widened with `vpmaddwd` (six instructions per 32 multiply-adds instead of one); 4 x 2
+//! tiles. Scalar is the reference; NEON and SIMD128 run it for now.
+
+use crate::arch::QSimd;
+use crate::error::{check, check_len, size, Error};
+use crate::isa::{qdispatch, Kernels};
+use crate::kernels::pointwise::PointwiseShape;
+use crate::{Dst, Src, PANEL_BLOCKS};
+use core::ptr;
+
+/// Bytes of a packed int8 pointwise weight for `k_pad` inputs and `n_pad` outputs.
+pub const fn pointwise_u8_packed_len(k_pad: usize, n_pad: usize) -> usize {
+    n_pad * (k_pad + 8)
+}
+
+fn packed_len_blocks(k_blocks: usize, n_blocks: usize) -> usize {
+    size(&[n_blocks, 8, size(&[k_blocks, 8]).saturating_add(8)])
+}
+
+/// Requantization of an int8 kernel's accumulators (see the module docs):
+/// `q = clamp(round_half_to_even(f32(acc) * scale[o]) + zero_point, min, max)`, then an
+/// optional residual add. The per-channel `scale` lives in the packed weights.
+#[derive(Clone, Copy, Debug)]
+pub struct Requant<'a> {
+    /// Output zero point (`u8` domain; an `int8` tensor's zero point plus 128).
+    pub zero_point: u8,
+    /// Lower saturation bound: 0, or the zero point for a fused ReLU, or a clip's bound.
+    pub min: u8,
+    /// Upper saturation bound: 255, or a clip's bound.
+    pub max: u8,
+    /// Quantized residual added after the conv's own requantization.
+    pub residual: Option<QResidual<'a>>,
+}
+
+impl Requant<'_> {
+    /// Plain requantization to the full `u8` range with zero point `zero_point`.
+    pub fn new(zero_point: u8) -> Self {
+        Requant {
+            zero_point,
+            min: 0,
+            max: 255,
+            residual: None,
+        }
+    }
+    /// Requantization with a fused ReLU (`min = zero_point`).
+    pub fn relu(zero_point: u8) -> Self {
+        Requant {
+            min: zero_point,
+            ..Requant::new(zero_point)
+        }
+    }
+}
+
+/// A quantized residual added in an int8 kernel's epilogue, as `DequantizeLinear` of both
+/// inputs, `Add`, `QuantizeLinear` computes it: `out = clamp(round((q - zero_point of the
+/// conv) * conv_scale + (r - zero_point) * scale) + out_zero_point, 0, 255)`.
+#[derive(Clone, Copy, Debug)]
+pub struct QResidual<'a> {
+    /// The residual tensor (`u8` NCHW8c, same pixels), read at its block offset.
+    pub src: Src<'a, u8>,
+    /// The residual's zero point.
+    pub zero_point: u8,
+    /// Residual scale over the sum's scale, `s_r / s_out`.
+    pub scale: f32,
+    /// The conv output's scale over the sum's scale, `s_conv / s_out`.
+    pub conv_scale: f32,
+    /// Zero point of the sum.
+    pub out_zero_point: u8,
+}
+
+/// Packs a row-major `[n_pad][k_pad]` `s8` weight matrix (zero point 0), `i32` biases and
+/// `f32` requantization scales (`sx * sw[o] / sy`, finite and >= 0) into the format of the
+/// module docs, folding the activation zero point `x_zero_point` into the biases. Padded rows
+/// and columns must be zero. Run by ghostc at compile time.
+pub fn pack_pointwise_u8(
+    weights: &[i8],
+    bias: &[i32],
+    scale: &[f32],
+    x_zero_point: u8,
+    k_pad: usize,
+    n_pad: usize,
+    packed: &mut [u8],
+) -> Result<(), Error> {
+    check(
+        k_pad.is_multiple_of(8) && k_pad > 0,
+        "k_pad",
+        "must be a positive multiple of 8",
+    )?;
+    check(
+        n_pad.is_multiple_of(8) && n_pad > 0,
+        "n_pad",
+        "must be a positive multiple of 8",
+    )?;
+    check_len("weights", weights.len(), size(&[k_pad, n_pad]))?;
+    check_len("bias", bias.len(), n_pad)?;
+    check_len("scale", scale.len(), n_pad)?;
+    check(
+        scale[..n_pad].iter().all(|s| s.is_finite() && *s >= 0.0),
+        "scale",
+        "must be finite and >= 0",
+    )?;
+    check_len(
+        "packed",
+        packed.len(),
+        packed_len_blocks(k_pad / 8, n_pad / 8),
+    )?;
+    let n_blocks = n_pad / 8;
+    let mut t0 = 0;
+    while t0 < n_blocks {
+        let pw = PANEL_BLOCKS.min(n_blocks - t0);
+        let base = t0 * 8 * (k_pad + 8);
+        let width = pw * 8;
+        let o0 = t0 * 8;
+        for c in 0..width {
+            let row = &weights[(o0 + c) * k_pad..(o0 + c + 1) * k_pad];
+            let wsum = row.iter().fold(0i32, |a, &w| a.wrapping_add(w as i32));
+            let b = bias[o0 + c].wrapping_sub((x_zero_point as i32).wrapping_mul(wsum));
+            packed[base + 4 * c..base + 4 * c + 4].copy_from_slice(&b.to_le_bytes());
+            let s = base + 4 * width + 4 * c;
+            packed[s..s + 4].copy_from_slice(&scale[o0 + c].to_le_bytes());
+            for g in 0..k_pad / 4 {
+                let d = base + 8 * width + g * 4 * width + 4 * c;
+                for t in 0..4 {
+                    packed[d + t] = row[4 * g + t] as u8;
+                }
+            }
+        }
+        t0 += pw;
+    }
+    Ok(())
+}
+
+/// Validated requantization constants and residual of an int8 kernel.
+#[derive(Clone, Copy)]
+pub(crate) struct Rq {
+    pub zp: i32,
+    /// `min - zp`, `max - zp` as `f32` (clamp before rounding).
+    pub lo: f32,
+    pub hi: f32,
+    /// Residual (null when absent): `u8` NCHW8c at block 0 of the kernel's output range.
+    pub r: *const u8,
+    pub r_bs: usize,
+    pub r_zp: i32,
+    pub r_scale: f32,
+    pub c_scale: f32,
+    pub o_zp: i32,
+}
+
+impl Rq {
+    /// Checks `rq` for an output of `blocks` blocks of `pixels` pixels.
+    pub(crate) fn new(rq: &Requant<'_>, blocks: usize, pixels: usize) -> Result<Rq, Error> {
+        check(rq.min <= rq.max, "requant.min", "must be <= requant.max")?;
+        let zp = rq.zero_point as i32;
+        let mut out = Rq {
+            zp,
+            lo: (rq.min as i32 - zp) as f32,
+            hi: (rq.max as i32 - zp) as f32,
+            r: ptr::null(),
+            r_bs: 0,
+            r_zp: 0,
+            r_scale: 0.0,
+            c_scale: 0.0,
+            o_zp: 0,
+        };
+        if let Some(res) = &rq.residual {
+            check(
+                res.scale.is_finite() && res.scale >= 0.0,
+                "residual.scale",
+                "must be finite and >= 0",
+            )?;
+            check(
+                res.conv_scale.is_finite() && res.conv_scale >= 0.0,
+                "residual.conv_scale",
+                "must be finite and >= 0",
+            )?;
+            let ro = view_u8(
+                "residual",
+                res.src.data.len(),
+                res.src.block_offset,
+                blocks,
+                pixels,
+            )?;
+            // SAFETY: offset checked in bounds just above.
+            out.r = unsafe { res.src.data.as_ptr().add(ro) };
+            out.r_bs = pixels * 8;
+            out.r_zp = res.zero_point as i32;
+            out.r_scale = res.scale;
+            out.c_scale = res.conv_scale;
+            out.o_zp = res.out_zero_point as i32;
+        }
+        Ok(out)
+    }
+}
+
+/// Checks a `u8` view of `blocks` blocks of `pixels` pixels at block `offset` in a slice of
+/// `len` bytes; returns the byte offset of its first block.
+pub(crate) fn view_u8(
+    arg: &'static str,
+    len: usize,
+    offset: usize,
+    blocks: usize,
+    pixels: usize,
+) -> Result<usize, Error> {
+    check_len(arg, len, size(&[offset.saturating_add(blocks), pixels, 8]))?;
+    Ok(offset * pixels * 8)
+}
+
+/// The requantization epilogue of one block of 8 accumulators of one pixel, in registers.
+#[derive(Clone, Copy)]
+pub(crate) struct RqV<S: QSimd> {
+    zp: S::I,
+    lo: S::V,
+    hi: S::V,
+    r_nzp: S::V,
+    r_scale: S::V,
+    c_scale: S::V,
+    o_zp: S::I,
+    o_lo: S::V,
+    o_hi: S::V,
+}
+
+impl<S: QSimd> RqV<S> {
+    #[inline(always)]
+    pub(crate) fn new(s: S, rq: &Rq) -> Self {
+        RqV {
+            zp: s.isplat(rq.zp),
+            lo: s.splat(rq.lo),
+            hi: s.splat(rq.hi),
+            r_nzp: s.splat(-rq.r_zp as f32),
+            r_scale: s.splat(rq.r_scale),
+            c_scale: s.splat(rq.c_scale),
+            o_zp: s.isplat(rq.o_zp),
+            o_lo: s.splat(-rq.o_zp as f32),
+            o_hi: s.splat((255 - rq.o_zp) as f32),
+        }
+    }
+
+    /// Requantizes `acc` with per-channel `scale` and stores 8 bytes at `y`; with `r`
+    /// non-null, adds the residual's 8 bytes at `r` first.
+    ///
+    /// # Safety
+    /// `y` valid for writing 8 bytes; `r` null or valid for reading 8 bytes.
+    #[inline(always)]
+    pub(crate) unsafe fn store(self, s: S, acc: S::I, scale: S::V, y: *mut u8, r: *const u8) {
+        let f = s.clamp(s.mul(s.to_f32(acc), scale), self.lo, self.hi);
+        let q = s.round(f);
+        if r.is_null() {
+            // SAFETY: forwarded.
+            unsafe { s.store_u8(y, s.iadd(q, self.zp)) };
+        } else {
+            // q - zp is `round(f)`: exact small integers in f32.
+            let a = s.mul(s.to_f32(q), self.c_scale);
+            // SAFETY: forwarded.
+            let rv = unsafe { s.load_u8(r) };
+            let b = s.mul(s.add(rv, self.r_nzp), self.r_scale);
+            let v = s.clamp(s.add(a, b), self.o_lo, self.o_hi);
+            // SAFETY: forwarded.
+            unsafe { s.store_u8(y, s.iadd(s.round(v), self.o_zp)) };
+        }
+    }
+}
+
+/// Shape and pointers of a validated int8 pointwise layer (byte strides; every pointer at
+/// block 0, pixel 0 of its view).
+#[derive(Clone, Copy)]
+pub(crate) struct QPwArgs {
+    pub w: *const u8,
+    pub kb: usize,
+    pub nb: usize,
+    pub px: usize,
+    pub x: *const u8,
+    pub x_bs: usize,
+    pub y: *mut u8,
+    pub y_bs: usize,
+    pub rq: Rq,
+    /// Output blocks `blk0 .. blk1` are computed.
+    pub blk0: usize,
+    pub blk1: usize,
+}
+
+impl QPwArgs {
+    /// The same layer restricted to pixels `p0 .. p1`.
+    pub(crate) fn pixels(&self, p0: usize, p1: usize) -> QPwArgs {
+        let mut rq = self.rq;
+        if !rq.r.is_null() {
+            rq.r = rq.r.wrapping_add(p0 * 8);
+        }
+        QPwArgs {
+            px: p1 - p0,
+            x: self.x.wrapping_add(p0 * 8),
+            y: self.y.wrapping_add(p0 * 8),
+            rq,
+            ..*self
+        }
+    }
+}
+
+struct Cols {
+    /// First k-group row of the column group's weights, and the row stride in bytes.
+    w: *const u8,
+    w_stride: usize,
+    bias: *const u8,
+    scale: *const u8,
+    ob0: usize,
+}
+
+/// # Safety
+/// Pointers valid for the extents of the shape: `w` for `pointwise_u8_packed_len(kb*8, nb*8)`
+/// bytes, `x` for `(kb-1)*x_bs + px*8`, `y` and `rq.r` likewise with `nb` blocks; `y` overlaps
+/// nothing else.
+#[inline(always)]
+pub(crate) unsafe fn run<S: QSimd, const MR: usize, const NB: usize, const M1: usize>(
+    s: S,
+    a: &QPwArgs,
+) {
+    let k = a.kb * 8;
+    let rqv = RqV::new(s, &a.rq);
+    let mut t0 = a.blk0 - a.blk0 % PANEL_BLOCKS;
+    while t0 < a.blk1 {
+        let pw = PANEL_BLOCKS.min(a.nb - t0);
+        let width = pw * 8;
+        // SAFETY: panel offsets stay within the packed length (module docs).
+        let panel = unsafe { a.w.add(t0 * 8 * (k + 8)) };
+        let mut j0 = a.blk0.max(t0) - t0;
+        let j1 = a.blk1.min(t0 + pw) - t0;
+        while j0 < j1 {
+            let nbh = NB.min(j1 - j0);
+            // SAFETY: all within the panel.
+            let c = unsafe {
+                Cols {
+                    w: panel.add(8 * width + j0 * 32),
+                    w_stride: 4 * width,
+                    bias: panel.add(j0 * 32),
+                    scale: panel.add(4 * width + j0 * 32),
+                    ob0: t0 + j0,
+                }
+            };
+            // SAFETY: forwarded; `nbh` blocks from `ob0` exist.
+            unsafe {
+                if nbh == NB {
+                    cols::<S, MR, NB>(s, a, &rqv, &c)
+                } else {
+                    // Narrower remainders one block at a time, in taller tiles.
+                    for j in 0..nbh {
+                        let cj = Cols {
+                            w: c.w.add(j * 32),
+                            bias: c.bias.add(j * 32),
+                            scale: c.scale.add(j * 32),
+                            ob0: c.ob0 + j,
+                            ..c
+                        };
+                        cols::<S, M1, 1>(s, a, &rqv, &cj)
+                    }
+                }
+            }
+            j0 += nbh;
+        }
+        t0 += pw;
+    }
+}
+
+#[inline(always)]
+unsafe fn cols<S: QSimd, const MR: usize, const NB: usize>(
+    s: S,
+    a: &QPwArgs,
+    rq: &RqV<S>,
+    c: &Cols,
+) {
+    let px = a.px;
+    if px >= MR {
+        let mut p = 0;
+        while p + MR <= px {
+            // SAFETY: pixels p..p+MR exist.
+            unsafe { tile::<S, MR, NB>(s, a, rq, c, p, MR, 0) };
+            p += MR;
+        }
+        if p < px {
+            // Overlapping last tile: recompute px-MR..px, store only p..px.
+            // SAFETY: pixels px-MR..px exist.
+            unsafe { tile::<S, MR, NB>(s, a, rq, c, px - MR, MR, MR - (px - p)) };
+        }
+    } else {
+        // SAFETY: pixel indices are clamped to px-1 inside.
+        unsafe { tile::<S, MR, NB>(s, a, rq, c, 0, px, 0) };
+    }
+}
+
+/// One `MR x NB` tile for pixels `p0 .. p0 + m` (rows past `m` re-read the last pixel),
+/// storing rows `lo .. m`.
+#[allow(clippy::needless_range_loop)]
+#[inline(always)]
+unsafe fn tile<S: QSimd, const MR: usize, const NB: usize>(
+    s: S,
+    a: &QPwArgs,
+    rq: &RqV<S>,
+    c: &Cols,
+    p0: usize,
+    m: usize,
+    lo: usize,
+) {
+    let mut xp = [a.x; MR];
+    for i in 0..MR {
+        // SAFETY: pixel index < px.
+        xp[i] = unsafe { a.x.add((p0 + i.min(m - 1)) * 8) };
+    }
+    let mut acc = [[s.isplat(0); NB]; MR];
+    for j in 0..NB {
+        // SAFETY: NB bias blocks from here.
+        let b = unsafe { s.iload(c.bias.add(j * 32)) };
+        for i in 0..MR {
+            acc[i][j] = b;
+        }
+    }
+    let mut wrow = c.w;
+    for kb in 0..a.kb {
+        let off = kb * a.x_bs;
+        for half in 0..2 {
+            let mut wv = [s.wzero(); NB];
+            for j in 0..NB {
+                // SAFETY: k-group row < K/4 of the panel, block j < pw.
+                wv[j] = unsafe { s.wload(wrow.add(j * 32)) };
+            }
+            for i in 0..MR {
+                // SAFETY: block kb of a valid pixel, bytes 4*half .. +4.
+                let xv = unsafe { s.xbcast(xp[i].add(off + 4 * half)) };
+                for j in 0..NB {
+                    acc[i][j] = s.dot(acc[i][j], xv, wv[j]);
+                }
+            }
+            // SAFETY: stays within (or one row past) the panel.
+            wrow = unsafe { wrow.add(c.w_stride) };
+        }
+    }
+    let mut sc = [s.zero(); NB];
+    for j in 0..NB {
+        // SAFETY: NB scale blocks from here.
+        sc[j] = unsafe { s.load(c.scale.add(j * 32).cast()) };
+    }
+    macro_rules! rows {
+        ($($i:literal)*) => {$(
+            if $i < MR && $i >= lo && $i < m {
+                let pix = (p0 + $i) * 8;
+                for j in 0..NB {
+                    let ob = c.ob0 + j;
+                    // SAFETY: block ob < nb, pixel < px in each view (run's contract).
+                    unsafe {
+                        let r = if a.rq.r.is_null() {
+                            ptr::null()
+                        } else {
+                            a.rq.r.add(ob * a.rq.r_bs + pix)
+                        };
+                        rq.store(s, acc[$i][j], sc[j], a.y.add(ob * a.y_bs + pix), r);
+                    }
+                }
+            }
+        )*};
+    }
+    rows!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15);
+    debug_assert!(MR <= 16, "tile stores at most 16 rows");
+}
+
+/// Int8 pointwise instantiations: (MR, NB, M1) per path.
+pub(crate) unsafe fn run_dispatch(k: Kernels, a: &QPwArgs) {
+    qdispatch!(k, run, a, QPwArgs; vnni [6, 4, 12]; avx2 [4, 2, 8]; scalar [4, 2, 4]);
+}
+
+impl Kernels {
+    /// Int8 1x1 convolution of one NCHW8c `u8` image (semantics in [`crate::kernels::qpointwise`]):
+    /// reads input blocks `[input.block_offset, +k_blocks)`, writes output blocks
+    /// `[output.block_offset, +n_blocks)`. `packed` comes from [`pack_pointwise_u8`].
+    pub fn pointwise_u8(
+        self,
+        packed: &[u8],
+        shape: PointwiseShape,
+        input: Src<'_, u8>,
+        output: Dst<'_, u8>,
+        requant: Requant<'_>,
+    ) -> Result<(), Error> {
+        let a = pointwise_u8_args(packed, shape, input, output, &requant)?;
+        // SAFETY: `pointwise_u8_args` checked every extent; `output` is a unique borrow.
+        unsafe { run_dispatch(self, &a) };
+        Ok(())
+    }
+}
+
+/// The checks of [`Kernels::pointwise_u8`], returning the raw arguments of the whole layer.
+pub(crate) fn pointwise_u8_args(
+    packed: &[u8],
+    shape: PointwiseShape,
+    input: Src<'_, u8>,
+    output: Dst<'_, u8>,
+    requant: &Requant<'_>,
+) -> Result<QPwArgs, Error> {
+    let PointwiseShape {
+        k_blocks,
+        n_blocks,
+        pixels,
+    } = shape;
+    check(k_blocks > 0, "shape.k_blocks", "must be positive")?;
+    check(n_blocks > 0, "shape.n_blocks", "must be positive")?;
+    check(pixels > 0, "shape.pixels", "must be positive")?;
+    check_len(
+        "packed",
+        packed.len(),
+        packed_len_blocks(k_blocks, n_blocks),
+    )?;
+    let xo = view_u8(
+        "input",
+        input.data.len(),
+        input.block_offset,
+        k_blocks,
+        pixels,
+    )?;
+    let yo = view_u8(
+        "output",
+        output.data.len(),
+        output.block_offset,
+        n_blocks,
+        pixels,
+    )?;
+    let rq = Rq::new(requant, n_blocks, pixels)?;
+    Ok(QPwArgs {
+        w: packed.as_ptr(),
+        kb: k_blocks,
+        nb: n_blocks,
+        px: pixels,
+        // SAFETY: offsets checked by `view_u8`.
+        x: unsafe { input.data.as_ptr().add(xo) },
+        x_bs: pixels * 8,
+        // SAFETY: offsets checked by `view_u8`.
+        y: unsafe { output.data.as_mut_ptr().add(yo) },
+        y_bs: pixels * 8,
+        rq,
+        blk0: 0,
+        blk1: n_blocks,
+    })
+}
