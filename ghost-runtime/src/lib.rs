@@ -63,8 +63,11 @@
 //! biases and `i32` accumulators; epilogues requantize exactly as ONNX `QLinearConv` (`f32`
 //! scale multiply, round half to even, zero point, saturation to `[min, max]`, optional
 //! quantized residual): [`Kernels::pointwise_u8`] (AVX-512 VNNI `vpdpbusd`, exact AVX2
-//! `vpmaddubsw` split). Every path is bit-identical to the scalar reference. Layout, format
-//! and semantics: [`kernels::qpointwise`].
+//! `vpmaddubsw` split), [`Kernels::depthwise_u8`] (exact integer sums in `f32` FMAs),
+//! [`Kernels::quantize_u8`] / [`Kernels::dequantize_u8`] at the boundaries; [`Par`] splits
+//! each. Every path is bit-identical to the scalar reference ([`Kernels::int8_path`] names the
+//! one in use; NEON and SIMD128 run the scalar code for now). Layout, format and semantics:
+//! [`kernels::qpointwise`], [`kernels::qdepthwise`], [`kernels::quantize`].
 //!
 //! # Safety model
 //! The public API is safe. Each entry point checks every slice length and shape parameter
@@ -213,6 +216,7 @@ pub use kernels::elementwise::BinaryOp;
 pub use kernels::ghost::{ghost_scratch_len, GhostEpilogue, GhostShape};
 pub use kernels::layout::{nchw8c_len, nchw8c_to_nchw, nchw_to_nchw8c};
 pub use kernels::pool::{PoolKind, PoolShape};
+pub use kernels::qdepthwise::{depthwise_u8_packed_len, pack_depthwise_u8};
 pub use kernels::qpointwise::{pack_pointwise_u8, pointwise_u8_packed_len, QResidual, Requant};
 pub use kernels::resize::{CoordMode, NearestMode, ResizeMode, ResizeShape};
 pub use kernels::se::{Gate, SeShape};

@@ -33,9 +33,11 @@ use crate::kernels::depthwise_general::{depthwise_any_args, DwAny};
 use crate::kernels::fc::{fc_args, fc_dispatch};
 use crate::kernels::ghost::{drive as ghost_drive, ghost_args};
 use crate::kernels::pointwise::{pointwise_args, run_dispatch as pointwise_dispatch};
+use crate::kernels::qdepthwise::{depthwise_u8_args, depthwise_u8_exec};
 use crate::kernels::qpointwise::{
     pointwise_u8_args, run_dispatch as qpointwise_dispatch, QPwArgs, Requant,
 };
+use crate::kernels::quantize::{dequantize_args, quant_exec, quantize_args, QuantArgs};
 use crate::kernels::se::se_gate_with;
 use crate::{
     Activation, ConvShape, DepthwiseGeneralShape, DepthwiseShape, Dst, Epilogue, Gate,
@@ -297,6 +299,95 @@ impl<'f> Par<'f> {
             }
         });
         Ok(())
+    }
+
+    /// [`Kernels::depthwise_u8`], split by channel blocks, or by output rows when the blocks
+    /// are fewer than the parts. Bit-identical to the serial kernel (each output is computed
+    /// on its own).
+    pub fn depthwise_u8(
+        &self,
+        packed: &[u8],
+        shape: DepthwiseShape,
+        input_zero_point: u8,
+        input: Src<'_, u8>,
+        output: Dst<'_, u8>,
+        requant: Requant<'_>,
+    ) -> Result<(), Error> {
+        let a = depthwise_u8_args(packed, shape, input_zero_point, input, output, &requant)?;
+        let (k, parts) = (self.k, self.fork.parts());
+        if parts == 1 || small(self.min_split, &[a.oh, a.ow, a.blocks, 8, a.k, a.k]) {
+            // SAFETY: checked by `depthwise_u8_args`; the borrows live until we return.
+            unsafe { depthwise_u8_exec(k, &a) };
+            return Ok(());
+        }
+        let by_rows = a.blocks < parts;
+        let a = Shared(a);
+        self.fork.run(&|i| {
+            let a = a.get();
+            let part = if by_rows {
+                let (r0, r1) = part_range(a.oh, parts, i);
+                a.share(0, a.blocks, r0, r1)
+            } else {
+                let (b0, b1) = part_range(a.blocks, parts, i);
+                a.share(b0, b1, 0, a.oh)
+            };
+            if part.blocks > 0 && part.oy0 < part.oy1 {
+                // SAFETY: a share of a checked layer writing disjoint blocks or rows; the
+                // borrows outlive `run`.
+                unsafe { depthwise_u8_exec(k, &part) };
+            }
+        });
+        Ok(())
+    }
+
+    /// [`Kernels::quantize_u8`], split into contiguous ranges of pixels.
+    pub fn quantize_u8(
+        &self,
+        blocks: usize,
+        pixels: usize,
+        scale: f32,
+        zero_point: u8,
+        input: Src<'_>,
+        output: Dst<'_, u8>,
+    ) -> Result<(), Error> {
+        let a = quantize_args(blocks, pixels, scale, zero_point, input, output)?;
+        self.quant(a);
+        Ok(())
+    }
+
+    /// [`Kernels::dequantize_u8`], split into contiguous ranges of pixels.
+    pub fn dequantize_u8(
+        &self,
+        blocks: usize,
+        pixels: usize,
+        scale: f32,
+        zero_point: u8,
+        input: Src<'_, u8>,
+        output: Dst<'_>,
+    ) -> Result<(), Error> {
+        let a = dequantize_args(blocks, pixels, scale, zero_point, input, output)?;
+        self.quant(a);
+        Ok(())
+    }
+
+    /// Runs a checked (de)quantization, split when large (each vector is converted on its
+    /// own, so any split is bit-identical).
+    fn quant(&self, a: QuantArgs) {
+        let (k, parts) = (self.k, self.fork.parts());
+        if parts == 1 || small(self.min_split, &[a.n, 8]) {
+            // SAFETY: checked by the caller's `*_args`; the borrows live until it returns.
+            unsafe { quant_exec(k, &a) };
+            return;
+        }
+        let a = Shared(a);
+        self.fork.run(&|i| {
+            let a = a.get();
+            let (v0, v1) = part_range(a.n, parts, i);
+            if v0 < v1 {
+                // SAFETY: disjoint vector ranges of a checked conversion.
+                unsafe { quant_exec(k, &a.share(v0, v1)) };
+            }
+        });
     }
 
     /// [`Kernels::ghost`], split by blocks of each half.

@@ -87,6 +87,10 @@ impl super::QSimd for Scalar {
         })
     }
     #[inline(always)]
+    fn div(self, a: [f32; 8], b: [f32; 8]) -> [f32; 8] {
+        core::array::from_fn(|i| a[i] / b[i])
+    }
+    #[inline(always)]
     fn iadd(self, a: [i32; 8], b: [i32; 8]) -> [i32; 8] {
         core::array::from_fn(|j| a[j].wrapping_add(b[j]))
     }

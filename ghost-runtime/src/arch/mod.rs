@@ -183,6 +183,8 @@ pub(crate) trait QSimd: Simd {
     unsafe fn xbcast(self, p: *const u8) -> Self::X;
     /// `acc[j] + sum_t x[t] * w[j][t]` (`u8 * s8`, wrapping `i32`), i.e. `vpdpbusd`.
     fn dot(self, acc: Self::I, x: Self::X, w: Self::W) -> Self::I;
+    /// IEEE `a / b`.
+    fn div(self, a: Self::V, b: Self::V) -> Self::V;
     /// Wrapping `i32` add.
     fn iadd(self, a: Self::I, b: Self::I) -> Self::I;
     /// `i32 -> f32`, rounding to nearest even.

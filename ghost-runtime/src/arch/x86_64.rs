@@ -135,6 +135,11 @@ macro_rules! qsimd_impl {
                 }
             }
             #[inline(always)]
+            fn div(self, a: __m256, b: __m256) -> __m256 {
+                // SAFETY: the token proves AVX.
+                unsafe { _mm256_div_ps(a, b) }
+            }
+            #[inline(always)]
             fn iadd(self, a: __m256i, b: __m256i) -> __m256i {
                 // SAFETY: the token proves AVX2.
                 unsafe { _mm256_add_epi32(a, b) }

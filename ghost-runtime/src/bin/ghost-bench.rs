@@ -117,6 +117,90 @@ fn peak_gmacs() -> f64 {
     f64::NAN
 }
 
+/// Int8 peak: 16 independent ymm `vpdpbusd` chains (32 `u8 * s8` multiply-adds each), in
+/// 10^9 multiply-adds per second; NaN without AVX-512 VNNI.
+#[cfg(target_arch = "x86_64")]
+fn peak_int8_gmacs() -> f64 {
+    use std::arch::x86_64::*;
+    #[target_feature(enable = "avx2,avx512f,avx512vl,avx512bw,avx512vnni")]
+    fn chains(n: usize, x: i32) -> i32 {
+        let a = _mm256_set1_epi32(0x0101_0101);
+        let b = _mm256_set1_epi32(x);
+        let mut acc = [_mm256_set1_epi32(x); 16];
+        for _ in 0..n {
+            for v in acc.iter_mut() {
+                *v = _mm256_dpbusd_epi32(*v, a, b);
+            }
+        }
+        let mut s = _mm256_setzero_si256();
+        for v in acc {
+            s = _mm256_add_epi32(s, v);
+        }
+        _mm256_extract_epi32::<0>(s)
+    }
+    if !(is_x86_feature_detected!("avx512vl")
+        && is_x86_feature_detected!("avx512bw")
+        && is_x86_feature_detected!("avx512vnni"))
+    {
+        return f64::NAN;
+    }
+    let n = 1_000_000;
+    let t = now();
+    // SAFETY: features checked just above.
+    black_box(unsafe { chains(black_box(n), black_box(3)) });
+    let s = now() - t;
+    (n * 16 * 32) as f64 / s / 1e9
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn peak_int8_gmacs() -> f64 {
+    f64::NAN
+}
+
+/// Int8 1x1 conv `kp -> np` over a `side x side` image (random `u8`/`s8` data, ReLU
+/// requantization), as [`pw_case`] does in `f32`.
+fn pwq_case(k: Kernels, rng: &mut Rng, kp: usize, np: usize, side: usize) -> Case {
+    let hw = side * side;
+    let w: Vec<i8> = (0..kp * np).map(|_| rng.next() as i8).collect();
+    let b: Vec<i32> = (0..np).map(|_| (rng.next() >> 50) as i32).collect();
+    let sc: Vec<f32> = (0..np).map(|_| 1e-4 * (1.5 + rng.f())).collect();
+    let mut packed = vec![0u8; pointwise_u8_packed_len(kp, np) + 64];
+    let po = packed.as_ptr().align_offset(64);
+    let len = pointwise_u8_packed_len(kp, np);
+    pack_pointwise_u8(&w, &b, &sc, 128, kp, np, &mut packed[po..po + len]).unwrap();
+    let mut x = vec![0u8; kp * hw + 64];
+    let xo = x.as_ptr().align_offset(64);
+    for v in &mut x[xo..xo + kp * hw] {
+        *v = rng.next() as u8;
+    }
+    let mut y = vec![0u8; np * hw + 64];
+    let yo = y.as_ptr().align_offset(64);
+    let shape = PointwiseShape {
+        k_blocks: kp / 8,
+        n_blocks: np / 8,
+        pixels: hw,
+    };
+    Case {
+        id: format!("pwq-{kp}-{np}-{side}"),
+        name: format!("pw u8 {kp:>3}->{np:<3} @{hw}"),
+        kind: "pointwise_u8",
+        params: format!(r#"{{"k":{kp},"n":{np},"h":{side},"w":{side},"act":"relu"}}"#),
+        work: (kp * np * hw) as f64,
+        unit: "MAC",
+        run: Box::new(move || {
+            k.pointwise_u8(
+                &packed[po..po + len],
+                shape,
+                Src::new(&x[xo..xo + kp * hw]),
+                Dst::new(&mut y[yo..yo + np * hw]),
+                Requant::relu(3),
+            )
+            .unwrap();
+            black_box(&mut y);
+        }),
+    }
+}
+
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
     v[v.len() / 2]
@@ -410,7 +494,9 @@ usage: ghost-bench [--quick | --reps N] [--filter S].. [--only ID[,ID..]] [--lis
   --only IDS      keep exactly these case ids (comma-separated; see --list)
   --list          print the cases (id, name, work) without timing
   --json          print one JSON document instead of the table
-  --misalign      start every buffer 16 bytes past a 64-byte boundary (default: on it)";
+  --misalign      start every buffer 16 bytes past a 64-byte boundary (default: on it)
+  --int8          instead of the default cases: int8 and f32 pointwise on five GhostNet
+                  shapes, alternating, with the int8 (vpdpbusd) peak; medians, p10s, ratios";
 
 /// Command-line options.
 struct Opts {
@@ -420,6 +506,7 @@ struct Opts {
     list: bool,
     json: bool,
     misalign: bool,
+    int8: bool,
 }
 
 fn parse_args() -> Result<Opts, String> {
@@ -430,6 +517,7 @@ fn parse_args() -> Result<Opts, String> {
         list: false,
         json: false,
         misalign: false,
+        int8: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -453,6 +541,7 @@ fn parse_args() -> Result<Opts, String> {
             "--list" => o.list = true,
             "--json" => o.json = true,
             "--misalign" => o.misalign = true,
+            "--int8" => o.int8 = true,
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -503,6 +592,58 @@ fn jcase_head(c: &Case) -> String {
         jstr(c.unit),
         jnum(c.work)
     )
+}
+
+/// `(K_pad, N_pad, H = W)` of the `--int8` comparison.
+const INT8_SHAPES: &[(usize, usize, usize)] = &[
+    (16, 16, 112),
+    (24, 72, 56),
+    (40, 120, 28),
+    (80, 200, 14),
+    (160, 960, 7),
+];
+
+/// 10th percentile (nearest rank) of `v`.
+fn p10(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[(v.len() - 1) / 10]
+}
+
+/// The `--int8` table: cases come in (f32, int8) pairs timed alternately in every repetition.
+fn int8_report(cases: &[Case], samples: &[Vec<f64>], peak: f64, peaks8: &mut [f64], k: Kernels) {
+    let peak8 = median(peaks8);
+    println!(
+        "isa {:?}, int8 path {}; thread CPU time; peaks (median of {}): f32 {peak:.1} GMAC/s \
+         (12 ymm FMA chains), int8 {peak8:.1} GMAC/s (16 ymm vpdpbusd chains), ratio {:.2}",
+        k.isa(),
+        k.int8_path(),
+        peaks8.len(),
+        peak8 / peak
+    );
+    println!(
+        "| shape | f32 us med / p10 | f32 GMAC/s | f32 % peak | int8 us med / p10 | int8 GMAC/s \
+         | int8 % int8 peak | int8/f32 time med | p10 |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for (pair, s) in cases.chunks(2).zip(samples.chunks(2)) {
+        let (f, q) = (&pair[0], &pair[1]);
+        let (fm, fp) = (median(&mut s[0].clone()), p10(&mut s[0].clone()));
+        let (qm, qp) = (median(&mut s[1].clone()), p10(&mut s[1].clone()));
+        println!(
+            "| {} | {:.1} / {:.1} | {:.1} | {:.0} % | {:.1} / {:.1} | {:.1} | {:.0} % | {:.2} | {:.2} |",
+            f.name.trim_start_matches("pw ").trim(),
+            fm * 1e6,
+            fp * 1e6,
+            f.work / fm / 1e9,
+            100.0 * f.work / fm / 1e9 / peak,
+            qm * 1e6,
+            qp * 1e6,
+            q.work / qm / 1e9,
+            100.0 * q.work / qm / 1e9 / peak8,
+            qm / fm,
+            qp / fp
+        );
+    }
 }
 
 fn main() {
@@ -634,6 +775,13 @@ fn main() {
     cases.push(stem_case(k, &mut rng));
     cases.push(fc_case(k, &mut rng, 960, 1280));
     cases.push(fc_case(k, &mut rng, 1280, 1000));
+    if opts.int8 {
+        cases.clear();
+        for &(kp, np, side) in INT8_SHAPES {
+            cases.push(pw_case(k, &mut rng, kp, np, side, Activation::Relu));
+            cases.push(pwq_case(k, &mut rng, kp, np, side));
+        }
+    }
     // Selection. Every case is still constructed (same rng stream and allocations whatever
     // is selected); `--filter` keeps substring matches of the name or id, `--only` exact ids.
     if !opts.filters.is_empty() {
@@ -682,8 +830,12 @@ fn main() {
         let dt = (now() - t).max(1e-7);
         iters.push(((target / dt) as usize).max(1));
     }
+    let mut peaks8 = Vec::new();
     for _ in 0..reps {
         peaks.push(peak_gmacs());
+        if opts.int8 {
+            peaks8.push(peak_int8_gmacs());
+        }
         for (i, c) in cases.iter_mut().enumerate() {
             let t = now();
             for _ in 0..iters[i] {
@@ -704,6 +856,10 @@ fn main() {
             (t, c.work / t / 1e9)
         })
         .collect();
+    if opts.int8 {
+        int8_report(&cases, &samples, peak, &mut peaks8, k);
+        return;
+    }
     if opts.json {
         let items: Vec<String> = cases
             .iter()

@@ -535,6 +535,34 @@ impl DwViews {
     }
 }
 
+/// The shape checks of the 3x3/5x5 depthwise kernels (`f32` and int8).
+pub(crate) fn check_shape(sh: &DepthwiseShape) -> Result<(), Error> {
+    check(sh.k == 3 || sh.k == 5, "shape.k", "must be 3 or 5")?;
+    check(
+        sh.stride == 1 || sh.stride == 2,
+        "shape.stride",
+        "must be 1 or 2",
+    )?;
+    check(sh.blocks > 0, "shape.blocks", "must be positive")?;
+    check(
+        sh.in_h > 0 && sh.in_w > 0,
+        "shape.in_h",
+        "input must be non-empty",
+    )?;
+    check(
+        sh.pad_top < sh.k && sh.pad_bottom < sh.k && sh.pad_left < sh.k && sh.pad_right < sh.k,
+        "shape.pad_top",
+        "padding must be smaller than the kernel",
+    )?;
+    check(
+        sh.in_h.saturating_add(sh.pad_top + sh.pad_bottom) >= sh.k
+            && sh.in_w.saturating_add(sh.pad_left + sh.pad_right) >= sh.k,
+        "shape.in_h",
+        "padded input smaller than the kernel",
+    )?;
+    Ok(())
+}
+
 /// The checks of [`Kernels::depthwise`], returning the raw arguments of the whole layer.
 pub(crate) fn depthwise_args(
     packed: &[f32],
@@ -545,29 +573,7 @@ pub(crate) fn depthwise_args(
 ) -> Result<DwArgs, Error> {
     {
         let sh = shape;
-        check(sh.k == 3 || sh.k == 5, "shape.k", "must be 3 or 5")?;
-        check(
-            sh.stride == 1 || sh.stride == 2,
-            "shape.stride",
-            "must be 1 or 2",
-        )?;
-        check(sh.blocks > 0, "shape.blocks", "must be positive")?;
-        check(
-            sh.in_h > 0 && sh.in_w > 0,
-            "shape.in_h",
-            "input must be non-empty",
-        )?;
-        check(
-            sh.pad_top < sh.k && sh.pad_bottom < sh.k && sh.pad_left < sh.k && sh.pad_right < sh.k,
-            "shape.pad_top",
-            "padding must be smaller than the kernel",
-        )?;
-        check(
-            sh.in_h.saturating_add(sh.pad_top + sh.pad_bottom) >= sh.k
-                && sh.in_w.saturating_add(sh.pad_left + sh.pad_right) >= sh.k,
-            "shape.in_h",
-            "padded input smaller than the kernel",
-        )?;
+        check_shape(&sh)?;
         let (oh, ow) = (sh.out_h(), sh.out_w());
         check_len(
             "packed",

@@ -46,6 +46,7 @@
 use crate::arch::QSimd;
 use crate::error::{check, check_len, size, Error};
 use crate::isa::{qdispatch, Kernels};
+use crate::kernels::pointwise::view;
 use crate::kernels::pointwise::PointwiseShape;
 use crate::{Dst, Src, PANEL_BLOCKS};
 use core::ptr;
@@ -215,7 +216,7 @@ impl Rq {
                 "residual.conv_scale",
                 "must be finite and >= 0",
             )?;
-            let ro = view_u8(
+            let ro = view(
                 "residual",
                 res.src.data.len(),
                 res.src.block_offset,
@@ -232,19 +233,6 @@ impl Rq {
         }
         Ok(out)
     }
-}
-
-/// Checks a `u8` view of `blocks` blocks of `pixels` pixels at block `offset` in a slice of
-/// `len` bytes; returns the byte offset of its first block.
-pub(crate) fn view_u8(
-    arg: &'static str,
-    len: usize,
-    offset: usize,
-    blocks: usize,
-    pixels: usize,
-) -> Result<usize, Error> {
-    check_len(arg, len, size(&[offset.saturating_add(blocks), pixels, 8]))?;
-    Ok(offset * pixels * 8)
 }
 
 /// The requantization epilogue of one block of 8 accumulators of one pixel, in registers.
@@ -546,14 +534,14 @@ pub(crate) fn pointwise_u8_args(
         packed.len(),
         packed_len_blocks(k_blocks, n_blocks),
     )?;
-    let xo = view_u8(
+    let xo = view(
         "input",
         input.data.len(),
         input.block_offset,
         k_blocks,
         pixels,
     )?;
-    let yo = view_u8(
+    let yo = view(
         "output",
         output.data.len(),
         output.block_offset,
@@ -566,10 +554,10 @@ pub(crate) fn pointwise_u8_args(
         kb: k_blocks,
         nb: n_blocks,
         px: pixels,
-        // SAFETY: offsets checked by `view_u8`.
+        // SAFETY: offsets checked by `view`.
         x: unsafe { input.data.as_ptr().add(xo) },
         x_bs: pixels * 8,
-        // SAFETY: offsets checked by `view_u8`.
+        // SAFETY: offsets checked by `view`.
         y: unsafe { output.data.as_mut_ptr().add(yo) },
         y_bs: pixels * 8,
         rq,

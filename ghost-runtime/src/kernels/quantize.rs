@@ -1,0 +1,184 @@
+//! Quantize (`f32` NCHW8c -> `u8` NCHW8c) and dequantize (`u8` -> `f32`) at the boundaries of
+//! an int8 region, per-tensor scale and zero point (layout: [`crate::kernels::qpointwise`]).
+//!
+//! * Quantize (ONNX `QuantizeLinear`): `q = clamp(round_half_to_even(x / scale) + zp, 0, 255)`
+//!   with an IEEE division (as ONNX Runtime's MLAS), clamped to `[-zp, 255 - zp]` before
+//!   rounding; NaN gives 0.
+//! * Dequantize (`DequantizeLinear`): `x = f32(q - zp) * scale`.
+//!
+//! Both are bit-identical on every path. Padded lanes are converted like the others.
+
+use crate::arch::QSimd;
+use crate::error::{check, Error};
+use crate::isa::{qdispatch, Kernels};
+use crate::kernels::pointwise::view;
+use crate::{Dst, Src};
+
+/// A validated conversion of `n` vectors of 8 lanes.
+#[derive(Clone, Copy)]
+pub(crate) struct QuantArgs {
+    pub f: *mut f32,
+    pub q: *mut u8,
+    pub n: usize,
+    pub scale: f32,
+    pub zp: i32,
+    /// `true`: `f -> q`; `false`: `q -> f`.
+    pub quantize: bool,
+}
+
+impl QuantArgs {
+    /// Vectors `v0 .. v1` only.
+    pub(crate) fn share(&self, v0: usize, v1: usize) -> QuantArgs {
+        QuantArgs {
+            f: self.f.wrapping_add(v0 * 8),
+            q: self.q.wrapping_add(v0 * 8),
+            n: v1 - v0,
+            ..*self
+        }
+    }
+}
+
+/// # Safety
+/// `f` and `q` valid for `n * 8` elements (`f` only read when quantizing, `q` only read when
+/// dequantizing) and not overlapping.
+#[inline(always)]
+unsafe fn run<S: QSimd>(s: S, a: &QuantArgs) {
+    let scale = s.splat(a.scale);
+    let zp = s.isplat(a.zp);
+    if a.quantize {
+        let lo = s.splat(-a.zp as f32);
+        let hi = s.splat((255 - a.zp) as f32);
+        for i in 0..a.n {
+            // SAFETY: vector i < n of both views.
+            unsafe {
+                let v = s.clamp(s.div(s.load(a.f.add(i * 8)), scale), lo, hi);
+                s.store_u8(a.q.add(i * 8), s.iadd(s.round(v), zp));
+            }
+        }
+    } else {
+        let nzp = s.splat(-a.zp as f32);
+        for i in 0..a.n {
+            // SAFETY: vector i < n of both views.
+            unsafe {
+                let v = s.add(s.load_u8(a.q.add(i * 8)), nzp);
+                s.store(a.f.add(i * 8), s.mul(v, scale));
+            }
+        }
+    }
+}
+
+/// # Safety
+/// As [`run`].
+pub(crate) unsafe fn quant_exec(k: Kernels, a: &QuantArgs) {
+    qdispatch!(k, run, a, QuantArgs; vnni []; avx2 []; scalar [])
+}
+
+/// Checks of [`Kernels::quantize_u8`].
+pub(crate) fn quantize_args(
+    blocks: usize,
+    pixels: usize,
+    scale: f32,
+    zero_point: u8,
+    input: Src<'_>,
+    output: Dst<'_, u8>,
+) -> Result<QuantArgs, Error> {
+    check(
+        scale.is_finite() && scale > 0.0,
+        "scale",
+        "must be finite and positive",
+    )?;
+    let xo = view(
+        "input",
+        input.data.len(),
+        input.block_offset,
+        blocks,
+        pixels,
+    )?;
+    let yo = view(
+        "output",
+        output.data.len(),
+        output.block_offset,
+        blocks,
+        pixels,
+    )?;
+    Ok(QuantArgs {
+        // Only read (quantize): the pointer is never written through.
+        f: input.data[xo..].as_ptr().cast_mut(),
+        q: output.data[yo..].as_mut_ptr(),
+        n: blocks * pixels,
+        scale,
+        zp: zero_point as i32,
+        quantize: true,
+    })
+}
+
+/// Checks of [`Kernels::dequantize_u8`].
+pub(crate) fn dequantize_args(
+    blocks: usize,
+    pixels: usize,
+    scale: f32,
+    zero_point: u8,
+    input: Src<'_, u8>,
+    output: Dst<'_>,
+) -> Result<QuantArgs, Error> {
+    check(scale.is_finite(), "scale", "must be finite")?;
+    let xo = view(
+        "input",
+        input.data.len(),
+        input.block_offset,
+        blocks,
+        pixels,
+    )?;
+    let yo = view(
+        "output",
+        output.data.len(),
+        output.block_offset,
+        blocks,
+        pixels,
+    )?;
+    Ok(QuantArgs {
+        f: output.data[yo..].as_mut_ptr(),
+        // Only read (dequantize).
+        q: input.data[xo..].as_ptr().cast_mut(),
+        n: blocks * pixels,
+        scale,
+        zp: zero_point as i32,
+        quantize: false,
+    })
+}
+
+impl Kernels {
+    /// Quantizes `blocks` blocks of `pixels` pixels of an `f32` NCHW8c tensor into `u8`
+    /// NCHW8c (`QuantizeLinear`, see [`crate::kernels::quantize`]); `scale > 0`.
+    pub fn quantize_u8(
+        self,
+        blocks: usize,
+        pixels: usize,
+        scale: f32,
+        zero_point: u8,
+        input: Src<'_>,
+        output: Dst<'_, u8>,
+    ) -> Result<(), Error> {
+        let a = quantize_args(blocks, pixels, scale, zero_point, input, output)?;
+        // SAFETY: extents checked; the output is a unique borrow.
+        unsafe { quant_exec(self, &a) };
+        Ok(())
+    }
+
+    /// Dequantizes `blocks` blocks of `pixels` pixels of a `u8` NCHW8c tensor into `f32`
+    /// NCHW8c (`DequantizeLinear`).
+    pub fn dequantize_u8(
+        self,
+        blocks: usize,
+        pixels: usize,
+        scale: f32,
+        zero_point: u8,
+        input: Src<'_, u8>,
+        output: Dst<'_>,
+    ) -> Result<(), Error> {
+        let a = dequantize_args(blocks, pixels, scale, zero_point, input, output)?;
+        // SAFETY: extents checked; the output is a unique borrow.
+        unsafe { quant_exec(self, &a) };
+        Ok(())
+    }
+}
