@@ -91,6 +91,7 @@ mod model;
 mod par;
 #[cfg(feature = "std")]
 pub mod peak;
+mod prefault;
 #[cfg(feature = "std")]
 mod team;
 
@@ -103,6 +104,7 @@ pub use model::CompiledModel;
 #[cfg(feature = "std")]
 pub use model::{AlignedScratch, WithScratch};
 pub use par::{par_images, part_range, Fork, ImageFn, Par, Serial, MIN_SPLIT_MACS};
+pub use prefault::prefault_weights;
 #[cfg(feature = "std")]
 pub use team::Team;
 

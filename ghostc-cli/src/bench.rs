@@ -86,6 +86,11 @@ pub struct RunStats {
     pub p10_us: f64,
     pub p90_us: f64,
     pub min_us: f64,
+    /// From the spawn of the runner (`taskset` included when pinned) to its first output:
+    /// exec, loader, std start-up, the input, `Model::new`, the scratch and the first run.
+    pub spawn_to_first_us: Option<f64>,
+    /// From the runner's `main` to its first output.
+    pub main_to_first_us: Option<f64>,
     /// Page faults during the first run (Linux).
     pub first_minflt: Option<u64>,
     pub first_majflt: Option<u64>,
@@ -194,6 +199,14 @@ impl BenchReport {
                 r.threads, r.runs, r.first_us, r.median_us, r.p10_us, r.p90_us, r.min_us
             );
             for (k, v) in [
+                ("spawn_to_first_us", r.spawn_to_first_us),
+                ("main_to_first_us", r.main_to_first_us),
+            ] {
+                if let Some(v) = v {
+                    let _ = write!(s, " {k}={v:.1}");
+                }
+            }
+            for (k, v) in [
                 ("first_minflt", r.first_minflt),
                 ("first_majflt", r.first_majflt),
                 ("rss_start_kb", r.rss_start_kb),
@@ -294,6 +307,16 @@ impl BenchReport {
                         f64::NAN
                     }
                 );
+                if let Some(spawn) = r.spawn_to_first_us {
+                    let _ = writeln!(
+                        s,
+                        "startup    {:.3} ms from the spawn to the first output{} (exec, Model::new, scratch, first run)",
+                        spawn / 1e3,
+                        r.main_to_first_us
+                            .map(|m| format!(", {:.3} ms of it from main()", m / 1e3))
+                            .unwrap_or_default()
+                    );
+                }
                 let _ = writeln!(
                     s,
                     "steady     median {:.3} ms, p10 {:.3} ms, p90 {:.3} ms, min {:.3} ms over {} runs (after 5 warm-up runs)",
@@ -509,6 +532,8 @@ pub fn parse_bench_output(stdout: &str) -> Option<RunStats> {
         p10_us: num(&f, "p10_us")?,
         p90_us: num(&f, "p90_us")?,
         min_us: num(&f, "min_us")?,
+        spawn_to_first_us: num(&f, "spawn_to_first_us"),
+        main_to_first_us: num(&f, "main_to_first_us"),
         first_minflt: num(&f, "first_minflt"),
         first_majflt: num(&f, "first_majflt"),
         rss_start_kb: num(&f, "rss_start_kb"),
@@ -572,6 +597,10 @@ fn runtime_builds(target: &Path) -> Vec<(std::ffi::OsString, Option<std::time::S
     v
 }
 
+/// The environment variable through which the runner learns when it was spawned (nanoseconds
+/// since the Unix epoch; the generated `main.rs` reads the same name).
+pub const SPAWN_ENV: &str = "GHOSTC_SPAWN_UNIX_NS";
+
 /// Runs the runner with `args` (after `--threads T` when T > 1), pinned when asked; returns its
 /// stdout.
 fn run_runner(
@@ -593,6 +622,11 @@ fn run_runner(
     }
     cmd.args(args);
     let shown = format!("{cmd:?}");
+    // The runner reports the time from here to its first output (`spawn_to_first_us`).
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    cmd.env(SPAWN_ENV, now.to_string());
     let out = cmd.output().map_err(|source| BenchError::Io {
         what: format!("cannot run {shown}"),
         source,
@@ -739,12 +773,19 @@ mod tests {
 
     #[test]
     fn parses_runner_bench_line() {
-        let line = "runs 20  median 4.150 ms  p10 4.020 ms  p90 4.300 ms  first 12.000 ms  checksum 1.0  |  runs=20 first_us=12000.0 median_us=4150.0 p10_us=4020.0 p90_us=4300.0 min_us=4000.0 images=1 macs=1 weight_bytes=4 scratch_bytes=8 first_minflt=10 first_majflt=0 rss_start_kb=1000 vmhwm_kb=25000 peak_gmacs=58.00 gmacs=34.0 roofline_pct=58.6\n";
+        let line = "runs 20  median 4.150 ms  p10 4.020 ms  p90 4.300 ms  first 12.000 ms  checksum 1.0  |  runs=20 first_us=12000.0 median_us=4150.0 p10_us=4020.0 p90_us=4300.0 min_us=4000.0 images=1 macs=1 weight_bytes=4 scratch_bytes=8 spawn_to_first_us=15000.5 main_to_first_us=13000.0 first_minflt=10 first_majflt=0 rss_start_kb=1000 vmhwm_kb=25000 peak_gmacs=58.00 gmacs=34.0 roofline_pct=58.6\n";
         let r = parse_bench_output(line).unwrap();
         assert_eq!(r.runs, 20);
         assert_eq!(r.median_us, 4150.0);
         assert_eq!(r.vmhwm_kb, Some(25000));
         assert_eq!(r.peak_gmacs, Some(58.0));
+        assert_eq!(r.spawn_to_first_us, Some(15000.5));
+        assert_eq!(r.main_to_first_us, Some(13000.0));
+        let no_start = line
+            .replace("spawn_to_first_us", "x")
+            .replace("main_to_first_us", "y");
+        let r = parse_bench_output(&no_start).unwrap();
+        assert_eq!((r.spawn_to_first_us, r.main_to_first_us), (None, None));
         assert!(parse_bench_output("runs 20  median 4.1 ms  p10 4.0 ms").is_none());
     }
 

@@ -79,6 +79,7 @@ fn bench_reports_every_field() {
         "binary ",
         "memory ",
         "first run ",
+        "startup ",
         "steady ",
         "roofline ",
     ] {
@@ -104,6 +105,8 @@ fn bench_reports_every_field() {
         "threads",
         "runs",
         "first_us",
+        "spawn_to_first_us",
+        "main_to_first_us",
         "median_us",
         "p10_us",
         "p90_us",
@@ -123,6 +126,11 @@ fn bench_reports_every_field() {
         positive(&f, "binary_bytes")
     );
     assert!(positive(&f, "p10_us") <= positive(&f, "median_us"));
+    // main() to the first output contains the first run (one clock, one process).
+    assert!(
+        positive(&f, "main_to_first_us") >= positive(&f, "first_us"),
+        "{f:?}"
+    );
     // VmHWM covers the weights (file-backed, all touched) and the scratch.
     assert!(
         positive(&f, "vmhwm_kb") * 1024.0

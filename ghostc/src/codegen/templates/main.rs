@@ -12,6 +12,14 @@ use std::process::ExitCode;
 
 use __CRATE__::Model;
 
+/// When `main` began (for `main_to_first_us`).
+static MAIN_START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+
+/// Environment variable a launcher (`ghostc bench`) sets to the `SystemTime` of the spawn, in
+/// nanoseconds since the Unix epoch: `--bench` then reports `spawn_to_first_us`, from the spawn
+/// (exec, loader and std start-up included) to the first output.
+const SPAWN_ENV: &str = "GHOSTC_SPAWN_UNIX_NS";
+
 /// Set by `--threads T`.
 static THREADS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
 
@@ -149,10 +157,13 @@ fn page_faults() -> Option<(u64, u64)> {
 }
 
 /// Times `runs` runs on a fixed input after the first run of this fresh process (timed on its
-/// own: it pays the page faults of the weights and the scratch) and 5 warm-up runs. Prints one
-/// line: the human-readable part first (`runs N  median X ms  p10 ...`, parsed by
-/// bench/compare.py and bench/compare.sh), then `key=value` fields after `|`.
+/// own: it pays the page faults of the weights and the scratch) and 5 warm-up runs. Also
+/// reports the time from `main` (and, given [`SPAWN_ENV`], from the spawn) to the first
+/// output: the input, `Model::new`, the scratch and the first run. Prints one line: the
+/// human-readable part first (`runs N  median X ms  p10 ...`, parsed by bench/compare.py and
+/// bench/compare.sh), then `key=value` fields after `|`.
 fn bench(runs: usize) {
+    let spawn_ns: Option<u128> = std::env::var(SPAWN_ENV).ok().and_then(|v| v.parse().ok());
     let rss_start = status_kb("VmRSS");
     let input: Vec<f32> = (0..Model::INPUT_LEN)
         .map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0)
@@ -165,6 +176,7 @@ fn bench(runs: usize) {
         .run(&input, &mut out)
         .expect("lengths are the model's own constants");
     let first = t0.elapsed();
+    let first_done = (std::time::Instant::now(), std::time::SystemTime::now());
     let faults1 = page_faults();
     for _ in 0..5 {
         model
@@ -197,6 +209,19 @@ fn bench(runs: usize) {
         Model::WEIGHT_BYTES,
         model.threads() * Model::SCRATCH_LEN * 4,
     );
+    if let Some(start) = MAIN_START.get() {
+        fields += &format!(
+            " main_to_first_us={:.1}",
+            (first_done.0 - *start).as_secs_f64() * 1e6
+        );
+    }
+    let done_ns = first_done
+        .1
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    if let Some(spawn) = spawn_ns.filter(|&s| s > 0 && s <= done_ns) {
+        fields += &format!(" spawn_to_first_us={:.1}", (done_ns - spawn) as f64 / 1e3);
+    }
     if let (Some((min0, maj0)), Some((min1, maj1))) = (faults0, faults1) {
         fields += &format!(" first_minflt={} first_majflt={}", min1 - min0, maj1 - maj0);
     }
@@ -230,6 +255,7 @@ fn bench(runs: usize) {
 static PROFILE_RAW: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 fn main() -> ExitCode {
+    MAIN_START.get_or_init(std::time::Instant::now);
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     if let Some(i) = args.iter().position(|a| a == "--threads") {
         match args.get(i + 1).map(|t| t.parse::<usize>()) {
