@@ -21,6 +21,42 @@ pub fn prefault_weights(blob: &'static [u8]) {
     let _ = blob;
 }
 
+/// Bytes of a transparent huge page on the targets [`advise_huge`] knows.
+#[cfg(feature = "std")]
+pub(crate) const HUGE_PAGE: usize = 2 << 20;
+
+/// Asks Linux to back the 2 MiB-aligned range at `ptr` (`len` bytes, a multiple of 2 MiB) with
+/// transparent huge pages when it is first touched (`madvise(MADV_HUGEPAGE)`; effective when
+/// `/sys/kernel/mm/transparent_hugepage/enabled` is `madvise` or `always`). Returns whether
+/// the advice was taken; `false` off Linux x86_64/aarch64 and with `GHOST_HUGE_SCRATCH=off`.
+#[cfg(feature = "std")]
+pub(crate) fn advise_huge(ptr: *const f32, len: usize) -> bool {
+    #[cfg(all(
+        target_os = "linux",
+        any(target_arch = "x86_64", target_arch = "aarch64")
+    ))]
+    {
+        if std::env::var_os("GHOST_HUGE_SCRATCH").is_some_and(|v| v == "off" || v == "0") {
+            return false;
+        }
+        /// `MADV_HUGEPAGE` from `<linux/mman.h>`.
+        const MADV_HUGEPAGE: i32 = 14;
+        if ptr as usize % HUGE_PAGE != 0 || len % HUGE_PAGE != 0 {
+            return false;
+        }
+        // SAFETY: the caller owns [ptr, ptr + len); the advice changes no byte.
+        unsafe { linux::madvise(ptr as *mut _, len, MADV_HUGEPAGE) == 0 }
+    }
+    #[cfg(not(all(
+        target_os = "linux",
+        any(target_arch = "x86_64", target_arch = "aarch64")
+    )))]
+    {
+        let _ = (ptr, len);
+        false
+    }
+}
+
 #[cfg(all(feature = "std", target_os = "linux"))]
 mod linux {
     /// Which prefaulting [`super::prefault_weights`] does, from `GHOST_PREFAULT` (`off`,
@@ -40,7 +76,7 @@ mod linux {
 
     extern "C" {
         // libc's madvise, linked by std on every Linux target.
-        fn madvise(addr: *mut core::ffi::c_void, len: usize, advice: i32) -> i32;
+        pub(super) fn madvise(addr: *mut core::ffi::c_void, len: usize, advice: i32) -> i32;
     }
 
     fn mode() -> Mode {
