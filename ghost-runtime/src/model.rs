@@ -185,4 +185,16 @@ mod tests {
         m.run(&[1.0, 2.0], &mut out).unwrap();
         assert_eq!(out, [2.0, 4.0]);
     }
+
+    #[test]
+    fn a_large_scratch_is_zeroed_and_starts_on_a_huge_page() {
+        for len in [(2 << 20) / 4, 600_001, 3 << 20] {
+            let mut s = AlignedScratch::new(len);
+            let buf = s.as_mut_slice();
+            assert_eq!(buf.len(), len);
+            assert!(buf.iter().all(|&v| v == 0.0));
+            assert_eq!(buf.as_ptr() as usize % (2 << 20), 0, "len {len}");
+            buf[len - 1] = 1.0;
+        }
+    }
 }

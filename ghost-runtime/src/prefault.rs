@@ -41,7 +41,7 @@ pub(crate) fn advise_huge(ptr: *const f32, len: usize) -> bool {
         }
         /// `MADV_HUGEPAGE` from `<linux/mman.h>`.
         const MADV_HUGEPAGE: i32 = 14;
-        if ptr as usize % HUGE_PAGE != 0 || len % HUGE_PAGE != 0 {
+        if !(ptr as usize).is_multiple_of(HUGE_PAGE) || !len.is_multiple_of(HUGE_PAGE) {
             return false;
         }
         // SAFETY: the caller owns [ptr, ptr + len); the advice changes no byte.

@@ -38,15 +38,21 @@ impl Model {
     const IMAGE_IN: usize = 192;
     const IMAGE_OUT: usize = 4;
 
-    /// Picks the fastest kernels this CPU supports.
+    /// Picks the fastest kernels this CPU supports. The first model made in a
+    /// process starts paging its weights in (`ghost_runtime::prefault_weights`).
     pub fn new() -> Self {
-        Model {
-            kernels: ::ghost_runtime::Kernels::new(),
-        }
+        Self::with_kernels(::ghost_runtime::Kernels::new())
     }
 
     /// Uses the given kernels (e.g. a forced ISA).
     pub fn with_kernels(kernels: ::ghost_runtime::Kernels) -> Self {
+        static PREFAULTED: ::core::sync::atomic::AtomicBool = ::core::sync::atomic::AtomicBool::new(
+            false,
+        );
+        if !PREFAULTED.load(::core::sync::atomic::Ordering::Relaxed) {
+            PREFAULTED.store(true, ::core::sync::atomic::Ordering::Relaxed);
+            ::ghost_runtime::prefault_weights(&WEIGHTS.0);
+        }
         Model { kernels }
     }
 
