@@ -724,13 +724,18 @@ fn main() {
     // General depthwise. GhostNetV2's DFC attention: 1x5 then 5x1 at the quarter-resolution
     // sizes of ghostnetv2_100 at 224 (channels = the Ghost module's output, unpadded: all are
     // multiples of 8).
+    // 56 and 4 are the quarter resolutions of 112x112 inputs and of 7x7 ones pooled with
+    // ceil (issue 12's range).
     for &(c, hw) in &[
+        (48, 56),
         (72, 28),
         (120, 14),
         (240, 14),
         (200, 7),
+        (184, 7),
         (480, 7),
         (672, 7),
+        (960, 4),
         (960, 3),
     ] {
         for ks in [(1, 5), (5, 1)] {
