@@ -240,6 +240,91 @@ fn par_is_bit_identical() {
     }
 }
 
+/// A random stride-1 `1xK` / `Kx1` layer (the line kernels' domain for K = 3, 5, 7; other K
+/// and a stride across the lines exercise the checks that route them): tiny to medium sizes
+/// so every tile width (1..8, exact divisors, overlapping last tiles) and line remainder
+/// appears, with any padding along the kernel's axis.
+fn line_case(rng: &mut Rng) -> Case {
+    let mut c = Case::random(rng, 20, 4, false);
+    let k = [3, 5, 7, 3, 5, 7, 2, 4][rng.range(0, 7)];
+    let horizontal = rng.bool();
+    let (kh, kw) = if horizontal { (1, k) } else { (k, 1) };
+    let across = [1, 1, 1, 2][rng.range(0, 3)];
+    let n = [1, 2, 3, 4, 5, 7, 9, 12, 14, 17, 28][rng.range(0, 10)];
+    let m = rng.range(1, 9);
+    let (p0, p1) = (rng.range(0, k), rng.range(0, k));
+    let (in_h, in_w) = if horizontal { (m, n) } else { (n, m) };
+    let cp = pad8(c.c);
+    c.shape = DepthwiseGeneralShape {
+        blocks: cp / 8,
+        in_h,
+        in_w: in_w.max(k.saturating_sub(p0 + p1)),
+        kh,
+        kw,
+        stride: if horizontal { [across, 1] } else { [1, across] },
+        dilation: [1, 1],
+        pads: if horizontal {
+            [0, p0, 0, p1]
+        } else {
+            [p0, 0, p1, 0]
+        },
+    };
+    if !horizontal {
+        c.shape.in_h = in_h.max(k.saturating_sub(p0 + p1));
+        c.shape.in_w = in_w;
+    }
+    c.w = vec![0.0; cp * k];
+    c.b = vec![0.0; cp];
+    for ch in 0..c.c {
+        for t in 0..k {
+            c.w[ch * k + t] = rng.f();
+        }
+        c.b[ch] = rng.f();
+    }
+    c.packed = vec![0.0; depthwise_general_packed_len(cp, kh, kw)];
+    pack_depthwise_general(&c.w, &c.b, cp, kh, kw, &mut c.packed).unwrap();
+    c.x = rng.vec((c.x_off + cp / 8) * c.shape.in_h * c.shape.in_w * 8);
+    let ohw = c.shape.out_h() * c.shape.out_w();
+    c.res = rng.bool().then(|| rng.vec(cp * ohw));
+    c
+}
+
+/// The line kernels (`1xK`, `Kx1`, stride 1 along the kernel): scalar against the formula,
+/// every SIMD path against scalar, every split against the serial bits.
+#[test]
+fn line_kernels() {
+    let mut rng = Rng::new(45);
+    let forks = forks();
+    for i in 0..trials(400) {
+        let c = line_case(&mut rng);
+        let (y0, s0) = c.run(scalar(), None, false);
+        let (want, want_sums) = c.naive();
+        let what = format!("{:?}", c.shape);
+        assert_close64(&what, &c.logical(&y0), &want, c.taps());
+        if c.sums {
+            let ohw = c.shape.out_h() * c.shape.out_w();
+            assert_close64(&what, &s0[..c.c], &want_sums, c.taps() * ohw);
+        }
+        for kern in simd_isas() {
+            let (y, s) = c.run(kern, None, false);
+            let what = format!("{:?} {what}", kern.isa());
+            assert_close(&what, &y, &y0, c.taps());
+            assert_close(&what, &s, &s0, c.taps() * y.len());
+        }
+        if i % 4 == 0 {
+            for kern in all_isas() {
+                let (y1, s1) = c.run(kern, None, false);
+                for f in &forks {
+                    let (y, s) = c.run(kern, Some(f.as_ref()), false);
+                    let at = format!("{what} {:?}, {} parts", kern.isa(), f.parts());
+                    assert!(bits(&y) == bits(&y1), "output of {at}");
+                    assert!(bits(&s) == bits(&s1), "channel sums of {at}");
+                }
+            }
+        }
+    }
+}
+
 /// The GhostNetV2 DFC shapes (1x5 then 5x1, "same" padding) on every path, against the
 /// formula.
 #[test]

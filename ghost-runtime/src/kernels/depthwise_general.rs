@@ -18,15 +18,26 @@
 //! ascending, then `kx` ascending) whichever tile computes it, so splitting the layer by rows
 //! or blocks gives identical bits.
 //!
+//! Line kernels: stride-1, undilated `1xK` and `Kx1` layers with `K` in {3, 5, 7} (GhostNetV2's
+//! DFC 1x5 / 5x1; any stride across the lines, no padding across them) run as independent
+//! lines of a 1-D convolution (rows for `1xK`, columns for `Kx1`) with the `K` tap vectors in
+//! registers. A tile is `R` lines by `C` outputs: each input position is loaded once per line
+//! and feeds up to `K` accumulators (`C + K - 1` loads for `K * C` FMAs), positions outside
+//! the input are skipped (the border needs no separate code), and input pointers are bumped,
+//! not recomputed. `C` is the whole line on images up to 8 wide/high (one tile per line at
+//! 7x7, 4x4, 3x3), else a divisor of the length in 8..5 or 8 with an overlapping last tile
+//! that stores only its new outputs; `R` lines share the tile while `R x C + K + 1` vectors
+//! fit in the register file (16 or 32). The taps are added in the same order as below, so
+//! both kernels give the same bits.
+//!
 //! Packed format: per channel block `[bias: 8][kh*kw taps: 8 each]`, i.e. `c_pad * (kh*kw + 1)`
 //! floats; for a square kernel it is exactly [`crate::pack_depthwise`]'s format.
 //!
 //! Deliberately not done here: keeping taps in registers or reusing loaded input columns across
 //! taps (the 3x3/5x5 kernel does that; with memory operands the loads are not what limits the
 //! shapes measured in `ghost-bench`), and wide tiles for column strides other than 1 and 2
-//! (they run as single-column tiles: correct, not fast). Small images (7x7 and below) are
-//! limited by per-tile control overhead, not FMAs: tiles spanning several channel blocks would
-//! be the next step for them.
+//! (they run as single-column tiles: correct, not fast), and tiles spanning several channel
+//! blocks (the line kernels at 3x3 are limited by per-block setup, not FMAs).
 
 use crate::arch::{ActV, Simd};
 use crate::error::{check, check_len, size, Error};
@@ -530,6 +541,312 @@ unsafe fn run<
     }
 }
 
+/// A stride-1 `1xK` or `Kx1` layer seen as independent lines of a 1-D convolution: for `1xK`
+/// the lines are output rows and the convolved axis is x; for `Kx1` the lines are output
+/// columns and the axis is y. Along the other axis the kernel has one tap and no padding, so
+/// line `l` reads input line `l * stride` only.
+#[derive(Clone, Copy)]
+struct Lines {
+    /// Output positions `o0 .. o1` along the convolved axis.
+    o0: usize,
+    o1: usize,
+    /// Input length and leading padding along the convolved axis.
+    n_in: usize,
+    pad: usize,
+    /// Lines `l0 .. l1`.
+    l0: usize,
+    l1: usize,
+    /// Float strides of the input along the axis and from one line to the next.
+    x_cs: usize,
+    x_ls: usize,
+    /// Float strides of the output (and residual) along the axis and between lines.
+    y_cs: usize,
+    y_ls: usize,
+}
+
+impl Lines {
+    /// The line view of `a` when it is a stride-1, undilated `1xK` / `Kx1` layer with
+    /// `K` in {3, 5, 7} and no padding across the lines; `None` otherwise.
+    fn of(a: &DwgArgs) -> Option<(usize, Lines)> {
+        let ok_k = |k: usize| k == 3 || k == 5 || k == 7;
+        if a.kh == 1
+            && ok_k(a.kw)
+            && a.sx == 1
+            && a.dx == 1
+            && a.pt == 0
+            && a.oh == a.ih.div_ceil(a.sy)
+        {
+            // Rows: output row l reads input row l * sy (< ih: oh rows of stride sy fit).
+            return Some((
+                a.kw,
+                Lines {
+                    o0: 0,
+                    o1: a.ow,
+                    n_in: a.iw,
+                    pad: a.pl,
+                    l0: a.oy0,
+                    l1: a.oy1,
+                    x_cs: 8,
+                    x_ls: a.sy * a.iw * 8,
+                    y_cs: 8,
+                    y_ls: a.ow * 8,
+                },
+            ));
+        }
+        if a.kw == 1
+            && ok_k(a.kh)
+            && a.sy == 1
+            && a.dy == 1
+            && a.pl == 0
+            && a.ow == a.iw.div_ceil(a.sx)
+        {
+            return Some((
+                a.kh,
+                Lines {
+                    o0: a.oy0,
+                    o1: a.oy1,
+                    n_in: a.ih,
+                    pad: a.pt,
+                    l0: 0,
+                    l1: a.ow,
+                    x_cs: a.iw * 8,
+                    x_ls: a.sx * 8,
+                    y_cs: a.ow * 8,
+                    y_ls: 8,
+                },
+            ));
+        }
+        None
+    }
+}
+
+/// One block's pointers and weights for [`line_tile`].
+struct LineBlock<V, const K: usize> {
+    x: *const f32,
+    y: *mut f32,
+    r: *const f32,
+    w: [V; K],
+    bias: V,
+    sums: bool,
+    sum: V,
+}
+
+/// `R` lines (`l .. l + R`) by `C` outputs along the axis (`o .. o + C`) of one block, storing
+/// outputs `o + lo .. o + C` (`lo > 0` only for the overlapping last tile of a line).
+///
+/// Each input position is loaded once per line and feeds the (up to `K`) accumulators whose
+/// taps read it; positions outside `0 .. n_in` are skipped, so every output adds the bias,
+/// then its valid taps in ascending order: the same operations as [`tile`], whichever tile
+/// computes it.
+///
+/// # Safety
+/// `b` holds one block's valid pointers; lines `l .. l + R` are `< l1` and outputs
+/// `o .. o + C` are `<= ` the output length along the axis.
+#[inline(always)]
+#[allow(clippy::needless_range_loop)] // constant-index loops keep the accumulators in registers
+unsafe fn line_tile<S: Simd, const K: usize, const C: usize, const R: usize, const H: bool>(
+    s: S,
+    g: &Lines,
+    act: &ActV<S::V>,
+    b: &mut LineBlock<S::V, K>,
+    l: usize,
+    o: usize,
+    lo: usize,
+) {
+    // Strides known at compile time where they are: `H` (1xK) walks pixels along a row.
+    let (x_cs, y_cs) = if H { (8, 8) } else { (g.x_cs, g.y_cs) };
+    let y_ls = if H { g.y_ls } else { 8 };
+    let mut acc = [[b.bias; C]; R];
+    // Input position of output `o`'s tap 0 (wraps below zero: then it fails `< n_in`), and
+    // a pointer walking the input positions (bumped, not recomputed: per-input address
+    // products kept a dozen pointers on the stack).
+    let p0 = o.wrapping_sub(g.pad);
+    let mut xp =
+        b.x.wrapping_add(p0.wrapping_mul(x_cs).wrapping_add(l * g.x_ls));
+    // Input positions by literal index: a `for j in 0..C + K - 1` loop was not unrolled and
+    // kept the tile in stack memory.
+    macro_rules! input {
+        ($($j:literal)*) => {$(
+            if $j < C + K - 1 {
+                if p0.wrapping_add($j) < g.n_in {
+                    for r in 0..R {
+                        // SAFETY: the position is < n_in on input line (l + r) * stride
+                        // (contract).
+                        let xv = unsafe { s.load(xp.add(r * g.x_ls)) };
+                        for k in 0..K {
+                            // Output c = j - k uses this input as its tap k.
+                            if $j >= k && $j - k < C {
+                                acc[r][$j - k] = s.fma(xv, b.w[k], acc[r][$j - k]);
+                            }
+                        }
+                    }
+                }
+                xp = xp.wrapping_add(x_cs);
+            }
+        )*};
+    }
+    input!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14);
+    debug_assert!(C + K - 1 <= 15, "line_tile unrolls at most 15 inputs");
+    act.apply_tile(s, &mut acc);
+    let mut off = o * y_cs + l * y_ls;
+    for c in 0..C {
+        if c >= lo {
+            for r in 0..R {
+                let mut v = acc[r][c];
+                let at = off + r * y_ls;
+                // SAFETY: output (l + r, o + c) exists (contract); the residual has the
+                // output's layout.
+                unsafe {
+                    if !b.r.is_null() {
+                        v = s.add(v, s.load(b.r.add(at)));
+                    }
+                    s.store(b.y.add(at), v);
+                }
+                if b.sums {
+                    b.sum = s.add(b.sum, v);
+                }
+            }
+        }
+        off += y_cs;
+    }
+}
+
+/// Every line of `R` (then fewer) at once, each in tiles of `C` along the axis (`C` no more
+/// than the axis length: the last tile overlaps the previous one and stores only the new
+/// outputs).
+///
+/// # Safety
+/// As [`line_tile`] for `b`; `C <= o1 - o0`.
+#[inline(always)]
+unsafe fn line_rows<S: Simd, const K: usize, const C: usize, const R: usize, const H: bool>(
+    s: S,
+    g: &Lines,
+    act: &ActV<S::V>,
+    b: &mut LineBlock<S::V, K>,
+    l: usize,
+) {
+    let mut o = g.o0;
+    while o + C <= g.o1 {
+        // SAFETY: outputs o .. o + C exist.
+        unsafe { line_tile::<S, K, C, R, H>(s, g, act, b, l, o, 0) };
+        o += C;
+    }
+    if o < g.o1 {
+        // SAFETY: o1 - C >= o0: outputs o1 - C .. o1 exist.
+        unsafe { line_tile::<S, K, C, R, H>(s, g, act, b, l, g.o1 - C, C - (g.o1 - o)) };
+    }
+}
+
+/// The whole (share of the) layer with tiles of `R x C`.
+///
+/// # Safety
+/// As [`run`]; `g` is `Lines::of(a)` and `1 <= C <= o1 - o0`.
+#[inline(always)]
+unsafe fn line_blocks<S: Simd, const K: usize, const C: usize, const R: usize, const H: bool>(
+    s: S,
+    a: &DwgArgs,
+    g: &Lines,
+) {
+    let act = ActV::new(s, a.act);
+    for cb in 0..a.blocks {
+        let wb = a.w.wrapping_add(cb * 8 * (K + 1));
+        // SAFETY: the block's bias and K taps (kh * kw == K).
+        let bias = unsafe { s.load(wb) };
+        let mut w = [bias; K];
+        for (k, wk) in w.iter_mut().enumerate() {
+            // SAFETY: as above.
+            *wk = unsafe { s.load(wb.add(8 + 8 * k)) };
+        }
+        let mut b = LineBlock {
+            x: a.x.wrapping_add(cb * a.x_bs),
+            y: a.y.wrapping_add(cb * a.y_bs),
+            r: if a.r.is_null() {
+                a.r
+            } else {
+                a.r.wrapping_add(cb * a.r_bs)
+            },
+            w,
+            bias,
+            sums: !a.sums.is_null(),
+            sum: s.zero(),
+        };
+        let mut l = g.l0;
+        while l + R <= g.l1 {
+            // SAFETY: lines l .. l + R exist; forwarded.
+            unsafe { line_rows::<S, K, C, R, H>(s, g, &act, &mut b, l) };
+            l += R;
+        }
+        match g.l1 - l {
+            0 => {}
+            // SAFETY: the remaining line l exists.
+            1 => unsafe { line_rows::<S, K, C, 1, H>(s, g, &act, &mut b, l) },
+            // SAFETY: the remaining lines l, l + 1 exist.
+            2 => unsafe { line_rows::<S, K, C, 2, H>(s, g, &act, &mut b, l) },
+            _ => {
+                while l < g.l1 {
+                    // SAFETY: as above.
+                    unsafe { line_rows::<S, K, C, 1, H>(s, g, &act, &mut b, l) };
+                    l += 1;
+                }
+            }
+        }
+        if b.sums {
+            // SAFETY: sums has blocks*8 floats.
+            unsafe {
+                let q = a.sums.add(cb * 8);
+                s.store(q, s.add(s.load(q), b.sum));
+            }
+        }
+    }
+}
+
+/// [`Lines`] kernel with `K` taps. The tile width `C` is the axis length when it is at most 8
+/// (tiny images: one tile per line), else the first of 8, 7, 6, 5 dividing it, else 8 with an
+/// overlapping last tile. `WIDE` (32 registers) allows taller tiles: `R x C + K + 1` vectors
+/// stay within the register file.
+///
+/// # Safety
+/// As [`run`]; `Lines::of(a)` is `Some((K, _))`.
+#[inline(always)]
+unsafe fn run_lines<S: Simd, const K: usize, const WIDE: bool>(s: S, a: &DwgArgs) {
+    let Some((_, g)) = Lines::of(a) else {
+        return;
+    };
+    let n = g.o1.saturating_sub(g.o0);
+    if n == 0 || g.l1 <= g.l0 {
+        return;
+    }
+    let c = if n <= 8 {
+        n
+    } else {
+        [8, 7, 6, 5].into_iter().find(|&c| n % c == 0).unwrap_or(8)
+    };
+    // (C, R on 16 registers, R on 32 registers).
+    macro_rules! go {
+        ($c:literal, $r16:literal, $r32:literal) => {
+            // SAFETY: C <= n; forwarded.
+            unsafe {
+                match (WIDE, a.kh == 1) {
+                    (true, true) => line_blocks::<S, K, $c, $r32, true>(s, a, &g),
+                    (true, false) => line_blocks::<S, K, $c, $r32, false>(s, a, &g),
+                    (false, true) => line_blocks::<S, K, $c, $r16, true>(s, a, &g),
+                    (false, false) => line_blocks::<S, K, $c, $r16, false>(s, a, &g),
+                }
+            }
+        };
+    }
+    match c {
+        1 => go!(1, 3, 3),
+        2 => go!(2, 3, 3),
+        3 => go!(3, 3, 3),
+        4 => go!(4, 2, 3),
+        5 => go!(5, 2, 3),
+        6 => go!(6, 1, 3),
+        7 => go!(7, 1, 3),
+        _ => go!(8, 1, 3),
+    }
+}
+
 /// The checks of [`Kernels::depthwise_general`], returning the raw arguments of the layer.
 pub(crate) fn depthwise_general_args(
     packed: &[f32],
@@ -617,7 +934,19 @@ pub(crate) fn depthwise_general_args(
 /// # Safety
 /// As [`run`].
 pub(crate) unsafe fn depthwise_general_exec(k: Kernels, a: &DwgArgs) {
-    // The dispatch is sound: the caller's contract.
+    // The dispatch is sound: the caller's contract (and `Lines::of` holds for the line
+    // kernels).
+    if let Some((taps, _)) = Lines::of(a) {
+        match taps {
+            3 => dispatch!(k, run_lines, a, DwgArgs;
+                avx512 [3, true]; avx2 [3, false]; neon [3, false]; scalar [3, false]),
+            5 => dispatch!(k, run_lines, a, DwgArgs;
+                avx512 [5, true]; avx2 [5, false]; neon [5, false]; scalar [5, false]),
+            _ => dispatch!(k, run_lines, a, DwgArgs;
+                avx512 [7, true]; avx2 [7, false]; neon [7, false]; scalar [7, false]),
+        }
+        return;
+    }
     match a.sx {
         1 => dispatch!(k, run, a, DwgArgs;
             avx512 [1, 8, 4, 2, 4, 2, 1]; avx2 [1, 8, 4, 2, 4, 2, 1];
