@@ -378,6 +378,92 @@ impl GhostCase {
         (y, sums)
     }
 
+    /// [`Kernels::ghost_gated`] with a copy of `gate` (`2 * half_blocks` blocks of
+    /// `gh x gw`, before the sigmoid; PyTorch's nearest mapping). Channel sums are off.
+    pub fn run_gated<'a>(
+        &self,
+        kern: impl Into<Exec<'a>>,
+        gate: &[f32],
+        gh: usize,
+        gw: usize,
+    ) -> Vec<f32> {
+        let kern = kern.into();
+        let hw = self.shape.h * self.shape.w;
+        let nb = self.shape.half_blocks;
+        let mut y = vec![7.0; (self.y_off + 2 * nb) * hw * 8];
+        let mut g = gate.to_vec();
+        let mut scratch = vec![f32::NAN; ghost_gated_scratch_len(self.shape)];
+        exec!(
+            kern,
+            ghost_gated(
+                &self.pw.packed,
+                &self.dw_packed,
+                self.shape,
+                Src::at(&self.pw.x, self.x_off),
+                Dst::at(&mut y, self.y_off),
+                GhostEpilogue {
+                    primary: self.pw.act,
+                    cheap: self.cheap,
+                    residual: self.res.as_deref().map(Src::new),
+                    channel_sums: None,
+                },
+                GhostGate {
+                    gate: &mut g,
+                    gate_h: gh,
+                    gate_w: gw,
+                    coord: CoordMode::Asymmetric,
+                    nearest: NearestMode::Floor,
+                },
+                &mut scratch,
+            )
+        )
+        .unwrap();
+        y
+    }
+
+    /// The unfused reference of [`GhostCase::run_gated`]: [`Kernels::ghost`], then
+    /// [`Kernels::dfc_gate`] on the whole output.
+    pub fn run_ghost_then_gate(
+        &self,
+        kern: Kernels,
+        gate: &[f32],
+        gh: usize,
+        gw: usize,
+    ) -> Vec<f32> {
+        let hw = self.shape.h * self.shape.w;
+        let nb = self.shape.half_blocks;
+        let mut y = vec![7.0; (self.y_off + 2 * nb) * hw * 8];
+        let mut g = gate.to_vec();
+        let mut scratch = vec![f32::NAN; ghost_scratch_len(self.shape)];
+        kern.ghost(
+            &self.pw.packed,
+            &self.dw_packed,
+            self.shape,
+            Src::at(&self.pw.x, self.x_off),
+            Dst::at(&mut y, self.y_off),
+            GhostEpilogue {
+                primary: self.pw.act,
+                cheap: self.cheap,
+                residual: self.res.as_deref().map(Src::new),
+                channel_sums: None,
+            },
+            &mut scratch,
+        )
+        .unwrap();
+        let shape = DfcShape {
+            blocks: 2 * nb,
+            gate_h: gh,
+            gate_w: gw,
+            h: self.shape.h,
+            w: self.shape.w,
+            coord: CoordMode::Asymmetric,
+            nearest: NearestMode::Floor,
+        };
+        kern.dfc_gate(&mut g, shape, Dst::at(&mut y, self.y_off))
+            .unwrap();
+        y
+    }
+
     /// x1 = act1(pw(x)), x2 = act2(dw3x3(x1)), out = [x1; x2] + res, in logical order
     /// (x1 channels then x2 channels).
     pub fn naive(&self) -> Vec<f64> {
