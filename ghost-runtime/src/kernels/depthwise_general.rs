@@ -18,16 +18,16 @@
 //! ascending, then `kx` ascending) whichever tile computes it, so splitting the layer by rows
 //! or blocks gives identical bits.
 //!
-//! Line kernels: stride-1, undilated `1xK` and `Kx1` layers with `K` in {3, 5, 7} (GhostNetV2's
+//! Line kernels: stride-1, undilated `1xK` and `Kx1` layers with `K` in {3, 5} (GhostNetV2's
 //! DFC 1x5 / 5x1; any stride across the lines, no padding across them) run as independent
 //! lines of a 1-D convolution (rows for `1xK`, columns for `Kx1`) with the `K` tap vectors in
 //! registers. A tile is `R` lines by `C` outputs: each input position is loaded once per line
 //! and feeds up to `K` accumulators (`C + K - 1` loads for `K * C` FMAs), positions outside
 //! the input are skipped (the border needs no separate code), and input pointers are bumped,
-//! not recomputed. `C` is the whole line on images up to 8 wide/high (one tile per line at
-//! 7x7, 4x4, 3x3), else a divisor of the length in 8..5 or 8 with an overlapping last tile
-//! that stores only its new outputs; `R` lines share the tile while `R x C + K + 1` vectors
-//! fit in the register file (16 or 32). The taps are added in the same order as below, so
+//! not recomputed. `C` is the whole line on images 1..4, 7 or 8 wide/high (one tile per line
+//! at 7x7, 4x4, 3x3), else 8 or 7 when it divides the length, else 8 with an overlapping last
+//! tile that stores only its new outputs; `R` lines share the tile while `R x C + K + 1`
+//! vectors fit in the register file (16 or 32). The taps are added in the same order as below, so
 //! both kernels give the same bits.
 //!
 //! Packed format: per channel block `[bias: 8][kh*kw taps: 8 each]`, i.e. `c_pad * (kh*kw + 1)`
@@ -566,9 +566,9 @@ struct Lines {
 
 impl Lines {
     /// The line view of `a` when it is a stride-1, undilated `1xK` / `Kx1` layer with
-    /// `K` in {3, 5, 7} and no padding across the lines; `None` otherwise.
+    /// `K` in {3, 5} and no padding across the lines; `None` otherwise.
     fn of(a: &DwgArgs) -> Option<(usize, Lines)> {
-        let ok_k = |k: usize| k == 3 || k == 5 || k == 7;
+        let ok_k = |k: usize| k == 3 || k == 5;
         if a.kh == 1
             && ok_k(a.kw)
             && a.sx == 1
@@ -776,19 +776,10 @@ unsafe fn line_blocks<S: Simd, const K: usize, const C: usize, const R: usize, c
             unsafe { line_rows::<S, K, C, R, H>(s, g, &act, &mut b, l) };
             l += R;
         }
-        match g.l1 - l {
-            0 => {}
-            // SAFETY: the remaining line l exists.
-            1 => unsafe { line_rows::<S, K, C, 1, H>(s, g, &act, &mut b, l) },
-            // SAFETY: the remaining lines l, l + 1 exist.
-            2 => unsafe { line_rows::<S, K, C, 2, H>(s, g, &act, &mut b, l) },
-            _ => {
-                while l < g.l1 {
-                    // SAFETY: as above.
-                    unsafe { line_rows::<S, K, C, 1, H>(s, g, &act, &mut b, l) };
-                    l += 1;
-                }
-            }
+        while l < g.l1 {
+            // SAFETY: the remaining lines exist.
+            unsafe { line_rows::<S, K, C, 1, H>(s, g, &act, &mut b, l) };
+            l += 1;
         }
         if b.sums {
             // SAFETY: sums has blocks*8 floats.
@@ -800,15 +791,29 @@ unsafe fn line_blocks<S: Simd, const K: usize, const C: usize, const R: usize, c
     }
 }
 
-/// [`Lines`] kernel with `K` taps. The tile width `C` is the axis length when it is at most 8
-/// (tiny images: one tile per line), else the first of 8, 7, 6, 5 dividing it, else 8 with an
-/// overlapping last tile. `WIDE` (32 registers) allows taller tiles: `R x C + K + 1` vectors
-/// stay within the register file.
+/// [`Lines`] kernel with `K` taps. The tile width `C` is the axis length when it is 1..4, 7 or
+/// 8 (tiny images: one tile per line), 4 at 5 and 6, else 8 or 7 when either divides it, else
+/// 8 with an overlapping last tile. `R<C>` lines share a tile of width `C` (per ISA: as many
+/// as keep `R x C + K + 1` vectors in the register file). Few widths and no other line counts
+/// (remainders go one line at a time) keep the instantiations, hence the crate's build time,
+/// in check.
 ///
 /// # Safety
 /// As [`run`]; `Lines::of(a)` is `Some((K, _))`.
 #[inline(always)]
-unsafe fn run_lines<S: Simd, const K: usize, const WIDE: bool>(s: S, a: &DwgArgs) {
+unsafe fn run_lines<
+    S: Simd,
+    const K: usize,
+    const R1: usize,
+    const R2: usize,
+    const R3: usize,
+    const R4: usize,
+    const R7: usize,
+    const R8: usize,
+>(
+    s: S,
+    a: &DwgArgs,
+) {
     let Some((_, g)) = Lines::of(a) else {
         return;
     };
@@ -816,34 +821,31 @@ unsafe fn run_lines<S: Simd, const K: usize, const WIDE: bool>(s: S, a: &DwgArgs
     if n == 0 || g.l1 <= g.l0 {
         return;
     }
-    let c = if n <= 8 {
-        n
-    } else {
-        [8, 7, 6, 5].into_iter().find(|&c| n % c == 0).unwrap_or(8)
+    let c = match n {
+        1..=4 | 7 | 8 => n,
+        5 | 6 => 4,
+        _ if n % 7 == 0 && n % 8 != 0 => 7,
+        _ => 8,
     };
-    // (C, R on 16 registers, R on 32 registers).
     macro_rules! go {
-        ($c:literal, $r16:literal, $r32:literal) => {
+        ($c:literal, $r:ident) => {
             // SAFETY: C <= n; forwarded.
             unsafe {
-                match (WIDE, a.kh == 1) {
-                    (true, true) => line_blocks::<S, K, $c, $r32, true>(s, a, &g),
-                    (true, false) => line_blocks::<S, K, $c, $r32, false>(s, a, &g),
-                    (false, true) => line_blocks::<S, K, $c, $r16, true>(s, a, &g),
-                    (false, false) => line_blocks::<S, K, $c, $r16, false>(s, a, &g),
+                if a.kh == 1 {
+                    line_blocks::<S, K, $c, $r, true>(s, a, &g)
+                } else {
+                    line_blocks::<S, K, $c, $r, false>(s, a, &g)
                 }
             }
         };
     }
     match c {
-        1 => go!(1, 3, 3),
-        2 => go!(2, 3, 3),
-        3 => go!(3, 3, 3),
-        4 => go!(4, 2, 3),
-        5 => go!(5, 2, 3),
-        6 => go!(6, 1, 3),
-        7 => go!(7, 1, 3),
-        _ => go!(8, 1, 3),
+        1 => go!(1, R1),
+        2 => go!(2, R2),
+        3 => go!(3, R3),
+        4 => go!(4, R4),
+        7 => go!(7, R7),
+        _ => go!(8, R8),
     }
 }
 
@@ -937,13 +939,14 @@ pub(crate) unsafe fn depthwise_general_exec(k: Kernels, a: &DwgArgs) {
     // The dispatch is sound: the caller's contract (and `Lines::of` holds for the line
     // kernels).
     if let Some((taps, _)) = Lines::of(a) {
+        // Lines per tile for C = 1, 2, 3, 4, 7, 8 (32 / 16 vector registers).
         match taps {
             3 => dispatch!(k, run_lines, a, DwgArgs;
-                avx512 [3, true]; avx2 [3, false]; neon [3, false]; scalar [3, false]),
-            5 => dispatch!(k, run_lines, a, DwgArgs;
-                avx512 [5, true]; avx2 [5, false]; neon [5, false]; scalar [5, false]),
+                avx512 [3, 3, 3, 3, 3, 3, 3]; avx2 [3, 3, 3, 3, 2, 1, 1];
+                neon [3, 3, 3, 3, 2, 1, 1]; scalar [3, 3, 3, 3, 2, 1, 1]),
             _ => dispatch!(k, run_lines, a, DwgArgs;
-                avx512 [7, true]; avx2 [7, false]; neon [7, false]; scalar [7, false]),
+                avx512 [5, 3, 3, 3, 3, 3, 3]; avx2 [5, 3, 3, 3, 2, 1, 1];
+                neon [5, 3, 3, 3, 2, 1, 1]; scalar [5, 3, 3, 3, 2, 1, 1]),
         }
         return;
     }
