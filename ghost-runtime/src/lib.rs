@@ -215,9 +215,7 @@ pub use kernels::depthwise_general::{
 };
 pub use kernels::dfc::DfcShape;
 pub use kernels::elementwise::BinaryOp;
-pub use kernels::ghost::{
-    ghost_gated_scratch_len, ghost_scratch_len, GhostEpilogue, GhostGate, GhostShape,
-};
+pub use kernels::ghost::{ghost_scratch_len, GhostEpilogue, GhostShape};
 pub use kernels::layout::{nchw8c_len, nchw8c_to_nchw, nchw_to_nchw8c};
 pub use kernels::pool::{PoolKind, PoolShape};
 pub use kernels::qdepthwise::{depthwise_u8_packed_len, pack_depthwise_u8};

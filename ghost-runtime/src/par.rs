@@ -31,7 +31,7 @@ use crate::kernels::conv::{conv_args, conv_exec};
 use crate::kernels::depthwise::{depthwise_args, depthwise_exec, DwArgs};
 use crate::kernels::depthwise_general::{depthwise_any_args, DwAny};
 use crate::kernels::fc::{fc_args, fc_dispatch};
-use crate::kernels::ghost::{drive as ghost_drive, ghost_args, GhostArgs};
+use crate::kernels::ghost::{drive as ghost_drive, ghost_args};
 use crate::kernels::pointwise::{pointwise_args, run_dispatch as pointwise_dispatch};
 use crate::kernels::qdepthwise::{depthwise_u8_args, depthwise_u8_exec};
 use crate::kernels::qpointwise::{
@@ -41,7 +41,7 @@ use crate::kernels::quantize::{dequantize_args, quant_exec, quantize_args, Quant
 use crate::kernels::se::se_gate_with;
 use crate::{
     Activation, ConvShape, DepthwiseGeneralShape, DepthwiseShape, Dst, Epilogue, Gate,
-    GhostEpilogue, GhostGate, GhostShape, Kernels, PointwiseShape, SeShape, Src, PANEL_BLOCKS,
+    GhostEpilogue, GhostShape, Kernels, PointwiseShape, SeShape, Src, PANEL_BLOCKS,
 };
 
 /// Layers with fewer multiply-adds (or, for the memory-bound fully connected layer, weights)
@@ -403,57 +403,20 @@ impl<'f> Par<'f> {
         scratch: &mut [f32],
     ) -> Result<(), Error> {
         let a = ghost_args(
-            pw_packed, dw_packed, shape, input, output, epilogue, None, scratch,
+            pw_packed, dw_packed, shape, input, output, epilogue, scratch,
         )?;
-        self.split_ghost(a, shape);
-        Ok(())
-    }
-
-    /// [`Kernels::ghost_gated`], split by blocks of each half (never by rows).
-    #[allow(clippy::too_many_arguments)]
-    pub fn ghost_gated(
-        &self,
-        pw_packed: &[f32],
-        dw_packed: &[f32],
-        shape: GhostShape,
-        input: Src<'_>,
-        output: Dst<'_>,
-        epilogue: GhostEpilogue<'_>,
-        gate: GhostGate<'_>,
-        scratch: &mut [f32],
-    ) -> Result<(), Error> {
-        let a = ghost_args(
-            pw_packed,
-            dw_packed,
-            shape,
-            input,
-            output,
-            epilogue,
-            Some(gate),
-            scratch,
-        )?;
-        self.split_ghost(a, shape);
-        Ok(())
-    }
-
-    /// Runs a checked Ghost module whole, by blocks, or by rows in passes.
-    fn split_ghost(&self, a: GhostArgs, shape: GhostShape) {
         let (k, parts) = (self.k, self.fork.parts());
         let nb = a.half_blocks();
         let per_pixel = shape.k_blocks.saturating_mul(8).saturating_add(9);
         if parts == 1 || small(self.min_split, &[shape.h, shape.w, nb, 8, per_pixel]) {
             // SAFETY: checked by `ghost_args`; the borrows live until we return.
             unsafe { ghost_drive(k, &a) };
-            return;
+            return Ok(());
         }
         // Blocks split unevenly (1 block on 2 threads, 3 or 5 blocks, ...) on a large image:
         // split the rows instead, in separate passes (see `Unfused`).
         let uneven = nb.div_ceil(parts) * parts * 100 > nb * 115;
-        let by_rows = uneven
-            && !a.has_sums()
-            && !a.has_gate()
-            && a.h() >= 2 * parts
-            && a.h() * a.w() >= 64 * nb;
+        let by_rows = uneven && !a.has_sums() && a.h() >= 2 * parts && a.h() * a.w() >= 64 * nb;
         if by_rows {
             let u = Shared(a.unfused());
             let (h, w) = (a.h(), a.w());
@@ -488,7 +451,7 @@ impl<'f> Par<'f> {
                     }
                 });
             }
-            return;
+            return Ok(());
         }
         let sums = a.has_sums();
         let a = Shared(a);
@@ -496,11 +459,11 @@ impl<'f> Par<'f> {
             let (b0, b1) = block_share(nb, parts, i, sums);
             if b0 < b1 {
                 // SAFETY: a share of a checked module: blocks b0..b1 of x1, x2, the residual,
-                // the sums and the scratch ring are this part's alone (the gate and its index
-                // maps are only read).
+                // the sums and the scratch ring are this part's alone.
                 unsafe { ghost_drive(k, &a.get().blocks(b0, b1)) };
             }
         });
+        Ok(())
     }
 
     /// [`Kernels::depthwise`], split by blocks or output rows.

@@ -196,11 +196,6 @@ pub(crate) struct RowsOut<V, const R: usize> {
     pub y: [*mut f32; R],
     /// Residual row pointers, or null.
     pub r: [*const f32; R],
-    /// Gate row pointers (the fused Ghost module's DFC gate), or null: output pixel `ox` is
-    /// multiplied by the 8 floats at `g[r] + gx[ox]` after the residual add.
-    pub g: [*const f32; R],
-    /// Column offsets of the gate, in floats (read only with a non-null `g`).
-    pub gx: *const u32,
     /// Running sum of stored values (for channel sums).
     pub sum: V,
 }
@@ -212,8 +207,7 @@ pub(crate) type InRows = [*const f32; 8];
 /// Activation, residual, store, channel sum of one output pixel.
 ///
 /// # Safety
-/// `ox` < the rows' output width (see [`rows`]); a non-null `out.g[r]` is valid at
-/// `out.gx[ox]` for 8 floats.
+/// `ox` < the rows' output width (see [`rows`]).
 #[inline(always)]
 unsafe fn store<S: Simd, const R: usize>(
     s: S,
@@ -228,9 +222,6 @@ unsafe fn store<S: Simd, const R: usize>(
     unsafe {
         if !out.r[r].is_null() {
             v = s.add(v, s.load(out.r[r].add(ox * 8)));
-        }
-        if !out.g[r].is_null() {
-            v = s.mul(v, s.load(out.g[r].add(*out.gx.add(ox) as usize)));
         }
         s.store(out.y[r].add(ox * 8), v);
     }
@@ -435,8 +426,6 @@ pub(crate) unsafe fn run<
                 let mut out = RowsOut {
                     y: [y0, y1],
                     r: [r0, r1],
-                    g: [ptr::null(); 2],
-                    gx: ptr::null(),
                     sum,
                 };
                 // SAFETY: rows oy, oy+1 exist; forwarded.
@@ -450,8 +439,6 @@ pub(crate) unsafe fn run<
                 let mut out = RowsOut {
                     y: [y0],
                     r: [r0],
-                    g: [ptr::null()],
-                    gx: ptr::null(),
                     sum,
                 };
                 // SAFETY: row oy exists; forwarded.

@@ -14,28 +14,12 @@
 //! depthwise needs (the current band and the two rows before it) are always present and
 //! nothing is copied. Without a residual the depthwise reads x1 back from the output and the
 //! scratch is unused.
-//!
-//! DFC gate ([`Kernels::ghost_gated`], [`crate::Par::ghost_gated`]): GhostNetV2 multiplies
-//! the module's output by `sigmoid(gate)` nearest-upsampled from the pooled resolution. The
-//! caller passes the gate conv's output before its sigmoid ([`GhostGate`]: `2 * half_blocks`
-//! blocks in the output's per-half padded layout, `gate_h x gate_w`, ONNX nearest coordinate
-//! and rounding modes) and [`ghost_gated_scratch_len`] floats of scratch. The entry applies the
-//! sigmoid in place on the gate (once per quarter-resolution element) and writes the upsample
-//! as two index maps (gate offset per output column and per output row) after the ring in the
-//! scratch. The epilogues then multiply each stored vector by its gate vector in registers,
-//! after the residual add: the pointwise for x1 and the depthwise for x2. The depthwise must
-//! read ungated x1, so a gated module always keeps pre-residual, pre-gate x1 in the ring
-//! (as with a residual). The result is bit-identical to [`Kernels::ghost`] followed by
-//! [`Kernels::dfc_gate`] over all `2 * half_blocks` blocks; channel sums are rejected with a
-//! gate, and `Par` splits a gated module by blocks only (never into row passes).
 
 use crate::arch::{ActV, Simd};
 use crate::error::{check, check_len, size, Error};
 use crate::isa::{dispatch, Kernels};
 use crate::kernels::depthwise::{load_block, rows, DwArgs, InRows, RowsOut};
-use crate::kernels::pointwise::{self, packed_len_blocks, view, PwArgs, PwGate};
-use crate::kernels::resize::{nearest, src_coord, CoordMode, NearestMode};
-use crate::kernels::softmax::expf;
+use crate::kernels::pointwise::{self, packed_len_blocks, view, PwArgs};
 use crate::{Activation, Dst, Src};
 use core::ptr;
 
@@ -65,26 +49,6 @@ pub struct GhostEpilogue<'a> {
     pub channel_sums: Option<&'a mut [f32]>,
 }
 
-/// GhostNetV2's DFC gate, applied in the Ghost module's epilogue by [`Kernels::ghost_gated`]:
-/// every stored value (after the residual, if any) is multiplied by `sigmoid(gate)`
-/// nearest-upsampled from `gate_h x gate_w` to the module's `h x w`.
-#[derive(Debug)]
-pub struct GhostGate<'a> {
-    /// The gate before its sigmoid, NCHW8c `gate_h x gate_w`, in the block layout of the
-    /// module's output: `2 * half_blocks` blocks starting at block 0, blocks `[0, nb)` gating
-    /// x1, `[nb, 2nb)` gating x2. Becomes `sigmoid(gate)` in place (as
-    /// [`Kernels::dfc_gate`] does).
-    pub gate: &'a mut [f32],
-    /// Gate height.
-    pub gate_h: usize,
-    /// Gate width.
-    pub gate_w: usize,
-    /// Coordinate transform of the nearest upsample (PyTorch's `F.interpolate`: asymmetric).
-    pub coord: CoordMode,
-    /// Rounding of the nearest upsample (PyTorch: floor).
-    pub nearest: NearestMode,
-}
-
 /// Rows per band for a given width.
 const fn band_rows(h: usize, w: usize) -> usize {
     let b = 896usize.div_ceil(w);
@@ -98,12 +62,6 @@ const fn band_rows(h: usize, w: usize) -> usize {
 /// Scratch floats [`Kernels::ghost`] needs when it has a residual (0 is fine without one).
 pub const fn ghost_scratch_len(shape: GhostShape) -> usize {
     shape.half_blocks * 3 * band_rows(shape.h, shape.w) * shape.w * 8
-}
-
-/// Scratch floats [`Kernels::ghost_gated`] needs (with or without a residual): the ring of
-/// [`ghost_scratch_len`] plus the gate's column and row index maps (`w + h`).
-pub const fn ghost_gated_scratch_len(shape: GhostShape) -> usize {
-    ghost_scratch_len(shape) + shape.w + shape.h
 }
 
 #[derive(Clone, Copy)]
@@ -121,11 +79,6 @@ pub(crate) struct GhostArgs {
     scratch: *mut f32,
     primary: Activation,
     cheap: Activation,
-    /// Sigmoid of the DFC gate (block 0; null without a gate), its block stride, and its
-    /// index maps: `w` column offsets then `h` row offsets, in floats.
-    g: *const f32,
-    g_bs: usize,
-    gmap: *const u32,
     /// Blocks `b0 .. b1` of each half are computed (a thread's share; `0 .. nb` for all).
     /// Every per-block quantity (x1, x2, residual, sums, scratch ring) is disjoint across
     /// block ranges, so shares never touch the same memory.
@@ -162,17 +115,9 @@ impl GhostArgs {
     pub(crate) fn has_sums(&self) -> bool {
         !self.sums.is_null()
     }
-    /// Whether the module has a DFC gate (then it is never split into [`Unfused`] passes).
-    pub(crate) fn has_gate(&self) -> bool {
-        !self.g.is_null()
-    }
-    /// Whether pre-residual, pre-gate x1 goes through the scratch ring.
-    fn ring(&self) -> bool {
-        !self.r.is_null() || !self.g.is_null()
-    }
     /// The passes of [`Unfused`] (only without channel sums).
     pub(crate) fn unfused(&self) -> Unfused {
-        debug_assert!(self.sums.is_null() && self.g.is_null());
+        debug_assert!(self.sums.is_null());
         let bs = self.h * self.w * 8;
         let has_res = !self.r.is_null();
         Unfused {
@@ -193,7 +138,6 @@ impl GhostArgs {
                 act: self.primary,
                 blk0: 0,
                 blk1: self.nb,
-                gate: PwGate::NONE,
             },
             dw: DwArgs {
                 w: self.dw,
@@ -254,7 +198,7 @@ unsafe fn dw_band<S: Simd, const C1: usize, const C2: usize, const D1: usize, co
     let row_len = w * 8;
     let band = band_rows(h, w);
     let sb = 3 * band * row_len;
-    let (has_res, ring) = (!a.r.is_null(), a.ring());
+    let has_res = !a.r.is_null();
     let cheap = ActV::new(s, a.cheap);
     let (dw_next, dw_end) = (b.dw_next, b.dw_end);
     for cb in a.b0..a.b1 {
@@ -272,7 +216,7 @@ unsafe fn dw_band<S: Simd, const C1: usize, const C2: usize, const D1: usize, co
                     continue;
                 }
                 let iy = iy as usize;
-                *rp = if ring {
+                *rp = if has_res {
                     // SAFETY: iy >= r0 - 2 (dw_next = r0 - 1) and iy < r1: the row's band is
                     // the current one or one of the two before, all still in the ring.
                     unsafe {
@@ -292,24 +236,15 @@ unsafe fn dw_band<S: Simd, const C1: usize, const C2: usize, const D1: usize, co
                 } else {
                     ptr::null()
                 };
-                let g = if a.g.is_null() {
-                    a.g
-                } else {
-                    // SAFETY: oy < h, and the map has h row entries after the w columns.
-                    let row = unsafe { *a.gmap.add(w + oy) } as usize;
-                    a.g.wrapping_add(ob * a.g_bs + row)
-                };
-                (y, r, g)
+                (y, r)
             };
             // SAFETY (both calls): rows valid for w pixels; output rows oy (and oy + 1
             // when paired) of block nb + cb for w pixels; k 3, s 1, pad 1 gives ow == w.
             if pair {
-                let ((y0, q0, g0), (y1, q1, g1)) = (orow(oy), orow(oy + 1));
+                let ((y0, q0), (y1, q1)) = (orow(oy), orow(oy + 1));
                 let mut out = RowsOut {
                     y: [y0, y1],
                     r: [q0, q1],
-                    g: [g0, g1],
-                    gx: a.gmap,
                     sum,
                 };
                 // SAFETY: see above.
@@ -317,12 +252,10 @@ unsafe fn dw_band<S: Simd, const C1: usize, const C2: usize, const D1: usize, co
                 sum = out.sum;
                 oy += 2;
             } else {
-                let (y0, q0, g0) = orow(oy);
+                let (y0, q0) = orow(oy);
                 let mut out = RowsOut {
                     y: [y0],
                     r: [q0],
-                    g: [g0],
-                    gx: a.gmap,
                     sum,
                 };
                 // SAFETY: see above.
@@ -352,7 +285,7 @@ pub(crate) unsafe fn drive(k: Kernels, a: &GhostArgs) {
     let row_len = w * 8;
     let band = band_rows(h, w);
     let sb = 3 * band * row_len;
-    let (has_res, ring) = (!a.r.is_null(), a.ring());
+    let has_res = !a.r.is_null();
     let mut r0 = 0;
     let mut dw_next = 0;
     while r0 < h {
@@ -376,7 +309,7 @@ pub(crate) unsafe fn drive(k: Kernels, a: &GhostArgs) {
                 ptr::null()
             },
             r_bs: bs,
-            pre: if ring {
+            pre: if has_res {
                 // SAFETY: slot (r0 / band) % 3 of block 0; a band fits in its slot.
                 unsafe { a.scratch.add((r0 / band) % 3 * band * row_len) }
             } else {
@@ -387,13 +320,6 @@ pub(crate) unsafe fn drive(k: Kernels, a: &GhostArgs) {
             act: a.primary,
             blk0: a.b0,
             blk1: a.b1,
-            gate: PwGate {
-                g: a.g,
-                g_bs: a.g_bs,
-                map: a.gmap,
-                w,
-                p0: r0 * w,
-            },
         };
         // SAFETY: forwarded extents.
         unsafe { pointwise::run_dispatch(k, &pa) };
@@ -425,97 +351,12 @@ impl Kernels {
         scratch: &mut [f32],
     ) -> Result<(), Error> {
         let a = ghost_args(
-            pw_packed, dw_packed, shape, input, output, epilogue, None, scratch,
+            pw_packed, dw_packed, shape, input, output, epilogue, scratch,
         )?;
         // SAFETY: `ghost_args` checked every extent; `output` and `scratch` are unique borrows.
         unsafe { drive(self, &a) };
         Ok(())
     }
-
-    /// [`Kernels::ghost`] followed by GhostNetV2's DFC gate, in one pass: `gate` becomes
-    /// `sigmoid(gate)` in place, then every value the module stores (x1 and x2, after the
-    /// residual if any) is multiplied in registers by the gate vector of its nearest source
-    /// pixel. Bit-identical to [`Kernels::ghost`] then [`Kernels::dfc_gate`] on the whole
-    /// output (`DfcShape { blocks: 2 * half_blocks, gate_h, gate_w, h, w, coord, nearest }`).
-    /// `scratch` needs [`ghost_gated_scratch_len`] floats (residual or not: the depthwise
-    /// reads the ungated x1 from it). Channel sums are not supported with a gate (they would
-    /// be of the gated values; the GhostNetV2 modules with a gate have no SE after them).
-    #[allow(clippy::too_many_arguments)]
-    pub fn ghost_gated(
-        self,
-        pw_packed: &[f32],
-        dw_packed: &[f32],
-        shape: GhostShape,
-        input: Src<'_>,
-        output: Dst<'_>,
-        epilogue: GhostEpilogue<'_>,
-        gate: GhostGate<'_>,
-        scratch: &mut [f32],
-    ) -> Result<(), Error> {
-        let a = ghost_args(
-            pw_packed,
-            dw_packed,
-            shape,
-            input,
-            output,
-            epilogue,
-            Some(gate),
-            scratch,
-        )?;
-        // SAFETY: `ghost_args` checked every extent; `output`, `gate` and `scratch` are unique
-        // borrows.
-        unsafe { drive(self, &a) };
-        Ok(())
-    }
-}
-
-/// Checks a gate, applies its sigmoid in place and writes its index maps (`w` column offsets,
-/// then `h` row offsets, in floats) into `map`; returns the gate pointer and block stride.
-fn gate_args(
-    gate: GhostGate<'_>,
-    shape: GhostShape,
-    map: &mut [f32],
-) -> Result<(*const f32, usize), Error> {
-    let GhostGate {
-        gate,
-        gate_h,
-        gate_w,
-        coord,
-        nearest: mode,
-    } = gate;
-    check(
-        gate_h > 0 && gate_w > 0,
-        "gate.gate_h",
-        "gate must be non-empty",
-    )?;
-    let ghw = size(&[gate_h, gate_w]);
-    check(
-        size(&[ghw, 8]) <= u32::MAX as usize,
-        "gate.gate_h",
-        "gate blocks must have fewer than 2^32 floats",
-    )?;
-    view(
-        "gate.gate",
-        gate.len(),
-        0,
-        size(&[2, shape.half_blocks]),
-        ghw,
-    )?;
-    let (h, w) = (shape.h, shape.w);
-    debug_assert!(map.len() == w + h);
-    for (x, m) in map[..w].iter_mut().enumerate() {
-        let gx = nearest(mode, src_coord(coord, x, gate_w, w), gate_w);
-        *m = f32::from_bits((gx * 8) as u32);
-    }
-    for (y, m) in map[w..].iter_mut().enumerate() {
-        let gy = nearest(mode, src_coord(coord, y, gate_h, h), gate_h);
-        *m = f32::from_bits((gy * gate_w * 8) as u32);
-    }
-    let gate = &mut gate[..2 * shape.half_blocks * ghw * 8];
-    for v in gate.iter_mut() {
-        *v = 1.0 / (1.0 + expf(-*v));
-    }
-    Ok((gate.as_ptr(), ghw * 8))
 }
 
 /// The checks of [`Kernels::ghost`], returning the raw arguments of the whole module.
@@ -527,7 +368,6 @@ pub(crate) fn ghost_args(
     input: Src<'_>,
     output: Dst<'_>,
     epilogue: GhostEpilogue<'_>,
-    gate: Option<GhostGate<'_>>,
     scratch: &mut [f32],
 ) -> Result<GhostArgs, Error> {
     {
@@ -564,9 +404,7 @@ pub(crate) fn ghost_args(
                     size(&[2, nb]),
                     hw,
                 )?;
-                if gate.is_none() {
-                    check_len("scratch", scratch.len(), ghost_scratch_len(shape))?;
-                }
+                check_len("scratch", scratch.len(), ghost_scratch_len(shape))?;
                 // SAFETY: checked just above.
                 unsafe { res.data.as_ptr().add(ro) }
             }
@@ -574,27 +412,10 @@ pub(crate) fn ghost_args(
         };
         let sums = match epilogue.channel_sums {
             Some(sums) => {
-                check(gate.is_none(), "channel_sums", "not supported with a gate")?;
                 check_len("channel_sums", sums.len(), size(&[2, nb, 8]))?;
                 sums.as_mut_ptr()
             }
             None => ptr::null_mut(),
-        };
-        let ring = ghost_scratch_len(shape);
-        let (g, g_bs) = match gate {
-            Some(gate) => {
-                check_len("scratch", scratch.len(), ghost_gated_scratch_len(shape))?;
-                gate_args(gate, shape, &mut scratch[ring..ring + w + h])?
-            }
-            None => (ptr::null(), 0),
-        };
-        // Every scratch pointer comes from this one borrow (the maps were written above).
-        let sp = scratch.as_mut_ptr();
-        let gmap = if g.is_null() {
-            ptr::null()
-        } else {
-            // SAFETY: the maps are at `ring .. ring + w + h`, checked above.
-            unsafe { sp.add(ring).cast::<u32>().cast_const() }
         };
         let a = GhostArgs {
             pw: pw_packed.as_ptr(),
@@ -609,12 +430,9 @@ pub(crate) fn ghost_args(
             y: unsafe { output.data.as_mut_ptr().add(yo) },
             r,
             sums,
-            scratch: sp,
+            scratch: scratch.as_mut_ptr(),
             primary: epilogue.primary,
             cheap: epilogue.cheap,
-            g,
-            g_bs,
-            gmap,
             b0: 0,
             b1: nb,
         };

@@ -161,33 +161,6 @@ pub(crate) struct PwArgs {
     /// for the whole layer.
     pub blk0: usize,
     pub blk1: usize,
-    /// Optional gate multiplied into the stored value after the residual (the fused Ghost
-    /// module's DFC gate); null `gate.g` means none.
-    pub gate: PwGate,
-}
-
-/// A gate `y *= g[map(pixel)]` in the pointwise epilogue: block `ob` of the output is
-/// multiplied by block `ob` of `g` (stride `g_bs`) at float offset `row[y] + col[x]`, where
-/// `(y, x)` is the absolute pixel `p0 + p` of an image `w` pixels wide.
-#[derive(Clone, Copy)]
-pub(crate) struct PwGate {
-    pub g: *const f32,
-    pub g_bs: usize,
-    /// `w` column offsets followed by the row offsets, in floats.
-    pub map: *const u32,
-    pub w: usize,
-    pub p0: usize,
-}
-
-impl PwGate {
-    /// No gate.
-    pub(crate) const NONE: PwGate = PwGate {
-        g: ptr::null(),
-        g_bs: 0,
-        map: ptr::null(),
-        w: 1,
-        p0: 0,
-    };
 }
 
 impl PwArgs {
@@ -211,10 +184,6 @@ impl PwArgs {
             } else {
                 self.pre.wrapping_add(p0 * 8)
             },
-            gate: PwGate {
-                p0: self.gate.p0 + p0,
-                ..self.gate
-            },
             ..*self
         }
     }
@@ -223,9 +192,7 @@ impl PwArgs {
 /// # Safety
 /// All pointers must be valid for the extents implied by the shape and strides: `w` for
 /// `pointwise_packed_len(kb*8, nb*8)`, `x` for `(kb-1)*x_bs + px*8`, `y`, `r`, `pre` likewise
-/// with `nb` blocks, `sums` for `nb*8`. `y` must not overlap `x`, `r`, `pre` or `w`. A non-null
-/// `gate.g` is valid at `ob * g_bs + row[y] + col[x]` (8 floats) for every output block and
-/// pixel, with `gate.map` holding `w` column and `(p0 + px) / w` row offsets.
+/// with `nb` blocks, `sums` for `nb*8`. `y` must not overlap `x`, `r`, `pre` or `w`.
 ///
 /// Register tiles: `MR x NB` blocks for full-width column groups, `M3 x 3`, `M2 x 2` and
 /// `M1 x 1` for narrower ones (taller tiles amortize the weight loads when few output blocks
@@ -382,16 +349,6 @@ unsafe fn store_row<S: Simd, const NB: usize>(
     pix: usize,
     sum: &mut [S::V; NB],
 ) {
-    let g = &a.gate;
-    let gp = if g.g.is_null() {
-        g.g
-    } else {
-        let p = g.p0 + pix / 8;
-        // SAFETY: the map has `w` column entries, then one per row of the image (run's
-        // contract); p is a pixel of the image.
-        let off = unsafe { *g.map.add(p % g.w) as usize + *g.map.add(g.w + p / g.w) as usize };
-        g.g.wrapping_add(off)
-    };
     for j in 0..NB {
         let ob = c.ob0 + j;
         let mut v = row[j];
@@ -402,9 +359,6 @@ unsafe fn store_row<S: Simd, const NB: usize>(
             }
             if !a.r.is_null() {
                 v = s.add(v, s.load(a.r.add(ob * a.r_bs + pix)));
-            }
-            if !gp.is_null() {
-                v = s.mul(v, s.load(gp.add(ob * g.g_bs)));
             }
             s.store(a.y.add(ob * a.y_bs + pix), v);
         }
@@ -574,7 +528,6 @@ pub(crate) fn pointwise_args(
             act: epilogue.activation,
             blk0: 0,
             blk1: n_blocks,
-            gate: PwGate::NONE,
         };
         Ok(a)
     }
