@@ -15,13 +15,15 @@
 //! max/min (Max, Min, MaxPool, ReduceMax/Min, Relu, Clip) propagates NaN.
 //!
 //! The op files carry the family names of `ir::infer` and `onnx/ops`: `conv`, `dense`, `pool`,
-//! `softmax`, `elementwise`, `resize`, `shape` and `fused`.
+//! `softmax`, `elementwise`, `resize`, `shape`, `quant` (integer semantics of the quantized
+//! ops) and `fused`.
 
 mod conv;
 mod dense;
 mod elementwise;
 mod fused;
 mod pool;
+mod quant;
 mod resize;
 mod shape;
 mod softmax;
@@ -152,6 +154,15 @@ fn dispatch(op: &Op, x: &[&Tensor], types: &[TensorType]) -> Result<Vec<Tensor>>
             one(shape::constant_of_shape(*dtype, *value, out))
         }
         Op::Range => one(shape::range(x[0], x[1], x[2], out)?),
+        Op::Quantize(q) => one(quant::quantize(q, x[0], out)?),
+        Op::Dequantize(q) => one(quant::dequantize(q, x[0], out)?),
+        Op::QConv(c) => one(quant::qconv(c, x, out)?),
+        Op::QMatMul { a, b, y } => one(quant::qmatmul((a, b, y), x[0], x[1], out)?),
+        Op::QBinary(b) => one(quant::qbinary(b, x[0], x[1], out)?),
+        Op::QGlobalAveragePool { x: qx, y } => {
+            one(quant::qglobal_average_pool(qx, y, x[0], out)?)
+        }
+        Op::QActivation { act, x: qx, y } => one(quant::qactivation(act, qx, y, x[0], out)?),
         Op::FusedConv(f) => one(fused::fused_conv(f, x)?),
         Op::Ghost(g) => one(fused::ghost(g, x)?),
         Op::SqueezeExcite(s) => one(fused::squeeze_excite(s, x)?),

@@ -94,7 +94,43 @@ pub fn op_label(op: &Op) -> String {
         Op::Cast { to } => format!("cast[{to}]"),
         Op::Resize(r) => format!("resize[{:?} {:?} {:?}]", r.mode, r.coord, r.scales),
         Op::Pad(p) => format!("pad[{:?} {:?} {}]", p.mode, p.pads, p.value),
+        Op::Quantize(q) | Op::Dequantize(q) => format!("{}[{}]", op.name(), quant(q)),
+        Op::QConv(c) => format!(
+            "qconv[{} x {} w {} y {}{}]",
+            conv(&c.conv),
+            quant(&c.x),
+            quant(&c.w),
+            quant(&c.y),
+            act_suffix(&c.act)
+        ),
+        Op::QMatMul { a, b, y } => {
+            format!("qmatmul[a {} b {} y {}]", quant(a), quant(b), quant(y))
+        }
+        Op::QBinary(b) => format!(
+            "{}[a {} b {} y {}]",
+            op.name(),
+            quant(&b.a),
+            quant(&b.b),
+            quant(&b.y)
+        ),
+        Op::QGlobalAveragePool { x, y } => {
+            format!("qglobal_avg_pool[x {} y {}]", quant(x), quant(y))
+        }
+        Op::QActivation { act, x, y } => format!(
+            "qactivation[{} x {} y {}]",
+            Op::Activation(*act).name(),
+            quant(x),
+            quant(y)
+        ),
         _ => op.name().to_string(),
+    }
+}
+
+/// `u8 s0.0125 z128` per tensor, `i8 axis0 x16` per channel (the values would flood a line).
+fn quant(q: &super::QuantParams) -> String {
+    match q.axis {
+        None => format!("{} s{} z{}", q.dtype, q.scale[0], q.zero_point[0]),
+        Some(a) => format!("{} axis{} x{}", q.dtype, a, q.scale.len()),
     }
 }
 

@@ -230,6 +230,132 @@ pub struct DfcGate {
     pub resize: Resize,
 }
 
+/// Affine quantization of one tensor: `real = scale * (q - zero_point)`, ONNX's
+/// QuantizeLinear / DequantizeLinear convention. Validated on import (see
+/// [`QuantParams::check`]): scales positive and finite, zero points within `dtype`, and a
+/// per-axis pair as long as the tensor's `axis` dimension.
+#[derive(Clone, Debug, PartialEq)]
+pub struct QuantParams {
+    /// The integer type of the quantized tensor: u8 or i8 (activations, weights), i32 (biases).
+    pub dtype: DType,
+    /// One value (per tensor), or one per index of `axis`.
+    pub scale: Vec<f32>,
+    /// As long as `scale`.
+    pub zero_point: Vec<i64>,
+    /// The per-channel axis; `None` for per-tensor parameters.
+    pub axis: Option<usize>,
+}
+
+impl QuantParams {
+    /// Per-tensor parameters.
+    pub fn per_tensor(dtype: DType, scale: f32, zero_point: i64) -> Self {
+        QuantParams {
+            dtype,
+            scale: vec![scale],
+            zero_point: vec![zero_point],
+            axis: None,
+        }
+    }
+
+    /// The inclusive range of `dtype`, for the integer types a quantized tensor may have.
+    pub fn range(dtype: DType) -> Option<(i64, i64)> {
+        match dtype {
+            DType::U8 => Some((0, 255)),
+            DType::I8 => Some((-128, 127)),
+            DType::U16 => Some((0, 65535)),
+            DType::I16 => Some((-32768, 32767)),
+            DType::I32 => Some((i32::MIN as i64, i32::MAX as i64)),
+            _ => None,
+        }
+    }
+
+    /// The (scale, zero point) applying to index `i` along the axis (ignored per tensor).
+    pub fn at(&self, i: usize) -> (f32, i64) {
+        match self.axis {
+            None => (self.scale[0], self.zero_point[0]),
+            Some(_) => (self.scale[i], self.zero_point[i]),
+        }
+    }
+
+    pub fn is_per_tensor(&self) -> bool {
+        self.axis.is_none()
+    }
+
+    /// Checks the parameters against a tensor of `shape`; the message names the offending value.
+    pub fn check(&self, shape: &[usize]) -> Result<(), String> {
+        let Some((lo, hi)) = Self::range(self.dtype) else {
+            return Err(format!("quantized type {} is not an integer type", self.dtype));
+        };
+        if self.scale.is_empty() || self.scale.len() != self.zero_point.len() {
+            return Err(format!(
+                "{} scales and {} zero points",
+                self.scale.len(),
+                self.zero_point.len()
+            ));
+        }
+        if let Some((i, s)) = self
+            .scale
+            .iter()
+            .enumerate()
+            .find(|(_, s)| !(s.is_finite() && **s > 0.0))
+        {
+            return Err(format!("scale[{i}] = {s} is not a positive finite number"));
+        }
+        if let Some((i, z)) = self
+            .zero_point
+            .iter()
+            .enumerate()
+            .find(|(_, z)| !(lo..=hi).contains(*z))
+        {
+            return Err(format!(
+                "zero_point[{i}] = {z} is out of range for {} ({lo}..={hi})",
+                self.dtype
+            ));
+        }
+        match self.axis {
+            None if self.scale.len() != 1 => Err(format!(
+                "per-tensor parameters with {} scales",
+                self.scale.len()
+            )),
+            Some(a) if a >= shape.len() => Err(format!(
+                "axis {a} is out of range for rank {}",
+                shape.len()
+            )),
+            Some(a) if shape[a] != self.scale.len() => Err(format!(
+                "{} scales along axis {a}, but that dimension of [{}] is {}",
+                self.scale.len(),
+                super::fmt_shape(shape),
+                shape[a]
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Quantized 2-D convolution over integer tensors (ONNX QLinearConv, or a `DQ -> Conv -> Q`
+/// chain folded by `passes::fold_quantize`): `y = Q_y(act(x_s * w_s[o] * acc))` with
+/// `acc = sum (x - x_zp)(w - w_zp[o]) + bias[o]` exact in integers. Inputs: x (`x.dtype`),
+/// w (`w.dtype`, `[cout, cin/group, kh, kw]`, per-tensor or per-output-channel along axis 0),
+/// optional bias (i32 `[cout]`, scale `x_s * w_s[o]`, zero point 0).
+#[derive(Clone, Debug, PartialEq)]
+pub struct QConv {
+    pub conv: Conv,
+    pub x: QuantParams,
+    pub w: QuantParams,
+    pub y: QuantParams,
+    pub act: Option<Activation>,
+}
+
+/// Quantized elementwise binary op (ONNX com.microsoft QLinearAdd, QLinearMul): inputs
+/// dequantized, combined in float, the result quantized. Inputs: a, b (numpy broadcasting).
+#[derive(Clone, Debug, PartialEq)]
+pub struct QBinary {
+    pub op: BinaryOp,
+    pub a: QuantParams,
+    pub b: QuantParams,
+    pub y: QuantParams,
+}
+
 /// An operation. Inputs and outputs are listed on the node; this holds only attributes.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Op {
@@ -293,6 +419,31 @@ pub enum Op {
     /// Inputs: start, limit, delta scalars. Always folds.
     Range,
 
+    /// `q = saturate(round_half_even(x / scale) + zero_point)`; float in, `q.dtype` out.
+    Quantize(QuantParams),
+    /// `x = (q - zero_point) * scale`; `q.dtype` in, f32 out.
+    Dequantize(QuantParams),
+    QConv(QConv),
+    /// Quantized matrix product (ONNX QLinearMatMul), numpy `matmul` shapes, `b` per tensor or
+    /// per column (axis = its last dim). Inputs: a, b.
+    QMatMul {
+        a: QuantParams,
+        b: QuantParams,
+        y: QuantParams,
+    },
+    QBinary(QBinary),
+    /// Quantized mean over H and W of an NCHW tensor (com.microsoft QLinearGlobalAveragePool).
+    QGlobalAveragePool {
+        x: QuantParams,
+        y: QuantParams,
+    },
+    /// Quantized activation (com.microsoft QLinearSigmoid...): dequantize, activate, quantize.
+    QActivation {
+        act: Activation,
+        x: QuantParams,
+        y: QuantParams,
+    },
+
     // Fused ops, produced by passes; never by the importer.
     FusedConv(FusedConv),
     Ghost(Ghost),
@@ -305,6 +456,21 @@ pub enum Op {
 }
 
 impl Op {
+    /// Whether the op reads or writes quantized integers (the ops the planner does not lower
+    /// yet).
+    pub fn is_quantized(&self) -> bool {
+        matches!(
+            self,
+            Op::Quantize(_)
+                | Op::Dequantize(_)
+                | Op::QConv(_)
+                | Op::QMatMul { .. }
+                | Op::QBinary(_)
+                | Op::QGlobalAveragePool { .. }
+                | Op::QActivation { .. }
+        )
+    }
+
     /// Short name for printing, e.g. `conv`, `relu`, `add`.
     pub fn name(&self) -> &'static str {
         match self {
@@ -370,6 +536,16 @@ impl Op {
             Op::Shape { .. } => "shape",
             Op::ConstantOfShape { .. } => "constant_of_shape",
             Op::Range => "range",
+            Op::Quantize(_) => "quantize",
+            Op::Dequantize(_) => "dequantize",
+            Op::QConv(_) => "qconv",
+            Op::QMatMul { .. } => "qmatmul",
+            Op::QBinary(b) => match b.op {
+                BinaryOp::Mul => "qmul",
+                _ => "qadd",
+            },
+            Op::QGlobalAveragePool { .. } => "qglobal_avg_pool",
+            Op::QActivation { .. } => "qactivation",
             Op::FusedConv(_) => "fused_conv",
             Op::Ghost(_) => "ghost",
             Op::SqueezeExcite(_) => "squeeze_excite",
@@ -386,7 +562,8 @@ impl Op {
             Op::Binary(_) => (2, 2),
             Op::Concat { .. } => (1, usize::MAX),
             Op::Gemm(_) => (2, 3),
-            Op::MatMul | Op::Gather { .. } => (2, 2),
+            Op::MatMul | Op::Gather { .. } | Op::QMatMul { .. } | Op::QBinary(_) => (2, 2),
+            Op::QConv(_) => (2, 3),
             Op::Where | Op::Range => (3, 3),
             Op::ConstantOfShape { .. } => (0, 0),
             Op::FusedConv(f) => (3 + f.residual as usize, 3 + f.residual as usize),

@@ -453,7 +453,7 @@ impl<'a> Builder<'a> {
         let importer = if domain.is_empty() {
             ops::lookup(op_type)
         } else {
-            None
+            ops::lookup_in(domain, op_type)
         };
 
         let mut inputs = Vec::with_capacity(proto.input.len());
@@ -604,7 +604,13 @@ impl<'a> Builder<'a> {
                 }
                 let all_const = inputs.iter().all(|&v| self.g.value(v).constant().is_some());
                 let n = types.len();
-                if all_const && fold_elements <= self.opts.limits.max_fold_elements as u64 {
+                // A dequantized constant (a weight) stays a Dequantize node over its integers,
+                // so that passes can fold it into a quantized op.
+                let foldable = !matches!(op, Op::Dequantize(_));
+                if all_const
+                    && foldable
+                    && fold_elements <= self.opts.limits.max_fold_elements as u64
+                {
                     let tensors = fold(&op, &inputs, &self.g)?;
                     if tensors.len() != n || tensors.iter().zip(&types).any(|(t, ty)| &t.ty != ty) {
                         return Err(NodeError::Fold(format!(

@@ -18,7 +18,8 @@
 //! each op sit in its family's file, named as in `onnx/ops` and `interp`: `conv` (Conv,
 //! BatchNorm), `dense` (Gemm, MatMul), `pool` (pooling, reductions), `softmax`, `elementwise`
 //! (activations, unary and binary ops, Where, Cast), `resize`, `shape` (data movement and shape
-//! computation) and `fused` (the ops the passes build).
+//! computation), `quant` (Quantize, Dequantize and the integer
+//! QOperator ops) and `fused` (the ops the passes build).
 //!
 //! Deliberately not done here: no value computation beyond what a shape needs (the interpreter
 //! does that), and no knowledge of ONNX spellings or opsets (the importer resolves those first).
@@ -28,6 +29,7 @@ mod dense;
 mod elementwise;
 mod fused;
 mod pool;
+mod quant;
 mod resize;
 mod shape;
 mod softmax;
@@ -146,6 +148,13 @@ fn infer_unchecked_size(op: &Op, inputs: &[InputFact<'_>]) -> Outputs {
             value,
         } => shape::constant_of_shape(shape, *dtype, *value),
         Op::Range => shape::range(inputs),
+        Op::Quantize(q) => quant::quantize(q, inputs),
+        Op::Dequantize(q) => quant::dequantize(q, inputs),
+        Op::QConv(c) => quant::qconv(c, inputs),
+        Op::QMatMul { a, b, y } => quant::qmatmul(a, b, y, inputs),
+        Op::QBinary(b) => quant::qbinary(b, inputs),
+        Op::QGlobalAveragePool { x, y } => quant::qglobal_average_pool(x, y, inputs),
+        Op::QActivation { act, x, y } => quant::qactivation(act, x, y, inputs),
         Op::FusedConv(f) => fused::fused_conv(f, inputs),
         Op::Ghost(g) => fused::ghost(g, inputs),
         Op::SqueezeExcite(se) => fused::squeeze_excite(se, inputs),

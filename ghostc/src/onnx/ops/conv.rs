@@ -18,8 +18,22 @@ pub(super) fn register(reg: &mut Registry) {
 
 fn conv(ctx: &NodeCtx<'_>) -> Result<ImportedNode, NodeError> {
     ctx.check_inputs(2, 3)?;
+    let op = conv_attrs(ctx, 1)?;
+    let mut inputs = vec![ctx.input(0)?, ctx.input(1)?];
+    if let Some(b) = ctx.opt_input(2) {
+        inputs.push(b);
+    }
+    Ok(ImportedNode::Op {
+        op: Op::Conv(op),
+        inputs,
+    })
+}
+
+/// The convolution attributes of a Conv-like node (Conv, QLinearConv) whose data input is
+/// input 0 and weight input `w`.
+pub(super) fn conv_attrs(ctx: &NodeCtx<'_>, w: usize) -> Result<Conv, NodeError> {
     let hw = spatial_input(ctx, "convolution")?;
-    let w = ctx.input_shape(1, "weight", Some(4))?;
+    let w = ctx.input_shape(w, "weight", Some(4))?;
     let from_weight = [w[2], w[3]];
     let kernel = match ctx.attrs.ints("kernel_shape")? {
         None => from_weight,
@@ -47,19 +61,12 @@ fn conv(ctx: &NodeCtx<'_>) -> Result<ImportedNode, NodeError> {
             detail: format!("{group} is not positive"),
         })?;
     let pads = resolve_pads(ctx, hw, kernel, strides, dilations)?;
-    let mut inputs = vec![ctx.input(0)?, ctx.input(1)?];
-    if let Some(b) = ctx.opt_input(2) {
-        inputs.push(b);
-    }
-    Ok(ImportedNode::Op {
-        op: Op::Conv(Conv {
-            kernel,
-            strides,
-            pads,
-            dilations,
-            group,
-        }),
-        inputs,
+    Ok(Conv {
+        kernel,
+        strides,
+        pads,
+        dilations,
+        group,
     })
 }
 

@@ -9,13 +9,15 @@
 //! The families carry the names `ir::infer` and `interp` use: `conv` (Conv, BatchNormalization),
 //! `dense` (Gemm, MatMul), `pool` (pooling, reductions), `softmax`, `elementwise` (activations,
 //! arithmetic, comparisons, Where, Cast), `resize`, `shape` (data movement, shape computation,
-//! Constant, Identity, Dropout). This file holds what several families share: axis resolution
+//! Constant, Identity, Dropout), `quant` (QuantizeLinear, DequantizeLinear, the QLinear* ops,
+//! including the `com.microsoft` ones, registered in their own table). This file holds what several families share: axis resolution
 //! and the sliding-window attributes (strides, dilations, `auto_pad`) of conv and pool.
 
 mod conv;
 mod dense;
 mod elementwise;
 mod pool;
+mod quant;
 mod resize;
 mod shape;
 mod softmax;
@@ -50,6 +52,17 @@ fn registry() -> &'static Registry {
         elementwise::register(&mut reg);
         resize::register(&mut reg);
         shape::register(&mut reg);
+        quant::register(&mut reg);
+        reg
+    })
+}
+
+/// The `com.microsoft` ops ghostc imports (ONNX Runtime's quantized contrib ops).
+fn microsoft_registry() -> &'static Registry {
+    static TABLE: OnceLock<Registry> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut reg = Registry(HashMap::new());
+        quant::register_microsoft(&mut reg);
         reg
     })
 }
@@ -57,6 +70,14 @@ fn registry() -> &'static Registry {
 /// The importer of a default-domain op type.
 pub(crate) fn lookup(op_type: &str) -> Option<Importer> {
     registry().0.get(op_type).copied()
+}
+
+/// The importer of an op type in a non-default `domain` (only `com.microsoft` has any).
+pub(crate) fn lookup_in(domain: &str, op_type: &str) -> Option<Importer> {
+    match domain {
+        "com.microsoft" => microsoft_registry().0.get(op_type).copied(),
+        _ => None,
+    }
 }
 
 /// Every supported default-domain op type, sorted.

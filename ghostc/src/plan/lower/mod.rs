@@ -327,6 +327,20 @@ pub fn lower(g: &Graph) -> Result<Program, LowerError> {
             outputs: g.outputs.len(),
         });
     }
+    // No runtime kernel takes integers yet (issue 14): name every quantized node at once.
+    let quantized: Vec<String> = g
+        .topo_order()
+        .unwrap_or_else(|_| g.nodes.node_indices().collect())
+        .into_iter()
+        .filter(|&n| g.node(n).op.is_quantized())
+        .map(|n| {
+            let node = g.node(n);
+            format!("'{}' ({}): quantized ops are not lowered yet", node.name, node.op.name())
+        })
+        .collect();
+    if !quantized.is_empty() {
+        return Err(LowerError::Unsupported(quantized));
+    }
     let (input, output) = (g.inputs[0], g.outputs[0]);
     let batch = g.value(input).ty.shape.first().copied().unwrap_or(1).max(1);
     let mut l = Lowerer {

@@ -502,4 +502,30 @@ fn other_depthwise_shapes_run_depthwise_general_and_match_the_interpreter() {
     for (a, b) in got.iter().zip(want) {
         assert!((a - b).abs() <= 1e-5, "{got:?} vs {want:?}");
     }
+
+fn quantized_nodes_are_all_listed_not_lowered() {
+    use crate::ir::{DType, QuantParams};
+    let mut g = ir::Graph::new();
+    let x = g.add_input("x", TensorType::f32(vec![1, 8, 4, 4]));
+    let q = QuantParams::per_tensor(DType::U8, 0.1, 128);
+    let (_, xq) = g.add_node(
+        "q",
+        Op::Quantize(q.clone()),
+        vec![x],
+        vec![("xq".into(), TensorType::new(DType::U8, vec![1, 8, 4, 4]))],
+    );
+    let (_, y) = g.add_node(
+        "dq",
+        Op::Dequantize(q),
+        vec![xq[0]],
+        vec![("y".into(), TensorType::f32(vec![1, 8, 4, 4]))],
+    );
+    g.outputs.push(y[0]);
+    assert_eq!(
+        lower(&g).unwrap_err(),
+        LowerError::Unsupported(vec![
+            "'q' (quantize): quantized ops are not lowered yet".into(),
+            "'dq' (dequantize): quantized ops are not lowered yet".into(),
+        ])
+    );
 }
