@@ -6,6 +6,7 @@ Usage (from the repo root):
     /work/pyenv/bin/python tools/make_fixtures.py --full     # additionally fixtures/full/ (gitignored)
     /work/pyenv/bin/python tools/make_fixtures.py --only NAME [--only NAME2] [--out DIR]
     /work/pyenv/bin/python tools/make_fixtures.py --index    # manifest.json + OPS.md only
+    /work/pyenv/bin/python tools/make_fixtures.py --quant    # quantized fixtures, fixtures/quant/
 
 Every fixture is a GhostNet-family CNN with random (seeded) weights, randomized BatchNorm
 affine parameters (gamma, beta) and *calibrated* BatchNorm running statistics (train-mode
@@ -626,6 +627,141 @@ FULL_SPECS = [
 
 
 # ----------------------------------------------------------------------------------------------
+# Quantized fixtures (fixtures/quant/, own manifest: the planner does not lower them yet).
+#
+# The f32 model (timm GhostNet v1 reduced, calibrated BN) is exported with TorchScript (which
+# folds eval BN into the convs), then quantized by ONNX Runtime's quantize_static with 32
+# random calibration images: QDQ with per-channel s8 weights and u8 or s8 activations, QDQ
+# per-tensor, QDQ at opset 21 (version-converted before quantization) and one QOperator export.
+# The golden is ORT's output on the quantized model (default optimizations, 1 thread).
+# ----------------------------------------------------------------------------------------------
+QUANT_SPECS = [
+    dict(name="qdq_u8s8_perchannel_v1_w100_48x48_op13", width=1.0, res=(48, 48), opset=13,
+         seed=1301, fmt="QDQ", act="QUInt8", per_channel=True,
+         notes="QDQ, u8 activations, per-channel s8 weights (quantize_static defaults + "
+               "per_channel=True)."),
+    dict(name="qdq_s8s8_perchannel_v1_w050_32x32_op17", width=0.5, res=(32, 32), opset=17,
+         seed=1701, fmt="QDQ", act="QInt8", per_channel=True,
+         notes="QDQ, s8 activations (QuantType.QInt8, symmetric), per-channel s8 weights."),
+    dict(name="qdq_u8s8_pertensor_v1_w050_32x32_op17", width=0.5, res=(32, 32), opset=17,
+         seed=1702, fmt="QDQ", act="QUInt8", per_channel=False,
+         notes="QDQ, u8 activations, per-tensor s8 weights."),
+    dict(name="qdq_u8s8_perchannel_v1_w050_32x32_op21", width=0.5, res=(32, 32), opset=21,
+         seed=2101, fmt="QDQ", act="QUInt8", per_channel=True,
+         notes="QDQ at opset 21: exported at opset 17, onnx.version_converter to 21, then "
+               "quantized; u8 activations, per-channel s8 weights."),
+    dict(name="qop_u8s8_perchannel_v1_w050_32x32_op13", width=0.5, res=(32, 32), opset=13,
+         seed=1302, fmt="QOperator", act="QUInt8", per_channel=True,
+         notes="QOperator form: QLinearConv, QLinearMatMul/QGemm, com.microsoft QLinearAdd, "
+               "QLinearMul, QLinearGlobalAveragePool, QLinearConcat..."),
+]
+
+
+def fresh_fixture_dir(out_root: Path, name: str, seed: int) -> Path:
+    """An empty out_root/name, with torch and numpy seeded."""
+    out = out_root / name
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    return out
+
+
+def make_quant_fixture(spec: dict, out_root: Path) -> dict:
+    from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType,
+                                          quantize_static)
+    name, seed = spec["name"], spec["seed"]
+    out = fresh_fixture_dir(out_root, name, seed)
+    model = timm_small_ghostnet("v1", spec["width"])
+    h, w = spec["res"]
+    in_shape = (4, 3, h, w)  # batch 4: 40 logits for the step statistics
+    randomize_and_calibrate(model, in_shape, seed)
+    x = torch.from_numpy(np.random.default_rng(seed).standard_normal(in_shape).astype(np.float32))
+    with torch.no_grad():
+        y_torch = model(x).numpy().astype(np.float32)
+    f32_path = out / "f32.onnx"
+    export_opset = min(spec["opset"], 17)
+    export_torchscript(model, x, f32_path, export_opset, False)
+    if spec["opset"] != export_opset:
+        from onnx import version_converter
+        converted = version_converter.convert_version(onnx.load(str(f32_path)), spec["opset"])
+        onnx.save(converted, str(f32_path))
+    y_f32 = run_ort(f32_path, x.numpy(), optimized=True)
+
+    rng = np.random.default_rng(seed + 7)
+    calib = [rng.standard_normal(in_shape).astype(np.float32) for _ in range(32)]
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.it = iter(calib)
+
+        def get_next(self):
+            v = next(self.it, None)
+            return None if v is None else {INPUT_NAME: v}
+
+    onnx_path = out / "model.onnx"
+    quantize_static(str(f32_path), str(onnx_path), Reader(),
+                    quant_format=getattr(QuantFormat, spec["fmt"]),
+                    per_channel=spec["per_channel"],
+                    activation_type=getattr(QuantType, spec["act"]),
+                    weight_type=QuantType.QInt8)
+    f32_path.unlink()
+    onnx.checker.check_model(str(onnx_path))
+    mp = onnx.load(str(onnx_path))
+    opset = {(o.domain or "ai.onnx"): o.version for o in mp.opset_import}
+    ops, _ = collect_ops(mp)
+    xn = x.numpy()
+    y_ort = run_ort(onnx_path, xn, optimized=True).astype(np.float32)
+    y_ort_noopt = run_ort(onnx_path, xn, optimized=False).astype(np.float32)
+    # The scale of the graph output: the last DequantizeLinear's (QDQ), or the scale the final
+    # DequantizeLinear after the QOperator graph uses.
+    producers = {o: n for n in mp.graph.node for o in n.output}
+    inits = {t.name: onnx.numpy_helper.to_array(t) for t in mp.graph.initializer}
+    out_node = producers[mp.graph.output[0].name]
+    assert out_node.op_type == "DequantizeLinear", out_node.op_type
+    out_scale = float(inits[out_node.input[1]])
+    np.save(out / "input.npy", np.ascontiguousarray(xn))
+    np.save(out / "expected.npy", np.ascontiguousarray(y_ort))
+    np.save(out / "expected_noopt.npy", np.ascontiguousarray(y_ort_noopt))
+    np.save(out / "torch.npy", np.ascontiguousarray(y_torch))
+    steps = lambda a, b: np.round(np.abs(a - b) / out_scale).astype(int)
+    files = sorted(p.name for p in out.iterdir())
+    meta = {
+        "name": name,
+        "format": spec["fmt"],
+        "opset": opset.get("ai.onnx"),
+        "opset_imports": opset,
+        "activation_type": spec["act"],
+        "weight_type": "QInt8",
+        "per_channel": spec["per_channel"],
+        "arch": "timm-ghostnet-v1-small",
+        "width": spec["width"],
+        "input_name": mp.graph.input[0].name,
+        "input_shape": list(in_shape),
+        "output_shape": list(y_ort.shape),
+        "output_scale": out_scale,
+        "ort_opt_vs_noopt_steps_max": int(steps(y_ort, y_ort_noopt).max()),
+        "ort_vs_f32_ort_max_abs": float(np.abs(y_ort - y_f32).max()),
+        "ort_vs_torch_max_abs": float(np.abs(y_ort - y_torch).max()),
+        "torch_output_max_abs": float(np.abs(y_torch).max()),
+        "op_counts": {(f"{d}::{o}" if d != "ai.onnx" else o): c for (d, o), c in sorted(ops.items())},
+        "versions": {"torch": torch.__version__, "timm": timm.__version__,
+                     "onnx": onnx.__version__, "onnxruntime": ort.__version__},
+        "seed": seed,
+        "files": files,
+        "sha256": {f: sha256(out / f) for f in files},
+        "notes": spec["notes"],
+    }
+    (out / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+    size = sum((out / f).stat().st_size for f in files)
+    print(f"{name:44s} opset {meta['opset']:>2} out scale {out_scale:.4g} "
+          f"|ort-f32| {meta['ort_vs_f32_ort_max_abs']:.3g} opt-vs-noopt "
+          f"{meta['ort_opt_vs_noopt_steps_max']} steps  {size/1e6:.2f} MB", flush=True)
+    return meta
+
+
+# ----------------------------------------------------------------------------------------------
 def sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -666,14 +802,8 @@ def run_ort(path: Path, x: np.ndarray, optimized: bool) -> np.ndarray:
 
 
 def make_fixture(spec: dict, out_root: Path) -> dict:
-    name = spec["name"]
-    out = out_root / name
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
-    seed = spec["seed"]
-    torch.manual_seed(seed)
-    np.random.seed(seed)
+    name, seed = spec["name"], spec["seed"]
+    out = fresh_fixture_dir(out_root, name, seed)
     model = spec["build"]()
     h, w = spec["res"]
     in_shape = (spec["batch"], 3, h, w)
@@ -808,12 +938,31 @@ def main():
     ap.add_argument("--only", action="append", default=[], help="only these fixture names")
     ap.add_argument("--out", type=Path, default=FIXTURES,
                     help="write the fixtures here instead of fixtures/ (with --only)")
+    ap.add_argument("--quant", action="store_true",
+                    help="only the quantized fixtures (fixtures/quant/, with --only to pick)")
     ap.add_argument("--index", action="store_true",
                     help="only rewrite fixtures/manifest.json and OPS.md from the fixtures' "
                          "meta.json files (after adding fixtures with --only)")
     args = ap.parse_args()
     if args.out != FIXTURES and not args.only:
         ap.error("--out needs --only (manifest.json and OPS.md describe fixtures/)")
+
+    if args.quant:
+        root = FIXTURES / "quant"
+        root.mkdir(exist_ok=True)
+        qspecs = [s for s in QUANT_SPECS if not args.only or s["name"] in args.only]
+        for s in qspecs:
+            make_quant_fixture(s, root)
+        metas = [json.loads((root / s["name"] / "meta.json").read_text())
+                 for s in QUANT_SPECS if (root / s["name"] / "meta.json").exists()]
+        (root / "manifest.json").write_text(json.dumps(
+            {"generator": "tools/make_fixtures.py --quant",
+             "fixtures": [{k: m[k] for k in ("name", "format", "opset", "activation_type",
+                                             "per_channel", "input_shape", "output_shape",
+                                             "output_scale")}
+                          | {"path": f"fixtures/quant/{m['name']}"} for m in metas]},
+            indent=2) + "\n")
+        return
 
     specs = [s for s in SPECS if not args.only or s["name"] in args.only]
     metas = []

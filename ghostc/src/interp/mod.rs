@@ -157,11 +157,10 @@ fn dispatch(op: &Op, x: &[&Tensor], types: &[TensorType]) -> Result<Vec<Tensor>>
         Op::Quantize(q) => one(quant::quantize(q, x[0], out)?),
         Op::Dequantize(q) => one(quant::dequantize(q, x[0], out)?),
         Op::QConv(c) => one(quant::qconv(c, x, out)?),
-        Op::QMatMul { a, b, y } => one(quant::qmatmul((a, b, y), x[0], x[1], out)?),
+        Op::QMatMul(m) => one(quant::qmatmul(m, x, out)?),
         Op::QBinary(b) => one(quant::qbinary(b, x[0], x[1], out)?),
-        Op::QGlobalAveragePool { x: qx, y } => {
-            one(quant::qglobal_average_pool(qx, y, x[0], out)?)
-        }
+        Op::QConcat { axis, x: qx, y } => one(quant::qconcat(*axis, qx, y, x, out)?),
+        Op::QGlobalAveragePool { x: qx, y } => one(quant::qglobal_average_pool(qx, y, x[0], out)?),
         Op::QActivation { act, x: qx, y } => one(quant::qactivation(act, qx, y, x[0], out)?),
         Op::FusedConv(f) => one(fused::fused_conv(f, x)?),
         Op::Ghost(g) => one(fused::ghost(g, x)?),

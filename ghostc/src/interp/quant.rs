@@ -13,14 +13,17 @@
 use super::elementwise::{activate, broadcast_index};
 use super::{InterpError, Result};
 use crate::ir::{
-    Activation, BinaryOp, Data, QBinary, QConv, QuantParams, Tensor, TensorType,
+    Activation, BinaryOp, Data, QBinary, QConv, QMatMul, QuantParams, Tensor, TensorType,
 };
 
 /// The i64 storage of an integer tensor.
 fn ints(t: &Tensor) -> Result<&[i64]> {
     t.as_i64().ok_or_else(|| InterpError::Malformed {
         input: 0,
-        detail: format!("expected integer storage, {} tensor holds something else", t.ty),
+        detail: format!(
+            "expected integer storage, {} tensor holds something else",
+            t.ty
+        ),
     })
 }
 
@@ -143,12 +146,8 @@ pub(super) fn qconv(c: &QConv, x: &[&Tensor], out: &TensorType) -> Result<Tensor
     Ok(int_tensor(out.clone(), y))
 }
 
-pub(super) fn qmatmul(
-    (qa, qb, qy): (&QuantParams, &QuantParams, &QuantParams),
-    a: &Tensor,
-    b: &Tensor,
-    out: &TensorType,
-) -> Result<Tensor> {
+pub(super) fn qmatmul(m: &QMatMul, x: &[&Tensor], out: &TensorType) -> Result<Tensor> {
+    let (a, b) = (x[0], x[1]);
     let promote = |s: &[usize], first: bool| -> Vec<usize> {
         match (s.len(), first) {
             (1, true) => vec![1, s[0]],
@@ -156,8 +155,12 @@ pub(super) fn qmatmul(
             _ => s.to_vec(),
         }
     };
-    let (a_shape, b_shape) = (promote(a.shape(), true), promote(b.shape(), false));
-    let (m, k) = (a_shape[a_shape.len() - 2], a_shape[a_shape.len() - 1]);
+    let mut b_shape = promote(b.shape(), false);
+    if m.trans_b {
+        b_shape.swap(0, 1);
+    }
+    let a_shape = promote(a.shape(), true);
+    let (rows, k) = (a_shape[a_shape.len() - 2], a_shape[a_shape.len() - 1]);
     let n = b_shape[b_shape.len() - 1];
     let a_batch = &a_shape[..a_shape.len() - 2];
     let b_batch = &b_shape[..b_shape.len() - 2];
@@ -167,18 +170,27 @@ pub(super) fn qmatmul(
         broadcast_index(b_batch, &batch_shape),
     );
     let (av, bv) = (ints(a)?, ints(b)?);
-    let (a_s, a_zp) = qa.at(0);
-    let mut y = Vec::with_capacity(ia.len() * m * n);
+    let bias = x.get(2).map(|t| ints(t)).transpose()?;
+    let (a_s, a_zp) = m.a.at(0);
+    // Element (p, j) of the (possibly transposed) matrix b of batch item `bi`.
+    let b_at = |bi: usize, p: usize, j: usize| {
+        if m.trans_b {
+            bv[bi * k * n + j * k + p]
+        } else {
+            bv[bi * k * n + p * n + j]
+        }
+    };
+    let mut y = Vec::with_capacity(ia.len() * rows * n);
     for (&ai, &bi) in ia.iter().zip(&ib) {
-        let a_mat = &av[ai * m * k..][..m * k];
-        let b_mat = &bv[bi * k * n..][..k * n];
-        for i in 0..m {
+        let a_mat = &av[ai * rows * k..][..rows * k];
+        for i in 0..rows {
             for j in 0..n {
-                let (b_s, b_zp) = qb.at(j);
+                let (b_s, b_zp) = m.b.at(j);
                 let acc: i64 = (0..k)
-                    .map(|p| (a_mat[i * k + p] - a_zp) * (b_mat[p * n + j] - b_zp))
-                    .sum();
-                y.push(requantize(acc, a_s * b_s, qy, None));
+                    .map(|p| (a_mat[i * k + p] - a_zp) * (b_at(bi, p, j) - b_zp))
+                    .sum::<i64>()
+                    + bias.map_or(0, |b| b[j]);
+                y.push(requantize(acc, a_s * b_s, &m.y, None));
             }
         }
     }
@@ -204,6 +216,38 @@ pub(super) fn qbinary(q: &QBinary, a: &Tensor, b: &Tensor, out: &TensorType) -> 
         })
         .collect();
     Ok(int_tensor(out.clone(), y))
+}
+
+/// Each input requantized to `qy` (ORT's lookup table: dequantize, then quantize), then a
+/// plain concatenation.
+pub(super) fn qconcat(
+    axis: usize,
+    qx: &[QuantParams],
+    qy: &QuantParams,
+    x: &[&Tensor],
+    out: &TensorType,
+) -> Result<Tensor> {
+    let parts = x
+        .iter()
+        .zip(qx)
+        .map(|(t, q)| {
+            let (s, zp) = q.at(0);
+            let data = if q == qy {
+                ints(t)?.to_vec()
+            } else {
+                ints(t)?
+                    .iter()
+                    .map(|&v| quantize_one((v - zp) as f32 * s, qy))
+                    .collect()
+            };
+            Ok(int_tensor(
+                TensorType::new(qy.dtype, t.shape().to_vec()),
+                data,
+            ))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let refs: Vec<&Tensor> = parts.iter().collect();
+    super::shape::concat(axis, &refs, out)
 }
 
 pub(super) fn qglobal_average_pool(
@@ -244,9 +288,7 @@ pub(super) fn qactivation(
 #[cfg(test)]
 mod tests {
     use crate::interp::test_util::{eval1, t};
-    use crate::ir::{
-        Activation, BinaryOp, Conv, DType, Op, QBinary, QConv, QuantParams, Tensor,
-    };
+    use crate::ir::{Activation, BinaryOp, Conv, DType, Op, QBinary, QConv, QuantParams, Tensor};
 
     fn q(dtype: DType, scale: f32, zp: i64) -> QuantParams {
         QuantParams::per_tensor(dtype, scale, zp)

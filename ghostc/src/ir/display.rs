@@ -103,15 +103,24 @@ pub fn op_label(op: &Op) -> String {
             quant(&c.y),
             act_suffix(&c.act)
         ),
-        Op::QMatMul { a, b, y } => {
-            format!("qmatmul[a {} b {} y {}]", quant(a), quant(b), quant(y))
-        }
+        Op::QMatMul(m) => format!(
+            "qmatmul[a {} b {} y {}{}]",
+            quant(&m.a),
+            quant(&m.b),
+            quant(&m.y),
+            if m.trans_b { " tb" } else { "" }
+        ),
         Op::QBinary(b) => format!(
             "{}[a {} b {} y {}]",
             op.name(),
             quant(&b.a),
             quant(&b.b),
             quant(&b.y)
+        ),
+        Op::QConcat { axis, x, y } => format!(
+            "qconcat[axis={axis} x {} y {}]",
+            x.iter().map(quant).collect::<Vec<_>>().join(", "),
+            quant(y)
         ),
         Op::QGlobalAveragePool { x, y } => {
             format!("qglobal_avg_pool[x {} y {}]", quant(x), quant(y))

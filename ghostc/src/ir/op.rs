@@ -284,7 +284,10 @@ impl QuantParams {
     /// Checks the parameters against a tensor of `shape`; the message names the offending value.
     pub fn check(&self, shape: &[usize]) -> Result<(), String> {
         let Some((lo, hi)) = Self::range(self.dtype) else {
-            return Err(format!("quantized type {} is not an integer type", self.dtype));
+            return Err(format!(
+                "quantized type {} is not an integer type",
+                self.dtype
+            ));
         };
         if self.scale.is_empty() || self.scale.len() != self.zero_point.len() {
             return Err(format!(
@@ -317,10 +320,9 @@ impl QuantParams {
                 "per-tensor parameters with {} scales",
                 self.scale.len()
             )),
-            Some(a) if a >= shape.len() => Err(format!(
-                "axis {a} is out of range for rank {}",
-                shape.len()
-            )),
+            Some(a) if a >= shape.len() => {
+                Err(format!("axis {a} is out of range for rank {}", shape.len()))
+            }
             Some(a) if shape[a] != self.scale.len() => Err(format!(
                 "{} scales along axis {a}, but that dimension of [{}] is {}",
                 self.scale.len(),
@@ -344,6 +346,18 @@ pub struct QConv {
     pub w: QuantParams,
     pub y: QuantParams,
     pub act: Option<Activation>,
+}
+
+/// Quantized matrix product (ONNX QLinearMatMul, com.microsoft QGemm): numpy `matmul` shapes
+/// (`b` transposed first when `trans_b`, then 2-D), `a` per tensor, `b` per tensor or per
+/// output column (axis 1, or 0 when `trans_b`). Inputs: a, b, optional bias (i32 `[n]`, scale
+/// `a_s * b_s[j]`). Requantized like [`QConv`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct QMatMul {
+    pub a: QuantParams,
+    pub b: QuantParams,
+    pub y: QuantParams,
+    pub trans_b: bool,
 }
 
 /// Quantized elementwise binary op (ONNX com.microsoft QLinearAdd, QLinearMul): inputs
@@ -424,14 +438,16 @@ pub enum Op {
     /// `x = (q - zero_point) * scale`; `q.dtype` in, f32 out.
     Dequantize(QuantParams),
     QConv(QConv),
-    /// Quantized matrix product (ONNX QLinearMatMul), numpy `matmul` shapes, `b` per tensor or
-    /// per column (axis = its last dim). Inputs: a, b.
-    QMatMul {
-        a: QuantParams,
-        b: QuantParams,
+    QMatMul(QMatMul),
+    QBinary(QBinary),
+    /// Concatenation of quantized tensors (com.microsoft QLinearConcat): each input whose
+    /// parameters differ from `y` is requantized (dequantize, quantize) first. One entry of
+    /// `x` per input.
+    QConcat {
+        axis: usize,
+        x: Vec<QuantParams>,
         y: QuantParams,
     },
-    QBinary(QBinary),
     /// Quantized mean over H and W of an NCHW tensor (com.microsoft QLinearGlobalAveragePool).
     QGlobalAveragePool {
         x: QuantParams,
@@ -464,8 +480,9 @@ impl Op {
             Op::Quantize(_)
                 | Op::Dequantize(_)
                 | Op::QConv(_)
-                | Op::QMatMul { .. }
+                | Op::QMatMul(_)
                 | Op::QBinary(_)
+                | Op::QConcat { .. }
                 | Op::QGlobalAveragePool { .. }
                 | Op::QActivation { .. }
         )
@@ -539,11 +556,12 @@ impl Op {
             Op::Quantize(_) => "quantize",
             Op::Dequantize(_) => "dequantize",
             Op::QConv(_) => "qconv",
-            Op::QMatMul { .. } => "qmatmul",
+            Op::QMatMul(_) => "qmatmul",
             Op::QBinary(b) => match b.op {
                 BinaryOp::Mul => "qmul",
                 _ => "qadd",
             },
+            Op::QConcat { .. } => "qconcat",
             Op::QGlobalAveragePool { .. } => "qglobal_avg_pool",
             Op::QActivation { .. } => "qactivation",
             Op::FusedConv(_) => "fused_conv",
@@ -561,9 +579,10 @@ impl Op {
             Op::BatchNorm(_) => (5, 5),
             Op::Binary(_) => (2, 2),
             Op::Concat { .. } => (1, usize::MAX),
+            Op::QConcat { x, .. } => (x.len().max(1), x.len().max(1)),
             Op::Gemm(_) => (2, 3),
-            Op::MatMul | Op::Gather { .. } | Op::QMatMul { .. } | Op::QBinary(_) => (2, 2),
-            Op::QConv(_) => (2, 3),
+            Op::MatMul | Op::Gather { .. } | Op::QBinary(_) => (2, 2),
+            Op::QConv(_) | Op::QMatMul(_) => (2, 3),
             Op::Where | Op::Range => (3, 3),
             Op::ConstantOfShape { .. } => (0, 0),
             Op::FusedConv(f) => (3 + f.residual as usize, 3 + f.residual as usize),

@@ -56,3 +56,36 @@ pub fn fixture(name: &str) -> Fixture {
 
 /// The smallest fixture (static batch 1, 32x32): the one the e2e harness crate is built from.
 pub const SMALL: &str = "ts11_v1_w050_32x32_b1";
+
+/// One entry of `fixtures/quant/manifest.json` (`tools/make_fixtures.py --quant`): a model
+/// quantized by ONNX Runtime's `quantize_static`, its output's quantization scale, and ORT's
+/// output as `expected.npy`.
+#[derive(Clone, Debug)]
+pub struct QuantFixture {
+    pub name: String,
+    pub dir: PathBuf,
+    pub output_scale: f32,
+}
+
+impl QuantFixture {
+    pub fn model(&self) -> PathBuf {
+        self.dir.join("model.onnx")
+    }
+}
+
+/// Every quantized fixture, in manifest order.
+pub fn quant_fixtures() -> Vec<QuantFixture> {
+    let text = std::fs::read_to_string(root().join("fixtures/quant/manifest.json"))
+        .expect("fixtures/quant/manifest.json");
+    let manifest: serde_json::Value = serde_json::from_str(&text).expect("manifest is JSON");
+    manifest["fixtures"]
+        .as_array()
+        .expect("fixtures list")
+        .iter()
+        .map(|f| QuantFixture {
+            name: f["name"].as_str().expect("name").to_string(),
+            dir: root().join(f["path"].as_str().expect("path")),
+            output_scale: f["output_scale"].as_f64().expect("output_scale") as f32,
+        })
+        .collect()
+}

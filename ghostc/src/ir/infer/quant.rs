@@ -8,7 +8,9 @@ use super::{
     broadcast_shapes, dtype_err, expect_float, invalid, matmul_shape, one, rank_err, InferError,
     InputFact, Outputs,
 };
-use crate::ir::{Activation, BinaryOp, DType, QBinary, QConv, QuantParams, TensorType};
+use crate::ir::{
+    fmt_shape, Activation, BinaryOp, DType, QBinary, QConv, QMatMul, QuantParams, TensorType,
+};
 
 /// Input `i` is quantized with `q`: its dtype is `q.dtype` and the parameters fit its shape.
 fn expect_quantized(
@@ -37,7 +39,8 @@ fn expect_output(q: &QuantParams, what: &'static str) -> Result<(), InferError> 
             ),
         ));
     }
-    q.check(&[]).map_err(|e| invalid(what, format!("output: {e}")))
+    q.check(&[])
+        .map_err(|e| invalid(what, format!("output: {e}")))
 }
 
 pub(super) fn quantize(q: &QuantParams, inputs: &[InputFact<'_>]) -> Outputs {
@@ -97,31 +100,50 @@ pub(super) fn qconv(c: &QConv, inputs: &[InputFact<'_>]) -> Outputs {
     one(c.y.dtype, out)
 }
 
-pub(super) fn qmatmul(
-    a: &QuantParams,
-    b: &QuantParams,
-    y: &QuantParams,
-    inputs: &[InputFact<'_>],
-) -> Outputs {
-    expect_quantized(inputs, 0, a, "qmatmul")?;
-    expect_quantized(inputs, 1, b, "qmatmul")?;
-    expect_output(y, "qmatmul")?;
-    let (sa, sb) = (&inputs[0].ty.shape, &inputs[1].ty.shape);
-    if !a.is_per_tensor() {
+pub(super) fn qmatmul(m: &QMatMul, inputs: &[InputFact<'_>]) -> Outputs {
+    expect_quantized(inputs, 0, &m.a, "qmatmul")?;
+    expect_quantized(inputs, 1, &m.b, "qmatmul")?;
+    expect_output(&m.y, "qmatmul")?;
+    if !m.a.is_per_tensor() {
         return Err(invalid("qmatmul", "input a must be quantized per tensor"));
     }
-    if let Some(axis) = b.axis {
-        if sb.len() != 2 || axis != 1 {
+    let sa = &inputs[0].ty.shape;
+    let mut sb = inputs[1].ty.shape.clone();
+    if m.trans_b || m.b.axis.is_some() {
+        if sb.len() != 2 {
+            return Err(rank_err(1, "2 (transposed or per-column b)", &sb));
+        }
+        let column_axis = if m.trans_b { 0 } else { 1 };
+        if m.b.axis.is_some_and(|a| a != column_axis) {
             return Err(invalid(
                 "qmatmul",
                 format!(
-                    "per-column b needs a 2-D b with axis 1, got axis {axis} on rank {}",
-                    sb.len()
+                    "b scales along axis {:?}, expected the output columns (axis {column_axis})",
+                    m.b.axis
+                ),
+            ));
+        }
+        if m.trans_b {
+            sb.swap(0, 1);
+        }
+    }
+    let out = matmul_shape(sa, &sb)?;
+    if let Some(bias) = inputs.get(2) {
+        if bias.ty.dtype != DType::I32 {
+            return Err(dtype_err(2, "i32", bias.ty.dtype));
+        }
+        let n = sb[sb.len() - 1];
+        if bias.ty.shape != [n] {
+            return Err(invalid(
+                "qmatmul",
+                format!(
+                    "bias has shape [{}], expected [{n}]",
+                    fmt_shape(&bias.ty.shape)
                 ),
             ));
         }
     }
-    one(y.dtype, matmul_shape(sa, sb)?)
+    one(m.y.dtype, out)
 }
 
 pub(super) fn qbinary(q: &QBinary, inputs: &[InputFact<'_>]) -> Outputs {
@@ -147,6 +169,27 @@ pub(super) fn qbinary(q: &QBinary, inputs: &[InputFact<'_>]) -> Outputs {
     )
 }
 
+pub(super) fn qconcat(
+    axis: usize,
+    x: &[QuantParams],
+    y: &QuantParams,
+    inputs: &[InputFact<'_>],
+) -> Outputs {
+    for (i, q) in x.iter().enumerate() {
+        expect_quantized(inputs, i, q, "qconcat")?;
+        if !q.is_per_tensor() {
+            return Err(invalid(
+                "qconcat",
+                format!("input {i} must be quantized per tensor"),
+            ));
+        }
+    }
+    expect_output(y, "qconcat")?;
+    let mut out = super::shape::concat(axis, inputs)?;
+    out[0].dtype = y.dtype;
+    Ok(out)
+}
+
 pub(super) fn qglobal_average_pool(
     x: &QuantParams,
     y: &QuantParams,
@@ -155,7 +198,10 @@ pub(super) fn qglobal_average_pool(
     expect_quantized(inputs, 0, x, "qglobal_avg_pool")?;
     expect_output(y, "qglobal_avg_pool")?;
     if !x.is_per_tensor() {
-        return Err(invalid("qglobal_avg_pool", "input must be quantized per tensor"));
+        return Err(invalid(
+            "qglobal_avg_pool",
+            "input must be quantized per tensor",
+        ));
     }
     let s = &inputs[0].ty.shape;
     if s.len() < 3 {
@@ -199,7 +245,7 @@ mod tests {
         let d = run(&Op::Dequantize(u8p(0.1, 128)), &q).unwrap();
         assert_eq!(d[0], x);
         // The quantized input must have the parameters' dtype.
-        assert!(run(&Op::Dequantize(u8p(0.1, 128)), &[x.clone()]).is_err());
+        assert!(run(&Op::Dequantize(u8p(0.1, 128)), std::slice::from_ref(&x)).is_err());
         // Per-axis lengths must match the axis dimension.
         let per_axis = QuantParams {
             dtype: DType::I8,

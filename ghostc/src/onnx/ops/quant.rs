@@ -1,6 +1,7 @@
 //! Quantization: QuantizeLinear and DequantizeLinear (the QDQ form `quantize_static` writes),
 //! and the QOperator form: QLinearConv, QLinearMatMul (default domain), QLinearAdd,
-//! QLinearMul, QLinearGlobalAveragePool, QLinearSigmoid and QLinearConcat (`com.microsoft`).
+//! QLinearMul, QLinearGlobalAveragePool, QLinearSigmoid, QLinearConcat and QGemm
+//! (`com.microsoft`).
 //!
 //! Scales and zero points must be constants; they become [`QuantParams`] attributes, checked
 //! here with the input names: every scale positive and finite, every zero point within its
@@ -21,7 +22,8 @@
 use super::conv::conv_attrs;
 use super::Registry;
 use crate::ir::{
-    fmt_shape, Activation, BinaryOp, DType, Graph, Op, QBinary, QConv, QuantParams, ValueId,
+    fmt_shape, Activation, BinaryOp, DType, Graph, Op, QBinary, QConv, QMatMul, QuantParams,
+    ValueId,
 };
 use crate::onnx::error::{shown, NodeError};
 use crate::onnx::import::{ImportedNode, NodeCtx};
@@ -41,6 +43,7 @@ pub(super) fn register_microsoft(reg: &mut Registry) {
     reg.add("QLinearGlobalAveragePool", qlinear_global_average_pool);
     reg.add("QLinearSigmoid", qlinear_sigmoid);
     reg.add("QLinearConcat", qlinear_concat);
+    reg.add("QGemm", qgemm);
 }
 
 /// Quantized element types ghostc computes with.
@@ -63,7 +66,11 @@ struct Spec {
 
 /// Reads and checks the parameters of `spec`, appending every problem found to `problems`.
 /// Returns `None` when there were problems.
-fn params(ctx: &NodeCtx<'_>, spec: &Spec, problems: &mut Vec<String>) -> Result<Option<QuantParams>, NodeError> {
+fn params(
+    ctx: &NodeCtx<'_>,
+    spec: &Spec,
+    problems: &mut Vec<String>,
+) -> Result<Option<QuantParams>, NodeError> {
     let scale_t = ctx
         .const_input(spec.scale, "a quantization scale")?
         .ok_or_else(|| NodeError::BadInput {
@@ -284,7 +291,10 @@ fn quantize(ctx: &NodeCtx<'_>) -> Result<ImportedNode, NodeError> {
     };
     let mut problems = Vec::new();
     let q = params(ctx, &spec, &mut problems)?;
-    if let (Some(q), true) = (&q, ctx.attrs.has("output_dtype") && spec.zero_point.is_some()) {
+    if let (Some(q), true) = (
+        &q,
+        ctx.attrs.has("output_dtype") && spec.zero_point.is_some(),
+    ) {
         if q.dtype != default_dtype && ctx.attrs.int("output_dtype")? != Some(0) {
             problems.push(format!(
                 "output_dtype {default_dtype} disagrees with the zero point's type {}",
@@ -377,7 +387,13 @@ fn missing_q_partner(g: &Graph, v: ValueId) -> Option<String> {
 }
 
 /// Per-tensor parameters of the tensor at `data` from inputs `scale`, `zero_point`.
-fn tensor_spec(data: Option<usize>, scale: usize, zp: usize, default_dtype: DType, what: &'static str) -> Spec {
+fn tensor_spec(
+    data: Option<usize>,
+    scale: usize,
+    zp: usize,
+    default_dtype: DType,
+    what: &'static str,
+) -> Spec {
     Spec {
         data,
         scale,
@@ -393,7 +409,11 @@ fn qlinear_conv(ctx: &NodeCtx<'_>) -> Result<ImportedNode, NodeError> {
     let conv = conv_attrs(ctx, 3)?;
     let x_dtype = ctx.input_ty(0)?.dtype;
     let mut problems = Vec::new();
-    let x = params(ctx, &tensor_spec(Some(0), 1, 2, x_dtype, "x"), &mut problems)?;
+    let x = params(
+        ctx,
+        &tensor_spec(Some(0), 1, 2, x_dtype, "x"),
+        &mut problems,
+    )?;
     let w_spec = Spec {
         axis: Some(0),
         ..tensor_spec(Some(3), 4, 5, ctx.input_ty(3)?.dtype, "w")
@@ -419,23 +439,61 @@ fn qlinear_conv(ctx: &NodeCtx<'_>) -> Result<ImportedNode, NodeError> {
 
 fn qlinear_matmul(ctx: &NodeCtx<'_>) -> Result<ImportedNode, NodeError> {
     ctx.check_inputs(8, 8)?;
+    qmatmul(ctx, false, 6, None)
+}
+
+/// com.microsoft QGemm(A, a_scale, a_zp, B, b_scale, b_zp, C?, y_scale?, y_zp?) with alpha 1,
+/// no transA, and a quantized output (a float output is unsupported).
+fn qgemm(ctx: &NodeCtx<'_>) -> Result<ImportedNode, NodeError> {
+    ctx.check_inputs(6, 9)?;
+    if ctx.attrs.int_or("transA", 0)? != 0 || ctx.attrs.float_or("alpha", 1.0)? != 1.0 {
+        return Err(NodeError::Unsupported(
+            "QGemm with transA or alpha != 1".into(),
+        ));
+    }
+    if ctx.opt_input(7).is_none() {
+        return Err(NodeError::Unsupported("QGemm with a float output".into()));
+    }
+    let trans_b = ctx.attrs.bool_or("transB", false)?;
+    qmatmul(ctx, trans_b, 7, ctx.opt_input(6))
+}
+
+/// A QLinearMatMul-like node: a (0, 1, 2), b (3, 4, 5), y scale/zp at `y`, `y + 1`.
+fn qmatmul(
+    ctx: &NodeCtx<'_>,
+    trans_b: bool,
+    y: usize,
+    bias: Option<ValueId>,
+) -> Result<ImportedNode, NodeError> {
     let mut problems = Vec::new();
-    let a = params(ctx, &tensor_spec(Some(0), 1, 2, DType::U8, "a"), &mut problems)?;
+    let a_dtype = ctx.input_ty(0)?.dtype;
+    let a = params(
+        ctx,
+        &tensor_spec(Some(0), 1, 2, a_dtype, "a"),
+        &mut problems,
+    )?;
     let b_rank = ctx.input_ty(3)?.shape.len() as i64;
     let b_spec = Spec {
-        axis: Some(b_rank - 1),
-        ..tensor_spec(Some(3), 4, 5, DType::U8, "b")
+        axis: Some(if trans_b { 0 } else { b_rank - 1 }),
+        ..tensor_spec(Some(3), 4, 5, ctx.input_ty(3)?.dtype, "b")
     };
     let b = params(ctx, &b_spec, &mut problems)?;
-    let y = params(ctx, &tensor_spec(None, 6, 7, DType::U8, "y"), &mut problems)?;
+    let y_spec = Spec {
+        zero_point: ctx.opt_input(y + 1).map(|_| y + 1),
+        ..tensor_spec(None, y, y + 1, a_dtype, "y")
+    };
+    let y = params(ctx, &y_spec, &mut problems)?;
     finish(problems)?;
+    let mut inputs = vec![ctx.input(0)?, ctx.input(3)?];
+    inputs.extend(bias);
     Ok(ImportedNode::Op {
-        op: Op::QMatMul {
+        op: Op::QMatMul(QMatMul {
             a: a.expect("checked"),
             b: b.expect("checked"),
             y: y.expect("checked"),
-        },
-        inputs: vec![ctx.input(0)?, ctx.input(3)?],
+            trans_b,
+        }),
+        inputs,
     })
 }
 
@@ -443,8 +501,16 @@ fn qlinear_binary(ctx: &NodeCtx<'_>, op: BinaryOp) -> Result<ImportedNode, NodeE
     ctx.check_inputs(7, 8)?;
     let mut problems = Vec::new();
     let a_dtype = ctx.input_ty(0)?.dtype;
-    let a = params(ctx, &tensor_spec(Some(0), 1, 2, a_dtype, "A"), &mut problems)?;
-    let b = params(ctx, &tensor_spec(Some(3), 4, 5, a_dtype, "B"), &mut problems)?;
+    let a = params(
+        ctx,
+        &tensor_spec(Some(0), 1, 2, a_dtype, "A"),
+        &mut problems,
+    )?;
+    let b = params(
+        ctx,
+        &tensor_spec(Some(3), 4, 5, a_dtype, "B"),
+        &mut problems,
+    )?;
     let y_spec = Spec {
         zero_point: ctx.opt_input(7).map(|_| 7),
         ..tensor_spec(None, 6, 7, a_dtype, "C")
@@ -507,43 +573,41 @@ fn qlinear_sigmoid(ctx: &NodeCtx<'_>) -> Result<ImportedNode, NodeError> {
 }
 
 /// QLinearConcat(Y_scale, Y_zp, X0, X0_scale, X0_zp, ...): a plain Concat of the integers
-/// when every input already has the output's parameters (what quantize_static writes for a
-/// Ghost module's halves); requantizing concat is unsupported.
+/// when every input already has the output's parameters, else a requantizing QConcat.
 fn qlinear_concat(ctx: &NodeCtx<'_>) -> Result<ImportedNode, NodeError> {
     let n = ctx.n_inputs();
-    if n < 5 || (n - 2) % 3 != 0 {
+    if n < 5 || !(n - 2).is_multiple_of(3) {
         return Err(NodeError::InputCount {
             expected: "2 + 3 per input".into(),
             actual: n,
         });
     }
     let rank = ctx.input_ty(2)?.shape.len();
-    let axis = ctx
-        .attrs
-        .int("axis")?
-        .ok_or(NodeError::MissingAttribute {
-            attr: "axis".into(),
-        })?;
+    let axis = ctx.attrs.int("axis")?.ok_or(NodeError::MissingAttribute {
+        attr: "axis".into(),
+    })?;
     let axis = super::axis("axis", axis, rank)?;
     let mut problems = Vec::new();
     let dtype = ctx.input_ty(2)?.dtype;
     let y = params(ctx, &tensor_spec(None, 0, 1, dtype, "Y"), &mut problems)?;
     let mut inputs = Vec::new();
-    let mut requant = false;
+    let mut x = Vec::new();
     for k in 0..(n - 2) / 3 {
         let i = 2 + 3 * k;
-        let x = params(ctx, &tensor_spec(Some(i), i + 1, i + 2, dtype, "X"), &mut problems)?;
-        requant |= x.is_some() && y.is_some() && x != y;
+        x.push(params(
+            ctx,
+            &tensor_spec(Some(i), i + 1, i + 2, dtype, "X"),
+            &mut problems,
+        )?);
         inputs.push(ctx.input(i)?);
     }
     finish(problems)?;
-    if requant {
-        return Err(NodeError::Unsupported(
-            "QLinearConcat whose inputs have other scales or zero points than its output".into(),
-        ));
-    }
-    Ok(ImportedNode::Op {
-        op: Op::Concat { axis },
-        inputs,
-    })
+    let y = y.expect("checked");
+    let x: Vec<QuantParams> = x.into_iter().map(|q| q.expect("checked")).collect();
+    let op = if x.iter().all(|q| *q == y) {
+        Op::Concat { axis }
+    } else {
+        Op::QConcat { axis, x, y }
+    };
+    Ok(ImportedNode::Op { op, inputs })
 }

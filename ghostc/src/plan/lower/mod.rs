@@ -335,7 +335,11 @@ pub fn lower(g: &Graph) -> Result<Program, LowerError> {
         .filter(|&n| g.node(n).op.is_quantized())
         .map(|n| {
             let node = g.node(n);
-            format!("'{}' ({}): quantized ops are not lowered yet", node.name, node.op.name())
+            format!(
+                "'{}' ({}): quantized ops are not lowered yet",
+                node.name,
+                node.op.name()
+            )
         })
         .collect();
     if !quantized.is_empty() {
