@@ -96,3 +96,37 @@ fn optimized_graphs_match_onnx_runtime_within_one_step() {
 fn unfused_pipeline_matches_too() {
     check(Some(FuseOptions::none()));
 }
+
+/// Until the planner lowers quantized ops, compiling a quantized model is an error naming every
+/// quantized node, not a panic.
+#[test]
+fn compile_lists_every_quantized_node() {
+    use ghostc::compile::{CompileError, CompileOptions, Planned};
+    use ghostc::plan::lower::LowerError;
+    for f in quant_fixtures() {
+        let expected: usize = {
+            let mut g = import(&f);
+            optimize(&mut g, &PassOptions::default()).unwrap();
+            g.nodes
+                .node_indices()
+                .filter(|&n| g.node(n).op.is_quantized())
+                .count()
+        };
+        match Planned::read(&f.model(), &CompileOptions::default()) {
+            Err(CompileError::Lower(LowerError::Unsupported(nodes))) => {
+                assert_eq!(nodes.len(), expected, "{}", f.name);
+                assert!(nodes
+                    .iter()
+                    .all(|n| n.ends_with("quantized ops are not lowered yet")));
+                println!(
+                    "{}: {} quantized nodes, e.g. {}",
+                    f.name,
+                    nodes.len(),
+                    nodes[0]
+                );
+            }
+            Err(e) => panic!("{}: unexpected error {e}", f.name),
+            Ok(_) => panic!("{}: compiled", f.name),
+        }
+    }
+}
