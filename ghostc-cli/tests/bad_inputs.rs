@@ -1806,3 +1806,197 @@ fn case_28_nan_and_inf_propagate() {
         "NaN did not propagate: {got:?}"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// 29: quantization parameters (issue 14)
+
+fn u8_tensor(name: &str, dims: &[i64], values: &[u8]) -> TensorProto {
+    raw_tensor(name, DataType::Uint8, dims, values.to_vec())
+}
+
+fn i8_tensor(name: &str, dims: &[i64], values: &[i8]) -> TensorProto {
+    raw_tensor(
+        name,
+        DataType::Int8,
+        dims,
+        values.iter().map(|&v| v as u8).collect(),
+    )
+}
+
+fn f32_values(name: &str, dims: &[i64], values: &[f32]) -> TensorProto {
+    ghostc_testkit::onnx::f32_data(name, dims, values.to_vec())
+}
+
+/// `x [1, 2, 4, 4]` -> QuantizeLinear(s, zp) -> DequantizeLinear(s, zp) -> y.
+fn qdq(scale: f32, zp: u8) -> Model {
+    model()
+        .input("x", &[1, 2, 4, 4])
+        .init(f32_values("s", &[], &[scale]))
+        .init(u8_tensor("zp", &[], &[zp]))
+        .node(node("q", "QuantizeLinear", &["x", "s", "zp"], &["xq"]))
+        .node(node("dq", "DequantizeLinear", &["xq", "s", "zp"], &["y"]))
+        .output("y")
+}
+
+/// A per-channel weight `w [4, 2, 1, 1]` dequantized along `axis` with these scales and zero
+/// points, feeding a Conv.
+fn dq_weight(axis: i64, scales: &[f32], zps: Option<(&[i64], &[i8])>) -> Model {
+    let mut inputs = vec!["w", "ws"];
+    let mut m = model()
+        .input("x", &[1, 2, 4, 4])
+        .init(i8_tensor("w", &[4, 2, 1, 1], &[1, -2, 3, -4, 5, -6, 7, -8]))
+        .init(f32_values("ws", &[scales.len() as i64], scales));
+    if let Some((dims, values)) = zps {
+        m = m.init(i8_tensor("wzp", dims, values));
+        inputs.push("wzp");
+    }
+    m.node(with_attrs(
+        node("dq_w", "DequantizeLinear", &inputs, &["wf"]),
+        vec![a_int("axis", axis)],
+    ))
+    .node(node("conv", "Conv", &["x", "wf"], &["y"]))
+    .output("y")
+}
+
+fn invalid_node(e: &ImportError) -> (&str, &str) {
+    let (node, op, err) = node_err(e);
+    assert!(matches!(err, NodeError::Invalid(_)), "{e:?}");
+    (node, op)
+}
+
+#[test]
+fn case_29_quantization_parameters_name_node_and_value() {
+    // Scale 0, NaN, negative (several problems in one message).
+    let e = rejects_bytes(
+        &qdq(0.0, 128).bytes(),
+        &[],
+        &["node 'q' (QuantizeLinear): output scale 's' must be positive and finite: [0] = 0"],
+    );
+    assert_eq!(invalid_node(&e), ("q", "QuantizeLinear"));
+    rejects_bytes(
+        &qdq(f32::NAN, 128).bytes(),
+        &[],
+        &["node 'q' (QuantizeLinear): output scale 's' must be positive and finite: [0] = NaN"],
+    );
+    let e = rejects_bytes(
+        &dq_weight(0, &[0.1, f32::NAN, -0.5, 0.0], None).bytes(),
+        &[],
+        &[
+            "node 'dq_w' (DequantizeLinear): input scale 'ws' must be positive and finite: \
+           [1] = NaN, [2] = -0.5, [3] = 0",
+        ],
+    );
+    assert_eq!(invalid_node(&e), ("dq_w", "DequantizeLinear"));
+    // Zero points out of range: a u8 zero point of 300 (int32_data) fails at the tensor; an
+    // i32 (bias) zero point must be 0; a zero point of another type than the data.
+    let zp300 = TensorProto {
+        name: Some("zp".into()),
+        data_type: Some(DataType::Uint8 as i32),
+        int32_data: vec![300],
+        ..Default::default()
+    };
+    let mut m = qdq(0.1, 0);
+    m.graph_mut().initializer[1] = zp300;
+    rejects_bytes(&m.bytes(), &[], &["initializer 'zp'", "300", "u8"]);
+    let bias = model()
+        .input("x", &[1, 4])
+        .init(raw_tensor(
+            "b",
+            DataType::Int32,
+            &[4],
+            [1i32, 2, 3, 4]
+                .iter()
+                .flat_map(|v| v.to_le_bytes())
+                .collect(),
+        ))
+        .init(f32_values("bs", &[], &[0.01]))
+        .init(raw_tensor(
+            "bzp",
+            DataType::Int32,
+            &[],
+            7i32.to_le_bytes().to_vec(),
+        ))
+        .node(node(
+            "dq_b",
+            "DequantizeLinear",
+            &["b", "bs", "bzp"],
+            &["bf"],
+        ))
+        .node(node("add", "Add", &["x", "bf"], &["y"]))
+        .output("y");
+    rejects_bytes(
+        &bias.bytes(),
+        &[],
+        &["node 'dq_b' (DequantizeLinear): input zero point 'bzp' of an i32 tensor must be 0, got [7]"],
+    );
+    let mismatched = model()
+        .input("x", &[1, 2, 4, 4])
+        .init(i8_tensor("w", &[2], &[1, 2]))
+        .init(f32_values("ws", &[], &[0.1]))
+        .init(u8_tensor("wzp", &[], &[128]))
+        .node(node(
+            "dq_w",
+            "DequantizeLinear",
+            &["w", "ws", "wzp"],
+            &["wf"],
+        ))
+        .node(node("add", "Add", &["x", "wf"], &["y"]))
+        .output("y");
+    rejects_bytes(
+        &mismatched.bytes(),
+        &[],
+        &["node 'dq_w' (DequantizeLinear): input zero point 'wzp' has type u8, but the quantized tensor 'w' is i8"],
+    );
+    // A DQ of a computed value that no QuantizeLinear (or quantized op) wrote.
+    let lone = model()
+        .input("x", &[1, 2, 4, 4])
+        .init(f32_values("s", &[], &[0.1]))
+        .node(with_attrs(
+            node("cast", "Cast", &["x"], &["xu8"]),
+            vec![a_int("to", DataType::Uint8 as i64)],
+        ))
+        .node(node("dq", "DequantizeLinear", &["xu8", "s"], &["y"]))
+        .output("y");
+    let e = rejects_bytes(
+        &lone.bytes(),
+        &[],
+        &["node 'dq' (DequantizeLinear): input 'xu8' is computed by node 'cast' (cast), not by a QuantizeLinear or a quantized op"],
+    );
+    assert_eq!(invalid_node(&e), ("dq", "DequantizeLinear"));
+    // ... while a lone DQ of a constant weight is legal (imports; the planner then lists it as
+    // not lowered yet).
+    let weight = dq_weight(0, &[0.1, 0.2, 0.3, 0.4], Some((&[4], &[0, 1, 0, -1])));
+    let (_dir, path) = model_file(&weight);
+    let g = load_model(&path, &ImportOptions::default()).expect("a lone DQ of a weight imports");
+    assert!(g
+        .nodes
+        .node_indices()
+        .any(|n| matches!(g.node(n).op, Op::Dequantize(_))));
+    match compile_file(&path, &CompileOptions::default(), &weights()) {
+        Err(CompileError::Lower(e)) => assert_eq!(
+            e.to_string(),
+            "code generation does not support this node: 'dq_w' (dequantize): quantized ops are not lowered yet"
+        ),
+        Err(e) => panic!("{e}"),
+        Ok(_) => panic!("compiled a quantized model"),
+    }
+    // Mixed per-axis and per-tensor parameters; a scale that is not 1-D.
+    rejects_bytes(
+        &dq_weight(0, &[0.1; 4], Some((&[], &[0]))).bytes(),
+        &[],
+        &["node 'dq_w' (DequantizeLinear): input scale 'ws' has shape [4] but zero point 'wzp' has shape [] (mixed-axis parameters)"],
+    );
+    let mut m = dq_weight(0, &[0.1; 4], None);
+    m.graph_mut().initializer[1] = f32_values("ws", &[4, 1], &[0.1; 4]);
+    rejects_bytes(
+        &m.bytes(),
+        &[],
+        &["node 'dq_w' (DequantizeLinear): input scale 'ws' has shape [4x1]; per-axis scales must be 1-D"],
+    );
+    // Scale length not matching the axis dimension (axis 1 has 2 channels).
+    rejects_bytes(
+        &dq_weight(1, &[0.1; 4], None).bytes(),
+        &[],
+        &["node 'dq_w' (DequantizeLinear): input scale 'ws' has 4 values, but axis 1 of 'w' [4x2x1x1] has 2"],
+    );
+}

@@ -149,6 +149,7 @@ fn each_fusion_switched_off_stays_correct() {
             Fusion::Act => assert!(h.contains_key("relu")),
             Fusion::Branches => {} // no parallel branches in this net
             Fusion::Dfc => assert_eq!(h.get("dfc_gate"), None), // no DFC branch either
+            Fusion::Quant => {}    // an f32 net: nothing quantized
         }
     }
     let after = optimized(&g, &PassOptions::with_fuse(FuseOptions::none()));
@@ -173,7 +174,7 @@ fn stop_after_stops() {
     let reports = optimize(&mut after, &opts).unwrap();
     assert_eq!(
         reports.iter().map(|r| r.pass).collect::<Vec<_>>(),
-        ["remove_identity", "fold_batch_norm"]
+        ["remove_identity", "fold_quantize", "fold_batch_norm"]
     );
     assert_eq!(count(&after, "batch_norm"), 0);
     assert!(count(&after, "concat") > 0);

@@ -11,6 +11,7 @@
 //! invariant is caught at the pass, not three stages later.
 
 mod fold_batch_norm;
+mod fold_quantize;
 mod fuse_activation;
 mod fuse_dfc;
 mod fuse_ghost_module;
@@ -27,6 +28,7 @@ use crate::ir::{Graph, NodeId};
 use crate::verify::{verify, VerifyError};
 
 pub use fold_batch_norm::FoldBatchNorm;
+pub use fold_quantize::FoldQuantize;
 pub use fuse_activation::FuseActivation;
 pub use fuse_dfc::FuseDfc;
 pub use fuse_ghost_module::FuseGhostModule;
@@ -83,10 +85,13 @@ pub enum Fusion {
     /// GhostNetV2's DFC attention (pool, conv chain, gate, nearest resize, Mul) into one
     /// `DfcGate` op.
     Dfc,
+    /// QDQ chains `DequantizeLinear -> Conv -> act? -> QuantizeLinear` into one integer
+    /// `QConv`.
+    Quant,
 }
 
 impl Fusion {
-    pub const ALL: [Fusion; 8] = [
+    pub const ALL: [Fusion; 9] = [
         Fusion::Bn,
         Fusion::Act,
         Fusion::Ghost,
@@ -95,6 +100,7 @@ impl Fusion {
         Fusion::Linear,
         Fusion::Branches,
         Fusion::Dfc,
+        Fusion::Quant,
     ];
 
     /// The spelling `--no-fuse` takes.
@@ -108,6 +114,7 @@ impl Fusion {
             Fusion::Linear => "linear",
             Fusion::Branches => "branches",
             Fusion::Dfc => "dfc",
+            Fusion::Quant => "quant",
         }
     }
 }
@@ -120,7 +127,7 @@ impl fmt::Display for Fusion {
 
 /// A fusion name that is not one of [`Fusion::ALL`]. A user error.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown fusion '{0}' (expected a comma list of: bn, act, ghost, residual, se, linear, branches, dfc, or 'all')")]
+#[error("unknown fusion '{0}' (expected a comma list of: bn, act, ghost, residual, se, linear, branches, dfc, quant, or 'all')")]
 pub struct ParseFusionError(pub String);
 
 impl FromStr for Fusion {
@@ -144,6 +151,7 @@ pub struct FuseOptions {
     pub linear: bool,
     pub branches: bool,
     pub dfc: bool,
+    pub quant: bool,
 }
 
 impl Default for FuseOptions {
@@ -163,6 +171,7 @@ impl FuseOptions {
             linear: true,
             branches: true,
             dfc: true,
+            quant: true,
         }
     }
 
@@ -176,6 +185,7 @@ impl FuseOptions {
             linear: false,
             branches: false,
             dfc: false,
+            quant: false,
         }
     }
 
@@ -189,6 +199,7 @@ impl FuseOptions {
             Fusion::Linear => self.linear,
             Fusion::Branches => self.branches,
             Fusion::Dfc => self.dfc,
+            Fusion::Quant => self.quant,
         }
     }
 
@@ -202,6 +213,7 @@ impl FuseOptions {
             Fusion::Linear => &mut self.linear,
             Fusion::Branches => &mut self.branches,
             Fusion::Dfc => &mut self.dfc,
+            Fusion::Quant => &mut self.quant,
         };
         *flag = on;
     }
@@ -280,8 +292,9 @@ pub struct PassReport {
 }
 
 /// Pass names in pipeline order, for `--stop-after` and `--emit ir-after=PASS`.
-pub const PASS_NAMES: [&str; 8] = [
+pub const PASS_NAMES: [&str; 9] = [
     "remove_identity",
+    "fold_quantize",
     "fold_batch_norm",
     "merge_parallel_convs",
     "fuse_activation",
@@ -296,6 +309,9 @@ pub const PASS_NAMES: [&str; 8] = [
 pub fn pipeline(fuse: &FuseOptions) -> Vec<Box<dyn Pass>> {
     vec![
         Box::new(RemoveIdentity),
+        Box::new(FoldQuantize {
+            enabled: fuse.quant,
+        }),
         Box::new(FoldBatchNorm { enabled: fuse.bn }),
         Box::new(MergeParallelConvs {
             enabled: fuse.branches,
@@ -319,27 +335,29 @@ pub fn pipeline(fuse: &FuseOptions) -> Vec<Box<dyn Pass>> {
 ///
 /// 1. `remove_identity`: Identity, and Reshape/Slice/Transpose/Cast/Concat that do nothing, go
 ///    first so that every later matcher sees producers and consumers directly adjacent.
-/// 2. `fold_batch_norm`: needs the raw `Conv -> BatchNorm` / `Gemm -> BatchNorm` adjacency,
+/// 2. `fold_quantize`: QDQ chains into QConv before anything else looks at the convs, whose
+///    weights are Dequantize outputs, not constants, so no f32 fusion would match them anyway.
+/// 3. `fold_batch_norm`: needs the raw `Conv -> BatchNorm` / `Gemm -> BatchNorm` adjacency,
 ///    i.e. must run before activations are fused into the conv (a BN after an activation is
 ///    not foldable, and after fusion the conv would sit behind its activation).
-/// 3. `merge_parallel_convs`: sums of convs over one input (GhostNetV3 exported in training
+/// 4. `merge_parallel_convs`: sums of convs over one input (GhostNetV3 exported in training
 ///    form) become one conv. After BN folding, so each `BN(Conv(x))` branch is one conv with
 ///    bias; before activation fusion, which would otherwise turn the branches into FusedConvs
 ///    and the ReLU after the sum into a separate node the Ghost matcher cannot see through.
-/// 4. `fuse_activation`: canonicalizes first (decomposed hard-sigmoid / hard-swish become one
+/// 5. `fuse_activation`: canonicalizes first (decomposed hard-sigmoid / hard-swish become one
 ///    activation node), then turns every Conv into a FusedConv with its bias and following
 ///    activation, and Gemm/MatMul(+Add) into Linear. Every later matcher then sees one
 ///    spelling of "conv + bias + activation" and of "fully connected layer".
-/// 5. `fuse_squeeze_excite`: matches pool -> FC+act -> FC+gate -> Mul, which only has a single
-///    spelling once step 4 has run (hard-sigmoid decomposed into Add/Clip/Div otherwise). It
+/// 6. `fuse_squeeze_excite`: matches pool -> FC+act -> FC+gate -> Mul, which only has a single
+///    spelling once step 5 has run (hard-sigmoid decomposed into Add/Clip/Div otherwise). It
 ///    does not interact with the Ghost pattern (its FCs act on 1x1 maps).
-/// 6. `fuse_ghost_module`: needs the primary and cheap convs with their activations absorbed
-///    (step 4), so that `p` has exactly the two consumers the pattern requires.
-/// 7. `fuse_dfc`: after the Ghost fusion, so the gated tensor is the whole Ghost op, and
+/// 7. `fuse_ghost_module`: needs the primary and cheap convs with their activations absorbed
+///    (step 5), so that `p` has exactly the two consumers the pattern requires.
+/// 8. `fuse_dfc`: after the Ghost fusion, so the gated tensor is the whole Ghost op, and
 ///    after `fuse_activation`, so the gate's Sigmoid has one spelling (fused into the last
 ///    conv). Independent of the residual (GhostNetV2 gates the first Ghost module, the residual
 ///    joins the second).
-/// 8. `fuse_residual`: last, so that the residual Add attaches to the whole Ghost module (its
+/// 9. `fuse_residual`: last, so that the residual Add attaches to the whole Ghost module (its
 ///    real producer) rather than to the Slice/Concat the Ghost fusion removes.
 ///
 /// Returns one report per pass that ran. With `opts.verify_each` the verifier runs on the

@@ -1,0 +1,206 @@
+//! Folds `DequantizeLinear -> Conv -> [activation] -> QuantizeLinear` chains (the QDQ form
+//! `quantize_static` writes) into one integer [`QConv`].
+//!
+//! Rewrites `Q(act?(Conv(DQ(x), DQ(w), b?)))` where
+//! - the Q is per tensor (u8 or i8), and the Conv (and the activation) are read only by the
+//!   next node of the chain and are not graph outputs;
+//! - `DQ(x)` is per tensor; `DQ(w)` dequantizes a constant integer weight per tensor or per
+//!   output channel (axis 0);
+//! - the bias is absent, a `DQ` of a constant i32 tensor with zero point 0 (taken as is when
+//!   its scales equal `x_s * w_s[o]`, as `quantize_static` writes them, else requantized to
+//!   them), or an f32 constant (quantized to i32 with scales `x_s * w_s[o]`); a requantized
+//!   bias that does not fit i32 leaves the chain alone;
+//! - the activation is one of Relu, Clip, HardSigmoid, HardSwish, LeakyRelu, Sigmoid, Tanh.
+//!
+//! The Q node becomes the QConv, keeping its output value; the Conv and the activation are
+//! absorbed, and a DQ left without readers is removed. The integer weight is read directly,
+//! so no float weight is ever materialized.
+//!
+//! Semantics: the QDQ graph computes the conv in f32 on dequantized values and rounds once at
+//! the Q; the QConv accumulates exactly in integers and rounds once. The two agree except
+//! where f32 rounding in the long sum moves a value across a rounding boundary: at most one
+//! quantization step (`passes_fold_quantize` measures the distribution on the fixtures).
+//!
+//! Deliberately does not: fold a BatchNorm between the conv and its Q (quantize_static folds
+//! BN before quantizing when the export kept it only after `quant_pre_process`; a model that
+//! keeps `Conv -> BN` inside a QDQ pair is left as is and still interpreted correctly), fold
+//! Gemm/MatMul chains, or fold per-channel activations.
+
+use std::sync::Arc;
+
+use crate::ir::{Activation, DType, Data, Graph, NodeId, Op, QConv, QuantParams, Tensor, ValueId};
+
+use super::pattern::{absorb_nodes, only_used_by, producer, rewrite_root};
+use super::{sweep, Pass, PassError};
+
+/// See the module documentation. Does nothing when `enabled` is off.
+pub struct FoldQuantize {
+    pub enabled: bool,
+}
+
+impl Pass for FoldQuantize {
+    fn name(&self) -> &'static str {
+        "fold_quantize"
+    }
+
+    fn run(&self, g: &mut Graph) -> Result<bool, PassError> {
+        if !self.enabled {
+            return Ok(false);
+        }
+        let changed = sweep(self, g, |g, n| {
+            matches!(g.node(n).op, Op::Quantize(_)) && fold_one(g, n)
+        })?;
+        if changed {
+            remove_unread_dequantize(g);
+        }
+        Ok(changed)
+    }
+}
+
+/// The node producing `v` if it is a Dequantize: its parameters and input.
+fn dequantized(g: &Graph, v: ValueId) -> Option<(QuantParams, ValueId)> {
+    let (_, node) = producer(g, v)?;
+    match &node.op {
+        Op::Dequantize(q) => Some((q.clone(), node.inputs[0])),
+        _ => None,
+    }
+}
+
+fn fold_one(g: &mut Graph, q_node: NodeId) -> bool {
+    let Op::Quantize(qy) = g.node(q_node).op.clone() else {
+        return false;
+    };
+    if !qy.is_per_tensor() || !matches!(qy.dtype, DType::U8 | DType::I8) {
+        return false;
+    }
+    let mut v = g.node(q_node).inputs[0];
+    let mut reader = q_node;
+    let mut absorbed = Vec::new();
+    let mut act: Option<Activation> = None;
+    let Some((mut n, mut node)) = producer(g, v) else {
+        return false;
+    };
+    if let Op::Activation(a) = node.op {
+        if !only_used_by(g, v, reader) {
+            return false;
+        }
+        act = Some(a);
+        absorbed.push(n);
+        reader = n;
+        v = node.inputs[0];
+        let Some(next) = producer(g, v) else {
+            return false;
+        };
+        (n, node) = next;
+    }
+    let Op::Conv(conv) = node.op.clone() else {
+        return false;
+    };
+    if !only_used_by(g, v, reader) {
+        return false;
+    }
+    absorbed.push(n);
+    let conv_inputs = node.inputs.clone();
+    let Some((qx, x)) = dequantized(g, conv_inputs[0]) else {
+        return false;
+    };
+    let Some((qw, w)) = dequantized(g, conv_inputs[1]) else {
+        return false;
+    };
+    if !qx.is_per_tensor()
+        || !matches!(qw.axis, None | Some(0))
+        || g.value(w).constant().is_none()
+        || !matches!(qw.dtype, DType::I8 | DType::U8)
+    {
+        return false;
+    }
+    let c_out = g.value(w).ty.shape[0];
+    let bias_scale: Vec<f32> = (0..c_out).map(|o| qx.at(0).0 * qw.at(o).0).collect();
+    let bias = match conv_inputs.get(2) {
+        None => None,
+        Some(&b) => match bias_i32(g, b, &bias_scale) {
+            Some(values) => {
+                let t = Tensor::new(DType::I32, vec![c_out], Data::I64(values))
+                    .expect("one value per output channel");
+                let name = format!("{}_i32", g.value(b).name);
+                Some(g.add_const(name, Arc::new(t)))
+            }
+            None => return false,
+        },
+    };
+    let mut inputs = vec![x, w];
+    inputs.extend(bias);
+    let name = g.node(q_node).name.clone();
+    rewrite_root(
+        g,
+        q_node,
+        Op::QConv(QConv {
+            conv,
+            x: qx,
+            w: qw,
+            y: qy,
+            act,
+        }),
+        inputs,
+        name,
+    );
+    absorb_nodes(g, q_node, &absorbed);
+    true
+}
+
+/// The bias `b` as i32 values at `scale[o]` per output channel: a DQ'd i32 constant (as is
+/// when its scales match) or an f32 constant. `None` when it is neither or does not fit.
+fn bias_i32(g: &Graph, b: ValueId, scale: &[f32]) -> Option<Vec<i64>> {
+    let real: Vec<f64> = match dequantized(g, b) {
+        Some((qb, bi)) => {
+            let t = g.value(bi).constant()?;
+            let values = t.as_i64()?;
+            if qb.dtype != DType::I32
+                || values.len() != scale.len()
+                || qb.zero_point.iter().any(|&z| z != 0)
+            {
+                return None;
+            }
+            let same = (0..scale.len()).all(|o| qb.at(o).0 == scale[o]);
+            if same {
+                return Some(values.to_vec());
+            }
+            (0..scale.len())
+                .map(|o| values[o] as f64 * qb.at(o).0 as f64)
+                .collect()
+        }
+        None => {
+            let t = g.value(b).constant()?;
+            if t.dtype() != DType::F32 || t.numel() != scale.len() {
+                return None;
+            }
+            t.as_f32()?.iter().map(|&v| v as f64).collect()
+        }
+    };
+    real.iter()
+        .zip(scale)
+        .map(|(&r, &s)| {
+            let q = (r / s as f64).round_ties_even();
+            (q.is_finite() && q.abs() <= i32::MAX as f64).then_some(q as i64)
+        })
+        .collect()
+}
+
+/// Removes Dequantize nodes the rewrites left without readers.
+fn remove_unread_dequantize(g: &mut Graph) {
+    let dead: Vec<NodeId> = g
+        .nodes
+        .node_indices()
+        .filter(|&n| {
+            let node = g.node(n);
+            matches!(node.op, Op::Dequantize(_))
+                && node
+                    .outputs
+                    .iter()
+                    .all(|&v| g.use_count(v) == 0 && !g.is_output(v))
+        })
+        .collect();
+    for n in dead {
+        g.remove_node(n);
+    }
+}

@@ -1,0 +1,246 @@
+//! fold_quantize: `DQ -> Conv -> act? -> Q` chains into QConv, checked by running the graph
+//! before and after through the interpreter. The quantized outputs may differ by one
+//! quantization step where f32 rounding in the unfolded conv crosses a rounding boundary; the
+//! tests count the differences in steps, on the graph output and on every folded conv's output
+//! (the QConv keeps the Quantize's value, so both graphs can expose it), and print the
+//! distribution (`--nocapture`).
+
+mod fixtures_common;
+mod passes_common;
+
+use std::sync::Arc;
+
+use ghostc::ir::{Activation, DType, Data, Graph, Op, QuantParams, Tensor, ValueId};
+use ghostc::onnx::{load_model, ImportOptions};
+use ghostc::passes::{run_pass, FoldQuantize};
+use passes_common::*;
+
+const ON: FoldQuantize = FoldQuantize { enabled: true };
+
+/// Differences in steps of `scale` between two tensors of one type (dequantized f32 outputs
+/// compare by value, quantized ones by integer): counts of 0, 1, 2 and 3+ steps.
+fn steps(a: &Tensor, b: &Tensor, scale: f32) -> [usize; 4] {
+    assert_eq!(a.ty, b.ty);
+    let diffs: Vec<f32> = match (&a.data, &b.data) {
+        (Data::F32(x), Data::F32(y)) => x
+            .iter()
+            .zip(y)
+            .map(|(p, q)| ((p - q).abs() / scale).round())
+            .collect(),
+        (Data::I64(x), Data::I64(y)) => {
+            x.iter().zip(y).map(|(p, q)| (p - q).abs() as f32).collect()
+        }
+        _ => panic!("unexpected storage"),
+    };
+    let mut h = [0; 4];
+    for d in diffs {
+        h[if d.is_nan() { 3 } else { (d as usize).min(3) }] += 1;
+    }
+    h
+}
+
+fn add(h: &mut [usize; 4], d: [usize; 4]) {
+    h.iter_mut().zip(d).for_each(|(a, b)| *a += b);
+}
+
+/// Runs `g` and its folded copy on `inputs`, exposing every Quantize output as a graph output
+/// in both; returns the folded graph and the step histograms of the final outputs and of the
+/// exposed values.
+fn before_after(g: &Graph, inputs: &[Tensor]) -> (Graph, [usize; 4], [usize; 4]) {
+    let mut before = g.clone();
+    let quantized: Vec<(ValueId, f32)> = before
+        .nodes
+        .node_indices()
+        .filter_map(|n| match &before.node(n).op {
+            Op::Quantize(q) => Some((before.node(n).outputs[0], q.scale[0])),
+            _ => None,
+        })
+        .filter(|(v, _)| !before.is_output(*v))
+        .collect();
+    let n_final = before.outputs.len();
+    let final_scales: Vec<f32> = before
+        .outputs
+        .iter()
+        .map(|&v| match before.producer(v).map(|n| &before.node(n).op) {
+            Some(Op::Dequantize(q)) | Some(Op::Quantize(q)) => q.scale[0],
+            _ => 1e-6,
+        })
+        .collect();
+    before.outputs.extend(quantized.iter().map(|&(v, _)| v));
+    let mut after = before.clone();
+    let changed = run_pass(&ON, &mut after, true).expect("fold_quantize");
+    assert!(changed, "nothing folded");
+    let (yb, ya) = (run(&before, inputs), run(&after, inputs));
+    let mut out = [0; 4];
+    for k in 0..n_final {
+        add(&mut out, steps(&yb[k], &ya[k], final_scales[k]));
+    }
+    let mut inner = [0; 4];
+    for (k, &(_, scale)) in quantized.iter().enumerate() {
+        add(&mut inner, steps(&yb[n_final + k], &ya[n_final + k], scale));
+    }
+    after.outputs.truncate(n_final);
+    (after, out, inner)
+}
+
+#[test]
+fn qdq_fixtures_fold_every_conv_within_one_step() {
+    for f in fixtures_common::quant_fixtures() {
+        let g = load_model(&f.model(), &ImportOptions::default()).expect("import");
+        let convs = count(&g, "conv");
+        if convs == 0 {
+            continue; // the QOperator export has QConv already
+        }
+        let input = {
+            let a = ghostc::npy::read_f32(&f.dir.join("input.npy")).unwrap();
+            Tensor::from_f32(a.shape, a.data).unwrap()
+        };
+        let (after, out, inner) = before_after(&g, &[input]);
+        println!(
+            "{:44} {convs} convs -> {} qconv, {} nodes -> {}; output steps 0/1/2/3+: {out:?}; \
+             every quantized value: {inner:?}",
+            f.name,
+            count(&after, "qconv"),
+            g.nodes.node_count(),
+            after.nodes.node_count()
+        );
+        assert_eq!(count(&after, "qconv"), convs, "{}", f.name);
+        assert_eq!(count(&after, "conv"), 0);
+        assert_eq!(
+            out[2] + out[3],
+            0,
+            "{}: output off by 2+ steps: {out:?}",
+            f.name
+        );
+        assert_eq!(
+            inner[2] + inner[3],
+            0,
+            "{}: a conv output off by 2+ steps: {inner:?}",
+            f.name
+        );
+    }
+}
+
+fn int_const(g: &mut Graph, dtype: DType, shape: &[usize], values: Vec<i64>) -> ValueId {
+    let name = format!("c{}", g.values.len());
+    g.add_const(
+        name,
+        Arc::new(Tensor::new(dtype, shape.to_vec(), Data::I64(values)).unwrap()),
+    )
+}
+
+/// x -> Q -> DQ -> Conv(DQ(w per channel), bias) -> act -> Q -> DQ.
+fn qdq_conv(rng: &mut Rng, act_op: Option<Activation>, int_bias: bool, y_dtype: DType) -> Graph {
+    let mut g = Graph::new();
+    let x = input(&mut g, "x", &[1, 6, 5, 5]);
+    let qx = QuantParams::per_tensor(DType::U8, 4.0 / 255.0, 128);
+    let xq = node(&mut g, Op::Quantize(qx.clone()), &[x]);
+    let xd = node(&mut g, Op::Dequantize(qx.clone()), &[xq]);
+    let (cout, cin, k) = (4, 6, 3);
+    let w = int_const(
+        &mut g,
+        DType::I8,
+        &[cout, cin, k, k],
+        (0..cout * cin * k * k)
+            .map(|_| (rng.vec(1, -127.0, 127.0)[0]) as i64)
+            .collect(),
+    );
+    let qw = QuantParams {
+        dtype: DType::I8,
+        scale: vec![0.002, 0.004, 0.001, 0.003],
+        zero_point: vec![0; 4],
+        axis: Some(0),
+    };
+    let wd = node(&mut g, Op::Dequantize(qw.clone()), &[w]);
+    let b = if int_bias {
+        let bias_scale: Vec<f32> = qw.scale.iter().map(|s| s * qx.scale[0]).collect();
+        let bi = int_const(&mut g, DType::I32, &[cout], vec![500, -1200, 30, 0]);
+        node(
+            &mut g,
+            Op::Dequantize(QuantParams {
+                dtype: DType::I32,
+                zero_point: vec![0; 4],
+                scale: bias_scale,
+                axis: Some(0),
+            }),
+            &[bi],
+        )
+    } else {
+        rand_const(&mut g, rng, &[cout], -0.3, 0.3)
+    };
+    let mut y = node(&mut g, Op::Conv(conv_attrs(k, 1, 1)), &[xd, wd, b]);
+    if let Some(a) = act_op {
+        y = act(&mut g, y, a);
+    }
+    let qy = QuantParams::per_tensor(y_dtype, 0.02, if y_dtype == DType::U8 { 100 } else { 0 });
+    let yq = node(&mut g, Op::Quantize(qy.clone()), &[y]);
+    let yd = node(&mut g, Op::Dequantize(qy), &[yq]);
+    g.outputs.push(yd);
+    g
+}
+
+#[test]
+fn synthetic_chains_fold_with_bias_and_activation() {
+    let mut rng = Rng::new(14);
+    let mut total = [0; 4];
+    for (act_op, int_bias, dtype) in [
+        (None, true, DType::U8),
+        (Some(Activation::Relu), true, DType::U8),
+        (Some(Activation::HardSwish), false, DType::I8),
+        (
+            Some(Activation::Clamp { lo: 0.0, hi: 6.0 }),
+            false,
+            DType::U8,
+        ),
+    ] {
+        let g = qdq_conv(&mut rng, act_op, int_bias, dtype);
+        for seed in 0..20 {
+            let inputs = random_inputs(&g, &mut Rng::new(seed));
+            let (after, out, _) = before_after(&g, &inputs);
+            assert_eq!(count(&after, "qconv"), 1);
+            assert_eq!(
+                count(&after, "conv") + count(&after, "dequantize"),
+                1,
+                "{after}"
+            );
+            assert_eq!(out[2] + out[3], 0, "{act_op:?}: {out:?}");
+            add(&mut total, out);
+        }
+    }
+    println!("synthetic chains, output steps 0/1/2/3+: {total:?}");
+}
+
+#[test]
+fn shared_or_unsupported_chains_stay() {
+    let mut rng = Rng::new(3);
+    // The conv output is also a graph output: not folded.
+    let mut g = qdq_conv(&mut rng, None, true, DType::U8);
+    let conv = g
+        .nodes
+        .node_indices()
+        .find(|&n| matches!(g.node(n).op, Op::Conv(_)))
+        .unwrap();
+    let y = g.node(conv).outputs[0];
+    g.outputs.push(y);
+    assert_unchanged(&g, &ON);
+    // Disabled: nothing happens.
+    let g = qdq_conv(&mut rng, None, true, DType::U8);
+    assert_unchanged(&g, &FoldQuantize { enabled: false });
+    // A per-channel output quantization (not a QConv output): not folded.
+    let mut g = qdq_conv(&mut rng, None, true, DType::U8);
+    let q = g
+        .nodes
+        .node_indices()
+        .rfind(|&n| matches!(g.node(n).op, Op::Quantize(_)))
+        .unwrap();
+    let per_channel = QuantParams {
+        dtype: DType::U8,
+        scale: vec![0.02; 4],
+        zero_point: vec![100; 4],
+        axis: Some(1),
+    };
+    g.node_mut(q).op = Op::Quantize(per_channel.clone());
+    let dq = g.consumers(g.node(q).outputs[0])[0].0;
+    g.node_mut(dq).op = Op::Dequantize(per_channel);
+    assert_unchanged(&g, &ON);
+}
