@@ -502,7 +502,9 @@ fn other_depthwise_shapes_run_depthwise_general_and_match_the_interpreter() {
     for (a, b) in got.iter().zip(want) {
         assert!((a - b).abs() <= 1e-5, "{got:?} vs {want:?}");
     }
+}
 
+#[test]
 fn quantized_nodes_are_all_listed_not_lowered() {
     use crate::ir::{DType, QuantParams};
     let mut g = ir::Graph::new();
