@@ -17,8 +17,9 @@ activations stay O(1).
 Per fixture, fixtures/<name>/ holds:
     model.onnx (+ model.onnx.data for dynamo exports, weights as external data)
     input.npy     float32, C order, concrete shape
-    expected.npy  ONNX Runtime output (default graph optimizations, 1 thread)
-    torch.npy     PyTorch eval-mode output
+    expected.npy  ONNX Runtime output (default graph optimizations, 1 thread); for a model with
+                  several outputs the first, then expected_1.npy, expected_2.npy, ...
+    torch.npy     PyTorch eval-mode output (torch_1.npy, ... likewise)
     meta.json     description + measured ORT-vs-torch differences
 plus fixtures/manifest.json and fixtures/OPS.md (op types per fixture).
 
@@ -76,6 +77,15 @@ SMALL_CFGS = [
      [5, 160, 80, 0, 1]],
 ]
 SMALL_HEAD = 128  # timm hard-codes 1280; we replace conv_head/classifier to keep files small
+
+
+def timm_small_features(width: float, out_indices=(2, 3)) -> nn.Module:
+    """A timm `features_only` GhostNet backbone (FeatureListNet) over SMALL_CFGS: one output per
+    `out_indices` entry (at 64x64 and width 0.5: 20 channels @ 8x8 and 32 channels @ 4x4)."""
+    from timm.models._builder import build_model_with_cfg
+    return build_model_with_cfg(GhostNet, "ghostnet_100", False,
+                                feature_cfg=dict(flatten_sequential=True), cfgs=SMALL_CFGS,
+                                width=width, features_only=True, out_indices=out_indices)
 
 
 def timm_small_ghostnet(version: str, width: float, num_classes: int = 10,
@@ -263,6 +273,8 @@ def randomize_and_calibrate(model: nn.Module, in_shape, seed: int, n_batches: in
     if isinstance(hw_drop, float):
         model.dropout = hw_drop
     model.eval()
+    if not hasattr(model, "classifier"):  # a features_only backbone: no logits to rescale
+        return model
     # Rescale the final Linear so the logits have std ~1 on random inputs (O(1) outputs).
     with torch.no_grad():
         x = torch.randn((calib_batch,) + tuple(in_shape[1:]), generator=g)
@@ -275,14 +287,15 @@ def randomize_and_calibrate(model: nn.Module, in_shape, seed: int, n_batches: in
 # ----------------------------------------------------------------------------------------------
 # Exporters
 # ----------------------------------------------------------------------------------------------
-def export_torchscript(model, x, path: Path, opset: int, dynamic_batch: bool, **extra):
+def export_torchscript(model, x, path: Path, opset: int, dynamic_batch: bool,
+                       output_names=(OUTPUT_NAME,), **extra):
     kwargs = dict(extra)
     if dynamic_batch:
-        kwargs["dynamic_axes"] = {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}}
+        kwargs["dynamic_axes"] = {n: {0: "batch"} for n in (INPUT_NAME, *output_names)}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(model, (x,), str(path), dynamo=False, opset_version=opset,
-                          input_names=[INPUT_NAME], output_names=[OUTPUT_NAME], **kwargs)
+                          input_names=[INPUT_NAME], output_names=list(output_names), **kwargs)
     if kwargs.get("export_modules_as_functions"):
         canonicalize_functions(path)
 
@@ -513,6 +526,12 @@ SPECS = [
          width=1.3, exporter="torchscript", opset=17, res=(40, 56), batch=1, dyn=False, seed=17,
          notes="non-square, non-multiple-of-32 input (40x56 -> 2x2 final map); "
                "conv_head reduced to 128."),
+    dict(name="ts17_features_w050_64x64_b1", build=lambda: timm_small_features(0.5, (2, 3)),
+         arch="timm-ghostnet-v1-small-features", width=0.5, exporter="torchscript", opset=17,
+         res=(64, 64), batch=1, dyn=False, seed=1713, output_names=["feat_s8", "feat_s16"],
+         notes="timm features_only GhostNet backbone (FeatureListNet, out_indices (2, 3)) over "
+               "the reduced cfgs: two outputs, [1, 20, 8, 8] (20 channels: padded lanes) and "
+               "[1, 32, 4, 4]; goldens expected.npy and expected_1.npy."),
     dict(name="ts17_v1_w050_64x64_dynbatch_b3", build=_v1(0.5), arch="timm-ghostnet-v1-small",
          width=0.5, exporter="torchscript", opset=17, res=(64, 64), batch=3, dyn=True, seed=170,
          notes="dynamic batch via dynamic_axes (input/output dim 0 = 'batch'), run with batch 3."),
@@ -792,13 +811,18 @@ def collect_ops(model_proto: onnx.ModelProto):
 
 
 def run_ort(path: Path, x: np.ndarray, optimized: bool) -> np.ndarray:
+    return run_ort_all(path, x, optimized)[0]
+
+
+def run_ort_all(path: Path, x: np.ndarray, optimized: bool) -> list[np.ndarray]:
+    """Every output of the model, in graph order."""
     so = ort.SessionOptions()
     so.intra_op_num_threads = 1
     so.inter_op_num_threads = 1
     so.graph_optimization_level = (ort.GraphOptimizationLevel.ORT_ENABLE_ALL if optimized
                                    else ort.GraphOptimizationLevel.ORT_DISABLE_ALL)
     sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-    return sess.run(None, {sess.get_inputs()[0].name: x})[0]
+    return sess.run(None, {sess.get_inputs()[0].name: x})
 
 
 def make_fixture(spec: dict, out_root: Path) -> dict:
@@ -821,13 +845,17 @@ def make_fixture(spec: dict, out_root: Path) -> dict:
         d = float(np.abs(before - after).max())
         notes.append(f"torch output change from reparameterization: max abs {d:.3g}")
     with torch.no_grad():
-        y_torch = model(x).numpy().astype(np.float32)
+        y = model(x)
+    ys_torch = [t.numpy().astype(np.float32) for t in (y if isinstance(y, (list, tuple)) else [y])]
+    y_torch = ys_torch[0]
+    output_names = spec.get("output_names", [OUTPUT_NAME])
     n_params = sum(p.numel() for p in model.parameters())
 
     onnx_path = out / "model.onnx"
     export_options = dict(spec.get("export_options", {}))
     if spec["exporter"] == "torchscript":
-        export_torchscript(model, x, onnx_path, spec["opset"], spec["dyn"], **export_options)
+        export_torchscript(model, x, onnx_path, spec["opset"], spec["dyn"],
+                           output_names=output_names, **export_options)
     else:
         export_dynamo(model, x, onnx_path, spec["opset"], spec["dyn"], **export_options)
     export_options = {k: (sorted(f"{c.__module__}.{c.__name__}" for c in v)
@@ -843,15 +871,19 @@ def make_fixture(spec: dict, out_root: Path) -> dict:
     n_init = len(mp.graph.initializer)
 
     xn = x.numpy()
-    y_ort = run_ort(onnx_path, xn, optimized=True).astype(np.float32)
-    y_ort_noopt = run_ort(onnx_path, xn, optimized=False).astype(np.float32)
+    ys_ort = [y.astype(np.float32) for y in run_ort_all(onnx_path, xn, optimized=True)]
+    ys_ort_noopt = [y.astype(np.float32) for y in run_ort_all(onnx_path, xn, optimized=False)]
+    assert len(ys_ort) == len(ys_torch) == len(output_names), "output count mismatch"
+    y_ort = ys_ort[0]
     np.save(out / "input.npy", np.ascontiguousarray(xn))
-    np.save(out / "expected.npy", np.ascontiguousarray(y_ort))
-    np.save(out / "torch.npy", np.ascontiguousarray(y_torch))
+    for i, (yo, yt) in enumerate(zip(ys_ort, ys_torch)):
+        suffix = "" if i == 0 else f"_{i}"
+        np.save(out / f"expected{suffix}.npy", np.ascontiguousarray(yo))
+        np.save(out / f"torch{suffix}.npy", np.ascontiguousarray(yt))
 
-    diff = float(np.abs(y_ort - y_torch).max())
-    scale = float(np.abs(y_torch).max())
-    diff_noopt = float(np.abs(y_ort - y_ort_noopt).max())
+    diff = max(float(np.abs(yo - yt).max()) for yo, yt in zip(ys_ort, ys_torch))
+    scale = max(float(np.abs(yt).max()) for yt in ys_torch)
+    diff_noopt = max(float(np.abs(a - b).max()) for a, b in zip(ys_ort, ys_ort_noopt))
 
     # dynamic batch sanity: also run a different batch size through ORT
     if spec["dyn"]:
@@ -876,6 +908,8 @@ def make_fixture(spec: dict, out_root: Path) -> dict:
         "input_shape": list(in_shape),
         "output_name": mp.graph.output[0].name,
         "output_shape": list(y_ort.shape),
+        **({"output_names": [o.name for o in mp.graph.output],
+            "output_shapes": [list(y.shape) for y in ys_ort]} if len(ys_ort) > 1 else {}),
         "num_classes": spec.get("num_classes", 10),
         "num_params": n_params,
         "ort_vs_torch_max_abs": diff,
@@ -979,6 +1013,7 @@ def main():
             "fixtures": [{k: m[k] for k in ("name", "exporter", "opset", "arch", "width",
                                             "input_shape", "output_shape", "dynamic_batch",
                                             "external_data")}
+                         | {k: m[k] for k in ("output_names", "output_shapes") if k in m}
                          | {"path": f"fixtures/{m['name']}"} for m in metas],
         }
         (FIXTURES / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")

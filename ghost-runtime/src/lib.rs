@@ -103,7 +103,9 @@ pub use kernels::pointwise::{
 pub use model::CompiledModel;
 #[cfg(feature = "std")]
 pub use model::{AlignedScratch, WithScratch};
-pub use par::{par_images, part_range, Fork, ImageFn, Par, Serial, MIN_SPLIT_MACS};
+pub use par::{
+    par_images, par_images_io, part_range, Fork, ImageFn, ImageIoFn, Par, Serial, MIN_SPLIT_MACS,
+};
 pub use prefault::prefault_weights;
 #[cfg(feature = "std")]
 pub use team::Team;

@@ -682,27 +682,77 @@ pub fn par_images(
     let images = input.len() / image_in;
     crate::error::check_len("output", output.len(), images * image_out)?;
     crate::error::check_len("scratch", scratch.len(), parts * scratch_len)?;
-    let (x, y, s) = (input.as_ptr(), output.as_mut_ptr(), scratch.as_mut_ptr());
-    let shared = Shared((x, y, s));
-    // The first part to fail claims the cell; only it writes there.
+    par_images_io(
+        fork,
+        [input],
+        [image_in],
+        [&mut output[..images * image_out]],
+        [image_out],
+        scratch,
+        scratch_len,
+        &|x, y, s| f(x[0], &mut *y[0], s),
+    )
+}
+
+/// What [`par_images_io`] runs for one image: `(inputs, outputs, scratch)`, each tensor's
+/// slice for that image.
+pub type ImageIoFn<'a, const I: usize, const O: usize> =
+    dyn Fn(&[&[f32]; I], &mut [&mut [f32]; O], &mut [f32]) -> Result<(), Error> + Sync + 'a;
+
+/// [`par_images`] for a model with `I` inputs and `O` outputs: tensor `t` of every image
+/// holds `image_in[t]` (`image_out[t]`) floats. The image count is `inputs[0]`'s; every other
+/// tensor must hold that many images. No allocation: the per-image slices are arrays.
+#[allow(clippy::too_many_arguments)]
+pub fn par_images_io<const I: usize, const O: usize>(
+    fork: &dyn Fork,
+    inputs: [&[f32]; I],
+    image_in: [usize; I],
+    outputs: [&mut [f32]; O],
+    image_out: [usize; O],
+    scratch: &mut [f32],
+    scratch_len: usize,
+    f: &ImageIoFn<'_, I, O>,
+) -> Result<(), Error> {
+    let parts = fork.parts();
+    crate::error::check(
+        I > 0 && image_in[0] > 0 && inputs[0].len().is_multiple_of(image_in[0]),
+        "inputs",
+        "must hold whole images",
+    )?;
+    let images = inputs[0].len() / image_in[0];
+    for (x, &n) in inputs.iter().zip(&image_in) {
+        crate::error::check(x.len() == images * n, "inputs", "must hold the same images")?;
+    }
+    for (y, &n) in outputs.iter().zip(&image_out) {
+        crate::error::check_len("outputs", y.len(), images * n)?;
+    }
+    crate::error::check_len("scratch", scratch.len(), parts * scratch_len)?;
+    let xs: [*const f32; I] = core::array::from_fn(|t| inputs[t].as_ptr());
+    let ys: [*mut f32; O] = {
+        let mut outputs = outputs;
+        core::array::from_fn(|t| outputs[t].as_mut_ptr())
+    };
+    let shared = Shared((xs, ys, scratch.as_mut_ptr()));
     let failed = core::sync::atomic::AtomicBool::new(false);
     let first_error = Shared(core::cell::Cell::new(None::<Error>));
     fork.run(&|i| {
-        let (x, y, s) = *shared.get();
+        let (xs, ys, s) = shared.get();
         let (i0, i1) = part_range(images, parts, i);
         for img in i0..i1 {
-            // SAFETY: image `img` of the checked input/output and part `i`'s own scratch
+            // SAFETY: image `img` of every checked input/output and part `i`'s own scratch
             // range; images and parts are disjoint, and the borrows outlive `run`.
-            let (xi, yi, si) = unsafe {
+            let (xi, mut yi, si) = unsafe {
                 (
-                    core::slice::from_raw_parts(x.add(img * image_in), image_in),
-                    core::slice::from_raw_parts_mut(y.add(img * image_out), image_out),
+                    core::array::from_fn(|t| {
+                        core::slice::from_raw_parts(xs[t].add(img * image_in[t]), image_in[t])
+                    }),
+                    core::array::from_fn(|t| {
+                        core::slice::from_raw_parts_mut(ys[t].add(img * image_out[t]), image_out[t])
+                    }),
                     core::slice::from_raw_parts_mut(s.add(i * scratch_len), scratch_len),
                 )
             };
-            if let Err(e) = f(xi, yi, si) {
-                // The part that wins the exchange is the only one writing the cell; it is
-                // read after `run` returned.
+            if let Err(e) = f(&xi, &mut yi, si) {
                 if !failed.swap(true, core::sync::atomic::Ordering::AcqRel) {
                     first_error.get().set(Some(e));
                 }

@@ -245,3 +245,73 @@ fn se_gate_and_folding_split_match_serial() {
         }
     }
 }
+
+/// Two inputs and two outputs of different per-image sizes: each image sees its own slice of
+/// every tensor, whatever the split; mismatched image counts are refused before any part runs.
+#[test]
+fn par_images_io_splits_every_tensor_by_image() {
+    let mut rng = Rng::new(41);
+    let (a, b) = (rng.vec(6 * 3), rng.vec(6 * 2));
+    let f = |x: &[&[f32]; 2], y: &mut [&mut [f32]; 2], s: &mut [f32]| -> Result<(), Error> {
+        s[0] = x[0].iter().sum::<f32>();
+        y[0][0] = s[0] * x[1][0];
+        y[1].copy_from_slice(&[x[1][1], x[0][2], s[0]]);
+        Ok(())
+    };
+    let want: (Vec<f32>, Vec<f32>) = {
+        let (mut p, mut q) = (vec![0.0; 6], vec![0.0; 6 * 3]);
+        for i in 0..6 {
+            let sum: f32 = a[i * 3..i * 3 + 3].iter().sum();
+            p[i] = sum * b[i * 2];
+            q[i * 3..i * 3 + 3].copy_from_slice(&[b[i * 2 + 1], a[i * 3 + 2], sum]);
+        }
+        (p, q)
+    };
+    for fork in forks() {
+        let (mut p, mut q) = (vec![0.0; 6], vec![0.0; 6 * 3]);
+        let mut scratch = vec![0.0; 4 * fork.parts()];
+        par_images_io(
+            fork.as_ref(),
+            [&a, &b],
+            [3, 2],
+            [&mut p, &mut q],
+            [1, 3],
+            &mut scratch,
+            4,
+            &f,
+        )
+        .unwrap();
+        assert!(
+            bits(&p) == bits(&want.0) && bits(&q) == bits(&want.1),
+            "{} parts",
+            fork.parts()
+        );
+        let err = par_images_io(
+            fork.as_ref(),
+            [&a, &b[..10]],
+            [3, 2],
+            [&mut p, &mut q],
+            [1, 3],
+            &mut scratch,
+            4,
+            &f,
+        )
+        .unwrap_err();
+        assert!(matches!(err, Error::Shape { arg: "inputs", .. }), "{err:?}");
+        let err = par_images_io(
+            fork.as_ref(),
+            [&a, &b],
+            [3, 2],
+            [&mut p, &mut q[..17]],
+            [1, 3],
+            &mut scratch,
+            4,
+            &f,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, Error::Length { arg: "outputs", .. }),
+            "{err:?}"
+        );
+    }
+}

@@ -8,7 +8,7 @@
 mod bench;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
@@ -35,7 +35,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Show inputs, outputs, a per-layer table (op, output shape, params, MACs) and totals.
+    /// Show inputs, outputs, a per-layer table (op, output shape, params, MACs) and totals,
+    /// and whether code generation accepts the model: a model that imports but does not
+    /// compile gets the full report, then every node code generation cannot lower, and exit
+    /// code 1 (`--before` skips that check).
     #[command(
         after_help = "Examples:\n  ghostc inspect model.onnx\n  ghostc inspect model.onnx --before --ir\n  ghostc inspect model.onnx --shape input=1x3x224x224 --json\n  ghostc inspect model.onnx --dot graph.dot && dot -Tsvg graph.dot -o graph.svg"
     )]
@@ -100,20 +103,22 @@ enum Command {
         #[command(flatten)]
         fuse: FuseArgs,
     },
-    /// Compile, build and run the model, and compare its output with the reference interpreter
-    /// (and with --expect). Exits 1 if any output is beyond tolerance.
+    /// Compile, build and run the model, and compare each output with the reference
+    /// interpreter (and with --expect). Exits 1 if any output is beyond tolerance.
     #[command(
-        after_help = "Examples:\n  ghostc verify model.onnx\n  ghostc verify model.onnx --input x.npy --expect y.npy --no-fuse all\n\nTolerance: max |y - ref| <= 1e-4 * max |ref| + 1e-5. Without --input, a seeded random input is used."
+        after_help = "Examples:\n  ghostc verify model.onnx\n  ghostc verify model.onnx --input x.npy --expect y.npy --no-fuse all\n  ghostc verify backbone.onnx --input input=x.npy --expect feat_s8=a.npy --expect feat_s16=b.npy\n\nTolerance: max |y - ref| <= 1e-4 * max |ref| + 1e-5, per output. Inputs without --input get seeded random noise."
     )]
     Verify {
         /// The ONNX model.
         model: PathBuf,
-        /// Input .npy (default: seeded uniform [-1, 1) noise of the model's input shape).
-        #[arg(long)]
-        input: Option<PathBuf>,
-        /// Expected output .npy (e.g. from ONNX Runtime).
-        #[arg(long)]
-        expect: Option<PathBuf>,
+        /// Input .npy as FILE, or NAME=FILE for a model with several inputs (default: seeded
+        /// uniform [-1, 1) noise of the input's shape). Repeatable.
+        #[arg(long = "input", value_name = "[NAME=]FILE")]
+        inputs: Vec<String>,
+        /// Expected output .npy (e.g. from ONNX Runtime): FILE for the outputs in order, or
+        /// NAME=FILE. Repeatable.
+        #[arg(long = "expect", value_name = "[NAME=]FILE")]
+        expect: Vec<String>,
         /// Keep the generated crate here instead of a temporary folder.
         #[arg(long)]
         keep: Option<PathBuf>,
@@ -341,15 +346,23 @@ fn inspect(
         ghostc::passes::optimize(&mut graph, &pass_opts)?;
     }
     let report = ModelReport::new(&graph);
+    // Lowering says whether code generation would accept the model; the same graph `compile`
+    // lowers (unless --before, which shows the graph before the passes).
+    let lowered = (!before).then(|| ghostc::plan::lower::lower(&graph));
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print!("{}", report.to_text());
-        if !before {
-            match ghostc::plan::lower::lower(&graph) {
-                Ok(program) => println!("{}", ghostc::budget::Budget::of(&program).to_line()),
-                Err(e) => println!("memory: not computed ({e})"),
+        match &lowered {
+            Some(Ok(program)) => {
+                println!("{}", ghostc::budget::Budget::of(program).to_line());
+                println!("compiles: yes");
             }
+            Some(Err(_)) => {
+                println!("memory: not computed (the model does not compile)");
+                println!("compiles: NO (why: the error on stderr)");
+            }
+            None => {}
         }
     }
     if ir {
@@ -358,6 +371,12 @@ fn inspect(
     if let Some(path) = dot {
         write_atomic(&path, ghostc::ir::display::to_dot(&graph).as_bytes())?;
         eprintln!("wrote {}", path.display());
+    }
+    if let Some(Err(e)) = lowered {
+        return Err(anyhow::Error::new(e).context(format!(
+            "{} imports but does not compile (the report above is still complete)",
+            model.display()
+        )));
     }
     Ok(())
 }
@@ -501,35 +520,52 @@ fn random_input(shape: &[usize]) -> Vec<f32> {
 
 fn verify(
     model: PathBuf,
-    input: Option<PathBuf>,
-    expect: Option<PathBuf>,
+    inputs: Vec<String>,
+    expect: Vec<String>,
     keep: Option<PathBuf>,
     shapes: ShapeArgs,
     fuse: FuseArgs,
 ) -> Result<()> {
-    let array = match &input {
-        Some(p) => Some(ghostc::npy::read_f32(p)?),
-        None => None,
+    let mut arrays = Vec::new();
+    for arg in &inputs {
+        let (name, file) = split_named(arg);
+        arrays.push((name.to_string(), ghostc::npy::read_f32(Path::new(file))?));
+    }
+    let unnamed = match arrays.as_slice() {
+        [(n, a)] if n.is_empty() => Some(a.shape.clone()),
+        _ => None,
     };
+    if arrays.len() > 1 && arrays.iter().any(|(n, _)| n.is_empty()) {
+        bail!("several --input files: name each one (--input NAME=FILE)");
+    }
+    let pins: Vec<(String, Vec<usize>)> = arrays
+        .iter()
+        .filter(|(n, _)| !n.is_empty())
+        .map(|(n, a)| (n.clone(), a.shape.clone()))
+        .collect();
     let fuse = fuse.options()?;
     // One read and one import: the imported graph is the interpreter's reference, and a copy
     // of it is compiled.
-    let loaded = load_for_import(
-        &model,
-        &shapes,
-        array.as_ref().map(|a| a.shape.clone()),
-        &[],
-    )?;
+    let loaded = load_for_import(&model, &shapes, unnamed, &pins)?;
     let reference_graph = loaded.graph;
-    let in_shape = reference_graph
-        .value(reference_graph.inputs[0])
-        .ty
-        .shape
-        .clone();
-    let (shape, data) = match array {
-        Some(a) => (a.shape, a.data),
-        None => (in_shape.clone(), random_input(&in_shape)),
-    };
+    let mut feed = Vec::new();
+    for &v in &reference_graph.inputs {
+        let value = reference_graph.value(v);
+        let given = arrays
+            .iter()
+            .find(|(n, _)| n.is_empty() || *n == value.name)
+            .map(|(_, a)| a);
+        let (shape, data) = match given {
+            Some(a) => (a.shape.clone(), a.data.clone()),
+            None => (value.ty.shape.clone(), random_input(&value.ty.shape)),
+        };
+        feed.push((value.name.clone(), shape, data));
+    }
+    for (name, _) in &arrays {
+        if !name.is_empty() && !feed.iter().any(|(n, _, _)| n == name) {
+            bail!("the model has no input named {name:?}");
+        }
+    }
     let tmp = tempfile::tempdir()?;
     let dir = keep.clone().unwrap_or_else(|| tmp.path().join("crate"));
     eprintln!("[1/3] compiling {} ...", model.display());
@@ -549,34 +585,83 @@ fn verify(
     let target = std::env::temp_dir().join("ghostc-verify-target");
     let bin = ghostc::build_crate(&dir, "ghostc_verify", Some(&target))?;
     eprintln!("[3/3] running it and the reference interpreter ...");
-    let x = tmp.path().join("x.npy");
-    let y = tmp.path().join("y.npy");
-    ghostc::npy::write_f32(&x, &shape, &data)?;
-    let status = std::process::Command::new(&bin).arg(&x).arg(&y).status()?;
+    // The runner takes one file per input, then one per output, in graph order.
+    let mut args = Vec::new();
+    for (i, (_, shape, data)) in feed.iter().enumerate() {
+        let x = tmp.path().join(format!("x{i}.npy"));
+        ghostc::npy::write_f32(&x, shape, data)?;
+        args.push(x);
+    }
+    let outs: Vec<PathBuf> = (0..reference_graph.outputs.len())
+        .map(|i| tmp.path().join(format!("y{i}.npy")))
+        .collect();
+    args.extend(outs.iter().cloned());
+    let status = std::process::Command::new(&bin).args(&args).status()?;
     if !status.success() {
         bail!("the generated binary failed ({status})");
     }
-    let got = ghostc::npy::read_f32(&y)?;
-    let reference = ghostc::interp::run(
-        &reference_graph,
-        &[Tensor::new(DType::F32, shape, Data::F32(data)).context("input length")?],
-    )?;
+    let tensors = feed
+        .into_iter()
+        .map(|(name, shape, data)| {
+            Tensor::new(DType::F32, shape, Data::F32(data))
+                .with_context(|| format!("input {name:?}: element count does not match its shape"))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let reference = ghostc::interp::run(&reference_graph, &tensors)?;
+    let names: Vec<String> = reference_graph
+        .outputs
+        .iter()
+        .map(|&v| reference_graph.value(v).name.clone())
+        .collect();
+    let mut expected: Vec<Option<PathBuf>> = vec![None; names.len()];
+    let mut next = 0;
+    for arg in &expect {
+        let (name, file) = split_named(arg);
+        let index = if name.is_empty() {
+            while expected.get(next).is_some_and(Option::is_some) {
+                next += 1;
+            }
+            next
+        } else {
+            names
+                .iter()
+                .position(|n| n == name)
+                .with_context(|| format!("the model has no output named {name:?}"))?
+        };
+        let Some(slot) = expected.get_mut(index) else {
+            bail!(
+                "{} --expect files for {} outputs",
+                expect.len(),
+                names.len()
+            );
+        };
+        *slot = Some(PathBuf::from(file));
+    }
     let mut ok = true;
-    let want = reference[0].to_f32_vec();
-    let d = ghostc::compare::compare(&got.data, &want);
-    println!(
-        "vs interpreter: {d} -> {}",
-        if d.ok() { "ok" } else { "BEYOND TOLERANCE" }
-    );
-    ok &= d.ok();
-    if let Some(e) = expect {
-        let e = ghostc::npy::read_f32(&e)?;
-        let d = ghostc::compare::compare(&got.data, &e.data);
+    for (i, name) in names.iter().enumerate() {
+        let got = ghostc::npy::read_f32(&outs[i])?;
+        let label = if names.len() == 1 {
+            String::new()
+        } else {
+            format!(" [{name}]")
+        };
+        let d = ghostc::compare::compare(&got.data, &reference[i].to_f32_vec());
+        let good = d.ok() && got.shape == reference[i].shape();
         println!(
-            "vs --expect:    {d} -> {}",
-            if d.ok() { "ok" } else { "BEYOND TOLERANCE" }
+            "vs interpreter{label}: {d} -> {}",
+            if good { "ok" } else { "BEYOND TOLERANCE" }
         );
-        ok &= d.ok();
+        ok &= good;
+        if let Some(e) = &expected[i] {
+            let e = ghostc::npy::read_f32(e)?;
+            let d = ghostc::compare::compare(&got.data, &e.data);
+            let good = d.ok() && got.shape == e.shape;
+            println!(
+                "vs --expect{label}:    {d} -> {}",
+                if good { "ok" } else { "BEYOND TOLERANCE" }
+            );
+            ok &= good;
+        }
     }
     if !ok {
         bail!("outputs differ beyond tolerance (max |y - ref| <= 1e-4 * max|ref| + 1e-5)");
@@ -613,12 +698,12 @@ fn main() -> ExitCode {
         } => compile(model, out, name, runtime_version, profile, shapes, fuse),
         Command::Verify {
             model,
-            input,
+            inputs,
             expect,
             keep,
             shapes,
             fuse,
-        } => verify(model, input, expect, keep, shapes, fuse),
+        } => verify(model, inputs, expect, keep, shapes, fuse),
         Command::Bench(args) => bench(args),
     };
     match result {

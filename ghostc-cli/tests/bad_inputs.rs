@@ -1975,7 +1975,7 @@ fn case_29_quantization_parameters_name_node_and_value() {
     match compile_file(&path, &CompileOptions::default(), &weights()) {
         Err(CompileError::Lower(e)) => assert_eq!(
             e.to_string(),
-            "code generation does not support this node: 'dq_w' (dequantize): quantized ops are not lowered yet"
+            "code generation cannot lower 1 node:\n  - 'dq_w' (dequantize): quantized ops are not lowered yet"
         ),
         Err(e) => panic!("{e}"),
         Ok(_) => panic!("compiled a quantized model"),

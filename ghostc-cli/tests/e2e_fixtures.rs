@@ -1,6 +1,7 @@
 //! Every fixture in `fixtures/manifest.json` through the whole product path: the `ghostc
 //! compile` CLI writes a crate, cargo builds it, the generated runner (`NAME input.npy
-//! out.npy`) runs it, and its output is compared with ONNX Runtime's `expected.npy` by
+//! out.npy...`, one file per model output) runs it, and each output is compared with ONNX
+//! Runtime's (`expected.npy`, `expected_1.npy`, ...) by
 //! `ghostc::compare::compare(..).ok()` (max |y - ref| <= 1e-4 * max |ref| + 1e-5). Twice per
 //! fixture: all fusions on, and fusions off; each build runs on 1 thread and on a 2-thread
 //! `ghost_runtime::Team` (`--threads 2`).
@@ -138,7 +139,9 @@ fn fixtures_match_onnx_runtime_through_generated_code() {
         "fixture", "fuse", "max abs", "max rel", "max ULP"
     );
     for (fx, mode, name) in built {
-        let out = stage.path().join(format!("{name}.out.npy"));
+        let outs: Vec<_> = (0..fx.outputs)
+            .map(|i| stage.path().join(format!("{name}.out{i}.npy")))
+            .collect();
         let input = fx.dir.join("input.npy");
         if !e2e_common::workspace_bin(&name).exists() {
             println!(
@@ -160,16 +163,12 @@ fn fixtures_match_onnx_runtime_through_generated_code() {
         for threads in [1usize, 2] {
             let tag = format!("{}/t{threads}", mode.tag());
             let threads_arg = threads.to_string();
-            let _ = std::fs::remove_file(&out);
-            let (ok, log) = e2e_common::run_bin(
-                &e2e_common::workspace_bin(&name),
-                &[
-                    "--threads",
-                    &threads_arg,
-                    input.to_str().unwrap(),
-                    out.to_str().unwrap(),
-                ],
-            );
+            for out in &outs {
+                let _ = std::fs::remove_file(out);
+            }
+            let mut args = vec!["--threads", &threads_arg, input.to_str().unwrap()];
+            args.extend(outs.iter().map(|o| o.to_str().unwrap()));
+            let (ok, log) = e2e_common::run_bin(&e2e_common::workspace_bin(&name), &args);
             if !ok {
                 problems.push(format!(
                     "{} [{}]: the generated runner failed: {log}",
@@ -177,29 +176,36 @@ fn fixtures_match_onnx_runtime_through_generated_code() {
                 ));
                 continue;
             }
-            let got = ghostc::npy::read_f32(&out).unwrap();
-            let want = ghostc::npy::read_f32(&fx.dir.join("expected.npy")).unwrap();
-            let d = ghostc::compare::compare(&got.data, &want.data);
-            let pass = d.ok() && got.shape == want.shape;
-            println!(
-                "{:40} {:8} {:10.3e} {:10.3e} {:8}  {}{}",
-                fx.name,
-                tag,
-                d.max_abs,
-                d.max_rel,
-                d.max_ulp,
-                if pass { "pass" } else { "FAIL" },
-                if got.shape != want.shape {
-                    format!(" (shape {:?} vs {:?})", got.shape, want.shape)
+            for (i, out) in outs.iter().enumerate() {
+                let got = ghostc::npy::read_f32(out).unwrap();
+                let want = ghostc::npy::read_f32(&fx.expected(i)).unwrap();
+                let d = ghostc::compare::compare(&got.data, &want.data);
+                let pass = d.ok() && got.shape == want.shape;
+                let which = if fx.outputs > 1 {
+                    format!(" #{i}")
                 } else {
                     String::new()
+                };
+                println!(
+                    "{:40} {:8} {:10.3e} {:10.3e} {:8}  {}{}",
+                    format!("{}{which}", fx.name),
+                    tag,
+                    d.max_abs,
+                    d.max_rel,
+                    d.max_ulp,
+                    if pass { "pass" } else { "FAIL" },
+                    if got.shape != want.shape {
+                        format!(" (shape {:?} vs {:?})", got.shape, want.shape)
+                    } else {
+                        String::new()
+                    }
+                );
+                if !pass {
+                    problems.push(format!(
+                        "{}{which} [{}]: output differs from ONNX Runtime: {d}",
+                        fx.name, tag
+                    ));
                 }
-            );
-            if !pass {
-                problems.push(format!(
-                    "{} [{}]: output differs from ONNX Runtime: {d}",
-                    fx.name, tag
-                ));
             }
         }
     }

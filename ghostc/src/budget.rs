@@ -17,9 +17,9 @@ pub struct Budget {
     pub weight_bytes: usize,
     /// The arena, `Model::SCRATCH_LEN` floats.
     pub arena_bytes: usize,
-    /// One call's input at the compiled batch, `Model::INPUT_LEN` floats.
+    /// One call's inputs at the compiled batch (`Model::INPUT_LENS` summed).
     pub input_bytes: usize,
-    /// One call's output at the compiled batch, `Model::OUTPUT_LEN` floats.
+    /// One call's outputs at the compiled batch (`Model::OUTPUT_LENS` summed).
     pub output_bytes: usize,
 }
 
@@ -30,8 +30,8 @@ impl Budget {
         Budget {
             weight_bytes: program.weights.len() * f,
             arena_bytes: program.arena_len * f,
-            input_bytes: program.input.len() * f,
-            output_bytes: program.output.len() * f,
+            input_bytes: program.inputs.iter().map(|io| io.len()).sum::<usize>() * f,
+            output_bytes: program.outputs.iter().map(|io| io.len()).sum::<usize>() * f,
         }
     }
 

@@ -13,30 +13,71 @@ impl Default for Model {
     }
 }
 
+/// The model's inputs for one call, one field per ONNX input in graph order (see
+/// `Model::INPUT_NAMES`).
+#[derive(Clone, Copy, Debug)]
+pub struct ModelInputs<'a> {
+    /// ONNX input "x", [1x3x8x8] per call at the compiled batch, NCHW f32.
+    pub input0: &'a [f32],
+}
+
+/// Where the model writes its outputs, one field per ONNX output in graph order (see
+/// `Model::OUTPUT_NAMES`).
+#[derive(Debug)]
+pub struct ModelOutputs<'a> {
+    /// ONNX output "y", [1x4] per call at the compiled batch, NCHW f32.
+    pub output0: &'a mut [f32],
+}
+
 #[allow(clippy::all, clippy::pedantic, unused_braces)]
 impl Model {
+    /// ONNX name of input 0.
+    pub const INPUT0_NAME: &'static str = "x";
+    /// Shape of input 0 ("x") as compiled (batch 1 when the batch is dynamic).
+    pub const INPUT0_SHAPE: [usize; 4] = [1, 3, 8, 8];
+    /// Floats of input 0 at the compiled batch.
+    pub const INPUT0_LEN: usize = 192;
+    /// ONNX names of the inputs, in graph order.
+    pub const INPUT_NAMES: [&'static str; 1] = ["x"];
+    /// Floats of each input at the compiled batch.
+    pub const INPUT_LENS: [usize; 1] = [192];
+    /// Shape of each input as compiled.
+    pub const INPUT_SHAPES: [&'static [usize]; 1] = [&Self::INPUT0_SHAPE];
     /// ONNX name of the input (for messages).
-    pub const INPUT_NAME: &'static str = "x";
+    pub const INPUT_NAME: &'static str = Self::INPUT0_NAME;
+    /// Shape of the input as compiled (batch 1 when the batch is dynamic).
+    pub const INPUT_SHAPE: [usize; 4] = Self::INPUT0_SHAPE;
+    /// Floats in one call's input at the compiled batch.
+    pub const INPUT_LEN: usize = Self::INPUT0_LEN;
+    /// ONNX name of output 0.
+    pub const OUTPUT0_NAME: &'static str = "y";
+    /// Shape of output 0 ("y") as compiled (batch 1 when the batch is dynamic).
+    pub const OUTPUT0_SHAPE: [usize; 2] = [1, 4];
+    /// Floats of output 0 at the compiled batch.
+    pub const OUTPUT0_LEN: usize = 4;
+    /// ONNX names of the outputs, in graph order.
+    pub const OUTPUT_NAMES: [&'static str; 1] = ["y"];
+    /// Floats of each output at the compiled batch.
+    pub const OUTPUT_LENS: [usize; 1] = [4];
+    /// Shape of each output as compiled.
+    pub const OUTPUT_SHAPES: [&'static [usize]; 1] = [&Self::OUTPUT0_SHAPE];
     /// ONNX name of the output (for messages).
-    pub const OUTPUT_NAME: &'static str = "y";
-    /// Input shape, NCHW, as compiled (batch 1 when the batch is dynamic).
-    pub const INPUT_SHAPE: [usize; 4] = [1, 3, 8, 8];
-    /// Output shape as compiled.
-    pub const OUTPUT_SHAPE: [usize; 2] = [1, 4];
-    /// Floats in one `run` input at the compiled batch.
-    pub const INPUT_LEN: usize = 192;
-    /// Floats in one `run` output at the compiled batch.
-    pub const OUTPUT_LEN: usize = 4;
-    /// Floats of scratch `run` needs, whatever the batch.
+    pub const OUTPUT_NAME: &'static str = Self::OUTPUT0_NAME;
+    /// Shape of the output as compiled (batch 1 when the batch is dynamic).
+    pub const OUTPUT_SHAPE: [usize; 2] = Self::OUTPUT0_SHAPE;
+    /// Floats in one call's output at the compiled batch.
+    pub const OUTPUT_LEN: usize = Self::OUTPUT0_LEN;
+    /// Floats of scratch a call needs, whatever the batch.
     pub const SCRATCH_LEN: usize = 528;
-    /// Whether `run` accepts any number of images (a multiple of the per-image length).
+    /// Whether a call accepts any number of images (every tensor holding the same
+    /// number of images).
     pub const DYNAMIC_BATCH: bool = false;
     /// Multiply-accumulates per image.
     pub const MACS: u64 = 13856;
     /// Bytes of embedded weights.
     pub const WEIGHT_BYTES: usize = 1216;
-    const IMAGE_IN: usize = 192;
-    const IMAGE_OUT: usize = 4;
+    const IMAGE_IN: [usize; 1] = [192];
+    const IMAGE_OUT: [usize; 1] = [4];
 
     /// Picks the fastest kernels this CPU supports. The first model made in a
     /// process starts paging its weights in (`ghost_runtime::prefault_weights`).
@@ -81,31 +122,108 @@ impl Model {
         output: &mut [f32],
         scratch: &mut [f32],
     ) -> Result<(), ::ghost_runtime::Error> {
+        self.run_arrays(fork, [input], [output], scratch)
+    }
+
+    /// Runs the model on the calling thread: every input is NCHW f32 (`INPUTi_LEN`
+    /// floats, or any number of images when `DYNAMIC_BATCH`, the same for every
+    /// tensor), every output receives as many images, `scratch` holds at least
+    /// `SCRATCH_LEN` floats. Lengths are checked before anything is written; errors
+    /// name the tensor.
+    pub fn run_io(
+        &self,
+        inputs: ModelInputs<'_>,
+        outputs: ModelOutputs<'_>,
+        scratch: &mut [f32],
+    ) -> Result<(), ::ghost_runtime::Error> {
+        self.run_io_with(&::ghost_runtime::Serial, inputs, outputs, scratch)
+    }
+
+    /// [`Model::run_io`] over the parts of `fork` (e.g. a `ghost_runtime::Team`): with
+    /// several images and `parts * SCRATCH_LEN` floats of scratch, each part runs whole
+    /// images with its own scratch; otherwise every layer is split across the parts
+    /// (the split of each layer is fixed by its shape). Outputs are bit-identical for
+    /// any number of parts.
+    pub fn run_io_with(
+        &self,
+        fork: &dyn ::ghost_runtime::Fork,
+        inputs: ModelInputs<'_>,
+        outputs: ModelOutputs<'_>,
+        scratch: &mut [f32],
+    ) -> Result<(), ::ghost_runtime::Error> {
+        self.run_arrays(fork, [inputs.input0], [outputs.output0], scratch)
+    }
+
+    /// [`Model::run_io_with`] with the tensors as slices in graph order (`INPUT_NAMES`,
+    /// `OUTPUT_NAMES`), for generic drivers; the counts are checked too.
+    pub fn run_slices_with(
+        &self,
+        fork: &dyn ::ghost_runtime::Fork,
+        inputs: &[&[f32]],
+        outputs: &mut [&mut [f32]],
+        scratch: &mut [f32],
+    ) -> Result<(), ::ghost_runtime::Error> {
+        if inputs.len() != 1 {
+            return Err(::ghost_runtime::Error::Length {
+                arg: "inputs",
+                expected: 1,
+                actual: inputs.len(),
+            });
+        }
+        if outputs.len() != 1 {
+            return Err(::ghost_runtime::Error::Length {
+                arg: "outputs",
+                expected: 1,
+                actual: outputs.len(),
+            });
+        }
+        let x: [&[f32]; 1] = ::core::array::from_fn(|t| inputs[t]);
+        let mut rest = outputs.iter_mut();
+        let y: [&mut [f32]; 1] = ::core::array::from_fn(|_| match rest.next() {
+            Some(o) => &mut **o,
+            None => &mut [],
+        });
+        self.run_arrays(fork, x, y, scratch)
+    }
+
+    fn run_arrays(
+        &self,
+        fork: &dyn ::ghost_runtime::Fork,
+        inputs: [&[f32]; 1],
+        outputs: [&mut [f32]; 1],
+        scratch: &mut [f32],
+    ) -> Result<(), ::ghost_runtime::Error> {
         let images = if Self::DYNAMIC_BATCH {
-            if input.is_empty() || input.len() % Self::IMAGE_IN != 0 {
+            if inputs[0].is_empty() || inputs[0].len() % Self::IMAGE_IN[0] != 0 {
                 return Err(::ghost_runtime::Error::Length {
                     arg: "input",
-                    expected: Self::IMAGE_IN,
-                    actual: input.len(),
+                    expected: Self::IMAGE_IN[0],
+                    actual: inputs[0].len(),
                 });
             }
-            input.len() / Self::IMAGE_IN
+            inputs[0].len() / Self::IMAGE_IN[0]
         } else {
-            if input.len() != Self::INPUT_LEN {
-                return Err(::ghost_runtime::Error::Length {
-                    arg: "input",
-                    expected: Self::INPUT_LEN,
-                    actual: input.len(),
-                });
-            }
             1
         };
-        if output.len() != images * Self::IMAGE_OUT {
-            return Err(::ghost_runtime::Error::Length {
-                arg: "output",
-                expected: images * Self::IMAGE_OUT,
-                actual: output.len(),
-            });
+        const IN_ARGS: [&str; 1] = ["input"];
+        const OUT_ARGS: [&str; 1] = ["output"];
+        for t in 0..1 {
+            if inputs[t].len() != images * Self::IMAGE_IN[t] {
+                return Err(::ghost_runtime::Error::Length {
+                    arg: IN_ARGS[t],
+                    expected: images * Self::IMAGE_IN[t],
+                    actual: inputs[t].len(),
+                });
+            }
+        }
+        for t in 0..1 {
+            if outputs[t].len() != images * Self::IMAGE_OUT[t] {
+                return Err(::ghost_runtime::Error::Length {
+                    arg: OUT_ARGS[t],
+                    expected: images * Self::IMAGE_OUT[t],
+                    actual: outputs[t].len(),
+                });
+            }
         }
         if scratch.len() < Self::SCRATCH_LEN {
             return Err(::ghost_runtime::Error::Length {
@@ -121,22 +239,31 @@ impl Model {
             })?;
         let parts = fork.parts();
         if images > 1 && parts > 1 && scratch.len() >= parts * Self::SCRATCH_LEN {
-            return ::ghost_runtime::par_images(
+            return ::ghost_runtime::par_images_io(
                 fork,
-                input,
+                inputs,
                 Self::IMAGE_IN,
-                output,
+                outputs,
                 Self::IMAGE_OUT,
                 scratch,
                 Self::SCRATCH_LEN,
                 &|x, y, s| { self.run_image(&::ghost_runtime::Serial, x, y, s, w) },
             );
         }
-        for (x, y) in input
-            .chunks_exact(Self::IMAGE_IN)
-            .zip(output.chunks_exact_mut(Self::IMAGE_OUT))
-        {
-            self.run_image(fork, x, y, scratch, w)?;
+        let mut outputs = outputs;
+        for img in 0..images {
+            let x: [&[f32]; 1] = ::core::array::from_fn(|t| {
+                &inputs[t][img * Self::IMAGE_IN[t]..(img + 1) * Self::IMAGE_IN[t]]
+            });
+            let mut t = 0;
+            let mut y = outputs
+                .each_mut()
+                .map(|o| {
+                    let n = Self::IMAGE_OUT[t];
+                    t += 1;
+                    &mut o[img * n..(img + 1) * n]
+                });
+            self.run_image(fork, &x, &mut y, scratch, w)?;
         }
         Ok(())
     }
@@ -145,11 +272,14 @@ impl Model {
     fn run_image(
         &self,
         fork: &dyn ::ghost_runtime::Fork,
-        input: &[f32],
-        output: &mut [f32],
+        inputs: &[&[f32]; 1],
+        outputs: &mut [&mut [f32]; 1],
         scratch: &mut [f32],
         w: &[f32],
     ) -> Result<(), ::ghost_runtime::Error> {
+        let [input0] = *inputs;
+        let [output0] = outputs;
+        let output0: &mut [f32] = &mut **output0;
         let k = self.kernels;
         let p = ::ghost_runtime::Par::new(k, fork);
 
@@ -170,7 +300,7 @@ impl Model {
                     stride_w: 1,
                     pads: [1, 1, 1, 1],
                 },
-                ::ghost_runtime::Src::at(&*input, 0),
+                ::ghost_runtime::Src::at(&*input0, 0),
                 ::ghost_runtime::Dst::at(&mut *buf0, 0),
                 ::ghost_runtime::Epilogue {
                     activation: ::ghost_runtime::Activation::Relu,
@@ -212,7 +342,7 @@ impl Model {
                 &*buf2,
                 &[0, 1, 2, 3],
                 1,
-                &mut *output,
+                &mut *output0,
             )?;
         }
         Ok(())

@@ -44,8 +44,14 @@ struct Binds;
 impl Binds {
     fn name(&self, l: Loc) -> TokenStream {
         match l {
-            Loc::Input => quote!(input),
-            Loc::Output => quote!(output),
+            Loc::Input(i) => {
+                let id = format_ident!("input{}", i);
+                quote!(#id)
+            }
+            Loc::Output(i) => {
+                let id = format_ident!("output{}", i);
+                quote!(#id)
+            }
             Loc::Buf(i) => {
                 let id = buf_ident(i);
                 quote!(#id)
@@ -414,7 +420,7 @@ fn step_tokens(p: &Program, step: &Step, index: usize) -> (String, TokenStream) 
         .into_iter()
         .filter_map(|l| match l {
             Loc::Buf(i) => Some(i),
-            Loc::Input | Loc::Output => None,
+            Loc::Input(_) | Loc::Output(_) => None,
         })
         .collect();
     let call = step_call(&Binds, &step.kernel);
@@ -462,6 +468,232 @@ fn marker(i: usize) -> TokenStream {
     quote!(#id!();)
 }
 
+/// The generated items that depend on the model's inputs and outputs.
+struct IoTokens {
+    /// `ModelInputs` / `ModelOutputs`: one slice field per tensor.
+    io_structs: TokenStream,
+    /// `INPUTi_NAME/SHAPE/LEN` per tensor, the `INPUT_NAMES/SHAPES/LENS` arrays, and for a
+    /// single input (output) the unnumbered `INPUT_NAME/SHAPE/LEN`.
+    io_consts: TokenStream,
+    /// One input and one output: `run`/`run_with` over plain slices (as before several
+    /// tensors were supported); otherwise `run`/`run_with` taking the structs.
+    single_run: TokenStream,
+    /// `ghost_runtime::CompiledModel`, for one input and one output only.
+    compiled_model_impl: TokenStream,
+    n_in_lit: Literal,
+    n_out_lit: Literal,
+    image_in: Vec<Literal>,
+    image_out: Vec<Literal>,
+    in_fields: Vec<proc_macro2::Ident>,
+    out_fields: Vec<proc_macro2::Ident>,
+    in_locals: Vec<proc_macro2::Ident>,
+    out_locals: Vec<proc_macro2::Ident>,
+    /// What a length error names: `input`/`output` for a single tensor, else the field path.
+    in_args: Vec<Literal>,
+    out_args: Vec<Literal>,
+}
+
+/// Builds [`IoTokens`]. Field and constant names are positional (`input0`, `OUTPUT1_LEN`):
+/// ONNX names only appear in doc comments and string literals.
+fn io_tokens(p: &Program) -> IoTokens {
+    let (n_in, n_out) = (p.inputs.len(), p.outputs.len());
+    let single = n_in == 1 && n_out == 1;
+    let lens = |ios: &[Io]| -> Vec<Literal> {
+        ios.iter()
+            .map(|io| usize_lit(io.image_len() * p.batch))
+            .collect()
+    };
+    let image =
+        |ios: &[Io]| -> Vec<Literal> { ios.iter().map(|io| usize_lit(io.image_len())).collect() };
+    let consts = |word: &str, upper: &str, ios: &[Io]| -> TokenStream {
+        let mut out = TokenStream::new();
+        let mut shape_refs = Vec::new();
+        for (i, io) in ios.iter().enumerate() {
+            let name = format_ident!("{}{}_NAME", upper, i);
+            let shape = format_ident!("{}{}_SHAPE", upper, i);
+            let len = format_ident!("{}{}_LEN", upper, i);
+            let (n, r) = (Literal::string(&io.name), usize_lit(io.shape.len()));
+            let dims = io.shape.iter().map(|&d| usize_lit(d));
+            let l = usize_lit(io.len());
+            let doc_name = format!(" ONNX name of {word} {i}.");
+            let doc_shape = format!(
+                " Shape of {word} {i} ({:?}) as compiled (batch 1 when the batch is dynamic).",
+                io.name
+            );
+            let doc_len = format!(" Floats of {word} {i} at the compiled batch.");
+            out.extend(quote! {
+                #[doc = #doc_name]
+                pub const #name: &'static str = #n;
+                #[doc = #doc_shape]
+                pub const #shape: [usize; #r] = [#(#dims),*];
+                #[doc = #doc_len]
+                pub const #len: usize = #l;
+            });
+            shape_refs.push(shape);
+        }
+        let (names, lens_id, shapes_id) = (
+            format_ident!("{}_NAMES", upper),
+            format_ident!("{}_LENS", upper),
+            format_ident!("{}_SHAPES", upper),
+        );
+        let count = usize_lit(ios.len());
+        let name_lits = ios.iter().map(|io| Literal::string(&io.name));
+        let len_lits = lens(ios);
+        let (doc_names, doc_lens, doc_shapes) = (
+            format!(" ONNX names of the {word}s, in graph order."),
+            format!(" Floats of each {word} at the compiled batch."),
+            format!(" Shape of each {word} as compiled."),
+        );
+        out.extend(quote! {
+            #[doc = #doc_names]
+            pub const #names: [&'static str; #count] = [#(#name_lits),*];
+            #[doc = #doc_lens]
+            pub const #lens_id: [usize; #count] = [#(#len_lits),*];
+            #[doc = #doc_shapes]
+            pub const #shapes_id: [&'static [usize]; #count] = [#(&Self::#shape_refs),*];
+        });
+        if let [io] = ios {
+            let (name, shape, len) = (
+                format_ident!("{}_NAME", upper),
+                format_ident!("{}_SHAPE", upper),
+                format_ident!("{}_LEN", upper),
+            );
+            let (n0, s0, l0) = (
+                format_ident!("{}0_NAME", upper),
+                format_ident!("{}0_SHAPE", upper),
+                format_ident!("{}0_LEN", upper),
+            );
+            let r = usize_lit(io.shape.len());
+            let (d1, d2, d3) = (
+                format!(" ONNX name of the {word} (for messages)."),
+                format!(" Shape of the {word} as compiled (batch 1 when the batch is dynamic)."),
+                format!(" Floats in one call's {word} at the compiled batch."),
+            );
+            out.extend(quote! {
+                #[doc = #d1]
+                pub const #name: &'static str = Self::#n0;
+                #[doc = #d2]
+                pub const #shape: [usize; #r] = Self::#s0;
+                #[doc = #d3]
+                pub const #len: usize = Self::#l0;
+            });
+        }
+        out
+    };
+    let mut io_consts = consts("input", "INPUT", &p.inputs);
+    io_consts.extend(consts("output", "OUTPUT", &p.outputs));
+    let in_fields: Vec<_> = (0..n_in).map(|i| format_ident!("input{}", i)).collect();
+    let out_fields: Vec<_> = (0..n_out).map(|i| format_ident!("output{}", i)).collect();
+    let field_docs = |word: &str, ios: &[Io]| -> Vec<String> {
+        ios.iter()
+            .map(|io| {
+                format!(
+                    " ONNX {word} {:?}, [{}] per call at the compiled batch, NCHW f32.",
+                    io.name,
+                    crate::ir::fmt_shape(&io.shape)
+                )
+            })
+            .collect()
+    };
+    let (in_docs, out_docs) = (
+        field_docs("input", &p.inputs),
+        field_docs("output", &p.outputs),
+    );
+    let io_structs = quote! {
+        /// The model's inputs for one call, one field per ONNX input in graph order (see
+        /// `Model::INPUT_NAMES`).
+        #[derive(Clone, Copy, Debug)]
+        pub struct ModelInputs<'a> {
+            #(#[doc = #in_docs] pub #in_fields: &'a [f32],)*
+        }
+
+        /// Where the model writes its outputs, one field per ONNX output in graph order (see
+        /// `Model::OUTPUT_NAMES`).
+        #[derive(Debug)]
+        pub struct ModelOutputs<'a> {
+            #(#[doc = #out_docs] pub #out_fields: &'a mut [f32],)*
+        }
+    };
+    let args = |word: &str, ios: &[Io]| -> Vec<Literal> {
+        (0..ios.len())
+            .map(|i| {
+                if single {
+                    Literal::string(word)
+                } else {
+                    Literal::string(&format!("{word}s.{word}{i}"))
+                }
+            })
+            .collect()
+    };
+    let (single_run, compiled_model_impl) = if single {
+        (
+            quote! {
+                /// Runs the model on the calling thread: `input` is NCHW f32 (`INPUT_LEN` floats, or
+                /// any multiple of one image's length when `DYNAMIC_BATCH`), `output` receives the
+                /// matching number of images, `scratch` holds at least `SCRATCH_LEN` floats. Lengths
+                /// are checked before anything is written; errors name the argument.
+                pub fn run(&self, input: &[f32], output: &mut [f32], scratch: &mut [f32]) -> Result<(), ::ghost_runtime::Error> {
+                    self.run_with(&::ghost_runtime::Serial, input, output, scratch)
+                }
+
+                /// [`Model::run`] over the parts of `fork` (e.g. a `ghost_runtime::Team`): with
+                /// several images and `parts * SCRATCH_LEN` floats of scratch, each part runs whole
+                /// images with its own scratch; otherwise every layer is split across the parts
+                /// (the split of each layer is fixed by its shape). Outputs are bit-identical for
+                /// any number of parts.
+                pub fn run_with(&self, fork: &dyn ::ghost_runtime::Fork, input: &[f32], output: &mut [f32], scratch: &mut [f32]) -> Result<(), ::ghost_runtime::Error> {
+                    self.run_arrays(fork, [input], [output], scratch)
+                }
+            },
+            quote! {
+                impl ::ghost_runtime::CompiledModel for Model {
+                    const INPUT_LEN: usize = Model::INPUT_LEN;
+                    const OUTPUT_LEN: usize = Model::OUTPUT_LEN;
+                    const SCRATCH_LEN: usize = Model::SCRATCH_LEN;
+                    const DYNAMIC_BATCH: bool = Model::DYNAMIC_BATCH;
+                    fn run(&self, input: &[f32], output: &mut [f32], scratch: &mut [f32]) -> Result<(), ::ghost_runtime::Error> {
+                        Model::run(self, input, output, scratch)
+                    }
+                    fn run_with(&self, fork: &dyn ::ghost_runtime::Fork, input: &[f32], output: &mut [f32], scratch: &mut [f32]) -> Result<(), ::ghost_runtime::Error> {
+                        Model::run_with(self, fork, input, output, scratch)
+                    }
+                }
+            },
+        )
+    } else {
+        (
+            quote! {
+                /// Runs the model on the calling thread; the same as [`Model::run_io`].
+                pub fn run(&self, inputs: ModelInputs<'_>, outputs: ModelOutputs<'_>, scratch: &mut [f32]) -> Result<(), ::ghost_runtime::Error> {
+                    self.run_io(inputs, outputs, scratch)
+                }
+
+                /// Runs the model over the parts of `fork`; the same as [`Model::run_io_with`].
+                pub fn run_with(&self, fork: &dyn ::ghost_runtime::Fork, inputs: ModelInputs<'_>, outputs: ModelOutputs<'_>, scratch: &mut [f32]) -> Result<(), ::ghost_runtime::Error> {
+                    self.run_io_with(fork, inputs, outputs, scratch)
+                }
+            },
+            TokenStream::new(),
+        )
+    };
+    IoTokens {
+        io_structs,
+        io_consts,
+        single_run,
+        compiled_model_impl,
+        n_in_lit: usize_lit(n_in),
+        n_out_lit: usize_lit(n_out),
+        image_in: image(&p.inputs),
+        image_out: image(&p.outputs),
+        in_locals: in_fields.clone(),
+        out_locals: out_fields.clone(),
+        in_fields,
+        out_fields,
+        in_args: args("input", &p.inputs),
+        out_args: args("output", &p.outputs),
+    }
+}
+
 /// Code generation switches.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct EmitOptions {
@@ -486,22 +718,27 @@ pub fn emit_with(
     model_sha256: &str,
     opts: EmitOptions,
 ) -> Result<String, super::output::OutputError> {
-    let in_shape: Vec<Literal> = p.input.shape.iter().map(|&d| usize_lit(d)).collect();
-    let out_shape: Vec<Literal> = p.output.shape.iter().map(|&d| usize_lit(d)).collect();
-    let (in_rank, out_rank) = (usize_lit(in_shape.len()), usize_lit(out_shape.len()));
-    let (image_in_len, image_out_len): (usize, usize) = (
-        p.image_input.iter().product(),
-        p.image_output.iter().product(),
-    );
-    let (image_in, image_out) = (usize_lit(image_in_len), usize_lit(image_out_len));
-    let input_len = usize_lit(image_in_len * p.batch);
-    let output_len = usize_lit(image_out_len * p.batch);
     let batch = usize_lit(p.batch);
     let scratch_len = usize_lit(p.arena_len);
     let weights_bytes = usize_lit(p.weights.len() * 4);
     let dynamic = p.dynamic_batch;
-    let in_name = Literal::string(&p.input.name);
-    let out_name = Literal::string(&p.output.name);
+    let IoTokens {
+        io_structs,
+        io_consts,
+        single_run,
+        compiled_model_impl,
+        n_in_lit,
+        n_out_lit,
+        image_in,
+        image_out,
+        in_fields,
+        out_fields,
+        in_locals,
+        out_locals,
+        in_args,
+        out_args,
+    } = io_tokens(p);
+    let in_args0 = in_args[0].clone();
     let include = match weights {
         WeightsPath::Relative(f) => quote!(include_bytes!(#f)),
         WeightsPath::OutDir(f) => {
@@ -567,30 +804,22 @@ pub fn emit_with(
             }
         }
 
+        #io_structs
+
         #[allow(clippy::all, clippy::pedantic, unused_braces)]
         impl Model {
-            /// ONNX name of the input (for messages).
-            pub const INPUT_NAME: &'static str = #in_name;
-            /// ONNX name of the output (for messages).
-            pub const OUTPUT_NAME: &'static str = #out_name;
-            /// Input shape, NCHW, as compiled (batch 1 when the batch is dynamic).
-            pub const INPUT_SHAPE: [usize; #in_rank] = [#(#in_shape),*];
-            /// Output shape as compiled.
-            pub const OUTPUT_SHAPE: [usize; #out_rank] = [#(#out_shape),*];
-            /// Floats in one `run` input at the compiled batch.
-            pub const INPUT_LEN: usize = #input_len;
-            /// Floats in one `run` output at the compiled batch.
-            pub const OUTPUT_LEN: usize = #output_len;
-            /// Floats of scratch `run` needs, whatever the batch.
+            #io_consts
+            /// Floats of scratch a call needs, whatever the batch.
             pub const SCRATCH_LEN: usize = #scratch_len;
-            /// Whether `run` accepts any number of images (a multiple of the per-image length).
+            /// Whether a call accepts any number of images (every tensor holding the same
+            /// number of images).
             pub const DYNAMIC_BATCH: bool = #dynamic;
             /// Multiply-accumulates per image.
             pub const MACS: u64 = #macs_lit;
             /// Bytes of embedded weights.
             pub const WEIGHT_BYTES: usize = #weights_bytes;
-            const IMAGE_IN: usize = #image_in;
-            const IMAGE_OUT: usize = #image_out;
+            const IMAGE_IN: [usize; #n_in_lit] = [#(#image_in),*];
+            const IMAGE_OUT: [usize; #n_out_lit] = [#(#image_out),*];
 
             /// Picks the fastest kernels this CPU supports. The first model made in a
             /// process starts paging its weights in (`ghost_runtime::prefault_weights`).
@@ -608,33 +837,64 @@ pub fn emit_with(
                 Model { kernels }
             }
 
-            /// Runs the model on the calling thread: `input` is NCHW f32 (`INPUT_LEN` floats, or
-            /// any multiple of one image's length when `DYNAMIC_BATCH`), `output` receives the
-            /// matching number of images, `scratch` holds at least `SCRATCH_LEN` floats. Lengths
-            /// are checked before anything is written; errors name the argument.
-            pub fn run(&self, input: &[f32], output: &mut [f32], scratch: &mut [f32]) -> Result<(), ::ghost_runtime::Error> {
-                self.run_with(&::ghost_runtime::Serial, input, output, scratch)
+            #single_run
+
+            /// Runs the model on the calling thread: every input is NCHW f32 (`INPUTi_LEN`
+            /// floats, or any number of images when `DYNAMIC_BATCH`, the same for every
+            /// tensor), every output receives as many images, `scratch` holds at least
+            /// `SCRATCH_LEN` floats. Lengths are checked before anything is written; errors
+            /// name the tensor.
+            pub fn run_io(&self, inputs: ModelInputs<'_>, outputs: ModelOutputs<'_>, scratch: &mut [f32]) -> Result<(), ::ghost_runtime::Error> {
+                self.run_io_with(&::ghost_runtime::Serial, inputs, outputs, scratch)
             }
 
-            /// [`Model::run`] over the parts of `fork` (e.g. a `ghost_runtime::Team`): with
+            /// [`Model::run_io`] over the parts of `fork` (e.g. a `ghost_runtime::Team`): with
             /// several images and `parts * SCRATCH_LEN` floats of scratch, each part runs whole
             /// images with its own scratch; otherwise every layer is split across the parts
             /// (the split of each layer is fixed by its shape). Outputs are bit-identical for
             /// any number of parts.
-            pub fn run_with(&self, fork: &dyn ::ghost_runtime::Fork, input: &[f32], output: &mut [f32], scratch: &mut [f32]) -> Result<(), ::ghost_runtime::Error> {
+            pub fn run_io_with(&self, fork: &dyn ::ghost_runtime::Fork, inputs: ModelInputs<'_>, outputs: ModelOutputs<'_>, scratch: &mut [f32]) -> Result<(), ::ghost_runtime::Error> {
+                self.run_arrays(fork, [#(inputs.#in_fields),*], [#(outputs.#out_fields),*], scratch)
+            }
+
+            /// [`Model::run_io_with`] with the tensors as slices in graph order (`INPUT_NAMES`,
+            /// `OUTPUT_NAMES`), for generic drivers; the counts are checked too.
+            pub fn run_slices_with(&self, fork: &dyn ::ghost_runtime::Fork, inputs: &[&[f32]], outputs: &mut [&mut [f32]], scratch: &mut [f32]) -> Result<(), ::ghost_runtime::Error> {
+                if inputs.len() != #n_in_lit {
+                    return Err(::ghost_runtime::Error::Length { arg: "inputs", expected: #n_in_lit, actual: inputs.len() });
+                }
+                if outputs.len() != #n_out_lit {
+                    return Err(::ghost_runtime::Error::Length { arg: "outputs", expected: #n_out_lit, actual: outputs.len() });
+                }
+                let x: [&[f32]; #n_in_lit] = ::core::array::from_fn(|t| inputs[t]);
+                let mut rest = outputs.iter_mut();
+                let y: [&mut [f32]; #n_out_lit] = ::core::array::from_fn(|_| match rest.next() {
+                    Some(o) => &mut **o,
+                    None => &mut [],
+                });
+                self.run_arrays(fork, x, y, scratch)
+            }
+
+            fn run_arrays(&self, fork: &dyn ::ghost_runtime::Fork, inputs: [&[f32]; #n_in_lit], outputs: [&mut [f32]; #n_out_lit], scratch: &mut [f32]) -> Result<(), ::ghost_runtime::Error> {
                 let images = if Self::DYNAMIC_BATCH {
-                    if input.is_empty() || input.len() % Self::IMAGE_IN != 0 {
-                        return Err(::ghost_runtime::Error::Length { arg: "input", expected: Self::IMAGE_IN, actual: input.len() });
+                    if inputs[0].is_empty() || inputs[0].len() % Self::IMAGE_IN[0] != 0 {
+                        return Err(::ghost_runtime::Error::Length { arg: #in_args0, expected: Self::IMAGE_IN[0], actual: inputs[0].len() });
                     }
-                    input.len() / Self::IMAGE_IN
+                    inputs[0].len() / Self::IMAGE_IN[0]
                 } else {
-                    if input.len() != Self::INPUT_LEN {
-                        return Err(::ghost_runtime::Error::Length { arg: "input", expected: Self::INPUT_LEN, actual: input.len() });
-                    }
                     #batch
                 };
-                if output.len() != images * Self::IMAGE_OUT {
-                    return Err(::ghost_runtime::Error::Length { arg: "output", expected: images * Self::IMAGE_OUT, actual: output.len() });
+                const IN_ARGS: [&str; #n_in_lit] = [#(#in_args),*];
+                const OUT_ARGS: [&str; #n_out_lit] = [#(#out_args),*];
+                for t in 0..#n_in_lit {
+                    if inputs[t].len() != images * Self::IMAGE_IN[t] {
+                        return Err(::ghost_runtime::Error::Length { arg: IN_ARGS[t], expected: images * Self::IMAGE_IN[t], actual: inputs[t].len() });
+                    }
+                }
+                for t in 0..#n_out_lit {
+                    if outputs[t].len() != images * Self::IMAGE_OUT[t] {
+                        return Err(::ghost_runtime::Error::Length { arg: OUT_ARGS[t], expected: images * Self::IMAGE_OUT[t], actual: outputs[t].len() });
+                    }
                 }
                 if scratch.len() < Self::SCRATCH_LEN {
                     return Err(::ghost_runtime::Error::Length { arg: "scratch", expected: Self::SCRATCH_LEN, actual: scratch.len() });
@@ -643,18 +903,29 @@ pub fn emit_with(
                     .ok_or(::ghost_runtime::Error::Shape { arg: "weights", detail: "embedded weights are misaligned or the target is big-endian" })?;
                 let parts = fork.parts();
                 if images > 1 && parts > 1 && scratch.len() >= parts * Self::SCRATCH_LEN {
-                    return ::ghost_runtime::par_images(fork, input, Self::IMAGE_IN, output, Self::IMAGE_OUT, scratch, Self::SCRATCH_LEN, &|x, y, s| {
+                    return ::ghost_runtime::par_images_io(fork, inputs, Self::IMAGE_IN, outputs, Self::IMAGE_OUT, scratch, Self::SCRATCH_LEN, &|x, y, s| {
                         self.run_image(&::ghost_runtime::Serial, x, y, s, w)
                     });
                 }
-                for (x, y) in input.chunks_exact(Self::IMAGE_IN).zip(output.chunks_exact_mut(Self::IMAGE_OUT)) {
-                    self.run_image(fork, x, y, scratch, w)?;
+                let mut outputs = outputs;
+                for img in 0..images {
+                    let x: [&[f32]; #n_in_lit] = ::core::array::from_fn(|t| &inputs[t][img * Self::IMAGE_IN[t]..(img + 1) * Self::IMAGE_IN[t]]);
+                    let mut t = 0;
+                    let mut y = outputs.each_mut().map(|o| {
+                        let n = Self::IMAGE_OUT[t];
+                        t += 1;
+                        &mut o[img * n..(img + 1) * n]
+                    });
+                    self.run_image(fork, &x, &mut y, scratch, w)?;
                 }
                 Ok(())
             }
 
             #[allow(unused_variables)]
-            fn run_image(&self, fork: &dyn ::ghost_runtime::Fork, input: &[f32], output: &mut [f32], scratch: &mut [f32], w: &[f32]) -> Result<(), ::ghost_runtime::Error> {
+            fn run_image(&self, fork: &dyn ::ghost_runtime::Fork, inputs: &[&[f32]; #n_in_lit], outputs: &mut [&mut [f32]; #n_out_lit], scratch: &mut [f32], w: &[f32]) -> Result<(), ::ghost_runtime::Error> {
+                let [#(#in_locals),*] = *inputs;
+                let [#(#out_locals),*] = outputs;
+                #(let #out_locals: &mut [f32] = &mut **#out_locals;)*
                 let k = self.kernels;
                 let p = ::ghost_runtime::Par::new(k, fork);
                 #timer_start
@@ -663,18 +934,7 @@ pub fn emit_with(
             }
         }
 
-        impl ::ghost_runtime::CompiledModel for Model {
-            const INPUT_LEN: usize = Model::INPUT_LEN;
-            const OUTPUT_LEN: usize = Model::OUTPUT_LEN;
-            const SCRATCH_LEN: usize = Model::SCRATCH_LEN;
-            const DYNAMIC_BATCH: bool = Model::DYNAMIC_BATCH;
-            fn run(&self, input: &[f32], output: &mut [f32], scratch: &mut [f32]) -> Result<(), ::ghost_runtime::Error> {
-                Model::run(self, input, output, scratch)
-            }
-            fn run_with(&self, fork: &dyn ::ghost_runtime::Fork, input: &[f32], output: &mut [f32], scratch: &mut [f32]) -> Result<(), ::ghost_runtime::Error> {
-                Model::run_with(self, fork, input, output, scratch)
-            }
-        }
+        #compiled_model_impl
 
         #[repr(C, align(64))]
         struct Aligned<T: ?Sized>(T);

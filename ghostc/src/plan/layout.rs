@@ -72,7 +72,7 @@ impl ChannelLayout {
 /// rank 4 `[N, C, H, W]`, f32, not a constant).
 fn channels(g: &Graph, v: ValueId) -> Option<usize> {
     let value = g.value(v);
-    let rank_ok = matches!(value.ty.shape.len(), 2 | 4);
+    let rank_ok = matches!(value.ty.shape.len(), 2..=4);
     (rank_ok && value.ty.dtype.is_float() && value.constant().is_none()).then(|| value.ty.shape[1])
 }
 

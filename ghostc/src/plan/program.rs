@@ -27,12 +27,25 @@ use super::blob::WeightBlob;
 /// Where a step reads or writes.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Loc {
-    /// The user's input slice for the current image (plain NCHW).
-    Input,
-    /// The user's output slice for the current image.
-    Output,
+    /// The user's slice of model input `i` (graph order) for the current image (plain NCHW).
+    Input(usize),
+    /// The user's slice of model output `i` for the current image.
+    Output(usize),
     /// Arena buffer, resolved to an offset by the memory plan.
     Buf(usize),
+}
+
+impl Loc {
+    /// How step descriptions name a model input or output (`input`, `output 1`, ...).
+    pub fn describe(self) -> String {
+        match self {
+            Loc::Input(0) => "input".into(),
+            Loc::Input(i) => format!("input {i}"),
+            Loc::Output(0) => "output".into(),
+            Loc::Output(i) => format!("output {i}"),
+            Loc::Buf(b) => format!("buf{b}"),
+        }
+    }
 }
 
 /// A block view: tensor location plus the first channel block the kernel touches.
@@ -473,7 +486,7 @@ pub struct Step {
     pub kernel: Kernel,
 }
 
-/// A model input or output as the user sees it (plain NCHW or `[N, C]`), per image.
+/// A model input or output as the user sees it (plain NCHW, `[N, C, L]` or `[N, C]`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Io {
     pub name: String,
@@ -482,11 +495,24 @@ pub struct Io {
 }
 
 impl Io {
+    /// Floats at the compiled batch.
     pub fn len(&self) -> usize {
         self.shape.iter().product()
     }
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+    /// The shape of one image (batch dim 1).
+    pub fn image_shape(&self) -> Vec<usize> {
+        let mut s = self.shape.clone();
+        if let Some(d) = s.first_mut() {
+            *d = 1;
+        }
+        s
+    }
+    /// Floats of one image.
+    pub fn image_len(&self) -> usize {
+        self.shape.iter().skip(1).product()
     }
 }
 
@@ -500,14 +526,13 @@ pub struct Buffer {
 /// The whole lowered model.
 #[derive(Clone, Debug)]
 pub struct Program {
-    pub input: Io,
-    pub output: Io,
+    /// The model inputs in graph order (at least one); `Loc::Input(i)` is `inputs[i]`.
+    pub inputs: Vec<Io>,
+    /// The model outputs in graph order (at least one); `Loc::Output(i)` is `outputs[i]`.
+    pub outputs: Vec<Io>,
     pub dynamic_batch: bool,
     /// Images per call as compiled (the model's static batch; 1 when it is dynamic).
     pub batch: usize,
-    /// Shapes of one image's input and output (batch dim 1).
-    pub image_input: Vec<usize>,
-    pub image_output: Vec<usize>,
     pub buffers: Vec<Buffer>,
     pub arena_len: usize,
     pub weights: WeightBlob,
@@ -518,8 +543,10 @@ pub struct Program {
 impl fmt::Debug for Loc {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Loc::Input => f.write_str("input"),
-            Loc::Output => f.write_str("output"),
+            Loc::Input(0) => f.write_str("input"),
+            Loc::Input(i) => write!(f, "input{i}"),
+            Loc::Output(0) => f.write_str("output"),
+            Loc::Output(i) => write!(f, "output{i}"),
             Loc::Buf(b) => write!(f, "buf{b}"),
         }
     }
@@ -548,13 +575,19 @@ impl fmt::Debug for WRange {
 impl fmt::Display for Program {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let shape = |s: &[usize]| crate::ir::fmt_shape(s);
+        let list = |word: &str, ios: &[Io]| {
+            let items: Vec<String> = ios
+                .iter()
+                .map(|io| format!("{:?} [{}]", io.name, shape(&io.shape)))
+                .collect();
+            let plural = if ios.len() == 1 { "" } else { "s" };
+            format!("{word}{plural} {}", items.join(", "))
+        };
         writeln!(
             f,
-            "input {:?} [{}] -> output {:?} [{}], batch {}{}",
-            self.input.name,
-            shape(&self.input.shape),
-            self.output.name,
-            shape(&self.output.shape),
+            "{} -> {}, batch {}{}",
+            list("input", &self.inputs),
+            list("output", &self.outputs),
             self.batch,
             if self.dynamic_batch { " (dynamic)" } else { "" }
         )?;

@@ -15,11 +15,22 @@ pub struct Fixture {
     pub dir: PathBuf,
     pub input_shape: Vec<usize>,
     pub dynamic_batch: bool,
+    /// Model outputs (the manifest's `output_names`, 1 when absent).
+    pub outputs: usize,
 }
 
 impl Fixture {
     pub fn model(&self) -> PathBuf {
         self.dir.join("model.onnx")
+    }
+
+    /// ONNX Runtime's golden for output `i`: `expected.npy`, then `expected_1.npy`, ...
+    pub fn expected(&self, i: usize) -> PathBuf {
+        if i == 0 {
+            self.dir.join("expected.npy")
+        } else {
+            self.dir.join(format!("expected_{i}.npy"))
+        }
     }
 }
 
@@ -42,6 +53,7 @@ pub fn fixtures() -> Vec<Fixture> {
                 .map(|d| d.as_u64().unwrap() as usize)
                 .collect(),
             dynamic_batch: f["dynamic_batch"].as_bool().unwrap_or(false),
+            outputs: f["output_names"].as_array().map_or(1, Vec::len),
         })
         .collect()
 }

@@ -1,6 +1,9 @@
 //! Command-line runner for a ghostc-generated model (std only, no dependencies).
 //!
-//! Usage: `__NAME__ INPUT.npy OUTPUT.npy` runs the model (the batch is the .npy's leading dim);
+//! Usage: `__NAME__ INPUT.npy... OUTPUT.npy...` runs the model: one file per model input, then
+//! one per output, in graph order (`Model::INPUT_NAMES`, `Model::OUTPUT_NAMES`); any file may be
+//! given as `NAME=FILE` to match a tensor by its ONNX name instead (the batch is the inputs'
+//! leading dim, the same for all);
 //! `__NAME__ --bench [N]` times N runs (default 200) on a fixed input and prints the median, p10,
 //! p90, the first run of the process, peak RSS (VmHWM) and % of this core's FMA peak;
 //! `__NAME__ --profile [N [--raw]]` prints per-step times (profiling builds:
@@ -24,11 +27,65 @@ const SPAWN_ENV: &str = "GHOSTC_SPAWN_UNIX_NS";
 static THREADS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
 
 /// The model with 64-byte-aligned scratch for `--threads T` threads and, when T > 1, a team
-/// of T threads (`ghost_runtime::WithScratch`).
-fn model_with_threads() -> ghost_runtime::WithScratch<Model> {
+/// of T threads: the parts of `ghost_runtime::WithScratch`, for any number of inputs and
+/// outputs.
+struct Runner {
+    model: Model,
+    scratch: ghost_runtime::AlignedScratch,
+    team: Option<ghost_runtime::Team>,
+}
+
+impl Runner {
+    /// Runs the model on `x` into `y` (graph order); allocates nothing.
+    fn run(&mut self, x: &[&[f32]], y: &mut [&mut [f32]]) -> Result<(), ghost_runtime::Error> {
+        let fork: &dyn ghost_runtime::Fork = match &self.team {
+            Some(team) => team,
+            None => &ghost_runtime::Serial,
+        };
+        self.model.run_slices_with(fork, x, y, self.scratch.as_mut_slice())
+    }
+
+    /// Threads `run` uses.
+    fn threads(&self) -> usize {
+        self.team.as_ref().map_or(1, |t| t.threads())
+    }
+}
+
+fn model_with_threads() -> Runner {
     let threads = THREADS.load(std::sync::atomic::Ordering::Relaxed).max(1);
-    ghost_runtime::WithScratch::with_threads(Model::new(), threads)
-        .expect("cannot start worker threads")
+    Runner {
+        model: Model::new(),
+        scratch: ghost_runtime::AlignedScratch::new(threads * Model::SCRATCH_LEN),
+        team: (threads > 1).then(|| ghost_runtime::Team::new(threads).expect("cannot start worker threads")),
+    }
+}
+
+/// The fixed inputs `--bench` and `--profile` run on (every input at the compiled batch).
+fn bench_inputs() -> Vec<Vec<f32>> {
+    Model::INPUT_LENS
+        .iter()
+        .map(|&n| (0..n).map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0).collect())
+        .collect()
+}
+
+/// Borrows every tensor as a slice, for [`Runner::run`].
+fn slices(v: &[Vec<f32>]) -> Vec<&[f32]> {
+    v.iter().map(Vec::as_slice).collect()
+}
+
+/// Borrows every tensor mutably, for [`Runner::run`].
+fn slices_mut(v: &mut [Vec<f32>]) -> Vec<&mut [f32]> {
+    v.iter_mut().map(Vec::as_mut_slice).collect()
+}
+
+/// Zeroed outputs at the compiled batch.
+fn bench_outputs() -> Vec<Vec<f32>> {
+    Model::OUTPUT_LENS.iter().map(|&n| vec![0.0f32; n]).collect()
+}
+
+/// Images per call at the compiled batch.
+fn compiled_images() -> usize {
+    Model::INPUT_SHAPES[0][0]
 }
 
 fn read_npy(path: &str) -> Result<(Vec<usize>, Vec<f32>), String> {
@@ -111,32 +168,85 @@ fn write_npy(path: &str, shape: &[usize], data: &[f32]) -> Result<(), String> {
         .map_err(|e| format!("{path}: {e}"))
 }
 
-fn run_files(input: &str, output: &str) -> Result<(), String> {
-    let (shape, data) = read_npy(input)?;
-    let batch = if shape.len() == Model::INPUT_SHAPE.len() && shape[1..] == Model::INPUT_SHAPE[1..]
-    {
-        shape[0]
-    } else {
-        return Err(format!(
-            "{input}: shape {shape:?} does not match the model input {:?}",
-            Model::INPUT_SHAPE
-        ));
-    };
-    if !Model::DYNAMIC_BATCH && batch != Model::INPUT_SHAPE[0] {
-        return Err(format!(
-            "{input}: batch {batch}, the model was compiled for {}",
-            Model::INPUT_SHAPE[0]
-        ));
+/// Assigns the file arguments to the model's inputs then outputs: `NAME=FILE` by ONNX name,
+/// the others in order into the slots still free.
+fn assign_files(args: &[String]) -> Result<(Vec<String>, Vec<String>), String> {
+    let (n_in, n_out) = (Model::INPUT_NAMES.len(), Model::OUTPUT_NAMES.len());
+    let mut slots: Vec<Option<String>> = vec![None; n_in + n_out];
+    let mut positional = Vec::new();
+    for a in args {
+        let named = a.split_once('=').and_then(|(name, file)| {
+            let i = Model::INPUT_NAMES.iter().position(|n| *n == name);
+            let o = Model::OUTPUT_NAMES.iter().position(|n| *n == name).map(|o| n_in + o);
+            i.or(o).map(|slot| (slot, file))
+        });
+        match named {
+            Some((slot, file)) if slots[slot].is_none() => slots[slot] = Some(file.to_string()),
+            Some(_) => return Err(format!("'{a}': that tensor is given twice")),
+            None => positional.push(a.clone()),
+        }
     }
-    let out_per_image: usize = Model::OUTPUT_SHAPE[1..].iter().product();
-    let images = if Model::DYNAMIC_BATCH { batch } else { 1 };
-    let mut out = vec![0.0f32; images * Model::OUTPUT_SHAPE[0] * out_per_image];
+    let mut rest = positional.into_iter();
+    for slot in slots.iter_mut().filter(|s| s.is_none()) {
+        *slot = rest.next();
+    }
+    if let Some(extra) = rest.next() {
+        return Err(format!("'{extra}': the model has {n_in} input(s) and {n_out} output(s), every file is taken"));
+    }
+    let mut files = Vec::new();
+    for (i, slot) in slots.into_iter().enumerate() {
+        let (word, name) = if i < n_in {
+            ("input", Model::INPUT_NAMES[i])
+        } else {
+            ("output", Model::OUTPUT_NAMES[i - n_in])
+        };
+        files.push(slot.ok_or(format!("no file for model {word} {name:?}"))?);
+    }
+    let outputs = files.split_off(n_in);
+    Ok((files, outputs))
+}
+
+fn run_files(args: &[String]) -> Result<(), String> {
+    let (input_files, output_files) = assign_files(args)?;
+    let mut inputs = Vec::new();
+    let mut batch = None;
+    for (t, file) in input_files.iter().enumerate() {
+        let (shape, data) = read_npy(file)?;
+        let want = Model::INPUT_SHAPES[t];
+        if shape.len() != want.len() || shape[1..] != want[1..] {
+            return Err(format!(
+                "{file}: shape {shape:?} does not match the model input {:?} {want:?}",
+                Model::INPUT_NAMES[t]
+            ));
+        }
+        if !Model::DYNAMIC_BATCH && shape[0] != want[0] {
+            return Err(format!(
+                "{file}: batch {}, the model was compiled for {}",
+                shape[0], want[0]
+            ));
+        }
+        match batch {
+            Some(b) if b != shape[0] => {
+                return Err(format!("{file}: batch {}, the first input has {b}", shape[0]))
+            }
+            _ => batch = Some(shape[0]),
+        }
+        inputs.push(data);
+    }
+    let batch = batch.unwrap_or(1);
+    let mut outputs: Vec<Vec<f32>> = Model::OUTPUT_SHAPES
+        .iter()
+        .map(|s| vec![0.0f32; batch * s[1..].iter().product::<usize>()])
+        .collect();
     model_with_threads()
-        .run(&data, &mut out)
+        .run(&slices(&inputs), &mut slices_mut(&mut outputs))
         .map_err(|e| e.to_string())?;
-    let mut out_shape = Model::OUTPUT_SHAPE.to_vec();
-    out_shape[0] = batch;
-    write_npy(output, &out_shape, &out)
+    for (t, file) in output_files.iter().enumerate() {
+        let mut shape = Model::OUTPUT_SHAPES[t].to_vec();
+        shape[0] = batch;
+        write_npy(file, &shape, &outputs[t])?;
+    }
+    Ok(())
 }
 
 /// One field of `/proc/self/status` in kB (`VmRSS`, `VmHWM`, ...); `None` off Linux.
@@ -165,10 +275,10 @@ fn page_faults() -> Option<(u64, u64)> {
 fn bench(runs: usize) {
     let spawn_ns: Option<u128> = std::env::var(SPAWN_ENV).ok().and_then(|v| v.parse().ok());
     let rss_start = status_kb("VmRSS");
-    let input: Vec<f32> = (0..Model::INPUT_LEN)
-        .map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0)
-        .collect();
-    let mut out = vec![0.0f32; Model::OUTPUT_LEN];
+    let inputs = bench_inputs();
+    let mut outputs = bench_outputs();
+    let input = slices(&inputs);
+    let mut out = slices_mut(&mut outputs);
     let mut model = model_with_threads();
     let faults0 = page_faults();
     let t0 = std::time::Instant::now();
@@ -204,8 +314,8 @@ fn bench(runs: usize) {
         pct(0.1) * 1e3,
         pct(0.9) * 1e3,
         times[0] * 1e3,
-        Model::INPUT_SHAPE[0],
-        Model::MACS * Model::INPUT_SHAPE[0] as u64,
+        compiled_images(),
+        Model::MACS * compiled_images() as u64,
         Model::WEIGHT_BYTES,
         model.threads() * Model::SCRATCH_LEN * 4,
     );
@@ -233,7 +343,7 @@ fn bench(runs: usize) {
     }
     // One core's peak, measured on this thread; the roofline is threads x that.
     if let Some(peak) = ghost_runtime::peak::peak_gmacs() {
-        let gmacs = (Model::MACS * Model::INPUT_SHAPE[0] as u64) as f64 / pct(0.5) / 1e6;
+        let gmacs = (Model::MACS * compiled_images() as u64) as f64 / pct(0.5) / 1e6;
         let threads = THREADS.load(std::sync::atomic::Ordering::Relaxed).max(1);
         fields += &format!(
             " peak_gmacs={peak:.2} gmacs={gmacs:.2} roofline_pct={:.1}",
@@ -247,7 +357,7 @@ fn bench(runs: usize) {
         pct(0.1),
         pct(0.9),
         first.as_secs_f64() * 1e3,
-        out.iter().map(|&v| v as f64).sum::<f64>()
+        out.iter().flat_map(|o| o.iter()).map(|&v| v as f64).sum::<f64>()
     );
 }
 
@@ -294,14 +404,14 @@ fn main() -> ExitCode {
                 return ExitCode::from(2);
             }
         },
-        [input, output] => {
-            if let Err(e) = run_files(input, output) {
+        files if !files.is_empty() && !files[0].starts_with("--") => {
+            if let Err(e) = run_files(files) {
                 eprintln!("error: {e}");
                 return ExitCode::FAILURE;
             }
         }
         _ => {
-            eprintln!("usage: __NAME__ [--threads T] (INPUT.npy OUTPUT.npy | --bench [N] | --profile [N [--raw]])");
+            eprintln!("usage: __NAME__ [--threads T] ([NAME=]INPUT.npy... [NAME=]OUTPUT.npy... | --bench [N] | --profile [N [--raw]])");
             return ExitCode::from(2);
         }
     }

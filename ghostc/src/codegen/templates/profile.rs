@@ -5,10 +5,10 @@
 /// kinds, shapes and ONNX names). Only in profiling builds.
 fn profile(runs: usize) {
     use std::sync::atomic::Ordering;
-    let input: Vec<f32> = (0..Model::INPUT_LEN)
-        .map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0)
-        .collect();
-    let mut out = vec![0.0f32; Model::OUTPUT_LEN];
+    let inputs = bench_inputs();
+    let mut outputs = bench_outputs();
+    let input = slices(&inputs);
+    let mut out = slices_mut(&mut outputs);
     let mut model = model_with_threads();
     for _ in 0..5 {
         model.run(&input, &mut out)
@@ -42,7 +42,7 @@ fn profile(runs: usize) {
         v[v.len() / 2]
     };
     let wall = median(&mut walls);
-    let images = Model::INPUT_SHAPE[0] as u64;
+    let images = compiled_images() as u64;
     // One core's peak (raw output); the table compares with threads x that.
     let peak = ghost_runtime::peak::peak_gmacs();
     let threads = THREADS.load(Ordering::Relaxed).max(1) as f64;

@@ -252,9 +252,9 @@ impl Lowerer<'_> {
             let wr = self.pack(&name, rt::conv_packed_len(cin, lanes, kh, kw), |out| {
                 rt::pack_conv(&wp, &bp, cin, lanes, kh, kw, out)
             })?;
-            let nchw = self.loc.get(&x) == Some(&Loc::Input);
-            let src = if nchw {
-                View::at(Loc::Input, 0)
+            let nchw = matches!(self.loc.get(&x), Some(Loc::Input(_)));
+            let src = if let Some(&l @ Loc::Input(_)) = self.loc.get(&x) {
+                View::at(l, 0)
             } else {
                 View::at(self.read_as(x, &dense_in, &name), 0)
             };

@@ -19,7 +19,11 @@ impl Lowerer<'_> {
         act: Option<ir::Activation>,
     ) -> Result<(), LowerError> {
         let Some(act) = act_of(act) else {
-            self.unsupported(n, "activation has no epilogue form");
+            self.unsupported_as(
+                n,
+                "fused activation has no epilogue form",
+                "ReLU, Clip, HardSigmoid, HardSwish or none",
+            );
             return Ok(());
         };
         let node = self.g.node(n);
@@ -30,7 +34,11 @@ impl Lowerer<'_> {
             node.outputs[0],
         );
         let (Some(wd), Some(bd)) = (self.constant(w), self.constant(b)) else {
-            self.unsupported(n, "weights are not constant");
+            self.unsupported_as(
+                n,
+                "weights or bias computed at run time",
+                "constant weights and bias",
+            );
             return Ok(());
         };
         let (m, k) = (self.shape(w)[0], self.shape(w)[1]);
@@ -52,7 +60,11 @@ impl Lowerer<'_> {
             self.shape(b).len(),
             trans_a,
         ) else {
-            self.unsupported(n, "only [N, K] activations times a constant 2-D matrix");
+            self.unsupported_as(
+                n,
+                "operands are not an [N, K] activation and a constant 2-D matrix",
+                "[N, K] activations times a constant [K, M] (or transposed) matrix",
+            );
             return Ok(());
         };
         let bs = self.shape(b).to_vec();
@@ -76,14 +88,18 @@ impl Lowerer<'_> {
         let mut bias = vec![0.0; m];
         if let Some(&c) = node.inputs.get(2) {
             let Some(cd) = self.constant(c) else {
-                self.unsupported(n, "bias is not constant");
+                self.unsupported_as(n, "bias computed at run time", "a constant bias");
                 return Ok(());
             };
             match cd.len() {
                 1 => bias.iter_mut().for_each(|v| *v = beta * cd[0]),
                 len if len == m => bias.iter_mut().zip(cd).for_each(|(v, &c)| *v = beta * c),
                 _ => {
-                    self.unsupported(n, "bias broadcast other than per output feature");
+                    self.unsupported_as(
+                        n,
+                        &format!("bias of {} values for {m} output features", cd.len()),
+                        "a scalar or per-output-feature bias",
+                    );
                     return Ok(());
                 }
             }

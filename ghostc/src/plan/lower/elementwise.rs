@@ -56,7 +56,11 @@ impl Lowerer<'_> {
             .map(|&v| self.constant(v))
             .collect();
         let Some(p) = params else {
-            self.unsupported(n, "parameters are not constant");
+            self.unsupported_as(
+                n,
+                "scale, bias, mean or variance is computed at run time",
+                "constant BatchNorm parameters",
+            );
             return;
         };
         let scale: Vec<f32> = (0..p[0].len())
@@ -125,9 +129,10 @@ impl Lowerer<'_> {
         let (a, b, y) = (node.inputs[0], node.inputs[1], node.outputs[0]);
         let ys = self.shape(y).to_vec();
         if !matches!(ys.len(), 2 | 4) {
-            self.unsupported(
+            self.unsupported_as(
                 n,
-                "elementwise op on a tensor that is not [N, C] or [N, C, H, W]",
+                &format!("output rank {} [{}]", ys.len(), ir::fmt_shape(&ys)),
+                "[N, C] or [N, C, H, W] tensors",
             );
             return Ok(());
         }
@@ -140,7 +145,14 @@ impl Lowerer<'_> {
         if a_const != b_const {
             let (x, c) = if b_const { (a, b) } else { (b, a) };
             let Some(mut v) = self.per_channel(c, ys[1], ys.len()) else {
-                self.unsupported(n, "constant operand is neither a scalar nor per-channel");
+                self.unsupported_as(
+                    n,
+                    &format!(
+                        "constant operand of shape [{}]",
+                        ir::fmt_shape(self.shape(c))
+                    ),
+                    "a scalar or per-channel constant ([C], [1, C, 1, 1])",
+                );
                 return Ok(());
             };
             let op = match (op, b_const) {
@@ -154,15 +166,20 @@ impl Lowerer<'_> {
                     ir::BinaryOp::Mul
                 }
                 _ => {
-                    self.unsupported(
+                    self.unsupported_as(
                         n,
-                        "constant on the left of a subtraction or division, or an unsupported op",
+                        &format!("{} with a constant operand {}", node.op.name(), if b_const { "on the right" } else { "on the left" }),
+                        "Add and Mul with a constant on either side, Sub and Div with it on the right",
                     );
                     return Ok(());
                 }
             };
             if self.shape(x) != &ys[..] {
-                self.unsupported(n, "constant operand changes the output shape");
+                self.unsupported_as(
+                    n,
+                    "the constant operand broadcasts the output to a larger shape",
+                    "constants that keep the activation's shape",
+                );
                 return Ok(());
             }
             let src = self.read_as(x, &ly, &name);
@@ -189,14 +206,22 @@ impl Lowerer<'_> {
             return Ok(());
         }
         if a_const && b_const {
-            self.unsupported(n, "both operands constant (should have been folded)");
+            self.unsupported_as(
+                n,
+                "both operands are constant (not folded)",
+                "at least one operand computed from the input",
+            );
             return Ok(());
         }
         let bop = match op {
             ir::BinaryOp::Add => BinaryOp::Add,
             ir::BinaryOp::Mul => BinaryOp::Mul,
             _ => {
-                self.unsupported(n, "only Add and Mul between two activations");
+                self.unsupported_as(
+                    n,
+                    &format!("{} of two activations", node.op.name()),
+                    "Add and Mul between two activations",
+                );
                 return Ok(());
             }
         };
@@ -227,7 +252,15 @@ impl Lowerer<'_> {
         } else if sb == ys && small(&sa) {
             (b, a)
         } else {
-            self.unsupported(n, "broadcast other than per-channel");
+            self.unsupported_as(
+                n,
+                &format!(
+                    "broadcast [{}] with [{}]",
+                    ir::fmt_shape(&sa),
+                    ir::fmt_shape(&sb)
+                ),
+                "equal shapes, or one operand per-channel ([N, C, 1, 1])",
+            );
             return Ok(());
         };
         let src = self.read_as(big, &ly, &name);

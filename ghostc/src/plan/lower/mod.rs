@@ -56,15 +56,73 @@ use crate::ir::{self, Activation, Graph, NodeId, Op, ValueId};
 /// Why the graph cannot be lowered to runtime calls.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum LowerError {
-    /// User-facing: the model uses ops (or op configurations) code generation does not cover.
-    #[error("code generation does not support {}: {}", if .0.len() == 1 { "this node" } else { "these nodes" }, .0.join("; "))]
-    Unsupported(Vec<String>),
-    /// User-facing: models with several inputs or outputs are not compiled yet.
-    #[error("code generation supports one input and one output; the model has {inputs} inputs and {outputs} outputs")]
+    /// User-facing: the model uses ops (or op configurations) code generation does not cover;
+    /// lists every such node, then a per-op summary when the list is long.
+    #[error("{}", UnsupportedReport(.0))]
+    Unsupported(Vec<Unsupported>),
+    /// User-facing: a model without inputs or outputs has nothing to compile.
+    #[error("code generation needs at least one model input and one output; the model has {inputs} inputs and {outputs} outputs")]
     Io { inputs: usize, outputs: usize },
     /// A ghostc bug: the runtime refused arguments lowering computed.
     #[error("node '{node}': the runtime rejected packed weights ({detail}); this is a ghostc bug")]
     Pack { node: String, detail: String },
+}
+
+/// One node (or model input/output) code generation cannot lower, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unsupported {
+    /// ONNX node name (for a model input or output: the tensor's name).
+    pub node: String,
+    /// The op as the IR names it (`max_pool`, `resize`, ...), or `input`/`output`.
+    pub op: String,
+    /// The attribute or shape that blocks it, with its value (`ceil_mode=1`, `axis=2`).
+    pub blocker: String,
+    /// What is supported instead (empty when nothing close is).
+    pub supported: String,
+}
+
+impl std::fmt::Display for Unsupported {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "'{}' ({}): {}", self.node, self.op, self.blocker)?;
+        if !self.supported.is_empty() {
+            write!(f, "; supported: {}", self.supported)?;
+        }
+        Ok(())
+    }
+}
+
+/// Lists longer than this end with a count per op.
+const SUMMARY_AFTER: usize = 3;
+
+/// The message of [`LowerError::Unsupported`]: one line per node, then (for long lists) how
+/// many nodes of each op.
+struct UnsupportedReport<'a>(&'a [Unsupported]);
+
+impl std::fmt::Display for UnsupportedReport<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.0.len();
+        write!(
+            f,
+            "code generation cannot lower {n} node{}:",
+            if n == 1 { "" } else { "s" }
+        )?;
+        for u in self.0 {
+            write!(f, "\n  - {u}")?;
+        }
+        if n > SUMMARY_AFTER {
+            let mut counts: Vec<(&str, usize)> = Vec::new();
+            for u in self.0 {
+                match counts.iter_mut().find(|(op, _)| *op == u.op) {
+                    Some((_, c)) => *c += 1,
+                    None => counts.push((&u.op, 1)),
+                }
+            }
+            counts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+            let items: Vec<String> = counts.iter().map(|(op, c)| format!("{op} x{c}")).collect();
+            write!(f, "\n  by op: {}", items.join(", "))?;
+        }
+        Ok(())
+    }
 }
 
 struct Lowerer<'g> {
@@ -77,7 +135,7 @@ struct Lowerer<'g> {
     buffers: Vec<usize>,
     blob: WeightBlob,
     steps: Vec<Step>,
-    unsupported: Vec<String>,
+    unsupported: Vec<Unsupported>,
     /// Values that are another value gated by an SE: stored un-gated (aliasing their input),
     /// with the gate vector their single 1x1 consumer folds into its weights.
     gated: HashMap<ValueId, Loc>,
@@ -118,13 +176,14 @@ impl<'g> Lowerer<'g> {
         &self.g.value(v).ty.shape
     }
 
-    /// Spatial size per image: (h, w) for rank 4, (1, 1) for rank 2.
+    /// Spatial size per image: (h, w) for rank 4, (l, 1) for rank 3 (`[N, C, L]` is stored
+    /// as `L` pixels), (1, 1) for rank 2; higher ranks fold into w.
     fn hw(&self, v: ValueId) -> (usize, usize) {
         let s = self.shape(v);
-        if s.len() == 4 {
-            (s[2], s[3])
-        } else {
-            (1, 1)
+        match s.len() {
+            0..=2 => (1, 1),
+            3 => (s[2], 1),
+            _ => (s[2], s[3..].iter().product()),
         }
     }
 
@@ -194,10 +253,20 @@ impl<'g> Lowerer<'g> {
         );
     }
 
+    /// Records node `n` as not lowerable because of `why` (the blocking attribute or shape).
     fn unsupported(&mut self, n: NodeId, why: &str) {
+        self.unsupported_as(n, why, "");
+    }
+
+    /// [`Self::unsupported`] saying what is supported instead.
+    fn unsupported_as(&mut self, n: NodeId, blocker: &str, supported: &str) {
         let node = self.g.node(n);
-        self.unsupported
-            .push(format!("'{}' ({}): {}", node.name, node.op.name(), why));
+        self.unsupported.push(Unsupported {
+            node: node.name.clone(),
+            op: node.op.name().into(),
+            blocker: blocker.into(),
+            supported: supported.into(),
+        });
     }
 
     fn push_weights(&mut self, values: &[f32]) -> WRange {
@@ -291,7 +360,7 @@ impl<'g> Lowerer<'g> {
                 Ok(())
             }
             Op::Binary(op) => self.lower_binary(n, *op),
-            Op::Concat { axis: 1 } if matches!(self.shape(node.outputs[0]).len(), 2 | 4) => {
+            Op::Concat { axis: 1 } if matches!(self.shape(node.outputs[0]).len(), 2..=4) => {
                 self.lower_concat(n);
                 Ok(())
             }
@@ -312,41 +381,100 @@ impl<'g> Lowerer<'g> {
                 Ok(())
             }
             _ => {
-                self.unsupported(n, "no kernel for this op or configuration");
+                let (blocker, supported) = why_not(self.g, n);
+                self.unsupported_as(n, &blocker, supported);
                 Ok(())
             }
         }
     }
 }
 
+/// For a node no arm of [`Lowerer::lower_node`] takes: the attribute or shape that blocks it
+/// and what is supported instead.
+fn why_not(g: &Graph, n: NodeId) -> (String, &'static str) {
+    let node = g.node(n);
+    let shape = |v: Option<&ValueId>| v.map(|&v| g.value(v).ty.shape.clone()).unwrap_or_default();
+    let x = shape(node.inputs.first());
+    let y = shape(node.outputs.first());
+    let rank = |what: &str, s: &[usize]| format!("{what} rank {} [{}]", s.len(), ir::fmt_shape(s));
+    match &node.op {
+        Op::Concat { axis } if *axis != 1 => (
+            format!("axis={axis}"),
+            "axis=1 (channels) of rank-2, 3 or 4 tensors",
+        ),
+        Op::Concat { .. } => (rank("output", &y), "rank 2, 3 or 4"),
+        Op::Slice(s) if s.axes != [1] => (
+            format!("axes={:?}", s.axes),
+            "axes=[1] (channels) of a rank-4 tensor",
+        ),
+        Op::Slice(s) if s.steps != [1] => (format!("steps={:?}", s.steps), "steps=[1]"),
+        Op::Slice(_) => (rank("input", &x), "rank 4"),
+        Op::Pool(p) if p.ceil_mode => ("ceil_mode=1".into(), "ceil_mode=0"),
+        Op::Pool(p) if p.dilations != [1, 1] => {
+            (format!("dilations={:?}", p.dilations), "dilations=[1, 1]")
+        }
+        Op::Pool(_) => (rank("input", &x), "rank 4 (2-D pooling)"),
+        Op::Resize(r) if x.len() == 4 && r.sizes.get(..2) != x.get(..2) => (
+            format!(
+                "output size [{}] from input [{}] changes N or C",
+                ir::fmt_shape(&r.sizes),
+                ir::fmt_shape(&x)
+            ),
+            "resizing H and W only",
+        ),
+        Op::Resize(_) => (rank("input", &x), "rank 4"),
+        Op::Softmax { axis } if x.len() != 2 => (
+            format!("axis={axis} over {}", rank("input", &x)),
+            "axis=1 of a rank-2 [N, C] tensor",
+        ),
+        Op::Softmax { axis } => (format!("axis={axis}"), "axis=1"),
+        op => (
+            format!("no kernel for op {}", op.name()),
+            "see ARCHITECTURE.md for the lowered ops",
+        ),
+    }
+}
+
 /// Lowers an optimized graph (see `passes::optimize`) to runtime calls and a memory plan.
+///
+/// Every model input and output must carry the batch in dim 0 (the same `N` for all) and have
+/// rank 2, 3 or 4; outputs are converted from the internal NCHW8c layout to plain NCHW. Every
+/// node that cannot be lowered is reported at once ([`LowerError::Unsupported`]): lowering
+/// goes on past such a node with a placeholder buffer for its outputs.
 pub fn lower(g: &Graph) -> Result<Program, LowerError> {
-    if g.inputs.len() != 1 || g.outputs.len() != 1 {
+    if g.inputs.is_empty() || g.outputs.is_empty() {
         return Err(LowerError::Io {
             inputs: g.inputs.len(),
             outputs: g.outputs.len(),
         });
     }
     // No runtime kernel takes integers yet (issue 14): name every quantized node at once.
-    let quantized: Vec<String> = g
+    let quantized: Vec<Unsupported> = g
         .topo_order()
         .unwrap_or_else(|_| g.nodes.node_indices().collect())
         .into_iter()
         .filter(|&n| g.node(n).op.is_quantized())
         .map(|n| {
             let node = g.node(n);
-            format!(
-                "'{}' ({}): quantized ops are not lowered yet",
-                node.name,
-                node.op.name()
-            )
+            Unsupported {
+                node: node.name.clone(),
+                op: node.op.name().to_string(),
+                blocker: "quantized ops are not lowered yet".to_string(),
+                supported: String::new(),
+            }
         })
         .collect();
     if !quantized.is_empty() {
         return Err(LowerError::Unsupported(quantized));
     }
-    let (input, output) = (g.inputs[0], g.outputs[0]);
-    let batch = g.value(input).ty.shape.first().copied().unwrap_or(1).max(1);
+    let batch = g
+        .value(g.inputs[0])
+        .ty
+        .shape
+        .first()
+        .copied()
+        .unwrap_or(1)
+        .max(1);
     let mut l = Lowerer {
         g,
         layouts: layout::assign(g),
@@ -359,35 +487,79 @@ pub fn lower(g: &Graph) -> Result<Program, LowerError> {
         unsupported: Vec::new(),
         gated: HashMap::new(),
     };
-    let in_shape = g.value(input).ty.shape.clone();
-    let out_shape = g.value(output).ty.shape.clone();
-    if !matches!(in_shape.len(), 2 | 4)
-        || !matches!(out_shape.len(), 2 | 4)
-        || out_shape.first() != Some(&batch)
-    {
-        return Err(LowerError::Unsupported(vec![format!(
-            "model input [{}] / output [{}]: expected [N, C, H, W] or [N, C] with the same N",
-            ir::fmt_shape(&in_shape),
-            ir::fmt_shape(&out_shape)
-        )]));
+    let io = |word: &str, v: ValueId| {
+        let value = g.value(v);
+        let s = &value.ty.shape;
+        let blocker = if !matches!(s.len(), 2..=4) {
+            Some(format!("rank {} [{}]", s.len(), ir::fmt_shape(s)))
+        } else if s[0] != batch {
+            Some(format!(
+                "batch {} [{}] differs from the first input's {batch}",
+                s[0],
+                ir::fmt_shape(s)
+            ))
+        } else if !value.ty.dtype.is_float() {
+            Some(format!("data type {:?}", value.ty.dtype))
+        } else {
+            None
+        };
+        blocker.map(|blocker| Unsupported {
+            node: value.name.clone(),
+            op: word.into(),
+            blocker,
+            supported:
+                "f32 [N, C], [N, C, L] or [N, C, H, W], the same N for every input and output"
+                    .into(),
+        })
+    };
+    for &v in &g.inputs {
+        l.unsupported.extend(io("input", v));
     }
-    l.lower_input(input);
+    for &v in &g.outputs {
+        l.unsupported.extend(io("output", v));
+        if g.value(v).constant().is_some() {
+            l.unsupported.push(Unsupported {
+                node: g.value(v).name.clone(),
+                op: "output".into(),
+                blocker: "a constant (computed from no input)".into(),
+                supported: "outputs computed from the inputs".into(),
+            });
+        }
+    }
+    if !l.unsupported.is_empty() {
+        return Err(LowerError::Unsupported(l.unsupported));
+    }
+    for (i, &v) in g.inputs.iter().enumerate() {
+        l.lower_input(i, v);
+    }
     let order = g.topo_order().map_err(|n| {
-        LowerError::Unsupported(vec![format!("cycle through '{}'", g.node(n).name)])
+        LowerError::Unsupported(vec![Unsupported {
+            node: g.node(n).name.clone(),
+            op: g.node(n).op.name().into(),
+            blocker: "part of a cycle".into(),
+            supported: "acyclic graphs".into(),
+        }])
     })?;
     for n in order {
-        // Below an unsupported node there is no buffer to read: that node is already reported,
-        // so skip its dependents instead of indexing their missing input (which panicked).
-        let starved = |v: &ValueId| g.value(*v).constant().is_none() && !l.loc.contains_key(v);
-        if !l.unsupported.is_empty() && g.node(n).inputs.iter().any(starved) {
-            continue;
+        let before = l.unsupported.len();
+        let node = g.node(n);
+        // Below a node already reported there is no buffer to read: give its outputs
+        // placeholders so the nodes after it are still checked (and reported) too.
+        if before > 0 {
+            for &v in &node.inputs {
+                if g.value(v).constant().is_none() && !l.loc.contains_key(&v) {
+                    l.out_buf(v);
+                }
+            }
         }
         l.lower_node(n)?;
     }
     if !l.unsupported.is_empty() {
         return Err(LowerError::Unsupported(l.unsupported));
     }
-    l.lower_output(output);
+    for (i, &v) in g.outputs.iter().enumerate() {
+        l.lower_output(i, v);
+    }
     let intervals = arena::liveness(&l.steps, &l.buffers);
     let placement = arena::place(&intervals, ALIGN_F32);
     let buffers = placement
@@ -396,24 +568,19 @@ pub fn lower(g: &Graph) -> Result<Program, LowerError> {
         .zip(&l.buffers)
         .map(|(&offset, &len)| Buffer { offset, len })
         .collect();
-    let per_image = |s: &[usize]| {
-        let mut s = s.to_vec();
-        s[0] = 1;
-        s
+    let ios = |vs: &[ValueId]| -> Vec<Io> {
+        vs.iter()
+            .map(|&v| Io {
+                name: g.value(v).name.clone(),
+                shape: g.value(v).ty.shape.clone(),
+            })
+            .collect()
     };
     Ok(Program {
-        input: Io {
-            name: g.value(input).name.clone(),
-            shape: in_shape.clone(),
-        },
-        output: Io {
-            name: g.value(output).name.clone(),
-            shape: out_shape.clone(),
-        },
+        inputs: ios(&g.inputs),
+        outputs: ios(&g.outputs),
         dynamic_batch: g.dynamic_batch,
         batch,
-        image_input: per_image(&in_shape),
-        image_output: per_image(&out_shape),
         buffers,
         arena_len: placement.len,
         weights: l.blob,

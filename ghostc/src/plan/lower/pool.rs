@@ -19,7 +19,16 @@ impl Lowerer<'_> {
                 || r.axes != [2, 3]
                 || self.shape(node.inputs[0]).len() != 4
             {
-                self.unsupported(n, "only a mean over H and W is supported");
+                self.unsupported_as(
+                    n,
+                    &format!(
+                        "{:?} over axes {:?} of [{}]",
+                        r.kind,
+                        r.axes,
+                        ir::fmt_shape(self.shape(node.inputs[0]))
+                    ),
+                    "a mean over axes [2, 3] of a rank-4 tensor",
+                );
                 return;
             }
         }

@@ -25,9 +25,10 @@ impl Lowerer<'_> {
             .map(|&v| self.constant(v))
             .collect();
         let (Activation::Relu, Some(gate_fn), Some(c)) = (se.act, gate_fn, consts) else {
-            self.unsupported(
+            self.unsupported_as(
                 n,
-                "squeeze-excite needs ReLU inside and a sigmoid-like gate",
+                &format!("inner activation {:?} or gate not sigmoid-like, or weights computed at run time", se.act),
+                "ReLU inside, a Sigmoid/HardSigmoid gate and constant weights",
             );
             return Ok(());
         };

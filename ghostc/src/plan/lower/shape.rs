@@ -13,9 +13,9 @@ use crate::ir::{self, NodeId, Op, ValueId};
 use crate::plan::program::*;
 
 impl Lowerer<'_> {
-    /// The graph input: read in place by a stem conv that is its only reader, otherwise
+    /// Model input `index`: read in place by a stem conv that is its only reader, otherwise
     /// converted to NCHW8c first.
-    pub(super) fn lower_input(&mut self, input: ValueId) {
+    pub(super) fn lower_input(&mut self, index: usize, input: ValueId) {
         let g = self.g;
         // A dense conv (the stem) that is the input's only reader reads NCHW directly; anything
         // else gets the input converted to the blocked layout first.
@@ -30,7 +30,7 @@ impl Lowerer<'_> {
                 _ => false,
             };
         if stem_reads_nchw {
-            self.loc.insert(input, Loc::Input);
+            self.loc.insert(input, Loc::Input(index));
             return;
         }
         let lin = self.layout(input);
@@ -41,21 +41,22 @@ impl Lowerer<'_> {
             out_shape: vec![],
             node: None,
             what: format!(
-                "input NCHW -> NCHW8c, {} channels @ {h}x{w}",
+                "{} NCHW -> NCHW8c, {} channels @ {h}x{w}",
+                Loc::Input(index).describe(),
                 lin.channels()
             ),
             macs: 0,
             kernel: Kernel::ToBlocked {
                 channels: lin.channels(),
                 pixels: h * w,
-                src: Loc::Input,
+                src: Loc::Input(index),
                 dst,
             },
         });
     }
 
-    /// The graph output gathered from its blocked layout into the user's NCHW slice.
-    pub(super) fn lower_output(&mut self, output: ValueId) {
+    /// Model output `index` gathered from its blocked layout into the user's NCHW slice.
+    pub(super) fn lower_output(&mut self, index: usize, output: ValueId) {
         let lout = self.layout(output);
         let (h, w) = self.hw(output);
         let src = self.loc[&output];
@@ -63,13 +64,17 @@ impl Lowerer<'_> {
             nodes: vec![],
             out_shape: vec![],
             node: None,
-            what: format!("output NCHW8c -> NCHW, {} channels", lout.channels()),
+            what: format!(
+                "{} NCHW8c -> NCHW, {} channels",
+                Loc::Output(index).describe(),
+                lout.channels()
+            ),
             macs: 0,
             kernel: Kernel::FromBlocked {
                 phys: lout.phys.clone(),
                 pixels: h * w,
                 src,
-                dst: Loc::Output,
+                dst: Loc::Output(index),
             },
         });
     }
@@ -113,19 +118,26 @@ impl Lowerer<'_> {
         dst
     }
 
-    /// `[N, C, 1, 1] <-> [N, C]`: the same lanes, so the same buffer.
+    /// A reshape that keeps N and C and the number of pixels (`[N, C, 1, 1] <-> [N, C]`,
+    /// `[N, C, H, W] -> [N, C, H * W]`): the same blocked memory, so the same buffer.
     pub(super) fn lower_reshape(&mut self, n: NodeId, shape: &[usize]) {
         let node = self.g.node(n);
         let (x, y) = (node.inputs[0], node.outputs[0]);
         let xs = self.shape(x);
-        let channels_only = |s: &[usize]| s.len() >= 2 && s[2..].iter().all(|&d| d == 1);
-        if channels_only(xs) && channels_only(shape) && xs[1] == shape[1] {
+        let pixels = |s: &[usize]| s.iter().skip(2).product::<usize>();
+        let keeps = |s: &[usize]| matches!(s.len(), 2..=4);
+        if keeps(xs) && keeps(shape) && xs[..2] == shape[..2] && pixels(xs) == pixels(shape) {
             let loc = self.loc[&x];
             self.loc.insert(y, loc);
         } else {
-            self.unsupported(
+            self.unsupported_as(
                 n,
-                "only reshapes between [N, C, 1, 1] and [N, C] are supported",
+                &format!(
+                    "[{}] -> [{}] moves data across channels",
+                    ir::fmt_shape(xs),
+                    ir::fmt_shape(shape)
+                ),
+                "reshapes that keep N, C and the pixel count ([N, C, 1, 1] <-> [N, C], [N, C, H, W] -> [N, C, H*W])",
             );
         }
     }
@@ -216,8 +228,25 @@ impl Lowerer<'_> {
             (ir::ResizeMode::Linear, ir::CoordTransform::Asymmetric) => {
                 (ResizeMode::Linear, CoordMode::Asymmetric)
             }
-            _ => {
-                self.unsupported(n, "resize mode/coordinate transform combination");
+            (mode, coord) => {
+                let mode = match mode {
+                    ir::ResizeMode::Nearest => format!("nearest ({:?})", r.nearest),
+                    ir::ResizeMode::Linear => "linear".into(),
+                    ir::ResizeMode::Cubic => "cubic".into(),
+                };
+                let coord = match coord {
+                    ir::CoordTransform::HalfPixel => "half_pixel",
+                    ir::CoordTransform::PytorchHalfPixel => "pytorch_half_pixel",
+                    ir::CoordTransform::AlignCorners => "align_corners",
+                    ir::CoordTransform::Asymmetric => "asymmetric",
+                    ir::CoordTransform::TfHalfPixelForNearest => "tf_half_pixel_for_nearest",
+                };
+                self.unsupported_as(
+                    n,
+                    &format!("{mode} with coordinate_transformation_mode {coord}"),
+                    "nearest (floor) with asymmetric, linear with half_pixel, \
+                     pytorch_half_pixel, align_corners or asymmetric",
+                );
                 return;
             }
         };

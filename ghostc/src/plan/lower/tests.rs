@@ -71,7 +71,7 @@ fn pointwise_conv_is_one_call_whose_packed_weights_match_the_interpreter() {
         Kernel::ToBlocked {
             channels: 3,
             pixels: 6,
-            src: Loc::Input,
+            src: Loc::Input(0),
             ..
         }
     ));
@@ -98,7 +98,7 @@ fn pointwise_conv_is_one_call_whose_packed_weights_match_the_interpreter() {
     assert!(matches!(
         ks[2],
         Kernel::FromBlocked {
-            dst: Loc::Output,
+            dst: Loc::Output(0),
             ..
         }
     ));
@@ -369,11 +369,15 @@ fn resize_modes_map_to_the_runtimes_and_others_are_reported() {
         ir::CoordTransform::HalfPixel,
     ))
     .unwrap_err();
+    let LowerError::Unsupported(list) = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(list.len(), 1, "{err}");
     assert_eq!(
-        err,
-        LowerError::Unsupported(vec![
-            "'up' (resize): resize mode/coordinate transform combination".into()
-        ])
+        list[0].to_string(),
+        "'up' (resize): nearest (Floor) with coordinate_transformation_mode half_pixel; supported: \
+         nearest (floor) with asymmetric, linear with half_pixel, pytorch_half_pixel, \
+         align_corners or asymmetric"
     );
 }
 
@@ -525,9 +529,15 @@ fn quantized_nodes_are_all_listed_not_lowered() {
     g.outputs.push(y[0]);
     assert_eq!(
         lower(&g).unwrap_err(),
-        LowerError::Unsupported(vec![
-            "'q' (quantize): quantized ops are not lowered yet".into(),
-            "'dq' (dequantize): quantized ops are not lowered yet".into(),
-        ])
+        LowerError::Unsupported(
+            [("q", "quantize"), ("dq", "dequantize")]
+                .map(|(node, op)| Unsupported {
+                    node: node.into(),
+                    op: op.into(),
+                    blocker: "quantized ops are not lowered yet".into(),
+                    supported: String::new(),
+                })
+                .to_vec()
+        )
     );
 }
