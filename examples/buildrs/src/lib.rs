@@ -15,6 +15,31 @@
 
 include!(concat!(env!("OUT_DIR"), "/model.rs"));
 
+/// A two-output backbone (timm `features_only` GhostNet, 3x64x64 input; outputs
+/// `feat_s8` [1, 20, 8, 8] and `feat_s16` [1, 32, 4, 4]), compiled by the same build script.
+///
+/// ```
+/// use example_buildrs::features::{Model, ModelInputs, ModelOutputs};
+/// let image = vec![0.5_f32; Model::INPUT0_LEN];
+/// let (mut s8, mut s16) = (vec![0.0; Model::OUTPUT0_LEN], vec![0.0; Model::OUTPUT1_LEN]);
+/// let mut scratch = vec![0.0_f32; Model::SCRATCH_LEN];
+/// Model::new()
+///     .run(
+///         ModelInputs { input0: &image },
+///         ModelOutputs { output0: &mut s8, output1: &mut s16 },
+///         &mut scratch,
+///     )
+///     .unwrap();
+/// ```
+pub mod features {
+    include!(concat!(env!("OUT_DIR"), "/features.rs"));
+}
+
+/// [`features`] compiled with every fusion off (a different program, the same numbers).
+pub mod features_unfused {
+    include!(concat!(env!("OUT_DIR"), "/features_unfused.rs"));
+}
+
 // The README's Rust snippets (build.rs, include!, proc-macro) compile as doctests of this crate.
 #[cfg(doctest)]
 #[doc = include_str!("../../../README.md")]
