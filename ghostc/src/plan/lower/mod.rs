@@ -368,7 +368,13 @@ impl<'g> Lowerer<'g> {
                 self.lower_slice(n, s);
                 Ok(())
             }
-            Op::Pool(p) if rank_in == 4 && p.dilations == [1, 1] && !p.ceil_mode => {
+            // ceil_mode is already extra bottom/right padding, which the kernel skips (max) or
+            // leaves out of the count (average without count_include_pad).
+            Op::Pool(p)
+                if rank_in == 4
+                    && p.dilations == [1, 1]
+                    && !(p.ceil_mode && p.kind == ir::PoolKind::Avg && p.count_include_pad) =>
+            {
                 self.lower_pool(n, p);
                 Ok(())
             }
@@ -409,7 +415,10 @@ fn why_not(g: &Graph, n: NodeId) -> (String, &'static str) {
         ),
         Op::Slice(s) if s.steps != [1] => (format!("steps={:?}", s.steps), "steps=[1]"),
         Op::Slice(_) => (rank("input", &x), "rank 4"),
-        Op::Pool(p) if p.ceil_mode => ("ceil_mode=1".into(), "ceil_mode=0"),
+        Op::Pool(p) if p.ceil_mode && p.count_include_pad => (
+            "ceil_mode=1 with count_include_pad=1".into(),
+            "ceil_mode=1 with count_include_pad=0 (or any MaxPool), or ceil_mode=0",
+        ),
         Op::Pool(p) if p.dilations != [1, 1] => {
             (format!("dilations={:?}", p.dilations), "dilations=[1, 1]")
         }

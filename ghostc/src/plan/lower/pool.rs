@@ -49,7 +49,9 @@ impl Lowerer<'_> {
         );
     }
 
-    /// Max or average pooling of a rank-4 tensor (no dilation, no ceil mode).
+    /// Max or average pooling of a rank-4 tensor (no dilation). `ceil_mode` arrives as extra
+    /// bottom/right padding (import resolves it); average pooling with `count_include_pad`
+    /// and `ceil_mode` is refused before this (the original pads are not recorded).
     pub(super) fn lower_pool(&mut self, n: NodeId, p: &ir::Pool) {
         let node = self.g.node(n);
         let (x, y) = (node.inputs[0], node.outputs[0]);
