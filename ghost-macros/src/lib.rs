@@ -483,7 +483,7 @@ mod tests {
         assert_eq!(opens.take(), 1);
         // The source was emitted once, with the stored weights' path.
         let text = tokens.to_string();
-        assert_eq!(text.matches("pub struct Model").count(), 1, "{text}");
+        assert_eq!(text.matches("pub struct Model {").count(), 1, "{text}");
     }
 
     #[test]

@@ -58,7 +58,8 @@ fn compile(bytes: &[u8]) -> String {
     compiled.source
 }
 
-/// The source without comments, the provenance header and the two name constants.
+/// The source without comments, the provenance header and the name constants (`INPUT_NAME`,
+/// `INPUT0_NAME`, `INPUT_NAMES`, and the same for outputs).
 fn code_only(source: &str) -> String {
     let mut out = Vec::new();
     let mut skip_const = false;
@@ -67,7 +68,7 @@ fn code_only(source: &str) -> String {
         if t.starts_with("//") {
             continue;
         }
-        if t.contains("INPUT_NAME: &'static str") || t.contains("OUTPUT_NAME: &'static str") {
+        if t.contains("_NAME: &'static str") || t.contains("_NAMES: [&'static str") {
             skip_const = !t.ends_with(';');
             continue;
         }

@@ -17,7 +17,7 @@ impl Default for Model {
 /// `Model::INPUT_NAMES`).
 #[derive(Clone, Copy, Debug)]
 pub struct ModelInputs<'a> {
-    /// ONNX input "x", [1x3x8x8] per call at the compiled batch, NCHW f32.
+    /// ONNX input `"x"`, `[1x3x8x8]` per call at the compiled batch, NCHW f32.
     pub input0: &'a [f32],
 }
 
@@ -25,7 +25,7 @@ pub struct ModelInputs<'a> {
 /// `Model::OUTPUT_NAMES`).
 #[derive(Debug)]
 pub struct ModelOutputs<'a> {
-    /// ONNX output "y", [1x4] per call at the compiled batch, NCHW f32.
+    /// ONNX output `"y"`, `[1x4]` per call at the compiled batch, NCHW f32.
     pub output0: &'a mut [f32],
 }
 
@@ -33,7 +33,7 @@ pub struct ModelOutputs<'a> {
 impl Model {
     /// ONNX name of input 0.
     pub const INPUT0_NAME: &'static str = "x";
-    /// Shape of input 0 ("x") as compiled (batch 1 when the batch is dynamic).
+    /// Shape of input 0 (`"x"`) as compiled (batch 1 when the batch is dynamic).
     pub const INPUT0_SHAPE: [usize; 4] = [1, 3, 8, 8];
     /// Floats of input 0 at the compiled batch.
     pub const INPUT0_LEN: usize = 192;
@@ -51,7 +51,7 @@ impl Model {
     pub const INPUT_LEN: usize = Self::INPUT0_LEN;
     /// ONNX name of output 0.
     pub const OUTPUT0_NAME: &'static str = "y";
-    /// Shape of output 0 ("y") as compiled (batch 1 when the batch is dynamic).
+    /// Shape of output 0 (`"y"`) as compiled (batch 1 when the batch is dynamic).
     pub const OUTPUT0_SHAPE: [usize; 2] = [1, 4];
     /// Floats of output 0 at the compiled batch.
     pub const OUTPUT0_LEN: usize = 4;

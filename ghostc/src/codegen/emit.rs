@@ -493,6 +493,12 @@ struct IoTokens {
     out_args: Vec<Literal>,
 }
 
+/// `text` as inline code in a doc comment: rustdoc reads no link or markup inside, and a
+/// backtick in an ONNX name cannot close it early (it becomes `\u{60}`).
+fn doc_code(text: &str) -> String {
+    format!("`{}`", text.replace('`', "\\u{60}"))
+}
+
 /// Builds [`IoTokens`]. Field and constant names are positional (`input0`, `OUTPUT1_LEN`):
 /// ONNX names only appear in doc comments and string literals.
 fn io_tokens(p: &Program) -> IoTokens {
@@ -517,8 +523,8 @@ fn io_tokens(p: &Program) -> IoTokens {
             let l = usize_lit(io.len());
             let doc_name = format!(" ONNX name of {word} {i}.");
             let doc_shape = format!(
-                " Shape of {word} {i} ({:?}) as compiled (batch 1 when the batch is dynamic).",
-                io.name
+                " Shape of {word} {i} ({}) as compiled (batch 1 when the batch is dynamic).",
+                doc_code(&format!("{:?}", io.name))
             );
             let doc_len = format!(" Floats of {word} {i} at the compiled batch.");
             out.extend(quote! {
@@ -588,9 +594,9 @@ fn io_tokens(p: &Program) -> IoTokens {
         ios.iter()
             .map(|io| {
                 format!(
-                    " ONNX {word} {:?}, [{}] per call at the compiled batch, NCHW f32.",
-                    io.name,
-                    crate::ir::fmt_shape(&io.shape)
+                    " ONNX {word} {}, {} per call at the compiled batch, NCHW f32.",
+                    doc_code(&format!("{:?}", io.name)),
+                    doc_code(&format!("[{}]", crate::ir::fmt_shape(&io.shape)))
                 )
             })
             .collect()
