@@ -160,6 +160,34 @@ macro_rules! qsimd_impl {
                 // SAFETY: AVX2 proven by the token; 8 readable bytes guaranteed by the caller.
                 unsafe { _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(p.cast()))) }
             }
+            /// Only the upper bound is applied in `f32` (so `cvtps2dq` never sees a value
+            /// above `i32::MAX`); a value below `i32::MIN` converts to `i32::MIN`, still
+            /// negative. Adding the zero point cannot wrap, the signed and unsigned saturating
+            /// packs then map everything below 0 to 0, and `vpmaxub`/`vpminub` apply
+            /// `[min, max]` inside `[0, 255]`: the bytes of the default formula.
+            #[inline(always)]
+            unsafe fn requant4(self, p: *mut u8, acc: [__m256i; 4], scale: __m256, c: super::Rq4) {
+                // SAFETY: AVX2 proven by the token; 32 writable bytes guaranteed by the caller.
+                unsafe {
+                    let hi = _mm256_set1_ps(c.hi);
+                    let zp = _mm256_set1_epi32(c.zp);
+                    let q = |a: __m256i| {
+                        let f = _mm256_min_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(a), scale), hi);
+                        _mm256_add_epi32(_mm256_cvtps_epi32(f), zp)
+                    };
+                    // Lanes: [r0 0..4, r1 0..4 | r0 4..8, r1 4..8] as i16, then bytes
+                    // [r0 0..4 r1 0..4 r2 0..4 r3 0..4 | r0 4..8 ...]; vpermd puts each row's
+                    // two dwords together.
+                    let ab = _mm256_packs_epi32(q(acc[0]), q(acc[1]));
+                    let cd = _mm256_packs_epi32(q(acc[2]), q(acc[3]));
+                    let b = _mm256_packus_epi16(ab, cd);
+                    let b =
+                        _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+                    let b = _mm256_max_epu8(b, _mm256_set1_epi8(c.min as i8));
+                    let b = _mm256_min_epu8(b, _mm256_set1_epi8(c.max as i8));
+                    _mm256_storeu_si256(p.cast(), b);
+                }
+            }
             #[inline(always)]
             unsafe fn store_u8(self, p: *mut u8, a: __m256i) {
                 // SAFETY: the token proves the closure's features; 8 writable bytes

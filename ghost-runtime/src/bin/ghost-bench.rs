@@ -157,6 +157,52 @@ fn peak_int8_gmacs() -> f64 {
     f64::NAN
 }
 
+/// A 64-byte-aligned byte buffer of `len` bytes: the vector and the offset of the view.
+fn aligned_bytes(len: usize, mut fill: impl FnMut() -> u8) -> (Vec<u8>, usize) {
+    let mut v = vec![0u8; len + 64];
+    let o = v.as_ptr().align_offset(64);
+    for b in &mut v[o..o + len] {
+        *b = fill();
+    }
+    (v, o)
+}
+
+/// Int8 depthwise, as [`dw_case`] in `f32`.
+fn dwq_case(k: Kernels, rng: &mut Rng, blocks: usize, hw: usize, ks: usize, st: usize) -> Case {
+    let cp = blocks * 8;
+    let w: Vec<i8> = (0..cp * ks * ks).map(|_| rng.next() as i8).collect();
+    let b: Vec<i32> = (0..cp).map(|_| (rng.next() >> 52) as i32).collect();
+    let sc: Vec<f32> = (0..cp).map(|_| 1e-3 * (1.5 + rng.f())).collect();
+    let plen = depthwise_u8_packed_len(cp, ks);
+    let (mut packed, po) = aligned_bytes(plen, || 0);
+    pack_depthwise_u8(&w, &b, &sc, cp, ks, &mut packed[po..po + plen]).unwrap();
+    let shape = DepthwiseShape::same(blocks, hw, hw, ks, st);
+    let xl = cp * hw * hw;
+    let (x, xo) = aligned_bytes(xl, || rng.next() as u8);
+    let ohw = shape.out_h() * shape.out_w();
+    let (mut y, yo) = aligned_bytes(cp * ohw, || 0);
+    Case {
+        id: format!("dwq{ks}-s{st}-c{cp}-{hw}"),
+        name: format!("dw u8 {ks}x{ks} s{st} c{cp:<3} @{hw}"),
+        kind: "depthwise_u8",
+        params: format!(r#"{{"c":{cp},"h":{hw},"w":{hw},"k":{ks},"stride":{st}}}"#),
+        work: (ks * ks * cp * ohw) as f64,
+        unit: "MAC",
+        run: Box::new(move || {
+            k.depthwise_u8(
+                &packed[po..po + plen],
+                shape,
+                128,
+                Src::new(&x[xo..xo + xl]),
+                Dst::new(&mut y[yo..yo + cp * ohw]),
+                Requant::new(5),
+            )
+            .unwrap();
+            black_box(&mut y);
+        }),
+    }
+}
+
 /// Int8 1x1 conv `kp -> np` over a `side x side` image (random `u8`/`s8` data, ReLU
 /// requantization), as [`pw_case`] does in `f32`.
 fn pwq_case(k: Kernels, rng: &mut Rng, kp: usize, np: usize, side: usize) -> Case {
@@ -603,6 +649,14 @@ const INT8_SHAPES: &[(usize, usize, usize)] = &[
     (160, 960, 7),
 ];
 
+/// `(blocks, H = W, k, stride)` of the `--int8` depthwise comparison.
+const INT8_DW_SHAPES: &[(usize, usize, usize, usize)] = &[
+    (5, 56, 3, 1),
+    (30, 14, 3, 1),
+    (6, 112, 3, 2),
+    (10, 56, 5, 2),
+];
+
 /// 10th percentile (nearest rank) of `v`.
 fn p10(v: &mut [f64]) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
@@ -631,7 +685,7 @@ fn int8_report(cases: &[Case], samples: &[Vec<f64>], peak: f64, peaks8: &mut [f6
         let (qm, qp) = (median(&mut s[1].clone()), p10(&mut s[1].clone()));
         println!(
             "| {} | {:.1} / {:.1} | {:.1} | {:.0} % | {:.1} / {:.1} | {:.1} | {:.0} % | {:.2} | {:.2} |",
-            f.name.trim_start_matches("pw ").trim(),
+            f.name.trim(),
             fm * 1e6,
             fp * 1e6,
             f.work / fm / 1e9,
@@ -785,6 +839,10 @@ fn main() {
         for &(kp, np, side) in INT8_SHAPES {
             cases.push(pw_case(k, &mut rng, kp, np, side, Activation::Relu));
             cases.push(pwq_case(k, &mut rng, kp, np, side));
+        }
+        for &(blocks, hw, ks, st) in INT8_DW_SHAPES {
+            cases.push(dw_case(k, &mut rng, blocks, hw, ks, st));
+            cases.push(dwq_case(k, &mut rng, blocks, hw, ks, st));
         }
     }
     // Selection. Every case is still constructed (same rng stream and allocations whatever

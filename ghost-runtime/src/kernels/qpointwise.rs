@@ -37,13 +37,15 @@
 //! weights at `4c .. 4c + 4`). Length `n_pad * (k_pad + 8)` bytes.
 //!
 //! # Paths
-//! AVX-512 VNNI: `vpdpbusd` on ymm, 6 pixels x 4 blocks tiles (24 accumulators). AVX2 (also
-//! AVX-512 CPUs without VNNI): `vpmaddubsw` would saturate `255 * -128 * 2` in its `i16` pair
-//! sums, so each activation is split into its low 7 bits and its top bit, both exact, then
-//! widened with `vpmaddwd` (six instructions per 32 multiply-adds instead of one); 4 x 2
-//! tiles. Scalar is the reference; NEON and SIMD128 run it for now.
+//! AVX-512 VNNI: `vpdpbusd` on ymm, 4 pixels x 4 blocks tiles. AVX2 (also AVX-512 CPUs
+//! without VNNI): `vpmaddubsw` would saturate `255 * -128 * 2` in its `i16` pair sums, so each
+//! activation is split into its low 7 bits and its top bit, both exact, then widened with
+//! `vpmaddwd` (six instructions per 32 multiply-adds instead of one); 4 x 2 tiles. Both store
+//! 4 pixels of a block at once: the zero point is added in `i32`, and saturating packs plus
+//! `vpmaxub`/`vpminub` replace the lower `f32` clamp (same bytes, see `QSimd::requant4`).
+//! Scalar is the reference; NEON and SIMD128 run it for now.
 
-use crate::arch::QSimd;
+use crate::arch::{QSimd, Rq4};
 use crate::error::{check, check_len, size, Error};
 use crate::isa::{qdispatch, Kernels};
 use crate::kernels::pointwise::view;
@@ -247,6 +249,7 @@ pub(crate) struct RqV<S: QSimd> {
     o_zp: S::I,
     o_lo: S::V,
     o_hi: S::V,
+    rq4: Rq4,
 }
 
 impl<S: QSimd> RqV<S> {
@@ -262,6 +265,13 @@ impl<S: QSimd> RqV<S> {
             o_zp: s.isplat(rq.o_zp),
             o_lo: s.splat(-rq.o_zp as f32),
             o_hi: s.splat((255 - rq.o_zp) as f32),
+            rq4: Rq4 {
+                zp: rq.zp,
+                lo: rq.lo,
+                hi: rq.hi,
+                min: (rq.lo as i32 + rq.zp) as u8,
+                max: (rq.hi as i32 + rq.zp) as u8,
+            },
         }
     }
 
@@ -466,6 +476,25 @@ unsafe fn tile<S: QSimd, const MR: usize, const NB: usize>(
         // SAFETY: NB scale blocks from here.
         sc[j] = unsafe { s.load(c.scale.add(j * 32).cast()) };
     }
+    // Without a residual, whole groups of 4 rows go through `requant4` (one 32-byte store
+    // per block); the rest row by row.
+    let quad = a.rq.r.is_null() && MR.is_multiple_of(4) && lo == 0 && m == MR;
+    if quad {
+        macro_rules! quads {
+            ($($i:literal)*) => {$(
+                if $i + 4 <= MR {
+                    for j in 0..NB {
+                        let ob = c.ob0 + j;
+                        let q = [acc[$i][j], acc[$i + 1][j], acc[$i + 2][j], acc[$i + 3][j]];
+                        // SAFETY: pixels p0+$i .. +4 < px of block ob < nb (run's contract).
+                        unsafe { s.requant4(a.y.add(ob * a.y_bs + (p0 + $i) * 8), q, sc[j], rq.rq4) };
+                    }
+                }
+            )*};
+        }
+        quads!(0 4 8 12);
+        return;
+    }
     macro_rules! rows {
         ($($i:literal)*) => {$(
             if $i < MR && $i >= lo && $i < m {
@@ -491,7 +520,7 @@ unsafe fn tile<S: QSimd, const MR: usize, const NB: usize>(
 
 /// Int8 pointwise instantiations: (MR, NB, M1) per path.
 pub(crate) unsafe fn run_dispatch(k: Kernels, a: &QPwArgs) {
-    qdispatch!(k, run, a, QPwArgs; vnni [6, 4, 12]; avx2 [4, 2, 8]; scalar [4, 2, 4]);
+    qdispatch!(k, run, a, QPwArgs; vnni [4, 4, 12]; avx2 [4, 2, 8]; scalar [4, 2, 4]);
 }
 
 impl Kernels {
