@@ -208,7 +208,7 @@ impl Kernels {
 
 /// [`dispatch`] for the int8 kernels (tokens implementing `QSimd`): `Isa::Avx512` runs the
 /// VNNI token when the CPU has AVX-512 VNNI (else the AVX2 body, exact on any AVX-512 CPU).
-/// NEON and SIMD128 run the scalar body until they have int8 code.
+/// NEON and SIMD128 use the scalar body's constants.
 macro_rules! qdispatch {
     ($k:expr, $body:ident, $args:expr, $ty:ty;
      vnni [$($c5:tt),*]; avx2 [$($c2:tt),*]; scalar [$($cs:tt),*]) => {{
@@ -235,6 +235,16 @@ macro_rules! qdispatch {
                 // SAFETY: `Kernels` with `Isa::Avx2` or `Isa::Avx512` exists only if the CPU
                 // supports AVX2 and FMA.
                 unsafe { wrapper(args) }
+            }
+            #[cfg(all(target_arch = "aarch64", target_feature = "neon", not(miri)))]
+            $crate::isa::Isa::Neon => {
+                // SAFETY: NEON is baseline on this target; args validated by the caller.
+                unsafe { $body::<$crate::arch::aarch64::Neon, $($cs),*>($crate::arch::aarch64::Neon::new_unchecked(), args) }
+            }
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128", not(miri)))]
+            $crate::isa::Isa::Simd128 => {
+                // SAFETY: the whole module is built with simd128; args validated by the caller.
+                unsafe { $body::<$crate::arch::wasm32::Simd128, $($cs),*>($crate::arch::wasm32::Simd128::new_unchecked(), args) }
             }
             _ => {
                 // SAFETY: the scalar token needs no CPU feature; args validated by the caller.

@@ -65,8 +65,8 @@
 //! quantized residual): [`Kernels::pointwise_u8`] (AVX-512 VNNI `vpdpbusd`, exact AVX2
 //! `vpmaddubsw` split), [`Kernels::depthwise_u8`] (exact integer sums in `f32` FMAs),
 //! [`Kernels::quantize_u8`] / [`Kernels::dequantize_u8`] at the boundaries; [`Par`] splits
-//! each. Every path is bit-identical to the scalar reference ([`Kernels::int8_path`] names the
-//! one in use; NEON and SIMD128 run the scalar code for now). Layout, format and semantics:
+//! each. Every path (VNNI, AVX2, plain NEON, SIMD128) is bit-identical to the scalar
+//! reference ([`Kernels::int8_path`] names the one in use). Layout, format and semantics:
 //! [`kernels::qpointwise`], [`kernels::qdepthwise`], [`kernels::quantize`].
 //!
 //! # Safety model

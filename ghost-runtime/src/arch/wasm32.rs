@@ -81,3 +81,86 @@ impl Simd for Simd128 {
         self.add(self.mul(a, b), c)
     }
 }
+
+/// 8 `i32` lanes, or 32 bytes, as two `v128`.
+#[derive(Clone, Copy)]
+pub(crate) struct I2(v128, v128);
+
+/// SIMD128 int8: `u8 * s8` fits `i16`, so `i32x4.dot_i16x8` of the widened activations and
+/// weights gives two k-pairs per channel exactly; two shuffles and an add finish 4 channels.
+impl super::QSimd for Simd128 {
+    type I = I2;
+    type W = I2;
+    type X = v128;
+    #[inline(always)]
+    fn isplat(self, x: i32) -> I2 {
+        I2(i32x4_splat(x), i32x4_splat(x))
+    }
+    #[inline(always)]
+    fn wzero(self) -> I2 {
+        I2(i32x4_splat(0), i32x4_splat(0))
+    }
+    #[inline(always)]
+    unsafe fn iload(self, p: *const u8) -> I2 {
+        // SAFETY: 32 readable bytes guaranteed by the caller; no alignment requirement.
+        unsafe { I2(v128_load(p.cast()), v128_load(p.add(16).cast())) }
+    }
+    #[inline(always)]
+    unsafe fn wload(self, p: *const u8) -> I2 {
+        // SAFETY: as `iload`.
+        unsafe { I2(v128_load(p.cast()), v128_load(p.add(16).cast())) }
+    }
+    #[inline(always)]
+    unsafe fn xbcast(self, p: *const u8) -> v128 {
+        // SAFETY: 4 readable bytes guaranteed by the caller.
+        u16x8_extend_low_u8x16(unsafe { v128_load32_splat(p.cast()) })
+    }
+    #[inline(always)]
+    fn dot(self, acc: I2, x: v128, w: I2) -> I2 {
+        let quad = |w: v128| {
+            // [c0 k01, c0 k23, c1 k01, c1 k23] and the same for c2, c3.
+            let a = i32x4_dot_i16x8(i16x8_extend_low_i8x16(w), x);
+            let b = i32x4_dot_i16x8(i16x8_extend_high_i8x16(w), x);
+            i32x4_add(
+                i32x4_shuffle::<0, 2, 4, 6>(a, b),
+                i32x4_shuffle::<1, 3, 5, 7>(a, b),
+            )
+        };
+        I2(i32x4_add(acc.0, quad(w.0)), i32x4_add(acc.1, quad(w.1)))
+    }
+    #[inline(always)]
+    fn div(self, a: W2, b: W2) -> W2 {
+        W2(f32x4_div(a.0, b.0), f32x4_div(a.1, b.1))
+    }
+    #[inline(always)]
+    fn iadd(self, a: I2, b: I2) -> I2 {
+        I2(i32x4_add(a.0, b.0), i32x4_add(a.1, b.1))
+    }
+    #[inline(always)]
+    fn to_f32(self, a: I2) -> W2 {
+        W2(f32x4_convert_i32x4(a.0), f32x4_convert_i32x4(a.1))
+    }
+    #[inline(always)]
+    fn round(self, v: W2) -> I2 {
+        // `nearest` rounds ties to even; the value is then an exact small integer.
+        I2(
+            i32x4_trunc_sat_f32x4(f32x4_nearest(v.0)),
+            i32x4_trunc_sat_f32x4(f32x4_nearest(v.1)),
+        )
+    }
+    #[inline(always)]
+    unsafe fn load_u8(self, p: *const u8) -> W2 {
+        // SAFETY: 8 readable bytes guaranteed by the caller.
+        let h = u16x8_extend_low_u8x16(unsafe { v128_load64_zero(p.cast()) });
+        W2(
+            f32x4_convert_u32x4(u32x4_extend_low_u16x8(h)),
+            f32x4_convert_u32x4(u32x4_extend_high_u16x8(h)),
+        )
+    }
+    #[inline(always)]
+    unsafe fn store_u8(self, p: *mut u8, a: I2) {
+        let h = i16x8_narrow_i32x4(a.0, a.1);
+        // SAFETY: 8 writable bytes guaranteed by the caller.
+        unsafe { v128_store64_lane::<0>(u8x16_narrow_i16x8(h, h), p.cast()) };
+    }
+}

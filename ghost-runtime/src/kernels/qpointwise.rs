@@ -43,7 +43,8 @@
 //! `vpmaddwd` (six instructions per 32 multiply-adds instead of one); 4 x 2 tiles. Both store
 //! 4 pixels of a block at once: the zero point is added in `i32`, and saturating packs plus
 //! `vpmaxub`/`vpminub` replace the lower `f32` clamp (same bytes, see `QSimd::requant4`).
-//! Scalar is the reference; NEON and SIMD128 run it for now.
+//! NEON: plain NEON (`u8 * s8` fits `i16`: widen, multiply, pairwise-add; no `sdot` yet).
+//! SIMD128: `i32x4.dot_i16x8` on the widened operands. Scalar is the reference.
 
 use crate::arch::{QSimd, Rq4};
 use crate::error::{check, check_len, size, Error};
