@@ -73,6 +73,20 @@ pub(crate) unsafe fn quant_exec(k: Kernels, a: &QuantArgs) {
     qdispatch!(k, run, a, QuantArgs; vnni []; avx2 []; scalar [])
 }
 
+/// Start offsets of the input and output views (`(len, block_offset)` each), both holding
+/// `blocks` blocks of `pixels` pixels.
+fn views(
+    blocks: usize,
+    pixels: usize,
+    input: (usize, usize),
+    output: (usize, usize),
+) -> Result<(usize, usize), Error> {
+    Ok((
+        view("input", input.0, input.1, blocks, pixels)?,
+        view("output", output.0, output.1, blocks, pixels)?,
+    ))
+}
+
 /// Checks of [`Kernels::quantize_u8`].
 pub(crate) fn quantize_args(
     blocks: usize,
@@ -87,19 +101,11 @@ pub(crate) fn quantize_args(
         "scale",
         "must be finite and positive",
     )?;
-    let xo = view(
-        "input",
-        input.data.len(),
-        input.block_offset,
+    let (xo, yo) = views(
         blocks,
         pixels,
-    )?;
-    let yo = view(
-        "output",
-        output.data.len(),
-        output.block_offset,
-        blocks,
-        pixels,
+        (input.data.len(), input.block_offset),
+        (output.data.len(), output.block_offset),
     )?;
     Ok(QuantArgs {
         // Only read (quantize): the pointer is never written through.
@@ -122,19 +128,11 @@ pub(crate) fn dequantize_args(
     output: Dst<'_>,
 ) -> Result<QuantArgs, Error> {
     check(scale.is_finite(), "scale", "must be finite")?;
-    let xo = view(
-        "input",
-        input.data.len(),
-        input.block_offset,
+    let (xo, yo) = views(
         blocks,
         pixels,
-    )?;
-    let yo = view(
-        "output",
-        output.data.len(),
-        output.block_offset,
-        blocks,
-        pixels,
+        (input.data.len(), input.block_offset),
+        (output.data.len(), output.block_offset),
     )?;
     Ok(QuantArgs {
         f: output.data[yo..].as_mut_ptr(),
