@@ -1,8 +1,9 @@
 //! Runtime values as the Rust tokens that construct them in generated code: one
 //! [`RuntimeTokens`] impl per ghost-runtime type a [`crate::plan::program::Kernel`] holds.
 //!
-//! Structs are destructured exhaustively, so a field added to a runtime type fails to compile
-//! here instead of being left out of the generated code.
+//! Structs are destructured exhaustively and enums matched exhaustively (by
+//! `runtime_tokens!`), so a field or variant added to a runtime type fails to compile here
+//! instead of being left out of the generated code.
 //!
 //! Deliberately not done here: plan-only values (arena locations, weight ranges), which need the
 //! step's bindings (`emit`).
@@ -57,346 +58,102 @@ impl<const N: usize> RuntimeTokens for [usize; N] {
     }
 }
 
-impl RuntimeTokens for Activation {
-    fn tokens(&self) -> TokenStream {
-        match *self {
-            Activation::None => quote!(::ghost_runtime::Activation::None),
-            Activation::Relu => quote!(::ghost_runtime::Activation::Relu),
-            Activation::Clamp { lo, hi } => {
-                let (lo, hi) = (lo.tokens(), hi.tokens());
-                quote!(::ghost_runtime::Activation::Clamp { lo: #lo, hi: #hi })
-            }
-            Activation::HardSigmoid { alpha, beta } => {
-                let (alpha, beta) = (alpha.tokens(), beta.tokens());
-                quote!(::ghost_runtime::Activation::HardSigmoid { alpha: #alpha, beta: #beta })
-            }
-            Activation::HardSwish => quote!(::ghost_runtime::Activation::HardSwish),
-        }
-    }
-}
-
-impl RuntimeTokens for Gate {
-    fn tokens(&self) -> TokenStream {
-        match self {
-            Gate::Sigmoid => quote!(::ghost_runtime::Gate::Sigmoid),
-            Gate::Act(a) => {
-                let a = a.tokens();
-                quote!(::ghost_runtime::Gate::Act(#a))
+/// Implements [`RuntimeTokens`] for a ghost-runtime struct (every field listed, destructured
+/// exhaustively) or enum (every variant listed, unit, one-field tuple or named fields), each
+/// field built by its own `RuntimeTokens` impl. `in module` names the module below
+/// `::ghost_runtime` for types not re-exported at its root.
+macro_rules! runtime_tokens {
+    (struct $ty:ident $(in $m:ident)? { $($f:ident),* $(,)? }) => {
+        impl RuntimeTokens for $ty {
+            fn tokens(&self) -> TokenStream {
+                let $ty { $($f),* } = self;
+                $(let $f = RuntimeTokens::tokens($f);)*
+                quote!(::ghost_runtime:: $($m ::)? $ty { $($f: #$f),* })
             }
         }
-    }
-}
-
-impl RuntimeTokens for Unary {
-    fn tokens(&self) -> TokenStream {
-        match self {
-            Unary::Sigmoid => quote!(::ghost_runtime::glue::Unary::Sigmoid),
-            Unary::Tanh => quote!(::ghost_runtime::glue::Unary::Tanh),
-            Unary::LeakyRelu { alpha } => {
-                let a = alpha.tokens();
-                quote!(::ghost_runtime::glue::Unary::LeakyRelu { alpha: #a })
+    };
+    (enum $ty:ident $(in $m:ident)? {
+        $($v:ident $(($t:ident))? $({ $($sf:ident),* $(,)? })?),* $(,)?
+    }) => {
+        impl RuntimeTokens for $ty {
+            fn tokens(&self) -> TokenStream {
+                let ty = quote!(::ghost_runtime:: $($m ::)? $ty);
+                match self {
+                    $($ty::$v $(($t))? $({ $($sf),* })? => {
+                        $(let $t = RuntimeTokens::tokens($t);)?
+                        $($(let $sf = RuntimeTokens::tokens($sf);)*)?
+                        quote!(#ty::$v $((#$t))? $({ $($sf: #$sf),* })?)
+                    })*
+                }
             }
         }
-    }
+    };
 }
 
-impl RuntimeTokens for BinaryOp {
-    fn tokens(&self) -> TokenStream {
-        match self {
-            BinaryOp::Add => quote!(::ghost_runtime::BinaryOp::Add),
-            BinaryOp::Mul => quote!(::ghost_runtime::BinaryOp::Mul),
-        }
+runtime_tokens!(enum Activation {
+    None,
+    Relu,
+    Clamp { lo, hi },
+    HardSigmoid { alpha, beta },
+    HardSwish,
+});
+runtime_tokens!(
+    enum Gate {
+        Sigmoid,
+        Act(a),
     }
-}
-
-impl RuntimeTokens for PointwiseShape {
-    fn tokens(&self) -> TokenStream {
-        let PointwiseShape {
-            k_blocks,
-            n_blocks,
-            pixels,
-        } = self;
-        let (kb, nb, px) = (k_blocks.tokens(), n_blocks.tokens(), pixels.tokens());
-        quote!(::ghost_runtime::PointwiseShape { k_blocks: #kb, n_blocks: #nb, pixels: #px })
+);
+runtime_tokens!(enum Unary in glue { Sigmoid, Tanh, LeakyRelu { alpha } });
+runtime_tokens!(
+    enum BinaryOp {
+        Add,
+        Mul,
     }
-}
-
-impl RuntimeTokens for DepthwiseShape {
-    fn tokens(&self) -> TokenStream {
-        let DepthwiseShape {
-            blocks,
-            in_h,
-            in_w,
-            k,
-            stride,
-            pad_top,
-            pad_left,
-            pad_bottom,
-            pad_right,
-        } = self;
-        let (bl, ih, iw, kk, st) = (
-            blocks.tokens(),
-            in_h.tokens(),
-            in_w.tokens(),
-            k.tokens(),
-            stride.tokens(),
-        );
-        let (pt, pl, pb, pr) = (
-            pad_top.tokens(),
-            pad_left.tokens(),
-            pad_bottom.tokens(),
-            pad_right.tokens(),
-        );
-        quote! {
-            ::ghost_runtime::DepthwiseShape {
-                blocks: #bl, in_h: #ih, in_w: #iw, k: #kk, stride: #st,
-                pad_top: #pt, pad_left: #pl, pad_bottom: #pb, pad_right: #pr,
-            }
-        }
+);
+runtime_tokens!(struct PointwiseShape { k_blocks, n_blocks, pixels });
+runtime_tokens!(struct DepthwiseShape {
+    blocks, in_h, in_w, k, stride, pad_top, pad_left, pad_bottom, pad_right,
+});
+runtime_tokens!(struct DepthwiseGeneralShape {
+    blocks, in_h, in_w, kh, kw, stride, dilation, pads,
+});
+runtime_tokens!(struct DfcShape { blocks, gate_h, gate_w, h, w, coord, nearest });
+runtime_tokens!(struct GhostShape { k_blocks, half_blocks, h, w });
+runtime_tokens!(
+    enum InputLayout {
+        Nchw,
+        Nchw8c,
     }
-}
-
-impl RuntimeTokens for DepthwiseGeneralShape {
-    fn tokens(&self) -> TokenStream {
-        let DepthwiseGeneralShape {
-            blocks,
-            in_h,
-            in_w,
-            kh,
-            kw,
-            stride,
-            dilation,
-            pads,
-        } = self;
-        let (bl, ih, iw, h, ww) = (
-            blocks.tokens(),
-            in_h.tokens(),
-            in_w.tokens(),
-            kh.tokens(),
-            kw.tokens(),
-        );
-        let (st, di, p) = (stride.tokens(), dilation.tokens(), pads.tokens());
-        quote! {
-            ::ghost_runtime::DepthwiseGeneralShape {
-                blocks: #bl, in_h: #ih, in_w: #iw, kh: #h, kw: #ww,
-                stride: #st, dilation: #di, pads: #p,
-            }
-        }
+);
+runtime_tokens!(struct ConvShape {
+    cin, layout, in_h, in_w, out_blocks, kh, kw, stride_h, stride_w, pads,
+});
+runtime_tokens!(struct GeneralConvShape {
+    cin, cout, groups, in_h, in_w, kh, kw, stride, dilation, pads,
+});
+runtime_tokens!(struct SeShape { c_blocks, r_blocks });
+runtime_tokens!(enum PoolKind { Max, Avg { count_include_pad } });
+runtime_tokens!(struct PoolShape { blocks, in_h, in_w, kh, kw, stride, pads });
+runtime_tokens!(
+    enum NearestMode {
+        RoundPreferFloor,
+        RoundPreferCeil,
+        Floor,
+        Ceil,
     }
-}
-
-impl RuntimeTokens for DfcShape {
-    fn tokens(&self) -> TokenStream {
-        let DfcShape {
-            blocks,
-            gate_h,
-            gate_w,
-            h,
-            w,
-            coord,
-            nearest,
-        } = self;
-        let (bl, gh, gw, hh, ww) = (
-            blocks.tokens(),
-            gate_h.tokens(),
-            gate_w.tokens(),
-            h.tokens(),
-            w.tokens(),
-        );
-        let (c, n) = (coord.tokens(), nearest.tokens());
-        quote! {
-            ::ghost_runtime::DfcShape {
-                blocks: #bl, gate_h: #gh, gate_w: #gw, h: #hh, w: #ww, coord: #c, nearest: #n,
-            }
-        }
+);
+runtime_tokens!(
+    enum ResizeMode {
+        Nearest(m),
+        Linear,
     }
-}
-
-impl RuntimeTokens for GhostShape {
-    fn tokens(&self) -> TokenStream {
-        let GhostShape {
-            k_blocks,
-            half_blocks,
-            h,
-            w,
-        } = self;
-        let (kb, hb, hh, ww) = (
-            k_blocks.tokens(),
-            half_blocks.tokens(),
-            h.tokens(),
-            w.tokens(),
-        );
-        quote!(::ghost_runtime::GhostShape { k_blocks: #kb, half_blocks: #hb, h: #hh, w: #ww })
+);
+runtime_tokens!(
+    enum CoordMode {
+        HalfPixel,
+        PytorchHalfPixel,
+        Asymmetric,
+        AlignCorners,
     }
-}
-
-impl RuntimeTokens for InputLayout {
-    fn tokens(&self) -> TokenStream {
-        match self {
-            InputLayout::Nchw => quote!(::ghost_runtime::InputLayout::Nchw),
-            InputLayout::Nchw8c => quote!(::ghost_runtime::InputLayout::Nchw8c),
-        }
-    }
-}
-
-impl RuntimeTokens for ConvShape {
-    fn tokens(&self) -> TokenStream {
-        let ConvShape {
-            cin,
-            layout,
-            in_h,
-            in_w,
-            out_blocks,
-            kh,
-            kw,
-            stride_h,
-            stride_w,
-            pads,
-        } = self;
-        let (ci, layout, ih, iw, ob, h, ww) = (
-            cin.tokens(),
-            layout.tokens(),
-            in_h.tokens(),
-            in_w.tokens(),
-            out_blocks.tokens(),
-            kh.tokens(),
-            kw.tokens(),
-        );
-        let (sh, sw, p) = (stride_h.tokens(), stride_w.tokens(), pads.tokens());
-        quote! {
-            ::ghost_runtime::ConvShape {
-                cin: #ci, layout: #layout, in_h: #ih, in_w: #iw,
-                out_blocks: #ob, kh: #h, kw: #ww, stride_h: #sh, stride_w: #sw, pads: #p,
-            }
-        }
-    }
-}
-
-impl RuntimeTokens for GeneralConvShape {
-    fn tokens(&self) -> TokenStream {
-        let GeneralConvShape {
-            cin,
-            cout,
-            groups,
-            in_h,
-            in_w,
-            kh,
-            kw,
-            stride,
-            dilation,
-            pads,
-        } = self;
-        let (ci, co, g, ih, iw, h, ww) = (
-            cin.tokens(),
-            cout.tokens(),
-            groups.tokens(),
-            in_h.tokens(),
-            in_w.tokens(),
-            kh.tokens(),
-            kw.tokens(),
-        );
-        let (st, di, p) = (stride.tokens(), dilation.tokens(), pads.tokens());
-        quote! {
-            ::ghost_runtime::GeneralConvShape {
-                cin: #ci, cout: #co, groups: #g, in_h: #ih, in_w: #iw, kh: #h, kw: #ww,
-                stride: #st, dilation: #di, pads: #p,
-            }
-        }
-    }
-}
-
-impl RuntimeTokens for SeShape {
-    fn tokens(&self) -> TokenStream {
-        let SeShape { c_blocks, r_blocks } = self;
-        let (cb, rb) = (c_blocks.tokens(), r_blocks.tokens());
-        quote!(::ghost_runtime::SeShape { c_blocks: #cb, r_blocks: #rb })
-    }
-}
-
-impl RuntimeTokens for PoolKind {
-    fn tokens(&self) -> TokenStream {
-        match self {
-            PoolKind::Max => quote!(::ghost_runtime::PoolKind::Max),
-            PoolKind::Avg { count_include_pad } => {
-                quote!(::ghost_runtime::PoolKind::Avg { count_include_pad: #count_include_pad })
-            }
-        }
-    }
-}
-
-impl RuntimeTokens for PoolShape {
-    fn tokens(&self) -> TokenStream {
-        let PoolShape {
-            blocks,
-            in_h,
-            in_w,
-            kh,
-            kw,
-            stride,
-            pads,
-        } = self;
-        let (bl, ih, iw, h, ww) = (
-            blocks.tokens(),
-            in_h.tokens(),
-            in_w.tokens(),
-            kh.tokens(),
-            kw.tokens(),
-        );
-        let (st, p) = (stride.tokens(), pads.tokens());
-        quote!(::ghost_runtime::PoolShape { blocks: #bl, in_h: #ih, in_w: #iw, kh: #h, kw: #ww, stride: #st, pads: #p })
-    }
-}
-
-impl RuntimeTokens for NearestMode {
-    fn tokens(&self) -> TokenStream {
-        match self {
-            NearestMode::RoundPreferFloor => quote!(::ghost_runtime::NearestMode::RoundPreferFloor),
-            NearestMode::RoundPreferCeil => quote!(::ghost_runtime::NearestMode::RoundPreferCeil),
-            NearestMode::Floor => quote!(::ghost_runtime::NearestMode::Floor),
-            NearestMode::Ceil => quote!(::ghost_runtime::NearestMode::Ceil),
-        }
-    }
-}
-
-impl RuntimeTokens for ResizeMode {
-    fn tokens(&self) -> TokenStream {
-        match self {
-            ResizeMode::Nearest(m) => {
-                let m = m.tokens();
-                quote!(::ghost_runtime::ResizeMode::Nearest(#m))
-            }
-            ResizeMode::Linear => quote!(::ghost_runtime::ResizeMode::Linear),
-        }
-    }
-}
-
-impl RuntimeTokens for CoordMode {
-    fn tokens(&self) -> TokenStream {
-        match self {
-            CoordMode::HalfPixel => quote!(::ghost_runtime::CoordMode::HalfPixel),
-            CoordMode::PytorchHalfPixel => quote!(::ghost_runtime::CoordMode::PytorchHalfPixel),
-            CoordMode::Asymmetric => quote!(::ghost_runtime::CoordMode::Asymmetric),
-            CoordMode::AlignCorners => quote!(::ghost_runtime::CoordMode::AlignCorners),
-        }
-    }
-}
-
-impl RuntimeTokens for ResizeShape {
-    fn tokens(&self) -> TokenStream {
-        let ResizeShape {
-            blocks,
-            in_h,
-            in_w,
-            out_h,
-            out_w,
-        } = self;
-        let (bl, ih, iw, oh, ow) = (
-            blocks.tokens(),
-            in_h.tokens(),
-            in_w.tokens(),
-            out_h.tokens(),
-            out_w.tokens(),
-        );
-        quote!(::ghost_runtime::ResizeShape { blocks: #bl, in_h: #ih, in_w: #iw, out_h: #oh, out_w: #ow })
-    }
-}
+);
+runtime_tokens!(struct ResizeShape { blocks, in_h, in_w, out_h, out_w });
