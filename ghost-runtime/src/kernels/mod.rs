@@ -17,3 +17,4 @@ pub mod quantize;
 pub mod resize;
 pub mod se;
 pub mod softmax;
+mod tiles;

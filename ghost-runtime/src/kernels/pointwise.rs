@@ -17,6 +17,7 @@
 use crate::arch::{ActV, Simd};
 use crate::error::{check, check_len, size, Error};
 use crate::isa::{dispatch, Kernels};
+use crate::kernels::tiles::walk_row;
 use crate::{Dst, Epilogue, Src};
 use core::ptr;
 
@@ -261,23 +262,11 @@ unsafe fn cols<S: Simd, const MR: usize, const NB: usize>(
     act: &ActV<S::V>,
     c: &Cols,
 ) {
-    let px = a.px;
-    if px >= MR {
-        let mut p = 0;
-        while p + MR <= px {
-            // SAFETY: pixels p..p+MR exist.
-            unsafe { tile::<S, MR, NB>(s, a, act, c, p, MR, 0) };
-            p += MR;
-        }
-        if p < px {
-            // Overlapping last tile: recompute px-MR..px, store only p..px.
-            // SAFETY: pixels px-MR..px exist.
-            unsafe { tile::<S, MR, NB>(s, a, act, c, px - MR, MR, MR - (px - p)) };
-        }
-    } else {
-        // SAFETY: pixel indices are clamped to px-1 inside.
-        unsafe { tile::<S, MR, NB>(s, a, act, c, 0, px, 0) };
-    }
+    walk_row!(a.px, MR, |p0, m, lo| {
+        // SAFETY: walk_row keeps p0 + m <= px; for a short row (m < MR) the tile clamps its
+        // pixel indices to px - 1.
+        unsafe { tile::<S, MR, NB>(s, a, act, c, p0, m, lo) }
+    });
 }
 
 /// One `MR x NB` register tile for pixels `p0 .. p0 + m` (`m <= MR`, rows past `m` re-read the

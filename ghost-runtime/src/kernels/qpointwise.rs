@@ -51,6 +51,7 @@ use crate::error::{check, check_len, size, Error};
 use crate::isa::{qdispatch, Kernels};
 use crate::kernels::pointwise::view;
 use crate::kernels::pointwise::PointwiseShape;
+use crate::kernels::tiles::walk_row;
 use crate::{Dst, Src, PANEL_BLOCKS};
 use core::ptr;
 
@@ -407,23 +408,11 @@ unsafe fn cols<S: QSimd, const MR: usize, const NB: usize>(
     rq: &RqV<S>,
     c: &Cols,
 ) {
-    let px = a.px;
-    if px >= MR {
-        let mut p = 0;
-        while p + MR <= px {
-            // SAFETY: pixels p..p+MR exist.
-            unsafe { tile::<S, MR, NB>(s, a, rq, c, p, MR, 0) };
-            p += MR;
-        }
-        if p < px {
-            // Overlapping last tile: recompute px-MR..px, store only p..px.
-            // SAFETY: pixels px-MR..px exist.
-            unsafe { tile::<S, MR, NB>(s, a, rq, c, px - MR, MR, MR - (px - p)) };
-        }
-    } else {
-        // SAFETY: pixel indices are clamped to px-1 inside.
-        unsafe { tile::<S, MR, NB>(s, a, rq, c, 0, px, 0) };
-    }
+    walk_row!(a.px, MR, |p0, m, lo| {
+        // SAFETY: walk_row keeps p0 + m <= px; for a short row (m < MR) the tile clamps its
+        // pixel indices to px - 1.
+        unsafe { tile::<S, MR, NB>(s, a, rq, c, p0, m, lo) }
+    });
 }
 
 /// One `MR x NB` tile for pixels `p0 .. p0 + m` (rows past `m` re-read the last pixel),
