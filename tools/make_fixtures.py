@@ -642,6 +642,11 @@ FULL_SPECS = [
          arch="timm-ghostnet_100", width=1.0, exporter="torchscript", opset=17, res=(224, 224),
          batch=1, dyn=False, seed=224, num_classes=1000, full=True,
          notes="full-size timm ghostnet_100, 1000 classes, random weights + calibrated BN."),
+    dict(name="ghostnet_100_224_op17_dynbatch",
+         build=lambda: timm.create_model("ghostnet_100", pretrained=False, num_classes=1000),
+         arch="timm-ghostnet_100", width=1.0, exporter="torchscript", opset=17, res=(224, 224),
+         batch=2, dyn=True, seed=225, num_classes=1000, full=True,
+         notes="full-size timm ghostnet_100 with a dynamic batch (bench/soak)."),
 ]
 
 
@@ -1022,7 +1027,11 @@ def main():
     if args.full:
         full_root = FIXTURES / "full"
         full_root.mkdir(exist_ok=True)
-        full_metas = [make_fixture(s, full_root) for s in FULL_SPECS]
+        for s in FULL_SPECS:
+            if not args.only or s["name"] in args.only:
+                make_fixture(s, full_root)
+        full_metas = [json.loads((full_root / s["name"] / "meta.json").read_text())
+                      for s in FULL_SPECS if (full_root / s["name"] / "meta.json").exists()]
         (full_root / "manifest.json").write_text(json.dumps(
             {"fixtures": [{"name": m["name"], "path": f"fixtures/full/{m['name']}"}
                           for m in full_metas]}, indent=2) + "\n")
