@@ -6,6 +6,7 @@
 //! never compile clap, anyhow or serde_json.
 
 mod bench;
+mod quantize;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -134,6 +135,10 @@ enum Command {
         after_help = "Examples:\n  ghostc bench model.onnx\n  ghostc bench model.onnx --profile --runs 100 --core 1 --target-dir /tmp/ghostc-bench-target\n  ghostc bench model.onnx --no-fuse se --name no_se --keep /tmp/no_se --runs 0\n\nWithout --target-dir the build is cold (ghost-runtime is built too, in a temporary target dir). The last line of the output holds every number as key=value (binary= last)."
     )]
     Bench(BenchArgs),
+    /// Post-training quantization: calibrate the f32 model on .npy inputs (or random ones),
+    /// write a standard QDQ ONNX model (s8 per-channel weights, u8 or s8 activations), and
+    /// report its accuracy against the f32 model.
+    Quantize(quantize::QuantizeArgs),
 }
 
 #[derive(Args)]
@@ -705,6 +710,7 @@ fn main() -> ExitCode {
             fuse,
         } => verify(model, inputs, expect, keep, shapes, fuse),
         Command::Bench(args) => bench(args),
+        Command::Quantize(args) => quantize::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -51,6 +51,7 @@ pub mod npy;
 pub mod onnx;
 pub mod passes;
 pub mod plan;
+pub mod quantize;
 pub mod report;
 pub mod spec;
 pub mod verify;
