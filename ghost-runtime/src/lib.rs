@@ -38,6 +38,8 @@
 //!   Length `n_pad * (k_pad + 1)`.
 //! * Depthwise ([`pack_depthwise`]): per block `[bias 8][k*k taps x 8]`.
 //! * Dense conv ([`pack_conv`]): per output block `[bias 8][cin][kh][kw][8]`.
+//! * Grouped conv ([`pack_conv_grouped`]): per output block
+//!   `[bias 8][span in-blocks][kh][kw][8 in][8 out]`.
 //!
 //! # Epilogues
 //! Every conv-like kernel ends with, in registers: `out = act(acc + bias) + residual`, then
@@ -51,7 +53,8 @@
 //! NEON 6 x 16), [`Kernels::depthwise`] (3x3/5x5, stride 1/2, any padding, 2 rows x 8 columns
 //! register blocks, peeled borders), [`Kernels::ghost`] (fused primary 1x1 + cheap depthwise,
 //! row-band streaming, residual with a ring of pre-add rows), [`Kernels::conv`] (the stem,
-//! NCHW or NCHW8c input) and [`Kernels::conv_general`] (grouped/dilated, scalar fallback),
+//! NCHW or NCHW8c input), [`Kernels::conv_grouped`] (grouped or dense, NCHW8c input, any
+//! kernel, stride and dilation, register-tiled) and [`Kernels::conv_general`] (scalar fallback),
 //! [`Kernels::fc`] (GEMV), [`Kernels::se_gate`], [`Kernels::global_avg_pool`],
 //! [`Kernels::pool`], [`Kernels::binary`]/[`Kernels::channel_assign`] (elementwise with
 //! per-channel broadcast), [`Kernels::resize`], [`Kernels::upsample2x_nearest`],
@@ -218,6 +221,7 @@ pub use kernels::depthwise_general::{
 pub use kernels::dfc::DfcShape;
 pub use kernels::elementwise::BinaryOp;
 pub use kernels::ghost::{ghost_scratch_len, GhostEpilogue, GhostShape};
+pub use kernels::grouped::{grouped_packed_len, pack_conv_grouped, GroupedConvShape};
 pub use kernels::layout::{nchw8c_len, nchw8c_to_nchw, nchw_to_nchw8c};
 pub use kernels::pool::{PoolKind, PoolShape};
 pub use kernels::qdepthwise::{depthwise_u8_packed_len, pack_depthwise_u8};

@@ -20,6 +20,7 @@
 //!   sums, by rows instead, as three passes (1x1, cheap depthwise, residual) with a join
 //!   between them, since a row's depthwise needs its neighbours' x1 rows;
 //! * depthwise: by blocks, or by output rows when blocks are few and there are no sums;
+//! * grouped conv: as depthwise (by output blocks, or rows when blocks are few);
 //! * dense conv (stem): by output rows; fully connected: by whole weight panels.
 //!
 //! A layer smaller than [`MIN_SPLIT_MACS`] runs whole on the calling thread: splitting it
@@ -32,6 +33,7 @@ use crate::kernels::depthwise::{depthwise_args, depthwise_exec, DwArgs};
 use crate::kernels::depthwise_general::{depthwise_any_args, DwAny};
 use crate::kernels::fc::{fc_args, fc_dispatch};
 use crate::kernels::ghost::{drive as ghost_drive, ghost_args};
+use crate::kernels::grouped::{grouped_args, grouped_exec, GcArgs};
 use crate::kernels::pointwise::{pointwise_args, run_dispatch as pointwise_dispatch};
 use crate::kernels::qdepthwise::{depthwise_u8_args, depthwise_u8_exec};
 use crate::kernels::qpointwise::{
@@ -41,7 +43,8 @@ use crate::kernels::quantize::{dequantize_args, quant_exec, quantize_args, Quant
 use crate::kernels::se::se_gate_with;
 use crate::{
     Activation, ConvShape, DepthwiseGeneralShape, DepthwiseShape, Dst, Epilogue, Gate,
-    GhostEpilogue, GhostShape, Kernels, PointwiseShape, SeShape, Src, PANEL_BLOCKS,
+    GhostEpilogue, GhostShape, GroupedConvShape, Kernels, PointwiseShape, SeShape, Src,
+    PANEL_BLOCKS,
 };
 
 /// Layers with fewer multiply-adds (or, for the memory-bound fully connected layer, weights)
@@ -163,6 +166,23 @@ impl DwLayer for DwAny {
     unsafe fn exec(&self, k: Kernels) {
         // SAFETY: forwarded contract.
         unsafe { DwAny::exec(self, k) }
+    }
+}
+
+/// The grouped conv shares out like a depthwise layer: by output blocks, or by rows.
+impl DwLayer for GcArgs {
+    fn extent(&self) -> (usize, usize, bool) {
+        GcArgs::extent(self)
+    }
+    fn macs(&self) -> [usize; 6] {
+        GcArgs::macs(self)
+    }
+    fn share(&self, b0: usize, b1: usize, oy0: usize, oy1: usize) -> Self {
+        GcArgs::share(self, b0, b1, oy0, oy1)
+    }
+    unsafe fn exec(&self, k: Kernels) {
+        // SAFETY: forwarded contract.
+        unsafe { grouped_exec(k, self) }
     }
 }
 
@@ -493,6 +513,21 @@ impl<'f> Par<'f> {
         epilogue: Epilogue<'_>,
     ) -> Result<(), Error> {
         let a = depthwise_any_args(self.k.isa(), packed, shape, input, output, epilogue)?;
+        self.split_depthwise(a);
+        Ok(())
+    }
+
+    /// [`Kernels::conv_grouped`], split by output blocks, or by output rows when blocks are
+    /// few and there are no channel sums.
+    pub fn conv_grouped(
+        &self,
+        packed: &[f32],
+        shape: GroupedConvShape,
+        input: Src<'_>,
+        output: Dst<'_>,
+        epilogue: Epilogue<'_>,
+    ) -> Result<(), Error> {
+        let a = grouped_args(packed, shape, input, output, epilogue)?;
         self.split_depthwise(a);
         Ok(())
     }

@@ -512,6 +512,132 @@ fn stem_case(k: Kernels, rng: &mut Rng) -> Case {
     }
 }
 
+/// Which kernel a 3x3 conv case runs.
+#[derive(Clone, Copy, PartialEq)]
+enum ConvImpl {
+    /// `conv_grouped` (register-tiled NCHW8c).
+    Grouped,
+    /// `conv_general` (the scalar fallback), for the before/after ratio.
+    General,
+    /// `conv` with NCHW8c input (dense only).
+    Dense,
+}
+
+/// A 3x3 conv `c -> c` (pad 1) with `groups` groups over a `hw x hw` NCHW8c image (ReLU).
+fn gconv_case(
+    k: Kernels,
+    rng: &mut Rng,
+    (cin, cout, groups): (usize, usize, usize),
+    hw: usize,
+    st: usize,
+    imp: ConvImpl,
+) -> Case {
+    let shape = GroupedConvShape {
+        cin,
+        cout,
+        groups,
+        out_blocks: cout.div_ceil(8),
+        in_h: hw,
+        in_w: hw,
+        kh: 3,
+        kw: 3,
+        stride: [st, st],
+        dilation: [1, 1],
+        pads: [1, 1, 1, 1],
+    };
+    let lanes = cout.div_ceil(8) * 8;
+    let cig = cin / groups;
+    let w = rng.vec(lanes * cig * 9);
+    let b = rng.vec(lanes);
+    let x = Buf::from(rng.vec(cin.div_ceil(8) * 8 * hw * hw));
+    let (oh, ow) = (shape.out_h(), shape.out_w());
+    let mut y = Buf::zeros(lanes * oh * ow);
+    let (tag, kind) = match imp {
+        ConvImpl::Grouped => ("", "conv_grouped"),
+        ConvImpl::General => (" gen", "conv_general"),
+        ConvImpl::Dense => (" old", "conv"),
+    };
+    let id = format!(
+        "gconv-{cin}-{cout}-g{groups}-{hw}-s{st}{}",
+        tag.replace(' ', "-")
+    );
+    let name = if groups > 1 {
+        format!("g3x3 s{st} c{cin} g{groups} @{hw}{tag}")
+    } else {
+        format!("3x3 s{st} {cin}->{cout} @{hw}{tag}")
+    };
+    let params = format!(
+        r#"{{"cin":{cin},"cout":{cout},"groups":{groups},"h":{hw},"w":{hw},"k":3,"stride":{st},"pad":1,"act":"relu","impl":"{kind}"}}"#
+    );
+    let work = (cig * 9 * cout * oh * ow) as f64;
+    let epi = || Epilogue::act(Activation::Relu);
+    let run: Box<dyn FnMut()> = match imp {
+        ConvImpl::Grouped => {
+            let mut packed = Buf::zeros(grouped_packed_len(&shape));
+            pack_conv_grouped(&w, &b, &shape, packed.m()).unwrap();
+            Box::new(move || {
+                k.conv_grouped(packed.s(), shape, Src::new(x.s()), Dst::new(y.m()), epi())
+                    .unwrap();
+                black_box(&mut y);
+            })
+        }
+        ConvImpl::General => {
+            let gs = GeneralConvShape {
+                cin,
+                cout,
+                groups,
+                in_h: hw,
+                in_w: hw,
+                kh: 3,
+                kw: 3,
+                stride: [st, st],
+                dilation: [1, 1],
+                pads: [1, 1, 1, 1],
+            };
+            let (w, b) = (
+                Buf::from(w[..cout * cig * 9].to_vec()),
+                Buf::from(b[..cout].to_vec()),
+            );
+            Box::new(move || {
+                k.conv_general(w.s(), b.s(), gs, Src::new(x.s()), Dst::new(y.m()), epi())
+                    .unwrap();
+                black_box(&mut y);
+            })
+        }
+        ConvImpl::Dense => {
+            assert_eq!(groups, 1, "the dense kernel has no groups");
+            let mut packed = Buf::zeros(conv_packed_len(cin, lanes, 3, 3));
+            pack_conv(&w, &b, cin, lanes, 3, 3, packed.m()).unwrap();
+            let cs = ConvShape {
+                cin,
+                layout: InputLayout::Nchw8c,
+                in_h: hw,
+                in_w: hw,
+                out_blocks: lanes / 8,
+                kh: 3,
+                kw: 3,
+                stride_h: st,
+                stride_w: st,
+                pads: [1, 1, 1, 1],
+            };
+            Box::new(move || {
+                k.conv(packed.s(), cs, Src::new(x.s()), Dst::new(y.m()), epi())
+                    .unwrap();
+                black_box(&mut y);
+            })
+        }
+    };
+    Case {
+        id,
+        name,
+        kind,
+        params,
+        work,
+        unit: "MAC",
+        run,
+    }
+}
+
 fn fc_case(k: Kernels, rng: &mut Rng, kp: usize, np: usize) -> Case {
     let mut packed = Buf::zeros(pointwise_packed_len(kp, np));
     pack_pointwise(&rng.vec(kp * np), &rng.vec(np), kp, np, packed.m()).unwrap();
@@ -832,6 +958,43 @@ fn main() {
         }
     }
     cases.push(stem_case(k, &mut rng));
+    // Grouped 3x3 convs of RegNetY-400MF at 224 (group width 8; the first block of a stage
+    // has stride 2) and of a 16-channel-group RegNetY-800MF stage, and against the scalar
+    // fallback on two of them.
+    for &(c, g, hw, st) in &[
+        (48, 6, 112, 2),
+        (48, 6, 56, 1),
+        (104, 13, 28, 1),
+        (208, 26, 14, 1),
+        (440, 55, 7, 1),
+        (144, 9, 28, 1),
+    ] {
+        cases.push(gconv_case(
+            k,
+            &mut rng,
+            (c, c, g),
+            hw,
+            st,
+            ConvImpl::Grouped,
+        ));
+    }
+    for &(c, g, hw) in &[(104, 13, 28), (440, 55, 7)] {
+        cases.push(gconv_case(k, &mut rng, (c, c, g), hw, 1, ConvImpl::General));
+    }
+    // Dense 3x3 on NCHW8c (ResNet18 at 224, a YOLO neck at 640/16): `conv_grouped` against
+    // the older direct kernel `conv` on the same layers.
+    for &(ci, co, hw, st) in &[
+        (64, 64, 56, 1),
+        (64, 128, 56, 2),
+        (128, 128, 28, 1),
+        (256, 256, 14, 1),
+        (512, 512, 7, 1),
+        (128, 128, 40, 1),
+    ] {
+        for imp in [ConvImpl::Grouped, ConvImpl::Dense] {
+            cases.push(gconv_case(k, &mut rng, (ci, co, 1), hw, st, imp));
+        }
+    }
     cases.push(fc_case(k, &mut rng, 960, 1280));
     cases.push(fc_case(k, &mut rng, 1280, 1000));
     if opts.int8 {

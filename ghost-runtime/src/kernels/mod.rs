@@ -8,6 +8,7 @@ pub mod dfc;
 pub mod elementwise;
 pub mod fc;
 pub mod ghost;
+pub mod grouped;
 pub mod layout;
 pub mod pointwise;
 pub mod pool;

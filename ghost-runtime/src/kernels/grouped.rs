@@ -1,0 +1,661 @@
+//! Grouped (and dense) convolution on NCHW8c input, register-tiled: RegNet/ResNeXt-style 3x3
+//! convs with 8..64 channels per group, and any `kh x kw`, stride, dilation and padding.
+//!
+//! Algorithm: every output block reads one contiguous range of `span` input blocks (the
+//! groups of its 8 output lanes, rounded out to whole input blocks; for a dense conv, all of
+//! them). Its packed weights hold, per input block of that range, tap and input lane, the 8
+//! output lanes' weights (zero where an input channel is outside a lane's group), so the inner
+//! loop is the dense direct convolution: a tile of `C` output pixels of one row times `NB`
+//! output blocks keeps `C x NB` accumulators; per (input block, `ky`, `kx`, input lane) it loads
+//! `NB` weight vectors and broadcasts `C` input scalars (`NB + C` loads for `NB x C` FMAs).
+//! `NB` blocks share a tile only when they read the same input range (a dense conv, or a group
+//! of 16+ channels); 8-channel groups run `NB = 1` with a wider tile.
+//!
+//! Rows: the kernel rows whose input row is outside the image are skipped (top and bottom
+//! borders cost nothing). Columns: the row is cut into tiles of a fixed width (the first of
+//! two widths that divides the output width, else the wider one that fits, the last tile
+//! overlapping its predecessor and storing only its new columns, else single columns);
+//! tiles containing a column whose taps leave the image test each (column, `kx`) pair, the
+//! others do not. Every output value adds its taps in the same order (bias, input block, `ky`,
+//! `kx`, input lane) whichever tile computes it, so any split by rows or blocks gives
+//! identical bits.
+//!
+//! Packed format (`grouped_packed_len`): per output block `[bias: 8][span][kh][kw][8 in][8 out]`.
+//!
+//! Deliberately not done here: Winograd (the 3x3 layers this serves are small in groups and
+//! channels), two-row tiles for images narrower than a tile, and non-dense output layouts for
+//! `groups > 1` (the planner only needs dense ones; `groups == 1` takes any lane order).
+
+use crate::arch::{ActV, Simd};
+use crate::error::{check, check_len, size, Error};
+use crate::isa::{dispatch, Kernels};
+use crate::kernels::pointwise::view;
+use crate::{Dst, Epilogue, Src};
+use core::ptr;
+
+/// Shape of a grouped convolution over one NCHW8c image for [`Kernels::conv_grouped`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GroupedConvShape {
+    /// Input channels (logical; the input has `ceil(cin / 8)` blocks).
+    pub cin: usize,
+    /// Output channels (logical).
+    pub cout: usize,
+    /// Groups; must divide `cin` and `cout`.
+    pub groups: usize,
+    /// Output blocks written (`>= ceil(cout / 8)`; output lane `o` belongs to group
+    /// `min(o / (cout / groups), groups - 1)`).
+    pub out_blocks: usize,
+    /// Input height.
+    pub in_h: usize,
+    /// Input width.
+    pub in_w: usize,
+    /// Kernel height.
+    pub kh: usize,
+    /// Kernel width.
+    pub kw: usize,
+    /// Strides (h, w).
+    pub stride: [usize; 2],
+    /// Dilations (h, w).
+    pub dilation: [usize; 2],
+    /// Padding: top, left, bottom, right.
+    pub pads: [usize; 4],
+}
+
+impl GroupedConvShape {
+    fn extent(k: usize, d: usize) -> usize {
+        size(&[d, k.saturating_sub(1)]).saturating_add(1)
+    }
+    /// Output height.
+    pub fn out_h(&self) -> usize {
+        let padded = self
+            .in_h
+            .saturating_add(self.pads[0])
+            .saturating_add(self.pads[2]);
+        (padded.saturating_sub(Self::extent(self.kh, self.dilation[0])) / self.stride[0].max(1))
+            .saturating_add(1)
+    }
+    /// Output width.
+    pub fn out_w(&self) -> usize {
+        let padded = self
+            .in_w
+            .saturating_add(self.pads[1])
+            .saturating_add(self.pads[3]);
+        (padded.saturating_sub(Self::extent(self.kw, self.dilation[1])) / self.stride[1].max(1))
+            .saturating_add(1)
+    }
+    /// Input channel blocks.
+    pub fn in_blocks(&self) -> usize {
+        self.cin.div_ceil(8)
+    }
+    /// Group of output lane `o`.
+    fn group_of(&self, o: usize) -> usize {
+        let cog = (self.cout / self.groups.max(1)).max(1);
+        (o / cog).min(self.groups.max(1) - 1)
+    }
+    /// Input blocks `b0 .. b1` output block `ob` needs.
+    fn needed(&self, ob: usize) -> (usize, usize) {
+        let cig = self.cin / self.groups.max(1);
+        let (g0, g1) = (self.group_of(ob * 8), self.group_of(ob * 8 + 7));
+        ((g0 * cig) / 8, ((g1 + 1) * cig).div_ceil(8))
+    }
+    /// Input blocks every output block reads (the widest range any of them needs).
+    pub fn span(&self) -> usize {
+        (0..self.out_blocks)
+            .map(|ob| {
+                let (b0, b1) = self.needed(ob);
+                b1 - b0
+            })
+            .max()
+            .unwrap_or(0)
+    }
+    /// First input block output block `ob` reads (its range is `span` blocks from there).
+    pub fn first_block(&self, ob: usize, span: usize) -> usize {
+        self.needed(ob).0.min(self.in_blocks().saturating_sub(span))
+    }
+    fn validate(&self) -> Result<(), Error> {
+        check(
+            self.groups > 0
+                && self.cin > 0
+                && self.cout > 0
+                && self.cin.is_multiple_of(self.groups)
+                && self.cout.is_multiple_of(self.groups),
+            "shape.groups",
+            "must be positive and divide cin and cout",
+        )?;
+        check(
+            self.out_blocks >= self.cout.div_ceil(8),
+            "shape.out_blocks",
+            "must hold cout channels",
+        )?;
+        check(
+            self.kh > 0 && self.kw > 0,
+            "shape.kh",
+            "kernel must be non-empty",
+        )?;
+        check(
+            self.stride[0] > 0
+                && self.stride[1] > 0
+                && self.dilation[0] > 0
+                && self.dilation[1] > 0,
+            "shape.stride",
+            "strides and dilations must be positive",
+        )?;
+        check(
+            self.in_h > 0 && self.in_w > 0,
+            "shape.in_h",
+            "input must be non-empty",
+        )?;
+        check(
+            self.in_h
+                .saturating_add(self.pads[0])
+                .saturating_add(self.pads[2])
+                >= Self::extent(self.kh, self.dilation[0])
+                && self
+                    .in_w
+                    .saturating_add(self.pads[1])
+                    .saturating_add(self.pads[3])
+                    >= Self::extent(self.kw, self.dilation[1]),
+            "shape.pads",
+            "padded input smaller than the kernel",
+        )
+    }
+}
+
+/// Number of `f32` of a packed grouped convolution weight.
+pub fn grouped_packed_len(shape: &GroupedConvShape) -> usize {
+    size(&[
+        shape.out_blocks,
+        size(&[shape.span(), shape.kh, shape.kw, 64]).saturating_add(8),
+    ])
+}
+
+/// Packs ONNX-layout weights `[out_blocks * 8][cin / groups][kh][kw]` (row `o` is output lane
+/// `o`: rows past `cout`, and for `groups == 1` any lane order the caller chose, are taken
+/// as given) and `bias[out_blocks * 8]` for [`Kernels::conv_grouped`].
+pub fn pack_conv_grouped(
+    weights: &[f32],
+    bias: &[f32],
+    shape: &GroupedConvShape,
+    packed: &mut [f32],
+) -> Result<(), Error> {
+    shape.validate()?;
+    let sh = shape;
+    let lanes = sh.out_blocks * 8;
+    let cig = sh.cin / sh.groups;
+    let taps = sh.kh * sh.kw;
+    check_len("weights", weights.len(), size(&[lanes, cig, taps]))?;
+    check_len("bias", bias.len(), lanes)?;
+    check_len("packed", packed.len(), grouped_packed_len(sh))?;
+    let span = sh.span();
+    let per_block = span * taps * 64 + 8;
+    packed.fill(0.0);
+    for ob in 0..sh.out_blocks {
+        let base = ob * per_block;
+        let first = sh.first_block(ob, span);
+        for l in 0..8 {
+            let o = ob * 8 + l;
+            packed[base + l] = bias[o];
+            let g = sh.group_of(o);
+            for j in 0..span {
+                for li in 0..8 {
+                    let c = (first + j) * 8 + li;
+                    if c < g * cig || c >= (g + 1) * cig {
+                        continue;
+                    }
+                    for t in 0..taps {
+                        packed[base + 8 + ((j * taps + t) * 8 + li) * 8 + l] =
+                            weights[(o * cig + c - g * cig) * taps + t];
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Raw arguments of a checked grouped conv (or a share of one).
+#[derive(Clone, Copy)]
+pub(crate) struct GcArgs {
+    w: *const f32,
+    sh: GroupedConvShape,
+    span: usize,
+    oh: usize,
+    ow: usize,
+    x: *const f32,
+    y: *mut f32,
+    r: *const f32,
+    sums: *mut f32,
+    act: crate::Activation,
+    ob0: usize,
+    ob1: usize,
+    oy0: usize,
+    oy1: usize,
+}
+
+impl GcArgs {
+    /// Output rows, output blocks, whether it accumulates channel sums.
+    pub(crate) fn extent(&self) -> (usize, usize, bool) {
+        (self.oh, self.sh.out_blocks, !self.sums.is_null())
+    }
+    /// Factors of the multiply-adds (padded lanes included).
+    pub(crate) fn macs(&self) -> [usize; 6] {
+        [
+            self.oh,
+            self.ow,
+            self.sh.out_blocks,
+            64,
+            self.span,
+            self.sh.kh * self.sh.kw,
+        ]
+    }
+    /// Output blocks `b0 .. b1`, rows `oy0 .. oy1`.
+    pub(crate) fn share(&self, b0: usize, b1: usize, oy0: usize, oy1: usize) -> GcArgs {
+        GcArgs {
+            ob0: b0,
+            ob1: b1,
+            oy0,
+            oy1,
+            ..*self
+        }
+    }
+    fn per_block(&self) -> usize {
+        self.span * self.sh.kh * self.sh.kw * 64 + 8
+    }
+}
+
+/// One tile: `C` output columns from `ox` (storing those from `ox + skip`), `NB` output blocks
+/// from `ob`, output row `oy` with kernel rows `ky0 .. ky1` inside the image.
+#[derive(Clone, Copy)]
+struct Tile {
+    ob: usize,
+    oy: usize,
+    ox: usize,
+    skip: usize,
+    ky0: usize,
+    ky1: usize,
+}
+
+/// # Safety
+/// `a` checked by [`grouped_args`]; the tile inside the output; `BORDER` unless every tap
+/// column of the tile is inside the image.
+#[inline(always)]
+#[allow(clippy::needless_range_loop)]
+unsafe fn tile<S: Simd, const C: usize, const NB: usize, const BORDER: bool>(
+    s: S,
+    a: &GcArgs,
+    act: &ActV<S::V>,
+    t: Tile,
+    sum: &mut [S::V; NB],
+) {
+    let sh = &a.sh;
+    let pb = a.per_block();
+    let first = sh.first_block(t.ob, a.span);
+    let ihw8 = sh.in_h * sh.in_w * 8;
+    let mut acc = [[s.zero(); NB]; C];
+    let mut wb = [ptr::null::<f32>(); NB];
+    for j in 0..NB {
+        wb[j] = a.w.wrapping_add((t.ob + j) * pb);
+        // SAFETY: bias of a real block.
+        let b = unsafe { s.load(wb[j]) };
+        for c in 0..C {
+            acc[c][j] = b;
+        }
+    }
+    let (sw, dw) = (sh.stride[1], sh.dilation[1]);
+    for jb in 0..a.span {
+        let xb = a.x.wrapping_add((first + jb) * ihw8);
+        for ky in t.ky0..t.ky1 {
+            let iy = oy_in(sh, t.oy, ky);
+            let row = xb.wrapping_add(iy * sh.in_w * 8);
+            for kx in 0..sh.kw {
+                let woff = 8 + ((jb * sh.kh + ky) * sh.kw + kx) * 64;
+                // Input column of tile column 0 (may be negative in border tiles).
+                let ix0 = (t.ox * sw + kx * dw) as isize - sh.pads[1] as isize;
+                let xr = row.wrapping_offset(ix0 * 8);
+                // Whether some column of this tap column is outside the image (only border
+                // tiles test; most of their `kx` still take the unchecked loop).
+                let last = ix0 + ((C - 1) * sw) as isize;
+                if BORDER && (ix0 < 0 || last >= sh.in_w as isize) {
+                    let mut ok = [true; C];
+                    for c in 0..C {
+                        let ix = ix0 + (c * sw) as isize;
+                        ok[c] = ix >= 0 && (ix as usize) < sh.in_w;
+                    }
+                    for li in 0..8 {
+                        // SAFETY: as below, for the columns `ok` admits.
+                        unsafe {
+                            taps::<S, C, NB, true>(s, &mut acc, &wb, woff + li * 8, xr, li, sw, &ok)
+                        };
+                    }
+                } else {
+                    for li in 0..8 {
+                        // SAFETY: every column inside the image, row inside (ky range), block
+                        // inside the input; tap inside the packed weights.
+                        unsafe {
+                            taps::<S, C, NB, false>(
+                                s,
+                                &mut acc,
+                                &wb,
+                                woff + li * 8,
+                                xr,
+                                li,
+                                sw,
+                                &[true; C],
+                            )
+                        };
+                    }
+                }
+            }
+        }
+    }
+    let ohw8 = a.oh * a.ow * 8;
+    for c in t.skip..C {
+        let p = (t.oy * a.ow + t.ox + c) * 8;
+        for j in 0..NB {
+            let off = (t.ob + j) * ohw8 + p;
+            let mut v = act.apply(s, acc[c][j]);
+            // SAFETY: block and pixel inside the output (and residual) checked by
+            // `grouped_args`.
+            unsafe {
+                if !a.r.is_null() {
+                    v = s.add(v, s.load(a.r.add(off)));
+                }
+                s.store(a.y.add(off), v);
+            }
+            sum[j] = s.add(sum[j], v);
+        }
+    }
+}
+
+/// One (tap, input lane): `NB` weight vectors at `woff` times `C` broadcast inputs.
+///
+/// # Safety
+/// Weights at `wb[j] + woff` readable; input `xr + c * sw * 8 + li` readable for every column
+/// `c` with `ok[c]` (all columns unless `CHECK`).
+#[inline(always)]
+#[allow(clippy::needless_range_loop, clippy::too_many_arguments)]
+unsafe fn taps<S: Simd, const C: usize, const NB: usize, const CHECK: bool>(
+    s: S,
+    acc: &mut [[S::V; NB]; C],
+    wb: &[*const f32; NB],
+    woff: usize,
+    xr: *const f32,
+    li: usize,
+    sw: usize,
+    ok: &[bool; C],
+) {
+    let mut wv = [s.zero(); NB];
+    for j in 0..NB {
+        // SAFETY: caller's contract.
+        wv[j] = unsafe { s.load(wb[j].add(woff)) };
+    }
+    for c in 0..C {
+        if CHECK && !ok[c] {
+            continue;
+        }
+        // SAFETY: caller's contract.
+        let xv = unsafe { s.bcast(xr.wrapping_add(c * sw * 8 + li)) };
+        for j in 0..NB {
+            acc[c][j] = s.fma(xv, wv[j], acc[c][j]);
+        }
+    }
+}
+
+/// Input row of output row `oy`, kernel row `ky` (only called for rows inside the image).
+#[inline(always)]
+fn oy_in(sh: &GroupedConvShape, oy: usize, ky: usize) -> usize {
+    oy * sh.stride[0] + ky * sh.dilation[0] - sh.pads[0]
+}
+
+/// Kernel rows `ky0 .. ky1` of output row `oy` whose input row is inside the image.
+fn ky_range(sh: &GroupedConvShape, oy: usize) -> (usize, usize) {
+    let inside = |ky: usize| {
+        let iy = oy * sh.stride[0] + ky * sh.dilation[0];
+        iy >= sh.pads[0] && iy - sh.pads[0] < sh.in_h
+    };
+    let ky0 = (0..sh.kh).find(|&ky| inside(ky)).unwrap_or(sh.kh);
+    let ky1 = (ky0..sh.kh).find(|&ky| !inside(ky)).unwrap_or(sh.kh);
+    (ky0, ky1)
+}
+
+/// Output columns `lo .. hi` have every tap column inside the image.
+fn interior_cols(sh: &GroupedConvShape, ow: usize) -> (usize, usize) {
+    let (sw, pl) = (sh.stride[1], sh.pads[1]);
+    let lo = pl.div_ceil(sw).min(ow);
+    let ext = GroupedConvShape::extent(sh.kw, sh.dilation[1]);
+    let hi = if sh.in_w + pl >= ext {
+        ((sh.in_w + pl - ext) / sw + 1).min(ow)
+    } else {
+        0
+    };
+    (lo, hi.max(lo))
+}
+
+/// Tile width for a row of `ow` columns given the two widths `wa > wb`: the first that
+/// divides `ow`, else the widest that fits (overlapping last tile), else 1.
+fn width(ow: usize, wa: usize, wb: usize) -> usize {
+    if ow.is_multiple_of(wa) {
+        wa
+    } else if ow.is_multiple_of(wb) {
+        wb
+    } else if ow >= wa {
+        wa
+    } else if ow >= wb {
+        wb
+    } else {
+        1
+    }
+}
+
+/// One output row of `NB` blocks in tiles of width `C`.
+///
+/// # Safety
+/// As [`tile`]; `C == 1` or `C <= ow`.
+#[inline(always)]
+unsafe fn row<S: Simd, const C: usize, const NB: usize>(
+    s: S,
+    a: &GcArgs,
+    act: &ActV<S::V>,
+    ob: usize,
+    oy: usize,
+    sum: &mut [S::V; NB],
+) {
+    let (lo, hi) = interior_cols(&a.sh, a.ow);
+    let (ky0, ky1) = ky_range(&a.sh, oy);
+    let mut ox = 0;
+    while ox < a.ow {
+        let (start, skip) = if ox + C <= a.ow {
+            (ox, 0)
+        } else {
+            (a.ow - C, ox + C - a.ow)
+        };
+        let t = Tile {
+            ob,
+            oy,
+            ox: start,
+            skip,
+            ky0,
+            ky1,
+        };
+        // SAFETY: forwarded; the tile's columns are inside the output, and the interior
+        // variant runs only when all of them are interior.
+        unsafe {
+            if start >= lo && start + C <= hi {
+                tile::<S, C, NB, false>(s, a, act, t, sum);
+            } else {
+                tile::<S, C, NB, true>(s, a, act, t, sum);
+            }
+        }
+        ox = start + C;
+    }
+}
+
+/// `NB` blocks from `ob` (all reading the same input range) over the share's rows.
+///
+/// # Safety
+/// As [`tile`].
+#[inline(always)]
+unsafe fn blocks<S: Simd, const CA: usize, const CB: usize, const NB: usize>(
+    s: S,
+    a: &GcArgs,
+    act: &ActV<S::V>,
+    ob: usize,
+) {
+    let mut sum = [s.zero(); NB];
+    let w = width(a.ow, CA, CB);
+    for oy in a.oy0..a.oy1 {
+        // SAFETY: forwarded; each width is used only when it fits the row.
+        unsafe {
+            if w == CA {
+                row::<S, CA, NB>(s, a, act, ob, oy, &mut sum);
+            } else if w == CB {
+                row::<S, CB, NB>(s, a, act, ob, oy, &mut sum);
+            } else {
+                row::<S, 1, NB>(s, a, act, ob, oy, &mut sum);
+            }
+        }
+    }
+    if !a.sums.is_null() {
+        for (j, v) in sum.iter().enumerate() {
+            // SAFETY: sums has out_blocks * 8 floats.
+            unsafe {
+                let q = a.sums.add((ob + j) * 8);
+                s.store(q, s.add(s.load(q), *v));
+            }
+        }
+    }
+}
+
+/// # Safety
+/// `a` from [`grouped_args`] (possibly shared out) with its borrows alive.
+#[inline(always)]
+unsafe fn run<
+    S: Simd,
+    const C1A: usize,
+    const C1B: usize,
+    const CNA: usize,
+    const CNB: usize,
+    const NB: usize,
+>(
+    s: S,
+    a: &GcArgs,
+) {
+    let act = ActV::new(s, a.act);
+    let mut ob = a.ob0;
+    while ob < a.ob1 {
+        let first = a.sh.first_block(ob, a.span);
+        let same = ob + NB <= a.ob1 && (1..NB).all(|j| a.sh.first_block(ob + j, a.span) == first);
+        // SAFETY: forwarded; blocks ob .. ob + NB (or ob) inside the share.
+        unsafe {
+            if NB > 1 && same {
+                blocks::<S, CNA, CNB, NB>(s, a, &act, ob);
+                ob += NB;
+            } else {
+                blocks::<S, C1A, C1B, 1>(s, a, &act, ob);
+                ob += 1;
+            }
+        }
+    }
+}
+
+/// The checks of [`Kernels::conv_grouped`], returning the raw arguments of the whole layer.
+pub(crate) fn grouped_args(
+    packed: &[f32],
+    shape: GroupedConvShape,
+    input: Src<'_>,
+    output: Dst<'_>,
+    epilogue: Epilogue<'_>,
+) -> Result<GcArgs, Error> {
+    let sh = shape;
+    sh.validate()?;
+    check_len("packed", packed.len(), grouped_packed_len(&sh))?;
+    let (oh, ow) = (sh.out_h(), sh.out_w());
+    let ohw = size(&[oh, ow]);
+    let xo = view(
+        "input",
+        input.data.len(),
+        input.block_offset,
+        sh.in_blocks(),
+        size(&[sh.in_h, sh.in_w]),
+    )?;
+    let yo = view(
+        "output",
+        output.data.len(),
+        output.block_offset,
+        sh.out_blocks,
+        ohw,
+    )?;
+    let r = match &epilogue.residual {
+        Some(res) => {
+            let ro = view(
+                "residual",
+                res.data.len(),
+                res.block_offset,
+                sh.out_blocks,
+                ohw,
+            )?;
+            // SAFETY: checked just above.
+            unsafe { res.data.as_ptr().add(ro) }
+        }
+        None => ptr::null(),
+    };
+    let sums = match epilogue.channel_sums {
+        Some(sums) => {
+            check_len("channel_sums", sums.len(), size(&[sh.out_blocks, 8]))?;
+            sums.as_mut_ptr()
+        }
+        None => ptr::null_mut(),
+    };
+    Ok(GcArgs {
+        w: packed.as_ptr(),
+        sh,
+        span: sh.span(),
+        oh,
+        ow,
+        // SAFETY: checked by `view`.
+        x: unsafe { input.data.as_ptr().add(xo) },
+        // SAFETY: checked by `view`.
+        y: unsafe { output.data.as_mut_ptr().add(yo) },
+        r,
+        sums,
+        act: epilogue.activation,
+        ob0: 0,
+        ob1: sh.out_blocks,
+        oy0: 0,
+        oy1: oh,
+    })
+}
+
+/// Runs the (share of the) layer `a` describes.
+///
+/// # Safety
+/// `a` comes from [`grouped_args`] (possibly restricted by [`GcArgs::share`]) and the borrows
+/// it was made from are still alive.
+pub(crate) unsafe fn grouped_exec(k: Kernels, a: &GcArgs) {
+    // Widths: one block (8-channel groups) takes wide tiles; NB blocks share narrower ones,
+    // within the register file (32 ymm with AVX-512, 16 with AVX2).
+    dispatch!(k, run, a, GcArgs;
+        avx512 [14, 7, 12, 7, 2]; avx2 [7, 4, 6, 4, 2]; neon [7, 4, 6, 4, 2];
+        scalar [4, 2, 4, 2, 2]);
+}
+
+impl Kernels {
+    /// Grouped convolution of one NCHW8c image (any kernel, stride, dilation, padding;
+    /// `groups == 1` is a dense conv) into NCHW8c output blocks
+    /// `[output.block_offset, +out_blocks)`; `packed` from [`pack_conv_grouped`]. Reads input
+    /// blocks `[input.block_offset, +ceil(cin / 8))` (padded lanes must be finite).
+    /// `out = act(conv + bias) + residual`; channel sums accumulate the stored values.
+    pub fn conv_grouped(
+        self,
+        packed: &[f32],
+        shape: GroupedConvShape,
+        input: Src<'_>,
+        output: Dst<'_>,
+        epilogue: Epilogue<'_>,
+    ) -> Result<(), Error> {
+        let a = grouped_args(packed, shape, input, output, epilogue)?;
+        // SAFETY: `grouped_args` checked every extent; `output` is a unique borrow.
+        unsafe { grouped_exec(self, &a) };
+        Ok(())
+    }
+}
