@@ -244,6 +244,20 @@ fn step_call(b: &Binds, k: &Kernel) -> TokenStream {
             (*src, *dst),
             epilogue,
         ),
+        Kernel::ConvGrouped {
+            w,
+            shape,
+            src,
+            dst,
+            epilogue,
+        } => conv_call(
+            b,
+            quote!(conv_grouped),
+            wslice(*w),
+            shape.tokens(),
+            (*src, *dst),
+            epilogue,
+        ),
         Kernel::ConvGeneral {
             w,
             b: bias,

@@ -11,8 +11,8 @@
 use ghost_runtime::glue::Unary;
 use ghost_runtime::{
     Activation, BinaryOp, ConvShape, CoordMode, DepthwiseGeneralShape, DepthwiseShape, DfcShape,
-    Gate, GeneralConvShape, GhostShape, InputLayout, NearestMode, PointwiseShape, PoolKind,
-    PoolShape, ResizeMode, ResizeShape, SeShape,
+    Gate, GeneralConvShape, GhostShape, GroupedConvShape, InputLayout, NearestMode, PointwiseShape,
+    PoolKind, PoolShape, ResizeMode, ResizeShape, SeShape,
 };
 use proc_macro2::{Literal, TokenStream};
 use quote::quote;
@@ -130,6 +130,9 @@ runtime_tokens!(struct ConvShape {
 });
 runtime_tokens!(struct GeneralConvShape {
     cin, cout, groups, in_h, in_w, kh, kw, stride, dilation, pads,
+});
+runtime_tokens!(struct GroupedConvShape {
+    cin, cout, groups, out_blocks, in_h, in_w, kh, kw, stride, dilation, pads,
 });
 runtime_tokens!(struct SeShape { c_blocks, r_blocks });
 runtime_tokens!(enum PoolKind { Max, Avg { count_include_pad } });

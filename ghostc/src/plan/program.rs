@@ -18,8 +18,8 @@ use std::fmt;
 use ghost_runtime::glue::Unary;
 use ghost_runtime::{
     Activation, BinaryOp, ConvShape, CoordMode, DepthwiseGeneralShape, DepthwiseShape, DfcShape,
-    Gate, GeneralConvShape, GhostShape, PointwiseShape, PoolKind, PoolShape, ResizeMode,
-    ResizeShape, SeShape,
+    Gate, GeneralConvShape, GhostShape, GroupedConvShape, PointwiseShape, PoolKind, PoolShape,
+    ResizeMode, ResizeShape, SeShape,
 };
 
 use super::blob::WeightBlob;
@@ -158,6 +158,15 @@ pub enum Kernel {
     Conv {
         w: WRange,
         shape: ConvShape,
+        src: View,
+        dst: View,
+        epilogue: Epilogue,
+    },
+    /// Register-tiled grouped (or dense) conv on NCHW8c (`pack_conv_grouped`): any kernel,
+    /// stride and dilation.
+    ConvGrouped {
+        w: WRange,
+        shape: GroupedConvShape,
         src: View,
         dst: View,
         epilogue: Epilogue,
@@ -307,6 +316,9 @@ impl Kernel {
             }
             | Kernel::DepthwiseGeneral {
                 src, dst, epilogue, ..
+            }
+            | Kernel::ConvGrouped {
+                src, dst, epilogue, ..
             } => vec![
                 v(src),
                 v(dst),
@@ -427,6 +439,12 @@ impl Kernel {
             Kernel::Conv { epilogue, .. } => {
                 suffix("conv", epilogue.residual.is_some(), false, false)
             }
+            Kernel::ConvGrouped { epilogue, .. } => suffix(
+                "conv-grouped",
+                epilogue.residual.is_some(),
+                epilogue.channel_sums.is_some(),
+                false,
+            ),
             Kernel::ConvGeneral { epilogue, .. } => {
                 suffix("conv-general", epilogue.residual.is_some(), false, false)
             }
@@ -466,6 +484,7 @@ impl Kernel {
             } => Some((*dst, channel_sums)),
             Kernel::Depthwise { dst, epilogue, .. }
             | Kernel::DepthwiseGeneral { dst, epilogue, .. }
+            | Kernel::ConvGrouped { dst, epilogue, .. }
             | Kernel::Pointwise { dst, epilogue, .. } => Some((*dst, &mut epilogue.channel_sums)),
             _ => None,
         }

@@ -1,8 +1,10 @@
-//! Convolutions: Conv and FusedConv pick one of five runtime kernels by shape (pointwise 1x1,
+//! Convolutions: Conv and FusedConv pick one of six runtime kernels by shape (pointwise 1x1,
 //! depthwise 3x3/5x5 stride 1/2, `depthwise_general` for every other depthwise shape (1xK,
-//! Kx1, any size, stride or dilation), dense `pack_conv`, or the scalar general conv for the
-//! remaining grouped and dilated convs); a fused Ghost module becomes one `ghost` call writing
-//! both halves.
+//! Kx1, any size, stride or dilation), `conv_grouped` for grouped and dense convs reading
+//! NCHW8c (any kernel, stride, dilation), dense `pack_conv` for the convs reading the NCHW
+//! image, or the scalar general conv for the rest: grouped convs writing a non-dense layout and
+//! dilated convs on the image); a fused Ghost module becomes one `ghost` call writing both
+//! halves.
 //!
 //! Weights are permuted to the output layout's lanes (and, for 1x1, the input's), zero-padded
 //! and packed with the runtime's packers; biases are scattered the same way.
@@ -12,7 +14,7 @@
 
 use ghost_runtime::{
     self as rt, Activation, ConvShape, DepthwiseGeneralShape, DepthwiseShape, GeneralConvShape,
-    GhostShape, InputLayout, PointwiseShape,
+    GhostShape, GroupedConvShape, InputLayout, PointwiseShape,
 };
 
 use super::{act_of, unary_of, ChannelLayout, LowerError, Lowerer};
@@ -239,6 +241,12 @@ impl Lowerer<'_> {
             return self.push_depthwise_general(n, what, dw, src, dst, epilogue);
         }
         let dense_in = ChannelLayout::dense(cin);
+        let from_image = matches!(self.loc.get(&x), Some(Loc::Input(_)));
+        if (conv.group == 1 && !from_image) || (conv.group > 1 && ly.is_dense()) {
+            // NCHW8c input: the register-tiled grouped kernel (a dense conv is one group;
+            // any dilation).
+            return self.push_conv_grouped(n, conv, (wd, bd), (x, y), &ly, epilogue);
+        }
         if conv.group == 1 && unit {
             let lanes = ly.lanes();
             let per_out = cin * kh * kw;
@@ -320,6 +328,79 @@ impl Lowerer<'_> {
                     dilation: conv.dilations,
                     pads: conv.pads,
                 },
+                src,
+                dst,
+                epilogue,
+            },
+        );
+        Ok(())
+    }
+
+    /// A grouped (or dense) conv on NCHW8c input: weights scattered to `ly`'s lanes (any
+    /// lane order for one group; the caller ensures `ly` is dense for several), packed with
+    /// `pack_conv_grouped`, one `ConvGrouped` step.
+    fn push_conv_grouped(
+        &mut self,
+        n: NodeId,
+        conv: &ir::Conv,
+        (wd, bd): (&[f32], &[f32]),
+        (x, y): (ValueId, ValueId),
+        ly: &ChannelLayout,
+        epilogue: Epilogue,
+    ) -> Result<(), LowerError> {
+        let name = self.g.node(n).name.clone();
+        let cin = self.shape(x)[1];
+        let cout = self.shape(y)[1];
+        let (in_h, in_w) = self.hw(x);
+        let [kh, kw] = conv.kernel;
+        let per_out = cin / conv.group * kh * kw;
+        let lanes = ly.lanes();
+        let mut wp = vec![0.0; lanes * per_out];
+        for o in 0..cout {
+            let p = ly.phys[o];
+            wp[p * per_out..(p + 1) * per_out].copy_from_slice(&wd[o * per_out..(o + 1) * per_out]);
+        }
+        let bp = ly.scatter(bd, 0.0);
+        let shape = GroupedConvShape {
+            cin,
+            cout,
+            groups: conv.group,
+            out_blocks: ly.blocks,
+            in_h,
+            in_w,
+            kh,
+            kw,
+            stride: conv.strides,
+            dilation: conv.dilations,
+            pads: conv.pads,
+        };
+        let wr = self.pack(&name, rt::grouped_packed_len(&shape), |out| {
+            rt::pack_conv_grouped(&wp, &bp, &shape, out)
+        })?;
+        let src = View::at(self.read_as(x, &ChannelLayout::dense(cin), &name), 0);
+        let dst = View::at(self.out_buf(y), 0);
+        let dil = if conv.dilations == [1, 1] {
+            String::new()
+        } else {
+            format!(" d{}x{}", conv.dilations[0], conv.dilations[1])
+        };
+        let what = if conv.group == 1 {
+            format!(
+                "conv {kh}x{kw} s{}{dil} {cin} -> {cout} @ {in_h}x{in_w}",
+                conv.strides[0]
+            )
+        } else {
+            format!(
+                "grouped conv {kh}x{kw} s{}{dil} g{} {cin} -> {cout} @ {in_h}x{in_w}",
+                conv.strides[0], conv.group
+            )
+        };
+        self.push(
+            n,
+            what,
+            Kernel::ConvGrouped {
+                w: wr,
+                shape,
                 src,
                 dst,
                 epilogue,

@@ -509,6 +509,68 @@ fn other_depthwise_shapes_run_depthwise_general_and_match_the_interpreter() {
 }
 
 #[test]
+fn grouped_convs_run_conv_grouped_and_match_the_interpreter() {
+    // 12 groups of 2 -> 3 channels (not block-aligned), dilation (1, 2), stride (1, 2),
+    // asymmetric padding, an odd image; then a 4-group conv of 6 channels per group.
+    for (cin, cout, group, dil, st) in [(24, 36, 12, [1, 2], [1, 2]), (24, 24, 4, [1, 1], [2, 2])] {
+        let (h, w) = (9, 11);
+        let conv = Conv {
+            kernel: [3, 3],
+            strides: st,
+            pads: [1, 2, 0, 1],
+            dilations: dil,
+            group,
+        };
+        let oh = (h + 1 - (2 * dil[0] + 1)) / st[0] + 1;
+        let ow = (w + 3 - (2 * dil[1] + 1)) / st[1] + 1;
+        let mut g = Graph::new();
+        let x = g.add_input("x", TensorType::f32(vec![1, cin, h, w]));
+        let wt = constant(&mut g, "w", vec![cout, cin / group, 3, 3], 7);
+        let b = constant(&mut g, "b", vec![cout], 8);
+        let (_, y) = g.add_node(
+            "gconv",
+            Op::Conv(conv),
+            vec![x, wt, b],
+            vec![("y".into(), TensorType::f32(vec![1, cout, oh, ow]))],
+        );
+        g.outputs.push(y[0]);
+        let p = lower(&g).unwrap();
+        let ks = kernels(&p);
+        assert_eq!(ks.len(), 3, "{p}");
+        let Kernel::ConvGrouped { w: wr, shape, .. } = ks[1] else {
+            panic!("expected a conv_grouped call: {p}");
+        };
+        assert_eq!(
+            (shape.groups, shape.out_h(), shape.out_w()),
+            (group, oh, ow)
+        );
+        let input = values(cin * h * w, 9);
+        let blob = p.weights.as_f32();
+        let mut xb = vec![0.0; cin.div_ceil(8) * 8 * h * w];
+        rt::nchw_to_nchw8c(&input, cin, h * w, &mut xb).unwrap();
+        let mut yb = vec![0.0; cout.div_ceil(8) * 8 * oh * ow];
+        rt::Kernels::new()
+            .conv_grouped(
+                &blob[wr.offset..wr.offset + wr.len],
+                *shape,
+                rt::Src::at(&xb, 0),
+                rt::Dst::at(&mut yb, 0),
+                rt::Epilogue::act(Activation::None),
+            )
+            .unwrap();
+        let mut got = vec![0.0; cout * oh * ow];
+        let lanes: Vec<u32> = (0..cout as u32).collect();
+        rt::glue::gather_channels(&yb, &lanes, oh * ow, &mut got).unwrap();
+        let x = Tensor::from_f32(vec![1, cin, h, w], input).unwrap();
+        let want = crate::interp::run(&g, &[x]).unwrap();
+        let want = want[0].as_f32().unwrap();
+        for (a, b) in got.iter().zip(want) {
+            assert!((a - b).abs() <= 1e-4, "{got:?} vs {want:?}");
+        }
+    }
+}
+
+#[test]
 fn quantized_nodes_are_all_listed_not_lowered() {
     use crate::ir::{DType, QuantParams};
     let mut g = ir::Graph::new();
