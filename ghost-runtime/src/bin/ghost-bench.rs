@@ -658,6 +658,65 @@ fn fc_case(k: Kernels, rng: &mut Rng, kp: usize, np: usize) -> Case {
     }
 }
 
+/// Sum of `v` with 8 independent ymm accumulators (AVX2), so only the load stream limits it.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn read_sum_avx2(v: &[f32]) -> f32 {
+    use std::arch::x86_64::*;
+    let mut acc = [_mm256_setzero_ps(); 8];
+    let chunks = v.chunks_exact(64);
+    let rest: f32 = chunks.remainder().iter().sum();
+    for c in chunks {
+        for (j, acc) in acc.iter_mut().enumerate() {
+            // SAFETY: c has 64 floats, j*8 + 8 <= 64.
+            *acc = _mm256_add_ps(*acc, unsafe { _mm256_loadu_ps(c.as_ptr().add(j * 8)) });
+        }
+    }
+    let mut out = [0.0f32; 8];
+    let mut t = acc[0];
+    for a in &acc[1..] {
+        t = _mm256_add_ps(t, *a);
+    }
+    // SAFETY: out has 8 floats.
+    unsafe { _mm256_storeu_ps(out.as_mut_ptr(), t) };
+    out.iter().sum::<f32>() + rest
+}
+
+/// Sum of `v`: the AVX2 loop where the CPU has it, else 8 scalar lanes.
+fn read_sum(v: &[f32]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: AVX2 detected.
+        return unsafe { read_sum_avx2(v) };
+    }
+    let mut acc = [0.0f32; 8];
+    for c in v.chunks_exact(8) {
+        for (a, x) in acc.iter_mut().zip(c) {
+            *a += x;
+        }
+    }
+    acc.iter().sum()
+}
+
+/// Read bandwidth of a buffer as large as the `kp x np` FC's packed weights: the ceiling the
+/// FC rows are compared with (the same buffer re-read each call, as the FC re-reads its
+/// weights, so both come from the same cache level).
+fn read_case(rng: &mut Rng, kp: usize, np: usize) -> Case {
+    let len = pointwise_packed_len(kp, np);
+    let x = Buf::from(rng.vec(len));
+    Case {
+        id: format!("read-{kp}-{np}"),
+        name: format!("read bw (fc {kp}->{np})"),
+        kind: "read",
+        params: format!(r#"{{"bytes":{}}}"#, len * 4),
+        work: (len * 4) as f64,
+        unit: "B",
+        run: Box::new(move || {
+            black_box(read_sum(black_box(x.s())));
+        }),
+    }
+}
+
 const USAGE: &str = "\
 usage: ghost-bench [--quick | --reps N] [--filter S].. [--only ID[,ID..]] [--list] [--json] [--misalign]
   --quick         7 repetitions instead of 21
@@ -824,6 +883,16 @@ fn int8_report(cases: &[Case], samples: &[Vec<f64>], peak: f64, peaks8: &mut [f6
             qp / fp
         );
     }
+}
+
+/// The measured read bandwidth (GB/s) of the `read-SHAPE` case, if it ran.
+fn bandwidth_of(cases: &[Case], results: &[(f64, f64)], shape: &str) -> Option<f64> {
+    let id = format!("read-{shape}");
+    cases
+        .iter()
+        .zip(results)
+        .find(|(c, _)| c.id == id)
+        .map(|(_, &(_, g))| g)
 }
 
 fn main() {
@@ -997,6 +1066,8 @@ fn main() {
     }
     cases.push(fc_case(k, &mut rng, 960, 1280));
     cases.push(fc_case(k, &mut rng, 1280, 1000));
+    cases.push(read_case(&mut rng, 960, 1280));
+    cases.push(read_case(&mut rng, 1280, 1000));
     if opts.int8 {
         cases.clear();
         for &(kp, np, side) in INT8_SHAPES {
@@ -1123,6 +1194,16 @@ fn main() {
     for (c, &(_, g)) in cases.iter().zip(&results) {
         if c.unit == "MAC" {
             println!("{:<28} {:>10.1} {:>7.0}%", c.name, g, 100.0 * g / peak);
+        } else if let Some(bw) = (c.kind == "fc")
+            .then(|| bandwidth_of(&cases, &results, &c.id["fc-".len()..]))
+            .flatten()
+        {
+            println!(
+                "{:<28} {:>8.1}GB/s {:>5.0}% of read bw",
+                c.name,
+                g,
+                100.0 * g / bw
+            );
         } else {
             println!("{:<28} {:>8.1}GB/s", c.name, g);
         }
