@@ -34,95 +34,129 @@ fn conv_dense_all_isas_match_formula() {
                 rng.range(0, kw - 1),
             ],
         };
-        let taps = cin * kh * kw;
-        let mut w = vec![0.0; pad8(cout) * taps];
-        let mut b = vec![0.0; pad8(cout)];
-        for o in 0..cout {
-            for t in 0..taps {
-                w[o * taps + t] = rng.f();
-            }
-            b[o] = rng.f();
+        check_dense(&mut rng, trial, shape, cout);
+    }
+}
+
+/// Runs the dense conv of `shape` (`cout` logical output channels, random weights, input and
+/// activation) on every ISA against the f64 formula, and split over threads bit-identically.
+fn check_dense(rng: &mut Rng, trial: usize, shape: ConvShape, cout: usize) {
+    let (cin, kh, kw, layout) = (shape.cin, shape.kh, shape.kw, shape.layout);
+    let taps = cin * kh * kw;
+    let mut w = vec![0.0; pad8(cout) * taps];
+    let mut b = vec![0.0; pad8(cout)];
+    for o in 0..cout {
+        for t in 0..taps {
+            w[o * taps + t] = rng.f();
         }
-        let mut packed = vec![0.0; conv_packed_len(cin, pad8(cout), kh, kw)];
-        pack_conv(&w, &b, cin, pad8(cout), kh, kw, &mut packed).unwrap();
-        let ihw = shape.in_h * shape.in_w;
-        let x = rng.vec(pad8(cin) * ihw);
-        let xat = |c: usize, p: usize| match layout {
-            InputLayout::Nchw => x[c * ihw + p],
-            InputLayout::Nchw8c => x[at(ihw, c, p)],
-        };
-        let (oh, ow) = (shape.out_h(), shape.out_w());
-        let ohw = oh * ow;
-        let act = rng.act();
-        let mut want = vec![0.0f64; cout * ohw];
-        for o in 0..cout {
-            for oy in 0..oh {
-                for ox in 0..ow {
-                    let mut acc = b[o] as f64;
-                    for c in 0..cin {
-                        for ky in 0..kh {
-                            for kx in 0..kw {
-                                let iy =
-                                    (oy * shape.stride_h + ky) as isize - shape.pads[0] as isize;
-                                let ix =
-                                    (ox * shape.stride_w + kx) as isize - shape.pads[1] as isize;
-                                if iy < 0
-                                    || ix < 0
-                                    || iy as usize >= shape.in_h
-                                    || ix as usize >= shape.in_w
-                                {
-                                    continue;
-                                }
-                                acc += w[o * taps + (c * kh + ky) * kw + kx] as f64
-                                    * xat(c, iy as usize * shape.in_w + ix as usize) as f64;
+        b[o] = rng.f();
+    }
+    let mut packed = vec![0.0; conv_packed_len(cin, pad8(cout), kh, kw)];
+    pack_conv(&w, &b, cin, pad8(cout), kh, kw, &mut packed).unwrap();
+    let ihw = shape.in_h * shape.in_w;
+    let x = rng.vec(pad8(cin) * ihw);
+    let xat = |c: usize, p: usize| match layout {
+        InputLayout::Nchw => x[c * ihw + p],
+        InputLayout::Nchw8c => x[at(ihw, c, p)],
+    };
+    let (oh, ow) = (shape.out_h(), shape.out_w());
+    let ohw = oh * ow;
+    let act = rng.act();
+    let mut want = vec![0.0f64; cout * ohw];
+    for o in 0..cout {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let mut acc = b[o] as f64;
+                for c in 0..cin {
+                    for ky in 0..kh {
+                        for kx in 0..kw {
+                            let iy = (oy * shape.stride_h + ky) as isize - shape.pads[0] as isize;
+                            let ix = (ox * shape.stride_w + kx) as isize - shape.pads[1] as isize;
+                            if iy < 0
+                                || ix < 0
+                                || iy as usize >= shape.in_h
+                                || ix as usize >= shape.in_w
+                            {
+                                continue;
                             }
+                            acc += w[o * taps + (c * kh + ky) * kw + kx] as f64
+                                * xat(c, iy as usize * shape.in_w + ix as usize) as f64;
                         }
                     }
-                    want[o * ohw + oy * ow + ox] = apply(act, acc);
                 }
+                want[o * ohw + oy * ow + ox] = apply(act, acc);
             }
         }
-        let run = |kern: Kernels| {
-            let mut y = vec![0.0; pad8(cout) * ohw];
-            kern.conv(
-                &packed,
-                shape,
-                Src::new(&x),
-                Dst::new(&mut y),
-                Epilogue::act(act),
-            )
-            .unwrap();
-            y
+    }
+    let run = |kern: Kernels| {
+        let mut y = vec![0.0; pad8(cout) * ohw];
+        kern.conv(
+            &packed,
+            shape,
+            Src::new(&x),
+            Dst::new(&mut y),
+            Epilogue::act(act),
+        )
+        .unwrap();
+        y
+    };
+    let y = each_isa(&format!("conv {trial} {shape:?}"), taps, run);
+    // Split by output rows over 2 threads and over 5 parts run in reverse: identical bits.
+    for kern in std::iter::once(scalar()).chain(simd_isas()) {
+        let want = run(kern);
+        for fork in forks() {
+            let mut got = vec![0.0; pad8(cout) * ohw];
+            Par::new(kern, fork.as_ref())
+                .min_split_macs(0)
+                .conv(
+                    &packed,
+                    shape,
+                    Src::new(&x),
+                    Dst::new(&mut got),
+                    Epilogue::act(act),
+                )
+                .unwrap();
+            assert!(
+                bits(&got) == bits(&want),
+                "{:?} conv split in {} {shape:?}",
+                kern.isa(),
+                fork.parts()
+            );
+        }
+    }
+    let got: Vec<f32> = (0..cout)
+        .flat_map(|o| (0..ohw).map(move |p| (o, p)))
+        .map(|(o, p)| y[at(ohw, o, p)])
+        .collect();
+    assert_close64(&format!("conv {shape:?}"), &got, &want, taps);
+}
+
+/// The RGB stem's specialized path (NCHW input, 3 channels, 3x3 stride 2): odd and even
+/// sizes, every padding up to 2 (so left and right borders of 0-2 columns, and images whose
+/// interior is shorter than one column tile), 1-3 output blocks.
+#[test]
+fn conv_stem_nchw_3x3_s2_matches_formula() {
+    let mut rng = Rng::new(11);
+    for trial in 0..trials(40) {
+        let cout = rng.range(1, 24);
+        let shape = ConvShape {
+            cin: 3,
+            layout: InputLayout::Nchw,
+            in_h: rng.range(3, 21),
+            in_w: rng.range(3, 41),
+            out_blocks: pad8(cout) / 8,
+            kh: 3,
+            kw: 3,
+            stride_h: 2,
+            stride_w: 2,
+            pads: [
+                rng.range(0, 2),
+                rng.range(0, 2),
+                rng.range(0, 2),
+                rng.range(0, 2),
+            ],
         };
-        let y = each_isa(&format!("conv {trial} {shape:?}"), taps, run);
-        // Split by output rows over 2 threads and over 5 parts run in reverse: identical bits.
-        for kern in std::iter::once(scalar()).chain(simd_isas()) {
-            let want = run(kern);
-            for fork in forks() {
-                let mut got = vec![0.0; pad8(cout) * ohw];
-                Par::new(kern, fork.as_ref())
-                    .min_split_macs(0)
-                    .conv(
-                        &packed,
-                        shape,
-                        Src::new(&x),
-                        Dst::new(&mut got),
-                        Epilogue::act(act),
-                    )
-                    .unwrap();
-                assert!(
-                    bits(&got) == bits(&want),
-                    "{:?} conv split in {} {shape:?}",
-                    kern.isa(),
-                    fork.parts()
-                );
-            }
-        }
-        let got: Vec<f32> = (0..cout)
-            .flat_map(|o| (0..ohw).map(move |p| (o, p)))
-            .map(|(o, p)| y[at(ohw, o, p)])
-            .collect();
-        assert_close64(&format!("conv {shape:?}"), &got, &want, taps);
+        check_dense(&mut rng, trial, shape, cout);
     }
 }
 

@@ -5,7 +5,10 @@
 //! an interior tile of `COLS` output pixels of one row accumulates `COLS x NB` vectors, each
 //! tap loading `NB` weight vectors and broadcasting `COLS` input scalars. Pixels whose taps
 //! leave the image take a per-tap-checked path. The input may be plain NCHW (the network
-//! input, no conversion pass) or NCHW8c.
+//! input, no conversion pass) or NCHW8c. The RGB stem (NCHW, 3 channels, 3x3 stride 2) gets
+//! its own instantiation of the same loop nest with those sizes as constants: the tap loops
+//! unroll and every input offset becomes an immediate, where the generic loop spends more
+//! integer instructions on addresses than FMAs.
 //!
 //! Packed dense weights: per output block `[bias: 8][cin][kh][kw][8]`, i.e.
 //! `cout_pad * (cin*kh*kw + 1)` floats.
@@ -258,7 +261,7 @@ unsafe fn border_px<S: Simd, const NB: usize>(
 /// As [`run`]; columns `ox .. ox + COLS` interior.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-unsafe fn interior<S: Simd, const COLS: usize, const NB: usize>(
+unsafe fn interior<S: Simd, const COLS: usize, const NB: usize, const STEM: bool>(
     s: S,
     a: &ConvArgs,
     act: &ActV<S::V>,
@@ -268,19 +271,28 @@ unsafe fn interior<S: Simd, const COLS: usize, const NB: usize>(
     sum: &mut [S::V; NB],
 ) {
     let sh = &a.sh;
+    let (cin, kh, kw, stride_h, stride_w) = if STEM {
+        (3, 3, 3, 2, 2)
+    } else {
+        (sh.cin, sh.kh, sh.kw, sh.stride_h, sh.stride_w)
+    };
     // SAFETY: forwarded.
     let mut acc = [unsafe { init::<S, NB>(s, a, g) }; COLS];
     let mut t = 0;
-    for c in 0..sh.cin {
-        let (cb, ps) = a.chan(c);
-        for ky in 0..sh.kh {
-            let iy = (oy * sh.stride_h + ky) as isize - sh.pads[0] as isize;
+    for c in 0..cin {
+        let (cb, ps) = if STEM {
+            (c * sh.in_h * sh.in_w, 1)
+        } else {
+            a.chan(c)
+        };
+        for ky in 0..kh {
+            let iy = (oy * stride_h + ky) as isize - sh.pads[0] as isize;
             if iy < 0 || iy as usize >= sh.in_h {
-                t += sh.kw;
+                t += kw;
                 continue;
             }
-            let rowp = cb + (iy as usize * sh.in_w + ox * sh.stride_w - sh.pads[1]) * ps;
-            for kx in 0..sh.kw {
+            let rowp = cb + (iy as usize * sh.in_w + ox * stride_w - sh.pads[1]) * ps;
+            for kx in 0..kw {
                 let mut wv = [s.zero(); NB];
                 for (j, wv) in wv.iter_mut().enumerate() {
                     // SAFETY: tap t < taps.
@@ -288,7 +300,7 @@ unsafe fn interior<S: Simd, const COLS: usize, const NB: usize>(
                 }
                 for (col, acc) in acc.iter_mut().enumerate() {
                     // SAFETY: interior column: inside the row.
-                    let xv = unsafe { s.bcast(a.x.add(rowp + (col * sh.stride_w + kx) * ps)) };
+                    let xv = unsafe { s.bcast(a.x.add(rowp + (col * stride_w + kx) * ps)) };
                     for j in 0..NB {
                         acc[j] = s.fma(xv, wv[j], acc[j]);
                     }
@@ -307,6 +319,27 @@ unsafe fn interior<S: Simd, const COLS: usize, const NB: usize>(
 /// Pointers valid for the extents checked by [`Kernels::conv`].
 #[inline(always)]
 unsafe fn run<S: Simd, const COLS: usize, const NB: usize>(s: S, a: &ConvArgs) {
+    let sh = &a.sh;
+    let stem = sh.layout == InputLayout::Nchw
+        && sh.cin == 3
+        && (sh.kh, sh.kw, sh.stride_h, sh.stride_w) == (3, 3, 2, 2);
+    if stem {
+        // SAFETY: forwarded; the shape is the one `STEM` hard-codes.
+        unsafe { body::<S, COLS, NB, true>(s, a) }
+    } else {
+        // SAFETY: forwarded.
+        unsafe { body::<S, COLS, NB, false>(s, a) }
+    }
+}
+
+/// The loop nest of [`run`]. `STEM`: the input is NCHW with 3 channels and the kernel 3x3
+/// stride 2 (the RGB stem), so the interior tiles' channel, tap and stride loops have
+/// constant trip counts and strides: fully unrolled, every input offset an immediate.
+///
+/// # Safety
+/// As [`run`]; with `STEM`, the shape must be that one.
+#[inline(always)]
+unsafe fn body<S: Simd, const COLS: usize, const NB: usize, const STEM: bool>(s: S, a: &ConvArgs) {
     let sh = &a.sh;
     let taps = sh.cin * sh.kh * sh.kw;
     let act = ActV::new(s, a.act);
@@ -337,17 +370,17 @@ unsafe fn run<S: Simd, const COLS: usize, const NB: usize>(s: S, a: &ConvArgs) {
             let mut ox = lo;
             while ox + COLS <= hi {
                 // SAFETY: columns ox .. ox + COLS are interior.
-                unsafe { interior::<S, COLS, NB>(s, a, &act, g, oy, ox, &mut sum) };
+                unsafe { interior::<S, COLS, NB, STEM>(s, a, &act, g, oy, ox, &mut sum) };
                 ox += COLS;
             }
             while ox + 2 <= hi {
                 // SAFETY: columns ox .. ox + 2 are interior.
-                unsafe { interior::<S, 2, NB>(s, a, &act, g, oy, ox, &mut sum) };
+                unsafe { interior::<S, 2, NB, STEM>(s, a, &act, g, oy, ox, &mut sum) };
                 ox += 2;
             }
             while ox < hi {
                 // SAFETY: column ox is interior.
-                unsafe { interior::<S, 1, NB>(s, a, &act, g, oy, ox, &mut sum) };
+                unsafe { interior::<S, 1, NB, STEM>(s, a, &act, g, oy, ox, &mut sum) };
                 ox += 1;
             }
             for ox in ox..a.ow {
