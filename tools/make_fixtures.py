@@ -8,7 +8,7 @@ Usage (from the repo root):
     /work/pyenv/bin/python tools/make_fixtures.py --index    # manifest.json + OPS.md only
     /work/pyenv/bin/python tools/make_fixtures.py --quant    # quantized fixtures, fixtures/quant/
 
-Every fixture is a GhostNet-family CNN with random (seeded) weights, randomized BatchNorm
+Every fixture is a GhostNet-family CNN (one RegNetY: grouped convs) with random (seeded) weights, randomized BatchNorm
 affine parameters (gamma, beta) and *calibrated* BatchNorm running statistics (train-mode
 forward passes over random batches with cumulative averaging, momentum=None), so the running
 mean/var are non-trivial and BN folding in the compiler is really exercised, while the
@@ -273,14 +273,17 @@ def randomize_and_calibrate(model: nn.Module, in_shape, seed: int, n_batches: in
     if isinstance(hw_drop, float):
         model.dropout = hw_drop
     model.eval()
-    if not hasattr(model, "classifier"):  # a features_only backbone: no logits to rescale
+    head = getattr(model, "classifier", None)
+    if head is None:
+        head = getattr(model, "fc", None)  # torchvision's name
+    if head is None:  # a features_only backbone: no logits to rescale
         return model
     # Rescale the final Linear so the logits have std ~1 on random inputs (O(1) outputs).
     with torch.no_grad():
         x = torch.randn((calib_batch,) + tuple(in_shape[1:]), generator=g)
         std = float(model(x).std())
-        model.classifier.weight.mul_(1.0 / std)
-        model.classifier.bias.mul_(1.0 / std)
+        head.weight.mul_(1.0 / std)
+        head.bias.mul_(1.0 / std)
     return model
 
 
@@ -508,6 +511,15 @@ def hw_style_v3(width: float) -> nn.Module:
     return m
 
 
+def tv_regnety_small() -> nn.Module:
+    """torchvision RegNetY (SE, grouped 3x3 convs) at reduced depth and width: stages of 24, 48
+    and 96 channels with group widths 8, 16 and 24 (1, 2 and 3 output blocks per group)."""
+    from torchvision.models.regnet import BlockParams, RegNet
+    bp = BlockParams(depths=[1, 2, 2], widths=[24, 48, 96], group_widths=[8, 16, 24],
+                     bottleneck_multipliers=[1.0, 1.0, 1.0], strides=[2, 2, 2], se_ratio=0.25)
+    return RegNet(bp, num_classes=10)
+
+
 def _v1(width, head=SMALL_HEAD):
     return lambda: timm_small_ghostnet("v1", width, head_hidden=head)
 
@@ -634,6 +646,14 @@ SPECS = [
                "conv+BN sums as trained) -- what a user gets when forgetting convert_to_deploy(); "
                "parallel branches + standalone BN (skip branch) remain. External data; node "
                "metadata_props stripped after export (size)."),
+]
+
+SPECS += [
+    dict(name="ts17_regnety_w24_56x56_b1", build=tv_regnety_small, arch="torchvision-regnety-small",
+         width=1.0, exporter="torchscript", opset=17, res=(56, 56), batch=1, dyn=False, seed=1761,
+         notes="torchvision RegNetY (SqueezeExcitation, grouped 3x3 convs with group widths 8, 16 "
+               "and 24), depths [1, 2, 2], widths [24, 48, 96]: the grouped-conv kernel's fixture "
+               "(stride-2 grouped convs at 28 -> 14, 14 -> 7, 7 -> 4)."),
 ]
 
 FULL_SPECS = [
