@@ -220,7 +220,7 @@ pub use kernels::depthwise_general::{
 };
 pub use kernels::dfc::DfcShape;
 pub use kernels::elementwise::BinaryOp;
-pub use kernels::ghost::{ghost_scratch_len, GhostEpilogue, GhostShape};
+pub use kernels::ghost::{ghost_scratch_len, GhostEpilogue, GhostGate, GhostShape};
 pub use kernels::grouped::{grouped_packed_len, pack_conv_grouped, GroupedConvShape};
 pub use kernels::layout::{nchw8c_len, nchw8c_to_nchw, nchw_to_nchw8c};
 pub use kernels::pool::{PoolKind, PoolShape};

@@ -21,7 +21,9 @@
 //!   between them, since a row's depthwise needs its neighbours' x1 rows;
 //! * depthwise: by blocks, or by output rows when blocks are few and there are no sums;
 //! * grouped conv: as depthwise (by output blocks, or rows when blocks are few);
-//! * dense conv (stem): by output rows; fully connected: by whole weight panels.
+//! * dense conv (stem): by output rows; fully connected: by whole weight panels;
+//! * DFC gate: by blocks; in a gated Ghost module, with the module's split (by blocks, each
+//!   part gating its own blocks of both halves; by rows, a last pass gating each part's rows).
 //!
 //! A layer smaller than [`MIN_SPLIT_MACS`] runs whole on the calling thread: splitting it
 //! would cost more in hand-offs than it saves (`GHOST_MIN_SPLIT_MACS=N` overrides it, with
@@ -31,8 +33,11 @@ use crate::error::Error;
 use crate::kernels::conv::{conv_args, conv_exec};
 use crate::kernels::depthwise::{depthwise_args, depthwise_exec, DwArgs};
 use crate::kernels::depthwise_general::{depthwise_any_args, DwAny};
+use crate::kernels::dfc::{dfc_args, gate_dispatch, GateRows};
 use crate::kernels::fc::{fc_args, fc_dispatch};
-use crate::kernels::ghost::{drive as ghost_drive, ghost_args};
+use crate::kernels::ghost::{
+    drive as ghost_drive, drive_gated as ghost_drive_gated, ghost_args, ghost_gated_args, GhostArgs,
+};
 use crate::kernels::grouped::{grouped_args, grouped_exec, GcArgs};
 use crate::kernels::pointwise::{pointwise_args, run_dispatch as pointwise_dispatch};
 use crate::kernels::qdepthwise::{depthwise_u8_args, depthwise_u8_exec};
@@ -42,8 +47,8 @@ use crate::kernels::qpointwise::{
 use crate::kernels::quantize::{dequantize_args, quant_exec, quantize_args, QuantArgs};
 use crate::kernels::se::se_gate_with;
 use crate::{
-    Activation, ConvShape, DepthwiseGeneralShape, DepthwiseShape, Dst, Epilogue, Gate,
-    GhostEpilogue, GhostShape, GroupedConvShape, Kernels, PointwiseShape, SeShape, Src,
+    Activation, ConvShape, DepthwiseGeneralShape, DepthwiseShape, DfcShape, Dst, Epilogue, Gate,
+    GhostEpilogue, GhostGate, GhostShape, GroupedConvShape, Kernels, PointwiseShape, SeShape, Src,
     PANEL_BLOCKS,
 };
 
@@ -425,13 +430,52 @@ impl<'f> Par<'f> {
         let a = ghost_args(
             pw_packed, dw_packed, shape, input, output, epilogue, scratch,
         )?;
+        // SAFETY: checked by `ghost_args`; the borrows live until we return.
+        unsafe { self.ghost_split::<false>(a, shape) };
+        Ok(())
+    }
+
+    /// [`Kernels::ghost_gated`], split as [`Par::ghost`]; each part takes the sigmoid of its
+    /// own gate blocks (or, split by rows, of its share of the gate) and gates its share.
+    #[allow(clippy::too_many_arguments)]
+    pub fn ghost_gated(
+        &self,
+        pw_packed: &[f32],
+        dw_packed: &[f32],
+        shape: GhostShape,
+        input: Src<'_>,
+        output: Dst<'_>,
+        epilogue: GhostEpilogue<'_>,
+        gate: GhostGate<'_>,
+        scratch: &mut [f32],
+    ) -> Result<(), Error> {
+        let a = ghost_gated_args(
+            pw_packed, dw_packed, shape, input, output, epilogue, gate, scratch,
+        )?;
+        // SAFETY: checked by `ghost_gated_args`; the borrows live until we return.
+        unsafe { self.ghost_split::<true>(a, shape) };
+        Ok(())
+    }
+
+    /// The split of [`Par::ghost`] and [`Par::ghost_gated`].
+    ///
+    /// # Safety
+    /// `a` from `ghost_args` (`ghost_gated_args` if `GATED`), its borrows alive.
+    unsafe fn ghost_split<const GATED: bool>(&self, a: GhostArgs, shape: GhostShape) {
         let (k, parts) = (self.k, self.fork.parts());
         let nb = a.half_blocks();
         let per_pixel = shape.k_blocks.saturating_mul(8).saturating_add(9);
         if parts == 1 || small(self.min_split, &[shape.h, shape.w, nb, 8, per_pixel]) {
-            // SAFETY: checked by `ghost_args`; the borrows live until we return.
-            unsafe { ghost_drive(k, &a) };
-            return Ok(());
+            // SAFETY: forwarded.
+            unsafe {
+                if GATED {
+                    a.gate_sigmoid(0, 2 * nb);
+                    ghost_drive_gated(k, &a);
+                } else {
+                    ghost_drive(k, &a);
+                }
+            }
+            return;
         }
         // Blocks split unevenly (1 block on 2 threads, 3 or 5 blocks, ...) on a large image:
         // split the rows instead, in separate passes (see `Unfused`).
@@ -440,47 +484,101 @@ impl<'f> Par<'f> {
         if by_rows {
             let u = Shared(a.unfused());
             let (h, w) = (a.h(), a.w());
+            let ga = Shared(a);
             self.fork.run(&|i| {
                 let (r0, r1) = part_range(h, parts, i);
                 // SAFETY: rows r0..r1 of x1 (pass 1 writes only the x1 half).
                 unsafe { pointwise_dispatch(k, &u.get().pw.pixels(r0 * w, r1 * w)) };
+                if GATED {
+                    let (g0, g1) = part_range(2 * nb, parts, i);
+                    // SAFETY: this part's gate blocks; no pass reads the gate before the
+                    // last one, after a join.
+                    unsafe { ga.get().gate_sigmoid(g0, g1) };
+                }
             });
             self.fork.run(&|i| {
                 let (r0, r1) = part_range(h, parts, i);
                 // SAFETY: x2 rows r0..r1; x1 (all rows, read-only now) is complete.
                 unsafe { depthwise_exec(k, &u.get().dw.rows(r0, r1)) };
             });
-            if !u.get().res1.is_null() {
+            // The residual and the gate pass touch only rows r0..r1 of each part; the gate
+            // multiplies the stored values, after the residual, as the serial loop does.
+            let res = !u.get().res1.is_null();
+            if res || GATED {
                 self.fork.run(&|i| {
                     let (r0, r1) = part_range(h, parts, i);
                     let u = u.get();
-                    for cb in 0..nb {
-                        let off = cb * h * w * 8 + r0 * w * 8;
-                        let len = (r1 - r0) * w * 8;
-                        // SAFETY: rows r0..r1 of x1 block cb (this share's alone; no pass
-                        // reads x1 any more) and the same rows of the residual's x1 half.
-                        let (y, r) = unsafe {
-                            (
-                                core::slice::from_raw_parts_mut(u.y1.add(off), len),
-                                core::slice::from_raw_parts(u.res1.add(off), len),
-                            )
-                        };
-                        for (y, r) in y.iter_mut().zip(r) {
-                            *y += *r;
+                    if res {
+                        for cb in 0..nb {
+                            let off = cb * h * w * 8 + r0 * w * 8;
+                            let len = (r1 - r0) * w * 8;
+                            // SAFETY: rows r0..r1 of x1 block cb (this share's alone; no
+                            // pass reads x1 any more) and the same rows of the residual's
+                            // x1 half.
+                            let (y, r) = unsafe {
+                                (
+                                    core::slice::from_raw_parts_mut(u.y1.add(off), len),
+                                    core::slice::from_raw_parts(u.res1.add(off), len),
+                                )
+                            };
+                            for (y, r) in y.iter_mut().zip(r) {
+                                *y += *r;
+                            }
                         }
+                    }
+                    if GATED && r0 < r1 {
+                        // SAFETY: rows r0..r1 of every output block, this part's alone; the
+                        // gate (read-only now) went through its sigmoid in pass 1.
+                        unsafe { gate_dispatch(k, &ga.get().gate_rows(0, 2 * nb, r0, r1)) };
                     }
                 });
             }
-            return Ok(());
+            return;
         }
         let sums = a.has_sums();
         let a = Shared(a);
         self.fork.run(&|i| {
             let (b0, b1) = block_share(nb, parts, i, sums);
             if b0 < b1 {
+                let a = a.get().blocks(b0, b1);
                 // SAFETY: a share of a checked module: blocks b0..b1 of x1, x2, the residual,
-                // the sums and the scratch ring are this part's alone.
-                unsafe { ghost_drive(k, &a.get().blocks(b0, b1)) };
+                // the sums, the scratch ring and (both halves of) the gate are this part's
+                // alone.
+                unsafe {
+                    if GATED {
+                        a.gate_sigmoid(b0, b1);
+                        a.gate_sigmoid(nb + b0, nb + b1);
+                        ghost_drive_gated(k, &a);
+                    } else {
+                        ghost_drive(k, &a);
+                    }
+                }
+            }
+        });
+    }
+
+    /// [`Kernels::dfc_gate`], split by blocks (each part takes the sigmoid of its own gate
+    /// blocks and applies them).
+    pub fn dfc_gate(&self, gate: &mut [f32], shape: DfcShape, y: Dst<'_>) -> Result<(), Error> {
+        let a = dfc_args(gate, shape, y)?;
+        let (k, parts) = (self.k, self.fork.parts());
+        let blocks = shape.blocks;
+        if parts == 1 || small(self.min_split, &[shape.h, shape.w, blocks, 8]) {
+            // SAFETY: checked by `dfc_args`; the borrows live until we return.
+            unsafe { a.sigmoid_and_apply(k) };
+            return Ok(());
+        }
+        let a = Shared(a);
+        self.fork.run(&|i| {
+            let (b0, b1) = part_range(blocks, parts, i);
+            if b0 < b1 {
+                let a = GateRows {
+                    blk0: b0,
+                    blk1: b1,
+                    ..*a.get()
+                };
+                // SAFETY: blocks b0..b1 of the gate and of y are this part's alone.
+                unsafe { a.sigmoid_and_apply(k) };
             }
         });
         Ok(())

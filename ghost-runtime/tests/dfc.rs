@@ -1,5 +1,7 @@
 //! The DFC gate kernel against an f64 scalar reference (sigmoid, PyTorch's nearest mapping
-//! `floor(o * in / out)`, multiply) on odd shapes, every ISA; and its length checks.
+//! `floor(o * in / out)`, multiply) on odd shapes, every ISA; and its length checks. The gated
+//! Ghost module against the plain module followed by that reference, on odd shapes with one
+//! and several bands, with and without residual, and bit for bit against `ghost` + `dfc_gate`.
 
 mod common;
 use common::*;
@@ -78,4 +80,122 @@ fn lengths_are_checked() {
     assert!(k.dfc_gate(&mut g, shape, Dst::new(&mut y[1..])).is_err());
     let empty = DfcShape { gate_w: 0, ..shape };
     assert!(k.dfc_gate(&mut g, empty, Dst::new(&mut y)).is_err());
+}
+
+/// `sigmoid(g)` nearest-upsampled times `y`, in f64, over NCHW8c `y` of `blocks` blocks
+/// (in `y`'s own NCHW8c order).
+fn gate_reference(y: &[f32], g: &[f32], sh: DfcShape) -> Vec<f64> {
+    let (ghw, hw) = (sh.gate_h * sh.gate_w, sh.h * sh.w);
+    let mut out = vec![0.0; sh.blocks * hw * 8];
+    for ch in 0..sh.blocks * 8 {
+        for oy in 0..sh.h {
+            for ox in 0..sh.w {
+                let gy = src(oy, sh.gate_h, sh.h);
+                let gx = src(ox, sh.gate_w, sh.w);
+                let gv = g[at(ghw, ch, gy * sh.gate_w + gx)] as f64;
+                let sig = 1.0 / (1.0 + (-gv).exp());
+                let i = at(hw, ch, oy * sh.w + ox);
+                out[i] = y[i] as f64 * sig;
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn gated_ghost_matches_ghost_then_gate() {
+    let mut rng = Rng::new(53);
+    // (h, w): one band (7x9, 1x1, 2x3), two bands (121x9, 45x31), three and more (57x41,
+    // 200x5); channels drawn at random (not multiples of 8 most of the time).
+    for &(h, w) in &[
+        (7usize, 9usize),
+        (1, 1),
+        (2, 3),
+        (121, 9),
+        (45, 31),
+        (57, 41),
+        (200, 5),
+    ] {
+        for trial in 0..3 {
+            let mut c = GhostCase::random_hw(&mut rng, 20, 20, h, w);
+            c.sums = false;
+            if trial == 0 {
+                c.res = None;
+            }
+            let sh = c.gate_shape();
+            let g = rng.vec(sh.blocks * sh.gate_h * sh.gate_w * 8);
+            let hw = h * w;
+            for kern in all_isas() {
+                let what = format!(
+                    "{:?} ghost {:?} res={} gate {}x{}",
+                    kern.isa(),
+                    c.shape,
+                    c.res.is_some(),
+                    sh.gate_h,
+                    sh.gate_w
+                );
+                let (plain, _) = c.run(kern);
+                let (got, _) = c.run_gated(kern, &g);
+                let base = c.y_off * hw * 8;
+                assert!(
+                    bits(&got[..base]) == bits(&plain[..base]),
+                    "{what}: blocks outside the view"
+                );
+                let want = gate_reference(&plain[base..], &g, sh);
+                assert_close64(&what, &got[base..], &want, 4);
+                // The same bits as the unfused pair of kernels.
+                let mut y = plain.clone();
+                let mut g2 = g.clone();
+                kern.dfc_gate(&mut g2, sh, Dst::at(&mut y, c.y_off))
+                    .unwrap();
+                assert!(bits(&got) == bits(&y), "{what}: ghost + dfc_gate bits");
+            }
+        }
+    }
+}
+
+#[test]
+fn gated_ghost_checks_its_gate() {
+    let mut rng = Rng::new(54);
+    let mut c = GhostCase::random_hw(&mut rng, 8, 8, 6, 6);
+    c.res = None;
+    let k = scalar();
+    let sh = c.gate_shape();
+    let glen = sh.blocks * sh.gate_h * sh.gate_w * 8;
+    let hw = 36;
+    let nb = c.shape.half_blocks;
+    let run = |gate: &mut [f32], shape: DfcShape, sums: Option<&mut [f32]>| {
+        let mut y = vec![0.0; (c.y_off + 2 * nb) * hw * 8];
+        let mut scratch = vec![0.0; ghost_scratch_len(c.shape)];
+        k.ghost_gated(
+            &c.pw.packed,
+            &c.dw_packed,
+            c.shape,
+            Src::at(&c.pw.x, c.x_off),
+            Dst::at(&mut y, c.y_off),
+            GhostEpilogue {
+                primary: c.pw.act,
+                cheap: c.cheap,
+                residual: None,
+                channel_sums: sums,
+            },
+            GhostGate { gate, shape },
+            &mut scratch,
+        )
+    };
+    let mut g = vec![0.0; glen];
+    assert!(run(&mut g, sh, None).is_ok());
+    assert!(run(&mut g[1..], sh, None).is_err(), "short gate");
+    let wrong = DfcShape { h: 5, ..sh };
+    assert!(run(&mut g, wrong, None).is_err(), "gate for another h");
+    let wrong = DfcShape {
+        blocks: sh.blocks - 1,
+        ..sh
+    };
+    assert!(
+        run(&mut g, wrong, None).is_err(),
+        "gate for half the blocks"
+    );
+    let mut sums = vec![0.0; 2 * nb * 8];
+    assert!(run(&mut g, sh, Some(&mut sums)).is_err(), "channel sums");
 }

@@ -38,6 +38,36 @@ fn ghost_par_is_bit_identical() {
     }
 }
 
+#[test]
+fn gated_ghost_and_dfc_gate_par_are_bit_identical() {
+    let mut rng = Rng::new(34);
+    let forks = forks();
+    for t in 0..trials(30) {
+        // Some tall cases with one block per half, so 2 and 3 parts split by rows.
+        let mut c = if t % 3 == 0 {
+            let (h, w) = (rng.range(8, 60), rng.range(8, 40));
+            GhostCase::random_hw(&mut rng, 20, 8, h, w)
+        } else {
+            GhostCase::random(&mut rng, 50, 60, 30)
+        };
+        c.sums = false;
+        let sh = c.gate_shape();
+        let g = rng.vec(sh.blocks * sh.gate_h * sh.gate_w * 8);
+        let what = format!("gated ghost {:?} res={}", c.shape, c.res.is_some());
+        assert_split_bits(&forks, &what, |e| c.run_gated(e, &g));
+        let y0 = rng.vec(sh.blocks * sh.h * sh.w * 8);
+        assert_split_bits(&forks, &format!("dfc_gate {sh:?}"), |e| {
+            let (mut y, mut g) = (y0.clone(), g.clone());
+            match e {
+                Exec::Serial(k) => k.dfc_gate(&mut g, sh, Dst::new(&mut y)),
+                Exec::Par(p) => p.dfc_gate(&mut g, sh, Dst::new(&mut y)),
+            }
+            .unwrap();
+            (y, g)
+        });
+    }
+}
+
 /// Length errors come back from the split kernels exactly as from the serial ones, before
 /// any part runs.
 #[test]

@@ -7,11 +7,13 @@
 //! kernel computes them), so the multiply reads the gate vector of the mapped pixel straight
 //! from `g`. One pass over `y`, in place.
 //!
-//! Deliberately not done here: the multiply inside the Ghost module's own epilogue (the
-//! planner decides where the gate is applied; this kernel is the stand-alone form and the
-//! reference for a fused one), and a vector sigmoid (the scalar `expf` of the rest of the
-//! runtime keeps results identical to the unfused Sigmoid step; the gate has a quarter of
-//! the elements of `y`).
+//! The same row pass (`GateRows`) is what [`Kernels::ghost_gated`] runs in the Ghost
+//! module's band loop, on rows still in cache; this stand-alone form serves gates whose `y` is
+//! not a Ghost module's output.
+//!
+//! Deliberately not done here: a vector sigmoid (the scalar `expf` of the rest of the runtime
+//! keeps results identical to the unfused Sigmoid step; the gate has a quarter of the elements
+//! of `y`).
 
 use crate::arch::Simd;
 use crate::error::{check, size, Error};
@@ -41,41 +43,136 @@ pub struct DfcShape {
     pub nearest: NearestMode,
 }
 
-struct DfcArgs {
-    sh: DfcShape,
-    g: *const f32,
-    y: *mut f32,
+/// One gate application over a rectangle of `y`: blocks `blk0 .. blk1` (gate block `b`
+/// multiplies `y` block `b`), rows `r0 .. r1`, every column. The gate has been through its
+/// sigmoid already.
+#[derive(Clone, Copy)]
+pub(crate) struct GateRows {
+    /// Block 0 of the gate (`gate_h * gate_w * 8` floats per block).
+    pub g: *mut f32,
+    pub gate_h: usize,
+    pub gate_w: usize,
+    pub coord: CoordMode,
+    pub nearest: NearestMode,
+    /// Block 0 of `y` (`h * w * 8` floats per block).
+    pub y: *mut f32,
+    pub h: usize,
+    pub w: usize,
+    pub blk0: usize,
+    pub blk1: usize,
+    pub r0: usize,
+    pub r1: usize,
 }
 
+/// Columns whose source gate column is computed at once (a stack array: the mapping is
+/// computed once per row and chunk and reused by every block).
+const CHUNK: usize = 64;
+
 /// # Safety
-/// `g` valid for `blocks*gate_h*gate_w*8` floats, `y` for `blocks*h*w*8`, not overlapping.
+/// `g` valid for `blk1*gate_h*gate_w*8` floats, `y` for `blk1*h*w*8`, not overlapping;
+/// `r1 <= h`.
 #[inline(always)]
-unsafe fn run<S: Simd>(s: S, a: &DfcArgs) {
-    let sh = &a.sh;
-    let (ghw, hw) = (sh.gate_h * sh.gate_w, sh.h * sh.w);
-    for cb in 0..sh.blocks {
-        let gb = a.g.wrapping_add(cb * ghw * 8);
-        let yb = a.y.wrapping_add(cb * hw * 8);
-        for oy in 0..sh.h {
-            let gy = nearest(
-                sh.nearest,
-                src_coord(sh.coord, oy, sh.gate_h, sh.h),
-                sh.gate_h,
-            );
-            let grow = gb.wrapping_add(gy * sh.gate_w * 8);
-            let yrow = yb.wrapping_add(oy * sh.w * 8);
-            for ox in 0..sh.w {
+unsafe fn gate_rows<S: Simd>(s: S, a: &GateRows) {
+    let (ghw, hw) = (a.gate_h * a.gate_w, a.h * a.w);
+    let mut map = [0usize; CHUNK];
+    for oy in a.r0..a.r1 {
+        let gy = nearest(a.nearest, src_coord(a.coord, oy, a.gate_h, a.h), a.gate_h);
+        let mut x0 = 0;
+        while x0 < a.w {
+            let n = (a.w - x0).min(CHUNK);
+            for (i, m) in map[..n].iter_mut().enumerate() {
                 let gx = nearest(
-                    sh.nearest,
-                    src_coord(sh.coord, ox, sh.gate_w, sh.w),
-                    sh.gate_w,
+                    a.nearest,
+                    src_coord(a.coord, x0 + i, a.gate_w, a.w),
+                    a.gate_w,
                 );
-                // SAFETY: gy < gate_h and gx < gate_w (clamped by `nearest`), ox < w.
-                unsafe {
-                    let p = yrow.add(ox * 8);
-                    s.store(p, s.mul(s.load(p), s.load(grow.add(gx * 8))));
+                *m = (gy * a.gate_w + gx) * 8;
+            }
+            for cb in a.blk0..a.blk1 {
+                let grow = a.g.wrapping_add(cb * ghw * 8);
+                let yrow = a.y.wrapping_add(cb * hw * 8 + (oy * a.w + x0) * 8);
+                for (i, &m) in map[..n].iter().enumerate() {
+                    // SAFETY: gy < gate_h and gx < gate_w (clamped by `nearest`), so `m` is
+                    // inside gate block cb; x0 + i < w and oy < h inside y block cb.
+                    unsafe {
+                        let p = yrow.add(i * 8);
+                        s.store(p, s.mul(s.load(p), s.load(grow.add(m))));
+                    }
                 }
             }
+            x0 += n;
+        }
+    }
+}
+
+/// [`gate_rows`] on the ISA of `k`.
+///
+/// # Safety
+/// As [`gate_rows`].
+pub(crate) unsafe fn gate_dispatch(k: Kernels, a: &GateRows) {
+    dispatch!(k, gate_rows, a, GateRows; avx512 []; avx2 []; neon []; scalar []);
+}
+
+/// `g[i] = sigmoid(g[i])` for the `len` floats from `g`: the scalar `expf` of the rest of the
+/// runtime, so the fused gate gives the bits of the unfused Sigmoid step.
+///
+/// # Safety
+/// `g` valid for `len` floats and not accessed by anyone else meanwhile.
+pub(crate) unsafe fn sigmoid_in_place(g: *mut f32, len: usize) {
+    // SAFETY: forwarded.
+    let g = unsafe { core::slice::from_raw_parts_mut(g, len) };
+    for v in g.iter_mut() {
+        *v = 1.0 / (1.0 + expf(-*v));
+    }
+}
+
+/// The checks of [`Kernels::dfc_gate`]: the gate's blocks `[0, blocks)` and the start of
+/// `y`'s view.
+pub(crate) fn dfc_args(gate: &mut [f32], sh: DfcShape, y: Dst<'_>) -> Result<GateRows, Error> {
+    check(
+        sh.gate_h > 0 && sh.gate_w > 0,
+        "shape.gate_h",
+        "gate must be non-empty",
+    )?;
+    check(sh.h > 0 && sh.w > 0, "shape.h", "y must be non-empty")?;
+    let ghw = size(&[sh.gate_h, sh.gate_w]);
+    view("gate", gate.len(), 0, sh.blocks, ghw)?;
+    let yo = view(
+        "y",
+        y.data.len(),
+        y.block_offset,
+        sh.blocks,
+        size(&[sh.h, sh.w]),
+    )?;
+    Ok(GateRows {
+        g: gate.as_mut_ptr(),
+        gate_h: sh.gate_h,
+        gate_w: sh.gate_w,
+        coord: sh.coord,
+        nearest: sh.nearest,
+        // SAFETY: checked by `view`.
+        y: unsafe { y.data.as_mut_ptr().add(yo) },
+        h: sh.h,
+        w: sh.w,
+        blk0: 0,
+        blk1: sh.blocks,
+        r0: 0,
+        r1: sh.h,
+    })
+}
+
+impl GateRows {
+    /// Takes the sigmoid of gate blocks `blk0 .. blk1` in place, then applies them.
+    ///
+    /// # Safety
+    /// As [`gate_rows`], with the whole rows `0 .. h` ; the gate is writable and these blocks
+    /// of it are this call's alone.
+    pub(crate) unsafe fn sigmoid_and_apply(&self, k: Kernels) {
+        let ghw8 = self.gate_h * self.gate_w * 8;
+        // SAFETY: blocks blk0..blk1 of the gate, writable (from `&mut` in `dfc_args`).
+        unsafe {
+            sigmoid_in_place(self.g.add(self.blk0 * ghw8), (self.blk1 - self.blk0) * ghw8);
+            gate_dispatch(k, self);
         }
     }
 }
@@ -86,34 +183,9 @@ impl Kernels {
     /// every pixel of `y`'s blocks `[y.block_offset, +blocks)` (an `h x w` tensor) is
     /// multiplied by the gate vector of its nearest source pixel.
     pub fn dfc_gate(self, gate: &mut [f32], shape: DfcShape, y: Dst<'_>) -> Result<(), Error> {
-        let sh = shape;
-        check(
-            sh.gate_h > 0 && sh.gate_w > 0,
-            "shape.gate_h",
-            "gate must be non-empty",
-        )?;
-        check(sh.h > 0 && sh.w > 0, "shape.h", "y must be non-empty")?;
-        let ghw = size(&[sh.gate_h, sh.gate_w]);
-        view("gate", gate.len(), 0, sh.blocks, ghw)?;
-        let yo = view(
-            "y",
-            y.data.len(),
-            y.block_offset,
-            sh.blocks,
-            size(&[sh.h, sh.w]),
-        )?;
-        let gate = &mut gate[..sh.blocks * ghw * 8];
-        for v in gate.iter_mut() {
-            *v = 1.0 / (1.0 + expf(-*v));
-        }
-        let a = DfcArgs {
-            sh,
-            g: gate.as_ptr(),
-            // SAFETY: checked by `view`.
-            y: unsafe { y.data.as_mut_ptr().add(yo) },
-        };
-        // SAFETY: extents checked above; `gate` and `y` are distinct borrows.
-        dispatch!(self, run, &a, DfcArgs; avx512 []; avx2 []; neon []; scalar []);
+        let a = dfc_args(gate, shape, y)?;
+        // SAFETY: extents checked by `dfc_args`; `gate` and `y` are distinct unique borrows.
+        unsafe { a.sigmoid_and_apply(self) };
         Ok(())
     }
 }

@@ -14,12 +14,26 @@
 //! depthwise needs (the current band and the two rows before it) are always present and
 //! nothing is copied. Without a residual the depthwise reads x1 back from the output and the
 //! scratch is unused.
+//!
+//! Gated form ([`Kernels::ghost_gated`], GhostNetV2's DFC attention): the output is
+//! multiplied by `sigmoid(g)` nearest-upsampled from the quarter-resolution gate `g`. The
+//! multiply runs in the band loop, right after the band's depthwise, on rows still in cache:
+//! x2 rows as soon as they are written, x1 rows once no later depthwise row reads them. The
+//! gate is a compile-time parameter of the band loop (`drive_with::<GATED>`), so the plain
+//! module's code is the same as without the feature.
+//!
+//! Deliberately not done here: the multiply inside the pointwise and depthwise register
+//! epilogues (the band pass re-reads rows from L1/L2, not from memory), and channel sums with
+//! a gate (sums of the gated values would need the gate inside those epilogues; the planner
+//! never asks for them: a squeeze after a DFC gate reads the gate's output).
 
 use crate::arch::{ActV, Simd};
 use crate::error::{check, check_len, size, Error};
 use crate::isa::{dispatch, Kernels};
 use crate::kernels::depthwise::{load_block, rows, DwArgs, InRows, RowsOut};
+use crate::kernels::dfc::{gate_dispatch, sigmoid_in_place, DfcShape, GateRows};
 use crate::kernels::pointwise::{self, packed_len_blocks, view, PwArgs};
+use crate::kernels::resize::{CoordMode, NearestMode};
 use crate::{Activation, Dst, Src};
 use core::ptr;
 
@@ -47,6 +61,27 @@ pub struct GhostEpilogue<'a> {
     pub residual: Option<Src<'a>>,
     /// `2 * half_blocks * 8` floats; accumulates the sums of the stored values.
     pub channel_sums: Option<&'a mut [f32]>,
+}
+
+/// The DFC gate of [`Kernels::ghost_gated`].
+#[derive(Debug)]
+pub struct GhostGate<'a> {
+    /// The gate before its sigmoid, blocks `[0, 2 * half_blocks)` of a `gate_h x gate_w`
+    /// NCHW8c tensor (gate block `b` multiplies output block `b`); overwritten with its
+    /// sigmoid.
+    pub gate: &'a mut [f32],
+    /// `blocks = 2 * half_blocks`, `h` and `w` those of the module.
+    pub shape: DfcShape,
+}
+
+/// Gate geometry inside [`GhostArgs`].
+#[derive(Clone, Copy)]
+pub(crate) struct GateGeom {
+    g: *mut f32,
+    gh: usize,
+    gw: usize,
+    coord: CoordMode,
+    nearest: NearestMode,
 }
 
 /// Rows per band for a given width.
@@ -79,6 +114,8 @@ pub(crate) struct GhostArgs {
     scratch: *mut f32,
     primary: Activation,
     cheap: Activation,
+    /// The DFC gate (read only by the gated band loop).
+    gate: Option<GateGeom>,
     /// Blocks `b0 .. b1` of each half are computed (a thread's share; `0 .. nb` for all).
     /// Every per-block quantity (x1, x2, residual, sums, scratch ring) is disjoint across
     /// block ranges, so shares never touch the same memory.
@@ -171,6 +208,37 @@ impl GhostArgs {
     }
     pub(crate) fn blocks(&self, b0: usize, b1: usize) -> GhostArgs {
         GhostArgs { b0, b1, ..*self }
+    }
+    /// The gate pass over blocks `blk0 .. blk1` of the output, rows `r0 .. r1`.
+    pub(crate) fn gate_rows(&self, blk0: usize, blk1: usize, r0: usize, r1: usize) -> GateRows {
+        let g = self.gate.expect("a gated module");
+        GateRows {
+            g: g.g,
+            gate_h: g.gh,
+            gate_w: g.gw,
+            coord: g.coord,
+            nearest: g.nearest,
+            y: self.y,
+            h: self.h,
+            w: self.w,
+            blk0,
+            blk1,
+            r0,
+            r1,
+        }
+    }
+    /// Floats per gate block.
+    pub(crate) fn gate_block_len(&self) -> usize {
+        self.gate.map_or(0, |g| g.gh * g.gw * 8)
+    }
+    /// Takes the sigmoid of gate blocks `blk0 .. blk1` in place.
+    ///
+    /// # Safety
+    /// A gated module's args; no one else touches these gate blocks meanwhile.
+    pub(crate) unsafe fn gate_sigmoid(&self, blk0: usize, blk1: usize) {
+        let (g, len) = (self.gate.expect("a gated module").g, self.gate_block_len());
+        // SAFETY: blocks blk0..blk1 < 2*nb of the checked, writable gate.
+        unsafe { sigmoid_in_place(g.add(blk0 * len), (blk1 - blk0) * len) };
     }
 }
 
@@ -280,6 +348,26 @@ unsafe fn dw_band<S: Simd, const C1: usize, const C2: usize, const D1: usize, co
 /// Pointers valid for the extents checked by [`Kernels::ghost`]; `y` and `scratch` overlap
 /// nothing else. Block strides of x, y and r are `h*w*8`.
 pub(crate) unsafe fn drive(k: Kernels, a: &GhostArgs) {
+    // SAFETY: forwarded.
+    unsafe { drive_with::<false>(k, a) }
+}
+
+/// [`drive`] with the gate applied (the gate of blocks `b0 .. b1` of both halves has been
+/// through its sigmoid).
+///
+/// # Safety
+/// As [`drive`], for args from [`ghost_gated_args`].
+pub(crate) unsafe fn drive_gated(k: Kernels, a: &GhostArgs) {
+    // SAFETY: forwarded.
+    unsafe { drive_with::<true>(k, a) }
+}
+
+/// The band loop; `GATED` adds the gate pass after each band's depthwise.
+///
+/// # Safety
+/// As [`drive`]; with `GATED`, `a.gate` is set.
+#[inline(always)]
+unsafe fn drive_with<const GATED: bool>(k: Kernels, a: &GhostArgs) {
     let (h, w, nb) = (a.h, a.w, a.nb);
     let bs = h * w * 8;
     let row_len = w * 8;
@@ -288,6 +376,7 @@ pub(crate) unsafe fn drive(k: Kernels, a: &GhostArgs) {
     let has_res = !a.r.is_null();
     let mut r0 = 0;
     let mut dw_next = 0;
+    let mut x1_next = 0;
     while r0 < h {
         let r1 = (r0 + band).min(h);
         let off = r0 * row_len;
@@ -328,6 +417,24 @@ pub(crate) unsafe fn drive(k: Kernels, a: &GhostArgs) {
         // The dispatch is sound: rows dw_next - 1 ..= dw_end of x1 are now computed.
         dispatch!(k, dw_band, &db, DwBand<'_>;
             avx512 [8, 4, 4, 2]; avx2 [4, 2, 2, 1]; neon [4, 2, 2, 1]; scalar [4, 2, 2, 1]);
+        if GATED {
+            // x1 row iy is read by depthwise rows up to iy + 1: rows below dw_end - 1 are
+            // final (all of them after the last band). x2 rows are final once written.
+            let x1_end = if dw_end == h {
+                h
+            } else {
+                dw_end.saturating_sub(1)
+            };
+            if x1_next < x1_end {
+                // SAFETY: rows x1_next..x1_end of blocks b0..b1 of the x1 half.
+                unsafe { gate_dispatch(k, &a.gate_rows(a.b0, a.b1, x1_next, x1_end)) };
+                x1_next = x1_end;
+            }
+            if dw_next < dw_end {
+                // SAFETY: rows dw_next..dw_end of blocks b0..b1 of the x2 half.
+                unsafe { gate_dispatch(k, &a.gate_rows(nb + a.b0, nb + a.b1, dw_next, dw_end)) };
+            }
+        }
         dw_next = dw_end;
         r0 = r1;
     }
@@ -357,6 +464,82 @@ impl Kernels {
         unsafe { drive(self, &a) };
         Ok(())
     }
+}
+
+impl Kernels {
+    /// [`Kernels::ghost`] followed by GhostNetV2's DFC gate, applied inside the band loop
+    /// (see the module docs): `output *= sigmoid(gate)` nearest-upsampled to `h x w`. The
+    /// gate is overwritten with its sigmoid. No channel sums (an error if asked for).
+    #[allow(clippy::too_many_arguments)]
+    pub fn ghost_gated(
+        self,
+        pw_packed: &[f32],
+        dw_packed: &[f32],
+        shape: GhostShape,
+        input: Src<'_>,
+        output: Dst<'_>,
+        epilogue: GhostEpilogue<'_>,
+        gate: GhostGate<'_>,
+        scratch: &mut [f32],
+    ) -> Result<(), Error> {
+        let a = ghost_gated_args(
+            pw_packed, dw_packed, shape, input, output, epilogue, gate, scratch,
+        )?;
+        // SAFETY: every extent checked; output, gate and scratch are unique borrows.
+        unsafe {
+            a.gate_sigmoid(0, 2 * shape.half_blocks);
+            drive_gated(self, &a);
+        }
+        Ok(())
+    }
+}
+
+/// The checks of [`Kernels::ghost_gated`].
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn ghost_gated_args(
+    pw_packed: &[f32],
+    dw_packed: &[f32],
+    shape: GhostShape,
+    input: Src<'_>,
+    output: Dst<'_>,
+    epilogue: GhostEpilogue<'_>,
+    gate: GhostGate<'_>,
+    scratch: &mut [f32],
+) -> Result<GhostArgs, Error> {
+    let gs = gate.shape;
+    check(
+        epilogue.channel_sums.is_none(),
+        "epilogue.channel_sums",
+        "not supported with a DFC gate",
+    )?;
+    check(
+        gs.blocks == size(&[2, shape.half_blocks]) && gs.h == shape.h && gs.w == shape.w,
+        "gate.shape",
+        "blocks, h and w must be 2 * half_blocks, h and w of the module",
+    )?;
+    check(
+        gs.gate_h > 0 && gs.gate_w > 0,
+        "gate.shape.gate_h",
+        "gate must be non-empty",
+    )?;
+    view(
+        "gate",
+        gate.gate.len(),
+        0,
+        gs.blocks,
+        size(&[gs.gate_h, gs.gate_w]),
+    )?;
+    let mut a = ghost_args(
+        pw_packed, dw_packed, shape, input, output, epilogue, scratch,
+    )?;
+    a.gate = Some(GateGeom {
+        g: gate.gate.as_mut_ptr(),
+        gh: gs.gate_h,
+        gw: gs.gate_w,
+        coord: gs.coord,
+        nearest: gs.nearest,
+    });
+    Ok(a)
 }
 
 /// The checks of [`Kernels::ghost`], returning the raw arguments of the whole module.
@@ -433,6 +616,7 @@ pub(crate) fn ghost_args(
             scratch: scratch.as_mut_ptr(),
             primary: epilogue.primary,
             cheap: epilogue.cheap,
+            gate: None,
             b0: 0,
             b1: nb,
         };

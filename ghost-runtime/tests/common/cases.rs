@@ -378,6 +378,55 @@ impl GhostCase {
         (y, sums)
     }
 
+    /// The DFC gate shape of a gated run of this module: the `floor(h / 2) x floor(w / 2)`
+    /// gate of GhostNetV2's 2x2 pool (at least 1x1), PyTorch's nearest mapping.
+    pub fn gate_shape(&self) -> DfcShape {
+        let (h, w) = (self.shape.h, self.shape.w);
+        DfcShape {
+            blocks: 2 * self.shape.half_blocks,
+            gate_h: (h / 2).max(1),
+            gate_w: (w / 2).max(1),
+            h,
+            w,
+            coord: CoordMode::Asymmetric,
+            nearest: NearestMode::Floor,
+        }
+    }
+
+    /// `ghost_gated` with gate `g` (copied: the kernel overwrites it with its sigmoid); no
+    /// channel sums (the second output is empty).
+    pub fn run_gated<'a>(&self, kern: impl Into<Exec<'a>>, g: &[f32]) -> (Vec<f32>, Vec<f32>) {
+        let kern = kern.into();
+        let hw = self.shape.h * self.shape.w;
+        let nb = self.shape.half_blocks;
+        let mut y = vec![7.0; (self.y_off + 2 * nb) * hw * 8];
+        let mut scratch = vec![f32::NAN; ghost_scratch_len(self.shape)];
+        let mut gate = g.to_vec();
+        exec!(
+            kern,
+            ghost_gated(
+                &self.pw.packed,
+                &self.dw_packed,
+                self.shape,
+                Src::at(&self.pw.x, self.x_off),
+                Dst::at(&mut y, self.y_off),
+                GhostEpilogue {
+                    primary: self.pw.act,
+                    cheap: self.cheap,
+                    residual: self.res.as_deref().map(Src::new),
+                    channel_sums: None,
+                },
+                GhostGate {
+                    gate: &mut gate,
+                    shape: self.gate_shape(),
+                },
+                &mut scratch,
+            )
+        )
+        .unwrap();
+        (y, Vec::new())
+    }
+
     /// x1 = act1(pw(x)), x2 = act2(dw3x3(x1)), out = [x1; x2] + res, in logical order
     /// (x1 channels then x2 channels).
     pub fn naive(&self) -> Vec<f64> {
