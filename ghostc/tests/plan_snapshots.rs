@@ -89,10 +89,11 @@ fn no_ghostnet_fixture_plans_a_general_conv() {
 }
 
 /// With every fusion on, each GhostNetV2/V3 DFC branch (one per average pool in the import) is
-/// pool, 1x1, 1x5, 5x1 at the pooled resolution and one in-place `dfc_gate`: no Sigmoid,
-/// Resize, Mul or copy step, so no full-resolution gate tensor.
+/// pool, 1x1, 1x5, 5x1 at the pooled resolution, applied in the epilogue of the Ghost module
+/// it multiplies (`ghost_gated`): no `dfc_gate` pass, no Sigmoid, Resize, Mul or copy step,
+/// so no full-resolution gate tensor.
 #[test]
-fn dfc_gates_are_applied_in_place() {
+fn dfc_gates_are_applied_in_the_ghost_epilogue() {
     let mut seen = 0;
     for fx in fixtures_common::fixtures() {
         if !(fx.name.contains("_v2") || fx.name.contains("_v3")) {
@@ -108,8 +109,14 @@ fn dfc_gates_are_applied_in_place() {
         let count = |f: &dyn Fn(&Kernel) -> bool| p.steps.iter().filter(|s| f(&s.kernel)).count();
         assert!(pools > 0, "{}", fx.name);
         assert_eq!(
-            count(&|k| matches!(k, Kernel::DfcGate { .. })),
+            count(&|k| matches!(k, Kernel::Ghost { gate: Some(_), .. })),
             pools,
+            "{}\n{p}",
+            fx.name
+        );
+        assert_eq!(
+            count(&|k| matches!(k, Kernel::DfcGate { .. })),
+            0,
             "{}\n{p}",
             fx.name
         );

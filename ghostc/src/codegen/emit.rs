@@ -193,7 +193,7 @@ fn step_call(b: &Binds, k: &Kernel) -> TokenStream {
         ),
         Kernel::DfcGate { shape, gate, y } => {
             let (sh, g, d) = (shape.tokens(), b.m(*gate), b.dst(*y));
-            quote!(k.dfc_gate(#g, #sh, #d)?;)
+            quote!(p.dfc_gate(#g, #sh, #d)?;)
         }
         Kernel::Ghost {
             pw,
@@ -207,6 +207,7 @@ fn step_call(b: &Binds, k: &Kernel) -> TokenStream {
             residual,
             channel_sums,
             scratch,
+            gate,
         } => {
             let (pwt, dwt, sh, s, d) = (
                 b.weights(*pw, *pw_scaled),
@@ -222,12 +223,21 @@ fn step_call(b: &Binds, k: &Kernel) -> TokenStream {
                 b.sums(*channel_sums),
                 b.m(*scratch),
             );
-            quote! {
-                p.ghost(
-                    #pwt, #dwt, #sh, #s, #d,
-                    ::ghost_runtime::GhostEpilogue { primary: #pa, cheap: #ca, residual: #r, channel_sums: #su },
-                    #sc,
-                )?;
+            let ep = quote!(::ghost_runtime::GhostEpilogue { primary: #pa, cheap: #ca, residual: #r, channel_sums: #su });
+            match gate {
+                None => quote! {
+                    p.ghost(#pwt, #dwt, #sh, #s, #d, #ep, #sc)?;
+                },
+                Some((g, gs)) => {
+                    let (g, gs) = (b.m(*g), gs.tokens());
+                    quote! {
+                        p.ghost_gated(
+                            #pwt, #dwt, #sh, #s, #d, #ep,
+                            ::ghost_runtime::GhostGate { gate: #g, shape: #gs },
+                            #sc,
+                        )?;
+                    }
+                }
             }
         }
         Kernel::Conv {

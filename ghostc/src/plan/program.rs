@@ -152,6 +152,9 @@ pub enum Kernel {
         residual: Option<View>,
         channel_sums: Option<Loc>,
         scratch: Loc,
+        /// The DFC attention gate applied in the module's band loop (`ghost_gated`): the
+        /// gate buffer (quarter resolution, before its sigmoid) and its shape.
+        gate: Option<(Loc, DfcShape)>,
     },
     /// Dense conv (`pack_conv`): NCHW8c dense-layout input, or the user's NCHW input
     /// (`shape.layout`).
@@ -333,6 +336,7 @@ impl Kernel {
                 residual,
                 channel_sums,
                 scratch,
+                gate,
                 ..
             } => vec![
                 v(src),
@@ -341,6 +345,7 @@ impl Kernel {
                 *channel_sums,
                 *pw_scaled,
                 Some(*scratch),
+                gate.map(|(g, _)| g),
             ],
             Kernel::Conv {
                 src, dst, epilogue, ..
@@ -401,9 +406,10 @@ impl Kernel {
                 residual,
                 channel_sums,
                 pw_scaled,
+                gate,
                 ..
             } => suffix(
-                "ghost",
+                if gate.is_some() { "ghost+dfc" } else { "ghost" },
                 residual.is_some(),
                 channel_sums.is_some(),
                 pw_scaled.is_some(),

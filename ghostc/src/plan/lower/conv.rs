@@ -558,6 +558,7 @@ impl Lowerer<'_> {
                 residual,
                 channel_sums: None,
                 scratch,
+                gate: None,
             },
         );
         Ok(())

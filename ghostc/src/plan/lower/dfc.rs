@@ -7,10 +7,13 @@
 //! `y` is multiplied in place when the gate is its only reader (the usual case: `y` is the
 //! Ghost module's output); otherwise it is copied first.
 //!
-//! Deliberately not done here: applying the gate inside the epilogue of the Ghost module that
-//! writes `y` (the runtime has no such epilogue yet: the gate is one extra pass over `y`), and
-//! gates `fuse_dfc` does not produce (other gate functions, convs other than 1x1 and
-//! depthwise), which are reported as unsupported.
+//! When `y` is the output of the Ghost module lowered just before (its only reader being the
+//! gate), that module's step moves after the gate's steps and becomes `ghost_gated`: the gate
+//! is applied inside the module's band loop, and there is no `dfc_gate` step at all. The
+//! module reads only `x` and its weights, which the gate's steps do not write.
+//!
+//! Deliberately not done here: gates `fuse_dfc` does not produce (other gate functions, convs
+//! other than 1x1 and depthwise), which are reported as unsupported.
 
 use ghost_runtime::{CoordMode, DfcShape, NearestMode, PointwiseShape, PoolKind, PoolShape};
 
@@ -57,6 +60,9 @@ impl Lowerer<'_> {
             );
             return Ok(());
         };
+        // The Ghost module writing `y` just before, read by nothing else: its step moves after
+        // the gate's and applies the gate in its band loop.
+        let fused_ghost = self.take_gated_ghost(y);
         let ly = self.layout(y);
         let lx = self.layout(x);
         let nb = self.shape(y)[0];
@@ -185,6 +191,26 @@ impl Lowerer<'_> {
             a = dst;
         }
         let (h, w) = self.hw(y);
+        let (coord, nearest) = mapping;
+        let shape = DfcShape {
+            blocks: ly.blocks,
+            gate_h: hw.0,
+            gate_w: hw.1,
+            h,
+            w,
+            coord,
+            nearest,
+        };
+        if let Some(mut step) = fused_ghost {
+            let Kernel::Ghost { gate, .. } = &mut step.kernel else {
+                unreachable!("take_gated_ghost returns Ghost steps")
+            };
+            *gate = Some((a, shape));
+            step.what.push_str(", DFC gate applied in its epilogue");
+            self.loc.insert(out, self.loc[&y]);
+            self.steps.push(step);
+            return Ok(());
+        }
         let readers = self.g.consumers(y);
         let dst = if readers.len() == 1 && !self.g.is_output(y) {
             let loc = self.loc[&y];
@@ -196,7 +222,6 @@ impl Lowerer<'_> {
             self.push_copy(n, "DFC gate", self.loc[&y], dst, len);
             dst
         };
-        let (coord, nearest) = mapping;
         self.push(
             n,
             format!(
@@ -204,21 +229,38 @@ impl Lowerer<'_> {
                 hw.0, hw.1
             ),
             Kernel::DfcGate {
-                shape: DfcShape {
-                    blocks: ly.blocks,
-                    gate_h: hw.0,
-                    gate_w: hw.1,
-                    h,
-                    w,
-                    coord,
-                    nearest,
-                },
+                shape,
                 gate: a,
                 y: View::at(dst, 0),
             },
         );
         self.steps.last_mut().expect("just pushed").macs = 0;
         Ok(())
+    }
+
+    /// Removes and returns the last step if it is the Ghost module that writes `y` (whole, no
+    /// channel sums, no gate yet) and `y` has no reader but the gate and is no model output:
+    /// that module can apply the gate itself. Its inputs stay unchanged while the gate's
+    /// steps run (they write only new buffers), so it may run after them.
+    fn take_gated_ghost(&mut self, y: ir::ValueId) -> Option<Step> {
+        let loc = *self.loc.get(&y)?;
+        let producer = self.g.producer(y)?;
+        if self.g.consumers(y).len() != 1 || self.g.is_output(y) {
+            return None;
+        }
+        let blocks = self.layout(y).blocks;
+        let last = self.steps.last()?;
+        let fusable = last.node == Some(producer)
+            && matches!(
+                &last.kernel,
+                Kernel::Ghost { dst, channel_sums: None, gate: None, shape, .. }
+                    if *dst == View::at(loc, 0) && 2 * shape.half_blocks == blocks
+            );
+        if fusable {
+            self.steps.pop()
+        } else {
+            None
+        }
     }
 
     /// The MACs and output shape of the step just pushed: one stage of the gate, not the
