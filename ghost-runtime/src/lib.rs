@@ -52,9 +52,11 @@
 //! [`Kernels::pointwise`] (register-blocked GEMM: AVX-512VL 6 pixels x 32 channels, AVX2 and
 //! NEON 6 x 16), [`Kernels::depthwise`] (3x3/5x5, stride 1/2, any padding, 2 rows x 8 columns
 //! register blocks, peeled borders), [`Kernels::ghost`] (fused primary 1x1 + cheap depthwise,
-//! row-band streaming, residual with a ring of pre-add rows), [`Kernels::conv`] (the stem,
-//! NCHW or NCHW8c input), [`Kernels::conv_grouped`] (grouped or dense, NCHW8c input, any
-//! kernel, stride and dilation, register-tiled) and [`Kernels::conv_general`] (scalar fallback),
+//! row-band streaming, residual with a ring of pre-add rows; [`Kernels::ghost_gated`] adds
+//! GhostNetV2's DFC gate in the band loop, [`Kernels::dfc_gate`] is the stand-alone gate),
+//! [`Kernels::conv`] (the stem, NCHW or NCHW8c input), [`Kernels::conv_grouped`] (grouped or
+//! dense, NCHW8c input, any kernel, stride and dilation, register-tiled) and
+//! [`Kernels::conv_general`] (scalar fallback),
 //! [`Kernels::fc`] (GEMV), [`Kernels::se_gate`], [`Kernels::global_avg_pool`],
 //! [`Kernels::pool`], [`Kernels::binary`]/[`Kernels::channel_assign`] (elementwise with
 //! per-channel broadcast), [`Kernels::resize`], [`Kernels::upsample2x_nearest`],

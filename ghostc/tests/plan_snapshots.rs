@@ -120,6 +120,20 @@ fn dfc_gates_are_applied_in_the_ghost_epilogue() {
             "{}\n{p}",
             fx.name
         );
+        // The runtime refuses channel sums with a gate (they would be the ungated values).
+        assert_eq!(
+            count(&|k| matches!(
+                k,
+                Kernel::Ghost {
+                    gate: Some(_),
+                    channel_sums: Some(_),
+                    ..
+                }
+            )),
+            0,
+            "{}\n{p}",
+            fx.name
+        );
         let unfused = count(&|k| {
             matches!(
                 k,

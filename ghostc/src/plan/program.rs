@@ -485,8 +485,12 @@ impl Kernel {
     /// stores (a following squeeze-excite takes its squeeze from there).
     pub fn channel_sums_mut(&mut self) -> Option<(View, &mut Option<Loc>)> {
         match self {
+            // A gated module's epilogue would sum the values before the gate.
             Kernel::Ghost {
-                dst, channel_sums, ..
+                dst,
+                channel_sums,
+                gate: None,
+                ..
             } => Some((*dst, channel_sums)),
             Kernel::Depthwise { dst, epilogue, .. }
             | Kernel::DepthwiseGeneral { dst, epilogue, .. }
