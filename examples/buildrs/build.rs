@@ -1,5 +1,7 @@
 //! Compiles the fixture models into `$OUT_DIR` at build time: `model.rs` (+ `model.weights`),
-//! and a two-output backbone fused (`features.rs`) and unfused (`features_unfused.rs`).
+//! a two-output backbone fused (`features.rs`) and unfused (`features_unfused.rs`), and the
+//! QDQ int8 fixtures of `fixtures/quant`, each fused (`q_<name>.rs`) and with the int8 fold
+//! off (`q_<name>_nofold.rs`).
 
 fn main() {
     let fail = |e: ghostc::CompileError| -> std::path::PathBuf {
@@ -21,4 +23,27 @@ fn main() {
         .fuse(ghostc::passes::FuseOptions::none())
         .compile()
         .unwrap_or_else(fail);
+    for name in QUANT {
+        let model = format!("../../fixtures/quant/{name}/model.onnx");
+        ghostc::Builder::new(&model)
+            .module_name(&format!("q_{name}"))
+            .compile()
+            .unwrap_or_else(fail);
+        ghostc::Builder::new(&model)
+            .module_name(&format!("q_{name}_nofold"))
+            .fuse(ghostc::passes::FuseOptions {
+                quant: false,
+                ..Default::default()
+            })
+            .compile()
+            .unwrap_or_else(fail);
+    }
 }
+
+/// The QDQ fixtures (`quantize_static` exports; the QOperator one is not lowered yet).
+const QUANT: [&str; 4] = [
+    "qdq_u8s8_perchannel_v1_w100_48x48_op13",
+    "qdq_s8s8_perchannel_v1_w050_32x32_op17",
+    "qdq_u8s8_pertensor_v1_w050_32x32_op17",
+    "qdq_u8s8_perchannel_v1_w050_32x32_op21",
+];

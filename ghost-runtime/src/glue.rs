@@ -47,6 +47,23 @@ pub fn regions<'a, const N: usize>(
     Ok(result)
 }
 
+/// Views `f32` storage as its bytes: how generated code keeps `u8` tensors in its `f32`
+/// scratch arena and packed int8 weights in its `f32` weight blob (four bytes a float, in
+/// memory order).
+pub fn as_bytes(x: &[f32]) -> &[u8] {
+    // SAFETY: `u8` has alignment 1 and no invalid bit patterns; the byte slice covers exactly
+    // the memory of `x` (`4 * len` bytes) and borrows it for the same lifetime.
+    unsafe { core::slice::from_raw_parts(x.as_ptr().cast::<u8>(), core::mem::size_of_val(x)) }
+}
+
+/// [`as_bytes`] for writing: any bytes written are a valid `f32` bit pattern.
+pub fn as_bytes_mut(x: &mut [f32]) -> &mut [u8] {
+    let len = core::mem::size_of_val(x);
+    // SAFETY: as in `as_bytes`; the unique borrow of `x` moves to the returned slice, and every
+    // bit pattern written through it is a valid `f32`.
+    unsafe { core::slice::from_raw_parts_mut(x.as_mut_ptr().cast::<u8>(), len) }
+}
+
 /// Views little-endian bytes as `f32` values in place. `None` when the bytes are not 4-byte
 /// aligned, not a whole number of floats, or the target is big-endian.
 pub fn f32_view(bytes: &[u8]) -> Option<&[f32]> {
@@ -162,6 +179,15 @@ mod tests {
         assert!(regions(&mut s, [(0, 5), (4, 2)]).is_err());
         assert!(regions(&mut s, [(18, 5)]).is_err());
         assert!(regions(&mut s, [(usize::MAX, 5)]).is_err());
+    }
+
+    #[test]
+    fn byte_views_cover_the_floats_in_memory_order() {
+        let mut s = [1.0f32, -2.0];
+        assert_eq!(as_bytes(&s).len(), 8);
+        assert_eq!(as_bytes(&s)[4..8], (-2.0f32).to_ne_bytes());
+        as_bytes_mut(&mut s)[..4].copy_from_slice(&3.5f32.to_ne_bytes());
+        assert_eq!(s, [3.5, -2.0]);
     }
 
     #[test]

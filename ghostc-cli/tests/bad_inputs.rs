@@ -1977,8 +1977,8 @@ fn case_29_quantization_parameters_name_node_and_value() {
         &["node 'dq' (DequantizeLinear): input 'xu8' is computed by node 'cast' (cast), not by a QuantizeLinear or a quantized op"],
     );
     assert_eq!(invalid_node(&e), ("dq", "DequantizeLinear"));
-    // ... while a lone DQ of a constant weight is legal (imports; the planner then lists it as
-    // not lowered yet).
+    // ... while a lone DQ of a constant weight is legal: it imports, and code generation
+    // dequantizes the weight at compile time.
     let weight = dq_weight(0, &[0.1, 0.2, 0.3, 0.4], Some((&[4], &[0, 1, 0, -1])));
     let (_dir, path) = model_file(&weight);
     let g = load_model(&path, &ImportOptions::default()).expect("a lone DQ of a weight imports");
@@ -1986,14 +1986,8 @@ fn case_29_quantization_parameters_name_node_and_value() {
         .nodes
         .node_indices()
         .any(|n| matches!(g.node(n).op, Op::Dequantize(_))));
-    match compile_file(&path, &CompileOptions::default(), &weights()) {
-        Err(CompileError::Lower(e)) => assert_eq!(
-            e.to_string(),
-            "code generation cannot lower 1 node:\n  - 'dq_w' (dequantize): quantized ops are not lowered yet"
-        ),
-        Err(e) => panic!("{e}"),
-        Ok(_) => panic!("compiled a quantized model"),
-    }
+    compile_file(&path, &CompileOptions::default(), &weights())
+        .expect("a lone DQ of a weight compiles");
     // Mixed per-axis and per-tensor parameters; a scale that is not 1-D.
     rejects_bytes(
         &dq_weight(0, &[0.1; 4], Some((&[], &[0]))).bytes(),

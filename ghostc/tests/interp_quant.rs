@@ -13,7 +13,7 @@ use std::path::Path;
 
 use fixtures_common::{quant_fixtures, QuantFixture};
 use ghostc::interp;
-use ghostc::ir::{Graph, Tensor};
+use ghostc::ir::{Graph, Op, Tensor};
 use ghostc::onnx::{load_model, ImportOptions};
 use ghostc::passes::{optimize, FuseOptions, PassOptions};
 
@@ -97,36 +97,49 @@ fn unfused_pipeline_matches_too() {
     check(Some(FuseOptions::none()));
 }
 
-/// Until the planner lowers quantized ops, compiling a quantized model is an error naming every
-/// quantized node, not a panic.
+/// The QDQ fixtures plan (int8 kernels, f32 fallbacks); the QOperator fixture is an error
+/// naming every node of the QOperator-only ops that have no kernel yet, not a panic.
 #[test]
-fn compile_lists_every_quantized_node() {
+fn qdq_fixtures_plan_and_qoperator_ops_are_listed() {
     use ghostc::compile::{CompileError, CompileOptions, Planned};
     use ghostc::plan::lower::LowerError;
     for f in quant_fixtures() {
-        let expected: usize = {
+        let g = {
             let mut g = import(&f);
             optimize(&mut g, &PassOptions::default()).unwrap();
-            g.nodes
-                .node_indices()
-                .filter(|&n| g.node(n).op.is_quantized())
-                .count()
+            g
         };
+        let qop_only = |op: &Op| {
+            matches!(
+                op,
+                Op::QBinary(_)
+                    | Op::QConcat { .. }
+                    | Op::QGlobalAveragePool { .. }
+                    | Op::QActivation { .. }
+                    | Op::QMatMul(_)
+            )
+        };
+        let expected = g
+            .nodes
+            .node_indices()
+            .filter(|&n| qop_only(&g.node(n).op))
+            .count();
         match Planned::read(&f.model(), &CompileOptions::default()) {
             Err(CompileError::Lower(LowerError::Unsupported(nodes))) => {
+                assert!(expected > 0, "{}: {}", f.name, nodes[0]);
                 assert_eq!(nodes.len(), expected, "{}", f.name);
                 assert!(nodes
                     .iter()
-                    .all(|n| n.blocker == "quantized ops are not lowered yet"));
+                    .all(|n| n.blocker.starts_with("no kernel for op q")));
                 println!(
-                    "{}: {} quantized nodes, e.g. {}",
+                    "{}: {} QOperator nodes, e.g. {}",
                     f.name,
                     nodes.len(),
                     nodes[0]
                 );
             }
             Err(e) => panic!("{}: unexpected error {e}", f.name),
-            Ok(_) => panic!("{}: compiled", f.name),
+            Ok(_) => assert_eq!(expected, 0, "{}: compiled with QOperator ops", f.name),
         }
     }
 }

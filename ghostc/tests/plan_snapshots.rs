@@ -46,6 +46,15 @@ fn every_fixtures_program_matches_its_snapshot() {
             snapshots.check(&format!("{}.{mode}.txt", fx.name), text);
         }
     }
+    // One int8 (QDQ) fixture: int8 kernels, quantize/dequantize boundaries, u8 buffers, the
+    // stem's f32 fallback.
+    let quant = "qdq_u8s8_perchannel_v1_w050_32x32_op21";
+    let model = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fixtures/quant")
+        .join(quant)
+        .join("model.onnx");
+    let text = program(&model, FuseOptions::all()).to_string();
+    snapshots.check(&format!("{quant}.fused.txt"), text);
     snapshots.finish("cargo test --release -p ghostc --test plan_snapshots");
 }
 

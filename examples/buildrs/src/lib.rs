@@ -44,3 +44,27 @@ pub mod features_unfused {
 #[cfg(doctest)]
 #[doc = include_str!("../../../README.md")]
 pub struct ReadmeDoctests;
+
+/// The int8 (QDQ) fixtures of `fixtures/quant`, each compiled fused and with `--no-fuse quant`
+/// (`*_nofold`: every conv dequantized to f32); `tests/quant.rs` checks them against ONNX
+/// Runtime.
+pub mod quant {
+    macro_rules! quant_modules {
+        ($($m:ident),* $(,)?) => {$(
+            #[allow(missing_docs)]
+            pub mod $m {
+                include!(concat!(env!("OUT_DIR"), "/", stringify!($m), ".rs"));
+            }
+        )*};
+    }
+    quant_modules!(
+        q_qdq_u8s8_perchannel_v1_w100_48x48_op13,
+        q_qdq_u8s8_perchannel_v1_w100_48x48_op13_nofold,
+        q_qdq_s8s8_perchannel_v1_w050_32x32_op17,
+        q_qdq_s8s8_perchannel_v1_w050_32x32_op17_nofold,
+        q_qdq_u8s8_pertensor_v1_w050_32x32_op17,
+        q_qdq_u8s8_pertensor_v1_w050_32x32_op17_nofold,
+        q_qdq_u8s8_perchannel_v1_w050_32x32_op21,
+        q_qdq_u8s8_perchannel_v1_w050_32x32_op21_nofold,
+    );
+}

@@ -31,6 +31,22 @@ fn wslice(r: WRange) -> TokenStream {
     quote!(&w[#a..#b])
 }
 
+/// Packed int8 weights: the first `bytes` bytes of a weight range (see `WeightBlob::push_bytes`).
+fn byte_wslice(r: WRange, bytes: usize) -> TokenStream {
+    let (w, n) = (wslice(r), usize_lit(bytes));
+    quote!(&::ghost_runtime::glue::as_bytes(#w)[..#n])
+}
+
+fn requant_tokens(r: &QRequant) -> TokenStream {
+    let QRequant {
+        zero_point,
+        min,
+        max,
+    } = r;
+    let (z, lo, hi) = (zero_point.tokens(), min.tokens(), max.tokens());
+    quote!(::ghost_runtime::Requant { zero_point: #z, min: #lo, max: #hi, residual: None })
+}
+
 /// The identifier of arena buffer `i` in generated code: the same name in every step that
 /// uses it, and the name the program's text form uses.
 fn buf_ident(i: usize) -> proc_macro2::Ident {
@@ -433,6 +449,70 @@ fn step_call(b: &Binds, k: &Kernel) -> TokenStream {
             let (s, d, l) = (b.name(*src), b.name(*dst), len.tokens());
             quote!(k.softmax(&#s[..#l], &mut #d[..#l])?;)
         }
+        Kernel::Quantize {
+            blocks,
+            pixels,
+            scale,
+            zero_point,
+            src,
+            dst,
+        }
+        | Kernel::Dequantize {
+            blocks,
+            pixels,
+            scale,
+            zero_point,
+            src,
+            dst,
+        } => {
+            let method = if matches!(k, Kernel::Quantize { .. }) {
+                quote!(quantize_u8)
+            } else {
+                quote!(dequantize_u8)
+            };
+            let (bl, px, sc, z) = (
+                blocks.tokens(),
+                pixels.tokens(),
+                scale.tokens(),
+                zero_point.tokens(),
+            );
+            let (s, d) = (b.src(View::at(*src, 0)), b.dst(View::at(*dst, 0)));
+            quote!(p.#method(#bl, #px, #sc, #z, #s, #d)?;)
+        }
+        Kernel::PointwiseU8 {
+            w,
+            w_bytes,
+            shape,
+            src,
+            dst,
+            requant,
+        } => {
+            let (wb, sh, s, d, r) = (
+                byte_wslice(*w, *w_bytes),
+                shape.tokens(),
+                b.src(*src),
+                b.dst(*dst),
+                requant_tokens(requant),
+            );
+            quote!(p.pointwise_u8(#wb, #sh, #s, #d, #r)?;)
+        }
+        Kernel::DepthwiseU8 {
+            w,
+            w_bytes,
+            shape,
+            input_zero_point,
+            src,
+            dst,
+            requant,
+        } => {
+            let (wb, sh, z) = (
+                byte_wslice(*w, *w_bytes),
+                shape.tokens(),
+                input_zero_point.tokens(),
+            );
+            let (s, d, r) = (b.src(*src), b.dst(*dst), requant_tokens(requant));
+            quote!(p.depthwise_u8(#wb, #sh, #z, #s, #d, #r)?;)
+        }
     }
 }
 
@@ -454,11 +534,17 @@ fn step_tokens(p: &Program, step: &Step, index: usize) -> (String, TokenStream) 
         let (o, n) = (usize_lit(b.offset), usize_lit(b.len));
         quote!((#o, #n))
     });
+    // u8 buffers (int8 tensors) are used as the bytes of their region.
+    let bytes = arena.iter().filter(|&&i| p.buffers[i].u8).map(|&i| {
+        let id = buf_ident(i);
+        quote!(let #id = ::ghost_runtime::glue::as_bytes_mut(#id);)
+    });
     let body = if arena.is_empty() {
         quote!({ #call })
     } else {
         quote!({
             let [#(#names),*] = ::ghost_runtime::glue::regions(&mut *scratch, [#(#ranges),*])?;
+            #(#bytes)*
             #call
         })
     };

@@ -29,6 +29,13 @@ impl RuntimeTokens for usize {
     }
 }
 
+impl RuntimeTokens for u8 {
+    fn tokens(&self) -> TokenStream {
+        let lit = Literal::u8_unsuffixed(*self);
+        quote!(#lit)
+    }
+}
+
 impl RuntimeTokens for f32 {
     fn tokens(&self) -> TokenStream {
         let v = *self;

@@ -24,6 +24,21 @@ impl WeightBlob {
         offset
     }
 
+    /// Appends bytes (packed int8 weights) four to a float in memory order, zero-padded to a
+    /// whole float; generated code reads them back with `ghost_runtime::glue::as_bytes`.
+    /// Returns their offset in f32 elements.
+    pub fn push_bytes(&mut self, bytes: &[u8]) -> usize {
+        let floats: Vec<f32> = bytes
+            .chunks(4)
+            .map(|c| {
+                let mut b = [0u8; 4];
+                b[..c.len()].copy_from_slice(c);
+                f32::from_le_bytes(b)
+            })
+            .collect();
+        self.push(&floats)
+    }
+
     /// Length in f32 elements, padded to the alignment.
     pub fn len(&self) -> usize {
         self.data.len().div_ceil(ALIGN_F32) * ALIGN_F32
@@ -63,5 +78,8 @@ mod tests {
         let bytes = b.to_le_bytes();
         assert_eq!(bytes.len(), 128);
         assert_eq!(f32::from_le_bytes(bytes[64..68].try_into().unwrap()), 4.0);
+        let raw: Vec<u8> = (1..=6).collect();
+        assert_eq!(b.push_bytes(&raw), 32);
+        assert_eq!(b.to_le_bytes()[128..136], [1, 2, 3, 4, 5, 6, 0, 0]);
     }
 }

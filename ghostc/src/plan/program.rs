@@ -279,6 +279,52 @@ pub enum Kernel {
         dst: Loc,
         len: usize,
     },
+    /// `quantize_u8`: f32 NCHW8c to u8 NCHW8c (`zero_point` in u8 storage, see [`QRequant`]).
+    Quantize {
+        blocks: usize,
+        pixels: usize,
+        scale: f32,
+        zero_point: u8,
+        src: Loc,
+        dst: Loc,
+    },
+    /// `dequantize_u8`: u8 NCHW8c to f32 NCHW8c.
+    Dequantize {
+        blocks: usize,
+        pixels: usize,
+        scale: f32,
+        zero_point: u8,
+        src: Loc,
+        dst: Loc,
+    },
+    /// `pointwise_u8` (weights from `pack_pointwise_u8`, `w_bytes` bytes at `w`).
+    PointwiseU8 {
+        w: WRange,
+        w_bytes: usize,
+        shape: PointwiseShape,
+        src: View,
+        dst: View,
+        requant: QRequant,
+    },
+    /// `depthwise_u8` (weights from `pack_depthwise_u8`, `w_bytes` bytes at `w`).
+    DepthwiseU8 {
+        w: WRange,
+        w_bytes: usize,
+        shape: DepthwiseShape,
+        input_zero_point: u8,
+        src: View,
+        dst: View,
+        requant: QRequant,
+    },
+}
+
+/// `ghost_runtime::Requant` without a residual. Zero points and bounds are in u8 storage: an
+/// ONNX int8 tensor is stored as `q + 128` (see `ghost_runtime::kernels::qpointwise`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QRequant {
+    pub zero_point: u8,
+    pub min: u8,
+    pub max: u8,
 }
 
 /// Where a per-channel vector comes from.
@@ -300,7 +346,12 @@ impl Kernel {
             | Kernel::Fc { src, dst, .. }
             | Kernel::Softmax { src, dst, .. }
             | Kernel::Copy { src, dst, .. }
-            | Kernel::Remap { src, dst, .. } => vec![Some(*src), Some(*dst)],
+            | Kernel::Remap { src, dst, .. }
+            | Kernel::Quantize { src, dst, .. }
+            | Kernel::Dequantize { src, dst, .. } => vec![Some(*src), Some(*dst)],
+            Kernel::PointwiseU8 { src, dst, .. } | Kernel::DepthwiseU8 { src, dst, .. } => {
+                vec![v(src), v(dst)]
+            }
             Kernel::Pointwise {
                 w_scaled,
                 src,
@@ -477,6 +528,15 @@ impl Kernel {
             Kernel::Resize { .. } => "resize".into(),
             Kernel::Softmax { .. } => "softmax".into(),
             Kernel::ToBlocked { .. } => "to-nchw8c".into(),
+            Kernel::Quantize { .. } => "quantize".into(),
+            Kernel::Dequantize { .. } => "dequantize".into(),
+            Kernel::PointwiseU8 { shape, .. } => if shape.pixels == 1 {
+                "pointwise-u8-1px"
+            } else {
+                "pointwise-u8"
+            }
+            .into(),
+            Kernel::DepthwiseU8 { .. } => "depthwise-u8".into(),
             Kernel::FromBlocked { .. } => "to-nchw".into(),
         }
     }
@@ -545,11 +605,13 @@ impl Io {
     }
 }
 
-/// Arena buffer: offset and length in f32 elements.
+/// Arena buffer: offset and length in f32 elements. A `u8` buffer (an int8 tensor) takes
+/// `len` floats of the arena and is used as their `4 * len` bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Buffer {
     pub offset: usize,
     pub len: usize,
+    pub u8: bool,
 }
 
 /// The whole lowered model.
@@ -629,7 +691,13 @@ impl fmt::Display for Program {
             self.steps.iter().map(|s| s.macs).sum::<u64>()
         )?;
         for (i, b) in self.buffers.iter().enumerate() {
-            writeln!(f, "buf{i} = arena[{}..{}]", b.offset, b.offset + b.len)?;
+            let bytes = if b.u8 { " as u8" } else { "" };
+            writeln!(
+                f,
+                "buf{i} = arena[{}..{}]{bytes}",
+                b.offset,
+                b.offset + b.len
+            )?;
         }
         for (i, s) in self.steps.iter().enumerate() {
             write!(

@@ -37,12 +37,13 @@ mod dense;
 mod dfc;
 mod elementwise;
 mod pool;
+mod quant;
 mod se;
 mod shape;
 #[cfg(test)]
 mod tests;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use ghost_runtime as rt;
 use rt::glue::Unary;
@@ -139,6 +140,8 @@ struct Lowerer<'g> {
     /// Values that are another value gated by an SE: stored un-gated (aliasing their input),
     /// with the gate vector their single 1x1 consumer folds into its weights.
     gated: HashMap<ValueId, Loc>,
+    /// Arena buffers holding u8 (int8) tensors.
+    u8_bufs: HashSet<usize>,
 }
 
 /// The epilogue form of an activation (`None` means identity); `None` for the activations the
@@ -386,6 +389,15 @@ impl<'g> Lowerer<'g> {
                 self.lower_softmax(n);
                 Ok(())
             }
+            Op::Quantize(q) => {
+                self.lower_quantize(n, q);
+                Ok(())
+            }
+            Op::Dequantize(q) => {
+                self.lower_dequantize(n, q);
+                Ok(())
+            }
+            Op::QConv(c) => self.lower_qconv(n, c),
             _ => {
                 let (blocker, supported) = why_not(self.g, n);
                 self.unsupported_as(n, &blocker, supported);
@@ -457,25 +469,29 @@ pub fn lower(g: &Graph) -> Result<Program, LowerError> {
             outputs: g.outputs.len(),
         });
     }
-    // No runtime kernel takes integers yet (issue 14): name every quantized node at once.
-    let quantized: Vec<Unsupported> = g
-        .topo_order()
-        .unwrap_or_else(|_| g.nodes.node_indices().collect())
-        .into_iter()
-        .filter(|&n| g.node(n).op.is_quantized())
-        .map(|n| {
-            let node = g.node(n);
-            Unsupported {
-                node: node.name.clone(),
-                op: node.op.name().to_string(),
-                blocker: "quantized ops are not lowered yet".to_string(),
-                supported: String::new(),
+    // Int8 ops the kernels do not cover run in f32 (see `quant`): on a rewritten copy.
+    if g.nodes.node_weights().any(|node| node.op.is_quantized()) {
+        let mut owned = g.clone();
+        let fallback = quant::prepare(&mut owned);
+        let mut p = lower_graph(&owned)?;
+        for step in &mut p.steps {
+            let Some(n) = step.node else { continue };
+            let name = &owned.node(n).name;
+            if fallback.contains(name)
+                || fallback.iter().any(|f| {
+                    name.strip_prefix(f.as_str())
+                        .is_some_and(|r| r.starts_with('/'))
+                })
+            {
+                step.what = format!("{}: {}", quant::FALLBACK, step.what);
             }
-        })
-        .collect();
-    if !quantized.is_empty() {
-        return Err(LowerError::Unsupported(quantized));
+        }
+        return Ok(p);
     }
+    lower_graph(g)
+}
+
+fn lower_graph(g: &Graph) -> Result<Program, LowerError> {
     let batch = g
         .value(g.inputs[0])
         .ty
@@ -495,6 +511,7 @@ pub fn lower(g: &Graph) -> Result<Program, LowerError> {
         steps: Vec::new(),
         unsupported: Vec::new(),
         gated: HashMap::new(),
+        u8_bufs: HashSet::new(),
     };
     let io = |word: &str, v: ValueId| {
         let value = g.value(v);
@@ -575,7 +592,12 @@ pub fn lower(g: &Graph) -> Result<Program, LowerError> {
         .offsets
         .iter()
         .zip(&l.buffers)
-        .map(|(&offset, &len)| Buffer { offset, len })
+        .enumerate()
+        .map(|(i, (&offset, &len))| Buffer {
+            offset,
+            len,
+            u8: l.u8_bufs.contains(&i),
+        })
         .collect();
     let ios = |vs: &[ValueId]| -> Vec<Io> {
         vs.iter()

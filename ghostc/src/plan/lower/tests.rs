@@ -571,35 +571,66 @@ fn grouped_convs_run_conv_grouped_and_match_the_interpreter() {
 }
 
 #[test]
-fn quantized_nodes_are_all_listed_not_lowered() {
-    use crate::ir::{DType, QuantParams};
+fn quantize_dequantize_lower_to_u8_buffers_and_qoperator_ops_are_listed() {
+    use crate::ir::{BinaryOp, DType, QBinary, QuantParams};
     let mut g = ir::Graph::new();
     let x = g.add_input("x", TensorType::f32(vec![1, 8, 4, 4]));
-    let q = QuantParams::per_tensor(DType::U8, 0.1, 128);
+    let q = QuantParams::per_tensor(DType::I8, 0.1, -3);
     let (_, xq) = g.add_node(
         "q",
         Op::Quantize(q.clone()),
         vec![x],
-        vec![("xq".into(), TensorType::new(DType::U8, vec![1, 8, 4, 4]))],
+        vec![("xq".into(), TensorType::new(DType::I8, vec![1, 8, 4, 4]))],
     );
     let (_, y) = g.add_node(
         "dq",
-        Op::Dequantize(q),
+        Op::Dequantize(q.clone()),
         vec![xq[0]],
         vec![("y".into(), TensorType::f32(vec![1, 8, 4, 4]))],
     );
     g.outputs.push(y[0]);
-    assert_eq!(
-        lower(&g).unwrap_err(),
-        LowerError::Unsupported(
-            [("q", "quantize"), ("dq", "dequantize")]
-                .map(|(node, op)| Unsupported {
-                    node: node.into(),
-                    op: op.into(),
-                    blocker: "quantized ops are not lowered yet".into(),
-                    supported: String::new(),
-                })
-                .to_vec()
-        )
+    let p = lower(&g).unwrap();
+    let kernels: Vec<&Kernel> = p.steps.iter().map(|s| &s.kernel).collect();
+    // i8 is stored as q + 128: zero point -3 becomes 125; 8 channels x 16 pixels = 128 bytes,
+    // 32 floats of arena.
+    assert!(matches!(
+        kernels[1],
+        Kernel::Quantize {
+            blocks: 1,
+            pixels: 16,
+            zero_point: 125,
+            ..
+        }
+    ));
+    assert!(matches!(
+        kernels[2],
+        Kernel::Dequantize {
+            blocks: 1,
+            pixels: 16,
+            zero_point: 125,
+            ..
+        }
+    ));
+    let u8_lens: Vec<usize> = p.buffers.iter().filter(|b| b.u8).map(|b| b.len).collect();
+    assert_eq!(u8_lens, [32]);
+
+    // A QOperator-only op (QLinearAdd) has no kernel yet: listed, not lowered.
+    g.add_node(
+        "qadd",
+        Op::QBinary(QBinary {
+            op: BinaryOp::Add,
+            a: q.clone(),
+            b: q.clone(),
+            y: q,
+        }),
+        vec![xq[0], xq[0]],
+        vec![("z".into(), TensorType::new(DType::I8, vec![1, 8, 4, 4]))],
     );
+    match lower(&g).unwrap_err() {
+        LowerError::Unsupported(u) => {
+            assert_eq!(u.len(), 1);
+            assert_eq!((u[0].node.as_str(), u[0].op.as_str()), ("qadd", "qadd"));
+        }
+        e => panic!("{e}"),
+    }
 }

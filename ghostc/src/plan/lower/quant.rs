@@ -1,0 +1,439 @@
+//! Int8: QuantizeLinear / DequantizeLinear at the f32/int8 boundaries (`quantize_u8`,
+//! `dequantize_u8`) and integer convolutions on the int8 kernels (`pointwise_u8`,
+//! `depthwise_u8`), with activations kept in `u8` buffers between int8 layers.
+//!
+//! Storage: an int8 tensor has the NCHW8c blocked shape of its f32 counterpart with one byte
+//! per element, always a dense channel layout; ONNX `int8` tensors are stored as `q + 128`
+//! with every zero point and bound shifted the same way (the runtime's convention). A `u8`
+//! arena buffer takes a quarter of the floats its f32 counterpart would.
+//!
+//! Fallbacks ([`prepare`], before lowering): a QConv the int8 kernels do not cover (the dense
+//! stem, grouped convs, activations other than none/ReLU, u8 or asymmetric weights) becomes
+//! `DequantizeLinear -> f32 Conv -> activation -> QuantizeLinear`, the QDQ form it came from,
+//! and its steps say `int8 fallback` (text form, `ghostc bench --profile`). A Dequantize of a
+//! constant (Gemm weights, unfolded conv weights with `--no-fuse quant`) becomes an f32
+//! constant at compile time.
+//!
+//! Deliberately not done here: the QOperator-only ops (QBinary, QConcat, QGlobalAveragePool,
+//! QActivation, QMatMul) are reported as unsupported; the float ops between a DQ and a Q in a
+//! QDQ graph (Concat, Add, Mul, ReduceMean, HardSigmoid) run in f32 as the graph says, and the
+//! Q/DQ pairs around them are separate `quantize_u8` / `dequantize_u8` steps (fusing them into
+//! int8 kernel epilogues is the next step of issue 14).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use ghost_runtime::{self as rt, DepthwiseShape, PointwiseShape};
+
+use super::{ChannelLayout, LowerError, Lowerer};
+use crate::ir::{self, Activation, DType, Data, Graph, NodeId, Op, QConv, QuantParams, Tensor};
+use crate::plan::program::*;
+
+/// Marks the `what` of every step of a fallback node.
+pub(super) const FALLBACK: &str = "int8 fallback";
+
+/// The u8 storage of a zero point of a u8 or i8 tensor.
+fn storage_zp(q: &QuantParams) -> Option<u8> {
+    let (_, z) = q.at(0);
+    let shift = if q.dtype == DType::I8 { 128 } else { 0 };
+    u8::try_from(z + shift).ok()
+}
+
+fn per_tensor_8bit(q: &QuantParams) -> bool {
+    q.is_per_tensor() && matches!(q.dtype, DType::U8 | DType::I8)
+}
+
+/// Which int8 kernel runs a QConv with input channels `cin`, if one does.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum QKernel {
+    Pointwise,
+    Depthwise,
+}
+
+fn qkernel(c: &QConv, w_shape: &[usize], cin: usize) -> Option<QKernel> {
+    let conv = &c.conv;
+    let params_ok = per_tensor_8bit(&c.x)
+        && per_tensor_8bit(&c.y)
+        && c.w.dtype == DType::I8
+        && c.w.zero_point.iter().all(|&z| z == 0)
+        && matches!(c.act, None | Some(Activation::Relu))
+        && conv.dilations == [1, 1];
+    if !params_ok || w_shape.len() != 4 {
+        return None;
+    }
+    let (cout, cin_g, kh, kw) = (w_shape[0], w_shape[1], w_shape[2], w_shape[3]);
+    if kh == 1 && kw == 1 && conv.strides == [1, 1] && conv.pads == [0; 4] && conv.group == 1 {
+        return Some(QKernel::Pointwise);
+    }
+    let depthwise = conv.group == cin && cout == cin && cin_g == 1 && kh == kw;
+    (depthwise
+        && matches!(kh, 3 | 5)
+        && conv.strides[0] == conv.strides[1]
+        && matches!(conv.strides[0], 1 | 2))
+    .then_some(QKernel::Depthwise)
+}
+
+/// Rewrites what the int8 kernels do not cover into f32 (see the module docs). Returns the
+/// names of the nodes that run as a fallback.
+pub(super) fn prepare(g: &mut Graph) -> HashSet<String> {
+    let mut fallback = HashSet::new();
+    let order = g
+        .topo_order()
+        .unwrap_or_else(|_| g.nodes.node_indices().collect());
+    for n in order {
+        let node = g.node(n).clone();
+        match &node.op {
+            Op::Dequantize(q) => {
+                let Some(t) = g.value(node.inputs[0]).constant().cloned() else {
+                    continue;
+                };
+                let Ok(mut out) = crate::interp::eval_op(&Op::Dequantize(q.clone()), &[&t]) else {
+                    continue;
+                };
+                let v = g.add_const(
+                    g.value(node.outputs[0]).name.clone(),
+                    Arc::new(out.remove(0)),
+                );
+                g.replace_all_uses(node.outputs[0], v);
+                g.remove_node(n);
+            }
+            Op::QConv(c) => {
+                let x = node.inputs[0];
+                let cin = g.value(x).ty.shape.get(1).copied().unwrap_or(0);
+                let w_shape = g.value(node.inputs[1]).ty.shape.clone();
+                if qkernel(c, &w_shape, cin).is_some() {
+                    continue;
+                }
+                if dequantize_qconv(g, n, c) {
+                    fallback.insert(node.name.clone());
+                }
+            }
+            _ => {}
+        }
+    }
+    fallback
+}
+
+/// Replaces QConv `n` by `DQ(x) -> Conv(f32 w, f32 bias) -> act -> Q`; false (graph
+/// unchanged) when its weights or bias are not constant.
+fn dequantize_qconv(g: &mut Graph, n: NodeId, c: &QConv) -> bool {
+    let node = g.node(n).clone();
+    let constant = |i: usize| node.inputs.get(i).map(|&v| g.value(v).constant().cloned());
+    let Some(Some(w)) = constant(1) else {
+        return false;
+    };
+    let bias = match constant(2) {
+        None => None,
+        Some(Some(b)) => Some(b),
+        Some(None) => return false,
+    };
+    let Ok(mut wf) = crate::interp::eval_op(&Op::Dequantize(c.w.clone()), &[&w]) else {
+        return false;
+    };
+    let cout = w.shape()[0];
+    let xs = c.x.at(0).0;
+    let bf: Vec<f32> = match &bias {
+        Some(b) => b
+            .to_i64_vec()
+            .iter()
+            .enumerate()
+            .map(|(o, &v)| v as f32 * (xs * c.w.at(o).0))
+            .collect(),
+        None => vec![0.0; cout],
+    };
+    let Some(bf) = Tensor::from_f32(vec![cout], bf) else {
+        return false;
+    };
+    let name = node.name.clone();
+    let x = node.inputs[0];
+    let y = node.outputs[0];
+    let f32_ty = |v| ir::TensorType::f32(g.value(v).ty.shape.clone());
+    let (xf_ty, yf_ty) = (f32_ty(x), f32_ty(y));
+    let wv = g.add_const(format!("{name}/weight_f32"), Arc::new(wf.remove(0)));
+    let bv = g.add_const(format!("{name}/bias_f32"), Arc::new(bf));
+    let (_, xf) = g.add_node(
+        format!("{name}/dequantize"),
+        Op::Dequantize(c.x.clone()),
+        vec![x],
+        vec![(format!("{name}/x_f32"), xf_ty)],
+    );
+    let (_, mut yf) = g.add_node(
+        name.clone(),
+        Op::Conv(c.conv.clone()),
+        vec![xf[0], wv, bv],
+        vec![(format!("{name}/conv_f32"), yf_ty.clone())],
+    );
+    if let Some(a) = c.act {
+        (_, yf) = g.add_node(
+            format!("{name}/act"),
+            Op::Activation(a),
+            vec![yf[0]],
+            vec![(format!("{name}/act_f32"), yf_ty)],
+        );
+    }
+    let (_, yq) = g.add_node(
+        format!("{name}/quantize"),
+        Op::Quantize(c.y.clone()),
+        vec![yf[0]],
+        vec![(g.value(y).name.clone(), g.value(y).ty.clone())],
+    );
+    g.replace_all_uses(y, yq[0]);
+    g.remove_node(n);
+    true
+}
+
+/// Bounds of the requantization: the whole range, or from the zero point up with a ReLU.
+fn requant(zero_point: u8, act: Option<Activation>) -> QRequant {
+    QRequant {
+        zero_point,
+        min: if act == Some(Activation::Relu) {
+            zero_point
+        } else {
+            0
+        },
+        max: 255,
+    }
+}
+
+impl Lowerer<'_> {
+    /// An arena buffer of `bytes` bytes holding a u8 tensor.
+    fn new_u8_buf(&mut self, bytes: usize) -> Loc {
+        let loc = self.new_buf(bytes.div_ceil(4));
+        if let Loc::Buf(i) = loc {
+            self.u8_bufs.insert(i);
+        }
+        loc
+    }
+
+    /// The u8 output buffer of value `v` (dense layout).
+    fn out_u8_buf(&mut self, v: ir::ValueId) -> Loc {
+        let layout = self.layout(v);
+        let bytes = self.blocked_len(v, &layout);
+        let loc = self.new_u8_buf(bytes);
+        self.loc.insert(v, loc);
+        loc
+    }
+
+    /// `(blocks, pixels)` of an activation in its dense layout.
+    fn blocks_pixels(&self, v: ir::ValueId) -> (usize, usize) {
+        let c = self.shape(v).get(1).copied().unwrap_or(1);
+        let (h, w) = self.hw(v);
+        (c.div_ceil(8), h * w)
+    }
+
+    /// Appends packed int8 weights to the blob.
+    fn pack_u8(
+        &mut self,
+        node: &str,
+        len: usize,
+        packer: impl FnOnce(&mut [u8]) -> Result<(), rt::Error>,
+    ) -> Result<(WRange, usize), LowerError> {
+        let mut packed = vec![0u8; len];
+        packer(&mut packed).map_err(|e| LowerError::Pack {
+            node: node.into(),
+            detail: e.to_string(),
+        })?;
+        let offset = self.blob.push_bytes(&packed);
+        Ok((
+            WRange {
+                offset,
+                len: len.div_ceil(4),
+            },
+            len,
+        ))
+    }
+
+    pub(super) fn lower_quantize(&mut self, n: NodeId, q: &QuantParams) {
+        let node = self.g.node(n);
+        let (x, y) = (node.inputs[0], node.outputs[0]);
+        let name = node.name.clone();
+        let (Some(zero_point), true) = (storage_zp(q), per_tensor_8bit(q)) else {
+            self.unsupported_as(
+                n,
+                &format!("{} {} parameters", q.dtype, per(q)),
+                "per-tensor u8 or i8",
+            );
+            return;
+        };
+        if !matches!(self.shape(x).len(), 2..=4) {
+            self.unsupported_as(n, "rank", "rank 2, 3 or 4");
+            return;
+        }
+        let c = self.shape(x)[1];
+        let src = self.read_as(x, &ChannelLayout::dense(c), &name);
+        let (blocks, pixels) = self.blocks_pixels(x);
+        let dst = self.out_u8_buf(y);
+        let scale = q.at(0).0;
+        self.push(
+            n,
+            format!("quantize {c} channels to {}", q.dtype),
+            Kernel::Quantize {
+                blocks,
+                pixels,
+                scale,
+                zero_point,
+                src,
+                dst,
+            },
+        );
+    }
+
+    pub(super) fn lower_dequantize(&mut self, n: NodeId, q: &QuantParams) {
+        let node = self.g.node(n);
+        let (x, y) = (node.inputs[0], node.outputs[0]);
+        let (Some(zero_point), true) = (storage_zp(q), per_tensor_8bit(q)) else {
+            self.unsupported_as(
+                n,
+                &format!("{} {} parameters", q.dtype, per(q)),
+                "per-tensor u8 or i8 (per-channel only on constants)",
+            );
+            return;
+        };
+        if !matches!(self.shape(x).len(), 2..=4) || self.layout(y) != self.layout(x) {
+            self.unsupported_as(n, "rank or layout", "rank 2, 3 or 4, dense layout");
+            return;
+        }
+        let c = self.shape(x)[1];
+        let src = self.loc[&x];
+        let (blocks, pixels) = self.blocks_pixels(x);
+        let dst = self.out_buf(y);
+        let scale = q.at(0).0;
+        self.push(
+            n,
+            format!("dequantize {c} channels from {}", q.dtype),
+            Kernel::Dequantize {
+                blocks,
+                pixels,
+                scale,
+                zero_point,
+                src,
+                dst,
+            },
+        );
+    }
+
+    pub(super) fn lower_qconv(&mut self, n: NodeId, c: &QConv) -> Result<(), LowerError> {
+        let node = self.g.node(n).clone();
+        let (x, wv, y) = (node.inputs[0], node.inputs[1], node.outputs[0]);
+        let cin = self.shape(x)[1];
+        let ws = self.shape(wv).to_vec();
+        let Some(kind) = qkernel(c, &ws, cin) else {
+            self.unsupported(n, "no int8 kernel and weights or bias not constant");
+            return Ok(());
+        };
+        let consts = |v: ir::ValueId| match self.g.value(v).constant().map(|t| &t.data) {
+            Some(Data::I64(d)) => Some(d.clone()),
+            _ => None,
+        };
+        let Some(wd) = consts(wv) else {
+            self.unsupported(n, "weights are not a constant integer tensor");
+            return Ok(());
+        };
+        let cout = ws[0];
+        let bias = match node.inputs.get(2) {
+            None => vec![0; cout],
+            Some(&b) => match consts(b) {
+                Some(d) => d,
+                None => {
+                    self.unsupported(n, "bias is not a constant integer tensor");
+                    return Ok(());
+                }
+            },
+        };
+        let (Some(xz), Some(yz)) = (storage_zp(&c.x), storage_zp(&c.y)) else {
+            self.unsupported(n, "zero point out of range");
+            return Ok(());
+        };
+        let (xs, ys) = (c.x.at(0).0, c.y.at(0).0);
+        let (lx, ly) = (ChannelLayout::dense(cin), ChannelLayout::dense(cout));
+        let (kp, np) = (lx.lanes(), ly.lanes());
+        let mut bp = vec![0i32; np];
+        let mut sp = vec![0f32; np];
+        for o in 0..cout {
+            bp[o] = bias[o] as i32;
+            sp[o] = (xs * c.w.at(o).0) / ys;
+        }
+        let (in_h, in_w) = self.hw(x);
+        let name = node.name.clone();
+        let src = View::at(self.loc[&x], 0);
+        let requant = requant(yz, c.act);
+        let act = if c.act.is_some() { " + relu" } else { "" };
+        match kind {
+            QKernel::Pointwise => {
+                let mut wp = vec![0i8; np * kp];
+                for o in 0..cout {
+                    for i in 0..cin {
+                        wp[o * kp + i] = wd[o * cin + i] as i8;
+                    }
+                }
+                let (w, w_bytes) =
+                    self.pack_u8(&name, rt::pointwise_u8_packed_len(kp, np), |p| {
+                        rt::pack_pointwise_u8(&wp, &bp, &sp, xz, kp, np, p)
+                    })?;
+                let dst = View::at(self.out_u8_buf(y), 0);
+                self.push(
+                    n,
+                    format!("int8 pointwise {cin} -> {cout} @ {in_h}x{in_w}{act}"),
+                    Kernel::PointwiseU8 {
+                        w,
+                        w_bytes,
+                        shape: PointwiseShape {
+                            k_blocks: lx.blocks,
+                            n_blocks: ly.blocks,
+                            pixels: in_h * in_w,
+                        },
+                        src,
+                        dst,
+                        requant,
+                    },
+                );
+            }
+            QKernel::Depthwise => {
+                let k = ws[2];
+                let mut wp = vec![0i8; np * k * k];
+                for (dst, &v) in wp.iter_mut().zip(&wd) {
+                    *dst = v as i8;
+                }
+                let (w, w_bytes) =
+                    self.pack_u8(&name, rt::depthwise_u8_packed_len(np, k), |p| {
+                        rt::pack_depthwise_u8(&wp, &bp, &sp, np, k, p)
+                    })?;
+                let dst = View::at(self.out_u8_buf(y), 0);
+                let [pad_top, pad_left, pad_bottom, pad_right] = c.conv.pads;
+                let stride = c.conv.strides[0];
+                self.push(
+                    n,
+                    format!("int8 depthwise {k}x{k} s{stride} {cin} @ {in_h}x{in_w}{act}"),
+                    Kernel::DepthwiseU8 {
+                        w,
+                        w_bytes,
+                        shape: DepthwiseShape {
+                            blocks: ly.blocks,
+                            in_h,
+                            in_w,
+                            k,
+                            stride,
+                            pad_top,
+                            pad_left,
+                            pad_bottom,
+                            pad_right,
+                        },
+                        input_zero_point: xz,
+                        src,
+                        dst,
+                        requant,
+                    },
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+fn per(q: &QuantParams) -> &'static str {
+    if q.is_per_tensor() {
+        "per-tensor"
+    } else {
+        "per-channel"
+    }
+}
