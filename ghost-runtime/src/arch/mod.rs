@@ -227,6 +227,9 @@ pub(crate) struct Rq4 {
     pub zp: i32,
     pub lo: f32,
     pub hi: f32,
+    /// `lo`/`hi` as bytes, for stores that clamp after a saturating pack (x86 only so far).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     pub min: u8,
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     pub max: u8,
 }
