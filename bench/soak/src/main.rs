@@ -8,6 +8,7 @@
 //! Exit status 1 on any mismatch, error, or RSS growth over 1 MiB after warm-up.
 
 use ghost_runtime::Team;
+use ghostc_testkit::Rng;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -16,23 +17,6 @@ include!(concat!(env!("OUT_DIR"), "/model.rs"));
 /// Distinct images the calls draw from (each with its serial reference output).
 const POOL: usize = 12;
 const MAX_BATCH: usize = 8;
-
-/// xorshift64*: small, seedable, no dependency.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn unit(&mut self) -> f32 {
-        (self.next() >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
-    }
-}
 
 fn rss_kib() -> u64 {
     let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -68,8 +52,8 @@ fn main() {
     let (inl, outl) = (Model::INPUT_LEN, Model::OUTPUT_LEN);
 
     // Serial references, one image at a time.
-    let mut rng = Rng(seed | 1);
-    let images: Vec<f32> = (0..POOL * inl).map(|_| rng.unit()).collect();
+    let mut rng = Rng::new(seed);
+    let images = rng.vec(POOL * inl, -1.0, 1.0);
     let mut refs = vec![0.0_f32; POOL * outl];
     let mut scratch = vec![0.0_f32; Model::SCRATCH_LEN];
     for i in 0..POOL {
@@ -95,22 +79,22 @@ fn main() {
             let (model, team, images, refs) = (&model, &team, &images, &refs);
             let (stop, failed, calls, imgs) = (&stop, &failed, &calls, &imgs);
             sc.spawn(move || {
-                let mut rng = Rng((seed ^ (0x9e37_79b9_7f4a_7c15 * (caller + 2))) | 1);
+                let mut rng = Rng::new(seed.wrapping_add(caller + 1));
                 let mut x = vec![0.0_f32; MAX_BATCH * inl];
                 let mut y = vec![0.0_f32; MAX_BATCH * outl];
                 let mut want = vec![0.0_f32; MAX_BATCH * outl];
                 // Two shares of scratch: run_with splits a batch into whole images per thread.
                 let mut scratch = vec![0.0_f32; 2 * Model::SCRATCH_LEN];
                 while !stop.load(Ordering::Relaxed) {
-                    let b = 1 + rng.below(MAX_BATCH);
+                    let b = rng.range(1, MAX_BATCH);
                     for k in 0..b {
-                        let i = rng.below(POOL);
+                        let i = rng.range(0, POOL - 1);
                         x[k * inl..(k + 1) * inl].copy_from_slice(&images[i * inl..(i + 1) * inl]);
                         want[k * outl..(k + 1) * outl]
                             .copy_from_slice(&refs[i * outl..(i + 1) * outl]);
                     }
                     let (x, y) = (&x[..b * inl], &mut y[..b * outl]);
-                    let threaded = rng.below(2) == 1;
+                    let threaded = rng.bool();
                     let r = if threaded {
                         model.run_with(team, x, y, &mut scratch)
                     } else {
@@ -153,20 +137,23 @@ fn main() {
                 next += Duration::from_secs(60);
             }
         }
+        // The last sample while the callers still run (their buffers are freed after the
+        // scope, which would hide growth).
+        rss.push(rss_kib());
         stop.store(true, Ordering::Relaxed);
     });
-    let last = rss_kib();
-    let first = rss.first().copied().unwrap_or(last);
+    let first = rss[0];
+    let max = rss.iter().copied().max().unwrap_or(first);
     println!(
-        "done: {:.1} min, {} calls, {} images, RSS first {} KiB, last {} KiB, max {} KiB",
+        "done: {:.1} min, {} calls, {} images, RSS while running: first {} KiB, last {} KiB, max {} KiB",
         start.elapsed().as_secs_f64() / 60.0,
         calls.load(Ordering::Relaxed),
         imgs.load(Ordering::Relaxed),
         first,
-        last,
-        rss.iter().copied().max().unwrap_or(last)
+        rss[rss.len() - 1],
+        max
     );
-    let grew = last.saturating_sub(first) > 1024;
+    let grew = max.saturating_sub(first) > 1024;
     if failed.load(Ordering::Relaxed) || grew {
         eprintln!(
             "FAILED{}",
