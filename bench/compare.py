@@ -7,7 +7,8 @@ Every engine gets the same input; each output is checked against ONNX Runtime
 (max|y-ref| <= 1e-4*max|ref| + 1e-5). Timing alternates engines for R rounds; each round runs
 every engine in a fresh process pinned with taskset (N timed runs after warm-up) and takes its
 median. Reported per engine: median of round medians, median of round p10s, ratio ghostc / engine
-(lower is better for ghostc) and % of roofline (MACs / latency vs 58 GMAC/s per core).
+(lower is better for ghostc) and % of roofline (MACs / latency vs the FMA peak per core that
+ghostc's runner measures on this machine, `peak_gmacs=` on its bench line).
 
 Usage:
   python bench/compare.py [MODEL.onnx] [--rounds 5] [--runs 200] [--threads 1[,2]]
@@ -29,7 +30,7 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_MODEL = os.path.join(ROOT, "fixtures/full/ghostnet_100_224_op17/model.onnx")
-PEAK_MACS_PER_CORE = 58e9
+PEAK_RE = re.compile(r"peak_gmacs=([0-9.]+)")
 ALL_ENGINES = ["ghostc", "ort", "openvino", "ncnn", "tract"]
 LINE_RE = re.compile(r"median\s+([0-9.]+)\s*ms.*?p10\s+([0-9.]+)\s*ms")
 
@@ -334,6 +335,7 @@ def main():
 
     # ---- timing: alternate engines, rotate the order each round ----
     results = {}  # (engine, threads) -> list of (median, p10)
+    peaks = []  # per-core FMA peaks (MAC/s) reported by ghostc's runner
     for threads in threads_list:
         cpus = str(a.core) if threads == 1 else ",".join(str(c) for c in range(threads))
         print(f"\n== timing: {threads} thread(s), taskset -c {cpus}, {a.rounds} rounds x "
@@ -353,10 +355,15 @@ def main():
                     continue
                 med, p10 = float(mm.group(1)), float(mm.group(2))
                 results.setdefault((e, threads), []).append((med, p10))
+                pk = PEAK_RE.search(p.stdout)
+                if pk:
+                    peaks.append(float(pk.group(1)) * 1e9)
                 line.append(f"{e} {med:.3f}")
             print(f"round {r + 1}: " + "  ".join(line) + " ms", flush=True)
 
     # ---- summary ----
+    # The roofline: the per-core FMA peak ghostc's runner measured in this run (median).
+    peak = statistics.median(peaks) if peaks else None
     load = open("/proc/loadavg").read().split()[:3]
     print(f"\n== summary (batch {shape[0]}, {time.strftime('%Y-%m-%d %H:%M')}, load average at end: "
           f"{' '.join(load)}) ==")
@@ -385,7 +392,7 @@ def main():
             med = statistics.median(m for m, _ in rs)
             p10 = statistics.median(p for _, p in rs)
             ratio = (g1med / med) if g1med else None
-            roof = (macs / (med * 1e-3) / (PEAK_MACS_PER_CORE * threads) * 100) if macs else None
+            roof = (macs / (med * 1e-3) / (peak * threads) * 100) if macs and peak else None
             ok = agree.get(e, "-") if e != "ghostc" or threads == 1 else agree.get(f"ghostc@{threads}", "-")
             rows.append((e, threads, med, p10, ratio, roof, ok,
                          f"{len(rs)} rounds, {shape[0] / med * 1e3:.0f} img/s"))
@@ -405,7 +412,8 @@ def main():
         for t in table:
             print("  ".join(c.ljust(w[i]) for i, c in enumerate(t)))
     print("ghostc/engine: ghostc's median at the same thread count over the engine's (< 1: ghostc "
-          "faster). % roofline: MACs / latency vs 58 GMAC/s per core x threads.")
+          "faster). % roofline: MACs / latency vs the measured peak per core x threads ("
+          + (f"{peak / 1e9:.1f} GMAC/s" if peak else "not measured: ghostc did not run") + ").")
     for v in verdicts:
         print(v)
 

@@ -8,8 +8,8 @@ pretrained weights, nothing downloaded), then per model:
      (per-op counts from the "cannot lower" list, or the import error);
   2. with --time, for the models that compile: ghostc/ORT at 1 thread from one alternating run of
      bench/compare.py (--engines ghostc,ort; its output check against ORT is reported too).
-Run the timing part under /work/coord/bench (or alone on the machine); keep --only lists short so
-one invocation stays under a few minutes.
+Run the timing part alone on the machine; keep --only lists short so one invocation stays under
+a few minutes.
 
 Usage:
   python bench/zoo.py                          # export what is missing + compile status table
@@ -24,7 +24,7 @@ import os
 import re
 import subprocess
 import sys
-import warnings
+from pathlib import Path
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PY = sys.executable
@@ -119,14 +119,16 @@ def yolo_ghost(decode: bool):
 def export(name, path):
     import torch
     sys.path.insert(0, os.path.join(ROOT, "tools"))
-    from make_fixtures import randomize_and_calibrate
+    from make_fixtures import export_torchscript, randomize_and_calibrate
     source, arg, size = ZOO[name]
     torch.manual_seed(0)
     model = build(source, arg, size).eval()
     shape = (1, 3, size, size)
-    # timm classifiers are a Linear the helper rescales to O(1) logits; elsewhere (torchvision's
-    # Sequential heads, detectors, backbones) only the BatchNorm is calibrated.
-    calib = model if source == "timm" else torch.nn.Sequential(model)
+    # A model whose head (`classifier` or torchvision's `fc`) is one Linear gets it rescaled to
+    # O(1) logits by the helper; elsewhere (Sequential heads, detectors, backbones) the wrapper
+    # hides the head and only the BatchNorm is calibrated.
+    head = getattr(model, "classifier", None) or getattr(model, "fc", None)
+    calib = model if isinstance(head, torch.nn.Linear) else torch.nn.Sequential(model)
     randomize_and_calibrate(calib, shape, seed=0, n_batches=2, calib_batch=4)
     model.eval()
     x = torch.randn(shape)
@@ -134,10 +136,7 @@ def export(name, path):
         y = model(x)
     n_out = len(y) if isinstance(y, (list, tuple)) else 1
     outs = ["output"] if n_out == 1 else [f"output{i}" for i in range(n_out)]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(model, (x,), path, dynamo=False, opset_version=17,
-                          input_names=["input"], output_names=outs)
+    export_torchscript(model, x, Path(path), 17, False, output_names=outs)
 
 
 # --------------------------------------------------------------------------------------------

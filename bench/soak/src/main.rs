@@ -153,6 +153,10 @@ fn main() {
         rss[rss.len() - 1],
         max
     );
+    if rss.len() < 2 {
+        eprintln!("FAILED: too short to check RSS (the first sample is taken after 10 s)");
+        std::process::exit(1);
+    }
     let grew = max.saturating_sub(first) > 1024;
     if failed.load(Ordering::Relaxed) || grew {
         eprintln!(
