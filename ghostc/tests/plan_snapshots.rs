@@ -75,28 +75,6 @@ fn text_form_is_one_line_per_step_after_the_header_and_buffers() {
     }
 }
 
-/// Every fixture is a GhostNet (V1, V2, V3, Huawei's): none of its convs, fused or not, may
-/// fall back to the scalar `conv_general` (depthwise convs of any shape run `depthwise`
-/// or `depthwise_general`).
-#[test]
-fn no_ghostnet_fixture_plans_a_general_conv() {
-    let mut checked = 0;
-    for fx in fixtures_common::fixtures() {
-        for fuse in [FuseOptions::all(), FuseOptions::none()] {
-            let p = program(&fx.model(), fuse);
-            let general: Vec<String> = p
-                .steps
-                .iter()
-                .filter(|s| matches!(s.kernel, Kernel::ConvGeneral { .. }))
-                .map(|s| s.what.clone())
-                .collect();
-            assert!(general.is_empty(), "{} ({fuse:?}): {general:?}", fx.name);
-            checked += 1;
-        }
-    }
-    assert!(checked >= 2 * 21, "{checked} programs checked");
-}
-
 /// With every fusion on, each GhostNetV2/V3 DFC branch (one per average pool in the import) is
 /// pool, 1x1, 1x5, 5x1 at the pooled resolution, applied in the epilogue of the Ghost module
 /// it multiplies (`ghost_gated`): no `dfc_gate` pass, no Sigmoid, Resize, Mul or copy step,

@@ -284,24 +284,6 @@ fn step_call(b: &Binds, k: &Kernel) -> TokenStream {
             (*src, *dst),
             epilogue,
         ),
-        Kernel::ConvGeneral {
-            w,
-            b: bias,
-            shape,
-            src,
-            dst,
-            epilogue,
-        } => {
-            let (wt, bt, sh, s, d, e) = (
-                wslice(*w),
-                wslice(*bias),
-                shape.tokens(),
-                b.src(*src),
-                b.dst(*dst),
-                b.epilogue(epilogue),
-            );
-            quote!(k.conv_general(#wt, #bt, #sh, #s, #d, #e)?;)
-        }
         Kernel::Fc {
             w,
             k_blocks,

@@ -11,8 +11,8 @@
 use ghost_runtime::glue::Unary;
 use ghost_runtime::{
     Activation, BinaryOp, ConvShape, CoordMode, DepthwiseGeneralShape, DepthwiseShape, DfcShape,
-    Gate, GeneralConvShape, GhostShape, GroupedConvShape, InputLayout, NearestMode, PointwiseShape,
-    PoolKind, PoolShape, ResizeMode, ResizeShape, SeShape,
+    Gate, GhostShape, GroupedConvShape, InputLayout, NearestMode, PointwiseShape, PoolKind,
+    PoolShape, ResizeMode, ResizeShape, SeShape,
 };
 use proc_macro2::{Literal, TokenStream};
 use quote::quote;
@@ -134,9 +134,6 @@ runtime_tokens!(
 );
 runtime_tokens!(struct ConvShape {
     cin, layout, in_h, in_w, out_blocks, kh, kw, stride_h, stride_w, pads,
-});
-runtime_tokens!(struct GeneralConvShape {
-    cin, cout, groups, in_h, in_w, kh, kw, stride, dilation, pads,
 });
 runtime_tokens!(struct GroupedConvShape {
     cin, cout, groups, out_blocks, in_h, in_w, kh, kw, stride, dilation, pads,

@@ -18,8 +18,8 @@ use std::fmt;
 use ghost_runtime::glue::Unary;
 use ghost_runtime::{
     Activation, BinaryOp, ConvShape, CoordMode, DepthwiseGeneralShape, DepthwiseShape, DfcShape,
-    Gate, GeneralConvShape, GhostShape, GroupedConvShape, PointwiseShape, PoolKind, PoolShape,
-    ResizeMode, ResizeShape, SeShape,
+    Gate, GhostShape, GroupedConvShape, PointwiseShape, PoolKind, PoolShape, ResizeMode,
+    ResizeShape, SeShape,
 };
 
 use super::blob::WeightBlob;
@@ -170,15 +170,6 @@ pub enum Kernel {
     ConvGrouped {
         w: WRange,
         shape: GroupedConvShape,
-        src: View,
-        dst: View,
-        epilogue: Epilogue,
-    },
-    /// Scalar grouped/dilated conv over logical channels, dense layouts.
-    ConvGeneral {
-        w: WRange,
-        b: WRange,
-        shape: GeneralConvShape,
         src: View,
         dst: View,
         epilogue: Epilogue,
@@ -400,9 +391,6 @@ impl Kernel {
             ],
             Kernel::Conv {
                 src, dst, epilogue, ..
-            }
-            | Kernel::ConvGeneral {
-                src, dst, epilogue, ..
             } => vec![v(src), v(dst), ov(&epilogue.residual)],
             Kernel::GlobalAvgPool { src, dst, .. } => vec![v(src), Some(*dst)],
             Kernel::SeGate {
@@ -502,9 +490,6 @@ impl Kernel {
                 epilogue.channel_sums.is_some(),
                 false,
             ),
-            Kernel::ConvGeneral { epilogue, .. } => {
-                suffix("conv-general", epilogue.residual.is_some(), false, false)
-            }
             Kernel::Fc { .. } => "fc".into(),
             Kernel::GlobalAvgPool { .. } => "global-avgpool".into(),
             Kernel::SeGate { .. } => "se".into(),

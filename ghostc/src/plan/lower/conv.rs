@@ -1,10 +1,10 @@
 //! Convolutions: Conv and FusedConv pick one of six runtime kernels by shape (pointwise 1x1,
 //! depthwise 3x3/5x5 stride 1/2, `depthwise_general` for every other depthwise shape (1xK,
 //! Kx1, any size, stride or dilation), `conv_grouped` for grouped and dense convs reading
-//! NCHW8c (any kernel, stride, dilation), dense `pack_conv` for the convs reading the NCHW
-//! image, or the scalar general conv for the rest: grouped convs writing a non-dense layout and
-//! dilated convs on the image); a fused Ghost module becomes one `ghost` call writing both
-//! halves.
+//! NCHW8c (any kernel, stride, dilation), or dense `pack_conv` for the stem conv reading the
+//! NCHW image in place (group 1, no dilation: `lower_input` converts the image to NCHW8c for
+//! any other conv); a grouped conv writing a non-dense layout is unsupported. A fused Ghost
+//! module becomes one `ghost` call writing both halves.
 //!
 //! Weights are permuted to the output layout's lanes (and, for 1x1, the input's), zero-padded
 //! and packed with the runtime's packers; biases are scattered the same way.
@@ -13,8 +13,8 @@
 //! and the SE gate folded into a 1x1 conv's weights (`se::scaled_weights` supplies it).
 
 use ghost_runtime::{
-    self as rt, Activation, ConvShape, DepthwiseGeneralShape, DepthwiseShape, GeneralConvShape,
-    GhostShape, GroupedConvShape, InputLayout, PointwiseShape,
+    self as rt, Activation, ConvShape, DepthwiseGeneralShape, DepthwiseShape, GhostShape,
+    GroupedConvShape, InputLayout, PointwiseShape,
 };
 
 use super::{act_of, unary_of, ChannelLayout, LowerError, Lowerer};
@@ -240,14 +240,10 @@ impl Lowerer<'_> {
             };
             return self.push_depthwise_general(n, what, dw, src, dst, epilogue);
         }
-        let dense_in = ChannelLayout::dense(cin);
-        let from_image = matches!(self.loc.get(&x), Some(Loc::Input(_)));
-        if (conv.group == 1 && !from_image) || (conv.group > 1 && ly.is_dense()) {
-            // NCHW8c input: the register-tiled grouped kernel (a dense conv is one group;
-            // any dilation).
-            return self.push_conv_grouped(n, conv, (wd, bd), (x, y), &ly, epilogue);
-        }
-        if conv.group == 1 && unit {
+        if let Some(&src @ Loc::Input(_)) = self.loc.get(&x) {
+            // The model input read in place: only a dense, undilated, non-1x1 conv that is the
+            // input's sole reader gets it (`lower_input`); every other conv reads NCHW8c.
+            debug_assert!(conv.group == 1 && unit, "lower_input gave NCHW to {name}");
             let lanes = ly.lanes();
             let per_out = cin * kh * kw;
             let mut wp = vec![0.0; lanes * per_out];
@@ -260,29 +256,18 @@ impl Lowerer<'_> {
             let wr = self.pack(&name, rt::conv_packed_len(cin, lanes, kh, kw), |out| {
                 rt::pack_conv(&wp, &bp, cin, lanes, kh, kw, out)
             })?;
-            let nchw = matches!(self.loc.get(&x), Some(Loc::Input(_)));
-            let src = if let Some(&l @ Loc::Input(_)) = self.loc.get(&x) {
-                View::at(l, 0)
-            } else {
-                View::at(self.read_as(x, &dense_in, &name), 0)
-            };
             let dst = View::at(self.out_buf(y), 0);
             self.push(
                 n,
                 format!(
-                    "conv {kh}x{kw} s{} {cin} -> {cout} @ {in_h}x{in_w}{}",
+                    "conv {kh}x{kw} s{} {cin} -> {cout} @ {in_h}x{in_w} (reads NCHW)",
                     conv.strides[0],
-                    if nchw { " (reads NCHW)" } else { "" }
                 ),
                 Kernel::Conv {
                     w: wr,
                     shape: ConvShape {
                         cin,
-                        layout: if nchw {
-                            InputLayout::Nchw
-                        } else {
-                            InputLayout::Nchw8c
-                        },
+                        layout: InputLayout::Nchw,
                         in_h,
                         in_w,
                         out_blocks: ly.blocks,
@@ -292,48 +277,20 @@ impl Lowerer<'_> {
                         stride_w: conv.strides[1],
                         pads: conv.pads,
                     },
-                    src,
+                    src: View::at(src, 0),
                     dst,
                     epilogue,
                 },
             );
             return Ok(());
         }
-        if !ly.is_dense() {
+        if conv.group > 1 && !ly.is_dense() {
             self.unsupported(n, "grouped conv writing a non-dense channel layout");
             return Ok(());
         }
-        let wr = self.push_weights(wd);
-        let br = self.push_weights(bd);
-        let src = View::at(self.read_as(x, &dense_in, &name), 0);
-        let dst = View::at(self.out_buf(y), 0);
-        self.push(
-            n,
-            format!(
-                "grouped conv {kh}x{kw} g{} {cin} -> {cout} @ {in_h}x{in_w}",
-                conv.group
-            ),
-            Kernel::ConvGeneral {
-                w: wr,
-                b: br,
-                shape: GeneralConvShape {
-                    cin,
-                    cout,
-                    groups: conv.group,
-                    in_h,
-                    in_w,
-                    kh,
-                    kw,
-                    stride: conv.strides,
-                    dilation: conv.dilations,
-                    pads: conv.pads,
-                },
-                src,
-                dst,
-                epilogue,
-            },
-        );
-        Ok(())
+        // NCHW8c input: the register-tiled grouped kernel (a dense conv is one group; any
+        // dilation).
+        self.push_conv_grouped(n, conv, (wd, bd), (x, y), &ly, epilogue)
     }
 
     /// A grouped (or dense) conv on NCHW8c input: weights scattered to `ly`'s lanes (any
