@@ -475,14 +475,7 @@ pub fn lower(g: &Graph) -> Result<Program, LowerError> {
         let fallback = quant::prepare(&mut owned);
         let mut p = lower_graph(&owned)?;
         for step in &mut p.steps {
-            let Some(n) = step.node else { continue };
-            let name = &owned.node(n).name;
-            if fallback.contains(name)
-                || fallback.iter().any(|f| {
-                    name.strip_prefix(f.as_str())
-                        .is_some_and(|r| r.starts_with('/'))
-                })
-            {
+            if step.node.is_some_and(|n| fallback.contains(&n)) {
                 step.what = format!("{}: {}", quant::FALLBACK, step.what);
             }
         }

@@ -74,8 +74,8 @@ fn qkernel(c: &QConv, w_shape: &[usize], cin: usize) -> Option<QKernel> {
 }
 
 /// Rewrites what the int8 kernels do not cover into f32 (see the module docs). Returns the
-/// names of the nodes that run as a fallback.
-pub(super) fn prepare(g: &mut Graph) -> HashSet<String> {
+/// nodes that run as a fallback (the ones each rewritten QConv became).
+pub(super) fn prepare(g: &mut Graph) -> HashSet<NodeId> {
     let mut fallback = HashSet::new();
     let order = g
         .topo_order()
@@ -104,8 +104,8 @@ pub(super) fn prepare(g: &mut Graph) -> HashSet<String> {
                 if qkernel(c, &w_shape, cin).is_some() {
                     continue;
                 }
-                if dequantize_qconv(g, n, c) {
-                    fallback.insert(node.name.clone());
+                if let Some(added) = dequantize_qconv(g, n, c) {
+                    fallback.extend(added);
                 }
             }
             _ => {}
@@ -114,21 +114,21 @@ pub(super) fn prepare(g: &mut Graph) -> HashSet<String> {
     fallback
 }
 
-/// Replaces QConv `n` by `DQ(x) -> Conv(f32 w, f32 bias) -> act -> Q`; false (graph
-/// unchanged) when its weights or bias are not constant.
-fn dequantize_qconv(g: &mut Graph, n: NodeId, c: &QConv) -> bool {
+/// Replaces QConv `n` by `DQ(x) -> Conv(f32 w, f32 bias) -> act -> Q` and returns those nodes;
+/// `None` (graph unchanged) when its weights or bias are not constant.
+fn dequantize_qconv(g: &mut Graph, n: NodeId, c: &QConv) -> Option<Vec<NodeId>> {
     let node = g.node(n).clone();
     let constant = |i: usize| node.inputs.get(i).map(|&v| g.value(v).constant().cloned());
     let Some(Some(w)) = constant(1) else {
-        return false;
+        return None;
     };
     let bias = match constant(2) {
         None => None,
         Some(Some(b)) => Some(b),
-        Some(None) => return false,
+        Some(None) => return None,
     };
     let Ok(mut wf) = crate::interp::eval_op(&Op::Dequantize(c.w.clone()), &[&w]) else {
-        return false;
+        return None;
     };
     let cout = w.shape()[0];
     let xs = c.x.at(0).0;
@@ -141,9 +141,7 @@ fn dequantize_qconv(g: &mut Graph, n: NodeId, c: &QConv) -> bool {
             .collect(),
         None => vec![0.0; cout],
     };
-    let Some(bf) = Tensor::from_f32(vec![cout], bf) else {
-        return false;
-    };
+    let bf = Tensor::from_f32(vec![cout], bf)?;
     let name = node.name.clone();
     let x = node.inputs[0];
     let y = node.outputs[0];
@@ -151,35 +149,39 @@ fn dequantize_qconv(g: &mut Graph, n: NodeId, c: &QConv) -> bool {
     let (xf_ty, yf_ty) = (f32_ty(x), f32_ty(y));
     let wv = g.add_const(format!("{name}/weight_f32"), Arc::new(wf.remove(0)));
     let bv = g.add_const(format!("{name}/bias_f32"), Arc::new(bf));
-    let (_, xf) = g.add_node(
+    let (dq, xf) = g.add_node(
         format!("{name}/dequantize"),
         Op::Dequantize(c.x.clone()),
         vec![x],
         vec![(format!("{name}/x_f32"), xf_ty)],
     );
-    let (_, mut yf) = g.add_node(
+    let (conv, mut yf) = g.add_node(
         name.clone(),
         Op::Conv(c.conv.clone()),
         vec![xf[0], wv, bv],
         vec![(format!("{name}/conv_f32"), yf_ty.clone())],
     );
+    let mut added = vec![dq, conv];
     if let Some(a) = c.act {
-        (_, yf) = g.add_node(
+        let act;
+        (act, yf) = g.add_node(
             format!("{name}/act"),
             Op::Activation(a),
             vec![yf[0]],
             vec![(format!("{name}/act_f32"), yf_ty)],
         );
+        added.push(act);
     }
-    let (_, yq) = g.add_node(
+    let (q, yq) = g.add_node(
         format!("{name}/quantize"),
         Op::Quantize(c.y.clone()),
         vec![yf[0]],
         vec![(g.value(y).name.clone(), g.value(y).ty.clone())],
     );
+    added.push(q);
     g.replace_all_uses(y, yq[0]);
     g.remove_node(n);
-    true
+    Some(added)
 }
 
 /// Bounds of the requantization: the whole range, or from the zero point up with a ReLU.
