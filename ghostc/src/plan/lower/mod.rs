@@ -331,8 +331,11 @@ impl<'g> Lowerer<'g> {
     /// Lowers one node by its op's family; an op (or configuration) no family covers is
     /// recorded as unsupported and lowering goes on, so every such node is reported at once.
     fn lower_node(&mut self, n: NodeId) -> Result<(), LowerError> {
+        if let Some((blocker, supported)) = blocker(self.g, n) {
+            self.unsupported_as(n, &blocker, supported);
+            return Ok(());
+        }
         let node = self.g.node(n).clone();
-        let rank_in = node.inputs.first().map_or(0, |&x| self.shape(x).len());
         match &node.op {
             Op::Conv(c) => self.lower_plain_conv(n, c),
             Op::FusedConv(f) => self.lower_fused_conv(n, f),
@@ -363,29 +366,23 @@ impl<'g> Lowerer<'g> {
                 Ok(())
             }
             Op::Binary(op) => self.lower_binary(n, *op),
-            Op::Concat { axis: 1 } if matches!(self.shape(node.outputs[0]).len(), 2..=4) => {
+            Op::Concat { .. } => {
                 self.lower_concat(n);
                 Ok(())
             }
-            Op::Slice(s) if s.axes == [1] && s.steps == [1] && rank_in == 4 => {
+            Op::Slice(s) => {
                 self.lower_slice(n, s);
                 Ok(())
             }
-            // ceil_mode is already extra bottom/right padding, which the kernel skips (max) or
-            // leaves out of the count (average without count_include_pad).
-            Op::Pool(p)
-                if rank_in == 4
-                    && p.dilations == [1, 1]
-                    && !(p.ceil_mode && p.kind == ir::PoolKind::Avg && p.count_include_pad) =>
-            {
+            Op::Pool(p) => {
                 self.lower_pool(n, p);
                 Ok(())
             }
-            Op::Resize(r) if rank_in == 4 && r.sizes[..2] == self.shape(node.inputs[0])[..2] => {
+            Op::Resize(r) => {
                 self.lower_resize(n, r);
                 Ok(())
             }
-            Op::Softmax { axis } if rank_in == 2 && *axis == 1 => {
+            Op::Softmax { .. } => {
                 self.lower_softmax(n);
                 Ok(())
             }
@@ -398,44 +395,51 @@ impl<'g> Lowerer<'g> {
                 Ok(())
             }
             Op::QConv(c) => self.lower_qconv(n, c),
-            _ => {
-                let (blocker, supported) = why_not(self.g, n);
-                self.unsupported_as(n, &blocker, supported);
+            op => {
+                self.unsupported_as(
+                    n,
+                    &format!("no kernel for op {}", op.name()),
+                    "see ARCHITECTURE.md for the lowered ops",
+                );
                 Ok(())
             }
         }
     }
 }
 
-/// For a node no arm of [`Lowerer::lower_node`] takes: the attribute or shape that blocks it
-/// and what is supported instead.
-fn why_not(g: &Graph, n: NodeId) -> (String, &'static str) {
+/// For the ops lowered only in some configurations (Concat, Slice, Pool, Resize, Softmax):
+/// the attribute or shape that blocks node `n` and what is supported instead; `None` when
+/// [`Lowerer::lower_node`] can lower it (and for every other op).
+fn blocker(g: &Graph, n: NodeId) -> Option<(String, &'static str)> {
     let node = g.node(n);
     let shape = |v: Option<&ValueId>| v.map(|&v| g.value(v).ty.shape.clone()).unwrap_or_default();
     let x = shape(node.inputs.first());
     let y = shape(node.outputs.first());
     let rank = |what: &str, s: &[usize]| format!("{what} rank {} [{}]", s.len(), ir::fmt_shape(s));
-    match &node.op {
+    Some(match &node.op {
         Op::Concat { axis } if *axis != 1 => (
             format!("axis={axis}"),
             "axis=1 (channels) of rank-2, 3 or 4 tensors",
         ),
-        Op::Concat { .. } => (rank("output", &y), "rank 2, 3 or 4"),
+        Op::Concat { .. } if !matches!(y.len(), 2..=4) => (rank("output", &y), "rank 2, 3 or 4"),
         Op::Slice(s) if s.axes != [1] => (
             format!("axes={:?}", s.axes),
             "axes=[1] (channels) of a rank-4 tensor",
         ),
         Op::Slice(s) if s.steps != [1] => (format!("steps={:?}", s.steps), "steps=[1]"),
-        Op::Slice(_) => (rank("input", &x), "rank 4"),
-        Op::Pool(p) if p.ceil_mode && p.count_include_pad => (
+        Op::Slice(_) if x.len() != 4 => (rank("input", &x), "rank 4"),
+        // ceil_mode is already extra bottom/right padding, which the kernel skips (max) or
+        // leaves out of the count (average without count_include_pad).
+        Op::Pool(p) if p.ceil_mode && p.kind == ir::PoolKind::Avg && p.count_include_pad => (
             "ceil_mode=1 with count_include_pad=1".into(),
             "ceil_mode=1 with count_include_pad=0 (or any MaxPool), or ceil_mode=0",
         ),
         Op::Pool(p) if p.dilations != [1, 1] => {
             (format!("dilations={:?}", p.dilations), "dilations=[1, 1]")
         }
-        Op::Pool(_) => (rank("input", &x), "rank 4 (2-D pooling)"),
-        Op::Resize(r) if x.len() == 4 && r.sizes.get(..2) != x.get(..2) => (
+        Op::Pool(_) if x.len() != 4 => (rank("input", &x), "rank 4 (2-D pooling)"),
+        Op::Resize(_) if x.len() != 4 => (rank("input", &x), "rank 4"),
+        Op::Resize(r) if r.sizes.get(..2) != x.get(..2) => (
             format!(
                 "output size [{}] from input [{}] changes N or C",
                 ir::fmt_shape(&r.sizes),
@@ -443,17 +447,13 @@ fn why_not(g: &Graph, n: NodeId) -> (String, &'static str) {
             ),
             "resizing H and W only",
         ),
-        Op::Resize(_) => (rank("input", &x), "rank 4"),
         Op::Softmax { axis } if x.len() != 2 => (
             format!("axis={axis} over {}", rank("input", &x)),
             "axis=1 of a rank-2 [N, C] tensor",
         ),
-        Op::Softmax { axis } => (format!("axis={axis}"), "axis=1"),
-        op => (
-            format!("no kernel for op {}", op.name()),
-            "see ARCHITECTURE.md for the lowered ops",
-        ),
-    }
+        Op::Softmax { axis } if *axis != 1 => (format!("axis={axis}"), "axis=1"),
+        _ => return None,
+    })
 }
 
 /// Lowers an optimized graph (see `passes::optimize`) to runtime calls and a memory plan.
