@@ -35,19 +35,6 @@ pub enum Loc {
     Buf(usize),
 }
 
-impl Loc {
-    /// How step descriptions name a model input or output (`input`, `output 1`, ...).
-    pub fn describe(self) -> String {
-        match self {
-            Loc::Input(0) => "input".into(),
-            Loc::Input(i) => format!("input {i}"),
-            Loc::Output(0) => "output".into(),
-            Loc::Output(i) => format!("output {i}"),
-            Loc::Buf(b) => format!("buf{b}"),
-        }
-    }
-}
-
 /// A block view: tensor location plus the first channel block the kernel touches.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct View {
@@ -576,14 +563,6 @@ impl Io {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
-    /// The shape of one image (batch dim 1).
-    pub fn image_shape(&self) -> Vec<usize> {
-        let mut s = self.shape.clone();
-        if let Some(d) = s.first_mut() {
-            *d = 1;
-        }
-        s
-    }
     /// Floats of one image.
     pub fn image_len(&self) -> usize {
         self.shape.iter().skip(1).product()
@@ -615,7 +594,8 @@ pub struct Program {
     pub steps: Vec<Step>,
 }
 
-// Compact forms, so a kernel's derived `Debug` reads as one short line in the text form.
+// Compact forms, so a kernel's derived `Debug` reads as one short line in the text form; step
+// descriptions name model inputs and outputs the same way (`input`, `output1`, ...).
 impl fmt::Debug for Loc {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -41,8 +41,8 @@ impl Lowerer<'_> {
             out_shape: vec![],
             node: None,
             what: format!(
-                "{} NCHW -> NCHW8c, {} channels @ {h}x{w}",
-                Loc::Input(index).describe(),
+                "{:?} NCHW -> NCHW8c, {} channels @ {h}x{w}",
+                Loc::Input(index),
                 lin.channels()
             ),
             macs: 0,
@@ -65,8 +65,8 @@ impl Lowerer<'_> {
             out_shape: vec![],
             node: None,
             what: format!(
-                "{} NCHW8c -> NCHW, {} channels",
-                Loc::Output(index).describe(),
+                "{:?} NCHW8c -> NCHW, {} channels",
+                Loc::Output(index),
                 lout.channels()
             ),
             macs: 0,
