@@ -157,7 +157,8 @@ pub fn run(a: QuantizeArgs) -> Result<()> {
     if calib_src.is_empty() {
         return Err(q::QuantizeError::NoCalibration.into());
     }
-    let mut calib = q::Calibrator::new(method);
+    let sel = q::selection(&g, &opts)?;
+    let mut calib = q::calibrator(&g, &sel, &opts);
     let mut bar = Progress::new("calibrating", calib_src.len());
     bar.tick(0);
     calib_src.for_each::<q::QuantizeError>(&image, |i, t| {
@@ -165,7 +166,7 @@ pub fn run(a: QuantizeArgs) -> Result<()> {
         bar.tick(i + 1);
         Ok(())
     })?;
-    let quantized = q::finish(&g, &calib, &opts)?;
+    let quantized = q::finish(&g, sel, &calib, &opts)?;
     let bytes = quantized.to_bytes();
     std::fs::write(&a.out, &bytes).with_context(|| format!("writing '{}'", a.out.display()))?;
     let quantize_secs = t0.elapsed().as_secs_f64();

@@ -1,6 +1,6 @@
 //! Calibration: runs the f32 graph with the reference interpreter and records, for every f32
-//! activation (graph inputs and node outputs), the range of values it took, from which the
-//! activation's quantization range is chosen by one of three methods.
+//! activation that gets a Q/DQ pair (graph inputs and node outputs), the range of values it
+//! took, from which the activation's quantization range is chosen by one of three methods.
 //!
 //! - **min-max**: the observed minimum and maximum.
 //! - **percentile p**: the `p`-th percentile of `|x|` as a symmetric clip `T`, intersected with
@@ -12,8 +12,8 @@
 //! `[0, M]`. When a later input exceeds `M`, `M` doubles (as often as needed) and pairs of bins
 //! merge, which is exact: the histogram never needs a second pass over the data.
 //!
-//! Also recorded, for bias correction: the per-channel (axis 1) mean of every value a Conv or
-//! Gemm reads as its input.
+//! Also recorded, for bias correction: the per-channel (axis 1) mean of every value a quantized
+//! Conv or Gemm reads as its input.
 //!
 //! Deliberately not done here: per-channel activation ranges (ONNX QDQ activations are per
 //! tensor in every peer), and moving-average min-max (ranges are of all inputs together).
@@ -21,7 +21,7 @@
 use std::collections::HashMap;
 
 use crate::interp::{eval_op, InterpError};
-use crate::ir::{DType, Graph, Op, Tensor, ValueDef, ValueId};
+use crate::ir::{DType, Graph, Tensor, ValueDef, ValueId};
 
 /// Bins of the `|x|` histogram.
 pub const BINS: usize = 2048;
@@ -308,18 +308,39 @@ pub fn run_all(graph: &Graph, input: &Tensor) -> Result<Vec<Option<Tensor>>, Cal
     Ok(live)
 }
 
-/// Accumulates statistics of every f32 activation of a graph over calibration inputs.
+/// Accumulates, over calibration inputs, the range of the activations that get a Q/DQ pair and
+/// the per-channel means of the values bias correction reads (both chosen from the graph before
+/// calibration starts, see [`super::calibrator`]).
 pub struct Calibrator {
     method: Method,
+    /// Values whose range is recorded (sorted, deduplicated).
+    ranges_of: Vec<ValueId>,
+    /// Values whose per-channel mean is recorded (sorted, deduplicated).
+    means_of: Vec<ValueId>,
     pub(crate) stats: HashMap<ValueId, TensorStats>,
     pub(crate) means: HashMap<ValueId, ChannelMean>,
     pub(crate) inputs_seen: usize,
 }
 
+fn sorted(vs: impl IntoIterator<Item = ValueId>) -> Vec<ValueId> {
+    let mut v: Vec<ValueId> = vs.into_iter().collect();
+    v.sort_by_key(|v| v.index());
+    v.dedup();
+    v
+}
+
 impl Calibrator {
-    pub fn new(method: Method) -> Self {
+    /// Records the range of each value of `ranges_of` and the per-channel (axis 1) mean of
+    /// each value of `means_of`.
+    pub fn new(
+        method: Method,
+        ranges_of: impl IntoIterator<Item = ValueId>,
+        means_of: impl IntoIterator<Item = ValueId>,
+    ) -> Self {
         Calibrator {
             method,
+            ranges_of: sorted(ranges_of),
+            means_of: sorted(means_of),
             stats: HashMap::new(),
             means: HashMap::new(),
             inputs_seen: 0,
@@ -335,31 +356,24 @@ impl Calibrator {
         self.inputs_seen
     }
 
-    /// Runs `graph` on one input and records every f32 activation.
+    /// Runs `graph` on one input and records the ranges and means asked for.
     pub fn observe(&mut self, graph: &Graph, input: &Tensor) -> Result<(), CalibrateError> {
         let values = run_all(graph, input)?;
-        // Inputs of Conv / Gemm: per-channel means for bias correction.
-        let mut mean_of = Vec::new();
-        for n in graph.nodes.node_indices() {
-            let node = graph.node(n);
-            if matches!(node.op, Op::Conv(_) | Op::Gemm(_)) {
-                mean_of.push(node.inputs[0]);
-            }
-        }
-        for (i, t) in values.iter().enumerate() {
-            let Some(t) = t else { continue };
+        let with_hist = self.method.needs_histogram();
+        for &v in &self.ranges_of {
+            let Some(Some(t)) = values.get(v.index()) else {
+                continue;
+            };
             if t.dtype() != DType::F32 {
                 continue;
             }
             let Some(xs) = t.as_f32() else { continue };
-            let v = ValueId(i as u32);
-            let with_hist = self.method.needs_histogram();
             self.stats
                 .entry(v)
                 .or_insert_with(|| TensorStats::new(with_hist))
                 .add(xs);
         }
-        for v in mean_of {
+        for &v in &self.means_of {
             let Some(Some(t)) = values.get(v.index()) else {
                 continue;
             };

@@ -6,11 +6,11 @@
 //!    [`crate::passes::FoldBatchNorm`] pass), and identities removed, so that the weights that
 //!    get quantized are the ones inference uses. No other pass runs: the written model keeps
 //!    the ONNX ops (fused ghostc ops have no ONNX spelling).
-//! 2. [`calibrate`]: the f32 interpreter runs every calibration input and records each
-//!    activation's range (min-max, percentile or entropy) and the per-channel mean of every
-//!    conv/dense input.
-//! 3. [`select`]: which nodes run quantized (`--keep-float` classes and names stay f32) and
-//!    which activations get a Q/DQ pair.
+//! 2. [`select`]: which nodes run quantized (`--keep-float` classes and names stay f32) and
+//!    which activations get a Q/DQ pair; decided from the graph alone, before calibration.
+//! 3. [`calibrate`]: the f32 interpreter runs every calibration input and records the range
+//!    (min-max, percentile or entropy) of each activation that gets a Q/DQ pair, and the
+//!    per-channel mean of every quantized conv/dense input.
 //! 4. [`weights`] + [`write`](mod@write): per-channel s8 weights, bias correction, i32 biases, and the
 //!    QDQ model.
 //! 5. [`report`]: the written file imported back and run against the f32 graph.
@@ -29,7 +29,7 @@ use std::collections::HashMap;
 
 use prost::Message;
 
-use crate::ir::{DType, Graph, Tensor};
+use crate::ir::{DType, Graph, Op, Tensor};
 use crate::passes::{run_pass, FoldBatchNorm, PassError, RemoveIdentity};
 
 pub use calibrate::{CalibrateError, Calibrator, Method};
@@ -149,9 +149,31 @@ pub fn check_options(opts: &QuantizeOptions) -> Result<(), QuantizeError> {
     Ok(())
 }
 
-/// Builds the QDQ model from a prepared graph and a calibrator that has seen the inputs.
+/// Which nodes run quantized and which activations get Q/DQ (`--keep-float` applied): needs
+/// only the graph, so a mistyped `--keep-float` fails before calibration.
+pub fn selection(g: &Graph, opts: &QuantizeOptions) -> Result<select::Selection, QuantizeError> {
+    let keep = select::keep_float_nodes(g, &opts.keep_float)
+        .map_err(|unknown| QuantizeError::KeepFloat { unknown })?;
+    Ok(select::select(g, &keep))
+}
+
+/// A calibrator recording what [`finish`] reads: the range of every Q/DQ activation of `sel`
+/// and, with bias correction, the per-channel mean of each quantized Conv/Gemm input.
+pub fn calibrator(g: &Graph, sel: &select::Selection, opts: &QuantizeOptions) -> Calibrator {
+    let means_of = sel
+        .quantized
+        .iter()
+        .map(|&n| g.node(n))
+        .filter(|node| opts.bias_correction && matches!(node.op, Op::Conv(_) | Op::Gemm(_)))
+        .map(|node| node.inputs[0]);
+    Calibrator::new(opts.method, sel.qdq.iter().copied(), means_of)
+}
+
+/// Builds the QDQ model from a prepared graph, its [`selection`] and a [`calibrator`] that has
+/// seen the inputs.
 pub fn finish(
     g: &Graph,
+    sel: select::Selection,
     calib: &Calibrator,
     opts: &QuantizeOptions,
 ) -> Result<Quantized, QuantizeError> {
@@ -159,9 +181,6 @@ pub fn finish(
     if calib.inputs_seen() == 0 {
         return Err(QuantizeError::NoCalibration);
     }
-    let keep = select::keep_float_nodes(g, &opts.keep_float)
-        .map_err(|unknown| QuantizeError::KeepFloat { unknown })?;
-    let sel = select::select(g, &keep);
     let signed = opts.activations == DType::I8;
     let mut act = HashMap::new();
     for &v in &sel.qdq {
@@ -210,12 +229,13 @@ pub fn quantize(
     if inputs.is_empty() {
         return Err(QuantizeError::NoCalibration);
     }
-    let mut calib = Calibrator::new(opts.method);
+    let sel = selection(&g, opts)?;
+    let mut calib = calibrator(&g, &sel, opts);
     inputs.for_each::<QuantizeError>(&image_shape(&g), |_, t: Tensor| {
         calib.observe(&g, &t)?;
         Ok(())
     })?;
-    let q = finish(&g, &calib, opts)?;
+    let q = finish(&g, sel, &calib, opts)?;
     Ok((g, q))
 }
 
