@@ -125,6 +125,61 @@ fn elements<const N: usize>(
     }
 }
 
+/// Reads only the header of an .npy file and returns the array's shape, after the checks
+/// [`read_f32`] makes without reading the body: a dtype it accepts, C order, and a file length
+/// that matches the shape.
+pub fn read_shape(path: &Path) -> Result<Vec<usize>, NpyError> {
+    use std::io::Read;
+    let p = path.display().to_string();
+    let io = |source| NpyError::Io {
+        path: p.clone(),
+        source,
+    };
+    let mut f = std::fs::File::open(path).map_err(io)?;
+    let file_len = f.metadata().map_err(io)?.len();
+    // Magic (6), version (2), header length (2 in v1, 4 in v2/v3).
+    let mut bytes = Vec::with_capacity(128);
+    (&mut f).take(12).read_to_end(&mut bytes).map_err(io)?;
+    let header_len = match bytes.get(6) {
+        Some(1) if bytes.len() >= 10 => 10 + u16::from_le_bytes([bytes[8], bytes[9]]) as u64,
+        Some(2 | 3) if bytes.len() >= 12 => {
+            12 + u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as u64
+        }
+        _ => 0, // parse_header names the problem
+    };
+    let rest = header_len.saturating_sub(bytes.len() as u64);
+    (&mut f).take(rest).read_to_end(&mut bytes).map_err(io)?;
+    let h = parse_header(&bytes, &p)?;
+    if h.fortran {
+        return Err(NpyError::FortranOrder { path: p });
+    }
+    let size: u64 = match h.descr.as_str() {
+        "<f4" | "<i4" => 4,
+        "<f8" | "<i8" => 8,
+        _ => {
+            return Err(NpyError::DType {
+                path: p,
+                descr: h.descr,
+            })
+        }
+    };
+    let count = h
+        .shape
+        .iter()
+        .try_fold(size, |a, &d| a.checked_mul(d as u64));
+    let body = file_len.saturating_sub(h.data_start as u64);
+    if count != Some(body) {
+        return Err(NpyError::Format {
+            path: p,
+            detail: format!(
+                "shape {:?} needs {:?} bytes of {size}-byte elements, file has {body}",
+                h.shape, count
+            ),
+        });
+    }
+    Ok(h.shape)
+}
+
 /// Reads an array as f32 (f4 as is; f8, i4, i8 converted).
 pub fn read_f32(path: &Path) -> Result<Array<f32>, NpyError> {
     let (h, bytes) = read_raw(path)?;
@@ -238,6 +293,9 @@ mod tests {
         assert_eq!(back.data, data);
         write_f32(&path, &[5], &data[..5]).unwrap();
         assert_eq!(read_f32(&path).unwrap().shape, vec![5]);
+        assert_eq!(read_shape(&path).unwrap(), vec![5]);
+        write_f32(&path, &[2, 3, 4], &data).unwrap();
+        assert_eq!(read_shape(&path).unwrap(), vec![2, 3, 4]);
     }
 
     #[test]
@@ -246,9 +304,11 @@ mod tests {
         let path = dir.path().join("b.npy");
         std::fs::write(&path, b"hello").unwrap();
         assert!(matches!(read_f32(&path), Err(NpyError::Format { .. })));
+        assert!(matches!(read_shape(&path), Err(NpyError::Format { .. })));
         let mut bytes = encode_f32(&[4], &[1.0, 2.0, 3.0, 4.0]);
         bytes.truncate(bytes.len() - 2);
         std::fs::write(&path, bytes).unwrap();
         assert!(matches!(read_f32(&path), Err(NpyError::Format { .. })));
+        assert!(matches!(read_shape(&path), Err(NpyError::Format { .. })));
     }
 }

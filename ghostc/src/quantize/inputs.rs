@@ -49,8 +49,8 @@ pub enum InputSource {
     Random { count: usize, seed: u64 },
 }
 
-/// Lists the `.npy` files of `dir`, checking each file's header (shape) against `image` (the
-/// input shape of one image, batch dim included as 1).
+/// Lists the `.npy` files of `dir`, checking each file's header (shape; only the header is
+/// read) against `image` (the input shape of one image, batch dim included as 1).
 pub fn list_dir(dir: &Path, image: &[usize]) -> Result<InputSource, InputError> {
     let shown = dir.display().to_string();
     let entries = std::fs::read_dir(dir).map_err(|source| InputError::ListDir {
@@ -67,8 +67,11 @@ pub fn list_dir(dir: &Path, image: &[usize]) -> Result<InputSource, InputError> 
     }
     let mut out = Vec::with_capacity(files.len());
     for f in files {
-        let arr = read(&f)?;
-        let n = images_in(&f, &arr.shape, image)?;
+        let shape = crate::npy::read_shape(&f).map_err(|source| InputError::Read {
+            file: f.display().to_string(),
+            source,
+        })?;
+        let n = images_in(&f, &shape, image)?;
         out.push((f, n));
     }
     Ok(InputSource::Files(out))
