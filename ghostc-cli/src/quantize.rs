@@ -145,7 +145,6 @@ pub fn run(a: QuantizeArgs) -> Result<()> {
         keep_float: a.keep_float.clone(),
         bias_correction: !a.no_bias_correction,
     };
-    q::check_options(&opts)?;
     let t0 = Instant::now();
     let graph = ghostc::onnx::load_model(&a.model, &ImportOptions::default())
         .with_context(|| format!("importing '{}'", a.model.display()))?;
@@ -154,19 +153,9 @@ pub fn run(a: QuantizeArgs) -> Result<()> {
     let Some(calib_src) = source(&a.calibrate, a.random, a.seed, &image)? else {
         bail!("give calibration inputs: --calibrate DIR or --random N");
     };
-    if calib_src.is_empty() {
-        return Err(q::QuantizeError::NoCalibration.into());
-    }
-    let sel = q::selection(&g, &opts)?;
-    let mut calib = q::calibrator(&g, &sel, &opts);
     let mut bar = Progress::new("calibrating", calib_src.len());
     bar.tick(0);
-    calib_src.for_each::<q::QuantizeError>(&image, |i, t| {
-        calib.observe(&g, &t)?;
-        bar.tick(i + 1);
-        Ok(())
-    })?;
-    let quantized = q::finish(&g, sel, &calib, &opts)?;
+    let quantized = q::quantize_prepared(&g, &calib_src, &opts, |i| bar.tick(i + 1))?;
     let bytes = quantized.to_bytes();
     std::fs::write(&a.out, &bytes).with_context(|| format!("writing '{}'", a.out.display()))?;
     let quantize_secs = t0.elapsed().as_secs_f64();

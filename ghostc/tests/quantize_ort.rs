@@ -90,7 +90,7 @@ fn committed_qdq_model_matches_onnx_runtime_within_one_step() {
 fn quantizing_now_still_matches_the_onnx_runtime_goldens() {
     let g = load_model(&root().join(SOURCE), &ImportOptions::default()).unwrap();
     let src = InputSource::Random { count: 16, seed: 1 };
-    let (_, quantized) = q::quantize(g, &src, &QuantizeOptions::default()).unwrap();
+    let (_, quantized) = q::quantize(g, &src, &QuantizeOptions::default(), |_| {}).unwrap();
     let committed = std::fs::read(root().join(FIXTURE).join("model.onnx")).unwrap();
     let same = quantized.to_bytes() == committed;
     let qg = q::reimport(&quantized).unwrap();
@@ -131,8 +131,8 @@ fn all_float_model_written_back_equals_the_f32_model() {
             ..Default::default()
         };
         let src = InputSource::Random { count: 1, seed: 3 };
-        let (_, quantized) =
-            q::quantize(g.clone(), &src, &opts).unwrap_or_else(|e| panic!("{fixture}: {e:#?}"));
+        let (_, quantized) = q::quantize(g.clone(), &src, &opts, |_| {})
+            .unwrap_or_else(|e| panic!("{fixture}: {e:#?}"));
         assert_eq!(quantized.summary.qdq_activations, 0, "{fixture}");
         let back = q::reimport(&quantized).unwrap_or_else(|e| panic!("{fixture}: {e:#?}"));
         let x = ghostc::npy::read_f32(&dir.join("input.npy")).unwrap();
@@ -168,7 +168,7 @@ fn keep_float_classes_keep_their_weights_in_f32() {
         .len();
     let se = q::select::class_nodes(&prepared, "se").unwrap();
     assert!(depthwise > 0 && !se.is_empty());
-    let all = q::quantize(g.clone(), &src, &QuantizeOptions::default())
+    let all = q::quantize(g.clone(), &src, &QuantizeOptions::default(), |_| {})
         .unwrap()
         .1;
     let dw = q::quantize(
@@ -178,6 +178,7 @@ fn keep_float_classes_keep_their_weights_in_f32() {
             keep_float: vec!["depthwise".into()],
             ..Default::default()
         },
+        |_| {},
     )
     .unwrap()
     .1;
@@ -196,6 +197,7 @@ fn keep_float_classes_keep_their_weights_in_f32() {
             keep_float: vec!["se".into()],
             ..Default::default()
         },
+        |_| {},
     )
     .unwrap()
     .1;
@@ -219,7 +221,7 @@ fn calibration_methods_and_s8_activations_all_write_models_that_run() {
             activations: act,
             ..Default::default()
         };
-        let (f, quantized) = q::quantize(g.clone(), &src, &opts).unwrap();
+        let (f, quantized) = q::quantize(g.clone(), &src, &opts, |_| {}).unwrap();
         let back = q::reimport(&quantized).unwrap();
         let mut v = q::Validator::new(&f, &back);
         src.for_each::<QuantizeError>(&q::image_shape(&f), |_, t| Ok(v.observe(&t)?))
@@ -271,7 +273,7 @@ fn bad_inputs_are_typed_errors_naming_the_file() {
     assert_eq!(q::inputs::list_dir(tmp.path(), &image).unwrap().len(), 2);
     // Zero calibration inputs.
     let none = InputSource::Random { count: 0, seed: 0 };
-    let e = q::quantize(g.clone(), &none, &QuantizeOptions::default()).unwrap_err();
+    let e = q::quantize(g.clone(), &none, &QuantizeOptions::default(), |_| {}).unwrap_err();
     assert!(matches!(e, QuantizeError::NoCalibration), "{e}");
     // Unknown --keep-float items are all named.
     let opts = QuantizeOptions {
@@ -279,7 +281,7 @@ fn bad_inputs_are_typed_errors_naming_the_file() {
         ..Default::default()
     };
     let one = InputSource::Random { count: 1, seed: 0 };
-    let e = q::quantize(g, &one, &opts).unwrap_err();
+    let e = q::quantize(g, &one, &opts, |_| {}).unwrap_err();
     let msg = e.to_string();
     assert!(
         msg.contains("nosuchlayer, dw2") && msg.contains("depthwise, pointwise"),

@@ -15,8 +15,7 @@
 //!    QDQ model.
 //! 5. [`report`]: the written file imported back and run against the f32 graph.
 //!
-//! The CLI (`ghostc quantize`) drives these one input at a time for its progress bar; the
-//! one-call form is [`quantize`].
+//! [`quantize`] runs them all (the CLI calls [`quantize_prepared`] with a progress callback).
 
 pub mod calibrate;
 pub mod inputs;
@@ -170,14 +169,13 @@ pub fn calibrator(g: &Graph, sel: &select::Selection, opts: &QuantizeOptions) ->
 }
 
 /// Builds the QDQ model from a prepared graph, its [`selection`] and a [`calibrator`] that has
-/// seen the inputs.
-pub fn finish(
+/// seen the inputs (options already checked).
+fn finish(
     g: &Graph,
     sel: select::Selection,
     calib: &Calibrator,
     opts: &QuantizeOptions,
 ) -> Result<Quantized, QuantizeError> {
-    check_options(opts)?;
     if calib.inputs_seen() == 0 {
         return Err(QuantizeError::NoCalibration);
     }
@@ -218,25 +216,48 @@ pub fn finish(
 }
 
 /// One call: prepare `g`, calibrate on `inputs`, write. Returns the prepared graph too (the
-/// f32 reference for [`Validator`]).
+/// f32 reference for [`Validator`]). `on_input(i)` is called after input `i` (from 0) ran.
 pub fn quantize(
     g: Graph,
     inputs: &InputSource,
     opts: &QuantizeOptions,
+    on_input: impl FnMut(usize),
 ) -> Result<(Graph, Quantized), QuantizeError> {
     check_options(opts)?;
     let g = prepare(g)?;
+    let q = calibrate_and_write(&g, inputs, opts, on_input)?;
+    Ok((g, q))
+}
+
+/// [`quantize`] on a graph already [`prepare`]d (the CLI prepares first: the input shape
+/// checks the calibration files before calibration starts).
+pub fn quantize_prepared(
+    g: &Graph,
+    inputs: &InputSource,
+    opts: &QuantizeOptions,
+    on_input: impl FnMut(usize),
+) -> Result<Quantized, QuantizeError> {
+    check_options(opts)?;
+    calibrate_and_write(g, inputs, opts, on_input)
+}
+
+fn calibrate_and_write(
+    g: &Graph,
+    inputs: &InputSource,
+    opts: &QuantizeOptions,
+    mut on_input: impl FnMut(usize),
+) -> Result<Quantized, QuantizeError> {
     if inputs.is_empty() {
         return Err(QuantizeError::NoCalibration);
     }
-    let sel = selection(&g, opts)?;
-    let mut calib = calibrator(&g, &sel, opts);
-    inputs.for_each::<QuantizeError>(&image_shape(&g), |_, t: Tensor| {
-        calib.observe(&g, &t)?;
+    let sel = selection(g, opts)?;
+    let mut calib = calibrator(g, &sel, opts);
+    inputs.for_each::<QuantizeError>(&image_shape(g), |i, t: Tensor| {
+        calib.observe(g, &t)?;
+        on_input(i);
         Ok(())
     })?;
-    let q = finish(&g, sel, &calib, opts)?;
-    Ok((g, q))
+    finish(g, sel, &calib, opts)
 }
 
 /// Imports a written QDQ model back (from memory) with ghostc's importer.
