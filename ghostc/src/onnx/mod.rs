@@ -39,7 +39,7 @@ mod ops;
 pub mod proto;
 mod scan;
 mod signature;
-mod tensor;
+pub(crate) mod tensor;
 mod topo;
 
 use std::collections::BTreeMap;

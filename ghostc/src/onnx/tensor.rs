@@ -39,6 +39,25 @@ pub(crate) fn dtype_from_onnx(code: i32) -> Result<DType, TensorError> {
     })
 }
 
+/// The ONNX `TensorProto.DataType` of an IR dtype (inverse of [`dtype_from_onnx`]).
+pub(crate) fn dtype_to_onnx(d: DType) -> DataType {
+    match d {
+        DType::F32 => DataType::Float,
+        DType::F16 => DataType::Float16,
+        DType::BF16 => DataType::Bfloat16,
+        DType::F64 => DataType::Double,
+        DType::I64 => DataType::Int64,
+        DType::I32 => DataType::Int32,
+        DType::I16 => DataType::Int16,
+        DType::I8 => DataType::Int8,
+        DType::U8 => DataType::Uint8,
+        DType::U16 => DataType::Uint16,
+        DType::U32 => DataType::Uint32,
+        DType::U64 => DataType::Uint64,
+        DType::Bool => DataType::Bool,
+    }
+}
+
 /// The ONNX spelling of a data type code, for messages.
 pub(crate) fn dtype_name(code: i32) -> String {
     DataType::try_from(code)
@@ -184,6 +203,45 @@ pub(crate) fn f16_to_f32(h: u16) -> f32 {
 
 fn bf16_to_f32(h: u16) -> f32 {
     f32::from_bits(u32::from(h) << 16)
+}
+
+/// f32 to IEEE half, rounding to nearest even (exact for values widened from a half).
+pub(crate) fn f32_to_f16(x: f32) -> u16 {
+    let b = x.to_bits();
+    let sign = ((b >> 16) & 0x8000) as u16;
+    let exp = ((b >> 23) & 0xff) as i32;
+    let man = b & 0x7f_ffff;
+    if exp == 0xff {
+        return sign | 0x7c00 | if man != 0 { 0x200 } else { 0 };
+    }
+    // Rounds `m >> shift` to nearest even.
+    let round = |m: u32, shift: u32| -> u32 {
+        let (q, rem, half) = (m >> shift, m & ((1 << shift) - 1), 1 << (shift - 1));
+        q + u32::from(rem > half || (rem == half && q & 1 == 1))
+    };
+    let e = exp - 127 + 15;
+    if e >= 0x1f {
+        return sign | 0x7c00;
+    }
+    if e <= 0 {
+        // Subnormal half (or zero): units of 2^-24.
+        if e < -10 {
+            return sign;
+        }
+        return sign | round(man | 0x80_0000, (14 - e) as u32) as u16;
+    }
+    // A carry out of the mantissa bumps the exponent (up to infinity), which is right.
+    sign | round(((e as u32) << 23) | man, 13) as u16
+}
+
+/// f32 to bfloat16, rounding to nearest even.
+pub(crate) fn f32_to_bf16(x: f32) -> u16 {
+    let b = x.to_bits();
+    if x.is_nan() {
+        return ((b >> 16) | 0x40) as u16;
+    }
+    let (q, rem) = (b >> 16, b & 0xffff);
+    (q + u32::from(rem > 0x8000 || (rem == 0x8000 && q & 1 == 1))) as u16
 }
 
 /// Little-endian raw bytes (length already checked to be numel * size) to storage.
@@ -349,6 +407,49 @@ pub(crate) fn initializer_context(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dtype_to_onnx_inverts_dtype_from_onnx() {
+        for d in [
+            DType::F32,
+            DType::F16,
+            DType::BF16,
+            DType::F64,
+            DType::I64,
+            DType::I32,
+            DType::I16,
+            DType::I8,
+            DType::U8,
+            DType::U16,
+            DType::U32,
+            DType::U64,
+            DType::Bool,
+        ] {
+            assert_eq!(dtype_from_onnx(dtype_to_onnx(d) as i32).unwrap(), d);
+        }
+    }
+
+    #[test]
+    fn f32_to_half_inverts_the_widening_and_rounds_to_even() {
+        for h in 0..=u16::MAX {
+            let x = f16_to_f32(h);
+            if !x.is_nan() {
+                assert_eq!(f32_to_f16(x), h, "f16 {h:#06x}");
+            }
+            let y = bf16_to_f32(h);
+            if !y.is_nan() {
+                assert_eq!(f32_to_bf16(y), h, "bf16 {h:#06x}");
+            }
+        }
+        assert!(f16_to_f32(f32_to_f16(f32::NAN)).is_nan());
+        // Ties: 1 + 2^-11 is halfway between 0x3c00 and 0x3c01 -> even; 1 + 3 * 2^-11 -> 0x3c02.
+        assert_eq!(f32_to_f16(1.0 + 2f32.powi(-11)), 0x3c00);
+        assert_eq!(f32_to_f16(1.0 + 3.0 * 2f32.powi(-11)), 0x3c02);
+        assert_eq!(f32_to_f16(65520.0), 0x7c00, "rounds up to infinity");
+        assert_eq!(f32_to_f16(2f32.powi(-25)), 0, "tie to even zero");
+        assert_eq!(f32_to_f16(1.5 * 2f32.powi(-24)), 2);
+        assert_eq!(f32_to_bf16(1.0 + 2f32.powi(-8)), 0x3f80);
+    }
 
     #[test]
     fn f16_conversion_is_exact() {

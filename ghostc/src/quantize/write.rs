@@ -23,10 +23,12 @@ use crate::ir::{
     ReduceKind, ResizeMode, UnaryOp, ValueId,
 };
 use crate::onnx::proto::{
-    attribute_proto::AttributeType, tensor_proto::DataType, tensor_shape_proto, type_proto,
-    AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto,
-    TensorShapeProto, TypeProto, ValueInfoProto,
+    attribute_proto::AttributeType, tensor_shape_proto, type_proto, AttributeProto, GraphProto,
+    ModelProto, NodeProto, OperatorSetIdProto, TensorProto, TensorShapeProto, TypeProto,
+    ValueInfoProto,
 };
+
+use crate::onnx::tensor::{dtype_to_onnx, f32_to_bf16, f32_to_f16};
 
 use super::weights::{self, QuantizedWeight};
 
@@ -148,58 +150,66 @@ fn attr_s(name: &str, v: &str) -> AttributeProto {
     }
 }
 
-fn onnx_dtype(d: DType) -> DataType {
-    match d {
-        DType::F32 => DataType::Float,
-        DType::F16 => DataType::Float16,
-        DType::BF16 => DataType::Bfloat16,
-        DType::F64 => DataType::Double,
-        DType::I64 => DataType::Int64,
-        DType::I32 => DataType::Int32,
-        DType::I16 => DataType::Int16,
-        DType::I8 => DataType::Int8,
-        DType::U8 => DataType::Uint8,
-        DType::U16 => DataType::Uint16,
-        DType::U32 => DataType::Uint32,
-        DType::U64 => DataType::Uint64,
-        DType::Bool => DataType::Bool,
-    }
-}
-
 fn dims(shape: &[usize]) -> Vec<i64> {
     shape.iter().map(|&d| d as i64).collect()
 }
 
-/// An initializer holding `vals` as `dtype` (raw little-endian data).
+/// An initializer holding `vals` as `dtype` (raw little-endian data); a float `dtype` is
+/// written as I64.
 fn int_tensor(name: &str, dtype: DType, shape: &[usize], vals: &[i64]) -> TensorProto {
+    let dtype = if dtype.is_float() { DType::I64 } else { dtype };
     let mut raw = Vec::with_capacity(vals.len() * dtype.size());
     for &v in vals {
         match dtype {
             DType::U8 | DType::Bool => raw.push(v as u8),
             DType::I8 => raw.push(v as i8 as u8),
+            DType::I16 => raw.extend_from_slice(&(v as i16).to_le_bytes()),
+            DType::U16 => raw.extend_from_slice(&(v as u16).to_le_bytes()),
             DType::I32 => raw.extend_from_slice(&(v as i32).to_le_bytes()),
-            _ => raw.extend_from_slice(&v.to_le_bytes()),
+            DType::U32 => raw.extend_from_slice(&(v as u32).to_le_bytes()),
+            DType::I64 | DType::U64 => raw.extend_from_slice(&v.to_le_bytes()),
+            DType::F32 | DType::F16 | DType::BF16 | DType::F64 => {
+                unreachable!("float dtypes are written as I64")
+            }
         }
     }
     TensorProto {
         name: Some(name.into()),
         dims: dims(shape),
-        data_type: Some(onnx_dtype(if dtype.is_int() || dtype == DType::Bool {
-            dtype
-        } else {
-            DType::I64
-        }) as i32),
+        data_type: Some(dtype_to_onnx(dtype) as i32),
         raw_data: Some(raw),
         ..Default::default()
     }
 }
 
 fn f32_tensor(name: &str, shape: &[usize], vals: &[f32]) -> TensorProto {
+    float_tensor(name, DType::F32, shape, vals)
+}
+
+/// An initializer holding `vals` (f32 storage) as the float `dtype`: f16 and bf16 rounded to
+/// nearest even (exact for values the importer widened), f64 widened.
+fn float_tensor(name: &str, dtype: DType, shape: &[usize], vals: &[f32]) -> TensorProto {
+    let raw: Vec<u8> = match dtype {
+        DType::F16 => vals
+            .iter()
+            .flat_map(|&v| f32_to_f16(v).to_le_bytes())
+            .collect(),
+        DType::BF16 => vals
+            .iter()
+            .flat_map(|&v| f32_to_bf16(v).to_le_bytes())
+            .collect(),
+        DType::F64 => vals
+            .iter()
+            .flat_map(|&v| f64::from(v).to_le_bytes())
+            .collect(),
+        _ => vals.iter().flat_map(|v| v.to_le_bytes()).collect(),
+    };
+    let dtype = if dtype.is_float() { dtype } else { DType::F32 };
     TensorProto {
         name: Some(name.into()),
         dims: dims(shape),
-        data_type: Some(DataType::Float as i32),
-        raw_data: Some(vals.iter().flat_map(|v| v.to_le_bytes()).collect()),
+        data_type: Some(dtype_to_onnx(dtype) as i32),
+        raw_data: Some(raw),
         ..Default::default()
     }
 }
@@ -221,7 +231,7 @@ fn value_info(name: &str, dtype: DType, shape: &[usize], dynamic_batch: bool) ->
         name: Some(name.into()),
         r#type: Some(TypeProto {
             value: Some(type_proto::Value::TensorType(type_proto::Tensor {
-                elem_type: Some(onnx_dtype(dtype) as i32),
+                elem_type: Some(dtype_to_onnx(dtype) as i32),
                 shape: Some(TensorShapeProto { dim }),
             })),
             ..Default::default()
@@ -299,8 +309,8 @@ impl<'g> Writer<'g> {
             let name = self.name(v).to_string();
             let init = match t.as_f32() {
                 Some(f) => {
-                    self.summary.f32_weight_bytes += f.len() * 4;
-                    f32_tensor(&name, t.shape(), f)
+                    self.summary.f32_weight_bytes += f.len() * t.dtype().size();
+                    float_tensor(&name, t.dtype(), t.shape(), f)
                 }
                 None => int_tensor(&name, t.dtype(), t.shape(), &t.to_i64_vec()),
             };
@@ -754,7 +764,7 @@ fn write_op(
             "Pad"
         }
         Op::Cast { to } => {
-            attrs.push(attr_i("to", onnx_dtype(*to) as i32 as i64));
+            attrs.push(attr_i("to", dtype_to_onnx(*to) as i32 as i64));
             "Cast"
         }
         Op::Resize(r) => {
@@ -812,4 +822,54 @@ fn write_op(
     n.attribute = attrs;
     w.nodes.push(n);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::onnx::proto::tensor_proto::DataType;
+
+    #[test]
+    fn int_initializers_are_labelled_with_the_width_written() {
+        let vals = [-2i64, 0, 1, 300];
+        for d in [
+            DType::I8,
+            DType::U8,
+            DType::I16,
+            DType::U16,
+            DType::I32,
+            DType::U32,
+            DType::I64,
+            DType::U64,
+            DType::Bool,
+        ] {
+            let t = int_tensor("t", d, &[4], &vals);
+            assert_eq!(t.data_type, Some(dtype_to_onnx(d) as i32), "{d}");
+            assert_eq!(t.raw_data.unwrap().len(), 4 * d.size(), "{d}");
+        }
+        let t = int_tensor("t", DType::I16, &[4], &vals);
+        assert_eq!(t.raw_data.unwrap()[..2], (-2i16).to_le_bytes());
+        let t = int_tensor("t", DType::F32, &[4], &vals);
+        assert_eq!(t.data_type, Some(DataType::Int64 as i32));
+        assert_eq!(t.raw_data.unwrap().len(), 32);
+    }
+
+    #[test]
+    fn float_initializers_keep_their_dtype() {
+        let vals = [1.0f32, -2.0, 0.5];
+        for (d, code, bytes) in [
+            (DType::F32, DataType::Float, 4),
+            (DType::F16, DataType::Float16, 2),
+            (DType::BF16, DataType::Bfloat16, 2),
+            (DType::F64, DataType::Double, 8),
+        ] {
+            let t = float_tensor("t", d, &[3], &vals);
+            assert_eq!(t.data_type, Some(code as i32), "{d}");
+            assert_eq!(t.raw_data.as_ref().unwrap().len(), 3 * bytes, "{d}");
+        }
+        let t = float_tensor("t", DType::F16, &[3], &vals);
+        assert_eq!(t.raw_data.unwrap()[..2], 0x3c00u16.to_le_bytes());
+        let t = float_tensor("t", DType::F64, &[3], &vals);
+        assert_eq!(t.raw_data.unwrap()[8..16], (-2.0f64).to_le_bytes());
+    }
 }
