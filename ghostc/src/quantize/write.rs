@@ -20,7 +20,7 @@ use std::collections::{HashMap, HashSet};
 
 use crate::ir::{
     Activation, BinaryOp, CoordTransform, DType, Graph, NearestMode, Node, Op, PadMode, PoolKind,
-    ReduceKind, ResizeMode, UnaryOp, ValueId,
+    ReduceKind, ResizeMode, Tensor, UnaryOp, ValueId,
 };
 use crate::onnx::proto::{
     attribute_proto::AttributeType, tensor_shape_proto, type_proto, AttributeProto, GraphProto,
@@ -404,32 +404,48 @@ impl<'g> Writer<'g> {
     }
 }
 
-/// The weight slot of a quantized node whose weight is a constant f32: (weight value, axis of
-/// the output channels, bias value if constant f32 and writable as one per output channel).
-fn weight_slot(g: &Graph, node: &Node) -> Option<(ValueId, usize, Option<ValueId>)> {
+/// The weight slot of a quantized node whose weight is a constant f32.
+struct WeightSlot<'g> {
+    /// The weight value and its constant tensor (f32 storage).
+    value: ValueId,
+    tensor: &'g Tensor,
+    data: &'g [f32],
+    /// Axis of the output channels.
+    axis: usize,
+    /// The bias value and its data, when constant f32 and one per output channel.
+    bias: Option<(ValueId, &'g [f32])>,
+}
+
+fn weight_slot<'g>(g: &'g Graph, node: &Node) -> Option<WeightSlot<'g>> {
     let w = *node.inputs.get(1)?;
     let wt = g.value(w).constant()?;
-    wt.as_f32()?;
+    let data = wt.as_f32()?;
     let bias = |slot: usize, n: usize| {
-        node.inputs.get(slot).copied().filter(|&b| {
-            g.value(b)
-                .constant()
-                .is_some_and(|t| t.as_f32().is_some() && t.shape() == [n])
-        })
+        let b = *node.inputs.get(slot)?;
+        let t = g.value(b).constant()?;
+        let f = t.as_f32()?;
+        (t.shape() == [n]).then_some((b, f))
     };
-    match &node.op {
-        Op::Conv(_) if wt.shape().len() == 4 => Some((w, 0, bias(2, wt.shape()[0]))),
+    let (axis, bias) = match &node.op {
+        Op::Conv(_) if wt.shape().len() == 4 => (0, bias(2, wt.shape()[0])),
         Op::Gemm(gm) if wt.shape().len() == 2 && gm.alpha == 1.0 && !gm.trans_a => {
             let (axis, n) = if gm.trans_b {
                 (0, wt.shape()[0])
             } else {
                 (1, wt.shape()[1])
             };
-            Some((w, axis, bias(2, n).filter(|_| gm.beta == 1.0)))
+            (axis, bias(2, n).filter(|_| gm.beta == 1.0))
         }
-        Op::MatMul if wt.shape().len() == 2 => Some((w, 1, None)),
-        _ => None,
-    }
+        Op::MatMul if wt.shape().len() == 2 => (1, None),
+        _ => return None,
+    };
+    Some(WeightSlot {
+        value: w,
+        tensor: wt,
+        data,
+        axis,
+        bias,
+    })
 }
 
 /// Builds the QDQ model.
@@ -475,22 +491,16 @@ pub fn write(g: &Graph, q: &Quantization<'_>) -> Result<(ModelProto, WriteSummar
             .flatten();
         let x_params = node.inputs.first().and_then(|v| q.act.get(v)).copied();
         match (slot, x_params) {
-            (Some((wv, axis, bias)), Some(xp)) => {
-                let wt = g.value(wv).constant().expect("weight_slot checked");
-                let wf = wt.as_f32().expect("weight_slot checked");
-                let qw = weights::quantize_per_channel(wf, wt.shape(), axis);
+            (Some(slot), Some(xp)) => {
+                let (wv, wt, wf, bias) = (slot.value, slot.tensor, slot.data, slot.bias);
+                let qw = weights::quantize_per_channel(wf, wt.shape(), slot.axis);
                 ins.push(w.input(node.inputs[0]));
                 let wname = w.name(wv).to_string();
                 ins.push(w.weight(&wname, &qw, wt.shape()));
                 // Bias (corrected for the weight's rounding when calibration recorded E[x]).
                 let channels = qw.scale.len();
                 let mut b: Vec<f32> = match bias {
-                    Some(bv) => g
-                        .value(bv)
-                        .constant()
-                        .and_then(|t| t.as_f32())
-                        .unwrap_or(&[])
-                        .to_vec(),
+                    Some((_, bf)) => bf.to_vec(),
                     None => vec![0.0; channels],
                 };
                 let mut corrected = false;
@@ -512,7 +522,7 @@ pub fn write(g: &Graph, q: &Quantization<'_>) -> Result<(ModelProto, WriteSummar
                 let has_bias_slot = matches!(node.op, Op::Conv(_) | Op::Gemm(_));
                 if has_bias_slot && (bias.is_some() || corrected) {
                     let bname = match bias {
-                        Some(bv) => w.name(bv).to_string(),
+                        Some((bv, _)) => w.name(bv).to_string(),
                         None => format!("{}_bias", node.name),
                     };
                     ins.push(w.bias(&node.name, &bname, &b, xp.scale, &qw.scale));
