@@ -94,7 +94,8 @@ pub struct WriteSummary {
     pub f32_weight_bytes: usize,
     /// Biases kept in f32 because they did not fit i32, by node.
     pub float_biases: Vec<String>,
-    /// Largest bias-correction shift relative to the bias scale, by node (for the report).
+    /// Biases written corrected for the weights' rounding (Conv and Gemm with calibration
+    /// means; a MatMul has no bias to correct).
     pub corrected_biases: usize,
 }
 
@@ -517,10 +518,12 @@ pub fn write(g: &Graph, q: &Quantization<'_>) -> Result<(ModelProto, WriteSummar
                         *bi -= s;
                     }
                     corrected = true;
-                    w.summary.corrected_biases += 1;
                 }
                 let has_bias_slot = matches!(node.op, Op::Conv(_) | Op::Gemm(_));
                 if has_bias_slot && (bias.is_some() || corrected) {
+                    if corrected {
+                        w.summary.corrected_biases += 1;
+                    }
                     let bname = match bias {
                         Some((bv, _)) => w.name(bv).to_string(),
                         None => format!("{}_bias", node.name),
