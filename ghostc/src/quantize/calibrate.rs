@@ -126,8 +126,9 @@ impl Histogram {
         let mut best = (f64::INFINITY, last_nonzero);
         let mut p = vec![0f64; last_nonzero];
         let mut q = vec![0f64; last_nonzero];
+        // Counts at and above bin i (integers: the running sum is exact).
+        let mut outliers: u64 = self.counts[levels..].iter().sum();
         for i in levels..=last_nonzero {
-            let outliers: u64 = self.counts[i..].iter().sum();
             for (dst, &c) in p[..i].iter_mut().zip(&self.counts[..i]) {
                 *dst = c as f64;
             }
@@ -154,6 +155,7 @@ impl Histogram {
             if kl < best.0 {
                 best = (kl, i);
             }
+            outliers -= self.counts.get(i).copied().unwrap_or(0);
         }
         best.1 as f32 * self.width()
     }
@@ -424,7 +426,8 @@ mod tests {
         h.add(&[3.5]);
         assert_eq!(h.max, 4.0);
         assert_eq!(h.counts.iter().sum::<u64>(), 4);
-        // 0.25 -> bin 128 of 2048 over [0,4]; 0.5 -> 256; 1.0 -> 512 (merged from 1023 / 2).
+        // 0.25 -> bin 128 of 2048 over [0,4]; 0.5 -> 256; 1.0 -> 511 (the last bin of [0,1],
+        // 2047, merged twice).
         assert_eq!(h.counts[128], 1);
         assert_eq!(h.counts[256], 1);
         assert_eq!(

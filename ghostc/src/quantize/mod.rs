@@ -189,11 +189,7 @@ fn finish(
         act.insert(v, ActParams::from_range(lo, hi, opts.activations));
     }
     let means = if opts.bias_correction {
-        calib
-            .means
-            .keys()
-            .filter_map(|&v| Some((v, calib.channel_mean(v)?)))
-            .collect()
+        calib.means.iter().map(|(&v, m)| (v, m.mean())).collect()
     } else {
         HashMap::new()
     };
