@@ -155,7 +155,7 @@ impl<'a> Validator<'a> {
                 continue;
             }
             let r = range(f);
-            let err = f.iter().zip(q).fold(0f32, |m, (a, b)| m.max((a - b).abs())) / r;
+            let err = crate::compare::compare(q, f).max_abs / r;
             let l = &mut self.report.layers[li];
             l.max_rel = l.max_rel.max(err);
         }
@@ -173,10 +173,14 @@ impl<'a> Validator<'a> {
                 .max(1);
             for (fr, qr) in f.chunks(cols).zip(q.chunks(cols)) {
                 let r = range(fr);
-                let diffs: Vec<f32> = fr.iter().zip(qr).map(|(a, b)| (a - b).abs() / r).collect();
-                self.sum_mean_rel +=
-                    diffs.iter().map(|&d| d as f64).sum::<f64>() / diffs.len() as f64;
-                self.report.max_rel = diffs.iter().fold(self.report.max_rel, |m, &d| m.max(d));
+                let sum: f64 = fr
+                    .iter()
+                    .zip(qr)
+                    .map(|(a, b)| ((a - b).abs() / r) as f64)
+                    .sum();
+                self.sum_mean_rel += sum / fr.len() as f64;
+                let max_abs = crate::compare::compare(qr, fr).max_abs;
+                self.report.max_rel = self.report.max_rel.max(max_abs / r);
                 self.report.rows += 1;
                 self.report.top1_agree += (argmax(fr) == argmax(qr)) as usize;
             }
