@@ -298,6 +298,43 @@ pub fn run(graph: &Graph, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
 
 /// Runs the graph once on inputs already checked against its types.
 fn run_once(graph: &Graph, inputs: Vec<Tensor>) -> Result<Vec<Tensor>> {
+    let live = eval(graph, inputs, false)?;
+    graph
+        .outputs
+        .iter()
+        .map(|&v| lookup(graph, &live, v).cloned())
+        .collect()
+}
+
+/// Runs the graph once (no batch splitting: each input must have exactly its graph input's
+/// type) and returns every value it computed, by value index: the graph inputs and every node
+/// output (`None` for constants). For calibration and per-layer comparisons.
+pub fn run_all_values(graph: &Graph, inputs: &[Tensor]) -> Result<Vec<Option<Tensor>>> {
+    if inputs.len() != graph.inputs.len() {
+        return Err(InterpError::InputCount {
+            expected: graph.inputs.len(),
+            actual: inputs.len(),
+        });
+    }
+    for (&v, t) in graph.inputs.iter().zip(inputs) {
+        let value = graph.value(v);
+        let mismatch = || InterpError::InputType {
+            name: value.name.clone(),
+            expected: value.ty.to_string(),
+            actual: t.ty.to_string(),
+        };
+        check_well_formed(0, t).map_err(|_| mismatch())?;
+        if t.ty != value.ty {
+            return Err(mismatch());
+        }
+    }
+    eval(graph, inputs.to_vec(), true)
+}
+
+/// Runs every node in topological order on checked inputs and returns the live values: with
+/// `keep_all` every value, else only the graph outputs (each value is freed after its last
+/// read).
+fn eval(graph: &Graph, inputs: Vec<Tensor>, keep_all: bool) -> Result<Vec<Option<Tensor>>> {
     let order = graph.topo_order().map_err(|n| InterpError::Graph {
         detail: format!("cycle through node '{}'", graph.node(n).name),
     })?;
@@ -340,7 +377,7 @@ fn run_once(graph: &Graph, inputs: Vec<Tensor>) -> Result<Vec<Tensor>> {
         for &v in &node.inputs {
             let count = &mut remaining_uses[v.index()];
             *count -= 1;
-            if *count == 0 && !graph.is_output(v) {
+            if *count == 0 && !keep_all && !graph.is_output(v) {
                 live[v.index()] = None;
             }
         }
@@ -353,16 +390,12 @@ fn run_once(graph: &Graph, inputs: Vec<Tensor>) -> Result<Vec<Tensor>> {
                     actual: t.ty.to_string(),
                 }));
             }
-            if remaining_uses[v.index()] > 0 || graph.is_output(v) {
+            if keep_all || remaining_uses[v.index()] > 0 || graph.is_output(v) {
                 live[v.index()] = Some(t);
             }
         }
     }
-    graph
-        .outputs
-        .iter()
-        .map(|&v| lookup(graph, &live, v).cloned())
-        .collect()
+    Ok(live)
 }
 
 fn lookup<'a>(graph: &'a Graph, live: &'a [Option<Tensor>], v: ValueId) -> Result<&'a Tensor> {

@@ -20,8 +20,8 @@
 
 use std::collections::HashMap;
 
-use crate::interp::{eval_op, InterpError};
-use crate::ir::{DType, Graph, Tensor, ValueDef, ValueId};
+use crate::interp::{run_all_values, InterpError};
+use crate::ir::{DType, Graph, Tensor, ValueId};
 
 /// Bins of the `|x|` histogram.
 pub const BINS: usize = 2048;
@@ -250,17 +250,13 @@ pub enum CalibrateError {
         expected: String,
         actual: String,
     },
-    /// The f32 interpreter failed on a node.
-    #[error("node '{node}'")]
-    Interp {
-        node: String,
-        #[source]
-        source: InterpError,
-    },
+    /// The f32 interpreter failed (the source names the node).
+    #[error("the interpreter")]
+    Interp(#[from] InterpError),
 }
 
 /// Runs every node of `graph` on one input and returns every value (constants excluded), by
-/// value index. The graph must have exactly one input.
+/// value index. The graph must have exactly one input, of `input`'s type.
 pub fn run_all(graph: &Graph, input: &Tensor) -> Result<Vec<Option<Tensor>>, CalibrateError> {
     let v_in = graph.inputs[0];
     let want = &graph.value(v_in).ty;
@@ -271,43 +267,7 @@ pub fn run_all(graph: &Graph, input: &Tensor) -> Result<Vec<Option<Tensor>>, Cal
             actual: crate::ir::fmt_shape(input.shape()),
         });
     }
-    let order = graph.topo_order().map_err(|n| CalibrateError::Interp {
-        node: graph.node(n).name.clone(),
-        source: InterpError::Graph {
-            detail: "cycle".into(),
-        },
-    })?;
-    let mut live: Vec<Option<Tensor>> = vec![None; graph.values.len()];
-    live[v_in.index()] = Some(input.clone());
-    for n in order {
-        let node = graph.node(n);
-        let err = |source| CalibrateError::Interp {
-            node: node.name.clone(),
-            source,
-        };
-        let outs = {
-            let mut args = Vec::with_capacity(node.inputs.len());
-            for &v in &node.inputs {
-                let t = match &graph.value(v).def {
-                    ValueDef::Const(t) => Some(&**t),
-                    _ => live[v.index()].as_ref(),
-                };
-                args.push(t.ok_or_else(|| {
-                    err(InterpError::Graph {
-                        detail: format!(
-                            "value '{}' read before it is computed",
-                            graph.value(v).name
-                        ),
-                    })
-                })?);
-            }
-            eval_op(&node.op, &args).map_err(err)?
-        };
-        for (&v, t) in node.outputs.iter().zip(outs) {
-            live[v.index()] = Some(t);
-        }
-    }
-    Ok(live)
+    Ok(run_all_values(graph, std::slice::from_ref(input))?)
 }
 
 /// Accumulates, over calibration inputs, the range of the activations that get a Q/DQ pair and
