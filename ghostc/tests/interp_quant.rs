@@ -30,21 +30,7 @@ fn import(f: &QuantFixture) -> Graph {
 /// Histogram of |actual - expected| in output steps: counts of 0, 1, 2, 3+ steps.
 fn step_histogram(actual: &Tensor, expected: &Tensor, scale: f32) -> [usize; 4] {
     assert_eq!(actual.shape(), expected.shape());
-    let mut h = [0usize; 4];
-    for (a, e) in actual
-        .as_f32()
-        .unwrap()
-        .iter()
-        .zip(expected.as_f32().unwrap())
-    {
-        let steps = ((a - e).abs() / scale).round();
-        h[if steps.is_nan() {
-            3
-        } else {
-            (steps as usize).min(3)
-        }] += 1;
-    }
-    h
+    fixtures_common::steps(actual.as_f32().unwrap(), expected.as_f32().unwrap(), scale).hist
 }
 
 fn check(fuse: Option<FuseOptions>) {

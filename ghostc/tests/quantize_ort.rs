@@ -3,7 +3,8 @@
 //! - The committed QDQ model that `ghostc quantize` wrote (fixtures/quantize, made by
 //!   tools/make_quantize_fixture.py, which ran it in ORT) imports back through ghostc's
 //!   importer, and ghostc's interpreter on it is within 1 quantization step of the output of
-//!   ORT's output on every element.
+//!   ORT's output on every element, while the f32 model's output (f32.npy) is 2+ steps off
+//!   somewhere (so the check can fail).
 //! - Quantizing the same f32 model now, in process, gives a model whose outputs are also
 //!   within 1 step of ORT's (so the goldens still describe what the code writes).
 //! - With every node kept in f32 the writer's model is the f32 model: outputs equal the
@@ -12,17 +13,14 @@
 //! - Bad inputs: an empty calibration dir, a file of the wrong shape, zero inputs, unknown
 //!   `--keep-float` items, each a typed error naming the file / item.
 
-use std::path::{Path, PathBuf};
+mod fixtures_common;
 
+use fixtures_common::root;
 use ghostc::ir::{Op, Tensor};
 use ghostc::onnx::{load_model, ImportOptions};
 use ghostc::quantize::{
     self as q, InputError, InputSource, Method, QuantizeError, QuantizeOptions,
 };
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
 
 const FIXTURE: &str = "fixtures/quantize/ghostc_qdq_v1_w100_48x48_b2";
 const SOURCE: &str = "fixtures/ts13_v1_w100_48x48_b2_nofold/model.onnx";
@@ -46,21 +44,16 @@ fn run_batches(g: &ghostc::ir::Graph, x: &ghostc::npy::Array<f32>) -> Vec<f32> {
     out
 }
 
-/// Steps off `expected`, sorted histogram text, and the max.
+/// Steps off `expected`: the max, and the histogram as text.
 fn steps(actual: &[f32], expected: &[f32], scale: f32) -> (f32, String) {
-    assert_eq!(actual.len(), expected.len());
-    let mut hist = [0usize; 3];
-    let mut max = 0f32;
-    for (a, e) in actual.iter().zip(expected) {
-        let s = (a - e).abs() / scale;
-        max = max.max(s);
-        hist[(s.round() as usize).min(2)] += 1;
-    }
+    let s = fixtures_common::steps(actual, expected, scale);
     (
-        max,
+        s.max,
         format!(
             "0 steps: {}, 1 step: {}, >=2 steps: {}",
-            hist[0], hist[1], hist[2]
+            s.hist[0],
+            s.hist[1],
+            s.two_or_more()
         ),
     )
 }
@@ -84,6 +77,16 @@ fn committed_qdq_model_matches_onnx_runtime_within_one_step() {
         eprintln!("interpreter vs ORT {golden}: max {max:.3} steps; {hist}");
         assert!(max <= 1.0 + 1e-3, "{golden}: {max} steps ({hist})");
     }
+    // The check discriminates: the f32 model's output (f32.npy) is 2 or more steps off ORT's
+    // on some element.
+    let f32_out = ghostc::npy::read_f32(&dir.join("f32.npy")).unwrap();
+    let e = ghostc::npy::read_f32(&dir.join("expected.npy")).unwrap();
+    let f = fixtures_common::steps(&f32_out.data, &e.data, scale);
+    eprintln!("f32 model vs ORT: max {:.3} steps; {:?}", f.max, f.hist);
+    assert!(
+        f.two_or_more() > 0,
+        "the f32 output is within 1 step of the int8 one: the 1-step check cannot fail"
+    );
 }
 
 #[test]

@@ -101,3 +101,35 @@ pub fn quant_fixtures() -> Vec<QuantFixture> {
         })
         .collect()
 }
+
+/// `|actual - expected|` in steps of `scale` (a quantized output's scale).
+#[derive(Clone, Copy, Debug)]
+pub struct Steps {
+    /// The largest, unrounded.
+    pub max: f32,
+    /// Counts of 0, 1, 2 and 3+ steps (rounded; NaN counts as 3+).
+    pub hist: [usize; 4],
+}
+
+impl Steps {
+    /// Elements 2 or more steps off.
+    pub fn two_or_more(&self) -> usize {
+        self.hist[2] + self.hist[3]
+    }
+}
+
+/// Steps off `expected`; panics when the lengths differ.
+pub fn steps(actual: &[f32], expected: &[f32], scale: f32) -> Steps {
+    assert_eq!(actual.len(), expected.len());
+    let mut s = Steps {
+        max: 0.0,
+        hist: [0; 4],
+    };
+    for (a, e) in actual.iter().zip(expected) {
+        let d = (a - e).abs() / scale;
+        s.max = s.max.max(d);
+        let r = d.round();
+        s.hist[if r.is_nan() { 3 } else { (r as usize).min(3) }] += 1;
+    }
+    s
+}
