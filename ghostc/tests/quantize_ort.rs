@@ -5,8 +5,8 @@
 //!   importer, and ghostc's interpreter on it is within 1 quantization step of the output of
 //!   ORT's output on every element, while the f32 model's output (f32.npy) is 2+ steps off
 //!   somewhere (so the check can fail).
-//! - Quantizing the same f32 model now, in process, gives a model whose outputs are also
-//!   within 1 step of ORT's (so the goldens still describe what the code writes).
+//! - Quantizing the same f32 model now, in process, writes the committed file byte for byte,
+//!   and its outputs are within 1 step of ORT's (so the goldens describe what the code writes).
 //! - With every node kept in f32 the writer's model is the f32 model: outputs equal the
 //!   original graph's on several fixtures (every op of the GhostNet family written back).
 //! - `--keep-float` classes remove exactly the weights of the layers they name.
@@ -106,6 +106,10 @@ fn quantizing_now_still_matches_the_onnx_runtime_goldens() {
     assert!(
         max <= 1.0 + 1e-3,
         "{max} steps ({hist}); if quantization changed on purpose, rerun tools/make_quantize_fixture.py"
+    );
+    assert!(
+        same,
+        "re-quantizing no longer writes the committed file byte for byte; if quantization changed on purpose, rerun tools/make_quantize_fixture.py"
     );
 }
 
