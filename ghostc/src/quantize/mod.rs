@@ -156,8 +156,9 @@ pub fn selection(g: &Graph, opts: &QuantizeOptions) -> Result<select::Selection,
     Ok(select::select(g, &keep))
 }
 
-/// A calibrator recording what [`finish`] reads: the range of every Q/DQ activation of `sel`
-/// and, with bias correction, the per-channel mean of each quantized Conv/Gemm input.
+/// A calibrator recording what [`quantize_prepared`] reads: the range of every Q/DQ
+/// activation of `sel` and, with bias correction, the per-channel mean of each quantized
+/// Conv/Gemm input.
 pub fn calibrator(g: &Graph, sel: &select::Selection, opts: &QuantizeOptions) -> Calibrator {
     let means_of = sel
         .quantized
