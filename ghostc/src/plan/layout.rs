@@ -66,6 +66,16 @@ impl ChannelLayout {
         }
         out
     }
+
+    /// A `[channels][row]` matrix (logical channel order) as `[lanes][row]`: row `c` moved to
+    /// lane `phys[c]`, the padding lanes' rows zero.
+    pub fn scatter_rows(&self, logical: &[f32], row: usize) -> Vec<f32> {
+        let mut out = vec![0.0; self.lanes() * row];
+        for (c, &p) in self.phys.iter().enumerate() {
+            out[p * row..(p + 1) * row].copy_from_slice(&logical[c * row..(c + 1) * row]);
+        }
+        out
+    }
 }
 
 /// Channel count of a value when it is an activation the layout applies to (rank 2 `[N, C]` or

@@ -184,11 +184,7 @@ impl Lowerer<'_> {
             && unit
         {
             let k = kh;
-            let mut wp = vec![0.0; ly.lanes() * k * k];
-            for c in 0..cin {
-                let p = ly.phys[c];
-                wp[p * k * k..(p + 1) * k * k].copy_from_slice(&wd[c * k * k..(c + 1) * k * k]);
-            }
+            let wp = ly.scatter_rows(wd, k * k);
             let bp = ly.scatter(bd, 0.0);
             let lanes = ly.lanes();
             let wr = self.pack(&name, rt::depthwise_packed_len(lanes, k), |out| {
@@ -245,13 +241,7 @@ impl Lowerer<'_> {
             // input's sole reader gets it (`lower_input`); every other conv reads NCHW8c.
             debug_assert!(conv.group == 1 && unit, "lower_input gave NCHW to {name}");
             let lanes = ly.lanes();
-            let per_out = cin * kh * kw;
-            let mut wp = vec![0.0; lanes * per_out];
-            for o in 0..cout {
-                let p = ly.phys[o];
-                wp[p * per_out..(p + 1) * per_out]
-                    .copy_from_slice(&wd[o * per_out..(o + 1) * per_out]);
-            }
+            let wp = ly.scatter_rows(wd, cin * kh * kw);
             let bp = ly.scatter(bd, 0.0);
             let wr = self.pack(&name, rt::conv_packed_len(cin, lanes, kh, kw), |out| {
                 rt::pack_conv(&wp, &bp, cin, lanes, kh, kw, out)
@@ -310,13 +300,7 @@ impl Lowerer<'_> {
         let cout = self.shape(y)[1];
         let (in_h, in_w) = self.hw(x);
         let [kh, kw] = conv.kernel;
-        let per_out = cin / conv.group * kh * kw;
-        let lanes = ly.lanes();
-        let mut wp = vec![0.0; lanes * per_out];
-        for o in 0..cout {
-            let p = ly.phys[o];
-            wp[p * per_out..(p + 1) * per_out].copy_from_slice(&wd[o * per_out..(o + 1) * per_out]);
-        }
+        let wp = ly.scatter_rows(wd, cin / conv.group * kh * kw);
         let bp = ly.scatter(bd, 0.0);
         let shape = GroupedConvShape {
             cin,
@@ -387,10 +371,7 @@ impl Lowerer<'_> {
         let [kh, kw] = conv.kernel;
         let taps = kh * kw;
         let lanes = layout.lanes();
-        let mut wp = vec![0.0; lanes * taps];
-        for (c, &p) in layout.phys.iter().enumerate() {
-            wp[p * taps..(p + 1) * taps].copy_from_slice(&w[c * taps..(c + 1) * taps]);
-        }
+        let wp = layout.scatter_rows(w, taps);
         let bp = layout.scatter(b, 0.0);
         let name = self.g.node(n).name.clone();
         let wr = self.pack(
