@@ -3,6 +3,7 @@
 //! what is left. GhostNet v1 fixtures (timm and Huawei style) must end with no BatchNorm, no
 //! Concat and no Slice. Run with `--nocapture` to see the fused-op histogram per fixture.
 
+mod fixtures_common;
 mod passes_common;
 
 use std::collections::BTreeMap;
@@ -59,8 +60,8 @@ fn load(dir: &Path) -> Fixture {
     Fixture {
         arch: meta["arch"].as_str().unwrap_or("").to_string(),
         input: read("input.npy"),
-        expected: std::iter::once("expected.npy".to_string())
-            .chain((1..).map(|i| format!("expected_{i}.npy")))
+        expected: (0..)
+            .map(fixtures_common::expected_file)
             .take_while(|f| dir.join(f).is_file())
             .map(|f| read(&f))
             .collect(),

@@ -24,13 +24,18 @@ impl Fixture {
         self.dir.join("model.onnx")
     }
 
-    /// ONNX Runtime's golden for output `i`: `expected.npy`, then `expected_1.npy`, ...
+    /// ONNX Runtime's golden for output `i` (see [`expected_file`]).
     pub fn expected(&self, i: usize) -> PathBuf {
-        if i == 0 {
-            self.dir.join("expected.npy")
-        } else {
-            self.dir.join(format!("expected_{i}.npy"))
-        }
+        self.dir.join(expected_file(i))
+    }
+}
+
+/// File name of ONNX Runtime's golden for output `i`: `expected.npy`, then `expected_1.npy`, ...
+pub fn expected_file(i: usize) -> String {
+    if i == 0 {
+        "expected.npy".into()
+    } else {
+        format!("expected_{i}.npy")
     }
 }
 

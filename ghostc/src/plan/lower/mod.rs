@@ -560,11 +560,10 @@ fn lower_graph(g: &Graph) -> Result<Program, LowerError> {
         }])
     })?;
     for n in order {
-        let before = l.unsupported.len();
         let node = g.node(n);
         // Below a node already reported there is no buffer to read: give its outputs
         // placeholders so the nodes after it are still checked (and reported) too.
-        if before > 0 {
+        if !l.unsupported.is_empty() {
             for &v in &node.inputs {
                 if g.value(v).constant().is_none() && !l.loc.contains_key(&v) {
                     l.out_buf(v);

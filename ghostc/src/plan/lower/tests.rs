@@ -564,6 +564,7 @@ fn grouped_convs_run_conv_grouped_and_match_the_interpreter() {
         let x = Tensor::from_f32(vec![1, cin, h, w], input).unwrap();
         let want = crate::interp::run(&g, &[x]).unwrap();
         let want = want[0].as_f32().unwrap();
+        assert_eq!(got.len(), want.len());
         for (a, b) in got.iter().zip(want) {
             assert!((a - b).abs() <= 1e-4, "{got:?} vs {want:?}");
         }
