@@ -171,15 +171,19 @@ macro_rules! qsimd_impl {
                 unsafe {
                     let hi = _mm256_set1_ps(c.hi);
                     let zp = _mm256_set1_epi32(c.zp);
-                    let q = |a: __m256i| {
-                        let f = _mm256_min_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(a), scale), hi);
-                        _mm256_add_epi32(_mm256_cvtps_epi32(f), zp)
-                    };
+                    // A macro, not a closure: a closure body loses the kernel's target
+                    // features and its intrinsics stop inlining.
+                    macro_rules! q {
+                        ($a:expr) => {{
+                            let f = _mm256_min_ps(_mm256_mul_ps(_mm256_cvtepi32_ps($a), scale), hi);
+                            _mm256_add_epi32(_mm256_cvtps_epi32(f), zp)
+                        }};
+                    }
                     // Lanes: [r0 0..4, r1 0..4 | r0 4..8, r1 4..8] as i16, then bytes
                     // [r0 0..4 r1 0..4 r2 0..4 r3 0..4 | r0 4..8 ...]; vpermd puts each row's
                     // two dwords together.
-                    let ab = _mm256_packs_epi32(q(acc[0]), q(acc[1]));
-                    let cd = _mm256_packs_epi32(q(acc[2]), q(acc[3]));
+                    let ab = _mm256_packs_epi32(q!(acc[0]), q!(acc[1]));
+                    let cd = _mm256_packs_epi32(q!(acc[2]), q!(acc[3]));
                     let b = _mm256_packus_epi16(ab, cd);
                     let b =
                         _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
