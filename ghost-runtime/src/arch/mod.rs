@@ -206,27 +206,27 @@ pub(crate) trait QSimd: Simd {
     unsafe fn store_u8(self, p: *mut u8, a: Self::I);
     /// Requantizes 4 rows of accumulators (4 consecutive pixels of one channel block) and
     /// stores their 32 bytes at `p`: `clamp(round(f32(acc) * scale) + zp, min, max)`, with
-    /// `c = (zp, min - zp, max - zp, min, max)` and `min <= max`. The default is the formula,
-    /// row by row; x86 saturates in packs instead (same bytes).
+    /// `c = (zp, min - zp, max - zp, min, max)` (the first three splat once by the caller) and
+    /// `min <= max`. The default is the formula, row by row; x86 saturates in packs instead
+    /// (same bytes).
     /// # Safety
     /// `p` must be valid for writing 32 bytes.
     #[inline(always)]
-    unsafe fn requant4(self, p: *mut u8, acc: [Self::I; 4], scale: Self::V, c: Rq4) {
-        let (lo, hi, zp) = (self.splat(c.lo), self.splat(c.hi), self.isplat(c.zp));
+    unsafe fn requant4(self, p: *mut u8, acc: [Self::I; 4], scale: Self::V, c: Rq4<Self>) {
         for (i, a) in acc.into_iter().enumerate() {
-            let f = self.clamp(self.mul(self.to_f32(a), scale), lo, hi);
+            let f = self.clamp(self.mul(self.to_f32(a), scale), c.lo, c.hi);
             // SAFETY: row i's 8 bytes are within the caller's 32.
-            unsafe { self.store_u8(p.add(8 * i), self.iadd(self.round(f), zp)) };
+            unsafe { self.store_u8(p.add(8 * i), self.iadd(self.round(f), c.zp)) };
         }
     }
 }
 
-/// Requantization constants of [`QSimd::requant4`].
+/// Requantization constants of [`QSimd::requant4`], splat once per kernel call.
 #[derive(Clone, Copy)]
-pub(crate) struct Rq4 {
-    pub zp: i32,
-    pub lo: f32,
-    pub hi: f32,
+pub(crate) struct Rq4<S: QSimd> {
+    pub zp: S::I,
+    pub lo: S::V,
+    pub hi: S::V,
     /// `lo`/`hi` as bytes, for stores that clamp after a saturating pack (x86 only so far).
     #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     pub min: u8,

@@ -166,11 +166,16 @@ macro_rules! qsimd_impl {
             /// packs then map everything below 0 to 0, and `vpmaxub`/`vpminub` apply
             /// `[min, max]` inside `[0, 255]`: the bytes of the default formula.
             #[inline(always)]
-            unsafe fn requant4(self, p: *mut u8, acc: [__m256i; 4], scale: __m256, c: super::Rq4) {
+            unsafe fn requant4(
+                self,
+                p: *mut u8,
+                acc: [__m256i; 4],
+                scale: __m256,
+                c: super::Rq4<Self>,
+            ) {
                 // SAFETY: AVX2 proven by the token; 32 writable bytes guaranteed by the caller.
                 unsafe {
-                    let hi = _mm256_set1_ps(c.hi);
-                    let zp = _mm256_set1_epi32(c.zp);
+                    let (hi, zp) = (c.hi, c.zp);
                     // A macro, not a closure: a closure body loses the kernel's target
                     // features and its intrinsics stop inlining.
                     macro_rules! q {

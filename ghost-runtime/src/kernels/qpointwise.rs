@@ -242,25 +242,20 @@ impl Rq {
 /// The requantization epilogue of one block of 8 accumulators of one pixel, in registers.
 #[derive(Clone, Copy)]
 pub(crate) struct RqV<S: QSimd> {
-    zp: S::I,
-    lo: S::V,
-    hi: S::V,
     r_nzp: S::V,
     r_scale: S::V,
     c_scale: S::V,
     o_zp: S::I,
     o_lo: S::V,
     o_hi: S::V,
-    rq4: Rq4,
+    /// `zp`, `lo`, `hi` (also read by [`Self::store`]) and their bytes.
+    rq4: Rq4<S>,
 }
 
 impl<S: QSimd> RqV<S> {
     #[inline(always)]
     pub(crate) fn new(s: S, rq: &Rq) -> Self {
         RqV {
-            zp: s.isplat(rq.zp),
-            lo: s.splat(rq.lo),
-            hi: s.splat(rq.hi),
             r_nzp: s.splat(-rq.r_zp as f32),
             r_scale: s.splat(rq.r_scale),
             c_scale: s.splat(rq.c_scale),
@@ -268,9 +263,9 @@ impl<S: QSimd> RqV<S> {
             o_lo: s.splat(-rq.o_zp as f32),
             o_hi: s.splat((255 - rq.o_zp) as f32),
             rq4: Rq4 {
-                zp: rq.zp,
-                lo: rq.lo,
-                hi: rq.hi,
+                zp: s.isplat(rq.zp),
+                lo: s.splat(rq.lo),
+                hi: s.splat(rq.hi),
                 min: (rq.lo as i32 + rq.zp) as u8,
                 max: (rq.hi as i32 + rq.zp) as u8,
             },
@@ -284,11 +279,11 @@ impl<S: QSimd> RqV<S> {
     /// `y` valid for writing 8 bytes; `r` null or valid for reading 8 bytes.
     #[inline(always)]
     pub(crate) unsafe fn store(self, s: S, acc: S::I, scale: S::V, y: *mut u8, r: *const u8) {
-        let f = s.clamp(s.mul(s.to_f32(acc), scale), self.lo, self.hi);
+        let f = s.clamp(s.mul(s.to_f32(acc), scale), self.rq4.lo, self.rq4.hi);
         let q = s.round(f);
         if r.is_null() {
             // SAFETY: forwarded.
-            unsafe { s.store_u8(y, s.iadd(q, self.zp)) };
+            unsafe { s.store_u8(y, s.iadd(q, self.rq4.zp)) };
         } else {
             // q - zp is `round(f)`: exact small integers in f32.
             let a = s.mul(s.to_f32(q), self.c_scale);
