@@ -30,6 +30,7 @@ use crate::arch::{ActV, Simd};
 use crate::error::{check, check_len, size, Error};
 use crate::isa::{dispatch, Kernels};
 use crate::kernels::pointwise::view;
+use crate::kernels::tiles::walk_row;
 use crate::{Dst, Epilogue, Src};
 use core::ptr;
 
@@ -264,10 +265,12 @@ impl GcArgs {
 }
 
 /// One tile: `C` output columns from `ox` (storing those from `ox + skip`), `NB` output blocks
-/// from `ob`, output row `oy` with kernel rows `ky0 .. ky1` inside the image.
+/// from `ob` reading input blocks from `first`, output row `oy` with kernel rows `ky0 .. ky1`
+/// inside the image.
 #[derive(Clone, Copy)]
 struct Tile {
     ob: usize,
+    first: usize,
     oy: usize,
     ox: usize,
     skip: usize,
@@ -289,7 +292,7 @@ unsafe fn tile<S: Simd, const C: usize, const NB: usize, const BORDER: bool>(
 ) {
     let sh = &a.sh;
     let pb = a.per_block();
-    let first = sh.first_block(t.ob, a.span);
+    let first = t.first;
     let ihw8 = sh.in_h * sh.in_w * 8;
     let mut acc = [[s.zero(); NB]; C];
     let mut wb = [ptr::null::<f32>(); NB];
@@ -447,35 +450,26 @@ fn width(ow: usize, wa: usize, wb: usize) -> usize {
     }
 }
 
-/// One output row of `NB` blocks in tiles of width `C`.
+/// One output row of `NB` blocks in tiles of width `C`; `t` carries the row's block, input
+/// block and kernel rows, `cols` the [`interior_cols`].
 ///
 /// # Safety
-/// As [`tile`]; `C == 1` or `C <= ow`.
+/// As [`tile`]; `C == 1` or `C <= ow` (and `ow >= 1`), so [`walk_row!`] gives `m == C`.
 #[inline(always)]
 unsafe fn row<S: Simd, const C: usize, const NB: usize>(
     s: S,
     a: &GcArgs,
     act: &ActV<S::V>,
-    ob: usize,
-    oy: usize,
+    t: Tile,
+    cols: (usize, usize),
     sum: &mut [S::V; NB],
 ) {
-    let (lo, hi) = interior_cols(&a.sh, a.ow);
-    let (ky0, ky1) = ky_range(&a.sh, oy);
-    let mut ox = 0;
-    while ox < a.ow {
-        let (start, skip) = if ox + C <= a.ow {
-            (ox, 0)
-        } else {
-            (a.ow - C, ox + C - a.ow)
-        };
+    let (lo, hi) = cols;
+    walk_row!(a.ow, C, |start, _m, skip| {
         let t = Tile {
-            ob,
-            oy,
             ox: start,
             skip,
-            ky0,
-            ky1,
+            ..t
         };
         // SAFETY: forwarded; the tile's columns are inside the output, and the interior
         // variant runs only when all of them are interior.
@@ -486,11 +480,11 @@ unsafe fn row<S: Simd, const C: usize, const NB: usize>(
                 tile::<S, C, NB, true>(s, a, act, t, sum);
             }
         }
-        ox = start + C;
-    }
+    });
 }
 
-/// `NB` blocks from `ob` (all reading the same input range) over the share's rows.
+/// `NB` blocks from `ob` (all reading the same input range, from block `first`) over the
+/// share's rows; `cols` the [`interior_cols`].
 ///
 /// # Safety
 /// As [`tile`].
@@ -500,18 +494,30 @@ unsafe fn blocks<S: Simd, const CA: usize, const CB: usize, const NB: usize>(
     a: &GcArgs,
     act: &ActV<S::V>,
     ob: usize,
+    first: usize,
+    cols: (usize, usize),
 ) {
     let mut sum = [s.zero(); NB];
     let w = width(a.ow, CA, CB);
     for oy in a.oy0..a.oy1 {
+        let (ky0, ky1) = ky_range(&a.sh, oy);
+        let t = Tile {
+            ob,
+            first,
+            oy,
+            ox: 0,
+            skip: 0,
+            ky0,
+            ky1,
+        };
         // SAFETY: forwarded; each width is used only when it fits the row.
         unsafe {
             if w == CA {
-                row::<S, CA, NB>(s, a, act, ob, oy, &mut sum);
+                row::<S, CA, NB>(s, a, act, t, cols, &mut sum);
             } else if w == CB {
-                row::<S, CB, NB>(s, a, act, ob, oy, &mut sum);
+                row::<S, CB, NB>(s, a, act, t, cols, &mut sum);
             } else {
-                row::<S, 1, NB>(s, a, act, ob, oy, &mut sum);
+                row::<S, 1, NB>(s, a, act, t, cols, &mut sum);
             }
         }
     }
@@ -541,6 +547,7 @@ unsafe fn run<
     a: &GcArgs,
 ) {
     let act = ActV::new(s, a.act);
+    let cols = interior_cols(&a.sh, a.ow);
     let mut ob = a.ob0;
     while ob < a.ob1 {
         let first = a.sh.first_block(ob, a.span);
@@ -548,10 +555,10 @@ unsafe fn run<
         // SAFETY: forwarded; blocks ob .. ob + NB (or ob) inside the share.
         unsafe {
             if NB > 1 && same {
-                blocks::<S, CNA, CNB, NB>(s, a, &act, ob);
+                blocks::<S, CNA, CNB, NB>(s, a, &act, ob, first, cols);
                 ob += NB;
             } else {
-                blocks::<S, C1A, C1B, 1>(s, a, &act, ob);
+                blocks::<S, C1A, C1B, 1>(s, a, &act, ob, first, cols);
                 ob += 1;
             }
         }
