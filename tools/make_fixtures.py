@@ -520,6 +520,37 @@ def tv_regnety_small() -> nn.Module:
     return RegNet(bp, num_classes=10)
 
 
+# ----------------------------------------------------------------------------------------------
+# ultralytics' GhostNet YOLO (yolov8-ghost.yaml) built from its config with random weights.
+# GhostConv there is a 1x1 or 3x3 (stride 1 or 2) primary conv + a 5x5 depthwise cheap op, both
+# Conv+BN+SiLU; C3Ghost/GhostBottleneck add residuals. `raw` returns the three per-level head
+# maps (cat of box-distribution and class logits) instead of the decoded [1, 4 + nc, anchors].
+# ----------------------------------------------------------------------------------------------
+def yolo_ghost(decode: bool, width: float = 0.25, max_channels: int = 1024, nc: int = 80):
+    from ultralytics.nn.tasks import DetectionModel, yaml_model_load
+    cfg = yaml_model_load("yolov8n-ghost.yaml")
+    cfg["scales"] = {"z": [0.33, width, max_channels]}
+    cfg["scale"] = "z"
+    m = DetectionModel(cfg, nc=nc, verbose=False)
+    head = m.model[-1]
+    if decode:
+        head.export = True
+        head.format = "onnx"
+    else:
+        head.forward = lambda xs: tuple(
+            torch.cat((head.cv2[i](xs[i]), head.cv3[i](xs[i])), 1) for i in range(head.nl))
+
+    class Yolo(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.m = m
+
+        def forward(self, x):
+            y = self.m(x)
+            return y[0] if decode and isinstance(y, (list, tuple)) else y
+    return Yolo()
+
+
 def _v1(width, head=SMALL_HEAD):
     return lambda: timm_small_ghostnet("v1", width, head_hidden=head)
 
@@ -654,6 +685,13 @@ SPECS += [
          notes="torchvision RegNetY (SqueezeExcitation, grouped 3x3 convs with group widths 8, 16 "
                "and 24), depths [1, 2, 2], widths [24, 48, 96]: the grouped-conv kernel's fixture "
                "(stride-2 grouped convs at 28 -> 14, 14 -> 7, 7 -> 4)."),
+    dict(name="ts17_yolo8ghost_raw_w0125_64x64_b1",
+         build=lambda: yolo_ghost(False, width=0.125, max_channels=256, nc=4),
+         arch="ultralytics-yolov8-ghost", width=0.125, exporter="torchscript", opset=17,
+         res=(64, 64), batch=1, dyn=False, seed=801, output_names=["p3", "p4", "p5"],
+         notes="ultralytics yolov8-ghost.yaml (GhostConv: 3x3 s2 / 1x1 primary + 5x5 depthwise "
+               "cheap op, C3Ghost residuals, SiLU) at width 0.125, 4 classes, random weights, "
+               "calibrated BN; raw head: three per-level maps [1, 64 + 4, h, w], no decode."),
 ]
 
 FULL_SPECS = [

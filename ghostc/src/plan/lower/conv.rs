@@ -30,6 +30,18 @@ struct ConvValues {
     y: ValueId,
 }
 
+/// Where a conv reads and writes when that is not its graph values' own buffers: the two
+/// halves of a Ghost module lowered as two convs (see [`Lowerer::lower_ghost`]).
+#[derive(Default)]
+struct ConvAt {
+    /// Input view, its layout, channel count and spatial size (instead of `x`'s buffer).
+    src: Option<(View, ChannelLayout, usize, (usize, usize))>,
+    /// Output view and layout (instead of a new buffer for `y` in `y`'s layout).
+    dst: Option<(View, ChannelLayout)>,
+    /// The residual added in the epilogue, as a view in the output layout.
+    residual: Option<View>,
+}
+
 /// A depthwise conv for [`Lowerer::push_depthwise_general`]: its attributes, constant weights
 /// and bias (logical channels), the layout of its input and output, and its input size.
 pub(super) struct DwGeneral<'a> {
@@ -51,7 +63,7 @@ impl Lowerer<'_> {
             residual: None,
             y: node.outputs[0],
         };
-        self.lower_conv(n, c, Activation::None, io)
+        self.lower_conv(n, c, Activation::None, io, ConvAt::default())
     }
 
     /// Conv + bias + activation (+ residual after the activation).
@@ -72,7 +84,7 @@ impl Lowerer<'_> {
         // (valid only without a residual, which is added after the activation).
         if let (Some(f_act), None) = (f.act.and_then(unary_of), io.residual) {
             let y = io.y;
-            self.lower_conv(n, &f.conv, Activation::None, io)?;
+            self.lower_conv(n, &f.conv, Activation::None, io, ConvAt::default())?;
             if let Some(&loc) = self.loc.get(&y) {
                 let len = self.blocked_len(y, &self.layout(y));
                 self.push(
@@ -93,7 +105,7 @@ impl Lowerer<'_> {
             self.unsupported(n, "activation has no epilogue form");
             return Ok(());
         };
-        self.lower_conv(n, &f.conv, act, io)
+        self.lower_conv(n, &f.conv, act, io, ConvAt::default())
     }
 
     fn lower_conv(
@@ -102,6 +114,7 @@ impl Lowerer<'_> {
         conv: &ir::Conv,
         act: Activation,
         io: ConvValues,
+        at: ConvAt,
     ) -> Result<(), LowerError> {
         let ConvValues {
             x,
@@ -128,10 +141,29 @@ impl Lowerer<'_> {
             },
             None => &zeros,
         };
-        let cin = self.shape(x)[1];
-        let ly = self.layout(y);
-        let (in_h, in_w) = self.hw(x);
-        let residual = residual.map(|r| View::at(self.read_as(r, &ly, &name), 0));
+        let (cin, (in_h, in_w)) = match &at.src {
+            Some((_, _, c, hw)) => (*c, *hw),
+            None => (self.shape(x)[1], self.hw(x)),
+        };
+        let ly = match &at.dst {
+            Some((_, l)) => l.clone(),
+            None => self.layout(y),
+        };
+        let residual = match residual {
+            Some(r) => Some(View::at(self.read_as(r, &ly, &name), 0)),
+            None => at.residual,
+        };
+        // The input in `want` layout (a remap step when x's layout differs), or the override.
+        let src_as = |me: &mut Self, want: &ChannelLayout| -> Option<View> {
+            match &at.src {
+                Some((v, l, _, _)) => (l == want).then_some(*v),
+                None => Some(View::at(me.read_as(x, want, &name), 0)),
+            }
+        };
+        let dst_view = |me: &mut Self| match &at.dst {
+            Some((v, _)) => *v,
+            None => View::at(me.out_buf(y), 0),
+        };
         let epilogue = Epilogue {
             activation: act,
             residual,
@@ -145,19 +177,29 @@ impl Lowerer<'_> {
             && conv.group == 1
             && unit
         {
-            if in_h * in_w == 1 && residual.is_none() && !self.gated.contains_key(&x) {
+            if in_h * in_w == 1
+                && residual.is_none()
+                && at.src.is_none()
+                && at.dst.is_none()
+                && !self.gated.contains_key(&x)
+            {
                 // One pixel: a matrix-vector product, bound by weight bandwidth; the GEMV kernel
                 // streams the same packed panels with independent accumulators.
                 let what = format!("pointwise {cin} -> {cout} @ 1x1 (GEMV)");
                 return self.lower_fc(n, what, wd, bd, x, y, act);
             }
-            let lx = self.layout(x);
+            let (src, lx) = match &at.src {
+                Some((v, l, _, _)) => (*v, l.clone()),
+                None => (View::at(self.loc[&x], 0), self.layout(x)),
+            };
             let wp = Self::permute_matrix(wd, cout, cin, &ly, &lx);
             let bp = ly.scatter(bd, 0.0);
             let wr = self.pack_pointwise(&name, &wp, &bp, lx.lanes(), ly.lanes())?;
-            let w_scaled = self.scaled_weights(n, x, wr, lx.lanes(), ly.lanes());
-            let src = View::at(self.loc[&x], 0);
-            let dst = View::at(self.out_buf(y), 0);
+            let w_scaled = match at.src {
+                Some(_) => None,
+                None => self.scaled_weights(n, x, wr, lx.lanes(), ly.lanes()),
+            };
+            let dst = dst_view(self);
             self.push(
                 n,
                 format!("pointwise {cin} -> {cout} @ {in_h}x{in_w}"),
@@ -190,8 +232,11 @@ impl Lowerer<'_> {
             let wr = self.pack(&name, rt::depthwise_packed_len(lanes, k), |out| {
                 rt::pack_depthwise(&wp, &bp, lanes, k, out)
             })?;
-            let src = View::at(self.read_as(x, &ly, &name), 0);
-            let dst = View::at(self.out_buf(y), 0);
+            let Some(src) = src_as(self, &ly) else {
+                self.unsupported(n, "depthwise input in another layout than its output");
+                return Ok(());
+            };
+            let dst = dst_view(self);
             let [pad_top, pad_left, pad_bottom, pad_right] = conv.pads;
             self.push(
                 n,
@@ -221,8 +266,11 @@ impl Lowerer<'_> {
         }
         if conv.group == cin && cout == cin && cin_g == 1 {
             // Every other depthwise shape (1xK, Kx1, other sizes, strides, dilations).
-            let src = View::at(self.read_as(x, &ly, &name), 0);
-            let dst = View::at(self.out_buf(y), 0);
+            let Some(src) = src_as(self, &ly) else {
+                self.unsupported(n, "depthwise input in another layout than its output");
+                return Ok(());
+            };
+            let dst = dst_view(self);
             let what = format!(
                 "depthwise {kh}x{kw} s{}x{} d{}x{} {cin}ch @ {in_h}x{in_w}",
                 conv.strides[0], conv.strides[1], conv.dilations[0], conv.dilations[1]
@@ -236,7 +284,7 @@ impl Lowerer<'_> {
             };
             return self.push_depthwise_general(n, what, dw, src, dst, epilogue);
         }
-        if let Some(&src @ Loc::Input(_)) = self.loc.get(&x) {
+        if let (None, Some(&src @ Loc::Input(_))) = (&at.src, self.loc.get(&x)) {
             // The model input read in place: only a dense, undilated, non-1x1 conv that is the
             // input's sole reader gets it (`lower_input`); every other conv reads NCHW8c.
             debug_assert!(conv.group == 1 && unit, "lower_input gave NCHW to {name}");
@@ -246,7 +294,7 @@ impl Lowerer<'_> {
             let wr = self.pack(&name, rt::conv_packed_len(cin, lanes, kh, kw), |out| {
                 rt::pack_conv(&wp, &bp, cin, lanes, kh, kw, out)
             })?;
-            let dst = View::at(self.out_buf(y), 0);
+            let dst = dst_view(self);
             self.push(
                 n,
                 format!(
@@ -280,7 +328,13 @@ impl Lowerer<'_> {
         }
         // NCHW8c input: the register-tiled grouped kernel (a dense conv is one group; any
         // dilation).
-        self.push_conv_grouped(n, conv, (wd, bd), (x, y), &ly, epilogue)
+        let Some(src) = src_as(self, &ChannelLayout::dense(cin)) else {
+            self.unsupported(n, "conv input view in a non-dense layout");
+            return Ok(());
+        };
+        let dst = dst_view(self);
+        let dims = (cin, cout, (in_h, in_w));
+        self.push_conv_grouped(n, conv, (wd, bd), (src, dst, &ly), dims, epilogue)
     }
 
     /// A grouped (or dense) conv on NCHW8c input: weights scattered to `ly`'s lanes (any
@@ -291,14 +345,11 @@ impl Lowerer<'_> {
         n: NodeId,
         conv: &ir::Conv,
         (wd, bd): (&[f32], &[f32]),
-        (x, y): (ValueId, ValueId),
-        ly: &ChannelLayout,
+        (src, dst, ly): (View, View, &ChannelLayout),
+        (cin, cout, (in_h, in_w)): (usize, usize, (usize, usize)),
         epilogue: Epilogue,
     ) -> Result<(), LowerError> {
         let name = self.g.node(n).name.clone();
-        let cin = self.shape(x)[1];
-        let cout = self.shape(y)[1];
-        let (in_h, in_w) = self.hw(x);
         let [kh, kw] = conv.kernel;
         let wp = ly.scatter_rows(wd, cin / conv.group * kh * kw);
         let bp = ly.scatter(bd, 0.0);
@@ -318,8 +369,6 @@ impl Lowerer<'_> {
         let wr = self.pack(&name, rt::grouped_packed_len(&shape), |out| {
             rt::pack_conv_grouped(&wp, &bp, &shape, out)
         })?;
-        let src = View::at(self.read_as(x, &ChannelLayout::dense(cin), &name), 0);
-        let dst = View::at(self.out_buf(y), 0);
         let dil = if conv.dilations == [1, 1] {
             String::new()
         } else {
@@ -402,6 +451,94 @@ impl Lowerer<'_> {
         Ok(())
     }
 
+    /// A Ghost module of another shape (ultralytics' GhostConv: 3x3 primary, 5x5 depthwise cheap
+    /// op; strided primaries): the primary conv writes the first half of the output's split
+    /// layout, the depthwise cheap conv reads it there and writes the second half, each with
+    /// the kernel its shape picks. With a residual the primary half goes to a scratch buffer
+    /// (the cheap conv must read it before the residual is added) and an Add writes it.
+    fn lower_ghost_as_two_convs(
+        &mut self,
+        n: NodeId,
+        gh: &ir::Ghost,
+        (pa, qa): (Activation, Activation),
+    ) -> Result<(), LowerError> {
+        let node = self.g.node(n).clone();
+        let (x, wp, bp, wq, bq, y) = (
+            node.inputs[0],
+            node.inputs[1],
+            node.inputs[2],
+            node.inputs[3],
+            node.inputs[4],
+            node.outputs[0],
+        );
+        let (c1, c2) = (self.shape(wp)[0], self.shape(wq)[0]);
+        let q = &gh.cheap;
+        if !(q.group == c1 && c2 == c1 && gh.out_channels == c1 + c2) {
+            self.unsupported_as(
+                n,
+                &format!(
+                    "cheap op of {c2} channels in {} groups over {c1} primary channels to {} \
+                     outputs",
+                    q.group, gh.out_channels
+                ),
+                "a depthwise cheap op (ratio 2) whose outputs are all kept",
+            );
+            return Ok(());
+        }
+        let ly = self.layout(y);
+        let (h, w) = self.hw(y);
+        let b1 = c1.div_ceil(8);
+        let half = ChannelLayout::dense(c1);
+        let out = self.out_buf(y);
+        let residual = gh
+            .residual
+            .then(|| self.read_as(node.inputs[5], &ly, &node.name));
+        let first = match residual {
+            Some(_) => View::at(self.new_buf(b1 * 8 * h * w), 0),
+            None => View::at(out, 0),
+        };
+        let primary = ConvValues {
+            x,
+            w: wp,
+            bias: Some(bp),
+            residual: None,
+            y,
+        };
+        let at = ConvAt {
+            dst: Some((first, half.clone())),
+            ..ConvAt::default()
+        };
+        self.lower_conv(n, &gh.primary, pa, primary, at)?;
+        let cheap = ConvValues {
+            x: y,
+            w: wq,
+            bias: Some(bq),
+            residual: None,
+            y,
+        };
+        let at = ConvAt {
+            src: Some((first, half.clone(), c1, (h, w))),
+            dst: Some((View::at(out, b1), half)),
+            residual: residual.map(|r| View::at(r, b1)),
+        };
+        self.lower_conv(n, q, qa, cheap, at)?;
+        if let Some(r) = residual {
+            self.push(
+                n,
+                "ghost module: primary half + residual".into(),
+                Kernel::Binary {
+                    op: rt::BinaryOp::Add,
+                    a: first.loc,
+                    b: r,
+                    dst: out,
+                    len: b1 * 8 * h * w,
+                    act: Activation::None,
+                },
+            );
+        }
+        Ok(())
+    }
+
     /// A Ghost module the runtime fuses: 1x1 primary conv, 3x3 depthwise cheap conv of ratio 2,
     /// both halves written into the output's split layout, residual added in the epilogue.
     pub(super) fn lower_ghost(&mut self, n: NodeId, gh: &ir::Ghost) -> Result<(), LowerError> {
@@ -435,13 +572,13 @@ impl Lowerer<'_> {
         };
         let consts: Option<Vec<&[f32]>> =
             [wp, bp, wq, bq].iter().map(|&v| self.constant(v)).collect();
-        let (true, Some(c)) = (fits, consts) else {
-            self.unsupported(
-                n,
-                "ghost module other than 1x1 primary + 3x3 depthwise cheap op of ratio 2",
-            );
+        let Some(c) = consts else {
+            self.unsupported(n, "weights are not constant");
             return Ok(());
         };
+        if !fits {
+            return self.lower_ghost_as_two_convs(n, gh, (pa, qa));
+        }
         let lx = self.layout(x);
         let ly = self.layout(y);
         let half = c1.div_ceil(8);
