@@ -463,14 +463,8 @@ impl Lowerer<'_> {
         (pa, qa): (Activation, Activation),
     ) -> Result<(), LowerError> {
         let node = self.g.node(n).clone();
-        let (x, wp, bp, wq, bq, y) = (
-            node.inputs[0],
-            node.inputs[1],
-            node.inputs[2],
-            node.inputs[3],
-            node.inputs[4],
-            node.outputs[0],
-        );
+        let [x, wp, bp, wq, bq] = [0, 1, 2, 3, 4].map(|i| node.inputs[i]);
+        let y = node.outputs[0];
         let (c1, c2) = (self.shape(wp)[0], self.shape(wq)[0]);
         let q = &gh.cheap;
         if !(q.group == c1 && c2 == c1 && gh.out_channels == c1 + c2) {
