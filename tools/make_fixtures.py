@@ -694,6 +694,24 @@ SPECS += [
                "calibrated BN; raw head: three per-level maps [1, 64 + 4, h, w], no decode."),
 ]
 
+def tf_efficientnet_lite_small():
+    """timm's tf_efficientnet_lite0 recipe (pad_type='same': Conv2dSame pads with F.pad, so the
+    export has a zero Pad before every strided conv, asymmetric on even sizes; ReLU6; TF BN eps)
+    at channel multiplier 0.25 and depth multiplier 0.34, 10 classes."""
+    from timm.models.efficientnet import _gen_efficientnet_lite
+    return _gen_efficientnet_lite("tf_efficientnet_lite0", channel_multiplier=0.25,
+                                  depth_multiplier=0.34, bn_eps=1e-3, pad_type="same",
+                                  num_classes=10)
+
+
+SPECS += [
+    dict(name="ts17_tfefflite_w025_64x64_b1", build=tf_efficientnet_lite_small,
+         arch="timm-tf_efficientnet_lite-small", width=0.25, exporter="torchscript", opset=17,
+         res=(64, 64), batch=1, dyn=False, seed=802,
+         notes="timm tf_efficientnet_lite0 recipe (TF 'SAME' padding = Pad before strided "
+               "convs, ReLU6) at channel multiplier 0.25, depth 0.34, 10 classes."),
+]
+
 FULL_SPECS = [
     dict(name="ghostnet_100_224_op17", build=lambda: timm.create_model("ghostnet_100", pretrained=False,
                                                                        num_classes=1000),

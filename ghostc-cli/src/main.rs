@@ -198,7 +198,7 @@ fn bench(a: BenchArgs) -> Result<()> {
 #[derive(Args)]
 struct FuseArgs {
     /// Switch fusions off for ablation or debugging: a comma list of bn, act, ghost, residual,
-    /// se, linear, branches, dfc, quant, or all.
+    /// se, linear, branches, dfc, quant, pad, or all.
     #[arg(long, value_name = "LIST")]
     no_fuse: Option<String>,
 }

@@ -150,6 +150,7 @@ fn each_fusion_switched_off_stays_correct() {
             Fusion::Branches => {} // no parallel branches in this net
             Fusion::Dfc => assert_eq!(h.get("dfc_gate"), None), // no DFC branch either
             Fusion::Quant => {}    // an f32 net: nothing quantized
+            Fusion::Pad => {}      // no Pad node (passes_fold_pad tests it)
         }
     }
     let after = optimized(&g, &PassOptions::with_fuse(FuseOptions::none()));
@@ -174,7 +175,12 @@ fn stop_after_stops() {
     let reports = optimize(&mut after, &opts).unwrap();
     assert_eq!(
         reports.iter().map(|r| r.pass).collect::<Vec<_>>(),
-        ["remove_identity", "fold_quantize", "fold_batch_norm"]
+        [
+            "remove_identity",
+            "fold_pad",
+            "fold_quantize",
+            "fold_batch_norm"
+        ]
     );
     assert_eq!(count(&after, "batch_norm"), 0);
     assert!(count(&after, "concat") > 0);

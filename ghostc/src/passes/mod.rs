@@ -11,6 +11,7 @@
 //! invariant is caught at the pass, not three stages later.
 
 mod fold_batch_norm;
+mod fold_pad;
 mod fold_quantize;
 mod fuse_activation;
 mod fuse_dfc;
@@ -28,6 +29,7 @@ use crate::ir::{Graph, NodeId};
 use crate::verify::{verify, VerifyError};
 
 pub use fold_batch_norm::FoldBatchNorm;
+pub use fold_pad::FoldPad;
 pub use fold_quantize::FoldQuantize;
 pub use fuse_activation::FuseActivation;
 pub use fuse_dfc::FuseDfc;
@@ -88,10 +90,12 @@ pub enum Fusion {
     /// QDQ chains `DequantizeLinear -> Conv -> act? -> QuantizeLinear` into one integer
     /// `QConv`.
     Quant,
+    /// A zero `Pad` folded into the padding of the convs reading it.
+    Pad,
 }
 
 impl Fusion {
-    pub const ALL: [Fusion; 9] = [
+    pub const ALL: [Fusion; 10] = [
         Fusion::Bn,
         Fusion::Act,
         Fusion::Ghost,
@@ -101,6 +105,7 @@ impl Fusion {
         Fusion::Branches,
         Fusion::Dfc,
         Fusion::Quant,
+        Fusion::Pad,
     ];
 
     /// The spelling `--no-fuse` takes.
@@ -115,6 +120,7 @@ impl Fusion {
             Fusion::Branches => "branches",
             Fusion::Dfc => "dfc",
             Fusion::Quant => "quant",
+            Fusion::Pad => "pad",
         }
     }
 }
@@ -127,7 +133,7 @@ impl fmt::Display for Fusion {
 
 /// A fusion name that is not one of [`Fusion::ALL`]. A user error.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown fusion '{0}' (expected a comma list of: bn, act, ghost, residual, se, linear, branches, dfc, quant, or 'all')")]
+#[error("unknown fusion '{0}' (expected a comma list of: bn, act, ghost, residual, se, linear, branches, dfc, quant, pad, or 'all')")]
 pub struct ParseFusionError(pub String);
 
 impl FromStr for Fusion {
@@ -152,6 +158,7 @@ pub struct FuseOptions {
     pub branches: bool,
     pub dfc: bool,
     pub quant: bool,
+    pub pad: bool,
 }
 
 impl Default for FuseOptions {
@@ -172,6 +179,7 @@ impl FuseOptions {
             branches: true,
             dfc: true,
             quant: true,
+            pad: true,
         }
     }
 
@@ -186,6 +194,7 @@ impl FuseOptions {
             branches: false,
             dfc: false,
             quant: false,
+            pad: false,
         }
     }
 
@@ -200,6 +209,7 @@ impl FuseOptions {
             Fusion::Branches => self.branches,
             Fusion::Dfc => self.dfc,
             Fusion::Quant => self.quant,
+            Fusion::Pad => self.pad,
         }
     }
 
@@ -214,6 +224,7 @@ impl FuseOptions {
             Fusion::Branches => &mut self.branches,
             Fusion::Dfc => &mut self.dfc,
             Fusion::Quant => &mut self.quant,
+            Fusion::Pad => &mut self.pad,
         };
         *flag = on;
     }
@@ -292,8 +303,9 @@ pub struct PassReport {
 }
 
 /// Pass names in pipeline order, for `--stop-after` and `--emit ir-after=PASS`.
-pub const PASS_NAMES: [&str; 9] = [
+pub const PASS_NAMES: [&str; 10] = [
     "remove_identity",
+    "fold_pad",
     "fold_quantize",
     "fold_batch_norm",
     "merge_parallel_convs",
@@ -309,6 +321,7 @@ pub const PASS_NAMES: [&str; 9] = [
 pub fn pipeline(fuse: &FuseOptions) -> Vec<Box<dyn Pass>> {
     vec![
         Box::new(RemoveIdentity),
+        Box::new(FoldPad { enabled: fuse.pad }),
         Box::new(FoldQuantize {
             enabled: fuse.quant,
         }),
@@ -335,30 +348,32 @@ pub fn pipeline(fuse: &FuseOptions) -> Vec<Box<dyn Pass>> {
 ///
 /// 1. `remove_identity`: Identity, and Reshape/Slice/Transpose/Cast/Concat that do nothing, go
 ///    first so that every later matcher sees producers and consumers directly adjacent.
-/// 2. `fold_quantize`: QDQ chains into QConv before anything else looks at the convs, whose
+/// 2. `fold_pad`: a constant-zero `Pad` before convs (TF "SAME" exports) becomes their padding.
+///    Early, so every later matcher sees each conv right after the Pad's producer.
+/// 3. `fold_quantize`: QDQ chains into QConv before anything else looks at the convs, whose
 ///    weights are Dequantize outputs, not constants, so no f32 fusion would match them anyway.
-/// 3. `fold_batch_norm`: needs the raw `Conv -> BatchNorm` / `Gemm -> BatchNorm` adjacency,
+/// 4. `fold_batch_norm`: needs the raw `Conv -> BatchNorm` / `Gemm -> BatchNorm` adjacency,
 ///    i.e. must run before activations are fused into the conv (a BN after an activation is
 ///    not foldable, and after fusion the conv would sit behind its activation).
-/// 4. `merge_parallel_convs`: sums of convs over one input (GhostNetV3 exported in training
+/// 5. `merge_parallel_convs`: sums of convs over one input (GhostNetV3 exported in training
 ///    form) become one conv. After BN folding, so each `BN(Conv(x))` branch is one conv with
 ///    bias; before activation fusion, which would otherwise turn the branches into FusedConvs
 ///    and the ReLU after the sum into a separate node the Ghost matcher cannot see through.
-/// 5. `fuse_activation`: canonicalizes first (decomposed hard-sigmoid / hard-swish become one
+/// 6. `fuse_activation`: canonicalizes first (decomposed hard-sigmoid / hard-swish become one
 ///    activation node), then turns every Conv into a FusedConv with its bias and following
 ///    activation, and Gemm/MatMul(+Add) into Linear. Every later matcher then sees one
 ///    spelling of "conv + bias + activation" and of "fully connected layer".
-/// 6. `fuse_squeeze_excite`: matches pool -> FC+act -> FC+gate -> Mul, which only has a single
-///    spelling once step 5 has run (hard-sigmoid decomposed into Add/Clip/Div otherwise). It
+/// 7. `fuse_squeeze_excite`: matches pool -> FC+act -> FC+gate -> Mul, which only has a single
+///    spelling once step 6 has run (hard-sigmoid decomposed into Add/Clip/Div otherwise). It
 ///    does not interact with the Ghost pattern (its FCs act on 1x1 maps).
-/// 7. `fuse_ghost_module`: needs the primary and cheap convs with their activations absorbed
-///    (step 5), so that `p` has exactly the two consumers the pattern requires.
-/// 8. `fuse_dfc`: after the Ghost fusion, so the gated tensor is the whole Ghost op, and
+/// 8. `fuse_ghost_module`: needs the primary and cheap convs with their activations absorbed
+///    (step 6), so that `p` has exactly the two consumers the pattern requires.
+/// 9. `fuse_dfc`: after the Ghost fusion, so the gated tensor is the whole Ghost op, and
 ///    after `fuse_activation`, so the gate's Sigmoid has one spelling (fused into the last
 ///    conv). Independent of the residual (GhostNetV2 gates the first Ghost module, the residual
 ///    joins the second).
-/// 9. `fuse_residual`: last, so that the residual Add attaches to the whole Ghost module (its
-///    real producer) rather than to the Slice/Concat the Ghost fusion removes.
+/// 10. `fuse_residual`: last, so that the residual Add attaches to the whole Ghost module (its
+///     real producer) rather than to the Slice/Concat the Ghost fusion removes.
 ///
 /// Returns one report per pass that ran. With `opts.verify_each` the verifier runs on the
 /// input graph and after every pass.

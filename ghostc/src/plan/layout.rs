@@ -152,6 +152,7 @@ pub fn assign(g: &Graph) -> HashMap<ValueId, ChannelLayout> {
                 | Op::Reduce(_)
                 | Op::Pool(_)
                 | Op::Resize(_)
+                | Op::Pad(_)
                 | Op::Binary(_)
                 | Op::Unary(_)
                 | Op::Reshape { .. }

@@ -382,6 +382,10 @@ impl<'g> Lowerer<'g> {
                 self.lower_resize(n, r);
                 Ok(())
             }
+            Op::Pad(p) => {
+                let pads = zero_spatial_pad(p).expect("blocker() checked the pads");
+                self.lower_zero_pad(n, pads)
+            }
             Op::Softmax { .. } => {
                 self.lower_softmax(n);
                 Ok(())
@@ -407,9 +411,20 @@ impl<'g> Lowerer<'g> {
     }
 }
 
-/// For the ops lowered only in some configurations (Concat, Slice, Pool, Resize, Softmax):
-/// the attribute or shape that blocks node `n` and what is supported instead; `None` when
-/// [`Lowerer::lower_node`] can lower it (and for every other op).
+/// `[top, left, bottom, right]` of a constant zero Pad of a rank-4 tensor's H and W (none of N or
+/// C, nothing cropped).
+fn zero_spatial_pad(p: &ir::Pad) -> Option<[usize; 4]> {
+    let [0, 0, t, l, 0, 0, b, r] = p.pads[..] else {
+        return None;
+    };
+    let ok =
+        p.mode == ir::PadMode::Constant && p.value == 0.0 && [t, l, b, r].iter().all(|&v| v >= 0);
+    ok.then(|| [t, l, b, r].map(|v| v as usize))
+}
+
+/// For the ops lowered only in some configurations (Concat, Slice, Pool, Resize, Pad,
+/// Softmax): the attribute or shape that blocks node `n` and what is supported instead; `None`
+/// when [`Lowerer::lower_node`] can lower it (and for every other op).
 fn blocker(g: &Graph, n: NodeId) -> Option<(String, &'static str)> {
     let node = g.node(n);
     let shape = |v: Option<&ValueId>| v.map(|&v| g.value(v).ty.shape.clone()).unwrap_or_default();
@@ -446,6 +461,15 @@ fn blocker(g: &Graph, n: NodeId) -> Option<(String, &'static str)> {
                 ir::fmt_shape(&x)
             ),
             "resizing H and W only",
+        ),
+        Op::Pad(p) if p.mode != ir::PadMode::Constant || p.value != 0.0 => (
+            format!("mode={:?} value={}", p.mode, p.value),
+            "constant zero padding of H and W",
+        ),
+        Op::Pad(_) if x.len() != 4 => (rank("input", &x), "rank 4"),
+        Op::Pad(p) if zero_spatial_pad(p).is_none() => (
+            format!("pads={:?}", p.pads),
+            "non-negative padding of H and W only",
         ),
         Op::Softmax { axis } if x.len() != 2 => (
             format!("axis={axis} over {}", rank("input", &x)),

@@ -1,6 +1,7 @@
 //! Data movement: the user's NCHW input and output converted to and from NCHW8c, copies
 //! between two channel layouts (`Remap`), and the ops that only move data: Reshape and Identity
-//! (no step: the output aliases the input), Concat and Slice on channels, Resize.
+//! (no step: the output aliases the input), Concat and Slice on channels, Resize, a zero Pad
+//! that no conv absorbed (`passes::FoldPad` folds the others).
 //!
 //! Deliberately not done here: avoiding the copies. Layouts are chosen so that a Ghost module's
 //! Concat/Slice disappear before lowering sees them (`plan::layout`); what reaches this file
@@ -8,11 +9,48 @@
 
 use ghost_runtime::{CoordMode, NearestMode, ResizeMode, ResizeShape};
 
-use super::{ChannelLayout, Lowerer};
+use super::conv::DwGeneral;
+use super::{ChannelLayout, LowerError, Lowerer};
 use crate::ir::{self, NodeId, Op, ValueId};
 use crate::plan::program::*;
 
 impl Lowerer<'_> {
+    /// A zero Pad of H and W (`[top, left, bottom, right]`) as a 1x1 depthwise identity with
+    /// that padding: `depthwise_general` copies each pixel and writes zeros around it, in the
+    /// input's layout.
+    pub(super) fn lower_zero_pad(&mut self, n: NodeId, pads: [usize; 4]) -> Result<(), LowerError> {
+        let node = self.g.node(n);
+        let (x, y) = (node.inputs[0], node.outputs[0]);
+        let c = self.shape(x)[1];
+        let conv = ir::Conv {
+            kernel: [1, 1],
+            strides: [1, 1],
+            pads,
+            dilations: [1, 1],
+            group: c,
+        };
+        let layout = self.layout(y);
+        let src = View::at(self.read_as(x, &layout, &node.name.clone()), 0);
+        let dst = View::at(self.out_buf(y), 0);
+        let (ones, zeros) = (vec![1.0; c], vec![0.0; c]);
+        let dw = DwGeneral {
+            conv: &conv,
+            w: &ones,
+            b: &zeros,
+            layout: &layout,
+            in_hw: self.hw(x),
+        };
+        let what = format!("zero pad {pads:?} {c}ch");
+        self.push_depthwise_general(
+            n,
+            what,
+            dw,
+            src,
+            dst,
+            Epilogue::act(ghost_runtime::Activation::None),
+        )
+    }
+
     /// Model input `index`: read in place by a stem conv that is its only reader, otherwise
     /// converted to NCHW8c first.
     pub(super) fn lower_input(&mut self, index: usize, input: ValueId) {
