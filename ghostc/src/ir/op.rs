@@ -184,6 +184,20 @@ pub struct Pad {
     pub value: f32,
 }
 
+impl Pad {
+    /// `[top, left, bottom, right]` when this is a constant zero pad of a rank-4 tensor's H and
+    /// W only (none of N or C, nothing cropped): what a conv's own padding computes.
+    pub fn zero_hw(&self) -> Option<[usize; 4]> {
+        let [0, 0, t, l, 0, 0, b, r] = self.pads[..] else {
+            return None;
+        };
+        let ok = self.mode == PadMode::Constant
+            && self.value == 0.0
+            && [t, l, b, r].iter().all(|&v| v >= 0);
+        ok.then(|| [t, l, b, r].map(|v| v as usize))
+    }
+}
+
 /// Conv (BatchNorm already folded into its weights and bias) with its epilogue:
 /// `y = act(conv(x, w) + b) + residual`. Inputs: x, w, b, then the residual when `residual`.
 #[derive(Clone, Debug, PartialEq)]

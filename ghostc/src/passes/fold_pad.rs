@@ -14,7 +14,7 @@
 //! padding computes). An unfolded zero pad is lowered as its own step; other modes are
 //! reported as unsupported.
 
-use crate::ir::{Graph, Op, PadMode};
+use crate::ir::{Graph, Op};
 
 use super::{sweep, Pass, PassError};
 
@@ -38,15 +38,10 @@ impl Pass for FoldPad {
                 return false;
             };
             let (x, y) = (node.inputs[0], node.outputs[0]);
-            let [0, 0, t, l, 0, 0, b, r] = p.pads[..] else {
+            let Some(add) = p.zero_hw() else {
                 return false;
             };
-            if p.mode != PadMode::Constant
-                || p.value != 0.0
-                || [t, l, b, r].iter().any(|&v| v < 0)
-                || g.value(x).ty.shape.len() != 4
-                || g.is_output(y)
-            {
+            if g.value(x).ty.shape.len() != 4 || g.is_output(y) {
                 return false;
             }
             let readers = g.consumers(y);
@@ -57,7 +52,6 @@ impl Pass for FoldPad {
             if !all_convs {
                 return false;
             }
-            let add = [t, l, b, r].map(|v| v as usize);
             for (c, _) in readers {
                 let conv = match &mut g.node_mut(c).op {
                     Op::Conv(conv) => conv,

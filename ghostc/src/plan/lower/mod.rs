@@ -383,7 +383,7 @@ impl<'g> Lowerer<'g> {
                 Ok(())
             }
             Op::Pad(p) => {
-                let pads = zero_spatial_pad(p).expect("blocker() checked the pads");
+                let pads = p.zero_hw().expect("blocker() checked the pads");
                 self.lower_zero_pad(n, pads)
             }
             Op::Softmax { .. } => {
@@ -409,17 +409,6 @@ impl<'g> Lowerer<'g> {
             }
         }
     }
-}
-
-/// `[top, left, bottom, right]` of a constant zero Pad of a rank-4 tensor's H and W (none of N or
-/// C, nothing cropped).
-fn zero_spatial_pad(p: &ir::Pad) -> Option<[usize; 4]> {
-    let [0, 0, t, l, 0, 0, b, r] = p.pads[..] else {
-        return None;
-    };
-    let ok =
-        p.mode == ir::PadMode::Constant && p.value == 0.0 && [t, l, b, r].iter().all(|&v| v >= 0);
-    ok.then(|| [t, l, b, r].map(|v| v as usize))
 }
 
 /// For the ops lowered only in some configurations (Concat, Slice, Pool, Resize, Pad,
@@ -467,7 +456,7 @@ fn blocker(g: &Graph, n: NodeId) -> Option<(String, &'static str)> {
             "constant zero padding of H and W",
         ),
         Op::Pad(_) if x.len() != 4 => (rank("input", &x), "rank 4"),
-        Op::Pad(p) if zero_spatial_pad(p).is_none() => (
+        Op::Pad(p) if p.zero_hw().is_none() => (
             format!("pads={:?}", p.pads),
             "non-negative padding of H and W only",
         ),
