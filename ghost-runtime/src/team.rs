@@ -8,10 +8,19 @@
 //! the OS has not scheduled yet costs nothing: the caller takes its part. Idle workers spin
 //! for a while before parking. No allocation or lock per job. A second thread calling
 //! [`Fork::run`] while the team is busy runs all its parts itself, so a `Team` may be shared.
+//!
+//! A team also watches whether its threads pay: when another process keeps a core busy, a
+//! worker that claims a part and is then descheduled stalls the whole layer (measured: 2
+//! threads slower than 1 on a shared machine). Each job times the caller's own parts; over a
+//! window of jobs, if the team did not beat the caller's serial estimate by a margin, the
+//! next jobs run serially on the caller (workers park), and the team probes again later,
+//! backing off while the probes keep losing (see [`Adapt`]). Which thread runs a part never
+//! changes a result, so the switch is invisible except in time. [`Team::set_adaptive`] turns
+//! it off.
 
 use crate::par::Fork;
 use core::cell::UnsafeCell;
-use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::boxed::Box;
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
@@ -50,16 +59,17 @@ unsafe impl Sync for Inner {}
 unsafe impl Send for Inner {}
 
 impl Inner {
-    /// Claims and runs parts of `epoch` until none is left.
-    fn work(&self, epoch: u64) {
+    /// Claims and runs parts of `epoch` until none is left; returns how many it ran.
+    fn work(&self, epoch: u64) -> usize {
+        let mut ran = 0;
         let mut s = self.state.0.load(Ordering::Acquire);
         loop {
             if s >> 32 != epoch {
-                return;
+                return ran;
             }
             let part = (s & 0xffff_ffff) as usize;
             if part >= self.parts {
-                return;
+                return ran;
             }
             match self
                 .state
@@ -74,6 +84,7 @@ impl Inner {
                         self.panicked.store(true, Ordering::Release);
                     }
                     self.finished.0.fetch_add(1, Ordering::AcqRel);
+                    ran += 1;
                     s = self.state.0.load(Ordering::Acquire);
                 }
                 Err(now) => s = now,
@@ -82,10 +93,81 @@ impl Inner {
     }
 }
 
+/// Jobs per probe window: long enough to span most of an inference's layers.
+const WINDOW: u32 = 64;
+/// Serial jobs after a losing window, doubled per further losing window up to [`MAX_SERIAL`].
+const MIN_SERIAL: u32 = 512;
+const MAX_SERIAL: u32 = 1 << 16;
+
+/// The serial fallback's state. Touched only by the thread holding [`Team::busy`] (the
+/// atomics are for `Sync`; `Relaxed` suffices as `busy` orders them).
+struct Adapt {
+    on: AtomicBool,
+    /// Jobs still to run serially before the next probe window.
+    serial_left: AtomicU32,
+    /// Length of the next serial stretch.
+    backoff: AtomicU32,
+    /// Parallel jobs in the current window, their time, and the caller's serial estimate.
+    jobs: AtomicU32,
+    actual_ns: AtomicU64,
+    serial_ns: AtomicU64,
+}
+
+impl Adapt {
+    fn new() -> Self {
+        Adapt {
+            on: AtomicBool::new(true),
+            serial_left: AtomicU32::new(0),
+            backoff: AtomicU32::new(MIN_SERIAL),
+            jobs: AtomicU32::new(0),
+            actual_ns: AtomicU64::new(0),
+            serial_ns: AtomicU64::new(0),
+        }
+    }
+
+    /// Whether the next job should run serially (counting it).
+    fn take_serial(&self) -> bool {
+        let left = self.serial_left.load(Ordering::Relaxed);
+        if left == 0 || !self.on.load(Ordering::Relaxed) {
+            return false;
+        }
+        self.serial_left.store(left - 1, Ordering::Relaxed);
+        true
+    }
+
+    /// Records a parallel job of `parts` parts that took `actual`, the caller having run
+    /// `mine >= 1` of them in `own`; at the end of a window, decides on the next stretch.
+    fn record(&self, parts: usize, mine: usize, own: Duration, actual: Duration) {
+        let serial = own.as_nanos() as u64 / mine as u64 * parts as u64;
+        let r = Ordering::Relaxed;
+        let actual_ns = self.actual_ns.load(r) + actual.as_nanos() as u64;
+        let serial_ns = self.serial_ns.load(r) + serial;
+        let jobs = self.jobs.load(r) + 1;
+        if jobs < WINDOW {
+            self.jobs.store(jobs, r);
+            self.actual_ns.store(actual_ns, r);
+            self.serial_ns.store(serial_ns, r);
+            return;
+        }
+        self.jobs.store(0, r);
+        self.actual_ns.store(0, r);
+        self.serial_ns.store(0, r);
+        // The team must save at least 10 % of the serial estimate to be kept.
+        if actual_ns.saturating_mul(10) > serial_ns.saturating_mul(9) {
+            let stretch = self.backoff.load(r);
+            self.serial_left.store(stretch, r);
+            self.backoff.store((stretch * 2).min(MAX_SERIAL), r);
+        } else {
+            self.backoff.store(MIN_SERIAL, r);
+        }
+    }
+}
+
 /// A fixed team of `threads - 1` persistent worker threads plus the caller.
 pub struct Team {
     inner: Arc<Inner>,
     busy: AtomicBool,
+    adapt: Adapt,
     workers: Vec<JoinHandle<()>>,
 }
 
@@ -121,8 +203,15 @@ impl Team {
         Ok(Team {
             inner,
             busy: AtomicBool::new(false),
+            adapt: Adapt::new(),
             workers,
         })
+    }
+
+    /// Whether the team falls back to running jobs serially while its workers do not pay
+    /// (on by default; see the module docs). Off, every job is split over the team.
+    pub fn set_adaptive(&self, on: bool) {
+        self.adapt.on.store(on, Ordering::Relaxed);
     }
 
     /// Threads in the team, the caller included.
@@ -185,7 +274,16 @@ impl Fork for Team {
             }
             return;
         }
+        if self.adapt.take_serial() {
+            // Released even if a part panics (the panic then reaches the caller as it is).
+            let _busy = ReleaseOnDrop(&self.busy);
+            for i in 0..n {
+                f(i);
+            }
+            return;
+        }
         let inner = &*self.inner;
+        let start = Instant::now();
         // SAFETY: lifetime erasure only; the closure outlives this call, and this call
         // returns only after every part of the epoch is finished.
         let job: Job = unsafe { core::mem::transmute::<&(dyn Fn(usize) + Sync), Job>(f) };
@@ -200,7 +298,8 @@ impl Fork for Team {
                 handle.thread().unpark();
             }
         }
-        inner.work(epoch);
+        let mine = inner.work(epoch);
+        let own = start.elapsed();
         let mut spins = 0u32;
         while inner.finished.0.load(Ordering::Acquire) != n {
             spins = spins.wrapping_add(1);
@@ -211,10 +310,22 @@ impl Fork for Team {
                 core::hint::spin_loop();
             }
         }
+        if mine > 0 {
+            self.adapt.record(n, mine, own, start.elapsed());
+        }
         self.busy.store(false, Ordering::Release);
         if inner.panicked.swap(false, Ordering::AcqRel) {
             panic!("a ghost-runtime worker thread panicked");
         }
+    }
+}
+
+/// Clears a flag when dropped.
+struct ReleaseOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for ReleaseOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
     }
 }
 
@@ -259,6 +370,86 @@ mod tests {
                 });
             }
         });
+    }
+
+    /// The fallback's decisions: a window that does not save 10 % of the serial estimate
+    /// starts a serial stretch, further losing windows double it up to the cap, a winning
+    /// window resets it; turned off, no stretch is ever taken.
+    #[test]
+    fn adapt_backs_off_while_losing_and_resets_on_a_win() {
+        let us = Duration::from_micros;
+        let a = Adapt::new();
+        let window = |a: &Adapt, actual: u64| {
+            for _ in 0..WINDOW {
+                assert!(!a.take_serial());
+                // Two parts, the caller ran one in 100 us: serial estimate 200 us.
+                a.record(2, 1, us(100), us(actual));
+            }
+        };
+        let drain = |a: &Adapt| (0..).take_while(|_| a.take_serial()).count() as u32;
+        window(&a, 120);
+        assert_eq!(drain(&a), 0, "a 40 % saving keeps the team");
+        window(&a, 185);
+        assert_eq!(drain(&a), MIN_SERIAL, "7.5 % is not enough");
+        window(&a, 400);
+        assert_eq!(drain(&a), 2 * MIN_SERIAL);
+        for _ in 0..16 {
+            window(&a, 400);
+            drain(&a);
+        }
+        window(&a, 400);
+        assert_eq!(drain(&a), MAX_SERIAL);
+        window(&a, 100);
+        assert_eq!(drain(&a), 0);
+        window(&a, 400);
+        assert_eq!(drain(&a), MIN_SERIAL, "a win resets the backoff");
+        // The caller ran both parts (worker absent): no saving, a loss.
+        for _ in 0..WINDOW {
+            a.record(2, 2, us(200), us(205));
+        }
+        a.on.store(false, Ordering::Relaxed);
+        assert_eq!(drain(&a), 0, "off: never serial");
+        a.on.store(true, Ordering::Relaxed);
+        assert_eq!(
+            drain(&a),
+            2 * MIN_SERIAL,
+            "the caller-only window was a loss"
+        );
+    }
+
+    /// Serial stretches and panics inside them leave the team usable, every part run once.
+    #[test]
+    #[cfg_attr(miri, ignore = "spinning threads: too slow under Miri")]
+    fn serial_stretch_runs_every_part_and_survives_a_panic() {
+        let team = Team::new(2).unwrap();
+        team.adapt.serial_left.store(3, Ordering::Relaxed);
+        let caller = thread::current().id();
+        for _ in 0..3 {
+            let hits: [AtomicU32; 2] = Default::default();
+            team.run(&|i| {
+                assert_eq!(
+                    thread::current().id(),
+                    caller,
+                    "serial: the caller runs all"
+                );
+                hits[i].fetch_add(1, Ordering::Relaxed);
+            });
+            assert!(hits.iter().all(|h| h.load(Ordering::Relaxed) == 1));
+        }
+        team.adapt.serial_left.store(1, Ordering::Relaxed);
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            team.run(&|_| panic!("part fails"))
+        }));
+        assert!(r.is_err());
+        assert!(
+            !team.busy.load(Ordering::Acquire),
+            "busy released after the panic"
+        );
+        let hits = AtomicU32::new(0);
+        team.run(&|_| {
+            hits.fetch_add(1, Ordering::Relaxed);
+        });
+        assert_eq!(hits.load(Ordering::Relaxed), 2);
     }
 
     /// Workers park when idle and wake for the next job; dropping the team joins them.

@@ -9,7 +9,8 @@
 //! `__NAME__ --profile [N [--raw]]` prints per-step times (profiling builds:
 //! `ghostc compile --profile`; `--raw` prints `key=value` lines for `ghostc bench`).
 //! `--threads T` (anywhere, default 1) runs on a `ghost_runtime::Team` of T threads: a batch
-//! is split by images, a single image layer by layer.
+//! is split by images, a single image layer by layer; `--fixed-team` keeps the team splitting
+//! every job even while its workers do not pay (see `Team::set_adaptive`; for ablation).
 
 use std::process::ExitCode;
 
@@ -22,6 +23,9 @@ static MAIN_START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock
 /// nanoseconds since the Unix epoch: `--bench` then reports `spawn_to_first_us`, from the spawn
 /// (exec, loader and std start-up included) to the first output.
 const SPAWN_ENV: &str = "GHOSTC_SPAWN_UNIX_NS";
+
+/// Set by `--fixed-team`.
+static FIXED_TEAM: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// Set by `--threads T`.
 static THREADS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
@@ -53,10 +57,15 @@ impl Runner {
 
 fn model_with_threads() -> Runner {
     let threads = THREADS.load(std::sync::atomic::Ordering::Relaxed).max(1);
+    let team = (threads > 1).then(|| {
+        let team = ghost_runtime::Team::new(threads).expect("cannot start worker threads");
+        team.set_adaptive(!FIXED_TEAM.load(std::sync::atomic::Ordering::Relaxed));
+        team
+    });
     Runner {
         model: Model::new(),
         scratch: ghost_runtime::AlignedScratch::new(threads * Model::SCRATCH_LEN),
-        team: (threads > 1).then(|| ghost_runtime::Team::new(threads).expect("cannot start worker threads")),
+        team,
     }
 }
 
@@ -367,6 +376,10 @@ static PROFILE_RAW: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBoo
 fn main() -> ExitCode {
     MAIN_START.get_or_init(std::time::Instant::now);
     let mut args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(i) = args.iter().position(|a| a == "--fixed-team") {
+        FIXED_TEAM.store(true, std::sync::atomic::Ordering::Relaxed);
+        args.remove(i);
+    }
     if let Some(i) = args.iter().position(|a| a == "--threads") {
         match args.get(i + 1).map(|t| t.parse::<usize>()) {
             Some(Ok(t)) if t > 0 => THREADS.store(t, std::sync::atomic::Ordering::Relaxed),
