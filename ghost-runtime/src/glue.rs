@@ -4,6 +4,8 @@
 
 use crate::error::{check, check_len, Error};
 use crate::kernels::softmax::expf;
+use crate::kernels::vmath::Transcendental;
+use crate::Kernels;
 
 /// Splits `scratch` into `N` disjoint mutable regions given as `(offset, len)` in any order,
 /// returned in the order given. Errors (never panics) if a region is out of bounds or two
@@ -146,7 +148,8 @@ pub enum Unary {
 /// Applies `f` to every element of `x` in place.
 pub fn unary(f: Unary, x: &mut [f32]) {
     match f {
-        Unary::Sigmoid => x.iter_mut().for_each(|v| *v = 1.0 / (1.0 + expf(-*v))),
+        // The vector sigmoid (the epilogue's and the DFC gate's) on the selected ISA.
+        Unary::Sigmoid => Kernels::new().transcendental(Transcendental::Sigmoid, x),
         Unary::Tanh => x.iter_mut().for_each(|v| {
             // tanh(x) = 1 - 2 / (exp(2x) + 1), saturating cleanly for large |x|.
             *v = if v.is_nan() {

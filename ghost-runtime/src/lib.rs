@@ -138,6 +138,11 @@ pub enum Activation {
     },
     /// ONNX HardSwish: `x * min(max(x / 6 + 1/2, 0), 1)`.
     HardSwish,
+    /// `1 / (1 + e^-x)`, by the vector `exp` (within 2 ulp; 0 below `x = -88.72`).
+    Sigmoid,
+    /// SiLU (Swish), `x * sigmoid(x)` (ONNX exports it as `Mul(x, Sigmoid(x))`), computed as
+    /// `x / (1 + e^-x)` within 2 ulp.
+    Silu,
 }
 
 /// Read-only view of an NCHW8c tensor (one image): the kernel reads its blocks starting at
@@ -231,3 +236,4 @@ pub use kernels::qpointwise::{pack_pointwise_u8, pointwise_u8_packed_len, QResid
 pub use kernels::resize::{CoordMode, NearestMode, ResizeMode, ResizeShape};
 pub use kernels::se::{Gate, SeShape};
 pub use kernels::softmax::expf;
+pub use kernels::vmath::Transcendental;

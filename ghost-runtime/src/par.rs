@@ -469,7 +469,7 @@ impl<'f> Par<'f> {
             // SAFETY: forwarded.
             unsafe {
                 if GATED {
-                    a.gate_sigmoid(0, 2 * nb);
+                    a.gate_sigmoid(k, 0, 2 * nb);
                     ghost_drive_gated(k, &a);
                 } else {
                     ghost_drive(k, &a);
@@ -493,7 +493,7 @@ impl<'f> Par<'f> {
                     let (g0, g1) = part_range(2 * nb, parts, i);
                     // SAFETY: this part's gate blocks; no pass reads the gate before the
                     // last one, after a join.
-                    unsafe { ga.get().gate_sigmoid(g0, g1) };
+                    unsafe { ga.get().gate_sigmoid(k, g0, g1) };
                 }
             });
             self.fork.run(&|i| {
@@ -546,8 +546,8 @@ impl<'f> Par<'f> {
                 // alone.
                 unsafe {
                     if GATED {
-                        a.gate_sigmoid(b0, b1);
-                        a.gate_sigmoid(nb + b0, nb + b1);
+                        a.gate_sigmoid(k, b0, b1);
+                        a.gate_sigmoid(k, nb + b0, nb + b1);
                         ghost_drive_gated(k, &a);
                     } else {
                         ghost_drive(k, &a);

@@ -78,6 +78,24 @@ impl Simd for Neon {
         // SAFETY: the token proves NEON. vfmaq_f32(c, a, b) = c + a * b, fused.
         unsafe { Q2(vfmaq_f32(c.0, a.0, b.0), vfmaq_f32(c.1, a.1, b.1)) }
     }
+    #[inline(always)]
+    fn div(self, a: Q2, b: Q2) -> Q2 {
+        // SAFETY: the token proves NEON.
+        unsafe { Q2(vdivq_f32(a.0, b.0), vdivq_f32(a.1, b.1)) }
+    }
+    #[inline(always)]
+    fn pow2i(self, n: Q2) -> Q2 {
+        // SAFETY: the token proves NEON; `n` holds integers, so truncation is exact.
+        unsafe {
+            let b = vdupq_n_s32(127);
+            let e0 = vaddq_s32(vcvtq_s32_f32(n.0), b);
+            let e1 = vaddq_s32(vcvtq_s32_f32(n.1), b);
+            Q2(
+                vreinterpretq_f32_s32(vshlq_n_s32::<23>(e0)),
+                vreinterpretq_f32_s32(vshlq_n_s32::<23>(e1)),
+            )
+        }
+    }
 }
 
 /// 8 `i32` lanes as two q registers.
@@ -147,11 +165,6 @@ impl super::QSimd for Neon {
             };
             I2(vaddq_s32(acc.0, quad(w.0)), vaddq_s32(acc.1, quad(w.1)))
         }
-    }
-    #[inline(always)]
-    fn div(self, a: Q2, b: Q2) -> Q2 {
-        // SAFETY: the token proves NEON.
-        unsafe { Q2(vdivq_f32(a.0, b.0), vdivq_f32(a.1, b.1)) }
     }
     #[inline(always)]
     fn iadd(self, a: I2, b: I2) -> I2 {

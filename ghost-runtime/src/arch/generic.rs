@@ -48,6 +48,16 @@ impl Simd for Scalar {
         // should be the plain textbook formula.
         core::array::from_fn(|i| a[i] * b[i] + c[i])
     }
+    #[inline(always)]
+    fn div(self, a: [f32; 8], b: [f32; 8]) -> [f32; 8] {
+        core::array::from_fn(|i| a[i] / b[i])
+    }
+    #[inline(always)]
+    fn pow2i(self, n: [f32; 8]) -> [f32; 8] {
+        // `as i32` saturates (NaN gives 0), so the add cannot overflow and the shift keeps
+        // whatever bits land in the exponent field.
+        n.map(|v| f32::from_bits(((v as i32).saturating_add(127) as u32) << 23))
+    }
 }
 
 impl super::QSimd for Scalar {
@@ -85,10 +95,6 @@ impl super::QSimd for Scalar {
             let d: i32 = (0..4).map(|t| x[t] as i32 * w[j][t] as i32).sum();
             acc[j].wrapping_add(d)
         })
-    }
-    #[inline(always)]
-    fn div(self, a: [f32; 8], b: [f32; 8]) -> [f32; 8] {
-        core::array::from_fn(|i| a[i] / b[i])
     }
     #[inline(always)]
     fn iadd(self, a: [i32; 8], b: [i32; 8]) -> [i32; 8] {

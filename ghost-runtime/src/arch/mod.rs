@@ -17,6 +17,7 @@
     allow(dead_code)
 )]
 pub(crate) mod generic;
+pub(crate) mod math;
 
 // Under Miri only the scalar path is dispatched to; the SIMD tokens still compile.
 #[cfg(target_arch = "x86_64")]
@@ -57,6 +58,11 @@ pub(crate) trait Simd: Copy {
     fn min(self, a: Self::V, b: Self::V) -> Self::V;
     /// `a * b + c`, fused where the ISA has FMA.
     fn fma(self, a: Self::V, b: Self::V, c: Self::V) -> Self::V;
+    /// IEEE `a / b`.
+    fn div(self, a: Self::V, b: Self::V) -> Self::V;
+    /// `2^n` built from exponent bits, for lanes of `n` holding integers in `[-126, 127]`
+    /// (other lanes give unspecified finite or infinite values, never a trap).
+    fn pow2i(self, n: Self::V) -> Self::V;
 }
 
 /// An [`Activation`] with its constants splatted once, applied in registers.
@@ -78,6 +84,8 @@ impl<V: Copy> ActV<V> {
             Activation::Clamp { lo, hi } => (2, lo, hi),
             Activation::HardSigmoid { alpha, beta } => (3, alpha, beta),
             Activation::HardSwish => (4, 1.0 / 6.0, 0.5),
+            Activation::Sigmoid => (5, 0.0, 0.0),
+            Activation::Silu => (6, 0.0, 0.0),
         };
         ActV {
             kind,
@@ -96,10 +104,12 @@ impl<V: Copy> ActV<V> {
             1 => s.max(self.zero, v),
             2 => s.min(self.b, s.max(self.a, v)),
             3 => s.min(self.one, s.max(self.zero, s.fma(v, self.a, self.b))),
-            _ => s.mul(
+            4 => s.mul(
                 v,
                 s.min(self.one, s.max(self.zero, s.fma(v, self.a, self.b))),
             ),
+            5 => math::sigmoid(s, v),
+            _ => math::silu(s, v),
         }
     }
 
@@ -135,7 +145,9 @@ impl<V: Copy> ActV<V> {
             1 => self.apply_all::<S, 1, R, C>(s, t),
             2 => self.apply_all::<S, 2, R, C>(s, t),
             3 => self.apply_all::<S, 3, R, C>(s, t),
-            _ => self.apply_all::<S, 4, R, C>(s, t),
+            4 => self.apply_all::<S, 4, R, C>(s, t),
+            5 => self.apply_all::<S, 5, R, C>(s, t),
+            _ => self.apply_all::<S, 6, R, C>(s, t),
         }
     }
 
@@ -146,10 +158,12 @@ impl<V: Copy> ActV<V> {
             1 => s.max(self.zero, v),
             2 => s.min(self.b, s.max(self.a, v)),
             3 => s.min(self.one, s.max(self.zero, s.fma(v, self.a, self.b))),
-            _ => s.mul(
+            4 => s.mul(
                 v,
                 s.min(self.one, s.max(self.zero, s.fma(v, self.a, self.b))),
             ),
+            5 => math::sigmoid(s, v),
+            _ => math::silu(s, v),
         }
     }
 }
@@ -183,8 +197,6 @@ pub(crate) trait QSimd: Simd {
     unsafe fn xbcast(self, p: *const u8) -> Self::X;
     /// `acc[j] + sum_t x[t] * w[j][t]` (`u8 * s8`, wrapping `i32`), i.e. `vpdpbusd`.
     fn dot(self, acc: Self::I, x: Self::X, w: Self::W) -> Self::I;
-    /// IEEE `a / b`.
-    fn div(self, a: Self::V, b: Self::V) -> Self::V;
     /// Wrapping `i32` add.
     fn iadd(self, a: Self::I, b: Self::I) -> Self::I;
     /// `i32 -> f32`, rounding to nearest even.

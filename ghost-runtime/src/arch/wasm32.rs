@@ -80,6 +80,19 @@ impl Simd for Simd128 {
         // Unfused, as the scalar reference (see the module docs).
         self.add(self.mul(a, b), c)
     }
+    #[inline(always)]
+    fn div(self, a: W2, b: W2) -> W2 {
+        W2(f32x4_div(a.0, b.0), f32x4_div(a.1, b.1))
+    }
+    #[inline(always)]
+    fn pow2i(self, n: W2) -> W2 {
+        // Saturating truncation, as the scalar path's `as i32`; exact on integers.
+        let b = i32x4_splat(127);
+        W2(
+            i32x4_shl(i32x4_add(i32x4_trunc_sat_f32x4(n.0), b), 23),
+            i32x4_shl(i32x4_add(i32x4_trunc_sat_f32x4(n.1), b), 23),
+        )
+    }
 }
 
 /// 8 `i32` lanes, or 32 bytes, as two `v128`.
@@ -127,10 +140,6 @@ impl super::QSimd for Simd128 {
             )
         };
         I2(i32x4_add(acc.0, quad(w.0)), i32x4_add(acc.1, quad(w.1)))
-    }
-    #[inline(always)]
-    fn div(self, a: W2, b: W2) -> W2 {
-        W2(f32x4_div(a.0, b.0), f32x4_div(a.1, b.1))
     }
     #[inline(always)]
     fn iadd(self, a: I2, b: I2) -> I2 {

@@ -73,6 +73,20 @@ macro_rules! ymm_token {
                 // SAFETY: the token proves FMA.
                 unsafe { _mm256_fmadd_ps(a, b, c) }
             }
+            #[inline(always)]
+            fn div(self, a: __m256, b: __m256) -> __m256 {
+                // SAFETY: the token proves AVX.
+                unsafe { _mm256_div_ps(a, b) }
+            }
+            #[inline(always)]
+            fn pow2i(self, n: __m256) -> __m256 {
+                // SAFETY: the token proves AVX2. `n` holds integers, so the rounding mode of
+                // `cvtps2dq` does not matter.
+                unsafe {
+                    let e = _mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127));
+                    _mm256_castsi256_ps(_mm256_slli_epi32::<23>(e))
+                }
+            }
         }
     };
 }
@@ -133,11 +147,6 @@ macro_rules! qsimd_impl {
                 unsafe {
                     ($dot)(acc, x, w)
                 }
-            }
-            #[inline(always)]
-            fn div(self, a: __m256, b: __m256) -> __m256 {
-                // SAFETY: the token proves AVX.
-                unsafe { _mm256_div_ps(a, b) }
             }
             #[inline(always)]
             fn iadd(self, a: __m256i, b: __m256i) -> __m256i {

@@ -11,16 +11,16 @@
 //! module's band loop, on rows still in cache; this stand-alone form serves gates whose `y` is
 //! not a Ghost module's output.
 //!
-//! Deliberately not done here: a vector sigmoid (the scalar `expf` of the rest of the runtime
-//! keeps results identical to the unfused Sigmoid step; the gate has a quarter of the elements
-//! of `y`).
+//! The sigmoid is the vector one of `arch::math` (within 2 ulp, on the kernels' ISA), the same
+//! function as the `Sigmoid` epilogue activation and the glue Sigmoid step on that ISA, so the
+//! fused and unfused gates give the same bits.
 
 use crate::arch::Simd;
 use crate::error::{check, size, Error};
 use crate::isa::{dispatch, Kernels};
 use crate::kernels::pointwise::view;
 use crate::kernels::resize::{nearest, src_coord, CoordMode, NearestMode};
-use crate::kernels::softmax::expf;
+use crate::kernels::vmath::{transcendental_raw, Transcendental};
 use crate::Dst;
 
 /// Shape of a DFC gate application on one image.
@@ -113,17 +113,14 @@ pub(crate) unsafe fn gate_dispatch(k: Kernels, a: &GateRows) {
     dispatch!(k, gate_rows, a, GateRows; avx512 []; avx2 []; neon []; scalar []);
 }
 
-/// `g[i] = sigmoid(g[i])` for the `len` floats from `g`: the scalar `expf` of the rest of the
-/// runtime, so the fused gate gives the bits of the unfused Sigmoid step.
+/// `g[i] = sigmoid(g[i])` for the `len` floats from `g`, by the vector sigmoid on the ISA of
+/// `k` (the bits of the unfused Sigmoid step on that ISA).
 ///
 /// # Safety
 /// `g` valid for `len` floats and not accessed by anyone else meanwhile.
-pub(crate) unsafe fn sigmoid_in_place(g: *mut f32, len: usize) {
+pub(crate) unsafe fn sigmoid_in_place(k: Kernels, g: *mut f32, len: usize) {
     // SAFETY: forwarded.
-    let g = unsafe { core::slice::from_raw_parts_mut(g, len) };
-    for v in g.iter_mut() {
-        *v = 1.0 / (1.0 + expf(-*v));
-    }
+    unsafe { transcendental_raw(k, Transcendental::Sigmoid, g, len) }
 }
 
 /// The checks of [`Kernels::dfc_gate`]: the gate's blocks `[0, blocks)` and the start of
@@ -171,7 +168,11 @@ impl GateRows {
         let ghw8 = self.gate_h * self.gate_w * 8;
         // SAFETY: blocks blk0..blk1 of the gate, writable (from `&mut` in `dfc_args`).
         unsafe {
-            sigmoid_in_place(self.g.add(self.blk0 * ghw8), (self.blk1 - self.blk0) * ghw8);
+            sigmoid_in_place(
+                k,
+                self.g.add(self.blk0 * ghw8),
+                (self.blk1 - self.blk0) * ghw8,
+            );
             gate_dispatch(k, self);
         }
     }

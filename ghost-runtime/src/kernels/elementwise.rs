@@ -2,7 +2,8 @@
 //! (a `[C_pad]` vector against `[C/8][HW][8]`), and scalar activation helpers. Memory-bound;
 //! one vector per 8 floats.
 
-use crate::arch::{ActV, Simd};
+use crate::arch::generic::Scalar;
+use crate::arch::{math, ActV, Simd};
 use crate::error::{check, check_len, size, Error};
 use crate::isa::{dispatch, Kernels};
 use crate::Activation;
@@ -40,6 +41,9 @@ pub(crate) fn act_scalar(act: Activation, x: f32) -> f32 {
         Activation::Clamp { lo, hi } => clamp(x, lo, hi),
         Activation::HardSigmoid { alpha, beta } => clamp(alpha * x + beta, 0.0, 1.0),
         Activation::HardSwish => x * clamp(x * (1.0 / 6.0) + 0.5, 0.0, 1.0),
+        // The scalar path's lane function (the formula is in `arch::math`).
+        Activation::Sigmoid => math::sigmoid(Scalar, [x; 8])[0],
+        Activation::Silu => math::silu(Scalar, [x; 8])[0],
     }
 }
 

@@ -231,14 +231,14 @@ impl GhostArgs {
     pub(crate) fn gate_block_len(&self) -> usize {
         self.gate.map_or(0, |g| g.gh * g.gw * 8)
     }
-    /// Takes the sigmoid of gate blocks `blk0 .. blk1` in place.
+    /// Takes the sigmoid of gate blocks `blk0 .. blk1` in place, on the ISA of `k`.
     ///
     /// # Safety
     /// A gated module's args; no one else touches these gate blocks meanwhile.
-    pub(crate) unsafe fn gate_sigmoid(&self, blk0: usize, blk1: usize) {
+    pub(crate) unsafe fn gate_sigmoid(&self, k: Kernels, blk0: usize, blk1: usize) {
         let (g, len) = (self.gate.expect("a gated module").g, self.gate_block_len());
         // SAFETY: blocks blk0..blk1 < 2*nb of the checked, writable gate.
-        unsafe { sigmoid_in_place(g.add(blk0 * len), (blk1 - blk0) * len) };
+        unsafe { sigmoid_in_place(k, g.add(blk0 * len), (blk1 - blk0) * len) };
     }
 }
 
@@ -487,7 +487,7 @@ impl Kernels {
         )?;
         // SAFETY: every extent checked; output, gate and scratch are unique borrows.
         unsafe {
-            a.gate_sigmoid(0, 2 * shape.half_blocks);
+            a.gate_sigmoid(self, 0, 2 * shape.half_blocks);
             drive_gated(self, &a);
         }
         Ok(())

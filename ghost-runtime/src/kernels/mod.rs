@@ -19,3 +19,4 @@ pub mod resize;
 pub mod se;
 pub mod softmax;
 mod tiles;
+pub mod vmath;

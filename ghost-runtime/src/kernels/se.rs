@@ -8,7 +8,6 @@
 use crate::error::{check, check_len, size, Error};
 use crate::isa::Kernels;
 use crate::kernels::pointwise::packed_len_blocks;
-use crate::kernels::softmax::expf;
 use crate::Activation;
 
 /// The gate nonlinearity of a squeeze-and-excitation block.
@@ -16,7 +15,7 @@ use crate::Activation;
 pub enum Gate {
     /// One of the piecewise-linear activations (HardSigmoid, Clamp{0,1}, ...).
     Act(Activation),
-    /// `1 / (1 + exp(-x))`.
+    /// `1 / (1 + exp(-x))`, in the expand FC's epilogue (the same as `Act(Activation::Sigmoid)`).
     Sigmoid,
 }
 
@@ -107,14 +106,8 @@ pub(crate) fn se_gate_with(
         fc(reduce, c_blocks, r_blocks, mean, mid, Activation::Relu)?;
         let act = match gate_fn {
             Gate::Act(a) => a,
-            Gate::Sigmoid => Activation::None,
+            Gate::Sigmoid => Activation::Sigmoid,
         };
-        fc(expand, r_blocks, c_blocks, &mid[..r], gate, act)?;
-        if gate_fn == Gate::Sigmoid {
-            for g in gate[..c].iter_mut() {
-                *g = 1.0 / (1.0 + expf(-*g));
-            }
-        }
-        Ok(())
+        fc(expand, r_blocks, c_blocks, &mid[..r], gate, act)
     }
 }

@@ -32,6 +32,8 @@ pub fn apply(act: Activation, x: f64) -> f64 {
         Activation::Clamp { lo, hi } => x.max(lo as f64).min(hi as f64),
         Activation::HardSigmoid { alpha, beta } => (alpha as f64 * x + beta as f64).clamp(0.0, 1.0),
         Activation::HardSwish => x * (x / 6.0 + 0.5).clamp(0.0, 1.0),
+        Activation::Sigmoid => 1.0 / (1.0 + (-x).exp()),
+        Activation::Silu => x / (1.0 + (-x).exp()),
     }
 }
 

@@ -31,7 +31,7 @@ impl Rng {
         (0..n).map(|_| self.f()).collect()
     }
     pub fn act(&mut self) -> Activation {
-        match self.range(0, 4) {
+        match self.range(0, 6) {
             0 => Activation::None,
             1 => Activation::Relu,
             2 => Activation::Clamp { lo: -0.3, hi: 0.4 },
@@ -39,7 +39,9 @@ impl Rng {
                 alpha: 0.2,
                 beta: 0.5,
             },
-            _ => Activation::HardSwish,
+            4 => Activation::HardSwish,
+            5 => Activation::Sigmoid,
+            _ => Activation::Silu,
         }
     }
 }

@@ -103,6 +103,8 @@ runtime_tokens!(enum Activation {
     Clamp { lo, hi },
     HardSigmoid { alpha, beta },
     HardSwish,
+    Sigmoid,
+    Silu,
 });
 runtime_tokens!(
     enum Gate {

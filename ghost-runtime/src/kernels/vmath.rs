@@ -1,0 +1,94 @@
+//! `exp`, sigmoid and SiLU in place over flat `f32` slices of any length: the vector functions
+//! of `arch::math` (method and accuracy documented there) on the kernels' ISA. Used by the DFC
+//! gate, by glue steps with no epilogue to live in, and by the tests that hold the functions
+//! to f64.
+
+use crate::arch::{math, Simd};
+use crate::isa::{dispatch, Kernels};
+
+/// A function [`Kernels::transcendental`] applies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transcendental {
+    /// `e^x`.
+    Exp,
+    /// `1 / (1 + e^-x)`.
+    Sigmoid,
+    /// SiLU (Swish): `x * sigmoid(x)`.
+    Silu,
+}
+
+struct Args {
+    x: *mut f32,
+    len: usize,
+    f: Transcendental,
+}
+
+/// Function `F` (0 exp, 1 sigmoid, 2 SiLU) on one vector; a generic fn, not a closure, so it
+/// inlines into the `#[target_feature]` wrapper with its features.
+#[inline(always)]
+fn apply<S: Simd, const F: u8>(s: S, v: S::V) -> S::V {
+    match F {
+        0 => math::exp(s, v),
+        1 => math::sigmoid(s, v),
+        _ => math::silu(s, v),
+    }
+}
+
+/// `x[i] = f(x[i])` for the `len` floats from `x`, full vectors then one padded tail.
+///
+/// # Safety
+/// `x` valid for reading and writing `len` floats.
+#[inline(always)]
+unsafe fn run<S: Simd, const F: u8>(s: S, a: &Args) {
+    let full = a.len / 8 * 8;
+    let mut i = 0;
+    while i < full {
+        // SAFETY: i + 8 <= len.
+        unsafe {
+            let p = a.x.add(i);
+            s.store(p, apply::<S, F>(s, s.load(p)));
+        }
+        i += 8;
+    }
+    if full < a.len {
+        let mut t = [0.0f32; 8];
+        let n = a.len - full;
+        // SAFETY: the n floats from x + full are inside x; `t` is a distinct local.
+        unsafe {
+            core::ptr::copy_nonoverlapping(a.x.add(full), t.as_mut_ptr(), n);
+            s.store(t.as_mut_ptr(), apply::<S, F>(s, s.load(t.as_ptr())));
+            core::ptr::copy_nonoverlapping(t.as_ptr(), a.x.add(full), n);
+        }
+    }
+}
+
+/// # Safety
+/// As [`run`].
+#[inline(always)]
+unsafe fn body<S: Simd>(s: S, a: &Args) {
+    // SAFETY: forwarded.
+    unsafe {
+        match a.f {
+            Transcendental::Exp => run::<S, 0>(s, a),
+            Transcendental::Sigmoid => run::<S, 1>(s, a),
+            Transcendental::Silu => run::<S, 2>(s, a),
+        }
+    }
+}
+
+/// [`Kernels::transcendental`] on a raw range.
+///
+/// # Safety
+/// `x` valid for reading and writing `len` floats, not accessed by anyone else meanwhile.
+pub(crate) unsafe fn transcendental_raw(k: Kernels, f: Transcendental, x: *mut f32, len: usize) {
+    let a = Args { x, len, f };
+    dispatch!(k, body, &a, Args; avx512 []; avx2 []; neon []; scalar []);
+}
+
+impl Kernels {
+    /// Applies `f` to every element of `x` in place (any length).
+    pub fn transcendental(self, f: Transcendental, x: &mut [f32]) {
+        // SAFETY: the slice is valid and uniquely borrowed for its length.
+        unsafe { transcendental_raw(self, f, x.as_mut_ptr(), x.len()) }
+    }
+}

@@ -1,0 +1,182 @@
+//! The vector `exp`, sigmoid and SiLU (`Kernels::transcendental`) against f64 on every ISA of
+//! this machine: a sweep of the whole finite range, edge values (saturation, subnormal
+//! results and inputs, NaN, infinities) and odd lengths, with the ulp bounds the `arch::math`
+//! docs state.
+
+mod common;
+use common::*;
+use ghost_runtime::*;
+
+/// Bounds in ulp of the correctly rounded f32 result (module docs of `arch::math`).
+const EXP_ULP: f64 = 1.5;
+const SIGMOID_ULP: f64 = 3.0;
+/// Below these magnitudes sigmoid and SiLU may flush to zero (`e^-x` overflows for
+/// `x < -88.72`, where `sigmoid(x) < 3e-39` and `|silu(x)| < 2.7e-37`).
+const SIGMOID_FLUSH: f64 = 1.1754943508222875e-38; // 2^-126
+const SILU_FLUSH: f64 = 7.52316384526264e-37; // 2^-120
+
+/// Distance from `got` to the exact `want` in units of the f32 spacing at `want` (a subnormal
+/// `want` is measured in subnormal steps, `2^-149`).
+fn ulps(got: f32, want: f64) -> f64 {
+    let a = want.abs();
+    let e = if a < f32::MIN_POSITIVE as f64 {
+        -149
+    } else {
+        a.log2().floor() as i32 - 23
+    };
+    (got as f64 - want).abs() / 2f64.powi(e)
+}
+
+fn inputs() -> Vec<f32> {
+    let step = if cfg!(miri) { 7.3 } else { 0.0097 };
+    let mut x: Vec<f32> = Vec::new();
+    let mut v = -110.0f64;
+    while v < 95.0 {
+        x.push(v as f32);
+        v += step;
+    }
+    x.extend([
+        0.0,
+        -0.0,
+        1e-40,
+        -1e-40,
+        f32::MIN_POSITIVE,
+        88.0,
+        -88.0,
+        88.72,
+        88.722_83,
+        88.723,
+        -87.34,
+        -103.27,
+        -103.97,
+        -104.0,
+        100.0,
+        -100.0,
+        f32::MAX,
+        f32::MIN,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        f32::NAN,
+        -f32::NAN,
+    ]);
+    let mut rng = Rng::new(5);
+    x.extend((0..trials(1001)).map(|_| rng.f() * 20.0));
+    if x.len().is_multiple_of(2) {
+        x.push(0.25);
+    }
+    x
+}
+
+fn isas() -> Vec<Kernels> {
+    Isa::ALL.into_iter().filter_map(Kernels::with_isa).collect()
+}
+
+fn run(k: Kernels, f: Transcendental, x: &[f32]) -> Vec<f32> {
+    let mut y = x.to_vec();
+    k.transcendental(f, &mut y);
+    y
+}
+
+/// Checks `got` against the exact `want` for input `x`; returns the ulp error (0 for
+/// special values). A `want` of magnitude below `flush` may be off by up to `flush` absolute.
+fn check(what: &str, x: f32, got: f32, want: f64, bound: f64, flush: f64) -> f64 {
+    if want.is_nan() {
+        assert!(got.is_nan(), "{what}({x}) = {got}, want NaN");
+        return 0.0;
+    }
+    let rounded = want as f32;
+    if rounded.is_infinite() {
+        assert_eq!(got, rounded, "{what}({x}) = {got}, want {want}");
+        return 0.0;
+    }
+    if want.abs() < flush {
+        let err = (got as f64 - want).abs();
+        assert!(err <= flush, "{what}({x}) = {got:e}, want {want:e}");
+        return 0.0;
+    }
+    let u = ulps(got, want);
+    assert!(
+        u <= bound,
+        "{what}({x}) = {got:e}, want {want:e}: {u:.2} ulp > {bound}"
+    );
+    u
+}
+
+#[test]
+fn exp_within_its_ulp_bound_on_every_isa() {
+    let x = inputs();
+    assert!(!x.len().is_multiple_of(2));
+    for k in isas() {
+        let y = run(k, Transcendental::Exp, &x);
+        let mut max = 0.0f64;
+        for (&xi, &yi) in x.iter().zip(&y) {
+            let want = (xi as f64).exp();
+            max = max.max(check("exp", xi, yi, want, EXP_ULP, 0.0));
+        }
+        // Saturation is exact: zero, not a tiny garbage value; infinity, not NaN.
+        let sat = run(
+            k,
+            Transcendental::Exp,
+            &[-104.0, -1e30, f32::NEG_INFINITY, 89.0, 1e30],
+        );
+        assert_eq!(sat, [0.0, 0.0, 0.0, f32::INFINITY, f32::INFINITY], "{k:?}");
+        // Subnormal inputs give exactly 1.
+        assert_eq!(run(k, Transcendental::Exp, &[1e-40, -1e-40]), [1.0, 1.0]);
+        std::eprintln!("{:?}: exp max error {max:.3} ulp", k.isa());
+    }
+}
+
+#[test]
+fn sigmoid_and_silu_within_their_ulp_bound_on_every_isa() {
+    let x = inputs();
+    for k in isas() {
+        let s = run(k, Transcendental::Sigmoid, &x);
+        let l = run(k, Transcendental::Silu, &x);
+        let (mut ms, mut ml) = (0.0f64, 0.0f64);
+        for ((&xi, &si), &li) in x.iter().zip(&s).zip(&l) {
+            let xd = xi as f64;
+            let sig = 1.0 / (1.0 + (-xd).exp());
+            ms = ms.max(check("sigmoid", xi, si, sig, SIGMOID_ULP, SIGMOID_FLUSH));
+            // x / (1 + e^-x): -inf / inf is NaN, as ONNX's Mul(x, Sigmoid(x)) gives.
+            let silu = if xd == f64::NEG_INFINITY {
+                f64::NAN
+            } else {
+                xd * sig
+            };
+            ml = ml.max(check("silu", xi, li, silu, SIGMOID_ULP, SILU_FLUSH));
+        }
+        let ends = run(
+            k,
+            Transcendental::Sigmoid,
+            &[f32::NEG_INFINITY, -100.0, 0.0, 100.0, f32::INFINITY],
+        );
+        assert_eq!(ends, [0.0, 0.0, 0.5, 1.0, 1.0], "{k:?}");
+        std::eprintln!(
+            "{:?}: sigmoid max error {ms:.3} ulp, silu {ml:.3} ulp",
+            k.isa()
+        );
+    }
+}
+
+/// Every length from 0 to 19 (tails of 1..7 after 0, 1 or 2 full vectors) gives the values
+/// the full-vector path gives, and leaves nothing past the slice touched.
+#[test]
+fn odd_lengths_match_the_vector_body() {
+    let mut rng = Rng::new(9);
+    let x: Vec<f32> = (0..24).map(|_| rng.f() * 12.0).collect();
+    for k in isas() {
+        for f in [
+            Transcendental::Exp,
+            Transcendental::Sigmoid,
+            Transcendental::Silu,
+        ] {
+            let full = run(k, f, &x);
+            for n in 0..20 {
+                let mut y = x.clone();
+                k.transcendental(f, &mut y[..n]);
+                assert_eq!(y[..n], full[..n], "{k:?} {f:?} len {n}");
+                assert_eq!(y[n..], x[n..], "{k:?} {f:?} len {n}: wrote past the end");
+            }
+        }
+    }
+}
