@@ -15,6 +15,26 @@ pub enum Error {
         /// Number of `f32` the caller passed.
         actual: usize,
     },
+    /// A slice whose length the shape fixes has another length (a model's inputs and
+    /// outputs, the number of tensors passed).
+    ExactLength {
+        /// Name of the offending argument.
+        arg: &'static str,
+        /// The number of elements the shape fixes.
+        expected: usize,
+        /// Number of elements the caller passed.
+        actual: usize,
+    },
+    /// A slice must hold a positive whole number of items of `of` elements (a dynamic
+    /// batch's input).
+    LengthMultiple {
+        /// Name of the offending argument.
+        arg: &'static str,
+        /// Elements per item (one image).
+        of: usize,
+        /// Number of elements the caller passed.
+        actual: usize,
+    },
     /// A shape parameter is zero, inconsistent or not supported by this kernel.
     Shape {
         /// Name of the offending argument.
@@ -34,6 +54,18 @@ impl fmt::Display for Error {
             } => write!(
                 f,
                 "argument `{arg}` has {actual} elements, expected at least {expected}"
+            ),
+            Error::ExactLength {
+                arg,
+                expected,
+                actual,
+            } => write!(
+                f,
+                "argument `{arg}` has {actual} elements, expected exactly {expected}"
+            ),
+            Error::LengthMultiple { arg, of, actual } => write!(
+                f,
+                "argument `{arg}` has {actual} elements, expected a positive multiple of {of}"
             ),
             Error::Shape { arg, detail } => write!(f, "argument `{arg}`: {detail}"),
         }

@@ -1,6 +1,6 @@
 //! The generated model's error behaviour in a real release binary (the crate's own profile:
 //! LTO, `panic = "abort"`, so a panic would abort the harness, not unwind):
-//! - a wrong-length input, output or scratch returns `Err(Error::Length)` naming the argument
+//! - a wrong-length input, output or scratch returns `Err(Error::ExactLength)` (input, output) or `Err(Error::Length)` (scratch) naming the argument
 //!   (both in the value and in its message), never panics, and leaves `output` untouched; a
 //!   scratch larger than needed is accepted;
 //! - the output does not depend on what the scratch held (zeros, NaN, 1e30 give identical bits);

@@ -106,7 +106,7 @@ fn a_wrong_output_length_names_the_output() {
     assert!(
         matches!(
             err,
-            ghost_runtime::Error::Length {
+            ghost_runtime::Error::ExactLength {
                 arg: "outputs.output1",
                 ..
             }
@@ -125,7 +125,7 @@ fn a_wrong_output_length_names_the_output() {
     assert!(
         matches!(
             err,
-            ghost_runtime::Error::Length {
+            ghost_runtime::Error::ExactLength {
                 arg: "outputs",
                 expected: 2,
                 actual: 1

@@ -4,7 +4,7 @@
 //! `main.js` reads and writes through the module's memory.
 //!
 //! Errors never trap: `run` returns 1 and leaves the runtime's error (for example
-//! `ghost_runtime::Error::Length` for a wrong-length input) as UTF-8 text at `message_ptr`.
+//! `ghost_runtime::Error::ExactLength` for a wrong-length input) as UTF-8 text at `message_ptr`.
 //! Built twice by `build.sh`: with `+simd128` (ghost-runtime's SIMD128 kernels) and without
 //! (its scalar kernels).
 //!
@@ -111,13 +111,13 @@ pub extern "C" fn message_len() -> usize {
 }
 
 /// Runs the model on the first `len` floats of the input buffer (`len` may be wrong: the
-/// runtime then reports `Length`). Returns 0, or 1 with the error text in the message.
+/// runtime then reports `ExactLength`). Returns 0, or 1 with the error text in the message.
 #[no_mangle]
 pub extern "C" fn run(len: usize) -> i32 {
     let st = state();
     st.message.len = 0;
     let result = if len > INPUT_CAPACITY {
-        Err(ghost_runtime::Error::Length {
+        Err(ghost_runtime::Error::ExactLength {
             arg: "input",
             expected: Model::INPUT_LEN,
             actual: len,

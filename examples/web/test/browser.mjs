@@ -1,7 +1,7 @@
 // Browser test of the digits page in Debian's headless Chromium (puppeteer-core, no browser
 // download): draws digits with the mouse on the canvas and checks the predicted class, runs the
 // embedded test set and checks the accuracy and the agreement with PyTorch that the page
-// reports, checks that a wrong-length input shows the runtime's Length error as text, for both
+// reports, checks that a wrong-length input shows the runtime's length error as text, for both
 // the SIMD128 and the scalar module. Saves a screenshot outside the repository
 // ($GHOST_WEB_SCREENSHOT, default $TMPDIR/ghostc-web.png). Needs `./build.sh` first.
 import { tmpdir } from "node:os";

@@ -268,7 +268,9 @@ fn errors() -> ExitCode {
         let r = model.run(&x, &mut out, &mut scratch);
         let untouched = out.iter().all(|&v| v == 7.0);
         let good = match &r {
-            Err(e @ Error::Length { arg: a, .. }) => *a == arg && e.to_string().contains(arg) && untouched,
+            // Inputs and outputs have exact lengths, the scratch a minimum; the text says which.
+            Err(e @ Error::ExactLength { arg: a, .. }) => *a == arg && arg != "scratch" && e.to_string().contains("expected exactly") && untouched,
+            Err(e @ Error::Length { arg: a, .. }) => *a == arg && arg == "scratch" && e.to_string().contains("expected at least") && untouched,
             _ => false,
         };
         ok &= good;

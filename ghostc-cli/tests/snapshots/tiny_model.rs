@@ -164,14 +164,14 @@ impl Model {
         scratch: &mut [f32],
     ) -> Result<(), ::ghost_runtime::Error> {
         if inputs.len() != 1 {
-            return Err(::ghost_runtime::Error::Length {
+            return Err(::ghost_runtime::Error::ExactLength {
                 arg: "inputs",
                 expected: 1,
                 actual: inputs.len(),
             });
         }
         if outputs.len() != 1 {
-            return Err(::ghost_runtime::Error::Length {
+            return Err(::ghost_runtime::Error::ExactLength {
                 arg: "outputs",
                 expected: 1,
                 actual: outputs.len(),
@@ -195,9 +195,9 @@ impl Model {
     ) -> Result<(), ::ghost_runtime::Error> {
         let images = if Self::DYNAMIC_BATCH {
             if inputs[0].is_empty() || inputs[0].len() % Self::IMAGE_IN[0] != 0 {
-                return Err(::ghost_runtime::Error::Length {
+                return Err(::ghost_runtime::Error::LengthMultiple {
                     arg: "input",
-                    expected: Self::IMAGE_IN[0],
+                    of: Self::IMAGE_IN[0],
                     actual: inputs[0].len(),
                 });
             }
@@ -209,7 +209,7 @@ impl Model {
         const OUT_ARGS: [&str; 1] = ["output"];
         for t in 0..1 {
             if inputs[t].len() != images * Self::IMAGE_IN[t] {
-                return Err(::ghost_runtime::Error::Length {
+                return Err(::ghost_runtime::Error::ExactLength {
                     arg: IN_ARGS[t],
                     expected: images * Self::IMAGE_IN[t],
                     actual: inputs[t].len(),
@@ -218,7 +218,7 @@ impl Model {
         }
         for t in 0..1 {
             if outputs[t].len() != images * Self::IMAGE_OUT[t] {
-                return Err(::ghost_runtime::Error::Length {
+                return Err(::ghost_runtime::Error::ExactLength {
                     arg: OUT_ARGS[t],
                     expected: images * Self::IMAGE_OUT[t],
                     actual: outputs[t].len(),

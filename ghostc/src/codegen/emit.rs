@@ -959,10 +959,10 @@ pub fn emit_with(
             /// `OUTPUT_NAMES`), for generic drivers; the counts are checked too.
             pub fn run_slices_with(&self, fork: &dyn ::ghost_runtime::Fork, inputs: &[&[f32]], outputs: &mut [&mut [f32]], scratch: &mut [f32]) -> Result<(), ::ghost_runtime::Error> {
                 if inputs.len() != #n_in_lit {
-                    return Err(::ghost_runtime::Error::Length { arg: "inputs", expected: #n_in_lit, actual: inputs.len() });
+                    return Err(::ghost_runtime::Error::ExactLength { arg: "inputs", expected: #n_in_lit, actual: inputs.len() });
                 }
                 if outputs.len() != #n_out_lit {
-                    return Err(::ghost_runtime::Error::Length { arg: "outputs", expected: #n_out_lit, actual: outputs.len() });
+                    return Err(::ghost_runtime::Error::ExactLength { arg: "outputs", expected: #n_out_lit, actual: outputs.len() });
                 }
                 let x: [&[f32]; #n_in_lit] = ::core::array::from_fn(|t| inputs[t]);
                 let mut rest = outputs.iter_mut();
@@ -976,7 +976,7 @@ pub fn emit_with(
             fn run_arrays(&self, fork: &dyn ::ghost_runtime::Fork, inputs: [&[f32]; #n_in_lit], outputs: [&mut [f32]; #n_out_lit], scratch: &mut [f32]) -> Result<(), ::ghost_runtime::Error> {
                 let images = if Self::DYNAMIC_BATCH {
                     if inputs[0].is_empty() || inputs[0].len() % Self::IMAGE_IN[0] != 0 {
-                        return Err(::ghost_runtime::Error::Length { arg: #in_args0, expected: Self::IMAGE_IN[0], actual: inputs[0].len() });
+                        return Err(::ghost_runtime::Error::LengthMultiple { arg: #in_args0, of: Self::IMAGE_IN[0], actual: inputs[0].len() });
                     }
                     inputs[0].len() / Self::IMAGE_IN[0]
                 } else {
@@ -986,12 +986,12 @@ pub fn emit_with(
                 const OUT_ARGS: [&str; #n_out_lit] = [#(#out_args),*];
                 for t in 0..#n_in_lit {
                     if inputs[t].len() != images * Self::IMAGE_IN[t] {
-                        return Err(::ghost_runtime::Error::Length { arg: IN_ARGS[t], expected: images * Self::IMAGE_IN[t], actual: inputs[t].len() });
+                        return Err(::ghost_runtime::Error::ExactLength { arg: IN_ARGS[t], expected: images * Self::IMAGE_IN[t], actual: inputs[t].len() });
                     }
                 }
                 for t in 0..#n_out_lit {
                     if outputs[t].len() != images * Self::IMAGE_OUT[t] {
-                        return Err(::ghost_runtime::Error::Length { arg: OUT_ARGS[t], expected: images * Self::IMAGE_OUT[t], actual: outputs[t].len() });
+                        return Err(::ghost_runtime::Error::ExactLength { arg: OUT_ARGS[t], expected: images * Self::IMAGE_OUT[t], actual: outputs[t].len() });
                     }
                 }
                 if scratch.len() < Self::SCRATCH_LEN {

@@ -590,7 +590,15 @@ impl<'a> Builder<'a> {
                             }
                         })
                         .collect();
-                    infer(&op, &facts)?
+                    // Name the offending value, not just its position.
+                    infer(&op, &facts).map_err(|e| match e.input_detail() {
+                        Some((index, detail)) if index < inputs.len() => NodeError::BadInput {
+                            index,
+                            value: self.g.value(inputs[index]).name.clone(),
+                            detail,
+                        },
+                        _ => NodeError::Infer(e),
+                    })?
                 };
                 if types.len() > outputs.len() {
                     return Err(NodeError::OutputCount {

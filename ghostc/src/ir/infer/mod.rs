@@ -75,6 +75,30 @@ pub enum InferError {
     NotConstant { input: usize },
 }
 
+impl InferError {
+    /// The input the error is about and what is wrong with it (without the "input N: "
+    /// prefix), for callers that can name the value (the importer does).
+    pub fn input_detail(&self) -> Option<(usize, String)> {
+        match self {
+            InferError::Rank {
+                input,
+                expected,
+                actual,
+            } => Some((
+                *input,
+                format!("expected rank {expected}, got shape [{actual}]"),
+            )),
+            InferError::DType {
+                input,
+                expected,
+                actual,
+            } => Some((*input, format!("expected dtype {expected}, got {actual}"))),
+            InferError::NotConstant { input } => Some((*input, "must be a constant".into())),
+            _ => None,
+        }
+    }
+}
+
 /// What every family's rule returns: one type per output.
 type Outputs = Result<Vec<TensorType>, InferError>;
 
