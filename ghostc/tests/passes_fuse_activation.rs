@@ -251,3 +251,70 @@ fn switched_off_changes_nothing() {
         },
     );
 }
+
+/// SiLU as exporters emit it, `Mul(x, Sigmoid(x))` in either operand order, after a conv: one
+/// FusedConv carrying `Silu` (the conv's output had two readers before phase 1).
+#[test]
+fn silu_pattern_fuses_into_the_conv() {
+    for swap in [false, true] {
+        let mut rng = Rng::new(11);
+        let (mut g, y) = conv_input(&mut rng);
+        let s = act(&mut g, y, Activation::Sigmoid);
+        let z = if swap {
+            binary(&mut g, BinaryOp::Mul, s, y)
+        } else {
+            binary(&mut g, BinaryOp::Mul, y, s)
+        };
+        g.outputs.push(z);
+        let (after, _) = check_pass(&g, &ALL, 12);
+        assert_eq!(
+            fused_acts(&after),
+            vec![Some(Activation::Silu)],
+            "swap {swap}:\n{after}"
+        );
+        assert_eq!(after.nodes.node_count(), 1, "swap {swap}:\n{after}");
+    }
+    // Not after a conv (an Add): a standalone Silu node.
+    let mut rng = Rng::new(13);
+    let (mut g, y) = conv_input(&mut rng);
+    let y2 = binary(&mut g, BinaryOp::Add, y, y);
+    let s = act(&mut g, y2, Activation::Sigmoid);
+    let z = binary(&mut g, BinaryOp::Mul, s, y2);
+    g.outputs.push(z);
+    let (after, _) = check_pass(&g, &ALL, 14);
+    assert_eq!((count(&after, "silu"), count(&after, "sigmoid")), (1, 0));
+}
+
+/// A gate (`Mul(x, Sigmoid(w))`, `w != x`, as in SE and DFC) is not SiLU, nor is a Sigmoid
+/// whose output is read elsewhere too; with `act` off nothing is recognized.
+#[test]
+fn silu_needs_the_same_operand_and_a_private_sigmoid() {
+    let mut rng = Rng::new(15);
+    let (mut g, y) = conv_input(&mut rng);
+    let w = relu(&mut g, y);
+    let s = act(&mut g, w, Activation::Sigmoid);
+    let z = binary(&mut g, BinaryOp::Mul, y, s);
+    g.outputs.push(z);
+    let (after, _) = check_pass(&g, &ALL, 16);
+    assert_eq!((count(&after, "silu"), count(&after, "sigmoid")), (0, 1));
+
+    let (mut g, y) = conv_input(&mut rng);
+    let s = act(&mut g, y, Activation::Sigmoid);
+    let z = binary(&mut g, BinaryOp::Mul, y, s);
+    g.outputs.push(z);
+    g.outputs.push(s);
+    let (after, _) = check_pass(&g, &ALL, 17);
+    assert_eq!((count(&after, "silu"), count(&after, "mul")), (0, 1));
+    assert!(!fused_acts(&after).contains(&Some(Activation::Silu)));
+
+    let (mut g, y) = conv_input(&mut rng);
+    let s = act(&mut g, y, Activation::Sigmoid);
+    let z = binary(&mut g, BinaryOp::Mul, s, y);
+    g.outputs.push(z);
+    let off = FuseActivation {
+        act: false,
+        linear: true,
+    };
+    let (after, _) = check_pass(&g, &off, 18);
+    assert_eq!((count(&after, "silu"), count(&after, "mul")), (0, 1));
+}

@@ -84,6 +84,8 @@ pub(super) fn activate(act: &Activation, x: f32) -> f32 {
         // ONNX Runtime computes HardSwish as x * HardSigmoid(x) with alpha = 1/6, beta = 0.5.
         Activation::HardSwish => x * clamp_nan(x * (1.0 / 6.0) + 0.5, 0.0, 1.0),
         Activation::Sigmoid => 1.0 / (1.0 + (-x).exp()),
+        // The unfused `Mul(x, Sigmoid(x))` it replaces, rounding for rounding.
+        Activation::Silu => x * (1.0 / (1.0 + (-x).exp())),
         Activation::LeakyRelu { alpha } => {
             if x < 0.0 {
                 alpha * x

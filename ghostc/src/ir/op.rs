@@ -25,7 +25,11 @@ pub enum Activation {
     },
     /// `x * clamp(x / 6 + 0.5, 0, 1)`.
     HardSwish,
+    /// `1 / (1 + exp(-x))`.
     Sigmoid,
+    /// SiLU (Swish), `x * sigmoid(x)`: ONNX exports it as `Mul(x, Sigmoid(x))`, which
+    /// `fuse_activation` recognizes.
+    Silu,
     LeakyRelu {
         alpha: f32,
     },
@@ -513,6 +517,7 @@ impl Op {
                 Activation::HardSigmoid { .. } => "hard_sigmoid",
                 Activation::HardSwish => "hard_swish",
                 Activation::Sigmoid => "sigmoid",
+                Activation::Silu => "silu",
                 Activation::LeakyRelu { .. } => "leaky_relu",
                 Activation::Tanh => "tanh",
             },

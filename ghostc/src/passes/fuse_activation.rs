@@ -8,9 +8,11 @@
 //!      `clamp(x + 3, 0, 6) / 6` and `relu6(x + 3) / 6` give exactly `{ alpha: 1/6, beta: 0.5 }`.
 //!    - hard-swish: `Mul(x, HardSigmoid{1/6, 0.5}(x))` and `Div(Mul(x, Clip[0, 6](Add(x, 3))), 6)`
 //!      (or `Mul(.., 1/6)`) become `HardSwish`.
+//!    - SiLU/Swish: `Mul(x, Sigmoid(x))` (either operand order) becomes `Silu`.
 //!    - `Clip[0, 6]` on its own (ReLU6) stays a Clip.
 //! 2. (`act`) Every `Conv` becomes a `FusedConv` (a missing bias becomes a zero constant); when
-//!    its output's only reader is an activation node, that activation moves into the epilogue.
+//!    its output's only reader is an activation node, that activation moves into the epilogue
+//!    (Sigmoid and Silu included: the runtime applies them in registers with its vector `exp`).
 //! 3. (`linear`) `Gemm` with constant B (and C), `trans_a` off, and `MatMul(x, W)` /
 //!    `Add(MatMul(x, W), c)` with rank-2 `x` and constant rank-2 `W` become
 //!    `Linear { x, W [m, k], b [m] }`; W is transposed and alpha/beta folded at compile time
@@ -193,24 +195,25 @@ fn recognize_decomposed(g: &mut Graph, n: NodeId) -> bool {
         }
         return false;
     }
-    // Mul(x, HardSigmoid{1/6, 1/2}(x)) -> HardSwish.
+    // Mul(x, HardSigmoid{1/6, 1/2}(x)) -> HardSwish, Mul(x, Sigmoid(x)) -> Silu.
     let node = g.node(n);
     if node.op == Op::Binary(BinaryOp::Mul) {
         let (a, b) = (node.inputs[0], node.inputs[1]);
         for (x, gate) in [(a, b), (b, a)] {
-            let Some((hs, hs_node)) = producer(g, gate) else {
+            let Some((gn, gate_node)) = producer(g, gate) else {
                 continue;
             };
-            let Op::Activation(Activation::HardSigmoid { alpha, beta }) = hs_node.op else {
-                continue;
+            let fused = match gate_node.op {
+                Op::Activation(Activation::HardSigmoid { alpha, beta })
+                    if close(alpha, SIXTH) && close(beta, 0.5) =>
+                {
+                    Activation::HardSwish
+                }
+                Op::Activation(Activation::Sigmoid) => Activation::Silu,
+                _ => continue,
             };
-            if hs_node.inputs[0] == x
-                && close(alpha, SIXTH)
-                && close(beta, 0.5)
-                && only_used_by(g, gate, n)
-                && g.value(x).ty == out_ty
-            {
-                replace_with_activation(g, n, Activation::HardSwish, x, &[hs]);
+            if gate_node.inputs[0] == x && only_used_by(g, gate, n) && g.value(x).ty == out_ty {
+                replace_with_activation(g, n, fused, x, &[gn]);
                 return true;
             }
         }

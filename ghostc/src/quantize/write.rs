@@ -647,6 +647,11 @@ fn write_op(
             }
             Activation::HardSwish => "HardSwish",
             Activation::Sigmoid => "Sigmoid",
+            Activation::Silu => {
+                return Err(unwritable(
+                    "SiLU has no single-node ONNX form before opset 24 (Swish)",
+                ))
+            }
             Activation::LeakyRelu { alpha } => {
                 attrs.push(attr_f("alpha", *alpha));
                 "LeakyRelu"

@@ -80,7 +80,7 @@ impl Lowerer<'_> {
             residual: f.residual.then(|| node.inputs[3]),
             y: node.outputs[0],
         };
-        // Sigmoid/Tanh/LeakyRelu have no epilogue form: conv, then the activation in place
+        // Tanh/LeakyRelu have no epilogue form: conv, then the activation in place
         // (valid only without a residual, which is added after the activation).
         if let (Some(f_act), None) = (f.act.and_then(unary_of), io.residual) {
             let y = io.y;
@@ -454,8 +454,11 @@ impl Lowerer<'_> {
     /// A Ghost module of another shape (ultralytics' GhostConv: 3x3 primary, 5x5 depthwise cheap
     /// op; strided primaries): the primary conv writes the first half of the output's split
     /// layout, the depthwise cheap conv reads it there and writes the second half, each with
-    /// the kernel its shape picks. With a residual the primary half goes to a scratch buffer
-    /// (the cheap conv must read it before the residual is added) and an Add writes it.
+    /// the kernel its shape picks. The primary half goes to a scratch buffer, then a Copy (or,
+    /// with a residual, an Add) writes it into the output: the cheap conv reads it while
+    /// writing the output's second half (and before the residual is added), and a read and a
+    /// write view of one arena buffer would be a shared and a mutable borrow of the same region
+    /// in generated code.
     fn lower_ghost_as_two_convs(
         &mut self,
         n: NodeId,
@@ -487,10 +490,7 @@ impl Lowerer<'_> {
         let residual = gh
             .residual
             .then(|| self.read_as(node.inputs[5], &ly, &node.name));
-        let first = match residual {
-            Some(_) => View::at(self.new_buf(b1 * 8 * h * w), 0),
-            None => View::at(out, 0),
-        };
+        let first = View::at(self.new_buf(b1 * 8 * h * w), 0);
         let primary = ConvValues {
             x,
             w: wp,
@@ -516,8 +516,9 @@ impl Lowerer<'_> {
             residual: residual.map(|r| View::at(r, b1)),
         };
         self.lower_conv(n, q, qa, cheap, at)?;
-        if let Some(r) = residual {
-            self.push(
+        let len = b1 * 8 * h * w;
+        match residual {
+            Some(r) => self.push(
                 n,
                 "ghost module: primary half + residual".into(),
                 Kernel::Binary {
@@ -525,10 +526,19 @@ impl Lowerer<'_> {
                     a: first.loc,
                     b: r,
                     dst: out,
-                    len: b1 * 8 * h * w,
+                    len,
                     act: Activation::None,
                 },
-            );
+            ),
+            None => self.push(
+                n,
+                "ghost module: primary half".into(),
+                Kernel::Copy {
+                    src: first.loc,
+                    dst: out,
+                    len,
+                },
+            ),
         }
         Ok(())
     }

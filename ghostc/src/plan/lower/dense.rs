@@ -22,7 +22,7 @@ impl Lowerer<'_> {
             self.unsupported_as(
                 n,
                 "fused activation has no epilogue form",
-                "ReLU, Clip, HardSigmoid, HardSwish or none",
+                "ReLU, Clip, HardSigmoid, HardSwish, Sigmoid, SiLU or none",
             );
             return Ok(());
         };

@@ -22,7 +22,7 @@
 //!   materialized: the conv's packed weights are scaled by the gate (`ScalePacked`) and it reads
 //!   the un-gated input;
 //! - a 1x1 conv on one pixel runs as a GEMV (`Fc`);
-//! - a fused Sigmoid/Tanh/LeakyRelu (no epilogue form) becomes the conv plus an in-place
+//! - a fused Tanh/LeakyRelu (no epilogue form) becomes the conv plus an in-place
 //!   `Unary`; a standalone activation with an epilogue form becomes a `ChannelAssign` of zeros
 //!   carrying it;
 //! - Sub/Div by a constant become Add/Mul of the negated/reciprocal per-channel vector, an
@@ -155,6 +155,8 @@ fn act_of(a: Option<Activation>) -> Option<rt::Activation> {
             rt::Activation::HardSigmoid { alpha, beta }
         }
         Some(Activation::HardSwish) => rt::Activation::HardSwish,
+        Some(Activation::Sigmoid) => rt::Activation::Sigmoid,
+        Some(Activation::Silu) => rt::Activation::Silu,
         Some(_) => return None,
     })
 }
@@ -162,7 +164,6 @@ fn act_of(a: Option<Activation>) -> Option<rt::Activation> {
 /// The in-place form of the activations with no epilogue form.
 fn unary_of(a: Activation) -> Option<Unary> {
     match a {
-        Activation::Sigmoid => Some(Unary::Sigmoid),
         Activation::Tanh => Some(Unary::Tanh),
         Activation::LeakyRelu { alpha } => Some(Unary::LeakyRelu { alpha }),
         _ => None,
