@@ -28,6 +28,9 @@
 //! Deliberately does not:
 //! - match an SE whose FCs have no activation between them, or no gate (the op has no slot for
 //!   "none");
+//! - match an SE whose inner activation is not ReLU: the runtime's `se_gate` (the only lowering
+//!   of the op) applies ReLU there, so such an SE (EfficientNet's, with SiLU, once
+//!   `fuse_activation` recognizes it) stays op by op, every piece of which lowers;
 //! - fold the gate into the next conv's weights (step 5 of the fusion ladder is a codegen
 //!   matter: it needs the gate per inference).
 
@@ -180,6 +183,10 @@ fn match_se(g: &Graph, mul: NodeId, x: ValueId, gate_v: ValueId) -> Option<SeMat
     walk.skip_reshape(n, r)?;
     let fc1 = walk.dense()?;
     let act = one_act(act_node, fc1.act)?;
+    // The runtime's `se_gate` has ReLU between the FCs (see the module docs).
+    if act != Activation::Relu {
+        return None;
+    }
     if fc1.m != r || fc1.k != c || !is_vector_form(&g.value(walk.v).ty.shape, n, c) {
         return None;
     }
