@@ -199,3 +199,23 @@ fn disabled_changes_nothing() {
     let (g, _) = check_pass(&g, &ACT, 14);
     assert_unchanged(&g, &FuseSqueezeExcite { enabled: false });
 }
+
+/// EfficientNet's SE (SiLU between the FCs, sigmoid gate) is left op by op: the runtime's SE
+/// gate has ReLU there, and lowering rejected every such block before the pass learned this.
+#[test]
+fn se_with_silu_between_the_fcs_is_left_alone() {
+    let mut rng = Rng::new(9);
+    let mut g = Graph::new();
+    let x = block_input(&mut g, &mut rng, 1);
+    let pooled = node(&mut g, Op::GlobalAveragePool, &[x]);
+    let h = conv(&mut g, &mut rng, pooled, 4, 1, 1, 1, true);
+    let h = act(&mut g, h, Activation::Silu);
+    let s = conv(&mut g, &mut rng, h, 12, 1, 1, 1, true);
+    let s = act(&mut g, s, Activation::Sigmoid);
+    let y = binary(&mut g, BinaryOp::Mul, x, s);
+    g.outputs.push(y);
+    let (g, _) = check_pass(&g, &ACT, 10);
+    let (after, changed) = check_pass(&g, &ON, 11);
+    assert!(!changed, "\n{after}");
+    assert!(se_ops(&after).is_empty(), "\n{after}");
+}
