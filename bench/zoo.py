@@ -43,6 +43,12 @@ ZOO = collections.OrderedDict([
     ("tv_lraspp_mobilenet_v3", ("torchvision-seg", "lraspp_mobilenet_v3_large", 224)),
     ("timm_ghostnet_100", ("timm", "ghostnet_100", 224)),
     ("timm_ghostnetv2_100", ("timm", "ghostnetv2_100", 224)),
+    ("timm_ghostnetv2_130", ("timm", "ghostnetv2_130", 224)),
+    ("timm_ghostnetv2_160", ("timm", "ghostnetv2_160", 224)),
+    # GhostNetV3 as timm builds it for training (parallel conv/scale/BN branches) and after its
+    # `convert_to_deploy` (one conv per branch set): ghostc must re-parameterize the first.
+    ("timm_ghostnetv3_100", ("timm", "ghostnetv3_100", 224)),
+    ("timm_ghostnetv3_100_deploy", ("timm-deploy", "ghostnetv3_100", 224)),
     ("timm_ghostnet_100_features", ("timm-features", "ghostnet_100", 224)),
     ("timm_tf_efficientnet_lite0", ("timm", "tf_efficientnet_lite0", 224)),
     ("timm_mobilenetv3_large_100", ("timm", "mobilenetv3_large_100", 224)),
@@ -73,7 +79,7 @@ def build(source, arg, size):
                 return self.m(x)["out"]
         return Out(getattr(torchvision.models.segmentation, arg)(weights=None,
                                                                   weights_backbone=None))
-    if source == "timm":
+    if source in ("timm", "timm-deploy"):
         import timm
         return timm.create_model(arg, pretrained=False)
     if source == "timm-features":
@@ -130,6 +136,8 @@ def export(name, path):
     head = getattr(model, "classifier", None) or getattr(model, "fc", None)
     calib = model if isinstance(head, torch.nn.Linear) else torch.nn.Sequential(model)
     randomize_and_calibrate(calib, shape, seed=0, n_batches=2, calib_batch=4)
+    if source == "timm-deploy":
+        model.convert_to_deploy()  # after calibration: the merge reads the calibrated BN
     model.eval()
     x = torch.randn(shape)
     with torch.no_grad():
