@@ -2015,3 +2015,59 @@ fn case_29_quantization_parameters_name_node_and_value() {
         &["node 'dq_w' (DequantizeLinear): input scale 'ws' has 4 values, but axis 1 of 'w' [4x2x1x1] has 2"],
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// 30: several outputs
+
+#[test]
+fn case_30_multi_output_models() {
+    // One name listed twice: ONNX Runtime returns the tensor twice, but ghostc's generated Model
+    // and runner address outputs by name.
+    let m = model()
+        .input("x", &[1, 4])
+        .node(node("r", "Relu", &["x"], &["y"]))
+        .node(node("s", "Sigmoid", &["x"], &["z"]))
+        .output("y")
+        .output("z")
+        .output("y");
+    let e = rejects_bytes(
+        &m.bytes(),
+        &[],
+        &["graph output 'y': is listed twice among the graph outputs (positions 0 and 2); give each output its own name"],
+    );
+    assert!(
+        matches!(&e, ImportError::Output { output, .. } if output == "y"),
+        "{e:?}"
+    );
+    // The second of two outputs is produced by nothing.
+    let m = model()
+        .input("x", &[1, 4])
+        .node(node("r", "Relu", &["x"], &["y"]))
+        .output("y")
+        .output("ghost");
+    rejects_bytes(
+        &m.bytes(),
+        &[],
+        &["graph output 'ghost': is produced by no node, initializer or input"],
+    );
+    // Accepted by every entry point (e2e_multi_output.rs runs them and checks the values): an
+    // input that is also an output, a model whose output is its input, and two outputs on one
+    // value (`y` and `Identity(y)`).
+    for m in [
+        model()
+            .input("x", &[1, 4])
+            .node(node("r", "Relu", &["x"], &["y"]))
+            .output("y")
+            .output("x"),
+        model().input("x", &[1, 4]).output("x"),
+        model()
+            .input("x", &[1, 4])
+            .node(node("r", "Relu", &["x"], &["y"]))
+            .node(node("i", "Identity", &["y"], &["z"]))
+            .output("y")
+            .output("z"),
+    ] {
+        let (_dir, path) = model_file(&m);
+        accepts(&path, &[]);
+    }
+}

@@ -254,6 +254,15 @@ pub fn unsupported_ops() -> Model {
 // The files of ghost-macros/tests/bad_models/
 
 /// The malformed models the proc-macro's compile-fail tests read, by file name.
+/// `x` -> Relu -> `y`, with `y` listed twice among the graph outputs (case 30).
+pub fn duplicate_output() -> Model {
+    model()
+        .input("x", &[1, 4])
+        .node(node("r", "Relu", &["x"], &["y"]))
+        .output("y")
+        .output("y")
+}
+
 pub fn macro_models() -> Vec<(&'static str, Vec<u8>)> {
     vec![
         ("empty.onnx", Vec::new()),
@@ -268,5 +277,6 @@ pub fn macro_models() -> Vec<(&'static str, Vec<u8>)> {
         ("unsupported_ops.onnx", unsupported_ops().bytes()),
         ("relu_chain.onnx", relu_chain(4).bytes()),
         ("nested_subgraphs.onnx", nested_subgraphs(40)),
+        ("duplicate_output.onnx", duplicate_output().bytes()),
     ]
 }

@@ -690,8 +690,21 @@ impl<'a> Builder<'a> {
     }
 
     fn outputs(&mut self, graph: &GraphProto) -> Result<(), ImportError> {
-        for info in &graph.output {
+        // Position of each output name seen so far. ONNX Runtime accepts a name listed twice
+        // (and returns the tensor twice), but the generated `Model` and its runner address
+        // outputs by name, where two with one name are ambiguous.
+        let mut seen: HashMap<&str, usize> = HashMap::new();
+        for (pos, info) in graph.output.iter().enumerate() {
             let name = info.name.as_deref().unwrap_or("");
+            if let Some(first) = seen.insert(name, pos) {
+                return Err(ImportError::Output {
+                    output: shown(name),
+                    detail: format!(
+                        "is listed twice among the graph outputs (positions {first} and {pos}); \
+                         give each output its own name (an Identity node makes a copy)"
+                    ),
+                });
+            }
             let v = match self.values.get(name) {
                 Some(Slot::Value(v)) => *v,
                 Some(Slot::Poisoned) => continue,
