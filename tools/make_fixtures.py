@@ -278,6 +278,8 @@ def randomize_and_calibrate(model: nn.Module, in_shape, seed: int, n_batches: in
         head = getattr(model, "fc", None)  # torchvision's name
     if head is None:  # a features_only backbone: no logits to rescale
         return model
+    if isinstance(head, nn.Sequential):  # torchvision's EfficientNet: Dropout, Linear
+        head = head[-1]
     # Rescale the final Linear so the logits have std ~1 on random inputs (O(1) outputs).
     with torch.no_grad():
         x = torch.randn((calib_batch,) + tuple(in_shape[1:]), generator=g)
@@ -710,6 +712,28 @@ SPECS += [
          res=(64, 64), batch=1, dyn=False, seed=802,
          notes="timm tf_efficientnet_lite0 recipe (TF 'SAME' padding = Pad before strided "
                "convs, ReLU6) at channel multiplier 0.25, depth 0.34, 10 classes."),
+]
+
+def tv_efficientnet_b0_small():
+    """torchvision's efficientnet_b0 recipe (MBConv with SqueezeExcitation: SiLU between the two
+    1x1 convs, Sigmoid gate; SiLU activations) at width multiplier 0.25 and depth multiplier
+    0.34 (one or two blocks per stage), 10 classes."""
+    from torchvision.models.efficientnet import EfficientNet, _efficientnet_conf
+    setting, last_channel = _efficientnet_conf("efficientnet_b0", width_mult=0.25,
+                                               depth_mult=0.34)
+    # No stochastic depth: it is the identity in eval mode, and off it keeps the BN
+    # calibration passes deterministic.
+    return EfficientNet(setting, dropout=0.2, stochastic_depth_prob=0.0, num_classes=10,
+                        last_channel=last_channel)
+
+
+SPECS += [
+    dict(name="ts17_tveffb0_w025_64x64_b1", build=tv_efficientnet_b0_small,
+         arch="torchvision-efficientnet_b0-small", width=0.25, exporter="torchscript", opset=17,
+         res=(64, 64), batch=1, dyn=False, seed=803,
+         notes="torchvision efficientnet_b0 recipe (SE with SiLU between its FCs, exported as "
+               "Mul(x, Sigmoid(x)), and a Sigmoid gate) at width multiplier 0.25, depth 0.34, "
+               "10 classes: the SiLU-inside SE fixture."),
 ]
 
 FULL_SPECS = [

@@ -113,6 +113,9 @@ enum Case {
     SeGate {
         c: u8,
         r: u8,
+        /// `None`: SiLU (EfficientNet's).
+        inner: Option<ActSel>,
+        /// `None`: Sigmoid.
         gate: Option<ActSel>,
         px: u8,
     },
@@ -673,7 +676,13 @@ fn build(case: &Case, rng: &mut Rng) -> Option<Prob> {
                 }),
             }
         }
-        Case::SeGate { c, r, gate, px } => {
+        Case::SeGate {
+            c,
+            r,
+            inner,
+            gate,
+            px,
+        } => {
             let (cb, rb) = ((c % 12) as usize + 1, (r % 4) as usize + 1);
             let mut red = vec![0.0; pointwise_packed_len(cb * 8, rb * 8)];
             pack_pointwise(
@@ -694,9 +703,9 @@ fn build(case: &Case, rng: &mut Rng) -> Option<Prob> {
             )
             .ok()?;
             let inv = 1.0 / ((px as usize) + 1) as f32;
-            let g = match gate {
-                Some(a) => Gate::Act(a.get()),
-                None => Gate::Sigmoid,
+            let acts = SeActivations {
+                inner: inner.map_or(Activation::Silu, ActSel::get),
+                gate: gate.map_or(Activation::Sigmoid, ActSel::get),
             };
             let bufs = vec![
                 rng.vec(cb * 8, -1.0, 1.0),
@@ -721,7 +730,7 @@ fn build(case: &Case, rng: &mut Rng) -> Option<Prob> {
                             c_blocks: cb,
                             r_blocks: rb,
                         },
-                        g,
+                        acts,
                         &mut scr,
                         &mut gt,
                     );
@@ -1142,7 +1151,10 @@ fn wild(bytes: &[u8]) {
             c_blocks: n(),
             r_blocks: n(),
         },
-        Gate::Sigmoid,
+        SeActivations {
+            inner: Activation::Silu,
+            gate: Activation::Sigmoid,
+        },
         &mut scr,
         &mut s,
     );

@@ -59,6 +59,16 @@ pub enum Gate {
     Relu6Div6,
 }
 
+/// The activation between an SE block's two FCs.
+#[derive(Arbitrary, Debug, Clone, Copy)]
+pub enum SeInner {
+    /// GhostNet, MobileNetV3.
+    Relu,
+    /// EfficientNet (exported as `Mul(x, Sigmoid(x))`).
+    Silu,
+    HardSwish,
+}
+
 #[derive(Arbitrary, Debug, Clone, Copy)]
 pub enum Block {
     /// Conv (+BN or bias) + activation. `kind` picks 1x1, kxk dense, depthwise or grouped.
@@ -88,9 +98,11 @@ pub enum Block {
         se: Option<(u8, Gate, bool)>,
         dw_k: u8,
     },
-    /// Squeeze-and-excitation on the current value: pool, reduce, ReLU, expand, gate, Mul.
+    /// Squeeze-and-excitation on the current value: pool, reduce, inner activation, expand,
+    /// gate, Mul.
     Se {
         reduce: u8,
+        inner: SeInner,
         gate: Gate,
         gap: bool,
     },
@@ -233,7 +245,7 @@ impl Gen<'_> {
         }
     }
 
-    fn se(&mut self, x: &V, reduce: u8, gate: Gate, gap: bool) -> V {
+    fn se(&mut self, x: &V, reduce: u8, inner: SeInner, gate: Gate, gap: bool) -> V {
         let c = x.c();
         let r = ((c / 4).max(1) + (reduce % 4) as usize).min(32);
         let pooled = if gap {
@@ -242,7 +254,12 @@ impl Gen<'_> {
             self.b.reduce_mean_hw(x)
         };
         let red = self.b.conv(&pooled, r, 1, 1, 1, [0; 4], 1, true);
-        let red = self.b.act(&red, Act::Relu);
+        let inner = match inner {
+            SeInner::Relu => Act::Relu,
+            SeInner::Silu => Act::Silu,
+            SeInner::HardSwish => Act::HardSwish,
+        };
+        let red = self.b.act(&red, inner);
         let exp = self.b.conv(&red, c, 1, 1, 1, [0; 4], 1, true);
         let g = self.b.act(&exp, gate_act(gate));
         self.b.binary("Mul", x, &g.name)
@@ -321,7 +338,7 @@ impl Gen<'_> {
                     y = self.conv_bn_act(&y, mid, dw_k, 2, mid, true, Act::None);
                 }
                 if let Some((reduce, gate, gap)) = se {
-                    y = self.se(&y, reduce, gate, gap);
+                    y = self.se(&y, reduce, SeInner::Relu, gate, gap);
                 }
                 let y = self.ghost(&y, out, false, 3, true, true);
                 let short = if stride == 1 && x.c() == out {
@@ -335,7 +352,12 @@ impl Gen<'_> {
                 }
                 self.b.binary("Add", &y, &short.name)
             }
-            Block::Se { reduce, gate, gap } => self.se(&x, reduce, gate, gap),
+            Block::Se {
+                reduce,
+                inner,
+                gate,
+                gap,
+            } => self.se(&x, reduce, inner, gate, gap),
             Block::Residual { k, act } => {
                 let k = odd_k(k);
                 let y = self.conv_bn_act(&x, x.c(), k, 1, 1, true, act.act());

@@ -234,6 +234,6 @@ pub use kernels::pool::{PoolKind, PoolShape};
 pub use kernels::qdepthwise::{depthwise_u8_packed_len, pack_depthwise_u8};
 pub use kernels::qpointwise::{pack_pointwise_u8, pointwise_u8_packed_len, QResidual, Requant};
 pub use kernels::resize::{CoordMode, NearestMode, ResizeMode, ResizeShape};
-pub use kernels::se::{Gate, SeShape};
+pub use kernels::se::{SeActivations, SeShape};
 pub use kernels::softmax::expf;
 pub use kernels::vmath::Transcendental;

@@ -47,9 +47,9 @@ use crate::kernels::qpointwise::{
 use crate::kernels::quantize::{dequantize_args, quant_exec, quantize_args, QuantArgs};
 use crate::kernels::se::se_gate_with;
 use crate::{
-    Activation, ConvShape, DepthwiseGeneralShape, DepthwiseShape, DfcShape, Dst, Epilogue, Gate,
-    GhostEpilogue, GhostGate, GhostShape, GroupedConvShape, Kernels, PointwiseShape, SeShape, Src,
-    PANEL_BLOCKS,
+    Activation, ConvShape, DepthwiseGeneralShape, DepthwiseShape, DfcShape, Dst, Epilogue,
+    GhostEpilogue, GhostGate, GhostShape, GroupedConvShape, Kernels, PointwiseShape, SeActivations,
+    SeShape, Src, PANEL_BLOCKS,
 };
 
 /// Layers with fewer multiply-adds (or, for the memory-bound fully connected layer, weights)
@@ -730,7 +730,7 @@ impl<'f> Par<'f> {
         reduce: &[f32],
         expand: &[f32],
         shape: SeShape,
-        gate_fn: Gate,
+        acts: SeActivations,
         scratch: &mut [f32],
         gate: &mut [f32],
     ) -> Result<(), Error> {
@@ -741,7 +741,7 @@ impl<'f> Par<'f> {
             reduce,
             expand,
             shape,
-            gate_fn,
+            acts,
             scratch,
             gate,
         )

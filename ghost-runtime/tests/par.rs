@@ -210,13 +210,20 @@ fn se_gate_and_folding_split_match_serial() {
         let (_, _, reduce) = random_fc(&mut rng, c, r);
         let (_, _, expand) = random_fc(&mut rng, r, c);
         let sums = rng.vec(cb * 8);
-        let gate_fn = if rng.bool() {
-            Gate::Sigmoid
-        } else {
-            Gate::Act(Activation::HardSigmoid {
-                alpha: 0.2,
-                beta: 0.5,
-            })
+        let acts = SeActivations {
+            inner: if rng.bool() {
+                Activation::Relu
+            } else {
+                Activation::Silu
+            },
+            gate: if rng.bool() {
+                Activation::Sigmoid
+            } else {
+                Activation::HardSigmoid {
+                    alpha: 0.2,
+                    beta: 0.5,
+                }
+            },
         };
         let n = rng.range(1, 200);
         let (_, _, packed) = random_fc(&mut rng, c, n);
@@ -233,7 +240,7 @@ fn se_gate_and_folding_split_match_serial() {
                 &reduce,
                 &expand,
                 shape,
-                gate_fn,
+                acts,
                 &mut scratch,
                 &mut want,
             )
@@ -249,7 +256,7 @@ fn se_gate_and_folding_split_match_serial() {
                     &reduce,
                     &expand,
                     shape,
-                    gate_fn,
+                    acts,
                     &mut scratch,
                     &mut got,
                 )

@@ -4,21 +4,35 @@ mod common;
 use common::*;
 use ghost_runtime::*;
 
+/// The SE gate on every ISA against the naive formula in f64, for the inner activations of
+/// GhostNet (ReLU), EfficientNet (SiLU) and MobileNetV3-like blocks (HardSwish) and the usual
+/// gates, on channel counts that are not multiples of 8.
 #[test]
 fn se_gate_and_weight_folding() {
     let mut rng = Rng::new(13);
-    let (c, r, px) = (20, 6, 49);
-    let (w1, b1, p1) = random_fc(&mut rng, c, r);
-    let (w2, b2, p2) = random_fc(&mut rng, r, c);
-    let mut sums = rng.vec(pad8(c));
-    sums[c..].iter_mut().for_each(|v| *v = 0.0);
-    for gate_fn in [
-        Gate::Sigmoid,
-        Gate::Act(Activation::HardSigmoid {
-            alpha: 1.0 / 6.0,
-            beta: 0.5,
-        }),
-    ] {
+    let hard_sigmoid = Activation::HardSigmoid {
+        alpha: 1.0 / 6.0,
+        beta: 0.5,
+    };
+    let acts = [
+        (Activation::Relu, Activation::Sigmoid),
+        (Activation::Relu, hard_sigmoid),
+        (Activation::Silu, Activation::Sigmoid),
+        (Activation::HardSwish, hard_sigmoid),
+        (Activation::Silu, Activation::Clamp { lo: 0.0, hi: 1.0 }),
+    ];
+    for ((c, r, px), (inner, gate_act)) in [(20, 6, 49), (37, 9, 5), (8, 3, 1)]
+        .into_iter()
+        .flat_map(|shape| acts.map(|a| (shape, a)))
+    {
+        let (w1, b1, p1) = random_fc(&mut rng, c, r);
+        let (w2, b2, p2) = random_fc(&mut rng, r, c);
+        let mut sums = rng.vec(pad8(c));
+        sums[c..].iter_mut().for_each(|v| *v = 0.0);
+        let se_acts = SeActivations {
+            inner,
+            gate: gate_act,
+        };
         let g = each_isa("se", c, |kern| {
             let mut scratch = vec![0.0; pad8(c) + pad8(r)];
             let mut gate = vec![0.0; pad8(c)];
@@ -31,7 +45,7 @@ fn se_gate_and_weight_folding() {
                     c_blocks: pad8(c) / 8,
                     r_blocks: pad8(r) / 8,
                 },
-                gate_fn,
+                se_acts,
                 &mut scratch,
                 &mut gate,
             )
@@ -43,7 +57,7 @@ fn se_gate_and_weight_folding() {
                 let a: f64 = (0..c)
                     .map(|i| w1[j * pad8(c) + i] as f64 * sums[i] as f64 / px as f64)
                     .sum();
-                (a + b1[j] as f64).max(0.0)
+                apply(inner, a + b1[j] as f64)
             })
             .collect();
         for i in 0..c {
@@ -51,11 +65,8 @@ fn se_gate_and_weight_folding() {
                 .map(|j| w2[i * pad8(r) + j] as f64 * mid[j])
                 .sum::<f64>()
                 + b2[i] as f64;
-            let want = match gate_fn {
-                Gate::Sigmoid => 1.0 / (1.0 + (-z).exp()),
-                Gate::Act(a) => apply(a, z),
-            };
-            assert_close64("se gate", &[g[i]], &[want], c);
+            let what = format!("se gate {c}->{r}, {se_acts:?}");
+            assert_close64(&what, &[g[i]], &[apply(gate_act, z)], c);
         }
     }
     // Folding a gate into the next 1x1 equals gating its input.

@@ -153,7 +153,10 @@ fn kernels_reject_shapes_whose_size_overflows() {
                 c_blocks: big,
                 r_blocks: 1,
             },
-            Gate::Sigmoid,
+            SeActivations {
+                inner: Activation::Relu,
+                gate: Activation::Sigmoid,
+            },
             &mut scr,
             &mut s,
         )
@@ -247,7 +250,10 @@ fn se_gate_rejects_short_weights_before_writing() {
                 red,
                 exp,
                 shape,
-                Gate::Sigmoid,
+                SeActivations {
+                    inner: Activation::Silu,
+                    gate: Activation::Sigmoid,
+                },
                 &mut scratch,
                 &mut gate,
             )

@@ -200,22 +200,61 @@ fn disabled_changes_nothing() {
     assert_unchanged(&g, &FuseSqueezeExcite { enabled: false });
 }
 
-/// EfficientNet's SE (SiLU between the FCs, sigmoid gate) is left op by op: the runtime's SE
-/// gate has ReLU there, and lowering rejected every such block before the pass learned this.
+/// An SE with `inner` between its 1x1 convs and a sigmoid gate. `inner` `None`: SiLU as
+/// PyTorch exports it, `Mul(h, Sigmoid(h))` (EfficientNet).
+fn se_with_inner(g: &mut Graph, rng: &mut Rng, x: ValueId, inner: Option<Activation>) -> ValueId {
+    let pooled = node(g, Op::GlobalAveragePool, &[x]);
+    let h = conv(g, rng, pooled, 4, 1, 1, 1, true);
+    let h = match inner {
+        Some(a) => act(g, h, a),
+        None => {
+            let sig = act(g, h, Activation::Sigmoid);
+            binary(g, BinaryOp::Mul, h, sig)
+        }
+    };
+    let s = conv(g, rng, h, 12, 1, 1, 1, true);
+    let s = act(g, s, Activation::Sigmoid);
+    binary(g, BinaryOp::Mul, x, s)
+}
+
+/// EfficientNet's SE (SiLU between the FCs, sigmoid gate) fuses once `fuse_activation` has
+/// folded the SiLU into the reduce conv, as does one with HardSwish there; the interpreter
+/// gives the same output before and after (`check_pass`).
 #[test]
-fn se_with_silu_between_the_fcs_is_left_alone() {
-    let mut rng = Rng::new(9);
-    let mut g = Graph::new();
-    let x = block_input(&mut g, &mut rng, 1);
-    let pooled = node(&mut g, Op::GlobalAveragePool, &[x]);
-    let h = conv(&mut g, &mut rng, pooled, 4, 1, 1, 1, true);
-    let h = act(&mut g, h, Activation::Silu);
-    let s = conv(&mut g, &mut rng, h, 12, 1, 1, 1, true);
-    let s = act(&mut g, s, Activation::Sigmoid);
-    let y = binary(&mut g, BinaryOp::Mul, x, s);
-    g.outputs.push(y);
-    let (g, _) = check_pass(&g, &ACT, 10);
-    let (after, changed) = check_pass(&g, &ON, 11);
-    assert!(!changed, "\n{after}");
-    assert!(se_ops(&after).is_empty(), "\n{after}");
+fn se_with_silu_or_hardswish_between_the_fcs_fuses() {
+    for (seed, inner, want) in [
+        (9, None, Activation::Silu),
+        (10, Some(Activation::Silu), Activation::Silu),
+        (11, Some(Activation::HardSwish), Activation::HardSwish),
+    ] {
+        let mut rng = Rng::new(seed);
+        let mut g = Graph::new();
+        let x = block_input(&mut g, &mut rng, 1);
+        let y = se_with_inner(&mut g, &mut rng, x, inner);
+        g.outputs.push(y);
+        let (g, _) = check_pass(&g, &ACT, seed + 100);
+        let (after, changed) = check_pass(&g, &ON, seed + 200);
+        assert!(changed, "\n{after}");
+        assert_eq!(
+            se_ops(&after),
+            vec![(want, Activation::Sigmoid)],
+            "\n{after}"
+        );
+        assert_eq!(after.nodes.node_count(), 2, "\n{after}"); // block conv + SE
+    }
+}
+
+/// Tanh or LeakyRelu between the FCs has no form in the runtime's SE gate (no epilogue
+/// activation), so such an SE stays op by op, where every piece lowers.
+#[test]
+fn se_with_tanh_or_leaky_relu_between_the_fcs_is_left_alone() {
+    for inner in [Activation::Tanh, Activation::LeakyRelu { alpha: 0.1 }] {
+        let mut rng = Rng::new(12);
+        let mut g = Graph::new();
+        let x = block_input(&mut g, &mut rng, 1);
+        let y = se_with_inner(&mut g, &mut rng, x, Some(inner));
+        g.outputs.push(y);
+        let (g, _) = check_pass(&g, &ACT, 13);
+        assert_unchanged(&g, &ON);
+    }
 }

@@ -1,4 +1,4 @@
-//! Squeeze-and-excitation: global average pool, FC-ReLU-FC, gate.
+//! Squeeze-and-excitation: global average pool, FC, activation, FC, gate.
 //!
 //! The pool usually comes for free from a producer's `channel_sums` epilogue; [`Kernels::se_gate`]
 //! turns those sums into per-channel gates `s[c]`. The gate is then folded into the following
@@ -10,13 +10,14 @@ use crate::isa::Kernels;
 use crate::kernels::pointwise::packed_len_blocks;
 use crate::Activation;
 
-/// The gate nonlinearity of a squeeze-and-excitation block.
+/// The two nonlinearities of a squeeze-and-excitation block, each applied in its FC's epilogue,
+/// so any [`Activation`] an epilogue supports.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Gate {
-    /// One of the piecewise-linear activations (HardSigmoid, Clamp{0,1}, ...).
-    Act(Activation),
-    /// `1 / (1 + exp(-x))`, in the expand FC's epilogue (the same as `Act(Activation::Sigmoid)`).
-    Sigmoid,
+pub struct SeActivations {
+    /// After the reduce FC: ReLU in GhostNet and MobileNetV3, SiLU in EfficientNet.
+    pub inner: Activation,
+    /// After the expand FC, giving the gate: Sigmoid, HardSigmoid, `Clamp { lo: 0, hi: 1 }`, ...
+    pub gate: Activation,
 }
 
 /// Shape of a squeeze-and-excitation block.
@@ -29,7 +30,7 @@ pub struct SeShape {
 }
 
 impl Kernels {
-    /// `gate[c] = g(W2 relu(W1 (sums * inv_pixels) + b1) + b2)[c]`.
+    /// `gate[c] = acts.gate(W2 acts.inner(W1 (sums * inv_pixels) + b1) + b2)[c]`.
     /// `reduce`/`expand` are pointwise-packed (`c -> r` and `r -> c`), `scratch` holds
     /// `(c_blocks + r_blocks) * 8` floats, `gate` `c_blocks * 8`.
     #[allow(clippy::too_many_arguments)]
@@ -40,7 +41,7 @@ impl Kernels {
         reduce: &[f32],
         expand: &[f32],
         shape: SeShape,
-        gate_fn: Gate,
+        acts: SeActivations,
         scratch: &mut [f32],
         gate: &mut [f32],
     ) -> Result<(), Error> {
@@ -51,7 +52,7 @@ impl Kernels {
             reduce,
             expand,
             shape,
-            gate_fn,
+            acts,
             scratch,
             gate,
         )
@@ -72,7 +73,7 @@ pub(crate) fn se_gate_with(
     reduce: &[f32],
     expand: &[f32],
     shape: SeShape,
-    gate_fn: Gate,
+    acts: SeActivations,
     scratch: &mut [f32],
     gate: &mut [f32],
 ) -> Result<(), Error> {
@@ -103,11 +104,7 @@ pub(crate) fn se_gate_with(
         for (m, s) in mean.iter_mut().zip(sums) {
             *m = s * inv_pixels;
         }
-        fc(reduce, c_blocks, r_blocks, mean, mid, Activation::Relu)?;
-        let act = match gate_fn {
-            Gate::Act(a) => a,
-            Gate::Sigmoid => Activation::Sigmoid,
-        };
-        fc(expand, r_blocks, c_blocks, &mid[..r], gate, act)
+        fc(reduce, c_blocks, r_blocks, mean, mid, acts.inner)?;
+        fc(expand, r_blocks, c_blocks, &mid[..r], gate, acts.gate)
     }
 }

@@ -316,20 +316,20 @@ fn step_call(b: &Binds, k: &Kernel) -> TokenStream {
             expand,
             shape,
             inv_pixels,
-            gate_fn,
+            acts,
             sums,
             scratch,
             gate,
         } => {
-            let (rw, ew, sh, ip, g) = (
+            let (rw, ew, sh, ip, a) = (
                 wslice(*reduce),
                 wslice(*expand),
                 shape.tokens(),
                 inv_pixels.tokens(),
-                gate_fn.tokens(),
+                acts.tokens(),
             );
             let (su, sc, ga) = (b.r(*sums), b.m(*scratch), b.m(*gate));
-            quote!(p.se_gate(#su, #ip, #rw, #ew, #sh, #g, #sc, #ga)?;)
+            quote!(p.se_gate(#su, #ip, #rw, #ew, #sh, #a, #sc, #ga)?;)
         }
         Kernel::ScalePacked {
             w,

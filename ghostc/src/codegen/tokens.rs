@@ -11,8 +11,8 @@
 use ghost_runtime::glue::Unary;
 use ghost_runtime::{
     Activation, BinaryOp, ConvShape, CoordMode, DepthwiseGeneralShape, DepthwiseShape, DfcShape,
-    Gate, GhostShape, GroupedConvShape, InputLayout, NearestMode, PointwiseShape, PoolKind,
-    PoolShape, ResizeMode, ResizeShape, SeShape,
+    GhostShape, GroupedConvShape, InputLayout, NearestMode, PointwiseShape, PoolKind, PoolShape,
+    ResizeMode, ResizeShape, SeActivations, SeShape,
 };
 use proc_macro2::{Literal, TokenStream};
 use quote::quote;
@@ -106,12 +106,7 @@ runtime_tokens!(enum Activation {
     Sigmoid,
     Silu,
 });
-runtime_tokens!(
-    enum Gate {
-        Sigmoid,
-        Act(a),
-    }
-);
+runtime_tokens!(struct SeActivations { inner, gate });
 runtime_tokens!(enum Unary in glue { Sigmoid, Tanh, LeakyRelu { alpha } });
 runtime_tokens!(
     enum BinaryOp {

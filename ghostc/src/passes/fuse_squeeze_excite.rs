@@ -13,8 +13,11 @@
 //!   `conv_reduce` / `conv_expand`), a `Linear`, or a `Gemm` with constant weights (the Huawei
 //!   form: AdaptiveAvgPool -> view -> Linear -> ReLU -> Linear -> hard-sigmoid -> view);
 //! - `act` and `gate` are each either fused into their FC or a separate activation node; both
-//!   must be present (`gate` is typically `HardSigmoid`, possibly recognized from
-//!   `clamp(x + 3, 0, 6) / 6` by `fuse_activation`, or `Clip[0, 1]` or `Sigmoid`);
+//!   must be present and be activations the runtime's `se_gate` applies in its FC epilogues
+//!   (ReLU, Clip, HardSigmoid, HardSwish, Sigmoid, SiLU). `act` is ReLU in GhostNet and
+//!   MobileNetV3, SiLU in EfficientNet (recognized from `Mul(x, Sigmoid(x))` by
+//!   `fuse_activation`); `gate` is typically `HardSigmoid`, possibly recognized from
+//!   `clamp(x + 3, 0, 6) / 6` by `fuse_activation`, or `Clip[0, 1]` or `Sigmoid`;
 //! - the Reshapes only move between `[n, k]` and `[n, k, 1, 1]`;
 //! - every intermediate value is read only by the next node of the chain and is not a graph
 //!   output (x itself may have any readers).
@@ -28,9 +31,8 @@
 //! Deliberately does not:
 //! - match an SE whose FCs have no activation between them, or no gate (the op has no slot for
 //!   "none");
-//! - match an SE whose inner activation is not ReLU: the runtime's `se_gate` (the only lowering
-//!   of the op) applies ReLU there, so such an SE (EfficientNet's, with SiLU, once
-//!   `fuse_activation` recognizes it) stays op by op, every piece of which lowers;
+//! - match an SE with LeakyRelu or Tanh inside or as the gate: `se_gate` (the op's only
+//!   lowering) has no epilogue form of them, while op by op every piece lowers;
 //! - fold the gate into the next conv's weights (step 5 of the fusion ladder is a codegen
 //!   matter: it needs the gate per inference).
 
@@ -149,6 +151,19 @@ fn one_act(separate: Option<Activation>, fused: Option<Activation>) -> Option<Ac
     }
 }
 
+/// Whether the runtime's `se_gate` can apply `a` (in an FC epilogue); see the module docs.
+fn in_se_gate(a: Activation) -> bool {
+    matches!(
+        a,
+        Activation::Relu
+            | Activation::Clamp { .. }
+            | Activation::HardSigmoid { .. }
+            | Activation::HardSwish
+            | Activation::Sigmoid
+            | Activation::Silu
+    )
+}
+
 fn match_se(g: &Graph, mul: NodeId, x: ValueId, gate_v: ValueId) -> Option<SeMatch> {
     let x_shape = &g.value(x).ty.shape;
     let [n, c, _, _] = x_shape[..] else {
@@ -183,8 +198,7 @@ fn match_se(g: &Graph, mul: NodeId, x: ValueId, gate_v: ValueId) -> Option<SeMat
     walk.skip_reshape(n, r)?;
     let fc1 = walk.dense()?;
     let act = one_act(act_node, fc1.act)?;
-    // The runtime's `se_gate` has ReLU between the FCs (see the module docs).
-    if act != Activation::Relu {
+    if !in_se_gate(act) || !in_se_gate(gate) {
         return None;
     }
     if fc1.m != r || fc1.k != c || !is_vector_form(&g.value(walk.v).ty.shape, n, c) {

@@ -18,8 +18,8 @@ use std::fmt;
 use ghost_runtime::glue::Unary;
 use ghost_runtime::{
     Activation, BinaryOp, ConvShape, CoordMode, DepthwiseGeneralShape, DepthwiseShape, DfcShape,
-    Gate, GhostShape, GroupedConvShape, PointwiseShape, PoolKind, PoolShape, ResizeMode,
-    ResizeShape, SeShape,
+    GhostShape, GroupedConvShape, PointwiseShape, PoolKind, PoolShape, ResizeMode, ResizeShape,
+    SeActivations, SeShape,
 };
 
 use super::blob::WeightBlob;
@@ -181,7 +181,7 @@ pub enum Kernel {
         expand: WRange,
         shape: SeShape,
         inv_pixels: f32,
-        gate_fn: Gate,
+        acts: SeActivations,
         sums: Loc,
         scratch: Loc,
         gate: Loc,

@@ -1,14 +1,15 @@
 //! Squeeze-and-excitation: the squeeze (channel means, taken from the producer's epilogue when
-//! it can), the gate (`se_gate`: reduce, ReLU, expand, gate nonlinearity), and its application:
+//! it can), the gate (`se_gate`: reduce, inner activation, expand, gate nonlinearity, each
+//! activation in its FC's epilogue), and its application:
 //! folded into the single 1x1 conv that reads the gated tensor (`ScalePacked` scales that
 //! conv's packed weights), or a per-channel multiply when no such conv exists.
 //!
 //! Deliberately not done here: recognizing the SE pattern (the `fuse_squeeze_excite` pass).
 
-use ghost_runtime::{self as rt, BinaryOp, Gate, SeShape};
+use ghost_runtime::{self as rt, BinaryOp, SeActivations, SeShape};
 
 use super::{act_of, ChannelLayout, LowerError, Lowerer};
-use crate::ir::{self, Activation, NodeId, Op, ValueId};
+use crate::ir::{self, NodeId, Op, ValueId};
 use crate::plan::program::*;
 
 impl Lowerer<'_> {
@@ -16,19 +17,20 @@ impl Lowerer<'_> {
         let node = self.g.node(n).clone();
         let name = node.name.clone();
         let (x, y) = (node.inputs[0], node.outputs[0]);
-        let gate_fn = match se.gate {
-            Activation::Sigmoid => Some(Gate::Sigmoid),
-            a => act_of(Some(a)).map(Gate::Act),
-        };
         let consts: Option<Vec<&[f32]>> = node.inputs[1..5]
             .iter()
             .map(|&v| self.constant(v))
             .collect();
-        let (Activation::Relu, Some(gate_fn), Some(c)) = (se.act, gate_fn, consts) else {
+        let (Some(inner), Some(gate_act), Some(c)) =
+            (act_of(Some(se.act)), act_of(Some(se.gate)), consts)
+        else {
             self.unsupported_as(
                 n,
-                &format!("inner activation {:?} or gate not sigmoid-like, or weights computed at run time", se.act),
-                "ReLU inside, a Sigmoid/HardSigmoid gate and constant weights",
+                &format!(
+                    "inner activation {:?} or gate {:?} without an epilogue form, or weights computed at run time",
+                    se.act, se.gate
+                ),
+                "epilogue activations (ReLU, SiLU, HardSwish, Sigmoid, HardSigmoid, Clip, ...) and constant weights",
             );
             return Ok(());
         };
@@ -100,7 +102,10 @@ impl Lowerer<'_> {
                     r_blocks: lr.blocks,
                 },
                 inv_pixels,
-                gate_fn,
+                acts: SeActivations {
+                    inner,
+                    gate: gate_act,
+                },
                 sums: means,
                 scratch,
                 gate,

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use ghost_runtime::{self as rt, Activation, BinaryOp, CoordMode, Gate, ResizeMode};
+use ghost_runtime::{self as rt, Activation, BinaryOp, CoordMode, ResizeMode, SeActivations};
 
 use super::*;
 use crate::ir::{Conv, SqueezeExcite, Tensor, TensorType};
@@ -152,9 +152,9 @@ fn one_pixel_pointwise_conv_runs_as_gemv() {
     );
 }
 
-/// `pointwise_graph` followed by a squeeze-excite (ReLU inside, `gate`), optionally followed by
-/// another 1x1 conv reading the gated tensor.
-fn se_graph(gate: ir::Activation, then_conv: bool) -> Graph {
+/// `pointwise_graph` followed by a squeeze-excite (`act` inside, `gate`), optionally followed
+/// by another 1x1 conv reading the gated tensor.
+fn se_graph(act: ir::Activation, gate: ir::Activation, then_conv: bool) -> Graph {
     let (c, r) = (16, 4);
     let (mut g, y) = pointwise_graph(8, c, 4, 4);
     let params = [
@@ -165,10 +165,7 @@ fn se_graph(gate: ir::Activation, then_conv: bool) -> Graph {
     ];
     let (_, s) = g.add_node(
         "se",
-        Op::SqueezeExcite(SqueezeExcite {
-            act: ir::Activation::Relu,
-            gate,
-        }),
+        Op::SqueezeExcite(SqueezeExcite { act, gate }),
         [vec![y], params.to_vec()].concat(),
         vec![("s".into(), TensorType::f32(vec![1, c, 4, 4]))],
     );
@@ -189,7 +186,12 @@ fn se_graph(gate: ir::Activation, then_conv: bool) -> Graph {
 
 #[test]
 fn se_squeeze_moves_into_the_producers_epilogue() {
-    let p = lower(&se_graph(ir::Activation::Sigmoid, false)).unwrap();
+    let p = lower(&se_graph(
+        ir::Activation::Silu,
+        ir::Activation::Sigmoid,
+        false,
+    ))
+    .unwrap();
     let ks = kernels(&p);
     // input conversion, clear sums, conv (+ sums), gate, copy, scale, output conversion.
     assert_eq!(ks.len(), 7, "{p}");
@@ -206,7 +208,7 @@ fn se_squeeze_moves_into_the_producers_epilogue() {
     assert_eq!(epilogue.channel_sums, Some(*cleared));
     let Kernel::SeGate {
         inv_pixels,
-        gate_fn,
+        acts,
         sums,
         gate,
         ..
@@ -214,9 +216,13 @@ fn se_squeeze_moves_into_the_producers_epilogue() {
     else {
         panic!("{p}")
     };
+    let silu_sigmoid = SeActivations {
+        inner: Activation::Silu,
+        gate: Activation::Sigmoid,
+    };
     assert_eq!(
-        (*inv_pixels, *gate_fn, *sums),
-        (1.0 / 16.0, Gate::Sigmoid, *cleared)
+        (*inv_pixels, *acts, *sums),
+        (1.0 / 16.0, silu_sigmoid, *cleared)
     );
     assert!(matches!(ks[4], Kernel::Copy { .. }));
     assert!(
@@ -229,6 +235,7 @@ fn se_squeeze_moves_into_the_producers_epilogue() {
 #[test]
 fn se_gate_folds_into_the_next_1x1_convs_weights() {
     let p = lower(&se_graph(
+        ir::Activation::Relu,
         ir::Activation::HardSigmoid {
             alpha: 0.2,
             beta: 0.5,
@@ -237,17 +244,20 @@ fn se_gate_folds_into_the_next_1x1_convs_weights() {
     ))
     .unwrap();
     let ks = kernels(&p);
-    let Some(Kernel::SeGate { gate_fn, gate, .. }) =
+    let Some(Kernel::SeGate { acts, gate, .. }) =
         ks.iter().find(|k| matches!(k, Kernel::SeGate { .. }))
     else {
         panic!("{p}")
     };
     assert_eq!(
-        *gate_fn,
-        Gate::Act(Activation::HardSigmoid {
-            alpha: 0.2,
-            beta: 0.5
-        })
+        *acts,
+        SeActivations {
+            inner: Activation::Relu,
+            gate: Activation::HardSigmoid {
+                alpha: 0.2,
+                beta: 0.5
+            }
+        }
     );
     // No per-channel multiply: the second conv reads scaled weights from the arena.
     assert!(
@@ -381,9 +391,38 @@ fn resize_modes_map_to_the_runtimes_and_others_are_reported() {
     );
 }
 
+/// An SE whose inner activation or gate has no epilogue form is reported, not miscompiled
+/// (`fuse_squeeze_excite` does not build one; a graph could still hold it).
+#[test]
+fn se_with_an_activation_se_gate_cannot_apply_is_unsupported() {
+    for (act, gate) in [
+        (ir::Activation::Tanh, ir::Activation::Sigmoid),
+        (
+            ir::Activation::Relu,
+            ir::Activation::LeakyRelu { alpha: 0.1 },
+        ),
+    ] {
+        match lower(&se_graph(act, gate, false)).unwrap_err() {
+            LowerError::Unsupported(u) => {
+                assert_eq!(u.len(), 1);
+                assert_eq!(
+                    (u[0].node.as_str(), u[0].op.as_str()),
+                    ("se", "squeeze_excite")
+                );
+            }
+            e => panic!("{e}"),
+        }
+    }
+}
+
 #[test]
 fn buffers_live_from_first_to_last_use_and_live_ones_never_share_memory() {
-    let p = lower(&se_graph(ir::Activation::Sigmoid, true)).unwrap();
+    let p = lower(&se_graph(
+        ir::Activation::Relu,
+        ir::Activation::Sigmoid,
+        true,
+    ))
+    .unwrap();
     let sizes: Vec<usize> = p.buffers.iter().map(|b| b.len).collect();
     let live = arena::liveness(&p.steps, &sizes);
     for (i, iv) in live.iter().enumerate() {
