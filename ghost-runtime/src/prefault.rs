@@ -92,9 +92,10 @@ mod linux {
             Mode::Off => {}
             Mode::Sync => populate(blob),
             Mode::Thread => {
-                // A failed spawn (no threads left) only loses the head start.
+                // A failed spawn (no threads left) only loses the head start. Unnamed: std
+                // copies a thread's name on the new thread as it starts, which may be after
+                // this returns, i.e. an allocation during the caller's first runs.
                 let _ = std::thread::Builder::new()
-                    .name("ghost-prefault".into())
                     .stack_size(64 * 1024)
                     .spawn(move || populate(blob));
             }
