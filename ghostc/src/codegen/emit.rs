@@ -382,7 +382,7 @@ fn step_call(b: &Binds, k: &Kernel) -> TokenStream {
         }
         Kernel::Unary { f, x, len } => {
             let (f, x, l) = (f.tokens(), b.name(*x), len.tokens());
-            quote!(::ghost_runtime::glue::unary(#f, &mut #x[..#l]);)
+            quote!(::ghost_runtime::glue::unary(k, #f, &mut #x[..#l]);)
         }
         Kernel::Zero { dst, len } => {
             let (d, l) = (b.name(*dst), len.tokens());
