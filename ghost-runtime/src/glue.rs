@@ -3,7 +3,6 @@
 //! elementwise functions with no epilogue form. None of these is hot.
 
 use crate::error::{check, check_len, Error};
-use crate::kernels::softmax::expf;
 use crate::kernels::vmath::Transcendental;
 use crate::Kernels;
 
@@ -145,19 +144,12 @@ pub enum Unary {
     },
 }
 
-/// Applies `f` to every element of `x` in place.
-pub fn unary(f: Unary, x: &mut [f32]) {
+/// Applies `f` to every element of `x` in place, the transcendental ones by the vector
+/// functions of `arch::math` on the ISA of `k` (the bits the epilogues give on that ISA).
+pub fn unary(k: Kernels, f: Unary, x: &mut [f32]) {
     match f {
-        // The vector sigmoid (the epilogue's and the DFC gate's) on the selected ISA.
-        Unary::Sigmoid => Kernels::new().transcendental(Transcendental::Sigmoid, x),
-        Unary::Tanh => x.iter_mut().for_each(|v| {
-            // tanh(x) = 1 - 2 / (exp(2x) + 1), saturating cleanly for large |x|.
-            *v = if v.is_nan() {
-                *v
-            } else {
-                1.0 - 2.0 / (expf(2.0 * *v) + 1.0)
-            }
-        }),
+        Unary::Sigmoid => k.transcendental(Transcendental::Sigmoid, x),
+        Unary::Tanh => k.transcendental(Transcendental::Tanh, x),
         Unary::LeakyRelu { alpha } => x.iter_mut().for_each(|v| {
             if *v < 0.0 {
                 *v *= alpha
@@ -218,19 +210,28 @@ mod tests {
     }
 
     #[test]
-    fn unary_functions() {
-        let mut x = [0.0f32, 100.0, -100.0, f32::NAN];
-        unary(Unary::Sigmoid, &mut x);
-        assert!(
-            (x[0] - 0.5).abs() < 1e-6
-                && (x[1] - 1.0).abs() < 1e-6
-                && x[2].abs() < 1e-6
-                && x[3].is_nan()
-        );
-        let mut t = [0.5f32, -3.0, 30.0];
-        unary(Unary::Tanh, &mut t);
-        for (v, r) in t.iter().zip([0.5f32.tanh(), (-3.0f32).tanh(), 1.0]) {
-            assert!((v - r).abs() < 1e-5, "{v} {r}");
+    fn unary_functions_on_every_isa() {
+        for k in crate::Isa::ALL.into_iter().filter_map(Kernels::with_isa) {
+            let mut x = [0.0f32, 100.0, -100.0, f32::NAN];
+            unary(k, Unary::Sigmoid, &mut x);
+            assert!(
+                (x[0] - 0.5).abs() < 1e-6
+                    && (x[1] - 1.0).abs() < 1e-6
+                    && x[2].abs() < 1e-6
+                    && x[3].is_nan(),
+                "{k:?}: {x:?}"
+            );
+            // Nine values: one full vector and a tail.
+            let src = [0.5f32, -3.0, 30.0, -30.0, 1e-3, 0.0, 2.5, -0.75, 9.0];
+            let mut t = src;
+            unary(k, Unary::Tanh, &mut t);
+            for (v, x) in t.iter().zip(src) {
+                let r = x.tanh();
+                assert!((v - r).abs() < 1e-6, "{k:?}: tanh({x}) = {v}, want {r}");
+            }
+            let mut l = [-2.0f32, 3.0, 0.0, f32::NEG_INFINITY];
+            unary(k, Unary::LeakyRelu { alpha: 0.1 }, &mut l);
+            assert_eq!(l, [-0.2, 3.0, 0.0, f32::NEG_INFINITY], "{k:?}");
         }
     }
 }

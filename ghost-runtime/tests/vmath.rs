@@ -1,7 +1,7 @@
-//! The vector `exp`, sigmoid and SiLU (`Kernels::transcendental`) against f64 on every ISA of
-//! this machine: a sweep of the whole finite range, edge values (saturation, subnormal
-//! results and inputs, NaN, infinities) and odd lengths, with the ulp bounds the `arch::math`
-//! docs state.
+//! The vector `exp`, sigmoid, SiLU and `tanh` (`Kernels::transcendental`) against f64 on every
+//! ISA of this machine: a sweep of the whole finite range, edge values (saturation, subnormal
+//! results and inputs, NaN, infinities) and odd lengths, with the ulp bounds (for `tanh` the
+//! absolute bound) the `arch::math` docs state.
 
 mod common;
 use common::*;
@@ -14,6 +14,8 @@ const SIGMOID_ULP: f64 = 3.0;
 /// `x < -88.72`, where `sigmoid(x) < 3e-39` and `|silu(x)| < 2.7e-37`).
 const SIGMOID_FLUSH: f64 = 1.1754943508222875e-38; // 2^-126
 const SILU_FLUSH: f64 = 7.52316384526264e-37; // 2^-120
+/// `tanh` is bounded in absolute terms: `1 - 2 / (e^2x + 1)` cancels near 0.
+const TANH_ABS: f64 = 4.76837158203125e-7; // 2^-21
 
 /// Distance from `got` to the exact `want` in units of the f32 spacing at `want` (a subnormal
 /// `want` is measured in subnormal steps, `2^-149`).
@@ -158,6 +160,35 @@ fn sigmoid_and_silu_within_their_ulp_bound_on_every_isa() {
     }
 }
 
+#[test]
+fn tanh_within_its_absolute_bound_on_every_isa() {
+    let x = inputs();
+    for k in isas() {
+        let t = run(k, Transcendental::Tanh, &x);
+        let mut max = 0.0f64;
+        for (&xi, &ti) in x.iter().zip(&t) {
+            if xi.is_nan() {
+                assert!(ti.is_nan(), "tanh({xi}) = {ti}, want NaN");
+                continue;
+            }
+            let want = (xi as f64).tanh();
+            let err = (ti as f64 - want).abs();
+            assert!(
+                err <= TANH_ABS,
+                "{k:?}: tanh({xi}) = {ti:e}, want {want:e}: off by {err:e}"
+            );
+            max = max.max(err);
+        }
+        let ends = run(
+            k,
+            Transcendental::Tanh,
+            &[f32::NEG_INFINITY, -10.0, 0.0, 10.0, f32::INFINITY],
+        );
+        assert_eq!(ends, [-1.0, -1.0, 0.0, 1.0, 1.0], "{k:?}");
+        std::eprintln!("{:?}: tanh max error {max:.3e} absolute", k.isa());
+    }
+}
+
 /// Every length from 0 to 19 (tails of 1..7 after 0, 1 or 2 full vectors) gives the values
 /// the full-vector path gives, and leaves nothing past the slice touched.
 #[test]
@@ -169,6 +200,7 @@ fn odd_lengths_match_the_vector_body() {
             Transcendental::Exp,
             Transcendental::Sigmoid,
             Transcendental::Silu,
+            Transcendental::Tanh,
         ] {
             let full = run(k, f, &x);
             for n in 0..20 {

@@ -3,26 +3,27 @@
 //! (`tests/data/pool_ceil`, made by `tools/make_pool_ceil.py`) and the interpreter. The model
 //! has two outputs, so this also runs the multi-output runner and `--expect NAME=FILE`.
 
+mod e2e_common;
+
 use std::path::Path;
-use std::process::Command;
+
+use e2e_common::ghostc_verify;
 
 #[test]
 fn ceil_mode_pools_match_onnx_runtime() {
     let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/pool_ceil");
     let arg = |name: &str, file: &str| format!("{name}={}", data.join(file).display());
-    let o = Command::new(env!("CARGO_BIN_EXE_ghostc"))
-        .arg("verify")
-        .arg(data.join("model.onnx"))
-        .args(["--input", &arg("x", "input.npy")])
-        .args(["--expect", &arg("av", "expected_1.npy")])
-        .args(["--expect", &arg("mx", "expected.npy")])
-        .output()
-        .expect("spawn ghostc");
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr),
+    let stdout = ghostc_verify(
+        &data.join("model.onnx"),
+        &[
+            "--input".into(),
+            arg("x", "input.npy"),
+            "--expect".into(),
+            arg("av", "expected_1.npy"),
+            "--expect".into(),
+            arg("mx", "expected.npy"),
+        ],
     );
-    assert!(o.status.success(), "{stdout}\n{stderr}");
     for name in ["mx", "av"] {
         assert!(
             stdout.contains(&format!("vs interpreter [{name}]"))

@@ -151,19 +151,18 @@ impl<V: Copy> ActV<V> {
         }
     }
 
+    /// [`ActV::apply_kind`] with the kind read at run time (one branch per call; the
+    /// arithmetic is `apply_kind`'s, so the two cannot drift apart).
     #[inline(always)]
     pub(crate) fn apply<S: Simd<V = V>>(&self, s: S, v: V) -> V {
         match self.kind {
             0 => v,
-            1 => s.max(self.zero, v),
-            2 => s.min(self.b, s.max(self.a, v)),
-            3 => s.min(self.one, s.max(self.zero, s.fma(v, self.a, self.b))),
-            4 => s.mul(
-                v,
-                s.min(self.one, s.max(self.zero, s.fma(v, self.a, self.b))),
-            ),
-            5 => math::sigmoid(s, v),
-            _ => math::silu(s, v),
+            1 => self.apply_kind::<S, 1>(s, v),
+            2 => self.apply_kind::<S, 2>(s, v),
+            3 => self.apply_kind::<S, 3>(s, v),
+            4 => self.apply_kind::<S, 4>(s, v),
+            5 => self.apply_kind::<S, 5>(s, v),
+            _ => self.apply_kind::<S, 6>(s, v),
         }
     }
 }

@@ -113,16 +113,6 @@ pub(crate) unsafe fn gate_dispatch(k: Kernels, a: &GateRows) {
     dispatch!(k, gate_rows, a, GateRows; avx512 []; avx2 []; neon []; scalar []);
 }
 
-/// `g[i] = sigmoid(g[i])` for the `len` floats from `g`, by the vector sigmoid on the ISA of
-/// `k` (the bits of the unfused Sigmoid step on that ISA).
-///
-/// # Safety
-/// `g` valid for `len` floats and not accessed by anyone else meanwhile.
-pub(crate) unsafe fn sigmoid_in_place(k: Kernels, g: *mut f32, len: usize) {
-    // SAFETY: forwarded.
-    unsafe { transcendental_raw(k, Transcendental::Sigmoid, g, len) }
-}
-
 /// The checks of [`Kernels::dfc_gate`]: the gate's blocks `[0, blocks)` and the start of
 /// `y`'s view.
 pub(crate) fn dfc_args(gate: &mut [f32], sh: DfcShape, y: Dst<'_>) -> Result<GateRows, Error> {
@@ -166,10 +156,12 @@ impl GateRows {
     /// of it are this call's alone.
     pub(crate) unsafe fn sigmoid_and_apply(&self, k: Kernels) {
         let ghw8 = self.gate_h * self.gate_w * 8;
-        // SAFETY: blocks blk0..blk1 of the gate, writable (from `&mut` in `dfc_args`).
+        // SAFETY: the sigmoid's range is blocks blk0..blk1 of the gate, writable (from `&mut`
+        // in `dfc_args`) and this call's alone (the contract); `gate_rows` as the contract.
         unsafe {
-            sigmoid_in_place(
+            transcendental_raw(
                 k,
+                Transcendental::Sigmoid,
                 self.g.add(self.blk0 * ghw8),
                 (self.blk1 - self.blk0) * ghw8,
             );

@@ -31,9 +31,10 @@ use crate::arch::{ActV, Simd};
 use crate::error::{check, check_len, size, Error};
 use crate::isa::{dispatch, Kernels};
 use crate::kernels::depthwise::{load_block, rows, DwArgs, InRows, RowsOut};
-use crate::kernels::dfc::{gate_dispatch, sigmoid_in_place, DfcShape, GateRows};
+use crate::kernels::dfc::{gate_dispatch, DfcShape, GateRows};
 use crate::kernels::pointwise::{self, packed_len_blocks, view, PwArgs};
 use crate::kernels::resize::{CoordMode, NearestMode};
+use crate::kernels::vmath::{transcendental_raw, Transcendental};
 use crate::{Activation, Dst, Src};
 use core::ptr;
 
@@ -237,8 +238,16 @@ impl GhostArgs {
     /// A gated module's args; no one else touches these gate blocks meanwhile.
     pub(crate) unsafe fn gate_sigmoid(&self, k: Kernels, blk0: usize, blk1: usize) {
         let (g, len) = (self.gate.expect("a gated module").g, self.gate_block_len());
-        // SAFETY: blocks blk0..blk1 < 2*nb of the checked, writable gate.
-        unsafe { sigmoid_in_place(k, g.add(blk0 * len), (blk1 - blk0) * len) };
+        // SAFETY: blocks blk0..blk1 < 2*nb of the checked, writable gate, which no one else
+        // touches meanwhile (this function's contract).
+        unsafe {
+            transcendental_raw(
+                k,
+                Transcendental::Sigmoid,
+                g.add(blk0 * len),
+                (blk1 - blk0) * len,
+            )
+        };
     }
 }
 

@@ -1,4 +1,4 @@
-//! `exp`, sigmoid and SiLU in place over flat `f32` slices of any length: the vector functions
+//! `exp`, sigmoid, SiLU and `tanh` in place over flat `f32` slices of any length: the vector functions
 //! of `arch::math` (method and accuracy documented there) on the kernels' ISA. Used by the DFC
 //! gate, by glue steps with no epilogue to live in, and by the tests that hold the functions
 //! to f64.
@@ -15,6 +15,8 @@ pub enum Transcendental {
     Sigmoid,
     /// SiLU (Swish): `x * sigmoid(x)`.
     Silu,
+    /// `tanh(x)` (to a few `2^-24` absolute, see `arch::math`).
+    Tanh,
 }
 
 struct Args {
@@ -23,14 +25,15 @@ struct Args {
     f: Transcendental,
 }
 
-/// Function `F` (0 exp, 1 sigmoid, 2 SiLU) on one vector; a generic fn, not a closure, so it
+/// Function `F` (0 exp, 1 sigmoid, 2 SiLU, 3 tanh) on one vector; a generic fn, not a closure, so it
 /// inlines into the `#[target_feature]` wrapper with its features.
 #[inline(always)]
 fn apply<S: Simd, const F: u8>(s: S, v: S::V) -> S::V {
     match F {
         0 => math::exp(s, v),
         1 => math::sigmoid(s, v),
-        _ => math::silu(s, v),
+        2 => math::silu(s, v),
+        _ => math::tanh(s, v),
     }
 }
 
@@ -72,6 +75,7 @@ unsafe fn body<S: Simd>(s: S, a: &Args) {
             Transcendental::Exp => run::<S, 0>(s, a),
             Transcendental::Sigmoid => run::<S, 1>(s, a),
             Transcendental::Silu => run::<S, 2>(s, a),
+            Transcendental::Tanh => run::<S, 3>(s, a),
         }
     }
 }

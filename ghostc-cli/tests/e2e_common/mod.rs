@@ -46,6 +46,22 @@ pub fn ghostc_compile(model: &Path, out: &Path, name: &str, extra: &[&str]) -> R
     }
 }
 
+/// Runs `ghostc verify MODEL ARGS...`, asserts that it succeeded and returns its stdout.
+pub fn ghostc_verify(model: &Path, args: &[String]) -> String {
+    let o = Command::new(env!("CARGO_BIN_EXE_ghostc"))
+        .arg("verify")
+        .arg(model)
+        .args(args)
+        .output()
+        .expect("spawn ghostc");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr),
+    );
+    assert!(o.status.success(), "{stdout}\n{stderr}");
+    stdout.into_owned()
+}
+
 /// Copies the files of `src` into `dst`, writing only files whose bytes differ (so cargo's
 /// mtime fingerprints see an unchanged crate as unchanged), and deleting files `src` lacks.
 pub fn sync_tree(src: &Path, dst: &Path) {

@@ -31,10 +31,12 @@ fn wslice(r: WRange) -> TokenStream {
     quote!(&w[#a..#b])
 }
 
-/// Packed int8 weights: the first `bytes` bytes of a weight range (see `WeightBlob::push_bytes`).
-fn byte_wslice(r: WRange, bytes: usize) -> TokenStream {
-    let (w, n) = (wslice(r), usize_lit(bytes));
-    quote!(&::ghost_runtime::glue::as_bytes(#w)[..#n])
+/// Packed int8 weights: the bytes of a weight range (see `WeightBlob::push_bytes`), the packed
+/// length rounded up to whole floats. The kernels read by their shape (the formats are whole
+/// floats anyway) and check that the slice is long enough.
+fn byte_wslice(r: WRange) -> TokenStream {
+    let w = wslice(r);
+    quote!(::ghost_runtime::glue::as_bytes(#w))
 }
 
 fn requant_tokens(r: &QRequant) -> TokenStream {
@@ -382,7 +384,7 @@ fn step_call(b: &Binds, k: &Kernel) -> TokenStream {
         }
         Kernel::Unary { f, x, len } => {
             let (f, x, l) = (f.tokens(), b.name(*x), len.tokens());
-            quote!(::ghost_runtime::glue::unary(#f, &mut #x[..#l]);)
+            quote!(::ghost_runtime::glue::unary(k, #f, &mut #x[..#l]);)
         }
         Kernel::Zero { dst, len } => {
             let (d, l) = (b.name(*dst), len.tokens());
@@ -463,14 +465,13 @@ fn step_call(b: &Binds, k: &Kernel) -> TokenStream {
         }
         Kernel::PointwiseU8 {
             w,
-            w_bytes,
             shape,
             src,
             dst,
             requant,
         } => {
             let (wb, sh, s, d, r) = (
-                byte_wslice(*w, *w_bytes),
+                byte_wslice(*w),
                 shape.tokens(),
                 b.src(*src),
                 b.dst(*dst),
@@ -480,18 +481,13 @@ fn step_call(b: &Binds, k: &Kernel) -> TokenStream {
         }
         Kernel::DepthwiseU8 {
             w,
-            w_bytes,
             shape,
             input_zero_point,
             src,
             dst,
             requant,
         } => {
-            let (wb, sh, z) = (
-                byte_wslice(*w, *w_bytes),
-                shape.tokens(),
-                input_zero_point.tokens(),
-            );
+            let (wb, sh, z) = (byte_wslice(*w), shape.tokens(), input_zero_point.tokens());
             let (s, d, r) = (b.src(*src), b.dst(*dst), requant_tokens(requant));
             quote!(p.depthwise_u8(#wb, #sh, #z, #s, #d, #r)?;)
         }

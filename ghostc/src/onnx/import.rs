@@ -591,11 +591,11 @@ impl<'a> Builder<'a> {
                         })
                         .collect();
                     // Name the offending value, not just its position.
-                    infer(&op, &facts).map_err(|e| match e.input_detail() {
-                        Some((index, detail)) if index < inputs.len() => NodeError::BadInput {
+                    infer(&op, &facts).map_err(|e| match e.input_problem() {
+                        Some((index, problem)) if index < inputs.len() => NodeError::BadInput {
                             index,
                             value: self.g.value(inputs[index]).name.clone(),
-                            detail,
+                            detail: problem.to_string(),
                         },
                         _ => NodeError::Infer(e),
                     })?

@@ -275,19 +275,17 @@ pub enum Kernel {
         src: Loc,
         dst: Loc,
     },
-    /// `pointwise_u8` (weights from `pack_pointwise_u8`, `w_bytes` bytes at `w`).
+    /// `pointwise_u8` (weights from `pack_pointwise_u8`, as bytes at `w`).
     PointwiseU8 {
         w: WRange,
-        w_bytes: usize,
         shape: PointwiseShape,
         src: View,
         dst: View,
         requant: QRequant,
     },
-    /// `depthwise_u8` (weights from `pack_depthwise_u8`, `w_bytes` bytes at `w`).
+    /// `depthwise_u8` (weights from `pack_depthwise_u8`, as bytes at `w`).
     DepthwiseU8 {
         w: WRange,
-        w_bytes: usize,
         shape: DepthwiseShape,
         input_zero_point: u8,
         src: View,

@@ -92,6 +92,7 @@ pub(super) fn conv_output(
 #[cfg(test)]
 mod tests {
     use super::super::test_util::{conv, f32t, run, shape_of};
+    use super::super::InputProblem;
     use super::*;
     use crate::ir::{DType, Op, TensorType};
 
@@ -164,7 +165,10 @@ mod tests {
             &[x.clone(), f32t(&[4, 8, 3])],
         )
         .unwrap_err();
-        assert!(matches!(e, InferError::Rank { input: 1, .. }), "{e}");
+        assert!(
+            matches!(e.input_problem(), Some((1, InputProblem::Rank { .. }))),
+            "{e}"
+        );
         // Window larger than padded input.
         assert!(run(
             &Op::Conv(conv(7, 1, 0, 1, 1)),
@@ -174,7 +178,10 @@ mod tests {
         // int64 input to a float op.
         let xi = TensorType::new(DType::I64, vec![1, 8, 5, 5]);
         let e = run(&Op::Conv(conv(3, 1, 1, 1, 1)), &[xi, f32t(&[4, 8, 3, 3])]).unwrap_err();
-        assert!(matches!(e, InferError::DType { input: 0, .. }), "{e}");
+        assert!(
+            matches!(e.input_problem(), Some((0, InputProblem::DType { .. }))),
+            "{e}"
+        );
         // Zero stride, huge pads overflow.
         assert!(run(
             &Op::Conv(conv(3, 0, 1, 1, 1)),

@@ -55,45 +55,32 @@ pub struct InputFact<'a> {
 pub enum InferError {
     #[error("expected {expected} inputs, got {actual}")]
     Arity { expected: String, actual: usize },
-    #[error("input {input}: expected rank {expected}, got shape [{actual}]")]
-    Rank {
-        input: usize,
-        expected: String,
-        actual: String,
-    },
-    #[error("input {input}: expected dtype {expected}, got {actual}")]
-    DType {
-        input: usize,
-        expected: String,
-        actual: String,
-    },
+    #[error("input {input}: {problem}")]
+    Input { input: usize, problem: InputProblem },
     #[error("shapes [{a}] and [{b}] do not broadcast")]
     Broadcast { a: String, b: String },
     #[error("{what}: {detail}")]
     Invalid { what: &'static str, detail: String },
-    #[error("input {input} must be a constant")]
-    NotConstant { input: usize },
+}
+
+/// What is wrong with one input of an [`InferError::Input`]: its text is the same whether the
+/// input is named by position (`input 0: ...`) or, by the importer, also by value name.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum InputProblem {
+    #[error("expected rank {expected}, got shape [{actual}]")]
+    Rank { expected: String, actual: String },
+    #[error("expected dtype {expected}, got {actual}")]
+    DType { expected: String, actual: String },
+    #[error("must be a constant")]
+    NotConstant,
 }
 
 impl InferError {
-    /// The input the error is about and what is wrong with it (without the "input N: "
-    /// prefix), for callers that can name the value (the importer does).
-    pub fn input_detail(&self) -> Option<(usize, String)> {
+    /// The input the error is about and what is wrong with it, for callers that can name the
+    /// value (the importer does).
+    pub fn input_problem(&self) -> Option<(usize, &InputProblem)> {
         match self {
-            InferError::Rank {
-                input,
-                expected,
-                actual,
-            } => Some((
-                *input,
-                format!("expected rank {expected}, got shape [{actual}]"),
-            )),
-            InferError::DType {
-                input,
-                expected,
-                actual,
-            } => Some((*input, format!("expected dtype {expected}, got {actual}"))),
-            InferError::NotConstant { input } => Some((*input, "must be a constant".into())),
+            InferError::Input { input, problem } => Some((*input, problem)),
             _ => None,
         }
     }
@@ -276,18 +263,29 @@ pub fn checked_numel(shape: &[usize]) -> Result<usize, InferError> {
 }
 
 fn rank_err(input: usize, expected: &str, actual: &[usize]) -> InferError {
-    InferError::Rank {
+    InferError::Input {
         input,
-        expected: expected.into(),
-        actual: fmt_shape(actual),
+        problem: InputProblem::Rank {
+            expected: expected.into(),
+            actual: fmt_shape(actual),
+        },
     }
 }
 
-fn dtype_err(input: usize, expected: &str, actual: DType) -> InferError {
-    InferError::DType {
+fn dtype_err(input: usize, expected: impl Into<String>, actual: DType) -> InferError {
+    InferError::Input {
         input,
-        expected: expected.into(),
-        actual: actual.to_string(),
+        problem: InputProblem::DType {
+            expected: expected.into(),
+            actual: actual.to_string(),
+        },
+    }
+}
+
+fn not_constant(input: usize) -> InferError {
+    InferError::Input {
+        input,
+        problem: InputProblem::NotConstant,
     }
 }
 
@@ -336,11 +334,7 @@ fn expect_float(inputs: &[InputFact<'_>], which: &[usize]) -> Result<(), InferEr
 fn expect_same_dtype(inputs: &[InputFact<'_>], i: usize, j: usize) -> Result<(), InferError> {
     let (a, b) = (inputs[i].ty.dtype, inputs[j].ty.dtype);
     if a != b {
-        return Err(InferError::DType {
-            input: j,
-            expected: format!("{a} (as input {i})"),
-            actual: b.to_string(),
-        });
+        return Err(dtype_err(j, format!("{a} (as input {i})"), b));
     }
     Ok(())
 }

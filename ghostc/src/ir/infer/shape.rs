@@ -4,8 +4,8 @@
 //! operands.
 
 use super::{
-    broadcasts_to, checked_numel, dtype_err, expect_same_dtype, invalid, one, overflow, rank_err,
-    InferError, InputFact, Outputs,
+    broadcasts_to, checked_numel, dtype_err, expect_same_dtype, invalid, not_constant, one,
+    overflow, rank_err, InferError, InputFact, Outputs,
 };
 use crate::ir::{fmt_shape, DType, Data, Pad, PadMode, Slice, Tensor, TensorType};
 
@@ -246,11 +246,7 @@ pub(super) fn range(inputs: &[InputFact<'_>]) -> Outputs {
         if checked_numel(s)? != 1 || s.len() > 1 {
             return Err(rank_err(i, "0 (a scalar)", s));
         }
-        scalars.push(
-            inputs[i]
-                .value
-                .ok_or(InferError::NotConstant { input: i })?,
-        );
+        scalars.push(inputs[i].value.ok_or_else(|| not_constant(i))?);
     }
     let (start, limit, delta) = (scalars[0], scalars[1], scalars[2]);
     one(dtype, vec![range_len(start, limit, delta)?])
@@ -360,8 +356,8 @@ fn is_permutation(perm: &[usize], rank: usize) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::super::infer;
     use super::super::test_util::{f32t, run, shape_of};
+    use super::super::{infer, InputProblem};
     use super::*;
     use crate::ir::Op;
 
@@ -579,7 +575,10 @@ mod tests {
         }; 3];
         assert_eq!(
             infer(&Op::Range, &facts).unwrap_err(),
-            InferError::NotConstant { input: 0 }
+            InferError::Input {
+                input: 0,
+                problem: InputProblem::NotConstant
+            }
         );
     }
 }

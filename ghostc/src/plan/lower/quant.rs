@@ -229,20 +229,17 @@ impl Lowerer<'_> {
         node: &str,
         len: usize,
         packer: impl FnOnce(&mut [u8]) -> Result<(), rt::Error>,
-    ) -> Result<(WRange, usize), LowerError> {
+    ) -> Result<WRange, LowerError> {
         let mut packed = vec![0u8; len];
         packer(&mut packed).map_err(|e| LowerError::Pack {
             node: node.into(),
             detail: e.to_string(),
         })?;
         let offset = self.blob.push_bytes(&packed);
-        Ok((
-            WRange {
-                offset,
-                len: len.div_ceil(4),
-            },
-            len,
-        ))
+        Ok(WRange {
+            offset,
+            len: len.div_ceil(4),
+        })
     }
 
     pub(super) fn lower_quantize(&mut self, n: NodeId, q: &QuantParams) {
@@ -368,17 +365,15 @@ impl Lowerer<'_> {
                         wp[o * kp + i] = wd[o * cin + i] as i8;
                     }
                 }
-                let (w, w_bytes) =
-                    self.pack_u8(&name, rt::pointwise_u8_packed_len(kp, np), |p| {
-                        rt::pack_pointwise_u8(&wp, &bp, &sp, xz, kp, np, p)
-                    })?;
+                let w = self.pack_u8(&name, rt::pointwise_u8_packed_len(kp, np), |p| {
+                    rt::pack_pointwise_u8(&wp, &bp, &sp, xz, kp, np, p)
+                })?;
                 let dst = View::at(self.out_u8_buf(y), 0);
                 self.push(
                     n,
                     format!("int8 pointwise {cin} -> {cout} @ {in_h}x{in_w}{act}"),
                     Kernel::PointwiseU8 {
                         w,
-                        w_bytes,
                         shape: PointwiseShape {
                             k_blocks: lx.blocks,
                             n_blocks: ly.blocks,
@@ -396,10 +391,9 @@ impl Lowerer<'_> {
                 for (dst, &v) in wp.iter_mut().zip(&wd) {
                     *dst = v as i8;
                 }
-                let (w, w_bytes) =
-                    self.pack_u8(&name, rt::depthwise_u8_packed_len(np, k), |p| {
-                        rt::pack_depthwise_u8(&wp, &bp, &sp, np, k, p)
-                    })?;
+                let w = self.pack_u8(&name, rt::depthwise_u8_packed_len(np, k), |p| {
+                    rt::pack_depthwise_u8(&wp, &bp, &sp, np, k, p)
+                })?;
                 let dst = View::at(self.out_u8_buf(y), 0);
                 let [pad_top, pad_left, pad_bottom, pad_right] = c.conv.pads;
                 let stride = c.conv.strides[0];
@@ -408,7 +402,6 @@ impl Lowerer<'_> {
                     format!("int8 depthwise {k}x{k} s{stride} {cin} @ {in_h}x{in_w}{act}"),
                     Kernel::DepthwiseU8 {
                         w,
-                        w_bytes,
                         shape: DepthwiseShape {
                             blocks: ly.blocks,
                             in_h,
