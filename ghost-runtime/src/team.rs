@@ -203,11 +203,11 @@ impl Team {
                 .spawn(move || worker(&inner, w))?;
             workers.push(handle);
         }
-        // A new thread finishes its start-up (std's per-thread state, which allocates) only
-        // when the OS schedules it; waiting here keeps that inside `new`, so that no
-        // allocation happens later during a `run` on a busy machine, where the first jobs may
-        // run serially before the workers ever wake (seen as a 14-byte allocation in one run
-        // out of ten of e2e_alloc).
+        // A new thread finishes its start-up (std copies its name, 14 bytes here) only when
+        // the OS schedules it; waiting here keeps that inside `new`, so that no allocation
+        // happens later during a `run`, where the first jobs may run serially before the
+        // workers ever wake (without the wait, e2e_alloc's harness saw that allocation in 2 of
+        // 60 runs with the weight-prefault thread switched off).
         while inner.started.load(Ordering::Acquire) < n {
             thread::yield_now();
         }
@@ -232,8 +232,6 @@ impl Team {
 }
 
 fn worker(inner: &Inner, w: usize) {
-    // `park` below needs this thread's handle; make std set it up now, inside `Team::new`.
-    drop(thread::current());
     inner.started.fetch_add(1, Ordering::Release);
     let sleeping = &inner.sleeping[w].0;
     let mut seen = 0u64;
