@@ -151,17 +151,10 @@ fn one_act(separate: Option<Activation>, fused: Option<Activation>) -> Option<Ac
     }
 }
 
-/// Whether the runtime's `se_gate` can apply `a` (in an FC epilogue); see the module docs.
+/// Whether the runtime's `se_gate` can apply `a`: it has an epilogue form, by the mapping
+/// lowering uses (see the module docs).
 fn in_se_gate(a: Activation) -> bool {
-    matches!(
-        a,
-        Activation::Relu
-            | Activation::Clamp { .. }
-            | Activation::HardSigmoid { .. }
-            | Activation::HardSwish
-            | Activation::Sigmoid
-            | Activation::Silu
-    )
+    crate::plan::lower::act_of(Some(a)).is_some()
 }
 
 fn match_se(g: &Graph, mul: NodeId, x: ValueId, gate_v: ValueId) -> Option<SeMatch> {

@@ -146,7 +146,7 @@ struct Lowerer<'g> {
 
 /// The epilogue form of an activation (`None` means identity); `None` for the activations the
 /// runtime applies only as a separate pass (see [`unary_of`]).
-fn act_of(a: Option<Activation>) -> Option<rt::Activation> {
+pub(crate) fn act_of(a: Option<Activation>) -> Option<rt::Activation> {
     Some(match a {
         None => rt::Activation::None,
         Some(Activation::Relu) => rt::Activation::Relu,
