@@ -254,6 +254,42 @@ pub fn unsupported_ops() -> Model {
 // The files of ghost-macros/tests/bad_models/
 
 /// The malformed models the proc-macro's compile-fail tests read, by file name.
+/// The several-output forms ONNX Runtime runs and ghostc accepts (case 30), with inputs of
+/// shape `dims`: an input that is also an output, a model whose only output is its input, two
+/// outputs on one value (`y` and `Identity(y)`), a second input as an output.
+/// `bad_inputs.rs` compiles them through every entry point, `e2e_multi_output.rs` runs them.
+pub fn accepted_multi_output(dims: &[i64]) -> Vec<(&'static str, Model)> {
+    vec![
+        (
+            "mo_passthrough",
+            model()
+                .input("x", dims)
+                .node(node("r", "Relu", &["x"], &["y"]))
+                .output("y")
+                .output("x"),
+        ),
+        ("mo_input_only", model().input("x", dims).output("x")),
+        (
+            "mo_same_value",
+            model()
+                .input("x", dims)
+                .node(node("r", "Relu", &["x"], &["y"]))
+                .node(node("i", "Identity", &["y"], &["z"]))
+                .output("y")
+                .output("z"),
+        ),
+        (
+            "mo_second_input",
+            model()
+                .input("x", dims)
+                .input("w", dims)
+                .node(node("a", "Add", &["x", "w"], &["y"]))
+                .output("y")
+                .output("w"),
+        ),
+    ]
+}
+
 /// `x` -> Relu -> `y`, with `y` listed twice among the graph outputs (case 30).
 pub fn duplicate_output() -> Model {
     model()
