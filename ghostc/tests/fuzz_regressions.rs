@@ -412,12 +412,18 @@ fn split_layers_with_channel_sums_are_bit_identical() {
 /// go through import, every pass and lowering without a panic, and compile.
 #[test]
 fn conv_with_channel_multiplier_gets_its_own_layout() {
+    compile(include_bytes!(
+        "../../fuzz/regressions/structured-7a3b5eb4-channel-multiplier.onnx"
+    ));
+}
+
+/// Import (every pass verified), lowering and code generation of a model, as the fuzz
+/// pipeline runs them: each step must succeed and the generated source parse.
+fn compile(bytes: &[u8]) -> ghostc::plan::program::Program {
     use ghostc::codegen::emit::{emit, WeightsPath};
     use ghostc::onnx::{import_bytes, ImportOptions};
     use ghostc::passes::{optimize, PassOptions};
 
-    let bytes =
-        include_bytes!("../../fuzz/regressions/structured-7a3b5eb4-channel-multiplier.onnx");
     let mut g = import_bytes(bytes, None, &ImportOptions::default()).unwrap();
     let opts = PassOptions {
         verify_each: true,
@@ -432,4 +438,31 @@ fn conv_with_channel_multiplier_gets_its_own_layout() {
     )
     .unwrap();
     syn::parse_file(&source).unwrap();
+    program
+}
+
+/// Found while adding QDQ convs with hostile parameters to the `codegen` generator
+/// (`fuzz/src/gen/quant.rs`: a subnormal output scale); input
+/// `fuzz/regressions/qdq-subnormal-output-scale.onnx`, a 1x1 and a depthwise 3x3 QDQ conv
+/// whose output scales are 4e-45. Every scale is positive and finite, so import accepts the
+/// model, but the requantization scale `x_scale * w_scale / y_scale` is infinite: the int8
+/// packers refused it and lowering failed with "the runtime rejected packed weights ... this
+/// is a ghostc bug". Both convs must now run as the f32 fallback (which saturates, as ONNX
+/// Runtime does) and the model compile.
+#[test]
+fn qconv_whose_requant_scale_overflows_falls_back_to_f32() {
+    let program = compile(include_bytes!(
+        "../../fuzz/regressions/qdq-subnormal-output-scale.onnx"
+    ));
+    let whats: Vec<&str> = program.steps.iter().map(|s| s.what.as_str()).collect();
+    assert!(
+        !whats
+            .iter()
+            .any(|w| w.starts_with("int8 pointwise") || w.starts_with("int8 depthwise")),
+        "no conv may use an int8 kernel: {whats:?}"
+    );
+    assert!(
+        whats.iter().filter(|w| w.contains("int8 fallback")).count() >= 2,
+        "both convs run as the f32 fallback: {whats:?}"
+    );
 }

@@ -8,7 +8,8 @@
 //! arena buffer takes a quarter of the floats its f32 counterpart would.
 //!
 //! Fallbacks ([`prepare`], before lowering): a QConv the int8 kernels do not cover (the dense
-//! stem, grouped convs, activations other than none/ReLU, u8 or asymmetric weights) becomes
+//! stem, grouped convs, activations other than none/ReLU, u8 or asymmetric weights, a
+//! requantization scale `x_scale * w_scale / y_scale` that overflows `f32`) becomes
 //! `DequantizeLinear -> f32 Conv -> activation -> QuantizeLinear`, the QDQ form it came from,
 //! and its steps say `int8 fallback` (text form, `ghostc bench --profile`). A Dequantize of a
 //! constant (Gemm weights, unfolded conv weights with `--no-fuse quant`) becomes an f32
@@ -50,6 +51,12 @@ enum QKernel {
     Depthwise,
 }
 
+/// The requantization scale of output channel `o`, `x_scale * w_scale[o] / y_scale`, as the
+/// int8 kernels apply it to the integer sum.
+fn requant_scale(c: &QConv, o: usize) -> f32 {
+    (c.x.at(0).0 * c.w.at(o).0) / c.y.at(0).0
+}
+
 fn qkernel(c: &QConv, w_shape: &[usize], cin: usize) -> Option<QKernel> {
     let conv = &c.conv;
     let params_ok = per_tensor_8bit(&c.x)
@@ -59,6 +66,12 @@ fn qkernel(c: &QConv, w_shape: &[usize], cin: usize) -> Option<QKernel> {
         && matches!(c.act, None | Some(Activation::Relu))
         && conv.dilations == [1, 1];
     if !params_ok || w_shape.len() != 4 {
+        return None;
+    }
+    // Every scale is positive and finite (import checks it), but their quotient can still
+    // overflow `f32` (a subnormal output scale): the packers refuse such a scale, so the
+    // conv runs as the f32 fallback, which follows the QDQ graph exactly (it saturates).
+    if !(0..w_shape[0]).all(|o| requant_scale(c, o).is_finite()) {
         return None;
     }
     let (cout, cin_g, kh, kw) = (w_shape[0], w_shape[1], w_shape[2], w_shape[3]);
@@ -343,14 +356,13 @@ impl Lowerer<'_> {
             self.unsupported(n, "zero point out of range");
             return Ok(());
         };
-        let (xs, ys) = (c.x.at(0).0, c.y.at(0).0);
         let (lx, ly) = (ChannelLayout::dense(cin), ChannelLayout::dense(cout));
         let (kp, np) = (lx.lanes(), ly.lanes());
         let mut bp = vec![0i32; np];
         let mut sp = vec![0f32; np];
         for o in 0..cout {
             bp[o] = bias[o] as i32;
-            sp[o] = (xs * c.w.at(o).0) / ys;
+            sp[o] = requant_scale(c, o);
         }
         let (in_h, in_w) = self.hw(x);
         let name = node.name.clone();
