@@ -1,17 +1,22 @@
 //! ghost-runtime kernels: random shapes, block offsets and epilogues (activation, residual,
-//! channel sums) through the best ISA (`Kernels::new()`) and the scalar reference; results
-//! must agree within the tolerance of ghost-runtime's tests, `1e-5 * sqrt(terms) *
-//! max(1, |ref|)`. The layers `Par` can split are also run split into 1..=7 parts (in
-//! reverse order), which must be bit-identical to the unsplit call. Then the same call with
-//! one required slice made shorter must return `Err` (not panic, not write), and calls with
-//! wild shape parameters (huge, zero, overflowing) over small slices must not panic or touch
-//! memory out of bounds (AddressSanitizer).
+//! channel sums) through every SIMD path this CPU runs (`Kernels::with_isa` of each ISA) and
+//! the scalar reference; results must agree within the tolerance of ghost-runtime's tests,
+//! `1e-5 * sqrt(terms) * max(1, |ref|)`. The layers `Par` can split are also run split into
+//! 1..=7 parts (in reverse order, with `min_split_macs(0)` so that small layers split too),
+//! which must be bit-identical to the unsplit call. Then the same call with one required
+//! slice made shorter must return `Err` (not panic, not write), and calls with wild shape
+//! parameters (huge, zero, overflowing) over small slices must not panic or touch memory out
+//! of bounds (AddressSanitizer). The int8 kernels (`Case::Int8`) live in `kernels/int8.rs`:
+//! the same checks, bit-exact, with hostile quantization parameters.
 #![no_main]
 
 use arbitrary::{Arbitrary, Unstructured};
 use ghost_runtime::*;
 use ghostc_testkit::Rng;
 use libfuzzer_sys::fuzz_target;
+
+#[path = "kernels/int8.rs"]
+mod int8;
 
 #[derive(Arbitrary, Debug, Clone, Copy)]
 enum ActSel {
@@ -166,6 +171,8 @@ enum Case {
         k: u8,
         n: u8,
     },
+    /// The int8 kernels (`kernels/int8.rs`), compared bit for bit.
+    Int8(int8::QCase),
 }
 
 #[derive(Arbitrary, Debug)]
@@ -233,13 +240,14 @@ macro_rules! par_call {
     ($ex:expr, $method:ident ( $($arg:expr),* $(,)? )) => {
         match $ex.parts {
             None => $ex.k.$method($($arg),*),
-            Some(p) => Par::new($ex.k, &Reverse(p)).$method($($arg),*),
+            Some(p) => Par::new($ex.k, &Reverse(p)).min_split_macs(0).$method($($arg),*),
         }
     };
 }
 
 fn build(case: &Case, rng: &mut Rng) -> Option<Prob> {
     Some(match *case {
+        Case::Int8(_) => return None,
         Case::Pointwise {
             k,
             n,
@@ -1026,6 +1034,37 @@ fn assert_close(what: &str, got: &[f32], want: &[f32], terms: usize) {
     }
 }
 
+/// Every SIMD path this CPU runs (AVX-512 and AVX2 on an AVX-512 machine).
+fn simd_kernels() -> impl Iterator<Item = Kernels> {
+    [Isa::Avx512, Isa::Avx2, Isa::Neon, Isa::Simd128]
+        .into_iter()
+        .filter_map(Kernels::with_isa)
+}
+
+/// A pointwise shape of wild parameters from `n` (see [`wild`]).
+fn wild_pointwise(n: &mut dyn FnMut() -> usize) -> PointwiseShape {
+    PointwiseShape {
+        k_blocks: n(),
+        n_blocks: n(),
+        pixels: n(),
+    }
+}
+
+/// A depthwise shape of wild parameters from `n` (see [`wild`]).
+fn wild_depthwise(n: &mut dyn FnMut() -> usize) -> DepthwiseShape {
+    DepthwiseShape {
+        blocks: n(),
+        in_h: n(),
+        in_w: n(),
+        k: n(),
+        stride: n(),
+        pad_top: n(),
+        pad_left: n(),
+        pad_bottom: n(),
+        pad_right: n(),
+    }
+}
+
 /// Calls every kernel with shape parameters taken from `bytes` (any size, zero, huge) over
 /// small slices. Only panics and out-of-bounds accesses are findings.
 fn wild(bytes: &[u8]) {
@@ -1054,28 +1093,14 @@ fn wild(bytes: &[u8]) {
     let mut r = n();
     let _ = k.pointwise(
         &x,
-        PointwiseShape {
-            k_blocks: n(),
-            n_blocks: n(),
-            pixels: n(),
-        },
+        wild_pointwise(&mut n),
         Src::at(&x, n()),
         Dst::at(&mut y, n()),
         epi(&mut r),
     );
     let _ = k.depthwise(
         &x,
-        DepthwiseShape {
-            blocks: n(),
-            in_h: n(),
-            in_w: n(),
-            k: n(),
-            stride: n(),
-            pad_top: n(),
-            pad_left: n(),
-            pad_bottom: n(),
-            pad_right: n(),
-        },
+        wild_depthwise(&mut n),
         Src::at(&x, n()),
         Dst::at(&mut y, n()),
         epi(&mut r),
@@ -1194,14 +1219,18 @@ fn wild(bytes: &[u8]) {
     let _ = pack_depthwise(&x, &x, n(), n(), &mut y);
     let _ = pack_conv(&x, &x, n(), n(), n(), n(), &mut y);
     let _ = scale_packed_pointwise(&x, n(), n(), &x, &mut y);
+    int8::wild(&mut n);
 }
 
 fuzz_target!(|input: Input| {
+    if let Case::Int8(q) = &input.case {
+        int8::check(q, input.seed, input.parts, input.short);
+    }
     let mut rng = Rng::new(input.seed);
     let scalar = Kernels::with_isa(Isa::Scalar).unwrap();
     let best = Kernels::new();
     if let Some(prob) = build(&input.case, &mut rng) {
-        let what = format!("{:?} on {:?}", input.case, best.isa());
+        let what = format!("{:?}", input.case);
         let mut want = prob.bufs.clone();
         (prob.call)(
             Exec {
@@ -1211,17 +1240,14 @@ fuzz_target!(|input: Input| {
             &mut want,
         )
         .unwrap_or_else(|e| panic!("{what}: scalar rejected valid arguments: {e}"));
-        let mut got = prob.bufs.clone();
-        (prob.call)(
-            Exec {
-                k: best,
-                parts: None,
-            },
-            &mut got,
-        )
-        .unwrap_or_else(|e| panic!("{what}: rejected valid arguments: {e}"));
-        for &(i, terms) in &prob.outputs {
-            assert_close(&format!("{what}: buffer {i}"), &got[i], &want[i], terms);
+        for k in simd_kernels() {
+            let mut got = prob.bufs.clone();
+            (prob.call)(Exec { k, parts: None }, &mut got)
+                .unwrap_or_else(|e| panic!("{what}: {:?} rejected valid arguments: {e}", k.isa()));
+            for &(i, terms) in &prob.outputs {
+                let w = format!("{what} on {:?}: buffer {i}", k.isa());
+                assert_close(&w, &got[i], &want[i], terms);
+            }
         }
         if prob.splittable {
             let parts = (input.parts % 7) as usize + 1;

@@ -1,13 +1,18 @@
 //! An `arbitrary` description of a small GhostNet-family model and its translation to a valid
 //! `ModelProto`: stem conv, a sequence of blocks (conv+BN+activation, Ghost modules, Ghost
 //! bottlenecks with squeeze-and-excitation and residuals, GhostNetV3 parallel branches,
-//! pooling, resize), and a classifier head, in the spellings the TorchScript and dynamo
-//! exporters use. Every size is small so one model imports and compiles in milliseconds.
+//! pooling, resize, QDQ-quantized convs (`gen/quant.rs`)), and a classifier head, in the
+//! spellings the TorchScript, dynamo and onnxruntime-quantization exporters use, with one to
+//! three graph outputs ([`Outputs`]). Every size is small so one model imports and compiles
+//! in milliseconds.
 
 use arbitrary::Arbitrary;
 use ghostc::onnx::proto::ModelProto;
 
 use crate::onnx_build::{Act, Builder, V};
+
+mod quant;
+pub use quant::{BadScale, Hostile, QConvDesc};
 
 #[derive(Arbitrary, Debug, Clone, Copy)]
 pub enum ActDesc {
@@ -133,6 +138,8 @@ pub enum Block {
     },
     /// A no-op the importer/passes must see through.
     Noop(u8),
+    /// A QDQ-quantized conv (`gen/quant.rs`); consecutive ones share their QDQ pair.
+    QConv(QConvDesc),
 }
 
 #[derive(Arbitrary, Debug, Clone, Copy)]
@@ -149,6 +156,22 @@ pub enum Head {
     Softmax { classes: u8 },
     /// No head: the image itself is the output.
     None,
+}
+
+/// The graph outputs besides the head's (several-output models).
+#[derive(Arbitrary, Debug, Clone, Copy)]
+pub enum Outputs {
+    /// The head's output only.
+    One,
+    /// Also the value after block `.0` (the stem's for an index past the blocks): an
+    /// intermediate feature map that later nodes read too.
+    Feature(u8),
+    /// Also two intermediate values (stem and block `.0`), three outputs in all.
+    Features(u8),
+    /// Also the graph input itself, listed first or last.
+    Input(bool),
+    /// The head's value twice, through two `Identity` nodes.
+    IdentityPair,
 }
 
 /// The `codegen` target's input: a model and the fusion switches.
@@ -180,6 +203,7 @@ pub struct ModelDesc {
     pub declare_output: bool,
     /// Reverse the node list (legal: nodes may be in any acyclic order).
     pub reverse_nodes: bool,
+    pub outputs: Outputs,
 }
 
 fn ch(c: u8) -> usize {
@@ -205,6 +229,8 @@ pub const MAX_BLOCKS: usize = 8;
 struct Gen<'a> {
     b: Builder,
     desc: &'a ModelDesc,
+    /// The quantized tensor the last quantized conv wrote (the next one reads it directly).
+    qtail: Option<quant::QAct>,
 }
 
 impl Gen<'_> {
@@ -451,6 +477,7 @@ impl Gen<'_> {
                 };
                 self.conv_bn_act(&up, c, 3, 2, 1, true, Act::Relu)
             }
+            Block::QConv(d) => self.qconv(&x, d),
             Block::Noop(kind) => match kind % 4 {
                 0 => self.b.unary("Identity", &x, vec![]),
                 1 => {
@@ -503,7 +530,14 @@ impl Gen<'_> {
 
 /// The model a description stands for, and whether fusions should run (always, here).
 pub fn build(desc: &ModelDesc) -> ModelProto {
-    let opset = 11 + (desc.opset % 11) as i64; // 11..=21
+    let blocks = &desc.blocks[..desc.blocks.len().min(MAX_BLOCKS)];
+    let quantized = blocks.iter().any(|b| matches!(b, Block::QConv(_)));
+    // QDQ graphs as onnxruntime writes them: per-axis parameters need opset 13.
+    let opset = if quantized {
+        13 + (desc.opset % 9) as i64 // 13..=21
+    } else {
+        11 + (desc.opset % 11) as i64 // 11..=21
+    };
     let mut b = Builder::new(opset, desc.seed as u64);
     b.raw = desc.raw;
     b.const_nodes = desc.const_nodes;
@@ -523,7 +557,11 @@ pub fn build(desc: &ModelDesc) -> ModelProto {
             (desc.w % 14) as usize + 1,
         ],
     };
-    let mut g = Gen { b, desc };
+    let mut g = Gen {
+        b,
+        desc,
+        qtail: None,
+    };
     let k = [3usize, 1, 3, 5][(desc.stem_k % 4) as usize];
     let stride = if desc.stem_stride2 && input.h() >= 2 && input.w() >= 2 {
         2
@@ -543,21 +581,40 @@ pub fn build(desc: &ModelDesc) -> ModelProto {
     } else {
         input.clone()
     };
-    for blk in desc.blocks.iter().take(MAX_BLOCKS) {
+    // The value after the stem and after each block (candidates for extra outputs).
+    let mut seen = vec![x.clone()];
+    for blk in blocks {
         x = g.block(x, *blk);
+        seen.push(x.clone());
     }
-    let out = g.head(x);
+    let mut out = g.head(x);
     let Gen { mut b, .. } = g;
     if out.name == input.name {
-        // The graph must compute something: an Identity keeps input and output distinct.
-        let y = b.unary("Relu", &out, vec![]);
-        if desc.reverse_nodes {
-            b.nodes.reverse();
+        // The graph must compute something: a Relu keeps input and output distinct.
+        out = b.unary("Relu", &out, vec![]);
+    }
+    let at = |i: u8| seen[(i as usize) % seen.len()].clone();
+    let mut outs = match desc.outputs {
+        Outputs::One => vec![out],
+        Outputs::Feature(i) => vec![at(i), out],
+        Outputs::Features(i) => vec![seen[0].clone(), at(i), out],
+        Outputs::Input(first) if first => vec![input.clone(), out],
+        Outputs::Input(_) => vec![out, input.clone()],
+        Outputs::IdentityPair => {
+            let a = b.unary("Identity", &out, vec![]);
+            let c = b.unary("Identity", &out, vec![]);
+            vec![a, c]
         }
-        return b.finish(&input, &y, desc.dynamic_batch, desc.declare_output);
+    };
+    // One value listed twice is not a distinct output: list it again through an Identity.
+    for i in 1..outs.len() {
+        if outs[..i].iter().any(|o| o.name == outs[i].name) {
+            outs[i] = b.unary("Identity", &outs[i], vec![]);
+        }
     }
     if desc.reverse_nodes {
         b.nodes.reverse();
     }
-    b.finish(&input, &out, desc.dynamic_batch, desc.declare_output)
+    let refs: Vec<&V> = outs.iter().collect();
+    b.finish_multi(&input, &refs, desc.dynamic_batch, desc.declare_output)
 }

@@ -165,13 +165,25 @@ impl Builder {
         self.param(t)
     }
 
-    /// Appends a node with one output of the given shape.
+    /// Appends a node with one f32 output of the given shape.
     pub fn node(
         &mut self,
         op: &str,
         inputs: &[&str],
         attrs: Vec<AttributeProto>,
         shape: Vec<usize>,
+    ) -> V {
+        self.node_ty(op, inputs, attrs, shape, DataType::Float)
+    }
+
+    /// Appends a node with one output of element type `elem` and the given shape.
+    pub fn node_ty(
+        &mut self,
+        op: &str,
+        inputs: &[&str],
+        attrs: Vec<AttributeProto>,
+        shape: Vec<usize>,
+        elem: DataType,
     ) -> V {
         let out = self.fresh("v");
         let name = self.fresh(&format!("{op}_"));
@@ -186,11 +198,12 @@ impl Builder {
         if self.record_value_infos {
             let dims: Vec<Option<i64>> = shape.iter().map(|&d| Some(d as i64)).collect();
             self.value_infos
-                .push(value_info(&out, DataType::Float as i32, Some(&dims)));
+                .push(value_info(&out, elem as i32, Some(&dims)));
         }
         V { name: out, shape }
     }
 
+    /// A dilated conv with random f32 weights (and bias).
     #[allow(clippy::too_many_arguments)]
     pub fn conv(
         &mut self,
@@ -205,10 +218,27 @@ impl Builder {
     ) -> V {
         let cin = x.c();
         let w = self.weights(&[cout, cin / group.max(1), k, k], -0.5, 1.0);
-        let mut inputs = vec![x.name.clone(), w];
-        if bias {
-            inputs.push(self.weights(&[cout], -0.2, 0.4));
-        }
+        let b = bias.then(|| self.weights(&[cout], -0.2, 0.4));
+        self.conv_with(x, &w, b.as_deref(), cout, k, stride, group, pad, dilation)
+    }
+
+    /// A conv reading weights `w` (and bias `b`): values of the graph, e.g. the outputs of
+    /// `DequantizeLinear` nodes.
+    #[allow(clippy::too_many_arguments)]
+    pub fn conv_with(
+        &mut self,
+        x: &V,
+        w: &str,
+        b: Option<&str>,
+        cout: usize,
+        k: usize,
+        stride: usize,
+        group: usize,
+        pad: [usize; 4],
+        dilation: usize,
+    ) -> V {
+        let mut inputs = vec![x.name.as_str(), w];
+        inputs.extend(b);
         let ext = dilation * (k - 1) + 1;
         let oh = (x.h() + pad[0] + pad[2]).saturating_sub(ext) / stride + 1;
         let ow = (x.w() + pad[1] + pad[3]).saturating_sub(ext) / stride + 1;
@@ -226,8 +256,7 @@ impl Builder {
         if dilation != 1 {
             attrs.push(a_ints("dilations", &[dilation as i64, dilation as i64]));
         }
-        let refs: Vec<&str> = inputs.iter().map(String::as_str).collect();
-        self.node("Conv", &refs, attrs, vec![x.shape[0], cout, oh, ow])
+        self.node("Conv", &inputs, attrs, vec![x.shape[0], cout, oh, ow])
     }
 
     pub fn bn(&mut self, x: &V) -> V {
@@ -458,18 +487,25 @@ impl Builder {
         dynamic_batch: bool,
         declare_output: bool,
     ) -> ModelProto {
-        let in_dims: Vec<Option<i64>> = input
-            .shape
-            .iter()
-            .enumerate()
-            .map(|(i, &d)| (!(i == 0 && dynamic_batch)).then_some(d as i64))
-            .collect();
-        let out_dims: Vec<Option<i64>> = output
-            .shape
-            .iter()
-            .enumerate()
-            .map(|(i, &d)| (!(i == 0 && dynamic_batch)).then_some(d as i64))
-            .collect();
+        self.finish_multi(input, &[output], dynamic_batch, declare_output)
+    }
+
+    /// The finished model with `input` as the graph input and `outputs` as the graph outputs,
+    /// in this order (any values of the graph, the input included).
+    pub fn finish_multi(
+        self,
+        input: &V,
+        outputs: &[&V],
+        dynamic_batch: bool,
+        declare_output: bool,
+    ) -> ModelProto {
+        let dims = |v: &V| -> Vec<Option<i64>> {
+            v.shape
+                .iter()
+                .enumerate()
+                .map(|(i, &d)| (!(i == 0 && dynamic_batch)).then_some(d as i64))
+                .collect()
+        };
         let f = DataType::Float as i32;
         let mut imports = vec![opset("", self.opset)];
         if !self.functions.is_empty() {
@@ -483,12 +519,11 @@ impl Builder {
                 name: Some("g".into()),
                 node: self.nodes,
                 initializer: self.inits,
-                input: vec![value_info(&input.name, f, Some(&in_dims))],
-                output: vec![value_info(
-                    &output.name,
-                    f,
-                    declare_output.then_some(&out_dims[..]),
-                )],
+                input: vec![value_info(&input.name, f, Some(&dims(input)))],
+                output: outputs
+                    .iter()
+                    .map(|o| value_info(&o.name, f, declare_output.then_some(&dims(o)[..])))
+                    .collect(),
                 value_info: self.value_infos,
                 ..Default::default()
             }),
