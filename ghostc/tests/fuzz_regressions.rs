@@ -223,6 +223,54 @@ fn kernels_with_empty_images_return_at_once() {
     assert!(start.elapsed() < std::time::Duration::from_secs(5));
 }
 
+/// `kernels` crash-a89b3942fdb86f75944e285ce33a6e016a04cb97 (run #7): `resize` with no
+/// channel blocks, whose slices therefore bound no extent, multiplied `in_h * in_w` before its
+/// block loop (`attempt to multiply with overflow` under overflow checks); `pool` had the same
+/// product. Zero blocks of any extent must be an empty call. Only a build with overflow checks
+/// can fail this (release wraps the unused product): CI runs this file in the dev profile.
+#[test]
+fn zero_blocks_of_an_overflowing_extent_is_an_empty_call() {
+    let huge = usize::MAX / 3;
+    let mut none: [f32; 0] = [];
+    for k in Isa::ALL.iter().filter_map(|&isa| Kernels::with_isa(isa)) {
+        for mode in [ResizeMode::Linear, ResizeMode::Nearest(NearestMode::Floor)] {
+            let sh = ResizeShape {
+                blocks: 0,
+                in_h: huge,
+                in_w: huge,
+                out_h: huge,
+                out_w: 7,
+            };
+            k.resize(
+                mode,
+                CoordMode::HalfPixel,
+                sh,
+                Src::new(&[]),
+                Dst::new(&mut none),
+            )
+            .unwrap();
+        }
+        for kind in [
+            PoolKind::Max,
+            PoolKind::Avg {
+                count_include_pad: true,
+            },
+        ] {
+            let sh = PoolShape {
+                blocks: 0,
+                in_h: huge,
+                in_w: huge,
+                kh: 1,
+                kw: 1,
+                stride: [1, 1],
+                pads: [0; 4],
+            };
+            k.pool(kind, sh, Src::new(&[]), Dst::new(&mut none))
+                .unwrap();
+        }
+    }
+}
+
 /// `kernels` crash-6c3066523c5de3c523f68f27126833672a8c9498: `se_gate` with a short `reduce`
 /// (or `expand`) weight returned `Err` only after writing the pooled means into `scratch`,
 /// against the contract that an error means nothing was written.

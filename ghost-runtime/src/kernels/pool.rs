@@ -71,8 +71,10 @@ struct PoolArgs {
 unsafe fn run<S: Simd>(s: S, a: &PoolArgs) {
     let sh = &a.sh;
     let (oh, ow) = (sh.out_h(), sh.out_w());
-    let ihw = sh.in_h * sh.in_w;
     for cb in 0..sh.blocks {
+        // Inside the loop: with no blocks the extents were never checked, and the product
+        // may not fit a `usize`.
+        let ihw = sh.in_h * sh.in_w;
         for oy in 0..oh {
             for ox in 0..ow {
                 let y0 = (oy * sh.stride[0]) as isize - sh.pads[0] as isize;

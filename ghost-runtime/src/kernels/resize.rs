@@ -130,6 +130,10 @@ fn linear(x: f32, len: usize) -> (usize, usize, f32) {
 
 struct ResizeArgs {
     sh: ResizeShape,
+    /// Input and output pixels per block, from the checked (saturating) products: with no
+    /// blocks the extents are unchecked and `in_h * in_w` may not fit a `usize`.
+    ihw: usize,
+    ohw: usize,
     mode: ResizeMode,
     coord: CoordMode,
     x: *const f32,
@@ -141,7 +145,7 @@ struct ResizeArgs {
 #[inline(always)]
 unsafe fn run<S: Simd>(s: S, a: &ResizeArgs) {
     let sh = &a.sh;
-    let (ihw, ohw) = (sh.in_h * sh.in_w, sh.out_h * sh.out_w);
+    let (ihw, ohw) = (a.ihw, a.ohw);
     for cb in 0..sh.blocks {
         let xb = a.x.wrapping_add(cb * ihw * 8);
         let yb = a.y.wrapping_add(cb * ohw * 8);
@@ -197,22 +201,25 @@ impl Kernels {
             "shape.in_h",
             "input must be non-empty",
         )?;
+        let (ihw, ohw) = (size(&[sh.in_h, sh.in_w]), size(&[sh.out_h, sh.out_w]));
         let xo = view(
             "input",
             input.data.len(),
             input.block_offset,
             sh.blocks,
-            size(&[sh.in_h, sh.in_w]),
+            ihw,
         )?;
         let yo = view(
             "output",
             output.data.len(),
             output.block_offset,
             sh.blocks,
-            size(&[sh.out_h, sh.out_w]),
+            ohw,
         )?;
         let a = ResizeArgs {
             sh,
+            ihw,
+            ohw,
             mode,
             coord,
             // SAFETY: checked by `view`.
