@@ -18,9 +18,11 @@
 //! - a squeeze-excite's squeeze (the channel means) is accumulated by the epilogue of the step
 //!   that writes its input, when that is the step just before (`channel_sums`), instead of a
 //!   separate global-average-pool pass;
-//! - a squeeze-excite whose only reader is a 1x1 conv on more than one pixel is not
-//!   materialized: the conv's packed weights are scaled by the gate (`ScalePacked`) and it reads
-//!   the un-gated input;
+//! - a squeeze-excite whose only reader is a 1x1 conv on more than one pixel, when scaling
+//!   that conv's weights costs less than scaling the activations (measured costs in `se`:
+//!   about 1.15 x its padded output channels against the pixels), is not materialized: the
+//!   conv's packed weights are scaled by the gate (`ScalePacked`) and it reads the un-gated
+//!   input; otherwise the gate multiplies the SE input in place when nothing else reads it;
 //! - a 1x1 conv on one pixel runs as a GEMV (`Fc`);
 //! - a fused Tanh/LeakyRelu (no epilogue form) becomes the conv plus an in-place
 //!   `Unary`; a standalone activation with an epilogue form becomes a `ChannelAssign` of zeros
