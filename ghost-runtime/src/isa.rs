@@ -247,8 +247,14 @@ macro_rules! qdispatch {
                 unsafe { $body::<$crate::arch::wasm32::Simd128, $($cs),*>($crate::arch::wasm32::Simd128::new_unchecked(), args) }
             }
             _ => {
-                // SAFETY: the scalar token needs no CPU feature; args validated by the caller.
-                unsafe { $body::<$crate::arch::generic::Scalar, $($cs),*>($crate::arch::generic::Scalar, args) }
+                // A function of its own (LLVM may inline it when optimizing): unoptimized builds
+                // keep every inlined instance's locals in one frame (ghost-runtime/build.rs).
+                unsafe fn wrapper(a: &$ty) {
+                    // SAFETY: the scalar token needs no CPU feature; args validated by the caller.
+                    unsafe { $body::<$crate::arch::generic::Scalar, $($cs),*>($crate::arch::generic::Scalar, a) }
+                }
+                // SAFETY: forwarded.
+                unsafe { wrapper(args) }
             }
         }
     }};
@@ -297,8 +303,14 @@ macro_rules! dispatch {
             }
             #[cfg(all(target_arch = "aarch64", target_feature = "neon", not(miri)))]
             $crate::isa::Isa::Neon => {
-                // SAFETY: NEON is baseline on this target; args validated by the caller.
-                unsafe { $body::<$crate::arch::aarch64::Neon, $($cn),*>($crate::arch::aarch64::Neon::new_unchecked(), args) }
+                // A function of its own (LLVM may inline it when optimizing): unoptimized builds
+                // keep every inlined instance's locals in one frame (ghost-runtime/build.rs).
+                unsafe fn wrapper(a: &$ty) {
+                    // SAFETY: NEON is baseline on this target; args validated by the caller.
+                    unsafe { $body::<$crate::arch::aarch64::Neon, $($cn),*>($crate::arch::aarch64::Neon::new_unchecked(), a) }
+                }
+                // SAFETY: forwarded.
+                unsafe { wrapper(args) }
             }
             #[cfg(all(target_arch = "wasm32", target_feature = "simd128", not(miri)))]
             $crate::isa::Isa::Simd128 => {
@@ -307,8 +319,14 @@ macro_rules! dispatch {
             }
             #[cfg(not(all(ghost_runtime_simd_only, target_arch = "wasm32", target_feature = "simd128", not(miri))))]
             _ => {
-                // SAFETY: the scalar token needs no CPU feature; args validated by the caller.
-                unsafe { $body::<$crate::arch::generic::Scalar, $($cs),*>($crate::arch::generic::Scalar, args) }
+                // A function of its own (LLVM may inline it when optimizing): unoptimized builds
+                // keep every inlined instance's locals in one frame (ghost-runtime/build.rs).
+                unsafe fn wrapper(a: &$ty) {
+                    // SAFETY: the scalar token needs no CPU feature; args validated by the caller.
+                    unsafe { $body::<$crate::arch::generic::Scalar, $($cs),*>($crate::arch::generic::Scalar, a) }
+                }
+                // SAFETY: forwarded.
+                unsafe { wrapper(args) }
             }
             // `--cfg ghost_runtime_simd_only`: no scalar instantiation; every `Kernels` is SIMD128.
             #[cfg(all(ghost_runtime_simd_only, target_arch = "wasm32", target_feature = "simd128", not(miri)))]

@@ -393,3 +393,43 @@ fn lengths_are_checked() {
         assert!(run(&packed, &x, &mut y, sh).is_err(), "{sh:?}");
     }
 }
+
+/// Every path of the kernel (the 3x3/5x5 kernel, the general tiles at column strides 1, 2
+/// and 3, the line kernels) runs on a thread with a 256 KiB stack and gives the bits it gives
+/// on the main thread. Debug builds once inlined every tile instance into one frame per ISA:
+/// about 2.2 MiB of stack for a 3x2 layer, which overflowed a test thread's 2 MiB (the
+/// process aborts, so this test fails by crashing); see ghost-runtime/build.rs.
+#[test]
+fn runs_on_a_small_stack() {
+    let mut rng = Rng::new(46);
+    let mut cases: Vec<Case> = (0..trials(24))
+        .map(|i| Case::random(&mut rng, 20, 15, i % 3 == 0))
+        .collect();
+    cases.extend((0..trials(12)).map(|_| line_case(&mut rng)));
+    let want: Vec<_> = cases
+        .iter()
+        .map(|c| {
+            let runs = all_isas().into_iter();
+            runs.map(|k| [false, true].map(|g| c.run(k, None, g).0))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    std::thread::scope(|sc| {
+        std::thread::Builder::new()
+            .stack_size(256 << 10)
+            .spawn_scoped(sc, || {
+                for (c, want) in cases.iter().zip(&want) {
+                    for (k, want) in all_isas().into_iter().zip(want) {
+                        for (g, want) in [false, true].into_iter().zip(want) {
+                            let y = c.run(k, None, g).0;
+                            let what = format!("{:?} {:?} general_only={g}", k.isa(), c.shape);
+                            assert!(bits(&y) == bits(want), "{what}");
+                        }
+                    }
+                }
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+    });
+}

@@ -115,7 +115,8 @@ impl<V: Copy> ActV<V> {
 
     // Index loops on purpose (see `apply_tile`).
     #[allow(clippy::needless_range_loop)]
-    #[inline(always)]
+    #[cfg_attr(ghost_runtime_opt0, inline(never))] // see ghost-runtime/build.rs
+    #[cfg_attr(not(ghost_runtime_opt0), inline(always))]
     fn apply_all<S: Simd<V = V>, const K: u8, const R: usize, const C: usize>(
         &self,
         s: S,
@@ -130,7 +131,8 @@ impl<V: Copy> ActV<V> {
 
     /// Applies the activation in place to a whole register tile; the dispatch on the kind
     /// happens once, outside the (unrolled) loops.
-    #[inline(always)]
+    #[cfg_attr(ghost_runtime_opt0, inline(never))] // see ghost-runtime/build.rs
+    #[cfg_attr(not(ghost_runtime_opt0), inline(always))]
     pub(crate) fn apply_tile<S: Simd<V = V>, const R: usize, const C: usize>(
         &self,
         s: S,
@@ -222,7 +224,8 @@ pub(crate) trait QSimd: Simd {
     /// (same bytes).
     /// # Safety
     /// `p` must be valid for writing 32 bytes.
-    #[inline(always)]
+    #[cfg_attr(ghost_runtime_opt0, inline(never))] // see ghost-runtime/build.rs
+    #[cfg_attr(not(ghost_runtime_opt0), inline(always))]
     unsafe fn requant4(self, p: *mut u8, acc: [Self::I; 4], scale: Self::V, c: Rq4<Self>) {
         for (i, a) in acc.into_iter().enumerate() {
             let f = self.clamp(self.mul(self.to_f32(a), scale), c.lo, c.hi);

@@ -174,7 +174,8 @@ macro_rules! qsimd_impl {
             /// negative. Adding the zero point cannot wrap, the signed and unsigned saturating
             /// packs then map everything below 0 to 0, and `vpmaxub`/`vpminub` apply
             /// `[min, max]` inside `[0, 255]`: the bytes of the default formula.
-            #[inline(always)]
+            #[cfg_attr(ghost_runtime_opt0, inline(never))] // see ghost-runtime/build.rs
+            #[cfg_attr(not(ghost_runtime_opt0), inline(always))]
             unsafe fn requant4(
                 self,
                 p: *mut u8,

@@ -191,7 +191,8 @@ unsafe fn init<S: Simd, const NB: usize>(s: S, a: &ConvArgs, g: Group) -> [S::V;
 
 /// # Safety
 /// `p < out_h * out_w`, `g` within the output blocks.
-#[inline(always)]
+#[cfg_attr(ghost_runtime_opt0, inline(never))] // see ghost-runtime/build.rs
+#[cfg_attr(not(ghost_runtime_opt0), inline(always))]
 unsafe fn store_px<S: Simd, const NB: usize>(
     s: S,
     a: &ConvArgs,
@@ -220,7 +221,8 @@ unsafe fn store_px<S: Simd, const NB: usize>(
 ///
 /// # Safety
 /// As [`run`].
-#[inline(always)]
+#[cfg_attr(ghost_runtime_opt0, inline(never))] // see ghost-runtime/build.rs
+#[cfg_attr(not(ghost_runtime_opt0), inline(always))]
 unsafe fn border_px<S: Simd, const NB: usize>(
     s: S,
     a: &ConvArgs,
@@ -259,7 +261,8 @@ unsafe fn border_px<S: Simd, const NB: usize>(
 ///
 /// # Safety
 /// As [`run`]; columns `ox .. ox + COLS` interior.
-#[inline(always)]
+#[cfg_attr(ghost_runtime_opt0, inline(never))] // see ghost-runtime/build.rs
+#[cfg_attr(not(ghost_runtime_opt0), inline(always))]
 #[allow(clippy::too_many_arguments)]
 unsafe fn interior<S: Simd, const COLS: usize, const NB: usize, const STEM: bool>(
     s: S,

@@ -208,7 +208,8 @@ pub(crate) type InRows = [*const f32; 8];
 ///
 /// # Safety
 /// `ox` < the rows' output width (see [`rows`]).
-#[inline(always)]
+#[cfg_attr(ghost_runtime_opt0, inline(never))] // see ghost-runtime/build.rs
+#[cfg_attr(not(ghost_runtime_opt0), inline(always))]
 unsafe fn store<S: Simd, const R: usize>(
     s: S,
     act: &ActV<S::V>,
@@ -233,7 +234,8 @@ unsafe fn store<S: Simd, const R: usize>(
 ///
 /// # Safety
 /// As [`rows`].
-#[inline(always)]
+#[cfg_attr(ghost_runtime_opt0, inline(never))] // see ghost-runtime/build.rs
+#[cfg_attr(not(ghost_runtime_opt0), inline(always))]
 #[allow(clippy::too_many_arguments)]
 unsafe fn border<S: Simd, const K: usize, const ST: usize, const R: usize>(
     s: S,
@@ -276,7 +278,8 @@ unsafe fn border<S: Simd, const K: usize, const ST: usize, const R: usize>(
 ///
 /// # Safety
 /// As [`rows`], and columns `ox .. ox + C` must be interior.
-#[inline(always)]
+#[cfg_attr(ghost_runtime_opt0, inline(never))] // see ghost-runtime/build.rs
+#[cfg_attr(not(ghost_runtime_opt0), inline(always))]
 #[allow(clippy::needless_range_loop)] // indices must be constants for register allocation
 unsafe fn chunk<S: Simd, const K: usize, const ST: usize, const R: usize, const C: usize>(
     s: S,

@@ -265,7 +265,8 @@ struct Rows {
 /// `rows` describes valid input rows (for each of the `R` output rows, `nky` rows of `iw`
 /// pixels, `iw*8*dy` floats apart; weights `kw*8` apart); `ox + C <= ow`; without `CHECK`,
 /// the input column `(ox + c)*sx - pl + kx*dx` is in `0 .. iw` for every `c < C`, `kx < kw`.
-#[inline(always)]
+#[cfg_attr(ghost_runtime_opt0, inline(never))] // see ghost-runtime/build.rs
+#[cfg_attr(not(ghost_runtime_opt0), inline(always))]
 #[allow(clippy::needless_range_loop)] // constant-index loops keep the accumulators in registers
 unsafe fn tile<S: Simd, const SX: usize, const R: usize, const C: usize, const CHECK: bool>(
     s: S,
@@ -321,7 +322,8 @@ struct Out<V, const R: usize> {
 ///
 /// # Safety
 /// `ox + C <= ow`; `out.y` (and non-null `out.r`) valid for `ow` pixels.
-#[inline(always)]
+#[cfg_attr(ghost_runtime_opt0, inline(never))] // see ghost-runtime/build.rs
+#[cfg_attr(not(ghost_runtime_opt0), inline(always))]
 #[allow(clippy::needless_range_loop)]
 unsafe fn store<S: Simd, const R: usize, const C: usize>(
     s: S,
@@ -642,7 +644,8 @@ struct LineBlock<V, const K: usize> {
 /// # Safety
 /// `b` holds one block's valid pointers; lines `l .. l + R` are `< l1` and outputs
 /// `o .. o + C` are `<= ` the output length along the axis.
-#[inline(always)]
+#[cfg_attr(ghost_runtime_opt0, inline(never))] // see ghost-runtime/build.rs
+#[cfg_attr(not(ghost_runtime_opt0), inline(always))]
 #[allow(clippy::needless_range_loop)] // constant-index loops keep the accumulators in registers
 unsafe fn line_tile<S: Simd, const K: usize, const C: usize, const R: usize, const H: bool>(
     s: S,
@@ -741,7 +744,8 @@ unsafe fn line_rows<S: Simd, const K: usize, const C: usize, const R: usize, con
 ///
 /// # Safety
 /// As [`run`]; `g` is `Lines::of(a)` and `1 <= C <= o1 - o0`.
-#[inline(always)]
+#[cfg_attr(ghost_runtime_opt0, inline(never))] // see ghost-runtime/build.rs
+#[cfg_attr(not(ghost_runtime_opt0), inline(always))]
 unsafe fn line_blocks<S: Simd, const K: usize, const C: usize, const R: usize, const H: bool>(
     s: S,
     a: &DwgArgs,

@@ -37,7 +37,8 @@ impl FcArgs {
     }
 }
 
-#[inline(always)]
+#[cfg_attr(ghost_runtime_opt0, inline(never))] // see ghost-runtime/build.rs
+#[cfg_attr(not(ghost_runtime_opt0), inline(always))]
 unsafe fn panel<S: Simd, const NB: usize>(
     s: S,
     a: &FcArgs,

@@ -281,7 +281,8 @@ struct Tile {
 /// # Safety
 /// `a` checked by [`grouped_args`]; the tile inside the output; `BORDER` unless every tap
 /// column of the tile is inside the image.
-#[inline(always)]
+#[cfg_attr(ghost_runtime_opt0, inline(never))] // see ghost-runtime/build.rs
+#[cfg_attr(not(ghost_runtime_opt0), inline(always))]
 #[allow(clippy::needless_range_loop)]
 unsafe fn tile<S: Simd, const C: usize, const NB: usize, const BORDER: bool>(
     s: S,

@@ -273,7 +273,8 @@ unsafe fn cols<S: Simd, const MR: usize, const NB: usize>(
 /// last pixel), storing rows `lo .. m`.
 // Index loops on purpose: see the comment inside.
 #[allow(clippy::needless_range_loop)]
-#[inline(always)]
+#[cfg_attr(ghost_runtime_opt0, inline(never))] // see ghost-runtime/build.rs
+#[cfg_attr(not(ghost_runtime_opt0), inline(always))]
 unsafe fn tile<S: Simd, const MR: usize, const NB: usize>(
     s: S,
     a: &PwArgs,
@@ -360,7 +361,8 @@ unsafe fn store_row<S: Simd, const NB: usize>(
 /// # Safety
 /// As [`tile`].
 #[allow(clippy::needless_range_loop)]
-#[inline(always)]
+#[cfg_attr(ghost_runtime_opt0, inline(never))] // see ghost-runtime/build.rs
+#[cfg_attr(not(ghost_runtime_opt0), inline(always))]
 unsafe fn store_tile<S: Simd, const MR: usize, const NB: usize>(
     s: S,
     a: &PwArgs,

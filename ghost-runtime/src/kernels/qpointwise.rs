@@ -277,7 +277,8 @@ impl<S: QSimd> RqV<S> {
     ///
     /// # Safety
     /// `y` valid for writing 8 bytes; `r` null or valid for reading 8 bytes.
-    #[inline(always)]
+    #[cfg_attr(ghost_runtime_opt0, inline(never))] // see ghost-runtime/build.rs
+    #[cfg_attr(not(ghost_runtime_opt0), inline(always))]
     pub(crate) unsafe fn store(self, s: S, acc: S::I, scale: S::V, y: *mut u8, r: *const u8) {
         let f = s.clamp(s.mul(s.to_f32(acc), scale), self.rq4.lo, self.rq4.hi);
         let q = s.round(f);
@@ -413,7 +414,8 @@ unsafe fn cols<S: QSimd, const MR: usize, const NB: usize>(
 /// One `MR x NB` tile for pixels `p0 .. p0 + m` (rows past `m` re-read the last pixel),
 /// storing rows `lo .. m`.
 #[allow(clippy::needless_range_loop)]
-#[inline(always)]
+#[cfg_attr(ghost_runtime_opt0, inline(never))] // see ghost-runtime/build.rs
+#[cfg_attr(not(ghost_runtime_opt0), inline(always))]
 unsafe fn tile<S: QSimd, const MR: usize, const NB: usize>(
     s: S,
     a: &QPwArgs,

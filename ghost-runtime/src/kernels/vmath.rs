@@ -27,7 +27,8 @@ struct Args {
 
 /// Function `F` (0 exp, 1 sigmoid, 2 SiLU, 3 tanh) on one vector; a generic fn, not a closure, so it
 /// inlines into the `#[target_feature]` wrapper with its features.
-#[inline(always)]
+#[cfg_attr(ghost_runtime_opt0, inline(never))] // see ghost-runtime/build.rs
+#[cfg_attr(not(ghost_runtime_opt0), inline(always))]
 fn apply<S: Simd, const F: u8>(s: S, v: S::V) -> S::V {
     match F {
         0 => math::exp(s, v),
