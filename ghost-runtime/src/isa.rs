@@ -11,7 +11,10 @@
 //! * aarch64: NEON is part of the baseline of every aarch64 Rust target we build for.
 //! * wasm32: SIMD128 when the module is built with `-C target-feature=+simd128` (wasm has no
 //!   runtime detection: an engine without SIMD128 rejects such a module when loading it).
-//! * Under Miri: always scalar.
+//! * Under Miri: scalar only, unless the build sets `--cfg ghost_miri_simd`: then the x86 paths
+//!   that the build's target features enable (`-C target-feature=+avx2,+fma`, `+avx512f,...`)
+//!   run too, so Miri checks the unsafe SIMD code's memory accesses, not only the scalar path
+//!   (Miri implements the x86 intrinsics we use; run without `std`, so detection is `cfg!`).
 //!
 //! `RUSTFLAGS="--cfg ghost_runtime_simd_only -C target-feature=+simd128"` builds a wasm module
 //! without the scalar instantiation of any kernel (`Isa::Scalar` is then unsupported): about a
@@ -57,7 +60,7 @@ impl Isa {
 
     /// Whether this build has code for the path and the running CPU can execute it.
     pub fn is_supported(self) -> bool {
-        if cfg!(miri) {
+        if cfg!(all(miri, not(ghost_miri_simd))) {
             return self == Isa::Scalar;
         }
         match self {
@@ -199,7 +202,7 @@ impl Kernels {
     /// the AVX2 path (`"avx2"`, exact `vpmaddubsw` split) on x86, and the ISA's name elsewhere.
     pub fn int8_path(self) -> &'static str {
         match self.isa {
-            Isa::Avx512 if !cfg!(miri) && x86_vnni() => "vnni",
+            Isa::Avx512 if !cfg!(all(miri, not(ghost_miri_simd))) && x86_vnni() => "vnni",
             Isa::Avx512 => "avx2",
             isa => isa.name(),
         }
@@ -214,7 +217,7 @@ macro_rules! qdispatch {
      vnni [$($c5:tt),*]; avx2 [$($c2:tt),*]; scalar [$($cs:tt),*]) => {{
         let args: &$ty = $args;
         match $k.isa() {
-            #[cfg(all(target_arch = "x86_64", not(miri)))]
+            #[cfg(all(target_arch = "x86_64", any(not(miri), ghost_miri_simd)))]
             $crate::isa::Isa::Avx512 if $crate::isa::x86_vnni() => {
                 #[target_feature(enable = "avx,avx2,fma,avx512f,avx512vl,avx512bw,avx512vnni")]
                 unsafe fn wrapper(a: &$ty) {
@@ -225,7 +228,7 @@ macro_rules! qdispatch {
                 // SAFETY: `x86_vnni()` just confirmed the features.
                 unsafe { wrapper(args) }
             }
-            #[cfg(all(target_arch = "x86_64", not(miri)))]
+            #[cfg(all(target_arch = "x86_64", any(not(miri), ghost_miri_simd)))]
             $crate::isa::Isa::Avx512 | $crate::isa::Isa::Avx2 => {
                 #[target_feature(enable = "avx,avx2,fma")]
                 unsafe fn wrapper(a: &$ty) {
@@ -280,7 +283,7 @@ macro_rules! dispatch {
      wasm [$($cw:tt),*]) => {{
         let args: &$ty = $args;
         match $k.isa() {
-            #[cfg(all(target_arch = "x86_64", not(miri)))]
+            #[cfg(all(target_arch = "x86_64", any(not(miri), ghost_miri_simd)))]
             $crate::isa::Isa::Avx512 => {
                 #[target_feature(enable = "avx,avx2,fma,avx512f,avx512vl")]
                 unsafe fn wrapper(a: &$ty) {
@@ -291,7 +294,7 @@ macro_rules! dispatch {
                 // SAFETY: `Kernels` with `Isa::Avx512` exists only if the CPU supports it.
                 unsafe { wrapper(args) }
             }
-            #[cfg(all(target_arch = "x86_64", not(miri)))]
+            #[cfg(all(target_arch = "x86_64", any(not(miri), ghost_miri_simd)))]
             $crate::isa::Isa::Avx2 => {
                 #[target_feature(enable = "avx,avx2,fma")]
                 unsafe fn wrapper(a: &$ty) {
