@@ -266,5 +266,23 @@ qsimd_impl!(
     __m256i,
     |x| x,
     |a, x, w| _mm256_dpbusd_epi32(a, x, w),
-    |a| { _mm256_cvtepi32_epi8(a) }
+    |a| pack_vnni(a)
 );
+
+/// 8 `i32` in `0 ..= 255` to 8 bytes in the low half of an xmm (AVX-512VL: one down-convert).
+#[inline(always)]
+unsafe fn pack_vnni(a: __m256i) -> __m128i {
+    // SAFETY: AVX-512VL contexts only (the `Vnni` token's `store_u8`).
+    #[cfg(not(miri))]
+    unsafe {
+        _mm256_cvtepi32_epi8(a)
+    }
+    // Miri implements no AVX-512 down-conversion (`vpmovdb`); for lanes in `0 ..= 255` (the
+    // caller's contract) the AVX2 packs store the same bytes, so the rest of the VNNI path
+    // still runs under Miri (`--cfg ghost_miri_simd`).
+    // SAFETY: AVX2 is implied by the `Vnni` token.
+    #[cfg(miri)]
+    unsafe {
+        pack_avx2(a)
+    }
+}
