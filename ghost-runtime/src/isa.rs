@@ -14,7 +14,8 @@
 //! * Under Miri: scalar only, unless the build sets `--cfg ghost_miri_simd`: then the x86 paths
 //!   that the build's target features enable (`-C target-feature=+avx2,+fma`, `+avx512f,...`)
 //!   run too, so Miri checks the unsafe SIMD code's memory accesses, not only the scalar path
-//!   (Miri implements the x86 intrinsics we use; run without `std`, so detection is `cfg!`).
+//!   (Miri implements the x86 intrinsics we use but `vpmovdb`, for which the VNNI int8 store
+//!   packs with AVX2 under Miri; run without `std`, so detection is `cfg!`).
 //!
 //! `RUSTFLAGS="--cfg ghost_runtime_simd_only -C target-feature=+simd128"` builds a wasm module
 //! without the scalar instantiation of any kernel (`Isa::Scalar` is then unsupported): about a
