@@ -11,7 +11,9 @@
 //!
 //! Case 31 (issue 17) adds models that import but that code generation cannot lower (the
 //! same checks on `CompileError::Lower` through `compile_file`, the Builder and `ghostc
-//! compile`).
+//! compile`), and case 32 the memory budgets (`CompileError::Budget`) of
+//! `ghostc::budget::Budget::check`, `Builder::flash_budget`/`ram_budget` and `ghostc compile
+//! --flash-budget`/`--ram-budget`.
 //!
 //! The proc-macro's compile-fail tests (`ghost-macros/tests/compile_fail.rs`) run a subset of
 //! the same models. `cargo test -p ghostc-cli --release --test bad_inputs -- --nocapture
@@ -2343,4 +2345,88 @@ fn case_31_attribute_errors_of_pool_pad_resize_split() {
         &[],
         &["node 'sp' (Split): expected 3 outputs, got 2"],
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 32: memory budgets for embedded targets
+
+#[test]
+fn case_32_flash_and_ram_budgets() {
+    let (_d, path) = model_file(&tiny());
+    let compiled = compile_file(&path, &CompileOptions::default(), &weights()).unwrap();
+    let need = ghostc::budget::Budget::of(&compiled.program);
+    let (flash, ram) = (need.flash_bytes(), need.ram_bytes());
+    let library = |f: Option<usize>, r: Option<usize>| need.check(f, r).map_err(|e| e.to_string());
+    let builder = |f: Option<usize>, r: Option<usize>| {
+        let out = tempfile::tempdir().unwrap();
+        let mut b = ghostc::Builder::new(&path).out_dir(out.path());
+        if let Some(f) = f {
+            b = b.flash_budget(f);
+        }
+        if let Some(r) = r {
+            b = b.ram_budget(r);
+        }
+        let r = b.compile();
+        if r.is_err() {
+            assert!(tree(out.path()).is_empty(), "Builder wrote files");
+        }
+        r.map(|_| ()).map_err(|e| match e {
+            CompileError::Budget(b) => b.to_string(),
+            other => panic!("Builder: expected a budget error, got {other}"),
+        })
+    };
+    let cli = |flags: &[String]| {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("crate");
+        let mut args: Vec<std::ffi::OsString> = vec![
+            "compile".into(),
+            path.as_os_str().into(),
+            "--out".into(),
+            out.as_os_str().into(),
+        ];
+        args.extend(flags.iter().map(Into::into));
+        let o = ghostc(&args);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert!(out.join("src/model.rs").is_file());
+    };
+    // An exact fit passes everywhere.
+    assert_eq!(library(Some(flash), Some(ram)), Ok(()));
+    assert_eq!(builder(Some(flash), Some(ram)), Ok(()));
+    cli(&[
+        "--flash-budget".into(),
+        flash.to_string(),
+        "--ram-budget".into(),
+        ram.to_string(),
+    ]);
+    // One byte short of flash, of RAM; both short (flash is checked, and reported, first).
+    let flash_text = format!(
+        "model needs {flash} bytes of flash (weights {}), 1 bytes over the budget of {}",
+        need.weight_bytes,
+        flash - 1
+    );
+    let ram_text = format!(
+        "model needs {ram} bytes of RAM (arena {} + input {} + output {}), 1 bytes over the \
+         budget of {}",
+        need.arena_bytes,
+        need.input_bytes,
+        need.output_bytes,
+        ram - 1
+    );
+    for (f, r, text) in [
+        (Some(flash - 1), None, &flash_text),
+        (None, Some(ram - 1), &ram_text),
+        (Some(flash - 1), Some(ram - 1), &flash_text),
+    ] {
+        assert_eq!(library(f, r).as_ref(), Err(text));
+        assert_eq!(builder(f, r).as_ref(), Err(text));
+        let mut flags = Vec::new();
+        if let Some(f) = f {
+            flags.extend(["--flash-budget".to_string(), f.to_string()]);
+        }
+        if let Some(r) = r {
+            flags.extend(["--ram-budget".to_string(), r.to_string()]);
+        }
+        cli_compile_rejects(&path, &flags, text);
+        println!("  error: {text}");
+    }
 }
