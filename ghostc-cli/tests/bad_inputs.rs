@@ -2343,7 +2343,7 @@ fn case_31_attribute_errors_of_pool_pad_resize_split() {
     rejects_bytes(
         &split_node(18, 1, None, vec![a_int("num_outputs", 3)]).bytes(),
         &[],
-        &["node 'sp' (Split): expected 3 outputs, got 2"],
+        &["node 'sp' (Split): attribute 'num_outputs': 3, but the node has 2 outputs (must be equal)"],
     );
 }
 

@@ -279,6 +279,12 @@ fn split(ctx: &NodeCtx<'_>) -> Result<ImportedNode, NodeError> {
                         })?,
                     _ => n_outputs,
                 };
+            if num != n_outputs {
+                return Err(NodeError::BadAttribute {
+                    attr: "num_outputs".into(),
+                    detail: format!("{num}, but the node has {n_outputs} outputs (must be equal)"),
+                });
+            }
             if num == 0 {
                 return Err(NodeError::OutputCount {
                     expected: "at least 1".into(),
