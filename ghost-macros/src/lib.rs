@@ -26,6 +26,9 @@
 //!   branches`, or `all`), like `ghostc --no-fuse`.
 //! - `limit = "max_nodes=1000"` (repeatable, or comma-separated): import limits for untrusted
 //!   models, like `ghostc --limit`; names are the fields of `ghostc::onnx::Limits`.
+//! - `flash_budget = "1048576"`, `ram_budget = "262144"` (bytes): fail the build of a model
+//!   whose weights (flash) or arena + input + output (RAM) need more, like
+//!   `ghostc compile --flash-budget` / `ghostc::Builder::flash_budget`.
 //!
 //! When the environment variable `GHOST_MACROS_MANIFEST_DIR` is set, relative model paths are
 //! taken against it instead of `CARGO_MANIFEST_DIR`: compile-fail test harnesses such as
@@ -134,10 +137,18 @@ fn push(errors: &mut Option<syn::Error>, e: syn::Error) {
     }
 }
 
+/// Byte budgets of the `flash_budget` / `ram_budget` options (`None`: no limit).
+#[derive(Default)]
+struct Budgets {
+    flash: Option<usize>,
+    ram: Option<usize>,
+}
+
 /// Checks the options and the path; every problem is reported, each at its own span.
-fn options(args: &Args) -> syn::Result<(PathBuf, CompileOptions)> {
+fn options(args: &Args) -> syn::Result<(PathBuf, CompileOptions, Budgets)> {
     let mut errors = None;
     let mut opts = CompileOptions::default();
+    let mut budgets = Budgets::default();
     let mut seen_no_fuse = false;
     for (key, value) in &args.options {
         match key.to_string().as_str() {
@@ -188,11 +199,30 @@ fn options(args: &Args) -> syn::Result<(PathBuf, CompileOptions)> {
                     push(&mut errors, syn::Error::new(value.span(), e.to_string()));
                 }
             }
+            kind @ ("flash_budget" | "ram_budget") => {
+                match value.value().trim().replace('_', "").parse::<usize>() {
+                    Ok(bytes) if kind == "flash_budget" => budgets.flash = Some(bytes),
+                    Ok(bytes) => budgets.ram = Some(bytes),
+                    Err(_) => push(
+                        &mut errors,
+                        syn::Error::new(
+                            value.span(),
+                            format!(
+                                "`{kind}`: '{}' is not a number of bytes (e.g. \"262144\")",
+                                value.value()
+                            ),
+                        ),
+                    ),
+                }
+            }
             other => push(
                 &mut errors,
                 syn::Error::new(
                     key.span(),
-                    format!("unknown option `{other}` (expected `shape`, `no_fuse` or `limit`)"),
+                    format!(
+                        "unknown option `{other}` (expected `shape`, `no_fuse`, `limit`, \
+                         `flash_budget` or `ram_budget`)"
+                    ),
                 ),
             ),
         }
@@ -219,7 +249,7 @@ fn options(args: &Args) -> syn::Result<(PathBuf, CompileOptions)> {
     }
     match errors {
         Some(e) => Err(e),
-        None => Ok((path, opts)),
+        None => Ok((path, opts, budgets)),
     }
 }
 
@@ -239,7 +269,7 @@ fn chain(e: &dyn std::error::Error) -> String {
 }
 
 fn expand(args: Args) -> syn::Result<TokenStream2> {
-    let (path, opts) = options(&args)?;
+    let (path, opts, budgets) = options(&args)?;
     let span = args.path.span();
     let err = |msg: String| syn::Error::new(span, msg);
     // One read of the model; the weights file is named by the weights' own hash, known once
@@ -251,6 +281,9 @@ fn expand(args: Args) -> syn::Result<TokenStream2> {
             chain(&e)
         ))
     })?;
+    ghostc::budget::Budget::of(&planned.program)
+        .check(budgets.flash, budgets.ram)
+        .map_err(|e| err(format!("ghostc: cannot compile {}: {e}", path.display())))?;
     let weights_path = store_weights(&planned.weights).map_err(err)?;
     let source = planned
         .emit(

@@ -82,28 +82,9 @@ enum Command {
     },
     /// Compile the model into a standalone Rust crate (library + runner binary).
     #[command(
-        after_help = "Examples:\n  ghostc compile model.onnx --out ghostnet_rs\n  ghostc compile model.onnx --out g --name ghostnet --shape input=1x3x224x224 --no-fuse se\n  cd ghostnet_rs && cargo build --release && ./target/release/ghostnet_rs x.npy y.npy\n\nThe crate depends on ghost-runtime only; writes are atomic (a failed compile leaves any previous crate untouched)."
+        after_help = "Examples:\n  ghostc compile model.onnx --out ghostnet_rs\n  ghostc compile model.onnx --out g --name ghostnet --shape input=1x3x224x224 --no-fuse se\n  ghostc compile model.onnx --out m4 --flash-budget 1048576 --ram-budget 262144\n  cd ghostnet_rs && cargo build --release && ./target/release/ghostnet_rs x.npy y.npy\n\nThe crate depends on ghost-runtime only; writes are atomic (a failed compile leaves any previous crate untouched)."
     )]
-    Compile {
-        /// The ONNX model.
-        model: PathBuf,
-        /// Folder of the crate to write (replaced as a whole).
-        #[arg(long)]
-        out: PathBuf,
-        /// Crate and binary name (default: the folder's name).
-        #[arg(long)]
-        name: Option<String>,
-        /// Depend on this published ghost-runtime version instead of this workspace's copy.
-        #[arg(long, value_name = "VERSION")]
-        runtime_version: Option<String>,
-        /// Time every step (the binary then takes `--profile [N]`); needs std.
-        #[arg(long)]
-        profile: bool,
-        #[command(flatten)]
-        shapes: ShapeArgs,
-        #[command(flatten)]
-        fuse: FuseArgs,
-    },
+    Compile(CompileArgs),
     /// Compile, build and run the model, and compare each output with the reference
     /// interpreter (and with --expect). Exits 1 if any output is beyond tolerance.
     #[command(
@@ -139,6 +120,30 @@ enum Command {
     /// write a standard QDQ ONNX model (s8 per-channel weights, u8 or s8 activations), and
     /// report its accuracy against the f32 model.
     Quantize(quantize::QuantizeArgs),
+}
+
+#[derive(Args)]
+struct CompileArgs {
+    /// The ONNX model.
+    model: PathBuf,
+    /// Folder of the crate to write (replaced as a whole).
+    #[arg(long)]
+    out: PathBuf,
+    /// Crate and binary name (default: the folder's name).
+    #[arg(long)]
+    name: Option<String>,
+    /// Depend on this published ghost-runtime version instead of this workspace's copy.
+    #[arg(long, value_name = "VERSION")]
+    runtime_version: Option<String>,
+    /// Time every step (the binary then takes `--profile [N]`); needs std.
+    #[arg(long)]
+    profile: bool,
+    #[command(flatten)]
+    shapes: ShapeArgs,
+    #[command(flatten)]
+    fuse: FuseArgs,
+    #[command(flatten)]
+    budget: BudgetArgs,
 }
 
 #[derive(Args)]
@@ -230,6 +235,19 @@ struct ShapeArgs {
     /// max_name_len, max_external_bytes. Repeatable.
     #[arg(long = "limit", value_name = "NAME=N")]
     limits: Vec<String>,
+}
+
+/// Memory budgets of `ghostc compile`, as `ghostc::Builder::flash_budget` / `ram_budget`.
+#[derive(Args)]
+struct BudgetArgs {
+    /// Fail (exit 1, nothing written) if the weights need more than BYTES (flash on a
+    /// microcontroller; code not counted).
+    #[arg(long, value_name = "BYTES")]
+    flash_budget: Option<usize>,
+    /// Fail (exit 1, nothing written) if arena + input + output need more than BYTES of RAM
+    /// (stack not counted).
+    #[arg(long, value_name = "BYTES")]
+    ram_budget: Option<usize>,
 }
 
 /// Splits `NAME=VALUE`; a lone VALUE gets name "".
@@ -470,15 +488,17 @@ fn run(model: PathBuf, inputs: Vec<String>, outputs: Vec<String>, shapes: ShapeA
     Ok(())
 }
 
-fn compile(
-    model: PathBuf,
-    out: PathBuf,
-    name: Option<String>,
-    runtime_version: Option<String>,
-    profile: bool,
-    shapes: ShapeArgs,
-    fuse: FuseArgs,
-) -> Result<()> {
+fn compile(args: CompileArgs) -> Result<()> {
+    let CompileArgs {
+        model,
+        out,
+        name,
+        runtime_version,
+        profile,
+        shapes,
+        fuse,
+        budget,
+    } = args;
     let name = match name {
         Some(n) => n,
         None => out
@@ -497,6 +517,9 @@ fn compile(
     };
     let t0 = std::time::Instant::now();
     let planned = plan(&model, &shapes, fuse)?;
+    ghostc::budget::Budget::of(&planned.program)
+        .check(budget.flash_budget, budget.ram_budget)
+        .map_err(CompileError::from)?;
     ghostc::write_planned_crate(&planned, &out, &name, profile, &runtime)?;
     let p = &planned.program;
     eprintln!(
@@ -692,15 +715,7 @@ fn main() -> ExitCode {
             outputs,
             shapes,
         } => run(model, inputs, outputs, shapes),
-        Command::Compile {
-            model,
-            out,
-            name,
-            runtime_version,
-            profile,
-            shapes,
-            fuse,
-        } => compile(model, out, name, runtime_version, profile, shapes, fuse),
+        Command::Compile(args) => compile(args),
         Command::Verify {
             model,
             inputs,

@@ -18,7 +18,7 @@ use ghostc_testkit::onnx;
 
 #[allow(unused_imports)] // each suite uses a subset
 pub use ghostc_testkit::onnx::{
-    a_int, a_ints, a_tensor, attr, external_tensor, raw_tensor, tensor_info, untyped, Model,
+    a_int, a_ints, a_str, a_tensor, attr, external_tensor, raw_tensor, tensor_info, untyped, Model,
 };
 
 /// A node named `name` with no attributes.
@@ -299,6 +299,18 @@ pub fn duplicate_output() -> Model {
         .output("y")
 }
 
+/// Case 31: `x` (1x2x4x4) -> MaxPool `p` (2x2) with `ceil_mode = 2` (only 0 and 1 are
+/// accepted) -> `y`.
+pub fn pool_ceil_mode() -> Model {
+    model()
+        .input("x", &[1, 2, 4, 4])
+        .node(with_attrs(
+            node("p", "MaxPool", &["x"], &["y"]),
+            vec![a_ints("kernel_shape", &[2, 2]), a_int("ceil_mode", 2)],
+        ))
+        .output("y")
+}
+
 pub fn macro_models() -> Vec<(&'static str, Vec<u8>)> {
     vec![
         ("empty.onnx", Vec::new()),
@@ -314,5 +326,6 @@ pub fn macro_models() -> Vec<(&'static str, Vec<u8>)> {
         ("relu_chain.onnx", relu_chain(4).bytes()),
         ("nested_subgraphs.onnx", nested_subgraphs(40)),
         ("duplicate_output.onnx", duplicate_output().bytes()),
+        ("pool_ceil_mode.onnx", pool_ceil_mode().bytes()),
     ]
 }

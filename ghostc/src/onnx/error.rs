@@ -263,6 +263,20 @@ pub enum NodeError {
     Tensor(#[from] TensorError),
 }
 
+impl NodeError {
+    /// A string attribute whose value is not one of `accepted` (which the message lists).
+    pub(crate) fn unknown_value(attr: &str, value: &str, accepted: &[&str]) -> Self {
+        NodeError::BadAttribute {
+            attr: attr.into(),
+            detail: format!(
+                "unknown value '{}' (expected one of: {})",
+                shown(value),
+                accepted.join(", ")
+            ),
+        }
+    }
+}
+
 /// A bad limit setting (`--limit NAME=N`, the proc-macro's `limit = "NAME=N"`).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum LimitSpecError {

@@ -98,7 +98,9 @@ pub(crate) fn axis(what: &str, axis: i64, rank: usize) -> Result<usize, NodeErro
     match a {
         Some(a) if (0..r).contains(&a) => Ok(a as usize),
         _ => Err(NodeError::Invalid(format!(
-            "{what} {axis} is out of range for rank {rank}"
+            "{what} {axis} is out of range for rank {rank} (expected {} to {})",
+            -r,
+            r - 1
         ))),
     }
 }
@@ -116,6 +118,29 @@ pub(crate) fn axes(what: &str, values: &[i64], rank: usize) -> Result<Vec<usize>
         )));
     }
     Ok(out)
+}
+
+/// The error for a parameter that is input `index` from opset `since` and attribute `attr`
+/// before (Pad's `pads`, Split's `split`): names whichever the node uses.
+pub(crate) fn param_error(
+    ctx: &NodeCtx<'_>,
+    since: i64,
+    index: usize,
+    attr: &str,
+    detail: String,
+) -> NodeError {
+    if ctx.opset >= since {
+        NodeError::BadInput {
+            index,
+            value: ctx.input_name(index),
+            detail,
+        }
+    } else {
+        NodeError::BadAttribute {
+            attr: attr.into(),
+            detail,
+        }
+    }
 }
 
 /// The node's data input `i` as a one-op lowering helper.
@@ -195,10 +220,11 @@ fn resolve_pads(
             }
             Ok(pads)
         }
-        other => Err(NodeError::BadAttribute {
-            attr: "auto_pad".into(),
-            detail: format!("unknown value '{other}'"),
-        }),
+        other => Err(NodeError::unknown_value(
+            "auto_pad",
+            other,
+            &["NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER"],
+        )),
     }
 }
 

@@ -25,10 +25,11 @@ fn mode(ctx: &NodeCtx<'_>) -> Result<ResizeMode, NodeError> {
         "nearest" => Ok(ResizeMode::Nearest),
         "linear" | "bilinear" => Ok(ResizeMode::Linear),
         "cubic" => Ok(ResizeMode::Cubic),
-        other => Err(NodeError::BadAttribute {
-            attr: "mode".into(),
-            detail: format!("unknown value '{other}'"),
-        }),
+        other => Err(NodeError::unknown_value(
+            "mode",
+            other,
+            &["nearest", "linear", "cubic"],
+        )),
     }
 }
 
@@ -158,10 +159,24 @@ fn resize(ctx: &NodeCtx<'_>) -> Result<ImportedNode, NodeError> {
             "align_corners" => CoordTransform::AlignCorners,
             "asymmetric" => CoordTransform::Asymmetric,
             "tf_half_pixel_for_nearest" => CoordTransform::TfHalfPixelForNearest,
-            other => {
+            // ONNX modes ghostc lacks: listed with the unsupported nodes.
+            other @ ("tf_crop_and_resize" | "half_pixel_symmetric") => {
                 return Err(NodeError::Unsupported(format!(
                     "Resize with coordinate_transformation_mode = '{other}'"
                 )))
+            }
+            other => {
+                return Err(NodeError::unknown_value(
+                    "coordinate_transformation_mode",
+                    other,
+                    &[
+                        "half_pixel",
+                        "pytorch_half_pixel",
+                        "align_corners",
+                        "asymmetric",
+                        "tf_half_pixel_for_nearest",
+                    ],
+                ))
             }
         }
     };
@@ -178,10 +193,11 @@ fn resize(ctx: &NodeCtx<'_>) -> Result<ImportedNode, NodeError> {
             "floor" => NearestMode::Floor,
             "ceil" => NearestMode::Ceil,
             other => {
-                return Err(NodeError::BadAttribute {
-                    attr: "nearest_mode".into(),
-                    detail: format!("unknown value '{other}'"),
-                })
+                return Err(NodeError::unknown_value(
+                    "nearest_mode",
+                    other,
+                    &["round_prefer_floor", "round_prefer_ceil", "floor", "ceil"],
+                ))
             }
         }
     };

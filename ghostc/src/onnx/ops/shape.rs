@@ -9,7 +9,7 @@
 //! `start`/`end` from 15. Flatten, Squeeze and Unsqueeze all become `Op::Reshape` with a static
 //! target. Identity and inference-mode Dropout are aliases and add no node.
 
-use super::{axes, axis, Registry};
+use super::{axes, axis, param_error, Registry};
 use crate::ir::infer::broadcast_shapes;
 use crate::ir::{DType, Data, Op, Pad, PadMode, Slice, Tensor};
 use crate::onnx::attr::to_usizes;
@@ -252,7 +252,21 @@ fn split(ctx: &NodeCtx<'_>) -> Result<ImportedNode, NodeError> {
     };
     let n_outputs = ctx.n_outputs();
     let sizes: Vec<usize> = match given {
-        Some(s) if !s.is_empty() => to_usizes("split", &s)?,
+        Some(s) if !s.is_empty() => {
+            let total = s.iter().try_fold(0i64, |acc, &v| acc.checked_add(v));
+            if s.iter().any(|&v| v < 0) || total != i64::try_from(dim).ok() {
+                let shown = if s.len() <= 16 {
+                    format!("{s:?}")
+                } else {
+                    format!("({} values)", s.len())
+                };
+                // The split sizes are input 1 from opset 13, attribute 'split' before.
+                return Err(param_error(ctx, 13, 1, "split", format!(
+                    "split sizes {shown} must be non-negative and sum to {dim}, the size of axis {a}"
+                )));
+            }
+            to_usizes("split", &s)?
+        }
         _ => {
             let num =
                 match ctx.attrs.int("num_outputs")? {
@@ -265,6 +279,12 @@ fn split(ctx: &NodeCtx<'_>) -> Result<ImportedNode, NodeError> {
                         })?,
                     _ => n_outputs,
                 };
+            if num != n_outputs {
+                return Err(NodeError::BadAttribute {
+                    attr: "num_outputs".into(),
+                    detail: format!("{num}, but the node has {n_outputs} outputs (must be equal)"),
+                });
+            }
             if num == 0 {
                 return Err(NodeError::OutputCount {
                     expected: "at least 1".into(),
@@ -404,7 +424,15 @@ fn pad(ctx: &NodeCtx<'_>) -> Result<ImportedNode, NodeError> {
         "constant" => PadMode::Constant,
         "reflect" => PadMode::Reflect,
         "edge" => PadMode::Edge,
-        other => return Err(NodeError::Unsupported(format!("Pad mode '{other}'"))),
+        // ONNX's (opset 19) mode ghostc lacks: listed with the unsupported nodes.
+        "wrap" => return Err(NodeError::Unsupported("Pad mode 'wrap'".into())),
+        other => {
+            return Err(NodeError::unknown_value(
+                "mode",
+                other,
+                &["constant", "reflect", "edge"],
+            ))
+        }
     };
     let (pads, value, axes_given) = if ctx.opset >= 11 {
         ctx.check_inputs(2, 4)?;
@@ -428,17 +456,19 @@ fn pad(ctx: &NodeCtx<'_>) -> Result<ImportedNode, NodeError> {
             .to_vec();
         (pads, ctx.attrs.float_or("value", 0.0)?, None)
     };
-    let pads = match axes_given {
+    let ax = axes_given.map(|a| axes("axis", &a, rank)).transpose()?;
+    let n_axes = ax.as_ref().map_or(rank, Vec::len);
+    if pads.len() != 2 * n_axes {
+        let detail = format!(
+            "{} pad amounts, expected {} (a begin and an end for each of {n_axes} axes)",
+            pads.len(),
+            2 * n_axes
+        );
+        return Err(param_error(ctx, 11, 1, "pads", detail));
+    }
+    let pads = match ax {
         None => pads,
         Some(ax) => {
-            let ax = axes("axis", &ax, rank)?;
-            if pads.len() != 2 * ax.len() {
-                return Err(NodeError::Invalid(format!(
-                    "{} pad amounts for {} axes",
-                    pads.len(),
-                    ax.len()
-                )));
-            }
             let mut full = vec![0i64; 2 * rank];
             for (k, &a) in ax.iter().enumerate() {
                 full[a] = pads[k];
