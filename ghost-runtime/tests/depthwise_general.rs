@@ -400,6 +400,7 @@ fn lengths_are_checked() {
 /// about 2.2 MiB of stack for a 3x2 layer, which overflowed a test thread's 2 MiB (the
 /// process aborts, so this test fails by crashing); see ghost-runtime/build.rs.
 #[test]
+#[cfg_attr(target_os = "wasi", ignore = "wasm32-wasip1 has no threads")]
 fn runs_on_a_small_stack() {
     let mut rng = Rng::new(46);
     let mut cases: Vec<Case> = (0..trials(24))
