@@ -454,8 +454,10 @@ unsafe fn tile<S: QSimd, const MR: usize, const NB: usize>(
                     acc[i][j] = s.dot(acc[i][j], xv, wv[j]);
                 }
             }
-            // SAFETY: stays within (or one row past) the panel.
-            wrow = unsafe { wrow.add(c.w_stride) };
+            // After the last k-group row this points past the panel by the column offset
+            // (`j0 * 32` bytes, beyond the allocation for the last panel) and is never read:
+            // `wrapping_add`, since `add` must stay in bounds (Miri reported the UB).
+            wrow = wrow.wrapping_add(c.w_stride);
         }
     }
     let mut sc = [s.zero(); NB];
