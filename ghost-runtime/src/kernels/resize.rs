@@ -130,10 +130,6 @@ fn linear(x: f32, len: usize) -> (usize, usize, f32) {
 
 struct ResizeArgs {
     sh: ResizeShape,
-    /// Input and output pixels per block, from the checked (saturating) products: with no
-    /// blocks the extents are unchecked and `in_h * in_w` may not fit a `usize`.
-    ihw: usize,
-    ohw: usize,
     mode: ResizeMode,
     coord: CoordMode,
     x: *const f32,
@@ -145,8 +141,10 @@ struct ResizeArgs {
 #[inline(always)]
 unsafe fn run<S: Simd>(s: S, a: &ResizeArgs) {
     let sh = &a.sh;
-    let (ihw, ohw) = (a.ihw, a.ohw);
     for cb in 0..sh.blocks {
+        // Inside the loop: with no blocks the extents were never checked, and the products
+        // may not fit a `usize` (as in `pool`).
+        let (ihw, ohw) = (sh.in_h * sh.in_w, sh.out_h * sh.out_w);
         let xb = a.x.wrapping_add(cb * ihw * 8);
         let yb = a.y.wrapping_add(cb * ohw * 8);
         for oy in 0..sh.out_h {
@@ -201,25 +199,22 @@ impl Kernels {
             "shape.in_h",
             "input must be non-empty",
         )?;
-        let (ihw, ohw) = (size(&[sh.in_h, sh.in_w]), size(&[sh.out_h, sh.out_w]));
         let xo = view(
             "input",
             input.data.len(),
             input.block_offset,
             sh.blocks,
-            ihw,
+            size(&[sh.in_h, sh.in_w]),
         )?;
         let yo = view(
             "output",
             output.data.len(),
             output.block_offset,
             sh.blocks,
-            ohw,
+            size(&[sh.out_h, sh.out_w]),
         )?;
         let a = ResizeArgs {
             sh,
-            ihw,
-            ohw,
             mode,
             coord,
             // SAFETY: checked by `view`.
