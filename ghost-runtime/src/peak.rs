@@ -1,6 +1,6 @@
 //! The ceiling the kernels are measured against: one core's peak multiply-adds per second with
-//! the vector width the kernels use (256-bit ymm on x86_64, 128-bit q registers on aarch64),
-//! measured on the spot. Used by the generated runners' `--bench` and `--profile` output and by
+//! the widest vector the kernels use (512-bit zmm on x86_64 with AVX-512F, where the pointwise
+//! GEMM runs that wide, else 256-bit ymm; 128-bit q registers on aarch64), measured on the spot. Used by the generated runners' `--bench` and `--profile` output and by
 //! `ghostc bench` for "% of peak" and "% of roofline".
 //!
 //! The measurement runs independent FMA chains (enough of them to cover the FMA latency times
@@ -8,9 +8,7 @@
 //! on a shared core, time slices lost to other processes only ever make a repetition slower.
 //! Run it on the core the model runs on (`taskset -c C`).
 
-/// Multiply-adds per FMA instruction at the width the kernels use.
-#[cfg(target_arch = "x86_64")]
-const LANES: usize = 8;
+/// Multiply-adds per FMA instruction at the width the kernels use (x86_64: see [`lanes`]).
 #[cfg(target_arch = "aarch64")]
 const LANES: usize = 4;
 
@@ -19,13 +17,18 @@ const LANES: usize = 4;
 const CHAINS: usize = 12;
 #[cfg(target_arch = "aarch64")]
 const CHAINS: usize = 16;
+/// Nothing is measured elsewhere ([`supported`] is false).
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+const CHAINS: usize = 0;
 
-/// This core's peak in GMAC/s (10^9 multiply-adds per second) with 256-bit FMAs on x86_64
-/// (AVX2+FMA; AVX-512VL runs at the same width) or NEON on aarch64: the best of 7 repetitions
-/// of about 2 ms each (12 M FMAs on x86_64). `None` on other targets or when the CPU lacks FMA.
+/// This core's peak in GMAC/s (10^9 multiply-adds per second) with 512-bit FMAs on x86_64 with
+/// AVX-512F (the pointwise kernels' width there), 256-bit FMAs with AVX2+FMA only, or NEON on
+/// aarch64: the best of 7 repetitions of about 2 ms each (12 M FMAs on x86_64). `None` on
+/// other targets or when the CPU lacks FMA.
 ///
-/// Zen 4 gives about 2 FMA pipes x 8 lanes per cycle. Intel cores with two 512-bit FMA units
-/// reach twice this with zmm registers, which ghost-runtime does not use.
+/// Zen 4 gives about 2 FMA pipes x 8 lanes per cycle at either width (a zmm FMA takes both
+/// halves of a pipe). Intel cores with two 512-bit FMA units reach twice their ymm rate with
+/// zmm (an Intel Sapphire Rapids guest: 123 against 66 GMAC/s).
 ///
 /// ```no_run
 /// if let Some(peak) = ghost_runtime::peak::peak_gmacs() {
@@ -50,10 +53,36 @@ pub fn peak_gmacs_with(reps: usize, iters: usize) -> Option<f64> {
         let s = t.elapsed().as_secs_f64();
         core::hint::black_box(sink);
         if s > 0.0 {
-            best = best.max((iters * CHAINS * LANES) as f64 / s / 1e9);
+            best = best.max((iters * CHAINS * lanes()) as f64 / s / 1e9);
         }
     }
     (best > 0.0).then_some(best)
+}
+
+/// Lanes per FMA of [`chains`]: 16 when it runs zmm FMAs.
+#[cfg(target_arch = "x86_64")]
+fn lanes() -> usize {
+    if zmm() {
+        16
+    } else {
+        8
+    }
+}
+
+#[cfg(target_arch = "aarch64")]
+fn lanes() -> usize {
+    LANES
+}
+
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+fn lanes() -> usize {
+    0
+}
+
+/// The pointwise kernels run zmm FMAs on CPUs with AVX-512F and VL (`Isa::Avx512`).
+#[cfg(target_arch = "x86_64")]
+fn zmm() -> bool {
+    std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx512vl")
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -75,7 +104,7 @@ fn supported() -> bool {
 fn chains(n: usize, x: f32) -> f32 {
     use core::arch::x86_64::*;
     #[target_feature(enable = "avx2,fma")]
-    fn body(n: usize, x: f32) -> f32 {
+    fn ymm(n: usize, x: f32) -> f32 {
         let m = _mm256_set1_ps(0.999_9);
         let a = _mm256_set1_ps(x);
         let mut acc = [_mm256_set1_ps(x); CHAINS];
@@ -90,8 +119,29 @@ fn chains(n: usize, x: f32) -> f32 {
         }
         _mm256_cvtss_f32(s)
     }
-    // SAFETY: only called after `supported()` found AVX2 and FMA on this CPU.
-    unsafe { body(n, x) }
+    #[target_feature(enable = "avx2,fma,avx512f")]
+    fn zmm(n: usize, x: f32) -> f32 {
+        let m = _mm512_set1_ps(0.999_9);
+        let a = _mm512_set1_ps(x);
+        let mut acc = [_mm512_set1_ps(x); CHAINS];
+        for _ in 0..n {
+            for v in acc.iter_mut() {
+                *v = _mm512_fmadd_ps(*v, m, a);
+            }
+        }
+        let mut s = _mm512_setzero_ps();
+        for v in acc {
+            s = _mm512_add_ps(s, v);
+        }
+        _mm512_reduce_add_ps(s)
+    }
+    if self::zmm() {
+        // SAFETY: `zmm()` found AVX-512F on this CPU (and `supported()` AVX2 and FMA).
+        unsafe { zmm(n, x) }
+    } else {
+        // SAFETY: only called after `supported()` found AVX2 and FMA on this CPU.
+        unsafe { ymm(n, x) }
+    }
 }
 
 #[cfg(target_arch = "aarch64")]

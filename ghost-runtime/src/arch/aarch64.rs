@@ -98,6 +98,8 @@ impl Simd for Neon {
     }
 }
 
+super::wide_as_pair!(Neon);
+
 /// 8 `i32` lanes as two q registers.
 #[derive(Clone, Copy)]
 pub(crate) struct I2(int32x4_t, int32x4_t);

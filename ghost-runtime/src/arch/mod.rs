@@ -66,6 +66,71 @@ pub(crate) trait Simd: Copy {
     fn pow2i(self, n: Self::V) -> Self::V;
 }
 
+/// Two adjacent channel blocks (16 `f32` lanes) as one value: a zmm register where the token
+/// has AVX-512F (Intel server cores with two 512-bit FMA units do twice the multiply-adds per
+/// cycle there), else a pair of [`Simd::V`] (the same instructions as two blocks). Used by the
+/// multiply-add loop of the pointwise GEMM tile, whose packed weight rows hold consecutive
+/// blocks; epilogues split it back into blocks with [`Wide::halves`], so every other kernel
+/// stays 8 lanes wide.
+pub(crate) trait Wide: Simd {
+    /// Blocks `j` and `j + 1`, lanes 0..8 and 8..16.
+    type P: Copy;
+    fn pzero(self) -> Self::P;
+    /// # Safety
+    /// `p` must be valid for reading 16 `f32`.
+    unsafe fn pload(self, p: *const f32) -> Self::P;
+    /// One scalar from memory in all 16 lanes.
+    /// # Safety
+    /// `p` must be valid for reading one `f32`.
+    unsafe fn pbcast(self, p: *const f32) -> Self::P;
+    /// `a * b + c` per lane, exactly as [`Simd::fma`] does it (so a value computed wide equals
+    /// the same value computed one block at a time, bit for bit).
+    fn pfma(self, a: Self::P, b: Self::P, c: Self::P) -> Self::P;
+    /// The two blocks.
+    fn halves(self, p: Self::P) -> [Self::V; 2];
+}
+
+/// [`Wide`] as a pair of blocks, for tokens without a register that wide.
+macro_rules! wide_as_pair {
+    ($token:ty) => {
+        impl $crate::arch::Wide for $token {
+            type P = [<$token as $crate::arch::Simd>::V; 2];
+            #[inline(always)]
+            fn pzero(self) -> Self::P {
+                [$crate::arch::Simd::zero(self); 2]
+            }
+            #[inline(always)]
+            unsafe fn pload(self, p: *const f32) -> Self::P {
+                // SAFETY: the caller guarantees 16 readable f32.
+                unsafe {
+                    [
+                        $crate::arch::Simd::load(self, p),
+                        $crate::arch::Simd::load(self, p.add(8)),
+                    ]
+                }
+            }
+            #[inline(always)]
+            unsafe fn pbcast(self, p: *const f32) -> Self::P {
+                // SAFETY: the caller guarantees one readable f32.
+                let v = unsafe { $crate::arch::Simd::bcast(self, p) };
+                [v, v]
+            }
+            #[inline(always)]
+            fn pfma(self, a: Self::P, b: Self::P, c: Self::P) -> Self::P {
+                [
+                    $crate::arch::Simd::fma(self, a[0], b[0], c[0]),
+                    $crate::arch::Simd::fma(self, a[1], b[1], c[1]),
+                ]
+            }
+            #[inline(always)]
+            fn halves(self, p: Self::P) -> [<$token as $crate::arch::Simd>::V; 2] {
+                p
+            }
+        }
+    };
+}
+pub(crate) use wide_as_pair;
+
 /// An [`Activation`] with its constants splatted once, applied in registers.
 #[derive(Clone, Copy)]
 pub(crate) struct ActV<V> {

@@ -95,6 +95,8 @@ impl Simd for Simd128 {
     }
 }
 
+super::wide_as_pair!(Simd128);
+
 /// 8 `i32` lanes, or 32 bytes, as two `v128`.
 #[derive(Clone, Copy)]
 pub(crate) struct I2(v128, v128);

@@ -14,7 +14,7 @@
 //! `t * 32 * (K + 1)`; it holds `pw * 8` biases followed by `K` rows of `pw * 8` weights:
 //! `panel[pw*8 + k*pw*8 + c] = W[4t*8 + c][k]`. Total length `n_pad * (k_pad + 1)`.
 
-use crate::arch::{ActV, Simd};
+use crate::arch::{ActV, Simd, Wide};
 use crate::error::{check, check_len, size, Error};
 use crate::isa::{dispatch, Kernels};
 use crate::kernels::tiles::walk_row;
@@ -195,16 +195,15 @@ impl PwArgs {
 /// `pointwise_packed_len(kb*8, nb*8)`, `x` for `(kb-1)*x_bs + px*8`, `y`, `r`, `pre` likewise
 /// with `nb` blocks, `sums` for `nb*8`. `y` must not overlap `x`, `r`, `pre` or `w`.
 ///
-/// Register tiles: `MR x NB` blocks for full-width column groups, `M3 x 3`, `M2 x 2` and
-/// `M1 x 1` for narrower ones (taller tiles amortize the weight loads when few output blocks
-/// remain).
+/// Register tiles, in pairs of blocks ([`Wide`]): `MR` pixels x `NP` pairs for full-width
+/// column groups, `M1P x 1` pair when two or three blocks remain (taller tiles amortize the
+/// weight loads when few output blocks remain), and `M1 x 1` block for an odd last block.
 #[inline(always)]
 pub(crate) unsafe fn run<
-    S: Simd,
+    S: Wide,
     const MR: usize,
-    const NB: usize,
-    const M3: usize,
-    const M2: usize,
+    const NP: usize,
+    const M1P: usize,
     const M1: usize,
 >(
     s: S,
@@ -221,7 +220,7 @@ pub(crate) unsafe fn run<
         let mut j0 = a.blk0.max(t0) - t0;
         let j1 = a.blk1.min(t0 + pw) - t0;
         while j0 < j1 {
-            let nbh = NB.min(j1 - j0);
+            let rest = j1 - j0;
             let c = Cols {
                 // SAFETY: within the panel.
                 w: unsafe { panel.add(pw * 8 + j0 * 8) },
@@ -230,19 +229,19 @@ pub(crate) unsafe fn run<
                 bias: unsafe { panel.add(j0 * 8) },
                 ob0: t0 + j0,
             };
-            // SAFETY: forwarded; `nbh` blocks starting at `ob0` exist.
-            unsafe {
-                if nbh == NB {
-                    cols::<S, MR, NB>(s, a, &act, &c)
-                } else if nbh == 3 {
-                    cols::<S, M3, 3>(s, a, &act, &c)
-                } else if nbh == 2 {
-                    cols::<S, M2, 2>(s, a, &act, &c)
+            // SAFETY: forwarded; the tile's blocks starting at `ob0` exist (`rest` of them).
+            j0 += unsafe {
+                if rest >= 2 * NP {
+                    walk_wide::<S, MR, NP>(s, a, &act, &c);
+                    2 * NP
+                } else if rest >= 2 {
+                    walk_wide::<S, M1P, 1>(s, a, &act, &c);
+                    2
                 } else {
-                    cols::<S, M1, 1>(s, a, &act, &c)
+                    walk_wide::<S, M1, 0>(s, a, &act, &c);
+                    1
                 }
-            }
-            j0 += nbh;
+            };
         }
         t0 += pw;
     }
@@ -255,8 +254,9 @@ struct Cols {
     ob0: usize,
 }
 
+/// The tiles of one column group of `2 * NP` blocks (`NP` = 0: one block) over all pixels.
 #[inline(always)]
-unsafe fn cols<S: Simd, const MR: usize, const NB: usize>(
+unsafe fn walk_wide<S: Wide, const MR: usize, const NP: usize>(
     s: S,
     a: &PwArgs,
     act: &ActV<S::V>,
@@ -265,17 +265,102 @@ unsafe fn cols<S: Simd, const MR: usize, const NB: usize>(
     walk_row!(a.px, MR, |p0, m, lo| {
         // SAFETY: walk_row keeps p0 + m <= px; for a short row (m < MR) the tile clamps its
         // pixel indices to px - 1.
-        unsafe { tile::<S, MR, NB>(s, a, act, c, p0, m, lo) }
+        unsafe {
+            match NP {
+                0 => tile::<S, One, MR, 1, 1>(s, a, act, c, p0, m, lo),
+                1 => tile::<S, Two, MR, 1, 2>(s, a, act, c, p0, m, lo),
+                _ => tile::<S, Two, MR, 2, 4>(s, a, act, c, p0, m, lo),
+            }
+        }
     });
 }
 
-/// One `MR x NB` register tile for pixels `p0 .. p0 + m` (`m <= MR`, rows past `m` re-read the
-/// last pixel), storing rows `lo .. m`.
+/// The column unit of a register tile: what one accumulator holds.
+trait Unit<S: Wide> {
+    type U: Copy;
+    /// Blocks per unit.
+    const BLOCKS: usize;
+    fn zero(s: S) -> Self::U;
+    /// # Safety
+    /// `p` must be valid for reading `8 * BLOCKS` `f32`.
+    unsafe fn load(s: S, p: *const f32) -> Self::U;
+    /// # Safety
+    /// `p` must be valid for reading one `f32`.
+    unsafe fn bcast(s: S, p: *const f32) -> Self::U;
+    fn fma(s: S, a: Self::U, b: Self::U, c: Self::U) -> Self::U;
+    /// Writes the unit's blocks to `out[j * BLOCKS ..]`.
+    fn put(s: S, u: Self::U, out: &mut [S::V], j: usize);
+}
+
+/// One block per accumulator ([`Simd::V`]): the odd last block of a layer.
+struct One;
+/// Two blocks per accumulator ([`Wide::P`], a zmm register with AVX-512).
+struct Two;
+
+impl<S: Wide> Unit<S> for One {
+    type U = S::V;
+    const BLOCKS: usize = 1;
+    #[inline(always)]
+    fn zero(s: S) -> S::V {
+        s.zero()
+    }
+    #[inline(always)]
+    unsafe fn load(s: S, p: *const f32) -> S::V {
+        // SAFETY: forwarded.
+        unsafe { s.load(p) }
+    }
+    #[inline(always)]
+    unsafe fn bcast(s: S, p: *const f32) -> S::V {
+        // SAFETY: forwarded.
+        unsafe { s.bcast(p) }
+    }
+    #[inline(always)]
+    fn fma(s: S, a: S::V, b: S::V, c: S::V) -> S::V {
+        s.fma(a, b, c)
+    }
+    #[inline(always)]
+    fn put(_: S, u: S::V, out: &mut [S::V], j: usize) {
+        out[j] = u;
+    }
+}
+
+impl<S: Wide> Unit<S> for Two {
+    type U = S::P;
+    const BLOCKS: usize = 2;
+    #[inline(always)]
+    fn zero(s: S) -> S::P {
+        s.pzero()
+    }
+    #[inline(always)]
+    unsafe fn load(s: S, p: *const f32) -> S::P {
+        // SAFETY: forwarded.
+        unsafe { s.pload(p) }
+    }
+    #[inline(always)]
+    unsafe fn bcast(s: S, p: *const f32) -> S::P {
+        // SAFETY: forwarded.
+        unsafe { s.pbcast(p) }
+    }
+    #[inline(always)]
+    fn fma(s: S, a: S::P, b: S::P, c: S::P) -> S::P {
+        s.pfma(a, b, c)
+    }
+    #[inline(always)]
+    fn put(s: S, u: S::P, out: &mut [S::V], j: usize) {
+        let [lo, hi] = s.halves(u);
+        out[2 * j] = lo;
+        out[2 * j + 1] = hi;
+    }
+}
+
+/// One `MR x NU` register tile of `U` units (`NB = NU * U::BLOCKS` blocks) for pixels
+/// `p0 .. p0 + m` (`m <= MR`, rows past `m` re-read the last pixel), storing rows `lo .. m`.
+/// The multiply-adds run on units; the epilogue on blocks.
 // Index loops on purpose: see the comment inside.
 #[allow(clippy::needless_range_loop)]
 #[cfg_attr(ghost_runtime_opt0, inline(never))] // see ghost-runtime/build.rs
 #[cfg_attr(not(ghost_runtime_opt0), inline(always))]
-unsafe fn tile<S: Simd, const MR: usize, const NB: usize>(
+unsafe fn tile<S: Wide, U: Unit<S>, const MR: usize, const NU: usize, const NB: usize>(
     s: S,
     a: &PwArgs,
     act: &ActV<S::V>,
@@ -284,17 +369,19 @@ unsafe fn tile<S: Simd, const MR: usize, const NB: usize>(
     m: usize,
     lo: usize,
 ) {
+    debug_assert_eq!(NB, NU * U::BLOCKS);
+    let step = 8 * U::BLOCKS;
     // Index loops with constant trip counts throughout (no iterator adapters): they unroll
     // in every LLVM pipeline, so the tile stays in registers (see `ActV::apply_tile`).
     let mut xp = [a.x; MR];
     for i in 0..MR {
-        // SAFETY: pixel index < px.
-        xp[i] = unsafe { a.x.add((p0 + i.min(m - 1)) * 8) };
+        // In bounds: pixel index < px (the caller's contract).
+        xp[i] = a.x.wrapping_add((p0 + i.min(m - 1)) * 8);
     }
-    let mut acc = [[s.zero(); NB]; MR];
-    for j in 0..NB {
-        // SAFETY: bias row has NB blocks from here.
-        let b = unsafe { s.load(c.bias.add(j * 8)) };
+    let mut acc = [[U::zero(s); NU]; MR];
+    for j in 0..NU {
+        // SAFETY: the bias row has NB blocks from here.
+        let b = unsafe { U::load(s, c.bias.add(j * step)) };
         for i in 0..MR {
             acc[i][j] = b;
         }
@@ -304,25 +391,31 @@ unsafe fn tile<S: Simd, const MR: usize, const NB: usize>(
         let off = kb * a.x_bs;
         for l in 0..8 {
             let wrow = kk * c.w_stride;
-            let mut wv = [s.zero(); NB];
-            for j in 0..NB {
-                // SAFETY: row kk < K of the panel, block j < pw.
-                wv[j] = unsafe { s.load(c.w.add(wrow + j * 8)) };
+            let mut wv = [U::zero(s); NU];
+            for j in 0..NU {
+                // SAFETY: row kk < K of the panel, blocks of unit j < pw.
+                wv[j] = unsafe { U::load(s, c.w.add(wrow + j * step)) };
             }
             for i in 0..MR {
                 // SAFETY: block kb < kb_total of a valid pixel.
-                let xv = unsafe { s.bcast(xp[i].add(off + l)) };
-                for j in 0..NB {
-                    acc[i][j] = s.fma(xv, wv[j], acc[i][j]);
+                let xv = unsafe { U::bcast(s, xp[i].add(off + l)) };
+                for j in 0..NU {
+                    acc[i][j] = U::fma(s, xv, wv[j], acc[i][j]);
                 }
             }
             kk += 1;
         }
     }
+    let mut out = [[s.zero(); NB]; MR];
+    for i in 0..MR {
+        for j in 0..NU {
+            U::put(s, acc[i][j], &mut out[i], j);
+        }
+    }
     // The activation is dispatched once per tile, so the store loop is straight-line code.
-    act.apply_tile(s, &mut acc);
+    act.apply_tile(s, &mut out);
     // SAFETY: forwarded contract of `tile`.
-    unsafe { store_tile::<S, MR, NB>(s, a, c, &acc, p0, m, lo) };
+    unsafe { store_tile::<S, MR, NB>(s, a, c, &out, p0, m, lo) };
 }
 
 /// One row of a tile: optional pre-residual copy, residual, store, sums.
@@ -397,12 +490,13 @@ unsafe fn store_tile<S: Simd, const MR: usize, const NB: usize>(
     }
 }
 
-/// Pointwise instantiations: (MR, NB) per ISA.
+/// Pointwise instantiations: (MR, NP, M1P, M1) per ISA (see [`run`]).
 pub(crate) unsafe fn run_dispatch(k: Kernels, a: &PwArgs) {
     dispatch!(k, run, a, PwArgs;
-        avx512 [7, 4, 8, 7, 14]; avx2 [5, 2, 5, 5, 10]; neon [6, 2, 6, 6, 12]; scalar [4, 2, 4, 4, 8];
-        // SIMD128: 16 xmm on an x86 host's JIT; a 3x2 tile is 12 v128 accumulators.
-        wasm [3, 2, 2, 3, 6]);
+        // 32 zmm: 7 x 2 pairs are 14 accumulators, 4 blocks = one whole panel.
+        avx512 [7, 2, 8, 14]; avx2 [5, 1, 5, 10]; neon [6, 1, 6, 12]; scalar [4, 1, 4, 8];
+        // SIMD128: 16 xmm on an x86 host's JIT; a 3x1 pair tile is 12 v128 accumulators.
+        wasm [3, 1, 3, 6]);
 }
 
 /// Checks a view of `blocks` blocks of `pixels` pixels at `offset` in a slice of length `len`
