@@ -108,6 +108,8 @@ pub(crate) struct I2(int32x4_t, int32x4_t);
 #[derive(Clone, Copy)]
 pub(crate) struct B2(int8x16_t, int8x16_t);
 
+super::qwide_as_pair!(Neon);
+
 /// Plain NEON int8 (no `sdot`): `u8 * s8` fits `i16` (`255 * 128`), so one k-group of two
 /// output channels is a widening of the weights, an `i16` multiply and a pairwise widening
 /// add; two more pairwise adds reduce 4 channels to one `i32` each. Exact.

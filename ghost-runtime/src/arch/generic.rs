@@ -62,6 +62,8 @@ impl Simd for Scalar {
 
 super::wide_as_pair!(Scalar);
 
+super::qwide_as_pair!(Scalar);
+
 impl super::QSimd for Scalar {
     type I = [i32; 8];
     type W = [[i8; 4]; 8];

@@ -301,6 +301,70 @@ pub(crate) trait QSimd: Simd {
     }
 }
 
+/// [`QSimd`]'s dot products two output blocks at a time, as [`Wide`] is for `f32`: one zmm
+/// `vpdpbusd` with AVX-512 VNNI (twice the multiply-adds per instruction on cores with two
+/// 512-bit units), a pair of blocks elsewhere. Exact integer arithmetic either way.
+pub(crate) trait QWide: QSimd {
+    /// Accumulators of blocks `j` and `j + 1`.
+    type IP: Copy;
+    /// Weights of blocks `j` and `j + 1` (64 bytes).
+    type WP: Copy;
+    /// 4 `u8` activations broadcast to every lane of both blocks.
+    type XP: Copy;
+    /// # Safety
+    /// `p` must be valid for reading 64 bytes (16 native-endian `i32`, any alignment).
+    unsafe fn ipload(self, p: *const u8) -> Self::IP;
+    /// # Safety
+    /// `p` must be valid for reading 64 bytes.
+    unsafe fn wpload(self, p: *const u8) -> Self::WP;
+    /// # Safety
+    /// `p` must be valid for reading 4 bytes.
+    unsafe fn xpbcast(self, p: *const u8) -> Self::XP;
+    /// [`QSimd::dot`] on both blocks.
+    fn pdot(self, acc: Self::IP, x: Self::XP, w: Self::WP) -> Self::IP;
+    /// The two blocks' accumulators.
+    fn ihalves(self, a: Self::IP) -> [Self::I; 2];
+}
+
+/// [`QWide`] as a pair of blocks, for tokens without a register that wide.
+macro_rules! qwide_as_pair {
+    ($token:ty) => {
+        impl $crate::arch::QWide for $token {
+            type IP = [<$token as $crate::arch::QSimd>::I; 2];
+            type WP = [<$token as $crate::arch::QSimd>::W; 2];
+            type XP = <$token as $crate::arch::QSimd>::X;
+            #[inline(always)]
+            unsafe fn ipload(self, p: *const u8) -> Self::IP {
+                use $crate::arch::QSimd;
+                // SAFETY: the caller guarantees 64 readable bytes.
+                unsafe { [self.iload(p), self.iload(p.add(32))] }
+            }
+            #[inline(always)]
+            unsafe fn wpload(self, p: *const u8) -> Self::WP {
+                use $crate::arch::QSimd;
+                // SAFETY: the caller guarantees 64 readable bytes.
+                unsafe { [self.wload(p), self.wload(p.add(32))] }
+            }
+            #[inline(always)]
+            unsafe fn xpbcast(self, p: *const u8) -> Self::XP {
+                use $crate::arch::QSimd;
+                // SAFETY: the caller guarantees 4 readable bytes.
+                unsafe { self.xbcast(p) }
+            }
+            #[inline(always)]
+            fn pdot(self, acc: Self::IP, x: Self::XP, w: Self::WP) -> Self::IP {
+                use $crate::arch::QSimd;
+                [self.dot(acc[0], x, w[0]), self.dot(acc[1], x, w[1])]
+            }
+            #[inline(always)]
+            fn ihalves(self, a: Self::IP) -> [<$token as $crate::arch::QSimd>::I; 2] {
+                a
+            }
+        }
+    };
+}
+pub(crate) use qwide_as_pair;
+
 /// Requantization constants of [`QSimd::requant4`], splat once per kernel call.
 #[derive(Clone, Copy)]
 pub(crate) struct Rq4<S: QSimd> {

@@ -101,6 +101,8 @@ super::wide_as_pair!(Simd128);
 #[derive(Clone, Copy)]
 pub(crate) struct I2(v128, v128);
 
+super::qwide_as_pair!(Simd128);
+
 /// SIMD128 int8: `u8 * s8` fits `i16`, so `i32x4.dot_i16x8` of the widened activations and
 /// weights gives two k-pairs per channel exactly; two shuffles and an add finish 4 channels.
 impl super::QSimd for Simd128 {

@@ -310,6 +310,44 @@ qsimd_impl!(
     |a| pack_vnni(a)
 );
 
+super::qwide_as_pair!(Avx2);
+
+/// Two blocks per zmm `vpdpbusd`. Miri implements no 512-bit `vpdpbusd`: under Miri the
+/// `Vnni` token pairs ymm blocks instead (the same integers).
+#[cfg(not(miri))]
+impl super::QWide for Vnni {
+    type IP = __m512i;
+    type WP = __m512i;
+    type XP = __m512i;
+    #[inline(always)]
+    unsafe fn ipload(self, p: *const u8) -> __m512i {
+        // SAFETY: AVX-512F proven by the token; 64 readable bytes guaranteed by the caller.
+        unsafe { _mm512_loadu_si512(p.cast()) }
+    }
+    #[inline(always)]
+    unsafe fn wpload(self, p: *const u8) -> __m512i {
+        // SAFETY: as `ipload`.
+        unsafe { _mm512_loadu_si512(p.cast()) }
+    }
+    #[inline(always)]
+    unsafe fn xpbcast(self, p: *const u8) -> __m512i {
+        // SAFETY: AVX-512F proven by the token; 4 readable bytes guaranteed by the caller.
+        unsafe { _mm512_set1_epi32(p.cast::<i32>().read_unaligned()) }
+    }
+    #[inline(always)]
+    fn pdot(self, acc: __m512i, x: __m512i, w: __m512i) -> __m512i {
+        // SAFETY: the token proves AVX-512 VNNI.
+        unsafe { _mm512_dpbusd_epi32(acc, x, w) }
+    }
+    #[inline(always)]
+    fn ihalves(self, a: __m512i) -> [__m256i; 2] {
+        // SAFETY: the token proves AVX-512F.
+        unsafe { [_mm512_castsi512_si256(a), _mm512_extracti64x4_epi64::<1>(a)] }
+    }
+}
+#[cfg(miri)]
+super::qwide_as_pair!(Vnni);
+
 /// 8 `i32` in `0 ..= 255` to 8 bytes in the low half of an xmm (AVX-512VL: one down-convert).
 #[inline(always)]
 unsafe fn pack_vnni(a: __m256i) -> __m128i {

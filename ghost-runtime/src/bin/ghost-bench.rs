@@ -79,64 +79,33 @@ impl Buf {
     }
 }
 
-/// Peak multiply-adds per second of one core: 12 independent ymm FMA chains (2 pipes x
-/// 4-cycle latency needs 8; 12 leaves slack).
-#[cfg(target_arch = "x86_64")]
+/// Peak multiply-adds per second of one core at the width the f32 kernels multiply-add in
+/// (zmm with AVX-512F, else ymm): one repetition of [`ghost_runtime::peak::peak_gmacs_with`].
 fn peak_gmacs() -> f64 {
-    use std::arch::x86_64::*;
-    #[target_feature(enable = "avx2,fma")]
-    fn chains(n: usize, x: f32) -> f32 {
-        let m = _mm256_set1_ps(0.999_9);
-        let a = _mm256_set1_ps(x);
-        let mut acc = [_mm256_set1_ps(x); 12];
-        for _ in 0..n {
-            for v in acc.iter_mut() {
-                *v = _mm256_fmadd_ps(*v, m, a);
-            }
-        }
-        let mut s = _mm256_setzero_ps();
-        for v in acc {
-            s = _mm256_add_ps(s, v);
-        }
-        let mut out = [0f32; 8];
-        // SAFETY: `out` holds 8 f32.
-        unsafe { _mm256_storeu_ps(out.as_mut_ptr(), s) };
-        out[0]
-    }
-    assert!(is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"));
-    let n = 2_000_000;
-    let t = now();
-    // SAFETY: features checked just above.
-    black_box(unsafe { chains(black_box(n), black_box(0.5)) });
-    let s = now() - t;
-    (n * 12 * 8) as f64 / s / 1e9
+    ghost_runtime::peak::peak_gmacs_with(1, 2_000_000).unwrap_or(f64::NAN)
 }
 
-#[cfg(not(target_arch = "x86_64"))]
-fn peak_gmacs() -> f64 {
-    f64::NAN
-}
-
-/// Int8 peak: 16 independent ymm `vpdpbusd` chains (32 `u8 * s8` multiply-adds each), in
-/// 10^9 multiply-adds per second; NaN without AVX-512 VNNI.
+/// Int8 peak: 16 independent zmm `vpdpbusd` chains (64 `u8 * s8` multiply-adds each, the
+/// width of the int8 pointwise tiles), in 10^9 multiply-adds per second; NaN without AVX-512
+/// VNNI.
 #[cfg(target_arch = "x86_64")]
 fn peak_int8_gmacs() -> f64 {
     use std::arch::x86_64::*;
     #[target_feature(enable = "avx2,avx512f,avx512vl,avx512bw,avx512vnni")]
     fn chains(n: usize, x: i32) -> i32 {
-        let a = _mm256_set1_epi32(0x0101_0101);
-        let b = _mm256_set1_epi32(x);
-        let mut acc = [_mm256_set1_epi32(x); 16];
+        let a = _mm512_set1_epi32(0x0101_0101);
+        let b = _mm512_set1_epi32(x);
+        let mut acc = [_mm512_set1_epi32(x); 16];
         for _ in 0..n {
             for v in acc.iter_mut() {
-                *v = _mm256_dpbusd_epi32(*v, a, b);
+                *v = _mm512_dpbusd_epi32(*v, a, b);
             }
         }
-        let mut s = _mm256_setzero_si256();
+        let mut s = _mm512_setzero_si512();
         for v in acc {
-            s = _mm256_add_epi32(s, v);
+            s = _mm512_add_epi32(s, v);
         }
-        _mm256_extract_epi32::<0>(s)
+        _mm512_reduce_add_epi32(s)
     }
     if !(is_x86_feature_detected!("avx512vl")
         && is_x86_feature_detected!("avx512bw")
@@ -149,7 +118,7 @@ fn peak_int8_gmacs() -> f64 {
     // SAFETY: features checked just above.
     black_box(unsafe { chains(black_box(n), black_box(3)) });
     let s = now() - t;
-    (n * 16 * 32) as f64 / s / 1e9
+    (n * 16 * 64) as f64 / s / 1e9
 }
 
 #[cfg(not(target_arch = "x86_64"))]
@@ -853,7 +822,7 @@ fn int8_report(cases: &[Case], samples: &[Vec<f64>], peak: f64, peaks8: &mut [f6
     let peak8 = median(peaks8);
     println!(
         "isa {:?}, int8 path {}; thread CPU time; peaks (median of {}): f32 {peak:.1} GMAC/s \
-         (12 ymm FMA chains), int8 {peak8:.1} GMAC/s (16 ymm vpdpbusd chains), ratio {:.2}",
+         (12 FMA chains, zmm with AVX-512F), int8 {peak8:.1} GMAC/s (16 zmm vpdpbusd chains), ratio {:.2}",
         k.isa(),
         k.int8_path(),
         peaks8.len(),
@@ -1187,8 +1156,8 @@ fn main() {
         return;
     }
     println!(
-        "timing: thread CPU time; buffers {skew} B past 64-byte boundaries; peak (12 ymm FMA \
-         chains): {peak:.1} GMAC/s (median of {reps})"
+        "timing: thread CPU time; buffers {skew} B past 64-byte boundaries; peak (12 FMA chains, \
+         zmm with AVX-512F): {peak:.1} GMAC/s (median of {reps})"
     );
     println!("{:<28} {:>10} {:>8}", "kernel", "G/s", "% peak");
     for (c, &(_, g)) in cases.iter().zip(&results) {

@@ -46,7 +46,7 @@
 //! NEON: plain NEON (`u8 * s8` fits `i16`: widen, multiply, pairwise-add; no `sdot` yet).
 //! SIMD128: `i32x4.dot_i16x8` on the widened operands. Scalar is the reference.
 
-use crate::arch::{QSimd, Rq4};
+use crate::arch::{QSimd, QWide, Rq4};
 use crate::error::{check, check_len, size, Error};
 use crate::isa::{qdispatch, Kernels};
 use crate::kernels::pointwise::view;
@@ -347,7 +347,7 @@ struct Cols {
 /// bytes, `x` for `(kb-1)*x_bs + px*8`, `y` and `rq.r` likewise with `nb` blocks; `y` overlaps
 /// nothing else.
 #[inline(always)]
-pub(crate) unsafe fn run<S: QSimd, const MR: usize, const NB: usize, const M1: usize>(
+pub(crate) unsafe fn run<S: QWide, const MR: usize, const NB: usize, const M1: usize>(
     s: S,
     a: &QPwArgs,
 ) {
@@ -398,7 +398,7 @@ pub(crate) unsafe fn run<S: QSimd, const MR: usize, const NB: usize, const M1: u
 }
 
 #[inline(always)]
-unsafe fn cols<S: QSimd, const MR: usize, const NB: usize>(
+unsafe fn cols<S: QWide, const MR: usize, const NB: usize>(
     s: S,
     a: &QPwArgs,
     rq: &RqV<S>,
@@ -411,25 +411,20 @@ unsafe fn cols<S: QSimd, const MR: usize, const NB: usize>(
     });
 }
 
-/// One `MR x NB` tile for pixels `p0 .. p0 + m` (rows past `m` re-read the last pixel),
-/// storing rows `lo .. m`.
+/// The accumulators of an `MR x NB` tile, one block per register: bias plus the dot products
+/// over all k-groups.
+///
+/// # Safety
+/// As [`tile`]; `xp` are the tile's pixel pointers.
 #[allow(clippy::needless_range_loop)]
 #[cfg_attr(ghost_runtime_opt0, inline(never))] // see ghost-runtime/build.rs
 #[cfg_attr(not(ghost_runtime_opt0), inline(always))]
-unsafe fn tile<S: QSimd, const MR: usize, const NB: usize>(
+unsafe fn dots<S: QSimd, const MR: usize, const NB: usize>(
     s: S,
     a: &QPwArgs,
-    rq: &RqV<S>,
     c: &Cols,
-    p0: usize,
-    m: usize,
-    lo: usize,
-) {
-    let mut xp = [a.x; MR];
-    for i in 0..MR {
-        // SAFETY: pixel index < px.
-        xp[i] = unsafe { a.x.add((p0 + i.min(m - 1)) * 8) };
-    }
+    xp: &[*const u8; MR],
+) -> [[S::I; NB]; MR] {
     let mut acc = [[s.isplat(0); NB]; MR];
     for j in 0..NB {
         // SAFETY: NB bias blocks from here.
@@ -460,6 +455,94 @@ unsafe fn tile<S: QSimd, const MR: usize, const NB: usize>(
             wrow = wrow.wrapping_add(c.w_stride);
         }
     }
+    acc
+}
+
+/// [`dots`] two blocks per register ([`QWide`]; `NB` even), split into blocks at the end.
+///
+/// # Safety
+/// As [`dots`].
+#[allow(clippy::needless_range_loop)]
+#[cfg_attr(ghost_runtime_opt0, inline(never))] // see ghost-runtime/build.rs
+#[cfg_attr(not(ghost_runtime_opt0), inline(always))]
+unsafe fn dots_wide<S: QWide, const MR: usize, const NB: usize>(
+    s: S,
+    a: &QPwArgs,
+    c: &Cols,
+    xp: &[*const u8; MR],
+) -> [[S::I; NB]; MR] {
+    // Pairs per row; the arrays are NB long and their unused tail folds away.
+    let np = NB / 2;
+    // SAFETY: NB bias blocks from here (the first pair initializes the unused tail too).
+    let b0 = unsafe { s.ipload(c.bias) };
+    let mut acc = [[b0; NB]; MR];
+    for j in 0..np {
+        // SAFETY: NB bias blocks from here.
+        let b = unsafe { s.ipload(c.bias.add(j * 64)) };
+        for i in 0..MR {
+            acc[i][j] = b;
+        }
+    }
+    let mut wrow = c.w;
+    for kb in 0..a.kb {
+        let off = kb * a.x_bs;
+        for half in 0..2 {
+            // SAFETY: k-group row < K/4 of the panel, blocks 2j, 2j + 1 < pw.
+            let w0 = unsafe { s.wpload(wrow) };
+            let mut wv = [w0; NB];
+            for j in 1..np {
+                // SAFETY: as above.
+                wv[j] = unsafe { s.wpload(wrow.add(j * 64)) };
+            }
+            for i in 0..MR {
+                // SAFETY: block kb of a valid pixel, bytes 4*half .. +4.
+                let xv = unsafe { s.xpbcast(xp[i].add(off + 4 * half)) };
+                for j in 0..np {
+                    acc[i][j] = s.pdot(acc[i][j], xv, wv[j]);
+                }
+            }
+            // Past the panel after the last row, never read: see `dots`.
+            wrow = wrow.wrapping_add(c.w_stride);
+        }
+    }
+    let mut out = [[s.isplat(0); NB]; MR];
+    for i in 0..MR {
+        for j in 0..np {
+            let [lo, hi] = s.ihalves(acc[i][j]);
+            out[i][2 * j] = lo;
+            out[i][2 * j + 1] = hi;
+        }
+    }
+    out
+}
+
+/// One `MR x NB` tile for pixels `p0 .. p0 + m` (rows past `m` re-read the last pixel),
+/// storing rows `lo .. m`.
+#[allow(clippy::needless_range_loop)]
+#[cfg_attr(ghost_runtime_opt0, inline(never))] // see ghost-runtime/build.rs
+#[cfg_attr(not(ghost_runtime_opt0), inline(always))]
+unsafe fn tile<S: QWide, const MR: usize, const NB: usize>(
+    s: S,
+    a: &QPwArgs,
+    rq: &RqV<S>,
+    c: &Cols,
+    p0: usize,
+    m: usize,
+    lo: usize,
+) {
+    let mut xp = [a.x; MR];
+    for i in 0..MR {
+        // SAFETY: pixel index < px.
+        xp[i] = unsafe { a.x.add((p0 + i.min(m - 1)) * 8) };
+    }
+    // SAFETY: forwarded contract of `tile`.
+    let acc = unsafe {
+        if NB.is_multiple_of(2) {
+            dots_wide::<S, MR, NB>(s, a, c, &xp)
+        } else {
+            dots::<S, MR, NB>(s, a, c, &xp)
+        }
+    };
     let mut sc = [s.zero(); NB];
     for j in 0..NB {
         // SAFETY: NB scale blocks from here.
