@@ -242,12 +242,20 @@ struct ShapeArgs {
 struct BudgetArgs {
     /// Fail (exit 1, nothing written) if the weights need more than BYTES (flash on a
     /// microcontroller; code not counted).
-    #[arg(long, value_name = "BYTES")]
+    #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
     flash_budget: Option<usize>,
     /// Fail (exit 1, nothing written) if arena + input + output need more than BYTES of RAM
     /// (stack not counted).
-    #[arg(long, value_name = "BYTES")]
+    #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
     ram_budget: Option<usize>,
+}
+
+/// A byte count, with `_` separators allowed (`1_048_576`), as the proc-macro's budgets take it.
+fn parse_bytes(s: &str) -> Result<usize, String> {
+    s.trim()
+        .replace('_', "")
+        .parse()
+        .map_err(|_| format!("'{s}' is not a number of bytes (e.g. 262144 or 262_144)"))
 }
 
 /// Splits `NAME=VALUE`; a lone VALUE gets name "".

@@ -2398,6 +2398,45 @@ fn case_32_flash_and_ram_budgets() {
         "--ram-budget".into(),
         ram.to_string(),
     ]);
+    // `_` separators, as the proc-macro takes them.
+    let grouped = |n: usize| {
+        let d = n.to_string();
+        let mut g = String::new();
+        for (i, c) in d.chars().enumerate() {
+            if i > 0 && (d.len() - i).is_multiple_of(3) {
+                g.push('_');
+            }
+            g.push(c);
+        }
+        g
+    };
+    cli(&[
+        "--flash-budget".into(),
+        grouped(flash),
+        "--ram-budget".into(),
+        grouped(ram),
+    ]);
+    // Not a number: clap names the flag and the value.
+    {
+        let o = ghostc(&[
+            "compile".into(),
+            path.as_os_str().into(),
+            "--out".into(),
+            tempfile::tempdir()
+                .unwrap()
+                .path()
+                .join("c")
+                .into_os_string(),
+            "--ram-budget".into(),
+            "12kb".into(),
+        ]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success());
+        assert!(
+            err.contains("--ram-budget") && err.contains("'12kb' is not a number of bytes"),
+            "{err}"
+        );
+    }
     // One byte short of flash, of RAM; both short (flash is checked, and reported, first).
     let flash_text = format!(
         "model needs {flash} bytes of flash (weights {}), 1 bytes over the budget of {}",
