@@ -1,9 +1,11 @@
 //! Pointwise (1x1) convolution as a register-blocked GEMM, and the packing of its weights.
 //!
 //! Algorithm: `out[o][p] = act(bias[o] + sum_k W[o][k] * x[k][p]) (+ residual[o][p])`.
-//! Output channels are vectorized (one 8-lane block per register); a register tile holds
-//! `MR` pixels x `NB` blocks of accumulators. Per input channel `k` the tile loads `NB`
-//! weight vectors from the panel row, broadcasts `MR` input scalars and issues `MR * NB` FMAs.
+//! Output channels are vectorized in pairs of 8-lane blocks (`Wide`: one zmm register with
+//! AVX-512, two block registers elsewhere; an odd last block alone); a register tile holds
+//! `MR` pixels x `NP` pairs of accumulators. Per input channel `k` the tile loads `NP` weight
+//! pairs from the panel row, broadcasts `MR` input scalars and issues `MR * NP` multiply-adds;
+//! the epilogue (activation, residual, stores, sums) then runs block by block.
 //! The panel loop is outermost so a panel (`K x 32` floats) stays in L1/L2 while the pixels
 //! stream past it. A pixel tail shorter than `MR` is handled by re-running the last full tile
 //! shifted left (overlapping) and storing only the new pixels, so there is no scalar tail code.
