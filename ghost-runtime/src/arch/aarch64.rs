@@ -84,6 +84,19 @@ impl Simd for Neon {
         unsafe { Q2(vdivq_f32(a.0, b.0), vdivq_f32(a.1, b.1)) }
     }
     #[inline(always)]
+    fn pow2_neg_rounded(self, t: Q2) -> Q2 {
+        // SAFETY: the token proves NEON.
+        unsafe {
+            let b = vdupq_n_u32(127 << 23);
+            let n0 = vshlq_n_u32::<23>(vreinterpretq_u32_f32(t.0));
+            let n1 = vshlq_n_u32::<23>(vreinterpretq_u32_f32(t.1));
+            Q2(
+                vreinterpretq_f32_u32(vsubq_u32(b, n0)),
+                vreinterpretq_f32_u32(vsubq_u32(b, n1)),
+            )
+        }
+    }
+    #[inline(always)]
     fn pow2i(self, n: Q2) -> Q2 {
         // SAFETY: the token proves NEON; `n` holds integers, so truncation is exact.
         unsafe {

@@ -53,6 +53,10 @@ impl Simd for Scalar {
         core::array::from_fn(|i| a[i] / b[i])
     }
     #[inline(always)]
+    fn pow2_neg_rounded(self, t: [f32; 8]) -> [f32; 8] {
+        t.map(|v| f32::from_bits((127u32 << 23).wrapping_sub(v.to_bits() << 23)))
+    }
+    #[inline(always)]
     fn pow2i(self, n: [f32; 8]) -> [f32; 8] {
         // `as i32` saturates (NaN gives 0), so the add cannot overflow and the shift keeps
         // whatever bits land in the exponent field.

@@ -64,6 +64,11 @@ pub(crate) trait Simd: Copy {
     /// `2^n` built from exponent bits, for lanes of `n` holding integers in `[-126, 127]`
     /// (other lanes give unspecified finite or infinite values, never a trap).
     fn pow2i(self, n: Self::V) -> Self::V;
+    /// `2^-n` from `t = v + 1.5 * 2^23` (the rounding trick of [`math`]), whose low mantissa
+    /// bits hold `n = round(v)`: the bits `(127 - n) << 23`, computed with integer
+    /// arithmetic. Exact for `n` in `[-126, 126]`; `+0` for `n = 127` and `+inf` for `n =
+    /// -128` (what the logistic functions want there); a NaN `t` gives `1`.
+    fn pow2_neg_rounded(self, t: Self::V) -> Self::V;
 }
 
 /// Two adjacent channel blocks (16 `f32` lanes) as one value: a zmm register where the token

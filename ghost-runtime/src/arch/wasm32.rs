@@ -85,6 +85,14 @@ impl Simd for Simd128 {
         W2(f32x4_div(a.0, b.0), f32x4_div(a.1, b.1))
     }
     #[inline(always)]
+    fn pow2_neg_rounded(self, t: W2) -> W2 {
+        let b = i32x4_splat(127 << 23);
+        W2(
+            i32x4_sub(b, i32x4_shl(t.0, 23)),
+            i32x4_sub(b, i32x4_shl(t.1, 23)),
+        )
+    }
+    #[inline(always)]
     fn pow2i(self, n: W2) -> W2 {
         // Saturating truncation, as the scalar path's `as i32`; exact on integers.
         let b = i32x4_splat(127);

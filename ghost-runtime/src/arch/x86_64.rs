@@ -83,6 +83,14 @@ macro_rules! ymm_token {
                 unsafe { _mm256_div_ps(a, b) }
             }
             #[inline(always)]
+            fn pow2_neg_rounded(self, t: __m256) -> __m256 {
+                // SAFETY: the token proves AVX2.
+                unsafe {
+                    let n = _mm256_slli_epi32::<23>(_mm256_castps_si256(t));
+                    _mm256_castsi256_ps(_mm256_sub_epi32(_mm256_set1_epi32(127 << 23), n))
+                }
+            }
+            #[inline(always)]
             fn pow2i(self, n: __m256) -> __m256 {
                 // SAFETY: the token proves AVX2. `n` holds integers, so the rounding mode of
                 // `cvtps2dq` does not matter.

@@ -238,6 +238,8 @@ fn act_name(act: Activation) -> &'static str {
     match act {
         Activation::None => "none",
         Activation::Relu => "relu",
+        Activation::Sigmoid => "sigmoid",
+        Activation::Silu => "silu",
         _ => "other",
     }
 }
@@ -257,9 +259,14 @@ fn pw_case(k: Kernels, rng: &mut Rng, kp: usize, np: usize, side: usize, act: Ac
         n_blocks: np / 8,
         pixels: hw,
     };
+    // ReLU cases keep their original ids (bench/layers.py and older tables use them).
+    let (id_act, name_act) = match act {
+        Activation::Relu => (String::new(), String::new()),
+        a => (format!("-{}", act_name(a)), format!(" {}", act_name(a))),
+    };
     Case {
-        id: format!("pw-{kp}-{np}-{side}"),
-        name: format!("pw {kp:>3}->{np:<3} @{hw}"),
+        id: format!("pw-{kp}-{np}-{side}{id_act}"),
+        name: format!("pw {kp:>3}->{np:<3} @{hw}{name_act}"),
         kind: "pointwise",
         params: format!(
             r#"{{"k":{kp},"n":{np},"h":{side},"w":{side},"act":"{}"}}"#,
@@ -906,6 +913,12 @@ fn main() {
     ];
     for &(kp, np, side) in pw_shapes {
         cases.push(pw_case(k, &mut rng, kp, np, side, Activation::Relu));
+    }
+    // EfficientNet-B0's expansion 1x1s, where SiLU follows the conv (issue 13): the same
+    // shape without an activation beside each, so the table shows what the SiLU costs.
+    for &(kp, np, side) in &[(16, 96, 112), (24, 144, 56), (40, 240, 28), (112, 672, 14)] {
+        cases.push(pw_case(k, &mut rng, kp, np, side, Activation::Silu));
+        cases.push(pw_case(k, &mut rng, kp, np, side, Activation::None));
     }
     // Fused Ghost modules: (K_pad, half blocks, H=W, residual).
     for &(kp, nb, hw, res) in &[
