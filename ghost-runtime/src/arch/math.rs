@@ -47,6 +47,63 @@
 
 use super::Simd;
 
+/// The lane operations these functions use, so they run on any register width: every [`Simd`]
+/// token on its blocks (the blanket impl below) and, with AVX-512, `x86_64::Zmm` on two blocks
+/// in one zmm register (the pointwise tile's activation, see [`super::Wide::plogistic`]).
+/// Each method is the [`Simd`] method of the same name.
+pub(crate) trait Lanes: Copy {
+    type L: Copy;
+    fn splat(self, x: f32) -> Self::L;
+    fn add(self, a: Self::L, b: Self::L) -> Self::L;
+    fn mul(self, a: Self::L, b: Self::L) -> Self::L;
+    fn max(self, a: Self::L, b: Self::L) -> Self::L;
+    fn min(self, a: Self::L, b: Self::L) -> Self::L;
+    fn fma(self, a: Self::L, b: Self::L, c: Self::L) -> Self::L;
+    fn div(self, a: Self::L, b: Self::L) -> Self::L;
+    fn pow2i(self, n: Self::L) -> Self::L;
+    fn pow2_neg_rounded(self, t: Self::L) -> Self::L;
+}
+
+impl<S: Simd> Lanes for S {
+    type L = S::V;
+    #[inline(always)]
+    fn splat(self, x: f32) -> S::V {
+        Simd::splat(self, x)
+    }
+    #[inline(always)]
+    fn add(self, a: S::V, b: S::V) -> S::V {
+        Simd::add(self, a, b)
+    }
+    #[inline(always)]
+    fn mul(self, a: S::V, b: S::V) -> S::V {
+        Simd::mul(self, a, b)
+    }
+    #[inline(always)]
+    fn max(self, a: S::V, b: S::V) -> S::V {
+        Simd::max(self, a, b)
+    }
+    #[inline(always)]
+    fn min(self, a: S::V, b: S::V) -> S::V {
+        Simd::min(self, a, b)
+    }
+    #[inline(always)]
+    fn fma(self, a: S::V, b: S::V, c: S::V) -> S::V {
+        Simd::fma(self, a, b, c)
+    }
+    #[inline(always)]
+    fn div(self, a: S::V, b: S::V) -> S::V {
+        Simd::div(self, a, b)
+    }
+    #[inline(always)]
+    fn pow2i(self, n: S::V) -> S::V {
+        Simd::pow2i(self, n)
+    }
+    #[inline(always)]
+    fn pow2_neg_rounded(self, t: S::V) -> S::V {
+        Simd::pow2_neg_rounded(self, t)
+    }
+}
+
 const LOG2E: f32 = core::f32::consts::LOG2_E;
 /// High part of `ln 2` (15 significant bits, so `n * LN2_HI` is exact for `|n| <= 150`).
 const LN2_HI: f32 = 0.693_145_75;
@@ -63,7 +120,7 @@ const C6: f32 = 0.001_381_449_9;
 
 /// `e^x` lane by lane (see the module docs for the method and its accuracy).
 #[inline(always)]
-pub(crate) fn exp<S: Simd>(s: S, x: S::V) -> S::V {
+pub(crate) fn exp<S: Lanes>(s: S, x: S::L) -> S::L {
     // Operand order keeps NaN (module docs).
     let x = s.min(s.splat(89.0), s.max(s.splat(-104.0), x));
     let n = s.add(s.fma(x, s.splat(LOG2E), s.splat(ROUND)), s.splat(-ROUND));
@@ -85,7 +142,7 @@ pub(crate) fn exp<S: Simd>(s: S, x: S::V) -> S::V {
 /// normal, but `+0` once `x > 87.68` and `+inf` once `x < -88.37` (module docs), so the scale
 /// is a single integer subtraction into the exponent bits.
 #[inline(always)]
-fn exp_neg_logistic<S: Simd>(s: S, x: S::V) -> S::V {
+fn exp_neg_logistic<S: Lanes>(s: S, x: S::L) -> S::L {
     // Operand order keeps NaN (module docs); the bounds keep `n` in [-128, 127].
     let x = s.min(s.splat(88.0), s.max(s.splat(-89.0), x));
     let t = s.fma(x, s.splat(LOG2E), s.splat(ROUND));
@@ -104,20 +161,20 @@ fn exp_neg_logistic<S: Simd>(s: S, x: S::V) -> S::V {
 
 /// `1 / (1 + e^-x)` lane by lane: 0 for `x < -88.37` (`e^-x` saturates), 1 for large `x`.
 #[inline(always)]
-pub(crate) fn sigmoid<S: Simd>(s: S, x: S::V) -> S::V {
+pub(crate) fn sigmoid<S: Lanes>(s: S, x: S::L) -> S::L {
     let one = s.splat(1.0);
     s.div(one, s.add(one, exp_neg_logistic(s, x)))
 }
 
 /// SiLU (Swish), `x * sigmoid(x)`, as `x / (1 + e^-x)` (one rounding fewer).
 #[inline(always)]
-pub(crate) fn silu<S: Simd>(s: S, x: S::V) -> S::V {
+pub(crate) fn silu<S: Lanes>(s: S, x: S::L) -> S::L {
     s.div(x, s.add(s.splat(1.0), exp_neg_logistic(s, x)))
 }
 
 /// `tanh(x)` lane by lane, as `1 - 2 / (e^2x + 1)` (accuracy in the module docs).
 #[inline(always)]
-pub(crate) fn tanh<S: Simd>(s: S, x: S::V) -> S::V {
+pub(crate) fn tanh<S: Lanes>(s: S, x: S::L) -> S::L {
     let one = s.splat(1.0);
     s.add(one, s.div(s.splat(-2.0), s.add(exp(s, s.add(x, x)), one)))
 }

@@ -151,6 +151,76 @@ impl super::Wide for Avx512 {
             ]
         }
     }
+    #[inline(always)]
+    fn plogistic<const SILU: bool>(self, p: __m512) -> __m512 {
+        let z = Zmm(self);
+        if SILU {
+            super::math::silu(z, p)
+        } else {
+            super::math::sigmoid(z, p)
+        }
+    }
+}
+
+/// The lane operations of `arch::math` on a whole zmm register (16 lanes), for
+/// [`super::Wide::plogistic`]; each is the ymm token's operation of the same name, 16 lanes wide.
+#[derive(Clone, Copy)]
+struct Zmm(Avx512);
+
+impl super::math::Lanes for Zmm {
+    type L = __m512;
+    #[inline(always)]
+    fn splat(self, x: f32) -> __m512 {
+        // SAFETY: the token inside proves AVX-512F.
+        unsafe { _mm512_set1_ps(x) }
+    }
+    #[inline(always)]
+    fn add(self, a: __m512, b: __m512) -> __m512 {
+        // SAFETY: the token inside proves AVX-512F.
+        unsafe { _mm512_add_ps(a, b) }
+    }
+    #[inline(always)]
+    fn mul(self, a: __m512, b: __m512) -> __m512 {
+        // SAFETY: the token inside proves AVX-512F.
+        unsafe { _mm512_mul_ps(a, b) }
+    }
+    #[inline(always)]
+    fn max(self, a: __m512, b: __m512) -> __m512 {
+        // SAFETY: the token inside proves AVX-512F. `vmaxps` returns its second operand when
+        // either is NaN, as the ymm form (the NaN rule of `arch::math`).
+        unsafe { _mm512_max_ps(a, b) }
+    }
+    #[inline(always)]
+    fn min(self, a: __m512, b: __m512) -> __m512 {
+        // SAFETY: the token inside proves AVX-512F; NaN as `max`.
+        unsafe { _mm512_min_ps(a, b) }
+    }
+    #[inline(always)]
+    fn fma(self, a: __m512, b: __m512, c: __m512) -> __m512 {
+        // SAFETY: the token inside proves AVX-512F.
+        unsafe { _mm512_fmadd_ps(a, b, c) }
+    }
+    #[inline(always)]
+    fn div(self, a: __m512, b: __m512) -> __m512 {
+        // SAFETY: the token inside proves AVX-512F.
+        unsafe { _mm512_div_ps(a, b) }
+    }
+    #[inline(always)]
+    fn pow2i(self, n: __m512) -> __m512 {
+        // SAFETY: the token inside proves AVX-512F; `n` holds integers (see the ymm form).
+        unsafe {
+            let e = _mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127));
+            _mm512_castsi512_ps(_mm512_slli_epi32::<23>(e))
+        }
+    }
+    #[inline(always)]
+    fn pow2_neg_rounded(self, t: __m512) -> __m512 {
+        // SAFETY: the token inside proves AVX-512F.
+        unsafe {
+            let n = _mm512_slli_epi32::<23>(_mm512_castps_si512(t));
+            _mm512_castsi512_ps(_mm512_sub_epi32(_mm512_set1_epi32(127 << 23), n))
+        }
+    }
 }
 
 /// The `QSimd` operations every x86 token shares; `$dot` and `$store` differ.
