@@ -218,7 +218,23 @@ unsafe fn store<S: Simd, const R: usize>(
     ox: usize,
     v: S::V,
 ) {
-    let mut v = act.apply(s, v);
+    // SAFETY: forwarded.
+    unsafe { store_activated(s, out, r, ox, act.apply(s, v)) };
+}
+
+/// [`store`] of a value whose activation is already applied.
+///
+/// # Safety
+/// As [`store`].
+#[inline(always)]
+unsafe fn store_activated<S: Simd, const R: usize>(
+    s: S,
+    out: &mut RowsOut<S::V, R>,
+    r: usize,
+    ox: usize,
+    v: S::V,
+) {
+    let mut v = v;
     // SAFETY: ox < ow; the row pointers cover ow pixels (contract).
     unsafe {
         if !out.r[r].is_null() {
@@ -313,10 +329,12 @@ unsafe fn chunk<S: Simd, const K: usize, const ST: usize, const R: usize, const 
             }
         }
     }
-    for (r, acc) in acc.iter().enumerate() {
-        for (c, acc) in acc.iter().enumerate() {
+    // One dispatch on the activation for the whole chunk (see `ActV::apply_tile`).
+    act.apply_tile(s, &mut acc);
+    for r in 0..R {
+        for c in 0..C {
             // SAFETY: ox + c < ow.
-            unsafe { store(s, act, out, r, ox + c, *acc) };
+            unsafe { store_activated(s, out, r, ox + c, acc[r][c]) };
         }
     }
 }
