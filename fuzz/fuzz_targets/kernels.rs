@@ -25,6 +25,8 @@ enum ActSel {
     Clamp(i8, i8),
     HardSigmoid(u8, i8),
     HardSwish,
+    Sigmoid,
+    Silu,
 }
 
 impl ActSel {
@@ -41,6 +43,8 @@ impl ActSel {
                 beta: b as f32 / 64.0,
             },
             ActSel::HardSwish => Activation::HardSwish,
+            ActSel::Sigmoid => Activation::Sigmoid,
+            ActSel::Silu => Activation::Silu,
         }
     }
 }

@@ -514,3 +514,44 @@ fn qconv_whose_requant_scale_overflows_falls_back_to_f32() {
         "both convs run as the f32 fallback: {whats:?}"
     );
 }
+
+/// `kernels` crash-286c57fa9a4f178adde35994d20de61fb399410b (run #9): `conv_general` with a
+/// dilation near `usize::MAX / 2` over small slices computed `kx * dilation` (`attempt to
+/// multiply with overflow` under overflow checks; release wrapped it to a tap inside the
+/// image and returned a wrong value). Shapes whose tap positions do not fit are errors now.
+#[test]
+fn conv_general_rejects_dilations_that_overflow_the_tap_positions() {
+    let x = [0.5f32; 8];
+    let (w, b) = ([1.0f32; 3], [0.0f32; 1]);
+    for k in Isa::ALL.iter().filter_map(|&isa| Kernels::with_isa(isa)) {
+        for (dilation, stride) in [
+            ([1, usize::MAX / 2 + 1], [1, 1]),
+            ([usize::MAX / 2 + 1, 1], [1, 1]),
+        ] {
+            let (kh, kw) = if dilation[0] > 1 { (3, 1) } else { (1, 3) };
+            let sh = GeneralConvShape {
+                cin: 1,
+                cout: 1,
+                groups: 1,
+                in_h: 1,
+                in_w: 1,
+                kh,
+                kw,
+                stride,
+                dilation,
+                pads: [0; 4],
+            };
+            let mut y = [7.0f32; 8];
+            let r = k.conv_general(
+                &w,
+                &b,
+                sh,
+                Src::new(&x),
+                Dst::new(&mut y),
+                Epilogue::act(Activation::None),
+            );
+            assert!(r.is_err(), "{:?} {dilation:?}: {r:?}", k.isa());
+            assert_eq!(y, [7.0; 8], "nothing written");
+        }
+    }
+}

@@ -514,6 +514,22 @@ impl Kernels {
         check_len("bias", bias.len(), sh.cout)?;
         let ihw = size(&[sh.in_h, sh.in_w]);
         let (oh, ow) = (sh.out_h(), sh.out_w());
+        // The loop computes `o * stride + k * dilation` and subtracts the pad as `isize`: every
+        // such position must be representable, or wild shapes over small slices overflow
+        // (fuzz `kernels` run #9: `kx * dilation`).
+        let reach = |o: usize, st: usize, k: usize, d: usize, pad: usize| {
+            (o - 1)
+                .checked_mul(st)
+                .zip((k - 1).checked_mul(d))
+                .and_then(|(a, b)| a.checked_add(b))
+                .is_some_and(|v| v <= isize::MAX as usize && pad <= isize::MAX as usize)
+        };
+        check(
+            reach(oh, sh.stride[0], sh.kh, sh.dilation[0], sh.pads[0])
+                && reach(ow, sh.stride[1], sh.kw, sh.dilation[1], sh.pads[1]),
+            "shape.dilation",
+            "strides, dilations and pads reach input positions beyond isize::MAX",
+        )?;
         let ohw = size(&[oh, ow]);
         let ob = sh.cout.div_ceil(8);
         let xo = view(
