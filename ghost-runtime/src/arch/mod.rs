@@ -133,13 +133,18 @@ macro_rules! wide_as_pair {
             }
             #[inline(always)]
             fn plogistic<const SILU: bool>(self, p: Self::P) -> Self::P {
-                p.map(|v| {
-                    if SILU {
-                        $crate::arch::math::silu(self, v)
-                    } else {
-                        $crate::arch::math::sigmoid(self, v)
-                    }
-                })
+                // Indexed, not `map`: a closure would not inherit the caller's target features.
+                if SILU {
+                    [
+                        $crate::arch::math::silu(self, p[0]),
+                        $crate::arch::math::silu(self, p[1]),
+                    ]
+                } else {
+                    [
+                        $crate::arch::math::sigmoid(self, p[0]),
+                        $crate::arch::math::sigmoid(self, p[1]),
+                    ]
+                }
             }
             #[inline(always)]
             fn halves(self, p: Self::P) -> [<$token as $crate::arch::Simd>::V; 2] {
@@ -238,16 +243,15 @@ impl<V: Copy> ActV<V> {
         }
     }
 
-    /// Whether the activation is SiLU.
+    /// `Some(true)` for SiLU, `Some(false)` for sigmoid (the activations `arch::math` computes
+    /// with `exp`), `None` for the others.
     #[inline(always)]
-    pub(crate) fn is_silu(&self) -> bool {
-        self.kind == 6
-    }
-
-    /// Whether the activation is sigmoid.
-    #[inline(always)]
-    pub(crate) fn is_sigmoid(&self) -> bool {
-        self.kind == 5
+    pub(crate) fn logistic(&self) -> Option<bool> {
+        match self.kind {
+            5 => Some(false),
+            6 => Some(true),
+            _ => None,
+        }
     }
 
     /// [`ActV::apply_kind`] with the kind read at run time (one branch per call; the

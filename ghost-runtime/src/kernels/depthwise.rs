@@ -232,9 +232,8 @@ unsafe fn store_activated<S: Simd, const R: usize>(
     out: &mut RowsOut<S::V, R>,
     r: usize,
     ox: usize,
-    v: S::V,
+    mut v: S::V,
 ) {
-    let mut v = v;
     // SAFETY: ox < ow; the row pointers cover ow pixels (contract).
     unsafe {
         if !out.r[r].is_null() {

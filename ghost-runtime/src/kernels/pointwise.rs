@@ -20,7 +20,7 @@
 //! `t * 32 * (K + 1)`; it holds `pw * 8` biases followed by `K` rows of `pw * 8` weights:
 //! `panel[pw*8 + k*pw*8 + c] = W[4t*8 + c][k]`. Total length `n_pad * (k_pad + 1)`.
 
-use crate::arch::{ActV, Simd, Wide};
+use crate::arch::{math, ActV, Simd, Wide};
 use crate::error::{check, check_len, size, Error};
 use crate::isa::{dispatch, Kernels};
 use crate::kernels::tiles::walk_row;
@@ -296,9 +296,9 @@ trait Unit<S: Wide> {
     fn fma(s: S, a: Self::U, b: Self::U, c: Self::U) -> Self::U;
     /// Writes the unit's blocks to `out[j * BLOCKS ..]`.
     fn put(s: S, u: Self::U, out: &mut [S::V], j: usize);
-    /// Applies SiLU (`SILU`) or sigmoid to the unit, `None` where the unit is one block (the
-    /// activation then runs on the blocks after `put`, as every other activation).
-    fn logistic<const SILU: bool>(s: S, u: Self::U) -> Option<Self::U>;
+    /// SiLU (`SILU`) or sigmoid of every lane of the unit (the arithmetic of
+    /// [`ActV::apply`] on each block).
+    fn logistic<const SILU: bool>(s: S, u: Self::U) -> Self::U;
 }
 
 /// One block per accumulator ([`Simd::V`]): the odd last block of a layer.
@@ -332,8 +332,12 @@ impl<S: Wide> Unit<S> for One {
         out[j] = u;
     }
     #[inline(always)]
-    fn logistic<const SILU: bool>(_: S, _: S::V) -> Option<S::V> {
-        None
+    fn logistic<const SILU: bool>(s: S, u: S::V) -> S::V {
+        if SILU {
+            math::silu(s, u)
+        } else {
+            math::sigmoid(s, u)
+        }
     }
 }
 
@@ -365,8 +369,8 @@ impl<S: Wide> Unit<S> for Two {
         out[2 * j + 1] = hi;
     }
     #[inline(always)]
-    fn logistic<const SILU: bool>(s: S, u: S::P) -> Option<S::P> {
-        Some(s.plogistic::<SILU>(u))
+    fn logistic<const SILU: bool>(s: S, u: S::P) -> S::P {
+        s.plogistic::<SILU>(u)
     }
 }
 
@@ -424,22 +428,16 @@ unsafe fn tile<S: Wide, U: Unit<S>, const MR: usize, const NU: usize, const NB: 
         }
     }
     // SiLU and sigmoid run on whole units (zmm registers with AVX-512: twice the lanes per
-    // instruction); the other activations, and every activation of one-block units, on blocks.
-    let mut on_units = false;
-    if U::BLOCKS == 2 && (act.is_silu() || act.is_sigmoid()) {
-        let silu = act.is_silu();
+    // instruction); the other activations on blocks, after the split.
+    let logistic = act.logistic();
+    if let Some(silu) = logistic {
         for i in 0..MR {
             for j in 0..NU {
-                let u = acc[i][j];
-                let v = if silu {
-                    U::logistic::<true>(s, u)
+                acc[i][j] = if silu {
+                    U::logistic::<true>(s, acc[i][j])
                 } else {
-                    U::logistic::<false>(s, u)
+                    U::logistic::<false>(s, acc[i][j])
                 };
-                if let Some(v) = v {
-                    acc[i][j] = v;
-                    on_units = true;
-                }
             }
         }
     }
@@ -450,7 +448,7 @@ unsafe fn tile<S: Wide, U: Unit<S>, const MR: usize, const NU: usize, const NB: 
         }
     }
     // The activation is dispatched once per tile, so the store loop is straight-line code.
-    if !on_units {
+    if logistic.is_none() {
         act.apply_tile(s, &mut out);
     }
     // SAFETY: forwarded contract of `tile`.
