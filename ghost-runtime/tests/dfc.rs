@@ -16,13 +16,15 @@ fn src(o: usize, len_in: usize, len_out: usize) -> usize {
 fn matches_reference() {
     let mut rng = Rng::new(51);
     // (channels, gate h, gate w, h, w): GhostNetV2's 2x and the last stage's 3 -> 7, a
-    // non-integer 2x3 -> 5x6, channels not a multiple of 8, a 1x1 gate.
+    // non-integer 2x3 -> 5x6, channels not a multiple of 8, a 1x1 gate, rows wider than the
+    // kernel's 64-column chunk (two chunks, the second a partial one).
     for &(c, gh, gw, h, w) in &[
         (16usize, 4, 4, 8, 8),
         (24, 3, 3, 7, 7),
         (13, 2, 3, 5, 6),
         (8, 1, 1, 3, 2),
         (40, 14, 14, 28, 28),
+        (11, 3, 47, 5, 93),
     ] {
         let blocks = c.div_ceil(8);
         let g0 = rng.vec(blocks * gh * gw * 8);
