@@ -231,6 +231,7 @@ pub use kernels::ghost::{ghost_scratch_len, GhostEpilogue, GhostGate, GhostShape
 pub use kernels::grouped::{grouped_packed_len, pack_conv_grouped, GroupedConvShape};
 pub use kernels::layout::{nchw8c_len, nchw8c_to_nchw, nchw_to_nchw8c};
 pub use kernels::pool::{PoolKind, PoolShape};
+pub use kernels::pwdw::{pwdw_scratch_len, PwDwShape};
 pub use kernels::qdepthwise::{depthwise_u8_packed_len, pack_depthwise_u8};
 pub use kernels::qpointwise::{pack_pointwise_u8, pointwise_u8_packed_len, QResidual, Requant};
 pub use kernels::resize::{CoordMode, NearestMode, ResizeMode, ResizeShape};

@@ -288,6 +288,145 @@ fn pw_case(k: Kernels, rng: &mut Rng, kp: usize, np: usize, side: usize, act: Ac
     }
 }
 
+/// 1x1 conv `kp -> np` over a `side x side` image with its weights out of the core's caches,
+/// as in a whole model, where ~20 MB of weights pass between two uses of a layer's: each call
+/// takes the next of enough weight copies to fill 8 MiB, so the weights come from L3 or
+/// memory. Small images (GhostNetV2's DFC gate 1x1s at 3x3 and 7x7) are bound by that stream.
+fn pw_cold_case(k: Kernels, rng: &mut Rng, kp: usize, np: usize, side: usize) -> Case {
+    let hw = side * side;
+    let len = pointwise_packed_len(kp, np);
+    let copies = (8 << 20) / (4 * len) + 1;
+    let mut packed: Vec<Buf> = Vec::with_capacity(copies);
+    let w = rng.vec(kp * np);
+    let b = rng.vec(np);
+    for _ in 0..copies {
+        let mut p = Buf::zeros(len);
+        pack_pointwise(&w, &b, kp, np, p.m()).unwrap();
+        packed.push(p);
+    }
+    let x = Buf::from(rng.vec(kp * hw));
+    let mut y = Buf::zeros(np * hw);
+    let shape = PointwiseShape {
+        k_blocks: kp / 8,
+        n_blocks: np / 8,
+        pixels: hw,
+    };
+    let mut next = 0;
+    Case {
+        id: format!("pwc-{kp}-{np}-{side}"),
+        name: format!("pw {kp:>3}->{np:<3} @{hw} cold"),
+        kind: "pointwise",
+        params: format!(
+            r#"{{"k":{kp},"n":{np},"h":{side},"w":{side},"act":"relu","cold_weights":true}}"#
+        ),
+        work: (kp * np * hw) as f64,
+        unit: "MAC",
+        run: Box::new(move || {
+            next = (next + 1) % copies;
+            k.pointwise(
+                packed[next].s(),
+                shape,
+                Src::new(x.s()),
+                Dst::new(y.m()),
+                Epilogue::act(Activation::Relu),
+            )
+            .unwrap();
+            black_box(&mut y);
+        }),
+    }
+}
+
+/// An expansion 1x1 and the depthwise after it, both with `act` (EfficientNet: SiLU;
+/// MobileNetV2: ReLU6, timed as ReLU), `kp -> np` at `side x side`, `ks x ks` stride `st`: fused ([`Kernels::pointwise_depthwise`], the expanded
+/// tensor in a ring of row bands) or as the two kernels one after the other (the expanded
+/// tensor written whole and read back). Work: both layers' MACs.
+#[allow(clippy::too_many_arguments)]
+fn pwdw_case(
+    k: Kernels,
+    rng: &mut Rng,
+    kp: usize,
+    np: usize,
+    side: usize,
+    ks: usize,
+    st: usize,
+    act: Activation,
+    fused: bool,
+) -> Case {
+    let hw = side * side;
+    let mut pw = Buf::zeros(pointwise_packed_len(kp, np));
+    pack_pointwise(&rng.vec(kp * np), &rng.vec(np), kp, np, pw.m()).unwrap();
+    let mut dw = Buf::zeros(depthwise_packed_len(np, ks));
+    pack_depthwise(&rng.vec(np * ks * ks), &rng.vec(np), np, ks, dw.m()).unwrap();
+    let sh = DepthwiseShape::same(np / 8, side, side, ks, st);
+    let ohw = sh.out_h() * sh.out_w();
+    let x = Buf::from(rng.vec(kp * hw));
+    let mut y = Buf::zeros(np * ohw);
+    let shape = PwDwShape {
+        k_blocks: kp / 8,
+        dw: sh,
+    };
+    let mut mid = Buf::zeros(if fused {
+        pwdw_scratch_len(shape)
+    } else {
+        np * hw
+    });
+    let (tag, id) = if fused {
+        ("fused", "f")
+    } else {
+        ("pw+dw", "u")
+    };
+    let an = act_name(act);
+    Case {
+        id: format!("pwdw{ks}-s{st}-{kp}-{np}-{side}-{an}-{id}"),
+        name: format!("{tag} {kp}->{np} @{side} dw{ks} s{st} {an}"),
+        kind: "pointwise_depthwise",
+        params: format!(
+            r#"{{"k":{kp},"n":{np},"h":{side},"w":{side},"dw_k":{ks},"stride":{st},"act":"{an}","fused":{fused}}}"#
+        ),
+        work: (kp * np * hw + np * ks * ks * ohw) as f64,
+        unit: "MAC",
+        run: Box::new(move || {
+            if fused {
+                k.pointwise_depthwise(
+                    pw.s(),
+                    dw.s(),
+                    shape,
+                    Src::new(x.s()),
+                    Dst::new(y.m()),
+                    act,
+                    act,
+                    None,
+                    mid.m(),
+                )
+                .unwrap();
+            } else {
+                let ps = PointwiseShape {
+                    k_blocks: kp / 8,
+                    n_blocks: np / 8,
+                    pixels: hw,
+                };
+                k.pointwise(
+                    pw.s(),
+                    ps,
+                    Src::new(x.s()),
+                    Dst::new(mid.m()),
+                    Epilogue::act(act),
+                )
+                .unwrap();
+                k.depthwise(
+                    dw.s(),
+                    sh,
+                    Src::new(mid.s()),
+                    Dst::new(y.m()),
+                    Epilogue::act(act),
+                )
+                .unwrap();
+            }
+            black_box(&mut y);
+        }),
+    }
+}
+
 fn dw_case(k: Kernels, rng: &mut Rng, blocks: usize, hw: usize, ks: usize, st: usize) -> Case {
     let cp = blocks * 8;
     let mut packed = Buf::zeros(depthwise_packed_len(cp, ks));
@@ -913,6 +1052,25 @@ fn main() {
     ];
     for &(kp, np, side) in pw_shapes {
         cases.push(pw_case(k, &mut rng, kp, np, side, Activation::Relu));
+    }
+    // GhostNetV2's DFC gate 1x1s (at a quarter of the resolution: few pixels per weight)
+    // with their weights out of cache, as between two inferences.
+    for &(kp, np, side) in &[(160, 960, 3), (112, 672, 7), (80, 480, 7), (24, 72, 28)] {
+        cases.push(pw_cold_case(k, &mut rng, kp, np, side));
+        cases.push(pw_case(k, &mut rng, kp, np, side, Activation::Relu));
+    }
+    // EfficientNet-B0's expansion + depthwise pairs at high resolution (SiLU), and the first
+    // with ReLU (MobileNetV2's), fused and not.
+    let silu = Activation::Silu;
+    for &(kp, np, side, ks, st, act) in &[
+        (16, 96, 112, 3, 2, silu),
+        (24, 144, 56, 3, 1, silu),
+        (24, 144, 56, 5, 2, silu),
+        (16, 96, 112, 3, 2, Activation::Relu),
+    ] {
+        for fused in [false, true] {
+            cases.push(pwdw_case(k, &mut rng, kp, np, side, ks, st, act, fused));
+        }
     }
     // EfficientNet-B0's expansion 1x1s, where SiLU follows the conv (issue 13): the same
     // shape without an activation beside each, so the table shows what the SiLU costs.

@@ -398,6 +398,94 @@ pub(crate) unsafe fn rows<
     }
 }
 
+/// Where the row loop reads input row `iy` of channel block `cb`: a tensor ([`DwArgs`]), or
+/// the fused expansion kernel's ring of bands (`kernels::pwdw`).
+pub(crate) trait InputRows {
+    /// Input row `iy < ih` of block `cb`, valid for the row's `iw` pixels.
+    fn row(&self, cb: usize, iy: usize) -> *const f32;
+}
+
+impl InputRows for DwArgs {
+    #[inline(always)]
+    fn row(&self, cb: usize, iy: usize) -> *const f32 {
+        self.x.wrapping_add(cb * self.x_bs + iy * self.iw * 8)
+    }
+}
+
+/// One channel block's output rows `oy0 .. oy1`: single rows, or pairs where all their
+/// input rows are inside the image. Returns the running channel sum, continued from `sum`.
+///
+/// # Safety
+/// `src` yields valid rows for every `iy < a.ih` these output rows read; `a`'s output (and
+/// residual, when not null) views hold block `cb`'s rows `oy0 .. oy1`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn block_rows<
+    S: Simd,
+    I: InputRows,
+    const K: usize,
+    const ST: usize,
+    const C1: usize,
+    const C2: usize,
+    const D1: usize,
+    const D2: usize,
+>(
+    s: S,
+    a: &DwArgs,
+    src: &I,
+    cb: usize,
+    bw: &BlockW<S::V, K>,
+    act: &ActV<S::V>,
+    mut sum: S::V,
+) -> S::V {
+    let mut oy = a.oy0;
+    while oy < a.oy1 {
+        let mut inp: InRows = [ptr::null(); 8];
+        let mut all_valid = oy + 1 < a.oy1;
+        for (t, rp) in inp.iter_mut().enumerate().take(K + ST) {
+            let iy = (oy * ST + t) as isize - a.pt as isize;
+            if iy >= 0 && (iy as usize) < a.ih {
+                *rp = src.row(cb, iy as usize);
+            } else {
+                all_valid = false;
+            }
+        }
+        let orow = |oy: usize| {
+            let y = a.y.wrapping_add(cb * a.y_bs + oy * a.ow * 8);
+            let r = if a.r.is_null() {
+                ptr::null()
+            } else {
+                a.r.wrapping_add(cb * a.r_bs + oy * a.ow * 8)
+            };
+            (y, r)
+        };
+        if all_valid {
+            let ((y0, r0), (y1, r1)) = (orow(oy), orow(oy + 1));
+            let mut out = RowsOut {
+                y: [y0, y1],
+                r: [r0, r1],
+                sum,
+            };
+            // SAFETY: rows oy, oy+1 exist; forwarded.
+            unsafe { rows::<S, K, ST, 2, D1, D2>(s, &inp, bw, act, a.iw, a.ow, a.pl, &mut out) };
+            sum = out.sum;
+            oy += 2;
+        } else {
+            let (y0, r0) = orow(oy);
+            let mut out = RowsOut {
+                y: [y0],
+                r: [r0],
+                sum,
+            };
+            // SAFETY: row oy exists; forwarded.
+            unsafe { rows::<S, K, ST, 1, C1, C2>(s, &inp, bw, act, a.iw, a.ow, a.pl, &mut out) };
+            sum = out.sum;
+            oy += 1;
+        }
+    }
+    sum
+}
+
 /// # Safety
 /// Pointers valid for the extents of the shape (see `Kernels::depthwise` checks); `y`
 /// overlaps nothing else.
@@ -418,57 +506,10 @@ pub(crate) unsafe fn run<
     for cb in 0..a.blocks {
         // SAFETY: block cb < blocks.
         let bw = unsafe { load_block::<S, K>(s, a.w.add(cb * 8 * (K * K + 1))) };
-        let mut sum = s.zero();
-        let mut oy = a.oy0;
-        while oy < a.oy1 {
-            let mut inp: InRows = [ptr::null(); 8];
-            let mut all_valid = oy + 1 < a.oy1;
-            for (t, rp) in inp.iter_mut().enumerate().take(K + ST) {
-                let iy = (oy * ST + t) as isize - a.pt as isize;
-                if iy >= 0 && (iy as usize) < a.ih {
-                    // SAFETY: valid row of block cb.
-                    *rp = unsafe { a.x.add(cb * a.x_bs + iy as usize * a.iw * 8) };
-                } else {
-                    all_valid = false;
-                }
-            }
-            let orow = |oy: usize| {
-                let y = a.y.wrapping_add(cb * a.y_bs + oy * a.ow * 8);
-                let r = if a.r.is_null() {
-                    ptr::null()
-                } else {
-                    a.r.wrapping_add(cb * a.r_bs + oy * a.ow * 8)
-                };
-                (y, r)
-            };
-            if all_valid {
-                let ((y0, r0), (y1, r1)) = (orow(oy), orow(oy + 1));
-                let mut out = RowsOut {
-                    y: [y0, y1],
-                    r: [r0, r1],
-                    sum,
-                };
-                // SAFETY: rows oy, oy+1 exist; forwarded.
-                unsafe {
-                    rows::<S, K, ST, 2, D1, D2>(s, &inp, &bw, &act, a.iw, a.ow, a.pl, &mut out)
-                };
-                sum = out.sum;
-                oy += 2;
-            } else {
-                let (y0, r0) = orow(oy);
-                let mut out = RowsOut {
-                    y: [y0],
-                    r: [r0],
-                    sum,
-                };
-                // SAFETY: row oy exists; forwarded.
-                unsafe {
-                    rows::<S, K, ST, 1, C1, C2>(s, &inp, &bw, &act, a.iw, a.ow, a.pl, &mut out)
-                };
-                sum = out.sum;
-                oy += 1;
-            }
-        }
+        // SAFETY: the input rows are the checked tensor's; forwarded.
+        let sum = unsafe {
+            block_rows::<S, DwArgs, K, ST, C1, C2, D1, D2>(s, a, a, cb, &bw, &act, s.zero())
+        };
         if !a.sums.is_null() {
             // SAFETY: sums has blocks*8 floats.
             unsafe {

@@ -12,6 +12,7 @@ pub mod grouped;
 pub mod layout;
 pub mod pointwise;
 pub mod pool;
+pub mod pwdw;
 pub mod qdepthwise;
 pub mod qpointwise;
 pub mod quantize;

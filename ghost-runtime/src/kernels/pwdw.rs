@@ -1,0 +1,356 @@
+//! A 1x1 expansion followed by a depthwise k x k (k = 3 or 5, stride 1 or 2) as one kernel:
+//! the expanded tensor never exists whole.
+//!
+//! This is the inverted-residual pattern of MobileNetV2/V3 and EfficientNet (expand 1x1 + act
+//! -> depthwise + act) and GhostNet's stride-2 bottleneck's first half. At high resolution the
+//! expanded tensor is the largest of the network (EfficientNet-B0's 96 channels at 112x112 are
+//! 4.8 MB): written by the 1x1 and read back by the depthwise, it leaves L2 twice, and both
+//! layers ran at memory speed (20 and 11 GMAC/s against 30-45 with the tensor in cache).
+//!
+//! Algorithm (row streaming, as in the fused Ghost module): the image goes in bands of `band`
+//! rows. For each band the pointwise GEMM (the same register tiles as [`Kernels::pointwise`])
+//! writes the band's expanded rows into one slot of a three-slot ring in the caller's
+//! scratch; then the depthwise computes every output row whose input rows are now all
+//! available, reading them from the ring (the current band and the one before it: a band is
+//! at least `k` rows, so older rows are never needed and their slot is free to reuse). Output
+//! rows use the depthwise kernel's row tiles (the same border, interior and pair-of-rows code
+//! as [`Kernels::depthwise`]), so each output value adds its taps in the same order and the
+//! result equals the two kernels run one after the other, bit for bit, channel sums aside
+//! (they accumulate in another order; see [`Kernels::pointwise_depthwise`]).
+//!
+//! Measured (`ghost-bench --filter pwdw`, AVX-512, both layers' MACs): EfficientNet-B0's 16 ->
+//! 96 at 112x112 with its 3x3 s2, SiLU, 23.2 -> 26.6-28.0 GMAC/s fused; with ReLU 29.4-30.9 ->
+//! 36.4-38.7; at 56x56 (the expanded tensor mostly fits L2) 1-3 %.
+//!
+//! Deliberately not done here: a residual on the depthwise output (no network in the zoo has
+//! one there) and splitting across threads (channel blocks are independent, so a block split
+//! would give the same bits; not wired into `Par` yet). ghostc does not emit this kernel yet:
+//! the pass that pairs an expansion 1x1 with its depthwise is the next step.
+
+use crate::arch::{ActV, Simd};
+use crate::error::{check, check_len, size, Error};
+use crate::isa::{dispatch, Kernels};
+use crate::kernels::depthwise::{block_rows, check_shape, load_block, DwArgs, InputRows};
+use crate::kernels::pointwise::{self, packed_len_blocks, view, PwArgs};
+use crate::{Activation, DepthwiseShape, Dst, Src};
+use core::ptr;
+
+/// Shape of a fused 1x1 + depthwise over one image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PwDwShape {
+    /// Input channel blocks of the 1x1.
+    pub k_blocks: usize,
+    /// The depthwise layer: `blocks` is the expanded width (the 1x1's output blocks),
+    /// `in_h x in_w` the image.
+    pub dw: DepthwiseShape,
+}
+
+/// Rows per band: about 512 pixels (enough for the GEMM's tiles), at least the kernel's
+/// height (the ring holds the band before), at most the image.
+const fn band_rows(h: usize, w: usize, k: usize) -> usize {
+    let mut b = 512usize.div_ceil(if w == 0 { 1 } else { w });
+    if b < k {
+        b = k;
+    }
+    if b > h {
+        h
+    } else {
+        b
+    }
+}
+
+/// Scratch floats [`Kernels::pointwise_depthwise`] needs: a ring of three bands of the
+/// expanded tensor.
+pub const fn pwdw_scratch_len(shape: PwDwShape) -> usize {
+    let d = shape.dw;
+    d.blocks * 3 * band_rows(d.in_h, d.in_w, d.k) * d.in_w * 8
+}
+
+/// The ring of expanded rows: block `cb`, ring row `q` at `p + cb * bs + q * iw * 8`; input
+/// row `iy` lives in slot `(iy / band) % 3`.
+#[derive(Clone, Copy)]
+struct Ring {
+    p: *mut f32,
+    bs: usize,
+    band: usize,
+    iw: usize,
+}
+
+impl InputRows for Ring {
+    #[inline(always)]
+    fn row(&self, cb: usize, iy: usize) -> *const f32 {
+        let q = (iy / self.band) % 3 * self.band + iy % self.band;
+        self.p.wrapping_add(cb * self.bs + q * self.iw * 8)
+    }
+}
+
+/// Validated raw arguments of the fused loop.
+#[derive(Clone, Copy)]
+struct PwDwArgs {
+    pw: *const f32,
+    kb: usize,
+    x: *const f32,
+    x_bs: usize,
+    pw_act: Activation,
+    /// The depthwise layer (its input pointer unused: rows come from the ring).
+    dw: DwArgs,
+    ring: Ring,
+}
+
+/// Output rows `oy0 .. oy1` of every block.
+struct DwRows<'a> {
+    a: &'a PwDwArgs,
+    oy0: usize,
+    oy1: usize,
+}
+
+/// The depthwise rows of one band, all blocks, reading the ring.
+///
+/// # Safety
+/// Every input row the rows `oy0 .. oy1` read is in the ring; the output views are valid.
+#[inline(always)]
+unsafe fn dw_rows<
+    S: Simd,
+    const K: usize,
+    const ST: usize,
+    const C1: usize,
+    const C2: usize,
+    const D1: usize,
+    const D2: usize,
+>(
+    s: S,
+    b: &DwRows<'_>,
+) {
+    let d = b.a.dw.rows(b.oy0, b.oy1);
+    let act = ActV::new(s, d.act);
+    for cb in 0..d.blocks {
+        // SAFETY: block cb < blocks of the checked packed depthwise.
+        let bw = unsafe { load_block::<S, K>(s, d.w.add(cb * 8 * (K * K + 1))) };
+        // The running channel sum continues from the previous band's (module docs).
+        let sum = if d.sums.is_null() {
+            s.zero()
+        } else {
+            // SAFETY: sums has blocks * 8 floats.
+            unsafe { s.load(d.sums.add(cb * 8)) }
+        };
+        // SAFETY: the input rows are in the ring (the caller's contract); the output rows
+        // are the checked view's.
+        let sum = unsafe {
+            block_rows::<S, Ring, K, ST, C1, C2, D1, D2>(s, &d, &b.a.ring, cb, &bw, &act, sum)
+        };
+        if !d.sums.is_null() {
+            // SAFETY: as above.
+            unsafe { s.store(d.sums.add(cb * 8), sum) };
+        }
+    }
+}
+
+/// [`dw_rows`] for the layer's kernel size and stride; the constants are those of
+/// `depthwise::depthwise_exec`.
+///
+/// # Safety
+/// As [`dw_rows`].
+unsafe fn dw_rows_exec(k: Kernels, k_size: usize, stride: usize, b: &DwRows<'_>) {
+    match (k_size, stride) {
+        (3, 1) => dispatch!(k, dw_rows, b, DwRows<'_>;
+            avx512 [3, 1, 8, 4, 4, 2]; avx2 [3, 1, 4, 2, 2, 1]; neon [3, 1, 4, 2, 2, 1]; scalar [3, 1, 4, 2, 2, 1]),
+        (3, _) => dispatch!(k, dw_rows, b, DwRows<'_>;
+            avx512 [3, 2, 8, 4, 4, 2]; avx2 [3, 2, 4, 2, 2, 1]; neon [3, 2, 4, 2, 2, 1]; scalar [3, 2, 4, 2, 2, 1]),
+        (_, 1) => dispatch!(k, dw_rows, b, DwRows<'_>;
+            avx512 [5, 1, 4, 2, 2, 1]; avx2 [5, 1, 2, 1, 1, 1]; neon [5, 1, 4, 2, 2, 1]; scalar [5, 1, 4, 2, 2, 1]),
+        _ => dispatch!(k, dw_rows, b, DwRows<'_>;
+            avx512 [5, 2, 4, 2, 2, 1]; avx2 [5, 2, 2, 1, 1, 1]; neon [5, 2, 4, 2, 2, 1]; scalar [5, 2, 4, 2, 2, 1]),
+    }
+}
+
+/// The band loop.
+///
+/// # Safety
+/// `a` from [`pwdw_args`], its borrows alive; `k_size` and `stride` are the layer's.
+unsafe fn drive(k: Kernels, a: &PwDwArgs, k_size: usize, stride: usize) {
+    let d = &a.dw;
+    let (ih, iw, band) = (d.ih, d.iw, a.ring.band);
+    let mut r0 = 0;
+    let mut oy = 0;
+    while r0 < ih {
+        let r1 = (r0 + band).min(ih);
+        let pa = PwArgs {
+            w: a.pw,
+            kb: a.kb,
+            nb: d.blocks,
+            px: (r1 - r0) * iw,
+            // SAFETY: rows r0..r1 exist in every input block.
+            x: unsafe { a.x.add(r0 * iw * 8) },
+            x_bs: a.x_bs,
+            // Ring slot of this band; rows r0..r1 are its rows 0..r1-r0.
+            y: a.ring.p.wrapping_add((r0 / band) % 3 * band * iw * 8),
+            y_bs: a.ring.bs,
+            r: ptr::null(),
+            r_bs: 0,
+            pre: ptr::null_mut(),
+            pre_bs: 0,
+            sums: ptr::null_mut(),
+            act: a.pw_act,
+            blk0: 0,
+            blk1: d.blocks,
+        };
+        // SAFETY: the slot holds `band >= r1 - r0` rows of every block; the ring overlaps
+        // nothing else.
+        unsafe { pointwise::run_dispatch(k, &pa) };
+        // Output rows whose last input row (oy * stride - pt + k - 1) is computed; all the
+        // rest after the last band (rows past the image are padding).
+        let oy_end = if r1 == ih {
+            d.oh
+        } else if r1 + d.pt >= k_size {
+            ((r1 + d.pt - k_size) / stride + 1).min(d.oh)
+        } else {
+            0
+        }
+        .max(oy);
+        if oy < oy_end {
+            // The first row `oy` was not computable after the previous band, so its first
+            // input row is at least r0 - k + 1 >= r0 - band: in this band's slot or the one
+            // before, never overwritten yet.
+            let b = DwRows {
+                a,
+                oy0: oy,
+                oy1: oy_end,
+            };
+            // SAFETY: see above.
+            unsafe { dw_rows_exec(k, k_size, stride, &b) };
+        }
+        oy = oy_end;
+        r0 = r1;
+    }
+}
+
+/// The checks of [`Kernels::pointwise_depthwise`].
+#[allow(clippy::too_many_arguments)]
+fn pwdw_args(
+    pw_packed: &[f32],
+    dw_packed: &[f32],
+    shape: PwDwShape,
+    input: Src<'_>,
+    output: Dst<'_>,
+    pw_act: Activation,
+    dw_act: Activation,
+    channel_sums: Option<&mut [f32]>,
+    scratch: &mut [f32],
+) -> Result<PwDwArgs, Error> {
+    let d = shape.dw;
+    check(shape.k_blocks > 0, "shape.k_blocks", "must be positive")?;
+    check_shape(&d)?;
+    check_len(
+        "pw_packed",
+        pw_packed.len(),
+        packed_len_blocks(shape.k_blocks, d.blocks),
+    )?;
+    check_len(
+        "dw_packed",
+        dw_packed.len(),
+        size(&[d.blocks, 8, d.k * d.k + 1]),
+    )?;
+    let (oh, ow) = (d.out_h(), d.out_w());
+    let ihw = size(&[d.in_h, d.in_w]);
+    let ohw = size(&[oh, ow]);
+    let xo = view(
+        "input",
+        input.data.len(),
+        input.block_offset,
+        shape.k_blocks,
+        ihw,
+    )?;
+    let yo = view(
+        "output",
+        output.data.len(),
+        output.block_offset,
+        d.blocks,
+        ohw,
+    )?;
+    check_len("scratch", scratch.len(), pwdw_scratch_len(shape))?;
+    let sums = match channel_sums {
+        Some(s) => {
+            check_len("channel_sums", s.len(), size(&[d.blocks, 8]))?;
+            s.as_mut_ptr()
+        }
+        None => ptr::null_mut(),
+    };
+    let band = band_rows(d.in_h, d.in_w, d.k);
+    Ok(PwDwArgs {
+        pw: pw_packed.as_ptr(),
+        kb: shape.k_blocks,
+        // SAFETY: checked by `view`.
+        x: unsafe { input.data.as_ptr().add(xo) },
+        x_bs: ihw * 8,
+        pw_act,
+        dw: DwArgs {
+            w: dw_packed.as_ptr(),
+            k: d.k,
+            stride: d.stride,
+            blocks: d.blocks,
+            x: ptr::null(),
+            x_bs: 0,
+            ih: d.in_h,
+            iw: d.in_w,
+            // SAFETY: checked by `view`.
+            y: unsafe { output.data.as_mut_ptr().add(yo) },
+            y_bs: ohw * 8,
+            oh,
+            ow,
+            pt: d.pad_top,
+            pl: d.pad_left,
+            r: ptr::null(),
+            r_bs: 0,
+            sums,
+            act: dw_act,
+            oy0: 0,
+            oy1: oh,
+        },
+        ring: Ring {
+            p: scratch.as_mut_ptr(),
+            bs: 3 * band * d.in_w * 8,
+            band,
+            iw: d.in_w,
+        },
+    })
+}
+
+impl Kernels {
+    /// A 1x1 convolution (`pw_packed` from [`crate::pack_pointwise`], `k_blocks*8 ->
+    /// dw.blocks*8`, then `pw_act`) followed by a depthwise k x k (`dw_packed` from
+    /// [`crate::pack_depthwise`], then `dw_act`) over one NCHW8c image, streamed in row bands
+    /// (module docs): reads input blocks `[input.block_offset, +k_blocks)`, writes output
+    /// blocks `[output.block_offset, +dw.blocks)`; the expanded tensor lives only in
+    /// `scratch` ([`pwdw_scratch_len`] floats). The output equals [`Kernels::pointwise`]
+    /// then [`Kernels::depthwise`] bit for bit. `channel_sums` (`dw.blocks * 8` floats)
+    /// accumulate the output's per-channel sums, as the depthwise's would, added in bands
+    /// (so they may differ from the depthwise's in the last bits).
+    #[allow(clippy::too_many_arguments)]
+    pub fn pointwise_depthwise(
+        self,
+        pw_packed: &[f32],
+        dw_packed: &[f32],
+        shape: PwDwShape,
+        input: Src<'_>,
+        output: Dst<'_>,
+        pw_act: Activation,
+        dw_act: Activation,
+        channel_sums: Option<&mut [f32]>,
+        scratch: &mut [f32],
+    ) -> Result<(), Error> {
+        let a = pwdw_args(
+            pw_packed,
+            dw_packed,
+            shape,
+            input,
+            output,
+            pw_act,
+            dw_act,
+            channel_sums,
+            scratch,
+        )?;
+        // SAFETY: every extent checked; output, scratch and sums are unique borrows.
+        unsafe { drive(self, &a, shape.dw.k, shape.dw.stride) };
+        Ok(())
+    }
+}
