@@ -20,6 +20,9 @@
 //!   sums, by rows instead, as three passes (1x1, cheap depthwise, residual) with a join
 //!   between them, since a row's depthwise needs its neighbours' x1 rows;
 //! * depthwise: by blocks, or by output rows when blocks are few and there are no sums;
+//! * expansion 1x1 + depthwise (`pointwise_depthwise`): by blocks (block `c` of the expanded
+//!   tensor feeds only output block `c`, so each part streams its own blocks through its own
+//!   rows of the ring); whole on one part when the blocks are fewer than the parts;
 //! * grouped conv: as depthwise (by output blocks, or rows when blocks are few);
 //! * dense conv (stem): by output rows; fully connected: by whole weight panels;
 //! * DFC gate: by blocks; in a gated Ghost module, with the module's split (by blocks, each
@@ -40,6 +43,7 @@ use crate::kernels::ghost::{
 };
 use crate::kernels::grouped::{grouped_args, grouped_exec, GcArgs};
 use crate::kernels::pointwise::{pointwise_args, run_dispatch as pointwise_dispatch};
+use crate::kernels::pwdw::{pwdw_args, pwdw_exec};
 use crate::kernels::qdepthwise::{depthwise_u8_args, depthwise_u8_exec};
 use crate::kernels::qpointwise::{
     pointwise_u8_args, run_dispatch as qpointwise_dispatch, QPwArgs, Requant,
@@ -48,8 +52,8 @@ use crate::kernels::quantize::{dequantize_args, quant_exec, quantize_args, Quant
 use crate::kernels::se::se_gate_with;
 use crate::{
     Activation, ConvShape, DepthwiseGeneralShape, DepthwiseShape, DfcShape, Dst, Epilogue,
-    GhostEpilogue, GhostGate, GhostShape, GroupedConvShape, Kernels, PointwiseShape, SeActivations,
-    SeShape, Src, PANEL_BLOCKS,
+    GhostEpilogue, GhostGate, GhostShape, GroupedConvShape, Kernels, PointwiseShape, PwDwShape,
+    SeActivations, SeShape, Src, PANEL_BLOCKS,
 };
 
 /// Layers with fewer multiply-adds (or, for the memory-bound fully connected layer, weights)
@@ -598,6 +602,50 @@ impl<'f> Par<'f> {
         // does not link it (wasm and Cortex-M code size).
         let a = depthwise_args(packed, shape, input, output, epilogue)?;
         self.split_depthwise(a);
+        Ok(())
+    }
+
+    /// [`Kernels::pointwise_depthwise`], split by blocks (see the module docs).
+    #[allow(clippy::too_many_arguments)]
+    pub fn pointwise_depthwise(
+        &self,
+        pw_packed: &[f32],
+        dw_packed: &[f32],
+        shape: PwDwShape,
+        input: Src<'_>,
+        output: Dst<'_>,
+        pw_act: Activation,
+        dw_act: Activation,
+        channel_sums: Option<&mut [f32]>,
+        scratch: &mut [f32],
+    ) -> Result<(), Error> {
+        let a = pwdw_args(
+            pw_packed,
+            dw_packed,
+            shape,
+            input,
+            output,
+            pw_act,
+            dw_act,
+            channel_sums,
+            scratch,
+        )?;
+        let (k, parts) = (self.k, self.fork.parts());
+        let nb = a.n_blocks();
+        if parts == 1 || nb < parts || small(self.min_split, &[a.macs()]) {
+            // SAFETY: checked by `pwdw_args`; the borrows live until we return.
+            unsafe { pwdw_exec(k, &a) };
+            return Ok(());
+        }
+        let a = Shared(a);
+        self.fork.run(&|i| {
+            let (b0, b1) = part_range(nb, parts, i);
+            if b0 < b1 {
+                // SAFETY: a share of a checked layer: its own blocks of the ring, the output
+                // and the sums.
+                unsafe { pwdw_exec(k, &a.get().blocks(b0, b1)) };
+            }
+        });
         Ok(())
     }
 

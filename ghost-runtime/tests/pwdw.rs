@@ -2,8 +2,8 @@
 //! for bit (the fused kernel streams the same tiles through a ring of bands), on odd shapes:
 //! k 3 and 5, stride 1 and 2, symmetric and asymmetric padding, one band and many (the ring
 //! wraps), channel counts that leave odd blocks, every activation pair; channel sums within
-//! rounding of the depthwise's; the scalar ISA also against an f64 reference; and the length
-//! checks.
+//! rounding of the depthwise's; the scalar ISA also against an f64 reference; `Par`'s split
+//! by blocks bit for bit against the serial kernel, sums included; and the length checks.
 
 mod common;
 use common::*;
@@ -98,22 +98,40 @@ impl Case {
         (y, sums)
     }
     fn fused(&self, k: Kernels) -> (Vec<f32>, Vec<f32>) {
+        self.fused_with(k, None)
+    }
+    /// Serially, or through `Par` over `fork` (every layer split).
+    fn fused_with(&self, k: Kernels, fork: Option<&dyn Fork>) -> (Vec<f32>, Vec<f32>) {
         let mut y = vec![0.0; self.out_len() + 8 * 7];
         let mut sums = vec![0.0; self.nb * 8];
         let mut scratch = vec![f32::NAN; pwdw_scratch_len(self.shape())];
-        k.pointwise_depthwise(
-            &self.pw,
-            &self.dw,
-            self.shape(),
-            Src::at(&self.x, 1),
-            // Output at block offset 0 of a tensor one pixel-row longer: checks it writes
-            // only its own blocks.
-            Dst::new(&mut y[..self.out_len()]),
-            self.pw_act,
-            self.dw_act,
-            Some(&mut sums),
-            &mut scratch,
-        )
+        // Output at block offset 0 of a longer buffer: checks it writes only its own blocks.
+        let (src, dst) = (Src::at(&self.x, 1), Dst::new(&mut y[..self.out_len()]));
+        let (a1, a2) = (self.pw_act, self.dw_act);
+        match fork {
+            None => k.pointwise_depthwise(
+                &self.pw,
+                &self.dw,
+                self.shape(),
+                src,
+                dst,
+                a1,
+                a2,
+                Some(&mut sums),
+                &mut scratch,
+            ),
+            Some(f) => Par::new(k, f).min_split_macs(0).pointwise_depthwise(
+                &self.pw,
+                &self.dw,
+                self.shape(),
+                src,
+                dst,
+                a1,
+                a2,
+                Some(&mut sums),
+                &mut scratch,
+            ),
+        }
         .unwrap();
         y.truncate(self.out_len());
         (y, sums)
@@ -164,6 +182,27 @@ fn fused_equals_pointwise_then_depthwise() {
                         "{what}: sums {g} vs {w}"
                     );
                 }
+            }
+        }
+    }
+}
+
+#[test]
+fn par_split_is_bit_identical() {
+    let mut rng = Rng::new(41);
+    for &(kb, nb, h, w, k, st, pads) in GEOMETRIES {
+        let c = Case::random(&mut rng, kb, nb, h, w, k, st, pads);
+        for kern in all_isas() {
+            let (want, want_sums) = c.fused(kern);
+            for fork in forks() {
+                let (got, got_sums) = c.fused_with(kern, Some(fork.as_ref()));
+                let what = format!(
+                    "{:?} {kb}->{nb} {h}x{w} k{k} s{st}, {} parts",
+                    kern.isa(),
+                    fork.parts()
+                );
+                assert_eq!(bits(&got), bits(&want), "{what}: output");
+                assert_eq!(bits(&got_sums), bits(&want_sums), "{what}: sums");
             }
         }
     }

@@ -22,10 +22,11 @@
 //! 96 at 112x112 with its 3x3 s2, SiLU, 23.2 -> 26.6-28.0 GMAC/s fused; with ReLU 29.4-30.9 ->
 //! 36.4-38.7; at 56x56 (the expanded tensor mostly fits L2) 1-3 %.
 //!
+//! Threads: `Par::pointwise_depthwise` splits by blocks ([`PwDwArgs::blocks`]); each block's
+//! values are computed by the same code in the same order, so any split gives the same bits.
+//!
 //! Deliberately not done here: a residual on the depthwise output (no network in the zoo has
-//! one there) and splitting across threads (channel blocks are independent, so a block split
-//! would give the same bits; not wired into `Par` yet). ghostc does not emit this kernel yet:
-//! the pass that pairs an expansion 1x1 with its depthwise is the next step.
+//! one there).
 
 use crate::arch::{ActV, Simd};
 use crate::error::{check, check_len, size, Error};
@@ -86,15 +87,53 @@ impl InputRows for Ring {
 
 /// Validated raw arguments of the fused loop.
 #[derive(Clone, Copy)]
-struct PwDwArgs {
+pub(crate) struct PwDwArgs {
     pw: *const f32,
     kb: usize,
     x: *const f32,
     x_bs: usize,
     pw_act: Activation,
-    /// The depthwise layer (its input pointer unused: rows come from the ring).
+    /// The depthwise layer over blocks `b0 .. b1` (its input pointer unused: rows come from
+    /// the ring).
     dw: DwArgs,
+    /// The ring, from block 0.
     ring: Ring,
+    /// Expanded blocks of the whole layer (the 1x1's packed panels depend on it).
+    nb: usize,
+    /// Expanded blocks `b0 .. b1` are computed (a thread's share; all of them by default).
+    b0: usize,
+    b1: usize,
+}
+
+impl PwDwArgs {
+    /// Expanded (and output) blocks this call computes.
+    pub(crate) fn n_blocks(&self) -> usize {
+        self.b1 - self.b0
+    }
+    /// Both layers' multiply-adds.
+    pub(crate) fn macs(&self) -> usize {
+        let d = &self.dw;
+        let k = self.dw.k;
+        size(&[d.ih, d.iw, self.kb, 8, self.n_blocks(), 8]).saturating_add(size(&[
+            d.oh,
+            d.ow,
+            self.n_blocks(),
+            8,
+            k,
+            k,
+        ]))
+    }
+    /// The same layer restricted to blocks `b0 .. b1` of it: the 1x1 computes those
+    /// expanded blocks into their own rows of the ring, the depthwise reads and writes only
+    /// those blocks. Disjoint shares write disjoint memory.
+    pub(crate) fn blocks(&self, b0: usize, b1: usize) -> PwDwArgs {
+        PwDwArgs {
+            dw: self.dw.blocks(b0, b1),
+            b0: self.b0 + b0,
+            b1: self.b0 + b1,
+            ..*self
+        }
+    }
 }
 
 /// Output rows `oy0 .. oy1` of every block.
@@ -122,6 +161,11 @@ unsafe fn dw_rows<
     b: &DwRows<'_>,
 ) {
     let d = b.a.dw.rows(b.oy0, b.oy1);
+    // The depthwise's blocks start at b0 of the layer.
+    let ring = Ring {
+        p: b.a.ring.p.wrapping_add(b.a.b0 * b.a.ring.bs),
+        ..b.a.ring
+    };
     let act = ActV::new(s, d.act);
     for cb in 0..d.blocks {
         // SAFETY: block cb < blocks of the checked packed depthwise.
@@ -136,7 +180,7 @@ unsafe fn dw_rows<
         // SAFETY: the input rows are in the ring (the caller's contract); the output rows
         // are the checked view's.
         let sum = unsafe {
-            block_rows::<S, Ring, K, ST, C1, C2, D1, D2>(s, &d, &b.a.ring, cb, &bw, &act, sum)
+            block_rows::<S, Ring, K, ST, C1, C2, D1, D2>(s, &d, &ring, cb, &bw, &act, sum)
         };
         if !d.sums.is_null() {
             // SAFETY: as above.
@@ -163,12 +207,13 @@ unsafe fn dw_rows_exec(k: Kernels, k_size: usize, stride: usize, b: &DwRows<'_>)
     }
 }
 
-/// The band loop.
+/// The band loop over blocks `a.b0 .. a.b1`.
 ///
 /// # Safety
-/// `a` from [`pwdw_args`], its borrows alive; `k_size` and `stride` are the layer's.
-unsafe fn drive(k: Kernels, a: &PwDwArgs, k_size: usize, stride: usize) {
+/// `a` from [`pwdw_args`] (possibly restricted by [`PwDwArgs::blocks`]), its borrows alive.
+pub(crate) unsafe fn pwdw_exec(k: Kernels, a: &PwDwArgs) {
     let d = &a.dw;
+    let (k_size, stride) = (d.k, d.stride);
     let (ih, iw, band) = (d.ih, d.iw, a.ring.band);
     let mut r0 = 0;
     let mut oy = 0;
@@ -177,7 +222,7 @@ unsafe fn drive(k: Kernels, a: &PwDwArgs, k_size: usize, stride: usize) {
         let pa = PwArgs {
             w: a.pw,
             kb: a.kb,
-            nb: d.blocks,
+            nb: a.nb,
             px: (r1 - r0) * iw,
             // SAFETY: rows r0..r1 exist in every input block.
             x: unsafe { a.x.add(r0 * iw * 8) },
@@ -191,8 +236,8 @@ unsafe fn drive(k: Kernels, a: &PwDwArgs, k_size: usize, stride: usize) {
             pre_bs: 0,
             sums: ptr::null_mut(),
             act: a.pw_act,
-            blk0: 0,
-            blk1: d.blocks,
+            blk0: a.b0,
+            blk1: a.b1,
         };
         // SAFETY: the slot holds `band >= r1 - r0` rows of every block; the ring overlaps
         // nothing else.
@@ -226,7 +271,7 @@ unsafe fn drive(k: Kernels, a: &PwDwArgs, k_size: usize, stride: usize) {
 
 /// The checks of [`Kernels::pointwise_depthwise`].
 #[allow(clippy::too_many_arguments)]
-fn pwdw_args(
+pub(crate) fn pwdw_args(
     pw_packed: &[f32],
     dw_packed: &[f32],
     shape: PwDwShape,
@@ -312,6 +357,9 @@ fn pwdw_args(
             band,
             iw: d.in_w,
         },
+        nb: d.blocks,
+        b0: 0,
+        b1: d.blocks,
     })
 }
 
@@ -350,7 +398,7 @@ impl Kernels {
             scratch,
         )?;
         // SAFETY: every extent checked; output, scratch and sums are unique borrows.
-        unsafe { drive(self, &a, shape.dw.k, shape.dw.stride) };
+        unsafe { pwdw_exec(self, &a) };
         Ok(())
     }
 }
