@@ -20,7 +20,13 @@
 //!
 //! Measured (`ghost-bench --filter pwdw`, AVX-512, both layers' MACs): EfficientNet-B0's 16 ->
 //! 96 at 112x112 with its 3x3 s2, SiLU, 23.2 -> 26.6-28.0 GMAC/s fused; with ReLU 29.4-30.9 ->
-//! 36.4-38.7; at 56x56 (the expanded tensor mostly fits L2) 1-3 %.
+//! 36.4-38.7; at 56x56 (the expanded tensor mostly fits L2) 1-3 %. Inside a whole
+//! EfficientNet-B0 it did not pay: ghost-bench's buffers sit on 4 KiB pages, a generated
+//! model's arena on 2 MiB pages, where the unfused pair already runs at 28.8 + 12.3 GMAC/s (890
+//! us against 946 us fused at that layer; whole model 1.009x with the pass below, 512-pixel
+//! bands; 1536-pixel bands 1.001x, 256-pixel 1.02x; 5 alternating rounds). So ghostc does not
+//! emit this kernel; the compiler side (an `ExpandDepthwise` op, its pass, lowering and
+//! codegen) is kept on the branch `wip/expand-depthwise` for when the kernel beats the pair.
 //!
 //! Threads: `Par::pointwise_depthwise` splits by blocks ([`PwDwArgs::blocks`]); each block's
 //! values are computed by the same code in the same order, so any split gives the same bits.
@@ -61,14 +67,18 @@ const fn band_rows(h: usize, w: usize, k: usize) -> usize {
 }
 
 /// Scratch floats [`Kernels::pointwise_depthwise`] needs: a ring of three bands of the
-/// expanded tensor.
+/// expanded tensor (fewer when the image has fewer bands: one band is the whole image).
 pub const fn pwdw_scratch_len(shape: PwDwShape) -> usize {
     let d = shape.dw;
-    d.blocks * 3 * band_rows(d.in_h, d.in_w, d.k) * d.in_w * 8
+    let band = band_rows(d.in_h, d.in_w, d.k);
+    let bands = if band == 0 { 0 } else { d.in_h.div_ceil(band) };
+    let slots = if bands < 3 { bands } else { 3 };
+    d.blocks * slots * band * d.in_w * 8
 }
 
 /// The ring of expanded rows: block `cb`, ring row `q` at `p + cb * bs + q * iw * 8`; input
-/// row `iy` lives in slot `(iy / band) % 3`.
+/// row `iy` lives in slot `(iy / band) % 3` (with fewer than three bands, band `b` in slot
+/// `b`: the ring then has only that many slots).
 #[derive(Clone, Copy)]
 struct Ring {
     p: *mut f32,
@@ -353,7 +363,7 @@ pub(crate) fn pwdw_args(
         },
         ring: Ring {
             p: scratch.as_mut_ptr(),
-            bs: 3 * band * d.in_w * 8,
+            bs: pwdw_scratch_len(shape) / d.blocks,
             band,
             iw: d.in_w,
         },
