@@ -88,6 +88,11 @@ impl AlignedScratch {
     pub fn as_mut_slice(&mut self) -> &mut [f32] {
         &mut self.buf[self.offset..self.offset + self.len]
     }
+
+    /// The buffer, read-only.
+    pub fn as_slice(&self) -> &[f32] {
+        &self.buf[self.offset..self.offset + self.len]
+    }
 }
 
 #[cfg(feature = "std")]

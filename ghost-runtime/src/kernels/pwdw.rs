@@ -18,17 +18,18 @@
 //! result equals the two kernels run one after the other, bit for bit, channel sums aside
 //! (they accumulate in another order; see [`Kernels::pointwise_depthwise`]).
 //!
-//! Measured (`ghost-bench --filter pwdw`, AVX-512, both layers' MACs): EfficientNet-B0's 16 ->
-//! 96 at 112x112 with its 3x3 s2, SiLU, 23.2 -> 26.6-28.0 GMAC/s fused; with ReLU 29.4-30.9 ->
-//! 36.4-38.7; at 56x56 (the expanded tensor mostly fits L2) 1-3 %. Inside a whole
-//! EfficientNet-B0 it did not pay: ghost-bench's buffers sit on 4 KiB pages, a generated
-//! model's arena on 2 MiB pages, where the unfused pair already runs at 28.8 + 12.3 GMAC/s (890
-//! us against 946 us fused at that layer; whole model 1.009x with the pass below, 512-pixel
-//! bands; 1536-pixel bands 1.001x, 256-pixel 1.02x; 5 alternating rounds). So ghostc does not
-//! emit this kernel; the compiler side (an `ExpandDepthwise` op, its pass, lowering and
-//! codegen) is kept on the branch `wip/expand-depthwise` for when the kernel beats the pair.
+//! Measured (`ghost-bench --filter pwdw`, AVX-512, both layers' MACs, large buffers on 2 MiB
+//! pages): EfficientNet-B0's 16 -> 96 at 112x112 with its 3x3 s2, SiLU, 21.0-22.4 -> 25.5-26.1
+//! GMAC/s fused; with ReLU 26.1-27.8 -> 35.0-35.7; at 56x56 1-3 %. Inside a whole
+//! EfficientNet-B0 it did not pay: there the unfused pair runs at 24.8 GMAC/s (669 + 221 us)
+//! and the fused kernel at 23.2 (946 us); the whole model is 1.009x the unfused build with
+//! 512-pixel bands (1536-pixel 1.001x, 256-pixel 1.02x; 5 alternating rounds each). Why the
+//! kernel measures so differently in and out of the model is not understood yet (the huge
+//! pages of the model's arena are not it: ghost-bench's buffers have them too). So ghostc
+//! does not emit this kernel; the compiler side (an `ExpandDepthwise` op, its pass, lowering
+//! and codegen) is kept on the branch `wip/expand-depthwise` until the kernel beats the pair.
 //!
-//! Threads: `Par::pointwise_depthwise` splits by blocks ([`PwDwArgs::blocks`]); each block's
+//! Threads: `Par::pointwise_depthwise` splits by blocks (`PwDwArgs::blocks`); each block's
 //! values are computed by the same code in the same order, so any split gives the same bits.
 //!
 //! Deliberately not done here: a residual on the depthwise output (no network in the zoo has
