@@ -102,11 +102,14 @@ impl Case {
     }
     /// Serially, or through `Par` over `fork` (every layer split).
     fn fused_with(&self, k: Kernels, fork: Option<&dyn Fork>) -> (Vec<f32>, Vec<f32>) {
-        let mut y = vec![0.0; self.out_len() + 8 * 7];
+        // Output blocks at offset 0 of a buffer 7 pixels longer, the tail a sentinel the kernel
+        // must not write.
+        let n = self.out_len();
+        let mut y = vec![0.0; n + 8 * 7];
+        y[n..].fill(-7.5);
         let mut sums = vec![0.0; self.nb * 8];
         let mut scratch = vec![f32::NAN; pwdw_scratch_len(self.shape())];
-        // Output at block offset 0 of a longer buffer: checks it writes only its own blocks.
-        let (src, dst) = (Src::at(&self.x, 1), Dst::new(&mut y[..self.out_len()]));
+        let (src, dst) = (Src::at(&self.x, 1), Dst::new(&mut y));
         let (a1, a2) = (self.pw_act, self.dw_act);
         match fork {
             None => k.pointwise_depthwise(
@@ -133,7 +136,11 @@ impl Case {
             ),
         }
         .unwrap();
-        y.truncate(self.out_len());
+        assert!(
+            y[n..].iter().all(|&v| v == -7.5),
+            "wrote past its output blocks"
+        );
+        y.truncate(n);
         (y, sums)
     }
 }
@@ -224,22 +231,17 @@ fn scalar_matches_f64_reference() {
     let sh = DepthwiseShape::same(nb, h, w, k, st);
     let (oh, ow) = (sh.out_h(), sh.out_w());
     let mut y = vec![0.0; nb * oh * ow * 8];
-    let mut scratch = vec![
-        0.0;
-        pwdw_scratch_len(PwDwShape {
-            k_blocks: kb,
-            dw: sh
-        })
-    ];
+    let shape = PwDwShape {
+        k_blocks: kb,
+        dw: sh,
+    };
+    let mut scratch = vec![0.0; pwdw_scratch_len(shape)];
     let (a1, a2) = (Activation::Relu, Activation::Silu);
     scalar()
         .pointwise_depthwise(
             &pw,
             &dw,
-            PwDwShape {
-                k_blocks: kb,
-                dw: sh,
-            },
+            shape,
             Src::new(&x),
             Dst::new(&mut y),
             a1,

@@ -2,28 +2,28 @@
 //! the expanded tensor never exists whole.
 //!
 //! This is the inverted-residual pattern of MobileNetV2/V3 and EfficientNet (expand 1x1 + act
-//! -> depthwise + act) and GhostNet's stride-2 bottleneck's first half. At high resolution the
-//! expanded tensor is the largest of the network (EfficientNet-B0's 96 channels at 112x112 are
-//! 4.8 MB): written by the 1x1 and read back by the depthwise, it leaves L2 twice, and both
-//! layers ran at memory speed (20 and 11 GMAC/s against 30-45 with the tensor in cache).
+//! -> depthwise + act). At high resolution the expanded tensor is the largest of the network
+//! (EfficientNet-B0's 96 channels at 112x112 are 4.8 MB): unfused, the 1x1 writes it whole
+//! and the depthwise reads it back, past L2.
 //!
 //! Algorithm (row streaming, as in the fused Ghost module): the image goes in bands of `band`
 //! rows. For each band the pointwise GEMM (the same register tiles as [`Kernels::pointwise`])
-//! writes the band's expanded rows into one slot of a three-slot ring in the caller's
-//! scratch; then the depthwise computes every output row whose input rows are now all
-//! available, reading them from the ring (the current band and the one before it: a band is
-//! at least `k` rows, so older rows are never needed and their slot is free to reuse). Output
+//! writes the band's expanded rows into one slot of a two-slot ring in the caller's scratch;
+//! then the depthwise computes every output row whose input rows are now all available,
+//! reading them from the ring: the current band and the one before it (a band is at least `k`
+//! rows, so older rows are never needed, and the next band may overwrite them). Output
 //! rows use the depthwise kernel's row tiles (the same border, interior and pair-of-rows code
 //! as [`Kernels::depthwise`]), so each output value adds its taps in the same order and the
 //! result equals the two kernels run one after the other, bit for bit, channel sums aside
 //! (they accumulate in another order; see [`Kernels::pointwise_depthwise`]).
 //!
 //! Measured (`ghost-bench --filter pwdw`, AVX-512, both layers' MACs, large buffers on 2 MiB
-//! pages): EfficientNet-B0's 16 -> 96 at 112x112 with its 3x3 s2, SiLU, 21.0-22.4 -> 25.5-26.1
-//! GMAC/s fused; with ReLU 26.1-27.8 -> 35.0-35.7; at 56x56 1-3 %. Inside a whole
-//! EfficientNet-B0 it did not pay: there the unfused pair runs at 24.8 GMAC/s (669 + 221 us)
-//! and the fused kernel at 23.2 (946 us); the whole model is 1.009x the unfused build with
-//! 512-pixel bands (1536-pixel 1.001x, 256-pixel 1.02x; 5 alternating rounds each). Why the
+//! pages, three runs): EfficientNet-B0's 16 -> 96 at 112x112 with its 3x3 s2, SiLU, 21.0-22.4
+//! -> 25.5-26.1 GMAC/s fused; with ReLU 26.1-27.8 -> 35.0-35.7; its 56x56 pairs +1.5-4.6 %.
+//! Inside a whole EfficientNet-B0 it did not pay: there the unfused pair runs at 24.8 GMAC/s
+//! (669 + 221 us) and the fused kernel at 23.2 (946 us); the whole model is 1.010x and 1.009x
+//! the unfused build with 512-pixel bands, 1.001x with 1536-pixel bands (5 alternating rounds
+//! each), 1.027x with 256-pixel bands (one 20-run pass each, not alternated). Why the
 //! kernel measures so differently in and out of the model is not understood yet (the huge
 //! pages of the model's arena are not it: ghost-bench's buffers have them too). So ghostc
 //! does not emit this kernel; the compiler side (an `ExpandDepthwise` op, its pass, lowering
@@ -67,19 +67,21 @@ const fn band_rows(h: usize, w: usize, k: usize) -> usize {
     }
 }
 
-/// Scratch floats [`Kernels::pointwise_depthwise`] needs: a ring of three bands of the
-/// expanded tensor (fewer when the image has fewer bands: one band is the whole image).
-pub const fn pwdw_scratch_len(shape: PwDwShape) -> usize {
-    let d = shape.dw;
-    let band = band_rows(d.in_h, d.in_w, d.k);
-    let bands = if band == 0 { 0 } else { d.in_h.div_ceil(band) };
-    let slots = if bands < 3 { bands } else { 3 };
-    d.blocks * slots * band * d.in_w * 8
+/// Floats of one block's ring: two bands (one when a band is the whole image).
+const fn ring_block_len(h: usize, w: usize, k: usize) -> usize {
+    let band = band_rows(h, w, k);
+    let slots = if band < h { 2 } else { 1 };
+    slots * band * w * 8
 }
 
-/// The ring of expanded rows: block `cb`, ring row `q` at `p + cb * bs + q * iw * 8`; input
-/// row `iy` lives in slot `(iy / band) % 3` (with fewer than three bands, band `b` in slot
-/// `b`: the ring then has only that many slots).
+/// Scratch floats [`Kernels::pointwise_depthwise`] needs: the ring of every expanded block.
+pub const fn pwdw_scratch_len(shape: PwDwShape) -> usize {
+    let d = shape.dw;
+    d.blocks * ring_block_len(d.in_h, d.in_w, d.k)
+}
+
+/// The ring of expanded rows: block `cb` starts at `p + cb * bs`; input row `iy` lives in
+/// slot `(iy / band) % 2` (band 0 alone in slot 0 when it is the whole image).
 #[derive(Clone, Copy)]
 struct Ring {
     p: *mut f32,
@@ -88,11 +90,19 @@ struct Ring {
     iw: usize,
 }
 
+impl Ring {
+    /// Row `iy` of expanded block `cb`.
+    #[inline(always)]
+    fn at(&self, cb: usize, iy: usize) -> *mut f32 {
+        let q = (iy / self.band) % 2 * self.band + iy % self.band;
+        self.p.wrapping_add(cb * self.bs + q * self.iw * 8)
+    }
+}
+
 impl InputRows for Ring {
     #[inline(always)]
     fn row(&self, cb: usize, iy: usize) -> *const f32 {
-        let q = (iy / self.band) % 3 * self.band + iy % self.band;
-        self.p.wrapping_add(cb * self.bs + q * self.iw * 8)
+        self.at(cb, iy)
     }
 }
 
@@ -124,14 +134,13 @@ impl PwDwArgs {
     /// Both layers' multiply-adds.
     pub(crate) fn macs(&self) -> usize {
         let d = &self.dw;
-        let k = self.dw.k;
         size(&[d.ih, d.iw, self.kb, 8, self.n_blocks(), 8]).saturating_add(size(&[
             d.oh,
             d.ow,
             self.n_blocks(),
             8,
-            k,
-            k,
+            d.k,
+            d.k,
         ]))
     }
     /// The same layer restricted to blocks `b0 .. b1` of it: the 1x1 computes those
@@ -238,8 +247,8 @@ pub(crate) unsafe fn pwdw_exec(k: Kernels, a: &PwDwArgs) {
             // SAFETY: rows r0..r1 exist in every input block.
             x: unsafe { a.x.add(r0 * iw * 8) },
             x_bs: a.x_bs,
-            // Ring slot of this band; rows r0..r1 are its rows 0..r1-r0.
-            y: a.ring.p.wrapping_add((r0 / band) % 3 * band * iw * 8),
+            // This band's slot: rows r0..r1 are its rows 0..r1-r0 (r0 starts a band).
+            y: a.ring.at(0, r0),
             y_bs: a.ring.bs,
             r: ptr::null(),
             r_bs: 0,
@@ -265,8 +274,8 @@ pub(crate) unsafe fn pwdw_exec(k: Kernels, a: &PwDwArgs) {
         .max(oy);
         if oy < oy_end {
             // The first row `oy` was not computable after the previous band, so its first
-            // input row is at least r0 - k + 1 >= r0 - band: in this band's slot or the one
-            // before, never overwritten yet.
+            // input row is at least r0 - k + 1 > r0 - band: in this band's slot or the
+            // previous band's, which this band did not overwrite.
             let b = DwRows {
                 a,
                 oy0: oy,
@@ -364,7 +373,7 @@ pub(crate) fn pwdw_args(
         },
         ring: Ring {
             p: scratch.as_mut_ptr(),
-            bs: pwdw_scratch_len(shape) / d.blocks,
+            bs: ring_block_len(d.in_h, d.in_w, d.k),
             band,
             iw: d.in_w,
         },
