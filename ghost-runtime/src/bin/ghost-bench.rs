@@ -249,13 +249,38 @@ fn act_name(act: Activation) -> &'static str {
 }
 
 /// 1x1 conv `kp -> np` over a `side x side` image.
-/// 1x1 conv `kp -> np` over a `side x side` image.
 fn pw_case(k: Kernels, rng: &mut Rng, kp: usize, np: usize, side: usize, act: Activation) -> Case {
+    pw_case_with(k, rng, kp, np, side, act, false)
+}
+
+/// [`pw_case`] with its weights out of the core's caches, as in a whole model, where ~20 MB
+/// of weights pass between two uses of a layer's: each call takes the next of enough weight
+/// copies to fill 8 MiB, so the weights come from L3 or memory. Small images (GhostNetV2's
+/// DFC gate 1x1s at 3x3 and 7x7) are bound by that stream.
+fn pw_cold_case(k: Kernels, rng: &mut Rng, kp: usize, np: usize, side: usize) -> Case {
+    pw_case_with(k, rng, kp, np, side, Activation::Relu, true)
+}
+
+fn pw_case_with(
+    k: Kernels,
+    rng: &mut Rng,
+    kp: usize,
+    np: usize,
+    side: usize,
+    act: Activation,
+    cold: bool,
+) -> Case {
     let hw = side * side;
-    let w = rng.vec(kp * np);
-    let b = rng.vec(np);
-    let mut packed = Buf::zeros(pointwise_packed_len(kp, np));
-    pack_pointwise(&w, &b, kp, np, packed.m()).unwrap();
+    let len = pointwise_packed_len(kp, np);
+    let copies = if cold { (8 << 20) / (4 * len) + 1 } else { 1 };
+    let (w, b) = (rng.vec(kp * np), rng.vec(np));
+    let packed: Vec<Buf> = (0..copies)
+        .map(|_| {
+            let mut p = Buf::zeros(len);
+            pack_pointwise(&w, &b, kp, np, p.m()).unwrap();
+            p
+        })
+        .collect();
     let x = Buf::from(rng.vec(kp * hw));
     let mut y = Buf::zeros(np * hw);
     let shape = PointwiseShape {
@@ -268,19 +293,26 @@ fn pw_case(k: Kernels, rng: &mut Rng, kp: usize, np: usize, side: usize, act: Ac
         Activation::Relu => (String::new(), String::new()),
         a => (format!("-{}", act_name(a)), format!(" {}", act_name(a))),
     };
+    let (id_pre, name_cold, param_cold) = if cold {
+        ("pwc", " cold", r#","cold_weights":true"#)
+    } else {
+        ("pw", "", "")
+    };
+    let mut next = 0;
     Case {
-        id: format!("pw-{kp}-{np}-{side}{id_act}"),
-        name: format!("pw {kp:>3}->{np:<3} @{hw}{name_act}"),
+        id: format!("{id_pre}-{kp}-{np}-{side}{id_act}"),
+        name: format!("pw {kp:>3}->{np:<3} @{hw}{name_act}{name_cold}"),
         kind: "pointwise",
         params: format!(
-            r#"{{"k":{kp},"n":{np},"h":{side},"w":{side},"act":"{}"}}"#,
+            r#"{{"k":{kp},"n":{np},"h":{side},"w":{side},"act":"{}"{param_cold}}}"#,
             act_name(act)
         ),
         work: (kp * np * hw) as f64,
         unit: "MAC",
         run: Box::new(move || {
+            next = (next + 1) % copies;
             k.pointwise(
-                packed.s(),
+                packed[next].s(),
                 shape,
                 Src::new(x.s()),
                 Dst::new(y.m()),
@@ -292,58 +324,11 @@ fn pw_case(k: Kernels, rng: &mut Rng, kp: usize, np: usize, side: usize, act: Ac
     }
 }
 
-/// 1x1 conv `kp -> np` over a `side x side` image with its weights out of the core's caches,
-/// as in a whole model, where ~20 MB of weights pass between two uses of a layer's: each call
-/// takes the next of enough weight copies to fill 8 MiB, so the weights come from L3 or
-/// memory. Small images (GhostNetV2's DFC gate 1x1s at 3x3 and 7x7) are bound by that stream.
-fn pw_cold_case(k: Kernels, rng: &mut Rng, kp: usize, np: usize, side: usize) -> Case {
-    let hw = side * side;
-    let len = pointwise_packed_len(kp, np);
-    let copies = (8 << 20) / (4 * len) + 1;
-    let mut packed: Vec<Buf> = Vec::with_capacity(copies);
-    let w = rng.vec(kp * np);
-    let b = rng.vec(np);
-    for _ in 0..copies {
-        let mut p = Buf::zeros(len);
-        pack_pointwise(&w, &b, kp, np, p.m()).unwrap();
-        packed.push(p);
-    }
-    let x = Buf::from(rng.vec(kp * hw));
-    let mut y = Buf::zeros(np * hw);
-    let shape = PointwiseShape {
-        k_blocks: kp / 8,
-        n_blocks: np / 8,
-        pixels: hw,
-    };
-    let mut next = 0;
-    Case {
-        id: format!("pwc-{kp}-{np}-{side}"),
-        name: format!("pw {kp:>3}->{np:<3} @{hw} cold"),
-        kind: "pointwise",
-        params: format!(
-            r#"{{"k":{kp},"n":{np},"h":{side},"w":{side},"act":"relu","cold_weights":true}}"#
-        ),
-        work: (kp * np * hw) as f64,
-        unit: "MAC",
-        run: Box::new(move || {
-            next = (next + 1) % copies;
-            k.pointwise(
-                packed[next].s(),
-                shape,
-                Src::new(x.s()),
-                Dst::new(y.m()),
-                Epilogue::act(Activation::Relu),
-            )
-            .unwrap();
-            black_box(&mut y);
-        }),
-    }
-}
-
 /// An expansion 1x1 and the depthwise after it, both with `act` (EfficientNet: SiLU;
-/// MobileNetV2: ReLU6, timed as ReLU), `kp -> np` at `side x side`, `ks x ks` stride `st`: fused ([`Kernels::pointwise_depthwise`], the expanded
-/// tensor in a ring of row bands) or as the two kernels one after the other (the expanded
-/// tensor written whole and read back). Work: both layers' MACs.
+/// MobileNetV2: ReLU6, timed as ReLU), `kp -> np` at `side x side`, `ks x ks` stride `st`:
+/// fused ([`Kernels::pointwise_depthwise`], the expanded tensor in a ring of row bands) or as
+/// the two kernels one after the other (the expanded tensor written whole and read back).
+/// Work: both layers' MACs.
 #[allow(clippy::too_many_arguments)]
 fn pwdw_case(
     k: Kernels,

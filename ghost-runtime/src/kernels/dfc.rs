@@ -66,7 +66,8 @@ pub(crate) struct GateRows {
 
 /// Columns whose source gate column is computed at once (a stack array: the column mapping
 /// does not depend on the row, so it is computed once per chunk and reused by every row and
-/// block of the call; computing it per row cost GhostNetV2 a third of its gate pass).
+/// block of the call; computing it per row was a quarter of GhostNetV2's gate-pass samples
+/// under perf: 327 -> 246).
 const CHUNK: usize = 64;
 
 /// # Safety
