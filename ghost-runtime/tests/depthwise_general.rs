@@ -251,7 +251,9 @@ fn line_case(rng: &mut Rng) -> Case {
     let (kh, kw) = if horizontal { (1, k) } else { (k, 1) };
     let across = [1, 1, 1, 2][rng.range(0, 3)];
     let n = [1, 2, 3, 4, 5, 7, 9, 12, 14, 17, 28][rng.range(0, 10)];
-    let m = rng.range(1, 9);
+    // Line counts: every tile height 1..8 and longer lines with remainders (the `Kx1`
+    // tiles span 3, 4, 7 or 8 columns).
+    let m = [1, 2, 3, 4, 5, 6, 7, 8, 9, 14, 16, 17, 21][rng.range(0, 12)];
     let (p0, p1) = (rng.range(0, k), rng.range(0, k));
     let (in_h, in_w) = if horizontal { (m, n) } else { (n, m) };
     let cp = pad8(c.c);

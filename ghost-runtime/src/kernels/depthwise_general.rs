@@ -19,16 +19,20 @@
 //! or blocks gives identical bits.
 //!
 //! Line kernels: stride-1, undilated `1xK` and `Kx1` layers with `K` in {3, 5} (GhostNetV2's
-//! DFC 1x5 / 5x1; any stride across the lines, no padding across them) run as independent
-//! lines of a 1-D convolution (rows for `1xK`, columns for `Kx1`) with the `K` tap vectors in
-//! registers. A tile is `R` lines by `C` outputs: each input position is loaded once per line
-//! and feeds up to `K` accumulators (`C + K - 1` loads for `K * C` FMAs), positions outside
-//! the input are skipped (the border needs no separate code), and input pointers are bumped,
-//! not recomputed. `C` is the whole line on images 1..4, 7 or 8 wide/high (one tile per line
-//! at 7x7, 4x4, 3x3), else 8 or 7 when it divides the length, else 8 with an overlapping last
-//! tile that stores only its new outputs; `R` lines share the tile while `R x C + K + 1`
-//! vectors fit in the register file (16 or 32). The taps are added in the same order as below, so
-//! both kernels give the same bits.
+//! DFC 1x5 / 5x1; for `1xK` any stride across the lines, for `Kx1` stride 1; no padding
+//! across the lines) run as independent lines of a 1-D convolution (rows for `1xK`, columns
+//! for `Kx1`) with the `K` tap vectors in registers. A tile is `R` lines by `C` outputs: each
+//! input position is loaded once per line and feeds up to `K` accumulators (`C + K - 1` loads
+//! for `K * C` FMAs), positions outside the input are skipped (the border needs no separate
+//! code), and input pointers are bumped, not recomputed. For `1xK` the tile is one row (two
+//! or three on the tiny images) of `C` outputs: `C` is the whole row on images 1..4, 7 or 8
+//! wide (one tile per line at 7x7, 4x4, 3x3), else 8 or 7 when it divides the width, else 8
+//! with an overlapping last tile that stores only its new outputs. For `Kx1` it is 3, 4, 7 or
+//! 8 adjacent columns by two or three rows, so that every load of a tile sits at a constant
+//! offset from one row pointer. The taps are added in the same order as below, so both
+//! kernels give the same bits. `ghost-bench`, AVX-512 (ymm), the DFC shapes from 7x7 to
+//! 56x56: 1x5 37-41 GMAC/s, 5x1 31-36 (13-18 for both with three-row `1xK` tiles, which
+//! spilled their 24 accumulators, and one-column `Kx1` tiles); 4x4 and 3x3 images 19-28.
 //!
 //! Packed format: per channel block `[bias: 8][kh*kw taps: 8 each]`, i.e. `c_pad * (kh*kw + 1)`
 //! floats; for a square kernel it is exactly [`crate::pack_depthwise`]'s format.
@@ -600,7 +604,8 @@ impl Lines {
             && a.sy == 1
             && a.dy == 1
             && a.pl == 0
-            && a.ow == a.iw.div_ceil(a.sx)
+            && a.sx == 1
+            && a.ow == a.iw
         {
             return Some((
                 a.kh,
@@ -612,7 +617,7 @@ impl Lines {
                     l0: 0,
                     l1: a.ow,
                     x_cs: a.iw * 8,
-                    x_ls: a.sx * 8,
+                    x_ls: 8,
                     y_cs: a.ow * 8,
                     y_ls: 8,
                 },
@@ -659,30 +664,46 @@ unsafe fn line_tile<S: Simd, const K: usize, const C: usize, const R: usize, con
     // Strides known at compile time where they are: `H` (1xK) walks pixels along a row.
     let (x_cs, y_cs) = if H { (8, 8) } else { (g.x_cs, g.y_cs) };
     let y_ls = if H { g.y_ls } else { 8 };
+    // Taps and bias as locals: read through `b` they were reloaded after every store (the
+    // output pointer could alias `b` for all LLVM knows).
+    let w = b.w;
     let mut acc = [[b.bias; C]; R];
     // Input position of output `o`'s tap 0 (wraps below zero: then it fails `< n_in`), and
     // a pointer walking the input positions (bumped, not recomputed: per-input address
     // products kept a dozen pointers on the stack).
     let p0 = o.wrapping_sub(g.pad);
+    // Kx1 lines are adjacent columns (stride 1 across them: `Lines::of`).
+    let x_ls = if H { g.x_ls } else { 8 };
     let mut xp =
-        b.x.wrapping_add(p0.wrapping_mul(x_cs).wrapping_add(l * g.x_ls));
-    // Input positions by literal index: a `for j in 0..C + K - 1` loop was not unrolled and
-    // kept the tile in stack memory.
+        b.x.wrapping_add(p0.wrapping_mul(x_cs).wrapping_add(l * x_ls));
+    // Every index a literal (input position `j`, line `r`, tap `k`), every loop written out:
+    // with `for` loops over `r` and `k` LLVM left the 165-FMA tile of `R = 3, C = 7, K = 5`
+    // partly rolled, and the accumulators lived on the stack (a store after every FMA; the
+    // 1x5 / 5x1 layers ran at 13-18 % of peak).
+    macro_rules! taps {
+        ($j:literal, $r:literal, $xv:ident; $($k:literal)*) => {$(
+            // Output c = j - k uses this input as its tap k (the index is clamped only to
+            // keep the dead branches' constant indices in bounds).
+            if $k < K && $j >= $k && $j - $k < C {
+                let c = ($j - $k).min(C - 1);
+                acc[$r][c] = s.fma($xv, w[$k], acc[$r][c]);
+            }
+        )*};
+    }
+    macro_rules! lines {
+        ($j:literal; $($r:literal)*) => {$(
+            if $r < R {
+                // SAFETY: the position is < n_in on input line (l + r) * stride (contract).
+                let xv = unsafe { s.load(xp.add($r * x_ls)) };
+                taps!($j, $r, xv; 0 1 2 3 4);
+            }
+        )*};
+    }
     macro_rules! input {
         ($($j:literal)*) => {$(
             if $j < C + K - 1 {
                 if p0.wrapping_add($j) < g.n_in {
-                    for r in 0..R {
-                        // SAFETY: the position is < n_in on input line (l + r) * stride
-                        // (contract).
-                        let xv = unsafe { s.load(xp.add(r * g.x_ls)) };
-                        for k in 0..K {
-                            // Output c = j - k uses this input as its tap k.
-                            if $j >= k && $j - k < C {
-                                acc[r][$j - k] = s.fma(xv, b.w[k], acc[r][$j - k]);
-                            }
-                        }
-                    }
+                    lines!($j; 0 1 2 3 4 5 6 7);
                 }
                 xp = xp.wrapping_add(x_cs);
             }
@@ -690,6 +711,10 @@ unsafe fn line_tile<S: Simd, const K: usize, const C: usize, const R: usize, con
     }
     input!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14);
     debug_assert!(C + K - 1 <= 15, "line_tile unrolls at most 15 inputs");
+    debug_assert!(
+        K <= 5 && R <= 8,
+        "line_tile unrolls at most 5 taps and 8 lines"
+    );
     act.apply_tile(s, &mut acc);
     let mut off = o * y_cs + l * y_ls;
     for c in 0..C {
@@ -795,17 +820,17 @@ unsafe fn line_blocks<S: Simd, const K: usize, const C: usize, const R: usize, c
     }
 }
 
-/// [`Lines`] kernel with `K` taps. The tile width `C` is the axis length when it is 1..4, 7 or
-/// 8 (tiny images: one tile per line), 4 at 5 and 6, else 8 or 7 when either divides it, else
-/// 8 with an overlapping last tile. `R<C>` lines share a tile of width `C` (per ISA: as many
-/// as keep `R x C + K + 1` vectors in the register file). Few widths and no other line counts
+/// [`Lines`] kernel of a `1xK` layer: lines are output rows, positions run along them. The
+/// tile width `C` is the row length when it is 1..4, 7 or 8 (tiny images: one tile per line),
+/// 4 at 5 and 6, else 8 or 7 when either divides it, else 8 with an overlapping last tile.
+/// `R<C>` lines share a tile of width `C` (per ISA). Few widths and no other line counts
 /// (remainders go one line at a time) keep the instantiations, hence the crate's build time,
 /// in check.
 ///
 /// # Safety
-/// As [`run`]; `Lines::of(a)` is `Some((K, _))`.
+/// As [`run`]; `Lines::of(a)` is `Some((K, _))` and `a.kh == 1`.
 #[inline(always)]
-unsafe fn run_lines<
+unsafe fn run_rows<
     S: Simd,
     const K: usize,
     const R1: usize,
@@ -822,7 +847,7 @@ unsafe fn run_lines<
         return;
     };
     let n = g.o1.saturating_sub(g.o0);
-    if n == 0 || g.l1 <= g.l0 {
+    if n == 0 || g.l1 <= g.l0 || a.kh != 1 {
         return;
     }
     let c = match n {
@@ -834,13 +859,7 @@ unsafe fn run_lines<
     macro_rules! go {
         ($c:literal, $r:ident) => {
             // SAFETY: C <= n; forwarded.
-            unsafe {
-                if a.kh == 1 {
-                    line_blocks::<S, K, $c, $r, true>(s, a, &g)
-                } else {
-                    line_blocks::<S, K, $c, $r, false>(s, a, &g)
-                }
-            }
+            unsafe { line_blocks::<S, K, $c, $r, true>(s, a, &g) }
         };
     }
     match c {
@@ -850,6 +869,64 @@ unsafe fn run_lines<
         4 => go!(4, R4),
         7 => go!(7, R7),
         _ => go!(8, R8),
+    }
+}
+
+/// [`Lines`] kernel of a `Kx1` layer: lines are output columns, positions run down them. A
+/// tile is `R` adjacent columns (8, 7, 4 or 3: the row width when it is one of those, else 7
+/// or 8 as for [`run_rows`]; leftover columns one at a time) by `C<R>` rows (per ISA, as many
+/// as the register file holds; 1 when the image is shorter). Many columns and few rows, not
+/// the reverse: the columns are adjacent vectors, so the whole tile's loads sit at constant
+/// offsets from one row pointer. With one column per tile (a runtime row stride between the
+/// tile's loads) LLVM turned every load's address into its own pointer, bumped on the stack
+/// from one column to the next (5x1 layers at 12 % of peak).
+///
+/// # Safety
+/// As [`run`]; `Lines::of(a)` is `Some((K, _))` and `a.kw == 1`.
+#[inline(always)]
+unsafe fn run_cols<
+    S: Simd,
+    const K: usize,
+    const C8: usize,
+    const C7: usize,
+    const C4: usize,
+    const C3: usize,
+>(
+    s: S,
+    a: &DwgArgs,
+) {
+    let Some((_, g)) = Lines::of(a) else {
+        return;
+    };
+    let n = g.o1.saturating_sub(g.o0);
+    let lines = g.l1.saturating_sub(g.l0);
+    if n == 0 || lines == 0 || a.kw != 1 {
+        return;
+    }
+    let r = match lines {
+        3 | 4 | 7 | 8 => lines,
+        1 | 2 | 5 | 6 => 3.min(lines),
+        _ if lines % 7 == 0 => 7,
+        _ => 8,
+    };
+    macro_rules! go {
+        ($r:literal, $c:ident) => {
+            // SAFETY: C <= n (the tile height falls to 1 on shorter images); forwarded.
+            unsafe {
+                if n >= $c {
+                    line_blocks::<S, K, $c, $r, false>(s, a, &g)
+                } else {
+                    line_blocks::<S, K, 1, $r, false>(s, a, &g)
+                }
+            }
+        };
+    }
+    match r {
+        1 | 2 => go!(1, C3),
+        3 => go!(3, C3),
+        4 => go!(4, C4),
+        7 => go!(7, C7),
+        _ => go!(8, C8),
     }
 }
 
@@ -943,14 +1020,23 @@ pub(crate) unsafe fn depthwise_general_exec(k: Kernels, a: &DwgArgs) {
     // The dispatch is sound: the caller's contract (and `Lines::of` holds for the line
     // kernels).
     if let Some((taps, _)) = Lines::of(a) {
-        // Lines per tile for C = 1, 2, 3, 4, 7, 8 (32 / 16 vector registers).
-        match taps {
-            3 => dispatch!(k, run_lines, a, DwgArgs;
-                avx512 [3, 3, 3, 3, 3, 3, 3]; avx2 [3, 3, 3, 3, 2, 1, 1];
+        // `1xK`: lines per tile for C = 1, 2, 3, 4, 7, 8; `Kx1`: rows per tile for 8, 7, 4, 3
+        // columns. As many as keep the tile, the taps and an input vector in the register file
+        // (32 vectors with AVX-512VL, 16 with AVX2; NEON and SIMD128 as AVX2). One line per
+        // tile for the 7- and 8-wide rows: three (24 accumulators) spilled them to the stack.
+        match (a.kh == 1, taps) {
+            (true, 3) => dispatch!(k, run_rows, a, DwgArgs;
+                avx512 [3, 3, 3, 3, 3, 1, 1]; avx2 [3, 3, 3, 3, 2, 1, 1];
                 neon [3, 3, 3, 3, 2, 1, 1]; scalar [3, 3, 3, 3, 2, 1, 1]),
-            _ => dispatch!(k, run_lines, a, DwgArgs;
-                avx512 [5, 3, 3, 3, 3, 3, 3]; avx2 [5, 3, 3, 3, 2, 1, 1];
+            (true, _) => dispatch!(k, run_rows, a, DwgArgs;
+                avx512 [5, 3, 3, 3, 3, 1, 1]; avx2 [5, 3, 3, 3, 2, 1, 1];
                 neon [5, 3, 3, 3, 2, 1, 1]; scalar [5, 3, 3, 3, 2, 1, 1]),
+            (false, 3) => dispatch!(k, run_cols, a, DwgArgs;
+                avx512 [3, 2, 2, 2, 3]; avx2 [3, 1, 1, 2, 3];
+                neon [3, 1, 1, 2, 3]; scalar [3, 1, 1, 2, 3]),
+            (false, _) => dispatch!(k, run_cols, a, DwgArgs;
+                avx512 [5, 2, 2, 2, 3]; avx2 [5, 1, 1, 2, 3];
+                neon [5, 1, 1, 2, 3]; scalar [5, 1, 1, 2, 3]),
         }
         return;
     }
