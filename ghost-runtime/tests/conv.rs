@@ -133,7 +133,8 @@ fn check_dense(rng: &mut Rng, trial: usize, shape: ConvShape, cout: usize) {
 
 /// The RGB stem's specialized path (NCHW input, 3 channels, 3x3 stride 2): odd and even
 /// sizes, every padding up to 2 (so left and right borders of 0-2 columns, and images whose
-/// interior is shorter than one column tile), 1-3 output blocks.
+/// interior is shorter than one column tile; widths up to 80 for the 16-column tiles of the
+/// two-block wide path and its 4- and 1-column tails), 1-3 output blocks.
 #[test]
 fn conv_stem_nchw_3x3_s2_matches_formula() {
     let mut rng = Rng::new(11);
@@ -143,7 +144,7 @@ fn conv_stem_nchw_3x3_s2_matches_formula() {
             cin: 3,
             layout: InputLayout::Nchw,
             in_h: rng.range(3, 21),
-            in_w: rng.range(3, 41),
+            in_w: rng.range(3, 81),
             out_blocks: pad8(cout) / 8,
             kh: 3,
             kw: 3,

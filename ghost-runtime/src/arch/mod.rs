@@ -93,6 +93,11 @@ pub(crate) trait Wide: Simd {
     fn pfma(self, a: Self::P, b: Self::P, c: Self::P) -> Self::P;
     /// The two blocks.
     fn halves(self, p: Self::P) -> [Self::V; 2];
+    /// Lanes 0..8 from `lo`, 8..16 from `hi` (two blocks' vectors that are not adjacent in
+    /// memory).
+    /// # Safety
+    /// `lo` and `hi` must each be valid for reading 8 `f32`.
+    unsafe fn pload2(self, lo: *const f32, hi: *const f32) -> Self::P;
     /// [`math::silu`] (`SILU`) or [`math::sigmoid`] on all 16 lanes: one zmm evaluation with
     /// AVX-512, where 512-bit instructions in flight leave port 1 idle to 256-bit ones, so
     /// blocks would run at half the rate; the same arithmetic per lane as on blocks.
@@ -149,6 +154,16 @@ macro_rules! wide_as_pair {
             #[inline(always)]
             fn halves(self, p: Self::P) -> [<$token as $crate::arch::Simd>::V; 2] {
                 p
+            }
+            #[inline(always)]
+            unsafe fn pload2(self, lo: *const f32, hi: *const f32) -> Self::P {
+                // SAFETY: the caller guarantees 8 readable f32 at each.
+                unsafe {
+                    [
+                        $crate::arch::Simd::load(self, lo),
+                        $crate::arch::Simd::load(self, hi),
+                    ]
+                }
             }
         }
     };

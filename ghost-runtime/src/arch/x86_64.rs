@@ -142,6 +142,16 @@ impl super::Wide for Avx512 {
         unsafe { _mm512_fmadd_ps(a, b, c) }
     }
     #[inline(always)]
+    unsafe fn pload2(self, lo: *const f32, hi: *const f32) -> __m512 {
+        // SAFETY: AVX-512F proven by the token; 8 readable f32 at each pointer guaranteed by
+        // the caller (one load, and one load folded into the insert).
+        unsafe {
+            let l = _mm512_castps256_ps512(_mm256_loadu_ps(lo));
+            let h = _mm256_castps_pd(_mm256_loadu_ps(hi));
+            _mm512_castpd_ps(_mm512_insertf64x4::<1>(_mm512_castps_pd(l), h))
+        }
+    }
+    #[inline(always)]
     fn halves(self, p: __m512) -> [__m256; 2] {
         // SAFETY: the token proves AVX-512F; the cast is free, the extract one shuffle.
         unsafe {

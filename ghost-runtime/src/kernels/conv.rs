@@ -9,6 +9,9 @@
 //! its own instantiation of the same loop nest with those sizes as constants: the tap loops
 //! unroll and every input offset becomes an immediate, where the generic loop spends more
 //! integer instructions on addresses than FMAs.
+//! With two output blocks (16 channels, GhostNet's stem) the stem's interior runs both in
+//! one [`Wide`] register per pixel (`stem_wide`: zmm with AVX-512), 16 pixels a tile, each
+//! input scalar broadcast once for the two pixels that read it.
 //!
 //! Packed dense weights: per output block `[bias: 8][cin][kh][kw][8]`, i.e.
 //! `cout_pad * (cin*kh*kw + 1)` floats.
@@ -17,7 +20,7 @@
 //! channels (any kernel, stride, padding, dilation, groups) taking ONNX-layout weights. It is
 //! for rare layers; GhostNet itself never needs it.
 
-use crate::arch::{ActV, Simd};
+use crate::arch::{ActV, Simd, Wide};
 use crate::error::{check, check_len, size, Error};
 use crate::isa::{dispatch, Kernels};
 use crate::kernels::pointwise::view;
@@ -318,20 +321,102 @@ unsafe fn interior<S: Simd, const COLS: usize, const NB: usize, const STEM: bool
     }
 }
 
+/// `COLS` interior pixels of the RGB stem (NCHW, 3 channels, 3x3 stride 2) for a group of
+/// two output blocks held in one [`Wide`] register per pixel: with AVX-512 one zmm
+/// multiply-add per tap and pixel instead of two ymm ones (the stem ran at ~40 % of the zmm
+/// peak in `ghost-bench`, the ymm bound). The taps are added in [`interior`]'s order with the
+/// same `fma`, so the bits are the same.
+///
+/// # Safety
+/// As [`run`]; the shape is the stem's, columns `ox .. ox + COLS` interior, `g.nb == 2`,
+/// `NB >= 2`.
+#[cfg_attr(ghost_runtime_opt0, inline(never))] // see ghost-runtime/build.rs
+#[cfg_attr(not(ghost_runtime_opt0), inline(always))]
+#[allow(clippy::too_many_arguments)]
+unsafe fn stem_wide<S: Wide, const COLS: usize, const NB: usize>(
+    s: S,
+    a: &ConvArgs,
+    act: &ActV<S::V>,
+    g: Group,
+    oy: usize,
+    ox: usize,
+    sum: &mut [S::V; NB],
+) {
+    let sh = &a.sh;
+    let (w0, w1) = (wptr(a, g, 0), wptr(a, g, 1));
+    // SAFETY: the biases of the group's two blocks.
+    let mut acc = [unsafe { s.pload2(w0, w1) }; COLS];
+    let mut t = 0;
+    for c in 0..3 {
+        let cb = c * sh.in_h * sh.in_w;
+        for ky in 0..3 {
+            let iy = (oy * 2 + ky) as isize - sh.pads[0] as isize;
+            if iy < 0 || iy as usize >= sh.in_h {
+                t += 3;
+                continue;
+            }
+            let rowp =
+                a.x.wrapping_add(cb + iy as usize * sh.in_w + ox * 2 - sh.pads[1]);
+            // SAFETY: taps t .. t + 3 < 27 of both blocks.
+            let wv = unsafe {
+                let tap = |k: usize| 8 + (t + k) * 8;
+                [
+                    s.pload2(w0.add(tap(0)), w1.add(tap(0))),
+                    s.pload2(w0.add(tap(1)), w1.add(tap(1))),
+                    s.pload2(w0.add(tap(2)), w1.add(tap(2))),
+                ]
+            };
+            // Input column j of the row feeds output column (j - kx) / 2 as its tap kx: each
+            // input scalar is broadcast once for the (up to) two pixels that read it, and the
+            // row's three taps stay in registers. Every index a literal (see
+            // `depthwise_general::line_tile` for why).
+            macro_rules! taps {
+                ($j:literal, $xv:ident; $($kx:literal)*) => {$(
+                    if $j >= $kx && ($j - $kx) % 2 == 0 && ($j - $kx) / 2 < COLS {
+                        let col = (($j - $kx) / 2).min(COLS - 1);
+                        acc[col] = s.pfma($xv, wv[$kx], acc[col]);
+                    }
+                )*};
+            }
+            macro_rules! inputs {
+                ($($j:literal)*) => {$(
+                    if $j < 2 * COLS + 1 {
+                        // SAFETY: interior columns: input column 2 * (ox + col) + kx - pl of
+                        // the row exists for every col < COLS, kx < 3.
+                        let xv = unsafe { s.pbcast(rowp.add($j)) };
+                        taps!($j, xv; 0 1 2);
+                    }
+                )*};
+            }
+            inputs!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28
+                29 30 31 32);
+            debug_assert!(COLS <= 16, "stem_wide unrolls at most 16 columns");
+            t += 3;
+        }
+    }
+    for (col, acc) in acc.iter().enumerate() {
+        let [lo, hi] = s.halves(*acc);
+        let mut v = [lo; NB];
+        v[1] = hi;
+        // SAFETY: ox + col < ow; the group's two blocks.
+        unsafe { store_px(s, a, act, g, oy * a.ow + ox + col, &v, sum) };
+    }
+}
+
 /// # Safety
 /// Pointers valid for the extents checked by [`Kernels::conv`].
 #[inline(always)]
-unsafe fn run<S: Simd, const COLS: usize, const NB: usize>(s: S, a: &ConvArgs) {
+unsafe fn run<S: Wide, const COLS: usize, const NB: usize, const WCOLS: usize>(s: S, a: &ConvArgs) {
     let sh = &a.sh;
     let stem = sh.layout == InputLayout::Nchw
         && sh.cin == 3
         && (sh.kh, sh.kw, sh.stride_h, sh.stride_w) == (3, 3, 2, 2);
     if stem {
         // SAFETY: forwarded; the shape is the one `STEM` hard-codes.
-        unsafe { body::<S, COLS, NB, true>(s, a) }
+        unsafe { body::<S, COLS, NB, WCOLS, true>(s, a) }
     } else {
         // SAFETY: forwarded.
-        unsafe { body::<S, COLS, NB, false>(s, a) }
+        unsafe { body::<S, COLS, NB, WCOLS, false>(s, a) }
     }
 }
 
@@ -342,7 +427,16 @@ unsafe fn run<S: Simd, const COLS: usize, const NB: usize>(s: S, a: &ConvArgs) {
 /// # Safety
 /// As [`run`]; with `STEM`, the shape must be that one.
 #[inline(always)]
-unsafe fn body<S: Simd, const COLS: usize, const NB: usize, const STEM: bool>(s: S, a: &ConvArgs) {
+unsafe fn body<
+    S: Wide,
+    const COLS: usize,
+    const NB: usize,
+    const WCOLS: usize,
+    const STEM: bool,
+>(
+    s: S,
+    a: &ConvArgs,
+) {
     let sh = &a.sh;
     let taps = sh.cin * sh.kh * sh.kw;
     let act = ActV::new(s, a.act);
@@ -371,6 +465,23 @@ unsafe fn body<S: Simd, const COLS: usize, const NB: usize, const STEM: bool>(s:
                 }
             }
             let mut ox = lo;
+            if STEM && NB >= 2 && g.nb == 2 {
+                while ox + WCOLS <= hi {
+                    // SAFETY: columns ox .. ox + WCOLS are interior; the group has 2 blocks.
+                    unsafe { stem_wide::<S, WCOLS, NB>(s, a, &act, g, oy, ox, &mut sum) };
+                    ox += WCOLS;
+                }
+                while ox + 4 <= hi {
+                    // SAFETY: as above, for 4 columns.
+                    unsafe { stem_wide::<S, 4, NB>(s, a, &act, g, oy, ox, &mut sum) };
+                    ox += 4;
+                }
+                while ox < hi {
+                    // SAFETY: column ox is interior; the group has 2 blocks.
+                    unsafe { stem_wide::<S, 1, NB>(s, a, &act, g, oy, ox, &mut sum) };
+                    ox += 1;
+                }
+            }
             while ox + COLS <= hi {
                 // SAFETY: columns ox .. ox + COLS are interior.
                 unsafe { interior::<S, COLS, NB, STEM>(s, a, &act, g, oy, ox, &mut sum) };
@@ -715,5 +826,5 @@ pub(crate) fn conv_args(
 pub(crate) unsafe fn conv_exec(k: Kernels, a: &ConvArgs) {
     // The dispatch is sound: the caller's contract.
     dispatch!(k, run, a, ConvArgs;
-        avx512 [8, 2]; avx2 [4, 2]; neon [4, 2]; scalar [4, 2]; wasm [2, 2]);
+        avx512 [8, 2, 16]; avx2 [4, 2, 4]; neon [4, 2, 4]; scalar [4, 2, 4]; wasm [2, 2, 4]);
 }
