@@ -10,7 +10,7 @@
 //! unroll and every input offset becomes an immediate, where the generic loop spends more
 //! integer instructions on addresses than FMAs.
 //! With two output blocks (16 channels, GhostNet's stem) the stem's interior runs both in
-//! one [`Wide`] register per pixel (`stem_wide`: zmm with AVX-512), 16 pixels a tile, each
+//! one `Wide` register per pixel (`stem_wide`: zmm with AVX-512), 16 pixels a tile, each
 //! input scalar broadcast once for the two pixels that read it.
 //!
 //! Packed dense weights: per output block `[bias: 8][cin][kh][kw][8]`, i.e.
