@@ -28,8 +28,8 @@
 //! or three on the tiny images) of `C` outputs: `C` is the whole row on images 1..4, 7 or 8
 //! wide (one tile per line at 7x7, 4x4, 3x3), else 8 or 7 when it divides the width, else 8
 //! with an overlapping last tile that stores only its new outputs. For `Kx1` it is 3, 4, 7 or
-//! 8 adjacent columns by two or three rows, so that every load of a tile sits at a constant
-//! offset from one row pointer. The taps are added in the same order as below, so both
+//! 8 adjacent columns by one to three rows (per ISA), so that every load of a tile sits at a
+//! constant offset from one row pointer. The taps are added in the same order as below, so both
 //! kernels give the same bits. `ghost-bench`, AVX-512 (ymm), the DFC shapes from 7x7 to
 //! 56x56: 1x5 37-41 GMAC/s, 5x1 31-36 (13-18 for both with three-row `1xK` tiles, which
 //! spilled their 24 accumulators, and one-column `Kx1` tiles); 4x4 and 3x3 images 19-28.
@@ -873,9 +873,10 @@ unsafe fn run_rows<
 }
 
 /// [`Lines`] kernel of a `Kx1` layer: lines are output columns, positions run down them. A
-/// tile is `R` adjacent columns (8, 7, 4 or 3: the row width when it is one of those, else 7
-/// or 8 as for [`run_rows`]; leftover columns one at a time) by `C<R>` rows (per ISA, as many
-/// as the register file holds; 1 when the image is shorter). Many columns and few rows, not
+/// tile is `R` adjacent columns (the row width when it is 3, 4, 7 or 8; 3 at 5 and 6; else 7
+/// when it divides the width, else 8; leftover columns one at a time, as are rows 1 and 2
+/// wide) by `C<R>` rows (per ISA, as many as the register file holds; 1 when the image is
+/// shorter). Many columns and few rows, not
 /// the reverse: the columns are adjacent vectors, so the whole tile's loads sit at constant
 /// offsets from one row pointer. With one column per tile (a runtime row stride between the
 /// tile's loads) LLVM turned every load's address into its own pointer, bumped on the stack
