@@ -98,16 +98,6 @@ pub(crate) trait Wide: Simd {
     /// # Safety
     /// `lo` and `hi` must each be valid for reading 8 `f32`.
     unsafe fn pload2(self, lo: *const f32, hi: *const f32) -> Self::P;
-    /// The 8 `f32` at `p` in both halves.
-    /// # Safety
-    /// `p` must be valid for reading 8 `f32`.
-    unsafe fn pdup(self, p: *const f32) -> Self::P;
-    /// Stores all 16 lanes.
-    /// # Safety
-    /// `p` must be valid for writing 16 `f32`.
-    unsafe fn pstore(self, p: *mut f32, v: Self::P);
-    /// `a * b` per lane.
-    fn pmul(self, a: Self::P, b: Self::P) -> Self::P;
     /// [`math::silu`] (`SILU`) or [`math::sigmoid`] on all 16 lanes: one zmm evaluation with
     /// AVX-512, where 512-bit instructions in flight leave port 1 idle to 256-bit ones, so
     /// blocks would run at half the rate; the same arithmetic per lane as on blocks.
@@ -164,27 +154,6 @@ macro_rules! wide_as_pair {
             #[inline(always)]
             fn halves(self, p: Self::P) -> [<$token as $crate::arch::Simd>::V; 2] {
                 p
-            }
-            #[inline(always)]
-            unsafe fn pdup(self, p: *const f32) -> Self::P {
-                // SAFETY: the caller guarantees 8 readable f32.
-                let v = unsafe { $crate::arch::Simd::load(self, p) };
-                [v, v]
-            }
-            #[inline(always)]
-            unsafe fn pstore(self, p: *mut f32, v: Self::P) {
-                // SAFETY: the caller guarantees 16 writable f32.
-                unsafe {
-                    $crate::arch::Simd::store(self, p, v[0]);
-                    $crate::arch::Simd::store(self, p.add(8), v[1]);
-                }
-            }
-            #[inline(always)]
-            fn pmul(self, a: Self::P, b: Self::P) -> Self::P {
-                [
-                    $crate::arch::Simd::mul(self, a[0], b[0]),
-                    $crate::arch::Simd::mul(self, a[1], b[1]),
-                ]
             }
             #[inline(always)]
             unsafe fn pload2(self, lo: *const f32, hi: *const f32) -> Self::P {

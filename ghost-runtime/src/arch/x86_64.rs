@@ -142,21 +142,6 @@ impl super::Wide for Avx512 {
         unsafe { _mm512_fmadd_ps(a, b, c) }
     }
     #[inline(always)]
-    unsafe fn pdup(self, p: *const f32) -> __m512 {
-        // SAFETY: AVX-512F proven by the token; 8 readable f32 guaranteed by the caller.
-        unsafe { _mm512_castpd_ps(_mm512_broadcast_f64x4(_mm256_loadu_pd(p as *const f64))) }
-    }
-    #[inline(always)]
-    unsafe fn pstore(self, p: *mut f32, v: __m512) {
-        // SAFETY: AVX-512F proven by the token; 16 writable f32 guaranteed by the caller.
-        unsafe { _mm512_storeu_ps(p, v) }
-    }
-    #[inline(always)]
-    fn pmul(self, a: __m512, b: __m512) -> __m512 {
-        // SAFETY: the token proves AVX-512F.
-        unsafe { _mm512_mul_ps(a, b) }
-    }
-    #[inline(always)]
     unsafe fn pload2(self, lo: *const f32, hi: *const f32) -> __m512 {
         // SAFETY: AVX-512F proven by the token; 8 readable f32 at each pointer guaranteed by
         // the caller (one load, and one load folded into the insert).

@@ -15,7 +15,7 @@
 //! function as the `Sigmoid` epilogue activation and the glue Sigmoid step on that ISA, so the
 //! fused and unfused gates give the same bits.
 
-use crate::arch::Wide;
+use crate::arch::Simd;
 use crate::error::{check, size, Error};
 use crate::isa::{dispatch, Kernels};
 use crate::kernels::pointwise::view;
@@ -74,7 +74,7 @@ const CHUNK: usize = 64;
 /// `g` valid for `blk1*gate_h*gate_w*8` floats, `y` for `blk1*h*w*8`, not overlapping;
 /// `r1 <= h`.
 #[inline(always)]
-unsafe fn gate_rows<S: Wide>(s: S, a: &GateRows) {
+unsafe fn gate_rows<S: Simd>(s: S, a: &GateRows) {
     let (ghw, hw) = (a.gate_h * a.gate_w, a.h * a.w);
     let mut map = [0usize; CHUNK];
     let mut x0 = 0;
@@ -88,26 +88,11 @@ unsafe fn gate_rows<S: Wide>(s: S, a: &GateRows) {
             );
             *m = gx * 8;
         }
-        // An exact 2x upsample along the row (GhostNetV2 at even sizes): pixels 2i and
-        // 2i + 1 share a gate vector, so they go as one 16-lane multiply (zmm with AVX-512)
-        // by that vector in both halves. Same products, so the same bits.
-        let pairs = n.is_multiple_of(2) && (0..n / 2).all(|i| map[2 * i] == map[2 * i + 1]);
         for oy in a.r0..a.r1 {
             let gy = nearest(a.nearest, src_coord(a.coord, oy, a.gate_h, a.h), a.gate_h);
             for cb in a.blk0..a.blk1 {
                 let grow = a.g.wrapping_add((cb * ghw + gy * a.gate_w) * 8);
                 let yrow = a.y.wrapping_add(cb * hw * 8 + (oy * a.w + x0) * 8);
-                if pairs {
-                    for i in (0..n).step_by(2) {
-                        // SAFETY: as below, for pixels i and i + 1 (n even), which read the
-                        // same gate pixel.
-                        unsafe {
-                            let p = yrow.add(i * 8);
-                            s.pstore(p, s.pmul(s.pload(p), s.pdup(grow.add(map[i]))));
-                        }
-                    }
-                    continue;
-                }
                 for (i, &m) in map[..n].iter().enumerate() {
                     // SAFETY: gy < gate_h and gx < gate_w (clamped by `nearest`), so row gy,
                     // column gx is inside gate block cb; x0 + i < w and oy < h inside y block

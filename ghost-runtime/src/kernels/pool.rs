@@ -142,7 +142,8 @@ unsafe fn run_k<S: Simd, const KH: usize, const KW: usize, const MAX: bool>(s: S
             let inside = KH > 0 && y0 >= 0 && y0 as usize + KH <= sh.in_h;
             let (fast0, fast1) = if inside { (ox0, ox1) } else { (ow, ow) };
             let yrow = yb.wrapping_add(oy * ow * 8);
-            for ox in (0..fast0.min(ow)).chain(fast1.max(fast0.min(ow))..ow) {
+            // fast0 <= fast1 <= ow: ox0 <= ow, and ox1 is clamped to ox0..=ow.
+            for ox in (0..fast0).chain(fast1..ow) {
                 // SAFETY: in range (forwarded contract).
                 unsafe { s.store(yrow.add(ox * 8), one(s, a, cb, oy, ox)) };
             }
