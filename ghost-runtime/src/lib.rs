@@ -53,7 +53,7 @@
 //! NEON 6 x 16), [`Kernels::depthwise`] (3x3/5x5, stride 1/2, any padding, 2 rows x 8 columns
 //! register blocks, peeled borders), [`Kernels::ghost`] (fused primary 1x1 + cheap depthwise,
 //! row-band streaming, residual with a ring of pre-add rows; [`Kernels::ghost_gated`] adds
-//! GhostNetV2's DFC gate in the band loop, [`Kernels::dfc_gate`] is the stand-alone gate),
+//! GhostNetV2's DFC gate in its store epilogues, [`Kernels::dfc_gate`] is the stand-alone gate),
 //! [`Kernels::conv`] (the stem, NCHW or NCHW8c input), [`Kernels::conv_grouped`] (grouped or
 //! dense, NCHW8c input, any kernel, stride and dilation, register-tiled) and
 //! [`Kernels::conv_general`] (scalar fallback),
@@ -227,7 +227,9 @@ pub use kernels::depthwise_general::{
 };
 pub use kernels::dfc::DfcShape;
 pub use kernels::elementwise::BinaryOp;
-pub use kernels::ghost::{ghost_scratch_len, GhostEpilogue, GhostGate, GhostShape};
+pub use kernels::ghost::{
+    ghost_gated_scratch_len, ghost_scratch_len, GhostEpilogue, GhostGate, GhostShape,
+};
 pub use kernels::grouped::{grouped_packed_len, pack_conv_grouped, GroupedConvShape};
 pub use kernels::layout::{nchw8c_len, nchw8c_to_nchw, nchw_to_nchw8c};
 pub use kernels::pool::{PoolKind, PoolShape};

@@ -474,6 +474,7 @@ impl<'f> Par<'f> {
             unsafe {
                 if GATED {
                     a.gate_sigmoid(k, 0, 2 * nb);
+                    a.build_gate_map();
                     ghost_drive_gated(k, &a);
                 } else {
                     ghost_drive(k, &a);
@@ -540,6 +541,10 @@ impl<'f> Par<'f> {
             return;
         }
         let sums = a.has_sums();
+        if GATED {
+            // SAFETY: no band loop runs yet; the parts only read the map.
+            unsafe { a.build_gate_map() };
+        }
         let a = Shared(a);
         self.fork.run(&|i| {
             let (b0, b1) = block_share(nb, parts, i, sums);

@@ -166,9 +166,15 @@ fn gated_ghost_checks_its_gate() {
     let glen = sh.blocks * sh.gate_h * sh.gate_w * 8;
     let hw = 36;
     let nb = c.shape.half_blocks;
-    let run = |gate: &mut [f32], shape: DfcShape, sums: Option<&mut [f32]>| {
+    let full = ghost_gated_scratch_len(c.shape);
+    assert_eq!(
+        full,
+        ghost_scratch_len(c.shape) + hw,
+        "the ring and one offset a pixel"
+    );
+    let run_with = |gate: &mut [f32], shape: DfcShape, sums: Option<&mut [f32]>, sl: usize| {
         let mut y = vec![0.0; (c.y_off + 2 * nb) * hw * 8];
-        let mut scratch = vec![0.0; ghost_scratch_len(c.shape)];
+        let mut scratch = vec![0.0; sl];
         k.ghost_gated(
             &c.pw.packed,
             &c.dw_packed,
@@ -185,8 +191,13 @@ fn gated_ghost_checks_its_gate() {
             &mut scratch,
         )
     };
+    let run = |gate: &mut [f32], shape: DfcShape, sums: Option<&mut [f32]>| {
+        run_with(gate, shape, sums, full)
+    };
     let mut g = vec![0.0; glen];
     assert!(run(&mut g, sh, None).is_ok());
+    let err = run_with(&mut g, sh, None, full - 1).unwrap_err();
+    assert!(format!("{err}").contains("scratch"), "short scratch: {err}");
     assert!(run(&mut g[1..], sh, None).is_err(), "short gate");
     let wrong = DfcShape { h: 5, ..sh };
     assert!(run(&mut g, wrong, None).is_err(), "gate for another h");

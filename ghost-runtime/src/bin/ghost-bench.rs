@@ -521,7 +521,13 @@ fn dwg_case(
     }
 }
 
-fn ghost_case(k: Kernels, rng: &mut Rng, kp: usize, nb: usize, hw: usize, res: bool) -> Case {
+/// A Ghost module; `gated` adds GhostNetV2's DFC gate (quarter resolution, nearest x2).
+fn ghost_case(
+    k: Kernels,
+    rng: &mut Rng,
+    (kp, nb, hw, res): (usize, usize, usize, bool),
+    gated: bool,
+) -> Case {
     let np = nb * 8;
     let mut pw = Buf::zeros(pointwise_packed_len(kp, np));
     pack_pointwise(&rng.vec(kp * np), &rng.vec(np), kp, np, pw.m()).unwrap();
@@ -536,41 +542,65 @@ fn ghost_case(k: Kernels, rng: &mut Rng, kp: usize, nb: usize, hw: usize, res: b
     let x = Buf::from(rng.vec(kp * hw * hw));
     let r = Buf::from(rng.vec(2 * np * hw * hw));
     let mut y = Buf::zeros(2 * np * hw * hw);
-    let mut scratch = Buf::zeros(ghost_scratch_len(shape));
+    let mut scratch = Buf::zeros(if gated {
+        ghost_gated_scratch_len(shape)
+    } else {
+        ghost_scratch_len(shape)
+    });
+    let gh = hw.div_ceil(2);
+    let gate_shape = DfcShape {
+        blocks: 2 * nb,
+        gate_h: gh,
+        gate_w: gh,
+        h: hw,
+        w: hw,
+        coord: CoordMode::Asymmetric,
+        nearest: NearestMode::Floor,
+    };
+    // The kernel takes the sigmoid in place each run: values drift into (0.5, 0.74), which
+    // costs the same.
+    let mut gate = Buf::from(rng.vec(2 * np * gh * gh));
     let (primary, cheap) = if res {
         (Activation::None, Activation::None)
     } else {
         (Activation::Relu, Activation::Relu)
     };
     Case {
-        id: format!("ghost-{kp}-{np}-{hw}{}", if res { "-res" } else { "" }),
+        id: format!(
+            "ghost-{kp}-{np}-{hw}{}{}",
+            if res { "-res" } else { "" },
+            if gated { "-dfc" } else { "" }
+        ),
         name: format!(
-            "ghost {kp:>3}->{np}+{np}{} @{hw}",
-            if res { " +res" } else { "" }
+            "ghost {kp:>3}->{np}+{np}{}{} @{hw}",
+            if res { " +res" } else { "" },
+            if gated { " +dfc" } else { "" }
         ),
         kind: "ghost",
         params: format!(
-            r#"{{"k":{kp},"half":{np},"h":{hw},"w":{hw},"primary":"{}","cheap":"{}","residual":{res}}}"#,
+            r#"{{"k":{kp},"half":{np},"h":{hw},"w":{hw},"primary":"{}","cheap":"{}","residual":{res},"dfc_gate":{gated}}}"#,
             act_name(primary),
             act_name(cheap)
         ),
         work: ((kp + 9) * np * hw * hw) as f64,
         unit: "MAC",
         run: Box::new(move || {
-            k.ghost(
-                pw.s(),
-                dw.s(),
-                shape,
-                Src::new(x.s()),
-                Dst::new(y.m()),
-                GhostEpilogue {
-                    primary,
-                    cheap,
-                    residual: res.then(|| Src::new(r.s())),
-                    channel_sums: None,
-                },
-                scratch.m(),
-            )
+            let epilogue = GhostEpilogue {
+                primary,
+                cheap,
+                residual: res.then(|| Src::new(r.s())),
+                channel_sums: None,
+            };
+            let (xs, ys) = (Src::new(x.s()), Dst::new(y.m()));
+            if gated {
+                let gate = GhostGate {
+                    gate: gate.m(),
+                    shape: gate_shape,
+                };
+                k.ghost_gated(pw.s(), dw.s(), shape, xs, ys, epilogue, gate, scratch.m())
+            } else {
+                k.ghost(pw.s(), dw.s(), shape, xs, ys, epilogue, scratch.m())
+            }
             .unwrap();
             black_box(&mut y);
         }),
@@ -1083,7 +1113,16 @@ fn main() {
         (160, 60, 7, false),
         (960, 10, 7, true),
     ] {
-        cases.push(ghost_case(k, &mut rng, kp, nb, hw, res));
+        cases.push(ghost_case(k, &mut rng, (kp, nb, hw, res), false));
+    }
+    // GhostNetV2's gated modules (the first of each stage's DFC blocks).
+    for &m in &[
+        (24, 5, 56, false),
+        (40, 15, 28, false),
+        (112, 42, 14, false),
+        (160, 60, 7, false),
+    ] {
+        cases.push(ghost_case(k, &mut rng, m, true));
     }
     // Depthwise: cheap 3x3 s1 ops and the stride-2 bottleneck convs.
     for &(blocks, hw, ks, st) in &[

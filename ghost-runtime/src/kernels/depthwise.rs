@@ -196,6 +196,11 @@ pub(crate) struct RowsOut<V, const R: usize> {
     pub y: [*mut f32; R],
     /// Residual row pointers, or null.
     pub r: [*const f32; R],
+    /// Gate block (the fused ghost's DFC gate; read only by [`rows`] with `G`): after the
+    /// residual, pixel `ox` of row `r` is multiplied by the vector at `g + gm[r][ox]`.
+    pub g: *const f32,
+    /// Gate offsets of the output rows' pixels (read only with a gate).
+    pub gm: [*const u32; R],
     /// Running sum of stored values (for channel sums).
     pub sum: V,
 }
@@ -204,13 +209,13 @@ pub(crate) struct RowsOut<V, const R: usize> {
 /// (null when outside the image); output row `r` uses entries `r*ST .. r*ST + K`.
 pub(crate) type InRows = [*const f32; 8];
 
-/// Activation, residual, store, channel sum of one output pixel.
+/// Activation, residual, gate (`G`), store, channel sum of one output pixel.
 ///
 /// # Safety
 /// `ox` < the rows' output width (see [`rows`]).
 #[cfg_attr(ghost_runtime_opt0, inline(never))] // see ghost-runtime/build.rs
 #[cfg_attr(not(ghost_runtime_opt0), inline(always))]
-unsafe fn store<S: Simd, const R: usize>(
+unsafe fn store<S: Simd, const R: usize, const G: bool>(
     s: S,
     act: &ActV<S::V>,
     out: &mut RowsOut<S::V, R>,
@@ -219,7 +224,7 @@ unsafe fn store<S: Simd, const R: usize>(
     v: S::V,
 ) {
     // SAFETY: forwarded.
-    unsafe { store_activated(s, out, r, ox, act.apply(s, v)) };
+    unsafe { store_activated::<S, R, G>(s, out, r, ox, act.apply(s, v)) };
 }
 
 /// [`store`] of a value whose activation is already applied.
@@ -227,17 +232,21 @@ unsafe fn store<S: Simd, const R: usize>(
 /// # Safety
 /// As [`store`].
 #[inline(always)]
-unsafe fn store_activated<S: Simd, const R: usize>(
+unsafe fn store_activated<S: Simd, const R: usize, const G: bool>(
     s: S,
     out: &mut RowsOut<S::V, R>,
     r: usize,
     ox: usize,
     mut v: S::V,
 ) {
-    // SAFETY: ox < ow; the row pointers cover ow pixels (contract).
+    // SAFETY: ox < ow; the row pointers cover ow pixels, and with a gate `gm[r]` has ow
+    // offsets inside the gate block (contract).
     unsafe {
         if !out.r[r].is_null() {
             v = s.add(v, s.load(out.r[r].add(ox * 8)));
+        }
+        if G {
+            v = s.mul(v, s.load(out.g.add(*out.gm[r].add(ox) as usize)));
         }
         s.store(out.y[r].add(ox * 8), v);
     }
@@ -252,7 +261,7 @@ unsafe fn store_activated<S: Simd, const R: usize>(
 #[cfg_attr(ghost_runtime_opt0, inline(never))] // see ghost-runtime/build.rs
 #[cfg_attr(not(ghost_runtime_opt0), inline(always))]
 #[allow(clippy::too_many_arguments)]
-unsafe fn border<S: Simd, const K: usize, const ST: usize, const R: usize>(
+unsafe fn border<S: Simd, const K: usize, const ST: usize, const R: usize, const G: bool>(
     s: S,
     inp: &InRows,
     bw: &BlockW<S::V, K>,
@@ -284,7 +293,7 @@ unsafe fn border<S: Simd, const K: usize, const ST: usize, const R: usize>(
     }
     for (r, acc) in acc.iter().enumerate() {
         // SAFETY: forwarded.
-        unsafe { store(s, act, out, r, ox, *acc) };
+        unsafe { store::<S, R, G>(s, act, out, r, ox, *acc) };
     }
 }
 
@@ -296,7 +305,14 @@ unsafe fn border<S: Simd, const K: usize, const ST: usize, const R: usize>(
 #[cfg_attr(ghost_runtime_opt0, inline(never))] // see ghost-runtime/build.rs
 #[cfg_attr(not(ghost_runtime_opt0), inline(always))]
 #[allow(clippy::needless_range_loop)] // indices must be constants for register allocation
-unsafe fn chunk<S: Simd, const K: usize, const ST: usize, const R: usize, const C: usize>(
+unsafe fn chunk<
+    S: Simd,
+    const K: usize,
+    const ST: usize,
+    const R: usize,
+    const C: usize,
+    const G: bool,
+>(
     s: S,
     inp: &InRows,
     bw: &BlockW<S::V, K>,
@@ -333,7 +349,7 @@ unsafe fn chunk<S: Simd, const K: usize, const ST: usize, const R: usize, const 
     for r in 0..R {
         for c in 0..C {
             // SAFETY: ox + c < ow.
-            unsafe { store_activated(s, out, r, ox + c, acc[r][c]) };
+            unsafe { store_activated::<S, R, G>(s, out, r, ox + c, acc[r][c]) };
         }
     }
 }
@@ -354,6 +370,7 @@ pub(crate) unsafe fn rows<
     const R: usize,
     const C1: usize,
     const C2: usize,
+    const G: bool,
 >(
     s: S,
     inp: &InRows,
@@ -374,27 +391,27 @@ pub(crate) unsafe fn rows<
     .max(lo);
     for ox in 0..lo {
         // SAFETY: forwarded contract; ox < ow.
-        unsafe { border::<S, K, ST, R>(s, inp, bw, act, iw, pl, out, ox) };
+        unsafe { border::<S, K, ST, R, G>(s, inp, bw, act, iw, pl, out, ox) };
     }
     let mut ox = lo;
     while ox + C1 <= hi {
         // SAFETY: forwarded contract; the columns are interior (< hi).
-        unsafe { chunk::<S, K, ST, R, C1>(s, inp, bw, act, pl, out, ox) };
+        unsafe { chunk::<S, K, ST, R, C1, G>(s, inp, bw, act, pl, out, ox) };
         ox += C1;
     }
     while ox + C2 <= hi {
         // SAFETY: forwarded contract; the columns are interior (< hi).
-        unsafe { chunk::<S, K, ST, R, C2>(s, inp, bw, act, pl, out, ox) };
+        unsafe { chunk::<S, K, ST, R, C2, G>(s, inp, bw, act, pl, out, ox) };
         ox += C2;
     }
     while ox < hi {
         // SAFETY: forwarded contract; the columns are interior (< hi).
-        unsafe { chunk::<S, K, ST, R, 1>(s, inp, bw, act, pl, out, ox) };
+        unsafe { chunk::<S, K, ST, R, 1, G>(s, inp, bw, act, pl, out, ox) };
         ox += 1;
     }
     for ox in hi..ow {
         // SAFETY: forwarded contract; ox < ow.
-        unsafe { border::<S, K, ST, R>(s, inp, bw, act, iw, pl, out, ox) };
+        unsafe { border::<S, K, ST, R, G>(s, inp, bw, act, iw, pl, out, ox) };
     }
 }
 
@@ -464,10 +481,14 @@ pub(crate) unsafe fn block_rows<
             let mut out = RowsOut {
                 y: [y0, y1],
                 r: [r0, r1],
+                g: ptr::null(),
+                gm: [ptr::null(); 2],
                 sum,
             };
             // SAFETY: rows oy, oy+1 exist; forwarded.
-            unsafe { rows::<S, K, ST, 2, D1, D2>(s, &inp, bw, act, a.iw, a.ow, a.pl, &mut out) };
+            unsafe {
+                rows::<S, K, ST, 2, D1, D2, false>(s, &inp, bw, act, a.iw, a.ow, a.pl, &mut out)
+            };
             sum = out.sum;
             oy += 2;
         } else {
@@ -475,10 +496,14 @@ pub(crate) unsafe fn block_rows<
             let mut out = RowsOut {
                 y: [y0],
                 r: [r0],
+                g: ptr::null(),
+                gm: [ptr::null()],
                 sum,
             };
             // SAFETY: row oy exists; forwarded.
-            unsafe { rows::<S, K, ST, 1, C1, C2>(s, &inp, bw, act, a.iw, a.ow, a.pl, &mut out) };
+            unsafe {
+                rows::<S, K, ST, 1, C1, C2, false>(s, &inp, bw, act, a.iw, a.ow, a.pl, &mut out)
+            };
             sum = out.sum;
             oy += 1;
         }

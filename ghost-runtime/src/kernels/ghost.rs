@@ -17,23 +17,24 @@
 //!
 //! Gated form ([`Kernels::ghost_gated`], GhostNetV2's DFC attention): the output is
 //! multiplied by `sigmoid(g)` nearest-upsampled from the quarter-resolution gate `g`. The
-//! multiply runs in the band loop, right after the band's depthwise, on rows still in cache:
-//! x2 rows as soon as they are written, x1 rows once no later depthwise row reads them. The
-//! gate is a compile-time parameter of the band loop (`drive_with::<GATED>`), so the plain
-//! module's code is the same as without the feature.
+//! multiply is part of both store epilogues (after the activation and the residual, on the
+//! registers about to be stored), so no pass re-reads the output: the nearest upsample is a
+//! table of one gate offset per pixel, built once per call in the scratch after the ring, and
+//! the depthwise reads its x1 rows from the ring of pre-gate rows the pointwise epilogue
+//! writes, as with a residual. (A separate gate pass over each band's rows, still in L2, was
+//! GhostNetV2's 3.2 % of run time at 1 thread.) The gate is a compile-time parameter of the
+//! band loop (`drive_with::<GATED>`); the epilogues test it as they test the residual.
 //!
-//! Deliberately not done here: the multiply inside the pointwise and depthwise register
-//! epilogues (the band pass re-reads rows from L1/L2, not from memory), and channel sums with
-//! a gate (sums of the gated values would need the gate inside those epilogues; the planner
-//! never asks for them: a squeeze after a DFC gate reads the gate's output).
+//! Deliberately not done here: channel sums with a gate (the planner never asks for them: a
+//! squeeze after a DFC gate reads the gate's output).
 
 use crate::arch::{ActV, Simd};
 use crate::error::{check, check_len, size, Error};
 use crate::isa::{dispatch, Kernels};
 use crate::kernels::depthwise::{load_block, rows, DwArgs, InRows, RowsOut};
-use crate::kernels::dfc::{gate_dispatch, DfcShape, GateRows};
+use crate::kernels::dfc::{DfcShape, GateRows};
 use crate::kernels::pointwise::{self, packed_len_blocks, view, PwArgs};
-use crate::kernels::resize::{CoordMode, NearestMode};
+use crate::kernels::resize::{nearest, src_coord, CoordMode, NearestMode};
 use crate::kernels::vmath::{transcendental_raw, Transcendental};
 use crate::{Activation, Dst, Src};
 use core::ptr;
@@ -83,6 +84,9 @@ pub(crate) struct GateGeom {
     gw: usize,
     coord: CoordMode,
     nearest: NearestMode,
+    /// `h * w` gate offsets in the scratch after the ring: pixel `p`'s gate vector in block
+    /// `b` is at `g + b * gh * gw * 8 + map[p]` (written by [`GhostArgs::build_gate_map`]).
+    map: *mut u32,
 }
 
 /// Rows per band for a given width.
@@ -98,6 +102,12 @@ const fn band_rows(h: usize, w: usize) -> usize {
 /// Scratch floats [`Kernels::ghost`] needs when it has a residual (0 is fine without one).
 pub const fn ghost_scratch_len(shape: GhostShape) -> usize {
     shape.half_blocks * 3 * band_rows(shape.h, shape.w) * shape.w * 8
+}
+
+/// Scratch floats [`Kernels::ghost_gated`] needs, with or without a residual: the ring of
+/// pre-gate x1 rows of [`ghost_scratch_len`] and one gate offset per pixel.
+pub const fn ghost_gated_scratch_len(shape: GhostShape) -> usize {
+    ghost_scratch_len(shape) + shape.h * shape.w
 }
 
 #[derive(Clone, Copy)]
@@ -172,6 +182,9 @@ impl GhostArgs {
                 r_bs: 0,
                 pre: ptr::null_mut(),
                 pre_bs: 0,
+                g: ptr::null(),
+                g_bs: 0,
+                gm: ptr::null(),
                 sums: ptr::null_mut(),
                 act: self.primary,
                 blk0: 0,
@@ -232,6 +245,34 @@ impl GhostArgs {
     pub(crate) fn gate_block_len(&self) -> usize {
         self.gate.map_or(0, |g| g.gh * g.gw * 8)
     }
+    /// Writes the per-pixel gate offsets of a gated module (once per call, before any band
+    /// loop runs; the band loops of every thread only read them).
+    ///
+    /// # Safety
+    /// A gated module's args; no band loop of this module is running.
+    pub(crate) unsafe fn build_gate_map(&self) {
+        let g = self.gate.expect("a gated module");
+        let (h, w) = (self.h, self.w);
+        // SAFETY: `map` has h*w entries after the ring (checked by `ghost_gated_args`) and
+        // nothing else reads or writes it meanwhile (the contract).
+        let map = unsafe { core::slice::from_raw_parts_mut(g.map, h * w) };
+        let (first, rest) = map.split_at_mut(w);
+        for (ox, m) in first.iter_mut().enumerate() {
+            *m = (nearest(g.nearest, src_coord(g.coord, ox, g.gw, w), g.gw) * 8) as u32;
+        }
+        // Row 0's gate row is added last, after the other rows copied the column offsets.
+        for (i, row) in rest.chunks_exact_mut(w).enumerate() {
+            let gy = nearest(g.nearest, src_coord(g.coord, i + 1, g.gh, h), g.gh);
+            let add = (gy * g.gw * 8) as u32;
+            for (m, &c) in row.iter_mut().zip(first.iter()) {
+                *m = c + add;
+            }
+        }
+        let gy0 = nearest(g.nearest, src_coord(g.coord, 0, g.gh, h), g.gh);
+        for m in first.iter_mut() {
+            *m += (gy0 * g.gw * 8) as u32;
+        }
+    }
     /// Takes the sigmoid of gate blocks `blk0 .. blk1` in place, on the ISA of `k`.
     ///
     /// # Safety
@@ -258,14 +299,21 @@ struct DwBand<'a> {
     dw_end: usize,
 }
 
-/// Cheap-op rows of one band, all blocks. A separate `#[target_feature]` instantiation from
-/// the pointwise part: with both inlined into one function LLVM kept the GEMM accumulators
-/// in memory (measured 2x slower).
+/// Cheap-op rows of one band, all blocks (`G`: gated, x1 read from the ring). A separate
+/// `#[target_feature]` instantiation from the pointwise part: with both inlined into one
+/// function LLVM kept the GEMM accumulators in memory (measured 2x slower).
 ///
 /// # Safety
 /// As [`drive`]; the x1 rows the band's depthwise rows read are computed.
 #[inline(always)]
-unsafe fn dw_band<S: Simd, const C1: usize, const C2: usize, const D1: usize, const D2: usize>(
+unsafe fn dw_band<
+    S: Simd,
+    const C1: usize,
+    const C2: usize,
+    const D1: usize,
+    const D2: usize,
+    const G: bool,
+>(
     s: S,
     b: &DwBand<'_>,
 ) {
@@ -276,6 +324,8 @@ unsafe fn dw_band<S: Simd, const C1: usize, const C2: usize, const D1: usize, co
     let band = band_rows(h, w);
     let sb = 3 * band * row_len;
     let has_res = !a.r.is_null();
+    // x1 comes from the ring of pre-add, pre-gate rows when the stored x1 is not it.
+    let ring = has_res || G;
     let cheap = ActV::new(s, a.cheap);
     let (dw_next, dw_end) = (b.dw_next, b.dw_end);
     for cb in a.b0..a.b1 {
@@ -293,7 +343,7 @@ unsafe fn dw_band<S: Simd, const C1: usize, const C2: usize, const D1: usize, co
                     continue;
                 }
                 let iy = iy as usize;
-                *rp = if has_res {
+                *rp = if ring {
                     // SAFETY: iy >= r0 - 2 (dw_next = r0 - 1) and iy < r1: the row's band is
                     // the current one or one of the two before, all still in the ring.
                     unsafe {
@@ -306,6 +356,11 @@ unsafe fn dw_band<S: Simd, const C1: usize, const C2: usize, const D1: usize, co
                 };
             }
             let ob = nb + cb;
+            let (g, gm) = match a.gate {
+                Some(g) => (g.g.wrapping_add(ob * g.gh * g.gw * 8).cast_const(), g.map),
+                None => (ptr::null(), ptr::null_mut()),
+            };
+            let grow = |oy: usize| gm.wrapping_add(oy * w).cast_const();
             let orow = |oy: usize| {
                 let y = a.y.wrapping_add(ob * bs + oy * row_len);
                 let r = if has_res {
@@ -322,10 +377,12 @@ unsafe fn dw_band<S: Simd, const C1: usize, const C2: usize, const D1: usize, co
                 let mut out = RowsOut {
                     y: [y0, y1],
                     r: [q0, q1],
+                    g,
+                    gm: [grow(oy), grow(oy + 1)],
                     sum,
                 };
                 // SAFETY: see above.
-                unsafe { rows::<S, 3, 1, 2, D1, D2>(s, &inp, &bw, &cheap, w, w, 1, &mut out) };
+                unsafe { rows::<S, 3, 1, 2, D1, D2, G>(s, &inp, &bw, &cheap, w, w, 1, &mut out) };
                 sum = out.sum;
                 oy += 2;
             } else {
@@ -333,10 +390,12 @@ unsafe fn dw_band<S: Simd, const C1: usize, const C2: usize, const D1: usize, co
                 let mut out = RowsOut {
                     y: [y0],
                     r: [q0],
+                    g,
+                    gm: [grow(oy)],
                     sum,
                 };
                 // SAFETY: see above.
-                unsafe { rows::<S, 3, 1, 1, C1, C2>(s, &inp, &bw, &cheap, w, w, 1, &mut out) };
+                unsafe { rows::<S, 3, 1, 1, C1, C2, G>(s, &inp, &bw, &cheap, w, w, 1, &mut out) };
                 sum = out.sum;
                 oy += 1;
             }
@@ -371,10 +430,11 @@ pub(crate) unsafe fn drive_gated(k: Kernels, a: &GhostArgs) {
     unsafe { drive_with::<true>(k, a) }
 }
 
-/// The band loop; `GATED` adds the gate pass after each band's depthwise.
+/// The band loop; with `GATED` both epilogues multiply by the gate and the depthwise reads
+/// x1 from the ring of pre-gate rows.
 ///
 /// # Safety
-/// As [`drive`]; with `GATED`, `a.gate` is set.
+/// As [`drive`]; with `GATED`, `a.gate` is set and its map built.
 #[inline(always)]
 unsafe fn drive_with<const GATED: bool>(k: Kernels, a: &GhostArgs) {
     let (h, w, nb) = (a.h, a.w, a.nb);
@@ -383,9 +443,12 @@ unsafe fn drive_with<const GATED: bool>(k: Kernels, a: &GhostArgs) {
     let band = band_rows(h, w);
     let sb = 3 * band * row_len;
     let has_res = !a.r.is_null();
+    let (g, g_bs, gm) = match a.gate {
+        Some(g) if GATED => (g.g.cast_const(), g.gh * g.gw * 8, g.map.cast_const()),
+        _ => (ptr::null(), 0, ptr::null()),
+    };
     let mut r0 = 0;
     let mut dw_next = 0;
-    let mut x1_next = 0;
     while r0 < h {
         let r1 = (r0 + band).min(h);
         let off = r0 * row_len;
@@ -407,42 +470,44 @@ unsafe fn drive_with<const GATED: bool>(k: Kernels, a: &GhostArgs) {
                 ptr::null()
             },
             r_bs: bs,
-            pre: if has_res {
+            pre: if has_res || GATED {
                 // SAFETY: slot (r0 / band) % 3 of block 0; a band fits in its slot.
                 unsafe { a.scratch.add((r0 / band) % 3 * band * row_len) }
             } else {
                 ptr::null_mut()
             },
             pre_bs: sb,
+            g,
+            g_bs,
+            // The map entries from the band's first pixel (the map is indexed by pixel).
+            gm: if GATED {
+                gm.wrapping_add(r0 * w)
+            } else {
+                ptr::null()
+            },
             sums: a.sums,
             act: a.primary,
             blk0: a.b0,
             blk1: a.b1,
         };
-        // SAFETY: forwarded extents.
-        unsafe { pointwise::run_dispatch(k, &pa) };
+        // SAFETY: forwarded extents; with GATED the gate and its map cover every block and
+        // pixel of the module.
+        unsafe {
+            if GATED {
+                pointwise::run_gated_dispatch(k, &pa)
+            } else {
+                pointwise::run_dispatch(k, &pa)
+            }
+        };
         let dw_end = if r1 == h { h } else { r1 - 1 };
         let db = DwBand { a, dw_next, dw_end };
         // The dispatch is sound: rows dw_next - 1 ..= dw_end of x1 are now computed.
-        dispatch!(k, dw_band, &db, DwBand<'_>;
-            avx512 [8, 4, 4, 2]; avx2 [4, 2, 2, 1]; neon [4, 2, 2, 1]; scalar [4, 2, 2, 1]);
         if GATED {
-            // x1 row iy is read by depthwise rows up to iy + 1: rows below dw_end - 1 are
-            // final (all of them after the last band). x2 rows are final once written.
-            let x1_end = if dw_end == h {
-                h
-            } else {
-                dw_end.saturating_sub(1)
-            };
-            if x1_next < x1_end {
-                // SAFETY: rows x1_next..x1_end of blocks b0..b1 of the x1 half.
-                unsafe { gate_dispatch(k, &a.gate_rows(a.b0, a.b1, x1_next, x1_end)) };
-                x1_next = x1_end;
-            }
-            if dw_next < dw_end {
-                // SAFETY: rows dw_next..dw_end of blocks b0..b1 of the x2 half.
-                unsafe { gate_dispatch(k, &a.gate_rows(nb + a.b0, nb + a.b1, dw_next, dw_end)) };
-            }
+            dispatch!(k, dw_band, &db, DwBand<'_>; avx512 [8, 4, 4, 2, true];
+                avx2 [4, 2, 2, 1, true]; neon [4, 2, 2, 1, true]; scalar [4, 2, 2, 1, true]);
+        } else {
+            dispatch!(k, dw_band, &db, DwBand<'_>; avx512 [8, 4, 4, 2, false];
+                avx2 [4, 2, 2, 1, false]; neon [4, 2, 2, 1, false]; scalar [4, 2, 2, 1, false]);
         }
         dw_next = dw_end;
         r0 = r1;
@@ -476,9 +541,11 @@ impl Kernels {
 }
 
 impl Kernels {
-    /// [`Kernels::ghost`] followed by GhostNetV2's DFC gate, applied inside the band loop
-    /// (see the module docs): `output *= sigmoid(gate)` nearest-upsampled to `h x w`. The
-    /// gate is overwritten with its sigmoid. No channel sums (an error if asked for).
+    /// [`Kernels::ghost`] followed by GhostNetV2's DFC gate, applied in the module's store
+    /// epilogues (see the module docs): `output *= sigmoid(gate)` nearest-upsampled to
+    /// `h x w`. The gate is overwritten with its sigmoid. `scratch` needs
+    /// [`ghost_gated_scratch_len`] floats, residual or not. No channel sums (an error if asked
+    /// for).
     #[allow(clippy::too_many_arguments)]
     pub fn ghost_gated(
         self,
@@ -497,6 +564,7 @@ impl Kernels {
         // SAFETY: every extent checked; output, gate and scratch are unique borrows.
         unsafe {
             a.gate_sigmoid(self, 0, 2 * shape.half_blocks);
+            a.build_gate_map();
             drive_gated(self, &a);
         }
         Ok(())
@@ -538,6 +606,14 @@ pub(crate) fn ghost_gated_args(
         gs.blocks,
         size(&[gs.gate_h, gs.gate_w]),
     )?;
+    // Offsets into a gate block are u32 in the map.
+    check(
+        size(&[gs.gate_h, gs.gate_w, 8]) <= u32::MAX as usize,
+        "gate.shape.gate_h",
+        "gate blocks must have fewer than 2^32 floats",
+    )?;
+    check_len("scratch", scratch.len(), ghost_gated_scratch_len(shape))?;
+    let ring = ghost_scratch_len(shape);
     let mut a = ghost_args(
         pw_packed, dw_packed, shape, input, output, epilogue, scratch,
     )?;
@@ -547,6 +623,10 @@ pub(crate) fn ghost_gated_args(
         gw: gs.gate_w,
         coord: gs.coord,
         nearest: gs.nearest,
+        // The scratch is f32 and the map u32: same size and alignment, and nothing reads the
+        // map's words as floats.
+        // SAFETY: `ring + h*w` floats checked just above.
+        map: unsafe { a.scratch.add(ring) }.cast::<u32>(),
     });
     Ok(a)
 }

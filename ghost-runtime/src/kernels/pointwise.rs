@@ -162,6 +162,12 @@ pub(crate) struct PwArgs {
     /// Optional second destination for the value before the residual add (fused ghost).
     pub pre: *mut f32,
     pub pre_bs: usize,
+    /// Multiplier applied after the residual by [`run_gated_dispatch`] (the fused ghost's
+    /// DFC gate; null elsewhere): block `ob` of pixel `p` is multiplied by the vector at
+    /// `g + ob * g_bs + gm[p]` (`gm` is indexed like the pixels of this view).
+    pub g: *const f32,
+    pub g_bs: usize,
+    pub gm: *const u32,
     pub sums: *mut f32,
     pub act: crate::Activation,
     /// Output blocks `blk0 .. blk1` of the `nb` are computed (a thread's share); `0 .. nb`
@@ -191,6 +197,11 @@ impl PwArgs {
             } else {
                 self.pre.wrapping_add(p0 * 8)
             },
+            gm: if self.gm.is_null() {
+                self.gm
+            } else {
+                self.gm.wrapping_add(p0)
+            },
             ..*self
         }
     }
@@ -211,6 +222,7 @@ pub(crate) unsafe fn run<
     const NP: usize,
     const M1P: usize,
     const M1: usize,
+    const G: bool,
 >(
     s: S,
     a: &PwArgs,
@@ -238,13 +250,13 @@ pub(crate) unsafe fn run<
             // SAFETY: forwarded; the tile's blocks starting at `ob0` exist (`rest` of them).
             j0 += unsafe {
                 if rest >= 2 * NP {
-                    walk_wide::<S, MR, NP>(s, a, &act, &c);
+                    walk_wide::<S, MR, NP, G>(s, a, &act, &c);
                     2 * NP
                 } else if rest >= 2 {
-                    walk_wide::<S, M1P, 1>(s, a, &act, &c);
+                    walk_wide::<S, M1P, 1, G>(s, a, &act, &c);
                     2
                 } else {
-                    walk_wide::<S, M1, 0>(s, a, &act, &c);
+                    walk_wide::<S, M1, 0, G>(s, a, &act, &c);
                     1
                 }
             };
@@ -262,7 +274,7 @@ struct Cols {
 
 /// The tiles of one column group of `2 * NP` blocks (`NP` = 0: one block) over all pixels.
 #[inline(always)]
-unsafe fn walk_wide<S: Wide, const MR: usize, const NP: usize>(
+unsafe fn walk_wide<S: Wide, const MR: usize, const NP: usize, const G: bool>(
     s: S,
     a: &PwArgs,
     act: &ActV<S::V>,
@@ -273,9 +285,9 @@ unsafe fn walk_wide<S: Wide, const MR: usize, const NP: usize>(
         // pixel indices to px - 1.
         unsafe {
             match NP {
-                0 => tile::<S, One, MR, 1, 1>(s, a, act, c, p0, m, lo),
-                1 => tile::<S, Two, MR, 1, 2>(s, a, act, c, p0, m, lo),
-                _ => tile::<S, Two, MR, 2, 4>(s, a, act, c, p0, m, lo),
+                0 => tile::<S, One, MR, 1, 1, G>(s, a, act, c, p0, m, lo),
+                1 => tile::<S, Two, MR, 1, 2, G>(s, a, act, c, p0, m, lo),
+                _ => tile::<S, Two, MR, 2, 4, G>(s, a, act, c, p0, m, lo),
             }
         }
     });
@@ -381,7 +393,14 @@ impl<S: Wide> Unit<S> for Two {
 #[allow(clippy::needless_range_loop)]
 #[cfg_attr(ghost_runtime_opt0, inline(never))] // see ghost-runtime/build.rs
 #[cfg_attr(not(ghost_runtime_opt0), inline(always))]
-unsafe fn tile<S: Wide, U: Unit<S>, const MR: usize, const NU: usize, const NB: usize>(
+unsafe fn tile<
+    S: Wide,
+    U: Unit<S>,
+    const MR: usize,
+    const NU: usize,
+    const NB: usize,
+    const G: bool,
+>(
     s: S,
     a: &PwArgs,
     act: &ActV<S::V>,
@@ -452,16 +471,17 @@ unsafe fn tile<S: Wide, U: Unit<S>, const MR: usize, const NU: usize, const NB: 
         act.apply_tile(s, &mut out);
     }
     // SAFETY: forwarded contract of `tile`.
-    unsafe { store_tile::<S, MR, NB>(s, a, c, &out, p0, m, lo) };
+    unsafe { store_tile::<S, MR, NB, G>(s, a, c, &out, p0, m, lo) };
 }
 
-/// One row of a tile: optional pre-residual copy, residual, store, sums.
+/// One row of a tile: optional pre-residual copy, residual, gate (`G`: `a.g` is set), store,
+/// sums.
 ///
 /// # Safety
-/// As [`tile`], for the pixel at float offset `pix`.
+/// As [`tile`], for the pixel at float offset `pix` (`8 *` its index).
 #[allow(clippy::needless_range_loop)]
 #[inline(always)]
-unsafe fn store_row<S: Simd, const NB: usize>(
+unsafe fn store_row<S: Simd, const NB: usize, const G: bool>(
     s: S,
     a: &PwArgs,
     c: &Cols,
@@ -480,6 +500,10 @@ unsafe fn store_row<S: Simd, const NB: usize>(
             if !a.r.is_null() {
                 v = s.add(v, s.load(a.r.add(ob * a.r_bs + pix)));
             }
+            if G {
+                let gp = a.g.add(ob * a.g_bs + *a.gm.add(pix / 8) as usize);
+                v = s.mul(v, s.load(gp));
+            }
             s.store(a.y.add(ob * a.y_bs + pix), v);
         }
         sum[j] = s.add(sum[j], v);
@@ -493,7 +517,7 @@ unsafe fn store_row<S: Simd, const NB: usize>(
 #[allow(clippy::needless_range_loop)]
 #[cfg_attr(ghost_runtime_opt0, inline(never))] // see ghost-runtime/build.rs
 #[cfg_attr(not(ghost_runtime_opt0), inline(always))]
-unsafe fn store_tile<S: Simd, const MR: usize, const NB: usize>(
+unsafe fn store_tile<S: Simd, const MR: usize, const NB: usize, const G: bool>(
     s: S,
     a: &PwArgs,
     c: &Cols,
@@ -510,7 +534,7 @@ unsafe fn store_tile<S: Simd, const MR: usize, const NB: usize>(
         ($($i:literal)*) => {$(
             if $i < MR && $i >= lo && $i < m {
                 // SAFETY: forwarded contract of `tile`; row $i < MR exists.
-                unsafe { store_row::<S, NB>(s, a, c, &acc[$i], (p0 + $i) * 8, &mut sum) };
+                unsafe { store_row::<S, NB, G>(s, a, c, &acc[$i], (p0 + $i) * 8, &mut sum) };
             }
         )*};
     }
@@ -531,9 +555,21 @@ unsafe fn store_tile<S: Simd, const MR: usize, const NB: usize>(
 pub(crate) unsafe fn run_dispatch(k: Kernels, a: &PwArgs) {
     dispatch!(k, run, a, PwArgs;
         // 32 zmm: 7 x 2 pairs are 14 accumulators, 4 blocks = one whole panel.
-        avx512 [7, 2, 8, 14]; avx2 [5, 1, 5, 10]; neon [6, 1, 6, 12]; scalar [4, 1, 4, 8];
+        avx512 [7, 2, 8, 14, false]; avx2 [5, 1, 5, 10, false]; neon [6, 1, 6, 12, false];
+        scalar [4, 1, 4, 8, false];
         // SIMD128: 16 xmm on an x86 host's JIT; a 3x1 pair tile is 12 v128 accumulators.
-        wasm [3, 1, 3, 6]);
+        wasm [3, 1, 3, 6, false]);
+}
+
+/// [`run_dispatch`] with the gate multiply in the epilogue (a separate instantiation, so
+/// ungated layers carry no test for it).
+///
+/// # Safety
+/// As [`run`], and `a.g` / `a.gm` valid for every block and pixel of the view.
+pub(crate) unsafe fn run_gated_dispatch(k: Kernels, a: &PwArgs) {
+    dispatch!(k, run, a, PwArgs;
+        avx512 [7, 2, 8, 14, true]; avx2 [5, 1, 5, 10, true]; neon [6, 1, 6, 12, true];
+        scalar [4, 1, 4, 8, true]; wasm [3, 1, 3, 6, true]);
 }
 
 /// Checks a view of `blocks` blocks of `pixels` pixels at `offset` in a slice of length `len`
@@ -646,6 +682,9 @@ pub(crate) fn pointwise_args(
             r_bs,
             pre: ptr::null_mut(),
             pre_bs: 0,
+            g: ptr::null(),
+            g_bs: 0,
+            gm: ptr::null(),
             sums,
             act: epilogue.activation,
             blk0: 0,

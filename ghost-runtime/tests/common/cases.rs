@@ -400,7 +400,7 @@ impl GhostCase {
         let hw = self.shape.h * self.shape.w;
         let nb = self.shape.half_blocks;
         let mut y = vec![7.0; (self.y_off + 2 * nb) * hw * 8];
-        let mut scratch = vec![f32::NAN; ghost_scratch_len(self.shape)];
+        let mut scratch = vec![f32::NAN; ghost_gated_scratch_len(self.shape)];
         let mut gate = g.to_vec();
         exec!(
             kern,

@@ -15,7 +15,9 @@
 //! Deliberately not done here: gates `fuse_dfc` does not produce (other gate functions, convs
 //! other than 1x1 and depthwise), which are reported as unsupported.
 
-use ghost_runtime::{CoordMode, DfcShape, NearestMode, PointwiseShape, PoolKind, PoolShape};
+use ghost_runtime::{
+    self as rt, CoordMode, DfcShape, NearestMode, PointwiseShape, PoolKind, PoolShape,
+};
 
 use super::conv::DwGeneral;
 use super::{ChannelLayout, LowerError, Lowerer};
@@ -202,10 +204,21 @@ impl Lowerer<'_> {
             nearest,
         };
         if let Some(mut step) = fused_ghost {
-            let Kernel::Ghost { gate, .. } = &mut step.kernel else {
+            let Kernel::Ghost {
+                gate,
+                scratch,
+                shape: gs,
+                ..
+            } = &mut step.kernel
+            else {
                 unreachable!("take_gated_ghost returns Ghost steps")
             };
             *gate = Some((a, shape));
+            // The gated module also keeps its pre-gate x1 rows and a gate offset per pixel.
+            let Loc::Buf(b) = *scratch else {
+                unreachable!("a Ghost step's scratch is its own buffer")
+            };
+            self.buffers[b] = rt::ghost_gated_scratch_len(*gs).max(1);
             step.what.push_str(", DFC gate applied in its epilogue");
             self.loc.insert(out, self.loc[&y]);
             self.steps.push(step);
