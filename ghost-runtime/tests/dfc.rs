@@ -151,6 +151,14 @@ fn gated_ghost_matches_ghost_then_gate() {
                 kern.dfc_gate(&mut g2, sh, Dst::at(&mut y, c.y_off))
                     .unwrap();
                 assert!(bits(&got) == bits(&y), "{what}: ghost + dfc_gate bits");
+                // A gate that holds its sigmoid already (as the gate conv's epilogue leaves
+                // it): the same bits, and the gate is left alone.
+                let mut gs = g.clone();
+                c.run_gated_in(kern, &mut gs, false);
+                let sig = gs.clone();
+                let (again, _) = c.run_gated_in(kern, &mut gs, true);
+                assert!(bits(&again) == bits(&got), "{what}: activated gate bits");
+                assert!(bits(&gs) == bits(&sig), "{what}: activated gate written");
             }
         }
     }
@@ -187,7 +195,11 @@ fn gated_ghost_checks_its_gate() {
                 residual: None,
                 channel_sums: sums,
             },
-            GhostGate { gate, shape },
+            GhostGate {
+                gate,
+                shape,
+                activated: false,
+            },
             &mut scratch,
         )
     };

@@ -55,6 +55,10 @@ fn gated_ghost_and_dfc_gate_par_are_bit_identical() {
         let g = rng.vec(sh.blocks * sh.gate_h * sh.gate_w * 8);
         let what = format!("gated ghost {:?} res={}", c.shape, c.res.is_some());
         assert_split_bits(&forks, &what, |e| c.run_gated(e, &g));
+        // A gate taken as already activated (any values do for the splits' bits).
+        assert_split_bits(&forks, &format!("{what} activated"), |e| {
+            c.run_gated_in(e, &mut g.clone(), true)
+        });
         let y0 = rng.vec(sh.blocks * sh.h * sh.w * 8);
         assert_split_bits(&forks, &format!("dfc_gate {sh:?}"), |e| {
             let (mut y, mut g) = (y0.clone(), g.clone());

@@ -557,8 +557,6 @@ fn ghost_case(
         coord: CoordMode::Asymmetric,
         nearest: NearestMode::Floor,
     };
-    // The kernel takes the sigmoid in place each run: values drift into (0.5, 0.74), which
-    // costs the same.
     let mut gate = Buf::from(rng.vec(2 * np * gh * gh));
     let (primary, cheap) = if res {
         (Activation::None, Activation::None)
@@ -593,9 +591,11 @@ fn ghost_case(
             };
             let (xs, ys) = (Src::new(x.s()), Dst::new(y.m()));
             if gated {
+                // As ghostc emits it: the gate conv's epilogue took the sigmoid.
                 let gate = GhostGate {
                     gate: gate.m(),
                     shape: gate_shape,
+                    activated: true,
                 };
                 k.ghost_gated(pw.s(), dw.s(), shape, xs, ys, epilogue, gate, scratch.m())
             } else {

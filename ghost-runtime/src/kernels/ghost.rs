@@ -68,12 +68,16 @@ pub struct GhostEpilogue<'a> {
 /// The DFC gate of [`Kernels::ghost_gated`].
 #[derive(Debug)]
 pub struct GhostGate<'a> {
-    /// The gate before its sigmoid, blocks `[0, 2 * half_blocks)` of a `gate_h x gate_w`
-    /// NCHW8c tensor (gate block `b` multiplies output block `b`); overwritten with its
-    /// sigmoid.
+    /// The gate, blocks `[0, 2 * half_blocks)` of a `gate_h x gate_w` NCHW8c tensor (gate
+    /// block `b` multiplies output block `b`): before its sigmoid, which the kernel takes in
+    /// place, unless `activated`.
     pub gate: &'a mut [f32],
     /// `blocks = 2 * half_blocks`, `h` and `w` those of the module.
     pub shape: DfcShape,
+    /// The gate already holds its sigmoid (the producer applied it in its epilogue, where the
+    /// divisions overlap the multiply-adds; as a separate pass they bound it); the kernel
+    /// leaves it as is.
+    pub activated: bool,
 }
 
 /// Gate geometry inside [`GhostArgs`].
@@ -84,6 +88,8 @@ pub(crate) struct GateGeom {
     gw: usize,
     coord: CoordMode,
     nearest: NearestMode,
+    /// The gate holds its sigmoid already ([`GhostGate::activated`]).
+    activated: bool,
     /// `h * w` gate offsets in the scratch after the ring: pixel `p`'s gate vector in block
     /// `b` is at `g + b * gh * gw * 8 + map[p]` (written by [`GhostArgs::build_gate_map`]).
     map: *mut u32,
@@ -273,12 +279,17 @@ impl GhostArgs {
             *m += (gy0 * g.gw * 8) as u32;
         }
     }
-    /// Takes the sigmoid of gate blocks `blk0 .. blk1` in place, on the ISA of `k`.
+    /// Takes the sigmoid of gate blocks `blk0 .. blk1` in place, on the ISA of `k` (nothing
+    /// if the gate came activated).
     ///
     /// # Safety
     /// A gated module's args; no one else touches these gate blocks meanwhile.
     pub(crate) unsafe fn gate_sigmoid(&self, k: Kernels, blk0: usize, blk1: usize) {
-        let (g, len) = (self.gate.expect("a gated module").g, self.gate_block_len());
+        let geom = self.gate.expect("a gated module");
+        if geom.activated {
+            return;
+        }
+        let (g, len) = (geom.g, self.gate_block_len());
         // SAFETY: blocks blk0..blk1 < 2*nb of the checked, writable gate, which no one else
         // touches meanwhile (this function's contract).
         unsafe {
@@ -543,9 +554,9 @@ impl Kernels {
 impl Kernels {
     /// [`Kernels::ghost`] followed by GhostNetV2's DFC gate, applied in the module's store
     /// epilogues (see the module docs): `output *= sigmoid(gate)` nearest-upsampled to
-    /// `h x w`. The gate is overwritten with its sigmoid. `scratch` needs
-    /// [`ghost_gated_scratch_len`] floats, residual or not. No channel sums (an error if asked
-    /// for).
+    /// `h x w`. The gate is overwritten with its sigmoid unless it comes `activated`.
+    /// `scratch` needs [`ghost_gated_scratch_len`] floats, residual or not. No channel sums
+    /// (an error if asked for).
     #[allow(clippy::too_many_arguments)]
     pub fn ghost_gated(
         self,
@@ -623,6 +634,7 @@ pub(crate) fn ghost_gated_args(
         gw: gs.gate_w,
         coord: gs.coord,
         nearest: gs.nearest,
+        activated: gate.activated,
         // The scratch is f32 and the map u32: same size and alignment, and nothing reads the
         // map's words as floats.
         // SAFETY: `ring + h*w` floats checked just above.

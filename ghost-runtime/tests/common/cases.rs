@@ -396,12 +396,21 @@ impl GhostCase {
     /// `ghost_gated` with gate `g` (copied: the kernel overwrites it with its sigmoid); no
     /// channel sums (the second output is empty).
     pub fn run_gated<'a>(&self, kern: impl Into<Exec<'a>>, g: &[f32]) -> (Vec<f32>, Vec<f32>) {
+        self.run_gated_in(kern, &mut g.to_vec(), false)
+    }
+
+    /// `ghost_gated` with `gate` in place (`activated`: it holds its sigmoid already).
+    pub fn run_gated_in<'a>(
+        &self,
+        kern: impl Into<Exec<'a>>,
+        gate: &mut [f32],
+        activated: bool,
+    ) -> (Vec<f32>, Vec<f32>) {
         let kern = kern.into();
         let hw = self.shape.h * self.shape.w;
         let nb = self.shape.half_blocks;
         let mut y = vec![7.0; (self.y_off + 2 * nb) * hw * 8];
         let mut scratch = vec![f32::NAN; ghost_gated_scratch_len(self.shape)];
-        let mut gate = g.to_vec();
         exec!(
             kern,
             ghost_gated(
@@ -417,8 +426,9 @@ impl GhostCase {
                     channel_sums: None,
                 },
                 GhostGate {
-                    gate: &mut gate,
+                    gate,
                     shape: self.gate_shape(),
+                    activated,
                 },
                 &mut scratch,
             )

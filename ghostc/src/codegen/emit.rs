@@ -246,12 +246,16 @@ fn step_call(b: &Binds, k: &Kernel) -> TokenStream {
                 None => quote! {
                     p.ghost(#pwt, #dwt, #sh, #s, #d, #ep, #sc)?;
                 },
-                Some((g, gs)) => {
+                Some((g, gs, activated)) => {
                     let (g, gs) = (b.m(*g), gs.tokens());
                     quote! {
                         p.ghost_gated(
                             #pwt, #dwt, #sh, #s, #d, #ep,
-                            ::ghost_runtime::GhostGate { gate: #g, shape: #gs },
+                            ::ghost_runtime::GhostGate {
+                                gate: #g,
+                                shape: #gs,
+                                activated: #activated,
+                            },
                             #sc,
                         )?;
                     }

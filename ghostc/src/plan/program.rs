@@ -139,9 +139,10 @@ pub enum Kernel {
         residual: Option<View>,
         channel_sums: Option<Loc>,
         scratch: Loc,
-        /// The DFC attention gate applied in the module's band loop (`ghost_gated`): the
-        /// gate buffer (quarter resolution, before its sigmoid) and its shape.
-        gate: Option<(Loc, DfcShape)>,
+        /// The DFC attention gate applied in the module's epilogues (`ghost_gated`): the
+        /// gate buffer (quarter resolution), its shape, and whether it holds its sigmoid
+        /// already (taken in the last gate conv's epilogue) or still needs it.
+        gate: Option<(Loc, DfcShape, bool)>,
     },
     /// Dense conv (`pack_conv`): NCHW8c dense-layout input, or the user's NCHW input
     /// (`shape.layout`).
@@ -372,7 +373,7 @@ impl Kernel {
                 *channel_sums,
                 *pw_scaled,
                 Some(*scratch),
-                gate.map(|(g, _)| g),
+                gate.map(|(g, _, _)| g),
             ],
             Kernel::Conv {
                 src, dst, epilogue, ..

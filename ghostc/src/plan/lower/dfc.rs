@@ -9,8 +9,9 @@
 //!
 //! When `y` is the output of the Ghost module lowered just before (its only reader being the
 //! gate), that module's step moves after the gate's steps and becomes `ghost_gated`: the gate
-//! is applied inside the module's band loop, and there is no `dfc_gate` step at all. The
-//! module reads only `x` and its weights, which the gate's steps do not write.
+//! is applied in the module's store epilogues, and there is no `dfc_gate` step at all; the
+//! last gate conv then takes the sigmoid in its own epilogue. The module reads only `x` and
+//! its weights, which the gate's steps do not write.
 //!
 //! Deliberately not done here: gates `fuse_dfc` does not produce (other gate functions, convs
 //! other than 1x1 and depthwise), which are reported as unsupported.
@@ -104,6 +105,7 @@ impl Lowerer<'_> {
                 ws[1] == 1 && conv.group == ws[0]
             })
             .collect();
+        let mut activated = false;
         for (i, conv) in d.convs.iter().enumerate() {
             let (w, b) = (c[2 * i], c[2 * i + 1]);
             let ws = self.shape(node.inputs[2 + 2 * i]).to_vec();
@@ -121,12 +123,26 @@ impl Lowerer<'_> {
                 ChannelLayout::dense(cout)
             };
             let out_hw = conv_out_hw(conv, hw);
+            // The sigmoid goes into the last conv's epilogue when the Ghost module applies the
+            // gate and no remap follows: its divisions overlap the conv's multiply-adds, where
+            // as a pass of its own the divider bounded it (13 % of a gated 56x56 module).
+            // Same function, same bits, as the kernel's own sigmoid pass.
+            activated = fused_ghost.is_some() && i + 1 == d.convs.len() && lo == ly;
+            let act = if activated {
+                ghost_runtime::Activation::Sigmoid
+            } else {
+                ghost_runtime::Activation::None
+            };
             let dst = self.new_buf(lo.lanes() * out_hw.0 * out_hw.1);
             let macs = (out_hw.0 * out_hw.1 * cout * ws[1..].iter().product::<usize>()) as u64;
             if depthwise {
                 let what = format!(
-                    "DFC gate: depthwise {}x{} {cout}ch @ {}x{}",
-                    conv.kernel[0], conv.kernel[1], hw.0, hw.1
+                    "DFC gate: depthwise {}x{} {cout}ch @ {}x{}{}",
+                    conv.kernel[0],
+                    conv.kernel[1],
+                    hw.0,
+                    hw.1,
+                    if activated { " + sigmoid" } else { "" }
                 );
                 let dw = DwGeneral {
                     conv,
@@ -135,7 +151,7 @@ impl Lowerer<'_> {
                     layout: &la,
                     in_hw: hw,
                 };
-                let ep = Epilogue::act(ghost_runtime::Activation::None);
+                let ep = Epilogue::act(act);
                 self.push_depthwise_general(n, what, dw, View::at(a, 0), View::at(dst, 0), ep)?;
             } else if conv.kernel == [1, 1]
                 && conv.strides == [1, 1]
@@ -148,7 +164,12 @@ impl Lowerer<'_> {
                 let wr = self.pack_pointwise(&node.name, &wp, &bp, la.lanes(), lo.lanes())?;
                 self.push(
                     n,
-                    format!("DFC gate: pointwise {cin} -> {cout} @ {}x{}", hw.0, hw.1),
+                    format!(
+                        "DFC gate: pointwise {cin} -> {cout} @ {}x{}{}",
+                        hw.0,
+                        hw.1,
+                        if activated { " + sigmoid" } else { "" }
+                    ),
                     Kernel::Pointwise {
                         w: wr,
                         w_scaled: None,
@@ -159,7 +180,7 @@ impl Lowerer<'_> {
                         },
                         src: View::at(a, 0),
                         dst: View::at(dst, 0),
-                        epilogue: Epilogue::act(ghost_runtime::Activation::None),
+                        epilogue: Epilogue::act(act),
                     },
                 );
             } else {
@@ -213,7 +234,7 @@ impl Lowerer<'_> {
             else {
                 unreachable!("take_gated_ghost returns Ghost steps")
             };
-            *gate = Some((a, shape));
+            *gate = Some((a, shape, activated));
             // The gated module also keeps its pre-gate x1 rows and a gate offset per pixel.
             let Loc::Buf(b) = *scratch else {
                 unreachable!("a Ghost step's scratch is its own buffer")
