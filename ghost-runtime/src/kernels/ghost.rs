@@ -23,7 +23,10 @@
 //! the depthwise reads its x1 rows from the ring of pre-gate rows the pointwise epilogue
 //! writes, as with a residual. (A separate gate pass over each band's rows, still in L2, was
 //! GhostNetV2's 3.2 % of run time at 1 thread.) The gate is a compile-time parameter of the
-//! band loop (`drive_with::<GATED>`); the epilogues test it as they test the residual.
+//! band loop (`drive_with::<GATED>`) and of the epilogues it instantiates, so the plain
+//! module's code is the same as without the feature. Its sigmoid is taken in place before the
+//! band loop, unless the gate comes `activated` (ghostc puts it in the last gate conv's
+//! epilogue).
 //!
 //! Deliberately not done here: channel sums with a gate (the planner never asks for them: a
 //! squeeze after a DFC gate reads the gate's output).
