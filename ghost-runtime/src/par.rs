@@ -39,7 +39,8 @@ use crate::kernels::depthwise_general::{depthwise_any_args, DwAny};
 use crate::kernels::dfc::{dfc_args, gate_dispatch, GateRows};
 use crate::kernels::fc::{fc_args, fc_dispatch};
 use crate::kernels::ghost::{
-    drive as ghost_drive, drive_gated as ghost_drive_gated, ghost_args, ghost_gated_args, GhostArgs,
+    drive as ghost_drive, drive_gated as ghost_drive_gated,
+    drive_gated_whole as ghost_drive_gated_whole, ghost_args, ghost_gated_args, GhostArgs,
 };
 use crate::kernels::grouped::{grouped_args, grouped_exec, GcArgs};
 use crate::kernels::pointwise::{pointwise_args, run_dispatch as pointwise_dispatch};
@@ -473,9 +474,7 @@ impl<'f> Par<'f> {
             // SAFETY: forwarded.
             unsafe {
                 if GATED {
-                    a.gate_sigmoid(k, 0, 2 * nb);
-                    a.build_gate_map();
-                    ghost_drive_gated(k, &a);
+                    ghost_drive_gated_whole(k, &a);
                 } else {
                     ghost_drive(k, &a);
                 }

@@ -444,6 +444,20 @@ pub(crate) unsafe fn drive_gated(k: Kernels, a: &GhostArgs) {
     unsafe { drive_with::<true>(k, a) }
 }
 
+/// A whole gated module on one thread: the gate's sigmoid (unless activated), its map, the
+/// band loop.
+///
+/// # Safety
+/// As [`drive_gated`], with `a` covering every block, and the gate this call's alone.
+pub(crate) unsafe fn drive_gated_whole(k: Kernels, a: &GhostArgs) {
+    // SAFETY: forwarded; no band loop runs before the map is built.
+    unsafe {
+        a.gate_sigmoid(k, 0, 2 * a.nb);
+        a.build_gate_map();
+        drive_gated(k, a);
+    }
+}
+
 /// The band loop; with `GATED` both epilogues multiply by the gate and the depthwise reads
 /// x1 from the ring of pre-gate rows.
 ///
@@ -576,11 +590,7 @@ impl Kernels {
             pw_packed, dw_packed, shape, input, output, epilogue, gate, scratch,
         )?;
         // SAFETY: every extent checked; output, gate and scratch are unique borrows.
-        unsafe {
-            a.gate_sigmoid(self, 0, 2 * shape.half_blocks);
-            a.build_gate_map();
-            drive_gated(self, &a);
-        }
+        unsafe { drive_gated_whole(self, &a) };
         Ok(())
     }
 }

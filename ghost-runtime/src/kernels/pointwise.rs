@@ -489,6 +489,14 @@ unsafe fn store_row<S: Simd, const NB: usize, const G: bool>(
     pix: usize,
     sum: &mut [S::V; NB],
 ) {
+    // The pixel's gate offset, read once for all the row's blocks (the stores below may
+    // alias it as far as the compiler knows).
+    let goff = if G {
+        // SAFETY: with G, `gm` has an entry for every pixel of the view (run's contract).
+        unsafe { *a.gm.add(pix / 8) as usize }
+    } else {
+        0
+    };
     for j in 0..NB {
         let ob = c.ob0 + j;
         let mut v = row[j];
@@ -501,8 +509,7 @@ unsafe fn store_row<S: Simd, const NB: usize, const G: bool>(
                 v = s.add(v, s.load(a.r.add(ob * a.r_bs + pix)));
             }
             if G {
-                let gp = a.g.add(ob * a.g_bs + *a.gm.add(pix / 8) as usize);
-                v = s.mul(v, s.load(gp));
+                v = s.mul(v, s.load(a.g.add(ob * a.g_bs + goff)));
             }
             s.store(a.y.add(ob * a.y_bs + pix), v);
         }
