@@ -467,6 +467,16 @@ fn step_call(b: &Binds, k: &Kernel) -> TokenStream {
             let (s, d) = (b.src(View::at(*src, 0)), b.dst(View::at(*dst, 0)));
             quote!(p.#method(#bl, #px, #sc, #z, #s, #d)?;)
         }
+        Kernel::ConcatU8 {
+            shape,
+            requant,
+            src,
+            dst,
+        } => {
+            let (sh, r) = (shape.tokens(), requant.tokens());
+            let (s, d) = (b.src(View::at(*src, 0)), b.dst(View::at(*dst, 0)));
+            quote!(k.concat_u8(#sh, #r, #s, #d)?;)
+        }
         Kernel::PointwiseU8 {
             w,
             shape,

@@ -10,9 +10,10 @@
 
 use ghost_runtime::glue::Unary;
 use ghost_runtime::{
-    Activation, BinaryOp, ConvShape, CoordMode, DepthwiseGeneralShape, DepthwiseShape, DfcShape,
-    GhostShape, GroupedConvShape, InputLayout, NearestMode, PointwiseShape, PoolKind, PoolShape,
-    ResizeMode, ResizeShape, SeActivations, SeShape,
+    Activation, BinaryOp, ConcatU8Shape, ConvShape, CoordMode, DepthwiseGeneralShape,
+    DepthwiseShape, DfcShape, GhostShape, GroupedConvShape, InputLayout, NearestMode,
+    PointwiseShape, PoolKind, PoolShape, ResizeMode, ResizeShape, SeActivations, SeShape,
+    U8Requant,
 };
 use proc_macro2::{Literal, TokenStream};
 use quote::quote;
@@ -136,6 +137,8 @@ runtime_tokens!(struct GroupedConvShape {
     cin, cout, groups, out_blocks, in_h, in_w, kh, kw, stride, dilation, pads,
 });
 runtime_tokens!(struct SeShape { c_blocks, r_blocks });
+runtime_tokens!(struct ConcatU8Shape { pixels, channels, channel_offset, out_channels });
+runtime_tokens!(struct U8Requant { in_scale, in_zero_point, out_scale, out_zero_point });
 runtime_tokens!(enum PoolKind { Max, Avg { count_include_pad } });
 runtime_tokens!(struct PoolShape { blocks, in_h, in_w, kh, kw, stride, pads });
 runtime_tokens!(

@@ -12,6 +12,10 @@
 //!   bias that does not fit i32 leaves the chain alone;
 //! - the activation is one of Relu, Clip, HardSigmoid, HardSwish, LeakyRelu, Sigmoid, Tanh.
 //!
+//! Also folds `Q(Concat(DQ(x1), ..., DQ(xn)))` (per-tensor parameters of one 8-bit type) into
+//! a [`QConcat`](Op::QConcat) over the integer inputs, so a Ghost module's two halves meet in
+//! int8 instead of through an f32 copy.
+//!
 //! The Q node becomes the QConv, keeping its output value; the Conv and the activation are
 //! absorbed, and a DQ left without readers is removed. The integer weight is read directly,
 //! so no float weight is ever materialized.
@@ -48,7 +52,7 @@ impl Pass for FoldQuantize {
             return Ok(false);
         }
         let changed = sweep(self, g, |g, n| {
-            matches!(g.node(n).op, Op::Quantize(_)) && fold_one(g, n)
+            matches!(g.node(n).op, Op::Quantize(_)) && (fold_one(g, n) || fold_concat(g, n))
         })?;
         if changed {
             remove_unread_dequantize(g);
@@ -145,6 +149,46 @@ fn fold_one(g: &mut Graph, q_node: NodeId) -> bool {
         name,
     );
     absorb_nodes(g, q_node, &absorbed);
+    true
+}
+
+/// Rewrites `Q(Concat(DQ(x1), ..., DQ(xn)))` into one [`Op::QConcat`] over `x1 .. xn` when
+/// every DQ and the Q are per tensor of the same 8-bit type and the Concat is read only by the
+/// Q. Same values by definition: QConcat dequantizes each input and quantizes the result with
+/// the same operations (an input already at the output's parameters is copied, which is what
+/// its dequantize-quantize round trip gives).
+fn fold_concat(g: &mut Graph, q_node: NodeId) -> bool {
+    let Op::Quantize(qy) = g.node(q_node).op.clone() else {
+        return false;
+    };
+    if !qy.is_per_tensor() || !matches!(qy.dtype, DType::U8 | DType::I8) {
+        return false;
+    }
+    let v = g.node(q_node).inputs[0];
+    let Some((concat, node)) = producer(g, v) else {
+        return false;
+    };
+    let Op::Concat { axis } = node.op else {
+        return false;
+    };
+    if !only_used_by(g, v, q_node) {
+        return false;
+    }
+    let mut xs = Vec::new();
+    let mut qs = Vec::new();
+    for &i in &node.inputs {
+        let Some((q, x)) = dequantized(g, i) else {
+            return false;
+        };
+        if !q.is_per_tensor() || q.dtype != qy.dtype {
+            return false;
+        }
+        qs.push(q);
+        xs.push(x);
+    }
+    let name = g.node(q_node).name.clone();
+    rewrite_root(g, q_node, Op::QConcat { axis, x: qs, y: qy }, xs, name);
+    absorb_nodes(g, q_node, &[concat]);
     true
 }
 

@@ -17,9 +17,9 @@ use std::fmt;
 
 use ghost_runtime::glue::Unary;
 use ghost_runtime::{
-    Activation, BinaryOp, ConvShape, CoordMode, DepthwiseGeneralShape, DepthwiseShape, DfcShape,
-    GhostShape, GroupedConvShape, PointwiseShape, PoolKind, PoolShape, ResizeMode, ResizeShape,
-    SeActivations, SeShape,
+    Activation, BinaryOp, ConcatU8Shape, ConvShape, CoordMode, DepthwiseGeneralShape,
+    DepthwiseShape, DfcShape, GhostShape, GroupedConvShape, PointwiseShape, PoolKind, PoolShape,
+    ResizeMode, ResizeShape, SeActivations, SeShape, U8Requant,
 };
 
 use super::blob::WeightBlob;
@@ -276,6 +276,14 @@ pub enum Kernel {
         src: Loc,
         dst: Loc,
     },
+    /// `concat_u8`: one input of an int8 channel concatenation written (requantized when its
+    /// parameters differ from the output's) into its channels of `dst`.
+    ConcatU8 {
+        shape: ConcatU8Shape,
+        requant: U8Requant,
+        src: Loc,
+        dst: Loc,
+    },
     /// `pointwise_u8` (weights from `pack_pointwise_u8`, as bytes at `w`).
     PointwiseU8 {
         w: WRange,
@@ -325,7 +333,8 @@ impl Kernel {
             | Kernel::Copy { src, dst, .. }
             | Kernel::Remap { src, dst, .. }
             | Kernel::Quantize { src, dst, .. }
-            | Kernel::Dequantize { src, dst, .. } => vec![Some(*src), Some(*dst)],
+            | Kernel::Dequantize { src, dst, .. }
+            | Kernel::ConcatU8 { src, dst, .. } => vec![Some(*src), Some(*dst)],
             Kernel::PointwiseU8 { src, dst, .. } | Kernel::DepthwiseU8 { src, dst, .. } => {
                 vec![v(src), v(dst)]
             }
@@ -501,6 +510,12 @@ impl Kernel {
             Kernel::ToBlocked { .. } => "to-nchw8c".into(),
             Kernel::Quantize { .. } => "quantize".into(),
             Kernel::Dequantize { .. } => "dequantize".into(),
+            Kernel::ConcatU8 { requant, .. } => if requant.is_identity() {
+                "concat-u8"
+            } else {
+                "concat-u8-requant"
+            }
+            .into(),
             Kernel::PointwiseU8 { shape, .. } => if shape.pixels == 1 {
                 "pointwise-u8-1px"
             } else {

@@ -402,6 +402,10 @@ impl<'g> Lowerer<'g> {
                 Ok(())
             }
             Op::QConv(c) => self.lower_qconv(n, c),
+            Op::QConcat { axis, x, y } => {
+                self.lower_qconcat(n, *axis, x, y);
+                Ok(())
+            }
             op => {
                 self.unsupported_as(
                     n,

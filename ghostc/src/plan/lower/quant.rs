@@ -10,8 +10,8 @@
 //! Fallbacks ([`prepare`], before lowering): a QConv the int8 kernels do not cover (the dense
 //! stem, grouped convs, activations other than none/ReLU, u8 or asymmetric weights, a
 //! requantization scale `x_scale * w_scale / y_scale` that overflows `f32`) becomes
-//! `DequantizeLinear -> f32 Conv -> activation -> QuantizeLinear`, the QDQ form it came from,
-//! and its steps say `int8 fallback` (text form, `ghostc bench --profile`). A Dequantize of a
+//! `DequantizeLinear -> f32 Conv (activation in its epilogue) -> QuantizeLinear`, the QDQ form
+//! it came from, and its steps say `int8 fallback` (text form, `ghostc bench --profile`). A Dequantize of a
 //! constant (Gemm weights, unfolded conv weights with `--no-fuse quant`) becomes an f32
 //! constant at compile time.
 //!
@@ -127,7 +127,7 @@ pub(super) fn prepare(g: &mut Graph) -> HashSet<NodeId> {
     fallback
 }
 
-/// Replaces QConv `n` by `DQ(x) -> Conv(f32 w, f32 bias) -> act -> Q` and returns those nodes;
+/// Replaces QConv `n` by `DQ(x) -> FusedConv(f32 w, f32 bias, act) -> Q` and returns those nodes;
 /// `None` (graph unchanged) when its weights or bias are not constant.
 fn dequantize_qconv(g: &mut Graph, n: NodeId, c: &QConv) -> Option<Vec<NodeId>> {
     let node = g.node(n).clone();
@@ -168,23 +168,19 @@ fn dequantize_qconv(g: &mut Graph, n: NodeId, c: &QConv) -> Option<Vec<NodeId>> 
         vec![x],
         vec![(format!("{name}/x_f32"), xf_ty)],
     );
-    let (conv, mut yf) = g.add_node(
+    // The activation in the conv's epilogue, as `fuse_activation` would have put it (these
+    // nodes appear after the passes).
+    let (conv, yf) = g.add_node(
         name.clone(),
-        Op::Conv(c.conv.clone()),
+        Op::FusedConv(ir::FusedConv {
+            conv: c.conv.clone(),
+            act: c.act,
+            residual: false,
+        }),
         vec![xf[0], wv, bv],
-        vec![(format!("{name}/conv_f32"), yf_ty.clone())],
+        vec![(format!("{name}/conv_f32"), yf_ty)],
     );
     let mut added = vec![dq, conv];
-    if let Some(a) = c.act {
-        let act;
-        (act, yf) = g.add_node(
-            format!("{name}/act"),
-            Op::Activation(a),
-            vec![yf[0]],
-            vec![(format!("{name}/act_f32"), yf_ty)],
-        );
-        added.push(act);
-    }
     let (q, yq) = g.add_node(
         format!("{name}/quantize"),
         Op::Quantize(c.y.clone()),
@@ -322,6 +318,89 @@ impl Lowerer<'_> {
                 dst,
             },
         );
+    }
+
+    /// Int8 concatenation on channels: one `concat_u8` step per input, each requantized to
+    /// the output's parameters unless it already has them, into the dense u8 output.
+    pub(super) fn lower_qconcat(
+        &mut self,
+        n: NodeId,
+        axis: usize,
+        qx: &[QuantParams],
+        qy: &QuantParams,
+    ) {
+        let node = self.g.node(n).clone();
+        let y = node.outputs[0];
+        let rank = self.shape(y).len();
+        if axis != 1 || !matches!(rank, 2..=4) {
+            self.unsupported_as(
+                n,
+                &format!("axis {axis} of a rank-{rank} tensor"),
+                "axis 1 (channels) of a rank 2, 3 or 4 tensor",
+            );
+            return;
+        }
+        let storage = |q: &QuantParams| {
+            (per_tensor_8bit(q) && q.dtype == qy.dtype)
+                .then(|| storage_zp(q))
+                .flatten()
+        };
+        let Some(out_zero_point) = storage(qy) else {
+            self.unsupported_as(
+                n,
+                &format!("output {} {} parameters", qy.dtype, per(qy)),
+                "per-tensor u8 or i8",
+            );
+            return;
+        };
+        let mut parts = Vec::new();
+        for (i, q) in qx.iter().enumerate() {
+            match storage(q) {
+                Some(zp) => parts.push((q.at(0).0, zp)),
+                None => {
+                    self.unsupported_as(
+                        n,
+                        &format!("input {i}: {} {} parameters", q.dtype, per(q)),
+                        &format!("per-tensor {} like the output", qy.dtype),
+                    );
+                    return;
+                }
+            }
+        }
+        let out_channels = self.shape(y)[1];
+        let (_, pixels) = self.blocks_pixels(y);
+        let dst = self.out_u8_buf(y);
+        let mut offset = 0;
+        for (&x, (in_scale, in_zero_point)) in node.inputs.iter().zip(parts) {
+            let channels = self.shape(x)[1];
+            let requant = rt::U8Requant {
+                in_scale,
+                in_zero_point,
+                out_scale: qy.at(0).0,
+                out_zero_point,
+            };
+            let how = if requant.is_identity() {
+                ""
+            } else {
+                ", requantized"
+            };
+            self.push(
+                n,
+                format!("int8 concat: channels {offset}..{}{how}", offset + channels),
+                Kernel::ConcatU8 {
+                    shape: rt::ConcatU8Shape {
+                        pixels,
+                        channels,
+                        channel_offset: offset,
+                        out_channels,
+                    },
+                    requant,
+                    src: self.loc[&x],
+                    dst,
+                },
+            );
+            offset += channels;
+        }
     }
 
     pub(super) fn lower_qconv(&mut self, n: NodeId, c: &QConv) -> Result<(), LowerError> {

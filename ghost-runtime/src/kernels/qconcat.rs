@@ -1,0 +1,263 @@
+//! Channel concatenation of int8 (`u8`-stored) NCHW8c tensors, one input per call, with the
+//! input requantized to the output's parameters on the way (com.microsoft `QLinearConcat`, or
+//! `DequantizeLinear -> Concat -> QuantizeLinear` in a QDQ graph).
+//!
+//! * Conversion: `q_out = clamp(round_half_to_even(f32(q_in - zp_in) * s_in / s_out) + zp_out,
+//!   0, 255)`: a dequantize then a quantize with the same `f32` operations as
+//!   [`crate::kernels::quantize`] (the product first, then an IEEE division), so every path
+//!   gives the bytes the QDQ graph defines. An input whose parameters equal the output's is
+//!   copied.
+//! * Placement: input channel `c` goes to output lane `channel_offset + c` of the dense layout.
+//!   An offset on a block boundary copies whole blocks; any other offset shifts each pixel's 8
+//!   bytes across two output blocks as one 64-bit word (little-endian lane order), merging
+//!   with the lanes another input wrote.
+//! * The input whose channels end the output also writes the padding lanes of the last output
+//!   block, with the output zero point (they dequantize to 0), so no lane is left stale.
+//!
+//! Deliberately not done here: a table lookup (`vpermi2b`) for the conversion: the division
+//! runs 8 lanes at a time on every path and the step is memory-bound at GhostNet's sizes.
+
+use crate::arch::QSimd;
+use crate::error::{check, Error};
+use crate::isa::{qdispatch, Kernels};
+use crate::kernels::pointwise::view;
+use crate::{Dst, Src};
+
+/// Quantization parameters of one input and of the output of an int8 concatenation.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct U8Requant {
+    /// Scale of the input.
+    pub in_scale: f32,
+    /// Zero point of the input, in `u8` storage (an ONNX `int8` zero point plus 128).
+    pub in_zero_point: u8,
+    /// Scale of the output.
+    pub out_scale: f32,
+    /// Zero point of the output, in `u8` storage.
+    pub out_zero_point: u8,
+}
+
+impl U8Requant {
+    /// The input already has the output's parameters: a copy.
+    pub fn is_identity(&self) -> bool {
+        self.in_scale == self.out_scale && self.in_zero_point == self.out_zero_point
+    }
+}
+
+/// Where one input of an int8 channel concatenation lands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConcatU8Shape {
+    /// Pixels per channel (`H * W`), the same for the input and the output.
+    pub pixels: usize,
+    /// Channels of this input; it holds `channels.div_ceil(8)` blocks.
+    pub channels: usize,
+    /// First output channel this input fills.
+    pub channel_offset: usize,
+    /// Channels of the whole output.
+    pub out_channels: usize,
+}
+
+/// A validated call.
+struct QConcatArgs {
+    src: *const u8,
+    dst: *mut u8,
+    pixels: usize,
+    channels: usize,
+    offset: usize,
+    /// Output lanes `offset .. end` are written (`end` includes the last block's padding when
+    /// this input ends the output).
+    end: usize,
+    r: U8Requant,
+}
+
+/// Pixels converted per batch into the on-stack buffer.
+const CHUNK: usize = 64;
+
+/// Byte mask of lanes `0 .. n` of a 64-bit word (`n <= 8`).
+fn lanes_mask(n: usize) -> u64 {
+    if n >= 8 {
+        u64::MAX
+    } else {
+        (1u64 << (8 * n)) - 1
+    }
+}
+
+/// # Safety
+/// `src` valid for reading `channels.div_ceil(8) * pixels * 8` bytes; `dst` valid for reading
+/// and writing `end.div_ceil(8) * pixels * 8` bytes past output block `offset / 8`'s start
+/// (i.e. from `dst`); no overlap.
+#[inline(always)]
+unsafe fn run<S: QSimd>(s: S, a: &QConcatArgs) {
+    let px = a.pixels;
+    let copy = a.r.is_identity();
+    let (shift, first) = (a.offset % 8, a.offset / 8);
+    let in_scale = s.splat(a.r.in_scale);
+    let out_scale = s.splat(a.r.out_scale);
+    let neg_in_zp = s.splat(-(a.r.in_zero_point as f32));
+    let out_zp = s.isplat(a.r.out_zero_point as i32);
+    let lo = s.splat(-(a.r.out_zero_point as f32));
+    let hi = s.splat((255 - a.r.out_zero_point as i32) as f32);
+    // The output zero point in every lane (the padding value).
+    let zp_word = u64::from_le_bytes([a.r.out_zero_point; 8]);
+    let mut tmp = [0u8; CHUNK * 8];
+    // Source blocks, and one more (all padding) when the output's padding lanes reach past
+    // the last source block's lanes.
+    for b in 0..(a.end - a.offset).div_ceil(8) {
+        // Source lanes of block b holding channels, and the ones written at all.
+        let valid = a.channels.saturating_sub(8 * b).min(8);
+        let written = (a.end - (a.offset + 8 * b)).min(8);
+        // Only dereferenced when `valid > 0`, i.e. b < channels.div_ceil(8).
+        let sb = a.src.wrapping_add(b * px * 8);
+        // SAFETY: output blocks `first + b` (and `+ 1` when shifted) are below
+        // `end.div_ceil(8)`: lane `offset + 8b` < `end` for every b of the loop, and a shifted
+        // block spills into the next one only when `written > 8 - shift`.
+        let d0 = unsafe { a.dst.add((first + b) * px * 8) };
+        if shift == 0 && valid == 8 && copy {
+            // SAFETY: whole block, both extents as above; distinct allocations.
+            unsafe { core::ptr::copy_nonoverlapping(sb, d0, px * 8) };
+            continue;
+        }
+        let mask = lanes_mask(written);
+        let keep_src = lanes_mask(valid);
+        let mut p0 = 0;
+        while p0 < px {
+            let n = CHUNK.min(px - p0);
+            if valid == 0 {
+                // Padding only: `keep_src` is 0, the words below are the zero point.
+            } else if copy {
+                // SAFETY: pixels p0 .. p0 + n of source block b.
+                let src = unsafe { core::slice::from_raw_parts(sb.add(p0 * 8), n * 8) };
+                tmp[..n * 8].copy_from_slice(src);
+            } else {
+                for p in 0..n {
+                    // SAFETY: pixel p0 + p of source block b; `tmp` holds CHUNK pixels.
+                    unsafe {
+                        let v = s.mul(s.add(s.load_u8(sb.add((p0 + p) * 8)), neg_in_zp), in_scale);
+                        let q = s.round(s.clamp(s.div(v, out_scale), lo, hi));
+                        s.store_u8(tmp.as_mut_ptr().add(p * 8), s.iadd(q, out_zp));
+                    }
+                }
+            }
+            for p in 0..n {
+                let t = u64::from_le_bytes(tmp[p * 8..p * 8 + 8].try_into().expect("8 bytes"));
+                // Lanes past the channels (padding of the last block) take the zero point.
+                let word = (t & keep_src) | (zp_word & !keep_src);
+                // SAFETY: pixel p0 + p of output block first + b (extent above).
+                unsafe {
+                    merge(
+                        d0.add((p0 + p) * 8),
+                        word << (8 * shift),
+                        mask << (8 * shift),
+                    )
+                };
+                if shift > 0 && written > 8 - shift {
+                    // SAFETY: the spill block exists (see d0's comment).
+                    unsafe {
+                        merge(
+                            d0.add(px * 8 + (p0 + p) * 8),
+                            word >> (8 * (8 - shift)),
+                            mask >> (8 * (8 - shift)),
+                        )
+                    };
+                }
+            }
+            p0 += n;
+        }
+    }
+}
+
+/// Writes the lanes of `word` selected by `mask` into the 8 bytes at `p`.
+///
+/// # Safety
+/// `p` valid for reading and writing 8 bytes.
+#[inline(always)]
+unsafe fn merge(p: *mut u8, word: u64, mask: u64) {
+    // SAFETY: forwarded; unaligned 8-byte access.
+    unsafe {
+        let old = u64::from_le_bytes(core::ptr::read_unaligned(p.cast::<[u8; 8]>()));
+        let new = (old & !mask) | (word & mask);
+        core::ptr::write_unaligned(p.cast::<[u8; 8]>(), new.to_le_bytes());
+    }
+}
+
+/// # Safety
+/// As [`run`].
+unsafe fn concat_exec(k: Kernels, a: &QConcatArgs) {
+    qdispatch!(k, run, a, QConcatArgs; vnni []; avx2 []; scalar [])
+}
+
+fn concat_args(
+    shape: ConcatU8Shape,
+    r: U8Requant,
+    input: Src<'_, u8>,
+    output: Dst<'_, u8>,
+) -> Result<QConcatArgs, Error> {
+    let ConcatU8Shape {
+        pixels,
+        channels,
+        channel_offset,
+        out_channels,
+    } = shape;
+    check(channels > 0, "channels", "must be positive")?;
+    check(
+        channel_offset
+            .checked_add(channels)
+            .is_some_and(|e| e <= out_channels),
+        "channel_offset",
+        "channel_offset + channels must not exceed out_channels",
+    )?;
+    for (scale, arg) in [(r.in_scale, "in_scale"), (r.out_scale, "out_scale")] {
+        check(
+            scale.is_finite() && scale > 0.0,
+            arg,
+            "must be finite and positive",
+        )?;
+    }
+    let end = if channel_offset + channels == out_channels {
+        out_channels.div_ceil(8) * 8
+    } else {
+        channel_offset + channels
+    };
+    let xo = view(
+        "input",
+        input.data.len(),
+        input.block_offset,
+        channels.div_ceil(8),
+        pixels,
+    )?;
+    let yo = view(
+        "output",
+        output.data.len(),
+        output.block_offset,
+        end.div_ceil(8),
+        pixels,
+    )?;
+    Ok(QConcatArgs {
+        src: input.data[xo..].as_ptr(),
+        dst: output.data[yo..].as_mut_ptr(),
+        pixels,
+        channels,
+        offset: channel_offset,
+        end,
+        r,
+    })
+}
+
+impl Kernels {
+    /// Writes one input of an int8 channel concatenation of one image into its output
+    /// channels `channel_offset ..` (blocks from `output.block_offset`), requantized from the
+    /// input's parameters to the output's (see [`crate::kernels::qconcat`]). Lanes of the
+    /// output outside the input's channels are left as they are, but for the last block's
+    /// padding when this input ends the output.
+    pub fn concat_u8(
+        self,
+        shape: ConcatU8Shape,
+        requant: U8Requant,
+        input: Src<'_, u8>,
+        output: Dst<'_, u8>,
+    ) -> Result<(), Error> {
+        let a = concat_args(shape, requant, input, output)?;
+        // SAFETY: extents checked; the output is a unique borrow, the input a shared one.
+        unsafe { concat_exec(self, &a) };
+        Ok(())
+    }
+}
