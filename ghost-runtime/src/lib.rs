@@ -70,8 +70,8 @@
 //! quantized residual): [`Kernels::pointwise_u8`] (AVX-512 VNNI `vpdpbusd`, exact AVX2
 //! `vpmaddubsw` split), [`Kernels::depthwise_u8`] (exact integer sums in `f32` FMAs),
 //! [`Kernels::quantize_u8`] / [`Kernels::dequantize_u8`] at the boundaries,
-//! [`Kernels::concat_u8`] (channel concatenation, requantizing); [`Par`] splits each but the
-//! concatenation. Every path (VNNI, AVX2, plain NEON, SIMD128) is bit-identical to the scalar
+//! [`Kernels::concat_u8`] (channel concatenation, requantizing), [`Kernels::add_u8`] (residual
+//! sum); [`Par`] splits each but the last two. Every path (VNNI, AVX2, plain NEON, SIMD128) is bit-identical to the scalar
 //! reference ([`Kernels::int8_path`] names the one in use). Layout, format and semantics:
 //! [`kernels::qpointwise`], [`kernels::qdepthwise`], [`kernels::quantize`].
 //!
@@ -235,6 +235,7 @@ pub use kernels::grouped::{grouped_packed_len, pack_conv_grouped, GroupedConvSha
 pub use kernels::layout::{nchw8c_len, nchw8c_to_nchw, nchw_to_nchw8c};
 pub use kernels::pool::{PoolKind, PoolShape};
 pub use kernels::pwdw::{pwdw_scratch_len, PwDwShape};
+pub use kernels::qadd::AddU8Params;
 pub use kernels::qconcat::{ConcatU8Shape, U8Requant};
 pub use kernels::qdepthwise::{depthwise_u8_packed_len, pack_depthwise_u8};
 pub use kernels::qpointwise::{pack_pointwise_u8, pointwise_u8_packed_len, QResidual, Requant};

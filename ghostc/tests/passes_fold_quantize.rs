@@ -3,7 +3,8 @@
 //! quantization step where f32 rounding in the unfolded conv crosses a rounding boundary; the
 //! tests count the differences in steps, on the graph output and on every folded conv's output
 //! (the QConv keeps the Quantize's value, so both graphs can expose it), and print the
-//! distribution (`--nocapture`).
+//! distribution (`--nocapture`). The concat and residual-add folds use the unfolded graph's
+//! own f32 operations, so their test asks for identical integers.
 
 mod fixtures_common;
 mod passes_common;
@@ -243,4 +244,59 @@ fn shared_or_unsupported_chains_stay() {
     let dq = g.consumers(g.node(q).outputs[0])[0].0;
     g.node_mut(dq).op = Op::Dequantize(per_channel);
     assert_unchanged(&g, &ON);
+}
+
+/// Two quantized inputs (different parameters) joined by `Q(Concat(DQ, DQ))` and
+/// `Q(Add(DQ, DQ))`: folded into QConcat and a dequantized-form QBinary with exactly the
+/// unfolded graph's integers (same f32 operations), including the copy of an input that
+/// already has the output's parameters.
+#[test]
+fn concat_and_residual_add_fold_exactly() {
+    let mut rng = Rng::new(17);
+    for (t, dtype) in [DType::U8, DType::I8, DType::U8].into_iter().enumerate() {
+        let mut g = Graph::new();
+        let shape = [1, 12, 5, 7];
+        let a = input(&mut g, "a", &shape);
+        let b = input(&mut g, "b", &shape);
+        let zp = |z: i64| if dtype == DType::U8 { z } else { z - 128 };
+        let qa = QuantParams::per_tensor(dtype, 0.031, zp(7));
+        let qb = QuantParams::per_tensor(dtype, 0.0173, zp(131));
+        // Trial 2: the concat's output shares `a`'s parameters (a is copied).
+        let qy = if t == 2 {
+            qa.clone()
+        } else {
+            QuantParams::per_tensor(dtype, 0.045, zp(60))
+        };
+        let aq = node(&mut g, Op::Quantize(qa.clone()), &[a]);
+        let bq = node(&mut g, Op::Quantize(qb.clone()), &[b]);
+        let ad = node(&mut g, Op::Dequantize(qa), &[aq]);
+        let bd = node(&mut g, Op::Dequantize(qb), &[bq]);
+        let cat = node(&mut g, Op::Concat { axis: 1 }, &[ad, bd]);
+        let sum = node(&mut g, Op::Binary(ghostc::ir::BinaryOp::Add), &[ad, bd]);
+        for v in [cat, sum] {
+            let q = node(&mut g, Op::Quantize(qy.clone()), &[v]);
+            g.outputs.push(q);
+        }
+        let inputs: Vec<Tensor> = (0..2)
+            .map(|_| Tensor::from_f32(shape.to_vec(), rng.vec(12 * 35, -4.0, 4.0)).unwrap())
+            .collect();
+        let mut after = g.clone();
+        assert!(run_pass(&ON, &mut after, true).expect("fold_quantize"));
+        assert_eq!(count(&after, "qconcat"), 1);
+        assert_eq!(count(&after, "concat") + count(&after, "add"), 0);
+        assert!(after
+            .nodes
+            .node_indices()
+            .any(|n| matches!(&after.node(n).op, Op::QBinary(b) if b.form == ghostc::ir::QBinaryForm::Dequantized)));
+        let (yb, ya) = (run(&g, &inputs), run(&after, &inputs));
+        for k in 0..2 {
+            assert_eq!(yb[k].as_i64(), ya[k].as_i64(), "trial {t} output {k}");
+        }
+        // The Concat read by something else too: left alone.
+        let mut shared = g.clone();
+        shared.outputs.push(cat);
+        let mut folded = shared.clone();
+        run_pass(&ON, &mut folded, true).expect("fold_quantize");
+        assert_eq!(count(&folded, "qconcat"), 0);
+    }
 }

@@ -21,6 +21,7 @@ use crate::arch::QSimd;
 use crate::error::{check, Error};
 use crate::isa::{qdispatch, Kernels};
 use crate::kernels::pointwise::view;
+use crate::kernels::quantize::check_scale;
 use crate::{Dst, Src};
 
 /// Quantization parameters of one input and of the output of an int8 concatenation.
@@ -205,13 +206,8 @@ fn concat_args(
         "channel_offset",
         "channel_offset + channels must not exceed out_channels",
     )?;
-    for (scale, arg) in [(r.in_scale, "in_scale"), (r.out_scale, "out_scale")] {
-        check(
-            scale.is_finite() && scale > 0.0,
-            arg,
-            "must be finite and positive",
-        )?;
-    }
+    check_scale(r.in_scale, "in_scale")?;
+    check_scale(r.out_scale, "out_scale")?;
     let end = if channel_offset + channels == out_channels {
         out_channels.div_ceil(8) * 8
     } else {

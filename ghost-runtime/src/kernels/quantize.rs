@@ -87,6 +87,15 @@ fn views(
     ))
 }
 
+/// A scale that divides: finite and positive.
+pub(crate) fn check_scale(scale: f32, arg: &'static str) -> Result<(), Error> {
+    check(
+        scale.is_finite() && scale > 0.0,
+        arg,
+        "must be finite and positive",
+    )
+}
+
 /// Checks of [`Kernels::quantize_u8`].
 pub(crate) fn quantize_args(
     blocks: usize,
@@ -96,11 +105,7 @@ pub(crate) fn quantize_args(
     input: Src<'_>,
     output: Dst<'_, u8>,
 ) -> Result<QuantArgs, Error> {
-    check(
-        scale.is_finite() && scale > 0.0,
-        "scale",
-        "must be finite and positive",
-    )?;
+    check_scale(scale, "scale")?;
     let (xo, yo) = views(
         blocks,
         pixels,

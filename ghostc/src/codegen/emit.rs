@@ -467,6 +467,17 @@ fn step_call(b: &Binds, k: &Kernel) -> TokenStream {
             let (s, d) = (b.src(View::at(*src, 0)), b.dst(View::at(*dst, 0)));
             quote!(p.#method(#bl, #px, #sc, #z, #s, #d)?;)
         }
+        Kernel::AddU8 {
+            params,
+            len,
+            a,
+            b: x,
+            dst,
+        } => {
+            let (pr, l) = (params.tokens(), len.tokens());
+            let (sa, sb, d) = (b.name(*a), b.name(*x), b.name(*dst));
+            quote!(k.add_u8(#pr, #l, &#sa[..#l], &#sb[..#l], &mut #d[..#l])?;)
+        }
         Kernel::ConcatU8 {
             shape,
             requant,

@@ -10,7 +10,7 @@
 
 use ghost_runtime::glue::Unary;
 use ghost_runtime::{
-    Activation, BinaryOp, ConcatU8Shape, ConvShape, CoordMode, DepthwiseGeneralShape,
+    Activation, AddU8Params, BinaryOp, ConcatU8Shape, ConvShape, CoordMode, DepthwiseGeneralShape,
     DepthwiseShape, DfcShape, GhostShape, GroupedConvShape, InputLayout, NearestMode,
     PointwiseShape, PoolKind, PoolShape, ResizeMode, ResizeShape, SeActivations, SeShape,
     U8Requant,
@@ -56,6 +56,13 @@ impl RuntimeTokens for f32 {
 impl RuntimeTokens for bool {
     fn tokens(&self) -> TokenStream {
         quote!(#self)
+    }
+}
+
+impl<A: RuntimeTokens, B: RuntimeTokens> RuntimeTokens for (A, B) {
+    fn tokens(&self) -> TokenStream {
+        let (a, b) = (self.0.tokens(), self.1.tokens());
+        quote!((#a, #b))
     }
 }
 
@@ -138,6 +145,7 @@ runtime_tokens!(struct GroupedConvShape {
 });
 runtime_tokens!(struct SeShape { c_blocks, r_blocks });
 runtime_tokens!(struct ConcatU8Shape { pixels, channels, channel_offset, out_channels });
+runtime_tokens!(struct AddU8Params { a, b, y });
 runtime_tokens!(struct U8Requant { in_scale, in_zero_point, out_scale, out_zero_point });
 runtime_tokens!(enum PoolKind { Max, Avg { count_include_pad } });
 runtime_tokens!(struct PoolShape { blocks, in_h, in_w, kh, kw, stride, pads });

@@ -13,7 +13,8 @@
 use super::elementwise::{activate, broadcast_index};
 use super::{InterpError, Result};
 use crate::ir::{
-    Activation, BinaryOp, Data, QBinary, QConv, QMatMul, QuantParams, Tensor, TensorType,
+    Activation, BinaryOp, Data, QBinary, QBinaryForm, QConv, QMatMul, QuantParams, Tensor,
+    TensorType,
 };
 
 /// The i64 storage of an integer tensor.
@@ -208,9 +209,13 @@ pub(super) fn qbinary(q: &QBinary, a: &Tensor, b: &Tensor, out: &TensorType) -> 
         .zip(&ib)
         .map(|(&i, &j)| {
             let (x, z) = (av[i] - a_zp, bv[j] - b_zp);
-            let v = match q.op {
-                BinaryOp::Mul => (x * z) as f32 * ratio_mul,
-                _ => x as f32 * ratio_a + z as f32 * ratio_b,
+            let v = match (q.form, q.op) {
+                (QBinaryForm::Ratio, BinaryOp::Mul) => (x * z) as f32 * ratio_mul,
+                (QBinaryForm::Ratio, _) => x as f32 * ratio_a + z as f32 * ratio_b,
+                (QBinaryForm::Dequantized, BinaryOp::Mul) => {
+                    (x as f32 * a_s) * (z as f32 * b_s) / y_s
+                }
+                (QBinaryForm::Dequantized, _) => (x as f32 * a_s + z as f32 * b_s) / y_s,
             };
             saturate(v, y_zp, &q.y)
         })
@@ -288,7 +293,9 @@ pub(super) fn qactivation(
 #[cfg(test)]
 mod tests {
     use crate::interp::test_util::{eval1, t};
-    use crate::ir::{Activation, BinaryOp, Conv, DType, Op, QBinary, QConv, QuantParams, Tensor};
+    use crate::ir::{
+        Activation, BinaryOp, Conv, DType, Op, QBinary, QBinaryForm, QConv, QuantParams, Tensor,
+    };
 
     fn q(dtype: DType, scale: f32, zp: i64) -> QuantParams {
         QuantParams::per_tensor(dtype, scale, zp)
@@ -366,6 +373,7 @@ mod tests {
             a: q(DType::U8, 0.1, 0),
             b: q(DType::U8, 0.2, 5),
             y: q(DType::U8, 0.1, 0),
+            form: QBinaryForm::Ratio,
         });
         assert_eq!(eval1(add, &[&a, &b]).as_i64().unwrap(), [0, 10, 40, 50]);
         let mul = Op::QBinary(QBinary {
@@ -373,6 +381,7 @@ mod tests {
             a: q(DType::U8, 0.1, 0),
             b: q(DType::U8, 0.2, 5),
             y: q(DType::U8, 0.1, 0),
+            form: QBinaryForm::Ratio,
         });
         assert_eq!(eval1(mul, &[&a, &b]).as_i64().unwrap(), [0, 0, 40, 60]);
         let pool = Op::QGlobalAveragePool {

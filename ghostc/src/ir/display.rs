@@ -111,11 +111,15 @@ pub fn op_label(op: &Op) -> String {
             if m.trans_b { " tb" } else { "" }
         ),
         Op::QBinary(b) => format!(
-            "{}[a {} b {} y {}]",
+            "{}[a {} b {} y {}{}]",
             op.name(),
             quant(&b.a),
             quant(&b.b),
-            quant(&b.y)
+            quant(&b.y),
+            match b.form {
+                crate::ir::QBinaryForm::Ratio => "",
+                crate::ir::QBinaryForm::Dequantized => " dequantized",
+            }
         ),
         Op::QConcat { axis, x, y } => format!(
             "qconcat[axis={axis} x {} y {}]",

@@ -378,14 +378,27 @@ pub struct QMatMul {
     pub trans_b: bool,
 }
 
-/// Quantized elementwise binary op (ONNX com.microsoft QLinearAdd, QLinearMul): inputs
-/// dequantized, combined in float, the result quantized. Inputs: a, b (numpy broadcasting).
+/// Quantized elementwise binary op (ONNX com.microsoft QLinearAdd, QLinearMul, or a
+/// `Q(op(DQ(a), DQ(b)))` chain folded by `passes::fold_quantize`): inputs dequantized, combined
+/// in float, the result quantized, rounded as `form` says. Inputs: a, b (numpy broadcasting).
 #[derive(Clone, Debug, PartialEq)]
 pub struct QBinary {
     pub op: BinaryOp,
     pub a: QuantParams,
     pub b: QuantParams,
     pub y: QuantParams,
+    pub form: QBinaryForm,
+}
+
+/// The `f32` expression a [`QBinary`] rounds (the two can differ by one step).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QBinaryForm {
+    /// ONNX Runtime's QLinearAdd / QLinearMul: `(a - za) * (sa / sy) + (b - zb) * (sb / sy)`,
+    /// or `(a - za)(b - zb) * (sa * sb / sy)`.
+    Ratio,
+    /// The QDQ graph's: `((a - za) * sa + (b - zb) * sb) / sy`, or
+    /// `((a - za) * sa) * ((b - zb) * sb) / sy`.
+    Dequantized,
 }
 
 /// An operation. Inputs and outputs are listed on the node; this holds only attributes.

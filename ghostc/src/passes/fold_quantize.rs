@@ -14,7 +14,8 @@
 //!
 //! Also folds `Q(Concat(DQ(x1), ..., DQ(xn)))` (per-tensor parameters of one 8-bit type) into
 //! a [`QConcat`](Op::QConcat) over the integer inputs, so a Ghost module's two halves meet in
-//! int8 instead of through an f32 copy.
+//! int8 instead of through an f32 copy, and `Q(Add(DQ(a), DQ(b)))` of same-shape tensors (a
+//! residual) into a [`QBinary`] computed as the QDQ graph computes it.
 //!
 //! The Q node becomes the QConv, keeping its output value; the Conv and the activation are
 //! absorbed, and a DQ left without readers is removed. The integer weight is read directly,
@@ -32,7 +33,10 @@
 
 use std::sync::Arc;
 
-use crate::ir::{Activation, DType, Data, Graph, NodeId, Op, QConv, QuantParams, Tensor, ValueId};
+use crate::ir::{
+    Activation, BinaryOp, DType, Data, Graph, Node, NodeId, Op, QBinary, QBinaryForm, QConv,
+    QuantParams, Tensor, ValueId,
+};
 
 use super::pattern::{absorb_nodes, only_used_by, producer, rewrite_root};
 use super::{sweep, Pass, PassError};
@@ -52,7 +56,8 @@ impl Pass for FoldQuantize {
             return Ok(false);
         }
         let changed = sweep(self, g, |g, n| {
-            matches!(g.node(n).op, Op::Quantize(_)) && (fold_one(g, n) || fold_concat(g, n))
+            matches!(g.node(n).op, Op::Quantize(_))
+                && (fold_one(g, n) || fold_concat(g, n) || fold_add(g, n))
         })?;
         if changed {
             remove_unread_dequantize(g);
@@ -152,28 +157,34 @@ fn fold_one(g: &mut Graph, q_node: NodeId) -> bool {
     true
 }
 
+/// For Quantize node `q_node` with per-tensor 8-bit parameters: those parameters and the node
+/// producing its input (a copy), when that input is read only by the Q and is not a graph
+/// output.
+fn read_only_by_q(g: &Graph, q_node: NodeId) -> Option<(QuantParams, NodeId, Node)> {
+    let Op::Quantize(qy) = g.node(q_node).op.clone() else {
+        return None;
+    };
+    if !qy.is_per_tensor() || !matches!(qy.dtype, DType::U8 | DType::I8) {
+        return None;
+    }
+    let v = g.node(q_node).inputs[0];
+    let (n, node) = producer(g, v)?;
+    let node = node.clone();
+    only_used_by(g, v, q_node).then_some((qy, n, node))
+}
+
 /// Rewrites `Q(Concat(DQ(x1), ..., DQ(xn)))` into one [`Op::QConcat`] over `x1 .. xn` when
 /// every DQ and the Q are per tensor of the same 8-bit type and the Concat is read only by the
 /// Q. Same values by definition: QConcat dequantizes each input and quantizes the result with
 /// the same operations (an input already at the output's parameters is copied, which is what
 /// its dequantize-quantize round trip gives).
 fn fold_concat(g: &mut Graph, q_node: NodeId) -> bool {
-    let Op::Quantize(qy) = g.node(q_node).op.clone() else {
-        return false;
-    };
-    if !qy.is_per_tensor() || !matches!(qy.dtype, DType::U8 | DType::I8) {
-        return false;
-    }
-    let v = g.node(q_node).inputs[0];
-    let Some((concat, node)) = producer(g, v) else {
+    let Some((qy, concat, node)) = read_only_by_q(g, q_node) else {
         return false;
     };
     let Op::Concat { axis } = node.op else {
         return false;
     };
-    if !only_used_by(g, v, q_node) {
-        return false;
-    }
     let mut xs = Vec::new();
     let mut qs = Vec::new();
     for &i in &node.inputs {
@@ -189,6 +200,40 @@ fn fold_concat(g: &mut Graph, q_node: NodeId) -> bool {
     let name = g.node(q_node).name.clone();
     rewrite_root(g, q_node, Op::QConcat { axis, x: qs, y: qy }, xs, name);
     absorb_nodes(g, q_node, &[concat]);
+    true
+}
+
+/// Rewrites `Q(Add(DQ(a), DQ(b)))` into one [`QBinary`] in the [`QBinaryForm::Dequantized`]
+/// form (the same `f32` operations, so the same values) when the DQs and the Q are per tensor
+/// of one 8-bit type, `a` and `b` have the same shape (a residual connection), and the Add is
+/// read only by the Q.
+fn fold_add(g: &mut Graph, q_node: NodeId) -> bool {
+    let Some((qy, add, node)) = read_only_by_q(g, q_node) else {
+        return false;
+    };
+    if node.op != Op::Binary(BinaryOp::Add) {
+        return false;
+    }
+    let (Some((qa, a)), Some((qb, b))) = (
+        dequantized(g, node.inputs[0]),
+        dequantized(g, node.inputs[1]),
+    ) else {
+        return false;
+    };
+    let same = |q: &QuantParams| q.is_per_tensor() && q.dtype == qy.dtype;
+    if !same(&qa) || !same(&qb) || g.value(a).ty.shape != g.value(b).ty.shape {
+        return false;
+    }
+    let name = g.node(q_node).name.clone();
+    let op = Op::QBinary(QBinary {
+        op: BinaryOp::Add,
+        a: qa,
+        b: qb,
+        y: qy,
+        form: QBinaryForm::Dequantized,
+    });
+    rewrite_root(g, q_node, op, vec![a, b], name);
+    absorb_nodes(g, q_node, &[add]);
     true
 }
 

@@ -17,7 +17,7 @@ use std::fmt;
 
 use ghost_runtime::glue::Unary;
 use ghost_runtime::{
-    Activation, BinaryOp, ConcatU8Shape, ConvShape, CoordMode, DepthwiseGeneralShape,
+    Activation, AddU8Params, BinaryOp, ConcatU8Shape, ConvShape, CoordMode, DepthwiseGeneralShape,
     DepthwiseShape, DfcShape, GhostShape, GroupedConvShape, PointwiseShape, PoolKind, PoolShape,
     ResizeMode, ResizeShape, SeActivations, SeShape, U8Requant,
 };
@@ -284,6 +284,14 @@ pub enum Kernel {
         src: Loc,
         dst: Loc,
     },
+    /// `add_u8`: the int8 sum of two dense u8 tensors of `len` bytes.
+    AddU8 {
+        params: AddU8Params,
+        len: usize,
+        a: Loc,
+        b: Loc,
+        dst: Loc,
+    },
     /// `pointwise_u8` (weights from `pack_pointwise_u8`, as bytes at `w`).
     PointwiseU8 {
         w: WRange,
@@ -335,6 +343,7 @@ impl Kernel {
             | Kernel::Quantize { src, dst, .. }
             | Kernel::Dequantize { src, dst, .. }
             | Kernel::ConcatU8 { src, dst, .. } => vec![Some(*src), Some(*dst)],
+            Kernel::AddU8 { a, b, dst, .. } => vec![Some(*a), Some(*b), Some(*dst)],
             Kernel::PointwiseU8 { src, dst, .. } | Kernel::DepthwiseU8 { src, dst, .. } => {
                 vec![v(src), v(dst)]
             }
@@ -510,6 +519,7 @@ impl Kernel {
             Kernel::ToBlocked { .. } => "to-nchw8c".into(),
             Kernel::Quantize { .. } => "quantize".into(),
             Kernel::Dequantize { .. } => "dequantize".into(),
+            Kernel::AddU8 { .. } => "add-u8".into(),
             Kernel::ConcatU8 { requant, .. } => if requant.is_identity() {
                 "concat-u8"
             } else {

@@ -22,8 +22,8 @@
 use super::conv::conv_attrs;
 use super::Registry;
 use crate::ir::{
-    fmt_shape, Activation, BinaryOp, DType, Graph, Op, QBinary, QConv, QMatMul, QuantParams,
-    ValueId,
+    fmt_shape, Activation, BinaryOp, DType, Graph, Op, QBinary, QBinaryForm, QConv, QMatMul,
+    QuantParams, ValueId,
 };
 use crate::onnx::error::{shown, NodeError};
 use crate::onnx::import::{ImportedNode, NodeCtx};
@@ -523,6 +523,7 @@ fn qlinear_binary(ctx: &NodeCtx<'_>, op: BinaryOp) -> Result<ImportedNode, NodeE
             a: a.expect("checked"),
             b: b.expect("checked"),
             y: y.expect("checked"),
+            form: QBinaryForm::Ratio,
         }),
         inputs: vec![ctx.input(0)?, ctx.input(3)?],
     })

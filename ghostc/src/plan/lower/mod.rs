@@ -406,6 +406,10 @@ impl<'g> Lowerer<'g> {
                 self.lower_qconcat(n, *axis, x, y);
                 Ok(())
             }
+            Op::QBinary(b) => {
+                self.lower_qbinary(n, b);
+                Ok(())
+            }
             op => {
                 self.unsupported_as(
                     n,

@@ -403,6 +403,68 @@ impl Lowerer<'_> {
         }
     }
 
+    /// Int8 residual add (`QBinary` Add in the dequantized form, inputs of one shape): one
+    /// `add_u8` step over the dense u8 tensors. The ratio form (QOperator `QLinearAdd`) and
+    /// `Mul` have no kernel.
+    pub(super) fn lower_qbinary(&mut self, n: NodeId, q: &ir::QBinary) {
+        let node = self.g.node(n).clone();
+        let (a, b, y) = (node.inputs[0], node.inputs[1], node.outputs[0]);
+        if q.op != ir::BinaryOp::Add || q.form != ir::QBinaryForm::Dequantized {
+            self.unsupported_as(
+                n,
+                &format!(
+                    "no kernel for op {} in the {:?} form",
+                    Op::QBinary(q.clone()).name(),
+                    q.form
+                ),
+                "Add folded from a QDQ graph (Q(Add(DQ(a), DQ(b))))",
+            );
+            return;
+        }
+        let rank = self.shape(y).len();
+        if self.shape(a) != self.shape(b) || !matches!(rank, 2..=4) {
+            self.unsupported_as(
+                n,
+                "broadcast or rank",
+                "two inputs of one shape, rank 2, 3 or 4",
+            );
+            return;
+        }
+        let zps = [&q.a, &q.b, &q.y].map(|p| {
+            (per_tensor_8bit(p) && p.dtype == q.y.dtype)
+                .then(|| storage_zp(p))
+                .flatten()
+        });
+        let [Some(za), Some(zb), Some(zy)] = zps else {
+            self.unsupported_as(
+                n,
+                "quantization parameters",
+                "per-tensor u8 or i8, one type",
+            );
+            return;
+        };
+        let (blocks, pixels) = self.blocks_pixels(y);
+        let params = rt::AddU8Params {
+            a: (q.a.at(0).0, za),
+            b: (q.b.at(0).0, zb),
+            y: (q.y.at(0).0, zy),
+        };
+        let (sa, sb) = (self.loc[&a], self.loc[&b]);
+        let dst = self.out_u8_buf(y);
+        let c = self.shape(y)[1];
+        self.push(
+            n,
+            format!("int8 add {c} channels"),
+            Kernel::AddU8 {
+                params,
+                len: blocks * pixels * 8,
+                a: sa,
+                b: sb,
+                dst,
+            },
+        );
+    }
+
     pub(super) fn lower_qconv(&mut self, n: NodeId, c: &QConv) -> Result<(), LowerError> {
         let node = self.g.node(n).clone();
         let (x, wv, y) = (node.inputs[0], node.inputs[1], node.outputs[0]);

@@ -712,7 +712,7 @@ fn grouped_convs_run_conv_grouped_and_match_the_interpreter() {
 
 #[test]
 fn quantize_dequantize_lower_to_u8_buffers_and_qoperator_ops_are_listed() {
-    use crate::ir::{BinaryOp, DType, QBinary, QuantParams};
+    use crate::ir::{BinaryOp, DType, QBinary, QBinaryForm, QuantParams};
     let mut g = ir::Graph::new();
     let x = g.add_input("x", TensorType::f32(vec![1, 8, 4, 4]));
     let q = QuantParams::per_tensor(DType::I8, 0.1, -3);
@@ -762,6 +762,7 @@ fn quantize_dequantize_lower_to_u8_buffers_and_qoperator_ops_are_listed() {
             a: q.clone(),
             b: q.clone(),
             y: q,
+            form: QBinaryForm::Ratio,
         }),
         vec![xq[0], xq[0]],
         vec![("z".into(), TensorType::new(DType::I8, vec![1, 8, 4, 4]))],
