@@ -1,6 +1,7 @@
 //! Int8: QuantizeLinear / DequantizeLinear at the f32/int8 boundaries (`quantize_u8`,
-//! `dequantize_u8`) and integer convolutions on the int8 kernels (`pointwise_u8`,
-//! `depthwise_u8`), with activations kept in `u8` buffers between int8 layers.
+//! `dequantize_u8`), integer convolutions on the int8 kernels (`pointwise_u8`,
+//! `depthwise_u8`), channel concatenation (`concat_u8`) and the residual add folded from a QDQ
+//! graph (`add_u8`), with activations kept in `u8` buffers between int8 layers.
 //!
 //! Storage: an int8 tensor has the NCHW8c blocked shape of its f32 counterpart with one byte
 //! per element, always a dense channel layout; ONNX `int8` tensors are stored as `q + 128`
@@ -11,15 +12,15 @@
 //! stem, grouped convs, activations other than none/ReLU, u8 or asymmetric weights, a
 //! requantization scale `x_scale * w_scale / y_scale` that overflows `f32`) becomes
 //! `DequantizeLinear -> f32 Conv (activation in its epilogue) -> QuantizeLinear`, the QDQ form
-//! it came from, and its steps say `int8 fallback` (text form, `ghostc bench --profile`). A Dequantize of a
-//! constant (Gemm weights, unfolded conv weights with `--no-fuse quant`) becomes an f32
+//! it came from, and its steps say `int8 fallback` (text form, `ghostc bench --profile`). A
+//! Dequantize of a constant (Gemm weights, unfolded conv weights with `--no-fuse quant`) becomes an f32
 //! constant at compile time.
 //!
-//! Deliberately not done here: the QOperator-only ops (QBinary, QConcat, QGlobalAveragePool,
-//! QActivation, QMatMul) are reported as unsupported; the float ops between a DQ and a Q in a
-//! QDQ graph (Concat, Add, Mul, ReduceMean, HardSigmoid) run in f32 as the graph says, and the
-//! Q/DQ pairs around them are separate `quantize_u8` / `dequantize_u8` steps (fusing them into
-//! int8 kernel epilogues is the next step of issue 14).
+//! Deliberately not done here: the QOperator-only ops (QBinary in QLinearAdd's ratio form,
+//! QGlobalAveragePool, QActivation, QMatMul) are reported as unsupported; the other float ops
+//! between a DQ and a Q in a QDQ graph (Mul, ReduceMean, HardSigmoid: the SE block) run in f32
+//! as the graph says, with separate `quantize_u8` / `dequantize_u8` steps around them; a
+//! QConcat copies its inputs (its producers do not yet write into it as views).
 
 use std::collections::HashSet;
 use std::sync::Arc;
