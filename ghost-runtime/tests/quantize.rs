@@ -108,3 +108,44 @@ fn quantize_rejects_bad_scale_and_short_slices() {
         .quantize_u8(1, 2, 1.0, 0, Src::new(&x), Dst::new(&mut short))
         .is_err());
 }
+
+/// The round trip on plain floats gives the bits of quantize then dequantize, at any length
+/// (the tail past the last whole vector included), on every path.
+#[test]
+fn fake_quantize_is_quantize_then_dequantize() {
+    let mut rng = Rng::new(43);
+    for t in 0..trials(60) {
+        let len = rng.range(1, 100);
+        let scale = [1e-6f32, 0.0137, 0.5, 1.0, 3e4][t % 5] * (1.0 + rng.f() * 0.3);
+        let zp = [0u8, 128, 255, rng.range(0, 255) as u8][rng.range(0, 3)];
+        let x = inputs(&mut rng, len, scale);
+        // Through the bytes: pad to whole vectors for the blocked kernels.
+        let n = len.div_ceil(8) * 8;
+        let mut xp = x.clone();
+        xp.resize(n, 0.0);
+        let mut q = vec![0u8; n];
+        scalar()
+            .quantize_u8(1, n / 8, scale, zp, Src::new(&xp), Dst::new(&mut q))
+            .unwrap();
+        let mut want = vec![0f32; n];
+        scalar()
+            .dequantize_u8(1, n / 8, scale, zp, Src::new(&q), Dst::new(&mut want))
+            .unwrap();
+        for kern in [scalar()].into_iter().chain(simd_isas()) {
+            let mut y = vec![5f32; len + 3];
+            kern.fake_quantize_u8(scale, zp, len, &x, &mut y).unwrap();
+            assert_eq!(
+                bits(&y[..len]),
+                bits(&want[..len]),
+                "{:?} len {len}",
+                kern.isa()
+            );
+            assert_eq!(&y[len..], &[5.0; 3], "wrote past len");
+        }
+    }
+    let k = Kernels::new();
+    let mut y = [0f32; 4];
+    assert!(k.fake_quantize_u8(0.0, 0, 4, &[1.0; 4], &mut y).is_err());
+    assert!(k.fake_quantize_u8(0.1, 0, 4, &[1.0; 3], &mut y).is_err());
+    assert!(k.fake_quantize_u8(0.1, 0, 5, &[1.0; 5], &mut y).is_err());
+}

@@ -9,7 +9,7 @@
 //! Both are bit-identical on every path. Padded lanes are converted like the others.
 
 use crate::arch::QSimd;
-use crate::error::{check, Error};
+use crate::error::{check, check_len, Error};
 use crate::isa::{qdispatch, Kernels};
 use crate::kernels::pointwise::view;
 use crate::{Dst, Src};
@@ -71,6 +71,48 @@ unsafe fn run<S: QSimd>(s: S, a: &QuantArgs) {
 /// As [`run`].
 pub(crate) unsafe fn quant_exec(k: Kernels, a: &QuantArgs) {
     qdispatch!(k, run, a, QuantArgs; vnni []; avx2 []; scalar [])
+}
+
+/// A validated quantize-dequantize round trip over `len` plain `f32` values.
+struct FakeArgs {
+    x: *const f32,
+    y: *mut f32,
+    len: usize,
+    scale: f32,
+    zp: i32,
+}
+
+/// # Safety
+/// `x` valid for reading and `y` for writing `len` floats; they do not overlap.
+#[inline(always)]
+unsafe fn fake<S: QSimd>(s: S, a: &FakeArgs) {
+    let scale = s.splat(a.scale);
+    let lo = s.splat(-a.zp as f32);
+    let hi = s.splat((255 - a.zp) as f32);
+    // `q - zp` is the clamped, rounded quotient, so the dequantized value is that times the
+    // scale: the same bits as `quantize_u8` then `dequantize_u8`.
+    let round_trip = |v| s.mul(s.to_f32(s.round(s.clamp(s.div(v, scale), lo, hi))), scale);
+    let full = a.len / 8;
+    for i in 0..full {
+        // SAFETY: vector i < len / 8 of both.
+        unsafe { s.store(a.y.add(i * 8), round_trip(s.load(a.x.add(i * 8)))) };
+    }
+    let rest = a.len - full * 8;
+    if rest > 0 {
+        let mut t = [0f32; 8];
+        // SAFETY: the last `rest` floats of both; `t` holds 8.
+        unsafe {
+            core::ptr::copy_nonoverlapping(a.x.add(full * 8), t.as_mut_ptr(), rest);
+            s.store(t.as_mut_ptr(), round_trip(s.load(t.as_ptr())));
+            core::ptr::copy_nonoverlapping(t.as_ptr(), a.y.add(full * 8), rest);
+        }
+    }
+}
+
+/// # Safety
+/// As [`fake`].
+unsafe fn fake_exec(k: Kernels, a: &FakeArgs) {
+    qdispatch!(k, fake, a, FakeArgs; vnni []; avx2 []; scalar [])
 }
 
 /// Start offsets of the input and output views (`(len, block_offset)` each), both holding
@@ -165,6 +207,33 @@ impl Kernels {
         let a = quantize_args(blocks, pixels, scale, zero_point, input, output)?;
         // SAFETY: extents checked; the output is a unique borrow.
         unsafe { quant_exec(self, &a) };
+        Ok(())
+    }
+
+    /// `y = DequantizeLinear(QuantizeLinear(x))` on `len` plain `f32` values (any layout):
+    /// each value rounded to the nearest of the 256 levels `(q - zero_point) * scale`, as
+    /// [`Kernels::quantize_u8`] then [`Kernels::dequantize_u8`] would give it, without the
+    /// bytes in between (a QDQ model's quantized input in front of an `f32` stem).
+    pub fn fake_quantize_u8(
+        self,
+        scale: f32,
+        zero_point: u8,
+        len: usize,
+        x: &[f32],
+        y: &mut [f32],
+    ) -> Result<(), Error> {
+        check_scale(scale, "scale")?;
+        check_len("x", x.len(), len)?;
+        check_len("y", y.len(), len)?;
+        let a = FakeArgs {
+            x: x.as_ptr(),
+            y: y.as_mut_ptr(),
+            len,
+            scale,
+            zp: zero_point as i32,
+        };
+        // SAFETY: lengths checked; `y` is a unique borrow, so it does not overlap `x`.
+        unsafe { fake_exec(self, &a) };
         Ok(())
     }
 

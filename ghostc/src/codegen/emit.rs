@@ -467,6 +467,17 @@ fn step_call(b: &Binds, k: &Kernel) -> TokenStream {
             let (s, d) = (b.src(View::at(*src, 0)), b.dst(View::at(*dst, 0)));
             quote!(p.#method(#bl, #px, #sc, #z, #s, #d)?;)
         }
+        Kernel::FakeQuantize {
+            scale,
+            zero_point,
+            len,
+            src,
+            dst,
+        } => {
+            let (sc, z, l) = (scale.tokens(), zero_point.tokens(), len.tokens());
+            let (s, d) = (b.name(*src), b.name(*dst));
+            quote!(k.fake_quantize_u8(#sc, #z, #l, &#s[..#l], &mut #d[..#l])?;)
+        }
         Kernel::AddU8 {
             params,
             len,

@@ -1,6 +1,7 @@
 //! Per-node cost: parameters and multiply-accumulates.
 //!
-//! MACs count the multiply-adds of convolutions and matrix products only (conv:
+//! MACs count the multiply-adds of convolutions and matrix products only, integer ones included
+//! (conv:
 //! `out_elems * cin/group * kh * kw`; Gemm/MatMul/Linear: `M * N * K`; SE: its two FCs), the
 //! usual definition under which GhostNet-1.0 at 224x224 is quoted at about 142 M. Elementwise
 //! ops, pooling and BatchNorm count zero. Parameters count float constant elements read by the
@@ -35,7 +36,7 @@ pub fn macs(g: &Graph, n: NodeId) -> u64 {
     let conv_macs =
         |w: &[usize], out: u64| -> u64 { out * w.iter().skip(1).product::<usize>() as u64 };
     let total = match &node.op {
-        Op::Conv(_) | Op::FusedConv(_) => conv_macs(shape(1), out_elems(0)),
+        Op::Conv(_) | Op::FusedConv(_) | Op::QConv(_) => conv_macs(shape(1), out_elems(0)),
         Op::Ghost(gh) => {
             // Both halves are computed in full; the slice only drops channels of the output.
             let out = node
@@ -67,7 +68,7 @@ pub fn macs(g: &Graph, n: NodeId) -> u64 {
                 .unwrap_or(0);
             out_elems(0) * k as u64
         }
-        Op::MatMul => {
+        Op::MatMul | Op::QMatMul(_) => {
             let a = shape(0);
             out_elems(0) * a.last().copied().unwrap_or(0) as u64
         }

@@ -15,7 +15,8 @@
 //! Also folds `Q(Concat(DQ(x1), ..., DQ(xn)))` (per-tensor parameters of one 8-bit type) into
 //! a [`QConcat`](Op::QConcat) over the integer inputs, so a Ghost module's two halves meet in
 //! int8 instead of through an f32 copy, and `Q(Add(DQ(a), DQ(b)))` of same-shape tensors (a
-//! residual) into a [`QBinary`] computed as the QDQ graph computes it.
+//! residual) into a [`QBinary`] computed as the QDQ graph computes it, and a classifier's
+//! `Q(Gemm(DQ(a), DQ(W), b))` into a [`QMatMul`].
 //!
 //! The Q node becomes the QConv, keeping its output value; the Conv and the activation are
 //! absorbed, and a DQ left without readers is removed. The integer weight is read directly,
@@ -35,7 +36,7 @@ use std::sync::Arc;
 
 use crate::ir::{
     Activation, BinaryOp, DType, Data, Graph, Node, NodeId, Op, QBinary, QBinaryForm, QConv,
-    QuantParams, Tensor, ValueId,
+    QMatMul, QuantParams, Tensor, ValueId,
 };
 
 use super::pattern::{absorb_nodes, only_used_by, producer, rewrite_root};
@@ -57,7 +58,7 @@ impl Pass for FoldQuantize {
         }
         let changed = sweep(self, g, |g, n| {
             matches!(g.node(n).op, Op::Quantize(_))
-                && (fold_one(g, n) || fold_concat(g, n) || fold_add(g, n))
+                && (fold_one(g, n) || fold_concat(g, n) || fold_add(g, n) || fold_gemm(g, n))
         })?;
         if changed {
             remove_unread_dequantize(g);
@@ -125,17 +126,8 @@ fn fold_one(g: &mut Graph, q_node: NodeId) -> bool {
     }
     let c_out = g.value(w).ty.shape[0];
     let bias_scale: Vec<f32> = (0..c_out).map(|o| qx.at(0).0 * qw.at(o).0).collect();
-    let bias = match conv_inputs.get(2) {
-        None => None,
-        Some(&b) => match bias_i32(g, b, &bias_scale) {
-            Some(values) => {
-                let t = Tensor::new(DType::I32, vec![c_out], Data::I64(values))
-                    .expect("one value per output channel");
-                let name = format!("{}_i32", g.value(b).name);
-                Some(g.add_const(name, Arc::new(t)))
-            }
-            None => return false,
-        },
+    let Some(bias) = bias_const(g, conv_inputs.get(2).copied(), &bias_scale) else {
+        return false;
     };
     let mut inputs = vec![x, w];
     inputs.extend(bias);
@@ -235,6 +227,74 @@ fn fold_add(g: &mut Graph, q_node: NodeId) -> bool {
     rewrite_root(g, q_node, op, vec![a, b], name);
     absorb_nodes(g, q_node, &[add]);
     true
+}
+
+/// Rewrites `Q(Gemm(DQ(a), DQ(W), b?))` (a classifier: `alpha = beta = 1`, `a` not
+/// transposed, `W` a constant `[n, k]` s8 matrix with `trans_b`, per tensor or per output row,
+/// zero points 0, `a` and the Q per tensor of one 8-bit type) into a [`QMatMul`] with an i32
+/// bias at scales `a_s * w_s[j]`, requantized like a QConv (within one step of the f32 Gemm).
+/// Other Gemms stay, so they keep their f32 kernel.
+fn fold_gemm(g: &mut Graph, q_node: NodeId) -> bool {
+    let Some((qy, gemm, node)) = read_only_by_q(g, q_node) else {
+        return false;
+    };
+    let Op::Gemm(gm) = &node.op else {
+        return false;
+    };
+    if gm.alpha != 1.0 || gm.beta != 1.0 || gm.trans_a || !gm.trans_b {
+        return false;
+    }
+    let (Some((qa, a)), Some((qw, w))) = (
+        dequantized(g, node.inputs[0]),
+        dequantized(g, node.inputs[1]),
+    ) else {
+        return false;
+    };
+    let w_shape = g.value(w).ty.shape.clone();
+    if !qa.is_per_tensor()
+        || qa.dtype != qy.dtype
+        || g.value(a).ty.shape.len() != 2
+        || w_shape.len() != 2
+        || g.value(w).constant().is_none()
+        || qw.dtype != DType::I8
+        || !matches!(qw.axis, None | Some(0))
+        || qw.zero_point.iter().any(|&z| z != 0)
+    {
+        return false;
+    }
+    let n = w_shape[0];
+    let bias_scale: Vec<f32> = (0..n).map(|j| qa.at(0).0 * qw.at(j).0).collect();
+    if bias_scale.iter().any(|s| !(s / qy.at(0).0).is_finite()) {
+        return false;
+    }
+    let Some(bias) = bias_const(g, node.inputs.get(2).copied(), &bias_scale) else {
+        return false;
+    };
+    let mut inputs = vec![a, w];
+    inputs.extend(bias);
+    let name = g.node(q_node).name.clone();
+    let op = Op::QMatMul(QMatMul {
+        a: qa,
+        b: qw,
+        y: qy,
+        trans_b: true,
+    });
+    rewrite_root(g, q_node, op, inputs, name);
+    absorb_nodes(g, q_node, &[gemm]);
+    true
+}
+
+/// The optional bias `b` as a new i32 constant at `scale[o]` per output (`Some(None)`: no
+/// bias); `None` when it cannot be converted, and the chain stays.
+fn bias_const(g: &mut Graph, b: Option<ValueId>, scale: &[f32]) -> Option<Option<ValueId>> {
+    let Some(b) = b else {
+        return Some(None);
+    };
+    let values = bias_i32(g, b, scale)?;
+    let t = Tensor::new(DType::I32, vec![scale.len()], Data::I64(values))
+        .expect("one value per output");
+    let name = format!("{}_i32", g.value(b).name);
+    Some(Some(g.add_const(name, Arc::new(t))))
 }
 
 /// The bias `b` as i32 values at `scale[o]` per output channel: a DQ'd i32 constant (as is

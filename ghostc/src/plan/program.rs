@@ -267,6 +267,14 @@ pub enum Kernel {
         src: Loc,
         dst: Loc,
     },
+    /// `fake_quantize_u8`: `len` plain f32 values through quantize and dequantize.
+    FakeQuantize {
+        scale: f32,
+        zero_point: u8,
+        len: usize,
+        src: Loc,
+        dst: Loc,
+    },
     /// `dequantize_u8`: u8 NCHW8c to f32 NCHW8c.
     Dequantize {
         blocks: usize,
@@ -342,7 +350,8 @@ impl Kernel {
             | Kernel::Remap { src, dst, .. }
             | Kernel::Quantize { src, dst, .. }
             | Kernel::Dequantize { src, dst, .. }
-            | Kernel::ConcatU8 { src, dst, .. } => vec![Some(*src), Some(*dst)],
+            | Kernel::ConcatU8 { src, dst, .. }
+            | Kernel::FakeQuantize { src, dst, .. } => vec![Some(*src), Some(*dst)],
             Kernel::AddU8 { a, b, dst, .. } => vec![Some(*a), Some(*b), Some(*dst)],
             Kernel::PointwiseU8 { src, dst, .. } | Kernel::DepthwiseU8 { src, dst, .. } => {
                 vec![v(src), v(dst)]
@@ -520,6 +529,7 @@ impl Kernel {
             Kernel::Quantize { .. } => "quantize".into(),
             Kernel::Dequantize { .. } => "dequantize".into(),
             Kernel::AddU8 { .. } => "add-u8".into(),
+            Kernel::FakeQuantize { .. } => "quantize-dequantize".into(),
             Kernel::ConcatU8 { requant, .. } => if requant.is_identity() {
                 "concat-u8"
             } else {

@@ -284,9 +284,11 @@ impl Lowerer<'_> {
             };
             return self.push_depthwise_general(n, what, dw, src, dst, epilogue);
         }
-        if let (None, Some(&src @ Loc::Input(_))) = (&at.src, self.loc.get(&x)) {
-            // The model input read in place: only a dense, undilated, non-1x1 conv that is the
-            // input's sole reader gets it (`lower_input`); every other conv reads NCHW8c.
+        if let (None, true) = (&at.src, self.plain.contains(&x)) {
+            // The model input read in place (or its quantize-dequantize round trip): only a
+            // dense, undilated, non-1x1 conv that is its sole reader gets it (`lower_input`);
+            // every other conv reads NCHW8c.
+            let src = self.loc[&x];
             debug_assert!(conv.group == 1 && unit, "lower_input gave NCHW to {name}");
             let lanes = ly.lanes();
             let wp = ly.scatter_rows(wd, cin * kh * kw);

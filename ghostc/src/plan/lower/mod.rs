@@ -144,6 +144,11 @@ struct Lowerer<'g> {
     gated: HashMap<ValueId, Loc>,
     /// Arena buffers holding u8 (int8) tensors.
     u8_bufs: HashSet<usize>,
+    /// Values stored as plain NCHW f32 (a model input its stem reads in place, and the
+    /// quantize-dequantize round trip of one), not NCHW8c.
+    plain: HashSet<ValueId>,
+    /// Nodes an earlier step already lowered (a Dequantize merged into its Quantize).
+    done: HashSet<NodeId>,
 }
 
 /// The epilogue form of an activation (`None` means identity); `None` for the activations the
@@ -334,6 +339,9 @@ impl<'g> Lowerer<'g> {
     /// Lowers one node by its op's family; an op (or configuration) no family covers is
     /// recorded as unsupported and lowering goes on, so every such node is reported at once.
     fn lower_node(&mut self, n: NodeId) -> Result<(), LowerError> {
+        if self.done.contains(&n) {
+            return Ok(());
+        }
         if let Some((blocker, supported)) = blocker(self.g, n) {
             self.unsupported_as(n, &blocker, supported);
             return Ok(());
@@ -410,6 +418,7 @@ impl<'g> Lowerer<'g> {
                 self.lower_qbinary(n, b);
                 Ok(())
             }
+            Op::QMatMul(m) => self.lower_qmatmul(n, m),
             op => {
                 self.unsupported_as(
                     n,
@@ -529,6 +538,8 @@ fn lower_graph(g: &Graph) -> Result<Program, LowerError> {
         unsupported: Vec::new(),
         gated: HashMap::new(),
         u8_bufs: HashSet::new(),
+        plain: HashSet::new(),
+        done: HashSet::new(),
     };
     let io = |word: &str, v: ValueId| {
         let value = g.value(v);

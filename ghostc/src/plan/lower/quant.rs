@@ -35,7 +35,7 @@ use crate::plan::program::*;
 pub(super) const FALLBACK: &str = "int8 fallback";
 
 /// The u8 storage of a zero point of a u8 or i8 tensor.
-fn storage_zp(q: &QuantParams) -> Option<u8> {
+pub(super) fn storage_zp(q: &QuantParams) -> Option<u8> {
     let (_, z) = q.at(0);
     let shift = if q.dtype == DType::I8 { 128 } else { 0 };
     u8::try_from(z + shift).ok()
@@ -269,6 +269,10 @@ impl Lowerer<'_> {
             return;
         }
         let c = self.shape(x)[1];
+        if self.plain.contains(&x) {
+            self.lower_fake_quantize(n, q, zero_point);
+            return;
+        }
         let src = self.read_as(x, &ChannelLayout::dense(c), &name);
         let (blocks, pixels) = self.blocks_pixels(x);
         let dst = self.out_u8_buf(y);
@@ -282,6 +286,33 @@ impl Lowerer<'_> {
                 scale,
                 zero_point,
                 src,
+                dst,
+            },
+        );
+    }
+
+    /// A model input kept in plain NCHW (`lower_input` checked that this Quantize's only reader
+    /// is a Dequantize with the same parameters, read only by a stem conv): both as one
+    /// `fake_quantize_u8` pass into a plain f32 buffer the conv reads in place.
+    fn lower_fake_quantize(&mut self, n: NodeId, q: &QuantParams, zero_point: u8) {
+        let node = self.g.node(n);
+        let x = node.inputs[0];
+        let dq = self.g.consumers(node.outputs[0])[0].0;
+        let y = self.g.node(dq).outputs[0];
+        let len: usize = self.shape(x)[1..].iter().product();
+        let dst = self.new_buf(len);
+        self.loc.insert(y, dst);
+        self.plain.insert(y);
+        self.done.insert(dq);
+        let c = self.shape(x)[1];
+        self.push(
+            n,
+            format!("quantize-dequantize {c} channels ({}), NCHW", q.dtype),
+            Kernel::FakeQuantize {
+                scale: q.at(0).0,
+                zero_point,
+                len,
+                src: self.loc[&x],
                 dst,
             },
         );
@@ -466,6 +497,87 @@ impl Lowerer<'_> {
         );
     }
 
+    /// The i32 bias of integer conv or matmul `n` (input 2; zeros when absent), or `None` after
+    /// reporting a bias that is not a constant integer tensor.
+    fn int_bias(&mut self, n: NodeId, cout: usize) -> Option<Vec<i64>> {
+        let Some(&b) = self.g.node(n).inputs.get(2) else {
+            return Some(vec![0; cout]);
+        };
+        match self.g.value(b).constant().map(|t| &t.data) {
+            Some(Data::I64(d)) => Some(d.clone()),
+            _ => {
+                self.unsupported(n, "bias is not a constant integer tensor");
+                None
+            }
+        }
+    }
+
+    /// A classifier's `QMatMul` (`a [1, k]` per image, constant s8 `b [n, k]` with `trans_b`,
+    /// zero points 0, the bias i32): the 1x1 int8 kernel on one pixel, `k` input channels and
+    /// `n` output channels. Other forms have no kernel.
+    pub(super) fn lower_qmatmul(&mut self, n: NodeId, m: &ir::QMatMul) -> Result<(), LowerError> {
+        let node = self.g.node(n).clone();
+        let (a, wv, y) = (node.inputs[0], node.inputs[1], node.outputs[0]);
+        let ws = self.shape(wv).to_vec();
+        let consts = |v: ir::ValueId| match self.g.value(v).constant().map(|t| &t.data) {
+            Some(Data::I64(d)) => Some(d.clone()),
+            _ => None,
+        };
+        let zps = (storage_zp(&m.a), storage_zp(&m.y));
+        let form_ok = m.trans_b
+            && self.shape(a).len() == 2
+            && ws.len() == 2
+            && per_tensor_8bit(&m.a)
+            && per_tensor_8bit(&m.y)
+            && m.b.dtype == DType::I8
+            && m.b.zero_point.iter().all(|&z| z == 0);
+        let (true, Some(wd), (Some(az), Some(yz))) = (form_ok, consts(wv), zps) else {
+            self.unsupported(
+                n,
+                "int8 matmul other than a classifier (a [N, k] per tensor, constant s8 b [n, k] \
+                 transposed, zero points 0)",
+            );
+            return Ok(());
+        };
+        let (cout, cin) = (ws[0], ws[1]);
+        let Some(bias) = self.int_bias(n, cout) else {
+            return Ok(());
+        };
+        let (kp, np) = (cin.div_ceil(8) * 8, cout.div_ceil(8) * 8);
+        let mut bp = vec![0i32; np];
+        let mut sp = vec![0f32; np];
+        let mut wp = vec![0i8; np * kp];
+        for o in 0..cout {
+            bp[o] = bias[o] as i32;
+            sp[o] = (m.a.at(0).0 * m.b.at(o).0) / m.y.at(0).0;
+            for i in 0..cin {
+                wp[o * kp + i] = wd[o * cin + i] as i8;
+            }
+        }
+        let name = node.name.clone();
+        let w = self.pack_u8(&name, rt::pointwise_u8_packed_len(kp, np), |p| {
+            rt::pack_pointwise_u8(&wp, &bp, &sp, az, kp, np, p)
+        })?;
+        let src = View::at(self.loc[&a], 0);
+        let dst = View::at(self.out_u8_buf(y), 0);
+        self.push(
+            n,
+            format!("int8 fully connected {cin} -> {cout}"),
+            Kernel::PointwiseU8 {
+                w,
+                shape: PointwiseShape {
+                    k_blocks: kp / 8,
+                    n_blocks: np / 8,
+                    pixels: 1,
+                },
+                src,
+                dst,
+                requant: requant(yz, None),
+            },
+        );
+        Ok(())
+    }
+
     pub(super) fn lower_qconv(&mut self, n: NodeId, c: &QConv) -> Result<(), LowerError> {
         let node = self.g.node(n).clone();
         let (x, wv, y) = (node.inputs[0], node.inputs[1], node.outputs[0]);
@@ -484,15 +596,8 @@ impl Lowerer<'_> {
             return Ok(());
         };
         let cout = ws[0];
-        let bias = match node.inputs.get(2) {
-            None => vec![0; cout],
-            Some(&b) => match consts(b) {
-                Some(d) => d,
-                None => {
-                    self.unsupported(n, "bias is not a constant integer tensor");
-                    return Ok(());
-                }
-            },
+        let Some(bias) = self.int_bias(n, cout) else {
+            return Ok(());
         };
         let (Some(xz), Some(yz)) = (storage_zp(&c.x), storage_zp(&c.y)) else {
             self.unsupported(n, "zero point out of range");

@@ -10,6 +10,7 @@
 use ghost_runtime::{CoordMode, NearestMode, ResizeMode, ResizeShape};
 
 use super::conv::DwGeneral;
+use super::quant;
 use super::{ChannelLayout, LowerError, Lowerer};
 use crate::ir::{self, NodeId, Op, ValueId};
 use crate::plan::program::*;
@@ -57,18 +58,35 @@ impl Lowerer<'_> {
         let g = self.g;
         // A dense conv (the stem) that is the input's only reader reads NCHW directly; anything
         // else gets the input converted to the blocked layout first.
-        let readers = g.consumers(input);
-        let stem_reads_nchw = readers.len() == 1
-            && !g.is_output(input)
-            && g.value(input).ty.shape.len() == 4
-            && match &g.node(readers[0].0).op {
-                Op::Conv(c) | Op::FusedConv(ir::FusedConv { conv: c, .. }) => {
-                    c.group == 1 && c.dilations == [1, 1] && c.kernel != [1, 1] && readers[0].1 == 0
-                }
-                _ => false,
+        // So does one behind a QDQ model's quantized input (`Q -> DQ -> conv`, each the sole
+        // reader of the one before: `lower_quantize` runs the pair as one round trip).
+        let sole = |v: ValueId| {
+            let readers = g.consumers(v);
+            (readers.len() == 1 && !g.is_output(v)).then(|| readers[0])
+        };
+        let stem = |(n, slot): (NodeId, usize)| match &g.node(n).op {
+            Op::Conv(c) | Op::FusedConv(ir::FusedConv { conv: c, .. }) => {
+                c.group == 1 && c.dilations == [1, 1] && c.kernel != [1, 1] && slot == 0
+            }
+            _ => false,
+        };
+        let rank4 = g.value(input).ty.shape.len() == 4;
+        let direct = sole(input).is_some_and(stem);
+        let quantized = || -> Option<bool> {
+            let (q, _) = sole(input)?;
+            let Op::Quantize(qp) = &g.node(q).op else {
+                return Some(false);
             };
-        if stem_reads_nchw {
+            let (dq, _) = sole(g.node(q).outputs[0])?;
+            let Op::Dequantize(dp) = &g.node(dq).op else {
+                return Some(false);
+            };
+            let round_trip = dp == qp && qp.is_per_tensor() && quant::storage_zp(qp).is_some();
+            Some(round_trip && sole(g.node(dq).outputs[0]).is_some_and(stem))
+        };
+        if rank4 && (direct || quantized() == Some(true)) {
             self.loc.insert(input, Loc::Input(index));
+            self.plain.insert(input);
             return;
         }
         let lin = self.layout(input);
