@@ -235,7 +235,7 @@ pub use kernels::grouped::{grouped_packed_len, pack_conv_grouped, GroupedConvSha
 pub use kernels::layout::{nchw8c_len, nchw8c_to_nchw, nchw_to_nchw8c};
 pub use kernels::pool::{PoolKind, PoolShape};
 pub use kernels::pwdw::{pwdw_scratch_len, PwDwShape};
-pub use kernels::qadd::AddU8Params;
+pub use kernels::qbinary::U8BinaryParams;
 pub use kernels::qconcat::{ConcatU8Shape, U8Requant};
 pub use kernels::qdepthwise::{depthwise_u8_packed_len, pack_depthwise_u8};
 pub use kernels::qpointwise::{pack_pointwise_u8, pointwise_u8_packed_len, QResidual, Requant};

@@ -303,3 +303,44 @@ fn concat_and_residual_add_fold_exactly() {
         assert_eq!(count(&folded, "qconcat"), 0);
     }
 }
+
+/// `Q(Mul(DQ(gate), DQ(x)))` with a `[1, C, 1, 1]` gate (an SE's channel scale, gate first):
+/// folded into a dequantized-form QBinary whose full tensor comes first, with exactly the
+/// unfolded graph's integers.
+#[test]
+fn channel_gate_mul_folds_exactly() {
+    let mut rng = Rng::new(23);
+    let mut g = Graph::new();
+    let x = input(&mut g, "x", &[1, 12, 5, 7]);
+    let gate = input(&mut g, "gate", &[1, 12, 1, 1]);
+    let qx = QuantParams::per_tensor(DType::U8, 0.031, 7);
+    let qg = QuantParams::per_tensor(DType::U8, 1.0 / 255.0, 0);
+    let qy = QuantParams::per_tensor(DType::U8, 0.029, 3);
+    let xq = node(&mut g, Op::Quantize(qx.clone()), &[x]);
+    let gq = node(&mut g, Op::Quantize(qg.clone()), &[gate]);
+    let xd = node(&mut g, Op::Dequantize(qx), &[xq]);
+    let gd = node(&mut g, Op::Dequantize(qg), &[gq]);
+    let m = node(&mut g, Op::Binary(ghostc::ir::BinaryOp::Mul), &[gd, xd]);
+    let y = node(&mut g, Op::Quantize(qy), &[m]);
+    g.outputs.push(y);
+    let inputs = [
+        Tensor::from_f32(vec![1, 12, 5, 7], rng.vec(12 * 35, -4.0, 4.0)).unwrap(),
+        Tensor::from_f32(vec![1, 12, 1, 1], rng.vec(12, 0.0, 1.0)).unwrap(),
+    ];
+    let mut after = g.clone();
+    assert!(run_pass(&ON, &mut after, true).expect("fold_quantize"));
+    let folded = after
+        .nodes
+        .node_indices()
+        .find(|&n| matches!(after.node(n).op, Op::QBinary(_)))
+        .expect("a QBinary");
+    assert_eq!(
+        after.value(after.node(folded).inputs[0]).ty.shape,
+        [1, 12, 5, 7]
+    );
+    assert_eq!(count(&after, "mul"), 0);
+    assert_eq!(
+        run(&g, &inputs)[0].as_i64(),
+        run(&after, &inputs)[0].as_i64()
+    );
+}

@@ -13,7 +13,7 @@ pub mod layout;
 pub mod pointwise;
 pub mod pool;
 pub mod pwdw;
-pub mod qadd;
+pub mod qbinary;
 pub mod qconcat;
 pub mod qdepthwise;
 pub mod qpointwise;

@@ -90,12 +90,21 @@ unsafe fn fake<S: QSimd>(s: S, a: &FakeArgs) {
     let lo = s.splat(-a.zp as f32);
     let hi = s.splat((255 - a.zp) as f32);
     // `q - zp` is the clamped, rounded quotient, so the dequantized value is that times the
-    // scale: the same bits as `quantize_u8` then `dequantize_u8`.
-    let round_trip = |v| s.mul(s.to_f32(s.round(s.clamp(s.div(v, scale), lo, hi))), scale);
+    // scale: the same bits as `quantize_u8` then `dequantize_u8`. (A function, not a closure:
+    // a closure can lose the caller's target features.)
+    #[inline(always)]
+    fn round_trip<S: QSimd>(s: S, v: S::V, scale: S::V, lo: S::V, hi: S::V) -> S::V {
+        s.mul(s.to_f32(s.round(s.clamp(s.div(v, scale), lo, hi))), scale)
+    }
     let full = a.len / 8;
     for i in 0..full {
         // SAFETY: vector i < len / 8 of both.
-        unsafe { s.store(a.y.add(i * 8), round_trip(s.load(a.x.add(i * 8)))) };
+        unsafe {
+            s.store(
+                a.y.add(i * 8),
+                round_trip(s, s.load(a.x.add(i * 8)), scale, lo, hi),
+            )
+        };
     }
     let rest = a.len - full * 8;
     if rest > 0 {
@@ -103,7 +112,10 @@ unsafe fn fake<S: QSimd>(s: S, a: &FakeArgs) {
         // SAFETY: the last `rest` floats of both; `t` holds 8.
         unsafe {
             core::ptr::copy_nonoverlapping(a.x.add(full * 8), t.as_mut_ptr(), rest);
-            s.store(t.as_mut_ptr(), round_trip(s.load(t.as_ptr())));
+            s.store(
+                t.as_mut_ptr(),
+                round_trip(s, s.load(t.as_ptr()), scale, lo, hi),
+            );
             core::ptr::copy_nonoverlapping(t.as_ptr(), a.y.add(full * 8), rest);
         }
     }

@@ -478,6 +478,18 @@ fn step_call(b: &Binds, k: &Kernel) -> TokenStream {
             let (s, d) = (b.name(*src), b.name(*dst));
             quote!(k.fake_quantize_u8(#sc, #z, #l, &#s[..#l], &mut #d[..#l])?;)
         }
+        Kernel::ScaleChannelsU8 {
+            params,
+            blocks,
+            pixels,
+            x,
+            gate,
+            dst,
+        } => {
+            let (pr, bl, px) = (params.tokens(), blocks.tokens(), pixels.tokens());
+            let (xs, gs, d) = (b.r(*x), b.r(*gate), b.m(*dst));
+            quote!(k.scale_channels_u8(#pr, #bl, #px, #xs, #gs, #d)?;)
+        }
         Kernel::AddU8 {
             params,
             len,

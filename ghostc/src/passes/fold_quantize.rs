@@ -15,7 +15,8 @@
 //! Also folds `Q(Concat(DQ(x1), ..., DQ(xn)))` (per-tensor parameters of one 8-bit type) into
 //! a [`QConcat`](Op::QConcat) over the integer inputs, so a Ghost module's two halves meet in
 //! int8 instead of through an f32 copy, and `Q(Add(DQ(a), DQ(b)))` of same-shape tensors (a
-//! residual) into a [`QBinary`] computed as the QDQ graph computes it, and a classifier's
+//! residual) and `Q(Mul(DQ(x), DQ(gate)))` (an SE gate) into a [`QBinary`] computed as the QDQ
+//! graph computes it, and a classifier's
 //! `Q(Gemm(DQ(a), DQ(W), b))` into a [`QMatMul`].
 //!
 //! The Q node becomes the QConv, keeping its output value; the Conv and the activation are
@@ -58,7 +59,7 @@ impl Pass for FoldQuantize {
         }
         let changed = sweep(self, g, |g, n| {
             matches!(g.node(n).op, Op::Quantize(_))
-                && (fold_one(g, n) || fold_concat(g, n) || fold_add(g, n) || fold_gemm(g, n))
+                && (fold_one(g, n) || fold_concat(g, n) || fold_binary(g, n) || fold_gemm(g, n))
         })?;
         if changed {
             remove_unread_dequantize(g);
@@ -195,17 +196,19 @@ fn fold_concat(g: &mut Graph, q_node: NodeId) -> bool {
     true
 }
 
-/// Rewrites `Q(Add(DQ(a), DQ(b)))` into one [`QBinary`] in the [`QBinaryForm::Dequantized`]
-/// form (the same `f32` operations, so the same values) when the DQs and the Q are per tensor
-/// of one 8-bit type, `a` and `b` have the same shape (a residual connection), and the Add is
-/// read only by the Q.
-fn fold_add(g: &mut Graph, q_node: NodeId) -> bool {
-    let Some((qy, add, node)) = read_only_by_q(g, q_node) else {
+/// Rewrites `Q(Add(DQ(a), DQ(b)))` of same-shape tensors (a residual) and `Q(Mul(DQ(x),
+/// DQ(g)))` with `g` of shape `[N, C, 1, 1]` (an SE gate scaling the channels of `x`, either
+/// operand order) into one [`QBinary`] in the [`QBinaryForm::Dequantized`] form (the same `f32`
+/// operations, so the same values; the full tensor first, which changes nothing as the f32
+/// product commutes) when the DQs and the Q are per tensor of one 8-bit type and the Add or
+/// Mul is read only by the Q.
+fn fold_binary(g: &mut Graph, q_node: NodeId) -> bool {
+    let Some((qy, bin, node)) = read_only_by_q(g, q_node) else {
         return false;
     };
-    if node.op != Op::Binary(BinaryOp::Add) {
+    let Op::Binary(op @ (BinaryOp::Add | BinaryOp::Mul)) = node.op else {
         return false;
-    }
+    };
     let (Some((qa, a)), Some((qb, b))) = (
         dequantized(g, node.inputs[0]),
         dequantized(g, node.inputs[1]),
@@ -213,19 +216,29 @@ fn fold_add(g: &mut Graph, q_node: NodeId) -> bool {
         return false;
     };
     let same = |q: &QuantParams| q.is_per_tensor() && q.dtype == qy.dtype;
-    if !same(&qa) || !same(&qb) || g.value(a).ty.shape != g.value(b).ty.shape {
+    if !same(&qa) || !same(&qb) {
         return false;
     }
+    let (sa, sb) = (&g.value(a).ty.shape, &g.value(b).ty.shape);
+    let gate_of = |x: &[usize], s: &[usize]| {
+        x.len() == 4 && s.len() == 4 && s[..2] == x[..2] && s[2..] == [1, 1]
+    };
+    let ((qa, a), (qb, b)) = match op {
+        BinaryOp::Add if sa == sb => ((qa, a), (qb, b)),
+        BinaryOp::Mul if gate_of(sa, sb) => ((qa, a), (qb, b)),
+        BinaryOp::Mul if gate_of(sb, sa) => ((qb, b), (qa, a)),
+        _ => return false,
+    };
     let name = g.node(q_node).name.clone();
     let op = Op::QBinary(QBinary {
-        op: BinaryOp::Add,
+        op,
         a: qa,
         b: qb,
         y: qy,
         form: QBinaryForm::Dequantized,
     });
     rewrite_root(g, q_node, op, vec![a, b], name);
-    absorb_nodes(g, q_node, &[add]);
+    absorb_nodes(g, q_node, &[bin]);
     true
 }
 

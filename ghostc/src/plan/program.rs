@@ -17,9 +17,9 @@ use std::fmt;
 
 use ghost_runtime::glue::Unary;
 use ghost_runtime::{
-    Activation, AddU8Params, BinaryOp, ConcatU8Shape, ConvShape, CoordMode, DepthwiseGeneralShape,
+    Activation, BinaryOp, ConcatU8Shape, ConvShape, CoordMode, DepthwiseGeneralShape,
     DepthwiseShape, DfcShape, GhostShape, GroupedConvShape, PointwiseShape, PoolKind, PoolShape,
-    ResizeMode, ResizeShape, SeActivations, SeShape, U8Requant,
+    ResizeMode, ResizeShape, SeActivations, SeShape, U8BinaryParams, U8Requant,
 };
 
 use super::blob::WeightBlob;
@@ -294,10 +294,19 @@ pub enum Kernel {
     },
     /// `add_u8`: the int8 sum of two dense u8 tensors of `len` bytes.
     AddU8 {
-        params: AddU8Params,
+        params: U8BinaryParams,
         len: usize,
         a: Loc,
         b: Loc,
+        dst: Loc,
+    },
+    /// `scale_channels_u8`: a dense u8 tensor times a per-channel u8 gate (`blocks * 8` bytes).
+    ScaleChannelsU8 {
+        params: U8BinaryParams,
+        blocks: usize,
+        pixels: usize,
+        x: Loc,
+        gate: Loc,
         dst: Loc,
     },
     /// `pointwise_u8` (weights from `pack_pointwise_u8`, as bytes at `w`).
@@ -352,7 +361,10 @@ impl Kernel {
             | Kernel::Dequantize { src, dst, .. }
             | Kernel::ConcatU8 { src, dst, .. }
             | Kernel::FakeQuantize { src, dst, .. } => vec![Some(*src), Some(*dst)],
-            Kernel::AddU8 { a, b, dst, .. } => vec![Some(*a), Some(*b), Some(*dst)],
+            Kernel::AddU8 { a, b, dst, .. }
+            | Kernel::ScaleChannelsU8 {
+                x: a, gate: b, dst, ..
+            } => vec![Some(*a), Some(*b), Some(*dst)],
             Kernel::PointwiseU8 { src, dst, .. } | Kernel::DepthwiseU8 { src, dst, .. } => {
                 vec![v(src), v(dst)]
             }
@@ -529,6 +541,7 @@ impl Kernel {
             Kernel::Quantize { .. } => "quantize".into(),
             Kernel::Dequantize { .. } => "dequantize".into(),
             Kernel::AddU8 { .. } => "add-u8".into(),
+            Kernel::ScaleChannelsU8 { .. } => "scale-channels-u8".into(),
             Kernel::FakeQuantize { .. } => "quantize-dequantize".into(),
             Kernel::ConcatU8 { requant, .. } => if requant.is_identity() {
                 "concat-u8"

@@ -1,7 +1,10 @@
 //! Int8: QuantizeLinear / DequantizeLinear at the f32/int8 boundaries (`quantize_u8`,
 //! `dequantize_u8`), integer convolutions on the int8 kernels (`pointwise_u8`,
-//! `depthwise_u8`), channel concatenation (`concat_u8`) and the residual add folded from a QDQ
-//! graph (`add_u8`), with activations kept in `u8` buffers between int8 layers.
+//! `depthwise_u8`, and for a classifier's QMatMul the 1-pixel pointwise), channel
+//! concatenation (`concat_u8`), the residual add and the SE gate's channel scale folded from a
+//! QDQ graph (`add_u8`, `scale_channels_u8`), with activations kept in `u8` buffers between
+//! int8 layers; a quantized model input in front of an f32 stem is one `fake_quantize_u8` pass
+//! on the plain NCHW input, which the stem reads in place.
 //!
 //! Storage: an int8 tensor has the NCHW8c blocked shape of its f32 counterpart with one byte
 //! per element, always a dense channel layout; ONNX `int8` tensors are stored as `q + 128`
@@ -16,11 +19,12 @@
 //! Dequantize of a constant (Gemm weights, unfolded conv weights with `--no-fuse quant`) becomes an f32
 //! constant at compile time.
 //!
-//! Deliberately not done here: the QOperator-only ops (QBinary in QLinearAdd's ratio form,
-//! QGlobalAveragePool, QActivation, QMatMul) are reported as unsupported; the other float ops
-//! between a DQ and a Q in a QDQ graph (Mul, ReduceMean, HardSigmoid: the SE block) run in f32
-//! as the graph says, with separate `quantize_u8` / `dequantize_u8` steps around them; a
-//! QConcat copies its inputs (its producers do not yet write into it as views).
+//! Deliberately not done here: the QOperator-only ops (QBinary in the ratio form of
+//! QLinearAdd / QLinearMul, QGlobalAveragePool, QActivation, a QMatMul other than a classifier)
+//! are reported as unsupported; the other float ops between a DQ and a Q in a QDQ graph (the SE
+//! block's global pool, a conv with a HardSigmoid) run in f32 as the graph says, with separate
+//! `quantize_u8` / `dequantize_u8` steps around them; a QConcat copies its inputs (its
+//! producers do not yet write into it as views).
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -435,13 +439,14 @@ impl Lowerer<'_> {
         }
     }
 
-    /// Int8 residual add (`QBinary` Add in the dequantized form, inputs of one shape): one
-    /// `add_u8` step over the dense u8 tensors. The ratio form (QOperator `QLinearAdd`) and
-    /// `Mul` have no kernel.
+    /// Int8 binary op folded from a QDQ graph (`QBinary` in the dequantized form): a residual
+    /// Add of two inputs of one shape (`add_u8`), or a Mul of a tensor by a per-channel gate
+    /// `[N, C, 1, 1]` (`scale_channels_u8`), over dense u8 tensors. The ratio form
+    /// (QOperator `QLinearAdd` / `QLinearMul`) has no kernel.
     pub(super) fn lower_qbinary(&mut self, n: NodeId, q: &ir::QBinary) {
         let node = self.g.node(n).clone();
         let (a, b, y) = (node.inputs[0], node.inputs[1], node.outputs[0]);
-        if q.op != ir::BinaryOp::Add || q.form != ir::QBinaryForm::Dequantized {
+        if q.form != ir::QBinaryForm::Dequantized {
             self.unsupported_as(
                 n,
                 &format!(
@@ -449,16 +454,29 @@ impl Lowerer<'_> {
                     Op::QBinary(q.clone()).name(),
                     q.form
                 ),
-                "Add folded from a QDQ graph (Q(Add(DQ(a), DQ(b))))",
+                "Add or Mul folded from a QDQ graph (Q(op(DQ(a), DQ(b))))",
             );
             return;
         }
-        let rank = self.shape(y).len();
-        if self.shape(a) != self.shape(b) || !matches!(rank, 2..=4) {
+        let (sa, sb, sy) = (self.shape(a), self.shape(b), self.shape(y));
+        let rank = sy.len();
+        let shapes_ok = match q.op {
+            ir::BinaryOp::Add => sa == sb && matches!(rank, 2..=4),
+            ir::BinaryOp::Mul => {
+                rank == 4 && sa == sy && sb.len() == 4 && sb[..2] == sa[..2] && sb[2..] == [1, 1]
+            }
+            _ => false,
+        };
+        if !shapes_ok {
             self.unsupported_as(
                 n,
-                "broadcast or rank",
-                "two inputs of one shape, rank 2, 3 or 4",
+                &format!(
+                    "{:?} of [{}] and [{}]",
+                    q.op,
+                    ir::fmt_shape(sa),
+                    ir::fmt_shape(sb)
+                ),
+                "Add of two inputs of one shape (rank 2, 3 or 4), Mul of [N, C, H, W] by [N, C, 1, 1]",
             );
             return;
         }
@@ -476,25 +494,38 @@ impl Lowerer<'_> {
             return;
         };
         let (blocks, pixels) = self.blocks_pixels(y);
-        let params = rt::AddU8Params {
+        let params = rt::U8BinaryParams {
             a: (q.a.at(0).0, za),
             b: (q.b.at(0).0, zb),
             y: (q.y.at(0).0, zy),
         };
-        let (sa, sb) = (self.loc[&a], self.loc[&b]);
+        let (la, lb) = (self.loc[&a], self.loc[&b]);
         let dst = self.out_u8_buf(y);
         let c = self.shape(y)[1];
-        self.push(
-            n,
-            format!("int8 add {c} channels"),
-            Kernel::AddU8 {
-                params,
-                len: blocks * pixels * 8,
-                a: sa,
-                b: sb,
-                dst,
-            },
-        );
+        let (what, kernel) = match q.op {
+            ir::BinaryOp::Add => (
+                format!("int8 add {c} channels"),
+                Kernel::AddU8 {
+                    params,
+                    len: blocks * pixels * 8,
+                    a: la,
+                    b: lb,
+                    dst,
+                },
+            ),
+            _ => (
+                format!("int8 channel scale {c} channels"),
+                Kernel::ScaleChannelsU8 {
+                    params,
+                    blocks,
+                    pixels,
+                    x: la,
+                    gate: lb,
+                    dst,
+                },
+            ),
+        };
+        self.push(n, what, kernel);
     }
 
     /// The i32 bias of integer conv or matmul `n` (input 2; zeros when absent), or `None` after
