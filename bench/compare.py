@@ -13,8 +13,10 @@ ghostc's runner measures on this machine, `peak_gmacs=` on its bench line).
 Usage:
   python bench/compare.py [MODEL.onnx] [--rounds 5] [--runs 200] [--threads 1[,2]]
                           [--engines ghostc,ort,openvino,ncnn,tract] [--core 1]
-                          [--no-fuse LIST]
-See bench/README.md.
+                          [--no-fuse LIST] [--int8]
+--int8: MODEL is a QDQ file (`ghostc quantize`, `quantize_static`); every engine runs that same
+file (ORT and OpenVINO with their int8 kernels) and outputs agree within one quantization step
+of the output. See bench/README.md.
 """
 import argparse
 import os
@@ -146,6 +148,23 @@ def count_macs(model_path, batch):
     return total
 
 
+# Output tolerance of an int8 (QDQ) model: one quantization step of its output (set by --int8).
+INT8_STEP = None
+
+
+def output_step(model):
+    """The scale of the DequantizeLinear that produces the (first) graph output of a QDQ model."""
+    import onnx
+    from onnx import numpy_helper
+    m = onnx.load(model, load_external_data=False)
+    inits = {i.name: i for i in m.graph.initializer}
+    out = m.graph.output[0].name
+    for n in m.graph.node:
+        if n.output and n.output[0] == out and n.op_type == "DequantizeLinear":
+            return float(numpy_helper.to_array(inits[n.input[1]]).reshape(-1)[0])
+    sys.exit(f"--int8: {model}'s output is not produced by a DequantizeLinear")
+
+
 def check(name, y, ref):
     y = np.asarray(y, dtype=np.float32).reshape(-1)
     r = np.asarray(ref, dtype=np.float32).reshape(-1)
@@ -153,6 +172,8 @@ def check(name, y, ref):
         return False, f"{name}: size {y.size} != reference {r.size}"
     err = float(np.max(np.abs(y - r)))
     tol = 1e-4 * float(np.max(np.abs(r))) + 1e-5
+    if INT8_STEP is not None:
+        tol = INT8_STEP * 1.001
     ok = err <= tol
     return ok, (f"{name:9s} max|y-ref| = {err:.3e}  tol = {tol:.3e}  "
                 f"{'OK' if ok else 'MISMATCH'}  (argmax {int(np.argmax(y))} vs {int(np.argmax(r))})")
@@ -180,6 +201,8 @@ def main():
                     help="prebuilt bench/tract binary (default: build it, CARGO_TARGET_DIR="
                          "$TRACT_TARGET_DIR or /work/target-tract)")
     ap.add_argument("--markdown", action="store_true", help="print the final table as markdown")
+    ap.add_argument("--int8", action="store_true",
+                    help="a QDQ model: outputs agree within one step of the output's scale")
     # worker mode
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--input", help=argparse.SUPPRESS)
@@ -193,6 +216,10 @@ def main():
         return worker(a)
 
     model = orig_model = os.path.abspath(a.model)
+    if a.int8:
+        global INT8_STEP
+        INT8_STEP = output_step(model)
+        print(f"int8: outputs must agree within one step ({INT8_STEP:.4g}) of ONNX Runtime's")
     engines = [e for e in a.engines.split(",") if e]
     threads_list = [int(t) for t in a.threads.split(",")]
     work = a.workdir or tempfile.mkdtemp(prefix="ghostc-compare-")
@@ -319,7 +346,8 @@ def main():
 
     preps = {"ghostc": prep_ghostc, "ort": prep_ort, "openvino": prep_openvino,
              "ncnn": prep_ncnn, "tract": prep_tract}
-    print("\n== output agreement vs ONNX Runtime (max|y-ref| <= 1e-4*max|ref| + 1e-5) ==")
+    rule = "one output step" if INT8_STEP is not None else "1e-4*max|ref| + 1e-5"
+    print(f"\n== output agreement vs ONNX Runtime (max|y-ref| <= {rule}) ==")
     for e in engines:
         try:
             y = preps[e]()
