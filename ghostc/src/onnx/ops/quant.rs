@@ -573,8 +573,10 @@ fn qlinear_sigmoid(ctx: &NodeCtx<'_>) -> Result<ImportedNode, NodeError> {
     })
 }
 
-/// QLinearConcat(Y_scale, Y_zp, X0, X0_scale, X0_zp, ...): a plain Concat of the integers
-/// when every input already has the output's parameters, else a requantizing QConcat.
+/// QLinearConcat(Y_scale, Y_zp, X0, X0_scale, X0_zp, ...): a QConcat (an input that already
+/// has the output's parameters is copied). Not a plain Concat even when every input has them:
+/// code generation concatenates int8 tensors only as a QConcat, which knows the zero point the
+/// padding lanes take.
 fn qlinear_concat(ctx: &NodeCtx<'_>) -> Result<ImportedNode, NodeError> {
     let n = ctx.n_inputs();
     if n < 5 || !(n - 2).is_multiple_of(3) {
@@ -605,10 +607,8 @@ fn qlinear_concat(ctx: &NodeCtx<'_>) -> Result<ImportedNode, NodeError> {
     finish(problems)?;
     let y = y.expect("checked");
     let x: Vec<QuantParams> = x.into_iter().map(|q| q.expect("checked")).collect();
-    let op = if x.iter().all(|q| *q == y) {
-        Op::Concat { axis }
-    } else {
-        Op::QConcat { axis, x, y }
-    };
-    Ok(ImportedNode::Op { op, inputs })
+    Ok(ImportedNode::Op {
+        op: Op::QConcat { axis, x, y },
+        inputs,
+    })
 }

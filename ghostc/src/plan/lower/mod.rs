@@ -446,6 +446,10 @@ fn blocker(g: &Graph, n: NodeId) -> Option<(String, &'static str)> {
             "axis=1 (channels) of rank-2, 3 or 4 tensors",
         ),
         Op::Concat { .. } if !matches!(y.len(), 2..=4) => (rank("output", &y), "rank 2, 3 or 4"),
+        Op::Concat { .. } if node.outputs.first().is_some_and(|&v| !g.value(v).ty.dtype.is_float()) => (
+            format!("{} tensors", g.value(node.outputs[0]).ty.dtype),
+            "f32 tensors (int8 ones as QLinearConcat or DequantizeLinear -> Concat -> QuantizeLinear)",
+        ),
         Op::Slice(s) if s.axes != [1] => (
             format!("axes={:?}", s.axes),
             "axes=[1] (channels) of a rank-4 tensor",

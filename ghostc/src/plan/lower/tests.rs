@@ -775,3 +775,61 @@ fn quantize_dequantize_lower_to_u8_buffers_and_qoperator_ops_are_listed() {
         e => panic!("{e}"),
     }
 }
+
+/// An int8 concatenation lowers as a QConcat (one `concat_u8` step per input, a copy where the
+/// parameters agree, the second input at channel offset 5); a plain Concat of int8 tensors is
+/// reported with its data type instead of reaching the f32 lane remap.
+#[test]
+fn int8_concat_lowers_as_qconcat_and_a_plain_one_is_reported() {
+    use crate::ir::{DType, QuantParams};
+    let q = QuantParams::per_tensor(DType::U8, 0.1, 3);
+    let q2 = QuantParams::per_tensor(DType::U8, 0.2, 0);
+    let build = |op: Op| {
+        let mut g = ir::Graph::new();
+        let x = g.add_input("x", TensorType::f32(vec![1, 5, 4, 4]));
+        let (_, xq) = g.add_node(
+            "q",
+            Op::Quantize(q.clone()),
+            vec![x],
+            vec![("xq".into(), TensorType::new(DType::U8, vec![1, 5, 4, 4]))],
+        );
+        let (_, c) = g.add_node(
+            "cat",
+            op,
+            vec![xq[0], xq[0]],
+            vec![("c".into(), TensorType::new(DType::U8, vec![1, 10, 4, 4]))],
+        );
+        let (_, y) = g.add_node(
+            "dq",
+            Op::Dequantize(q2.clone()),
+            vec![c[0]],
+            vec![("y".into(), TensorType::f32(vec![1, 10, 4, 4]))],
+        );
+        g.outputs.push(y[0]);
+        g
+    };
+    let g = build(Op::QConcat {
+        axis: 1,
+        x: vec![q.clone(), q2.clone()],
+        y: q2.clone(),
+    });
+    let p = lower(&g).unwrap();
+    let cats: Vec<_> = p
+        .steps
+        .iter()
+        .filter_map(|s| match &s.kernel {
+            Kernel::ConcatU8 { shape, requant, .. } => {
+                Some((shape.channel_offset, requant.is_identity()))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(cats, [(0, false), (5, true)]);
+    match lower(&build(Op::Concat { axis: 1 })).unwrap_err() {
+        LowerError::Unsupported(u) => {
+            assert_eq!(u.len(), 1);
+            assert!(u[0].blocker.contains("u8"), "{}", u[0].blocker);
+        }
+        e => panic!("{e}"),
+    }
+}
