@@ -82,6 +82,29 @@ fn lanes_mask(n: usize) -> u64 {
     }
 }
 
+/// The conversion's parameters, splatted once.
+struct Splat<S: QSimd> {
+    in_scale: S::V,
+    neg_in_zp: S::V,
+    out_scale: S::V,
+    out_zp: S::I,
+    lo: S::V,
+    hi: S::V,
+}
+
+/// Requantizes the 8 bytes at `src` into the 8 at `dst`.
+///
+/// # Safety
+/// `src` valid for reading and `dst` for writing 8 bytes.
+#[inline(always)]
+unsafe fn convert<S: QSimd>(s: S, src: *const u8, dst: *mut u8, k: &Splat<S>) {
+    // SAFETY: forwarded.
+    let v = s.mul(s.add(unsafe { s.load_u8(src) }, k.neg_in_zp), k.in_scale);
+    let q = s.round(s.clamp(s.div(v, k.out_scale), k.lo, k.hi));
+    // SAFETY: forwarded.
+    unsafe { s.store_u8(dst, s.iadd(q, k.out_zp)) };
+}
+
 /// # Safety
 /// `src` valid for reading `channels.div_ceil(8) * pixels * 8` bytes; `dst` valid for reading
 /// and writing `end.div_ceil(8) * pixels * 8` bytes past output block `offset / 8`'s start
@@ -91,12 +114,14 @@ unsafe fn run<S: QSimd>(s: S, a: &QConcatArgs) {
     let px = a.pixels;
     let copy = a.r.is_identity();
     let (shift, first) = (a.offset % 8, a.offset / 8);
-    let in_scale = s.splat(a.r.in_scale);
-    let out_scale = s.splat(a.r.out_scale);
-    let neg_in_zp = s.splat(-(a.r.in_zero_point as f32));
-    let out_zp = s.isplat(a.r.out_zero_point as i32);
-    let lo = s.splat(-(a.r.out_zero_point as f32));
-    let hi = s.splat((255 - a.r.out_zero_point as i32) as f32);
+    let k = Splat {
+        in_scale: s.splat(a.r.in_scale),
+        neg_in_zp: s.splat(-(a.r.in_zero_point as f32)),
+        out_scale: s.splat(a.r.out_scale),
+        out_zp: s.isplat(a.r.out_zero_point as i32),
+        lo: s.splat(-(a.r.out_zero_point as f32)),
+        hi: s.splat((255 - a.r.out_zero_point as i32) as f32),
+    };
     // The output zero point in every lane (the padding value).
     let zp_word = u64::from_le_bytes([a.r.out_zero_point; 8]);
     let mut tmp = [0u8; CHUNK * 8];
@@ -112,9 +137,18 @@ unsafe fn run<S: QSimd>(s: S, a: &QConcatArgs) {
         // `end.div_ceil(8)`: lane `offset + 8b` < `end` for every b of the loop, and a shifted
         // block spills into the next one only when `written > 8 - shift`.
         let d0 = unsafe { a.dst.add((first + b) * px * 8) };
-        if shift == 0 && valid == 8 && copy {
-            // SAFETY: whole block, both extents as above; distinct allocations.
-            unsafe { core::ptr::copy_nonoverlapping(sb, d0, px * 8) };
+        if shift == 0 && valid == 8 {
+            if copy {
+                // SAFETY: whole block, both extents as above; distinct allocations.
+                unsafe { core::ptr::copy_nonoverlapping(sb, d0, px * 8) };
+            } else {
+                // A whole block on a block boundary: every lane of the output block is this
+                // input's, so the converted bytes are stored directly (no merge).
+                for p in 0..px {
+                    // SAFETY: pixel p of source block b and of output block first + b.
+                    unsafe { convert(s, sb.add(p * 8), d0.add(p * 8), &k) };
+                }
+            }
             continue;
         }
         let mask = lanes_mask(written);
@@ -131,11 +165,7 @@ unsafe fn run<S: QSimd>(s: S, a: &QConcatArgs) {
             } else {
                 for p in 0..n {
                     // SAFETY: pixel p0 + p of source block b; `tmp` holds CHUNK pixels.
-                    unsafe {
-                        let v = s.mul(s.add(s.load_u8(sb.add((p0 + p) * 8)), neg_in_zp), in_scale);
-                        let q = s.round(s.clamp(s.div(v, out_scale), lo, hi));
-                        s.store_u8(tmp.as_mut_ptr().add(p * 8), s.iadd(q, out_zp));
-                    }
+                    unsafe { convert(s, sb.add((p0 + p) * 8), tmp.as_mut_ptr().add(p * 8), &k) };
                 }
             }
             for p in 0..n {
