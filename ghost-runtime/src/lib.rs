@@ -71,7 +71,9 @@
 //! `vpmaddubsw` split), [`Kernels::depthwise_u8`] (exact integer sums in `f32` FMAs),
 //! [`Kernels::quantize_u8`] / [`Kernels::dequantize_u8`] at the boundaries,
 //! [`Kernels::concat_u8`] (channel concatenation, requantizing), [`Kernels::add_u8`] (residual
-//! sum); [`Par`] splits each but the last two. Every path (VNNI, AVX2, plain NEON, SIMD128) is bit-identical to the scalar
+//! sum), [`Kernels::scale_channels_u8`] (SE gate), [`Kernels::fake_quantize_u8`] (a quantized
+//! input's round trip); [`Par`] splits the first four families, the last four run on the
+//! calling thread. Every path (VNNI, AVX2, plain NEON, SIMD128) is bit-identical to the scalar
 //! reference ([`Kernels::int8_path`] names the one in use). Layout, format and semantics:
 //! [`kernels::qpointwise`], [`kernels::qdepthwise`], [`kernels::quantize`].
 //!

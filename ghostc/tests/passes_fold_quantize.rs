@@ -109,6 +109,7 @@ fn qdq_fixtures_fold_every_conv_within_one_step() {
         assert_eq!(count(&after, "conv"), 0);
         // The classifier Gemm (s8 weights per row, transposed) becomes a QMatMul.
         let gemms = count(&g, "gemm");
+        assert!(gemms > 0, "{}: no Gemm to fold", f.name);
         assert_eq!(count(&after, "qmatmul"), gemms, "{}", f.name);
         assert_eq!(
             out[2] + out[3],

@@ -16,8 +16,7 @@
 //! a [`QConcat`](Op::QConcat) over the integer inputs, so a Ghost module's two halves meet in
 //! int8 instead of through an f32 copy, and `Q(Add(DQ(a), DQ(b)))` of same-shape tensors (a
 //! residual) and `Q(Mul(DQ(x), DQ(gate)))` (an SE gate) into a [`QBinary`] computed as the QDQ
-//! graph computes it, and a classifier's
-//! `Q(Gemm(DQ(a), DQ(W), b))` into a [`QMatMul`].
+//! graph computes it, and a classifier's `Q(Gemm(DQ(a), DQ(W), b))` into a [`QMatMul`].
 //!
 //! The Q node becomes the QConv, keeping its output value; the Conv and the activation are
 //! absorbed, and a DQ left without readers is removed. The integer weight is read directly,

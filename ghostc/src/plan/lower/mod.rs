@@ -147,8 +147,6 @@ struct Lowerer<'g> {
     /// Values stored as plain NCHW f32 (a model input its stem reads in place, and the
     /// quantize-dequantize round trip of one), not NCHW8c.
     plain: HashSet<ValueId>,
-    /// Nodes an earlier step already lowered (a Dequantize merged into its Quantize).
-    done: HashSet<NodeId>,
 }
 
 /// The epilogue form of an activation (`None` means identity); `None` for the activations the
@@ -339,9 +337,6 @@ impl<'g> Lowerer<'g> {
     /// Lowers one node by its op's family; an op (or configuration) no family covers is
     /// recorded as unsupported and lowering goes on, so every such node is reported at once.
     fn lower_node(&mut self, n: NodeId) -> Result<(), LowerError> {
-        if self.done.contains(&n) {
-            return Ok(());
-        }
         if let Some((blocker, supported)) = blocker(self.g, n) {
             self.unsupported_as(n, &blocker, supported);
             return Ok(());
@@ -543,7 +538,6 @@ fn lower_graph(g: &Graph) -> Result<Program, LowerError> {
         gated: HashMap::new(),
         u8_bufs: HashSet::new(),
         plain: HashSet::new(),
-        done: HashSet::new(),
     };
     let io = |word: &str, v: ValueId| {
         let value = g.value(v);

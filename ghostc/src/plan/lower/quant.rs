@@ -16,8 +16,8 @@
 //! requantization scale `x_scale * w_scale / y_scale` that overflows `f32`) becomes
 //! `DequantizeLinear -> f32 Conv (activation in its epilogue) -> QuantizeLinear`, the QDQ form
 //! it came from, and its steps say `int8 fallback` (text form, `ghostc bench --profile`). A
-//! Dequantize of a constant (Gemm weights, unfolded conv weights with `--no-fuse quant`) becomes an f32
-//! constant at compile time.
+//! Dequantize of a constant (Gemm weights, unfolded conv weights with `--no-fuse quant`)
+//! becomes an f32 constant at compile time.
 //!
 //! Deliberately not done here: the QOperator-only ops (QBinary in the ratio form of
 //! QLinearAdd / QLinearMul, QGlobalAveragePool, QActivation, a QMatMul other than a classifier)
@@ -307,7 +307,6 @@ impl Lowerer<'_> {
         let dst = self.new_buf(len);
         self.loc.insert(y, dst);
         self.plain.insert(y);
-        self.done.insert(dq);
         let c = self.shape(x)[1];
         self.push(
             n,
@@ -325,6 +324,9 @@ impl Lowerer<'_> {
     pub(super) fn lower_dequantize(&mut self, n: NodeId, q: &QuantParams) {
         let node = self.g.node(n);
         let (x, y) = (node.inputs[0], node.outputs[0]);
+        if self.plain.contains(&y) {
+            return; // lowered with its Quantize (`lower_fake_quantize`)
+        }
         let (Some(zero_point), true) = (storage_zp(q), per_tensor_8bit(q)) else {
             self.unsupported_as(
                 n,
