@@ -91,9 +91,14 @@ impl Case {
             shape,
             x,
             w,
-            bias: (0..c)
-                .map(|_| (rng.next() % 60_001) as i32 - 30_000)
-                .collect(),
+            // Small biases start the kernel's f32 sum; large ones (past 2^24 - 2^21, in some
+            // block) are added in i32.
+            bias: {
+                let span = [60_001, 60_001, 1 << 27][rng.range(0, 2)];
+                (0..c)
+                    .map(|_| (rng.next() % span) as i32 - (span / 2) as i32)
+                    .collect()
+            },
             scale: (0..c).map(|_| pick_scale(rng)).collect(),
             xzp: if extreme { 0 } else { pick_zp(rng) },
             zp,
@@ -290,4 +295,38 @@ fn depthwise_u8_rejects_bad_arguments() {
     assert!(scalar()
         .depthwise_u8(&p, bad, 0, Src::new(&x), Dst::new(&mut y), Requant::new(0))
         .is_err());
+}
+
+/// A bias too large for `f32` is added to the exact integer sum, not rounded first: bias
+/// `2^24 + 1` (rounds to `2^24` in `f32`) plus a sum of 1 is `2^24 + 2` exactly; scaled by
+/// `2^-25` that is just above the tie 0.5 and rounds to 1 (the rounded bias would give 0.5,
+/// which rounds to 0).
+#[test]
+fn depthwise_u8_adds_a_large_bias_exactly() {
+    let (c, hw) = (8, 16);
+    let shape = DepthwiseShape::same(1, hw, hw, 3, 1);
+    let mut w = vec![0i8; c * 9];
+    for ch in 0..c {
+        w[ch * 9 + 4] = 1;
+    }
+    let bias = vec![(1 << 24) + 1; c];
+    let scale = vec![2f32.powi(-25); c];
+    let mut packed = vec![0u8; depthwise_u8_packed_len(c, 3)];
+    pack_depthwise_u8(&w, &bias, &scale, c, 3, &mut packed).unwrap();
+    let x = vec![1u8; c * hw * hw];
+    let mut kernels = simd_isas();
+    kernels.push(scalar());
+    for k in kernels {
+        let mut y = vec![7u8; c * hw * hw];
+        k.depthwise_u8(
+            &packed,
+            shape,
+            0,
+            Src::new(&x),
+            Dst::new(&mut y),
+            Requant::new(0),
+        )
+        .unwrap();
+        assert!(y.iter().all(|v| *v == 1), "{:?}: {:?}", k.isa(), &y[..16]);
+    }
 }

@@ -336,15 +336,23 @@ pub(crate) trait QSimd: Simd {
     /// Requantizes 4 rows of accumulators (4 consecutive pixels of one channel block) and
     /// stores their 32 bytes at `p`: `clamp(round(f32(acc) * scale) + zp, min, max)`, with
     /// `c = (zp, min - zp, max - zp, min, max)` (the first three splat once by the caller) and
-    /// `min <= max`. The default is the formula, row by row; x86 saturates in packs instead
-    /// (same bytes).
+    /// `min <= max`. [`Self::requant4_f32`] of the converted accumulators.
+    /// # Safety
+    /// `p` must be valid for writing 32 bytes.
+    #[inline(always)]
+    unsafe fn requant4(self, p: *mut u8, acc: [Self::I; 4], scale: Self::V, c: Rq4<Self>) {
+        // SAFETY: forwarded.
+        unsafe { self.requant4_f32(p, acc.map(|a| self.to_f32(a)), scale, c) }
+    }
+    /// [`Self::requant4`] of accumulators already in `f32`. The default is the formula, row
+    /// by row; x86 saturates in packs instead (same bytes).
     /// # Safety
     /// `p` must be valid for writing 32 bytes.
     #[cfg_attr(ghost_runtime_opt0, inline(never))] // see ghost-runtime/build.rs
     #[cfg_attr(not(ghost_runtime_opt0), inline(always))]
-    unsafe fn requant4(self, p: *mut u8, acc: [Self::I; 4], scale: Self::V, c: Rq4<Self>) {
+    unsafe fn requant4_f32(self, p: *mut u8, acc: [Self::V; 4], scale: Self::V, c: Rq4<Self>) {
         for (i, a) in acc.into_iter().enumerate() {
-            let f = self.clamp(self.mul(self.to_f32(a), scale), c.lo, c.hi);
+            let f = self.clamp(self.mul(a, scale), c.lo, c.hi);
             // SAFETY: row i's 8 bytes are within the caller's 32.
             unsafe { self.store_u8(p.add(8 * i), self.iadd(self.round(f), c.zp)) };
         }

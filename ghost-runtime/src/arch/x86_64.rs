@@ -328,10 +328,10 @@ macro_rules! qsimd_impl {
             /// `[min, max]` inside `[0, 255]`: the bytes of the default formula.
             #[cfg_attr(ghost_runtime_opt0, inline(never))] // see ghost-runtime/build.rs
             #[cfg_attr(not(ghost_runtime_opt0), inline(always))]
-            unsafe fn requant4(
+            unsafe fn requant4_f32(
                 self,
                 p: *mut u8,
-                acc: [__m256i; 4],
+                acc: [__m256; 4],
                 scale: __m256,
                 c: super::Rq4<Self>,
             ) {
@@ -342,7 +342,7 @@ macro_rules! qsimd_impl {
                     // features and its intrinsics stop inlining.
                     macro_rules! q {
                         ($a:expr) => {{
-                            let f = _mm256_min_ps(_mm256_mul_ps(_mm256_cvtepi32_ps($a), scale), hi);
+                            let f = _mm256_min_ps(_mm256_mul_ps($a, scale), hi);
                             _mm256_add_epi32(_mm256_cvtps_epi32(f), zp)
                         }};
                     }

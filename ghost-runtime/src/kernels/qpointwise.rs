@@ -280,7 +280,18 @@ impl<S: QSimd> RqV<S> {
     #[cfg_attr(ghost_runtime_opt0, inline(never))] // see ghost-runtime/build.rs
     #[cfg_attr(not(ghost_runtime_opt0), inline(always))]
     pub(crate) unsafe fn store(self, s: S, acc: S::I, scale: S::V, y: *mut u8, r: *const u8) {
-        let f = s.clamp(s.mul(s.to_f32(acc), scale), self.rq4.lo, self.rq4.hi);
+        // SAFETY: forwarded.
+        unsafe { self.store_f32(s, s.to_f32(acc), scale, y, r) }
+    }
+
+    /// [`Self::store`] of an accumulator already in `f32`.
+    ///
+    /// # Safety
+    /// As [`Self::store`].
+    #[cfg_attr(ghost_runtime_opt0, inline(never))] // see ghost-runtime/build.rs
+    #[cfg_attr(not(ghost_runtime_opt0), inline(always))]
+    pub(crate) unsafe fn store_f32(self, s: S, acc: S::V, scale: S::V, y: *mut u8, r: *const u8) {
+        let f = s.clamp(s.mul(acc, scale), self.rq4.lo, self.rq4.hi);
         let q = s.round(f);
         if r.is_null() {
             // SAFETY: forwarded.
@@ -294,6 +305,33 @@ impl<S: QSimd> RqV<S> {
             let v = s.clamp(s.add(a, b), self.o_lo, self.o_hi);
             // SAFETY: forwarded.
             unsafe { s.store_u8(y, s.iadd(s.round(v), self.o_zp)) };
+        }
+    }
+}
+
+impl<S: QSimd> RqV<S> {
+    /// [`Self::store_f32`] of 4 consecutive pixels (`y` and a non-null `r` 32 bytes each):
+    /// without a residual, one [`QSimd::requant4_f32`] (the same bytes, packed once).
+    ///
+    /// # Safety
+    /// `y` valid for writing 32 bytes; `r` null or valid for reading 32 bytes.
+    #[inline(always)]
+    pub(crate) unsafe fn store4_f32(
+        self,
+        s: S,
+        acc: [S::V; 4],
+        scale: S::V,
+        y: *mut u8,
+        r: *const u8,
+    ) {
+        if r.is_null() {
+            // SAFETY: forwarded.
+            unsafe { s.requant4_f32(y, acc, scale, self.rq4) };
+        } else {
+            for (i, a) in acc.into_iter().enumerate() {
+                // SAFETY: pixel i of the caller's 4.
+                unsafe { self.store_f32(s, a, scale, y.add(8 * i), r.add(8 * i)) };
+            }
         }
     }
 }
