@@ -1,7 +1,8 @@
 //! Compiles the fixture models into `$OUT_DIR` at build time: `model.rs` (+ `model.weights`),
 //! a two-output backbone fused (`features.rs`) and unfused (`features_unfused.rs`), and the
-//! QDQ int8 fixtures of `fixtures/quant`, each fused (`q_<name>.rs`) and with the int8 fold
-//! off (`q_<name>_nofold.rs`).
+//! QDQ int8 fixtures of `fixtures/quant` and the one `ghostc quantize` wrote
+//! (`fixtures/quantize`), each fused (`q_<name>.rs`) and with the int8 fold off
+//! (`q_<name>_nofold.rs`).
 
 fn main() {
     let fail = |e: ghostc::CompileError| -> std::path::PathBuf {
@@ -38,6 +39,21 @@ fn main() {
             .compile()
             .unwrap_or_else(fail);
     }
+    // The QDQ model `ghostc quantize` wrote: its SE expansions keep their HardSigmoid inside
+    // the QDQ pair, which the int8 kernels' requantization computes.
+    let model = "../../fixtures/quantize/ghostc_qdq_v1_w100_48x48_b2/model.onnx";
+    ghostc::Builder::new(model)
+        .module_name("q_ghostc_qdq")
+        .compile()
+        .unwrap_or_else(fail);
+    ghostc::Builder::new(model)
+        .module_name("q_ghostc_qdq_nofold")
+        .fuse(ghostc::passes::FuseOptions {
+            quant: false,
+            ..Default::default()
+        })
+        .compile()
+        .unwrap_or_else(fail);
 }
 
 /// The QDQ fixtures (`quantize_static` exports; the QOperator one is not lowered yet).

@@ -15,6 +15,7 @@ struct Case {
     w: Vec<i8>,
     bias: Vec<i32>,
     scale: Vec<f32>,
+    offset: f32,
     xzp: u8,
     zp: u8,
     min: u8,
@@ -100,6 +101,7 @@ impl Case {
                     .collect()
             },
             scale: (0..c).map(|_| pick_scale(rng)).collect(),
+            offset: [0.0, 0.0, (rng.f() - 0.5) * 300.0][rng.range(0, 2)],
             xzp: if extreme { 0 } else { pick_zp(rng) },
             zp,
             min,
@@ -132,6 +134,7 @@ impl Case {
             zero_point: self.zp,
             min: self.min,
             max: self.max,
+            offset: self.offset,
             residual: self.res.as_ref().map(|(r, zr, sr, sc, zo)| QResidual {
                 src: Src::new(r),
                 zero_point: *zr,
@@ -177,7 +180,7 @@ impl Case {
                 acc += (xv - self.xzp as i64) * self.w[ch * k * k + ky * k + kx] as i64;
             }
         }
-        let f = (acc as i32 as f32) * self.scale[ch];
+        let f = (acc as i32 as f32) * self.scale[ch] + self.offset;
         let (lo, hi) = (
             self.min as f32 - self.zp as f32,
             self.max as f32 - self.zp as f32,

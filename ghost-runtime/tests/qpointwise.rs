@@ -34,6 +34,7 @@ struct QPwCase {
     w: Vec<i8>,
     bias: Vec<i32>,
     scale: Vec<f32>,
+    offset: f32,
     xzp: u8,
     zp: u8,
     min: u8,
@@ -88,6 +89,7 @@ impl QPwCase {
             .collect();
         let scale: Vec<f32> = (0..n).map(|_| pick_scale(rng)).collect();
         let zp = pick_zp(rng);
+        let offset = [0.0, 0.0, (rng.f() - 0.5) * 300.0][rng.range(0, 2)];
         let (min, max) = match rng.range(0, 2) {
             0 => (0, 255),
             1 => (zp, 255),
@@ -116,6 +118,7 @@ impl QPwCase {
             w,
             bias,
             scale,
+            offset,
             xzp: pick_zp(rng),
             zp,
             min,
@@ -155,6 +158,7 @@ impl QPwCase {
             zero_point: self.zp,
             min: self.min,
             max: self.max,
+            offset: self.offset,
             residual: self.res.map(|r| QResidual {
                 src: Src::at(&self.r, r.off),
                 zero_point: r.zp,
@@ -204,7 +208,7 @@ impl QPwCase {
             let xv = self.x[at(self.px, (self.x_off * 8) + i, p)] as i64 - self.xzp as i64;
             acc += xv * self.w[o * self.k + i] as i64;
         }
-        let f = (acc as i32 as f32) * self.scale[o];
+        let f = (acc as i32 as f32) * self.scale[o] + self.offset;
         let lo = self.min as f32 - self.zp as f32;
         let hi = self.max as f32 - self.zp as f32;
         let q = rne(f.max(lo).min(hi)) + self.zp as f32;
@@ -326,6 +330,17 @@ fn pointwise_u8_rejects_bad_arguments() {
     assert!(k
         .pointwise_u8(&packed, shape, Src::new(&x), Dst::new(&mut y), bad)
         .is_err());
+    let nan_offset = Requant {
+        offset: f32::NAN,
+        ..Requant::new(0)
+    };
+    assert!(matches!(
+        k.pointwise_u8(&packed, shape, Src::new(&x), Dst::new(&mut y), nan_offset),
+        Err(Error::Shape {
+            arg: "requant.offset",
+            ..
+        })
+    ));
     let mut out = vec![0u8; pointwise_u8_packed_len(8, 8)];
     let err = pack_pointwise_u8(&[0; 64], &[0; 8], &[f32::NAN; 8], 0, 8, 8, &mut out);
     assert!(matches!(err, Err(Error::Shape { arg: "scale", .. })));

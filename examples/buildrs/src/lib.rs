@@ -45,7 +45,8 @@ pub mod features_unfused {
 #[doc = include_str!("../../../README.md")]
 pub struct ReadmeDoctests;
 
-/// The int8 (QDQ) fixtures of `fixtures/quant`, each compiled fused and with `--no-fuse quant`
+/// The int8 (QDQ) fixtures of `fixtures/quant` and `fixtures/quantize` (`q_ghostc_qdq`), each
+/// compiled fused and with `--no-fuse quant`
 /// (`*_nofold`: every conv dequantized to f32); `tests/quant.rs` checks them against ONNX
 /// Runtime.
 pub mod quant {
@@ -66,5 +67,7 @@ pub mod quant {
         q_qdq_u8s8_pertensor_v1_w050_32x32_op17_nofold,
         q_qdq_u8s8_perchannel_v1_w050_32x32_op21,
         q_qdq_u8s8_perchannel_v1_w050_32x32_op21_nofold,
+        q_ghostc_qdq,
+        q_ghostc_qdq_nofold,
     );
 }

@@ -33,8 +33,23 @@ fn output_scale(name: &str) -> f32 {
 
 /// Checks `got` against ONNX Runtime within one step; returns the counts 0 and 1 steps off.
 fn check(name: &str, what: &str, got: &[f32]) -> [usize; 2] {
-    let want = fixture(name, "expected.npy");
-    let scale = output_scale(name);
+    check_against(
+        name,
+        what,
+        got,
+        &fixture(name, "expected.npy"),
+        output_scale(name),
+    )
+}
+
+/// [`check`] against `want` with output scale `scale`.
+fn check_against(
+    name: &str,
+    what: &str,
+    got: &[f32],
+    want: &ghostc::npy::Array<f32>,
+    scale: f32,
+) -> [usize; 2] {
     assert_eq!(got.len(), want.data.len());
     let mut counts = [0usize; 2];
     for (i, (&y, &r)) in got.iter().zip(&want.data).enumerate() {
@@ -104,3 +119,40 @@ quant_test!(
     q_qdq_u8s8_perchannel_v1_w050_32x32_op21,
     q_qdq_u8s8_perchannel_v1_w050_32x32_op21_nofold
 );
+
+/// The QDQ model `ghostc quantize` wrote (`fixtures/quantize`, static batch 2, 8 images): its
+/// SE expansion convs carry their HardSigmoid inside the QDQ pair, so they run on the int8
+/// 1x1 kernel with the activation in the requantization; ONNX Runtime's output on the same
+/// file is the reference.
+#[test]
+fn ghostc_quantize_fixture() {
+    use q_ghostc_qdq as fused;
+    use q_ghostc_qdq_nofold as nofold;
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fixtures/quantize/ghostc_qdq_v1_w100_48x48_b2");
+    let read = |f: &str| ghostc::npy::read_f32(&dir.join(f)).unwrap();
+    let (x, want) = (read("input.npy"), read("expected.npy"));
+    let meta = std::fs::read_to_string(dir.join("meta.json")).unwrap();
+    let key = "\"output_scale\": ";
+    let from = meta.find(key).unwrap() + key.len();
+    let end = meta[from..].find([',', '\n']).unwrap() + from;
+    let scale: f32 = meta[from..end].trim().parse().unwrap();
+    let (m, mut scratch) = (fused::Model::new(), vec![0.0; fused::Model::SCRATCH_LEN]);
+    let y = per_call(&x.data, |x, y| m.run(x, y, &mut scratch).unwrap());
+    check_against("ghostc_qdq", "fused", &y, &want, scale);
+    let (m, mut scratch) = (nofold::Model::new(), vec![0.0; nofold::Model::SCRATCH_LEN]);
+    let yn = per_call(&x.data, |x, y| m.run(x, y, &mut scratch).unwrap());
+    check_against("ghostc_qdq", "--no-fuse quant", &yn, &want, scale);
+}
+
+/// `model` on the fixture's images two at a time (its static batch), outputs in order.
+fn per_call(x: &[f32], mut model: impl FnMut(&[f32], &mut [f32])) -> Vec<f32> {
+    use q_ghostc_qdq::Model;
+    let mut y = Vec::new();
+    for images in x.chunks(Model::INPUT_LEN) {
+        let mut out = vec![0.0; Model::OUTPUT_LEN];
+        model(images, &mut out);
+        y.extend(out);
+    }
+    y
+}

@@ -153,6 +153,7 @@ impl RqSel {
             zero_point: zp,
             min,
             max,
+            offset: 0.0,
             residual: self.residual.zip(r).map(|(s, r)| QResidual {
                 src: Src::at(r, s.off as usize),
                 zero_point: s.zp.get(),

@@ -17,8 +17,9 @@
 //! symmetric: per-output-channel scales as `quantize_static` writes them), `b` the `i32` bias
 //! (scale `sx * sw[o]`):
 //! * `acc[o] = b[o] + sum_k (x[k] - zx) * w[o][k]` in wrapping `i32`;
-//! * `f = f32(acc[o]) * scale[o]` with `scale[o] = sx * sw[o] / sy` (an `f32` multiply, as
-//!   ONNX Runtime's MLAS requantizes), clamped to `[min - zy, max - zy]`;
+//! * `f = f32(acc[o]) * scale[o] + offset` with `scale[o] = sx * sw[o] / sy` (an `f32`
+//!   multiply, as ONNX Runtime's MLAS requantizes, then an `f32` add; the offset is 0 except
+//!   for a fused HardSigmoid), clamped to `[min - zy, max - zy]`;
 //! * `q = round_half_to_even(f) + zy`, which lies in `[min, max]`.
 //!
 //! `min`/`max` are the saturation bounds: `(0, 255)` plain, `(zy, 255)` for a fused ReLU, the
@@ -65,8 +66,9 @@ fn packed_len_blocks(k_blocks: usize, n_blocks: usize) -> usize {
 }
 
 /// Requantization of an int8 kernel's accumulators (see the module docs):
-/// `q = clamp(round_half_to_even(f32(acc) * scale[o]) + zero_point, min, max)`, then an
-/// optional residual add. The per-channel `scale` lives in the packed weights.
+/// `q = clamp(round_half_to_even(f32(acc) * scale[o] + offset) + zero_point, min, max)` (the
+/// product and the sum each rounded to `f32`), then an optional residual add. The per-channel
+/// `scale` lives in the packed weights.
 #[derive(Clone, Copy, Debug)]
 pub struct Requant<'a> {
     /// Output zero point (`u8` domain; an `int8` tensor's zero point plus 128).
@@ -75,6 +77,9 @@ pub struct Requant<'a> {
     pub min: u8,
     /// Upper saturation bound: 255, or a clip's bound.
     pub max: u8,
+    /// Added to the scaled sum before clamping (0 for a plain conv; `beta / s_y` for a fused
+    /// HardSigmoid, whose `alpha` is in the scales). Finite.
+    pub offset: f32,
     /// Quantized residual added after the conv's own requantization.
     pub residual: Option<QResidual<'a>>,
 }
@@ -86,6 +91,7 @@ impl Requant<'_> {
             zero_point,
             min: 0,
             max: 255,
+            offset: 0.0,
             residual: None,
         }
     }
@@ -184,6 +190,8 @@ pub(crate) struct Rq {
     /// `min - zp`, `max - zp` as `f32` (clamp before rounding).
     pub lo: f32,
     pub hi: f32,
+    /// [`Requant::offset`].
+    pub off: f32,
     /// Residual (null when absent): `u8` NCHW8c at block 0 of the kernel's output range.
     pub r: *const u8,
     pub r_bs: usize,
@@ -197,11 +205,13 @@ impl Rq {
     /// Checks `rq` for an output of `blocks` blocks of `pixels` pixels.
     pub(crate) fn new(rq: &Requant<'_>, blocks: usize, pixels: usize) -> Result<Rq, Error> {
         check(rq.min <= rq.max, "requant.min", "must be <= requant.max")?;
+        check(rq.offset.is_finite(), "requant.offset", "must be finite")?;
         let zp = rq.zero_point as i32;
         let mut out = Rq {
             zp,
             lo: (rq.min as i32 - zp) as f32,
             hi: (rq.max as i32 - zp) as f32,
+            off: rq.offset,
             r: ptr::null(),
             r_bs: 0,
             r_zp: 0,
@@ -248,6 +258,10 @@ pub(crate) struct RqV<S: QSimd> {
     o_zp: S::I,
     o_lo: S::V,
     o_hi: S::V,
+    off: S::V,
+    /// A non-zero offset: added after the scale, and no packed 4-pixel stores (which do not
+    /// add one).
+    pub(crate) has_off: bool,
     /// `zp`, `lo`, `hi` (also read by [`Self::store`]) and their bytes.
     rq4: Rq4<S>,
 }
@@ -262,6 +276,8 @@ impl<S: QSimd> RqV<S> {
             o_zp: s.isplat(rq.o_zp),
             o_lo: s.splat(-rq.o_zp as f32),
             o_hi: s.splat((255 - rq.o_zp) as f32),
+            off: s.splat(rq.off),
+            has_off: rq.off != 0.0,
             rq4: Rq4 {
                 zp: s.isplat(rq.zp),
                 lo: s.splat(rq.lo),
@@ -291,7 +307,11 @@ impl<S: QSimd> RqV<S> {
     #[cfg_attr(ghost_runtime_opt0, inline(never))] // see ghost-runtime/build.rs
     #[cfg_attr(not(ghost_runtime_opt0), inline(always))]
     pub(crate) unsafe fn store_f32(self, s: S, acc: S::V, scale: S::V, y: *mut u8, r: *const u8) {
-        let f = s.clamp(s.mul(acc, scale), self.rq4.lo, self.rq4.hi);
+        let mut f = s.mul(acc, scale);
+        if self.has_off {
+            f = s.add(f, self.off);
+        }
+        let f = s.clamp(f, self.rq4.lo, self.rq4.hi);
         let q = s.round(f);
         if r.is_null() {
             // SAFETY: forwarded.
@@ -311,7 +331,8 @@ impl<S: QSimd> RqV<S> {
 
 impl<S: QSimd> RqV<S> {
     /// [`Self::store_f32`] of 4 consecutive pixels (`y` and a non-null `r` 32 bytes each):
-    /// without a residual, one [`QSimd::requant4_f32`] (the same bytes, packed once).
+    /// without a residual or an offset, one [`QSimd::requant4_f32`] (the same bytes, packed
+    /// once).
     ///
     /// # Safety
     /// `y` valid for writing 32 bytes; `r` null or valid for reading 32 bytes.
@@ -324,7 +345,7 @@ impl<S: QSimd> RqV<S> {
         y: *mut u8,
         r: *const u8,
     ) {
-        if r.is_null() {
+        if r.is_null() && !self.has_off {
             // SAFETY: forwarded.
             unsafe { s.requant4_f32(y, acc, scale, self.rq4) };
         } else {
@@ -586,9 +607,9 @@ unsafe fn tile<S: QWide, const MR: usize, const NB: usize>(
         // SAFETY: NB scale blocks from here.
         sc[j] = unsafe { s.load(c.scale.add(j * 32).cast()) };
     }
-    // Without a residual, whole groups of 4 rows go through `requant4` (one 32-byte store
-    // per block); the rest row by row.
-    let quad = a.rq.r.is_null() && MR.is_multiple_of(4) && lo == 0 && m == MR;
+    // Without a residual or an offset, whole groups of 4 rows go through `requant4` (one
+    // 32-byte store per block); the rest row by row.
+    let quad = a.rq.r.is_null() && !rq.has_off && MR.is_multiple_of(4) && lo == 0 && m == MR;
     if quad {
         macro_rules! quads {
             ($($i:literal)*) => {$(

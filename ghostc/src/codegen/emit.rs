@@ -44,9 +44,15 @@ fn requant_tokens(r: &QRequant) -> TokenStream {
         zero_point,
         min,
         max,
+        offset,
     } = r;
-    let (z, lo, hi) = (zero_point.tokens(), min.tokens(), max.tokens());
-    quote!(::ghost_runtime::Requant { zero_point: #z, min: #lo, max: #hi, residual: None })
+    let (z, lo, hi, off) = (
+        zero_point.tokens(),
+        min.tokens(),
+        max.tokens(),
+        offset.tokens(),
+    );
+    quote!(::ghost_runtime::Requant { zero_point: #z, min: #lo, max: #hi, offset: #off, residual: None })
 }
 
 /// The identifier of arena buffer `i` in generated code: the same name in every step that

@@ -330,11 +330,13 @@ pub enum Kernel {
 
 /// `ghost_runtime::Requant` without a residual. Zero points and bounds are in u8 storage: an
 /// ONNX int8 tensor is stored as `q + 128` (see `ghost_runtime::kernels::qpointwise`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct QRequant {
     pub zero_point: u8,
     pub min: u8,
     pub max: u8,
+    /// Added to the scaled sum before the clamp (a fused HardSigmoid's `beta / s_y`; else 0).
+    pub offset: f32,
 }
 
 /// Where a per-channel vector comes from.

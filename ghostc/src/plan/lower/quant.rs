@@ -12,8 +12,9 @@
 //! arena buffer takes a quarter of the floats its f32 counterpart would.
 //!
 //! Fallbacks ([`prepare`], before lowering): a QConv the int8 kernels do not cover (the dense
-//! stem, grouped convs, activations other than none/ReLU, u8 or asymmetric weights, a
-//! requantization scale `x_scale * w_scale / y_scale` that overflows `f32`) becomes
+//! stem, grouped convs, activations other than none, ReLU or a rising HardSigmoid (which the
+//! requantization epilogue computes: [`requant`]), u8 or asymmetric weights, a requantization
+//! scale `x_scale * w_scale / y_scale` that overflows `f32`) becomes
 //! `DequantizeLinear -> f32 Conv (activation in its epilogue) -> QuantizeLinear`, the QDQ form
 //! it came from, and its steps say `int8 fallback` (text form, `ghostc bench --profile`). A
 //! Dequantize of a constant (Gemm weights, unfolded conv weights with `--no-fuse quant`)
@@ -22,7 +23,7 @@
 //! Deliberately not done here: the QOperator-only ops (QBinary in the ratio form of
 //! QLinearAdd / QLinearMul, QGlobalAveragePool, QActivation, a QMatMul other than a classifier)
 //! are reported as unsupported; the other float ops between a DQ and a Q in a QDQ graph (the SE
-//! block's global pool, a conv with a HardSigmoid) run in f32 as the graph says, with separate
+//! block's global pool) run in f32 as the graph says, with separate
 //! `quantize_u8` / `dequantize_u8` steps around them; a QConcat copies its inputs (its
 //! producers do not yet write into it as views).
 
@@ -57,9 +58,26 @@ enum QKernel {
 }
 
 /// The requantization scale of output channel `o`, `x_scale * w_scale[o] / y_scale`, as the
-/// int8 kernels apply it to the integer sum.
+/// int8 kernels apply it to the integer sum (times a fused HardSigmoid's `alpha`).
 fn requant_scale(c: &QConv, o: usize) -> f32 {
-    (c.x.at(0).0 * c.w.at(o).0) / c.y.at(0).0
+    let s = (c.x.at(0).0 * c.w.at(o).0) / c.y.at(0).0;
+    match c.act {
+        Some(Activation::HardSigmoid { alpha, .. }) => s * alpha,
+        _ => s,
+    }
+}
+
+/// Whether the int8 kernels' epilogue computes activation `act`: none, ReLU (a bound), or a
+/// HardSigmoid with a positive slope (its `alpha` scales, its `beta` is the offset, its
+/// `[0, 1]` bounds the result; see [`requant`]).
+fn requant_act(act: Option<Activation>) -> bool {
+    match act {
+        None | Some(Activation::Relu) => true,
+        Some(Activation::HardSigmoid { alpha, beta }) => {
+            alpha > 0.0 && alpha.is_finite() && beta.is_finite()
+        }
+        _ => false,
+    }
 }
 
 fn qkernel(c: &QConv, w_shape: &[usize], cin: usize) -> Option<QKernel> {
@@ -68,7 +86,7 @@ fn qkernel(c: &QConv, w_shape: &[usize], cin: usize) -> Option<QKernel> {
         && per_tensor_8bit(&c.y)
         && c.w.dtype == DType::I8
         && c.w.zero_point.iter().all(|&z| z == 0)
-        && matches!(c.act, None | Some(Activation::Relu))
+        && requant_act(c.act)
         && conv.dilations == [1, 1];
     if !params_ok || w_shape.len() != 4 {
         return None;
@@ -76,7 +94,9 @@ fn qkernel(c: &QConv, w_shape: &[usize], cin: usize) -> Option<QKernel> {
     // Every scale is positive and finite (import checks it), but their quotient can still
     // overflow `f32` (a subnormal output scale): the packers refuse such a scale, so the
     // conv runs as the f32 fallback, which follows the QDQ graph exactly (it saturates).
-    if !(0..w_shape[0]).all(|o| requant_scale(c, o).is_finite()) {
+    if !(0..w_shape[0]).all(|o| requant_scale(c, o).is_finite())
+        || !requant(0, c.act, c.y.at(0).0).offset.is_finite()
+    {
         return None;
     }
     let (cout, cin_g, kh, kw) = (w_shape[0], w_shape[1], w_shape[2], w_shape[3]);
@@ -198,16 +218,42 @@ fn dequantize_qconv(g: &mut Graph, n: NodeId, c: &QConv) -> Option<Vec<NodeId>> 
     Some(added)
 }
 
-/// Bounds of the requantization: the whole range, or from the zero point up with a ReLU.
-fn requant(zero_point: u8, act: Option<Activation>) -> QRequant {
-    QRequant {
+/// Bounds and offset of the requantization to output scale `y_scale`: the whole range, or
+/// from the zero point up with a ReLU. A HardSigmoid `clamp(alpha * v + beta, 0, 1)` (its
+/// `alpha` already in the scales) adds `beta / y_scale` and clamps to `[0, 1 / y_scale]`
+/// before rounding; rounding is monotonic, so clamping to the rounded bounds after it gives
+/// the same integers: `[zero_point, zero_point + round(1 / y_scale)]`, within the u8 range.
+fn requant(zero_point: u8, act: Option<Activation>, y_scale: f32) -> QRequant {
+    let plain = QRequant {
         zero_point,
-        min: if act == Some(Activation::Relu) {
-            zero_point
-        } else {
-            0
-        },
+        min: 0,
         max: 255,
+        offset: 0.0,
+    };
+    match act {
+        Some(Activation::Relu) => QRequant {
+            min: zero_point,
+            ..plain
+        },
+        Some(Activation::HardSigmoid { beta, .. }) => {
+            let top = (1.0 / y_scale).round_ties_even() as f64 + f64::from(zero_point);
+            QRequant {
+                min: zero_point,
+                max: top.min(255.0) as u8,
+                offset: beta / y_scale,
+                ..plain
+            }
+        }
+        _ => plain,
+    }
+}
+
+/// How a step's description names the fused activation.
+fn act_label(act: Option<Activation>) -> &'static str {
+    match act {
+        Some(Activation::Relu) => " + relu",
+        Some(Activation::HardSigmoid { .. }) => " + hard sigmoid",
+        _ => "",
     }
 }
 
@@ -605,7 +651,7 @@ impl Lowerer<'_> {
                 },
                 src,
                 dst,
-                requant: requant(yz, None),
+                requant: requant(yz, None, m.y.at(0).0),
             },
         );
         Ok(())
@@ -647,8 +693,8 @@ impl Lowerer<'_> {
         let (in_h, in_w) = self.hw(x);
         let name = node.name.clone();
         let src = View::at(self.loc[&x], 0);
-        let requant = requant(yz, c.act);
-        let act = if c.act.is_some() { " + relu" } else { "" };
+        let requant = requant(yz, c.act, c.y.at(0).0);
+        let act = act_label(c.act);
         match kind {
             QKernel::Pointwise => {
                 let mut wp = vec![0i8; np * kp];
@@ -722,5 +768,32 @@ fn per(q: &QuantParams) -> &'static str {
         "per-tensor"
     } else {
         "per-channel"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A HardSigmoid `clamp(v / 6 + 0.5, 0, 1)` into scale 1/200 (zero point 10): offset
+    /// `0.5 * 200`, bounds `[10, 10 + 200]`; into 1/255 at zero point 10 the top saturates at
+    /// 255. A falling HardSigmoid (alpha < 0) and other activations are not the epilogue's.
+    #[test]
+    fn hard_sigmoid_requantization_bounds_and_offset() {
+        let hs = Some(Activation::HardSigmoid {
+            alpha: 1.0 / 6.0,
+            beta: 0.5,
+        });
+        let r = requant(10, hs, 1.0 / 200.0);
+        assert_eq!((r.zero_point, r.min, r.max), (10, 10, 210));
+        assert!((r.offset - 100.0).abs() < 1e-3, "{}", r.offset);
+        assert_eq!(requant(10, hs, 1.0 / 255.0).max, 255);
+        assert_eq!(requant(10, Some(Activation::Relu), 0.1).min, 10);
+        assert!(requant_act(hs) && requant_act(None) && requant_act(Some(Activation::Relu)));
+        let falling = Some(Activation::HardSigmoid {
+            alpha: -0.2,
+            beta: 0.5,
+        });
+        assert!(!requant_act(falling) && !requant_act(Some(Activation::HardSwish)));
     }
 }
