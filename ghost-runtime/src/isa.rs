@@ -148,6 +148,15 @@ pub(crate) fn x86_vnni() -> bool {
             target_feature = "avx512vnni"
         ))
 }
+/// AVX-512 VBMI (`vpermi2b`), for byte table lookups on the `Vnni` token's path.
+#[cfg(all(target_arch = "x86_64", feature = "std"))]
+pub(crate) fn x86_vbmi() -> bool {
+    x86_vnni() && std::is_x86_feature_detected!("avx512vbmi")
+}
+#[cfg(all(target_arch = "x86_64", not(feature = "std")))]
+pub(crate) fn x86_vbmi() -> bool {
+    x86_vnni() && cfg!(target_feature = "avx512vbmi")
+}
 #[cfg(not(all(target_arch = "x86_64", feature = "std")))]
 fn x86_avx2() -> bool {
     cfg!(all(

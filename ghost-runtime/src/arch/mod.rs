@@ -333,6 +333,16 @@ pub(crate) trait QSimd: Simd {
     /// # Safety
     /// `p` must be valid for writing 8 bytes.
     unsafe fn store_u8(self, p: *mut u8, a: Self::I);
+    /// `dst[i] = lut[src[i]]` for `i < n`: a byte table lookup (an int8 requantization whose
+    /// 256 results were computed ahead). The default goes one byte at a time; AVX-512 VBMI
+    /// looks up 64 bytes with two `vpermi2b`.
+    /// # Safety
+    /// `src` must be valid for reading and `dst` for writing `n` bytes; they may not overlap.
+    #[inline(always)]
+    unsafe fn lut_u8(self, lut: &[u8; 256], src: *const u8, dst: *mut u8, n: usize) {
+        // SAFETY: forwarded.
+        unsafe { lut_bytes(lut, src, dst, n) }
+    }
     /// Requantizes 4 rows of accumulators (4 consecutive pixels of one channel block) and
     /// stores their 32 bytes at `p`: `clamp(round(f32(acc) * scale) + zp, min, max)`, with
     /// `c = (zp, min - zp, max - zp, min, max)` (the first three splat once by the caller) and
@@ -356,6 +366,18 @@ pub(crate) trait QSimd: Simd {
             // SAFETY: row i's 8 bytes are within the caller's 32.
             unsafe { self.store_u8(p.add(8 * i), self.iadd(self.round(f), c.zp)) };
         }
+    }
+}
+
+/// [`QSimd::lut_u8`] one byte at a time.
+///
+/// # Safety
+/// As [`QSimd::lut_u8`].
+#[inline(always)]
+pub(crate) unsafe fn lut_bytes(lut: &[u8; 256], src: *const u8, dst: *mut u8, n: usize) {
+    for i in 0..n {
+        // SAFETY: i < n (caller's extents).
+        unsafe { *dst.add(i) = lut[*src.add(i) as usize] };
     }
 }
 

@@ -258,8 +258,13 @@ impl super::math::Lanes for Zmm {
 
 /// The `QSimd` operations every x86 token shares; `$dot` and `$store` differ.
 macro_rules! qsimd_impl {
-    ($name:ident, $x:ty, $xbcast:expr, $dot:expr, $store:expr) => {
+    ($name:ident, $x:ty, $xbcast:expr, $dot:expr, $store:expr, $lut:path) => {
         impl super::QSimd for $name {
+            #[inline(always)]
+            unsafe fn lut_u8(self, lut: &[u8; 256], src: *const u8, dst: *mut u8, n: usize) {
+                // SAFETY: forwarded.
+                unsafe { $lut(lut, src, dst, n) }
+            }
             type I = __m256i;
             type W = __m256i;
             type X = $x;
@@ -411,15 +416,72 @@ qsimd_impl!(
     (__m256i, __m256i),
     |x| split_x(x),
     |a, x, w| dot_split(a, x, w),
-    |a| pack_avx2(a)
+    |a| pack_avx2(a),
+    super::lut_bytes
 );
 qsimd_impl!(
     Vnni,
     __m256i,
     |x| x,
     |a, x, w| _mm256_dpbusd_epi32(a, x, w),
-    |a| pack_vnni(a)
+    |a| pack_vnni(a),
+    lut_vnni
 );
+
+/// [`super::QSimd::lut_u8`] for the `Vnni` token: `vpermi2b` when the CPU has AVX-512 VBMI
+/// (Ice Lake and later, Zen 4), else one byte at a time. Miri implements no `vpermi2b`.
+///
+/// # Safety
+/// As [`super::QSimd::lut_u8`].
+#[inline(always)]
+unsafe fn lut_vnni(lut: &[u8; 256], src: *const u8, dst: *mut u8, n: usize) {
+    #[cfg(not(miri))]
+    if crate::isa::x86_vbmi() {
+        // SAFETY: VBMI (and with it AVX-512F/BW) detected just above; extents forwarded.
+        return unsafe { lut_vbmi(lut, src, dst, n) };
+    }
+    // SAFETY: forwarded.
+    unsafe { super::lut_bytes(lut, src, dst, n) }
+}
+
+/// 64 bytes per step: the table's lower and upper halves each one `vpermi2b` (index bits 0-6),
+/// the index's top bit picks between them; the tail goes through masked loads and stores.
+///
+/// # Safety
+/// AVX-512F, BW and VBMI available; extents as [`super::QSimd::lut_u8`].
+#[cfg(not(miri))]
+#[target_feature(enable = "avx512f,avx512bw,avx512vbmi")]
+unsafe fn lut_vbmi(lut: &[u8; 256], src: *const u8, dst: *mut u8, n: usize) {
+    // SAFETY: the table has 256 bytes; `i + 64 <= n` (or the masked tail's `n - i` bytes)
+    // stays inside both extents; the features are the caller's obligation.
+    unsafe {
+        let t = lut.as_ptr();
+        let (t0, t1) = (
+            _mm512_loadu_si512(t.cast()),
+            _mm512_loadu_si512(t.add(64).cast()),
+        );
+        let (t2, t3) = (
+            _mm512_loadu_si512(t.add(128).cast()),
+            _mm512_loadu_si512(t.add(192).cast()),
+        );
+        let look = |x: __m512i| {
+            let lo = _mm512_permutex2var_epi8(t0, x, t1);
+            let hi = _mm512_permutex2var_epi8(t2, x, t3);
+            _mm512_mask_blend_epi8(_mm512_movepi8_mask(x), lo, hi)
+        };
+        let mut i = 0;
+        while i + 64 <= n {
+            let y = look(_mm512_loadu_si512(src.add(i).cast()));
+            _mm512_storeu_si512(dst.add(i).cast(), y);
+            i += 64;
+        }
+        if i < n {
+            let k: __mmask64 = (1u64 << (n - i)) - 1;
+            let y = look(_mm512_maskz_loadu_epi8(k, src.add(i).cast()));
+            _mm512_mask_storeu_epi8(dst.add(i).cast(), k, y);
+        }
+    }
+}
 
 super::qwide_as_pair!(Avx2);
 

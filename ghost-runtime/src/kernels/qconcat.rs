@@ -5,8 +5,11 @@
 //! * Conversion: `q_out = clamp(round_half_to_even(f32(q_in - zp_in) * s_in / s_out) + zp_out,
 //!   0, 255)`: a dequantize then a quantize with the same `f32` operations as
 //!   [`crate::kernels::quantize`] (the product first, then an IEEE division), so every path
-//!   gives the bytes the QDQ graph defines. An input whose parameters equal the output's is
-//!   copied.
+//!   gives the bytes the QDQ graph defines. It depends on the input byte alone: each call
+//!   converts the 256 possible bytes once (8 lanes at a time, with those operations) into a
+//!   table, and the tensor goes through the table (`QSimd::lut_u8`: two `vpermi2b` per 64
+//!   bytes with AVX-512 VBMI, a byte at a time elsewhere) instead of a division per byte.
+//!   An input whose parameters equal the output's is copied.
 //! * Placement: input channel `c` goes to output lane `channel_offset + c` of the dense layout.
 //!   An offset on a block boundary copies whole blocks; any other offset shifts each pixel's 8
 //!   bytes across two output blocks as one 64-bit word (little-endian lane order), merging
@@ -14,8 +17,8 @@
 //! * The input whose channels end the output also writes the padding lanes of the last output
 //!   block, with the output zero point (they dequantize to 0), so no lane is left stale.
 //!
-//! Deliberately not done here: a table lookup (`vpermi2b`) for the conversion: the division
-//! runs 8 lanes at a time on every path and the step is memory-bound at GhostNet's sizes.
+//! Deliberately not done here: a shuffle-based table lookup for AVX2 or NEON (16 `vpshufb` /
+//! `tbl` per 16 bytes; not measured whether that beats a byte at a time).
 
 use crate::arch::QSimd;
 use crate::error::{check, Error};
@@ -122,6 +125,17 @@ unsafe fn run<S: QSimd>(s: S, a: &QConcatArgs) {
         lo: s.splat(-(a.r.out_zero_point as f32)),
         hi: s.splat((255 - a.r.out_zero_point as i32) as f32),
     };
+    // Every input byte's converted value, by the conversion itself (so the table holds the
+    // bytes `convert` gives on this path): 32 conversions of 8 lanes instead of one per
+    // 8 bytes of the tensor.
+    let mut lut = [0u8; 256];
+    if !copy {
+        let iota: [u8; 256] = core::array::from_fn(|i| i as u8);
+        for g in 0..32 {
+            // SAFETY: bytes 8g .. 8g + 8 of both 256-byte arrays.
+            unsafe { convert(s, iota.as_ptr().add(8 * g), lut.as_mut_ptr().add(8 * g), &k) };
+        }
+    }
     // The output zero point in every lane (the padding value).
     let zp_word = u64::from_le_bytes([a.r.out_zero_point; 8]);
     let mut tmp = [0u8; CHUNK * 8];
@@ -144,10 +158,8 @@ unsafe fn run<S: QSimd>(s: S, a: &QConcatArgs) {
             } else {
                 // A whole block on a block boundary: every lane of the output block is this
                 // input's, so the converted bytes are stored directly (no merge).
-                for p in 0..px {
-                    // SAFETY: pixel p of source block b and of output block first + b.
-                    unsafe { convert(s, sb.add(p * 8), d0.add(p * 8), &k) };
-                }
+                // SAFETY: source block b and output block first + b, px * 8 bytes each.
+                unsafe { s.lut_u8(&lut, sb, d0, px * 8) };
             }
             continue;
         }
@@ -163,10 +175,8 @@ unsafe fn run<S: QSimd>(s: S, a: &QConcatArgs) {
                 let src = unsafe { core::slice::from_raw_parts(sb.add(p0 * 8), n * 8) };
                 tmp[..n * 8].copy_from_slice(src);
             } else {
-                for p in 0..n {
-                    // SAFETY: pixel p0 + p of source block b; `tmp` holds CHUNK pixels.
-                    unsafe { convert(s, sb.add((p0 + p) * 8), tmp.as_mut_ptr().add(p * 8), &k) };
-                }
+                // SAFETY: pixels p0 .. p0 + n of source block b; `tmp` holds CHUNK pixels.
+                unsafe { s.lut_u8(&lut, sb.add(p0 * 8), tmp.as_mut_ptr(), n * 8) };
             }
             for p in 0..n {
                 let t = u64::from_le_bytes(tmp[p * 8..p * 8 + 8].try_into().expect("8 bytes"));
