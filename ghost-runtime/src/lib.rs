@@ -72,8 +72,8 @@
 //! [`Kernels::quantize_u8`] / [`Kernels::dequantize_u8`] at the boundaries,
 //! [`Kernels::concat_u8`] (channel concatenation, requantizing), [`Kernels::add_u8`] (residual
 //! sum), [`Kernels::scale_channels_u8`] (SE gate), [`Kernels::fake_quantize_u8`] (a quantized
-//! input's round trip); [`Par`] splits the first four families, the last four run on the
-//! calling thread. Every path (VNNI, AVX2, plain NEON, SIMD128) is bit-identical to the scalar
+//! input's round trip), [`Kernels::global_avgpool_u8`] (SE squeeze); [`Par`] splits the first
+//! four families, the last five run on the calling thread. Every path (VNNI, AVX2, plain NEON, SIMD128) is bit-identical to the scalar
 //! reference ([`Kernels::int8_path`] names the one in use). Layout, format and semantics:
 //! [`kernels::qpointwise`], [`kernels::qdepthwise`], [`kernels::quantize`].
 //!
@@ -241,6 +241,7 @@ pub use kernels::qbinary::U8BinaryParams;
 pub use kernels::qconcat::{ConcatU8Shape, U8Requant};
 pub use kernels::qdepthwise::{depthwise_u8_packed_len, pack_depthwise_u8};
 pub use kernels::qpointwise::{pack_pointwise_u8, pointwise_u8_packed_len, QResidual, Requant};
+pub use kernels::qpool::PoolU8Params;
 pub use kernels::resize::{CoordMode, NearestMode, ResizeMode, ResizeShape};
 pub use kernels::se::{SeActivations, SeShape};
 pub use kernels::softmax::expf;

@@ -111,6 +111,12 @@ fn qdq_fixtures_fold_every_conv_within_one_step() {
         let gemms = count(&g, "gemm");
         assert!(gemms > 0, "{}: no Gemm to fold", f.name);
         assert_eq!(count(&after, "qmatmul"), gemms, "{}", f.name);
+        // Each SE squeeze (ReduceMean over H, W between a DQ and a Q) and the head's global
+        // pool become int8 pools.
+        let means = count(&g, "reduce_mean");
+        assert!(means > 0, "{}: no SE squeeze to fold", f.name);
+        let pools = means + count(&g, "global_avg_pool");
+        assert_eq!(count(&after, "qglobal_avg_pool"), pools, "{}", f.name);
         assert_eq!(
             out[2] + out[3],
             0,
@@ -344,4 +350,57 @@ fn channel_gate_mul_folds_exactly() {
         run(&g, &inputs)[0].as_i64(),
         run(&after, &inputs)[0].as_i64()
     );
+}
+
+/// `Q(ReduceMean[2, 3](DQ(x)))` and `Q(GlobalAveragePool(DQ(x)))` fold into a
+/// QGlobalAveragePool, which sums the integers exactly where the graph sums dequantized f32
+/// values: within one step. A mean over other axes stays.
+#[test]
+fn global_pools_fold_within_one_step() {
+    use ghostc::ir::{Reduce, ReduceKind};
+    let mut rng = Rng::new(29);
+    for (op, folds) in [
+        (
+            Op::Reduce(Reduce {
+                kind: ReduceKind::Mean,
+                axes: vec![2, 3],
+                keepdims: true,
+            }),
+            true,
+        ),
+        (Op::GlobalAveragePool, true),
+        (
+            Op::Reduce(Reduce {
+                kind: ReduceKind::Mean,
+                axes: vec![3],
+                keepdims: true,
+            }),
+            false,
+        ),
+    ] {
+        for dtype in [DType::U8, DType::I8] {
+            let mut g = Graph::new();
+            let x = input(&mut g, "x", &[2, 20, 9, 11]);
+            let zp = if dtype == DType::U8 { 131 } else { -5 };
+            let qx = QuantParams::per_tensor(dtype, 0.043, zp);
+            let qy = QuantParams::per_tensor(dtype, 0.0071, zp / 3);
+            let xq = node(&mut g, Op::Quantize(qx.clone()), &[x]);
+            let xd = node(&mut g, Op::Dequantize(qx), &[xq]);
+            let m = node(&mut g, op.clone(), &[xd]);
+            let y = node(&mut g, Op::Quantize(qy), &[m]);
+            g.outputs.push(y);
+            let inputs =
+                [Tensor::from_f32(vec![2, 20, 9, 11], rng.vec(2 * 20 * 99, -3.0, 5.0)).unwrap()];
+            if !folds {
+                let mut after = g.clone();
+                run_pass(&ON, &mut after, true).expect("fold_quantize");
+                assert_eq!(count(&after, "qglobal_avg_pool"), 0);
+                continue;
+            }
+            let (after, out, _) = before_after(&g, &inputs);
+            println!("{} {dtype:?}: output steps 0/1/2/3+: {out:?}", op.name());
+            assert_eq!(count(&after, "qglobal_avg_pool"), 1);
+            assert_eq!(out[2] + out[3], 0, "{}: {out:?}", op.name());
+        }
+    }
 }

@@ -17,6 +17,7 @@ pub mod qbinary;
 pub mod qconcat;
 pub mod qdepthwise;
 pub mod qpointwise;
+pub mod qpool;
 pub mod quantize;
 pub mod resize;
 pub mod se;

@@ -484,6 +484,17 @@ fn step_call(b: &Binds, k: &Kernel) -> TokenStream {
             let (s, d) = (b.name(*src), b.name(*dst));
             quote!(k.fake_quantize_u8(#sc, #z, #l, &#s[..#l], &mut #d[..#l])?;)
         }
+        Kernel::GlobalAvgPoolU8 {
+            params,
+            blocks,
+            pixels,
+            src,
+            dst,
+        } => {
+            let (pr, bl, px) = (params.tokens(), blocks.tokens(), pixels.tokens());
+            let (xs, d) = (b.r(*src), b.m(*dst));
+            quote!(k.global_avgpool_u8(#pr, #bl, #px, #xs, #d)?;)
+        }
         Kernel::ScaleChannelsU8 {
             params,
             blocks,

@@ -16,7 +16,9 @@
 //! a [`QConcat`](Op::QConcat) over the integer inputs, so a Ghost module's two halves meet in
 //! int8 instead of through an f32 copy, and `Q(Add(DQ(a), DQ(b)))` of same-shape tensors (a
 //! residual) and `Q(Mul(DQ(x), DQ(gate)))` (an SE gate) into a [`QBinary`] computed as the QDQ
-//! graph computes it, and a classifier's `Q(Gemm(DQ(a), DQ(W), b))` into a [`QMatMul`].
+//! graph computes it, a classifier's `Q(Gemm(DQ(a), DQ(W), b))` into a [`QMatMul`], and an
+//! SE block's `Q(ReduceMean(DQ(x)))` over H and W into a
+//! [`QGlobalAveragePool`](Op::QGlobalAveragePool).
 //!
 //! The Q node becomes the QConv, keeping its output value; the Conv and the activation are
 //! absorbed, and a DQ left without readers is removed. The integer weight is read directly,
@@ -36,7 +38,7 @@ use std::sync::Arc;
 
 use crate::ir::{
     Activation, BinaryOp, DType, Data, Graph, Node, NodeId, Op, QBinary, QBinaryForm, QConv,
-    QMatMul, QuantParams, Tensor, ValueId,
+    QMatMul, QuantParams, ReduceKind, Tensor, ValueId,
 };
 
 use super::pattern::{absorb_nodes, only_used_by, producer, rewrite_root};
@@ -58,7 +60,11 @@ impl Pass for FoldQuantize {
         }
         let changed = sweep(self, g, |g, n| {
             matches!(g.node(n).op, Op::Quantize(_))
-                && (fold_one(g, n) || fold_concat(g, n) || fold_binary(g, n) || fold_gemm(g, n))
+                && (fold_one(g, n)
+                    || fold_concat(g, n)
+                    || fold_binary(g, n)
+                    || fold_gemm(g, n)
+                    || fold_pool(g, n))
         })?;
         if changed {
             remove_unread_dequantize(g);
@@ -238,6 +244,41 @@ fn fold_binary(g: &mut Graph, q_node: NodeId) -> bool {
     });
     rewrite_root(g, q_node, op, vec![a, b], name);
     absorb_nodes(g, q_node, &[bin]);
+    true
+}
+
+/// Rewrites `Q(GlobalAveragePool(DQ(x)))` and `Q(ReduceMean[axes 2, 3, keepdims](DQ(x)))` of
+/// an NCHW tensor (the SE block's squeeze) into one [`Op::QGlobalAveragePool`] when the DQ and
+/// the Q are per tensor of one 8-bit type and the pool is read only by the Q. The QDQ graph
+/// sums dequantized values in `f32`; the QGlobalAveragePool sums the integers exactly and
+/// scales once: within one quantization step (the pass tests measure it).
+fn fold_pool(g: &mut Graph, q_node: NodeId) -> bool {
+    let Some((qy, pool, node)) = read_only_by_q(g, q_node) else {
+        return false;
+    };
+    let is_pool = match &node.op {
+        Op::GlobalAveragePool => true,
+        Op::Reduce(r) => r.kind == ReduceKind::Mean && r.axes == [2, 3] && r.keepdims,
+        _ => false,
+    };
+    if !is_pool {
+        return false;
+    }
+    let Some((qx, x)) = dequantized(g, node.inputs[0]) else {
+        return false;
+    };
+    if !qx.is_per_tensor() || qx.dtype != qy.dtype || g.value(x).ty.shape.len() != 4 {
+        return false;
+    }
+    let name = g.node(q_node).name.clone();
+    rewrite_root(
+        g,
+        q_node,
+        Op::QGlobalAveragePool { x: qx, y: qy },
+        vec![x],
+        name,
+    );
+    absorb_nodes(g, q_node, &[pool]);
     true
 }
 

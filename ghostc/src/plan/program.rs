@@ -19,7 +19,7 @@ use ghost_runtime::glue::Unary;
 use ghost_runtime::{
     Activation, BinaryOp, ConcatU8Shape, ConvShape, CoordMode, DepthwiseGeneralShape,
     DepthwiseShape, DfcShape, GhostShape, GroupedConvShape, PointwiseShape, PoolKind, PoolShape,
-    ResizeMode, ResizeShape, SeActivations, SeShape, U8BinaryParams, U8Requant,
+    PoolU8Params, ResizeMode, ResizeShape, SeActivations, SeShape, U8BinaryParams, U8Requant,
 };
 
 use super::blob::WeightBlob;
@@ -300,6 +300,14 @@ pub enum Kernel {
         b: Loc,
         dst: Loc,
     },
+    /// `global_avgpool_u8`: the per-channel mean of a dense u8 tensor, `blocks * 8` bytes out.
+    GlobalAvgPoolU8 {
+        params: PoolU8Params,
+        blocks: usize,
+        pixels: usize,
+        src: Loc,
+        dst: Loc,
+    },
     /// `scale_channels_u8`: a dense u8 tensor times a per-channel u8 gate (`blocks * 8` bytes).
     ScaleChannelsU8 {
         params: U8BinaryParams,
@@ -362,6 +370,7 @@ impl Kernel {
             | Kernel::Quantize { src, dst, .. }
             | Kernel::Dequantize { src, dst, .. }
             | Kernel::ConcatU8 { src, dst, .. }
+            | Kernel::GlobalAvgPoolU8 { src, dst, .. }
             | Kernel::FakeQuantize { src, dst, .. } => vec![Some(*src), Some(*dst)],
             Kernel::AddU8 { a, b, dst, .. }
             | Kernel::ScaleChannelsU8 {
@@ -544,6 +553,7 @@ impl Kernel {
             Kernel::Dequantize { .. } => "dequantize".into(),
             Kernel::AddU8 { .. } => "add-u8".into(),
             Kernel::ScaleChannelsU8 { .. } => "scale-channels-u8".into(),
+            Kernel::GlobalAvgPoolU8 { .. } => "global-avgpool-u8".into(),
             Kernel::FakeQuantize { .. } => "quantize-dequantize".into(),
             Kernel::ConcatU8 { requant, .. } => if requant.is_identity() {
                 "concat-u8"

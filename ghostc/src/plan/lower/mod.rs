@@ -414,6 +414,10 @@ impl<'g> Lowerer<'g> {
                 Ok(())
             }
             Op::QMatMul(m) => self.lower_qmatmul(n, m),
+            Op::QGlobalAveragePool { x, y } => {
+                self.lower_qpool(n, x, y);
+                Ok(())
+            }
             op => {
                 self.unsupported_as(
                     n,

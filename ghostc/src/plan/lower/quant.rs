@@ -2,7 +2,8 @@
 //! `dequantize_u8`), integer convolutions on the int8 kernels (`pointwise_u8`,
 //! `depthwise_u8`, and for a classifier's QMatMul the 1-pixel pointwise), channel
 //! concatenation (`concat_u8`), the residual add and the SE gate's channel scale folded from a
-//! QDQ graph (`add_u8`, `scale_channels_u8`), with activations kept in `u8` buffers between
+//! QDQ graph (`add_u8`, `scale_channels_u8`), the SE squeeze or a QLinearGlobalAveragePool
+//! (`global_avgpool_u8`), with activations kept in `u8` buffers between
 //! int8 layers; a quantized model input in front of an f32 stem is one `fake_quantize_u8` pass
 //! on the plain NCHW input, which the stem reads in place.
 //!
@@ -21,11 +22,10 @@
 //! becomes an f32 constant at compile time.
 //!
 //! Deliberately not done here: the QOperator-only ops (QBinary in the ratio form of
-//! QLinearAdd / QLinearMul, QGlobalAveragePool, QActivation, a QMatMul other than a classifier)
-//! are reported as unsupported; the other float ops between a DQ and a Q in a QDQ graph (the SE
-//! block's global pool) run in f32 as the graph says, with separate
-//! `quantize_u8` / `dequantize_u8` steps around them; a QConcat copies its inputs (its
-//! producers do not yet write into it as views).
+//! QLinearAdd / QLinearMul, QActivation, a QMatMul other than a classifier) are reported as
+//! unsupported; other float ops between a DQ and a Q in a QDQ graph run in f32 as the graph
+//! says, with separate `quantize_u8` / `dequantize_u8` steps around them; a QConcat copies its
+//! inputs (its producers do not yet write into it as views).
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -574,6 +574,52 @@ impl Lowerer<'_> {
             ),
         };
         self.push(n, what, kernel);
+    }
+
+    /// An int8 global average pool (NCHW, per-tensor parameters of one 8-bit type):
+    /// `global_avgpool_u8` with the interpreter's scale `x_s / (y_s * pixels)`.
+    pub(super) fn lower_qpool(&mut self, n: NodeId, qx: &QuantParams, qy: &QuantParams) {
+        let node = self.g.node(n).clone();
+        let (x, y) = (node.inputs[0], node.outputs[0]);
+        let ok = self.shape(x).len() == 4 && per_tensor_8bit(qx) && qx.dtype == qy.dtype;
+        let zps = (storage_zp(qx), storage_zp(qy));
+        let (true, (Some(zx), Some(zy))) = (ok, zps) else {
+            self.unsupported_as(
+                n,
+                "input or quantization parameters",
+                "an NCHW tensor, per-tensor u8 or i8 parameters of one type",
+            );
+            return;
+        };
+        let (blocks, pixels) = self.blocks_pixels(x);
+        let scale = qx.at(0).0 / (qy.at(0).0 * pixels as f32);
+        if !(scale.is_finite() && scale > 0.0) {
+            self.unsupported_as(
+                n,
+                &format!("scale x_s / (y_s * {pixels}) = {scale}"),
+                "a finite positive scale",
+            );
+            return;
+        }
+        let params = rt::PoolU8Params {
+            scale,
+            in_zero_point: zx,
+            out_zero_point: zy,
+        };
+        let src = self.loc[&x];
+        let dst = self.out_u8_buf(y);
+        let c = self.shape(x)[1];
+        self.push(
+            n,
+            format!("int8 global average pool {c} channels"),
+            Kernel::GlobalAvgPoolU8 {
+                params,
+                blocks,
+                pixels,
+                src,
+                dst,
+            },
+        );
     }
 
     /// The i32 bias of integer conv or matmul `n` (input 2; zeros when absent), or `None` after
