@@ -234,12 +234,14 @@ fn depthwise_u8_simd_and_par_match_scalar_bitwise() {
     let mut cases: Vec<Case> = (0..trials(150))
         .map(|_| Case::random(&mut rng, 40, 30))
         .collect();
-    for (c, hw, k, st) in [
-        (24, 56, 3, 1),
-        (40, 28, 5, 2),
-        (480, 7, 3, 1),
-        (48, 112, 3, 2),
-    ] {
+    // GhostNet's shapes; too slow under Miri, where the random cases (interior chunks of 8, 4
+    // and 1 columns, borders, both strides and sizes) cover the same code.
+    let real: &[(usize, usize, usize, usize)] = if cfg!(miri) {
+        &[]
+    } else {
+        &[(24, 56, 3, 1), (40, 28, 5, 2), (480, 7, 3, 1), (48, 112, 3, 2)]
+    };
+    for &(c, hw, k, st) in real {
         let mut cs = Case::random(&mut rng, 1, 1);
         cs.c = c;
         cs.shape = DepthwiseShape::same(pad8(c) / 8, hw, hw, k, st);
