@@ -239,7 +239,12 @@ fn depthwise_u8_simd_and_par_match_scalar_bitwise() {
     let real: &[(usize, usize, usize, usize)] = if cfg!(miri) {
         &[]
     } else {
-        &[(24, 56, 3, 1), (40, 28, 5, 2), (480, 7, 3, 1), (48, 112, 3, 2)]
+        &[
+            (24, 56, 3, 1),
+            (40, 28, 5, 2),
+            (480, 7, 3, 1),
+            (48, 112, 3, 2),
+        ]
     };
     for &(c, hw, k, st) in real {
         let mut cs = Case::random(&mut rng, 1, 1);

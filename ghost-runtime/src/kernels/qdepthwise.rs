@@ -10,7 +10,7 @@
 //! products, plus the zero point's share `-zx * sum(w)` in the interior) stays below `2^21`,
 //! so `f32` fused or unfused multiply-adds hold it exactly: the result equals the integer sum
 //! on every path and in any order, and the `f32` pipes (8 lanes per FMA) run it without any
-//! widening multiply. A bias up to [`F32_BIAS_MAX`] starts the sum (still exact); a larger
+//! widening multiply. A bias up to `2^24 - 2^21` starts the sum (still exact); a larger
 //! one is added to the sum in `i32`. Then the requantization epilogue.
 //!
 //! Interior pixels go `COLS` at a time: each input pixel of a tap row is widened to `f32`

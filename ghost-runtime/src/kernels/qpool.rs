@@ -5,7 +5,7 @@
 //! `scale = sx / (sy * n)` computed by the caller.
 //!
 //! The sum is exact: pixels are added as `f32` in runs of at most 16,384 (below `2^22`, where
-//! `f32` holds every integer and [`QSimd::round`] converts exactly), each run converted to
+//! `f32` holds every integer and `QSimd::round` converts exactly), each run converted to
 //! `i32` and added there, so every path gives the same bytes as the integer formula.
 //!
 //! Deliberately not done here: thread splitting (an SE squeeze reads at most a few hundred KB).
