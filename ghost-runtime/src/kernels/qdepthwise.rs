@@ -256,7 +256,8 @@ struct Line<'r, S: QSimd, const K: usize> {
 ///
 /// # Safety
 /// `ox < a.ow`; the line's pointers are block views of `a`.
-#[inline(always)]
+#[cfg_attr(ghost_runtime_opt0, inline(never))] // see ghost-runtime/build.rs
+#[cfg_attr(not(ghost_runtime_opt0), inline(always))]
 unsafe fn store<S: QSimd, const K: usize>(
     s: S,
     a: &QDwArgs,
@@ -294,7 +295,8 @@ fn total<S: QSimd, const K: usize>(s: S, line: &Line<'_, S, K>, acc: S::V) -> S:
 /// # Safety
 /// As [`store`].
 #[allow(clippy::needless_range_loop)] // constant indices keep the weights in registers
-#[inline(always)]
+#[cfg_attr(ghost_runtime_opt0, inline(never))] // see ghost-runtime/build.rs
+#[cfg_attr(not(ghost_runtime_opt0), inline(always))]
 unsafe fn border<S: QSimd, const K: usize, const ST: usize>(
     s: S,
     a: &QDwArgs,
@@ -335,7 +337,8 @@ unsafe fn border<S: QSimd, const K: usize, const ST: usize>(
 /// # Safety
 /// As [`store`], and columns `ox .. ox + C` interior.
 #[allow(clippy::needless_range_loop)] // constant indices keep the accumulators in registers
-#[inline(always)]
+#[cfg_attr(ghost_runtime_opt0, inline(never))] // see ghost-runtime/build.rs
+#[cfg_attr(not(ghost_runtime_opt0), inline(always))]
 unsafe fn chunk<S: QSimd, const K: usize, const ST: usize, const C: usize>(
     s: S,
     a: &QDwArgs,

@@ -350,8 +350,14 @@ impl<S: QSimd> RqV<S> {
             unsafe { s.requant4_f32(y, acc, scale, self.rq4) };
         } else {
             for (i, a) in acc.into_iter().enumerate() {
+                // A null residual stays null (an offset alone brings us here).
+                let ri = if r.is_null() {
+                    r
+                } else {
+                    r.wrapping_add(8 * i)
+                };
                 // SAFETY: pixel i of the caller's 4.
-                unsafe { self.store_f32(s, a, scale, y.add(8 * i), r.add(8 * i)) };
+                unsafe { self.store_f32(s, a, scale, y.add(8 * i), ri) };
             }
         }
     }
