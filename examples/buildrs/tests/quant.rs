@@ -24,11 +24,16 @@ fn output_scale(name: &str) -> f32 {
     let at = text
         .find(&format!("\"name\": \"{name}\""))
         .unwrap_or_else(|| panic!("{name} not in the manifest"));
-    let rest = &text[at..];
-    let key = "\"output_scale\": ";
-    let from = rest.find(key).expect("output_scale") + key.len();
-    let end = rest[from..].find([',', '\n', '}']).unwrap() + from;
-    rest[from..end].trim().parse().unwrap()
+    number_after(&text[at..], "output_scale")
+}
+
+/// The number after the first `"key": ` in JSON `text` (the files are written by our tools,
+/// so a search is enough).
+fn number_after(text: &str, key: &str) -> f32 {
+    let key = format!("\"{key}\": ");
+    let from = text.find(&key).unwrap_or_else(|| panic!("{key} missing")) + key.len();
+    let end = text[from..].find([',', '\n', '}']).unwrap() + from;
+    text[from..end].trim().parse().unwrap()
 }
 
 /// Checks `got` against ONNX Runtime within one step; returns the counts 0 and 1 steps off.
@@ -133,10 +138,7 @@ fn ghostc_quantize_fixture() {
     let read = |f: &str| ghostc::npy::read_f32(&dir.join(f)).unwrap();
     let (x, want) = (read("input.npy"), read("expected.npy"));
     let meta = std::fs::read_to_string(dir.join("meta.json")).unwrap();
-    let key = "\"output_scale\": ";
-    let from = meta.find(key).unwrap() + key.len();
-    let end = meta[from..].find([',', '\n']).unwrap() + from;
-    let scale: f32 = meta[from..end].trim().parse().unwrap();
+    let scale = number_after(&meta, "output_scale");
     let (m, mut scratch) = (fused::Model::new(), vec![0.0; fused::Model::SCRATCH_LEN]);
     let y = per_call(&x.data, |x, y| m.run(x, y, &mut scratch).unwrap());
     check_against("ghostc_qdq", "fused", &y, &want, scale);

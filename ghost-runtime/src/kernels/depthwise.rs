@@ -381,14 +381,7 @@ pub(crate) unsafe fn rows<
     pl: usize,
     out: &mut RowsOut<S::V, R>,
 ) {
-    // Interior: every tap column inside [0, iw): ox*ST >= pl and ox*ST - pl + K <= iw.
-    let lo = pl.div_ceil(ST).min(ow);
-    let hi = if iw + pl >= K {
-        ((iw + pl - K) / ST + 1).min(ow)
-    } else {
-        0
-    }
-    .max(lo);
+    let (lo, hi) = interior_cols(iw, ow, pl, K, ST);
     for ox in 0..lo {
         // SAFETY: forwarded contract; ox < ow.
         unsafe { border::<S, K, ST, R, G>(s, inp, bw, act, iw, pl, out, ox) };
@@ -413,6 +406,26 @@ pub(crate) unsafe fn rows<
         // SAFETY: forwarded contract; ox < ow.
         unsafe { border::<S, K, ST, R, G>(s, inp, bw, act, iw, pl, out, ox) };
     }
+}
+
+/// The output columns `lo .. hi` whose every tap column lies inside `[0, iw)`
+/// (`ox * stride >= pl` and `ox * stride - pl + k <= iw`); columns before `lo` and from `hi`
+/// on are borders. `lo <= hi <= ow`.
+#[inline(always)]
+pub(crate) fn interior_cols(
+    iw: usize,
+    ow: usize,
+    pl: usize,
+    k: usize,
+    stride: usize,
+) -> (usize, usize) {
+    let lo = pl.div_ceil(stride).min(ow);
+    let hi = if iw + pl >= k {
+        ((iw + pl - k) / stride + 1).min(ow)
+    } else {
+        0
+    };
+    (lo, hi.max(lo))
 }
 
 /// Where the row loop reads input row `iy` of channel block `cb`: a tensor ([`DwArgs`]), or

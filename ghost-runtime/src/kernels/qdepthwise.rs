@@ -29,7 +29,7 @@
 use crate::arch::QSimd;
 use crate::error::{check, check_len, size, Error};
 use crate::isa::{qdispatch, Kernels};
-use crate::kernels::depthwise::{check_shape, DepthwiseShape};
+use crate::kernels::depthwise::{check_shape, interior_cols, DepthwiseShape};
 use crate::kernels::pointwise::view;
 use crate::kernels::qpointwise::{Requant, Rq, RqV};
 use crate::{Dst, Src};
@@ -191,6 +191,7 @@ unsafe fn run<S: QSimd, const K: usize, const ST: usize, const COLS: usize>(s: S
             let line = Line {
                 rows: &rows,
                 corr,
+                start: bias_f,
                 fbias,
                 bias,
                 scale,
@@ -198,14 +199,7 @@ unsafe fn run<S: QSimd, const K: usize, const ST: usize, const COLS: usize>(s: S
                 r: blk.r,
                 oy,
             };
-            // Interior columns (every tap inside [0, iw)): ox*ST >= pl, ox*ST + K <= iw + pl.
-            let lo = a.pl.div_ceil(ST).min(a.ow);
-            let hi = if a.iw + a.pl >= K {
-                ((a.iw + a.pl - K) / ST + 1).min(a.ow)
-            } else {
-                0
-            }
-            .max(lo);
+            let (lo, hi) = interior_cols(a.iw, a.ow, a.pl, K, ST);
             for ox in 0..lo {
                 // SAFETY: ox < ow.
                 unsafe { border::<S, K, ST>(s, a, &w, &line, &rqv, nzp, ox) };
@@ -241,6 +235,8 @@ struct Line<'r, S: QSimd, const K: usize> {
     /// The zero point's share of an interior pixel's sum over the rows inside the image
     /// (plus the bias with `fbias`).
     corr: S::V,
+    /// What a border pixel's sum starts from: the bias with `fbias`, else 0.
+    start: S::V,
     /// Every bias of the block is at most [`F32_BIAS_MAX`] in magnitude: then every partial
     /// sum starting from the bias stays an exact integer in `f32` (below `2^24`), and the sum
     /// needs no trip through `i32` to add the bias.
@@ -266,15 +262,30 @@ unsafe fn store<S: QSimd, const K: usize>(
     ox: usize,
     acc: S::V,
 ) {
-    let pix = (line.oy * a.ow + ox) * 8;
-    // SAFETY: pixel (oy, ox) of the output (and residual) block.
+    // SAFETY: pixel (oy, ox) of the line (caller's contract).
     unsafe {
-        let r = if line.r.is_null() {
-            ptr::null()
-        } else {
-            line.r.add(pix)
-        };
-        rqv.store_f32(s, total(s, line, acc), line.scale, line.y.add(pix), r);
+        let (y, r) = line.at(a, ox);
+        rqv.store_f32(s, total(s, line, acc), line.scale, y, r);
+    }
+}
+
+impl<S: QSimd, const K: usize> Line<'_, S, K> {
+    /// The output and residual (null when absent) pointers of pixel `ox` of the line.
+    ///
+    /// # Safety
+    /// `ox < a.ow`; the line's pointers are block views of `a`.
+    #[inline(always)]
+    unsafe fn at(&self, a: &QDwArgs, ox: usize) -> (*mut u8, *const u8) {
+        let pix = (self.oy * a.ow + ox) * 8;
+        // SAFETY: pixel (oy, ox) of the output (and residual) block.
+        unsafe {
+            let r = if self.r.is_null() {
+                ptr::null()
+            } else {
+                self.r.add(pix)
+            };
+            (self.y.add(pix), r)
+        }
     }
 }
 
@@ -306,11 +317,7 @@ unsafe fn border<S: QSimd, const K: usize, const ST: usize>(
     nzp: S::V,
     ox: usize,
 ) {
-    let mut acc = if line.fbias {
-        s.to_f32(line.bias)
-    } else {
-        s.zero()
-    };
+    let mut acc = line.start;
     for ky in 0..K {
         let row = line.rows[ky];
         if row.is_null() {
@@ -369,15 +376,10 @@ unsafe fn chunk<S: QSimd, const K: usize, const ST: usize, const C: usize>(
     if C.is_multiple_of(4) {
         for g in 0..C / 4 {
             let q: [S::V; 4] = core::array::from_fn(|i| total(s, line, acc[4 * g + i]));
-            let pix = (line.oy * a.ow + ox + 4 * g) * 8;
             // SAFETY: pixels ox + 4g .. + 4 < ow (interior) of the output (and residual) block.
             unsafe {
-                let r = if line.r.is_null() {
-                    ptr::null()
-                } else {
-                    line.r.add(pix)
-                };
-                rqv.store4_f32(s, q, line.scale, line.y.add(pix), r);
+                let (y, r) = line.at(a, ox + 4 * g);
+                rqv.store4_f32(s, q, line.scale, y, r);
             }
         }
     } else {

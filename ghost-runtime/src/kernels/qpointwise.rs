@@ -327,9 +327,7 @@ impl<S: QSimd> RqV<S> {
             unsafe { s.store_u8(y, s.iadd(s.round(v), self.o_zp)) };
         }
     }
-}
 
-impl<S: QSimd> RqV<S> {
     /// [`Self::store_f32`] of 4 consecutive pixels (`y` and a non-null `r` 32 bytes each):
     /// without a residual or an offset, one [`QSimd::requant4_f32`] (the same bytes, packed
     /// once).

@@ -67,14 +67,15 @@ fn requant_scale(c: &QConv, o: usize) -> f32 {
     }
 }
 
-/// Whether the int8 kernels' epilogue computes activation `act`: none, ReLU (a bound), or a
-/// HardSigmoid with a positive slope (its `alpha` scales, its `beta` is the offset, its
-/// `[0, 1]` bounds the result; see [`requant`]).
-fn requant_act(act: Option<Activation>) -> bool {
+/// Whether the int8 kernels' epilogue computes activation `act` into output scale `y_scale`:
+/// none, ReLU (a bound), or a HardSigmoid with a positive slope (its `alpha` scales, its
+/// `beta / y_scale` is the offset, which must be finite, its `[0, 1]` bounds the result; see
+/// [`requant`]).
+fn requant_act(act: Option<Activation>, y_scale: f32) -> bool {
     match act {
         None | Some(Activation::Relu) => true,
         Some(Activation::HardSigmoid { alpha, beta }) => {
-            alpha > 0.0 && alpha.is_finite() && beta.is_finite()
+            alpha > 0.0 && alpha.is_finite() && (beta / y_scale).is_finite()
         }
         _ => false,
     }
@@ -86,7 +87,7 @@ fn qkernel(c: &QConv, w_shape: &[usize], cin: usize) -> Option<QKernel> {
         && per_tensor_8bit(&c.y)
         && c.w.dtype == DType::I8
         && c.w.zero_point.iter().all(|&z| z == 0)
-        && requant_act(c.act)
+        && requant_act(c.act, c.y.at(0).0)
         && conv.dilations == [1, 1];
     if !params_ok || w_shape.len() != 4 {
         return None;
@@ -94,9 +95,7 @@ fn qkernel(c: &QConv, w_shape: &[usize], cin: usize) -> Option<QKernel> {
     // Every scale is positive and finite (import checks it), but their quotient can still
     // overflow `f32` (a subnormal output scale): the packers refuse such a scale, so the
     // conv runs as the f32 fallback, which follows the QDQ graph exactly (it saturates).
-    if !(0..w_shape[0]).all(|o| requant_scale(c, o).is_finite())
-        || !requant(0, c.act, c.y.at(0).0).offset.is_finite()
-    {
+    if !(0..w_shape[0]).all(|o| requant_scale(c, o).is_finite()) {
         return None;
     }
     let (cout, cin_g, kh, kw) = (w_shape[0], w_shape[1], w_shape[2], w_shape[3]);
@@ -823,7 +822,8 @@ mod tests {
 
     /// A HardSigmoid `clamp(v / 6 + 0.5, 0, 1)` into scale 1/200 (zero point 10): offset
     /// `0.5 * 200`, bounds `[10, 10 + 200]`; into 1/255 at zero point 10 the top saturates at
-    /// 255. A falling HardSigmoid (alpha < 0) and other activations are not the epilogue's.
+    /// 255. A falling HardSigmoid (alpha < 0), one whose offset overflows f32 and other
+    /// activations are not the epilogue's.
     #[test]
     fn hard_sigmoid_requantization_bounds_and_offset() {
         let hs = Some(Activation::HardSigmoid {
@@ -835,11 +835,14 @@ mod tests {
         assert!((r.offset - 100.0).abs() < 1e-3, "{}", r.offset);
         assert_eq!(requant(10, hs, 1.0 / 255.0).max, 255);
         assert_eq!(requant(10, Some(Activation::Relu), 0.1).min, 10);
-        assert!(requant_act(hs) && requant_act(None) && requant_act(Some(Activation::Relu)));
+        let ok = |act| requant_act(act, 0.01);
+        assert!(ok(hs) && ok(None) && ok(Some(Activation::Relu)));
         let falling = Some(Activation::HardSigmoid {
             alpha: -0.2,
             beta: 0.5,
         });
-        assert!(!requant_act(falling) && !requant_act(Some(Activation::HardSwish)));
+        assert!(!ok(falling) && !ok(Some(Activation::HardSwish)));
+        // beta / y_scale overflows f32: the offset would not be finite.
+        assert!(!requant_act(hs, 1e-39));
     }
 }
