@@ -347,7 +347,7 @@ impl<'f> Par<'f> {
         let (k, parts) = (self.k, self.fork.parts());
         if parts == 1 || small(self.min_split, &[a.oh, a.ow, a.blocks, 8, a.k, a.k]) {
             // SAFETY: checked by `depthwise_u8_args`; the borrows live until we return.
-            unsafe { depthwise_u8_exec(k, &a) };
+            unsafe { depthwise_u8_exec(k, &a, true) };
             return Ok(());
         }
         let by_rows = a.blocks < parts;
@@ -364,7 +364,7 @@ impl<'f> Par<'f> {
             if part.blocks > 0 && part.oy0 < part.oy1 {
                 // SAFETY: a share of a checked layer writing disjoint blocks or rows; the
                 // borrows outlive `run`.
-                unsafe { depthwise_u8_exec(k, &part) };
+                unsafe { depthwise_u8_exec(k, &part, true) };
             }
         });
         Ok(())

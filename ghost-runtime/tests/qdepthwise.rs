@@ -1,6 +1,7 @@
 //! Int8 depthwise kernel: the scalar path against the exact integer formula (ONNX QLinearConv,
 //! group = C, padding holds the zero point), every SIMD path and every thread split against
-//! the scalar path bit for bit; odd channel counts and sizes, 3x3/5x5, stride 1/2, asymmetric
+//! the scalar path bit for bit (with and without the dot-product interiors of AVX-512 VNNI +
+//! VBMI); odd channel counts and sizes, 3x3/5x5, stride 1/2, asymmetric
 //! padding, zero points 0/128/255, tiny and large scales, residuals.
 
 mod common;
@@ -160,6 +161,15 @@ impl Case {
         self.run_with(|p, x, y, rq| k.depthwise_u8(p, self.shape, self.xzp, x, y, rq).unwrap())
     }
 
+    /// [`Case::run`] with the interiors in `f32` multiply-adds even where the CPU has the
+    /// dot-product path (AVX-512 VNNI + VBMI).
+    fn run_fma(&self, k: Kernels) -> Vec<u8> {
+        self.run_with(|p, x, y, rq| {
+            k.depthwise_u8_with(false, p, self.shape, self.xzp, x, y, rq)
+                .unwrap()
+        })
+    }
+
     fn want(&self, ch: usize, oy: usize, ox: usize) -> u8 {
         let sh = &self.shape;
         let (ihw, k) = (sh.in_h * sh.in_w, sh.k);
@@ -230,6 +240,7 @@ fn depthwise_u8_offset_without_residual() {
     let want = c.run(scalar());
     for kern in simd_isas() {
         assert_eq!(c.run(kern), want, "{:?}", kern.isa());
+        assert_eq!(c.run_fma(kern), want, "{:?} f32 interiors", kern.isa());
     }
 }
 
@@ -291,6 +302,8 @@ fn depthwise_u8_simd_and_par_match_scalar_bitwise() {
         let want = c.run(scalar());
         for kern in simd_isas() {
             assert_eq!(c.run(kern), want, "{:?} {:?}", kern.isa(), c.shape);
+            let fma = c.run_fma(kern);
+            assert_eq!(fma, want, "{:?} f32 interiors {:?}", kern.isa(), c.shape);
         }
         for fork in forks() {
             let got = c.run_with(|p, x, y, rq| {

@@ -140,8 +140,14 @@ fn aligned_bytes(len: usize, mut fill: impl FnMut() -> u8) -> (Vec<u8>, usize) {
     (v, o)
 }
 
-/// Int8 depthwise, as [`dw_case`] in `f32`.
-fn dwq_case(k: Kernels, rng: &mut Rng, blocks: usize, hw: usize, ks: usize, st: usize) -> Case {
+/// Int8 depthwise, as [`dw_case`] in `f32`; `fma`: interiors in `f32` multiply-adds even where
+/// the CPU has the dot-product path.
+fn dwq_case(
+    k: Kernels,
+    rng: &mut Rng,
+    (blocks, hw, ks, st): (usize, usize, usize, usize),
+    fma: bool,
+) -> Case {
     let cp = blocks * 8;
     let w: Vec<i8> = (0..cp * ks * ks).map(|_| rng.next() as i8).collect();
     let b: Vec<i32> = (0..cp).map(|_| (rng.next() >> 52) as i32).collect();
@@ -154,15 +160,17 @@ fn dwq_case(k: Kernels, rng: &mut Rng, blocks: usize, hw: usize, ks: usize, st: 
     let (x, xo) = aligned_bytes(xl, || rng.next() as u8);
     let ohw = shape.out_h() * shape.out_w();
     let (mut y, yo) = aligned_bytes(cp * ohw, || 0);
+    let tag = if fma { "-fma" } else { "" };
     Case {
-        id: format!("dwq{ks}-s{st}-c{cp}-{hw}"),
-        name: format!("dw u8 {ks}x{ks} s{st} c{cp:<3} @{hw}"),
+        id: format!("dwq{ks}-s{st}-c{cp}-{hw}{tag}"),
+        name: format!("dw u8 {ks}x{ks} s{st} c{cp:<3} @{hw}{tag}"),
         kind: "depthwise_u8",
         params: format!(r#"{{"c":{cp},"h":{hw},"w":{hw},"k":{ks},"stride":{st}}}"#),
         work: (ks * ks * cp * ohw) as f64,
         unit: "MAC",
         run: Box::new(move || {
-            k.depthwise_u8(
+            k.depthwise_u8_with(
+                !fma,
                 &packed[po..po + plen],
                 shape,
                 128,
@@ -174,6 +182,95 @@ fn dwq_case(k: Kernels, rng: &mut Rng, blocks: usize, hw: usize, ks: usize, st: 
             black_box(&mut y);
         }),
     }
+}
+
+/// The int8 elementwise steps of a QDQ GhostNet-1.0 on `blocks` blocks of `side x side`:
+/// the residual add, the SE channel scaling and the stem's quantization (f32 -> u8), in
+/// output bytes per second.
+fn eltq_cases(k: Kernels, rng: &mut Rng, blocks: usize, side: usize) -> [Case; 3] {
+    let pixels = side * side;
+    let len = blocks * 8 * pixels;
+    let (a, ao) = aligned_bytes(len, || rng.next() as u8);
+    let (b, bo) = aligned_bytes(len, || rng.next() as u8);
+    let (g, go) = aligned_bytes(blocks * 8, || rng.next() as u8);
+    let (x, xo) = aligned_bytes(len, || rng.next() as u8);
+    let f = Buf::from((0..len).map(|_| 4.0 * rng.f() - 1.0).collect());
+    let (mut y1, y1o) = aligned_bytes(len, || 0);
+    let (mut y2, y2o) = aligned_bytes(len, || 0);
+    let (mut y3, y3o) = aligned_bytes(len, || 0);
+    let p = U8BinaryParams {
+        a: (0.0635, 123),
+        b: (0.0215, 2),
+        y: (0.0507, 126),
+    };
+    let q = U8BinaryParams {
+        a: (0.0545, 108),
+        b: (0.0021, 0),
+        y: (0.0507, 126),
+    };
+    let c = blocks * 8;
+    let params = format!(r#"{{"c":{c},"h":{side},"w":{side}}}"#);
+    [
+        Case {
+            id: format!("qadd-c{c}-{side}"),
+            name: format!("add u8 c{c:<3} @{side}"),
+            kind: "add_u8",
+            params: params.clone(),
+            work: len as f64,
+            unit: "B",
+            run: Box::new(move || {
+                k.add_u8(
+                    p,
+                    len,
+                    &a[ao..ao + len],
+                    &b[bo..bo + len],
+                    &mut y1[y1o..y1o + len],
+                )
+                .unwrap();
+                black_box(&mut y1);
+            }),
+        },
+        Case {
+            id: format!("qscale-c{c}-{side}"),
+            name: format!("scale u8 c{c:<3} @{side}"),
+            kind: "scale_channels_u8",
+            params: params.clone(),
+            work: len as f64,
+            unit: "B",
+            run: Box::new(move || {
+                k.scale_channels_u8(
+                    q,
+                    blocks,
+                    pixels,
+                    &x[xo..xo + len],
+                    &g[go..go + blocks * 8],
+                    &mut y2[y2o..y2o + len],
+                )
+                .unwrap();
+                black_box(&mut y2);
+            }),
+        },
+        Case {
+            id: format!("quant-c{c}-{side}"),
+            name: format!("quantize u8 c{c:<3} @{side}"),
+            kind: "quantize_u8",
+            params,
+            work: len as f64,
+            unit: "B",
+            run: Box::new(move || {
+                k.quantize_u8(
+                    blocks,
+                    pixels,
+                    0.0373,
+                    128,
+                    Src::new(f.s()),
+                    Dst::new(&mut y3[y3o..y3o + len]),
+                )
+                .unwrap();
+                black_box(&mut y3);
+            }),
+        },
+    ]
 }
 
 /// Int8 1x1 conv `kp -> np` over a `side x side` image (random `u8`/`s8` data, ReLU
@@ -971,6 +1068,7 @@ const INT8_SHAPES: &[(usize, usize, usize)] = &[
 /// `(blocks, H = W, k, stride)` of the `--int8` depthwise comparison.
 const INT8_DW_SHAPES: &[(usize, usize, usize, usize)] = &[
     (5, 56, 3, 1),
+    (60, 7, 3, 1),
     (30, 14, 3, 1),
     (6, 112, 3, 2),
     (10, 56, 5, 2),
@@ -998,7 +1096,9 @@ fn int8_report(cases: &[Case], samples: &[Vec<f64>], peak: f64, peaks8: &mut [f6
          | int8 % int8 peak | int8/f32 time med | p10 |"
     );
     println!("|---|---|---|---|---|---|---|---|---|");
-    for (pair, s) in cases.chunks(2).zip(samples.chunks(2)) {
+    // The conv cases come first, in (f32, int8) pairs; the elementwise ones (bytes) after.
+    let convs = cases.iter().take_while(|c| c.unit == "MAC").count() / 2 * 2;
+    for (pair, s) in cases[..convs].chunks(2).zip(samples.chunks(2)) {
         let (f, q) = (&pair[0], &pair[1]);
         let (fm, fp) = (median(&mut s[0].clone()), p10(&mut s[0].clone()));
         let (qm, qp) = (median(&mut s[1].clone()), p10(&mut s[1].clone()));
@@ -1015,6 +1115,19 @@ fn int8_report(cases: &[Case], samples: &[Vec<f64>], peak: f64, peaks8: &mut [f6
             100.0 * q.work / qm / 1e9 / peak8,
             qm / fm,
             qp / fp
+        );
+    }
+    if convs < cases.len() {
+        println!("\n| int8 elementwise | us med / p10 | GB/s (output bytes) |\n|---|---|---|");
+    }
+    for (c, s) in cases[convs..].iter().zip(&samples[convs..]) {
+        let (m, p) = (median(&mut s.clone()), p10(&mut s.clone()));
+        println!(
+            "| {} | {:.1} / {:.1} | {:.2} |",
+            c.name.trim(),
+            m * 1e6,
+            p * 1e6,
+            c.work / m / 1e9
         );
     }
 }
@@ -1236,6 +1349,12 @@ fn main() {
     cases.push(fc_case(k, &mut rng, 1280, 1000));
     cases.push(read_case(&mut rng, 960, 1280));
     cases.push(read_case(&mut rng, 1280, 1000));
+    // The int8 depthwise with and without the dot-product interiors (AVX-512 VNNI + VBMI).
+    for &shape in INT8_DW_SHAPES {
+        for fma in [true, false] {
+            cases.push(dwq_case(k, &mut rng, shape, fma));
+        }
+    }
     if opts.int8 {
         cases.clear();
         for &(kp, np, side) in INT8_SHAPES {
@@ -1244,7 +1363,10 @@ fn main() {
         }
         for &(blocks, hw, ks, st) in INT8_DW_SHAPES {
             cases.push(dw_case(k, &mut rng, blocks, hw, ks, st));
-            cases.push(dwq_case(k, &mut rng, blocks, hw, ks, st));
+            cases.push(dwq_case(k, &mut rng, (blocks, hw, ks, st), false));
+        }
+        for (blocks, side) in [(2, 112), (84, 14)] {
+            cases.extend(eltq_cases(k, &mut rng, blocks, side));
         }
     }
     // Selection. Every case is still constructed (same rng stream and allocations whatever

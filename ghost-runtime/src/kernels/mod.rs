@@ -16,6 +16,8 @@ pub mod pwdw;
 pub mod qbinary;
 pub mod qconcat;
 pub mod qdepthwise;
+#[cfg(all(target_arch = "x86_64", not(miri)))]
+mod qdepthwise_dot;
 pub mod qpointwise;
 pub mod qpool;
 pub mod quantize;

@@ -22,6 +22,9 @@
 //! 17.6 -> 25.0, 3x3 s1 c240 @14 15.2 -> 21.1, 3x3 s2 c48 @112 12.1 -> 19.6, 5x5 s2 c80 @56
 //! 14.9 -> 26.2.
 //!
+//! With AVX-512 VNNI and VBMI, whole lines go through integer dot products instead
+//! (`kernels/qdepthwise_dot.rs`, 1.4-2.4x faster; the same bytes).
+//!
 //! Packed format ([`pack_depthwise_u8`]): per channel block, 32 bytes of little-endian `i32`
 //! biases, 32 bytes of `f32` scales (`sx * sw[c] / sy`), then `k*k` taps of 8 bytes holding
 //! `w + 128` (so a tap loads with the `u8` widening load). Length `c_pad * (k*k + 8)` bytes.
@@ -129,13 +132,122 @@ impl QDwArgs {
     }
 }
 
+/// How an output line's columns are computed: [`Fma`] on every token (border columns tap by
+/// tap, interior ones in chunks), integer dot products on byte-shuffled windows with AVX-512
+/// VNNI and VBMI ([`crate::kernels::qdepthwise_dot`]).
+pub(crate) trait Columns<S: QSimd, const K: usize, const ST: usize> {
+    /// The per-block state, from the block's packed weights at `pw` and the input zero point.
+    ///
+    /// # Safety
+    /// `pw` valid for reading one packed block (`8 * (K*K + 8)` bytes).
+    unsafe fn new(s: S, pw: *const u8, zx: u8) -> Self;
+
+    /// Every column of the line; `lo .. hi` are the interior ones (every tap inside the
+    /// image, [`interior_cols`]), `w` the block's weights in `f32` and `nzp` `-zx` splat.
+    ///
+    /// # Safety
+    /// The line's pointers are block views of `a`.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn line(
+        &self,
+        s: S,
+        a: &QDwArgs,
+        w: &[[S::V; K]; K],
+        line: &Line<'_, S, K>,
+        rqv: &RqV<S>,
+        nzp: S::V,
+        lo: usize,
+        hi: usize,
+    );
+}
+
+/// Border columns tap by tap ([`border`]), interior ones in `f32` multiply-adds `COLS` at a
+/// time (then 4, then 1: [`chunk`]).
+pub(crate) struct Fma<const COLS: usize>;
+
+impl<S: QSimd, const K: usize, const ST: usize, const COLS: usize> Columns<S, K, ST> for Fma<COLS> {
+    #[inline(always)]
+    unsafe fn new(_: S, _: *const u8, _: u8) -> Self {
+        Fma
+    }
+
+    #[inline(always)]
+    unsafe fn line(
+        &self,
+        s: S,
+        a: &QDwArgs,
+        w: &[[S::V; K]; K],
+        line: &Line<'_, S, K>,
+        rqv: &RqV<S>,
+        nzp: S::V,
+        lo: usize,
+        hi: usize,
+    ) {
+        for ox in 0..lo {
+            // SAFETY: ox < ow.
+            unsafe { border::<S, K, ST>(s, a, w, line, rqv, nzp, ox) };
+        }
+        let mut ox = lo;
+        while ox + COLS <= hi {
+            // SAFETY: interior columns ox .. ox + COLS.
+            unsafe { chunk::<S, K, ST, COLS>(s, a, w, line, rqv, ox) };
+            ox += COLS;
+        }
+        // SAFETY: the rest of the interior columns, 4 then 1 at a time.
+        unsafe { chunk_tail::<S, K, ST>(s, a, w, line, rqv, ox, hi) };
+        for ox in hi..a.ow {
+            // SAFETY: ox < ow.
+            unsafe { border::<S, K, ST>(s, a, w, line, rqv, nzp, ox) };
+        }
+    }
+}
+
+/// Interior columns `ox .. hi` (fewer than a chunk) in groups of 4, then one by one.
+///
+/// # Safety
+/// Columns `ox .. hi` interior; the line's pointers are block views of `a`.
+#[inline(always)]
+unsafe fn chunk_tail<S: QSimd, const K: usize, const ST: usize>(
+    s: S,
+    a: &QDwArgs,
+    w: &[[S::V; K]; K],
+    line: &Line<'_, S, K>,
+    rqv: &RqV<S>,
+    mut ox: usize,
+    hi: usize,
+) {
+    while ox + 4 <= hi {
+        // SAFETY: interior columns ox .. ox + 4.
+        unsafe { chunk::<S, K, ST, 4>(s, a, w, line, rqv, ox) };
+        ox += 4;
+    }
+    while ox < hi {
+        // SAFETY: interior column ox.
+        unsafe { chunk::<S, K, ST, 1>(s, a, w, line, rqv, ox) };
+        ox += 1;
+    }
+}
+
+/// [`run_with`] with [`Fma`] interiors of `COLS` columns.
+///
+/// # Safety
+/// As [`run_with`].
+#[inline(always)]
+unsafe fn run<S: QSimd, const K: usize, const ST: usize, const COLS: usize>(s: S, a: &QDwArgs) {
+    // SAFETY: forwarded.
+    unsafe { run_with::<S, Fma<COLS>, K, ST>(s, a) }
+}
+
 /// # Safety
 /// `a` comes from [`depthwise_u8_args`] (possibly restricted by [`QDwArgs::share`]) and the
 /// borrows it was made from are alive.
 // Index loops with constant trip counts keep the accumulators in registers.
 #[allow(clippy::needless_range_loop)]
 #[inline(always)]
-unsafe fn run<S: QSimd, const K: usize, const ST: usize, const COLS: usize>(s: S, a: &QDwArgs) {
+pub(crate) unsafe fn run_with<S: QSimd, I: Columns<S, K, ST>, const K: usize, const ST: usize>(
+    s: S,
+    a: &QDwArgs,
+) {
     let rqv = RqV::new(s, &a.rq);
     let nzp = s.splat(-a.xzp);
     let m128 = s.splat(-128.0);
@@ -157,6 +269,8 @@ unsafe fn run<S: QSimd, const K: usize, const ST: usize, const COLS: usize>(s: S
         }
         // SAFETY: bias and scale head the block.
         let (bias, scale) = unsafe { (s.iload(pw), s.load(pw.add(32).cast())) };
+        // SAFETY: block b of the packed weight.
+        let columns = unsafe { I::new(s, pw, a.xzp as u8) };
         let fbias = (0..8).all(|l| {
             // SAFETY: bias l of the 8 at the head of the block (bytes, any alignment).
             let b = i32::from_le_bytes(unsafe { *pw.add(4 * l).cast::<[u8; 4]>() });
@@ -200,38 +314,16 @@ unsafe fn run<S: QSimd, const K: usize, const ST: usize, const COLS: usize>(s: S
                 oy,
             };
             let (lo, hi) = interior_cols(a.iw, a.ow, a.pl, K, ST);
-            for ox in 0..lo {
-                // SAFETY: ox < ow.
-                unsafe { border::<S, K, ST>(s, a, &w, &line, &rqv, nzp, ox) };
-            }
-            let mut ox = lo;
-            while ox + COLS <= hi {
-                // SAFETY: interior columns ox .. ox + COLS.
-                unsafe { chunk::<S, K, ST, COLS>(s, a, &w, &line, &rqv, ox) };
-                ox += COLS;
-            }
-            while ox + 4 <= hi {
-                // SAFETY: interior columns ox .. ox + 4.
-                unsafe { chunk::<S, K, ST, 4>(s, a, &w, &line, &rqv, ox) };
-                ox += 4;
-            }
-            while ox < hi {
-                // SAFETY: interior column ox.
-                unsafe { chunk::<S, K, ST, 1>(s, a, &w, &line, &rqv, ox) };
-                ox += 1;
-            }
-            for ox in hi..a.ow {
-                // SAFETY: ox < ow.
-                unsafe { border::<S, K, ST>(s, a, &w, &line, &rqv, nzp, ox) };
-            }
+            // SAFETY: the line's pointers are block views of `a`.
+            unsafe { columns.line(s, a, &w, &line, &rqv, nzp, lo, hi) };
         }
     }
 }
 
 /// One output row of one channel block.
-struct Line<'r, S: QSimd, const K: usize> {
+pub(crate) struct Line<'r, S: QSimd, const K: usize> {
     /// Input row of each tap row (null outside the image).
-    rows: &'r [*const u8; K],
+    pub(crate) rows: &'r [*const u8; K],
     /// The zero point's share of an interior pixel's sum over the rows inside the image
     /// (plus the bias with `fbias`).
     corr: S::V,
@@ -241,10 +333,13 @@ struct Line<'r, S: QSimd, const K: usize> {
     /// sum starting from the bias stays an exact integer in `f32` (below `2^24`), and the sum
     /// needs no trip through `i32` to add the bias.
     fbias: bool,
-    bias: S::I,
-    scale: S::V,
+    /// The block's biases.
+    pub(crate) bias: S::I,
+    /// The block's requantization scales.
+    pub(crate) scale: S::V,
     y: *mut u8,
-    r: *const u8,
+    /// The residual block (null without a residual).
+    pub(crate) r: *const u8,
     oy: usize,
 }
 
@@ -275,7 +370,7 @@ impl<S: QSimd, const K: usize> Line<'_, S, K> {
     /// # Safety
     /// `ox < a.ow`; the line's pointers are block views of `a`.
     #[inline(always)]
-    unsafe fn at(&self, a: &QDwArgs, ox: usize) -> (*mut u8, *const u8) {
+    pub(crate) unsafe fn at(&self, a: &QDwArgs, ox: usize) -> (*mut u8, *const u8) {
         let pix = (self.oy * a.ow + ox) * 8;
         // SAFETY: pixel (oy, ox) of the output (and residual) block.
         unsafe {
@@ -396,11 +491,19 @@ struct Blk {
     r: *const u8,
 }
 
-/// Runs the (share of the) layer.
+/// Runs the (share of the) layer: interiors in dot products where the CPU allows and `dot`
+/// is set ([`crate::kernels::qdepthwise_dot`]), else in `f32` multiply-adds (the same bytes).
 ///
 /// # Safety
 /// As [`run`].
-pub(crate) unsafe fn depthwise_u8_exec(k: Kernels, a: &QDwArgs) {
+pub(crate) unsafe fn depthwise_u8_exec(k: Kernels, a: &QDwArgs, dot: bool) {
+    // SAFETY: forwarded.
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
+    if dot && unsafe { crate::kernels::qdepthwise_dot::try_exec(k, a) } {
+        return;
+    }
+    #[cfg(not(all(target_arch = "x86_64", not(miri))))]
+    let _ = dot;
     match (a.k, a.stride) {
         (3, 1) => qdispatch!(k, run, a, QDwArgs; vnni [3, 1, 8]; avx2 [3, 1, 4]; scalar [3, 1, 4]),
         (3, _) => qdispatch!(k, run, a, QDwArgs; vnni [3, 2, 8]; avx2 [3, 2, 4]; scalar [3, 2, 4]),
@@ -423,9 +526,34 @@ impl Kernels {
         output: Dst<'_, u8>,
         requant: Requant<'_>,
     ) -> Result<(), Error> {
+        self.depthwise_u8_with(
+            true,
+            packed,
+            shape,
+            input_zero_point,
+            input,
+            output,
+            requant,
+        )
+    }
+
+    /// [`Kernels::depthwise_u8`]; `dot = false` keeps the `f32` multiply-adds even where the
+    /// CPU has the dot-product path (same bytes): for tests and benchmarks of both.
+    #[doc(hidden)]
+    #[allow(clippy::too_many_arguments)]
+    pub fn depthwise_u8_with(
+        self,
+        dot: bool,
+        packed: &[u8],
+        shape: DepthwiseShape,
+        input_zero_point: u8,
+        input: Src<'_, u8>,
+        output: Dst<'_, u8>,
+        requant: Requant<'_>,
+    ) -> Result<(), Error> {
         let a = depthwise_u8_args(packed, shape, input_zero_point, input, output, &requant)?;
         // SAFETY: checked by `depthwise_u8_args`; `output` is a unique borrow.
-        unsafe { depthwise_u8_exec(self, &a) };
+        unsafe { depthwise_u8_exec(self, &a, dot) };
         Ok(())
     }
 }

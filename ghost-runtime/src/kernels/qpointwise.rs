@@ -288,6 +288,14 @@ impl<S: QSimd> RqV<S> {
         }
     }
 
+    /// The constants of the plain requantization (no residual, no offset), for kernels that
+    /// pack it themselves; `None` with an offset.
+    #[inline(always)]
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    pub(crate) fn plain(&self) -> Option<Rq4<S>> {
+        (!self.has_off).then_some(self.rq4)
+    }
+
     /// Requantizes `acc` with per-channel `scale` and stores 8 bytes at `y`; with `r`
     /// non-null, adds the residual's 8 bytes at `r` first.
     ///
