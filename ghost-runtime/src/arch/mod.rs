@@ -404,6 +404,25 @@ pub(crate) trait QWide: QSimd {
     fn pdot(self, acc: Self::IP, x: Self::XP, w: Self::WP) -> Self::IP;
     /// The two blocks' accumulators.
     fn ihalves(self, a: Self::IP) -> [Self::I; 2];
+    /// [`QSimd::requant4`] of 4 pixels of both blocks (`acc[i]`: pixel `i`), storing block
+    /// `2j`'s 32 bytes at `y[0]` and block `2j + 1`'s at `y[1]`, with their scales `scale`.
+    /// The default splits the pairs; AVX-512 VNNI requantizes 16 lanes wide (same bytes).
+    /// # Safety
+    /// `y[0]` and `y[1]` must be valid for writing 32 bytes each.
+    #[inline(always)]
+    unsafe fn prequant4(
+        self,
+        y: [*mut u8; 2],
+        acc: [Self::IP; 4],
+        scale: [Self::V; 2],
+        c: Rq4<Self>,
+    ) {
+        let h = acc.map(|a| self.ihalves(a));
+        for b in 0..2 {
+            // SAFETY: forwarded.
+            unsafe { self.requant4(y[b], h.map(|p| p[b]), scale[b], c) };
+        }
+    }
 }
 
 /// [`QWide`] as a pair of blocks, for tokens without a register that wide.

@@ -517,6 +517,47 @@ impl super::QWide for Vnni {
         // SAFETY: the token proves AVX-512F.
         unsafe { [_mm512_castsi512_si256(a), _mm512_extracti64x4_epi64::<1>(a)] }
     }
+    /// The operations of [`super::QSimd::requant4_f32`] on zmm registers: with 512-bit
+    /// `vpdpbusd` in flight only ports 0 and 5 take vector operations, and 16 lanes per
+    /// operation halve what the requantization takes of them.
+    #[cfg_attr(ghost_runtime_opt0, inline(never))] // see ghost-runtime/build.rs
+    #[cfg_attr(not(ghost_runtime_opt0), inline(always))]
+    unsafe fn prequant4(
+        self,
+        y: [*mut u8; 2],
+        acc: [__m512i; 4],
+        scale: [__m256; 2],
+        c: super::Rq4<Self>,
+    ) {
+        // SAFETY: AVX-512F/BW proven by the token; 32 writable bytes at each `y` guaranteed by
+        // the caller.
+        unsafe {
+            let join =
+                |a: __m256i, b: __m256i| _mm512_inserti64x4::<1>(_mm512_castsi256_si512(a), b);
+            let dup = |v: __m256i| join(v, v);
+            let scale = _mm512_castsi512_ps(join(
+                _mm256_castps_si256(scale[0]),
+                _mm256_castps_si256(scale[1]),
+            ));
+            let hi = _mm512_castsi512_ps(dup(_mm256_castps_si256(c.hi)));
+            let zp = dup(c.zp);
+            let q = |a: __m512i| {
+                let f = _mm512_min_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(a), scale), hi);
+                _mm512_add_epi32(_mm512_cvtps_epi32(f), zp)
+            };
+            // 128-bit lane L (channels 4L' .. of block 2j + L / 2): bytes of pixels 0-3, 4
+            // each, after the packs; vpermd gathers each block's 4 pixels x 8 channels.
+            let w01 = _mm512_packs_epi32(q(acc[0]), q(acc[1]));
+            let w23 = _mm512_packs_epi32(q(acc[2]), q(acc[3]));
+            let b = _mm512_packus_epi16(w01, w23);
+            let order = _mm512_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7, 8, 12, 9, 13, 10, 14, 11, 15);
+            let b = _mm512_permutexvar_epi32(order, b);
+            let b = _mm512_max_epu8(b, _mm512_set1_epi8(c.min as i8));
+            let b = _mm512_min_epu8(b, _mm512_set1_epi8(c.max as i8));
+            _mm256_storeu_si256(y[0].cast(), _mm512_castsi512_si256(b));
+            _mm256_storeu_si256(y[1].cast(), _mm512_extracti64x4_epi64::<1>(b));
+        }
+    }
 }
 #[cfg(miri)]
 super::qwide_as_pair!(Vnni);

@@ -529,7 +529,8 @@ unsafe fn dots<S: QSimd, const MR: usize, const NB: usize>(
     acc
 }
 
-/// [`dots`] two blocks per register ([`QWide`]; `NB` even), split into blocks at the end.
+/// [`dots`] two blocks per register ([`QWide`]; `NB` even): `acc[i][j]` holds blocks `2j`
+/// and `2j + 1` of pixel `i` (`j < NB / 2`; the rest of the array is unused).
 ///
 /// # Safety
 /// As [`dots`].
@@ -541,7 +542,7 @@ unsafe fn dots_wide<S: QWide, const MR: usize, const NB: usize>(
     a: &QPwArgs,
     c: &Cols,
     xp: &[*const u8; MR],
-) -> [[S::I; NB]; MR] {
+) -> [[S::IP; NB]; MR] {
     // Pairs per row; the arrays are NB long and their unused tail folds away.
     let np = NB / 2;
     // SAFETY: NB bias blocks from here (the first pair initializes the unused tail too).
@@ -576,15 +577,7 @@ unsafe fn dots_wide<S: QWide, const MR: usize, const NB: usize>(
             wrow = wrow.wrapping_add(c.w_stride);
         }
     }
-    let mut out = [[s.isplat(0); NB]; MR];
-    for i in 0..MR {
-        for j in 0..np {
-            let [lo, hi] = s.ihalves(acc[i][j]);
-            out[i][2 * j] = lo;
-            out[i][2 * j + 1] = hi;
-        }
-    }
-    out
+    acc
 }
 
 /// One `MR x NB` tile for pixels `p0 .. p0 + m` (rows past `m` re-read the last pixel),
@@ -606,22 +599,44 @@ unsafe fn tile<S: QWide, const MR: usize, const NB: usize>(
         // SAFETY: pixel index < px.
         xp[i] = unsafe { a.x.add((p0 + i.min(m - 1)) * 8) };
     }
-    // SAFETY: forwarded contract of `tile`.
-    let acc = unsafe {
-        if NB.is_multiple_of(2) {
-            dots_wide::<S, MR, NB>(s, a, c, &xp)
-        } else {
-            dots::<S, MR, NB>(s, a, c, &xp)
-        }
-    };
     let mut sc = [s.zero(); NB];
     for j in 0..NB {
         // SAFETY: NB scale blocks from here.
         sc[j] = unsafe { s.load(c.scale.add(j * 32).cast()) };
     }
     // Without a residual or an offset, whole groups of 4 rows go through `requant4` (one
-    // 32-byte store per block); the rest row by row.
+    // 32-byte store per block; two blocks at a time from pair registers); the rest row by
+    // row.
     let quad = a.rq.r.is_null() && !rq.has_off && MR.is_multiple_of(4) && lo == 0 && m == MR;
+    let acc = if NB.is_multiple_of(2) {
+        // SAFETY: forwarded contract of `tile`.
+        let accp = unsafe { dots_wide::<S, MR, NB>(s, a, c, &xp) };
+        if quad {
+            for i in (0..MR).step_by(4) {
+                for j in 0..NB / 2 {
+                    let ob = c.ob0 + 2 * j;
+                    let y = a.y.wrapping_add(ob * a.y_bs + (p0 + i) * 8);
+                    let q = [accp[i][j], accp[i + 1][j], accp[i + 2][j], accp[i + 3][j]];
+                    // SAFETY: pixels p0+i .. +4 < px of blocks ob, ob + 1 < nb (run's
+                    // contract).
+                    unsafe {
+                        s.prequant4([y, y.add(a.y_bs)], q, [sc[2 * j], sc[2 * j + 1]], rq.rq4)
+                    };
+                }
+            }
+            return;
+        }
+        let mut acc = [[s.isplat(0); NB]; MR];
+        for i in 0..MR {
+            for j in 0..NB / 2 {
+                [acc[i][2 * j], acc[i][2 * j + 1]] = s.ihalves(accp[i][j]);
+            }
+        }
+        acc
+    } else {
+        // SAFETY: forwarded contract of `tile`.
+        unsafe { dots::<S, MR, NB>(s, a, c, &xp) }
+    };
     if quad {
         macro_rules! quads {
             ($($i:literal)*) => {$(
