@@ -418,7 +418,13 @@ struct Cols {
 /// bytes, `x` for `(kb-1)*x_bs + px*8`, `y` and `rq.r` likewise with `nb` blocks; `y` overlaps
 /// nothing else.
 #[inline(always)]
-pub(crate) unsafe fn run<S: QWide, const MR: usize, const NB: usize, const M1: usize>(
+pub(crate) unsafe fn run<
+    S: QWide,
+    const MR: usize,
+    const NB: usize,
+    const M2: usize,
+    const M1: usize,
+>(
     s: S,
     a: &QPwArgs,
 ) {
@@ -449,8 +455,10 @@ pub(crate) unsafe fn run<S: QWide, const MR: usize, const NB: usize, const M1: u
                 if nbh == NB {
                     cols::<S, MR, NB>(s, a, &rqv, &c)
                 } else {
-                    // Narrower remainders one block at a time, in taller tiles.
-                    for j in 0..nbh {
+                    // Narrower remainders in taller tiles: pairs of blocks (one register
+                    // each with `QWide`), then a last single block.
+                    let mut j = 0;
+                    while j < nbh {
                         let cj = Cols {
                             w: c.w.add(j * 32),
                             bias: c.bias.add(j * 32),
@@ -458,7 +466,13 @@ pub(crate) unsafe fn run<S: QWide, const MR: usize, const NB: usize, const M1: u
                             ob0: c.ob0 + j,
                             ..c
                         };
-                        cols::<S, M1, 1>(s, a, &rqv, &cj)
+                        if j + 2 <= nbh && NB > 2 {
+                            cols::<S, M2, 2>(s, a, &rqv, &cj);
+                            j += 2;
+                        } else {
+                            cols::<S, M1, 1>(s, a, &rqv, &cj);
+                            j += 1;
+                        }
                     }
                 }
             }
@@ -676,9 +690,10 @@ unsafe fn tile<S: QWide, const MR: usize, const NB: usize>(
     debug_assert!(MR <= 16, "tile stores at most 16 rows");
 }
 
-/// Int8 pointwise instantiations: (MR, NB, M1) per path.
+/// Int8 pointwise instantiations: (MR, NB, M2, M1) per path (`M2` rows for a remainder of
+/// two blocks, `M1` for one).
 pub(crate) unsafe fn run_dispatch(k: Kernels, a: &QPwArgs) {
-    qdispatch!(k, run, a, QPwArgs; vnni [4, 4, 12]; avx2 [4, 2, 8]; scalar [4, 2, 4]);
+    qdispatch!(k, run, a, QPwArgs; vnni [4, 4, 8, 12]; avx2 [4, 2, 4, 8]; scalar [4, 2, 4, 4]);
 }
 
 impl Kernels {
