@@ -144,6 +144,9 @@ struct Lowerer<'g> {
     gated: HashMap<ValueId, Loc>,
     /// Arena buffers holding u8 (int8) tensors.
     u8_bufs: HashSet<usize>,
+    /// Int8 values stored inside another value's buffer (a QConcat input its producer writes
+    /// in place): the block of that buffer they start at. Absent: block 0 of their own.
+    u8_block: HashMap<ValueId, usize>,
     /// Values stored as plain NCHW f32 (a model input its stem reads in place, and the
     /// quantize-dequantize round trip of one), not NCHW8c.
     plain: HashSet<ValueId>,
@@ -542,6 +545,7 @@ fn lower_graph(g: &Graph) -> Result<Program, LowerError> {
         gated: HashMap::new(),
         u8_bufs: HashSet::new(),
         plain: HashSet::new(),
+        u8_block: HashMap::new(),
     };
     let io = |word: &str, v: ValueId| {
         let value = g.value(v);

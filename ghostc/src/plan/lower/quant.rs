@@ -1,7 +1,10 @@
 //! Int8: QuantizeLinear / DequantizeLinear at the f32/int8 boundaries (`quantize_u8`,
 //! `dequantize_u8`), integer convolutions on the int8 kernels (`pointwise_u8`,
 //! `depthwise_u8`, and for a classifier's QMatMul the 1-pixel pointwise), channel
-//! concatenation (`concat_u8`), the residual add and the SE gate's channel scale folded from a
+//! concatenation (`concat_u8`; an input with the output's parameters at a block-aligned
+//! offset, read otherwise only by int8 convs, is written in place by its producer conv
+//! instead of copied: [`Lowerer::in_place_concat`]), the residual add and the SE gate's
+//! channel scale folded from a
 //! QDQ graph (`add_u8`, `scale_channels_u8`), the SE squeeze or a QLinearGlobalAveragePool
 //! (`global_avgpool_u8`), with activations kept in `u8` buffers between
 //! int8 layers; a quantized model input in front of an f32 stem is one `fake_quantize_u8` pass
@@ -24,8 +27,10 @@
 //! Deliberately not done here: the QOperator-only ops (QBinary in the ratio form of
 //! QLinearAdd / QLinearMul, QActivation, a QMatMul other than a classifier) are reported as
 //! unsupported; other float ops between a DQ and a Q in a QDQ graph run in f32 as the graph
-//! says, with separate `quantize_u8` / `dequantize_u8` steps around them; a QConcat copies its
-//! inputs (its producers do not yet write into it as views).
+//! says, with separate `quantize_u8` / `dequantize_u8` steps around them; a QConcat input at
+//! an offset inside a block, or requantized, still goes through its own `concat_u8` step
+//! (writing it in place would need the split channel layouts of the f32 Ghost module, or
+//! the requantization in the producer's epilogue).
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -275,6 +280,66 @@ impl Lowerer<'_> {
         loc
     }
 
+    /// The block of its buffer an int8 value starts at (non-zero for a QConcat input its
+    /// producer writes in place).
+    fn u8_block(&self, v: ir::ValueId) -> usize {
+        self.u8_block.get(&v).copied().unwrap_or(0)
+    }
+
+    /// Where an int8 pointwise or depthwise conv writes `y`: straight into the QConcat that
+    /// copies it unchanged ([`Self::in_place_concat`]), else into a buffer of its own.
+    fn out_u8_view(&mut self, y: ir::ValueId) -> View {
+        let Some((cat, block)) = self.in_place_concat(y) else {
+            return View::at(self.out_u8_buf(y), 0);
+        };
+        let loc = match self.loc.get(&cat) {
+            Some(&loc) => loc,
+            None => self.out_u8_buf(cat),
+        };
+        self.loc.insert(y, loc);
+        self.u8_block.insert(y, block);
+        View::at(loc, block)
+    }
+
+    /// The QConcat `y` can be written into in place, and the block where `y` starts there:
+    /// the concatenation reads `y` once, with `y`'s own quantization parameters (its
+    /// `concat_u8` step would be a copy), at a channel offset on a block boundary; every
+    /// other reader of `y` is an int8 pointwise or depthwise conv (kernels that read a view
+    /// at a block offset); neither `y` nor the concatenation is a model output. A `y` whose
+    /// channels end inside a block also writes the block's remaining lanes: the next input's
+    /// `concat_u8` step, which runs after every producer, writes its own lanes over them.
+    fn in_place_concat(&self, y: ir::ValueId) -> Option<(ir::ValueId, usize)> {
+        if self.g.is_output(y) {
+            return None;
+        }
+        let mut found = None;
+        for (c, slot) in self.g.consumers(y) {
+            let node = self.g.node(c);
+            match &node.op {
+                Op::QConcat { axis: 1, x, y: qy } if found.is_none() => {
+                    let q = x.get(slot)?;
+                    let same = per_tensor_8bit(q)
+                        && per_tensor_8bit(qy)
+                        && q.dtype == qy.dtype
+                        && q.at(0) == qy.at(0);
+                    let offset: usize = node.inputs[..slot].iter().map(|&v| self.shape(v)[1]).sum();
+                    let once = node.inputs.iter().filter(|&&v| v == y).count() == 1;
+                    let out = node.outputs[0];
+                    if !same || !offset.is_multiple_of(8) || !once || self.g.is_output(out) {
+                        return None;
+                    }
+                    found = Some((out, offset / 8));
+                }
+                Op::QConv(q) if slot == 0 => {
+                    let ws = self.shape(node.inputs[1]);
+                    qkernel(q, ws, self.shape(y)[1])?;
+                }
+                _ => return None,
+            }
+        }
+        found
+    }
+
     /// `(blocks, pixels)` of an activation in its dense layout.
     fn blocks_pixels(&self, v: ir::ValueId) -> (usize, usize) {
         let c = self.shape(v).get(1).copied().unwrap_or(1);
@@ -452,10 +517,19 @@ impl Lowerer<'_> {
         }
         let out_channels = self.shape(y)[1];
         let (_, pixels) = self.blocks_pixels(y);
-        let dst = self.out_u8_buf(y);
+        // Already allocated if an input's producer wrote into it (`out_u8_view`).
+        let dst = match self.loc.get(&y) {
+            Some(&loc) => loc,
+            None => self.out_u8_buf(y),
+        };
         let mut offset = 0;
         for (&x, (in_scale, in_zero_point)) in node.inputs.iter().zip(parts) {
             let channels = self.shape(x)[1];
+            if self.loc.get(&x) == Some(&dst) {
+                // Written in place by its producer.
+                offset += channels;
+                continue;
+            }
             let requant = rt::U8Requant {
                 in_scale,
                 in_zero_point,
@@ -682,7 +756,7 @@ impl Lowerer<'_> {
         let w = self.pack_u8(&name, rt::pointwise_u8_packed_len(kp, np), |p| {
             rt::pack_pointwise_u8(&wp, &bp, &sp, az, kp, np, p)
         })?;
-        let src = View::at(self.loc[&a], 0);
+        let src = View::at(self.loc[&a], self.u8_block(a));
         let dst = View::at(self.out_u8_buf(y), 0);
         self.push(
             n,
@@ -737,7 +811,7 @@ impl Lowerer<'_> {
         }
         let (in_h, in_w) = self.hw(x);
         let name = node.name.clone();
-        let src = View::at(self.loc[&x], 0);
+        let src = View::at(self.loc[&x], self.u8_block(x));
         let requant = requant(yz, c.act, c.y.at(0).0);
         let act = act_label(c.act);
         match kind {
@@ -751,7 +825,7 @@ impl Lowerer<'_> {
                 let w = self.pack_u8(&name, rt::pointwise_u8_packed_len(kp, np), |p| {
                     rt::pack_pointwise_u8(&wp, &bp, &sp, xz, kp, np, p)
                 })?;
-                let dst = View::at(self.out_u8_buf(y), 0);
+                let dst = self.out_u8_view(y);
                 self.push(
                     n,
                     format!("int8 pointwise {cin} -> {cout} @ {in_h}x{in_w}{act}"),
@@ -777,7 +851,7 @@ impl Lowerer<'_> {
                 let w = self.pack_u8(&name, rt::depthwise_u8_packed_len(np, k), |p| {
                     rt::pack_depthwise_u8(&wp, &bp, &sp, np, k, p)
                 })?;
-                let dst = View::at(self.out_u8_buf(y), 0);
+                let dst = self.out_u8_view(y);
                 let [pad_top, pad_left, pad_bottom, pad_right] = c.conv.pads;
                 let stride = c.conv.strides[0];
                 self.push(

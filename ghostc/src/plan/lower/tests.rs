@@ -833,3 +833,124 @@ fn int8_concat_lowers_as_qconcat_and_a_plain_one_is_reported() {
         e => panic!("{e}"),
     }
 }
+
+/// A QConcat input with the output's quantization parameters, at a channel offset on a block
+/// boundary and otherwise read only by int8 convs, is written in place by its producer (no
+/// copy step; the conv's destination is the concatenation's buffer at that block); a
+/// requantized input keeps its `concat_u8` step, and so does an identity input that another
+/// kind of op also reads.
+#[test]
+fn int8_concat_inputs_with_its_parameters_are_written_in_place() {
+    use crate::ir::{DType, QuantParams};
+    let qx = QuantParams::per_tensor(DType::U8, 0.1, 3);
+    let qa = QuantParams::per_tensor(DType::U8, 0.05, 7);
+    let qb = QuantParams::per_tensor(DType::U8, 0.07, 2);
+    // `cat` has the parameters of input `same` (0 or 1); `extra` also dequantizes that input
+    // into a second model output.
+    let build = |same: usize, extra: bool| {
+        let mut g = ir::Graph::new();
+        let x = g.add_input("x", TensorType::f32(vec![1, 8, 4, 4]));
+        let (_, xq) = g.add_node(
+            "q",
+            Op::Quantize(qx.clone()),
+            vec![x],
+            vec![("xq".into(), TensorType::new(DType::U8, vec![1, 8, 4, 4]))],
+        );
+        let mut halves = Vec::new();
+        for (i, q) in [&qa, &qb].into_iter().enumerate() {
+            let w = Tensor::new(
+                DType::I8,
+                vec![8, 8, 1, 1],
+                ir::Data::I64((0..64).map(|j| (j * 7 + i as i64 * 3) % 11 - 5).collect()),
+            )
+            .unwrap();
+            let w = g.add_const(format!("w{i}"), Arc::new(w));
+            let conv = ir::QConv {
+                conv: ir::Conv {
+                    kernel: [1, 1],
+                    strides: [1, 1],
+                    pads: [0; 4],
+                    dilations: [1, 1],
+                    group: 1,
+                },
+                x: qx.clone(),
+                w: QuantParams::per_tensor(DType::I8, 0.01, 0),
+                y: q.clone(),
+                act: None,
+            };
+            let (_, h) = g.add_node(
+                format!("conv{i}"),
+                Op::QConv(conv),
+                vec![xq[0], w],
+                vec![(
+                    format!("h{i}"),
+                    TensorType::new(DType::U8, vec![1, 8, 4, 4]),
+                )],
+            );
+            halves.push(h[0]);
+        }
+        let qy = [&qa, &qb][same].clone();
+        let (_, c) = g.add_node(
+            "cat",
+            Op::QConcat {
+                axis: 1,
+                x: vec![qa.clone(), qb.clone()],
+                y: qy.clone(),
+            },
+            halves.clone(),
+            vec![("c".into(), TensorType::new(DType::U8, vec![1, 16, 4, 4]))],
+        );
+        for (name, v, q) in [("dq", c[0], &qy), ("dq2", halves[same], &qy)]
+            .into_iter()
+            .take(1 + extra as usize)
+        {
+            let (_, y) = g.add_node(
+                name,
+                Op::Dequantize(q.clone()),
+                vec![v],
+                vec![(
+                    format!("{name}_y"),
+                    TensorType::f32(vec![1, 16 / (1 + (v != c[0]) as usize), 4, 4]),
+                )],
+            );
+            g.outputs.push(y[0]);
+        }
+        g
+    };
+    for (same, extra) in [(0, false), (1, false), (1, true)] {
+        let p = lower(&build(same, extra)).unwrap();
+        let cats: Vec<_> = p
+            .steps
+            .iter()
+            .filter_map(|s| match &s.kernel {
+                Kernel::ConcatU8 {
+                    shape,
+                    requant,
+                    dst,
+                    ..
+                } => Some((shape.channel_offset, requant.is_identity(), *dst)),
+                _ => None,
+            })
+            .collect();
+        let convs: Vec<View> = p
+            .steps
+            .iter()
+            .filter_map(|s| match &s.kernel {
+                Kernel::PointwiseU8 { dst, .. } => Some(*dst),
+                _ => None,
+            })
+            .collect();
+        let other = 1 - same;
+        if extra {
+            // Copied as before: both inputs have a step, both convs their own buffers.
+            assert_eq!(cats.len(), 2, "{cats:?}");
+            assert!(convs.iter().all(|v| v.block == 0 && v.loc != cats[0].2));
+            continue;
+        }
+        assert_eq!(cats.len(), 1, "{same}: {cats:?}");
+        let (offset, identity, cat_buf) = cats[0];
+        assert_eq!((offset, identity), (8 * other, false));
+        assert_eq!(convs[same], View::at(cat_buf, same), "{same}");
+        assert_ne!(convs[other].loc, cat_buf);
+    }
+}
