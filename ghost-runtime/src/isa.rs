@@ -148,12 +148,15 @@ pub(crate) fn x86_vnni() -> bool {
             target_feature = "avx512vnni"
         ))
 }
-/// AVX-512 VBMI (`vpermi2b`), for byte table lookups on the `Vnni` token's path.
+/// AVX-512 VBMI (`vpermi2b`, `vpermb`), for byte table lookups and the dot-product depthwise
+/// on the `Vnni` token's path (neither runs under Miri).
 #[cfg(all(target_arch = "x86_64", feature = "std"))]
+#[cfg_attr(miri, allow(dead_code))]
 pub(crate) fn x86_vbmi() -> bool {
     x86_vnni() && std::is_x86_feature_detected!("avx512vbmi")
 }
 #[cfg(all(target_arch = "x86_64", not(feature = "std")))]
+#[cfg_attr(miri, allow(dead_code))]
 pub(crate) fn x86_vbmi() -> bool {
     x86_vnni() && cfg!(target_feature = "avx512vbmi")
 }

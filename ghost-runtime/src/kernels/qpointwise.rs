@@ -291,7 +291,7 @@ impl<S: QSimd> RqV<S> {
     /// The constants of the plain requantization (no residual, no offset), for kernels that
     /// pack it themselves; `None` with an offset.
     #[inline(always)]
-    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    #[cfg_attr(any(not(target_arch = "x86_64"), miri), allow(dead_code))]
     pub(crate) fn plain(&self) -> Option<Rq4<S>> {
         (!self.has_off).then_some(self.rq4)
     }
