@@ -532,19 +532,9 @@ impl super::QWide for Vnni {
         // SAFETY: AVX-512F/BW proven by the token; 32 writable bytes at each `y` guaranteed by
         // the caller.
         unsafe {
-            let join =
-                |a: __m256i, b: __m256i| _mm512_inserti64x4::<1>(_mm512_castsi256_si512(a), b);
-            let dup = |v: __m256i| join(v, v);
-            let scale = _mm512_castsi512_ps(join(
-                _mm256_castps_si256(scale[0]),
-                _mm256_castps_si256(scale[1]),
-            ));
-            let hi = _mm512_castsi512_ps(dup(_mm256_castps_si256(c.hi)));
-            let zp = dup(c.zp);
-            let q = |a: __m512i| {
-                let f = _mm512_min_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(a), scale), hi);
-                _mm512_add_epi32(_mm512_cvtps_epi32(f), zp)
-            };
+            let scale = join_ps(scale[0], scale[1]);
+            let (hi, zp) = (join_ps(c.hi, c.hi), join(c.zp, c.zp));
+            let q = |a: __m512i| requant16(a, scale, hi, zp);
             // 128-bit lane L (channels 4L' .. of block 2j + L / 2): bytes of pixels 0-3, 4
             // each, after the packs; vpermd gathers each block's 4 pixels x 8 channels.
             let w01 = _mm512_packs_epi32(q(acc[0]), q(acc[1]));
@@ -561,6 +551,34 @@ impl super::QWide for Vnni {
 }
 #[cfg(miri)]
 super::qwide_as_pair!(Vnni);
+
+/// `lo` and `hi` as the halves of one zmm.
+#[cfg(not(miri))]
+#[inline(always)]
+pub(crate) fn join(lo: __m256i, hi: __m256i) -> __m512i {
+    // SAFETY: only called from AVX-512F contexts (the `Vnni` token's paths).
+    unsafe { _mm512_inserti64x4::<1>(_mm512_castsi256_si512(lo), hi) }
+}
+
+/// [`join`] of `f32` lanes.
+#[cfg(not(miri))]
+#[inline(always)]
+pub(crate) fn join_ps(lo: __m256, hi: __m256) -> __m512 {
+    // SAFETY: as `join` (the casts are free).
+    unsafe { _mm512_castsi512_ps(join(_mm256_castps_si256(lo), _mm256_castps_si256(hi))) }
+}
+
+/// The lane arithmetic of [`super::QSimd::requant4_f32`] 16 lanes wide:
+/// `round(min(f32(a) * scale, hi)) + zp` as `i32` (the packs after it saturate).
+#[cfg(not(miri))]
+#[inline(always)]
+pub(crate) fn requant16(a: __m512i, scale: __m512, hi: __m512, zp: __m512i) -> __m512i {
+    // SAFETY: only called from AVX-512F contexts; MXCSR at its default (round to nearest).
+    unsafe {
+        let f = _mm512_min_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(a), scale), hi);
+        _mm512_add_epi32(_mm512_cvtps_epi32(f), zp)
+    }
+}
 
 /// 8 `i32` in `0 ..= 255` to 8 bytes in the low half of an xmm (AVX-512VL: one down-convert).
 #[inline(always)]

@@ -22,8 +22,8 @@
 //! packing taps of two rows into one lane group (5x5 would use 7 groups instead of 10, at a
 //! second source register per `vpermi2b`).
 
-use crate::arch::x86_64::Vnni;
-use crate::arch::QSimd;
+use crate::arch::x86_64::{join, join_ps, requant16, Vnni};
+use crate::arch::{QSimd, QWide};
 use crate::kernels::qdepthwise::{run_with, Columns, Fma, Line, QDwArgs};
 use crate::kernels::qpointwise::RqV;
 use core::arch::x86_64::*;
@@ -138,8 +138,7 @@ impl<const K: usize, const ST: usize> Columns<Vnni, K, ST> for Dot<K, ST> {
                 wl[ky] = self.w[ky];
             }
         }
-        // SAFETY: the token proves AVX-512F.
-        let corr = unsafe { _mm512_inserti64x4::<1>(_mm512_castsi256_si512(corr), corr) };
+        let corr = join(corr, corr);
         let win = Window {
             rows: rows.map(|r| r.wrapping_sub(a.pl * 8)),
             w: wl,
@@ -210,7 +209,10 @@ impl<const K: usize, const ST: usize> Dot<K, ST> {
             if let Some(zq) = zq {
                 zq.store(y, p0, p1, n);
             } else {
-                let h = [lo_half(p0), hi_half(p0), lo_half(p1), hi_half(p1)];
+                let h = {
+                    let ([a, b], [c, d]) = (s.ihalves(p0), s.ihalves(p1));
+                    [a, b, c, d]
+                };
                 if n == 4 {
                     rqv.store4_f32(s, h.map(|v| s.to_f32(v)), line.scale, y, r);
                 } else {
@@ -284,11 +286,10 @@ impl Zq {
     unsafe fn new(scale: __m256, c: crate::arch::Rq4<Vnni>) -> Zq {
         // SAFETY: forwarded.
         unsafe {
-            let dup = |v: __m256i| _mm512_inserti64x4::<1>(_mm512_castsi256_si512(v), v);
             Zq {
-                scale: _mm512_castsi512_ps(dup(_mm256_castps_si256(scale))),
-                hi: _mm512_castsi512_ps(dup(_mm256_castps_si256(c.hi))),
-                zp: dup(c.zp),
+                scale: join_ps(scale, scale),
+                hi: join_ps(c.hi, c.hi),
+                zp: join(c.zp, c.zp),
                 min: _mm256_set1_epi8(c.min as i8),
                 max: _mm256_set1_epi8(c.max as i8),
                 order: _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 0, 0, 0, 0, 0, 0, 0, 0),
@@ -306,10 +307,7 @@ impl Zq {
     unsafe fn store(&self, y: *mut u8, p0: __m512i, p1: __m512i, n: usize) {
         // SAFETY: forwarded.
         unsafe {
-            let q = |p: __m512i| {
-                let f = _mm512_min_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(p), self.scale), self.hi);
-                _mm512_add_epi32(_mm512_cvtps_epi32(f), self.zp)
-            };
+            let q = |p: __m512i| requant16(p, self.scale, self.hi, self.zp);
             // 128-bit lane L: words [p0 dwords 4L..4L+4, p1 dwords 4L..4L+4], then bytes; so
             // p0's lane L lands in dword 4L and p1's in dword 4L + 1.
             let w = _mm512_packs_epi32(q(p0), q(p1));
@@ -323,18 +321,6 @@ impl Zq {
             }
         }
     }
-}
-
-#[inline(always)]
-fn lo_half(v: __m512i) -> __m256i {
-    // SAFETY: only called from AVX-512F contexts (the `Dot` methods).
-    unsafe { _mm512_castsi512_si256(v) }
-}
-
-#[inline(always)]
-fn hi_half(v: __m512i) -> __m256i {
-    // SAFETY: as `lo_half`.
-    unsafe { _mm512_extracti64x4_epi64::<1>(v) }
 }
 
 /// The layer with [`Dot`] interiors.
