@@ -3,12 +3,16 @@
 
 Usage (from the repo root):
     /work/pyenv/bin/python tools/train_digits.py
+    /work/pyenv/bin/python tools/train_digits.py --calibration-only   # calibration/ alone
 
 Writes examples/digits/data/:
     digits.onnx        TorchScript exporter, opset 17, dynamic batch, input "input" [N,1,32,32]
     test_images.npy    float32 [N,1,32,32], already normalized (held-out split)
     test_labels.npy    int64 [N]
     torch_logits.npy   float32 [N,10], PyTorch eval mode
+    calibration/train_sample.npy
+                       float32 [64,1,32,32], normalized training images (a seeded sample of
+                       the training split) that build.rs calibrates the int8 build on
     ort_logits.npy     float32 [N,10], ONNX Runtime
     meta.json          accuracies, normalization, recipe, versions
 
@@ -51,6 +55,7 @@ WEIGHT_DECAY = 1e-2
 WIDTH = 0.5
 HEAD = 128
 MAX_SHIFT = 2  # random translation (pixels at 32x32) for augmentation
+CALIB_COUNT = 64  # training images the int8 build is calibrated on (never test images)
 
 # Reduced timm GhostNet cfg (k, exp, c, se_ratio, stride): same block kinds as ghostnet_100,
 # four stride-2 stages (total stride 32 -> 1x1 final map at 32x32).
@@ -106,7 +111,21 @@ def random_shift(x: torch.Tensor, g: torch.Generator, fill: float) -> torch.Tens
     return out
 
 
+def write_calibration(x_tr: torch.Tensor) -> None:
+    """A seeded sample of the (normalized, un-augmented) training split: the int8 build is
+    calibrated on images the model was trained on, and evaluated on the held-out test set."""
+    pick = np.random.default_rng(SEED).choice(len(x_tr), CALIB_COUNT, replace=False)
+    pick.sort()
+    calib = np.ascontiguousarray(x_tr.numpy()[pick].astype(np.float32))
+    (OUT / "calibration").mkdir(parents=True, exist_ok=True)
+    np.save(OUT / "calibration" / "train_sample.npy", calib)
+
+
 def main():
+    if "--calibration-only" in sys.argv[1:]:
+        OUT.mkdir(parents=True, exist_ok=True)
+        write_calibration(prepare()[0])
+        return 0
     torch.manual_seed(SEED)
     np.random.seed(SEED)
     # 1 thread: reproducible, and much faster than 2 threads on a busy 2-core machine
@@ -175,6 +194,7 @@ def main():
     np.save(OUT / "test_labels.npy", np.ascontiguousarray(y_te.numpy().astype(np.int64)))
     np.save(OUT / "torch_logits.npy", np.ascontiguousarray(torch_logits))
     np.save(OUT / "ort_logits.npy", np.ascontiguousarray(ort_logits))
+    write_calibration(x_tr)
 
     meta = {
         "model": "timm GhostNet (reduced cfgs, width 0.5, in_chans=1, conv_head 128, 10 classes)",

@@ -3,13 +3,24 @@
 //! `ghostc::Builder`, and run here on the held-out test set, which is embedded in the binary
 //! with `include_bytes!`. The crate depends on `ghost-runtime` alone.
 //!
-//! [`evaluate`] runs the compiled model on every test image and compares it with PyTorch's
-//! logits for the same images, [`benchmark`] times it; `src/main.rs` prints both, `tests/`
-//! asserts the comparison.
+//! Two builds of the same network: [`Model`] is the f32 export, [`int8::Model`] the same
+//! network quantized by `build.rs` at build time (`ghostc::quantize`, calibrated on 64
+//! training images) and compiled from the QDQ file it wrote.
+//!
+//! [`evaluate`] runs a compiled model on every test image and compares it with PyTorch's
+//! (f32) logits for the same images, [`benchmark`] times it; `src/main.rs` prints both for
+//! both builds, `tests/` asserts the comparisons.
 
 use std::time::Instant;
 
+use ghost_runtime::CompiledModel;
+
 include!(concat!(env!("OUT_DIR"), "/model.rs"));
+
+/// The int8 build: s8 per-channel weights, u8 activations, int8 kernels; f32 in and out.
+pub mod int8 {
+    include!(concat!(env!("OUT_DIR"), "/model_int8.rs"));
+}
 
 /// The embedded test set: normalized images `[N, 1, 32, 32]`, labels `[N]`, and PyTorch's
 /// logits `[N, 10]` (eval mode) for the same images.
@@ -73,27 +84,29 @@ pub fn argmax(xs: &[f32]) -> usize {
 }
 
 /// Runs the model over all images in batches of [`BATCH`] (its batch is dynamic).
-fn run_set(
-    model: &Model,
+fn run_set<M: CompiledModel>(
+    model: &M,
     images: &[f32],
     logits: &mut [f32],
     scratch: &mut [f32],
 ) -> Result<(), ghost_runtime::Error> {
     for (x, y) in images
-        .chunks(BATCH * Model::INPUT_LEN)
-        .zip(logits.chunks_mut(BATCH * Model::OUTPUT_LEN))
+        .chunks(BATCH * M::INPUT_LEN)
+        .zip(logits.chunks_mut(BATCH * M::OUTPUT_LEN))
     {
         model.run(x, y, scratch)?;
     }
     Ok(())
 }
 
-/// Runs the model on every test image and compares with PyTorch.
-pub fn evaluate(set: &TestSet) -> Result<Report, ghost_runtime::Error> {
-    let model = Model::new();
-    let mut scratch = vec![0.0; Model::SCRATCH_LEN];
-    let mut logits = vec![0.0; set.len() * Model::OUTPUT_LEN];
-    run_set(&model, &set.images, &mut logits, &mut scratch)?;
+/// Runs `model` on every test image and compares with PyTorch.
+pub fn evaluate<M: CompiledModel>(
+    model: &M,
+    set: &TestSet,
+) -> Result<Report, ghost_runtime::Error> {
+    let mut scratch = vec![0.0; M::SCRATCH_LEN];
+    let mut logits = vec![0.0; set.len() * M::OUTPUT_LEN];
+    run_set(model, &set.images, &mut logits, &mut scratch)?;
     let mut r = Report {
         images: set.len(),
         correct: 0,
@@ -102,8 +115,8 @@ pub fn evaluate(set: &TestSet) -> Result<Report, ghost_runtime::Error> {
         max_abs_diff: 0.0,
     };
     let rows = logits
-        .chunks(Model::OUTPUT_LEN)
-        .zip(set.torch_logits.chunks(Model::OUTPUT_LEN));
+        .chunks(M::OUTPUT_LEN)
+        .zip(set.torch_logits.chunks(M::OUTPUT_LEN));
     for ((ours, theirs), &label) in rows.zip(&set.labels) {
         let (p, t) = (argmax(ours), argmax(theirs));
         r.correct += usize::from(p as i64 == label);
@@ -128,20 +141,20 @@ pub struct Timing {
     pub isa: &'static str,
 }
 
-/// Times `latency_runs` single-image runs (cycling through the set) and batches of [`BATCH`]
+/// Times `model` over `latency_runs` single-image runs (cycling through the set) and batches of [`BATCH`]
 /// (passes over the set for at least `seconds`, at least one pass). Both are medians, which
 /// measure the code rather than the machine's load: on a busy machine a long pass is
 /// preempted far more often than a short run.
-pub fn benchmark(
+pub fn benchmark<M: CompiledModel>(
+    model: &M,
     set: &TestSet,
     latency_runs: usize,
     seconds: f64,
 ) -> Result<Timing, ghost_runtime::Error> {
-    let model = Model::new();
-    let mut scratch = vec![0.0; Model::SCRATCH_LEN];
-    let mut one = vec![0.0; Model::OUTPUT_LEN];
+    let mut scratch = vec![0.0; M::SCRATCH_LEN];
+    let mut one = vec![0.0; M::OUTPUT_LEN];
     let mut times = Vec::with_capacity(latency_runs);
-    for (_, x) in (0..latency_runs).zip(set.images.chunks(Model::INPUT_LEN).cycle()) {
+    for (_, x) in (0..latency_runs).zip(set.images.chunks(M::INPUT_LEN).cycle()) {
         let t = Instant::now();
         model.run(x, &mut one, &mut scratch)?;
         times.push(t.elapsed().as_secs_f64());
@@ -149,10 +162,10 @@ pub fn benchmark(
     let latency = median(&mut times);
 
     let batch = BATCH.clamp(1, set.len().max(1));
-    let mut logits = vec![0.0; batch * Model::OUTPUT_LEN];
+    let mut logits = vec![0.0; batch * M::OUTPUT_LEN];
     let (start, mut batches) = (Instant::now(), Vec::new());
     while !set.is_empty() && (batches.is_empty() || start.elapsed().as_secs_f64() < seconds) {
-        for x in set.images.chunks_exact(batch * Model::INPUT_LEN) {
+        for x in set.images.chunks_exact(batch * M::INPUT_LEN) {
             let t = Instant::now();
             model.run(x, &mut logits, &mut scratch)?;
             batches.push(t.elapsed().as_secs_f64());
