@@ -14,6 +14,8 @@ pub mod pointwise;
 pub mod pool;
 pub mod pwdw;
 pub mod qbinary;
+#[cfg(all(target_arch = "x86_64", not(miri)))]
+mod qbinary_zmm;
 pub mod qconcat;
 pub mod qdepthwise;
 #[cfg(all(target_arch = "x86_64", not(miri)))]

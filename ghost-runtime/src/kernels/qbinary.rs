@@ -28,13 +28,13 @@ pub struct U8BinaryParams {
     pub y: (f32, u8),
 }
 
-struct QAddArgs {
-    a: *const u8,
-    b: *const u8,
-    y: *mut u8,
+pub(crate) struct QAddArgs {
+    pub(crate) a: *const u8,
+    pub(crate) b: *const u8,
+    pub(crate) y: *mut u8,
     /// Vectors of 8 bytes.
-    n: usize,
-    p: U8BinaryParams,
+    pub(crate) n: usize,
+    pub(crate) p: U8BinaryParams,
 }
 
 /// The parameters splatted once: either input dequantized, a result quantized.
@@ -104,13 +104,13 @@ unsafe fn run<S: QSimd>(s: S, args: &QAddArgs) {
 
 /// A validated channel scaling: `blocks` blocks of `pixels` pixels of `x`, one gate vector of
 /// 8 lanes per block.
-struct QScaleArgs {
-    x: *const u8,
-    g: *const u8,
-    y: *mut u8,
-    blocks: usize,
-    pixels: usize,
-    p: U8BinaryParams,
+pub(crate) struct QScaleArgs {
+    pub(crate) x: *const u8,
+    pub(crate) g: *const u8,
+    pub(crate) y: *mut u8,
+    pub(crate) blocks: usize,
+    pub(crate) pixels: usize,
+    pub(crate) p: U8BinaryParams,
 }
 
 /// # Safety
@@ -135,12 +135,22 @@ unsafe fn scale<S: QSimd>(s: S, args: &QScaleArgs) {
 /// # Safety
 /// As [`scale`].
 unsafe fn scale_exec(k: Kernels, a: &QScaleArgs) {
+    // SAFETY: forwarded.
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
+    if unsafe { crate::kernels::qbinary_zmm::try_scale(k, a) } {
+        return;
+    }
     qdispatch!(k, scale, a, QScaleArgs; vnni []; avx2 []; scalar [])
 }
 
 /// # Safety
 /// As [`run`].
 unsafe fn add_exec(k: Kernels, a: &QAddArgs) {
+    // SAFETY: forwarded.
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
+    if unsafe { crate::kernels::qbinary_zmm::try_add(k, a) } {
+        return;
+    }
     qdispatch!(k, run, a, QAddArgs; vnni []; avx2 []; scalar [])
 }
 
