@@ -14,12 +14,12 @@ pub mod pointwise;
 pub mod pool;
 pub mod pwdw;
 pub mod qbinary;
-#[cfg(all(target_arch = "x86_64", not(miri)))]
-mod qbinary_zmm;
 pub mod qconcat;
 pub mod qdepthwise;
 #[cfg(all(target_arch = "x86_64", not(miri)))]
 mod qdepthwise_dot;
+#[cfg(all(target_arch = "x86_64", not(miri)))]
+mod qelementwise_zmm;
 pub mod qpointwise;
 pub mod qpool;
 pub mod quantize;

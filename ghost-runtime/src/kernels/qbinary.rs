@@ -137,7 +137,7 @@ unsafe fn scale<S: QSimd>(s: S, args: &QScaleArgs) {
 unsafe fn scale_exec(k: Kernels, a: &QScaleArgs) {
     // SAFETY: forwarded.
     #[cfg(all(target_arch = "x86_64", not(miri)))]
-    if unsafe { crate::kernels::qbinary_zmm::try_scale(k, a) } {
+    if unsafe { crate::kernels::qelementwise_zmm::try_scale(k, a) } {
         return;
     }
     qdispatch!(k, scale, a, QScaleArgs; vnni []; avx2 []; scalar [])
@@ -148,7 +148,7 @@ unsafe fn scale_exec(k: Kernels, a: &QScaleArgs) {
 unsafe fn add_exec(k: Kernels, a: &QAddArgs) {
     // SAFETY: forwarded.
     #[cfg(all(target_arch = "x86_64", not(miri)))]
-    if unsafe { crate::kernels::qbinary_zmm::try_add(k, a) } {
+    if unsafe { crate::kernels::qelementwise_zmm::try_add(k, a) } {
         return;
     }
     qdispatch!(k, run, a, QAddArgs; vnni []; avx2 []; scalar [])

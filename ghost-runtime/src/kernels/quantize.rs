@@ -70,16 +70,21 @@ unsafe fn run<S: QSimd>(s: S, a: &QuantArgs) {
 /// # Safety
 /// As [`run`].
 pub(crate) unsafe fn quant_exec(k: Kernels, a: &QuantArgs) {
+    // SAFETY: forwarded.
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
+    if unsafe { crate::kernels::qelementwise_zmm::try_quant(k, a) } {
+        return;
+    }
     qdispatch!(k, run, a, QuantArgs; vnni []; avx2 []; scalar [])
 }
 
 /// A validated quantize-dequantize round trip over `len` plain `f32` values.
-struct FakeArgs {
-    x: *const f32,
-    y: *mut f32,
-    len: usize,
-    scale: f32,
-    zp: i32,
+pub(crate) struct FakeArgs {
+    pub(crate) x: *const f32,
+    pub(crate) y: *mut f32,
+    pub(crate) len: usize,
+    pub(crate) scale: f32,
+    pub(crate) zp: i32,
 }
 
 /// # Safety
@@ -124,6 +129,11 @@ unsafe fn fake<S: QSimd>(s: S, a: &FakeArgs) {
 /// # Safety
 /// As [`fake`].
 unsafe fn fake_exec(k: Kernels, a: &FakeArgs) {
+    // SAFETY: forwarded.
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
+    if unsafe { crate::kernels::qelementwise_zmm::try_fake(k, a) } {
+        return;
+    }
     qdispatch!(k, fake, a, FakeArgs; vnni []; avx2 []; scalar [])
 }
 

@@ -1,17 +1,20 @@
-//! The int8 residual add and SE channel scale of [`crate::kernels::qbinary`] 16 lanes wide,
-//! for x86 with AVX-512F/BW: the same operations in the same order on zmm registers, so the
-//! bytes are those of the 8-lane body (and of the QDQ formula).
+//! The int8 elementwise passes 16 lanes wide, for x86 with AVX-512F/BW: the residual add and
+//! SE channel scale of [`crate::kernels::qbinary`], and the quantize, dequantize and
+//! quantize-dequantize round trip of [`crate::kernels::quantize`]. Each is the 8-lane body's
+//! operations in the same order on zmm registers, so the bytes (and floats) are the same.
 //!
-//! Why: both ops are a dozen vector operations per 8 bytes (widen, convert, dequantize two
-//! inputs, add or multiply, divide, clamp, round, pack), so the 8-lane body is bound by the
-//! vector ports, not by memory; one zmm operation does the work of two ymm ones on cores with
-//! 512-bit units. Measured (`ghost-bench --int8 --filter qadd --filter qscale`, one core of a
+//! Why: the add and scale are a dozen vector operations per 8 bytes (widen, convert,
+//! dequantize two inputs, add or multiply, divide, clamp, round, pack), so the 8-lane body is
+//! bound by the vector ports, not by memory; one zmm operation does the work of two ymm ones on
+//! cores with 512-bit units. Measured (`ghost-bench --int8 --filter qadd --filter qscale`, one core of a
 //! Zen 5 EPYC, median us, 8 lanes -> 16): add c16 @112 32.6 -> 17.0, c672 @14 21.5 -> 11.3;
-//! channel scale c16 @112 28.0 -> 14.8, c672 @14 18.4 -> 9.7. Without the division the
-//! 8-lane body was only 12-20 % faster: the other operations bound it.
+//! channel scale c16 @112 28.0 -> 14.8, c672 @14 18.4 -> 9.7; quantize c16 @112 18.7 -> 8.9,
+//! c672 @14 12.3 -> 5.8. Without the division the 8-lane add and scale were only 12-20 %
+//! faster: the other operations bound them.
 //!
-//! A vector count that is odd ends with one 8-byte vector run through the zmm code with its
-//! upper half zero and only 8 bytes stored.
+//! A vector count that is odd ends with one 8-lane vector run through the zmm code with its
+//! upper half zero and only its 8 lanes stored; the round trip over plain floats ends with
+//! masked loads and stores.
 //!
 //! Deliberately not done here: the division stays (`vdivps` is what makes the bytes the QDQ
 //! graph's; a reciprocal would differ near ties).
@@ -19,6 +22,7 @@
 use core::arch::x86_64::*;
 
 use crate::kernels::qbinary::{QAddArgs, QScaleArgs, U8BinaryParams};
+use crate::kernels::quantize::{FakeArgs, QuantArgs};
 
 /// The parameters splatted once (the 8-lane `Lanes`, 16 wide).
 struct Zl {
@@ -173,6 +177,104 @@ pub(crate) unsafe fn try_scale(k: crate::isa::Kernels, a: &QScaleArgs) -> bool {
     }
     // SAFETY: `wide` confirmed the features; forwarded.
     unsafe { scale(a) };
+    true
+}
+
+/// # Safety
+/// AVX-512F/BW; `a` as `quantize::run` requires.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+unsafe fn quant(a: &QuantArgs) {
+    let len = a.n * 8;
+    let mut i = 0;
+    // SAFETY: (whole body) AVX-512F (this fn's features); lanes i .. i + 16 (or i + 8 at the
+    // end) lie inside both views.
+    unsafe {
+        let scale = _mm512_set1_ps(a.scale);
+        let zp = _mm512_set1_epi32(a.zp);
+        if a.quantize {
+            let (lo, hi) = (
+                _mm512_set1_ps(-a.zp as f32),
+                _mm512_set1_ps((255 - a.zp) as f32),
+            );
+            while i < len {
+                let full = i + 16 <= len;
+                let v = if full {
+                    _mm512_loadu_ps(a.f.add(i))
+                } else {
+                    _mm512_zextps256_ps512(_mm256_loadu_ps(a.f.add(i)))
+                };
+                let c = _mm512_min_ps(_mm512_max_ps(_mm512_div_ps(v, scale), lo), hi);
+                let q = _mm512_cvtepi32_epi8(_mm512_add_epi32(_mm512_cvtps_epi32(c), zp));
+                store(a.q.add(i), q, full);
+                i += 16;
+            }
+        } else {
+            let nzp = _mm512_set1_ps(-a.zp as f32);
+            while i < len {
+                let full = i + 16 <= len;
+                let v = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(load(a.q.add(i), full)));
+                let f = _mm512_mul_ps(_mm512_add_ps(v, nzp), scale);
+                if full {
+                    _mm512_storeu_ps(a.f.add(i), f);
+                } else {
+                    _mm256_storeu_ps(a.f.add(i), _mm512_castps512_ps256(f));
+                }
+                i += 16;
+            }
+        }
+    }
+}
+
+/// # Safety
+/// AVX-512F/BW; `a` as `quantize::fake` requires.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+unsafe fn fake(a: &FakeArgs) {
+    let mut i = 0;
+    // SAFETY: (whole body) AVX-512F (this fn's features); the masked lanes of i .. i + 16 lie
+    // inside both slices.
+    unsafe {
+        let scale = _mm512_set1_ps(a.scale);
+        let (lo, hi) = (
+            _mm512_set1_ps(-a.zp as f32),
+            _mm512_set1_ps((255 - a.zp) as f32),
+        );
+        while i < a.len {
+            let k: __mmask16 = if i + 16 <= a.len {
+                0xffff
+            } else {
+                (1 << (a.len - i)) - 1
+            };
+            let v = _mm512_maskz_loadu_ps(k, a.x.add(i));
+            let c = _mm512_min_ps(_mm512_max_ps(_mm512_div_ps(v, scale), lo), hi);
+            let r = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtps_epi32(c)), scale);
+            _mm512_mask_storeu_ps(a.y.add(i), k, r);
+            i += 16;
+        }
+    }
+}
+
+/// Runs a quantize or dequantize 16 lanes wide when `k` is the AVX-512 path (then true).
+/// # Safety
+/// As `quantize::run`.
+pub(crate) unsafe fn try_quant(k: crate::isa::Kernels, a: &QuantArgs) -> bool {
+    if !wide(k) {
+        return false;
+    }
+    // SAFETY: `wide` confirmed the features; forwarded.
+    unsafe { quant(a) };
+    true
+}
+
+/// Runs the quantize-dequantize round trip 16 lanes wide when `k` is the AVX-512 path (then
+/// true).
+/// # Safety
+/// As `quantize::fake`.
+pub(crate) unsafe fn try_fake(k: crate::isa::Kernels, a: &FakeArgs) -> bool {
+    if !wide(k) {
+        return false;
+    }
+    // SAFETY: `wide` confirmed the features; forwarded.
+    unsafe { fake(a) };
     true
 }
 
