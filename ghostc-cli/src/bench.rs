@@ -118,6 +118,8 @@ pub struct StepRow {
     pub mean_us: f64,
     /// ONNX nodes the step computes (part of).
     pub nodes: Vec<String>,
+    /// Its MACs are int8 ones: % of peak is against the int8 peak.
+    pub int8: bool,
 }
 
 /// The per-step profile of the instrumented build.
@@ -130,6 +132,8 @@ pub struct Profile {
     pub wall_median_us: f64,
     /// One core's peak as measured by the runner.
     pub peak_gmacs: Option<f64>,
+    /// One core's int8 (`vpdpbusd`) peak as measured by the runner, for int8 convolutions.
+    pub peak_int8_gmacs: Option<f64>,
     /// Threads the runner used; % of peak is against threads x one core's peak.
     pub threads: usize,
 }
@@ -373,7 +377,11 @@ impl Profile {
                 0.0
             }
         };
-        let peak = |g: f64| match self.peak_gmacs {
+        let peak = |g: f64, int8: bool| match if int8 {
+            self.peak_int8_gmacs
+        } else {
+            self.peak_gmacs
+        } {
             Some(p) if p > 0.0 && g > 0.0 => {
                 format!("{:.1}", 100.0 * g / (p * self.threads.max(1) as f64))
             }
@@ -416,7 +424,7 @@ impl Profile {
                 r.median_us,
                 share(r.median_us),
                 g,
-                peak(g),
+                peak(g, r.int8),
                 fmt_nodes(&r.nodes)
             );
         }
@@ -432,17 +440,19 @@ impl Profile {
             total,
             100.0,
             g,
-            peak(g),
+            peak(g, false),
             self.wall_median_us
         );
         // Time per op kind.
-        let mut kinds: BTreeMap<&str, (usize, u64, f64)> = BTreeMap::new();
+        let mut kinds: BTreeMap<&str, (usize, u64, f64, bool)> = BTreeMap::new();
         for r in &self.rows {
             let k = r.op.split('+').next().unwrap_or(&r.op);
             let e = kinds.entry(k).or_default();
             e.0 += 1;
             e.1 += r.macs;
             e.2 += r.median_us;
+            // A kind is one kernel, so its steps are all int8 or all not.
+            e.3 = r.int8;
         }
         let mut kinds: Vec<_> = kinds.into_iter().collect();
         kinds.sort_by(|a, b| b.1 .2.total_cmp(&a.1 .2));
@@ -451,13 +461,13 @@ impl Profile {
             "\nby op kind:\n{:<20} {:>5} {:>11} {:>9} {:>6} {:>7} {:>6}",
             "op", "steps", "MACs", "time us", "share%", "GMAC/s", "%peak"
         );
-        for (k, (n, macs, us)) in kinds {
+        for (k, (n, macs, us, int8)) in kinds {
             let g = gmacs(macs, us);
             let _ = writeln!(
                 s,
                 "{k:<20} {n:>5} {macs:>11} {us:>9.1} {:>6.1} {g:>7.1} {:>6}",
                 share(us),
-                peak(g)
+                peak(g, int8)
             );
         }
         if let Some(p) = self.peak_gmacs {
@@ -465,6 +475,12 @@ impl Profile {
                 s,
                 "peak: {p:.1} GMAC/s per core (measured by the runner); % of peak is against {} core(s)",
                 self.threads.max(1)
+            );
+        }
+        if let Some(p) = self.peak_int8_gmacs {
+            let _ = writeln!(
+                s,
+                "int8 peak: {p:.1} GMAC/s per core (vpdpbusd, measured by the runner): the %peak of pointwise-u8 and depthwise-u8 steps (and of the total row: the f32 peak)"
             );
         }
         s
@@ -560,21 +576,24 @@ pub fn parse_profile_output(stdout: &str, program: &Program) -> Option<Profile> 
                 median_us: num(&f, "median_us")?,
                 mean_us: num(&f, "mean_us")?,
                 nodes: s.nodes.clone(),
+                int8: s.kernel.int8_macs(),
             });
         } else if line.starts_with("total ") {
             total = Some((
                 num::<usize>(&f, "runs")?,
                 num::<f64>(&f, "wall_median_us")?,
                 num::<f64>(&f, "peak_gmacs"),
+                num::<f64>(&f, "peak_int8_gmacs"),
             ));
         }
     }
-    let (runs, wall_median_us, peak_gmacs) = total?;
+    let (runs, wall_median_us, peak_gmacs, peak_int8_gmacs) = total?;
     (rows.len() == program.steps.len()).then_some(Profile {
         runs,
         rows,
         wall_median_us,
         peak_gmacs,
+        peak_int8_gmacs,
         threads: 1,
     })
 }
@@ -769,6 +788,45 @@ pub fn bench(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn int8_steps_are_measured_against_the_int8_peak() {
+        let row = |step, op: &str, int8| StepRow {
+            step,
+            op: op.into(),
+            what: String::new(),
+            out_shape: vec![1, 8, 4, 4],
+            macs: 1_000_000,
+            median_us: 10.0,
+            mean_us: 10.0,
+            nodes: vec![],
+            int8,
+        };
+        let p = Profile {
+            runs: 3,
+            rows: vec![row(0, "conv", false), row(1, "pointwise-u8", true)],
+            wall_median_us: 20.0,
+            peak_gmacs: Some(200.0),
+            peak_int8_gmacs: Some(800.0),
+            threads: 1,
+        };
+        let t = p.to_text();
+        // 1 M MACs in 10 us = 100 GMAC/s: 50 % of the f32 peak, 12.5 % of the int8 one, in
+        // the step table and the op-kind table alike.
+        let pct = |op: &str| -> Vec<String> {
+            t.lines()
+                .filter(|l| l.split_whitespace().nth(1) == Some(op) || l.starts_with(op))
+                .map(|l| {
+                    let f: Vec<&str> = l.split_whitespace().collect();
+                    let at = f.iter().position(|&x| x == "100.0").expect("GMAC/s column");
+                    f[at + 1].to_string()
+                })
+                .collect()
+        };
+        assert_eq!(pct("conv"), ["50.0", "50.0"], "{t}");
+        assert_eq!(pct("pointwise-u8"), ["12.5", "12.5"], "{t}");
+        assert!(t.contains("int8 peak: 800.0 GMAC/s"), "{t}");
+    }
+
     use super::*;
 
     #[test]

@@ -89,45 +89,10 @@ fn peak_gmacs() -> f64 {
     ghost_runtime::peak::peak_gmacs_with(1, 2_000_000).unwrap_or(f64::NAN)
 }
 
-/// Int8 peak: 16 independent zmm `vpdpbusd` chains (64 `u8 * s8` multiply-adds each, the
-/// width of the int8 pointwise tiles), in 10^9 multiply-adds per second; NaN without AVX-512
-/// VNNI.
-#[cfg(target_arch = "x86_64")]
+/// Int8 peak ([`ghost_runtime::peak::peak_int8_gmacs_with`], one repetition); NaN without
+/// AVX-512 VNNI.
 fn peak_int8_gmacs() -> f64 {
-    use std::arch::x86_64::*;
-    #[target_feature(enable = "avx2,avx512f,avx512vl,avx512bw,avx512vnni")]
-    fn chains(n: usize, x: i32) -> i32 {
-        let a = _mm512_set1_epi32(0x0101_0101);
-        let b = _mm512_set1_epi32(x);
-        let mut acc = [_mm512_set1_epi32(x); 16];
-        for _ in 0..n {
-            for v in acc.iter_mut() {
-                *v = _mm512_dpbusd_epi32(*v, a, b);
-            }
-        }
-        let mut s = _mm512_setzero_si512();
-        for v in acc {
-            s = _mm512_add_epi32(s, v);
-        }
-        _mm512_reduce_add_epi32(s)
-    }
-    if !(is_x86_feature_detected!("avx512vl")
-        && is_x86_feature_detected!("avx512bw")
-        && is_x86_feature_detected!("avx512vnni"))
-    {
-        return f64::NAN;
-    }
-    let n = 1_000_000;
-    let t = now();
-    // SAFETY: features checked just above.
-    black_box(unsafe { chains(black_box(n), black_box(3)) });
-    let s = now() - t;
-    (n * 16 * 64) as f64 / s / 1e9
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-fn peak_int8_gmacs() -> f64 {
-    f64::NAN
+    ghost_runtime::peak::peak_int8_gmacs_with(1, 1_000_000).unwrap_or(f64::NAN)
 }
 
 /// A 64-byte-aligned byte buffer of `len` bytes: the vector and the offset of the view.

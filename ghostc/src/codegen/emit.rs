@@ -933,11 +933,14 @@ pub fn emit_with(
             .iter()
             .map(|s| Literal::u64_unsuffixed(s.macs))
             .collect();
+        let int8 = p.steps.iter().map(|s| s.kernel.int8_macs());
         quote! {
             /// Nanoseconds spent in each step since start (profiling builds only).
             pub static PROFILE_NANOS: [::core::sync::atomic::AtomicU64; #n] = [const { ::core::sync::atomic::AtomicU64::new(0) }; #n];
             /// What each step computes and its MACs per image (profiling builds only).
             pub static PROFILE_STEPS: [(&str, u64); #n] = [#((#labels, #macs)),*];
+            /// Whether each step's MACs are int8 ones (measured against the int8 peak).
+            pub static PROFILE_INT8: [bool; #n] = [#(#int8),*];
         }
     } else {
         TokenStream::new()

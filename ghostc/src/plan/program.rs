@@ -572,6 +572,15 @@ impl Kernel {
         }
     }
 
+    /// Whether the kernel's multiply-adds are `u8 * s8` ones (the int8 convolutions), which
+    /// profiles compare with the int8 peak instead of the `f32` one.
+    pub fn int8_macs(&self) -> bool {
+        matches!(
+            self,
+            Kernel::PointwiseU8 { .. } | Kernel::DepthwiseU8 { .. }
+        )
+    }
+
     /// The channel-sums slot of a kernel whose epilogue can accumulate them, with the view it
     /// stores (a following squeeze-excite takes its squeeze from there).
     pub fn channel_sums_mut(&mut self) -> Option<(View, &mut Option<Loc>)> {

@@ -1,6 +1,7 @@
 /// Per-step profile: runs the model `runs` times after 5 warm-up runs and prints each step's
 /// median time per run, sorted, with its share of the summed step medians, GMAC/s and % of the
-/// FMA peak (`ghost_runtime::peak`, one core's, times `--threads`), then a total line. With
+/// FMA peak (`ghost_runtime::peak`, one core's, times `--threads`; int8 convolutions against the
+/// `vpdpbusd` peak where it is measured), then a total line. With
 /// `--raw`, prints `key=value` lines instead (read by `ghostc bench --profile`, which adds op
 /// kinds, shapes and ONNX names). Only in profiling builds.
 fn profile(runs: usize) {
@@ -45,9 +46,14 @@ fn profile(runs: usize) {
     let images = compiled_images() as u64;
     // One core's peak (raw output); the table compares with threads x that.
     let peak = ghost_runtime::peak::peak_gmacs();
+    let peak8 = if __CRATE__::PROFILE_INT8.iter().any(|&q| q) {
+        ghost_runtime::peak::peak_int8_gmacs()
+    } else {
+        None
+    };
     let threads = THREADS.load(Ordering::Relaxed).max(1) as f64;
-    // (step, what, MACs per run, median us, mean us)
-    let mut rows: Vec<(usize, &str, u64, f64, f64)> = __CRATE__::PROFILE_STEPS
+    // (step, what, MACs per run, median us, mean us, int8)
+    let mut rows: Vec<(usize, &str, u64, f64, f64, bool)> = __CRATE__::PROFILE_STEPS
         .iter()
         .enumerate()
         .map(|(i, (what, macs))| {
@@ -56,13 +62,13 @@ fn profile(runs: usize) {
                 .map(|&n| n as f64 / 1e3)
                 .collect();
             let mean = us.iter().sum::<f64>() / runs as f64;
-            (i, *what, macs * images, median(&mut us), mean)
+            (i, *what, macs * images, median(&mut us), mean, __CRATE__::PROFILE_INT8[i])
         })
         .collect();
     let total: f64 = rows.iter().map(|r| r.3).sum();
     let macs: u64 = rows.iter().map(|r| r.2).sum();
     if PROFILE_RAW.load(Ordering::Relaxed) {
-        for (i, _, macs, med, mean) in &rows {
+        for (i, _, macs, med, mean, _) in &rows {
             println!("step={i} macs={macs} median_us={med:.3} mean_us={mean:.3}");
         }
         let mut line = format!(
@@ -71,10 +77,13 @@ fn profile(runs: usize) {
         if let Some(p) = peak {
             line += &format!(" peak_gmacs={p:.2}");
         }
+        if let Some(p) = peak8 {
+            line += &format!(" peak_int8_gmacs={p:.2}");
+        }
         println!("{line}");
         return;
     }
-    let pct_peak = |gmacs: f64| match peak {
+    let pct_peak = |gmacs: f64, int8: bool| match if int8 { peak8 } else { peak } {
         Some(p) => format!("{:>6.1}", 100.0 * gmacs / (p * threads)),
         None => format!("{:>6}", "-"),
     };
@@ -83,7 +92,7 @@ fn profile(runs: usize) {
         "{:>4}  {:<52} {:>10} {:>9} {:>6} {:>7} {:>6}",
         "step", "what", "MACs", "med us", "%", "GMAC/s", "%peak"
     );
-    for (i, what, macs, us, _) in rows {
+    for (i, what, macs, us, _, int8) in rows {
         let gmacs = if us > 0.0 {
             macs as f64 / us / 1e3
         } else {
@@ -92,7 +101,7 @@ fn profile(runs: usize) {
         println!(
             "{i:>4}  {what:<52} {macs:>10} {us:>9.1} {:>5.1}% {gmacs:>7.1} {}",
             100.0 * us / total,
-            pct_peak(gmacs)
+            pct_peak(gmacs, int8)
         );
     }
     let gmacs = macs as f64 / wall / 1e3;
@@ -108,4 +117,7 @@ fn profile(runs: usize) {
             None => "peak unknown on this CPU".to_string(),
         }
     );
+    if let Some(p8) = peak8 {
+        println!("int8 convolutions' %peak is against the int8 (vpdpbusd) peak of {p8:.1} GMAC/s per core");
+    }
 }
