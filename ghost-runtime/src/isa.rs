@@ -160,6 +160,16 @@ pub(crate) fn x86_vbmi() -> bool {
 pub(crate) fn x86_vbmi() -> bool {
     x86_vnni() && cfg!(target_feature = "avx512vbmi")
 }
+/// AVX-VNNI (the VEX-encoded ymm `vpdpbusd` of Alder Lake and later Intel cores, Zen 5) on top
+/// of AVX2 + FMA: the int8 kernels' dot products in one instruction without AVX-512.
+#[cfg(all(target_arch = "x86_64", feature = "std"))]
+pub(crate) fn x86_avx_vnni() -> bool {
+    x86_avx2() && std::is_x86_feature_detected!("avxvnni")
+}
+#[cfg(not(all(target_arch = "x86_64", feature = "std")))]
+pub(crate) fn x86_avx_vnni() -> bool {
+    x86_avx2() && cfg!(target_feature = "avxvnni")
+}
 #[cfg(not(all(target_arch = "x86_64", feature = "std")))]
 fn x86_avx2() -> bool {
     cfg!(all(
@@ -173,13 +183,16 @@ fn x86_avx512() -> bool {
     x86_avx2() && cfg!(all(target_feature = "avx512f", target_feature = "avx512vl"))
 }
 
-/// Handle through which all kernels are called. Copy it freely; it is one byte.
+/// Handle through which all kernels are called. Copy it freely; it is two bytes.
 ///
 /// Holding a `Kernels` proves that its ISA runs on this CPU, so the kernels it dispatches to
 /// are sound to call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Kernels {
     isa: Isa,
+    /// The int8 kernels' AVX2 path keeps the `vpmaddubsw` split even where the CPU has
+    /// AVX-VNNI ([`Kernels::without_avx_vnni`]).
+    no_avx_vnni: bool,
 }
 
 impl Default for Kernels {
@@ -193,13 +206,17 @@ impl Kernels {
     pub fn new() -> Kernels {
         Kernels {
             isa: Isa::selected(),
+            no_avx_vnni: false,
         }
     }
 
     /// Kernels for a specific path, or `None` if this CPU/build cannot run it.
     pub fn with_isa(isa: Isa) -> Option<Kernels> {
         if isa.is_supported() {
-            Some(Kernels { isa })
+            Some(Kernels {
+                isa,
+                no_avx_vnni: false,
+            })
         } else {
             None
         }
@@ -212,13 +229,34 @@ impl Kernels {
 
     /// The code path of the int8 kernels (`pointwise_u8`, `depthwise_u8`, ...): `"vnni"`
     /// (AVX-512 VNNI `vpdpbusd`) for [`Isa::Avx512`] on a CPU with AVX-512 VNNI and BW, else
-    /// the AVX2 path (`"avx2"`, exact `vpmaddubsw` split) on x86, and the ISA's name elsewhere.
+    /// on x86 `"avx-vnni"` (ymm `vpdpbusd`, VEX-encoded) where the CPU has AVX-VNNI, else
+    /// `"avx2"` (the exact `vpmaddubsw` split); the ISA's name elsewhere.
     pub fn int8_path(self) -> &'static str {
         match self.isa {
             Isa::Avx512 if !cfg!(all(miri, not(ghost_miri_simd))) && x86_vnni() => "vnni",
+            Isa::Avx512 | Isa::Avx2 if self.avx_vnni() => "avx-vnni",
             Isa::Avx512 => "avx2",
             isa => isa.name(),
         }
+    }
+
+    /// These kernels with the int8 AVX2 path's `vpmaddubsw` split even on a CPU with AVX-VNNI
+    /// (the same bytes; for tests and benchmarks of that path). Other kernels are unchanged.
+    #[doc(hidden)]
+    pub fn without_avx_vnni(self) -> Kernels {
+        Kernels {
+            no_avx_vnni: true,
+            ..self
+        }
+    }
+
+    /// Whether the int8 kernels' AVX2 path uses AVX-VNNI (never under Miri, which implements
+    /// no `vpdpbusd`).
+    pub(crate) fn avx_vnni(self) -> bool {
+        !self.no_avx_vnni
+            && !cfg!(miri)
+            && matches!(self.isa, Isa::Avx512 | Isa::Avx2)
+            && x86_avx_vnni()
     }
 }
 
@@ -239,6 +277,17 @@ macro_rules! qdispatch {
                     unsafe { $body::<$crate::arch::x86_64::Vnni, $($c5),*>($crate::arch::x86_64::Vnni::new_unchecked(), a) }
                 }
                 // SAFETY: `x86_vnni()` just confirmed the features.
+                unsafe { wrapper(args) }
+            }
+            #[cfg(all(target_arch = "x86_64", not(miri)))]
+            $crate::isa::Isa::Avx512 | $crate::isa::Isa::Avx2 if $k.avx_vnni() => {
+                #[target_feature(enable = "avx,avx2,fma,avxvnni")]
+                unsafe fn wrapper(a: &$ty) {
+                    // SAFETY: as above, for avx2+fma+avxvnni. The AVX2 tiles: without
+                    // AVX-512 there are 16 ymm registers.
+                    unsafe { $body::<$crate::arch::x86_64::AvxVnni, $($c2),*>($crate::arch::x86_64::AvxVnni::new_unchecked(), a) }
+                }
+                // SAFETY: `avx_vnni()` just confirmed the features.
                 unsafe { wrapper(args) }
             }
             #[cfg(all(target_arch = "x86_64", any(not(miri), ghost_miri_simd)))]

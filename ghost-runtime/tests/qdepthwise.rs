@@ -238,7 +238,7 @@ fn depthwise_u8_offset_without_residual() {
     c.res = None;
     check_formula(&c);
     let want = c.run(scalar());
-    for kern in simd_isas() {
+    for kern in int8_isas() {
         assert_eq!(c.run(kern), want, "{:?}", kern.isa());
         assert_eq!(c.run_fma(kern), want, "{:?} f32 interiors", kern.isa());
     }
@@ -300,7 +300,7 @@ fn depthwise_u8_simd_and_par_match_scalar_bitwise() {
     }
     for c in &cases {
         let want = c.run(scalar());
-        for kern in simd_isas() {
+        for kern in int8_isas() {
             assert_eq!(c.run(kern), want, "{:?} {:?}", kern.isa(), c.shape);
             let fma = c.run_fma(kern);
             assert_eq!(fma, want, "{:?} f32 interiors {:?}", kern.isa(), c.shape);
@@ -367,7 +367,7 @@ fn depthwise_u8_adds_a_large_bias_exactly() {
     let mut packed = vec![0u8; depthwise_u8_packed_len(c, 3)];
     pack_depthwise_u8(&w, &bias, &scale, c, 3, &mut packed).unwrap();
     let x = vec![1u8; c * hw * hw];
-    let mut kernels = simd_isas();
+    let mut kernels = int8_isas();
     kernels.push(scalar());
     for k in kernels {
         let mut y = vec![7u8; c * hw * hw];

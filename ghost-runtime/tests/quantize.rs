@@ -51,7 +51,7 @@ fn quantize_dequantize_match_formula_and_scalar() {
                 assert_eq!(*v, want_q(xv, scale, zp), "x {xv} scale {scale} zp {zp}");
             }
         }
-        for kern in simd_isas() {
+        for kern in int8_isas() {
             assert_eq!(run(kern), q, "{:?}", kern.isa());
         }
         for fork in forks() {
@@ -81,7 +81,7 @@ fn quantize_dequantize_match_formula_and_scalar() {
             let want = (q[px * 8 + i] as f32 - zp as f32) * scale;
             assert_eq!(*v, want.to_bits());
         }
-        for kern in simd_isas() {
+        for kern in int8_isas() {
             assert_eq!(deq(kern), y, "{:?}", kern.isa());
         }
         for fork in forks() {
@@ -131,7 +131,7 @@ fn fake_quantize_is_quantize_then_dequantize() {
         scalar()
             .dequantize_u8(1, n / 8, scale, zp, Src::new(&q), Dst::new(&mut want))
             .unwrap();
-        for kern in [scalar()].into_iter().chain(simd_isas()) {
+        for kern in [scalar()].into_iter().chain(int8_isas()) {
             let mut y = vec![5f32; len + 3];
             kern.fake_quantize_u8(scale, zp, len, &x, &mut y).unwrap();
             assert_eq!(

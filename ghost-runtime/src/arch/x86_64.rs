@@ -115,8 +115,14 @@ ymm_token!(
     /// Proves AVX2 + FMA + AVX-512F/VL/BW + AVX-512 VNNI (the int8 kernels' `vpdpbusd` path).
     Vnni
 );
+ymm_token!(
+    /// Proves AVX2 + FMA + AVX-VNNI (the int8 kernels' ymm `vpdpbusd` without AVX-512).
+    #[cfg_attr(miri, allow(dead_code))]
+    AvxVnni
+);
 
 super::wide_as_pair!(Avx2);
+super::wide_as_pair!(AvxVnni);
 
 /// Two blocks in one zmm register: the pointwise tile's multiply-adds run 16 lanes wide.
 impl super::Wide for Avx512 {
@@ -420,6 +426,14 @@ qsimd_impl!(
     super::lut_bytes
 );
 qsimd_impl!(
+    AvxVnni,
+    __m256i,
+    |x| x,
+    |a, x, w| _mm256_dpbusd_avx_epi32(a, x, w),
+    |a| pack_avx2(a),
+    super::lut_bytes
+);
+qsimd_impl!(
     Vnni,
     __m256i,
     |x| x,
@@ -484,6 +498,7 @@ unsafe fn lut_vbmi(lut: &[u8; 256], src: *const u8, dst: *mut u8, n: usize) {
 }
 
 super::qwide_as_pair!(Avx2);
+super::qwide_as_pair!(AvxVnni);
 
 /// Two blocks per zmm `vpdpbusd`. Miri implements no 512-bit `vpdpbusd`: under Miri the
 /// `Vnni` token pairs ymm blocks instead (the same integers).

@@ -38,8 +38,10 @@
 //! weights at `4c .. 4c + 4`). Length `n_pad * (k_pad + 8)` bytes.
 //!
 //! # Paths
-//! AVX-512 VNNI: `vpdpbusd` on ymm, 4 pixels x 4 blocks tiles. AVX2 (also AVX-512 CPUs
-//! without VNNI): `vpmaddubsw` would saturate `255 * -128 * 2` in its `i16` pair sums, so each
+//! AVX-512 VNNI: `vpdpbusd` on ymm, 4 pixels x 4 blocks tiles. AVX2 with AVX-VNNI (Intel
+//! cores from Alder Lake on without AVX-512, Zen 5): the VEX-encoded ymm `vpdpbusd`, in the
+//! AVX2 path's 4 x 2 tiles (16 ymm registers). AVX2 otherwise (also AVX-512 CPUs without
+//! VNNI): `vpmaddubsw` would saturate `255 * -128 * 2` in its `i16` pair sums, so each
 //! activation is split into its low 7 bits and its top bit, both exact, then widened with
 //! `vpmaddwd` (six instructions per 32 multiply-adds instead of one); 4 x 2 tiles. Both store
 //! 4 pixels of a block at once: the zero point is added in `i32`, and saturating packs plus

@@ -25,6 +25,19 @@ pub fn simd_isas() -> Vec<Kernels> {
         .collect()
 }
 
+/// [`simd_isas`] plus every int8 code path they hide: on a CPU with AVX-VNNI, the AVX2 path
+/// also without it (its `vpmaddubsw` split).
+pub fn int8_isas() -> Vec<Kernels> {
+    let mut v = simd_isas();
+    let split: Vec<Kernels> = v
+        .iter()
+        .map(|k| k.without_avx_vnni())
+        .filter(|k| !v.iter().any(|o| o.int8_path() == k.int8_path()))
+        .collect();
+    v.extend(split);
+    v
+}
+
 pub fn apply(act: Activation, x: f64) -> f64 {
     match act {
         Activation::None => x,
