@@ -242,6 +242,7 @@ pub use kernels::qconcat::{ConcatU8Shape, U8Requant};
 pub use kernels::qdepthwise::{depthwise_u8_packed_len, pack_depthwise_u8};
 pub use kernels::qpointwise::{pack_pointwise_u8, pointwise_u8_packed_len, QResidual, Requant};
 pub use kernels::qpool::PoolU8Params;
+pub use kernels::qstem::{pack_stem_u8, stem_u8_packed_len, StemShape};
 pub use kernels::resize::{CoordMode, NearestMode, ResizeMode, ResizeShape};
 pub use kernels::se::{SeActivations, SeShape};
 pub use kernels::softmax::expf;

@@ -22,6 +22,7 @@ mod qdepthwise_dot;
 mod qelementwise_zmm;
 pub mod qpointwise;
 pub mod qpool;
+pub mod qstem;
 pub mod quantize;
 pub mod resize;
 pub mod se;

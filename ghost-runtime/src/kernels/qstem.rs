@@ -1,0 +1,337 @@
+//! The int8 stem: a dense convolution (`groups = 1`, square kernel `K <= 8`, any stride) over a
+//! quantized model input with few channels, which the 1x1 and depthwise kernels do not cover.
+//!
+//! Two kernels:
+//! * [`Kernels::quantize_padded_u8`] quantizes the plain NCHW `f32` input (ONNX
+//!   `QuantizeLinear`, the formula of [`crate::kernels::quantize`]) into planes padded with the
+//!   zero point, so the convolution reads every tap from memory without a border case;
+//! * [`Kernels::stem_u8`] convolves that padded `u8` input with `s8` weights into an NCHW8c
+//!   `u8` output, requantized as [`crate::kernels::qpointwise`] does. Each tap row of `K`
+//!   input pixels is read as `ceil(K / 4)` groups of 4 consecutive bytes (the taps past `K`
+//!   have weight 0), broadcast to a block's 8 lanes: one `vpdpbusd` (or the AVX2 split) per
+//!   group, block and pixel. Padding with the zero point makes `sum (x - zx) w` the QDQ
+//!   graph's exact integer sum (`-zx * sum(w)` is folded into the bias at packing).
+//!
+//! # Packed weights ([`pack_stem_u8`])
+//! Per output block `b` ([`stem_u8_packed_len`] bytes in all): 8 `i32` biases (with
+//! `-zx * sum(w)` folded in), 8 `f32` scales, then for each input channel `c`, tap row `ky`
+//! and group `g`, 32 bytes: lane `l`'s 4 weights `w[8b + l][c][ky][4g .. 4g + 4]` (0 past `K`
+//! and past the output channels).
+//!
+//! Deliberately not done here: a residual (a stem has none), thread splitting (one image's
+//! stem is a few tens of microseconds), kernels wider than 8.
+
+use crate::arch::QSimd;
+use crate::error::{check, check_len, size, Error};
+use crate::isa::{qdispatch, Kernels};
+use crate::kernels::pointwise::view;
+use crate::kernels::qpointwise::{Requant, Rq, RqV};
+use crate::kernels::quantize::{check_scale, quant_exec, QuantArgs};
+use crate::Dst;
+use core::ptr;
+
+/// Shape of an int8 stem convolution over an input already padded ([`Kernels::stem_u8`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StemShape {
+    /// Input channels.
+    pub c_in: usize,
+    /// Height of one padded input plane (the image with its padding, which holds the zero
+    /// point).
+    pub hp: usize,
+    /// Width of one padded input plane (with any extra columns the last groups read).
+    pub wp: usize,
+    /// Kernel size (square, 1 to 8).
+    pub k: usize,
+    /// Stride (both dimensions).
+    pub stride: usize,
+    /// Output channels.
+    pub c_out: usize,
+    /// Output height.
+    pub oh: usize,
+    /// Output width.
+    pub ow: usize,
+}
+
+impl StemShape {
+    /// Groups of 4 taps per tap row.
+    pub const fn groups(&self) -> usize {
+        self.k.div_ceil(4)
+    }
+
+    /// The smallest padded width for an image of width `w`, left and right padding `pl`, `pr`,
+    /// and `ow` output columns: wide enough for the last column's 4-byte groups.
+    pub const fn padded_width(w: usize, pl: usize, pr: usize, k: usize, stride: usize, ow: usize) -> usize {
+        let need = if ow == 0 {
+            0
+        } else {
+            (ow - 1) * stride + 4 * k.div_ceil(4)
+        };
+        let plain = w + pl + pr;
+        if plain > need {
+            plain
+        } else {
+            need
+        }
+    }
+}
+
+/// Bytes of the packed weights of a stem with `c_in` inputs, kernel `k` and `c_out` outputs.
+pub const fn stem_u8_packed_len(c_in: usize, k: usize, c_out: usize) -> usize {
+    c_out.div_ceil(8) * (64 + c_in * k * k.div_ceil(4) * 32)
+}
+
+/// Packs `s8` weights `[c_out][c_in][k][k]`, `i32` biases and `f32` requantization scales
+/// (`sx * sw[o] / sy`, finite and >= 0) into the format of the module docs, folding the input
+/// zero point `x_zero_point` into the biases. Run by ghostc at compile time.
+#[allow(clippy::too_many_arguments)]
+pub fn pack_stem_u8(
+    weights: &[i8],
+    bias: &[i32],
+    scales: &[f32],
+    c_in: usize,
+    k: usize,
+    c_out: usize,
+    x_zero_point: u8,
+    out: &mut [u8],
+) -> Result<(), Error> {
+    check((1..=8).contains(&k), "k", "must be 1 to 8")?;
+    check(c_in > 0 && c_out > 0, "c_in", "channels must be positive")?;
+    check_len("weights", weights.len(), size(&[c_out, c_in, k, k]))?;
+    check_len("bias", bias.len(), c_out)?;
+    check_len("scales", scales.len(), c_out)?;
+    check(
+        scales.iter().all(|s| s.is_finite() && *s >= 0.0),
+        "scales",
+        "must be finite and >= 0",
+    )?;
+    check_len("out", out.len(), stem_u8_packed_len(c_in, k, c_out))?;
+    out.fill(0);
+    let g = k.div_ceil(4);
+    let per_block = 64 + c_in * k * g * 32;
+    for o in 0..c_out {
+        let (b, l) = (o / 8, o % 8);
+        let blk = &mut out[b * per_block..(b + 1) * per_block];
+        let w = &weights[o * c_in * k * k..(o + 1) * c_in * k * k];
+        let sum: i64 = w.iter().map(|&v| v as i64).sum();
+        let folded = bias[o] as i64 - x_zero_point as i64 * sum;
+        let folded = i32::try_from(folded).map_err(|_| Error::Shape {
+            arg: "bias",
+            detail: "the bias with the zero point's share folded in overflows i32",
+        })?;
+        blk[4 * l..4 * l + 4].copy_from_slice(&folded.to_le_bytes());
+        blk[32 + 4 * l..32 + 4 * l + 4].copy_from_slice(&scales[o].to_le_bytes());
+        for c in 0..c_in {
+            for ky in 0..k {
+                for gi in 0..g {
+                    let row = 64 + ((c * k + ky) * g + gi) * 32 + 4 * l;
+                    for t in 0..4 {
+                        let kx = 4 * gi + t;
+                        if kx < k {
+                            blk[row + t] = w[(c * k + ky) * k + kx] as u8;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A validated stem (pointers at the input's first byte and the output's block 0).
+struct QStemArgs {
+    w: *const u8,
+    x: *const u8,
+    y: *mut u8,
+    sh: StemShape,
+    rq: Rq,
+}
+
+/// Output pixels per tile.
+const MR: usize = 4;
+
+/// # Safety
+/// Pointers valid for the extents of `sh` (checked by [`Kernels::stem_u8`]); `y` overlaps
+/// nothing else.
+#[inline(always)]
+unsafe fn run<S: QSimd>(s: S, a: &QStemArgs) {
+    let sh = a.sh;
+    let g = sh.groups();
+    let taps = sh.c_in * sh.k * g;
+    let per_block = 64 + taps * 32;
+    let plane = sh.hp * sh.wp;
+    let px = sh.oh * sh.ow;
+    let rqv = RqV::new(s, &a.rq);
+    for b in 0..sh.c_out.div_ceil(8) {
+        // SAFETY: block b of the packed weights and of the output.
+        let (wb, yb) = unsafe { (a.w.add(b * per_block), a.y.add(b * px * 8)) };
+        // SAFETY: the block's 32 bias bytes and 32 scale bytes.
+        let (bias, scale) = unsafe { (s.iload(wb), s.load(wb.add(32).cast())) };
+        for oy in 0..sh.oh {
+            let mut ox0 = 0;
+            while ox0 < sh.ow {
+                let n = MR.min(sh.ow - ox0);
+                // Pixel i's first tap byte in plane 0 (a short tile repeats its last pixel).
+                let x0: [*const u8; MR] = core::array::from_fn(|i| {
+                    let ox = (ox0 + i).min(sh.ow - 1);
+                    a.x.wrapping_add(oy * sh.stride * sh.wp + ox * sh.stride)
+                });
+                let mut acc = [bias; MR];
+                let mut wr = wb.wrapping_add(64);
+                for c in 0..sh.c_in {
+                    for ky in 0..sh.k {
+                        let off = c * plane + ky * sh.wp;
+                        for gi in 0..g {
+                            // SAFETY: tap row (c, ky, gi) of the block.
+                            let w = unsafe { s.wload(wr) };
+                            for i in 0..MR {
+                                // SAFETY: 4 bytes of the padded input: the shape check makes
+                                // (oh - 1) * stride + k <= hp rows and the last group's bytes
+                                // of the last column fit wp.
+                                let x = unsafe { s.xbcast(x0[i].add(off + 4 * gi)) };
+                                acc[i] = s.dot(acc[i], x, w);
+                            }
+                            wr = wr.wrapping_add(32);
+                        }
+                    }
+                }
+                // SAFETY: pixels ox0 .. ox0 + n of row oy of block b.
+                unsafe {
+                    let y = yb.add((oy * sh.ow + ox0) * 8);
+                    if n == MR {
+                        rqv.store4_f32(s, acc.map(|v| s.to_f32(v)), scale, y, ptr::null());
+                    } else {
+                        for (i, v) in acc.into_iter().take(n).enumerate() {
+                            rqv.store(s, v, scale, y.add(8 * i), ptr::null());
+                        }
+                    }
+                }
+                ox0 += n;
+            }
+        }
+    }
+}
+
+/// # Safety
+/// As [`run`].
+unsafe fn stem_exec(k: Kernels, a: &QStemArgs) {
+    qdispatch!(k, run, a, QStemArgs; vnni []; avx2 []; scalar [])
+}
+
+impl Kernels {
+    /// Int8 stem convolution (module docs) of one image: `input` holds `c_in` padded planes
+    /// of `hp x wp` bytes (zero point `input_zero_point` in the padding), `packed` comes from
+    /// [`pack_stem_u8`] with the same zero point, the output is `ceil(c_out / 8)` NCHW8c
+    /// blocks of `oh x ow` pixels at the view's block offset. `requant` must have no residual.
+    pub fn stem_u8(
+        self,
+        packed: &[u8],
+        shape: StemShape,
+        input: &[u8],
+        output: Dst<'_, u8>,
+        requant: Requant<'_>,
+    ) -> Result<(), Error> {
+        let sh = shape;
+        check((1..=8).contains(&sh.k), "shape.k", "must be 1 to 8")?;
+        check(sh.stride > 0, "shape.stride", "must be positive")?;
+        check(sh.c_in > 0 && sh.c_out > 0, "shape", "channels must be positive")?;
+        check(requant.residual.is_none(), "requant.residual", "a stem takes none")?;
+        if sh.oh > 0 && sh.ow > 0 {
+            check(
+                (sh.oh - 1) * sh.stride + sh.k <= sh.hp,
+                "shape.hp",
+                "must hold (oh - 1) * stride + k rows",
+            )?;
+            check(
+                (sh.ow - 1) * sh.stride + 4 * sh.groups() <= sh.wp,
+                "shape.wp",
+                "must hold (ow - 1) * stride + 4 * ceil(k / 4) columns",
+            )?;
+        }
+        check_len(
+            "packed",
+            packed.len(),
+            stem_u8_packed_len(sh.c_in, sh.k, sh.c_out),
+        )?;
+        check_len("input", input.len(), size(&[sh.c_in, sh.hp, sh.wp]))?;
+        let blocks = sh.c_out.div_ceil(8);
+        let px = size(&[sh.oh, sh.ow]);
+        let yo = view(
+            "output",
+            output.data.len(),
+            output.block_offset,
+            blocks,
+            px,
+        )?;
+        let rq = Rq::new(&requant, blocks, px)?;
+        let a = QStemArgs {
+            w: packed.as_ptr(),
+            x: input.as_ptr(),
+            y: output.data[yo..].as_mut_ptr(),
+            sh,
+            rq,
+        };
+        // SAFETY: extents checked above; the output is a unique borrow.
+        unsafe { stem_exec(self, &a) };
+        Ok(())
+    }
+
+    /// Quantizes a plain NCHW `f32` image of `c` channels of `h x w` (ONNX `QuantizeLinear`,
+    /// the formula of [`Kernels::quantize_u8`], same bytes) into `c` planes of `hp x wp` bytes
+    /// with the image at row `top`, column `left`, every other byte the zero point: the input
+    /// of [`Kernels::stem_u8`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn quantize_padded_u8(
+        self,
+        scale: f32,
+        zero_point: u8,
+        (c, h, w): (usize, usize, usize),
+        (hp, wp): (usize, usize),
+        (top, left): (usize, usize),
+        input: &[f32],
+        output: &mut [u8],
+    ) -> Result<(), Error> {
+        check_scale(scale, "scale")?;
+        check(top + h <= hp, "hp", "must hold top + h rows")?;
+        check(left + w <= wp, "wp", "must hold left + w columns")?;
+        check_len("input", input.len(), size(&[c, h, w]))?;
+        check_len("output", output.len(), size(&[c, hp, wp]))?;
+        output.fill(zero_point);
+        let full = w / 8 * 8;
+        for ci in 0..c {
+            for r in 0..h {
+                let src = &input[(ci * h + r) * w..(ci * h + r + 1) * w];
+                let at = (ci * hp + top + r) * wp + left;
+                let dst = &mut output[at..at + w];
+                let a = QuantArgs {
+                    // Only read (quantize).
+                    f: src.as_ptr().cast_mut(),
+                    q: dst.as_mut_ptr(),
+                    n: full / 8,
+                    scale,
+                    zp: zero_point as i32,
+                    quantize: true,
+                };
+                // SAFETY: `full` floats of `src` and bytes of `dst` (both `w` long); distinct
+                // buffers.
+                unsafe { quant_exec(self, &a) };
+                // The row's last `w % 8` values: one more vector through a copy.
+                let rest = w - full;
+                if rest > 0 {
+                    let mut tf = [0f32; 8];
+                    let mut tq = [0u8; 8];
+                    tf[..rest].copy_from_slice(&src[full..]);
+                    let t = QuantArgs {
+                        f: tf.as_mut_ptr(),
+                        q: tq.as_mut_ptr(),
+                        n: 1,
+                        ..a
+                    };
+                    // SAFETY: one vector of each local array.
+                    unsafe { quant_exec(self, &t) };
+                    dst[full..].copy_from_slice(&tq[..rest]);
+                }
+            }
+        }
+        Ok(())
+    }
+}
