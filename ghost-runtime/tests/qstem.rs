@@ -31,7 +31,9 @@ fn stem_u8_matches_formula_and_scalar_on_every_path() {
         let wt: Vec<i8> = (0..c_out * c_in * k * k)
             .map(|i| if i % 11 == 0 { -128 } else { rng.next() as i8 })
             .collect();
-        let bias: Vec<i32> = (0..c_out).map(|_| (rng.next() >> 48) as i32 - 30000).collect();
+        let bias: Vec<i32> = (0..c_out)
+            .map(|_| (rng.next() >> 48) as i32 - 30000)
+            .collect();
         let scale: Vec<f32> = (0..c_out)
             .map(|_| [1e-4f32, 2e-3, 0.05][rng.range(0, 2)] * (1.0 + rng.f()))
             .collect();
@@ -90,14 +92,20 @@ fn stem_u8_matches_formula_and_scalar_on_every_path() {
                         }
                     }
                     let lo = if relu { 0.0 } else { -(zp as f32) };
-                    let f = (acc as i32 as f32 * scale[o]).max(lo).min((255 - zp as i32) as f32);
+                    let f = (acc as i32 as f32 * scale[o])
+                        .max(lo)
+                        .min((255 - zp as i32) as f32);
                     let want = (f.round_ties_even() as i32 + zp as i32) as u8;
                     let at = off * oh * ow * 8 + at(oh * ow, o, oy * ow + ox);
                     assert_eq!(y[at], want, "trial {t}: o {o} at ({oy}, {ox}), {shape:?}");
                 }
             }
         }
-        assert_eq!(&y[..off * oh * ow * 8], vec![7u8; off * oh * ow * 8], "wrote before the view");
+        assert_eq!(
+            &y[..off * oh * ow * 8],
+            vec![7u8; off * oh * ow * 8],
+            "wrote before the view"
+        );
         assert_eq!(&y[len..], &[7u8; 8], "wrote past the output");
         for kern in int8_isas() {
             assert_eq!(run(kern), y, "trial {t} {} {shape:?}", kern.int8_path());
@@ -182,7 +190,11 @@ fn quantize_padded_matches_formula_on_every_path() {
                     } else {
                         zp
                     };
-                    assert_eq!(y[(ci * hp + r) * wp + col], want, "trial {t} at {ci} {r} {col}");
+                    assert_eq!(
+                        y[(ci * hp + r) * wp + col],
+                        want,
+                        "trial {t} at {ci} {r} {col}"
+                    );
                 }
             }
         }

@@ -60,7 +60,14 @@ impl StemShape {
 
     /// The smallest padded width for an image of width `w`, left and right padding `pl`, `pr`,
     /// and `ow` output columns: wide enough for the last column's 4-byte groups.
-    pub const fn padded_width(w: usize, pl: usize, pr: usize, k: usize, stride: usize, ow: usize) -> usize {
+    pub const fn padded_width(
+        w: usize,
+        pl: usize,
+        pr: usize,
+        k: usize,
+        stride: usize,
+        ow: usize,
+    ) -> usize {
         let need = if ow == 0 {
             0
         } else {
@@ -146,75 +153,109 @@ struct QStemArgs {
     rq: Rq,
 }
 
-/// Output pixels per tile.
-const MR: usize = 4;
-
 /// # Safety
 /// Pointers valid for the extents of `sh` (checked by [`Kernels::stem_u8`]); `y` overlaps
 /// nothing else.
+///
+/// Tiles of `MR` output pixels x `NB` blocks: `MR * NB` independent accumulator chains, enough
+/// to cover the dot products' latency (4 chains left GhostNet-1.0's stem latency-bound at 71
+/// us on a Zen 5 core, 8 x 2 take 43; a variant with one zmm per pair of blocks and 8 chains
+/// took 60). No closures in here: a closure can lose the caller's target features and its
+/// inlining (the first version called `vcvtdq2ps` out of line that way).
+#[allow(clippy::needless_range_loop)]
 #[inline(always)]
-unsafe fn run<S: QSimd>(s: S, a: &QStemArgs) {
+unsafe fn run<S: QSimd, const MR: usize, const NB: usize>(s: S, a: &QStemArgs) {
     let sh = a.sh;
     let g = sh.groups();
     let taps = sh.c_in * sh.k * g;
     let per_block = 64 + taps * 32;
     let plane = sh.hp * sh.wp;
     let px = sh.oh * sh.ow;
+    let blocks = sh.c_out.div_ceil(8);
     let rqv = RqV::new(s, &a.rq);
-    for b in 0..sh.c_out.div_ceil(8) {
-        // SAFETY: block b of the packed weights and of the output.
-        let (wb, yb) = unsafe { (a.w.add(b * per_block), a.y.add(b * px * 8)) };
-        // SAFETY: the block's 32 bias bytes and 32 scale bytes.
-        let (bias, scale) = unsafe { (s.iload(wb), s.load(wb.add(32).cast())) };
+    let mut b0 = 0;
+    while b0 < blocks {
+        let nb = NB.min(blocks - b0);
+        // Block j of the tile (a short tile repeats its last block, not stored).
+        let mut wb = [a.w; NB];
+        for (j, p) in wb.iter_mut().enumerate() {
+            *p = a.w.wrapping_add((b0 + j.min(nb - 1)) * per_block);
+        }
+        let mut bias = [s.isplat(0); NB];
+        let mut scale = [s.zero(); NB];
+        for j in 0..NB {
+            // SAFETY: the block's 32 bias bytes and 32 scale bytes.
+            unsafe {
+                bias[j] = s.iload(wb[j]);
+                scale[j] = s.load(wb[j].add(32).cast());
+            }
+        }
         for oy in 0..sh.oh {
             let mut ox0 = 0;
             while ox0 < sh.ow {
                 let n = MR.min(sh.ow - ox0);
                 // Pixel i's first tap byte in plane 0 (a short tile repeats its last pixel).
-                let x0: [*const u8; MR] = core::array::from_fn(|i| {
+                let mut x0 = [a.x; MR];
+                for (i, p) in x0.iter_mut().enumerate() {
                     let ox = (ox0 + i).min(sh.ow - 1);
-                    a.x.wrapping_add(oy * sh.stride * sh.wp + ox * sh.stride)
-                });
+                    *p = a.x.wrapping_add(oy * sh.stride * sh.wp + ox * sh.stride);
+                }
                 let mut acc = [bias; MR];
-                let mut wr = wb.wrapping_add(64);
+                let mut r = 64;
                 for c in 0..sh.c_in {
                     for ky in 0..sh.k {
                         let off = c * plane + ky * sh.wp;
                         for gi in 0..g {
-                            // SAFETY: tap row (c, ky, gi) of the block.
-                            let w = unsafe { s.wload(wr) };
+                            let mut w = [s.wzero(); NB];
+                            for j in 0..NB {
+                                // SAFETY: tap row (c, ky, gi) of block j.
+                                w[j] = unsafe { s.wload(wb[j].add(r)) };
+                            }
                             for i in 0..MR {
                                 // SAFETY: 4 bytes of the padded input: the shape check makes
                                 // (oh - 1) * stride + k <= hp rows and the last group's bytes
                                 // of the last column fit wp.
                                 let x = unsafe { s.xbcast(x0[i].add(off + 4 * gi)) };
-                                acc[i] = s.dot(acc[i], x, w);
+                                for j in 0..NB {
+                                    acc[i][j] = s.dot(acc[i][j], x, w[j]);
+                                }
                             }
-                            wr = wr.wrapping_add(32);
+                            r += 32;
                         }
                     }
                 }
-                // SAFETY: pixels ox0 .. ox0 + n of row oy of block b.
-                unsafe {
-                    let y = yb.add((oy * sh.ow + ox0) * 8);
-                    if n == MR {
-                        rqv.store4_f32(s, acc.map(|v| s.to_f32(v)), scale, y, ptr::null());
-                    } else {
-                        for (i, v) in acc.into_iter().take(n).enumerate() {
-                            rqv.store(s, v, scale, y.add(8 * i), ptr::null());
+                for j in 0..nb {
+                    // SAFETY: pixels ox0 .. ox0 + n of row oy of block b0 + j.
+                    unsafe {
+                        let y = a.y.add(((b0 + j) * px + oy * sh.ow + ox0) * 8);
+                        let mut i = 0;
+                        while i + 4 <= n {
+                            let four = [
+                                s.to_f32(acc[i][j]),
+                                s.to_f32(acc[i + 1][j]),
+                                s.to_f32(acc[i + 2][j]),
+                                s.to_f32(acc[i + 3][j]),
+                            ];
+                            rqv.store4_f32(s, four, scale[j], y.add(8 * i), ptr::null());
+                            i += 4;
+                        }
+                        while i < n {
+                            rqv.store(s, acc[i][j], scale[j], y.add(8 * i), ptr::null());
+                            i += 1;
                         }
                     }
                 }
                 ox0 += n;
             }
         }
+        b0 += nb;
     }
 }
 
 /// # Safety
 /// As [`run`].
 unsafe fn stem_exec(k: Kernels, a: &QStemArgs) {
-    qdispatch!(k, run, a, QStemArgs; vnni []; avx2 []; scalar [])
+    qdispatch!(k, run, a, QStemArgs; vnni [8, 2]; avx2 [4, 2]; scalar [4, 1])
 }
 
 impl Kernels {
@@ -233,8 +274,16 @@ impl Kernels {
         let sh = shape;
         check((1..=8).contains(&sh.k), "shape.k", "must be 1 to 8")?;
         check(sh.stride > 0, "shape.stride", "must be positive")?;
-        check(sh.c_in > 0 && sh.c_out > 0, "shape", "channels must be positive")?;
-        check(requant.residual.is_none(), "requant.residual", "a stem takes none")?;
+        check(
+            sh.c_in > 0 && sh.c_out > 0,
+            "shape",
+            "channels must be positive",
+        )?;
+        check(
+            requant.residual.is_none(),
+            "requant.residual",
+            "a stem takes none",
+        )?;
         if sh.oh > 0 && sh.ow > 0 {
             check(
                 (sh.oh - 1) * sh.stride + sh.k <= sh.hp,
@@ -255,13 +304,7 @@ impl Kernels {
         check_len("input", input.len(), size(&[sh.c_in, sh.hp, sh.wp]))?;
         let blocks = sh.c_out.div_ceil(8);
         let px = size(&[sh.oh, sh.ow]);
-        let yo = view(
-            "output",
-            output.data.len(),
-            output.block_offset,
-            blocks,
-            px,
-        )?;
+        let yo = view("output", output.data.len(), output.block_offset, blocks, px)?;
         let rq = Rq::new(&requant, blocks, px)?;
         let a = QStemArgs {
             w: packed.as_ptr(),
@@ -295,13 +338,18 @@ impl Kernels {
         check(left + w <= wp, "wp", "must hold left + w columns")?;
         check_len("input", input.len(), size(&[c, h, w]))?;
         check_len("output", output.len(), size(&[c, hp, wp]))?;
-        output.fill(zero_point);
         let full = w / 8 * 8;
         for ci in 0..c {
+            let planes = &mut output[ci * hp * wp..(ci + 1) * hp * wp];
+            // The padding only: the image's bytes are written below.
+            planes[..top * wp].fill(zero_point);
+            planes[(top + h) * wp..].fill(zero_point);
             for r in 0..h {
+                let row = &mut planes[(top + r) * wp..(top + r + 1) * wp];
+                row[..left].fill(zero_point);
+                row[left + w..].fill(zero_point);
                 let src = &input[(ci * h + r) * w..(ci * h + r + 1) * w];
-                let at = (ci * hp + top + r) * wp + left;
-                let dst = &mut output[at..at + w];
+                let dst = &mut row[left..left + w];
                 let a = QuantArgs {
                     // Only read (quantize).
                     f: src.as_ptr().cast_mut(),

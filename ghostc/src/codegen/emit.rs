@@ -544,6 +544,46 @@ fn step_call(b: &Binds, k: &Kernel) -> TokenStream {
             );
             quote!(p.pointwise_u8(#wb, #sh, #s, #d, #r)?;)
         }
+        Kernel::QuantizePadded {
+            scale,
+            zero_point,
+            chw,
+            hp,
+            wp,
+            top,
+            left,
+            src,
+            dst,
+        } => {
+            let (sc, z) = (scale.tokens(), zero_point.tokens());
+            let (c, h, w) = (usize_lit(chw.0), usize_lit(chw.1), usize_lit(chw.2));
+            let (hp_, wp_, t, l) = (
+                usize_lit(*hp),
+                usize_lit(*wp),
+                usize_lit(*top),
+                usize_lit(*left),
+            );
+            let (n_in, n_out) = (usize_lit(chw.0 * chw.1 * chw.2), usize_lit(chw.0 * hp * wp));
+            let (s, d) = (b.name(*src), b.name(*dst));
+            quote!(k.quantize_padded_u8(#sc, #z, (#c, #h, #w), (#hp_, #wp_), (#t, #l), &#s[..#n_in], &mut #d[..#n_out])?;)
+        }
+        Kernel::StemU8 {
+            w,
+            shape,
+            src,
+            dst,
+            requant,
+        } => {
+            let n_in = usize_lit(shape.c_in * shape.hp * shape.wp);
+            let (wb, sh, d, r) = (
+                byte_wslice(*w),
+                shape.tokens(),
+                b.dst(*dst),
+                requant_tokens(requant),
+            );
+            let s = b.name(*src);
+            quote!(k.stem_u8(#wb, #sh, &#s[..#n_in], #d, #r)?;)
+        }
         Kernel::DepthwiseU8 {
             w,
             shape,

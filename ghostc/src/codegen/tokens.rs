@@ -13,7 +13,7 @@ use ghost_runtime::{
     Activation, BinaryOp, ConcatU8Shape, ConvShape, CoordMode, DepthwiseGeneralShape,
     DepthwiseShape, DfcShape, GhostShape, GroupedConvShape, InputLayout, NearestMode,
     PointwiseShape, PoolKind, PoolShape, PoolU8Params, ResizeMode, ResizeShape, SeActivations,
-    SeShape, U8BinaryParams, U8Requant,
+    SeShape, StemShape, U8BinaryParams, U8Requant,
 };
 use proc_macro2::{Literal, TokenStream};
 use quote::quote;
@@ -147,6 +147,7 @@ runtime_tokens!(struct SeShape { c_blocks, r_blocks });
 runtime_tokens!(struct ConcatU8Shape { pixels, channels, channel_offset, out_channels });
 runtime_tokens!(struct U8BinaryParams { a, b, y });
 runtime_tokens!(struct PoolU8Params { scale, in_zero_point, out_zero_point });
+runtime_tokens!(struct StemShape { c_in, hp, wp, k, stride, c_out, oh, ow });
 runtime_tokens!(struct U8Requant { in_scale, in_zero_point, out_scale, out_zero_point });
 runtime_tokens!(enum PoolKind { Max, Avg { count_include_pad } });
 runtime_tokens!(struct PoolShape { blocks, in_h, in_w, kh, kw, stride, pads });

@@ -19,7 +19,8 @@ use ghost_runtime::glue::Unary;
 use ghost_runtime::{
     Activation, BinaryOp, ConcatU8Shape, ConvShape, CoordMode, DepthwiseGeneralShape,
     DepthwiseShape, DfcShape, GhostShape, GroupedConvShape, PointwiseShape, PoolKind, PoolShape,
-    PoolU8Params, ResizeMode, ResizeShape, SeActivations, SeShape, U8BinaryParams, U8Requant,
+    PoolU8Params, ResizeMode, ResizeShape, SeActivations, SeShape, StemShape, U8BinaryParams,
+    U8Requant,
 };
 
 use super::blob::WeightBlob;
@@ -325,6 +326,27 @@ pub enum Kernel {
         dst: View,
         requant: QRequant,
     },
+    /// `quantize_padded_u8`: a plain NCHW f32 image of `chw` quantized into `c` u8 planes of
+    /// `hp x wp` bytes, the image at `(top, left)`, the rest the zero point.
+    QuantizePadded {
+        scale: f32,
+        zero_point: u8,
+        chw: (usize, usize, usize),
+        hp: usize,
+        wp: usize,
+        top: usize,
+        left: usize,
+        src: Loc,
+        dst: Loc,
+    },
+    /// `stem_u8` (weights from `pack_stem_u8`, as bytes at `w`) over the padded planes `src`.
+    StemU8 {
+        w: WRange,
+        shape: StemShape,
+        src: Loc,
+        dst: View,
+        requant: QRequant,
+    },
     /// `depthwise_u8` (weights from `pack_depthwise_u8`, as bytes at `w`).
     DepthwiseU8 {
         w: WRange,
@@ -371,7 +393,9 @@ impl Kernel {
             | Kernel::Dequantize { src, dst, .. }
             | Kernel::ConcatU8 { src, dst, .. }
             | Kernel::GlobalAvgPoolU8 { src, dst, .. }
+            | Kernel::QuantizePadded { src, dst, .. }
             | Kernel::FakeQuantize { src, dst, .. } => vec![Some(*src), Some(*dst)],
+            Kernel::StemU8 { src, dst, .. } => vec![Some(*src), v(dst)],
             Kernel::AddU8 { a, b, dst, .. }
             | Kernel::ScaleChannelsU8 {
                 x: a, gate: b, dst, ..
@@ -568,6 +592,8 @@ impl Kernel {
             }
             .into(),
             Kernel::DepthwiseU8 { .. } => "depthwise-u8".into(),
+            Kernel::QuantizePadded { .. } => "quantize-padded".into(),
+            Kernel::StemU8 { .. } => "stem-u8".into(),
             Kernel::FromBlocked { .. } => "to-nchw".into(),
         }
     }
@@ -577,7 +603,7 @@ impl Kernel {
     pub fn int8_macs(&self) -> bool {
         matches!(
             self,
-            Kernel::PointwiseU8 { .. } | Kernel::DepthwiseU8 { .. }
+            Kernel::PointwiseU8 { .. } | Kernel::DepthwiseU8 { .. } | Kernel::StemU8 { .. }
         )
     }
 

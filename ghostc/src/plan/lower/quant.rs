@@ -7,7 +7,9 @@
 //! channel scale folded from a
 //! QDQ graph (`add_u8`, `scale_channels_u8`), the SE squeeze or a QLinearGlobalAveragePool
 //! (`global_avgpool_u8`), with activations kept in `u8` buffers between
-//! int8 layers; a quantized model input in front of an f32 stem is one `fake_quantize_u8` pass
+//! int8 layers; the stem, a dense QConv reading a quantized model input ([`stem_conv`]), is
+//! `quantize_padded_u8` of the plain NCHW input into zero-point-padded planes and `stem_u8`
+//! over them; a quantized model input in front of an f32 stem is one `fake_quantize_u8` pass
 //! on the plain NCHW input, which the stem reads in place.
 //!
 //! Storage: an int8 tensor has the NCHW8c blocked shape of its f32 counterpart with one byte
@@ -15,8 +17,8 @@
 //! with every zero point and bound shifted the same way (the runtime's convention). A `u8`
 //! arena buffer takes a quarter of the floats its f32 counterpart would.
 //!
-//! Fallbacks ([`prepare`], before lowering): a QConv the int8 kernels do not cover (the dense
-//! stem, grouped convs, activations other than none, ReLU or a rising HardSigmoid (which the
+//! Fallbacks ([`prepare`], before lowering): a QConv the int8 kernels do not cover (a dense
+//! conv other than the stem, grouped convs, activations other than none, ReLU or a rising HardSigmoid (which the
 //! requantization epilogue computes: [`requant`]), u8 or asymmetric weights, a requantization
 //! scale `x_scale * w_scale / y_scale` that overflows `f32`) becomes
 //! `DequantizeLinear -> f32 Conv (activation in its epilogue) -> QuantizeLinear`, the QDQ form
@@ -115,6 +117,61 @@ fn qkernel(c: &QConv, w_shape: &[usize], cin: usize) -> Option<QKernel> {
     .then_some(QKernel::Depthwise)
 }
 
+/// Whether QConv `n` is an int8 stem (`stem_u8`): a dense conv (square kernel up to 8, equal
+/// strides, no dilation, at most 16 input channels, int8 weights and parameters the
+/// requantization takes) whose input is a QuantizeLinear of a rank-4 model input, each the
+/// other's only reader, so that the quantization can write the padded planes the kernel reads.
+pub(super) fn stem_conv(g: &Graph, n: NodeId) -> bool {
+    let node = g.node(n);
+    let Op::QConv(c) = &node.op else {
+        return false;
+    };
+    let conv = &c.conv;
+    let ws = &g.value(node.inputs[1]).ty.shape;
+    let params_ok = per_tensor_8bit(&c.x)
+        && per_tensor_8bit(&c.y)
+        && storage_zp(&c.x).is_some()
+        && storage_zp(&c.y).is_some()
+        && c.w.dtype == DType::I8
+        && c.w.zero_point.iter().all(|&z| z == 0)
+        && requant_act(c.act, c.y.at(0).0);
+    let shape_ok = ws.len() == 4
+        && ws[2] == ws[3]
+        && (1..=8).contains(&ws[2])
+        && ws[1] <= 16
+        && conv.group == 1
+        && conv.dilations == [1, 1]
+        && conv.strides[0] == conv.strides[1]
+        && conv.strides[0] > 0;
+    if !params_ok || !shape_ok || !(0..ws[0]).all(|o| requant_scale(c, o).is_finite()) {
+        return false;
+    }
+    let x = node.inputs[0];
+    let Some(q) = g.producer(x) else {
+        return false;
+    };
+    let Op::Quantize(qp) = &g.node(q).op else {
+        return false;
+    };
+    let input = g.node(q).inputs[0];
+    let sole = |v: ir::ValueId| g.consumers(v).len() == 1 && !g.is_output(v);
+    *qp == c.x
+        && sole(x)
+        && sole(input)
+        && g.inputs.contains(&input)
+        && g.value(input).ty.shape.len() == 4
+}
+
+/// The padded planes a stem reads: `(hp, wp)` for its input of `h x w` and output of
+/// `oh x ow` (see `ghost_runtime::StemShape::padded_width`).
+fn stem_planes(c: &QConv, k: usize, (h, w): (usize, usize), ow: usize) -> (usize, usize) {
+    let [pt, pl, pb, pr] = c.conv.pads;
+    (
+        h + pt + pb,
+        rt::StemShape::padded_width(w, pl, pr, k, c.conv.strides[0], ow),
+    )
+}
+
 /// Rewrites what the int8 kernels do not cover into f32 (see the module docs). Returns the
 /// nodes that run as a fallback (the ones each rewritten QConv became).
 pub(super) fn prepare(g: &mut Graph) -> HashSet<NodeId> {
@@ -143,7 +200,7 @@ pub(super) fn prepare(g: &mut Graph) -> HashSet<NodeId> {
                 let x = node.inputs[0];
                 let cin = g.value(x).ty.shape.get(1).copied().unwrap_or(0);
                 let w_shape = g.value(node.inputs[1]).ty.shape.clone();
-                if qkernel(c, &w_shape, cin).is_some() {
+                if qkernel(c, &w_shape, cin).is_some() || stem_conv(g, n) {
                     continue;
                 }
                 if let Some(added) = dequantize_qconv(g, n, c) {
@@ -384,7 +441,12 @@ impl Lowerer<'_> {
         }
         let c = self.shape(x)[1];
         if self.plain.contains(&x) {
-            self.lower_fake_quantize(n, q, zero_point);
+            let reader = self.g.consumers(y)[0].0;
+            if stem_conv(self.g, reader) {
+                self.lower_quantize_padded(n, reader, q, zero_point);
+            } else {
+                self.lower_fake_quantize(n, q, zero_point);
+            }
             return;
         }
         let src = self.read_as(x, &ChannelLayout::dense(c), &name);
@@ -429,6 +491,89 @@ impl Lowerer<'_> {
                 dst,
             },
         );
+    }
+
+    /// A model input kept in plain NCHW read by an int8 stem (`lower_input` and
+    /// [`stem_conv`] checked the chain): quantized into zero-point-padded planes.
+    fn lower_quantize_padded(&mut self, n: NodeId, stem: NodeId, q: &QuantParams, zero_point: u8) {
+        let node = self.g.node(n);
+        let (x, y) = (node.inputs[0], node.outputs[0]);
+        let Op::QConv(c) = &self.g.node(stem).op else {
+            unreachable!("stem_conv checked the reader");
+        };
+        let k = self.shape(self.g.node(stem).inputs[1])[2];
+        let ow = self.shape(self.g.node(stem).outputs[0])[3];
+        let (ch, (h, w)) = (self.shape(x)[1], self.hw(x));
+        let (hp, wp) = stem_planes(c, k, (h, w), ow);
+        let [top, left, ..] = c.conv.pads;
+        let dst = self.new_u8_buf(ch * hp * wp);
+        self.loc.insert(y, dst);
+        self.push(
+            n,
+            format!("quantize {ch} channels to {} padded planes, NCHW", q.dtype),
+            Kernel::QuantizePadded {
+                scale: q.at(0).0,
+                zero_point,
+                chw: (ch, h, w),
+                hp,
+                wp,
+                top,
+                left,
+                src: self.loc[&x],
+                dst,
+            },
+        );
+    }
+
+    /// An int8 stem ([`stem_conv`]) over the padded planes of its quantized input.
+    fn lower_stem(
+        &mut self,
+        n: NodeId,
+        c: &QConv,
+        wd: &[i64],
+        bias: &[i64],
+        xz: u8,
+        yz: u8,
+    ) -> Result<(), LowerError> {
+        let node = self.g.node(n).clone();
+        let (x, wv, y) = (node.inputs[0], node.inputs[1], node.outputs[0]);
+        let ws = self.shape(wv).to_vec();
+        let (cout, cin, k) = (ws[0], ws[1], ws[2]);
+        let (h, w) = self.hw(x);
+        let (oh, ow) = self.hw(y);
+        let (hp, wp) = stem_planes(c, k, (h, w), ow);
+        let stride = c.conv.strides[0];
+        let w8: Vec<i8> = wd.iter().map(|&v| v as i8).collect();
+        let b32: Vec<i32> = bias.iter().map(|&v| v as i32).collect();
+        let sc: Vec<f32> = (0..cout).map(|o| requant_scale(c, o)).collect();
+        let packed = self.pack_u8(&node.name, rt::stem_u8_packed_len(cin, k, cout), |p| {
+            rt::pack_stem_u8(&w8, &b32, &sc, cin, k, cout, xz, p)
+        })?;
+        let dst = self.out_u8_view(y);
+        self.push(
+            n,
+            format!(
+                "int8 stem conv {k}x{k} s{stride} {cin} -> {cout} @ {h}x{w}{}",
+                act_label(c.act)
+            ),
+            Kernel::StemU8 {
+                w: packed,
+                shape: rt::StemShape {
+                    c_in: cin,
+                    hp,
+                    wp,
+                    k,
+                    stride,
+                    c_out: cout,
+                    oh,
+                    ow,
+                },
+                src: self.loc[&x],
+                dst,
+                requant: requant(yz, c.act, c.y.at(0).0),
+            },
+        );
+        Ok(())
     }
 
     pub(super) fn lower_dequantize(&mut self, n: NodeId, q: &QuantParams) {
@@ -781,10 +926,12 @@ impl Lowerer<'_> {
         let (x, wv, y) = (node.inputs[0], node.inputs[1], node.outputs[0]);
         let cin = self.shape(x)[1];
         let ws = self.shape(wv).to_vec();
-        let Some(kind) = qkernel(c, &ws, cin) else {
+        let stem = stem_conv(self.g, n);
+        let kind = qkernel(c, &ws, cin);
+        if kind.is_none() && !stem {
             self.unsupported(n, "no int8 kernel and weights or bias not constant");
             return Ok(());
-        };
+        }
         let consts = |v: ir::ValueId| match self.g.value(v).constant().map(|t| &t.data) {
             Some(Data::I64(d)) => Some(d.clone()),
             _ => None,
@@ -800,6 +947,9 @@ impl Lowerer<'_> {
         let (Some(xz), Some(yz)) = (storage_zp(&c.x), storage_zp(&c.y)) else {
             self.unsupported(n, "zero point out of range");
             return Ok(());
+        };
+        let Some(kind) = kind else {
+            return self.lower_stem(n, c, &wd, &bias, xz, yz);
         };
         let (lx, ly) = (ChannelLayout::dense(cin), ChannelLayout::dense(cout));
         let (kp, np) = (lx.lanes(), ly.lanes());

@@ -59,7 +59,8 @@ impl Lowerer<'_> {
         // A dense conv (the stem) that is the input's only reader reads NCHW directly; anything
         // else gets the input converted to the blocked layout first.
         // So does one behind a QDQ model's quantized input (`Q -> DQ -> conv`, each the sole
-        // reader of the one before: `lower_quantize` runs the pair as one round trip).
+        // reader of the one before: `lower_quantize` runs the pair as one round trip), and an
+        // int8 stem's (`Q -> QConv`: `lower_quantize` writes the padded planes it reads).
         let sole = |v: ValueId| {
             let readers = g.consumers(v);
             (readers.len() == 1 && !g.is_output(v)).then(|| readers[0])
@@ -78,6 +79,9 @@ impl Lowerer<'_> {
                 return Some(false);
             };
             let (dq, _) = sole(g.node(q).outputs[0])?;
+            if quant::stem_conv(g, dq) {
+                return Some(true); // an int8 stem reads the quantized planes
+            }
             let Op::Dequantize(dp) = &g.node(dq).op else {
                 return Some(false);
             };

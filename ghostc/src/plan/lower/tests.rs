@@ -954,3 +954,123 @@ fn int8_concat_inputs_with_its_parameters_are_written_in_place() {
         assert_ne!(convs[other].loc, cat_buf);
     }
 }
+
+/// A dense QConv reading a quantized model input (the stem) lowers to `quantize_padded_u8`
+/// then `stem_u8`, with planes padded for its pads and stride; the same conv behind anything
+/// else than the input's Quantize runs as the f32 fallback.
+#[test]
+fn int8_stem_reads_padded_planes_of_the_quantized_input() {
+    use crate::ir::{DType, QuantParams};
+    let qx = QuantParams::per_tensor(DType::U8, 0.1, 3);
+    let qy = QuantParams::per_tensor(DType::U8, 0.05, 0);
+    let build = |behind_relu: bool| {
+        let mut g = ir::Graph::new();
+        let x = g.add_input("x", TensorType::f32(vec![1, 3, 9, 10]));
+        let x = if behind_relu {
+            let (_, r) = g.add_node(
+                "relu",
+                Op::Activation(ir::Activation::Relu),
+                vec![x],
+                vec![("r".into(), TensorType::f32(vec![1, 3, 9, 10]))],
+            );
+            r[0]
+        } else {
+            x
+        };
+        let (_, xq) = g.add_node(
+            "q",
+            Op::Quantize(qx.clone()),
+            vec![x],
+            vec![("xq".into(), TensorType::new(DType::U8, vec![1, 3, 9, 10]))],
+        );
+        let w = Tensor::new(
+            DType::I8,
+            vec![12, 3, 3, 3],
+            ir::Data::I64((0..324).map(|j| (j * 5) % 13 - 6).collect()),
+        )
+        .unwrap();
+        let w = g.add_const("w", Arc::new(w));
+        let conv = ir::QConv {
+            conv: ir::Conv {
+                kernel: [3, 3],
+                strides: [2, 2],
+                pads: [1, 1, 0, 1],
+                dilations: [1, 1],
+                group: 1,
+            },
+            x: qx.clone(),
+            w: QuantParams::per_tensor(DType::I8, 0.01, 0),
+            y: qy.clone(),
+            act: Some(ir::Activation::Relu),
+        };
+        // (9 + 1 + 0 - 3) / 2 + 1 = 4 rows, (10 + 2 - 3) / 2 + 1 = 5 columns.
+        let (_, h) = g.add_node(
+            "stem",
+            Op::QConv(conv),
+            vec![xq[0], w],
+            vec![("h".into(), TensorType::new(DType::U8, vec![1, 12, 4, 5]))],
+        );
+        let (_, y) = g.add_node(
+            "dq",
+            Op::Dequantize(qy.clone()),
+            vec![h[0]],
+            vec![("y".into(), TensorType::f32(vec![1, 12, 4, 5]))],
+        );
+        g.outputs.push(y[0]);
+        g
+    };
+    let p = lower(&build(false)).unwrap();
+    let kinds: Vec<String> = p.steps.iter().map(|s| s.kernel.label()).collect();
+    assert_eq!(kinds[..2], ["quantize-padded", "stem-u8"], "{kinds:?}");
+    let (padded, stem) = (&p.steps[0].kernel, &p.steps[1].kernel);
+    let Kernel::QuantizePadded {
+        chw,
+        hp,
+        wp,
+        top,
+        left,
+        dst,
+        ..
+    } = padded
+    else {
+        unreachable!()
+    };
+    // 10 rows (9 + 1 on top); 12 columns: the last column's 4-byte group reads to 2 * 4 + 4.
+    assert_eq!((*chw, *hp, *wp, *top, *left), ((3, 9, 10), 10, 12, 1, 1));
+    let Kernel::StemU8 {
+        shape,
+        src,
+        requant,
+        ..
+    } = stem
+    else {
+        unreachable!()
+    };
+    assert_eq!(src, dst);
+    assert_eq!(
+        (
+            shape.c_in,
+            shape.hp,
+            shape.wp,
+            shape.k,
+            shape.stride,
+            shape.c_out,
+            shape.oh,
+            shape.ow
+        ),
+        (3, 10, 12, 3, 2, 12, 4, 5)
+    );
+    assert_eq!(
+        requant.min, requant.zero_point,
+        "the ReLU is the lower bound"
+    );
+    assert!(p.steps[1].macs > 0);
+    // Behind a ReLU the Quantize does not read the model input: the f32 fallback as before.
+    let p = lower(&build(true)).unwrap();
+    let kinds: Vec<String> = p.steps.iter().map(|s| s.kernel.label()).collect();
+    assert!(!kinds.iter().any(|k| k == "stem-u8"), "{kinds:?}");
+    assert!(
+        p.steps.iter().any(|s| s.what.starts_with(quant::FALLBACK)),
+        "{kinds:?}"
+    );
+}
