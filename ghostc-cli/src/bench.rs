@@ -480,7 +480,7 @@ impl Profile {
         if let Some(p) = self.peak_int8_gmacs {
             let _ = writeln!(
                 s,
-                "int8 peak: {p:.1} GMAC/s per core (vpdpbusd, measured by the runner): the %peak of pointwise-u8 and depthwise-u8 steps (and of the total row: the f32 peak)"
+                "int8 peak: {p:.1} GMAC/s per core (vpdpbusd, measured by the runner): the %peak of the int8 convolutions (pointwise-u8, depthwise-u8, stem-u8; the total row: the f32 peak)"
             );
         }
         s
