@@ -35,9 +35,8 @@ fn main() {
 /// Calibrates `model` on the `.npy` files of `calib` and writes the QDQ model to `out`.
 fn quantize_to(model: &Path, calib: &Path, out: &Path) -> Result<(), Box<dyn std::error::Error>> {
     let g = ghostc::onnx::load_model(model, &Default::default())?;
-    let g = quantize::prepare(g)?;
     let inputs: InputSource = quantize::inputs::list_dir(calib, &quantize::image_shape(&g))?;
-    let q = quantize::quantize_prepared(&g, &inputs, &QuantizeOptions::default(), |_| {})?;
+    let (_, q) = quantize::quantize(g, &inputs, &QuantizeOptions::default(), |_| {})?;
     // Rewritten only when it changes: the file's time would otherwise make every build rerun
     // this script (Builder::compile asks cargo to watch the model it compiles).
     let bytes = q.to_bytes();

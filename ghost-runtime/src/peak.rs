@@ -46,14 +46,22 @@ pub fn peak_gmacs_with(reps: usize, iters: usize) -> Option<f64> {
         return None;
     }
     let iters = iters.max(1);
+    best_rate(reps, iters * CHAINS * lanes(), || {
+        chains(core::hint::black_box(iters), core::hint::black_box(0.5)).to_bits()
+    })
+}
+
+/// The best of `reps` runs of `run`, in 10^9 multiply-adds per second for `macs` per run;
+/// `None` if no run took measurable time. `run`'s result is kept alive so its work happens.
+fn best_rate(reps: usize, macs: usize, mut run: impl FnMut() -> u32) -> Option<f64> {
     let mut best = 0.0f64;
     for _ in 0..reps.max(1) {
         let t = std::time::Instant::now();
-        let sink = chains(core::hint::black_box(iters), core::hint::black_box(0.5));
+        let sink = run();
         let s = t.elapsed().as_secs_f64();
         core::hint::black_box(sink);
         if s > 0.0 {
-            best = best.max((iters * CHAINS * lanes()) as f64 / s / 1e9);
+            best = best.max(macs as f64 / s / 1e9);
         }
     }
     (best > 0.0).then_some(best)
@@ -186,35 +194,15 @@ pub fn peak_int8_gmacs() -> Option<f64> {
 /// [`peak_int8_gmacs`] with `reps` repetitions of `iters` iterations (one `vpdpbusd` per
 /// chain each).
 pub fn peak_int8_gmacs_with(reps: usize, iters: usize) -> Option<f64> {
-    if !int8_supported() {
+    // The int8 kernels' `Vnni` path: AVX-512F/VL/BW/VNNI (never true off x86_64).
+    if !crate::isa::x86_vnni() {
         return None;
     }
     const INT8_CHAINS: usize = 16;
     let iters = iters.max(1);
-    let mut best = 0.0f64;
-    for _ in 0..reps.max(1) {
-        let t = std::time::Instant::now();
-        let sink =
-            int8_chains::<INT8_CHAINS>(core::hint::black_box(iters), core::hint::black_box(3));
-        let s = t.elapsed().as_secs_f64();
-        core::hint::black_box(sink);
-        if s > 0.0 {
-            best = best.max((iters * INT8_CHAINS * 64) as f64 / s / 1e9);
-        }
-    }
-    (best > 0.0).then_some(best)
-}
-
-#[cfg(target_arch = "x86_64")]
-fn int8_supported() -> bool {
-    zmm()
-        && std::is_x86_feature_detected!("avx512bw")
-        && std::is_x86_feature_detected!("avx512vnni")
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-fn int8_supported() -> bool {
-    false
+    best_rate(reps, iters * INT8_CHAINS * 64, || {
+        int8_chains::<INT8_CHAINS>(core::hint::black_box(iters), core::hint::black_box(3)) as u32
+    })
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -236,7 +224,7 @@ fn int8_chains<const N: usize>(n: usize, x: i32) -> i32 {
         }
         _mm512_reduce_add_epi32(s)
     }
-    // SAFETY: only called after `int8_supported()` found AVX-512F/VL/BW/VNNI on this CPU.
+    // SAFETY: only called after `x86_vnni()` found AVX-512F/VL/BW/VNNI on this CPU.
     unsafe { body::<N>(n, x) }
 }
 

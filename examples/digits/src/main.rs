@@ -26,9 +26,10 @@ fn main() {
         Model::MACS as f64 / 1e6
     );
     println!("  test set          {n} held-out 32x32 images");
-    println!("  {:<18}{:<24}int8", "", "f32");
+    let line = |name: &str, f32_: String, int8_: String| println!("  {name:<18}{f32_:<24}{int8_}");
+    line("", "f32".into(), "int8".into());
     let row = |name: &str, f: &dyn Fn(&Report, &Timing) -> String| {
-        println!("  {name:<18}{:<24}{}", f(&r32, &t32), f(&r8, &t8));
+        line(name, f(&r32, &t32), f(&r8, &t8));
     };
     row("accuracy", &|r, _| format!("{:.2} %", pct(r.correct)));
     row("top-1 agreement", &|r, _| {
@@ -44,17 +45,16 @@ fn main() {
         format!("{:.0} images/s", t.throughput)
     });
     let kb = |bytes: usize| format!("{:.1} KB", bytes as f64 / 1e3);
-    println!(
-        "  {:<18}{:<24}{}",
+    line(
         "weights",
         kb(Model::WEIGHT_BYTES),
-        kb(int8::Model::WEIGHT_BYTES)
+        kb(int8::Model::WEIGHT_BYTES),
     );
-    println!(
-        "  {:<18}{:<24}{}",
+    let f = std::mem::size_of::<f32>();
+    line(
         "scratch",
-        kb(Model::SCRATCH_LEN * 4),
-        kb(int8::Model::SCRATCH_LEN * 4)
+        kb(Model::SCRATCH_LEN * f),
+        kb(int8::Model::SCRATCH_LEN * f),
     );
     println!(
         "  (PyTorch f32: {:.2} % accurate; agreement and logit diff are against its logits; latency: median of {LATENCY_RUNS} single-image runs; throughput: batch {BATCH})",

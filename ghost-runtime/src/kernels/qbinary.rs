@@ -13,6 +13,8 @@
 use crate::arch::QSimd;
 use crate::error::{check, check_len, Error};
 use crate::isa::{qdispatch, Kernels};
+#[cfg(all(target_arch = "x86_64", not(miri)))]
+use crate::kernels::qelementwise_zmm as zmm;
 use crate::kernels::quantize::check_scale;
 
 /// Quantization parameters of the two inputs and the output of [`Kernels::add_u8`] and
@@ -137,7 +139,7 @@ unsafe fn scale<S: QSimd>(s: S, args: &QScaleArgs) {
 unsafe fn scale_exec(k: Kernels, a: &QScaleArgs) {
     // SAFETY: forwarded.
     #[cfg(all(target_arch = "x86_64", not(miri)))]
-    if unsafe { crate::kernels::qelementwise_zmm::try_scale(k, a) } {
+    if unsafe { zmm::try_run(k, a, zmm::scale) } {
         return;
     }
     qdispatch!(k, scale, a, QScaleArgs; vnni []; avx2 []; scalar [])
@@ -148,7 +150,7 @@ unsafe fn scale_exec(k: Kernels, a: &QScaleArgs) {
 unsafe fn add_exec(k: Kernels, a: &QAddArgs) {
     // SAFETY: forwarded.
     #[cfg(all(target_arch = "x86_64", not(miri)))]
-    if unsafe { crate::kernels::qelementwise_zmm::try_add(k, a) } {
+    if unsafe { zmm::try_run(k, a, zmm::add) } {
         return;
     }
     qdispatch!(k, run, a, QAddArgs; vnni []; avx2 []; scalar [])

@@ -9,7 +9,7 @@
 //! cores with 512-bit units. Measured (`ghost-bench --int8 --filter qadd --filter qscale`, one core of a
 //! Zen 5 EPYC, median us, 8 lanes -> 16): add c16 @112 32.6 -> 17.0, c672 @14 21.5 -> 11.3;
 //! channel scale c16 @112 28.0 -> 14.8, c672 @14 18.4 -> 9.7; quantize c16 @112 18.7 -> 8.9,
-//! c672 @14 12.3 -> 5.8. Without the division the 8-lane add and scale were only 12-20 %
+//! c672 @14 12.3 -> 5.8. Without the division the 8-lane add and scale were only 11-18 %
 //! faster: the other operations bound them.
 //!
 //! A vector count that is odd ends with one 8-lane vector run through the zmm code with its
@@ -23,6 +23,43 @@ use core::arch::x86_64::*;
 
 use crate::kernels::qbinary::{QAddArgs, QScaleArgs, U8BinaryParams};
 use crate::kernels::quantize::{FakeArgs, QuantArgs};
+
+/// `f32(q - zp) * scale` of 16 bytes, `nzp = -zp`: the 8-lane bodies' dequantization.
+/// # Safety
+/// AVX-512F.
+#[inline(always)]
+unsafe fn dequantize16(q: __m128i, scale: __m512, nzp: __m512) -> __m512 {
+    // SAFETY: AVX-512F (caller).
+    unsafe {
+        let v = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(q));
+        _mm512_mul_ps(_mm512_add_ps(v, nzp), scale)
+    }
+}
+
+/// `round(clamp(v / scale, lo, hi))` as `i32`, `[lo, hi] = [-zp, 255 - zp]`: the 8-lane
+/// bodies' quantization before the zero point (NaN gives `lo`).
+/// # Safety
+/// AVX-512F.
+#[inline(always)]
+unsafe fn round16(v: __m512, scale: __m512, lo: __m512, hi: __m512) -> __m512i {
+    // SAFETY: AVX-512F (caller); MXCSR at its default (round to nearest even).
+    unsafe {
+        _mm512_cvtps_epi32(_mm512_min_ps(
+            _mm512_max_ps(_mm512_div_ps(v, scale), lo),
+            hi,
+        ))
+    }
+}
+
+/// [`round16`] plus the zero point `zp`, as 16 bytes: the clamp keeps the sum in 0 ..= 255,
+/// so the truncating down-convert is exact.
+/// # Safety
+/// AVX-512F.
+#[inline(always)]
+unsafe fn quantize16(v: __m512, scale: __m512, lo: __m512, hi: __m512, zp: __m512i) -> __m128i {
+    // SAFETY: AVX-512F (caller).
+    unsafe { _mm512_cvtepi32_epi8(_mm512_add_epi32(round16(v, scale, lo, hi), zp)) }
+}
 
 /// The parameters splatted once (the 8-lane `Lanes`, 16 wide).
 struct Zl {
@@ -59,10 +96,7 @@ impl Zl {
     #[inline(always)]
     unsafe fn dequantize(&self, q: __m128i, (scale, nzp): (__m512, __m512)) -> __m512 {
         // SAFETY: AVX-512F (caller).
-        unsafe {
-            let v = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(q));
-            _mm512_mul_ps(_mm512_add_ps(v, nzp), scale)
-        }
+        unsafe { dequantize16(q, scale, nzp) }
     }
 
     /// `v` quantized with the output's parameters: 16 bytes.
@@ -70,12 +104,8 @@ impl Zl {
     /// AVX-512F.
     #[inline(always)]
     unsafe fn quantize(&self, v: __m512) -> __m128i {
-        // SAFETY: AVX-512F (caller); MXCSR at its default (round to nearest even). The clamp
-        // keeps `q + zy` in 0 ..= 255, so the truncating down-convert is exact.
-        unsafe {
-            let c = _mm512_min_ps(_mm512_max_ps(_mm512_div_ps(v, self.sy), self.lo), self.hi);
-            _mm512_cvtepi32_epi8(_mm512_add_epi32(_mm512_cvtps_epi32(c), self.zy))
-        }
+        // SAFETY: AVX-512F (caller).
+        unsafe { quantize16(v, self.sy, self.lo, self.hi, self.zy) }
     }
 }
 
@@ -111,7 +141,7 @@ unsafe fn store(p: *mut u8, v: __m128i, full: bool) {
 /// # Safety
 /// AVX-512F/BW; `args` as `qbinary::run` requires.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
-unsafe fn add(args: &QAddArgs) {
+pub(crate) unsafe fn add(args: &QAddArgs) {
     // SAFETY: AVX-512F (this fn's features).
     let l = unsafe { Zl::new(&args.p) };
     let bytes = args.n * 8;
@@ -131,7 +161,7 @@ unsafe fn add(args: &QAddArgs) {
 /// # Safety
 /// AVX-512F/BW; `args` as `qbinary::scale` requires.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
-unsafe fn scale(args: &QScaleArgs) {
+pub(crate) unsafe fn scale(args: &QScaleArgs) {
     // SAFETY: AVX-512F (this fn's features).
     let l = unsafe { Zl::new(&args.p) };
     let bytes = args.pixels * 8;
@@ -156,34 +186,10 @@ unsafe fn scale(args: &QScaleArgs) {
     }
 }
 
-/// Runs the add 16 lanes wide when `k` is the AVX-512 path (then returns true).
-/// # Safety
-/// As `qbinary::run`.
-pub(crate) unsafe fn try_add(k: crate::isa::Kernels, a: &QAddArgs) -> bool {
-    if !wide(k) {
-        return false;
-    }
-    // SAFETY: `wide` confirmed the features; forwarded.
-    unsafe { add(a) };
-    true
-}
-
-/// Runs the channel scale 16 lanes wide when `k` is the AVX-512 path (then returns true).
-/// # Safety
-/// As `qbinary::scale`.
-pub(crate) unsafe fn try_scale(k: crate::isa::Kernels, a: &QScaleArgs) -> bool {
-    if !wide(k) {
-        return false;
-    }
-    // SAFETY: `wide` confirmed the features; forwarded.
-    unsafe { scale(a) };
-    true
-}
-
 /// # Safety
 /// AVX-512F/BW; `a` as `quantize::run` requires.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
-unsafe fn quant(a: &QuantArgs) {
+pub(crate) unsafe fn quant(a: &QuantArgs) {
     let len = a.n * 8;
     let mut i = 0;
     // SAFETY: (whole body) AVX-512F (this fn's features); lanes i .. i + 16 (or i + 8 at the
@@ -203,17 +209,14 @@ unsafe fn quant(a: &QuantArgs) {
                 } else {
                     _mm512_zextps256_ps512(_mm256_loadu_ps(a.f.add(i)))
                 };
-                let c = _mm512_min_ps(_mm512_max_ps(_mm512_div_ps(v, scale), lo), hi);
-                let q = _mm512_cvtepi32_epi8(_mm512_add_epi32(_mm512_cvtps_epi32(c), zp));
-                store(a.q.add(i), q, full);
+                store(a.q.add(i), quantize16(v, scale, lo, hi, zp), full);
                 i += 16;
             }
         } else {
             let nzp = _mm512_set1_ps(-a.zp as f32);
             while i < len {
                 let full = i + 16 <= len;
-                let v = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(load(a.q.add(i), full)));
-                let f = _mm512_mul_ps(_mm512_add_ps(v, nzp), scale);
+                let f = dequantize16(load(a.q.add(i), full), scale, nzp);
                 if full {
                     _mm512_storeu_ps(a.f.add(i), f);
                 } else {
@@ -228,7 +231,7 @@ unsafe fn quant(a: &QuantArgs) {
 /// # Safety
 /// AVX-512F/BW; `a` as `quantize::fake` requires.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
-unsafe fn fake(a: &FakeArgs) {
+pub(crate) unsafe fn fake(a: &FakeArgs) {
     let mut i = 0;
     // SAFETY: (whole body) AVX-512F (this fn's features); the masked lanes of i .. i + 16 lie
     // inside both slices.
@@ -245,36 +248,23 @@ unsafe fn fake(a: &FakeArgs) {
                 (1 << (a.len - i)) - 1
             };
             let v = _mm512_maskz_loadu_ps(k, a.x.add(i));
-            let c = _mm512_min_ps(_mm512_max_ps(_mm512_div_ps(v, scale), lo), hi);
-            let r = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtps_epi32(c)), scale);
+            let r = _mm512_mul_ps(_mm512_cvtepi32_ps(round16(v, scale, lo, hi)), scale);
             _mm512_mask_storeu_ps(a.y.add(i), k, r);
             i += 16;
         }
     }
 }
 
-/// Runs a quantize or dequantize 16 lanes wide when `k` is the AVX-512 path (then true).
+/// Runs `body` (one of this module's passes) on `args` when `k` is the AVX-512 path, whose
+/// CPUs have the features the passes need, and returns true; false (nothing done) otherwise.
 /// # Safety
-/// As `quantize::run`.
-pub(crate) unsafe fn try_quant(k: crate::isa::Kernels, a: &QuantArgs) -> bool {
+/// `args` as the 8-lane body of the same pass requires.
+pub(crate) unsafe fn try_run<A>(k: crate::isa::Kernels, args: &A, body: unsafe fn(&A)) -> bool {
     if !wide(k) {
         return false;
     }
     // SAFETY: `wide` confirmed the features; forwarded.
-    unsafe { quant(a) };
-    true
-}
-
-/// Runs the quantize-dequantize round trip 16 lanes wide when `k` is the AVX-512 path (then
-/// true).
-/// # Safety
-/// As `quantize::fake`.
-pub(crate) unsafe fn try_fake(k: crate::isa::Kernels, a: &FakeArgs) -> bool {
-    if !wide(k) {
-        return false;
-    }
-    // SAFETY: `wide` confirmed the features; forwarded.
-    unsafe { fake(a) };
+    unsafe { body(args) };
     true
 }
 

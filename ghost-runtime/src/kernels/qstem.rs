@@ -68,11 +68,7 @@ impl StemShape {
         stride: usize,
         ow: usize,
     ) -> usize {
-        let need = if ow == 0 {
-            0
-        } else {
-            (ow - 1) * stride + 4 * k.div_ceil(4)
-        };
+        let need = read_width(k, stride, ow);
         let plain = w + pl + pr;
         if plain > need {
             plain
@@ -82,9 +78,25 @@ impl StemShape {
     }
 }
 
+/// Columns of a padded row that `ow` output columns read: the last one's 4-byte groups end at
+/// `(ow - 1) * stride + 4 * ceil(k / 4)`.
+const fn read_width(k: usize, stride: usize, ow: usize) -> usize {
+    if ow == 0 {
+        0
+    } else {
+        (ow - 1) * stride + 4 * k.div_ceil(4)
+    }
+}
+
+/// Bytes of one output block's packed weights: biases, scales and a 32-byte row per input
+/// channel, tap row and group of 4 taps.
+const fn block_bytes(c_in: usize, k: usize) -> usize {
+    64 + c_in * k * k.div_ceil(4) * 32
+}
+
 /// Bytes of the packed weights of a stem with `c_in` inputs, kernel `k` and `c_out` outputs.
 pub const fn stem_u8_packed_len(c_in: usize, k: usize, c_out: usize) -> usize {
-    c_out.div_ceil(8) * (64 + c_in * k * k.div_ceil(4) * 32)
+    c_out.div_ceil(8) * block_bytes(c_in, k)
 }
 
 /// Packs `s8` weights `[c_out][c_in][k][k]`, `i32` biases and `f32` requantization scales
@@ -114,7 +126,7 @@ pub fn pack_stem_u8(
     check_len("out", out.len(), stem_u8_packed_len(c_in, k, c_out))?;
     out.fill(0);
     let g = k.div_ceil(4);
-    let per_block = 64 + c_in * k * g * 32;
+    let per_block = block_bytes(c_in, k);
     for o in 0..c_out {
         let (b, l) = (o / 8, o % 8);
         let blk = &mut out[b * per_block..(b + 1) * per_block];
@@ -167,8 +179,7 @@ struct QStemArgs {
 unsafe fn run<S: QSimd, const MR: usize, const NB: usize>(s: S, a: &QStemArgs) {
     let sh = a.sh;
     let g = sh.groups();
-    let taps = sh.c_in * sh.k * g;
-    let per_block = 64 + taps * 32;
+    let per_block = block_bytes(sh.c_in, sh.k);
     let plane = sh.hp * sh.wp;
     let px = sh.oh * sh.ow;
     let blocks = sh.c_out.div_ceil(8);
@@ -291,7 +302,7 @@ impl Kernels {
                 "must hold (oh - 1) * stride + k rows",
             )?;
             check(
-                (sh.ow - 1) * sh.stride + 4 * sh.groups() <= sh.wp,
+                read_width(sh.k, sh.stride, sh.ow) <= sh.wp,
                 "shape.wp",
                 "must hold (ow - 1) * stride + 4 * ceil(k / 4) columns",
             )?;

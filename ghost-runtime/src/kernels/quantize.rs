@@ -12,6 +12,8 @@ use crate::arch::QSimd;
 use crate::error::{check, check_len, Error};
 use crate::isa::{qdispatch, Kernels};
 use crate::kernels::pointwise::view;
+#[cfg(all(target_arch = "x86_64", not(miri)))]
+use crate::kernels::qelementwise_zmm as zmm;
 use crate::{Dst, Src};
 
 /// A validated conversion of `n` vectors of 8 lanes.
@@ -72,7 +74,7 @@ unsafe fn run<S: QSimd>(s: S, a: &QuantArgs) {
 pub(crate) unsafe fn quant_exec(k: Kernels, a: &QuantArgs) {
     // SAFETY: forwarded.
     #[cfg(all(target_arch = "x86_64", not(miri)))]
-    if unsafe { crate::kernels::qelementwise_zmm::try_quant(k, a) } {
+    if unsafe { zmm::try_run(k, a, zmm::quant) } {
         return;
     }
     qdispatch!(k, run, a, QuantArgs; vnni []; avx2 []; scalar [])
@@ -131,7 +133,7 @@ unsafe fn fake<S: QSimd>(s: S, a: &FakeArgs) {
 unsafe fn fake_exec(k: Kernels, a: &FakeArgs) {
     // SAFETY: forwarded.
     #[cfg(all(target_arch = "x86_64", not(miri)))]
-    if unsafe { crate::kernels::qelementwise_zmm::try_fake(k, a) } {
+    if unsafe { zmm::try_run(k, a, zmm::fake) } {
         return;
     }
     qdispatch!(k, fake, a, FakeArgs; vnni []; avx2 []; scalar [])

@@ -88,21 +88,25 @@ fn requant_act(act: Option<Activation>, y_scale: f32) -> bool {
     }
 }
 
-fn qkernel(c: &QConv, w_shape: &[usize], cin: usize) -> Option<QKernel> {
-    let conv = &c.conv;
+/// What every int8 conv kernel needs of a QConv with weights of shape `w_shape`: per-tensor
+/// 8-bit activations, symmetric s8 weights, an activation the requantization computes, no
+/// dilation, 4-D weights and finite requantization scales.
+fn int8_conv_params(c: &QConv, w_shape: &[usize]) -> bool {
     let params_ok = per_tensor_8bit(&c.x)
         && per_tensor_8bit(&c.y)
         && c.w.dtype == DType::I8
         && c.w.zero_point.iter().all(|&z| z == 0)
         && requant_act(c.act, c.y.at(0).0)
-        && conv.dilations == [1, 1];
-    if !params_ok || w_shape.len() != 4 {
-        return None;
-    }
+        && c.conv.dilations == [1, 1];
     // Every scale is positive and finite (import checks it), but their quotient can still
     // overflow `f32` (a subnormal output scale): the packers refuse such a scale, so the
     // conv runs as the f32 fallback, which follows the QDQ graph exactly (it saturates).
-    if !(0..w_shape[0]).all(|o| requant_scale(c, o).is_finite()) {
+    params_ok && w_shape.len() == 4 && (0..w_shape[0]).all(|o| requant_scale(c, o).is_finite())
+}
+
+fn qkernel(c: &QConv, w_shape: &[usize], cin: usize) -> Option<QKernel> {
+    let conv = &c.conv;
+    if !int8_conv_params(c, w_shape) {
         return None;
     }
     let (cout, cin_g, kh, kw) = (w_shape[0], w_shape[1], w_shape[2], w_shape[3]);
@@ -128,22 +132,14 @@ pub(super) fn stem_conv(g: &Graph, n: NodeId) -> bool {
     };
     let conv = &c.conv;
     let ws = &g.value(node.inputs[1]).ty.shape;
-    let params_ok = per_tensor_8bit(&c.x)
-        && per_tensor_8bit(&c.y)
-        && storage_zp(&c.x).is_some()
-        && storage_zp(&c.y).is_some()
-        && c.w.dtype == DType::I8
-        && c.w.zero_point.iter().all(|&z| z == 0)
-        && requant_act(c.act, c.y.at(0).0);
-    let shape_ok = ws.len() == 4
+    let shape_ok = int8_conv_params(c, ws)
         && ws[2] == ws[3]
         && (1..=8).contains(&ws[2])
         && ws[1] <= 16
         && conv.group == 1
-        && conv.dilations == [1, 1]
         && conv.strides[0] == conv.strides[1]
         && conv.strides[0] > 0;
-    if !params_ok || !shape_ok || !(0..ws[0]).all(|o| requant_scale(c, o).is_finite()) {
+    if !shape_ok {
         return false;
     }
     let x = node.inputs[0];
@@ -926,9 +922,8 @@ impl Lowerer<'_> {
         let (x, wv, y) = (node.inputs[0], node.inputs[1], node.outputs[0]);
         let cin = self.shape(x)[1];
         let ws = self.shape(wv).to_vec();
-        let stem = stem_conv(self.g, n);
         let kind = qkernel(c, &ws, cin);
-        if kind.is_none() && !stem {
+        if kind.is_none() && !stem_conv(self.g, n) {
             self.unsupported(n, "no int8 kernel and weights or bias not constant");
             return Ok(());
         }
