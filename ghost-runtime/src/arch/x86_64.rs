@@ -465,7 +465,7 @@ unsafe fn lut_vnni(lut: &[u8; 256], src: *const u8, dst: *mut u8, n: usize) {
 /// AVX-512F, BW and VBMI available; extents as [`super::QSimd::lut_u8`].
 #[cfg(not(miri))]
 #[target_feature(enable = "avx512f,avx512bw,avx512vbmi")]
-unsafe fn lut_vbmi(lut: &[u8; 256], src: *const u8, dst: *mut u8, n: usize) {
+pub(crate) unsafe fn lut_vbmi(lut: &[u8; 256], src: *const u8, dst: *mut u8, n: usize) {
     // SAFETY: the table has 256 bytes; `i + 64 <= n` (or the masked tail's `n - i` bytes)
     // stays inside both extents; the features are the caller's obligation.
     unsafe {

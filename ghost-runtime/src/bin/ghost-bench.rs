@@ -150,9 +150,11 @@ fn dwq_case(
 }
 
 /// The int8 elementwise steps of a QDQ GhostNet-1.0 on `blocks` blocks of `side x side`:
-/// the residual add, the SE channel scaling and the stem's quantization (f32 -> u8), in
-/// output bytes per second.
-fn eltq_cases(k: Kernels, rng: &mut Rng, blocks: usize, side: usize) -> [Case; 3] {
+/// the residual add, the SE channel scaling, the stem's quantization (f32 -> u8), the SE
+/// squeeze (global average pool, in input bytes per second) and the second half of a Ghost
+/// module's concatenation at a channel offset inside a block (`c/2 - 4` channels at
+/// `c/2 - 4`), copied and requantized (in input bytes per second).
+fn eltq_cases(k: Kernels, rng: &mut Rng, blocks: usize, side: usize) -> Vec<Case> {
     let pixels = side * side;
     let len = blocks * 8 * pixels;
     let (a, ao) = aligned_bytes(len, || rng.next() as u8);
@@ -175,7 +177,70 @@ fn eltq_cases(k: Kernels, rng: &mut Rng, blocks: usize, side: usize) -> [Case; 3
     };
     let c = blocks * 8;
     let params = format!(r#"{{"c":{c},"h":{side},"w":{side}}}"#);
-    [
+    let (px, pxo) = aligned_bytes(len, || rng.next() as u8);
+    let mut py = vec![0u8; blocks * 8];
+    let pool = PoolU8Params {
+        scale: 0.0213 / pixels as f32,
+        in_zero_point: 3,
+        out_zero_point: 120,
+    };
+    let half = c / 2 - 4;
+    let cat = ConcatU8Shape {
+        pixels,
+        channels: half,
+        channel_offset: half,
+        out_channels: 2 * half,
+    };
+    let (cx, cxo) = aligned_bytes(half.div_ceil(8) * 8 * pixels, || rng.next() as u8);
+    let cx = std::rc::Rc::new((cx, cxo));
+    let out_len = (2 * half).div_ceil(8) * 8 * pixels;
+    let cat_cases = [false, true].map(|requantized| {
+        let (cx, mut cy) = (cx.clone(), vec![0u8; out_len]);
+        let r = U8Requant {
+            in_scale: if requantized { 0.0411 } else { 0.0507 },
+            in_zero_point: if requantized { 117 } else { 126 },
+            out_scale: 0.0507,
+            out_zero_point: 126,
+        };
+        let (tag, how) = if requantized {
+            ("q", "requant")
+        } else {
+            ("", "copy")
+        };
+        Case {
+            id: format!("qcat{tag}-c{c}-{side}"),
+            name: format!("concat u8 {how} c{half}@{half} @{side}"),
+            kind: "concat_u8",
+            params: params.clone(),
+            work: (half * pixels) as f64,
+            unit: "B",
+            run: Box::new(move || {
+                let (x, xo) = &*cx;
+                k.concat_u8(
+                    cat,
+                    r,
+                    Src::new(&x[*xo..*xo + half.div_ceil(8) * 8 * pixels]),
+                    Dst::new(&mut cy),
+                )
+                .unwrap();
+                black_box(&mut cy);
+            }),
+        }
+    });
+    let mut cases = vec![
+        Case {
+            id: format!("qgap-c{c}-{side}"),
+            name: format!("avgpool u8 c{c:<3} @{side}"),
+            kind: "global_avgpool_u8",
+            params: params.clone(),
+            work: len as f64,
+            unit: "B",
+            run: Box::new(move || {
+                k.global_avgpool_u8(pool, blocks, pixels, &px[pxo..pxo + len], &mut py)
+                    .unwrap();
+                black_box(&mut py);
+            }),
+        },
         Case {
             id: format!("qadd-c{c}-{side}"),
             name: format!("add u8 c{c:<3} @{side}"),
@@ -235,7 +300,9 @@ fn eltq_cases(k: Kernels, rng: &mut Rng, blocks: usize, side: usize) -> [Case; 3
                 black_box(&mut y3);
             }),
         },
-    ]
+    ];
+    cases.extend(cat_cases);
+    cases
 }
 
 /// Int8 1x1 conv `kp -> np` over a `side x side` image (random `u8`/`s8` data, ReLU

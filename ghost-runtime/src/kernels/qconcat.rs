@@ -108,6 +108,28 @@ unsafe fn convert<S: QSimd>(s: S, src: *const u8, dst: *mut u8, k: &Splat<S>) {
     unsafe { s.store_u8(dst, s.iadd(q, k.out_zp)) };
 }
 
+/// Every input byte's converted value, by the conversion itself (so the table holds the bytes
+/// `convert` gives on this path): 32 conversions of 8 lanes instead of one per 8 bytes of the
+/// tensor.
+#[inline(always)]
+fn table<S: QSimd>(s: S, r: &U8Requant) -> [u8; 256] {
+    let k = Splat {
+        in_scale: s.splat(r.in_scale),
+        neg_in_zp: s.splat(-(r.in_zero_point as f32)),
+        out_scale: s.splat(r.out_scale),
+        out_zp: s.isplat(r.out_zero_point as i32),
+        lo: s.splat(-(r.out_zero_point as f32)),
+        hi: s.splat((255 - r.out_zero_point as i32) as f32),
+    };
+    let mut lut = [0u8; 256];
+    let iota: [u8; 256] = core::array::from_fn(|i| i as u8);
+    for g in 0..32 {
+        // SAFETY: bytes 8g .. 8g + 8 of both 256-byte arrays.
+        unsafe { convert(s, iota.as_ptr().add(8 * g), lut.as_mut_ptr().add(8 * g), &k) };
+    }
+    lut
+}
+
 /// # Safety
 /// `src` valid for reading `channels.div_ceil(8) * pixels * 8` bytes; `dst` valid for reading
 /// and writing `end.div_ceil(8) * pixels * 8` bytes past output block `offset / 8`'s start
@@ -117,25 +139,7 @@ unsafe fn run<S: QSimd>(s: S, a: &QConcatArgs) {
     let px = a.pixels;
     let copy = a.r.is_identity();
     let (shift, first) = (a.offset % 8, a.offset / 8);
-    let k = Splat {
-        in_scale: s.splat(a.r.in_scale),
-        neg_in_zp: s.splat(-(a.r.in_zero_point as f32)),
-        out_scale: s.splat(a.r.out_scale),
-        out_zp: s.isplat(a.r.out_zero_point as i32),
-        lo: s.splat(-(a.r.out_zero_point as f32)),
-        hi: s.splat((255 - a.r.out_zero_point as i32) as f32),
-    };
-    // Every input byte's converted value, by the conversion itself (so the table holds the
-    // bytes `convert` gives on this path): 32 conversions of 8 lanes instead of one per
-    // 8 bytes of the tensor.
-    let mut lut = [0u8; 256];
-    if !copy {
-        let iota: [u8; 256] = core::array::from_fn(|i| i as u8);
-        for g in 0..32 {
-            // SAFETY: bytes 8g .. 8g + 8 of both 256-byte arrays.
-            unsafe { convert(s, iota.as_ptr().add(8 * g), lut.as_mut_ptr().add(8 * g), &k) };
-        }
-    }
+    let lut = if copy { [0u8; 256] } else { table(s, &a.r) };
     // The output zero point in every lane (the padding value).
     let zp_word = u64::from_le_bytes([a.r.out_zero_point; 8]);
     let mut tmp = [0u8; CHUNK * 8];
@@ -220,9 +224,100 @@ unsafe fn merge(p: *mut u8, word: u64, mask: u64) {
     }
 }
 
+/// [`run`] 8 pixels at a time in zmm registers, for x86 with AVX-512 VBMI: a 64-byte load of
+/// 8 pixels of a source block, the table lookup as in `QSimd::lut_u8` (two `vpermi2b` and a
+/// blend), the padding lanes blended with the zero point, each pixel's 64-bit word shifted
+/// into place, and masked byte stores instead of the read-modify-write of 8 bytes per pixel
+/// that the generic body does (whose stores were most of a shifted input's time: a Ghost
+/// module's second half at channel 36 or 92 of GhostNet-1.0).
+///
+/// # Safety
+/// As [`run`]; AVX-512F/BW/VL/VNNI/VBMI available.
+#[cfg(all(target_arch = "x86_64", not(miri)))]
+#[target_feature(enable = "avx,avx2,fma,avx512f,avx512bw,avx512vl,avx512vnni,avx512vbmi")]
+unsafe fn wide(a: &QConcatArgs) {
+    use core::arch::x86_64::*;
+    let px = a.pixels;
+    let copy = a.r.is_identity();
+    let (shift, first) = (a.offset % 8, a.offset / 8);
+    let lut = if copy {
+        core::array::from_fn(|i| i as u8)
+    } else {
+        // SAFETY: AVX-512 VNNI's features include the token's (the caller's dispatch).
+        table(unsafe { crate::arch::x86_64::Vnni::new_unchecked() }, &a.r)
+    };
+    // The same byte mask for each of the 8 pixels (64-bit words) of a register.
+    let rep = |m: u64| u64::from_le_bytes([m as u8; 8]);
+    // SAFETY: (whole body) the features are enabled; the extents are those `run` documents:
+    // loads read pixels `p .. p + n` of source block b (masked to them) only while `valid >
+    // 0` (b below the source's blocks), stores write the same pixels of output blocks
+    // `first + b` and, with a spill, `first + b + 1`.
+    unsafe {
+        let t = lut.as_ptr();
+        let (t0, t1) = (
+            _mm512_loadu_si512(t.cast()),
+            _mm512_loadu_si512(t.add(64).cast()),
+        );
+        let (t2, t3) = (
+            _mm512_loadu_si512(t.add(128).cast()),
+            _mm512_loadu_si512(t.add(192).cast()),
+        );
+        let zp = _mm512_set1_epi8(a.r.out_zero_point as i8);
+        let up = _mm512_set1_epi64(8 * shift as i64);
+        let down = _mm512_set1_epi64(64 - 8 * shift as i64);
+        for b in 0..(a.end - a.offset).div_ceil(8) {
+            let valid = a.channels.saturating_sub(8 * b).min(8);
+            let written = (a.end - (a.offset + 8 * b)).min(8);
+            let sb = a.src.wrapping_add(b * px * 8);
+            let d0 = a.dst.add((first + b) * px * 8);
+            let lanes = (1u64 << written) - 1;
+            let keep = rep((1u64 << valid) - 1);
+            let (m0, m1) = (rep(lanes << shift), rep(lanes >> (8 - shift)));
+            let spill = shift > 0 && written > 8 - shift;
+            if shift == 0 && valid == 8 {
+                // A whole block on a block boundary: converted or copied straight through.
+                if copy {
+                    core::ptr::copy_nonoverlapping(sb, d0, px * 8);
+                } else {
+                    crate::arch::x86_64::lut_vbmi(&lut, sb, d0, px * 8);
+                }
+                continue;
+            }
+            let mut p = 0;
+            while p < px {
+                let n = (px - p).min(8);
+                let kp = u64::MAX >> (64 - 8 * n);
+                let mut x = zp;
+                if valid > 0 {
+                    x = _mm512_maskz_loadu_epi8(kp, sb.add(p * 8).cast());
+                    if !copy {
+                        let lo = _mm512_permutex2var_epi8(t0, x, t1);
+                        let hi = _mm512_permutex2var_epi8(t2, x, t3);
+                        x = _mm512_mask_blend_epi8(_mm512_movepi8_mask(x), lo, hi);
+                    }
+                }
+                let word = _mm512_mask_blend_epi8(keep, zp, x);
+                let y = _mm512_sllv_epi64(word, up);
+                _mm512_mask_storeu_epi8(d0.add(p * 8).cast(), m0 & kp, y);
+                if spill {
+                    let y = _mm512_srlv_epi64(word, down);
+                    _mm512_mask_storeu_epi8(d0.add((px + p) * 8).cast(), m1 & kp, y);
+                }
+                p += 8;
+            }
+        }
+    }
+}
+
 /// # Safety
 /// As [`run`].
 unsafe fn concat_exec(k: Kernels, a: &QConcatArgs) {
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
+    if k.isa() == crate::isa::Isa::Avx512 && crate::isa::x86_vbmi() {
+        // SAFETY: VBMI (with AVX-512F/BW/VL/VNNI, see `x86_vbmi`) detected just above;
+        // forwarded.
+        return unsafe { wide(a) };
+    }
     qdispatch!(k, run, a, QConcatArgs; vnni []; avx2 []; scalar [])
 }
 
