@@ -1,6 +1,7 @@
 //! The int8 elementwise passes 16 lanes wide, for x86 with AVX-512F/BW: the residual add and
 //! SE channel scale of [`crate::kernels::qbinary`], and the quantize, dequantize and
-//! quantize-dequantize round trip of [`crate::kernels::quantize`]. Each is the 8-lane body's
+//! quantize-dequantize round trip of [`crate::kernels::quantize`], and the image rows of the
+//! stem's padded quantization ([`crate::kernels::qstem`]). Each is the 8-lane body's
 //! operations in the same order on zmm registers, so the bytes (and floats) are the same.
 //!
 //! Why: the add and scale are a dozen vector operations per 8 bytes (widen, convert,
@@ -22,6 +23,7 @@
 use core::arch::x86_64::*;
 
 use crate::kernels::qbinary::{QAddArgs, QScaleArgs, U8BinaryParams};
+use crate::kernels::qstem::QuantRows;
 use crate::kernels::quantize::{FakeArgs, QuantArgs};
 
 /// `f32(q - zp) * scale` of 16 bytes, `nzp = -zp`: the 8-lane bodies' dequantization.
@@ -223,6 +225,40 @@ pub(crate) unsafe fn quant(a: &QuantArgs) {
                     _mm256_storeu_ps(a.f.add(i), _mm512_castps512_ps256(f));
                 }
                 i += 16;
+            }
+        }
+    }
+}
+
+/// The image rows of `qstem`'s padded quantization: each row 16 floats at a time, its tail
+/// through masked loads and stores (one call per plane, where the 8-lane body went through a
+/// call and a copied tail per row).
+/// # Safety
+/// AVX-512F/BW; `a`'s rows valid (`rows` rows of `w` floats `w` apart, of `w` bytes
+/// `stride` apart).
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+pub(crate) unsafe fn quant_rows(a: &QuantRows) {
+    // SAFETY: (whole body) AVX-512F/BW (this fn's features); lanes `i .. i + 16` of a row, masked
+    // to its `w` values, lie inside both rows.
+    unsafe {
+        let scale = _mm512_set1_ps(a.scale);
+        let zp = _mm512_set1_epi32(a.zp);
+        let (lo, hi) = (
+            _mm512_set1_ps(-a.zp as f32),
+            _mm512_set1_ps((255 - a.zp) as f32),
+        );
+        for r in 0..a.rows {
+            let (f, q) = (a.f.add(r * a.w), a.q.add(r * a.stride));
+            let mut i = 0;
+            while i + 16 <= a.w {
+                let v = _mm512_loadu_ps(f.add(i));
+                _mm_storeu_si128(q.add(i).cast(), quantize16(v, scale, lo, hi, zp));
+                i += 16;
+            }
+            if i < a.w {
+                let k: __mmask16 = (1 << (a.w - i)) - 1;
+                let v = _mm512_maskz_loadu_ps(k, f.add(i));
+                _mm_mask_storeu_epi8(q.add(i).cast(), k, quantize16(v, scale, lo, hi, zp));
             }
         }
     }

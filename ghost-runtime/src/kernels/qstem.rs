@@ -269,6 +269,24 @@ unsafe fn stem_exec(k: Kernels, a: &QStemArgs) {
     qdispatch!(k, run, a, QStemArgs; vnni [8, 2]; avx2 [4, 2]; scalar [4, 1])
 }
 
+/// Rows of a plain `f32` plane quantized into rows of a padded `u8` plane (the image part of
+/// [`Kernels::quantize_padded_u8`]).
+pub(crate) struct QuantRows {
+    /// Row 0's first float; rows are `w` floats apart.
+    pub(crate) f: *const f32,
+    /// Row 0's first byte; rows are `stride` bytes apart.
+    pub(crate) q: *mut u8,
+    pub(crate) rows: usize,
+    pub(crate) w: usize,
+    pub(crate) stride: usize,
+    pub(crate) scale: f32,
+    /// Zero point, `u8` storage.
+    pub(crate) zp: i32,
+}
+
+#[cfg(all(target_arch = "x86_64", not(miri)))]
+use crate::kernels::qelementwise_zmm::quant_rows as zmm_rows;
+
 impl Kernels {
     /// Int8 stem convolution (module docs) of one image: `input` holds `c_in` padded planes
     /// of `hp x wp` bytes (zero point `input_zero_point` in the padding), `packed` comes from
@@ -359,6 +377,25 @@ impl Kernels {
                 let row = &mut planes[(top + r) * wp..(top + r + 1) * wp];
                 row[..left].fill(zero_point);
                 row[left + w..].fill(zero_point);
+            }
+            let rows = QuantRows {
+                f: input[ci * h * w..].as_ptr(),
+                q: planes[top * wp + left..].as_mut_ptr(),
+                rows: h,
+                w,
+                stride: wp,
+                scale,
+                zp: zero_point as i32,
+            };
+            // SAFETY: `h` rows of `w` floats of channel ci's plane of `input`, and of `w`
+            // bytes `wp` apart from row `top`, column `left` of plane ci (`top + h <= hp`,
+            // `left + w <= wp`, checked above); distinct buffers.
+            #[cfg(all(target_arch = "x86_64", not(miri)))]
+            if unsafe { crate::kernels::qelementwise_zmm::try_run(self, &rows, zmm_rows) } {
+                continue;
+            }
+            for r in 0..h {
+                let row = &mut planes[(top + r) * wp..(top + r + 1) * wp];
                 let src = &input[(ci * h + r) * w..(ci * h + r + 1) * w];
                 let dst = &mut row[left..left + w];
                 let a = QuantArgs {
