@@ -236,20 +236,28 @@ impl<const K: usize, const ST: usize> Dot<K, ST> {
     #[inline(always)]
     unsafe fn pair(&self, win: &Window<K>, ox: usize) -> __m512i {
         let ix0 = (ox * ST) as isize - win.pl as isize;
-        let plain = ix0 >= 0 && ix0 as usize + 8 <= win.iw;
-        // Window pixels `j0 .. j1` are inside the row (at most ST + K of them).
+        // A plain 64-byte load when the 8 pixels from the window's first lie inside the row
+        // (`u64::MAX` stands for it); else the mask of the window's pixels inside the row:
+        // a constant one when all `ST + K` are (no mask arithmetic per pair, which was a
+        // sixth of a 7x7 layer's time), else that of pixels `j0 .. j1`.
         let n = (ST + K) as isize;
-        let j0 = (-ix0).clamp(0, n) as u32;
-        let j1 = (win.iw as isize - ix0).clamp(0, n) as u32;
         let bits = |j: u32| (1u64 << (8 * j)) - 1;
-        let mask = bits(j1) & !bits(j0);
+        let mask = if ix0 >= 0 && ix0 as usize + 8 <= win.iw {
+            u64::MAX
+        } else if ix0 >= 0 && ix0 + n <= win.iw as isize {
+            bits(n as u32)
+        } else {
+            let j0 = (-ix0).clamp(0, n) as u32;
+            let j1 = (win.iw as isize - ix0).clamp(0, n) as u32;
+            bits(j1) & !bits(j0)
+        };
         let mut acc = win.corr;
         for ky in 0..K {
             let p = win.rows[ky].wrapping_add(ox * ST * 8);
             // SAFETY: a plain load's 8 pixels start inside the row and end by its end; the
-            // masked load touches only the row's pixels `ix0 + j0 .. ix0 + j1`.
+            // masked load touches only the row's pixels of the window.
             unsafe {
-                let x = if plain {
+                let x = if mask == u64::MAX {
                     _mm512_loadu_si512(p.cast())
                 } else {
                     _mm512_mask_loadu_epi8(self.zx, mask, p.cast())
