@@ -243,6 +243,37 @@ fn pointwise_u8_scalar_matches_formula() {
     }
 }
 
+/// One pixel (an SE block's convs, a classifier head): the kernels' one-pixel path, with odd
+/// input block counts, pairs and single blocks, residuals and offsets, against the formula and
+/// every path against the scalar one.
+#[test]
+fn pointwise_u8_one_pixel_matches_formula_on_every_path() {
+    let mut rng = Rng::new(24);
+    for t in 0..trials(60) {
+        let c = QPwCase::random(&mut rng, [24, 90, 200][t % 3], 90, 1);
+        assert_eq!(c.px, 1);
+        let y = c.run(scalar());
+        for (i, v) in y.iter().enumerate() {
+            let blk = i / 8;
+            let ch = (blk - c.y_off.min(blk)) * 8 + i % 8;
+            if blk < c.y_off || blk >= c.y_off + pad8(c.n) / 8 {
+                assert_eq!(*v, 7, "untouched block {blk}");
+            } else if ch < c.n {
+                assert_eq!(*v, c.want(ch, 0), "channel {ch} of {c:?}");
+            }
+        }
+        for kern in int8_isas() {
+            assert_eq!(
+                c.run(kern),
+                y,
+                "{:?} ({}) {c:?}",
+                kern.isa(),
+                kern.int8_path()
+            );
+        }
+    }
+}
+
 #[test]
 fn pointwise_u8_simd_matches_scalar_bitwise() {
     let mut rng = Rng::new(22);
@@ -250,7 +281,14 @@ fn pointwise_u8_simd_matches_scalar_bitwise() {
         .map(|_| QPwCase::random(&mut rng, 70, 80, 40))
         .collect();
     // GhostNet-like widths with long K (960) and many pixels.
-    for (k, n, px) in [(960, 80, 13), (160, 200, 29), (16, 16, 97)] {
+    for (k, n, px) in [
+        (960, 80, 13),
+        (160, 200, 29),
+        (16, 16, 97),
+        (960, 240, 1),
+        (240, 960, 1),
+        (24, 20, 1),
+    ] {
         let mut c = QPwCase::random(&mut rng, 8, 8, 8);
         c.k = k;
         c.n = n;

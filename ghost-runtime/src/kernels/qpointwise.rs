@@ -455,7 +455,9 @@ pub(crate) unsafe fn run<
             };
             // SAFETY: forwarded; `nbh` blocks from `ob0` exist.
             unsafe {
-                if nbh == NB {
+                if a.px == 1 {
+                    one_pixel(s, a, &rqv, &c, nbh);
+                } else if nbh == NB {
                     cols::<S, MR, NB>(s, a, &rqv, &c)
                 } else {
                     // Narrower remainders in taller tiles: pairs of blocks (one register
@@ -500,6 +502,153 @@ unsafe fn cols<S: QWide, const MR: usize, const NB: usize>(
         // pixel indices to px - 1.
         unsafe { tile::<S, MR, NB>(s, a, rq, c, p0, m, lo) }
     });
+}
+
+/// A one-pixel input (an SE block's 1x1 convs, a classifier head's): `nbh` blocks from
+/// `c.ob0`, two per register where the path has pairs. A tile of `MR` pixels would compute the
+/// one pixel `MR` times over; here each register instead keeps [`PARTS`] partial sums, the
+/// k-groups of two input blocks spread over them, so its dependency chain is a quarter as long.
+/// The sum is the same `i32` in any order (wrapping addition), so the bytes are the tiles'.
+///
+/// # Safety
+/// As [`tile`] with `a.px == 1`; `nbh` blocks of the column group exist.
+#[cfg_attr(ghost_runtime_opt0, inline(never))] // see ghost-runtime/build.rs
+#[cfg_attr(not(ghost_runtime_opt0), inline(always))]
+unsafe fn one_pixel<S: QWide>(s: S, a: &QPwArgs, rq: &RqV<S>, c: &Cols, nbh: usize) {
+    let mut j = 0;
+    while j < nbh {
+        // SAFETY: blocks j .. of the column group exist (the caller's contract); the offsets
+        // stay inside the panel.
+        let cj = unsafe {
+            Cols {
+                w: c.w.add(j * 32),
+                bias: c.bias.add(j * 32),
+                scale: c.scale.add(j * 32),
+                ob0: c.ob0 + j,
+                ..*c
+            }
+        };
+        // SAFETY: forwarded; the blocks named exist.
+        unsafe {
+            if j + 4 <= nbh {
+                one_pixel_pairs::<S, 2>(s, a, rq, &cj);
+                j += 4;
+            } else if j + 2 <= nbh {
+                one_pixel_pairs::<S, 1>(s, a, rq, &cj);
+                j += 2;
+            } else {
+                one_pixel_block(s, a, rq, &cj);
+                j += 1;
+            }
+        }
+    }
+}
+
+/// Partial sums per register in [`one_pixel`].
+const PARTS: usize = 4;
+
+/// [`one_pixel`] for `2 * NP` blocks, two per register.
+///
+/// # Safety
+/// As [`one_pixel`] with `2 * NP` blocks.
+#[allow(clippy::needless_range_loop)]
+#[inline(always)]
+unsafe fn one_pixel_pairs<S: QWide, const NP: usize>(s: S, a: &QPwArgs, rq: &RqV<S>, c: &Cols) {
+    let zero = [0u8; 64];
+    // SAFETY: 64 bytes of `zero`; NP pairs of bias blocks from `c.bias`.
+    let mut acc = unsafe { [[s.ipload(zero.as_ptr()); NP]; PARTS] };
+    for j in 0..NP {
+        // SAFETY: as above.
+        acc[0][j] = unsafe { s.ipload(c.bias.add(j * 64)) };
+    }
+    let mut wrow = c.w;
+    let mut kb = 0;
+    while kb < a.kb {
+        // Input blocks kb and kb + 1 (when it exists): k-group `2u + half` into partial sum
+        // `2u + half`.
+        for u in 0..2 {
+            if u == 1 && kb + 1 == a.kb {
+                break;
+            }
+            for half in 0..2 {
+                let p = 2 * u + half;
+                // SAFETY: block kb + u < a.kb of the pixel, bytes 4*half .. +4; k-group row of
+                // the panel, blocks 2j, 2j + 1 of the group.
+                unsafe {
+                    let xv = s.xpbcast(a.x.add((kb + u) * a.x_bs + 4 * half));
+                    for j in 0..NP {
+                        acc[p][j] = s.pdot(acc[p][j], xv, s.wpload(wrow.add(j * 64)));
+                    }
+                }
+                // Past the panel after the last row, never read: see `dots`.
+                wrow = wrow.wrapping_add(c.w_stride);
+            }
+        }
+        kb += 2;
+    }
+    for j in 0..NP {
+        let mut v = s.ihalves(acc[0][j]);
+        for part in &acc[1..] {
+            let h = s.ihalves(part[j]);
+            v = [s.iadd(v[0], h[0]), s.iadd(v[1], h[1])];
+        }
+        for (b, v) in v.into_iter().enumerate() {
+            // SAFETY: block 2j + b of the group (scale, output and residual views).
+            unsafe { one_pixel_store(s, a, rq, c, 2 * j + b, v) };
+        }
+    }
+}
+
+/// [`one_pixel`] for one block.
+///
+/// # Safety
+/// As [`one_pixel`] with one block.
+#[allow(clippy::needless_range_loop)]
+#[inline(always)]
+unsafe fn one_pixel_block<S: QWide>(s: S, a: &QPwArgs, rq: &RqV<S>, c: &Cols) {
+    let mut acc = [s.isplat(0); PARTS];
+    // SAFETY: the block's 8 biases.
+    acc[0] = unsafe { s.iload(c.bias) };
+    let mut wrow = c.w;
+    let mut kb = 0;
+    while kb < a.kb {
+        for u in 0..2 {
+            if u == 1 && kb + 1 == a.kb {
+                break;
+            }
+            for half in 0..2 {
+                // SAFETY: as in `one_pixel_pairs`, one block.
+                unsafe {
+                    let xv = s.xbcast(a.x.add((kb + u) * a.x_bs + 4 * half));
+                    acc[2 * u + half] = s.dot(acc[2 * u + half], xv, s.wload(wrow));
+                }
+                wrow = wrow.wrapping_add(c.w_stride);
+            }
+        }
+        kb += 2;
+    }
+    let v = s.iadd(s.iadd(acc[0], acc[1]), s.iadd(acc[2], acc[3]));
+    // SAFETY: block 0 of the group.
+    unsafe { one_pixel_store(s, a, rq, c, 0, v) };
+}
+
+/// Requantizes and stores block `j` of a one-pixel column group.
+///
+/// # Safety
+/// Block `j` of the group exists.
+#[inline(always)]
+unsafe fn one_pixel_store<S: QWide>(s: S, a: &QPwArgs, rq: &RqV<S>, c: &Cols, j: usize, v: S::I) {
+    let ob = c.ob0 + j;
+    // SAFETY: block ob < nb of the output and residual views; the group's scale block j.
+    unsafe {
+        let sc = s.load(c.scale.add(j * 32).cast());
+        let r = if a.rq.r.is_null() {
+            ptr::null()
+        } else {
+            a.rq.r.add(ob * a.rq.r_bs)
+        };
+        rq.store(s, v, sc, a.y.add(ob * a.y_bs), r);
+    }
 }
 
 /// The accumulators of an `MR x NB` tile, one block per register: bias plus the dot products
