@@ -117,8 +117,12 @@ pub fn gather_channels(
     dst: &mut [f32],
 ) -> Result<(), Error> {
     check_len("dst", dst.len(), phys.len() * pixels)?;
-    for &lane in phys {
-        check_len("src", src.len(), (lane as usize / 8 + 1) * pixels * 8)?;
+    let top = phys.iter().max().map_or(0, |&l| l as usize / 8 + 1);
+    check_len("src", src.len(), top * pixels * 8)?;
+    if pixels == 1 && phys.iter().enumerate().all(|(c, &l)| l as usize == c) {
+        // One pixel in a dense layout (a classifier's logits): NCHW8c is NCHW already.
+        dst.copy_from_slice(&src[..phys.len()]);
+        return Ok(());
     }
     for (c, &lane) in phys.iter().enumerate() {
         let lane = lane as usize;
@@ -198,6 +202,15 @@ mod tests {
         gather_channels(&src, &[9, 0], 3, &mut plain).unwrap();
         assert_eq!(plain, [25.0, 33.0, 41.0, 0.0, 8.0, 16.0]);
         assert!(gather_channels(&src, &[16], 3, &mut plain).is_err());
+        // One pixel: the dense layout is copied, any other goes lane by lane.
+        let mut logits = [0.0f32; 11];
+        let dense: [u32; 11] = core::array::from_fn(|c| c as u32);
+        gather_channels(&src, &dense, 1, &mut logits).unwrap();
+        assert_eq!(logits[..], src[..11]);
+        let mut two = [0.0f32; 2];
+        gather_channels(&src, &[9, 0], 1, &mut two).unwrap();
+        assert_eq!(two, [9.0, 0.0]);
+        assert!(gather_channels(&src[..8], &dense, 1, &mut logits).is_err());
     }
 
     #[test]

@@ -365,8 +365,14 @@ macro_rules! qsimd_impl {
                     let b = _mm256_packus_epi16(ab, cd);
                     let b =
                         _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
-                    let b = _mm256_max_epu8(b, _mm256_set1_epi8(c.min as i8));
-                    let b = _mm256_min_epu8(b, _mm256_set1_epi8(c.max as i8));
+                    // The packs saturate to 0 ..= 255: only bounds inside narrow it.
+                    let mut b = b;
+                    if c.min > 0 {
+                        b = _mm256_max_epu8(b, _mm256_set1_epi8(c.min as i8));
+                    }
+                    if c.max < 255 {
+                        b = _mm256_min_epu8(b, _mm256_set1_epi8(c.max as i8));
+                    }
                     _mm256_storeu_si256(p.cast(), b);
                 }
             }
@@ -557,8 +563,14 @@ impl super::QWide for Vnni {
             let b = _mm512_packus_epi16(w01, w23);
             let order = _mm512_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7, 8, 12, 9, 13, 10, 14, 11, 15);
             let b = _mm512_permutexvar_epi32(order, b);
-            let b = _mm512_max_epu8(b, _mm512_set1_epi8(c.min as i8));
-            let b = _mm512_min_epu8(b, _mm512_set1_epi8(c.max as i8));
+            // The packs saturate to 0 ..= 255: only bounds inside narrow it.
+            let mut b = b;
+            if c.min > 0 {
+                b = _mm512_max_epu8(b, _mm512_set1_epi8(c.min as i8));
+            }
+            if c.max < 255 {
+                b = _mm512_min_epu8(b, _mm512_set1_epi8(c.max as i8));
+            }
             _mm256_storeu_si256(y[0].cast(), _mm512_castsi512_si256(b));
             _mm256_storeu_si256(y[1].cast(), _mm512_extracti64x4_epi64::<1>(b));
         }

@@ -283,6 +283,9 @@ struct Zq {
     zp: __m512i,
     min: __m256i,
     max: __m256i,
+    /// The bounds narrow the packs' `0 ..= 255`.
+    lower: bool,
+    upper: bool,
     /// Dword order of 4 pixels after the two saturating packs.
     order: __m512i,
 }
@@ -300,6 +303,8 @@ impl Zq {
                 zp: join(c.zp, c.zp),
                 min: _mm256_set1_epi8(c.min as i8),
                 max: _mm256_set1_epi8(c.max as i8),
+                lower: c.min > 0,
+                upper: c.max < 255,
                 order: _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 0, 0, 0, 0, 0, 0, 0, 0),
             }
         }
@@ -320,8 +325,14 @@ impl Zq {
             // p0's lane L lands in dword 4L and p1's in dword 4L + 1.
             let w = _mm512_packs_epi32(q(p0), q(p1));
             let b = _mm512_permutexvar_epi32(self.order, _mm512_packus_epi16(w, w));
-            let b = _mm256_max_epu8(_mm512_castsi512_si256(b), self.min);
-            let b = _mm256_min_epu8(b, self.max);
+            // The packs saturate to 0 ..= 255: only bounds inside narrow it.
+            let mut b = _mm512_castsi512_si256(b);
+            if self.lower {
+                b = _mm256_max_epu8(b, self.min);
+            }
+            if self.upper {
+                b = _mm256_min_epu8(b, self.max);
+            }
             if n == 4 {
                 _mm256_storeu_si256(y.cast(), b);
             } else {
