@@ -270,7 +270,8 @@ unsafe fn stem_exec(k: Kernels, a: &QStemArgs) {
 }
 
 /// Rows of a plain `f32` plane quantized into rows of a padded `u8` plane (the image part of
-/// [`Kernels::quantize_padded_u8`]).
+/// [`Kernels::quantize_padded_u8`] on AVX-512).
+#[cfg(all(target_arch = "x86_64", not(miri)))]
 pub(crate) struct QuantRows {
     /// Row 0's first float; rows are `w` floats apart.
     pub(crate) f: *const f32,
@@ -378,21 +379,23 @@ impl Kernels {
                 row[..left].fill(zero_point);
                 row[left + w..].fill(zero_point);
             }
-            let rows = QuantRows {
-                f: input[ci * h * w..].as_ptr(),
-                q: planes[top * wp + left..].as_mut_ptr(),
-                rows: h,
-                w,
-                stride: wp,
-                scale,
-                zp: zero_point as i32,
-            };
-            // SAFETY: `h` rows of `w` floats of channel ci's plane of `input`, and of `w`
-            // bytes `wp` apart from row `top`, column `left` of plane ci (`top + h <= hp`,
-            // `left + w <= wp`, checked above); distinct buffers.
             #[cfg(all(target_arch = "x86_64", not(miri)))]
-            if unsafe { crate::kernels::qelementwise_zmm::try_run(self, &rows, zmm_rows) } {
-                continue;
+            {
+                let rows = QuantRows {
+                    f: input[ci * h * w..].as_ptr(),
+                    q: planes[top * wp + left..].as_mut_ptr(),
+                    rows: h,
+                    w,
+                    stride: wp,
+                    scale,
+                    zp: zero_point as i32,
+                };
+                // SAFETY: `h` rows of `w` floats of channel ci's plane of `input`, and of `w`
+                // bytes `wp` apart from row `top`, column `left` of plane ci (`top + h <= hp`,
+                // `left + w <= wp`, checked above); distinct buffers.
+                if unsafe { crate::kernels::qelementwise_zmm::try_run(self, &rows, zmm_rows) } {
+                    continue;
+                }
             }
             for r in 0..h {
                 let row = &mut planes[(top + r) * wp..(top + r + 1) * wp];
