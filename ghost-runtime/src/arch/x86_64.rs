@@ -464,40 +464,66 @@ unsafe fn lut_vnni(lut: &[u8; 256], src: *const u8, dst: *mut u8, n: usize) {
     unsafe { super::lut_bytes(lut, src, dst, n) }
 }
 
-/// 64 bytes per step: the table's lower and upper halves each one `vpermi2b` (index bits 0-6),
-/// the index's top bit picks between them; the tail goes through masked loads and stores.
+/// A 256-byte table in four zmm registers, looked up 64 bytes at a time: the table's lower
+/// and upper halves each one `vpermi2b` (index bits 0-6), the index's top bit picks between
+/// them.
+#[cfg(not(miri))]
+#[derive(Clone, Copy)]
+pub(crate) struct Lut512([__m512i; 4]);
+
+#[cfg(not(miri))]
+impl Lut512 {
+    /// # Safety
+    /// AVX-512F available.
+    #[inline(always)]
+    pub(crate) unsafe fn new(lut: &[u8; 256]) -> Lut512 {
+        let t = lut.as_ptr();
+        // SAFETY: four 64-byte loads of the 256-byte table; AVX-512F (caller).
+        unsafe {
+            Lut512([
+                _mm512_loadu_si512(t.cast()),
+                _mm512_loadu_si512(t.add(64).cast()),
+                _mm512_loadu_si512(t.add(128).cast()),
+                _mm512_loadu_si512(t.add(192).cast()),
+            ])
+        }
+    }
+
+    /// Each byte of `x` replaced by its table entry.
+    /// # Safety
+    /// AVX-512BW and VBMI available.
+    #[inline(always)]
+    pub(crate) unsafe fn look(&self, x: __m512i) -> __m512i {
+        let [t0, t1, t2, t3] = self.0;
+        // SAFETY: AVX-512BW/VBMI (caller).
+        unsafe {
+            let lo = _mm512_permutex2var_epi8(t0, x, t1);
+            let hi = _mm512_permutex2var_epi8(t2, x, t3);
+            _mm512_mask_blend_epi8(_mm512_movepi8_mask(x), lo, hi)
+        }
+    }
+}
+
+/// 64 bytes per step through [`Lut512`]; the tail goes through masked loads and stores.
 ///
 /// # Safety
 /// AVX-512F, BW and VBMI available; extents as [`super::QSimd::lut_u8`].
 #[cfg(not(miri))]
 #[target_feature(enable = "avx512f,avx512bw,avx512vbmi")]
 pub(crate) unsafe fn lut_vbmi(lut: &[u8; 256], src: *const u8, dst: *mut u8, n: usize) {
-    // SAFETY: the table has 256 bytes; `i + 64 <= n` (or the masked tail's `n - i` bytes)
-    // stays inside both extents; the features are the caller's obligation.
+    // SAFETY: `i + 64 <= n` (or the masked tail's `n - i` bytes) stays inside both extents;
+    // the features are the caller's obligation.
     unsafe {
-        let t = lut.as_ptr();
-        let (t0, t1) = (
-            _mm512_loadu_si512(t.cast()),
-            _mm512_loadu_si512(t.add(64).cast()),
-        );
-        let (t2, t3) = (
-            _mm512_loadu_si512(t.add(128).cast()),
-            _mm512_loadu_si512(t.add(192).cast()),
-        );
-        let look = |x: __m512i| {
-            let lo = _mm512_permutex2var_epi8(t0, x, t1);
-            let hi = _mm512_permutex2var_epi8(t2, x, t3);
-            _mm512_mask_blend_epi8(_mm512_movepi8_mask(x), lo, hi)
-        };
+        let t = Lut512::new(lut);
         let mut i = 0;
         while i + 64 <= n {
-            let y = look(_mm512_loadu_si512(src.add(i).cast()));
+            let y = t.look(_mm512_loadu_si512(src.add(i).cast()));
             _mm512_storeu_si512(dst.add(i).cast(), y);
             i += 64;
         }
         if i < n {
             let k: __mmask64 = (1u64 << (n - i)) - 1;
-            let y = look(_mm512_maskz_loadu_epi8(k, src.add(i).cast()));
+            let y = t.look(_mm512_maskz_loadu_epi8(k, src.add(i).cast()));
             _mm512_mask_storeu_epi8(dst.add(i).cast(), k, y);
         }
     }

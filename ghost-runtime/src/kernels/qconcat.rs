@@ -253,15 +253,7 @@ unsafe fn wide(a: &QConcatArgs) {
     // 0` (b below the source's blocks), stores write the same pixels of output blocks
     // `first + b` and, with a spill, `first + b + 1`.
     unsafe {
-        let t = lut.as_ptr();
-        let (t0, t1) = (
-            _mm512_loadu_si512(t.cast()),
-            _mm512_loadu_si512(t.add(64).cast()),
-        );
-        let (t2, t3) = (
-            _mm512_loadu_si512(t.add(128).cast()),
-            _mm512_loadu_si512(t.add(192).cast()),
-        );
+        let t = crate::arch::x86_64::Lut512::new(&lut);
         let zp = _mm512_set1_epi8(a.r.out_zero_point as i8);
         let up = _mm512_set1_epi64(8 * shift as i64);
         let down = _mm512_set1_epi64(64 - 8 * shift as i64);
@@ -291,9 +283,7 @@ unsafe fn wide(a: &QConcatArgs) {
                 if valid > 0 {
                     x = _mm512_maskz_loadu_epi8(kp, sb.add(p * 8).cast());
                     if !copy {
-                        let lo = _mm512_permutex2var_epi8(t0, x, t1);
-                        let hi = _mm512_permutex2var_epi8(t2, x, t3);
-                        x = _mm512_mask_blend_epi8(_mm512_movepi8_mask(x), lo, hi);
+                        x = t.look(x);
                     }
                 }
                 let word = _mm512_mask_blend_epi8(keep, zp, x);

@@ -544,6 +544,33 @@ unsafe fn one_pixel<S: QWide>(s: S, a: &QPwArgs, rq: &RqV<S>, c: &Cols, nbh: usi
     }
 }
 
+/// The k-groups of a one-pixel column group ([`one_pixel`]): `$body` runs with `$p` the
+/// partial sum (the k-groups of two input blocks spread over [`PARTS`]; constant once the
+/// loops unroll, so the accumulators stay in registers), `$x` the group's 4 activation bytes
+/// and `$w` its weight row.
+macro_rules! one_pixel_k_groups {
+    ($a:expr, $c:expr, |$p:ident, $x:ident, $w:ident| $body:block) => {{
+        let mut $w = $c.w;
+        let mut kb = 0;
+        while kb < $a.kb {
+            for u in 0..2 {
+                if u == 1 && kb + 1 == $a.kb {
+                    break;
+                }
+                for half in 0..2 {
+                    let $p = 2 * u + half;
+                    // Block kb + u < a.kb of the pixel, bytes 4 * half .. + 4.
+                    let $x = $a.x.wrapping_add((kb + u) * $a.x_bs + 4 * half);
+                    $body
+                    // Past the panel after the last row, never read: see `dots`.
+                    $w = $w.wrapping_add($c.w_stride);
+                }
+            }
+            kb += 2;
+        }
+    }};
+}
+
 /// Partial sums per register in [`one_pixel`].
 const PARTS: usize = 4;
 
@@ -561,31 +588,16 @@ unsafe fn one_pixel_pairs<S: QWide, const NP: usize>(s: S, a: &QPwArgs, rq: &RqV
         // SAFETY: as above.
         acc[0][j] = unsafe { s.ipload(c.bias.add(j * 64)) };
     }
-    let mut wrow = c.w;
-    let mut kb = 0;
-    while kb < a.kb {
-        // Input blocks kb and kb + 1 (when it exists): k-group `2u + half` into partial sum
-        // `2u + half`.
-        for u in 0..2 {
-            if u == 1 && kb + 1 == a.kb {
-                break;
-            }
-            for half in 0..2 {
-                let p = 2 * u + half;
-                // SAFETY: block kb + u < a.kb of the pixel, bytes 4*half .. +4; k-group row of
-                // the panel, blocks 2j, 2j + 1 of the group.
-                unsafe {
-                    let xv = s.xpbcast(a.x.add((kb + u) * a.x_bs + 4 * half));
-                    for j in 0..NP {
-                        acc[p][j] = s.pdot(acc[p][j], xv, s.wpload(wrow.add(j * 64)));
-                    }
-                }
-                // Past the panel after the last row, never read: see `dots`.
-                wrow = wrow.wrapping_add(c.w_stride);
+    one_pixel_k_groups!(a, c, |p, x, wrow| {
+        // SAFETY: 4 bytes of the pixel; k-group row of the panel, blocks 2j, 2j + 1 of the
+        // group.
+        unsafe {
+            let xv = s.xpbcast(x);
+            for j in 0..NP {
+                acc[p][j] = s.pdot(acc[p][j], xv, s.wpload(wrow.add(j * 64)));
             }
         }
-        kb += 2;
-    }
+    });
     for j in 0..NP {
         let mut v = s.ihalves(acc[0][j]);
         for part in &acc[1..] {
@@ -609,24 +621,10 @@ unsafe fn one_pixel_block<S: QWide>(s: S, a: &QPwArgs, rq: &RqV<S>, c: &Cols) {
     let mut acc = [s.isplat(0); PARTS];
     // SAFETY: the block's 8 biases.
     acc[0] = unsafe { s.iload(c.bias) };
-    let mut wrow = c.w;
-    let mut kb = 0;
-    while kb < a.kb {
-        for u in 0..2 {
-            if u == 1 && kb + 1 == a.kb {
-                break;
-            }
-            for half in 0..2 {
-                // SAFETY: as in `one_pixel_pairs`, one block.
-                unsafe {
-                    let xv = s.xbcast(a.x.add((kb + u) * a.x_bs + 4 * half));
-                    acc[2 * u + half] = s.dot(acc[2 * u + half], xv, s.wload(wrow));
-                }
-                wrow = wrow.wrapping_add(c.w_stride);
-            }
-        }
-        kb += 2;
-    }
+    one_pixel_k_groups!(a, c, |p, x, wrow| {
+        // SAFETY: as in `one_pixel_pairs`, one block.
+        acc[p] = unsafe { s.dot(acc[p], s.xbcast(x), s.wload(wrow)) };
+    });
     let v = s.iadd(s.iadd(acc[0], acc[1]), s.iadd(acc[2], acc[3]));
     // SAFETY: block 0 of the group.
     unsafe { one_pixel_store(s, a, rq, c, 0, v) };
