@@ -148,6 +148,20 @@ pub(crate) unsafe fn add(args: &QAddArgs) {
     let l = unsafe { Zl::new(&args.p) };
     let bytes = args.n * 8;
     let mut i = 0;
+    // Two vectors per step (2-3 % faster than one: ghost-bench qadd c16 @112 17.0-17.1 ->
+    // 16.6-16.7 us, c672 @14 11.2 -> 10.9).
+    while i + 32 <= bytes {
+        // SAFETY: bytes i .. i + 32 lie inside all three tensors.
+        unsafe {
+            let x = l.dequantize(load(args.a.add(i), true), l.a);
+            let z = l.dequantize(load(args.b.add(i), true), l.b);
+            let x2 = l.dequantize(load(args.a.add(i + 16), true), l.a);
+            let z2 = l.dequantize(load(args.b.add(i + 16), true), l.b);
+            store(args.y.add(i), l.quantize(_mm512_add_ps(x, z)), true);
+            store(args.y.add(i + 16), l.quantize(_mm512_add_ps(x2, z2)), true);
+        }
+        i += 32;
+    }
     while i < bytes {
         let full = i + 16 <= bytes;
         // SAFETY: bytes i .. i + 16 (or i + 8 at the end) lie inside all three tensors.
@@ -176,6 +190,18 @@ pub(crate) unsafe fn scale(args: &QScaleArgs) {
         // SAFETY: block b's bytes start here (b < blocks).
         let (x, y) = unsafe { (args.x.add(b * bytes), args.y.add(b * bytes)) };
         let mut i = 0;
+        // Two vectors per step, as in `add` (ghost-bench qscale c16 @112 14.1 -> 13.0-13.2 us,
+        // c672 @14 9.3 -> 8.6-8.7).
+        while i + 32 <= bytes {
+            // SAFETY: bytes i .. i + 32 of block b of `x` and `y`.
+            unsafe {
+                let v = l.dequantize(load(x.add(i), true), l.a);
+                let v2 = l.dequantize(load(x.add(i + 16), true), l.a);
+                store(y.add(i), l.quantize(_mm512_mul_ps(v, m)), true);
+                store(y.add(i + 16), l.quantize(_mm512_mul_ps(v2, m)), true);
+            }
+            i += 32;
+        }
         while i < bytes {
             let full = i + 16 <= bytes;
             // SAFETY: bytes i .. i + 16 (or i + 8 at the end) of block b of `x` and `y`.
