@@ -404,6 +404,8 @@ pub(crate) trait QWide: QSimd {
     fn pdot(self, acc: Self::IP, x: Self::XP, w: Self::WP) -> Self::IP;
     /// The two blocks' accumulators.
     fn ihalves(self, a: Self::IP) -> [Self::I; 2];
+    /// Two blocks' accumulators as one pair (the inverse of [`Self::ihalves`]).
+    fn ijoin(self, a: [Self::I; 2]) -> Self::IP;
     /// [`QSimd::requant4`] of 4 pixels of both blocks (`acc[i]`: pixel `i`), storing block
     /// `2j`'s 32 bytes at `y[0]` and block `2j + 1`'s at `y[1]`, with their scales `scale`.
     /// The default splits the pairs; AVX-512 VNNI requantizes 16 lanes wide (same bytes).
@@ -457,6 +459,10 @@ macro_rules! qwide_as_pair {
             }
             #[inline(always)]
             fn ihalves(self, a: Self::IP) -> [<$token as $crate::arch::QSimd>::I; 2] {
+                a
+            }
+            #[inline(always)]
+            fn ijoin(self, a: [<$token as $crate::arch::QSimd>::I; 2]) -> Self::IP {
                 a
             }
         }

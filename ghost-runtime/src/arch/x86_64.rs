@@ -564,6 +564,10 @@ impl super::QWide for Vnni {
         // SAFETY: the token proves AVX-512F.
         unsafe { [_mm512_castsi512_si256(a), _mm512_extracti64x4_epi64::<1>(a)] }
     }
+    #[inline(always)]
+    fn ijoin(self, a: [__m256i; 2]) -> __m512i {
+        join(a[0], a[1])
+    }
     /// The operations of [`super::QSimd::requant4_f32`] on zmm registers: with 512-bit
     /// `vpdpbusd` in flight only ports 0 and 5 take vector operations, and 16 lanes per
     /// operation halve what the requantization takes of them.

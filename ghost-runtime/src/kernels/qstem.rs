@@ -21,7 +21,7 @@
 //! Deliberately not done here: a residual (a stem has none), thread splitting (one image's
 //! stem is a few tens of microseconds), kernels wider than 8.
 
-use crate::arch::QSimd;
+use crate::arch::QWide;
 use crate::error::{check, check_len, size, Error};
 use crate::isa::{qdispatch, Kernels};
 use crate::kernels::pointwise::view;
@@ -176,7 +176,7 @@ struct QStemArgs {
 /// inlining (the first version called `vcvtdq2ps` out of line that way).
 #[allow(clippy::needless_range_loop)]
 #[inline(always)]
-unsafe fn run<S: QSimd, const MR: usize, const NB: usize>(s: S, a: &QStemArgs) {
+unsafe fn run<S: QWide, const MR: usize, const NB: usize>(s: S, a: &QStemArgs) {
     let sh = a.sh;
     let g = sh.groups();
     let per_block = block_bytes(sh.c_in, sh.k);
@@ -234,6 +234,27 @@ unsafe fn run<S: QSimd, const MR: usize, const NB: usize>(s: S, a: &QStemArgs) {
                             r += 32;
                         }
                     }
+                }
+                if let (2, 2, Some(c), true) = (NB, nb, rqv.plain(), n == MR) {
+                    // A full tile of two blocks: 4 pixels of both requantize in one pair
+                    // register (16 lanes with AVX-512: half the operations of two blocks).
+                    // SAFETY: pixels ox0 .. ox0 + MR of row oy of blocks b0, b0 + 1.
+                    unsafe {
+                        let y0 = a.y.add((b0 * px + oy * sh.ow + ox0) * 8);
+                        let y1 = y0.add(px * 8);
+                        for i in (0..MR).step_by(4) {
+                            let q = [
+                                s.ijoin([acc[i][0], acc[i][NB - 1]]),
+                                s.ijoin([acc[i + 1][0], acc[i + 1][NB - 1]]),
+                                s.ijoin([acc[i + 2][0], acc[i + 2][NB - 1]]),
+                                s.ijoin([acc[i + 3][0], acc[i + 3][NB - 1]]),
+                            ];
+                            let sc = [scale[0], scale[NB - 1]];
+                            s.prequant4([y0.add(8 * i), y1.add(8 * i)], q, sc, c);
+                        }
+                    }
+                    ox0 += n;
+                    continue;
                 }
                 for j in 0..nb {
                     // SAFETY: pixels ox0 .. ox0 + n of row oy of block b0 + j.
