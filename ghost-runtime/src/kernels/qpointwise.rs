@@ -804,6 +804,31 @@ unsafe fn tile<S: QWide, const MR: usize, const NB: usize>(
         // SAFETY: forwarded contract of `tile`.
         unsafe { dots::<S, MR, NB>(s, a, c, &xp) }
     };
+    if quad && NB == 1 {
+        // One block: pixels i .. i + 4 and i + 4 .. i + 8 requantize as the two halves of one
+        // pair register (16 lanes with AVX-512), the rest 4 at a time.
+        macro_rules! octs {
+            ($($i:literal)*) => {$(
+                if $i + 8 <= MR {
+                    let q = [
+                        s.ijoin([acc[$i][0], acc[$i + 4][0]]),
+                        s.ijoin([acc[$i + 1][0], acc[$i + 5][0]]),
+                        s.ijoin([acc[$i + 2][0], acc[$i + 6][0]]),
+                        s.ijoin([acc[$i + 3][0], acc[$i + 7][0]]),
+                    ];
+                    let y = a.y.wrapping_add(c.ob0 * a.y_bs + (p0 + $i) * 8);
+                    // SAFETY: pixels p0+$i .. +8 < px of block ob0 < nb (run's contract).
+                    unsafe { s.prequant4([y, y.add(32)], q, [sc[0], sc[0]], rq.rq4) };
+                } else if $i + 4 <= MR {
+                    let q = [acc[$i][0], acc[$i + 1][0], acc[$i + 2][0], acc[$i + 3][0]];
+                    // SAFETY: pixels p0+$i .. +4 < px of block ob0 < nb (run's contract).
+                    unsafe { s.requant4(a.y.add(c.ob0 * a.y_bs + (p0 + $i) * 8), q, sc[0], rq.rq4) };
+                }
+            )*};
+        }
+        octs!(0 8);
+        return;
+    }
     if quad {
         macro_rules! quads {
             ($($i:literal)*) => {$(
