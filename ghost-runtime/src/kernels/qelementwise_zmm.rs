@@ -13,9 +13,9 @@
 //! c672 @14 12.3 -> 5.8. Without the division the 8-lane add and scale were only 11-18 %
 //! faster: the other operations bound them.
 //!
-//! A vector count that is odd ends with one 8-lane vector run through the zmm code with its
-//! upper half zero and only its 8 lanes stored; the round trip over plain floats ends with
-//! masked loads and stores.
+//! A vector count that is odd ends the add, scale and dequantize with one 8-lane vector run
+//! through the zmm code with its upper half zero and only its 8 lanes stored; the quantize
+//! passes and the round trip end with masked loads and stores.
 //!
 //! Deliberately not done here: the division stays (`vdivps` is what makes the bytes the QDQ
 //! graph's; a reciprocal would differ near ties).
@@ -230,16 +230,7 @@ pub(crate) unsafe fn quant(a: &QuantArgs) {
                 _mm512_set1_ps(-a.zp as f32),
                 _mm512_set1_ps((255 - a.zp) as f32),
             );
-            while i < len {
-                let full = i + 16 <= len;
-                let v = if full {
-                    _mm512_loadu_ps(a.f.add(i))
-                } else {
-                    _mm512_zextps256_ps512(_mm256_loadu_ps(a.f.add(i)))
-                };
-                store(a.q.add(i), quantize16(v, scale, lo, hi, zp), full);
-                i += 16;
-            }
+            quantize_span(a.f, a.q, len, scale, lo, hi, zp);
         } else {
             let nzp = _mm512_set1_ps(-a.zp as f32);
             while i < len {
@@ -264,8 +255,8 @@ pub(crate) unsafe fn quant(a: &QuantArgs) {
 /// `stride` apart).
 #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
 pub(crate) unsafe fn quant_rows(a: &QuantRows) {
-    // SAFETY: (whole body) AVX-512F/BW (this fn's features); lanes `i .. i + 16` of a row, masked
-    // to its `w` values, lie inside both rows.
+    // SAFETY: (whole body) AVX-512F/BW (this fn's features); row r's `w` floats and `w`
+    // bytes lie inside the rows the caller names.
     unsafe {
         let scale = _mm512_set1_ps(a.scale);
         let zp = _mm512_set1_epi32(a.zp);
@@ -274,18 +265,46 @@ pub(crate) unsafe fn quant_rows(a: &QuantRows) {
             _mm512_set1_ps((255 - a.zp) as f32),
         );
         for r in 0..a.rows {
-            let (f, q) = (a.f.add(r * a.w), a.q.add(r * a.stride));
-            let mut i = 0;
-            while i + 16 <= a.w {
-                let v = _mm512_loadu_ps(f.add(i));
-                _mm_storeu_si128(q.add(i).cast(), quantize16(v, scale, lo, hi, zp));
-                i += 16;
-            }
-            if i < a.w {
-                let k: __mmask16 = (1 << (a.w - i)) - 1;
-                let v = _mm512_maskz_loadu_ps(k, f.add(i));
-                _mm_mask_storeu_epi8(q.add(i).cast(), k, quantize16(v, scale, lo, hi, zp));
-            }
+            quantize_span(
+                a.f.add(r * a.w),
+                a.q.add(r * a.stride),
+                a.w,
+                scale,
+                lo,
+                hi,
+                zp,
+            );
+        }
+    }
+}
+
+/// `len` floats at `f` quantized into the bytes at `q` ([`quantize16`]), 16 at a time, the
+/// tail through masked loads and stores.
+/// # Safety
+/// AVX-512F/BW; `f` valid for reading `len` floats, `q` for writing `len` bytes.
+#[inline(always)]
+unsafe fn quantize_span(
+    f: *const f32,
+    q: *mut u8,
+    len: usize,
+    scale: __m512,
+    lo: __m512,
+    hi: __m512,
+    zp: __m512i,
+) {
+    let mut i = 0;
+    // SAFETY: (whole body) AVX-512F/BW (caller); lanes `i .. i + 16`, masked to `len`, lie
+    // inside both spans.
+    unsafe {
+        while i + 16 <= len {
+            let v = _mm512_loadu_ps(f.add(i));
+            _mm_storeu_si128(q.add(i).cast(), quantize16(v, scale, lo, hi, zp));
+            i += 16;
+        }
+        if i < len {
+            let k: __mmask16 = (1 << (len - i)) - 1;
+            let v = _mm512_maskz_loadu_ps(k, f.add(i));
+            _mm_mask_storeu_epi8(q.add(i).cast(), k, quantize16(v, scale, lo, hi, zp));
         }
     }
 }

@@ -804,45 +804,33 @@ unsafe fn tile<S: QWide, const MR: usize, const NB: usize>(
         // SAFETY: forwarded contract of `tile`.
         unsafe { dots::<S, MR, NB>(s, a, c, &xp) }
     };
-    if quad && NB == 1 {
-        // One block: pixels i .. i + 4 and i + 4 .. i + 8 requantize as the two halves of one
-        // pair register (16 lanes with AVX-512), the rest 4 at a time.
+    if quad {
+        // Odd NB (one block): pixels i .. i + 4 and i + 4 .. i + 8 of a block requantize as the
+        // two halves of one pair register (16 lanes with AVX-512), a last 4 on their own.
         macro_rules! octs {
             ($($i:literal)*) => {$(
-                if $i + 8 <= MR {
-                    let q = [
-                        s.ijoin([acc[$i][0], acc[$i + 4][0]]),
-                        s.ijoin([acc[$i + 1][0], acc[$i + 5][0]]),
-                        s.ijoin([acc[$i + 2][0], acc[$i + 6][0]]),
-                        s.ijoin([acc[$i + 3][0], acc[$i + 7][0]]),
-                    ];
-                    let y = a.y.wrapping_add(c.ob0 * a.y_bs + (p0 + $i) * 8);
-                    // SAFETY: pixels p0+$i .. +8 < px of block ob0 < nb (run's contract).
-                    unsafe { s.prequant4([y, y.add(32)], q, [sc[0], sc[0]], rq.rq4) };
-                } else if $i + 4 <= MR {
-                    let q = [acc[$i][0], acc[$i + 1][0], acc[$i + 2][0], acc[$i + 3][0]];
-                    // SAFETY: pixels p0+$i .. +4 < px of block ob0 < nb (run's contract).
-                    unsafe { s.requant4(a.y.add(c.ob0 * a.y_bs + (p0 + $i) * 8), q, sc[0], rq.rq4) };
-                }
-            )*};
-        }
-        octs!(0 8);
-        return;
-    }
-    if quad {
-        macro_rules! quads {
-            ($($i:literal)*) => {$(
-                if $i + 4 <= MR {
-                    for j in 0..NB {
-                        let ob = c.ob0 + j;
+                for j in 0..NB {
+                    let y = a.y.wrapping_add((c.ob0 + j) * a.y_bs + (p0 + $i) * 8);
+                    if $i + 8 <= MR {
+                        let q = [
+                            s.ijoin([acc[$i][j], acc[$i + 4][j]]),
+                            s.ijoin([acc[$i + 1][j], acc[$i + 5][j]]),
+                            s.ijoin([acc[$i + 2][j], acc[$i + 6][j]]),
+                            s.ijoin([acc[$i + 3][j], acc[$i + 7][j]]),
+                        ];
+                        // SAFETY: pixels p0+$i .. +8 < px of block ob0 + j < nb (run's
+                        // contract).
+                        unsafe { s.prequant4([y, y.add(32)], q, [sc[j], sc[j]], rq.rq4) };
+                    } else if $i + 4 <= MR {
                         let q = [acc[$i][j], acc[$i + 1][j], acc[$i + 2][j], acc[$i + 3][j]];
-                        // SAFETY: pixels p0+$i .. +4 < px of block ob < nb (run's contract).
-                        unsafe { s.requant4(a.y.add(ob * a.y_bs + (p0 + $i) * 8), q, sc[j], rq.rq4) };
+                        // SAFETY: pixels p0+$i .. +4 < px of block ob0 + j < nb (run's
+                        // contract).
+                        unsafe { s.requant4(y, q, sc[j], rq.rq4) };
                     }
                 }
             )*};
         }
-        quads!(0 4 8 12);
+        octs!(0 8);
         return;
     }
     macro_rules! rows {
@@ -872,12 +860,11 @@ unsafe fn tile<S: QWide, const MR: usize, const NB: usize>(
 /// of two blocks, `M1` for one, `M1K` for one when the input has fewer than 32 channels).
 /// VNNI's remainder tiles grew from 8 and 12 pixels to 12 and 16 (GhostNet-1.0 int8, whole
 /// model with the depthwise change of the same day 0.966-0.983 of the time before in two
-/// alternating A/Bs; per-step medians of 4
-/// alternating profiles, us: 672 -> 56 @14 18.9 -> 17.6, 480 -> 56 @14 13.6 -> 12.7, 120 -> 20
-/// @28 7.3 -> 6.6; SE layers of one pixel 0.1-0.2 slower, a 16-pixel tile repeating it). A
-/// short input keeps 12 (16 -> 8 @112 10.8 vs 11.7 us at 16). Caveat: two builds differing
-/// only in one more comparison here moved single steps by up to 7 %, so single-step
-/// differences of that size are not evidence.
+/// alternating A/Bs; per-step medians of 4 alternating profiles, us: 672 -> 56 @14 18.9 ->
+/// 17.6, 480 -> 56 @14 13.6 -> 12.7, 120 -> 20 @28 7.3 -> 6.6). A short input kept 12 (16 -> 8
+/// @112 10.8 vs 11.7 us at 16, measured before single blocks requantized 8 pixels at a time).
+/// Caveat: two builds differing only in one more comparison here moved single steps by up to
+/// 7 %, so single-step differences of that size are not evidence.
 pub(crate) unsafe fn run_dispatch(k: Kernels, a: &QPwArgs) {
     qdispatch!(k, run, a, QPwArgs; vnni [4, 4, 12, 16, 12]; avx2 [4, 2, 4, 8, 8]; scalar [4, 2, 4, 4, 4]);
 }

@@ -171,8 +171,8 @@ struct QStemArgs {
 ///
 /// Tiles of `MR` output pixels x `NB` blocks: `MR * NB` independent accumulator chains, enough
 /// to cover the dot products' latency (4 chains left GhostNet-1.0's stem latency-bound at 71
-/// us on a Zen 5 core, 8 x 2 take 43; a variant with one zmm per pair of blocks and 8 chains
-/// took 60). No closures in here: a closure can lose the caller's target features and its
+/// us on a Zen 5 core, 8 x 2 took 43 with per-block requantization, 38 with the pair one
+/// below; a variant with one zmm per pair of blocks and 8 chains took 60). No closures in here: a closure can lose the caller's target features and its
 /// inlining (the first version called `vcvtdq2ps` out of line that way).
 #[allow(clippy::needless_range_loop)]
 #[inline(always)]
@@ -238,6 +238,7 @@ unsafe fn run<S: QWide, const MR: usize, const NB: usize>(s: S, a: &QStemArgs) {
                 if let (2, 2, Some(c), true) = (NB, nb, rqv.plain(), n == MR) {
                     // A full tile of two blocks: 4 pixels of both requantize in one pair
                     // register (16 lanes with AVX-512: half the operations of two blocks).
+                    // `NB - 1` is 1 here; written so the one-block instantiation compiles.
                     // SAFETY: pixels ox0 .. ox0 + MR of row oy of blocks b0, b0 + 1.
                     unsafe {
                         let y0 = a.y.add((b0 * px + oy * sh.ow + ox0) * 8);
