@@ -4,13 +4,12 @@
 //! concatenation (`concat_u8`; an input with the output's parameters at a block-aligned
 //! offset, read otherwise only by int8 convs, is written in place by its producer conv
 //! instead of copied: [`Lowerer::in_place_concat`]), the residual add and the SE gate's
-//! channel scale folded from a
-//! QDQ graph (`add_u8`, `scale_channels_u8`), the SE squeeze or a QLinearGlobalAveragePool
-//! (`global_avgpool_u8`), with activations kept in `u8` buffers between
-//! int8 layers; the stem, a dense QConv reading a quantized model input ([`stem_conv`]), is
-//! `quantize_padded_u8` of the plain NCHW input into zero-point-padded planes and `stem_u8`
-//! over them; a quantized model input in front of an f32 stem is one `fake_quantize_u8` pass
-//! on the plain NCHW input, which the stem reads in place.
+//! channel scale folded from a QDQ graph (`add_u8`, `scale_channels_u8`), the SE squeeze or a
+//! QLinearGlobalAveragePool (`global_avgpool_u8`), with activations kept in `u8` buffers
+//! between int8 layers; the stem, a dense QConv reading a quantized model input
+//! ([`stem_conv`]), is `quantize_padded_u8` of the plain NCHW input into zero-point-padded
+//! planes and `stem_u8` over them; a quantized model input in front of an f32 stem is one
+//! `fake_quantize_u8` pass on the plain NCHW input, which the stem reads in place.
 //!
 //! Storage: an int8 tensor has the NCHW8c blocked shape of its f32 counterpart with one byte
 //! per element, always a dense channel layout; ONNX `int8` tensors are stored as `q + 128`
@@ -18,9 +17,9 @@
 //! arena buffer takes a quarter of the floats its f32 counterpart would.
 //!
 //! Fallbacks ([`prepare`], before lowering): a QConv the int8 kernels do not cover (a dense
-//! conv other than the stem, grouped convs, activations other than none, ReLU or a rising HardSigmoid (which the
-//! requantization epilogue computes: [`requant`]), u8 or asymmetric weights, a requantization
-//! scale `x_scale * w_scale / y_scale` that overflows `f32`) becomes
+//! conv other than the stem, grouped convs, activations other than none, ReLU or a rising
+//! HardSigmoid (which the requantization epilogue computes: [`requant`]), u8 or asymmetric
+//! weights, a requantization scale `x_scale * w_scale / y_scale` that overflows `f32`) becomes
 //! `DequantizeLinear -> f32 Conv (activation in its epilogue) -> QuantizeLinear`, the QDQ form
 //! it came from, and its steps say `int8 fallback` (text form, `ghostc bench --profile`). A
 //! Dequantize of a constant (Gemm weights, unfolded conv weights with `--no-fuse quant`)
