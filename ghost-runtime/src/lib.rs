@@ -239,7 +239,9 @@ pub use kernels::pool::{PoolKind, PoolShape};
 pub use kernels::pwdw::{pwdw_scratch_len, PwDwShape};
 pub use kernels::qbinary::U8BinaryParams;
 pub use kernels::qconcat::{ConcatU8Shape, U8Requant};
-pub use kernels::qdepthwise::{depthwise_u8_packed_len, pack_depthwise_u8};
+pub use kernels::qdepthwise::{
+    depthwise_u8_concat_buffer_len, depthwise_u8_packed_len, pack_depthwise_u8, GhostConcatU8,
+};
 pub use kernels::qpointwise::{pack_pointwise_u8, pointwise_u8_packed_len, QResidual, Requant};
 pub use kernels::qpool::PoolU8Params;
 pub use kernels::qstem::{pack_stem_u8, stem_u8_packed_len, StemShape};

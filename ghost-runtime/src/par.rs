@@ -45,7 +45,9 @@ use crate::kernels::ghost::{
 use crate::kernels::grouped::{grouped_args, grouped_exec, GcArgs};
 use crate::kernels::pointwise::{pointwise_args, run_dispatch as pointwise_dispatch};
 use crate::kernels::pwdw::{pwdw_args, pwdw_exec};
-use crate::kernels::qdepthwise::{depthwise_u8_args, depthwise_u8_exec};
+use crate::kernels::qdepthwise::{
+    depthwise_u8_args, depthwise_u8_concat_args, depthwise_u8_exec, GhostConcatU8, QDwArgs,
+};
 use crate::kernels::qpointwise::{
     pointwise_u8_args, run_dispatch as qpointwise_dispatch, QPwArgs, Requant,
 };
@@ -344,19 +346,66 @@ impl<'f> Par<'f> {
         requant: Requant<'_>,
     ) -> Result<(), Error> {
         let a = depthwise_u8_args(packed, shape, input_zero_point, input, output, &requant)?;
+        let by_rows = a.blocks < self.fork.parts();
+        // SAFETY: checked by `depthwise_u8_args`; the borrows live until we return.
+        unsafe { self.split_depthwise_u8(a, by_rows) };
+        Ok(())
+    }
+
+    /// [`Kernels::depthwise_u8_concat`], split by output rows (blocks of the concatenation
+    /// hold lanes of two of the conv's blocks), each part with its share of `buffer` (serial
+    /// when the buffer has fewer lines than there are parts). Bit-identical to the serial
+    /// kernel.
+    #[allow(clippy::too_many_arguments)]
+    pub fn depthwise_u8_concat(
+        &self,
+        packed: &[u8],
+        shape: DepthwiseShape,
+        input_zero_point: u8,
+        input: Src<'_, u8>,
+        output: Dst<'_, u8>,
+        requant: Requant<'_>,
+        concat: GhostConcatU8,
+        buffer: &mut [u8],
+    ) -> Result<(), Error> {
+        let a = depthwise_u8_concat_args(
+            self.k,
+            packed,
+            shape,
+            input_zero_point,
+            input,
+            output,
+            &requant,
+            concat,
+            buffer,
+        )?;
+        // SAFETY: checked by `depthwise_u8_concat_args`; the borrows live until we return.
+        unsafe { self.split_depthwise_u8(a, true) };
+        Ok(())
+    }
+
+    /// Runs a checked int8 depthwise layer over the parts, split by channel blocks or, with
+    /// `by_rows`, by output rows.
+    ///
+    /// # Safety
+    /// `a` comes from the checks of a layer whose borrows outlive the call.
+    unsafe fn split_depthwise_u8(&self, a: QDwArgs, by_rows: bool) {
         let (k, parts) = (self.k, self.fork.parts());
-        if parts == 1 || small(self.min_split, &[a.oh, a.ow, a.blocks, 8, a.k, a.k]) {
-            // SAFETY: checked by `depthwise_u8_args`; the borrows live until we return.
+        let lines_split = a.cat.is_none_or(|c| c.splits(parts, a.ow));
+        if parts == 1 || !lines_split || small(self.min_split, &[a.oh, a.ow, a.blocks, 8, a.k, a.k])
+        {
+            // SAFETY: the caller's contract.
             unsafe { depthwise_u8_exec(k, &a, true) };
-            return Ok(());
+            return;
         }
-        let by_rows = a.blocks < parts;
         let a = Shared(a);
         self.fork.run(&|i| {
             let a = a.get();
             let part = if by_rows {
                 let (r0, r1) = part_range(a.oh, parts, i);
-                a.share(0, a.blocks, r0, r1)
+                let mut part = a.share(0, a.blocks, r0, r1);
+                part.cat = a.cat.map(|c| c.part(i, parts, a.ow));
+                part
             } else {
                 let (b0, b1) = part_range(a.blocks, parts, i);
                 a.share(b0, b1, 0, a.oh)
@@ -367,7 +416,6 @@ impl<'f> Par<'f> {
                 unsafe { depthwise_u8_exec(k, &part, true) };
             }
         });
-        Ok(())
     }
 
     /// [`Kernels::quantize_u8`], split into contiguous ranges of pixels.

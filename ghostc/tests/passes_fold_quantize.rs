@@ -352,6 +352,56 @@ fn channel_gate_mul_folds_exactly() {
     );
 }
 
+/// `Q(DQ(x))` with equal parameters disappears and `Q(Reshape(DQ(x)))` becomes a Reshape of
+/// the integers, both giving exactly the unfolded graph's integers (inputs across the whole
+/// range, saturating ones included, u8 and i8); with different parameters (a real
+/// requantization) neither folds.
+#[test]
+fn round_trips_and_reshapes_fold_exactly() {
+    let mut rng = Rng::new(29);
+    for (dtype, zp) in [(DType::U8, 131), (DType::I8, -7), (DType::U8, 0)] {
+        for scale in [0.0173f32, 1.0 / 255.0, 3.7e-5, 41.0] {
+            let p = QuantParams::per_tensor(dtype, scale, zp);
+            let other = QuantParams::per_tensor(dtype, scale * 1.01, zp);
+            for (q2, folds) in [(p.clone(), true), (other, false)] {
+                let mut g = Graph::new();
+                let x = input(&mut g, "x", &[1, 8, 1, 1]);
+                let xq = node(&mut g, Op::Quantize(p.clone()), &[x]);
+                let xd = node(&mut g, Op::Dequantize(p.clone()), &[xq]);
+                // A round trip, then a Flatten-like Reshape between a DQ and a Q.
+                let rq = node(&mut g, Op::Quantize(q2.clone()), &[xd]);
+                let rd = node(&mut g, Op::Dequantize(q2.clone()), &[rq]);
+                let flat = reshape(&mut g, rd, &[1, 8]);
+                // Without folds, the Reshape's Q is not the DQ's either.
+                let qf = if folds { q2.clone() } else { p.clone() };
+                let fq = node(&mut g, Op::Quantize(qf), &[flat]);
+                g.outputs.push(fq);
+                let range = 300.0 * scale;
+                let inputs =
+                    [Tensor::from_f32(vec![1, 8, 1, 1], rng.vec(8, -range, range)).unwrap()];
+                let mut after = g.clone();
+                run_pass(&ON, &mut after, true).expect("fold_quantize");
+                let what = format!("{dtype:?} zp {zp} scale {scale} folds {folds}");
+                assert_eq!(
+                    count(&after, "quantize"),
+                    if folds { 1 } else { 3 },
+                    "{what}"
+                );
+                assert_eq!(
+                    count(&after, "dequantize"),
+                    if folds { 0 } else { 2 },
+                    "{what}"
+                );
+                assert_eq!(
+                    run(&g, &inputs)[0].as_i64(),
+                    run(&after, &inputs)[0].as_i64(),
+                    "{what}"
+                );
+            }
+        }
+    }
+}
+
 /// `Q(ReduceMean[2, 3](DQ(x)))` and `Q(GlobalAveragePool(DQ(x)))` fold into a
 /// QGlobalAveragePool, which sums the integers exactly where the graph sums dequantized f32
 /// values: within one step. A mean over other axes stays.

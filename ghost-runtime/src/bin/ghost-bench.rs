@@ -149,6 +149,80 @@ fn dwq_case(
     }
 }
 
+/// An int8 Ghost module's cheap operation and concatenation on `c` channels at `hw x hw`
+/// (GhostNet-1.0's shapes: a 3x3 depthwise conv with ReLU, both halves requantized into the
+/// concatenation's scale): `fused`, one `depthwise_u8_concat` call; else the
+/// `depthwise_u8` step and the two `concat_u8` steps it replaces (work: the concatenation's
+/// bytes).
+fn ghostq_case(k: Kernels, rng: &mut Rng, c: usize, hw: usize, fused: bool) -> Case {
+    let blocks = c.div_ceil(8);
+    let cp = blocks * 8;
+    let w: Vec<i8> = (0..cp * 9).map(|_| rng.next() as i8).collect();
+    let b: Vec<i32> = (0..cp).map(|_| (rng.next() >> 52) as i32).collect();
+    let sc: Vec<f32> = (0..cp).map(|_| 1e-3 * (1.5 + rng.f())).collect();
+    let plen = depthwise_u8_packed_len(cp, 3);
+    let (mut packed, po) = aligned_bytes(plen, || 0);
+    pack_depthwise_u8(&w, &b, &sc, cp, 3, &mut packed[po..po + plen]).unwrap();
+    let shape = DepthwiseShape::same(blocks, hw, hw, 3, 1);
+    let xl = cp * hw * hw;
+    let (x, xo) = aligned_bytes(xl, || rng.next() as u8);
+    let (mut y, yo) = aligned_bytes(xl, || 0);
+    let out_len = (2 * c).div_ceil(8) * 8 * hw * hw;
+    let (mut cat, co) = aligned_bytes(out_len, || 0);
+    let g = GhostConcatU8 {
+        channels: c,
+        primary: U8Requant {
+            in_scale: 0.0411,
+            in_zero_point: 0,
+            out_scale: 0.0507,
+            out_zero_point: 0,
+        },
+        cheap: U8Requant {
+            in_scale: 0.0377,
+            in_zero_point: 0,
+            out_scale: 0.0507,
+            out_zero_point: 0,
+        },
+    };
+    let mut lines = vec![0u8; depthwise_u8_concat_buffer_len(&shape, &g)];
+    let (tag, how) = if fused {
+        ("", "fused")
+    } else {
+        ("-sep", "dw + 2 concats")
+    };
+    Case {
+        id: format!("ghostq-c{c}-{hw}{tag}"),
+        name: format!("ghost u8 dw3 + concat c{c:<3} @{hw} {how}"),
+        kind: "depthwise_u8_concat",
+        params: format!(r#"{{"c":{c},"h":{hw},"w":{hw}}}"#),
+        work: out_len as f64,
+        unit: "B",
+        run: Box::new(move || {
+            let p = &packed[po..po + plen];
+            let (xs, cs) = (Src::new(&x[xo..xo + xl]), &mut cat[co..co + out_len]);
+            if fused {
+                let (rq, l) = (Requant::relu(0), &mut lines[..]);
+                k.depthwise_u8_concat(p, shape, 0, xs, Dst::new(cs), rq, g, l)
+                    .unwrap();
+            } else {
+                let ys = &mut y[yo..yo + xl];
+                k.depthwise_u8(p, shape, 0, xs, Dst::new(ys), Requant::relu(0))
+                    .unwrap();
+                for (src, offset, r) in [(&x[xo..xo + xl], 0, g.primary), (&*ys, c, g.cheap)] {
+                    let sh = ConcatU8Shape {
+                        pixels: hw * hw,
+                        channels: c,
+                        channel_offset: offset,
+                        out_channels: 2 * c,
+                    };
+                    k.concat_u8(sh, r, Src::new(src), Dst::new(cs)).unwrap();
+                }
+            }
+            black_box(&mut cat);
+        }),
+    }
+}
+
 /// The int8 elementwise steps of a QDQ GhostNet-1.0 on `blocks` blocks of `side x side`:
 /// the residual add, the SE channel scaling, the stem's quantization (f32 -> u8), the SE
 /// squeeze (global average pool, in input bytes per second) and the second half of a Ghost
@@ -1399,6 +1473,11 @@ fn main() {
         }
         for (blocks, side) in [(2, 112), (84, 14)] {
             cases.extend(eltq_cases(k, &mut rng, blocks, side));
+        }
+        for (c, hw) in [(24, 112), (36, 56), (120, 28), (92, 14), (480, 7)] {
+            for fused in [true, false] {
+                cases.push(ghostq_case(k, &mut rng, c, hw, fused));
+            }
         }
     }
     // Selection. Every case is still constructed (same rng stream and allocations whatever

@@ -17,6 +17,10 @@
 //! * The input whose channels end the output also writes the padding lanes of the last output
 //!   block, with the output zero point (they dequantize to 0), so no lane is left stale.
 //!
+//! * Spans: the conversion works on a run of pixels of every block of an input with any
+//!   block strides, so [`crate::kernels::qdepthwise`]'s Ghost concatenation converts a
+//!   group of lines of the depthwise conv (and the rows of its input) as a whole tensor is.
+//!
 //! Deliberately not done here: a shuffle-based table lookup for AVX2 or NEON (16 `vpshufb` /
 //! `tbl` per 16 bytes; not measured whether that beats a byte at a time).
 
@@ -71,6 +75,68 @@ struct QConcatArgs {
     /// this input ends the output).
     end: usize,
     r: U8Requant,
+}
+
+impl QConcatArgs {
+    /// The whole tensor as one span: source and output blocks `pixels * 8` bytes apart.
+    fn span(&self) -> Span {
+        Span {
+            src: self.src,
+            src_bs: self.pixels * 8,
+            dst: self.dst,
+            dst_bs: self.pixels * 8,
+            pixels: self.pixels,
+            channels: self.channels,
+            offset: self.offset,
+            end: self.end,
+        }
+    }
+}
+
+/// Where one input's lanes of a concatenation go, over a run of pixels: the input's blocks
+/// `src_bs` bytes apart, the output's `dst_bs` apart (`pixels * 8` each for a whole tensor;
+/// one row of a depthwise conv writing a Ghost module's concatenation:
+/// [`crate::GhostConcatU8`]).
+#[derive(Clone, Copy)]
+pub(crate) struct Span {
+    /// The first pixel of the input's first block.
+    pub src: *const u8,
+    pub src_bs: usize,
+    /// The same pixel of output block 0.
+    pub dst: *mut u8,
+    pub dst_bs: usize,
+    pub pixels: usize,
+    /// Channels of the input (lanes past them in its last block are padding).
+    pub channels: usize,
+    /// First output lane written.
+    pub offset: usize,
+    /// Output lanes `offset .. end` are written (padding lanes past the channels get the
+    /// output zero point).
+    pub end: usize,
+}
+
+/// The conversion of one input's bytes to the output's parameters, made once per call.
+#[derive(Clone, Copy)]
+pub(crate) struct Conversion {
+    /// Every input byte's output byte (unused for a copy).
+    lut: [u8; 256],
+    /// The parameters are equal: the bytes are copied.
+    copy: bool,
+    zero_point: u8,
+}
+
+impl Conversion {
+    /// The conversion of `r` on token `s` (the table holds the bytes `convert` gives there).
+    #[inline(always)]
+    pub(crate) fn new<S: QSimd>(s: S, r: &U8Requant) -> Conversion {
+        let copy = r.is_identity();
+        Conversion {
+            // A copy never looks the table up.
+            lut: if copy { [0u8; 256] } else { table(s, r) },
+            copy,
+            zero_point: r.out_zero_point,
+        }
+    }
 }
 
 /// Pixels converted per batch into the on-stack buffer.
@@ -131,17 +197,15 @@ fn table<S: QSimd>(s: S, r: &U8Requant) -> [u8; 256] {
 }
 
 /// # Safety
-/// `src` valid for reading `channels.div_ceil(8) * pixels * 8` bytes; `dst` valid for reading
-/// and writing `end.div_ceil(8) * pixels * 8` bytes past output block `offset / 8`'s start
-/// (i.e. from `dst`); no overlap.
+/// `src` valid for reading `pixels * 8` bytes at each of its first `channels.div_ceil(8)`
+/// blocks; `dst` valid for reading and writing `pixels * 8` bytes at each output block
+/// `offset / 8 .. end.div_ceil(8)`; no overlap.
 #[inline(always)]
-unsafe fn run<S: QSimd>(s: S, a: &QConcatArgs) {
+unsafe fn span<S: QSimd>(s: S, c: &Conversion, a: &Span) {
     let px = a.pixels;
-    let copy = a.r.is_identity();
     let (shift, first) = (a.offset % 8, a.offset / 8);
-    let lut = if copy { [0u8; 256] } else { table(s, &a.r) };
     // The output zero point in every lane (the padding value).
-    let zp_word = u64::from_le_bytes([a.r.out_zero_point; 8]);
+    let zp_word = u64::from_le_bytes([c.zero_point; 8]);
     let mut tmp = [0u8; CHUNK * 8];
     // Source blocks, and one more (all padding) when the output's padding lanes reach past
     // the last source block's lanes.
@@ -150,20 +214,20 @@ unsafe fn run<S: QSimd>(s: S, a: &QConcatArgs) {
         let valid = a.channels.saturating_sub(8 * b).min(8);
         let written = (a.end - (a.offset + 8 * b)).min(8);
         // Only dereferenced when `valid > 0`, i.e. b < channels.div_ceil(8).
-        let sb = a.src.wrapping_add(b * px * 8);
+        let sb = a.src.wrapping_add(b * a.src_bs);
         // SAFETY: output blocks `first + b` (and `+ 1` when shifted) are below
         // `end.div_ceil(8)`: lane `offset + 8b` < `end` for every b of the loop, and a shifted
         // block spills into the next one only when `written > 8 - shift`.
-        let d0 = unsafe { a.dst.add((first + b) * px * 8) };
+        let d0 = unsafe { a.dst.add((first + b) * a.dst_bs) };
         if shift == 0 && valid == 8 {
-            if copy {
+            if c.copy {
                 // SAFETY: whole block, both extents as above; distinct allocations.
                 unsafe { core::ptr::copy_nonoverlapping(sb, d0, px * 8) };
             } else {
                 // A whole block on a block boundary: every lane of the output block is this
                 // input's, so the converted bytes are stored directly (no merge).
                 // SAFETY: source block b and output block first + b, px * 8 bytes each.
-                unsafe { s.lut_u8(&lut, sb, d0, px * 8) };
+                unsafe { s.lut_u8(&c.lut, sb, d0, px * 8) };
             }
             continue;
         }
@@ -174,13 +238,13 @@ unsafe fn run<S: QSimd>(s: S, a: &QConcatArgs) {
             let n = CHUNK.min(px - p0);
             if valid == 0 {
                 // Padding only: `keep_src` is 0, the words below are the zero point.
-            } else if copy {
+            } else if c.copy {
                 // SAFETY: pixels p0 .. p0 + n of source block b.
                 let src = unsafe { core::slice::from_raw_parts(sb.add(p0 * 8), n * 8) };
                 tmp[..n * 8].copy_from_slice(src);
             } else {
                 // SAFETY: pixels p0 .. p0 + n of source block b; `tmp` holds CHUNK pixels.
-                unsafe { s.lut_u8(&lut, sb.add(p0 * 8), tmp.as_mut_ptr(), n * 8) };
+                unsafe { s.lut_u8(&c.lut, sb.add(p0 * 8), tmp.as_mut_ptr(), n * 8) };
             }
             for p in 0..n {
                 let t = u64::from_le_bytes(tmp[p * 8..p * 8 + 8].try_into().expect("8 bytes"));
@@ -198,7 +262,7 @@ unsafe fn run<S: QSimd>(s: S, a: &QConcatArgs) {
                     // SAFETY: the spill block exists (see d0's comment).
                     unsafe {
                         merge(
-                            d0.add(px * 8 + (p0 + p) * 8),
+                            d0.add(a.dst_bs + (p0 + p) * 8),
                             word >> (8 * (8 - shift)),
                             mask >> (8 * (8 - shift)),
                         )
@@ -208,6 +272,17 @@ unsafe fn run<S: QSimd>(s: S, a: &QConcatArgs) {
             p0 += n;
         }
     }
+}
+
+/// The whole concatenation input through [`span`].
+///
+/// # Safety
+/// The extents of [`concat_args`].
+#[inline(always)]
+unsafe fn run<S: QSimd>(s: S, a: &QConcatArgs) {
+    let c = Conversion::new(s, &a.r);
+    // SAFETY: the whole tensors (forwarded).
+    unsafe { span(s, &c, &a.span()) }
 }
 
 /// Writes the lanes of `word` selected by `mask` into the 8 bytes at `p`.
@@ -224,55 +299,48 @@ unsafe fn merge(p: *mut u8, word: u64, mask: u64) {
     }
 }
 
-/// [`run`] 8 pixels at a time in zmm registers, for x86 with AVX-512 VBMI: a 64-byte load of
-/// 8 pixels of a source block, the table lookup as in `QSimd::lut_u8` (two `vpermi2b` and a
-/// blend), the padding lanes blended with the zero point, each pixel's 64-bit word shifted
+/// [`span`] 8 pixels at a time in zmm registers, for x86 with AVX-512 VBMI: a 64-byte load
+/// of 8 pixels of a source block, the table lookup as in `QSimd::lut_u8` (two `vpermi2b` and
+/// a blend), the padding lanes blended with the zero point, each pixel's 64-bit word shifted
 /// into place, and masked byte stores instead of the read-modify-write of 8 bytes per pixel
 /// that the generic body does (a Ghost module's second half at channel 36 or 92 of
 /// GhostNet-1.0; ghost-bench `qcat`, 332 channels at 332 @14: copy 2.7-3.2 -> 1.3-1.5 us).
+/// Writes only the bytes of its lanes, so spans of disjoint lanes may run concurrently.
 ///
 /// # Safety
-/// As [`run`]; AVX-512F/BW/VL/VNNI/VBMI available.
+/// As [`span`]; AVX-512F/BW/VL/VNNI/VBMI available.
 #[cfg(all(target_arch = "x86_64", not(miri)))]
 #[target_feature(enable = "avx,avx2,fma,avx512f,avx512bw,avx512vl,avx512vnni,avx512vbmi")]
-unsafe fn wide(a: &QConcatArgs) {
+pub(crate) unsafe fn span_wide(c: &Conversion, a: &Span) {
     use core::arch::x86_64::*;
     let px = a.pixels;
-    let copy = a.r.is_identity();
     let (shift, first) = (a.offset % 8, a.offset / 8);
-    // A copy never looks the table up (as in `run`).
-    let lut = if copy {
-        [0u8; 256]
-    } else {
-        // SAFETY: AVX-512 VNNI's features include the token's (the caller's dispatch).
-        table(unsafe { crate::arch::x86_64::Vnni::new_unchecked() }, &a.r)
-    };
     // The same byte mask for each of the 8 pixels (64-bit words) of a register.
     let rep = |m: u64| u64::from_le_bytes([m as u8; 8]);
-    // SAFETY: (whole body) the features are enabled; the extents are those `run` documents:
+    // SAFETY: (whole body) the features are enabled; the extents are those `span` documents:
     // loads read pixels `p .. p + n` of source block b (masked to them) only while `valid >
     // 0` (b below the source's blocks), stores write the same pixels of output blocks
     // `first + b` and, with a spill, `first + b + 1`.
     unsafe {
-        let t = crate::arch::x86_64::Lut512::new(&lut);
-        let zp = _mm512_set1_epi8(a.r.out_zero_point as i8);
+        let t = crate::arch::x86_64::Lut512::new(&c.lut);
+        let zp = _mm512_set1_epi8(c.zero_point as i8);
         let up = _mm512_set1_epi64(8 * shift as i64);
         let down = _mm512_set1_epi64(64 - 8 * shift as i64);
         for b in 0..(a.end - a.offset).div_ceil(8) {
             let valid = a.channels.saturating_sub(8 * b).min(8);
             let written = (a.end - (a.offset + 8 * b)).min(8);
-            let sb = a.src.wrapping_add(b * px * 8);
-            let d0 = a.dst.add((first + b) * px * 8);
+            let sb = a.src.wrapping_add(b * a.src_bs);
+            let d0 = a.dst.add((first + b) * a.dst_bs);
             let lanes = (1u64 << written) - 1;
             let keep = rep((1u64 << valid) - 1);
             let (m0, m1) = (rep(lanes << shift), rep(lanes >> (8 - shift)));
             let spill = shift > 0 && written > 8 - shift;
             if shift == 0 && valid == 8 {
                 // A whole block on a block boundary: converted or copied straight through.
-                if copy {
+                if c.copy {
                     core::ptr::copy_nonoverlapping(sb, d0, px * 8);
                 } else {
-                    crate::arch::x86_64::lut_vbmi(&lut, sb, d0, px * 8);
+                    crate::arch::x86_64::lut_vbmi(&c.lut, sb, d0, px * 8);
                 }
                 continue;
             }
@@ -283,7 +351,7 @@ unsafe fn wide(a: &QConcatArgs) {
                 let mut x = zp;
                 if valid > 0 {
                     x = _mm512_maskz_loadu_epi8(kp, sb.add(p * 8).cast());
-                    if !copy {
+                    if !c.copy {
                         x = t.look(x);
                     }
                 }
@@ -292,12 +360,83 @@ unsafe fn wide(a: &QConcatArgs) {
                 _mm512_mask_storeu_epi8(d0.add(p * 8).cast(), m0 & kp, y);
                 if spill {
                     let y = _mm512_srlv_epi64(word, down);
-                    _mm512_mask_storeu_epi8(d0.add((px + p) * 8).cast(), m1 & kp, y);
+                    _mm512_mask_storeu_epi8(d0.add(a.dst_bs + p * 8).cast(), m1 & kp, y);
                 }
                 p += 8;
             }
         }
     }
+}
+
+/// [`span_wide`] over a whole tensor.
+///
+/// # Safety
+/// As [`run`]; AVX-512F/BW/VL/VNNI/VBMI available.
+#[cfg(all(target_arch = "x86_64", not(miri)))]
+#[target_feature(enable = "avx,avx2,fma,avx512f,avx512bw,avx512vl,avx512vnni,avx512vbmi")]
+unsafe fn wide(a: &QConcatArgs) {
+    // SAFETY: AVX-512 VNNI's features include the token's (the caller's dispatch).
+    let c = Conversion::new(unsafe { crate::arch::x86_64::Vnni::new_unchecked() }, &a.r);
+    // SAFETY: the whole tensors (forwarded); features as ours.
+    unsafe { span_wide(&c, &a.span()) }
+}
+
+/// A span and its conversion, for [`span_exec`].
+struct SpanArgs<'c> {
+    c: &'c Conversion,
+    sp: Span,
+}
+
+/// # Safety
+/// As [`span`].
+#[inline(always)]
+unsafe fn span_body<S: QSimd>(s: S, a: &SpanArgs<'_>) {
+    // SAFETY: forwarded.
+    unsafe { span(s, a.c, &a.sp) }
+}
+
+/// [`span`] on the token `k` dispatches to, or [`span_wide`] with `wide` (the caller
+/// checked VBMI): for kernels that write a concatenation's lanes a group of lines at a time.
+///
+/// # Safety
+/// As [`span`]; with `wide`, AVX-512F/BW/VL/VNNI/VBMI available.
+pub(crate) unsafe fn span_exec(k: Kernels, wide: bool, c: &Conversion, sp: &Span) {
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
+    if wide {
+        // SAFETY: forwarded (the caller's VBMI check).
+        return unsafe { span_wide(c, sp) };
+    }
+    #[cfg(not(all(target_arch = "x86_64", not(miri))))]
+    let _ = wide;
+    let a = SpanArgs { c, sp: *sp };
+    qdispatch!(k, span_body, &a, SpanArgs<'_>; vnni []; avx2 []; scalar [])
+}
+
+/// Where [`conversion`] writes.
+struct ConversionArgs {
+    r: U8Requant,
+    out: *mut Conversion,
+}
+
+/// # Safety
+/// `a.out` valid for writing.
+#[inline(always)]
+unsafe fn conversion_body<S: QSimd>(s: S, a: &ConversionArgs) {
+    // SAFETY: forwarded.
+    unsafe { a.out.write(Conversion::new(s, &a.r)) }
+}
+
+/// The conversion of `r` made on the token `k` dispatches to (the bytes [`span_exec`]'s
+/// generic path gives).
+pub(crate) fn conversion(k: Kernels, r: &U8Requant) -> Conversion {
+    let mut out = core::mem::MaybeUninit::<Conversion>::uninit();
+    let a = ConversionArgs {
+        r: *r,
+        out: out.as_mut_ptr(),
+    };
+    qdispatch!(k, conversion_body, &a, ConversionArgs; vnni []; avx2 []; scalar []);
+    // SAFETY: every dispatch target wrote `out`.
+    unsafe { out.assume_init() }
 }
 
 /// # Safety

@@ -25,6 +25,16 @@
 //! With AVX-512 VNNI and VBMI, whole lines go through integer dot products instead
 //! (`kernels/qdepthwise_dot.rs`, 1.4-2.4x faster; the same bytes).
 //!
+//! An int8 Ghost module's cheap operation can write the module's concatenation itself
+//! ([`Kernels::depthwise_u8_concat`], [`GhostConcatU8`]): groups of its lines go into a
+//! caller's buffer (or straight to their place when its output starts on a block boundary of
+//! the concatenation with the same parameters), then the group's lines and the input rows
+//! under them are converted into the concatenation with `qconcat`'s table lookup, the same
+//! bytes as `depthwise_u8` and two `concat_u8` calls (`tests/qghost_concat.rs`). Measured
+//! (`ghost-bench --int8 --filter ghost`, cache-resident) within 5 % of the three calls
+//! either way, and GhostNet-1.0 int8 1.003-1.005 of them: no speed gain on tensors that fit
+//! L2; the win is one step instead of three and no tensor for the conv's output.
+//!
 //! Packed format ([`pack_depthwise_u8`]): per channel block, 32 bytes of little-endian `i32`
 //! biases, 32 bytes of `f32` scales (`sx * sw[c] / sy`), then `k*k` taps of 8 bytes holding
 //! `w + 128` (so a tap loads with the `u8` widening load). Length `c_pad * (k*k + 8)` bytes.
@@ -34,7 +44,9 @@ use crate::error::{check, check_len, size, Error};
 use crate::isa::{qdispatch, Kernels};
 use crate::kernels::depthwise::{check_shape, interior_cols, DepthwiseShape};
 use crate::kernels::pointwise::view;
+use crate::kernels::qconcat::{conversion, span_exec, Conversion, Span, U8Requant};
 use crate::kernels::qpointwise::{Requant, Rq, RqV};
+use crate::kernels::quantize::check_scale;
 use crate::{Dst, Src};
 use core::ptr;
 
@@ -88,6 +100,70 @@ pub fn pack_depthwise_u8(
     Ok(())
 }
 
+/// The bytes of line buffer a depthwise conv writing a Ghost module's concatenation
+/// ([`Kernels::depthwise_u8_concat`]) works best with: 0 when its output goes to the
+/// concatenation in place (`concat.cheap` a copy, `concat.channels` a multiple of 8), else the
+/// conv's whole output up to 16 KiB (fewer, larger groups of lines; at least one line).
+pub fn depthwise_u8_concat_buffer_len(shape: &DepthwiseShape, concat: &GhostConcatU8) -> usize {
+    if in_place(concat) {
+        return 0;
+    }
+    let line = size(&[shape.out_w(), 8]);
+    size(&[shape.blocks, shape.out_h(), line]).min(GROUP_BYTES.max(line))
+}
+
+/// The conv's output starts on a block boundary of the concatenation with its parameters.
+fn in_place(g: &GhostConcatU8) -> bool {
+    g.cheap.is_identity() && g.channels.is_multiple_of(8)
+}
+
+/// The concatenation `Concat(x, depthwise(x))` an int8 Ghost module's depthwise conv writes
+/// instead of an output of its own ([`Kernels::depthwise_u8_concat`]): the conv's input `x`
+/// converted into lanes `0 .. channels` and its output into lanes `channels .. 2 * channels`,
+/// each exactly as [`Kernels::concat_u8`] converts an input, one output line at a time while
+/// the line is in L1.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GhostConcatU8 {
+    /// Channels of the conv's input and of its output (`blocks` of the shape hold them).
+    pub channels: usize,
+    /// From the input's parameters to the concatenation's.
+    pub primary: U8Requant,
+    /// From the conv output's parameters to the concatenation's.
+    pub cheap: U8Requant,
+}
+
+/// Where a [`GhostConcatU8`] goes.
+#[derive(Clone, Copy)]
+pub(crate) struct CatArgs {
+    /// Pixel 0 of the concatenation's block 0.
+    dst: *mut u8,
+    /// Bytes between the concatenation's blocks.
+    dst_bs: usize,
+    g: GhostConcatU8,
+    /// AVX-512 VBMI: the lines go through masked byte stores (`qconcat::span_wide`).
+    wide: bool,
+    /// The line buffer (unused in place) and its length, at least a line.
+    buf: *mut u8,
+    buf_len: usize,
+}
+
+impl CatArgs {
+    /// The same with the buffer's part `i` of `parts` (whole lines), for a split layer.
+    pub(crate) fn part(&self, i: usize, parts: usize, ow: usize) -> CatArgs {
+        let lines = self.buf_len / (8 * ow) / parts;
+        CatArgs {
+            buf: self.buf.wrapping_add(i * lines * 8 * ow),
+            buf_len: lines * 8 * ow,
+            ..*self
+        }
+    }
+
+    /// Whether each of `parts` gets at least one line of the buffer.
+    pub(crate) fn splits(&self, parts: usize, ow: usize) -> bool {
+        in_place(&self.g) || self.buf_len / (8 * ow) >= parts
+    }
+}
+
 /// A validated int8 depthwise layer (byte strides).
 #[derive(Clone, Copy)]
 pub(crate) struct QDwArgs {
@@ -110,11 +186,16 @@ pub(crate) struct QDwArgs {
     /// Output rows `oy0 .. oy1` are computed.
     pub oy0: usize,
     pub oy1: usize,
+    /// Writes a Ghost module's concatenation instead of `y` (then null).
+    pub cat: Option<CatArgs>,
 }
 
 impl QDwArgs {
     /// The same layer restricted to blocks `b0 .. b1` and output rows `oy0 .. oy1`.
+    /// A layer writing a concatenation is shared by rows only (its blocks' conversions
+    /// write lanes of neighbouring blocks).
     pub(crate) fn share(&self, b0: usize, b1: usize, oy0: usize, oy1: usize) -> QDwArgs {
+        debug_assert!(self.cat.is_none() || (b0, b1) == (0, self.blocks));
         let mut rq = self.rq;
         if !rq.r.is_null() {
             rq.r = rq.r.wrapping_add(b0 * rq.r_bs);
@@ -127,6 +208,7 @@ impl QDwArgs {
             rq,
             oy0,
             oy1,
+            cat: self.cat,
             ..*self
         }
     }
@@ -281,8 +363,9 @@ pub(crate) unsafe fn run_with<S: QSimd, I: Columns<S, K, ST>, const K: usize, co
         let blk = Blk {
             // SAFETY: block b of the views.
             x: unsafe { a.x.add(b * a.x_bs) },
-            // SAFETY: block b of the output view.
-            y: unsafe { a.y.add(b * a.y_bs) },
+            // Block b of the output view (its base may lie outside the view: see
+            // `concat_exec`; `Line::at` only forms in-bounds pixel addresses from it).
+            y: a.y.wrapping_add(b * a.y_bs),
             r: if a.rq.r.is_null() {
                 ptr::null()
             } else {
@@ -337,6 +420,8 @@ pub(crate) struct Line<'r, S: QSimd, const K: usize> {
     pub(crate) bias: S::I,
     /// The block's requantization scales.
     pub(crate) scale: S::V,
+    /// The output block; its base may lie before the buffer (a group of lines of a layer
+    /// writing a concatenation: see [`concat_exec`]), pixels of the line inside it.
     y: *mut u8,
     /// The residual block (null without a residual).
     pub(crate) r: *const u8,
@@ -379,7 +464,8 @@ impl<S: QSimd, const K: usize> Line<'_, S, K> {
             } else {
                 self.r.add(pix)
             };
-            (self.y.add(pix), r)
+            // In bounds for every pixel of the line (the caller's contract), whatever `y`.
+            (self.y.wrapping_add(pix), r)
         }
     }
 }
@@ -491,12 +577,143 @@ struct Blk {
     r: *const u8,
 }
 
+/// Bytes of the line buffer [`depthwise_u8_concat_buffer_len`] asks for at most.
+const GROUP_BYTES: usize = 16384;
+
+/// A layer writing a Ghost module's concatenation: groups of lines (as many rows of as many
+/// blocks as fit the caller's buffer) are computed by the plain layer into the buffer,
+/// then the input's rows and the group's lines are converted into the concatenation
+/// (`qconcat`'s spans) while both are in L1. The plain layer is the same code as
+/// [`Kernels::depthwise_u8`] runs (a second copy of the line loop inside a concatenating
+/// driver compiled 15-20 % slower: more live state, spilled epilogue constants).
+///
+/// # Safety
+/// `a` comes from [`depthwise_u8_concat_args`] (possibly restricted by [`QDwArgs::share`])
+/// and the borrows it was made from are alive.
+unsafe fn concat_exec(k: Kernels, a: &QDwArgs, c: &CatArgs, dot: bool) {
+    let primary = conversion(k, &c.g.primary);
+    let cheap = conversion(k, &c.g.cheap);
+    // The conv's output already has the concatenation's parameters and starts on a block
+    // boundary: its lines go straight to their place (as `depthwise_u8` writes a view).
+    let direct = in_place(&c.g);
+    let buf = c.buf;
+    let share_rows = a.oy1 - a.oy0;
+    // In place, the whole share is one group: per-group calls cost more than the conversion
+    // of the input gains from following the conv's reads (GhostNet-1.0 int8: 0.5-0.8 us
+    // per 112x112 layer in groups of 18 rows).
+    let (rg, bg) = if direct {
+        (share_rows, a.blocks)
+    } else {
+        let rg = (c.buf_len / (8 * a.ow)).min(share_rows);
+        let bg = if rg == share_rows {
+            c.buf_len / (8 * a.ow * rg)
+        } else {
+            1
+        };
+        (rg, bg)
+    };
+    let mut r0 = a.oy0;
+    while r0 < a.oy1 {
+        let r1 = (r0 + rg).min(a.oy1);
+        let line = a.ow * 8;
+        let mut b0 = 0;
+        while b0 < a.blocks {
+            let b1 = (b0 + bg).min(a.blocks);
+            let mut g = QDwArgs { cat: None, ..*a }.share(b0, b1, r0, r1);
+            if direct {
+                // The conv's blocks are the concatenation's from block `channels / 8` on.
+                g.y = c.dst.wrapping_add((c.g.channels / 8 + b0) * c.dst_bs);
+                g.y_bs = c.dst_bs;
+            } else {
+                // Block b, row oy of the group at `buf + ((b - b0) * (r1 - r0) + oy - r0) *
+                // line`: the base lies `r0` rows before the buffer (never dereferenced).
+                g.y = buf.wrapping_sub(r0 * line);
+                g.y_bs = (r1 - r0) * line;
+            }
+            // SAFETY: a share of a checked layer, its output the concatenation's blocks or
+            // the group's buffer (`(b1 - b0) * (r1 - r0) * line <= buf_len` by the choice
+            // of rg and bg).
+            unsafe { plain_exec(k, &g, dot) };
+            let lines = (!direct).then_some(buf.cast_const());
+            // SAFETY: the buffer holds the group's lines (all written above) unless direct;
+            // the input's blocks and the concatenation's extents were checked.
+            unsafe { ghost_concat_group(k, a, c, (&primary, &cheap), lines, (b0, b1), (r0, r1)) };
+            b0 = b1;
+        }
+        r0 = r1;
+    }
+}
+
+/// Converts rows `r0 .. r1` of the input's blocks `b0 .. b1` and the conv's lines for them
+/// (in `group`, `[b1 - b0][r1 - r0][ow][8]`; `None`: already in place) into the
+/// concatenation: the input's lanes at
+/// `8 * gb0 ..` and the lines' at `channels + 8 * gb0 ..` (`gb0` the first block in the
+/// whole layer), the concatenation's padding lanes after the last block's channels.
+///
+/// # Safety
+/// Stride 1 with the input's size kept; `group` holds the group's lines; `c.dst` the
+/// concatenation's extents for every row of the layer.
+unsafe fn ghost_concat_group(
+    k: Kernels,
+    a: &QDwArgs,
+    c: &CatArgs,
+    (primary, cheap): (&Conversion, &Conversion),
+    group: Option<*const u8>,
+    (b0, b1): (usize, usize),
+    (r0, r1): (usize, usize),
+) {
+    let gb = b0;
+    let n = (c.g.channels - 8 * gb).min(8 * (b1 - b0));
+    let px = (r1 - r0) * a.ow;
+    let dst = c.dst.wrapping_add(r0 * a.ow * 8);
+    // The input: rows r0 .. r1 of its blocks, contiguous pixels of each.
+    let x = a.x.wrapping_add(b0 * a.x_bs + r0 * a.iw * 8);
+    let span = |src, src_bs, offset, end| Span {
+        src,
+        src_bs,
+        dst,
+        dst_bs: c.dst_bs,
+        pixels: px,
+        channels: n,
+        offset,
+        end,
+    };
+    // The last block's conversion also writes the concatenation's padding lanes.
+    let off = c.g.channels + 8 * gb;
+    let end = if b1 == a.blocks {
+        (2 * c.g.channels).div_ceil(8) * 8
+    } else {
+        off + n
+    };
+    // SAFETY: the input's blocks b0 .. b1 (rows r0 .. r1) and the group's lines; rows r0 ..
+    // r1 of the concatenation's blocks up to `end`.
+    unsafe {
+        span_exec(k, c.wide, primary, &span(x, a.x_bs, 8 * gb, 8 * gb + n));
+        if let Some(group) = group {
+            span_exec(k, c.wide, cheap, &span(group, px * 8, off, end));
+        }
+    }
+}
+
 /// Runs the (share of the) layer: interiors in dot products where the CPU allows and `dot`
 /// is set ([`crate::kernels::qdepthwise_dot`]), else in `f32` multiply-adds (the same bytes).
 ///
 /// # Safety
 /// As [`run`].
 pub(crate) unsafe fn depthwise_u8_exec(k: Kernels, a: &QDwArgs, dot: bool) {
+    match &a.cat {
+        // SAFETY: forwarded.
+        Some(c) => unsafe { concat_exec(k, a, c, dot) },
+        // SAFETY: forwarded.
+        None => unsafe { plain_exec(k, a, dot) },
+    }
+}
+
+/// [`depthwise_u8_exec`] of a layer with its own output.
+///
+/// # Safety
+/// As [`run`].
+unsafe fn plain_exec(k: Kernels, a: &QDwArgs, dot: bool) {
     // SAFETY: forwarded.
     #[cfg(all(target_arch = "x86_64", not(miri)))]
     if dot && unsafe { crate::kernels::qdepthwise_dot::try_exec(k, a) } {
@@ -537,6 +754,70 @@ impl Kernels {
         )
     }
 
+    /// [`Kernels::depthwise_u8`] of an int8 Ghost module's cheap operation writing the
+    /// module's concatenation `Concat(input, depthwise(input))` into `output` instead of an
+    /// output of its own (see [`GhostConcatU8`]; `output` holds `(2 * concat.channels)
+    /// .div_ceil(8)` blocks from its block offset): the same bytes as `depthwise_u8` then
+    /// `concat_u8` of both inputs, without the conv's output tensor or a pass over the
+    /// concatenation. Stride 1 with the input's size kept, no residual; `buffer` holds the
+    /// conv's lines on their way into the concatenation: at least one line (`8 * in_w`
+    /// bytes) unless the conv writes in place, best [`depthwise_u8_concat_buffer_len`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn depthwise_u8_concat(
+        self,
+        packed: &[u8],
+        shape: DepthwiseShape,
+        input_zero_point: u8,
+        input: Src<'_, u8>,
+        output: Dst<'_, u8>,
+        requant: Requant<'_>,
+        concat: GhostConcatU8,
+        buffer: &mut [u8],
+    ) -> Result<(), Error> {
+        self.depthwise_u8_concat_with(
+            true,
+            packed,
+            shape,
+            input_zero_point,
+            input,
+            output,
+            requant,
+            concat,
+            buffer,
+        )
+    }
+
+    /// [`Kernels::depthwise_u8_concat`]; `dot` as in [`Kernels::depthwise_u8_with`].
+    #[doc(hidden)]
+    #[allow(clippy::too_many_arguments)]
+    pub fn depthwise_u8_concat_with(
+        self,
+        dot: bool,
+        packed: &[u8],
+        shape: DepthwiseShape,
+        input_zero_point: u8,
+        input: Src<'_, u8>,
+        output: Dst<'_, u8>,
+        requant: Requant<'_>,
+        concat: GhostConcatU8,
+        buffer: &mut [u8],
+    ) -> Result<(), Error> {
+        let a = depthwise_u8_concat_args(
+            self,
+            packed,
+            shape,
+            input_zero_point,
+            input,
+            output,
+            &requant,
+            concat,
+            buffer,
+        )?;
+        // SAFETY: checked by `depthwise_u8_concat_args`; `output` is a unique borrow.
+        unsafe { depthwise_u8_exec(self, &a, dot) };
+        Ok(())
+    }
+
     /// [`Kernels::depthwise_u8`]; `dot = false` keeps the `f32` multiply-adds even where the
     /// CPU has the dot-product path (same bytes): for tests and benchmarks of both.
     #[doc(hidden)]
@@ -567,6 +848,27 @@ pub(crate) fn depthwise_u8_args(
     output: Dst<'_, u8>,
     requant: &Requant<'_>,
 ) -> Result<QDwArgs, Error> {
+    let mut a = layer_args(packed, sh, input_zero_point, input, requant)?;
+    let yo = view(
+        "output",
+        output.data.len(),
+        output.block_offset,
+        sh.blocks,
+        a.oh * a.ow,
+    )?;
+    // SAFETY: checked by `view`.
+    a.y = unsafe { output.data.as_mut_ptr().add(yo) };
+    Ok(a)
+}
+
+/// The checks of a layer but for its output, which is left null.
+fn layer_args(
+    packed: &[u8],
+    sh: DepthwiseShape,
+    input_zero_point: u8,
+    input: Src<'_, u8>,
+    requant: &Requant<'_>,
+) -> Result<QDwArgs, Error> {
     check_shape(&sh)?;
     let (oh, ow) = (sh.out_h(), sh.out_w());
     check_len(
@@ -583,13 +885,6 @@ pub(crate) fn depthwise_u8_args(
         sh.blocks,
         ihw,
     )?;
-    let yo = view(
-        "output",
-        output.data.len(),
-        output.block_offset,
-        sh.blocks,
-        ohw,
-    )?;
     let rq = Rq::new(requant, sh.blocks, ohw)?;
     Ok(QDwArgs {
         w: packed.as_ptr(),
@@ -602,8 +897,7 @@ pub(crate) fn depthwise_u8_args(
         ih: sh.in_h,
         iw: sh.in_w,
         xzp: input_zero_point as f32,
-        // SAFETY: checked by `view`.
-        y: unsafe { output.data.as_mut_ptr().add(yo) },
+        y: ptr::null_mut(),
         y_bs: ohw * 8,
         oh,
         ow,
@@ -612,5 +906,93 @@ pub(crate) fn depthwise_u8_args(
         rq,
         oy0: 0,
         oy1: oh,
+        cat: None,
     })
+}
+
+/// The checks of [`Kernels::depthwise_u8_concat`].
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn depthwise_u8_concat_args(
+    k: Kernels,
+    packed: &[u8],
+    sh: DepthwiseShape,
+    input_zero_point: u8,
+    input: Src<'_, u8>,
+    output: Dst<'_, u8>,
+    requant: &Requant<'_>,
+    g: GhostConcatU8,
+    buffer: &mut [u8],
+) -> Result<QDwArgs, Error> {
+    check_shape(&sh)?;
+    check(
+        g.channels > 8 * (sh.blocks - 1) && g.channels <= 8 * sh.blocks,
+        "concat.channels",
+        "must need exactly shape.blocks blocks",
+    )?;
+    let (oh, ow) = (sh.out_h(), sh.out_w());
+    check(
+        sh.stride == 1 && oh == sh.in_h && ow == sh.in_w,
+        "shape",
+        "must keep the input's size (stride 1, padding k - 1 on each axis) to write a concatenation",
+    )?;
+    check(
+        in_place(&g) || buffer.len() >= size(&[ow, 8]),
+        "buffer",
+        "must hold one output line (8 * in_w bytes) unless the conv writes in place",
+    )?;
+    check(
+        requant.residual.is_none(),
+        "requant.residual",
+        "must be None when writing a concatenation",
+    )?;
+    for (r, a, b) in [
+        (
+            &g.primary,
+            "concat.primary.in_scale",
+            "concat.primary.out_scale",
+        ),
+        (&g.cheap, "concat.cheap.in_scale", "concat.cheap.out_scale"),
+    ] {
+        check_scale(r.in_scale, a)?;
+        check_scale(r.out_scale, b)?;
+    }
+    check(
+        g.primary.out_zero_point == g.cheap.out_zero_point
+            && g.primary.out_scale == g.cheap.out_scale,
+        "concat.cheap",
+        "must have the output parameters of concat.primary",
+    )?;
+    let ohw = size(&[oh, ow]);
+    let out_blocks = (2 * g.channels).div_ceil(8);
+    let yo = view(
+        "output",
+        output.data.len(),
+        output.block_offset,
+        out_blocks,
+        ohw,
+    )?;
+    // The conv's own output is never written (its lines go to the stack).
+    let mut a = layer_args(packed, sh, input_zero_point, input, requant)?;
+    a.y_bs = 0;
+    a.cat = Some(CatArgs {
+        // SAFETY: checked by `view`.
+        dst: unsafe { output.data.as_mut_ptr().add(yo) },
+        dst_bs: ohw * 8,
+        g,
+        wide: wide_lines(k),
+        buf: buffer.as_mut_ptr(),
+        buf_len: buffer.len(),
+    });
+    Ok(a)
+}
+
+/// Whether the concatenation's lines take [`crate::kernels::qconcat`]'s masked-store path.
+fn wide_lines(k: Kernels) -> bool {
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
+    return k.isa() == crate::isa::Isa::Avx512 && crate::isa::x86_vbmi();
+    #[cfg(not(all(target_arch = "x86_64", not(miri))))]
+    {
+        let _ = k;
+        false
+    }
 }

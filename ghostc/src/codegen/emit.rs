@@ -591,10 +591,22 @@ fn step_call(b: &Binds, k: &Kernel) -> TokenStream {
             src,
             dst,
             requant,
+            concat,
+            lines,
         } => {
             let (wb, sh, z) = (byte_wslice(*w), shape.tokens(), input_zero_point.tokens());
             let (s, d, r) = (b.src(*src), b.dst(*dst), requant_tokens(requant));
-            quote!(p.depthwise_u8(#wb, #sh, #z, #s, #d, #r)?;)
+            match concat {
+                None => quote!(p.depthwise_u8(#wb, #sh, #z, #s, #d, #r)?;),
+                Some(c) => {
+                    let c = c.tokens();
+                    let l = match lines {
+                        Some(l) => b.m(*l),
+                        None => quote!(&mut []),
+                    };
+                    quote!(p.depthwise_u8_concat(#wb, #sh, #z, #s, #d, #r, #c, #l)?;)
+                }
+            }
         }
     }
 }

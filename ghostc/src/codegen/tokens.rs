@@ -11,9 +11,9 @@
 use ghost_runtime::glue::Unary;
 use ghost_runtime::{
     Activation, BinaryOp, ConcatU8Shape, ConvShape, CoordMode, DepthwiseGeneralShape,
-    DepthwiseShape, DfcShape, GhostShape, GroupedConvShape, InputLayout, NearestMode,
-    PointwiseShape, PoolKind, PoolShape, PoolU8Params, ResizeMode, ResizeShape, SeActivations,
-    SeShape, StemShape, U8BinaryParams, U8Requant,
+    DepthwiseShape, DfcShape, GhostConcatU8, GhostShape, GroupedConvShape, InputLayout,
+    NearestMode, PointwiseShape, PoolKind, PoolShape, PoolU8Params, ResizeMode, ResizeShape,
+    SeActivations, SeShape, StemShape, U8BinaryParams, U8Requant,
 };
 use proc_macro2::{Literal, TokenStream};
 use quote::quote;
@@ -149,6 +149,7 @@ runtime_tokens!(struct U8BinaryParams { a, b, y });
 runtime_tokens!(struct PoolU8Params { scale, in_zero_point, out_zero_point });
 runtime_tokens!(struct StemShape { c_in, hp, wp, k, stride, c_out, oh, ow });
 runtime_tokens!(struct U8Requant { in_scale, in_zero_point, out_scale, out_zero_point });
+runtime_tokens!(struct GhostConcatU8 { channels, primary, cheap });
 runtime_tokens!(enum PoolKind { Max, Avg { count_include_pad } });
 runtime_tokens!(struct PoolShape { blocks, in_h, in_w, kh, kw, stride, pads });
 runtime_tokens!(

@@ -18,7 +18,10 @@
 //! residual) and `Q(Mul(DQ(x), DQ(gate)))` (an SE gate) into a [`QBinary`] computed as the QDQ
 //! graph computes it, a classifier's `Q(Gemm(DQ(a), DQ(W), b))` into a [`QMatMul`], and an
 //! SE block's `Q(ReduceMean(DQ(x)))` over H and W into a
-//! [`QGlobalAveragePool`](Op::QGlobalAveragePool).
+//! [`QGlobalAveragePool`](Op::QGlobalAveragePool), and `Q(Reshape(DQ(x)))` with equal
+//! parameters (a classifier's Flatten) into a Reshape of the integer tensor; a `Q(DQ(x))`
+//! round trip with equal parameters (what `remove_identity` leaves of ONNX Runtime's QDQ
+//! export around a Ghost module's `out[:, :oup]` Slice) is removed.
 //!
 //! The Q node becomes the QConv, keeping its output value; the Conv and the activation are
 //! absorbed, and a DQ left without readers is removed. The integer weight is read directly,
@@ -64,7 +67,9 @@ impl Pass for FoldQuantize {
                     || fold_concat(g, n)
                     || fold_binary(g, n)
                     || fold_gemm(g, n)
-                    || fold_pool(g, n))
+                    || fold_pool(g, n)
+                    || fold_reshape(g, n)
+                    || fold_round_trip(g, n))
         })?;
         if changed {
             remove_unread_dequantize(g);
@@ -279,6 +284,51 @@ fn fold_pool(g: &mut Graph, q_node: NodeId) -> bool {
         name,
     );
     absorb_nodes(g, q_node, &[pool]);
+    true
+}
+
+/// Rewrites `Q(Reshape(DQ(x)))` whose Q has the DQ's parameters (per tensor, one 8-bit type)
+/// into `Reshape(x)` on the integer tensor. Same values: with one scale `s` and zero point
+/// `z`, `round((v - z) * s / s) + z = v` for every integer `v` of the type (the product and
+/// the quotient are each within half an ulp, far from the next half-integer), and no clamp
+/// applies; a Flatten is imported as a Reshape.
+fn fold_reshape(g: &mut Graph, q_node: NodeId) -> bool {
+    let Some((qy, reshape, node)) = read_only_by_q(g, q_node) else {
+        return false;
+    };
+    let Op::Reshape { shape } = &node.op else {
+        return false;
+    };
+    let Some((qx, x)) = dequantized(g, node.inputs[0]) else {
+        return false;
+    };
+    if qx != qy {
+        return false;
+    }
+    let name = g.node(q_node).name.clone();
+    let op = Op::Reshape {
+        shape: shape.clone(),
+    };
+    rewrite_root(g, q_node, op, vec![x], name);
+    absorb_nodes(g, q_node, &[reshape]);
+    true
+}
+
+/// Removes `Q(DQ(x))` whose parameters are equal (8-bit, the Q's output not a graph output):
+/// its readers read `x`, the same integers (see [`fold_reshape`]).
+fn fold_round_trip(g: &mut Graph, q_node: NodeId) -> bool {
+    let Op::Quantize(qy) = &g.node(q_node).op else {
+        return false;
+    };
+    let (v, y) = (g.node(q_node).inputs[0], g.node(q_node).outputs[0]);
+    let Some((qx, x)) = dequantized(g, v) else {
+        return false;
+    };
+    if qx != *qy || !matches!(qy.dtype, DType::U8 | DType::I8) || g.is_output(y) {
+        return false;
+    }
+    g.replace_all_uses(y, x);
+    g.remove_node(q_node);
     true
 }
 

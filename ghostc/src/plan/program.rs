@@ -18,9 +18,9 @@ use std::fmt;
 use ghost_runtime::glue::Unary;
 use ghost_runtime::{
     Activation, BinaryOp, ConcatU8Shape, ConvShape, CoordMode, DepthwiseGeneralShape,
-    DepthwiseShape, DfcShape, GhostShape, GroupedConvShape, PointwiseShape, PoolKind, PoolShape,
-    PoolU8Params, ResizeMode, ResizeShape, SeActivations, SeShape, StemShape, U8BinaryParams,
-    U8Requant,
+    DepthwiseShape, DfcShape, GhostConcatU8, GhostShape, GroupedConvShape, PointwiseShape,
+    PoolKind, PoolShape, PoolU8Params, ResizeMode, ResizeShape, SeActivations, SeShape, StemShape,
+    U8BinaryParams, U8Requant,
 };
 
 use super::blob::WeightBlob;
@@ -347,7 +347,10 @@ pub enum Kernel {
         dst: View,
         requant: QRequant,
     },
-    /// `depthwise_u8` (weights from `pack_depthwise_u8`, as bytes at `w`).
+    /// `depthwise_u8` (weights from `pack_depthwise_u8`, as bytes at `w`); with `concat`,
+    /// `depthwise_u8_concat`: `dst` is the Ghost module's concatenation of `src` and the
+    /// conv's output, which has no buffer of its own, and the conv's lines pass through
+    /// `lines` (`None`: written in place).
     DepthwiseU8 {
         w: WRange,
         shape: DepthwiseShape,
@@ -355,6 +358,8 @@ pub enum Kernel {
         src: View,
         dst: View,
         requant: QRequant,
+        concat: Option<GhostConcatU8>,
+        lines: Option<Loc>,
     },
 }
 
@@ -400,9 +405,10 @@ impl Kernel {
             | Kernel::ScaleChannelsU8 {
                 x: a, gate: b, dst, ..
             } => vec![Some(*a), Some(*b), Some(*dst)],
-            Kernel::PointwiseU8 { src, dst, .. } | Kernel::DepthwiseU8 { src, dst, .. } => {
-                vec![v(src), v(dst)]
-            }
+            Kernel::PointwiseU8 { src, dst, .. } => vec![v(src), v(dst)],
+            Kernel::DepthwiseU8 {
+                src, dst, lines, ..
+            } => vec![v(src), v(dst), *lines],
             Kernel::Pointwise {
                 w_scaled,
                 src,
@@ -591,7 +597,12 @@ impl Kernel {
                 "pointwise-u8"
             }
             .into(),
-            Kernel::DepthwiseU8 { .. } => "depthwise-u8".into(),
+            Kernel::DepthwiseU8 { concat, .. } => if concat.is_some() {
+                "depthwise-u8-concat"
+            } else {
+                "depthwise-u8"
+            }
+            .into(),
             Kernel::QuantizePadded { .. } => "quantize-padded".into(),
             Kernel::StemU8 { .. } => "stem-u8".into(),
             Kernel::FromBlocked { .. } => "to-nchw".into(),

@@ -147,6 +147,9 @@ struct Lowerer<'g> {
     /// Int8 values stored inside another value's buffer (a QConcat input its producer writes
     /// in place): the block of that buffer they start at. Absent: block 0 of their own.
     u8_block: HashMap<ValueId, usize>,
+    /// QConcat inputs a Ghost module's depthwise conv already wrote into the concatenation
+    /// (`depthwise_u8_concat`): no `concat_u8` step for them.
+    cat_written: HashSet<ValueId>,
     /// Values stored as plain NCHW f32 (a model input its stem reads in place, and the
     /// quantize-dequantize round trip of one), not NCHW8c.
     plain: HashSet<ValueId>,
@@ -546,6 +549,7 @@ fn lower_graph(g: &Graph) -> Result<Program, LowerError> {
         u8_bufs: HashSet::new(),
         plain: HashSet::new(),
         u8_block: HashMap::new(),
+        cat_written: HashSet::new(),
     };
     let io = |word: &str, v: ValueId| {
         let value = g.value(v);

@@ -1,9 +1,12 @@
 //! Int8: QuantizeLinear / DequantizeLinear at the f32/int8 boundaries (`quantize_u8`,
 //! `dequantize_u8`), integer convolutions on the int8 kernels (`pointwise_u8`,
 //! `depthwise_u8`, and for a classifier's QMatMul the 1-pixel pointwise), channel
-//! concatenation (`concat_u8`; an input with the output's parameters at a block-aligned
-//! offset, read otherwise only by int8 convs, is written in place by its producer conv
-//! instead of copied: [`Lowerer::in_place_concat`]), the residual add and the SE gate's
+//! concatenation (a Ghost module's `Concat(x1, depthwise(x1))` written whole by its depthwise
+//! conv, `depthwise_u8_concat`, which converts `x1` and its own lines into the concatenation
+//! with no tensor of its own: [`Lowerer::ghost_concat`]; otherwise `concat_u8`, where an
+//! input with the output's parameters at a block-aligned offset, read otherwise only by int8
+//! convs, is written in place by its producer conv instead of copied:
+//! [`Lowerer::in_place_concat`]), the residual add and the SE gate's
 //! channel scale folded from a QDQ graph (`add_u8`, `scale_channels_u8`), the SE squeeze or a
 //! QLinearGlobalAveragePool (`global_avgpool_u8`), with activations kept in `u8` buffers
 //! between int8 layers; the stem, a dense QConv reading a quantized model input
@@ -28,10 +31,13 @@
 //! Deliberately not done here: the QOperator-only ops (QBinary in the ratio form of
 //! QLinearAdd / QLinearMul, QActivation, a QMatMul other than a classifier) are reported as
 //! unsupported; other float ops between a DQ and a Q in a QDQ graph run in f32 as the graph
-//! says, with separate `quantize_u8` / `dequantize_u8` steps around them; a QConcat input at
-//! an offset inside a block, or requantized, still goes through its own `concat_u8` step
-//! (writing it in place would need the split channel layouts of the f32 Ghost module, or
-//! the requantization in the producer's epilogue).
+//! says, with separate `quantize_u8` / `dequantize_u8` steps around them (ONNX Runtime's QDQ
+//! export runs an SE gate's HardSigmoid that way: a 256-entry table would fold it); a
+//! QConcat that is not a Ghost module's (other producers, at an offset inside a block, or
+//! requantized) still goes through its own `concat_u8` steps. The Ghost concatenation is
+//! not faster than the separate steps on the machine measured (GhostNet-1.0 int8 1.003-1.005
+//! of them, Zen 5): those ran at cache speed on tensors that fit L2, and the conversion of
+//! the depthwise lines costs what the copy did.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -41,6 +47,13 @@ use ghost_runtime::{self as rt, DepthwiseShape, PointwiseShape};
 use super::{ChannelLayout, LowerError, Lowerer};
 use crate::ir::{self, Activation, DType, Data, Graph, NodeId, Op, QConv, QuantParams, Tensor};
 use crate::plan::program::*;
+
+/// A Ghost module's concatenation its depthwise conv writes ([`Lowerer::ghost_concat`]).
+struct GhostCat {
+    cat: ir::ValueId,
+    x1: ir::ValueId,
+    concat: rt::GhostConcatU8,
+}
 
 /// Marks the `what` of every step of a fallback node.
 pub(super) const FALLBACK: &str = "int8 fallback";
@@ -364,6 +377,18 @@ impl Lowerer<'_> {
         if self.g.is_output(y) {
             return None;
         }
+        // A Ghost module's depthwise conv that writes the concatenation reads `y` from a
+        // buffer of its own.
+        let ghost = self.g.consumers(y).into_iter().any(|(c, slot)| {
+            let out = self.g.node(c).outputs.first();
+            slot == 0
+                && out
+                    .and_then(|&o| self.ghost_concat(o))
+                    .is_some_and(|gc| gc.x1 == y)
+        });
+        if ghost {
+            return None;
+        }
         let mut found = None;
         for (c, slot) in self.g.consumers(y) {
             let node = self.g.node(c);
@@ -390,6 +415,70 @@ impl Lowerer<'_> {
             }
         }
         found
+    }
+
+    /// The Ghost module concatenation `Concat(x1, x2)` the int8 depthwise conv producing `x2`
+    /// from `x1` can write itself (`depthwise_u8_concat`): stride 1 with the size kept; `x1`
+    /// read only by the conv and the
+    /// concatenation, `x2` only by the concatenation, which reads them in this order and
+    /// nothing else; none of them a model output; per-tensor 8-bit parameters of the output's
+    /// type (as `lower_qconcat` needs).
+    fn ghost_concat(&self, x2: ir::ValueId) -> Option<GhostCat> {
+        let n = self.g.producer(x2)?;
+        let node = self.g.node(n);
+        let Op::QConv(c) = &node.op else {
+            return None;
+        };
+        let x1 = node.inputs[0];
+        let ws = self.shape(node.inputs[1]);
+        let depthwise = qkernel(c, ws, self.shape(x1)[1]) == Some(QKernel::Depthwise);
+        let same_size =
+            c.conv.strides == [1, 1] && self.shape(x1).len() == 4 && self.hw(x1) == self.hw(x2);
+        if !depthwise || !same_size || self.g.is_output(x1) || self.g.is_output(x2) {
+            return None;
+        }
+        let [(cn, 1)] = self.g.consumers(x2)[..] else {
+            return None;
+        };
+        let cat = self.g.node(cn);
+        let Op::QConcat {
+            axis: 1,
+            x: qx,
+            y: qy,
+        } = &cat.op
+        else {
+            return None;
+        };
+        let mut readers = self.g.consumers(x1);
+        readers.sort();
+        let mut want = vec![(n, 0), (cn, 0)];
+        want.sort();
+        if cat.inputs != [x1, x2] || readers != want || self.g.is_output(cat.outputs[0]) {
+            return None;
+        }
+        let storage = |q: &QuantParams| {
+            (per_tensor_8bit(q) && q.dtype == qy.dtype)
+                .then(|| storage_zp(q))
+                .flatten()
+        };
+        let out_zero_point = storage(qy)?;
+        let requant = |q: &QuantParams| {
+            Some(rt::U8Requant {
+                in_scale: q.at(0).0,
+                in_zero_point: storage(q)?,
+                out_scale: qy.at(0).0,
+                out_zero_point,
+            })
+        };
+        Some(GhostCat {
+            cat: cat.outputs[0],
+            x1,
+            concat: rt::GhostConcatU8 {
+                channels: self.shape(x1)[1],
+                primary: requant(qx.first()?)?,
+                cheap: requant(qx.get(1)?)?,
+            },
+        })
     }
 
     /// `(blocks, pixels)` of an activation in its dense layout.
@@ -665,8 +754,8 @@ impl Lowerer<'_> {
         let mut offset = 0;
         for (&x, (in_scale, in_zero_point)) in node.inputs.iter().zip(parts) {
             let channels = self.shape(x)[1];
-            if self.loc.get(&x) == Some(&dst) {
-                // Written in place by its producer.
+            if self.loc.get(&x) == Some(&dst) || self.cat_written.contains(&x) {
+                // Written in place by its producer, or by a Ghost module's depthwise conv.
                 offset += channels;
                 continue;
             }
@@ -995,29 +1084,54 @@ impl Lowerer<'_> {
                 let w = self.pack_u8(&name, rt::depthwise_u8_packed_len(np, k), |p| {
                     rt::pack_depthwise_u8(&wp, &bp, &sp, np, k, p)
                 })?;
-                let dst = self.out_u8_view(y);
+                let ghost = self.ghost_concat(y);
+                let dst = match &ghost {
+                    // The concatenation's buffer, unless a step already allocated it.
+                    Some(gc) => {
+                        let loc = match self.loc.get(&gc.cat) {
+                            Some(&loc) => loc,
+                            None => self.out_u8_buf(gc.cat),
+                        };
+                        self.cat_written.extend([gc.x1, y]);
+                        View::at(loc, 0)
+                    }
+                    None => self.out_u8_view(y),
+                };
+                let into = match &ghost {
+                    Some(gc) => format!(", into concat 0..{}", 2 * gc.concat.channels),
+                    None => String::new(),
+                };
                 let [pad_top, pad_left, pad_bottom, pad_right] = c.conv.pads;
                 let stride = c.conv.strides[0];
+                let shape = DepthwiseShape {
+                    blocks: ly.blocks,
+                    in_h,
+                    in_w,
+                    k,
+                    stride,
+                    pad_top,
+                    pad_left,
+                    pad_bottom,
+                    pad_right,
+                };
+                // The conv's lines on their way into the concatenation (a scratch buffer
+                // of this step alone).
+                let lines = ghost.as_ref().and_then(|gc| {
+                    let len = rt::depthwise_u8_concat_buffer_len(&shape, &gc.concat);
+                    (len > 0).then(|| self.new_u8_buf(len))
+                });
                 self.push(
                     n,
-                    format!("int8 depthwise {k}x{k} s{stride} {cin} @ {in_h}x{in_w}{act}"),
+                    format!("int8 depthwise {k}x{k} s{stride} {cin} @ {in_h}x{in_w}{act}{into}"),
                     Kernel::DepthwiseU8 {
                         w,
-                        shape: DepthwiseShape {
-                            blocks: ly.blocks,
-                            in_h,
-                            in_w,
-                            k,
-                            stride,
-                            pad_top,
-                            pad_left,
-                            pad_bottom,
-                            pad_right,
-                        },
+                        shape,
                         input_zero_point: xz,
                         src,
                         dst,
                         requant,
+                        concat: ghost.map(|gc| gc.concat),
+                        lines,
                     },
                 );
             }
