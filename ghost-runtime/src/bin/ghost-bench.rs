@@ -154,7 +154,7 @@ fn dwq_case(
 /// concatenation's scale): `fused`, one `depthwise_u8_concat` call; else the
 /// `depthwise_u8` step and the two `concat_u8` steps it replaces (work: the concatenation's
 /// bytes).
-fn ghostq_case(k: Kernels, rng: &mut Rng, c: usize, hw: usize, fused: bool) -> Case {
+fn ghostq_case(k: Kernels, rng: &mut Rng, c: usize, hw: usize, fused: bool, direct: bool) -> Case {
     let blocks = c.div_ceil(8);
     let cp = blocks * 8;
     let w: Vec<i8> = (0..cp * 9).map(|_| rng.next() as i8).collect();
@@ -178,17 +178,18 @@ fn ghostq_case(k: Kernels, rng: &mut Rng, c: usize, hw: usize, fused: bool) -> C
             out_zero_point: 0,
         },
         cheap: U8Requant {
-            in_scale: 0.0377,
+            in_scale: if direct { 0.0507 } else { 0.0377 },
             in_zero_point: 0,
             out_scale: 0.0507,
             out_zero_point: 0,
         },
     };
     let mut lines = vec![0u8; depthwise_u8_concat_buffer_len(&shape, &g)];
-    let (tag, how) = if fused {
-        ("", "fused")
-    } else {
-        ("-sep", "dw + 2 concats")
+    let (tag, how) = match (fused, direct) {
+        (true, false) => ("", "fused"),
+        (false, false) => ("-sep", "dw + 2 concats"),
+        (true, true) => ("-inplace", "fused, in place"),
+        (false, true) => ("-inplace-sep", "dw in place + concat"),
     };
     Case {
         id: format!("ghostq-c{c}-{hw}{tag}"),
@@ -206,9 +207,16 @@ fn ghostq_case(k: Kernels, rng: &mut Rng, c: usize, hw: usize, fused: bool) -> C
                     .unwrap();
             } else {
                 let ys = &mut y[yo..yo + xl];
-                k.depthwise_u8(p, shape, 0, xs, Dst::new(ys), Requant::relu(0))
-                    .unwrap();
-                for (src, offset, r) in [(&x[xo..xo + xl], 0, g.primary), (&*ys, c, g.cheap)] {
+                if direct {
+                    // The conv writes its half of the concatenation (block-aligned).
+                    let d = Dst::at(cs, c / 8);
+                    k.depthwise_u8(p, shape, 0, xs, d, Requant::relu(0)).unwrap();
+                } else {
+                    k.depthwise_u8(p, shape, 0, xs, Dst::new(ys), Requant::relu(0))
+                        .unwrap();
+                }
+                let halves = [(&x[xo..xo + xl], 0, g.primary), (&*ys, c, g.cheap)];
+                for (src, offset, r) in halves.into_iter().take(if direct { 1 } else { 2 }) {
                     let sh = ConcatU8Shape {
                         pixels: hw * hw,
                         channels: c,
@@ -1476,7 +1484,12 @@ fn main() {
         }
         for (c, hw) in [(24, 112), (36, 56), (120, 28), (92, 14), (480, 7)] {
             for fused in [true, false] {
-                cases.push(ghostq_case(k, &mut rng, c, hw, fused));
+                cases.push(ghostq_case(k, &mut rng, c, hw, fused, false));
+            }
+        }
+        for (c, hw) in [(24, 112), (480, 7)] {
+            for fused in [true, false] {
+                cases.push(ghostq_case(k, &mut rng, c, hw, fused, true));
             }
         }
     }
