@@ -210,7 +210,8 @@ fn ghostq_case(k: Kernels, rng: &mut Rng, c: usize, hw: usize, fused: bool, dire
                 if direct {
                     // The conv writes its half of the concatenation (block-aligned).
                     let d = Dst::at(cs, c / 8);
-                    k.depthwise_u8(p, shape, 0, xs, d, Requant::relu(0)).unwrap();
+                    k.depthwise_u8(p, shape, 0, xs, d, Requant::relu(0))
+                        .unwrap();
                 } else {
                     k.depthwise_u8(p, shape, 0, xs, Dst::new(ys), Requant::relu(0))
                         .unwrap();
