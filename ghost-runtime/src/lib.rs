@@ -68,13 +68,15 @@
 //! biases and `i32` accumulators; epilogues requantize exactly as ONNX `QLinearConv` (`f32`
 //! scale multiply, round half to even, zero point, saturation to `[min, max]`, optional
 //! quantized residual): [`Kernels::pointwise_u8`] (AVX-512 VNNI `vpdpbusd`, exact AVX2
-//! `vpmaddubsw` split), [`Kernels::depthwise_u8`] (exact integer sums in `f32` FMAs),
+//! `vpmaddubsw` split), [`Kernels::depthwise_u8`] (exact integer sums in `f32` FMAs; with
+//! [`Kernels::depthwise_u8_concat`] it writes a Ghost module's concatenation),
 //! [`Kernels::quantize_u8`] / [`Kernels::dequantize_u8`] at the boundaries,
 //! [`Kernels::concat_u8`] (channel concatenation, requantizing), [`Kernels::add_u8`] (residual
 //! sum), [`Kernels::scale_channels_u8`] (SE gate), [`Kernels::fake_quantize_u8`] (a quantized
-//! input's round trip), [`Kernels::global_avgpool_u8`] (SE squeeze); [`Par`] splits the first
-//! four families, the last five run on the calling thread. Every path (VNNI, AVX2, plain NEON, SIMD128) is bit-identical to the scalar
-//! reference ([`Kernels::int8_path`] names the one in use). Layout, format and semantics:
+//! input's round trip), [`Kernels::global_avgpool_u8`] (SE squeeze), [`Kernels::table_u8`] (an
+//! activation as a 256-entry table); [`Par`] splits the first four families, the others run
+//! on the calling thread. Every path (VNNI, AVX2, plain NEON, SIMD128) is bit-identical to the
+//! scalar reference ([`Kernels::int8_path`] names the one in use). Layout, format and semantics:
 //! [`kernels::qpointwise`], [`kernels::qdepthwise`], [`kernels::quantize`].
 //!
 //! # Safety model

@@ -402,6 +402,49 @@ fn round_trips_and_reshapes_fold_exactly() {
     }
 }
 
+/// `Q(act(DQ(x)))` becomes a QActivation with the same integers (u8 and i8, SE-gate
+/// activations and a ReLU), and stays when the activation has another reader.
+#[test]
+fn lone_activations_fold_exactly() {
+    let mut rng = Rng::new(31);
+    let acts = [
+        Activation::HardSigmoid {
+            alpha: 0.2,
+            beta: 0.5,
+        },
+        Activation::Sigmoid,
+        Activation::Relu,
+        Activation::HardSwish,
+    ];
+    for (dtype, zx, zy) in [(DType::U8, 121, 0), (DType::I8, -3, -128)] {
+        for act in acts {
+            let mut g = Graph::new();
+            let x = input(&mut g, "x", &[1, 16, 2, 3]);
+            let qx = QuantParams::per_tensor(dtype, 0.047, zx);
+            let qy = QuantParams::per_tensor(dtype, 1.0 / 255.0, zy);
+            let xq = node(&mut g, Op::Quantize(qx.clone()), &[x]);
+            let xd = node(&mut g, Op::Dequantize(qx), &[xq]);
+            let a = node(&mut g, Op::Activation(act), &[xd]);
+            let y = node(&mut g, Op::Quantize(qy), &[a]);
+            g.outputs.push(y);
+            let inputs = [Tensor::from_f32(vec![1, 16, 2, 3], rng.vec(96, -8.0, 8.0)).unwrap()];
+            let mut after = g.clone();
+            assert!(run_pass(&ON, &mut after, true).expect("fold_quantize"));
+            assert_eq!(count(&after, "qactivation"), 1, "{act:?}");
+            assert_eq!(
+                run(&g, &inputs)[0].as_i64(),
+                run(&after, &inputs)[0].as_i64(),
+                "{dtype:?} {act:?}"
+            );
+            // The activation also read elsewhere (here: a graph output) stays.
+            let mut shared = g.clone();
+            shared.outputs.push(a);
+            run_pass(&ON, &mut shared, true).expect("fold_quantize");
+            assert_eq!(count(&shared, "qactivation"), 0, "{act:?}");
+        }
+    }
+}
+
 /// `Q(ReduceMean[2, 3](DQ(x)))` and `Q(GlobalAveragePool(DQ(x)))` fold into a
 /// QGlobalAveragePool, which sums the integers exactly where the graph sums dequantized f32
 /// values: within one step. A mean over other axes stays.

@@ -23,6 +23,7 @@ mod qelementwise_zmm;
 pub mod qpointwise;
 pub mod qpool;
 pub mod qstem;
+pub mod qtable;
 pub mod quantize;
 pub mod resize;
 pub mod se;

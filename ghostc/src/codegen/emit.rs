@@ -518,6 +518,16 @@ fn step_call(b: &Binds, k: &Kernel) -> TokenStream {
             let (sa, sb, d) = (b.name(*a), b.name(*x), b.name(*dst));
             quote!(k.add_u8(#pr, #l, &#sa[..#l], &#sb[..#l], &mut #d[..#l])?;)
         }
+        Kernel::TableU8 {
+            table,
+            len,
+            src,
+            dst,
+        } => {
+            let (t, l) = (byte_wslice(*table), len.tokens());
+            let (s, d) = (b.name(*src), b.name(*dst));
+            quote!(k.table_u8(#t, #l, &#s[..#l], &mut #d[..#l])?;)
+        }
         Kernel::ConcatU8 {
             shape,
             requant,

@@ -21,7 +21,9 @@
 //! [`QGlobalAveragePool`](Op::QGlobalAveragePool), and `Q(Reshape(DQ(x)))` with equal
 //! parameters (a classifier's Flatten) into a Reshape of the integer tensor; a `Q(DQ(x))`
 //! round trip with equal parameters (what `remove_identity` leaves of ONNX Runtime's QDQ
-//! export around a Ghost module's `out[:, :oup]` Slice) is removed.
+//! export around a Ghost module's `out[:, :oup]` Slice) is removed, and a lone activation
+//! between a DQ and a Q (`Q(HardSigmoid(DQ(x)))`, an SE gate in ONNX Runtime's QDQ export)
+//! becomes a [`QActivation`](Op::QActivation), which computes exactly that.
 //!
 //! The Q node becomes the QConv, keeping its output value; the Conv and the activation are
 //! absorbed, and a DQ left without readers is removed. The integer weight is read directly,
@@ -69,7 +71,8 @@ impl Pass for FoldQuantize {
                     || fold_gemm(g, n)
                     || fold_pool(g, n)
                     || fold_reshape(g, n)
-                    || fold_round_trip(g, n))
+                    || fold_round_trip(g, n)
+                    || fold_activation(g, n))
         })?;
         if changed {
             remove_unread_dequantize(g);
@@ -311,6 +314,29 @@ fn fold_reshape(g: &mut Graph, q_node: NodeId) -> bool {
     };
     rewrite_root(g, q_node, op, vec![x], name);
     absorb_nodes(g, q_node, &[reshape]);
+    true
+}
+
+/// Rewrites `Q(act(DQ(x)))` (per tensor, one 8-bit type, the activation read only by the Q)
+/// into `QActivation { act }`, whose definition is that chain: dequantize, activate,
+/// quantize (the interpreter computes both with the same operations).
+fn fold_activation(g: &mut Graph, q_node: NodeId) -> bool {
+    let Some((qy, act_node, node)) = read_only_by_q(g, q_node) else {
+        return false;
+    };
+    let Op::Activation(act) = node.op else {
+        return false;
+    };
+    let Some((qx, x)) = dequantized(g, node.inputs[0]) else {
+        return false;
+    };
+    if !qx.is_per_tensor() || qx.dtype != qy.dtype {
+        return false;
+    }
+    let name = g.node(q_node).name.clone();
+    let op = Op::QActivation { act, x: qx, y: qy };
+    rewrite_root(g, q_node, op, vec![x], name);
+    absorb_nodes(g, q_node, &[act_node]);
     true
 }
 

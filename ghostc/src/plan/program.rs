@@ -347,6 +347,13 @@ pub enum Kernel {
         dst: View,
         requant: QRequant,
     },
+    /// `table_u8`: each of `len` bytes through the 256-byte table at `table`.
+    TableU8 {
+        table: WRange,
+        len: usize,
+        src: Loc,
+        dst: Loc,
+    },
     /// `depthwise_u8` (weights from `pack_depthwise_u8`, as bytes at `w`); with `concat`,
     /// `depthwise_u8_concat`: `dst` is the Ghost module's concatenation of `src` and the
     /// conv's output, which has no buffer of its own, and the conv's lines pass through
@@ -399,7 +406,8 @@ impl Kernel {
             | Kernel::ConcatU8 { src, dst, .. }
             | Kernel::GlobalAvgPoolU8 { src, dst, .. }
             | Kernel::QuantizePadded { src, dst, .. }
-            | Kernel::FakeQuantize { src, dst, .. } => vec![Some(*src), Some(*dst)],
+            | Kernel::FakeQuantize { src, dst, .. }
+            | Kernel::TableU8 { src, dst, .. } => vec![Some(*src), Some(*dst)],
             Kernel::StemU8 { src, dst, .. } => vec![Some(*src), v(dst)],
             Kernel::AddU8 { a, b, dst, .. }
             | Kernel::ScaleChannelsU8 {
@@ -604,6 +612,7 @@ impl Kernel {
             }
             .into(),
             Kernel::QuantizePadded { .. } => "quantize-padded".into(),
+            Kernel::TableU8 { .. } => "table-u8".into(),
             Kernel::StemU8 { .. } => "stem-u8".into(),
             Kernel::FromBlocked { .. } => "to-nchw".into(),
         }

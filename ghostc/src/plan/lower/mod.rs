@@ -424,6 +424,7 @@ impl<'g> Lowerer<'g> {
                 self.lower_qpool(n, x, y);
                 Ok(())
             }
+            Op::QActivation { act, x, y } => self.lower_qactivation(n, act, x, y),
             op => {
                 self.unsupported_as(
                     n,

@@ -28,11 +28,14 @@
 //! Dequantize of a constant (Gemm weights, unfolded conv weights with `--no-fuse quant`)
 //! becomes an f32 constant at compile time.
 //!
+//! A QActivation (an activation between a DQ and a Q, or QOperator's QLinearSigmoid) is a
+//! 256-entry table over the input's bytes (`table_u8`), computed by the reference
+//! interpreter ([`Lowerer::lower_qactivation`]).
+//!
 //! Deliberately not done here: the QOperator-only ops (QBinary in the ratio form of
-//! QLinearAdd / QLinearMul, QActivation, a QMatMul other than a classifier) are reported as
-//! unsupported; other float ops between a DQ and a Q in a QDQ graph run in f32 as the graph
-//! says, with separate `quantize_u8` / `dequantize_u8` steps around them (ONNX Runtime's QDQ
-//! export runs an SE gate's HardSigmoid that way: a 256-entry table would fold it); a
+//! QLinearAdd / QLinearMul, a QMatMul other than a classifier) are reported as unsupported;
+//! other float ops between a DQ and a Q in a QDQ graph run in f32 as the graph says, with
+//! separate `quantize_u8` / `dequantize_u8` steps around them; a
 //! QConcat that is not a Ghost module's (other producers, at an offset inside a block, or
 //! requantized) still goes through its own `concat_u8` steps. The Ghost concatenation is
 //! not faster than the separate steps on the machine measured (GhostNet-1.0 int8 1.003-1.005
@@ -787,6 +790,73 @@ impl Lowerer<'_> {
             );
             offset += channels;
         }
+    }
+
+    /// Int8 activation (`QActivation`: dequantize, activate, quantize) as a 256-entry table
+    /// over the input's bytes (`table_u8`), computed here by the reference interpreter on
+    /// every input value, so the bytes are the interpreter's by construction.
+    pub(super) fn lower_qactivation(
+        &mut self,
+        n: NodeId,
+        act: &Activation,
+        qx: &QuantParams,
+        qy: &QuantParams,
+    ) -> Result<(), LowerError> {
+        let node = self.g.node(n).clone();
+        let (x, y) = (node.inputs[0], node.outputs[0]);
+        let storage = |q: &QuantParams| {
+            (per_tensor_8bit(q) && q.dtype == qy.dtype)
+                .then(|| storage_zp(q))
+                .flatten()
+        };
+        if storage(qx).is_none() || storage(qy).is_none() || self.u8_block(x) != 0 {
+            self.unsupported_as(
+                n,
+                "quantization parameters",
+                "per-tensor u8 or i8, one type, the input in a buffer of its own",
+            );
+            return Ok(());
+        }
+        // Every storage byte's integer (an i8 tensor is stored as q + 128), through the
+        // interpreter's QActivation, back to storage.
+        let shift = if qx.dtype == DType::I8 { 128 } else { 0 };
+        let ints: Vec<i64> = (0..256).map(|b| b - shift).collect();
+        let op = Op::QActivation {
+            act: *act,
+            x: qx.clone(),
+            y: qy.clone(),
+        };
+        let input = Tensor::new(qx.dtype, vec![256], Data::I64(ints)).expect("256 values");
+        let out = crate::interp::eval_op(&op, &[&input]).map_err(|e| LowerError::Pack {
+            node: node.name.clone(),
+            detail: e.to_string(),
+        })?;
+        let Data::I64(vals) = &out[0].data else {
+            unreachable!("QActivation yields integers");
+        };
+        let table: Vec<u8> = vals.iter().map(|&v| (v + shift) as u8).collect();
+        let w = self.pack_u8(&node.name, 256, |p| {
+            p.copy_from_slice(&table);
+            Ok(())
+        })?;
+        let (blocks, pixels) = self.blocks_pixels(y);
+        let src = self.loc[&x];
+        let dst = self.out_u8_buf(y);
+        let c = self.shape(y)[1];
+        self.push(
+            n,
+            format!(
+                "int8 {} through a table, {c} channels",
+                Op::Activation(*act).name()
+            ),
+            Kernel::TableU8 {
+                table: w,
+                len: blocks * pixels * 8,
+                src,
+                dst,
+            },
+        );
+        Ok(())
     }
 
     /// Int8 binary op folded from a QDQ graph (`QBinary` in the dequantized form): a residual
