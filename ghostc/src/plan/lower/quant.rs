@@ -30,7 +30,8 @@
 //!
 //! A QActivation (an activation between a DQ and a Q, or QOperator's QLinearSigmoid) is a
 //! 256-entry table over the input's bytes (`table_u8`), computed by the reference
-//! interpreter ([`Lowerer::lower_qactivation`]).
+//! interpreter ([`Lowerer::lower_qactivation`]). A dequantized model output whose blocked
+//! layout is its NCHW one is dequantized straight into the output (`lower_output`).
 //!
 //! Deliberately not done here: the QOperator-only ops (QBinary in the ratio form of
 //! QLinearAdd / QLinearMul, a QMatMul other than a classifier) are reported as unsupported;

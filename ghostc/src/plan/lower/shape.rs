@@ -115,11 +115,35 @@ impl Lowerer<'_> {
         });
     }
 
-    /// Model output `index` gathered from its blocked layout into the user's NCHW slice.
+    /// Model output `index` gathered from its blocked layout into the user's NCHW slice, or
+    /// written there by its producer: a dequantization (an int8 model's last step) of a
+    /// tensor whose blocked layout is its NCHW one (one pixel, a dense layout of whole
+    /// blocks), read by no later step and by no other output.
     pub(super) fn lower_output(&mut self, index: usize, output: ValueId) {
         let lout = self.layout(output);
         let (h, w) = self.hw(output);
         let src = self.loc[&output];
+        let plain = h * w == 1 && lout.is_dense() && lout.channels().is_multiple_of(8);
+        let once = self.g.outputs.iter().filter(|&&o| o == output).count() == 1;
+        if let (true, true, Loc::Buf(b)) = (plain, once, src) {
+            let last = self
+                .steps
+                .iter_mut()
+                .rev()
+                .find(|s| s.kernel.locs().contains(&src));
+            if let Some(Step {
+                kernel: Kernel::Dequantize { dst, .. },
+                ..
+            }) = last
+            {
+                if *dst == src {
+                    *dst = Loc::Output(index);
+                    // The buffer is no longer used by any step.
+                    self.buffers[b] = 0;
+                    return;
+                }
+            }
+        }
         self.steps.push(Step {
             nodes: vec![],
             out_shape: vec![],

@@ -776,6 +776,66 @@ fn quantize_dequantize_lower_to_u8_buffers_and_qoperator_ops_are_listed() {
     }
 }
 
+/// A dequantized model output of whole blocks at one pixel ([1, 16]) is written straight into
+/// the output by its dequantization; 10 channels (a partial block) or the value read by a
+/// second output keep the gather step.
+#[test]
+fn dequantized_output_of_whole_blocks_is_written_in_place() {
+    use crate::ir::{DType, QuantParams};
+    let plan = |c: usize, twice: bool| {
+        let mut g = ir::Graph::new();
+        let x = g.add_input("x", TensorType::f32(vec![1, c]));
+        let q = QuantParams::per_tensor(DType::U8, 0.1, 7);
+        let (_, xq) = g.add_node(
+            "q",
+            Op::Quantize(q.clone()),
+            vec![x],
+            vec![("xq".into(), TensorType::new(DType::U8, vec![1, c]))],
+        );
+        let (_, y) = g.add_node(
+            "dq",
+            Op::Dequantize(q),
+            vec![xq[0]],
+            vec![("y".into(), TensorType::f32(vec![1, c]))],
+        );
+        g.outputs.push(y[0]);
+        if twice {
+            g.outputs.push(y[0]);
+        }
+        lower(&g).unwrap()
+    };
+    let p = plan(16, false);
+    let last = &p.steps.last().unwrap().kernel;
+    assert!(
+        matches!(
+            last,
+            Kernel::Dequantize {
+                dst: Loc::Output(0),
+                blocks: 2,
+                ..
+            }
+        ),
+        "{last:?}"
+    );
+    assert!(!p
+        .steps
+        .iter()
+        .any(|s| matches!(s.kernel, Kernel::FromBlocked { .. })));
+    for (c, twice) in [(10, false), (16, true)] {
+        let p = plan(c, twice);
+        let gathers = p
+            .steps
+            .iter()
+            .filter(|s| matches!(s.kernel, Kernel::FromBlocked { .. }))
+            .count();
+        assert_eq!(
+            gathers,
+            if twice { 2 } else { 1 },
+            "{c} channels, twice {twice}"
+        );
+    }
+}
+
 /// An int8 concatenation lowers as a QConcat (one `concat_u8` step per input, a copy where the
 /// parameters agree, the second input at channel offset 5); a plain Concat of int8 tensors is
 /// reported with its data type instead of reaching the f32 lane remap.
