@@ -346,9 +346,8 @@ impl<'f> Par<'f> {
         requant: Requant<'_>,
     ) -> Result<(), Error> {
         let a = depthwise_u8_args(packed, shape, input_zero_point, input, output, &requant)?;
-        let by_rows = a.blocks < self.fork.parts();
         // SAFETY: checked by `depthwise_u8_args`; the borrows live until we return.
-        unsafe { self.split_depthwise_u8(a, by_rows) };
+        unsafe { self.split_depthwise_u8(a) };
         Ok(())
     }
 
@@ -369,7 +368,6 @@ impl<'f> Par<'f> {
         buffer: &mut [u8],
     ) -> Result<(), Error> {
         let a = depthwise_u8_concat_args(
-            self.k,
             packed,
             shape,
             input_zero_point,
@@ -380,17 +378,19 @@ impl<'f> Par<'f> {
             buffer,
         )?;
         // SAFETY: checked by `depthwise_u8_concat_args`; the borrows live until we return.
-        unsafe { self.split_depthwise_u8(a, true) };
+        unsafe { self.split_depthwise_u8(a) };
         Ok(())
     }
 
-    /// Runs a checked int8 depthwise layer over the parts, split by channel blocks or, with
-    /// `by_rows`, by output rows.
+    /// Runs a checked int8 depthwise layer over the parts, split by channel blocks, or by
+    /// output rows when the blocks are fewer than the parts or the layer writes a
+    /// concatenation.
     ///
     /// # Safety
     /// `a` comes from the checks of a layer whose borrows outlive the call.
-    unsafe fn split_depthwise_u8(&self, a: QDwArgs, by_rows: bool) {
+    unsafe fn split_depthwise_u8(&self, a: QDwArgs) {
         let (k, parts) = (self.k, self.fork.parts());
+        let by_rows = a.cat.is_some() || a.blocks < parts;
         let lines_split = a.cat.is_none_or(|c| c.splits(parts, a.ow));
         if parts == 1 || !lines_split || small(self.min_split, &[a.oh, a.ow, a.blocks, 8, a.k, a.k])
         {

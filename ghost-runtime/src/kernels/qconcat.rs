@@ -94,8 +94,8 @@ impl QConcatArgs {
 }
 
 /// Where one input's lanes of a concatenation go, over a run of pixels: the input's blocks
-/// `src_bs` bytes apart, the output's `dst_bs` apart (`pixels * 8` each for a whole tensor;
-/// one row of a depthwise conv writing a Ghost module's concatenation:
+/// `src_bs` bytes apart, the output's `dst_bs` apart (`pixels * 8` each for a whole tensor; a
+/// group of rows of a depthwise conv writing a Ghost module's concatenation:
 /// [`crate::GhostConcatU8`]).
 #[derive(Clone, Copy)]
 pub(crate) struct Span {
@@ -274,17 +274,6 @@ unsafe fn span<S: QSimd>(s: S, c: &Conversion, a: &Span) {
     }
 }
 
-/// The whole concatenation input through [`span`].
-///
-/// # Safety
-/// The extents of [`concat_args`].
-#[inline(always)]
-unsafe fn run<S: QSimd>(s: S, a: &QConcatArgs) {
-    let c = Conversion::new(s, &a.r);
-    // SAFETY: the whole tensors (forwarded).
-    unsafe { span(s, &c, &a.span()) }
-}
-
 /// Writes the lanes of `word` selected by `mask` into the 8 bytes at `p`.
 ///
 /// # Safety
@@ -311,7 +300,7 @@ unsafe fn merge(p: *mut u8, word: u64, mask: u64) {
 /// As [`span`]; AVX-512F/BW/VL/VNNI/VBMI available.
 #[cfg(all(target_arch = "x86_64", not(miri)))]
 #[target_feature(enable = "avx,avx2,fma,avx512f,avx512bw,avx512vl,avx512vnni,avx512vbmi")]
-pub(crate) unsafe fn span_wide(c: &Conversion, a: &Span) {
+unsafe fn span_wide(c: &Conversion, a: &Span) {
     use core::arch::x86_64::*;
     let px = a.pixels;
     let (shift, first) = (a.offset % 8, a.offset / 8);
@@ -368,19 +357,6 @@ pub(crate) unsafe fn span_wide(c: &Conversion, a: &Span) {
     }
 }
 
-/// [`span_wide`] over a whole tensor.
-///
-/// # Safety
-/// As [`run`]; AVX-512F/BW/VL/VNNI/VBMI available.
-#[cfg(all(target_arch = "x86_64", not(miri)))]
-#[target_feature(enable = "avx,avx2,fma,avx512f,avx512bw,avx512vl,avx512vnni,avx512vbmi")]
-unsafe fn wide(a: &QConcatArgs) {
-    // SAFETY: AVX-512 VNNI's features include the token's (the caller's dispatch).
-    let c = Conversion::new(unsafe { crate::arch::x86_64::Vnni::new_unchecked() }, &a.r);
-    // SAFETY: the whole tensors (forwarded); features as ours.
-    unsafe { span_wide(&c, &a.span()) }
-}
-
 /// A span and its conversion, for [`span_exec`].
 struct SpanArgs<'c> {
     c: &'c Conversion,
@@ -395,19 +371,18 @@ unsafe fn span_body<S: QSimd>(s: S, a: &SpanArgs<'_>) {
     unsafe { span(s, a.c, &a.sp) }
 }
 
-/// [`span`] on the token `k` dispatches to, or [`span_wide`] with `wide` (the caller
-/// checked VBMI): for kernels that write a concatenation's lanes a group of lines at a time.
+/// [`span_wide`] when `k` runs the AVX-512 path on a CPU with VBMI, else [`span`] on the
+/// token `k` dispatches to (`c` made by [`conversion`] with the same `k`).
 ///
 /// # Safety
-/// As [`span`]; with `wide`, AVX-512F/BW/VL/VNNI/VBMI available.
-pub(crate) unsafe fn span_exec(k: Kernels, wide: bool, c: &Conversion, sp: &Span) {
+/// As [`span`].
+pub(crate) unsafe fn span_exec(k: Kernels, c: &Conversion, sp: &Span) {
     #[cfg(all(target_arch = "x86_64", not(miri)))]
-    if wide {
-        // SAFETY: forwarded (the caller's VBMI check).
+    if k.isa() == crate::isa::Isa::Avx512 && crate::isa::x86_vbmi() {
+        // SAFETY: VBMI (with AVX-512F/BW/VL/VNNI, see `x86_vbmi`) detected just above;
+        // forwarded.
         return unsafe { span_wide(c, sp) };
     }
-    #[cfg(not(all(target_arch = "x86_64", not(miri))))]
-    let _ = wide;
     let a = SpanArgs { c, sp: *sp };
     qdispatch!(k, span_body, &a, SpanArgs<'_>; vnni []; avx2 []; scalar [])
 }
@@ -440,15 +415,10 @@ pub(crate) fn conversion(k: Kernels, r: &U8Requant) -> Conversion {
 }
 
 /// # Safety
-/// As [`run`].
+/// The extents of [`concat_args`].
 unsafe fn concat_exec(k: Kernels, a: &QConcatArgs) {
-    #[cfg(all(target_arch = "x86_64", not(miri)))]
-    if k.isa() == crate::isa::Isa::Avx512 && crate::isa::x86_vbmi() {
-        // SAFETY: VBMI (with AVX-512F/BW/VL/VNNI, see `x86_vbmi`) detected just above;
-        // forwarded.
-        return unsafe { wide(a) };
-    }
-    qdispatch!(k, run, a, QConcatArgs; vnni []; avx2 []; scalar [])
+    // SAFETY: the whole tensors (forwarded).
+    unsafe { span_exec(k, &conversion(k, &a.r), &a.span()) }
 }
 
 fn concat_args(

@@ -31,9 +31,10 @@
 //! the concatenation with the same parameters), then the group's lines and the input rows
 //! under them are converted into the concatenation with `qconcat`'s table lookup, the same
 //! bytes as `depthwise_u8` and two `concat_u8` calls (`tests/qghost_concat.rs`). Measured
-//! (`ghost-bench --int8 --filter ghost`, cache-resident) within 5 % of the three calls
-//! either way, and GhostNet-1.0 int8 1.003-1.005 of them: no speed gain on tensors that fit
-//! L2; the win is one step instead of three and no tensor for the conv's output.
+//! (`ghost-bench --int8 --filter ghost`, cache-resident) from 5 % faster (24 channels @112)
+//! to 2-9 % slower (36 @56) than the three calls, and GhostNet-1.0 int8 1.003-1.005 of them:
+//! no speed gain on tensors that fit L2; the win is one step instead of three and no tensor
+//! for the conv's output.
 //!
 //! Packed format ([`pack_depthwise_u8`]): per channel block, 32 bytes of little-endian `i32`
 //! biases, 32 bytes of `f32` scales (`sx * sw[c] / sy`), then `k*k` taps of 8 bytes holding
@@ -120,8 +121,8 @@ fn in_place(g: &GhostConcatU8) -> bool {
 /// The concatenation `Concat(x, depthwise(x))` an int8 Ghost module's depthwise conv writes
 /// instead of an output of its own ([`Kernels::depthwise_u8_concat`]): the conv's input `x`
 /// converted into lanes `0 .. channels` and its output into lanes `channels .. 2 * channels`,
-/// each exactly as [`Kernels::concat_u8`] converts an input, one output line at a time while
-/// the line is in L1.
+/// each exactly as [`Kernels::concat_u8`] converts an input, a group of output lines at a
+/// time.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct GhostConcatU8 {
     /// Channels of the conv's input and of its output (`blocks` of the shape hold them).
@@ -140,8 +141,6 @@ pub(crate) struct CatArgs {
     /// Bytes between the concatenation's blocks.
     dst_bs: usize,
     g: GhostConcatU8,
-    /// AVX-512 VBMI: the lines go through masked byte stores (`qconcat::span_wide`).
-    wide: bool,
     /// The line buffer (unused in place) and its length, at least a line.
     buf: *mut u8,
     buf_len: usize,
@@ -208,7 +207,6 @@ impl QDwArgs {
             rq,
             oy0,
             oy1,
-            cat: self.cat,
             ..*self
         }
     }
@@ -598,9 +596,9 @@ unsafe fn concat_exec(k: Kernels, a: &QDwArgs, c: &CatArgs, dot: bool) {
     let direct = in_place(&c.g);
     let buf = c.buf;
     let share_rows = a.oy1 - a.oy0;
-    // In place, the whole share is one group: per-group calls cost more than the conversion
-    // of the input gains from following the conv's reads (GhostNet-1.0 int8: 0.5-0.8 us
-    // per 112x112 layer in groups of 18 rows).
+    // In place, the whole share is one group (no buffer to fit; fewer calls). Not measured
+    // to matter: the 112x112 modules were 0.5-0.8 us above the separate steps in groups of
+    // 18 rows and 0.6-1.8 us above them in one group.
     let (rg, bg) = if direct {
         (share_rows, a.blocks)
     } else {
@@ -612,10 +610,10 @@ unsafe fn concat_exec(k: Kernels, a: &QDwArgs, c: &CatArgs, dot: bool) {
         };
         (rg, bg)
     };
+    let line = a.ow * 8;
     let mut r0 = a.oy0;
     while r0 < a.oy1 {
         let r1 = (r0 + rg).min(a.oy1);
-        let line = a.ow * 8;
         let mut b0 = 0;
         while b0 < a.blocks {
             let b1 = (b0 + bg).min(a.blocks);
@@ -646,9 +644,9 @@ unsafe fn concat_exec(k: Kernels, a: &QDwArgs, c: &CatArgs, dot: bool) {
 
 /// Converts rows `r0 .. r1` of the input's blocks `b0 .. b1` and the conv's lines for them
 /// (in `group`, `[b1 - b0][r1 - r0][ow][8]`; `None`: already in place) into the
-/// concatenation: the input's lanes at
-/// `8 * gb0 ..` and the lines' at `channels + 8 * gb0 ..` (`gb0` the first block in the
-/// whole layer), the concatenation's padding lanes after the last block's channels.
+/// concatenation: the input's lanes at `8 * b0 ..` and the lines' at `channels + 8 * b0 ..`
+/// (the layer is shared by rows only, so `b0` is a block of the whole layer), the
+/// concatenation's padding lanes after the last block's channels.
 ///
 /// # Safety
 /// Stride 1 with the input's size kept; `group` holds the group's lines; `c.dst` the
@@ -662,8 +660,7 @@ unsafe fn ghost_concat_group(
     (b0, b1): (usize, usize),
     (r0, r1): (usize, usize),
 ) {
-    let gb = b0;
-    let n = (c.g.channels - 8 * gb).min(8 * (b1 - b0));
+    let n = (c.g.channels - 8 * b0).min(8 * (b1 - b0));
     let px = (r1 - r0) * a.ow;
     let dst = c.dst.wrapping_add(r0 * a.ow * 8);
     // The input: rows r0 .. r1 of its blocks, contiguous pixels of each.
@@ -679,7 +676,7 @@ unsafe fn ghost_concat_group(
         end,
     };
     // The last block's conversion also writes the concatenation's padding lanes.
-    let off = c.g.channels + 8 * gb;
+    let off = c.g.channels + 8 * b0;
     let end = if b1 == a.blocks {
         (2 * c.g.channels).div_ceil(8) * 8
     } else {
@@ -688,9 +685,9 @@ unsafe fn ghost_concat_group(
     // SAFETY: the input's blocks b0 .. b1 (rows r0 .. r1) and the group's lines; rows r0 ..
     // r1 of the concatenation's blocks up to `end`.
     unsafe {
-        span_exec(k, c.wide, primary, &span(x, a.x_bs, 8 * gb, 8 * gb + n));
+        span_exec(k, primary, &span(x, a.x_bs, 8 * b0, 8 * b0 + n));
         if let Some(group) = group {
-            span_exec(k, c.wide, cheap, &span(group, px * 8, off, end));
+            span_exec(k, cheap, &span(group, px * 8, off, end));
         }
     }
 }
@@ -803,7 +800,6 @@ impl Kernels {
         buffer: &mut [u8],
     ) -> Result<(), Error> {
         let a = depthwise_u8_concat_args(
-            self,
             packed,
             shape,
             input_zero_point,
@@ -913,7 +909,6 @@ fn layer_args(
 /// The checks of [`Kernels::depthwise_u8_concat`].
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn depthwise_u8_concat_args(
-    k: Kernels,
     packed: &[u8],
     sh: DepthwiseShape,
     input_zero_point: u8,
@@ -923,7 +918,9 @@ pub(crate) fn depthwise_u8_concat_args(
     g: GhostConcatU8,
     buffer: &mut [u8],
 ) -> Result<QDwArgs, Error> {
-    check_shape(&sh)?;
+    // The layer's checks (shape, weights, input, requantization); its own output is never
+    // written (its lines go to `buffer` or to the concatenation).
+    let mut a = layer_args(packed, sh, input_zero_point, input, requant)?;
     check(
         g.channels > 8 * (sh.blocks - 1) && g.channels <= 8 * sh.blocks,
         "concat.channels",
@@ -971,28 +968,14 @@ pub(crate) fn depthwise_u8_concat_args(
         out_blocks,
         ohw,
     )?;
-    // The conv's own output is never written (its lines go to the stack).
-    let mut a = layer_args(packed, sh, input_zero_point, input, requant)?;
     a.y_bs = 0;
     a.cat = Some(CatArgs {
         // SAFETY: checked by `view`.
         dst: unsafe { output.data.as_mut_ptr().add(yo) },
         dst_bs: ohw * 8,
         g,
-        wide: wide_lines(k),
         buf: buffer.as_mut_ptr(),
         buf_len: buffer.len(),
     });
     Ok(a)
-}
-
-/// Whether the concatenation's lines take [`crate::kernels::qconcat`]'s masked-store path.
-fn wide_lines(k: Kernels) -> bool {
-    #[cfg(all(target_arch = "x86_64", not(miri)))]
-    return k.isa() == crate::isa::Isa::Avx512 && crate::isa::x86_vbmi();
-    #[cfg(not(all(target_arch = "x86_64", not(miri))))]
-    {
-        let _ = k;
-        false
-    }
 }

@@ -73,6 +73,14 @@ fn per_tensor_8bit(q: &QuantParams) -> bool {
     q.is_per_tensor() && matches!(q.dtype, DType::U8 | DType::I8)
 }
 
+/// The u8 storage of the zero point of `q` when it is per tensor, 8-bit and of the type of
+/// `like` (what the int8 kernels that mix several tensors' parameters take).
+fn storage_like(q: &QuantParams, like: &QuantParams) -> Option<u8> {
+    (per_tensor_8bit(q) && q.dtype == like.dtype)
+        .then(|| storage_zp(q))
+        .flatten()
+}
+
 /// Which int8 kernel runs a QConv with input channels `cin`, if one does.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum QKernel {
@@ -349,6 +357,15 @@ impl Lowerer<'_> {
         loc
     }
 
+    /// The buffer of `v` if a step already allocated it (a producer writing a QConcat input
+    /// in place, or a Ghost module's depthwise conv), else a new one.
+    fn u8_buf_of(&mut self, v: ir::ValueId) -> Loc {
+        match self.loc.get(&v) {
+            Some(&loc) => loc,
+            None => self.out_u8_buf(v),
+        }
+    }
+
     /// The block of its buffer an int8 value starts at (non-zero for a QConcat input its
     /// producer writes in place).
     fn u8_block(&self, v: ir::ValueId) -> usize {
@@ -361,10 +378,7 @@ impl Lowerer<'_> {
         let Some((cat, block)) = self.in_place_concat(y) else {
             return View::at(self.out_u8_buf(y), 0);
         };
-        let loc = match self.loc.get(&cat) {
-            Some(&loc) => loc,
-            None => self.out_u8_buf(cat),
-        };
+        let loc = self.u8_buf_of(cat);
         self.loc.insert(y, loc);
         self.u8_block.insert(y, block);
         View::at(loc, block)
@@ -460,11 +474,7 @@ impl Lowerer<'_> {
         if cat.inputs != [x1, x2] || readers != want || self.g.is_output(cat.outputs[0]) {
             return None;
         }
-        let storage = |q: &QuantParams| {
-            (per_tensor_8bit(q) && q.dtype == qy.dtype)
-                .then(|| storage_zp(q))
-                .flatten()
-        };
+        let storage = |q: &QuantParams| storage_like(q, qy);
         let out_zero_point = storage(qy)?;
         let requant = |q: &QuantParams| {
             Some(rt::U8Requant {
@@ -721,11 +731,7 @@ impl Lowerer<'_> {
             );
             return;
         }
-        let storage = |q: &QuantParams| {
-            (per_tensor_8bit(q) && q.dtype == qy.dtype)
-                .then(|| storage_zp(q))
-                .flatten()
-        };
+        let storage = |q: &QuantParams| storage_like(q, qy);
         let Some(out_zero_point) = storage(qy) else {
             self.unsupported_as(
                 n,
@@ -751,10 +757,7 @@ impl Lowerer<'_> {
         let out_channels = self.shape(y)[1];
         let (_, pixels) = self.blocks_pixels(y);
         // Already allocated if an input's producer wrote into it (`out_u8_view`).
-        let dst = match self.loc.get(&y) {
-            Some(&loc) => loc,
-            None => self.out_u8_buf(y),
-        };
+        let dst = self.u8_buf_of(y);
         let mut offset = 0;
         for (&x, (in_scale, in_zero_point)) in node.inputs.iter().zip(parts) {
             let channels = self.shape(x)[1];
@@ -805,11 +808,7 @@ impl Lowerer<'_> {
     ) -> Result<(), LowerError> {
         let node = self.g.node(n).clone();
         let (x, y) = (node.inputs[0], node.outputs[0]);
-        let storage = |q: &QuantParams| {
-            (per_tensor_8bit(q) && q.dtype == qy.dtype)
-                .then(|| storage_zp(q))
-                .flatten()
-        };
+        let storage = |q: &QuantParams| storage_like(q, qy);
         if storage(qx).is_none() || storage(qy).is_none() || self.u8_block(x) != 0 {
             self.unsupported_as(
                 n,
@@ -901,11 +900,7 @@ impl Lowerer<'_> {
             );
             return;
         }
-        let zps = [&q.a, &q.b, &q.y].map(|p| {
-            (per_tensor_8bit(p) && p.dtype == q.y.dtype)
-                .then(|| storage_zp(p))
-                .flatten()
-        });
+        let zps = [&q.a, &q.b, &q.y].map(|p| storage_like(p, &q.y));
         let [Some(za), Some(zb), Some(zy)] = zps else {
             self.unsupported_as(
                 n,
@@ -1159,10 +1154,7 @@ impl Lowerer<'_> {
                 let dst = match &ghost {
                     // The concatenation's buffer, unless a step already allocated it.
                     Some(gc) => {
-                        let loc = match self.loc.get(&gc.cat) {
-                            Some(&loc) => loc,
-                            None => self.out_u8_buf(gc.cat),
-                        };
+                        let loc = self.u8_buf_of(gc.cat);
                         self.cat_written.extend([gc.x1, y]);
                         View::at(loc, 0)
                     }
