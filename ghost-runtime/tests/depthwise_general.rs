@@ -327,6 +327,44 @@ fn line_kernels() {
     }
 }
 
+/// Sigmoid and SiLU epilogues (with AVX-512 on pairs of vectors, 16 lanes at a time:
+/// `ActV::apply_tile_wide`) give the same bits as the layer without activation followed by
+/// the elementwise `transcendental` kernel, on every path: the line kernels, the general
+/// tiles and the 3x3/5x5 kernel.
+#[test]
+fn logistic_epilogue_equals_elementwise() {
+    let mut rng = Rng::new(46);
+    for i in 0..trials(240) {
+        let mut c = match i % 3 {
+            0 => line_case(&mut rng),
+            1 => Case::random(&mut rng, 40, 20, false),
+            _ => Case::random(&mut rng, 40, 20, true),
+        };
+        c.res = None;
+        let (act, f) = if i % 2 == 0 {
+            (Activation::Silu, Transcendental::Silu)
+        } else {
+            (Activation::Sigmoid, Transcendental::Sigmoid)
+        };
+        let from = c.y_off * c.shape.out_h() * c.shape.out_w() * 8;
+        for kern in all_isas() {
+            for general_only in [false, true] {
+                c.act = Activation::None;
+                let (mut want, _) = c.run(kern, None, general_only);
+                kern.transcendental(f, &mut want[from..]);
+                c.act = act;
+                let (y, _) = c.run(kern, None, general_only);
+                assert!(
+                    bits(&y) == bits(&want),
+                    "{:?} {act:?} {:?} general_only={general_only}",
+                    kern.isa(),
+                    c.shape
+                );
+            }
+        }
+    }
+}
+
 /// The GhostNetV2 DFC shapes (1x5 then 5x1, "same" padding) on every path, against the
 /// formula.
 #[test]

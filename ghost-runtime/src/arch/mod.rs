@@ -93,6 +93,8 @@ pub(crate) trait Wide: Simd {
     fn pfma(self, a: Self::P, b: Self::P, c: Self::P) -> Self::P;
     /// The two blocks.
     fn halves(self, p: Self::P) -> [Self::V; 2];
+    /// Lanes 0..8 from `lo`, 8..16 from `hi`: [`Wide::halves`] reversed.
+    fn pjoin(self, lo: Self::V, hi: Self::V) -> Self::P;
     /// Lanes 0..8 from `lo`, 8..16 from `hi` (two blocks' vectors that are not adjacent in
     /// memory).
     /// # Safety
@@ -154,6 +156,14 @@ macro_rules! wide_as_pair {
             #[inline(always)]
             fn halves(self, p: Self::P) -> [<$token as $crate::arch::Simd>::V; 2] {
                 p
+            }
+            #[inline(always)]
+            fn pjoin(
+                self,
+                lo: <$token as $crate::arch::Simd>::V,
+                hi: <$token as $crate::arch::Simd>::V,
+            ) -> Self::P {
+                [lo, hi]
             }
             #[inline(always)]
             unsafe fn pload2(self, lo: *const f32, hi: *const f32) -> Self::P {
@@ -255,6 +265,26 @@ impl<V: Copy> ActV<V> {
             4 => self.apply_all::<S, 4, R, C>(s, t),
             5 => self.apply_all::<S, 5, R, C>(s, t),
             _ => self.apply_all::<S, 6, R, C>(s, t),
+        }
+    }
+
+    /// [`ActV::apply_tile`] with the logistic activations (sigmoid, SiLU) evaluated on pairs
+    /// of the tile's vectors, 16 lanes at a time ([`Wide::plogistic`]: one zmm evaluation with
+    /// AVX-512, half the instructions of two ymm ones). The same arithmetic per lane, so the
+    /// same bits as `apply_tile`. For kernels whose multiply-adds are 8 lanes wide but whose
+    /// epilogue is a sigmoid or SiLU (GhostNetV2's DFC gate, EfficientNet's depthwise): there
+    /// the activation, not the multiply-adds, bounds the tile (`ghost-bench` `dwg5x1 ..-sig`).
+    #[cfg_attr(ghost_runtime_opt0, inline(never))] // see ghost-runtime/build.rs
+    #[cfg_attr(not(ghost_runtime_opt0), inline(always))]
+    pub(crate) fn apply_tile_wide<S: Wide<V = V>, const R: usize, const C: usize>(
+        &self,
+        s: S,
+        t: &mut [[V; C]; R],
+    ) {
+        match self.logistic() {
+            Some(true) => logistic_pairs::<S, true, R, C>(s, t),
+            Some(false) => logistic_pairs::<S, false, R, C>(s, t),
+            None => self.apply_tile(s, t),
         }
     }
 
@@ -481,4 +511,33 @@ pub(crate) struct Rq4<S: QSimd> {
     pub min: u8,
     #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     pub max: u8,
+}
+
+/// Sigmoid (`SILU` false) or SiLU on every vector of a tile, two at a time in row-major order
+/// (an odd last one alone); see [`ActV::apply_tile_wide`].
+// Index loops with constant trip counts (see `ActV::apply_tile`).
+#[allow(clippy::needless_range_loop)]
+#[cfg_attr(ghost_runtime_opt0, inline(never))] // see ghost-runtime/build.rs
+#[cfg_attr(not(ghost_runtime_opt0), inline(always))]
+fn logistic_pairs<S: Wide, const SILU: bool, const R: usize, const C: usize>(
+    s: S,
+    t: &mut [[S::V; C]; R],
+) {
+    let n = R * C;
+    let mut i = 0;
+    while i + 1 < n {
+        let (a, b) = ((i / C, i % C), ((i + 1) / C, (i + 1) % C));
+        let [lo, hi] = s.halves(s.plogistic::<SILU>(s.pjoin(t[a.0][a.1], t[b.0][b.1])));
+        t[a.0][a.1] = lo;
+        t[b.0][b.1] = hi;
+        i += 2;
+    }
+    if i < n {
+        let (r, c) = (i / C, i % C);
+        t[r][c] = if SILU {
+            math::silu(s, t[r][c])
+        } else {
+            math::sigmoid(s, t[r][c])
+        };
+    }
 }

@@ -168,6 +168,16 @@ impl super::Wide for Avx512 {
         }
     }
     #[inline(always)]
+    fn pjoin(self, lo: __m256, hi: __m256) -> __m512 {
+        // SAFETY: the token proves AVX-512F; a free cast and one insert.
+        unsafe {
+            _mm512_castpd_ps(_mm512_insertf64x4::<1>(
+                _mm512_castpd256_pd512(_mm256_castps_pd(lo)),
+                _mm256_castps_pd(hi),
+            ))
+        }
+    }
+    #[inline(always)]
     fn plogistic<const SILU: bool>(self, p: __m512) -> __m512 {
         // Miri has no 512-bit `vmaxps`/`vminps`: there the halves take the ymm forms (the same
         // arithmetic per lane, so the same bits) and the rest of the zmm tile stays under test.
@@ -180,13 +190,7 @@ impl super::Wide for Avx512 {
             } else {
                 (sigmoid(self, lo), sigmoid(self, hi))
             };
-            // SAFETY: the token proves AVX-512F; casts and one insert.
-            unsafe {
-                _mm512_castpd_ps(_mm512_insertf64x4::<1>(
-                    _mm512_castpd256_pd512(_mm256_castps_pd(lo)),
-                    _mm256_castps_pd(hi),
-                ))
-            }
+            super::Wide::pjoin(self, lo, hi)
         }
         #[cfg(not(miri))]
         {

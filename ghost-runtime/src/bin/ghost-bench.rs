@@ -675,6 +675,32 @@ fn dwg_case(
     dil: usize,
     general_only: bool,
 ) -> Case {
+    dwg_act_case(
+        k,
+        rng,
+        blocks,
+        hw,
+        (kh, kw),
+        st,
+        dil,
+        general_only,
+        Activation::None,
+    )
+}
+
+/// [`dwg_case`] with an activation in the epilogue (the DFC gate's 5x1 ends in a sigmoid).
+#[allow(clippy::too_many_arguments)]
+fn dwg_act_case(
+    k: Kernels,
+    rng: &mut Rng,
+    blocks: usize,
+    hw: usize,
+    (kh, kw): (usize, usize),
+    st: usize,
+    dil: usize,
+    general_only: bool,
+    act: Activation,
+) -> Case {
     let cp = blocks * 8;
     let mut packed = Buf::zeros(depthwise_general_packed_len(cp, kh, kw));
     pack_depthwise_general(&rng.vec(cp * kh * kw), &rng.vec(cp), cp, kh, kw, packed.m()).unwrap();
@@ -689,10 +715,15 @@ fn dwg_case(
     let ohw = shape.out_h() * shape.out_w();
     let mut y = Buf::zeros(cp * ohw);
     let tag = if general_only { "g" } else { "" };
+    let act_tag = match act {
+        Activation::None => "",
+        Activation::Sigmoid => "-sig",
+        _ => "-act",
+    };
     Case {
-        id: format!("dwg{kh}x{kw}-s{st}-d{dil}-c{cp}-{hw}{tag}"),
+        id: format!("dwg{kh}x{kw}-s{st}-d{dil}-c{cp}-{hw}{tag}{act_tag}"),
         name: format!(
-            "dw{kh}x{kw}{}{} c{cp:<3} @{hw}{}",
+            "dw{kh}x{kw}{}{} c{cp:<3} @{hw}{}{act_tag}",
             if st > 1 {
                 format!(" s{st}")
             } else {
@@ -707,7 +738,7 @@ fn dwg_case(
         ),
         kind: "depthwise_general",
         params: format!(
-            r#"{{"c":{cp},"h":{hw},"w":{hw},"kh":{kh},"kw":{kw},"stride":{st},"dilation":{dil},"oh":{},"ow":{},"act":"none","general_only":{general_only}}}"#,
+            r#"{{"c":{cp},"h":{hw},"w":{hw},"kh":{kh},"kw":{kw},"stride":{st},"dilation":{dil},"oh":{},"ow":{},"act":"{act:?}","general_only":{general_only}}}"#,
             shape.out_h(),
             shape.out_w()
         ),
@@ -725,7 +756,7 @@ fn dwg_case(
                 shape,
                 Src::new(x.s()),
                 Dst::new(y.m()),
-                Epilogue::act(Activation::None),
+                Epilogue::act(act),
             )
             .unwrap();
             black_box(&mut y);
@@ -1386,6 +1417,20 @@ fn main() {
         for ks in [(1, 5), (5, 1)] {
             cases.push(dwg_case(k, &mut rng, c / 8, hw, ks, 1, 1, false));
         }
+    }
+    // The DFC gate's 5x1 as the model runs it: the sigmoid in its epilogue.
+    for &(c, hw) in &[(72, 28), (240, 14), (672, 7), (960, 3)] {
+        cases.push(dwg_act_case(
+            k,
+            &mut rng,
+            c / 8,
+            hw,
+            (5, 1),
+            1,
+            1,
+            false,
+            Activation::Sigmoid,
+        ));
     }
     // Large kernels and dilation.
     for &(blocks, hw, ks, dil) in &[

@@ -10,7 +10,7 @@
 //! Packed format: per channel block `[bias: 8][k*k taps: 8 each]`, i.e. `c_pad * (k*k + 1)`
 //! floats; tap `(ky, kx)` of channel `c` is at `(c/8)*8*(k*k+1) + 8 + (ky*k + kx)*8 + c%8`.
 
-use crate::arch::{ActV, Simd};
+use crate::arch::{ActV, Wide};
 use crate::error::{check, check_len, size, Error};
 use crate::isa::{dispatch, Kernels};
 use crate::kernels::pointwise::view;
@@ -175,7 +175,7 @@ pub(crate) struct BlockW<V, const K: usize> {
 /// # Safety
 /// `p` must point at a packed block of `K*K+1` vectors.
 #[inline(always)]
-pub(crate) unsafe fn load_block<S: Simd, const K: usize>(s: S, p: *const f32) -> BlockW<S::V, K> {
+pub(crate) unsafe fn load_block<S: Wide, const K: usize>(s: S, p: *const f32) -> BlockW<S::V, K> {
     let mut w = [[s.zero(); K]; K];
     for (ky, row) in w.iter_mut().enumerate() {
         for (kx, v) in row.iter_mut().enumerate() {
@@ -215,7 +215,7 @@ pub(crate) type InRows = [*const f32; 8];
 /// `ox` < the rows' output width (see [`rows`]).
 #[cfg_attr(ghost_runtime_opt0, inline(never))] // see ghost-runtime/build.rs
 #[cfg_attr(not(ghost_runtime_opt0), inline(always))]
-unsafe fn store<S: Simd, const R: usize, const G: bool>(
+unsafe fn store<S: Wide, const R: usize, const G: bool>(
     s: S,
     act: &ActV<S::V>,
     out: &mut RowsOut<S::V, R>,
@@ -232,7 +232,7 @@ unsafe fn store<S: Simd, const R: usize, const G: bool>(
 /// # Safety
 /// As [`store`].
 #[inline(always)]
-unsafe fn store_activated<S: Simd, const R: usize, const G: bool>(
+unsafe fn store_activated<S: Wide, const R: usize, const G: bool>(
     s: S,
     out: &mut RowsOut<S::V, R>,
     r: usize,
@@ -261,7 +261,7 @@ unsafe fn store_activated<S: Simd, const R: usize, const G: bool>(
 #[cfg_attr(ghost_runtime_opt0, inline(never))] // see ghost-runtime/build.rs
 #[cfg_attr(not(ghost_runtime_opt0), inline(always))]
 #[allow(clippy::too_many_arguments)]
-unsafe fn border<S: Simd, const K: usize, const ST: usize, const R: usize, const G: bool>(
+unsafe fn border<S: Wide, const K: usize, const ST: usize, const R: usize, const G: bool>(
     s: S,
     inp: &InRows,
     bw: &BlockW<S::V, K>,
@@ -306,7 +306,7 @@ unsafe fn border<S: Simd, const K: usize, const ST: usize, const R: usize, const
 #[cfg_attr(not(ghost_runtime_opt0), inline(always))]
 #[allow(clippy::needless_range_loop)] // indices must be constants for register allocation
 unsafe fn chunk<
-    S: Simd,
+    S: Wide,
     const K: usize,
     const ST: usize,
     const R: usize,
@@ -345,7 +345,7 @@ unsafe fn chunk<
         }
     }
     // One dispatch on the activation for the whole chunk (see `ActV::apply_tile`).
-    act.apply_tile(s, &mut acc);
+    act.apply_tile_wide(s, &mut acc);
     for r in 0..R {
         for c in 0..C {
             // SAFETY: ox + c < ow.
@@ -364,7 +364,7 @@ unsafe fn chunk<
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 pub(crate) unsafe fn rows<
-    S: Simd,
+    S: Wide,
     const K: usize,
     const ST: usize,
     const R: usize,
@@ -451,7 +451,7 @@ impl InputRows for DwArgs {
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 pub(crate) unsafe fn block_rows<
-    S: Simd,
+    S: Wide,
     I: InputRows,
     const K: usize,
     const ST: usize,
@@ -529,7 +529,7 @@ pub(crate) unsafe fn block_rows<
 /// overlaps nothing else.
 #[inline(always)]
 pub(crate) unsafe fn run<
-    S: Simd,
+    S: Wide,
     const K: usize,
     const ST: usize,
     const C1: usize,

@@ -43,7 +43,7 @@
 //! (they run as single-column tiles: correct, not fast), and tiles spanning several channel
 //! blocks (the line kernels at 3x3 are limited by per-block setup, not FMAs).
 
-use crate::arch::{ActV, Simd};
+use crate::arch::{ActV, Wide};
 use crate::error::{check, check_len, size, Error};
 use crate::isa::{dispatch, Isa, Kernels};
 use crate::kernels::conv::pack_conv;
@@ -272,7 +272,7 @@ struct Rows {
 #[cfg_attr(ghost_runtime_opt0, inline(never))] // see ghost-runtime/build.rs
 #[cfg_attr(not(ghost_runtime_opt0), inline(always))]
 #[allow(clippy::needless_range_loop)] // constant-index loops keep the accumulators in registers
-unsafe fn tile<S: Simd, const SX: usize, const R: usize, const C: usize, const CHECK: bool>(
+unsafe fn tile<S: Wide, const SX: usize, const R: usize, const C: usize, const CHECK: bool>(
     s: S,
     a: &DwgArgs,
     rows: &Rows,
@@ -329,14 +329,14 @@ struct Out<V, const R: usize> {
 #[cfg_attr(ghost_runtime_opt0, inline(never))] // see ghost-runtime/build.rs
 #[cfg_attr(not(ghost_runtime_opt0), inline(always))]
 #[allow(clippy::needless_range_loop)]
-unsafe fn store<S: Simd, const R: usize, const C: usize>(
+unsafe fn store<S: Wide, const R: usize, const C: usize>(
     s: S,
     act: &ActV<S::V>,
     out: &mut Out<S::V, R>,
     ox: usize,
     mut acc: [[S::V; C]; R],
 ) {
-    act.apply_tile(s, &mut acc);
+    act.apply_tile_wide(s, &mut acc);
     for r in 0..R {
         if !out.r[r].is_null() {
             for c in 0..C {
@@ -366,7 +366,7 @@ unsafe fn store<S: Simd, const R: usize, const C: usize>(
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 unsafe fn columns<
-    S: Simd,
+    S: Wide,
     const SX: usize,
     const R: usize,
     const C1: usize,
@@ -427,7 +427,7 @@ unsafe fn columns<
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 unsafe fn band<
-    S: Simd,
+    S: Wide,
     const SX: usize,
     const R: usize,
     const C1: usize,
@@ -493,7 +493,7 @@ unsafe fn band<
 /// [`DwgArgs::rows`]) and the borrows it was made from are alive.
 #[inline(always)]
 unsafe fn run<
-    S: Simd,
+    S: Wide,
     const SX: usize,
     const C1: usize,
     const C2: usize,
@@ -652,7 +652,7 @@ struct LineBlock<V, const K: usize> {
 #[cfg_attr(ghost_runtime_opt0, inline(never))] // see ghost-runtime/build.rs
 #[cfg_attr(not(ghost_runtime_opt0), inline(always))]
 #[allow(clippy::needless_range_loop)] // constant-index loops keep the accumulators in registers
-unsafe fn line_tile<S: Simd, const K: usize, const C: usize, const R: usize, const H: bool>(
+unsafe fn line_tile<S: Wide, const K: usize, const C: usize, const R: usize, const H: bool>(
     s: S,
     g: &Lines,
     act: &ActV<S::V>,
@@ -715,7 +715,7 @@ unsafe fn line_tile<S: Simd, const K: usize, const C: usize, const R: usize, con
         K <= 5 && R <= 8,
         "line_tile unrolls at most 5 taps and 8 lines"
     );
-    act.apply_tile(s, &mut acc);
+    act.apply_tile_wide(s, &mut acc);
     let mut off = o * y_cs + l * y_ls;
     for c in 0..C {
         if c >= lo {
@@ -746,7 +746,7 @@ unsafe fn line_tile<S: Simd, const K: usize, const C: usize, const R: usize, con
 /// # Safety
 /// As [`line_tile`] for `b`; `C <= o1 - o0`.
 #[inline(always)]
-unsafe fn line_rows<S: Simd, const K: usize, const C: usize, const R: usize, const H: bool>(
+unsafe fn line_rows<S: Wide, const K: usize, const C: usize, const R: usize, const H: bool>(
     s: S,
     g: &Lines,
     act: &ActV<S::V>,
@@ -771,7 +771,7 @@ unsafe fn line_rows<S: Simd, const K: usize, const C: usize, const R: usize, con
 /// As [`run`]; `g` is `Lines::of(a)` and `1 <= C <= o1 - o0`.
 #[cfg_attr(ghost_runtime_opt0, inline(never))] // see ghost-runtime/build.rs
 #[cfg_attr(not(ghost_runtime_opt0), inline(always))]
-unsafe fn line_blocks<S: Simd, const K: usize, const C: usize, const R: usize, const H: bool>(
+unsafe fn line_blocks<S: Wide, const K: usize, const C: usize, const R: usize, const H: bool>(
     s: S,
     a: &DwgArgs,
     g: &Lines,
@@ -831,7 +831,7 @@ unsafe fn line_blocks<S: Simd, const K: usize, const C: usize, const R: usize, c
 /// As [`run`]; `Lines::of(a)` is `Some((K, _))` and `a.kh == 1`.
 #[inline(always)]
 unsafe fn run_rows<
-    S: Simd,
+    S: Wide,
     const K: usize,
     const R1: usize,
     const R2: usize,
@@ -886,7 +886,7 @@ unsafe fn run_rows<
 /// As [`run`]; `Lines::of(a)` is `Some((K, _))` and `a.kw == 1`.
 #[inline(always)]
 unsafe fn run_cols<
-    S: Simd,
+    S: Wide,
     const K: usize,
     const C8: usize,
     const C7: usize,

@@ -31,7 +31,7 @@
 //! Deliberately not done here: channel sums with a gate (the planner never asks for them: a
 //! squeeze after a DFC gate reads the gate's output).
 
-use crate::arch::{ActV, Simd};
+use crate::arch::{ActV, Wide};
 use crate::error::{check, check_len, size, Error};
 use crate::isa::{dispatch, Kernels};
 use crate::kernels::depthwise::{load_block, rows, DwArgs, InRows, RowsOut};
@@ -321,7 +321,7 @@ struct DwBand<'a> {
 /// As [`drive`]; the x1 rows the band's depthwise rows read are computed.
 #[inline(always)]
 unsafe fn dw_band<
-    S: Simd,
+    S: Wide,
     const C1: usize,
     const C2: usize,
     const D1: usize,

@@ -35,7 +35,7 @@
 //! Deliberately not done here: a residual on the depthwise output (no network in the zoo has
 //! one there).
 
-use crate::arch::{ActV, Simd};
+use crate::arch::{ActV, Wide};
 use crate::error::{check, check_len, size, Error};
 use crate::isa::{dispatch, Kernels};
 use crate::kernels::depthwise::{block_rows, check_shape, load_block, DwArgs, InputRows};
@@ -169,7 +169,7 @@ struct DwRows<'a> {
 /// Every input row the rows `oy0 .. oy1` read is in the ring; the output views are valid.
 #[inline(always)]
 unsafe fn dw_rows<
-    S: Simd,
+    S: Wide,
     const K: usize,
     const ST: usize,
     const C1: usize,
