@@ -5,41 +5,50 @@ mod common;
 use common::*;
 use ghost_runtime::*;
 
+/// Every path against the formula, on lengths around the kernel's 4-vector tiles (and a
+/// remainder), with and without an activation.
 #[test]
 fn elementwise_matches_formula() {
     let mut rng = Rng::new(15);
-    let (blocks, px) = (3, 7);
-    let a = rng.vec(blocks * px * 8);
-    let b = rng.vec(blocks * px * 8);
-    let v = rng.vec(blocks * 8);
-    for op in [BinaryOp::Add, BinaryOp::Mul] {
-        let f = |x: f32, y: f32| match op {
-            BinaryOp::Add => x + y,
-            BinaryOp::Mul => x * y,
-        };
-        let y = each_isa("binary", 1, |kern| {
-            let mut y = vec![0.0; a.len()];
-            kern.binary(op, &a, &b, &mut y, Activation::Relu).unwrap();
-            y
-        });
-        let want: Vec<f32> = a.iter().zip(&b).map(|(&x, &z)| f(x, z).max(0.0)).collect();
-        assert_close("binary", &y, &want, 1);
-        let y2 = each_isa("binary_assign", 1, |kern| {
-            let mut y = a.clone();
-            kern.binary_assign(op, &mut y, &b, Activation::Relu)
-                .unwrap();
-            y
-        });
-        assert_close("binary_assign", &y2, &want, 1);
-        let y3 = each_isa("channel", 1, |kern| {
-            let mut y = a.clone();
-            kern.channel_assign(op, &mut y, blocks, px, &v, Activation::None)
-                .unwrap();
-            y
-        });
-        for (i, (&got, &x)) in y3.iter().zip(&a).enumerate() {
-            let c = (i / (px * 8)) * 8 + i % 8;
-            assert_close("channel", &[got], &[f(x, v[c])], 1);
+    for &(blocks, px) in &[(3, 7), (1, 1), (2, 4), (5, 9), (4, 12), (2, 3)] {
+        let a = rng.vec(blocks * px * 8);
+        let b = rng.vec(blocks * px * 8);
+        let v = rng.vec(blocks * 8);
+        for op in [BinaryOp::Add, BinaryOp::Mul] {
+            let f = |x: f32, y: f32| match op {
+                BinaryOp::Add => x + y,
+                BinaryOp::Mul => x * y,
+            };
+            let y = each_isa("binary", 1, |kern| {
+                let mut y = vec![0.0; a.len()];
+                kern.binary(op, &a, &b, &mut y, Activation::Relu).unwrap();
+                y
+            });
+            let want: Vec<f32> = a.iter().zip(&b).map(|(&x, &z)| f(x, z).max(0.0)).collect();
+            assert_close("binary", &y, &want, 1);
+            let y2 = each_isa("binary_assign", 1, |kern| {
+                let mut y = a.clone();
+                kern.binary_assign(op, &mut y, &b, Activation::Relu)
+                    .unwrap();
+                y
+            });
+            assert_close("binary_assign", &y2, &want, 1);
+            for act in [Activation::None, Activation::Relu] {
+                let y3 = each_isa("channel", 1, |kern| {
+                    let mut y = a.clone();
+                    kern.channel_assign(op, &mut y, blocks, px, &v, act)
+                        .unwrap();
+                    y
+                });
+                for (i, (&got, &x)) in y3.iter().zip(&a).enumerate() {
+                    let c = (i / (px * 8)) * 8 + i % 8;
+                    let mut want = f(x, v[c]);
+                    if act == Activation::Relu {
+                        want = want.max(0.0);
+                    }
+                    assert_close("channel", &[got], &[want], 1);
+                }
+            }
         }
     }
 }

@@ -64,17 +64,77 @@ struct EwArgs {
 /// `y` may equal `a` (in place) but must not partially overlap.
 #[inline(always)]
 unsafe fn run<S: Simd>(s: S, e: &EwArgs) {
+    // The operation, the broadcast and the activation are chosen once per call, not per
+    // vector: with a `match` on each and an integer division for the channel of every vector,
+    // an SE gate's channel multiply (960 x 7x7) ran at ~6 cycles per vector.
+    // SAFETY: forwarded.
+    unsafe {
+        match e.op {
+            BinaryOp::Add => run_op::<S, false>(s, e),
+            BinaryOp::Mul => run_op::<S, true>(s, e),
+        }
+    }
+}
+
+/// `x * z` (`MUL`) or `x + z` (a function, not a closure: closures do not inherit the
+/// caller's target features).
+#[inline(always)]
+fn op<S: Simd, const MUL: bool>(s: S, x: S::V, z: S::V) -> S::V {
+    if MUL {
+        s.mul(x, z)
+    } else {
+        s.add(x, z)
+    }
+}
+
+/// [`run`] for one operation (`MUL`: multiply, else add).
+///
+/// # Safety
+/// As [`run`].
+#[inline(always)]
+unsafe fn run_op<S: Simd, const MUL: bool>(s: S, e: &EwArgs) {
     let act = ActV::new(s, e.act);
-    for i in 0..e.n {
-        let bi = i.checked_div(e.bcast_px).unwrap_or(i);
-        // SAFETY: indices within the extents above; each vector is read before written.
-        unsafe {
-            let (x, z) = (s.load(e.a.add(i * 8)), s.load(e.b.add(bi * 8)));
-            let v = match e.op {
-                BinaryOp::Add => s.add(x, z),
-                BinaryOp::Mul => s.mul(x, z),
-            };
-            s.store(e.y.add(i * 8), act.apply(s, v));
+    // Rows of `px` vectors: one per channel block when broadcasting (`b` holds one vector per
+    // row), else one row of all `n` (`b` holds one vector per vector).
+    let px = if e.bcast_px == 0 { e.n } else { e.bcast_px };
+    let rows = e.n.checked_div(px).unwrap_or(0);
+    for r in 0..rows {
+        let base = r * px;
+        let mut i = 0;
+        while i + 4 <= px {
+            let mut t = [[s.zero(); 4]; 1];
+            for (j, v) in t[0].iter_mut().enumerate() {
+                let at = base + i + j;
+                // SAFETY: `at < n`; the broadcast row `r < n / bcast_px`.
+                unsafe {
+                    let z = if e.bcast_px == 0 {
+                        s.load(e.b.add(at * 8))
+                    } else {
+                        s.load(e.b.add(r * 8))
+                    };
+                    *v = op::<S, MUL>(s, s.load(e.a.add(at * 8)), z);
+                }
+            }
+            act.apply_tile(s, &mut t);
+            for (j, v) in t[0].iter().enumerate() {
+                // SAFETY: as above; each vector is read before written.
+                unsafe { s.store(e.y.add((base + i + j) * 8), *v) };
+            }
+            i += 4;
+        }
+        while i < px {
+            let at = base + i;
+            // SAFETY: as above.
+            unsafe {
+                let z = if e.bcast_px == 0 {
+                    s.load(e.b.add(at * 8))
+                } else {
+                    s.load(e.b.add(r * 8))
+                };
+                let v = op::<S, MUL>(s, s.load(e.a.add(at * 8)), z);
+                s.store(e.y.add(at * 8), act.apply(s, v));
+            }
+            i += 1;
         }
     }
 }
