@@ -541,3 +541,26 @@ fn logistic_pairs<S: Wide, const SILU: bool, const R: usize, const C: usize>(
         };
     }
 }
+
+/// Asks the CPU to bring the cache line holding `p` towards the core, for reading
+/// (`WRITE` false) or for writing (`WRITE`: in a state that lets a store proceed without a
+/// read for ownership). A hint: it never faults and may be ignored, so any address is fine.
+/// x86_64 only (`prefetcht0` / `prefetchw`); nothing elsewhere and under Miri.
+#[inline(always)]
+pub(crate) fn prefetch<const WRITE: bool>(p: *const f32) {
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
+    {
+        use core::arch::x86_64::{_mm_prefetch, _MM_HINT_ET0, _MM_HINT_T0};
+        // SAFETY: a prefetch is a hint that never faults, whatever the address; SSE is part
+        // of every x86_64 CPU.
+        unsafe {
+            if WRITE {
+                _mm_prefetch::<_MM_HINT_ET0>(p.cast());
+            } else {
+                _mm_prefetch::<_MM_HINT_T0>(p.cast());
+            }
+        }
+    }
+    #[cfg(not(all(target_arch = "x86_64", not(miri))))]
+    let _ = p;
+}

@@ -850,7 +850,7 @@ fn ghost_case(
     }
 }
 
-fn stem_case(k: Kernels, rng: &mut Rng) -> Case {
+fn stem_case(k: Kernels, rng: &mut Rng, cold: bool) -> Case {
     let mut packed = Buf::zeros(conv_packed_len(3, 16, 3, 3));
     pack_conv(&rng.vec(16 * 27), &rng.vec(16), 3, 16, 3, 3, packed.m()).unwrap();
     let shape = ConvShape {
@@ -865,11 +865,18 @@ fn stem_case(k: Kernels, rng: &mut Rng) -> Case {
         stride_w: 2,
         pads: [1, 1, 1, 1],
     };
-    let x = Buf::from(rng.vec(3 * 224 * 224));
-    let mut y = Buf::zeros(16 * 112 * 112);
+    // Cold: each call takes the next of 48 input and output buffers (about 29 + 38 MB, more
+    // than this machine's L3), as in a model whose other layers evict the image and the
+    // stem's output between runs.
+    let copies = if cold { 48 } else { 1 };
+    let x: Vec<Buf> = (0..copies)
+        .map(|_| Buf::from(rng.vec(3 * 224 * 224)))
+        .collect();
+    let mut y: Vec<Buf> = (0..copies).map(|_| Buf::zeros(16 * 112 * 112)).collect();
+    let mut next = 0;
     Case {
-        id: "stem-3-16-224".into(),
-        name: "stem 3x3 s2 3->16 @224".into(),
+        id: format!("stem-3-16-224{}", if cold { "-cold" } else { "" }),
+        name: format!("stem 3x3 s2 3->16 @224{}", if cold { " cold" } else { "" }),
         kind: "conv",
         params: r#"{"cin":3,"cout":16,"h":224,"w":224,"k":3,"stride":2,"pad":1,"act":"relu"}"#
             .into(),
@@ -879,12 +886,13 @@ fn stem_case(k: Kernels, rng: &mut Rng) -> Case {
             k.conv(
                 packed.s(),
                 shape,
-                Src::new(x.s()),
-                Dst::new(y.m()),
+                Src::new(x[next].s()),
+                Dst::new(y[next].m()),
                 Epilogue::act(Activation::Relu),
             )
             .unwrap();
-            black_box(&mut y);
+            black_box(&mut y[next]);
+            next = (next + 1) % copies;
         }),
     }
 }
@@ -1467,7 +1475,8 @@ fn main() {
             ));
         }
     }
-    cases.push(stem_case(k, &mut rng));
+    cases.push(stem_case(k, &mut rng, false));
+    cases.push(stem_case(k, &mut rng, true));
     // Grouped 3x3 convs of RegNetY-400MF at 224 (group width 8; the first block of a stage
     // has stride 2) and of a 16-channel-group RegNetY-800MF stage, and against the scalar
     // fallback on two of them.

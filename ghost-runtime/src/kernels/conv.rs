@@ -20,7 +20,7 @@
 //! channels (any kernel, stride, padding, dilation, groups) taking ONNX-layout weights. It is
 //! for rare layers; GhostNet itself never needs it.
 
-use crate::arch::{ActV, Simd, Wide};
+use crate::arch::{prefetch, ActV, Simd, Wide};
 use crate::error::{check, check_len, size, Error};
 use crate::isa::{dispatch, Kernels};
 use crate::kernels::pointwise::view;
@@ -420,6 +420,46 @@ unsafe fn run<S: Wide, const COLS: usize, const NB: usize, const WCOLS: usize>(s
     }
 }
 
+/// Output rows ahead of the current one whose input and output lines the stem prefetches.
+/// The network input and the stem's output are usually cold: the rest of the previous
+/// inference (tens of MB of weights) evicted them. Without the hints the stem ran at the speed
+/// of its few demand misses in flight (`ghost-bench` `stem ... cold`: buffers past the L3).
+const STEM_AHEAD: usize = 2;
+
+/// Prefetches what output row `oy` of the stem will touch and the rows before it have not:
+/// its two new input rows in each of the three planes (stride 2: the third is the previous
+/// row's) and its output rows in the group's blocks (for writing). Nothing past the share.
+#[inline(always)]
+fn prefetch_stem_row(a: &ConvArgs, g: Group, oy: usize) {
+    if oy >= a.oy1 {
+        return;
+    }
+    let sh = &a.sh;
+    let ihw = sh.in_h * sh.in_w;
+    for c in 0..3 {
+        for ky in 1..3 {
+            let iy = (oy * 2 + ky).wrapping_sub(sh.pads[0]);
+            if iy < sh.in_h {
+                let row = a.x.wrapping_add(c * ihw + iy * sh.in_w);
+                let mut i = 0;
+                while i < sh.in_w {
+                    prefetch::<false>(row.wrapping_add(i));
+                    i += 16;
+                }
+            }
+        }
+    }
+    let ohw = a.oh * a.ow;
+    for j in 0..g.nb {
+        let row = a.y.wrapping_add((g.ob + j) * ohw * 8 + oy * a.ow * 8);
+        let mut i = 0;
+        while i < a.ow * 8 {
+            prefetch::<true>(row.wrapping_add(i));
+            i += 16;
+        }
+    }
+}
+
 /// The loop nest of [`run`]. `STEM`: the input is NCHW with 3 channels and the kernel 3x3
 /// stride 2 (the RGB stem), so the interior tiles' channel, tap and stride loops have
 /// constant trip counts and strides: fully unrolled, every input offset an immediate.
@@ -457,6 +497,9 @@ unsafe fn body<
         };
         let mut sum = [s.zero(); NB];
         for oy in a.oy0..a.oy1 {
+            if STEM {
+                prefetch_stem_row(a, g, oy + STEM_AHEAD);
+            }
             for ox in 0..lo {
                 // SAFETY: forwarded; ox < ow.
                 unsafe {
