@@ -663,34 +663,10 @@ fn dw_case(k: Kernels, rng: &mut Rng, blocks: usize, hw: usize, ks: usize, st: u
 }
 
 /// General depthwise `kh x kw` (stride `st`, dilation `dil`, "same" padding) over a
-/// `hw x hw` image; `general_only` skips the 3x3/5x5 kernel (to compare the two).
+/// `hw x hw` image with `act` in its epilogue (the DFC gate's 5x1 ends in a sigmoid);
+/// `general_only` skips the 3x3/5x5 kernel (to compare the two).
 #[allow(clippy::too_many_arguments)]
 fn dwg_case(
-    k: Kernels,
-    rng: &mut Rng,
-    blocks: usize,
-    hw: usize,
-    (kh, kw): (usize, usize),
-    st: usize,
-    dil: usize,
-    general_only: bool,
-) -> Case {
-    dwg_act_case(
-        k,
-        rng,
-        blocks,
-        hw,
-        (kh, kw),
-        st,
-        dil,
-        general_only,
-        Activation::None,
-    )
-}
-
-/// [`dwg_case`] with an activation in the epilogue (the DFC gate's 5x1 ends in a sigmoid).
-#[allow(clippy::too_many_arguments)]
-fn dwg_act_case(
     k: Kernels,
     rng: &mut Rng,
     blocks: usize,
@@ -1423,12 +1399,12 @@ fn main() {
         (960, 3),
     ] {
         for ks in [(1, 5), (5, 1)] {
-            cases.push(dwg_case(k, &mut rng, c / 8, hw, ks, 1, 1, false));
+            cases.push(dwg_case(k, &mut rng, c / 8, hw, ks, 1, 1, false, Activation::None));
         }
     }
     // The DFC gate's 5x1 as the model runs it: the sigmoid in its epilogue.
     for &(c, hw) in &[(72, 28), (240, 14), (672, 7), (960, 3)] {
-        cases.push(dwg_act_case(
+        cases.push(dwg_case(
             k,
             &mut rng,
             c / 8,
@@ -1449,7 +1425,7 @@ fn main() {
         (15, 28, (3, 3), 2),
         (30, 14, (3, 3), 2),
     ] {
-        cases.push(dwg_case(k, &mut rng, blocks, hw, ks, 1, dil, false));
+        cases.push(dwg_case(k, &mut rng, blocks, hw, ks, 1, dil, false, Activation::None));
     }
     // The 3x3/5x5 register kernel against the general one on the same layers.
     for &(blocks, hw, ks, st) in &[
@@ -1472,6 +1448,7 @@ fn main() {
                 st,
                 1,
                 general_only,
+                Activation::None,
             ));
         }
     }

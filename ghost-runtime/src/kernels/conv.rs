@@ -11,7 +11,9 @@
 //! integer instructions on addresses than FMAs.
 //! With two output blocks (16 channels, GhostNet's stem) the stem's interior runs both in
 //! one `Wide` register per pixel (`stem_wide`: zmm with AVX-512), 16 pixels a tile, each
-//! input scalar broadcast once for the two pixels that read it.
+//! input scalar broadcast once for the two pixels that read it. The stem also prefetches the
+//! input rows and output lines of the row two ahead (`STEM_AHEAD`): in a model both are
+//! cold when it runs.
 //!
 //! Packed dense weights: per output block `[bias: 8][cin][kh][kw][8]`, i.e.
 //! `cout_pad * (cin*kh*kw + 1)` floats.
