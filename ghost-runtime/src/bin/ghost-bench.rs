@@ -1399,7 +1399,17 @@ fn main() {
         (960, 3),
     ] {
         for ks in [(1, 5), (5, 1)] {
-            cases.push(dwg_case(k, &mut rng, c / 8, hw, ks, 1, 1, false, Activation::None));
+            cases.push(dwg_case(
+                k,
+                &mut rng,
+                c / 8,
+                hw,
+                ks,
+                1,
+                1,
+                false,
+                Activation::None,
+            ));
         }
     }
     // The DFC gate's 5x1 as the model runs it: the sigmoid in its epilogue.
@@ -1425,7 +1435,17 @@ fn main() {
         (15, 28, (3, 3), 2),
         (30, 14, (3, 3), 2),
     ] {
-        cases.push(dwg_case(k, &mut rng, blocks, hw, ks, 1, dil, false, Activation::None));
+        cases.push(dwg_case(
+            k,
+            &mut rng,
+            blocks,
+            hw,
+            ks,
+            1,
+            dil,
+            false,
+            Activation::None,
+        ));
     }
     // The 3x3/5x5 register kernel against the general one on the same layers.
     for &(blocks, hw, ks, st) in &[
