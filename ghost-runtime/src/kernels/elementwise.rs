@@ -76,10 +76,15 @@ unsafe fn run<S: Simd>(s: S, e: &EwArgs) {
     }
 }
 
-/// `x * z` (`MUL`) or `x + z` (a function, not a closure: closures do not inherit the
-/// caller's target features).
+/// `a[at] op b[bi]` for vector `at` and `b`'s vector `bi` (a function, not a closure:
+/// closures do not inherit the caller's target features).
+///
+/// # Safety
+/// `at < n` and `bi` within `b` (see [`run`]).
 #[inline(always)]
-fn op<S: Simd, const MUL: bool>(s: S, x: S::V, z: S::V) -> S::V {
+unsafe fn op<S: Simd, const MUL: bool>(s: S, e: &EwArgs, at: usize, bi: usize) -> S::V {
+    // SAFETY: forwarded.
+    let (x, z) = unsafe { (s.load(e.a.add(at * 8)), s.load(e.b.add(bi * 8))) };
     if MUL {
         s.mul(x, z)
     } else {
@@ -91,50 +96,46 @@ fn op<S: Simd, const MUL: bool>(s: S, x: S::V, z: S::V) -> S::V {
 ///
 /// # Safety
 /// As [`run`].
+// Index loops on purpose (see `ActV::apply_tile`).
+#[allow(clippy::needless_range_loop)]
 #[inline(always)]
 unsafe fn run_op<S: Simd, const MUL: bool>(s: S, e: &EwArgs) {
     let act = ActV::new(s, e.act);
     // Rows of `px` vectors: one per channel block when broadcasting (`b` holds one vector per
     // row), else one row of all `n` (`b` holds one vector per vector).
-    let px = if e.bcast_px == 0 { e.n } else { e.bcast_px };
+    let (px, bcast) = if e.bcast_px == 0 {
+        (e.n, false)
+    } else {
+        (e.bcast_px, true)
+    };
     let rows = e.n.checked_div(px).unwrap_or(0);
     for r in 0..rows {
         let base = r * px;
+        // `b`'s vector for vector `at` of this row.
+        let bi = |at: usize| if bcast { r } else { at };
         let mut i = 0;
         while i + 4 <= px {
             let mut t = [[s.zero(); 4]; 1];
-            for (j, v) in t[0].iter_mut().enumerate() {
+            for j in 0..4 {
                 let at = base + i + j;
                 // SAFETY: `at < n`; the broadcast row `r < n / bcast_px`.
-                unsafe {
-                    let z = if e.bcast_px == 0 {
-                        s.load(e.b.add(at * 8))
-                    } else {
-                        s.load(e.b.add(r * 8))
-                    };
-                    *v = op::<S, MUL>(s, s.load(e.a.add(at * 8)), z);
-                }
+                t[0][j] = unsafe { op::<S, MUL>(s, e, at, bi(at)) };
             }
             act.apply_tile(s, &mut t);
-            for (j, v) in t[0].iter().enumerate() {
+            for j in 0..4 {
                 // SAFETY: as above; each vector is read before written.
-                unsafe { s.store(e.y.add((base + i + j) * 8), *v) };
+                unsafe { s.store(e.y.add((base + i + j) * 8), t[0][j]) };
             }
             i += 4;
         }
-        while i < px {
-            let at = base + i;
+        for at in base + i..base + px {
             // SAFETY: as above.
             unsafe {
-                let z = if e.bcast_px == 0 {
-                    s.load(e.b.add(at * 8))
-                } else {
-                    s.load(e.b.add(r * 8))
-                };
-                let v = op::<S, MUL>(s, s.load(e.a.add(at * 8)), z);
-                s.store(e.y.add(at * 8), act.apply(s, v));
-            }
-            i += 1;
+                s.store(
+                    e.y.add(at * 8),
+                    act.apply(s, op::<S, MUL>(s, e, at, bi(at))),
+                )
+            };
         }
     }
 }
