@@ -694,6 +694,15 @@ SPECS += [
          notes="ultralytics yolov8-ghost.yaml (GhostConv: 3x3 s2 / 1x1 primary + 5x5 depthwise "
                "cheap op, C3Ghost residuals, SiLU) at width 0.125, 4 classes, random weights, "
                "calibrated BN; raw head: three per-level maps [1, 64 + 4, h, w], no decode."),
+    dict(name="ts17_yolo8ghost_decode_w0125_64x64_b1",
+         build=lambda: yolo_ghost(True, width=0.125, max_channels=256, nc=4),
+         arch="ultralytics-yolov8-ghost", width=0.125, exporter="torchscript", opset=17,
+         res=(64, 64), batch=1, dyn=False, seed=806,
+         notes="the same detector exported with its decode head as ultralytics exports it: "
+               "per-level maps flattened and concatenated along the anchors (Concat axis 2), "
+               "DFL (Reshape, Transpose, Softmax over 16 bins, 1x1 conv, Reshape), box "
+               "corners from a constant anchor grid (Slice, Sub, Add, Div, Concat), times a "
+               "per-anchor stride constant; output [1, 4 + 4, 84]."),
 ]
 
 def tf_efficientnet_lite_small():
@@ -734,6 +743,29 @@ SPECS += [
          notes="torchvision efficientnet_b0 recipe (SE with SiLU between its FCs, exported as "
                "Mul(x, Sigmoid(x)), and a Sigmoid gate) at width multiplier 0.25, depth 0.34, "
                "10 classes: the SiLU-inside SE fixture."),
+]
+
+def tv_shufflenet_v2_small() -> nn.Module:
+    """torchvision ShuffleNetV2 (channel split by chunk, branch concat, channel shuffle as
+    view -> transpose -> view) with stages of 2, 2 and 2 blocks and 24/48/96/192/256 channels
+    (x0.5's stage widths), 10 classes."""
+    from torchvision.models.shufflenetv2 import ShuffleNetV2
+    return ShuffleNetV2([2, 2, 2], [24, 48, 96, 192, 256], num_classes=10)
+
+
+SPECS += [
+    dict(name="ts17_shufflenetv2_w050_64x64_b1", build=tv_shufflenet_v2_small,
+         arch="torchvision-shufflenet_v2-small", width=0.5, exporter="torchscript", opset=17,
+         res=(64, 64), batch=1, dyn=False, seed=804,
+         notes="torchvision ShuffleNetV2 at x0.5's widths with 2 blocks per stage, 10 classes: "
+               "the channel shuffle (Reshape to rank 5, Transpose, Reshape) after every block's "
+               "Concat, and the Slices of the channel split reading the shuffled tensor."),
+    dict(name="dynamo18_shufflenetv2_w050_48x48_b2", build=tv_shufflenet_v2_small,
+         arch="torchvision-shufflenet_v2-small", width=0.5, exporter="dynamo", opset=18,
+         res=(48, 48), batch=2, dyn=False, seed=805,
+         export_options=dict(strip_node_metadata=True),
+         notes="the same ShuffleNetV2 through the dynamo exporter (its Split and Reshape "
+               "spellings), batch 2."),
 ]
 
 FULL_SPECS = [

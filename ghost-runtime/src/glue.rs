@@ -2,7 +2,7 @@
 //! embedded weight blob as `f32`, channel permutations between blocked layouts, and a few
 //! elementwise functions with no epilogue form. None of these is hot.
 
-use crate::error::{check, check_len, Error};
+use crate::error::{check, check_len, size, Error};
 use crate::kernels::vmath::Transcendental;
 use crate::Kernels;
 
@@ -104,6 +104,30 @@ pub fn remap_channels(
         for p in 0..pixels {
             d[p * 8 + to % 8] = s[p * 8 + from % 8];
         }
+    }
+    Ok(())
+}
+
+/// Copies an NCHW8c tensor of `blocks x src_pixels` into pixels `offset .. offset +
+/// src_pixels` of one with `dst_pixels` per block (a Concat along the pixel axis: rank-3 `L`,
+/// or whole rows `H` of rank 4): `dst[b][offset + p] = src[b][p]`.
+pub fn copy_pixels(
+    src: &[f32],
+    src_pixels: usize,
+    dst: &mut [f32],
+    dst_pixels: usize,
+    offset: usize,
+    blocks: usize,
+) -> Result<(), Error> {
+    let fits = offset
+        .checked_add(src_pixels)
+        .is_some_and(|end| end <= dst_pixels);
+    check(fits, "offset", "src pixels past the end of dst")?;
+    check_len("src", src.len(), size(&[blocks, src_pixels, 8]))?;
+    check_len("dst", dst.len(), size(&[blocks, dst_pixels, 8]))?;
+    for b in 0..blocks {
+        let s = &src[b * src_pixels * 8..][..src_pixels * 8];
+        dst[(b * dst_pixels + offset) * 8..][..src_pixels * 8].copy_from_slice(s);
     }
     Ok(())
 }
@@ -211,6 +235,19 @@ mod tests {
         gather_channels(&src, &[9, 0], 1, &mut two).unwrap();
         assert_eq!(two, [9.0, 0.0]);
         assert!(gather_channels(&src[..8], &dense, 1, &mut logits).is_err());
+    }
+
+    #[test]
+    fn copy_pixels_places_each_block_at_the_offset() {
+        // 2 blocks x 2 pixels into 2 blocks x 5 pixels at pixel 3.
+        let src: [f32; 32] = core::array::from_fn(|i| i as f32 + 1.0);
+        let mut dst = [0.0f32; 80];
+        copy_pixels(&src, 2, &mut dst, 5, 3, 2).unwrap();
+        assert_eq!(dst[24..40], src[..16]);
+        assert_eq!(dst[64..80], src[16..]);
+        assert!(dst[..24].iter().chain(&dst[40..64]).all(|&v| v == 0.0));
+        assert!(copy_pixels(&src, 2, &mut dst, 5, 4, 2).is_err());
+        assert!(copy_pixels(&src, 2, &mut dst[..79], 5, 3, 2).is_err());
     }
 
     #[test]

@@ -231,6 +231,7 @@ pub use kernels::depthwise_general::{
     depthwise_general_packed_len, pack_depthwise_general, DepthwiseGeneralShape,
 };
 pub use kernels::dfc::DfcShape;
+pub use kernels::dfl::DflShape;
 pub use kernels::elementwise::BinaryOp;
 pub use kernels::ghost::{
     ghost_gated_scratch_len, ghost_scratch_len, GhostEpilogue, GhostGate, GhostShape,

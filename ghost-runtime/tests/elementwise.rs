@@ -14,10 +14,12 @@ fn elementwise_matches_formula() {
         let a = rng.vec(blocks * px * 8);
         let b = rng.vec(blocks * px * 8);
         let v = rng.vec(blocks * 8);
-        for op in [BinaryOp::Add, BinaryOp::Mul] {
+        for op in [BinaryOp::Add, BinaryOp::Mul, BinaryOp::Sub, BinaryOp::Div] {
             let f = |x: f32, y: f32| match op {
                 BinaryOp::Add => x + y,
                 BinaryOp::Mul => x * y,
+                BinaryOp::Sub => x - y,
+                BinaryOp::Div => x / y,
             };
             let y = each_isa("binary", 1, |kern| {
                 let mut y = vec![0.0; a.len()];

@@ -27,9 +27,9 @@ fn inspect_flags_a_model_that_will_not_compile_and_names_every_blocker() {
     assert!(stdout.contains("compiles: NO"), "{stdout}");
     assert!(stderr.contains("imports but does not compile"), "{stderr}");
     for node in [
-        "sub_two_activations",
+        "pow_two_activations",
         "dilated_pool",
-        "concat_on_height",
+        "concat_on_width",
         "softmax_4d",
         "flatten_spatial",
     ] {

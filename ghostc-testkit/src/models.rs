@@ -3,8 +3,8 @@
 use crate::onnx::{a_int, a_ints, i64_tensor, named, node, Model};
 
 /// Five nodes code generation cannot lower, each for another reason, with their node names:
-/// `sub_two_activations` (Sub of two activations), `dilated_pool` (MaxPool dilations [2, 2]),
-/// `concat_on_height` (Concat axis 2), `softmax_4d` (Softmax over a rank-4 tensor) and
+/// `pow_two_activations` (Pow of two activations), `dilated_pool` (MaxPool dilations [2, 2]),
+/// `concat_on_width` (Concat axis 3), `softmax_4d` (Softmax over a rank-4 tensor) and
 /// `flatten_spatial` (Reshape [1, 8, 6, 6] -> [1, 288]). Two sit below another unsupported
 /// node (the Reshape after the Softmax, the Concat after the MaxPool), so they are only reported
 /// if lowering goes on past the first failure. Input `x` [1, 8, 6, 6]; three outputs.
@@ -14,8 +14,8 @@ pub fn five_unsupported() -> Model {
         .init(i64_tensor("flat", &[2], &[1, 288]))
         .node(named(node("Relu", &["x"], &["r"], vec![]), "relu"))
         .node(named(
-            node("Sub", &["x", "r"], &["d"], vec![]),
-            "sub_two_activations",
+            node("Pow", &["x", "r"], &["d"], vec![]),
+            "pow_two_activations",
         ))
         .node(named(
             node(
@@ -30,8 +30,8 @@ pub fn five_unsupported() -> Model {
             "dilated_pool",
         ))
         .node(named(
-            node("Concat", &["p", "p"], &["c"], vec![a_int("axis", 2)]),
-            "concat_on_height",
+            node("Concat", &["p", "p"], &["c"], vec![a_int("axis", 3)]),
+            "concat_on_width",
         ))
         .node(named(
             node("Softmax", &["x"], &["s"], vec![a_int("axis", 1)]),

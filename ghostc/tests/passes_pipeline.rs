@@ -177,6 +177,8 @@ fn stop_after_stops() {
         reports.iter().map(|r| r.pass).collect::<Vec<_>>(),
         [
             "remove_identity",
+            "channel_shuffle",
+            "fuse_dfl",
             "fold_pad",
             "fold_quantize",
             "fold_batch_norm"

@@ -25,9 +25,9 @@ fn five_unsupported_configurations_are_reported_in_one_error() {
     };
     let msg = err.to_string();
     let expect = [
-        ("sub_two_activations", "sub", "Add and Mul"),
+        ("pow_two_activations", "pow", "Add, Sub, Mul and Div"),
         ("dilated_pool", "dilations=[2, 2]", "dilations=[1, 1]"),
-        ("concat_on_height", "axis=2", "axis=1"),
+        ("concat_on_width", "axis=3", "axis=2 (pixels, rows)"),
         ("softmax_4d", "axis=1 over input rank 4", "rank-2"),
         ("flatten_spatial", "[1x8x6x6] -> [1x288]", "keep N, C"),
     ];

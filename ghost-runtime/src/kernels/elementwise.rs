@@ -1,4 +1,4 @@
-//! Elementwise glue on NCHW8c tensors: binary add/mul of equal shapes, per-channel broadcast
+//! Elementwise glue on NCHW8c tensors: binary add/sub/mul/div of equal shapes, per-channel broadcast
 //! (a `[C_pad]` vector against `[C/8][HW][8]`), and scalar activation helpers. Memory-bound;
 //! one vector per 8 floats.
 
@@ -15,7 +15,17 @@ pub enum BinaryOp {
     Add,
     /// `a * b`.
     Mul,
+    /// `a - b` (computed as `a + (-b)`, which IEEE defines it to be).
+    Sub,
+    /// `a / b` (IEEE division).
+    Div,
 }
+
+/// The operations as `run_op`'s const parameter.
+const ADD: u8 = 0;
+const MUL: u8 = 1;
+const SUB: u8 = 2;
+const DIV: u8 = 3;
 
 /// Scalar activation (reference semantics of [`Activation`]).
 pub(crate) fn act_scalar(act: Activation, x: f32) -> f32 {
@@ -70,8 +80,10 @@ unsafe fn run<S: Simd>(s: S, e: &EwArgs) {
     // SAFETY: forwarded.
     unsafe {
         match e.op {
-            BinaryOp::Add => run_op::<S, false>(s, e),
-            BinaryOp::Mul => run_op::<S, true>(s, e),
+            BinaryOp::Add => run_op::<S, ADD>(s, e),
+            BinaryOp::Mul => run_op::<S, MUL>(s, e),
+            BinaryOp::Sub => run_op::<S, SUB>(s, e),
+            BinaryOp::Div => run_op::<S, DIV>(s, e),
         }
     }
 }
@@ -82,24 +94,26 @@ unsafe fn run<S: Simd>(s: S, e: &EwArgs) {
 /// # Safety
 /// `at < n` and `bi` within `b` (see [`run`]).
 #[inline(always)]
-unsafe fn op<S: Simd, const MUL: bool>(s: S, e: &EwArgs, at: usize, bi: usize) -> S::V {
+unsafe fn op<S: Simd, const OP: u8>(s: S, e: &EwArgs, at: usize, bi: usize) -> S::V {
     // SAFETY: forwarded.
     let (x, z) = unsafe { (s.load(e.a.add(at * 8)), s.load(e.b.add(bi * 8))) };
-    if MUL {
-        s.mul(x, z)
-    } else {
-        s.add(x, z)
+    match OP {
+        MUL => s.mul(x, z),
+        // `-z` is exact, so this is `x - z` bit for bit.
+        SUB => s.add(x, s.mul(z, s.splat(-1.0))),
+        DIV => s.div(x, z),
+        _ => s.add(x, z),
     }
 }
 
-/// [`run`] for one operation (`MUL`: multiply, else add).
+/// [`run`] for one operation (`OP`: one of `ADD`, `MUL`, `SUB`, `DIV`).
 ///
 /// # Safety
 /// As [`run`].
 // Index loops on purpose (see `ActV::apply_tile`).
 #[allow(clippy::needless_range_loop)]
 #[inline(always)]
-unsafe fn run_op<S: Simd, const MUL: bool>(s: S, e: &EwArgs) {
+unsafe fn run_op<S: Simd, const OP: u8>(s: S, e: &EwArgs) {
     let act = ActV::new(s, e.act);
     // Rows of `px` vectors: one per channel block when broadcasting (`b` holds one vector per
     // row), else one row of all `n` (`b` holds one vector per vector).
@@ -119,7 +133,7 @@ unsafe fn run_op<S: Simd, const MUL: bool>(s: S, e: &EwArgs) {
             for j in 0..4 {
                 let at = base + i + j;
                 // SAFETY: `at < n`; the broadcast row `r < n / bcast_px`.
-                t[0][j] = unsafe { op::<S, MUL>(s, e, at, bi(at)) };
+                t[0][j] = unsafe { op::<S, OP>(s, e, at, bi(at)) };
             }
             act.apply_tile(s, &mut t);
             for j in 0..4 {
@@ -130,12 +144,7 @@ unsafe fn run_op<S: Simd, const MUL: bool>(s: S, e: &EwArgs) {
         }
         for at in base + i..base + px {
             // SAFETY: as above.
-            unsafe {
-                s.store(
-                    e.y.add(at * 8),
-                    act.apply(s, op::<S, MUL>(s, e, at, bi(at))),
-                )
-            };
+            unsafe { s.store(e.y.add(at * 8), act.apply(s, op::<S, OP>(s, e, at, bi(at)))) };
         }
     }
 }

@@ -5,6 +5,7 @@ pub mod conv;
 pub mod depthwise;
 pub mod depthwise_general;
 pub mod dfc;
+pub mod dfl;
 pub mod elementwise;
 pub mod fc;
 pub mod ghost;

@@ -371,6 +371,23 @@ fn step_call(b: &Binds, k: &Kernel) -> TokenStream {
             let (x, y, d, ac) = (b.name(*a), b.name(*rhs), b.name(*dst), act.tokens());
             quote!(k.binary(#o, &#x[..#l], &#y[..#l], &mut #d[..#l], #ac)?;)
         }
+        Kernel::BinaryConst {
+            op,
+            x,
+            c,
+            const_first,
+            dst,
+            len,
+        } => {
+            let (o, l) = (op.tokens(), len.tokens());
+            let (xx, cc, d) = (b.name(*x), wslice(*c), b.name(*dst));
+            let none = ghost_runtime::Activation::None.tokens();
+            if *const_first {
+                quote!(k.binary(#o, #cc, &#xx[..#l], &mut #d[..#l], #none)?;)
+            } else {
+                quote!(k.binary(#o, &#xx[..#l], #cc, &mut #d[..#l], #none)?;)
+            }
+        }
         Kernel::ChannelAssign {
             op,
             x,
@@ -403,6 +420,27 @@ fn step_call(b: &Binds, k: &Kernel) -> TokenStream {
         Kernel::Copy { src, dst, len } => {
             let (s, d, l) = (b.name(*src), b.name(*dst), len.tokens());
             quote!(#d[..#l].copy_from_slice(&#s[..#l]);)
+        }
+        Kernel::Dfl { shape, w, src, dst } => {
+            let (sh, ww, s, d) = (shape.tokens(), wslice(*w), b.r(*src), b.m(*dst));
+            quote!(k.dfl(#sh, #ww, #s, #d)?;)
+        }
+        Kernel::CopyPixels {
+            src,
+            dst,
+            blocks,
+            src_pixels,
+            dst_pixels,
+            offset,
+        } => {
+            let (s, d) = (b.r(*src), b.m(*dst));
+            let (bl, sp, dp, off) = (
+                blocks.tokens(),
+                src_pixels.tokens(),
+                dst_pixels.tokens(),
+                offset.tokens(),
+            );
+            quote!(::ghost_runtime::glue::copy_pixels(#s, #sp, #d, #dp, #off, #bl)?;)
         }
         Kernel::Remap {
             pairs,

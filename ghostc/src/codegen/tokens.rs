@@ -11,7 +11,7 @@
 use ghost_runtime::glue::Unary;
 use ghost_runtime::{
     Activation, BinaryOp, ConcatU8Shape, ConvShape, CoordMode, DepthwiseGeneralShape,
-    DepthwiseShape, DfcShape, GhostConcatU8, GhostShape, GroupedConvShape, InputLayout,
+    DepthwiseShape, DfcShape, DflShape, GhostConcatU8, GhostShape, GroupedConvShape, InputLayout,
     NearestMode, PointwiseShape, PoolKind, PoolShape, PoolU8Params, ResizeMode, ResizeShape,
     SeActivations, SeShape, StemShape, U8BinaryParams, U8Requant,
 };
@@ -120,9 +120,12 @@ runtime_tokens!(
     enum BinaryOp {
         Add,
         Mul,
+        Sub,
+        Div,
     }
 );
 runtime_tokens!(struct PointwiseShape { k_blocks, n_blocks, pixels });
+runtime_tokens!(struct DflShape { groups, bins, pixels });
 runtime_tokens!(struct DepthwiseShape {
     blocks, in_h, in_w, k, stride, pad_top, pad_left, pad_bottom, pad_right,
 });

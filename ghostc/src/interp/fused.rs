@@ -87,6 +87,65 @@ pub(super) fn linear(act: Option<&Activation>, x: &[&Tensor]) -> Result<Tensor> 
     maybe_activate(act, single(Op::Gemm(gemm), &x[..3])?)
 }
 
+/// `reshape(transpose(reshape(x, [N, groups, C / groups, H, W]), [0, 2, 1, 3, 4]), [N, C, H,
+/// W])`, the three nodes the op replaces.
+pub(super) fn channel_shuffle(groups: usize, x: &Tensor) -> Result<Tensor> {
+    let s = x.shape().to_vec();
+    let split = single(
+        Op::Reshape {
+            shape: vec![s[0], groups, s[1] / groups, s[2], s[3]],
+        },
+        &[x],
+    )?;
+    let t = single(
+        Op::Transpose {
+            perm: vec![0, 2, 1, 3, 4],
+        },
+        &[&split],
+    )?;
+    single(Op::Reshape { shape: s }, &[&t])
+}
+
+/// `reshape(conv(softmax(transpose(reshape(x, [N, G, bins, L]), [0, 2, 1, 3]), axis 1),
+/// w as [1, bins, 1, 1]), [N, G, L])`, the five nodes the op replaces.
+pub(super) fn dfl(bins: usize, x: &Tensor, w: &Tensor) -> Result<Tensor> {
+    let s = x.shape().to_vec();
+    let (n, groups, l) = (s[0], s[1] / bins, s[2]);
+    let split = single(
+        Op::Reshape {
+            shape: vec![n, groups, bins, l],
+        },
+        &[x],
+    )?;
+    let t = single(
+        Op::Transpose {
+            perm: vec![0, 2, 1, 3],
+        },
+        &[&split],
+    )?;
+    let p = single(Op::Softmax { axis: 1 }, &[&t])?;
+    let w4 = single(
+        Op::Reshape {
+            shape: vec![1, bins, 1, 1],
+        },
+        &[w],
+    )?;
+    let conv = crate::ir::Conv {
+        kernel: [1, 1],
+        strides: [1, 1],
+        pads: [0; 4],
+        dilations: [1, 1],
+        group: 1,
+    };
+    let y = single(Op::Conv(conv), &[&p, &w4])?;
+    single(
+        Op::Reshape {
+            shape: vec![n, groups, l],
+        },
+        &[&y],
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use crate::interp::test_util::{eval1, t};

@@ -166,6 +166,8 @@ fn dispatch(op: &Op, x: &[&Tensor], types: &[TensorType]) -> Result<Vec<Tensor>>
         Op::Ghost(g) => one(fused::ghost(g, x)?),
         Op::SqueezeExcite(s) => one(fused::squeeze_excite(s, x)?),
         Op::DfcGate(d) => one(fused::dfc_gate(d, x)?),
+        Op::ChannelShuffle { groups } => one(fused::channel_shuffle(*groups, x[0])?),
+        Op::Dfl { bins } => one(fused::dfl(*bins, x[0], x[1])?),
         Op::Linear { act } => one(fused::linear(act.as_ref(), x)?),
     }
 }

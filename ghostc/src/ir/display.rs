@@ -91,6 +91,8 @@ pub fn op_label(op: &Op) -> String {
             g.alpha, g.beta, g.trans_a as u8, g.trans_b as u8
         ),
         Op::Transpose { perm } => format!("transpose[{perm:?}]"),
+        Op::ChannelShuffle { groups } => format!("channel_shuffle[groups={groups}]"),
+        Op::Dfl { bins } => format!("dfl[bins={bins}]"),
         Op::Cast { to } => format!("cast[{to}]"),
         Op::Resize(r) => format!("resize[{:?} {:?} {:?}]", r.mode, r.coord, r.scales),
         Op::Pad(p) => format!("pad[{:?} {:?} {}]", p.mode, p.pads, p.value),

@@ -496,6 +496,19 @@ pub enum Op {
     Ghost(Ghost),
     SqueezeExcite(SqueezeExcite),
     DfcGate(DfcGate),
+    /// ShuffleNet's channel shuffle of a rank-4 `[N, C, H, W]` tensor: the channels viewed as
+    /// `[groups, C / groups]` and transposed, so output channel `i * groups + j` is input
+    /// channel `j * (C / groups) + i`. From `Reshape -> Transpose -> Reshape`
+    /// (`passes::ChannelShuffle`).
+    ChannelShuffle {
+        groups: usize,
+    },
+    /// A detector head's distribution integral (ultralytics' DFL): x `[N, G * bins, L]`, w
+    /// `[bins]`; `y[n, g, l] = sum_k w[k] softmax_k(x[n, g * bins + k, l])`, `[N, G, L]`. From
+    /// `Reshape -> Transpose -> Softmax -> Conv 1x1 -> Reshape` (`passes::FuseDfl`).
+    Dfl {
+        bins: usize,
+    },
     /// Fully connected `y = act(x @ W^T + b)`, x `[n, k]`, W `[m, k]`. Inputs: x, w, b.
     Linear {
         act: Option<Activation>,
@@ -600,6 +613,8 @@ impl Op {
             Op::Ghost(_) => "ghost",
             Op::SqueezeExcite(_) => "squeeze_excite",
             Op::DfcGate(_) => "dfc_gate",
+            Op::ChannelShuffle { .. } => "channel_shuffle",
+            Op::Dfl { .. } => "dfl",
             Op::Linear { .. } => "linear",
         }
     }
@@ -613,7 +628,7 @@ impl Op {
             Op::Concat { .. } => (1, usize::MAX),
             Op::QConcat { x, .. } => (x.len().max(1), x.len().max(1)),
             Op::Gemm(_) => (2, 3),
-            Op::MatMul | Op::Gather { .. } | Op::QBinary(_) => (2, 2),
+            Op::MatMul | Op::Gather { .. } | Op::QBinary(_) | Op::Dfl { .. } => (2, 2),
             Op::QConv(_) | Op::QMatMul(_) => (2, 3),
             Op::Where | Op::Range => (3, 3),
             Op::ConstantOfShape { .. } => (0, 0),

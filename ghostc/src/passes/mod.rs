@@ -10,11 +10,13 @@
 //! builds (and so in tests) the verifier runs after every pass, so a pass that breaks a graph
 //! invariant is caught at the pass, not three stages later.
 
+mod channel_shuffle;
 mod fold_batch_norm;
 mod fold_pad;
 mod fold_quantize;
 mod fuse_activation;
 mod fuse_dfc;
+mod fuse_dfl;
 mod fuse_ghost_module;
 mod fuse_residual;
 mod fuse_squeeze_excite;
@@ -28,11 +30,13 @@ use std::str::FromStr;
 use crate::ir::{Graph, NodeId};
 use crate::verify::{verify, VerifyError};
 
+pub use channel_shuffle::ChannelShuffle;
 pub use fold_batch_norm::FoldBatchNorm;
 pub use fold_pad::FoldPad;
 pub use fold_quantize::FoldQuantize;
 pub use fuse_activation::FuseActivation;
 pub use fuse_dfc::FuseDfc;
+pub use fuse_dfl::FuseDfl;
 pub use fuse_ghost_module::FuseGhostModule;
 pub use fuse_residual::FuseResidual;
 pub use fuse_squeeze_excite::FuseSqueezeExcite;
@@ -303,8 +307,10 @@ pub struct PassReport {
 }
 
 /// Pass names in pipeline order, for `--stop-after` and `--emit ir-after=PASS`.
-pub const PASS_NAMES: [&str; 10] = [
+pub const PASS_NAMES: [&str; 12] = [
     "remove_identity",
+    "channel_shuffle",
+    "fuse_dfl",
     "fold_pad",
     "fold_quantize",
     "fold_batch_norm",
@@ -321,6 +327,8 @@ pub const PASS_NAMES: [&str; 10] = [
 pub fn pipeline(fuse: &FuseOptions) -> Vec<Box<dyn Pass>> {
     vec![
         Box::new(RemoveIdentity),
+        Box::new(ChannelShuffle),
+        Box::new(FuseDfl),
         Box::new(FoldPad { enabled: fuse.pad }),
         Box::new(FoldQuantize {
             enabled: fuse.quant,
@@ -348,31 +356,36 @@ pub fn pipeline(fuse: &FuseOptions) -> Vec<Box<dyn Pass>> {
 ///
 /// 1. `remove_identity`: Identity, and Reshape/Slice/Transpose/Cast/Concat that do nothing, go
 ///    first so that every later matcher sees producers and consumers directly adjacent.
-/// 2. `fold_pad`: a constant-zero `Pad` before convs (TF "SAME" exports) becomes their padding.
+/// 2. `channel_shuffle`: ShuffleNet's `Reshape -> Transpose -> Reshape` into one op (a layout
+///    permutation for the planner). Always on: the three nodes have no lowering of their own.
+/// 3. `fuse_dfl`: a detection head's `Reshape -> Transpose -> Softmax -> Conv -> Reshape`
+///    into one `Dfl` op. Always on, like step 2; before `fuse_activation` turns the conv into
+///    a FusedConv.
+/// 4. `fold_pad`: a constant-zero `Pad` before convs (TF "SAME" exports) becomes their padding.
 ///    Early, so every later matcher sees each conv right after the Pad's producer.
-/// 3. `fold_quantize`: QDQ chains into QConv before anything else looks at the convs, whose
+/// 5. `fold_quantize`: QDQ chains into QConv before anything else looks at the convs, whose
 ///    weights are Dequantize outputs, not constants, so no f32 fusion would match them anyway.
-/// 4. `fold_batch_norm`: needs the raw `Conv -> BatchNorm` / `Gemm -> BatchNorm` adjacency,
+/// 6. `fold_batch_norm`: needs the raw `Conv -> BatchNorm` / `Gemm -> BatchNorm` adjacency,
 ///    i.e. must run before activations are fused into the conv (a BN after an activation is
 ///    not foldable, and after fusion the conv would sit behind its activation).
-/// 5. `merge_parallel_convs`: sums of convs over one input (GhostNetV3 exported in training
+/// 7. `merge_parallel_convs`: sums of convs over one input (GhostNetV3 exported in training
 ///    form) become one conv. After BN folding, so each `BN(Conv(x))` branch is one conv with
 ///    bias; before activation fusion, which would otherwise turn the branches into FusedConvs
 ///    and the ReLU after the sum into a separate node the Ghost matcher cannot see through.
-/// 6. `fuse_activation`: canonicalizes first (decomposed hard-sigmoid / hard-swish become one
+/// 8. `fuse_activation`: canonicalizes first (decomposed hard-sigmoid / hard-swish become one
 ///    activation node), then turns every Conv into a FusedConv with its bias and following
 ///    activation, and Gemm/MatMul(+Add) into Linear. Every later matcher then sees one
 ///    spelling of "conv + bias + activation" and of "fully connected layer".
-/// 7. `fuse_squeeze_excite`: matches pool -> FC+act -> FC+gate -> Mul, which only has a single
-///    spelling once step 6 has run (hard-sigmoid decomposed into Add/Clip/Div otherwise). It
+/// 9. `fuse_squeeze_excite`: matches pool -> FC+act -> FC+gate -> Mul, which only has a single
+///    spelling once step 8 has run (hard-sigmoid decomposed into Add/Clip/Div otherwise). It
 ///    does not interact with the Ghost pattern (its FCs act on 1x1 maps).
-/// 8. `fuse_ghost_module`: needs the primary and cheap convs with their activations absorbed
-///    (step 6), so that `p` has exactly the two consumers the pattern requires.
-/// 9. `fuse_dfc`: after the Ghost fusion, so the gated tensor is the whole Ghost op, and
-///    after `fuse_activation`, so the gate's Sigmoid has one spelling (fused into the last
-///    conv). Independent of the residual (GhostNetV2 gates the first Ghost module, the residual
-///    joins the second).
-/// 10. `fuse_residual`: last, so that the residual Add attaches to the whole Ghost module (its
+/// 10. `fuse_ghost_module`: needs the primary and cheap convs with their activations absorbed
+///     (step 8), so that `p` has exactly the two consumers the pattern requires.
+/// 11. `fuse_dfc`: after the Ghost fusion, so the gated tensor is the whole Ghost op, and
+///     after `fuse_activation`, so the gate's Sigmoid has one spelling (fused into the last
+///     conv). Independent of the residual (GhostNetV2 gates the first Ghost module, the
+///     residual joins the second).
+/// 12. `fuse_residual`: last, so that the residual Add attaches to the whole Ghost module (its
 ///     real producer) rather than to the Slice/Concat the Ghost fusion removes.
 ///
 /// Returns one report per pass that ran. With `opts.verify_each` the verifier runs on the

@@ -30,6 +30,34 @@ pub(crate) fn producer(g: &Graph, v: ValueId) -> Option<(NodeId, &Node)> {
     (node.outputs.len() == 1).then_some((n, node))
 }
 
+/// `v = Transpose(Reshape(x))` (each node single-output): the Reshape and its target shape,
+/// the Transpose and its permutation, and `x`. The export of `x.view(..).transpose(..)`.
+pub(crate) struct ReshapeTranspose<'g> {
+    pub reshape: NodeId,
+    pub split: &'g [usize],
+    pub transpose: NodeId,
+    pub perm: &'g [usize],
+    pub x: ValueId,
+}
+
+pub(crate) fn reshape_transpose(g: &Graph, v: ValueId) -> Option<ReshapeTranspose<'_>> {
+    let (transpose, tnode) = producer(g, v)?;
+    let Op::Transpose { perm } = &tnode.op else {
+        return None;
+    };
+    let (reshape, rnode) = producer(g, tnode.inputs[0])?;
+    let Op::Reshape { shape: split } = &rnode.op else {
+        return None;
+    };
+    Some(ReshapeTranspose {
+        reshape,
+        split,
+        transpose,
+        perm,
+        x: rnode.inputs[0],
+    })
+}
+
 /// The data of an f32 constant.
 pub(crate) fn const_f32(g: &Graph, v: ValueId) -> Option<&[f32]> {
     let t = g.value(v).constant()?;

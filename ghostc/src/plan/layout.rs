@@ -7,6 +7,8 @@
 //! - a Ghost module writes its primary half at lanes `0 .. c1` and its cheap half from the next
 //!   block boundary on, so the Concat and the Slice that follow it in ONNX cost nothing;
 //! - per-channel ops (depthwise conv, SE, activations, pooling) keep their input's layout;
+//! - a channel shuffle (ShuffleNet) permutes its input's layout and moves no data: its output
+//!   is the same buffer, read through the permuted map;
 //! - channel-mixing ops (conv, linear) can emit any layout for free, because ghostc permutes
 //!   their weight rows at compile time; they emit a dense layout unless a residual add needs
 //!   theirs to match a Ghost's split layout.
@@ -22,7 +24,7 @@ use crate::ir::{Graph, Op, ValueId};
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ChannelLayout {
     pub blocks: usize,
-    /// `phys[logical]`, strictly increasing.
+    /// `phys[logical]`, distinct lanes; increasing except after a channel shuffle.
     pub phys: Vec<usize>,
 }
 
@@ -42,6 +44,19 @@ impl ChannelLayout {
         ChannelLayout {
             blocks: b1 + c2.div_ceil(8),
             phys,
+        }
+    }
+
+    /// The layout of `ChannelShuffle { groups }` applied to a tensor in this layout: output
+    /// channel `i * groups + j` is input channel `j * (C / groups) + i`, at that channel's lane.
+    pub fn shuffled(&self, groups: usize) -> Self {
+        let c = self.channels();
+        let per = c / groups;
+        ChannelLayout {
+            blocks: self.blocks,
+            phys: (0..c)
+                .map(|o| self.phys[(o % groups) * per + o / groups])
+                .collect(),
         }
     }
 
@@ -73,6 +88,21 @@ impl ChannelLayout {
         let mut out = vec![0.0; self.lanes() * row];
         for (c, &p) in self.phys.iter().enumerate() {
             out[p * row..(p + 1) * row].copy_from_slice(&logical[c * row..(c + 1) * row]);
+        }
+        out
+    }
+}
+
+impl ChannelLayout {
+    /// A logical `[channels][pixels]` tensor (one image, NCHW) in this layout's blocked form
+    /// `[blocks][pixels][8]`, the padding lanes zero.
+    pub fn blocked(&self, logical: &[f32], pixels: usize) -> Vec<f32> {
+        let mut out = vec![0.0; self.lanes() * pixels];
+        for (c, &lane) in self.phys.iter().enumerate() {
+            let block = &mut out[(lane / 8) * pixels * 8..][..pixels * 8];
+            for (p, &v) in logical[c * pixels..(c + 1) * pixels].iter().enumerate() {
+                block[p * 8 + lane % 8] = v;
+            }
         }
         out
     }
@@ -140,6 +170,10 @@ pub fn assign(g: &Graph) -> HashMap<ValueId, ChannelLayout> {
                 {
                     first_in.clone().unwrap_or(ChannelLayout::dense(c))
                 }
+                Op::ChannelShuffle { groups } if first_in.is_some() => first_in
+                    .as_ref()
+                    .expect("checked by the guard")
+                    .shuffled(*groups),
                 Op::FusedConv(_) | Op::Conv(_) | Op::Linear { .. } | Op::Gemm(_) | Op::MatMul => {
                     wanted.get(&out).cloned().unwrap_or(ChannelLayout::dense(c))
                 }
@@ -181,6 +215,11 @@ mod tests {
         assert_eq!(l.phys[23], 27);
         assert!(!l.is_dense());
         assert!(ChannelLayout::split(8, 8).is_dense());
+        // ShuffleNet's two groups over a Ghost-style split: output channels alternate halves.
+        let s = l.shuffled(2);
+        assert_eq!(s.blocks, 4);
+        assert_eq!(&s.phys[..4], &[0, 16, 1, 17]);
+        assert_eq!(s.phys[23], 27);
         assert_eq!(
             l.scatter(&[1.0; 24], 0.0)
                 .iter()

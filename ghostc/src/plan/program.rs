@@ -18,9 +18,9 @@ use std::fmt;
 use ghost_runtime::glue::Unary;
 use ghost_runtime::{
     Activation, BinaryOp, ConcatU8Shape, ConvShape, CoordMode, DepthwiseGeneralShape,
-    DepthwiseShape, DfcShape, GhostConcatU8, GhostShape, GroupedConvShape, PointwiseShape,
-    PoolKind, PoolShape, PoolU8Params, ResizeMode, ResizeShape, SeActivations, SeShape, StemShape,
-    U8BinaryParams, U8Requant,
+    DepthwiseShape, DfcShape, DflShape, GhostConcatU8, GhostShape, GroupedConvShape,
+    PointwiseShape, PoolKind, PoolShape, PoolU8Params, ResizeMode, ResizeShape, SeActivations,
+    SeShape, StemShape, U8BinaryParams, U8Requant,
 };
 
 use super::blob::WeightBlob;
@@ -204,6 +204,33 @@ pub enum Kernel {
         dst: Loc,
         len: usize,
         act: Activation,
+    },
+    /// A detection head's distribution integral (`Kernels::dfl`): `src` in the dense layout.
+    Dfl {
+        shape: DflShape,
+        w: WRange,
+        src: Loc,
+        dst: Loc,
+    },
+    /// Concat along pixels: `dst[b][offset + p] = src[b][p]` for `blocks` blocks of
+    /// `src_pixels` (`dst` has `dst_pixels` per block).
+    CopyPixels {
+        src: Loc,
+        dst: Loc,
+        blocks: usize,
+        src_pixels: usize,
+        dst_pixels: usize,
+        offset: usize,
+    },
+    /// `dst = x op c` (`const_first`: `c op x`) over `len` floats, `c` a constant tensor in
+    /// the blob laid out as `x` is (a broadcast constant expanded at compile time).
+    BinaryConst {
+        op: BinaryOp,
+        x: Loc,
+        c: WRange,
+        const_first: bool,
+        dst: Loc,
+        len: usize,
     },
     /// In place: `x[c][p] = act(x[c][p] op v[c])`; `v` from the blob or the arena.
     ChannelAssign {
@@ -400,6 +427,8 @@ impl Kernel {
             | Kernel::Fc { src, dst, .. }
             | Kernel::Softmax { src, dst, .. }
             | Kernel::Copy { src, dst, .. }
+            | Kernel::CopyPixels { src, dst, .. }
+            | Kernel::Dfl { src, dst, .. }
             | Kernel::Remap { src, dst, .. }
             | Kernel::Quantize { src, dst, .. }
             | Kernel::Dequantize { src, dst, .. }
@@ -475,6 +504,7 @@ impl Kernel {
             } => vec![Some(*sums), Some(*scratch), Some(*gate)],
             Kernel::ScalePacked { scale, dst, .. } => vec![Some(*scale), Some(*dst)],
             Kernel::Binary { a, b, dst, .. } => vec![Some(*a), Some(*b), Some(*dst)],
+            Kernel::BinaryConst { x, dst, .. } => vec![Some(*x), Some(*dst)],
             Kernel::ChannelAssign { x, v: vs, .. } => match vs {
                 VecSrc::Arena(l) => vec![Some(*x), Some(*l)],
                 VecSrc::Blob(_) => vec![Some(*x)],
@@ -513,6 +543,8 @@ impl Kernel {
         let bin = |op: &BinaryOp| match op {
             BinaryOp::Add => "add",
             BinaryOp::Mul => "mul",
+            BinaryOp::Sub => "sub",
+            BinaryOp::Div => "div",
         };
         match self {
             Kernel::Ghost {
@@ -569,6 +601,7 @@ impl Kernel {
             Kernel::SeGate { .. } => "se".into(),
             Kernel::ScalePacked { .. } => "se-scale-weights".into(),
             Kernel::Binary { op, .. } => bin(op).into(),
+            Kernel::BinaryConst { op, .. } => format!("const-{}", bin(op)),
             Kernel::ChannelAssign { op, .. } => format!("channel-{}", bin(op)),
             Kernel::Unary { f, .. } => match f {
                 Unary::Sigmoid => "sigmoid",
@@ -578,6 +611,8 @@ impl Kernel {
             .into(),
             Kernel::Zero { .. } => "zero".into(),
             Kernel::Copy { .. } => "copy".into(),
+            Kernel::CopyPixels { .. } => "concat-pixels".into(),
+            Kernel::Dfl { .. } => "dfl".into(),
             Kernel::Remap { .. } => "remap".into(),
             Kernel::Pool { kind, .. } => match kind {
                 PoolKind::Max => "maxpool",

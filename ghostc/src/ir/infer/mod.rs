@@ -171,6 +171,8 @@ fn infer_unchecked_size(op: &Op, inputs: &[InputFact<'_>]) -> Outputs {
         Op::Ghost(g) => fused::ghost(g, inputs),
         Op::SqueezeExcite(se) => fused::squeeze_excite(se, inputs),
         Op::DfcGate(d) => fused::dfc_gate(d, inputs),
+        Op::ChannelShuffle { groups } => shape::channel_shuffle(*groups, inputs),
+        Op::Dfl { bins } => softmax::dfl(*bins, inputs),
         Op::Linear { act } => fused::linear(act.as_ref(), inputs),
     }
 }

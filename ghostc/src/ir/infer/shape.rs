@@ -126,6 +126,20 @@ pub(super) fn transpose(perm: &[usize], inputs: &[InputFact<'_>]) -> Outputs {
     one(inputs[0].ty.dtype, perm.iter().map(|&p| x[p]).collect())
 }
 
+pub(super) fn channel_shuffle(groups: usize, inputs: &[InputFact<'_>]) -> Outputs {
+    let x = &inputs[0].ty.shape;
+    if x.len() != 4 || groups == 0 || !x[1].is_multiple_of(groups) {
+        return Err(invalid(
+            "channel_shuffle",
+            format!(
+                "{groups} groups of input [{}]: needs rank 4 and channels divisible by the groups",
+                fmt_shape(x)
+            ),
+        ));
+    }
+    one(inputs[0].ty.dtype, x.clone())
+}
+
 pub(super) fn identity(inputs: &[InputFact<'_>]) -> Outputs {
     one(inputs[0].ty.dtype, inputs[0].ty.shape.clone())
 }

@@ -1,6 +1,7 @@
 //! Dense layers and the classifier head: Linear, Gemm and MatMul with a constant matrix become
 //! one `fc` (GEMV) call with alpha, beta and the transposes folded into the packed weights;
-//! Softmax over `[N, C]` runs on a dense copy of its input.
+//! Softmax over `[N, C]` runs on a dense copy of its input; a detection head's DFL (softmax
+//! over groups of channels, then a weighted sum) is one `dfl` call.
 //!
 //! Deliberately not done here: matrix products of two activations, or of activations with more
 //! than two dims (no kernel; reported as unsupported).
@@ -156,6 +157,45 @@ impl Lowerer<'_> {
                 src,
                 dst,
                 len: dense.channels(),
+            },
+        );
+    }
+
+    /// A detection head's distribution integral: the input in the dense layout (channel `c`
+    /// at lane `c`, so each side's bins are consecutive lanes), the constant weights in the
+    /// blob, the output in its own (dense) layout.
+    pub(super) fn lower_dfl(&mut self, n: NodeId, bins: usize) {
+        let node = self.g.node(n);
+        let name = node.name.clone();
+        let (x, wv, y) = (node.inputs[0], node.inputs[1], node.outputs[0]);
+        let Some(w) = self.constant(wv).map(<[f32]>::to_vec) else {
+            self.unsupported_as(n, "weights computed at run time", "constant weights");
+            return;
+        };
+        let channels = self.shape(x)[1];
+        let src = self.read_as(x, &ChannelLayout::dense(channels), &name);
+        let ly = self.layout(y);
+        if !ly.is_dense() {
+            self.unsupported_as(n, "output in a non-dense channel layout", "a dense layout");
+            return;
+        }
+        let (h, w_px) = self.hw(x);
+        let pixels = h * w_px;
+        let wr = self.push_weights(&w);
+        let dst = self.out_buf(y);
+        let groups = channels / bins;
+        self.push(
+            n,
+            format!("dfl: softmax over {groups} x {bins} bins, expectation"),
+            Kernel::Dfl {
+                shape: ghost_runtime::DflShape {
+                    groups,
+                    bins,
+                    pixels,
+                },
+                w: wr,
+                src,
+                dst,
             },
         );
     }

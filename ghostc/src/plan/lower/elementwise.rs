@@ -1,10 +1,12 @@
 //! Elementwise ops on activations: standalone activations (in place on a copy), an unfused
-//! BatchNorm (per-channel scale and shift), and binary ops: two activations of one shape
-//! (`binary`), an activation and a per-channel vector (`channel_assign`, the vector from the
-//! blob when constant, from the arena when it is an activation such as an unfused SE gate).
+//! BatchNorm (per-channel scale and shift), and binary ops (Add, Sub, Mul, Div): two
+//! activations of one shape (`binary`), an activation and a per-channel vector
+//! (`channel_assign`, the vector from the blob when constant, from the arena when it is an
+//! activation such as an unfused SE gate), an activation and any other constant that
+//! broadcasts to one image (expanded at compile time into the blob: `BinaryConst`).
 //!
-//! Deliberately not done here: general broadcasting (only scalars and per-channel vectors
-//! against `[N, C, ...]`), and ops other than Add/Mul between two activations.
+//! Deliberately not done here: broadcasting an activation to a larger shape (only a
+//! per-channel `[N, C, 1, 1]` one), and constants with a batch dimension above 1.
 
 use ghost_runtime::{self as rt, BinaryOp};
 
@@ -128,11 +130,11 @@ impl Lowerer<'_> {
         let name = node.name.clone();
         let (a, b, y) = (node.inputs[0], node.inputs[1], node.outputs[0]);
         let ys = self.shape(y).to_vec();
-        if !matches!(ys.len(), 2 | 4) {
+        if !matches!(ys.len(), 2..=4) {
             self.unsupported_as(
                 n,
                 &format!("output rank {} [{}]", ys.len(), ir::fmt_shape(&ys)),
-                "[N, C] or [N, C, H, W] tensors",
+                "[N, C], [N, C, L] or [N, C, H, W] tensors",
             );
             return Ok(());
         }
@@ -141,70 +143,20 @@ impl Lowerer<'_> {
         let len = ly.lanes() * h * w;
         let a_const = self.g.value(a).constant().is_some();
         let b_const = self.g.value(b).constant().is_some();
-        // Activation (op) constant: the constant folds into a per-channel vector.
-        if a_const != b_const {
-            let (x, c) = if b_const { (a, b) } else { (b, a) };
-            let Some(mut v) = self.per_channel(c, ys[1], ys.len()) else {
+        let bop = match op {
+            ir::BinaryOp::Add => BinaryOp::Add,
+            ir::BinaryOp::Mul => BinaryOp::Mul,
+            ir::BinaryOp::Sub => BinaryOp::Sub,
+            ir::BinaryOp::Div => BinaryOp::Div,
+            _ => {
                 self.unsupported_as(
                     n,
-                    &format!(
-                        "constant operand of shape [{}]",
-                        ir::fmt_shape(self.shape(c))
-                    ),
-                    "a scalar or per-channel constant ([C], [1, C, 1, 1])",
-                );
-                return Ok(());
-            };
-            let op = match (op, b_const) {
-                (ir::BinaryOp::Add, _) | (ir::BinaryOp::Mul, _) => op,
-                (ir::BinaryOp::Sub, true) => {
-                    v.iter_mut().for_each(|e| *e = -*e);
-                    ir::BinaryOp::Add
-                }
-                (ir::BinaryOp::Div, true) => {
-                    v.iter_mut().for_each(|e| *e = 1.0 / *e);
-                    ir::BinaryOp::Mul
-                }
-                _ => {
-                    self.unsupported_as(
-                        n,
-                        &format!("{} with a constant operand {}", node.op.name(), if b_const { "on the right" } else { "on the left" }),
-                        "Add and Mul with a constant on either side, Sub and Div with it on the right",
-                    );
-                    return Ok(());
-                }
-            };
-            if self.shape(x) != &ys[..] {
-                self.unsupported_as(
-                    n,
-                    "the constant operand broadcasts the output to a larger shape",
-                    "constants that keep the activation's shape",
+                    &format!("{} on f32 activations", node.op.name()),
+                    "Add, Sub, Mul and Div",
                 );
                 return Ok(());
             }
-            let src = self.read_as(x, &ly, &name);
-            let dst = self.out_buf(y);
-            let vr = self.push_weights(&ly.scatter(&v, 0.0));
-            let bop = if op == ir::BinaryOp::Add {
-                BinaryOp::Add
-            } else {
-                BinaryOp::Mul
-            };
-            self.push_copy(n, "op", src, dst, len);
-            self.push(
-                n,
-                format!("{} per-channel constant", node.op.name()),
-                Kernel::ChannelAssign {
-                    op: bop,
-                    x: dst,
-                    blocks: ly.blocks,
-                    pixels: h * w,
-                    v: VecSrc::Blob(vr),
-                    act: rt::Activation::None,
-                },
-            );
-            return Ok(());
-        }
+        };
         if a_const && b_const {
             self.unsupported_as(
                 n,
@@ -213,18 +165,82 @@ impl Lowerer<'_> {
             );
             return Ok(());
         }
-        let bop = match op {
-            ir::BinaryOp::Add => BinaryOp::Add,
-            ir::BinaryOp::Mul => BinaryOp::Mul,
-            _ => {
+        // Activation (op) constant.
+        if a_const != b_const {
+            let (x, c) = if b_const { (a, b) } else { (b, a) };
+            if self.shape(x) != &ys[..] {
                 self.unsupported_as(
                     n,
-                    &format!("{} of two activations", node.op.name()),
-                    "Add and Mul between two activations",
+                    "the constant operand broadcasts the output to a larger shape",
+                    "constants that keep the activation's shape",
                 );
                 return Ok(());
             }
-        };
+            // A scalar or per-channel constant: one vector, broadcast by `channel_assign`.
+            // Sub and Div by a constant become Add and Mul of its negation and reciprocal.
+            let per_channel = self.per_channel(c, ys[1], ys.len());
+            let folded = match (per_channel, op, b_const) {
+                (Some(v), ir::BinaryOp::Add | ir::BinaryOp::Mul, _) => Some((v, bop)),
+                (Some(v), ir::BinaryOp::Sub, true) => {
+                    Some((v.iter().map(|e| -e).collect(), BinaryOp::Add))
+                }
+                (Some(v), ir::BinaryOp::Div, true) => {
+                    Some((v.iter().map(|e| 1.0 / e).collect(), BinaryOp::Mul))
+                }
+                _ => None,
+            };
+            let src = self.read_as(x, &ly, &name);
+            let dst = self.out_buf(y);
+            if let Some((v, cop)) = folded {
+                let vr = self.push_weights(&ly.scatter(&v, 0.0));
+                self.push_copy(n, "op", src, dst, len);
+                self.push(
+                    n,
+                    format!("{} per-channel constant", node.op.name()),
+                    Kernel::ChannelAssign {
+                        op: cop,
+                        x: dst,
+                        blocks: ly.blocks,
+                        pixels: h * w,
+                        v: VecSrc::Blob(vr),
+                        act: rt::Activation::None,
+                    },
+                );
+                return Ok(());
+            }
+            // Any other broadcastable constant (per pixel, a whole tensor such as a detector's
+            // anchor grid): expanded to one image at compile time, in the output's layout.
+            let Some(full) = self.expand_const(c, &ys) else {
+                self.unsupported_as(
+                    n,
+                    &format!(
+                        "constant operand of shape [{}] against [{}]",
+                        ir::fmt_shape(self.shape(c)),
+                        ir::fmt_shape(&ys)
+                    ),
+                    "constants that broadcast to one image (batch dimension 1 or absent)",
+                );
+                return Ok(());
+            };
+            let cr = self.push_weights(&ly.blocked(&full, h * w));
+            self.push(
+                n,
+                format!(
+                    "{} constant [{}]",
+                    node.op.name(),
+                    ir::fmt_shape(self.shape(c))
+                ),
+                Kernel::BinaryConst {
+                    op: bop,
+                    x: src,
+                    c: cr,
+                    const_first: a_const,
+                    dst,
+                    len,
+                },
+            );
+            return Ok(());
+        }
         let (sa, sb) = (self.shape(a).to_vec(), self.shape(b).to_vec());
         if sa == ys && sb == ys {
             let la = self.read_as(a, &ly, &name);
@@ -244,22 +260,25 @@ impl Lowerer<'_> {
             );
             return Ok(());
         }
-        // One side [N, C, 1, 1]: per-channel broadcast of an activation (an unfused SE gate).
+        // One side [N, C, 1, 1]: per-channel broadcast of an activation (an unfused SE gate);
+        // `channel_assign` computes `x op v`, so Sub and Div only with the vector on the right.
         let small =
             |s: &[usize]| s.len() == ys.len() && s[1] == ys[1] && s[2..].iter().all(|&d| d == 1);
+        let commutes = matches!(bop, BinaryOp::Add | BinaryOp::Mul);
         let (big, vec) = if sa == ys && small(&sb) {
             (a, b)
-        } else if sb == ys && small(&sa) {
+        } else if sb == ys && small(&sa) && commutes {
             (b, a)
         } else {
             self.unsupported_as(
                 n,
                 &format!(
-                    "broadcast [{}] with [{}]",
+                    "{} broadcasting [{}] with [{}]",
+                    node.op.name(),
                     ir::fmt_shape(&sa),
                     ir::fmt_shape(&sb)
                 ),
-                "equal shapes, or one operand per-channel ([N, C, 1, 1])",
+                "equal shapes, or a per-channel [N, C, 1, 1] operand (on the right for Sub and Div)",
             );
             return Ok(());
         };
@@ -280,5 +299,40 @@ impl Lowerer<'_> {
             },
         );
         Ok(())
+    }
+
+    /// A constant broadcast (ONNX rules, aligned on the right) to one image of an output
+    /// `[N, C, ...]`: the logical `[C][pixels]` values; `None` when it has a batch dimension
+    /// other than 1 or does not broadcast.
+    fn expand_const(&self, c: ValueId, ys: &[usize]) -> Option<Vec<f32>> {
+        let t = self.g.value(c).constant()?;
+        let data = t.as_f32()?;
+        let cs = t.shape();
+        if cs.len() > ys.len() {
+            return None;
+        }
+        let mut dims = vec![1; ys.len() - cs.len()];
+        dims.extend_from_slice(cs);
+        if dims[0] != 1 || dims.iter().zip(ys).any(|(&d, &o)| d != 1 && d != o) {
+            return None;
+        }
+        // Row-major strides of the constant, zero on its broadcast axes.
+        let mut strides = vec![0; dims.len()];
+        let mut acc = 1;
+        for i in (0..dims.len()).rev() {
+            strides[i] = if dims[i] == 1 { 0 } else { acc };
+            acc *= dims[i];
+        }
+        let per_image: usize = ys[1..].iter().product();
+        let mut out = Vec::with_capacity(per_image);
+        for flat in 0..per_image {
+            let (mut rest, mut at) = (flat, 0);
+            for i in (1..ys.len()).rev() {
+                at += (rest % ys[i]) * strides[i];
+                rest /= ys[i];
+            }
+            out.push(data[at]);
+        }
+        Some(out)
     }
 }

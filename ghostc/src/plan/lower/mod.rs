@@ -10,7 +10,8 @@
 //! Ghost), `se` (squeeze-and-excitation and its gates), `dfc` (GhostNetV2's DFC attention
 //! gate), `dense` (Linear, Gemm, MatMul, Softmax), `elementwise` (activations, BatchNorm,
 //! binary ops), `pool` (global and windowed pooling), `shape` (layout conversions, Reshape,
-//! Identity, Concat, Slice, Resize). This file holds the shared state, the helpers every family
+//! Identity, Concat, Slice, Resize). A channel shuffle is only a layout (`layout::assign`): its
+//! output aliases its input. This file holds the shared state, the helpers every family
 //! uses and the driver [`lower`].
 //!
 //! Epilogue folding done here (the passes fuse graph nodes; these are runtime-level choices the
@@ -364,7 +365,9 @@ impl<'g> Lowerer<'g> {
                 self.lower_reshape(n, shape);
                 Ok(())
             }
-            Op::Identity => {
+            // A channel permutation: the output layout reads the same lanes in the shuffled
+            // order (`ChannelLayout::shuffled`), so no data moves.
+            Op::Identity | Op::ChannelShuffle { .. } => {
                 let loc = self.loc[&node.inputs[0]];
                 self.loc.insert(node.outputs[0], loc);
                 Ok(())
@@ -378,12 +381,20 @@ impl<'g> Lowerer<'g> {
                 Ok(())
             }
             Op::Binary(op) => self.lower_binary(n, *op),
+            Op::Concat { axis: 2 } => {
+                self.lower_concat_pixels(n);
+                Ok(())
+            }
             Op::Concat { .. } => {
                 self.lower_concat(n);
                 Ok(())
             }
             Op::Slice(s) => {
                 self.lower_slice(n, s);
+                Ok(())
+            }
+            Op::Split { .. } => {
+                self.lower_split(n);
                 Ok(())
             }
             Op::Pool(p) => {
@@ -400,6 +411,10 @@ impl<'g> Lowerer<'g> {
             }
             Op::Softmax { .. } => {
                 self.lower_softmax(n);
+                Ok(())
+            }
+            Op::Dfl { bins } => {
+                self.lower_dfl(n, *bins);
                 Ok(())
             }
             Op::Quantize(q) => {
@@ -437,7 +452,7 @@ impl<'g> Lowerer<'g> {
     }
 }
 
-/// For the ops lowered only in some configurations (Concat, Slice, Pool, Resize, Pad,
+/// For the ops lowered only in some configurations (Concat, Slice, Split, Pool, Resize, Pad,
 /// Softmax): the attribute or shape that blocks node `n` and what is supported instead; `None`
 /// when [`Lowerer::lower_node`] can lower it (and for every other op).
 fn blocker(g: &Graph, n: NodeId) -> Option<(String, &'static str)> {
@@ -447,9 +462,9 @@ fn blocker(g: &Graph, n: NodeId) -> Option<(String, &'static str)> {
     let y = shape(node.outputs.first());
     let rank = |what: &str, s: &[usize]| format!("{what} rank {} [{}]", s.len(), ir::fmt_shape(s));
     Some(match &node.op {
-        Op::Concat { axis } if *axis != 1 => (
-            format!("axis={axis}"),
-            "axis=1 (channels) of rank-2, 3 or 4 tensors",
+        Op::Concat { axis } if !matches!((*axis, y.len()), (1, _) | (2, 3 | 4)) => (
+            format!("axis={axis} of rank {} [{}]", y.len(), ir::fmt_shape(&y)),
+            "axis=1 (channels) of rank-2, 3 or 4 tensors, axis=2 (pixels, rows) of rank 3 or 4",
         ),
         Op::Concat { .. } if !matches!(y.len(), 2..=4) => (rank("output", &y), "rank 2, 3 or 4"),
         Op::Concat { .. } if node.outputs.first().is_some_and(|&v| !g.value(v).ty.dtype.is_float()) => (
@@ -458,10 +473,15 @@ fn blocker(g: &Graph, n: NodeId) -> Option<(String, &'static str)> {
         ),
         Op::Slice(s) if s.axes != [1] => (
             format!("axes={:?}", s.axes),
-            "axes=[1] (channels) of a rank-4 tensor",
+            "axes=[1] (channels) of a rank-2, 3 or 4 tensor",
         ),
         Op::Slice(s) if s.steps != [1] => (format!("steps={:?}", s.steps), "steps=[1]"),
-        Op::Slice(_) if x.len() != 4 => (rank("input", &x), "rank 4"),
+        Op::Slice(_) if !matches!(x.len(), 2..=4) => (rank("input", &x), "rank 2, 3 or 4"),
+        Op::Split { axis, .. } if *axis != 1 => (
+            format!("axis={axis}"),
+            "axis=1 (channels) of a rank-2, 3 or 4 tensor",
+        ),
+        Op::Split { .. } if !matches!(x.len(), 2..=4) => (rank("input", &x), "rank 2, 3 or 4"),
         // ceil_mode is already extra bottom/right padding, which the kernel skips (max) or
         // leaves out of the count (average without count_include_pad).
         Op::Pool(p) if p.ceil_mode && p.kind == ir::PoolKind::Avg && p.count_include_pad => (

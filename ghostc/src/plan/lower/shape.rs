@@ -1,6 +1,6 @@
 //! Data movement: the user's NCHW input and output converted to and from NCHW8c, copies
 //! between two channel layouts (`Remap`), and the ops that only move data: Reshape and Identity
-//! (no step: the output aliases the input), Concat and Slice on channels, Resize, a zero Pad
+//! (no step: the output aliases the input), Concat, Slice and Split on channels, Resize, a zero Pad
 //! that no conv absorbed (`passes::FoldPad` folds the others).
 //!
 //! Deliberately not done here: avoiding the copies. Layouts are chosen so that a Ghost module's
@@ -226,6 +226,35 @@ impl Lowerer<'_> {
         }
     }
 
+    /// Concat along the pixels (axis 2 of a rank-3 `[N, C, L]` tensor, or whole rows of a
+    /// rank-4 one): each input, in the output's channel layout, copied block by block at its
+    /// pixel offset.
+    pub(super) fn lower_concat_pixels(&mut self, n: NodeId) {
+        let node = self.g.node(n).clone();
+        let y = node.outputs[0];
+        let ly = self.layout(y);
+        let (h, w) = self.hw(y);
+        let dst = self.out_buf(y);
+        let mut offset = 0;
+        for &x in &node.inputs {
+            let (xh, xw) = self.hw(x);
+            let src = self.read_as(x, &ly, &node.name);
+            self.push(
+                n,
+                format!("concat: pixels {offset}..{}", offset + xh * xw),
+                Kernel::CopyPixels {
+                    src,
+                    dst,
+                    blocks: ly.blocks,
+                    src_pixels: xh * xw,
+                    dst_pixels: h * w,
+                    offset,
+                },
+            );
+            offset += xh * xw;
+        }
+    }
+
     /// Concat on channels: each input's lanes are scattered into the output's layout; the
     /// first copy clears the destination so padding lanes are never stale.
     pub(super) fn lower_concat(&mut self, n: NodeId) {
@@ -258,11 +287,26 @@ impl Lowerer<'_> {
         }
     }
 
-    /// Slice of channels `start..end` (step 1) of a rank-4 tensor.
+    /// Slice of channels `start..end` (step 1) of a rank-2, 3 or 4 tensor.
     pub(super) fn lower_slice(&mut self, n: NodeId, s: &ir::Slice) {
         let node = self.g.node(n);
         let (x, y) = (node.inputs[0], node.outputs[0]);
-        let (start, end) = (s.starts[0] as usize, s.ends[0] as usize);
+        self.push_channel_range(n, x, y, s.starts[0] as usize);
+    }
+
+    /// Split on channels: each output is the channel range after the ones before it.
+    pub(super) fn lower_split(&mut self, n: NodeId) {
+        let node = self.g.node(n).clone();
+        let mut start = 0;
+        for &y in &node.outputs {
+            self.push_channel_range(n, node.inputs[0], y, start);
+            start += self.shape(y)[1];
+        }
+    }
+
+    /// Copies channels `start..start + C(y)` of `x` into `y`'s buffer, in `y`'s layout.
+    fn push_channel_range(&mut self, n: NodeId, x: ValueId, y: ValueId, start: usize) {
+        let end = start + self.shape(y)[1];
         let lx = self.layout(x);
         let ly = self.layout(y);
         let (h, w) = self.hw(x);
