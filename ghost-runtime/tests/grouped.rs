@@ -20,12 +20,14 @@ struct Case {
 impl Case {
     fn random(rng: &mut Rng, trial: usize) -> Case {
         // Groups and channels per group: mostly block-aligned RegNet-like groups, sometimes
-        // odd ones (3, 5, 12 channels per group) and dense convs.
-        let (groups, cig, cog) = match trial % 5 {
+        // odd ones (3, 5, 12 channels per group) and dense convs, some with 4 to 8 output
+        // blocks (the AVX-512 path's 4-block tiles, then a pair, then single blocks).
+        let (groups, cig, cog) = match trial % 6 {
             0 => (rng.range(1, 6), 8, 8),
             1 => (rng.range(1, 3), 16, 16),
             2 => (rng.range(1, 5), rng.range(1, 13), rng.range(1, 13)),
             3 => (1, rng.range(1, 20), rng.range(1, 20)),
+            5 => (1, rng.range(1, 20), rng.range(25, 65)),
             _ => (rng.range(2, 9), rng.range(1, 5), rng.range(1, 5)),
         };
         let (kh, kw) = (rng.range(1, 4), rng.range(1, 4));

@@ -9,7 +9,11 @@
 //! output blocks keeps `C x NB` accumulators; per (input block, `ky`, `kx`, input lane) it loads
 //! `NB` weight vectors and broadcasts `C` input scalars (`NB + C` loads for `NB x C` FMAs).
 //! `NB` blocks share a tile only when they read the same input range (a dense conv, or a group
-//! of 16+ channels); 8-channel groups run `NB = 1` with a wider tile.
+//! of 16+ channels); 8-channel groups run `NB = 1` with a wider tile. With AVX-512, a conv
+//! whose blocks all read the same inputs (a dense one) takes the wide path instead: two blocks
+//! per zmm accumulator (`tile_wide`), 8 columns of 4 blocks in 16 zmm, so each broadcast
+//! input feeds two 16-lane multiply-adds (ghost-bench: dense 3x3 from 50 to 71-82 % of peak
+//! on 64..256 channels; same bits as the narrow tiles).
 //!
 //! Rows: the kernel rows whose input row is outside the image are skipped (top and bottom
 //! borders cost nothing). Columns: the row is cut into tiles of a fixed width (the first of
@@ -26,7 +30,7 @@
 //! channels), two-row tiles for images narrower than a tile, and non-dense output layouts for
 //! `groups > 1` (the planner only needs dense ones; `groups == 1` takes any lane order).
 
-use crate::arch::{ActV, Simd};
+use crate::arch::{ActV, Simd, Wide};
 use crate::error::{check, check_len, size, Error};
 use crate::isa::{dispatch, Kernels};
 use crate::kernels::pointwise::view;
@@ -371,6 +375,99 @@ unsafe fn tile<S: Simd, const C: usize, const NB: usize, const BORDER: bool>(
     }
 }
 
+/// [`tile`] for `2 * NP` output blocks, two per [`Wide::P`] register (a zmm with AVX-512,
+/// where the multiply-adds then run 16 lanes wide): the same multiply-adds in the same order
+/// per output value, so the same bits. `sum` has one vector per block.
+///
+/// # Safety
+/// As [`tile`]; `sum.len() == 2 * NP`.
+#[cfg_attr(ghost_runtime_opt0, inline(never))] // see ghost-runtime/build.rs
+#[cfg_attr(not(ghost_runtime_opt0), inline(always))]
+#[allow(clippy::needless_range_loop)]
+unsafe fn tile_wide<S: Wide, const C: usize, const NP: usize, const BORDER: bool>(
+    s: S,
+    a: &GcArgs,
+    act: &ActV<S::V>,
+    t: Tile,
+    sum: &mut [S::V],
+) {
+    let sh = &a.sh;
+    let pb = a.per_block();
+    let np = NP;
+    let ihw8 = sh.in_h * sh.in_w * 8;
+    let mut acc = [[s.pzero(); NP]; C];
+    let mut wb = [[ptr::null::<f32>(); 2]; NP];
+    for (q, pair) in wb.iter_mut().enumerate() {
+        *pair = [0, 1].map(|h| a.w.wrapping_add((t.ob + 2 * q + h) * pb));
+    }
+    for q in 0..np {
+        // SAFETY: biases of two real blocks.
+        let b = unsafe { s.pload2(wb[q][0], wb[q][1]) };
+        for c in 0..C {
+            acc[c][q] = b;
+        }
+    }
+    let (sw, dw) = (sh.stride[1], sh.dilation[1]);
+    for jb in 0..a.span {
+        let xb = a.x.wrapping_add((t.first + jb) * ihw8);
+        for ky in t.ky0..t.ky1 {
+            let row = xb.wrapping_add(oy_in(sh, t.oy, ky) * sh.in_w * 8);
+            for kx in 0..sh.kw {
+                let woff = 8 + ((jb * sh.kh + ky) * sh.kw + kx) * 64;
+                let ix0 = (t.ox * sw + kx * dw) as isize - sh.pads[1] as isize;
+                let xr = row.wrapping_offset(ix0 * 8);
+                let last = ix0 + ((C - 1) * sw) as isize;
+                let mut ok = [true; C];
+                if BORDER && (ix0 < 0 || last >= sh.in_w as isize) {
+                    for c in 0..C {
+                        let ix = ix0 + (c * sw) as isize;
+                        ok[c] = ix >= 0 && (ix as usize) < sh.in_w;
+                    }
+                }
+                for li in 0..8 {
+                    let mut wv = [s.pzero(); NP];
+                    for q in 0..np {
+                        let o = woff + li * 8;
+                        // SAFETY: tap `(jb, ky, kx, li)` inside both blocks' packed weights.
+                        wv[q] = unsafe { s.pload2(wb[q][0].add(o), wb[q][1].add(o)) };
+                    }
+                    for c in 0..C {
+                        if BORDER && !ok[c] {
+                            continue;
+                        }
+                        // SAFETY: column `c` inside the image (`ok`, or an interior tile), row
+                        // inside (ky range), block inside the input.
+                        let xv = unsafe { s.pbcast(xr.wrapping_add(c * sw * 8 + li)) };
+                        for q in 0..np {
+                            acc[c][q] = s.pfma(xv, wv[q], acc[c][q]);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let ohw8 = a.oh * a.ow * 8;
+    for c in t.skip..C {
+        let p = (t.oy * a.ow + t.ox + c) * 8;
+        for q in 0..np {
+            for (h, v) in s.halves(acc[c][q]).into_iter().enumerate() {
+                let j = 2 * q + h;
+                let off = (t.ob + j) * ohw8 + p;
+                let mut v = act.apply(s, v);
+                // SAFETY: block and pixel inside the output (and residual) checked by
+                // `grouped_args`.
+                unsafe {
+                    if !a.r.is_null() {
+                        v = s.add(v, s.load(a.r.add(off)));
+                    }
+                    s.store(a.y.add(off), v);
+                }
+                sum[j] = s.add(sum[j], v);
+            }
+        }
+    }
+}
+
 /// One (tap, input lane): `NB` weight vectors at `woff` times `C` broadcast inputs.
 ///
 /// # Safety
@@ -451,13 +548,14 @@ fn width(ow: usize, wa: usize, wb: usize) -> usize {
     }
 }
 
-/// One output row of `NB` blocks in tiles of width `C`; `t` carries the row's block, input
-/// block and kernel rows, `cols` the [`interior_cols`].
+/// One output row of `NB` blocks in tiles of width `C` (`NP > 0`: `NB = 2 * NP` blocks in
+/// wide registers); `t` carries the row's block, input block and kernel rows, `cols` the
+/// [`interior_cols`].
 ///
 /// # Safety
 /// As [`tile`]; `C == 1` or `C <= ow` (and `ow >= 1`), so [`walk_row!`] gives `m == C`.
 #[inline(always)]
-unsafe fn row<S: Simd, const C: usize, const NB: usize>(
+unsafe fn row<S: Wide, const C: usize, const NB: usize, const NP: usize>(
     s: S,
     a: &GcArgs,
     act: &ActV<S::V>,
@@ -473,12 +571,14 @@ unsafe fn row<S: Simd, const C: usize, const NB: usize>(
             ..t
         };
         // SAFETY: forwarded; the tile's columns are inside the output, and the interior
-        // variant runs only when all of them are interior.
+        // variant runs only when all of them are interior; `NP > 0` only with `NB == 2 * NP`.
         unsafe {
-            if start >= lo && start + C <= hi {
-                tile::<S, C, NB, false>(s, a, act, t, sum);
-            } else {
-                tile::<S, C, NB, true>(s, a, act, t, sum);
+            let interior = start >= lo && start + C <= hi;
+            match (NP > 0, interior) {
+                (true, true) => tile_wide::<S, C, NP, false>(s, a, act, t, sum),
+                (true, false) => tile_wide::<S, C, NP, true>(s, a, act, t, sum),
+                (false, true) => tile::<S, C, NB, false>(s, a, act, t, sum),
+                (false, false) => tile::<S, C, NB, true>(s, a, act, t, sum),
             }
         }
     });
@@ -490,7 +590,7 @@ unsafe fn row<S: Simd, const C: usize, const NB: usize>(
 /// # Safety
 /// As [`tile`].
 #[inline(always)]
-unsafe fn blocks<S: Simd, const CA: usize, const CB: usize, const NB: usize>(
+unsafe fn blocks<S: Wide, const CA: usize, const CB: usize, const NB: usize, const NP: usize>(
     s: S,
     a: &GcArgs,
     act: &ActV<S::V>,
@@ -514,11 +614,11 @@ unsafe fn blocks<S: Simd, const CA: usize, const CB: usize, const NB: usize>(
         // SAFETY: forwarded; each width is used only when it fits the row.
         unsafe {
             if w == CA {
-                row::<S, CA, NB>(s, a, act, t, cols, &mut sum);
+                row::<S, CA, NB, NP>(s, a, act, t, cols, &mut sum);
             } else if w == CB {
-                row::<S, CB, NB>(s, a, act, t, cols, &mut sum);
+                row::<S, CB, NB, NP>(s, a, act, t, cols, &mut sum);
             } else {
-                row::<S, 1, NB>(s, a, act, t, cols, &mut sum);
+                row::<S, 1, NB, NP>(s, a, act, t, cols, &mut sum);
             }
         }
     }
@@ -533,11 +633,14 @@ unsafe fn blocks<S: Simd, const CA: usize, const CB: usize, const NB: usize>(
     }
 }
 
+/// The narrow path: `NB` blocks per tile in `S::V` registers where blocks share their inputs,
+/// else one (8-channel groups).
+///
 /// # Safety
 /// `a` from [`grouped_args`] (possibly shared out) with its borrows alive.
 #[inline(always)]
 unsafe fn run<
-    S: Simd,
+    S: Wide,
     const C1A: usize,
     const C1B: usize,
     const CNA: usize,
@@ -556,13 +659,56 @@ unsafe fn run<
         // SAFETY: forwarded; blocks ob .. ob + NB (or ob) inside the share.
         unsafe {
             if NB > 1 && same {
-                blocks::<S, CNA, CNB, NB>(s, a, &act, ob, first, cols);
+                blocks::<S, CNA, CNB, NB, 0>(s, a, &act, ob, first, cols);
                 ob += NB;
             } else {
-                blocks::<S, C1A, C1B, 1>(s, a, &act, ob, first, cols);
+                blocks::<S, C1A, C1B, 1, 0>(s, a, &act, ob, first, cols);
                 ob += 1;
             }
         }
+    }
+}
+
+/// The wide path for convs whose output blocks all read the same inputs (dense ones): `NB = 2
+/// * NP` blocks per tile in `NP` [`Wide::P`] registers per column, then a pair, then one.
+/// Dispatched on its own (not a branch of [`run`]): in one function with the narrow path, the
+/// compiler's code for the 8-channel-group tiles ran 25-45 % slower (ghost-bench `gconv`).
+///
+/// # Safety
+/// As [`run`].
+#[inline(always)]
+unsafe fn run_wide<
+    S: Wide,
+    const CA: usize,
+    const CB: usize,
+    const NB: usize,
+    const NP: usize,
+    const C1A: usize,
+    const C1B: usize,
+>(
+    s: S,
+    a: &GcArgs,
+) {
+    debug_assert_eq!(NB, 2 * NP);
+    let act = ActV::new(s, a.act);
+    let cols = interior_cols(&a.sh, a.ow);
+    let first = a.sh.first_block(a.ob0, a.span);
+    let mut ob = a.ob0;
+    // The blocks of each call are inside the share, all reading from `first` (`grouped_exec`
+    // checked that every block does).
+    while ob + NB <= a.ob1 {
+        // SAFETY: forwarded; see above.
+        unsafe { blocks::<S, CA, CB, NB, NP>(s, a, &act, ob, first, cols) };
+        ob += NB;
+    }
+    while ob + 2 <= a.ob1 {
+        // SAFETY: forwarded; see above.
+        unsafe { blocks::<S, C1A, C1B, 2, 1>(s, a, &act, ob, first, cols) };
+        ob += 2;
+    }
+    if ob < a.ob1 {
+        // SAFETY: forwarded; see above.
+        unsafe { blocks::<S, C1A, C1B, 1, 0>(s, a, &act, ob, first, cols) };
     }
 }
 
@@ -641,10 +787,20 @@ pub(crate) fn grouped_args(
 /// it was made from are still alive.
 pub(crate) unsafe fn grouped_exec(k: Kernels, a: &GcArgs) {
     // Widths: one block (8-channel groups) takes wide tiles; NB blocks share narrower ones,
-    // within the register file (32 ymm with AVX-512, 16 with AVX2).
-    dispatch!(k, run, a, GcArgs;
-        avx512 [14, 7, 12, 7, 2]; avx2 [7, 4, 6, 4, 2]; neon [7, 4, 6, 4, 2];
-        scalar [4, 2, 4, 2, 2]);
+    // within the register file: with AVX-512, 12 columns of 4 blocks in 24 zmm accumulators
+    // (two blocks each, see `tile_wide`), a last pair in 14; with AVX2, NEON and SIMD128,
+    // 6 columns of 2 blocks in 12 of 16 registers.
+    let shared =
+        (a.ob0..a.ob1).all(|ob| a.sh.first_block(ob, a.span) == a.sh.first_block(a.ob0, a.span));
+    if k.isa() == crate::Isa::Avx512 && shared && a.ob1 - a.ob0 >= 2 {
+        dispatch!(k, run_wide, a, GcArgs;
+            avx512 [8, 4, 4, 2, 14, 7]; avx2 [6, 4, 2, 1, 7, 4]; neon [6, 4, 2, 1, 7, 4];
+            scalar [4, 2, 2, 1, 4, 2]);
+    } else {
+        dispatch!(k, run, a, GcArgs;
+            avx512 [14, 7, 12, 7, 2]; avx2 [7, 4, 6, 4, 2]; neon [7, 4, 6, 4, 2];
+            scalar [4, 2, 4, 2, 2]);
+    }
 }
 
 impl Kernels {
