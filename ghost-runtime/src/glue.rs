@@ -97,12 +97,46 @@ pub fn remap_channels(
     if clear {
         dst[..dst_len].fill(0.0);
     }
-    for &(from, to) in pairs {
-        let (from, to) = (from as usize, to as usize);
-        let s = &src[(from / 8) * pixels * 8..][..pixels * 8];
-        let d = &mut dst[(to / 8) * pixels * 8..][..pixels * 8];
-        for p in 0..pixels {
-            d[p * 8 + to % 8] = s[p * 8 + from % 8];
+    // Runs of consecutive pairs with one destination block (the usual order) are copied block
+    // by block: a whole-block copy when the run maps a source block's 8 lanes in order, else
+    // pixel by pixel with the 8 (or fewer) lanes gathered at once.
+    let mut i = 0;
+    while i < pairs.len() {
+        let block = pairs[i].1 as usize / 8;
+        let mut lanes: [Option<usize>; 8] = [None; 8];
+        let mut n = 0;
+        while i + n < pairs.len() && pairs[i + n].1 as usize / 8 == block {
+            let (from, to) = pairs[i + n];
+            lanes[to as usize % 8] = Some(from as usize);
+            n += 1;
+        }
+        i += n;
+        let d = &mut dst[block * pixels * 8..][..pixels * 8];
+        let whole = lanes[0]
+            .filter(|&f| f % 8 == 0)
+            .and_then(|f| (0..8).all(|l| lanes[l] == Some(f + l)).then_some(f / 8));
+        if let Some(sb) = whole {
+            d.copy_from_slice(&src[sb * pixels * 8..][..pixels * 8]);
+            continue;
+        }
+        if lanes.iter().all(Option::is_some) {
+            let at = lanes.map(|f| {
+                let f = f.unwrap_or(0);
+                (f / 8) * pixels * 8 + f % 8
+            });
+            for (p, out) in d.chunks_exact_mut(8).enumerate() {
+                for (o, &a) in out.iter_mut().zip(&at) {
+                    *o = src[a + p * 8];
+                }
+            }
+            continue;
+        }
+        for (l, from) in lanes.iter().enumerate() {
+            let Some(from) = *from else { continue };
+            let s = &src[(from / 8) * pixels * 8..][..pixels * 8];
+            for p in 0..pixels {
+                d[p * 8 + l] = s[p * 8 + from % 8];
+            }
         }
     }
     Ok(())
@@ -235,6 +269,42 @@ mod tests {
         gather_channels(&src, &[9, 0], 1, &mut two).unwrap();
         assert_eq!(two, [9.0, 0.0]);
         assert!(gather_channels(&src[..8], &dense, 1, &mut logits).is_err());
+    }
+
+    /// Every path of `remap_channels` (a whole block, all 8 lanes gathered from two blocks, a
+    /// partial block, a block whose pairs are not adjacent, no clearing) against one lane
+    /// at a time.
+    #[test]
+    fn remap_paths_equal_lane_by_lane_copies() {
+        let pixels = 5;
+        let src: [f32; 4 * 5 * 8] = core::array::from_fn(|i| i as f32 + 0.5);
+        let interleave: [(u32, u32); 8] = core::array::from_fn(|l| {
+            let from = if l % 2 == 0 { l / 2 } else { 24 + l / 2 };
+            (from as u32, 8 + l as u32)
+        });
+        let mut pairs: [(u32, u32); 8 + 8 + 3 + 2] = [(0, 0); 21];
+        for (l, pair) in pairs[..8].iter_mut().enumerate() {
+            *pair = (16 + l as u32, 16 + l as u32); // block 2 -> block 2, whole
+        }
+        pairs[8..16].copy_from_slice(&interleave); // block 1 from blocks 0 and 3
+        pairs[16..19].copy_from_slice(&[(5, 1), (30, 3), (9, 6)]); // block 0, partial
+        pairs[19..].copy_from_slice(&[(2, 0), (31, 24)]); // block 0 again, then block 3
+        for clear in [true, false] {
+            let mut got = [-1.0f32; 4 * 5 * 8];
+            let mut want = got;
+            remap_channels(&src, &pairs, pixels, &mut got, 160, clear).unwrap();
+            if clear {
+                want.fill(0.0);
+            }
+            for &(from, to) in &pairs {
+                let (from, to) = (from as usize, to as usize);
+                for p in 0..pixels {
+                    want[(to / 8) * pixels * 8 + p * 8 + to % 8] =
+                        src[(from / 8) * pixels * 8 + p * 8 + from % 8];
+                }
+            }
+            assert_eq!(got, want, "clear {clear}");
+        }
     }
 
     #[test]

@@ -8,7 +8,8 @@
 //!   block boundary on, so the Concat and the Slice that follow it in ONNX cost nothing;
 //! - per-channel ops (depthwise conv, SE, activations, pooling) keep their input's layout;
 //! - a channel shuffle (ShuffleNet) permutes its input's layout and moves no data: its output
-//!   is the same buffer, read through the permuted map;
+//!   is the same buffer, read through the permuted map; so is a channel Slice read only by
+//!   Concats (ShuffleNet's pass-through half), whose layout is its lanes of the input;
 //! - channel-mixing ops (conv, linear) can emit any layout for free, because ghostc permutes
 //!   their weight rows at compile time; they emit a dense layout unless a residual add needs
 //!   theirs to match a Ghost's split layout.
@@ -116,6 +117,23 @@ fn channels(g: &Graph, v: ValueId) -> Option<usize> {
     (rank_ok && value.ty.dtype.is_float() && value.constant().is_none()).then(|| value.ty.shape[1])
 }
 
+/// Whether `v` is read only by channel Concats (and is not a model output).
+pub(crate) fn concat_only(g: &Graph, v: ValueId) -> bool {
+    let readers = g.consumers(v);
+    !g.is_output(v)
+        && !readers.is_empty()
+        && readers
+            .iter()
+            .all(|&(n, _)| matches!(g.node(n).op, Op::Concat { axis: 1 }))
+}
+
+/// The first channel of a Slice of `c` channels along axis 1 with step 1, if it is one.
+pub fn view_range(s: &crate::ir::Slice, c: usize) -> Option<usize> {
+    let start = usize::try_from(*s.starts.first()?).ok()?;
+    (s.axes == [1] && s.steps == [1] && usize::try_from(s.ends[0]).ok()? == start + c)
+        .then_some(start)
+}
+
 fn is_depthwise(op: &Op, g: &Graph, input: ValueId) -> bool {
     let conv = match op {
         Op::FusedConv(f) => &f.conv,
@@ -169,6 +187,17 @@ pub fn assign(g: &Graph) -> HashMap<ValueId, ChannelLayout> {
                     && first_in.as_ref().is_none_or(|l| l.channels() == c) =>
                 {
                     first_in.clone().unwrap_or(ChannelLayout::dense(c))
+                }
+                Op::Slice(sl) if slot == 0 && concat_only(g, out) => {
+                    match (&first_in, view_range(sl, c)) {
+                        // Read only by Concats (which copy lane by lane anyway): a view of the
+                        // input's lanes, no copy of its own.
+                        (Some(lx), Some(start)) => ChannelLayout {
+                            blocks: lx.blocks,
+                            phys: lx.phys[start..start + c].to_vec(),
+                        },
+                        _ => ChannelLayout::dense(c),
+                    }
                 }
                 Op::ChannelShuffle { groups } if first_in.is_some() => first_in
                     .as_ref()

@@ -288,10 +288,22 @@ impl Lowerer<'_> {
     }
 
     /// Slice of channels `start..end` (step 1) of a rank-2, 3 or 4 tensor.
+    /// When `plan::layout` made the output a view of the input's lanes, no step: the output
+    /// aliases the input.
     pub(super) fn lower_slice(&mut self, n: NodeId, s: &ir::Slice) {
         let node = self.g.node(n);
         let (x, y) = (node.inputs[0], node.outputs[0]);
-        self.push_channel_range(n, x, y, s.starts[0] as usize);
+        let start = s.starts[0] as usize;
+        let (lx, ly) = (self.layout(x), self.layout(y));
+        let view = ly.blocks == lx.blocks
+            && lx.phys.get(start..start + ly.channels()) == Some(&ly.phys[..])
+            && crate::plan::layout::concat_only(self.g, y);
+        if view {
+            let loc = self.loc[&x];
+            self.loc.insert(y, loc);
+            return;
+        }
+        self.push_channel_range(n, x, y, start);
     }
 
     /// Split on channels: each output is the channel range after the ones before it.
