@@ -12,8 +12,8 @@
 //! of 16+ channels); 8-channel groups run `NB = 1` with a wider tile. With AVX-512, a conv
 //! whose blocks all read the same inputs (a dense one) takes the wide path instead: two blocks
 //! per zmm accumulator (`tile_wide`), 8 columns of 4 blocks in 16 zmm, so each broadcast
-//! input feeds two 16-lane multiply-adds (ghost-bench: dense 3x3 from 50 to 71-82 % of peak
-//! on 64..256 channels; same bits as the narrow tiles).
+//! input feeds two 16-lane multiply-adds (ghost-bench: dense 3x3 from 41-51 to 56-85 % of peak
+//! on 64..512 channels; same bits as the narrow tiles).
 //!
 //! Rows: the kernel rows whose input row is outside the image are skipped (top and bottom
 //! borders cost nothing). Columns: the row is cut into tiles of a fixed width (the first of
@@ -393,14 +393,13 @@ unsafe fn tile_wide<S: Wide, const C: usize, const NP: usize, const BORDER: bool
 ) {
     let sh = &a.sh;
     let pb = a.per_block();
-    let np = NP;
     let ihw8 = sh.in_h * sh.in_w * 8;
     let mut acc = [[s.pzero(); NP]; C];
     let mut wb = [[ptr::null::<f32>(); 2]; NP];
     for (q, pair) in wb.iter_mut().enumerate() {
         *pair = [0, 1].map(|h| a.w.wrapping_add((t.ob + 2 * q + h) * pb));
     }
-    for q in 0..np {
+    for q in 0..NP {
         // SAFETY: biases of two real blocks.
         let b = unsafe { s.pload2(wb[q][0], wb[q][1]) };
         for c in 0..C {
@@ -442,7 +441,7 @@ unsafe fn tile_wide<S: Wide, const C: usize, const NP: usize, const BORDER: bool
     let ohw8 = a.oh * a.ow * 8;
     for c in t.skip..C {
         let p = (t.oy * a.ow + t.ox + c) * 8;
-        for q in 0..np {
+        for q in 0..NP {
             for (h, v) in s.halves(acc[c][q]).into_iter().enumerate() {
                 let j = 2 * q + h;
                 let off = (t.ob + j) * ohw8 + p;
@@ -702,7 +701,7 @@ unsafe fn run<
 /// The wide path for convs whose output blocks all read the same inputs (dense ones): `NB = 2
 /// * NP` blocks per tile in `NP` [`Wide::P`] registers per column, then a pair, then one.
 /// Dispatched on its own (not a branch of [`run`]): in one function with the narrow path, the
-/// compiler's code for the 8-channel-group tiles ran 25-45 % slower (ghost-bench `gconv`).
+/// compiler's code for the 8-channel-group tiles ran 21-59 % slower (ghost-bench `gconv`).
 ///
 /// # Safety
 /// As [`run`].
