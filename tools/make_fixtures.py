@@ -768,6 +768,41 @@ SPECS += [
                "spellings), batch 2."),
 ]
 
+def tv_convnext_small() -> nn.Module:
+    """torchvision ConvNeXt (stem 4x4 s4 + LayerNorm2d; blocks of depthwise 7x7, then
+    channels-last LayerNorm, Linear 4x, GELU, Linear, layer scale, residual; LayerNorm2d +
+    2x2 s2 downsampling) with stages of 24/48/96 channels and 2 blocks each, 10 classes. The
+    LayerNorm weights and biases and the layer scales (1e-6 at init, which would hide every
+    block) are random."""
+    from torchvision.models.convnext import CNBlockConfig, ConvNeXt
+    model = ConvNeXt([CNBlockConfig(24, 48, 2), CNBlockConfig(48, 96, 2),
+                      CNBlockConfig(96, None, 2)], num_classes=10)
+    g = torch.Generator().manual_seed(77)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("layer_scale"):
+                p.copy_(torch.empty_like(p).uniform_(0.3, 1.0, generator=g))
+        for m in model.modules():
+            if isinstance(m, nn.LayerNorm):
+                m.weight.copy_(torch.empty_like(m.weight).uniform_(0.5, 1.5, generator=g))
+                m.bias.copy_(torch.randn(m.bias.shape, generator=g) * 0.2)
+    return model
+
+
+SPECS += [
+    dict(name="ts17_convnext_c24_64x64_b1", build=tv_convnext_small,
+         arch="torchvision-convnext-small", width=0.25, exporter="torchscript", opset=17,
+         res=(64, 64), batch=1, dyn=False, seed=807,
+         notes="torchvision ConvNeXt at 24/48/96 channels, 2 blocks per stage, 10 classes: "
+               "LayerNormalization between Transposes (channels-last), MatMul + Add Linears, "
+               "GELU as Div/Erf/Add/Mul/Mul, layer-scale Mul, 4x4 s4 stem, 2x2 s2 downsampling."),
+    dict(name="dynamo18_convnext_c24_48x48_b2", build=tv_convnext_small,
+         arch="torchvision-convnext-small", width=0.25, exporter="dynamo", opset=18,
+         res=(48, 48), batch=2, dyn=False, seed=808,
+         export_options=dict(strip_node_metadata=True),
+         notes="the same ConvNeXt through the dynamo exporter, batch 2."),
+]
+
 FULL_SPECS = [
     dict(name="ghostnet_100_224_op17", build=lambda: timm.create_model("ghostnet_100", pretrained=False,
                                                                        num_classes=1000),

@@ -89,6 +89,24 @@ pub(crate) fn check_len(arg: &'static str, actual: usize, expected: usize) -> Re
     }
 }
 
+/// `Ok` when `actual == expected` (a slice whose length the shape fixes).
+#[inline]
+pub(crate) fn check_exact_len(
+    arg: &'static str,
+    actual: usize,
+    expected: usize,
+) -> Result<(), Error> {
+    if actual != expected {
+        Err(Error::ExactLength {
+            arg,
+            expected,
+            actual,
+        })
+    } else {
+        Ok(())
+    }
+}
+
 /// Product of `factors`, saturating at `usize::MAX`. Every length a check requires is computed
 /// this way (and sums with `saturating_add`), so a shape whose size overflows `usize` needs
 /// `usize::MAX` elements and fails its [`check_len`], instead of wrapping around to a small

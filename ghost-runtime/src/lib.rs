@@ -60,7 +60,8 @@
 //! [`Kernels::fc`] (GEMV), [`Kernels::se_gate`], [`Kernels::global_avg_pool`],
 //! [`Kernels::pool`], [`Kernels::binary`]/[`Kernels::channel_assign`] (elementwise with
 //! per-channel broadcast), [`Kernels::resize`], [`Kernels::upsample2x_nearest`],
-//! [`Kernels::softmax`].
+//! [`Kernels::softmax`], [`Kernels::channel_norm`] (LayerNorm over each pixel's channels,
+//! ConvNeXt's).
 //!
 //! # Int8 kernels
 //! Quantized tensors use the same NCHW8c blocking with one `u8` per element (ONNX `int8`
@@ -148,6 +149,14 @@ pub enum Activation {
     /// SiLU (Swish), `x * sigmoid(x)` (ONNX exports it as `Mul(x, Sigmoid(x))`), computed as
     /// `x / (1 + e^-x)` within 2 ulp.
     Silu,
+    /// GELU, exact (erf) form: `x * (1 + erf(x / sqrt(2))) / 2` (ONNX `Gelu`, or the
+    /// `Div`/`Erf`/`Add`/`Mul` chain PyTorch exports), computed as `max(x, 0) - |x| Phi(-|x|)`
+    /// with the normal tail `Phi(-m)` from one `exp`, a division and a degree-9 polynomial.
+    /// Within `2e-7 * max(1, |x|)` absolute over the whole range (measured: see
+    /// `arch::math`), and to a few ulp relative on the negative tail down to `x = -13` (where
+    /// results reach `1e-37`; below, they flush to `-0`); NaN propagates, `gelu(inf) = inf`,
+    /// `gelu(-inf) = 0`.
+    Gelu,
 }
 
 /// Read-only view of an NCHW8c tensor (one image): the kernel reads its blocks starting at
@@ -225,6 +234,7 @@ impl Epilogue<'_> {
     }
 }
 
+pub use kernels::channel_norm::ChannelNormShape;
 pub use kernels::conv::{conv_packed_len, pack_conv, ConvShape, GeneralConvShape, InputLayout};
 pub use kernels::depthwise::{depthwise_packed_len, pack_depthwise, DepthwiseShape};
 pub use kernels::depthwise_general::{

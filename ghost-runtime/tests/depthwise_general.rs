@@ -327,7 +327,7 @@ fn line_kernels() {
     }
 }
 
-/// Sigmoid and SiLU epilogues (with AVX-512 on pairs of vectors, 16 lanes at a time:
+/// Sigmoid, SiLU and GELU epilogues (with AVX-512 on pairs of vectors, 16 lanes at a time:
 /// `ActV::apply_tile_wide`) give the same bits as the layer without activation followed by
 /// the elementwise `transcendental` kernel, on every path: the line kernels, the general
 /// tiles and the 3x3/5x5 kernel.
@@ -341,11 +341,11 @@ fn logistic_epilogue_equals_elementwise() {
             _ => Case::random(&mut rng, 40, 20, true),
         };
         c.res = None;
-        let (act, f) = if i % 2 == 0 {
-            (Activation::Silu, Transcendental::Silu)
-        } else {
-            (Activation::Sigmoid, Transcendental::Sigmoid)
-        };
+        let (act, f) = [
+            (Activation::Silu, Transcendental::Silu),
+            (Activation::Sigmoid, Transcendental::Sigmoid),
+            (Activation::Gelu, Transcendental::Gelu),
+        ][i / 3 % 3];
         let from = c.y_off * c.shape.out_h() * c.shape.out_w() * 8;
         for kern in all_isas() {
             for general_only in [false, true] {

@@ -69,6 +69,7 @@ fn activations_propagate_nan_on_every_isa() {
         Activation::HardSwish,
         Activation::Sigmoid,
         Activation::Silu,
+        Activation::Gelu,
     ];
     let x = [
         f32::NAN,

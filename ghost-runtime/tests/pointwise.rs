@@ -41,8 +41,9 @@ fn pointwise_simd_matches_scalar() {
     }
 }
 
-/// With AVX-512 the SiLU and sigmoid epilogues run on zmm registers (two blocks at once), on
-/// AVX2 on blocks: the same arithmetic per lane, so the same bits (odd block counts mix both).
+/// With AVX-512 the SiLU, sigmoid and GELU epilogues run on zmm registers (two blocks at once),
+/// on AVX2 on blocks: the same arithmetic per lane, so the same bits (odd block counts mix
+/// both).
 #[test]
 fn pointwise_logistic_on_zmm_equals_blocks() {
     let (Some(wide), Some(narrow)) = (Kernels::with_isa(Isa::Avx512), Kernels::with_isa(Isa::Avx2))
@@ -52,11 +53,7 @@ fn pointwise_logistic_on_zmm_equals_blocks() {
     let mut rng = Rng::new(31);
     for t in 0..trials(60) {
         let mut c = PwCase::random(&mut rng, 70, 70, 40);
-        c.act = if t % 2 == 0 {
-            Activation::Silu
-        } else {
-            Activation::Sigmoid
-        };
+        c.act = [Activation::Silu, Activation::Sigmoid, Activation::Gelu][t % 3];
         // Outputs only: the pooled sums add rows in tiles of another height on each path.
         let (a, _) = c.run(wide);
         let (b, _) = c.run(narrow);

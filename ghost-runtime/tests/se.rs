@@ -20,6 +20,7 @@ fn se_gate_and_weight_folding() {
         (Activation::Silu, Activation::Sigmoid),
         (Activation::HardSwish, hard_sigmoid),
         (Activation::Silu, Activation::Clamp { lo: 0.0, hi: 1.0 }),
+        (Activation::Gelu, Activation::Sigmoid),
     ];
     for ((c, r, px), (inner, gate_act)) in [(20, 6, 49), (37, 9, 5), (8, 3, 1)]
         .into_iter()

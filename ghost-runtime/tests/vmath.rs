@@ -1,7 +1,7 @@
-//! The vector `exp`, sigmoid, SiLU and `tanh` (`Kernels::transcendental`) against f64 on every
-//! ISA of this machine: a sweep of the whole finite range, edge values (saturation, subnormal
-//! results and inputs, NaN, infinities) and odd lengths, with the ulp bounds (for `tanh` the
-//! absolute bound) the `arch::math` docs state.
+//! The vector `exp`, sigmoid, SiLU, `tanh` and GELU (`Kernels::transcendental`) against f64 on
+//! every ISA of this machine: a sweep of the whole finite range, edge values (saturation,
+//! subnormal results and inputs, NaN, infinities) and odd lengths, with the ulp bounds (for
+//! `tanh` and GELU the absolute bounds) the `arch::math` docs state.
 
 mod common;
 use common::*;
@@ -16,6 +16,13 @@ const SIGMOID_FLUSH: f64 = 1.1754943508222875e-38; // 2^-126
 const SILU_FLUSH: f64 = 7.52316384526264e-37; // 2^-120
 /// `tanh` is bounded in absolute terms: `1 - 2 / (e^2x + 1)` cancels near 0.
 const TANH_ABS: f64 = 4.76837158203125e-7; // 2^-21
+/// GELU: `|error| <= GELU_ABS * max(1, |x|)` everywhere.
+const GELU_ABS: f64 = 2e-7;
+/// GELU's negative tail in ulp of the exact result, where that is normal (`x >= -13.2`):
+/// with FMA (`m^2` split exactly) and without (`e^(-m^2/2)` then off by up to `m^2/2` times
+/// `2^-24` relative, 88 ulp at `m = 13.2`).
+const GELU_TAIL_ULP_FMA: f64 = 6.0;
+const GELU_TAIL_ULP_UNFUSED: f64 = 100.0;
 
 /// Distance from `got` to the exact `want` in units of the f32 spacing at `want` (a subnormal
 /// `want` is measured in subnormal steps, `2^-149`).
@@ -67,6 +74,129 @@ fn inputs() -> Vec<f32> {
         x.push(0.25);
     }
     x
+}
+
+/// The f64 reference of the tests (`common::erfc64`) at known values (30-digit `mpmath`).
+// The references as mpmath printed them (17 significant digits).
+#[allow(clippy::excessive_precision)]
+#[test]
+fn f64_erf_reference_matches_known_values() {
+    let erf = [
+        (0.001, 0.0011283787909692364),
+        (0.1, 0.11246291601828489),
+        (0.5, 0.5204998778130465),
+        (1.0, 0.8427007929497149),
+        (1.5, 0.9661051464753107),
+        (1.99, 0.995111413199617),
+        (2.0, 0.9953222650189527),
+    ];
+    for (x, want) in erf {
+        let got = erf64(x);
+        assert!((got - want).abs() <= 2e-16, "erf({x}) = {got}, want {want}");
+        assert!((erf64(-x) + want).abs() <= 2e-16, "erf(-{x})");
+    }
+    let erfc = [
+        (0.5, 0.47950012218695346),
+        (1.99, 0.0048885868003830028),
+        (2.0, 0.0046777349810472658),
+        (2.01, 0.0044751506447517587),
+        (2.5, 0.00040695201744495894),
+        (3.0, 2.2090496998585441e-5),
+        (4.0, 1.5417257900280019e-8),
+        (5.0, 1.5374597944280349e-12),
+        (7.0, 4.1838256077794144e-23),
+        (10.0, 2.0884875837625448e-45),
+        (20.0, 5.3958656116079009e-176),
+    ];
+    for (x, want) in erfc {
+        let got = erfc64(x);
+        assert!(
+            (got / want - 1.0).abs() <= 1e-13,
+            "erfc({x}) = {got:e}, want {want:e}"
+        );
+    }
+    assert_eq!(erfc64(f64::INFINITY), 0.0);
+    assert_eq!(erfc64(f64::NEG_INFINITY), 2.0);
+    assert!(erfc64(f64::NAN).is_nan());
+}
+
+/// GELU's inputs: the common sweep plus a dense one of `[-14, 14]`, tiny and huge values.
+fn gelu_inputs() -> Vec<f32> {
+    let mut x = inputs();
+    let step = if cfg!(miri) { 0.37 } else { 0.000_73 };
+    let mut v = -14.0f64;
+    while v < 14.0 {
+        x.push(v as f32);
+        v += step;
+    }
+    for e in -45..=38 {
+        let t = 10f32.powi(e);
+        x.extend([t, -t, 3.7 * t, -3.7 * t]);
+    }
+    x.extend([
+        f32::MIN_POSITIVE / 3.0,
+        16.0,
+        -16.0,
+        15.99,
+        -13.2,
+        -13.3,
+        5.5,
+        -5.5,
+    ]);
+    if x.len().is_multiple_of(2) {
+        x.push(-0.75);
+    }
+    x
+}
+
+#[test]
+fn gelu_within_its_bounds_on_every_isa() {
+    let x = gelu_inputs();
+    for k in isas() {
+        let y = run(k, Transcendental::Gelu, &x);
+        let fused = !matches!(k.isa(), Isa::Scalar | Isa::Simd128);
+        let tail_bound = if fused {
+            GELU_TAIL_ULP_FMA
+        } else {
+            GELU_TAIL_ULP_UNFUSED
+        };
+        let (mut max_abs, mut max_tail) = (0.0f64, 0.0f64);
+        for (&xi, &yi) in x.iter().zip(&y) {
+            let want = gelu64(xi as f64);
+            if want.is_nan() {
+                assert!(yi.is_nan(), "{k:?}: gelu({xi}) = {yi}, want NaN");
+                continue;
+            }
+            if want.is_infinite() {
+                assert_eq!(yi as f64, want, "{k:?}: gelu({xi})");
+                continue;
+            }
+            let err = (yi as f64 - want).abs() / (xi as f64).abs().max(1.0);
+            assert!(
+                err <= GELU_ABS,
+                "{k:?}: gelu({xi}) = {yi:e}, want {want:e}: off by {err:e} (scaled)"
+            );
+            max_abs = max_abs.max(err);
+            if xi < -1.0 && want.abs() >= f32::MIN_POSITIVE as f64 {
+                let u = ulps(yi, want);
+                assert!(
+                    u <= tail_bound,
+                    "{k:?}: gelu({xi}) = {yi:e}, want {want:e}: {u:.2} ulp > {tail_bound}"
+                );
+                max_tail = max_tail.max(u);
+            }
+        }
+        let ends = run(
+            k,
+            Transcendental::Gelu,
+            &[f32::NEG_INFINITY, -1e30, 0.0, 1e30, f32::INFINITY],
+        );
+        assert_eq!(ends, [0.0, 0.0, 0.0, 1e30, f32::INFINITY], "{k:?}");
+        std::eprintln!(
+            "{:?}: gelu max error {max_abs:.3e} * max(1, |x|), negative tail {max_tail:.2} ulp",
+            k.isa()
+        );
+    }
 }
 
 fn isas() -> Vec<Kernels> {
@@ -201,6 +331,7 @@ fn odd_lengths_match_the_vector_body() {
             Transcendental::Sigmoid,
             Transcendental::Silu,
             Transcendental::Tanh,
+            Transcendental::Gelu,
         ] {
             let full = run(k, f, &x);
             for n in 0..20 {

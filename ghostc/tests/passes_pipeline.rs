@@ -178,6 +178,7 @@ fn stop_after_stops() {
         [
             "remove_identity",
             "channel_shuffle",
+            "channels_first",
             "fuse_dfl",
             "fold_pad",
             "fold_quantize",

@@ -63,3 +63,27 @@ fn identity_from_input_to_output_or_shared_stays() {
     g.outputs.extend([a, b]);
     assert_unchanged(&g, &RemoveIdentity);
 }
+
+#[test]
+fn in_order_gather_of_a_flattened_tensor_is_the_tensor() {
+    // The dynamo exporter's `as_strided`: Reshape [1, 6, 1, 1] -> [6], then Gather along axis
+    // 0 by the constant indices 0..6 shaped [1, 6, 1, 1]: the input again.
+    for (indices, removed) in [
+        ((0..6).collect::<Vec<i64>>(), true),
+        (vec![1, 0, 2, 3, 4, 5], false),
+    ] {
+        let mut g = Graph::new();
+        let x = input(&mut g, "x", &[1, 6, 1, 1]);
+        let r = relu(&mut g, x);
+        let flat = reshape(&mut g, r, &[6]);
+        let idx = ghostc::ir::Tensor::from_i64(vec![1, 6, 1, 1], indices).unwrap();
+        let idx = g.add_const("idx", std::sync::Arc::new(idx));
+        let gathered = node(&mut g, Op::Gather { axis: 0 }, &[flat, idx]);
+        let y = relu(&mut g, gathered);
+        g.outputs.push(y);
+        let (after, changed) = check_pass(&g, &RemoveIdentity, 3);
+        assert_eq!(changed, removed);
+        let left = count(&after, "gather") + count(&after, "reshape");
+        assert_eq!(left == 0, removed, "\n{after}");
+    }
+}

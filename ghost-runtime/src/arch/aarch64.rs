@@ -109,6 +109,35 @@ impl Simd for Neon {
             )
         }
     }
+    #[inline(always)]
+    fn sqrt(self, a: Q2) -> Q2 {
+        // SAFETY: the token proves NEON (`fsqrt` is correctly rounded).
+        unsafe { Q2(vsqrtq_f32(a.0), vsqrtq_f32(a.1)) }
+    }
+    #[inline(always)]
+    fn and(self, a: Q2, b: Q2) -> Q2 {
+        // SAFETY: the token proves NEON.
+        unsafe {
+            let and = |a: float32x4_t, b: float32x4_t| {
+                vreinterpretq_f32_u32(vandq_u32(
+                    vreinterpretq_u32_f32(a),
+                    vreinterpretq_u32_f32(b),
+                ))
+            };
+            Q2(and(a.0, b.0), and(a.1, b.1))
+        }
+    }
+    #[inline(always)]
+    fn transpose_sum(self, v: [Q2; 8]) -> Q2 {
+        // SAFETY: the token proves NEON. `vpaddq(a, b)` = [a0+a1, a2+a3, b0+b1, b2+b3]: the
+        // halves' sum of each vector, then two rounds of pairwise sums.
+        unsafe {
+            let h = |i: usize| vaddq_f32(v[i].0, v[i].1);
+            let quad =
+                |i: usize| vpaddq_f32(vpaddq_f32(h(i), h(i + 1)), vpaddq_f32(h(i + 2), h(i + 3)));
+            Q2(quad(0), quad(4))
+        }
+    }
 }
 
 super::wide_as_pair!(Neon);

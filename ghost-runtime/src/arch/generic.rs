@@ -62,6 +62,55 @@ impl Simd for Scalar {
         // whatever bits land in the exponent field.
         n.map(|v| f32::from_bits(((v as i32).saturating_add(127) as u32) << 23))
     }
+    #[inline(always)]
+    fn sqrt(self, a: [f32; 8]) -> [f32; 8] {
+        a.map(sqrt_f32)
+    }
+    #[inline(always)]
+    fn and(self, a: [f32; 8], b: [f32; 8]) -> [f32; 8] {
+        core::array::from_fn(|i| f32::from_bits(a[i].to_bits() & b[i].to_bits()))
+    }
+    #[inline(always)]
+    fn transpose_sum(self, v: [[f32; 8]; 8]) -> [f32; 8] {
+        // The NEON and SIMD128 order (the halves added, then pairwise sums twice).
+        v.map(|l| ((l[0] + l[4]) + (l[1] + l[5])) + ((l[2] + l[6]) + (l[3] + l[7])))
+    }
+}
+
+/// IEEE `sqrt(x)`, correctly rounded (`core` has no `f32::sqrt` without `std`): Newton's
+/// iteration in `f64` from an estimate with the exponent halved, rounded to `f32`, then one
+/// exact comparison with the neighbouring midpoints fixes the rounding. NaN for `x < 0`.
+pub(crate) fn sqrt_f32(x: f32) -> f32 {
+    if x.is_nan() || x == 0.0 || x == f32::INFINITY {
+        return x;
+    }
+    if x < 0.0 {
+        return f32::NAN;
+    }
+    // Exact, and normal in f64 even for subnormal x.
+    let d = x as f64;
+    // Halving the biased exponent: within 6 % of the root; 5 steps reach f64 precision.
+    let mut y = f64::from_bits((d.to_bits() >> 1) + (1023u64 << 51));
+    for _ in 0..5 {
+        y = 0.5 * (y + d / y);
+    }
+    // `y` is within a few f64 ulp of the root, so its f32 rounding is the correctly rounded
+    // root or a neighbour. The root is at least 2^-75 (normal), the midpoints between f32
+    // neighbours have 25 significant bits, so their squares are exact in f64; the root is
+    // never a midpoint (its square would need more than 24 bits).
+    let mut r = y as f32;
+    let up = f32::from_bits(r.to_bits() + 1);
+    let mid = (r as f64 + up as f64) * 0.5;
+    if mid * mid < d {
+        r = up;
+    } else {
+        let down = f32::from_bits(r.to_bits() - 1);
+        let mid = (r as f64 + down as f64) * 0.5;
+        if mid * mid > d {
+            r = down;
+        }
+    }
+    r
 }
 
 super::wide_as_pair!(Scalar);

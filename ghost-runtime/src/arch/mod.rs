@@ -69,6 +69,17 @@ pub(crate) trait Simd: Copy {
     /// arithmetic. Exact for `n` in `[-126, 126]`; `+0` for `n = 127` and `+inf` for `n =
     /// -128` (what the logistic functions want there); a NaN `t` gives `1`.
     fn pow2_neg_rounded(self, t: Self::V) -> Self::V;
+    /// IEEE `sqrt(a)`, correctly rounded (NaN for negative lanes), so every token gives the
+    /// same bits.
+    fn sqrt(self, a: Self::V) -> Self::V;
+    /// Bitwise AND of the lanes' bit patterns. With a mask of all-ones and all-zeros lanes it
+    /// keeps or zeroes lanes whatever they hold (NaN and infinities included).
+    fn and(self, a: Self::V, b: Self::V) -> Self::V;
+    /// Lane `i` is the sum of the 8 lanes of `v[i]` (a transpose and an add tree in
+    /// registers). The scalar, NEON and SIMD128 tokens add as
+    /// `((l0 + l4) + (l1 + l5)) + ((l2 + l6) + (l3 + l7))`, x86 (`vhaddps`) as
+    /// `((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7))`.
+    fn transpose_sum(self, v: [Self::V; 8]) -> Self::V;
 }
 
 /// Two adjacent channel blocks (16 `f32` lanes) as one value: a zmm register where the token
@@ -100,10 +111,11 @@ pub(crate) trait Wide: Simd {
     /// # Safety
     /// `lo` and `hi` must each be valid for reading 8 `f32`.
     unsafe fn pload2(self, lo: *const f32, hi: *const f32) -> Self::P;
-    /// [`math::silu`] (`SILU`) or [`math::sigmoid`] on all 16 lanes: one zmm evaluation with
-    /// AVX-512, where 512-bit instructions in flight leave port 1 idle to 256-bit ones, so
-    /// blocks would run at half the rate; the same arithmetic per lane as on blocks.
-    fn plogistic<const SILU: bool>(self, p: Self::P) -> Self::P;
+    /// The exp-based activation of [`ActV`] kind `KIND` ([`SIGMOID`], [`SILU`] or [`GELU`],
+    /// see [`math::by_kind`]) on all 16 lanes: one zmm evaluation with AVX-512, where 512-bit
+    /// instructions in flight leave port 1 idle to 256-bit ones, so blocks would run at half
+    /// the rate; the same arithmetic per lane as on blocks.
+    fn ptranscendental<const KIND: u8>(self, p: Self::P) -> Self::P;
 }
 
 /// [`Wide`] as a pair of blocks, for tokens without a register that wide.
@@ -139,19 +151,12 @@ macro_rules! wide_as_pair {
                 ]
             }
             #[inline(always)]
-            fn plogistic<const SILU: bool>(self, p: Self::P) -> Self::P {
+            fn ptranscendental<const KIND: u8>(self, p: Self::P) -> Self::P {
                 // Indexed, not `map`: a closure would not inherit the caller's target features.
-                if SILU {
-                    [
-                        $crate::arch::math::silu(self, p[0]),
-                        $crate::arch::math::silu(self, p[1]),
-                    ]
-                } else {
-                    [
-                        $crate::arch::math::sigmoid(self, p[0]),
-                        $crate::arch::math::sigmoid(self, p[1]),
-                    ]
-                }
+                [
+                    $crate::arch::math::by_kind::<_, KIND>(self, p[0]),
+                    $crate::arch::math::by_kind::<_, KIND>(self, p[1]),
+                ]
             }
             #[inline(always)]
             fn halves(self, p: Self::P) -> [<$token as $crate::arch::Simd>::V; 2] {
@@ -180,6 +185,17 @@ macro_rules! wide_as_pair {
 }
 pub(crate) use wide_as_pair;
 
+/// [`ActV`] kinds: one per [`Activation`] variant.
+pub(crate) const NONE: u8 = 0;
+pub(crate) const RELU: u8 = 1;
+pub(crate) const CLAMP: u8 = 2;
+pub(crate) const HARD_SIGMOID: u8 = 3;
+pub(crate) const HARD_SWISH: u8 = 4;
+/// The exp-based kinds ([`ActV::transcendental`]).
+pub(crate) const SIGMOID: u8 = 5;
+pub(crate) const SILU: u8 = 6;
+pub(crate) const GELU: u8 = 7;
+
 /// An [`Activation`] with its constants splatted once, applied in registers.
 #[derive(Clone, Copy)]
 pub(crate) struct ActV<V> {
@@ -194,13 +210,14 @@ impl<V: Copy> ActV<V> {
     #[inline(always)]
     pub(crate) fn new<S: Simd<V = V>>(s: S, act: Activation) -> Self {
         let (kind, a, b) = match act {
-            Activation::None => (0, 0.0, 0.0),
-            Activation::Relu => (1, 0.0, 0.0),
-            Activation::Clamp { lo, hi } => (2, lo, hi),
-            Activation::HardSigmoid { alpha, beta } => (3, alpha, beta),
-            Activation::HardSwish => (4, 1.0 / 6.0, 0.5),
-            Activation::Sigmoid => (5, 0.0, 0.0),
-            Activation::Silu => (6, 0.0, 0.0),
+            Activation::None => (NONE, 0.0, 0.0),
+            Activation::Relu => (RELU, 0.0, 0.0),
+            Activation::Clamp { lo, hi } => (CLAMP, lo, hi),
+            Activation::HardSigmoid { alpha, beta } => (HARD_SIGMOID, alpha, beta),
+            Activation::HardSwish => (HARD_SWISH, 1.0 / 6.0, 0.5),
+            Activation::Sigmoid => (SIGMOID, 0.0, 0.0),
+            Activation::Silu => (SILU, 0.0, 0.0),
+            Activation::Gelu => (GELU, 0.0, 0.0),
         };
         ActV {
             kind,
@@ -211,20 +228,20 @@ impl<V: Copy> ActV<V> {
         }
     }
 
-    /// [`ActV::apply`] with the activation known at compile time.
+    /// [`ActV::apply`] with the activation known at compile time (kind [`NONE`], or one
+    /// `new` does not give, is the identity).
     #[inline(always)]
     pub(crate) fn apply_kind<S: Simd<V = V>, const KIND: u8>(&self, s: S, v: V) -> V {
         match KIND {
-            0 => v,
-            1 => s.max(self.zero, v),
-            2 => s.min(self.b, s.max(self.a, v)),
-            3 => s.min(self.one, s.max(self.zero, s.fma(v, self.a, self.b))),
-            4 => s.mul(
+            RELU => s.max(self.zero, v),
+            CLAMP => s.min(self.b, s.max(self.a, v)),
+            HARD_SIGMOID => s.min(self.one, s.max(self.zero, s.fma(v, self.a, self.b))),
+            HARD_SWISH => s.mul(
                 v,
                 s.min(self.one, s.max(self.zero, s.fma(v, self.a, self.b))),
             ),
-            5 => math::sigmoid(s, v),
-            _ => math::silu(s, v),
+            SIGMOID | SILU | GELU => math::by_kind::<S, KIND>(s, v),
+            _ => v,
         }
     }
 
@@ -258,22 +275,24 @@ impl<V: Copy> ActV<V> {
         // built as one codegen unit) the tile's address escaped and every accumulator lived on
         // the stack (pointwise kernels at a third of their speed).
         match self.kind {
-            0 => {}
-            1 => self.apply_all::<S, 1, R, C>(s, t),
-            2 => self.apply_all::<S, 2, R, C>(s, t),
-            3 => self.apply_all::<S, 3, R, C>(s, t),
-            4 => self.apply_all::<S, 4, R, C>(s, t),
-            5 => self.apply_all::<S, 5, R, C>(s, t),
-            _ => self.apply_all::<S, 6, R, C>(s, t),
+            RELU => self.apply_all::<S, RELU, R, C>(s, t),
+            CLAMP => self.apply_all::<S, CLAMP, R, C>(s, t),
+            HARD_SIGMOID => self.apply_all::<S, HARD_SIGMOID, R, C>(s, t),
+            HARD_SWISH => self.apply_all::<S, HARD_SWISH, R, C>(s, t),
+            SIGMOID => self.apply_all::<S, SIGMOID, R, C>(s, t),
+            SILU => self.apply_all::<S, SILU, R, C>(s, t),
+            GELU => self.apply_all::<S, GELU, R, C>(s, t),
+            _ => {}
         }
     }
 
-    /// [`ActV::apply_tile`] with the logistic activations (sigmoid, SiLU) evaluated on pairs
-    /// of the tile's vectors, 16 lanes at a time ([`Wide::plogistic`]: one zmm evaluation with
-    /// AVX-512, half the instructions of two ymm ones). The same arithmetic per lane, so the
-    /// same bits as `apply_tile`. For kernels whose multiply-adds are 8 lanes wide but whose
-    /// epilogue is a sigmoid or SiLU (GhostNetV2's DFC gate, EfficientNet's depthwise): there
-    /// the activation, not the multiply-adds, bounds the tile (`ghost-bench` `dwg5x1 ..-sig`).
+    /// [`ActV::apply_tile`] with the exp-based activations (sigmoid, SiLU, GELU) evaluated on
+    /// pairs of the tile's vectors, 16 lanes at a time ([`Wide::ptranscendental`]: one zmm
+    /// evaluation with AVX-512, half the instructions of two ymm ones). The same arithmetic per
+    /// lane, so the same bits as `apply_tile`. For kernels whose multiply-adds are 8 lanes wide
+    /// but whose epilogue is one of those (GhostNetV2's DFC gate, EfficientNet's depthwise):
+    /// there the activation, not the multiply-adds, bounds the tile (`ghost-bench` `dwg5x1
+    /// ..-sig`).
     #[cfg_attr(ghost_runtime_opt0, inline(never))] // see ghost-runtime/build.rs
     #[cfg_attr(not(ghost_runtime_opt0), inline(always))]
     pub(crate) fn apply_tile_wide<S: Wide<V = V>, const R: usize, const C: usize>(
@@ -281,20 +300,20 @@ impl<V: Copy> ActV<V> {
         s: S,
         t: &mut [[V; C]; R],
     ) {
-        match self.logistic() {
-            Some(true) => logistic_pairs::<S, true, R, C>(s, t),
-            Some(false) => logistic_pairs::<S, false, R, C>(s, t),
-            None => self.apply_tile(s, t),
+        match self.kind {
+            SIGMOID => transcendental_pairs::<S, SIGMOID, R, C>(s, t),
+            SILU => transcendental_pairs::<S, SILU, R, C>(s, t),
+            GELU => transcendental_pairs::<S, GELU, R, C>(s, t),
+            _ => self.apply_tile(s, t),
         }
     }
 
-    /// `Some(true)` for SiLU, `Some(false)` for sigmoid (the activations `arch::math` computes
-    /// with `exp`), `None` for the others.
+    /// The kind ([`SIGMOID`], [`SILU`] or [`GELU`]) for the activations `arch::math` computes
+    /// with `exp` (worth evaluating 16 lanes wide), `None` for the others.
     #[inline(always)]
-    pub(crate) fn logistic(&self) -> Option<bool> {
+    pub(crate) fn transcendental(&self) -> Option<u8> {
         match self.kind {
-            5 => Some(false),
-            6 => Some(true),
+            SIGMOID | SILU | GELU => Some(self.kind),
             _ => None,
         }
     }
@@ -304,13 +323,14 @@ impl<V: Copy> ActV<V> {
     #[inline(always)]
     pub(crate) fn apply<S: Simd<V = V>>(&self, s: S, v: V) -> V {
         match self.kind {
-            0 => v,
-            1 => self.apply_kind::<S, 1>(s, v),
-            2 => self.apply_kind::<S, 2>(s, v),
-            3 => self.apply_kind::<S, 3>(s, v),
-            4 => self.apply_kind::<S, 4>(s, v),
-            5 => self.apply_kind::<S, 5>(s, v),
-            _ => self.apply_kind::<S, 6>(s, v),
+            RELU => self.apply_kind::<S, RELU>(s, v),
+            CLAMP => self.apply_kind::<S, CLAMP>(s, v),
+            HARD_SIGMOID => self.apply_kind::<S, HARD_SIGMOID>(s, v),
+            HARD_SWISH => self.apply_kind::<S, HARD_SWISH>(s, v),
+            SIGMOID => self.apply_kind::<S, SIGMOID>(s, v),
+            SILU => self.apply_kind::<S, SILU>(s, v),
+            GELU => self.apply_kind::<S, GELU>(s, v),
+            _ => v,
         }
     }
 }
@@ -513,13 +533,13 @@ pub(crate) struct Rq4<S: QSimd> {
     pub max: u8,
 }
 
-/// Sigmoid (`SILU` false) or SiLU on every vector of a tile, two at a time in row-major order
-/// (an odd last one alone); see [`ActV::apply_tile_wide`].
+/// The exp-based activation `KIND` ([`math::by_kind`]) on every vector of a tile, two at a
+/// time in row-major order (an odd last one alone); see [`ActV::apply_tile_wide`].
 // Index loops with constant trip counts (see `ActV::apply_tile`).
 #[allow(clippy::needless_range_loop)]
 #[cfg_attr(ghost_runtime_opt0, inline(never))] // see ghost-runtime/build.rs
 #[cfg_attr(not(ghost_runtime_opt0), inline(always))]
-fn logistic_pairs<S: Wide, const SILU: bool, const R: usize, const C: usize>(
+fn transcendental_pairs<S: Wide, const KIND: u8, const R: usize, const C: usize>(
     s: S,
     t: &mut [[S::V; C]; R],
 ) {
@@ -527,18 +547,14 @@ fn logistic_pairs<S: Wide, const SILU: bool, const R: usize, const C: usize>(
     let mut i = 0;
     while i + 1 < n {
         let (a, b) = ((i / C, i % C), ((i + 1) / C, (i + 1) % C));
-        let [lo, hi] = s.halves(s.plogistic::<SILU>(s.pjoin(t[a.0][a.1], t[b.0][b.1])));
+        let [lo, hi] = s.halves(s.ptranscendental::<KIND>(s.pjoin(t[a.0][a.1], t[b.0][b.1])));
         t[a.0][a.1] = lo;
         t[b.0][b.1] = hi;
         i += 2;
     }
     if i < n {
         let (r, c) = (i / C, i % C);
-        t[r][c] = if SILU {
-            math::silu(s, t[r][c])
-        } else {
-            math::sigmoid(s, t[r][c])
-        };
+        t[r][c] = math::by_kind::<S, KIND>(s, t[r][c]);
     }
 }
 

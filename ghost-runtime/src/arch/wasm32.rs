@@ -101,6 +101,29 @@ impl Simd for Simd128 {
             i32x4_shl(i32x4_add(i32x4_trunc_sat_f32x4(n.1), b), 23),
         )
     }
+    #[inline(always)]
+    fn sqrt(self, a: W2) -> W2 {
+        // Correctly rounded, as the scalar path's.
+        W2(f32x4_sqrt(a.0), f32x4_sqrt(a.1))
+    }
+    #[inline(always)]
+    fn and(self, a: W2, b: W2) -> W2 {
+        W2(v128_and(a.0, b.0), v128_and(a.1, b.1))
+    }
+    #[inline(always)]
+    fn transpose_sum(self, v: [W2; 8]) -> W2 {
+        // The halves' sum of each vector, then two rounds of pairwise sums ([a0+a1, a2+a3,
+        // b0+b1, b2+b3] from two shuffles and an add): the scalar path's order.
+        let pair = |a: v128, b: v128| {
+            f32x4_add(
+                i32x4_shuffle::<0, 2, 4, 6>(a, b),
+                i32x4_shuffle::<1, 3, 5, 7>(a, b),
+            )
+        };
+        let h = |i: usize| f32x4_add(v[i].0, v[i].1);
+        let quad = |i: usize| pair(pair(h(i), h(i + 1)), pair(h(i + 2), h(i + 3)));
+        W2(quad(0), quad(4))
+    }
 }
 
 super::wide_as_pair!(Simd128);

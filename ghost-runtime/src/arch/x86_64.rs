@@ -99,6 +99,34 @@ macro_rules! ymm_token {
                     _mm256_castsi256_ps(_mm256_slli_epi32::<23>(e))
                 }
             }
+            #[inline(always)]
+            fn sqrt(self, a: __m256) -> __m256 {
+                // SAFETY: the token proves AVX (`vsqrtps` is correctly rounded).
+                unsafe { _mm256_sqrt_ps(a) }
+            }
+            #[inline(always)]
+            fn and(self, a: __m256, b: __m256) -> __m256 {
+                // SAFETY: the token proves AVX.
+                unsafe { _mm256_and_ps(a, b) }
+            }
+            #[inline(always)]
+            fn transpose_sum(self, v: [__m256; 8]) -> __m256 {
+                // SAFETY: the token proves AVX. `hadd(a, b)` = [a01 a23 b01 b23 | a45 a67 b45
+                // b67] (pair sums), so two rounds give [v0 v1 v2 v3 | v0 v1 v2 v3] partial
+                // sums of lanes 0..4 (low half) and 4..8 (high half); the cross-half permutes
+                // line the halves up for the last add.
+                unsafe {
+                    let h01 = _mm256_hadd_ps(v[0], v[1]);
+                    let h23 = _mm256_hadd_ps(v[2], v[3]);
+                    let h45 = _mm256_hadd_ps(v[4], v[5]);
+                    let h67 = _mm256_hadd_ps(v[6], v[7]);
+                    let q0 = _mm256_hadd_ps(h01, h23);
+                    let q1 = _mm256_hadd_ps(h45, h67);
+                    let lo = _mm256_permute2f128_ps::<0x20>(q0, q1);
+                    let hi = _mm256_permute2f128_ps::<0x31>(q0, q1);
+                    _mm256_add_ps(lo, hi)
+                }
+            }
         }
     };
 }
@@ -178,34 +206,23 @@ impl super::Wide for Avx512 {
         }
     }
     #[inline(always)]
-    fn plogistic<const SILU: bool>(self, p: __m512) -> __m512 {
+    fn ptranscendental<const KIND: u8>(self, p: __m512) -> __m512 {
+        use super::math::by_kind;
         // Miri has no 512-bit `vmaxps`/`vminps`: there the halves take the ymm forms (the same
         // arithmetic per lane, so the same bits) and the rest of the zmm tile stays under test.
         #[cfg(miri)]
         {
-            use super::math::{sigmoid, silu};
             let [lo, hi] = self.halves(p);
-            let (lo, hi) = if SILU {
-                (silu(self, lo), silu(self, hi))
-            } else {
-                (sigmoid(self, lo), sigmoid(self, hi))
-            };
+            let (lo, hi) = (by_kind::<_, KIND>(self, lo), by_kind::<_, KIND>(self, hi));
             super::Wide::pjoin(self, lo, hi)
         }
         #[cfg(not(miri))]
-        {
-            let z = Zmm(self);
-            if SILU {
-                super::math::silu(z, p)
-            } else {
-                super::math::sigmoid(z, p)
-            }
-        }
+        by_kind::<_, KIND>(Zmm(self), p)
     }
 }
 
 /// The lane operations of `arch::math` on a whole zmm register (16 lanes), for
-/// [`super::Wide::plogistic`]; each is the ymm token's operation of the same name, 16 lanes wide.
+/// [`super::Wide::ptranscendental`]; each is the ymm token's operation of the same name, 16 lanes wide.
 #[derive(Clone, Copy)]
 #[cfg_attr(miri, allow(dead_code))]
 struct Zmm(Avx512);

@@ -456,6 +456,7 @@ fn act_name(act: Activation) -> &'static str {
         Activation::Relu => "relu",
         Activation::Sigmoid => "sigmoid",
         Activation::Silu => "silu",
+        Activation::Gelu => "gelu",
         _ => "other",
     }
 }
@@ -1078,6 +1079,53 @@ fn read_case(rng: &mut Rng, kp: usize, np: usize) -> Case {
     }
 }
 
+/// Channel LayerNorm (ConvNeXt's `LayerNorm2d`) of `c` channels over `pixels` pixels, in bytes
+/// read and written per second (`src` and `dst`; `gamma` and `beta` are noise), and a copy of
+/// the same bytes from `src` to `dst` (`copy_from_slice`, glibc's `memcpy`): the kernel streams
+/// memory, so the copy is its ceiling. Both reuse their buffers every call, as a model's arena
+/// does between layers (2.4 MB at ConvNeXt-T's sizes: L2 or L3, not DRAM).
+fn cnorm_cases(k: Kernels, rng: &mut Rng, c: usize, pixels: usize) -> [Case; 2] {
+    let cp = c.div_ceil(8) * 8;
+    let len = cp * pixels;
+    let x = std::rc::Rc::new(Buf::from(rng.vec(len)));
+    let (g, b) = (Buf::from(rng.vec(cp)), Buf::from(rng.vec(cp)));
+    let (mut y, mut y2) = (Buf::zeros(len), Buf::zeros(len));
+    let shape = ChannelNormShape {
+        channels: c,
+        pixels,
+        eps: 1e-6,
+    };
+    let params = format!(r#"{{"c":{c},"pixels":{pixels}}}"#);
+    let bytes = (2 * 4 * len) as f64;
+    let x2 = x.clone();
+    [
+        Case {
+            id: format!("cnorm-{c}-{pixels}"),
+            name: format!("cnorm {c} @{pixels}"),
+            kind: "channel_norm",
+            params: params.clone(),
+            work: bytes,
+            unit: "B",
+            run: Box::new(move || {
+                k.channel_norm(shape, g.s(), b.s(), x.s(), y.m()).unwrap();
+                black_box(&mut y);
+            }),
+        },
+        Case {
+            id: format!("copy-{c}-{pixels}"),
+            name: format!("copy (cnorm {c} @{pixels})"),
+            kind: "copy",
+            params,
+            work: bytes,
+            unit: "B",
+            run: Box::new(move || {
+                y2.m().copy_from_slice(black_box(x2.s()));
+                black_box(&mut y2);
+            }),
+        },
+    ]
+}
+
 const USAGE: &str = "\
 usage: ghost-bench [--quick | --reps N] [--filter S].. [--only ID[,ID..]] [--list] [--json] [--misalign]
   --quick         7 repetitions instead of 21
@@ -1262,9 +1310,8 @@ fn int8_report(cases: &[Case], samples: &[Vec<f64>], peak: f64, peaks8: &mut [f6
     }
 }
 
-/// The measured read bandwidth (GB/s) of the `read-SHAPE` case, if it ran.
-fn bandwidth_of(cases: &[Case], results: &[(f64, f64)], shape: &str) -> Option<f64> {
-    let id = format!("read-{shape}");
+/// The measured bandwidth (GB/s) of the case `id` (`read-SHAPE`, `copy-SHAPE`), if it ran.
+fn bandwidth_of(cases: &[Case], results: &[(f64, f64)], id: &str) -> Option<f64> {
     cases
         .iter()
         .zip(results)
@@ -1515,6 +1562,12 @@ fn main() {
     cases.push(fc_case(k, &mut rng, 1280, 1000));
     cases.push(read_case(&mut rng, 960, 1280));
     cases.push(read_case(&mut rng, 1280, 1000));
+    // ConvNeXt-T's LayerNorms (one per block, at each stage's size) beside a copy of the same
+    // bytes; their own generator, so the cases above keep their data.
+    let mut cn_rng = Rng::new(7);
+    for &(c, px) in &[(96, 3136), (192, 784), (384, 196), (768, 49)] {
+        cases.extend(cnorm_cases(k, &mut cn_rng, c, px));
+    }
     // The int8 depthwise with and without the dot-product interiors (AVX-512 VNNI + VBMI).
     for &shape in INT8_DW_SHAPES {
         for fma in [true, false] {
@@ -1661,11 +1714,27 @@ fn main() {
         if c.unit == "MAC" {
             println!("{:<28} {:>10.1} {:>7.0}%", c.name, g, 100.0 * g / peak);
         } else if let Some(bw) = (c.kind == "fc")
-            .then(|| bandwidth_of(&cases, &results, &c.id["fc-".len()..]))
+            .then(|| bandwidth_of(&cases, &results, &format!("read-{}", &c.id["fc-".len()..])))
             .flatten()
         {
             println!(
                 "{:<28} {:>8.1}GB/s {:>5.0}% of read bw",
+                c.name,
+                g,
+                100.0 * g / bw
+            );
+        } else if let Some(bw) = (c.kind == "channel_norm")
+            .then(|| {
+                bandwidth_of(
+                    &cases,
+                    &results,
+                    &format!("copy-{}", &c.id["cnorm-".len()..]),
+                )
+            })
+            .flatten()
+        {
+            println!(
+                "{:<28} {:>8.1}GB/s {:>5.0}% of copy",
                 c.name,
                 g,
                 100.0 * g / bw

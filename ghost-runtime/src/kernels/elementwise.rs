@@ -54,6 +54,7 @@ pub(crate) fn act_scalar(act: Activation, x: f32) -> f32 {
         // The scalar path's lane function (the formula is in `arch::math`).
         Activation::Sigmoid => math::sigmoid(Scalar, [x; 8])[0],
         Activation::Silu => math::silu(Scalar, [x; 8])[0],
+        Activation::Gelu => math::gelu(Scalar, [x; 8])[0],
     }
 }
 

@@ -1,6 +1,7 @@
 //! Kernel families. Each module holds the generic loop nest, its validated raw-argument
 //! struct, and the safe `impl Kernels` entry points.
 
+pub mod channel_norm;
 pub mod conv;
 pub mod depthwise;
 pub mod depthwise_general;

@@ -5,10 +5,10 @@
 //! AVX-512, two block registers elsewhere; an odd last block alone); a register tile holds
 //! `MR` pixels x `NP` pairs of accumulators. Per input channel `k` the tile loads `NP` weight
 //! pairs from the panel row, broadcasts `MR` input scalars and issues `MR * NP` multiply-adds;
-//! the epilogue (activation, residual, stores, sums) then runs block by block, except SiLU and
-//! sigmoid, which run on the pairs before the split: with AVX-512 the zmm multiply-adds leave
-//! port 1 idle to 256-bit instructions, so the ~17 operations of the logistic function per
-//! value cost half as much 16 lanes wide (EfficientNet-B0's 16->96 expansion at 112x112: 21.5
+//! the epilogue (activation, residual, stores, sums) then runs block by block, except SiLU,
+//! sigmoid and GELU, which run on the pairs before the split: with AVX-512 the zmm
+//! multiply-adds leave port 1 idle to 256-bit instructions, so the ~17 operations of the
+//! logistic function (~40 for GELU) per value cost half as much 16 lanes wide (EfficientNet-B0's 16->96 expansion at 112x112: 21.5
 //! -> 32 GMAC/s; the same bits as the AVX2 path, `tests/pointwise.rs`).
 //! The panel loop is outermost so a panel (`K x 32` floats) stays in L1/L2 while the pixels
 //! stream past it. A pixel tail shorter than `MR` is handled by re-running the last full tile
@@ -20,7 +20,7 @@
 //! `t * 32 * (K + 1)`; it holds `pw * 8` biases followed by `K` rows of `pw * 8` weights:
 //! `panel[pw*8 + k*pw*8 + c] = W[4t*8 + c][k]`. Total length `n_pad * (k_pad + 1)`.
 
-use crate::arch::{math, ActV, Simd, Wide};
+use crate::arch::{math, ActV, Simd, Wide, GELU, SIGMOID, SILU};
 use crate::error::{check, check_len, size, Error};
 use crate::isa::{dispatch, Kernels};
 use crate::kernels::tiles::walk_row;
@@ -308,9 +308,10 @@ trait Unit<S: Wide> {
     fn fma(s: S, a: Self::U, b: Self::U, c: Self::U) -> Self::U;
     /// Writes the unit's blocks to `out[j * BLOCKS ..]`.
     fn put(s: S, u: Self::U, out: &mut [S::V], j: usize);
-    /// SiLU (`SILU`) or sigmoid of every lane of the unit (the arithmetic of
+    /// The exp-based activation `KIND` (`arch::SIGMOID`, `SILU` or `GELU`) of every lane of
+    /// the unit (the arithmetic of
     /// [`ActV::apply`] on each block).
-    fn logistic<const SILU: bool>(s: S, u: Self::U) -> Self::U;
+    fn transcendental<const KIND: u8>(s: S, u: Self::U) -> Self::U;
 }
 
 /// One block per accumulator ([`Simd::V`]): the odd last block of a layer.
@@ -344,12 +345,8 @@ impl<S: Wide> Unit<S> for One {
         out[j] = u;
     }
     #[inline(always)]
-    fn logistic<const SILU: bool>(s: S, u: S::V) -> S::V {
-        if SILU {
-            math::silu(s, u)
-        } else {
-            math::sigmoid(s, u)
-        }
+    fn transcendental<const KIND: u8>(s: S, u: S::V) -> S::V {
+        math::by_kind::<S, KIND>(s, u)
     }
 }
 
@@ -381,8 +378,8 @@ impl<S: Wide> Unit<S> for Two {
         out[2 * j + 1] = hi;
     }
     #[inline(always)]
-    fn logistic<const SILU: bool>(s: S, u: S::P) -> S::P {
-        s.plogistic::<SILU>(u)
+    fn transcendental<const KIND: u8>(s: S, u: S::P) -> S::P {
+        s.ptranscendental::<KIND>(u)
     }
 }
 
@@ -446,19 +443,14 @@ unsafe fn tile<
             kk += 1;
         }
     }
-    // SiLU and sigmoid run on whole units (zmm registers with AVX-512: twice the lanes per
-    // instruction); the other activations on blocks, after the split.
-    let logistic = act.logistic();
-    if let Some(silu) = logistic {
-        for i in 0..MR {
-            for j in 0..NU {
-                acc[i][j] = if silu {
-                    U::logistic::<true>(s, acc[i][j])
-                } else {
-                    U::logistic::<false>(s, acc[i][j])
-                };
-            }
-        }
+    // SiLU, sigmoid and GELU run on whole units (zmm registers with AVX-512: twice the lanes
+    // per instruction); the other activations on blocks, after the split.
+    let transcendental = act.transcendental();
+    match transcendental {
+        Some(SIGMOID) => units_transcendental::<S, U, SIGMOID, MR, NU>(s, &mut acc),
+        Some(SILU) => units_transcendental::<S, U, SILU, MR, NU>(s, &mut acc),
+        Some(GELU) => units_transcendental::<S, U, GELU, MR, NU>(s, &mut acc),
+        _ => {}
     }
     let mut out = [[s.zero(); NB]; MR];
     for i in 0..MR {
@@ -467,11 +459,26 @@ unsafe fn tile<
         }
     }
     // The activation is dispatched once per tile, so the store loop is straight-line code.
-    if logistic.is_none() {
+    if transcendental.is_none() {
         act.apply_tile(s, &mut out);
     }
     // SAFETY: forwarded contract of `tile`.
     unsafe { store_tile::<S, MR, NB, G>(s, a, c, &out, p0, m, lo) };
+}
+
+/// [`Unit::transcendental`] `KIND` on every unit of a tile.
+// Index loops with constant trip counts (see `ActV::apply_tile`).
+#[allow(clippy::needless_range_loop)]
+#[inline(always)]
+fn units_transcendental<S: Wide, U: Unit<S>, const KIND: u8, const MR: usize, const NU: usize>(
+    s: S,
+    acc: &mut [[U::U; NU]; MR],
+) {
+    for i in 0..MR {
+        for j in 0..NU {
+            acc[i][j] = U::transcendental::<KIND>(s, acc[i][j]);
+        }
+    }
 }
 
 /// One row of a tile: optional pre-residual copy, residual, gate (`G`: `a.g` is set), store,

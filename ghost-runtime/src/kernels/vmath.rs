@@ -1,9 +1,9 @@
-//! `exp`, sigmoid, SiLU and `tanh` in place over flat `f32` slices of any length: the vector functions
+//! `exp`, sigmoid, SiLU, `tanh` and GELU in place over flat `f32` slices of any length: the vector functions
 //! of `arch::math` (method and accuracy documented there) on the kernels' ISA. Used by the DFC
 //! gate, by glue steps with no epilogue to live in, and by the tests that hold the functions
 //! to f64.
 
-use crate::arch::{math, Simd, Wide};
+use crate::arch::{self, math, Simd, Wide};
 use crate::isa::{dispatch, Kernels};
 
 /// A function [`Kernels::transcendental`] applies.
@@ -17,6 +17,8 @@ pub enum Transcendental {
     Silu,
     /// `tanh(x)` (to a few `2^-24` absolute, see `arch::math`).
     Tanh,
+    /// GELU, `x (1 + erf(x / sqrt 2)) / 2` (as [`crate::Activation::Gelu`]).
+    Gelu,
 }
 
 struct Args {
@@ -25,16 +27,23 @@ struct Args {
     f: Transcendental,
 }
 
-/// Function `F` (0 exp, 1 sigmoid, 2 SiLU, 3 tanh) on one vector; a generic fn, not a closure, so it
-/// inlines into the `#[target_feature]` wrapper with its features.
+/// The functions as `run`'s const parameter `F`: the activations' `ActV` kinds (evaluated 16
+/// lanes wide by `Wide::ptranscendental`), then two kinds of their own.
+const SIGMOID: u8 = arch::SIGMOID;
+const SILU: u8 = arch::SILU;
+const GELU: u8 = arch::GELU;
+const EXP: u8 = 100;
+const TANH: u8 = 101;
+
+/// Function `F` on one vector; a generic fn, not a closure, so it inlines into the
+/// `#[target_feature]` wrapper with its features.
 #[cfg_attr(ghost_runtime_opt0, inline(never))] // see ghost-runtime/build.rs
 #[cfg_attr(not(ghost_runtime_opt0), inline(always))]
 fn apply<S: Simd, const F: u8>(s: S, v: S::V) -> S::V {
     match F {
-        0 => math::exp(s, v),
-        1 => math::sigmoid(s, v),
-        2 => math::silu(s, v),
-        _ => math::tanh(s, v),
+        EXP => math::exp(s, v),
+        TANH => math::tanh(s, v),
+        _ => math::by_kind::<S, F>(s, v),
     }
 }
 
@@ -46,21 +55,15 @@ fn apply<S: Simd, const F: u8>(s: S, v: S::V) -> S::V {
 unsafe fn run<S: Wide, const F: u8>(s: S, a: &Args) {
     let full = a.len / 8 * 8;
     let mut i = 0;
-    if F == 1 || F == 2 {
-        // Sigmoid and SiLU 16 lanes at a time (one zmm evaluation with AVX-512: twice the
-        // work per instruction of two ymm ones; the same arithmetic per lane, so the same
+    if F == SIGMOID || F == SILU || F == GELU {
+        // Sigmoid, SiLU and GELU 16 lanes at a time (one zmm evaluation with AVX-512: twice
+        // the work per instruction of two ymm ones; the same arithmetic per lane, so the same
         // bits). GhostNetV2's DFC gates spent ~3 % of the run here with ymm.
         while i + 16 <= full {
             // SAFETY: i + 16 <= len.
             unsafe {
                 let p = a.x.add(i);
-                let v = s.pload(p);
-                let r = if F == 2 {
-                    s.plogistic::<true>(v)
-                } else {
-                    s.plogistic::<false>(v)
-                };
-                let [lo, hi] = s.halves(r);
+                let [lo, hi] = s.halves(s.ptranscendental::<F>(s.pload(p)));
                 s.store(p, lo);
                 s.store(p.add(8), hi);
             }
@@ -94,10 +97,11 @@ unsafe fn body<S: Wide>(s: S, a: &Args) {
     // SAFETY: forwarded.
     unsafe {
         match a.f {
-            Transcendental::Exp => run::<S, 0>(s, a),
-            Transcendental::Sigmoid => run::<S, 1>(s, a),
-            Transcendental::Silu => run::<S, 2>(s, a),
-            Transcendental::Tanh => run::<S, 3>(s, a),
+            Transcendental::Exp => run::<S, EXP>(s, a),
+            Transcendental::Sigmoid => run::<S, SIGMOID>(s, a),
+            Transcendental::Silu => run::<S, SILU>(s, a),
+            Transcendental::Tanh => run::<S, TANH>(s, a),
+            Transcendental::Gelu => run::<S, GELU>(s, a),
         }
     }
 }

@@ -31,7 +31,7 @@ impl Rng {
         (0..n).map(|_| self.f()).collect()
     }
     pub fn act(&mut self) -> Activation {
-        match self.range(0, 6) {
+        match self.range(0, 7) {
             0 => Activation::None,
             1 => Activation::Relu,
             2 => Activation::Clamp { lo: -0.3, hi: 0.4 },
@@ -41,7 +41,8 @@ impl Rng {
             },
             4 => Activation::HardSwish,
             5 => Activation::Sigmoid,
-            _ => Activation::Silu,
+            6 => Activation::Silu,
+            _ => Activation::Gelu,
         }
     }
 }

@@ -425,6 +425,17 @@ fn step_call(b: &Binds, k: &Kernel) -> TokenStream {
             let (sh, ww, s, d) = (shape.tokens(), wslice(*w), b.r(*src), b.m(*dst));
             quote!(k.dfl(#sh, #ww, #s, #d)?;)
         }
+        Kernel::ChannelNorm {
+            shape,
+            gamma,
+            beta,
+            src,
+            dst,
+        } => {
+            let (sh, ga, be) = (shape.tokens(), wslice(*gamma), wslice(*beta));
+            let (s, d) = (b.r(*src), b.m(*dst));
+            quote!(k.channel_norm(#sh, #ga, #be, #s, #d)?;)
+        }
         Kernel::CopyPixels {
             src,
             dst,

@@ -10,10 +10,10 @@
 
 use ghost_runtime::glue::Unary;
 use ghost_runtime::{
-    Activation, BinaryOp, ConcatU8Shape, ConvShape, CoordMode, DepthwiseGeneralShape,
-    DepthwiseShape, DfcShape, DflShape, GhostConcatU8, GhostShape, GroupedConvShape, InputLayout,
-    NearestMode, PointwiseShape, PoolKind, PoolShape, PoolU8Params, ResizeMode, ResizeShape,
-    SeActivations, SeShape, StemShape, U8BinaryParams, U8Requant,
+    Activation, BinaryOp, ChannelNormShape, ConcatU8Shape, ConvShape, CoordMode,
+    DepthwiseGeneralShape, DepthwiseShape, DfcShape, DflShape, GhostConcatU8, GhostShape,
+    GroupedConvShape, InputLayout, NearestMode, PointwiseShape, PoolKind, PoolShape, PoolU8Params,
+    ResizeMode, ResizeShape, SeActivations, SeShape, StemShape, U8BinaryParams, U8Requant,
 };
 use proc_macro2::{Literal, TokenStream};
 use quote::quote;
@@ -113,6 +113,7 @@ runtime_tokens!(enum Activation {
     HardSwish,
     Sigmoid,
     Silu,
+    Gelu,
 });
 runtime_tokens!(struct SeActivations { inner, gate });
 runtime_tokens!(enum Unary in glue { Sigmoid, Tanh, LeakyRelu { alpha } });
@@ -126,6 +127,7 @@ runtime_tokens!(
 );
 runtime_tokens!(struct PointwiseShape { k_blocks, n_blocks, pixels });
 runtime_tokens!(struct DflShape { groups, bins, pixels });
+runtime_tokens!(struct ChannelNormShape { channels, pixels, eps });
 runtime_tokens!(struct DepthwiseShape {
     blocks, in_h, in_w, k, stride, pad_top, pad_left, pad_bottom, pad_right,
 });

@@ -94,6 +94,12 @@ pub(super) fn activate(act: &Activation, x: f32) -> f32 {
             }
         }
         Activation::Tanh => x.tanh(),
+        // In f64 from one f32 input: within an ulp of the exact function, like ORT's
+        // `Div -> Erf -> Add -> Mul -> Mul` chain it replaces up to that chain's roundings.
+        Activation::Gelu => {
+            let x = x as f64;
+            (0.5 * x * (1.0 + libm::erf(x * std::f64::consts::FRAC_1_SQRT_2))) as f32
+        }
     }
 }
 
@@ -251,6 +257,7 @@ pub(super) fn unary(op: UnaryOp, x: &Tensor) -> Result<Tensor> {
                 UnaryOp::Floor => a.floor(),
                 UnaryOp::Ceil => a.ceil(),
                 UnaryOp::Not => f32::NAN,
+                UnaryOp::Erf => libm::erf(a as f64) as f32,
             };
             Data::F32(v.iter().map(|&a| f(a)).collect())
         }

@@ -22,6 +22,7 @@ mod conv;
 mod dense;
 mod elementwise;
 mod fused;
+mod norm;
 mod pool;
 mod quant;
 mod resize;
@@ -135,6 +136,14 @@ fn dispatch(op: &Op, x: &[&Tensor], types: &[TensorType]) -> Result<Vec<Tensor>>
         Op::Transpose { perm } => one(shape::transpose(perm, x[0], out)?),
         Op::Resize(r) => one(resize::resize(r, x[0], out)?),
         Op::Softmax { axis } => one(softmax::softmax(*axis, x[0])?),
+        Op::LayerNorm { axis, epsilon } => one(norm::layer_norm(
+            *axis,
+            *epsilon,
+            x[0],
+            x[1],
+            x.get(2).copied(),
+        )?),
+        Op::ChannelNorm { epsilon } => one(norm::channel_norm(*epsilon, x[0], x[1], x[2])?),
         Op::Pad(p) => one(shape::pad(p, x[0], out)?),
         Op::Gather { axis } => one(shape::gather(*axis, x[0], x[1], out)?),
         Op::Cast { to } => one(elementwise::cast(x[0], *to)?),

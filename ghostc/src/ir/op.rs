@@ -34,6 +34,10 @@ pub enum Activation {
         alpha: f32,
     },
     Tanh,
+    /// GELU, `x / 2 * (1 + erf(x / sqrt 2))` (the exact form; PyTorch's default). Exported as
+    /// `Div -> Erf -> Add 1 -> Mul x -> Mul 0.5` (or opset 20's `Gelu`), which
+    /// `fuse_activation` recognizes.
+    Gelu,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -60,6 +64,7 @@ pub enum UnaryOp {
     Floor,
     Ceil,
     Not,
+    Erf,
 }
 
 /// 2-D convolution, NCHW. Inputs: x, weight `[cout, cin/group, kh, kw]`, optional bias `[cout]`.
@@ -436,6 +441,13 @@ pub enum Op {
     Softmax {
         axis: usize,
     },
+    /// ONNX LayerNormalization: normalizes over the dims `axis..` (mean and biased variance
+    /// of those elements), then `* scale + bias` (both broadcast to the normalized dims).
+    /// Inputs: x, scale, optional bias.
+    LayerNorm {
+        axis: usize,
+        epsilon: f32,
+    },
     Pad(Pad),
     /// Inputs: data, indices (any integer tensor, negative indices allowed).
     Gather {
@@ -513,6 +525,13 @@ pub enum Op {
     Linear {
         act: Option<Activation>,
     },
+    /// Layer normalization over the channels (axis 1) of `[N, C, ..]`, at every pixel:
+    /// `y = (x - mean) / sqrt(var + epsilon) * gamma[c] + beta[c]`, the biased variance.
+    /// Inputs: x, gamma `[C]`, beta `[C]`. ConvNeXt's LayerNorm2d, from a channels-last
+    /// `LayerNormalization` between Transposes (`passes::ChannelsFirst`).
+    ChannelNorm {
+        epsilon: f32,
+    },
 }
 
 impl Op {
@@ -546,6 +565,7 @@ impl Op {
                 Activation::Silu => "silu",
                 Activation::LeakyRelu { .. } => "leaky_relu",
                 Activation::Tanh => "tanh",
+                Activation::Gelu => "gelu",
             },
             Op::Binary(b) => match b {
                 BinaryOp::Add => "add",
@@ -568,6 +588,7 @@ impl Op {
                 UnaryOp::Floor => "floor",
                 UnaryOp::Ceil => "ceil",
                 UnaryOp::Not => "not",
+                UnaryOp::Erf => "erf",
             },
             Op::Concat { .. } => "concat",
             Op::Slice(_) => "slice",
@@ -590,6 +611,7 @@ impl Op {
             Op::Identity => "identity",
             Op::Resize(_) => "resize",
             Op::Softmax { .. } => "softmax",
+            Op::LayerNorm { .. } => "layer_norm",
             Op::Pad(_) => "pad",
             Op::Gather { .. } => "gather",
             Op::Cast { .. } => "cast",
@@ -616,6 +638,7 @@ impl Op {
             Op::ChannelShuffle { .. } => "channel_shuffle",
             Op::Dfl { .. } => "dfl",
             Op::Linear { .. } => "linear",
+            Op::ChannelNorm { .. } => "channel_norm",
         }
     }
 
@@ -639,7 +662,8 @@ impl Op {
                 let n = 2 + 2 * d.convs.len();
                 (n, n)
             }
-            Op::Linear { .. } => (3, 3),
+            Op::Linear { .. } | Op::ChannelNorm { .. } => (3, 3),
+            Op::LayerNorm { .. } => (2, 3),
             _ => (1, 1),
         }
     }

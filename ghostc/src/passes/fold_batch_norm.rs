@@ -12,6 +12,11 @@
 //! - `MatMul(x, W)` and `Add(MatMul(x, W), c)` with constant rank-2 W and c broadcast per
 //!   output column -> one `Gemm(x, W', c')`.
 //!
+//! A `Mul` or `Add` of a conv's output by a constant with one value per channel (`[C, 1, 1]`,
+//! ConvNeXt's layer scale and the bias of a Linear turned conv by `channels_first`) is the
+//! same affine map (`slope = c, shift = 0` or `slope = 1, shift = c`) and folds into convs the
+//! same way.
+//!
 //! Preconditions: the BN's four parameters and the producer's weight (and bias) are f32
 //! constants with one entry per channel; the producer's output is read only by the BN and is
 //! not a graph output (otherwise the unnormalized value is still needed). The folded node
@@ -45,9 +50,7 @@ impl Pass for FoldBatchNorm {
         if !self.enabled {
             return Ok(false);
         }
-        sweep(self, g, |g, bn| {
-            matches!(g.node(bn).op, Op::BatchNorm(_)) && fold_one(g, bn)
-        })
+        sweep(self, g, fold_one)
     }
 }
 
@@ -99,19 +102,67 @@ fn fold_bias(b: &[f32], slope: &[f64], shift: &[f64]) -> Vec<f32> {
         .collect()
 }
 
+/// `Mul(y, c)` or `Add(y, c)` (either order) with `y` `[N, C, H, W]` and `c` a constant of
+/// shape `[C, 1, 1]` or `[1, C, 1, 1]`, `C > 1`, as `(y, slope, shift)`. One-value constants
+/// stay: they are parts of decomposed activations (`x + 3` of a hard-sigmoid).
+fn channel_affine(g: &Graph, n: NodeId) -> Option<(ValueId, Vec<f64>, Vec<f64>)> {
+    let node = g.node(n);
+    let Op::Binary(op @ (BinaryOp::Mul | BinaryOp::Add)) = node.op else {
+        return None;
+    };
+    let out = &g.value(node.outputs[0]).ty;
+    for (y, c) in [
+        (node.inputs[0], node.inputs[1]),
+        (node.inputs[1], node.inputs[0]),
+    ] {
+        let shape = &g.value(y).ty.shape;
+        let cs = &g.value(c).ty.shape;
+        let [_, channels, _, _] = shape[..] else {
+            continue;
+        };
+        let per_channel = channels > 1
+            && (cs[..] == [channels, 1, 1] || cs[..] == [1, channels, 1, 1])
+            && g.value(y).ty == *out;
+        let Some(data) = const_f32(g, c).filter(|_| per_channel) else {
+            continue;
+        };
+        let data = data.iter().map(|&v| v as f64);
+        return Some(match op {
+            BinaryOp::Mul => (y, data.collect(), vec![0.0; channels]),
+            _ => (y, vec![1.0; channels], data.collect()),
+        });
+    }
+    None
+}
+
 fn fold_one(g: &mut Graph, bn: NodeId) -> bool {
-    let y = g.node(bn).inputs[0];
+    let is_bn = matches!(g.node(bn).op, Op::BatchNorm(_));
+    let (y, slope, shift) = if is_bn {
+        let y = g.node(bn).inputs[0];
+        let Some(&channels) = g.value(y).ty.shape.get(1) else {
+            return false;
+        };
+        let Some((slope, shift)) = affine(g, bn, channels) else {
+            return false;
+        };
+        (y, slope, shift)
+    } else {
+        match channel_affine(g, bn) {
+            Some(a) => a,
+            None => return false,
+        }
+    };
     let shape = g.value(y).ty.shape.clone();
-    let Some(&channels) = shape.get(1) else {
-        return false;
-    };
-    let Some((slope, shift)) = affine(g, bn, channels) else {
-        return false;
-    };
+    let channels = shape[1];
     let Some((prod, prod_node)) = producer(g, y) else {
         return false;
     };
     if !only_used_by(g, y, bn) {
+        return false;
+    }
+    let is_conv = matches!(prod_node.op, Op::Conv(_) | Op::FusedConv(_));
+    if !is_bn && !is_conv {
+        // A constant Mul/Add folds into convs only (a Gemm/MatMul's channel is its last axis).
         return false;
     }
     let prod_name = prod_node.name.clone();

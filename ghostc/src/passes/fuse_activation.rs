@@ -2,13 +2,16 @@
 //! connected layer.
 //!
 //! Rewrites, in three phases (each a sweep in topological order):
-//! 1. (`act`) Decomposed activations exporters emit become one `Activation` node:
+//! 1. (`act`; GELU always, since its Erf has no lowering of its own) Decomposed activations
+//!    exporters emit become one `Activation` node:
 //!    - hard-sigmoid: `Div(Clip[0, hi](Add(x, c)), k)` or `Mul(Clip[0, hi](Add(x, c)), s)`
 //!      (either operand order) with `hi * s == 1` becomes `HardSigmoid { alpha: s, beta: c * s }`;
 //!      `clamp(x + 3, 0, 6) / 6` and `relu6(x + 3) / 6` give exactly `{ alpha: 1/6, beta: 0.5 }`.
 //!    - hard-swish: `Mul(x, HardSigmoid{1/6, 0.5}(x))` and `Div(Mul(x, Clip[0, 6](Add(x, 3))), 6)`
 //!      (or `Mul(.., 1/6)`) become `HardSwish`.
 //!    - SiLU/Swish: `Mul(x, Sigmoid(x))` (either operand order) becomes `Silu`.
+//!    - GELU: the product of `x`, `0.5` and `Add(Erf(x / sqrt 2), 1)` in any grouping and
+//!      operand order of two Muls (`Div` by `sqrt 2` or `Mul` by its inverse) becomes `Gelu`.
 //!    - `Clip[0, 6]` on its own (ReLU6) stays a Clip.
 //! 2. (`act`) Every `Conv` becomes a `FusedConv` (a missing bias becomes a zero constant); when
 //!    its output's only reader is an activation node, that activation moves into the epilogue
@@ -52,6 +55,10 @@ impl Pass for FuseActivation {
 
     fn run(&self, g: &mut Graph) -> Result<bool, PassError> {
         let mut changed = false;
+        if !self.act {
+            // GELU's spelling even so: its Erf has no lowering of its own.
+            changed |= sweep(self, g, recognize_gelu)?;
+        }
         if self.act {
             changed |= sweep(self, g, recognize_decomposed)?;
             changed |= sweep(self, g, fuse_conv)?;
@@ -140,11 +147,104 @@ fn replace_with_activation(
     absorb_nodes(g, root, absorbed);
 }
 
+/// The leaves of a product of at most two Muls rooted at `n` (an inner Mul counts when it is
+/// read only by the outer one), with the inner Mul if there is one.
+fn product_leaves(g: &Graph, n: NodeId) -> Option<(Vec<ValueId>, Option<NodeId>)> {
+    let node = g.node(n);
+    if node.op != Op::Binary(BinaryOp::Mul) {
+        return None;
+    }
+    let mut leaves = Vec::new();
+    let mut inner = None;
+    for &v in &node.inputs {
+        match producer(g, v) {
+            Some((m, mn))
+                if inner.is_none()
+                    && mn.op == Op::Binary(BinaryOp::Mul)
+                    && only_used_by(g, v, n) =>
+            {
+                leaves.extend(&mn.inputs);
+                inner = Some(m);
+            }
+            _ => leaves.push(v),
+        }
+    }
+    Some((leaves, inner))
+}
+
+/// `x * 0.5 * (1 + erf(x / sqrt 2))` rooted at the Mul `n` (see the module docs): `x` and
+/// the nodes absorbed.
+fn gelu(g: &Graph, n: NodeId) -> Option<(ValueId, Vec<NodeId>)> {
+    let (leaves, inner) = product_leaves(g, n)?;
+    if leaves.len() != 3 {
+        return None;
+    }
+    let half = leaves
+        .iter()
+        .position(|&v| scalar_f32(g, v).is_some_and(|h| close(h, 0.5)))?;
+    let rest: Vec<ValueId> = (0..3).filter(|&i| i != half).map(|i| leaves[i]).collect();
+    for (x, e) in [(rest[0], rest[1]), (rest[1], rest[0])] {
+        let Some((add, add_node)) = producer(g, e) else {
+            continue;
+        };
+        // `e` is a leaf of the outer Mul or of the inner one.
+        let read_once = only_used_by(g, e, n) || inner.is_some_and(|m| only_used_by(g, e, m));
+        if add_node.op != Op::Binary(BinaryOp::Add) || !read_once {
+            continue;
+        }
+        let (a, b) = (add_node.inputs[0], add_node.inputs[1]);
+        let erf_out = match (scalar_f32(g, a), scalar_f32(g, b)) {
+            (Some(one), None) | (None, Some(one)) if close(one, 1.0) => {
+                if scalar_f32(g, a).is_some() {
+                    b
+                } else {
+                    a
+                }
+            }
+            _ => continue,
+        };
+        let Some((erf, erf_node)) = producer(g, erf_out) else {
+            continue;
+        };
+        if erf_node.op != Op::Unary(crate::ir::UnaryOp::Erf) || !only_used_by(g, erf_out, add) {
+            continue;
+        }
+        let arg = erf_node.inputs[0];
+        let Some((div, _)) = producer(g, arg) else {
+            continue;
+        };
+        let Some((u, s)) = scaled(g, div) else {
+            continue;
+        };
+        if u == x && close(s, std::f32::consts::FRAC_1_SQRT_2) && only_used_by(g, arg, erf) {
+            // Readers before producers: each goes once nothing reads it.
+            let absorbed = inner.into_iter().chain([add, erf, div]).collect();
+            return Some((x, absorbed));
+        }
+    }
+    None
+}
+
+/// The GELU rewrite of phase 1 alone.
+fn recognize_gelu(g: &mut Graph, n: NodeId) -> bool {
+    let Some((x, absorbed)) = gelu(g, n) else {
+        return false;
+    };
+    if g.value(x).ty != g.value(g.node(n).outputs[0]).ty {
+        return false;
+    }
+    replace_with_activation(g, n, Activation::Gelu, x, &absorbed);
+    true
+}
+
 fn recognize_decomposed(g: &mut Graph, n: NodeId) -> bool {
     let out_ty = match g.node(n).outputs.first() {
         Some(&y) => g.value(y).ty.clone(),
         None => return false,
     };
+    if recognize_gelu(g, n) {
+        return true;
+    }
     // Div(Clip(Add(x, c)), k) / Mul(Clip(Add(x, c)), s) -> HardSigmoid.
     if let Some((inner, s)) = scaled(g, n) {
         if let Some(p) = clip_of_add(g, inner, n) {

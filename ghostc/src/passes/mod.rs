@@ -11,6 +11,7 @@
 //! invariant is caught at the pass, not three stages later.
 
 mod channel_shuffle;
+mod channels_first;
 mod fold_batch_norm;
 mod fold_pad;
 mod fold_quantize;
@@ -31,6 +32,7 @@ use crate::ir::{Graph, NodeId};
 use crate::verify::{verify, VerifyError};
 
 pub use channel_shuffle::ChannelShuffle;
+pub use channels_first::ChannelsFirst;
 pub use fold_batch_norm::FoldBatchNorm;
 pub use fold_pad::FoldPad;
 pub use fold_quantize::FoldQuantize;
@@ -307,9 +309,10 @@ pub struct PassReport {
 }
 
 /// Pass names in pipeline order, for `--stop-after` and `--emit ir-after=PASS`.
-pub const PASS_NAMES: [&str; 12] = [
+pub const PASS_NAMES: [&str; 13] = [
     "remove_identity",
     "channel_shuffle",
+    "channels_first",
     "fuse_dfl",
     "fold_pad",
     "fold_quantize",
@@ -328,6 +331,7 @@ pub fn pipeline(fuse: &FuseOptions) -> Vec<Box<dyn Pass>> {
     vec![
         Box::new(RemoveIdentity),
         Box::new(ChannelShuffle),
+        Box::new(ChannelsFirst),
         Box::new(FuseDfl),
         Box::new(FoldPad { enabled: fuse.pad }),
         Box::new(FoldQuantize {
@@ -358,34 +362,40 @@ pub fn pipeline(fuse: &FuseOptions) -> Vec<Box<dyn Pass>> {
 ///    first so that every later matcher sees producers and consumers directly adjacent.
 /// 2. `channel_shuffle`: ShuffleNet's `Reshape -> Transpose -> Reshape` into one op (a layout
 ///    permutation for the planner). Always on: the three nodes have no lowering of their own.
-/// 3. `fuse_dfl`: a detection head's `Reshape -> Transpose -> Softmax -> Conv -> Reshape`
-///    into one `Dfl` op. Always on, like step 2; before `fuse_activation` turns the conv into
-///    a FusedConv.
-/// 4. `fold_pad`: a constant-zero `Pad` before convs (TF "SAME" exports) becomes their padding.
+/// 3. `channels_first`: channels-last regions (`Transpose(0, 2, 3, 1)`, LayerNorm/MatMul/
+///    elementwise ops on the last axis, `Transpose(0, 3, 1, 2)`) become ChannelNorm, 1x1 Convs
+///    and the same elementwise ops on NCHW. Always on: the Transposes have no lowering. Before
+///    `fold_batch_norm`, which then folds the bias Add and ConvNeXt's layer-scale Mul into the
+///    new convs.
+/// 4. `fuse_dfl`: a detection head's `Reshape -> Transpose -> Softmax -> Conv -> Reshape`
+///    into one `Dfl` op. Always on, like steps 2 and 3; before `fuse_activation` turns the
+///    conv into a FusedConv.
+/// 5. `fold_pad`: a constant-zero `Pad` before convs (TF "SAME" exports) becomes their padding.
 ///    Early, so every later matcher sees each conv right after the Pad's producer.
-/// 5. `fold_quantize`: QDQ chains into QConv before anything else looks at the convs, whose
+/// 6. `fold_quantize`: QDQ chains into QConv before anything else looks at the convs, whose
 ///    weights are Dequantize outputs, not constants, so no f32 fusion would match them anyway.
-/// 6. `fold_batch_norm`: needs the raw `Conv -> BatchNorm` / `Gemm -> BatchNorm` adjacency,
-///    i.e. must run before activations are fused into the conv (a BN after an activation is
-///    not foldable, and after fusion the conv would sit behind its activation).
-/// 7. `merge_parallel_convs`: sums of convs over one input (GhostNetV3 exported in training
+/// 7. `fold_batch_norm`: needs the raw `Conv -> BatchNorm` / `Gemm -> BatchNorm` adjacency
+///    (and `Conv -> Mul/Add` by a per-channel constant), i.e. must run before activations are
+///    fused into the conv (a BN after an activation is not foldable, and after fusion the conv
+///    would sit behind its activation).
+/// 8. `merge_parallel_convs`: sums of convs over one input (GhostNetV3 exported in training
 ///    form) become one conv. After BN folding, so each `BN(Conv(x))` branch is one conv with
 ///    bias; before activation fusion, which would otherwise turn the branches into FusedConvs
 ///    and the ReLU after the sum into a separate node the Ghost matcher cannot see through.
-/// 8. `fuse_activation`: canonicalizes first (decomposed hard-sigmoid / hard-swish become one
+/// 9. `fuse_activation`: canonicalizes first (decomposed hard-sigmoid / hard-swish become one
 ///    activation node), then turns every Conv into a FusedConv with its bias and following
 ///    activation, and Gemm/MatMul(+Add) into Linear. Every later matcher then sees one
 ///    spelling of "conv + bias + activation" and of "fully connected layer".
-/// 9. `fuse_squeeze_excite`: matches pool -> FC+act -> FC+gate -> Mul, which only has a single
-///    spelling once step 8 has run (hard-sigmoid decomposed into Add/Clip/Div otherwise). It
-///    does not interact with the Ghost pattern (its FCs act on 1x1 maps).
-/// 10. `fuse_ghost_module`: needs the primary and cheap convs with their activations absorbed
-///     (step 8), so that `p` has exactly the two consumers the pattern requires.
-/// 11. `fuse_dfc`: after the Ghost fusion, so the gated tensor is the whole Ghost op, and
+/// 10. `fuse_squeeze_excite`: matches pool -> FC+act -> FC+gate -> Mul, which only has a
+///     single spelling once step 9 has run (hard-sigmoid decomposed into Add/Clip/Div
+///     otherwise). It does not interact with the Ghost pattern (its FCs act on 1x1 maps).
+/// 11. `fuse_ghost_module`: needs the primary and cheap convs with their activations absorbed
+///     (step 9), so that `p` has exactly the two consumers the pattern requires.
+/// 12. `fuse_dfc`: after the Ghost fusion, so the gated tensor is the whole Ghost op, and
 ///     after `fuse_activation`, so the gate's Sigmoid has one spelling (fused into the last
 ///     conv). Independent of the residual (GhostNetV2 gates the first Ghost module, the
 ///     residual joins the second).
-/// 12. `fuse_residual`: last, so that the residual Add attaches to the whole Ghost module (its
+/// 13. `fuse_residual`: last, so that the residual Add attaches to the whole Ghost module (its
 ///     real producer) rather than to the Slice/Concat the Ghost fusion removes.
 ///
 /// Returns one report per pass that ran. With `opts.verify_each` the verifier runs on the

@@ -17,10 +17,10 @@ use std::fmt;
 
 use ghost_runtime::glue::Unary;
 use ghost_runtime::{
-    Activation, BinaryOp, ConcatU8Shape, ConvShape, CoordMode, DepthwiseGeneralShape,
-    DepthwiseShape, DfcShape, DflShape, GhostConcatU8, GhostShape, GroupedConvShape,
-    PointwiseShape, PoolKind, PoolShape, PoolU8Params, ResizeMode, ResizeShape, SeActivations,
-    SeShape, StemShape, U8BinaryParams, U8Requant,
+    Activation, BinaryOp, ChannelNormShape, ConcatU8Shape, ConvShape, CoordMode,
+    DepthwiseGeneralShape, DepthwiseShape, DfcShape, DflShape, GhostConcatU8, GhostShape,
+    GroupedConvShape, PointwiseShape, PoolKind, PoolShape, PoolU8Params, ResizeMode, ResizeShape,
+    SeActivations, SeShape, StemShape, U8BinaryParams, U8Requant,
 };
 
 use super::blob::WeightBlob;
@@ -209,6 +209,15 @@ pub enum Kernel {
     Dfl {
         shape: DflShape,
         w: WRange,
+        src: Loc,
+        dst: Loc,
+    },
+    /// Layer normalization over the channels of each pixel (`Kernels::channel_norm`): `src`
+    /// and `dst` in the dense layout, `gamma` and `beta` padded to whole blocks with zeros.
+    ChannelNorm {
+        shape: ChannelNormShape,
+        gamma: WRange,
+        beta: WRange,
         src: Loc,
         dst: Loc,
     },
@@ -429,6 +438,7 @@ impl Kernel {
             | Kernel::Copy { src, dst, .. }
             | Kernel::CopyPixels { src, dst, .. }
             | Kernel::Dfl { src, dst, .. }
+            | Kernel::ChannelNorm { src, dst, .. }
             | Kernel::Remap { src, dst, .. }
             | Kernel::Quantize { src, dst, .. }
             | Kernel::Dequantize { src, dst, .. }
@@ -613,6 +623,7 @@ impl Kernel {
             Kernel::Copy { .. } => "copy".into(),
             Kernel::CopyPixels { .. } => "concat-pixels".into(),
             Kernel::Dfl { .. } => "dfl".into(),
+            Kernel::ChannelNorm { .. } => "channel-norm".into(),
             Kernel::Remap { .. } => "remap".into(),
             Kernel::Pool { kind, .. } => match kind {
                 PoolKind::Max => "maxpool",

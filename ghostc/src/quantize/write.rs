@@ -657,6 +657,11 @@ fn write_op(
                 "LeakyRelu"
             }
             Activation::Tanh => "Tanh",
+            Activation::Gelu => {
+                return Err(unwritable(
+                    "GELU has no single-node ONNX form before opset 20",
+                ))
+            }
         },
         Op::Binary(b) => match b {
             BinaryOp::Add => "Add",
@@ -679,6 +684,7 @@ fn write_op(
             UnaryOp::Floor => "Floor",
             UnaryOp::Ceil => "Ceil",
             UnaryOp::Not => "Not",
+            UnaryOp::Erf => "Erf",
         },
         Op::Concat { axis } => {
             attrs.push(attr_i("axis", *axis as i64));
@@ -763,6 +769,11 @@ fn write_op(
         Op::Softmax { axis } => {
             attrs.push(attr_i("axis", *axis as i64));
             "Softmax"
+        }
+        Op::LayerNorm { axis, epsilon } => {
+            attrs.push(attr_i("axis", *axis as i64));
+            attrs.push(attr_f("epsilon", *epsilon));
+            "LayerNormalization"
         }
         Op::Pad(p) => {
             ins.push(w.init_int(

@@ -28,6 +28,7 @@ mod conv;
 mod dense;
 mod elementwise;
 mod fused;
+mod norm;
 mod pool;
 mod quant;
 mod resize;
@@ -137,6 +138,8 @@ fn infer_unchecked_size(op: &Op, inputs: &[InputFact<'_>]) -> Outputs {
         Op::Pool(p) => pool::pool(p, inputs),
         Op::Reduce(r) => pool::reduce(r, inputs),
         Op::Softmax { axis } => softmax::softmax(*axis, inputs),
+        Op::LayerNorm { axis, .. } => norm::layer_norm(*axis, inputs),
+        Op::ChannelNorm { .. } => norm::channel_norm(inputs),
         Op::Activation(a) => elementwise::activation(a, inputs),
         Op::Binary(b) => elementwise::binary(*b, inputs),
         Op::Unary(u) => elementwise::unary(*u, inputs),

@@ -1,5 +1,5 @@
 //! Elementwise ops: the activations (Relu, Sigmoid, Tanh, LeakyRelu, HardSigmoid, HardSwish,
-//! Clip), arithmetic, comparisons, unary math, Where, Cast and CastLike (opset 15: a Cast to the
+//! Clip, Gelu), arithmetic, comparisons, unary math, Where, Cast and CastLike (opset 15: a Cast to the
 //! dtype of its second input).
 //!
 //! Opset notes: Clip takes `min`/`max` as attributes before opset 11 and as optional constant
@@ -34,6 +34,14 @@ pub(super) fn register(reg: &mut Registry) {
         let beta = ctx.attrs.float_or("beta", 0.5)?;
         unary_op(ctx, Op::Activation(Activation::HardSigmoid { alpha, beta }))
     });
+    reg.add("Gelu", |ctx| {
+        match ctx.attrs.string_or("approximate", "none")?.as_str() {
+            "none" => unary_op(ctx, Op::Activation(Activation::Gelu)),
+            other => Err(NodeError::Unsupported(format!(
+                "Gelu with approximate=\"{other}\" (only the exact form, \"none\")"
+            ))),
+        }
+    });
     reg.add("Clip", clip);
     reg.add("Add", |ctx| binary(ctx, BinaryOp::Add));
     reg.add("Sub", |ctx| binary(ctx, BinaryOp::Sub));
@@ -51,6 +59,7 @@ pub(super) fn register(reg: &mut Registry) {
         unary_op(ctx, Op::Unary(UnaryOp::Reciprocal))
     });
     reg.add("Exp", |ctx| unary_op(ctx, Op::Unary(UnaryOp::Exp)));
+    reg.add("Erf", |ctx| unary_op(ctx, Op::Unary(UnaryOp::Erf)));
     reg.add("Abs", |ctx| unary_op(ctx, Op::Unary(UnaryOp::Abs)));
     reg.add("Floor", |ctx| unary_op(ctx, Op::Unary(UnaryOp::Floor)));
     reg.add("Ceil", |ctx| unary_op(ctx, Op::Unary(UnaryOp::Ceil)));

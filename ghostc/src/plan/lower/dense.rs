@@ -199,4 +199,45 @@ impl Lowerer<'_> {
             },
         );
     }
+
+    /// A layer normalization over the channels of each pixel: input and output in the dense
+    /// layout, gamma and beta padded to whole blocks in the blob.
+    pub(super) fn lower_channel_norm(&mut self, n: NodeId, eps: f32) {
+        let node = self.g.node(n);
+        let name = node.name.clone();
+        let (x, y) = (node.inputs[0], node.outputs[0]);
+        let (Some(gamma), Some(beta)) = (
+            self.constant(node.inputs[1]).map(<[f32]>::to_vec),
+            self.constant(node.inputs[2]).map(<[f32]>::to_vec),
+        ) else {
+            self.unsupported_as(n, "gamma or beta computed at run time", "constants");
+            return;
+        };
+        let channels = self.shape(x)[1];
+        let dense = ChannelLayout::dense(channels);
+        let src = self.read_as(x, &dense, &name);
+        if !self.layout(y).is_dense() {
+            self.unsupported_as(n, "output in a non-dense channel layout", "a dense layout");
+            return;
+        }
+        let (h, w) = self.hw(x);
+        let gamma = self.push_weights(&dense.scatter(&gamma, 0.0));
+        let beta = self.push_weights(&dense.scatter(&beta, 0.0));
+        let dst = self.out_buf(y);
+        self.push(
+            n,
+            format!("channel norm over {channels} channels"),
+            Kernel::ChannelNorm {
+                shape: ghost_runtime::ChannelNormShape {
+                    channels,
+                    pixels: h * w,
+                    eps,
+                },
+                gamma,
+                beta,
+                src,
+                dst,
+            },
+        );
+    }
 }

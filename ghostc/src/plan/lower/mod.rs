@@ -169,6 +169,7 @@ pub(crate) fn act_of(a: Option<Activation>) -> Option<rt::Activation> {
         Some(Activation::HardSwish) => rt::Activation::HardSwish,
         Some(Activation::Sigmoid) => rt::Activation::Sigmoid,
         Some(Activation::Silu) => rt::Activation::Silu,
+        Some(Activation::Gelu) => rt::Activation::Gelu,
         Some(_) => return None,
     })
 }
@@ -415,6 +416,10 @@ impl<'g> Lowerer<'g> {
             }
             Op::Dfl { bins } => {
                 self.lower_dfl(n, *bins);
+                Ok(())
+            }
+            Op::ChannelNorm { epsilon } => {
+                self.lower_channel_norm(n, *epsilon);
                 Ok(())
             }
             Op::Quantize(q) => {
