@@ -7,7 +7,7 @@
 //! of the 8 pixels (8 consecutive vectors in memory, 256 bytes), and a group's data (8 x `C`
 //! floats, 24 KiB at `C = 768`) stays in L1 for the second and third of its three passes:
 //! 1. Per-pixel sums of the channel blocks (one accumulator per pixel, holding 8 channels'
-//!    partial sums), reduced across lanes by [`Simd::transpose_sum`] (a transpose and add tree
+//!    partial sums), reduced across lanes by `Simd::transpose_sum` (a transpose and add tree
 //!    in registers: lane `i` is pixel `i`): the mean `m`.
 //! 2. `d = x - m`, accumulating `sum d` and `sum d^2` per pixel (the corrected two-pass
 //!    algorithm): `c = sum d / C` is the rounding error of `m`, and `var = (sum d^2 - c sum d)
@@ -17,7 +17,7 @@
 //! 3. `y = ((x - m) r - c r) gamma + beta` with `r = 1 / sqrt(var + eps)` (two FMAs after the
 //!    subtraction, which is exact near the mean), block by block, stored.
 //!
-//! The last block's padding lanes are cleared with a bitwise AND ([`Simd::and`]) before they
+//! The last block's padding lanes are cleared with a bitwise AND (`Simd::and`) before they
 //! enter the statistics and after the output is computed, so whatever `src` holds there (NaN
 //! included) has no effect and `dst` gets zeros. A pixel count that is not a multiple of 8 ends
 //! with one group whose missing pixels repeat the last one (computed, not stored). AVX2, NEON
