@@ -74,7 +74,7 @@ use super::Simd;
 
 /// The lane operations these functions use, so they run on any register width: every [`Simd`]
 /// token on its blocks (the blanket impl below) and, with AVX-512, `x86_64::Zmm` on two blocks
-/// in one zmm register (the pointwise tile's activation, see [`super::Wide::plogistic`]).
+/// in one zmm register (the pointwise tile's activation, see [`super::Wide::ptranscendental`]).
 /// Each method is the [`Simd`] method of the same name.
 pub(crate) trait Lanes: Copy {
     type L: Copy;
