@@ -185,6 +185,27 @@ macro_rules! wide_as_pair {
 }
 pub(crate) use wide_as_pair;
 
+/// Runs `$body` with `$i` bound to each literal `0, 1, ..` below `$n` (at most 64), for loops
+/// over a register tile whose bodies are too big for LLVM to unroll fully (GELU is ~40
+/// operations per vector): one runtime-indexed access to a tile array keeps the whole tile in
+/// stack memory, and the multiply-add loop that fills it then stores every accumulator after
+/// every FMA. That happened when GELU joined the epilogues: pointwise tiles fell from 74-98 %
+/// of peak to ~30 % (ghost-bench), the DFC's 5x1 depthwise from 42-48 % to 17-19 %. The
+/// `if` on each literal folds away per instantiation.
+macro_rules! each_cell {
+    ($n:expr, |$i:ident| $body:block) => {
+        each_cell!(@ $n, $i, $body; 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23
+            24 25 26 27 28 29 30 31 32 33 34 35 36 37 38 39 40 41 42 43 44 45 46 47 48 49 50 51
+            52 53 54 55 56 57 58 59 60 61 62 63)
+    };
+    (@ $n:expr, $i:ident, $body:block; $($k:literal)*) => {$(
+        if $k < $n {
+            let $i: usize = $k;
+            $body
+        }
+    )*};
+}
+
 /// [`ActV`] kinds: one per [`Activation`] variant.
 pub(crate) const NONE: u8 = 0;
 pub(crate) const RELU: u8 = 1;
@@ -245,7 +266,8 @@ impl<V: Copy> ActV<V> {
         }
     }
 
-    // Index loops on purpose (see `apply_tile`).
+    // Index loops on purpose (see `apply_tile`); the exp-based kinds of the wide kernels go
+    // through `transcendental_pairs` instead.
     #[allow(clippy::needless_range_loop)]
     #[cfg_attr(ghost_runtime_opt0, inline(never))] // see ghost-runtime/build.rs
     #[cfg_attr(not(ghost_runtime_opt0), inline(always))]
@@ -270,10 +292,10 @@ impl<V: Copy> ActV<V> {
         s: S,
         t: &mut [[V; C]; R],
     ) {
-        // Index loops with constant trip counts, not iterator adapters: the adapters'
-        // methods are not `inline(always)`, and when LLVM declined to inline them (ghost-runtime
-        // built as one codegen unit) the tile's address escaped and every accumulator lived on
-        // the stack (pointwise kernels at a third of their speed).
+        // No iterator adapters here: their methods are not `inline(always)`, and when LLVM
+        // declined to inline them (ghost-runtime built as one codegen unit) the tile's address
+        // escaped and every accumulator lived on the stack (pointwise kernels at a third of
+        // their speed).
         match self.kind {
             RELU => self.apply_all::<S, RELU, R, C>(s, t),
             CLAMP => self.apply_all::<S, CLAMP, R, C>(s, t),
@@ -308,14 +330,10 @@ impl<V: Copy> ActV<V> {
         }
     }
 
-    /// The kind ([`SIGMOID`], [`SILU`] or [`GELU`]) for the activations `arch::math` computes
-    /// with `exp` (worth evaluating 16 lanes wide), `None` for the others.
+    /// The kind constant ([`NONE`] .. [`GELU`]), for kernels that monomorphize on it.
     #[inline(always)]
-    pub(crate) fn transcendental(&self) -> Option<u8> {
-        match self.kind {
-            SIGMOID | SILU | GELU => Some(self.kind),
-            _ => None,
-        }
+    pub(crate) fn kind(&self) -> u8 {
+        self.kind
     }
 
     /// [`ActV::apply_kind`] with the kind read at run time (one branch per call; the
@@ -535,27 +553,27 @@ pub(crate) struct Rq4<S: QSimd> {
 
 /// The exp-based activation `KIND` ([`math::by_kind`]) on every vector of a tile, two at a
 /// time in row-major order (an odd last one alone); see [`ActV::apply_tile_wide`].
-// Index loops with constant trip counts (see `ActV::apply_tile`).
-#[allow(clippy::needless_range_loop)]
 #[cfg_attr(ghost_runtime_opt0, inline(never))] // see ghost-runtime/build.rs
 #[cfg_attr(not(ghost_runtime_opt0), inline(always))]
 fn transcendental_pairs<S: Wide, const KIND: u8, const R: usize, const C: usize>(
     s: S,
     t: &mut [[S::V; C]; R],
 ) {
+    const { assert!(R * C <= 64, "transcendental_pairs unrolls at most 64 cells") };
     let n = R * C;
-    let mut i = 0;
-    while i + 1 < n {
-        let (a, b) = ((i / C, i % C), ((i + 1) / C, (i + 1) % C));
-        let [lo, hi] = s.halves(s.ptranscendental::<KIND>(s.pjoin(t[a.0][a.1], t[b.0][b.1])));
-        t[a.0][a.1] = lo;
-        t[b.0][b.1] = hi;
-        i += 2;
-    }
-    if i < n {
+    // Pairs by literal index (see `each_cell!`): pair `p` is cells `2p` and `2p + 1`.
+    each_cell!(n.div_ceil(2), |p| {
+        let i = 2 * p;
         let (r, c) = (i / C, i % C);
-        t[r][c] = math::by_kind::<S, KIND>(s, t[r][c]);
-    }
+        if i + 1 < n {
+            let (r1, c1) = ((i + 1) / C, (i + 1) % C);
+            let [lo, hi] = s.halves(s.ptranscendental::<KIND>(s.pjoin(t[r][c], t[r1][c1])));
+            t[r][c] = lo;
+            t[r1][c1] = hi;
+        } else {
+            t[r][c] = math::by_kind::<S, KIND>(s, t[r][c]);
+        }
+    });
 }
 
 /// Asks the CPU to bring the cache line holding `p` towards the core, for reading

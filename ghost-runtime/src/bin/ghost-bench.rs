@@ -1362,6 +1362,20 @@ fn main() {
     for &(kp, np, side) in pw_shapes {
         cases.push(pw_case(k, &mut rng, kp, np, side, Activation::Relu));
     }
+    // Wide 1x1s with many input channels (ConvNeXt-T's MLPs, ResNet-50's bottlenecks): the
+    // input of one pixel tile spans K / 8 blocks, so cache blocking decides the speed here.
+    for &(kp, np, side) in &[
+        (96, 384, 56),
+        (384, 96, 56),
+        (768, 192, 28),
+        (384, 1536, 14),
+        (1536, 384, 14),
+        (3072, 768, 7),
+        (256, 64, 56),
+        (1024, 256, 14),
+    ] {
+        cases.push(pw_case(k, &mut rng, kp, np, side, Activation::None));
+    }
     // GhostNetV2's DFC gate 1x1s (at a quarter of the resolution: few pixels per weight)
     // with their weights out of cache, as between two inferences.
     for &(kp, np, side) in &[(160, 960, 3), (112, 672, 7), (80, 480, 7), (24, 72, 28)] {

@@ -20,7 +20,9 @@
 //! `t * 32 * (K + 1)`; it holds `pw * 8` biases followed by `K` rows of `pw * 8` weights:
 //! `panel[pw*8 + k*pw*8 + c] = W[4t*8 + c][k]`. Total length `n_pad * (k_pad + 1)`.
 
-use crate::arch::{math, ActV, Simd, Wide, GELU, SIGMOID, SILU};
+use crate::arch::{
+    math, ActV, Simd, Wide, CLAMP, GELU, HARD_SIGMOID, HARD_SWISH, NONE, RELU, SIGMOID, SILU,
+};
 use crate::error::{check, check_len, size, Error};
 use crate::isa::{dispatch, Kernels};
 use crate::kernels::tiles::walk_row;
@@ -443,40 +445,85 @@ unsafe fn tile<
             kk += 1;
         }
     }
-    // SiLU, sigmoid and GELU run on whole units (zmm registers with AVX-512: twice the lanes
-    // per instruction); the other activations on blocks, after the split.
-    let transcendental = act.transcendental();
-    match transcendental {
-        Some(SIGMOID) => units_transcendental::<S, U, SIGMOID, MR, NU>(s, &mut acc),
-        Some(SILU) => units_transcendental::<S, U, SILU, MR, NU>(s, &mut acc),
-        Some(GELU) => units_transcendental::<S, U, GELU, MR, NU>(s, &mut acc),
-        _ => {}
-    }
-    let mut out = [[s.zero(); NB]; MR];
-    for i in 0..MR {
-        for j in 0..NU {
-            U::put(s, acc[i][j], &mut out[i], j);
+    // SAFETY: forwarded contract of `tile`.
+    unsafe {
+        match act.kind() {
+            RELU => finish::<S, U, RELU, MR, NU, NB, G>(s, a, act, c, &acc, p0, m, lo),
+            CLAMP => finish::<S, U, CLAMP, MR, NU, NB, G>(s, a, act, c, &acc, p0, m, lo),
+            HARD_SIGMOID => {
+                finish::<S, U, HARD_SIGMOID, MR, NU, NB, G>(s, a, act, c, &acc, p0, m, lo)
+            }
+            HARD_SWISH => finish::<S, U, HARD_SWISH, MR, NU, NB, G>(s, a, act, c, &acc, p0, m, lo),
+            SIGMOID => finish::<S, U, SIGMOID, MR, NU, NB, G>(s, a, act, c, &acc, p0, m, lo),
+            SILU => finish::<S, U, SILU, MR, NU, NB, G>(s, a, act, c, &acc, p0, m, lo),
+            GELU => finish::<S, U, GELU, MR, NU, NB, G>(s, a, act, c, &acc, p0, m, lo),
+            _ => finish::<S, U, NONE, MR, NU, NB, G>(s, a, act, c, &acc, p0, m, lo),
         }
     }
-    // The activation is dispatched once per tile, so the store loop is straight-line code.
-    if transcendental.is_none() {
-        act.apply_tile(s, &mut out);
-    }
-    // SAFETY: forwarded contract of `tile`.
-    unsafe { store_tile::<S, MR, NB, G>(s, a, c, &out, p0, m, lo) };
 }
 
-/// [`Unit::transcendental`] `KIND` on every unit of a tile.
-// Index loops with constant trip counts (see `ActV::apply_tile`).
-#[allow(clippy::needless_range_loop)]
+/// Epilogue of one tile with the activation `KIND` known at compile time: per row, the
+/// activation (SiLU, sigmoid and GELU on whole units: zmm registers with AVX-512, twice the
+/// lanes per instruction; the others on blocks), then the optional pre-residual copy, residual,
+/// gate, store and sums.
+///
+/// Rows go by literal index and each row's activation is a short loop, so no access to the
+/// tile is runtime-indexed (see `arch::each_cell!` for what one such access costs).
+///
+/// # Safety
+/// As [`tile`].
+#[allow(clippy::needless_range_loop, clippy::too_many_arguments)]
 #[inline(always)]
-fn units_transcendental<S: Wide, U: Unit<S>, const KIND: u8, const MR: usize, const NU: usize>(
+unsafe fn finish<
+    S: Wide,
+    U: Unit<S>,
+    const KIND: u8,
+    const MR: usize,
+    const NU: usize,
+    const NB: usize,
+    const G: bool,
+>(
     s: S,
-    acc: &mut [[U::U; NU]; MR],
+    a: &PwArgs,
+    act: &ActV<S::V>,
+    c: &Cols,
+    acc: &[[U::U; NU]; MR],
+    p0: usize,
+    m: usize,
+    lo: usize,
 ) {
-    for i in 0..MR {
-        for j in 0..NU {
-            acc[i][j] = U::transcendental::<KIND>(s, acc[i][j]);
+    let wide = matches!(KIND, SIGMOID | SILU | GELU);
+    let mut sum = [s.zero(); NB];
+    macro_rules! rows {
+        ($($i:literal)*) => {$(
+            if $i < MR {
+                let mut out = [s.zero(); NB];
+                for j in 0..NU {
+                    let u = acc[$i][j];
+                    let u = if wide { U::transcendental::<KIND>(s, u) } else { u };
+                    U::put(s, u, &mut out, j);
+                }
+                if !wide {
+                    for j in 0..NB {
+                        out[j] = act.apply_kind::<S, KIND>(s, out[j]);
+                    }
+                }
+                if $i >= lo && $i < m {
+                    // SAFETY: forwarded contract of `tile`; row $i < MR exists.
+                    unsafe { store_row::<S, NB, G>(s, a, c, &out, (p0 + $i) * 8, &mut sum) };
+                }
+            }
+        )*};
+    }
+    rows!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15);
+    debug_assert!(MR <= 16, "finish unrolls at most 16 rows");
+    if !a.sums.is_null() {
+        for j in 0..NB {
+            // SAFETY: sums has nb*8 floats.
+            unsafe {
+                let q = a.sums.add((c.ob0 + j) * 8);
+                s.store(q, s.add(s.load(q), sum[j]));
+            }
         }
     }
 }
@@ -521,47 +568,6 @@ unsafe fn store_row<S: Simd, const NB: usize, const G: bool>(
             s.store(a.y.add(ob * a.y_bs + pix), v);
         }
         sum[j] = s.add(sum[j], v);
-    }
-}
-
-/// Epilogue of one (activated) tile: optional pre-residual copy, residual, store, sums.
-///
-/// # Safety
-/// As [`tile`].
-#[allow(clippy::needless_range_loop)]
-#[cfg_attr(ghost_runtime_opt0, inline(never))] // see ghost-runtime/build.rs
-#[cfg_attr(not(ghost_runtime_opt0), inline(always))]
-unsafe fn store_tile<S: Simd, const MR: usize, const NB: usize, const G: bool>(
-    s: S,
-    a: &PwArgs,
-    c: &Cols,
-    acc: &[[S::V; NB]; MR],
-    p0: usize,
-    m: usize,
-    lo: usize,
-) {
-    let mut sum = [s.zero(); NB];
-    // Rows by literal index (the `if` folds away per instantiation): a runtime-indexed loop
-    // over `acc` that LLVM does not fully unroll (it did not, with ghost-runtime built as one
-    // codegen unit) forces the whole tile into stack memory, FMAs included (3x slower).
-    macro_rules! rows {
-        ($($i:literal)*) => {$(
-            if $i < MR && $i >= lo && $i < m {
-                // SAFETY: forwarded contract of `tile`; row $i < MR exists.
-                unsafe { store_row::<S, NB, G>(s, a, c, &acc[$i], (p0 + $i) * 8, &mut sum) };
-            }
-        )*};
-    }
-    rows!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15);
-    debug_assert!(MR <= 16, "store_tile unrolls at most 16 rows");
-    if !a.sums.is_null() {
-        for j in 0..NB {
-            // SAFETY: sums has nb*8 floats.
-            unsafe {
-                let q = a.sums.add((c.ob0 + j) * 8);
-                s.store(q, s.add(s.load(q), sum[j]));
-            }
-        }
     }
 }
 
