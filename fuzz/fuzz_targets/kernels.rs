@@ -27,6 +27,7 @@ enum ActSel {
     HardSwish,
     Sigmoid,
     Silu,
+    Gelu,
 }
 
 impl ActSel {
@@ -45,6 +46,7 @@ impl ActSel {
             ActSel::HardSwish => Activation::HardSwish,
             ActSel::Sigmoid => Activation::Sigmoid,
             ActSel::Silu => Activation::Silu,
+            ActSel::Gelu => Activation::Gelu,
         }
     }
 }

@@ -1376,6 +1376,10 @@ fn main() {
     ] {
         cases.push(pw_case(k, &mut rng, kp, np, side, Activation::None));
     }
+    // ConvNeXt-T's expansions end in GELU (fused in the epilogue): what it costs beside `none`.
+    for &(kp, np, side) in &[(96, 384, 56), (384, 1536, 14)] {
+        cases.push(pw_case(k, &mut rng, kp, np, side, Activation::Gelu));
+    }
     // GhostNetV2's DFC gate 1x1s (at a quarter of the resolution: few pixels per weight)
     // with their weights out of cache, as between two inferences.
     for &(kp, np, side) in &[(160, 960, 3), (112, 672, 7), (80, 480, 7), (24, 72, 28)] {

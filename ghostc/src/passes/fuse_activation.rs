@@ -37,7 +37,7 @@ use crate::ir::{Activation, BinaryOp, FusedConv, Graph, NodeId, Op, ValueId};
 
 use super::pattern::{
     absorb_nodes, add_f32_const, bias_or_zeros, const_f32, conv_like, gemm_as_dense, only_used_by,
-    per_last_axis, producer, rewrite_root, scalar_f32, sole_use,
+    per_last_axis, producer, rewrite_root, scalar_f32, sole_use, transposed,
 };
 use super::{sweep, Pass, PassError};
 
@@ -194,13 +194,8 @@ fn gelu(g: &Graph, n: NodeId) -> Option<(ValueId, Vec<NodeId>)> {
         }
         let (a, b) = (add_node.inputs[0], add_node.inputs[1]);
         let erf_out = match (scalar_f32(g, a), scalar_f32(g, b)) {
-            (Some(one), None) | (None, Some(one)) if close(one, 1.0) => {
-                if scalar_f32(g, a).is_some() {
-                    b
-                } else {
-                    a
-                }
-            }
+            (Some(one), None) if close(one, 1.0) => b,
+            (None, Some(one)) if close(one, 1.0) => a,
             _ => continue,
         };
         let Some((erf, erf_node)) = producer(g, erf_out) else {
@@ -422,12 +417,7 @@ fn to_linear(g: &mut Graph, n: NodeId, act: bool) -> bool {
             let Some(w_data) = const_f32(g, w) else {
                 return false;
             };
-            let mut w_t = vec![0.0f32; m * k];
-            for i in 0..k {
-                for o in 0..m {
-                    w_t[o * k + i] = w_data[i * m + o];
-                }
-            }
+            let w_t = transposed(w_data, k, m);
             // A following Add of a per-column constant is the bias.
             let y = node.outputs[0];
             let bias_add = sole_use(g, y).and_then(|(add, slot)| {

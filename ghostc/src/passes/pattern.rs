@@ -240,6 +240,18 @@ pub(crate) fn dense_like(g: &Graph, node: &Node) -> Option<Dense> {
     }
 }
 
+/// The row-major `[rows, cols]` matrix `data` transposed to `[cols, rows]` (a MatMul's
+/// `[K, M]` weight as the `[M, K]` rows a conv or Linear wants).
+pub(crate) fn transposed(data: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut t = vec![0.0f32; rows * cols];
+    for i in 0..rows {
+        for o in 0..cols {
+            t[o * rows + i] = data[i * cols + o];
+        }
+    }
+    t
+}
+
 /// A Gemm `alpha * A @ op(B) + beta * C` with constant B (and C) seen as `A @ W^T + b`: returns
 /// `(W [m, k] with alpha folded in, b [m] with beta folded in, m, k)`. Requires `trans_a` off,
 /// a rank-2 A, and C (if any) broadcastable per output column (`[]`, `[1]`, `[m]`, `[1, m]`).
