@@ -816,9 +816,11 @@ pub(crate) fn grouped_args(
 /// it was made from are still alive.
 pub(crate) unsafe fn grouped_exec(k: Kernels, a: &GcArgs) {
     // Widths: one block (8-channel groups) takes wide tiles; NB blocks share narrower ones,
-    // within the register file: with AVX-512, 12 columns of 4 blocks in 24 zmm accumulators
-    // (two blocks each, see `tile_wide`), a last pair in 14; with AVX2, NEON and SIMD128,
-    // 6 columns of 2 blocks in 12 of 16 registers.
+    // within the register file: with AVX-512, 8 (or 4) columns of 4 blocks in 16 (8) zmm
+    // accumulators (two blocks each, see `tile_wide`), a last pair in 14 (7) columns; with
+    // AVX2, NEON and SIMD128, 6 columns of 2 blocks in 12 of 16 registers. (7 columns of 4
+    // blocks for the 7-, 14- and 28-wide maps measured slower: 128->128 @28 82 -> 68 % of
+    // peak, 512->512 @7 67 -> 63 %.)
     let shared =
         (a.ob0..a.ob1).all(|ob| a.sh.first_block(ob, a.span) == a.sh.first_block(a.ob0, a.span));
     if k.isa() == crate::Isa::Avx512 && shared && a.ob1 - a.ob0 >= 2 {
