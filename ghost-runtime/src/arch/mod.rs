@@ -185,18 +185,26 @@ macro_rules! wide_as_pair {
 }
 pub(crate) use wide_as_pair;
 
-/// Runs `$body` with `$i` bound to each literal `0, 1, ..` below `$n` (at most 64), for loops
+/// Runs `$body` with `$i` bound to each literal `0, 1, ..` below `$n` (at most 32), for loops
 /// over a register tile whose bodies are too big for LLVM to unroll fully (GELU is ~40
 /// operations per vector): one runtime-indexed access to a tile array keeps the whole tile in
 /// stack memory, and the multiply-add loop that fills it then stores every accumulator after
 /// every FMA. That happened when GELU joined the epilogues: pointwise tiles fell from 74-98 %
 /// of peak to ~30 % (ghost-bench), the DFC's 5x1 depthwise from 42-48 % to 17-19 %. The
 /// `if` on each literal folds away per instantiation.
+///
+/// Without optimization (`ghost_runtime_opt0`, see build.rs) it is a plain loop: nothing folds
+/// the 32 copies there, which made a debug build of this crate for wasm32 take 9 minutes
+/// instead of seconds and would give every copy its own stack slots.
 macro_rules! each_cell {
     ($n:expr, |$i:ident| $body:block) => {
+        #[cfg(ghost_runtime_opt0)]
+        for $i in 0..$n {
+            $body
+        }
+        #[cfg(not(ghost_runtime_opt0))]
         each_cell!(@ $n, $i, $body; 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23
-            24 25 26 27 28 29 30 31 32 33 34 35 36 37 38 39 40 41 42 43 44 45 46 47 48 49 50 51
-            52 53 54 55 56 57 58 59 60 61 62 63)
+            24 25 26 27 28 29 30 31)
     };
     (@ $n:expr, $i:ident, $body:block; $($k:literal)*) => {$(
         if $k < $n {
@@ -341,13 +349,22 @@ impl<V: Copy> ActV<V> {
     #[inline(always)]
     pub(crate) fn apply<S: Simd<V = V>>(&self, s: S, v: V) -> V {
         match self.kind {
+            SIGMOID => self.apply_kind::<S, SIGMOID>(s, v),
+            SILU => self.apply_kind::<S, SILU>(s, v),
+            GELU => self.apply_kind::<S, GELU>(s, v),
+            _ => self.apply_cheap(s, v),
+        }
+    }
+
+    /// [`ActV::apply`] for the kinds without `exp` (the identity for the others, which the
+    /// caller evaluates apart): a few instructions per arm, so loops around it still unroll.
+    #[inline(always)]
+    pub(crate) fn apply_cheap<S: Simd<V = V>>(&self, s: S, v: V) -> V {
+        match self.kind {
             RELU => self.apply_kind::<S, RELU>(s, v),
             CLAMP => self.apply_kind::<S, CLAMP>(s, v),
             HARD_SIGMOID => self.apply_kind::<S, HARD_SIGMOID>(s, v),
             HARD_SWISH => self.apply_kind::<S, HARD_SWISH>(s, v),
-            SIGMOID => self.apply_kind::<S, SIGMOID>(s, v),
-            SILU => self.apply_kind::<S, SILU>(s, v),
-            GELU => self.apply_kind::<S, GELU>(s, v),
             _ => v,
         }
     }

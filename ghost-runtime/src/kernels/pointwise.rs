@@ -20,9 +20,7 @@
 //! `t * 32 * (K + 1)`; it holds `pw * 8` biases followed by `K` rows of `pw * 8` weights:
 //! `panel[pw*8 + k*pw*8 + c] = W[4t*8 + c][k]`. Total length `n_pad * (k_pad + 1)`.
 
-use crate::arch::{
-    math, ActV, Simd, Wide, CLAMP, GELU, HARD_SIGMOID, HARD_SWISH, NONE, RELU, SIGMOID, SILU,
-};
+use crate::arch::{math, ActV, Simd, Wide, GELU, NONE, SIGMOID, SILU};
 use crate::error::{check, check_len, size, Error};
 use crate::isa::{dispatch, Kernels};
 use crate::kernels::tiles::walk_row;
@@ -448,22 +446,17 @@ unsafe fn tile<
     // SAFETY: forwarded contract of `tile`.
     unsafe {
         match act.kind() {
-            RELU => finish::<S, U, RELU, MR, NU, NB, G>(s, a, act, c, &acc, p0, m, lo),
-            CLAMP => finish::<S, U, CLAMP, MR, NU, NB, G>(s, a, act, c, &acc, p0, m, lo),
-            HARD_SIGMOID => {
-                finish::<S, U, HARD_SIGMOID, MR, NU, NB, G>(s, a, act, c, &acc, p0, m, lo)
-            }
-            HARD_SWISH => finish::<S, U, HARD_SWISH, MR, NU, NB, G>(s, a, act, c, &acc, p0, m, lo),
             SIGMOID => finish::<S, U, SIGMOID, MR, NU, NB, G>(s, a, act, c, &acc, p0, m, lo),
             SILU => finish::<S, U, SILU, MR, NU, NB, G>(s, a, act, c, &acc, p0, m, lo),
             GELU => finish::<S, U, GELU, MR, NU, NB, G>(s, a, act, c, &acc, p0, m, lo),
+            // The cheap kinds share one instantiation (a branch per row on the kind).
             _ => finish::<S, U, NONE, MR, NU, NB, G>(s, a, act, c, &acc, p0, m, lo),
         }
     }
 }
 
-/// Epilogue of one tile with the activation `KIND` known at compile time: per row, the
-/// activation (SiLU, sigmoid and GELU on whole units: zmm registers with AVX-512, twice the
+/// Epilogue of one tile with the exp-based activation `KIND` known at compile time (`NONE`:
+/// any other kind, read at run time once per row): per row, the activation (SiLU, sigmoid and GELU on whole units: zmm registers with AVX-512, twice the
 /// lanes per instruction; the others on blocks), then the optional pre-residual copy, residual,
 /// gate, store and sums.
 ///
@@ -473,7 +466,8 @@ unsafe fn tile<
 /// # Safety
 /// As [`tile`].
 #[allow(clippy::needless_range_loop, clippy::too_many_arguments)]
-#[inline(always)]
+#[cfg_attr(ghost_runtime_opt0, inline(never))] // see ghost-runtime/build.rs
+#[cfg_attr(not(ghost_runtime_opt0), inline(always))]
 unsafe fn finish<
     S: Wide,
     U: Unit<S>,
@@ -505,7 +499,7 @@ unsafe fn finish<
                 }
                 if !wide {
                     for j in 0..NB {
-                        out[j] = act.apply_kind::<S, KIND>(s, out[j]);
+                        out[j] = act.apply_cheap(s, out[j]);
                     }
                 }
                 if $i >= lo && $i < m {
