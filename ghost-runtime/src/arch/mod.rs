@@ -189,9 +189,10 @@ pub(crate) use wide_as_pair;
 /// over a register tile whose bodies are too big for LLVM to unroll fully (GELU is ~40
 /// operations per vector): one runtime-indexed access to a tile array keeps the whole tile in
 /// stack memory, and the multiply-add loop that fills it then stores every accumulator after
-/// every FMA. That happened when GELU joined the epilogues: pointwise tiles fell from 74-98 %
+/// every FMA. That happened when GELU joined the epilogues: pointwise tiles fell from 74-94 %
 /// of peak to ~30 % (ghost-bench), the DFC's 5x1 depthwise from 42-48 % to 17-19 %. The
-/// `if` on each literal folds away per instantiation.
+/// `if` on each literal folds away per instantiation; callers check `$n <= 32` at compile
+/// time (a larger `$n` would skip the cells past 31).
 ///
 /// Without optimization (`ghost_runtime_opt0`, see build.rs) it is a plain loop: nothing folds
 /// the 32 copies there, which made a debug build of this crate for wasm32 take 9 minutes
@@ -213,6 +214,7 @@ macro_rules! each_cell {
         }
     )*};
 }
+pub(crate) use each_cell;
 
 /// [`ActV`] kinds: one per [`Activation`] variant.
 pub(crate) const NONE: u8 = 0;

@@ -820,7 +820,8 @@ pub(crate) unsafe fn grouped_exec(k: Kernels, a: &GcArgs) {
     // accumulators (two blocks each, see `tile_wide`), a last pair in 14 (7) columns; with
     // AVX2, NEON and SIMD128, 6 columns of 2 blocks in 12 of 16 registers. (7 columns of 4
     // blocks for the 7-, 14- and 28-wide maps measured slower: 128->128 @28 82 -> 68 % of
-    // peak, 512->512 @7 67 -> 63 %.)
+    // peak, 512->512 @7 67 -> 63 %, ghost-bench alternating both builds three times on one
+    // core while the other was busy.)
     let shared =
         (a.ob0..a.ob1).all(|ob| a.sh.first_block(ob, a.span) == a.sh.first_block(a.ob0, a.span));
     if k.isa() == crate::Isa::Avx512 && shared && a.ob1 - a.ob0 >= 2 {

@@ -20,7 +20,7 @@
 //! `t * 32 * (K + 1)`; it holds `pw * 8` biases followed by `K` rows of `pw * 8` weights:
 //! `panel[pw*8 + k*pw*8 + c] = W[4t*8 + c][k]`. Total length `n_pad * (k_pad + 1)`.
 
-use crate::arch::{math, ActV, Simd, Wide, GELU, NONE, SIGMOID, SILU};
+use crate::arch::{each_cell, math, ActV, Simd, Wide, GELU, NONE, SIGMOID, SILU};
 use crate::error::{check, check_len, size, Error};
 use crate::isa::{dispatch, Kernels};
 use crate::kernels::tiles::walk_row;
@@ -449,19 +449,20 @@ unsafe fn tile<
             SIGMOID => finish::<S, U, SIGMOID, MR, NU, NB, G>(s, a, act, c, &acc, p0, m, lo),
             SILU => finish::<S, U, SILU, MR, NU, NB, G>(s, a, act, c, &acc, p0, m, lo),
             GELU => finish::<S, U, GELU, MR, NU, NB, G>(s, a, act, c, &acc, p0, m, lo),
-            // The cheap kinds share one instantiation (a branch per row on the kind).
+            // The cheap kinds share one instantiation (a branch per vector on the kind).
             _ => finish::<S, U, NONE, MR, NU, NB, G>(s, a, act, c, &acc, p0, m, lo),
         }
     }
 }
 
 /// Epilogue of one tile with the exp-based activation `KIND` known at compile time (`NONE`:
-/// any other kind, read at run time once per row): per row, the activation (SiLU, sigmoid and GELU on whole units: zmm registers with AVX-512, twice the
-/// lanes per instruction; the others on blocks), then the optional pre-residual copy, residual,
-/// gate, store and sums.
+/// any other kind, read at run time per vector, a predictable branch): per stored row, the
+/// activation (SiLU, sigmoid and GELU on whole units: zmm registers with AVX-512, twice the
+/// lanes per instruction; the others on blocks), then the optional pre-residual copy,
+/// residual, gate, store and sums.
 ///
-/// Rows go by literal index and each row's activation is a short loop, so no access to the
-/// tile is runtime-indexed (see `arch::each_cell!` for what one such access costs).
+/// Rows go by literal index (`each_cell!`) and each row's activation is a short loop, so no
+/// access to the tile is runtime-indexed (see `each_cell!` for what one such access costs).
 ///
 /// # Safety
 /// As [`tile`].
@@ -486,31 +487,32 @@ unsafe fn finish<
     m: usize,
     lo: usize,
 ) {
+    const { assert!(MR <= 32, "finish unrolls at most 32 rows") };
     let wide = matches!(KIND, SIGMOID | SILU | GELU);
     let mut sum = [s.zero(); NB];
-    macro_rules! rows {
-        ($($i:literal)*) => {$(
-            if $i < MR {
-                let mut out = [s.zero(); NB];
-                for j in 0..NU {
-                    let u = acc[$i][j];
-                    let u = if wide { U::transcendental::<KIND>(s, u) } else { u };
-                    U::put(s, u, &mut out, j);
-                }
-                if !wide {
-                    for j in 0..NB {
-                        out[j] = act.apply_cheap(s, out[j]);
-                    }
-                }
-                if $i >= lo && $i < m {
-                    // SAFETY: forwarded contract of `tile`; row $i < MR exists.
-                    unsafe { store_row::<S, NB, G>(s, a, c, &out, (p0 + $i) * 8, &mut sum) };
+    // Only the rows this tile stores: an overlapping last tile recomputes rows `..lo`, which
+    // its predecessor already activated and stored.
+    each_cell!(MR, |i| {
+        if i >= lo && i < m {
+            let mut out = [s.zero(); NB];
+            for j in 0..NU {
+                let u = acc[i][j];
+                let u = if wide {
+                    U::transcendental::<KIND>(s, u)
+                } else {
+                    u
+                };
+                U::put(s, u, &mut out, j);
+            }
+            if !wide {
+                for j in 0..NB {
+                    out[j] = act.apply_cheap(s, out[j]);
                 }
             }
-        )*};
-    }
-    rows!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15);
-    debug_assert!(MR <= 16, "finish unrolls at most 16 rows");
+            // SAFETY: forwarded contract of `tile`; row i < MR exists.
+            unsafe { store_row::<S, NB, G>(s, a, c, &out, (p0 + i) * 8, &mut sum) };
+        }
+    });
     if !a.sums.is_null() {
         for j in 0..NB {
             // SAFETY: sums has nb*8 floats.

@@ -269,17 +269,12 @@ pub(crate) fn gemm_as_dense(
     };
     let b_data = const_f32(g, b_id)?;
     let (m, k) = if gemm.trans_b { (r, c) } else { (c, r) };
-    let mut w = vec![0.0f32; m * k];
-    for o in 0..m {
-        for i in 0..k {
-            let src = if gemm.trans_b {
-                b_data[o * k + i]
-            } else {
-                b_data[i * m + o]
-            };
-            w[o * k + i] = gemm.alpha * src;
-        }
-    }
+    let mut w = if gemm.trans_b {
+        b_data.to_vec()
+    } else {
+        transposed(b_data, k, m)
+    };
+    w.iter_mut().for_each(|v| *v *= gemm.alpha);
     let bias = match node.inputs.get(2) {
         Some(&c_id) => per_last_axis(g, c_id, m)?
             .into_iter()
