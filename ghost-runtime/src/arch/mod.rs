@@ -116,12 +116,46 @@ pub(crate) trait Wide: Simd {
     /// instructions in flight leave port 1 idle to 256-bit ones, so blocks would run at half
     /// the rate; the same arithmetic per lane as on blocks.
     fn ptranscendental<const KIND: u8>(self, p: Self::P) -> Self::P;
+    /// [`Wide::ptranscendental`] in place on the `n` vectors from `t`, two at a time (an odd
+    /// last one alone): [`transcendental_run`] in a function of its own, one per ISA and
+    /// `KIND` whatever the caller's tile shape (see [`ActV::apply_tile_wide`]).
+    /// # Safety
+    /// `t` must be valid for reading and writing `n` vectors.
+    unsafe fn transcendental_tile<const KIND: u8>(self, t: *mut Self::V, n: usize);
 }
+
+/// Declares `transcendental_tile` in a [`Wide`] impl for `$token`: the out-of-line function
+/// compiled with `$features` (the token's; none where the target enables them all).
+macro_rules! transcendental_tile {
+    ($token:ty $(, $features:literal)?) => {
+        #[inline(always)]
+        unsafe fn transcendental_tile<const KIND: u8>(
+            self,
+            t: *mut <$token as $crate::arch::Simd>::V,
+            n: usize,
+        ) {
+            #[cfg_attr(not(ghost_runtime_opt0), inline(never))]
+            $(#[target_feature(enable = $features)])?
+            unsafe fn go<const KIND: u8>(
+                s: $token,
+                t: *mut <$token as $crate::arch::Simd>::V,
+                n: usize,
+            ) {
+                // SAFETY: forwarded; `$features` are the token's, which proves them.
+                unsafe { $crate::arch::transcendental_run::<$token, KIND>(s, t, n) }
+            }
+            // SAFETY: forwarded; the token proves `$features`.
+            unsafe { go::<KIND>(self, t, n) }
+        }
+    };
+}
+pub(crate) use transcendental_tile;
 
 /// [`Wide`] as a pair of blocks, for tokens without a register that wide.
 macro_rules! wide_as_pair {
-    ($token:ty) => {
+    ($token:ty $(, $features:literal)?) => {
         impl $crate::arch::Wide for $token {
+            $crate::arch::transcendental_tile!($token $(, $features)?);
             type P = [<$token as $crate::arch::Simd>::V; 2];
             #[inline(always)]
             fn pzero(self) -> Self::P {
@@ -277,7 +311,7 @@ impl<V: Copy> ActV<V> {
     }
 
     // Index loops on purpose (see `apply_tile`); the exp-based kinds of the wide kernels go
-    // through `transcendental_pairs` instead.
+    // through `Wide::transcendental_tile` instead.
     #[allow(clippy::needless_range_loop)]
     #[cfg_attr(ghost_runtime_opt0, inline(never))] // see ghost-runtime/build.rs
     #[cfg_attr(not(ghost_runtime_opt0), inline(always))]
@@ -332,12 +366,25 @@ impl<V: Copy> ActV<V> {
         s: S,
         t: &mut [[V; C]; R],
     ) {
-        match self.kind {
-            SIGMOID => transcendental_pairs::<S, SIGMOID, R, C>(s, t),
-            SILU => transcendental_pairs::<S, SILU, R, C>(s, t),
-            GELU => transcendental_pairs::<S, GELU, R, C>(s, t),
-            _ => self.apply_tile(s, t),
+        if !matches!(self.kind, SIGMOID | SILU | GELU) {
+            return self.apply_tile(s, t);
         }
+        // A copy whose address goes to the call; the tile's own address never escapes, so
+        // it stays in registers (one escaping access would keep it in stack memory, see
+        // `each_cell!`). The function call, not the tile, holds the activation: inlined into
+        // every tile shape (unrolled 16 lanes at a time) it was over half of this crate's
+        // release build time.
+        let mut buf = *t;
+        let p = buf.as_flattened_mut().as_mut_ptr();
+        // SAFETY: `p` holds R * C vectors.
+        unsafe {
+            match self.kind {
+                SIGMOID => s.transcendental_tile::<SIGMOID>(p, R * C),
+                SILU => s.transcendental_tile::<SILU>(p, R * C),
+                _ => s.transcendental_tile::<GELU>(p, R * C),
+            }
+        }
+        *t = buf;
     }
 
     /// The kind constant ([`NONE`] .. [`GELU`]), for kernels that monomorphize on it.
@@ -570,29 +617,25 @@ pub(crate) struct Rq4<S: QSimd> {
     pub max: u8,
 }
 
-/// The exp-based activation `KIND` ([`math::by_kind`]) on every vector of a tile, two at a
-/// time in row-major order (an odd last one alone); see [`ActV::apply_tile_wide`].
-#[cfg_attr(ghost_runtime_opt0, inline(never))] // see ghost-runtime/build.rs
-#[cfg_attr(not(ghost_runtime_opt0), inline(always))]
-fn transcendental_pairs<S: Wide, const KIND: u8, const R: usize, const C: usize>(
-    s: S,
-    t: &mut [[S::V; C]; R],
-) {
-    const { assert!(R * C <= 64, "transcendental_pairs unrolls at most 64 cells") };
-    let n = R * C;
-    // Pairs by literal index (see `each_cell!`): pair `p` is cells `2p` and `2p + 1`.
-    each_cell!(n.div_ceil(2), |p| {
-        let i = 2 * p;
-        let (r, c) = (i / C, i % C);
-        if i + 1 < n {
-            let (r1, c1) = ((i + 1) / C, (i + 1) % C);
-            let [lo, hi] = s.halves(s.ptranscendental::<KIND>(s.pjoin(t[r][c], t[r1][c1])));
-            t[r][c] = lo;
-            t[r1][c1] = hi;
-        } else {
-            t[r][c] = math::by_kind::<S, KIND>(s, t[r][c]);
+/// The exp-based activation `KIND` ([`math::by_kind`]) on the `n` vectors from `t`, two at a
+/// time in order (an odd last one alone); the body of [`Wide::transcendental_tile`].
+///
+/// # Safety
+/// `t` valid for reading and writing `n` vectors.
+#[inline(always)]
+pub(crate) unsafe fn transcendental_run<S: Wide, const KIND: u8>(s: S, t: *mut S::V, n: usize) {
+    let mut i = 0;
+    // SAFETY: i + 1 < n, then i < n (contract).
+    unsafe {
+        while i + 1 < n {
+            let p = s.ptranscendental::<KIND>(s.pjoin(*t.add(i), *t.add(i + 1)));
+            [*t.add(i), *t.add(i + 1)] = s.halves(p);
+            i += 2;
         }
-    });
+        if i < n {
+            *t.add(i) = math::by_kind::<S, KIND>(s, *t.add(i));
+        }
+    }
 }
 
 /// Asks the CPU to bring the cache line holding `p` towards the core, for reading

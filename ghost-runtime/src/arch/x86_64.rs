@@ -149,12 +149,13 @@ ymm_token!(
     AvxVnni
 );
 
-super::wide_as_pair!(Avx2);
-super::wide_as_pair!(AvxVnni);
+super::wide_as_pair!(Avx2, "avx,avx2,fma");
+super::wide_as_pair!(AvxVnni, "avx,avx2,fma,avxvnni");
 
 /// Two blocks in one zmm register: the pointwise tile's multiply-adds run 16 lanes wide.
 impl super::Wide for Avx512 {
     type P = __m512;
+    super::transcendental_tile!(Avx512, "avx,avx2,fma,avx512f,avx512vl");
     #[inline(always)]
     fn pzero(self) -> __m512 {
         // SAFETY: the token proves AVX-512F.
