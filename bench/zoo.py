@@ -50,6 +50,8 @@ ZOO = collections.OrderedDict([
     ("timm_ghostnetv3_100", ("timm", "ghostnetv3_100", 224)),
     ("timm_ghostnetv3_100_deploy", ("timm-deploy", "ghostnetv3_100", 224)),
     ("timm_ghostnet_100_features", ("timm-features", "ghostnet_100", 224)),
+    # GhostFaceNets-style: GhostNet-1.0 with per-channel PReLU, at face recognition's 112x112.
+    ("timm_ghostnet_100_prelu_112", ("timm-prelu", "ghostnet_100", 112)),
     ("timm_tf_efficientnet_lite0", ("timm", "tf_efficientnet_lite0", 224)),
     ("timm_mobilenetv3_large_100", ("timm", "mobilenetv3_large_100", 224)),
     ("timm_resnet50d", ("timm", "resnet50d", 224)),
@@ -82,6 +84,11 @@ def build(source, arg, size):
     if source in ("timm", "timm-deploy"):
         import timm
         return timm.create_model(arg, pretrained=False)
+    if source == "timm-prelu":
+        import timm
+        sys.path.insert(0, os.path.join(ROOT, "tools"))
+        from make_fixtures import with_prelu
+        return with_prelu(timm.create_model(arg, pretrained=False), (1, 3, size, size), seed=0)
     if source == "timm-features":
         import timm
         return timm.create_model(arg, pretrained=False, features_only=True, out_indices=(3, 4))

@@ -801,7 +801,51 @@ SPECS += [
          res=(48, 48), batch=2, dyn=False, seed=808,
          export_options=dict(strip_node_metadata=True),
          notes="the same ConvNeXt through the dynamo exporter, batch 2."),
+    dict(name="ts17_ghostfacenet_prelu_w050_64x64_b1", build=lambda: ghostfacenet_small(),
+         arch="timm-ghostfacenet-style-small", width=0.5, exporter="torchscript", opset=17,
+         res=(64, 64), batch=1, dyn=False, seed=1790,
+         notes="GhostFaceNets-style: the reduced timm GhostNet with every ReLU replaced by a "
+               "PReLU, per channel (slope [C, 1, 1], random slopes in [-0.5, 0.75]) except "
+               "inside the SE blocks (one shared slope, [1]): PRelu nodes after convs, "
+               "depthwise convs and in the Ghost modules (which therefore do not fuse)."),
 ]
+
+
+def ghostfacenet_small() -> nn.Module:
+    """`timm_small_ghostnet("v1", 0.5)` with PReLU activations, as GhostFaceNets use
+    (`with_prelu`)."""
+    return with_prelu(timm_small_ghostnet("v1", 0.5), (1, 3, 64, 64), seed=1790)
+
+
+def with_prelu(m: nn.Module, in_shape, seed: int) -> nn.Module:
+    """`m` with each ReLU replaced by `nn.PReLU(C)` for the channel count it sees, and by
+    `nn.PReLU()` (one slope) inside squeeze-excite blocks. Slopes are random in [-0.5, 0.75]
+    (PyTorch initializes them all to 0.25, which would not tell the channels apart)."""
+    from timm.models._efficientnet_blocks import SqueezeExcite
+    seen = {}
+
+    def record(mod, inp, out):  # returns None: a hook's return value would replace `out`
+        seen.setdefault(mod, inp[0].shape[1])
+
+    hooks = [mod.register_forward_hook(record) for mod in m.modules() if isinstance(mod, nn.ReLU)]
+    m.eval()
+    with torch.no_grad():
+        m(torch.zeros(in_shape))
+    for h in hooks:
+        h.remove()
+    in_se = {id(mod) for se in m.modules() if isinstance(se, SqueezeExcite)
+             for mod in se.modules()}
+    g = torch.Generator().manual_seed(seed)
+    for parent in list(m.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, nn.ReLU) and child in seen:
+                n = 1 if id(child) in in_se else seen[child]
+                p = nn.PReLU(n)
+                with torch.no_grad():
+                    p.weight.copy_(torch.empty(n).uniform_(-0.5, 0.75, generator=g))
+                setattr(parent, name, p)
+    return m
+
 
 FULL_SPECS = [
     dict(name="ghostnet_100_224_op17", build=lambda: timm.create_model("ghostnet_100", pretrained=False,

@@ -14,12 +14,25 @@ fn elementwise_matches_formula() {
         let a = rng.vec(blocks * px * 8);
         let b = rng.vec(blocks * px * 8);
         let v = rng.vec(blocks * 8);
-        for op in [BinaryOp::Add, BinaryOp::Mul, BinaryOp::Sub, BinaryOp::Div] {
+        for op in [
+            BinaryOp::Add,
+            BinaryOp::Mul,
+            BinaryOp::Sub,
+            BinaryOp::Div,
+            BinaryOp::PRelu,
+        ] {
             let f = |x: f32, y: f32| match op {
                 BinaryOp::Add => x + y,
                 BinaryOp::Mul => x * y,
                 BinaryOp::Sub => x - y,
                 BinaryOp::Div => x / y,
+                BinaryOp::PRelu => {
+                    if x < 0.0 {
+                        x * y
+                    } else {
+                        x
+                    }
+                }
             };
             let y = each_isa("binary", 1, |kern| {
                 let mut y = vec![0.0; a.len()];
@@ -51,6 +64,43 @@ fn elementwise_matches_formula() {
                     assert_close("channel", &[got], &[want], 1);
                 }
             }
+        }
+    }
+}
+
+/// PRelu on every ISA: exactly `x * slope` below zero (negative slopes too), `x` from zero up,
+/// NaN and infinities through, per channel.
+#[test]
+fn prelu_matches_definition_on_every_isa() {
+    let x = [
+        f32::NAN,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        3.5,
+        -1.25,
+        0.0,
+        -7.0e-30,
+        1.0e30,
+    ];
+    let mut rng = Rng::new(16);
+    // Two blocks of three pixels; block 1 has negative and zero slopes.
+    let mut v = rng.vec(16);
+    v[8..12].copy_from_slice(&[-0.75, 0.0, -2.0, 1.5]);
+    let data: Vec<f32> = (0..2 * 3).flat_map(|_| x).collect();
+    for isa in Isa::ALL {
+        let Some(k) = Kernels::with_isa(isa) else {
+            continue;
+        };
+        let mut y = data.clone();
+        k.channel_assign(BinaryOp::PRelu, &mut y, 2, 3, &v, Activation::None)
+            .unwrap();
+        for (i, (&got, &x)) in y.iter().zip(&data).enumerate() {
+            let slope = v[(i / 24) * 8 + i % 8];
+            let want = if x < 0.0 { x * slope } else { x };
+            assert!(
+                got == want || (got.is_nan() && want.is_nan()),
+                "{isa:?} element {i}: prelu({x}, {slope}) = {got}, want {want}"
+            );
         }
     }
 }

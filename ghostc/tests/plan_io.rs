@@ -25,7 +25,7 @@ fn five_unsupported_configurations_are_reported_in_one_error() {
     };
     let msg = err.to_string();
     let expect = [
-        ("pow_two_activations", "pow", "Add, Sub, Mul and Div"),
+        ("pow_two_activations", "pow", "Add, Sub, Mul, Div and PRelu"),
         ("dilated_pool", "dilations=[2, 2]", "dilations=[1, 1]"),
         ("concat_on_width", "axis=3", "axis=2 (pixels, rows)"),
         ("softmax_4d", "axis=1 over input rank 4", "rank-2"),

@@ -1,4 +1,4 @@
-//! Elementwise glue on NCHW8c tensors: binary add/sub/mul/div of equal shapes, per-channel broadcast
+//! Elementwise glue on NCHW8c tensors: binary add/sub/mul/div/PRelu of equal shapes, per-channel broadcast
 //! (a `[C_pad]` vector against `[C/8][HW][8]`), and scalar activation helpers. Memory-bound;
 //! one vector per 8 floats.
 
@@ -19,6 +19,10 @@ pub enum BinaryOp {
     Sub,
     /// `a / b` (IEEE division).
     Div,
+    /// ONNX PRelu with slope `b`: `a * b` where `a < 0`, else `a` (NaN stays NaN). Computed
+    /// as `max(a, 0) + b * min(a, 0)` (one rounding, as `a * b`); the one difference from the
+    /// definition is the sign of a zero result (`a = -0` with `b < 0` gives `+0`).
+    PRelu,
 }
 
 /// The operations as `run_op`'s const parameter.
@@ -26,6 +30,7 @@ const ADD: u8 = 0;
 const MUL: u8 = 1;
 const SUB: u8 = 2;
 const DIV: u8 = 3;
+const PRELU: u8 = 4;
 
 /// Scalar activation (reference semantics of [`Activation`]).
 pub(crate) fn act_scalar(act: Activation, x: f32) -> f32 {
@@ -85,6 +90,7 @@ unsafe fn run<S: Simd>(s: S, e: &EwArgs) {
             BinaryOp::Mul => run_op::<S, MUL>(s, e),
             BinaryOp::Sub => run_op::<S, SUB>(s, e),
             BinaryOp::Div => run_op::<S, DIV>(s, e),
+            BinaryOp::PRelu => run_op::<S, PRELU>(s, e),
         }
     }
 }
@@ -103,11 +109,16 @@ unsafe fn op<S: Simd, const OP: u8>(s: S, e: &EwArgs, at: usize, bi: usize) -> S
         // `-z` is exact, so this is `x - z` bit for bit.
         SUB => s.add(x, s.mul(z, s.splat(-1.0))),
         DIV => s.div(x, z),
+        // `x` second: `max`/`min` return their second operand when either is NaN.
+        PRELU => {
+            let zero = s.zero();
+            s.fma(z, s.min(zero, x), s.max(zero, x))
+        }
         _ => s.add(x, z),
     }
 }
 
-/// [`run`] for one operation (`OP`: one of `ADD`, `MUL`, `SUB`, `DIV`).
+/// [`run`] for one operation (`OP`: one of `ADD`, `MUL`, `SUB`, `DIV`, `PRELU`).
 ///
 /// # Safety
 /// As [`run`].

@@ -123,6 +123,7 @@ runtime_tokens!(
         Mul,
         Sub,
         Div,
+        PRelu,
     }
 );
 runtime_tokens!(struct PointwiseShape { k_blocks, n_blocks, pixels });

@@ -202,6 +202,13 @@ fn float_binary(op: BinaryOp, a: f32, b: f32) -> f32 {
         BinaryOp::Pow => a.powf(b),
         BinaryOp::Max => max_nan(a, b),
         BinaryOp::Min => min_nan(a, b),
+        BinaryOp::PRelu => {
+            if a < 0.0 {
+                a * b
+            } else {
+                a
+            }
+        }
         // Comparisons are handled by the caller.
         BinaryOp::Equal | BinaryOp::Less | BinaryOp::Greater => f32::NAN,
     }
@@ -230,6 +237,13 @@ fn int_binary(op: BinaryOp, a: i64, b: i64) -> Result<i64> {
         }
         BinaryOp::Max => a.max(b),
         BinaryOp::Min => a.min(b),
+        BinaryOp::PRelu => {
+            if a < 0 {
+                a.wrapping_mul(b)
+            } else {
+                a
+            }
+        }
         BinaryOp::Equal | BinaryOp::Less | BinaryOp::Greater => 0,
     })
 }

@@ -52,6 +52,9 @@ pub enum BinaryOp {
     Equal,
     Less,
     Greater,
+    /// ONNX PRelu: `a * b` where `a < 0`, else `a`; the slope `b` broadcasts to `a`'s shape
+    /// (one way: the output has `a`'s shape).
+    PRelu,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -578,6 +581,7 @@ impl Op {
                 BinaryOp::Equal => "equal",
                 BinaryOp::Less => "less",
                 BinaryOp::Greater => "greater",
+                BinaryOp::PRelu => "prelu",
             },
             Op::Unary(u) => match u {
                 UnaryOp::Neg => "neg",

@@ -555,6 +555,7 @@ impl Kernel {
             BinaryOp::Mul => "mul",
             BinaryOp::Sub => "sub",
             BinaryOp::Div => "div",
+            BinaryOp::PRelu => "prelu",
         };
         match self {
             Kernel::Ghost {

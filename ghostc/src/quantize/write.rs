@@ -674,6 +674,7 @@ fn write_op(
             BinaryOp::Equal => "Equal",
             BinaryOp::Less => "Less",
             BinaryOp::Greater => "Greater",
+            BinaryOp::PRelu => "PRelu",
         },
         Op::Unary(u) => match u {
             UnaryOp::Neg => "Neg",

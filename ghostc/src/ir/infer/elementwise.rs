@@ -5,7 +5,7 @@ use super::{
     broadcast_shapes, dtype_err, expect_float, expect_same_dtype, invalid, one, InferError,
     InputFact, Outputs,
 };
-use crate::ir::{Activation, BinaryOp, DType, TensorType, UnaryOp};
+use crate::ir::{fmt_shape, Activation, BinaryOp, DType, TensorType, UnaryOp};
 
 pub(super) fn activation(act: &Activation, inputs: &[InputFact<'_>]) -> Outputs {
     expect_float(inputs, &[0])?;
@@ -34,6 +34,16 @@ pub(super) fn unary(op: UnaryOp, inputs: &[InputFact<'_>]) -> Outputs {
 pub(super) fn binary(op: BinaryOp, inputs: &[InputFact<'_>]) -> Outputs {
     let (a, b) = (inputs[0].ty, inputs[1].ty);
     let out_shape = broadcast_shapes(&a.shape, &b.shape)?;
+    if op == BinaryOp::PRelu && out_shape != a.shape {
+        return Err(invalid(
+            "slope",
+            format!(
+                "shape [{}] does not broadcast to the input's [{}] (PRelu broadcasts one way)",
+                fmt_shape(&b.shape),
+                fmt_shape(&a.shape)
+            ),
+        ));
+    }
     let dtype = match op {
         BinaryOp::Pow => {
             for (i, t) in [a, b].iter().enumerate() {

@@ -51,6 +51,7 @@ pub(super) fn register(reg: &mut Registry) {
     reg.add("Equal", |ctx| binary(ctx, BinaryOp::Equal));
     reg.add("Less", |ctx| binary(ctx, BinaryOp::Less));
     reg.add("Greater", |ctx| binary(ctx, BinaryOp::Greater));
+    reg.add("PRelu", |ctx| binary(ctx, BinaryOp::PRelu));
     reg.add("Max", |ctx| variadic(ctx, BinaryOp::Max));
     reg.add("Min", |ctx| variadic(ctx, BinaryOp::Min));
     reg.add("Neg", |ctx| unary_op(ctx, Op::Unary(UnaryOp::Neg)));

@@ -21,8 +21,7 @@ impl Lowerer<'_> {
         let y = node.outputs[0];
         let src = self.loc[&x];
         let len = self.blocked_len(x, &self.layout(x));
-        let dst = self.out_buf(y);
-        self.push_copy(n, "activation", src, dst, len);
+        let dst = self.in_place_dst(n, x, y, src, "activation", len);
         if let Some(f) = unary_of(a) {
             self.push(
                 n,
@@ -78,11 +77,10 @@ impl Lowerer<'_> {
         let ly = self.layout(y);
         let (h, w) = self.hw(x);
         let src = self.read_as(x, &ly, &self.g.node(n).name.clone());
-        let dst = self.out_buf(y);
         let len = ly.lanes() * h * w;
         let s = self.push_weights(&ly.scatter(scale, 0.0));
         let t = self.push_weights(&ly.scatter(shift, 0.0));
-        self.push_copy(n, "affine", src, dst, len);
+        let dst = self.in_place_dst(n, x, y, src, "affine", len);
         let pixels = h * w;
         self.push(
             n,
@@ -148,11 +146,12 @@ impl Lowerer<'_> {
             ir::BinaryOp::Mul => BinaryOp::Mul,
             ir::BinaryOp::Sub => BinaryOp::Sub,
             ir::BinaryOp::Div => BinaryOp::Div,
+            ir::BinaryOp::PRelu => BinaryOp::PRelu,
             _ => {
                 self.unsupported_as(
                     n,
                     &format!("{} on f32 activations", node.op.name()),
-                    "Add, Sub, Mul and Div",
+                    "Add, Sub, Mul, Div and PRelu",
                 );
                 return Ok(());
             }
@@ -180,7 +179,8 @@ impl Lowerer<'_> {
             // Sub and Div by a constant become Add and Mul of its negation and reciprocal.
             let per_channel = self.per_channel(c, ys[1], ys.len());
             let folded = match (per_channel, op, b_const) {
-                (Some(v), ir::BinaryOp::Add | ir::BinaryOp::Mul, _) => Some((v, bop)),
+                (Some(v), ir::BinaryOp::Add | ir::BinaryOp::Mul, _)
+                | (Some(v), ir::BinaryOp::PRelu, true) => Some((v, bop)),
                 (Some(v), ir::BinaryOp::Sub, true) => {
                     Some((v.iter().map(|e| -e).collect(), BinaryOp::Add))
                 }
@@ -190,10 +190,9 @@ impl Lowerer<'_> {
                 _ => None,
             };
             let src = self.read_as(x, &ly, &name);
-            let dst = self.out_buf(y);
             if let Some((v, cop)) = folded {
                 let vr = self.push_weights(&ly.scatter(&v, 0.0));
-                self.push_copy(n, "op", src, dst, len);
+                let dst = self.in_place_dst(n, x, y, src, "op", len);
                 self.push(
                     n,
                     format!("{} per-channel constant", node.op.name()),
@@ -222,6 +221,7 @@ impl Lowerer<'_> {
                 );
                 return Ok(());
             };
+            let dst = self.out_buf(y);
             let cr = self.push_weights(&ly.blocked(&full, h * w));
             self.push(
                 n,
@@ -284,8 +284,7 @@ impl Lowerer<'_> {
         };
         let src = self.read_as(big, &ly, &name);
         let v = self.read_as(vec, &ly, &name);
-        let dst = self.out_buf(y);
-        self.push_copy(n, "op", src, dst, len);
+        let dst = self.in_place_dst(n, big, y, src, "op", len);
         self.push(
             n,
             format!("{} per-channel", node.op.name()),

@@ -30,7 +30,10 @@
 //!   carrying it;
 //! - Sub/Div by a constant become Add/Mul of the negated/reciprocal per-channel vector, an
 //!   unfused BatchNorm a per-channel scale and shift, and Gemm's alpha, beta and transposes are
-//!   folded into the packed weights.
+//!   folded into the packed weights; PRelu with constant slopes is a per-channel
+//!   `ChannelAssign` too;
+//! - the ops computed in place (standalone activations, per-channel ops, SE gates) overwrite
+//!   their input when nothing else reads it (`in_place_dst`), else a copy of it.
 //!
 //! Deliberately not done here: choosing fusions (passes do that) and deciding offsets (the arena
 //! plan runs on the finished step list, see `arena`).
@@ -262,6 +265,49 @@ impl<'g> Lowerer<'g> {
 
     /// Copies `len` floats of `src` into `dst`, the output buffer that in-place ops (named by
     /// `why`) then modify.
+    /// Where node `n` computes `y` in place from `x`, whose `len` floats are at `src`: `src`
+    /// itself when [`Self::overwritable`] (then `y` aliases it), else a buffer of its own that
+    /// starts as a copy of `src`.
+    fn in_place_dst(
+        &mut self,
+        n: NodeId,
+        x: ValueId,
+        y: ValueId,
+        src: Loc,
+        why: &str,
+        len: usize,
+    ) -> Loc {
+        if self.loc.get(&x) == Some(&src) && self.overwritable(n, x, y) {
+            self.loc.insert(y, src);
+            return src;
+        }
+        let dst = self.out_buf(y);
+        self.push_copy(n, why, src, dst, len);
+        dst
+    }
+
+    /// Whether node `n` may overwrite its input `x` with its output `y`: `x`'s buffer is an
+    /// arena buffer, `y` keeps `x`'s layout, and every value held in that buffer (`x`, and what
+    /// aliases it: a Reshape or Identity, a DFC gate's output) is no model output and has no
+    /// reader besides `n` that is still to be lowered.
+    fn overwritable(&self, n: NodeId, x: ValueId, y: ValueId) -> bool {
+        let loc = self.loc[&x];
+        let lowered = |m: NodeId| {
+            m == n
+                || self
+                    .g
+                    .node(m)
+                    .outputs
+                    .iter()
+                    .all(|o| self.loc.contains_key(o))
+        };
+        matches!(loc, Loc::Buf(_))
+            && self.layout(y) == self.layout(x)
+            && self.loc.iter().filter(|&(_, &l)| l == loc).all(|(&v, _)| {
+                !self.g.is_output(v) && self.g.consumers(v).iter().all(|&(m, _)| lowered(m))
+            })
+    }
+
     fn push_copy(&mut self, n: NodeId, why: &str, src: Loc, dst: Loc, len: usize) {
         self.push(
             n,

@@ -5,7 +5,7 @@
 //! conv's packed weights) when that costs less than a per-channel multiply of the activations
 //! (`gate_foldable`: `n_pad` weights against `h * w` pixels per input channel, so at 7x7 the
 //! multiply wins and at 14x14 and above the fold does, in EfficientNet-B0 and GhostNet), or the
-//! multiply, in place on the SE input when nothing else reads it (`gate_in_place`), else on a
+//! multiply, in place on the SE input when nothing else reads it (`in_place_dst`), else on a
 //! copy.
 //!
 //! Deliberately not done here: recognizing the SE pattern (the `fuse_squeeze_excite` pass).
@@ -138,14 +138,7 @@ impl Lowerer<'_> {
             self.gated.insert(y, gate);
             return Ok(());
         }
-        let dst = if self.gate_in_place(n, x, y) {
-            self.loc.insert(y, src);
-            src
-        } else {
-            let dst = self.out_buf(y);
-            self.push_copy(n, "gating", src, dst, lx.lanes() * h * w);
-            dst
-        };
+        let dst = self.in_place_dst(n, x, y, src, "gating", lx.lanes() * h * w);
         self.push(
             n,
             "scale channels by the gate".into(),
@@ -159,28 +152,6 @@ impl Lowerer<'_> {
             },
         );
         Ok(())
-    }
-
-    /// Whether the gate (of SE node `n`) can scale its input `x` in place, with no copy into a
-    /// buffer of its own: `x`'s buffer is an arena buffer, `y` keeps `x`'s layout, and every
-    /// value held in that buffer (`x`, and what aliases it: a Reshape or Identity, a DFC gate's
-    /// output) is no model output and has no reader besides `n` that is still to be lowered.
-    fn gate_in_place(&self, n: NodeId, x: ValueId, y: ValueId) -> bool {
-        let loc = self.loc[&x];
-        let lowered = |m: NodeId| {
-            m == n
-                || self
-                    .g
-                    .node(m)
-                    .outputs
-                    .iter()
-                    .all(|o| self.loc.contains_key(o))
-        };
-        matches!(loc, Loc::Buf(_))
-            && self.layout(y) == self.layout(x)
-            && self.loc.iter().filter(|&(_, &l)| l == loc).all(|(&v, _)| {
-                !self.g.is_output(v) && self.g.consumers(v).iter().all(|&(m, _)| lowered(m))
-            })
     }
 
     /// Whether an SE output `y` is better left un-materialized: its only reader is a 1x1 conv
