@@ -808,7 +808,33 @@ SPECS += [
                "PReLU, per channel (slope [C, 1, 1], random slopes in [-0.5, 0.75]) except "
                "inside the SE blocks (one shared slope, [1]): PRelu nodes after convs, "
                "depthwise convs and in the Ghost modules (which therefore do not fuse)."),
+    dict(name="ts17_pixelshuffle_sr_32x32_b2", build=lambda: pixel_shuffle_sr(),
+         arch="ghost-pixelshuffle-upsampler", width=1.0, exporter="torchscript", opset=17,
+         res=(32, 32), batch=2, dyn=False, seed=1791,
+         notes="a small super-resolution head on a Ghost module: two PixelShuffle(2) branches "
+               "(DepthToSpace, CRD mode), 12 -> 3 channels (one padded block) and 32 -> 8 "
+               "channels, summed; output [2, 3, 64, 64]."),
 ]
+
+
+class PixelShuffleSr(nn.Module):
+    """Stem, a Huawei-style Ghost module, then two x2 upsampling branches by PixelShuffle."""
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16),
+                                  nn.ReLU(inplace=True))
+        self.ghost = HwGhostModule(16, 24)
+        self.rgb = nn.Sequential(nn.Conv2d(24, 12, 3, 1, 1), nn.PixelShuffle(2))
+        self.feat = nn.Sequential(nn.Conv2d(24, 32, 1), nn.PixelShuffle(2), nn.ReLU(),
+                                  nn.Conv2d(8, 3, 3, 1, 1))
+
+    def forward(self, x):
+        y = self.ghost(self.stem(x))
+        return self.rgb(y) + self.feat(y)
+
+
+def pixel_shuffle_sr() -> nn.Module:
+    return PixelShuffleSr()
 
 
 def ghostfacenet_small() -> nn.Module:

@@ -142,6 +142,62 @@ pub fn remap_channels(
     Ok(())
 }
 
+/// DepthToSpace between NCHW8c tensors: an `h x w` source, an `(h * b) x (w * b)`
+/// destination. `pairs` is `b * b` groups of equally many `(from, to)` lane pairs; group
+/// `i * b + j` moves offset `(i, j)` of every `b x b` output block:
+/// `dst[to / 8][(y * b + i) * w * b + x * b + j][to % 8] = src[from / 8][y * w + x][from % 8]`.
+/// The destination's first `dst_len` floats are zeroed first, so unmapped (padding) lanes are
+/// zero.
+///
+/// Deliberately not done here: SIMD. For `b = 2` in PyTorch's CRD order the 8 lanes of an
+/// output vector come from 4 input vectors (a 4 x 8 transpose); not written until a model
+/// needs this step fast.
+pub fn depth_to_space(
+    src: &[f32],
+    pairs: &[(u32, u32)],
+    h: usize,
+    w: usize,
+    b: usize,
+    dst: &mut [f32],
+    dst_len: usize,
+) -> Result<(), Error> {
+    check(b > 0, "b", "must be positive")?;
+    let groups = b.saturating_mul(b);
+    check(
+        pairs.len().is_multiple_of(groups),
+        "pairs",
+        "must be blocksize^2 groups of equal size",
+    )?;
+    let (hw, ow) = (size(&[h, w]), size(&[w, b]));
+    let ohw = size(&[hw, groups]);
+    check_len("dst", dst.len(), dst_len)?;
+    for &(from, to) in pairs {
+        let (from, to) = (from as usize, to as usize);
+        check_len("src", src.len(), size(&[from / 8 + 1, hw, 8]))?;
+        check_len("dst", dst_len, size(&[to / 8 + 1, ohw, 8]))?;
+    }
+    dst[..dst_len].fill(0.0);
+    let per = pairs.len() / groups;
+    if per == 0 {
+        return Ok(());
+    }
+    for (g, group) in pairs.chunks_exact(per).enumerate() {
+        let (i, j) = (g / b, g % b);
+        for &(from, to) in group {
+            let (from, to) = (from as usize, to as usize);
+            let s = &src[(from / 8) * hw * 8..][..hw * 8];
+            let d = &mut dst[(to / 8) * ohw * 8..][..ohw * 8];
+            for y in 0..h {
+                let row = (y * b + i) * ow + j;
+                for x in 0..w {
+                    d[(row + x * b) * 8 + to % 8] = s[(y * w + x) * 8 + from % 8];
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Copies an NCHW8c tensor of `blocks x src_pixels` into pixels `offset .. offset +
 /// src_pixels` of one with `dst_pixels` per block (a Concat along the pixel axis: rank-3 `L`,
 /// or whole rows `H` of rank 4): `dst[b][offset + p] = src[b][p]`.
@@ -304,6 +360,56 @@ mod tests {
                 }
             }
             assert_eq!(got, want, "clear {clear}");
+        }
+    }
+
+    /// DepthToSpace with blocksize 2 in both channel orders against the NCHW definition: 12
+    /// input channels (two blocks, the second half padding) of 3 x 5 pixels into 3 output
+    /// channels (one block) of 6 x 10; padding lanes come out zero.
+    #[test]
+    fn depth_to_space_matches_the_nchw_definition() {
+        const B: usize = 2;
+        let (h, w, c_out) = (3, 5, 3);
+        let (hw, ohw) = (h * w, h * w * B * B);
+        // NCHW source value of channel c at pixel p, placed at lane c of the blocked layout.
+        let value = |c: usize, p: usize| (c * 100 + p) as f32 + 0.25;
+        let mut src = [0.0f32; 2 * 15 * 8];
+        for c in 0..12 {
+            for p in 0..hw {
+                src[(c / 8) * hw * 8 + p * 8 + c % 8] = value(c, p);
+            }
+        }
+        for crd in [false, true] {
+            let channel = |c: usize, i: usize, j: usize| {
+                if crd {
+                    (c * B + i) * B + j
+                } else {
+                    (i * B + j) * c_out + c
+                }
+            };
+            let mut pairs = [(0u32, 0u32); 12];
+            for (g, group) in pairs.chunks_exact_mut(c_out).enumerate() {
+                for (c, pair) in group.iter_mut().enumerate() {
+                    *pair = (channel(c, g / B, g % B) as u32, c as u32);
+                }
+            }
+            let mut got = [-1.0f32; 60 * 8];
+            depth_to_space(&src, &pairs, h, w, B, &mut got, 60 * 8).unwrap();
+            for oy in 0..h * B {
+                for ox in 0..w * B {
+                    for lane in 0..8 {
+                        let want = if lane < c_out {
+                            let c = channel(lane, oy % B, ox % B);
+                            value(c, (oy / B) * w + ox / B)
+                        } else {
+                            0.0
+                        };
+                        let at = (oy * w * B + ox) * 8 + lane;
+                        assert_eq!(got[at], want, "crd {crd} ({oy}, {ox}) lane {lane}");
+                    }
+                }
+            }
+            assert_eq!(ohw * 8, got.len());
         }
     }
 

@@ -2345,6 +2345,56 @@ fn case_31_attribute_errors_of_pool_pad_resize_split() {
         &[],
         &["node 'sp' (Split): attribute 'num_outputs': 3, but the node has 2 outputs (must be equal)"],
     );
+
+    // DepthToSpace: an unknown mode; a blocksize of 0; none; channels (2) not a multiple of
+    // blocksize^2.
+    let d2s = |attrs| {
+        one_op(
+            17,
+            with_attrs(node("d", "DepthToSpace", &["x"], &["y"]), attrs),
+            vec![],
+        )
+    };
+    let e = rejects_bytes(
+        &d2s(vec![a_int("blocksize", 1), a_str("mode", "DRC")]).bytes(),
+        &[],
+        &["node 'd' (DepthToSpace): attribute 'mode': unknown value 'DRC' (expected one of: DCR, CRD)"],
+    );
+    bad_attribute(&e, "d", "DepthToSpace", "mode");
+    let e = rejects_bytes(
+        &d2s(vec![a_int("blocksize", 0)]).bytes(),
+        &[],
+        &["node 'd' (DepthToSpace): attribute 'blocksize': 0 is not positive"],
+    );
+    bad_attribute(&e, "d", "DepthToSpace", "blocksize");
+    rejects_bytes(
+        &d2s(vec![]).bytes(),
+        &[],
+        &["node 'd' (DepthToSpace): required attribute 'blocksize' is missing"],
+    );
+    rejects_bytes(
+        &d2s(vec![a_int("blocksize", 2)]).bytes(),
+        &[],
+        &[
+            "node 'd' (DepthToSpace): depth_to_space: 2 channels of input [1x2x4x4] are not a \
+           multiple of blocksize^2 = 4",
+        ],
+    );
+
+    // PRelu: a slope that does not broadcast to the input (ONNX broadcasts it one way only).
+    rejects_bytes(
+        &one_op(
+            17,
+            node("pr", "PRelu", &["x", "s"], &["y"]),
+            vec![f32_values("s", &[2, 2, 4, 4], &[0.25; 64])],
+        )
+        .bytes(),
+        &[],
+        &[
+            "node 'pr' (PRelu): slope: shape [2x2x4x4] does not broadcast to the input's \
+           [1x2x4x4] (PRelu broadcasts one way)",
+        ],
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

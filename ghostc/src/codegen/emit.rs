@@ -138,6 +138,15 @@ fn lane(x: usize) -> Literal {
     Literal::u32_unsuffixed(x as u32)
 }
 
+/// `&[(from, to), ..]`: the lane pairs of a remap or a depth-to-space, as `u32` literals.
+fn lane_pairs(pairs: &[(usize, usize)]) -> TokenStream {
+    let lanes = pairs.iter().map(|&(a, c)| {
+        let (a, c) = (lane(a), lane(c));
+        quote!((#a, #c))
+    });
+    quote!(&[#(#lanes),*])
+}
+
 /// `p.<method>(w, shape, src, dst, epilogue)?;`: the call of every conv-like kernel.
 fn conv_call(
     b: &Binds,
@@ -461,12 +470,23 @@ fn step_call(b: &Binds, k: &Kernel) -> TokenStream {
             dst_len,
             clear,
         } => {
-            let lanes = pairs.iter().map(|&(a, c)| {
-                let (a, c) = (lane(a), lane(c));
-                quote!((#a, #c))
-            });
+            let lanes = lane_pairs(pairs);
             let (px, s, d, dl) = (pixels.tokens(), b.r(*src), b.m(*dst), dst_len.tokens());
-            quote!(::ghost_runtime::glue::remap_channels(#s, &[#(#lanes),*], #px, #d, #dl, #clear)?;)
+            quote!(::ghost_runtime::glue::remap_channels(#s, #lanes, #px, #d, #dl, #clear)?;)
+        }
+        Kernel::DepthToSpace {
+            pairs,
+            h,
+            w,
+            b: block,
+            src,
+            dst,
+            dst_len,
+        } => {
+            let lanes = lane_pairs(pairs);
+            let (s, d) = (b.r(*src), b.m(*dst));
+            let (h, w, block, dl) = (h.tokens(), w.tokens(), block.tokens(), dst_len.tokens());
+            quote!(::ghost_runtime::glue::depth_to_space(#s, #lanes, #h, #w, #block, #d, #dl)?;)
         }
         Kernel::Pool {
             kind,

@@ -176,6 +176,9 @@ fn dispatch(op: &Op, x: &[&Tensor], types: &[TensorType]) -> Result<Vec<Tensor>>
         Op::SqueezeExcite(s) => one(fused::squeeze_excite(s, x)?),
         Op::DfcGate(d) => one(fused::dfc_gate(d, x)?),
         Op::ChannelShuffle { groups } => one(fused::channel_shuffle(*groups, x[0])?),
+        Op::DepthToSpace { blocksize, crd } => {
+            one(shape::depth_to_space(*blocksize, *crd, x[0], out)?)
+        }
         Op::Dfl { bins } => one(fused::dfl(*bins, x[0], x[1])?),
         Op::Linear { act } => one(fused::linear(act.as_ref(), x)?),
     }

@@ -176,6 +176,23 @@ pub(super) fn transpose(perm: &[usize], x: &Tensor, out: &TensorType) -> Result<
     })
 }
 
+/// DepthToSpace by its definition: output `(n, c, y, x)` reads input channel
+/// `depth_to_space_channel(.., c, y % b, x % b)` at `(n, y / b, x / b)`.
+pub(super) fn depth_to_space(b: usize, crd: bool, x: &Tensor, out: &TensorType) -> Result<Tensor> {
+    let s = x.shape();
+    let (c_out, oh, ow) = (out.shape[1], out.shape[2], out.shape[3]);
+    let mut idx = Vec::with_capacity(out.numel());
+    for_each_index(&out.shape, |o| {
+        let c = crate::ir::depth_to_space_channel(c_out, b, crd, o[1], o[2] % b, o[3] % b);
+        idx.push(((o[0] * s[1] + c) * s[2] + o[2] / b) * s[3] + o[3] / b);
+    });
+    debug_assert_eq!((oh, ow), (s[2] * b, s[3] * b));
+    Ok(Tensor {
+        ty: out.clone(),
+        data: take(&x.data, idx),
+    })
+}
+
 /// Constant, reflect or edge padding; negative pads crop.
 pub(super) fn pad(p: &Pad, x: &Tensor, out: &TensorType) -> Result<Tensor> {
     let rank = x.shape().len();
@@ -435,6 +452,37 @@ mod tests {
             eval1(Op::Concat { axis: 1 }, &[&a, &b]).as_i64().unwrap(),
             [1, 3, 4, 2, 5, 6]
         );
+    }
+
+    /// The ONNX specification's DepthToSpace examples (blocksize 2 on `[1, 8, 2, 3]`, input
+    /// values `9 * c + 3 * y + x`), DCR and CRD.
+    #[test]
+    fn depth_to_space_matches_the_onnx_examples() {
+        let x: Vec<f32> = (0..8)
+            .flat_map(|c| (0..6).map(move |p| (9 * c + 3 * (p / 3) + p % 3) as f32))
+            .collect();
+        let x = t(&[1, 8, 2, 3], &x);
+        let dcr = [
+            0., 18., 1., 19., 2., 20., 36., 54., 37., 55., 38., 56., 3., 21., 4., 22., 5., 23.,
+            39., 57., 40., 58., 41., 59., 9., 27., 10., 28., 11., 29., 45., 63., 46., 64., 47.,
+            65., 12., 30., 13., 31., 14., 32., 48., 66., 49., 67., 50., 68.,
+        ];
+        let crd = [
+            0., 9., 1., 10., 2., 11., 18., 27., 19., 28., 20., 29., 3., 12., 4., 13., 5., 14., 21.,
+            30., 22., 31., 23., 32., 36., 45., 37., 46., 38., 47., 54., 63., 55., 64., 56., 65.,
+            39., 48., 40., 49., 41., 50., 57., 66., 58., 67., 59., 68.,
+        ];
+        for (crd_mode, want) in [(false, dcr), (true, crd)] {
+            let y = eval1(
+                Op::DepthToSpace {
+                    blocksize: 2,
+                    crd: crd_mode,
+                },
+                &[&x],
+            );
+            assert_eq!(y.shape(), &[1, 2, 4, 6][..]);
+            assert_eq!(y.as_f32().unwrap(), &want[..], "crd {crd_mode}");
+        }
     }
 
     #[test]

@@ -92,6 +92,10 @@ pub fn op_label(op: &Op) -> String {
         ),
         Op::Transpose { perm } => format!("transpose[{perm:?}]"),
         Op::ChannelShuffle { groups } => format!("channel_shuffle[groups={groups}]"),
+        Op::DepthToSpace { blocksize, crd } => format!(
+            "depth_to_space[blocksize={blocksize} {}]",
+            if *crd { "CRD" } else { "DCR" }
+        ),
         Op::Dfl { bins } => format!("dfl[bins={bins}]"),
         Op::Cast { to } => format!("cast[{to}]"),
         Op::Resize(r) => format!("resize[{:?} {:?} {:?}]", r.mode, r.coord, r.scales),

@@ -40,6 +40,24 @@ pub enum Activation {
     Gelu,
 }
 
+/// The input channel DepthToSpace (`c_out` output channels, block size `b`) reads for output
+/// channel `c` at offset `(i, j)` of its `b x b` block: `(i * b + j) * c_out + c` in DCR mode,
+/// `(c * b + i) * b + j` in CRD mode.
+pub fn depth_to_space_channel(
+    c_out: usize,
+    b: usize,
+    crd: bool,
+    c: usize,
+    i: usize,
+    j: usize,
+) -> usize {
+    if crd {
+        (c * b + i) * b + j
+    } else {
+        (i * b + j) * c_out + c
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum BinaryOp {
     Add,
@@ -518,6 +536,14 @@ pub enum Op {
     ChannelShuffle {
         groups: usize,
     },
+    /// ONNX DepthToSpace of a rank-4 `[N, C, H, W]` tensor with block size `b`:
+    /// `[N, C / b^2, H * b, W * b]`, output channel `c` at offset `(i, j)` inside each `b x b`
+    /// block read from input channel [`depth_to_space_channel`] (DCR, ONNX's default, or CRD,
+    /// PyTorch's PixelShuffle).
+    DepthToSpace {
+        blocksize: usize,
+        crd: bool,
+    },
     /// A detector head's distribution integral (ultralytics' DFL): x `[N, G * bins, L]`, w
     /// `[bins]`; `y[n, g, l] = sum_k w[k] softmax_k(x[n, g * bins + k, l])`, `[N, G, L]`. From
     /// `Reshape -> Transpose -> Softmax -> Conv 1x1 -> Reshape` (`passes::FuseDfl`).
@@ -640,6 +666,7 @@ impl Op {
             Op::SqueezeExcite(_) => "squeeze_excite",
             Op::DfcGate(_) => "dfc_gate",
             Op::ChannelShuffle { .. } => "channel_shuffle",
+            Op::DepthToSpace { .. } => "depth_to_space",
             Op::Dfl { .. } => "dfl",
             Op::Linear { .. } => "linear",
             Op::ChannelNorm { .. } => "channel_norm",

@@ -277,6 +277,17 @@ pub enum Kernel {
         dst_len: usize,
         clear: bool,
     },
+    /// DepthToSpace from `h x w` to `(h * b) x (w * b)`: `b * b` groups of (from, to) lane
+    /// pairs, one group per offset inside a `b x b` block (`glue::depth_to_space`).
+    DepthToSpace {
+        pairs: Vec<(usize, usize)>,
+        h: usize,
+        w: usize,
+        b: usize,
+        src: Loc,
+        dst: Loc,
+        dst_len: usize,
+    },
     Pool {
         kind: PoolKind,
         shape: PoolShape,
@@ -440,6 +451,7 @@ impl Kernel {
             | Kernel::Dfl { src, dst, .. }
             | Kernel::ChannelNorm { src, dst, .. }
             | Kernel::Remap { src, dst, .. }
+            | Kernel::DepthToSpace { src, dst, .. }
             | Kernel::Quantize { src, dst, .. }
             | Kernel::Dequantize { src, dst, .. }
             | Kernel::ConcatU8 { src, dst, .. }
@@ -626,6 +638,7 @@ impl Kernel {
             Kernel::Dfl { .. } => "dfl".into(),
             Kernel::ChannelNorm { .. } => "channel-norm".into(),
             Kernel::Remap { .. } => "remap".into(),
+            Kernel::DepthToSpace { .. } => "depth-to-space".into(),
             Kernel::Pool { kind, .. } => match kind {
                 PoolKind::Max => "maxpool",
                 PoolKind::Avg { .. } => "avgpool",

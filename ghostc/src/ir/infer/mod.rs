@@ -175,6 +175,7 @@ fn infer_unchecked_size(op: &Op, inputs: &[InputFact<'_>]) -> Outputs {
         Op::SqueezeExcite(se) => fused::squeeze_excite(se, inputs),
         Op::DfcGate(d) => fused::dfc_gate(d, inputs),
         Op::ChannelShuffle { groups } => shape::channel_shuffle(*groups, inputs),
+        Op::DepthToSpace { blocksize, .. } => shape::depth_to_space(*blocksize, inputs),
         Op::Dfl { bins } => softmax::dfl(*bins, inputs),
         Op::Linear { act } => fused::linear(act.as_ref(), inputs),
     }

@@ -140,6 +140,35 @@ pub(super) fn channel_shuffle(groups: usize, inputs: &[InputFact<'_>]) -> Output
     one(inputs[0].ty.dtype, x.clone())
 }
 
+pub(super) fn depth_to_space(b: usize, inputs: &[InputFact<'_>]) -> Outputs {
+    let x = &inputs[0].ty.shape;
+    let bb = b.checked_mul(b).filter(|&bb| bb > 0);
+    let (Some(bb), 4) = (bb, x.len()) else {
+        return Err(invalid(
+            "depth_to_space",
+            format!(
+                "blocksize {b} on input [{}]: needs rank 4 and a positive blocksize",
+                fmt_shape(x)
+            ),
+        ));
+    };
+    if !x[1].is_multiple_of(bb) {
+        return Err(invalid(
+            "depth_to_space",
+            format!(
+                "{} channels of input [{}] are not a multiple of blocksize^2 = {bb}",
+                x[1],
+                fmt_shape(x)
+            ),
+        ));
+    }
+    let (h, w) = match (x[2].checked_mul(b), x[3].checked_mul(b)) {
+        (Some(h), Some(w)) => (h, w),
+        _ => return Err(invalid("depth_to_space", "output size overflows")),
+    };
+    one(inputs[0].ty.dtype, vec![x[0], x[1] / bb, h, w])
+}
+
 pub(super) fn identity(inputs: &[InputFact<'_>]) -> Outputs {
     one(inputs[0].ty.dtype, inputs[0].ty.shape.clone())
 }

@@ -22,6 +22,7 @@ pub(super) fn register(reg: &mut Registry) {
     reg.add("Squeeze", squeeze);
     reg.add("Unsqueeze", unsqueeze);
     reg.add("Transpose", transpose);
+    reg.add("DepthToSpace", depth_to_space);
     reg.add("Concat", concat);
     reg.add("Split", split);
     reg.add("Slice", slice);
@@ -211,6 +212,33 @@ fn transpose(ctx: &NodeCtx<'_>) -> Result<ImportedNode, NodeError> {
     };
     Ok(ImportedNode::Op {
         op: Op::Transpose { perm },
+        inputs: vec![ctx.input(0)?],
+    })
+}
+
+fn depth_to_space(ctx: &NodeCtx<'_>) -> Result<ImportedNode, NodeError> {
+    ctx.check_inputs(1, 1)?;
+    let b = ctx
+        .attrs
+        .int("blocksize")?
+        .ok_or(NodeError::MissingAttribute {
+            attr: "blocksize".into(),
+        })?;
+    let blocksize =
+        usize::try_from(b)
+            .ok()
+            .filter(|&b| b > 0)
+            .ok_or_else(|| NodeError::BadAttribute {
+                attr: "blocksize".into(),
+                detail: format!("{b} is not positive"),
+            })?;
+    let crd = match ctx.attrs.string_or("mode", "DCR")?.as_str() {
+        "DCR" => false,
+        "CRD" => true,
+        other => return Err(NodeError::unknown_value("mode", other, &["DCR", "CRD"])),
+    };
+    Ok(ImportedNode::Op {
+        op: Op::DepthToSpace { blocksize, crd },
         inputs: vec![ctx.input(0)?],
     })
 }

@@ -414,6 +414,10 @@ impl<'g> Lowerer<'g> {
             }
             // A channel permutation: the output layout reads the same lanes in the shuffled
             // order (`ChannelLayout::shuffled`), so no data moves.
+            Op::DepthToSpace { blocksize, crd } => {
+                self.lower_depth_to_space(n, *blocksize, *crd);
+                Ok(())
+            }
             Op::Identity | Op::ChannelShuffle { .. } => {
                 let loc = self.loc[&node.inputs[0]];
                 self.loc.insert(node.outputs[0], loc);

@@ -226,6 +226,42 @@ impl Lowerer<'_> {
         }
     }
 
+    /// DepthToSpace: every output lane read from its input lane at the block's source pixel.
+    pub(super) fn lower_depth_to_space(&mut self, n: NodeId, b: usize, crd: bool) {
+        let node = self.g.node(n);
+        let (x, y) = (node.inputs[0], node.outputs[0]);
+        let (lx, ly) = (self.layout(x), self.layout(y));
+        let ((h, w), (oh, ow)) = (self.hw(x), self.hw(y));
+        let c_out = self.shape(y)[1];
+        let pairs = (0..b * b)
+            .flat_map(|g| {
+                let (lx, ly) = (&lx, &ly);
+                (0..c_out).map(move |c| {
+                    let from = ir::depth_to_space_channel(c_out, b, crd, c, g / b, g % b);
+                    (lx.phys[from], ly.phys[c])
+                })
+            })
+            .collect();
+        let src = self.loc[&x];
+        let dst = self.out_buf(y);
+        self.push(
+            n,
+            format!(
+                "depth to space, blocksize {b} {}",
+                if crd { "CRD" } else { "DCR" }
+            ),
+            Kernel::DepthToSpace {
+                pairs,
+                h,
+                w,
+                b,
+                src,
+                dst,
+                dst_len: ly.lanes() * oh * ow,
+            },
+        );
+    }
+
     /// Concat along the pixels (axis 2 of a rank-3 `[N, C, L]` tensor, or whole rows of a
     /// rank-4 one): each input, in the output's channel layout, copied block by block at its
     /// pixel offset.
