@@ -370,7 +370,7 @@ mod tests {
     fn depth_to_space_matches_the_nchw_definition() {
         const B: usize = 2;
         let (h, w, c_out) = (3, 5, 3);
-        let (hw, ohw) = (h * w, h * w * B * B);
+        let hw = h * w;
         // NCHW source value of channel c at pixel p, placed at lane c of the blocked layout.
         let value = |c: usize, p: usize| (c * 100 + p) as f32 + 0.25;
         let mut src = [0.0f32; 2 * 15 * 8];
@@ -409,7 +409,6 @@ mod tests {
                     }
                 }
             }
-            assert_eq!(ohw * 8, got.len());
         }
     }
 
