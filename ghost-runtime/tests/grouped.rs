@@ -199,10 +199,22 @@ fn conv_grouped_all_isas_match_formula_and_split_bits() {
 
 #[test]
 fn conv_grouped_agrees_with_conv_general() {
-    // The scalar fallback the planner used before, on RegNet-like layers.
+    // The scalar fallback the planner used before, on RegNet-like layers, and dense ones on
+    // the map widths the row is split for exactly (7 = 4 + 3, 13 = 6 + 4 + 3, 14 = 6 + 4 + 4,
+    // 27 = 6 * 4 + 3) or in overlapping tiles (5).
     let mut rng = Rng::new(32);
-    for &(groups, cig, hw, stride) in &[(6, 8, 15, 1), (13, 8, 14, 2), (3, 24, 7, 1), (9, 16, 9, 2)]
-    {
+    for &(groups, cig, hw, stride) in &[
+        (6, 8, 15, 1),
+        (13, 8, 14, 2),
+        (3, 24, 7, 1),
+        (9, 16, 9, 2),
+        (1, 32, 7, 1),
+        (1, 24, 13, 1),
+        (1, 40, 14, 1),
+        (1, 16, 27, 1),
+        (1, 16, 5, 1),
+        (1, 16, 27, 2),
+    ] {
         let c = groups * cig;
         let shape = GroupedConvShape {
             cin: c,

@@ -17,12 +17,14 @@
 //!
 //! Rows: the kernel rows whose input row is outside the image are skipped (top and bottom
 //! borders cost nothing). Columns: the row is cut into tiles of a fixed width (the first of
-//! two widths that divides the output width, else the wider one that fits, the last tile
-//! overlapping its predecessor and storing only its new columns, else single columns);
-//! tiles containing a column whose taps leave the image test each (column, `kx`) pair, the
-//! others do not. Every output value adds its taps in the same order (bias, input block, `ky`,
-//! `kx`, input lane) whichever tile computes it, so any split by rows or blocks gives
-//! identical bits.
+//! two widths that divides the output width; else, on the narrow path, an exact mix of three
+//! widths, such as 4 + 3 for a 7-wide map; else the wider one that fits, the last tile
+//! overlapping its predecessor and storing only its new columns; else single columns).
+//! In a tile containing a column whose taps leave the image, the narrow path points those
+//! (column, `kx`) pairs at a block of zeros (the padding, multiplied like any input), the wide
+//! path tests each pair. Every output value adds its taps in the same order (bias, input
+//! block, `ky`, `kx`, input lane) whichever tile computes it, and a column's border taps
+//! depend on its position alone, so any split by rows or blocks gives identical bits.
 //!
 //! Packed format (`grouped_packed_len`): per output block `[bias: 8][span][kh][kw][8 in][8 out]`.
 //!
@@ -324,33 +326,28 @@ unsafe fn tile<S: Simd, const C: usize, const NB: usize, const BORDER: bool>(
                 // tiles test; most of their `kx` still take the unchecked loop).
                 let last = ix0 + ((C - 1) * sw) as isize;
                 if BORDER && (ix0 < 0 || last >= sh.in_w as isize) {
-                    let mut ok = [true; C];
+                    // The columns whose tap leaves the image read a block of zeros instead
+                    // (the padding ONNX defines), so the lane loop stays the unrolled,
+                    // branch-free one: with a test per column it was a branchy loop, and on
+                    // 7x7 maps, where every tile is a border tile, the conv ran at 40 %
+                    // of peak.
+                    let mut xs = [ZEROS.0.as_ptr(); C];
                     for c in 0..C {
                         let ix = ix0 + (c * sw) as isize;
-                        ok[c] = ix >= 0 && (ix as usize) < sh.in_w;
+                        if ix >= 0 && (ix as usize) < sh.in_w {
+                            xs[c] = xr.wrapping_add(c * sw * 8);
+                        }
                     }
                     for li in 0..8 {
-                        // SAFETY: as below, for the columns `ok` admits.
-                        unsafe {
-                            taps::<S, C, NB, true>(s, &mut acc, &wb, woff + li * 8, xr, li, sw, &ok)
-                        };
+                        // SAFETY: each `xs[c]` is an input pixel inside the image, or the
+                        // zero block; lane `li < 8`. Weights as below.
+                        unsafe { taps_at::<S, C, NB>(s, &mut acc, &wb, woff + li * 8, &xs, li) };
                     }
                 } else {
                     for li in 0..8 {
                         // SAFETY: every column inside the image, row inside (ky range), block
                         // inside the input; tap inside the packed weights.
-                        unsafe {
-                            taps::<S, C, NB, false>(
-                                s,
-                                &mut acc,
-                                &wb,
-                                woff + li * 8,
-                                xr,
-                                li,
-                                sw,
-                                &[true; C],
-                            )
-                        };
+                        unsafe { taps::<S, C, NB>(s, &mut acc, &wb, woff + li * 8, xr, li, sw) };
                     }
                 }
             }
@@ -501,10 +498,10 @@ unsafe fn taps_wide<S: Wide, const C: usize, const NP: usize, const CHECK: bool>
 ///
 /// # Safety
 /// Weights at `wb[j] + woff` readable; input `xr + c * sw * 8 + li` readable for every column
-/// `c` with `ok[c]` (all columns unless `CHECK`).
+/// `c`.
 #[inline(always)]
-#[allow(clippy::needless_range_loop, clippy::too_many_arguments)]
-unsafe fn taps<S: Simd, const C: usize, const NB: usize, const CHECK: bool>(
+#[allow(clippy::needless_range_loop)]
+unsafe fn taps<S: Simd, const C: usize, const NB: usize>(
     s: S,
     acc: &mut [[S::V; NB]; C],
     wb: &[*const f32; NB],
@@ -512,7 +509,6 @@ unsafe fn taps<S: Simd, const C: usize, const NB: usize, const CHECK: bool>(
     xr: *const f32,
     li: usize,
     sw: usize,
-    ok: &[bool; C],
 ) {
     let mut wv = [s.zero(); NB];
     for j in 0..NB {
@@ -520,11 +516,42 @@ unsafe fn taps<S: Simd, const C: usize, const NB: usize, const CHECK: bool>(
         wv[j] = unsafe { s.load(wb[j].add(woff)) };
     }
     for c in 0..C {
-        if CHECK && !ok[c] {
-            continue;
-        }
         // SAFETY: caller's contract.
         let xv = unsafe { s.bcast(xr.wrapping_add(c * sw * 8 + li)) };
+        for j in 0..NB {
+            acc[c][j] = s.fma(xv, wv[j], acc[c][j]);
+        }
+    }
+}
+
+/// Eight zero floats: the input a border tap reads where it leaves the image.
+#[repr(align(32))]
+struct Zeros([f32; 8]);
+static ZEROS: Zeros = Zeros([0.0; 8]);
+
+/// [`taps`] with one input pointer per column (a pixel, or [`ZEROS`] for a tap outside the
+/// image).
+///
+/// # Safety
+/// Weights at `wb[j] + woff` readable; `xs[c] + li` readable for every column.
+#[inline(always)]
+#[allow(clippy::needless_range_loop)]
+unsafe fn taps_at<S: Simd, const C: usize, const NB: usize>(
+    s: S,
+    acc: &mut [[S::V; NB]; C],
+    wb: &[*const f32; NB],
+    woff: usize,
+    xs: &[*const f32; C],
+    li: usize,
+) {
+    let mut wv = [s.zero(); NB];
+    for j in 0..NB {
+        // SAFETY: caller's contract.
+        wv[j] = unsafe { s.load(wb[j].add(woff)) };
+    }
+    for c in 0..C {
+        // SAFETY: caller's contract.
+        let xv = unsafe { s.bcast(xs[c].add(li)) };
         for j in 0..NB {
             acc[c][j] = s.fma(xv, wv[j], acc[c][j]);
         }
@@ -577,9 +604,35 @@ fn width(ow: usize, wa: usize, wb: usize) -> usize {
     }
 }
 
+/// The tile `t` (width `C`, columns from `t.ox`), with the interior variant when all of its
+/// columns are interior (`cols`, the [`interior_cols`]).
+///
+/// # Safety
+/// As [`tile`]; `NP > 0` only with `NB == 2 * NP`.
+#[inline(always)]
+unsafe fn one_tile<S: Wide, const C: usize, const NB: usize, const NP: usize>(
+    s: S,
+    a: &GcArgs,
+    act: &ActV<S::V>,
+    t: Tile,
+    cols: (usize, usize),
+    sum: &mut [S::V; NB],
+) {
+    let interior = t.ox >= cols.0 && t.ox + C <= cols.1;
+    // SAFETY: forwarded.
+    unsafe {
+        match (NP > 0, interior) {
+            (true, true) => tile_wide::<S, C, NP, false>(s, a, act, t, sum),
+            (true, false) => tile_wide::<S, C, NP, true>(s, a, act, t, sum),
+            (false, true) => tile::<S, C, NB, false>(s, a, act, t, sum),
+            (false, false) => tile::<S, C, NB, true>(s, a, act, t, sum),
+        }
+    }
+}
+
 /// One output row of `NB` blocks in tiles of width `C` (`NP > 0`: `NB = 2 * NP` blocks in
-/// wide registers); `t` carries the row's block, input block and kernel rows, `cols` the
-/// [`interior_cols`].
+/// wide registers), the last one overlapping its predecessor; `t` carries the row's block,
+/// input block and kernel rows, `cols` the [`interior_cols`].
 ///
 /// # Safety
 /// As [`tile`]; `C == 1` or `C <= ow` (and `ow >= 1`), so [`walk_row!`] gives `m == C`.
@@ -592,34 +645,85 @@ unsafe fn row<S: Wide, const C: usize, const NB: usize, const NP: usize>(
     cols: (usize, usize),
     sum: &mut [S::V; NB],
 ) {
-    let (lo, hi) = cols;
     walk_row!(a.ow, C, |start, _m, skip| {
         let t = Tile {
             ox: start,
             skip,
             ..t
         };
-        // SAFETY: forwarded; the tile's columns are inside the output, and the interior
-        // variant runs only when all of them are interior; `NP > 0` only with `NB == 2 * NP`.
-        unsafe {
-            let interior = start >= lo && start + C <= hi;
-            match (NP > 0, interior) {
-                (true, true) => tile_wide::<S, C, NP, false>(s, a, act, t, sum),
-                (true, false) => tile_wide::<S, C, NP, true>(s, a, act, t, sum),
-                (false, true) => tile::<S, C, NB, false>(s, a, act, t, sum),
-                (false, false) => tile::<S, C, NB, true>(s, a, act, t, sum),
-            }
-        }
+        // SAFETY: forwarded; the tile's columns are inside the output.
+        unsafe { one_tile::<S, C, NB, NP>(s, a, act, t, cols, sum) };
     });
 }
 
+/// `n` tiles of width `C` side by side from column `ox`, each storing all of its columns.
+///
+/// # Safety
+/// As [`tile`]; `ox + n * C <= ow`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn run_of<S: Wide, const C: usize, const NB: usize, const NP: usize>(
+    s: S,
+    a: &GcArgs,
+    act: &ActV<S::V>,
+    t: Tile,
+    cols: (usize, usize),
+    ox: usize,
+    n: usize,
+    sum: &mut [S::V; NB],
+) {
+    for i in 0..n {
+        let t = Tile {
+            ox: ox + i * C,
+            skip: 0,
+            ..t
+        };
+        // SAFETY: forwarded; the tile's columns are inside the output.
+        unsafe { one_tile::<S, C, NB, NP>(s, a, act, t, cols, sum) };
+    }
+}
+
+/// Splits a row of `ow` columns exactly into `[na, nb, nc]` tiles of widths `ca > cb > cc`
+/// (the fewest tiles), for widths neither `ca` nor `cb` divides; `None` when `cc == 0`, when
+/// one of them divides `ow` ([`width`] then tiles it without overlap), or when no split
+/// exists. An overlapping last tile recomputes up to `ca - 1` columns: on a 7-wide map with
+/// 6-column tiles, 5 of 12 (the 3x3 512->512 conv of ResNet's last stage ran at 40 % of peak
+/// that way).
+fn exact_split(ow: usize, ca: usize, cb: usize, cc: usize) -> Option<[usize; 3]> {
+    if cc == 0 || ow.is_multiple_of(ca) || ow.is_multiple_of(cb) {
+        return None;
+    }
+    let mut best: Option<[usize; 3]> = None;
+    for nc in 0..ca {
+        for nb in 0..ca {
+            let used = nb * cb + nc * cc;
+            if used > ow || !(ow - used).is_multiple_of(ca) {
+                continue;
+            }
+            let cand = [(ow - used) / ca, nb, nc];
+            if best.is_none_or(|b| cand.iter().sum::<usize>() < b.iter().sum()) {
+                best = Some(cand);
+            }
+        }
+    }
+    best
+}
+
 /// `NB` blocks from `ob` (all reading the same input range, from block `first`) over the
-/// share's rows; `cols` the [`interior_cols`].
+/// share's rows in tiles of widths `CA`, `CB` and `CC` ([`exact_split`]; `CC == 0`: no third
+/// width); `cols` the [`interior_cols`].
 ///
 /// # Safety
 /// As [`tile`].
 #[inline(always)]
-unsafe fn blocks<S: Wide, const CA: usize, const CB: usize, const NB: usize, const NP: usize>(
+unsafe fn blocks<
+    S: Wide,
+    const CA: usize,
+    const CB: usize,
+    const CC: usize,
+    const NB: usize,
+    const NP: usize,
+>(
     s: S,
     a: &GcArgs,
     act: &ActV<S::V>,
@@ -629,6 +733,7 @@ unsafe fn blocks<S: Wide, const CA: usize, const CB: usize, const NB: usize, con
 ) {
     let mut sum = [s.zero(); NB];
     let w = width(a.ow, CA, CB);
+    let split = exact_split(a.ow, CA, CB, CC);
     for oy in a.oy0..a.oy1 {
         let (ky0, ky1) = ky_range(&a.sh, oy);
         let t = Tile {
@@ -640,9 +745,15 @@ unsafe fn blocks<S: Wide, const CA: usize, const CB: usize, const NB: usize, con
             ky0,
             ky1,
         };
-        // SAFETY: forwarded; each width is used only when it fits the row.
+        // SAFETY: forwarded; each width is used only when it fits the row, and the split's
+        // tiles cover exactly `ow` columns.
         unsafe {
-            if w == CA {
+            if let Some([na, nb, nc]) = split {
+                let (xb, xc) = (na * CA, na * CA + nb * CB);
+                run_of::<S, CA, NB, NP>(s, a, act, t, cols, 0, na, &mut sum);
+                run_of::<S, CB, NB, NP>(s, a, act, t, cols, xb, nb, &mut sum);
+                run_of::<S, CC, NB, NP>(s, a, act, t, cols, xc, nc, &mut sum);
+            } else if w == CA {
                 row::<S, CA, NB, NP>(s, a, act, t, cols, &mut sum);
             } else if w == CB {
                 row::<S, CB, NB, NP>(s, a, act, t, cols, &mut sum);
@@ -674,6 +785,7 @@ unsafe fn run<
     const C1B: usize,
     const CNA: usize,
     const CNB: usize,
+    const CNC: usize,
     const NB: usize,
 >(
     s: S,
@@ -688,10 +800,10 @@ unsafe fn run<
         // SAFETY: forwarded; blocks ob .. ob + NB (or ob) inside the share.
         unsafe {
             if NB > 1 && same {
-                blocks::<S, CNA, CNB, NB, 0>(s, a, &act, ob, first, cols);
+                blocks::<S, CNA, CNB, CNC, NB, 0>(s, a, &act, ob, first, cols);
                 ob += NB;
             } else {
-                blocks::<S, C1A, C1B, 1, 0>(s, a, &act, ob, first, cols);
+                blocks::<S, C1A, C1B, 0, 1, 0>(s, a, &act, ob, first, cols);
                 ob += 1;
             }
         }
@@ -727,17 +839,17 @@ unsafe fn run_wide<
     // checked that every block does).
     while ob + NB <= a.ob1 {
         // SAFETY: forwarded; see above.
-        unsafe { blocks::<S, CA, CB, NB, NP>(s, a, &act, ob, first, cols) };
+        unsafe { blocks::<S, CA, CB, 0, NB, NP>(s, a, &act, ob, first, cols) };
         ob += NB;
     }
     while ob + 2 <= a.ob1 {
         // SAFETY: forwarded; see above.
-        unsafe { blocks::<S, C1A, C1B, 2, 1>(s, a, &act, ob, first, cols) };
+        unsafe { blocks::<S, C1A, C1B, 0, 2, 1>(s, a, &act, ob, first, cols) };
         ob += 2;
     }
     if ob < a.ob1 {
         // SAFETY: forwarded; see above.
-        unsafe { blocks::<S, C1A, C1B, 1, 0>(s, a, &act, ob, first, cols) };
+        unsafe { blocks::<S, C1A, C1B, 0, 1, 0>(s, a, &act, ob, first, cols) };
     }
 }
 
@@ -821,7 +933,10 @@ pub(crate) unsafe fn grouped_exec(k: Kernels, a: &GcArgs) {
     // AVX2, NEON and SIMD128, 6 columns of 2 blocks in 12 of 16 registers. (7 columns of 4
     // blocks for the 7-, 14- and 28-wide maps measured slower: 128->128 @28 82 -> 68 % of
     // peak, 512->512 @7 67 -> 63 %, ghost-bench alternating both builds three times on one
-    // core while the other was busy.)
+    // core while the other was busy.) AVX2 and NEON tile a row whose width neither 6 nor 4
+    // divides exactly with 6-, 4- and 3-column tiles ([`exact_split`]): ghost-bench on the Zen 3
+    // guest, alternating builds, 512->512 @7 27 -> 65 % of peak, 256->256 @14 41 -> 67 %
+    // (with the zero-block border taps of `tile`).
     let shared =
         (a.ob0..a.ob1).all(|ob| a.sh.first_block(ob, a.span) == a.sh.first_block(a.ob0, a.span));
     if k.isa() == crate::Isa::Avx512 && shared && a.ob1 - a.ob0 >= 2 {
@@ -830,8 +945,8 @@ pub(crate) unsafe fn grouped_exec(k: Kernels, a: &GcArgs) {
             scalar [4, 2, 2, 1, 4, 2]);
     } else {
         dispatch!(k, run, a, GcArgs;
-            avx512 [14, 7, 12, 7, 2]; avx2 [7, 4, 6, 4, 2]; neon [7, 4, 6, 4, 2];
-            scalar [4, 2, 4, 2, 2]);
+            avx512 [14, 7, 12, 7, 0, 2]; avx2 [7, 4, 6, 4, 3, 2]; neon [7, 4, 6, 4, 3, 2];
+            scalar [4, 2, 4, 2, 0, 2]);
     }
 }
 
@@ -853,5 +968,32 @@ impl Kernels {
         // SAFETY: `grouped_args` checked every extent; `output` is a unique borrow.
         unsafe { grouped_exec(self, &a) };
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::exact_split;
+
+    /// The split covers the row exactly with the fewest tiles, and only where neither of the
+    /// two wide widths divides it.
+    #[test]
+    fn exact_split_covers_the_row() {
+        for ow in 1..200 {
+            match exact_split(ow, 6, 4, 3) {
+                Some([na, nb, nc]) => {
+                    assert_eq!(na * 6 + nb * 4 + nc * 3, ow, "ow {ow}");
+                    assert!(ow % 6 != 0 && ow % 4 != 0, "ow {ow}");
+                    assert!(nb + nc <= 3, "ow {ow}: {nb} + {nc} narrow tiles");
+                }
+                None => assert!(
+                    ow % 6 == 0 || ow % 4 == 0 || [1, 2, 5].contains(&ow),
+                    "ow {ow}"
+                ),
+            }
+        }
+        assert_eq!(exact_split(7, 6, 4, 3), Some([0, 1, 1]));
+        assert_eq!(exact_split(14, 6, 4, 3), Some([1, 2, 0]));
+        assert_eq!(exact_split(7, 6, 4, 0), None);
     }
 }
