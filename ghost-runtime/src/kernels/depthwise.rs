@@ -715,14 +715,21 @@ pub(crate) fn depthwise_args(
 /// [`DwArgs::rows`]) and the borrows it was made from are still alive.
 pub(crate) unsafe fn depthwise_exec(k: Kernels, a: &DwArgs) {
     // The dispatch is sound: the caller's contract.
+    // AVX2 takes AVX-512's tiles (8 or 2 x 4 columns of 3x3, 4 or 2 x 2 of 5x5) although its
+    // 16 registers cannot also hold the taps, which the multiply-adds then read from L1: with
+    // the smaller tiles it had before (4 or 2 x 2, and 2 or 1 x 1) the FMA chains were too few
+    // to cover their latency. ghost-bench on the Zen 3 guest, alternating builds: 3x3 s1 c64
+    // @28 62 -> 68 % of peak, c240 @14 53 -> 58 %, 3x3 s2 c240 @28 33 -> 39 %, 5x5 unchanged
+    // (61, 51 and 33 %). The same change in the Ghost module's and the expansion's depthwise
+    // (`ghost.rs`, `pwdw.rs`) measured no difference there, so they keep theirs.
     match (a.k, a.stride) {
         (3, 1) => dispatch!(k, run, a, DwArgs;
-            avx512 [3, 1, 8, 4, 4, 2]; avx2 [3, 1, 4, 2, 2, 1]; neon [3, 1, 4, 2, 2, 1]; scalar [3, 1, 4, 2, 2, 1]),
+            avx512 [3, 1, 8, 4, 4, 2]; avx2 [3, 1, 8, 4, 4, 2]; neon [3, 1, 4, 2, 2, 1]; scalar [3, 1, 4, 2, 2, 1]),
         (3, _) => dispatch!(k, run, a, DwArgs;
-            avx512 [3, 2, 8, 4, 4, 2]; avx2 [3, 2, 4, 2, 2, 1]; neon [3, 2, 4, 2, 2, 1]; scalar [3, 2, 4, 2, 2, 1]),
+            avx512 [3, 2, 8, 4, 4, 2]; avx2 [3, 2, 8, 4, 4, 2]; neon [3, 2, 4, 2, 2, 1]; scalar [3, 2, 4, 2, 2, 1]),
         (_, 1) => dispatch!(k, run, a, DwArgs;
-            avx512 [5, 1, 4, 2, 2, 1]; avx2 [5, 1, 2, 1, 1, 1]; neon [5, 1, 4, 2, 2, 1]; scalar [5, 1, 4, 2, 2, 1]),
+            avx512 [5, 1, 4, 2, 2, 1]; avx2 [5, 1, 4, 2, 2, 1]; neon [5, 1, 4, 2, 2, 1]; scalar [5, 1, 4, 2, 2, 1]),
         _ => dispatch!(k, run, a, DwArgs;
-            avx512 [5, 2, 4, 2, 2, 1]; avx2 [5, 2, 2, 1, 1, 1]; neon [5, 2, 4, 2, 2, 1]; scalar [5, 2, 4, 2, 2, 1]),
+            avx512 [5, 2, 4, 2, 2, 1]; avx2 [5, 2, 4, 2, 2, 1]; neon [5, 2, 4, 2, 2, 1]; scalar [5, 2, 4, 2, 2, 1]),
     }
 }
