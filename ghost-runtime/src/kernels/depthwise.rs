@@ -716,12 +716,13 @@ pub(crate) fn depthwise_args(
 pub(crate) unsafe fn depthwise_exec(k: Kernels, a: &DwArgs) {
     // The dispatch is sound: the caller's contract.
     // AVX2 takes AVX-512's tiles (8 or 2 x 4 columns of 3x3, 4 or 2 x 2 of 5x5) although its
-    // 16 registers cannot also hold the taps, which the multiply-adds then read from L1: with
-    // the smaller tiles it had before (4 or 2 x 2, and 2 or 1 x 1) the FMA chains were too few
-    // to cover their latency. ghost-bench on the Zen 3 guest, alternating builds: 3x3 s1 c64
+    // 16 registers cannot hold both their accumulators and the taps (the generated code was
+    // not inspected): the smaller tiles it had before (4 or 2 x 2, and 2 or 1 x 1) gave 2-4
+    // FMA chains where the FMA latency wants about 8. ghost-bench on the Zen 3 guest, alternating builds: 3x3 s1 c64
     // @28 62 -> 68 % of peak, c240 @14 53 -> 58 %, 3x3 s2 c240 @28 33 -> 39 %, 5x5 unchanged
     // (61, 51 and 33 %). The same change in the Ghost module's and the expansion's depthwise
-    // (`ghost.rs`, `pwdw.rs`) measured no difference there, so they keep theirs.
+    // (`ghost.rs`, `pwdw.rs`) gained nothing there (within 3 points of peak either way, one
+    // case 8 points slower, in one pass), so they keep theirs.
     match (a.k, a.stride) {
         (3, 1) => dispatch!(k, run, a, DwArgs;
             avx512 [3, 1, 8, 4, 4, 2]; avx2 [3, 1, 8, 4, 4, 2]; neon [3, 1, 4, 2, 2, 1]; scalar [3, 1, 4, 2, 2, 1]),

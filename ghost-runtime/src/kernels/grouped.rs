@@ -328,9 +328,10 @@ unsafe fn tile<S: Simd, const C: usize, const NB: usize, const BORDER: bool>(
                 if BORDER && (ix0 < 0 || last >= sh.in_w as isize) {
                     // The columns whose tap leaves the image read a block of zeros instead
                     // (the padding ONNX defines), so the lane loop stays the unrolled,
-                    // branch-free one: with a test per column it was a branchy loop, and on
-                    // 7x7 maps, where every tile is a border tile, the conv ran at 40 %
-                    // of peak.
+                    // branch-free one: with a test per column it compiled to a branchy lane
+                    // loop, and on 7x7 maps every tile is a border tile (that and the
+                    // overlapping tiles `exact_split` removes together held 512->512 @7 at
+                    // 40 % of peak; their shares were not measured apart).
                     let mut xs = [ZEROS.0.as_ptr(); C];
                     for c in 0..C {
                         let ix = ix0 + (c * sw) as isize;
