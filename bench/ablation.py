@@ -33,7 +33,7 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_MODEL = os.path.join(ROOT, "fixtures/full/ghostnet_100_224_op17/model.onnx")
-FUSIONS = ["bn", "act", "ghost", "residual", "se", "linear", "branches", "dfc", "all"]
+FUSIONS = ["bn", "act", "ghost", "residual", "se", "linear", "branches", "dfc", "winograd", "all"]
 BASE = "all-on"
 
 

@@ -23,7 +23,7 @@
 //! - `shape = "NAME=DIMS"` (repeatable, or comma-separated: `"a=1x3x8x8,b=1x4"`): pins an
 //!   input's shape, like `ghostc --shape`. A dynamic batch may stay dynamic.
 //! - `no_fuse = "se,ghost"`: fusions to turn off (`bn, act, ghost, residual, se, linear,
-//!   branches`, or `all`), like `ghostc --no-fuse`.
+//!   branches, dfc, quant, pad, winograd`, or `all`), like `ghostc --no-fuse`.
 //! - `limit = "max_nodes=1000"` (repeatable, or comma-separated): import limits for untrusted
 //!   models, like `ghostc --limit`; names are the fields of `ghostc::onnx::Limits`.
 //! - `flash_budget = "1048576"`, `ram_budget = "262144"` (bytes): fail the build of a model

@@ -40,6 +40,8 @@
 //! * Dense conv ([`pack_conv`]): per output block `[bias 8][cin][kh][kw][8]`.
 //! * Grouped conv ([`pack_conv_grouped`]): per output block
 //!   `[bias 8][span in-blocks][kh][kw][8 in][8 out]`.
+//! * Winograd 3x3 conv ([`pack_conv_winograd`]): 16 pointwise-packed matrices, one per
+//!   position of the transformed 4x4 tile, the bias in position 5's.
 //!
 //! # Epilogues
 //! Every conv-like kernel ends with, in registers: `out = act(acc + bias) + residual`, then
@@ -55,7 +57,9 @@
 //! row-band streaming, residual with a ring of pre-add rows; [`Kernels::ghost_gated`] adds
 //! GhostNetV2's DFC gate in its store epilogues, [`Kernels::dfc_gate`] is the stand-alone gate),
 //! [`Kernels::conv`] (the stem, NCHW or NCHW8c input), [`Kernels::conv_grouped`] (grouped or
-//! dense, NCHW8c input, any kernel, stride and dilation, register-tiled) and
+//! dense, NCHW8c input, any kernel, stride and dilation, register-tiled),
+//! [`Kernels::conv_winograd`] (dense 3x3 stride 1 by Winograd F(2x2, 3x3) on the pointwise
+//! GEMM) and
 //! [`Kernels::conv_general`] (scalar fallback),
 //! [`Kernels::fc`] (GEMV), [`Kernels::se_gate`], [`Kernels::global_avg_pool`],
 //! [`Kernels::pool`], [`Kernels::binary`]/[`Kernels::channel_assign`] (elementwise with
@@ -262,3 +266,6 @@ pub use kernels::resize::{CoordMode, NearestMode, ResizeMode, ResizeShape};
 pub use kernels::se::{SeActivations, SeShape};
 pub use kernels::softmax::expf;
 pub use kernels::vmath::Transcendental;
+pub use kernels::winograd::{
+    pack_conv_winograd, winograd_packed_len, winograd_scratch_len, WinogradShape,
+};

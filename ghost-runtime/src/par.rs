@@ -24,6 +24,9 @@
 //!   tensor feeds only output block `c`, so each part streams its own blocks through its own
 //!   rows of the ring); whole on one part when the blocks are fewer than the parts;
 //! * grouped conv: as depthwise (by output blocks, or rows when blocks are few);
+//! * Winograd 3x3 conv: chunk by chunk (the chunks fixed by the shape), each chunk's input
+//!   transform by input blocks, its 16 GEMMs by position, its output transform by output
+//!   blocks, with a join between them;
 //! * dense conv (stem): by output rows; fully connected: by whole weight panels;
 //! * DFC gate: by blocks; in a gated Ghost module, with the module's split (by blocks, each
 //!   part gating its own blocks of both halves; by rows, a last pass gating each part's rows).
@@ -53,10 +56,15 @@ use crate::kernels::qpointwise::{
 };
 use crate::kernels::quantize::{dequantize_args, quant_exec, quantize_args, QuantArgs};
 use crate::kernels::se::se_gate_with;
+use crate::kernels::winograd::{
+    gemm_phase as winograd_gemm, input_dispatch as winograd_input,
+    output_dispatch as winograd_output, winograd_args, winograd_exec,
+    POSITIONS as WINOGRAD_POSITIONS,
+};
 use crate::{
     Activation, ConvShape, DepthwiseGeneralShape, DepthwiseShape, DfcShape, Dst, Epilogue,
     GhostEpilogue, GhostGate, GhostShape, GroupedConvShape, Kernels, PointwiseShape, PwDwShape,
-    SeActivations, SeShape, Src, PANEL_BLOCKS,
+    SeActivations, SeShape, Src, WinogradShape, PANEL_BLOCKS,
 };
 
 /// Layers with fewer multiply-adds (or, for the memory-bound fully connected layer, weights)
@@ -797,6 +805,65 @@ impl<'f> Par<'f> {
                 unsafe { conv_exec(k, &a.get().rows(r0, r1)) };
             }
         });
+        Ok(())
+    }
+
+    /// [`Kernels::conv_winograd`], chunk by chunk, each of its three phases split (input
+    /// blocks, GEMM positions, output blocks) with a join after each.
+    #[allow(clippy::too_many_arguments)]
+    pub fn conv_winograd(
+        &self,
+        packed: &[f32],
+        shape: WinogradShape,
+        input: Src<'_>,
+        output: Dst<'_>,
+        epilogue: Epilogue<'_>,
+        scratch: &mut [f32],
+    ) -> Result<(), Error> {
+        let a = winograd_args(packed, shape, input, output, epilogue, scratch)?;
+        let (k, parts) = (self.k, self.fork.parts());
+        let work = [
+            shape.tiles(),
+            4 * 16,
+            shape.in_blocks() * 8,
+            shape.out_blocks * 8,
+        ];
+        if parts == 1 || small(self.min_split, &work) {
+            // SAFETY: checked by `winograd_args`; the borrows live until we return.
+            unsafe { winograd_exec(k, &a) };
+            return Ok(());
+        }
+        let (tiles, tc) = (shape.tiles(), shape.chunk());
+        let (ib, ob) = (shape.in_blocks(), shape.out_blocks);
+        let a = Shared(a);
+        let mut t0 = 0;
+        while t0 < tiles {
+            let nt = tc.min(tiles - t0);
+            // Each phase reads only what the previous one wrote, after its join; each part
+            // writes its own input blocks of `U`, positions of `M`, output blocks (and sums).
+            self.fork.run(&|i| {
+                let (b0, b1) = part_range(ib, parts, i);
+                if b0 < b1 {
+                    // SAFETY: this part's input blocks of the chunk's `U`.
+                    unsafe { winograd_input(k, &a.get().phase(t0, nt, b0, b1)) };
+                }
+            });
+            self.fork.run(&|i| {
+                let (p0, p1) = part_range(WINOGRAD_POSITIONS, parts, i);
+                if p0 < p1 {
+                    // SAFETY: this part's positions of `M`; `U` complete and read-only.
+                    unsafe { winograd_gemm(k, &a.get().phase(t0, nt, p0, p1)) };
+                }
+            });
+            self.fork.run(&|i| {
+                let (b0, b1) = part_range(ob, parts, i);
+                if b0 < b1 {
+                    // SAFETY: this part's output blocks and sums; `M` complete, read-only.
+                    unsafe { winograd_output(k, &a.get().phase(t0, nt, b0, b1)) };
+                }
+            });
+            t0 += nt;
+        }
         Ok(())
     }
 

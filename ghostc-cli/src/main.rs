@@ -203,7 +203,7 @@ fn bench(a: BenchArgs) -> Result<()> {
 #[derive(Args)]
 struct FuseArgs {
     /// Switch fusions off for ablation or debugging: a comma list of bn, act, ghost, residual,
-    /// se, linear, branches, dfc, quant, pad, or all.
+    /// se, linear, branches, dfc, quant, pad, winograd, or all.
     #[arg(long, value_name = "LIST")]
     no_fuse: Option<String>,
 }
@@ -379,7 +379,7 @@ fn inspect(
     let report = ModelReport::new(&graph);
     // Lowering says whether code generation would accept the model; the same graph `compile`
     // lowers (unless --before, which shows the graph before the passes).
-    let lowered = (!before).then(|| ghostc::plan::lower::lower(&graph));
+    let lowered = (!before).then(|| ghostc::plan::lower::lower_with(&graph, fuse.into()));
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

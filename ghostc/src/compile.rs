@@ -13,7 +13,7 @@ use crate::ir::Graph;
 use crate::model_file::{data_files, ModelFile};
 use crate::onnx::{ImportError, ImportOptions};
 use crate::passes::{optimize, FuseOptions, PassError, PassOptions};
-use crate::plan::lower::{lower, LowerError};
+use crate::plan::lower::{lower_with, LowerError, LowerOptions};
 use crate::plan::program::Program;
 use crate::spec::{check_crate_name, SpecError};
 
@@ -98,7 +98,7 @@ impl Planned {
             ..PassOptions::default()
         };
         optimize(&mut graph, &pass_opts)?;
-        let program = lower(&graph)?;
+        let program = lower_with(&graph, LowerOptions::from(fuse))?;
         Ok(Planned {
             weights: program.weights.to_le_bytes(),
             program,

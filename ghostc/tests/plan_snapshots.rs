@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use ghostc::ir::Op;
 use ghostc::onnx::{load_model, ImportOptions};
 use ghostc::passes::{optimize, FuseOptions, PassOptions};
-use ghostc::plan::lower::lower;
+use ghostc::plan::lower::lower_with;
 use ghostc::plan::program::{Kernel, Program};
 use ghostc_testkit::snapshot::Snapshots;
 
@@ -31,7 +31,7 @@ fn program(model: &Path, fuse: FuseOptions) -> Program {
         ..PassOptions::default()
     };
     optimize(&mut g, &opts).unwrap_or_else(|e| panic!("{}: {e}", model.display()));
-    lower(&g).unwrap_or_else(|e| panic!("{}: {e}", model.display()))
+    lower_with(&g, fuse.into()).unwrap_or_else(|e| panic!("{}: {e}", model.display()))
 }
 
 #[test]

@@ -883,6 +883,8 @@ enum ConvImpl {
     General,
     /// `conv` with NCHW8c input (dense only).
     Dense,
+    /// `conv_winograd` (dense, stride 1 only); its rate counts the direct method's MACs.
+    Winograd,
 }
 
 /// A 3x3 conv `c -> c` (pad 1) with `groups` groups over a `hw x hw` NCHW8c image (ReLU).
@@ -918,6 +920,7 @@ fn gconv_case(
         ConvImpl::Grouped => ("", "conv_grouped"),
         ConvImpl::General => (" gen", "conv_general"),
         ConvImpl::Dense => (" old", "conv"),
+        ConvImpl::Winograd => (" wino", "conv_winograd"),
     };
     let id = format!(
         "gconv-{cin}-{cout}-g{groups}-{hw}-s{st}{}",
@@ -985,6 +988,32 @@ fn gconv_case(
             Box::new(move || {
                 k.conv(packed.s(), cs, Src::new(x.s()), Dst::new(y.m()), epi())
                     .unwrap();
+                black_box(&mut y);
+            })
+        }
+        ConvImpl::Winograd => {
+            assert!(groups == 1 && st == 1, "Winograd: dense, stride 1");
+            let ws = WinogradShape {
+                cin,
+                cout,
+                out_blocks: lanes / 8,
+                in_h: hw,
+                in_w: hw,
+                pads: [1, 1, 1, 1],
+            };
+            let mut packed = Buf::zeros(winograd_packed_len(&ws));
+            pack_conv_winograd(&w, &b, &ws, packed.m()).unwrap();
+            let mut scratch = Buf::zeros(winograd_scratch_len(&ws));
+            Box::new(move || {
+                k.conv_winograd(
+                    packed.s(),
+                    ws,
+                    Src::new(x.s()),
+                    Dst::new(y.m()),
+                    epi(),
+                    scratch.m(),
+                )
+                .unwrap();
                 black_box(&mut y);
             })
         }
@@ -1564,7 +1593,7 @@ fn main() {
         cases.push(gconv_case(k, &mut rng, (c, c, g), hw, 1, ConvImpl::General));
     }
     // Dense 3x3 on NCHW8c (ResNet18 at 224, a YOLO neck at 640/16): `conv_grouped` against
-    // the older direct kernel `conv` on the same layers.
+    // the older direct kernel `conv` and (stride 1) Winograd on the same layers.
     for &(ci, co, hw, st) in &[
         (64, 64, 56, 1),
         (64, 128, 56, 2),
@@ -1572,9 +1601,17 @@ fn main() {
         (256, 256, 14, 1),
         (512, 512, 7, 1),
         (128, 128, 40, 1),
+        (32, 32, 56, 1),
+        (16, 32, 56, 1),
+        (16, 64, 55, 1),
+        (32, 128, 27, 1),
+        (48, 192, 13, 1),
+        (64, 64, 80, 1),
     ] {
-        for imp in [ConvImpl::Grouped, ConvImpl::Dense] {
-            cases.push(gconv_case(k, &mut rng, (ci, co, 1), hw, st, imp));
+        for imp in [ConvImpl::Grouped, ConvImpl::Dense, ConvImpl::Winograd] {
+            if imp != ConvImpl::Winograd || st == 1 {
+                cases.push(gconv_case(k, &mut rng, (ci, co, 1), hw, st, imp));
+            }
         }
     }
     cases.push(fc_case(k, &mut rng, 960, 1280));

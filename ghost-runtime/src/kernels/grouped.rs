@@ -28,14 +28,14 @@
 //!
 //! Packed format (`grouped_packed_len`): per output block `[bias: 8][span][kh][kw][8 in][8 out]`.
 //!
-//! Deliberately not done here: Winograd (the 3x3 layers this serves are small in groups and
-//! channels), two-row tiles for images narrower than a tile, and non-dense output layouts for
+//! Deliberately not done here: Winograd (`winograd.rs` takes the dense 3x3 stride-1 convs of
+//! 16+ channels in, 32+ out, when ghostc plans; the grouped layers here are small per group), two-row tiles for images narrower than a tile, and non-dense output layouts for
 //! `groups > 1` (the planner only needs dense ones; `groups == 1` takes any lane order).
 
 use crate::arch::{ActV, Simd, Wide};
 use crate::error::{check, check_len, size, Error};
 use crate::isa::{dispatch, Kernels};
-use crate::kernels::pointwise::view;
+use crate::kernels::pointwise::conv_views;
 use crate::kernels::tiles::walk_row;
 use crate::{Dst, Epilogue, Src};
 use core::ptr;
@@ -859,7 +859,7 @@ pub(crate) fn grouped_args(
     packed: &[f32],
     shape: GroupedConvShape,
     input: Src<'_>,
-    output: Dst<'_>,
+    mut output: Dst<'_>,
     epilogue: Epilogue<'_>,
 ) -> Result<GcArgs, Error> {
     let sh = shape;
@@ -867,54 +867,25 @@ pub(crate) fn grouped_args(
     check_len("packed", packed.len(), grouped_packed_len(&sh))?;
     let (oh, ow) = (sh.out_h(), sh.out_w());
     let ohw = size(&[oh, ow]);
-    let xo = view(
-        "input",
-        input.data.len(),
-        input.block_offset,
-        sh.in_blocks(),
-        size(&[sh.in_h, sh.in_w]),
+    let act = epilogue.activation;
+    let v = conv_views(
+        &input,
+        &mut output,
+        epilogue,
+        (sh.in_blocks(), size(&[sh.in_h, sh.in_w])),
+        (sh.out_blocks, ohw),
     )?;
-    let yo = view(
-        "output",
-        output.data.len(),
-        output.block_offset,
-        sh.out_blocks,
-        ohw,
-    )?;
-    let r = match &epilogue.residual {
-        Some(res) => {
-            let ro = view(
-                "residual",
-                res.data.len(),
-                res.block_offset,
-                sh.out_blocks,
-                ohw,
-            )?;
-            // SAFETY: checked just above.
-            unsafe { res.data.as_ptr().add(ro) }
-        }
-        None => ptr::null(),
-    };
-    let sums = match epilogue.channel_sums {
-        Some(sums) => {
-            check_len("channel_sums", sums.len(), size(&[sh.out_blocks, 8]))?;
-            sums.as_mut_ptr()
-        }
-        None => ptr::null_mut(),
-    };
     Ok(GcArgs {
         w: packed.as_ptr(),
         sh,
         span: sh.span(),
         oh,
         ow,
-        // SAFETY: checked by `view`.
-        x: unsafe { input.data.as_ptr().add(xo) },
-        // SAFETY: checked by `view`.
-        y: unsafe { output.data.as_mut_ptr().add(yo) },
-        r,
-        sums,
-        act: epilogue.activation,
+        x: v.x,
+        y: v.y,
+        r: v.r,
+        sums: v.sums,
+        act,
         ob0: 0,
         ob1: sh.out_blocks,
         oy0: 0,

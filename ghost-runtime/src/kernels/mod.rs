@@ -32,3 +32,4 @@ pub mod se;
 pub mod softmax;
 mod tiles;
 pub mod vmath;
+pub mod winograd;

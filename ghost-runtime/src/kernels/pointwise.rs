@@ -601,6 +601,57 @@ pub(crate) fn view(
     Ok(offset * pixels * 8)
 }
 
+/// The checked pointers of a conv-like kernel's NCHW8c views: the input (`ins` = blocks,
+/// pixels), the output and residual (`outs`), the channel sums (`outs.0 * 8`); null where the
+/// epilogue has no residual or sums. Each points at its view's first block.
+pub(crate) struct ConvViews {
+    pub x: *const f32,
+    pub y: *mut f32,
+    pub r: *const f32,
+    pub sums: *mut f32,
+}
+
+/// Checks and resolves [`ConvViews`] (the lengths, as `view` does, and the sums).
+pub(crate) fn conv_views(
+    input: &Src<'_>,
+    output: &mut Dst<'_>,
+    epilogue: Epilogue<'_>,
+    ins: (usize, usize),
+    outs: (usize, usize),
+) -> Result<ConvViews, Error> {
+    let xo = view("input", input.data.len(), input.block_offset, ins.0, ins.1)?;
+    let yo = view(
+        "output",
+        output.data.len(),
+        output.block_offset,
+        outs.0,
+        outs.1,
+    )?;
+    let r = match &epilogue.residual {
+        Some(res) => {
+            let ro = view("residual", res.data.len(), res.block_offset, outs.0, outs.1)?;
+            // SAFETY: checked by `view`.
+            unsafe { res.data.as_ptr().add(ro) }
+        }
+        None => ptr::null(),
+    };
+    let sums = match epilogue.channel_sums {
+        Some(sums) => {
+            check_len("channel_sums", sums.len(), size(&[outs.0, 8]))?;
+            sums.as_mut_ptr()
+        }
+        None => ptr::null_mut(),
+    };
+    Ok(ConvViews {
+        // SAFETY: checked by `view`.
+        x: unsafe { input.data.as_ptr().add(xo) },
+        // SAFETY: checked by `view`.
+        y: unsafe { output.data.as_mut_ptr().add(yo) },
+        r,
+        sums,
+    })
+}
+
 impl Kernels {
     /// 1x1 convolution of one NCHW8c image: reads input blocks
     /// `[input.block_offset, +k_blocks)`, writes output blocks

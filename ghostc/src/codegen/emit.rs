@@ -305,6 +305,24 @@ fn step_call(b: &Binds, k: &Kernel) -> TokenStream {
             (*src, *dst),
             epilogue,
         ),
+        Kernel::ConvWinograd {
+            w,
+            shape,
+            src,
+            dst,
+            epilogue,
+            scratch,
+        } => {
+            let (wt, sh, s, d, e, sc) = (
+                wslice(*w),
+                shape.tokens(),
+                b.src(*src),
+                b.dst(*dst),
+                b.epilogue(epilogue),
+                b.m(*scratch),
+            );
+            quote!(p.conv_winograd(#wt, #sh, #s, #d, #e, #sc)?;)
+        }
         Kernel::Fc {
             w,
             k_blocks,

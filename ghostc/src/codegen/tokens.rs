@@ -14,6 +14,7 @@ use ghost_runtime::{
     DepthwiseGeneralShape, DepthwiseShape, DfcShape, DflShape, GhostConcatU8, GhostShape,
     GroupedConvShape, InputLayout, NearestMode, PointwiseShape, PoolKind, PoolShape, PoolU8Params,
     ResizeMode, ResizeShape, SeActivations, SeShape, StemShape, U8BinaryParams, U8Requant,
+    WinogradShape,
 };
 use proc_macro2::{Literal, TokenStream};
 use quote::quote;
@@ -149,6 +150,7 @@ runtime_tokens!(struct ConvShape {
 runtime_tokens!(struct GroupedConvShape {
     cin, cout, groups, out_blocks, in_h, in_w, kh, kw, stride, dilation, pads,
 });
+runtime_tokens!(struct WinogradShape { cin, cout, out_blocks, in_h, in_w, pads });
 runtime_tokens!(struct SeShape { c_blocks, r_blocks });
 runtime_tokens!(struct ConcatU8Shape { pixels, channels, channel_offset, out_channels });
 runtime_tokens!(struct U8BinaryParams { a, b, y });

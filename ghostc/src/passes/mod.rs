@@ -98,10 +98,13 @@ pub enum Fusion {
     Quant,
     /// A zero `Pad` folded into the padding of the convs reading it.
     Pad,
+    /// Dense 3x3 stride-1 convs by Winograd F(2x2, 3x3) (`conv_winograd`) instead of the
+    /// direct kernel: a kernel choice made when lowering, switchable like the fusions.
+    Winograd,
 }
 
 impl Fusion {
-    pub const ALL: [Fusion; 10] = [
+    pub const ALL: [Fusion; 11] = [
         Fusion::Bn,
         Fusion::Act,
         Fusion::Ghost,
@@ -112,6 +115,7 @@ impl Fusion {
         Fusion::Dfc,
         Fusion::Quant,
         Fusion::Pad,
+        Fusion::Winograd,
     ];
 
     /// The spelling `--no-fuse` takes.
@@ -127,6 +131,7 @@ impl Fusion {
             Fusion::Dfc => "dfc",
             Fusion::Quant => "quant",
             Fusion::Pad => "pad",
+            Fusion::Winograd => "winograd",
         }
     }
 }
@@ -139,7 +144,7 @@ impl fmt::Display for Fusion {
 
 /// A fusion name that is not one of [`Fusion::ALL`]. A user error.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown fusion '{0}' (expected a comma list of: bn, act, ghost, residual, se, linear, branches, dfc, quant, pad, or 'all')")]
+#[error("unknown fusion '{0}' (expected a comma list of: bn, act, ghost, residual, se, linear, branches, dfc, quant, pad, winograd, or 'all')")]
 pub struct ParseFusionError(pub String);
 
 impl FromStr for Fusion {
@@ -165,6 +170,7 @@ pub struct FuseOptions {
     pub dfc: bool,
     pub quant: bool,
     pub pad: bool,
+    pub winograd: bool,
 }
 
 impl Default for FuseOptions {
@@ -186,6 +192,7 @@ impl FuseOptions {
             dfc: true,
             quant: true,
             pad: true,
+            winograd: true,
         }
     }
 
@@ -201,6 +208,7 @@ impl FuseOptions {
             dfc: false,
             quant: false,
             pad: false,
+            winograd: false,
         }
     }
 
@@ -216,6 +224,7 @@ impl FuseOptions {
             Fusion::Dfc => self.dfc,
             Fusion::Quant => self.quant,
             Fusion::Pad => self.pad,
+            Fusion::Winograd => self.winograd,
         }
     }
 
@@ -231,6 +240,7 @@ impl FuseOptions {
             Fusion::Dfc => &mut self.dfc,
             Fusion::Quant => &mut self.quant,
             Fusion::Pad => &mut self.pad,
+            Fusion::Winograd => &mut self.winograd,
         };
         *flag = on;
     }

@@ -20,7 +20,7 @@ use ghost_runtime::{
     Activation, BinaryOp, ChannelNormShape, ConcatU8Shape, ConvShape, CoordMode,
     DepthwiseGeneralShape, DepthwiseShape, DfcShape, DflShape, GhostConcatU8, GhostShape,
     GroupedConvShape, PointwiseShape, PoolKind, PoolShape, PoolU8Params, ResizeMode, ResizeShape,
-    SeActivations, SeShape, StemShape, U8BinaryParams, U8Requant,
+    SeActivations, SeShape, StemShape, U8BinaryParams, U8Requant, WinogradShape,
 };
 
 use super::blob::WeightBlob;
@@ -162,6 +162,16 @@ pub enum Kernel {
         src: View,
         dst: View,
         epilogue: Epilogue,
+    },
+    /// Dense 3x3 stride-1 conv by Winograd F(2x2, 3x3) (`pack_conv_winograd`), with its own
+    /// scratch buffer (`winograd_scratch_len`).
+    ConvWinograd {
+        w: WRange,
+        shape: WinogradShape,
+        src: View,
+        dst: View,
+        epilogue: Epilogue,
+        scratch: Loc,
     },
     Fc {
         w: WRange,
@@ -495,6 +505,19 @@ impl Kernel {
                 ov(&epilogue.residual),
                 epilogue.channel_sums,
             ],
+            Kernel::ConvWinograd {
+                src,
+                dst,
+                epilogue,
+                scratch,
+                ..
+            } => vec![
+                v(src),
+                v(dst),
+                ov(&epilogue.residual),
+                epilogue.channel_sums,
+                Some(*scratch),
+            ],
             Kernel::DfcGate { gate, y, .. } => vec![Some(*gate), v(y)],
             Kernel::Ghost {
                 pw_scaled,
@@ -619,6 +642,12 @@ impl Kernel {
                 epilogue.channel_sums.is_some(),
                 false,
             ),
+            Kernel::ConvWinograd { epilogue, .. } => suffix(
+                "conv-winograd",
+                epilogue.residual.is_some(),
+                epilogue.channel_sums.is_some(),
+                false,
+            ),
             Kernel::Fc { .. } => "fc".into(),
             Kernel::GlobalAvgPool { .. } => "global-avgpool".into(),
             Kernel::SeGate { .. } => "se".into(),
@@ -701,6 +730,7 @@ impl Kernel {
             Kernel::Depthwise { dst, epilogue, .. }
             | Kernel::DepthwiseGeneral { dst, epilogue, .. }
             | Kernel::ConvGrouped { dst, epilogue, .. }
+            | Kernel::ConvWinograd { dst, epilogue, .. }
             | Kernel::Pointwise { dst, epilogue, .. } => Some((*dst, &mut epilogue.channel_sums)),
             _ => None,
         }

@@ -134,6 +134,7 @@ impl std::fmt::Display for UnsupportedReport<'_> {
 
 struct Lowerer<'g> {
     g: &'g Graph,
+    opts: LowerOptions,
     layouts: HashMap<ValueId, ChannelLayout>,
     batch: usize,
     loc: HashMap<ValueId, Loc>,
@@ -574,13 +575,41 @@ fn blocker(g: &Graph, n: NodeId) -> Option<(String, &'static str)> {
     })
 }
 
+/// Kernel choices made when lowering (the `--no-fuse` switches that are not graph passes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LowerOptions {
+    /// Dense 3x3 stride-1 convs of 16+ channels in, 32+ out, by Winograd F(2x2, 3x3)
+    /// (`conv_winograd`).
+    pub winograd: bool,
+}
+
+impl Default for LowerOptions {
+    fn default() -> Self {
+        LowerOptions { winograd: true }
+    }
+}
+
+/// The lowering choices among the `--no-fuse` switches.
+impl From<crate::passes::FuseOptions> for LowerOptions {
+    fn from(f: crate::passes::FuseOptions) -> Self {
+        LowerOptions {
+            winograd: f.winograd,
+        }
+    }
+}
+
+/// [`lower_with`] the default options.
+pub fn lower(g: &Graph) -> Result<Program, LowerError> {
+    lower_with(g, LowerOptions::default())
+}
+
 /// Lowers an optimized graph (see `passes::optimize`) to runtime calls and a memory plan.
 ///
 /// Every model input and output must carry the batch in dim 0 (the same `N` for all) and have
 /// rank 2, 3 or 4; outputs are converted from the internal NCHW8c layout to plain NCHW. Every
 /// node that cannot be lowered is reported at once ([`LowerError::Unsupported`]): lowering
 /// goes on past such a node with a placeholder buffer for its outputs.
-pub fn lower(g: &Graph) -> Result<Program, LowerError> {
+pub fn lower_with(g: &Graph, opts: LowerOptions) -> Result<Program, LowerError> {
     if g.inputs.is_empty() || g.outputs.is_empty() {
         return Err(LowerError::Io {
             inputs: g.inputs.len(),
@@ -591,7 +620,7 @@ pub fn lower(g: &Graph) -> Result<Program, LowerError> {
     if g.nodes.node_weights().any(|node| node.op.is_quantized()) {
         let mut owned = g.clone();
         let fallback = quant::prepare(&mut owned);
-        let mut p = lower_graph(&owned)?;
+        let mut p = lower_graph(&owned, opts)?;
         for step in &mut p.steps {
             if step.node.is_some_and(|n| fallback.contains(&n)) {
                 step.what = format!("{}: {}", quant::FALLBACK, step.what);
@@ -599,10 +628,10 @@ pub fn lower(g: &Graph) -> Result<Program, LowerError> {
         }
         return Ok(p);
     }
-    lower_graph(g)
+    lower_graph(g, opts)
 }
 
-fn lower_graph(g: &Graph) -> Result<Program, LowerError> {
+fn lower_graph(g: &Graph, opts: LowerOptions) -> Result<Program, LowerError> {
     let batch = g
         .value(g.inputs[0])
         .ty
@@ -613,6 +642,7 @@ fn lower_graph(g: &Graph) -> Result<Program, LowerError> {
         .max(1);
     let mut l = Lowerer {
         g,
+        opts,
         layouts: layout::assign(g),
         batch,
         loc: HashMap::new(),

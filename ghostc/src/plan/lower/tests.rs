@@ -711,6 +711,92 @@ fn grouped_convs_run_conv_grouped_and_match_the_interpreter() {
 }
 
 #[test]
+fn dense_3x3_stride_1_convs_run_winograd_and_match_the_interpreter() {
+    // 40 -> 36 channels (not block-aligned), asymmetric padding, an odd image: Winograd;
+    // with the switch off, or 8 input channels, the direct kernel. A ReLU first, so the conv
+    // reads NCHW8c (a dense conv reading the model input alone reads it as NCHW).
+    let (cin, cout, h, w) = (40, 36, 9, 11);
+    let pads = [1, 2, 0, 1];
+    let (oh, ow) = (h + 1 - 2, w + 3 - 2);
+    let graph = |cin: usize| {
+        let mut g = Graph::new();
+        let x = g.add_input("x", TensorType::f32(vec![1, cin, h, w]));
+        let (_, r) = g.add_node(
+            "relu",
+            Op::Activation(ir::Activation::Relu),
+            vec![x],
+            vec![("r".into(), TensorType::f32(vec![1, cin, h, w]))],
+        );
+        let wt = constant(&mut g, "w", vec![cout, cin, 3, 3], 7);
+        let b = constant(&mut g, "b", vec![cout], 8);
+        let conv = Conv {
+            kernel: [3, 3],
+            strides: [1, 1],
+            pads,
+            dilations: [1, 1],
+            group: 1,
+        };
+        let (_, y) = g.add_node(
+            "conv",
+            Op::Conv(conv),
+            vec![r[0], wt, b],
+            vec![("y".into(), TensorType::f32(vec![1, cout, oh, ow]))],
+        );
+        g.outputs.push(y[0]);
+        g
+    };
+    let kinds = |p: &Program| -> Vec<String> { p.steps.iter().map(|s| s.kernel.label()).collect() };
+    let g = graph(cin);
+    let off = lower_with(&g, LowerOptions { winograd: false }).unwrap();
+    assert!(kinds(&off).contains(&"conv-grouped".to_string()), "{off}");
+    let few = lower(&graph(8)).unwrap();
+    assert!(kinds(&few).contains(&"conv-grouped".to_string()), "{few}");
+    let p = lower(&g).unwrap();
+    assert!(!kinds(&p).contains(&"conv-grouped".to_string()), "{p}");
+    let Some((wr, shape, sb)) = p.steps.iter().find_map(|s| match &s.kernel {
+        Kernel::ConvWinograd {
+            w,
+            shape,
+            scratch: Loc::Buf(sb),
+            ..
+        } => Some((*w, *shape, *sb)),
+        _ => None,
+    }) else {
+        panic!("expected a conv_winograd call: {p}");
+    };
+    assert_eq!((shape.out_h(), shape.out_w(), shape.pads), (oh, ow, pads));
+    assert!(p.buffers[sb].len >= rt::winograd_scratch_len(&shape), "{p}");
+    let input = values(cin * h * w, 9);
+    let relu: Vec<f32> = input.iter().map(|v| v.max(0.0)).collect();
+    let blob = p.weights.as_f32();
+    let mut xb = vec![0.0; cin.div_ceil(8) * 8 * h * w];
+    rt::nchw_to_nchw8c(&relu, cin, h * w, &mut xb).unwrap();
+    let mut yb = vec![0.0; cout.div_ceil(8) * 8 * oh * ow];
+    let mut scratch = vec![f32::NAN; rt::winograd_scratch_len(&shape)];
+    rt::Kernels::new()
+        .conv_winograd(
+            &blob[wr.offset..wr.offset + wr.len],
+            shape,
+            rt::Src::at(&xb, 0),
+            rt::Dst::at(&mut yb, 0),
+            rt::Epilogue::act(Activation::None),
+            &mut scratch,
+        )
+        .unwrap();
+    let mut got = vec![0.0; cout * oh * ow];
+    let lanes: Vec<u32> = (0..cout as u32).collect();
+    rt::glue::gather_channels(&yb, &lanes, oh * ow, &mut got).unwrap();
+    let x = Tensor::from_f32(vec![1, cin, h, w], input).unwrap();
+    let want = crate::interp::run(&g, &[x]).unwrap();
+    let want = want[0].as_f32().unwrap();
+    assert_eq!(got.len(), want.len());
+    let scale = want.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+    for (a, b) in got.iter().zip(want) {
+        assert!((a - b).abs() <= 1e-5 * scale, "{a} vs {b} (scale {scale})");
+    }
+}
+
+#[test]
 fn quantize_dequantize_lower_to_u8_buffers_and_qoperator_ops_are_listed() {
     use crate::ir::{BinaryOp, DType, QBinary, QBinaryForm, QuantParams};
     let mut g = ir::Graph::new();
