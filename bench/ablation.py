@@ -2,7 +2,8 @@
 """Fusion ablation: what each ghostc fusion buys, measured side by side.
 
 Builds the model with every fusion on and once per fusion switched off (`--no-fuse bn`, `act`,
-`ghost`, `residual`, `se`, `linear`, `branches`, `dfc`, and `all`) through `ghostc bench --runs 0`
+`ghost`, `residual`, `se`, `linear`, `branches`, `dfc`, `winograd` (the Winograd 3x3 kernel
+choice), and `all`) through `ghostc bench --runs 0`
 (one shared cargo target dir, so ghost-runtime is built once), checks each variant's output
 against ONNX Runtime on the same input (max|y-ref| <= 1e-4*max|ref| + 1e-5), then times the
 variants alternating in rounds (the order rotates every round), each run a fresh process pinned
