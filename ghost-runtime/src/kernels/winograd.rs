@@ -15,9 +15,9 @@
 //!
 //! Chunks: the tiles are taken in chunks of [`WinogradShape::chunk`] (fixed by the shape, so
 //! the scratch is too, and every output value is computed the same way for any split); a
-//! layer with large weights gets one chunk (they are streamed once), a large map several (the
-//! chunk's `U` and `M` stay cache-sized). [`crate::Par`] splits each phase of each chunk:
-//! input blocks, GEMM positions, output blocks.
+//! layer with large weights and a small map gets one chunk (its weights are streamed once), a
+//! large map several (each chunk's `U` and `M` at most 2 MiB). [`crate::Par`] splits each
+//! phase of each chunk: input blocks, GEMM positions, output blocks.
 //!
 //! Packed format (`winograd_packed_len`): 16 [`crate::pack_pointwise`]-format matrices of
 //! `ceil(cin / 8) * 8` inputs and `out_blocks * 8` outputs, position `p = 4 i + j` at
@@ -40,9 +40,10 @@ use core::ptr;
 
 /// Positions of the 4x4 transformed tile.
 const POS: usize = 16;
-/// Scratch (`U` + `M`) one chunk may take, in floats (2 MiB): chunks of a large map stay in
-/// L2/L3 while the 16 GEMMs re-read them; a layer whose weights are larger than its map gets
-/// all its tiles in one chunk anyway (see [`WinogradShape::chunk`]).
+/// Scratch (`U` + `M`) one chunk may take, in floats (2 MiB), so a large map's chunks stay
+/// in the outer caches while the 16 GEMMs re-read them (see [`WinogradShape::chunk`]). A first
+/// choice, not tuned against other sizes: ResNet-18's 7x7 and 14x14 layers get one chunk,
+/// its 28x28 layers two, its 56x56 layers four.
 const CHUNK_FLOATS: usize = 1 << 19;
 
 /// Shape of a 3x3, stride-1, undilated, ungrouped convolution over one NCHW8c image for
@@ -85,9 +86,9 @@ impl WinogradShape {
         let (th, tw) = self.tiles_hw();
         th * tw
     }
-    /// Tiles per chunk: as many as 2 MiB of `U` and `M` hold, but at least enough
-    /// that one chunk's 16 GEMMs do as many multiply-adds per weight as a whole 14x14 map
-    /// would (49 tiles), and never more than the layer has.
+    /// Tiles per chunk: as many as 2 MiB of `U` and `M` hold, but at least 49 (a 14x14
+    /// output, so wide layers still reuse each weight over that many tiles per read; not
+    /// tuned), and never more than the layer has.
     pub fn chunk(&self) -> usize {
         let per_tile = POS * 8 * (self.in_blocks() + self.out_blocks);
         (CHUNK_FLOATS / per_tile.max(1))

@@ -710,9 +710,9 @@ impl Lowerer<'_> {
 /// (64 @56 ... 512 @7), 1.55x on SqueezeNet's 32 -> 128 @27 and 48 -> 192 @13, 1.2x at
 /// 32 -> 32 @56 and 16 -> 64 @55, 1.1x at 16 -> 32 @56 (the transforms, linear in channels,
 /// weigh more against the GEMMs as channels shrink; smaller layers were not measured). On a
-/// 2x2 or 3x3 output the one or four tiles cover mostly padding: as
-/// many products as the direct kernel, which skips the taps outside the image, and 16/9 of
-/// its weight bytes.
+/// 2x2 or 3x3 output (padding 1) the one or four tiles cover mostly padding: per channel pair
+/// 16 products against the direct kernel's 16 (it skips the taps outside the image), or 64
+/// against 49, with 16/9 of its weight bytes.
 pub(super) fn winograd_fits(
     conv: &ir::Conv,
     (cin, cout): (usize, usize),
