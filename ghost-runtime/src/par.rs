@@ -58,8 +58,7 @@ use crate::kernels::quantize::{dequantize_args, quant_exec, quantize_args, Quant
 use crate::kernels::se::se_gate_with;
 use crate::kernels::winograd::{
     gemm_phase as winograd_gemm, input_dispatch as winograd_input,
-    output_dispatch as winograd_output, winograd_args, winograd_exec,
-    POSITIONS as WINOGRAD_POSITIONS,
+    output_dispatch as winograd_output, winograd_args, winograd_exec, POS as WINOGRAD_POSITIONS,
 };
 use crate::{
     Activation, ConvShape, DepthwiseGeneralShape, DepthwiseShape, DfcShape, Dst, Epilogue,
@@ -833,12 +832,9 @@ impl<'f> Par<'f> {
             unsafe { winograd_exec(k, &a) };
             return Ok(());
         }
-        let (tiles, tc) = (shape.tiles(), shape.chunk());
         let (ib, ob) = (shape.in_blocks(), shape.out_blocks);
         let a = Shared(a);
-        let mut t0 = 0;
-        while t0 < tiles {
-            let nt = tc.min(tiles - t0);
+        for (t0, nt) in shape.chunks() {
             // Each phase reads only what the previous one wrote, after its join; each part
             // writes its own input blocks of `U`, positions of `M`, output blocks (and sums).
             self.fork.run(&|i| {
@@ -862,7 +858,6 @@ impl<'f> Par<'f> {
                     unsafe { winograd_output(k, &a.get().phase(t0, nt, b0, b1)) };
                 }
             });
-            t0 += nt;
         }
         Ok(())
     }

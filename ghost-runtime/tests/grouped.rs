@@ -158,28 +158,13 @@ fn conv_grouped_all_isas_match_formula_and_split_bits() {
         for kern in all_isas() {
             let what = format!("{:?} trial {trial} {sh:?}", kern.isa());
             let (y, sums) = c.run(|s, d, e| kern.conv_grouped(&c.packed, sh, s, d, e).unwrap());
-            let got: Vec<f32> = (0..sh.cout)
-                .flat_map(|o| (0..ohw).map(move |p| (o, p)))
-                .map(|(o, p)| y[at(ohw, o, p)])
-                .collect();
-            assert_close64(&what, &got, &want, terms);
-            // Padded output lanes are finite (zero weights and bias).
-            for o in sh.cout..sh.out_blocks * 8 {
-                for p in 0..ohw {
-                    assert!(y[at(ohw, o, p)].is_finite(), "{what}: padded lane {o}");
-                }
-            }
-            if c.sums {
-                let want_sums: Vec<f64> = (0..sh.cout)
-                    .map(|o| 0.5 + (0..ohw).map(|p| want[o * ohw + p]).sum::<f64>())
-                    .collect();
-                assert_close64(
-                    &format!("{what} sums"),
-                    &sums[..sh.cout],
-                    &want_sums,
-                    ohw * terms,
-                );
-            }
+            check_conv_output(
+                &what,
+                (&y, c.sums.then_some(&sums[..])),
+                &want,
+                (sh.cout, sh.out_blocks, ohw),
+                terms,
+            );
             for fork in forks() {
                 let (ys, ss) = c.run(|s, d, e| {
                     Par::new(kern, fork.as_ref())

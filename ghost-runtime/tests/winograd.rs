@@ -130,27 +130,13 @@ impl Case {
             let what = format!("{:?} {what} {sh:?}", kern.isa());
             let (y, sums) =
                 self.run(|s, d, e, t| kern.conv_winograd(&self.packed, sh, s, d, e, t).unwrap());
-            let got: Vec<f32> = (0..sh.cout)
-                .flat_map(|o| (0..ohw).map(move |p| (o, p)))
-                .map(|(o, p)| y[at(ohw, o, p)])
-                .collect();
-            assert_close64(&what, &got, &want, terms);
-            for o in sh.cout..sh.out_blocks * 8 {
-                for p in 0..ohw {
-                    assert!(y[at(ohw, o, p)].is_finite(), "{what}: padded lane {o}");
-                }
-            }
-            if self.sums {
-                let want_sums: Vec<f64> = (0..sh.cout)
-                    .map(|o| 0.5 + (0..ohw).map(|p| want[o * ohw + p]).sum::<f64>())
-                    .collect();
-                assert_close64(
-                    &format!("{what} sums"),
-                    &sums[..sh.cout],
-                    &want_sums,
-                    ohw * terms,
-                );
-            }
+            check_conv_output(
+                &what,
+                (&y, self.sums.then_some(&sums[..])),
+                &want,
+                (sh.cout, sh.out_blocks, ohw),
+                terms,
+            );
             for fork in forks() {
                 let (ys, ss) = self.run(|s, d, e, t| {
                     Par::new(kern, fork.as_ref())

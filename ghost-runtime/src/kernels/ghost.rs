@@ -178,27 +178,13 @@ impl GhostArgs {
         let bs = self.h * self.w * 8;
         let has_res = !self.r.is_null();
         Unfused {
-            pw: PwArgs {
-                w: self.pw,
-                kb: self.kb,
-                nb: self.nb,
-                px: self.h * self.w,
-                x: self.x,
-                x_bs: bs,
-                y: self.y,
-                y_bs: bs,
-                r: ptr::null(),
-                r_bs: 0,
-                pre: ptr::null_mut(),
-                pre_bs: 0,
-                g: ptr::null(),
-                g_bs: 0,
-                gm: ptr::null(),
-                sums: ptr::null_mut(),
-                act: self.primary,
-                blk0: 0,
-                blk1: self.nb,
-            },
+            pw: PwArgs::plain(
+                self.pw,
+                (self.kb, self.nb, self.h * self.w),
+                (self.x, bs),
+                (self.y, bs),
+                self.primary,
+            ),
             dw: DwArgs {
                 w: self.dw,
                 k: 3,

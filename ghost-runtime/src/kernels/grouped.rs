@@ -29,14 +29,15 @@
 //! Packed format (`grouped_packed_len`): per output block `[bias: 8][span][kh][kw][8 in][8 out]`.
 //!
 //! Deliberately not done here: Winograd (`winograd.rs` takes the dense 3x3 stride-1 convs of
-//! 16+ channels in, 32+ out, when ghostc plans; the grouped layers here are small per group), two-row tiles for images narrower than a tile, and non-dense output layouts for
+//! 16+ channels in, 32+ out, when ghostc plans; the grouped layers here are small per group),
+//! two-row tiles for images narrower than a tile, and non-dense output layouts for
 //! `groups > 1` (the planner only needs dense ones; `groups == 1` takes any lane order).
 
 use crate::arch::{ActV, Simd, Wide};
 use crate::error::{check, check_len, size, Error};
 use crate::isa::{dispatch, Kernels};
 use crate::kernels::pointwise::conv_views;
-use crate::kernels::tiles::walk_row;
+use crate::kernels::tiles::{walk_row, ZEROS};
 use crate::{Dst, Epilogue, Src};
 use core::ptr;
 
@@ -524,11 +525,6 @@ unsafe fn taps<S: Simd, const C: usize, const NB: usize>(
         }
     }
 }
-
-/// Eight zero floats: the input a border tap reads where it leaves the image.
-#[repr(align(32))]
-struct Zeros([f32; 8]);
-static ZEROS: Zeros = Zeros([0.0; 8]);
 
 /// [`taps`] with one input pointer per column (a pixel, or [`ZEROS`] for a tap outside the
 /// image).

@@ -41,6 +41,14 @@ pub(crate) fn packed_len_blocks(k_blocks: usize, n_blocks: usize) -> usize {
     size(&[n_blocks, 8, size(&[k_blocks, 8]).saturating_add(1)])
 }
 
+/// Offset, in a packed weight of `n_blocks` output blocks and `k_pad` inputs (the panel format
+/// above), of output channel `o`'s bias (`k` = `None`) or of its weight for input `k`.
+pub(crate) fn packed_offset(n_blocks: usize, k_pad: usize, o: usize, k: Option<usize>) -> usize {
+    let t0 = o / (8 * PANEL_BLOCKS) * PANEL_BLOCKS;
+    let width = PANEL_BLOCKS.min(n_blocks - t0) * 8;
+    t0 * 8 * (k_pad + 1) + (o - t0 * 8) + k.map_or(0, |k| width * (k + 1))
+}
+
 /// Packs a row-major `[n_pad][k_pad]` weight matrix and `bias[n_pad]` (both already
 /// zero-padded to multiples of 8) into the panel format described in the module docs.
 /// Run by ghostc at compile time; the result is embedded as bytes.
@@ -177,6 +185,39 @@ pub(crate) struct PwArgs {
 }
 
 impl PwArgs {
+    /// A plain GEMM: `kb` input and `nb` output blocks over `px` pixels, from `x` to `y` (each
+    /// with its block stride), `act` after the bias; no residual, second destination, gate or
+    /// sums; all output blocks.
+    pub(crate) fn plain(
+        w: *const f32,
+        (kb, nb, px): (usize, usize, usize),
+        (x, x_bs): (*const f32, usize),
+        (y, y_bs): (*mut f32, usize),
+        act: crate::Activation,
+    ) -> PwArgs {
+        PwArgs {
+            w,
+            kb,
+            nb,
+            px,
+            x,
+            x_bs,
+            y,
+            y_bs,
+            r: ptr::null(),
+            r_bs: 0,
+            pre: ptr::null_mut(),
+            pre_bs: 0,
+            g: ptr::null(),
+            g_bs: 0,
+            gm: ptr::null(),
+            sums: ptr::null_mut(),
+            act,
+            blk0: 0,
+            blk1: nb,
+        }
+    }
+
     /// The same layer restricted to pixels `p0 .. p1` (a thread's share when the pixels are
     /// split). Needs `sums` null: the shares would race on the channel sums.
     pub(crate) fn pixels(&self, p0: usize, p1: usize) -> PwArgs {
@@ -682,81 +723,41 @@ pub(crate) fn pointwise_args(
     packed: &[f32],
     shape: PointwiseShape,
     input: Src<'_>,
-    output: Dst<'_>,
+    mut output: Dst<'_>,
     epilogue: Epilogue<'_>,
 ) -> Result<PwArgs, Error> {
-    {
-        let PointwiseShape {
-            k_blocks,
-            n_blocks,
-            pixels,
-        } = shape;
-        check(k_blocks > 0, "shape.k_blocks", "must be positive")?;
-        check(n_blocks > 0, "shape.n_blocks", "must be positive")?;
-        check(pixels > 0, "shape.pixels", "must be positive")?;
-        check_len(
-            "packed",
-            packed.len(),
-            packed_len_blocks(k_blocks, n_blocks),
-        )?;
-        let xo = view(
-            "input",
-            input.data.len(),
-            input.block_offset,
-            k_blocks,
-            pixels,
-        )?;
-        let yo = view(
-            "output",
-            output.data.len(),
-            output.block_offset,
-            n_blocks,
-            pixels,
-        )?;
-        let (r, r_bs) = match &epilogue.residual {
-            Some(res) => {
-                let ro = view(
-                    "residual",
-                    res.data.len(),
-                    res.block_offset,
-                    n_blocks,
-                    pixels,
-                )?;
-                // SAFETY: offset checked in bounds just above.
-                (unsafe { res.data.as_ptr().add(ro) }, pixels * 8)
-            }
-            None => (ptr::null(), 0),
-        };
-        let sums = match epilogue.channel_sums {
-            Some(sums) => {
-                check_len("channel_sums", sums.len(), size(&[n_blocks, 8]))?;
-                sums.as_mut_ptr()
-            }
-            None => ptr::null_mut(),
-        };
-        let a = PwArgs {
-            w: packed.as_ptr(),
-            kb: k_blocks,
-            nb: n_blocks,
-            px: pixels,
-            // SAFETY: offsets checked by `view`.
-            x: unsafe { input.data.as_ptr().add(xo) },
-            x_bs: pixels * 8,
-            // SAFETY: offsets checked by `view`.
-            y: unsafe { output.data.as_mut_ptr().add(yo) },
-            y_bs: pixels * 8,
-            r,
-            r_bs,
-            pre: ptr::null_mut(),
-            pre_bs: 0,
-            g: ptr::null(),
-            g_bs: 0,
-            gm: ptr::null(),
-            sums,
-            act: epilogue.activation,
-            blk0: 0,
-            blk1: n_blocks,
-        };
-        Ok(a)
-    }
+    let PointwiseShape {
+        k_blocks,
+        n_blocks,
+        pixels,
+    } = shape;
+    check(k_blocks > 0, "shape.k_blocks", "must be positive")?;
+    check(n_blocks > 0, "shape.n_blocks", "must be positive")?;
+    check(pixels > 0, "shape.pixels", "must be positive")?;
+    check_len(
+        "packed",
+        packed.len(),
+        packed_len_blocks(k_blocks, n_blocks),
+    )?;
+    let act = epilogue.activation;
+    let v = conv_views(
+        &input,
+        &mut output,
+        epilogue,
+        (k_blocks, pixels),
+        (n_blocks, pixels),
+    )?;
+    let bs = pixels * 8;
+    Ok(PwArgs {
+        r: v.r,
+        r_bs: if v.r.is_null() { 0 } else { bs },
+        sums: v.sums,
+        ..PwArgs::plain(
+            packed.as_ptr(),
+            (k_blocks, n_blocks, pixels),
+            (v.x, bs),
+            (v.y, bs),
+            act,
+        )
+    })
 }

@@ -240,27 +240,17 @@ pub(crate) unsafe fn pwdw_exec(k: Kernels, a: &PwDwArgs) {
     while r0 < ih {
         let r1 = (r0 + band).min(ih);
         let pa = PwArgs {
-            w: a.pw,
-            kb: a.kb,
-            nb: a.nb,
-            px: (r1 - r0) * iw,
-            // SAFETY: rows r0..r1 exist in every input block.
-            x: unsafe { a.x.add(r0 * iw * 8) },
-            x_bs: a.x_bs,
-            // This band's slot: rows r0..r1 are its rows 0..r1-r0 (r0 starts a band).
-            y: a.ring.at(0, r0),
-            y_bs: a.ring.bs,
-            r: ptr::null(),
-            r_bs: 0,
-            pre: ptr::null_mut(),
-            pre_bs: 0,
-            g: ptr::null(),
-            g_bs: 0,
-            gm: ptr::null(),
-            sums: ptr::null_mut(),
-            act: a.pw_act,
             blk0: a.b0,
             blk1: a.b1,
+            ..PwArgs::plain(
+                a.pw,
+                (a.kb, a.nb, (r1 - r0) * iw),
+                // SAFETY: rows r0..r1 exist in every input block.
+                (unsafe { a.x.add(r0 * iw * 8) }, a.x_bs),
+                // This band's slot: rows r0..r1 are its rows 0..r1-r0 (r0 starts a band).
+                (a.ring.at(0, r0), a.ring.bs),
+                a.pw_act,
+            )
         };
         // SAFETY: the slot holds `band >= r1 - r0` rows of every block; the ring overlaps
         // nothing else.

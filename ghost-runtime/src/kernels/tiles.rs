@@ -6,6 +6,13 @@
 //! caller's `#[target_feature]`s, so the SIMD intrinsics inside it stop inlining (measured:
 //! the f32 pointwise kernel ran 33-77x slower through a closure).
 
+/// Eight zero floats, aligned for a vector load: the input a conv tap or transform reads
+/// where it leaves the image (the padding ONNX defines), through the same pointer-based load
+/// as a real pixel.
+#[repr(align(32))]
+pub(crate) struct Zeros(pub(crate) [f32; 8]);
+pub(crate) static ZEROS: Zeros = Zeros([0.0; 8]);
+
 /// `walk_row!(px, MR, |p0, m, lo| body)` runs `body` for each tile of a `px`-pixel row:
 /// pixels `p0 .. p0 + m` are computed (`m <= MR`; a kernel re-reads the last pixel for rows
 /// past `m`) and rows `lo .. m` are stored.

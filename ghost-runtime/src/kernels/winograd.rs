@@ -33,13 +33,14 @@ use crate::arch::{ActV, Simd};
 use crate::error::{check, check_len, size, Error};
 use crate::isa::{dispatch, Kernels};
 use crate::kernels::pointwise::{
-    conv_views, packed_len_blocks, pointwise_packed_len, run_dispatch, PwArgs, PANEL_BLOCKS,
+    conv_views, packed_len_blocks, packed_offset, pointwise_packed_len, run_dispatch, PwArgs,
 };
+use crate::kernels::tiles::ZEROS;
 use crate::{Activation, Dst, Epilogue, Src};
-use core::ptr;
 
-/// Positions of the 4x4 transformed tile.
-const POS: usize = 16;
+/// Positions of the 4x4 transformed tile (the GEMMs of a chunk, [`Phase`]'s `lo .. hi` for
+/// [`gemm_phase`]).
+pub(crate) const POS: usize = 16;
 /// Scratch (`U` + `M`) one chunk may take, in floats (2 MiB), so a large map's chunks stay
 /// in the outer caches while the 16 GEMMs re-read them (see [`WinogradShape::chunk`]). A first
 /// choice, not tuned against other sizes: ResNet-18's 7x7 and 14x14 layers get one chunk,
@@ -95,6 +96,13 @@ impl WinogradShape {
             .max(49)
             .min(self.tiles())
             .max(1)
+    }
+    /// The chunks of the layer's tiles in order: `(first tile, tiles)`.
+    pub(crate) fn chunks(&self) -> impl Iterator<Item = (usize, usize)> {
+        let (tiles, tc) = (self.tiles(), self.chunk());
+        (0..tiles)
+            .step_by(tc)
+            .map(move |t0| (t0, tc.min(tiles - t0)))
     }
     /// Floats from one position's `U` (`blocks` = input blocks) or `M` (output blocks) to the
     /// next: the chunk's `blocks x chunk x 8` floats rounded up to an odd number of 64-byte
@@ -187,22 +195,18 @@ pub fn pack_conv_winograd(
     check_len("weights", weights.len(), size(&[lanes, shape.cin, 9]))?;
     check_len("bias", bias.len(), lanes)?;
     check_len("packed", packed.len(), winograd_packed_len(shape))?;
-    // Position p's matrix in the pointwise panel format (module docs of `pointwise`):
-    // panel `t` of blocks `4t .. 4t + pw` at `t * 32 * (k_pad + 1)`, `pw * 8` biases, then
-    // `k_pad` rows of `pw * 8` weights.
+    // Position p's matrix in the pointwise panel format, written entry by entry (no_std: no
+    // room for the 16 unpacked matrices `pack_pointwise` would take).
     packed.fill(0.0);
-    let len = shape.matrix_len();
+    let (len, nb) = (shape.matrix_len(), shape.out_blocks);
     for (o, &b) in bias.iter().enumerate() {
-        let t = o / (8 * PANEL_BLOCKS);
-        let pw = PANEL_BLOCKS.min(shape.out_blocks - t * PANEL_BLOCKS);
-        let lane = o - t * 8 * PANEL_BLOCKS;
-        let panel = t * 8 * PANEL_BLOCKS * (k_pad + 1);
-        packed[5 * len + panel + lane] = b;
+        packed[5 * len + packed_offset(nb, k_pad, o, None)] = b;
         for c in 0..shape.cin {
             let at = (o * shape.cin + c) * 9;
             let u = transform_kernel(&weights[at..at + 9]);
+            let off = packed_offset(nb, k_pad, o, Some(c));
             for (p, v) in u.iter().enumerate() {
-                packed[p * len + panel + pw * 8 * (c + 1) + lane] = *v as f32;
+                packed[p * len + off] = *v as f32;
             }
         }
     }
@@ -254,11 +258,6 @@ fn sub<S: Simd>(s: S, m1: S::V, a: S::V, b: S::V) -> S::V {
     s.fma(b, m1, a)
 }
 
-/// Eight zero floats: the input a patch reads where it leaves the image.
-#[repr(align(32))]
-struct Zeros([f32; 8]);
-static ZEROS: Zeros = Zeros([0.0; 8]);
-
 /// Input transform of tiles `t0 .. t0 + nt`, input blocks `lo .. hi`: `U_p[c][t] = (B^T d B)_p`
 /// with `B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]`.
 ///
@@ -271,6 +270,7 @@ unsafe fn input_phase<S: Simd>(s: S, ph: &Phase) {
     let (tc, ib) = (sh.chunk(), sh.in_blocks());
     let (_, tw) = sh.tiles_hw();
     let ihw8 = sh.in_h * sh.in_w * 8;
+    let pstride = sh.pos_stride(ib);
     let m1 = s.splat(-1.0);
     for t in ph.t0..ph.t0 + ph.nt {
         let (ty, tx) = (t / tw, t % tw);
@@ -307,7 +307,6 @@ unsafe fn input_phase<S: Simd>(s: S, ph: &Phase) {
             }
             // Columns: (B^T d) B, stored at U_p[cb][t - t0].
             let ub = a.u.wrapping_add((cb * tc + t - ph.t0) * 8);
-            let pstride = sh.pos_stride(ib);
             for i in 0..4 {
                 let (r0, r1, r2, r3) = (r[i * 4], r[i * 4 + 1], r[i * 4 + 2], r[i * 4 + 3]);
                 let v = [
@@ -403,28 +402,15 @@ pub(crate) unsafe fn gemm_phase(k: Kernels, ph: &Phase) {
     let a = &ph.a;
     let sh = &a.sh;
     let (tc, ib, nb) = (sh.chunk(), sh.in_blocks(), sh.out_blocks);
+    let (wlen, us, ms) = (sh.matrix_len(), sh.pos_stride(ib), sh.pos_stride(nb));
     for p in ph.lo..ph.hi {
-        let g = PwArgs {
-            w: a.w.wrapping_add(p * sh.matrix_len()),
-            kb: ib,
-            nb,
-            px: ph.nt,
-            x: a.u.wrapping_add(p * sh.pos_stride(ib)),
-            x_bs: tc * 8,
-            y: a.m.wrapping_add(p * sh.pos_stride(nb)),
-            y_bs: tc * 8,
-            r: ptr::null(),
-            r_bs: 0,
-            pre: ptr::null_mut(),
-            pre_bs: 0,
-            g: ptr::null(),
-            g_bs: 0,
-            gm: ptr::null(),
-            sums: ptr::null_mut(),
-            act: Activation::None,
-            blk0: 0,
-            blk1: nb,
-        };
+        let g = PwArgs::plain(
+            a.w.wrapping_add(p * wlen),
+            (ib, nb, ph.nt),
+            (a.u.wrapping_add(p * us), tc * 8),
+            (a.m.wrapping_add(p * ms), tc * 8),
+            Activation::None,
+        );
         // SAFETY: position `p`'s packed matrix, its `U` (the chunk's first `nt` tiles of
         // every input block) and its `M` rows, all inside the checked buffers.
         unsafe { run_dispatch(k, &g) };
@@ -453,22 +439,15 @@ pub(crate) unsafe fn output_dispatch(k: Kernels, ph: &Phase) {
 /// `a` from [`winograd_args`], its borrows alive.
 pub(crate) unsafe fn winograd_exec(k: Kernels, a: &WgArgs) {
     let sh = &a.sh;
-    let (tiles, tc) = (sh.tiles(), sh.chunk());
-    let mut t0 = 0;
-    while t0 < tiles {
-        let nt = tc.min(tiles - t0);
+    for (t0, nt) in sh.chunks() {
         // SAFETY: forwarded; the phases run in order on this thread.
         unsafe {
             input_dispatch(k, &a.phase(t0, nt, 0, sh.in_blocks()));
             gemm_phase(k, &a.phase(t0, nt, 0, POS));
             output_dispatch(k, &a.phase(t0, nt, 0, sh.out_blocks));
         }
-        t0 += nt;
     }
 }
-
-/// The number of GEMM positions ([`Phase`]'s `lo .. hi` range for [`gemm_phase`]).
-pub(crate) const POSITIONS: usize = POS;
 
 /// The checks of [`Kernels::conv_winograd`].
 pub(crate) fn winograd_args(

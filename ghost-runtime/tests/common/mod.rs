@@ -124,6 +124,41 @@ pub fn assert_close64(what: &str, got: &[f32], want: &[f64], k: usize) {
     assert_close(what, got, &want, k);
 }
 
+/// Checks a conv-like kernel's NCHW8c output `y` (`out_blocks` blocks of `ohw` pixels)
+/// against the formula `want` (`cout x ohw`, logical channels) within the tolerance of `terms`
+/// accumulated terms, its padded lanes finite, and, if given, its channel sums (accumulated
+/// from 0.5) against `want`'s.
+pub fn check_conv_output(
+    what: &str,
+    (y, sums): (&[f32], Option<&[f32]>),
+    want: &[f64],
+    (cout, out_blocks, ohw): (usize, usize, usize),
+    terms: usize,
+) {
+    let got: Vec<f32> = (0..cout)
+        .flat_map(|o| (0..ohw).map(move |p| (o, p)))
+        .map(|(o, p)| y[at(ohw, o, p)])
+        .collect();
+    assert_close64(what, &got, want, terms);
+    // Padded output lanes are finite (zero weights and bias).
+    for o in cout..out_blocks * 8 {
+        for p in 0..ohw {
+            assert!(y[at(ohw, o, p)].is_finite(), "{what}: padded lane {o}");
+        }
+    }
+    if let Some(sums) = sums {
+        let want_sums: Vec<f64> = (0..cout)
+            .map(|o| 0.5 + (0..ohw).map(|p| want[o * ohw + p]).sum::<f64>())
+            .collect();
+        assert_close64(
+            &format!("{what} sums"),
+            &sums[..cout],
+            &want_sums,
+            ohw * terms,
+        );
+    }
+}
+
 /// Index of logical channel `c`, pixel `p` in an NCHW8c tensor of `pixels` pixels.
 pub fn at(pixels: usize, c: usize, p: usize) -> usize {
     (c / 8) * pixels * 8 + p * 8 + c % 8

@@ -2,10 +2,10 @@
 //! depthwise 3x3/5x5 stride 1/2, `depthwise_general` for every other depthwise shape (1xK,
 //! Kx1, any size, stride or dilation), `conv_winograd` for dense 3x3 stride-1 convs of 16+
 //! channels in and 32+ out (see [`winograd_fits`]), `conv_grouped` for the other grouped and
-//! dense convs reading NCHW8c (any kernel, stride, dilation), or dense `pack_conv` for the stem conv reading the
-//! NCHW image in place (group 1, no dilation: `lower_input` converts the image to NCHW8c for
-//! any other conv); a grouped conv writing a non-dense layout is unsupported. A fused Ghost
-//! module becomes one `ghost` call writing both halves.
+//! dense convs reading NCHW8c (any kernel, stride, dilation), or dense `pack_conv` for the
+//! stem conv reading the NCHW image in place (group 1, no dilation: `lower_input` converts the
+//! image to NCHW8c for any other conv); a grouped conv writing a non-dense layout is
+//! unsupported. A fused Ghost module becomes one `ghost` call writing both halves.
 //!
 //! Weights are permuted to the output layout's lanes (and, for 1x1, the input's), zero-padded
 //! and packed with the runtime's packers; biases are scattered the same way.
@@ -337,12 +337,7 @@ impl Lowerer<'_> {
         };
         let dst = dst_view(self);
         let dims = (cin, cout, (in_h, in_w));
-        let out = (
-            in_h + conv.pads[0] + conv.pads[2],
-            in_w + conv.pads[1] + conv.pads[3],
-        );
-        let out = (out.0.saturating_sub(2), out.1.saturating_sub(2));
-        if self.opts.winograd && winograd_fits(conv, (cin, cout), out) {
+        if self.opts.winograd && winograd_fits(conv, (cin, cout), self.hw(y)) {
             return self.push_conv_winograd(
                 n,
                 (wd, bd),
