@@ -2,6 +2,7 @@
 //! struct, and the safe `impl Kernels` entry points.
 
 pub mod channel_norm;
+pub mod col2im;
 pub mod conv;
 pub mod depthwise;
 pub mod depthwise_general;

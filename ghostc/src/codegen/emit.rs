@@ -506,6 +506,10 @@ fn step_call(b: &Binds, k: &Kernel) -> TokenStream {
             let (h, w, block, dl) = (h.tokens(), w.tokens(), block.tokens(), dst_len.tokens());
             quote!(::ghost_runtime::glue::depth_to_space(#s, #lanes, #h, #w, #block, #d, #dl)?;)
         }
+        Kernel::Col2Im { shape, cols, dst } => {
+            let (sh, s, d) = (shape.tokens(), b.r(*cols), b.m(*dst));
+            quote!(::ghost_runtime::col2im(#s, &#sh, #d)?;)
+        }
         Kernel::Pool {
             kind,
             shape,

@@ -10,11 +10,11 @@
 
 use ghost_runtime::glue::Unary;
 use ghost_runtime::{
-    Activation, BinaryOp, ChannelNormShape, ConcatU8Shape, ConvShape, CoordMode,
-    DepthwiseGeneralShape, DepthwiseShape, DfcShape, DflShape, GhostConcatU8, GhostShape,
-    GroupedConvShape, InputLayout, NearestMode, PointwiseShape, PoolKind, PoolShape, PoolU8Params,
-    ResizeMode, ResizeShape, SeActivations, SeShape, StemShape, U8BinaryParams, U8Requant,
-    WinogradShape,
+    Activation, BinaryOp, ChannelNormShape, ConcatU8Shape, ConvShape, ConvTransposeShape,
+    CoordMode, DepthwiseGeneralShape, DepthwiseShape, DfcShape, DflShape, GhostConcatU8,
+    GhostShape, GroupedConvShape, InputLayout, NearestMode, PointwiseShape, PoolKind, PoolShape,
+    PoolU8Params, ResizeMode, ResizeShape, SeActivations, SeShape, StemShape, U8BinaryParams,
+    U8Requant, WinogradShape,
 };
 use proc_macro2::{Literal, TokenStream};
 use quote::quote;
@@ -183,3 +183,7 @@ runtime_tokens!(
     }
 );
 runtime_tokens!(struct ResizeShape { blocks, in_h, in_w, out_h, out_w });
+runtime_tokens!(struct ConvTransposeShape {
+    blocks, in_h, in_w, out_h, out_w, kh, kw, stride_h, stride_w, dilation_h, dilation_w,
+    pad_top, pad_left,
+});

@@ -1,7 +1,7 @@
 //! Convolution and BatchNorm: direct loops, f32 accumulation.
 
 use super::{float_tensor, floats, Result};
-use crate::ir::{Conv, Tensor, TensorType};
+use crate::ir::{Conv, ConvTranspose, Tensor, TensorType};
 
 /// Grouped 2-D convolution over NCHW, as ONNX Conv.
 ///
@@ -71,6 +71,70 @@ pub(super) fn conv(
             }
             if let Some(b) = bias {
                 plane.iter_mut().for_each(|v| *v += b[oc]);
+            }
+        }
+    }
+    Ok(float_tensor(out.clone(), y))
+}
+
+/// 2-D transposed convolution over NCHW, as ONNX ConvTranspose, then the bias and `t.act`.
+///
+/// Scatter form: input pixel `(iy, ix)` times tap `(ky, kx)` adds to output pixel
+/// `(iy * sy + ky * dy - pad_top, ix * sx + kx * dx - pad_left)`; taps landing in the cropped
+/// border are skipped. The column range is computed per tap, as in [`conv`].
+pub(super) fn conv_transpose(
+    t: &ConvTranspose,
+    x: &Tensor,
+    w: &Tensor,
+    bias: Option<&Tensor>,
+    out: &TensorType,
+) -> Result<Tensor> {
+    let c = &t.conv;
+    let (xs, ws, os) = (x.shape(), w.shape(), &out.shape);
+    let (batch, c_in, h, wd) = (xs[0], xs[1], xs[2], xs[3]);
+    let (out_per_group, kh, kw) = (ws[1], ws[2], ws[3]);
+    let (c_out, oh, ow) = (os[1], os[2], os[3]);
+    let in_per_group = c_in / c.group;
+    let (x, w) = (floats(x)?, floats(w)?);
+    let bias = bias.map(floats).transpose()?;
+    let mut y = vec![0.0f32; batch * c_out * oh * ow];
+    let [sy, sx] = c.strides;
+    let [dy, dx] = c.dilations;
+    let (pad_top, pad_left) = (c.pads[0] as isize, c.pads[1] as isize);
+    for n in 0..batch {
+        for oc in 0..c_out {
+            let (group, ocg) = (oc / out_per_group, oc % out_per_group);
+            let plane = &mut y[(n * c_out + oc) * oh * ow..][..oh * ow];
+            for icg in 0..in_per_group {
+                let ic = group * in_per_group + icg;
+                let x_plane = &x[(n * c_in + ic) * h * wd..][..h * wd];
+                for ky in 0..kh {
+                    for kx in 0..kw {
+                        let weight = w[((ic * out_per_group + ocg) * kh + ky) * kw + kx];
+                        // Output column of input column `ix` is `ix * sx + col_offset`.
+                        let col_offset = (kx * dx) as isize - pad_left;
+                        let (ix_lo, ix_hi) = valid_range(col_offset, sx, ow, wd);
+                        for iy in 0..h {
+                            let oy = (iy * sy + ky * dy) as isize - pad_top;
+                            if oy < 0 || oy >= oh as isize {
+                                continue;
+                            }
+                            let x_row = &x_plane[iy * wd..][..wd];
+                            let y_row = &mut plane[oy as usize * ow..][..ow];
+                            for (ix, &v) in x_row.iter().enumerate().take(ix_hi).skip(ix_lo) {
+                                y_row[(ix as isize * sx as isize + col_offset) as usize] +=
+                                    weight * v;
+                            }
+                        }
+                    }
+                }
+            }
+            let b = bias.map_or(0.0, |b| b[oc]);
+            for v in plane.iter_mut() {
+                *v += b;
+                if let Some(a) = &t.act {
+                    *v = super::elementwise::activate(a, *v);
+                }
             }
         }
     }

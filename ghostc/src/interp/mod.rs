@@ -117,6 +117,7 @@ fn dispatch(op: &Op, x: &[&Tensor], types: &[TensorType]) -> Result<Vec<Tensor>>
     let one = |t: Tensor| Ok(vec![t]);
     match op {
         Op::Conv(c) => one(conv::conv(c, x[0], x[1], x.get(2).copied(), out)?),
+        Op::ConvTranspose(t) => one(conv::conv_transpose(t, x[0], x[1], x.get(2).copied(), out)?),
         Op::BatchNorm(b) => one(conv::batch_norm(b.epsilon, x[0], x[1], x[2], x[3], x[4])?),
         Op::Activation(a) => one(elementwise::activation(a, x[0])?),
         Op::Binary(b) => one(elementwise::binary(*b, x[0], x[1], out)?),

@@ -2,7 +2,8 @@
 //!
 //! MACs count the multiply-adds of convolutions and matrix products only, integer ones included
 //! (conv:
-//! `out_elems * cin/group * kh * kw`; Gemm/MatMul/Linear: `M * N * K`; SE: its two FCs), the
+//! `out_elems * cin/group * kh * kw`; transposed conv: `in_elems * cout/group * kh * kw`, the
+//! taps that land in a cropped border included; Gemm/MatMul/Linear: `M * N * K`; SE: its two FCs), the
 //! usual definition under which GhostNet-1.0 at 224x224 is quoted at about 142 M. Elementwise
 //! ops, pooling and BatchNorm count zero. Parameters count float constant elements read by the
 //! node.
@@ -37,6 +38,7 @@ pub fn macs(g: &Graph, n: NodeId) -> u64 {
         |w: &[usize], out: u64| -> u64 { out * w.iter().skip(1).product::<usize>() as u64 };
     let total = match &node.op {
         Op::Conv(_) | Op::FusedConv(_) | Op::QConv(_) => conv_macs(shape(1), out_elems(0)),
+        Op::ConvTranspose(_) => conv_macs(shape(1), shape(0).iter().product::<usize>() as u64),
         Op::Ghost(gh) => {
             // Both halves are computed in full; the slice only drops channels of the output.
             let out = node

@@ -36,6 +36,16 @@ pub fn op_label(op: &Op) -> String {
     };
     match op {
         Op::Conv(c) => format!("conv[{}]", conv(c)),
+        Op::ConvTranspose(t) => format!(
+            "conv_transpose[{}{}{}]",
+            conv(&t.conv),
+            if t.output_padding != [0, 0] {
+                format!(" op{},{}", t.output_padding[0], t.output_padding[1])
+            } else {
+                String::new()
+            },
+            act_suffix(&t.act)
+        ),
         Op::FusedConv(f) => {
             format!(
                 "fused_conv[{}{}{}]",

@@ -99,6 +99,23 @@ pub struct Conv {
     pub group: usize,
 }
 
+/// 2-D transposed convolution (ONNX ConvTranspose), NCHW, with its epilogue:
+/// `y = act(conv_transpose(x, w) + b)`. Inputs: x, weight `[cin, cout/group, kh, kw]`,
+/// optional bias `[cout]`. Input pixel `(iy, ix)` and tap `(ky, kx)` add to output pixel
+/// `(iy * sy + ky * dy - pad_top, ix * sx + kx * dx - pad_left)`; the output is
+/// `(in - 1) * s + (k - 1) * d + 1 + output_padding - pad_begin - pad_end` per spatial dim.
+/// The importer resolves `auto_pad` and `output_shape` into `conv.pads` and `output_padding`;
+/// `act` is `None` until `passes::FuseActivation` absorbs a following activation.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConvTranspose {
+    /// Kernel, strides, dilations, group, and the pads cropped from the full output
+    /// (`[top, left, bottom, right]`).
+    pub conv: Conv,
+    /// Extra rows and columns added at the bottom and right of the output (`[h, w]`).
+    pub output_padding: [usize; 2],
+    pub act: Option<Activation>,
+}
+
 /// Inference-mode batch normalization over axis 1. Inputs: x, scale, bias, mean, var.
 #[derive(Clone, Debug, PartialEq)]
 pub struct BatchNorm {
@@ -431,6 +448,7 @@ pub enum QBinaryForm {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Op {
     Conv(Conv),
+    ConvTranspose(ConvTranspose),
     BatchNorm(BatchNorm),
     Activation(Activation),
     Binary(BinaryOp),
@@ -584,6 +602,7 @@ impl Op {
     pub fn name(&self) -> &'static str {
         match self {
             Op::Conv(_) => "conv",
+            Op::ConvTranspose(_) => "conv_transpose",
             Op::BatchNorm(_) => "batch_norm",
             Op::Activation(a) => match a {
                 Activation::Relu => "relu",
@@ -676,7 +695,7 @@ impl Op {
     /// Allowed number of inputs (inclusive range).
     pub fn arity(&self) -> (usize, usize) {
         match self {
-            Op::Conv(_) => (2, 3),
+            Op::Conv(_) | Op::ConvTranspose(_) => (2, 3),
             Op::BatchNorm(_) => (5, 5),
             Op::Binary(_) => (2, 2),
             Op::Concat { .. } => (1, usize::MAX),

@@ -9,6 +9,8 @@
 //! - `Gemm` with constant B (and C) over a rank-2 input (a BatchNorm1d head) -> Gemm with B
 //!   scaled per output column, C' = slope * beta * C + shift and beta = 1;
 //! - `Linear` without activation -> Linear with scaled rows;
+//! - `ConvTranspose` without activation (weight `[cin, cout / group, kh, kw]`: output channel
+//!   `group_of(ci) * cout / group + j` scales the `[ci, j]` kernels) -> the same op;
 //! - `MatMul(x, W)` and `Add(MatMul(x, W), c)` with constant rank-2 W and c broadcast per
 //!   output column -> one `Gemm(x, W', c')`.
 //!
@@ -160,7 +162,10 @@ fn fold_one(g: &mut Graph, bn: NodeId) -> bool {
     if !only_used_by(g, y, bn) {
         return false;
     }
-    let is_conv = matches!(prod_node.op, Op::Conv(_) | Op::FusedConv(_));
+    let is_conv = matches!(
+        prod_node.op,
+        Op::Conv(_) | Op::FusedConv(_) | Op::ConvTranspose(_)
+    );
     if !is_bn && !is_conv {
         // A constant Mul/Add folds into convs only (a Gemm/MatMul's channel is its last axis).
         return false;
@@ -201,6 +206,46 @@ fn fold_one(g: &mut Graph, bn: NodeId) -> bool {
             );
             let op = g.node(prod).op.clone();
             finish(g, bn, prod, op, vec![c.x, w_id, b_id], prod_name)
+        }
+        Op::ConvTranspose(t) if t.act.is_none() => {
+            let inputs = prod_node.inputs.clone();
+            let w_shape = g.value(inputs[1]).ty.shape.clone();
+            let Some(w) = const_f32(g, inputs[1]) else {
+                return false;
+            };
+            let bias = match inputs.get(2) {
+                Some(&b) => match per_last_axis(g, b, channels) {
+                    Some(b) => b,
+                    None => return false,
+                },
+                None => vec![0.0; channels],
+            };
+            let [c_in, per_group, kh, kw] = w_shape[..] else {
+                return false;
+            };
+            if per_group * t.conv.group != channels || c_in % t.conv.group != 0 {
+                return false;
+            }
+            let in_per_group = c_in / t.conv.group;
+            let taps = kh * kw;
+            let new_w = w
+                .iter()
+                .enumerate()
+                .map(|(i, &v)| {
+                    let (ci, j) = (i / (per_group * taps), i / taps % per_group);
+                    (v as f64 * slope[ci / in_per_group * per_group + j]) as f32
+                })
+                .collect();
+            let new_b = fold_bias(&bias, &slope, &shift);
+            let w_id = add_f32_const(g, format!("{prod_name}.bn_folded_weight"), w_shape, new_w);
+            let b_id = add_f32_const(
+                g,
+                format!("{prod_name}.bn_folded_bias"),
+                vec![channels],
+                new_b,
+            );
+            let op = Op::ConvTranspose(t);
+            finish(g, bn, prod, op, vec![inputs[0], w_id, b_id], prod_name)
         }
         Op::Gemm(gemm) if shape.len() == 2 && !gemm.trans_a => {
             let inputs = prod_node.inputs.clone();

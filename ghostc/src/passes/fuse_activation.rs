@@ -16,6 +16,7 @@
 //! 2. (`act`) Every `Conv` becomes a `FusedConv` (a missing bias becomes a zero constant); when
 //!    its output's only reader is an activation node, that activation moves into the epilogue
 //!    (Sigmoid and Silu included: the runtime applies them in registers with its vector `exp`).
+//!    A `ConvTranspose` without activation absorbs its sole-reader activation the same way.
 //! 3. (`linear`) `Gemm` with constant B (and C), `trans_a` off, and `MatMul(x, W)` /
 //!    `Add(MatMul(x, W), c)` with rank-2 `x` and constant rank-2 `W` become
 //!    `Linear { x, W [m, k], b [m] }`; W is transposed and alpha/beta folded at compile time
@@ -33,7 +34,7 @@
 //!   activation nodes);
 //! - turn a Gemm with `trans_a`, or a batched MatMul, into Linear.
 
-use crate::ir::{Activation, BinaryOp, FusedConv, Graph, NodeId, Op, ValueId};
+use crate::ir::{Activation, BinaryOp, ConvTranspose, FusedConv, Graph, NodeId, Op, ValueId};
 
 use super::pattern::{
     absorb_nodes, add_f32_const, bias_or_zeros, const_f32, conv_like, gemm_as_dense, only_used_by,
@@ -62,6 +63,7 @@ impl Pass for FuseActivation {
         if self.act {
             changed |= sweep(self, g, recognize_decomposed)?;
             changed |= sweep(self, g, fuse_conv)?;
+            changed |= sweep(self, g, fuse_conv_transpose)?;
         }
         if self.linear {
             let act = self.act;
@@ -383,6 +385,23 @@ fn fuse_conv(g: &mut Graph, n: NodeId) -> bool {
         return true;
     }
     false
+}
+
+fn fuse_conv_transpose(g: &mut Graph, n: NodeId) -> bool {
+    let node = g.node(n);
+    let Op::ConvTranspose(t) = &node.op else {
+        return false;
+    };
+    if t.act.is_some() {
+        return false;
+    }
+    let (t, inputs) = (t.clone(), node.inputs.clone());
+    absorb_activation(g, n, &inputs, |act| {
+        Op::ConvTranspose(ConvTranspose {
+            act: Some(act),
+            ..t
+        })
+    })
 }
 
 fn to_linear(g: &mut Graph, n: NodeId, act: bool) -> bool {

@@ -17,10 +17,10 @@ use std::fmt;
 
 use ghost_runtime::glue::Unary;
 use ghost_runtime::{
-    Activation, BinaryOp, ChannelNormShape, ConcatU8Shape, ConvShape, CoordMode,
-    DepthwiseGeneralShape, DepthwiseShape, DfcShape, DflShape, GhostConcatU8, GhostShape,
-    GroupedConvShape, PointwiseShape, PoolKind, PoolShape, PoolU8Params, ResizeMode, ResizeShape,
-    SeActivations, SeShape, StemShape, U8BinaryParams, U8Requant, WinogradShape,
+    Activation, BinaryOp, ChannelNormShape, ConcatU8Shape, ConvShape, ConvTransposeShape,
+    CoordMode, DepthwiseGeneralShape, DepthwiseShape, DfcShape, DflShape, GhostConcatU8,
+    GhostShape, GroupedConvShape, PointwiseShape, PoolKind, PoolShape, PoolU8Params, ResizeMode,
+    ResizeShape, SeActivations, SeShape, StemShape, U8BinaryParams, U8Requant, WinogradShape,
 };
 
 use super::blob::WeightBlob;
@@ -287,6 +287,13 @@ pub enum Kernel {
         dst_len: usize,
         clear: bool,
     },
+    /// The gather of a transposed conv (`col2im`): `cols`, the taps GEMM's output, summed
+    /// into `dst` (bias and activation follow as their own step).
+    Col2Im {
+        shape: ConvTransposeShape,
+        cols: Loc,
+        dst: Loc,
+    },
     /// DepthToSpace from `h x w` to `(h * b) x (w * b)`: `b * b` groups of (from, to) lane
     /// pairs, one group per offset inside a `b x b` block (`glue::depth_to_space`).
     DepthToSpace {
@@ -462,6 +469,7 @@ impl Kernel {
             | Kernel::ChannelNorm { src, dst, .. }
             | Kernel::Remap { src, dst, .. }
             | Kernel::DepthToSpace { src, dst, .. }
+            | Kernel::Col2Im { cols: src, dst, .. }
             | Kernel::Quantize { src, dst, .. }
             | Kernel::Dequantize { src, dst, .. }
             | Kernel::ConcatU8 { src, dst, .. }
@@ -668,6 +676,7 @@ impl Kernel {
             Kernel::ChannelNorm { .. } => "channel-norm".into(),
             Kernel::Remap { .. } => "remap".into(),
             Kernel::DepthToSpace { .. } => "depth-to-space".into(),
+            Kernel::Col2Im { .. } => "col2im".into(),
             Kernel::Pool { kind, .. } => match kind {
                 PoolKind::Max => "maxpool",
                 PoolKind::Avg { .. } => "avgpool",

@@ -5,11 +5,85 @@ use super::{
     expect_float, expect_rank, expect_same_dtype, expect_shape, invalid, one, rank_err,
     window_output, InferError, InputFact, Outputs,
 };
-use crate::ir::{fmt_shape, Conv};
+use crate::ir::{fmt_shape, Conv, ConvTranspose};
 
 pub(super) fn conv(conv: &Conv, inputs: &[InputFact<'_>]) -> Outputs {
     expect_float(inputs, &[0, 1])?;
     let out = conv_output(conv, inputs, 0, 1, inputs.get(2).map(|_| 2))?;
+    one(inputs[0].ty.dtype, out)
+}
+
+/// ConvTranspose: weight `[cin, cout / group, kh, kw]`; each spatial output
+/// `(in - 1) * s + (k - 1) * d + 1 + output_padding - pads`, which must be positive.
+pub(super) fn conv_transpose(t: &ConvTranspose, inputs: &[InputFact<'_>]) -> Outputs {
+    expect_float(inputs, &[0, 1])?;
+    expect_same_dtype(inputs, 0, 1)?;
+    let xs = expect_rank(inputs, 0, 4)?;
+    let ws = expect_rank(inputs, 1, 4)?;
+    let c = &t.conv;
+    let group = c.group;
+    if group == 0 || xs[1] % group != 0 {
+        return Err(invalid(
+            "conv_transpose",
+            format!("group {group} does not divide input channels {}", xs[1]),
+        ));
+    }
+    if ws[0] != xs[1] {
+        return Err(invalid(
+            "conv_transpose",
+            format!(
+                "weight [{}] expects {} input channels, input has {}",
+                fmt_shape(ws),
+                ws[0],
+                xs[1]
+            ),
+        ));
+    }
+    if ws[2..] != c.kernel {
+        return Err(invalid(
+            "conv_transpose",
+            format!(
+                "kernel attribute {:?} disagrees with weight [{}]",
+                c.kernel,
+                fmt_shape(ws)
+            ),
+        ));
+    }
+    let c_out = ws[1] * group;
+    if let Some(b) = inputs.get(2).map(|_| 2) {
+        expect_same_dtype(inputs, 0, b)?;
+        expect_shape(inputs, b, &[c_out], "bias")?;
+    }
+    let mut out = vec![xs[0], c_out, 0, 0];
+    for d in 0..2 {
+        let (k, s, dil) = (c.kernel[d], c.strides[d], c.dilations[d]);
+        if k == 0 || s == 0 || dil == 0 || xs[2 + d] == 0 {
+            return Err(invalid(
+                "conv_transpose",
+                format!(
+                    "kernel {k}, stride {s}, dilation {dil} and input size {} must be positive",
+                    xs[2 + d]
+                ),
+            ));
+        }
+        let full = (xs[2 + d] - 1)
+            .checked_mul(s)
+            .and_then(|v| v.checked_add((k - 1).checked_mul(dil)?))
+            .and_then(|v| v.checked_add(1 + t.output_padding[d]))
+            .filter(|&v| v <= isize::MAX as usize)
+            .ok_or_else(|| invalid("conv_transpose", "output size overflows"))?;
+        let crop = c.pads[d].saturating_add(c.pads[d + 2]);
+        if crop >= full {
+            return Err(invalid(
+                "conv_transpose",
+                format!(
+                    "pads {:?} crop the whole output of {full} in dim {d}",
+                    c.pads
+                ),
+            ));
+        }
+        out[2 + d] = full - crop;
+    }
     one(inputs[0].ty.dtype, out)
 }
 

@@ -131,6 +131,7 @@ pub fn infer(op: &Op, inputs: &[InputFact<'_>]) -> Result<Vec<TensorType>, Infer
 fn infer_unchecked_size(op: &Op, inputs: &[InputFact<'_>]) -> Outputs {
     match op {
         Op::Conv(c) => conv::conv(c, inputs),
+        Op::ConvTranspose(t) => conv::conv_transpose(t, inputs),
         Op::BatchNorm(_) => conv::batch_norm(inputs),
         Op::Gemm(g) => dense::gemm(g, inputs),
         Op::MatMul => dense::matmul(inputs),

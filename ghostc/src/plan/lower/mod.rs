@@ -10,7 +10,7 @@
 //! Ghost), `se` (squeeze-and-excitation and its gates), `dfc` (GhostNetV2's DFC attention
 //! gate), `dense` (Linear, Gemm, MatMul, Softmax), `elementwise` (activations, BatchNorm,
 //! binary ops), `pool` (global and windowed pooling), `shape` (layout conversions, Reshape,
-//! Identity, Concat, Slice, Resize). A channel shuffle is only a layout (`layout::assign`): its
+//! Identity, Concat, Slice, Resize), `transposed` (ConvTranspose). A channel shuffle is only a layout (`layout::assign`): its
 //! output aliases its input. This file holds the shared state, the helpers every family
 //! uses and the driver [`lower`].
 //!
@@ -48,6 +48,7 @@ mod se;
 mod shape;
 #[cfg(test)]
 mod tests;
+mod transposed;
 
 use std::collections::{HashMap, HashSet};
 
@@ -399,6 +400,7 @@ impl<'g> Lowerer<'g> {
         let node = self.g.node(n).clone();
         match &node.op {
             Op::Conv(c) => self.lower_plain_conv(n, c),
+            Op::ConvTranspose(t) => self.lower_conv_transpose(n, t),
             Op::FusedConv(f) => self.lower_fused_conv(n, f),
             Op::Ghost(gh) => self.lower_ghost(n, gh),
             Op::SqueezeExcite(se) => self.lower_se(n, se),
