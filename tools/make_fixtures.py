@@ -814,7 +814,49 @@ SPECS += [
          notes="a small super-resolution head on a Ghost module: two PixelShuffle(2) branches "
                "(DepthToSpace, CRD mode), 12 -> 3 channels (one padded block) and 32 -> 8 "
                "channels, summed; output [2, 3, 64, 64]."),
+    dict(name="ts17_unet_convtranspose_24x32_b2", build=lambda: unet_convtranspose(),
+         arch="ghost-unet-convtranspose", width=1.0, exporter="torchscript", opset=17,
+         res=(24, 32), batch=2, dyn=False, seed=1792,
+         notes="a small U-Net on Ghost modules with ConvTranspose upsampling: k2 s2 (no bias) "
+               "+ BatchNorm + ReLU, concatenated with the skip; k4 s2 p1 with bias + Mish "
+               "(Softplus, Tanh, Mul before opset 18); "
+               "k3 s2 p1 output_padding 1 + Tanh; a k3x2 stride (1, 2) dilation (2, 1) one "
+               "with pads cropping rows only; output [2, 3, 96, 256]."),
+    dict(name="dynamo18_unet_convtranspose_24x32_b1", build=lambda: unet_convtranspose(),
+         arch="ghost-unet-convtranspose", width=1.0, exporter="dynamo", opset=18,
+         res=(24, 32), batch=1, dyn=False, seed=1793,
+         export_options=dict(strip_node_metadata=True),
+         notes="the same U-Net through the dynamo exporter (Mish as one node)."),
 ]
+
+
+class UnetConvTranspose(nn.Module):
+    """Stem, two Ghost stages (the second at half resolution), then ConvTranspose upsampling
+    in the forms decoders use (see the fixture notes)."""
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16),
+                                  nn.ReLU(inplace=True))
+        self.enc1 = HwGhostModule(16, 24)
+        self.down = nn.Sequential(nn.Conv2d(24, 40, 3, 2, 1, bias=False), nn.BatchNorm2d(40),
+                                  nn.ReLU(inplace=True))
+        self.enc2 = HwGhostModule(40, 40)
+        self.up1 = nn.Sequential(nn.ConvTranspose2d(40, 20, 2, 2, bias=False),
+                                 nn.BatchNorm2d(20), nn.ReLU(inplace=True))
+        self.up2 = nn.Sequential(nn.ConvTranspose2d(44, 17, 4, 2, 1), nn.Mish())
+        self.up3 = nn.Sequential(nn.ConvTranspose2d(17, 9, 3, 2, 1, output_padding=1),
+                                 nn.Tanh())
+        self.head = nn.ConvTranspose2d(9, 3, (3, 2), (1, 2), (2, 0), dilation=(2, 1))
+
+    def forward(self, x):
+        s = self.enc1(self.stem(x))
+        y = self.up1(self.enc2(self.down(s)))
+        y = self.up3(self.up2(torch.cat([y, s], dim=1)))
+        return self.head(y)
+
+
+def unet_convtranspose() -> nn.Module:
+    return UnetConvTranspose()
 
 
 class PixelShuffleSr(nn.Module):

@@ -161,6 +161,10 @@ pub enum Activation {
     /// results reach `1e-37`; below, they flush to `-0`); NaN propagates, `gelu(inf) = inf`,
     /// `gelu(-inf) = 0`.
     Gelu,
+    /// Mish, `x * tanh(softplus(x))` (ONNX `Mish`, or the `Softplus`/`Tanh`/`Mul` chain
+    /// PyTorch exports before opset 18), from one `exp` as `x t / (t + 2)` with
+    /// `t = e^x (e^x + 2)` (see `arch::math`).
+    Mish,
 }
 
 /// Read-only view of an NCHW8c tensor (one image): the kernel reads its blocks starting at

@@ -1,4 +1,4 @@
-//! The vector `exp`, sigmoid, SiLU, `tanh` and GELU (`Kernels::transcendental`) against f64 on
+//! The vector `exp`, sigmoid, SiLU, `tanh`, GELU and Mish (`Kernels::transcendental`) against f64 on
 //! every ISA of this machine: a sweep of the whole finite range, edge values (saturation,
 //! subnormal results and inputs, NaN, infinities) and odd lengths, with the ulp bounds (for
 //! `tanh` and GELU the absolute bounds) the `arch::math` docs state.
@@ -23,6 +23,11 @@ const GELU_ABS: f64 = 2e-7;
 /// `2^-24` relative, 88 ulp at `m = 13.2`).
 const GELU_TAIL_ULP_FMA: f64 = 6.0;
 const GELU_TAIL_ULP_UNFUSED: f64 = 100.0;
+/// Mish: `x t / (t + 2)` with `t = e^x (e^x + 2)`, five roundings after the `exp`'s.
+const MISH_ULP: f64 = 4.0;
+/// Below this magnitude Mish may be off absolutely (`e^x` subnormal from `x = -87.3` on, where
+/// `|mish(x)| < 1.1e-36`).
+const MISH_FLUSH: f64 = 7.52316384526264e-37; // 2^-120
 
 /// Distance from `got` to the exact `want` in units of the f32 spacing at `want` (a subnormal
 /// `want` is measured in subnormal steps, `2^-149`).
@@ -319,6 +324,28 @@ fn tanh_within_its_absolute_bound_on_every_isa() {
     }
 }
 
+#[test]
+fn mish_within_its_ulp_bound_on_every_isa() {
+    let x = inputs();
+    for k in isas() {
+        let y = run(k, Transcendental::Mish, &x);
+        let mut max = 0.0f64;
+        for (&xi, &yi) in x.iter().zip(&y) {
+            let want = mish64(xi as f64);
+            max = max.max(check("mish", xi, yi, want, MISH_ULP, MISH_FLUSH));
+        }
+        let ends = run(
+            k,
+            Transcendental::Mish,
+            &[f32::NEG_INFINITY, -200.0, 0.0, 30.0, 1e30, f32::INFINITY],
+        );
+        // -inf * 0 is NaN; large inputs are themselves.
+        assert!(ends[0].is_nan(), "{k:?}: mish(-inf) = {}", ends[0]);
+        assert_eq!(ends[1..], [-0.0, 0.0, 30.0, 1e30, f32::INFINITY], "{k:?}");
+        std::eprintln!("{:?}: mish max error {max:.3} ulp", k.isa());
+    }
+}
+
 /// Every length from 0 to 19 (tails of 1..7 after 0, 1 or 2 full vectors) gives the values
 /// the full-vector path gives, and leaves nothing past the slice touched.
 #[test]
@@ -332,6 +359,7 @@ fn odd_lengths_match_the_vector_body() {
             Transcendental::Silu,
             Transcendental::Tanh,
             Transcendental::Gelu,
+            Transcendental::Mish,
         ] {
             let full = run(k, f, &x);
             for n in 0..20 {

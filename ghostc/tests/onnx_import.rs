@@ -2194,3 +2194,61 @@ fn corrupted_fixture_bytes_never_panic() {
     }
     assert_eq!(ok + failed, 300);
 }
+
+#[test]
+fn conv_transpose_output_shape_and_auto_pad_become_pads() {
+    // Input 5x5, kernel 3, stride 2: the full output is (5 - 1) * 2 + 3 = 11 per dim.
+    let w = f32_raw("w", &[2, 3, 3, 3], &[0.0; 54]);
+    let import = |attrs: Vec<AttributeProto>| {
+        let mut attrs = attrs;
+        attrs.push(a_ints("strides", &[2, 2]));
+        single(
+            17,
+            &[1, 2, 5, 5],
+            node("ConvTranspose", &["x", "w"], &["y"], attrs),
+            vec![w.clone()],
+        )
+    };
+    let pads = |attrs| match only_op(&import(attrs).unwrap()) {
+        Op::ConvTranspose(t) => (t.conv.pads, t.output_padding),
+        other => panic!("{other:?}"),
+    };
+    // ONNX Runtime gives the same outputs for each of these (checked when this was written).
+    assert_eq!(
+        pads(vec![a_ints("output_shape", &[10, 10])]),
+        ([1, 1, 0, 0], [0, 0])
+    );
+    assert_eq!(
+        pads(vec![
+            a_ints("output_shape", &[10, 10]),
+            a_str("auto_pad", "SAME_UPPER")
+        ]),
+        ([0, 0, 1, 1], [0, 0])
+    );
+    assert_eq!(
+        pads(vec![a_str("auto_pad", "SAME_LOWER")]),
+        ([1, 1, 0, 0], [0, 0])
+    );
+    assert_eq!(pads(vec![a_str("auto_pad", "VALID")]), ([0; 4], [0, 0]));
+    assert_eq!(
+        pads(vec![
+            a_ints("pads", &[1, 1, 1, 1]),
+            a_ints("output_padding", &[1, 0])
+        ]),
+        ([1, 1, 1, 1], [1, 0])
+    );
+    let g = import(vec![
+        a_ints("pads", &[1, 1, 1, 1]),
+        a_ints("output_padding", &[1, 0]),
+    ])
+    .unwrap();
+    assert_eq!(out_ty(&g).shape, [1, 3, 10, 9]);
+    assert_err(
+        import(vec![a_ints("output_padding", &[2, 0])]),
+        &["output_padding", "[2, 0]", "max(stride, dilation)"],
+    );
+    assert_err(
+        import(vec![a_ints("output_shape", &[12, 11])]),
+        &["output_shape", "[12, 11]", "11"],
+    );
+}

@@ -169,3 +169,57 @@ fn disabled_changes_nothing() {
     let g = conv_bn_graph(|_| 1, true);
     assert_unchanged(&g, &FoldBatchNorm { enabled: false });
 }
+
+#[test]
+fn folds_into_conv_transpose_of_any_group_then_the_relu_fuses_into_it() {
+    use ghostc::ir::{Conv, ConvTranspose};
+    // Dense, two groups, depthwise (6 groups of one channel).
+    for (group, per_group, bias) in [(1, 8, false), (2, 4, true), (6, 1, true)] {
+        let mut rng = Rng::new(11 + group as u64);
+        let mut g = Graph::new();
+        let x = input(&mut g, "x", &[2, 6, 5, 4]);
+        let w = rand_const(&mut g, &mut rng, &[6, per_group, 3, 2], -0.5, 0.5);
+        let t = ConvTranspose {
+            conv: Conv {
+                kernel: [3, 2],
+                strides: [2, 3],
+                pads: [1, 0, 0, 1],
+                dilations: [1, 2],
+                group,
+            },
+            output_padding: [1, 0],
+            act: None,
+        };
+        let mut inputs = vec![x, w];
+        if bias {
+            inputs.push(rand_const(
+                &mut g,
+                &mut rng,
+                &[group * per_group],
+                -0.5,
+                0.5,
+            ));
+        }
+        let y = node(&mut g, Op::ConvTranspose(t), &inputs);
+        let y = batch_norm(&mut g, &mut rng, y);
+        let y = relu(&mut g, y);
+        g.outputs.push(y);
+        let (after, changed) = check_pass(&g, &ON, group as u64);
+        assert!(changed, "group {group}");
+        assert_eq!(count(&after, "batch_norm"), 0, "group {group}");
+        let fuse = FuseActivation {
+            act: true,
+            linear: false,
+        };
+        let (fused, changed) = check_pass(&after, &fuse, 3);
+        assert!(changed, "group {group}");
+        assert_eq!(count(&fused, "relu"), 0, "group {group}\n{fused}");
+        assert!(fused.nodes.node_weights().any(|n| matches!(
+            &n.op,
+            Op::ConvTranspose(ConvTranspose {
+                act: Some(Activation::Relu),
+                ..
+            })
+        )));
+    }
+}

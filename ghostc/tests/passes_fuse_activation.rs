@@ -318,3 +318,65 @@ fn silu_needs_the_same_operand_and_a_private_sigmoid() {
     let (after, _) = check_pass(&g, &off, 18);
     assert_eq!((count(&after, "silu"), count(&after, "mul")), (0, 1));
 }
+
+/// Mish as exporters before opset 18 emit it, `Mul(x, Tanh(Softplus(x)))` in either operand
+/// order, after a conv: one FusedConv carrying `Mish`. With `act` off it is still recognized
+/// (Softplus has no lowering of its own) but stays a node of its own; a Softplus read
+/// elsewhere too, or a Tanh of another value, is not Mish.
+#[test]
+fn mish_pattern_fuses_into_the_conv_and_is_recognized_with_act_off() {
+    use ghostc::ir::UnaryOp;
+    let mish = |g: &mut Graph, x: ValueId, swap: bool| {
+        let sp = node(g, Op::Unary(UnaryOp::Softplus), &[x]);
+        let t = act(g, sp, Activation::Tanh);
+        if swap {
+            binary(g, BinaryOp::Mul, t, x)
+        } else {
+            binary(g, BinaryOp::Mul, x, t)
+        }
+    };
+    for swap in [false, true] {
+        let mut rng = Rng::new(21);
+        let (mut g, y) = conv_input(&mut rng);
+        let z = mish(&mut g, y, swap);
+        g.outputs.push(z);
+        let (after, _) = check_pass(&g, &ALL, 22);
+        assert_eq!(
+            fused_acts(&after),
+            vec![Some(Activation::Mish)],
+            "swap {swap}:\n{after}"
+        );
+        assert_eq!(after.nodes.node_count(), 1, "swap {swap}:\n{after}");
+        let off = FuseActivation {
+            act: false,
+            linear: false,
+        };
+        let (after, _) = check_pass(&g, &off, 23);
+        assert_eq!(
+            (
+                count(&after, "mish"),
+                count(&after, "softplus"),
+                count(&after, "conv")
+            ),
+            (1, 0, 1),
+            "swap {swap}:\n{after}"
+        );
+    }
+    let mut rng = Rng::new(24);
+    let (mut g, y) = conv_input(&mut rng);
+    let sp = node(&mut g, Op::Unary(UnaryOp::Softplus), &[y]);
+    let t = act(&mut g, sp, Activation::Tanh);
+    let z = binary(&mut g, BinaryOp::Mul, y, t);
+    g.outputs.push(z);
+    g.outputs.push(sp);
+    let (after, _) = check_pass(&g, &ALL, 25);
+    assert_eq!((count(&after, "mish"), count(&after, "softplus")), (0, 1));
+    let (mut g, y) = conv_input(&mut rng);
+    let w = relu(&mut g, y);
+    let sp = node(&mut g, Op::Unary(UnaryOp::Softplus), &[w]);
+    let t = act(&mut g, sp, Activation::Tanh);
+    let z = binary(&mut g, BinaryOp::Mul, y, t);
+    g.outputs.push(z);
+    let (after, _) = check_pass(&g, &ALL, 26);
+    assert_eq!(count(&after, "mish"), 0);
+}

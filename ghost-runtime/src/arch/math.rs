@@ -204,7 +204,8 @@ pub(crate) fn silu<S: Lanes>(s: S, x: S::L) -> S::L {
 }
 
 /// The exp-based activation of [`super::ActV`] kind `KIND`: [`sigmoid`] ([`super::SIGMOID`]),
-/// [`silu`] ([`super::SILU`]) or [`gelu`] ([`super::GELU`]); callers pass no other kind (it
+/// [`silu`] ([`super::SILU`]), [`gelu`] ([`super::GELU`]) or [`mish`] ([`super::MISH`]);
+/// callers pass no other kind (it
 /// would be the identity).
 #[inline(always)]
 pub(crate) fn by_kind<S: Lanes, const KIND: u8>(s: S, x: S::L) -> S::L {
@@ -212,8 +213,21 @@ pub(crate) fn by_kind<S: Lanes, const KIND: u8>(s: S, x: S::L) -> S::L {
         super::SIGMOID => sigmoid(s, x),
         super::SILU => silu(s, x),
         super::GELU => gelu(s, x),
+        super::MISH => mish(s, x),
         _ => x,
     }
+}
+
+/// Mish, `x tanh(softplus(x))`, lane by lane. With `n = e^x`, `tanh(ln(1 + n)) = t / (t + 2)`
+/// for `t = n (n + 2)`: one `exp`, no logarithm, and no cancellation (every term is positive).
+/// `x` is clamped to 20 inside the `exp` (above it `t / (t + 2)` is 1 in `f32` and `t` would
+/// overflow for `x > 44`); below `-104` the `exp` is 0 and the result `-0` (the true value is
+/// under `1e-43`). NaN propagates through the clamp and the `exp`.
+#[inline(always)]
+pub(crate) fn mish<S: Lanes>(s: S, x: S::L) -> S::L {
+    let n = exp(s, s.min(s.splat(20.0), x));
+    let t = s.mul(n, s.add(n, s.splat(2.0)));
+    s.mul(x, s.div(t, s.add(t, s.splat(2.0))))
 }
 
 /// `tanh(x)` lane by lane, as `1 - 2 / (e^2x + 1)` (accuracy in the module docs).

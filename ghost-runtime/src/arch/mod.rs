@@ -260,6 +260,7 @@ pub(crate) const HARD_SWISH: u8 = 4;
 pub(crate) const SIGMOID: u8 = 5;
 pub(crate) const SILU: u8 = 6;
 pub(crate) const GELU: u8 = 7;
+pub(crate) const MISH: u8 = 8;
 
 /// An [`Activation`] with its constants splatted once, applied in registers.
 #[derive(Clone, Copy)]
@@ -283,6 +284,7 @@ impl<V: Copy> ActV<V> {
             Activation::Sigmoid => (SIGMOID, 0.0, 0.0),
             Activation::Silu => (SILU, 0.0, 0.0),
             Activation::Gelu => (GELU, 0.0, 0.0),
+            Activation::Mish => (MISH, 0.0, 0.0),
         };
         ActV {
             kind,
@@ -305,7 +307,7 @@ impl<V: Copy> ActV<V> {
                 v,
                 s.min(self.one, s.max(self.zero, s.fma(v, self.a, self.b))),
             ),
-            SIGMOID | SILU | GELU => math::by_kind::<S, KIND>(s, v),
+            SIGMOID | SILU | GELU | MISH => math::by_kind::<S, KIND>(s, v),
             _ => v,
         }
     }
@@ -348,6 +350,7 @@ impl<V: Copy> ActV<V> {
             SIGMOID => self.apply_all::<S, SIGMOID, R, C>(s, t),
             SILU => self.apply_all::<S, SILU, R, C>(s, t),
             GELU => self.apply_all::<S, GELU, R, C>(s, t),
+            MISH => self.apply_all::<S, MISH, R, C>(s, t),
             _ => {}
         }
     }
@@ -366,7 +369,7 @@ impl<V: Copy> ActV<V> {
         s: S,
         t: &mut [[V; C]; R],
     ) {
-        if !matches!(self.kind, SIGMOID | SILU | GELU) {
+        if !matches!(self.kind, SIGMOID | SILU | GELU | MISH) {
             return self.apply_tile(s, t);
         }
         // A copy whose address goes to the call; the tile's own address never escapes, so
@@ -381,13 +384,14 @@ impl<V: Copy> ActV<V> {
             match self.kind {
                 SIGMOID => s.transcendental_tile::<SIGMOID>(p, R * C),
                 SILU => s.transcendental_tile::<SILU>(p, R * C),
+                MISH => s.transcendental_tile::<MISH>(p, R * C),
                 _ => s.transcendental_tile::<GELU>(p, R * C),
             }
         }
         *t = buf;
     }
 
-    /// The kind constant ([`NONE`] .. [`GELU`]), for kernels that monomorphize on it.
+    /// The kind constant ([`NONE`] .. [`MISH`]), for kernels that monomorphize on it.
     #[inline(always)]
     pub(crate) fn kind(&self) -> u8 {
         self.kind
@@ -401,6 +405,7 @@ impl<V: Copy> ActV<V> {
             SIGMOID => self.apply_kind::<S, SIGMOID>(s, v),
             SILU => self.apply_kind::<S, SILU>(s, v),
             GELU => self.apply_kind::<S, GELU>(s, v),
+            MISH => self.apply_kind::<S, MISH>(s, v),
             _ => self.apply_cheap(s, v),
         }
     }

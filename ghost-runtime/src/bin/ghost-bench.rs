@@ -457,6 +457,7 @@ fn act_name(act: Activation) -> &'static str {
         Activation::Sigmoid => "sigmoid",
         Activation::Silu => "silu",
         Activation::Gelu => "gelu",
+        Activation::Mish => "mish",
         _ => "other",
     }
 }

@@ -15,7 +15,7 @@
 //! vectors, which the compiler vectorizes for the build's baseline; the step reads the columns
 //! and writes the output once, so it is bound by memory, not arithmetic.
 
-use crate::error::{check, check_exact_len, size, Error};
+use crate::error::{check, check_len, size, Error};
 
 /// Shape of one image's gather.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,8 +61,9 @@ impl ConvTransposeShape {
 }
 
 /// `dst[b][oy][ox] = sum over (ky, kx) of cols[(ky * kw + kx) * blocks + b][iy][ix]` for the
-/// input pixels `(iy, ix)` that reach `(oy, ox)` (module docs). `cols` and `dst` must be
-/// exactly [`ConvTransposeShape::cols_len`] and [`ConvTransposeShape::out_len`] long.
+/// input pixels `(iy, ix)` that reach `(oy, ox)` (module docs). `cols` and `dst` must hold at
+/// least [`ConvTransposeShape::cols_len`] and [`ConvTransposeShape::out_len`] floats; only
+/// those are read and written.
 pub fn col2im(cols: &[f32], shape: &ConvTransposeShape, dst: &mut [f32]) -> Result<(), Error> {
     let s = shape;
     check(
@@ -70,8 +71,8 @@ pub fn col2im(cols: &[f32], shape: &ConvTransposeShape, dst: &mut [f32]) -> Resu
         "shape",
         "strides and dilations must be positive",
     )?;
-    check_exact_len("cols", cols.len(), s.cols_len())?;
-    check_exact_len("dst", dst.len(), s.out_len())?;
+    check_len("cols", cols.len(), s.cols_len())?;
+    check_len("dst", dst.len(), s.out_len())?;
     let (in_px, out_px) = (s.in_h * s.in_w, s.out_h * s.out_w);
     for b in 0..s.blocks {
         let out = &mut dst[b * out_px * 8..][..out_px * 8];

@@ -60,6 +60,7 @@ pub(crate) fn act_scalar(act: Activation, x: f32) -> f32 {
         Activation::Sigmoid => math::sigmoid(Scalar, [x; 8])[0],
         Activation::Silu => math::silu(Scalar, [x; 8])[0],
         Activation::Gelu => math::gelu(Scalar, [x; 8])[0],
+        Activation::Mish => math::mish(Scalar, [x; 8])[0],
     }
 }
 

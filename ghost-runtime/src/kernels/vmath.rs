@@ -1,4 +1,4 @@
-//! `exp`, sigmoid, SiLU, `tanh` and GELU in place over flat `f32` slices of any length: the vector functions
+//! `exp`, sigmoid, SiLU, `tanh`, GELU and Mish in place over flat `f32` slices of any length: the vector functions
 //! of `arch::math` (method and accuracy documented there) on the kernels' ISA. Used by the DFC
 //! gate, by glue steps with no epilogue to live in, and by the tests that hold the functions
 //! to f64.
@@ -19,6 +19,8 @@ pub enum Transcendental {
     Tanh,
     /// GELU, `x (1 + erf(x / sqrt 2)) / 2` (as [`crate::Activation::Gelu`]).
     Gelu,
+    /// Mish, `x tanh(softplus(x))` (as [`crate::Activation::Mish`]).
+    Mish,
 }
 
 struct Args {
@@ -32,6 +34,7 @@ struct Args {
 const SIGMOID: u8 = arch::SIGMOID;
 const SILU: u8 = arch::SILU;
 const GELU: u8 = arch::GELU;
+const MISH: u8 = arch::MISH;
 const EXP: u8 = 100;
 const TANH: u8 = 101;
 
@@ -55,7 +58,7 @@ fn apply<S: Simd, const F: u8>(s: S, v: S::V) -> S::V {
 unsafe fn run<S: Wide, const F: u8>(s: S, a: &Args) {
     let full = a.len / 8 * 8;
     let mut i = 0;
-    if F == SIGMOID || F == SILU || F == GELU {
+    if F == SIGMOID || F == SILU || F == GELU || F == MISH {
         // Sigmoid, SiLU and GELU 16 lanes at a time (one zmm evaluation with AVX-512: twice
         // the work per instruction of two ymm ones; the same arithmetic per lane, so the same
         // bits). GhostNetV2's DFC gates spent ~3 % of the run here with ymm.
@@ -102,6 +105,7 @@ unsafe fn body<S: Wide>(s: S, a: &Args) {
             Transcendental::Silu => run::<S, SILU>(s, a),
             Transcendental::Tanh => run::<S, TANH>(s, a),
             Transcendental::Gelu => run::<S, GELU>(s, a),
+            Transcendental::Mish => run::<S, MISH>(s, a),
         }
     }
 }

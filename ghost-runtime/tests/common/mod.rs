@@ -48,7 +48,13 @@ pub fn apply(act: Activation, x: f64) -> f64 {
         Activation::Sigmoid => 1.0 / (1.0 + (-x).exp()),
         Activation::Silu => x / (1.0 + (-x).exp()),
         Activation::Gelu => gelu64(x),
+        Activation::Mish => mish64(x),
     }
+}
+
+/// Mish in f64, `x tanh(ln(1 + e^x))` (`e^x` overflowing to infinity gives `tanh = 1`).
+pub fn mish64(x: f64) -> f64 {
+    x * x.exp().ln_1p().tanh()
 }
 
 /// `erfc(x)` in f64, to about `1e-13` relative for `x >= 0` (and `2 - erfc(-x)` below 0):

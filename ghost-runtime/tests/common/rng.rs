@@ -31,7 +31,7 @@ impl Rng {
         (0..n).map(|_| self.f()).collect()
     }
     pub fn act(&mut self) -> Activation {
-        match self.range(0, 7) {
+        match self.range(0, 8) {
             0 => Activation::None,
             1 => Activation::Relu,
             2 => Activation::Clamp { lo: -0.3, hi: 0.4 },
@@ -42,6 +42,7 @@ impl Rng {
             4 => Activation::HardSwish,
             5 => Activation::Sigmoid,
             6 => Activation::Silu,
+            7 => Activation::Mish,
             _ => Activation::Gelu,
         }
     }

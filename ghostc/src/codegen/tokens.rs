@@ -115,6 +115,7 @@ runtime_tokens!(enum Activation {
     Sigmoid,
     Silu,
     Gelu,
+    Mish,
 });
 runtime_tokens!(struct SeActivations { inner, gate });
 runtime_tokens!(enum Unary in glue { Sigmoid, Tanh, LeakyRelu { alpha } });

@@ -100,6 +100,11 @@ pub(super) fn activate(act: &Activation, x: f32) -> f32 {
             let x = x as f64;
             (0.5 * x * (1.0 + libm::erf(x * std::f64::consts::FRAC_1_SQRT_2))) as f32
         }
+        // In f64 from one f32 input (e^x overflowing to infinity gives tanh = 1).
+        Activation::Mish => {
+            let x = x as f64;
+            (x * x.exp().ln_1p().tanh()) as f32
+        }
     }
 }
 
@@ -272,6 +277,14 @@ pub(super) fn unary(op: UnaryOp, x: &Tensor) -> Result<Tensor> {
                 UnaryOp::Ceil => a.ceil(),
                 UnaryOp::Not => f32::NAN,
                 UnaryOp::Erf => libm::erf(a as f64) as f32,
+                // ONNX Runtime's form: no overflow of e^x for large x.
+                UnaryOp::Softplus => {
+                    if a > 0.0 {
+                        a + (-a).exp().ln_1p()
+                    } else {
+                        a.exp().ln_1p()
+                    }
+                }
             };
             Data::F32(v.iter().map(|&a| f(a)).collect())
         }

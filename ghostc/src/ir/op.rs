@@ -38,6 +38,9 @@ pub enum Activation {
     /// `Div -> Erf -> Add 1 -> Mul x -> Mul 0.5` (or opset 20's `Gelu`), which
     /// `fuse_activation` recognizes.
     Gelu,
+    /// Mish, `x * tanh(softplus(x))`: ONNX `Mish` (opset 18), or `Mul(x, Tanh(Softplus(x)))`
+    /// from older exports, which `fuse_activation` recognizes.
+    Mish,
 }
 
 /// The input channel DepthToSpace (`c_out` output channels, block size `b`) reads for output
@@ -86,6 +89,8 @@ pub enum UnaryOp {
     Ceil,
     Not,
     Erf,
+    /// `ln(1 + e^x)`; lowered only inside a Mish (`fuse_activation`).
+    Softplus,
 }
 
 /// 2-D convolution, NCHW. Inputs: x, weight `[cout, cin/group, kh, kw]`, optional bias `[cout]`.
@@ -614,6 +619,7 @@ impl Op {
                 Activation::LeakyRelu { .. } => "leaky_relu",
                 Activation::Tanh => "tanh",
                 Activation::Gelu => "gelu",
+                Activation::Mish => "mish",
             },
             Op::Binary(b) => match b {
                 BinaryOp::Add => "add",
@@ -638,6 +644,7 @@ impl Op {
                 UnaryOp::Ceil => "ceil",
                 UnaryOp::Not => "not",
                 UnaryOp::Erf => "erf",
+                UnaryOp::Softplus => "softplus",
             },
             Op::Concat { .. } => "concat",
             Op::Slice(_) => "slice",

@@ -2,7 +2,7 @@
 //! connected layer.
 //!
 //! Rewrites, in three phases (each a sweep in topological order):
-//! 1. (`act`; GELU always, since its Erf has no lowering of its own) Decomposed activations
+//! 1. (`act`; GELU and Mish always, since Erf and Softplus have no lowering of their own) Decomposed activations
 //!    exporters emit become one `Activation` node:
 //!    - hard-sigmoid: `Div(Clip[0, hi](Add(x, c)), k)` or `Mul(Clip[0, hi](Add(x, c)), s)`
 //!      (either operand order) with `hi * s == 1` becomes `HardSigmoid { alpha: s, beta: c * s }`;
@@ -10,6 +10,7 @@
 //!    - hard-swish: `Mul(x, HardSigmoid{1/6, 0.5}(x))` and `Div(Mul(x, Clip[0, 6](Add(x, 3))), 6)`
 //!      (or `Mul(.., 1/6)`) become `HardSwish`.
 //!    - SiLU/Swish: `Mul(x, Sigmoid(x))` (either operand order) becomes `Silu`.
+//!    - Mish: `Mul(x, Tanh(Softplus(x)))` (either operand order) becomes `Mish`.
 //!    - GELU: the product of `x`, `0.5` and `Add(Erf(x / sqrt 2), 1)` in any grouping and
 //!      operand order of two Muls (`Div` by `sqrt 2` or `Mul` by its inverse) becomes `Gelu`.
 //!    - `Clip[0, 6]` on its own (ReLU6) stays a Clip.
@@ -34,7 +35,9 @@
 //!   activation nodes);
 //! - turn a Gemm with `trans_a`, or a batched MatMul, into Linear.
 
-use crate::ir::{Activation, BinaryOp, ConvTranspose, FusedConv, Graph, NodeId, Op, ValueId};
+use crate::ir::{
+    Activation, BinaryOp, ConvTranspose, FusedConv, Graph, NodeId, Op, UnaryOp, ValueId,
+};
 
 use super::pattern::{
     absorb_nodes, add_f32_const, bias_or_zeros, const_f32, conv_like, gemm_as_dense, only_used_by,
@@ -57,8 +60,9 @@ impl Pass for FuseActivation {
     fn run(&self, g: &mut Graph) -> Result<bool, PassError> {
         let mut changed = false;
         if !self.act {
-            // GELU's spelling even so: its Erf has no lowering of its own.
-            changed |= sweep(self, g, recognize_gelu)?;
+            // GELU's and Mish's spellings even so: Erf and Softplus have no lowering of their
+            // own.
+            changed |= sweep(self, g, |g, n| recognize_gelu(g, n) || recognize_mish(g, n))?;
         }
         if self.act {
             changed |= sweep(self, g, recognize_decomposed)?;
@@ -234,12 +238,45 @@ fn recognize_gelu(g: &mut Graph, n: NodeId) -> bool {
     true
 }
 
+/// `Mul(x, Tanh(Softplus(x)))` (either operand order, the Softplus and Tanh read by nothing
+/// else) -> `Mish`.
+fn recognize_mish(g: &mut Graph, n: NodeId) -> bool {
+    let node = g.node(n);
+    if node.op != Op::Binary(BinaryOp::Mul) {
+        return false;
+    }
+    let (a, b) = (node.inputs[0], node.inputs[1]);
+    let y = node.outputs[0];
+    for (x, gate) in [(a, b), (b, a)] {
+        let Some((tn, t_node)) = producer(g, gate) else {
+            continue;
+        };
+        if t_node.op != Op::Activation(Activation::Tanh) {
+            continue;
+        }
+        let sp = t_node.inputs[0];
+        let Some((sn, sp_node)) = producer(g, sp) else {
+            continue;
+        };
+        if sp_node.op == Op::Unary(UnaryOp::Softplus)
+            && sp_node.inputs[0] == x
+            && only_used_by(g, sp, tn)
+            && only_used_by(g, gate, n)
+            && g.value(x).ty == g.value(y).ty
+        {
+            replace_with_activation(g, n, Activation::Mish, x, &[tn, sn]);
+            return true;
+        }
+    }
+    false
+}
+
 fn recognize_decomposed(g: &mut Graph, n: NodeId) -> bool {
     let out_ty = match g.node(n).outputs.first() {
         Some(&y) => g.value(y).ty.clone(),
         None => return false,
     };
-    if recognize_gelu(g, n) {
+    if recognize_gelu(g, n) || recognize_mish(g, n) {
         return true;
     }
     // Div(Clip(Add(x, c)), k) / Mul(Clip(Add(x, c)), s) -> HardSigmoid.

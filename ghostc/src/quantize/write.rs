@@ -662,6 +662,11 @@ fn write_op(
                     "GELU has no single-node ONNX form before opset 20",
                 ))
             }
+            Activation::Mish => {
+                return Err(unwritable(
+                    "Mish has no single-node ONNX form before opset 18",
+                ))
+            }
         },
         Op::Binary(b) => match b {
             BinaryOp::Add => "Add",
@@ -686,6 +691,7 @@ fn write_op(
             UnaryOp::Ceil => "Ceil",
             UnaryOp::Not => "Not",
             UnaryOp::Erf => "Erf",
+            UnaryOp::Softplus => "Softplus",
         },
         Op::Concat { axis } => {
             attrs.push(attr_i("axis", *axis as i64));

@@ -61,6 +61,12 @@ pub(super) fn register(reg: &mut Registry) {
     });
     reg.add("Exp", |ctx| unary_op(ctx, Op::Unary(UnaryOp::Exp)));
     reg.add("Erf", |ctx| unary_op(ctx, Op::Unary(UnaryOp::Erf)));
+    reg.add("Softplus", |ctx| {
+        unary_op(ctx, Op::Unary(UnaryOp::Softplus))
+    });
+    reg.add("Mish", |ctx| {
+        unary_op(ctx, Op::Activation(Activation::Mish))
+    });
     reg.add("Abs", |ctx| unary_op(ctx, Op::Unary(UnaryOp::Abs)));
     reg.add("Floor", |ctx| unary_op(ctx, Op::Unary(UnaryOp::Floor)));
     reg.add("Ceil", |ctx| unary_op(ctx, Op::Unary(UnaryOp::Ceil)));

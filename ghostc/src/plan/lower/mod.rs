@@ -175,6 +175,7 @@ pub(crate) fn act_of(a: Option<Activation>) -> Option<rt::Activation> {
         Some(Activation::Sigmoid) => rt::Activation::Sigmoid,
         Some(Activation::Silu) => rt::Activation::Silu,
         Some(Activation::Gelu) => rt::Activation::Gelu,
+        Some(Activation::Mish) => rt::Activation::Mish,
         Some(_) => return None,
     })
 }

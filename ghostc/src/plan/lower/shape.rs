@@ -377,55 +377,61 @@ impl Lowerer<'_> {
         );
     }
 
-    /// Spatial resize of a rank-4 tensor (batch and channels unchanged): nearest with floor
-    /// rounding and asymmetric coordinates, or bilinear with any coordinate mode but
-    /// `tf_half_pixel_for_nearest`.
+    /// Spatial resize of a rank-4 tensor (batch and channels unchanged): nearest (any rounding)
+    /// or bilinear, with any coordinate mode but `tf_half_pixel_for_nearest`, when the scales
+    /// are the output size over the input size (what the runtime computes them as).
     pub(super) fn lower_resize(&mut self, n: NodeId, r: &ir::Resize) {
         let node = self.g.node(n);
         let (x, y) = (node.inputs[0], node.outputs[0]);
-        let (mode, coord) = match (r.mode, r.coord) {
-            (ir::ResizeMode::Nearest, ir::CoordTransform::Asymmetric)
-                if r.nearest == ir::NearestMode::Floor =>
-            {
-                (
-                    ResizeMode::Nearest(NearestMode::Floor),
-                    CoordMode::Asymmetric,
-                )
-            }
-            (ir::ResizeMode::Linear, ir::CoordTransform::HalfPixel) => {
-                (ResizeMode::Linear, CoordMode::HalfPixel)
-            }
-            (ir::ResizeMode::Linear, ir::CoordTransform::PytorchHalfPixel) => {
-                (ResizeMode::Linear, CoordMode::PytorchHalfPixel)
-            }
-            (ir::ResizeMode::Linear, ir::CoordTransform::AlignCorners) => {
-                (ResizeMode::Linear, CoordMode::AlignCorners)
-            }
-            (ir::ResizeMode::Linear, ir::CoordTransform::Asymmetric) => {
-                (ResizeMode::Linear, CoordMode::Asymmetric)
-            }
-            (mode, coord) => {
-                let mode = match mode {
-                    ir::ResizeMode::Nearest => format!("nearest ({:?})", r.nearest),
-                    ir::ResizeMode::Linear => "linear".into(),
-                    ir::ResizeMode::Cubic => "cubic".into(),
-                };
-                let coord = match coord {
-                    ir::CoordTransform::HalfPixel => "half_pixel",
-                    ir::CoordTransform::PytorchHalfPixel => "pytorch_half_pixel",
-                    ir::CoordTransform::AlignCorners => "align_corners",
-                    ir::CoordTransform::Asymmetric => "asymmetric",
-                    ir::CoordTransform::TfHalfPixelForNearest => "tf_half_pixel_for_nearest",
-                };
-                self.unsupported_as(
-                    n,
-                    &format!("{mode} with coordinate_transformation_mode {coord}"),
-                    "nearest (floor) with asymmetric, linear with half_pixel, \
-                     pytorch_half_pixel, align_corners or asymmetric",
-                );
-                return;
-            }
+        let coord = match r.coord {
+            ir::CoordTransform::HalfPixel => Some(CoordMode::HalfPixel),
+            ir::CoordTransform::PytorchHalfPixel => Some(CoordMode::PytorchHalfPixel),
+            ir::CoordTransform::AlignCorners => Some(CoordMode::AlignCorners),
+            ir::CoordTransform::Asymmetric => Some(CoordMode::Asymmetric),
+            ir::CoordTransform::TfHalfPixelForNearest => None,
         };
+        let mode = match r.mode {
+            ir::ResizeMode::Nearest => Some(ResizeMode::Nearest(match r.nearest {
+                ir::NearestMode::RoundPreferFloor => NearestMode::RoundPreferFloor,
+                ir::NearestMode::RoundPreferCeil => NearestMode::RoundPreferCeil,
+                ir::NearestMode::Floor => NearestMode::Floor,
+                ir::NearestMode::Ceil => NearestMode::Ceil,
+            })),
+            ir::ResizeMode::Linear => Some(ResizeMode::Linear),
+            ir::ResizeMode::Cubic => None,
+        };
+        let (Some(mode), Some(coord)) = (mode, coord) else {
+            let mode = match r.mode {
+                ir::ResizeMode::Nearest => format!("nearest ({:?})", r.nearest),
+                ir::ResizeMode::Linear => "linear".into(),
+                ir::ResizeMode::Cubic => "cubic".into(),
+            };
+            let coord = match r.coord {
+                ir::CoordTransform::HalfPixel => "half_pixel",
+                ir::CoordTransform::PytorchHalfPixel => "pytorch_half_pixel",
+                ir::CoordTransform::AlignCorners => "align_corners",
+                ir::CoordTransform::Asymmetric => "asymmetric",
+                ir::CoordTransform::TfHalfPixelForNearest => "tf_half_pixel_for_nearest",
+            };
+            self.unsupported_as(
+                n,
+                &format!("{mode} with coordinate_transformation_mode {coord}"),
+                "nearest (any nearest_mode) or linear, with half_pixel, pytorch_half_pixel, \
+                 align_corners or asymmetric",
+            );
+            return;
+        };
+        let (ih, iw) = self.hw(x);
+        let (oh, ow) = self.hw(y);
+        let implied = [oh as f32 / ih as f32, ow as f32 / iw as f32];
+        if r.scales.len() == 4 && r.scales[2..] != implied {
+            self.unsupported_as(
+                n,
+                &format!("scales {:?} for {ih}x{iw} -> {oh}x{ow}", &r.scales[2..]),
+                "scales equal to the output size over the input size (e.g. given as `sizes`)",
+            );
+            return;
+        }
         let (in_h, in_w) = self.hw(x);
         let (out_h, out_w) = self.hw(y);
         let blocks = self.layout(x).blocks;

@@ -474,8 +474,21 @@ fn resize_modes_map_to_the_runtimes_and_others_are_reported() {
             ..
         }
     ));
-    let err = lower(&resize_graph(
+    let p = lower(&resize_graph(
         ir::ResizeMode::Nearest,
+        ir::CoordTransform::HalfPixel,
+    ))
+    .unwrap();
+    assert!(matches!(
+        kernels(&p)[1],
+        Kernel::Resize {
+            mode: ResizeMode::Nearest(rt::NearestMode::Floor),
+            coord: CoordMode::HalfPixel,
+            ..
+        }
+    ));
+    let err = lower(&resize_graph(
+        ir::ResizeMode::Cubic,
         ir::CoordTransform::HalfPixel,
     ))
     .unwrap_err();
@@ -485,10 +498,97 @@ fn resize_modes_map_to_the_runtimes_and_others_are_reported() {
     assert_eq!(list.len(), 1, "{err}");
     assert_eq!(
         list[0].to_string(),
-        "'up' (resize): nearest (Floor) with coordinate_transformation_mode half_pixel; supported: \
-         nearest (floor) with asymmetric, linear with half_pixel, pytorch_half_pixel, \
+        "'up' (resize): cubic with coordinate_transformation_mode half_pixel; supported: \
+         nearest (any nearest_mode) or linear, with half_pixel, pytorch_half_pixel, \
          align_corners or asymmetric"
     );
+}
+
+/// Nearest resizes with every rounding and coordinate mode, up and down and by non-integral
+/// factors given as sizes, run on the runtime with the lowered shape: the interpreter's
+/// values. Scales that are not `out / in` (a fractional scale whose size was floored) are
+/// reported instead of computed with another scale.
+#[test]
+fn nearest_resizes_of_every_mode_match_the_interpreter_and_odd_scales_are_reported() {
+    use ir::{CoordTransform as C, NearestMode as N};
+    let (ch, ih, iw) = (5, 6, 7);
+    for (oh, ow) in [(12, 14), (9, 10), (4, 3)] {
+        for nearest in [N::RoundPreferFloor, N::RoundPreferCeil, N::Floor, N::Ceil] {
+            for coord in [
+                C::HalfPixel,
+                C::PytorchHalfPixel,
+                C::AlignCorners,
+                C::Asymmetric,
+            ] {
+                let mut g = Graph::new();
+                let x = g.add_input("x", TensorType::f32(vec![1, ch, ih, iw]));
+                let (_, y) = g.add_node(
+                    "rs",
+                    Op::Resize(ir::Resize {
+                        sizes: vec![1, ch, oh, ow],
+                        mode: ir::ResizeMode::Nearest,
+                        coord,
+                        nearest,
+                        scales: vec![1.0, 1.0, oh as f32 / ih as f32, ow as f32 / iw as f32],
+                        cubic_coeff_a: -0.75,
+                        exclude_outside: false,
+                    }),
+                    vec![x],
+                    vec![("y".into(), TensorType::f32(vec![1, ch, oh, ow]))],
+                );
+                g.outputs.push(y[0]);
+                let p = lower(&g).unwrap();
+                let Some(&Kernel::Resize {
+                    mode,
+                    coord: c,
+                    shape,
+                    ..
+                }) = kernels(&p)
+                    .into_iter()
+                    .find(|k| matches!(k, Kernel::Resize { .. }))
+                else {
+                    panic!("{p}")
+                };
+                let input = values(ch * ih * iw, 31);
+                let mut xb = vec![0.0; 8 * ih * iw];
+                rt::nchw_to_nchw8c(&input, ch, ih * iw, &mut xb).unwrap();
+                let mut yb = vec![0.0; 8 * oh * ow];
+                rt::Kernels::new()
+                    .resize(mode, c, shape, rt::Src::at(&xb, 0), rt::Dst::at(&mut yb, 0))
+                    .unwrap();
+                let mut got = vec![0.0; ch * oh * ow];
+                let lanes: Vec<u32> = (0..ch as u32).collect();
+                rt::glue::gather_channels(&yb, &lanes, oh * ow, &mut got).unwrap();
+                let xt = Tensor::from_f32(vec![1, ch, ih, iw], input).unwrap();
+                let want = crate::interp::run(&g, &[xt]).unwrap();
+                assert_eq!(
+                    got,
+                    want[0].as_f32().unwrap(),
+                    "{nearest:?} {coord:?} {ih}x{iw} -> {oh}x{ow}"
+                );
+            }
+        }
+    }
+    // Scale 1.5 on 7 columns gives 10 (10.5 floored); the runtime would use 10 / 7.
+    let mut g = Graph::new();
+    let x = g.add_input("x", TensorType::f32(vec![1, 3, 4, 7]));
+    let (_, y) = g.add_node(
+        "rs",
+        Op::Resize(ir::Resize {
+            sizes: vec![1, 3, 6, 10],
+            mode: ir::ResizeMode::Linear,
+            coord: C::HalfPixel,
+            nearest: N::Floor,
+            scales: vec![1.0, 1.0, 1.5, 1.5],
+            cubic_coeff_a: -0.75,
+            exclude_outside: false,
+        }),
+        vec![x],
+        vec![("y".into(), TensorType::f32(vec![1, 3, 6, 10]))],
+    );
+    g.outputs.push(y[0]);
+    let err = lower(&g).unwrap_err().to_string();
+    assert!(err.contains("scales [1.5, 1.5] for 4x7 -> 6x10"), "{err}");
 }
 
 /// An SE whose inner activation or gate has no epilogue form is reported, not miscompiled
@@ -794,6 +894,107 @@ fn dense_3x3_stride_1_convs_run_winograd_and_match_the_interpreter() {
     for (a, b) in got.iter().zip(want) {
         assert!((a - b).abs() <= 1e-5 * scale, "{a} vs {b} (scale {scale})");
     }
+}
+
+#[test]
+fn conv_transpose_is_a_taps_gemm_a_gather_and_a_bias_step_matching_the_interpreter() {
+    // 11 -> 13 channels (neither block-aligned), kernel 3x2, strides (2, 3), dilations (1, 2),
+    // pads cropping every side differently, output_padding on rows; a ReLU before it (so it
+    // reads NCHW8c) and a fused HardSwish.
+    let (cin, cout, h, w) = (11, 13, 5, 4);
+    let t = ir::ConvTranspose {
+        conv: Conv {
+            kernel: [3, 2],
+            strides: [2, 3],
+            pads: [1, 0, 2, 1],
+            dilations: [1, 2],
+            group: 1,
+        },
+        output_padding: [1, 0],
+        act: Some(ir::Activation::HardSwish),
+    };
+    // (5 - 1) * 2 + 2 + 1 + 1 - 3 = 9 rows, (4 - 1) * 3 + 2 + 1 - 1 = 11 columns.
+    let (oh, ow) = (9, 11);
+    let mut g = Graph::new();
+    let x = g.add_input("x", TensorType::f32(vec![1, cin, h, w]));
+    let (_, r) = g.add_node(
+        "relu",
+        Op::Activation(ir::Activation::Relu),
+        vec![x],
+        vec![("r".into(), TensorType::f32(vec![1, cin, h, w]))],
+    );
+    let wt = constant(&mut g, "w", vec![cin, cout, 3, 2], 17);
+    let b = constant(&mut g, "b", vec![cout], 18);
+    let (_, y) = g.add_node(
+        "up",
+        Op::ConvTranspose(t),
+        vec![r[0], wt, b],
+        vec![("y".into(), TensorType::f32(vec![1, cout, oh, ow]))],
+    );
+    g.outputs.push(y[0]);
+    let p = lower(&g).unwrap();
+    let steps: Vec<&Kernel> = p
+        .steps
+        .iter()
+        .filter(|s| s.nodes.iter().any(|n| n == "up"))
+        .map(|s| &s.kernel)
+        .collect();
+    let [Kernel::Pointwise {
+        w: wr,
+        shape: pw,
+        epilogue,
+        ..
+    }, Kernel::Col2Im { shape, .. }, Kernel::ChannelAssign {
+        v: VecSrc::Blob(bias),
+        act,
+        ..
+    }] = steps[..]
+    else {
+        panic!("expected GEMM, gather, bias: {p}");
+    };
+    assert_eq!((pw.k_blocks, pw.n_blocks, pw.pixels), (2, 6 * 2, h * w));
+    assert_eq!(*epilogue, Epilogue::act(Activation::None));
+    assert_eq!((shape.out_h, shape.out_w, shape.blocks), (oh, ow, 2));
+    assert_eq!(*act, Activation::HardSwish);
+    let macs: u64 = p.steps.iter().map(|s| s.macs).sum();
+    assert_eq!(macs, (h * w * cin * cout * 6) as u64);
+
+    let input = values(cin * h * w, 19);
+    let relu: Vec<f32> = input.iter().map(|v| v.max(0.0)).collect();
+    let blob = p.weights.as_f32();
+    let mut xb = vec![0.0; 16 * h * w];
+    rt::nchw_to_nchw8c(&relu, cin, h * w, &mut xb).unwrap();
+    let k = rt::Kernels::new();
+    let mut cols = vec![f32::NAN; shape.cols_len()];
+    k.pointwise(
+        &blob[wr.offset..wr.offset + wr.len],
+        *pw,
+        rt::Src::at(&xb, 0),
+        rt::Dst::at(&mut cols, 0),
+        rt::Epilogue::act(Activation::None),
+    )
+    .unwrap();
+    let mut yb = vec![f32::NAN; shape.out_len()];
+    rt::col2im(&cols, shape, &mut yb).unwrap();
+    let bv = &blob[bias.offset..bias.offset + bias.len];
+    k.channel_assign(BinaryOp::Add, &mut yb, 2, oh * ow, bv, *act)
+        .unwrap();
+    let mut got = vec![0.0; cout * oh * ow];
+    let lanes: Vec<u32> = (0..cout as u32).collect();
+    rt::glue::gather_channels(&yb, &lanes, oh * ow, &mut got).unwrap();
+    let x = Tensor::from_f32(vec![1, cin, h, w], input).unwrap();
+    let want = crate::interp::run(&g, &[x]).unwrap();
+    let want = want[0].as_f32().unwrap();
+    assert_eq!(got.len(), want.len());
+    let scale = want.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+    for (a, b) in got.iter().zip(want) {
+        assert!((a - b).abs() <= 1e-5 * scale, "{a} vs {b} (scale {scale})");
+    }
+    // The padding lanes of the second block are zero (the GEMM's padded rows are).
+    let second = &yb[oh * ow * 8..];
+    assert!(second
+        .chunks(8)
+        .all(|px| px[cout - 8..].iter().all(|&v| v == 0.0)));
 }
 
 #[test]
