@@ -818,7 +818,8 @@ SPECS += [
          arch="ghost-unet-convtranspose", width=1.0, exporter="torchscript", opset=17,
          res=(24, 32), batch=2, dyn=False, seed=1792,
          notes="a small U-Net on Ghost modules with ConvTranspose upsampling: k2 s2 (no bias) "
-               "+ BatchNorm + ReLU, concatenated with the skip; k4 s2 p1 with bias + Mish "
+               "+ BatchNorm + ReLU plus a bicubic x2 Resize (PyTorch's a = -0.75) of half the encoder's "
+               "channels, concatenated with the skip; k4 s2 p1 with bias + Mish "
                "(Softplus, Tanh, Mul before opset 18); "
                "k3 s2 p1 output_padding 1 + Tanh; a k3x2 stride (1, 2) dilation (2, 1) one "
                "with pads cropping rows only; output [2, 3, 96, 256]."),
@@ -850,7 +851,10 @@ class UnetConvTranspose(nn.Module):
 
     def forward(self, x):
         s = self.enc1(self.stem(x))
-        y = self.up1(self.enc2(self.down(s)))
+        e = self.enc2(self.down(s))
+        # A bicubic x2 of half the encoder's channels beside the learned upsampling.
+        y = self.up1(e) + F.interpolate(e[:, :20], scale_factor=2, mode="bicubic",
+                                        align_corners=False)
         y = self.up3(self.up2(torch.cat([y, s], dim=1)))
         return self.head(y)
 

@@ -1,5 +1,5 @@
-//! Spatial resize of NCHW8c images: nearest and bilinear with ONNX coordinate conventions,
-//! plus an exact 2x nearest upsample. Source coordinates are computed per output row/column
+//! Spatial resize of NCHW8c images: nearest, bilinear and bicubic with ONNX coordinate
+//! conventions, plus an exact 2x nearest upsample. Source coordinates are computed per output row/column
 //! on the fly (no index tables, no allocation); the blend is vectorized across 8 channels.
 
 use crate::arch::Simd;
@@ -35,12 +35,22 @@ pub enum NearestMode {
 }
 
 /// Interpolation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub enum ResizeMode {
     /// Nearest neighbour.
     Nearest(NearestMode),
     /// Bilinear.
     Linear,
+    /// Bicubic (Keys' kernel with parameter `a`, ONNX `cubic_coeff_a`: -0.75 from PyTorch,
+    /// -0.5 by default): the 4x4 input pixels around the source point, edge pixels repeated
+    /// past the border, or with `exclude_outside` those taps dropped and the others
+    /// renormalized (per axis).
+    Cubic {
+        /// `cubic_coeff_a`.
+        a: f32,
+        /// ONNX `exclude_outside`.
+        exclude_outside: bool,
+    },
 }
 
 /// Shape of a resize of one image; the scale is `out / in` per axis.
@@ -128,6 +138,35 @@ fn linear(x: f32, len: usize) -> (usize, usize, f32) {
     (i0, i1, t)
 }
 
+/// Four taps (input index, weight) of the cubic kernel around source coordinate `x` in an axis
+/// of `len`, as ONNX Runtime computes them (in f32, the same expressions).
+fn cubic(x: f32, len: usize, a: f32, exclude_outside: bool) -> [(usize, f32); 4] {
+    let base = floor(x);
+    let s = x - base;
+    let (p, q) = (s + 1.0, 2.0 - s);
+    let c = [
+        ((a * p - 5.0 * a) * p + 8.0 * a) * p - 4.0 * a,
+        ((a + 2.0) * s - (a + 3.0)) * s * s + 1.0,
+        ((a + 2.0) * (1.0 - s) - (a + 3.0)) * (1.0 - s) * (1.0 - s) + 1.0,
+        ((a * q - 5.0 * a) * q + 8.0 * a) * q - 4.0 * a,
+    ];
+    let mut taps = [(0usize, 0.0f32); 4];
+    let mut total = 0.0f32;
+    for (k, (t, &w)) in taps.iter_mut().zip(&c).enumerate() {
+        let pos = base as i64 - 1 + k as i64;
+        let inside = pos >= 0 && pos < len as i64;
+        let w = if exclude_outside && !inside { 0.0 } else { w };
+        *t = (pos.clamp(0, len as i64 - 1) as usize, w);
+        total += w;
+    }
+    if exclude_outside {
+        for t in &mut taps {
+            t.1 /= total;
+        }
+    }
+    taps
+}
+
 struct ResizeArgs {
     sh: ResizeShape,
     mode: ResizeMode,
@@ -174,6 +213,26 @@ unsafe fn run<S: Simd>(s: S, a: &ResizeArgs) {
                         let top = s.fma(p01, wx1, s.mul(p00, wx0));
                         let bot = s.fma(p11, wx1, s.mul(p10, wx0));
                         s.fma(bot, wy1, s.mul(top, wy0))
+                    }
+                    ResizeMode::Cubic {
+                        a: ca,
+                        exclude_outside,
+                    } => {
+                        let ty = cubic(fy, sh.in_h, ca, exclude_outside);
+                        let tx = cubic(fx, sh.in_w, ca, exclude_outside);
+                        // Rows first, then the column blend, as the interpreter's separable
+                        // passes sum them.
+                        let mut acc = s.zero();
+                        for &(iy, wy) in &ty {
+                            let mut row = s.zero();
+                            for &(ix, wx) in &tx {
+                                // SAFETY: clamped indices.
+                                let p = unsafe { s.load(xb.add((iy * sh.in_w + ix) * 8)) };
+                                row = s.fma(p, s.splat(wx), row);
+                            }
+                            acc = s.fma(row, s.splat(wy), acc);
+                        }
+                        acc
                     }
                 };
                 // SAFETY: output pixel.

@@ -173,6 +173,7 @@ runtime_tokens!(
     enum ResizeMode {
         Nearest(m),
         Linear,
+        Cubic { a, exclude_outside },
     }
 );
 runtime_tokens!(

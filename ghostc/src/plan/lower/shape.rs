@@ -377,8 +377,8 @@ impl Lowerer<'_> {
         );
     }
 
-    /// Spatial resize of a rank-4 tensor (batch and channels unchanged): nearest (any rounding)
-    /// or bilinear, with any coordinate mode but `tf_half_pixel_for_nearest`, when the scales
+    /// Spatial resize of a rank-4 tensor (batch and channels unchanged): nearest (any rounding),
+    /// bilinear or bicubic, with any coordinate mode but `tf_half_pixel_for_nearest`, when the scales
     /// are the output size over the input size (what the runtime computes them as).
     pub(super) fn lower_resize(&mut self, n: NodeId, r: &ir::Resize) {
         let node = self.g.node(n);
@@ -398,7 +398,10 @@ impl Lowerer<'_> {
                 ir::NearestMode::Ceil => NearestMode::Ceil,
             })),
             ir::ResizeMode::Linear => Some(ResizeMode::Linear),
-            ir::ResizeMode::Cubic => None,
+            ir::ResizeMode::Cubic => Some(ResizeMode::Cubic {
+                a: r.cubic_coeff_a,
+                exclude_outside: r.exclude_outside,
+            }),
         };
         let (Some(mode), Some(coord)) = (mode, coord) else {
             let mode = match r.mode {
@@ -416,8 +419,8 @@ impl Lowerer<'_> {
             self.unsupported_as(
                 n,
                 &format!("{mode} with coordinate_transformation_mode {coord}"),
-                "nearest (any nearest_mode) or linear, with half_pixel, pytorch_half_pixel, \
-                 align_corners or asymmetric",
+                "nearest (any nearest_mode), linear or cubic, with half_pixel, \
+                 pytorch_half_pixel, align_corners or asymmetric",
             );
             return;
         };

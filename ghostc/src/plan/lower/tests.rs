@@ -488,8 +488,8 @@ fn resize_modes_map_to_the_runtimes_and_others_are_reported() {
         }
     ));
     let err = lower(&resize_graph(
-        ir::ResizeMode::Cubic,
-        ir::CoordTransform::HalfPixel,
+        ir::ResizeMode::Linear,
+        ir::CoordTransform::TfHalfPixelForNearest,
     ))
     .unwrap_err();
     let LowerError::Unsupported(list) = &err else {
@@ -498,40 +498,52 @@ fn resize_modes_map_to_the_runtimes_and_others_are_reported() {
     assert_eq!(list.len(), 1, "{err}");
     assert_eq!(
         list[0].to_string(),
-        "'up' (resize): cubic with coordinate_transformation_mode half_pixel; supported: \
-         nearest (any nearest_mode) or linear, with half_pixel, pytorch_half_pixel, \
-         align_corners or asymmetric"
+        "'up' (resize): linear with coordinate_transformation_mode tf_half_pixel_for_nearest; \
+         supported: nearest (any nearest_mode), linear or cubic, with half_pixel, \
+         pytorch_half_pixel, align_corners or asymmetric"
     );
 }
 
-/// Nearest resizes with every rounding and coordinate mode, up and down and by non-integral
-/// factors given as sizes, run on the runtime with the lowered shape: the interpreter's
-/// values. Scales that are not `out / in` (a fractional scale whose size was floored) are
-/// reported instead of computed with another scale.
+/// Nearest resizes with every rounding, bicubic ones with PyTorch's and ONNX's default
+/// coefficient (with and without `exclude_outside`) and bilinear ones, in every coordinate
+/// mode, up and down and by non-integral factors given as sizes, run on the runtime with the
+/// lowered shape: the interpreter's values (nearest bit for bit). Scales that are not
+/// `out / in` (a fractional scale whose size was floored) are reported instead of computed
+/// with another scale.
 #[test]
-fn nearest_resizes_of_every_mode_match_the_interpreter_and_odd_scales_are_reported() {
-    use ir::{CoordTransform as C, NearestMode as N};
+fn resizes_of_every_mode_match_the_interpreter_and_odd_scales_are_reported() {
+    use ir::{CoordTransform as C, NearestMode as N, ResizeMode as M};
     let (ch, ih, iw) = (5, 6, 7);
+    let modes = [
+        (M::Nearest, N::RoundPreferFloor, -0.75, false),
+        (M::Nearest, N::RoundPreferCeil, -0.75, false),
+        (M::Nearest, N::Floor, -0.75, false),
+        (M::Nearest, N::Ceil, -0.75, false),
+        (M::Linear, N::Floor, -0.75, false),
+        (M::Cubic, N::Floor, -0.75, false),
+        (M::Cubic, N::Floor, -0.5, true),
+    ];
+    let coords = [
+        C::HalfPixel,
+        C::PytorchHalfPixel,
+        C::AlignCorners,
+        C::Asymmetric,
+    ];
     for (oh, ow) in [(12, 14), (9, 10), (4, 3)] {
-        for nearest in [N::RoundPreferFloor, N::RoundPreferCeil, N::Floor, N::Ceil] {
-            for coord in [
-                C::HalfPixel,
-                C::PytorchHalfPixel,
-                C::AlignCorners,
-                C::Asymmetric,
-            ] {
+        for (mode, nearest, a, exclude_outside) in modes {
+            for coord in coords {
                 let mut g = Graph::new();
                 let x = g.add_input("x", TensorType::f32(vec![1, ch, ih, iw]));
                 let (_, y) = g.add_node(
                     "rs",
                     Op::Resize(ir::Resize {
                         sizes: vec![1, ch, oh, ow],
-                        mode: ir::ResizeMode::Nearest,
+                        mode,
                         coord,
                         nearest,
                         scales: vec![1.0, 1.0, oh as f32 / ih as f32, ow as f32 / iw as f32],
-                        cubic_coeff_a: -0.75,
-                        exclude_outside: false,
+                        cubic_coeff_a: a,
+                        exclude_outside,
                     }),
                     vec![x],
                     vec![("y".into(), TensorType::f32(vec![1, ch, oh, ow]))],
@@ -539,7 +551,7 @@ fn nearest_resizes_of_every_mode_match_the_interpreter_and_odd_scales_are_report
                 g.outputs.push(y[0]);
                 let p = lower(&g).unwrap();
                 let Some(&Kernel::Resize {
-                    mode,
+                    mode: m,
                     coord: c,
                     shape,
                     ..
@@ -554,18 +566,21 @@ fn nearest_resizes_of_every_mode_match_the_interpreter_and_odd_scales_are_report
                 rt::nchw_to_nchw8c(&input, ch, ih * iw, &mut xb).unwrap();
                 let mut yb = vec![0.0; 8 * oh * ow];
                 rt::Kernels::new()
-                    .resize(mode, c, shape, rt::Src::at(&xb, 0), rt::Dst::at(&mut yb, 0))
+                    .resize(m, c, shape, rt::Src::at(&xb, 0), rt::Dst::at(&mut yb, 0))
                     .unwrap();
                 let mut got = vec![0.0; ch * oh * ow];
                 let lanes: Vec<u32> = (0..ch as u32).collect();
                 rt::glue::gather_channels(&yb, &lanes, oh * ow, &mut got).unwrap();
                 let xt = Tensor::from_f32(vec![1, ch, ih, iw], input).unwrap();
                 let want = crate::interp::run(&g, &[xt]).unwrap();
-                assert_eq!(
-                    got,
-                    want[0].as_f32().unwrap(),
-                    "{nearest:?} {coord:?} {ih}x{iw} -> {oh}x{ow}"
-                );
+                let want = want[0].as_f32().unwrap();
+                let what = format!("{mode:?} {nearest:?} a={a} {coord:?} {ih}x{iw} -> {oh}x{ow}");
+                if mode == M::Nearest {
+                    assert_eq!(got, want, "{what}");
+                }
+                for (g, w) in got.iter().zip(want) {
+                    assert!((g - w).abs() <= 1e-5, "{what}: {g} vs {w}");
+                }
             }
         }
     }
