@@ -111,7 +111,7 @@ pub(crate) trait Wide: Simd {
     /// # Safety
     /// `lo` and `hi` must each be valid for reading 8 `f32`.
     unsafe fn pload2(self, lo: *const f32, hi: *const f32) -> Self::P;
-    /// The exp-based activation of [`ActV`] kind `KIND` ([`SIGMOID`], [`SILU`] or [`GELU`],
+    /// The exp-based activation of [`ActV`] kind `KIND` ([`SIGMOID`], [`SILU`], [`GELU`] or [`MISH`],
     /// see [`math::by_kind`]) on all 16 lanes: one zmm evaluation with AVX-512, where 512-bit
     /// instructions in flight leave port 1 idle to 256-bit ones, so blocks would run at half
     /// the rate; the same arithmetic per lane as on blocks.
@@ -355,7 +355,7 @@ impl<V: Copy> ActV<V> {
         }
     }
 
-    /// [`ActV::apply_tile`] with the exp-based activations (sigmoid, SiLU, GELU) evaluated on
+    /// [`ActV::apply_tile`] with the exp-based activations (sigmoid, SiLU, GELU, Mish) evaluated on
     /// pairs of the tile's vectors, 16 lanes at a time ([`Wide::ptranscendental`]: one zmm
     /// evaluation with AVX-512, half the instructions of two ymm ones). The same arithmetic per
     /// lane, so the same bits as `apply_tile`. For kernels whose multiply-adds are 8 lanes wide

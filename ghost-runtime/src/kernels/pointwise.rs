@@ -20,7 +20,7 @@
 //! `t * 32 * (K + 1)`; it holds `pw * 8` biases followed by `K` rows of `pw * 8` weights:
 //! `panel[pw*8 + k*pw*8 + c] = W[4t*8 + c][k]`. Total length `n_pad * (k_pad + 1)`.
 
-use crate::arch::{each_cell, math, ActV, Simd, Wide, GELU, NONE, SIGMOID, SILU};
+use crate::arch::{each_cell, math, ActV, Simd, Wide, GELU, MISH, NONE, SIGMOID, SILU};
 use crate::error::{check, check_len, size, Error};
 use crate::isa::{dispatch, Kernels};
 use crate::kernels::tiles::walk_row;
@@ -349,7 +349,7 @@ trait Unit<S: Wide> {
     fn fma(s: S, a: Self::U, b: Self::U, c: Self::U) -> Self::U;
     /// Writes the unit's blocks to `out[j * BLOCKS ..]`.
     fn put(s: S, u: Self::U, out: &mut [S::V], j: usize);
-    /// The exp-based activation `KIND` (`arch::SIGMOID`, `SILU` or `GELU`) of every lane of
+    /// The exp-based activation `KIND` (`arch::SIGMOID`, `SILU`, `GELU` or `MISH`) of every lane of
     /// the unit (the arithmetic of
     /// [`ActV::apply`] on each block).
     fn transcendental<const KIND: u8>(s: S, u: Self::U) -> Self::U;
@@ -490,6 +490,7 @@ unsafe fn tile<
             SIGMOID => finish::<S, U, SIGMOID, MR, NU, NB, G>(s, a, act, c, &acc, p0, m, lo),
             SILU => finish::<S, U, SILU, MR, NU, NB, G>(s, a, act, c, &acc, p0, m, lo),
             GELU => finish::<S, U, GELU, MR, NU, NB, G>(s, a, act, c, &acc, p0, m, lo),
+            MISH => finish::<S, U, MISH, MR, NU, NB, G>(s, a, act, c, &acc, p0, m, lo),
             // The cheap kinds share one instantiation (a branch per vector on the kind).
             _ => finish::<S, U, NONE, MR, NU, NB, G>(s, a, act, c, &acc, p0, m, lo),
         }
@@ -529,7 +530,7 @@ unsafe fn finish<
     lo: usize,
 ) {
     const { assert!(MR <= 32, "finish unrolls at most 32 rows") };
-    let wide = matches!(KIND, SIGMOID | SILU | GELU);
+    let wide = matches!(KIND, SIGMOID | SILU | GELU | MISH);
     let mut sum = [s.zero(); NB];
     // Only the rows this tile stores: an overlapping last tile recomputes rows `..lo`, which
     // its predecessor already activated and stored.
