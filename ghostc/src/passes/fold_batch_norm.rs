@@ -197,13 +197,7 @@ fn fold_one(g: &mut Graph, bn: NodeId) -> bool {
             }
             let new_w = scale_rows(w, &slope);
             let new_b = fold_bias(&bias, &slope, &shift);
-            let w_id = add_f32_const(g, format!("{prod_name}.bn_folded_weight"), w_shape, new_w);
-            let b_id = add_f32_const(
-                g,
-                format!("{prod_name}.bn_folded_bias"),
-                vec![channels],
-                new_b,
-            );
+            let (w_id, b_id) = folded_consts(g, &prod_name, (w_shape, new_w), new_b);
             let op = g.node(prod).op.clone();
             finish(g, bn, prod, op, vec![c.x, w_id, b_id], prod_name)
         }
@@ -237,13 +231,7 @@ fn fold_one(g: &mut Graph, bn: NodeId) -> bool {
                 })
                 .collect();
             let new_b = fold_bias(&bias, &slope, &shift);
-            let w_id = add_f32_const(g, format!("{prod_name}.bn_folded_weight"), w_shape, new_w);
-            let b_id = add_f32_const(
-                g,
-                format!("{prod_name}.bn_folded_bias"),
-                vec![channels],
-                new_b,
-            );
+            let (w_id, b_id) = folded_consts(g, &prod_name, (w_shape, new_w), new_b);
             let op = Op::ConvTranspose(t);
             finish(g, bn, prod, op, vec![inputs[0], w_id, b_id], prod_name)
         }
@@ -272,13 +260,7 @@ fn fold_one(g: &mut Graph, bn: NodeId) -> bool {
                 None => vec![0.0; channels],
             };
             let new_c = fold_bias(&c, &slope, &shift);
-            let b_id = add_f32_const(g, format!("{prod_name}.bn_folded_weight"), b_shape, new_b);
-            let c_id = add_f32_const(
-                g,
-                format!("{prod_name}.bn_folded_bias"),
-                vec![channels],
-                new_c,
-            );
+            let (b_id, c_id) = folded_consts(g, &prod_name, (b_shape, new_b), new_c);
             let op = Op::Gemm(Gemm { beta: 1.0, ..gemm });
             finish(g, bn, prod, op, vec![inputs[0], b_id, c_id], prod_name)
         }
@@ -296,13 +278,7 @@ fn fold_one(g: &mut Graph, bn: NodeId) -> bool {
             }
             let new_w = scale_rows(w, &slope);
             let new_b = fold_bias(&b, &slope, &shift);
-            let w_id = add_f32_const(g, format!("{prod_name}.bn_folded_weight"), w_shape, new_w);
-            let b_id = add_f32_const(
-                g,
-                format!("{prod_name}.bn_folded_bias"),
-                vec![channels],
-                new_b,
-            );
+            let (w_id, b_id) = folded_consts(g, &prod_name, (w_shape, new_w), new_b);
             finish(
                 g,
                 bn,
@@ -386,6 +362,23 @@ fn fold_into_matmul(
 
 /// Makes the BN node `bn` the folded `op` (keeping the BN's output value) and removes the
 /// producer it absorbed.
+/// The folded weight (`shape`, `values`) and bias of `prod_name` as new constants.
+fn folded_consts(
+    g: &mut Graph,
+    prod_name: &str,
+    (shape, values): (Vec<usize>, Vec<f32>),
+    bias: Vec<f32>,
+) -> (ValueId, ValueId) {
+    let w = add_f32_const(g, format!("{prod_name}.bn_folded_weight"), shape, values);
+    let b = add_f32_const(
+        g,
+        format!("{prod_name}.bn_folded_bias"),
+        vec![bias.len()],
+        bias,
+    );
+    (w, b)
+}
+
 fn finish(
     g: &mut Graph,
     bn: NodeId,
