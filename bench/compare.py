@@ -121,7 +121,8 @@ def sh(cmd, **kw):
 
 
 def count_macs(model_path, batch):
-    """Multiply-adds of Conv / Gemm / MatMul from ONNX shape inference (None if unknown)."""
+    """Multiply-adds of Conv / ConvTranspose / Gemm / MatMul from ONNX shape inference (None if
+    unknown); a ConvTranspose counts every input pixel times every tap, as ghostc does."""
     import onnx
     from onnx import shape_inference
     m = shape_inference.infer_shapes(onnx.load(model_path))
@@ -139,6 +140,10 @@ def count_macs(model_path, batch):
                 w = shapes[n.input[1]]
                 y = shapes[n.output[0]]
                 total += int(np.prod(y)) * int(np.prod(w[1:]))
+            elif n.op_type == "ConvTranspose":
+                x = shapes[n.input[0]]
+                w = shapes[n.input[1]]
+                total += int(np.prod(x)) * int(np.prod(w[1:]))
             elif n.op_type in ("Gemm", "MatMul"):
                 a_ = shapes[n.input[0]]
                 y = shapes[n.output[0]]

@@ -2275,12 +2275,16 @@ fn case_31_attribute_errors_of_pool_pad_resize_split() {
         bad_attribute(&e, "rs", "Resize", attr);
     }
 
-    // Cubic imports, but has no kernel yet.
+    // tf_half_pixel_for_nearest imports, but has no kernel.
     lowering_rejects(
-        &resize_node(vec![a_str("mode", "cubic")]),
-        "code generation cannot lower 1 node:\n  - 'rs' (resize): cubic with \
-         coordinate_transformation_mode half_pixel; supported: nearest (floor) with asymmetric, \
-         linear with half_pixel, pytorch_half_pixel, align_corners or asymmetric",
+        &resize_node(vec![a_str(
+            "coordinate_transformation_mode",
+            "tf_half_pixel_for_nearest",
+        )]),
+        "code generation cannot lower 1 node:\n  - 'rs' (resize): nearest (RoundPreferFloor) \
+         with coordinate_transformation_mode tf_half_pixel_for_nearest; supported: nearest (any \
+         nearest_mode), linear or cubic, with half_pixel, pytorch_half_pixel, align_corners or \
+         asymmetric",
     );
 
     // ONNX values ghostc lacks are not errors of the model: every such node is listed in one
