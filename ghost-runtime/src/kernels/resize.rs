@@ -188,6 +188,14 @@ unsafe fn run<S: Simd>(s: S, a: &ResizeArgs) {
         let yb = a.y.wrapping_add(cb * ohw * 8);
         for oy in 0..sh.out_h {
             let fy = src_coord(a.coord, oy, sh.in_h, sh.out_h);
+            // The cubic row taps, once per output row.
+            let ty = match a.mode {
+                ResizeMode::Cubic {
+                    a: ca,
+                    exclude_outside,
+                } => cubic(fy, sh.in_h, ca, exclude_outside),
+                _ => [(0, 0.0); 4],
+            };
             for ox in 0..sh.out_w {
                 let fx = src_coord(a.coord, ox, sh.in_w, sh.out_w);
                 let v = match a.mode {
@@ -218,10 +226,9 @@ unsafe fn run<S: Simd>(s: S, a: &ResizeArgs) {
                         a: ca,
                         exclude_outside,
                     } => {
-                        let ty = cubic(fy, sh.in_h, ca, exclude_outside);
                         let tx = cubic(fx, sh.in_w, ca, exclude_outside);
-                        // Rows first, then the column blend, as the interpreter's separable
-                        // passes sum them.
+                        // Each input row's four columns blended, then the four rows (the
+                        // interpreter sums rows first; the two agree to rounding).
                         let mut acc = s.zero();
                         for &(iy, wy) in &ty {
                             let mut row = s.zero();
