@@ -308,12 +308,21 @@ macro_rules! qdispatch {
             }
             #[cfg(all(target_arch = "wasm32", target_feature = "simd128", not(miri)))]
             $crate::isa::Isa::Simd128 => {
-                // SAFETY: the whole module is built with simd128; args validated by the caller.
-                unsafe { $body::<$crate::arch::wasm32::Simd128, $($cs),*>($crate::arch::wasm32::Simd128::new_unchecked(), args) }
+                // Never inlined, as in `dispatch`.
+                #[inline(never)]
+                unsafe fn wrapper(a: &$ty) {
+                    // SAFETY: the whole module is built with simd128; args validated by the
+                    // caller (forwarded obligation of this fn).
+                    unsafe { $body::<$crate::arch::wasm32::Simd128, $($cs),*>($crate::arch::wasm32::Simd128::new_unchecked(), a) }
+                }
+                // SAFETY: forwarded.
+                unsafe { wrapper(args) }
             }
             _ => {
-                // A function of its own (LLVM may inline it when optimizing): unoptimized builds
-                // keep every inlined instance's locals in one frame (ghost-runtime/build.rs).
+                // A function of its own, never inlined: unoptimized builds keep every inlined
+                // instance's locals in one frame (ghost-runtime/build.rs), and optimized ones
+                // took minutes on one giant dispatcher (wasm32, thumbv7em).
+                #[inline(never)]
                 unsafe fn wrapper(a: &$ty) {
                     // SAFETY: the scalar token needs no CPU feature; args validated by the caller.
                     unsafe { $body::<$crate::arch::generic::Scalar, $($cs),*>($crate::arch::generic::Scalar, a) }
@@ -368,8 +377,10 @@ macro_rules! dispatch {
             }
             #[cfg(all(target_arch = "aarch64", target_feature = "neon", not(miri)))]
             $crate::isa::Isa::Neon => {
-                // A function of its own (LLVM may inline it when optimizing): unoptimized builds
-                // keep every inlined instance's locals in one frame (ghost-runtime/build.rs).
+                // A function of its own, never inlined: unoptimized builds keep every inlined
+                // instance's locals in one frame (ghost-runtime/build.rs), and optimized ones
+                // took minutes on one giant dispatcher (wasm32, thumbv7em).
+                #[inline(never)]
                 unsafe fn wrapper(a: &$ty) {
                     // SAFETY: NEON is baseline on this target; args validated by the caller.
                     unsafe { $body::<$crate::arch::aarch64::Neon, $($cn),*>($crate::arch::aarch64::Neon::new_unchecked(), a) }
@@ -379,13 +390,23 @@ macro_rules! dispatch {
             }
             #[cfg(all(target_arch = "wasm32", target_feature = "simd128", not(miri)))]
             $crate::isa::Isa::Simd128 => {
-                // SAFETY: the whole module is built with simd128; args validated by the caller.
-                unsafe { $body::<$crate::arch::wasm32::Simd128, $($cw),*>($crate::arch::wasm32::Simd128::new_unchecked(), args) }
+                // Never inlined: with every instantiation in the caller, LLVM's wasm build of
+                // ghost-runtime took minutes (one dispatcher grew to 116k IR lines).
+                #[inline(never)]
+                unsafe fn wrapper(a: &$ty) {
+                    // SAFETY: the whole module is built with simd128; args validated by the
+                    // caller (forwarded obligation of this fn).
+                    unsafe { $body::<$crate::arch::wasm32::Simd128, $($cw),*>($crate::arch::wasm32::Simd128::new_unchecked(), a) }
+                }
+                // SAFETY: forwarded.
+                unsafe { wrapper(args) }
             }
             #[cfg(not(all(ghost_runtime_simd_only, target_arch = "wasm32", target_feature = "simd128", not(miri))))]
             _ => {
-                // A function of its own (LLVM may inline it when optimizing): unoptimized builds
-                // keep every inlined instance's locals in one frame (ghost-runtime/build.rs).
+                // A function of its own, never inlined: unoptimized builds keep every inlined
+                // instance's locals in one frame (ghost-runtime/build.rs), and optimized ones
+                // took minutes on one giant dispatcher (wasm32, thumbv7em).
+                #[inline(never)]
                 unsafe fn wrapper(a: &$ty) {
                     // SAFETY: the scalar token needs no CPU feature; args validated by the caller.
                     unsafe { $body::<$crate::arch::generic::Scalar, $($cs),*>($crate::arch::generic::Scalar, a) }
@@ -396,9 +417,14 @@ macro_rules! dispatch {
             // `--cfg ghost_runtime_simd_only`: no scalar instantiation; every `Kernels` is SIMD128.
             #[cfg(all(ghost_runtime_simd_only, target_arch = "wasm32", target_feature = "simd128", not(miri)))]
             _ => {
-                // SAFETY: in this build only `Isa::Simd128` is supported, so `Kernels` holds it;
-                // the module is built with simd128; args validated by the caller.
-                unsafe { $body::<$crate::arch::wasm32::Simd128, $($cw),*>($crate::arch::wasm32::Simd128::new_unchecked(), args) }
+                #[inline(never)]
+                unsafe fn wrapper(a: &$ty) {
+                    // SAFETY: in this build only `Isa::Simd128` is supported, so `Kernels` holds
+                    // it; the module is built with simd128; args validated by the caller.
+                    unsafe { $body::<$crate::arch::wasm32::Simd128, $($cw),*>($crate::arch::wasm32::Simd128::new_unchecked(), a) }
+                }
+                // SAFETY: forwarded.
+                unsafe { wrapper(args) }
             }
         }
     }};
