@@ -243,7 +243,7 @@ impl Epilogue<'_> {
 }
 
 pub use kernels::channel_norm::ChannelNormShape;
-pub use kernels::col2im::{col2im, ConvTransposeShape};
+pub use kernels::col2im::{col2im, col2im_fused, ConvTransposeShape};
 pub use kernels::conv::{conv_packed_len, pack_conv, ConvShape, GeneralConvShape, InputLayout};
 pub use kernels::depthwise::{depthwise_packed_len, pack_depthwise, DepthwiseShape};
 pub use kernels::depthwise_general::{

@@ -113,3 +113,49 @@ fn col2im_rejects_short_buffers_and_zero_strides() {
     let zero = ConvTransposeShape { stride_w: 0, ..s };
     assert!(col2im(&cols, &zero, &mut dst).is_err());
 }
+
+/// The fused form on every ISA gives, bit for bit, what the gather followed by the per-channel
+/// step and the unary function gives on the whole output; the bias length is checked.
+#[test]
+fn col2im_fused_equals_gather_then_bias_and_activation() {
+    let mut rng = Rng::new(0xC013);
+    let posts = [
+        None,
+        Some(glue::Unary::Tanh),
+        Some(glue::Unary::Sigmoid),
+        Some(glue::Unary::LeakyRelu { alpha: 0.1 }),
+    ];
+    for k in all_isas() {
+        for case in 0..60 {
+            let s = random_shape(&mut rng);
+            let cols = rng.vec(s.cols_len());
+            let bias = rng.vec(s.blocks * 8);
+            let (act, post) = (rng.act(), posts[case % posts.len()]);
+            let mut want = vec![f32::NAN; s.out_len()];
+            col2im(&cols, &s, &mut want).unwrap();
+            k.channel_assign(
+                BinaryOp::Add,
+                &mut want,
+                s.blocks,
+                s.out_h * s.out_w,
+                &bias,
+                act,
+            )
+            .unwrap();
+            if let Some(f) = post {
+                glue::unary(k, f, &mut want);
+            }
+            let mut got = vec![f32::NAN; s.out_len() + 3];
+            col2im_fused(k, &cols, &s, &mut got, &bias, act, post).unwrap();
+            assert_eq!(
+                bits(&got[..s.out_len()]),
+                bits(&want),
+                "{:?} case {case} {s:?} {act:?} {post:?}",
+                k.isa()
+            );
+            assert!(got[s.out_len()..].iter().all(|v| v.is_nan()), "case {case}");
+            let short = col2im_fused(k, &cols, &s, &mut got, &bias[1..], act, post);
+            assert!(short.is_err(), "case {case}: short bias accepted");
+        }
+    }
+}

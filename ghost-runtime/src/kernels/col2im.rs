@@ -5,7 +5,8 @@
 //! pixels, tap-major), then [`col2im`] sums, for each output pixel, the column entries that
 //! land on it: input pixel `(iy, ix)` and tap `(ky, kx)` reach output pixel
 //! `(iy * stride_h + ky * dilation_h - pad_top, ix * stride_w + kx * dilation_w - pad_left)`.
-//! The bias and the activation follow as a per-channel step.
+//! [`col2im_fused`] adds the bias and applies the activation (and a following unary function)
+//! to each output row as soon as its taps are summed, while the row is in L1.
 //!
 //! Each output row is written once, from zero, adding its taps in `(ky, kx)` order: every
 //! output value is the same sum in the same order whatever the caller splits, and padding
@@ -16,6 +17,8 @@
 //! and writes the output once, so it is bound by memory, not arithmetic.
 
 use crate::error::{check, check_len, size, Error};
+use crate::glue::{unary, Unary};
+use crate::{Activation, BinaryOp, Kernels};
 
 /// Shape of one image's gather.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,6 +68,46 @@ impl ConvTransposeShape {
 /// least [`ConvTransposeShape::cols_len`] and [`ConvTransposeShape::out_len`] floats; only
 /// those are read and written.
 pub fn col2im(cols: &[f32], shape: &ConvTransposeShape, dst: &mut [f32]) -> Result<(), Error> {
+    gather(cols, shape, dst, |_, _| Ok(()))
+}
+
+/// [`col2im`], then per output row (in place, before the next row is gathered):
+/// `row = post(act(row + bias[channel]))`, the bias, activation and unary function the
+/// per-channel step (`Kernels::channel_assign`) and `glue::unary` would apply to the whole
+/// output afterwards, with the same results. `bias` holds `blocks * 8` floats.
+pub fn col2im_fused(
+    k: Kernels,
+    cols: &[f32],
+    shape: &ConvTransposeShape,
+    dst: &mut [f32],
+    bias: &[f32],
+    act: Activation,
+    post: Option<Unary>,
+) -> Result<(), Error> {
+    check_len("bias", bias.len(), size(&[shape.blocks, 8]))?;
+    gather(cols, shape, dst, |b, row| {
+        k.channel_assign(
+            BinaryOp::Add,
+            row,
+            1,
+            row.len() / 8,
+            &bias[b * 8..b * 8 + 8],
+            act,
+        )?;
+        if let Some(f) = post {
+            unary(k, f, row);
+        }
+        Ok(())
+    })
+}
+
+/// The gather of [`col2im`], calling `done(block, row)` on each output row once it is summed.
+fn gather(
+    cols: &[f32],
+    shape: &ConvTransposeShape,
+    dst: &mut [f32],
+    mut done: impl FnMut(usize, &mut [f32]) -> Result<(), Error>,
+) -> Result<(), Error> {
     let s = shape;
     check(
         s.stride_h > 0 && s.stride_w > 0 && s.dilation_h > 0 && s.dilation_w > 0,
@@ -104,6 +147,7 @@ pub fn col2im(cols: &[f32], shape: &ConvTransposeShape, dst: &mut [f32]) -> Resu
                     }
                 }
             }
+            done(b, row)?;
         }
     }
     Ok(())

@@ -506,9 +506,24 @@ fn step_call(b: &Binds, k: &Kernel) -> TokenStream {
             let (h, w, block, dl) = (h.tokens(), w.tokens(), block.tokens(), dst_len.tokens());
             quote!(::ghost_runtime::glue::depth_to_space(#s, #lanes, #h, #w, #block, #d, #dl)?;)
         }
-        Kernel::Col2Im { shape, cols, dst } => {
+        Kernel::Col2Im {
+            shape,
+            cols,
+            dst,
+            bias,
+            act,
+            post,
+        } => {
             let (sh, s, d) = (shape.tokens(), b.r(*cols), b.m(*dst));
-            quote!(::ghost_runtime::col2im(#s, &#sh, #d)?;)
+            let (bv, ac) = (wslice(*bias), act.tokens());
+            let post = match post {
+                Some(f) => {
+                    let f = f.tokens();
+                    quote!(Some(#f))
+                }
+                None => quote!(None),
+            };
+            quote!(::ghost_runtime::col2im_fused(k, #s, &#sh, #d, #bv, #ac, #post)?;)
         }
         Kernel::Pool {
             kind,

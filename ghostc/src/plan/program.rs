@@ -287,12 +287,17 @@ pub enum Kernel {
         dst_len: usize,
         clear: bool,
     },
-    /// The gather of a transposed conv (`col2im`): `cols`, the taps GEMM's output, summed
-    /// into `dst` (bias and activation follow as their own step).
+    /// The gather of a transposed conv (`col2im_fused`): `cols`, the taps GEMM's output,
+    /// summed into `dst`, each output row then given `post(act(row + bias))` while in L1.
     Col2Im {
         shape: ConvTransposeShape,
         cols: Loc,
         dst: Loc,
+        /// Per-channel bias, `blocks * 8` floats (zero on padding lanes).
+        bias: WRange,
+        act: Activation,
+        /// A unary function after the activation (Tanh, Sigmoid, LeakyRelu: no epilogue form).
+        post: Option<Unary>,
     },
     /// DepthToSpace from `h x w` to `(h * b) x (w * b)`: `b * b` groups of (from, to) lane
     /// pairs, one group per offset inside a `b x b` block (`glue::depth_to_space`).

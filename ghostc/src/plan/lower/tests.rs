@@ -959,13 +959,15 @@ fn conv_transpose_is_a_taps_gemm_a_gather_and_a_bias_step_matching_the_interpret
         shape: pw,
         epilogue,
         ..
-    }, Kernel::Col2Im { shape, .. }, Kernel::ChannelAssign {
-        v: VecSrc::Blob(bias),
+    }, Kernel::Col2Im {
+        shape,
+        bias,
         act,
+        post: None,
         ..
     }] = steps[..]
     else {
-        panic!("expected GEMM, gather, bias: {p}");
+        panic!("expected GEMM, then gather with bias and activation: {p}");
     };
     assert_eq!((pw.k_blocks, pw.n_blocks, pw.pixels), (2, 6 * 2, h * w));
     assert_eq!(*epilogue, Epilogue::act(Activation::None));
@@ -990,10 +992,8 @@ fn conv_transpose_is_a_taps_gemm_a_gather_and_a_bias_step_matching_the_interpret
     )
     .unwrap();
     let mut yb = vec![f32::NAN; shape.out_len()];
-    rt::col2im(&cols, shape, &mut yb).unwrap();
     let bv = &blob[bias.offset..bias.offset + bias.len];
-    k.channel_assign(BinaryOp::Add, &mut yb, 2, oh * ow, bv, *act)
-        .unwrap();
+    rt::col2im_fused(k, &cols, shape, &mut yb, bv, *act, None).unwrap();
     let mut got = vec![0.0; cout * oh * ow];
     let lanes: Vec<u32> = (0..cout as u32).collect();
     rt::glue::gather_channels(&yb, &lanes, oh * ow, &mut got).unwrap();

@@ -1,23 +1,22 @@
-//! ConvTranspose (upsampling heads, decoders): three steps over NCHW8c.
+//! ConvTranspose (upsampling heads, decoders): two steps over NCHW8c.
 //!
 //! 1. The pointwise GEMM (the tuned 1x1-conv kernel) multiplies every input pixel by all
 //!    `kh * kw` taps at once: `cols` has `kh * kw` copies of the output's channel blocks,
 //!    tap-major, over the input's pixels. Its MACs are the transposed conv's own (no zero
 //!    insertion, no skipped work).
-//! 2. `col2im` sums, per output pixel, the tap columns that land on it (each output written
-//!    once, in a fixed order: the result does not depend on the thread count).
-//! 3. Bias and activation per channel (`ChannelAssign`), plus an in-place `Unary` for the
-//!    activations without an epilogue form (Tanh, LeakyRelu).
+//! 2. `col2im_fused` sums, per output pixel, the tap columns that land on it (each output
+//!    written once, in a fixed order: the result does not depend on the thread count), and
+//!    gives each output row its bias and activation while the row is in L1 (the activations
+//!    without an epilogue form, Tanh and LeakyRelu, as the gather's unary `post` function).
 //!
 //! Deliberately not done here: groups (`group > 1` is reported unsupported; no upsampling head
-//! we know of uses them), and folding the bias into the gather (one more pass over the output,
-//! which is the smallest tensor of the three).
+//! we know of uses them), and a thread split of the gather.
 
-use ghost_runtime::{Activation, BinaryOp, ConvTransposeShape, PointwiseShape};
+use ghost_runtime::{Activation, ConvTransposeShape, PointwiseShape};
 
 use super::LowerError;
 use super::{act_of, unary_of, Lowerer};
-use crate::ir::{self, NodeId, Op};
+use crate::ir::{self, NodeId};
 use crate::plan::program::*;
 
 impl Lowerer<'_> {
@@ -109,34 +108,24 @@ impl Lowerer<'_> {
             },
         );
         let dst = self.out_buf(y);
-        self.push(
-            n,
-            format!("{what}: gather"),
-            Kernel::Col2Im { shape, cols, dst },
-        );
-        let unary = t.act.and_then(unary_of);
-        let act = match unary {
+        let post = t.act.and_then(unary_of);
+        let act = match post {
             Some(_) => Activation::None,
             None => act_of(t.act).expect("every non-unary activation has an epilogue form"),
         };
-        let v = VecSrc::Blob(self.push_weights(&ly.scatter(&bd, 0.0)));
+        let bias = self.push_weights(&ly.scatter(&bd, 0.0));
         self.push(
             n,
-            format!("{what}: bias"),
-            Kernel::ChannelAssign {
-                op: BinaryOp::Add,
-                x: dst,
-                blocks: ly.blocks,
-                pixels: out_h * out_w,
-                v,
+            format!("{what}: gather, bias, activation"),
+            Kernel::Col2Im {
+                shape,
+                cols,
+                dst,
+                bias,
                 act,
+                post,
             },
         );
-        if let Some(f) = unary {
-            let len = self.blocked_len(y, &ly);
-            let label = Op::Activation(t.act.expect("unary_of matched")).name();
-            self.push(n, label.into(), Kernel::Unary { f, x: dst, len });
-        }
         Ok(())
     }
 }
