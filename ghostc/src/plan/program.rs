@@ -288,7 +288,7 @@ pub enum Kernel {
         clear: bool,
     },
     /// The gather of a transposed conv (`col2im_fused`): `cols`, the taps GEMM's output,
-    /// summed into `dst`, each output row then given `post(act(row + bias))` while in L1.
+    /// summed into `dst`, each output row then given `post(act(row + bias))` while cached.
     Col2Im {
         shape: ConvTransposeShape,
         cols: Loc,

@@ -912,7 +912,7 @@ fn dense_3x3_stride_1_convs_run_winograd_and_match_the_interpreter() {
 }
 
 #[test]
-fn conv_transpose_is_a_taps_gemm_a_gather_and_a_bias_step_matching_the_interpreter() {
+fn conv_transpose_is_a_taps_gemm_and_a_gather_with_bias_matching_the_interpreter() {
     // 11 -> 13 channels (neither block-aligned), kernel 3x2, strides (2, 3), dilations (1, 2),
     // pads cropping every side differently, output_padding on rows; a ReLU before it (so it
     // reads NCHW8c) and a fused HardSwish.

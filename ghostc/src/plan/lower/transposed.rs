@@ -6,7 +6,7 @@
 //!    insertion, no skipped work).
 //! 2. `col2im_fused` sums, per output pixel, the tap columns that land on it (each output
 //!    written once, in a fixed order: the result does not depend on the thread count), and
-//!    gives each output row its bias and activation while the row is in L1 (the activations
+//!    gives each output row its bias and activation while the row is in cache (the activations
 //!    without an epilogue form, Tanh and LeakyRelu, as the gather's unary `post` function).
 //!
 //! Deliberately not done here: groups (`group > 1` is reported unsupported; no upsampling head
