@@ -6,8 +6,8 @@
 //! land on it: input pixel `(iy, ix)` and tap `(ky, kx)` reach output pixel
 //! `(iy * stride_h + ky * dilation_h - pad_top, ix * stride_w + kx * dilation_w - pad_left)`.
 //! [`col2im_fused`] adds the bias and applies the activation (and a following unary function)
-//! to each output row as soon as its taps are summed, while the row is still in cache (L1 up
-//! to 1024 pixels per block row; the U-Net's 2048-pixel rows are 64 KB, L2).
+//! to each output row as soon as its taps are summed, while the row is still in cache (a block
+//! row is 32 bytes per pixel: 16 KB at 512 pixels, 64 KB at the U-Net's 2048).
 //!
 //! Each output row is written once, from zero, adding its taps in `(ky, kx)` order: every
 //! output value is the same sum in the same order whatever the caller splits, and padding
