@@ -105,6 +105,7 @@ pub(crate) trait Wide: Simd {
     /// The two blocks.
     fn halves(self, p: Self::P) -> [Self::V; 2];
     /// Lanes 0..8 from `lo`, 8..16 from `hi`: [`Wide::halves`] reversed.
+    #[cfg_attr(not(miri), allow(dead_code))] // Miri's path of the AVX-512 `ptranscendental`
     fn pjoin(self, lo: Self::V, hi: Self::V) -> Self::P;
     /// Lanes 0..8 from `lo`, 8..16 from `hi` (two blocks' vectors that are not adjacent in
     /// memory).
@@ -116,12 +117,13 @@ pub(crate) trait Wide: Simd {
     /// instructions in flight leave port 1 idle to 256-bit ones, so blocks would run at half
     /// the rate; the same arithmetic per lane as on blocks.
     fn ptranscendental<const KIND: u8>(self, p: Self::P) -> Self::P;
-    /// [`Wide::ptranscendental`] in place on the `n` vectors from `t`, two at a time (an odd
-    /// last one alone): [`transcendental_run`] in a function of its own, one per ISA and
-    /// `KIND` whatever the caller's tile shape (see [`ActV::apply_tile_wide`]).
+    /// [`Wide::ptranscendental`] in place on the `n` vectors (8 `f32` each, any alignment)
+    /// from `t`, two at a time (an odd last one alone): [`transcendental_run`] in a function
+    /// of its own, one per ISA and `KIND` whatever the caller's tile shape (see
+    /// [`ActV::apply_tile_wide`]).
     /// # Safety
-    /// `t` must be valid for reading and writing `n` vectors.
-    unsafe fn transcendental_tile<const KIND: u8>(self, t: *mut Self::V, n: usize);
+    /// `t` must be valid for reading and writing `8 * n` `f32`.
+    unsafe fn transcendental_tile<const KIND: u8>(self, t: *mut f32, n: usize);
 }
 
 /// Declares `transcendental_tile` in a [`Wide`] impl for `$token`: the out-of-line function
@@ -129,18 +131,10 @@ pub(crate) trait Wide: Simd {
 macro_rules! transcendental_tile {
     ($token:ty $(, $features:literal)?) => {
         #[inline(always)]
-        unsafe fn transcendental_tile<const KIND: u8>(
-            self,
-            t: *mut <$token as $crate::arch::Simd>::V,
-            n: usize,
-        ) {
+        unsafe fn transcendental_tile<const KIND: u8>(self, t: *mut f32, n: usize) {
             #[cfg_attr(not(ghost_runtime_opt0), inline(never))]
             $(#[target_feature(enable = $features)])?
-            unsafe fn go<const KIND: u8>(
-                s: $token,
-                t: *mut <$token as $crate::arch::Simd>::V,
-                n: usize,
-            ) {
+            unsafe fn go<const KIND: u8>(s: $token, t: *mut f32, n: usize) {
                 // SAFETY: forwarded; `$features` are the token's, which proves them.
                 unsafe { $crate::arch::transcendental_run::<$token, KIND>(s, t, n) }
             }
@@ -378,7 +372,7 @@ impl<V: Copy> ActV<V> {
         // every tile shape (unrolled 16 lanes at a time) it was over half of this crate's
         // release build time.
         let mut buf = *t;
-        let p = buf.as_flattened_mut().as_mut_ptr();
+        let p = buf.as_flattened_mut().as_mut_ptr().cast::<f32>();
         // SAFETY: `p` holds R * C vectors.
         unsafe {
             match self.kind {
@@ -389,6 +383,25 @@ impl<V: Copy> ActV<V> {
             }
         }
         *t = buf;
+    }
+
+    /// [`ActV::apply_tile_wide`] of an exp-based kind (sigmoid, SiLU, GELU, Mish) in place
+    /// on the `n` vectors (8 `f32` each, any alignment) at `p`, pairs at a time.
+    ///
+    /// # Safety
+    /// `p` must be valid for reading and writing `8 * n` `f32`.
+    #[inline(always)]
+    pub(crate) unsafe fn apply_mem_wide<S: Wide<V = V>>(&self, s: S, p: *mut f32, n: usize) {
+        // SAFETY: forwarded.
+        unsafe {
+            match self.kind {
+                SIGMOID => s.transcendental_tile::<SIGMOID>(p, n),
+                SILU => s.transcendental_tile::<SILU>(p, n),
+                MISH => s.transcendental_tile::<MISH>(p, n),
+                GELU => s.transcendental_tile::<GELU>(p, n),
+                _ => debug_assert!(false, "not an exp-based activation"),
+            }
+        }
     }
 
     /// The kind constant ([`NONE`] .. [`MISH`]), for kernels that monomorphize on it.
@@ -628,17 +641,20 @@ pub(crate) struct Rq4<S: QSimd> {
 /// # Safety
 /// `t` valid for reading and writing `n` vectors.
 #[inline(always)]
-pub(crate) unsafe fn transcendental_run<S: Wide, const KIND: u8>(s: S, t: *mut S::V, n: usize) {
+pub(crate) unsafe fn transcendental_run<S: Wide, const KIND: u8>(s: S, t: *mut f32, n: usize) {
     let mut i = 0;
-    // SAFETY: i + 1 < n, then i < n (contract).
+    // SAFETY: i + 1 < n, then i < n (contract: 8 * n floats).
     unsafe {
         while i + 1 < n {
-            let p = s.ptranscendental::<KIND>(s.pjoin(*t.add(i), *t.add(i + 1)));
-            [*t.add(i), *t.add(i + 1)] = s.halves(p);
+            let p = t.add(i * 8);
+            let [lo, hi] = s.halves(s.ptranscendental::<KIND>(s.pload(p)));
+            s.store(p, lo);
+            s.store(p.add(8), hi);
             i += 2;
         }
         if i < n {
-            *t.add(i) = math::by_kind::<S, KIND>(s, *t.add(i));
+            let p = t.add(i * 8);
+            s.store(p, math::by_kind::<S, KIND>(s, s.load(p)));
         }
     }
 }

@@ -631,6 +631,17 @@ fn pwdw_case(
 }
 
 fn dw_case(k: Kernels, rng: &mut Rng, blocks: usize, hw: usize, ks: usize, st: usize) -> Case {
+    dw_case_act(k, rng, (blocks, hw, ks, st), Activation::None)
+}
+
+/// [`dw_case`] with `act` in the epilogue; with an activation the layer also accumulates its
+/// channel sums (the squeeze of the SE block that follows EfficientNet's depthwise layers).
+fn dw_case_act(
+    k: Kernels,
+    rng: &mut Rng,
+    (blocks, hw, ks, st): (usize, usize, usize, usize),
+    act: Activation,
+) -> Case {
     let cp = blocks * 8;
     let mut packed = Buf::zeros(depthwise_packed_len(cp, ks));
     pack_depthwise(&rng.vec(cp * ks * ks), &rng.vec(cp), cp, ks, packed.m()).unwrap();
@@ -638,12 +649,19 @@ fn dw_case(k: Kernels, rng: &mut Rng, blocks: usize, hw: usize, ks: usize, st: u
     let x = Buf::from(rng.vec(cp * hw * hw));
     let ohw = shape.out_h() * shape.out_w();
     let mut y = Buf::zeros(cp * ohw);
+    let (tag, act_name) = match act {
+        Activation::None => ("", "none"),
+        Activation::Silu => ("-silu", "silu"),
+        _ => ("-act", "other"),
+    };
+    let sums = act != Activation::None;
+    let mut sum = Buf::zeros(cp);
     Case {
-        id: format!("dw{ks}-s{st}-c{cp}-{hw}"),
-        name: format!("dw{ks}x{ks} s{st} c{cp:<3} @{hw}"),
+        id: format!("dw{ks}-s{st}-c{cp}-{hw}{tag}"),
+        name: format!("dw{ks}x{ks} s{st} c{cp:<3} @{hw}{tag}"),
         kind: "depthwise",
         params: format!(
-            r#"{{"c":{cp},"h":{hw},"w":{hw},"k":{ks},"stride":{st},"pad":{},"oh":{},"ow":{},"act":"none"}}"#,
+            r#"{{"c":{cp},"h":{hw},"w":{hw},"k":{ks},"stride":{st},"pad":{},"oh":{},"ow":{},"act":"{act_name}","channel_sums":{sums}}}"#,
             ks / 2,
             shape.out_h(),
             shape.out_w()
@@ -651,12 +669,17 @@ fn dw_case(k: Kernels, rng: &mut Rng, blocks: usize, hw: usize, ks: usize, st: u
         work: (ks * ks * cp * ohw) as f64,
         unit: "MAC",
         run: Box::new(move || {
+            let epilogue = Epilogue {
+                activation: act,
+                residual: None,
+                channel_sums: if sums { Some(sum.m()) } else { None },
+            };
             k.depthwise(
                 packed.s(),
                 shape,
                 Src::new(x.s()),
                 Dst::new(y.m()),
-                Epilogue::act(Activation::None),
+                epilogue,
             )
             .unwrap();
             black_box(&mut y);
@@ -1477,6 +1500,23 @@ fn main() {
     ] {
         cases.push(dw_case(k, &mut rng, blocks, hw, ks, st));
     }
+    // EfficientNet-B0's depthwise layers (SiLU, channel sums for the SE squeeze), each beside
+    // the same layer without an activation.
+    for &shape in &[
+        (4, 112, 3, 1),
+        (18, 56, 3, 1),
+        (30, 28, 5, 1),
+        (60, 14, 3, 1),
+        (84, 14, 5, 1),
+        (144, 7, 5, 1),
+        (144, 7, 3, 1),
+        (12, 112, 3, 2),
+    ] {
+        cases.push(dw_case_act(k, &mut rng, shape, Activation::None));
+        cases.push(dw_case_act(k, &mut rng, shape, Activation::Silu));
+    }
+    // (Its 5x5 s2 c672 @14 without activation is above.)
+    cases.push(dw_case_act(k, &mut rng, (84, 14, 5, 2), Activation::Silu));
     // General depthwise. GhostNetV2's DFC attention: 1x5 then 5x1 at the quarter-resolution
     // sizes of ghostnetv2_100 at 224 (channels = the Ghost module's output, unpadded: all are
     // multiples of 8).

@@ -442,6 +442,96 @@ impl InputRows for DwArgs {
     }
 }
 
+/// The epilogue of `R` output rows whose raw sums [`rows`] has stored (with the identity and
+/// no residual): the exp-based activation in place over whole rows, then, where there is a
+/// residual or a channel sum, one more pass for them (in the order [`store`] applies them).
+///
+/// At small widths an output row is a few border columns and a short interior, each tile one
+/// to eight vectors, and an exp-based activation evaluated per tile is latency-bound (some 80
+/// cycles for one vector, the division included): the 7x7 layers of EfficientNet-B0 ran at
+/// half the speed of the same layers without it. The rows just written are in L1.
+///
+/// # Safety
+/// `out.y[r]` (and non-null `out.r[r]`) valid for `ow` pixels; `out.y[r]` holds the raw sums.
+#[inline(always)]
+unsafe fn finish_rows<S: Wide, const R: usize>(
+    s: S,
+    act: &ActV<S::V>,
+    out: &mut RowsOut<S::V, R>,
+    ow: usize,
+    sums: bool,
+) {
+    // SAFETY: the rows are valid for `ow` pixels (contract); adjacent rows of one tensor are
+    // one run of `R * ow` vectors.
+    unsafe {
+        if R == 2 && out.y[1] == out.y[0].wrapping_add(ow * 8) {
+            act.apply_mem_wide(s, out.y[0], 2 * ow);
+        } else {
+            for y in out.y {
+                act.apply_mem_wide(s, y, ow);
+            }
+        }
+        for r in 0..R {
+            let (y, res) = (out.y[r], out.r[r]);
+            if !res.is_null() {
+                for ox in 0..ow {
+                    let v = s.add(s.load(y.add(ox * 8)), s.load(res.add(ox * 8)));
+                    s.store(y.add(ox * 8), v);
+                    out.sum = s.add(out.sum, v);
+                }
+            } else if sums {
+                for ox in 0..ow {
+                    out.sum = s.add(out.sum, s.load(y.add(ox * 8)));
+                }
+            }
+        }
+    }
+}
+
+/// [`rows`], with an exp-based activation deferred to [`finish_rows`] when `DEFER` (the
+/// caller's choice, made once per layer: deciding per row here, with one `rows` for both,
+/// made the 3x3 kernels without an activation half as fast in ghost-bench). `a` gives the
+/// widths, the left padding and whether channel sums are wanted.
+///
+/// # Safety
+/// As [`rows`], with `a`'s `iw`, `ow` and `pl`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn rows_deferred<
+    S: Wide,
+    const K: usize,
+    const ST: usize,
+    const R: usize,
+    const C1: usize,
+    const C2: usize,
+    const DEFER: bool,
+>(
+    s: S,
+    a: &DwArgs,
+    inp: &InRows,
+    (bw, act): (&BlockW<S::V, K>, &ActV<S::V>),
+    out: &mut RowsOut<S::V, R>,
+) {
+    let (iw, ow, pl) = (a.iw, a.ow, a.pl);
+    if !DEFER {
+        // SAFETY: forwarded.
+        return unsafe { rows::<S, K, ST, R, C1, C2, false>(s, inp, bw, act, iw, ow, pl, out) };
+    }
+    let mut raw = RowsOut {
+        y: out.y,
+        r: [ptr::null(); R],
+        g: ptr::null(),
+        gm: [ptr::null(); R],
+        sum: s.zero(),
+    };
+    let identity = ActV::new(s, crate::Activation::None);
+    // SAFETY: forwarded; `raw` writes the same rows, without a residual.
+    unsafe {
+        rows::<S, K, ST, R, C1, C2, false>(s, inp, bw, &identity, iw, ow, pl, &mut raw);
+        finish_rows::<S, R>(s, act, out, ow, !a.sums.is_null());
+    }
+}
+
 /// One channel block's output rows `oy0 .. oy1`: single rows, or pairs where all their
 /// input rows are inside the image. Returns the running channel sum, continued from `sum`.
 ///
@@ -459,6 +549,7 @@ pub(crate) unsafe fn block_rows<
     const C2: usize,
     const D1: usize,
     const D2: usize,
+    const DEFER: bool,
 >(
     s: S,
     a: &DwArgs,
@@ -499,9 +590,7 @@ pub(crate) unsafe fn block_rows<
                 sum,
             };
             // SAFETY: rows oy, oy+1 exist; forwarded.
-            unsafe {
-                rows::<S, K, ST, 2, D1, D2, false>(s, &inp, bw, act, a.iw, a.ow, a.pl, &mut out)
-            };
+            unsafe { rows_deferred::<S, K, ST, 2, D1, D2, DEFER>(s, a, &inp, (bw, act), &mut out) };
             sum = out.sum;
             oy += 2;
         } else {
@@ -514,9 +603,7 @@ pub(crate) unsafe fn block_rows<
                 sum,
             };
             // SAFETY: row oy exists; forwarded.
-            unsafe {
-                rows::<S, K, ST, 1, C1, C2, false>(s, &inp, bw, act, a.iw, a.ow, a.pl, &mut out)
-            };
+            unsafe { rows_deferred::<S, K, ST, 1, C1, C2, DEFER>(s, a, &inp, (bw, act), &mut out) };
             sum = out.sum;
             oy += 1;
         }
@@ -536,6 +623,7 @@ pub(crate) unsafe fn run<
     const C2: usize,
     const D1: usize,
     const D2: usize,
+    const DEFER: bool,
 >(
     s: S,
     a: &DwArgs,
@@ -546,7 +634,7 @@ pub(crate) unsafe fn run<
         let bw = unsafe { load_block::<S, K>(s, a.w.add(cb * 8 * (K * K + 1))) };
         // SAFETY: the input rows are the checked tensor's; forwarded.
         let sum = unsafe {
-            block_rows::<S, DwArgs, K, ST, C1, C2, D1, D2>(s, a, a, cb, &bw, &act, s.zero())
+            block_rows::<S, DwArgs, K, ST, C1, C2, D1, D2, DEFER>(s, a, a, cb, &bw, &act, s.zero())
         };
         if !a.sums.is_null() {
             // SAFETY: sums has blocks*8 floats.
@@ -723,14 +811,35 @@ pub(crate) unsafe fn depthwise_exec(k: Kernels, a: &DwArgs) {
     // (61, 51 and 33 %). The same change in the Ghost module's and the expansion's depthwise
     // (`ghost.rs`, `pwdw.rs`) gained nothing there (within 3 points of peak either way, one
     // case 8 points slower, in one pass), so they keep theirs.
+    // Exp-based activations are evaluated per row pair, not per tile ([`finish_rows`]): a
+    // choice made here, so that each case is a function of its own (both in one function
+    // made the 3x3 kernels without an activation half as fast in ghost-bench). Only where
+    // the tiles are vectors of 8 with the latency to hide (x86, NEON): the scalar and SIMD128
+    // tokens (Cortex-M, wasm) keep one instance, and their code size.
+    let defer = matches!(
+        a.act,
+        crate::Activation::Sigmoid
+            | crate::Activation::Silu
+            | crate::Activation::Gelu
+            | crate::Activation::Mish
+    );
+    macro_rules! go {
+        ($x86:tt; $arm:tt) => {
+            if defer {
+                go!(@ $x86; $arm; true)
+            } else {
+                go!(@ $x86; $arm; false)
+            }
+        };
+        (@ [$($x:tt),*]; [$($n:tt),*]; $d:tt) => {
+            dispatch!(k, run, a, DwArgs; avx512 [$($x,)* $d]; avx2 [$($x,)* $d];
+                neon [$($n,)* $d]; scalar [$($n,)* false])
+        };
+    }
     match (a.k, a.stride) {
-        (3, 1) => dispatch!(k, run, a, DwArgs;
-            avx512 [3, 1, 8, 4, 4, 2]; avx2 [3, 1, 8, 4, 4, 2]; neon [3, 1, 4, 2, 2, 1]; scalar [3, 1, 4, 2, 2, 1]),
-        (3, _) => dispatch!(k, run, a, DwArgs;
-            avx512 [3, 2, 8, 4, 4, 2]; avx2 [3, 2, 8, 4, 4, 2]; neon [3, 2, 4, 2, 2, 1]; scalar [3, 2, 4, 2, 2, 1]),
-        (_, 1) => dispatch!(k, run, a, DwArgs;
-            avx512 [5, 1, 4, 2, 2, 1]; avx2 [5, 1, 4, 2, 2, 1]; neon [5, 1, 4, 2, 2, 1]; scalar [5, 1, 4, 2, 2, 1]),
-        _ => dispatch!(k, run, a, DwArgs;
-            avx512 [5, 2, 4, 2, 2, 1]; avx2 [5, 2, 4, 2, 2, 1]; neon [5, 2, 4, 2, 2, 1]; scalar [5, 2, 4, 2, 2, 1]),
+        (3, 1) => go!([3, 1, 8, 4, 4, 2]; [3, 1, 4, 2, 2, 1]),
+        (3, _) => go!([3, 2, 8, 4, 4, 2]; [3, 2, 4, 2, 2, 1]),
+        (_, 1) => go!([5, 1, 4, 2, 2, 1]; [5, 1, 4, 2, 2, 1]),
+        _ => go!([5, 2, 4, 2, 2, 1]; [5, 2, 4, 2, 2, 1]),
     }
 }

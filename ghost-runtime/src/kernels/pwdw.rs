@@ -200,7 +200,7 @@ unsafe fn dw_rows<
         // SAFETY: the input rows are in the ring (the caller's contract); the output rows
         // are the checked view's.
         let sum = unsafe {
-            block_rows::<S, Ring, K, ST, C1, C2, D1, D2>(s, &d, &ring, cb, &bw, &act, sum)
+            block_rows::<S, Ring, K, ST, C1, C2, D1, D2, false>(s, &d, &ring, cb, &bw, &act, sum)
         };
         if !d.sums.is_null() {
             // SAFETY: as above.
