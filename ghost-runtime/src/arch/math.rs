@@ -21,19 +21,6 @@
 //! operations per value: SiLU after EfficientNet-B0's 16->96 expansion 1x1 at 112x112 went
 //! from 17.9 to 21.0 GMAC/s (`ghost-bench --filter silu`, Sapphire Rapids, AVX-512).
 //!
-//! Tokens with a 16-entry table lookup in one instruction (x86 with AVX-512VL: `vpermps` on a
-//! zmm, `vpermt2ps` on a ymm; [`Lanes::TABLE16`]) reduce further for the logistic functions
-//! (`exp_neg_table16`): `-x = (16 m + j) ln2 / 16 + u`, `|u| <= ln2 / 32`, and `e^-x = 2^m
-//! 2^(j/16) e^u` with the correctly rounded `2^(j/16)` from the table, `m` added to its
-//! exponent bits, and `e^u` of degree 3 (Taylor, `9e-9` relative): three multiply-adds instead
-//! of six, for a permute, an integer operation and a `min` more. The table entry's rounding
-//! (half an ulp) adds to the error; the ranges differ too: `x` is clamped to `[-89, 87]` and
-//! `16 m + j` to at most 2047, so the scaled entry is normal and the one multiply by `e^u`
-//! rounds it, overflowing to `+inf` exactly where `e^-x` does (`x < -88.72`): sigmoid and SiLU
-//! are right down to there (subnormal results included) instead of flushing below `-88.37`.
-//! Other tokens compute what they did before (NEON's `tbl` indexes bytes, SIMD128 has no
-//! 16-entry lookup, the scalar path stays the reference).
-//!
 //! NaN propagates: `max(lo, x)` then `min(hi, x)` return `x` when it is NaN on every token
 //! (x86 `maxps` returns its second operand, the scalar and SIMD128 forms compare the same way,
 //! NEON propagates NaN), NaN through the polynomial stays NaN, and the integer scale of a NaN
@@ -44,8 +31,7 @@
 //! 0.85 ulp of the exact value with FMA (AVX2, AVX-512), 1.08 ulp unfused (scalar, and
 //! SIMD128, which computes the scalar path's bits), subnormal results included (in subnormal
 //! steps); `sigmoid(x) = 1 / (1 + exp(-x))` within 1.93 ulp and `silu(x) = x / (1 + exp(-x))`
-//! within 1.54 ulp (1.58 unfused; the table form of AVX-512: 2.60 and 2.67 ulp, the table's
-//! rounding and one more multiply-add), except that both flush to zero for `x < -88.37`, where
+//! within 1.54 ulp (1.58 unfused), except that both flush to zero for `x < -88.37`, where
 //! `e^-x` saturates (sigmoid gives `+0` for a true value below `4e-39`, SiLU `-0` for one
 //! below `3.6e-37`). `silu(-inf)` is NaN (`-inf / inf`), as ONNX's `Mul(x, Sigmoid(x))` gives.
 //!
@@ -81,11 +67,8 @@
 //! Deliberately not done here: an approximate reciprocal (`rcp` + a Newton step + one
 //! correction of the quotient) instead of the division. It is more vector operations, and
 //! the divider runs beside them: on Sapphire Rapids the SiLU case above went from 17.9 to
-//! 16.5 GMAC/s with it, and on Zen 4 (`rcp14` + a Newton step + the correction, with the
-//! table form) from 48-49 to 43 % of peak. A lower-degree polynomial without the table: its
-//! error (about an ulp) would leave little of the 3-ulp bound for the division's rounding.
-//! The table form on AVX2 (two `vpermps` and a blend for 16 entries) and NEON (`tbl` on
-//! bytes): not tried; on Zen 4 the AVX-512 form gained only 1-3 points of peak.
+//! 16.5 GMAC/s with it. A lower-degree polynomial: its error (about an ulp) would leave
+//! little of the 3-ulp bound for the division's rounding.
 
 use super::Simd;
 
@@ -104,11 +87,6 @@ pub(crate) trait Lanes: Copy {
     fn div(self, a: Self::L, b: Self::L) -> Self::L;
     fn pow2i(self, n: Self::L) -> Self::L;
     fn pow2_neg_rounded(self, t: Self::L) -> Self::L;
-    /// Whether [`Lanes::scale16`] exists: the logistic functions then take the table form of
-    /// `e^-x` ([`exp_neg_table16`]).
-    const TABLE16: bool;
-    /// See [`Simd::scale16`].
-    fn scale16(self, t: Self::L) -> Self::L;
 }
 
 impl<S: Simd> Lanes for S {
@@ -148,11 +126,6 @@ impl<S: Simd> Lanes for S {
     #[inline(always)]
     fn pow2_neg_rounded(self, t: S::V) -> S::V {
         Simd::pow2_neg_rounded(self, t)
-    }
-    const TABLE16: bool = S::TABLE16;
-    #[inline(always)]
-    fn scale16(self, t: S::V) -> S::V {
-        Simd::scale16(self, t)
     }
 }
 
@@ -217,83 +190,17 @@ fn exp_neg_logistic<S: Lanes>(s: S, x: S::L) -> S::L {
     s.mul(poly::<S, true>(s, r), s.pow2_neg_rounded(t))
 }
 
-/// `2^(j/16)` for `j` in `0..16`, correctly rounded (the bits, so the values are exact).
-pub(crate) const EXP2_SIXTEENTHS: [f32; 16] = {
-    const BITS: [u32; 16] = [
-        0x3f80_0000,
-        0x3f85_aac3,
-        0x3f8b_95c2,
-        0x3f91_c3d3,
-        0x3f98_37f0,
-        0x3f9e_f532,
-        0x3fa5_fed7,
-        0x3fad_583f,
-        0x3fb5_04f3,
-        0x3fbd_08a4,
-        0x3fc5_672a,
-        0x3fce_248c,
-        0x3fd7_44fd,
-        0x3fe0_ccdf,
-        0x3fea_c0c7,
-        0x3ff5_257d,
-    ];
-    let mut t = [0.0; 16];
-    let mut j = 0;
-    while j < 16 {
-        t[j] = f32::from_bits(BITS[j]);
-        j += 1;
-    }
-    t
-};
-/// High part of `ln2 / 16` (12 significant bits: `n * LN2_16_HI` is exact for `|n| <= 4096`).
-const LN2_16_HI: f32 = 0.043_319_702;
-/// `ln2 / 16 - LN2_16_HI`.
-const LN2_16_LO: f32 = 1.996_636_4e-6;
-/// `t` of [`exp_neg_table16`] is clamped to this, so that `m <= 127`.
-const ROUND_2047: f32 = ROUND + 2047.0;
-
-/// `e^-x` for the logistic functions on tokens with a 16-entry table lookup
-/// ([`Lanes::TABLE16`]), as `2^m 2^(j/16) e^u` (module docs: method, ranges, accuracy).
-#[inline(always)]
-fn exp_neg_table16<S: Lanes>(s: S, x: S::L) -> S::L {
-    // Operand orders keep NaN (module docs): a NaN `x` makes `t`, `n`, `u` and `e^u` NaN.
-    let x = s.min(s.splat(87.0), s.max(s.splat(-89.0), x));
-    let t = s.fma(x, s.splat(-16.0 * LOG2E), s.splat(ROUND));
-    let t = s.min(s.splat(ROUND_2047), t);
-    let n = s.add(t, s.splat(-ROUND));
-    // v = x + n ln2/16 = -u (exact to the low part, as in `reduce`).
-    let v = s.fma(n, s.splat(LN2_16_HI), x);
-    let v = s.fma(n, s.splat(LN2_16_LO), v);
-    // e^u = e^-v = 1 + q, q = v (-1 + v/2 - v^2/6), and 2^m 2^(j/16) (1 + q) by one
-    // multiply-add: only `q` (at most 0.022) is rounded before it, not `1 + q`.
-    let q = s.fma(s.splat(-1.0 / 6.0), v, s.splat(0.5));
-    let q = s.mul(s.fma(q, v, s.splat(-1.0)), v);
-    let scale = s.scale16(t);
-    s.fma(scale, q, scale)
-}
-
-/// `e^-x` as the logistic functions take it: [`exp_neg_table16`] where the token has the
-/// table, else [`exp_neg_logistic`].
-#[inline(always)]
-fn exp_neg_sigmoid<S: Lanes>(s: S, x: S::L) -> S::L {
-    if S::TABLE16 {
-        exp_neg_table16(s, x)
-    } else {
-        exp_neg_logistic(s, x)
-    }
-}
-
 /// `1 / (1 + e^-x)` lane by lane: 0 for `x < -88.37` (`e^-x` saturates), 1 for large `x`.
 #[inline(always)]
 pub(crate) fn sigmoid<S: Lanes>(s: S, x: S::L) -> S::L {
     let one = s.splat(1.0);
-    s.div(one, s.add(one, exp_neg_sigmoid(s, x)))
+    s.div(one, s.add(one, exp_neg_logistic(s, x)))
 }
 
 /// SiLU (Swish), `x * sigmoid(x)`, as `x / (1 + e^-x)` (one rounding fewer).
 #[inline(always)]
 pub(crate) fn silu<S: Lanes>(s: S, x: S::L) -> S::L {
-    s.div(x, s.add(s.splat(1.0), exp_neg_sigmoid(s, x)))
+    s.div(x, s.add(s.splat(1.0), exp_neg_logistic(s, x)))
 }
 
 /// The exp-based activation of [`super::ActV`] kind `KIND`: [`sigmoid`] ([`super::SIGMOID`]),

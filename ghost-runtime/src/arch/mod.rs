@@ -69,16 +69,6 @@ pub(crate) trait Simd: Copy {
     /// arithmetic. Exact for `n` in `[-126, 126]`; `+0` for `n = 127` and `+inf` for `n =
     /// -128` (what the logistic functions want there); a NaN `t` gives `1`.
     fn pow2_neg_rounded(self, t: Self::V) -> Self::V;
-    /// Whether the token has [`Simd::scale16`] (x86 tokens with AVX-512VL: a 16-entry
-    /// permute), which the logistic functions of [`math`] then use.
-    const TABLE16: bool = false;
-    /// `2^m * 2^(j/16)` ([`math::EXP2_SIXTEENTHS`]) from `t = v + 1.5 * 2^23` whose low
-    /// mantissa bits hold `n = 16 m + j = round(v)`, for `n` in `[-2016, 2047]`: the table
-    /// entry `j` with `m` added to its exponent bits. Only called where [`Simd::TABLE16`].
-    fn scale16(self, t: Self::V) -> Self::V {
-        let _ = t;
-        unreachable!("scale16 on a token without TABLE16")
-    }
     /// IEEE `sqrt(a)`, correctly rounded (NaN for negative lanes), so every token gives the
     /// same bits.
     fn sqrt(self, a: Self::V) -> Self::V;

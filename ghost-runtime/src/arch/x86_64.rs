@@ -10,7 +10,7 @@ use super::Simd;
 use core::arch::x86_64::*;
 
 macro_rules! ymm_token {
-    ($(#[$m:meta])* $name:ident $(, $extra:ident)?) => {
+    ($(#[$m:meta])* $name:ident) => {
         $(#[$m])*
         #[derive(Clone, Copy, Debug)]
         pub(crate) struct $name(());
@@ -90,7 +90,6 @@ macro_rules! ymm_token {
                     _mm256_castsi256_ps(_mm256_sub_epi32(_mm256_set1_epi32(127 << 23), n))
                 }
             }
-            $($extra!();)?
             #[inline(always)]
             fn pow2i(self, n: __m256) -> __m256 {
                 // SAFETY: the token proves AVX2. `n` holds integers, so the rounding mode of
@@ -132,45 +131,17 @@ macro_rules! ymm_token {
     };
 }
 
-/// [`Simd::scale16`] in a ymm token's `impl Simd`, for the tokens with AVX-512VL (the
-/// two-table `vpermt2ps`).
-macro_rules! ymm_scale16 {
-    () => {
-        const TABLE16: bool = true;
-        #[inline(always)]
-        fn scale16(self, t: __m256) -> __m256 {
-            use super::math::EXP2_SIXTEENTHS as T;
-            // SAFETY: the token proves AVX-512F + VL; the table has 16 entries, read as two
-            // rows of 8. The index is the low 4 bits of each lane, `j` (see `Simd::scale16`);
-            // `(bits >> 4) << 23` is `m` in the exponent field (the rounding constant's bits
-            // above bit 8 shift out), added to the entry's exponent.
-            unsafe {
-                let bits = _mm256_castps_si256(t);
-                let tj = _mm256_permutex2var_ps(
-                    _mm256_loadu_ps(T.as_ptr()),
-                    bits,
-                    _mm256_loadu_ps(T.as_ptr().add(8)),
-                );
-                let m = _mm256_slli_epi32::<23>(_mm256_srli_epi32::<4>(bits));
-                _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(tj), m))
-            }
-        }
-    };
-}
-
 ymm_token!(
     /// Proves AVX2 + FMA.
     Avx2
 );
 ymm_token!(
     /// Proves AVX2 + FMA + AVX-512F + AVX-512VL.
-    Avx512,
-    ymm_scale16
+    Avx512
 );
 ymm_token!(
     /// Proves AVX2 + FMA + AVX-512F/VL/BW + AVX-512 VNNI (the int8 kernels' `vpdpbusd` path).
-    Vnni,
-    ymm_scale16
+    Vnni
 );
 ymm_token!(
     /// Proves AVX2 + FMA + AVX-VNNI (the int8 kernels' ymm `vpdpbusd` without AVX-512).
@@ -309,19 +280,6 @@ impl super::math::Lanes for Zmm {
         unsafe {
             let n = _mm512_slli_epi32::<23>(_mm512_castps_si512(t));
             _mm512_castsi512_ps(_mm512_sub_epi32(_mm512_set1_epi32(127 << 23), n))
-        }
-    }
-    const TABLE16: bool = true;
-    #[inline(always)]
-    fn scale16(self, t: __m512) -> __m512 {
-        // SAFETY: the token inside proves AVX-512F; the table has 16 entries. `vpermps` reads
-        // the low 4 bits of each index lane; the rest as the ymm form (`ymm_scale16`).
-        unsafe {
-            let bits = _mm512_castps_si512(t);
-            let tj =
-                _mm512_permutexvar_ps(bits, _mm512_loadu_ps(super::math::EXP2_SIXTEENTHS.as_ptr()));
-            let m = _mm512_slli_epi32::<23>(_mm512_srli_epi32::<4>(bits));
-            _mm512_castsi512_ps(_mm512_add_epi32(_mm512_castps_si512(tj), m))
         }
     }
 }

@@ -9,7 +9,7 @@
 //! sigmoid and GELU, which run on the pairs before the split: with AVX-512 the zmm
 //! multiply-adds leave port 1 idle to 256-bit instructions, so the ~17 operations of the
 //! logistic function (~40 for GELU) per value cost half as much 16 lanes wide (EfficientNet-B0's 16->96 expansion at 112x112: 21.5
-//! -> 32 GMAC/s; the same bits as the blocks, `tests/pointwise.rs`).
+//! -> 32 GMAC/s; the same bits as the AVX2 path, `tests/pointwise.rs`).
 //! The panel loop is outermost so a panel (`K x 32` floats) stays in L1/L2 while the pixels
 //! stream past it. A pixel tail shorter than `MR` is handled by re-running the last full tile
 //! shifted left (overlapping) and storing only the new pixels, so there is no scalar tail code.
