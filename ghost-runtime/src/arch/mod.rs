@@ -373,15 +373,8 @@ impl<V: Copy> ActV<V> {
         // release build time.
         let mut buf = *t;
         let p = buf.as_flattened_mut().as_mut_ptr().cast::<f32>();
-        // SAFETY: `p` holds R * C vectors.
-        unsafe {
-            match self.kind {
-                SIGMOID => s.transcendental_tile::<SIGMOID>(p, R * C),
-                SILU => s.transcendental_tile::<SILU>(p, R * C),
-                MISH => s.transcendental_tile::<MISH>(p, R * C),
-                _ => s.transcendental_tile::<GELU>(p, R * C),
-            }
-        }
+        // SAFETY: `p` holds R * C vectors; the kind is exp-based (checked above).
+        unsafe { self.apply_mem_wide(s, p, R * C) };
         *t = buf;
     }
 

@@ -447,9 +447,10 @@ impl InputRows for DwArgs {
 /// residual or a channel sum, one more pass for them (in the order [`store`] applies them).
 ///
 /// At small widths an output row is a few border columns and a short interior, each tile one
-/// to eight vectors, and an exp-based activation evaluated per tile is latency-bound (some 80
-/// cycles for one vector, the division included): the 7x7 layers of EfficientNet-B0 ran at
-/// half the speed of the same layers without it. The rows just written are in L1.
+/// to eight vectors, and an exp-based activation evaluated per tile is latency-bound (one
+/// vector is a chain of some 17 dependent operations, the division among them): the 7x7
+/// layers of EfficientNet-B0 ran at half the speed of the same layers without it
+/// (`ghost-bench`). The rows just written are in L1.
 ///
 /// # Safety
 /// `out.y[r]` (and non-null `out.r[r]`) valid for `ow` pixels; `out.y[r]` holds the raw sums.
@@ -496,7 +497,6 @@ unsafe fn finish_rows<S: Wide, const R: usize>(
 /// # Safety
 /// As [`rows`], with `a`'s `iw`, `ow` and `pl`.
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
 unsafe fn rows_deferred<
     S: Wide,
     const K: usize,
